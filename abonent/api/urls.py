@@ -1,0 +1,25 @@
+"""The REST API surface: one NinjaAPI, each app's router mounted under ``/api/v1/``."""
+
+from ninja import NinjaAPI
+
+from abonent import __version__
+from abonent.subscribers.api import router as subscribers_router
+
+from . import errors
+from .auth import TokenAuth
+
+api = NinjaAPI(
+    title="Abonent API",
+    version="1",
+    description=(
+        "REST API of Abonent, billing for internet service providers. Authenticate with "
+        "`Authorization: Bearer <token>` (tokens: `abonent create_api_token`). Errors are "
+        '`{"error": {"code", "message", "fields"}}` with stable codes. Writes accept an `Idempotency-Key` '
+        f"header: a retry with the same key returns the first answer. Server version {__version__}."
+    ),
+    urls_namespace="api-v1",
+    auth=TokenAuth(),
+    docs_url="/docs",
+)
+errors.install(api)
+api.add_router("/", subscribers_router)

@@ -1,0 +1,78 @@
+"""Audit log writer. Every action calls ``record`` inside its transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from . import clock
+from .middleware import current_request_meta
+from .models import AuditEvent
+
+SYSTEM = "system"
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)
+
+
+def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
+    """The concrete field values of ``instance`` as JSON-safe data (foreign keys by id)."""
+    names = fields or [f.attname for f in instance._meta.concrete_fields]
+    return {name: _jsonable(getattr(instance, name)) for name in names}
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Keep only the keys whose value changed, so the log shows what an edit did."""
+    keys = sorted(set(before) | set(after))
+    changed = [k for k in keys if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in changed}, {k: after.get(k) for k in changed}
+
+
+def record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+    subscriber_id: int | None = None,
+    actor_label: str | None = None,
+) -> AuditEvent:
+    meta = current_request_meta()
+    user = actor if getattr(actor, "pk", None) else None
+    label = actor_label or (user.get_username() if user else SYSTEM)
+    return AuditEvent.objects.create(
+        created_at=clock.now(),
+        actor=user,
+        actor_label=label,
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:255],
+        subscriber_id=subscriber_id,
+        before=_jsonable(before or {}),
+        after=_jsonable(after or {}),
+        reason=reason,
+        ip_address=meta.get("ip"),
+        request_id=meta.get("request_id", ""),
+    )

@@ -1,0 +1,113 @@
+"""``abonent demo``: migrate, seed a demo ISP once, run web + worker under one supervisor, stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+RESTART_LIMIT = 5
+
+
+class Child:
+    def __init__(self, name: str, argv: list[str]):
+        self.name, self.argv = name, argv
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        # A session of its own: the terminal's Ctrl-C reaches only the supervisor, which stops children in order.
+        self.process = subprocess.Popen(self.argv, start_new_session=True)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Command(BaseCommand):
+    help = "Run a demo ISP: migrate, seed once, serve the console and run the worker until Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--subscribers", type=int, default=300, help="how many demo subscribers to seed")
+        parser.add_argument("--no-worker", action="store_true")
+
+    def handle(self, *args, host, port, subscribers, no_worker, **options):
+        from abonent.core.seeding import SeedContext, run_seed
+
+        db = settings.DATABASES["default"]
+        if db["ENGINE"].endswith("sqlite3"):
+            os.makedirs(os.path.dirname(db["NAME"]), exist_ok=True)
+        self.stdout.write("Preparing the database…")
+        call_command("migrate", verbosity=0, interactive=False)
+        ctx = SeedContext(subscribers=subscribers, demo=True, out=sys.stderr)
+        run_seed(ctx)
+
+        cli = [sys.executable, "-m", "abonent.cli"]
+        children = [Child("web", [*cli, "web", "--host", host, "--port", str(port)])]
+        if not no_worker:
+            children.append(Child("worker", [*cli, "worker", "--interval", "2"]))
+        stopping = False
+
+        def request_stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        for child in children:
+            child.start()
+        self._banner(host, port, ctx)
+        try:
+            while not stopping:
+                time.sleep(0.5)
+                for child in children:
+                    code = child.process.poll()
+                    if code is None or stopping:
+                        continue
+                    if child.restarts >= RESTART_LIMIT:
+                        self.stderr.write(f"{child.name} keeps exiting (last code {code}); stopping the demo.")
+                        stopping = True
+                        break
+                    child.restarts += 1
+                    self.stderr.write(f"{child.name} exited with code {code}; restarting ({child.restarts}).")
+                    time.sleep(min(2**child.restarts, 10))
+                    child.start()
+        finally:
+            self.stdout.write("\nStopping…")
+            for child in reversed(children):
+                child.stop()
+            self.stdout.write("Demo stopped.")
+
+    def _banner(self, host: str, port: int, ctx) -> None:
+        base = f"http://{host}:{port}"
+        lines = [
+            "",
+            "Abonent demo is running.",
+            f"  Staff console   {base}/staff/",
+            f"  REST API docs   {base}/api/v1/docs",
+            f"  Health          {base}/healthz",
+            f"  Metrics         {base}/metrics",
+            "",
+            "  Logins (login / password / role):",
+        ]
+        for username, password, role in ctx.facts.get("logins", []):
+            lines.append(f"    {username:<10} {password:<16} {role}")
+        if ctx.facts.get("featured_phone"):
+            lines += ["", f"  Try searching for the phone {ctx.facts['featured_phone']} or for “Иванов”."]
+        lines += ["", "Press Ctrl-C to stop.", ""]
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()

@@ -1,0 +1,76 @@
+"""Money: Decimal only, 2 places (kopecks), rounded half-up in exactly one place.
+
+Amounts are plain ``Decimal`` in code and ``DecimalField(max_digits=14, decimal_places=2)`` in the
+database; the currency is one setting per installation (``ABONENT_CURRENCY``, RUB by default).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import models
+from django.utils.formats import number_format
+from django.utils.translation import gettext_lazy as _
+
+KOPECK = Decimal("0.01")
+RATE_PLACES = Decimal("0.0001")
+ZERO = Decimal("0.00")
+
+CURRENCY_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "KZT": "₸", "BYN": "Br", "UZS": "сўм"}
+
+
+class MoneyError(ValueError):
+    """A value that cannot be an amount of money (float, NaN, infinity, garbage)."""
+
+
+def to_decimal(value: Decimal | int | str) -> Decimal:
+    """Parse without ever going through float: floats are refused, not converted."""
+    if isinstance(value, float):
+        raise MoneyError(_("Money must not be a float; pass a Decimal or a string."))
+    if isinstance(value, bool):
+        raise MoneyError(_("Money must be a number."))
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(str(value).strip().replace(",", "."))
+    except (InvalidOperation, ValueError) as exc:
+        raise MoneyError(_("“%(value)s” is not an amount of money.") % {"value": value}) from exc
+    if not result.is_finite():
+        raise MoneyError(_("“%(value)s” is not an amount of money.") % {"value": value})
+    return result
+
+
+def quantize(value: Decimal | int | str) -> Decimal:
+    """Round to kopecks, half-up (the rounding Russian accounting and 54-FZ receipts use)."""
+    return to_decimal(value).quantize(KOPECK, rounding=ROUND_HALF_UP)
+
+
+def quantize_rate(value: Decimal | int | str) -> Decimal:
+    """Rates (price per GB, per minute) keep 4 places; only postings are rounded to kopecks."""
+    return to_decimal(value).quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
+
+
+def currency() -> str:
+    return settings.ABONENT_CURRENCY
+
+
+def currency_symbol(code: str | None = None) -> str:
+    code = code or currency()
+    return CURRENCY_SYMBOLS.get(code, code)
+
+
+def format_money(amount: Decimal | int | str, code: str | None = None) -> str:
+    """Localised: ``1 234,50 ₽`` in Russian, ``1,234.50 ₽`` in English."""
+    return f"{number_format(quantize(amount), decimal_pos=2, force_grouping=True)}\u00a0{currency_symbol(code)}"
+
+
+class MoneyField(models.DecimalField):
+    """An amount in the installation currency: 14 digits, 2 places."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_digits", 14)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.DecimalField", args, kwargs

@@ -1,0 +1,202 @@
+"""Django settings, read from the environment (12-factor).
+
+Every knob is an environment variable; the defaults run the demo on SQLite under ./var/.
+``ABONENT_ENV=production`` refuses to start with a demo default left in place (see ``_check_production``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent
+VAR_DIR = Path(os.environ.get("ABONENT_VAR_DIR", Path.cwd() / "var")).resolve()
+
+ENV = os.environ.get("ABONENT_ENV", "development")
+DEMO_SECRET_KEY = "abonent-demo-secret-key-do-not-use-in-production"  # noqa: S105
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+SECRET_KEY = os.environ.get("ABONENT_SECRET_KEY", DEMO_SECRET_KEY)
+DEBUG = _bool("ABONENT_DEBUG", ENV != "production")
+ALLOWED_HOSTS = _list("ABONENT_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = _list("ABONENT_CSRF_TRUSTED_ORIGINS", "")
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'abonent.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web and the worker read while the other writes; IMMEDIATE avoids the
+    # "database is locked" upgrade deadlock between two writers.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
+    "ninja",
+    "abonent.core",
+    "abonent.staff",
+    "abonent.subscribers",
+    "abonent.api",
+]
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    INSTALLED_APPS.insert(0, "django.contrib.postgres")
+
+MIDDLEWARE = [
+    "abonent.core.middleware.RequestIdMiddleware",
+    "abonent.core.metrics.MetricsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "abonent.urls"
+ASGI_APPLICATION = "abonent.asgi.application"
+WSGI_APPLICATION = "abonent.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "abonent.core.context_processors.abonent",
+            ],
+        },
+    }
+]
+
+AUTH_USER_MODEL = "staff.StaffUser"
+AUTHENTICATION_BACKENDS = ["abonent.staff.backends.RoleBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "staff:login"
+LOGIN_REDIRECT_URL = "subscribers:list"
+SESSION_COOKIE_AGE = int(os.environ.get("ABONENT_SESSION_SECONDS", 12 * 3600))
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = ENV == "production"
+CSRF_COOKIE_SECURE = ENV == "production"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _bool("ABONENT_BEHIND_PROXY", False) else None
+
+LANGUAGE_CODE = os.environ.get("ABONENT_LANGUAGE", "ru")
+LANGUAGES = [("ru", _("Russian")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = os.environ.get("ABONENT_TIME_ZONE", "Europe/Moscow")
+USE_I18N = True
+USE_TZ = True
+USE_THOUSAND_SEPARATOR = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("ABONENT_STATIC_ROOT", VAR_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Serve straight from the apps' static folders: the demo and tests need no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "billing", "network", "notifications"],
+    }
+}
+
+# Domain settings.
+ABONENT_CURRENCY = os.environ.get("ABONENT_CURRENCY", "RUB")
+ABONENT_PHONE_REGION = os.environ.get("ABONENT_PHONE_REGION", "RU")
+# Personal account numbers: this many digits, the last one a Luhn check digit.
+ABONENT_ACCOUNT_NUMBER_LENGTH = int(os.environ.get("ABONENT_ACCOUNT_NUMBER_LENGTH", 9))
+ABONENT_LOGIN_MAX_FAILURES = int(os.environ.get("ABONENT_LOGIN_MAX_FAILURES", 5))
+ABONENT_LOGIN_MAX_FAILURES_PER_IP = int(os.environ.get("ABONENT_LOGIN_MAX_FAILURES_PER_IP", 30))
+ABONENT_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("ABONENT_LOGIN_LOCKOUT_SECONDS", 15 * 60))
+ABONENT_SEARCH_PAGE_SIZE = 25
+
+LOG_FORMAT = os.environ.get("ABONENT_LOG_FORMAT", "text" if DEBUG else "json")
+LOG_LEVEL = os.environ.get("ABONENT_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "abonent.core.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "abonent.core.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
+}
+
+
+def _check_production() -> None:
+    """Refuse to run production on demo defaults: a forgotten secret or DEBUG leaks everything."""
+    if ENV != "production":
+        return
+    problems = []
+    if SECRET_KEY == DEMO_SECRET_KEY or len(SECRET_KEY) < 32:
+        problems.append("ABONENT_SECRET_KEY must be set to a random string of at least 32 characters")
+    if DEBUG:
+        problems.append("ABONENT_DEBUG must be off")
+    if not os.environ.get("ABONENT_ALLOWED_HOSTS"):
+        problems.append("ABONENT_ALLOWED_HOSTS must list the host names the console is served on")
+    if problems:
+        raise ImproperlyConfigured("ABONENT_ENV=production: " + "; ".join(problems))
+
+
+_check_production()

@@ -1,0 +1,94 @@
+"""Roles and permissions, decided in this one place.
+
+Views, API handlers and actions ask ``has_perm(user, Perm.X)`` (or ``user.has_perm("x")``, which the
+``RoleBackend`` answers from here). A role is a fixed set of permissions: operators understand "the
+cashier can take payments", not a matrix of checkboxes. Branch limits are a second, independent
+filter (``scope_to_branches``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", _("Administrator")
+    OPERATOR = "operator", _("Operator")
+    CASHIER = "cashier", _("Cashier")
+    SUPPORT = "support", _("Support")
+    ENGINEER = "engineer", _("Engineer")
+
+
+class Perm(StrEnum):
+    SUBSCRIBER_VIEW = "subscriber.view"
+    # Passport, INN/KPP, birth date: personal data under 152-FZ, shown only to roles that need it.
+    SUBSCRIBER_VIEW_PERSONAL = "subscriber.view_personal"
+    SUBSCRIBER_CREATE = "subscriber.create"
+    SUBSCRIBER_EDIT = "subscriber.edit"
+    SUBSCRIBER_CLOSE = "subscriber.close"
+    NOTE_ADD = "note.add"
+    EQUIPMENT_MANAGE = "equipment.manage"
+    STAFF_MANAGE = "staff.manage"
+    AUDIT_VIEW = "audit.view"
+
+
+ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
+    Role.ADMIN: frozenset(Perm),
+    Role.OPERATOR: frozenset(
+        {
+            Perm.SUBSCRIBER_VIEW,
+            Perm.SUBSCRIBER_VIEW_PERSONAL,
+            Perm.SUBSCRIBER_CREATE,
+            Perm.SUBSCRIBER_EDIT,
+            Perm.SUBSCRIBER_CLOSE,
+            Perm.NOTE_ADD,
+            Perm.EQUIPMENT_MANAGE,
+        }
+    ),
+    Role.CASHIER: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD}),
+    Role.SUPPORT: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD}),
+    Role.ENGINEER: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.EQUIPMENT_MANAGE}),
+}
+
+
+def permissions_of(user) -> frozenset[Perm]:
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return frozenset()
+    return ROLE_PERMISSIONS.get(user.role, frozenset())
+
+
+def has_perm(user, perm: Perm | str) -> bool:
+    try:
+        wanted = Perm(perm)
+    except ValueError:
+        return False
+    return wanted in permissions_of(user)
+
+
+def check_perm(user, perm: Perm | str) -> None:
+    if not has_perm(user, perm):
+        raise PermissionDenied(_("You do not have permission to do this."))
+
+
+def allowed_branch_ids(user) -> set[int] | None:
+    """The branches a user may see, or ``None`` for all of them (no branch limit set)."""
+    ids = getattr(user, "_branch_ids_cache", None)
+    if ids is None:
+        ids = set(user.branches.values_list("pk", flat=True)) if user.pk else set()
+        user._branch_ids_cache = ids
+    return ids or None
+
+
+def scope_to_branches(queryset, user, field: str = "branch"):
+    ids = allowed_branch_ids(user)
+    return queryset if ids is None else queryset.filter(**{f"{field}__in": ids})
+
+
+def check_branch(user, branch_id: int | None) -> None:
+    ids = allowed_branch_ids(user)
+    if ids is not None and branch_id not in ids:
+        raise PermissionDenied(_("This record belongs to a branch you do not have access to."))

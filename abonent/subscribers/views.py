@@ -1,0 +1,320 @@
+"""Staff console pages for subscribers. Thin: parse, check access, call an action or selector, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from abonent.staff.permissions import Perm, check_perm, has_perm
+
+from . import actions, selectors
+from .forms import (
+    AddressForm,
+    CloseForm,
+    ConnectionEventForm,
+    ContactForm,
+    EquipmentAssignForm,
+    NoteForm,
+    SubscriberCreateForm,
+    SubscriberEditForm,
+    SubscriberFilterForm,
+    apply_action_errors,
+)
+from .models import Equipment
+from .panels import Panel, panels_for, register_panel, render_panel
+from .validators import normalize_mac
+
+
+def _require(perm):
+    def decorator(view):
+        def wrapped(request, *args, **kwargs):
+            check_perm(request.user, perm)
+            return view(request, *args, **kwargs)
+
+        wrapped.__name__ = view.__name__
+        wrapped.__doc__ = view.__doc__
+        return login_required(wrapped)
+
+    return decorator
+
+
+@_require(Perm.SUBSCRIBER_VIEW)
+def subscriber_list(request):
+    form = SubscriberFilterForm(request.GET or None, user=request.user)
+    data = form.cleaned_data if form.is_valid() else {}
+    filters = selectors.SubscriberFilters(
+        query=data.get("q") or "",
+        branch_id=data["branch"].pk if data.get("branch") else None,
+        status=data.get("status") or "",
+        kind=data.get("kind") or "",
+        group_id=data["group"].pk if data.get("group") else None,
+    )
+    page = selectors.search_subscribers(request.user, filters, page=data.get("page") or 1)
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {"form": form, "page": page, "query_string": params.urlencode()}
+    if request.htmx and request.htmx.target == "results":
+        return render(request, "subscribers/_results.html", context)
+    return render(request, "subscribers/list.html", context)
+
+
+@_require(Perm.SUBSCRIBER_CREATE)
+def subscriber_create(request):
+    form = SubscriberCreateForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        values = form.profile_values()
+        data = form.cleaned_data
+        contacts = []
+        if data["phone"]:
+            contacts.append(actions.ContactData(kind="phone", value=data["phone"], is_primary=True))
+        if data["email"]:
+            contacts.append(actions.ContactData(kind="email", value=data["email"], is_primary=True))
+        addresses = []
+        if data["city"] or data["house"] or data["street"]:
+            addresses.append(actions.AddressData(city=data["city"], street=data["street"], house=data["house"],
+                                                 building=data["building"], apartment=data["apartment"]))
+        try:
+            subscriber = actions.do_create_subscriber(
+                actions.SubscriberData(
+                    **values,
+                    account_number=data["account_number"],
+                    contract_number=data["contract_number"],
+                    contract_signed_on=data["contract_signed_on"],
+                    contacts=contacts,
+                    addresses=addresses,
+                ),
+                acting_user=request.user,
+            )
+        except ValidationError as exc:
+            apply_action_errors(form, exc, SubscriberCreateForm.FIELD_MAP)
+        else:
+            messages.success(request, _("Subscriber %(account)s created.") % {"account": subscriber.account_number})
+            return redirect("subscribers:card", pk=subscriber.pk)
+    return render(request, "subscribers/form.html", {"form": form, "title": _("New subscriber")},
+                  status=422 if form.errors else 200)
+
+
+@_require(Perm.SUBSCRIBER_EDIT)
+def subscriber_edit(request, pk):
+    subscriber = selectors.get_subscriber(request.user, pk)
+    initial = {name: getattr(subscriber, name) for name in actions.PROFILE_FIELDS}
+    initial.update(branch_id=subscriber.branch_id, groups=list(subscriber.groups.all()),
+                   consent_personal_data=subscriber.consent_personal_data,
+                   consent_marketing=subscriber.consent_marketing)
+    form = SubscriberEditForm(request.POST or None, initial=initial, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.do_update_subscriber(subscriber, changes=form.profile_values(), acting_user=request.user,
+                                         reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            messages.success(request, _("Changes saved."))
+            return redirect("subscribers:card", pk=subscriber.pk)
+    return render(request, "subscribers/form.html",
+                  {"form": form, "subscriber": subscriber, "title": _("Edit subscriber")},
+                  status=422 if form.errors else 200)
+
+
+@_require(Perm.SUBSCRIBER_VIEW)
+def subscriber_card(request, pk):
+    subscriber = selectors.get_subscriber(request.user, pk)
+    panels = [render_panel(request, subscriber, panel) for panel in panels_for(request.user)]
+    return render(request, "subscribers/card.html", {
+        "subscriber": subscriber,
+        "panels": panels,
+        "close_form": CloseForm(),
+        "can_edit": has_perm(request.user, Perm.SUBSCRIBER_EDIT),
+        "can_close": has_perm(request.user, Perm.SUBSCRIBER_CLOSE),
+        "can_view_personal": has_perm(request.user, Perm.SUBSCRIBER_VIEW_PERSONAL),
+    })
+
+
+@require_POST
+@_require(Perm.SUBSCRIBER_CLOSE)
+def subscriber_close(request, pk):
+    subscriber = selectors.get_subscriber(request.user, pk)
+    form = CloseForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError(_("Say why the subscriber is closed."))
+        actions.do_close_subscriber(subscriber, reason=form.cleaned_data["reason"], acting_user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Subscriber closed."))
+    return redirect("subscribers:card", pk=subscriber.pk)
+
+
+@require_POST
+@_require(Perm.SUBSCRIBER_CLOSE)
+def subscriber_reopen(request, pk):
+    subscriber = selectors.get_subscriber(request.user, pk)
+    try:
+        actions.do_reopen_subscriber(subscriber, reason=request.POST.get("reason", ""), acting_user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Subscriber reopened."))
+    return redirect("subscribers:card", pk=subscriber.pk)
+
+
+# --- card panels: each renders itself, and its HTMX form posts back to re-render only the panel --------
+
+
+def _panel_response(request, subscriber, name: str, form=None, status: int = 200):
+    panel = next(p for p in panels_for(request.user) if p.name == name)
+    overrides = {"form": form} if form is not None else {}
+    return HttpResponse(render_panel(request, subscriber, panel, **overrides), status=status)
+
+
+def _panel_post(request, pk, *, name: str, form_class, perm: Perm, do):
+    check_perm(request.user, perm)
+    subscriber = selectors.get_subscriber(request.user, pk)
+    form = form_class(request.POST)
+    status = 200
+    if form.is_valid():
+        try:
+            do(subscriber, form.cleaned_data)
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+            status = 422
+        else:
+            form = None
+    else:
+        status = 422
+    if not request.htmx:
+        if status != 200:
+            messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+        return redirect(reverse("subscribers:card", args=[subscriber.pk]) + f"#panel-{name}")
+    return _panel_response(request, subscriber, name, form=form, status=status)
+
+
+@require_POST
+@login_required
+def contact_add(request, pk):
+    return _panel_post(request, pk, name="contacts", form_class=ContactForm, perm=Perm.SUBSCRIBER_EDIT,
+                       do=lambda s, d: actions.do_add_contact(s, acting_user=request.user, **d))
+
+
+@require_POST
+@login_required
+def contact_remove(request, pk, contact_pk):
+    check_perm(request.user, Perm.SUBSCRIBER_EDIT)
+    subscriber = selectors.get_subscriber(request.user, pk)
+    actions.do_remove_contact(get_object_or_404(subscriber.contacts, pk=contact_pk), acting_user=request.user)
+    if request.htmx:
+        return _panel_response(request, subscriber, "contacts")
+    return redirect("subscribers:card", pk=subscriber.pk)
+
+
+@require_POST
+@login_required
+def address_add(request, pk):
+    return _panel_post(request, pk, name="addresses", form_class=AddressForm, perm=Perm.SUBSCRIBER_EDIT,
+                       do=lambda s, d: actions.do_add_address(s, data=actions.AddressData(**d),
+                                                              acting_user=request.user))
+
+
+@require_POST
+@login_required
+def address_remove(request, pk, address_pk):
+    check_perm(request.user, Perm.SUBSCRIBER_EDIT)
+    subscriber = selectors.get_subscriber(request.user, pk)
+    actions.do_remove_address(get_object_or_404(subscriber.addresses, pk=address_pk), acting_user=request.user)
+    if request.htmx:
+        return _panel_response(request, subscriber, "addresses")
+    return redirect("subscribers:card", pk=subscriber.pk)
+
+
+@require_POST
+@login_required
+def note_add(request, pk):
+    return _panel_post(request, pk, name="notes", form_class=NoteForm, perm=Perm.NOTE_ADD,
+                       do=lambda s, d: actions.do_add_note(s, acting_user=request.user, **d))
+
+
+@require_POST
+@login_required
+def connection_event_add(request, pk):
+    return _panel_post(request, pk, name="connection", form_class=ConnectionEventForm, perm=Perm.NOTE_ADD,
+                       do=lambda s, d: actions.do_add_connection_event(s, acting_user=request.user, **d))
+
+
+def _assign_equipment(request, subscriber, data):
+    key = data["serial_or_mac"].strip()
+    try:
+        mac = normalize_mac(key)
+    except ValidationError:
+        mac = None
+    lookup = Q(serial_number=key) | (Q(mac_address=mac) if mac else Q(pk__in=[]))
+    equipment = Equipment.objects.filter(lookup).first()
+    if equipment is None:
+        if not data.get("vendor"):
+            raise ValidationError({"vendor": ValidationError(
+                _("No device with this serial number or MAC is registered: enter its type and vendor to register it."),
+                code="equipment_not_found")})
+        equipment = actions.do_register_equipment(
+            kind=data["kind"] or "other", vendor=data["vendor"], model=data["model"],
+            serial_number="" if mac else key, mac_address=data["mac_address"] or (key if mac else ""),
+            branch_id=subscriber.branch_id, acting_user=request.user)
+    return actions.do_assign_equipment(equipment, subscriber, ownership=data["ownership"], acting_user=request.user)
+
+
+@require_POST
+@login_required
+def equipment_assign(request, pk):
+    return _panel_post(request, pk, name="equipment", form_class=EquipmentAssignForm, perm=Perm.EQUIPMENT_MANAGE,
+                       do=lambda s, d: _assign_equipment(request, s, d))
+
+
+@require_POST
+@login_required
+def equipment_return(request, pk, assignment_pk):
+    check_perm(request.user, Perm.EQUIPMENT_MANAGE)
+    subscriber = selectors.get_subscriber(request.user, pk)
+    assignment = get_object_or_404(subscriber.equipment_assignments, pk=assignment_pk)
+    try:
+        actions.do_return_equipment(assignment, acting_user=request.user, faulty=request.POST.get("faulty") == "1")
+    except ValidationError as exc:
+        return HttpResponse(" ".join(exc.messages), status=422)
+    if request.htmx:
+        return _panel_response(request, subscriber, "equipment")
+    return redirect("subscribers:card", pk=subscriber.pk)
+
+
+# --- the panels this app contributes -------------------------------------------------------------------
+
+
+def _can(request, perm: Perm) -> bool:
+    return has_perm(request.user, perm)
+
+
+register_panel(Panel("contacts", gettext_lazy("Contacts"), "subscribers/panels/contacts.html", 10,
+                     lambda request, subscriber: {"contacts": list(subscriber.contacts.all()), "form": ContactForm(),
+                                                  "can_write": _can(request, Perm.SUBSCRIBER_EDIT)}))
+register_panel(Panel("addresses", gettext_lazy("Addresses"), "subscribers/panels/addresses.html", 20,
+                     lambda request, subscriber: {"addresses": list(subscriber.addresses.all()), "form": AddressForm(),
+                                                  "can_write": _can(request, Perm.SUBSCRIBER_EDIT)}))
+register_panel(Panel("equipment", gettext_lazy("Equipment"), "subscribers/panels/equipment.html", 30,
+                     lambda request, subscriber: {"history": selectors.equipment_history(subscriber),
+                                                  "form": EquipmentAssignForm(),
+                                                  "can_write": _can(request, Perm.EQUIPMENT_MANAGE)}))
+register_panel(Panel("connection", gettext_lazy("Connection history"), "subscribers/panels/connection.html", 40,
+                     lambda request, subscriber: {"events": list(subscriber.connection_events.select_related(
+                         "created_by")[:50]), "form": ConnectionEventForm(),
+                         "can_write": _can(request, Perm.NOTE_ADD)}))
+register_panel(Panel("notes", gettext_lazy("Notes"), "subscribers/panels/notes.html", 50,
+                     lambda request, subscriber: {"notes": list(subscriber.notes.select_related("author")[:50]),
+                                                  "form": NoteForm(), "can_write": _can(request, Perm.NOTE_ADD)}))
+register_panel(Panel("history", gettext_lazy("Change history"), "subscribers/panels/history.html", 90,
+                     lambda request, subscriber: {"events": selectors.subscriber_history(subscriber)},
+                     permission=Perm.SUBSCRIBER_EDIT))

@@ -1,0 +1,16 @@
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from abonent.api.urls import api
+from abonent.core.metrics import metrics_view
+from abonent.core.views import healthz
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="subscribers:list", permanent=False)),
+    path("staff/", include("abonent.staff.urls")),
+    path("staff/subscribers/", include("abonent.subscribers.urls")),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
+]
