@@ -1,0 +1,91 @@
+"""Test set-up shared by every test: fast hashing, data built through actions, logged-in clients."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from abonent.core.models import Branch
+from abonent.staff.actions import do_create_api_token, do_create_staff_user
+from abonent.staff.permissions import Role
+from abonent.subscribers.actions import AddressData, ContactData, SubscriberData, do_create_subscriber
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Argon2 is deliberately slow; tests that check the production hasher read settings directly.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default(settings):
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
+def branch(db) -> Branch:
+    return Branch.objects.create(code="tver", name="Тверь")
+
+
+@pytest.fixture
+def other_branch(db) -> Branch:
+    return Branch.objects.create(code="klin", name="Клин")
+
+
+@pytest.fixture
+def make_staff(db):
+    counter = iter(range(1, 10_000))
+
+    def make(role: str = Role.OPERATOR, *, username: str | None = None, branches=(), password: str = "s3cret-pass!"):
+        return do_create_staff_user(
+            username=username or f"{role}-{next(counter)}",
+            password=password,
+            role=role,
+            full_name=f"Test {role}",
+            branch_ids=[b.pk for b in branches],
+        )
+
+    return make
+
+
+@pytest.fixture
+def admin(make_staff):
+    return make_staff(Role.ADMIN, username="admin")
+
+
+@pytest.fixture
+def operator(make_staff):
+    return make_staff(Role.OPERATOR, username="operator")
+
+
+@pytest.fixture
+def make_subscriber(branch, admin):
+    def make(*, last_name="Иванов", first_name="Иван", middle_name="Петрович", phone="+79161234567",
+             branch_obj=None, acting_user=None, **extra):
+        contacts = [ContactData(kind="phone", value=phone)] if phone else []
+        addresses = extra.pop("addresses", [AddressData(city="Тверь", street="ул. Ленина", house="5", apartment="12")])
+        return do_create_subscriber(
+            SubscriberData(branch_id=(branch_obj or branch).pk, last_name=last_name, first_name=first_name,
+                           middle_name=middle_name, contacts=contacts, addresses=addresses, **extra),
+            acting_user=acting_user or admin,
+        )
+
+    return make
+
+
+@pytest.fixture
+def operator_client(operator) -> Client:
+    client = Client()
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def api_token(admin) -> str:
+    _token, plaintext = do_create_api_token(user=admin, name="tests")
+    return plaintext
+
+
+@pytest.fixture
+def api_client(api_token) -> Client:
+    return Client(headers={"Authorization": f"Bearer {api_token}"})
