@@ -60,13 +60,28 @@ def operator(make_staff):
 
 @pytest.fixture
 def make_subscriber(branch, admin):
-    def make(*, last_name="Иванов", first_name="Иван", middle_name="Петрович", phone="+79161234567",
-             branch_obj=None, acting_user=None, **extra):
+    def make(
+        *,
+        last_name="Иванов",
+        first_name="Иван",
+        middle_name="Петрович",
+        phone="+79161234567",
+        branch_obj=None,
+        acting_user=None,
+        **extra,
+    ):
         contacts = [ContactData(kind="phone", value=phone)] if phone else []
         addresses = extra.pop("addresses", [AddressData(city="Тверь", street="ул. Ленина", house="5", apartment="12")])
         return do_create_subscriber(
-            SubscriberData(branch_id=(branch_obj or branch).pk, last_name=last_name, first_name=first_name,
-                           middle_name=middle_name, contacts=contacts, addresses=addresses, **extra),
+            SubscriberData(
+                branch_id=(branch_obj or branch).pk,
+                last_name=last_name,
+                first_name=first_name,
+                middle_name=middle_name,
+                contacts=contacts,
+                addresses=addresses,
+                **extra,
+            ),
             acting_user=acting_user or admin,
         )
 

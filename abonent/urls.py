@@ -10,6 +10,7 @@ urlpatterns = [
     path("staff/", include("abonent.staff.urls")),
     path("staff/subscribers/", include("abonent.subscribers.urls")),
     path("api/v1/", api.urls),
+    path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),

@@ -63,8 +63,13 @@ def install(api) -> None:
         fields = []
         for error in exc.errors:
             location = [str(p) for p in error.get("loc", ()) if p not in ("body", "payload", "query", "path")]
-            fields.append({"field": ".".join(location) or None, "code": error.get("type", "invalid"),
-                           "message": _pydantic_message(error)})
+            fields.append(
+                {
+                    "field": ".".join(location) or None,
+                    "code": error.get("type", "invalid"),
+                    "message": _pydantic_message(error),
+                }
+            )
         return respond(request, 422, error_body("validation_error", _("The request has invalid fields."), fields))
 
     @api.exception_handler(DjangoValidationError)
@@ -75,14 +80,17 @@ def install(api) -> None:
 
     @api.exception_handler(AuthenticationError)
     def on_auth_error(request, exc):
-        response = respond(request, 401, error_body(
-            "not_authenticated", _("Send a valid API token: Authorization: Bearer <token>.")))
+        response = respond(
+            request, 401, error_body("not_authenticated", _("Send a valid API token: Authorization: Bearer <token>."))
+        )
         response["WWW-Authenticate"] = 'Bearer realm="abonent"'
         return response
 
     @api.exception_handler(PermissionDenied)
     def on_denied(request, exc):
-        return respond(request, 403, error_body("permission_denied", str(exc) or _("You do not have permission to do this.")))
+        return respond(
+            request, 403, error_body("permission_denied", str(exc) or _("You do not have permission to do this."))
+        )
 
     @api.exception_handler(Http404)
     def on_not_found(request, exc):

@@ -42,8 +42,15 @@ def idempotent(status: int):
                     result = handler(request, *args, **kwargs)
                     body = json.loads(json.dumps(_dump(result), cls=DjangoJSONEncoder))
                     IdempotencyRecord.objects.create(
-                        user=request.user, key=key, method=request.method, path=request.path[:500],
-                        request_hash=digest, status_code=status, response_body=body, created_at=clock.now())
+                        user=request.user,
+                        key=key,
+                        method=request.method,
+                        path=request.path[:500],
+                        request_hash=digest,
+                        status_code=status,
+                        response_body=body,
+                        created_at=clock.now(),
+                    )
             except IntegrityError:
                 # A concurrent retry with the same key won; our write rolled back with this transaction.
                 winner = IdempotencyRecord.objects.filter(user=request.user, key=key).first()
@@ -63,6 +70,7 @@ def _dump(result):
 
 def _replay(record: IdempotencyRecord, digest: str):
     if record.request_hash != digest:
-        raise ApiError(409, "idempotency_key_reused",
-                       _("This Idempotency-Key was already used with a different request."))
+        raise ApiError(
+            409, "idempotency_key_reused", _("This Idempotency-Key was already used with a different request.")
+        )
     return record.status_code, record.response_body

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 class SeedContext:
     subscribers: int
     demo: bool = False
-    rng: random.Random = field(default_factory=lambda: random.Random(20261129))  # noqa: S311
+    rng: random.Random = field(default_factory=lambda: random.Random(20261129))
     out: object = sys.stderr
     facts: dict = field(default_factory=dict)  # what steps tell later steps and the demo banner
 

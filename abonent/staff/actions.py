@@ -41,8 +41,10 @@ def do_create_staff_user(
         actor=acting_user,
         action="staff.user_created",
         obj=user,
-        after={**audit.snapshot(user, ["username", "role", "full_name", "is_service_account"]),
-               "branches": sorted(branch_ids or [])},
+        after={
+            **audit.snapshot(user, ["username", "role", "full_name", "is_service_account"]),
+            "branches": sorted(branch_ids or []),
+        },
     )
     return user
 
@@ -69,9 +71,7 @@ def do_login(request, *, username: str, password: str) -> StaffUser | None:
         LOGIN_FAILURES.labels("locked_out").inc()
         raise LoginLockedOut(remaining)
     user = authenticate(request, username=username, password=password)
-    LoginAttempt.objects.create(
-        username=username, ip_address=ip, attempted_at=clock.now(), succeeded=user is not None
-    )
+    LoginAttempt.objects.create(username=username, ip_address=ip, attempted_at=clock.now(), succeeded=user is not None)
     if user is None:
         LOGIN_FAILURES.labels("bad_credentials").inc()
         return None
@@ -94,8 +94,12 @@ def do_create_api_token(
         created_at=clock.now(),
         expires_at=expires_at,
     )
-    audit.record(actor=acting_user, action="staff.api_token_created", obj=token,
-                 after={"user": user.pk, "name": name, "prefix": prefix})
+    audit.record(
+        actor=acting_user,
+        action="staff.api_token_created",
+        obj=token,
+        after={"user": user.pk, "name": name, "prefix": prefix},
+    )
     return token, plaintext
 
 
@@ -119,5 +123,3 @@ def touch_api_token(token: ApiToken) -> None:
 def do_prune_login_attempts(*, older_than: dt.timedelta = dt.timedelta(days=30)) -> int:
     deleted, _ = LoginAttempt.objects.filter(attempted_at__lt=clock.now() - older_than).delete()
     return deleted
-
-

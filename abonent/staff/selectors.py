@@ -23,14 +23,19 @@ def login_lockout_remaining(*, username: str, ip_address: str | None) -> int:
     recent = LoginAttempt.objects.filter(attempted_at__gte=since)
 
     last_success = (
-        recent.filter(username=username, succeeded=True).order_by("-attempted_at").values_list("attempted_at", flat=True).first()
+        recent.filter(username=username, succeeded=True)
+        .order_by("-attempted_at")
+        .values_list("attempted_at", flat=True)
+        .first()
     )
     by_user = recent.filter(username=username, succeeded=False)
     if last_success:
         by_user = by_user.filter(attempted_at__gt=last_success)
     checks = [(by_user, settings.ABONENT_LOGIN_MAX_FAILURES)]
     if ip_address:
-        checks.append((recent.filter(ip_address=ip_address, succeeded=False), settings.ABONENT_LOGIN_MAX_FAILURES_PER_IP))
+        checks.append(
+            (recent.filter(ip_address=ip_address, succeeded=False), settings.ABONENT_LOGIN_MAX_FAILURES_PER_IP)
+        )
 
     remaining = 0
     for failures, limit in checks:

@@ -30,11 +30,15 @@ def login_view(request):
             user = do_login(request, username=form.cleaned_data["username"], password=form.cleaned_data["password"])
         except LoginLockedOut as exc:
             minutes = max(1, (exc.seconds + 59) // 60)
-            form.add_error(None, ngettext(
-                "Too many failed attempts. Try again in %(minutes)d minute.",
-                "Too many failed attempts. Try again in %(minutes)d minutes.",
-                minutes,
-            ) % {"minutes": minutes})
+            form.add_error(
+                None,
+                ngettext(
+                    "Too many failed attempts. Try again in %(minutes)d minute.",
+                    "Too many failed attempts. Try again in %(minutes)d minutes.",
+                    minutes,
+                )
+                % {"minutes": minutes},
+            )
             status = 429
         else:
             if user is not None:

@@ -218,19 +218,23 @@ def _check_account_number_free(number: str, *, exclude_pk: int | None = None) ->
         taken = taken.exclude(pk=exclude_pk)
     if taken.exists():
         raise ValidationError(
-            {"account_number": ValidationError(
-                _("Account number %(number)s is already used by another subscriber.") % {"number": number},
-                code="account_number_taken",
-            )}
+            {
+                "account_number": ValidationError(
+                    _("Account number %(number)s is already used by another subscriber.") % {"number": number},
+                    code="account_number_taken",
+                )
+            }
         )
 
 
 def _check_contract_number_free(number: str) -> None:
     if Contract.objects.filter(number=number).exists():
         raise ValidationError(
-            {"contract_number": ValidationError(
-                _("Contract number %(number)s is already used.") % {"number": number}, code="contract_number_taken"
-            )}
+            {
+                "contract_number": ValidationError(
+                    _("Contract number %(number)s is already used.") % {"number": number}, code="contract_number_taken"
+                )
+            }
         )
 
 
@@ -258,8 +262,10 @@ def refresh_search_text(subscriber: Subscriber) -> None:
         contract_numbers=subscriber.contracts.values_list("number", flat=True),
         phones=[v for k, v in contacts if k == ContactKind.PHONE],
         emails=[v for k, v in contacts if k == ContactKind.EMAIL],
-        addresses=[address_search_text(city=a.city, street=a.street, house=a.house, building=a.building,
-                                       apartment=a.apartment) for a in subscriber.addresses.all()],
+        addresses=[
+            address_search_text(city=a.city, street=a.street, house=a.house, building=a.building, apartment=a.apartment)
+            for a in subscriber.addresses.all()
+        ],
         macs=[mac for mac, _serial in open_equipment if mac],
         serials=[serial for _mac, serial in open_equipment if serial],
     )
@@ -305,8 +311,14 @@ def do_create_subscriber(data: SubscriberData, *, acting_user) -> Subscriber:
     contacts, addresses = [], []
     for index, contact in enumerate(data.contacts):
         try:
-            contacts.append(ContactData(contact.kind, clean_contact(contact.kind, contact.value),
-                                        contact.is_primary, contact.comment.strip()))
+            contacts.append(
+                ContactData(
+                    contact.kind,
+                    clean_contact(contact.kind, contact.value),
+                    contact.is_primary,
+                    contact.comment.strip(),
+                )
+            )
         except ValidationError as exc:
             errors.setdefault(f"contacts.{index}.value", []).extend(exc.error_list)
     for index, address in enumerate(data.addresses):
@@ -341,9 +353,17 @@ def do_create_subscriber(data: SubscriberData, *, acting_user) -> Subscriber:
         updated_at=moment,
         **profile,
     )
-    _save_new(subscriber, on_conflict=ValidationError({"account_number": ValidationError(
-        _("Account number %(number)s is already used by another subscriber.") % {"number": account_number},
-        code="account_number_taken")}))
+    _save_new(
+        subscriber,
+        on_conflict=ValidationError(
+            {
+                "account_number": ValidationError(
+                    _("Account number %(number)s is already used by another subscriber.") % {"number": account_number},
+                    code="account_number_taken",
+                )
+            }
+        ),
+    )
     subscriber.groups.set(groups)
 
     contract = Contract(
@@ -351,9 +371,17 @@ def do_create_subscriber(data: SubscriberData, *, acting_user) -> Subscriber:
         number=contract_number or account_number,
         signed_on=data.contract_signed_on or clock.today(),
     )
-    _save_new(contract, on_conflict=ValidationError({"contract_number": ValidationError(
-        _("Contract number %(number)s is already used.") % {"number": contract.number},
-        code="contract_number_taken")}))
+    _save_new(
+        contract,
+        on_conflict=ValidationError(
+            {
+                "contract_number": ValidationError(
+                    _("Contract number %(number)s is already used.") % {"number": contract.number},
+                    code="contract_number_taken",
+                )
+            }
+        ),
+    )
     if contacts and not any(c.is_primary for c in contacts if c.kind == ContactKind.PHONE):
         first_phone = next((c for c in contacts if c.kind == ContactKind.PHONE), None)
         if first_phone:
@@ -409,7 +437,9 @@ def do_update_subscriber(subscriber: Subscriber, *, changes: dict, acting_user, 
 
     if "branch_id" in changes and changes["branch_id"] != subscriber.branch_id:
         if not Branch.objects.filter(pk=changes["branch_id"], is_active=True).exists():
-            raise ValidationError({"branch_id": ValidationError(_("Choose an existing branch."), code="branch_invalid")})
+            raise ValidationError(
+                {"branch_id": ValidationError(_("Choose an existing branch."), code="branch_invalid")}
+            )
         check_branch(acting_user, changes["branch_id"])
         subscriber.branch_id = changes["branch_id"]
 
@@ -430,17 +460,27 @@ def do_update_subscriber(subscriber: Subscriber, *, changes: dict, acting_user, 
     subscriber.updated_at = moment
     subscriber.save()
     refresh_search_text(subscriber)
-    old, new = audit.diff({**before, "groups": before_groups},
-                          {**audit.snapshot(subscriber, AUDITED_FIELDS), "groups": groups_after})
+    old, new = audit.diff(
+        {**before, "groups": before_groups}, {**audit.snapshot(subscriber, AUDITED_FIELDS), "groups": groups_after}
+    )
     if old or new:
-        audit.record(actor=acting_user, action="subscriber.updated", obj=subscriber, subscriber_id=subscriber.pk,
-                     before=old, after=new, reason=reason)
+        audit.record(
+            actor=acting_user,
+            action="subscriber.updated",
+            obj=subscriber,
+            subscriber_id=subscriber.pk,
+            before=old,
+            after=new,
+            reason=reason,
+        )
         events.emit("subscriber.updated", subscriber_id=subscriber.pk, fields=sorted(new))
     return subscriber
 
 
 @transaction.atomic
-def do_close_subscriber(subscriber: Subscriber, *, reason: str, acting_user, closed_on: dt.date | None = None) -> Subscriber:
+def do_close_subscriber(
+    subscriber: Subscriber, *, reason: str, acting_user, closed_on: dt.date | None = None
+) -> Subscriber:
     """Close the account and terminate its contracts. Billing (its own issue) ends subscriptions on the event."""
     check_perm(acting_user, Perm.SUBSCRIBER_CLOSE)
     subscriber = _lock(subscriber)
@@ -461,8 +501,15 @@ def do_close_subscriber(subscriber: Subscriber, *, reason: str, acting_user, clo
         status=ContractStatus.TERMINATED, terminated_on=closed_on or clock.today()
     )
     old, new = audit.diff(before, audit.snapshot(subscriber, AUDITED_FIELDS))
-    audit.record(actor=acting_user, action="subscriber.closed", obj=subscriber, subscriber_id=subscriber.pk,
-                 before=old, after=new, reason=reason)
+    audit.record(
+        actor=acting_user,
+        action="subscriber.closed",
+        obj=subscriber,
+        subscriber_id=subscriber.pk,
+        before=old,
+        after=new,
+        reason=reason,
+    )
     events.emit("subscriber.closed", subscriber_id=subscriber.pk)
     return subscriber
 
@@ -480,8 +527,14 @@ def do_reopen_subscriber(subscriber: Subscriber, *, reason: str, acting_user) ->
     subscriber.close_reason = ""
     subscriber.updated_at = moment
     subscriber.save(update_fields=["status", "closed_at", "close_reason", "updated_at"])
-    audit.record(actor=acting_user, action="subscriber.reopened", obj=subscriber, subscriber_id=subscriber.pk,
-                 after={"status": subscriber.status}, reason=reason)
+    audit.record(
+        actor=acting_user,
+        action="subscriber.reopened",
+        obj=subscriber,
+        subscriber_id=subscriber.pk,
+        after={"status": subscriber.status},
+        reason=reason,
+    )
     events.emit("subscriber.reopened", subscriber_id=subscriber.pk)
     return subscriber
 
@@ -497,23 +550,31 @@ def _editable(subscriber: Subscriber, acting_user, perm: Perm = Perm.SUBSCRIBER_
 
 
 @transaction.atomic
-def do_add_contact(subscriber: Subscriber, *, kind: str, value: str, acting_user, is_primary: bool = False,
-                   comment: str = "") -> ContactPoint:
+def do_add_contact(
+    subscriber: Subscriber, *, kind: str, value: str, acting_user, is_primary: bool = False, comment: str = ""
+) -> ContactPoint:
     subscriber = _editable(subscriber, acting_user)
     try:
         value = clean_contact(kind, value)
     except ValidationError as exc:
         raise ValidationError({"value": exc.error_list}) from exc
     if subscriber.contacts.filter(kind=kind, value=value).exists():
-        raise ValidationError({"value": ValidationError(_("The subscriber already has this contact."),
-                                                        code="contact_duplicate")})
+        raise ValidationError(
+            {"value": ValidationError(_("The subscriber already has this contact."), code="contact_duplicate")}
+        )
     if is_primary:
         subscriber.contacts.filter(kind=kind).update(is_primary=False)
-    contact = ContactPoint.objects.create(subscriber=subscriber, kind=kind, value=value, is_primary=is_primary,
-                                          comment=(comment or "").strip())
+    contact = ContactPoint.objects.create(
+        subscriber=subscriber, kind=kind, value=value, is_primary=is_primary, comment=(comment or "").strip()
+    )
     refresh_search_text(subscriber)
-    audit.record(actor=acting_user, action="subscriber.contact_added", obj=contact, subscriber_id=subscriber.pk,
-                 after=audit.snapshot(contact, ["kind", "value", "is_primary", "comment"]))
+    audit.record(
+        actor=acting_user,
+        action="subscriber.contact_added",
+        obj=contact,
+        subscriber_id=subscriber.pk,
+        after=audit.snapshot(contact, ["kind", "value", "is_primary", "comment"]),
+    )
     return contact
 
 
@@ -521,13 +582,14 @@ def do_add_contact(subscriber: Subscriber, *, kind: str, value: str, acting_user
 def do_remove_contact(contact: ContactPoint, *, acting_user) -> None:
     subscriber = _editable(contact.subscriber, acting_user)
     before = audit.snapshot(contact, ["kind", "value", "is_primary", "comment"])
-    audit.record(actor=acting_user, action="subscriber.contact_removed", obj=contact, subscriber_id=subscriber.pk,
-                 before=before)
+    audit.record(
+        actor=acting_user, action="subscriber.contact_removed", obj=contact, subscriber_id=subscriber.pk, before=before
+    )
     contact.delete()
     refresh_search_text(subscriber)
 
 
-ADDRESS_FIELDS = [f for f in AddressData.__dataclass_fields__]
+ADDRESS_FIELDS = list(AddressData.__dataclass_fields__)
 
 
 @transaction.atomic
@@ -535,8 +597,13 @@ def do_add_address(subscriber: Subscriber, *, data: AddressData, acting_user) ->
     subscriber = _editable(subscriber, acting_user)
     address = Address.objects.create(subscriber=subscriber, **asdict(clean_address(data)))
     refresh_search_text(subscriber)
-    audit.record(actor=acting_user, action="subscriber.address_added", obj=address, subscriber_id=subscriber.pk,
-                 after=audit.snapshot(address, ADDRESS_FIELDS))
+    audit.record(
+        actor=acting_user,
+        action="subscriber.address_added",
+        obj=address,
+        subscriber_id=subscriber.pk,
+        after=audit.snapshot(address, ADDRESS_FIELDS),
+    )
     return address
 
 
@@ -549,16 +616,27 @@ def do_update_address(address: Address, *, data: AddressData, acting_user) -> Ad
     address.save()
     refresh_search_text(subscriber)
     old, new = audit.diff(before, audit.snapshot(address, ADDRESS_FIELDS))
-    audit.record(actor=acting_user, action="subscriber.address_updated", obj=address, subscriber_id=subscriber.pk,
-                 before=old, after=new)
+    audit.record(
+        actor=acting_user,
+        action="subscriber.address_updated",
+        obj=address,
+        subscriber_id=subscriber.pk,
+        before=old,
+        after=new,
+    )
     return address
 
 
 @transaction.atomic
 def do_remove_address(address: Address, *, acting_user) -> None:
     subscriber = _editable(address.subscriber, acting_user)
-    audit.record(actor=acting_user, action="subscriber.address_removed", obj=address, subscriber_id=subscriber.pk,
-                 before=audit.snapshot(address, ADDRESS_FIELDS))
+    audit.record(
+        actor=acting_user,
+        action="subscriber.address_removed",
+        obj=address,
+        subscriber_id=subscriber.pk,
+        before=audit.snapshot(address, ADDRESS_FIELDS),
+    )
     address.delete()
     refresh_search_text(subscriber)
 
@@ -567,8 +645,17 @@ def do_remove_address(address: Address, *, acting_user) -> None:
 
 
 @transaction.atomic
-def do_register_equipment(*, kind: str, vendor: str, model: str = "", serial_number: str = "", mac_address: str = "",
-                          branch_id: int | None = None, comment: str = "", acting_user) -> Equipment:
+def do_register_equipment(
+    *,
+    kind: str,
+    vendor: str,
+    model: str = "",
+    serial_number: str = "",
+    mac_address: str = "",
+    branch_id: int | None = None,
+    comment: str = "",
+    acting_user,
+) -> Equipment:
     check_perm(acting_user, Perm.EQUIPMENT_MANAGE)
     errors = {}
     serial_number = (serial_number or "").strip() or None
@@ -581,48 +668,80 @@ def do_register_equipment(*, kind: str, vendor: str, model: str = "", serial_num
     if not (vendor or "").strip():
         errors["vendor"] = [ValidationError(_("Enter the vendor."), code="required")]
     if serial_number and Equipment.objects.filter(serial_number=serial_number).exists():
-        errors["serial_number"] = [ValidationError(_("Equipment with serial number %(serial)s is already registered.")
-                                                   % {"serial": serial_number}, code="serial_taken")]
+        errors["serial_number"] = [
+            ValidationError(
+                _("Equipment with serial number %(serial)s is already registered.") % {"serial": serial_number},
+                code="serial_taken",
+            )
+        ]
     if mac and Equipment.objects.filter(mac_address=mac).exists():
-        errors["mac_address"] = [ValidationError(_("Equipment with MAC address %(mac)s is already registered.")
-                                                 % {"mac": mac}, code="mac_taken")]
+        errors["mac_address"] = [
+            ValidationError(
+                _("Equipment with MAC address %(mac)s is already registered.") % {"mac": mac}, code="mac_taken"
+            )
+        ]
     if errors:
         raise ValidationError(errors)
-    equipment = Equipment(kind=kind, vendor=vendor.strip(), model=(model or "").strip(), serial_number=serial_number,
-                          mac_address=mac, branch_id=branch_id, comment=comment)
-    _save_new(equipment, on_conflict=ValidationError(_("This equipment is already registered."), code="equipment_taken"))
-    audit.record(actor=acting_user, action="equipment.registered", obj=equipment,
-                 after=audit.snapshot(equipment, ["kind", "vendor", "model", "serial_number", "mac_address"]))
+    equipment = Equipment(
+        kind=kind,
+        vendor=vendor.strip(),
+        model=(model or "").strip(),
+        serial_number=serial_number,
+        mac_address=mac,
+        branch_id=branch_id,
+        comment=comment,
+    )
+    _save_new(
+        equipment, on_conflict=ValidationError(_("This equipment is already registered."), code="equipment_taken")
+    )
+    audit.record(
+        actor=acting_user,
+        action="equipment.registered",
+        obj=equipment,
+        after=audit.snapshot(equipment, ["kind", "vendor", "model", "serial_number", "mac_address"]),
+    )
     return equipment
 
 
 @transaction.atomic
-def do_assign_equipment(equipment: Equipment, subscriber: Subscriber, *, ownership: str, acting_user,
-                        comment: str = "") -> EquipmentAssignment:
+def do_assign_equipment(
+    equipment: Equipment, subscriber: Subscriber, *, ownership: str, acting_user, comment: str = ""
+) -> EquipmentAssignment:
     subscriber = _editable(subscriber, acting_user, Perm.EQUIPMENT_MANAGE)
     equipment = Equipment.objects.select_for_update().get(pk=equipment.pk)
     if ownership not in EquipmentOwnership.values:
-        raise ValidationError({"ownership": ValidationError(_("Choose how the subscriber holds the device."),
-                                                            code="ownership_invalid")})
+        raise ValidationError(
+            {"ownership": ValidationError(_("Choose how the subscriber holds the device."), code="ownership_invalid")}
+        )
     if equipment.status in (EquipmentStatus.FAULTY, EquipmentStatus.WRITTEN_OFF):
         raise ValidationError(_("Faulty or written-off equipment cannot be installed."), code="equipment_unusable")
     holder = equipment.assignments.filter(returned_at__isnull=True).select_related("subscriber").first()
     if holder:
-        raise ValidationError(_("This device is installed at subscriber %(account)s; return it first.")
-                              % {"account": holder.subscriber.account_number}, code="equipment_assigned")
-    assignment = EquipmentAssignment.objects.create(equipment=equipment, subscriber=subscriber, ownership=ownership,
-                                                    assigned_at=clock.now(), comment=comment)
+        raise ValidationError(
+            _("This device is installed at subscriber %(account)s; return it first.")
+            % {"account": holder.subscriber.account_number},
+            code="equipment_assigned",
+        )
+    assignment = EquipmentAssignment.objects.create(
+        equipment=equipment, subscriber=subscriber, ownership=ownership, assigned_at=clock.now(), comment=comment
+    )
     equipment.status = EquipmentStatus.INSTALLED
     equipment.save(update_fields=["status"])
     refresh_search_text(subscriber)
-    audit.record(actor=acting_user, action="equipment.assigned", obj=equipment, subscriber_id=subscriber.pk,
-                 after={"subscriber": subscriber.account_number, "ownership": ownership})
+    audit.record(
+        actor=acting_user,
+        action="equipment.assigned",
+        obj=equipment,
+        subscriber_id=subscriber.pk,
+        after={"subscriber": subscriber.account_number, "ownership": ownership},
+    )
     return assignment
 
 
 @transaction.atomic
-def do_return_equipment(assignment: EquipmentAssignment, *, acting_user, faulty: bool = False,
-                        comment: str = "") -> EquipmentAssignment:
+def do_return_equipment(
+    assignment: EquipmentAssignment, *, acting_user, faulty: bool = False, comment: str = ""
+) -> EquipmentAssignment:
     subscriber = _editable(assignment.subscriber, acting_user, Perm.EQUIPMENT_MANAGE)
     assignment = EquipmentAssignment.objects.select_for_update().get(pk=assignment.pk)
     if assignment.returned_at is not None:
@@ -635,8 +754,14 @@ def do_return_equipment(assignment: EquipmentAssignment, *, acting_user, faulty:
     equipment.status = EquipmentStatus.FAULTY if faulty else EquipmentStatus.IN_STOCK
     equipment.save(update_fields=["status"])
     refresh_search_text(subscriber)
-    audit.record(actor=acting_user, action="equipment.returned", obj=equipment, subscriber_id=subscriber.pk,
-                 after={"subscriber": subscriber.account_number, "status": equipment.status}, reason=comment)
+    audit.record(
+        actor=acting_user,
+        action="equipment.returned",
+        obj=equipment,
+        subscriber_id=subscriber.pk,
+        after={"subscriber": subscriber.account_number, "status": equipment.status},
+        reason=comment,
+    )
     return assignment
 
 
@@ -644,15 +769,34 @@ def do_return_equipment(assignment: EquipmentAssignment, *, acting_user, faulty:
 
 
 @transaction.atomic
-def do_add_connection_event(subscriber: Subscriber, *, kind: str, happened_on: dt.date, acting_user,
-                            address: Address | None = None, comment: str = "") -> ConnectionEvent:
+def do_add_connection_event(
+    subscriber: Subscriber,
+    *,
+    kind: str,
+    happened_on: dt.date,
+    acting_user,
+    address: Address | None = None,
+    comment: str = "",
+) -> ConnectionEvent:
     subscriber = _editable(subscriber, acting_user, Perm.NOTE_ADD)
     if address is not None and address.subscriber_id != subscriber.pk:
         raise PermissionDenied(_("The address belongs to another subscriber."))
-    event = ConnectionEvent.objects.create(subscriber=subscriber, kind=kind, happened_on=happened_on, address=address,
-                                           comment=comment, created_by=acting_user, created_at=clock.now())
-    audit.record(actor=acting_user, action="subscriber.connection_event", obj=event, subscriber_id=subscriber.pk,
-                 after=audit.snapshot(event, ["kind", "happened_on", "address_id", "comment"]))
+    event = ConnectionEvent.objects.create(
+        subscriber=subscriber,
+        kind=kind,
+        happened_on=happened_on,
+        address=address,
+        comment=comment,
+        created_by=acting_user,
+        created_at=clock.now(),
+    )
+    audit.record(
+        actor=acting_user,
+        action="subscriber.connection_event",
+        obj=event,
+        subscriber_id=subscriber.pk,
+        after=audit.snapshot(event, ["kind", "happened_on", "address_id", "comment"]),
+    )
     return event
 
 
@@ -662,8 +806,14 @@ def do_add_note(subscriber: Subscriber, *, text: str, acting_user, is_pinned: bo
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": ValidationError(_("The note is empty."), code="required")})
-    note = Note.objects.create(subscriber=subscriber, author=acting_user, text=text, is_pinned=is_pinned,
-                               created_at=clock.now())
-    audit.record(actor=acting_user, action="subscriber.note_added", obj=note, subscriber_id=subscriber.pk,
-                 after={"text": text, "is_pinned": is_pinned})
+    note = Note.objects.create(
+        subscriber=subscriber, author=acting_user, text=text, is_pinned=is_pinned, created_at=clock.now()
+    )
+    audit.record(
+        actor=acting_user,
+        action="subscriber.note_added",
+        obj=note,
+        subscriber_id=subscriber.pk,
+        after={"text": text, "is_pinned": is_pinned},
+    )
     return note

@@ -177,16 +177,37 @@ class SearchParams(Schema):
 
 
 def _out(request, subscriber: Subscriber) -> dict:
-    subscriber = Subscriber.objects.prefetch_related("contacts", "addresses", "contracts", "groups").get(pk=subscriber.pk)
-    data = {name: getattr(subscriber, name) for name in (
-        "id", "account_number", "kind", "status", "display_name", "last_name", "first_name", "middle_name",
-        "organization_name", "inn", "kpp", "branch_id", "consent_personal_data", "consent_marketing",
-        "created_at", "updated_at", "closed_at")}
+    subscriber = Subscriber.objects.prefetch_related("contacts", "addresses", "contracts", "groups").get(
+        pk=subscriber.pk
+    )
+    data = {
+        name: getattr(subscriber, name)
+        for name in (
+            "id",
+            "account_number",
+            "kind",
+            "status",
+            "display_name",
+            "last_name",
+            "first_name",
+            "middle_name",
+            "organization_name",
+            "inn",
+            "kpp",
+            "branch_id",
+            "consent_personal_data",
+            "consent_marketing",
+            "created_at",
+            "updated_at",
+            "closed_at",
+        )
+    }
     data["group_ids"] = [g.pk for g in subscriber.groups.all()]
     data["contract_numbers"] = [c.number for c in subscriber.contracts.all()]
     data["contacts"] = [ContactOut.from_orm(c).model_dump() for c in subscriber.contacts.all()]
-    data["addresses"] = [{**AddressIn.from_orm(a).model_dump(), "id": a.pk, "text": a.as_text()}
-                         for a in subscriber.addresses.all()]
+    data["addresses"] = [
+        {**AddressIn.from_orm(a).model_dump(), "id": a.pk, "text": a.as_text()} for a in subscriber.addresses.all()
+    ]
     if has_perm(request.user, Perm.SUBSCRIBER_VIEW_PERSONAL):
         data["personal"] = {name: getattr(subscriber, name) for name in PersonalData.model_fields}
     else:
@@ -201,16 +222,29 @@ ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 @router.get("/subscribers", response={200: SubscriberPage, **ERRORS}, summary="Search and list subscribers")
 def list_subscribers(request, params: Query[SearchParams]):
     check_perm(request.user, Perm.SUBSCRIBER_VIEW)
-    filters = selectors.SubscriberFilters(query=params.q, branch_id=params.branch_id, status=params.status or "",
-                                          kind=params.kind or "", group_id=params.group_id)
+    filters = selectors.SubscriberFilters(
+        query=params.q,
+        branch_id=params.branch_id,
+        status=params.status or "",
+        kind=params.kind or "",
+        group_id=params.group_id,
+    )
     page = selectors.search_subscribers(request.user, filters, page=params.page)
     if page.query_too_short:
-        raise ValidationError({"q": ValidationError(_("Type at least 3 characters to search."), code="query_too_short")})
+        raise ValidationError(
+            {"q": ValidationError(_("Type at least 3 characters to search."), code="query_too_short")}
+        )
     return {
         "items": [
-            {"id": s.pk, "account_number": s.account_number, "kind": s.kind, "status": s.status,
-             "display_name": s.display_name, "branch_id": s.branch_id,
-             "phone": s.phones[0].value if s.phones else None}
+            {
+                "id": s.pk,
+                "account_number": s.account_number,
+                "kind": s.kind,
+                "status": s.status,
+                "display_name": s.display_name,
+                "branch_id": s.branch_id,
+                "phone": s.phones[0].value if s.phones else None,
+            }
             for s in page.results
         ],
         "page": page.page,
@@ -228,8 +262,11 @@ def create_subscriber(request, payload: SubscriberCreateIn):
     return _out(request, subscriber)
 
 
-@router.get("/subscribers/by-account/{account_number}", response={200: SubscriberOut, **ERRORS},
-            summary="Find a subscriber by personal account number")
+@router.get(
+    "/subscribers/by-account/{account_number}",
+    response={200: SubscriberOut, **ERRORS},
+    summary="Find a subscriber by personal account number",
+)
 def get_by_account(request, account_number: str):
     check_perm(request.user, Perm.SUBSCRIBER_VIEW)
     return _out(request, selectors.get_subscriber_by_account(request.user, account_number))
@@ -250,16 +287,22 @@ def update_subscriber(request, subscriber_id: int, payload: SubscriberUpdateIn):
     return _out(request, subscriber)
 
 
-@router.post("/subscribers/{subscriber_id}/close", response={200: SubscriberOut, 409: ErrorOut, **ERRORS},
-             summary="Close a subscriber")
+@router.post(
+    "/subscribers/{subscriber_id}/close",
+    response={200: SubscriberOut, 409: ErrorOut, **ERRORS},
+    summary="Close a subscriber",
+)
 @idempotent(200)
 def close_subscriber(request, subscriber_id: int, payload: CloseIn):
     subscriber = selectors.get_subscriber(request.user, subscriber_id)
     return _out(request, actions.do_close_subscriber(subscriber, reason=payload.reason, acting_user=request.user))
 
 
-@router.post("/subscribers/{subscriber_id}/contacts", response={201: ContactOut, 409: ErrorOut, **ERRORS},
-             summary="Add a phone or email")
+@router.post(
+    "/subscribers/{subscriber_id}/contacts",
+    response={201: ContactOut, 409: ErrorOut, **ERRORS},
+    summary="Add a phone or email",
+)
 @idempotent(201)
 def add_contact(request, subscriber_id: int, payload: ContactIn):
     subscriber = selectors.get_subscriber(request.user, subscriber_id)
@@ -267,19 +310,26 @@ def add_contact(request, subscriber_id: int, payload: ContactIn):
     return ContactOut.from_orm(contact)
 
 
-@router.delete("/subscribers/{subscriber_id}/contacts/{contact_id}", response={204: None, **ERRORS},
-               summary="Remove a phone or email")
+@router.delete(
+    "/subscribers/{subscriber_id}/contacts/{contact_id}",
+    response={204: None, **ERRORS},
+    summary="Remove a phone or email",
+)
 def remove_contact(request, subscriber_id: int, contact_id: int):
     subscriber = selectors.get_subscriber(request.user, subscriber_id)
     actions.do_remove_contact(get_object_or_404(subscriber.contacts, pk=contact_id), acting_user=request.user)
     return 204, None
 
 
-@router.post("/subscribers/{subscriber_id}/addresses", response={201: AddressOut, 409: ErrorOut, **ERRORS},
-             summary="Add an address")
+@router.post(
+    "/subscribers/{subscriber_id}/addresses",
+    response={201: AddressOut, 409: ErrorOut, **ERRORS},
+    summary="Add an address",
+)
 @idempotent(201)
 def add_address(request, subscriber_id: int, payload: AddressIn):
     subscriber = selectors.get_subscriber(request.user, subscriber_id)
-    address = actions.do_add_address(subscriber, data=actions.AddressData(**payload.model_dump()),
-                                     acting_user=request.user)
+    address = actions.do_add_address(
+        subscriber, data=actions.AddressData(**payload.model_dump()), acting_user=request.user
+    )
     return {**AddressIn.from_orm(address).model_dump(), "id": address.pk, "text": address.as_text()}

@@ -42,16 +42,28 @@ def apply_action_errors(form: forms.Form, exc: ValidationError, field_map: dict[
 
 
 class SubscriberFilterForm(ConsoleForm):
-    q = forms.CharField(label=_("Search"), required=False, widget=forms.TextInput(attrs={
-        "placeholder": _("Account, name, phone, address, MAC…"), "autofocus": True, "type": "search",
-        "autocomplete": "off"}))
-    branch = forms.ModelChoiceField(label=_("Branch"), queryset=Branch.objects.none(), required=False,
-                                    empty_label=_("All branches"))
-    status = forms.ChoiceField(label=_("Status"), required=False,
-                               choices=[("", _("Any status")), *SubscriberStatus.choices])
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": _("Account, name, phone, address, MAC…"),
+                "autofocus": True,
+                "type": "search",
+                "autocomplete": "off",
+            }
+        ),
+    )
+    branch = forms.ModelChoiceField(
+        label=_("Branch"), queryset=Branch.objects.none(), required=False, empty_label=_("All branches")
+    )
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("Any status")), *SubscriberStatus.choices]
+    )
     kind = forms.ChoiceField(label=_("Kind"), required=False, choices=[("", _("Any kind")), *SubscriberKind.choices])
-    group = forms.ModelChoiceField(label=_("Group"), queryset=SubscriberGroup.objects.all(), required=False,
-                                   empty_label=_("Any group"))
+    group = forms.ModelChoiceField(
+        label=_("Group"), queryset=SubscriberGroup.objects.all(), required=False, empty_label=_("Any group")
+    )
     page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, **kwargs):
@@ -60,8 +72,9 @@ class SubscriberFilterForm(ConsoleForm):
 
 
 class ProfileFieldsMixin(ConsoleForm):
-    kind = forms.ChoiceField(label=_("Kind"), choices=SubscriberKind.choices, initial=SubscriberKind.INDIVIDUAL,
-                             widget=forms.RadioSelect)
+    kind = forms.ChoiceField(
+        label=_("Kind"), choices=SubscriberKind.choices, initial=SubscriberKind.INDIVIDUAL, widget=forms.RadioSelect
+    )
     branch_id = forms.ModelChoiceField(label=_("Branch"), queryset=Branch.objects.none())
     last_name = forms.CharField(label=_("Last name"), max_length=100, required=False)
     first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
@@ -74,8 +87,9 @@ class ProfileFieldsMixin(ConsoleForm):
     organization_name = forms.CharField(label=_("Organisation name"), max_length=255, required=False)
     inn = forms.CharField(label=_("INN"), max_length=12, required=False)
     kpp = forms.CharField(label=_("KPP"), max_length=9, required=False)
-    groups = forms.ModelMultipleChoiceField(label=_("Groups"), queryset=SubscriberGroup.objects.all(), required=False,
-                                            widget=forms.CheckboxSelectMultiple)
+    groups = forms.ModelMultipleChoiceField(
+        label=_("Groups"), queryset=SubscriberGroup.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+    )
     consent_personal_data = forms.BooleanField(label=_("Consents to personal data processing"), required=False)
     consent_marketing = forms.BooleanField(label=_("Agrees to receive marketing messages"), required=False)
 
@@ -91,9 +105,22 @@ class ProfileFieldsMixin(ConsoleForm):
         return {
             "kind": data["kind"],
             "branch_id": data["branch_id"].pk,
-            **{name: data[name] for name in (
-                "last_name", "first_name", "middle_name", "birth_date", "passport_series", "passport_number",
-                "passport_issued_by", "passport_issued_on", "organization_name", "inn", "kpp")},
+            **{
+                name: data[name]
+                for name in (
+                    "last_name",
+                    "first_name",
+                    "middle_name",
+                    "birth_date",
+                    "passport_series",
+                    "passport_number",
+                    "passport_issued_by",
+                    "passport_issued_on",
+                    "organization_name",
+                    "inn",
+                    "kpp",
+                )
+            },
             "consent_personal_data": data["consent_personal_data"],
             "consent_marketing": data["consent_marketing"],
             "group_ids": [g.pk for g in data["groups"]],
@@ -102,15 +129,24 @@ class ProfileFieldsMixin(ConsoleForm):
 
 class SubscriberCreateForm(ProfileFieldsMixin):
     account_number = forms.CharField(
-        label=_("Account number"), max_length=20, required=False,
-        help_text=_("Leave empty to assign the next number. Fill in only when moving an existing account."))
-    contract_number = forms.CharField(label=_("Contract number"), max_length=50, required=False,
-                                      help_text=_("Leave empty to use the account number."))
+        label=_("Account number"),
+        max_length=20,
+        required=False,
+        help_text=_("Leave empty to assign the next number. Fill in only when moving an existing account."),
+    )
+    contract_number = forms.CharField(
+        label=_("Contract number"), max_length=50, required=False, help_text=_("Leave empty to use the account number.")
+    )
     contract_signed_on = forms.DateField(label=_("Contract date"), required=False, widget=DATE_WIDGET)
-    phone = forms.CharField(label=_("Phone"), max_length=40, required=False,
-                            widget=forms.TextInput(attrs={"type": "tel", "placeholder": "+7 900 000-00-00"}))
-    email = forms.CharField(label=_("Email"), max_length=254, required=False,
-                            widget=forms.TextInput(attrs={"type": "email"}))
+    phone = forms.CharField(
+        label=_("Phone"),
+        max_length=40,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "tel", "placeholder": "+7 900 000-00-00"}),
+    )
+    email = forms.CharField(
+        label=_("Email"), max_length=254, required=False, widget=forms.TextInput(attrs={"type": "email"})
+    )
     city = forms.CharField(label=_("City"), max_length=100, required=False)
     street = forms.CharField(label=_("Street"), max_length=150, required=False)
     house = forms.CharField(label=_("House"), max_length=20, required=False)
@@ -118,8 +154,12 @@ class SubscriberCreateForm(ProfileFieldsMixin):
     apartment = forms.CharField(label=_("Apartment"), max_length=20, required=False)
 
     # Where the action reports an error on a nested item, show it on the flat field it came from.
-    FIELD_MAP = {"contacts.0.value": "phone", "addresses.0.city": "city", "addresses.0.house": "house",
-                 "addresses.0.street": "street"}
+    FIELD_MAP = {
+        "contacts.0.value": "phone",
+        "addresses.0.city": "city",
+        "addresses.0.house": "house",
+        "addresses.0.street": "street",
+    }
 
 
 class SubscriberEditForm(ProfileFieldsMixin):

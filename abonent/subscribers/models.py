@@ -221,7 +221,9 @@ class Equipment(models.Model):
     branch = models.ForeignKey(
         Branch, verbose_name=_("branch"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    status = models.CharField(_("status"), max_length=20, choices=EquipmentStatus.choices, default=EquipmentStatus.IN_STOCK)
+    status = models.CharField(
+        _("status"), max_length=20, choices=EquipmentStatus.choices, default=EquipmentStatus.IN_STOCK
+    )
     comment = models.CharField(_("comment"), max_length=255, blank=True)
 
     class Meta:

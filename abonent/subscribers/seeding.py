@@ -36,8 +36,12 @@ BRANCHES = [
     ("klin", "Клин", ["Клин", "Высоковск"]),
     ("konakovo", "Конаково", ["Конаково", "Редкино", "Козлово"]),
 ]
-GROUPS = [("VIP", "Особое внимание"), ("Никогда не блокировать", "Больницы, школы, службы"),
-          ("Сотрудники", "Сотрудники компании"), ("Пенсионеры", "Льготный тариф")]
+GROUPS = [
+    ("VIP", "Особое внимание"),
+    ("Никогда не блокировать", "Больницы, школы, службы"),
+    ("Сотрудники", "Сотрудники компании"),
+    ("Пенсионеры", "Льготный тариф"),
+]
 SURNAMES = (
     "Иванов Смирнов Кузнецов Попов Васильев Петров Соколов Михайлов Новиков Фёдоров Морозов Волков Алексеев "
     "Лебедев Семёнов Егоров Павлов Козлов Степанов Николаев Орлов Андреев Макаров Никитин Захаров Зайцев "
@@ -52,30 +56,68 @@ SURNAMES = (
     "Ерёмин Тихомиров Галкин Лукьянов Михеев Скворцов Юдин Белоусов Нестеров Симонов Прокофьев Харитонов Князев "
     "Цветков Левин Митрофанов Воронцов Агафонов Рябов Ситников Жданов Мухин Бобров Ширяев Блинов Субботин"
 ).split()
-MALE_NAMES = ("Александр Алексей Андрей Антон Артём Борис Вадим Валерий Василий Виктор Владимир Вячеслав Геннадий "
-              "Григорий Дмитрий Евгений Егор Иван Игорь Илья Кирилл Константин Максим Михаил Никита Николай Олег "
-              "Павел Пётр Роман Сергей Станислав Степан Юрий Ярослав").split()
-FEMALE_NAMES = ("Александра Алина Алла Анастасия Анна Валентина Валерия Вера Виктория Галина Дарья Евгения Екатерина "
-                "Елена Елизавета Жанна Зоя Инна Ирина Карина Ксения Лариса Любовь Людмила Маргарита Марина Мария "
-                "Надежда Наталья Нина Оксана Ольга Полина Светлана София Татьяна Юлия").split()
-PATRONYMIC_BASES = ("Александров Алексеев Андреев Борисов Викторов Владимиров Дмитриев Евгеньев Иванов Игорев "
-                    "Михайлов Николаев Олегов Павлов Петров Романов Сергеев Юрьев Анатольев Васильев").split()
-STREETS = ("ул. Ленина|ул. Советская|ул. Мира|ул. Гагарина|ул. Пушкина|ул. Садовая|ул. Молодёжная|ул. Школьная|"
-           "ул. Лесная|ул. Центральная|ул. Новая|ул. Набережная|ул. Заводская|ул. Октябрьская|ул. Комсомольская|"
-           "ул. Первомайская|ул. Полевая|ул. Луговая|ул. Строителей|ул. Победы|пр-т Победы|пр-т Чайковского|"
-           "ул. Радищева|ул. Вокзальная|ул. Спортивная|ул. Солнечная|ул. Зелёная|ул. Северная|ул. Южная|"
-           "ул. Мичурина|ул. Чапаева|ул. Кирова|ул. Калинина|ул. Горького|ул. Некрасова|ул. Чехова|"
-           "Бульвар Радищева|ул. Трёхсвятская|ул. Жигарева|Волоколамский пр-т").split("|")
+MALE_NAMES = (
+    "Александр Алексей Андрей Антон Артём Борис Вадим Валерий Василий Виктор Владимир Вячеслав Геннадий "
+    "Григорий Дмитрий Евгений Егор Иван Игорь Илья Кирилл Константин Максим Михаил Никита Николай Олег "
+    "Павел Пётр Роман Сергей Станислав Степан Юрий Ярослав"
+).split()
+FEMALE_NAMES = (
+    "Александра Алина Алла Анастасия Анна Валентина Валерия Вера Виктория Галина Дарья Евгения Екатерина "
+    "Елена Елизавета Жанна Зоя Инна Ирина Карина Ксения Лариса Любовь Людмила Маргарита Марина Мария "
+    "Надежда Наталья Нина Оксана Ольга Полина Светлана София Татьяна Юлия"
+).split()
+PATRONYMIC_BASES = (
+    "Александров Алексеев Андреев Борисов Викторов Владимиров Дмитриев Евгеньев Иванов Игорев "
+    "Михайлов Николаев Олегов Павлов Петров Романов Сергеев Юрьев Анатольев Васильев"
+).split()
+STREETS = (
+    "ул. Ленина|ул. Советская|ул. Мира|ул. Гагарина|ул. Пушкина|ул. Садовая|ул. Молодёжная|ул. Школьная|"
+    "ул. Лесная|ул. Центральная|ул. Новая|ул. Набережная|ул. Заводская|ул. Октябрьская|ул. Комсомольская|"
+    "ул. Первомайская|ул. Полевая|ул. Луговая|ул. Строителей|ул. Победы|пр-т Победы|пр-т Чайковского|"
+    "ул. Радищева|ул. Вокзальная|ул. Спортивная|ул. Солнечная|ул. Зелёная|ул. Северная|ул. Южная|"
+    "ул. Мичурина|ул. Чапаева|ул. Кирова|ул. Калинина|ул. Горького|ул. Некрасова|ул. Чехова|"
+    "Бульвар Радищева|ул. Трёхсвятская|ул. Жигарева|Волоколамский пр-т"
+).split("|")
 ORG_FORMS = ["ООО", "АО", "ИП", "МБОУ", "ГБУЗ"]
-ORG_WORDS = ("Ромашка Вектор Альфа Северная звезда Стройинвест Техсервис Волга Меридиан Гарант Исток Прогресс "
-             "Школа №5 Поликлиника Лицей Автоцентр Пекарня Аптека Агрохолдинг Логистика").split()
+ORG_WORDS = (
+    "Ромашка Вектор Альфа Северная звезда Стройинвест Техсервис Волга Меридиан Гарант Исток Прогресс "
+    "Школа №5 Поликлиника Лицей Автоцентр Пекарня Аптека Агрохолдинг Логистика"
+).split()
 EQUIPMENT_MODELS = [
-    ("ont", "ZTE", "F660"), ("ont", "ZTE", "F670L"), ("ont", "Huawei", "HG8245H"), ("ont", "Huawei", "EG8145V5"),
-    ("router", "TP-Link", "Archer C6"), ("router", "Keenetic", "Giga"), ("router", "MikroTik", "hAP ac2"),
+    ("ont", "ZTE", "F660"),
+    ("ont", "ZTE", "F670L"),
+    ("ont", "Huawei", "HG8245H"),
+    ("ont", "Huawei", "EG8145V5"),
+    ("router", "TP-Link", "Archer C6"),
+    ("router", "Keenetic", "Giga"),
+    ("router", "MikroTik", "hAP ac2"),
     ("stb", "Eltex", "NV-711"),
 ]
-MOBILE_CODES = [900, 901, 903, 905, 906, 909, 910, 915, 916, 917, 919, 920, 925, 926, 929, 950, 960, 961, 962,
-                977, 980, 985, 999]
+MOBILE_CODES = [
+    900,
+    901,
+    903,
+    905,
+    906,
+    909,
+    910,
+    915,
+    916,
+    917,
+    919,
+    920,
+    925,
+    926,
+    929,
+    950,
+    960,
+    961,
+    962,
+    977,
+    980,
+    985,
+    999,
+]
 CHUNK = 20_000
 
 
@@ -131,7 +173,8 @@ class _Writer:
             for model in models:
                 table = model._meta.db_table
                 cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 1))"
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"COALESCE((SELECT MAX(id) FROM {table}), 1))"
                 )
 
 
@@ -162,8 +205,10 @@ def seed_subscribers(ctx: SeedContext) -> None:
     now = timezone.now()
     today = timezone.localdate()
     serials = sequences.allocate(ACCOUNT_SEQUENCE, total, start=account_serial_start())
-    ids = {m: _next_id(m) for m in (Subscriber, Contract, ContactPoint, Address, Equipment, EquipmentAssignment,
-                                    ConnectionEvent)}
+    ids = {
+        m: _next_id(m)
+        for m in (Subscriber, Contract, ContactPoint, Address, Equipment, EquipmentAssignment, ConnectionEvent)
+    }
     used_macs: set[str] = set()
     progress = Progress("subscribers", total, ctx.out)
     serial_iter = iter(serials)
@@ -215,14 +260,46 @@ def seed_subscribers(ctx: SeedContext) -> None:
                 macs.append(mac)
                 serial_numbers.append(serial)
             consent = rng.random() < 0.9
-            subs.append((
-                sid, account, "organization" if is_org else "individual", "active", branch.pk,
-                last, first, middle, None, "", "", "", None, org, inn, kpp, display,
-                build_search_text(account_number=account, display_name=display, inn=inn,
-                                  contract_numbers=[contract_number], phones=phones, emails=emails,
-                                  addresses=[address_text], macs=macs, serials=serial_numbers),
-                consent, created if consent else None, rng.random() < 0.3, None, created, created, None, "",
-            ))
+            subs.append(
+                (
+                    sid,
+                    account,
+                    "organization" if is_org else "individual",
+                    "active",
+                    branch.pk,
+                    last,
+                    first,
+                    middle,
+                    None,
+                    "",
+                    "",
+                    "",
+                    None,
+                    org,
+                    inn,
+                    kpp,
+                    display,
+                    build_search_text(
+                        account_number=account,
+                        display_name=display,
+                        inn=inn,
+                        contract_numbers=[contract_number],
+                        phones=phones,
+                        emails=emails,
+                        addresses=[address_text],
+                        macs=macs,
+                        serials=serial_numbers,
+                    ),
+                    consent,
+                    created if consent else None,
+                    rng.random() < 0.3,
+                    None,
+                    created,
+                    created,
+                    None,
+                    "",
+                )
+            )
             contracts.append((ids[Contract], sid, contract_number, signed, "active", None))
             ids[Contract] += 1
             contacts.append((ids[ContactPoint], sid, "phone", phone, True, ""))
@@ -238,36 +315,101 @@ def seed_subscribers(ctx: SeedContext) -> None:
                 memberships.append((sid, rng.choice(group_ids)))
 
         with transaction.atomic():
-            writer.write(Subscriber._meta.db_table, [
-                "id", "account_number", "kind", "status", "branch_id", "last_name", "first_name", "middle_name",
-                "birth_date", "passport_series", "passport_number", "passport_issued_by", "passport_issued_on",
-                "organization_name", "inn", "kpp", "display_name", "search_text", "consent_personal_data",
-                "consent_personal_data_at", "consent_marketing", "consent_marketing_at", "created_at", "updated_at",
-                "closed_at", "close_reason"], subs)
-            writer.write(Contract._meta.db_table,
-                         ["id", "subscriber_id", "number", "signed_on", "status", "terminated_on"], contracts)
-            writer.write(ContactPoint._meta.db_table,
-                         ["id", "subscriber_id", "kind", "value", "is_primary", "comment"], contacts)
-            writer.write(Address._meta.db_table, ["id", "subscriber_id", "kind", "postal_code", "city", "street",
-                                                  "house", "building", "apartment", "entrance", "floor", "comment"],
-                         addresses)
-            writer.write(Equipment._meta.db_table, ["id", "kind", "vendor", "model", "serial_number", "mac_address",
-                                                    "branch_id", "status", "comment"], equipment)
-            writer.write(EquipmentAssignment._meta.db_table, ["id", "equipment_id", "subscriber_id", "ownership",
-                                                              "assigned_at", "returned_at", "comment"], assignments)
-            writer.write(ConnectionEvent._meta.db_table, ["id", "subscriber_id", "kind", "happened_on", "comment",
-                                                          "created_by_id", "created_at"], events)
-            writer.write(Subscriber.groups.through._meta.db_table, ["subscriber_id", "subscribergroup_id"],
-                         memberships)
+            writer.write(
+                Subscriber._meta.db_table,
+                [
+                    "id",
+                    "account_number",
+                    "kind",
+                    "status",
+                    "branch_id",
+                    "last_name",
+                    "first_name",
+                    "middle_name",
+                    "birth_date",
+                    "passport_series",
+                    "passport_number",
+                    "passport_issued_by",
+                    "passport_issued_on",
+                    "organization_name",
+                    "inn",
+                    "kpp",
+                    "display_name",
+                    "search_text",
+                    "consent_personal_data",
+                    "consent_personal_data_at",
+                    "consent_marketing",
+                    "consent_marketing_at",
+                    "created_at",
+                    "updated_at",
+                    "closed_at",
+                    "close_reason",
+                ],
+                subs,
+            )
+            writer.write(
+                Contract._meta.db_table,
+                ["id", "subscriber_id", "number", "signed_on", "status", "terminated_on"],
+                contracts,
+            )
+            writer.write(
+                ContactPoint._meta.db_table, ["id", "subscriber_id", "kind", "value", "is_primary", "comment"], contacts
+            )
+            writer.write(
+                Address._meta.db_table,
+                [
+                    "id",
+                    "subscriber_id",
+                    "kind",
+                    "postal_code",
+                    "city",
+                    "street",
+                    "house",
+                    "building",
+                    "apartment",
+                    "entrance",
+                    "floor",
+                    "comment",
+                ],
+                addresses,
+            )
+            writer.write(
+                Equipment._meta.db_table,
+                ["id", "kind", "vendor", "model", "serial_number", "mac_address", "branch_id", "status", "comment"],
+                equipment,
+            )
+            writer.write(
+                EquipmentAssignment._meta.db_table,
+                ["id", "equipment_id", "subscriber_id", "ownership", "assigned_at", "returned_at", "comment"],
+                assignments,
+            )
+            writer.write(
+                ConnectionEvent._meta.db_table,
+                ["id", "subscriber_id", "kind", "happened_on", "comment", "created_by_id", "created_at"],
+                events,
+            )
+            writer.write(Subscriber.groups.through._meta.db_table, ["subscriber_id", "subscribergroup_id"], memberships)
         progress.advance(size)
     progress.close()
-    writer.reset_sequences([Subscriber, Contract, ContactPoint, Address, Equipment, EquipmentAssignment,
-                            ConnectionEvent, Subscriber.groups.through])
+    writer.reset_sequences(
+        [
+            Subscriber,
+            Contract,
+            ContactPoint,
+            Address,
+            Equipment,
+            EquipmentAssignment,
+            ConnectionEvent,
+            Subscriber.groups.through,
+        ]
+    )
     if big:
         with connection.cursor() as cursor:
             cursor.execute("SET maintenance_work_mem = '1GB'")
-            cursor.execute("CREATE INDEX IF NOT EXISTS subscribers_search_trgm ON subscribers_subscriber "
-                           "USING gin (search_text gin_trgm_ops)")
+            cursor.execute(
+                "CREATE INDEX IF NOT EXISTS subscribers_search_trgm ON subscribers_subscriber "
+                "USING gin (search_text gin_trgm_ops)"
+            )
             cursor.execute("ANALYZE subscribers_subscriber")
             cursor.execute("ANALYZE subscribers_contactpoint")
     ctx.facts["subscribers_created"] = total
@@ -285,23 +427,43 @@ def seed_featured_subscriber(ctx: SeedContext) -> None:
         return
     from abonent.staff.models import StaffUser
 
-    from .actions import AddressData, ContactData, SubscriberData, do_assign_equipment, do_create_subscriber
-    from .actions import do_register_equipment
+    from .actions import (
+        AddressData,
+        ContactData,
+        SubscriberData,
+        do_assign_equipment,
+        do_create_subscriber,
+        do_register_equipment,
+    )
 
     admin = StaffUser.objects.filter(role="admin", is_active=True).order_by("pk").first()
     branch = Branch.objects.get(code="tver")
     subscriber = do_create_subscriber(
         SubscriberData(
-            branch_id=branch.pk, last_name="Иванов", first_name="Иван", middle_name="Петрович",
-            passport_series="2804", passport_number="123456", passport_issued_by="УМВД России по Тверской области",
+            branch_id=branch.pk,
+            last_name="Иванов",
+            first_name="Иван",
+            middle_name="Петрович",
+            passport_series="2804",
+            passport_number="123456",
+            passport_issued_by="УМВД России по Тверской области",
             consent_personal_data=True,
-            contacts=[ContactData(kind="phone", value="8 (916) 123-45-67"),
-                      ContactData(kind="email", value="ivanov@example.ru")],
+            contacts=[
+                ContactData(kind="phone", value="8 (916) 123-45-67"),
+                ContactData(kind="email", value="ivanov@example.ru"),
+            ],
             addresses=[AddressData(city="Тверь", street="ул. Ленина", house="5", apartment="12")],
         ),
         acting_user=admin,
     )
-    ont = do_register_equipment(kind="ont", vendor="ZTE", model="F660", serial_number="ZTEGC8A1B2C3",
-                                mac_address="00:1e:73:aa:bb:cc", branch_id=branch.pk, acting_user=admin)
+    ont = do_register_equipment(
+        kind="ont",
+        vendor="ZTE",
+        model="F660",
+        serial_number="ZTEGC8A1B2C3",
+        mac_address="00:1e:73:aa:bb:cc",
+        branch_id=branch.pk,
+        acting_user=admin,
+    )
     do_assign_equipment(ont, subscriber, ownership="rent", acting_user=admin)
     ctx.facts["featured_phone"] = FEATURED_PHONE

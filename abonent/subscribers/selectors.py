@@ -99,9 +99,7 @@ def get_subscriber_by_account(user, account_number: str) -> Subscriber:
 
 
 def current_equipment(subscriber: Subscriber) -> list[EquipmentAssignment]:
-    return list(
-        subscriber.equipment_assignments.filter(returned_at__isnull=True).select_related("equipment")
-    )
+    return list(subscriber.equipment_assignments.filter(returned_at__isnull=True).select_related("equipment"))
 
 
 def equipment_history(subscriber: Subscriber) -> list[EquipmentAssignment]:

@@ -103,12 +103,16 @@ def _inn_digit(digits: str, weights: tuple[int, ...]) -> int:
 def validate_inn(value: str) -> str:
     """INN (ИНН): 10 digits for an organisation, 12 for a person or sole trader, with check digits."""
     value = (value or "").strip()
-    valid = value.isdigit() and value.isascii() and (
-        (len(value) == 10 and _inn_digit(value, _INN10_WEIGHTS) == int(value[9]))
-        or (
-            len(value) == 12
-            and _inn_digit(value, _INN12_WEIGHTS_1) == int(value[10])
-            and _inn_digit(value, _INN12_WEIGHTS_2) == int(value[11])
+    valid = (
+        value.isdigit()
+        and value.isascii()
+        and (
+            (len(value) == 10 and _inn_digit(value, _INN10_WEIGHTS) == int(value[9]))
+            or (
+                len(value) == 12
+                and _inn_digit(value, _INN12_WEIGHTS_1) == int(value[10])
+                and _inn_digit(value, _INN12_WEIGHTS_2) == int(value[11])
+            )
         )
     )
     if not valid:

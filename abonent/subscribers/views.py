@@ -79,8 +79,15 @@ def subscriber_create(request):
             contacts.append(actions.ContactData(kind="email", value=data["email"], is_primary=True))
         addresses = []
         if data["city"] or data["house"] or data["street"]:
-            addresses.append(actions.AddressData(city=data["city"], street=data["street"], house=data["house"],
-                                                 building=data["building"], apartment=data["apartment"]))
+            addresses.append(
+                actions.AddressData(
+                    city=data["city"],
+                    street=data["street"],
+                    house=data["house"],
+                    building=data["building"],
+                    apartment=data["apartment"],
+                )
+            )
         try:
             subscriber = actions.do_create_subscriber(
                 actions.SubscriberData(
@@ -98,44 +105,59 @@ def subscriber_create(request):
         else:
             messages.success(request, _("Subscriber %(account)s created.") % {"account": subscriber.account_number})
             return redirect("subscribers:card", pk=subscriber.pk)
-    return render(request, "subscribers/form.html", {"form": form, "title": _("New subscriber")},
-                  status=422 if form.errors else 200)
+    return render(
+        request,
+        "subscribers/form.html",
+        {"form": form, "title": _("New subscriber")},
+        status=422 if form.errors else 200,
+    )
 
 
 @_require(Perm.SUBSCRIBER_EDIT)
 def subscriber_edit(request, pk):
     subscriber = selectors.get_subscriber(request.user, pk)
     initial = {name: getattr(subscriber, name) for name in actions.PROFILE_FIELDS}
-    initial.update(branch_id=subscriber.branch_id, groups=list(subscriber.groups.all()),
-                   consent_personal_data=subscriber.consent_personal_data,
-                   consent_marketing=subscriber.consent_marketing)
+    initial.update(
+        branch_id=subscriber.branch_id,
+        groups=list(subscriber.groups.all()),
+        consent_personal_data=subscriber.consent_personal_data,
+        consent_marketing=subscriber.consent_marketing,
+    )
     form = SubscriberEditForm(request.POST or None, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            actions.do_update_subscriber(subscriber, changes=form.profile_values(), acting_user=request.user,
-                                         reason=form.cleaned_data["reason"])
+            actions.do_update_subscriber(
+                subscriber, changes=form.profile_values(), acting_user=request.user, reason=form.cleaned_data["reason"]
+            )
         except ValidationError as exc:
             apply_action_errors(form, exc)
         else:
             messages.success(request, _("Changes saved."))
             return redirect("subscribers:card", pk=subscriber.pk)
-    return render(request, "subscribers/form.html",
-                  {"form": form, "subscriber": subscriber, "title": _("Edit subscriber")},
-                  status=422 if form.errors else 200)
+    return render(
+        request,
+        "subscribers/form.html",
+        {"form": form, "subscriber": subscriber, "title": _("Edit subscriber")},
+        status=422 if form.errors else 200,
+    )
 
 
 @_require(Perm.SUBSCRIBER_VIEW)
 def subscriber_card(request, pk):
     subscriber = selectors.get_subscriber(request.user, pk)
     panels = [render_panel(request, subscriber, panel) for panel in panels_for(request.user)]
-    return render(request, "subscribers/card.html", {
-        "subscriber": subscriber,
-        "panels": panels,
-        "close_form": CloseForm(),
-        "can_edit": has_perm(request.user, Perm.SUBSCRIBER_EDIT),
-        "can_close": has_perm(request.user, Perm.SUBSCRIBER_CLOSE),
-        "can_view_personal": has_perm(request.user, Perm.SUBSCRIBER_VIEW_PERSONAL),
-    })
+    return render(
+        request,
+        "subscribers/card.html",
+        {
+            "subscriber": subscriber,
+            "panels": panels,
+            "close_form": CloseForm(),
+            "can_edit": has_perm(request.user, Perm.SUBSCRIBER_EDIT),
+            "can_close": has_perm(request.user, Perm.SUBSCRIBER_CLOSE),
+            "can_view_personal": has_perm(request.user, Perm.SUBSCRIBER_VIEW_PERSONAL),
+        },
+    )
 
 
 @require_POST
@@ -201,8 +223,14 @@ def _panel_post(request, pk, *, name: str, form_class, perm: Perm, do):
 @require_POST
 @login_required
 def contact_add(request, pk):
-    return _panel_post(request, pk, name="contacts", form_class=ContactForm, perm=Perm.SUBSCRIBER_EDIT,
-                       do=lambda s, d: actions.do_add_contact(s, acting_user=request.user, **d))
+    return _panel_post(
+        request,
+        pk,
+        name="contacts",
+        form_class=ContactForm,
+        perm=Perm.SUBSCRIBER_EDIT,
+        do=lambda s, d: actions.do_add_contact(s, acting_user=request.user, **d),
+    )
 
 
 @require_POST
@@ -219,9 +247,14 @@ def contact_remove(request, pk, contact_pk):
 @require_POST
 @login_required
 def address_add(request, pk):
-    return _panel_post(request, pk, name="addresses", form_class=AddressForm, perm=Perm.SUBSCRIBER_EDIT,
-                       do=lambda s, d: actions.do_add_address(s, data=actions.AddressData(**d),
-                                                              acting_user=request.user))
+    return _panel_post(
+        request,
+        pk,
+        name="addresses",
+        form_class=AddressForm,
+        perm=Perm.SUBSCRIBER_EDIT,
+        do=lambda s, d: actions.do_add_address(s, data=actions.AddressData(**d), acting_user=request.user),
+    )
 
 
 @require_POST
@@ -238,15 +271,27 @@ def address_remove(request, pk, address_pk):
 @require_POST
 @login_required
 def note_add(request, pk):
-    return _panel_post(request, pk, name="notes", form_class=NoteForm, perm=Perm.NOTE_ADD,
-                       do=lambda s, d: actions.do_add_note(s, acting_user=request.user, **d))
+    return _panel_post(
+        request,
+        pk,
+        name="notes",
+        form_class=NoteForm,
+        perm=Perm.NOTE_ADD,
+        do=lambda s, d: actions.do_add_note(s, acting_user=request.user, **d),
+    )
 
 
 @require_POST
 @login_required
 def connection_event_add(request, pk):
-    return _panel_post(request, pk, name="connection", form_class=ConnectionEventForm, perm=Perm.NOTE_ADD,
-                       do=lambda s, d: actions.do_add_connection_event(s, acting_user=request.user, **d))
+    return _panel_post(
+        request,
+        pk,
+        name="connection",
+        form_class=ConnectionEventForm,
+        perm=Perm.NOTE_ADD,
+        do=lambda s, d: actions.do_add_connection_event(s, acting_user=request.user, **d),
+    )
 
 
 def _assign_equipment(request, subscriber, data):
@@ -259,21 +304,40 @@ def _assign_equipment(request, subscriber, data):
     equipment = Equipment.objects.filter(lookup).first()
     if equipment is None:
         if not data.get("vendor"):
-            raise ValidationError({"vendor": ValidationError(
-                _("No device with this serial number or MAC is registered: enter its type and vendor to register it."),
-                code="equipment_not_found")})
+            raise ValidationError(
+                {
+                    "vendor": ValidationError(
+                        _(
+                            "No device with this serial number or MAC is registered: "
+                            "enter its type and vendor to register it."
+                        ),
+                        code="equipment_not_found",
+                    )
+                }
+            )
         equipment = actions.do_register_equipment(
-            kind=data["kind"] or "other", vendor=data["vendor"], model=data["model"],
-            serial_number="" if mac else key, mac_address=data["mac_address"] or (key if mac else ""),
-            branch_id=subscriber.branch_id, acting_user=request.user)
+            kind=data["kind"] or "other",
+            vendor=data["vendor"],
+            model=data["model"],
+            serial_number="" if mac else key,
+            mac_address=data["mac_address"] or (key if mac else ""),
+            branch_id=subscriber.branch_id,
+            acting_user=request.user,
+        )
     return actions.do_assign_equipment(equipment, subscriber, ownership=data["ownership"], acting_user=request.user)
 
 
 @require_POST
 @login_required
 def equipment_assign(request, pk):
-    return _panel_post(request, pk, name="equipment", form_class=EquipmentAssignForm, perm=Perm.EQUIPMENT_MANAGE,
-                       do=lambda s, d: _assign_equipment(request, s, d))
+    return _panel_post(
+        request,
+        pk,
+        name="equipment",
+        form_class=EquipmentAssignForm,
+        perm=Perm.EQUIPMENT_MANAGE,
+        do=lambda s, d: _assign_equipment(request, s, d),
+    )
 
 
 @require_POST
@@ -298,23 +362,78 @@ def _can(request, perm: Perm) -> bool:
     return has_perm(request.user, perm)
 
 
-register_panel(Panel("contacts", gettext_lazy("Contacts"), "subscribers/panels/contacts.html", 10,
-                     lambda request, subscriber: {"contacts": list(subscriber.contacts.all()), "form": ContactForm(),
-                                                  "can_write": _can(request, Perm.SUBSCRIBER_EDIT)}))
-register_panel(Panel("addresses", gettext_lazy("Addresses"), "subscribers/panels/addresses.html", 20,
-                     lambda request, subscriber: {"addresses": list(subscriber.addresses.all()), "form": AddressForm(),
-                                                  "can_write": _can(request, Perm.SUBSCRIBER_EDIT)}))
-register_panel(Panel("equipment", gettext_lazy("Equipment"), "subscribers/panels/equipment.html", 30,
-                     lambda request, subscriber: {"history": selectors.equipment_history(subscriber),
-                                                  "form": EquipmentAssignForm(),
-                                                  "can_write": _can(request, Perm.EQUIPMENT_MANAGE)}))
-register_panel(Panel("connection", gettext_lazy("Connection history"), "subscribers/panels/connection.html", 40,
-                     lambda request, subscriber: {"events": list(subscriber.connection_events.select_related(
-                         "created_by")[:50]), "form": ConnectionEventForm(),
-                         "can_write": _can(request, Perm.NOTE_ADD)}))
-register_panel(Panel("notes", gettext_lazy("Notes"), "subscribers/panels/notes.html", 50,
-                     lambda request, subscriber: {"notes": list(subscriber.notes.select_related("author")[:50]),
-                                                  "form": NoteForm(), "can_write": _can(request, Perm.NOTE_ADD)}))
-register_panel(Panel("history", gettext_lazy("Change history"), "subscribers/panels/history.html", 90,
-                     lambda request, subscriber: {"events": selectors.subscriber_history(subscriber)},
-                     permission=Perm.SUBSCRIBER_EDIT))
+register_panel(
+    Panel(
+        "contacts",
+        gettext_lazy("Contacts"),
+        "subscribers/panels/contacts.html",
+        10,
+        lambda request, subscriber: {
+            "contacts": list(subscriber.contacts.all()),
+            "form": ContactForm(),
+            "can_write": _can(request, Perm.SUBSCRIBER_EDIT),
+        },
+    )
+)
+register_panel(
+    Panel(
+        "addresses",
+        gettext_lazy("Addresses"),
+        "subscribers/panels/addresses.html",
+        20,
+        lambda request, subscriber: {
+            "addresses": list(subscriber.addresses.all()),
+            "form": AddressForm(),
+            "can_write": _can(request, Perm.SUBSCRIBER_EDIT),
+        },
+    )
+)
+register_panel(
+    Panel(
+        "equipment",
+        gettext_lazy("Equipment"),
+        "subscribers/panels/equipment.html",
+        30,
+        lambda request, subscriber: {
+            "history": selectors.equipment_history(subscriber),
+            "form": EquipmentAssignForm(),
+            "can_write": _can(request, Perm.EQUIPMENT_MANAGE),
+        },
+    )
+)
+register_panel(
+    Panel(
+        "connection",
+        gettext_lazy("Connection history"),
+        "subscribers/panels/connection.html",
+        40,
+        lambda request, subscriber: {
+            "events": list(subscriber.connection_events.select_related("created_by")[:50]),
+            "form": ConnectionEventForm(),
+            "can_write": _can(request, Perm.NOTE_ADD),
+        },
+    )
+)
+register_panel(
+    Panel(
+        "notes",
+        gettext_lazy("Notes"),
+        "subscribers/panels/notes.html",
+        50,
+        lambda request, subscriber: {
+            "notes": list(subscriber.notes.select_related("author")[:50]),
+            "form": NoteForm(),
+            "can_write": _can(request, Perm.NOTE_ADD),
+        },
+    )
+)
+register_panel(
+    Panel(
+        "history",
+        gettext_lazy("Change history"),
+        "subscribers/panels/history.html",
+        90,
+        lambda request, subscriber: {"events": selectors.subscriber_history(subscriber)},
+        permission=Perm.SUBSCRIBER_EDIT,
+    )
+)

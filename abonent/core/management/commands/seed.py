@@ -15,5 +15,5 @@ class Command(BaseCommand):
 
         if subscribers < 0:
             raise CommandError("--subscribers must not be negative")
-        ctx = SeedContext(subscribers=subscribers, rng=random.Random(seed), out=self.stderr._out)  # noqa: S311
+        ctx = SeedContext(subscribers=subscribers, rng=random.Random(seed), out=self.stderr._out)
         run_seed(ctx)
