@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
+from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
@@ -24,11 +25,27 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.fields = status, code, message, fields or []
 
 
+class ErrorDetail(Schema):
+    field: str | None = None
+    code: str
+    message: str
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    fields: list[ErrorDetail]
+
+
+class ErrorOut(Schema):
+    """The body of every error response; routers list it under their error status codes."""
+
+    error: ErrorBody
+
+
 def error_body(code: str, message: str, fields: list[dict] | None = None) -> dict:
-    body = {"code": code, "message": str(message)}
-    if fields:
-        body["fields"] = fields
-    return {"error": body}
+    # ``fields`` is always present (empty when no field is to blame): one shape for clients to read.
+    return {"error": {"code": code, "message": str(message), "fields": fields or []}}
 
 
 def django_validation_fields(exc: DjangoValidationError) -> list[dict]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from ninja import Status
 
 from abonent.core import clock
 
@@ -30,7 +32,7 @@ def idempotent(status: int):
         def wrapped(request, *args, **kwargs):
             key = request.META.get(HEADER, "").strip()
             if not key:
-                return status, handler(request, *args, **kwargs)
+                return Status(status, handler(request, *args, **kwargs))
             if len(key) > 200:
                 raise ApiError(400, "idempotency_key_invalid", _("The Idempotency-Key header is too long."))
             digest = _request_hash(request)
@@ -57,8 +59,13 @@ def idempotent(status: int):
                 if winner is None:
                     raise
                 return _replay(winner, digest)
-            return status, body
+            return Status(status, body)
 
+        # Ninja builds the request schema from the signature and resolves string annotations (this
+        # project uses ``from __future__ import annotations``) in the globals of the function it is
+        # given: this module's, where ``SubscriberCreateIn`` is unknown, so the body silently became a
+        # query parameter. Resolve them against the handler's own module instead.
+        wrapped.__signature__ = inspect.signature(handler, eval_str=True)
         return wrapped
 
     return decorator
@@ -73,4 +80,4 @@ def _replay(record: IdempotencyRecord, digest: str):
         raise ApiError(
             409, "idempotency_key_reused", _("This Idempotency-Key was already used with a different request.")
         )
-    return record.status_code, record.response_body
+    return Status(record.status_code, record.response_body)

@@ -2,7 +2,6 @@
 
 from ninja import NinjaAPI
 
-from abonent import __version__
 from abonent.subscribers.api import router as subscribers_router
 
 from . import errors
@@ -15,7 +14,7 @@ api = NinjaAPI(
         "REST API of Abonent, billing for internet service providers. Authenticate with "
         "`Authorization: Bearer <token>` (tokens: `abonent create_api_token`). Errors are "
         '`{"error": {"code", "message", "fields"}}` with stable codes. Writes accept an `Idempotency-Key` '
-        f"header: a retry with the same key returns the first answer. Server version {__version__}."
+        "header: a retry with the same key returns the first answer."
     ),
     urls_namespace="api-v1",
     auth=TokenAuth(),

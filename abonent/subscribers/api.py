@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
+from abonent.api.errors import ApiError, ErrorOut
 from abonent.api.idempotency import idempotent
 from abonent.staff.permissions import Perm, check_perm, has_perm
 
@@ -17,22 +17,6 @@ from . import actions, selectors
 from .models import Subscriber
 
 router = Router(tags=["subscribers"])
-
-
-class ErrorDetail(Schema):
-    field: str | None = None
-    code: str
-    message: str
-
-
-class ErrorBody(Schema):
-    code: str
-    message: str
-    fields: list[ErrorDetail] = []
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
 
 
 class ContactIn(Schema):
@@ -142,24 +126,26 @@ class SubscriberCreateIn(Schema):
 
 
 class SubscriberUpdateIn(Schema):
-    """Only the fields sent are changed."""
+    """Only the fields sent are changed. Only the two dates may be sent as ``null`` (to clear them)."""
 
-    branch_id: int | None = None
-    kind: Literal["individual", "organization"] | None = None
-    last_name: str | None = Field(None, max_length=100)
-    first_name: str | None = Field(None, max_length=100)
-    middle_name: str | None = Field(None, max_length=100)
+    # The defaults are never stored: fields left out are dropped with ``exclude_unset``. The types are
+    # not optional, so an explicit ``null`` is a 422, not a blank name or a crash deep in the action.
+    branch_id: int = None
+    kind: Literal["individual", "organization"] = None
+    last_name: str = Field(None, max_length=100)
+    first_name: str = Field(None, max_length=100)
+    middle_name: str = Field(None, max_length=100)
     birth_date: dt.date | None = None
-    passport_series: str | None = Field(None, max_length=5)
-    passport_number: str | None = Field(None, max_length=7)
-    passport_issued_by: str | None = Field(None, max_length=255)
+    passport_series: str = Field(None, max_length=5)
+    passport_number: str = Field(None, max_length=7)
+    passport_issued_by: str = Field(None, max_length=255)
     passport_issued_on: dt.date | None = None
-    organization_name: str | None = Field(None, max_length=255)
-    inn: str | None = Field(None, max_length=12)
-    kpp: str | None = Field(None, max_length=9)
-    consent_personal_data: bool | None = None
-    consent_marketing: bool | None = None
-    group_ids: list[int] | None = None
+    organization_name: str = Field(None, max_length=255)
+    inn: str = Field(None, max_length=12)
+    kpp: str = Field(None, max_length=9)
+    consent_personal_data: bool = None
+    consent_marketing: bool = None
+    group_ids: list[int] = None
     reason: str = Field("", max_length=255)
 
 
@@ -231,9 +217,8 @@ def list_subscribers(request, params: Query[SearchParams]):
     )
     page = selectors.search_subscribers(request.user, filters, page=params.page)
     if page.query_too_short:
-        raise ValidationError(
-            {"q": ValidationError(_("Type at least 3 characters to search."), code="query_too_short")}
-        )
+        message = _("Type at least 3 characters to search.")
+        raise ApiError(422, "query_too_short", message, [{"field": "q", "code": "query_too_short", "message": message}])
     return {
         "items": [
             {
@@ -318,7 +303,7 @@ def add_contact(request, subscriber_id: int, payload: ContactIn):
 def remove_contact(request, subscriber_id: int, contact_id: int):
     subscriber = selectors.get_subscriber(request.user, subscriber_id)
     actions.do_remove_contact(get_object_or_404(subscriber.contacts, pk=contact_id), acting_user=request.user)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post(

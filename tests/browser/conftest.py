@@ -1,0 +1,81 @@
+"""Browser tests: Debian's Chromium driven by Playwright, against a real ``abonent demo`` process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("ABONENT_CHROMIUM", "/usr/bin/chromium")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        if os.environ.get("ABONENT_REQUIRE_BROWSER"):
+            pytest.fail(f"Chromium not found at {CHROMIUM}; run scripts/install-system-deps")
+        pytest.skip("Chromium is not installed (scripts/install-system-deps installs it)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory):
+    """``abonent demo`` exactly as a newcomer runs it, on SQLite in a scratch directory and a free port."""
+    var_dir = tmp_path_factory.mktemp("demo-var")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ABONENT_") and k != "DATABASE_URL"}
+    env |= {"ABONENT_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"}
+    log = open(var_dir / "demo.log", "w+")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "abonent.cli", "demo", "--port", str(port), "--subscribers", "200"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=var_dir,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            process.kill()
+            pytest.fail(f"abonent demo did not start:\n{log.read()}")
+        time.sleep(0.3)
+    yield {"base": base, "db": var_dir / "abonent.sqlite3", "log": var_dir / "demo.log", "process": process}
+    process.send_signal(2)  # Ctrl-C, as an operator stops it
+    try:
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()

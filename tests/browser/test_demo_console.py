@@ -1,0 +1,67 @@
+"""The issue's acceptance path: the demo serves the login, an operator finds a subscriber by phone and opens the card."""
+
+import re
+import sqlite3
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+
+def _a_seeded_subscriber(db_path):
+    with sqlite3.connect(db_path) as db:
+        return db.execute(
+            """SELECT s.account_number, s.display_name, c.value FROM subscribers_subscriber s
+               JOIN subscribers_contactpoint c ON c.subscriber_id = s.id AND c.kind = 'phone'
+               WHERE s.kind = 'individual' ORDER BY s.id LIMIT 1 OFFSET 17"""
+        ).fetchone()
+
+
+def test_operator_finds_a_demo_subscriber_by_phone_and_opens_the_card(demo_server, browser):
+    account, name, e164 = _a_seeded_subscriber(demo_server["db"])
+    # Typed the way a caller dictates it: trunk prefix 8, spaces and dashes.
+    typed = f"8 ({e164[2:5]}) {e164[5:8]}-{e164[8:10]}-{e164[10:]}"
+    page = browser.new_page(locale="ru-RU")
+    page.goto(f"{demo_server['base']}/staff/")
+    assert page.locator("input[name=password]").is_visible()
+    page.fill("input[name=username]", "operator")
+    page.fill("input[name=password]", "operator-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    assert page.locator("h1").inner_text() == "Абоненты"
+
+    page.fill("#id_q", typed)
+    result = page.locator("#results a.subscriber-link", has_text=name)
+    result.wait_for(timeout=10_000)
+    assert page.locator("#results a.subscriber-link").count() == 1
+    result.click()
+
+    page.wait_for_selector("#account-number")
+    assert page.locator("#account-number").inner_text() == account
+    assert name in page.locator("#subscriber-name").inner_text()
+    assert page.locator("#panel-contacts").is_visible()
+    page.close()
+
+
+def test_wrong_password_shows_a_russian_error(demo_server, browser):
+    page = browser.new_page(locale="ru-RU")
+    page.goto(f"{demo_server['base']}/staff/")
+    page.fill("input[name=username]", "operator")
+    page.fill("input[name=password]", "not-the-password")
+    page.click("button[type=submit]")
+    assert "Неверный логин или пароль." in page.locator(".alert-danger").inner_text()
+    page.close()
+
+
+def test_featured_subscriber_card_shows_the_ont(demo_server, browser):
+    page = browser.new_page(locale="en-US")
+    page.goto(f"{demo_server['base']}/staff/")
+    page.fill("input[name=username]", "engineer")
+    page.fill("input[name=password]", "engineer-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.fill("#id_q", "+7 916 123-45-67")
+    page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
+    page.wait_for_selector("#panel-equipment")
+    assert "ZTE F660" in page.locator("#panel-equipment").inner_text()
+    page.close()
