@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -7,6 +8,9 @@ from abonent.core.views import healthz
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="subscribers:list", permanent=False)),
+    # The admin's own login form has no rate limiting: send everyone through the console's login.
+    path("staff/admin/login/", RedirectView.as_view(pattern_name="staff:login", query_string=True)),
+    path("staff/admin/", admin.site.urls),
     path("staff/", include("abonent.staff.urls")),
     path("staff/subscribers/", include("abonent.subscribers.urls")),
     path("api/v1/", api.urls),
@@ -15,3 +19,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
 ]
+
+admin.site.site_header = "Abonent"
+admin.site.site_title = "Abonent"
+admin.site.site_url = "/staff/subscribers/"

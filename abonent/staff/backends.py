@@ -14,4 +14,7 @@ class RoleBackend(ModelBackend):
         return {str(p) for p in permissions_of(user_obj)}
 
     def has_perm(self, user_obj, perm, obj=None):
-        return has_perm(user_obj, perm)
+        return user_obj.has_perm(perm, obj) if hasattr(user_obj, "role") else has_perm(user_obj, perm)
+
+    def has_module_perms(self, user_obj, app_label):
+        return getattr(user_obj, "is_staff", False)

@@ -5,7 +5,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .permissions import Role, has_perm
+from .permissions import Perm, Role, has_perm
 
 
 class StaffUserManager(BaseUserManager):
@@ -64,14 +64,27 @@ class StaffUser(AbstractBaseUser):
     def get_short_name(self) -> str:
         return self.username
 
+    @property
+    def is_staff(self) -> bool:
+        """Django admin (/staff/admin/) is for administrators: branches, groups, staff users, tokens."""
+        return self.is_active and self.role == Role.ADMIN
+
+    @property
+    def is_superuser(self) -> bool:
+        return False
+
     def has_perm(self, perm, obj=None) -> bool:
+        # Admin-site model permissions ("core.change_branch") go to administrators; domain permissions
+        # ("subscriber.edit") come from the role table.
+        if "_" in perm.partition(".")[2] and perm not in {str(p) for p in Perm}:
+            return self.is_staff
         return has_perm(self, perm)
 
     def has_perms(self, perm_list, obj=None) -> bool:
         return all(self.has_perm(p) for p in perm_list)
 
     def has_module_perms(self, app_label) -> bool:
-        return False
+        return self.is_staff
 
 
 class LoginAttempt(models.Model):

@@ -106,7 +106,9 @@ def test_cashier_cannot_create_a_subscriber(branch, token_client, written):
     cashier = token_client(Role.CASHIER)
     before = written()
 
-    response = cashier.post("/api/v1/subscribers", {"branch_id": branch.pk, "last_name": "Петров", "first_name": "Пётр"})
+    response = cashier.post(
+        "/api/v1/subscribers", {"branch_id": branch.pk, "last_name": "Петров", "first_name": "Пётр"}
+    )
 
     assert response.status_code == 403
     assert response.json() == {
@@ -152,9 +154,7 @@ def test_staff_limited_to_another_branch_gets_404_for_the_subscriber(make_subscr
     assert by_account.json()["error"]["code"] == "not_found"
 
 
-def test_staff_limited_to_another_branch_does_not_find_the_subscriber(
-    make_subscriber, other_branch, token_client
-):
+def test_staff_limited_to_another_branch_does_not_find_the_subscriber(make_subscriber, other_branch, token_client):
     make_subscriber(last_name="Иванов")
     own = make_subscriber(last_name="Иванова", first_name="Мария", phone="+79161230000", branch_obj=other_branch)
     elsewhere = token_client(Role.OPERATOR, branches=[other_branch])

@@ -68,7 +68,9 @@ def test_wrong_type_inside_a_list_names_the_item(admin_api, branch, written):
     )
 
     assert response.status_code == 422
-    assert [(f["field"], f["code"]) for f in response.json()["error"]["fields"]] == [("contacts.1.kind", "literal_error")]
+    assert [(f["field"], f["code"]) for f in response.json()["error"]["fields"]] == [
+        ("contacts.1.kind", "literal_error")
+    ]
     assert written() == before
 
 
@@ -84,13 +86,20 @@ def test_wrong_type_in_the_query_names_the_parameter(admin_api):
 def test_error_code_does_not_depend_on_the_language(admin_api, branch):
     response = admin_api.post(
         "/api/v1/subscribers",
-        {"branch_id": branch.pk, "last_name": "Петров", "first_name": "Пётр", "contacts": [{"kind": "phone", "value": "12345"}]},
+        {
+            "branch_id": branch.pk,
+            "last_name": "Петров",
+            "first_name": "Пётр",
+            "contacts": [{"kind": "phone", "value": "12345"}],
+        },
         headers={"Accept-Language": "ru"},
     )
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_error"
-    assert [(f["field"], f["code"]) for f in response.json()["error"]["fields"]] == [("contacts.0.value", "phone_invalid")]
+    assert [(f["field"], f["code"]) for f in response.json()["error"]["fields"]] == [
+        ("contacts.0.value", "phone_invalid")
+    ]
 
 
 @pytest.mark.xfail(strict=False, reason="ru translations pending")

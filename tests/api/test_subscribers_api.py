@@ -88,7 +88,11 @@ def test_invalid_phone_is_422_and_writes_nothing(admin_api, branch, written):
             "code": "validation_error",
             "message": "“12345” is not a valid phone number.",
             "fields": [
-                {"field": "contacts.0.value", "code": "phone_invalid", "message": "“12345” is not a valid phone number."}
+                {
+                    "field": "contacts.0.value",
+                    "code": "phone_invalid",
+                    "message": "“12345” is not a valid phone number.",
+                }
             ],
         }
     }

@@ -38,8 +38,15 @@ def browser(chromium_path):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium_path,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield browser
         browser.close()
@@ -55,7 +62,10 @@ def demo_server(tmp_path_factory):
     log = open(var_dir / "demo.log", "w+")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [sys.executable, "-m", "abonent.cli", "demo", "--port", str(port), "--subscribers", "200"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=var_dir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=var_dir,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

@@ -36,7 +36,7 @@ def test_rates_keep_four_places():
     assert quantize_rate("2.00005") == Decimal("2.0001")
 
 
-@given(st.decimals(min_value=-10**9, max_value=10**9, allow_nan=False, allow_infinity=False, places=6))
+@given(st.decimals(min_value=-(10**9), max_value=10**9, allow_nan=False, allow_infinity=False, places=6))
 def test_quantize_is_within_half_a_kopeck(value):
     assert abs(quantize(value) - value) <= Decimal("0.005")
 

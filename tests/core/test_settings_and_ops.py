@@ -64,5 +64,10 @@ def test_json_log_lines_are_one_object_each():
     record.subscriber_id = 7
     line = JsonFormatter().format(record)
     assert json.loads(line) | {"ts": None} == {
-        "ts": None, "level": "INFO", "logger": "x", "msg": "hello мир", "request_id": "-", "subscriber_id": 7
+        "ts": None,
+        "level": "INFO",
+        "logger": "x",
+        "msg": "hello мир",
+        "request_id": "-",
+        "subscriber_id": 7,
     }

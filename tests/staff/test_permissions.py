@@ -52,3 +52,30 @@ def test_user_without_branch_limits_sees_all(operator, make_subscriber, other_br
     make_subscriber()
     make_subscriber(branch_obj=other_branch, phone="+79161234568")
     assert scope_to_branches(Subscriber.objects.all(), operator).count() == 2
+
+
+def test_only_administrators_reach_the_admin_site(make_staff, client):
+    operator = make_staff(Role.OPERATOR)
+    client.force_login(operator)
+    assert client.get("/staff/admin/").status_code == 302
+    admin_user = make_staff(Role.ADMIN)
+    client.force_login(admin_user)
+    assert client.get("/staff/admin/").status_code == 200
+    assert client.get("/staff/admin/staff/staffuser/").status_code == 200
+    assert client.get("/staff/admin/core/branch/add/").status_code == 200
+
+
+def test_admin_login_goes_through_the_rate_limited_console_login(client, db):
+    response = client.get("/staff/admin/login/?next=/staff/admin/")
+    assert response.status_code == 302 and response["Location"] == "/staff/?next=/staff/admin/"
+
+
+def test_branch_created_in_admin_is_audited(make_staff, client):
+    from abonent.core.models import AuditEvent, Branch
+
+    client.force_login(make_staff(Role.ADMIN))
+    response = client.post("/staff/admin/core/branch/add/", {"code": "tver2", "name": "Тверь-2", "is_active": "on"})
+    assert response.status_code == 302
+    branch = Branch.objects.get(code="tver2")
+    event = AuditEvent.objects.get(action="admin.branch_created")
+    assert event.object_id == str(branch.pk) and event.after["name"] == "Тверь-2"

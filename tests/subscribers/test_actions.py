@@ -20,8 +20,12 @@ from abonent.subscribers.validators import validate_account_number
 
 
 def counts():
-    return (Subscriber.objects.count(), Contract.objects.count(), ContactPoint.objects.count(),
-            AuditEvent.objects.filter(action__startswith="subscriber.").count())
+    return (
+        Subscriber.objects.count(),
+        Contract.objects.count(),
+        ContactPoint.objects.count(),
+        AuditEvent.objects.filter(action__startswith="subscriber.").count(),
+    )
 
 
 def test_create_subscriber_writes_contract_contacts_search_text_and_audit(make_subscriber, admin):
@@ -33,8 +37,11 @@ def test_create_subscriber_writes_contract_contacts_search_text_and_audit(make_s
     subscriber.refresh_from_db()
     assert "семенов" in subscriber.search_text and "79161234567" in subscriber.search_text
     event = AuditEvent.objects.get(action="subscriber.created")
-    assert (event.actor, event.subscriber_id, event.after["account_number"]) == (admin, subscriber.pk,
-                                                                                subscriber.account_number)
+    assert (event.actor, event.subscriber_id, event.after["account_number"]) == (
+        admin,
+        subscriber.pk,
+        subscriber.account_number,
+    )
 
 
 def test_account_numbers_are_consecutive_and_unique(make_subscriber):
@@ -52,13 +59,25 @@ def test_invalid_phone_writes_nothing(make_subscriber):
 
 
 def test_all_field_errors_are_reported_at_once(branch, admin):
-    data = SubscriberData(branch_id=branch.pk, last_name="", first_name="", passport_series="1",
-                          contacts=[ContactData(kind="email", value="not-an-email")],
-                          addresses=[AddressData(city="", house="")])
+    data = SubscriberData(
+        branch_id=branch.pk,
+        last_name="",
+        first_name="",
+        passport_series="1",
+        contacts=[ContactData(kind="email", value="not-an-email")],
+        addresses=[AddressData(city="", house="")],
+    )
     with pytest.raises(ValidationError) as exc:
         actions.do_create_subscriber(data, acting_user=admin)
-    assert set(exc.value.error_dict) == {"last_name", "first_name", "passport_series", "passport_number",
-                                         "contacts.0.value", "addresses.0.city", "addresses.0.house"}
+    assert set(exc.value.error_dict) == {
+        "last_name",
+        "first_name",
+        "passport_series",
+        "passport_number",
+        "contacts.0.value",
+        "addresses.0.city",
+        "addresses.0.house",
+    }
     assert Subscriber.objects.count() == 0
 
 
@@ -87,36 +106,49 @@ def test_a_migrated_account_number_is_kept_and_never_handed_out_again(make_subsc
 def test_organisation_needs_name_and_valid_inn(branch, admin):
     with pytest.raises(ValidationError) as exc:
         actions.do_create_subscriber(
-            SubscriberData(branch_id=branch.pk, kind="organization", organization_name="", inn="123"),
-            acting_user=admin)
+            SubscriberData(branch_id=branch.pk, kind="organization", organization_name="", inn="123"), acting_user=admin
+        )
     assert {k: [e.code for e in v] for k, v in exc.value.error_dict.items()} == {
-        "organization_name": ["required"], "inn": ["inn_invalid"]}
+        "organization_name": ["required"],
+        "inn": ["inn_invalid"],
+    }
     org = actions.do_create_subscriber(
-        SubscriberData(branch_id=branch.pk, kind="organization", organization_name="ООО «Ромашка»",
-                       inn="7707083893", kpp="773601001", last_name="ignored"), acting_user=admin)
+        SubscriberData(
+            branch_id=branch.pk,
+            kind="organization",
+            organization_name="ООО «Ромашка»",
+            inn="7707083893",
+            kpp="773601001",
+            last_name="ignored",
+        ),
+        acting_user=admin,
+    )
     assert (org.display_name, org.last_name, org.inn) == ("ООО «Ромашка»", "", "7707083893")
 
 
 def test_roles_without_the_permission_cannot_create(make_staff, branch):
     cashier = make_staff(Role.CASHIER)
     with pytest.raises(PermissionDenied):
-        actions.do_create_subscriber(SubscriberData(branch_id=branch.pk, last_name="А", first_name="Б"),
-                                     acting_user=cashier)
+        actions.do_create_subscriber(
+            SubscriberData(branch_id=branch.pk, last_name="А", first_name="Б"), acting_user=cashier
+        )
     assert Subscriber.objects.count() == 0
 
 
 def test_branch_limited_operator_cannot_create_in_another_branch(make_staff, branch, other_branch):
     limited = make_staff(Role.OPERATOR, branches=[branch])
     with pytest.raises(PermissionDenied):
-        actions.do_create_subscriber(SubscriberData(branch_id=other_branch.pk, last_name="А", first_name="Б"),
-                                     acting_user=limited)
+        actions.do_create_subscriber(
+            SubscriberData(branch_id=other_branch.pk, last_name="А", first_name="Б"), acting_user=limited
+        )
     assert Subscriber.objects.count() == 0
 
 
 def test_update_audits_only_what_changed(make_subscriber, operator):
     subscriber = make_subscriber()
-    actions.do_update_subscriber(subscriber, changes={"last_name": "Петров", "consent_marketing": True},
-                                 acting_user=operator, reason="typo")
+    actions.do_update_subscriber(
+        subscriber, changes={"last_name": "Петров", "consent_marketing": True}, acting_user=operator, reason="typo"
+    )
     subscriber.refresh_from_db()
     assert subscriber.display_name == "Петров Иван Петрович" and "петров" in subscriber.search_text
     event = AuditEvent.objects.get(action="subscriber.updated")
@@ -162,8 +194,14 @@ def test_contacts_are_normalised_deduplicated_and_searchable(make_subscriber, op
 def test_equipment_is_at_one_subscriber_at_a_time(make_subscriber, operator):
     first = make_subscriber()
     second = make_subscriber(phone="+79161234568")
-    ont = actions.do_register_equipment(kind="ont", vendor="ZTE", model="F660", serial_number="ZTEG1",
-                                        mac_address="00-1E-73-AA-BB-CC", acting_user=operator)
+    ont = actions.do_register_equipment(
+        kind="ont",
+        vendor="ZTE",
+        model="F660",
+        serial_number="ZTEG1",
+        mac_address="00-1E-73-AA-BB-CC",
+        acting_user=operator,
+    )
     assert ont.mac_address == "00:1e:73:aa:bb:cc"
     assignment = actions.do_assign_equipment(ont, first, ownership="rent", acting_user=operator)
     first.refresh_from_db()
@@ -191,9 +229,12 @@ def test_concurrent_creates_get_distinct_account_numbers(branch, admin):
     def create(i):
         barrier.wait()
         try:
-            numbers.append(actions.do_create_subscriber(
-                SubscriberData(branch_id=branch.pk, last_name=f"Параллельный{i}", first_name="Тест"),
-                acting_user=admin).account_number)
+            numbers.append(
+                actions.do_create_subscriber(
+                    SubscriberData(branch_id=branch.pk, last_name=f"Параллельный{i}", first_name="Тест"),
+                    acting_user=admin,
+                ).account_number
+            )
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
         finally:
@@ -219,9 +260,15 @@ def test_concurrent_creates_with_the_same_account_number_make_one(branch, admin)
         barrier.wait()
         try:
             actions.do_create_subscriber(
-                SubscriberData(branch_id=branch.pk, last_name=f"Гонка{i}", first_name="Тест",
-                               account_number="700000003", contract_number=f"C-{i}"),
-                acting_user=admin)
+                SubscriberData(
+                    branch_id=branch.pk,
+                    last_name=f"Гонка{i}",
+                    first_name="Тест",
+                    account_number="700000003",
+                    contract_number=f"C-{i}",
+                ),
+                acting_user=admin,
+            )
             outcomes.append("ok")
         except ValidationError as exc:
             outcomes.append(exc.error_dict["account_number"][0].code)

@@ -9,14 +9,29 @@ from abonent.subscribers.selectors import SubscriberFilters, search_subscribers
 
 @pytest.fixture
 def people(make_subscriber, operator, other_branch):
-    ivanov = make_subscriber(last_name="Семёнов", first_name="Иван", phone="+79161234567",
-                             addresses=[AddressData(city="Тверь", street="ул. Ленина", house="5", apartment="12")])
-    petrova = make_subscriber(last_name="Петрова", first_name="Анна", middle_name="Сергеевна", phone="+79031112233",
-                              addresses=[AddressData(city="Тверь", street="ул. Мира", house="15")])
-    klin = make_subscriber(last_name="Клинов", first_name="Пётр", phone="+79035556677", branch_obj=other_branch,
-                           addresses=[AddressData(city="Клин", street="ул. Ленина", house="7")])
-    ont = actions.do_register_equipment(kind="ont", vendor="ZTE", serial_number="ZTEGC8A1B2C3",
-                                        mac_address="00:1e:73:aa:bb:cc", acting_user=operator)
+    ivanov = make_subscriber(
+        last_name="Семёнов",
+        first_name="Иван",
+        phone="+79161234567",
+        addresses=[AddressData(city="Тверь", street="ул. Ленина", house="5", apartment="12")],
+    )
+    petrova = make_subscriber(
+        last_name="Петрова",
+        first_name="Анна",
+        middle_name="Сергеевна",
+        phone="+79031112233",
+        addresses=[AddressData(city="Тверь", street="ул. Мира", house="15")],
+    )
+    klin = make_subscriber(
+        last_name="Клинов",
+        first_name="Пётр",
+        phone="+79035556677",
+        branch_obj=other_branch,
+        addresses=[AddressData(city="Клин", street="ул. Ленина", house="7")],
+    )
+    ont = actions.do_register_equipment(
+        kind="ont", vendor="ZTE", serial_number="ZTEGC8A1B2C3", mac_address="00:1e:73:aa:bb:cc", acting_user=operator
+    )
     actions.do_assign_equipment(ont, petrova, ownership="rent", acting_user=operator)
     return {"ivanov": ivanov, "petrova": petrova, "klin": klin}
 

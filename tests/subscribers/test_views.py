@@ -18,8 +18,9 @@ def test_list_searches_and_htmx_gets_only_the_results(operator_client, make_subs
     page = operator_client.get("/staff/subscribers/", {"q": "семенов"})
     assert page.status_code == 200 and "Семёнов" in page.content.decode()
     assert "<nav" in page.content.decode()
-    partial = operator_client.get("/staff/subscribers/", {"q": "семенов"},
-                                  headers={"HX-Request": "true", "HX-Target": "results"})
+    partial = operator_client.get(
+        "/staff/subscribers/", {"q": "семенов"}, headers={"HX-Request": "true", "HX-Target": "results"}
+    )
     assert "Семёнов" in partial.content.decode() and "<nav" not in partial.content.decode().split("<table")[0]
 
 
@@ -36,11 +37,20 @@ def test_list_query_count_does_not_grow_with_rows(operator_client, make_subscrib
 
 
 def test_create_through_the_form(operator_client, branch):
-    response = operator_client.post("/staff/subscribers/new/", {
-        "kind": "individual", "branch_id": branch.pk, "last_name": "Смирнова", "first_name": "Ольга",
-        "phone": "8 903 111-22-33", "city": "Тверь", "street": "ул. Мира", "house": "3",
-        "consent_personal_data": "on",
-    })
+    response = operator_client.post(
+        "/staff/subscribers/new/",
+        {
+            "kind": "individual",
+            "branch_id": branch.pk,
+            "last_name": "Смирнова",
+            "first_name": "Ольга",
+            "phone": "8 903 111-22-33",
+            "city": "Тверь",
+            "street": "ул. Мира",
+            "house": "3",
+            "consent_personal_data": "on",
+        },
+    )
     subscriber = Subscriber.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/staff/subscribers/{subscriber.pk}/"
     assert subscriber.contacts.get().value == "+79031112233"
@@ -48,9 +58,17 @@ def test_create_through_the_form(operator_client, branch):
 
 
 def test_invalid_phone_in_the_form_shows_the_error_and_writes_nothing(operator_client, branch):
-    response = operator_client.post("/staff/subscribers/new/", {
-        "kind": "individual", "branch_id": branch.pk, "last_name": "Смирнова", "first_name": "Ольга",
-        "phone": "12345"}, headers={"Accept-Language": "en"})
+    response = operator_client.post(
+        "/staff/subscribers/new/",
+        {
+            "kind": "individual",
+            "branch_id": branch.pk,
+            "last_name": "Смирнова",
+            "first_name": "Ольга",
+            "phone": "12345",
+        },
+        headers={"Accept-Language": "en"},
+    )
     assert response.status_code == 422
     assert "“12345” is not a valid phone number." in response.content.decode()
     assert Subscriber.objects.count() == 0
@@ -90,13 +108,19 @@ def test_cashier_cannot_open_the_create_form(make_staff):
 
 def test_htmx_panel_post_adds_a_contact_and_rerenders_the_panel(operator_client, make_subscriber):
     subscriber = make_subscriber()
-    response = operator_client.post(f"/staff/subscribers/{subscriber.pk}/contacts/",
-                                    {"kind": "phone", "value": "+7 903 555 66 77"}, headers={"HX-Request": "true"})
+    response = operator_client.post(
+        f"/staff/subscribers/{subscriber.pk}/contacts/",
+        {"kind": "phone", "value": "+7 903 555 66 77"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200
     assert response.content.decode().lstrip().startswith('<section class="card mb-3 panel-card" id="panel-contacts"')
     assert "+7 903 555-66-77" in response.content.decode()
-    bad = operator_client.post(f"/staff/subscribers/{subscriber.pk}/contacts/",
-                               {"kind": "phone", "value": "abc"}, headers={"HX-Request": "true"})
+    bad = operator_client.post(
+        f"/staff/subscribers/{subscriber.pk}/contacts/",
+        {"kind": "phone", "value": "abc"},
+        headers={"HX-Request": "true"},
+    )
     assert bad.status_code == 422 and "is not a valid phone number" in bad.content.decode()
     assert subscriber.contacts.count() == 2
 
@@ -113,9 +137,11 @@ def test_close_and_reopen_from_the_card(operator_client, make_subscriber):
 
 def test_install_a_new_device_from_the_card(operator_client, make_subscriber):
     subscriber = make_subscriber()
-    response = operator_client.post(f"/staff/subscribers/{subscriber.pk}/equipment/", {
-        "serial_or_mac": "ZTEGC0000001", "ownership": "rent", "kind": "ont", "vendor": "ZTE", "model": "F660"},
-        headers={"HX-Request": "true"})
+    response = operator_client.post(
+        f"/staff/subscribers/{subscriber.pk}/equipment/",
+        {"serial_or_mac": "ZTEGC0000001", "ownership": "rent", "kind": "ont", "vendor": "ZTE", "model": "F660"},
+        headers={"HX-Request": "true"},
+    )
     assert response.status_code == 200 and "ZTEGC0000001" in response.content.decode()
     assert subscriber.equipment_assignments.get().equipment.vendor == "ZTE"
 
@@ -124,8 +150,11 @@ def test_install_a_new_device_from_the_card(operator_client, make_subscriber):
 def test_notes_and_history_events(operator_client, make_subscriber, path):
     subscriber = make_subscriber()
     url = {"note": "notes", "connection": "connection"}[path]
-    data = {"text": "Звонил, просил перезвонить"} if path == "note" else {"kind": "visit", "happened_on": "2026-11-20",
-                                                                         "comment": "замена ONT"}
+    data = (
+        {"text": "Звонил, просил перезвонить"}
+        if path == "note"
+        else {"kind": "visit", "happened_on": "2026-11-20", "comment": "замена ONT"}
+    )
     response = operator_client.post(f"/staff/subscribers/{subscriber.pk}/{url}/", data, headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert (data.get("text") or data["comment"]) in response.content.decode()

@@ -1,0 +1,58 @@
+"""Reference data managed by administrators in Django's admin at /staff/admin/.
+
+Subscriber data is never edited here: those writes go through the actions and the console. What is
+here (branches, groups, staff users) is still audited, by ``AuditedAdmin``.
+"""
+
+from django.contrib import admin
+
+from . import audit
+from .models import AuditEvent, Branch
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    def save_model(self, request, obj, form, change):
+        before = audit.snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
+        super().save_model(request, obj, form, change)
+        old, new = audit.diff(before, audit.snapshot(obj))
+        label = obj._meta.model_name
+        audit.record(
+            actor=request.user,
+            action=f"admin.{label}_{'changed' if change else 'created'}",
+            obj=obj,
+            before=old,
+            after=new,
+        )
+
+    def delete_model(self, request, obj):
+        audit.record(
+            actor=request.user, action=f"admin.{obj._meta.model_name}_deleted", obj=obj, before=audit.snapshot(obj)
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+@admin.register(Branch)
+class BranchAdmin(AuditedAdmin):
+    list_display = ("name", "code", "is_active")
+    search_fields = ("name", "code")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor_label", "action", "object_type", "object_repr")
+    list_filter = ("action", "object_type")
+    search_fields = ("actor_label", "object_repr", "object_id", "reason")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
