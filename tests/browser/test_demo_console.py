@@ -1,4 +1,4 @@
-"""The issue's acceptance path: the demo serves the login, an operator finds a subscriber by phone and opens the card."""
+"""Acceptance path of the issue: the demo serves the login; an operator finds a subscriber by phone, opens the card."""
 
 import re
 import sqlite3

@@ -235,7 +235,7 @@ def test_concurrent_creates_get_distinct_account_numbers(branch, admin):
                     acting_user=admin,
                 ).account_number
             )
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()

@@ -1,7 +1,7 @@
 import pytest
+from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.db import connection
 
 from abonent.core.models import AuditEvent
 from abonent.staff.permissions import Role
