@@ -28,6 +28,7 @@ from .forms import (
     SubscriberFilterForm,
     apply_action_errors,
 )
+from .history import history_lines
 from .models import Equipment
 from .panels import Panel, panels_for, register_panel, render_panel
 from .validators import normalize_mac
@@ -433,7 +434,7 @@ register_panel(
         gettext_lazy("Change history"),
         "subscribers/panels/history.html",
         90,
-        lambda request, subscriber: {"events": selectors.subscriber_history(subscriber)},
+        lambda request, subscriber: {"lines": history_lines(subscriber)},
         permission=Perm.SUBSCRIBER_EDIT,
     )
 )

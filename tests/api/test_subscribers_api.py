@@ -393,3 +393,68 @@ def test_close_an_unknown_subscriber_is_404(admin_api, db):
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_search_query_count_does_not_grow_with_the_page(admin_api, make_subscriber, django_assert_num_queries):
+    make_subscriber(last_name="Сидоров", phone="+79031112233")
+    admin_api.get("/api/v1/subscribers")  # the token's last use is recorded at most once a minute
+    for index in range(3):
+        make_subscriber(last_name=f"Кузнецов{index}", phone=f"+7903111220{index}")
+
+    # Token and user, the user's branches, one page of subscribers, their phones, their addresses.
+    with django_assert_num_queries(5):
+        response = admin_api.get("/api/v1/subscribers")
+
+    assert len(response.json()["items"]) == 4
+
+
+# --- contacts and addresses -----------------------------------------------------------------------
+
+
+def test_add_an_address(admin_api, make_subscriber):
+    subscriber = make_subscriber(addresses=[])
+
+    response = admin_api.post(
+        f"/api/v1/subscribers/{subscriber.pk}/addresses", {"city": "Тверь", "street": "ул. Советская", "house": "7"}
+    )
+
+    assert response.status_code == 201
+    address = subscriber.addresses.get()
+    assert (response.json()["id"], response.json()["text"]) == (address.pk, address.as_text())
+    assert AuditEvent.objects.filter(action="subscriber.address_added", subscriber_id=subscriber.pk).count() == 1
+
+
+def test_add_an_invalid_phone_is_422_and_writes_nothing(admin_api, make_subscriber, written):
+    subscriber = make_subscriber()
+    before = written()
+
+    response = admin_api.post(f"/api/v1/subscribers/{subscriber.pk}/contacts", {"kind": "phone", "value": "12345"})
+
+    assert response.status_code == 422
+    assert field_codes(response) == [("value", "phone_invalid")]
+    assert subscriber.contacts.count() == 1
+    assert written() == before
+
+
+def test_remove_a_contact(admin_api, make_subscriber):
+    subscriber = make_subscriber()
+    contact = subscriber.contacts.get()
+
+    response = admin_api.delete(f"/api/v1/subscribers/{subscriber.pk}/contacts/{contact.pk}")
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert subscriber.contacts.count() == 0
+    assert AuditEvent.objects.filter(action="subscriber.contact_removed", subscriber_id=subscriber.pk).count() == 1
+
+
+def test_remove_a_contact_of_another_subscriber_is_404(admin_api, make_subscriber, written):
+    subscriber = make_subscriber()
+    other = make_subscriber(last_name="Сидоров", phone="+79031112233")
+    before = written()
+
+    response = admin_api.delete(f"/api/v1/subscribers/{subscriber.pk}/contacts/{other.contacts.get().pk}")
+
+    assert response.status_code == 404
+    assert other.contacts.count() == 1
+    assert written() == before
