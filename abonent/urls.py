@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from abonent.api.errors import not_found_view
 from abonent.api.urls import api
 from abonent.core.metrics import metrics_view
 from abonent.core.views import healthz
@@ -15,6 +16,7 @@ urlpatterns = [
     path("staff/subscribers/", include("abonent.subscribers.urls")),
     path("api/v1/", api.urls),
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+    re_path(r"^api/", not_found_view),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),

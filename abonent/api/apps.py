@@ -6,3 +6,6 @@ class ApiConfig(AppConfig):
     name = "abonent.api"
     label = "api"
     verbose_name = _("REST API")
+
+    def ready(self) -> None:
+        from . import tasks  # noqa: F401

@@ -125,3 +125,10 @@ def install(api) -> None:
     def on_crash(request, exc: Exception):
         logger.exception("API error on %s %s", request.method, request.path)
         return respond(request, 500, error_body("internal_error", _("Internal error; it has been logged.")))
+
+
+def not_found_view(request, *args, **kwargs):
+    """Unknown paths under /api/ answer in the API's error shape, not with Django's HTML 404 page."""
+    from django.http import JsonResponse
+
+    return JsonResponse(error_body("not_found", _("No such API endpoint.")), status=404)

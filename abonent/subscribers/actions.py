@@ -426,7 +426,10 @@ def do_update_subscriber(subscriber: Subscriber, *, changes: dict, acting_user, 
     allowed = {*PROFILE_FIELDS, "branch_id", "consent_personal_data", "consent_marketing", "group_ids"}
     unknown = set(changes) - allowed
     if unknown:
-        raise ValidationError(_("These fields cannot be changed: %(fields)s.") % {"fields": ", ".join(sorted(unknown))})
+        raise ValidationError(
+            _("These fields cannot be changed: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
+            code="field_not_editable",
+        )
 
     before = audit.snapshot(subscriber, AUDITED_FIELDS)
     before_groups = sorted(subscriber.groups.values_list("pk", flat=True))
