@@ -70,9 +70,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 
 MIDDLEWARE = [
     "abonent.core.middleware.RequestIdMiddleware",
-    "abonent.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise: static files are not application requests and would only blur the route metrics.
+    "abonent.core.metrics.MetricsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -132,7 +133,8 @@ USE_TZ = True
 USE_THOUSAND_SEPARATOR = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(os.environ.get("ABONENT_STATIC_ROOT", VAR_DIR / "static"))
+# Only for `abonent collectstatic` (nginx serving /static/ itself); WhiteNoise serves the apps' folders directly.
+STATIC_ROOT = os.environ.get("ABONENT_STATIC_ROOT") or None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -196,6 +198,8 @@ def _check_production() -> None:
         problems.append("ABONENT_DEBUG must be off")
     if not os.environ.get("ABONENT_ALLOWED_HOSTS"):
         problems.append("ABONENT_ALLOWED_HOSTS must list the host names the console is served on")
+    if os.environ.get("ABONENT_CLOCK"):
+        problems.append("ABONENT_CLOCK (a frozen test clock) must not be set")
     if problems:
         raise ImproperlyConfigured("ABONENT_ENV=production: " + "; ".join(problems))
 

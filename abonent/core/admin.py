@@ -24,6 +24,23 @@ class AuditedAdmin(admin.ModelAdmin):
             after=new,
         )
 
+    def save_related(self, request, form, formsets, change):
+        # Many-to-many fields (a user's branches) are saved here, after save_model: audit their change too.
+        obj = form.instance
+        names = [f.name for f in obj._meta.many_to_many if f.name in form.cleaned_data]
+        before = {n: sorted(getattr(obj, n).values_list("pk", flat=True)) for n in names} if change else {}
+        super().save_related(request, form, formsets, change)
+        after = {n: sorted(getattr(obj, n).values_list("pk", flat=True)) for n in names}
+        old, new = audit.diff(before, after) if change else ({}, after)
+        if new and (old or any(new.values())):
+            audit.record(
+                actor=request.user,
+                action=f"admin.{obj._meta.model_name}_relations_changed",
+                obj=obj,
+                before=old,
+                after=new,
+            )
+
     def delete_model(self, request, obj):
         audit.record(
             actor=request.user, action=f"admin.{obj._meta.model_name}_deleted", obj=obj, before=audit.snapshot(obj)

@@ -14,6 +14,8 @@ from .middleware import current_request_meta
 from .models import AuditEvent
 
 SYSTEM = "system"
+# Never copied into the audit log, whatever model they sit on.
+SECRET_FIELDS = frozenset({"password", "token_hash", "secret", "shared_secret"})
 
 
 def _jsonable(value: Any) -> Any:
@@ -37,7 +39,7 @@ def _jsonable(value: Any) -> Any:
 def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
     """The concrete field values of ``instance`` as JSON-safe data (foreign keys by id)."""
     names = fields or [f.attname for f in instance._meta.concrete_fields]
-    return {name: _jsonable(getattr(instance, name)) for name in names}
+    return {name: _jsonable(getattr(instance, name)) for name in names if name not in SECRET_FIELDS}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -20,7 +20,8 @@ def client_ip(request) -> str | None:
     if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            # The last entry is the one our own proxy appended; earlier ones are whatever the client sent.
+            return forwarded.split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR")
 
 

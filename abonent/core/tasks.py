@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Max, Q
 from django_tasks import task
 
 from . import clock
@@ -22,5 +23,10 @@ def prune_task_results() -> int:
 
     cutoff = clock.now() - TASK_RESULT_RETENTION
     deleted, _ = DBTaskResult.objects.filter(finished_at__lt=cutoff).delete()
-    ScheduledRun.objects.filter(slot__lt=cutoff).delete()
+    # Keep each job's latest slot: deleting it would make the scheduler enqueue that slot again.
+    latest = ScheduledRun.objects.values("job").annotate(last=Max("slot")).values_list("job", "last")
+    keep = Q()
+    for job, last in latest:
+        keep |= Q(job=job, slot=last)
+    ScheduledRun.objects.filter(slot__lt=cutoff).exclude(keep).delete()
     return deleted

@@ -46,6 +46,15 @@ class StaffUserAdmin(AuditedAdmin, UserAdmin):
     )
     readonly_fields = ("last_login", "date_joined")
 
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            from abonent.core import audit
+
+            user = StaffUser.objects.get(pk=id)
+            audit.record(actor=request.user, action="admin.staffuser_password_changed", obj=user)
+        return response
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
@@ -65,4 +74,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
         from .actions import do_revoke_api_token
 
         for token in queryset:
-            do_revoke_api_token(token=token, acting_user=request.user, reason="revoked in admin")
+            do_revoke_api_token(
+                token=token, acting_user=request.user, reason=str(_("Revoked in the administration site"))
+            )

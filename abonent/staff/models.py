@@ -67,7 +67,7 @@ class StaffUser(AbstractBaseUser):
     @property
     def is_staff(self) -> bool:
         """Django admin (/staff/admin/) is for administrators: branches, groups, staff users, tokens."""
-        return self.is_active and self.role == Role.ADMIN
+        return has_perm(self, Perm.STAFF_MANAGE)
 
     @property
     def is_superuser(self) -> bool:

@@ -47,6 +47,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.SUBSCRIBER_CLOSE,
             Perm.NOTE_ADD,
             Perm.EQUIPMENT_MANAGE,
+            Perm.AUDIT_VIEW,
         }
     ),
     Role.CASHIER: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD}),

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock, events, sequences
@@ -25,6 +26,7 @@ from .models import (
     ContractStatus,
     Equipment,
     EquipmentAssignment,
+    EquipmentKind,
     EquipmentOwnership,
     EquipmentStatus,
     Note,
@@ -490,9 +492,9 @@ def do_close_subscriber(
     check_branch(acting_user, subscriber.branch_id)
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": ValidationError(_("Say why the subscriber is closed."), code="required")})
+        raise ValidationError({"reason": ValidationError(_("Say why the account is closed."), code="required")})
     if subscriber.is_closed:
-        raise ValidationError(_("The subscriber is already closed."), code="already_closed")
+        raise ValidationError(_("The account is already closed."), code="already_closed")
     before = audit.snapshot(subscriber, AUDITED_FIELDS)
     moment = clock.now()
     subscriber.status = SubscriberStatus.CLOSED
@@ -523,7 +525,7 @@ def do_reopen_subscriber(subscriber: Subscriber, *, reason: str, acting_user) ->
     subscriber = _lock(subscriber)
     check_branch(acting_user, subscriber.branch_id)
     if not subscriber.is_closed:
-        raise ValidationError(_("The subscriber is not closed."), code="not_closed")
+        raise ValidationError(_("The account is not closed."), code="not_closed")
     moment = clock.now()
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.closed_at = None
@@ -766,6 +768,52 @@ def do_return_equipment(
         reason=comment,
     )
     return assignment
+
+
+@transaction.atomic
+def do_install_equipment(
+    subscriber: Subscriber,
+    *,
+    serial_or_mac: str,
+    ownership: str,
+    acting_user,
+    kind: str = "",
+    vendor: str = "",
+    model: str = "",
+    mac_address: str = "",
+) -> EquipmentAssignment:
+    """Install a device found by serial number or MAC, registering it first when it is new — all or nothing."""
+    key = (serial_or_mac or "").strip()
+    try:
+        mac = normalize_mac(key)
+    except ValidationError:
+        mac = None
+    equipment = Equipment.objects.filter(
+        Q(serial_number=key) | Q(mac_address=mac) if mac else Q(serial_number=key)
+    ).first()
+    if equipment is None:
+        if not (vendor or "").strip():
+            raise ValidationError(
+                {
+                    "vendor": ValidationError(
+                        _(
+                            "No device with this serial number or MAC is registered: "
+                            "enter its type and vendor to register it."
+                        ),
+                        code="equipment_not_found",
+                    )
+                }
+            )
+        equipment = do_register_equipment(
+            kind=kind or EquipmentKind.OTHER,
+            vendor=vendor,
+            model=model,
+            serial_number="" if mac else key,
+            mac_address=mac_address or (key if mac else ""),
+            branch_id=subscriber.branch_id,
+            acting_user=acting_user,
+        )
+    return do_assign_equipment(equipment, subscriber, ownership=ownership, acting_user=acting_user)
 
 
 # --- history and notes --------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext_lazy as _
 
-from abonent.core.models import AuditEvent
+from abonent.core.models import AuditEvent, Branch
+
+from .models import EquipmentOwnership
 
 ACTION_LABELS = {
     "subscriber.created": _("Subscriber created"),
@@ -44,14 +46,34 @@ class HistoryLine:
     changes: list[tuple[str, object, object]]  # (field label, before, after)
 
 
+def _field(object_type: str, name: str):
+    try:
+        field = apps.get_model(object_type)._meta.get_field(name.removesuffix("_id"))
+    except (LookupError, ValueError, FieldDoesNotExist):
+        return None
+    return field if getattr(field, "concrete", False) else None
+
+
 def _field_label(object_type: str, name: str) -> str:
     if name in EXTRA_LABELS:
         return str(EXTRA_LABELS[name])
-    try:
-        model = apps.get_model(object_type)
-        return str(model._meta.get_field(name.removesuffix("_id")).verbose_name)
-    except (LookupError, ValueError, FieldDoesNotExist):
-        return name
+    field = _field(object_type, name)
+    return str(field.verbose_name) if field is not None else name
+
+
+def _display(object_type: str, name: str, value):
+    """Stored values as the console shows them: choice labels instead of codes, branch names instead of ids."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, list | dict):
+        return ", ".join(str(v) for v in value) if isinstance(value, list) else value
+    if name in ("branch_id", "branch"):
+        return Branch.objects.filter(pk=value).values_list("name", flat=True).first() or value
+    field = _field(object_type, name)
+    choices = dict(field.flatchoices) if field is not None and field.choices else {}
+    if name == "ownership":
+        choices = dict(EquipmentOwnership.choices)
+    return str(choices.get(value, value))
 
 
 def _empty(value) -> bool:
@@ -63,7 +85,11 @@ def history_lines(subscriber, *, limit: int = 50) -> list[HistoryLine]:
     for event in AuditEvent.objects.filter(subscriber_id=subscriber.pk).select_related("actor")[:limit]:
         names = list(dict.fromkeys([*event.before, *event.after]))
         changes = [
-            (_field_label(event.object_type, name), event.before.get(name), event.after.get(name))
+            (
+                _field_label(event.object_type, name),
+                _display(event.object_type, name, event.before.get(name)),
+                _display(event.object_type, name, event.after.get(name)),
+            )
             for name in names
             # A creation lists what was filled in, not every empty field.
             if not (_empty(event.before.get(name)) and _empty(event.after.get(name)))

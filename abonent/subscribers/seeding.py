@@ -8,8 +8,12 @@ account numbers with check digits, E.164 phones, current ``search_text``, one op
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import random
+import threading
+import time
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -29,7 +33,7 @@ from .models import (
     SubscriberGroup,
 )
 from .search import address_search_text, build_search_text
-from .validators import account_serial_start, make_account_number
+from .validators import account_serial_start
 
 BRANCHES = [
     ("tver", "Тверь", ["Тверь"]),
@@ -119,6 +123,9 @@ MOBILE_CODES = [
     999,
 ]
 CHUNK = 20_000
+# From this many subscribers on, PostgreSQL loads without foreign keys and plain indexes and puts them back
+# afterwards: one sort per index and one join per foreign key instead of a million random updates each.
+BULK_THRESHOLD = 50_000
 
 
 def _female(surname: str) -> str:
@@ -132,6 +139,19 @@ def _inn10(rng: random.Random) -> str:
     body = "69" + "".join(str(rng.randrange(10)) for _ in range(7))
     weights = (2, 4, 10, 3, 5, 9, 4, 6, 8)
     return body + str(sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11 % 10)
+
+
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
+def _account_number(serial: int, length: int) -> str:
+    """``validators.make_account_number`` without the per-call checks, for a million consecutive serials."""
+    body = str(serial)
+    if len(body) != length - 1:
+        raise ValueError(f"serial {serial} does not fit {length - 1} digits")
+    digits = body[::-1]
+    total = sum(_LUHN_DOUBLED[int(c)] for c in digits[0::2]) + sum(int(c) for c in digits[1::2])
+    return body + str((10 - total % 10) % 10)
 
 
 def _ensure_reference_data(ctx: SeedContext) -> tuple[list[tuple[Branch, list[str]]], list[int]]:
@@ -148,23 +168,76 @@ def _next_id(model) -> int:
     return (last or 0) + 1
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(rows: list[tuple]) -> str:
+    """Rows in PostgreSQL's COPY text format (``str()`` of each value: booleans as True/False, dates ISO)."""
+    text = "\n".join(["\t".join(["\\N" if v is None else str(v) for v in row]) for row in rows]) + "\n"
+    # Generated values never hold a tab, newline or backslash; if one ever does, escape value by value.
+    nulls = sum(row.count(None) for row in rows)
+    if (
+        text.count("\t") != len(rows) * (len(rows[0]) - 1)
+        or text.count("\n") != len(rows)
+        or text.count("\\") != nulls
+        or "\r" in text
+    ):
+        text = "".join(
+            "\t".join(["\\N" if v is None else str(v).translate(_COPY_ESCAPES) for v in row]) + "\n" for row in rows
+        )
+    return text
+
+
 class _Writer:
-    """Bulk insert: COPY on PostgreSQL, executemany elsewhere."""
+    """Bulk insert: COPY on PostgreSQL, executemany elsewhere.
+
+    On PostgreSQL a thread streams each chunk to the server while the next one is generated: the server's
+    work (parsing, heap, unique indexes) overlaps with Python's instead of following it. It uses the raw
+    connection, in the caller's transaction, and the caller touches the database only after ``close()``.
+    """
 
     def __init__(self):
         self.pg = connection.vendor == "postgresql"
+        self._thread: threading.Thread | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
 
     def write(self, table: str, columns: list[str], rows: list[tuple]) -> None:
         if not rows:
             return
-        with connection.cursor() as cursor:
-            if self.pg:
-                with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                marks = ", ".join(["%s"] * len(columns))
+        if not self.pg:
+            marks = ", ".join(["%s"] * len(columns))
+            with connection.cursor() as cursor:
                 cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+            return
+        if self._thread is None:
+            connection.ensure_connection()
+            self._thread = threading.Thread(target=self._copy_loop, args=(connection.connection,), daemon=True)
+            self._thread.start()
+        if self._error is not None:
+            self.close()
+        self._queue.put((f"COPY {table} ({', '.join(columns)}) FROM STDIN", _copy_text(rows).encode()))
+
+    def _copy_loop(self, raw) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the main thread raises at its next write or close
+            statement, data = item
+            try:
+                with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                    copy.write(data)
+            except BaseException as exc:
+                self._error = exc
+
+    def close(self) -> None:
+        """Wait for every chunk to reach the server; raise what went wrong there."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     def reset_sequences(self, models) -> None:
         if not self.pg:
@@ -178,12 +251,100 @@ class _Writer:
                 )
 
 
-def _person(rng: random.Random) -> tuple[str, str, str]:
-    surname = rng.choice(SURNAMES)
-    base = rng.choice(PATRONYMIC_BASES)
-    if rng.random() < 0.5:
-        return surname, rng.choice(MALE_NAMES), base + "ич"
-    return _female(surname), rng.choice(FEMALE_NAMES), base + "на"
+class _DeferredIndexes:
+    """On PostgreSQL, the foreign keys and plain (non-unique) indexes of the loaded tables, set aside for a bulk load.
+
+    Primary keys, unique indexes and checks stay: the load still proves those as it goes. Everything is
+    done in the caller's transaction, so a failed load leaves the schema as it was.
+    """
+
+    def __init__(self, tables: list[str]):
+        self.tables = tables
+        self.foreign_keys: list[tuple[str, str, str]] = []
+        self.indexes: list[tuple[str, str]] = []
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.conrelid::regclass::text, quote_ident(c.conname), pg_get_constraintdef(c.oid) "
+                "FROM pg_constraint c WHERE c.contype = 'f' AND c.conrelid = ANY(%s::regclass[]) ORDER BY c.oid",
+                [self.tables],
+            )
+            self.foreign_keys = cursor.fetchall()
+            cursor.execute(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique AND NOT i.indisprimary "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+                "ORDER BY i.indexrelid",
+                [self.tables],
+            )
+            self.indexes = cursor.fetchall()
+            for table, name, _ in self.foreign_keys:
+                cursor.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+            for name, _ in self.indexes:
+                cursor.execute(f"DROP INDEX {name}")
+
+    def restore(self, out) -> None:
+        with connection.cursor() as cursor:
+            # Sorting for an index build in memory rather than in temporary files; the GIN trigram index
+            # in particular builds several times faster with room to collect its entries.
+            cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+            for name, definition in self.indexes:
+                started = time.monotonic()
+                cursor.execute(definition)
+                out.write(f"index {name}: {time.monotonic() - started:.1f}s\n")
+            started = time.monotonic()
+            for table, name, definition in self.foreign_keys:
+                cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+            out.write(f"foreign keys ({len(self.foreign_keys)}) checked in {time.monotonic() - started:.1f}s\n")
+
+
+def _person(pick, random_) -> tuple[str, str, str]:
+    surname = pick(SURNAMES)
+    base = pick(PATRONYMIC_BASES)
+    if random_() < 0.5:
+        return surname, pick(MALE_NAMES), base + "ич"
+    return _female(surname), pick(FEMALE_NAMES), base + "на"
+
+
+SUBSCRIBER_COLUMNS = [
+    "id",
+    "account_number",
+    "kind",
+    "status",
+    "branch_id",
+    "last_name",
+    "first_name",
+    "middle_name",
+    "birth_date",
+    "passport_series",
+    "passport_number",
+    "passport_issued_by",
+    "passport_issued_on",
+    "organization_name",
+    "inn",
+    "kpp",
+    "display_name",
+    "search_text",
+    "consent_personal_data",
+    "consent_personal_data_at",
+    "consent_marketing",
+    "consent_marketing_at",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "close_reason",
+]
+LOADED_MODELS = [
+    Subscriber,
+    Contract,
+    ContactPoint,
+    Address,
+    Equipment,
+    EquipmentAssignment,
+    ConnectionEvent,
+    Subscriber.groups.through,
+]
 
 
 @seed_step("subscribers", order=20)
@@ -194,24 +355,60 @@ def seed_subscribers(ctx: SeedContext) -> None:
     total = ctx.subscribers
     if total <= 0:
         return
-    rng = ctx.rng
     writer = _Writer()
-    big = total >= 100_000 and writer.pg
-    if big:
-        # Building the trigram index once at the end is several times faster than maintaining it per row.
+    tables = [m._meta.db_table for m in LOADED_MODELS]
+    # One transaction: a failed or interrupted seed leaves nothing half-loaded (and on PostgreSQL with
+    # the indexes set aside, no schema change either).
+    with transaction.atomic():
+        deferred = None
+        if writer.pg and total >= BULK_THRESHOLD:
+            deferred = _DeferredIndexes(tables)
+            deferred.drop()
+        try:
+            _load_subscribers(ctx, writer, total, branches, group_ids)
+        finally:
+            writer.close()
+        writer.reset_sequences(LOADED_MODELS)
+        if deferred is not None:
+            deferred.restore(ctx.out)
+    if writer.pg:
+        started = time.monotonic()
         with connection.cursor() as cursor:
-            cursor.execute("DROP INDEX IF EXISTS subscribers_search_trgm")
+            for table in tables:
+                # VACUUM sets hint bits and the visibility map now, rather than the first queries paying
+                # for it, and ANALYZE gives the planner the new numbers (autovacuum may be late or off).
+                cursor.execute(f"VACUUM (ANALYZE) {table}")
+        ctx.out.write(f"vacuum analyze: {time.monotonic() - started:.1f}s\n")
+    ctx.facts["subscribers_created"] = total
+    ctx.facts["created_at"] = timezone.now()
+
+
+def _load_subscribers(ctx: SeedContext, writer: _Writer, total: int, branches, group_ids) -> None:
+    rng = ctx.rng
+    random_ = rng.random
+    getrandbits = rng.getrandbits
+
+    def pick(seq):
+        return seq[int(random_() * len(seq))]
+
+    def below(n: int) -> int:
+        return int(random_() * n)
+
     tz = timezone.get_current_timezone()
-    now = timezone.now()
     today = timezone.localdate()
+    length = settings.ABONENT_ACCOUNT_NUMBER_LENGTH
     serials = sequences.allocate(ACCOUNT_SEQUENCE, total, start=account_serial_start())
     ids = {
         m: _next_id(m)
         for m in (Subscriber, Contract, ContactPoint, Address, Equipment, EquipmentAssignment, ConnectionEvent)
     }
-    used_macs: set[str] = set()
+    used_macs: set[str] = set(
+        Equipment.objects.exclude(mac_address=None).values_list("mac_address", flat=True) if ids[Equipment] > 1 else ()
+    )
     progress = Progress("subscribers", total, ctx.out)
     serial_iter = iter(serials)
+    tver = branches[0]
+    signed_times = [dt.time(h, m) for h in range(9, 19) for m in range(60)]
 
     for start in range(0, total, CHUNK):
         size = min(CHUNK, total - start)
@@ -219,52 +416,65 @@ def seed_subscribers(ctx: SeedContext) -> None:
         for _ in range(size):
             sid = ids[Subscriber]
             ids[Subscriber] += 1
-            account = make_account_number(next(serial_iter))
-            branch, towns = branches[0] if rng.random() < 0.6 else rng.choice(branches)
-            signed = today - dt.timedelta(days=rng.randrange(1, 8 * 365))
-            created = dt.datetime.combine(signed, dt.time(rng.randrange(9, 19), rng.randrange(60)), tzinfo=tz)
-            is_org = rng.random() < 0.04
-            if is_org:
-                org = f"{rng.choice(ORG_FORMS)} «{rng.choice(ORG_WORDS)}»"
+            account = _account_number(next(serial_iter), length)
+            branch, towns = tver if random_() < 0.6 else pick(branches)
+            signed = today - dt.timedelta(days=1 + below(8 * 365 - 1))
+            # As text once, in the form Django's SQLite adapter writes and PostgreSQL reads.
+            created = dt.datetime.combine(signed, pick(signed_times), tzinfo=tz).isoformat(" ")
+            signed = signed.isoformat()
+            if random_() < 0.04:
+                org = f"{pick(ORG_FORMS)} «{pick(ORG_WORDS)}»"
                 last = first = middle = ""
                 inn = _inn10(rng)
                 kpp = inn[:4] + "01001"
                 display = org
+                kind = "organization"
             else:
                 org, inn, kpp = "", "", ""
-                last, first, middle = _person(rng)
+                last, first, middle = _person(pick, random_)
                 display = f"{last} {first} {middle}"
-            phone = f"+7{rng.choice(MOBILE_CODES)}{rng.randrange(10_000_000):07d}"
-            phones = [phone]
-            emails = [f"user{sid}@example.ru"] if rng.random() < 0.3 else []
-            town = rng.choice(towns)
-            street = rng.choice(STREETS)
-            house = str(rng.randrange(1, 120))
-            apartment = str(rng.randrange(1, 300)) if rng.random() < 0.85 else ""
+                kind = "individual"
+            phone = f"+7{pick(MOBILE_CODES)}{below(10_000_000):07d}"
+            emails = [f"user{sid}@example.ru"] if random_() < 0.3 else []
+            town = pick(towns)
+            street = pick(STREETS)
+            house = str(1 + below(119))
+            apartment = str(1 + below(299)) if random_() < 0.85 else ""
             address_text = address_search_text(city=town, street=street, house=house, apartment=apartment)
-            contract_number = account
             macs, serial_numbers = [], []
-            if rng.random() < 0.4:
-                kind, vendor, model = rng.choice(EQUIPMENT_MODELS)
+            if random_() < 0.4:
+                equipment_kind, vendor, model = pick(EQUIPMENT_MODELS)
                 while True:
-                    mac = ":".join(f"{rng.randrange(256):02x}" for _ in range(6))
+                    h = f"{getrandbits(48):012x}"
+                    mac = f"{h[0:2]}:{h[2:4]}:{h[4:6]}:{h[6:8]}:{h[8:10]}:{h[10:12]}"
                     if mac not in used_macs:
                         used_macs.add(mac)
                         break
                 serial = f"{vendor[:4].upper()}{sid:010d}"
                 eid = ids[Equipment]
                 ids[Equipment] += 1
-                equipment.append((eid, kind, vendor, model, serial, mac, branch.pk, "installed", ""))
+                equipment.append((eid, equipment_kind, vendor, model, serial, mac, branch.pk, "installed", ""))
                 assignments.append((ids[EquipmentAssignment], eid, sid, "rent", created, None, ""))
                 ids[EquipmentAssignment] += 1
                 macs.append(mac)
                 serial_numbers.append(serial)
-            consent = rng.random() < 0.9
+            consent = random_() < 0.9
+            search_text = build_search_text(
+                account_number=account,
+                display_name=display,
+                inn=inn,
+                contract_numbers=[account],
+                phones=[phone],
+                emails=emails,
+                addresses=[address_text],
+                macs=macs,
+                serials=serial_numbers,
+            )
             subs.append(
                 (
                     sid,
                     account,
-                    "organization" if is_org else "individual",
+                    kind,
                     "active",
                     branch.pk,
                     last,
@@ -279,20 +489,10 @@ def seed_subscribers(ctx: SeedContext) -> None:
                     inn,
                     kpp,
                     display,
-                    build_search_text(
-                        account_number=account,
-                        display_name=display,
-                        inn=inn,
-                        contract_numbers=[contract_number],
-                        phones=phones,
-                        emails=emails,
-                        addresses=[address_text],
-                        macs=macs,
-                        serials=serial_numbers,
-                    ),
+                    search_text,
                     consent,
                     created if consent else None,
-                    rng.random() < 0.3,
+                    random_() < 0.3,
                     None,
                     created,
                     created,
@@ -300,7 +500,7 @@ def seed_subscribers(ctx: SeedContext) -> None:
                     "",
                 )
             )
-            contracts.append((ids[Contract], sid, contract_number, signed, "active", None))
+            contracts.append((ids[Contract], sid, account, signed, "active", None))
             ids[Contract] += 1
             contacts.append((ids[ContactPoint], sid, "phone", phone, True, ""))
             ids[ContactPoint] += 1
@@ -311,109 +511,54 @@ def seed_subscribers(ctx: SeedContext) -> None:
             ids[Address] += 1
             events.append((ids[ConnectionEvent], sid, "connected", signed, "", None, created))
             ids[ConnectionEvent] += 1
-            if rng.random() < 0.05:
-                memberships.append((sid, rng.choice(group_ids)))
+            if random_() < 0.05:
+                memberships.append((sid, pick(group_ids)))
 
-        with transaction.atomic():
-            writer.write(
-                Subscriber._meta.db_table,
-                [
-                    "id",
-                    "account_number",
-                    "kind",
-                    "status",
-                    "branch_id",
-                    "last_name",
-                    "first_name",
-                    "middle_name",
-                    "birth_date",
-                    "passport_series",
-                    "passport_number",
-                    "passport_issued_by",
-                    "passport_issued_on",
-                    "organization_name",
-                    "inn",
-                    "kpp",
-                    "display_name",
-                    "search_text",
-                    "consent_personal_data",
-                    "consent_personal_data_at",
-                    "consent_marketing",
-                    "consent_marketing_at",
-                    "created_at",
-                    "updated_at",
-                    "closed_at",
-                    "close_reason",
-                ],
-                subs,
-            )
-            writer.write(
-                Contract._meta.db_table,
-                ["id", "subscriber_id", "number", "signed_on", "status", "terminated_on"],
-                contracts,
-            )
-            writer.write(
-                ContactPoint._meta.db_table, ["id", "subscriber_id", "kind", "value", "is_primary", "comment"], contacts
-            )
-            writer.write(
-                Address._meta.db_table,
-                [
-                    "id",
-                    "subscriber_id",
-                    "kind",
-                    "postal_code",
-                    "city",
-                    "street",
-                    "house",
-                    "building",
-                    "apartment",
-                    "entrance",
-                    "floor",
-                    "comment",
-                ],
-                addresses,
-            )
-            writer.write(
-                Equipment._meta.db_table,
-                ["id", "kind", "vendor", "model", "serial_number", "mac_address", "branch_id", "status", "comment"],
-                equipment,
-            )
-            writer.write(
-                EquipmentAssignment._meta.db_table,
-                ["id", "equipment_id", "subscriber_id", "ownership", "assigned_at", "returned_at", "comment"],
-                assignments,
-            )
-            writer.write(
-                ConnectionEvent._meta.db_table,
-                ["id", "subscriber_id", "kind", "happened_on", "comment", "created_by_id", "created_at"],
-                events,
-            )
-            writer.write(Subscriber.groups.through._meta.db_table, ["subscriber_id", "subscribergroup_id"], memberships)
+        writer.write(Subscriber._meta.db_table, SUBSCRIBER_COLUMNS, subs)
+        writer.write(
+            Contract._meta.db_table,
+            ["id", "subscriber_id", "number", "signed_on", "status", "terminated_on"],
+            contracts,
+        )
+        writer.write(
+            ContactPoint._meta.db_table, ["id", "subscriber_id", "kind", "value", "is_primary", "comment"], contacts
+        )
+        writer.write(
+            Address._meta.db_table,
+            [
+                "id",
+                "subscriber_id",
+                "kind",
+                "postal_code",
+                "city",
+                "street",
+                "house",
+                "building",
+                "apartment",
+                "entrance",
+                "floor",
+                "comment",
+            ],
+            addresses,
+        )
+        writer.write(
+            Equipment._meta.db_table,
+            ["id", "kind", "vendor", "model", "serial_number", "mac_address", "branch_id", "status", "comment"],
+            equipment,
+        )
+        writer.write(
+            EquipmentAssignment._meta.db_table,
+            ["id", "equipment_id", "subscriber_id", "ownership", "assigned_at", "returned_at", "comment"],
+            assignments,
+        )
+        writer.write(
+            ConnectionEvent._meta.db_table,
+            ["id", "subscriber_id", "kind", "happened_on", "comment", "created_by_id", "created_at"],
+            events,
+        )
+        writer.write(Subscriber.groups.through._meta.db_table, ["subscriber_id", "subscribergroup_id"], memberships)
         progress.advance(size)
     progress.close()
-    writer.reset_sequences(
-        [
-            Subscriber,
-            Contract,
-            ContactPoint,
-            Address,
-            Equipment,
-            EquipmentAssignment,
-            ConnectionEvent,
-            Subscriber.groups.through,
-        ]
-    )
-    if big:
-        with connection.cursor() as cursor:
-            cursor.execute("SET maintenance_work_mem = '1GB'")
-            cursor.execute(
-                "CREATE INDEX IF NOT EXISTS subscribers_search_trgm ON subscribers_subscriber "
-                "USING gin (search_text gin_trgm_ops)"
-            )
-            cursor.execute("ANALYZE subscribers_subscriber")
-            cursor.execute("ANALYZE subscribers_contactpoint")
-    ctx.facts["subscribers_created"] = total
-    ctx.facts["created_at"] = now
 
 
 FEATURED_PHONE = "+79161234567"

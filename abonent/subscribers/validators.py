@@ -8,6 +8,7 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 
 def luhn_check_digit(body: str) -> int:
@@ -44,7 +45,13 @@ def validate_account_number(value: str) -> str:
         raise ValidationError(_("An account number consists of digits only."), code="account_number_format")
     if len(value) != length:
         raise ValidationError(
-            _("An account number has exactly %(length)d digits.") % {"length": length}, code="account_number_length"
+            ngettext(
+                "An account number has exactly %(length)d digit.",
+                "An account number has exactly %(length)d digits.",
+                length,
+            )
+            % {"length": length},
+            code="account_number_length",
         )
     if luhn_check_digit(value[:-1]) != int(value[-1]):
         raise ValidationError(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -29,9 +28,7 @@ from .forms import (
     apply_action_errors,
 )
 from .history import history_lines
-from .models import Equipment
 from .panels import Panel, panels_for, register_panel, render_panel
-from .validators import normalize_mac
 
 
 def _require(perm):
@@ -168,12 +165,12 @@ def subscriber_close(request, pk):
     form = CloseForm(request.POST)
     try:
         if not form.is_valid():
-            raise ValidationError(_("Say why the subscriber is closed."))
+            raise ValidationError(_("Say why the account is closed."))
         actions.do_close_subscriber(subscriber, reason=form.cleaned_data["reason"], acting_user=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, _("Subscriber closed."))
+        messages.success(request, _("Account closed."))
     return redirect("subscribers:card", pk=subscriber.pk)
 
 
@@ -186,7 +183,7 @@ def subscriber_reopen(request, pk):
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, _("Subscriber reopened."))
+        messages.success(request, _("Account reopened."))
     return redirect("subscribers:card", pk=subscriber.pk)
 
 
@@ -295,39 +292,6 @@ def connection_event_add(request, pk):
     )
 
 
-def _assign_equipment(request, subscriber, data):
-    key = data["serial_or_mac"].strip()
-    try:
-        mac = normalize_mac(key)
-    except ValidationError:
-        mac = None
-    lookup = Q(serial_number=key) | (Q(mac_address=mac) if mac else Q(pk__in=[]))
-    equipment = Equipment.objects.filter(lookup).first()
-    if equipment is None:
-        if not data.get("vendor"):
-            raise ValidationError(
-                {
-                    "vendor": ValidationError(
-                        _(
-                            "No device with this serial number or MAC is registered: "
-                            "enter its type and vendor to register it."
-                        ),
-                        code="equipment_not_found",
-                    )
-                }
-            )
-        equipment = actions.do_register_equipment(
-            kind=data["kind"] or "other",
-            vendor=data["vendor"],
-            model=data["model"],
-            serial_number="" if mac else key,
-            mac_address=data["mac_address"] or (key if mac else ""),
-            branch_id=subscriber.branch_id,
-            acting_user=request.user,
-        )
-    return actions.do_assign_equipment(equipment, subscriber, ownership=data["ownership"], acting_user=request.user)
-
-
 @require_POST
 @login_required
 def equipment_assign(request, pk):
@@ -337,7 +301,7 @@ def equipment_assign(request, pk):
         name="equipment",
         form_class=EquipmentAssignForm,
         perm=Perm.EQUIPMENT_MANAGE,
-        do=lambda s, d: _assign_equipment(request, s, d),
+        do=lambda s, d: actions.do_install_equipment(s, acting_user=request.user, **d),
     )
 
 
@@ -435,6 +399,6 @@ register_panel(
         "subscribers/panels/history.html",
         90,
         lambda request, subscriber: {"lines": history_lines(subscriber)},
-        permission=Perm.SUBSCRIBER_EDIT,
+        permission=Perm.AUDIT_VIEW,
     )
 )

@@ -379,8 +379,8 @@ def test_closing_twice_is_422(admin_api, make_subscriber, written):
     assert response.json() == {
         "error": {
             "code": "validation_error",
-            "message": "The subscriber is already closed.",
-            "fields": [{"field": None, "code": "already_closed", "message": "The subscriber is already closed."}],
+            "message": "The account is already closed.",
+            "fields": [{"field": None, "code": "already_closed", "message": "The account is already closed."}],
         }
     }
     subscriber.refresh_from_db()

@@ -78,3 +78,11 @@ def test_audit_without_a_user_names_the_process(db):
     event = audit.record(actor=None, action="test.system", obj=branch, actor_label="billing-run")
     assert event.actor is None and event.actor_label == "billing-run"
     assert AuditEvent.objects.filter(action="test.system").count() == 1
+
+
+def test_password_hashes_and_token_hashes_never_reach_the_audit_log(admin):
+    assert "password" not in audit.snapshot(admin)
+    from abonent.staff.actions import do_create_api_token
+
+    token, _plain = do_create_api_token(user=admin, name="x")
+    assert "token_hash" not in audit.snapshot(token)

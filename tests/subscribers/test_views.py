@@ -158,3 +158,16 @@ def test_notes_and_history_events(operator_client, make_subscriber, path):
     response = operator_client.post(f"/staff/subscribers/{subscriber.pk}/{url}/", data, headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert (data.get("text") or data["comment"]) in response.content.decode()
+
+
+def test_change_history_shows_labels_not_codes(make_subscriber, operator_client, operator, other_branch):
+    from abonent.subscribers import actions
+
+    subscriber = make_subscriber()
+    actions.do_update_subscriber(subscriber, changes={"branch_id": other_branch.pk}, acting_user=operator)
+    actions.do_close_subscriber(subscriber, reason="переезд", acting_user=operator)
+    body = operator_client.get(f"/staff/subscribers/{subscriber.pk}/").content.decode()
+    panel = body.split('id="panel-history"')[1]
+    assert "Account closed" in panel and "Subscriber changed" in panel and "Клин" in panel
+    assert "Closed" in panel  # the status choice label, not the code "closed"
+    assert "subscriber.updated" not in panel

@@ -1,7 +1,7 @@
 """Trigram index for subscriber search on PostgreSQL (SQLite scans; it serves small installs).
 
-``LIKE '%term%'`` over a million ``search_text`` values is answered from this GIN index. Creating the
-extension needs a superuser once per database (see docs/operations.md).
+``LIKE '%term%'`` over a million ``search_text`` values is answered from this GIN index. pg_trgm is a
+trusted extension since PostgreSQL 13, so the database owner can create it (see docs/operations.md).
 """
 
 from django.db import migrations

@@ -11,7 +11,18 @@ class Command(BaseCommand):
         parser.add_argument("--reload", action="store_true", help="restart on code changes (development)")
 
     def handle(self, *args, host, port, workers, reload, **options):
+        import os
+        import shutil
+
         import uvicorn
+
+        multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if multiproc_dir:
+            # Stale files from a previous run would add old counts to the new ones.
+            shutil.rmtree(multiproc_dir, ignore_errors=True)
+            os.makedirs(multiproc_dir, exist_ok=True)
+        elif workers > 1:
+            self.stderr.write("warning: --workers > 1 without PROMETHEUS_MULTIPROC_DIR: /metrics shows one process")
 
         uvicorn.run(
             "abonent.asgi:application",
