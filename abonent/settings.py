@@ -62,7 +62,9 @@ INSTALLED_APPS = [
     "ninja",
     "abonent.core",
     "abonent.staff",
+    "abonent.catalog",
     "abonent.subscribers",
+    "abonent.billing",
     "abonent.api",
 ]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

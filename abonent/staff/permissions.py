@@ -33,6 +33,12 @@ class Perm(StrEnum):
     NOTE_ADD = "note.add"
     EQUIPMENT_MANAGE = "equipment.manage"
     STAFF_MANAGE = "staff.manage"
+    CATALOG_MANAGE = "catalog.manage"
+    BILLING_VIEW = "billing.view"
+    # Plan changes, freezes, promised payments on a subscriber's behalf.
+    SUBSCRIPTION_MANAGE = "subscription.manage"
+    # Manual adjustments and one-off charges: money moved by hand, always with a reason.
+    BILLING_ADJUST = "billing.adjust"
     AUDIT_VIEW = "audit.view"
 
 
@@ -48,11 +54,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.NOTE_ADD,
             Perm.EQUIPMENT_MANAGE,
             Perm.AUDIT_VIEW,
+            Perm.BILLING_VIEW,
+            Perm.SUBSCRIPTION_MANAGE,
+            Perm.BILLING_ADJUST,
         }
     ),
-    Role.CASHIER: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD}),
-    Role.SUPPORT: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD}),
-    Role.ENGINEER: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.EQUIPMENT_MANAGE}),
+    Role.CASHIER: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.BILLING_VIEW}),
+    Role.SUPPORT: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.BILLING_VIEW, Perm.SUBSCRIPTION_MANAGE}),
+    Role.ENGINEER: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.EQUIPMENT_MANAGE, Perm.BILLING_VIEW}),
 }
 
 

@@ -1,0 +1,1 @@
+"""Billing's reactions to other apps' events."""

@@ -1,0 +1,193 @@
+"""Posting to the double-entry ledger: the only code that writes transactions and postings.
+
+``post`` is idempotent by the transaction's key and refuses the same key with other content. Every
+transaction's legs go in one INSERT statement: on PostgreSQL a statement trigger checks they sum to zero
+and moves the cached balances of subscriber accounts (migration 0002); on SQLite the sum is checked here and
+a row trigger moves the balances.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from abonent.core import clock
+from abonent.core.money import quantize
+
+from .models import AccountKind, LedgerAccount, LedgerTransaction, Posting, TransactionKind
+
+
+class LedgerError(Exception):
+    """A transaction that must not be written (unbalanced, zero legs, a conflicting retry)."""
+
+
+class IdempotencyConflict(LedgerError):
+    """The key was used before for a transaction with other content."""
+
+
+SYSTEM_ACCOUNTS = {
+    "promised": (AccountKind.PROMISED, gettext_lazy("Promised-payment credit")),
+    "adjustments": (AccountKind.ADJUSTMENT, gettext_lazy("Manual adjustments")),
+    "suspense": (AccountKind.SUSPENSE, gettext_lazy("Suspense")),
+    "promised_fees": (AccountKind.REVENUE, gettext_lazy("Revenue: promised payment fees")),
+}
+
+
+def cash_account(channel: str) -> LedgerAccount:
+    """Money received through a payment channel (cash desk, bank, terminal, gateway)."""
+    account, _created = LedgerAccount.objects.get_or_create(
+        code=f"cash:{channel}",
+        defaults={"kind": AccountKind.CASH, "name": f"{_('Payments')}: {channel}", "created_at": clock.now()},
+    )
+    return account
+
+
+def subscriber_account(subscriber_id: int, *, lock: bool = False) -> LedgerAccount:
+    """The subscriber's personal ledger account, created on first use. ``lock`` takes its row lock, which
+    every check-then-post on a balance (promised payment, freeze) must hold until commit."""
+    account = LedgerAccount.objects.filter(subscriber_id=subscriber_id)
+    if lock:
+        account = account.select_for_update()
+    found = account.first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            LedgerAccount.objects.create(
+                kind=AccountKind.SUBSCRIBER,
+                code=f"subscriber:{subscriber_id}",
+                name=f"subscriber {subscriber_id}",
+                subscriber_id=subscriber_id,
+                created_at=clock.now(),
+            )
+    except IntegrityError:
+        pass  # created concurrently
+    return account.get()
+
+
+def system_account(code: str) -> LedgerAccount:
+    kind, name = SYSTEM_ACCOUNTS[code]
+    account, _created = LedgerAccount.objects.get_or_create(
+        code=code, defaults={"kind": kind, "name": str(name), "created_at": clock.now()}
+    )
+    return account
+
+
+def revenue_account(service) -> LedgerAccount:
+    account, _created = LedgerAccount.objects.get_or_create(
+        code=f"revenue:{service.code}",
+        defaults={
+            "kind": AccountKind.REVENUE,
+            "name": f"{_('Revenue')}: {service.name}",
+            "service": service,
+            "created_at": clock.now(),
+        },
+    )
+    return account
+
+
+def request_hash(kind: str, effective_date: dt.date, legs: list[tuple[int, Decimal]]) -> str:
+    body = "|".join([kind, effective_date.isoformat(), *[f"{a}:{m}" for a, m in sorted(legs)]])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def normalise_legs(legs: list[tuple[int, Decimal]]) -> list[tuple[int, Decimal]]:
+    merged: dict[int, Decimal] = {}
+    for account_id, amount in legs:
+        merged[account_id] = merged.get(account_id, Decimal("0")) + quantize(amount)
+    result = [(a, m) for a, m in merged.items() if m != 0]
+    if len(result) < 2:
+        raise LedgerError("a transaction needs at least two non-zero legs")
+    if sum(m for _a, m in result) != 0:
+        raise LedgerError(f"unbalanced transaction: legs sum to {sum(m for _a, m in result)}")
+    return result
+
+
+def post(
+    *,
+    key: str,
+    kind: str,
+    effective_date: dt.date,
+    legs: list[tuple[int, Decimal]],
+    subscriber_id: int | None = None,
+    acting_user=None,
+    memo: str = "",
+    reverses: LedgerTransaction | None = None,
+) -> tuple[LedgerTransaction, bool]:
+    """Write one balanced transaction, or return the one already written under ``key``.
+
+    Returns ``(transaction, created)``. Must run inside the caller's atomic block, so the ledger entry
+    commits with the business record it belongs to.
+    """
+    legs = normalise_legs(legs)
+    digest = request_hash(kind, effective_date, legs)
+    tx = LedgerTransaction(
+        idempotency_key=key,
+        request_hash=digest,
+        kind=kind,
+        effective_date=effective_date,
+        created_at=clock.now(),
+        subscriber_id=subscriber_id,
+        acting_user=acting_user,
+        memo=memo[:500],
+        reverses=reverses,
+    )
+    try:
+        with transaction.atomic():
+            tx.save(force_insert=True)
+            Posting.objects.bulk_create([Posting(transaction=tx, account_id=a, amount=m) for a, m in legs])
+    except IntegrityError:
+        existing = LedgerTransaction.objects.filter(idempotency_key=key).first()
+        if existing is None:
+            raise
+        if existing.request_hash != digest:
+            raise IdempotencyConflict(f"key {key} was used for a different transaction") from None
+        return existing, False
+    return tx, True
+
+
+def reverse(
+    original: LedgerTransaction, *, memo: str, acting_user=None, effective_date: dt.date | None = None
+) -> LedgerTransaction:
+    """Undo a transaction by posting its mirror image; the original stays as it was."""
+    legs = [(p.account_id, -p.amount) for p in original.postings.all()]
+    tx, _created = post(
+        key=f"reversal:{original.pk}",
+        kind=TransactionKind.REVERSAL,
+        effective_date=effective_date or clock.today(),
+        legs=legs,
+        subscriber_id=original.subscriber_id,
+        acting_user=acting_user,
+        memo=memo,
+        reverses=original,
+    )
+    return tx
+
+
+def verify() -> list[str]:
+    """Every invariant of the ledger checked over the whole database; returns the problems found."""
+    problems = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT t.id, t.idempotency_key, SUM(p.amount), COUNT(p.id) FROM billing_ledgertransaction t "
+            "LEFT JOIN billing_posting p ON p.transaction_id = t.id GROUP BY t.id, t.idempotency_key "
+            "HAVING COUNT(p.id) < 2 OR ABS(COALESCE(SUM(p.amount), 0)) >= 0.005"
+        )
+        for tx_id, key, total, count in cursor.fetchall():
+            problems.append(f"transaction {tx_id} ({key}): {count} postings summing to {total}")
+        cursor.execute(
+            "SELECT a.id, a.code, a.balance, COALESCE(s.total, 0) FROM billing_ledgeraccount a "
+            "LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM billing_posting GROUP BY account_id) s "
+            "ON s.account_id = a.id WHERE a.kind = 'subscriber' AND ABS(a.balance - COALESCE(s.total, 0)) >= 0.005"
+        )
+        for account_id, code, balance, total in cursor.fetchall():
+            problems.append(f"account {account_id} ({code}): cached balance {balance} but postings sum to {total}")
+        cursor.execute("SELECT ABS(COALESCE(SUM(amount), 0)) >= 0.005 FROM billing_posting")
+        if cursor.fetchone()[0]:
+            problems.append("all postings together do not sum to zero")
+    return problems

@@ -1,0 +1,325 @@
+"""The ledger (accounts, transactions, postings), subscriptions and what is charged for them.
+
+Sign convention: a posting's amount is from the account's point of view — positive increases what the
+account holds. A subscriber's balance is the sum of its postings (a payment is +, a fee is −); every
+transaction's postings sum to zero, so the money a subscriber gains some other account gives up.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from abonent.catalog.models import FreezePolicy, Plan, PlanPrice, PromisedPaymentPolicy, Service
+from abonent.core.money import MoneyField
+from abonent.subscribers.models import Subscriber
+
+
+class AccountKind(models.TextChoices):
+    SUBSCRIBER = "subscriber", _("Subscriber's personal account")
+    REVENUE = "revenue", _("Revenue")
+    CASH = "cash", _("Cash and payment channels")
+    CLEARING = "clearing", _("Gateway clearing")
+    BONUS = "bonus", _("Bonus liability")
+    PROMISED = "promised", _("Promised-payment credit")
+    ADJUSTMENT = "adjustment", _("Manual adjustments")
+    SUSPENSE = "suspense", _("Suspense")
+
+
+class LedgerAccount(models.Model):
+    """One account of the ledger: a subscriber's personal account, or a system account.
+
+    Only subscriber accounts keep a cached ``balance``, maintained by the database from the postings
+    (see migration 0002): one hot row per system account would serialise every writer.
+    """
+
+    kind = models.CharField(_("kind"), max_length=20, choices=AccountKind.choices)
+    code = models.CharField(_("code"), max_length=100, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    subscriber = models.OneToOneField(
+        Subscriber, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_account"
+    )
+    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    balance = MoneyField(_("balance"), default=0, editable=False)
+    credit_limit = MoneyField(_("credit limit"), default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("ledger account")
+        verbose_name_plural = _("ledger accounts")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="subscriber", subscriber__isnull=False)
+                | (~Q(kind="subscriber") & Q(subscriber__isnull=True)),
+                name="billing_account_subscriber_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="subscriber") | Q(balance=0), name="billing_account_no_system_balance"
+            ),
+            models.CheckConstraint(condition=Q(credit_limit__gte=0), name="billing_account_credit_limit_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TransactionKind(models.TextChoices):
+    FEE = "fee", _("Recurring fee")
+    ACTIVATION = "activation", _("Activation fee")
+    PLAN_CHANGE = "plan_change", _("Plan change")
+    FREEZE = "freeze", _("Freeze")
+    ONE_OFF = "one_off", _("One-off service")
+    ADJUSTMENT = "adjustment", _("Manual adjustment")
+    PAYMENT = "payment", _("Payment")
+    PROMISED_TAKE = "promised_take", _("Promised payment taken")
+    PROMISED_CLOSE = "promised_close", _("Promised payment closed")
+    REVERSAL = "reversal", _("Reversal")
+
+
+class LedgerTransaction(models.Model):
+    """One business event in the ledger; immutable. Corrections are new transactions that reverse it.
+
+    ``idempotency_key`` comes from the natural key of what is recorded (``fee:<subscription>:<period>``),
+    with ``request_hash`` of the content: the same key with other content is an error, not a silent no-op.
+    """
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    request_hash = models.CharField(max_length=64)
+    kind = models.CharField(_("kind"), max_length=20, choices=TransactionKind.choices)
+    effective_date = models.DateField(_("date"))
+    created_at = models.DateTimeField(_("recorded"))
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
+    # The subscriber the transaction concerns, for the card's ledger without joining postings.
+    subscriber_id = models.BigIntegerField(null=True, blank=True)
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    memo = models.CharField(_("memo"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("ledger transaction")
+        verbose_name_plural = _("ledger transactions")
+        indexes = [models.Index(fields=["subscriber_id", "effective_date"], name="billing_tx_subscriber_idx")]
+
+    def __str__(self) -> str:
+        return self.idempotency_key
+
+
+class Posting(models.Model):
+    """One leg of a transaction: ``amount`` added to ``account`` (never zero, never edited or deleted)."""
+
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="postings")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    amount = MoneyField(_("amount"))
+
+    class Meta:
+        verbose_name = _("posting")
+        verbose_name_plural = _("postings")
+        indexes = [models.Index(fields=["account", "transaction"], name="billing_posting_account_idx")]
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="billing_posting_amount_not_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.amount}"
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    FROZEN = "frozen", _("Frozen")
+    TERMINATED = "terminated", _("Terminated")
+
+
+class Subscription(models.Model):
+    """A subscriber's plan over time. ``next_charge_on`` is the charging cursor: the start of the first
+    period not yet charged, advanced in the same transaction as the charge (crash-safe)."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, verbose_name=_("plan"), on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(
+        _("status"), max_length=20, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE
+    )
+    started_on = models.DateField(_("started"))
+    ended_on = models.DateField(_("ended"), null=True, blank=True)
+    # Day of month the anniversary periods start on (the activation day; 29–31 clamp to short months).
+    anchor_day = models.PositiveSmallIntegerField()
+    next_charge_on = models.DateField()
+    # A downgrade waits for the next period.
+    pending_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    pending_plan_from = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
+        ordering = ["-started_on", "-id"]
+        indexes = [models.Index(fields=["status", "next_charge_on"], name="billing_sub_due_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(anchor_day__gte=1, anchor_day__lte=31), name="billing_sub_anchor_day"),
+            models.CheckConstraint(
+                condition=Q(pending_plan__isnull=True, pending_plan_from__isnull=True)
+                | Q(pending_plan__isnull=False, pending_plan_from__isnull=False),
+                name="billing_sub_pending_pair",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id}: {self.plan}"
+
+
+class SubscriptionEventKind(models.TextChoices):
+    ACTIVATED = "activated", _("Activated")
+    PLAN_CHANGED = "plan_changed", _("Plan changed")
+    DOWNGRADE_SCHEDULED = "downgrade_scheduled", _("Plan change scheduled")
+    FROZEN = "frozen", _("Frozen")
+    UNFROZEN = "unfrozen", _("Unfrozen")
+    TERMINATED = "terminated", _("Terminated")
+
+
+class SubscriptionEvent(models.Model):
+    """One state change of a subscription, in order: the subscription's history."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(_("event"), max_length=30, choices=SubscriptionEventKind.choices)
+    effective_at = models.DateTimeField(_("effective"))
+    from_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    acting_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(_("reason"), max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-effective_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.kind}"
+
+
+class ChargeKind(models.TextChoices):
+    FEE = "fee", _("Recurring fee")
+    ACTIVATION = "activation", _("Activation fee")
+    PRORATION_CREDIT = "proration_credit", _("Credit for the unused period")
+    PRORATION_CHARGE = "proration_charge", _("Charge for the rest of the period")
+    FREEZE_FEE = "freeze_fee", _("Freeze fee")
+
+
+class Charge(models.Model):
+    """What one subscription was charged (or credited) for ``[period_start, period_end)`` and why.
+
+    Recurring kinds are unique by ``(subscription, kind, period_start)``: the schema, not a check in code,
+    is what makes a billing run charge a period once however often it is retried. Charges caused by an
+    event (a plan change, a freeze) are unique per event instead.
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="charges")
+    kind = models.CharField(_("kind"), max_length=20, choices=ChargeKind.choices)
+    period_start = models.DateField(_("from"))
+    period_end = models.DateField(_("until"))
+    amount = MoneyField(_("amount"))  # positive = charged to the subscriber, negative = credited back
+    price = models.ForeignKey(PlanPrice, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    proration_numerator = models.BigIntegerField(null=True, blank=True)
+    proration_denominator = models.BigIntegerField(null=True, blank=True)
+    event = models.ForeignKey(
+        SubscriptionEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="charges"
+    )
+    transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="charge")
+
+    class Meta:
+        verbose_name = _("charge")
+        verbose_name_plural = _("charges")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "kind", "period_start"],
+                condition=Q(kind__in=["fee", "freeze_fee"]),
+                name="billing_charge_period_once",
+            ),
+            models.UniqueConstraint(
+                fields=["event", "kind"], condition=Q(event__isnull=False), name="billing_charge_event_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=models.F("period_start")), name="billing_charge_period_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.period_start}: {self.amount}"
+
+
+class FreezeStatus(models.TextChoices):
+    ACTIVE = "active", _("In effect")
+    FINISHED = "finished", _("Finished")
+
+
+class Freeze(models.Model):
+    """A voluntary pause ``[starts_on, ends_on)``: service blocked, recurring fees stopped."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="freezes")
+    policy = models.ForeignKey(FreezePolicy, on_delete=models.PROTECT, related_name="+")
+    starts_on = models.DateField(_("from"))
+    ends_on = models.DateField(_("until"))
+    status = models.CharField(_("status"), max_length=10, choices=FreezeStatus.choices, default=FreezeStatus.ACTIVE)
+    ended_early_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__gt=models.F("starts_on")), name="billing_freeze_order"),
+            models.UniqueConstraint(
+                fields=["subscription"], condition=Q(status="active"), name="billing_freeze_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.starts_on}–{self.ends_on}"
+
+
+class PromisedPaymentStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    REPAID = "repaid", _("Repaid")
+    EXPIRED = "expired", _("Expired")
+
+
+class PromisedPayment(models.Model):
+    """Temporary credit taken by a subscriber; closed by the next payment or when it expires."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="promised_payments")
+    policy = models.ForeignKey(PromisedPaymentPolicy, on_delete=models.PROTECT, related_name="+")
+    amount = MoneyField(_("amount"))
+    fee = MoneyField(_("fee"), default=0)
+    taken_at = models.DateTimeField(_("taken"))
+    due_on = models.DateField(_("due"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=PromisedPaymentStatus.choices, default=PromisedPaymentStatus.OPEN
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    take_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="+")
+    close_transaction = models.OneToOneField(
+        LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-taken_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_promised_amount_positive"),
+            # One open promised payment per subscriber: a second would stack credit on credit.
+            models.UniqueConstraint(
+                fields=["subscriber"], condition=Q(status="open"), name="billing_promised_one_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id} {self.amount} until {self.due_on}"
+
+
+class OnlineDay(models.Model):
+    """A day on which a subscriber had a session; written by accounting (the RADIUS issue) and read by
+    daily plans that charge only if the subscriber was online the day before."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subscriber", "day"], name="billing_onlineday_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id} {self.day}"

@@ -1,0 +1,1 @@
+"""Demo and benchmark billing data: registered after subscribers (see abonent.core.seeding)."""

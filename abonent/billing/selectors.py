@@ -1,0 +1,229 @@
+"""Reads of billing: balances, the ledger with a running balance, subscriptions, plan-change previews."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import F, Q, QuerySet, Sum, Window
+
+from abonent.catalog.models import ChargeMode, Plan, ProrationUnit
+
+from .models import Charge, ChargeKind, LedgerAccount, LedgerTransaction, Posting, Subscription, SubscriptionStatus
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance: Decimal
+    credit_limit: Decimal
+    promised: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        """What the subscriber may still spend before access is restricted (balance + credit limit)."""
+        return self.balance + self.credit_limit
+
+
+def get_balance(subscriber) -> Balance:
+    from .models import PromisedPayment, PromisedPaymentStatus
+
+    account = LedgerAccount.objects.filter(subscriber_id=subscriber.pk).values("balance", "credit_limit").first()
+    promised = (
+        PromisedPayment.objects.filter(subscriber_id=subscriber.pk, status=PromisedPaymentStatus.OPEN).aggregate(
+            s=Sum("amount")
+        )["s"]
+        or ZERO
+    )
+    if account is None:
+        return Balance(ZERO, ZERO, promised)
+    return Balance(account["balance"], account["credit_limit"], promised)
+
+
+@dataclass
+class LedgerLine:
+    transaction_id: int
+    effective_date: dt.date
+    created_at: dt.datetime
+    kind: str
+    kind_label: str
+    memo: str
+    amount: Decimal
+    running_balance: Decimal
+    reversed: bool
+
+
+def ledger_lines(subscriber, *, limit: int = 100) -> list[LedgerLine]:
+    """The subscriber's account statement, newest first, each line with the balance after it."""
+    from .models import TransactionKind
+
+    labels = dict(TransactionKind.choices)
+    rows = (
+        Posting.objects.filter(account__subscriber_id=subscriber.pk)
+        .annotate(running=Window(Sum("amount"), order_by=[F("transaction_id").asc(), F("id").asc()]))
+        .select_related("transaction")
+        .order_by("-transaction_id", "-id")[:limit]
+    )
+    reversed_ids = set(
+        LedgerTransaction.objects.filter(reverses__isnull=False, subscriber_id=subscriber.pk).values_list(
+            "reverses_id", flat=True
+        )
+    )
+    lines = []
+    for p in rows:
+        tx = p.transaction
+        lines.append(
+            LedgerLine(
+                tx.pk,
+                tx.effective_date,
+                tx.created_at,
+                tx.kind,
+                str(labels.get(tx.kind, tx.kind)),
+                tx.memo,
+                p.amount,
+                p.running,
+                tx.pk in reversed_ids,
+            )
+        )
+    return lines
+
+
+def subscriptions_of(subscriber) -> QuerySet[Subscription]:
+    return Subscription.objects.filter(subscriber_id=subscriber.pk).select_related(
+        "plan", "pending_plan", "plan__service"
+    )
+
+
+def current_subscriptions(subscriber) -> QuerySet[Subscription]:
+    return subscriptions_of(subscriber).exclude(status=SubscriptionStatus.TERMINATED)
+
+
+def plans_offered(subscription: Subscription, *, channel: str = "staff") -> QuerySet[Plan]:
+    """Plans the subscription may switch to: in the portal only the plan's ``switchable_to``; staff may also
+    choose any public plan of the same service."""
+    current = subscription.plan
+    offered = Q(pk__in=current.switchable_to.values("pk"))
+    if channel == "staff":
+        offered |= Q(is_public=True, service_id=current.service_id)
+    return Plan.objects.filter(offered, is_archived=False).exclude(pk=current.pk).order_by("name")
+
+
+def unused_credit(subscription: Subscription, at) -> Decimal:
+    """What the charges already made cover from ``at`` on (a date, or an instant for by-second plans).
+
+    Each charge covers its span ``[period_start, period_end)``; the part of the span after ``at`` is unused,
+    in proportion. Credits given earlier (a previous change or freeze in the same period) are negative charges
+    over their own span and count the same way, so nothing is credited twice and the credit never exceeds
+    what was actually taken.
+    """
+    from . import calculations as calc
+
+    day = at.date() if isinstance(at, dt.datetime) else at
+    charges = Charge.objects.filter(
+        subscription=subscription,
+        kind__in=[ChargeKind.FEE, ChargeKind.PRORATION_CHARGE, ChargeKind.PRORATION_CREDIT],
+        period_end__gt=day,
+    ).values_list("amount", "period_start", "period_end")
+    total = ZERO
+    for amount, start, end in charges:
+        total += calc.prorate(amount, period=_as_span(start, end, at), used_from=at)
+    return max(total, ZERO)
+
+
+def _as_span(start: dt.date, end: dt.date, at):
+    if isinstance(at, dt.datetime):
+        from django.utils import timezone
+
+        tz = timezone.get_current_timezone()
+        return (dt.datetime.combine(start, dt.time.min, tzinfo=tz), dt.datetime.combine(end, dt.time.min, tzinfo=tz))
+    return (start, end)
+
+
+@dataclass(frozen=True)
+class PlanChangePreview:
+    """What a plan change will do, before it is confirmed (the console and the portal show this)."""
+
+    subscription_id: int
+    from_plan_id: int
+    to_plan_id: int
+    immediate: bool
+    effective_on: dt.date
+    credit: Decimal
+    charge: Decimal
+    balance_before: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.charge - self.credit
+
+    @property
+    def balance_after(self) -> Decimal:
+        return self.balance_before - self.net
+
+
+def new_span_end(subscription: Subscription, plan: Plan, today: dt.date) -> dt.date:
+    """Where the new plan's first charge after an immediate change ends, and the charging cursor resumes."""
+    from .engine import period_for
+
+    if plan.charge_mode == ChargeMode.DAILY:
+        return today + dt.timedelta(days=1)
+    if subscription.plan.charge_mode == ChargeMode.DAILY:
+        return period_for(plan, today, subscription.anchor_day)[1]
+    return subscription.next_charge_on  # keep the monthly cycle already paid for
+
+
+def _new_plan_charge(subscription, plan, new_price, today, at) -> Decimal:
+    from . import calculations as calc
+    from .engine import amount_for, period_for
+
+    end = new_span_end(subscription, plan, today)
+    if plan.charge_mode == ChargeMode.DAILY:
+        return amount_for(plan, new_price, today, end, today)[0]
+    full_start, full_end = period_for(plan, today, subscription.anchor_day)[2], None
+    full_end = period_for(plan, full_start, subscription.anchor_day)[1]
+    # The new fee for [at, end), measured against the new plan's full period, never more than the fee.
+    fee = new_price.monthly_fee
+    whole = calc.prorate(fee, period=_as_span(full_start, full_end, at), used_from=at)
+    after_end = calc.prorate(fee, period=_as_span(full_start, full_end, at), used_from=_at_like(end, at))
+    return max(min(whole - after_end, fee), ZERO) if end < full_end else whole
+
+
+def _at_like(day: dt.date, at):
+    if isinstance(at, dt.datetime):
+        from django.utils import timezone
+
+        return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
+    return day
+
+
+def change_moment(plan: Plan, now: dt.datetime):
+    return now if plan.proration_unit == ProrationUnit.SECONDS else now.date()
+
+
+def preview_plan_change(
+    subscription: Subscription, plan: Plan, *, force: bool = False, now: dt.datetime | None = None
+) -> PlanChangePreview:
+    from django.utils import timezone
+
+    from abonent.catalog.selectors import price_on
+    from abonent.core import clock
+
+    now = timezone.localtime(now or clock.now())
+    today = now.date()
+    old_price = price_on(subscription.plan, today)
+    new_price = price_on(plan, today)
+    upgrade = new_price.monthly_fee >= old_price.monthly_fee
+    balance = get_balance(subscription.subscriber).balance
+    charged_ahead = subscription.next_charge_on > today
+    if not (upgrade or force) and charged_ahead:
+        return PlanChangePreview(
+            subscription.pk, subscription.plan_id, plan.pk, False, subscription.next_charge_on, ZERO, ZERO, balance
+        )
+    credit = charge = ZERO
+    if charged_ahead and subscription.status == SubscriptionStatus.ACTIVE:
+        at = change_moment(subscription.plan, now)
+        credit = unused_credit(subscription, at)
+        charge = _new_plan_charge(subscription, plan, new_price, today, at)
+    return PlanChangePreview(subscription.pk, subscription.plan_id, plan.pk, True, today, credit, charge, balance)

@@ -1,0 +1,31 @@
+"""Billing's periodic jobs: the daily run, and promised payments and freezes that end by date."""
+
+import datetime as dt
+
+from django_tasks import task
+
+from abonent.core.scheduler import periodic
+
+
+@periodic("billing.daily_run", daily_at=dt.time(0, 5))
+@task(queue_name="billing")
+def daily_billing_run() -> dict:
+    from .actions import do_finish_due_freezes
+    from .engine import run_billing
+
+    do_finish_due_freezes()
+    result = run_billing()
+    return {
+        "as_of": result.as_of.isoformat(),
+        "charges": result.charges,
+        "amount": str(result.amount),
+        "parked": len(result.parked),
+    }
+
+
+@periodic("billing.expire_promised_payments", every=dt.timedelta(hours=1))
+@task(queue_name="billing")
+def expire_promised_payments() -> int:
+    from .actions import do_expire_promised_payments
+
+    return do_expire_promised_payments()

@@ -1,0 +1,133 @@
+"""Writes of the catalog. Prices are versioned: a new price is a new row from a date, never an edit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from abonent.core import audit, clock
+from abonent.core.money import quantize
+from abonent.staff.permissions import Perm, check_perm
+
+from .models import Plan, PlanPrice, Service
+
+
+@transaction.atomic
+def do_create_service(*, code: str, name: str, kind: str, acting_user, one_off_price: Decimal | None = None) -> Service:
+    check_perm(acting_user, Perm.CATALOG_MANAGE)
+    if one_off_price is not None and quantize(one_off_price) < 0:
+        raise ValidationError(
+            {"one_off_price": ValidationError(_("A price cannot be negative."), code="amount_negative")}
+        )
+    service = Service(code=code, name=name, kind=kind, one_off_price=one_off_price)
+    service.full_clean()
+    service.save()
+    audit.record(actor=acting_user, action="catalog.service_created", obj=service, after=audit.snapshot(service))
+    return service
+
+
+@transaction.atomic
+def do_create_plan(
+    *,
+    acting_user,
+    monthly_fee: Decimal,
+    valid_from: dt.date | None = None,
+    daily_fee: Decimal | None = None,
+    activation_fee: Decimal = Decimal("0"),
+    **fields,
+) -> Plan:
+    """Create a plan with its first price version."""
+    check_perm(acting_user, Perm.CATALOG_MANAGE)
+    switchable_to = fields.pop("switchable_to", [])
+    plan = Plan(**fields)
+    plan.full_clean()
+    plan.save()
+    if switchable_to:
+        plan.switchable_to.set(switchable_to)
+    audit.record(actor=acting_user, action="catalog.plan_created", obj=plan, after=audit.snapshot(plan))
+    _add_price(
+        plan,
+        valid_from=valid_from or clock.today(),
+        monthly_fee=monthly_fee,
+        daily_fee=daily_fee,
+        activation_fee=activation_fee,
+        acting_user=acting_user,
+        allow_past=True,
+    )
+    return plan
+
+
+@transaction.atomic
+def do_add_plan_price(
+    plan: Plan,
+    *,
+    valid_from: dt.date,
+    monthly_fee: Decimal,
+    acting_user,
+    daily_fee: Decimal | None = None,
+    activation_fee: Decimal = Decimal("0"),
+) -> PlanPrice:
+    """A new price from ``valid_from`` (today or later: periods already charged keep the price they used)."""
+    check_perm(acting_user, Perm.CATALOG_MANAGE)
+    return _add_price(
+        plan,
+        valid_from=valid_from,
+        monthly_fee=monthly_fee,
+        daily_fee=daily_fee,
+        activation_fee=activation_fee,
+        acting_user=acting_user,
+        allow_past=False,
+    )
+
+
+def _add_price(plan, *, valid_from, monthly_fee, daily_fee, activation_fee, acting_user, allow_past) -> PlanPrice:
+    errors = {}
+    monthly_fee = quantize(monthly_fee)
+    activation_fee = quantize(activation_fee)
+    daily_fee = quantize(daily_fee) if daily_fee is not None else None
+    if monthly_fee < 0 or activation_fee < 0 or (daily_fee is not None and daily_fee < 0):
+        errors["monthly_fee"] = ValidationError(_("A price cannot be negative."), code="amount_negative")
+    if plan.daily_pricing == "fixed" and plan.charge_mode == "daily" and daily_fee is None:
+        errors["daily_fee"] = ValidationError(_("This plan is priced per day: enter the daily fee."), code="required")
+    if not allow_past and valid_from < clock.today():
+        errors["valid_from"] = ValidationError(
+            _("A new price cannot start in the past: charges already made keep their price."), code="date_in_past"
+        )
+    if errors:
+        raise ValidationError(errors)
+    price = PlanPrice(
+        plan=plan,
+        valid_from=valid_from,
+        monthly_fee=monthly_fee,
+        daily_fee=daily_fee,
+        activation_fee=activation_fee,
+        created_at=clock.now(),
+    )
+    try:
+        with transaction.atomic():
+            price.save(force_insert=True)
+    except IntegrityError as exc:
+        raise ValidationError(
+            {
+                "valid_from": ValidationError(
+                    _("The plan already has a price from %(date)s.") % {"date": valid_from.strftime("%d.%m.%Y")},
+                    code="price_exists",
+                )
+            }
+        ) from exc
+    audit.record(
+        actor=acting_user,
+        action="catalog.price_added",
+        obj=plan,
+        after={
+            "valid_from": valid_from,
+            "monthly_fee": monthly_fee,
+            "daily_fee": daily_fee,
+            "activation_fee": activation_fee,
+        },
+    )
+    return price

@@ -1,0 +1,1 @@
+"""Demo catalog: registered before subscriptions (see abonent.core.seeding)."""

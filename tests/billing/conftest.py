@@ -1,0 +1,58 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from abonent.billing.engine import run_billing
+from abonent.billing.models import LedgerAccount
+from abonent.catalog import actions as catalog
+from abonent.catalog.models import FreezePolicy, PromisedPaymentPolicy, Service
+from abonent.core import clock
+
+
+@pytest.fixture
+def internet(admin) -> Service:
+    return catalog.do_create_service(code="internet", name="Интернет", kind="internet", acting_user=admin)
+
+
+@pytest.fixture
+def make_plan(admin, internet):
+    def make(code, fee, *, valid_from=dt.date(2020, 1, 1), **fields):
+        fields.setdefault("name", code)
+        fields.setdefault("service", internet)
+        return catalog.do_create_plan(code=code, monthly_fee=Decimal(fee), valid_from=valid_from, acting_user=admin,
+                                      **fields)
+
+    return make
+
+
+@pytest.fixture
+def freeze_policy(db) -> FreezePolicy:
+    return FreezePolicy.objects.create(name="Стандарт", min_days=7, max_days=60, yearly_quota_days=30,
+                                       fee_per_day=Decimal("3.00"))
+
+
+@pytest.fixture
+def promised_policy(db) -> PromisedPaymentPolicy:
+    return PromisedPaymentPolicy.objects.create(name="До 500 ₽", max_amount=Decimal("500.00"), days=3,
+                                                max_debt=Decimal("300.00"))
+
+
+@pytest.fixture
+def subscriber(make_subscriber):
+    return make_subscriber()
+
+
+def balance(subscriber) -> Decimal:
+    return LedgerAccount.objects.get(subscriber=subscriber).balance
+
+
+def run_on(day: dt.date):
+    with clock.travel_to(day):
+        return run_billing(day)
+
+
+@pytest.fixture
+def on():
+    """``with on(date):`` — the clock for actions in the block."""
+    return clock.travel_to
