@@ -192,6 +192,7 @@ def do_activate_subscription(
         reason=reason,
     )
     BillingRun(clock.today()).charge_subscriptions([subscription.pk])
+    subscription.refresh_from_db()  # the run advanced the cursor in SQL
     events.emit("subscription.activated", subscription_id=subscription.pk, subscriber_id=subscriber.pk)
     return subscription
 
@@ -516,6 +517,7 @@ def do_unfreeze_subscription(subscription: Subscription, *, acting_user, reason:
         reason=reason,
     )
     BillingRun(today).charge_subscriptions([subscription.pk])
+    subscription.refresh_from_db()
     events.emit("subscription.unfrozen", subscription_id=subscription.pk, subscriber_id=subscription.subscriber_id)
     return subscription
 

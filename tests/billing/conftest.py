@@ -3,8 +3,6 @@ from decimal import Decimal
 
 import pytest
 
-from abonent.billing.engine import run_billing
-from abonent.billing.models import LedgerAccount
 from abonent.catalog import actions as catalog
 from abonent.catalog.models import FreezePolicy, PromisedPaymentPolicy, Service
 from abonent.core import clock
@@ -41,15 +39,6 @@ def promised_policy(db) -> PromisedPaymentPolicy:
 @pytest.fixture
 def subscriber(make_subscriber):
     return make_subscriber()
-
-
-def balance(subscriber) -> Decimal:
-    return LedgerAccount.objects.get(subscriber=subscriber).balance
-
-
-def run_on(day: dt.date):
-    with clock.travel_to(day):
-        return run_billing(day)
 
 
 @pytest.fixture
