@@ -18,22 +18,25 @@ def make_plan(admin, internet):
     def make(code, fee, *, valid_from=dt.date(2020, 1, 1), **fields):
         fields.setdefault("name", code)
         fields.setdefault("service", internet)
-        return catalog.do_create_plan(code=code, monthly_fee=Decimal(fee), valid_from=valid_from, acting_user=admin,
-                                      **fields)
+        return catalog.do_create_plan(
+            code=code, monthly_fee=Decimal(fee), valid_from=valid_from, acting_user=admin, **fields
+        )
 
     return make
 
 
 @pytest.fixture
 def freeze_policy(db) -> FreezePolicy:
-    return FreezePolicy.objects.create(name="Стандарт", min_days=7, max_days=60, yearly_quota_days=30,
-                                       fee_per_day=Decimal("3.00"))
+    return FreezePolicy.objects.create(
+        name="Стандарт", min_days=7, max_days=60, yearly_quota_days=30, fee_per_day=Decimal("3.00")
+    )
 
 
 @pytest.fixture
 def promised_policy(db) -> PromisedPaymentPolicy:
-    return PromisedPaymentPolicy.objects.create(name="До 500 ₽", max_amount=Decimal("500.00"), days=3,
-                                                max_debt=Decimal("300.00"))
+    return PromisedPaymentPolicy.objects.create(
+        name="До 500 ₽", max_amount=Decimal("500.00"), days=3, max_debt=Decimal("300.00")
+    )
 
 
 @pytest.fixture

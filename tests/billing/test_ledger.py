@@ -15,8 +15,13 @@ def accounts(subscriber):
 
 def post(accounts, key="k1", amount="100.00", **kw):
     account, other = accounts
-    return ledger.post(key=key, kind="adjustment", effective_date=__import__("datetime").date(2026, 11, 1),
-                       legs=[(account.pk, Decimal(amount)), (other.pk, -Decimal(amount))], **kw)
+    return ledger.post(
+        key=key,
+        kind="adjustment",
+        effective_date=__import__("datetime").date(2026, 11, 1),
+        legs=[(account.pk, Decimal(amount)), (other.pk, -Decimal(amount))],
+        **kw,
+    )
 
 
 def test_posting_moves_the_cached_balance_of_the_subscriber_account_only(accounts):
@@ -43,8 +48,12 @@ def test_unbalanced_or_empty_transactions_are_refused(accounts, legs):
     account, other = accounts
     ids = {1: account.pk, 2: other.pk}
     with pytest.raises(ledger.LedgerError):
-        ledger.post(key="bad", kind="adjustment", effective_date=__import__("datetime").date(2026, 11, 1),
-                    legs=[(ids[a], Decimal(m)) for a, m in legs])
+        ledger.post(
+            key="bad",
+            kind="adjustment",
+            effective_date=__import__("datetime").date(2026, 11, 1),
+            legs=[(ids[a], Decimal(m)) for a, m in legs],
+        )
     assert LedgerTransaction.objects.count() == 0
 
 
@@ -55,8 +64,14 @@ def test_reversal_restores_the_balance_and_happens_once(accounts, admin):
     account.refresh_from_db()
     assert account.balance == Decimal("0.00")
     with pytest.raises(IntegrityError), transaction.atomic():
-        LedgerTransaction.objects.create(idempotency_key="x", request_hash="x", kind="reversal",
-                                         effective_date=tx.effective_date, created_at=tx.created_at, reverses=tx)
+        LedgerTransaction.objects.create(
+            idempotency_key="x",
+            request_hash="x",
+            kind="reversal",
+            effective_date=tx.effective_date,
+            created_at=tx.created_at,
+            reverses=tx,
+        )
 
 
 @pytest.mark.parametrize(
@@ -104,3 +119,15 @@ def test_verify_reports_drift(accounts):
             cursor.execute("SET session_replication_role = DEFAULT")
     problems = ledger.verify()
     assert len(problems) == 1 and "cached balance 5" in problems[0]
+
+
+def test_truncating_the_ledger_is_refused_unless_the_session_opts_in(accounts):
+    if connection.vendor != "postgresql":
+        pytest.skip("TRUNCATE is PostgreSQL's")
+    post(accounts)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("RESET abonent.allow_ledger_truncate")
+        cursor.execute("TRUNCATE billing_posting CASCADE")
+    with connection.cursor() as cursor:
+        cursor.execute("SET abonent.allow_ledger_truncate = 'on'")
+    assert Posting.objects.count() == 2

@@ -15,8 +15,11 @@ D = Decimal
 
 
 def fees(subscription) -> list[tuple[dt.date, Decimal]]:
-    return list(Charge.objects.filter(subscription=subscription, kind=ChargeKind.FEE)
-                .order_by("period_start").values_list("period_start", "amount"))
+    return list(
+        Charge.objects.filter(subscription=subscription, kind=ChargeKind.FEE)
+        .order_by("period_start")
+        .values_list("period_start", "amount")
+    )
 
 
 def assert_no_more_to_bill(day):
@@ -49,8 +52,10 @@ def test_activation_mid_month_charges_the_rest_of_the_month(make_plan, subscribe
     assert balance(subscriber) == D("-996.67")
 
 
-@pytest.mark.parametrize(("month", "days"), [(dt.date(2026, 11, 1), 30), (dt.date(2026, 12, 1), 31),
-                                             (dt.date(2027, 2, 1), 28), (dt.date(2028, 2, 1), 29)])
+@pytest.mark.parametrize(
+    ("month", "days"),
+    [(dt.date(2026, 11, 1), 30), (dt.date(2026, 12, 1), 31), (dt.date(2027, 2, 1), 28), (dt.date(2028, 2, 1), 29)],
+)
 def test_daily_charges_of_a_month_add_up_to_the_fee_exactly(make_plan, subscriber, admin, on, month, days):
     plan = make_plan("internet-100-daily", "650.00", charge_mode="daily")
     with on(month):
@@ -87,8 +92,12 @@ def test_upgrade_domashniy_to_igrovoy_mid_month(make_plan, subscriber, admin, on
     with on(dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)):
         preview = actions.preview_plan_change(subscription, gamer)
         # 15 of 30 days unused: credit 500 × 15/30 = 250.00, charge 900 × 15/30 = 450.00
-        assert (preview.immediate, preview.credit, preview.charge, preview.net) == (True, D("250.00"), D("450.00"),
-                                                                                      D("200.00"))
+        assert (preview.immediate, preview.credit, preview.charge, preview.net) == (
+            True,
+            D("250.00"),
+            D("450.00"),
+            D("200.00"),
+        )
         actions.do_change_plan(subscription, plan=gamer, acting_user=admin)
     subscription.refresh_from_db()
     assert subscription.plan == gamer
@@ -119,7 +128,10 @@ def test_downgrade_waits_for_the_next_period(make_plan, subscriber, admin, on):
         actions.do_change_plan(subscription, plan=home, acting_user=admin)
     subscription.refresh_from_db()
     assert (subscription.plan, subscription.pending_plan, subscription.pending_plan_from) == (
-        gamer, home, dt.date(2026, 12, 1))
+        gamer,
+        home,
+        dt.date(2026, 12, 1),
+    )
     assert balance(subscriber) == D("-900.00")
     run_on(dt.date(2026, 12, 1))
     subscription.refresh_from_db()
@@ -246,8 +258,9 @@ def test_the_same_payment_twice_is_credited_once(subscriber):
     assert balance(subscriber) == D("100.00")
 
 
-def test_closing_the_account_terminates_and_credits_the_unused_month(make_plan, make_subscriber, admin, on,
-                                                                     django_capture_on_commit_callbacks):
+def test_closing_the_account_terminates_and_credits_the_unused_month(
+    make_plan, make_subscriber, admin, on, django_capture_on_commit_callbacks
+):
     from abonent.subscribers.actions import do_close_subscriber
 
     subscriber = make_subscriber()
