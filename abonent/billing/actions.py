@@ -808,3 +808,43 @@ def do_expire_promised_payments() -> int:
 
 def charged_total(subscription: Subscription) -> Decimal:
     return Charge.objects.filter(subscription=subscription).aggregate(s=Sum("amount"))["s"] or ZERO
+
+
+REVERSIBLE_KINDS = {TransactionKind.ADJUSTMENT, TransactionKind.ONE_OFF}
+
+
+@transaction.atomic
+def do_reverse_transaction(tx, *, reason: str, acting_user):
+    """Undo a manual adjustment or one-off charge made by mistake: a mirror transaction, the original kept."""
+    from .models import LedgerTransaction
+
+    tx = LedgerTransaction.objects.select_for_update().get(pk=tx.pk)
+    subscriber = _subscriber_of(tx)
+    _check(acting_user, Perm.BILLING_ADJUST, subscriber)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ValidationError(_("Give a reason for the reversal."), code="required")})
+    if tx.kind not in REVERSIBLE_KINDS:
+        raise ValidationError(
+            _("Only manual adjustments and one-off charges can be reversed here."), code="not_reversible"
+        )
+    if hasattr(tx, "reversed_by"):
+        raise ValidationError(_("This transaction has already been reversed."), code="already_reversed")
+    ledger.subscriber_account(tx.subscriber_id, lock=True)
+    reversal = ledger.reverse(tx, memo=reason, acting_user=acting_user)
+    audit.record(
+        actor=acting_user,
+        action="billing.transaction_reversed",
+        obj=tx,
+        subscriber_id=tx.subscriber_id,
+        after={"reversal": reversal.pk},
+        reason=reason,
+    )
+    events.emit("billing.balance_changed", subscriber_id=tx.subscriber_id)
+    return reversal
+
+
+def _subscriber_of(tx):
+    from abonent.subscribers.models import Subscriber
+
+    return Subscriber.objects.get(pk=tx.subscriber_id)

@@ -272,3 +272,17 @@ def test_closing_the_account_terminates_and_credits_the_unused_month(
     subscription.refresh_from_db()
     assert subscription.status == "terminated" and subscription.ended_on == dt.date(2026, 11, 21)
     assert balance(subscriber) == D("-400.00")  # 10 unused days of 30 returned: 200
+
+
+def test_a_mistaken_adjustment_is_reversed_once(subscriber, admin, make_staff):
+    tx = actions.do_adjust_balance(subscriber, amount="150.00", reason="ошибка кассира", acting_user=admin)
+    actions.do_reverse_transaction(tx, reason="двойной ввод", acting_user=admin)
+    assert balance(subscriber) == D("0.00")
+    with pytest.raises(ValidationError) as again:
+        actions.do_reverse_transaction(tx, reason="ещё раз", acting_user=admin)
+    assert again.value.code == "already_reversed"
+    payment = actions.do_post_payment(subscriber, amount="10.00", channel="cash", external_id="p1")
+    with pytest.raises(ValidationError) as not_here:
+        actions.do_reverse_transaction(payment, reason="refund", acting_user=admin)
+    assert not_here.value.code == "not_reversible"  # refunds are the payments issue's, with a fiscal receipt
+    assert verify() == []
