@@ -14,6 +14,8 @@ urlpatterns = [
     path("staff/admin/", admin.site.urls),
     path("staff/", include("abonent.staff.urls")),
     path("staff/subscribers/", include("abonent.subscribers.urls")),
+    path("staff/subscribers/<int:pk>/billing/", include("abonent.billing.urls")),
+    path("staff/catalog/", include("abonent.catalog.urls")),
     path("api/v1/", api.urls),
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     re_path(r"^api/", not_found_view),

@@ -2,6 +2,8 @@
 
 from ninja import NinjaAPI
 
+from abonent.billing.api import router as billing_router
+from abonent.catalog.api import router as catalog_router
 from abonent.subscribers.api import router as subscribers_router
 
 from . import errors
@@ -22,3 +24,5 @@ api = NinjaAPI(
 )
 errors.install(api)
 api.add_router("/", subscribers_router)
+api.add_router("/", catalog_router)
+api.add_router("/", billing_router)

@@ -1,0 +1,405 @@
+"""REST API for billing: a subscriber's balance, ledger and subscriptions, and what staff do with them.
+
+Money is a string with two decimals (see ``catalog.api.Money``); amounts sent are strings too. An action's
+refusal is a 422 whose ``fields`` carry its code (``plan_not_offered``, ``amount_zero``…), named as the
+request names them (``plan_id``, not the model's ``plan``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from dataclasses import asdict
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema
+
+from abonent.api.errors import ErrorOut
+from abonent.api.idempotency import idempotent
+from abonent.catalog.api import Money
+from abonent.catalog.models import Plan
+from abonent.core.money import currency
+from abonent.staff.permissions import Perm, check_perm
+from abonent.subscribers.selectors import get_subscriber
+
+from . import actions, selectors
+from .forms import checked_preview
+from .models import Freeze, FreezeStatus, Subscription
+
+router = Router(tags=["billing"])
+
+MONEY_IN = r"^[+-]?\d{1,12}(\.\d{1,2})?$"
+
+
+class BalanceOut(Schema):
+    subscriber_id: int
+    balance: Money = Field(description="The sum of the personal account's postings; negative is a debt")
+    credit_limit: Money
+    available: Money = Field(description="balance + credit_limit: what may be spent before access is restricted")
+    promised: Money = Field(description="Open promised payment, already included in balance")
+    currency: str
+
+
+class LedgerLineOut(Schema):
+    transaction_id: int
+    effective_date: dt.date
+    created_at: dt.datetime
+    kind: str
+    memo: str
+    amount: Money = Field(description="Positive adds to the balance, negative takes away")
+    running_balance: Money = Field(description="The balance after this line")
+    reversed: bool
+
+
+class FreezeOut(Schema):
+    id: int
+    starts_on: dt.date
+    ends_on: dt.date
+
+
+class SubscriptionOut(Schema):
+    id: int
+    subscriber_id: int
+    plan_id: int
+    plan_name: str
+    service_id: int
+    status: str
+    started_on: dt.date
+    ended_on: dt.date | None
+    next_charge_on: dt.date = Field(description="The first day not yet charged")
+    pending_plan_id: int | None = Field(description="A downgrade waiting for the next period")
+    pending_plan_from: dt.date | None
+    freeze: FreezeOut | None = Field(description="The freeze in effect, if frozen")
+
+
+class ActivateIn(Schema):
+    plan_id: int
+    reason: str = Field("", max_length=500)
+
+
+class PreviewParams(Schema):
+    plan_id: int
+    force: bool = Field(False, description="Apply a downgrade now instead of at the next period")
+
+
+class PreviewOut(Schema):
+    subscription_id: int
+    from_plan_id: int
+    to_plan_id: int
+    immediate: bool = Field(description="false: a downgrade scheduled for effective_on, nothing charged now")
+    effective_on: dt.date
+    credit: Money = Field(description="The unused part of the current plan, given back")
+    charge: Money = Field(description="The new plan for the rest of the period")
+    net: Money = Field(description="charge − credit")
+    balance_before: Money
+    balance_after: Money
+
+
+class PlanChangeIn(Schema):
+    plan_id: int
+    force: bool = False
+    reason: str = Field("", max_length=500)
+
+
+class FreezeIn(Schema):
+    days: int = Field(..., ge=1, le=366)
+    reason: str = Field("", max_length=500)
+
+
+class ReasonIn(Schema):
+    reason: str = Field("", max_length=500)
+
+
+class TerminateIn(Schema):
+    reason: str = Field(..., min_length=1, max_length=500)
+
+
+class AdjustmentIn(Schema):
+    amount: str = Field(..., pattern=MONEY_IN, description="Positive adds to the balance, negative takes away")
+    reason: str = Field(..., min_length=1, max_length=500)
+
+
+class AdjustmentOut(Schema):
+    transaction_id: int
+    effective_date: dt.date
+    amount: Money
+    reason: str
+    balance: BalanceOut
+
+
+class PromisedPaymentIn(Schema):
+    amount: str | None = Field(None, pattern=MONEY_IN, description="null: the most the plan's policy allows")
+
+
+class PromisedPaymentOut(Schema):
+    id: int
+    amount: Money
+    fee: Money
+    taken_at: dt.datetime
+    due_on: dt.date
+    status: str
+    balance: BalanceOut
+
+
+class CreditLimitIn(Schema):
+    amount: str = Field(..., pattern=MONEY_IN)
+    reason: str = Field(..., min_length=1, max_length=500)
+
+
+class LedgerParams(Schema):
+    limit: int = Field(100, ge=1, le=1000)
+
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+WRITE_ERRORS = {409: ErrorOut, **ERRORS}
+
+
+@contextmanager
+def _fields_as_sent(**names):
+    """Name an action's field errors as the request does (``plan`` → ``plan_id``)."""
+    try:
+        yield
+    except ValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise
+        raise ValidationError({names.get(field, field): errors for field, errors in exc.error_dict.items()}) from exc
+
+
+def _subscriber(request, subscriber_id: int, perm: Perm):
+    check_perm(request.user, perm)
+    return get_subscriber(request.user, subscriber_id)
+
+
+def _subscription(request, subscription_id: int, perm: Perm) -> Subscription:
+    """The subscription, if its subscriber is visible to the user (404 otherwise, as for the subscriber)."""
+    check_perm(request.user, perm)
+    subscription = get_object_or_404(Subscription.objects.select_related("plan"), pk=subscription_id)
+    subscription.subscriber = get_subscriber(request.user, subscription.subscriber_id)
+    return subscription
+
+
+def _plan(plan_id: int) -> Plan:
+    plan = Plan.objects.select_related("service").filter(pk=plan_id).first()
+    if plan is None:
+        raise ValidationError({"plan_id": ValidationError(_("No such plan."), code="does_not_exist")})
+    return plan
+
+
+def _balance(subscriber) -> dict:
+    balance = selectors.get_balance(subscriber)
+    return {
+        "subscriber_id": subscriber.pk,
+        "balance": balance.balance,
+        "credit_limit": balance.credit_limit,
+        "available": balance.available,
+        "promised": balance.promised,
+        "currency": currency(),
+    }
+
+
+def _subscriptions(subscriptions: list[Subscription]) -> list[dict]:
+    freezes = {
+        f.subscription_id: f
+        for f in Freeze.objects.filter(subscription__in=[s.pk for s in subscriptions], status=FreezeStatus.ACTIVE)
+    }
+    return [
+        {
+            "id": s.pk,
+            "subscriber_id": s.subscriber_id,
+            "plan_id": s.plan_id,
+            "plan_name": s.plan.name,
+            "service_id": s.plan.service_id,
+            "status": s.status,
+            "started_on": s.started_on,
+            "ended_on": s.ended_on,
+            "next_charge_on": s.next_charge_on,
+            "pending_plan_id": s.pending_plan_id,
+            "pending_plan_from": s.pending_plan_from,
+            "freeze": _freeze(freezes.get(s.pk)),
+        }
+        for s in subscriptions
+    ]
+
+
+def _freeze(freeze: Freeze | None) -> dict | None:
+    return None if freeze is None else {"id": freeze.pk, "starts_on": freeze.starts_on, "ends_on": freeze.ends_on}
+
+
+def _subscription_out(subscription: Subscription) -> SubscriptionOut:
+    # A schema, not a dict: ``idempotent`` stores the answer as JSON, money included as strings.
+    subscription = Subscription.objects.select_related("plan").get(pk=subscription.pk)
+    return SubscriptionOut.model_validate(_subscriptions([subscription])[0])
+
+
+# --- reads -----------------------------------------------------------------------------------------------
+
+
+@router.get("/subscribers/{subscriber_id}/balance", response={200: BalanceOut, **ERRORS}, summary="Get the balance")
+def get_balance(request, subscriber_id: int):
+    return _balance(_subscriber(request, subscriber_id, Perm.BILLING_VIEW))
+
+
+@router.get(
+    "/subscribers/{subscriber_id}/ledger",
+    response={200: list[LedgerLineOut], **ERRORS},
+    summary="The account statement, newest first, with the balance after each line",
+)
+def get_ledger(request, subscriber_id: int, params: Query[LedgerParams]):
+    subscriber = _subscriber(request, subscriber_id, Perm.BILLING_VIEW)
+    return [asdict(line) for line in selectors.ledger_lines(subscriber, limit=params.limit)]
+
+
+@router.get(
+    "/subscribers/{subscriber_id}/subscriptions",
+    response={200: list[SubscriptionOut], **ERRORS},
+    summary="List a subscriber's subscriptions, terminated ones included",
+)
+def list_subscriptions(request, subscriber_id: int):
+    subscriber = _subscriber(request, subscriber_id, Perm.BILLING_VIEW)
+    return _subscriptions(list(selectors.subscriptions_of(subscriber)))
+
+
+@router.get(
+    "/subscriptions/{subscription_id}/plan-change-preview",
+    response={200: PreviewOut, **ERRORS},
+    summary="What a plan change would credit and charge, before it is made",
+)
+def preview_plan_change(request, subscription_id: int, params: Query[PreviewParams]):
+    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    with _fields_as_sent(plan="plan_id"):
+        preview = checked_preview(subscription, _plan(params.plan_id), force=params.force)
+    return {
+        **{name: getattr(preview, name) for name in PreviewOut.model_fields if name not in ("net", "balance_after")},
+        "net": preview.net,
+        "balance_after": preview.balance_after,
+    }
+
+
+# --- writes ----------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/subscribers/{subscriber_id}/subscriptions",
+    response={201: SubscriptionOut, **WRITE_ERRORS},
+    summary="Subscribe to a plan from today, charging what is due now",
+)
+@idempotent(201)
+def activate_subscription(request, subscriber_id: int, payload: ActivateIn):
+    subscriber = _subscriber(request, subscriber_id, Perm.SUBSCRIPTION_MANAGE)
+    with _fields_as_sent(plan="plan_id"):
+        subscription = actions.do_activate_subscription(
+            subscriber, plan=_plan(payload.plan_id), acting_user=request.user, reason=payload.reason
+        )
+    return _subscription_out(subscription)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/plan-change",
+    response={200: SubscriptionOut, **WRITE_ERRORS},
+    summary="Change the plan: an upgrade now with proration, a downgrade at the next period unless forced",
+)
+@idempotent(200)
+def change_plan(request, subscription_id: int, payload: PlanChangeIn):
+    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    with _fields_as_sent(plan="plan_id"):
+        subscription = actions.do_change_plan(
+            subscription,
+            plan=_plan(payload.plan_id),
+            force=payload.force,
+            reason=payload.reason,
+            acting_user=request.user,
+            channel="staff",
+        )
+    return _subscription_out(subscription)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/freeze",
+    response={200: SubscriptionOut, **WRITE_ERRORS},
+    summary="Freeze from today for a number of days",
+)
+@idempotent(200)
+def freeze_subscription(request, subscription_id: int, payload: FreezeIn):
+    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    actions.do_freeze_subscription(subscription, days=payload.days, reason=payload.reason, acting_user=request.user)
+    return _subscription_out(subscription)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/unfreeze",
+    response={200: SubscriptionOut, **WRITE_ERRORS},
+    summary="End a freeze now; fees resume from today",
+)
+@idempotent(200)
+def unfreeze_subscription(request, subscription_id: int, payload: ReasonIn):
+    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    actions.do_unfreeze_subscription(subscription, reason=payload.reason, acting_user=request.user)
+    return _subscription_out(subscription)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/terminate",
+    response={200: SubscriptionOut, **WRITE_ERRORS},
+    summary="End a subscription today, crediting what was charged beyond today",
+)
+@idempotent(200)
+def terminate_subscription(request, subscription_id: int, payload: TerminateIn):
+    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    actions.do_terminate_subscription(subscription, reason=payload.reason, acting_user=request.user)
+    return _subscription_out(subscription)
+
+
+@router.post(
+    "/subscribers/{subscriber_id}/adjustments",
+    response={201: AdjustmentOut, **WRITE_ERRORS},
+    summary="Adjust the balance by hand, with a reason",
+)
+@idempotent(201)
+def adjust_balance(request, subscriber_id: int, payload: AdjustmentIn):
+    subscriber = _subscriber(request, subscriber_id, Perm.BILLING_ADJUST)
+    tx = actions.do_adjust_balance(subscriber, amount=payload.amount, reason=payload.reason, acting_user=request.user)
+    amount = tx.postings.get(account__subscriber_id=subscriber.pk).amount
+    return AdjustmentOut.model_validate(
+        {
+            "transaction_id": tx.pk,
+            "effective_date": tx.effective_date,
+            "amount": amount,
+            "reason": tx.memo,
+            "balance": _balance(subscriber),
+        }
+    )
+
+
+@router.post(
+    "/subscribers/{subscriber_id}/promised-payments",
+    response={201: PromisedPaymentOut, **WRITE_ERRORS},
+    summary="Take a promised payment within the plan's policy",
+)
+@idempotent(201)
+def take_promised_payment(request, subscriber_id: int, payload: PromisedPaymentIn):
+    subscriber = _subscriber(request, subscriber_id, Perm.SUBSCRIPTION_MANAGE)
+    promised = actions.do_take_promised_payment(subscriber, acting_user=request.user, amount=payload.amount)
+    return PromisedPaymentOut.model_validate(
+        {
+            "id": promised.pk,
+            "amount": promised.amount,
+            "fee": promised.fee,
+            "taken_at": promised.taken_at,
+            "due_on": promised.due_on,
+            "status": promised.status,
+            "balance": _balance(subscriber),
+        }
+    )
+
+
+@router.put(
+    "/subscribers/{subscriber_id}/credit-limit",
+    response={200: BalanceOut, **ERRORS},
+    summary="Set how far below zero the balance may go before access is restricted",
+)
+def set_credit_limit(request, subscriber_id: int, payload: CreditLimitIn):
+    subscriber = _subscriber(request, subscriber_id, Perm.BILLING_ADJUST)
+    actions.do_set_credit_limit(subscriber, amount=payload.amount, reason=payload.reason, acting_user=request.user)
+    return _balance(subscriber)

@@ -1,0 +1,133 @@
+"""The billing panels of the subscriber card: balance (5), subscriptions (6), ledger (7).
+
+Each panel is a template plus a context function, registered with the subscribers app's ``register_panel``.
+The context functions also take ``bound`` (forms that failed, keyed as ``console_form`` keys them, shown with
+their errors instead of empty ones) and ``notice`` (what the last action did), for the views that re-render a
+panel after a post. The queries do not depend on the number of ledger lines; they grow only with the number of
+current subscriptions (one plan list each, for the plan change).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from abonent.staff.permissions import Perm, has_perm
+from abonent.subscribers.panels import Panel, register_panel
+
+from . import selectors
+from .actions import promised_payment_policy
+from .forms import (
+    ActivateForm,
+    AdjustmentForm,
+    CreditLimitForm,
+    FreezeForm,
+    PlanChangeForm,
+    PromisedPaymentForm,
+    TerminateForm,
+    UnfreezeForm,
+    console_form,
+)
+from .models import Freeze, FreezeStatus, PromisedPayment, PromisedPaymentStatus, Subscription, SubscriptionStatus
+
+LEDGER_LINES = 50
+
+
+def _form(bound: dict | None, key: str, form_class, **kwargs):
+    return (bound or {}).get(key) or console_form(form_class, key, **kwargs)
+
+
+def balance_context(request, subscriber, bound: dict | None = None, notice: str = "") -> dict:
+    balance = selectors.get_balance(subscriber)
+    can_adjust = has_perm(request.user, Perm.BILLING_ADJUST)
+    can_manage = has_perm(request.user, Perm.SUBSCRIPTION_MANAGE)
+    # get_balance sums open promised payments; the card also shows until when the open one runs.
+    promised = PromisedPayment.objects.filter(subscriber_id=subscriber.pk, status=PromisedPaymentStatus.OPEN).first()
+    return {
+        "balance": balance,
+        "promised": promised,
+        "promised_policy": promised_payment_policy(subscriber) if can_manage and promised is None else None,
+        "can_adjust": can_adjust,
+        "can_manage": can_manage,
+        "adjust_form": _form(bound, "adjust", AdjustmentForm),
+        "credit_limit_form": _form(bound, "credit-limit", CreditLimitForm, initial={"amount": balance.credit_limit}),
+        "promised_form": _form(bound, "promised", PromisedPaymentForm),
+        "notice": notice,
+    }
+
+
+@dataclass
+class SubscriptionRow:
+    subscription: Subscription
+    freeze: Freeze | None = None
+    change_form: PlanChangeForm | None = None
+    freeze_form: FreezeForm | None = None
+    unfreeze_form: UnfreezeForm | None = None
+    terminate_form: TerminateForm | None = None
+
+
+def subscriptions_context(request, subscriber, bound: dict | None = None, notice: str = "") -> dict:
+    subscriptions = list(selectors.subscriptions_of(subscriber).select_related("plan__freeze_policy"))
+    current = [s.pk for s in subscriptions if s.status != SubscriptionStatus.TERMINATED]
+    freezes = (
+        {f.subscription_id: f for f in Freeze.objects.filter(subscription_id__in=current, status=FreezeStatus.ACTIVE)}
+        if current
+        else {}
+    )
+    can_manage = has_perm(request.user, Perm.SUBSCRIPTION_MANAGE)
+    rows = []
+    for s in subscriptions:
+        row = SubscriptionRow(s, freezes.get(s.pk))
+        if can_manage and s.status == SubscriptionStatus.ACTIVE:
+            row.change_form = _form(bound, f"change-{s.pk}", PlanChangeForm, offered=selectors.plans_offered(s))
+            if s.plan.freeze_policy_id:
+                row.freeze_form = _form(bound, f"freeze-{s.pk}", FreezeForm)
+        if can_manage and s.status == SubscriptionStatus.FROZEN:
+            row.unfreeze_form = _form(bound, f"unfreeze-{s.pk}", UnfreezeForm)
+        if can_manage and s.status != SubscriptionStatus.TERMINATED:
+            row.terminate_form = _form(bound, f"terminate-{s.pk}", TerminateForm)
+        rows.append(row)
+    return {
+        "rows": rows,
+        "can_manage": can_manage,
+        "activate_form": _form(bound, "activate", ActivateForm),
+        "notice": notice,
+    }
+
+
+def ledger_context(request, subscriber, bound: dict | None = None, notice: str = "") -> dict:
+    return {"lines": selectors.ledger_lines(subscriber, limit=LEDGER_LINES), "limit": LEDGER_LINES, "notice": notice}
+
+
+PANELS = {
+    panel.name: register_panel(panel)
+    for panel in (
+        Panel("balance", _("Balance"), "billing/panels/balance.html", 5, balance_context, Perm.BILLING_VIEW),
+        Panel(
+            "subscriptions",
+            _("Subscriptions"),
+            "billing/panels/subscriptions.html",
+            6,
+            subscriptions_context,
+            Perm.BILLING_VIEW,
+        ),
+        Panel("ledger", _("Ledger"), "billing/panels/ledger.html", 7, ledger_context, Perm.BILLING_VIEW),
+    )
+}
+
+
+def render_billing_panel(
+    request, subscriber, name: str, *, bound: dict | None = None, notice: str = "", out_of_band: bool = False
+) -> SafeString:
+    """One billing panel, as ``subscribers.panels.render_panel`` renders it on the card, with failed forms
+    and a notice; ``out_of_band`` marks it for HTMX to swap in beside the panel the request targeted."""
+    panel = PANELS[name]
+    context = panel.context(request=request, subscriber=subscriber, bound=bound, notice=notice)
+    html = render_to_string(panel.template, {"subscriber": subscriber, "panel": panel, **context}, request=request)
+    if out_of_band:
+        # The shared frame (subscribers/panels/_panel.html) has no hook for attributes on its <section>.
+        html = html.replace("<section ", '<section hx-swap-oob="true" ', 1)
+    return mark_safe(html)  # noqa: S308 — rendered by the template engine, escaped there

@@ -1,0 +1,18 @@
+"""Billing on the subscriber card, under ``/staff/subscribers/<pk>/billing/``."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "billing"
+urlpatterns = [
+    path("adjustments/", views.adjust, name="adjust"),
+    path("credit-limit/", views.set_credit_limit, name="credit_limit"),
+    path("promised-payments/", views.take_promised_payment, name="promised_payment"),
+    path("subscriptions/", views.activate, name="activate"),
+    path("subscriptions/<int:sid>/plan-change/preview/", views.plan_change_preview, name="plan_change_preview"),
+    path("subscriptions/<int:sid>/plan-change/", views.change_plan, name="plan_change"),
+    path("subscriptions/<int:sid>/freeze/", views.freeze, name="freeze"),
+    path("subscriptions/<int:sid>/unfreeze/", views.unfreeze, name="unfreeze"),
+    path("subscriptions/<int:sid>/terminate/", views.terminate, name="terminate"),
+]

@@ -1,0 +1,284 @@
+"""Billing on the subscriber card: the forms of the balance and subscriptions panels, and the plan-change
+preview. Thin: parse, check access, call an action or selector, re-render the panel (422 with the form's
+errors when the action refuses)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from abonent.core.money import format_money
+from abonent.staff.permissions import Perm, check_perm
+from abonent.subscribers.forms import apply_action_errors
+from abonent.subscribers.selectors import get_subscriber
+
+from . import actions, selectors
+from .forms import (
+    ActivateForm,
+    AdjustmentForm,
+    CreditLimitForm,
+    FreezeForm,
+    PlanChangeForm,
+    PromisedPaymentForm,
+    TerminateForm,
+    UnfreezeForm,
+    checked_preview,
+    console_form,
+)
+from .panels import PANELS, render_billing_panel
+
+
+def _day(value) -> str:
+    return date_format(value, "SHORT_DATE_FORMAT")
+
+
+def _subscriber(request, pk: int, perm: Perm):
+    # Permission first (403), then visibility (404 for a subscriber of another branch), as the card does.
+    check_perm(request.user, perm)
+    return get_subscriber(request.user, pk)
+
+
+def _subscription(subscriber, sid: int):
+    subscription = get_object_or_404(selectors.subscriptions_of(subscriber), pk=sid)
+    subscription.subscriber = subscriber
+    return subscription
+
+
+def _respond(request, subscriber, name: str, *, form=None, key: str = "", notice: str = ""):
+    """The re-rendered panel: 200 with ``notice`` after the action, 422 with ``form``'s errors when it refused.
+
+    After a success the other billing panels come along out of band: a plan change or an adjustment moves
+    the balance and adds ledger lines. Without HTMX, back to the card with a message.
+    """
+    failed = form is not None and bool(form.errors)
+    if not request.htmx:
+        if failed:
+            messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        elif notice:
+            messages.success(request, notice)
+        return redirect(reverse("subscribers:card", args=[subscriber.pk]) + f"#panel-{name}")
+    if failed:
+        return HttpResponse(render_billing_panel(request, subscriber, name, bound={key: form}), status=422)
+    html = render_billing_panel(request, subscriber, name, notice=notice)
+    html += "".join(
+        render_billing_panel(request, subscriber, other, out_of_band=True) for other in PANELS if other != name
+    )
+    return HttpResponse(html)
+
+
+def _post(
+    request, pk: int, *, panel: str, key: str, form_class, perm: Perm, do, sid: int | None = None, form_kwargs=None
+):
+    """Parse ``form_class``, call ``do(subscriber, subscription, data) -> notice``, re-render ``panel``.
+
+    ``form_kwargs(subscription)`` gives the form's extra arguments (the plans offered to the subscription).
+    """
+    subscriber = _subscriber(request, pk, perm)
+    subscription = _subscription(subscriber, sid) if sid is not None else None
+    form = console_form(form_class, key, request.POST, **(form_kwargs(subscription) if form_kwargs else {}))
+    notice = ""
+    if form.is_valid():
+        try:
+            notice = do(subscriber, subscription, form.cleaned_data)
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+    return _respond(request, subscriber, panel, form=form, key=key, notice=notice)
+
+
+# --- balance panel ---------------------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def adjust(request, pk):
+    def do(subscriber, _subscription, data):
+        actions.do_adjust_balance(subscriber, amount=data["amount"], reason=data["reason"], acting_user=request.user)
+        return _("Balance adjusted by %(amount)s.") % {"amount": format_money(data["amount"])}
+
+    return _post(request, pk, panel="balance", key="adjust", form_class=AdjustmentForm, perm=Perm.BILLING_ADJUST, do=do)
+
+
+@require_POST
+@login_required
+def set_credit_limit(request, pk):
+    def do(subscriber, _subscription, data):
+        account = actions.do_set_credit_limit(
+            subscriber, amount=data["amount"], reason=data["reason"], acting_user=request.user
+        )
+        return _("Credit limit set to %(amount)s.") % {"amount": format_money(account.credit_limit)}
+
+    return _post(
+        request, pk, panel="balance", key="credit-limit", form_class=CreditLimitForm, perm=Perm.BILLING_ADJUST, do=do
+    )
+
+
+@require_POST
+@login_required
+def take_promised_payment(request, pk):
+    def do(subscriber, _subscription, data):
+        promised = actions.do_take_promised_payment(subscriber, acting_user=request.user, amount=data["amount"])
+        return _("Promised payment of %(amount)s until %(date)s.") % {
+            "amount": format_money(promised.amount),
+            "date": _day(promised.due_on),
+        }
+
+    return _post(
+        request,
+        pk,
+        panel="balance",
+        key="promised",
+        form_class=PromisedPaymentForm,
+        perm=Perm.SUBSCRIPTION_MANAGE,
+        do=do,
+    )
+
+
+# --- subscriptions panel ---------------------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def activate(request, pk):
+    def do(subscriber, _subscription, data):
+        subscription = actions.do_activate_subscription(
+            subscriber, plan=data["plan"], acting_user=request.user, reason=data["reason"]
+        )
+        return _("Subscribed to %(plan)s.") % {"plan": subscription.plan.name}
+
+    return _post(
+        request,
+        pk,
+        panel="subscriptions",
+        key="activate",
+        form_class=ActivateForm,
+        perm=Perm.SUBSCRIPTION_MANAGE,
+        do=do,
+    )
+
+
+@require_GET
+@login_required
+def plan_change_preview(request, pk, sid):
+    """What a plan change would charge and credit, with the button that confirms it (an HTMX fragment)."""
+    subscriber = _subscriber(request, pk, Perm.SUBSCRIPTION_MANAGE)
+    subscription = _subscription(subscriber, sid)
+    if not request.GET.get("plan"):
+        return HttpResponse("")  # the list went back to its empty choice: nothing to preview
+    form = console_form(PlanChangeForm, f"change-{sid}", request.GET, offered=selectors.plans_offered(subscription))
+    context = {"subscriber": subscriber, "subscription": subscription, "form": form}
+    if form.is_valid():
+        plan, force = form.cleaned_data["plan"], form.cleaned_data["force"]
+        try:
+            preview = checked_preview(subscription, plan, force=force)
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            context.update(
+                preview=preview,
+                to_plan=plan,
+                force=force,
+                # Signed as the ledger will show them: what each leg does to the balance.
+                credit=preview.credit,
+                charge=-preview.charge,
+                change=-preview.net,
+            )
+    template = "billing/_plan_change_preview.html" if request.htmx else "billing/plan_change_page.html"
+    return render(request, template, context, status=422 if form.errors else 200)
+
+
+@require_POST
+@login_required
+def change_plan(request, pk, sid):
+    def do(subscriber, subscription, data):
+        subscription = actions.do_change_plan(
+            subscription,
+            plan=data["plan"],
+            force=data["force"],
+            reason=data["reason"],
+            acting_user=request.user,
+            channel="staff",
+        )
+        if subscription.pending_plan_id == data["plan"].pk:
+            return _("The change to %(plan)s is scheduled for %(date)s.") % {
+                "plan": data["plan"].name,
+                "date": _day(subscription.pending_plan_from),
+            }
+        return _("Plan changed to %(plan)s.") % {"plan": data["plan"].name}
+
+    return _post(
+        request,
+        pk,
+        panel="subscriptions",
+        key=f"change-{sid}",
+        form_class=PlanChangeForm,
+        perm=Perm.SUBSCRIPTION_MANAGE,
+        do=do,
+        sid=sid,
+        form_kwargs=lambda subscription: {"offered": selectors.plans_offered(subscription)},
+    )
+
+
+@require_POST
+@login_required
+def freeze(request, pk, sid):
+    def do(subscriber, subscription, data):
+        frozen = actions.do_freeze_subscription(
+            subscription, days=data["days"], reason=data["reason"], acting_user=request.user
+        )
+        return _("Frozen until %(date)s.") % {"date": _day(frozen.ends_on)}
+
+    return _post(
+        request,
+        pk,
+        panel="subscriptions",
+        key=f"freeze-{sid}",
+        form_class=FreezeForm,
+        perm=Perm.SUBSCRIPTION_MANAGE,
+        do=do,
+        sid=sid,
+    )
+
+
+@require_POST
+@login_required
+def unfreeze(request, pk, sid):
+    def do(subscriber, subscription, data):
+        actions.do_unfreeze_subscription(subscription, reason=data["reason"], acting_user=request.user)
+        return _("Unfrozen: fees resume from today.")
+
+    return _post(
+        request,
+        pk,
+        panel="subscriptions",
+        key=f"unfreeze-{sid}",
+        form_class=UnfreezeForm,
+        perm=Perm.SUBSCRIPTION_MANAGE,
+        do=do,
+        sid=sid,
+    )
+
+
+@require_POST
+@login_required
+def terminate(request, pk, sid):
+    def do(subscriber, subscription, data):
+        actions.do_terminate_subscription(subscription, reason=data["reason"], acting_user=request.user)
+        return _("Subscription to %(plan)s terminated.") % {"plan": subscription.plan.name}
+
+    return _post(
+        request,
+        pk,
+        panel="subscriptions",
+        key=f"terminate-{sid}",
+        form_class=TerminateForm,
+        perm=Perm.SUBSCRIPTION_MANAGE,
+        do=do,
+        sid=sid,
+    )

@@ -1,0 +1,236 @@
+"""Forms of the catalog console: they parse and display; the catalog actions decide what is valid.
+
+Speeds are typed in Mbit/s and traffic in GB, the units plans are sold in; the models keep kbit/s and bytes,
+the units NAS attributes and accounting counters use.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from abonent.core import clock
+from abonent.core.forms import ConsoleForm
+
+from .models import (
+    ChargeMode,
+    DailyPricing,
+    FreezePolicy,
+    OverageRounding,
+    PeriodAnchor,
+    Plan,
+    PromisedPaymentPolicy,
+    ProrationUnit,
+    Service,
+)
+
+# Decimal prefixes, as Mikrotik's rate limits ("100M" = 100,000 kbit/s) and traffic packages are quoted.
+KBPS_PER_MBPS = 1000
+BYTES_PER_GB = 1000**3
+
+DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+TIME_WIDGET = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+
+
+def apply_action_errors(form: forms.Form, exc: ValidationError, field_map: dict[str, str] | None = None) -> None:
+    """Put an action's ValidationError on the form fields it names (or on the form when it names none).
+
+    The same as ``subscribers.forms.apply_action_errors``, which the catalog may not import (it sits below
+    subscribers); both belong in ``core.forms``.
+    """
+    field_map = field_map or {}
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for name, errors in exc.error_dict.items():
+        target = field_map.get(name, name)
+        form.add_error(target if target in form.fields else None, errors)
+
+
+def kbps_to_mbps(kbps: int | None) -> Decimal | None:
+    return None if kbps is None else Decimal(kbps) / KBPS_PER_MBPS
+
+
+def mbps_to_kbps(mbps: Decimal | None) -> int | None:
+    return None if mbps is None else int(mbps * KBPS_PER_MBPS)
+
+
+def bytes_to_gb(size: int | None) -> Decimal | None:
+    return None if size is None else Decimal(size) / BYTES_PER_GB
+
+
+def gb_to_bytes(gb: Decimal | None) -> int | None:
+    return None if gb is None else int(gb * BYTES_PER_GB)
+
+
+def money_field(label, *, required: bool = True, **kwargs) -> forms.DecimalField:
+    """An amount in roubles and kopecks, typed with a comma or a point whatever the language."""
+    return forms.DecimalField(
+        label=label,
+        required=required,
+        max_digits=14,
+        decimal_places=2,
+        localize=True,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+        **kwargs,
+    )
+
+
+def speed_field(label, *, required: bool = False) -> forms.DecimalField:
+    # Three places: 0.512 Mbit/s is a whole 512 kbit/s.
+    return forms.DecimalField(
+        label=label,
+        required=required,
+        min_value=0,
+        max_digits=10,
+        decimal_places=3,
+        localize=True,
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+
+
+class PlanPriceForm(ConsoleForm):
+    valid_from = forms.DateField(label=_("Valid from"), widget=DATE_WIDGET)
+    monthly_fee = money_field(_("Monthly fee"))
+    daily_fee = money_field(
+        _("Daily fee"), required=False, help_text=_("Only for daily plans with a fixed daily price.")
+    )
+    activation_fee = money_field(_("Activation fee"), initial=Decimal("0.00"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["valid_from"].initial = clock.today
+
+    def price_values(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "valid_from": data["valid_from"],
+            "monthly_fee": data["monthly_fee"],
+            "daily_fee": data["daily_fee"],
+            "activation_fee": data["activation_fee"] if data["activation_fee"] is not None else Decimal("0.00"),
+        }
+
+
+class PlanCreateForm(ConsoleForm):
+    code = forms.SlugField(label=_("Code"), max_length=50, help_text=_("Latin letters, digits and dashes."))
+    name = forms.CharField(label=_("Name"), max_length=150)
+    service = forms.ModelChoiceField(label=_("Service"), queryset=Service.objects.filter(is_active=True))
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    is_public = forms.BooleanField(label=_("Offered to new subscribers"), required=False, initial=True)
+
+    charge_mode = forms.ChoiceField(label=_("Charge mode"), choices=ChargeMode.choices, initial=ChargeMode.MONTHLY)
+    period_anchor = forms.ChoiceField(
+        label=_("Billing period"), choices=PeriodAnchor.choices, initial=PeriodAnchor.CALENDAR
+    )
+    daily_pricing = forms.ChoiceField(label=_("Daily price"), choices=DailyPricing.choices, initial=DailyPricing.SPLIT)
+    charge_only_if_online = forms.BooleanField(label=_("Charge a day only if online the day before"), required=False)
+    proration_unit = forms.ChoiceField(label=_("Proration"), choices=ProrationUnit.choices, initial=ProrationUnit.DAYS)
+
+    monthly_fee = money_field(_("Monthly fee"))
+    daily_fee = money_field(
+        _("Daily fee"), required=False, help_text=_("Only for daily plans with a fixed daily price.")
+    )
+    activation_fee = money_field(_("Activation fee"), required=False, initial=Decimal("0.00"))
+    valid_from = forms.DateField(
+        label=_("Price valid from"), required=False, widget=DATE_WIDGET, help_text=_("Empty: today.")
+    )
+
+    download_mbps = speed_field(_("Download, Mbit/s"), required=True)
+    upload_mbps = speed_field(_("Upload, Mbit/s"), required=True)
+    burst_download_mbps = speed_field(_("Burst download, Mbit/s"))
+    burst_upload_mbps = speed_field(_("Burst upload, Mbit/s"))
+    burst_seconds = forms.IntegerField(label=_("Burst time, s"), required=False, min_value=1, max_value=32767)
+    night_download_mbps = speed_field(_("Night download, Mbit/s"))
+    night_upload_mbps = speed_field(_("Night upload, Mbit/s"))
+    night_starts_at = forms.TimeField(label=_("Night from"), required=False, widget=TIME_WIDGET)
+    night_ends_at = forms.TimeField(label=_("Night until"), required=False, widget=TIME_WIDGET)
+
+    included_gb = forms.DecimalField(
+        label=_("Included traffic, GB"),
+        required=False,
+        min_value=0,
+        max_digits=12,
+        decimal_places=3,
+        localize=True,
+        help_text=_("Empty: unlimited."),
+    )
+    overage_price_per_gb = forms.DecimalField(
+        label=_("Price per GB over the included traffic"),
+        required=False,
+        min_value=0,
+        max_digits=12,
+        decimal_places=4,
+        localize=True,
+    )
+    overage_rounding = forms.ChoiceField(
+        label=_("Overage rounding"), choices=OverageRounding.choices, initial=OverageRounding.PER_GB
+    )
+    fup_download_mbps = speed_field(_("Download after the quota, Mbit/s"))
+    fup_upload_mbps = speed_field(_("Upload after the quota, Mbit/s"))
+
+    freeze_policy = forms.ModelChoiceField(
+        label=_("Freeze policy"), queryset=FreezePolicy.objects.all(), required=False, empty_label=_("No freezes")
+    )
+    promised_payment_policy = forms.ModelChoiceField(
+        label=_("Promised payment policy"),
+        queryset=PromisedPaymentPolicy.objects.all(),
+        required=False,
+        empty_label=_("No promised payments"),
+    )
+    switchable_to = forms.ModelMultipleChoiceField(
+        label=_("Subscribers may switch to"),
+        queryset=Plan.objects.filter(is_archived=False),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+    )
+
+    SPEEDS = {
+        "download_kbps": "download_mbps",
+        "upload_kbps": "upload_mbps",
+        "burst_download_kbps": "burst_download_mbps",
+        "burst_upload_kbps": "burst_upload_mbps",
+        "night_download_kbps": "night_download_mbps",
+        "night_upload_kbps": "night_upload_mbps",
+        "fup_download_kbps": "fup_download_mbps",
+        "fup_upload_kbps": "fup_upload_mbps",
+    }
+    PLAIN = (
+        "code",
+        "name",
+        "service",
+        "description",
+        "is_public",
+        "charge_mode",
+        "period_anchor",
+        "daily_pricing",
+        "charge_only_if_online",
+        "proration_unit",
+        "burst_seconds",
+        "night_starts_at",
+        "night_ends_at",
+        "overage_price_per_gb",
+        "overage_rounding",
+        "freeze_policy",
+        "promised_payment_policy",
+        "monthly_fee",
+        "daily_fee",
+        "valid_from",
+    )
+    # Model field (as the action's errors name it) → the form field that shows the error.
+    FIELD_MAP = {**SPEEDS, "included_bytes": "included_gb"}
+
+    def plan_values(self) -> dict:
+        """Keyword arguments of ``do_create_plan``, in the model's units."""
+        data = self.cleaned_data
+        values = {name: data[name] for name in self.PLAIN}
+        values.update({model: mbps_to_kbps(data[form]) for model, form in self.SPEEDS.items()})
+        values["download_kbps"] = values["download_kbps"] or 0
+        values["upload_kbps"] = values["upload_kbps"] or 0
+        values["included_bytes"] = gb_to_bytes(data["included_gb"])
+        values["activation_fee"] = data["activation_fee"] if data["activation_fee"] is not None else Decimal("0.00")
+        values["switchable_to"] = list(data["switchable_to"])
+        values["description"] = values["description"] or ""
+        return values

@@ -1,0 +1,14 @@
+from django.urls import path
+from django.views.generic import RedirectView
+
+from . import views
+
+app_name = "catalog"
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="catalog:plans", permanent=False)),
+    path("plans/", views.plan_list, name="plans"),
+    path("plans/new/", views.plan_create, name="plan_create"),
+    path("plans/<int:pk>/", views.plan_detail, name="plan"),
+    path("plans/<int:pk>/prices/", views.price_add, name="price_add"),
+    path("services/", views.service_list, name="services"),
+]

@@ -1,0 +1,179 @@
+"""Staff console pages for the catalog: services, plans, a plan's price versions. Thin: parse, check access,
+call an action or selector, render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Prefetch
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from abonent.core import clock
+from abonent.staff.permissions import Perm, check_perm, has_perm
+
+from . import actions, selectors
+from .forms import PlanCreateForm, PlanPriceForm, apply_action_errors, bytes_to_gb, kbps_to_mbps
+from .models import Plan, PlanPrice, Service
+
+
+def _require(perm):
+    def decorator(view):
+        def wrapped(request, *args, **kwargs):
+            check_perm(request.user, perm)
+            return view(request, *args, **kwargs)
+
+        wrapped.__name__ = view.__name__
+        wrapped.__doc__ = view.__doc__
+        return login_required(wrapped)
+
+    return decorator
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """A plan as the console shows it: speeds in Mbit/s, traffic in GB, the price in force today."""
+
+    plan: Plan
+    price: PlanPrice | None
+    download_mbps: Decimal
+    upload_mbps: Decimal
+    included_gb: Decimal | None
+
+    @classmethod
+    def of(cls, plan: Plan, price: PlanPrice | None) -> PlanRow:
+        return cls(
+            plan,
+            price,
+            kbps_to_mbps(plan.download_kbps),
+            kbps_to_mbps(plan.upload_kbps),
+            bytes_to_gb(plan.included_bytes),
+        )
+
+
+# Reads the catalog's selectors do not offer yet (the whole list with archived plans, today's price of
+# many plans at once); two queries whatever the number of plans.
+
+
+def _plans_with_price_today():
+    today = clock.today()
+    plans = Plan.objects.select_related("service").prefetch_related(
+        Prefetch(
+            "prices",
+            queryset=PlanPrice.objects.filter(valid_from__lte=today).order_by("-valid_from"),
+            to_attr="prices_to_date",
+        )
+    )
+    return [
+        PlanRow.of(plan, plan.prices_to_date[0] if plan.prices_to_date else None)
+        for plan in plans.order_by("is_archived", "service__name", "name")
+    ]
+
+
+def _price_today(plan: Plan) -> PlanPrice | None:
+    try:
+        return selectors.price_on(plan, clock.today())
+    except selectors.NoPriceError:
+        return None
+
+
+@_require(Perm.BILLING_VIEW)
+def plan_list(request):
+    return render(
+        request,
+        "catalog/plan_list.html",
+        {"rows": _plans_with_price_today(), "can_manage": has_perm(request.user, Perm.CATALOG_MANAGE)},
+    )
+
+
+@_require(Perm.BILLING_VIEW)
+def service_list(request):
+    services = Service.objects.annotate(plan_count=Count("plans")).order_by("kind", "name")
+    return render(request, "catalog/service_list.html", {"services": services})
+
+
+def _plan(pk: int) -> Plan:
+    return get_object_or_404(
+        Plan.objects.select_related("service", "freeze_policy", "promised_payment_policy").prefetch_related(
+            "switchable_to"
+        ),
+        pk=pk,
+    )
+
+
+def _prices_context(request, plan: Plan, form: PlanPriceForm | None = None, notice: str = "") -> dict:
+    current = _price_today(plan)
+    return {
+        "plan": plan,
+        "prices": selectors.price_history(plan),
+        "current_price_id": current.pk if current else None,
+        "today": clock.today(),
+        "price_form": form or PlanPriceForm(),
+        "can_manage": has_perm(request.user, Perm.CATALOG_MANAGE),
+        "notice": notice,
+    }
+
+
+@_require(Perm.BILLING_VIEW)
+def plan_detail(request, pk):
+    plan = _plan(pk)
+    context = _prices_context(request, plan)
+    context["row"] = PlanRow.of(plan, _price_today(plan))
+    for speed in (
+        "burst_download_kbps",
+        "burst_upload_kbps",
+        "night_download_kbps",
+        "night_upload_kbps",
+        "fup_download_kbps",
+        "fup_upload_kbps",
+    ):
+        context[speed.replace("_kbps", "_mbps")] = kbps_to_mbps(getattr(plan, speed))
+    return render(request, "catalog/plan_detail.html", context)
+
+
+@require_POST
+@_require(Perm.CATALOG_MANAGE)
+def price_add(request, pk):
+    plan = _plan(pk)
+    form = PlanPriceForm(request.POST)
+    status, notice = 422, ""
+    if form.is_valid():
+        try:
+            price = actions.do_add_plan_price(plan, acting_user=request.user, **form.price_values())
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            status, form = 200, None
+            notice = _("The new price applies from %(date)s.") % {
+                "date": date_format(price.valid_from, "SHORT_DATE_FORMAT")
+            }
+    if not request.htmx:
+        if status == 200:
+            messages.success(request, notice)
+        else:
+            messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+        return redirect("catalog:plan", pk=plan.pk)
+    html = render_to_string("catalog/_prices.html", _prices_context(request, plan, form, notice), request=request)
+    return HttpResponse(html, status=status)
+
+
+@_require(Perm.CATALOG_MANAGE)
+def plan_create(request):
+    form = PlanCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            plan = actions.do_create_plan(acting_user=request.user, **form.plan_values())
+        except ValidationError as exc:
+            apply_action_errors(form, exc, PlanCreateForm.FIELD_MAP)
+        else:
+            messages.success(request, _("Plan %(name)s created.") % {"name": plan.name})
+            return redirect("catalog:plan", pk=plan.pk)
+    return render(request, "catalog/plan_form.html", {"form": form}, status=422 if form.errors else 200)
