@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from abonent.catalog.models import Plan, Service
@@ -37,7 +38,7 @@ from .models import (
     SubscriptionStatus,
     TransactionKind,
 )
-from .selectors import new_span_end, plans_offered, preview_plan_change, unused_credit
+from .selectors import checked_preview, new_span_end, unused_credit
 
 ZERO = Decimal("0.00")
 
@@ -268,23 +269,8 @@ def do_change_plan(
     """Upgrade now with proration; downgrade at the next period unless ``force``d (DOMAIN.md, Plan change)."""
     subscription = _lock_subscription(subscription)
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
-    if subscription.status != SubscriptionStatus.ACTIVE:
-        raise ValidationError(_("Only an active subscription can change its plan."), code="subscription_not_active")
-    if plan.pk == subscription.plan_id:
-        raise ValidationError(
-            {"plan": ValidationError(_("The subscription is already on this plan."), code="same_plan")}
-        )
-    if not plans_offered(subscription, channel=channel).filter(pk=plan.pk).exists():
-        raise ValidationError(
-            {"plan": ValidationError(_("This plan is not offered to this subscriber."), code="plan_not_offered")}
-        )
     now = clock.now()
-    try:
-        preview = preview_plan_change(subscription, plan, force=force, now=now)
-    except NoPriceError as exc:
-        raise ValidationError(
-            {"plan": ValidationError(_("The plan has no price on this date."), code="plan_without_price")}
-        ) from exc
+    preview = checked_preview(subscription, plan, force=force, channel=channel, now=now)
     old_plan = subscription.plan
     if not preview.immediate:
         subscription.pending_plan = plan
@@ -365,6 +351,28 @@ def do_change_plan(
         subscriber_id=subscription.subscriber_id,
         from_plan_id=old_plan.pk,
         to_plan_id=plan.pk,
+    )
+    return subscription
+
+
+@transaction.atomic
+def do_cancel_pending_plan_change(subscription: Subscription, *, acting_user, reason: str = "") -> Subscription:
+    """Keep the current plan after all: drop a downgrade scheduled for the next period."""
+    subscription = _lock_subscription(subscription)
+    _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
+    if subscription.pending_plan_id is None:
+        raise ValidationError(_("No plan change is scheduled."), code="no_pending_change")
+    pending = subscription.pending_plan
+    subscription.pending_plan = None
+    subscription.pending_plan_from = None
+    subscription.save(update_fields=["pending_plan", "pending_plan_from"])
+    audit.record(
+        actor=acting_user,
+        action="billing.plan_change_cancelled",
+        obj=subscription,
+        subscriber_id=subscription.subscriber_id,
+        before={"pending_plan": pending.name},
+        reason=reason,
     )
     return subscription
 
@@ -729,7 +737,7 @@ def do_take_promised_payment(subscriber, *, acting_user, amount=None) -> Promise
         subscriber_id=subscriber.pk,
         acting_user=acting_user,
         memo=_("Promised payment until %(date)s")
-        % {"date": (today + dt.timedelta(days=policy.days)).strftime("%d.%m.%Y")},
+        % {"date": date_format(today + dt.timedelta(days=policy.days), "SHORT_DATE_FORMAT")},
     )
     if policy.fee > 0:
         ledger.post(

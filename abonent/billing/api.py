@@ -25,8 +25,8 @@ from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.selectors import get_subscriber
 
 from . import actions, selectors
-from .forms import checked_preview
 from .models import Freeze, FreezeStatus, Subscription
+from .selectors import checked_preview
 
 router = Router(tags=["billing"])
 

@@ -8,16 +8,11 @@ prefixes its element ids; field names stay plain, as the API and the actions cal
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from abonent.catalog.forms import money_field
 from abonent.catalog.models import Plan
-from abonent.catalog.selectors import NoPriceError
 from abonent.core.forms import ConsoleForm
-
-from .models import Subscription, SubscriptionStatus
-from .selectors import PlanChangePreview, plans_offered, preview_plan_change
 
 
 def console_form(form_class: type[forms.Form], key: str, data=None, **kwargs) -> forms.Form:
@@ -74,26 +69,3 @@ class UnfreezeForm(ConsoleForm):
 
 class TerminateForm(ConsoleForm):
     reason = forms.CharField(label=_("Reason"), max_length=500)
-
-
-def checked_preview(
-    subscription: Subscription, plan: Plan, *, force: bool, channel: str = "staff"
-) -> PlanChangePreview:
-    """``preview_plan_change`` refusing, with the codes ``do_change_plan`` uses, a change it would refuse:
-    a preview must never show amounts for a change that cannot be confirmed."""
-    if subscription.status != SubscriptionStatus.ACTIVE:
-        raise ValidationError(_("Only an active subscription can change its plan."), code="subscription_not_active")
-    if plan.pk == subscription.plan_id:
-        raise ValidationError(
-            {"plan": ValidationError(_("The subscription is already on this plan."), code="same_plan")}
-        )
-    if not plans_offered(subscription, channel=channel).filter(pk=plan.pk).exists():
-        raise ValidationError(
-            {"plan": ValidationError(_("This plan is not offered to this subscriber."), code="plan_not_offered")}
-        )
-    try:
-        return preview_plan_change(subscription, plan, force=force)
-    except NoPriceError as exc:
-        raise ValidationError(
-            {"plan": ValidationError(_("The plan has no price on this date."), code="plan_without_price")}
-        ) from exc

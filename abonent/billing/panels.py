@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from abonent.staff.permissions import Perm, has_perm
+from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
 
 from . import selectors
@@ -131,3 +132,24 @@ def render_billing_panel(
         # The shared frame (subscribers/panels/_panel.html) has no hook for attributes on its <section>.
         html = html.replace("<section ", '<section hx-swap-oob="true" ', 1)
     return mark_safe(html)  # noqa: S308 — rendered by the template engine, escaped there
+
+
+register_action_labels(
+    {
+        "billing.subscription_activated": _("Subscribed to a plan"),
+        "billing.subscription_terminated": _("Subscription terminated"),
+        "billing.plan_changed": _("Plan changed"),
+        "billing.plan_change_scheduled": _("Plan change scheduled"),
+    "billing.plan_change_cancelled": _("Scheduled plan change cancelled"),
+        "billing.subscription_frozen": _("Subscription frozen"),
+        "billing.subscription_unfrozen": _("Subscription unfrozen"),
+        "billing.balance_adjusted": _("Balance adjusted"),
+        "billing.one_off_charged": _("One-off service charged"),
+        "billing.credit_limit_set": _("Credit limit changed"),
+        "billing.payment_posted": _("Payment received"),
+        "billing.promised_payment_taken": _("Promised payment taken"),
+        "billing.promised_payment_repaid": _("Promised payment repaid"),
+        "billing.promised_payment_expired": _("Promised payment expired"),
+        "billing.transaction_reversed": _("Ledger entry reversed"),
+    }
+)

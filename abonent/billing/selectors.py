@@ -62,9 +62,15 @@ def ledger_lines(subscriber, *, limit: int = 100) -> list[LedgerLine]:
     labels = dict(TransactionKind.choices)
     rows = (
         Posting.objects.filter(account__subscriber_id=subscriber.pk)
-        .annotate(running=Window(Sum("amount"), order_by=[F("transaction_id").asc(), F("id").asc()]))
+        # By accounting date, then by recording order: a back-dated payment sits where it belongs.
+        .annotate(
+            running=Window(
+                Sum("amount"),
+                order_by=[F("transaction__effective_date").asc(), F("transaction_id").asc(), F("id").asc()],
+            )
+        )
         .select_related("transaction")
-        .order_by("-transaction_id", "-id")[:limit]
+        .order_by("-transaction__effective_date", "-transaction_id", "-id")[:limit]
     )
     reversed_ids = set(
         LedgerTransaction.objects.filter(reverses__isnull=False, subscriber_id=subscriber.pk).values_list(
@@ -227,3 +233,36 @@ def preview_plan_change(
         credit = unused_credit(subscription, at)
         charge = _new_plan_charge(subscription, plan, new_price, today, at)
     return PlanChangePreview(subscription.pk, subscription.plan_id, plan.pk, True, today, credit, charge, balance)
+
+
+def checked_preview(
+    subscription: Subscription,
+    plan: Plan,
+    *,
+    force: bool = False,
+    channel: str = "staff",
+    now: dt.datetime | None = None,
+) -> PlanChangePreview:
+    """``preview_plan_change``, refusing with ``do_change_plan``'s codes a change it would refuse: a preview
+    never shows amounts for a change that cannot be confirmed, and the action confirms through this too."""
+    from django.core.exceptions import ValidationError
+    from django.utils.translation import gettext as _
+
+    from abonent.catalog.selectors import NoPriceError
+
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        raise ValidationError(_("Only an active subscription can change its plan."), code="subscription_not_active")
+    if plan.pk == subscription.plan_id:
+        raise ValidationError(
+            {"plan": ValidationError(_("The subscription is already on this plan."), code="same_plan")}
+        )
+    if not plans_offered(subscription, channel=channel).filter(pk=plan.pk).exists():
+        raise ValidationError(
+            {"plan": ValidationError(_("This plan is not offered to this subscriber."), code="plan_not_offered")}
+        )
+    try:
+        return preview_plan_change(subscription, plan, force=force, now=now)
+    except NoPriceError as exc:
+        raise ValidationError(
+            {"plan": ValidationError(_("The plan has no price on this date."), code="plan_without_price")}
+        ) from exc

@@ -14,9 +14,9 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from abonent.core.forms import apply_action_errors
 from abonent.core.money import format_money
 from abonent.staff.permissions import Perm, check_perm
-from abonent.subscribers.forms import apply_action_errors
 from abonent.subscribers.selectors import get_subscriber
 
 from . import actions, selectors
@@ -29,10 +29,10 @@ from .forms import (
     PromisedPaymentForm,
     TerminateForm,
     UnfreezeForm,
-    checked_preview,
     console_form,
 )
 from .panels import PANELS, render_billing_panel
+from .selectors import checked_preview
 
 
 def _day(value) -> str:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock
@@ -114,7 +115,8 @@ def _add_price(plan, *, valid_from, monthly_fee, daily_fee, activation_fee, acti
         raise ValidationError(
             {
                 "valid_from": ValidationError(
-                    _("The plan already has a price from %(date)s.") % {"date": valid_from.strftime("%d.%m.%Y")},
+                    _("The plan already has a price from %(date)s.")
+                    % {"date": date_format(valid_from, "SHORT_DATE_FORMAT")},
                     code="price_exists",
                 )
             }

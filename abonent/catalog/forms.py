@@ -9,7 +9,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from abonent.core import clock
@@ -33,21 +32,6 @@ BYTES_PER_GB = 1000**3
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME_WIDGET = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
-
-
-def apply_action_errors(form: forms.Form, exc: ValidationError, field_map: dict[str, str] | None = None) -> None:
-    """Put an action's ValidationError on the form fields it names (or on the form when it names none).
-
-    The same as ``subscribers.forms.apply_action_errors``, which the catalog may not import (it sits below
-    subscribers); both belong in ``core.forms``.
-    """
-    field_map = field_map or {}
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for name, errors in exc.error_dict.items():
-        target = field_map.get(name, name)
-        form.add_error(target if target in form.fields else None, errors)
 
 
 def kbps_to_mbps(kbps: int | None) -> Decimal | None:

@@ -18,10 +18,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from abonent.core import clock
+from abonent.core.forms import apply_action_errors
 from abonent.staff.permissions import Perm, check_perm, has_perm
 
 from . import actions, selectors
-from .forms import PlanCreateForm, PlanPriceForm, apply_action_errors, bytes_to_gb, kbps_to_mbps
+from .forms import PlanCreateForm, PlanPriceForm, bytes_to_gb, kbps_to_mbps
 from .models import Plan, PlanPrice, Service
 
 

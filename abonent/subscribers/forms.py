@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from abonent.core.forms import ConsoleForm
@@ -28,17 +27,6 @@ def branch_choices(user):
     qs = Branch.objects.filter(is_active=True)
     ids = allowed_branch_ids(user)
     return qs if ids is None else qs.filter(pk__in=ids)
-
-
-def apply_action_errors(form: forms.Form, exc: ValidationError, field_map: dict[str, str] | None = None) -> None:
-    """Put an action's ValidationError on the form fields it names (or on the form when it names none)."""
-    field_map = field_map or {}
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc)
-        return
-    for name, errors in exc.error_dict.items():
-        target = field_map.get(name, name)
-        form.add_error(target if target in form.fields else None, errors)
 
 
 class SubscriberFilterForm(ConsoleForm):

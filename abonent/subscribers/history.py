@@ -27,6 +27,13 @@ ACTION_LABELS = {
     "equipment.assigned": _("Device installed"),
     "equipment.returned": _("Device returned"),
 }
+
+
+def register_action_labels(labels: dict) -> None:
+    """Other apps name their audit actions for the card's history (billing, later payments, network…)."""
+    ACTION_LABELS.update(labels)
+
+
 EXTRA_LABELS = {
     "contract": _("contract number"),
     "contacts": _("contacts"),

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from abonent.core.forms import apply_action_errors
 from abonent.staff.permissions import Perm, check_perm, has_perm
 
 from . import actions, selectors
@@ -25,7 +26,6 @@ from .forms import (
     SubscriberCreateForm,
     SubscriberEditForm,
     SubscriberFilterForm,
-    apply_action_errors,
 )
 from .history import history_lines
 from .panels import Panel, panels_for, register_panel, render_panel

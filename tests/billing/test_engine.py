@@ -3,7 +3,7 @@
 import datetime as dt
 from decimal import Decimal
 
-from abonent.billing import actions
+from abonent.billing import actions, selectors
 from abonent.billing.models import Charge, OnlineDay
 from abonent.billing.testing import balance, run_on
 from abonent.catalog.actions import do_add_plan_price
@@ -92,7 +92,7 @@ def test_upgrade_prorated_by_seconds(make_plan, subscriber, admin, on):
         subscription = actions.do_activate_subscription(subscriber, plan=home, acting_user=admin)
     # Noon (Moscow) on the 16th: 14.5 of 30 days left.
     with on(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC)):
-        preview = actions.preview_plan_change(subscription, fast)
+        preview = selectors.preview_plan_change(subscription, fast)
     assert (preview.credit, preview.charge) == (D("290.00"), D("435.00"))
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from abonent.billing import actions
+from abonent.billing import actions, selectors
 from abonent.billing.ledger import verify
 from abonent.billing.models import Charge, ChargeKind, LedgerTransaction, PromisedPayment, Subscription
 from abonent.billing.testing import balance, run_on
@@ -90,7 +90,7 @@ def test_upgrade_domashniy_to_igrovoy_mid_month(make_plan, subscriber, admin, on
     with on(dt.date(2026, 11, 1)):
         subscription = actions.do_activate_subscription(subscriber, plan=home, acting_user=admin)
     with on(dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)):
-        preview = actions.preview_plan_change(subscription, gamer)
+        preview = selectors.preview_plan_change(subscription, gamer)
         # 15 of 30 days unused: credit 500 × 15/30 = 250.00, charge 900 × 15/30 = 450.00
         assert (preview.immediate, preview.credit, preview.charge, preview.net) == (
             True,
@@ -286,3 +286,18 @@ def test_a_mistaken_adjustment_is_reversed_once(subscriber, admin, make_staff):
         actions.do_reverse_transaction(payment, reason="refund", acting_user=admin)
     assert not_here.value.code == "not_reversible"  # refunds are the payments issue's, with a fiscal receipt
     assert verify() == []
+
+
+def test_a_scheduled_downgrade_can_be_cancelled(make_plan, subscriber, admin, on):
+    home = make_plan("domashniy", "500.00")
+    gamer = make_plan("igrovoy", "900.00")
+    with on(dt.date(2026, 11, 1)):
+        subscription = actions.do_activate_subscription(subscriber, plan=gamer, acting_user=admin)
+    with on(dt.date(2026, 11, 20)):
+        actions.do_change_plan(subscription, plan=home, acting_user=admin)
+        actions.do_cancel_pending_plan_change(subscription, acting_user=admin, reason="передумал")
+        with pytest.raises(ValidationError):
+            actions.do_cancel_pending_plan_change(subscription, acting_user=admin)
+    run_on(dt.date(2026, 12, 1))
+    subscription.refresh_from_db()
+    assert subscription.plan == gamer and fees(subscription)[-1] == (dt.date(2026, 12, 1), D("900.00"))

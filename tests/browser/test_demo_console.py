@@ -65,3 +65,21 @@ def test_featured_subscriber_card_shows_the_ont(demo_server, browser):
     page.wait_for_selector("#panel-equipment")
     assert "ZTE F660" in page.locator("#panel-equipment").inner_text()
     page.close()
+
+
+def test_a_form_error_in_a_card_panel_is_shown_in_place(demo_server, browser):
+    page = browser.new_page(locale="en-US")
+    page.goto(f"{demo_server['base']}/staff/")
+    page.fill("input[name=username]", "operator")
+    page.fill("input[name=password]", "operator-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.fill("#id_q", "+7 916 123-45-67")
+    page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
+    panel = page.locator("#panel-contacts")
+    panel.locator("summary").click()
+    panel.locator("input[name=value]").fill("12345")
+    panel.locator("button[type=submit]", has_text="Save").click()
+    page.locator("#panel-contacts .invalid-feedback").wait_for(timeout=10_000)
+    assert "is not a valid phone number" in page.locator("#panel-contacts").inner_text()
+    page.close()

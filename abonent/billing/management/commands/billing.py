@@ -14,8 +14,11 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="operation", required=True)
         run = sub.add_parser("run", help="charge every active subscription for the periods due up to a date")
         run.add_argument("--date", type=dt.date.fromisoformat, help="charge what is due up to this date (today)")
-        run.add_argument("--until", type=dt.date.fromisoformat,
-                         help="run day by day from --date to this date (simulates missed daily runs)")
+        run.add_argument(
+            "--until",
+            type=dt.date.fromisoformat,
+            help="run day by day from --date to this date (simulates missed daily runs)",
+        )
         run.add_argument("--chunk-size", type=int, default=None)
         run.add_argument("--json", action="store_true", help="print one JSON line per day")
 
@@ -32,12 +35,20 @@ class Command(BaseCommand):
             with clock.travel_to(day) if day != clock.today() else contextlib.nullcontext():
                 do_finish_due_freezes()
             result = run_billing(day, chunk_size=options["chunk_size"])
-            line = {"date": day.isoformat(), "charges": result.charges, "amount": str(result.amount),
-                    "subscriptions": result.subscriptions, "parked": len(result.parked),
-                    "seconds": round(result.seconds, 3)}
-            self.stdout.write(json.dumps(line) if options["json"] else
-                              f"{day}: {result.charges} charges, {result.amount}, {len(result.parked)} parked, "
-                              f"{result.seconds:.1f}s")
+            line = {
+                "date": day.isoformat(),
+                "charges": result.charges,
+                "amount": str(result.amount),
+                "subscriptions": result.subscriptions,
+                "parked": len(result.parked),
+                "seconds": round(result.seconds, 3),
+            }
+            self.stdout.write(
+                json.dumps(line)
+                if options["json"]
+                else f"{day}: {result.charges} charges, {result.amount}, {len(result.parked)} parked, "
+                f"{result.seconds:.1f}s"
+            )
             for subscription_id, why in result.parked:
                 self.stderr.write(f"  parked subscription {subscription_id}: {why}")
             day += dt.timedelta(days=1)
