@@ -42,7 +42,7 @@ def cash_account(channel: str) -> LedgerAccount:
     """Money received through a payment channel (cash desk, bank, terminal, gateway)."""
     account, _created = LedgerAccount.objects.get_or_create(
         code=f"cash:{channel}",
-        defaults={"kind": AccountKind.CASH, "name": f"{_('Payments')}: {channel}", "created_at": clock.now()},
+        defaults={"kind": AccountKind.CASH, "name": _("Payments") + f": {channel}", "created_at": clock.now()},
     )
     return account
 
@@ -83,7 +83,7 @@ def revenue_account(service) -> LedgerAccount:
         code=f"revenue:{service.code}",
         defaults={
             "kind": AccountKind.REVENUE,
-            "name": f"{_('Revenue')}: {service.name}",
+            "name": _("Revenue") + f": {service.name}",
             "service": service,
             "created_at": clock.now(),
         },

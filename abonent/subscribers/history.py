@@ -29,9 +29,11 @@ ACTION_LABELS = {
 }
 
 
-def register_action_labels(labels: dict) -> None:
-    """Other apps name their audit actions for the card's history (billing, later payments, network…)."""
+def register_action_labels(labels: dict, fields: dict | None = None) -> None:
+    """Other apps name their audit actions (and the keys of their before/after data) for the card's
+    history: billing now, later payments, network…"""
     ACTION_LABELS.update(labels)
+    EXTRA_LABELS.update(fields or {})
 
 
 EXTRA_LABELS = {
