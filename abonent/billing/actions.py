@@ -545,6 +545,37 @@ def do_finish_due_freezes() -> int:
 # --- money moved by hand, payments, promised payments ----------------------------------------------------
 
 
+def _post_and_record(
+    subscriber,
+    *,
+    key: str,
+    kind: str,
+    legs,
+    memo: str,
+    acting_user,
+    audit_action: str,
+    after: dict,
+    reason: str = "",
+    effective_date: dt.date | None = None,
+):
+    """Post a transaction for a subscriber; on its first write (not a retry) audit it and announce the change."""
+    tx, created = ledger.post(
+        key=key,
+        kind=kind,
+        effective_date=effective_date or clock.today(),
+        legs=legs,
+        subscriber_id=subscriber.pk,
+        acting_user=acting_user,
+        memo=memo,
+    )
+    if created:
+        audit.record(
+            actor=acting_user, action=audit_action, obj=tx, subscriber_id=subscriber.pk, after=after, reason=reason
+        )
+        events.emit("billing.balance_changed", subscriber_id=subscriber.pk)
+    return tx, created
+
+
 @transaction.atomic
 def do_adjust_balance(subscriber, *, amount, reason: str, acting_user, key: str | None = None):
     """A manual correction (+ adds to the balance, − takes away), always with a reason."""
@@ -559,25 +590,17 @@ def do_adjust_balance(subscriber, *, amount, reason: str, acting_user, key: str 
     if not reason:
         raise ValidationError({"reason": ValidationError(_("Give a reason for the adjustment."), code="required")})
     account = ledger.subscriber_account(subscriber.pk, lock=True)
-    tx, created = ledger.post(
+    tx, _created = _post_and_record(
+        subscriber,
         key=key or f"adjustment:{uuid.uuid4()}",
         kind=TransactionKind.ADJUSTMENT,
-        effective_date=clock.today(),
         legs=[(account.pk, amount), (ledger.system_account("adjustments").pk, -amount)],
-        subscriber_id=subscriber.pk,
-        acting_user=acting_user,
         memo=reason,
+        acting_user=acting_user,
+        audit_action="billing.balance_adjusted",
+        after={"amount": amount},
+        reason=reason,
     )
-    if created:
-        audit.record(
-            actor=acting_user,
-            action="billing.balance_adjusted",
-            obj=tx,
-            subscriber_id=subscriber.pk,
-            after={"amount": amount},
-            reason=reason,
-        )
-        events.emit("billing.balance_changed", subscriber_id=subscriber.pk)
     return tx
 
 
@@ -590,25 +613,17 @@ def do_charge_one_off(
     amount = _positive_amount(amount if amount is not None else (service.one_off_price or 0))
     account = ledger.subscriber_account(subscriber.pk, lock=True)
     revenue = ledger.revenue_account(service)
-    tx, created = ledger.post(
+    tx, _created = _post_and_record(
+        subscriber,
         key=key or f"one_off:{uuid.uuid4()}",
         kind=TransactionKind.ONE_OFF,
-        effective_date=clock.today(),
         legs=[(account.pk, -amount), (revenue.pk, amount)],
-        subscriber_id=subscriber.pk,
-        acting_user=acting_user,
         memo=f"{service.name}. {reason}".strip(". "),
+        acting_user=acting_user,
+        audit_action="billing.one_off_charged",
+        after={"service": service.name, "amount": amount},
+        reason=reason,
     )
-    if created:
-        audit.record(
-            actor=acting_user,
-            action="billing.one_off_charged",
-            obj=tx,
-            subscriber_id=subscriber.pk,
-            after={"service": service.name, "amount": amount},
-            reason=reason,
-        )
-        events.emit("billing.balance_changed", subscriber_id=subscriber.pk)
     return tx
 
 
@@ -660,25 +675,19 @@ def do_post_payment(
     amount = _positive_amount(amount)
     account = ledger.subscriber_account(subscriber.pk, lock=True)
     cash = ledger.cash_account(channel)
-    tx, created = ledger.post(
+    tx, created = _post_and_record(
+        subscriber,
         key=f"payment:{channel}:{external_id}",
         kind=TransactionKind.PAYMENT,
-        effective_date=paid_on or clock.today(),
         legs=[(account.pk, amount), (cash.pk, -amount)],
-        subscriber_id=subscriber.pk,
-        acting_user=acting_user,
         memo=memo,
+        acting_user=acting_user,
+        audit_action="billing.payment_posted",
+        effective_date=paid_on,
+        after={"amount": amount, "channel": channel, "external_id": external_id},
     )
     if created:
         _close_promised_payment(subscriber, status=PromisedPaymentStatus.REPAID, acting_user=acting_user)
-        audit.record(
-            actor=acting_user,
-            action="billing.payment_posted",
-            obj=tx,
-            subscriber_id=subscriber.pk,
-            after={"amount": amount, "channel": channel, "external_id": external_id},
-        )
-        events.emit("billing.balance_changed", subscriber_id=subscriber.pk)
     return tx
 
 
