@@ -38,7 +38,7 @@ from .models import (
     SubscriptionStatus,
     TransactionKind,
 )
-from .selectors import checked_preview, new_span_end, unused_credit
+from .selectors import checked_preview, new_span_end, promised_payment_policy, unused_credit
 
 ZERO = Decimal("0.00")
 
@@ -689,17 +689,6 @@ def do_post_payment(
     if created:
         _close_promised_payment(subscriber, status=PromisedPaymentStatus.REPAID, acting_user=acting_user)
     return tx
-
-
-def promised_payment_policy(subscriber):
-    subscription = (
-        Subscription.objects.filter(
-            subscriber=subscriber, status=SubscriptionStatus.ACTIVE, plan__promised_payment_policy__isnull=False
-        )
-        .select_related("plan__promised_payment_policy")
-        .first()
-    )
-    return subscription.plan.promised_payment_policy if subscription else None
 
 
 @transaction.atomic

@@ -20,7 +20,6 @@ from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
 
 from . import selectors
-from .actions import promised_payment_policy
 from .forms import (
     ActivateForm,
     AdjustmentForm,
@@ -50,7 +49,7 @@ def balance_context(request, subscriber, bound: dict | None = None, notice: str 
     return {
         "balance": balance,
         "promised": promised,
-        "promised_policy": promised_payment_policy(subscriber) if can_manage and promised is None else None,
+        "promised_policy": selectors.promised_payment_policy(subscriber) if can_manage and promised is None else None,
         "can_adjust": can_adjust,
         "can_manage": can_manage,
         "adjust_form": _form(bound, "adjust", AdjustmentForm),

@@ -266,3 +266,15 @@ def checked_preview(
         raise ValidationError(
             {"plan": ValidationError(_("The plan has no price on this date."), code="plan_without_price")}
         ) from exc
+
+
+def promised_payment_policy(subscriber):
+    """The promised-payment policy of the subscriber's active plan that offers one, or ``None``."""
+    subscription = (
+        Subscription.objects.filter(
+            subscriber=subscriber, status=SubscriptionStatus.ACTIVE, plan__promised_payment_policy__isnull=False
+        )
+        .select_related("plan__promised_payment_policy")
+        .first()
+    )
+    return subscription.plan.promised_payment_policy if subscription else None
