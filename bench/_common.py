@@ -4,8 +4,9 @@ A benchmark calls ``prepare(name, n)`` before touching Django: it points ``DATAB
 its own on the PostgreSQL server (``DATABASE_URL``'s, else ``postgres://postgres@127.0.0.1:5432/``), creates
 it if missing, runs ``migrate`` and seeds ``n`` subscribers with ``abonent seed`` unless the database already
 holds exactly that seed. The seed is recorded in a ``COMMENT ON DATABASE`` with a fingerprint of every
-``seeding.py`` in the project, so a change to how data is generated reseeds, and an unchanged rerun starts
-timing within seconds. ``--engine sqlite`` uses a file under ``$ABONENT_VAR_DIR/bench`` instead.
+``seeding.py`` in the project (or of the apps named in ``seeded_apps``, whose steps alone then run), so a
+change to how data is generated reseeds, and an unchanged rerun starts timing within seconds; ``--reseed``
+forces it. ``--engine sqlite`` uses a file under ``$ABONENT_VAR_DIR/bench`` instead.
 
     from _common import base_parser, emit, percentile, prepare
 
@@ -38,9 +39,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+_STARTED = time.monotonic()
+
+
 def log(message: str) -> None:
-    """Progress goes to stderr: stdout carries only the result line."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    """Progress goes to stderr (seconds since start): stdout carries only the result line."""
+    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def emit(result: dict) -> None:
@@ -77,10 +81,14 @@ class Setup:
     seed_seconds: float | None  # None when an existing seeded database was reused
 
 
-def seed_fingerprint(n: int, seed: int) -> str:
-    """What the data depends on: n, the random seed and the source of every seed step."""
+def seed_fingerprint(n: int, seed: int, apps: tuple[str, ...] | None = None) -> str:
+    """What the data depends on: n, the random seed and the source of the seed steps (of ``apps`` only,
+    when given: the ones whose data the benchmark reads)."""
     digest = hashlib.sha256(f"{n}:{seed}".encode())
-    for path in sorted((ROOT / "abonent").rglob("seeding.py")):
+    paths = (ROOT / "abonent").rglob("seeding.py")
+    if apps is not None:
+        paths = [ROOT / "abonent" / app / "seeding.py" for app in ("core", *apps)]
+    for path in sorted(p for p in paths if p.exists()):
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -144,12 +152,45 @@ def _subscriber_count() -> int:
     return Subscriber.objects.count()
 
 
-def prepare(name: str, n: int, *, engine: str = "postgresql", reseed: bool = False, seed: int = DEFAULT_SEED) -> Setup:
-    """Point Django at this benchmark's database, migrated and holding exactly ``n`` seeded subscribers."""
+def _seed(n: int, seed: int, apps: tuple[str, ...] | None) -> None:
+    """``abonent seed --subscribers n``, or only the steps of ``apps`` (the data the benchmark reads)."""
+    from django.core.management import call_command
+
+    if apps is None:
+        call_command("seed", subscribers=n, seed=seed)
+        return
+    import random
+
+    from abonent.core import seeding
+
+    ctx = seeding.SeedContext(subscribers=n, rng=random.Random(seed), out=sys.stderr)
+    modules = tuple(f"abonent.{app}." for app in apps)
+    for step in sorted(seeding._steps.values(), key=lambda s: s.order):
+        if step.run.__module__.startswith(modules):
+            started = time.monotonic()
+            step.run(ctx)
+            print(f"seed: {step.name} done in {time.monotonic() - started:.1f}s", file=sys.stderr)
+
+
+def prepare(
+    name: str,
+    n: int,
+    *,
+    engine: str = "postgresql",
+    reseed: bool = False,
+    seed: int = DEFAULT_SEED,
+    seeded_apps: tuple[str, ...] | None = None,
+) -> Setup:
+    """Point Django at this benchmark's database, migrated and holding exactly ``n`` seeded subscribers.
+
+    ``seeded_apps`` names the apps whose seed steps make the data the benchmark reads (default: all, as
+    ``abonent seed``): only those steps run, and a change to another app's ``seeding.py`` does not cost a
+    reseed. ``--reseed`` forces one.
+    """
     from django.core.management import call_command
 
     database = f"abonent_bench_{name}_{n}"
-    marker = f"{MARKER} n={n} seed={seed} code={seed_fingerprint(n, seed)}"
+    marker = f"{MARKER} n={n} seed={seed} code={seed_fingerprint(n, seed, seeded_apps)}"
     if engine == "postgresql":
         server = _server_url()
         url = _with_database(server, database)
@@ -201,7 +242,7 @@ def prepare(name: str, n: int, *, engine: str = "postgresql", reseed: bool = Fal
     if fresh:
         log(f"seeding {n:,} subscribers")
         started = time.monotonic()
-        call_command("seed", subscribers=n, seed=seed)
+        _seed(n, seed, seeded_apps)
         seed_seconds = round(time.monotonic() - started, 1)
         count = _subscriber_count()
         if count != n:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import base_parser, emit, log, percentile, prepare  # noqa: E402
+from _common import base_parser, emit, log, percentile, prepare
 
 NAME = "subscriber_search"
 
@@ -131,7 +131,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000, help="timed queries (default 1000)")
     parser.add_argument("--warmup", type=int, default=200, help="untimed queries first (default 200)")
     args = parser.parse_args()
-    setup = prepare(NAME, args.n, engine=args.engine, reseed=args.reseed, seed=args.seed)
+    setup = prepare(
+        NAME, args.n, engine=args.engine, reseed=args.reseed, seed=args.seed, seeded_apps=("staff", "subscribers")
+    )
 
     from abonent.staff.models import StaffUser
     from abonent.staff.permissions import Role
@@ -153,6 +155,7 @@ def main() -> None:
     kinds = plan(args.queries, rng)
     log(f"timing {len(kinds)} queries")
     timings: dict[str, list[float]] = defaultdict(list)
+    slowest: list[tuple[float, str, str]] = []
     misses: dict[str, int] = defaultdict(int)
     empty: dict[str, int] = defaultdict(int)
     started = time.perf_counter()
@@ -160,12 +163,14 @@ def main() -> None:
         filters, expected = make_query(kind, pool, rng)
         t0 = time.perf_counter()
         page = search_subscribers(user, filters)
-        timings[kind].append((time.perf_counter() - t0) * 1000)
+        elapsed = (time.perf_counter() - t0) * 1000
+        timings[kind].append(elapsed)
+        slowest.append((elapsed, kind, f"{filters.query!r} {filters.branch_id or ''}{filters.status}"))
         if not page.results:
             empty[kind] += 1
-        if kind in MUST_FIND and expected is not None and not page.has_next:
-            if expected.pk not in {s.pk for s in page.results}:
-                misses[kind] += 1
+        found = {s.pk for s in page.results}
+        if kind in MUST_FIND and expected is not None and not page.has_next and expected.pk not in found:
+            misses[kind] += 1
         if done % 200 == 0:
             log(f"  {done}/{len(kinds)}")
     seconds = time.perf_counter() - started
@@ -177,6 +182,8 @@ def main() -> None:
             f"  {kind:<15} n={len(values):>4}  p50={percentile(values, 50):7.1f} ms  "
             f"p95={percentile(values, 95):7.1f} ms  max={max(values):7.1f} ms  empty={empty[kind]}"
         )
+    for elapsed, kind, typed in sorted(slowest, reverse=True)[:8]:
+        log(f"  slow: {elapsed:7.1f} ms  {kind:<15} {typed}")
     if misses:
         log(f"MISSES (expected subscriber not on the first page): {dict(misses)}")
 

@@ -86,12 +86,39 @@ def address_search_text(*, city: str, street: str, house: str, building: str = "
     return ", ".join(p for p in (city, street, house_part, apartment) if p)
 
 
+# In the search text a house, building or apartment number follows a space or "/" and is followed by a
+# space, ",", "/", "|" or the end: "тверь, ул. ленина, 5/2, 12 | …". Phones, account numbers and serials
+# are long runs of digits, so a short number matched this way is an address number, never "a 7 somewhere".
+_WORD_CHARS = "0-9a-zа-я"
+
+
+def number_word_pattern(number: str) -> str:
+    """How a short number ("7", "12", "5а") must occur, as a regular expression that reads the same to
+    PostgreSQL and to SQLite. The trigram index takes "a word starting with 12" from it, so a street and
+    a house number meet in the index rather than in thousands of rows fetched to be checked."""
+    return f"[ /]{re.escape(number)}([ ,/|]|$)"
+
+
+def word_start_pattern(term: str) -> str:
+    """How a short word of letters must occur: as the start of a word ("и" in "Иванов И" is an initial)."""
+    return f"(^|[^{_WORD_CHARS}]){re.escape(term)}"
+
+
+def term_matches(term: str, text: str) -> bool:
+    """Whether one term occurs in a search text: the rule the database applies (``selectors``), in Python."""
+    if len(term) >= MIN_TERM_LENGTH:
+        return term in text
+    pattern = number_word_pattern(term) if term[:1].isdigit() else word_start_pattern(term)
+    return re.search(pattern, text) is not None
+
+
 def query_terms(query: str) -> list[str]:
     """Terms that must all occur in a subscriber's search text; ``[]`` when the query is too short.
 
     A query that looks like one phone number (``+7 (916) 123-45-67``) is one term of digits; a MAC in any
-    notation is one term of hex; otherwise each word is a term and words under 3 characters are
-    only narrow what the longer words find (a trigram index cannot use them alone).
+    notation is one term of hex; otherwise each word is a term and words under 3 characters only
+    narrow what the longer words find (a trigram index cannot use them alone), and match as words
+    (a number as a whole one, letters as a word's start) rather than anywhere in the text.
     """
     query = (query or "").strip()
     if not query:

@@ -265,6 +265,9 @@ class _DeferredIndexes:
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
+            # Deferred foreign-key checks still queued in this transaction (rows an earlier step inserted)
+            # would block the ALTER TABLEs: run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(
                 "SELECT c.conrelid::regclass::text, quote_ident(c.conname), pg_get_constraintdef(c.oid) "
                 "FROM pg_constraint c WHERE c.contype = 'f' AND c.conrelid = ANY(%s::regclass[]) ORDER BY c.oid",
@@ -286,6 +289,7 @@ class _DeferredIndexes:
 
     def restore(self, out) -> None:
         with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             # Sorting for an index build in memory rather than in temporary files; the GIN trigram index
             # in particular builds several times faster with room to collect its entries.
             cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
@@ -373,12 +377,14 @@ def seed_subscribers(ctx: SeedContext) -> None:
             deferred.restore(ctx.out)
     if writer.pg:
         started = time.monotonic()
+        # VACUUM sets hint bits and the visibility map now (index-only scans need it), rather than the
+        # first queries paying for it, and ANALYZE gives the planner the new numbers (autovacuum may be
+        # late or off). Inside a caller's transaction (a test) only ANALYZE can run.
+        command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
         with connection.cursor() as cursor:
             for table in tables:
-                # VACUUM sets hint bits and the visibility map now, rather than the first queries paying
-                # for it, and ANALYZE gives the planner the new numbers (autovacuum may be late or off).
-                cursor.execute(f"VACUUM (ANALYZE) {table}")
-        ctx.out.write(f"vacuum analyze: {time.monotonic() - started:.1f}s\n")
+                cursor.execute(f"{command} {table}")
+        ctx.out.write(f"{command.lower()}: {time.monotonic() - started:.1f}s\n")
     ctx.facts["subscribers_created"] = total
     ctx.facts["created_at"] = timezone.now()
 
