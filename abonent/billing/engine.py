@@ -71,6 +71,7 @@ class RunResult:
     chunks: int = 0
     seconds: float = 0.0
     parked: list[tuple[int, str]] = field(default_factory=list)
+    workers: int = 1
 
 
 def period_for(plan: Plan, start: dt.date, anchor_day: int) -> tuple[dt.date, dt.date, dt.date]:
@@ -170,6 +171,7 @@ class BillingRun:
             for low, high in bounds:
                 self._charge_chunk(bounds=(low, high))
         self.result.chunks = len(bounds)
+        self.result.workers = workers
         self.result.parked.sort()
         self.result.seconds = time.monotonic() - started
         logger.info(
