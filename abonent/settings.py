@@ -163,6 +163,8 @@ ABONENT_LOGIN_MAX_FAILURES = int(os.environ.get("ABONENT_LOGIN_MAX_FAILURES", 5)
 ABONENT_LOGIN_MAX_FAILURES_PER_IP = int(os.environ.get("ABONENT_LOGIN_MAX_FAILURES_PER_IP", 30))
 ABONENT_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("ABONENT_LOGIN_LOCKOUT_SECONDS", 15 * 60))
 ABONENT_SEARCH_PAGE_SIZE = 25
+# Chunk workers of a billing run on PostgreSQL (threads, each with its own connection): about one per DB core.
+ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
 
 LOG_FORMAT = os.environ.get("ABONENT_LOG_FORMAT", "text" if DEBUG else "json")
 LOG_LEVEL = os.environ.get("ABONENT_LOG_LEVEL", "INFO")

@@ -13,14 +13,16 @@ Work is set-based: the due subscriptions are split into chunks of consecutive id
 one statement, priced in Python with the pure functions of ``calculations`` (each distinct (plan, period) once
 per run), and written in its own transaction: on PostgreSQL COPYed into temporary tables and inserted by one
 statement (transactions ``ON CONFLICT DO NOTHING``, then the charges and both legs of the postings of the new
-ones) plus one UPDATE of the cursors; on SQLite with ``executemany``. On PostgreSQL, outside a caller's
-transaction, two worker threads with their own connections take chunks in turn (``ABONENT_BILLING_WORKERS``),
-so the database's work on one chunk overlaps the other's; a chunk a deadlock aborts is retried whole.
+ones) plus one UPDATE of the cursors; on SQLite with ``executemany``, under a page cache raised for the run.
+On PostgreSQL, outside a caller's transaction, two worker threads with their own connections take chunks in
+turn (``ABONENT_BILLING_WORKERS``), so the database's work on one chunk overlaps the other's; a chunk a
+deadlock aborts is retried whole. docs/scaling.md has the measurements behind these choices.
 A subscription whose plan has no price for a period is parked: skipped, reported, never retried in a loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -50,6 +52,8 @@ DEFAULT_WORKERS = 2
 # deadlock_detected, serialization_failure, lock_not_available: the chunk's transaction is retried whole.
 RETRYABLE_SQLSTATES = {"40P01", "40001", "55P03"}
 CHUNK_ATTEMPTS = 3
+# SQLite's page cache during a run, in KiB (negative ``cache_size`` means KiB), given back afterwards.
+SQLITE_RUN_CACHE_KIB = 256 * 1024
 
 
 @dataclass
@@ -168,8 +172,9 @@ class BillingRun:
         if workers > 1:
             self._run_parallel(bounds, workers)
         else:
-            for low, high in bounds:
-                self._charge_chunk(bounds=(low, high))
+            with self._sqlite_cache():
+                for low, high in bounds:
+                    self._charge_chunk(bounds=(low, high))
         self.result.chunks = len(bounds)
         self.result.workers = workers
         self.result.parked.sort()
@@ -186,6 +191,23 @@ class BillingRun:
             workers,
         )
         return self.result
+
+    @contextlib.contextmanager
+    def _sqlite_cache(self):
+        """SQLite's page cache raised for the run, then put back: its default (2 MB) holds little of a large
+        ledger's indexes, and every insert would read index pages back through the operating system."""
+        if self.pg:
+            yield
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            previous = cursor.fetchone()[0]
+            cursor.execute(f"PRAGMA cache_size = {-SQLITE_RUN_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA cache_size = {int(previous)}")
 
     # --- splitting the run ------------------------------------------------------------------------------
 

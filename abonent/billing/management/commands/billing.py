@@ -20,6 +20,7 @@ class Command(BaseCommand):
             help="run day by day from --date to this date (simulates missed daily runs)",
         )
         run.add_argument("--chunk-size", type=int, default=None)
+        run.add_argument("--workers", type=int, default=None, help="parallel chunk workers on PostgreSQL (2)")
         run.add_argument("--json", action="store_true", help="print one JSON line per day")
 
     def handle(self, *args, operation, **options):
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         while day <= until:
             with clock.travel_to(day) if day != clock.today() else contextlib.nullcontext():
                 do_finish_due_freezes()
-            result = run_billing(day, chunk_size=options["chunk_size"])
+            result = run_billing(day, chunk_size=options["chunk_size"], workers=options["workers"])
             line = {
                 "date": day.isoformat(),
                 "charges": result.charges,
