@@ -37,6 +37,9 @@ ALLOWED_HOSTS = _list("ABONENT_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testse
 CSRF_TRUSTED_ORIGINS = _list("ABONENT_CSRF_TRUSTED_ORIGINS", "")
 
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'abonent.sqlite3'}"
+if not os.environ.get("DATABASE_URL"):
+    # The embedded default needs its folder; a fresh clone has none yet.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web and the worker read while the other writes; IMMEDIATE avoids the
