@@ -15,13 +15,11 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.utils import timezone
 
 from abonent.billing.engine import amount_for, period_for
-from abonent.billing.ledger import subscriber_account, verify
+from abonent.billing.ledger import verify
 from abonent.billing.models import Charge, Subscription
 from abonent.catalog.selectors import price_on
-from abonent.subscribers.models import Subscriber
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -35,31 +33,16 @@ def _postgresql_only():
 
 
 @pytest.fixture
-def population(make_plan):
-    """``n`` subscribers due on DAY, a third of them on a daily plan (bulk set-up: thousands of rows)."""
+def population(db):
+    """``n`` seeded subscribers (the seed's plan mix, a third of them daily), every one due on DAY."""
 
     def make(n: int) -> list[Subscription]:
-        monthly = make_plan("internet-100", "650.00")
-        daily = make_plan("internet-100-daily", "650.00", charge_mode="daily")
-        call_command("seed", subscribers=n, stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))  # noqa: SIM115
-        missing = Subscriber.objects.exclude(subscriptions__isnull=False)
-        for subscriber in missing:
-            subscriber_account(subscriber.pk)
-        Subscription.objects.bulk_create(
-            [
-                Subscription(
-                    subscriber=s,
-                    plan=daily if s.pk % 3 == 0 else monthly,
-                    started_on=DAY,
-                    anchor_day=1,
-                    next_charge_on=DAY,
-                    created_at=timezone.now(),
-                )
-                for s in missing
-            ]
-        )
+        with open(os.devnull, "w") as quiet:
+            call_command("seed", subscribers=n, stdout=quiet, stderr=quiet)
         Subscription.objects.update(next_charge_on=DAY, status="active")
-        return list(Subscription.objects.select_related("plan"))
+        subscriptions = list(Subscription.objects.select_related("plan"))
+        assert len(subscriptions) == n
+        return subscriptions
 
     return make
 
