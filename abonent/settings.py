@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "abonent.catalog",
     "abonent.subscribers",
     "abonent.billing",
+    "abonent.network",
     "abonent.api",
 ]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -168,6 +169,15 @@ ABONENT_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("ABONENT_LOGIN_LOCKOUT_SECOND
 ABONENT_SEARCH_PAGE_SIZE = 25
 # Chunk workers of a billing run on PostgreSQL (threads, each with its own connection): about one per DB core.
 ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
+# Key for secrets stored reversibly (NAS shared secrets, PPPoE passwords); SECRET_KEY when unset.
+ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
+# RADIUS server (`abonent radius`): addresses, ports, processes, where accounting is spooled when the
+# database is unreachable and where the last authorisation snapshot is kept for a restart during an outage.
+ABONENT_RADIUS_BIND = os.environ.get("ABONENT_RADIUS_BIND", "0.0.0.0")
+ABONENT_RADIUS_AUTH_PORT = int(os.environ.get("ABONENT_RADIUS_AUTH_PORT", 1812))
+ABONENT_RADIUS_ACCT_PORT = int(os.environ.get("ABONENT_RADIUS_ACCT_PORT", 1813))
+ABONENT_RADIUS_PROCESSES = int(os.environ.get("ABONENT_RADIUS_PROCESSES", 1))
+ABONENT_RADIUS_SPOOL_DIR = Path(os.environ.get("ABONENT_RADIUS_SPOOL_DIR", VAR_DIR / "radius"))
 
 LOG_FORMAT = os.environ.get("ABONENT_LOG_FORMAT", "text" if DEBUG else "json")
 LOG_LEVEL = os.environ.get("ABONENT_LOG_LEVEL", "INFO")

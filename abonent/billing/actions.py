@@ -30,6 +30,7 @@ from .models import (
     Freeze,
     FreezeStatus,
     LedgerAccount,
+    OnlineDay,
     PromisedPayment,
     PromisedPaymentStatus,
     Subscription,
@@ -854,3 +855,11 @@ def _subscriber_of(tx):
     from abonent.subscribers.models import Subscriber
 
     return Subscriber.objects.get(pk=tx.subscriber_id)
+
+
+def do_record_online_days(pairs) -> None:
+    """Mark ``(subscriber_id, day)`` pairs as days the subscriber was online (from RADIUS accounting).
+    Idempotent by the unique ``(subscriber, day)``; daily plans that charge only after an online day read it."""
+    rows = [OnlineDay(subscriber_id=subscriber_id, day=day) for subscriber_id, day in sorted(set(pairs))]
+    if rows:
+        OnlineDay.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)

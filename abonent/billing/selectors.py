@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet, Sum, Window
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Window
 
 from abonent.catalog.models import ChargeMode, Plan, ProrationUnit
 
@@ -56,27 +56,38 @@ class LedgerLine:
 
 
 def ledger_lines(subscriber, *, limit: int = 100) -> list[LedgerLine]:
-    """The subscriber's account statement, newest first, each line with the balance after it."""
+    """The subscriber's account statement, newest first, each line with the balance after it.
+
+    A billing run's batch transaction (ADR 0010) names no subscriber and its memo is the run's: its line shows
+    what the subscriber was charged for instead, from the charges (plan and period, as a per-charge
+    transaction's memo would read).
+    """
+    from .ledger import BATCH_KEY_PREFIX
     from .models import TransactionKind
 
     labels = dict(TransactionKind.choices)
-    rows = (
+    rows = list(
         Posting.objects.filter(account__subscriber_id=subscriber.pk)
         # By accounting date, then by recording order: a back-dated payment sits where it belongs.
         .annotate(
             running=Window(
                 Sum("amount"),
                 order_by=[F("transaction__effective_date").asc(), F("transaction_id").asc(), F("id").asc()],
-            )
+            ),
+            reversed=Exists(LedgerTransaction.objects.filter(reverses_id=OuterRef("transaction_id"))),
         )
         .select_related("transaction")
         .order_by("-transaction__effective_date", "-transaction_id", "-id")[:limit]
     )
-    reversed_ids = set(
-        LedgerTransaction.objects.filter(reverses__isnull=False, subscriber_id=subscriber.pk).values_list(
-            "reverses_id", flat=True
-        )
-    )
+    batches = [p.transaction_id for p in rows if p.transaction.idempotency_key.startswith(BATCH_KEY_PREFIX)]
+    described: dict[int, list[str]] = {}
+    if batches:
+        for charge in (
+            Charge.objects.filter(transaction_id__in=batches, subscription__subscriber_id=subscriber.pk)
+            .select_related("price__plan")
+            .order_by("period_start", "id")
+        ):
+            described.setdefault(charge.transaction_id, []).append(charge_description(charge))
     lines = []
     for p in rows:
         tx = p.transaction
@@ -87,13 +98,20 @@ def ledger_lines(subscriber, *, limit: int = 100) -> list[LedgerLine]:
                 tx.created_at,
                 tx.kind,
                 str(labels.get(tx.kind, tx.kind)),
-                tx.memo,
+                "; ".join(described[tx.pk]) if tx.pk in described else tx.memo,
                 p.amount,
                 p.running,
-                tx.pk in reversed_ids,
+                p.reversed,
             )
         )
     return lines
+
+
+def charge_description(charge: Charge) -> str:
+    """What a fee was for, as the operator reads it: the plan and the days covered (last day inclusive)."""
+    last_day = charge.period_end - dt.timedelta(days=1)
+    plan = charge.price.plan.name if charge.price_id else ""
+    return f"{plan} {charge.period_start:%d.%m.%Y}–{last_day:%d.%m.%Y}".strip()
 
 
 def subscriptions_of(subscriber) -> QuerySet[Subscription]:
@@ -278,3 +296,14 @@ def promised_payment_policy(subscriber):
         .first()
     )
     return subscription.plan.promised_payment_policy if subscription else None
+
+
+def subscribers_without_funds() -> set[int]:
+    """Subscribers whose balance plus credit limit is below zero (open promised payments are already in the
+    balance). Until the dunning issue lands, this is the access state RADIUS uses for the debtor redirect;
+    one indexed-free scan of the subscriber accounts, cheap enough to repeat every few seconds."""
+    return set(
+        LedgerAccount.objects.filter(subscriber_id__isnull=False, balance__lt=-F("credit_limit")).values_list(
+            "subscriber_id", flat=True
+        )
+    )

@@ -15,7 +15,9 @@ from .models import AuditEvent
 
 SYSTEM = "system"
 # Never copied into the audit log, whatever model they sit on.
-SECRET_FIELDS = frozenset({"password", "token_hash", "secret", "shared_secret"})
+SECRET_FIELDS = frozenset(
+    {"password", "token_hash", "secret", "shared_secret", "secret_encrypted", "password_encrypted"}
+)
 
 
 def _jsonable(value: Any) -> Any:

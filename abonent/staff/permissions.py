@@ -40,6 +40,10 @@ class Perm(StrEnum):
     # Manual adjustments and one-off charges: money moved by hand, always with a reason.
     BILLING_ADJUST = "billing.adjust"
     AUDIT_VIEW = "audit.view"
+    # Sessions, authentication attempts and CoA history of a subscriber; the network pages.
+    NETWORK_VIEW = "network.view"
+    # NAS, logins and passwords, IP pools; disconnecting a session.
+    NETWORK_MANAGE = "network.manage"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
@@ -57,11 +61,23 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.BILLING_VIEW,
             Perm.SUBSCRIPTION_MANAGE,
             Perm.BILLING_ADJUST,
+            Perm.NETWORK_VIEW,
         }
     ),
     Role.CASHIER: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.BILLING_VIEW}),
-    Role.SUPPORT: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.BILLING_VIEW, Perm.SUBSCRIPTION_MANAGE}),
-    Role.ENGINEER: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.EQUIPMENT_MANAGE, Perm.BILLING_VIEW}),
+    Role.SUPPORT: frozenset(
+        {Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.BILLING_VIEW, Perm.SUBSCRIPTION_MANAGE, Perm.NETWORK_VIEW}
+    ),
+    Role.ENGINEER: frozenset(
+        {
+            Perm.SUBSCRIBER_VIEW,
+            Perm.NOTE_ADD,
+            Perm.EQUIPMENT_MANAGE,
+            Perm.BILLING_VIEW,
+            Perm.NETWORK_VIEW,
+            Perm.NETWORK_MANAGE,
+        }
+    ),
 }
 
 

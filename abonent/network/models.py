@@ -1,0 +1,343 @@
+"""The network side of a subscriber: the NAS that connect them, their logins and addresses, their sessions
+and traffic, and the queue of changes pushed to the NAS (CoA / Disconnect, RFC 5176)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from abonent.billing.models import Subscription
+from abonent.core import secrets
+from abonent.subscribers.models import Subscriber
+
+
+class Vendor(models.TextChoices):
+    MIKROTIK = "mikrotik", "MikroTik RouterOS"
+    ACCEL_PPP = "accel_ppp", "accel-ppp"
+    CISCO = "cisco", "Cisco (ISG / IOS-XE)"
+
+
+class Nas(models.Model):
+    """A network access server (BRAS) that asks us who may connect and reports what they used."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), unique=True)
+    # Encrypted (abonent.core.secrets): MD5-based RADIUS needs the clear text back. Never logged.
+    secret_encrypted = models.TextField(editable=False)
+    vendor = models.CharField(_("vendor"), max_length=20, choices=Vendor.choices, default=Vendor.MIKROTIK)
+    coa_port = models.PositiveIntegerField(_("CoA port"), default=3799)
+    interim_interval = models.PositiveIntegerField(
+        _("interim update interval, s"),
+        default=300,
+        help_text=_("Sent as Acct-Interim-Interval. RFC 2869: not below 60 s."),
+    )
+    require_message_authenticator = models.BooleanField(
+        _("require Message-Authenticator"),
+        default=True,
+        help_text=_(
+            "Drop Access-Requests without Message-Authenticator (BlastRADIUS, CVE-2024-3596). "
+            "Turn off only for a NAS that cannot send it, such as accel-ppp before blast-protection."
+        ),
+    )
+    debtor_address_list = models.CharField(
+        _("address list for debtors"), max_length=64, blank=True, default="debtors",
+        help_text=_("MikroTik: the firewall address list that redirects debtors to the payment page."),
+    )
+    debtor_pool = models.CharField(
+        _("address pool for debtors"), max_length=64, blank=True,
+        help_text=_("Pool name on the NAS (Framed-Pool) for debtors; empty to keep the usual pool."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("NAS")
+        verbose_name_plural = _("NAS")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(interim_interval__gte=60), name="network_nas_interim_gte_60"),
+            models.CheckConstraint(condition=Q(coa_port__gte=1, coa_port__lte=65535), name="network_nas_coa_port"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:  # the secret stays out of tracebacks and logs
+        return f"<Nas {self.pk} {self.name} {self.ip_address}>"
+
+    @property
+    def secret(self) -> str:
+        return secrets.decrypt(self.secret_encrypted)
+
+    def set_secret(self, value: str) -> None:
+        self.secret_encrypted = secrets.encrypt(value)
+
+
+class PoolKind(models.TextChoices):
+    REGULAR = "regular", _("Subscribers")
+    DEBTORS = "debtors", _("Debtors")
+
+
+class IpPool(models.Model):
+    """An address pool. Addresses are handed out by the NAS from its pool of the same name (Framed-Pool);
+    here it is named, described and used to pick which pool a login's sessions use."""
+
+    name = models.CharField(_("name"), max_length=64, unique=True, help_text=_("The pool's name on the NAS."))
+    network = models.CharField(_("network"), max_length=64, help_text=_("CIDR, e.g. 100.64.0.0/16"))
+    kind = models.CharField(_("kind"), max_length=20, choices=PoolKind.choices, default=PoolKind.REGULAR)
+
+    class Meta:
+        verbose_name = _("IP pool")
+        verbose_name_plural = _("IP pools")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LoginKind(models.TextChoices):
+    PPPOE = "pppoe", _("PPPoE login and password")
+    IPOE_MAC = "ipoe_mac", _("IPoE by MAC address")
+    IPOE_OPT82 = "ipoe_opt82", _("IPoE by DHCP option 82")
+    HOTSPOT = "hotspot", _("Hotspot login and password")
+
+
+class Login(models.Model):
+    """How a subscriber's equipment identifies itself to the NAS: a PPPoE or hotspot login with password,
+    or for IPoE the MAC address or the DHCP option 82 circuit (``username`` holds the normalised value)."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="network_logins")
+    # The subscription whose plan sets the speed; when empty, the subscriber's current internet subscription.
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.SET_NULL, related_name="network_logins"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=LoginKind.choices, default=LoginKind.PPPOE)
+    username = models.CharField(_("login"), max_length=253)
+    # Encrypted: CHAP and MS-CHAPv2 verify a response computed from the clear-text password.
+    password_encrypted = models.TextField(blank=True, editable=False)
+    static_ip = models.GenericIPAddressField(_("static IP address"), null=True, blank=True, unique=True)
+    pool = models.ForeignKey(
+        IpPool, verbose_name=_("address pool"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    simultaneous_use = models.PositiveSmallIntegerField(_("sessions at once"), default=1)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("network login")
+        verbose_name_plural = _("network logins")
+        ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "username"], name="network_login_kind_username_uniq"),
+            models.CheckConstraint(condition=Q(simultaneous_use__gte=1), name="network_login_simultaneous_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def password(self) -> str:
+        return secrets.decrypt(self.password_encrypted)
+
+    def set_password(self, value: str) -> None:
+        self.password_encrypted = secrets.encrypt(value) if value else ""
+
+
+class PolicyChange(models.Model):
+    """A subscriber whose authorisation inputs changed (plan, logins, subscription state). The RADIUS
+    processes read this feed by id to refresh their in-memory policy without reloading everything."""
+
+    subscriber_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("policy change")
+        verbose_name_plural = _("policy changes")
+
+
+class SessionStatus(models.TextChoices):
+    OPEN = "open", _("Online")
+    CLOSED = "closed", _("Closed")
+
+
+class Session(models.Model):
+    """One NAS session, upserted idempotently from accounting by ``(nas, unique_id)``.
+
+    ``unique_id`` is the Class we issued at Access-Accept when the NAS echoes it, else an MD5 of
+    (User-Name, Acct-Session-Id, NAS-IP-Address, NAS-Identifier, NAS-Port-Id, NAS-Port): Acct-Session-Id alone
+    repeats across NAS and after a NAS reboot. Octet counters are cumulative 64-bit totals (Gigawords << 32 |
+    Octets) and never go down, so a retransmitted or reordered record cannot count twice.
+    """
+
+    nas = models.ForeignKey(Nas, on_delete=models.PROTECT, related_name="sessions")
+    unique_id = models.CharField(max_length=64)
+    acct_session_id = models.CharField(_("session id"), max_length=253)
+    login = models.ForeignKey(Login, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
+    subscriber = models.ForeignKey(
+        Subscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="network_sessions"
+    )
+    username = models.CharField(_("login"), max_length=253)
+    framed_ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    calling_station_id = models.CharField(_("MAC / caller"), max_length=253, blank=True)
+    nas_port_id = models.CharField(_("NAS port"), max_length=253, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=SessionStatus.choices, default=SessionStatus.OPEN)
+    started_at = models.DateTimeField(_("started"))
+    updated_at = models.DateTimeField(_("last update"))
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+    session_time = models.BigIntegerField(_("duration, s"), default=0)
+    input_octets = models.BigIntegerField(_("received from subscriber, bytes"), default=0)
+    output_octets = models.BigIntegerField(_("sent to subscriber, bytes"), default=0)
+    terminate_cause = models.CharField(_("end reason"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("session")
+        verbose_name_plural = _("sessions")
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["nas", "unique_id"], name="network_session_nas_unique_id_uniq"),
+            models.CheckConstraint(
+                condition=Q(status="open", stopped_at__isnull=True) | Q(status="closed", stopped_at__isnull=False),
+                name="network_session_status_stopped",
+            ),
+        ]
+        indexes = [
+            # The small hot set: what is online now, per NAS (Accounting-On, the sweeper, monitoring).
+            models.Index(
+                fields=["nas", "updated_at"], name="network_session_open_idx", condition=Q(status="open")
+            ),
+            models.Index(fields=["subscriber", "-started_at"], name="network_session_subscriber_idx"),
+            models.Index(fields=["framed_ip", "started_at"], name="network_session_ip_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username}@{self.nas_id} {self.acct_session_id}"
+
+
+class UsageDay(models.Model):
+    """Traffic per subscriber and day, summed from per-session deltas of accounting: the input of usage
+    rating (included traffic, overage, FUP) on the billing side."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    input_octets = models.BigIntegerField(default=0)
+    output_octets = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("daily traffic")
+        verbose_name_plural = _("daily traffic")
+        constraints = [models.UniqueConstraint(fields=["subscriber", "day"], name="network_usageday_uniq")]
+
+
+class AuthOutcome(models.TextChoices):
+    ACCEPT = "accept", _("Accepted")
+    RESTRICTED = "restricted", _("Accepted with the debtor redirect")
+    REJECT = "reject", _("Rejected")
+
+
+class RejectReason(models.TextChoices):
+    UNKNOWN_LOGIN = "unknown_login", _("No such login")
+    BAD_PASSWORD = "bad_password", _("Wrong password")
+    LOGIN_DISABLED = "login_disabled", _("Login is disabled")
+    SUBSCRIBER_CLOSED = "subscriber_closed", _("Subscriber's contract is closed")
+    NO_SUBSCRIPTION = "no_subscription", _("No active subscription")
+    FROZEN = "frozen", _("Subscription is frozen")
+    TOO_MANY_SESSIONS = "too_many_sessions", _("Too many sessions at once")
+    UNSUPPORTED_AUTH = "unsupported_auth", _("No password or unsupported authentication method")
+
+
+class AuthAttempt(models.Model):
+    """The outcome of an Access-Request that was not a plain accept: rejects with their reason and accepts
+    into the debtor redirect. Answers "why can't this subscriber connect?" in the console."""
+
+    created_at = models.DateTimeField(_("time"), db_index=True)
+    nas = models.ForeignKey(Nas, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(_("login"), max_length=253)
+    subscriber = models.ForeignKey(Subscriber, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(_("outcome"), max_length=20, choices=AuthOutcome.choices)
+    reason = models.CharField(_("reason"), max_length=30, choices=RejectReason.choices, blank=True)
+    calling_station_id = models.CharField(_("MAC / caller"), max_length=253, blank=True)
+
+    class Meta:
+        verbose_name = _("authentication attempt")
+        verbose_name_plural = _("authentication attempts")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["subscriber", "-created_at"], name="network_auth_subscriber_idx")]
+
+
+class CoaKind(models.TextChoices):
+    COA = "coa", _("Change of authorisation")
+    DISCONNECT = "disconnect", _("Disconnect")
+
+
+class CoaReason(models.TextChoices):
+    PLAN_CHANGE = "plan_change", _("Plan changed")
+    TURBO_ON = "turbo_on", _("Turbo on")
+    TURBO_OFF = "turbo_off", _("Turbo off")
+    FUP = "fup", _("Traffic quota reached")
+    RESTRICT = "restrict", _("Restricted for debt")
+    RESTORE = "restore", _("Access restored")
+    SUSPEND = "suspend", _("Suspended")
+    STAFF = "staff", _("Disconnected by staff")
+
+
+class CoaStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    ACKED = "acked", _("Done")
+    NAKED = "naked", _("Refused by the NAS")
+    FAILED = "failed", _("No answer")
+
+
+class CoaRequest(models.Model):
+    """A change pushed to a NAS for one session. Sent by the worker, retried with backoff; the NAS's NAK and
+    its Error-Cause are kept (503: the session is already gone)."""
+
+    nas = models.ForeignKey(Nas, on_delete=models.PROTECT, related_name="coa_requests")
+    session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subscriber = models.ForeignKey(Subscriber, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=20, choices=CoaKind.choices)
+    reason = models.CharField(_("reason"), max_length=20, choices=CoaReason.choices)
+    # Attribute name → list of values, rendered by the NAS's vendor profile when the request was queued.
+    attributes = models.JSONField(default=dict)
+    status = models.CharField(_("status"), max_length=20, choices=CoaStatus.choices, default=CoaStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField()
+    error_cause = models.PositiveIntegerField(_("Error-Cause"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("queued"))
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("CoA request")
+        verbose_name_plural = _("CoA requests")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="network_coa_due_idx", condition=Q(status="pending")),
+            models.Index(fields=["subscriber", "-created_at"], name="network_coa_subscriber_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reason} → {self.nas_id}"
+
+
+class RadiusNode(models.Model):
+    """One running RADIUS process and its counters, written every few seconds for the console and
+    ``/metrics`` (the processes may run on other hosts than the web)."""
+
+    node = models.CharField(max_length=200, unique=True)
+    started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    # {"<nas name>": {"accepts": n, "rejects_bad_password": n, "dropped_malformed": n, ...}, ...}
+    counters = models.JSONField(default=dict)
+    last_packet = models.JSONField(default=dict)
+    accounting_queue = models.PositiveIntegerField(default=0)
+    spool_backlog = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("RADIUS process")
+        verbose_name_plural = _("RADIUS processes")
+
+    def __str__(self) -> str:
+        return self.node

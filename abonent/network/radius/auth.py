@@ -1,0 +1,118 @@
+"""Password checks of the three PPP authentication methods: PAP (RFC 2865 §5.2), CHAP (RFC 1994 / RFC 2865
+§5.3) and MS-CHAPv2 (RFC 2759, attributes of RFC 2548). Pure functions over bytes, tested against the RFC
+vectors. MD4 is computed here because OpenSSL 3 no longer offers it to Python by default."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import struct
+
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+
+def _md4(data: bytes) -> bytes:
+    """MD4 (RFC 1320). Only for MS-CHAP's NT password hash, where the protocol mandates it."""
+
+    def lrot(x: int, n: int) -> int:
+        x &= 0xFFFFFFFF
+        return ((x << n) | (x >> (32 - n))) & 0xFFFFFFFF
+
+    length = len(data) * 8
+    data += b"\x80" + b"\x00" * ((55 - len(data)) % 64) + struct.pack("<Q", length)
+    a, b, c, d = 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476
+    for offset in range(0, len(data), 64):
+        x = struct.unpack("<16I", data[offset : offset + 64])
+        aa, bb, cc, dd = a, b, c, d
+        for i in range(16):  # round 1: F(x, y, z) = xy v not(x)z
+            k, s = i, (3, 7, 11, 19)[i % 4]
+            f = (b & c) | (~b & d)
+            a, b, c, d = d, lrot(a + f + x[k], s), b, c
+        for i in range(16):  # round 2: G(x, y, z) = xy v xz v yz, constant 5A827999
+            k, s = (i % 4) * 4 + i // 4, (3, 5, 9, 13)[i % 4]
+            g = (b & c) | (b & d) | (c & d)
+            a, b, c, d = d, lrot(a + g + x[k] + 0x5A827999, s), b, c
+        for i in range(16):  # round 3: H(x, y, z) = x xor y xor z, constant 6ED9EBA1
+            k, s = (0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15)[i], (3, 9, 11, 15)[i % 4]
+            h = b ^ c ^ d
+            a, b, c, d = d, lrot(a + h + x[k] + 0x6ED9EBA1, s), b, c
+        a, b, c, d = (a + aa) & 0xFFFFFFFF, (b + bb) & 0xFFFFFFFF, (c + cc) & 0xFFFFFFFF, (d + dd) & 0xFFFFFFFF
+    return struct.pack("<4I", a, b, c, d)
+
+
+def check_pap(password: str, decrypted: bytes) -> bool:
+    """``decrypted`` is the User-Password after un-hiding (pyrad strips the NUL padding)."""
+    return hmac.compare_digest(password.encode(), decrypted.rstrip(b"\x00"))
+
+
+def check_chap(password: str, chap_password: bytes, challenge: bytes) -> bool:
+    """CHAP-Password = ident (1 octet) + MD5(ident + password + challenge) (16 octets). The challenge is
+    CHAP-Challenge, or the Request Authenticator when the NAS sent none."""
+    if len(chap_password) != 17:
+        return False
+    expected = hashlib.md5(chap_password[:1] + password.encode() + challenge).digest()  # noqa: S324 - CHAP is MD5
+    return hmac.compare_digest(expected, chap_password[1:])
+
+
+def nt_password_hash(password: str) -> bytes:
+    return _md4(password.encode("utf-16-le"))
+
+
+def _des_key(seven: bytes) -> bytes:
+    """Spread 56 key bits over 8 octets (parity bits left at zero: DES ignores them)."""
+    bits = int.from_bytes(seven, "big")
+    return bytes(((bits >> (49 - 7 * i)) & 0x7F) << 1 for i in range(8))
+
+
+def _des(key7: bytes, block: bytes) -> bytes:
+    key = _des_key(key7)
+    # Single DES as 3DES with K1 = K2 = K3.
+    encryptor = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()  # noqa: S305 - the protocol's own DES
+    return encryptor.update(block) + encryptor.finalize()
+
+
+def challenge_hash(peer_challenge: bytes, authenticator_challenge: bytes, username: str) -> bytes:
+    # RFC 2759 §8.2: the user name without any domain prefix.
+    name = username.split("\\", 1)[-1]
+    return hashlib.sha1(peer_challenge + authenticator_challenge + name.encode()).digest()[:8]  # noqa: S324
+
+
+def nt_response(challenge: bytes, password_hash: bytes) -> bytes:
+    padded = password_hash + b"\x00" * 5
+    return _des(padded[0:7], challenge) + _des(padded[7:14], challenge) + _des(padded[14:21], challenge)
+
+
+_MAGIC1 = b"Magic server to client signing constant"
+_MAGIC2 = b"Pad to make it do more than one iteration"
+
+
+def authenticator_response(password_hash: bytes, response: bytes, challenge: bytes) -> bytes:
+    """The ``S=<40 hex digits>`` string of RFC 2759 §8.7 that proves to the client we knew the password."""
+    hash_hash = _md4(password_hash)
+    digest = hashlib.sha1(hash_hash + response + _MAGIC1).digest()  # noqa: S324
+    digest = hashlib.sha1(digest + challenge + _MAGIC2).digest()  # noqa: S324
+    return b"S=" + digest.hex().upper().encode()
+
+
+def check_mschap2(password: str, username: str, authenticator_challenge: bytes, response: bytes) -> bytes | None:
+    """Verify an MS-CHAP2-Response (50 octets: ident, flags, peer challenge (16), reserved (8), NT response
+    (24)). Returns the MS-CHAP2-Success value (ident + ``S=…``) when it matches, else ``None``."""
+    if len(response) != 50 or len(authenticator_challenge) != 16:
+        return None
+    ident, peer_challenge, received = response[0:1], response[2:18], response[26:50]
+    chash = challenge_hash(peer_challenge, authenticator_challenge, username)
+    password_hash = nt_password_hash(password)
+    expected = nt_response(chash, password_hash)
+    if not hmac.compare_digest(expected, received):
+        return None
+    return ident + authenticator_response(password_hash, expected, chash)
+
+
+def check_mschap1(password: str, challenge: bytes, response: bytes) -> bool:
+    """Verify an MS-CHAP-Response (RFC 2433 via RFC 2548: ident, flags, LM response (24), NT response (24))
+    against the 8-octet MS-CHAP-Challenge. Only the NT response is accepted (flags = 1): the LM hash is
+    broken beyond use."""
+    if len(response) != 50 or len(challenge) != 8 or response[1] != 1:
+        return False
+    return hmac.compare_digest(nt_response(challenge, nt_password_hash(password)), response[26:50])

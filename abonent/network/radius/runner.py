@@ -1,0 +1,298 @@
+"""Running the RADIUS server: sockets, the event loop, the maintenance thread, and several processes.
+
+The maintenance thread (one per process) keeps the in-memory policy fresh, reloads the NAS table, writes
+the authentication attempts worth keeping, replays the accounting spool, saves the outage snapshot and
+publishes the counters (``RadiusNode``). None of it runs on the event loop, so a slow database never
+delays an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+
+from abonent.core import clock
+
+from ..models import AuthAttempt, RadiusNode
+from ..policy import PolicyStore
+from .server import RECV_BUFFER, AccountingWriter, RadiusServer, Spool, load_nas_table
+
+logger = logging.getLogger("abonent.radius")
+
+REFRESH_SECONDS = 2.0
+NAS_RELOAD_SECONDS = 10.0
+SNAPSHOT_SECONDS = 60.0
+
+
+@dataclass
+class Options:
+    bind: str
+    auth_port: int
+    acct_port: int
+    processes: int = 1
+    spool_dir: Path | None = None
+
+
+def _socket(bind: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    # A burst of requests waits in the kernel, not dropped, while the loop is busy. The kernel caps this
+    # at net.core.rmem_max (docs/radius.md shows how to raise it); the effective size is logged.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+    sock.bind((bind, port))
+    sock.setblocking(False)
+    return sock
+
+
+class _Auth(asyncio.DatagramProtocol):
+    def __init__(self, server: RadiusServer) -> None:
+        self.server = server
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        try:
+            reply = self.server.handle_auth(data, addr)
+        except Exception:  # a bug must cost one packet, never the server
+            logger.exception("radius: auth handler failed")
+            self.server.stats.inc("all", "handler_errors")
+            return
+        if reply is not None:
+            self.transport.sendto(reply, addr)
+
+
+class _Acct(asyncio.DatagramProtocol):
+    def __init__(self, server: RadiusServer) -> None:
+        self.server = server
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        try:
+            self.server.handle_acct(data, addr, self.transport.sendto)
+        except Exception:
+            logger.exception("radius: accounting handler failed")
+            self.server.stats.inc("all", "handler_errors")
+
+
+class Maintenance(threading.Thread):
+    def __init__(
+        self, server: RadiusServer, writer: AccountingWriter, snapshot: Path, node: str, every: float = REFRESH_SECONDS
+    ) -> None:
+        super().__init__(name="radius-maintenance", daemon=True)
+        self.every = every
+        self.server = server
+        self.writer = writer
+        self.snapshot = snapshot
+        self.node = node
+        self.started_at = clock.now()
+        self.stop_event = threading.Event()
+        self.database_up = True
+
+    def run(self) -> None:
+        last_nas = last_snapshot = 0.0
+        while not self.stop_event.wait(self.every):
+            try:
+                close_old_connections()
+                self.server.store.refresh()
+                now = time.monotonic()
+                if now - last_nas >= NAS_RELOAD_SECONDS:
+                    self.server.nas_table = load_nas_table()
+                    last_nas = now
+                self._flush_attempts()
+                if self.writer.spool.has_backlog():
+                    self.writer.replay()
+                if now - last_snapshot >= SNAPSHOT_SECONDS:
+                    self.server.store.save(self.snapshot)
+                    last_snapshot = now
+                self._publish()
+                if not self.database_up:
+                    logger.warning("radius: database is back")
+                self.database_up = True
+            except DatabaseError as exc:
+                connection.close()
+                if self.database_up:
+                    logger.error("radius: database unavailable (%s); answering from the in-memory policy", exc)
+                self.database_up = False
+            except Exception:
+                logger.exception("radius: maintenance failed")
+        connection.close()
+
+    def final_flush(self) -> None:
+        try:
+            self._flush_attempts()
+        except DatabaseError:
+            logger.error("radius: %d authentication attempts not written at exit", len(self.server.attempts))
+
+    def _flush_attempts(self) -> None:
+        attempts, self.server.attempts = self.server.attempts, []
+        if attempts:
+            try:
+                AuthAttempt.objects.bulk_create(attempts, batch_size=1000)
+            except DatabaseError:
+                self.server.attempts[:0] = attempts  # kept for the next try (bounded by the server)
+                raise
+
+    def _publish(self) -> None:
+        counters: dict[str, dict[str, int]] = {}
+        for (nas, name), value in self.server.stats.counters.items():
+            counters.setdefault(nas, {})[name] = value
+        RadiusNode.objects.update_or_create(
+            node=self.node,
+            defaults={
+                "started_at": self.started_at,
+                "updated_at": clock.now(),
+                "counters": counters,
+                "last_packet": dict(self.server.stats.last_packet),
+                "accounting_queue": self.writer.depth,
+                "spool_backlog": self.writer.spool.has_backlog(),
+            },
+        )
+
+
+def build_server(spool_dir: Path, node: str) -> tuple[RadiusServer, AccountingWriter, Path]:
+    store = PolicyStore()
+    snapshot = spool_dir / f"policy-{node.replace(':', '-')}.pickle"
+    try:
+        store.load_all()
+        nas_table = load_nas_table()
+        store.save(snapshot)
+        _save_nas(spool_dir, nas_table)
+    except DatabaseError as exc:
+        connection.close()
+        logger.error("radius: database unavailable at start (%s); using the last snapshot", exc)
+        if not store.restore(snapshot):
+            raise
+        nas_table = _load_nas(spool_dir)
+    server = RadiusServer(store=store, nas_table=nas_table)
+    writer = AccountingWriter(Spool(spool_dir, f"accounting-{node.replace(':', '-')}"), server.stats)
+    server.writer = writer
+    return server, writer, snapshot
+
+
+def _save_nas(spool_dir: Path, nas_table) -> None:
+    import pickle
+
+    path = spool_dir / "nas.pickle"
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(nas_table, fh)
+    os.chmod(tmp, 0o600)  # holds the shared secrets
+    os.replace(tmp, path)
+
+
+def _load_nas(spool_dir: Path):
+    import pickle
+
+    with open(spool_dir / "nas.pickle", "rb") as fh:
+        return pickle.load(fh)  # noqa: S301 - our own file, mode 0600
+
+
+def prepare(options: Options, index: int):
+    """Everything that touches the database before the loop starts (Django's ORM is synchronous)."""
+    spool_dir = options.spool_dir or settings.ABONENT_RADIUS_SPOOL_DIR
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    node = f"{socket.gethostname()}:{options.auth_port}:{index}"
+    return (*build_server(spool_dir, node), node)
+
+
+async def _serve(
+    options: Options,
+    prepared,
+    stop: asyncio.Event | None = None,
+    on_ready=None,
+    refresh_seconds: float = REFRESH_SECONDS,
+) -> None:
+    server, writer, snapshot, node = prepared
+    loop = asyncio.get_running_loop()
+    reuse = options.processes > 1
+    auth_sock = _socket(options.bind, options.auth_port, reuse)
+    acct_sock = _socket(options.bind, options.acct_port, reuse)
+    await loop.create_datagram_endpoint(lambda: _Auth(server), sock=auth_sock)
+    await loop.create_datagram_endpoint(lambda: _Acct(server), sock=acct_sock)
+    writer.start()
+    maintenance = Maintenance(server, writer, snapshot, node, refresh_seconds)
+    maintenance.start()
+    logger.info(
+        "radius %s listening on %s auth %d acct %d (receive buffer %d bytes, %d NAS)",
+        node,
+        options.bind,
+        options.auth_port,
+        options.acct_port,
+        auth_sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+        len(server.nas_table),
+    )
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    if on_ready is not None:
+        on_ready(server, auth_sock.getsockname()[1], acct_sock.getsockname()[1])
+    await stop.wait()
+    # Answer what is queued before leaving: the NAS would otherwise retransmit to a server that is gone.
+    while writer.depth:
+        await asyncio.sleep(0.05)
+    maintenance.stop_event.set()
+    maintenance.join(timeout=5)
+    await loop.run_in_executor(writer.executor, maintenance.final_flush)
+    writer.executor.submit(connection.close).result()  # the database thread's own connection
+    writer.executor.shutdown(wait=True)
+    auth_sock.close()
+    acct_sock.close()
+    server.store.save(snapshot)
+
+
+def serve(options: Options) -> None:
+    """Run one process, or ``options.processes`` forked children sharing the ports (SO_REUSEPORT)."""
+    if options.processes <= 1:
+        asyncio.run(_serve(options, prepare(options, 0)))
+        return
+    connection.close()  # never share a database connection across fork
+    children: dict[int, int] = {}
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                asyncio.run(_serve(options, prepare(options, index)))
+            finally:
+                os._exit(0)
+        children[pid] = index
+
+    for index in range(options.processes):
+        spawn(index)
+    stopping = False
+
+    def terminate(_signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        index = children.pop(pid, None)
+        if index is not None and not stopping:
+            logger.error("radius process %d exited (%s); restarting", index, status)
+            time.sleep(1)
+            spawn(index)

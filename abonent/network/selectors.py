@@ -1,0 +1,214 @@
+"""Reads of the network app: what the RADIUS server needs to authorise, sessions for the console, monitoring."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Count, F, QuerySet, Sum
+
+from abonent.billing.models import Subscription, SubscriptionStatus
+from abonent.catalog.models import Plan, ServiceKind
+from abonent.core import clock
+from abonent.subscribers.models import SubscriberStatus
+
+from .models import AuthAttempt, CoaRequest, Login, Nas, Session, SessionStatus, UsageDay
+from .vendors import Speed
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSpeeds:
+    day: Speed
+    night: Speed | None
+    night_from: dt.time | None
+    night_until: dt.time | None
+    fup: Speed | None
+    included_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    """Everything the RADIUS server needs to answer for one login, without touching the database."""
+
+    login_id: int
+    subscriber_id: int
+    kind: str
+    username: str
+    password_encrypted: str
+    is_active: bool
+    subscriber_closed: bool
+    subscription_status: str | None  # active / frozen / None (no current subscription)
+    plan_id: int | None
+    static_ip: str | None
+    pool: str | None
+    simultaneous_use: int
+
+
+def plan_speeds() -> dict[int, PlanSpeeds]:
+    result = {}
+    for plan in Plan.objects.all():
+        night = None
+        if plan.night_download_kbps and plan.night_upload_kbps and plan.night_starts_at and plan.night_ends_at:
+            night = Speed(plan.night_download_kbps, plan.night_upload_kbps)
+        fup = None
+        if plan.fup_download_kbps and plan.fup_upload_kbps:
+            fup = Speed(plan.fup_download_kbps, plan.fup_upload_kbps)
+        result[plan.pk] = PlanSpeeds(
+            day=Speed(
+                plan.download_kbps,
+                plan.upload_kbps,
+                plan.burst_download_kbps,
+                plan.burst_upload_kbps,
+                plan.burst_seconds,
+            ),
+            night=night,
+            night_from=plan.night_starts_at,
+            night_until=plan.night_ends_at,
+            fup=fup,
+            included_bytes=plan.included_bytes,
+        )
+    return result
+
+
+def login_policies(subscriber_ids: Iterable[int] | None = None) -> list[LoginPolicy]:
+    """Policies of every login, or of the logins of ``subscriber_ids``: three queries whatever the count."""
+    logins = Login.objects.all()
+    if subscriber_ids is not None:
+        subscriber_ids = list(subscriber_ids)
+        logins = logins.filter(subscriber_id__in=subscriber_ids)
+    rows = list(
+        logins.values_list(
+            "id",
+            "subscriber_id",
+            "kind",
+            "username",
+            "password_encrypted",
+            "is_active",
+            "subscriber__status",
+            "subscription_id",
+            "static_ip",
+            "pool__name",
+            "simultaneous_use",
+        )
+    )
+    # The subscription that sets the speed: the login's own, else the subscriber's newest internet one
+    # that is active or frozen.
+    subs = Subscription.objects.exclude(status=SubscriptionStatus.TERMINATED).filter(
+        plan__service__kind=ServiceKind.INTERNET
+    )
+    if subscriber_ids is not None:
+        subs = subs.filter(subscriber_id__in=subscriber_ids)
+    by_id: dict[int, tuple[str, int]] = {}
+    by_subscriber: dict[int, tuple[str, int]] = {}
+    for sub_id, subscriber_id, status, plan_id in subs.order_by("started_on", "id").values_list(
+        "id", "subscriber_id", "status", "plan_id"
+    ):
+        by_id[sub_id] = (status, plan_id)
+        current = by_subscriber.get(subscriber_id)
+        # An active subscription wins over a frozen one; among equals, the newest.
+        if current is None or current[0] != SubscriptionStatus.ACTIVE or status == SubscriptionStatus.ACTIVE:
+            by_subscriber[subscriber_id] = (status, plan_id)
+    result = []
+    for (
+        login_id,
+        subscriber_id,
+        kind,
+        username,
+        password,
+        active,
+        sub_status,
+        subscription_id,
+        static_ip,
+        pool,
+        simultaneous,
+    ) in rows:
+        current = by_id.get(subscription_id) if subscription_id else by_subscriber.get(subscriber_id)
+        result.append(
+            LoginPolicy(
+                login_id=login_id,
+                subscriber_id=subscriber_id,
+                kind=kind,
+                username=username,
+                password_encrypted=password,
+                is_active=active,
+                subscriber_closed=sub_status == SubscriberStatus.CLOSED,
+                subscription_status=current[0] if current else None,
+                plan_id=current[1] if current else None,
+                static_ip=static_ip,
+                pool=pool,
+                simultaneous_use=simultaneous,
+            )
+        )
+    return result
+
+
+def logins_at_session_limit(stale_seconds: int) -> set[int]:
+    """Logins with as many fresh open sessions as they may have. Sessions with no update for
+    ``stale_seconds`` do not count: a lost Stop must not lock a subscriber out until the sweeper runs."""
+    now = clock.now()
+    rows = (
+        Session.objects.filter(status=SessionStatus.OPEN, login__isnull=False)
+        .filter(updated_at__gte=now - dt.timedelta(seconds=stale_seconds))
+        .values("login_id", "login__simultaneous_use")
+        .annotate(n=Count("id"))
+        .filter(n__gte=F("login__simultaneous_use"))
+    )
+    return {row["login_id"] for row in rows}
+
+
+def subscribers_over_quota(month_start: dt.date) -> set[int]:
+    """Subscribers whose traffic this month exceeds their plan's included volume (a FUP plan throttles them)."""
+    capped = Login.objects.filter(
+        subscription__plan__included_bytes__isnull=False, subscription__plan__fup_download_kbps__isnull=False
+    ).values_list("subscriber_id", "subscription__plan__included_bytes")
+    limits = dict(capped)
+    if not limits:
+        return set()
+    used = (
+        UsageDay.objects.filter(day__gte=month_start, subscriber_id__in=list(limits))
+        .values("subscriber_id")
+        .annotate(total=Sum(F("input_octets") + F("output_octets")))
+    )
+    return {row["subscriber_id"] for row in used if row["total"] > limits[row["subscriber_id"]]}
+
+
+def nas_by_address() -> dict[str, Nas]:
+    return {nas.ip_address: nas for nas in Nas.objects.filter(is_active=True)}
+
+
+def open_sessions(*, nas: Nas | None = None, subscriber_id: int | None = None) -> QuerySet[Session]:
+    qs = Session.objects.filter(status=SessionStatus.OPEN).select_related("nas")
+    if nas is not None:
+        qs = qs.filter(nas=nas)
+    if subscriber_id is not None:
+        qs = qs.filter(subscriber_id=subscriber_id)
+    return qs.order_by("-started_at")
+
+
+def sessions_of(subscriber_id: int, *, limit: int = 20) -> list[Session]:
+    return list(Session.objects.filter(subscriber_id=subscriber_id).select_related("nas").order_by("-started_at")[:limit])
+
+
+def auth_attempts_of(subscriber_id: int, *, limit: int = 10) -> list[AuthAttempt]:
+    return list(AuthAttempt.objects.filter(subscriber_id=subscriber_id).select_related("nas")[:limit])
+
+
+def coa_requests_of(subscriber_id: int, *, limit: int = 10) -> list[CoaRequest]:
+    return list(CoaRequest.objects.filter(subscriber_id=subscriber_id).select_related("nas")[:limit])
+
+
+def nas_overview() -> list[dict]:
+    """Per NAS: sessions online now, for the network page."""
+    online = dict(
+        Session.objects.filter(status=SessionStatus.OPEN).values("nas_id").annotate(n=Count("id")).values_list("nas_id", "n")
+    )
+    return [{"nas": nas, "online": online.get(nas.pk, 0)} for nas in Nas.objects.order_by("name")]
+
+
+def usage_between(subscriber_id: int, start: dt.date, end: dt.date) -> dict[str, int]:
+    agg = UsageDay.objects.filter(subscriber_id=subscriber_id, day__gte=start, day__lt=end).aggregate(
+        i=Sum("input_octets"), o=Sum("output_octets")
+    )
+    return {"input_octets": agg["i"] or 0, "output_octets": agg["o"] or 0}
+

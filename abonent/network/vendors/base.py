@@ -1,0 +1,73 @@
+"""The interface every vendor profile implements, and the plain values it renders from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Attributes = list[tuple[str, str | int]]
+
+
+@dataclass(frozen=True)
+class Speed:
+    """A shaping decision in kbit/s (1 kbit = 1,000 bit/s, as NAS attributes take it)."""
+
+    down_kbps: int
+    up_kbps: int
+    burst_down_kbps: int | None = None
+    burst_up_kbps: int | None = None
+    burst_seconds: int | None = None
+
+    @property
+    def has_burst(self) -> bool:
+        return bool(self.burst_down_kbps and self.burst_up_kbps and self.burst_seconds)
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    """What identifies one session to the NAS in a CoA or Disconnect-Request."""
+
+    username: str
+    acct_session_id: str
+    framed_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class DebtorSettings:
+    """The NAS's settings for the debtor redirect."""
+
+    address_list: str = "debtors"
+    pool: str = ""
+
+
+class VendorProfile:
+    """Renders a NAS's attributes. Subclasses override the speed and debtor parts; the rest is RFC."""
+
+    name = "generic"
+
+    def speed(self, speed: Speed) -> Attributes:
+        raise NotImplementedError
+
+    def debtor(self, debtor: DebtorSettings) -> Attributes:
+        """Attributes that put a session into the debtor redirect (payment page only)."""
+        return [("Framed-Pool", debtor.pool)] if debtor.pool else []
+
+    def pool(self, pool_name: str) -> Attributes:
+        return [("Framed-Pool", pool_name)]
+
+    def identify(self, session: SessionRef) -> Attributes:
+        attrs: Attributes = [("User-Name", session.username), ("Acct-Session-Id", session.acct_session_id)]
+        if session.framed_ip:
+            attrs.append(("Framed-IP-Address", session.framed_ip))
+        return attrs
+
+    def coa(self, session: SessionRef, *, speed: Speed | None, debtor: DebtorSettings | None) -> Attributes:
+        """A CoA-Request that changes a live session's speed, or moves it into (or out of) the redirect."""
+        attrs = self.identify(session)
+        if speed is not None:
+            attrs += self.speed(speed)
+        if debtor is not None:
+            attrs += self.debtor(debtor)
+        return attrs
+
+    def disconnect(self, session: SessionRef) -> Attributes:
+        return self.identify(session)

@@ -1,0 +1,74 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from abonent.billing import actions as billing
+from abonent.catalog import actions as catalog
+from abonent.network import actions as network
+from abonent.network.models import LoginKind
+from abonent.network.testing import RADCLIENT, radius_server
+
+SECRET = "a-long-shared-secret-for-tests"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "network" in str(item.fspath) and "radclient" in item.fixturenames and RADCLIENT is None:
+            item.add_marker(pytest.mark.skip(reason="radclient is not installed (apt-get install freeradius-utils)"))
+
+
+@pytest.fixture
+def internet(admin):
+    return catalog.do_create_service(code="internet", name="Интернет", kind="internet", acting_user=admin)
+
+
+@pytest.fixture
+def plan(admin, internet):
+    return catalog.do_create_plan(
+        code="home-100",
+        name="Домашний 100",
+        service=internet,
+        monthly_fee=Decimal("650.00"),
+        valid_from=dt.date(2020, 1, 1),
+        download_kbps=102400,
+        upload_kbps=51200,
+        acting_user=admin,
+    )
+
+
+@pytest.fixture
+def make_nas(admin):
+    def make(vendor="mikrotik", **fields):
+        fields.setdefault("name", f"nas-{vendor}")
+        fields.setdefault("ip_address", "127.0.0.1")
+        return network.do_create_nas(acting_user=admin, secret=SECRET, vendor=vendor, **fields)
+
+    return make
+
+
+@pytest.fixture
+def customer(make_subscriber, plan, admin):
+    """A subscriber with an active internet subscription, money on the account and a PPPoE login."""
+    subscriber = make_subscriber()
+    billing.do_post_payment(subscriber, amount="1000.00", channel="cash", external_id="c-1", acting_user=admin)
+    billing.do_activate_subscription(subscriber, plan=plan, acting_user=admin)
+    network.do_create_login(subscriber, acting_user=admin, kind=LoginKind.PPPOE, username="ivanov", password="s3cret-pw")
+    return subscriber
+
+
+@pytest.fixture
+def radclient():
+    from abonent.network.testing import radclient as send
+
+    return send
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Start the server after the test's data exists (it loads the policy at start)."""
+
+    def start():
+        return radius_server(tmp_path / "radius")
+
+    return start

@@ -1,0 +1,126 @@
+"""Access-Requests from FreeRADIUS's radclient against our server: the real peer, real packets."""
+
+import os
+
+import pytest
+
+from abonent.network.models import AuthAttempt, RejectReason
+
+from abonent.network.radius import auth
+
+from .conftest import SECRET
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("radius")]
+
+PAP = 'User-Name = "ivanov"\nUser-Password = "s3cret-pw"\nMessage-Authenticator = 0x00\n'
+
+
+def test_pap_accept_has_mikrotik_speed_and_message_authenticator_first(customer, make_nas, server, radclient):
+    make_nas("mikrotik")
+    with server() as running:
+        result = radclient(running.auth_port, SECRET, "auth", PAP)
+    assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
+    assert 'Mikrotik-Rate-Limit = "51200k/102400k"' in result.stdout
+    assert "Acct-Interim-Interval = 300" in result.stdout
+    assert "Class = " in result.stdout
+    # radclient prints the reply's attributes in order: Message-Authenticator first (BlastRADIUS).
+    attributes = [line.strip() for line in result.stdout.split("Received Access-Accept", 1)[1].splitlines()[1:] if "=" in line]
+    assert attributes[0].startswith("Message-Authenticator")
+
+
+def test_pap_accept_for_accel_ppp_uses_filter_id_down_up(customer, make_nas, server, radclient):
+    make_nas("accel_ppp")
+    with server() as running:
+        result = radclient(running.auth_port, SECRET, "auth", PAP)
+    assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
+    assert 'Filter-Id = "102400/51200"' in result.stdout
+
+
+def test_wrong_password_is_rejected_and_the_reason_kept(customer, make_nas, server, radclient):
+    make_nas()
+    with server() as running:
+        result = radclient(running.auth_port, SECRET, "auth", PAP.replace("s3cret-pw", "guess"))
+        assert running.counter("rejects_bad_password") == 1
+    assert "Received Access-Reject" in result.stdout
+    attempt = AuthAttempt.objects.get()
+    assert (attempt.reason, attempt.subscriber_id) == (RejectReason.BAD_PASSWORD, customer.pk)
+
+
+def test_chap(customer, make_nas, server, radclient):
+    make_nas()
+    with server() as running:
+        result = radclient(
+            running.auth_port, SECRET, "auth", 'User-Name = "ivanov"\nCHAP-Password = "s3cret-pw"\nMessage-Authenticator = 0x00\n'
+        )
+        wrong = radclient(
+            running.auth_port, SECRET, "auth", 'User-Name = "ivanov"\nCHAP-Password = "nope"\nMessage-Authenticator = 0x00\n'
+        )
+    assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
+    assert "Received Access-Reject" in wrong.stdout
+
+
+def _mschap2(password: str, username: str = "ivanov") -> tuple[str, str, bytes]:
+    """What a PPPoE client computes (RFC 2759), as radclient attributes, plus the expected success."""
+    authenticator_challenge, peer_challenge = os.urandom(16), os.urandom(16)
+    chash = auth.challenge_hash(peer_challenge, authenticator_challenge, username)
+    password_hash = auth.nt_password_hash(password)
+    nt = auth.nt_response(chash, password_hash)
+    response = b"\x07\x00" + peer_challenge + b"\x00" * 8 + nt
+    expected = b"\x07" + auth.authenticator_response(password_hash, nt, chash)
+    return "0x" + authenticator_challenge.hex(), "0x" + response.hex(), expected
+
+
+def test_mschapv2_answers_with_ms_chap2_success(customer, make_nas, server, radclient):
+    make_nas()
+    challenge, response, expected = _mschap2("s3cret-pw")
+    _c, wrong, _e = _mschap2("not-the-password")
+    packet = 'User-Name = "ivanov"\nMS-CHAP-Challenge = {c}\nMS-CHAP2-Response = {r}\nMessage-Authenticator = 0x00\n'
+    with server() as running:
+        result = radclient(running.auth_port, SECRET, "auth", packet.format(c=challenge, r=response))
+        rejected = radclient(running.auth_port, SECRET, "auth", packet.format(c=challenge, r=wrong))
+    assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
+    assert f"MS-CHAP2-Success = 0x{expected.hex()}" in result.stdout
+    assert "Received Access-Reject" in rejected.stdout
+
+
+def test_mschapv1_from_radclient(customer, make_nas, server, radclient):
+    make_nas()
+    with server() as running:
+        result = radclient(
+            running.auth_port, SECRET, "auth", 'User-Name = "ivanov"\nMS-CHAP-Password = "s3cret-pw"\nMessage-Authenticator = 0x00\n'
+        )
+    assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
+
+
+def test_missing_message_authenticator_is_dropped(customer, make_nas, server, radclient):
+    make_nas()
+    with server() as running:
+        result = radclient(running.auth_port, SECRET, "auth", 'User-Name = "ivanov"\nUser-Password = "s3cret-pw"\n', timeout=0.5)
+        assert running.counter("dropped_missing_message_authenticator") >= 1
+    assert "Received Access-Accept" not in result.stdout
+
+
+def test_a_nas_may_be_allowed_to_omit_message_authenticator(customer, make_nas, server, radclient):
+    make_nas(require_message_authenticator=False)
+    with server() as running:
+        result = radclient(running.auth_port, SECRET, "auth", 'User-Name = "ivanov"\nUser-Password = "s3cret-pw"\n')
+    assert "Received Access-Accept" in result.stdout
+
+
+def test_wrong_secret_is_dropped(customer, make_nas, server, radclient):
+    make_nas()
+    with server() as running:
+        result = radclient(running.auth_port, "another-secret-entirely", "auth", PAP, timeout=0.5)
+        assert running.counter("dropped_bad_message_authenticator") >= 1
+    assert "Received" not in result.stdout
+
+
+def test_debtor_gets_the_redirect(customer, make_nas, server, radclient, admin):
+    from abonent.billing import actions as billing
+
+    billing.do_adjust_balance(customer, amount="-5000.00", reason="test debt", acting_user=admin)
+    make_nas()
+    with server() as running:
+        result = radclient(running.auth_port, SECRET, "auth", PAP)
+    assert "Received Access-Accept" in result.stdout
+    assert 'Mikrotik-Address-List = "debtors"' in result.stdout
