@@ -140,9 +140,11 @@ WITH incoming AS (
            input_octets, output_octets, terminate_cause)
 ),
 previous AS (
+    -- The statement's snapshot: the totals before this batch. No FOR UPDATE: it would skip the rows the
+    -- upsert below changes in the same statement. Two writers never race on one session, because a NAS's
+    -- packets always reach the same process (one socket per process; SO_REUSEPORT hashes by source).
     SELECT s.nas_id, s.unique_id, s.input_octets, s.output_octets
     FROM network_session s JOIN incoming i ON s.nas_id = i.nas_id AND s.unique_id = i.unique_id
-    FOR UPDATE OF s
 ),
 written AS (
     INSERT INTO network_session AS s (

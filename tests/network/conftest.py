@@ -13,9 +13,19 @@ SECRET = "a-long-shared-secret-for-tests"
 
 
 def pytest_collection_modifyitems(items):
+    from django.conf import settings
+
+    sqlite = settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
     for item in items:
-        if "network" in str(item.fspath) and "radclient" in item.fixturenames and RADCLIENT is None:
+        if "network" not in str(item.fspath) or "server" not in item.fixturenames:
+            continue
+        if RADCLIENT is None:
             item.add_marker(pytest.mark.skip(reason="radclient is not installed (apt-get install freeradius-utils)"))
+        elif sqlite:
+            # The server runs in threads and needs committed data (transactional tests), which SQLite's test
+            # database cannot flush past the ledger's append-only triggers. test_accounting.py covers the
+            # SQLite write path directly.
+            item.add_marker(pytest.mark.skip(reason="the RADIUS socket tests run on PostgreSQL"))
 
 
 @pytest.fixture

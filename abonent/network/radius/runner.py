@@ -250,7 +250,8 @@ async def _serve(
     maintenance.stop_event.set()
     maintenance.join(timeout=5)
     await loop.run_in_executor(writer.executor, maintenance.final_flush)
-    writer.executor.submit(connection.close).result()  # the database thread's own connection
+    # A lambda: `connection.close` evaluated here would be this thread's connection, not the database thread's.
+    writer.executor.submit(lambda: connection.close()).result()
     writer.executor.shutdown(wait=True)
     auth_sock.close()
     acct_sock.close()

@@ -335,7 +335,7 @@ class RadiusServer:
             return
         if record is None:
             return
-        reply = request.CreateReply(code=ACCOUNTING_RESPONSE).ReplyPacket()
+        reply = request.CreateReply().ReplyPacket()
         self.acct_dedup.put(key, DedupCache.PENDING)
         self.stats.inc(nas.name, "accounting_" + {1: "start", 2: "stop", 3: "interim", 7: "on", 8: "off"}[record.status])
 
@@ -408,11 +408,10 @@ class RadiusServer:
 def _terminate_cause(raw: list[bytes] | None) -> str:
     if not raw:
         return ""
-    code = struct.unpack("!I", raw[0])[0]
     try:
-        return DICTIONARY.attributes["Acct-Terminate-Cause"].values.GetBackward(code)
+        return DICTIONARY.attributes["Acct-Terminate-Cause"].values.GetBackward(raw[0])
     except KeyError:
-        return str(code)
+        return str(struct.unpack("!I", raw[0])[0])
 
 
 class AccountingWriter:
