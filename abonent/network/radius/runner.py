@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, DataError, close_old_connections, connection
 
 from abonent.core import clock
 
@@ -144,6 +144,13 @@ class Maintenance(threading.Thread):
         if attempts:
             try:
                 AuthAttempt.objects.bulk_create(attempts, batch_size=1000)
+            except DataError:
+                connection.close()
+                for attempt in attempts:  # one bad row must not block the rest forever
+                    try:
+                        AuthAttempt.objects.bulk_create([attempt])
+                    except DataError:
+                        logger.error("radius: authentication attempt refused by the database: %r", attempt.username)
             except DatabaseError:
                 self.server.attempts[:0] = attempts  # kept for the next try (bounded by the server)
                 raise

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.db import DatabaseError, connection, close_old_connections
+from django.db import DatabaseError, DataError, close_old_connections, connection
 from django.utils import timezone
 from pyrad import packet as rp
 
@@ -38,7 +38,7 @@ from ..models import AuthAttempt, AuthOutcome, LoginKind, Nas, RejectReason
 from ..vendors import profile_for
 from ..vendors.base import DebtorSettings
 from . import auth
-from .codec import DICTIONARY, MalformedPacket, check_packet
+from .codec import DICTIONARY, MAX_PACKET, MalformedPacket, check_packet
 
 logger = logging.getLogger("abonent.radius")
 
@@ -98,6 +98,9 @@ class DedupCache:
                 break
             del entries[first_key]
 
+    def forget(self, key: tuple) -> None:
+        self._entries.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -130,7 +133,8 @@ class NasEntry:
 def _text(raw: list[bytes] | None) -> str:
     if not raw:
         return ""
-    return raw[0].decode("utf-8", "replace")
+    # PostgreSQL refuses NUL in text; a NAS (or an attacker) sending one must not stop our writes.
+    return raw[0].decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 def _int(raw: list[bytes] | None) -> int:
@@ -199,7 +203,7 @@ class RadiusServer:
         if not self._message_authenticator_ok(request, nas, addr):
             return None
         if code == STATUS_SERVER:  # RFC 5997: "are you alive?", answered with Access-Accept
-            reply = request.CreateReply(code=ACCESS_ACCEPT)
+            reply = request.CreateReply()  # Access-Accept, Message-Authenticator first
             reply.add_message_authenticator()
             raw = reply.ReplyPacket()
             self.auth_dedup.put(key, raw)
@@ -208,6 +212,9 @@ class RadiusServer:
             raw = self._authorize(request, nas)
         except (rp.PacketError, struct.error, UnicodeError, ValueError, KeyError, IndexError) as exc:
             self._drop(nas.name, "malformed", addr, str(exc))
+            return None
+        if len(raw) > MAX_PACKET:  # a request padded with Proxy-State would make our reply oversized
+            self._drop(nas.name, "reply_too_large", addr, f"{len(raw)} octets")
             return None
         self.auth_dedup.put(key, raw)
         return raw
@@ -222,6 +229,9 @@ class RadiusServer:
             return True
         if OrderedDict.__contains__(request, 33):
             self._drop(nas.name, "proxy_state_without_ma", addr, "BlastRADIUS (CVE-2024-3596)")
+            return False
+        if request.code == STATUS_SERVER:  # RFC 5997 §3: its authenticator is random, only MA proves the secret
+            self._drop(nas.name, "missing_message_authenticator", addr, "Status-Server (RFC 5997)")
             return False
         if nas.require_ma and request.code == ACCESS_REQUEST:
             self._drop(nas.name, "missing_message_authenticator", addr, "BlastRADIUS (CVE-2024-3596)")
@@ -343,6 +353,9 @@ class RadiusServer:
             self.acct_dedup.put(key, reply)
             send(reply, addr)
 
+        # Not written and not spooled: let the NAS's retransmission through instead of swallowing it.
+        done.forget = lambda: self.acct_dedup.forget(key)
+
         self.writer.submit(record, done)
 
     def _acct_record(self, request: rp.AcctPacket, nas: NasEntry, addr) -> AcctRecord | None:
@@ -456,6 +469,9 @@ class AccountingWriter:
                     for _record, done in batch:
                         done()
                     self.stats.inc("all", "accounting_committed", len(batch))
+                else:
+                    for _record, done in batch:
+                        getattr(done, "forget", lambda: None)()
 
     def _write(self, records: list[AcctRecord]) -> bool:
         try:
@@ -464,7 +480,16 @@ class AccountingWriter:
                 self.stats.inc("all", "accounting_spooled", len(records))
                 return True
             close_old_connections()
-            accounting.write_batch(records)
+            try:
+                accounting.write_batch(records)
+            except DataError:
+                # One bad row, not an outage: write the others one by one, log and count the bad ones.
+                for record in records:
+                    try:
+                        accounting.write_batch([record])
+                    except DataError as exc:
+                        self.stats.inc("all", "accounting_rejected_rows")
+                        logger.error("accounting: record refused by the database (%s): %r", exc, record)
             return True
         except DatabaseError as exc:
             connection.close()

@@ -1,0 +1,260 @@
+"""The RFC 5176 client: sends the queued CoA-Requests and Disconnect-Requests to the NAS and records the answer.
+
+``send_due()`` claims a batch of due requests, sends them all at once (one UDP socket each, so a NAS that
+does not answer costs one timeout for the whole batch, not one per request) and records per request:
+
+* ACK (CoA-ACK 44 / Disconnect-ACK 41) → ``acked``.
+* NAK with Error-Cause 503 Session-Context-Not-Found → ``naked`` at once: the NAS has no such session, a
+  retry cannot succeed. The session row is left alone: the stale-session sweeper closes it if accounting
+  has really stopped, whereas closing it here would be permanent (a closed session never reopens) and
+  wrong whenever the NAK came from a mismatched identity rather than a finished session.
+* any other NAK, no answer, or only replies that fail the authenticator check → retried after
+  ``BACKOFF_S`` (10 s, 30 s, 90 s, 270 s); after ``MAX_ATTEMPTS`` a NAK ends ``naked``, silence ``failed``.
+
+The rows are claimed in a short transaction (``SKIP LOCKED`` on PostgreSQL) that pushes ``next_attempt_at``
+out by ``LEASE``, so several workers can run this side by side and the network wait holds no row lock; a
+worker that dies mid-send leaves its requests to be picked up again when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import selectors
+import socket
+import struct
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+from pyrad import packet as radius_packet
+
+from abonent.core import clock
+
+from .models import CoaKind, CoaRequest, CoaStatus
+from .radius.codec import DICTIONARY, MalformedPacket, check_packet
+
+logger = logging.getLogger(__name__)
+
+REPLY_TIMEOUT_S = 2.0
+MAX_ATTEMPTS = 5
+# Wait after the n-th unsuccessful attempt (n = 1..MAX_ATTEMPTS-1), in seconds: 10 · 3^(n-1).
+BACKOFF_S = (10, 30, 90, 270)
+# How long a claimed request stays invisible to other workers; longer than one send by a wide margin.
+LEASE = dt.timedelta(seconds=60)
+DEFAULT_BATCH = 200
+
+# RFC 5176 Error-Cause values, for the readable message (the names are protocol identifiers).
+ERROR_CAUSES = {
+    201: "Residual-Context-Removed",
+    202: "Invalid-EAP-Packet",
+    401: "Unsupported-Attribute",
+    402: "Missing-Attribute",
+    403: "NAS-Identification-Mismatch",
+    404: "Invalid-Request",
+    405: "Unsupported-Service",
+    406: "Unsupported-Extension",
+    407: "Invalid-Attribute-Value",
+    501: "Administratively-Prohibited",
+    502: "Request-Not-Routable",
+    503: "Session-Context-Not-Found",
+    504: "Session-Context-Not-Removable",
+    505: "Other-Proxy-Processing-Error",
+    506: "Resources-Unavailable",
+    507: "Request-Initiated",
+}
+SESSION_CONTEXT_NOT_FOUND = 503
+
+_REQUEST_CODE = {CoaKind.COA: radius_packet.CoARequest, CoaKind.DISCONNECT: radius_packet.DisconnectRequest}
+_ACK = {radius_packet.CoARequest: radius_packet.CoAACK, radius_packet.DisconnectRequest: radius_packet.DisconnectACK}
+_NAK = {radius_packet.CoARequest: radius_packet.CoANAK, radius_packet.DisconnectRequest: radius_packet.DisconnectNAK}
+
+
+@dataclass
+class Answer:
+    """What came back for one request: ``ack``, ``nak``, ``silent`` (nothing valid in time) or ``unsendable``."""
+
+    result: str
+    error_cause: int | None = None
+    detail: str = ""
+
+
+# --- the queue ------------------------------------------------------------------------------------------------
+
+
+def send_due(*, limit: int = DEFAULT_BATCH, timeout: float = REPLY_TIMEOUT_S) -> dict[str, int]:
+    """Send one batch of due requests and record the answers. Returns how many ended in each way
+    (``acked``, ``naked``, ``failed``, ``retry``). Safe to run in several processes at once."""
+    claimed = _claim_due(limit)
+    if not claimed:
+        return {}
+    answers = exchange([(request, _build(request)) for request in claimed], timeout=timeout)
+    counts: Counter[str] = Counter()
+    for request in claimed:
+        counts[_record(request, answers[request.pk])] += 1
+    return dict(counts)
+
+
+def _claim_due(limit: int) -> list[CoaRequest]:
+    now = clock.now()
+    with transaction.atomic():
+        due = CoaRequest.objects.filter(status=CoaStatus.PENDING, next_attempt_at__lte=now).order_by(
+            "next_attempt_at", "pk"
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        # The attempt counts from the moment it is claimed: a worker that dies mid-send still used it.
+        CoaRequest.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
+    return list(CoaRequest.objects.filter(pk__in=ids).select_related("nas").order_by("pk"))
+
+
+def _build(request: CoaRequest) -> radius_packet.CoAPacket | Answer:
+    """The request as pyrad will encode it, or why it cannot be sent (a bug or bad data, not a NAS fault)."""
+    try:
+        secret = request.nas.secret.encode()
+        pkt = radius_packet.CoAPacket(code=_REQUEST_CODE[request.kind], secret=secret, dict=DICTIONARY)
+        # RFC 5176: the Request Authenticator is computed as for an Accounting-Request (RFC 2866 §3), and the
+        # Message-Authenticator over a zeroed authenticator; CoAPacket.RequestPacket() does both.
+        pkt.add_message_authenticator()
+        for name, values in request.attributes.items():
+            pkt.AddAttribute(name, values)
+        pkt.RequestPacket()  # encode once now so a bad value is found here, not at send time
+    except Exception as exc:  # any failure to render the packet ends this request: it cannot get better
+        logger.exception("CoA request %s cannot be encoded", request.pk)
+        return Answer(
+            "unsendable", detail=_("The request cannot be encoded: %(error)s") % {"error": type(exc).__name__}
+        )
+    return pkt
+
+
+def _record(request: CoaRequest, answer: Answer) -> str:
+    """Store one answer; returns ``acked``, ``naked``, ``failed`` or ``retry``."""
+    now = clock.now()
+    request.error_cause = answer.error_cause
+    request.last_error = answer.detail[:255]
+    last_try = request.attempts >= MAX_ATTEMPTS
+    if answer.result == "ack":
+        request.status, outcome = CoaStatus.ACKED, "acked"
+    elif answer.result == "nak" and (answer.error_cause == SESSION_CONTEXT_NOT_FOUND or last_try):
+        request.status, outcome = CoaStatus.NAKED, "naked"
+    elif answer.result == "unsendable" or last_try:
+        request.status, outcome = CoaStatus.FAILED, "failed"
+    else:
+        request.next_attempt_at = now + dt.timedelta(seconds=BACKOFF_S[min(request.attempts, len(BACKOFF_S)) - 1])
+        outcome = "retry"
+    if outcome != "retry":
+        request.finished_at = now
+        request.next_attempt_at = now
+    request.save(update_fields=["status", "error_cause", "last_error", "next_attempt_at", "finished_at"])
+    log = logger.info if outcome in ("acked", "retry") else logger.warning
+    log("CoA request %s (%s) to NAS %s: %s %s", request.pk, request.kind, request.nas_id, outcome, answer.detail)
+    return outcome
+
+
+# --- the wire -----------------------------------------------------------------------------------------------
+
+
+def exchange(
+    requests: list[tuple[CoaRequest, radius_packet.CoAPacket | Answer]], *, timeout: float = REPLY_TIMEOUT_S
+) -> dict[int, Answer]:
+    """Send every packet from its own UDP socket and wait, all together, at most ``timeout`` seconds for
+    the replies. A reply counts only if it comes from the NAS's address, matches the request's Identifier,
+    has the expected code and passes pyrad's ``VerifyReply`` (Response Authenticator and, when present,
+    Message-Authenticator); anything else is dropped and the wait goes on: a forged or stale datagram must
+    not end the request."""
+    answers: dict[int, Answer] = {}
+    dropped: dict[int, str] = {}  # why the last reply was not accepted, reported if no valid one follows
+    selector = selectors.DefaultSelector()
+    try:
+        for request, pkt in requests:
+            if isinstance(pkt, Answer):
+                answers[request.pk] = pkt
+                continue
+            address = (request.nas.ip_address, request.nas.coa_port)
+            sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                # connect(): the kernel passes on only datagrams from the NAS's address and port.
+                sock.connect(address)
+                sock.send(pkt.RequestPacket())
+            except OSError as exc:
+                sock.close()
+                answers[request.pk] = Answer("silent", detail=_("Cannot send to the NAS: %(error)s") % {"error": exc})
+                continue
+            selector.register(sock, selectors.EVENT_READ, (request, pkt))
+        deadline = time.monotonic() + timeout
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            for key, _mask in selector.select(remaining):
+                request, pkt = key.data
+                answer = _read_reply(key.fileobj, pkt)
+                if isinstance(answer, str):
+                    if answer:
+                        dropped[request.pk] = answer
+                    continue  # not a valid reply to this request: keep waiting for one
+                answers[request.pk] = answer
+                selector.unregister(key.fileobj)
+                key.fileobj.close()
+        for key in list(selector.get_map().values()):
+            request, _pkt = key.data
+            detail = dropped.get(request.pk) or _("No answer from the NAS within %(seconds)s s.") % {
+                "seconds": f"{timeout:g}"
+            }
+            answers[request.pk] = Answer("silent", detail=detail)
+            selector.unregister(key.fileobj)
+            key.fileobj.close()
+    finally:
+        for key in list(selector.get_map().values()):
+            key.fileobj.close()
+        selector.close()
+    return answers
+
+
+def _read_reply(sock: socket.socket, request: radius_packet.CoAPacket) -> Answer | str:
+    """The answer a datagram gives, or (a string) why it was dropped."""
+    try:
+        data = sock.recv(4096)
+    except (BlockingIOError, InterruptedError):
+        return ""
+    except ConnectionRefusedError:
+        # ICMP port unreachable for our earlier datagram: nothing listens on the CoA port.
+        return Answer("silent", detail=_("The NAS refused the connection: nothing listens on its CoA port."))
+    except OSError as exc:
+        return Answer("silent", detail=_("Cannot receive from the NAS: %(error)s") % {"error": exc})
+    try:
+        check_packet(data)
+        reply = radius_packet.CoAPacket(packet=data, secret=request.secret, dict=DICTIONARY)
+    except (MalformedPacket, radius_packet.PacketError, KeyError, ValueError, struct.error):
+        logger.warning("malformed CoA reply dropped")
+        return _("The NAS sent a malformed reply.")
+    if reply.code not in (_ACK[request.code], _NAK[request.code]) or not request.VerifyReply(reply, data):
+        # A wrong secret on either side looks exactly like this; say so if nothing better arrives.
+        logger.warning("CoA reply with code %s failed the authenticator check, dropped", reply.code)
+        return _("The NAS's reply failed the authenticator check: is the shared secret the same on both sides?")
+    if reply.code == _ACK[request.code]:
+        return Answer("ack")
+    cause = _error_cause(reply)
+    if cause is None:
+        detail = _("The NAS refused the request without giving a reason.")
+    else:
+        detail = _("The NAS refused the request: Error-Cause %(code)d (%(name)s).") % {
+            "code": cause,
+            "name": ERROR_CAUSES.get(cause, "?"),
+        }
+    return Answer("nak", error_cause=cause, detail=detail)
+
+
+def _error_cause(reply: radius_packet.CoAPacket) -> int | None:
+    # By attribute code: by name pyrad would turn known values into their dictionary names.
+    raw = reply.get(101)
+    if not raw or len(raw[0]) != 4:
+        return None
+    return struct.unpack("!I", raw[0])[0]

@@ -1,0 +1,40 @@
+"""The network app's periodic jobs: sending the CoA/Disconnect queue, and closing sessions whose Stop was lost.
+
+The scheduler runs a job at most once a minute, so a CoA waits up to a minute here; where that is too slow
+(a plan upgrade the subscriber is watching), run ``abonent coa send --loop`` beside the worker.
+"""
+
+import datetime as dt
+
+from django_tasks import task
+
+from abonent.core.scheduler import periodic
+
+# One job run drains the queue batch by batch, but hands the worker back well before the next slot.
+SEND_BUDGET_S = 40
+
+
+@periodic("network.send_coa", every=dt.timedelta(minutes=1))
+@task(queue_name="network")
+def send_coa() -> dict:
+    import time
+
+    from .coa import DEFAULT_BATCH, send_due
+
+    totals: dict[str, int] = {}
+    started = time.monotonic()
+    while time.monotonic() - started < SEND_BUDGET_S:
+        counts = send_due(limit=DEFAULT_BATCH)
+        for outcome, n in counts.items():
+            totals[outcome] = totals.get(outcome, 0) + n
+        if sum(counts.values()) < DEFAULT_BATCH:
+            break
+    return totals
+
+
+@periodic("network.sweep_stale_sessions", every=dt.timedelta(minutes=5))
+@task(queue_name="network")
+def sweep_stale_sessions() -> int:
+    from .accounting import sweep_stale_sessions as sweep
+
+    return sweep()

@@ -1,0 +1,360 @@
+"""The CoA / Disconnect client (RFC 5176) against a local NAS stand-in: a UDP listener that decodes with pyrad,
+checks the Request Authenticator and Message-Authenticator with the NAS's secret, and answers as scripted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from pyrad import packet as radius_packet
+
+from abonent.billing import actions as billing
+from abonent.billing.models import Subscription
+from abonent.catalog import actions as catalog
+from abonent.core import clock
+from abonent.network import actions as network
+from abonent.network.coa import send_due
+from abonent.network.models import CoaKind, CoaReason, CoaRequest, CoaStatus, Session, SessionStatus
+from abonent.network.radius.codec import DICTIONARY
+
+from .conftest import SECRET
+
+pytestmark = pytest.mark.django_db
+
+T0 = timezone.make_aware(dt.datetime(2025, 3, 10, 12, 0))
+ACK, DROP = "ack", "drop"
+
+
+def nak(cause: int | None = None) -> tuple[str, int | None]:
+    return ("nak", cause)
+
+
+class CoaListener:
+    """A NAS's CoA port: answers each request with the next scripted reply (ACK once the script runs out)."""
+
+    def __init__(self, secret: str = SECRET, host: str = "127.0.0.1") -> None:
+        self.secret = secret.encode()
+        self.script: list = []
+        self.received: list[dict] = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="coa-listener", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            request = radius_packet.CoAPacket(packet=data, secret=self.secret, dict=DICTIONARY)
+            authentic = (
+                request.VerifyCoARequest()
+                and bool(request.message_authenticator)
+                and (request.verify_message_authenticator())
+            )
+            self.received.append(
+                {
+                    "code": request.code,
+                    "authentic": authentic,
+                    # pyrad's keys() gives attribute names; iterating the packet itself gives raw codes.
+                    "attributes": {
+                        key: request[key]
+                        for key in request.keys()  # noqa: SIM118
+                        if key != "Message-Authenticator"
+                    },
+                }
+            )
+            if not authentic:
+                continue  # RFC 5176: a request that fails the check is silently discarded
+            action = self.script.pop(0) if self.script else ACK
+            if action == DROP:
+                continue
+            reply = request.CreateReply()
+            reply.add_message_authenticator()
+            if action != ACK:
+                reply.code = (
+                    radius_packet.DisconnectNAK
+                    if request.code == radius_packet.DisconnectRequest
+                    else radius_packet.CoANAK
+                )
+                if action[1] is not None:
+                    reply["Error-Cause"] = action[1]
+            self.sock.sendto(reply.ReplyPacket(), peer)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    running = CoaListener()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def nas(make_nas, listener):
+    return make_nas("mikrotik", coa_port=listener.port)
+
+
+@pytest.fixture
+def online(customer, nas):
+    """The customer's PPPoE session on the NAS, as accounting would have opened it."""
+    login = customer.network_logins.get()
+    return Session.objects.create(
+        nas=nas,
+        unique_id="u-1",
+        acct_session_id="81a00003",
+        login=login,
+        subscriber=customer,
+        username=login.username,
+        framed_ip="100.64.0.10",
+        started_at=T0 - dt.timedelta(hours=1),
+        updated_at=T0 - dt.timedelta(minutes=2),
+    )
+
+
+def _queue_disconnect(session) -> CoaRequest:
+    with clock.travel_to(T0):
+        [request] = network.queue_disconnect(session.subscriber_id, reason=CoaReason.SUSPEND)
+    return request
+
+
+def test_plan_change_pushes_the_new_rate_limit_to_the_nas_and_ends_acked(
+    customer, online, listener, admin, internet, django_capture_on_commit_callbacks
+):
+    # given an online subscriber and a faster plan
+    faster = catalog.do_create_plan(
+        code="home-200",
+        name="Домашний 200",
+        service=internet,
+        monthly_fee=Decimal("700.00"),
+        valid_from=dt.date(2020, 1, 1),
+        download_kbps=204800,
+        upload_kbps=102400,
+        acting_user=admin,
+    )
+    subscription = Subscription.objects.get(subscriber=customer)
+    # when staff upgrade the plan and the queue is sent
+    with clock.travel_to(T0):
+        with django_capture_on_commit_callbacks(execute=True):
+            billing.do_change_plan(subscription, plan=faster, acting_user=admin)
+        counts = send_due()
+    # then the NAS got one authentic CoA-Request naming the session, with the new speed
+    assert counts == {"acked": 1}
+    assert listener.received == [
+        {
+            "code": radius_packet.CoARequest,
+            "authentic": True,
+            "attributes": {
+                "User-Name": ["ivanov"],
+                "Acct-Session-Id": ["81a00003"],
+                "Framed-IP-Address": ["100.64.0.10"],
+                "Mikrotik-Rate-Limit": ["102400k/204800k"],
+            },
+        }
+    ]
+    request = CoaRequest.objects.get()
+    assert (request.kind, request.reason, request.session_id) == (CoaKind.COA, CoaReason.PLAN_CHANGE, online.pk)
+    assert (request.status, request.attempts, request.finished_at) == (CoaStatus.ACKED, 1, T0)
+    assert (request.error_cause, request.last_error) == (None, "")
+
+
+def test_nak_503_session_context_not_found_ends_naked_at_once(online, listener):
+    # given a NAS that no longer has the session
+    request = _queue_disconnect(online)
+    listener.script = [nak(503)]
+    # when the queue is sent
+    with clock.travel_to(T0):
+        assert send_due() == {"naked": 1}
+    # then the refusal and its cause are kept, and no retry is planned
+    request.refresh_from_db()
+    assert (request.status, request.attempts, request.error_cause, request.finished_at) == (
+        CoaStatus.NAKED,
+        1,
+        503,
+        T0,
+    )
+    assert request.last_error == "The NAS refused the request: Error-Cause 503 (Session-Context-Not-Found)."
+    assert len(listener.received) == 1
+    # the session row is left to accounting and the stale-session sweeper (see abonent/network/coa.py)
+    online.refresh_from_db()
+    assert online.status == SessionStatus.OPEN
+    # and nothing is sent again later
+    with clock.travel_to(T0 + dt.timedelta(hours=1)):
+        assert send_due() == {}
+    assert len(listener.received) == 1
+
+
+def test_silence_is_retried_with_backoff_and_ends_failed_after_five_attempts(online, listener):
+    # given a NAS that never answers
+    request = _queue_disconnect(online)
+    listener.script = [DROP] * 5
+    moment = T0
+    # when the worker runs at each moment a retry falls due
+    for attempt, wait_s in enumerate((10, 30, 90, 270), start=1):
+        with clock.travel_to(moment):
+            assert send_due(timeout=0.2) == {"retry": 1}
+        request.refresh_from_db()
+        assert (request.status, request.attempts) == (CoaStatus.PENDING, attempt)
+        assert request.next_attempt_at == moment + dt.timedelta(seconds=wait_s)
+        assert request.last_error == "No answer from the NAS within 0.2 s."
+        # not due a second earlier
+        with clock.travel_to(request.next_attempt_at - dt.timedelta(seconds=1)):
+            assert send_due(timeout=0.2) == {}
+        moment = request.next_attempt_at
+    with clock.travel_to(moment):
+        assert send_due(timeout=0.2) == {"failed": 1}
+    # then it was sent five times and is given up
+    request.refresh_from_db()
+    assert (request.status, request.attempts, request.finished_at, request.error_cause) == (
+        CoaStatus.FAILED,
+        5,
+        moment,
+        None,
+    )
+    assert len(listener.received) == 5
+    assert all(packet["authentic"] for packet in listener.received)
+    with clock.travel_to(moment + dt.timedelta(days=1)):
+        assert send_due(timeout=0.2) == {}
+
+
+def test_other_naks_are_retried_and_end_naked_after_five_attempts(online, listener):
+    request = _queue_disconnect(online)
+    listener.script = [nak(506)] * 5
+    moment = T0
+    outcomes = []
+    for _ in range(5):
+        with clock.travel_to(moment):
+            outcomes.append(send_due())
+        request.refresh_from_db()
+        moment = request.next_attempt_at
+    assert outcomes == [{"retry": 1}] * 4 + [{"naked": 1}]
+    assert (request.status, request.attempts, request.error_cause) == (CoaStatus.NAKED, 5, 506)
+    assert request.last_error == "The NAS refused the request: Error-Cause 506 (Resources-Unavailable)."
+
+
+def test_a_retry_that_is_acked_ends_acked(online, listener):
+    request = _queue_disconnect(online)
+    listener.script = [nak(None), ACK]
+    with clock.travel_to(T0):
+        assert send_due() == {"retry": 1}
+    request.refresh_from_db()
+    assert (request.error_cause, request.last_error) == (None, "The NAS refused the request without giving a reason.")
+    with clock.travel_to(T0 + dt.timedelta(seconds=10)):
+        assert send_due() == {"acked": 1}
+    request.refresh_from_db()
+    assert (request.status, request.attempts, request.last_error) == (CoaStatus.ACKED, 2, "")
+
+
+def test_staff_disconnect_sends_a_disconnect_request(online, listener, admin):
+    # when staff press "disconnect"
+    with clock.travel_to(T0):
+        request = network.do_disconnect_session(online, acting_user=admin, reason="тест")
+        assert send_due() == {"acked": 1}
+    # then the NAS got a Disconnect-Request naming the session, and nothing else
+    assert listener.received == [
+        {
+            "code": radius_packet.DisconnectRequest,
+            "authentic": True,
+            "attributes": {
+                "User-Name": ["ivanov"],
+                "Acct-Session-Id": ["81a00003"],
+                "Framed-IP-Address": ["100.64.0.10"],
+            },
+        }
+    ]
+    request.refresh_from_db()
+    assert (request.kind, request.reason, request.status) == (CoaKind.DISCONNECT, CoaReason.STAFF, CoaStatus.ACKED)
+
+
+def test_a_reply_signed_with_another_secret_is_not_believed(online, listener):
+    # given a NAS configured with a different secret: it discards our request as not authentic
+    listener.secret = b"some-other-secret-of-the-nas"
+    request = _queue_disconnect(online)
+    with clock.travel_to(T0):
+        assert send_due(timeout=0.3) == {"retry": 1}
+    request.refresh_from_db()
+    assert (request.status, request.attempts) == (CoaStatus.PENDING, 1)
+    assert [packet["authentic"] for packet in listener.received] == [False]
+
+
+def test_one_silent_nas_does_not_hold_up_the_others(customer, online, listener, make_nas):
+    # given a second NAS that never answers, with a session of the same subscriber
+    silent = CoaListener(host="127.0.0.2")
+    silent.script = [DROP]
+    try:
+        dead_nas = make_nas("mikrotik", name="nas-dead", ip_address="127.0.0.2", coa_port=silent.port)
+        Session.objects.create(
+            nas=dead_nas,
+            unique_id="u-2",
+            acct_session_id="dead0001",
+            subscriber=customer,
+            username="ivanov",
+            started_at=T0 - dt.timedelta(hours=1),
+            updated_at=T0 - dt.timedelta(minutes=2),
+        )
+        with clock.travel_to(T0):
+            network.queue_disconnect(customer.pk, reason=CoaReason.SUSPEND)
+            started = time.monotonic()
+            counts = send_due(timeout=1.0)
+            elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    # then both went out in one batch: the answered one is acked, the other waits for its retry
+    assert counts == {"acked": 1, "retry": 1}
+    assert elapsed < 1.8
+    assert CoaRequest.objects.get(nas=online.nas).status == CoaStatus.ACKED
+    assert CoaRequest.objects.get(nas=dead_nas).status == CoaStatus.PENDING
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED needs PostgreSQL")
+def test_two_workers_at_once_send_each_request_exactly_once(customer, nas, listener):
+    # given twenty due Disconnect-Requests
+    for n in range(20):
+        Session.objects.create(
+            nas=nas,
+            unique_id=f"u-{n}",
+            acct_session_id=f"s-{n}",
+            subscriber=customer,
+            username="ivanov",
+            started_at=T0,
+            updated_at=T0,
+        )
+    with clock.travel_to(T0):
+        network.queue_disconnect(customer.pk, reason=CoaReason.SUSPEND)
+    results = []
+    barrier = threading.Barrier(2)
+
+    def worker():
+        try:
+            barrier.wait(5)
+            results.append(send_due(limit=15))
+        finally:
+            connection.close()
+
+    # when two workers claim from the queue at the same moment
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    # then every request went out once and only once
+    assert sum(r.get("acked", 0) for r in results) == 20
+    assert sorted(p["attributes"]["Acct-Session-Id"][0] for p in listener.received) == sorted(
+        f"s-{n}" for n in range(20)
+    )
+    assert set(CoaRequest.objects.values_list("status", "attempts")) == {(CoaStatus.ACKED, 1)}
