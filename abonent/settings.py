@@ -173,7 +173,7 @@ ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
 ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
 # RADIUS server (`abonent radius`): addresses, ports, processes, where accounting is spooled when the
 # database is unreachable and where the last authorisation snapshot is kept for a restart during an outage.
-ABONENT_RADIUS_BIND = os.environ.get("ABONENT_RADIUS_BIND", "0.0.0.0")
+ABONENT_RADIUS_BIND = os.environ.get("ABONENT_RADIUS_BIND", "0.0.0.0")  # noqa: S104 - a server for the NAS
 ABONENT_RADIUS_AUTH_PORT = int(os.environ.get("ABONENT_RADIUS_AUTH_PORT", 1812))
 ABONENT_RADIUS_ACCT_PORT = int(os.environ.get("ABONENT_RADIUS_ACCT_PORT", 1813))
 ABONENT_RADIUS_PROCESSES = int(os.environ.get("ABONENT_RADIUS_PROCESSES", 1))

@@ -16,6 +16,7 @@ urlpatterns = [
     path("staff/subscribers/", include("abonent.subscribers.urls")),
     path("staff/subscribers/<int:pk>/billing/", include("abonent.billing.urls")),
     path("staff/catalog/", include("abonent.catalog.urls")),
+    path("staff/network/", include("abonent.network.urls")),
     path("api/v1/", api.urls),
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     re_path(r"^api/", not_found_view),

@@ -6,12 +6,17 @@ With several web processes set ``PROMETHEUS_MULTIPROC_DIR`` (an empty directory 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
+from django.db import DatabaseError
 from django.http import HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+logger = logging.getLogger(__name__)
 
 HTTP_REQUESTS = Counter(
     "abonent_http_requests_total", "HTTP requests by route, method and status", ["route", "method", "status"]
@@ -43,10 +48,82 @@ class MetricsMiddleware:
         return response
 
 
+class NetworkCollector:
+    """RADIUS and session figures read from the database at scrape time: the RADIUS processes publish their
+    counters in ``RadiusNode`` rows (they may run on other hosts), so any web process can export them.
+
+    Three small queries: the RADIUS process rows (one per process), the NAS, and the open sessions counted
+    per NAS (the partial index of open sessions). A database error exports nothing of this, not a 500.
+    """
+
+    def describe(self):
+        # Without describe() the registry would call collect() — and query the database — when registering.
+        return list(self._families())
+
+    @staticmethod
+    def _families():
+        return (
+            GaugeMetricFamily("abonent_network_sessions_online", "Open sessions by NAS", labels=["nas"]),
+            CounterMetricFamily(
+                "abonent_radius_events",
+                "RADIUS server counters by NAS and event (accepts, rejects_<reason>, dropped_<reason>, "
+                "accounting_<type>, ...), summed over the RADIUS processes; reset when a process restarts",
+                labels=["nas", "event"],
+            ),
+            GaugeMetricFamily(
+                "abonent_radius_last_packet_timestamp_seconds",
+                "When a packet from the NAS was last seen",
+                labels=["nas"],
+            ),
+            GaugeMetricFamily(
+                "abonent_radius_accounting_queue", "Accounting records waiting for the database", labels=["node"]
+            ),
+            GaugeMetricFamily(
+                "abonent_radius_spool_backlog",
+                "1 when accounting is spooled to disk, waiting for replay",
+                labels=["node"],
+            ),
+            GaugeMetricFamily(
+                "abonent_radius_node_updated_timestamp_seconds",
+                "When the RADIUS process last published its counters (a stale one has stopped)",
+                labels=["node"],
+            ),
+        )
+
+    def collect(self):
+        from abonent.network import selectors
+
+        online, events, last_packet, queue, backlog, updated = self._families()
+        try:
+            overview = selectors.nas_overview()
+            totals = selectors.radius_totals()
+        except DatabaseError:
+            logger.warning("metrics: network figures unavailable", exc_info=True)
+            return
+        for item in overview:
+            online.add_metric([item["nas"].name], item["online"])
+        for nas, counters in sorted(totals.counters.items()):
+            for event, value in sorted(counters.items()):
+                events.add_metric([nas, event], value)
+        for nas, seen in sorted(totals.last_packet.items()):
+            last_packet.add_metric([nas], seen)
+        for node in totals.nodes:
+            queue.add_metric([node.node], node.accounting_queue)
+            backlog.add_metric([node.node], int(node.spool_backlog))
+            updated.add_metric([node.node], node.updated_at.timestamp())
+        yield from (online, events, last_packet, queue, backlog, updated)
+
+
+NETWORK_COLLECTOR = NetworkCollector()
+REGISTRY.register(NETWORK_COLLECTOR)
+
+
 def metrics_view(request):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         prom_multiprocess.MultiProcessCollector(registry)
+        # Read from the database, not from the per-process files: exported once, by whoever is scraped.
+        registry.register(NETWORK_COLLECTOR)
         payload = generate_latest(registry)
     else:
         payload = generate_latest()

@@ -70,7 +70,9 @@ class AcctRecord:
         return self.status == STOP
 
 
-def unique_session_id(username: str, acct_session_id: str, nas_ip: str, nas_identifier: str, port_id: str, port: str) -> str:
+def unique_session_id(
+    username: str, acct_session_id: str, nas_ip: str, nas_identifier: str, port_id: str, port: str
+) -> str:
     """FreeRADIUS's Acct-Unique-Session-Id recipe: Acct-Session-Id alone repeats across NAS and reboots."""
     key = "\x00".join((username, acct_session_id, nas_ip, nas_identifier, port_id, port))
     return hashlib.md5(key.encode()).hexdigest()  # noqa: S324 - an identifier, not a secret
@@ -119,10 +121,7 @@ def _write_sessions(records: list[AcctRecord]) -> None:
     if not records:
         return
     rows = _merge(records)
-    if connection.vendor == "postgresql":
-        usage = _upsert_postgresql(rows)
-    else:
-        usage = _upsert_generic(rows)
+    usage = _upsert_postgresql(rows) if connection.vendor == "postgresql" else _upsert_generic(rows)
     online = {(subscriber_id, day) for subscriber_id, day, _i, _o in usage}
     online |= {(r.subscriber_id, timezone.localtime(r.event_time).date()) for r in rows if r.subscriber_id}
     _add_usage(usage)
@@ -278,7 +277,9 @@ def _add_usage(usage: list[tuple[int, dt.date, int, int]]) -> None:
             input_octets=F("input_octets") + delta_in, output_octets=F("output_octets") + delta_out
         )
         if not updated:
-            UsageDay.objects.create(subscriber_id=subscriber_id, day=day, input_octets=delta_in, output_octets=delta_out)
+            UsageDay.objects.create(
+                subscriber_id=subscriber_id, day=day, input_octets=delta_in, output_octets=delta_out
+            )
 
 
 def close_nas_sessions(nas_id: int, at: dt.datetime, cause: str) -> int:

@@ -69,6 +69,16 @@ def do_update_nas(nas: Nas, *, acting_user, secret: str | None = None, **fields)
     return nas
 
 
+@transaction.atomic
+def do_create_ip_pool(*, acting_user, name: str, network: str, kind: str) -> IpPool:
+    check_perm(acting_user, Perm.NETWORK_MANAGE)
+    pool = IpPool(name=name, network=network, kind=kind)
+    pool.full_clean()
+    pool.save()
+    audit.record(actor=acting_user, action="network.pool_created", obj=pool, after=audit.snapshot(pool))
+    return pool
+
+
 # --- logins -------------------------------------------------------------------------------------------------
 
 
@@ -114,7 +124,11 @@ def do_create_login(
     login.full_clean()
     login.save()
     audit.record(
-        actor=acting_user, action="network.login_created", obj=login, subscriber_id=subscriber.pk, after=audit.snapshot(login)
+        actor=acting_user,
+        action="network.login_created",
+        obj=login,
+        subscriber_id=subscriber.pk,
+        after=audit.snapshot(login),
     )
     note_policy_change([subscriber.pk])
     return login
@@ -185,13 +199,17 @@ def queue_policy_coa(subscriber_id: int, *, reason: str) -> list[CoaRequest]:
     for session in selectors.open_sessions(subscriber_id=subscriber_id):
         policy = store.by_subscriber.get(subscriber_id, [None])[0]
         if session.login_id:
-            policy = next((p for p in store.by_subscriber.get(subscriber_id, []) if p.login_id == session.login_id), policy)
+            policy = next(
+                (p for p in store.by_subscriber.get(subscriber_id, []) if p.login_id == session.login_id), policy
+            )
         if policy is None:
             continue
         decision = store.decide(policy, timezone.localtime(now))
         profile = profile_for(session.nas.vendor)
         if not decision.accept:
-            queued.append(_queue(session, CoaKind.DISCONNECT, reason, profile.disconnect(_session_ref(session)), now=now))
+            queued.append(
+                _queue(session, CoaKind.DISCONNECT, reason, profile.disconnect(_session_ref(session)), now=now)
+            )
             continue
         debtor = None
         if decision.restricted:
@@ -204,7 +222,13 @@ def queue_policy_coa(subscriber_id: int, *, reason: str) -> list[CoaRequest]:
 def queue_disconnect(subscriber_id: int, *, reason: str) -> list[CoaRequest]:
     now = clock.now()
     return [
-        _queue(session, CoaKind.DISCONNECT, reason, profile_for(session.nas.vendor).disconnect(_session_ref(session)), now=now)
+        _queue(
+            session,
+            CoaKind.DISCONNECT,
+            reason,
+            profile_for(session.nas.vendor).disconnect(_session_ref(session)),
+            now=now,
+        )
         for session in selectors.open_sessions(subscriber_id=subscriber_id)
     ]
 

@@ -41,11 +41,16 @@ class Nas(models.Model):
         ),
     )
     debtor_address_list = models.CharField(
-        _("address list for debtors"), max_length=64, blank=True, default="debtors",
+        _("address list for debtors"),
+        max_length=64,
+        blank=True,
+        default="debtors",
         help_text=_("MikroTik: the firewall address list that redirects debtors to the payment page."),
     )
     debtor_pool = models.CharField(
-        _("address pool for debtors"), max_length=64, blank=True,
+        _("address pool for debtors"),
+        max_length=64,
+        blank=True,
         help_text=_("Pool name on the NAS (Framed-Pool) for debtors; empty to keep the usual pool."),
     )
     is_active = models.BooleanField(_("active"), default=True)
@@ -157,6 +162,9 @@ class PolicyChange(models.Model):
         verbose_name = _("policy change")
         verbose_name_plural = _("policy changes")
 
+    def __str__(self) -> str:
+        return f"{self.pk}: {self.subscriber_id}"
+
 
 class SessionStatus(models.TextChoices):
     OPEN = "open", _("Online")
@@ -205,9 +213,7 @@ class Session(models.Model):
         ]
         indexes = [
             # The small hot set: what is online now, per NAS (Accounting-On, the sweeper, monitoring).
-            models.Index(
-                fields=["nas", "updated_at"], name="network_session_open_idx", condition=Q(status="open")
-            ),
+            models.Index(fields=["nas", "updated_at"], name="network_session_open_idx", condition=Q(status="open")),
             models.Index(fields=["subscriber", "-started_at"], name="network_session_subscriber_idx"),
             models.Index(fields=["framed_ip", "started_at"], name="network_session_ip_idx"),
         ]
@@ -229,6 +235,9 @@ class UsageDay(models.Model):
         verbose_name = _("daily traffic")
         verbose_name_plural = _("daily traffic")
         constraints = [models.UniqueConstraint(fields=["subscriber", "day"], name="network_usageday_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id} {self.day}"
 
 
 class AuthOutcome(models.TextChoices):
@@ -265,6 +274,9 @@ class AuthAttempt(models.Model):
         verbose_name_plural = _("authentication attempts")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["subscriber", "-created_at"], name="network_auth_subscriber_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.username} {self.outcome} {self.reason}"
 
 
 class CoaKind(models.TextChoices):

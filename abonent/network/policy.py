@@ -14,6 +14,7 @@ it is written to disk so a restarted process answers too (docs/radius.md, "Resil
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -79,7 +80,7 @@ class PolicyStore:
     last_change_id: int = 0
     refreshed_at: float = 0.0
     stale_seconds: int = 1800
-    _passwords: dict[int, str] = field(default_factory=dict)
+    _passwords: dict[str, str] = field(default_factory=dict)  # encrypted token → clear text
 
     # --- loading -------------------------------------------------------------------------------------
 
@@ -107,7 +108,9 @@ class PolicyStore:
     def apply_changes(self) -> int:
         """Reload the subscribers listed in the policy-change feed since the last call."""
         rows = list(
-            PolicyChange.objects.filter(id__gt=self.last_change_id).order_by("id").values_list("id", "subscriber_id")[:5000]
+            PolicyChange.objects.filter(id__gt=self.last_change_id)
+            .order_by("id")
+            .values_list("id", "subscriber_id")[:5000]
         )
         if not rows:
             return 0
@@ -115,7 +118,7 @@ class PolicyStore:
         for subscriber_id in subscriber_ids:
             for old in self.by_subscriber.pop(subscriber_id, []):
                 self.by_login.pop((self._group(old.kind), old.username), None)
-                self._passwords.pop(old.login_id, None)
+                self._passwords.pop(old.password_encrypted, None)
         for policy in selectors.login_policies(subscriber_ids):
             self._put(policy)
         self.plans = selectors.plan_speeds()
@@ -198,11 +201,29 @@ class PolicyStore:
         return None
 
     def password_of(self, policy: LoginPolicy) -> str:
-        password = self._passwords.get(policy.login_id)
+        password = self._passwords.get(policy.password_encrypted)
         if password is None:
             password = secrets.decrypt(policy.password_encrypted)
-            self._passwords[policy.login_id] = password
+            self._passwords[policy.password_encrypted] = password
         return password
+
+    def warm_passwords(self, budget_seconds: float = 0.5) -> int:
+        """Decrypt passwords ahead of the requests, on the maintenance thread: a Fernet decrypt costs more
+        than answering a request, and after a restart every NAS re-authenticates its subscribers at once.
+        Works for ``budget_seconds`` per call and returns how many are still to do."""
+        deadline = time.monotonic() + budget_seconds
+        todo = 0
+        for policy in list(self.by_login.values()):
+            token = policy.password_encrypted
+            if not token or token in self._passwords:
+                continue
+            if time.monotonic() > deadline:
+                todo += 1
+                continue
+            # Undecryptable tokens are reported (and rejected) when the login is used: see password_of.
+            with contextlib.suppress(secrets.SecretError):
+                self._passwords[token] = secrets.decrypt(token)
+        return todo
 
     def decide(self, policy: LoginPolicy, now: dt.datetime) -> Decision:
         """Who may connect and how, once the password (if any) is verified. ``now`` is local time."""
@@ -234,3 +255,73 @@ class PolicyStore:
             speed=speed,
             session_timeout=max(timeout, 60),
         )
+
+
+def store_for_request(
+    username: str,
+    calling_station_id: str = "",
+    option82: str = "",
+    *,
+    with_state: bool = True,
+    stale_seconds: int = 1800,
+) -> PolicyStore:
+    """A ``PolicyStore`` holding only the logins one request can be for, read from the database now.
+
+    For FreeRADIUS in front (``network.api``, rlm_rest), which asks per request instead of keeping every login
+    in memory: ``find``, ``password_of`` and ``decide`` then answer exactly as they do in ``abonent radius``.
+    The debtor, session-limit and quota sets are the server's queries (``subscribers_without_funds``,
+    ``logins_at_session_limit``, ``subscribers_over_quota``) narrowed to these subscribers; ``with_state=False``
+    skips them (accounting only needs ``find``).
+    """
+    from django.db.models import Count, F, Q, Sum
+
+    from abonent.billing.models import LedgerAccount
+
+    from .models import Login, Session, SessionStatus, UsageDay
+
+    macs = {mac for mac in (normalise_mac(calling_station_id), normalise_mac(username)) if mac}
+    circuits = {value for value in (option82, username) if value}
+    wanted = Q(kind__in=PASSWORD_KINDS, username=username) if username else Q(pk__in=[])
+    if macs:
+        wanted |= Q(kind=LoginKind.IPOE_MAC, username__in=macs)
+    if circuits:
+        wanted |= Q(kind=LoginKind.IPOE_OPT82, username__in=circuits)
+    subscriber_ids = set(Login.objects.filter(wanted).values_list("subscriber_id", flat=True))
+    store = PolicyStore(stale_seconds=stale_seconds)
+    if not subscriber_ids:
+        return store
+    for policy in selectors.login_policies(subscriber_ids):
+        store._put(policy)
+    store.plans = selectors.plan_speeds()
+    if not with_state:
+        return store
+    store.debtors = set(
+        LedgerAccount.objects.filter(subscriber_id__in=subscriber_ids, balance__lt=-F("credit_limit")).values_list(
+            "subscriber_id", flat=True
+        )
+    )
+    login_ids = [policy.login_id for policies in store.by_subscriber.values() for policy in policies]
+    fresh = clock.now() - dt.timedelta(seconds=stale_seconds)
+    store.at_limit = {
+        row["login_id"]
+        for row in Session.objects.filter(status=SessionStatus.OPEN, login_id__in=login_ids, updated_at__gte=fresh)
+        .values("login_id", "login__simultaneous_use")
+        .annotate(n=Count("id"))
+        .filter(n__gte=F("login__simultaneous_use"))
+    }
+    limits = dict(
+        Login.objects.filter(
+            subscriber_id__in=subscriber_ids,
+            subscription__plan__included_bytes__isnull=False,
+            subscription__plan__fup_download_kbps__isnull=False,
+        ).values_list("subscriber_id", "subscription__plan__included_bytes")
+    )
+    if limits:
+        used = (
+            UsageDay.objects.filter(day__gte=clock.today().replace(day=1), subscriber_id__in=list(limits))
+            .values("subscriber_id")
+            .annotate(total=Sum(F("input_octets") + F("output_octets")))
+        )
+        store.over_quota = {row["subscriber_id"] for row in used if row["total"] > limits[row["subscriber_id"]]}
+    store.refreshed_at = time.monotonic()
+    return store

@@ -187,7 +187,9 @@ def open_sessions(*, nas: Nas | None = None, subscriber_id: int | None = None) -
 
 
 def sessions_of(subscriber_id: int, *, limit: int = 20) -> list[Session]:
-    return list(Session.objects.filter(subscriber_id=subscriber_id).select_related("nas").order_by("-started_at")[:limit])
+    return list(
+        Session.objects.filter(subscriber_id=subscriber_id).select_related("nas").order_by("-started_at")[:limit]
+    )
 
 
 def auth_attempts_of(subscriber_id: int, *, limit: int = 10) -> list[AuthAttempt]:
@@ -201,7 +203,10 @@ def coa_requests_of(subscriber_id: int, *, limit: int = 10) -> list[CoaRequest]:
 def nas_overview() -> list[dict]:
     """Per NAS: sessions online now, for the network page."""
     online = dict(
-        Session.objects.filter(status=SessionStatus.OPEN).values("nas_id").annotate(n=Count("id")).values_list("nas_id", "n")
+        Session.objects.filter(status=SessionStatus.OPEN)
+        .values("nas_id")
+        .annotate(n=Count("id"))
+        .values_list("nas_id", "n")
     )
     return [{"nas": nas, "online": online.get(nas.pk, 0)} for nas in Nas.objects.order_by("name")]
 
@@ -212,3 +217,39 @@ def usage_between(subscriber_id: int, start: dt.date, end: dt.date) -> dict[str,
     )
     return {"input_octets": agg["i"] or 0, "output_octets": agg["o"] or 0}
 
+
+def logins_of(subscriber_id: int) -> list[Login]:
+    return list(Login.objects.filter(subscriber_id=subscriber_id).select_related("pool").order_by("kind", "username"))
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusTotals:
+    """The counters of every RADIUS process (``RadiusNode`` rows) summed: each process counts on its own, and
+    the console and ``/metrics`` want one number per NAS. ``last_packet`` is a Unix time per NAS name."""
+
+    counters: dict[str, dict[str, int]]
+    last_packet: dict[str, float]
+    accounting_queue: int
+    spool_backlog: int  # processes whose accounting spool has records waiting for the database
+    nodes: list  # the RadiusNode rows, by name
+
+
+def radius_totals() -> RadiusTotals:
+    """One query over a handful of rows (one per running process), whatever the traffic."""
+    from .models import RadiusNode
+
+    counters: dict[str, dict[str, int]] = {}
+    last_packet: dict[str, float] = {}
+    queue = backlog = 0
+    nodes = []
+    for row in RadiusNode.objects.order_by("node"):
+        for nas, values in (row.counters or {}).items():
+            into = counters.setdefault(nas, {})
+            for name, value in values.items():
+                into[name] = into.get(name, 0) + int(value)
+        for nas, seen in (row.last_packet or {}).items():
+            last_packet[nas] = max(last_packet.get(nas, 0.0), float(seen))
+        queue += row.accounting_queue
+        backlog += int(row.spool_backlog)
+        nodes.append(row)
+    return RadiusTotals(counters, last_packet, queue, backlog, nodes)

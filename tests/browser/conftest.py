@@ -22,6 +22,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
@@ -57,11 +63,26 @@ def demo_server(tmp_path_factory):
     """``abonent demo`` exactly as a newcomer runs it, on SQLite in a scratch directory and a free port."""
     var_dir = tmp_path_factory.mktemp("demo-var")
     port = _free_port()
+    # RADIUS on ports of its own: a developer's `make demo` on the default ports must not collide with this one.
+    radius_auth_port, radius_acct_port = _free_udp_port(), _free_udp_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ABONENT_") and k != "DATABASE_URL"}
     env |= {"ABONENT_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"}
     log = open(var_dir / "demo.log", "w+")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "abonent.cli", "demo", "--port", str(port), "--subscribers", "200"],
+        [
+            sys.executable,
+            "-m",
+            "abonent.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--subscribers",
+            "200",
+            "--radius-auth-port",
+            str(radius_auth_port),
+            "--radius-acct-port",
+            str(radius_acct_port),
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -81,7 +102,13 @@ def demo_server(tmp_path_factory):
             process.kill()
             pytest.fail(f"abonent demo did not start:\n{log.read()}")
         time.sleep(0.3)
-    yield {"base": base, "db": var_dir / "abonent.sqlite3", "log": var_dir / "demo.log", "process": process}
+    yield {
+        "base": base,
+        "db": var_dir / "abonent.sqlite3",
+        "log": var_dir / "demo.log",
+        "process": process,
+        "radius_auth_port": radius_auth_port,
+    }
     process.send_signal(2)  # Ctrl-C, as an operator stops it
     try:
         process.wait(30)

@@ -1,7 +1,10 @@
 """Acceptance path of the issue: the demo serves the login; an operator finds a subscriber by phone, opens the card."""
 
 import re
+import shutil
 import sqlite3
+import subprocess
+import time
 
 import pytest
 
@@ -82,4 +85,37 @@ def test_a_form_error_in_a_card_panel_is_shown_in_place(demo_server, browser):
     panel.locator("button[type=submit]", has_text="Save").click()
     page.locator("#panel-contacts .invalid-feedback").wait_for(timeout=10_000)
     assert "is not a valid phone number" in page.locator("#panel-contacts").inner_text()
+    page.close()
+
+
+def test_the_demo_radius_answers_and_the_card_says_why_a_login_was_rejected(demo_server, browser):
+    radclient = shutil.which("radclient")
+    if radclient is None:
+        pytest.skip("radclient is not installed (apt-get install freeradius-utils)")
+    banner = demo_server["log"].read_text()
+    command = next(line.strip() for line in banner.splitlines() if "| radclient -x" in line)
+    assert f"127.0.0.1:{demo_server['radius_auth_port']} auth " in command
+    # The banner's command, as a newcomer pastes it: the featured subscriber is paid up and gets in.
+    accepted = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)  # noqa: S602
+    assert "Received Access-Accept" in accepted.stdout, accepted.stdout + accepted.stderr
+    wrong = command.replace('User-Password = "', 'User-Password = "not-', 1)
+    rejected = subprocess.run(wrong, shell=True, capture_output=True, text=True, timeout=30)  # noqa: S602
+    assert "Received Access-Reject" in rejected.stdout, rejected.stdout + rejected.stderr
+
+    page = browser.new_page(locale="en-US")
+    page.goto(f"{demo_server['base']}/staff/")
+    page.fill("input[name=username]", "engineer")
+    page.fill("input[name=password]", "engineer-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.fill("#id_q", "+7 916 123-45-67")
+    page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
+    page.wait_for_selector("#panel-network")
+    # The RADIUS process writes authentication attempts every couple of seconds.
+    deadline = time.monotonic() + 20
+    while "Wrong password" not in page.locator("#panel-network").inner_text():
+        assert time.monotonic() < deadline, page.locator("#panel-network").inner_text()
+        time.sleep(1)
+        page.reload()
+    assert page.locator("#network-logins").inner_text().count("demo") == 1
     page.close()

@@ -63,7 +63,9 @@ def customer(make_subscriber, plan, admin):
     subscriber = make_subscriber()
     billing.do_post_payment(subscriber, amount="1000.00", channel="cash", external_id="c-1", acting_user=admin)
     billing.do_activate_subscription(subscriber, plan=plan, acting_user=admin)
-    network.do_create_login(subscriber, acting_user=admin, kind=LoginKind.PPPOE, username="ivanov", password="s3cret-pw")
+    network.do_create_login(
+        subscriber, acting_user=admin, kind=LoginKind.PPPOE, username="ivanov", password="s3cret-pw"
+    )
     return subscriber
 
 

@@ -24,9 +24,17 @@ T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 
 def rec(nas, status, *, t=0, unique="u1", i=0, o=0, sub=None, cause=""):
     return AcctRecord(
-        status=status, nas_id=nas.pk, event_time=T0 + dt.timedelta(seconds=t), unique_id=unique,
-        acct_session_id="s-" + unique, username="ivanov", subscriber_id=sub, session_time=t,
-        input_octets=i, output_octets=o, terminate_cause=cause,
+        status=status,
+        nas_id=nas.pk,
+        event_time=T0 + dt.timedelta(seconds=t),
+        unique_id=unique,
+        acct_session_id="s-" + unique,
+        username="ivanov",
+        subscriber_id=sub,
+        session_time=t,
+        input_octets=i,
+        output_octets=o,
+        terminate_cause=cause,
     )
 
 
@@ -35,12 +43,14 @@ def test_a_batch_with_repeats_and_reordering_counts_each_byte_once(make_nas, cus
     sub = customer.pk
     write_batch([rec(nas, START, sub=sub), rec(nas, INTERIM, t=300, i=1000, o=10, sub=sub)])
     # The same interim again, an older one arriving late, then the Stop twice in one batch.
-    write_batch([
-        rec(nas, INTERIM, t=300, i=1000, o=10, sub=sub),
-        rec(nas, INTERIM, t=200, i=700, o=5, sub=sub),
-        rec(nas, STOP, t=600, i=5000, o=50, sub=sub, cause="User-Request"),
-        rec(nas, STOP, t=600, i=5000, o=50, sub=sub, cause="User-Request"),
-    ])
+    write_batch(
+        [
+            rec(nas, INTERIM, t=300, i=1000, o=10, sub=sub),
+            rec(nas, INTERIM, t=200, i=700, o=5, sub=sub),
+            rec(nas, STOP, t=600, i=5000, o=50, sub=sub, cause="User-Request"),
+            rec(nas, STOP, t=600, i=5000, o=50, sub=sub, cause="User-Request"),
+        ]
+    )
     write_batch([rec(nas, INTERIM, t=900, i=5000, o=50, sub=sub)])  # interim after stop
     session = Session.objects.get()
     assert (session.status, session.input_octets, session.output_octets) == (SessionStatus.CLOSED, 5000, 50)
@@ -51,7 +61,13 @@ def test_a_batch_with_repeats_and_reordering_counts_each_byte_once(make_nas, cus
 
 def test_accounting_on_in_the_middle_of_a_batch_closes_what_came_before(make_nas, customer):
     nas = make_nas()
-    write_batch([rec(nas, START, unique="a"), AcctRecord(status=ACCOUNTING_ON, nas_id=nas.pk, event_time=T0 + dt.timedelta(seconds=5)), rec(nas, START, t=10, unique="b")])
+    write_batch(
+        [
+            rec(nas, START, unique="a"),
+            AcctRecord(status=ACCOUNTING_ON, nas_id=nas.pk, event_time=T0 + dt.timedelta(seconds=5)),
+            rec(nas, START, t=10, unique="b"),
+        ]
+    )
     states = dict(Session.objects.values_list("unique_id", "status"))
     assert states == {"a": SessionStatus.CLOSED, "b": SessionStatus.OPEN}
 

@@ -48,12 +48,14 @@ def pap(ident: int, username: bytes = b"ivanov", password: bytes = b"s3cret-pw",
     padded = password + b"\x00" * (-len(password) % 16)
     hidden, last = b"", authenticator
     for i in range(0, len(padded), 16):
-        last = bytes(a ^ b for a, b in zip(padded[i : i + 16], hashlib.md5(secret + last).digest()))
+        last = bytes(a ^ b for a, b in zip(padded[i : i + 16], hashlib.md5(secret + last).digest(), strict=False))
         hidden += last
     return signed_request(ACCESS_REQUEST, ident, [(1, username), (2, hidden)], secret)
 
 
-def accounting(ident: int, session: bytes = b"sess-1", username: bytes = b"ivanov", status: int = 1, secret: bytes = KEY) -> bytes:
+def accounting(
+    ident: int, session: bytes = b"sess-1", username: bytes = b"ivanov", status: int = 1, secret: bytes = KEY
+) -> bytes:
     attrs = [(40, struct.pack("!I", status)), (44, session), (1, username), (4, bytes([127, 0, 0, 1]))]
     raw = encode(ACCOUNTING_REQUEST, ident, b"\x00" * 16, attrs)
     return raw[:4] + hashlib.md5(raw + secret).digest() + raw[20:]
@@ -169,9 +171,16 @@ def test_truncated_oversized_and_bad_length_datagrams_are_dropped(customer, make
     good_auth, good_acct = pap(1), accounting(2)
     cases = {
         "dropped_truncated": [b"", b"\x01", good_auth[:19], good_acct[:19]],
-        "dropped_oversized": [good_auth + b"\x00" * (4097 - len(good_auth)), good_acct + b"\x00" * (4097 - len(good_acct)), b"\x01" * 9000],
+        "dropped_oversized": [
+            good_auth + b"\x00" * (4097 - len(good_auth)),
+            good_acct + b"\x00" * (4097 - len(good_acct)),
+            b"\x01" * 9000,
+        ],
         # Length says more than arrived, or less than a header.
-        "dropped_bad_length": [good_auth[:2] + b"\x0f\xa0" + good_auth[4:], good_acct[:2] + b"\x00\x13" + good_acct[4:]],
+        "dropped_bad_length": [
+            good_auth[:2] + b"\x0f\xa0" + good_auth[4:],
+            good_acct[:2] + b"\x00\x13" + good_acct[4:],
+        ],
         # An attribute running past the end, a zero-length attribute.
         "dropped_bad_attribute": [good_auth[:-1] + b"", good_auth + b"\x01\x00"],
     }
@@ -280,7 +289,9 @@ def test_the_server_answers_after_a_burst_of_garbage(customer, make_nas, server)
 def test_a_nul_in_user_name_does_not_stop_the_attempt_log(customer, make_nas, server):
     make_nas()
     with server() as running:
-        assert_reply(exchange(running.auth_port, pap(1, username=b"iva\x00nov")), pap(1, username=b"iva\x00nov"), ACCESS_REJECT)
+        assert_reply(
+            exchange(running.auth_port, pap(1, username=b"iva\x00nov")), pap(1, username=b"iva\x00nov"), ACCESS_REJECT
+        )
         assert_reply(exchange(running.auth_port, pap(2, password=b"guess")), pap(2, password=b"guess"), ACCESS_REJECT)
         # The maintenance thread writes attempts every 0.2 s here: the ordinary reject must get through.
         assert wait_for(lambda: AuthAttempt.objects.filter(reason=RejectReason.BAD_PASSWORD).exists(), timeout=5)

@@ -69,13 +69,18 @@ def hide_password(password: bytes, authenticator: bytes, secret: bytes = KEY) ->
     out, last = b"", authenticator
     for i in range(0, len(padded), 16):
         digest = hashlib.md5(secret + last).digest()
-        last = bytes(a ^ b for a, b in zip(padded[i : i + 16], digest))
+        last = bytes(a ^ b for a, b in zip(padded[i : i + 16], digest, strict=False))
         out += last
     return out
 
 
 def signed_request(
-    code: int, ident: int, authenticator: bytes, attrs: list[tuple[int, bytes]], secret: bytes = KEY, ma_first: bool = True
+    code: int,
+    ident: int,
+    authenticator: bytes,
+    attrs: list[tuple[int, bytes]],
+    secret: bytes = KEY,
+    ma_first: bool = True,
 ) -> bytes:
     """An Access-Request/Status-Server with a correct Message-Authenticator (RFC 3579 §3.2)."""
     ma = (80, b"\x00" * 16)
@@ -449,7 +454,9 @@ def broken_vsa(vendor: int, sub_type: int, sub_len: int, value: bytes) -> tuple[
     data=st.data(),
     accounting=st.booleans(),
 )
-def test_known_vendor_with_broken_sub_length_is_dropped(env, ident, authenticator, vendor, sub_type, value, data, accounting):
+def test_known_vendor_with_broken_sub_length_is_dropped(
+    env, ident, authenticator, vendor, sub_type, value, data, accounting
+):
     sub_len = data.draw(st.integers(0, 255).filter(lambda n: n < 2 or n > len(value) + 2), label="sub_len")
     attr = broken_vsa(vendor, sub_type, sub_len, value)
     server = env.server()
@@ -497,7 +504,9 @@ def test_ms_chap_attributes_of_any_length_are_rejected_not_crashing(env, ident, 
 @given(ident=idents, authenticator=authenticators, hidden=st.binary(max_size=128), chap=st.binary(max_size=40))
 def test_password_attributes_of_any_length(env, ident, authenticator, hidden, chap):
     for attr in ((2, hidden), (3, chap)):
-        reply = run_auth(env, env.server(), signed_request(ACCESS_REQUEST, ident, authenticator, [(1, b"ivanov"), attr]))
+        reply = run_auth(
+            env, env.server(), signed_request(ACCESS_REQUEST, ident, authenticator, [(1, b"ivanov"), attr])
+        )
         if reply is None:  # PAP with a length that is not a multiple of 16 (RFC 2865 §5.2)
             assert attr[0] == 2 and len(hidden) % 16
         else:
@@ -559,7 +568,7 @@ def test_the_reply_stays_within_4096_octets_whatever_proxy_state_is_echoed(env, 
     reply = run_auth(env, env.server(), data)  # run_auth checks the length of what is answered
     if reply is not None:
         decoded = rp.AuthPacket(packet=reply, secret=KEY, dict=DICTIONARY)
-        assert [v for v in (dict.get(decoded, 33) or [])] == [v for _c, v in extra]
+        assert list(dict.get(decoded, 33) or []) == [v for _c, v in extra]
 
 
 def test_a_lean_request_full_of_proxy_state_gets_a_reply_within_4096_octets(env):

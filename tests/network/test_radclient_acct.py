@@ -35,12 +35,35 @@ def test_start_interim_stop_with_a_gigawords_rollover_adds_up_exactly(customer, 
     with server() as running:
         send(radclient, running, acct("Start"))
         # 4 GiB − 1,000 bytes in, then past the 32-bit wrap: Gigawords = 1, Octets small.
-        send(radclient, running, acct("Interim-Update", Acct_Session_Time=300, Acct_Input_Octets=4294966296,
-                                      Acct_Output_Octets=1000))
-        send(radclient, running, acct("Interim-Update", Acct_Session_Time=600, Acct_Input_Octets=500,
-                                      Acct_Input_Gigawords=1, Acct_Output_Octets=2000))
-        send(radclient, running, acct("Stop", Acct_Session_Time=900, Acct_Input_Octets=7000, Acct_Input_Gigawords=1,
-                                      Acct_Output_Octets=3000, Acct_Output_Gigawords=2, Acct_Terminate_Cause="User-Request"))
+        send(
+            radclient,
+            running,
+            acct("Interim-Update", Acct_Session_Time=300, Acct_Input_Octets=4294966296, Acct_Output_Octets=1000),
+        )
+        send(
+            radclient,
+            running,
+            acct(
+                "Interim-Update",
+                Acct_Session_Time=600,
+                Acct_Input_Octets=500,
+                Acct_Input_Gigawords=1,
+                Acct_Output_Octets=2000,
+            ),
+        )
+        send(
+            radclient,
+            running,
+            acct(
+                "Stop",
+                Acct_Session_Time=900,
+                Acct_Input_Octets=7000,
+                Acct_Input_Gigawords=1,
+                Acct_Output_Octets=3000,
+                Acct_Output_Gigawords=2,
+                Acct_Terminate_Cause="User-Request",
+            ),
+        )
     session = Session.objects.get()
     assert session.status == SessionStatus.CLOSED
     assert session.input_octets == (1 << 32) + 7000
@@ -48,7 +71,9 @@ def test_start_interim_stop_with_a_gigawords_rollover_adds_up_exactly(customer, 
     assert session.session_time == 900
     assert session.terminate_cause == "User-Request"
     assert (session.subscriber_id, session.framed_ip, session.calling_station_id) == (
-        customer.pk, "100.64.0.7", "AA:BB:CC:DD:EE:01",
+        customer.pk,
+        "100.64.0.7",
+        "AA:BB:CC:DD:EE:01",
     )
     usage = UsageDay.objects.get(subscriber=customer)
     # The daily usage is the sum of per-record deltas: exactly the final totals.
@@ -74,7 +99,11 @@ def test_stop_before_start_and_interim_after_stop(customer, make_nas, server, ra
     with server() as running:
         send(radclient, running, acct("Stop", Acct_Session_Time=60, Acct_Input_Octets=100, Acct_Output_Octets=200))
         send(radclient, running, acct("Start"))
-        send(radclient, running, acct("Interim-Update", Acct_Session_Time=30, Acct_Input_Octets=50, Acct_Output_Octets=60))
+        send(
+            radclient,
+            running,
+            acct("Interim-Update", Acct_Session_Time=30, Acct_Input_Octets=50, Acct_Output_Octets=60),
+        )
     session = Session.objects.get()
     assert session.status == SessionStatus.CLOSED  # a late Start or Interim never reopens it
     assert (session.input_octets, session.output_octets, session.session_time) == (100, 200, 60)

@@ -5,7 +5,6 @@ import os
 import pytest
 
 from abonent.network.models import AuthAttempt, RejectReason
-
 from abonent.network.radius import auth
 
 from .conftest import SECRET
@@ -24,7 +23,9 @@ def test_pap_accept_has_mikrotik_speed_and_message_authenticator_first(customer,
     assert "Acct-Interim-Interval = 300" in result.stdout
     assert "Class = " in result.stdout
     # radclient prints the reply's attributes in order: Message-Authenticator first (BlastRADIUS).
-    attributes = [line.strip() for line in result.stdout.split("Received Access-Accept", 1)[1].splitlines()[1:] if "=" in line]
+    attributes = [
+        line.strip() for line in result.stdout.split("Received Access-Accept", 1)[1].splitlines()[1:] if "=" in line
+    ]
     assert attributes[0].startswith("Message-Authenticator")
 
 
@@ -50,10 +51,16 @@ def test_chap(customer, make_nas, server, radclient):
     make_nas()
     with server() as running:
         result = radclient(
-            running.auth_port, SECRET, "auth", 'User-Name = "ivanov"\nCHAP-Password = "s3cret-pw"\nMessage-Authenticator = 0x00\n'
+            running.auth_port,
+            SECRET,
+            "auth",
+            'User-Name = "ivanov"\nCHAP-Password = "s3cret-pw"\nMessage-Authenticator = 0x00\n',
         )
         wrong = radclient(
-            running.auth_port, SECRET, "auth", 'User-Name = "ivanov"\nCHAP-Password = "nope"\nMessage-Authenticator = 0x00\n'
+            running.auth_port,
+            SECRET,
+            "auth",
+            'User-Name = "ivanov"\nCHAP-Password = "nope"\nMessage-Authenticator = 0x00\n',
         )
     assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
     assert "Received Access-Reject" in wrong.stdout
@@ -87,7 +94,10 @@ def test_mschapv1_from_radclient(customer, make_nas, server, radclient):
     make_nas()
     with server() as running:
         result = radclient(
-            running.auth_port, SECRET, "auth", 'User-Name = "ivanov"\nMS-CHAP-Password = "s3cret-pw"\nMessage-Authenticator = 0x00\n'
+            running.auth_port,
+            SECRET,
+            "auth",
+            'User-Name = "ivanov"\nMS-CHAP-Password = "s3cret-pw"\nMessage-Authenticator = 0x00\n',
         )
     assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
 
@@ -95,7 +105,9 @@ def test_mschapv1_from_radclient(customer, make_nas, server, radclient):
 def test_missing_message_authenticator_is_dropped(customer, make_nas, server, radclient):
     make_nas()
     with server() as running:
-        result = radclient(running.auth_port, SECRET, "auth", 'User-Name = "ivanov"\nUser-Password = "s3cret-pw"\n', timeout=0.5)
+        result = radclient(
+            running.auth_port, SECRET, "auth", 'User-Name = "ivanov"\nUser-Password = "s3cret-pw"\n', timeout=0.5
+        )
         assert running.counter("dropped_missing_message_authenticator") >= 1
     assert "Received Access-Accept" not in result.stdout
 

@@ -28,8 +28,12 @@ def test_accounting_is_spooled_while_the_database_is_down_and_replayed_after(
         send(radclient, running, acct("Start"))  # answered although nothing reached the database
         send(radclient, running, acct("Stop", Acct_Session_Time=60, Acct_Input_Octets=10, Acct_Output_Octets=20))
         # Authentication keeps working from the in-memory policy meanwhile.
-        result = radclient(running.auth_port, SECRET, "auth",
-                           'User-Name = "ivanov"\nUser-Password = "s3cret-pw"\nMessage-Authenticator = 0x00\n')
+        result = radclient(
+            running.auth_port,
+            SECRET,
+            "auth",
+            'User-Name = "ivanov"\nUser-Password = "s3cret-pw"\nMessage-Authenticator = 0x00\n',
+        )
         assert "Received Access-Accept" in result.stdout
         assert Session.objects.count() == 0
         spool = list((tmp_path / "radius").glob("accounting-*.jsonl"))

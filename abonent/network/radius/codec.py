@@ -15,11 +15,11 @@ DICTIONARY_PATH = Path(__file__).with_name("dictionary")
 DICTIONARY = Dictionary(str(DICTIONARY_PATH))
 
 MAX_PACKET = 4096  # RFC 2865 §3
+_ZERO16 = bytes(16)
 # Standard attributes whose value has a fixed size (integer, ipaddr, date: 4 octets).
-_FIXED = {
-    code: 4
-    for code in (4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 27, 28, 29, 40, 41, 42, 43, 45, 46, 47, 48, 49, 51, 52, 53, 55, 61, 62, 85, 101)
-}
+_FIXED_CODES = (4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 27, 28, 29, 40, 41, 42, 43, 45, 46, 47, 48, 49, 51, 52, 53)
+_FIXED_CODES += (55, 61, 62, 85, 101)
+_FIXED = dict.fromkeys(_FIXED_CODES, 4)
 
 
 class MalformedPacket(ValueError):
@@ -28,7 +28,8 @@ class MalformedPacket(ValueError):
         self.reason = reason
 
 
-def check_packet(data: bytes) -> None:
+def check_packet(data: bytes) -> int:
+    """Raise ``MalformedPacket`` or return the offset of the Message-Authenticator attribute (0: none)."""
     size = len(data)
     if size < 20:
         raise MalformedPacket("truncated", f"{size} octets, a header is 20")
@@ -38,6 +39,7 @@ def check_packet(data: bytes) -> None:
     if length < 20 or length > size:
         raise MalformedPacket("bad_length", f"Length field {length}, datagram {size}")
     loc = 20
+    ma_at = 0
     while loc < length:
         if loc + 2 > length:
             raise MalformedPacket("bad_attribute", f"attribute header cut at octet {loc}")
@@ -47,11 +49,28 @@ def check_packet(data: bytes) -> None:
         fixed = _FIXED.get(code)
         if fixed is not None and attr_len != fixed + 2:
             raise MalformedPacket("bad_attribute", f"attribute {code} must be {fixed} octets, is {attr_len - 2}")
-        if code == 80 and attr_len != 18:
-            raise MalformedPacket("bad_attribute", "Message-Authenticator must be 16 octets")
+        if code == 80:
+            if attr_len != 18:
+                raise MalformedPacket("bad_attribute", "Message-Authenticator must be 16 octets")
+            if ma_at:
+                raise MalformedPacket("bad_attribute", "more than one Message-Authenticator")  # RFC 3579 §3.2
+            ma_at = loc
         if code == 26:
             _check_vendor(data, loc + 2, loc + attr_len)
         loc += attr_len
+    return ma_at
+
+
+def message_authenticator_ok(data: bytes, at: int, secret: bytes, authenticator: bytes | None = None) -> bool:
+    """RFC 2869 §5.14 / RFC 3579 §3.2: HMAC-MD5 over the packet with the attribute's value zeroed. For a
+    request ``authenticator`` is its own; Accounting-Request and CoA use zeros (RFC 5176 §3.3)."""
+    import hmac
+
+    length = int.from_bytes(data[2:4], "big")
+    packet = data[:length]
+    head = packet[:4] + (packet[4:20] if authenticator is None else authenticator)
+    signed = head + packet[20 : at + 2] + _ZERO16 + packet[at + 18 :]
+    return hmac.compare_digest(hmac.digest(secret, signed, "md5"), packet[at + 2 : at + 18])
 
 
 def _check_vendor(data: bytes, start: int, end: int) -> None:
@@ -69,3 +88,41 @@ def _check_vendor(data: bytes, start: int, end: int) -> None:
         if sub_len < 2 or loc + sub_len > end:
             raise MalformedPacket("bad_attribute", f"vendor {vendor} sub-attribute length {sub_len}")
         loc += sub_len
+
+
+# --- replies ---------------------------------------------------------------------------------------------------
+# An Access-Accept carries the same attributes for every subscriber of one plan on one NAS. Encoding them with
+# pyrad's Packet for each request cost about half of the time per request (measured: 216 µs → see docs/radius.md),
+# so the attribute part is encoded once by pyrad and kept; each reply only adds its Class, its Proxy-State
+# and the two authenticators.
+
+
+def encode_attributes(pairs) -> bytes:
+    """``[(name, value), ...]`` → the attribute octets, encoded by pyrad with our dictionary."""
+    from pyrad.packet import Packet
+
+    packet = Packet(dict=DICTIONARY)
+    for name, value in pairs:
+        packet.AddAttribute(name, value)
+    return packet._PktEncodeAttributes()
+
+
+def raw_attribute(code: int, value: bytes) -> bytes:
+    return bytes((code, len(value) + 2)) + value
+
+
+def finish_reply(code: int, identifier: int, request_authenticator: bytes, secret: bytes, body: bytes) -> bytes:
+    """A reply with Message-Authenticator first (BlastRADIUS), then ``body``; both authenticators computed
+    as RFC 2869 §5.14 and RFC 2865 §3 prescribe."""
+    import hashlib
+    import hmac
+
+    attributes = b"\x50\x12" + _ZERO16 + body
+    length = 20 + len(attributes)
+    if length > MAX_PACKET:
+        raise MalformedPacket("reply_too_large", f"{length} octets")
+    header = bytes((code, identifier)) + length.to_bytes(2, "big")
+    ma = hmac.digest(secret, header + request_authenticator + attributes, "md5")
+    attributes = b"\x50\x12" + ma + body
+    response = hashlib.md5(header + request_authenticator + attributes + secret).digest()  # noqa: S324 - RFC 2865
+    return header + response + attributes

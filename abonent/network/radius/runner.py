@@ -108,6 +108,7 @@ class Maintenance(threading.Thread):
         last_nas = last_snapshot = 0.0
         while not self.stop_event.wait(self.every):
             try:
+                self.server.store.warm_passwords()
                 close_old_connections()
                 self.server.store.refresh()
                 now = time.monotonic()

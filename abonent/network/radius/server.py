@@ -31,14 +31,16 @@ from django.utils import timezone
 from pyrad import packet as rp
 
 from abonent.core import clock
+from abonent.core.secrets import SecretError
 
-from .. import accounting, policy as policy_mod, selectors
+from .. import accounting, selectors
+from .. import policy as policy_mod
 from ..accounting import AcctRecord
 from ..models import AuthAttempt, AuthOutcome, LoginKind, Nas, RejectReason
 from ..vendors import profile_for
 from ..vendors.base import DebtorSettings
-from . import auth
-from .codec import DICTIONARY, MAX_PACKET, MalformedPacket, check_packet
+from . import auth, codec
+from .codec import DICTIONARY, MalformedPacket, check_packet
 
 logger = logging.getLogger("abonent.radius")
 
@@ -155,6 +157,13 @@ class RadiusServer:
     writer: AccountingWriter | None = None
     attempts: list[AuthAttempt] = field(default_factory=list)
     _unknown_logged: dict[str, float] = field(default_factory=dict)
+    _bodies: dict[tuple, bytes] = field(default_factory=dict)
+    _now_second: int = -1
+    _ma_at: int = 0  # where the current packet's Message-Authenticator is (set by ``_nas``)
+    # Class = "abonent:<login>:<process tag><serial>": unique per accept without a random draw per request.
+    _class_tag: str = field(default_factory=lambda: pysecrets.token_hex(4) + "-")
+    _class_serial: int = 0
+    _now_local: dt.datetime | None = None
 
     # --- common checks -----------------------------------------------------------------------------------
 
@@ -174,7 +183,7 @@ class RadiusServer:
             return None
         self.stats.last_packet[nas.name] = time.time()
         try:
-            check_packet(data)
+            self._ma_at = check_packet(data)
         except MalformedPacket as exc:
             self._drop(nas.name, exc.reason, addr, str(exc))
             return None
@@ -200,7 +209,7 @@ class RadiusServer:
         except (rp.PacketError, struct.error, KeyError, IndexError) as exc:
             self._drop(nas.name, "malformed", addr, str(exc))
             return None
-        if not self._message_authenticator_ok(request, nas, addr):
+        if not self._message_authenticator_ok(data, request, nas, addr):
             return None
         if code == STATUS_SERVER:  # RFC 5997: "are you alive?", answered with Access-Accept
             reply = request.CreateReply()  # Access-Accept, Message-Authenticator first
@@ -210,19 +219,18 @@ class RadiusServer:
             return raw
         try:
             raw = self._authorize(request, nas)
+        except MalformedPacket as exc:  # a request padded with Proxy-State would make our reply oversized
+            self._drop(nas.name, exc.reason, addr, str(exc))
+            return None
         except (rp.PacketError, struct.error, UnicodeError, ValueError, KeyError, IndexError) as exc:
             self._drop(nas.name, "malformed", addr, str(exc))
-            return None
-        if len(raw) > MAX_PACKET:  # a request padded with Proxy-State would make our reply oversized
-            self._drop(nas.name, "reply_too_large", addr, f"{len(raw)} octets")
             return None
         self.auth_dedup.put(key, raw)
         return raw
 
-    def _message_authenticator_ok(self, request: rp.Packet, nas: NasEntry, addr) -> bool:
-        has_ma = OrderedDict.__contains__(request, 80)
-        if has_ma:
-            if not request.verify_message_authenticator():
+    def _message_authenticator_ok(self, data: bytes, request: rp.Packet, nas: NasEntry, addr) -> bool:
+        if self._ma_at:
+            if not codec.message_authenticator_ok(data, self._ma_at, nas.secret):
                 # Also what a wrong shared secret looks like.
                 self._drop(nas.name, "bad_message_authenticator", addr, "wrong shared secret?")
                 return False
@@ -249,15 +257,27 @@ class RadiusServer:
         if entry is None:
             reason = RejectReason.UNKNOWN_LOGIN
         elif entry.kind in (LoginKind.PPPOE, LoginKind.HOTSPOT):
-            password = self.store.password_of(entry)
-            if OrderedDict.__contains__(request, 2):
+            try:
+                password = self.store.password_of(entry)
+            except SecretError:
+                # Stored under another ABONENT_FIELD_KEY: nothing can match it. Loud, because every such
+                # subscriber is locked out until the key is put back.
+                logger.error(
+                    "radius: the password of login %s cannot be decrypted (field key changed?)", entry.login_id
+                )
+                password = None
+            if password is None:
+                ok = False
+            elif OrderedDict.__contains__(request, 2):
                 ok = auth.check_pap(password, request.PwDecrypt(raw_get(request, 2)[0]).encode())
             elif OrderedDict.__contains__(request, 3):
                 challenge = (raw_get(request, 60) or [request.authenticator])[0]
                 ok = auth.check_chap(password, raw_get(request, 3)[0], challenge)
             elif OrderedDict.__contains__(request, MS_CHAP2_RESPONSE):
                 challenge = (raw_get(request, MS_CHAP_CHALLENGE) or [b""])[0]
-                mschap_success = auth.check_mschap2(password, username, challenge, raw_get(request, MS_CHAP2_RESPONSE)[0])
+                mschap_success = auth.check_mschap2(
+                    password, username, challenge, raw_get(request, MS_CHAP2_RESPONSE)[0]
+                )
                 ok = mschap_success is not None
             elif OrderedDict.__contains__(request, MS_CHAP_RESPONSE):
                 challenge = (raw_get(request, MS_CHAP_CHALLENGE) or [b""])[0]
@@ -269,37 +289,66 @@ class RadiusServer:
                 reason = RejectReason.BAD_PASSWORD
         decision = None
         if not reason:
-            decision = self.store.decide(entry, timezone.localtime(clock.now()))
+            decision = self.store.decide(entry, self._local_now())
             reason = decision.reason
-        reply = request.CreateReply()
-        reply.add_message_authenticator()  # first in the reply (BlastRADIUS)
+        # Proxy-State is returned unmodified and in order (RFC 2865 §5.33).
+        tail = b"".join(codec.raw_attribute(33, v) for v in raw_get(request, 33) or ())
         if reason:
-            reply.code = ACCESS_REJECT
             self.stats.inc(nas.name, "rejects_" + str(reason))
             self._attempt(nas, username, entry, AuthOutcome.REJECT, reason, calling)
-            return reply.ReplyPacket()
-        reply.code = ACCESS_ACCEPT
-        profile = profile_for(nas.vendor)
-        add = reply.AddAttribute
-        add("Session-Timeout", decision.session_timeout)
-        add("Acct-Interim-Interval", nas.interim_interval)
-        add("Class", CLASS_PREFIX + f"{entry.login_id}:{pysecrets.token_hex(6)}".encode())
-        if entry.static_ip:
-            add("Framed-IP-Address", entry.static_ip)
-        elif entry.pool and not (decision.restricted and nas.debtor.pool):
-            add("Framed-Pool", entry.pool)
-        for name, value in profile.speed(decision.speed):
-            add(name, value)
+            return codec.finish_reply(ACCESS_REJECT, request.id, request.authenticator, nas.secret, tail)
+        body = self._accept_body(nas, entry, decision)
+        self._class_serial += 1
+        body += codec.raw_attribute(
+            25, CLASS_PREFIX + f"{entry.login_id}:{self._class_tag}{self._class_serial:x}".encode()
+        )
+        if mschap_success is not None:
+            body += codec.encode_attributes([("MS-CHAP2-Success", mschap_success)])
         if decision.restricted:
-            for name, value in profile.debtor(nas.debtor):
-                add(name, value)
             self.stats.inc(nas.name, "accepts_restricted")
             self._attempt(nas, username, entry, AuthOutcome.RESTRICTED, "", calling)
         else:
             self.stats.inc(nas.name, "accepts")
-        if mschap_success is not None:
-            add("MS-CHAP2-Success", mschap_success)
-        return reply.ReplyPacket()
+        return codec.finish_reply(ACCESS_ACCEPT, request.id, request.authenticator, nas.secret, body + tail)
+
+    def _accept_body(self, nas: NasEntry, entry, decision) -> bytes:
+        """The encoded attributes every accept with the same settings shares, encoded once by pyrad."""
+        key = (
+            nas.id,
+            nas.vendor,
+            nas.interim_interval,
+            nas.debtor,
+            entry.static_ip,
+            entry.pool,
+            decision.speed,
+            decision.restricted,
+            decision.session_timeout,
+        )
+        body = self._bodies.get(key)
+        if body is not None:
+            return body
+        profile = profile_for(nas.vendor)
+        pairs = [("Session-Timeout", decision.session_timeout), ("Acct-Interim-Interval", nas.interim_interval)]
+        if entry.static_ip:
+            pairs.append(("Framed-IP-Address", entry.static_ip))
+        elif entry.pool and not (decision.restricted and nas.debtor.pool):
+            pairs.append(("Framed-Pool", entry.pool))
+        pairs += profile.speed(decision.speed)
+        if decision.restricted:
+            pairs += profile.debtor(nas.debtor)
+        body = codec.encode_attributes(pairs)
+        if len(self._bodies) > 10_000:  # static IPs make keys unique; keep the cache bounded
+            self._bodies.clear()
+        self._bodies[key] = body
+        return body
+
+    def _local_now(self) -> dt.datetime:
+        """Local time, recomputed once a second: the time zone conversion is dear at this rate."""
+        second = int(time.time())
+        if second != self._now_second:
+            self._now_second = second
+            self._now_local = timezone.localtime(clock.now())
+        return self._now_local
 
     def _attempt(self, nas: NasEntry, username: str, entry, outcome: str, reason: str, calling: str) -> None:
         if len(self.attempts) < 100_000:  # bounded if the database stays away
@@ -336,7 +385,7 @@ class RadiusServer:
             if not request.VerifyAcctRequest():
                 self._drop(nas.name, "bad_authenticator", addr, "wrong shared secret?")
                 return
-            if OrderedDict.__contains__(request, 80) and not request.verify_message_authenticator():
+            if self._ma_at and not codec.message_authenticator_ok(data, self._ma_at, nas.secret, bytes(16)):
                 self._drop(nas.name, "bad_message_authenticator", addr)
                 return
             record = self._acct_record(request, nas, addr)
@@ -347,7 +396,9 @@ class RadiusServer:
             return
         reply = request.CreateReply().ReplyPacket()
         self.acct_dedup.put(key, DedupCache.PENDING)
-        self.stats.inc(nas.name, "accounting_" + {1: "start", 2: "stop", 3: "interim", 7: "on", 8: "off"}[record.status])
+        self.stats.inc(
+            nas.name, "accounting_" + {1: "start", 2: "stop", 3: "interim", 7: "on", 8: "off"}[record.status]
+        )
 
         def done() -> None:
             self.acct_dedup.put(key, reply)
@@ -479,7 +530,8 @@ class AccountingWriter:
                 self.spool.append(records)
                 self.stats.inc("all", "accounting_spooled", len(records))
                 return True
-            close_old_connections()
+            # No close_old_connections() here: it would add a health-check round trip to every batch. A
+            # broken connection raises below and is closed there; the next batch reconnects.
             try:
                 accounting.write_batch(records)
             except DataError:
@@ -542,4 +594,3 @@ class Spool:
 
 def load_nas_table() -> dict[str, NasEntry]:
     return {ip: NasEntry.from_model(nas) for ip, nas in selectors.nas_by_address().items()}
-

@@ -22,4 +22,4 @@ def profile_for(vendor: str) -> VendorProfile:
     return PROFILES[vendor]
 
 
-__all__ = ["Attributes", "SessionRef", "Speed", "VendorProfile", "profile_for", "PROFILES"]
+__all__ = ["PROFILES", "Attributes", "SessionRef", "Speed", "VendorProfile", "profile_for"]

@@ -17,4 +17,4 @@ class AccelPppProfile(VendorProfile):
         return [("Filter-Id", f"{speed.down_kbps}/{speed.up_kbps}")]
 
     def debtor(self, debtor: DebtorSettings) -> Attributes:
-        return [("L4-Redirect", 1)] + super().debtor(debtor)
+        return [("L4-Redirect", 1), *super().debtor(debtor)]

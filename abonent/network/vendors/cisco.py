@@ -21,4 +21,4 @@ class CiscoProfile(VendorProfile):
         ]
 
     def debtor(self, debtor: DebtorSettings) -> Attributes:
-        return [("Cisco-Account-Info", f"A{DEBTOR_SERVICE}")] + super().debtor(debtor)
+        return [("Cisco-Account-Info", f"A{DEBTOR_SERVICE}"), *super().debtor(debtor)]

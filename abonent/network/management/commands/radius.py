@@ -16,12 +16,18 @@ class Command(BaseCommand):
         parser.add_argument("--auth-port", type=int, default=settings.ABONENT_RADIUS_AUTH_PORT)
         parser.add_argument("--acct-port", type=int, default=settings.ABONENT_RADIUS_ACCT_PORT)
         parser.add_argument(
-            "--processes", type=int, default=settings.ABONENT_RADIUS_PROCESSES,
+            "--processes",
+            type=int,
+            default=settings.ABONENT_RADIUS_PROCESSES,
             help="processes sharing the ports (SO_REUSEPORT); one per core the server may use",
         )
         parser.add_argument("--spool-dir", type=Path, default=None, help="accounting spool and policy snapshot")
 
     def handle(self, *args, bind, auth_port, acct_port, processes, spool_dir, **options):
         from abonent.network.radius.runner import Options, serve
+
+        # DEBUG keeps every query and wraps every cursor: costly at thousands of writes a second, and this
+        # process serves no pages that could show them.
+        settings.DEBUG = False
 
         serve(Options(bind=bind, auth_port=auth_port, acct_port=acct_port, processes=processes, spool_dir=spool_dir))

@@ -1,0 +1,113 @@
+"""Forms of the network console pages and of the subscriber card's network panel. They parse and display;
+the network actions decide what is valid (a secret too short, a MAC that is not one, a login taken).
+
+Fields come from the models' own definitions (labels, help texts, choices, validators) so the console says
+what the admin says. The NAS secret and login passwords are write-only: ``PasswordInput`` never renders a
+value back, not even after a failed post.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from abonent.core.forms import ConsoleForm
+
+from .actions import MIN_SECRET_LENGTH
+from .models import IpPool, Login, Nas
+
+_WRITE_ONLY = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+
+
+def _model_field(model, name: str, **kwargs) -> forms.Field:
+    return model._meta.get_field(name).formfield(**kwargs)
+
+
+class NasForm(ConsoleForm):
+    name = _model_field(Nas, "name")
+    ip_address = _model_field(Nas, "ip_address")
+    vendor = _model_field(Nas, "vendor")
+    secret = forms.CharField(label=_("Shared secret"), required=False, strip=False, widget=_WRITE_ONLY)
+    require_message_authenticator = _model_field(Nas, "require_message_authenticator")
+    coa_port = _model_field(Nas, "coa_port")
+    interim_interval = _model_field(Nas, "interim_interval")
+    debtor_address_list = _model_field(Nas, "debtor_address_list")
+    debtor_pool = _model_field(Nas, "debtor_pool")
+    is_active = _model_field(Nas, "is_active")
+
+    FIELDS = (
+        "name",
+        "ip_address",
+        "vendor",
+        "require_message_authenticator",
+        "coa_port",
+        "interim_interval",
+        "debtor_address_list",
+        "debtor_pool",
+        "is_active",
+    )
+
+    def __init__(self, *args, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.editing = editing
+        secret = self.fields["secret"]
+        if editing:
+            secret.help_text = _("Leave empty to keep the current secret. It is never shown.")
+        else:
+            secret.required = True
+            secret.help_text = _("At least %(n)d characters, the same as on the NAS. It is never shown again.") % {
+                "n": MIN_SECRET_LENGTH
+            }
+
+    @classmethod
+    def initial_of(cls, nas: Nas) -> dict:
+        # Everything but the secret, which the form never has.
+        return {name: getattr(nas, name) for name in cls.FIELDS}
+
+    def nas_values(self) -> dict:
+        """Keyword arguments of ``do_create_nas`` / ``do_update_nas`` (``secret`` is ``None`` to keep it)."""
+        values = {name: self.cleaned_data[name] for name in self.FIELDS}
+        values["secret"] = self.cleaned_data["secret"] or None
+        return values
+
+
+class IpPoolForm(ConsoleForm):
+    name = _model_field(IpPool, "name")
+    network = _model_field(IpPool, "network")
+    kind = _model_field(IpPool, "kind")
+
+    def clean_network(self) -> str:
+        value = self.cleaned_data["network"].strip()
+        try:
+            return str(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            raise forms.ValidationError(_("Not a network in CIDR notation, such as 100.64.0.0/16.")) from None
+
+
+class LoginForm(ConsoleForm):
+    kind = _model_field(Login, "kind")
+    username = _model_field(Login, "username")
+    password = forms.CharField(
+        label=_("Password"),
+        required=False,
+        strip=False,
+        widget=_WRITE_ONLY,
+        help_text=_("For PPPoE and hotspot logins."),
+    )
+    static_ip = _model_field(Login, "static_ip")
+    pool = forms.ModelChoiceField(
+        label=_("Address pool"), queryset=IpPool.objects.order_by("name"), required=False, empty_label=_("NAS default")
+    )
+
+
+class SessionFilterForm(forms.Form):
+    nas = forms.ModelChoiceField(
+        label=_("NAS"),
+        queryset=Nas.objects.order_by("name"),
+        required=False,
+        empty_label=_("All NAS"),
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
+    )
+    page = forms.IntegerField(min_value=1, required=False)

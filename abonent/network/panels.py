@@ -1,0 +1,99 @@
+"""The "Network" panel of the subscriber card: logins, the last sessions (with a Disconnect button for the
+open ones), the last authentication attempts that were not plain accepts ("why can't this subscriber
+connect?") and the CoA / Disconnect requests sent to the NAS.
+
+Five queries whatever the history's length: each list is capped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from abonent.staff.permissions import Perm, has_perm
+from abonent.subscribers.history import register_action_labels
+from abonent.subscribers.panels import Panel, register_panel
+
+from . import selectors
+from .forms import LoginForm
+from .models import Session, SessionStatus
+
+SESSIONS = 10
+AUTH_ATTEMPTS = 10
+COA_REQUESTS = 10
+
+
+def format_duration(seconds: int) -> str:
+    """``3725`` → ``1:02:05``; a day or more → ``2 d 1:02:05``."""
+    seconds = max(int(seconds), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours}:{minutes:02d}:{secs:02d}"
+    if days:
+        return _("%(days)d d %(time)s") % {"days": days, "time": clock}
+    return clock
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session: Session
+    online: bool
+    duration: str
+
+
+def _session_row(session: Session, now: dt.datetime) -> SessionRow:
+    online = session.status == SessionStatus.OPEN
+    # session_time is what the NAS reported at the last interim or the stop; an open session has run until now.
+    seconds = session.session_time
+    if online:
+        seconds = max(seconds, int((now - session.started_at).total_seconds()))
+    return SessionRow(session, online, format_duration(seconds))
+
+
+def network_context(request, subscriber, form=None, notice: str = "", error: str = "") -> dict:
+    now = timezone.now()
+    can_manage = has_perm(request.user, Perm.NETWORK_MANAGE)
+    return {
+        "logins": selectors.logins_of(subscriber.pk),
+        "sessions": [_session_row(s, now) for s in selectors.sessions_of(subscriber.pk, limit=SESSIONS)],
+        "attempts": selectors.auth_attempts_of(subscriber.pk, limit=AUTH_ATTEMPTS),
+        "coa_requests": selectors.coa_requests_of(subscriber.pk, limit=COA_REQUESTS),
+        "can_write": can_manage,
+        "form": (form or LoginForm(auto_id="login-%s")) if can_manage else None,
+        "notice": notice,
+        "error": error,
+    }
+
+
+PANEL = register_panel(
+    Panel("network", gettext_lazy("Network"), "network/panels/network.html", 8, network_context, Perm.NETWORK_VIEW)
+)
+
+
+def render_network_panel(request, subscriber, *, form=None, notice: str = "", error: str = "") -> SafeString:
+    context = network_context(request, subscriber, form=form, notice=notice, error=error)
+    html = render_to_string(PANEL.template, {"subscriber": subscriber, "panel": PANEL, **context}, request=request)
+    return mark_safe(html)  # noqa: S308 — rendered by the template engine, escaped there
+
+
+register_action_labels(
+    {
+        "network.login_created": gettext_lazy("Network login added"),
+        "network.login_updated": gettext_lazy("Network login changed"),
+        "network.session_disconnect": gettext_lazy("Session disconnected by staff"),
+    },
+    fields={
+        "username": gettext_lazy("login"),
+        "static_ip": gettext_lazy("static IP address"),
+        "pool_id": gettext_lazy("address pool"),
+        "password_changed": gettext_lazy("password changed"),
+        "coa_request": gettext_lazy("CoA request"),
+    },
+)
