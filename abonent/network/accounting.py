@@ -117,21 +117,38 @@ def write_batch(records: list[AcctRecord]) -> None:
         _write_sessions(segment)
 
 
+# (subscriber, day) pairs already recorded as online by this process: nearly every interim repeats one, and
+# the insert would find it there anyway. Filled only after a commit, so a rolled-back batch is recorded again.
+_online_seen: set[tuple[int, dt.date]] = set()
+
+
 def _write_sessions(records: list[AcctRecord]) -> None:
     if not records:
         return
     rows = _merge(records)
-    usage = _upsert_postgresql(rows) if connection.vendor == "postgresql" else _upsert_generic(rows)
+    if connection.vendor == "postgresql":
+        usage = _upsert_postgresql(rows)  # also adds the traffic to UsageDay, in the same statement
+    else:
+        usage = _upsert_generic(rows)
+        _add_usage(usage)
     online = {(subscriber_id, day) for subscriber_id, day, _i, _o in usage}
     online |= {(r.subscriber_id, timezone.localtime(r.event_time).date()) for r in rows if r.subscriber_id}
-    _add_usage(usage)
-    do_record_online_days(online)
+    online -= _online_seen
+    if online:
+        do_record_online_days(online)
+        transaction.on_commit(lambda: _remember_online(online))
+
+
+def _remember_online(pairs) -> None:
+    if len(_online_seen) > 2_000_000:  # a new day: yesterday's pairs are no longer asked about
+        _online_seen.clear()
+    _online_seen.update(pairs)
 
 
 _UPSERT_SQL = """
 WITH incoming AS (
     SELECT * FROM unnest(
-        %s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::inet[], %s::text[],
+        %s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[]::inet[], %s::text[],
         %s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::bigint[],
         %s::bigint[], %s::text[]
     ) AS t(nas_id, unique_id, acct_session_id, login_id, subscriber_id, username, framed_ip,
@@ -168,11 +185,25 @@ written AS (
         stopped_at = COALESCE(s.stopped_at, EXCLUDED.stopped_at),
         terminate_cause = CASE WHEN s.terminate_cause <> '' THEN s.terminate_cause ELSE EXCLUDED.terminate_cause END
     RETURNING s.nas_id, s.unique_id, s.subscriber_id, s.input_octets, s.output_octets, s.updated_at
+),
+delta AS (
+    SELECT w.subscriber_id, (w.updated_at AT TIME ZONE %s)::date AS day,
+           w.input_octets - COALESCE(p.input_octets, 0) AS input_octets,
+           w.output_octets - COALESCE(p.output_octets, 0) AS output_octets
+    FROM written w LEFT JOIN previous p ON p.nas_id = w.nas_id AND p.unique_id = w.unique_id
+    WHERE w.subscriber_id IS NOT NULL
+),
+usage AS (
+    INSERT INTO network_usageday AS u (subscriber_id, day, input_octets, output_octets)
+    SELECT subscriber_id, day, sum(input_octets), sum(output_octets)
+    FROM delta WHERE input_octets > 0 OR output_octets > 0
+    GROUP BY subscriber_id, day
+    ORDER BY subscriber_id, day  -- a fixed order: two writers lock the same rows in the same order
+    ON CONFLICT (subscriber_id, day) DO UPDATE SET
+        input_octets = u.input_octets + EXCLUDED.input_octets,
+        output_octets = u.output_octets + EXCLUDED.output_octets
 )
-SELECT w.subscriber_id, (w.updated_at AT TIME ZONE %s)::date,
-       w.input_octets - COALESCE(p.input_octets, 0), w.output_octets - COALESCE(p.output_octets, 0)
-FROM written w LEFT JOIN previous p ON p.nas_id = w.nas_id AND p.unique_id = w.unique_id
-WHERE w.subscriber_id IS NOT NULL
+SELECT subscriber_id, day, input_octets, output_octets FROM delta
 """
 
 
@@ -199,7 +230,10 @@ def _upsert_postgresql(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, 
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
-    with connection.cursor() as cursor:
+    # psycopg's own cursor, not Django's: it binds the arrays server-side in binary instead of quoting every
+    # element into the SQL text (a third of the time of a batch, measured). Same connection and transaction.
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
         cursor.execute(_UPSERT_SQL, [*columns, settings.TIME_ZONE])
         return [row for row in cursor.fetchall() if row[2] > 0 or row[3] > 0]
 

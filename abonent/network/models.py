@@ -180,12 +180,14 @@ class Session(models.Model):
     Octets) and never go down, so a retransmitted or reordered record cannot count twice.
     """
 
-    nas = models.ForeignKey(Nas, on_delete=models.PROTECT, related_name="sessions")
+    # No index of their own: (nas, unique_id) and (subscriber, started_at) lead with them. Fewer indexes keep
+    # interim updates HOT (in-page, no index writes): see migration 0002.
+    nas = models.ForeignKey(Nas, on_delete=models.PROTECT, related_name="sessions", db_index=False)
     unique_id = models.CharField(max_length=64)
     acct_session_id = models.CharField(_("session id"), max_length=253)
     login = models.ForeignKey(Login, null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions")
     subscriber = models.ForeignKey(
-        Subscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="network_sessions"
+        Subscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="network_sessions", db_index=False
     )
     username = models.CharField(_("login"), max_length=253)
     framed_ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
@@ -226,7 +228,7 @@ class UsageDay(models.Model):
     """Traffic per subscriber and day, summed from per-session deltas of accounting: the input of usage
     rating (included traffic, overage, FUP) on the billing side."""
 
-    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     input_octets = models.BigIntegerField(default=0)
     output_octets = models.BigIntegerField(default=0)
