@@ -9,13 +9,25 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from abonent.billing.selectors import get_balance
+from abonent.billing.selectors import get_balance, subscribers_without_funds
 from abonent.core import audit, clock
 from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.models import Subscriber
 
 from . import selectors
-from .models import CoaKind, CoaReason, CoaRequest, IpPool, Login, LoginKind, Nas, PolicyChange, Session, SessionStatus
+from .models import (
+    CoaKind,
+    CoaReason,
+    CoaRequest,
+    DebtorMark,
+    IpPool,
+    Login,
+    LoginKind,
+    Nas,
+    PolicyChange,
+    Session,
+    SessionStatus,
+)
 from .policy import PolicyStore, normalise_mac
 from .vendors import SessionRef, profile_for
 from .vendors.base import DebtorSettings
@@ -255,3 +267,55 @@ def do_disconnect_session(session: Session, *, acting_user, reason: str = "") ->
         reason=reason,
     )
     return request
+
+
+def queue_access_change(subscriber_id: int, *, restricted: bool) -> list[CoaRequest]:
+    """Push the debtor redirect on or off to the subscriber's open sessions, as each NAS's profile does it."""
+    now = clock.now()
+    speeds = selectors.plan_speeds()
+    policies = {p.login_id: p for p in selectors.login_policies([subscriber_id])}
+    fallback = next(iter(policies.values()), None)  # a session accounting could not bind to a login
+    reason = CoaReason.RESTRICT if restricted else CoaReason.RESTORE
+    queued = []
+    for session in selectors.open_sessions(subscriber_id=subscriber_id):
+        policy = policies.get(session.login_id, fallback)
+        plan = speeds.get(policy.plan_id) if policy else None
+        debtor = DebtorSettings(address_list=session.nas.debtor_address_list, pool=session.nas.debtor_pool)
+        kind, attributes = profile_for(session.nas.vendor).access_change(
+            _session_ref(session), restricted=restricted, speed=plan.day if plan else None, debtor=debtor
+        )
+        queued.append(
+            _queue(session, CoaKind.COA if kind == "coa" else CoaKind.DISCONNECT, reason, attributes, now=now)
+        )
+    return queued
+
+
+@transaction.atomic
+def sync_debtor_redirects() -> dict[str, int]:
+    """Compare who is without funds now with who the NAS were last told about, and push the difference.
+
+    Runs every minute in the worker. Idempotent: a second run with no balance change queues nothing.
+    """
+    now = clock.now()
+    debtors = subscribers_without_funds()
+    marked = set(DebtorMark.objects.select_for_update().values_list("subscriber_id", flat=True))
+    restricted, restored = debtors - marked, marked - debtors
+    DebtorMark.objects.bulk_create(
+        [DebtorMark(subscriber_id=sid, since=now) for sid in sorted(restricted)], batch_size=2000, ignore_conflicts=True
+    )
+    gone = sorted(restored)
+    for start in range(0, len(gone), 2000):
+        DebtorMark.objects.filter(subscriber_id__in=gone[start : start + 2000]).delete()
+    online = (
+        set(
+            Session.objects.filter(
+                status=SessionStatus.OPEN, subscriber_id__in=list(restricted | restored)
+            ).values_list("subscriber_id", flat=True)
+        )
+        if restricted or restored
+        else set()
+    )
+    pushed = 0
+    for subscriber_id in sorted(online):
+        pushed += len(queue_access_change(subscriber_id, restricted=subscriber_id in restricted))
+    return {"restricted": len(restricted), "restored": len(restored), "requests": pushed}

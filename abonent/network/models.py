@@ -336,6 +336,22 @@ class CoaRequest(models.Model):
         return f"{self.kind} {self.reason} → {self.nas_id}"
 
 
+class DebtorMark(models.Model):
+    """A subscriber the NAS have been told is a debtor (redirect on). The worker compares this set with the
+    balances every minute and pushes the difference to the NAS: restrict when money runs out, restore on
+    payment, without waiting for a reconnect (DESIGN.md invariant 5)."""
+
+    subscriber = models.OneToOneField(Subscriber, on_delete=models.CASCADE, related_name="+", primary_key=True)
+    since = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("debtor redirect")
+        verbose_name_plural = _("debtor redirects")
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id} since {self.since}"
+
+
 class RadiusNode(models.Model):
     """One running RADIUS process and its counters, written every few seconds for the console and
     ``/metrics`` (the processes may run on other hosts than the web)."""

@@ -38,3 +38,12 @@ def sweep_stale_sessions() -> int:
     from .accounting import sweep_stale_sessions as sweep
 
     return sweep()
+
+
+@periodic("network.sync_debtor_redirects", every=dt.timedelta(minutes=1))
+@task(queue_name="network")
+def sync_debtor_redirects() -> dict:
+    """Money ran out or came in: switch the NAS's debtor redirect for the sessions online."""
+    from .actions import sync_debtor_redirects as sync
+
+    return sync()

@@ -18,3 +18,10 @@ class AccelPppProfile(VendorProfile):
 
     def debtor(self, debtor: DebtorSettings) -> Attributes:
         return [("L4-Redirect", 1), *super().debtor(debtor)]
+
+    def access_change(self, session, *, restricted, speed, debtor):
+        """accel-ppp re-reads L4-Redirect (and the shaper attribute) from a CoA-Request: no reconnect."""
+        attrs = [*self.identify(session), ("L4-Redirect", 1 if restricted else 0)]
+        if speed is not None:
+            attrs += self.speed(speed)
+        return "coa", attrs

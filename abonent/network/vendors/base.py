@@ -71,3 +71,11 @@ class VendorProfile:
 
     def disconnect(self, session: SessionRef) -> Attributes:
         return self.identify(session)
+
+    def access_change(
+        self, session: SessionRef, *, restricted: bool, speed: Speed | None, debtor: DebtorSettings
+    ) -> tuple[str, Attributes]:
+        """Move a live session into the debtor redirect or out of it: ``("coa", attrs)`` where the NAS can
+        switch it in place, else ``("disconnect", attrs)`` and the subscriber re-authenticates into the new
+        state. The generic answer is the disconnect, which every NAS honours."""
+        return "disconnect", self.disconnect(session)

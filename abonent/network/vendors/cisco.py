@@ -22,3 +22,8 @@ class CiscoProfile(VendorProfile):
 
     def debtor(self, debtor: DebtorSettings) -> Attributes:
         return [("Cisco-Account-Info", f"A{DEBTOR_SERVICE}"), *super().debtor(debtor)]
+
+    def access_change(self, session, *, restricted, speed, debtor):
+        """ISG activates ("A") or deactivates ("N") the redirect service by CoA."""
+        action = "A" if restricted else "N"
+        return "coa", [*self.identify(session), ("Cisco-Account-Info", f"{action}{DEBTOR_SERVICE}")]

@@ -32,6 +32,10 @@ class MikrotikProfile(VendorProfile):
     def speed(self, speed: Speed) -> Attributes:
         return [("Mikrotik-Rate-Limit", self.rate_limit(speed))]
 
+    # access_change: the generic disconnect. Whether RouterOS applies a Mikrotik-Address-List sent by CoA
+    # depends on its version (not verified), and taking an address off the list by CoA is not possible; the
+    # PPPoE client redials within seconds into the new state.
+
     def debtor(self, debtor: DebtorSettings) -> Attributes:
         attrs: Attributes = []
         if debtor.address_list:
