@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 
 from abonent.billing.api import router as billing_router
 from abonent.catalog.api import router as catalog_router
+from abonent.network.api import router as network_router
 from abonent.subscribers.api import router as subscribers_router
 
 from . import errors
@@ -26,3 +27,4 @@ errors.install(api)
 api.add_router("/", subscribers_router)
 api.add_router("/", catalog_router)
 api.add_router("/", billing_router)
+api.add_router("/", network_router)

@@ -28,7 +28,6 @@ from pathlib import Path
 
 from django.db import DatabaseError, DataError, close_old_connections, connection
 from django.utils import timezone
-from pyrad import packet as rp
 
 from abonent.core import clock
 from abonent.core.secrets import SecretError
@@ -40,7 +39,7 @@ from ..models import AuthAttempt, AuthOutcome, LoginKind, Nas, RejectReason
 from ..vendors import profile_for
 from ..vendors.base import DebtorSettings
 from . import auth, codec
-from .codec import DICTIONARY, MalformedPacket, check_packet
+from .codec import DICTIONARY, MalformedPacket, Request, parse_packet
 
 logger = logging.getLogger("abonent.radius")
 
@@ -159,7 +158,6 @@ class RadiusServer:
     _unknown_logged: dict[str, float] = field(default_factory=dict)
     _bodies: dict[tuple, bytes] = field(default_factory=dict)
     _now_second: int = -1
-    _ma_at: int = 0  # where the current packet's Message-Authenticator is (set by ``_nas``)
     # Class = "abonent:<login>:<process tag><serial>": unique per accept without a random draw per request.
     _class_tag: str = field(default_factory=lambda: pysecrets.token_hex(4) + "-")
     _class_serial: int = 0
@@ -176,26 +174,25 @@ class RadiusServer:
             self._unknown_logged[key] = now
             logger.warning("radius drop: %s from %s:%s (nas %s) %s", reason, addr[0], addr[1], nas, detail)
 
-    def _nas(self, data: bytes, addr) -> NasEntry | None:
+    def _nas(self, data: bytes, addr) -> tuple[NasEntry | None, Request | None]:
         nas = self.nas_table.get(addr[0])
         if nas is None:
             self._drop("unknown", "unknown_nas", addr)
-            return None
+            return None, None
         self.stats.last_packet[nas.name] = time.time()
         try:
-            self._ma_at = check_packet(data)
+            return nas, parse_packet(data)
         except MalformedPacket as exc:
             self._drop(nas.name, exc.reason, addr, str(exc))
-            return None
-        return nas
+            return None, None
 
     # --- authentication ------------------------------------------------------------------------------------
 
     def handle_auth(self, data: bytes, addr) -> bytes | None:
-        nas = self._nas(data, addr)
+        nas, request = self._nas(data, addr)
         if nas is None:
             return None
-        code = data[0]
+        code = request.code
         if code not in (ACCESS_REQUEST, STATUS_SERVER):
             self._drop(nas.name, "unexpected_code", addr, f"code {code} on the auth port")
             return None
@@ -204,17 +201,10 @@ class RadiusServer:
         if cached is not None:
             self.stats.inc(nas.name, "duplicates")
             return cached
-        try:
-            request = rp.AuthPacket(packet=data, secret=nas.secret, dict=DICTIONARY)
-        except (rp.PacketError, struct.error, KeyError, IndexError) as exc:
-            self._drop(nas.name, "malformed", addr, str(exc))
-            return None
-        if not self._message_authenticator_ok(data, request, nas, addr):
+        if not self._message_authenticator_ok(request, nas, addr):
             return None
         if code == STATUS_SERVER:  # RFC 5997: "are you alive?", answered with Access-Accept
-            reply = request.CreateReply()  # Access-Accept, Message-Authenticator first
-            reply.add_message_authenticator()
-            raw = reply.ReplyPacket()
+            raw = codec.finish_reply(ACCESS_ACCEPT, request.id, request.authenticator, nas.secret, b"")
             self.auth_dedup.put(key, raw)
             return raw
         try:
@@ -222,20 +212,20 @@ class RadiusServer:
         except MalformedPacket as exc:  # a request padded with Proxy-State would make our reply oversized
             self._drop(nas.name, exc.reason, addr, str(exc))
             return None
-        except (rp.PacketError, struct.error, UnicodeError, ValueError, KeyError, IndexError) as exc:
+        except (struct.error, UnicodeError, ValueError, KeyError, IndexError) as exc:
             self._drop(nas.name, "malformed", addr, str(exc))
             return None
         self.auth_dedup.put(key, raw)
         return raw
 
-    def _message_authenticator_ok(self, data: bytes, request: rp.Packet, nas: NasEntry, addr) -> bool:
-        if self._ma_at:
-            if not codec.message_authenticator_ok(data, self._ma_at, nas.secret):
+    def _message_authenticator_ok(self, request: Request, nas: NasEntry, addr) -> bool:
+        if request.ma_at:
+            if not codec.message_authenticator_ok(request.raw, request.ma_at, nas.secret):
                 # Also what a wrong shared secret looks like.
                 self._drop(nas.name, "bad_message_authenticator", addr, "wrong shared secret?")
                 return False
             return True
-        if OrderedDict.__contains__(request, 33):
+        if 33 in request:
             self._drop(nas.name, "proxy_state_without_ma", addr, "BlastRADIUS (CVE-2024-3596)")
             return False
         if request.code == STATUS_SERVER:  # RFC 5997 §3: its authenticator is random, only MA proves the secret
@@ -246,11 +236,12 @@ class RadiusServer:
             return False
         return True
 
-    def _authorize(self, request: rp.AuthPacket, nas: NasEntry) -> bytes:
-        raw_get = OrderedDict.get
-        username = _text(raw_get(request, 1))
-        calling = _text(raw_get(request, 31))
-        option82 = (raw_get(request, 245) or [b""])[0].hex()
+    def _authorize(self, request: Request, nas: NasEntry) -> bytes:
+        raw_get = dict.get
+        attributes = request.attributes
+        username = _text(raw_get(attributes, 1))
+        calling = _text(raw_get(attributes, 31))
+        option82 = (raw_get(attributes, 245) or [b""])[0].hex()
         entry = self.store.find(username, calling, option82)
         mschap_success = None
         reason = ""
@@ -268,20 +259,21 @@ class RadiusServer:
                 password = None
             if password is None:
                 ok = False
-            elif OrderedDict.__contains__(request, 2):
-                ok = auth.check_pap(password, request.PwDecrypt(raw_get(request, 2)[0]).encode())
-            elif OrderedDict.__contains__(request, 3):
-                challenge = (raw_get(request, 60) or [request.authenticator])[0]
-                ok = auth.check_chap(password, raw_get(request, 3)[0], challenge)
-            elif OrderedDict.__contains__(request, MS_CHAP2_RESPONSE):
-                challenge = (raw_get(request, MS_CHAP_CHALLENGE) or [b""])[0]
+            elif 2 in attributes:
+                plain = codec.decrypt_user_password(attributes[2][0], nas.secret, request.authenticator)
+                ok = auth.check_pap(password, plain)
+            elif 3 in attributes:
+                challenge = (raw_get(attributes, 60) or [request.authenticator])[0]
+                ok = auth.check_chap(password, raw_get(attributes, 3)[0], challenge)
+            elif MS_CHAP2_RESPONSE in attributes:
+                challenge = (raw_get(attributes, MS_CHAP_CHALLENGE) or [b""])[0]
                 mschap_success = auth.check_mschap2(
-                    password, username, challenge, raw_get(request, MS_CHAP2_RESPONSE)[0]
+                    password, username, challenge, raw_get(attributes, MS_CHAP2_RESPONSE)[0]
                 )
                 ok = mschap_success is not None
-            elif OrderedDict.__contains__(request, MS_CHAP_RESPONSE):
-                challenge = (raw_get(request, MS_CHAP_CHALLENGE) or [b""])[0]
-                ok = auth.check_mschap1(password, challenge, raw_get(request, MS_CHAP_RESPONSE)[0])
+            elif MS_CHAP_RESPONSE in attributes:
+                challenge = (raw_get(attributes, MS_CHAP_CHALLENGE) or [b""])[0]
+                ok = auth.check_mschap1(password, challenge, raw_get(attributes, MS_CHAP_RESPONSE)[0])
             else:
                 ok = False
                 reason = RejectReason.UNSUPPORTED_AUTH
@@ -292,7 +284,7 @@ class RadiusServer:
             decision = self.store.decide(entry, self._local_now())
             reason = decision.reason
         # Proxy-State is returned unmodified and in order (RFC 2865 §5.33).
-        tail = b"".join(codec.raw_attribute(33, v) for v in raw_get(request, 33) or ())
+        tail = b"".join(codec.raw_attribute(33, v) for v in raw_get(attributes, 33) or ())
         if reason:
             self.stats.inc(nas.name, "rejects_" + str(reason))
             self._attempt(nas, username, entry, AuthOutcome.REJECT, reason, calling)
@@ -367,7 +359,7 @@ class RadiusServer:
     # --- accounting ----------------------------------------------------------------------------------------
 
     def handle_acct(self, data: bytes, addr, send) -> None:
-        nas = self._nas(data, addr)
+        nas, request = self._nas(data, addr)
         if nas is None:
             return
         if data[0] != ACCOUNTING_REQUEST:
@@ -381,20 +373,21 @@ class RadiusServer:
                 send(cached, addr)
             return
         try:
-            request = rp.AcctPacket(packet=data, secret=nas.secret, dict=DICTIONARY)
-            if not request.VerifyAcctRequest():
+            if not codec.accounting_request_ok(request, nas.secret):
                 self._drop(nas.name, "bad_authenticator", addr, "wrong shared secret?")
                 return
-            if self._ma_at and not codec.message_authenticator_ok(data, self._ma_at, nas.secret, bytes(16)):
+            if request.ma_at and not codec.message_authenticator_ok(request.raw, request.ma_at, nas.secret, bytes(16)):
                 self._drop(nas.name, "bad_message_authenticator", addr)
                 return
             record = self._acct_record(request, nas, addr)
-        except (rp.PacketError, struct.error, UnicodeError, ValueError, KeyError, IndexError) as exc:
+        except (struct.error, UnicodeError, ValueError, KeyError, IndexError) as exc:
             self._drop(nas.name, "malformed", addr, str(exc))
             return
         if record is None:
             return
-        reply = request.CreateReply().ReplyPacket()
+        # Proxy-State is returned unmodified and in order (RFC 2866 §4.1 via RFC 2865 §5.33).
+        tail = b"".join(codec.raw_attribute(33, v) for v in request.get(33) or ())
+        reply = codec.plain_reply(ACCOUNTING_RESPONSE, request.id, request.authenticator, nas.secret, tail)
         self.acct_dedup.put(key, DedupCache.PENDING)
         self.stats.inc(
             nas.name, "accounting_" + {1: "start", 2: "stop", 3: "interim", 7: "on", 8: "off"}[record.status]
@@ -409,46 +402,46 @@ class RadiusServer:
 
         self.writer.submit(record, done)
 
-    def _acct_record(self, request: rp.AcctPacket, nas: NasEntry, addr) -> AcctRecord | None:
-        raw_get = OrderedDict.get
-        status = _int(raw_get(request, 40))
+    def _acct_record(self, request: Request, nas: NasEntry, addr) -> AcctRecord | None:
+        raw_get = dict.get
+        status = _int(raw_get(request.attributes, 40))
         if status not in (1, 2, 3, 7, 8):
             self._drop(nas.name, "unsupported_status_type", addr, f"Acct-Status-Type {status}")
             return None
         # Server time minus the NAS's own delay: a NAS with a wrong clock cannot move sessions in time.
-        delay = min(_int(raw_get(request, 41)), 3600)
+        delay = min(_int(raw_get(request.attributes, 41)), 3600)
         event_time = clock.now() - dt.timedelta(seconds=delay)
         if status in (7, 8):
             return AcctRecord(status=status, nas_id=nas.id, event_time=event_time)
-        username = _text(raw_get(request, 1))
-        session_id = _text(raw_get(request, 44))
+        username = _text(raw_get(request.attributes, 1))
+        session_id = _text(raw_get(request.attributes, 44))
         if not session_id:
             raise ValueError("Accounting-Request without Acct-Session-Id")
-        nas_ip = raw_get(request, 4)
+        nas_ip = raw_get(request.attributes, 4)
         nas_ip_text = socket.inet_ntoa(nas_ip[0]) if nas_ip and len(nas_ip[0]) == 4 else addr[0]
-        port = raw_get(request, 5)
+        port = raw_get(request.attributes, 5)
         unique = accounting.unique_session_id(
             username,
             session_id,
             nas_ip_text,
-            _text(raw_get(request, 32)),
-            _text(raw_get(request, 87)),
+            _text(raw_get(request.attributes, 32)),
+            _text(raw_get(request.attributes, 87)),
             str(_int(port)) if port else "",
         )
         login_id = subscriber_id = None
-        for value in raw_get(request, 25) or []:
+        for value in raw_get(request.attributes, 25) or []:
             if value.startswith(CLASS_PREFIX):
                 try:
                     login_id = int(value[len(CLASS_PREFIX) :].split(b":", 1)[0])
                 except ValueError:
                     login_id = None
-        calling = _text(raw_get(request, 31))
+        calling = _text(raw_get(request.attributes, 31))
         entry = self.store.find(username, calling)
         if entry is not None and (login_id is None or login_id == entry.login_id):
             login_id, subscriber_id = entry.login_id, entry.subscriber_id
         elif login_id is not None:
             login_id = None  # a Class from a login that no longer exists; keep the session unbound
-        framed = raw_get(request, 8)
+        framed = raw_get(request.attributes, 8)
         return AcctRecord(
             status=status,
             nas_id=nas.id,
@@ -460,12 +453,12 @@ class RadiusServer:
             subscriber_id=subscriber_id,
             framed_ip=socket.inet_ntoa(framed[0]) if framed and len(framed[0]) == 4 else None,
             calling_station_id=calling[:253],
-            nas_port_id=_text(raw_get(request, 87))[:253],
-            session_time=_int(raw_get(request, 46)),
+            nas_port_id=_text(raw_get(request.attributes, 87))[:253],
+            session_time=_int(raw_get(request.attributes, 46)),
             # 64-bit totals: Gigawords count the 2^32 wraps of the octet counters.
-            input_octets=(_int(raw_get(request, 52)) << 32) | _int(raw_get(request, 42)),
-            output_octets=(_int(raw_get(request, 53)) << 32) | _int(raw_get(request, 43)),
-            terminate_cause=_terminate_cause(raw_get(request, 49)),
+            input_octets=(_int(raw_get(request.attributes, 52)) << 32) | _int(raw_get(request.attributes, 42)),
+            output_octets=(_int(raw_get(request.attributes, 53)) << 32) | _int(raw_get(request.attributes, 43)),
+            terminate_cause=_terminate_cause(raw_get(request.attributes, 49)),
         )
 
 

@@ -1,0 +1,372 @@
+"""REST API for FreeRADIUS in front of Abonent: the endpoints its ``rlm_rest`` module calls.
+
+Operators who keep FreeRADIUS between the NAS and Abonent load ``deploy/freeradius/`` (docs/radius.md,
+"FreeRADIUS in front"). FreeRADIUS posts the request's attributes in rlm_rest's JSON shape
+(``{"User-Name": {"type": "string", "value": ["ivanov"]}, …}``) and reads our answer in rlm_rest's reply shape
+(``{"control:Cleartext-Password": {…}, "reply:Mikrotik-Rate-Limit": {…}}``); the HTTP status is its module code:
+200 ok, 204 ok without attributes, 401 reject, 403 userlock, 404 notfound, 5xx fail.
+
+Decisions are the ones ``abonent radius`` makes: the same ``PolicyStore.find``/``decide`` (a store narrowed to
+the request's logins, ``policy.store_for_request``), the same vendor profile of the NAS, the same accounting
+records through ``accounting.write_batch``. The difference: FreeRADIUS checks the password (PAP, CHAP,
+MS-CHAP) with the Cleartext-Password we hand back, so a wrong password is reported afterwards (``post-auth``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import secrets as pysecrets
+import struct
+
+from django.db import DataError
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from ninja import Body, Field, Router, Schema
+
+from abonent.api.errors import ApiError, ErrorOut
+from abonent.core import clock
+from abonent.staff.permissions import Perm, check_perm
+
+from . import accounting
+from .accounting import AcctRecord
+from .models import AuthAttempt, AuthOutcome, Nas, RejectReason
+from .policy import PASSWORD_KINDS, store_for_request
+from .radius.server import CLASS_PREFIX, _terminate_cause
+from .vendors import profile_for
+from .vendors.base import DebtorSettings
+
+logger = logging.getLogger("abonent.radius")
+
+router = Router(tags=["radius"])
+
+# Set in FreeRADIUS's control list on an accept into the debtor redirect; the site's post-auth section
+# reports such accepts back (they are kept in the subscriber card, as abonent radius keeps them).
+RESTRICTED_MARK = "abonent-restricted"
+RESULT_HEADER = "HTTP_X_ABONENT_RESULT"
+ACCT_STATUS = {
+    "start": 1,
+    "stop": 2,
+    "interim-update": 3,
+    "alive": 3,
+    "accounting-on": 7,
+    "accounting-off": 8,
+}
+PASSWORD_ATTRIBUTES = ("User-Password", "CHAP-Password", "MS-CHAP-Response", "MS-CHAP2-Response")
+
+
+class RlmAttribute(Schema):
+    """One attribute as rlm_rest sends it with ``body = 'json'``."""
+
+    type: str = Field("", description="FreeRADIUS's type: string, integer, ipaddr, octets, date, …")
+    value: list[str | int] = Field(default_factory=list, description="The values; octets as 0x-prefixed hex")
+
+
+class RlmReplyAttribute(Schema):
+    """One attribute of our answer, in rlm_rest's reply shape. ``do_xlat`` is always false: a password or a
+    pool name containing ``%{`` must reach the NAS as it is, never be expanded by FreeRADIUS."""
+
+    value: list[str]
+    op: str = Field(description="':=' for one value, '+=' to add each of several values")
+    do_xlat: bool
+
+
+RlmRequest = Body[dict[str, RlmAttribute]]
+RlmReply = dict[str, RlmReplyAttribute]
+
+ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
+
+
+# --- reading rlm_rest's attributes ------------------------------------------------------------------------
+
+
+def _values(attrs: dict[str, RlmAttribute], name: str) -> list[str | int]:
+    attribute = attrs.get(name)
+    return list(attribute.value) if attribute is not None else []
+
+
+def _text(attrs: dict[str, RlmAttribute], name: str) -> str:
+    values = _values(attrs, name)
+    if not values:
+        return ""
+    # PostgreSQL refuses NUL in text, as in abonent radius.
+    return str(values[0]).replace("\x00", "\ufffd")
+
+
+def _octets(value: str | int) -> bytes:
+    text = str(value)
+    if text[:2].lower() == "0x":
+        try:
+            return bytes.fromhex(text[2:])
+        except ValueError:
+            pass
+    return text.encode()
+
+
+def _int(attrs: dict[str, RlmAttribute], name: str) -> int:
+    values = _values(attrs, name)
+    if not values:
+        return 0
+    value = values[0]
+    if isinstance(value, int):
+        return value
+    return int(value) if str(value).isdigit() else 0
+
+
+def _ipv4(value: str) -> str | None:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        return None
+
+
+def _nas(attrs: dict[str, RlmAttribute]) -> Nas:
+    """The NAS by the address FreeRADIUS received the packet from (the site copies it into
+    FreeRADIUS-Client-IP-Address), else by NAS-IP-Address."""
+    for name in ("FreeRADIUS-Client-IP-Address", "NAS-IP-Address"):
+        address = _text(attrs, name)
+        if not address:
+            continue
+        try:
+            address = str(ipaddress.ip_address(address))
+        except ValueError:
+            continue
+        nas = Nas.objects.filter(ip_address=address, is_active=True).first()
+        if nas is not None:
+            return nas
+    logger.warning(
+        "radius rest: no active NAS for client %s / NAS-IP-Address %s",
+        _text(attrs, "FreeRADIUS-Client-IP-Address") or "-",
+        _text(attrs, "NAS-IP-Address") or "-",
+    )
+    raise ApiError(403, "unknown_nas", _("This NAS is not registered in Abonent."))
+
+
+def _lookup(attrs: dict[str, RlmAttribute]) -> tuple[str, str, str]:
+    option82 = _values(attrs, "DHCP-Option82")
+    return _text(attrs, "User-Name"), _text(attrs, "Calling-Station-Id"), _octets(option82[0]).hex() if option82 else ""
+
+
+def _attempt(nas: Nas, username: str, entry, outcome: str, reason: str, calling: str) -> None:
+    AuthAttempt.objects.create(
+        created_at=clock.now(),
+        nas=nas,
+        username=username[:253],
+        subscriber_id=entry.subscriber_id if entry else None,
+        outcome=outcome,
+        reason=reason,
+        calling_station_id=calling[:253],
+    )
+
+
+def _no_content() -> HttpResponse:
+    response = HttpResponse(status=204)
+    # No Content-Type: rlm_rest logs an error for a type it cannot decode, even with no body.
+    del response["Content-Type"]
+    return response
+
+
+def _reply(pairs: list[tuple[str, str | int]]) -> dict[str, dict]:
+    grouped: dict[str, list[str]] = {}
+    for name, value in pairs:
+        grouped.setdefault(name, []).append(str(value))
+    return {
+        name: {"value": values, "op": "+=" if len(values) > 1 else ":=", "do_xlat": False}
+        for name, values in grouped.items()
+    }
+
+
+# --- endpoints ----------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/radius/authorize",
+    response={200: RlmReply, 404: ErrorOut, **ERRORS},
+    summary="FreeRADIUS rlm_rest: authorize an Access-Request",
+    description=(
+        "The request's attributes in rlm_rest's JSON body. 200: `control:Cleartext-Password` (FreeRADIUS's "
+        "pap/chap/mschap check the password with it; `control:Auth-Type` Accept for IPoE logins) and the reply "
+        "attributes of the NAS's vendor. 401 (`rejected`, the reason in `fields`): reject. 404 "
+        "(`unknown_login`): notfound. 403 (`unknown_nas`): the packet's source is not a registered NAS. "
+        "Needs a token whose role may manage the network."
+    ),
+)
+def authorize(request, payload: RlmRequest):
+    check_perm(request.user, Perm.NETWORK_MANAGE)
+    nas = _nas(payload)
+    username, calling, option82 = _lookup(payload)
+    store = store_for_request(username, calling, option82)
+    entry = store.find(username, calling, option82)
+    if entry is None:
+        _attempt(nas, username, None, AuthOutcome.REJECT, RejectReason.UNKNOWN_LOGIN, calling)
+        raise ApiError(404, "unknown_login", _("No such login."))
+    decision = store.decide(entry, timezone.localtime(clock.now()))
+    if decision.reason:
+        _attempt(nas, username, entry, AuthOutcome.REJECT, decision.reason, calling)
+        label = RejectReason(decision.reason).label
+        raise ApiError(
+            401,
+            "rejected",
+            _("Access is refused: %(reason)s.") % {"reason": label},
+            [{"field": None, "code": str(decision.reason), "message": str(label)}],
+        )
+    control: list[tuple[str, str | int]] = []
+    if entry.kind in PASSWORD_KINDS:
+        control.append(("Cleartext-Password", store.password_of(entry)))
+    else:  # IPoE: the MAC or option 82 is the identity, there is no password to check
+        control.append(("Auth-Type", "Accept"))
+    # The reply abonent radius sends (server.RadiusServer._authorize), in the same order.
+    profile = profile_for(nas.vendor)
+    reply: list[tuple[str, str | int]] = [
+        ("Session-Timeout", decision.session_timeout),
+        ("Acct-Interim-Interval", nas.interim_interval),
+        ("Class", "0x" + (CLASS_PREFIX + f"{entry.login_id}:{pysecrets.token_hex(6)}".encode()).hex()),
+    ]
+    debtor = DebtorSettings(address_list=nas.debtor_address_list, pool=nas.debtor_pool)
+    if entry.static_ip:
+        reply.append(("Framed-IP-Address", entry.static_ip))
+    elif entry.pool and not (decision.restricted and debtor.pool):
+        reply.append(("Framed-Pool", entry.pool))
+    reply += profile.speed(decision.speed)
+    if decision.restricted:
+        reply += profile.debtor(debtor)
+        control.append(("Tmp-String-0", RESTRICTED_MARK))
+    answer = {f"control:{name}": value for name, value in _reply(control).items()}
+    answer.update({f"reply:{name}": value for name, value in _reply(reply).items()})
+    return answer
+
+
+@router.post(
+    "/radius/post-auth",
+    response={204: None, **ERRORS},
+    summary="FreeRADIUS rlm_rest: report the outcome FreeRADIUS decided",
+    description=(
+        "Called by the site's post-auth section with `X-Abonent-Result: reject` when FreeRADIUS rejected a "
+        "login Abonent had authorized (a wrong password, or no password of a kind it checks), and with "
+        "`restricted` for an accept into the debtor redirect. Kept as the subscriber's authentication attempts."
+    ),
+)
+def post_auth(request, payload: RlmRequest):
+    check_perm(request.user, Perm.NETWORK_MANAGE)
+    result = request.META.get(RESULT_HEADER, "").strip().lower()
+    if result not in ("reject", "restricted"):
+        raise ApiError(
+            422, "result_invalid", _("Send the header X-Abonent-Result with the value reject or restricted.")
+        )
+    nas = _nas(payload)
+    username, calling, option82 = _lookup(payload)
+    entry = store_for_request(username, calling, option82, with_state=False).find(username, calling, option82)
+    if result == "restricted":
+        _attempt(nas, username, entry, AuthOutcome.RESTRICTED, "", calling)
+    else:
+        sent_password = any(name in payload for name in PASSWORD_ATTRIBUTES)
+        reason = RejectReason.BAD_PASSWORD if sent_password else RejectReason.UNSUPPORTED_AUTH
+        if entry is None or entry.kind not in PASSWORD_KINDS:
+            reason = RejectReason.UNKNOWN_LOGIN if entry is None else RejectReason.UNSUPPORTED_AUTH
+        _attempt(nas, username, entry, AuthOutcome.REJECT, reason, calling)
+    return _no_content()
+
+
+@router.post(
+    "/radius/accounting",
+    response={204: None, **ERRORS},
+    summary="FreeRADIUS rlm_rest: write an Accounting-Request",
+    description=(
+        "The Accounting-Request's attributes in rlm_rest's JSON body; 204 once the record is committed. "
+        "Start, Interim-Update, Stop, Accounting-On and Accounting-Off, written as abonent radius writes them "
+        "(the session keyed by the MD5 of User-Name, Acct-Session-Id, NAS-IP-Address, NAS-Identifier, "
+        "NAS-Port-Id and NAS-Port). 422: a record abonent radius would drop (another status type, no "
+        "Acct-Session-Id); FreeRADIUS then sends no Accounting-Response."
+    ),
+)
+def accounting_request(request, payload: RlmRequest):
+    check_perm(request.user, Perm.NETWORK_MANAGE)
+    nas = _nas(payload)
+    record = _acct_record(payload, nas)
+    try:
+        accounting.write_batch([record])
+    except DataError as exc:
+        # One record the database refuses is not an outage: answered (the NAS would resend it forever) and
+        # logged, as abonent radius does. Any other database error is a 500: no answer, the NAS retransmits.
+        logger.error("accounting: record refused by the database (%s): %r", exc, record)
+    return _no_content()
+
+
+def _acct_status(attrs: dict[str, RlmAttribute]) -> int:
+    values = _values(attrs, "Acct-Status-Type")
+    value = values[0] if values else 0
+    if isinstance(value, int) or str(value).isdigit():
+        return int(value)
+    return ACCT_STATUS.get(str(value).lower(), 0)
+
+
+def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
+    """``server.RadiusServer._acct_record`` for rlm_rest's attributes: the same record from the same fields."""
+    status = _acct_status(attrs)
+    if status not in (1, 2, 3, 7, 8):
+        raise ApiError(
+            422,
+            "unsupported_status_type",
+            _("Unsupported Acct-Status-Type: %(value)s.") % {"value": _text(attrs, "Acct-Status-Type") or "-"},
+        )
+    # Server time minus the NAS's own delay: a NAS with a wrong clock cannot move sessions in time.
+    delay = min(_int(attrs, "Acct-Delay-Time"), 3600)
+    event_time = clock.now() - dt.timedelta(seconds=delay)
+    if status in (7, 8):
+        return AcctRecord(status=status, nas_id=nas.pk, event_time=event_time)
+    username = _text(attrs, "User-Name")
+    session_id = _text(attrs, "Acct-Session-Id")
+    if not session_id:
+        raise ApiError(422, "acct_session_id_missing", _("The Accounting-Request has no Acct-Session-Id."))
+    nas_ip_text = (
+        _ipv4(_text(attrs, "NAS-IP-Address")) or _text(attrs, "FreeRADIUS-Client-IP-Address") or nas.ip_address
+    )
+    unique = accounting.unique_session_id(
+        username,
+        session_id,
+        nas_ip_text,
+        _text(attrs, "NAS-Identifier"),
+        _text(attrs, "NAS-Port-Id"),
+        str(_int(attrs, "NAS-Port")) if _values(attrs, "NAS-Port") else "",
+    )
+    login_id = subscriber_id = None
+    for value in _values(attrs, "Class"):
+        raw = _octets(value)
+        if raw.startswith(CLASS_PREFIX):
+            try:
+                login_id = int(raw[len(CLASS_PREFIX) :].split(b":", 1)[0])
+            except ValueError:
+                login_id = None
+    calling = _text(attrs, "Calling-Station-Id")
+    entry = store_for_request(username, calling, with_state=False).find(username, calling)
+    if entry is not None and (login_id is None or login_id == entry.login_id):
+        login_id, subscriber_id = entry.login_id, entry.subscriber_id
+    elif login_id is not None:
+        login_id = None  # a Class from a login that no longer exists; keep the session unbound
+    cause = _values(attrs, "Acct-Terminate-Cause")
+    if not cause:
+        terminate_cause = ""
+    elif isinstance(cause[0], int) or str(cause[0]).isdigit():
+        terminate_cause = _terminate_cause([struct.pack("!I", int(cause[0]) & 0xFFFFFFFF)])
+    else:
+        terminate_cause = str(cause[0])[:64]
+    return AcctRecord(
+        status=status,
+        nas_id=nas.pk,
+        event_time=event_time,
+        unique_id=unique,
+        acct_session_id=session_id[:253],
+        username=username[:253],
+        login_id=login_id,
+        subscriber_id=subscriber_id,
+        framed_ip=_ipv4(_text(attrs, "Framed-IP-Address")),
+        calling_station_id=calling[:253],
+        nas_port_id=_text(attrs, "NAS-Port-Id")[:253],
+        session_time=_int(attrs, "Acct-Session-Time"),
+        # 64-bit totals: Gigawords count the 2^32 wraps of the octet counters.
+        input_octets=(_int(attrs, "Acct-Input-Gigawords") << 32) | _int(attrs, "Acct-Input-Octets"),
+        output_octets=(_int(attrs, "Acct-Output-Gigawords") << 32) | _int(attrs, "Acct-Output-Octets"),
+        terminate_cause=terminate_cause,
+    )
