@@ -224,28 +224,41 @@ class Server:
 # --- radclient ------------------------------------------------------------------------------------------------
 
 
+# radclient walks its whole request list on every turn of its loop, so its CPU per request grows with the
+# file (measured here: ~900 µs per request with 50,000 requests in one file). Files of this many requests,
+# run one after another at the same concurrency, keep radclient from being the bottleneck.
+RADCLIENT_FILE_REQUESTS = 2000
+
+
 def run_radclient(blocks: list[str], port: int, command: str, inflight: int) -> dict:
-    """``radclient -q -p <inflight> -s -f file 127.0.0.1:port command SECRET`` over the requests in ``blocks``."""
-    with tempfile.NamedTemporaryFile("w", suffix=".radclient", delete=False) as fh:
-        fh.write("\n\n".join(blocks) + "\n")
-        path = fh.name
-    cmd = ["radclient", "-q", "-p", str(inflight), "-s", "-f", path, f"127.0.0.1:{port}", command, SECRET]
-    log("running: " + " ".join(cmd[:-1]) + " SECRET")
+    """``radclient -q -p <inflight> -s -f file 127.0.0.1:port command SECRET`` over the requests in ``blocks``,
+    in files of ``RADCLIENT_FILE_REQUESTS`` run back to back."""
+    paths = []
+    for start in range(0, len(blocks), RADCLIENT_FILE_REQUESTS):
+        with tempfile.NamedTemporaryFile("w", suffix=".radclient", delete=False) as fh:
+            fh.write("\n\n".join(blocks[start : start + RADCLIENT_FILE_REQUESTS]) + "\n")
+            paths.append(fh.name)
+    log(f"running: radclient -q -p {inflight} -s -f FILE 127.0.0.1:{port} {command} SECRET over {len(paths)} files")
     before = udp_counters()
     t0 = time.monotonic()
     cpu0 = os.times()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    summary: dict[str, int] = {}
+    returncode = 0
+    for path in paths:
+        cmd = ["radclient", "-q", "-p", str(inflight), "-s", "-f", path, f"127.0.0.1:{port}", command, SECRET]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        returncode = returncode or proc.returncode
+        for line in (proc.stdout + proc.stderr).splitlines():
+            if ":" in line:
+                key, _, value = line.partition(":")
+                value = value.strip()
+                if value.isdigit():
+                    summary[key.strip()] = summary.get(key.strip(), 0) + int(value)
     seconds = time.monotonic() - t0
     cpu1 = os.times()
     after = udp_counters()
-    os.unlink(path)
-    summary = {}
-    for line in (proc.stdout + proc.stderr).splitlines():
-        if ":" in line:
-            key, _, value = line.partition(":")
-            value = value.strip()
-            if value.isdigit():
-                summary[key.strip()] = int(value)
+    for path in paths:
+        os.unlink(path)
     received = (
         summary.get("Accepted", 0) + summary.get("Rejected", 0)
         if "Accepted" in summary
@@ -257,7 +270,7 @@ def run_radclient(blocks: list[str], port: int, command: str, inflight: int) -> 
         "rate": round(len(blocks) / seconds),
         "received": received,
         "lost": summary.get("Lost", summary.get("Packets lost")),
-        "rc": proc.returncode,
+        "rc": returncode,
         "cpu_s": round((cpu1.children_user + cpu1.children_system) - (cpu0.children_user + cpu0.children_system), 2),
         "kernel_drops": after["RcvbufErrors"] - before["RcvbufErrors"],
         "summary": summary,

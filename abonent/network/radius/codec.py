@@ -109,7 +109,7 @@ def decrypt_user_password(value: bytes, secret: bytes, authenticator: bytes) -> 
     for start in range(0, len(value), 16):
         block = value[start : start + 16]
         key = hashlib.md5(secret + last).digest()  # noqa: S324 - RFC 2865
-        out += bytes(a ^ b for a, b in zip(block, key, strict=True))
+        out += (int.from_bytes(block, "big") ^ int.from_bytes(key, "big")).to_bytes(16, "big")
         last = block
     return bytes(out).rstrip(b"\x00")
 

@@ -57,37 +57,55 @@ def _socket(bind: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
-class _Auth(asyncio.DatagramProtocol):
-    def __init__(self, server: RadiusServer) -> None:
+# Up to this many datagrams are handled per wake-up of the loop; then other work (accounting replies, timers)
+# gets its turn.
+DRAIN = 256
+
+
+class _Socket:
+    """A UDP socket served straight from the event loop's reader callback.
+
+    asyncio's datagram transport schedules one callback per datagram and wraps every send; reading the socket
+    until it is empty on each wake-up and sending with the socket itself cost about half as much per request
+    (measured with py-spy: asyncio's transport was ~45 % of the time per Access-Request).
+    """
+
+    def __init__(self, sock: socket.socket, server: RadiusServer, kind: str) -> None:
+        self.sock = sock
         self.server = server
+        self.kind = kind
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr) -> None:
+    def send(self, data: bytes, addr) -> None:
         try:
-            reply = self.server.handle_auth(data, addr)
-        except Exception:  # a bug must cost one packet, never the server
-            logger.exception("radius: auth handler failed")
-            self.server.stats.inc("all", "handler_errors")
-            return
-        if reply is not None:
-            self.transport.sendto(reply, addr)
+            self.sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            # The send buffer is full: the NAS retransmits and the reply is replayed from the dedup cache.
+            self.server.stats.inc("all", "send_dropped")
+        except OSError as exc:
+            logger.warning("radius: cannot send to %s: %s", addr, exc)
 
-
-class _Acct(asyncio.DatagramProtocol):
-    def __init__(self, server: RadiusServer) -> None:
-        self.server = server
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        try:
-            self.server.handle_acct(data, addr, self.transport.sendto)
-        except Exception:
-            logger.exception("radius: accounting handler failed")
-            self.server.stats.inc("all", "handler_errors")
+    def ready(self) -> None:
+        recv = self.sock.recvfrom
+        server = self.server
+        handle = server.handle_auth if self.kind == "auth" else None
+        for _ in range(DRAIN):
+            try:
+                data, addr = recv(65535)  # the largest datagram, so an oversized one is seen whole and dropped
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                logger.warning("radius: receive failed: %s", exc)
+                return
+            try:
+                if handle is not None:
+                    reply = handle(data, addr)
+                    if reply is not None:
+                        self.send(reply, addr)
+                else:
+                    server.handle_acct(data, addr, self.send)
+            except Exception:  # a bug must cost one packet, never the server
+                logger.exception("radius: %s handler failed", self.kind)
+                server.stats.inc("all", "handler_errors")
 
 
 class Maintenance(threading.Thread):
@@ -231,8 +249,8 @@ async def _serve(
     reuse = options.processes > 1
     auth_sock = _socket(options.bind, options.auth_port, reuse)
     acct_sock = _socket(options.bind, options.acct_port, reuse)
-    await loop.create_datagram_endpoint(lambda: _Auth(server), sock=auth_sock)
-    await loop.create_datagram_endpoint(lambda: _Acct(server), sock=acct_sock)
+    for sock, kind in ((auth_sock, "auth"), (acct_sock, "acct")):
+        loop.add_reader(sock.fileno(), _Socket(sock, server, kind).ready)
     writer.start()
     maintenance = Maintenance(server, writer, snapshot, node, refresh_seconds)
     maintenance.start()
@@ -261,8 +279,9 @@ async def _serve(
     # A lambda: `connection.close` evaluated here would be this thread's connection, not the database thread's.
     writer.executor.submit(lambda: connection.close()).result()
     writer.executor.shutdown(wait=True)
-    auth_sock.close()
-    acct_sock.close()
+    for sock in (auth_sock, acct_sock):
+        loop.remove_reader(sock.fileno())
+        sock.close()
     server.store.save(snapshot)
 
 
