@@ -276,9 +276,7 @@ async def _serve(
     maintenance.stop_event.set()
     maintenance.join(timeout=5)
     await loop.run_in_executor(writer.executor, maintenance.final_flush)
-    # A lambda: `connection.close` evaluated here would be this thread's connection, not the database thread's.
-    writer.executor.submit(lambda: connection.close()).result()
-    writer.executor.shutdown(wait=True)
+    writer.close()
     for sock in (auth_sock, acct_sock):
         loop.remove_reader(sock.fileno())
         sock.close()

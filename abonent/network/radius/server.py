@@ -481,51 +481,118 @@ def _terminate_cause(raw: list[bytes] | None) -> str:
         return str(struct.unpack("!I", raw[0])[0])
 
 
+class _Lane:
+    """One database connection (on its own thread) writing the batches of a share of the sessions."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.pending: list[tuple[int, AcctRecord, object]] = []
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"radius-db-{index}")
+        self.wake: asyncio.Event | None = None
+        self.busy = False
+
+
 class AccountingWriter:
-    """Batches accounting records into database transactions on one thread; answers after commit.
+    """Batches accounting records into database transactions; answers after commit.
 
     While a batch is being written, new records gather into the next one, so batches grow with the load
-    and a quiet server still answers at once. If the database fails, the batch goes to the disk spool
-    (appended and fsynced) and is answered; everything after it is spooled too, until the spool has been
-    replayed in order.
+    and a quiet server still answers at once. On PostgreSQL two lanes (connections) write at once, so one
+    batch's commit overlaps the next one's work; a session always goes to the same lane, so its records stay
+    in order and two writers never meet on one row. Accounting-On/Off is a barrier: it is written after
+    everything received before it, and before anything received after it.
+
+    If the database fails, the batch goes to the disk spool (appended and fsynced) and is answered;
+    everything after it is spooled too, until the spool has been replayed in order.
     """
 
-    def __init__(self, spool: Spool, stats: Stats, max_batch: int = 2000) -> None:
+    def __init__(self, spool: Spool, stats: Stats, max_batch: int = 2000, lanes: int | None = None) -> None:
         self.spool = spool
         self.stats = stats
         self.max_batch = max_batch
-        self.pending: list[tuple[AcctRecord, object]] = []
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radius-db")
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        if lanes is None:
+            lanes = 2 if connection.vendor == "postgresql" else 1  # SQLite has one writer anyway
+        self.lanes = [_Lane(i) for i in range(lanes)]
+        self.executor = self.lanes[0].executor  # spool replay runs here
+        self._seq = 0
+        self._barriers: list[tuple[int, AcctRecord, object]] = []
+        self._barrier_wake: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        self._barrier_wake = asyncio.Event()
+        for lane in self.lanes:
+            lane.wake = asyncio.Event()
+            self._tasks.append(loop.create_task(self._run_lane(lane)))
+        self._tasks.append(loop.create_task(self._run_barriers()))
 
     def submit(self, record: AcctRecord, done) -> None:
-        self.pending.append((record, done))
-        self._wake.set()
+        self._seq += 1
+        if record.status in (accounting.ACCOUNTING_ON, accounting.ACCOUNTING_OFF):
+            self._barriers.append((self._seq, record, done))
+            self._barrier_wake.set()
+            return
+        lane = self.lanes[hash((record.nas_id, record.unique_id)) % len(self.lanes)]
+        lane.pending.append((self._seq, record, done))
+        lane.wake.set()
 
     @property
     def depth(self) -> int:
-        return len(self.pending)
+        return sum(len(lane.pending) for lane in self.lanes) + len(self._barriers)
 
-    async def _run(self) -> None:
+    def close(self) -> None:
+        """Close each lane's connection on its own thread, then stop the threads."""
+        for lane in self.lanes:
+            # A lambda: ``connection.close`` evaluated here would be this thread's connection.
+            lane.executor.submit(lambda: connection.close()).result()
+            lane.executor.shutdown(wait=True)
+
+    async def _finish(self, batch, ok: bool) -> None:
+        if ok:
+            for _seq, _record, done in batch:
+                done()
+            self.stats.inc("all", "accounting_committed", len(batch))
+        else:
+            for _seq, _record, done in batch:
+                getattr(done, "forget", lambda: None)()
+
+    async def _run_lane(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self.pending:
-                batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
-                records = [record for record, _done in batch]
-                ok = await loop.run_in_executor(self.executor, self._write, records)
-                if ok:
-                    for _record, done in batch:
-                        done()
-                    self.stats.inc("all", "accounting_committed", len(batch))
-                else:
-                    for _record, done in batch:
-                        getattr(done, "forget", lambda: None)()
+            await lane.wake.wait()
+            lane.wake.clear()
+            while lane.pending:
+                limit = self._barriers[0][0] if self._barriers else None
+                count = 0
+                for seq, _record, _done in lane.pending[: self.max_batch]:
+                    if limit is not None and seq > limit:
+                        break
+                    count += 1
+                if not count:
+                    break  # everything here came after a barrier still to be written
+                batch, lane.pending = lane.pending[:count], lane.pending[count:]
+                lane.busy = True
+                try:
+                    ok = await loop.run_in_executor(lane.executor, self._write, [r for _s, r, _d in batch])
+                finally:
+                    lane.busy = False
+                await self._finish(batch, ok)
+            self._barrier_wake.set()
+
+    async def _run_barriers(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._barrier_wake.wait()
+            self._barrier_wake.clear()
+            while self._barriers:
+                seq = self._barriers[0][0]
+                if any(lane.busy or (lane.pending and lane.pending[0][0] < seq) for lane in self.lanes):
+                    break  # a lane still has earlier records: it wakes us when it is done
+                item = self._barriers.pop(0)
+                ok = await loop.run_in_executor(self.lanes[0].executor, self._write, [item[1]])
+                await self._finish([item], ok)
+                for lane in self.lanes:
+                    lane.wake.set()
 
     def _write(self, records: list[AcctRecord]) -> bool:
         try:
