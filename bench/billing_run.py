@@ -8,7 +8,9 @@ about 30 % of them on the daily plan, most with an opening payment) and then reu
 invocation bills a new day: the 1st of the month after everything charged so far, with every active cursor
 moved there first (untimed set-up, then VACUUM). That is the heaviest real day: every monthly subscription
 starts a period and every daily one is charged a day, one charge per subscription. Each invocation therefore
-adds n transactions, n charges and 2n postings to the ledger; ``--reseed`` starts over.
+adds n charges, n postings (one per subscriber) and a ledger transaction per chunk, with a posting per revenue
+account (ADR 0010); ``--reseed`` starts over. ``migrate`` runs first on the reused database, so a schema change
+reaches it without a reseed.
 
 Timed: the run (``BillingRun(date).run()``, the code ``abonent billing run`` calls), then a rerun of the same date
 (must write nothing), then ``abonent ledger verify`` over the whole ledger. Target (DESIGN.md §5): 1,000,000

@@ -6,14 +6,23 @@ How exactly-once holds (DESIGN.md §4, invariant 4):
   untouched;
 - rows are taken with ``FOR UPDATE`` (PostgreSQL); a second run over the same rows waits, then re-reads the
   advanced cursor and finds nothing due;
-- behind both, the ledger key ``fee:<subscription>:<period start>`` and the unique ``(subscription, kind,
-  period_start)`` of charges make a double charge impossible even if a cursor were stale.
+- behind both, the unique ``(subscription, kind, period_start)`` of charges makes a double charge impossible
+  even if a cursor were stale: charges are inserted ``ON CONFLICT DO NOTHING``, and only the new ones are posted.
+
+What a chunk writes (ADR 0010): a charge per fee (the fee's detail: subscription, period, amount, price,
+proration) and, per distinct period start in the chunk (normally one: the run's day), one ledger transaction
+(``fees:<date>:<id>``) whose postings are the new charges summed per subscriber account and per revenue
+account. That is about one charge, one posting and two HOT updates (the balance, the cursor) per fee, where a
+transaction and two postings per fee were before. The ledger still balances per transaction (the statement
+trigger checks each batch), each subscriber's balance is still the sum of its postings, and one charge is
+still reversed on its own (``ledger.reverse_charge``). The card's ledger shows each batch line with the
+subscriber's charges in it.
 
 Work is set-based: the due subscriptions are split into chunks of consecutive ids; a chunk is locked and read in
 one statement, priced in Python with the pure functions of ``calculations`` (each distinct (plan, period) once
-per run), and written in its own transaction: on PostgreSQL COPYed into temporary tables and inserted by one
-statement (transactions ``ON CONFLICT DO NOTHING``, then the charges and both legs of the postings of the new
-ones) plus one UPDATE of the cursors; on SQLite with ``executemany``, under a page cache raised for the run.
+per run), and written in its own transaction: on PostgreSQL COPYed into a temporary table and written by one
+statement (charges ``ON CONFLICT DO NOTHING``, then the batches that got a new charge and their postings) plus
+one UPDATE of the cursors; on SQLite with ``executemany``, under a page cache raised for the run.
 On PostgreSQL, outside a caller's transaction, two worker threads with their own connections take chunks in
 turn (``ABONENT_BILLING_WORKERS``), so the database's work on one chunk overlaps the other's; a chunk a
 deadlock aborts is retried whole. docs/scaling.md has the measurements behind these choices.
@@ -34,13 +43,14 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.utils.translation import gettext
 
 from abonent.catalog.models import ChargeMode, DailyPricing, PeriodAnchor, Plan, PlanPrice
 from abonent.core import clock
 
 from . import calculations as calc
-from .ledger import revenue_account
-from .models import OnlineDay, TransactionKind
+from .ledger import BATCH_KEY_PREFIX, revenue_account
+from .models import OnlineDay
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +120,7 @@ class _Period:
     """One period of a plan from a start day, priced: what every subscription in that position is charged.
 
     A daily run prices the same few (plan, day) pairs for a million subscriptions: computed once, looked up
-    after, with the text forms the writes and the request hash need.
+    after, with the text forms the writes need.
     """
 
     start: dt.date
@@ -119,13 +129,10 @@ class _Period:
     end_text: str
     amount: Decimal
     amount_text: str
-    negated_text: str
     numerator: int | None
     denominator: int | None
     price_id: int
     revenue_account_id: int
-    memo: str
-    memo_copy: str  # escaped for COPY's text format
     only_if_online: bool
 
 
@@ -238,7 +245,7 @@ class BillingRun:
         """Chunks handed out to ``workers`` threads, each with its own connection and transactions.
 
         Pricing is Python (one thread at a time) while the database works for the others: with two workers
-        the server's inserts, index updates and foreign-key checks of one chunk overlap the next one's pricing
+        the server's inserts, index updates and reference checks of one chunk overlap the next one's pricing
         and the other server process.
         """
         work: queue.SimpleQueue = queue.SimpleQueue()
@@ -309,10 +316,13 @@ class BillingRun:
         return outcome
 
     def _lock_due(self, cursor, ids, bounds) -> list[tuple]:
+        # The account through a subquery: an index lookup per row. As a join, the planner (no idea how few rows
+        # a chunk has) hashes the whole accounts table for every chunk, which at a million accounts is most
+        # of the run's reads.
         sql = (
             "SELECT s.id, s.subscriber_id, s.plan_id, s.next_charge_on, s.anchor_day, s.pending_plan_id, "
-            "s.pending_plan_from, a.id FROM billing_subscription s "
-            "JOIN billing_ledgeraccount a ON a.subscriber_id = s.subscriber_id "
+            "s.pending_plan_from, (SELECT a.id FROM billing_ledgeraccount a WHERE a.subscriber_id = s.subscriber_id) "
+            "FROM billing_subscription s "
             "WHERE {where} AND s.status = 'active' AND s.next_charge_on <= %s ORDER BY s.id"
         )
         if bounds is not None:
@@ -383,7 +393,6 @@ class BillingRun:
         else:
             period_start, period_end, full_start = period_for(info.plan, start, anchor_day)
             amount, numerator, denominator = amount_for(info.plan, price, period_start, period_end, full_start)
-            memo = f"{info.plan.name} {period_start:%d.%m.%Y}–{period_end - dt.timedelta(days=1):%d.%m.%Y}"
             result = _Period(
                 start=period_start,
                 end=period_end,
@@ -391,13 +400,10 @@ class BillingRun:
                 end_text=period_end.isoformat(),
                 amount=amount,
                 amount_text=str(amount),
-                negated_text=str(-amount),
                 numerator=numerator,
                 denominator=denominator,
                 price_id=price.pk,
                 revenue_account_id=info.revenue_account_id,
-                memo=memo[:500],
-                memo_copy=memo[:500].translate(_COPY_ESCAPES),
                 only_if_online=info.plan.charge_only_if_online,
             )
         self._periods[(plan_id, start, anchor_day)] = result
@@ -405,25 +411,24 @@ class BillingRun:
 
     # --- writing -----------------------------------------------------------------------------------------
 
+    def _batches(self, charges, ids) -> dict[dt.date, _Batch]:
+        """One ledger transaction per distinct period start in the chunk (all of them the run's day, bar a
+        subscription catching up), with the ``ids`` given (as many as there are starts)."""
+        starts = sorted({period.start for *_rest, period in charges})
+        return {start: _Batch.of(tx_id, start, self.as_of) for tx_id, start in zip(ids, starts, strict=True)}
+
     @staticmethod
-    def _key_and_hash(subscription_id: int, account_id: int, period: _Period) -> tuple[str, str]:
-        """The ledger key and ``ledger.request_hash`` of a fee, without building the legs: the two legs sorted
-        by account, exactly as ``request_hash`` formats them."""
-        revenue_id = period.revenue_account_id
-        if account_id < revenue_id:
-            legs = f"{account_id}:{period.negated_text}|{revenue_id}:{period.amount_text}"
-        else:
-            legs = f"{revenue_id}:{period.amount_text}|{account_id}:{period.negated_text}"
-        body = f"{TransactionKind.FEE.value}|{period.start_text}|{legs}"
-        return f"fee:{subscription_id}:{period.start_text}", hashlib.sha256(body.encode()).hexdigest()
+    def _batch_count(charges) -> int:
+        return len({period.start for *_rest, period in charges})
 
     def _write_postgresql(self, cursor, charges, cursors) -> tuple[int, Decimal]:
-        """COPY the chunk into temporary tables, then one statement writes transactions, charges and postings.
+        """COPY the chunk into a temporary table, then one statement writes charges, transactions and postings.
 
-        COPY is the cheapest way in (no per-value quoting on the client, no parameter arrays); the INSERT …
-        ON CONFLICT then writes only transactions whose key is new, and only their charges and postings: a
-        stale cursor costs nothing but the conflict check. Both legs of every transaction go in one INSERT,
-        so the zero-sum trigger sees them together and moves the balances once per account.
+        COPY is the cheapest way in (no per-value quoting on the client, no parameter arrays). The charges go
+        first, ``ON CONFLICT DO NOTHING`` on their unique period: that is the exactly-once key, and a stale
+        cursor costs nothing but the conflict check. Only batches with a new charge get their transaction, and
+        its postings are the new charges summed per subscriber account and per revenue account, all in one
+        INSERT, so the statement trigger checks every batch's zero sum and moves each balance once.
         """
         for statement in STAGE_TABLES:
             cursor.execute(statement)
@@ -432,16 +437,33 @@ class BillingRun:
         cursor.execute("DELETE FROM billing_run_cursor")
         charged, amount = 0, Decimal("0.00")
         if charges:
-            lines = []
-            for subscription_id, subscriber_id, account_id, p in charges:
-                key, digest = self._key_and_hash(subscription_id, account_id, p)
-                lines.append(
-                    f"{key}\t{digest}\t{p.start_text}\t{p.end_text}\t{subscriber_id}\t{p.memo_copy}\t{subscription_id}\t"
-                    f"{p.amount_text}\t{p.price_id}\t{_copy_value(p.numerator)}\t{_copy_value(p.denominator)}\t"
-                    f"{account_id}\t{p.revenue_account_id}\n"
-                )
-            _copy(cursor, "billing_run_charge", "".join(lines))
-            cursor.execute(WRITE_CHARGES, [self.created_at])
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('billing_ledgertransaction', 'id')) FROM generate_series(1, %s)",
+                [self._batch_count(charges)],
+            )
+            batches = self._batches(charges, [tx_id for (tx_id,) in cursor.fetchall()])
+            _copy(
+                cursor,
+                "billing_run_charge",
+                "".join(
+                    f"{batches[p.start].id}\t{subscription_id}\t{p.start_text}\t{p.end_text}\t{p.amount_text}\t"
+                    f"{p.price_id}\t{_copy_value(p.numerator)}\t{_copy_value(p.denominator)}\t{account_id}\t"
+                    f"{p.revenue_account_id}\n"
+                    for subscription_id, _subscriber_id, account_id, p in charges
+                ),
+            )
+            rows = list(batches.values())
+            cursor.execute(
+                WRITE_CHARGES,
+                [
+                    self.created_at,
+                    [b.id for b in rows],
+                    [b.key for b in rows],
+                    [b.request_hash for b in rows],
+                    [b.start for b in rows],
+                    [b.memo for b in rows],
+                ],
+            )
             charged, amount = cursor.fetchone()
         if cursors:
             _copy(
@@ -453,62 +475,74 @@ class BillingRun:
                     for sid, start, plan, pending, pending_from in cursors
                 ),
             )
+            # The id range lets the planner read only the chunk's rows: the temporary table has no statistics,
+            # and without it the join is planned as a scan of every subscription.
             cursor.execute(
                 "UPDATE billing_subscription s SET next_charge_on = c.next_charge_on, plan_id = c.plan_id, "
                 "pending_plan_id = c.pending_plan_id, pending_plan_from = c.pending_plan_from "
-                "FROM billing_run_cursor c WHERE s.id = c.subscription_id"
+                "FROM billing_run_cursor c WHERE s.id = c.subscription_id AND s.id BETWEEN %s AND %s",
+                [min(c[0] for c in cursors), max(c[0] for c in cursors)],
             )
         return charged, amount
 
     def _write_sqlite(self, cursor, charges, cursors) -> tuple[int, Decimal]:
         """``executemany`` with ids chosen here: the transaction holds SQLite's write lock (IMMEDIATE), so the
-        ids after the current maximum are free, and the ones that exist afterwards are the keys that were new."""
+        ids after the current maxima are free, and the charges that exist afterwards are the ones that were new
+        (``ON CONFLICT DO NOTHING`` on their unique period, as on PostgreSQL). Then the transactions of the
+        batches that got a new charge, and their postings summed per account."""
         charged, amount = 0, Decimal("0.00")
         if charges:
-            created_at = connection.ops.adapt_datetimefield_value(self.created_at)
             cursor.execute("SELECT COALESCE(MAX(id), 0) FROM billing_ledgertransaction")
+            first_tx = cursor.fetchone()[0] + 1
+            batches = self._batches(charges, range(first_tx, first_tx + self._batch_count(charges)))
+            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM billing_charge")
             first_id = cursor.fetchone()[0] + 1
-            rows = []
-            for n, (subscription_id, subscriber_id, account_id, p) in enumerate(charges):
-                key, digest = self._key_and_hash(subscription_id, account_id, p)
-                rows.append((first_id + n, key, digest, p.start_text, created_at, subscriber_id, p.memo))
             cursor.executemany(
-                "INSERT INTO billing_ledgertransaction (id, idempotency_key, request_hash, kind, effective_date, "
-                "created_at, subscriber_id, memo) VALUES (%s, %s, %s, 'fee', %s, %s, %s, %s) "
-                "ON CONFLICT (idempotency_key) DO NOTHING",
-                rows,
-            )
-            cursor.execute("SELECT id FROM billing_ledgertransaction WHERE id >= %s", [first_id])
-            written = {tx_id for (tx_id,) in cursor.fetchall()}
-            fresh = [(first_id + n, c) for n, c in enumerate(charges) if first_id + n in written]
-            cursor.executemany(
-                "INSERT INTO billing_charge (subscription_id, kind, period_start, period_end, amount, price_id, "
+                "INSERT INTO billing_charge (id, subscription_id, kind, period_start, period_end, amount, price_id, "
                 "proration_numerator, proration_denominator, transaction_id, event_id) "
-                "VALUES (%s, 'fee', %s, %s, %s, %s, %s, %s, %s, NULL)",
+                "VALUES (%s, %s, 'fee', %s, %s, %s, %s, %s, %s, %s, NULL) "
+                "ON CONFLICT (subscription_id, kind, period_start) WHERE kind IN ('fee', 'freeze_fee') DO NOTHING",
                 [
                     (
-                        c[0],
-                        c[3].start_text,
-                        c[3].end_text,
-                        c[3].amount_text,
-                        c[3].price_id,
-                        c[3].numerator,
-                        c[3].denominator,
-                        tx_id,
+                        first_id + n,
+                        subscription_id,
+                        p.start_text,
+                        p.end_text,
+                        p.amount_text,
+                        p.price_id,
+                        p.numerator,
+                        p.denominator,
+                        batches[p.start].id,
                     )
-                    for tx_id, c in fresh
+                    for n, (subscription_id, _subscriber_id, _account_id, p) in enumerate(charges)
+                ],
+            )
+            cursor.execute("SELECT id FROM billing_charge WHERE id >= %s", [first_id])
+            written = {charge_id for (charge_id,) in cursor.fetchall()}
+            fresh = [c for n, c in enumerate(charges) if first_id + n in written]
+            legs: dict[tuple[int, int], Decimal] = {}
+            for _subscription_id, _subscriber_id, account_id, p in fresh:
+                tx_id = batches[p.start].id
+                legs[(tx_id, account_id)] = legs.get((tx_id, account_id), Decimal("0.00")) - p.amount
+                revenue = (tx_id, p.revenue_account_id)
+                legs[revenue] = legs.get(revenue, Decimal("0.00")) + p.amount
+            used = {tx_id for tx_id, _account_id in legs}
+            created_at = connection.ops.adapt_datetimefield_value(self.created_at)
+            cursor.executemany(
+                "INSERT INTO billing_ledgertransaction (id, idempotency_key, request_hash, kind, effective_date, "
+                "created_at, subscriber_id, memo) VALUES (%s, %s, %s, 'fee', %s, %s, NULL, %s)",
+                [
+                    (b.id, b.key, b.request_hash, b.start.isoformat(), created_at, b.memo)
+                    for b in batches.values()
+                    if b.id in used
                 ],
             )
             cursor.executemany(
                 "INSERT INTO billing_posting (transaction_id, account_id, amount) VALUES (%s, %s, %s)",
-                [
-                    leg
-                    for tx_id, c in fresh
-                    for leg in ((tx_id, c[2], c[3].negated_text), (tx_id, c[3].revenue_account_id, c[3].amount_text))
-                ],
+                [(tx_id, account_id, str(total)) for (tx_id, account_id), total in legs.items()],
             )
             charged = len(fresh)
-            amount = sum((c[3].amount for _tx_id, c in fresh), Decimal("0.00"))
+            amount = sum((c[3].amount for c in fresh), Decimal("0.00"))
         if cursors:
             cursor.executemany(
                 "UPDATE billing_subscription SET next_charge_on = %s, plan_id = %s, pending_plan_id = %s, "
@@ -518,43 +552,64 @@ class BillingRun:
         return charged, amount
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """The ledger transaction that carries a chunk's fees of one period start.
+
+    Its key holds its own id (``fees:<date>:<id>``): a batch is never retried under its key; what makes each
+    fee exactly-once is the charge's unique period, and a retried chunk writes a new batch of whatever is
+    still missing. The request hash is the key's, for the same reason.
+    """
+
+    id: int
+    start: dt.date
+    key: str
+    request_hash: str
+    memo: str
+
+    @classmethod
+    def of(cls, tx_id: int, start: dt.date, as_of: dt.date) -> _Batch:
+        key = f"{BATCH_KEY_PREFIX}{start.isoformat()}:{tx_id}"
+        memo = gettext("Billing run of %(date)s") % {"date": as_of.isoformat()}
+        return cls(tx_id, start, key, hashlib.sha256(key.encode()).hexdigest(), memo)
+
+
 # Temporary tables a chunk is COPYed into (PostgreSQL), one set per connection, emptied at every commit.
 STAGE_TABLES = [
     """CREATE TEMPORARY TABLE IF NOT EXISTS billing_run_charge (
-        idempotency_key text, request_hash text, period_start date, period_end date, subscriber_id bigint,
-        memo text, subscription_id bigint, amount numeric(14, 2), price_id bigint, numerator bigint,
-        denominator bigint, account_id bigint, revenue_account_id bigint
+        transaction_id bigint, subscription_id bigint, period_start date, period_end date, amount numeric(14, 2),
+        price_id bigint, numerator bigint, denominator bigint, account_id bigint, revenue_account_id bigint
     ) ON COMMIT DELETE ROWS""",
     """CREATE TEMPORARY TABLE IF NOT EXISTS billing_run_cursor (
         subscription_id bigint, next_charge_on date, plan_id bigint, pending_plan_id bigint, pending_plan_from date
     ) ON COMMIT DELETE ROWS""",
 ]
 WRITE_CHARGES = """
-WITH tx AS (
-    INSERT INTO billing_ledgertransaction (idempotency_key, request_hash, kind, effective_date, created_at,
-                                           subscriber_id, memo)
-    SELECT idempotency_key, request_hash, 'fee', period_start, %s, subscriber_id, memo FROM billing_run_charge
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id, idempotency_key
-), fresh AS (
-    SELECT c.*, tx.id AS transaction_id FROM billing_run_charge c JOIN tx USING (idempotency_key)
-), charge AS (
+WITH charge AS (
     INSERT INTO billing_charge (subscription_id, kind, period_start, period_end, amount, price_id,
                                 proration_numerator, proration_denominator, transaction_id)
     SELECT subscription_id, 'fee', period_start, period_end, amount, price_id, numerator, denominator,
            transaction_id
-    FROM fresh
-    RETURNING amount
+    FROM billing_run_charge
+    ON CONFLICT (subscription_id, kind, period_start) WHERE kind IN ('fee', 'freeze_fee') DO NOTHING
+    RETURNING subscription_id, period_start, amount, transaction_id
+), fresh AS (
+    SELECT s.transaction_id, s.account_id, s.revenue_account_id, s.amount
+    FROM billing_run_charge s JOIN charge c USING (subscription_id, period_start)
+), tx AS (
+    INSERT INTO billing_ledgertransaction (id, idempotency_key, request_hash, kind, effective_date, created_at, memo)
+    SELECT b.id, b.key, b.hash, 'fee', b.effective_date, %s, b.memo
+    FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::date[], %s::text[]) AS b(id, key, hash, effective_date, memo)
+    WHERE b.id IN (SELECT transaction_id FROM charge)
 ), posting AS (
     INSERT INTO billing_posting (transaction_id, account_id, amount)
-    SELECT transaction_id, account_id, -amount FROM fresh
+    SELECT transaction_id, account_id, -SUM(amount) FROM fresh GROUP BY transaction_id, account_id
     UNION ALL
-    SELECT transaction_id, revenue_account_id, amount FROM fresh
+    SELECT transaction_id, revenue_account_id, SUM(amount) FROM fresh GROUP BY transaction_id, revenue_account_id
 )
 SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM charge
 """
 NULL = "\\N"
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _copy_value(value) -> str:

@@ -30,16 +30,20 @@ class LedgerAccount(models.Model):
     """One account of the ledger: a subscriber's personal account, or a system account.
 
     Only subscriber accounts keep a cached ``balance``, maintained by the database from the postings
-    (see migration 0002): one hot row per system account would serialise every writer.
+    (see migration 0002): one hot row per system account would serialise every writer. An account that has
+    postings cannot be deleted (a database trigger, migration 0004: postings carry no per-row foreign key).
     """
 
     kind = models.CharField(_("kind"), max_length=20, choices=AccountKind.choices)
-    code = models.CharField(_("code"), max_length=100, unique=True)
+    # Unique by a constraint rather than ``unique=True``: no ``varchar_pattern_ops`` twin (never searched by LIKE).
+    code = models.CharField(_("code"), max_length=100)
     name = models.CharField(_("name"), max_length=200)
     subscriber = models.OneToOneField(
         Subscriber, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_account"
     )
-    service = models.ForeignKey(Service, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     balance = MoneyField(_("balance"), default=0, editable=False)
     credit_limit = MoneyField(_("credit limit"), default=0)
     created_at = models.DateTimeField()
@@ -47,7 +51,12 @@ class LedgerAccount(models.Model):
     class Meta:
         verbose_name = _("ledger account")
         verbose_name_plural = _("ledger accounts")
+        indexes = [
+            # Only revenue accounts name a service: a partial index keeps subscriber accounts out of it.
+            models.Index(fields=["service"], condition=Q(service__isnull=False), name="billing_account_service_idx"),
+        ]
         constraints = [
+            models.UniqueConstraint(fields=["code"], name="billing_account_code_uniq"),
             models.CheckConstraint(
                 condition=Q(kind="subscriber", subscriber__isnull=False)
                 | (~Q(kind="subscriber") & Q(subscriber__isnull=True)),
@@ -79,11 +88,13 @@ class TransactionKind(models.TextChoices):
 class LedgerTransaction(models.Model):
     """One business event in the ledger; immutable. Corrections are new transactions that reverse it.
 
-    ``idempotency_key`` comes from the natural key of what is recorded (``fee:<subscription>:<period>``),
+    ``idempotency_key`` comes from the natural key of what is recorded (``payment:<channel>:<external id>``),
     with ``request_hash`` of the content: the same key with other content is an error, not a silent no-op.
+    The billing run's fees are the exception: one transaction carries a batch of charges (``fees:<date>:<id>``,
+    keyed by its own id), and each fee's exactly-once key is its ``Charge`` row's unique period (ADR 0010).
     """
 
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    idempotency_key = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
     kind = models.CharField(_("kind"), max_length=20, choices=TransactionKind.choices)
     effective_date = models.DateField(_("date"))
@@ -92,24 +103,40 @@ class LedgerTransaction(models.Model):
     # The subscriber the transaction concerns, for the card's ledger without joining postings.
     subscriber_id = models.BigIntegerField(null=True, blank=True)
     acting_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     memo = models.CharField(_("memo"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("ledger transaction")
         verbose_name_plural = _("ledger transactions")
-        indexes = [models.Index(fields=["subscriber_id", "effective_date"], name="billing_tx_subscriber_idx")]
+        indexes = [
+            models.Index(fields=["subscriber_id", "effective_date"], name="billing_tx_subscriber_idx"),
+            models.Index(
+                fields=["acting_user"], condition=Q(acting_user__isnull=False), name="billing_tx_acting_user_idx"
+            ),
+        ]
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="billing_tx_key_uniq")]
 
     def __str__(self) -> str:
         return self.idempotency_key
 
 
 class Posting(models.Model):
-    """One leg of a transaction: ``amount`` added to ``account`` (never zero, never edited or deleted)."""
+    """One leg of a transaction: ``amount`` added to ``account`` (never zero, never edited or deleted).
 
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    No per-row foreign keys (``db_constraint=False``): the table is append-only, so the references only need
+    checking when rows are inserted, and the posting statement trigger does that once per statement, in the
+    pass that already checks the zero sums; accounts with postings cannot be deleted (ADR 0010).
+    """
+
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="postings", db_constraint=False
+    )
+    # Looked up through ``billing_posting_account_idx`` (account, transaction): no index of its own.
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="postings", db_constraint=False, db_index=False
+    )
     amount = MoneyField(_("amount"))
 
     class Meta:
@@ -143,7 +170,9 @@ class Subscription(models.Model):
     anchor_day = models.PositiveSmallIntegerField()
     next_charge_on = models.DateField()
     # A downgrade waits for the next period.
-    pending_plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    pending_plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     pending_plan_from = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField()
 
@@ -151,7 +180,14 @@ class Subscription(models.Model):
         verbose_name = _("subscription")
         verbose_name_plural = _("subscriptions")
         ordering = ["-started_on", "-id"]
-        indexes = [models.Index(fields=["status", "next_charge_on"], name="billing_sub_due_idx")]
+        # No index holds ``next_charge_on``: the billing run moves every cursor, and an update that changes no
+        # indexed column, with room on its page (fillfactor 50, migration 0004), is a HOT update: no index
+        # entries at all. The run finds what is due with one scan.
+        indexes = [
+            models.Index(
+                fields=["pending_plan"], condition=Q(pending_plan__isnull=False), name="billing_sub_pending_plan_idx"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(anchor_day__gte=1, anchor_day__lte=31), name="billing_sub_anchor_day"),
             models.CheckConstraint(
@@ -208,25 +244,44 @@ class Charge(models.Model):
 
     Recurring kinds are unique by ``(subscription, kind, period_start)``: the schema, not a check in code,
     is what makes a billing run charge a period once however often it is retried. Charges caused by an
-    event (a plan change, a freeze) are unique per event instead.
+    event (a plan change, a freeze) are unique per event instead. The billing run posts a batch of fees as
+    one ledger transaction (one posting per subscriber account, one per revenue account), so several
+    charges can share a ``transaction``; the charge is where each fee's detail lives (ADR 0010).
+
+    Like postings, charges are only inserted, and their references are checked by a statement trigger
+    (migration 0004) instead of per-row foreign keys; subscriptions and prices they name cannot be deleted.
     """
 
-    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="charges")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="charges", db_constraint=False
+    )
     kind = models.CharField(_("kind"), max_length=20, choices=ChargeKind.choices)
     period_start = models.DateField(_("from"))
     period_end = models.DateField(_("until"))
     amount = MoneyField(_("amount"))  # positive = charged to the subscriber, negative = credited back
-    price = models.ForeignKey(PlanPrice, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    price = models.ForeignKey(
+        PlanPrice,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     proration_numerator = models.BigIntegerField(null=True, blank=True)
     proration_denominator = models.BigIntegerField(null=True, blank=True)
     event = models.ForeignKey(
-        SubscriptionEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="charges"
+        SubscriptionEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="charges", db_index=False
     )
-    transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="charge")
+    # Found from the charge (the card's ledger), never the other way round on a hot path: no index.
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="charges", db_constraint=False, db_index=False
+    )
 
     class Meta:
         verbose_name = _("charge")
         verbose_name_plural = _("charges")
+        # ``billing_charge_event_once`` (partial, on event) serves lookups by event: no index of its own.
         constraints = [
             models.UniqueConstraint(
                 fields=["subscription", "kind", "period_start"],
