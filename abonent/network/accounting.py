@@ -146,6 +146,13 @@ def _remember_online(pairs) -> None:
     _online_seen.update(pairs)
 
 
+_LOCK_SQL = """
+SELECT s.id FROM network_session s
+JOIN unnest(%s::bigint[], %s::text[]) AS t(nas_id, unique_id) ON s.nas_id = t.nas_id AND s.unique_id = t.unique_id
+ORDER BY s.id
+FOR UPDATE OF s
+"""
+
 _UPSERT_SQL = """
 WITH incoming AS (
     SELECT * FROM unnest(
@@ -157,9 +164,8 @@ WITH incoming AS (
            input_octets, output_octets, terminate_cause)
 ),
 previous AS (
-    -- The statement's snapshot: the totals before this batch. No FOR UPDATE: it would skip the rows the
-    -- upsert below changes in the same statement. Two writers never race on one session, because a NAS's
-    -- packets always reach the same process (one socket per process; SO_REUSEPORT hashes by source).
+    -- The statement's snapshot: the totals before this batch, current because _LOCK_SQL locked the rows
+    -- first. No FOR UPDATE here: it would skip the rows the upsert below changes in the same statement.
     SELECT s.nas_id, s.unique_id, s.input_octets, s.output_octets
     FROM network_session s JOIN incoming i ON s.nas_id = i.nas_id AND s.unique_id = i.unique_id
 ),
@@ -234,7 +240,12 @@ def _upsert_postgresql(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, 
     # psycopg's own cursor, not Django's: it binds the arrays server-side in binary instead of quoting every
     # element into the SQL text (a third of the time of a batch, measured). Same connection and transaction.
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:  # Django's cursor factory is the client-side one
+    # wrap_database_errors: psycopg's errors become Django's (OperationalError, DataError…) as everywhere else.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        # Lock the sessions already stored first, in a fixed order: the upsert below reads their totals
+        # from its snapshot, which is then the latest, so another writer (another process, the REST path)
+        # cannot slip in between and make a delta count twice.
+        cursor.execute(_LOCK_SQL, [columns[0], columns[1]])
         cursor.execute(_UPSERT_SQL, [*columns, settings.TIME_ZONE])
         return [row for row in cursor.fetchall() if row[2] > 0 or row[3] > 0]
 
@@ -318,8 +329,9 @@ def _add_usage(usage: list[tuple[int, dt.date, int, int]]) -> None:
 
 
 def close_nas_sessions(nas_id: int, at: dt.datetime, cause: str) -> int:
-    """Accounting-On/Off: the NAS restarted, so every session it had open is over."""
-    return Session.objects.filter(nas_id=nas_id, status=SessionStatus.OPEN).update(
+    """Accounting-On/Off: the NAS restarted, so every session it had open then is over. Sessions started
+    after the event (the reconnect storm that follows it) are left alone, so the event can be replayed."""
+    return Session.objects.filter(nas_id=nas_id, status=SessionStatus.OPEN, started_at__lte=at).update(
         status=SessionStatus.CLOSED, stopped_at=Greatest(F("updated_at"), at), terminate_cause=cause
     )
 

@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SESSION_TIMEOUT = 24 * 3600
 PASSWORD_KINDS = (LoginKind.PPPOE, LoginKind.HOTSPOT)
+# How far behind its last id the policy-change feed is read again (see ``apply_changes``).
+FEED_OVERLAP = 1000
 
 
 @dataclass(slots=True)
@@ -80,7 +82,9 @@ class PolicyStore:
     last_change_id: int = 0
     refreshed_at: float = 0.0
     stale_seconds: int = 1800
+    by_login_id: dict[int, LoginPolicy] = field(default_factory=dict)
     _passwords: dict[str, str] = field(default_factory=dict)  # encrypted token → clear text
+    _seen_ids: set[int] = field(default_factory=set)
 
     # --- loading -------------------------------------------------------------------------------------
 
@@ -90,6 +94,7 @@ class PolicyStore:
         policies = selectors.login_policies()
         self.by_login = {}
         self.by_subscriber = {}
+        self.by_login_id = {}
         self._passwords = {}
         for policy in policies:
             self._put(policy)
@@ -99,6 +104,7 @@ class PolicyStore:
 
     def _put(self, policy: LoginPolicy) -> None:
         self.by_login[(self._group(policy.kind), policy.username)] = policy
+        self.by_login_id[policy.login_id] = policy
         self.by_subscriber.setdefault(policy.subscriber_id, []).append(policy)
 
     @staticmethod
@@ -106,24 +112,33 @@ class PolicyStore:
         return "password" if kind in PASSWORD_KINDS else kind
 
     def apply_changes(self) -> int:
-        """Reload the subscribers listed in the policy-change feed since the last call."""
+        """Reload the subscribers listed in the policy-change feed since the last call.
+
+        The feed is read again from a little behind its last id: an id is taken when the row is inserted,
+        but a transaction that took a lower id can commit after one that took a higher id; re-reading the
+        trailing window (a reload is idempotent) catches it.
+        """
+        since = max(0, self.last_change_id - FEED_OVERLAP)
         rows = list(
-            PolicyChange.objects.filter(id__gt=self.last_change_id)
-            .order_by("id")
-            .values_list("id", "subscriber_id")[:5000]
+            PolicyChange.objects.filter(id__gt=since).order_by("id").values_list("id", "subscriber_id")[:5000]
         )
-        if not rows:
+        subscriber_ids = {subscriber_id for row_id, subscriber_id in rows if row_id not in self._seen_ids}
+        if not subscriber_ids:
             return 0
-        subscriber_ids = {subscriber_id for _, subscriber_id in rows}
+        # Read first, then swap: a request between the two sees the old policy or the new, never none.
+        fresh = selectors.login_policies(subscriber_ids)
+        plans = selectors.plan_speeds()
         for subscriber_id in subscriber_ids:
             for old in self.by_subscriber.pop(subscriber_id, []):
                 self.by_login.pop((self._group(old.kind), old.username), None)
-                self._passwords.pop(old.password_encrypted, None)
-        for policy in selectors.login_policies(subscriber_ids):
+                self.by_login_id.pop(old.login_id, None)
+        for policy in fresh:
             self._put(policy)
-        self.plans = selectors.plan_speeds()
-        self.last_change_id = rows[-1][0]
+        self.plans = plans
+        self._seen_ids = {row_id for row_id, _ in rows}
+        self.last_change_id = max(self.last_change_id, rows[-1][0])
         return len(subscriber_ids)
+
 
     def refresh_sets(self) -> None:
         self.debtors = subscribers_without_funds()
@@ -170,8 +185,10 @@ class PolicyStore:
             return False
         self.by_login = state["by_login"]
         self.by_subscriber = {}
+        self.by_login_id = {}
         for policy in self.by_login.values():
             self.by_subscriber.setdefault(policy.subscriber_id, []).append(policy)
+            self.by_login_id[policy.login_id] = policy
         self.plans = state["plans"]
         self.debtors = state["debtors"]
         self.over_quota = state["over_quota"]
@@ -181,11 +198,17 @@ class PolicyStore:
 
     # --- answering -------------------------------------------------------------------------------------
 
-    def find(self, username: str, calling_station_id: str = "", option82: str = "") -> LoginPolicy | None:
+    def find(
+        self, username: str, calling_station_id: str = "", option82: str = "", *, ppp: bool = False
+    ) -> LoginPolicy | None:
         """The login an Access-Request is for: a PPPoE/hotspot login by User-Name, else IPoE by MAC
-        (Calling-Station-Id or a User-Name that is a MAC), else IPoE by option 82."""
+        (Calling-Station-Id or a User-Name that is a MAC), else IPoE by option 82.
+
+        A PPP request (Framed-Protocol = PPP) is only ever a password login: otherwise a PPPoE client that
+        copies an IPoE subscriber's MAC would get in with any name and password, billed to that subscriber.
+        """
         policy = self.by_login.get(("password", username))
-        if policy is not None:
+        if policy is not None or ppp:
             return policy
         for candidate in (calling_station_id, username):
             mac = normalise_mac(candidate) if candidate else ""

@@ -136,3 +136,22 @@ def test_debtor_gets_the_redirect(customer, make_nas, server, radclient, admin):
         result = radclient(running.auth_port, SECRET, "auth", PAP)
     assert "Received Access-Accept" in result.stdout
     assert 'Mikrotik-Address-List = "debtors"' in result.stdout
+
+
+def test_ipoe_by_mac_and_a_ppp_client_copying_that_mac(customer, make_nas, server, radclient, admin):
+    from abonent.network import actions as network
+    from abonent.network.models import LoginKind
+
+    network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_MAC, username="AA-BB-CC-DD-EE-FF")
+    make_nas("accel_ppp")
+    ipoe = 'User-Name = "aa:bb:cc:dd:ee:ff"\nUser-Password = "ipoe"\nMessage-Authenticator = 0x00\n'
+    ppp = (
+        'User-Name = "made-up"\nUser-Password = "anything"\nCalling-Station-Id = "aa:bb:cc:dd:ee:ff"\n'
+        "Framed-Protocol = PPP\nMessage-Authenticator = 0x00\n"
+    )
+    with server() as running:
+        accepted = radclient(running.auth_port, SECRET, "auth", ipoe)
+        spoofed = radclient(running.auth_port, SECRET, "auth", ppp)
+    assert "Received Access-Accept" in accepted.stdout, accepted.stdout + accepted.stderr
+    # A PPP session is only ever a password login: a copied MAC does not let a stranger in.
+    assert "Received Access-Reject" in spoofed.stdout

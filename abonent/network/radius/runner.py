@@ -270,15 +270,17 @@ async def _serve(
     if on_ready is not None:
         on_ready(server, auth_sock.getsockname()[1], acct_sock.getsockname()[1])
     await stop.wait()
-    # Answer what is queued before leaving: the NAS would otherwise retransmit to a server that is gone.
-    while writer.depth:
+    # Stop taking requests, then answer what is queued or being written before leaving: the NAS would
+    # otherwise retransmit to a server that is gone.
+    for sock in (auth_sock, acct_sock):
+        loop.remove_reader(sock.fileno())
+    while writer.depth or any(lane.busy for lane in writer.lanes):
         await asyncio.sleep(0.05)
     maintenance.stop_event.set()
     maintenance.join(timeout=5)
     await loop.run_in_executor(writer.executor, maintenance.final_flush)
     writer.close()
     for sock in (auth_sock, acct_sock):
-        loop.remove_reader(sock.fileno())
         sock.close()
     server.store.save(snapshot)
 

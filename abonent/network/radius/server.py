@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 from django.db import DatabaseError, DataError, close_old_connections, connection
 from django.utils import timezone
 
@@ -45,6 +46,7 @@ logger = logging.getLogger("abonent.radius")
 ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT = 1, 2, 3
 ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE = 4, 5
 STATUS_SERVER = 12
+PPP = (1).to_bytes(4, "big")
 MS_VENDOR = 311
 MS_CHAP_RESPONSE, MS_CHAP_CHALLENGE, MS_CHAP2_RESPONSE = (MS_VENDOR, 1), (MS_VENDOR, 11), (MS_VENDOR, 25)
 RECV_BUFFER = 8 * 1024 * 1024
@@ -180,12 +182,17 @@ class RadiusServer:
         # One line per source and reason per minute: a flood must not become a flood of log lines.
         key = f"{addr[0]}:{reason}"
         now = time.monotonic()
+        if len(self._unknown_logged) > 10_000:  # spoofed sources must not grow it without end
+            self._unknown_logged.clear()
         if now - self._unknown_logged.get(key, -120.0) >= 60.0:
             self._unknown_logged[key] = now
             logger.warning("radius drop: %s from %s:%s (nas %s) %s", reason, addr[0], addr[1], nas, detail)
 
     def _nas(self, data: bytes, addr) -> tuple[NasEntry | None, Request | None]:
-        nas = self.nas_table.get(addr[0])
+        host = addr[0]
+        if host.startswith("::ffff:"):  # an IPv4 NAS on a dual-stack socket
+            host = host[7:]
+        nas = self.nas_table.get(host)
         if nas is None:
             self._drop("unknown", "unknown_nas", addr)
             return None, None
@@ -252,7 +259,8 @@ class RadiusServer:
         username = _text(raw_get(attributes, 1))
         calling = _text(raw_get(attributes, 31))
         option82 = (raw_get(attributes, 245) or [b""])[0].hex()
-        entry = self.store.find(username, calling, option82)
+        ppp = raw_get(attributes, 7) == [PPP]  # Framed-Protocol = PPP: only a password login may answer
+        entry = self.store.find(username, calling, option82, ppp=ppp)
         mschap_success = None
         reason = ""
         if entry is None:
@@ -372,6 +380,13 @@ class RadiusServer:
         nas, request = self._nas(data, addr)
         if nas is None:
             return
+        if data[0] == STATUS_SERVER:
+            # RFC 5997 §3: answered with an Accounting-Response, only when Message-Authenticator proves the secret.
+            if not request.ma_at or not codec.message_authenticator_ok(request.raw, request.ma_at, nas.secret):
+                self._drop(nas.name, "missing_message_authenticator", addr, "Status-Server (RFC 5997)")
+                return
+            send(codec.finish_reply(ACCOUNTING_RESPONSE, request.id, request.authenticator, nas.secret, b""), addr)
+            return
         if data[0] != ACCOUNTING_REQUEST:
             self._drop(nas.name, "unexpected_code", addr, f"code {data[0]} on the accounting port")
             return
@@ -393,11 +408,14 @@ class RadiusServer:
         except (struct.error, UnicodeError, ValueError, KeyError, IndexError) as exc:
             self._drop(nas.name, "malformed", addr, str(exc))
             return
-        if record is None:
-            return
         # Proxy-State is returned unmodified and in order (RFC 2866 §4.1 via RFC 2865 §5.33).
         tail = b"".join(codec.raw_attribute(33, v) for v in request.get(33) or ())
         reply = codec.plain_reply(ACCOUNTING_RESPONSE, request.id, request.authenticator, nas.secret, tail)
+        if record is None:
+            # A status we do not record (Tunnel-*, Failed): acknowledged, or the NAS would resend it forever.
+            self.acct_dedup.put(key, reply)
+            send(reply, addr)
+            return
         self.acct_dedup.put(key, DedupCache.PENDING)
         self.stats.inc(
             nas.name, "accounting_" + {1: "start", 2: "stop", 3: "interim", 7: "on", 8: "off"}[record.status]
@@ -416,7 +434,7 @@ class RadiusServer:
         raw_get = dict.get
         status = _int(raw_get(request.attributes, 40))
         if status not in (1, 2, 3, 7, 8):
-            self._drop(nas.name, "unsupported_status_type", addr, f"Acct-Status-Type {status}")
+            self.stats.inc(nas.name, "accounting_ignored")
             return None
         # Server time minus the NAS's own delay: a NAS with a wrong clock cannot move sessions in time.
         delay = min(_int(raw_get(request.attributes, 41)), 3600)
@@ -446,11 +464,12 @@ class RadiusServer:
                 except ValueError:
                     login_id = None
         calling = _text(raw_get(request.attributes, 31))
-        entry = self.store.find(username, calling)
-        if entry is not None and (login_id is None or login_id == entry.login_id):
-            login_id, subscriber_id = entry.login_id, entry.subscriber_id
-        elif login_id is not None:
-            login_id = None  # a Class from a login that no longer exists; keep the session unbound
+        # The Class we issued names the login even where the accounting packet cannot (option 82 is not in
+        # accounting; some NAS rewrite User-Name). Without it, the login is looked up as at authentication.
+        entry = self.store.by_login_id.get(login_id) if login_id is not None else None
+        if entry is None:
+            entry = self.store.find(username, calling)
+        login_id, subscriber_id = (entry.login_id, entry.subscriber_id) if entry is not None else (None, None)
         framed = raw_get(request.attributes, 8)
         return AcctRecord(
             status=status,
@@ -574,6 +593,9 @@ class AccountingWriter:
                 lane.busy = True
                 try:
                     ok = await loop.run_in_executor(lane.executor, self._write, [r for _s, r, _d in batch])
+                except Exception:  # the lane must outlive any failure: unanswered, the NAS retransmits
+                    logger.exception("accounting: writing a batch of %d failed", len(batch))
+                    ok = False
                 finally:
                     lane.busy = False
                 await self._finish(batch, ok)
@@ -588,8 +610,13 @@ class AccountingWriter:
                 seq = self._barriers[0][0]
                 if any(lane.busy or (lane.pending and lane.pending[0][0] < seq) for lane in self.lanes):
                     break  # a lane still has earlier records: it wakes us when it is done
-                item = self._barriers.pop(0)
-                ok = await loop.run_in_executor(self.lanes[0].executor, self._write, [item[1]])
+                item = self._barriers[0]  # stays at the head while written: the lanes hold back what follows
+                try:
+                    ok = await loop.run_in_executor(self.lanes[0].executor, self._write, [item[1]])
+                except Exception:
+                    logger.exception("accounting: writing an Accounting-On/Off failed")
+                    ok = False
+                self._barriers.pop(0)
                 await self._finish([item], ok)
                 for lane in self.lanes:
                     lane.wake.set()
@@ -604,16 +631,16 @@ class AccountingWriter:
             # broken connection raises below and is closed there; the next batch reconnects.
             try:
                 accounting.write_batch(records)
-            except DataError:
+            except (DataError, psycopg.errors.DataError):
                 # One bad row, not an outage: write the others one by one, log and count the bad ones.
                 for record in records:
                     try:
                         accounting.write_batch([record])
-                    except DataError as exc:
+                    except (DataError, psycopg.errors.DataError) as exc:
                         self.stats.inc("all", "accounting_rejected_rows")
                         logger.error("accounting: record refused by the database (%s): %r", exc, record)
             return True
-        except DatabaseError as exc:
+        except (DatabaseError, psycopg.Error) as exc:  # psycopg's own, from the raw cursor of the upsert
             connection.close()
             logger.error("accounting: database unavailable (%s); spooling %d records", exc, len(records))
             try:
@@ -649,17 +676,51 @@ class Spool:
             os.fsync(fh.fileno())
 
     def replay(self, chunk: int = 2000) -> int:
+        """Write the spool in order, a chunk per transaction. What committed is cut from the file at once,
+        so a failure part-way resumes where it stopped; a record the database refuses outright (DataError)
+        is set aside in ``<name>.rejected.jsonl`` with a log line instead of blocking the spool forever."""
         if not self.has_backlog():
             return 0
         with self._lock:
             with open(self.path, encoding="utf-8") as fh:
                 records = [AcctRecord.from_json(json.loads(line)) for line in fh if line.strip()]
             close_old_connections()
-            for start in range(0, len(records), chunk):
-                accounting.write_batch(records[start : start + chunk])
-            self.path.unlink()
-        logger.info("accounting: replayed %d spooled records", len(records))
-        return len(records)
+            done = 0
+            try:
+                for start in range(0, len(records), chunk):
+                    part = records[start : start + chunk]
+                    try:
+                        accounting.write_batch(part)
+                    except (DataError, psycopg.errors.DataError):
+                        for record in part:
+                            try:
+                                accounting.write_batch([record])
+                            except (DataError, psycopg.errors.DataError) as exc:
+                                self._set_aside(record, exc)
+                    done = start + len(part)
+            finally:
+                self._keep(records[done:])
+        logger.info("accounting: replayed %d spooled records", done)
+        return done
+
+    def _keep(self, records: list[AcctRecord]) -> None:
+        if not records:
+            self.path.unlink(missing_ok=True)
+            return
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(json.dumps(record.to_json()) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def _set_aside(self, record: AcctRecord, exc: Exception) -> None:
+        logger.error("accounting: spooled record refused by the database, set aside (%s): %r", exc, record)
+        with open(self.path.with_suffix(".rejected.jsonl"), "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record.to_json()) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def load_nas_table() -> dict[str, NasEntry]:

@@ -1,0 +1,139 @@
+"""The accounting writer's ordering and failure handling, without sockets or a database."""
+
+import asyncio
+import datetime as dt
+import json
+import threading
+import time
+
+import psycopg
+import pytest
+
+from abonent.network import accounting
+from abonent.network.accounting import ACCOUNTING_ON, START, AcctRecord
+from abonent.network.radius.server import AccountingWriter, Spool, Stats
+
+T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
+
+
+def rec(status, unique=""):
+    return AcctRecord(status=status, nas_id=1, event_time=T0, unique_id=unique, acct_session_id=unique)
+
+
+class Recorder:
+    def __init__(self, slow_barrier: float = 0.0):
+        self.log: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        self.slow_barrier = slow_barrier
+
+    def write(self, records):
+        for r in records:
+            name = "ON" if r.status == ACCOUNTING_ON else r.unique_id
+            with self.lock:
+                self.log.append(("begin", name))
+            if r.status == ACCOUNTING_ON:
+                time.sleep(self.slow_barrier)
+            with self.lock:
+                self.log.append(("end", name))
+
+
+def run(writer, feed):
+    answered = []
+
+    async def main():
+        writer.start()
+        for record in feed:
+            writer.submit(record, lambda r=record: answered.append(r))
+            # After an Accounting-On, let its write begin: what follows arrives while it is in flight.
+            await asyncio.sleep(0.05 if record.status == ACCOUNTING_ON else 0)
+        for _ in range(300):
+            if len(answered) == len(feed):
+                break
+            await asyncio.sleep(0.01)
+        for task in writer._tasks:
+            task.cancel()
+
+    asyncio.run(main())
+    for lane in writer.lanes:
+        lane.executor.shutdown(wait=True)
+    return answered
+
+
+def test_records_after_an_accounting_on_wait_for_it_on_every_lane(tmp_path, monkeypatch):
+    recorder = Recorder(slow_barrier=0.2)
+    monkeypatch.setattr(accounting, "write_batch", recorder.write)
+    writer = AccountingWriter(Spool(tmp_path, "t"), Stats(), lanes=2)
+    before = [rec(START, f"before-{i}") for i in range(6)]
+    after = [rec(START, f"after-{i}") for i in range(6)]
+    answered = run(writer, [*before, rec(ACCOUNTING_ON), *after])
+    assert len(answered) == 13
+    position = {entry: i for i, entry in enumerate(recorder.log)}
+    for r in before:
+        assert position[("end", r.unique_id)] < position[("begin", "ON")]
+    for r in after:
+        # Not merely submitted later: written only once the Accounting-On has committed.
+        assert position[("begin", r.unique_id)] > position[("end", "ON")]
+
+
+def test_a_psycopg_error_spools_the_batch_and_the_lane_goes_on(tmp_path, monkeypatch):
+    calls = []
+
+    def failing(records):
+        calls.append(len(records))
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(accounting, "write_batch", failing)
+    spool = Spool(tmp_path, "t")
+    stats = Stats()
+    writer = AccountingWriter(spool, stats, lanes=2)
+    answered = run(writer, [rec(START, f"s{i}") for i in range(5)])
+    assert len(answered) == 5  # answered after the fsync of the spool
+    assert spool.path.read_text().count("\n") == 5
+    assert stats.total("accounting_spooled") == 5
+
+
+@pytest.mark.django_db
+def test_accounting_on_leaves_sessions_started_after_it(make_nas, customer):
+    from abonent.network.accounting import close_nas_sessions, write_batch
+    from abonent.network.models import Session, SessionStatus
+
+    nas = make_nas()
+    early = AcctRecord(status=START, nas_id=nas.pk, event_time=T0, unique_id="early", acct_session_id="e")
+    late = AcctRecord(
+        status=START, nas_id=nas.pk, event_time=T0 + dt.timedelta(seconds=30), unique_id="late", acct_session_id="l"
+    )
+    write_batch([early, late])
+    assert close_nas_sessions(nas.pk, T0 + dt.timedelta(seconds=10), "NAS-Reboot") == 1
+    assert Session.objects.get(unique_id="late").status == SessionStatus.OPEN
+
+
+def test_spool_replay_sets_a_refused_record_aside_and_resumes_after_a_failure(tmp_path, monkeypatch):
+    from django.db import DataError, OperationalError
+
+    spool = Spool(tmp_path, "t")
+    spool.append([rec(START, f"s{i}") for i in range(5)])
+    written: list[str] = []
+    state = {"down_at": "s3"}
+
+    def write(records):
+        names = [r.unique_id for r in records]
+        if "s1" in names and len(names) == 1:
+            raise DataError("value out of range")
+        if "s1" in names:
+            raise DataError("a row in this batch")
+        if state["down_at"] in names:
+            raise OperationalError("connection lost")
+        written.extend(names)
+
+    monkeypatch.setattr(accounting, "write_batch", write)
+    with pytest.raises(OperationalError):
+        spool.replay(chunk=1)
+    # s0 committed, s1 set aside, s2 committed; the spool keeps s3 and s4 for the next attempt.
+    assert written == ["s0", "s2"]
+    rejected = spool.path.with_suffix(".rejected.jsonl").read_text().splitlines()
+    assert [json.loads(line)["unique_id"] for line in rejected] == ["s1"]
+    assert spool.path.read_text().count("\n") == 2
+    state["down_at"] = "none"
+    assert spool.replay(chunk=1) == 2
+    assert written == ["s0", "s2", "s3", "s4"]
+    assert not spool.has_backlog()
