@@ -107,6 +107,7 @@ def test_accounting_on_leaves_sessions_started_after_it(make_nas, customer):
     assert Session.objects.get(unique_id="late").status == SessionStatus.OPEN
 
 
+@pytest.mark.django_db
 def test_spool_replay_sets_a_refused_record_aside_and_resumes_after_a_failure(tmp_path, monkeypatch):
     from django.db import DataError, OperationalError
 
