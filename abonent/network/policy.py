@@ -119,9 +119,7 @@ class PolicyStore:
         trailing window (a reload is idempotent) catches it.
         """
         since = max(0, self.last_change_id - FEED_OVERLAP)
-        rows = list(
-            PolicyChange.objects.filter(id__gt=since).order_by("id").values_list("id", "subscriber_id")[:5000]
-        )
+        rows = list(PolicyChange.objects.filter(id__gt=since).order_by("id").values_list("id", "subscriber_id")[:5000])
         subscriber_ids = {subscriber_id for row_id, subscriber_id in rows if row_id not in self._seen_ids}
         if not subscriber_ids:
             return 0
@@ -138,7 +136,6 @@ class PolicyStore:
         self._seen_ids = {row_id for row_id, _ in rows}
         self.last_change_id = max(self.last_change_id, rows[-1][0])
         return len(subscriber_ids)
-
 
     def refresh_sets(self) -> None:
         self.debtors = subscribers_without_funds()
