@@ -220,9 +220,9 @@ def _upsert_postgresql(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, 
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         # Locked before the upsert: another writer (another process, the REST path) cannot change these
         # totals between our read and our write, so a delta never counts twice.
-        cursor.execute(_LOCK_SQL, [columns[0], columns[1]])
+        cursor.execute(_LOCK_SQL, [columns[0], columns[1]], prepare=True)
         before = {(nas_id, unique_id): (i, o) for nas_id, unique_id, i, o in cursor.fetchall()}
-        cursor.execute(_UPSERT_SQL, columns)
+        cursor.execute(_UPSERT_SQL, columns, prepare=True)
         written = cursor.fetchall()
     usage = []
     for nas_id, unique_id, subscriber_id, total_in, total_out, updated_at in written:

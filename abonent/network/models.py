@@ -214,8 +214,9 @@ class Session(models.Model):
             ),
         ]
         indexes = [
-            # The small hot set: what is online now, per NAS (Accounting-On, the sweeper, monitoring).
-            models.Index(fields=["nas", "updated_at"], name="network_session_open_idx", condition=Q(status="open")),
+            # The small hot set: what is online now, per NAS (Accounting-On, the sweeper, monitoring). Not on
+            # updated_at, which every interim changes: every update would then write every index (no HOT).
+            models.Index(fields=["nas"], name="network_session_open_idx", condition=Q(status="open")),
             models.Index(fields=["subscriber", "-started_at"], name="network_session_subscriber_idx"),
             models.Index(fields=["framed_ip", "started_at"], name="network_session_ip_idx"),
         ]

@@ -529,7 +529,7 @@ class AccountingWriter:
         self.stats = stats
         self.max_batch = max_batch
         if lanes is None:
-            lanes = 2 if connection.vendor == "postgresql" else 1  # SQLite has one writer anyway
+            lanes = int(os.environ.get("ABONENT_RADIUS_DB_LANES", 2 if connection.vendor == "postgresql" else 1))
         self.lanes = [_Lane(i) for i in range(lanes)]
         self.executor = self.lanes[0].executor  # spool replay runs here
         self._seq = 0
