@@ -15,6 +15,7 @@ import logging
 from dataclasses import asdict, dataclass
 
 import psycopg
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
@@ -105,6 +106,10 @@ def _merge(records: list[AcctRecord]) -> list[AcctRecord]:
 def write_batch(records: list[AcctRecord]) -> None:
     """Write records in order, in one transaction. Accounting-On/Off split the batch: sessions reported
     before a NAS reboot are written before it closes them."""
+    if connection.vendor == "postgresql" and not any(r.status in (ACCOUNTING_ON, ACCOUNTING_OFF) for r in records):
+        # One statement (network_write_sessions) is its own transaction: no BEGIN and COMMIT round trips.
+        _write_sessions(records)
+        return
     with transaction.atomic():
         segment: list[AcctRecord] = []
         for record in records:
@@ -126,10 +131,13 @@ def _write_sessions(records: list[AcctRecord]) -> None:
     if not records:
         return
     rows = _merge(records)
-    usage = _upsert_postgresql(rows) if connection.vendor == "postgresql" else _upsert_generic(rows)
-    _add_usage(usage)
-    online = {(subscriber_id, day) for subscriber_id, day, _i, _o in usage}
-    online |= {(r.subscriber_id, timezone.localtime(r.event_time).date()) for r in rows if r.subscriber_id}
+    if connection.vendor == "postgresql":
+        online = _write_postgresql(rows)
+    else:
+        usage = _upsert_generic(rows)
+        _add_usage(usage)
+        online = {(subscriber_id, day) for subscriber_id, day, _i, _o in usage}
+        online |= {(r.subscriber_id, timezone.localtime(r.event_time).date()) for r in rows if r.subscriber_id}
     online -= _online_seen
     if online:
         do_record_online_days(online)
@@ -142,55 +150,10 @@ def _remember_online(pairs) -> None:
     _online_seen.update(pairs)
 
 
-# The stored totals of the batch's sessions, locked. LATERAL makes it one index probe per record whatever the
-# planner thinks of the table (a hash join over a seq scan of every session was 50 ms per batch at 100k), and
-# the records come sorted by key, so two writers lock in the same order and cannot deadlock.
-_LOCK_SQL = """
-SELECT p.nas_id, p.unique_id, p.input_octets, p.output_octets
-FROM unnest(%s::bigint[], %s::text[]) AS t(nas_id, unique_id)
-CROSS JOIN LATERAL (
-    SELECT s.nas_id, s.unique_id, s.input_octets, s.output_octets
-    FROM network_session s
-    WHERE s.nas_id = t.nas_id AND s.unique_id = t.unique_id
-    FOR UPDATE
-) p
-"""
-
-_UPSERT_SQL = """
-INSERT INTO network_session AS s (
-    nas_id, unique_id, acct_session_id, login_id, subscriber_id, username, framed_ip, calling_station_id,
-    nas_port_id, status, started_at, updated_at, stopped_at, session_time, input_octets, output_octets,
-    terminate_cause
-)
-SELECT nas_id, unique_id, acct_session_id, login_id, subscriber_id, username, framed_ip::inet, calling_station_id,
-       nas_port_id, CASE WHEN stopped_at IS NULL THEN 'open' ELSE 'closed' END, started_at, updated_at,
-       stopped_at, session_time, input_octets, output_octets, terminate_cause
-FROM unnest(
-    %s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[],
-    %s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::bigint[],
-    %s::bigint[], %s::text[]
-) AS t(nas_id, unique_id, acct_session_id, login_id, subscriber_id, username, framed_ip,
-       calling_station_id, nas_port_id, started_at, updated_at, stopped_at, session_time,
-       input_octets, output_octets, terminate_cause)
-ON CONFLICT (nas_id, unique_id) DO UPDATE SET
-    input_octets = GREATEST(s.input_octets, EXCLUDED.input_octets),
-    output_octets = GREATEST(s.output_octets, EXCLUDED.output_octets),
-    session_time = GREATEST(s.session_time, EXCLUDED.session_time),
-    started_at = LEAST(s.started_at, EXCLUDED.started_at),
-    updated_at = GREATEST(s.updated_at, EXCLUDED.updated_at),
-    framed_ip = COALESCE(EXCLUDED.framed_ip, s.framed_ip),
-    login_id = COALESCE(s.login_id, EXCLUDED.login_id),
-    subscriber_id = COALESCE(s.subscriber_id, EXCLUDED.subscriber_id),
-    status = CASE WHEN s.status = 'closed' OR EXCLUDED.status = 'closed' THEN 'closed' ELSE 'open' END,
-    stopped_at = COALESCE(s.stopped_at, EXCLUDED.stopped_at),
-    terminate_cause = CASE WHEN s.terminate_cause <> '' THEN s.terminate_cause ELSE EXCLUDED.terminate_cause END
-RETURNING s.nas_id, s.unique_id, s.subscriber_id, s.input_octets, s.output_octets, s.updated_at
-"""
-
-
-def _upsert_postgresql(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, int]]:
-    """Lock and read the stored totals, upsert, and return each session's growth (the traffic delta)."""
-    rows = sorted(rows, key=lambda r: (r.nas_id, r.unique_id))  # the lock order
+def _write_postgresql(rows: list[AcctRecord]) -> set[tuple[int, dt.date]]:
+    """One call of ``network_write_sessions`` (migration 0003): lock and read the stored totals, upsert,
+    add the growth to the day's traffic. Returns the (subscriber, day) pairs seen online."""
+    rows = sorted(rows, key=lambda r: (r.nas_id, r.unique_id))  # the lock order: writers cannot deadlock
     columns: list[list] = [[] for _ in range(16)]
     for r in rows:
         values = (
@@ -214,22 +177,20 @@ def _upsert_postgresql(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, 
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     # psycopg's own cursor, not Django's: it binds the arrays server-side in binary instead of quoting every
-    # element into the SQL text (a third of the time of a batch, measured). Same connection and transaction;
+    # element into the SQL text, and prepares the call once. Same connection (and transaction, if any);
     # wrap_database_errors turns psycopg's errors into Django's, as everywhere else.
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        # Locked before the upsert: another writer (another process, the REST path) cannot change these
-        # totals between our read and our write, so a delta never counts twice.
-        cursor.execute(_LOCK_SQL, [columns[0], columns[1]], prepare=True)
-        before = {(nas_id, unique_id): (i, o) for nas_id, unique_id, i, o in cursor.fetchall()}
-        cursor.execute(_UPSERT_SQL, columns, prepare=True)
-        written = cursor.fetchall()
-    usage = []
-    for nas_id, unique_id, subscriber_id, total_in, total_out, updated_at in written:
-        old_in, old_out = before.get((nas_id, unique_id), (0, 0))
-        if subscriber_id is not None and (total_in > old_in or total_out > old_out):
-            usage.append((subscriber_id, timezone.localtime(updated_at).date(), total_in - old_in, total_out - old_out))
-    return usage
+        cursor.execute(_WRITE_SQL, [*columns, settings.TIME_ZONE], prepare=True)
+        return set(cursor.fetchall())
+
+
+_WRITE_SQL = (
+    "SELECT subscriber_id, day FROM network_write_sessions("
+    "%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], "
+    "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::bigint[], "
+    "%s::bigint[], %s::text[], %s::text)"
+)
 
 
 def _upsert_generic(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, int]]:
@@ -274,33 +235,12 @@ def _upsert_generic(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, int
 
 
 def _add_usage(usage: list[tuple[int, dt.date, int, int]]) -> None:
+    """Add traffic deltas to the days' totals (SQLite; PostgreSQL does it in network_write_sessions)."""
     totals: dict[tuple[int, dt.date], list[int]] = {}
     for subscriber_id, day, delta_in, delta_out in usage:
         pair = totals.setdefault((subscriber_id, day), [0, 0])
         pair[0] += delta_in
         pair[1] += delta_out
-    if not totals:
-        return
-    if connection.vendor == "postgresql":
-        keys = sorted(totals)  # a fixed order, so two writers lock the same rows in the same order
-        connection.ensure_connection()
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(
-                """
-                INSERT INTO network_usageday (subscriber_id, day, input_octets, output_octets)
-                SELECT * FROM unnest(%s::bigint[], %s::date[], %s::bigint[], %s::bigint[])
-                ON CONFLICT (subscriber_id, day) DO UPDATE SET
-                    input_octets = network_usageday.input_octets + EXCLUDED.input_octets,
-                    output_octets = network_usageday.output_octets + EXCLUDED.output_octets
-                """,
-                [
-                    [k[0] for k in keys],
-                    [k[1] for k in keys],
-                    [totals[k][0] for k in keys],
-                    [totals[k][1] for k in keys],
-                ],
-            )
-        return
     for (subscriber_id, day), (delta_in, delta_out) in sorted(totals.items()):
         updated = UsageDay.objects.filter(subscriber_id=subscriber_id, day=day).update(
             input_octets=F("input_octets") + delta_in, output_octets=F("output_octets") + delta_out
