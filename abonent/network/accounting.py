@@ -79,7 +79,7 @@ def unique_session_id(
     return hashlib.md5(key.encode()).hexdigest()  # noqa: S324 - an identifier, not a secret
 
 
-def _merge(records: list[AcctRecord]) -> list[AcctRecord]:
+def merge(records: list[AcctRecord]) -> list[AcctRecord]:
     """One row per session per statement (ON CONFLICT cannot touch a row twice): the largest counters,
     the earliest start, the latest update, and a Stop wins."""
     merged: dict[tuple[int, str], AcctRecord] = {}
@@ -130,7 +130,7 @@ _online_seen: set[tuple[int, dt.date]] = set()
 def _write_sessions(records: list[AcctRecord]) -> None:
     if not records:
         return
-    rows = _merge(records)
+    rows = merge(records)
     if connection.vendor == "postgresql":
         online = _write_postgresql(rows)
     else:
@@ -144,16 +144,20 @@ def _write_sessions(records: list[AcctRecord]) -> None:
         transaction.on_commit(lambda: _remember_online(online))
 
 
+def online_seen() -> set[tuple[int, dt.date]]:
+    return _online_seen
+
+
 def _remember_online(pairs) -> None:
     if len(_online_seen) > 2_000_000:  # a new day: yesterday's pairs are no longer asked about
         _online_seen.clear()
     _online_seen.update(pairs)
 
 
-def _write_postgresql(rows: list[AcctRecord]) -> set[tuple[int, dt.date]]:
-    """One call of ``network_write_sessions`` (migration 0003): lock and read the stored totals, upsert,
-    add the growth to the day's traffic. Returns the (subscriber, day) pairs seen online."""
-    rows = sorted(rows, key=lambda r: (r.nas_id, r.unique_id))  # the lock order: writers cannot deadlock
+def write_params(rows: list[AcctRecord]) -> list:
+    """The arguments of ``network_write_sessions`` for merged records, sorted by key: the lock order, so two
+    writers cannot deadlock."""
+    rows = sorted(rows, key=lambda r: (r.nas_id, r.unique_id))
     columns: list[list] = [[] for _ in range(16)]
     for r in rows:
         values = (
@@ -176,16 +180,30 @@ def _write_postgresql(rows: list[AcctRecord]) -> set[tuple[int, dt.date]]:
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
+    return [*columns, settings.TIME_ZONE]
+
+
+def _write_postgresql(rows: list[AcctRecord]) -> set[tuple[int, dt.date]]:
+    """One call of ``network_write_sessions`` (migration 0003): lock and read the stored totals, upsert,
+    add the growth to the day's traffic. Returns the (subscriber, day) pairs seen online."""
     # psycopg's own cursor, not Django's: it binds the arrays server-side in binary instead of quoting every
     # element into the SQL text, and prepares the call once. Same connection (and transaction, if any);
     # wrap_database_errors turns psycopg's errors into Django's, as everywhere else.
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_WRITE_SQL, [*columns, settings.TIME_ZONE], prepare=True)
+        cursor.execute(WRITE_SQL, write_params(rows), prepare=True)
         return set(cursor.fetchall())
 
 
-_WRITE_SQL = (
+def record_online(pairs: set[tuple[int, dt.date]]) -> None:
+    """Online days not yet recorded by this process (billing's action; idempotent by its unique key)."""
+    pairs = pairs - _online_seen
+    if pairs:
+        do_record_online_days(pairs)
+        _remember_online(pairs)
+
+
+WRITE_SQL = (
     "SELECT subscriber_id, day FROM network_write_sessions("
     "%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], "
     "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::bigint[], %s::bigint[], "

@@ -25,6 +25,11 @@ def test_accounting_is_spooled_while_the_database_is_down_and_replayed_after(
 
     with server() as running:
         monkeypatch.setattr(accounting, "write_batch", database_down)
+        # The asyncio lanes of PostgreSQL reach the database on their own connections: point them nowhere.
+        writer = running.server.writer
+        real_conninfo = writer.conninfo
+        if real_conninfo is not None:
+            writer.conninfo = "host=127.0.0.1 port=1 dbname=nowhere connect_timeout=1"
         send(radclient, running, acct("Start"))  # answered although nothing reached the database
         send(radclient, running, acct("Stop", Acct_Session_Time=60, Acct_Input_Octets=10, Acct_Output_Octets=20))
         # Authentication keeps working from the in-memory policy meanwhile.
@@ -40,6 +45,7 @@ def test_accounting_is_spooled_while_the_database_is_down_and_replayed_after(
         assert spool and spool[0].read_text().count("\n") == 2
         assert running.counter("accounting_spooled") == 2
         monkeypatch.setattr(accounting, "write_batch", real)
+        writer.conninfo = real_conninfo
         deadline = time.monotonic() + 10
         while Session.objects.count() == 0 and time.monotonic() < deadline:
             time.sleep(0.1)

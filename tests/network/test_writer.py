@@ -62,7 +62,7 @@ def run(writer, feed):
 def test_records_after_an_accounting_on_wait_for_it_on_every_lane(tmp_path, monkeypatch):
     recorder = Recorder(slow_barrier=0.2)
     monkeypatch.setattr(accounting, "write_batch", recorder.write)
-    writer = AccountingWriter(Spool(tmp_path, "t"), Stats(), lanes=2)
+    writer = AccountingWriter(Spool(tmp_path, "t"), Stats(), lanes=2, use_async=False)
     before = [rec(START, f"before-{i}") for i in range(6)]
     after = [rec(START, f"after-{i}") for i in range(6)]
     answered = run(writer, [*before, rec(ACCOUNTING_ON), *after])
@@ -85,7 +85,7 @@ def test_a_psycopg_error_spools_the_batch_and_the_lane_goes_on(tmp_path, monkeyp
     monkeypatch.setattr(accounting, "write_batch", failing)
     spool = Spool(tmp_path, "t")
     stats = Stats()
-    writer = AccountingWriter(spool, stats, lanes=2)
+    writer = AccountingWriter(spool, stats, lanes=2, use_async=False)
     answered = run(writer, [rec(START, f"s{i}") for i in range(5)])
     assert len(answered) == 5  # answered after the fsync of the spool
     assert spool.path.read_text().count("\n") == 5

@@ -279,6 +279,7 @@ async def _serve(
     maintenance.stop_event.set()
     maintenance.join(timeout=5)
     await loop.run_in_executor(writer.executor, maintenance.final_flush)
+    await writer.aclose()
     writer.close()
     for sock in (auth_sock, acct_sock):
         sock.close()
