@@ -53,7 +53,11 @@ def run(writer, feed):
         for task in writer._tasks:
             task.cancel()
 
-    asyncio.run(main())
+    # In a thread of its own: a session-wide Playwright (browser tests on the same xdist worker) keeps an event
+    # loop running in the main thread, where asyncio.run() refuses to start another.
+    thread = threading.Thread(target=asyncio.run, args=(main(),))
+    thread.start()
+    thread.join(30)
     for lane in writer.lanes:
         lane.executor.shutdown(wait=True)
     return answered
