@@ -39,6 +39,9 @@ DEFAULT_SESSION_TIMEOUT = 24 * 3600
 PASSWORD_KINDS = (LoginKind.PPPOE, LoginKind.HOTSPOT)
 # How far behind its last id the policy-change feed is read again (see ``apply_changes``).
 FEED_OVERLAP = 1000
+# Seconds between re-reads of the sets: who is without funds (the debtor redirect; CoA covers a live session
+# at once), who is at the simultaneous-use limit, who is over the traffic quota.
+SET_PERIODS = {"debtors": 5.0, "at_limit": 15.0, "over_quota": 60.0}
 
 
 @dataclass(slots=True)
@@ -85,6 +88,7 @@ class PolicyStore:
     by_login_id: dict[int, LoginPolicy] = field(default_factory=dict)
     _passwords: dict[str, str] = field(default_factory=dict)  # encrypted token → clear text
     _seen_ids: set[int] = field(default_factory=set)
+    _due: dict[str, float] = field(default_factory=dict)
 
     # --- loading -------------------------------------------------------------------------------------
 
@@ -137,19 +141,29 @@ class PolicyStore:
         self.last_change_id = max(self.last_change_id, rows[-1][0])
         return len(subscriber_ids)
 
-    def refresh_sets(self) -> None:
-        self.debtors = subscribers_without_funds()
-        self.at_limit = selectors.logins_at_session_limit(self.stale_seconds)
-        today = clock.today()
-        self.over_quota = selectors.subscribers_over_quota(today.replace(day=1))
-        self.refreshed_at = time.monotonic()
+    def refresh_sets(self, *, force: bool = True) -> None:
+        """Re-read the sets, each when its period is up (all of them when ``force``). Each is a scan on the
+        database; every 2 s all three took half of what accounting could write on this 2-core machine
+        (2,500 → 4,100 interims/s measured), so they run only as often as their answer changes."""
+        now = time.monotonic()
+        due = self._due
+        if force or now >= due.get("debtors", 0):
+            self.debtors = subscribers_without_funds()
+            due["debtors"] = now + SET_PERIODS["debtors"]
+        if force or now >= due.get("at_limit", 0):
+            self.at_limit = selectors.logins_at_session_limit(self.stale_seconds)
+            due["at_limit"] = now + SET_PERIODS["at_limit"]
+        if force or now >= due.get("over_quota", 0):
+            self.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1))
+            due["over_quota"] = now + SET_PERIODS["over_quota"]
+        self.refreshed_at = now
 
     def refresh(self) -> None:
         """One tick of the refresher thread. Closes the connection on the way out when it failed, so the
         next tick reconnects after an outage."""
         try:
             self.apply_changes()
-            self.refresh_sets()
+            self.refresh_sets(force=False)
         except Exception:
             connection.close()
             raise

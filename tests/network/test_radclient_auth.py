@@ -155,3 +155,33 @@ def test_ipoe_by_mac_and_a_ppp_client_copying_that_mac(customer, make_nas, serve
     assert "Received Access-Accept" in accepted.stdout, accepted.stdout + accepted.stderr
     # A PPP session is only ever a password login: a copied MAC does not let a stranger in.
     assert "Received Access-Reject" in spoofed.stdout
+
+
+def test_simultaneous_use_rejects_a_second_session_until_the_first_stops(customer, make_nas, server, radclient):
+    from abonent.core import clock
+    from abonent.network.accounting import unique_session_id
+    from abonent.network.models import Login, Session
+
+    nas = make_nas()
+    login = Login.objects.get(username="ivanov")
+    now = clock.now()
+    Session.objects.create(
+        nas=nas,
+        unique_id=unique_session_id("ivanov", "first", "127.0.0.1", "", "", ""),
+        acct_session_id="first",
+        login=login,
+        subscriber=customer,
+        username="ivanov",
+        started_at=now,
+        updated_at=now,
+    )
+    stop = 'User-Name = "ivanov"\nAcct-Status-Type = Stop\nAcct-Session-Id = "first"\nNAS-IP-Address = 127.0.0.1\n'
+    with server() as running:
+        second = radclient(running.auth_port, SECRET, "auth", PAP)
+        stopped = radclient(running.acct_port, SECRET, "acct", stop)
+        again = radclient(running.auth_port, SECRET, "auth", PAP)
+    assert "Received Access-Reject" in second.stdout
+    assert "Received Accounting-Response" in stopped.stdout
+    # The Stop frees the login at once, not at the next re-read of the sets.
+    assert "Received Access-Accept" in again.stdout
+    assert AuthAttempt.objects.filter(reason=RejectReason.TOO_MANY_SESSIONS).count() == 1

@@ -416,6 +416,9 @@ class RadiusServer:
             self.acct_dedup.put(key, reply)
             send(reply, addr)
             return
+        if record.status == accounting.STOP and record.login_id is not None:
+            # The session is over: its login may connect again now, not when the sets are next re-read.
+            self.store.at_limit.discard(record.login_id)
         self.acct_dedup.put(key, DedupCache.PENDING)
         self.stats.inc(
             nas.name, "accounting_" + {1: "start", 2: "stop", 3: "interim", 7: "on", 8: "off"}[record.status]
