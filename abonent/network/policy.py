@@ -89,6 +89,7 @@ class PolicyStore:
     _passwords: dict[str, str] = field(default_factory=dict)  # encrypted token → clear text
     _seen_ids: set[int] = field(default_factory=set)
     _due: dict[str, float] = field(default_factory=dict)
+    _warm: bool = False
 
     # --- loading -------------------------------------------------------------------------------------
 
@@ -107,6 +108,7 @@ class PolicyStore:
         logger.info("radius policy loaded: %d logins, %d plans", len(self.by_login), len(self.plans))
 
     def _put(self, policy: LoginPolicy) -> None:
+        self._warm = False
         self.by_login[(self._group(policy.kind), policy.username)] = policy
         self.by_login_id[policy.login_id] = policy
         self.by_subscriber.setdefault(policy.subscriber_id, []).append(policy)
@@ -245,6 +247,8 @@ class PolicyStore:
         """Decrypt passwords ahead of the requests, on the maintenance thread: a Fernet decrypt costs more
         than answering a request, and after a restart every NAS re-authenticates its subscribers at once.
         Works for ``budget_seconds`` per call and returns how many are still to do."""
+        if self._warm:
+            return 0  # nothing new since the last complete pass: no walk over every login on each tick
         deadline = time.monotonic() + budget_seconds
         todo = 0
         for policy in list(self.by_login.values()):
@@ -257,6 +261,7 @@ class PolicyStore:
             # Undecryptable tokens are reported (and rejected) when the login is used: see password_of.
             with contextlib.suppress(secrets.SecretError):
                 self._passwords[token] = secrets.decrypt(token)
+        self._warm = todo == 0
         return todo
 
     def decide(self, policy: LoginPolicy, now: dt.datetime) -> Decision:
