@@ -151,7 +151,18 @@ def _record(request: CoaRequest, answer: Answer) -> str:
     if outcome != "retry":
         request.finished_at = now
         request.next_attempt_at = now
-    request.save(update_fields=["status", "error_cause", "last_error", "next_attempt_at", "finished_at"])
+    # Only while our claim holds: a worker stalled past LEASE may have been overtaken by another that claimed
+    # the request again (and counted another attempt); its answer then stands, not ours.
+    held = CoaRequest.objects.filter(pk=request.pk, status=CoaStatus.PENDING, attempts=request.attempts).update(
+        status=request.status,
+        error_cause=request.error_cause,
+        last_error=request.last_error,
+        next_attempt_at=request.next_attempt_at,
+        finished_at=request.finished_at,
+    )
+    if not held:
+        logger.warning("CoA request %s: answer of an expired claim dropped (%s)", request.pk, outcome)
+        return "stale"
     log = logger.info if outcome in ("acked", "retry") else logger.warning
     log("CoA request %s (%s) to NAS %s: %s %s", request.pk, request.kind, request.nas_id, outcome, answer.detail)
     return outcome

@@ -358,3 +358,17 @@ def test_two_workers_at_once_send_each_request_exactly_once(customer, nas, liste
         f"s-{n}" for n in range(20)
     )
     assert set(CoaRequest.objects.values_list("status", "attempts")) == {(CoaStatus.ACKED, 1)}
+
+
+def test_the_answer_of_an_expired_claim_does_not_overwrite_a_newer_one(online):
+    from django.db.models import F
+
+    from abonent.network.coa import Answer, _claim_due, _record
+
+    request = _queue_disconnect(online)
+    (claimed,) = _claim_due(10)
+    # The worker stalls past its lease; another claims the request again and counts another attempt.
+    CoaRequest.objects.filter(pk=request.pk).update(attempts=F("attempts") + 1)
+    assert _record(claimed, Answer("ack")) == "stale"
+    request.refresh_from_db()
+    assert (request.status, request.attempts) == (CoaStatus.PENDING, 2)
