@@ -29,6 +29,8 @@ from .models import Session, SessionStatus, UsageDay
 logger = logging.getLogger(__name__)
 
 START, STOP, INTERIM, ACCOUNTING_ON, ACCOUNTING_OFF = 1, 2, 3, 7, 8
+# terminate_cause of sessions the sweeper closed: the only closed sessions a later record may reopen.
+STALE = "Stale"
 
 
 @dataclass(slots=True)
@@ -241,7 +243,13 @@ def _upsert_generic(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, int
         session.input_octets = max(session.input_octets, r.input_octets)
         session.output_octets = max(session.output_octets, r.output_octets)
         session.session_time = max(session.session_time, r.session_time)
-        if r.stopped and session.status == SessionStatus.OPEN:
+        if session.status == SessionStatus.CLOSED and session.terminate_cause == STALE:
+            # The sweeper closed it, but it was alive (delayed records, e.g. spooled through an outage).
+            if r.stopped:
+                session.stopped_at, session.terminate_cause = r.event_time, r.terminate_cause
+            elif r.event_time > session.stopped_at:
+                session.status, session.stopped_at, session.terminate_cause = SessionStatus.OPEN, None, ""
+        elif r.stopped and session.status == SessionStatus.OPEN:
             session.status = SessionStatus.CLOSED
             session.stopped_at = r.event_time
             session.terminate_cause = session.terminate_cause or r.terminate_cause
@@ -287,6 +295,6 @@ def sweep_stale_sessions(*, intervals: int = 3) -> int:
     for nas_id, interval in Nas.objects.values_list("id", "interim_interval"):
         cutoff = now - dt.timedelta(seconds=interval * intervals)
         closed += Session.objects.filter(nas_id=nas_id, status=SessionStatus.OPEN, updated_at__lt=cutoff).update(
-            status=SessionStatus.CLOSED, stopped_at=F("updated_at"), terminate_cause="Stale"
+            status=SessionStatus.CLOSED, stopped_at=F("updated_at"), terminate_cause=STALE
         )
     return closed

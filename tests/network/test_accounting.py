@@ -87,3 +87,21 @@ def test_close_nas_sessions_only_touches_that_nas(make_nas, customer):
     write_batch([rec(nas, START, unique="a"), rec(other, START, unique="b")])
     assert close_nas_sessions(nas.pk, T0, "NAS-Reboot") == 1
     assert Session.objects.get(unique_id="b").status == SessionStatus.OPEN
+
+
+def test_a_session_swept_as_stale_reopens_on_a_later_record_and_closes_on_its_stop(make_nas, customer):
+    nas = make_nas(interim_interval=300)
+    write_batch([rec(nas, START, unique="slow")])
+    with clock.travel_to(T0 + dt.timedelta(seconds=1000)):
+        assert sweep_stale_sessions() == 1
+    # Its interim was delayed (spooled through an outage): the session was alive after all.
+    write_batch([rec(nas, INTERIM, t=1200, unique="slow", i=10, o=20)])
+    session = Session.objects.get(unique_id="slow")
+    assert (session.status, session.stopped_at, session.terminate_cause) == (SessionStatus.OPEN, None, "")
+    write_batch([rec(nas, STOP, t=1500, unique="slow", i=30, o=40, cause="User-Request")])
+    session.refresh_from_db()
+    assert (session.status, session.terminate_cause, session.input_octets) == (SessionStatus.CLOSED, "User-Request", 30)
+    # A session closed for any other reason never reopens.
+    write_batch([rec(nas, INTERIM, t=1800, unique="slow", i=50, o=60)])
+    session.refresh_from_db()
+    assert session.status == SessionStatus.CLOSED

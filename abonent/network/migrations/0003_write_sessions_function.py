@@ -55,9 +55,21 @@ BEGIN
             framed_ip = COALESCE(EXCLUDED.framed_ip, s.framed_ip),
             login_id = COALESCE(s.login_id, EXCLUDED.login_id),
             subscriber_id = COALESCE(s.subscriber_id, EXCLUDED.subscriber_id),
-            status = CASE WHEN s.status = 'closed' OR EXCLUDED.status = 'closed' THEN 'closed' ELSE 'open' END,
-            stopped_at = COALESCE(s.stopped_at, EXCLUDED.stopped_at),
-            terminate_cause = CASE WHEN s.terminate_cause <> '' THEN s.terminate_cause
+            -- Closed stays closed, except a session the sweeper closed as Stale that turns out to be alive
+            -- (its records were delayed, e.g. spooled through an outage): a newer record reopens it.
+            status = CASE WHEN s.status = 'closed' AND s.terminate_cause = 'Stale' AND EXCLUDED.status = 'open'
+                               AND EXCLUDED.updated_at > s.stopped_at THEN 'open'
+                          WHEN s.status = 'closed' OR EXCLUDED.status = 'closed' THEN 'closed'
+                          ELSE 'open' END,
+            stopped_at = CASE WHEN s.status = 'closed' AND s.terminate_cause = 'Stale' AND EXCLUDED.status = 'open'
+                                   AND EXCLUDED.updated_at > s.stopped_at THEN NULL
+                              WHEN s.terminate_cause = 'Stale' AND EXCLUDED.status = 'closed' THEN EXCLUDED.stopped_at
+                              ELSE COALESCE(s.stopped_at, EXCLUDED.stopped_at) END,
+            terminate_cause = CASE WHEN s.terminate_cause = 'Stale' AND EXCLUDED.status = 'open'
+                                        AND EXCLUDED.updated_at > s.stopped_at THEN ''
+                                   WHEN s.terminate_cause = 'Stale' AND EXCLUDED.status = 'closed'
+                                        THEN EXCLUDED.terminate_cause
+                                   WHEN s.terminate_cause <> '' THEN s.terminate_cause
                                    ELSE EXCLUDED.terminate_cause END
         RETURNING s.nas_id, s.unique_id, s.subscriber_id, s.input_octets, s.output_octets, s.updated_at
     ),
