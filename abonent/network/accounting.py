@@ -186,8 +186,8 @@ def write_params(rows: list[AcctRecord]) -> list:
 
 
 def _write_postgresql(rows: list[AcctRecord]) -> set[tuple[int, dt.date]]:
-    """One call of ``network_write_sessions`` (migration 0003): lock and read the stored totals, upsert,
-    add the growth to the day's traffic. Returns the (subscriber, day) pairs seen online."""
+    """One call of ``network_write_sessions`` (migration 0003): upsert, keeping each row's growth, and add
+    it to the day's traffic. Returns the (subscriber, day) pairs seen online."""
     # psycopg's own cursor, not Django's: it binds the arrays server-side in binary instead of quoting every
     # element into the SQL text, and prepares the call once. Same connection (and transaction, if any);
     # wrap_database_errors turns psycopg's errors into Django's, as everywhere else.
@@ -253,8 +253,9 @@ def _upsert_generic(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, int
             session.status = SessionStatus.CLOSED
             session.stopped_at = r.event_time
             session.terminate_cause = session.terminate_cause or r.terminate_cause
-        session.save()
         delta_in, delta_out = session.input_octets - before_in, session.output_octets - before_out
+        session.last_delta_in, session.last_delta_out = delta_in, delta_out
+        session.save()
         if session.subscriber_id and (delta_in > 0 or delta_out > 0):
             usage.append((session.subscriber_id, timezone.localtime(session.updated_at).date(), delta_in, delta_out))
     return usage

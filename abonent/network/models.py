@@ -200,6 +200,10 @@ class Session(models.Model):
     session_time = models.BigIntegerField(_("duration, s"), default=0)
     input_octets = models.BigIntegerField(_("received from subscriber, bytes"), default=0)
     output_octets = models.BigIntegerField(_("sent to subscriber, bytes"), default=0)
+    # The growth of the counters at the last write, computed by that write under its row lock: the traffic
+    # that write adds to UsageDay. Kept on the row so a batch needs no separate read of the old totals.
+    last_delta_in = models.BigIntegerField(default=0, editable=False)
+    last_delta_out = models.BigIntegerField(default=0, editable=False)
     terminate_cause = models.CharField(_("end reason"), max_length=64, blank=True)
 
     class Meta:
