@@ -223,10 +223,17 @@ def queue_policy_coa(subscriber_id: int, *, reason: str) -> list[CoaRequest]:
                 _queue(session, CoaKind.DISCONNECT, reason, profile.disconnect(_session_ref(session)), now=now)
             )
             continue
-        debtor = None
         if decision.restricted:
+            # A debtor keeps the redirect with the new speed, the way the NAS's profile changes it live
+            # (CoA where it can; MikroTik: Disconnect, the subscriber re-authenticates into both).
             debtor = DebtorSettings(address_list=session.nas.debtor_address_list, pool=session.nas.debtor_pool)
-        attributes = profile.coa(_session_ref(session), speed=decision.speed, debtor=debtor)
+            kind, attributes = profile.access_change(
+                _session_ref(session), restricted=True, speed=decision.speed, debtor=debtor
+            )
+            coa_kind = CoaKind.COA if kind == "coa" else CoaKind.DISCONNECT
+            queued.append(_queue(session, coa_kind, reason, attributes, now=now))
+            continue
+        attributes = profile.coa(_session_ref(session), speed=decision.speed, debtor=None)
         queued.append(_queue(session, CoaKind.COA, reason, attributes, now=now))
     return queued
 

@@ -66,3 +66,17 @@ def test_a_debtor_offline_is_marked_but_nothing_is_sent(customer, make_nas, admi
     billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
     assert actions.sync_debtor_redirects() == {"restricted": 1, "restored": 0, "requests": 0}
     assert DebtorMark.objects.filter(subscriber=customer).exists()
+
+
+@pytest.mark.parametrize(
+    ("vendor", "kind", "redirect"), [("accel_ppp", CoaKind.COA, [1]), ("mikrotik", CoaKind.DISCONNECT, None)]
+)
+def test_a_plan_change_of_a_debtor_keeps_the_redirect(customer, make_nas, admin, vendor, kind, redirect):
+    nas = make_nas(vendor)
+    online(customer, nas)
+    billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
+    [request] = actions.queue_policy_coa(customer.pk, reason=CoaReason.PLAN_CHANGE)
+    assert request.kind == kind
+    assert request.attributes.get("L4-Redirect") == redirect
+    # MikroTik's address list is not sent by CoA (unverified on RouterOS): the session is re-authenticated.
+    assert "Mikrotik-Address-List" not in request.attributes
