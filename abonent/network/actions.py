@@ -9,10 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from abonent.billing.selectors import get_balance, subscribers_without_funds
+from abonent.billing.selectors import subscribers_without_funds
 from abonent.core import audit, clock
 from abonent.staff.permissions import Perm, check_perm
-from abonent.subscribers.models import Subscriber
 
 from . import selectors
 from .models import (
@@ -200,12 +199,7 @@ def _queue(session: Session, kind: str, reason: str, attributes, *, now: dt.date
 def queue_policy_coa(subscriber_id: int, *, reason: str) -> list[CoaRequest]:
     """A CoA with the subscriber's current speed (and the debtor redirect if it applies) for each open
     session. Rendered now, from the state that caused it; sent by the worker (``network.coa``)."""
-    store = PolicyStore()
-    for policy in selectors.login_policies([subscriber_id]):
-        store._put(policy)
-    store.plans = selectors.plan_speeds()
-    if get_balance(Subscriber(pk=subscriber_id)).available < 0:
-        store.debtors = {subscriber_id}
+    store = PolicyStore.for_subscribers([subscriber_id], session_limit=False)
     now = clock.now()
     queued = []
     for session in selectors.open_sessions(subscriber_id=subscriber_id):

@@ -32,9 +32,9 @@ from abonent.staff.permissions import Perm, check_perm
 
 from . import accounting
 from .accounting import AcctRecord
-from .models import AuthAttempt, AuthOutcome, Nas, RejectReason
-from .policy import PASSWORD_KINDS, store_for_request
-from .radius.server import CLASS_PREFIX, _terminate_cause
+from .models import AuthAttempt, AuthOutcome, Login, Nas, RejectReason
+from .policy import CLASS_PREFIX, PASSWORD_KINDS, PolicyStore, login_id_from_class, store_for_request
+from .radius.server import _terminate_cause
 from .vendors import profile_for
 from .vendors.base import DebtorSettings
 
@@ -332,20 +332,16 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
         _text(attrs, "NAS-Port-Id"),
         str(_int(attrs, "NAS-Port")) if _values(attrs, "NAS-Port") else "",
     )
-    login_id = subscriber_id = None
-    for value in _values(attrs, "Class"):
-        raw = _octets(value)
-        if raw.startswith(CLASS_PREFIX):
-            try:
-                login_id = int(raw[len(CLASS_PREFIX) :].split(b":", 1)[0])
-            except ValueError:
-                login_id = None
     calling = _text(attrs, "Calling-Station-Id")
-    entry = store_for_request(username, calling, with_state=False).find(username, calling)
-    if entry is not None and (login_id is None or login_id == entry.login_id):
-        login_id, subscriber_id = entry.login_id, entry.subscriber_id
-    elif login_id is not None:
-        login_id = None  # a Class from a login that no longer exists; keep the session unbound
+    classes = [_octets(value) for value in _values(attrs, "Class")]
+    login_id = login_id_from_class(classes)
+    store = store_for_request(username, calling, with_state=False)
+    if login_id is not None and login_id not in store.by_login_id:
+        store = PolicyStore.for_subscribers(
+            Login.objects.filter(pk=login_id).values_list("subscriber_id", flat=True), with_state=False
+        )
+    entry = store.accounting_login(classes, username, calling)
+    login_id, subscriber_id = (entry.login_id, entry.subscriber_id) if entry is not None else (None, None)
     cause = _values(attrs, "Acct-Terminate-Cause")
     if not cause:
         terminate_cause = ""

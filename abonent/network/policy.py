@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.db import connection
+from django.db.models import Q
 
 from abonent.billing.selectors import subscribers_without_funds
 from abonent.core import clock, secrets
@@ -42,6 +43,20 @@ FEED_OVERLAP = 1000
 # Seconds between re-reads of the sets: who is without funds (the debtor redirect; CoA covers a live session
 # at once), who is at the simultaneous-use limit, who is over the traffic quota.
 SET_PERIODS = {"debtors": 5.0, "at_limit": 15.0, "over_quota": 60.0}
+
+
+# Class = "abonent:<login id>:<tag>", issued in every Access-Accept and echoed by the NAS in accounting.
+CLASS_PREFIX = b"abonent:"
+
+
+def login_id_from_class(values) -> int | None:
+    for value in values or ():
+        if value.startswith(CLASS_PREFIX):
+            try:
+                return int(value[len(CLASS_PREFIX) :].split(b":", 1)[0])
+            except ValueError:
+                return None
+    return None
 
 
 @dataclass(slots=True)
@@ -170,6 +185,29 @@ class PolicyStore:
             connection.close()
             raise
 
+    @classmethod
+    def for_subscribers(
+        cls, subscriber_ids, *, with_state: bool = True, session_limit: bool = True, stale_seconds: int = 1800
+    ) -> PolicyStore:
+        """A store of these subscribers' logins only, with the same sets ``refresh_sets`` reads for everyone,
+        narrowed to them: for answers given one at a time (rlm_rest, a CoA rendered when it is queued).
+        ``session_limit=False`` leaves the simultaneous-use set empty: a CoA is for a session that is itself
+        one of those counted."""
+        subscriber_ids = set(subscriber_ids)
+        store = cls(stale_seconds=stale_seconds)
+        if not subscriber_ids:
+            return store
+        for policy in selectors.login_policies(subscriber_ids):
+            store._put(policy)
+        store.plans = selectors.plan_speeds()
+        if with_state:
+            store.debtors = subscribers_without_funds(subscriber_ids)
+            if session_limit:
+                store.at_limit = selectors.logins_at_session_limit(stale_seconds, subscriber_ids)
+            store.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1), subscriber_ids)
+            store.refreshed_at = time.monotonic()
+        return store
+
     # --- the outage cache on disk ----------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
@@ -235,6 +273,14 @@ class PolicyStore:
                 if policy is not None:
                     return policy
         return None
+
+    def accounting_login(self, class_values, username: str, calling_station_id: str) -> LoginPolicy | None:
+        """The login an Accounting-Request is for. The Class we issued at Access-Accept names it even where
+        the accounting packet cannot (option 82 is not in accounting; some NAS rewrite User-Name); without a
+        usable Class, the login is looked up as at authentication."""
+        login_id = login_id_from_class(class_values)
+        entry = self.by_login_id.get(login_id) if login_id is not None else None
+        return entry if entry is not None else self.find(username, calling_station_id)
 
     def password_of(self, policy: LoginPolicy) -> str:
         password = self._passwords.get(policy.password_encrypted)
@@ -308,15 +354,9 @@ def store_for_request(
 
     For FreeRADIUS in front (``network.api``, rlm_rest), which asks per request instead of keeping every login
     in memory: ``find``, ``password_of`` and ``decide`` then answer exactly as they do in ``abonent radius``.
-    The debtor, session-limit and quota sets are the server's queries (``subscribers_without_funds``,
-    ``logins_at_session_limit``, ``subscribers_over_quota``) narrowed to these subscribers; ``with_state=False``
-    skips them (accounting only needs ``find``).
+    ``with_state=False`` skips the debtor, session-limit and quota sets (accounting only needs ``find``).
     """
-    from django.db.models import Count, F, Q, Sum
-
-    from abonent.billing.models import LedgerAccount
-
-    from .models import Login, Session, SessionStatus, UsageDay
+    from .models import Login
 
     macs = {mac for mac in (normalise_mac(calling_station_id), normalise_mac(username)) if mac}
     circuits = {value for value in (option82, username) if value}
@@ -326,41 +366,4 @@ def store_for_request(
     if circuits:
         wanted |= Q(kind=LoginKind.IPOE_OPT82, username__in=circuits)
     subscriber_ids = set(Login.objects.filter(wanted).values_list("subscriber_id", flat=True))
-    store = PolicyStore(stale_seconds=stale_seconds)
-    if not subscriber_ids:
-        return store
-    for policy in selectors.login_policies(subscriber_ids):
-        store._put(policy)
-    store.plans = selectors.plan_speeds()
-    if not with_state:
-        return store
-    store.debtors = set(
-        LedgerAccount.objects.filter(subscriber_id__in=subscriber_ids, balance__lt=-F("credit_limit")).values_list(
-            "subscriber_id", flat=True
-        )
-    )
-    login_ids = [policy.login_id for policies in store.by_subscriber.values() for policy in policies]
-    fresh = clock.now() - dt.timedelta(seconds=stale_seconds)
-    store.at_limit = {
-        row["login_id"]
-        for row in Session.objects.filter(status=SessionStatus.OPEN, login_id__in=login_ids, updated_at__gte=fresh)
-        .values("login_id", "login__simultaneous_use")
-        .annotate(n=Count("id"))
-        .filter(n__gte=F("login__simultaneous_use"))
-    }
-    limits = dict(
-        Login.objects.filter(
-            subscriber_id__in=subscriber_ids,
-            subscription__plan__included_bytes__isnull=False,
-            subscription__plan__fup_download_kbps__isnull=False,
-        ).values_list("subscriber_id", "subscription__plan__included_bytes")
-    )
-    if limits:
-        used = (
-            UsageDay.objects.filter(day__gte=clock.today().replace(day=1), subscriber_id__in=list(limits))
-            .values("subscriber_id")
-            .annotate(total=Sum(F("input_octets") + F("output_octets")))
-        )
-        store.over_quota = {row["subscriber_id"] for row in used if row["total"] > limits[row["subscriber_id"]]}
-    store.refreshed_at = time.monotonic()
-    return store
+    return PolicyStore.for_subscribers(subscriber_ids, with_state=with_state, stale_seconds=stale_seconds)

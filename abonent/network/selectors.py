@@ -143,13 +143,16 @@ def login_policies(subscriber_ids: Iterable[int] | None = None) -> list[LoginPol
     return result
 
 
-def logins_at_session_limit(stale_seconds: int) -> set[int]:
-    """Logins with as many fresh open sessions as they may have. Sessions with no update for
-    ``stale_seconds`` do not count: a lost Stop must not lock a subscriber out until the sweeper runs."""
+def logins_at_session_limit(stale_seconds: int, subscriber_ids=None) -> set[int]:
+    """Logins with as many fresh open sessions as they may have (of ``subscriber_ids`` when given). Sessions
+    with no update for ``stale_seconds`` do not count: a lost Stop must not lock a subscriber out until the
+    sweeper runs."""
     now = clock.now()
+    sessions = Session.objects.filter(status=SessionStatus.OPEN, login__isnull=False)
+    if subscriber_ids is not None:
+        sessions = sessions.filter(login__subscriber_id__in=list(subscriber_ids))
     rows = (
-        Session.objects.filter(status=SessionStatus.OPEN, login__isnull=False)
-        .filter(updated_at__gte=now - dt.timedelta(seconds=stale_seconds))
+        sessions.filter(updated_at__gte=now - dt.timedelta(seconds=stale_seconds))
         .values("login_id", "login__simultaneous_use")
         .annotate(n=Count("id"))
         .filter(n__gte=F("login__simultaneous_use"))
@@ -157,12 +160,15 @@ def logins_at_session_limit(stale_seconds: int) -> set[int]:
     return {row["login_id"] for row in rows}
 
 
-def subscribers_over_quota(month_start: dt.date) -> set[int]:
-    """Subscribers whose traffic this month exceeds their plan's included volume (a FUP plan throttles them)."""
+def subscribers_over_quota(month_start: dt.date, subscriber_ids=None) -> set[int]:
+    """Subscribers (of ``subscriber_ids`` when given) whose traffic this month exceeds their plan's included
+    volume: a FUP plan throttles them."""
     capped = Login.objects.filter(
         subscription__plan__included_bytes__isnull=False, subscription__plan__fup_download_kbps__isnull=False
-    ).values_list("subscriber_id", "subscription__plan__included_bytes")
-    limits = dict(capped)
+    )
+    if subscriber_ids is not None:
+        capped = capped.filter(subscriber_id__in=list(subscriber_ids))
+    limits = dict(capped.values_list("subscriber_id", "subscription__plan__included_bytes"))
     if not limits:
         return set()
     used = (
