@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -277,7 +278,7 @@ def run_radclient(blocks: list[str], port: int, command: str, inflight: int) -> 
     }
 
 
-# --- the asyncio load generator -------------------------------------------------------------------------------
+# --- the load generator -------------------------------------------------------------------------------------
 
 
 class _Client(asyncio.DatagramProtocol):
@@ -307,60 +308,98 @@ def plan_ids(count: int, workers: int) -> list[tuple[int, int]]:
     return [((i % workers) % nsock, (i % workers) // nsock) for i in range(count)]
 
 
-async def _drive(packets: list[bytes], port: int, workers: int, timeout: float, retries: int) -> dict:
-    loop = asyncio.get_running_loop()
+def _drive(packets: list[bytes], port: int, workers: int, timeout: float, retries: int) -> dict:
+    """``workers`` requests in flight, each worker sending its next packet when the last one is answered.
+
+    A plain epoll loop reading each socket until it is empty, with one scan for timeouts every 50 ms: it
+    costs about a quarter of what an asyncio future and ``wait_for`` per request did, and every microsecond the
+    generator spends is taken from the server and the database on this 2-core machine.
+    """
     nsock = _nsock(workers)
-    clients = []
+    socks = []
     for _ in range(nsock):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
         sock.connect(("127.0.0.1", port))
         sock.setblocking(False)
-        _t, proto = await loop.create_datagram_endpoint(_Client, sock=sock)
-        clients.append(proto)
-    latencies: list[float] = [0.0] * len(packets)
+        socks.append(sock)
+    poller = select.epoll()
+    by_fd = {}
+    for index, sock in enumerate(socks):
+        poller.register(sock.fileno(), select.EPOLLIN)
+        by_fd[sock.fileno()] = (index, sock.recv)
+    count = len(packets)
+    active = min(workers, count)
+    # Worker w sends packets w, w + workers, ... from socket w % nsock with identifier w // nsock (plan_ids).
+    worker_of = [[-1] * 256 for _ in range(nsock)]
+    for w in range(active):
+        worker_of[w % nsock][w // nsock] = w
+    current = list(range(active))  # each worker's packet in flight, -1 once it has none left
+    sent_at = [0.0] * active
+    attempts = [0] * active
+    latencies: list[float] = [0.0] * count
     codes: dict[int, int] = {}
-    lost = 0
-    retried = 0
+    lost = retried = 0
+    remaining = active
+    sends = [socks[w % nsock].send for w in range(active)]
+    clock = time.perf_counter
 
-    async def worker(w: int) -> None:
-        nonlocal lost, retried
-        client = clients[w % nsock]
-        ident = w // nsock
-        send = client.transport.sendto
-        waiting = client.waiting
-        for i in range(w, len(packets), workers):
-            data = packets[i]
-            for _attempt in range(retries + 1):
-                fut = loop.create_future()
-                waiting[ident] = fut
-                t0 = time.perf_counter()
-                send(data)
-                try:
-                    t1, code = await asyncio.wait_for(fut, timeout)
-                except TimeoutError:
-                    waiting.pop(ident, None)
-                    retried += 1
-                    continue
-                latencies[i] = t1 - t0
-                codes[code] = codes.get(code, 0) + 1
-                break
-            else:
-                lost += 1
-                latencies[i] = -1.0
+    def advance(w: int, now: float) -> None:
+        nonlocal remaining
+        i = current[w] + workers
+        if i < count:
+            current[w], attempts[w], sent_at[w] = i, 0, now
+            sends[w](packets[i])
+        else:
+            current[w] = -1
+            remaining -= 1
 
     cpu0 = time.process_time()
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(min(workers, len(packets)))))
-    seconds = time.perf_counter() - t0
+    t0 = clock()
+    for w in range(active):
+        sent_at[w] = clock()
+        sends[w](packets[w])
+    next_scan = t0 + 0.05
+    while remaining:
+        for fd, _mask in poller.poll(0.05):
+            index, recv = by_fd[fd]
+            owners = worker_of[index]
+            while True:
+                try:
+                    data = recv(4096)
+                except (BlockingIOError, InterruptedError):
+                    break
+                now = clock()
+                w = owners[data[1]]
+                if w < 0 or current[w] < 0:
+                    continue
+                latencies[current[w]] = now - sent_at[w]
+                codes[data[0]] = codes.get(data[0], 0) + 1
+                advance(w, now)
+        now = clock()
+        if now >= next_scan:
+            next_scan = now + 0.05
+            for w in range(active):
+                if current[w] >= 0 and now - sent_at[w] > timeout:
+                    if attempts[w] < retries:
+                        attempts[w] += 1
+                        retried += 1
+                        sent_at[w] = now
+                        sends[w](packets[current[w]])
+                    else:
+                        lost += 1
+                        latencies[current[w]] = -1.0
+                        advance(w, now)
+    seconds = clock() - t0
     cpu = time.process_time() - cpu0
-    for c in clients:
-        c.transport.close()
+    poller.close()
+    for sock in socks:
+        sock.close()
     done = [x * 1000 for x in latencies if x >= 0]
     return {
-        "requests": len(packets),
+        "requests": count,
         "seconds": round(seconds, 3),
-        "rate": round(len(packets) / seconds),
+        "rate": round(count / seconds),
         "answered": len(done),
         "lost": lost,
         "retransmits": retried,
@@ -376,7 +415,7 @@ async def _drive(packets: list[bytes], port: int, workers: int, timeout: float, 
 
 def run_generator(packets: list[bytes], port: int, workers: int, timeout: float = 3.0, retries: int = 0) -> dict:
     before = udp_counters()
-    result = asyncio.run(_drive(packets, port, workers, timeout, retries))
+    result = _drive(packets, port, workers, timeout, retries)
     after = udp_counters()
     result["kernel_drops"] = after["RcvbufErrors"] - before["RcvbufErrors"]
     return result
@@ -441,6 +480,7 @@ def start_profile(pid: int, svg: str) -> subprocess.Popen | None:
             "--rate",
             "250",
             "--nonblocking",
+            *os.environ.get("ABONENT_PYSPY_ARGS", "").split(),
             "-o",
             svg,
             "--format",

@@ -60,9 +60,12 @@ def build_packets(sessions: list[tuple[str, str]], ids, status: int) -> list[byt
         pkt["User-Name"] = username
         pkt["NAS-IP-Address"] = R.NAS_IP
         pkt["Framed-IP-Address"] = framed_ip(number)
-        pkt["Acct-Delay-Time"] = 0
+        seconds, octets_in, octets_out = counters(number)
+        # The Start is dated to when the interim says the session began (its age at the interim): a NAS's
+        # Acct-Session-Time agrees with its Start, and an interim that moved started_at back would make every
+        # update touch the indexes on started_at, which real traffic does not.
+        pkt["Acct-Delay-Time"] = 0 if status == INTERIM else seconds
         if status == INTERIM:
-            seconds, octets_in, octets_out = counters(number)
             pkt["Acct-Session-Time"] = seconds
             pkt["Acct-Input-Octets"] = octets_in % GIGA
             pkt["Acct-Input-Gigawords"] = octets_in // GIGA

@@ -142,3 +142,142 @@ def test_spool_replay_sets_a_refused_record_aside_and_resumes_after_a_failure(tm
     assert spool.replay(chunk=1) == 2
     assert written == ["s0", "s2", "s3", "s4"]
     assert not spool.has_backlog()
+
+
+# --- the PostgreSQL connection driven from the event loop (radius/dbpipe.py) ------------------------------------
+
+
+def run_on_postgresql(writer, steps):
+    """Run ``steps(writer, submit)`` (a coroutine function) on a fresh loop with the writer started, then close
+    its connections. ``submit`` returns the list its records' answers are appended to."""
+    answered = []
+
+    def submit(records):
+        for record in records:
+            writer.submit(record, lambda r=record: answered.append(r))
+        return answered
+
+    async def main():
+        writer.start()
+        try:
+            await steps(writer, submit)
+        finally:
+            for task in writer._tasks:
+                task.cancel()
+            await writer.aclose()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),))
+    thread.start()
+    thread.join(60)
+    writer.close()
+    return answered
+
+
+async def until(predicate, seconds=10.0):
+    for _ in range(int(seconds / 0.01)):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def postgresql_only():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the event-loop connection is PostgreSQL's")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_reconnects_after_its_connection_is_killed(postgresql_only, tmp_path, make_nas):
+    from django.db import connection
+
+    from abonent.network.models import Session
+
+    nas = make_nas()
+    stats = Stats()
+    writer = AccountingWriter(Spool(tmp_path, "t"), stats, lanes=1)
+    assert writer.conninfo is not None
+
+    def record(name):
+        return AcctRecord(status=START, nas_id=nas.pk, event_time=T0, unique_id=name, acct_session_id=name)
+
+    async def steps(writer, submit):
+        answered = submit([record("a1"), record("a2")])
+        await until(lambda: len(answered) == 2)
+        pid = writer.lanes[0].pipe.pgconn.backend_pid
+        with psycopg.connect(writer.conninfo, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        await until(lambda: not writer.lanes[0].pipe.usable)  # the reader callback saw it go
+        submit([record("b1"), record("b2")])
+        await until(lambda: len(answered) == 4)
+        assert writer.lanes[0].pipe.pgconn.backend_pid != pid
+
+    answered = run_on_postgresql(writer, steps)
+    assert len(answered) == 4
+    connection.close()
+    assert set(Session.objects.values_list("unique_id", flat=True)) == {"a1", "a2", "b1", "b2"}
+    assert stats.total("accounting_spooled") == 0
+    assert not writer.spool.has_backlog()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_record_the_database_refuses_is_counted_and_the_rest_of_its_batch_written(
+    postgresql_only, tmp_path, make_nas
+):
+    from abonent.network.models import Session
+
+    nas = make_nas()
+    stats = Stats()
+    writer = AccountingWriter(Spool(tmp_path, "t"), stats, lanes=1)
+    good = [
+        AcctRecord(status=START, nas_id=nas.pk, event_time=T0, unique_id=f"g{i}", acct_session_id="g") for i in (1, 2)
+    ]
+    # Not an IPv4 address: PostgreSQL's inet input refuses it (a DataError), which fails the whole statement.
+    bad = AcctRecord(
+        status=START, nas_id=nas.pk, event_time=T0, unique_id="bad", acct_session_id="b", framed_ip="300.1.1.1"
+    )
+
+    async def steps(writer, submit):
+        answered = submit([good[0], bad, good[1]])
+        await until(lambda: len(answered) == 3)
+
+    answered = run_on_postgresql(writer, steps)
+    assert len(answered) == 3  # answered: the NAS must not resend a record that can never be stored
+    assert set(Session.objects.values_list("unique_id", flat=True)) == {"g1", "g2"}
+    assert stats.total("accounting_rejected_rows") == 1
+    assert stats.total("accounting_spooled") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_fails_while_in_flight_is_spooled_not_lost(postgresql_only, tmp_path, make_nas):
+    nas = make_nas()
+    stats = Stats()
+    spool = Spool(tmp_path, "t")
+    writer = AccountingWriter(spool, stats, lanes=1)
+
+    async def steps(writer, submit):
+        answered = submit([AcctRecord(status=START, nas_id=nas.pk, event_time=T0, unique_id="x", acct_session_id="x")])
+        await until(lambda: len(answered) == 1)
+        pipe = writer.lanes[0].pipe
+        # The connection breaks with a batch in flight: its callback gets the error.
+        real_send = pipe.send
+
+        def send_then_break(document, time_zone, callback):
+            real_send(document, time_zone, callback)
+            pipe._fail(psycopg.OperationalError("server closed the connection unexpectedly"))
+
+        pipe.send = send_then_break
+        submit(
+            [
+                AcctRecord(status=START, nas_id=nas.pk, event_time=T0, unique_id=f"y{i}", acct_session_id="y")
+                for i in range(3)
+            ]
+        )
+        await until(lambda: len(answered) == 4)
+
+    answered = run_on_postgresql(writer, steps)
+    assert len(answered) == 4
+    assert stats.total("accounting_spooled") == 3
+    assert [json.loads(line)["unique_id"] for line in spool.path.read_text().splitlines()] == ["y0", "y1", "y2"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from django.conf import settings
 from django.db import DatabaseError, DataError, close_old_connections, connection
 from django.utils import timezone
 
@@ -41,6 +42,7 @@ from ..vendors import profile_for
 from ..vendors.base import DebtorSettings
 from . import auth, codec
 from .codec import DICTIONARY, MalformedPacket, Request, parse_packet
+from .dbpipe import BatchPipe
 
 logger = logging.getLogger("abonent.radius")
 
@@ -116,6 +118,32 @@ class DedupCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+ACCOUNTING_COUNTERS = {
+    1: "accounting_start",
+    2: "accounting_stop",
+    3: "accounting_interim",
+    7: "accounting_on",
+    8: "accounting_off",
+}
+
+
+class PendingAnswer:
+    """The answer to one Accounting-Request, sent once its record is committed (or spooled)."""
+
+    __slots__ = ("addr", "dedup", "key", "reply", "send")
+
+    def __init__(self, dedup: DedupCache, key: tuple, reply: bytes, send, addr) -> None:
+        self.dedup, self.key, self.reply, self.send, self.addr = dedup, key, reply, send, addr
+
+    def __call__(self) -> None:
+        self.dedup.put(self.key, self.reply)
+        self.send(self.reply, self.addr)
+
+    def forget(self) -> None:
+        """Neither written nor spooled: let the NAS's retransmission through instead of swallowing it."""
+        self.dedup.forget(self.key)
 
 
 @dataclass
@@ -409,7 +437,8 @@ class RadiusServer:
             self._drop(nas.name, "malformed", addr, str(exc))
             return
         # Proxy-State is returned unmodified and in order (RFC 2866 §4.1 via RFC 2865 §5.33).
-        tail = b"".join(codec.raw_attribute(33, v) for v in request.get(33) or ())
+        states = request.get(33)
+        tail = b"".join([codec.raw_attribute(33, v) for v in states]) if states else b""
         reply = codec.plain_reply(ACCOUNTING_RESPONSE, request.id, request.authenticator, nas.secret, tail)
         if record is None:
             # A status we do not record (Tunnel-*, Failed): acknowledged, or the NAS would resend it forever.
@@ -420,18 +449,8 @@ class RadiusServer:
             # The session is over: its login may connect again now, not when the sets are next re-read.
             self.store.at_limit.discard(record.login_id)
         self.acct_dedup.put(key, DedupCache.PENDING)
-        self.stats.inc(
-            nas.name, "accounting_" + {1: "start", 2: "stop", 3: "interim", 7: "on", 8: "off"}[record.status]
-        )
-
-        def done() -> None:
-            self.acct_dedup.put(key, reply)
-            send(reply, addr)
-
-        # Not written and not spooled: let the NAS's retransmission through instead of swallowing it.
-        done.forget = lambda: self.acct_dedup.forget(key)
-
-        self.writer.submit(record, done)
+        self.stats.counters[(nas.name, ACCOUNTING_COUNTERS[record.status])] += 1
+        self.writer.submit(record, PendingAnswer(self.acct_dedup, key, reply, send, addr))
 
     def _acct_record(self, request: Request, nas: NasEntry, addr) -> AcctRecord | None:
         raw_get = dict.get
@@ -501,7 +520,9 @@ class _Lane:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"radius-db-{index}")
         self.wake: asyncio.Event | None = None
         self.busy = False
-        self.aconn: psycopg.AsyncConnection | None = None
+        self.pipe: BatchPipe | None = None
+        # A written batch whose answer waits for the lane's task (an error, or online days to record).
+        self.settling: tuple | None = None
 
 
 class AccountingWriter:
@@ -572,44 +593,137 @@ class AccountingWriter:
             lane.executor.submit(lambda: connection.close()).result()
             lane.executor.shutdown(wait=True)
 
-    async def _finish(self, batch, ok: bool) -> None:
+    def _finish(self, batch, ok: bool) -> None:
         if ok:
             for _seq, _record, done in batch:
                 done()
             self.stats.inc("all", "accounting_committed", len(batch))
+            self.stats.inc("all", "accounting_batches")
         else:
             for _seq, _record, done in batch:
                 getattr(done, "forget", lambda: None)()
+
+    def _take(self, lane: _Lane) -> list | None:
+        """The lane's next batch: what is pending, up to the first Accounting-On/Off still to be written."""
+        limit = self._barriers[0][0] if self._barriers else None
+        count = 0
+        for seq, _record, _done in lane.pending[: self.max_batch]:
+            if limit is not None and seq > limit:
+                break
+            count += 1
+        if not count:
+            return None  # everything here came after a barrier still to be written
+        batch, lane.pending = lane.pending[:count], lane.pending[count:]
+        return batch
+
+    def _pump(self, lane: _Lane) -> None:
+        """Send the lane's next batch down its connection. Called by the lane's task and, above all, from the
+        connection's reader callback the moment a batch is answered, so PostgreSQL does not sit idle while
+        the loop serves a turn's worth of datagrams first."""
+        if lane.busy or lane.settling is not None or not lane.pending:
+            return
+        if lane.pipe is None or not lane.pipe.usable or self.spool.has_backlog():
+            lane.wake.set()  # the lane's task reconnects, or keeps order behind the spool
+            return
+        batch = self._take(lane)
+        if batch is None:
+            return
+        lane.busy = True
+        started = time.perf_counter()
+        records = [r for _s, r, _d in batch]
+        try:
+            lane.pipe.send(
+                accounting.write_document(accounting.merge(records)),
+                settings.TIME_ZONE,
+                lambda pairs, error: self._written(lane, batch, started, pairs, error),
+            )
+        except psycopg.Error as exc:
+            self._written(lane, batch, started, None, exc)
+
+    def _written(self, lane: _Lane, batch, started: float, pairs, error) -> None:
+        lane.busy = False
+        # Time spent writing, against wall time: how close the database is to being the limit.
+        self.stats.counters[("all", "accounting_write_us")] += int((time.perf_counter() - started) * 1e6)
+        if error is None and not (pairs - accounting.online_seen()):
+            self._finish(batch, True)
+            self._pump(lane)
+            if not lane.busy:
+                self._barrier_wake.set()
+            return
+        # A failure, or online days to record: both need a thread, so the lane's task settles the batch
+        # before the lane sends anything else.
+        lane.settling = (batch, pairs, error)
+        lane.wake.set()
+
+    async def _settle(self, lane: _Lane, batch, pairs, error) -> bool:
+        loop = asyncio.get_running_loop()
+        records = [r for _s, r, _d in batch]
+        if error is None:
+            # Billing's action, on the lane's thread (Django's ORM is synchronous). The sessions are already
+            # committed; if this fails the batch is spooled and replayed, which is idempotent.
+            return await loop.run_in_executor(lane.executor, self._record_online, pairs, records)
+        if isinstance(error, psycopg.errors.DataError):
+            # One bad row, not an outage: the thread path writes the others one by one and counts it.
+            return await loop.run_in_executor(lane.executor, self._write, records)
+        await self._close_pipe(lane)
+        logger.error("accounting: database unavailable (%s); spooling %d records", error, len(records))
+        return await loop.run_in_executor(lane.executor, self._spool_now, records)
+
+    async def _close_pipe(self, lane: _Lane) -> None:
+        pipe, lane.pipe = lane.pipe, None
+        if pipe is not None:
+            await pipe.close()
 
     async def _run_lane(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await lane.wake.wait()
             lane.wake.clear()
-            while lane.pending:
-                limit = self._barriers[0][0] if self._barriers else None
-                count = 0
-                for seq, _record, _done in lane.pending[: self.max_batch]:
-                    if limit is not None and seq > limit:
-                        break
-                    count += 1
-                if not count:
-                    break  # everything here came after a barrier still to be written
-                batch, lane.pending = lane.pending[:count], lane.pending[count:]
-                lane.busy = True
-                records = [r for _s, r, _d in batch]
+            if lane.settling is not None:
+                batch, pairs, error = lane.settling
                 try:
-                    if self.conninfo is not None and not self.spool.has_backlog():
-                        ok = await self._write_async(lane, records)
-                    else:
-                        ok = await loop.run_in_executor(lane.executor, self._write, records)
+                    ok = await self._settle(lane, batch, pairs, error)
+                except Exception:  # the lane must outlive any failure: unanswered, the NAS retransmits
+                    logger.exception("accounting: settling a batch of %d failed", len(batch))
+                    ok = False
+                lane.settling = None
+                self._finish(batch, ok)
+            while lane.pending and not lane.busy:
+                if self.conninfo is not None and not self.spool.has_backlog():
+                    if lane.pipe is None or not lane.pipe.usable:
+                        await self._close_pipe(lane)
+                        pipe = BatchPipe(self.conninfo)
+                        try:
+                            await pipe.open()
+                        except psycopg.Error as exc:
+                            await pipe.close()
+                            batch = self._take(lane)
+                            if batch is None:
+                                break
+                            logger.error("accounting: database unavailable (%s); spooling %d records", exc, len(batch))
+                            records = [r for _s, r, _d in batch]
+                            self._finish(batch, await loop.run_in_executor(lane.executor, self._spool_now, records))
+                            continue
+                        lane.pipe = pipe
+                    self._pump(lane)  # the connection's callbacks carry on from here
+                    break
+                # The thread path: SQLite, or a spool backlog that what follows must queue behind.
+                batch = self._take(lane)
+                if batch is None:
+                    break
+                lane.busy = True
+                started = time.perf_counter()
+                try:
+                    ok = await loop.run_in_executor(lane.executor, self._write, [r for _s, r, _d in batch])
                 except Exception:  # the lane must outlive any failure: unanswered, the NAS retransmits
                     logger.exception("accounting: writing a batch of %d failed", len(batch))
                     ok = False
                 finally:
                     lane.busy = False
-                await self._finish(batch, ok)
-            self._barrier_wake.set()
+                    self.stats.counters[("all", "accounting_write_us")] += int((time.perf_counter() - started) * 1e6)
+                self._finish(batch, ok)
+            if not lane.busy:
+                self._barrier_wake.set()
 
     async def _run_barriers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -618,7 +732,10 @@ class AccountingWriter:
             self._barrier_wake.clear()
             while self._barriers:
                 seq = self._barriers[0][0]
-                if any(lane.busy or (lane.pending and lane.pending[0][0] < seq) for lane in self.lanes):
+                if any(
+                    lane.busy or lane.settling is not None or (lane.pending and lane.pending[0][0] < seq)
+                    for lane in self.lanes
+                ):
                     break  # a lane still has earlier records: it wakes us when it is done
                 item = self._barriers[0]  # stays at the head while written: the lanes hold back what follows
                 try:
@@ -627,33 +744,9 @@ class AccountingWriter:
                     logger.exception("accounting: writing an Accounting-On/Off failed")
                     ok = False
                 self._barriers.pop(0)
-                await self._finish([item], ok)
+                self._finish([item], ok)
                 for lane in self.lanes:
                     lane.wake.set()
-
-    async def _write_async(self, lane: _Lane, records: list[AcctRecord]) -> bool:
-        loop = asyncio.get_running_loop()
-        try:
-            if lane.aconn is None or lane.aconn.closed:
-                lane.aconn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-            params = accounting.write_params(accounting.merge(records))
-            async with lane.aconn.cursor() as cursor:
-                await cursor.execute(accounting.WRITE_SQL, params, prepare=True)
-                pairs = set(await cursor.fetchall())
-        except psycopg.errors.DataError:
-            # One bad row, not an outage: the thread path writes the others one by one and counts it.
-            return await loop.run_in_executor(lane.executor, self._write, records)
-        except psycopg.Error as exc:
-            if lane.aconn is not None:
-                await lane.aconn.close()
-            lane.aconn = None
-            logger.error("accounting: database unavailable (%s); spooling %d records", exc, len(records))
-            return await loop.run_in_executor(lane.executor, self._spool_now, records)
-        if pairs - accounting.online_seen():
-            # Billing's action, on the lane's thread (Django's ORM is synchronous). The sessions are already
-            # committed; if this fails the batch is spooled and replayed, which is idempotent.
-            return await loop.run_in_executor(lane.executor, self._record_online, pairs, records)
-        return True
 
     def _record_online(self, pairs, records: list[AcctRecord]) -> bool:
         try:
@@ -675,9 +768,7 @@ class AccountingWriter:
 
     async def aclose(self) -> None:
         for lane in self.lanes:
-            if lane.aconn is not None:
-                await lane.aconn.close()
-                lane.aconn = None
+            await self._close_pipe(lane)
 
     def _write(self, records: list[AcctRecord]) -> bool:
         try:
