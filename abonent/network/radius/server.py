@@ -531,8 +531,11 @@ class AccountingWriter:
     While a batch is being written, new records gather into the next one, so batches grow with the load
     and a quiet server still answers at once. On PostgreSQL two lanes (connections) write at once, so one
     batch's commit overlaps the next one's work; a session always goes to the same lane, so its records stay
-    in order and two writers never meet on one row. Accounting-On/Off is a barrier: it is written after
-    everything received before it, and before anything received after it.
+    in order and two writers never meet on one row. Each lane's connection (``BatchPipe``) is read from the
+    loop's reader callback, which answers the batch and sends the lane's next one there and then; what needs a
+    thread (a failure to spool or to split, online days to record) is settled by the lane's task before the
+    lane sends anything else. Accounting-On/Off is a barrier: it is written after everything received before
+    it, and before anything received after it.
 
     If the database fails, the batch goes to the disk spool (appended and fsynced) and is answered;
     everything after it is spooled too, until the spool has been replayed in order.
