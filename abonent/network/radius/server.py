@@ -648,8 +648,8 @@ class AccountingWriter:
         # Time spent writing, against wall time: how close the database is to being the limit.
         self.stats.counters[("all", "accounting_write_us")] += int((time.perf_counter() - started) * 1e6)
         if error is None and not (pairs - accounting.online_seen()):
+            self._pump(lane)  # the next batch first: PostgreSQL works on it while this one is answered
             self._finish(batch, True)
-            self._pump(lane)
             if not lane.busy:
                 self._barrier_wake.set()
             return
