@@ -1,5 +1,5 @@
 """What bench/radius_auth.py and bench/radius_acct.py share: the seeded RADIUS data, the server under test,
-FreeRADIUS's radclient, and an asyncio load generator that measures per-request latency.
+FreeRADIUS's radclient, and a load generator (an epoll loop over raw UDP sockets) that measures per-request latency.
 
 The database is ``abonent_bench_radius_<n>``: ``abonent seed`` (subscribers, catalog, subscriptions, opening
 payments) plus, set-based, one PPPoE login per subscriber (``u<subscriber id>``, one of a few passwords,

@@ -8,7 +8,7 @@ against it, and for each measurement opens R distinct sessions with an untimed A
 User-Name, NAS-IP-Address, Acct-Session-Time, octets + gigawords, Framed-IP-Address):
 
 1. FreeRADIUS's radclient: ``radclient -q -p <inflight> -s -f FILE 127.0.0.1:PORT acct SECRET``.
-2. The asyncio load generator: rate, p50/p99, its own CPU time.
+2. The load generator (bench/_radius.py): rate, p50/p99, its own CPU time.
 3. A burst of ``--burst`` interims sent at once; answers counted, kernel drops from /proc/net/snmp.
 
 Afterwards the database must hold exactly one session row per session sent, with the interim's counters,

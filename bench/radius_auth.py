@@ -8,8 +8,8 @@ as a subprocess against it, then measures:
 1. FreeRADIUS's radclient, as the FreeRADIUS reference was measured:
    ``radclient -q -p <inflight> -s -f FILE 127.0.0.1:PORT auth SECRET`` over R requests to distinct users
    (User-Name, User-Password, ``Message-Authenticator = 0x00``): wall time → ``rate``.
-2. An asyncio load generator (raw UDP, packets pre-built with pyrad, <inflight> workers, one identifier
-   each): rate, p50/p99 latency per request, and its own CPU time (to show it is not the bottleneck).
+2. A load generator (an epoll loop over raw UDP sockets, packets pre-built with pyrad, <inflight> workers,
+   one identifier each): rate, p50/p99 latency per request, and its own CPU time (to show it is not the bottleneck).
 3. A burst: ``--burst`` requests sent at once without waiting; answers counted, and the kernel's UDP
    receive-buffer drops (``/proc/net/snmp`` Udp RcvbufErrors) before/after.
 
