@@ -157,10 +157,14 @@ def run_on_postgresql(writer, steps):
             writer.submit(record, lambda r=record: answered.append(r))
         return answered
 
+    failures = []
+
     async def main():
         writer.start()
         try:
             await steps(writer, submit)
+        except BaseException as exc:  # re-raised in the test's thread, where pytest sees it
+            failures.append(exc)
         finally:
             for task in writer._tasks:
                 task.cancel()
@@ -170,6 +174,8 @@ def run_on_postgresql(writer, steps):
     thread.start()
     thread.join(60)
     writer.close()
+    if failures:
+        raise failures[0]
     return answered
 
 
@@ -281,3 +287,43 @@ def test_a_batch_that_fails_while_in_flight_is_spooled_not_lost(postgresql_only,
     assert len(answered) == 4
     assert stats.total("accounting_spooled") == 3
     assert [json.loads(line)["unique_id"] for line in spool.path.read_text().splitlines()] == ["y0", "y1", "y2"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_accounting_on_waits_for_a_batch_being_spooled_because_the_database_is_down(
+    postgresql_only, tmp_path, make_nas, monkeypatch
+):
+    """The connection cannot be opened: the batch goes to the spool, and the Accounting-On behind it must not
+    be written (nor spooled) before it."""
+    nas = make_nas()
+    spool = Spool(tmp_path, "t")
+    writer = AccountingWriter(spool, Stats(), lanes=2)
+    writer.conninfo = "host=127.0.0.1 port=1 dbname=nowhere connect_timeout=1"
+    order = []
+    real_spool_now = writer._spool_now
+
+    def slow_spool_now(records):
+        time.sleep(0.3)  # the Accounting-On arrives while this batch is still being spooled
+        order.extend(r.unique_id or "ON" for r in records)
+        return real_spool_now(records)
+
+    def write(records):  # the barrier's write, on a thread (the database is down: it spools too)
+        order.extend("ON" if r.status == ACCOUNTING_ON else r.unique_id for r in records)
+        spool.append(records)
+        return True
+
+    monkeypatch.setattr(writer, "_spool_now", slow_spool_now)
+    monkeypatch.setattr(writer, "_write", write)
+    # All on the second lane: the barrier is written on the first lane's thread, free to run at once.
+    names = [f"s{i}" for i in range(64) if hash((nas.pk, f"s{i}")) % 2 == 1][:4]
+    starts = [AcctRecord(status=START, nas_id=nas.pk, event_time=T0, unique_id=n, acct_session_id="s") for n in names]
+
+    async def steps(writer, submit):
+        answered = submit(starts)
+        await asyncio.sleep(0.05)
+        submit([AcctRecord(status=ACCOUNTING_ON, nas_id=nas.pk, event_time=T0)])
+        await until(lambda: len(answered) == 5)
+
+    answered = run_on_postgresql(writer, steps)
+    assert len(answered) == 5
+    assert order.index("ON") == len(order) - 1, order

@@ -30,6 +30,8 @@ class BatchPipe:
         self.pgconn: pq.abc.PGconn | None = None
         self._fd = -1
         self._callback = None
+        self._rows: set[tuple[int, dt.date]] = set()
+        self._error: Exception | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writing = False
 
@@ -42,7 +44,8 @@ class BatchPipe:
         self.conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
         await self.conn.execute(
             f"PREPARE {STATEMENT.decode()}(json, text) AS "
-            "SELECT out_subscriber_id, out_day FROM network_write_sessions($1, $2)"
+            # The day as text in one fixed shape, whatever the connection's DateStyle.
+            "SELECT out_subscriber_id, to_char(out_day, 'YYYY-MM-DD') FROM network_write_sessions($1, $2)"
         )
         self.pgconn = self.conn.pgconn
         self._fd = self.pgconn.socket
@@ -54,8 +57,9 @@ class BatchPipe:
         if self._callback is not None:
             raise RuntimeError("a batch is already in flight on this connection")
         self.pgconn.send_query_prepared(STATEMENT, [document.encode(), time_zone.encode()])
-        self._callback = callback
         self._flush()
+        self._callback = callback  # only once sent: if sending raised, the caller has the error already
+        self._rows, self._error = set(), None
 
     def _flush(self) -> None:
         # A batch is a few kilobytes and nearly always fits the socket buffer at once; if not, the rest goes
@@ -80,19 +84,27 @@ class BatchPipe:
         except psycopg.Error as exc:  # the connection is gone
             self._fail(exc)
             return
-        if self.pgconn.is_busy():
-            return  # the rest of the answer is still on its way
-        rows: set[tuple[int, dt.date]] = set()
-        error: Exception | None = None
-        while (result := self.pgconn.get_result()) is not None:
-            if result.status == pq.ExecStatus.TUPLES_OK:
-                for i in range(result.ntuples):
-                    rows.add((int(result.get_value(i, 0)), dt.date.fromisoformat(result.get_value(i, 1).decode())))
-            elif result.status == pq.ExecStatus.FATAL_ERROR:
-                error = _error(result)
+        # get_result() only while libpq has a whole message: called when it is busy it would block the loop
+        # until the rest arrives (and forever if the connection died in between).
+        try:
+            while not self.pgconn.is_busy():
+                result = self.pgconn.get_result()
+                if result is None:
+                    break  # the statement is over (or there was none: a notice while idle, now consumed)
+                if result.status == pq.ExecStatus.TUPLES_OK:
+                    for i in range(result.ntuples):
+                        day = dt.date.fromisoformat(result.get_value(i, 1).decode())
+                        self._rows.add((int(result.get_value(i, 0)), day))
+                elif result.status == pq.ExecStatus.FATAL_ERROR:
+                    self._error = _error(result)
+            else:
+                return  # the rest of the answer is still on its way
+        except Exception as exc:  # a reader callback must not raise: asyncio would only log it
+            self._fail(exc)
+            return
         callback, self._callback = self._callback, None
-        if callback is not None:  # else readable while idle: a notice or parameter change, now consumed
-            callback(rows, error)
+        if callback is not None:
+            callback(self._rows, self._error)
 
     def _fail(self, exc: Exception) -> None:
         self._unregister()
@@ -116,11 +128,13 @@ class BatchPipe:
 
 
 def _error(result: pq.abc.PGresult) -> psycopg.Error:
-    """psycopg's exception class for the SQLSTATE (DataError and its kin tell one bad row from an outage)."""
+    """psycopg's exception class for the SQLSTATE, or for its class (22xxx is a DataError) when psycopg does not
+    know the code: a DataError means one bad row, anything else an outage."""
     sqlstate = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
     message = (result.error_message or b"").decode("utf-8", "replace").strip()
-    try:
-        cls = psycopg.errors.lookup(sqlstate)
-    except KeyError:
-        cls = psycopg.DatabaseError
-    return cls(message)
+    for code in (sqlstate, sqlstate[:2] + "000"):
+        try:
+            return psycopg.errors.lookup(code)(message)
+        except KeyError:
+            continue
+    return psycopg.DatabaseError(message)

@@ -640,7 +640,7 @@ class AccountingWriter:
                 settings.TIME_ZONE,
                 lambda pairs, error: self._written(lane, batch, started, pairs, error),
             )
-        except psycopg.Error as exc:
+        except Exception as exc:  # psycopg's, or a bug building the document: the task settles it, nothing hangs
             self._written(lane, batch, started, None, exc)
 
     def _written(self, lane: _Lane, batch, started: float, pairs, error) -> None:
@@ -698,14 +698,21 @@ class AccountingWriter:
                         pipe = BatchPipe(self.conninfo)
                         try:
                             await pipe.open()
-                        except psycopg.Error as exc:
+                        except Exception as exc:  # psycopg.Error, or OSError: the lane must outlive both
                             await pipe.close()
                             batch = self._take(lane)
                             if batch is None:
                                 break
                             logger.error("accounting: database unavailable (%s); spooling %d records", exc, len(batch))
-                            records = [r for _s, r, _d in batch]
-                            self._finish(batch, await loop.run_in_executor(lane.executor, self._spool_now, records))
+                            # Busy while spooling, so an Accounting-On/Off waits for this batch.
+                            lane.busy = True
+                            try:
+                                ok = await loop.run_in_executor(
+                                    lane.executor, self._spool_now, [r for _s, r, _d in batch]
+                                )
+                            finally:
+                                lane.busy = False
+                            self._finish(batch, ok)
                             continue
                         lane.pipe = pipe
                     self._pump(lane)  # the connection's callbacks carry on from here
