@@ -327,3 +327,30 @@ def test_an_accounting_on_waits_for_a_batch_being_spooled_because_the_database_i
     answered = run_on_postgresql(writer, steps)
     assert len(answered) == 5
     assert order.index("ON") == len(order) - 1, order
+
+
+@pytest.mark.django_db(transaction=True)
+def test_poll_takes_an_answered_batch_without_a_turn_of_the_loop(postgresql_only, tmp_path, make_nas):
+    """Between datagrams the server polls the connection: an answer already on the socket is taken, and the
+    NAS answered, at once rather than when the loop next gets round to its reader callback."""
+    nas = make_nas()
+    writer = AccountingWriter(Spool(tmp_path, "t"), Stats(), lanes=1)
+
+    def record(name):
+        return AcctRecord(status=START, nas_id=nas.pk, event_time=T0, unique_id=name, acct_session_id=name)
+
+    async def steps(writer, submit):
+        answered = submit([record("warm")])  # opens the connection
+        await until(lambda: len(answered) == 1)
+        submit([record("p1"), record("p2")])
+        for _ in range(100):  # a few bare turns: the lane's task sends; the answer needs PostgreSQL's time
+            await asyncio.sleep(0)
+            if writer.lanes[0].busy:
+                break
+        assert writer.lanes[0].busy
+        time.sleep(0.5)  # the loop is held, as by a long drain of datagrams; PostgreSQL answers meanwhile
+        assert len(answered) == 1
+        writer.poll()
+        assert len(answered) == 3
+
+    assert len(run_on_postgresql(writer, steps)) == 3

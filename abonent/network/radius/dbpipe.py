@@ -61,6 +61,11 @@ class BatchPipe:
         self._callback = callback  # only once sent: if sending raised, the caller has the error already
         self._rows, self._error = set(), None
 
+    def poll(self) -> None:
+        """Take the answer if it is already here (the event loop may be busy with datagrams)."""
+        if self._callback is not None and self._fd >= 0:
+            self._readable()
+
     def _flush(self) -> None:
         # A batch is a few kilobytes and nearly always fits the socket buffer at once; if not, the rest goes
         # out when the socket is writable again.
