@@ -791,9 +791,7 @@ class AccountingWriter:
     def _write(self, records: list[AcctRecord]) -> bool:
         try:
             if self.spool.has_backlog():
-                self.spool.append(records)
-                self.stats.inc("all", "accounting_spooled", len(records))
-                return True
+                return self._spool_now(records)  # behind the backlog, in order
             # No close_old_connections() here: it would add a health-check round trip to every batch. A
             # broken connection raises below and is closed there; the next batch reconnects.
             try:
@@ -810,13 +808,7 @@ class AccountingWriter:
         except (DatabaseError, psycopg.Error) as exc:  # psycopg's own, from the raw cursor of the upsert
             connection.close()
             logger.error("accounting: database unavailable (%s); spooling %d records", exc, len(records))
-            try:
-                self.spool.append(records)
-            except OSError:
-                logger.exception("accounting: spool write failed; %d records left unanswered", len(records))
-                return False  # not answered: the NAS retransmits, nothing is lost
-            self.stats.inc("all", "accounting_spooled", len(records))
-            return True
+            return self._spool_now(records)
 
     def replay(self) -> int:
         """Write the spool to the database in order (on the database thread)."""
