@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -128,6 +128,20 @@ def write_batch(records: list[AcctRecord]) -> None:
             else:
                 segment.append(record)
         _write_sessions(segment)
+
+
+def write_batch_isolating(records: list[AcctRecord], refused) -> None:
+    """``write_batch``; if the database refuses a row (a DataError fails the whole statement), the records are
+    written one by one and ``refused(record, error)`` is called for each it still refuses: one bad record
+    must not hold back the rest. Anything else (the database is away) is raised."""
+    try:
+        write_batch(records)
+    except (DataError, psycopg.errors.DataError):
+        for record in records:
+            try:
+                write_batch([record])
+            except (DataError, psycopg.errors.DataError) as exc:
+                refused(record, exc)
 
 
 # (subscriber, day) pairs already recorded as online by this process: nearly every interim repeats one, and

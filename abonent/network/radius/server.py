@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, DataError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
 from abonent.core import clock
@@ -794,21 +794,16 @@ class AccountingWriter:
                 return self._spool_now(records)  # behind the backlog, in order
             # No close_old_connections() here: it would add a health-check round trip to every batch. A
             # broken connection raises below and is closed there; the next batch reconnects.
-            try:
-                accounting.write_batch(records)
-            except (DataError, psycopg.errors.DataError):
-                # One bad row, not an outage: write the others one by one, log and count the bad ones.
-                for record in records:
-                    try:
-                        accounting.write_batch([record])
-                    except (DataError, psycopg.errors.DataError) as exc:
-                        self.stats.inc("all", "accounting_rejected_rows")
-                        logger.error("accounting: record refused by the database (%s): %r", exc, record)
+            accounting.write_batch_isolating(records, self._refused)
             return True
         except (DatabaseError, psycopg.Error) as exc:  # psycopg's own, from the raw cursor of the upsert
             connection.close()
             logger.error("accounting: database unavailable (%s); spooling %d records", exc, len(records))
             return self._spool_now(records)
+
+    def _refused(self, record: AcctRecord, exc: Exception) -> None:
+        self.stats.inc("all", "accounting_rejected_rows")
+        logger.error("accounting: record refused by the database (%s): %r", exc, record)
 
     def replay(self) -> int:
         """Write the spool to the database in order (on the database thread)."""
@@ -848,14 +843,7 @@ class Spool:
             try:
                 for start in range(0, len(records), chunk):
                     part = records[start : start + chunk]
-                    try:
-                        accounting.write_batch(part)
-                    except (DataError, psycopg.errors.DataError):
-                        for record in part:
-                            try:
-                                accounting.write_batch([record])
-                            except (DataError, psycopg.errors.DataError) as exc:
-                                self._set_aside(record, exc)
+                    accounting.write_batch_isolating(part, self._set_aside)
                     done = start + len(part)
             finally:
                 self._keep(records[done:])
