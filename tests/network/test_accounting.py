@@ -105,3 +105,60 @@ def test_a_session_swept_as_stale_reopens_on_a_later_record_and_closes_on_its_st
     write_batch([rec(nas, INTERIM, t=1800, unique="slow", i=50, o=60)])
     session.refresh_from_db()
     assert session.status == SessionStatus.CLOSED
+
+
+def test_every_field_reaches_the_session_and_empty_ones_are_stored_empty(make_nas, customer):
+    """The batch goes to PostgreSQL as a document that carries the event time once and leaves empty values
+    out: each field must still land in its column, and a left-out one read as empty, not as NULL or junk."""
+    nas = make_nas()
+    login = customer.network_logins.get()
+    full = AcctRecord(
+        status=STOP,
+        nas_id=nas.pk,
+        event_time=T0 + dt.timedelta(seconds=754, microseconds=123456),
+        unique_id="full",
+        acct_session_id="s-full",
+        username="ivanov",
+        login_id=login.pk,
+        subscriber_id=customer.pk,
+        framed_ip="100.64.1.2",
+        calling_station_id="aa:bb:cc:dd:ee:ff",
+        nas_port_id="ether1/вход 7",
+        session_time=754,
+        input_octets=5 * 2**32 + 7,
+        output_octets=9,
+        terminate_cause="Lost-Carrier",
+    )
+    bare = AcctRecord(status=START, nas_id=nas.pk, event_time=T0, unique_id="bare", acct_session_id="s-bare")
+    write_batch([full, bare])
+
+    session = Session.objects.get(unique_id="full")
+    assert (session.login_id, session.subscriber_id, session.username) == (login.pk, customer.pk, "ivanov")
+    assert (str(session.framed_ip), session.calling_station_id, session.nas_port_id) == (
+        "100.64.1.2",
+        "aa:bb:cc:dd:ee:ff",
+        "ether1/вход 7",
+    )
+    assert session.started_at == T0 + dt.timedelta(microseconds=123456)  # the event time less the session time
+    assert session.updated_at == session.stopped_at == full.event_time
+    assert (session.status, session.terminate_cause, session.session_time) == (
+        SessionStatus.CLOSED,
+        "Lost-Carrier",
+        754,
+    )
+    assert (session.input_octets, session.output_octets) == (5 * 2**32 + 7, 9)
+
+    session = Session.objects.get(unique_id="bare")
+    assert (session.login_id, session.subscriber_id, session.framed_ip) == (None, None, None)
+    assert (session.username, session.calling_station_id, session.nas_port_id, session.terminate_cause) == (
+        "",
+        "",
+        "",
+        "",
+    )
+    assert (session.status, session.stopped_at, session.started_at, session.updated_at) == (
+        SessionStatus.OPEN,
+        None,
+        T0,
+        T0,
+    )
