@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from abonent.catalog.models import FreezePolicy, Plan, PlanPrice, PromisedPaymentPolicy, Service
+from abonent.catalog.models import FreezePolicy, Plan, PlanPrice, PromisedPaymentPolicy, Service, Turbo
 from abonent.core.money import MoneyField
 from abonent.subscribers.models import Subscriber
 
@@ -82,6 +82,7 @@ class TransactionKind(models.TextChoices):
     PAYMENT = "payment", _("Payment")
     PROMISED_TAKE = "promised_take", _("Promised payment taken")
     PROMISED_CLOSE = "promised_close", _("Promised payment closed")
+    TURBO = "turbo", _("Turbo")
     REVERSAL = "reversal", _("Reversal")
 
 
@@ -208,6 +209,7 @@ class SubscriptionEventKind(models.TextChoices):
     FROZEN = "frozen", _("Frozen")
     UNFROZEN = "unfrozen", _("Unfrozen")
     TERMINATED = "terminated", _("Terminated")
+    TURBO = "turbo", _("Turbo turned on")
 
 
 class SubscriptionEvent(models.Model):
@@ -237,6 +239,7 @@ class ChargeKind(models.TextChoices):
     PRORATION_CREDIT = "proration_credit", _("Credit for the unused period")
     PRORATION_CHARGE = "proration_charge", _("Charge for the rest of the period")
     FREEZE_FEE = "freeze_fee", _("Freeze fee")
+    TURBO = "turbo", _("Turbo")
 
 
 class Charge(models.Model):
@@ -326,6 +329,52 @@ class Freeze(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription_id} {self.starts_on}–{self.ends_on}"
+
+
+class TurboStatus(models.TextChoices):
+    ACTIVE = "active", _("On")
+    FINISHED = "finished", _("Finished")
+    ENDED_EARLY = "ended_early", _("Ended early")
+
+
+class TurboActivation(models.Model):
+    """A turbo bought for a subscription: the option's speed from ``starts_at`` until ``ends_at``.
+
+    The speed, hours and price are copied from the option when bought. Paid by the charge of its event
+    (``billing_charge_event_once``: one charge however often the purchase is retried); one turbo at a time
+    per subscription, by the schema. The worker finishes it when ``ends_at`` passes and the NAS gets the plan's
+    speed back by CoA.
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="turbos")
+    turbo = models.ForeignKey(Turbo, verbose_name=_("turbo option"), on_delete=models.PROTECT, related_name="+")
+    event = models.OneToOneField(SubscriptionEvent, on_delete=models.PROTECT, related_name="+")
+    download_kbps = models.PositiveIntegerField(_("download, kbit/s"))
+    upload_kbps = models.PositiveIntegerField(_("upload, kbit/s"))
+    price = MoneyField(_("price"))
+    starts_at = models.DateTimeField(_("from"))
+    ends_at = models.DateTimeField(_("until"))
+    status = models.CharField(_("status"), max_length=12, choices=TurboStatus.choices, default=TurboStatus.ACTIVE)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("turbo")
+        verbose_name_plural = _("turbos")
+        ordering = ["-starts_at", "-id"]
+        indexes = [
+            # The worker's "what has run out" and the RADIUS policy's "who has one now": the active few.
+            models.Index(fields=["ends_at"], condition=Q(status="active"), name="billing_turbo_active_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="billing_turbo_order"),
+            models.CheckConstraint(condition=Q(price__gte=0), name="billing_turbo_price_not_negative"),
+            models.UniqueConstraint(
+                fields=["subscription"], condition=Q(status="active"), name="billing_turbo_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.turbo_id} until {self.ends_at}"
 
 
 class PromisedPaymentStatus(models.TextChoices):

@@ -8,9 +8,20 @@ from decimal import Decimal
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Window
 
-from abonent.catalog.models import ChargeMode, Plan, ProrationUnit
+from abonent.catalog.models import ChargeMode, Plan, ProrationUnit, Turbo
+from abonent.core import clock
 
-from .models import Charge, ChargeKind, LedgerAccount, LedgerTransaction, Posting, Subscription, SubscriptionStatus
+from .models import (
+    Charge,
+    ChargeKind,
+    LedgerAccount,
+    LedgerTransaction,
+    Posting,
+    Subscription,
+    SubscriptionStatus,
+    TurboActivation,
+    TurboStatus,
+)
 
 ZERO = Decimal("0.00")
 
@@ -284,6 +295,22 @@ def checked_preview(
         raise ValidationError(
             {"plan": ValidationError(_("The plan has no price on this date."), code="plan_without_price")}
         ) from exc
+
+
+def turbos_offered(subscription: Subscription) -> QuerySet[Turbo]:
+    """The turbo options the subscription's plan sells, cheapest first."""
+    return subscription.plan.turbos.filter(is_active=True).order_by("price", "name")
+
+
+def active_turbos(subscription_ids) -> dict[int, TurboActivation]:
+    """The turbo in effect now, by subscription: active and not run out (the worker may not have finished
+    one that has)."""
+    return {
+        t.subscription_id: t
+        for t in TurboActivation.objects.filter(
+            subscription_id__in=list(subscription_ids), status=TurboStatus.ACTIVE, ends_at__gt=clock.now()
+        ).select_related("turbo")
+    }
 
 
 def promised_payment_policy(subscriber):

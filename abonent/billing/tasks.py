@@ -1,4 +1,4 @@
-"""Billing's periodic jobs: the daily run, and promised payments and freezes that end by date."""
+"""Billing's periodic jobs: the daily run, and promised payments, freezes and turbos that end by date."""
 
 import datetime as dt
 
@@ -29,3 +29,11 @@ def expire_promised_payments() -> int:
     from .actions import do_expire_promised_payments
 
     return do_expire_promised_payments()
+
+
+@periodic("billing.finish_turbos", every=dt.timedelta(minutes=1))
+@task(queue_name="billing")
+def finish_turbos() -> int:
+    from .actions import do_finish_due_turbos
+
+    return do_finish_due_turbos()

@@ -14,7 +14,7 @@ from abonent.core import audit, clock
 from abonent.core.money import quantize
 from abonent.staff.permissions import Perm, check_perm
 
-from .models import Plan, PlanPrice, Service
+from .models import Plan, PlanPrice, Service, Turbo
 
 
 @transaction.atomic
@@ -44,11 +44,14 @@ def do_create_plan(
     """Create a plan with its first price version."""
     check_perm(acting_user, Perm.CATALOG_MANAGE)
     switchable_to = fields.pop("switchable_to", [])
+    turbos = fields.pop("turbos", [])
     plan = Plan(**fields)
     plan.full_clean()
     plan.save()
     if switchable_to:
         plan.switchable_to.set(switchable_to)
+    if turbos:
+        plan.turbos.set(turbos)
     audit.record(actor=acting_user, action="catalog.plan_created", obj=plan, after=audit.snapshot(plan))
     _add_price(
         plan,
@@ -133,3 +136,51 @@ def _add_price(plan, *, valid_from, monthly_fee, daily_fee, activation_fee, acti
         },
     )
     return price
+
+
+# --- turbo options ------------------------------------------------------------------------------------------
+
+
+def _check_turbo_price(price) -> Decimal:
+    price = quantize(price)
+    if price < 0:
+        raise ValidationError({"price": ValidationError(_("A price cannot be negative."), code="amount_negative")})
+    return price
+
+
+@transaction.atomic
+def do_create_turbo(*, acting_user, plans=(), **fields) -> Turbo:
+    """A turbo option, offered on ``plans`` (more can be added from a plan's form)."""
+    check_perm(acting_user, Perm.CATALOG_MANAGE)
+    fields["price"] = _check_turbo_price(fields.get("price", 0))
+    turbo = Turbo(**fields)
+    turbo.full_clean()
+    turbo.save()
+    if plans:
+        turbo.plans.set(plans)
+    audit.record(
+        actor=acting_user,
+        action="catalog.turbo_created",
+        obj=turbo,
+        after={**audit.snapshot(turbo), "plans": sorted(p.pk for p in plans)},
+    )
+    return turbo
+
+
+@transaction.atomic
+def do_update_turbo(turbo: Turbo, *, acting_user, plans=None, **fields) -> Turbo:
+    """Change an option: later purchases get the new terms, turbos already bought keep theirs."""
+    check_perm(acting_user, Perm.CATALOG_MANAGE)
+    turbo = Turbo.objects.select_for_update().get(pk=turbo.pk)
+    before = {**audit.snapshot(turbo), "plans": sorted(turbo.plans.values_list("pk", flat=True))}
+    if "price" in fields:
+        fields["price"] = _check_turbo_price(fields["price"])
+    for name, value in fields.items():
+        setattr(turbo, name, value)
+    turbo.full_clean()
+    turbo.save()
+    if plans is not None:
+        turbo.plans.set(plans)
+    old, new = audit.diff(before, {**audit.snapshot(turbo), "plans": sorted(turbo.plans.values_list("pk", flat=True))})
+    audit.record(actor=acting_user, action="catalog.turbo_updated", obj=turbo, before=old, after=new)
+    return turbo

@@ -1,4 +1,5 @@
-"""What the ISP sells: services, plans (tariffs) with dated price versions, freeze and promised-payment policies."""
+"""What the ISP sells: services, plans (tariffs) with dated price versions, freeze and promised-payment policies,
+and turbo options (a paid temporary speed boost)."""
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -6,6 +7,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from abonent.core.money import MoneyField
+
+# A week: longer than that is a plan change, not a boost.
+MAX_TURBO_HOURS = 168
 
 
 class ServiceKind(models.TextChoices):
@@ -84,6 +88,42 @@ class PromisedPaymentPolicy(models.Model):
             models.CheckConstraint(
                 condition=Q(max_amount__gt=0, fee__gte=0, max_debt__gte=0), name="catalog_promised_amounts_valid"
             ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Turbo(models.Model):
+    """A turbo option (турбо-кнопка): the speed a subscriber buys for a few hours, paid from the balance.
+
+    The speeds replace the plan's (day, night and after-quota alike) while the turbo lasts; a plan lists the
+    options its subscribers may buy. A bought turbo keeps the speed, hours and price it was bought with, so
+    editing an option changes only later purchases.
+    """
+
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    download_kbps = models.PositiveIntegerField(_("download, kbit/s"))
+    upload_kbps = models.PositiveIntegerField(_("upload, kbit/s"))
+    hours = models.PositiveSmallIntegerField(
+        _("hours"), validators=[MinValueValidator(1), MaxValueValidator(MAX_TURBO_HOURS)]
+    )
+    price = MoneyField(_("price"))
+    is_active = models.BooleanField(_("offered"), default=True)
+
+    class Meta:
+        verbose_name = _("turbo option")
+        verbose_name_plural = _("turbo options")
+        ordering = ["price", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(download_kbps__gt=0, upload_kbps__gt=0), name="catalog_turbo_speed_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(hours__gte=1, hours__lte=MAX_TURBO_HOURS), name="catalog_turbo_hours_range"
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="catalog_turbo_price_not_negative"),
         ]
 
     def __str__(self) -> str:
@@ -186,6 +226,7 @@ class Plan(models.Model):
         blank=True,
         related_name="switchable_from",
     )
+    turbos = models.ManyToManyField(Turbo, verbose_name=_("turbo options"), blank=True, related_name="plans")
     is_public = models.BooleanField(_("offered to new subscribers"), default=True)
     is_archived = models.BooleanField(_("archived"), default=False)
 

@@ -45,6 +45,9 @@ FEED_OVERLAP = 1000
 SET_PERIODS = {"debtors": 5.0, "at_limit": 15.0, "over_quota": 60.0}
 
 
+# Bumped when what the snapshot holds changes shape (``LoginPolicy`` fields): an older file is not read.
+SNAPSHOT_VERSION = 2
+
 # Class = "abonent:<login id>:<tag>", issued in every Access-Accept and echoed by the NAS in accounting.
 CLASS_PREFIX = b"abonent:"
 
@@ -77,10 +80,12 @@ def normalise_mac(value: str) -> str:
 
 
 def _seconds_until(now: dt.datetime, moment: dt.time) -> int:
+    """Seconds from ``now`` (aware, local) to the next wall-clock ``moment``. Subtracted in UTC: Python
+    subtracts two times of one zone as wall clocks, an hour off across a daylight-saving change."""
     target = now.replace(hour=moment.hour, minute=moment.minute, second=moment.second, microsecond=0)
     if target <= now:
         target += dt.timedelta(days=1)
-    return int((target - now).total_seconds())
+    return int((target.astimezone(dt.UTC) - now.astimezone(dt.UTC)).total_seconds())
 
 
 def in_window(now: dt.time, start: dt.time, end: dt.time) -> bool:
@@ -218,6 +223,7 @@ class PolicyStore:
             "over_quota": self.over_quota,
             "last_change_id": self.last_change_id,
             "saved_at": time.time(),
+            "version": SNAPSHOT_VERSION,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -233,6 +239,9 @@ class PolicyStore:
             with open(path, "rb") as fh:
                 state = pickle.load(fh)  # noqa: S301 - a file this process wrote, mode 0600 in var/
         except (OSError, pickle.UnpicklingError, EOFError):
+            return False
+        if state.get("version") != SNAPSHOT_VERSION:
+            logger.warning("radius policy snapshot %s is from another version of Abonent: not used", path)
             return False
         self.by_login = state["by_login"]
         self.by_subscriber = {}
@@ -334,6 +343,12 @@ class PolicyStore:
                 timeout = min(timeout, _seconds_until(now, plan.night_until))
             else:
                 timeout = min(timeout, _seconds_until(now, plan.night_from))
+        turbo = policy.turbo
+        if turbo is not None and now < policy.turbo_until and turbo.download_kbps >= speed.download_kbps:
+            # Bought speed wins over day, night and after-quota speed (unless the night is faster still)
+            # until it runs out; the worker's CoA then gives the plan's speed back, and a request after the
+            # end gets it even before that.
+            speed = turbo
         return Decision(
             True,
             restricted=policy.subscriber_id in self.debtors,
