@@ -344,7 +344,7 @@ class PolicyStore:
             else:
                 timeout = min(timeout, _seconds_until(now, plan.night_from))
         turbo = policy.turbo
-        if turbo is not None and now < policy.turbo_until and turbo.download_kbps >= speed.download_kbps:
+        if turbo is not None and now < policy.turbo_until and turbo.down_kbps >= speed.down_kbps:
             # Bought speed wins over day, night and after-quota speed (unless the night is faster still)
             # until it runs out; the worker's CoA then gives the plan's speed back, and a request after the
             # end gets it even before that.

@@ -372,3 +372,33 @@ def test_the_answer_of_an_expired_claim_does_not_overwrite_a_newer_one(online):
     assert _record(claimed, Answer("ack")) == "stale"
     request.refresh_from_db()
     assert (request.status, request.attempts) == (CoaStatus.PENDING, 2)
+
+
+def test_a_turbo_is_pushed_on_and_taken_back_by_coa(
+    customer, online, listener, admin, plan, django_capture_on_commit_callbacks
+):
+    # given an online subscriber whose plan sells a turbo
+    turbo = catalog.do_create_turbo(
+        code="turbo-500", name="Турбо", download_kbps=512000, upload_kbps=256000, hours=3, price="50.00",
+        acting_user=admin,
+    )  # fmt: skip
+    plan.turbos.add(turbo)
+    subscription = Subscription.objects.get(subscriber=customer)
+    # when it is bought, and later runs out and the worker finishes it
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        billing.do_activate_turbo(subscription, turbo=turbo, acting_user=admin)
+    with clock.travel_to(T0):
+        assert send_due() == {"acked": 1}
+    with clock.travel_to(T0 + dt.timedelta(hours=3)):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert billing.do_finish_due_turbos() == 1
+        assert send_due() == {"acked": 1}
+    # then the NAS got the turbo's rate limit, then the plan's again, each without a reconnect
+    assert [(r["code"], r["attributes"]["Mikrotik-Rate-Limit"]) for r in listener.received] == [
+        (radius_packet.CoARequest, ["256000k/512000k"]),
+        (radius_packet.CoARequest, ["51200k/102400k"]),
+    ]
+    assert list(CoaRequest.objects.order_by("id").values_list("reason", "status")) == [
+        (CoaReason.TURBO_ON, CoaStatus.ACKED),
+        (CoaReason.TURBO_OFF, CoaStatus.ACKED),
+    ]
