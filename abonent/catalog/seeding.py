@@ -12,7 +12,7 @@ from decimal import Decimal
 from abonent.core.seeding import SeedContext, seed_step
 
 from . import actions
-from .models import FreezePolicy, Plan, PromisedPaymentPolicy, Service
+from .models import FreezePolicy, Plan, PromisedPaymentPolicy, Service, Turbo
 
 PRICES_FROM = dt.date(2020, 1, 1)
 
@@ -36,6 +36,11 @@ PLANS = [
         100,
         "100 Мбит/с, абонентская плата списывается каждый день.",
     ),
+]
+# code, name, speed in Mbit/s (down = up), hours, price, plans that sell it
+TURBOS = [
+    ("turbo-day", "Турбо 500 Мбит/с на сутки", 500, 24, Decimal("50.00"), ("home", "internet-100")),
+    ("turbo-3h", "Турбо 1 Гбит/с на 3 часа", 1000, 3, Decimal("30.00"), ("home", "internet-100", "gamer")),
 ]
 # Subscribers may switch between these two themselves in the portal.
 SWITCHABLE = [("home", "gamer"), ("gamer", "home")]
@@ -84,6 +89,18 @@ def seed_catalog(ctx: SeedContext) -> None:
             valid_from=PRICES_FROM,
             acting_user=admin,
         )
+    for code, name, mbps, hours, price, sold_on in TURBOS:
+        turbo = Turbo.objects.filter(code=code).first() or actions.do_create_turbo(
+            code=code,
+            name=name,
+            download_kbps=mbps * 1000,
+            upload_kbps=mbps * 1000,
+            hours=hours,
+            price=price,
+            acting_user=admin,
+        )
+        for plan_code in sold_on:
+            plans[plan_code].turbos.add(turbo)
     for source, target in SWITCHABLE:
         plans[source].switchable_to.add(plans[target])
     ctx.facts["plans"] = {code: plan.pk for code, plan in plans.items()}
