@@ -18,14 +18,14 @@ from ninja import Field, Query, Router, Schema
 
 from abonent.api.errors import ErrorOut
 from abonent.api.idempotency import idempotent
-from abonent.catalog.api import Money
-from abonent.catalog.models import Plan
+from abonent.catalog.api import Money, TurboOut, turbo_data
+from abonent.catalog.models import Plan, Turbo
 from abonent.core.money import currency
 from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.selectors import get_subscriber
 
 from . import actions, selectors
-from .models import Freeze, FreezeStatus, Subscription
+from .models import Freeze, FreezeStatus, Subscription, TurboActivation
 from .selectors import checked_preview
 
 router = Router(tags=["billing"])
@@ -148,6 +148,36 @@ class CreditLimitIn(Schema):
     reason: str = Field(..., min_length=1, max_length=500)
 
 
+class TurboRefOut(Schema):
+    id: int
+    code: str
+    name: str
+
+
+class TurboActivationOut(Schema):
+    id: int
+    subscription_id: int
+    turbo: TurboRefOut
+    download_kbps: int = Field(description="As bought: a later change of the option does not change it")
+    upload_kbps: int
+    price: Money = Field(description="Charged from the balance when bought")
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    status: str = Field(description="active, finished (ran out) or ended_early")
+    ended_at: dt.datetime | None
+
+
+class SubscriptionTurbosOut(Schema):
+    subscription_id: int
+    offered: list[TurboOut] = Field(description="The options the plan sells, cheapest first")
+    active: TurboActivationOut | None = Field(description="The turbo in effect now, if any")
+
+
+class TurboIn(Schema):
+    turbo_id: int
+    reason: str = Field("", max_length=500)
+
+
 class LedgerParams(Schema):
     limit: int = Field(100, ge=1, le=1000)
 
@@ -185,6 +215,20 @@ def _plan(plan_id: int) -> Plan:
     if plan is None:
         raise ValidationError({"plan_id": ValidationError(_("No such plan."), code="does_not_exist")})
     return plan
+
+
+def _turbo(turbo_id: int) -> Turbo:
+    turbo = Turbo.objects.filter(pk=turbo_id).first()
+    if turbo is None:
+        raise ValidationError({"turbo_id": ValidationError(_("No such turbo option."), code="does_not_exist")})
+    return turbo
+
+
+def _activation(activation: TurboActivation) -> dict:
+    return {
+        **{name: getattr(activation, name) for name in TurboActivationOut.model_fields if name != "turbo"},
+        "turbo": {"id": activation.turbo.pk, "code": activation.turbo.code, "name": activation.turbo.name},
+    }
 
 
 def _balance(subscriber) -> dict:
@@ -274,6 +318,21 @@ def preview_plan_change(request, subscription_id: int, params: Query[PreviewPara
         **{name: getattr(preview, name) for name in PreviewOut.model_fields if name not in ("net", "balance_after")},
         "net": preview.net,
         "balance_after": preview.balance_after,
+    }
+
+
+@router.get(
+    "/subscriptions/{subscription_id}/turbos",
+    response={200: SubscriptionTurbosOut, **ERRORS},
+    summary="The turbo options a subscription may buy, and the turbo on now",
+)
+def get_turbos(request, subscription_id: int):
+    subscription = _subscription(request, subscription_id, Perm.BILLING_VIEW)
+    active = selectors.active_turbos([subscription.pk]).get(subscription.pk)
+    return {
+        "subscription_id": subscription.pk,
+        "offered": [turbo_data(t) for t in selectors.turbos_offered(subscription)],
+        "active": _activation(active) if active else None,
     }
 
 
@@ -403,3 +462,33 @@ def set_credit_limit(request, subscriber_id: int, payload: CreditLimitIn):
     subscriber = _subscriber(request, subscriber_id, Perm.BILLING_ADJUST)
     actions.do_set_credit_limit(subscriber, amount=payload.amount, reason=payload.reason, acting_user=request.user)
     return _balance(subscriber)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/turbo",
+    response={201: TurboActivationOut, **WRITE_ERRORS},
+    summary="Buy a turbo: its price is charged from the balance now, its speed lasts for its hours",
+)
+@idempotent(201)
+def activate_turbo(request, subscription_id: int, payload: TurboIn):
+    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    with _fields_as_sent(turbo="turbo_id"):
+        activation = actions.do_activate_turbo(
+            subscription, turbo=_turbo(payload.turbo_id), acting_user=request.user, reason=payload.reason
+        )
+    return TurboActivationOut.model_validate(_activation(activation))
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/turbo/end",
+    response={200: TurboActivationOut, **WRITE_ERRORS},
+    summary="End the turbo on now, before its time; nothing is refunded",
+)
+@idempotent(200)
+def end_turbo(request, subscription_id: int, payload: ReasonIn):
+    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    activation = selectors.active_turbos([subscription.pk]).get(subscription.pk)
+    if activation is None:
+        raise ValidationError(_("No turbo is on."), code="turbo_not_active")
+    activation = actions.do_end_turbo(activation, acting_user=request.user, reason=payload.reason)
+    return TurboActivationOut.model_validate(_activation(activation))

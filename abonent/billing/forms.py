@@ -10,8 +10,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from abonent.catalog.forms import money_field
-from abonent.catalog.models import Plan
+from abonent.catalog.forms import money_field, turbo_label
+from abonent.catalog.models import Plan, Turbo
 from abonent.core.forms import ConsoleForm
 
 
@@ -69,3 +69,20 @@ class UnfreezeForm(ConsoleForm):
 
 class TerminateForm(ConsoleForm):
     reason = forms.CharField(label=_("Reason"), max_length=500)
+
+
+class TurboForm(ConsoleForm):
+    """Buy a turbo for the subscription. Like the plan change, the list shows the options offered and any
+    option parses: ``do_activate_turbo`` refuses one the plan does not offer (``turbo_not_offered``)."""
+
+    turbo = forms.ModelChoiceField(label=_("Turbo option"), queryset=Turbo.objects.all())
+    reason = forms.CharField(label=_("Comment"), max_length=500, required=False)
+
+    def __init__(self, *args, offered=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if offered is not None:
+            self.fields["turbo"].choices = [("", "---------"), *((t.pk, turbo_label(t)) for t in offered)]
+
+
+class TurboEndForm(ConsoleForm):
+    reason = forms.CharField(label=_("Reason"), max_length=500, required=False)

@@ -4,17 +4,20 @@ Each panel is a template plus a context function, registered with the subscriber
 The context functions also take ``bound`` (forms that failed, keyed as ``console_form`` keys them, shown with
 their errors instead of empty ones) and ``notice`` (what the last action did), for the views that re-render a
 panel after a post. The queries do not depend on the number of ledger lines; they grow only with the number of
-current subscriptions (one plan list each, for the plan change).
+current subscriptions (one plan list each, for the plan change, and one list of turbo options for each whose
+plan sells turbos); the turbos on take one query for all rows, and none when no turbo is on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from abonent.catalog.forms import kbps_to_mbps
 from abonent.staff.permissions import Perm, has_perm
 from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
@@ -28,10 +31,20 @@ from .forms import (
     PlanChangeForm,
     PromisedPaymentForm,
     TerminateForm,
+    TurboEndForm,
+    TurboForm,
     UnfreezeForm,
     console_form,
 )
-from .models import Freeze, FreezeStatus, PromisedPayment, PromisedPaymentStatus, Subscription, SubscriptionStatus
+from .models import (
+    Freeze,
+    FreezeStatus,
+    PromisedPayment,
+    PromisedPaymentStatus,
+    Subscription,
+    SubscriptionStatus,
+    TurboActivation,
+)
 
 LEDGER_LINES = 50
 
@@ -67,24 +80,47 @@ class SubscriptionRow:
     freeze_form: FreezeForm | None = None
     unfreeze_form: UnfreezeForm | None = None
     terminate_form: TerminateForm | None = None
+    turbo: TurboActivation | None = None
+    turbo_form: TurboForm | None = None
+    turbo_end_form: TurboEndForm | None = None
+
+    # The speeds the turbo on was bought with, in the Mbit/s the console shows.
+    @property
+    def turbo_download_mbps(self) -> Decimal | None:
+        return kbps_to_mbps(self.turbo.download_kbps) if self.turbo else None
+
+    @property
+    def turbo_upload_mbps(self) -> Decimal | None:
+        return kbps_to_mbps(self.turbo.upload_kbps) if self.turbo else None
 
 
 def subscriptions_context(request, subscriber, bound: dict | None = None, notice: str = "") -> dict:
-    subscriptions = list(selectors.subscriptions_of(subscriber).select_related("plan__freeze_policy"))
+    subscriptions = list(
+        selectors.with_turbo_flags(selectors.subscriptions_of(subscriber).select_related("plan__freeze_policy"))
+    )
     current = [s.pk for s in subscriptions if s.status != SubscriptionStatus.TERMINATED]
     freezes = (
         {f.subscription_id: f for f in Freeze.objects.filter(subscription_id__in=current, status=FreezeStatus.ACTIVE)}
         if current
         else {}
     )
+    # One query for every row's turbo, and none when no turbo is on.
+    with_turbo = [s.pk for s in subscriptions if s.has_turbo]
+    turbos = selectors.active_turbos(with_turbo) if with_turbo else {}
     can_manage = has_perm(request.user, Perm.SUBSCRIPTION_MANAGE)
     rows = []
     for s in subscriptions:
-        row = SubscriptionRow(s, freezes.get(s.pk))
+        row = SubscriptionRow(s, freezes.get(s.pk), turbo=turbos.get(s.pk))
         if can_manage and s.status == SubscriptionStatus.ACTIVE:
             row.change_form = _form(bound, f"change-{s.pk}", PlanChangeForm, offered=selectors.plans_offered(s))
             if s.plan.freeze_policy_id:
                 row.freeze_form = _form(bound, f"freeze-{s.pk}", FreezeForm)
+            # A turbo form that failed stays with its error even when the turbo's state changed under it (one
+            # turned on elsewhere, or run out while the card was open: the worker ends them every minute).
+            if s.offers_turbo and (row.turbo is None or f"turbo-{s.pk}" in (bound or {})):
+                row.turbo_form = _form(bound, f"turbo-{s.pk}", TurboForm, offered=selectors.turbos_offered(s))
+        if can_manage and (row.turbo is not None or f"turbo-end-{s.pk}" in (bound or {})):
+            row.turbo_end_form = _form(bound, f"turbo-end-{s.pk}", TurboEndForm)
         if can_manage and s.status == SubscriptionStatus.FROZEN:
             row.unfreeze_form = _form(bound, f"unfreeze-{s.pk}", UnfreezeForm)
         if can_manage and s.status != SubscriptionStatus.TERMINATED:
@@ -150,6 +186,8 @@ register_action_labels(
         "billing.promised_payment_repaid": _("Promised payment repaid"),
         "billing.promised_payment_expired": _("Promised payment expired"),
         "billing.transaction_reversed": _("Ledger entry reversed"),
+        "billing.turbo_activated": _("Turbo turned on"),
+        "billing.turbo_ended": _("Turbo ended early"),
     },
     fields={
         "starts_on": _("starts on"),
@@ -170,5 +208,6 @@ register_action_labels(
         "service": _("service"),
         "credit_limit": _("credit limit"),
         "reversal": _("reversal"),
+        "turbo": _("turbo"),
     },
 )

@@ -334,3 +334,17 @@ def subscribers_without_funds(subscriber_ids=None) -> set[int]:
     if subscriber_ids is not None:
         accounts = accounts.filter(subscriber_id__in=list(subscriber_ids))
     return set(accounts.values_list("subscriber_id", flat=True))
+
+
+def with_turbo_flags(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscription]:
+    """``subscriptions`` with ``offers_turbo`` (the plan sells an option now) and ``has_turbo`` (one is in effect
+    now), in the same query: a list asks for the options and the turbo on only of the rows that have them, so
+    showing turbos costs nothing where there are none."""
+    return subscriptions.annotate(
+        offers_turbo=Exists(Plan.turbos.through.objects.filter(plan_id=OuterRef("plan_id"), turbo__is_active=True)),
+        has_turbo=Exists(
+            TurboActivation.objects.filter(
+                subscription_id=OuterRef("pk"), status=TurboStatus.ACTIVE, ends_at__gt=clock.now()
+            )
+        ),
+    )

@@ -15,4 +15,6 @@ urlpatterns = [
     path("subscriptions/<int:sid>/freeze/", views.freeze, name="freeze"),
     path("subscriptions/<int:sid>/unfreeze/", views.unfreeze, name="unfreeze"),
     path("subscriptions/<int:sid>/terminate/", views.terminate, name="terminate"),
+    path("subscriptions/<int:sid>/turbo/", views.turbo, name="turbo"),
+    path("subscriptions/<int:sid>/turbo/end/", views.turbo_end, name="turbo_end"),
 ]

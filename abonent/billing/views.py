@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -28,6 +29,8 @@ from .forms import (
     PlanChangeForm,
     PromisedPaymentForm,
     TerminateForm,
+    TurboEndForm,
+    TurboForm,
     UnfreezeForm,
     console_form,
 )
@@ -37,6 +40,10 @@ from .selectors import checked_preview
 
 def _day(value) -> str:
     return date_format(value, "SHORT_DATE_FORMAT")
+
+
+def _moment(value) -> str:
+    return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
 
 
 def _subscriber(request, pk: int, perm: Perm):
@@ -278,6 +285,54 @@ def terminate(request, pk, sid):
         panel="subscriptions",
         key=f"terminate-{sid}",
         form_class=TerminateForm,
+        perm=Perm.SUBSCRIPTION_MANAGE,
+        do=do,
+        sid=sid,
+    )
+
+
+@require_POST
+@login_required
+def turbo(request, pk, sid):
+    def do(subscriber, subscription, data):
+        activation = actions.do_activate_turbo(
+            subscription, turbo=data["turbo"], acting_user=request.user, reason=data["reason"]
+        )
+        # No full stop after the time: in English it ends with "p.m." already.
+        return _("Turbo “%(name)s” on until %(time)s") % {
+            "name": activation.turbo.name,
+            "time": _moment(activation.ends_at),
+        }
+
+    return _post(
+        request,
+        pk,
+        panel="subscriptions",
+        key=f"turbo-{sid}",
+        form_class=TurboForm,
+        perm=Perm.SUBSCRIPTION_MANAGE,
+        do=do,
+        sid=sid,
+        form_kwargs=lambda subscription: {"offered": selectors.turbos_offered(subscription)},
+    )
+
+
+@require_POST
+@login_required
+def turbo_end(request, pk, sid):
+    def do(subscriber, subscription, data):
+        activation = selectors.active_turbos([subscription.pk]).get(subscription.pk)
+        if activation is None:  # run out, or ended from another window, since the card was drawn
+            raise ValidationError(_("No turbo is on."), code="turbo_not_active")
+        actions.do_end_turbo(activation, acting_user=request.user, reason=data["reason"])
+        return _("Turbo “%(name)s” ended.") % {"name": activation.turbo.name}
+
+    return _post(
+        request,
+        pk,
+        panel="subscriptions",
+        key=f"turbo-end-{sid}",
+        form_class=TurboEndForm,
         perm=Perm.SUBSCRIPTION_MANAGE,
         do=do,
         sid=sid,

@@ -1,4 +1,4 @@
-"""REST API for the catalog: ``/api/v1/plans``. Handlers parse, check, call selectors.
+"""REST API for the catalog: ``/api/v1/plans`` and ``/api/v1/turbos``. Handlers parse, check, call selectors.
 
 Money is a JSON string with two decimals (``"650.00"``), never a number: clients parse it as a decimal and
 nothing on the way rounds it through a float. ``Money`` is that type for every router.
@@ -20,7 +20,7 @@ from abonent.core.money import quantize
 from abonent.staff.permissions import Perm, check_perm
 
 from . import selectors
-from .models import Plan
+from .models import Plan, Turbo
 
 MONEY_SCHEMA = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["650.00"]}
 
@@ -92,6 +92,25 @@ class PlanFilters(Schema):
     include_archived: bool = False
 
 
+class TurboOut(Schema):
+    id: int
+    code: str
+    name: str
+    download_kbps: int
+    upload_kbps: int
+    hours: int = Field(description="How long the speed lasts once bought")
+    price: Money
+    is_active: bool = Field(description="false: no longer sold; turbos already bought run out")
+
+
+class TurboWithPlansOut(TurboOut):
+    plans: list[int] = Field(description="Plans whose subscribers may buy this option")
+
+
+class TurboFilters(Schema):
+    include_inactive: bool = False
+
+
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
@@ -133,3 +152,16 @@ def get_plan(request, plan_id: int):
     data["switchable_to"] = list(plan.switchable_to.order_by("pk").values_list("pk", flat=True))
     data["prices"] = [_price(p) for p in prices]
     return data
+
+
+def turbo_data(turbo: Turbo) -> dict:
+    return {name: getattr(turbo, name) for name in TurboOut.model_fields}
+
+
+@router.get("/turbos", response={200: list[TurboWithPlansOut], **ERRORS}, summary="List turbo options")
+def list_turbos(request, filters: Query[TurboFilters]):
+    check_perm(request.user, Perm.BILLING_VIEW)
+    return [
+        {**turbo_data(t), "plans": sorted(p.pk for p in t.plans.all())}
+        for t in selectors.turbos_with_plans(include_inactive=filters.include_inactive)
+    ]

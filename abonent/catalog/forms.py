@@ -9,12 +9,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.db.models import Q
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from abonent.core import clock
 from abonent.core.forms import ConsoleForm
+from abonent.core.money import format_money
 
 from .models import (
+    MAX_TURBO_HOURS,
     ChargeMode,
     DailyPricing,
     FreezePolicy,
@@ -24,6 +29,7 @@ from .models import (
     PromisedPaymentPolicy,
     ProrationUnit,
     Service,
+    Turbo,
 )
 
 # Decimal prefixes, as Mikrotik's rate limits ("100M" = 100,000 kbit/s) and traffic packages are quoted.
@@ -63,17 +69,37 @@ def money_field(label, *, required: bool = True, **kwargs) -> forms.DecimalField
     )
 
 
-def speed_field(label, *, required: bool = False) -> forms.DecimalField:
+def speed_field(label, *, required: bool = False, min_value: Decimal = Decimal("0")) -> forms.DecimalField:
     # Three places: 0.512 Mbit/s is a whole 512 kbit/s.
     return forms.DecimalField(
         label=label,
         required=required,
-        min_value=0,
+        min_value=min_value,
         max_digits=10,
         decimal_places=3,
         localize=True,
         widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
+
+
+def turbo_label(turbo: Turbo) -> str:
+    """A turbo option as a choice reads: name, speed, hours and price, in the active language's formats."""
+    return ngettext(
+        "%(name)s: %(down)s/%(up)s Mbit/s for %(hours)d hour, %(price)s",
+        "%(name)s: %(down)s/%(up)s Mbit/s for %(hours)d hours, %(price)s",
+        turbo.hours,
+    ) % {
+        "name": turbo.name,
+        "down": number_format(kbps_to_mbps(turbo.download_kbps)),
+        "up": number_format(kbps_to_mbps(turbo.upload_kbps)),
+        "hours": turbo.hours,
+        "price": format_money(turbo.price),
+    }
+
+
+class TurboChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Turbo) -> str:
+        return turbo_label(obj)
 
 
 class PlanPriceForm(ConsoleForm):
@@ -170,6 +196,12 @@ class PlanCreateForm(ConsoleForm):
         required=False,
         widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
     )
+    turbos = TurboChoiceField(
+        label=_("Turbo options"),
+        queryset=Turbo.objects.filter(is_active=True).order_by("price", "name"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+    )
 
     SPEEDS = {
         "download_kbps": "download_mbps",
@@ -216,5 +248,60 @@ class PlanCreateForm(ConsoleForm):
         values["included_bytes"] = gb_to_bytes(data["included_gb"])
         values["activation_fee"] = data["activation_fee"] if data["activation_fee"] is not None else Decimal("0.00")
         values["switchable_to"] = list(data["switchable_to"])
+        values["turbos"] = list(data["turbos"])
         values["description"] = values["description"] or ""
+        return values
+
+
+class TurboForm(ConsoleForm):
+    """Create or edit a turbo option; editing changes only later purchases (a bought turbo keeps its terms)."""
+
+    code = forms.SlugField(label=_("Code"), max_length=50, help_text=_("Latin letters, digits and dashes."))
+    name = forms.CharField(label=_("Name"), max_length=100)
+    # A turbo with no speed is no turbo: the model refuses 0 kbit/s, the form says so in Mbit/s first.
+    download_mbps = speed_field(_("Download, Mbit/s"), required=True, min_value=Decimal("0.001"))
+    upload_mbps = speed_field(_("Upload, Mbit/s"), required=True, min_value=Decimal("0.001"))
+    hours = forms.IntegerField(
+        label=_("Hours"),
+        min_value=1,
+        max_value=MAX_TURBO_HOURS,
+        help_text=_("How long the speed lasts once bought, up to a week."),
+    )
+    price = money_field(_("Price"))
+    is_active = forms.BooleanField(
+        label=_("Offered"), required=False, initial=True, help_text=_("Off: no new purchases; bought ones run out.")
+    )
+    plans = forms.ModelMultipleChoiceField(
+        label=_("Plans offering it"),
+        queryset=Plan.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+    )
+
+    SPEEDS = {"download_kbps": "download_mbps", "upload_kbps": "upload_mbps"}
+    PLAIN = ("code", "name", "hours", "price", "is_active", "plans")
+    # Model field (as the action's errors name it) → the form field that shows the error.
+    FIELD_MAP = SPEEDS
+
+    def __init__(self, *args, turbo: Turbo | None = None, **kwargs):
+        if turbo is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    **{name: getattr(turbo, name) for name in ("code", "name", "hours", "price", "is_active")},
+                    **{form: kbps_to_mbps(getattr(turbo, model)) for model, form in self.SPEEDS.items()},
+                    "plans": list(turbo.plans.values_list("pk", flat=True)),
+                },
+            )
+        super().__init__(*args, **kwargs)
+        # Archived plans are not listed, except those offering the option already: saving keeps them.
+        offering = Q(turbos=turbo) if turbo is not None else Q(pk__in=[])
+        self.fields["plans"].queryset = Plan.objects.filter(Q(is_archived=False) | offering).distinct().order_by("name")
+
+    def turbo_values(self) -> dict:
+        """Keyword arguments of ``do_create_turbo`` and ``do_update_turbo``, in the model's units."""
+        data = self.cleaned_data
+        values = {name: data[name] for name in self.PLAIN}
+        values.update({model: mbps_to_kbps(data[form]) for model, form in self.SPEEDS.items()})
+        values["plans"] = list(data["plans"])
         return values

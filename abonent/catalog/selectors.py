@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from .models import Plan, PlanPrice
+from .models import Plan, PlanPrice, Turbo
 
 
 class NoPriceError(LookupError):
@@ -32,3 +32,11 @@ def active_plans() -> QuerySet[Plan]:
 def plans_offered_for_switch(current: Plan) -> QuerySet[Plan]:
     """Plans a subscriber on ``current`` may switch to by themselves (the portal shows these)."""
     return current.switchable_to.filter(is_archived=False)
+
+
+def turbos_with_plans(*, include_inactive: bool = True) -> QuerySet[Turbo]:
+    """Turbo options, those offered first, each with the plans that list it (two queries however many)."""
+    turbos = Turbo.objects.prefetch_related(Prefetch("plans", queryset=Plan.objects.order_by("name")))
+    if not include_inactive:
+        turbos = turbos.filter(is_active=True)
+    return turbos.order_by("-is_active", "price", "name")

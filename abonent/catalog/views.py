@@ -1,5 +1,5 @@
-"""Staff console pages for the catalog: services, plans, a plan's price versions. Thin: parse, check access,
-call an action or selector, render."""
+"""Staff console pages for the catalog: services, plans, a plan's price versions, turbo options. Thin: parse,
+check access, call an action or selector, render."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from abonent.core.forms import apply_action_errors
 from abonent.staff.permissions import Perm, check_perm, has_perm
 
 from . import actions, selectors
-from .forms import PlanCreateForm, PlanPriceForm, bytes_to_gb, kbps_to_mbps
-from .models import Plan, PlanPrice, Service
+from .forms import PlanCreateForm, PlanPriceForm, TurboForm, bytes_to_gb, kbps_to_mbps
+from .models import Plan, PlanPrice, Service, Turbo
 
 
 def _require(perm):
@@ -58,6 +58,19 @@ class PlanRow:
             kbps_to_mbps(plan.upload_kbps),
             bytes_to_gb(plan.included_bytes),
         )
+
+
+@dataclass(frozen=True)
+class TurboRow:
+    """A turbo option as the console shows it: speeds in Mbit/s."""
+
+    turbo: Turbo
+    download_mbps: Decimal
+    upload_mbps: Decimal
+
+    @classmethod
+    def of(cls, turbo: Turbo) -> TurboRow:
+        return cls(turbo, kbps_to_mbps(turbo.download_kbps), kbps_to_mbps(turbo.upload_kbps))
 
 
 # Reads the catalog's selectors do not offer yet (the whole list with archived plans, today's price of
@@ -104,7 +117,7 @@ def service_list(request):
 def _plan(pk: int) -> Plan:
     return get_object_or_404(
         Plan.objects.select_related("service", "freeze_policy", "promised_payment_policy").prefetch_related(
-            "switchable_to"
+            "switchable_to", Prefetch("turbos", queryset=Turbo.objects.order_by("-is_active", "price", "name"))
         ),
         pk=pk,
     )
@@ -137,6 +150,7 @@ def plan_detail(request, pk):
         "fup_upload_kbps",
     ):
         context[speed.replace("_kbps", "_mbps")] = kbps_to_mbps(getattr(plan, speed))
+    context["turbos"] = [TurboRow.of(turbo) for turbo in plan.turbos.all()]
     return render(request, "catalog/plan_detail.html", context)
 
 
@@ -178,3 +192,50 @@ def plan_create(request):
             messages.success(request, _("Plan %(name)s created.") % {"name": plan.name})
             return redirect("catalog:plan", pk=plan.pk)
     return render(request, "catalog/plan_form.html", {"form": form}, status=422 if form.errors else 200)
+
+
+# --- turbo options ------------------------------------------------------------------------------------------
+
+
+@_require(Perm.BILLING_VIEW)
+def turbo_list(request):
+    return render(
+        request,
+        "catalog/turbo_list.html",
+        {
+            "rows": [TurboRow.of(turbo) for turbo in selectors.turbos_with_plans()],
+            "can_manage": has_perm(request.user, Perm.CATALOG_MANAGE),
+        },
+    )
+
+
+@_require(Perm.CATALOG_MANAGE)
+def turbo_create(request):
+    form = TurboForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            turbo = actions.do_create_turbo(acting_user=request.user, **form.turbo_values())
+        except ValidationError as exc:
+            apply_action_errors(form, exc, TurboForm.FIELD_MAP)
+        else:
+            messages.success(request, _("Turbo option %(name)s created.") % {"name": turbo.name})
+            return redirect("catalog:turbos")
+    return render(request, "catalog/turbo_form.html", {"form": form}, status=422 if form.errors else 200)
+
+
+@_require(Perm.CATALOG_MANAGE)
+def turbo_edit(request, pk):
+    turbo = get_object_or_404(Turbo, pk=pk)
+    form = TurboForm(request.POST or None, turbo=turbo)
+    if request.method == "POST" and form.is_valid():
+        values = form.turbo_values()
+        try:
+            turbo = actions.do_update_turbo(turbo, acting_user=request.user, plans=values.pop("plans"), **values)
+        except ValidationError as exc:
+            apply_action_errors(form, exc, TurboForm.FIELD_MAP)
+        else:
+            messages.success(request, _("Turbo option %(name)s saved.") % {"name": turbo.name})
+            return redirect("catalog:turbos")
+    return render(
+        request, "catalog/turbo_form.html", {"form": form, "turbo": turbo}, status=422 if form.errors else 200
+    )
