@@ -237,6 +237,7 @@ def do_terminate_subscription(
     subscription.pending_plan = None
     subscription.pending_plan_from = None
     subscription.save(update_fields=["status", "ended_on", "pending_plan", "pending_plan_from"])
+    _end_turbo_with(subscription, clock.now())
     audit.record(
         actor=acting_user,
         action="billing.subscription_terminated",
@@ -482,6 +483,7 @@ def do_freeze_subscription(
     )
     subscription.status = SubscriptionStatus.FROZEN
     subscription.save(update_fields=["status"])
+    _end_turbo_with(subscription, clock.now())
     audit.record(
         actor=acting_user,
         action="billing.subscription_frozen",
@@ -572,7 +574,8 @@ def do_activate_turbo(subscription: Subscription, *, turbo: Turbo, acting_user, 
     current = TurboActivation.objects.filter(subscription=subscription, status=TurboStatus.ACTIVE).first()
     if current is not None and current.ends_at > now:
         raise ValidationError(
-            _("A turbo is already on until %(time)s.") % {"time": _moment(current.ends_at)}, code="turbo_already_on"
+            _("A turbo is already on (until %(time)s).") % {"time": _moment(current.ends_at)},
+            code="turbo_already_on",
         )
     if current is not None:  # run out, and the worker has not got to it yet
         current.subscription = subscription
@@ -637,27 +640,39 @@ def _end_turbo(activation: TurboActivation, *, status: str, at: dt.datetime) -> 
 
 
 @transaction.atomic
-def do_end_turbo(activation: TurboActivation, *, acting_user, reason: str = "") -> TurboActivation:
-    """Staff ends a turbo before its time (a complaint, a mistake); nothing is refunded here: a refund is a
-    balance adjustment with its own reason."""
-    activation = (
-        TurboActivation.objects.select_for_update().select_related("subscription__subscriber").get(pk=activation.pk)
-    )
-    _check(acting_user, Perm.SUBSCRIPTION_MANAGE, activation.subscription.subscriber)
+def do_end_turbo(subscription: Subscription, *, acting_user, reason: str = "") -> TurboActivation:
+    """Staff end the subscription's turbo before its time (a complaint, a mistake); nothing is refunded here:
+    a refund is a balance adjustment with its own reason."""
+    subscription = _lock_subscription(subscription)
+    _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
     now = clock.now()
-    if activation.status != TurboStatus.ACTIVE or activation.ends_at <= now:
-        raise ValidationError(_("The turbo has already ended."), code="turbo_not_active")
+    activation = TurboActivation.objects.filter(
+        subscription=subscription, status=TurboStatus.ACTIVE, ends_at__gt=now
+    ).first()
+    if activation is None:
+        raise ValidationError(_("No turbo is on."), code="turbo_not_active")
+    activation.subscription = subscription
     _end_turbo(activation, status=TurboStatus.ENDED_EARLY, at=now)
     audit.record(
         actor=acting_user,
         action="billing.turbo_ended",
-        obj=activation.subscription,
-        subscriber_id=activation.subscription.subscriber_id,
+        obj=subscription,
+        subscriber_id=subscription.subscriber_id,
         after={"turbo": activation.turbo.name, "ended_on": now},
         reason=reason,
     )
     activation.refresh_from_db()
     return activation
+
+
+def _end_turbo_with(subscription: Subscription, now: dt.datetime) -> None:
+    """A freeze or a termination ends the turbo too: no service, no boost (and no refund of it)."""
+    for activation in TurboActivation.objects.filter(subscription=subscription, status=TurboStatus.ACTIVE):
+        activation.subscription = subscription
+        if activation.ends_at <= now:
+            _end_turbo(activation, status=TurboStatus.FINISHED, at=activation.ends_at)
+        else:
+            _end_turbo(activation, status=TurboStatus.ENDED_EARLY, at=now)
 
 
 def do_finish_due_turbos() -> int:

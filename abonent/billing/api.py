@@ -487,8 +487,5 @@ def activate_turbo(request, subscription_id: int, payload: TurboIn):
 @idempotent(200)
 def end_turbo(request, subscription_id: int, payload: ReasonIn):
     subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
-    activation = selectors.active_turbos([subscription.pk]).get(subscription.pk)
-    if activation is None:
-        raise ValidationError(_("No turbo is on."), code="turbo_not_active")
-    activation = actions.do_end_turbo(activation, acting_user=request.user, reason=payload.reason)
+    activation = actions.do_end_turbo(subscription, acting_user=request.user, reason=payload.reason)
     return TurboActivationOut.model_validate(_activation(activation))

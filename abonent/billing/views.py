@@ -321,10 +321,7 @@ def turbo(request, pk, sid):
 @login_required
 def turbo_end(request, pk, sid):
     def do(subscriber, subscription, data):
-        activation = selectors.active_turbos([subscription.pk]).get(subscription.pk)
-        if activation is None:  # run out, or ended from another window, since the card was drawn
-            raise ValidationError(_("No turbo is on."), code="turbo_not_active")
-        actions.do_end_turbo(activation, acting_user=request.user, reason=data["reason"])
+        activation = actions.do_end_turbo(subscription, acting_user=request.user, reason=data["reason"])
         return _("Turbo “%(name)s” ended.") % {"name": activation.turbo.name}
 
     return _post(

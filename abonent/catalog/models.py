@@ -104,8 +104,8 @@ class Turbo(models.Model):
 
     code = models.SlugField(_("code"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=100)
-    download_kbps = models.PositiveIntegerField(_("download, kbit/s"))
-    upload_kbps = models.PositiveIntegerField(_("upload, kbit/s"))
+    download_kbps = models.PositiveIntegerField(_("download, kbit/s"), validators=[MinValueValidator(1)])
+    upload_kbps = models.PositiveIntegerField(_("upload, kbit/s"), validators=[MinValueValidator(1)])
     hours = models.PositiveSmallIntegerField(
         _("hours"), validators=[MinValueValidator(1), MaxValueValidator(MAX_TURBO_HOURS)]
     )

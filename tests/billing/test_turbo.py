@@ -144,15 +144,31 @@ def test_the_worker_finishes_a_turbo_when_its_time_is_up_and_another_can_be_boug
 
 def test_staff_end_a_turbo_early_without_a_refund(subscription, subscriber, turbo, admin):
     with clock.travel_to(NOON):
-        bought = actions.do_activate_turbo(subscription, turbo=turbo, acting_user=admin)
+        actions.do_activate_turbo(subscription, turbo=turbo, acting_user=admin)
     with clock.travel_to(NOON + dt.timedelta(hours=1)):
-        ended = actions.do_end_turbo(bought, acting_user=admin, reason="wrong subscriber")
+        ended = actions.do_end_turbo(subscription, acting_user=admin, reason="wrong subscriber")
         with pytest.raises(ValidationError) as again:
-            actions.do_end_turbo(bought, acting_user=admin)
+            actions.do_end_turbo(subscription, acting_user=admin)
         assert actions.do_finish_due_turbos() == 0
     assert again.value.code == "turbo_not_active"
     assert (ended.status, ended.ended_at) == (TurboStatus.ENDED_EARLY, NOON + dt.timedelta(hours=1))
     assert balance(subscriber) == D("0.00")
+
+
+@pytest.mark.parametrize("end", ["freeze", "terminate"])
+def test_a_freeze_or_a_termination_ends_the_turbo(subscription, subscriber, turbo, admin, freeze_policy, end):
+    subscription.plan.freeze_policy = freeze_policy
+    subscription.plan.save()
+    actions.do_post_payment(subscriber, amount="100.00", channel="cash", external_id="2")
+    with clock.travel_to(NOON):
+        bought = actions.do_activate_turbo(subscription, turbo=turbo, acting_user=admin)
+    with clock.travel_to(NOON + dt.timedelta(hours=1)):
+        if end == "freeze":
+            actions.do_freeze_subscription(subscription, days=7, acting_user=admin)
+        else:
+            actions.do_terminate_subscription(subscription, reason="moving", acting_user=admin)
+    bought.refresh_from_db()
+    assert (bought.status, bought.ended_at) == (TurboStatus.ENDED_EARLY, NOON + dt.timedelta(hours=1))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -177,6 +193,8 @@ def test_two_purchases_at_once_charge_once(make_plan, make_subscriber, admin):
             outcomes.append("bought")
         except ValidationError as exc:
             outcomes.append(exc.code)
+        except Exception as exc:  # anything else is a failure to see, not a missing outcome
+            outcomes.append(repr(exc))
         finally:
             connection.close()
 
@@ -189,3 +207,19 @@ def test_two_purchases_at_once_charge_once(make_plan, make_subscriber, admin):
     assert turbo_charges(subscription) == [D("50.00")]
     assert balance(subscriber) == before - D("50.00")
     assert verify() == []
+
+
+def test_an_option_without_speed_or_hours_is_refused_with_field_codes(admin):
+    with pytest.raises(ValidationError) as bad:
+        catalog.do_create_turbo(
+            code="bad", name="Bad", download_kbps=0, upload_kbps=1000, hours=0, price="-1", acting_user=admin
+        )
+    assert {field: [e.code for e in errors] for field, errors in bad.value.error_dict.items()} == {
+        "price": ["amount_negative"]
+    }
+    with pytest.raises(ValidationError) as bad:
+        catalog.do_create_turbo(
+            code="bad", name="Bad", download_kbps=0, upload_kbps=1000, hours=0, price="1", acting_user=admin
+        )
+    codes = {field: [e.code for e in errors] for field, errors in bad.value.error_dict.items()}
+    assert codes["download_kbps"] == ["min_value"] and codes["hours"] == ["min_value"]

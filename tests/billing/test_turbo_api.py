@@ -224,7 +224,7 @@ def test_refusals_name_the_field_as_sent_and_write_nothing(api, subscriber, subs
     assert field_codes(not_offered) == [("turbo_id", "turbo_not_offered")]
     assert field_codes(unknown) == [("turbo_id", "does_not_exist")]
     assert field_codes(already_on) == [(None, "turbo_already_on")]
-    assert already_on.json()["error"]["message"].startswith("A turbo is already on until 11/10/2026 3 p.m.")
+    assert already_on.json()["error"]["message"].startswith("A turbo is already on (until 11/10/2026 3 p.m.)")
     assert field_codes(missing) == [("turbo_id", "missing")]
     assert {r.status_code for r in (not_offered, unknown, already_on, missing)} == {422}
     assert written() == before
