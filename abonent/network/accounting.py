@@ -130,17 +130,22 @@ def write_batch(records: list[AcctRecord]) -> None:
         _write_sessions(segment)
 
 
+# What the database says of a row it cannot store; OverflowError is SQLite's driver refusing an integer
+# over 64 bits before the database sees it.
+_REFUSALS = (DataError, psycopg.errors.DataError, OverflowError)
+
+
 def write_batch_isolating(records: list[AcctRecord], refused) -> None:
     """``write_batch``; if the database refuses a row (a DataError fails the whole statement), the records are
     written one by one and ``refused(record, error)`` is called for each it still refuses: one bad record
     must not hold back the rest. Anything else (the database is away) is raised."""
     try:
         write_batch(records)
-    except (DataError, psycopg.errors.DataError):
+    except _REFUSALS:
         for record in records:
             try:
                 write_batch([record])
-            except (DataError, psycopg.errors.DataError) as exc:
+            except _REFUSALS as exc:
                 refused(record, exc)
 
 

@@ -309,3 +309,64 @@ def test_a_nul_in_accounting_text_does_not_stop_accounting(customer, make_nas, s
         # Spooled or written, the clean session must reach the database once it is reachable (it is).
         assert wait_for(lambda: Session.objects.filter(acct_session_id="sess-two").exists(), timeout=5)
         assert wait_for(lambda: not running.server.writer.spool.has_backlog(), timeout=5)
+
+
+# --- what RFC 2865 forbids in an Access-Request -------------------------------------------------------------------
+
+
+def test_requests_rfc_2865_forbids_are_dropped_not_answered_from_the_first_attribute(customer, make_nas, server):
+    make_nas()
+    good = pap(40)
+    # The same hidden password is valid in each request: signed_request derives the authenticator from the id.
+    fields = {good[at]: good[at + 2 : at + good[at + 1]] for at in _offsets(good)}
+    name, hidden = fields[1], fields[2]
+    bad = {
+        "two User-Names": [(1, name), (1, b"petrov"), (2, hidden)],
+        "User-Password and CHAP-Password": [(1, name), (2, hidden), (3, bytes(17))],
+        "User-Password over 128 octets": [(1, name), (2, bytes(144))],
+        "a short CHAP-Challenge": [(1, name), (3, bytes(17)), (60, b"")],
+    }
+    with server() as running:
+        for ident, (_why, body) in enumerate(bad.items(), start=41):
+            assert exchange(running.auth_port, signed_request(1, ident, body)) is None
+        assert wait_for(lambda: drops(running).get("dropped_bad_attribute", 0) == len(bad))
+        assert_reply(exchange(running.auth_port, good, timeout=5), good, ACCESS_ACCEPT)
+
+
+def _offsets(packet: bytes):
+    at = 20
+    while at < len(packet):
+        yield at
+        at += packet[at + 1]
+
+
+def test_an_impossible_counter_is_dropped_alone_and_the_rest_of_its_batch_answered(customer, make_nas, server):
+    make_nas()
+    huge = accounting(50, session=b"huge")
+    huge = _with(huge, [(42, struct.pack("!I", 0xFFFFFFFF)), (52, struct.pack("!I", 0xFFFFFFFF))])
+    fine = [accounting(51 + i, session=f"fine-{i}".encode()) for i in range(3)]
+    with server() as running, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        for packet in (fine[0], huge, fine[1], fine[2]):  # sent together: one batch, were they all read
+            sock.sendto(packet, ("127.0.0.1", running.acct_port))
+        answered = {sock.recv(4096)[1] for _ in fine}
+        assert wait_for(lambda: drops(running).get("dropped_malformed", 0) == 1)
+    assert answered == {51, 52, 53}
+    assert sorted(Session.objects.values_list("acct_session_id", flat=True)) == ["fine-0", "fine-1", "fine-2"]
+
+
+def _with(packet: bytes, extra: list[tuple[int, bytes]]) -> bytes:
+    """The accounting request with more attributes, signed again."""
+    body = packet[20:] + b"".join(bytes([c, len(v) + 2]) + v for c, v in extra)
+    raw = struct.pack("!BBH", packet[0], packet[1], 20 + len(body)) + b"\x00" * 16 + body
+    return raw[:4] + hashlib.md5(raw + KEY).digest() + raw[20:]
+
+
+def test_a_status_server_with_a_wrong_message_authenticator_counts_as_bad_not_missing(customer, make_nas, server):
+    make_nas()
+    forged = signed_request(STATUS_SERVER, 60, [], secret=b"another-secret-entirely")
+    with server() as running:
+        assert exchange(running.acct_port, forged) is None
+        assert wait_for(lambda: drops(running).get("dropped_bad_message_authenticator", 0) == 1)
+        assert drops(running).get("dropped_missing_message_authenticator", 0) == 0

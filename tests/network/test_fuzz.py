@@ -194,6 +194,18 @@ def assert_well_formed_reply(reply: bytes, request: bytes) -> rp.Packet:
     return decoded
 
 
+def forbidden_by_rfc_2865(attrs) -> bool:
+    """What ``codec.check_access_request`` drops, said again from RFC 2865 independently of the code: at most
+    one User-Name, User-Password, CHAP-Password and CHAP-Challenge; not both passwords; User-Password 16–128
+    octets; CHAP-Password 17; CHAP-Challenge at least 5."""
+    codes = [c for c, _ in attrs]
+    if any(codes.count(c) > 1 for c in (1, 2, 3, 60)) or (2 in codes and 3 in codes):
+        return True
+    return any(
+        (c == 2 and not 16 <= len(v) <= 128) or (c == 3 and len(v) != 17) or (c == 60 and len(v) < 5) for c, v in attrs
+    )
+
+
 def run_auth(env, server: RadiusServer, data: bytes, addr=NAS_ADDR) -> bytes | None:
     """One call with the properties every input must keep."""
     before, attempts = dropped(server), len(server.attempts)
@@ -291,9 +303,11 @@ def test_signed_access_request_with_random_attributes(env, ident, authenticator,
     check_packet(data)  # the generator makes only what the strict checks allow
     server = env.server(require_ma)
     reply = run_auth(env, server, data)
-    if reply is None:
+    if forbidden_by_rfc_2865(attrs):
+        assert reply is None and server.stats.total("dropped_bad_attribute") == 1, dict(server.stats.counters)
+    elif reply is None:
         # Signed, well-formed, from a known NAS: dropped only for a User-Password that is not a multiple of
-        # 16 octets (RFC 2865 §5.2), which pyrad refuses to un-hide.
+        # 16 octets (RFC 2865 §5.2), which cannot be un-hidden.
         assert server.stats.total("dropped_malformed") == 1, dict(server.stats.counters)
         assert any(c == 2 and len(v) % 16 for c, v in attrs)
     else:
@@ -320,9 +334,11 @@ def test_valid_login_with_random_extra_attributes(env, ident, authenticator, ext
     data = pap_request(ident, authenticator, extra=extra)
     assume(len(data) <= MAX_PACKET)
     reply = run_auth(env, env.server(), data)
-    assert reply is not None
-    # Extra attributes may add a second User-Name (ignored) or CHAP/MS-CHAP (PAP is read first): never a drop.
-    assert reply[0] in (ACCESS_ACCEPT, ACCESS_REJECT)
+    if forbidden_by_rfc_2865([(1, b"ivanov"), (2, bytes(16)), *extra]):
+        assert reply is None  # a second User-Name, a CHAP-Password beside the PAP one…: dropped
+    else:
+        # Other extras (MS-CHAP attributes, unknown ones) never cause a drop: PAP is read first.
+        assert reply is not None and reply[0] in (ACCESS_ACCEPT, ACCESS_REJECT)
 
 
 @FUZZ
@@ -346,7 +362,13 @@ def test_unsigned_or_misdirected_accounting_is_dropped(env, ident, status, extra
 def test_signed_accounting_with_random_attributes_is_written_and_answered(env, ident, status, extra):
     data = signed_accounting(ident, [(40, u32(status)), (44, b"sess-1"), (1, b"ivanov"), *extra])
     assume(len(data) <= MAX_PACKET)
-    assert run_acct(env, env.server(), data) is True
+    # Gigawords of 2^31 or more make a counter past 2^63 octets, which no NAS counts: dropped as malformed.
+    # (The first of repeated attributes is the one read.)
+    first = {}
+    for c, v in extra:
+        first.setdefault(c, v)
+    impossible = status in (1, 2, 3) and any(int.from_bytes(first.get(c, bytes(4)), "big") >= 1 << 31 for c in (52, 53))
+    assert run_acct(env, env.server(), data) is not impossible
 
 
 @FUZZ
@@ -514,8 +536,10 @@ def test_password_attributes_of_any_length(env, ident, authenticator, hidden, ch
         reply = run_auth(
             env, env.server(), signed_request(ACCESS_REQUEST, ident, authenticator, [(1, b"ivanov"), attr])
         )
-        if reply is None:  # PAP not a positive multiple of 16 octets (RFC 2865 §5.2): dropped as malformed
-            assert attr[0] == 2 and (len(hidden) % 16 or not hidden)
+        if reply is None:  # PAP not 16–128 octets in blocks of 16, CHAP not 17 (RFC 2865 §5.2, §5.3): dropped
+            assert (attr[0] == 2 and (len(hidden) % 16 or not 16 <= len(hidden) <= 128)) or (
+                attr[0] == 3 and len(chap) != 17
+            )
         else:
             assert reply[0] == ACCESS_REJECT
 

@@ -88,6 +88,11 @@ def test_mschapv2_answers_with_ms_chap2_success(customer, make_nas, server, radc
     assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
     assert f"MS-CHAP2-Success = 0x{expected.hex()}" in result.stdout
     assert "Received Access-Reject" in rejected.stdout
+    # RFC 2759 §6: the reject says why (error 691), for the client to show, with the request's ident.
+    ident = int(wrong[2:4], 16)
+    assert f'MS-CHAP-Error = "{chr(ident)}E=691 R=0 C={challenge[2:].upper()} V=3' in rejected.stdout or (
+        "MS-CHAP-Error = " in rejected.stdout and "E=691 R=0 C=" in rejected.stdout
+    ), rejected.stdout
 
 
 def test_mschapv1_from_radclient(customer, make_nas, server, radclient):

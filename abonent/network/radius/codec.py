@@ -98,6 +98,26 @@ def check_packet(data: bytes) -> int:
     return parse_packet(data).ma_at
 
 
+def check_access_request(attributes: dict) -> None:
+    """What RFC 2865 says an Access-Request must not carry (§5, the table of occurrences; §5.2; §5.40); such a
+    request is malformed and dropped, not answered from whichever attribute happens to come first."""
+    for code, name in ((1, "User-Name"), (2, "User-Password"), (3, "CHAP-Password"), (60, "CHAP-Challenge")):
+        values = attributes.get(code)
+        if values is not None and len(values) > 1:
+            raise MalformedPacket("bad_attribute", f"{name} appears {len(values)} times, at most once")
+    if 2 in attributes and 3 in attributes:
+        raise MalformedPacket("bad_attribute", "both User-Password and CHAP-Password")
+    password = attributes.get(2)
+    if password is not None and not 16 <= len(password[0]) <= 128:
+        raise MalformedPacket("bad_attribute", f"User-Password of {len(password[0])} octets, 16 to 128")
+    chap = attributes.get(3)
+    if chap is not None and len(chap[0]) != 17:
+        raise MalformedPacket("bad_attribute", f"CHAP-Password of {len(chap[0])} octets, must be 17")
+    challenge = attributes.get(60)
+    if challenge is not None and len(challenge[0]) < 5:
+        raise MalformedPacket("bad_attribute", f"CHAP-Challenge of {len(challenge[0])} octets, at least 5")
+
+
 def decrypt_user_password(value: bytes, secret: bytes, authenticator: bytes) -> bytes:
     """User-Password un-hiding (RFC 2865 §5.2), NUL padding removed."""
     import hashlib
@@ -180,6 +200,11 @@ def encode_attributes(pairs) -> bytes:
     for name, value in pairs:
         packet.AddAttribute(name, value)
     return packet._PktEncodeAttributes()
+
+
+def vendor_attribute(vendor: int, code: int, value: bytes) -> bytes:
+    """A Vendor-Specific attribute (26) holding one sub-attribute, as RFC 2865 §5.26 suggests."""
+    return raw_attribute(26, vendor.to_bytes(4, "big") + bytes((code, len(value) + 2)) + value)
 
 
 def raw_attribute(code: int, value: bytes) -> bytes:

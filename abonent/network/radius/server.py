@@ -49,6 +49,8 @@ logger = logging.getLogger("abonent.radius")
 ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT = 1, 2, 3
 ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE = 4, 5
 STATUS_SERVER = 12
+MAX_ACCT_DELAY = 3600  # seconds of Acct-Delay-Time believed
+MAX_SESSION_SECONDS = 10 * 366 * 86400  # Acct-Session-Time believed: ten years
 PPP = (1).to_bytes(4, "big")
 MS_VENDOR = 311
 MS_CHAP_RESPONSE, MS_CHAP_CHALLENGE, MS_CHAP2_RESPONSE = (MS_VENDOR, 1), (MS_VENDOR, 11), (MS_VENDOR, 25)
@@ -184,6 +186,16 @@ def _int(raw: list[bytes] | None) -> int:
     return struct.unpack("!I", raw[0])[0]
 
 
+def _octets(gigawords: list[bytes] | None, octets: list[bytes] | None) -> int:
+    """A 64-bit total: Gigawords count the 2^32 wraps of the octet counter. Above 2^63 − 1 (8 EiB, a value no
+    NAS counts) it does not fit the database's bigint: the record is malformed and dropped, alone, rather than
+    failing the batch it would be written with."""
+    wraps = _int(gigawords)
+    if wraps >= 1 << 31:
+        raise ValueError(f"Gigawords {wraps}: a counter of 2^63 octets or more")
+    return (wraps << 32) | _int(octets)
+
+
 @dataclass
 class RadiusServer:
     """Packet handling shared by the auth and accounting sockets of one process."""
@@ -284,6 +296,7 @@ class RadiusServer:
     def _authorize(self, request: Request, nas: NasEntry) -> bytes:
         raw_get = dict.get
         attributes = request.attributes
+        codec.check_access_request(attributes)
         username = _text(raw_get(attributes, 1))
         calling = _text(raw_get(attributes, 31))
         option82 = (raw_get(attributes, 245) or [b""])[0].hex()
@@ -334,7 +347,15 @@ class RadiusServer:
         if reason:
             self.stats.inc(nas.name, "rejects_" + str(reason))
             self._attempt(nas, username, entry, AuthOutcome.REJECT, reason, calling)
-            return codec.finish_reply(ACCESS_REJECT, request.id, request.authenticator, nas.secret, tail)
+            body = tail
+            response = raw_get(attributes, MS_CHAP2_RESPONSE)
+            if response and response[0]:
+                # RFC 2759 §6: the client shows "error 691" (authentication failure) rather than a bare failure;
+                # R=0: retrying with the same credentials will not help.
+                challenge = (raw_get(attributes, MS_CHAP_CHALLENGE) or [b""])[0].hex().upper()
+                error = response[0][:1] + f"E=691 R=0 C={challenge} V=3 M=Authentication failure".encode()
+                body = codec.vendor_attribute(MS_VENDOR, 2, error) + tail
+            return codec.finish_reply(ACCESS_REJECT, request.id, request.authenticator, nas.secret, body)
         body = self._accept_body(nas, entry, decision)
         self._class_serial += 1
         body += codec.raw_attribute(
@@ -410,8 +431,11 @@ class RadiusServer:
             return
         if data[0] == STATUS_SERVER:
             # RFC 5997 §3: answered with an Accounting-Response, only when Message-Authenticator proves the secret.
-            if not request.ma_at or not codec.message_authenticator_ok(request.raw, request.ma_at, nas.secret):
+            if not request.ma_at:
                 self._drop(nas.name, "missing_message_authenticator", addr, "Status-Server (RFC 5997)")
+                return
+            if not codec.message_authenticator_ok(request.raw, request.ma_at, nas.secret):
+                self._drop(nas.name, "bad_message_authenticator", addr, "wrong shared secret?")
                 return
             send(codec.finish_reply(ACCOUNTING_RESPONSE, request.id, request.authenticator, nas.secret, b""), addr)
             return
@@ -458,8 +482,9 @@ class RadiusServer:
         if status not in (1, 2, 3, 7, 8):
             self.stats.inc(nas.name, "accounting_ignored")
             return None
-        # Server time minus the NAS's own delay: a NAS with a wrong clock cannot move sessions in time.
-        delay = min(_int(raw_get(request.attributes, 41)), 3600)
+        # Server time minus the NAS's own delay: a NAS with a wrong clock cannot move sessions in time. A delay
+        # over an hour is taken as an hour (a NAS that held a record longer has lost the moment anyway).
+        delay = min(_int(raw_get(request.attributes, 41)), MAX_ACCT_DELAY)
         event_time = clock.now() - dt.timedelta(seconds=delay)
         if status in (7, 8):
             return AcctRecord(status=status, nas_id=nas.id, event_time=event_time)
@@ -494,10 +519,11 @@ class RadiusServer:
             framed_ip=socket.inet_ntoa(framed[0]) if framed and len(framed[0]) == 4 else None,
             calling_station_id=calling[:253],
             nas_port_id=_text(raw_get(request.attributes, 87))[:253],
-            session_time=_int(raw_get(request.attributes, 46)),
-            # 64-bit totals: Gigawords count the 2^32 wraps of the octet counters.
-            input_octets=(_int(raw_get(request.attributes, 52)) << 32) | _int(raw_get(request.attributes, 42)),
-            output_octets=(_int(raw_get(request.attributes, 53)) << 32) | _int(raw_get(request.attributes, 43)),
+            # The start is this record's time minus the session time: bounded, so a garbage value cannot date a
+            # session to the 19th century.
+            session_time=min(_int(raw_get(request.attributes, 46)), MAX_SESSION_SECONDS),
+            input_octets=_octets(raw_get(request.attributes, 52), raw_get(request.attributes, 42)),
+            output_octets=_octets(raw_get(request.attributes, 53), raw_get(request.attributes, 43)),
             terminate_cause=_terminate_cause(raw_get(request.attributes, 49)),
         )
 
