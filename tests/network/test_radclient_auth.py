@@ -190,3 +190,19 @@ def test_simultaneous_use_rejects_a_second_session_until_the_first_stops(custome
     # The Stop frees the login at once, not at the next re-read of the sets.
     assert "Received Access-Accept" in again.stdout
     assert AuthAttempt.objects.filter(reason=RejectReason.TOO_MANY_SESSIONS).count() == 1
+
+
+def test_a_start_puts_a_single_session_login_at_its_limit_at_once(customer, make_nas, server, radclient):
+    make_nas()
+    start = 'User-Name = "ivanov"\nAcct-Status-Type = Start\nAcct-Session-Id = "one"\nNAS-IP-Address = 127.0.0.1\n'
+    with server() as running:
+        first = radclient(running.auth_port, SECRET, "auth", PAP)
+        started = radclient(running.acct_port, SECRET, "acct", start)
+        second = radclient(running.auth_port, SECRET, "auth", PAP)
+        stopped = radclient(running.acct_port, SECRET, "acct", start.replace("Start", "Stop"))
+        again = radclient(running.auth_port, SECRET, "auth", PAP)
+    assert "Received Access-Accept" in first.stdout, first.stdout + first.stderr
+    assert "Received Accounting-Response" in started.stdout and "Received Accounting-Response" in stopped.stdout
+    # Refused right after the Start, well before the next re-read of the sets (15 s).
+    assert "Received Access-Reject" in second.stdout
+    assert "Received Access-Accept" in again.stdout
