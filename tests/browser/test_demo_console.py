@@ -119,3 +119,40 @@ def test_the_demo_radius_answers_and_the_card_says_why_a_login_was_rejected(demo
         page.reload()
     assert page.locator("#network-logins").inner_text().count("demo") == 1
     page.close()
+
+
+def test_an_operator_turns_a_turbo_on_and_the_nas_gets_its_speed(demo_server, browser):
+    page = browser.new_page(locale="ru-RU")
+    page.goto(f"{demo_server['base']}/staff/")
+    page.fill("input[name=username]", "operator")
+    page.fill("input[name=password]", "operator-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.fill("#id_q", "+7 916 123-45-67")
+    page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
+    panel = page.locator("#panel-subscriptions")
+    form = panel.locator("details[data-form^='turbo-']")
+    form.locator("summary", has_text="Турбо").click()
+    option = form.locator("option", has_text="Турбо 500 Мбит/с на сутки")
+    assert "50,00" in option.inner_text()  # the price is in the label, in Russian format
+    form.locator("select").select_option(option.get_attribute("value"))
+    form.locator("button[type=submit]", has_text="Включить турбо").click()
+    page.locator("#panel-subscriptions [role=status]").wait_for(timeout=10_000)
+    assert "Турбо «Турбо 500 Мбит/с на сутки» включено до" in panel.inner_text()
+    ledger = page.locator("#panel-ledger").inner_text().replace("-", "−")
+    assert "\tТурбо\t" in ledger and "−50,00\xa0₽" in ledger  # the charge, already in the ledger panel
+    page.close()
+
+    radclient = shutil.which("radclient")
+    if radclient is None:
+        return  # the RADIUS half needs freeradius-utils
+    banner = demo_server["log"].read_text()
+    command = next(line.strip() for line in banner.splitlines() if "| radclient -x" in line)
+    # The RADIUS process follows the policy-change feed every couple of seconds.
+    deadline = time.monotonic() + 20
+    while True:
+        answer = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30)  # noqa: S602
+        if 'Mikrotik-Rate-Limit = "500000k/500000k"' in answer.stdout:
+            break
+        assert time.monotonic() < deadline, answer.stdout + answer.stderr
+        time.sleep(1)
