@@ -20,6 +20,19 @@ def _a_seeded_subscriber(db_path):
         ).fetchone()
 
 
+def _card_of_ivanov(demo_server, browser, user: str, locale: str):
+    """Signed in as a demo ``user``, the featured subscriber's card, found by the phone on the demo's banner."""
+    page = browser.new_page(locale=locale)
+    page.goto(f"{demo_server['base']}/staff/")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", f"{user}-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.fill("#id_q", "+7 916 123-45-67")
+    page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
+    return page
+
+
 def test_operator_finds_a_demo_subscriber_by_phone_and_opens_the_card(demo_server, browser):
     account, name, e164 = _a_seeded_subscriber(demo_server["db"])
     # Typed the way a caller dictates it: trunk prefix 8, spaces and dashes.
@@ -57,28 +70,14 @@ def test_wrong_password_shows_a_russian_error(demo_server, browser):
 
 
 def test_featured_subscriber_card_shows_the_ont(demo_server, browser):
-    page = browser.new_page(locale="en-US")
-    page.goto(f"{demo_server['base']}/staff/")
-    page.fill("input[name=username]", "engineer")
-    page.fill("input[name=password]", "engineer-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
-    page.fill("#id_q", "+7 916 123-45-67")
-    page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
+    page = _card_of_ivanov(demo_server, browser, "engineer", "en-US")
     page.wait_for_selector("#panel-equipment")
     assert "ZTE F660" in page.locator("#panel-equipment").inner_text()
     page.close()
 
 
 def test_a_form_error_in_a_card_panel_is_shown_in_place(demo_server, browser):
-    page = browser.new_page(locale="en-US")
-    page.goto(f"{demo_server['base']}/staff/")
-    page.fill("input[name=username]", "operator")
-    page.fill("input[name=password]", "operator-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
-    page.fill("#id_q", "+7 916 123-45-67")
-    page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
+    page = _card_of_ivanov(demo_server, browser, "operator", "en-US")
     panel = page.locator("#panel-contacts")
     panel.locator("summary").click()
     panel.locator("input[name=value]").fill("12345")
@@ -102,14 +101,7 @@ def test_the_demo_radius_answers_and_the_card_says_why_a_login_was_rejected(demo
     rejected = subprocess.run(wrong, shell=True, capture_output=True, text=True, timeout=30)  # noqa: S602
     assert "Received Access-Reject" in rejected.stdout, rejected.stdout + rejected.stderr
 
-    page = browser.new_page(locale="en-US")
-    page.goto(f"{demo_server['base']}/staff/")
-    page.fill("input[name=username]", "engineer")
-    page.fill("input[name=password]", "engineer-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
-    page.fill("#id_q", "+7 916 123-45-67")
-    page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
+    page = _card_of_ivanov(demo_server, browser, "engineer", "en-US")
     page.wait_for_selector("#panel-network")
     # The RADIUS process writes authentication attempts every couple of seconds.
     deadline = time.monotonic() + 20
@@ -122,14 +114,7 @@ def test_the_demo_radius_answers_and_the_card_says_why_a_login_was_rejected(demo
 
 
 def test_an_operator_turns_a_turbo_on_and_the_nas_gets_its_speed(demo_server, browser):
-    page = browser.new_page(locale="ru-RU")
-    page.goto(f"{demo_server['base']}/staff/")
-    page.fill("input[name=username]", "operator")
-    page.fill("input[name=password]", "operator-demo")
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
-    page.fill("#id_q", "+7 916 123-45-67")
-    page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
+    page = _card_of_ivanov(demo_server, browser, "operator", "ru-RU")
     panel = page.locator("#panel-subscriptions")
     form = panel.locator("details[data-form^='turbo-']")
     form.locator("summary", has_text="Турбо").click()
