@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 START, STOP, INTERIM, ACCOUNTING_ON, ACCOUNTING_OFF = 1, 2, 3, 7, 8
 # terminate_cause of sessions the sweeper closed: the only closed sessions a later record may reopen.
 STALE = "Stale"
+NAS_REBOOT = "NAS-Reboot"
 
 
 @dataclass(slots=True)
@@ -124,7 +125,7 @@ def write_batch(records: list[AcctRecord]) -> None:
             if record.status in (ACCOUNTING_ON, ACCOUNTING_OFF):
                 _write_sessions(segment)
                 segment = []
-                close_nas_sessions(record.nas_id, record.event_time, "NAS-Reboot")
+                close_nas_sessions(record.nas_id, record.event_time, NAS_REBOOT)
             else:
                 segment.append(record)
         _write_sessions(segment)
@@ -182,7 +183,7 @@ def _remember_online(pairs) -> None:
 
 
 def write_document(rows: list[AcctRecord]) -> str:
-    """The batch argument of ``network_write_sessions`` (migration 0004) for merged records: a JSON array of
+    """The batch argument of ``network_write_sessions`` (migrations 0004, 0005) for merged records: a JSON array of
     objects, sorted by key, which is the lock order, so two writers cannot deadlock. The event time goes once
     (the function derives the start and the stop from it) and empty values are left out: building this is
     on the server's hot path, and half the keys are empty in a typical interim."""
@@ -211,6 +212,8 @@ def write_document(rows: list[AcctRecord]) -> str:
         if r.status == STOP:
             item["stop"] = 1
             item["cause"] = r.terminate_cause
+        elif r.status == START:
+            item["start"] = 1  # may set aside a session the NAS's reboot closed (migration 0005)
         out.append(item)
     return _ENCODER.encode(out)
 
@@ -250,6 +253,10 @@ def _upsert_generic(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, int
     usage = []
     for r in rows:
         session = Session.objects.filter(nas_id=r.nas_id, unique_id=r.unique_id).first()
+        if session is not None and r.status == START and _reused(session, r):
+            session.unique_id = f"{session.unique_id[:40]}:{session.pk}"
+            session.save(update_fields=["unique_id"])
+            session = None
         before_in = before_out = 0
         if session is None:
             session = Session(
@@ -291,6 +298,16 @@ def _upsert_generic(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, int
         if session.subscriber_id and (delta_in > 0 or delta_out > 0):
             usage.append((session.subscriber_id, timezone.localtime(session.updated_at).date(), delta_in, delta_out))
     return usage
+
+
+def _reused(session: Session, start: AcctRecord) -> bool:
+    """A Start, dated after a NAS reboot or the sweeper closed the session with its id, is a new session that
+    reuses the id (see migration 0005, which does the same on PostgreSQL)."""
+    return (
+        session.status == SessionStatus.CLOSED
+        and session.terminate_cause in (NAS_REBOOT, STALE)
+        and start.event_time > session.stopped_at
+    )
 
 
 def _add_usage(usage: list[tuple[int, dt.date, int, int]]) -> None:

@@ -107,6 +107,62 @@ def test_a_session_swept_as_stale_reopens_on_a_later_record_and_closes_on_its_st
     assert session.status == SessionStatus.CLOSED
 
 
+def _new_start(nas, at: int, unique: str, sub: int) -> AcctRecord:
+    """A Start at ``T0 + at`` seconds, the session beginning then."""
+    return AcctRecord(
+        status=START,
+        nas_id=nas.pk,
+        event_time=T0 + dt.timedelta(seconds=at),
+        unique_id=unique,
+        acct_session_id="s-" + unique,
+        username="ivanov",
+        subscriber_id=sub,
+    )
+
+
+@pytest.mark.parametrize("closed_by", ["reboot", "sweeper"])
+def test_a_session_id_used_again_after_a_reboot_is_a_new_session_with_its_own_traffic(make_nas, customer, closed_by):
+    nas = make_nas(interim_interval=300)
+    sub = customer.pk
+    write_batch([rec(nas, START, unique="r", sub=sub), rec(nas, INTERIM, t=300, unique="r", i=9000, o=900, sub=sub)])
+    if closed_by == "reboot":
+        write_batch([AcctRecord(status=ACCOUNTING_ON, nas_id=nas.pk, event_time=T0 + dt.timedelta(seconds=400))])
+    else:
+        with clock.travel_to(T0 + dt.timedelta(seconds=1300)):
+            assert sweep_stale_sessions() == 1
+    # The NAS's session counter restarted: the same id (and so the same unique id) for a new session.
+    write_batch([_new_start(nas, 2000, "r", sub)])
+    write_batch([
+        AcctRecord(
+            status=INTERIM, nas_id=nas.pk, event_time=T0 + dt.timedelta(seconds=2300), unique_id="r",
+            acct_session_id="s-r", username="ivanov", subscriber_id=sub, session_time=300, input_octets=100,
+            output_octets=10,
+        )
+    ])  # fmt: skip
+    old, new = Session.objects.order_by("id")
+    assert (old.status, old.input_octets, old.unique_id) == (SessionStatus.CLOSED, 9000, f"r:{old.pk}")
+    assert (new.status, new.unique_id, new.started_at, new.input_octets) == (
+        SessionStatus.OPEN,
+        "r",
+        T0 + dt.timedelta(seconds=2000),
+        100,
+    )
+    # Both sessions' traffic is counted: the new one's did not vanish under the old totals.
+    usage = UsageDay.objects.get()
+    assert (usage.input_octets, usage.output_octets) == (9100, 910)
+    # The same Start again (a retransmission) changes nothing.
+    write_batch([_new_start(nas, 2000, "r", sub)])
+    assert Session.objects.count() == 2
+
+
+def test_a_late_start_after_its_own_stop_is_still_the_same_session(make_nas, customer):
+    nas = make_nas()
+    write_batch([rec(nas, STOP, t=600, unique="late", i=50, o=5, cause="User-Request")])
+    write_batch([_new_start(nas, 700, "late", customer.pk)])  # received after the Stop, without a delay
+    session = Session.objects.get()
+    assert (session.status, session.unique_id, session.input_octets) == (SessionStatus.CLOSED, "late", 50)
+
+
 def test_every_field_reaches_the_session_and_empty_ones_are_stored_empty(make_nas, customer):
     """The batch goes to PostgreSQL as a document that carries the event time once and leaves empty values
     out: each field must still land in its column, and a left-out one read as empty, not as NULL or junk."""
