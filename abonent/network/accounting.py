@@ -150,8 +150,9 @@ def write_batch_isolating(records: list[AcctRecord], refused) -> None:
                 refused(record, exc)
 
 
-# (subscriber, day) pairs already recorded as online by this process: nearly every interim repeats one, and
-# the insert would find it there anyway. Filled only after a commit, so a rolled-back batch is recorded again.
+# (subscriber, day) pairs already recorded as online by this process (SQLite; PostgreSQL records them in
+# network_write_sessions): nearly every record repeats one, and the insert would find it there anyway.
+# Filled only after a commit, so a rolled-back batch is recorded again.
 _online_seen: set[tuple[int, dt.date]] = set()
 
 
@@ -160,20 +161,16 @@ def _write_sessions(records: list[AcctRecord]) -> None:
         return
     rows = merge(records)
     if connection.vendor == "postgresql":
-        online = _write_postgresql(rows)
-    else:
-        usage = _upsert_generic(rows)
-        _add_usage(usage)
-        online = {(subscriber_id, day) for subscriber_id, day, _i, _o in usage}
-        online |= {(r.subscriber_id, timezone.localtime(r.event_time).date()) for r in rows if r.subscriber_id}
+        _write_postgresql(rows)  # online days included (migration 0005)
+        return
+    usage = _upsert_generic(rows)
+    _add_usage(usage)
+    online = {(subscriber_id, day) for subscriber_id, day, _i, _o in usage}
+    online |= {(r.subscriber_id, timezone.localtime(r.event_time).date()) for r in rows if r.subscriber_id}
     online -= _online_seen
     if online:
         do_record_online_days(online)
         transaction.on_commit(lambda: _remember_online(online))
-
-
-def online_seen() -> set[tuple[int, dt.date]]:
-    return _online_seen
 
 
 def _remember_online(pairs) -> None:
@@ -226,8 +223,8 @@ def write_params(rows: list[AcctRecord]) -> list:
 
 
 def _write_postgresql(rows: list[AcctRecord]) -> set[tuple[int, dt.date]]:
-    """One call of ``network_write_sessions`` (migration 0004): upsert, keeping each row's growth, and add
-    it to the day's traffic. Returns the (subscriber, day) pairs seen online."""
+    """One call of ``network_write_sessions`` (migrations 0004, 0005): upsert, keeping each row's growth, add
+    it to the day's traffic and record the days online. Returns the (subscriber, day) pairs seen online."""
     # psycopg's own cursor, not Django's: it binds the document server-side instead of quoting it into the
     # SQL text, and prepares the call once. Same connection (and transaction, if any);
     # wrap_database_errors turns psycopg's errors into Django's, as everywhere else.
@@ -235,14 +232,6 @@ def _write_postgresql(rows: list[AcctRecord]) -> set[tuple[int, dt.date]]:
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(WRITE_SQL, write_params(rows), prepare=True)
         return set(cursor.fetchall())
-
-
-def record_online(pairs: set[tuple[int, dt.date]]) -> None:
-    """Online days not yet recorded by this process (billing's action; idempotent by its unique key)."""
-    pairs = pairs - _online_seen
-    if pairs:
-        do_record_online_days(pairs)
-        _remember_online(pairs)
 
 
 WRITE_SQL = "SELECT out_subscriber_id, out_day FROM network_write_sessions(%s::json, %s::text)"

@@ -218,3 +218,16 @@ def test_every_field_reaches_the_session_and_empty_ones_are_stored_empty(make_na
         T0,
         T0,
     )
+
+
+def test_each_local_day_with_a_record_is_an_online_day_once(make_nas, customer):
+    from abonent.billing.models import OnlineDay
+
+    nas = make_nas()
+    sub = customer.pk
+    # 13:00 Moscow, then 01:00 the next day: one session across midnight, online on both days.
+    write_batch([rec(nas, START, sub=sub)])
+    write_batch([rec(nas, INTERIM, t=12 * 3600, i=10, o=1, sub=sub)])
+    write_batch([rec(nas, INTERIM, t=12 * 3600 + 300, i=20, o=2, sub=sub)])  # the same day again
+    days = sorted(OnlineDay.objects.filter(subscriber=customer).values_list("day", flat=True))
+    assert days == [dt.date(2026, 11, 20), dt.date(2026, 11, 21)]

@@ -554,7 +554,7 @@ class _Lane:
         self.wake: asyncio.Event | None = None
         self.busy = False
         self.pipe: BatchPipe | None = None
-        # A written batch whose answer waits for the lane's task (an error, or online days to record).
+        # A written batch whose answer waits for the lane's task (a failure: the batch is split or spooled).
         self.settling: tuple | None = None
 
 
@@ -566,8 +566,8 @@ class AccountingWriter:
     (``ABONENT_RADIUS_DB_LANES``) a session always goes to the same lane, so its records stay in order and two
     writers never meet on one row. Each lane's connection (``BatchPipe``) is read from the loop's reader
     callback, and polled between accounting datagrams (``poll``), which answers the batch and sends the lane's
-    next one there and then; what needs a thread (a failure to spool or to split, online days to record) is
-    settled by the lane's task before the lane sends anything else. Accounting-On/Off is a barrier: it is
+    next one there and then; what needs a thread (a failure: the batch is split or spooled) is settled by the
+    lane's task before the lane sends anything else. The days online are recorded by the same statement. Accounting-On/Off is a barrier: it is
     written after everything received before it, and before anything received after it.
 
     If the database fails, the batch goes to the disk spool (appended and fsynced) and is answered;
@@ -688,13 +688,13 @@ class AccountingWriter:
         lane.busy = False
         # Time spent writing, against wall time: how close the database is to being the limit.
         self.stats.counters[("all", "accounting_write_us")] += int((time.perf_counter() - started) * 1e6)
-        if error is None and not (pairs - accounting.online_seen()):
+        if error is None:
             self._pump(lane)  # the next batch first: PostgreSQL works on it while this one is answered
             self._finish(batch, True)
             if not lane.busy:
                 self._barrier_wake.set()
             return
-        # A failure, or online days to record: both need a thread, so the lane's task settles the batch
+        # A failure needs a thread (to split the batch, or to spool it), so the lane's task settles the batch
         # before the lane sends anything else.
         lane.settling = (batch, pairs, error)
         lane.wake.set()
@@ -702,10 +702,6 @@ class AccountingWriter:
     async def _settle(self, lane: _Lane, batch, pairs, error) -> bool:
         loop = asyncio.get_running_loop()
         records = [r for _s, r, _d in batch]
-        if error is None:
-            # Billing's action, on the lane's thread (Django's ORM is synchronous). The sessions are already
-            # committed; if this fails the batch is spooled and replayed, which is idempotent.
-            return await loop.run_in_executor(lane.executor, self._record_online, pairs, records)
         if isinstance(error, psycopg.errors.DataError):
             # One bad row, not an outage: the thread path writes the others one by one and counts it.
             return await loop.run_in_executor(lane.executor, self._write, records)
@@ -798,15 +794,6 @@ class AccountingWriter:
                 self._finish([item], ok)
                 for lane in self.lanes:
                     lane.wake.set()
-
-    def _record_online(self, pairs, records: list[AcctRecord]) -> bool:
-        try:
-            accounting.record_online(pairs)
-            return True
-        except DatabaseError as exc:
-            connection.close()
-            logger.error("accounting: online days not recorded (%s); spooling the batch to replay it", exc)
-            return self._spool_now(records)
 
     def _spool_now(self, records: list[AcctRecord]) -> bool:
         try:
