@@ -567,8 +567,9 @@ class AccountingWriter:
     writers never meet on one row. Each lane's connection (``BatchPipe``) is read from the loop's reader
     callback, and polled between accounting datagrams (``poll``), which answers the batch and sends the lane's
     next one there and then; what needs a thread (a failure: the batch is split or spooled) is settled by the
-    lane's task before the lane sends anything else. The days online are recorded by the same statement. Accounting-On/Off is a barrier: it is
-    written after everything received before it, and before anything received after it.
+    lane's task before the lane sends anything else. The days online are recorded by the same statement.
+    Accounting-On/Off is a barrier: it is written after everything received before it, and before anything
+    received after it.
 
     If the database fails, the batch goes to the disk spool (appended and fsynced) and is answered;
     everything after it is spooled too, until the spool has been replayed in order.
