@@ -13,7 +13,6 @@ through psycopg's libpq wrapper (``psycopg.pq``), one prepared statement at a ti
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 import psycopg
 from psycopg import pq
@@ -22,7 +21,8 @@ STATEMENT = b"abonent_write_sessions"
 
 
 class BatchPipe:
-    """One connection with one batch in flight, answered with the (subscriber, day) pairs it wrote."""
+    """One connection with one batch in flight. The statement records the days online itself (migration
+    0005), so the rows it returns are not read: the answer is whether the batch was written."""
 
     def __init__(self, conninfo: str) -> None:
         self.conninfo = conninfo
@@ -30,7 +30,6 @@ class BatchPipe:
         self.pgconn: pq.abc.PGconn | None = None
         self._fd = -1
         self._callback = None
-        self._rows: set[tuple[int, dt.date]] = set()
         self._error: Exception | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writing = False
@@ -43,23 +42,22 @@ class BatchPipe:
         self._loop = asyncio.get_running_loop()
         self.conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
         await self.conn.execute(
-            f"PREPARE {STATEMENT.decode()}(json, text) AS "
-            # The day as text in one fixed shape, whatever the connection's DateStyle.
-            "SELECT out_subscriber_id, to_char(out_day, 'YYYY-MM-DD') FROM network_write_sessions($1, $2)"
+            # One row back, not one per subscriber: nothing of the answer is read but whether it came.
+            f"PREPARE {STATEMENT.decode()}(json, text) AS SELECT count(*) FROM network_write_sessions($1, $2)"
         )
         self.pgconn = self.conn.pgconn
         self._fd = self.pgconn.socket
         self._loop.add_reader(self._fd, self._readable)
 
     def send(self, document: str, time_zone: str, callback) -> None:
-        """Send one batch; ``callback(pairs, error)`` is called from the reader callback when it is answered
+        """Send one batch; ``callback(error)`` (None: written) is called from the reader callback when it is answered
         (or the connection fails), so the caller can answer the NAS and send the next batch in that turn."""
         if self._callback is not None:
             raise RuntimeError("a batch is already in flight on this connection")
         self.pgconn.send_query_prepared(STATEMENT, [document.encode(), time_zone.encode()])
         self._flush()
         self._callback = callback  # only once sent: if sending raised, the caller has the error already
-        self._rows, self._error = set(), None
+        self._error = None
 
     def poll(self) -> None:
         """Take the answer if it is already here (the event loop may be busy with datagrams)."""
@@ -96,11 +94,7 @@ class BatchPipe:
                 result = self.pgconn.get_result()
                 if result is None:
                     break  # the statement is over (or there was none: a notice while idle, now consumed)
-                if result.status == pq.ExecStatus.TUPLES_OK:
-                    for i in range(result.ntuples):
-                        day = dt.date.fromisoformat(result.get_value(i, 1).decode())
-                        self._rows.add((int(result.get_value(i, 0)), day))
-                elif result.status == pq.ExecStatus.FATAL_ERROR:
+                if result.status == pq.ExecStatus.FATAL_ERROR:
                     self._error = _error(result)
             else:
                 return  # the rest of the answer is still on its way
@@ -109,13 +103,13 @@ class BatchPipe:
             return
         callback, self._callback = self._callback, None
         if callback is not None:
-            callback(self._rows, self._error)
+            callback(self._error)
 
     def _fail(self, exc: Exception) -> None:
         self._unregister()
         callback, self._callback = self._callback, None
         if callback is not None:
-            callback(None, exc)
+            callback(exc)
 
     def _unregister(self) -> None:
         if self._loop is not None and self._fd >= 0:

@@ -680,12 +680,12 @@ class AccountingWriter:
             lane.pipe.send(
                 accounting.write_document(accounting.merge(records)),
                 settings.TIME_ZONE,
-                lambda pairs, error: self._written(lane, batch, started, pairs, error),
+                lambda error: self._written(lane, batch, started, error),
             )
         except Exception as exc:  # psycopg's, or a bug building the document: the task settles it, nothing hangs
-            self._written(lane, batch, started, None, exc)
+            self._written(lane, batch, started, exc)
 
-    def _written(self, lane: _Lane, batch, started: float, pairs, error) -> None:
+    def _written(self, lane: _Lane, batch, started: float, error) -> None:
         lane.busy = False
         # Time spent writing, against wall time: how close the database is to being the limit.
         self.stats.counters[("all", "accounting_write_us")] += int((time.perf_counter() - started) * 1e6)
@@ -697,10 +697,10 @@ class AccountingWriter:
             return
         # A failure needs a thread (to split the batch, or to spool it), so the lane's task settles the batch
         # before the lane sends anything else.
-        lane.settling = (batch, pairs, error)
+        lane.settling = (batch, error)
         lane.wake.set()
 
-    async def _settle(self, lane: _Lane, batch, pairs, error) -> bool:
+    async def _settle(self, lane: _Lane, batch, error) -> bool:
         loop = asyncio.get_running_loop()
         records = [r for _s, r, _d in batch]
         if isinstance(error, psycopg.errors.DataError):
@@ -721,9 +721,9 @@ class AccountingWriter:
             await lane.wake.wait()
             lane.wake.clear()
             if lane.settling is not None:
-                batch, pairs, error = lane.settling
+                batch, error = lane.settling
                 try:
-                    ok = await self._settle(lane, batch, pairs, error)
+                    ok = await self._settle(lane, batch, error)
                 except Exception:  # the lane must outlive any failure: unanswered, the NAS retransmits
                     logger.exception("accounting: settling a batch of %d failed", len(batch))
                     ok = False
