@@ -577,9 +577,7 @@ def do_activate_turbo(subscription: Subscription, *, turbo: Turbo, acting_user, 
             _("A turbo is already on (until %(time)s).") % {"time": _moment(current.ends_at)},
             code="turbo_already_on",
         )
-    if current is not None:  # run out, and the worker has not got to it yet
-        current.subscription = subscription
-        _end_turbo(current, status=TurboStatus.FINISHED, at=current.ends_at)
+    _end_turbo_with(subscription, now)  # one that has run out, before the worker got to it
     price = quantize(turbo.price)
     account = ledger.subscriber_account(subscription.subscriber_id, lock=True)
     if price > 0 and account.balance + account.credit_limit < price:
@@ -666,7 +664,8 @@ def do_end_turbo(subscription: Subscription, *, acting_user, reason: str = "") -
 
 
 def _end_turbo_with(subscription: Subscription, now: dt.datetime) -> None:
-    """A freeze or a termination ends the turbo too: no service, no boost (and no refund of it)."""
+    """End the subscription's turbo as of ``now``: finished if its time was up, else ended early (a freeze or a
+    termination: no service, no boost, and no refund of it)."""
     for activation in TurboActivation.objects.filter(subscription=subscription, status=TurboStatus.ACTIVE):
         activation.subscription = subscription
         if activation.ends_at <= now:

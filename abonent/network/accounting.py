@@ -161,7 +161,7 @@ def _write_sessions(records: list[AcctRecord]) -> None:
         return
     rows = merge(records)
     if connection.vendor == "postgresql":
-        _write_postgresql(rows)  # online days included (migration 0005)
+        _write_postgresql(rows)
         return
     usage = _upsert_generic(rows)
     _add_usage(usage)
@@ -222,19 +222,18 @@ def write_params(rows: list[AcctRecord]) -> list:
     return [write_document(rows), settings.TIME_ZONE]
 
 
-def _write_postgresql(rows: list[AcctRecord]) -> set[tuple[int, dt.date]]:
+def _write_postgresql(rows: list[AcctRecord]) -> None:
     """One call of ``network_write_sessions`` (migrations 0004, 0005): upsert, keeping each row's growth, add
-    it to the day's traffic and record the days online. Returns the (subscriber, day) pairs seen online."""
+    it to the day's traffic and record the days online."""
     # psycopg's own cursor, not Django's: it binds the document server-side instead of quoting it into the
     # SQL text, and prepares the call once. Same connection (and transaction, if any);
     # wrap_database_errors turns psycopg's errors into Django's, as everywhere else.
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(WRITE_SQL, write_params(rows), prepare=True)
-        return set(cursor.fetchall())
 
 
-WRITE_SQL = "SELECT out_subscriber_id, out_day FROM network_write_sessions(%s::json, %s::text)"
+WRITE_SQL = "SELECT count(*) FROM network_write_sessions(%s::json, %s::text)"
 
 
 def _upsert_generic(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, int]]:
