@@ -33,7 +33,14 @@ from abonent.staff.permissions import Perm, check_perm
 from . import accounting
 from .accounting import AcctRecord
 from .models import AuthAttempt, AuthOutcome, Login, Nas, RejectReason
-from .policy import CLASS_PREFIX, PASSWORD_KINDS, PolicyStore, login_id_from_class, store_for_request
+from .policy import (
+    CLASS_PREFIX,
+    NAS_MANAGEMENT_SERVICE_TYPES,
+    PASSWORD_KINDS,
+    PolicyStore,
+    login_id_from_class,
+    store_for_request,
+)
 from .radius.server import _terminate_cause
 from .vendors import profile_for
 from .vendors.base import DebtorSettings
@@ -204,14 +211,17 @@ def authorize(request, payload: RlmRequest):
         _attempt(nas, username, None, AuthOutcome.REJECT, RejectReason.UNKNOWN_LOGIN, calling)
         raise ApiError(404, "unknown_login", _("No such login."))
     decision = store.decide(entry, timezone.localtime(clock.now()))
-    if decision.reason:
-        _attempt(nas, username, entry, AuthOutcome.REJECT, decision.reason, calling)
-        label = RejectReason(decision.reason).label
+    reason = decision.reason
+    if _text(payload, "Service-Type") in NAS_MANAGEMENT_SERVICE_TYPES.values():
+        reason = RejectReason.NAS_MANAGEMENT
+    if reason:
+        _attempt(nas, username, entry, AuthOutcome.REJECT, reason, calling)
+        label = RejectReason(reason).label
         raise ApiError(
             401,
             "rejected",
             _("Access is refused: %(reason)s.") % {"reason": label},
-            [{"field": None, "code": str(decision.reason), "message": str(label)}],
+            [{"field": None, "code": str(reason), "message": str(label)}],
         )
     control: list[tuple[str, str | int]] = []
     if entry.kind in PASSWORD_KINDS:

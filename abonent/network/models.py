@@ -174,9 +174,11 @@ class SessionStatus(models.TextChoices):
 class Session(models.Model):
     """One NAS session, upserted idempotently from accounting by ``(nas, unique_id)``.
 
-    ``unique_id`` is the Class we issued at Access-Accept when the NAS echoes it, else an MD5 of
-    (User-Name, Acct-Session-Id, NAS-IP-Address, NAS-Identifier, NAS-Port-Id, NAS-Port): Acct-Session-Id alone
-    repeats across NAS and after a NAS reboot. Octet counters are cumulative 64-bit totals (Gigawords << 32 |
+    ``unique_id`` is an MD5 of (User-Name, Acct-Session-Id, NAS-IP-Address, NAS-Identifier, NAS-Port-Id,
+    NAS-Port), FreeRADIUS's Acct-Unique-Session-Id: Acct-Session-Id alone repeats across NAS and after a NAS
+    reboot. The Class we issue at Access-Accept, when the NAS echoes it, binds the session to its login (and so
+    its subscriber) even where the User-Name differs; it is not part of the key, so a NAS that drops Class on
+    some records does not split a session in two. Octet counters are cumulative 64-bit totals (Gigawords << 32 |
     Octets) and never go down, so a retransmitted or reordered record cannot count twice.
     """
 
@@ -262,6 +264,7 @@ class RejectReason(models.TextChoices):
     FROZEN = "frozen", _("Subscription is frozen")
     TOO_MANY_SESSIONS = "too_many_sessions", _("Too many sessions at once")
     UNSUPPORTED_AUTH = "unsupported_auth", _("No password or unsupported authentication method")
+    NAS_MANAGEMENT = "nas_management", _("Asked for the NAS's own console, not for internet access")
 
 
 class AuthAttempt(models.Model):

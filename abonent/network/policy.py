@@ -48,6 +48,17 @@ SET_PERIODS = {"debtors": 5.0, "at_limit": 15.0, "over_quota": 60.0}
 # Bumped when what the snapshot holds changes shape (``LoginPolicy`` fields): an older file is not read.
 SNAPSHOT_VERSION = 2
 
+# Service-Type values (RFC 2865 §5.6) asking for the NAS's own command line or administration, refused before
+# the password is checked: a router whose management logins go to the same RADIUS server would otherwise let
+# any subscriber with a PPPoE password into its console. Login-User is not among them: MikroTik's hotspot
+# sends it for subscribers.
+NAS_MANAGEMENT_SERVICE_TYPES = {
+    6: "Administrative-User",
+    7: "NAS-Prompt-User",
+    9: "Callback-NAS-Prompt",
+    11: "Callback-Administrative",
+}
+
 # Class = "abonent:<login id>:<tag>", issued in every Access-Accept and echoed by the NAS in accounting.
 CLASS_PREFIX = b"abonent:"
 

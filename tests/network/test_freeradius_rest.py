@@ -357,6 +357,21 @@ def test_authorize_answers_in_rlm_rest_shape_without_xlat(customer, make_nas, en
 
 
 @pytest.mark.django_db
+def test_authorize_refuses_the_nas_console_before_the_password(customer, make_nas, engineer_token):
+    make_nas("mikrotik")
+    client = Client(headers={"Authorization": f"Bearer {engineer_token}"})
+    response = client.post(
+        "/api/v1/radius/authorize",
+        _rlm(User_Name="ivanov", Service_Type="Administrative-User", FreeRADIUS_Client_IP_Address="127.0.0.1"),
+        content_type="application/json",
+    )
+    assert response.status_code == 401, response.content
+    assert [f["code"] for f in response.json()["error"]["fields"]] == [RejectReason.NAS_MANAGEMENT]
+    assert "Cleartext-Password" not in response.content.decode()
+    assert list(AuthAttempt.objects.values_list("reason", flat=True)) == [RejectReason.NAS_MANAGEMENT]
+
+
+@pytest.mark.django_db
 def test_authorize_needs_the_network_permission_and_a_known_nas(customer, make_nas, make_staff):
     make_nas("mikrotik")
     _token, cashier = do_create_api_token(user=make_staff(Role.CASHIER), name="not for radius")

@@ -47,6 +47,25 @@ def test_wrong_password_is_rejected_and_the_reason_kept(customer, make_nas, serv
     assert (attempt.reason, attempt.subscriber_id) == (RejectReason.BAD_PASSWORD, customer.pk)
 
 
+def test_a_request_for_the_nas_console_is_refused_even_with_the_right_password(
+    customer, make_nas, server, radclient
+):
+    make_nas()
+    with server() as running:
+        console = radclient(running.auth_port, SECRET, "auth", PAP + "Service-Type = Administrative-User\n")
+        prompt = radclient(running.auth_port, SECRET, "auth", PAP + "Service-Type = NAS-Prompt-User\n")
+        # A hotspot login (MikroTik sends Login-User for it) and a PPP one are internet access.
+        hotspot = radclient(running.auth_port, SECRET, "auth", PAP + "Service-Type = Login-User\n")
+        framed = radclient(running.auth_port, SECRET, "auth", PAP + "Service-Type = Framed-User\n")
+        assert running.counter("rejects_nas_management") == 2
+    assert "Received Access-Reject" in console.stdout, console.stdout + console.stderr
+    assert "Received Access-Reject" in prompt.stdout
+    assert "Received Access-Accept" in hotspot.stdout
+    assert "Received Access-Accept" in framed.stdout
+    reasons = list(AuthAttempt.objects.values_list("reason", "subscriber_id"))
+    assert reasons == [(RejectReason.NAS_MANAGEMENT, customer.pk)] * 2
+
+
 def test_chap(customer, make_nas, server, radclient):
     make_nas()
     with server() as running:

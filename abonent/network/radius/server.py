@@ -37,7 +37,7 @@ from .. import accounting, selectors
 from .. import policy as policy_mod
 from ..accounting import AcctRecord
 from ..models import AuthAttempt, AuthOutcome, LoginKind, Nas, RejectReason
-from ..policy import CLASS_PREFIX
+from ..policy import CLASS_PREFIX, NAS_MANAGEMENT_SERVICE_TYPES
 from ..vendors import profile_for
 from ..vendors.base import DebtorSettings
 from . import auth, codec
@@ -54,6 +54,7 @@ MAX_SESSION_SECONDS = 10 * 366 * 86400  # Acct-Session-Time believed: ten years
 PPP = (1).to_bytes(4, "big")
 MS_VENDOR = 311
 MS_CHAP_RESPONSE, MS_CHAP_CHALLENGE, MS_CHAP2_RESPONSE = (MS_VENDOR, 1), (MS_VENDOR, 11), (MS_VENDOR, 25)
+NAS_MANAGEMENT_SERVICES = frozenset(value.to_bytes(4, "big") for value in NAS_MANAGEMENT_SERVICE_TYPES)
 RECV_BUFFER = 8 * 1024 * 1024
 # RFC 5080 §2.2.2: a reply is kept and replayed for a retransmission of the same request. NAS retransmit
 # for 3–30 s; at the 10,000 requests/s this server is built for that is up to 300,000 entries.
@@ -306,6 +307,8 @@ class RadiusServer:
         reason = ""
         if entry is None:
             reason = RejectReason.UNKNOWN_LOGIN
+        elif any(value in NAS_MANAGEMENT_SERVICES for value in raw_get(attributes, 6) or ()):
+            reason = RejectReason.NAS_MANAGEMENT  # before the password: the answer tells nothing about it
         elif entry.kind in (LoginKind.PPPOE, LoginKind.HOTSPOT):
             try:
                 password = self.store.password_of(entry)
