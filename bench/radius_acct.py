@@ -13,7 +13,8 @@ User-Name, NAS-IP-Address, Acct-Session-Time, octets + gigawords, Framed-IP-Addr
 
 Afterwards the database must hold exactly one session row per session sent, with the interim's counters,
 and the daily usage must equal the sum of the counters (``lost`` and ``duplicates`` both 0).
-Target (DESIGN.md §5): ≥ 6,000/s, nothing lost, deduplicated (FreeRADIUS + rlm_sql: 2,400–2,500/s).
+Target (DESIGN.md §5): ≥ 6,000/s, nothing lost, deduplicated (FreeRADIUS + rlm_sql: 2,400–2,500/s as the issue
+measured it; bench/freeradius_peer.py measures it on this machine).
 Progress goes to stderr; the last line on stdout is the JSON result.
 """
 

@@ -13,7 +13,8 @@ as a subprocess against it, then measures:
 3. A burst: ``--burst`` requests sent at once without waiting; answers counted, and the kernel's UDP
    receive-buffer drops (``/proc/net/snmp`` Udp RcvbufErrors) before/after.
 
-Target (DESIGN.md §5): ≥ 8,000/s, p99 ≤ 10 ms at 50 in flight (FreeRADIUS 3.2.1 + rlm_sql: 3,300–3,600/s).
+Target (DESIGN.md §5): ≥ 8,000/s, p99 ≤ 10 ms at 50 in flight (FreeRADIUS 3.2.1 + rlm_sql: 3,300–3,600/s as the
+issue measured it; bench/freeradius_peer.py measures it on this machine).
 Progress goes to stderr; the last line on stdout is the JSON result.
 """
 
