@@ -205,8 +205,14 @@ def authorize(request, payload: RlmRequest):
     nas = _nas(payload)
     username, calling, option82 = _lookup(payload)
     store = store_for_request(username, calling, option82)
-    # Framed-Protocol = PPP: only a password login may answer (a copied IPoE MAC must not let anyone in).
-    entry = store.find(username, calling, option82, ppp=_text(payload, "Framed-Protocol") == "PPP")
+    # Framed-Protocol = PPP, Service-Type = Login-User (a hotspot page): the User-Name was typed (find()).
+    entry = store.find(
+        username,
+        calling,
+        option82,
+        ppp=_text(payload, "Framed-Protocol") == "PPP",
+        hotspot=_text(payload, "Service-Type") == "Login-User",
+    )
     if entry is None:
         _attempt(nas, username, None, AuthOutcome.REJECT, RejectReason.UNKNOWN_LOGIN, calling)
         raise ApiError(404, "unknown_login", _("No such login."))

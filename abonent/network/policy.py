@@ -270,24 +270,41 @@ class PolicyStore:
     # --- answering -------------------------------------------------------------------------------------
 
     def find(
-        self, username: str, calling_station_id: str = "", option82: str = "", *, ppp: bool = False
+        self,
+        username: str,
+        calling_station_id: str = "",
+        option82: str = "",
+        *,
+        ppp: bool = False,
+        hotspot: bool = False,
     ) -> LoginPolicy | None:
         """The login an Access-Request is for: a PPPoE/hotspot login by User-Name, else IPoE by MAC
         (Calling-Station-Id or a User-Name that is a MAC), else IPoE by option 82.
 
-        A PPP request (Framed-Protocol = PPP) is only ever a password login: otherwise a PPPoE client that
-        copies an IPoE subscriber's MAC would get in with any name and password, billed to that subscriber.
+        An IPoE login has no password to check, so only what the network says may name it, never what the
+        subscriber typed:
+        - a PPP request (Framed-Protocol = PPP) is only ever a password login: otherwise a PPPoE client that
+          copies an IPoE subscriber's MAC would get in with any name and password, billed to that subscriber;
+        - on a hotspot login page (Service-Type = Login-User) the User-Name is typed, so it names an IPoE login
+          only as the MAC the NAS itself reports (MAC authentication: the same MAC in Calling-Station-Id);
+        - anywhere, a User-Name that is a MAC does not name an IPoE login when Calling-Station-Id reports a
+          different MAC: the device asking is another one.
         """
         policy = self.by_login.get(("password", username))
         if policy is not None or ppp:
             return policy
-        for candidate in (calling_station_id, username):
-            mac = normalise_mac(candidate) if candidate else ""
+        station = normalise_mac(calling_station_id) if calling_station_id else ""
+        named = normalise_mac(username) if username else ""
+        if hotspot:
+            macs = (station,) if station and named == station else ()
+        else:
+            macs = (station, named if not station or named == station else "")
+        for mac in macs:
             if mac:
                 policy = self.by_login.get((LoginKind.IPOE_MAC, mac))
                 if policy is not None:
                     return policy
-        for candidate in (option82, username):
+        for candidate in (option82, "" if hotspot else username):
             if candidate:
                 policy = self.by_login.get((LoginKind.IPOE_OPT82, candidate))
                 if policy is not None:

@@ -372,6 +372,27 @@ def test_authorize_refuses_the_nas_console_before_the_password(customer, make_na
 
 
 @pytest.mark.django_db
+def test_authorize_never_opens_an_ipoe_login_by_a_typed_name(customer, make_nas, engineer_token, admin):
+    from abonent.network import actions as network
+    from abonent.network.models import LoginKind
+
+    network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_MAC, username="aa:bb:cc:dd:ee:23")
+    make_nas("mikrotik")
+    client = Client(headers={"Authorization": f"Bearer {engineer_token}"})
+
+    def authorize(**attributes):
+        body = _rlm(User_Name="aa:bb:cc:dd:ee:23", FreeRADIUS_Client_IP_Address="127.0.0.1", **attributes)
+        return client.post("/api/v1/radius/authorize", body, content_type="application/json")
+
+    typed = authorize(Service_Type="Login-User", Calling_Station_Id="02:00:00:00:00:99")
+    assert typed.status_code == 404, typed.content
+    assert authorize(Calling_Station_Id="02:00:00:00:00:99").status_code == 404
+    mac_auth = authorize(Service_Type="Login-User", Calling_Station_Id="AA-BB-CC-DD-EE-23")
+    assert mac_auth.status_code == 200, mac_auth.content
+    assert mac_auth.json()["control:Auth-Type"]["value"] == ["Accept"]
+
+
+@pytest.mark.django_db
 def test_authorize_needs_the_network_permission_and_a_known_nas(customer, make_nas, make_staff):
     make_nas("mikrotik")
     _token, cashier = do_create_api_token(user=make_staff(Role.CASHIER), name="not for radius")

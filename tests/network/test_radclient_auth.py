@@ -181,6 +181,59 @@ def test_ipoe_by_mac_and_a_ppp_client_copying_that_mac(customer, make_nas, serve
     assert "Received Access-Reject" in spoofed.stdout
 
 
+def _ipoe_subscriber(customer, admin):
+    from abonent.network import actions as network
+    from abonent.network.models import LoginKind
+
+    network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_MAC, username="AA-BB-CC-DD-EE-23")
+    network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_OPT82, username="0106000400010018")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        # A hotspot login page (MikroTik sends Service-Type = Login-User): the subscriber types the name.
+        'User-Name = "aa:bb:cc:dd:ee:23"\nService-Type = Login-User\nCalling-Station-Id = "02:00:00:00:00:99"\n',
+        'User-Name = "0106000400010018"\nService-Type = Login-User\nCalling-Station-Id = "02:00:00:00:00:99"\n',
+        'User-Name = "aa:bb:cc:dd:ee:23"\nService-Type = Login-User\n',
+        # Anywhere: a MAC as the name, while the NAS reports another device's MAC.
+        'User-Name = "aa:bb:cc:dd:ee:23"\nCalling-Station-Id = "02:00:00:00:00:99"\n',
+    ],
+    ids=["hotspot-mac", "hotspot-option82", "hotspot-mac-no-station", "mac-of-another-device"],
+)
+def test_a_typed_name_never_opens_an_ipoe_login(customer, make_nas, server, radclient, admin, typed):
+    _ipoe_subscriber(customer, admin)
+    make_nas("mikrotik")
+    with server() as running:
+        result = radclient(
+            running.auth_port, SECRET, "auth", typed + 'User-Password = "anything"\nMessage-Authenticator = 0x00\n'
+        )
+    assert "Received Access-Reject" in result.stdout, result.stdout + result.stderr
+    assert list(AuthAttempt.objects.values_list("reason", flat=True)) == [RejectReason.UNKNOWN_LOGIN]
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        # MikroTik hotspot MAC authentication: the name is the MAC the NAS itself reports.
+        'User-Name = "AA:BB:CC:DD:EE:23"\nService-Type = Login-User\nCalling-Station-Id = "AA:BB:CC:DD:EE:23"\n',
+        # MikroTik's DHCP server: the MAC as the name, Calling-Station-Id its client id (type 1 + MAC).
+        'User-Name = "AA:BB:CC:DD:EE:23"\nCalling-Station-Id = "1:aa:bb:cc:dd:ee:23"\n',
+        # accel-ppp IPoE: the MAC in Calling-Station-Id, the name whatever `username=` makes it.
+        'User-Name = "eth1.100"\nCalling-Station-Id = "aa:bb:cc:dd:ee:23"\n',
+    ],
+    ids=["hotspot-mac-auth", "mikrotik-dhcp", "accel-ppp-ipoe"],
+)
+def test_what_the_network_reports_still_opens_an_ipoe_login(customer, make_nas, server, radclient, admin, network):
+    _ipoe_subscriber(customer, admin)
+    make_nas("mikrotik")
+    with server() as running:
+        result = radclient(
+            running.auth_port, SECRET, "auth", network + 'User-Password = ""\nMessage-Authenticator = 0x00\n'
+        )
+    assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
+
+
 def test_simultaneous_use_rejects_a_second_session_until_the_first_stops(customer, make_nas, server, radclient):
     from abonent.core import clock
     from abonent.network.accounting import unique_session_id

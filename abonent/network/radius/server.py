@@ -51,7 +51,7 @@ ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE = 4, 5
 STATUS_SERVER = 12
 MAX_ACCT_DELAY = 3600  # seconds of Acct-Delay-Time believed
 MAX_SESSION_SECONDS = 10 * 366 * 86400  # Acct-Session-Time believed: ten years
-PPP = (1).to_bytes(4, "big")
+PPP = LOGIN_USER = (1).to_bytes(4, "big")
 MS_VENDOR = 311
 MS_CHAP_RESPONSE, MS_CHAP_CHALLENGE, MS_CHAP2_RESPONSE = (MS_VENDOR, 1), (MS_VENDOR, 11), (MS_VENDOR, 25)
 NAS_MANAGEMENT_SERVICES = frozenset(value.to_bytes(4, "big") for value in NAS_MANAGEMENT_SERVICE_TYPES)
@@ -301,8 +301,10 @@ class RadiusServer:
         username = _text(raw_get(attributes, 1))
         calling = _text(raw_get(attributes, 31))
         option82 = (raw_get(attributes, 245) or [b""])[0].hex()
-        ppp = raw_get(attributes, 7) == [PPP]  # Framed-Protocol = PPP: only a password login may answer
-        entry = self.store.find(username, calling, option82, ppp=ppp)
+        # Framed-Protocol = PPP, Service-Type = Login-User (a hotspot page): the User-Name was typed (find()).
+        ppp = raw_get(attributes, 7) == [PPP]
+        hotspot = raw_get(attributes, 6) == [LOGIN_USER]
+        entry = self.store.find(username, calling, option82, ppp=ppp, hotspot=hotspot)
         mschap_success = None
         reason = ""
         if entry is None:
