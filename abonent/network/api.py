@@ -242,10 +242,11 @@ def authorize(request, payload: RlmRequest):
         ("Class", "0x" + (CLASS_PREFIX + f"{entry.login_id}:{pysecrets.token_hex(6)}".encode()).hex()),
     ]
     debtor = DebtorSettings(address_list=nas.debtor_address_list, pool=nas.debtor_pool)
-    if entry.static_ip:
-        reply.append(("Framed-IP-Address", entry.static_ip))
-    elif entry.pool and not (decision.restricted and debtor.pool):
-        reply.append(("Framed-Pool", entry.pool))
+    if not (decision.restricted and debtor.pool):  # a debtor goes to the debtor pool, as in abonent radius
+        if entry.static_ip:
+            reply.append(("Framed-IP-Address", entry.static_ip))
+        elif entry.pool:
+            reply.append(("Framed-Pool", entry.pool))
     reply += profile.speed(decision.speed)
     if decision.restricted:
         reply += profile.debtor(debtor)

@@ -162,6 +162,24 @@ def test_debtor_gets_the_redirect(customer, make_nas, server, radclient, admin):
     assert 'Mikrotik-Address-List = "debtors"' in result.stdout
 
 
+def test_a_debtor_with_a_static_address_goes_to_the_debtor_pool(customer, make_nas, server, radclient, admin):
+    from abonent.billing import actions as billing
+    from abonent.network import actions as network
+    from abonent.network.models import Login
+
+    network.do_update_login(Login.objects.get(username="ivanov"), acting_user=admin, static_ip="10.0.0.21")
+    make_nas("accel_ppp", debtor_pool="debt-pool")
+    with server() as running:
+        paying = radclient(running.auth_port, SECRET, "auth", PAP)
+    billing.do_adjust_balance(customer, amount="-5000.00", reason="test debt", acting_user=admin)
+    with server() as running:
+        debtor = radclient(running.auth_port, SECRET, "auth", PAP)
+    assert "Framed-IP-Address = 10.0.0.21" in paying.stdout, paying.stdout + paying.stderr
+    # The NAS prefers a Framed-IP-Address to a pool: with both, the debtor would keep browsing.
+    assert 'Framed-Pool = "debt-pool"' in debtor.stdout, debtor.stdout + debtor.stderr
+    assert "Framed-IP-Address" not in debtor.stdout.split("Received", 1)[1]
+
+
 def test_ipoe_by_mac_and_a_ppp_client_copying_that_mac(customer, make_nas, server, radclient, admin):
     from abonent.network import actions as network
     from abonent.network.models import LoginKind

@@ -393,10 +393,13 @@ class RadiusServer:
             return body
         profile = profile_for(nas.vendor)
         pairs = [("Session-Timeout", decision.session_timeout), ("Acct-Interim-Interval", nas.interim_interval)]
-        if entry.static_ip:
-            pairs.append(("Framed-IP-Address", entry.static_ip))
-        elif entry.pool and not (decision.restricted and nas.debtor.pool):
-            pairs.append(("Framed-Pool", entry.pool))
+        # A debtor goes to the NAS's debtor pool when it has one, from a static address too: the NAS gives a
+        # Framed-IP-Address precedence over a pool, and the redirect lives on the pool's addresses.
+        if not (decision.restricted and nas.debtor.pool):
+            if entry.static_ip:
+                pairs.append(("Framed-IP-Address", entry.static_ip))
+            elif entry.pool:
+                pairs.append(("Framed-Pool", entry.pool))
         pairs += profile.speed(decision.speed)
         if decision.restricted:
             pairs += profile.debtor(nas.debtor)
