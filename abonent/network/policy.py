@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import os
 import pickle
@@ -117,6 +118,12 @@ class PolicyStore:
     refreshed_at: float = 0.0
     stale_seconds: int = 1800
     by_login_id: dict[int, LoginPolicy] = field(default_factory=dict)
+    # Logins allowed more than one session, with fewer open than that: how many (from the last re-read).
+    open_below_limit: dict[int, int] = field(default_factory=dict)
+    # Sessions this process saw start (login → unique ids, not stopped since) and stop, since the last re-read
+    # of the sets: with the database's count then, they say at once whether a login is at its limit.
+    _opened: dict[int, set[str]] = field(default_factory=dict)
+    _stopped: dict[str, None] = field(default_factory=dict)  # kept across re-reads, oldest trimmed
     _passwords: dict[str, str] = field(default_factory=dict)  # encrypted token → clear text
     _seen_ids: set[int] = field(default_factory=set)
     _due: dict[str, float] = field(default_factory=dict)
@@ -185,6 +192,8 @@ class PolicyStore:
             due["debtors"] = now + SET_PERIODS["debtors"]
         if force or now >= due.get("at_limit", 0):
             self.at_limit = selectors.logins_at_session_limit(self.stale_seconds)
+            self.open_below_limit = selectors.open_sessions_below_limit(self.stale_seconds)
+            self._opened = {}
             due["at_limit"] = now + SET_PERIODS["at_limit"]
         if force or now >= due.get("over_quota", 0):
             self.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1))
@@ -318,6 +327,35 @@ class PolicyStore:
         login_id = login_id_from_class(class_values)
         entry = self.by_login_id.get(login_id) if login_id is not None else None
         return entry if entry is not None else self.find(username, calling_station_id)
+
+    def session_started(self, login_id: int, unique_id: str) -> None:
+        """A Start: the login may be at its simultaneous-use limit from now, not from the next re-read of the
+        sets (up to 15 s later). A Start after its own Stop (reordered) opens nothing."""
+        entry = self.by_login_id.get(login_id)
+        if entry is None or unique_id in self._stopped:
+            return
+        opened = self._opened.setdefault(login_id, set())
+        opened.add(unique_id)
+        if len(opened) + self.open_below_limit.get(login_id, 0) >= entry.simultaneous_use:
+            self.at_limit.add(login_id)
+
+    def session_stopped(self, login_id: int, unique_id: str) -> None:
+        """A Stop: its login may connect again now, unless the sessions this process saw start and still open
+        fill its limit (a Stop for another, older session must not let a second one in)."""
+        stopped = self._stopped
+        stopped[unique_id] = None
+        if len(stopped) > 200_000:  # a reordered Start comes within seconds; old ids are let go
+            for key in list(itertools.islice(stopped, 100_000)):
+                del stopped[key]
+        opened = self._opened.get(login_id)
+        if opened and unique_id in opened:
+            opened.discard(unique_id)
+        elif login_id in self.open_below_limit:
+            self.open_below_limit[login_id] -= 1
+        entry = self.by_login_id.get(login_id)
+        if opened and entry is not None and len(opened) >= entry.simultaneous_use:
+            return
+        self.at_limit.discard(login_id)
 
     def password_of(self, policy: LoginPolicy) -> str:
         password = self._passwords.get(policy.password_encrypted)

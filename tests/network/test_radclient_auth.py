@@ -296,3 +296,50 @@ def test_a_start_puts_a_single_session_login_at_its_limit_at_once(customer, make
     # Refused right after the Start, well before the next re-read of the sets (15 s).
     assert "Received Access-Reject" in second.stdout
     assert "Received Access-Accept" in again.stdout
+
+
+def _acct(status: str, session_id: str) -> str:
+    return (
+        f'User-Name = "ivanov"\nAcct-Status-Type = {status}\nAcct-Session-Id = "{session_id}"\n'
+        "NAS-IP-Address = 127.0.0.1\n"
+    )
+
+
+def test_a_stop_for_another_session_keeps_the_login_at_its_limit(customer, make_nas, server, radclient):
+    make_nas()
+    with server() as running:
+        radclient(running.acct_port, SECRET, "acct", _acct("Start", "open-one"))
+        # A Stop for an older session (late, or the sweeper's) says nothing about the one still open.
+        radclient(running.acct_port, SECRET, "acct", _acct("Stop", "older-one"))
+        second = radclient(running.auth_port, SECRET, "auth", PAP)
+        radclient(running.acct_port, SECRET, "acct", _acct("Stop", "open-one"))
+        after_its_stop = radclient(running.auth_port, SECRET, "auth", PAP)
+    assert "Received Access-Reject" in second.stdout, second.stdout + second.stderr
+    assert "Received Access-Accept" in after_its_stop.stdout
+
+
+def test_a_late_start_after_its_own_stop_opens_nothing(customer, make_nas, server, radclient):
+    make_nas()
+    with server() as running:
+        radclient(running.acct_port, SECRET, "acct", _acct("Stop", "reordered"))
+        radclient(running.acct_port, SECRET, "acct", _acct("Start", "reordered"))
+        result = radclient(running.auth_port, SECRET, "auth", PAP)
+    assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
+
+
+def test_a_limit_above_one_is_reached_at_once(customer, make_nas, server, radclient, admin):
+    from abonent.network import actions as network
+    from abonent.network.models import Login
+
+    network.do_update_login(Login.objects.get(username="ivanov"), acting_user=admin, simultaneous_use=2)
+    make_nas()
+    with server() as running:
+        radclient(running.acct_port, SECRET, "acct", _acct("Start", "one"))
+        second = radclient(running.auth_port, SECRET, "auth", PAP)
+        radclient(running.acct_port, SECRET, "acct", _acct("Start", "two"))
+        third = radclient(running.auth_port, SECRET, "auth", PAP)
+        radclient(running.acct_port, SECRET, "acct", _acct("Stop", "two"))
+        again = radclient(running.auth_port, SECRET, "auth", PAP)
+    assert "Received Access-Accept" in second.stdout, second.stdout + second.stderr
+    assert "Received Access-Reject" in third.stdout, third.stdout
+    assert "Received Access-Accept" in again.stdout

@@ -479,14 +479,9 @@ class RadiusServer:
             return
         if record.login_id is not None:
             if record.status == accounting.STOP:
-                # The session is over: its login may connect again now, not when the sets are next re-read.
-                self.store.at_limit.discard(record.login_id)
+                self.store.session_stopped(record.login_id, record.unique_id)
             elif record.status == accounting.START:
-                entry = self.store.by_login_id.get(record.login_id)
-                if entry is not None and entry.simultaneous_use <= 1:
-                    # One open session is this login's limit: a second connection is refused from now, not
-                    # from the next re-read of the sets (up to 15 s later).
-                    self.store.at_limit.add(record.login_id)
+                self.store.session_started(record.login_id, record.unique_id)
         self.acct_dedup.put(key, DedupCache.PENDING)
         self.stats.counters[(nas.name, ACCOUNTING_COUNTERS[record.status])] += 1
         self.writer.submit(record, PendingAnswer(self.acct_dedup, key, reply, send, addr))
