@@ -39,6 +39,7 @@ from .policy import (
     PASSWORD_KINDS,
     PolicyStore,
     login_id_from_class,
+    option82_key,
     store_for_request,
 )
 from .radius.server import _terminate_cause
@@ -152,8 +153,12 @@ def _nas(attrs: dict[str, RlmAttribute]) -> Nas:
 
 
 def _lookup(attrs: dict[str, RlmAttribute]) -> tuple[str, str, str]:
-    option82 = _values(attrs, "DHCP-Option82")
-    return _text(attrs, "User-Name"), _text(attrs, "Calling-Station-Id"), _octets(option82[0]).hex() if option82 else ""
+    def first(name: str) -> bytes:
+        values = _values(attrs, name)
+        return _octets(values[0]) if values else b""
+
+    option82 = option82_key(first("DHCP-Option82"), first("ADSL-Agent-Circuit-Id"), first("ADSL-Agent-Remote-Id"))
+    return _text(attrs, "User-Name"), _text(attrs, "Calling-Station-Id"), option82
 
 
 def _attempt(nas: Nas, username: str, entry, outcome: str, reason: str, calling: str) -> None:

@@ -91,6 +91,36 @@ def normalise_mac(value: str) -> str:
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
+def option82_key(raw: bytes = b"", circuit_id: bytes = b"", remote_id: bytes = b"") -> str:
+    """An option 82 payload as IPoE logins by option 82 are stored: its hex. From RFC 4679's
+    ADSL-Agent-Circuit-Id / ADSL-Agent-Remote-Id when the NAS sends those instead of the whole option: they are
+    its sub-options 1 and 2, laid out as the relay put them."""
+    if not raw and circuit_id:
+        raw = bytes((1, len(circuit_id))) + circuit_id
+        if remote_id:
+            raw += bytes((2, len(remote_id))) + remote_id
+    return raw.hex()
+
+
+def option82_candidates(key: str) -> tuple[str, ...]:
+    """The option 82 a login may be stored as: the whole payload, else its Agent Circuit ID sub-option alone
+    (an operator who names the port only; the relay adds a Remote ID, and sometimes more, after it)."""
+    if not key:
+        return ()
+    try:
+        raw = bytes.fromhex(key)
+    except ValueError:
+        return (key,)
+    at = 0
+    while at + 2 <= len(raw):  # sub-options: code, length, value (RFC 3046 §2)
+        code, length = raw[at], raw[at + 1]
+        if code == 1 and at + 2 + length <= len(raw):
+            circuit = raw[at : at + 2 + length].hex()
+            return (key,) if circuit == key else (key, circuit)
+        at += 2 + length
+    return (key,)
+
+
 def _seconds_until(now: dt.datetime, moment: dt.time) -> int:
     """Seconds from ``now`` (aware, local) to the next wall-clock ``moment``. Subtracted in UTC: Python
     subtracts two times of one zone as wall clocks, an hour off across a daylight-saving change."""
@@ -313,7 +343,7 @@ class PolicyStore:
                 policy = self.by_login.get((LoginKind.IPOE_MAC, mac))
                 if policy is not None:
                     return policy
-        for candidate in (option82, "" if hotspot else username):
+        for candidate in (*option82_candidates(option82), "" if hotspot else username):
             if candidate:
                 policy = self.by_login.get((LoginKind.IPOE_OPT82, candidate))
                 if policy is not None:
@@ -440,7 +470,7 @@ def store_for_request(
     from .models import Login
 
     macs = {mac for mac in (normalise_mac(calling_station_id), normalise_mac(username)) if mac}
-    circuits = {value for value in (option82, username) if value}
+    circuits = {value for value in (*option82_candidates(option82), username) if value}
     wanted = Q(kind__in=PASSWORD_KINDS, username=username) if username else Q(pk__in=[])
     if macs:
         wanted |= Q(kind=LoginKind.IPOE_MAC, username__in=macs)

@@ -131,7 +131,7 @@ plain_attr = st.tuples(st.integers(1, 255).filter(lambda c: c not in _FIXED and 
 fixed_attr = st.tuples(st.sampled_from(sorted(_FIXED)), st.binary(min_size=4, max_size=4))
 vendor_attr = st.builds(
     lambda vendor, subs: (26, u32(vendor) + b"".join(bytes([t, len(v) + 2]) + v for t, v in subs)),
-    st.sampled_from([9, 311, 14988, 4874, 2352, 0]),
+    st.sampled_from([9, 311, 3561, 14988, 4874, 2352, 0]),
     st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=40)), max_size=4),
 )
 good_attrs = st.lists(st.one_of(plain_attr, fixed_attr, vendor_attr), max_size=12).filter(
@@ -477,7 +477,7 @@ def broken_vsa(vendor: int, sub_type: int, sub_len: int, value: bytes) -> tuple[
 @given(
     ident=idents,
     authenticator=authenticators,
-    vendor=st.sampled_from([9, 311, 14988]),
+    vendor=st.sampled_from([9, 311, 3561, 14988]),
     sub_type=st.integers(0, 255),
     value=st.binary(max_size=60),
     data=st.data(),

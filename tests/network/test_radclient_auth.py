@@ -343,3 +343,35 @@ def test_a_limit_above_one_is_reached_at_once(customer, make_nas, server, radcli
     assert "Received Access-Accept" in second.stdout, second.stdout + second.stderr
     assert "Received Access-Reject" in third.stdout, third.stdout
     assert "Received Access-Accept" in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("stored", "sent", "accepted"),
+    [
+        # accel-ppp's DHCP-Option82 (245): the whole option as the relay put it.
+        ("0106000400010018", "Attr-245 = 0x0106000400010018", True),
+        # The relay adds a Remote ID after the Circuit ID; the login names the port only.
+        ("0106000400010018", "Attr-245 = 0x01060004000100180208001122334455667788", True),
+        # RFC 4679 (a Cisco or Juniper BNG): the sub-options as attributes of their own.
+        ("0106000400010018", "ADSL-Agent-Circuit-Id = 0x000400010018", True),
+        (
+            "01060004000100180203aabbcc",
+            "ADSL-Agent-Circuit-Id = 0x000400010018\nADSL-Agent-Remote-Id = 0xaabbcc",
+            True,
+        ),
+        # A login naming port and switch is not opened by the same port of another switch.
+        ("01060004000100180203aabbcc", "Attr-245 = 0x01060004000100180203ddeeff", False),
+    ],
+    ids=["whole-option", "circuit-of-a-longer-option", "rfc4679-circuit", "rfc4679-circuit-and-remote", "other-switch"],
+)
+def test_ipoe_by_option_82(customer, make_nas, server, radclient, admin, stored, sent, accepted):
+    from abonent.network import actions as network
+    from abonent.network.models import LoginKind
+
+    network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_OPT82, username=stored)
+    make_nas("accel_ppp")
+    request = f'User-Name = "eth1.100"\n{sent}\nUser-Password = ""\nMessage-Authenticator = 0x00\n'
+    with server() as running:
+        result = radclient(running.auth_port, SECRET, "auth", request)
+    expected = "Received Access-Accept" if accepted else "Received Access-Reject"
+    assert expected in result.stdout, result.stdout + result.stderr

@@ -171,7 +171,7 @@ def _vendor_attributes(data: bytes, start: int, end: int, attributes: dict) -> N
         raise MalformedPacket("bad_attribute", "Vendor-Specific shorter than a vendor id")
     vendor = int.from_bytes(data[start : start + 4], "big")
     # Vendors we know use the RFC 2865 layout (type, length, value); others are kept opaque under 26.
-    if vendor not in (9, 311, 14988):
+    if vendor not in (9, 311, 3561, 14988):
         attributes.setdefault(26, []).append(data[start:end])
         return
     loc = start + 4

@@ -37,7 +37,7 @@ from .. import accounting, selectors
 from .. import policy as policy_mod
 from ..accounting import AcctRecord
 from ..models import AuthAttempt, AuthOutcome, LoginKind, Nas, RejectReason
-from ..policy import CLASS_PREFIX, NAS_MANAGEMENT_SERVICE_TYPES
+from ..policy import CLASS_PREFIX, NAS_MANAGEMENT_SERVICE_TYPES, option82_key
 from ..vendors import profile_for
 from ..vendors.base import DebtorSettings
 from . import auth, codec
@@ -54,6 +54,7 @@ MAX_SESSION_SECONDS = 10 * 366 * 86400  # Acct-Session-Time believed: ten years
 PPP = LOGIN_USER = (1).to_bytes(4, "big")
 MS_VENDOR = 311
 MS_CHAP_RESPONSE, MS_CHAP_CHALLENGE, MS_CHAP2_RESPONSE = (MS_VENDOR, 1), (MS_VENDOR, 11), (MS_VENDOR, 25)
+AGENT_CIRCUIT_ID, AGENT_REMOTE_ID = (3561, 1), (3561, 2)  # RFC 4679, option 82 as a BNG sends it
 NAS_MANAGEMENT_SERVICES = frozenset(value.to_bytes(4, "big") for value in NAS_MANAGEMENT_SERVICE_TYPES)
 RECV_BUFFER = 8 * 1024 * 1024
 # RFC 5080 §2.2.2: a reply is kept and replayed for a retransmission of the same request. NAS retransmit
@@ -300,7 +301,11 @@ class RadiusServer:
         codec.check_access_request(attributes)
         username = _text(raw_get(attributes, 1))
         calling = _text(raw_get(attributes, 31))
-        option82 = (raw_get(attributes, 245) or [b""])[0].hex()
+        option82 = option82_key(
+            (raw_get(attributes, 245) or [b""])[0],
+            (raw_get(attributes, AGENT_CIRCUIT_ID) or [b""])[0],
+            (raw_get(attributes, AGENT_REMOTE_ID) or [b""])[0],
+        )
         # Framed-Protocol = PPP, Service-Type = Login-User (a hotspot page): the User-Name was typed (find()).
         ppp = raw_get(attributes, 7) == [PPP]
         hotspot = raw_get(attributes, 6) == [LOGIN_USER]
