@@ -27,6 +27,11 @@ On PostgreSQL, outside a caller's transaction, two worker threads with their own
 turn (``ABONENT_BILLING_WORKERS``), so the database's work on one chunk overlaps the other's; a chunk a
 deadlock aborts is retried whole. docs/scaling.md has the measurements behind these choices.
 A subscription whose plan has no price for a period is parked: skipped, reported, never retried in a loop.
+
+A scheduled plan change (a downgrade waits for the next period) is applied by the run, in the UPDATE of the
+cursors. The few subscriptions it switches get a history event and are sent as ``plans_switched`` inside the
+chunk's transaction, so what the receivers write (the RADIUS policy-change feed, the CoA with the new speed)
+commits with the switch, or is rolled back and written again with a retried chunk.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.dispatch import Signal
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from abonent.catalog.models import ChargeMode, DailyPricing, PeriodAnchor, Plan, PlanPrice
@@ -50,7 +57,7 @@ from abonent.core import clock
 
 from . import calculations as calc
 from .ledger import BATCH_KEY_PREFIX, revenue_account
-from .models import OnlineDay
+from .models import OnlineDay, SubscriptionEvent, SubscriptionEventKind
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +71,24 @@ RETRYABLE_SQLSTATES = {"40P01", "40001", "55P03"}
 CHUNK_ATTEMPTS = 3
 # SQLite's page cache during a run, in KiB (negative ``cache_size`` means KiB), given back afterwards.
 SQLITE_RUN_CACHE_KIB = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSwitch:
+    """A subscription whose scheduled plan the run put in force from ``effective_on`` (a period start)."""
+
+    subscription_id: int
+    subscriber_id: int
+    from_plan_id: int
+    to_plan_id: int
+    effective_on: dt.date
+
+
+# Sent with ``switched`` (a list of ``PlanSwitch``) inside the chunk's transaction that switched them, so a
+# receiver's writes commit or roll back with the switch. ``core.events`` handlers run only after the commit,
+# and a crash in between would leave the RADIUS processes on the old plan until a restart. The network app
+# receives it (network/events.py): the billing app does not know about the NAS.
+plans_switched = Signal()
 
 
 @dataclass
@@ -307,13 +332,34 @@ class BillingRun:
                 cursor.execute("SET LOCAL jit = off")
             rows = self._lock_due(cursor, ids, bounds)
             online = self._online_days(rows)
-            charges, cursors, parked = self._price(rows, online)
+            charges, cursors, switched, parked = self._price(rows, online)
             outcome = _Outcome(subscriptions=len(rows), parked=parked)
             if self.pg:
                 outcome.charges, outcome.amount = self._write_postgresql(cursor, charges, cursors)
             else:
                 outcome.charges, outcome.amount = self._write_sqlite(cursor, charges, cursors)
+        if switched:
+            self._plans_switched(switched)
         return outcome
+
+    def _plans_switched(self, switched: list[PlanSwitch]) -> None:
+        """What an immediate plan change does besides the ledger, for the subscriptions the UPDATE switched: a
+        history event, and ``plans_switched`` for the RADIUS side. A retried or concurrent run finds their
+        plans switched already and writes nothing again."""
+        SubscriptionEvent.objects.bulk_create(
+            [
+                SubscriptionEvent(
+                    subscription_id=s.subscription_id,
+                    kind=SubscriptionEventKind.PLAN_CHANGED,
+                    effective_at=timezone.make_aware(dt.datetime.combine(s.effective_on, dt.time.min)),
+                    from_plan_id=s.from_plan_id,
+                    to_plan_id=s.to_plan_id,
+                    created_at=self.created_at,
+                )
+                for s in switched
+            ]
+        )
+        plans_switched.send(sender=BillingRun, switched=switched, as_of=self.as_of)
 
     def _lock_due(self, cursor, ids, bounds) -> list[tuple]:
         # The account through a subquery: an index lookup per row. As a join, the planner (no idea how few rows
@@ -351,17 +397,22 @@ class BillingRun:
             )
         )
 
-    def _price(self, rows: list[tuple], online: set) -> tuple[list[tuple], list[tuple], list[tuple[int, str]]]:
-        """The charges due for the locked rows and their new cursors; pure Python, no queries."""
+    def _price(
+        self, rows: list[tuple], online: set
+    ) -> tuple[list[tuple], list[tuple], list[PlanSwitch], list[tuple[int, str]]]:
+        """The charges due for the locked rows, their new cursors and the plan changes they put in force;
+        pure Python, no queries."""
         as_of, periods, one_day = self.as_of, self._periods, dt.timedelta(days=1)
         charges: list[tuple[int, int, int, _Period]] = []
         cursors: list[tuple] = []
+        switched: list[PlanSwitch] = []
         parked: list[tuple[int, str]] = []
         for subscription_id, subscriber_id, plan_id, next_on, anchor_day, pending_id, pending_from, account_id in rows:
             start, current, count, why = next_on, plan_id, 0, None
             while start <= as_of:
                 if pending_id and start >= pending_from:
                     current, pending_id, pending_from = pending_id, None, None  # the scheduled downgrade
+                    switched.append(PlanSwitch(subscription_id, subscriber_id, plan_id, current, start))
                 period = periods.get((current, start, anchor_day))
                 if period is None:
                     period = self._period(current, start, anchor_day)
@@ -382,7 +433,7 @@ class BillingRun:
                 logger.warning("billing run %s: subscription %s parked: %s", as_of, subscription_id, why)
             if start != next_on or current != plan_id:
                 cursors.append((subscription_id, start, current, pending_id, pending_from))
-        return charges, cursors, parked
+        return charges, cursors, switched, parked
 
     def _period(self, plan_id: int, start: dt.date, anchor_day: int) -> _Period | str:
         """The priced period of ``plan_id`` beginning at ``start``, or why it cannot be charged (cached)."""

@@ -118,12 +118,65 @@ NETWORK_COLLECTOR = NetworkCollector()
 REGISTRY.register(NETWORK_COLLECTOR)
 
 
+class CoaCollector:
+    """The CoA/Disconnect queue read from the database at scrape time (the worker that sends it may run
+    anywhere): a NAS with a wrong CoA secret or port shows as requests retrying, then failed.
+
+    Two small queries (``network.selectors.queue_figures``): the NAS, and the waiting and recently finished requests
+    counted per NAS and status. A database error exports nothing of this, not a 500.
+    """
+
+    def describe(self):
+        return list(self._families())
+
+    @staticmethod
+    def _families():
+        return (
+            GaugeMetricFamily(
+                "abonent_coa_requests_pending", "CoA/Disconnect requests waiting to be sent or retried", labels=["nas"]
+            ),
+            GaugeMetricFamily(
+                "abonent_coa_requests_retrying",
+                "Waiting CoA/Disconnect requests already tried without success (no answer, a NAK, a bad reply)",
+                labels=["nas"],
+            ),
+            GaugeMetricFamily(
+                "abonent_coa_requests_finished",
+                "CoA/Disconnect requests finished in the last hour by status (acked, naked, failed, superseded)",
+                labels=["nas", "status"],
+            ),
+        )
+
+    def collect(self):
+        from abonent.network.models import CoaStatus
+        from abonent.network.selectors import queue_figures
+
+        pending, retrying, finished = self._families()
+        try:
+            figures = queue_figures()
+        except DatabaseError:
+            logger.warning("metrics: CoA figures unavailable", exc_info=True)
+            return
+        outcomes = [status for status in CoaStatus.values if status != CoaStatus.PENDING]
+        for nas in figures.nas_names:
+            pending.add_metric([nas], figures.pending.get(nas, 0))
+            retrying.add_metric([nas], figures.retrying.get(nas, 0))
+            for status in outcomes:
+                finished.add_metric([nas, status], figures.finished.get(nas, {}).get(status, 0))
+        yield from (pending, retrying, finished)
+
+
+COA_COLLECTOR = CoaCollector()
+REGISTRY.register(COA_COLLECTOR)
+
+
 def metrics_view(request):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         prom_multiprocess.MultiProcessCollector(registry)
         # Read from the database, not from the per-process files: exported once, by whoever is scraped.
         registry.register(NETWORK_COLLECTOR)
+        registry.register(COA_COLLECTOR)
         payload = generate_latest(registry)
     else:
         payload = generate_latest()

@@ -55,6 +55,8 @@ class AcctRecord:
     input_octets: int = 0
     output_octets: int = 0
     terminate_cause: str = ""
+    # No Gigawords in the record: its counters are the NAS's 32-bit ones, which wrap (``grown_counter``).
+    counters_32bit: bool = False
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -84,6 +86,23 @@ def unique_session_id(
     return hashlib.md5(key.encode()).hexdigest()  # noqa: S324 - an identifier, not a secret
 
 
+WRAP = 1 << 32
+
+
+def grown_counter(before: int, after: int, before_secs: int, after_secs: int, counters_32bit: bool) -> int:
+    """A session counter's total after a record: counters only grow, so a retransmitted, repeated or
+    reordered record never counts twice. A NAS that sends no Gigawords reports the counter's low 32 bits,
+    which wrap at 4 GiB (every 5 minutes at 115 Mbit/s): a newer record (more session time) with a smaller
+    value is that wrap, not an old record, and the total goes on from the wrap instead of stopping there. One
+    wrap between two records is all that can be seen. Migration 0008 does the same on PostgreSQL."""
+    if counters_32bit and after < before and after_secs > before_secs:
+        high = before >> 32
+        if after < before & (WRAP - 1):
+            high += 1
+        return (high << 32) | after
+    return max(before, after)
+
+
 def merge(records: list[AcctRecord]) -> list[AcctRecord]:
     """One row per session per statement (ON CONFLICT cannot touch a row twice): the largest counters,
     the earliest start, the latest update, and a Stop wins."""
@@ -99,8 +118,14 @@ def merge(records: list[AcctRecord]) -> list[AcctRecord]:
             seen = merged[key] = dataclasses.replace(seen)
             copied.add(key)
         start = min(seen.started_at, record.started_at)
-        seen.input_octets = max(seen.input_octets, record.input_octets)
-        seen.output_octets = max(seen.output_octets, record.output_octets)
+        wraps = record.counters_32bit
+        seen.input_octets = grown_counter(
+            seen.input_octets, record.input_octets, seen.session_time, record.session_time, wraps
+        )
+        seen.output_octets = grown_counter(
+            seen.output_octets, record.output_octets, seen.session_time, record.session_time, wraps
+        )
+        seen.counters_32bit = seen.counters_32bit or wraps
         seen.session_time = max(seen.session_time, record.session_time)
         if record.stopped and not seen.stopped:
             seen.status, seen.terminate_cause = STOP, record.terminate_cause
@@ -206,6 +231,8 @@ def write_document(rows: list[AcctRecord]) -> str:
             item["calling"] = r.calling_station_id
         if r.nas_port_id:
             item["port"] = r.nas_port_id
+        if r.counters_32bit:
+            item["c32"] = 1  # counters without Gigawords: a smaller newer value is a wrap (migration 0008)
         if r.status == STOP:
             item["stop"] = 1
             item["cause"] = r.terminate_cause
@@ -267,8 +294,14 @@ def _upsert_generic(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, int
             session.framed_ip = r.framed_ip or session.framed_ip
             session.login_id = session.login_id or r.login_id
             session.subscriber_id = session.subscriber_id or r.subscriber_id
-        session.input_octets = max(session.input_octets, r.input_octets)
-        session.output_octets = max(session.output_octets, r.output_octets)
+        wraps = r.counters_32bit and session.pk is not None
+        session.input_octets = grown_counter(
+            session.input_octets, r.input_octets, session.session_time, r.session_time, wraps
+        )
+        session.output_octets = grown_counter(
+            session.output_octets, r.output_octets, session.session_time, r.session_time, wraps
+        )
+        session.counters_32bit = session.counters_32bit or r.counters_32bit
         session.session_time = max(session.session_time, r.session_time)
         if session.status == SessionStatus.CLOSED and session.terminate_cause == STALE:
             # The sweeper closed it, but it was alive (delayed records, e.g. spooled through an outage).

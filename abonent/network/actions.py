@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import partial
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -13,22 +15,24 @@ from abonent.billing.selectors import subscribers_without_funds
 from abonent.core import audit, clock
 from abonent.staff.permissions import Perm, check_perm
 
-from . import selectors
+from . import coa, selectors
 from .models import (
     CoaKind,
     CoaReason,
     CoaRequest,
+    CoaStatus,
     DebtorMark,
     IpPool,
     Login,
     LoginKind,
     Nas,
     PolicyChange,
+    QuotaMark,
     Session,
     SessionStatus,
 )
 from .policy import PolicyStore, normalise_mac
-from .vendors import SessionRef, profile_for
+from .vendors import Attributes, SessionRef, Speed, VendorProfile, profile_for
 from .vendors.base import DebtorSettings
 
 MIN_SECRET_LENGTH = 16
@@ -174,17 +178,57 @@ def do_update_login(login: Login, *, acting_user, password: str | None = None, *
 
 
 # --- CoA / Disconnect queue -------------------------------------------------------------------------------
+#
+# Every request is rendered when it is queued, from the state that caused it, and carries the whole of what
+# it changes (the speed of the moment; the redirect where it changes it), so the newest request for a session
+# is the one that must win. Queuing one supersedes, in the same transaction, the older waiting requests of
+# that session it covers (``coa.supersedes``); ``coa`` checks again when it claims them.
 
 
-def _session_ref(session: Session) -> SessionRef:
-    return SessionRef(username=session.username, acct_session_id=session.acct_session_id, framed_ip=session.framed_ip)
+def _session_ref(session: Session, login_kind: str | None = None) -> SessionRef:
+    ipoe = None if login_kind is None else login_kind in (LoginKind.IPOE_MAC, LoginKind.IPOE_OPT82)
+    return SessionRef(
+        username=session.username, acct_session_id=session.acct_session_id, framed_ip=session.framed_ip, ipoe=ipoe
+    )
 
 
-def _queue(session: Session, kind: str, reason: str, attributes, *, now: dt.datetime) -> CoaRequest:
+Rendering = tuple[str, Attributes]  # (CoaKind, the attributes)
+
+
+def _queue(
+    session: Session,
+    rendering: Rendering,
+    reason: str,
+    *,
+    now: dt.datetime,
+    with_redirect: Callable[[], Rendering] | None = None,
+) -> CoaRequest:
+    """Queue one request for ``session`` and supersede the waiting ones it covers.
+
+    ``with_redirect`` renders the same change with the session's debtor redirect set as it should be now; it
+    is used instead when a waiting request changes the redirect together with something this one changes
+    (accel-ppp IPoE: ``L4-Redirect`` and ``Filter-Id``), which this one must then carry too. Must run inside
+    a transaction: the waiting requests are locked until it commits."""
+    waiting = list(
+        CoaRequest.objects.select_for_update()
+        .filter(session=session, status=CoaStatus.PENDING)
+        .only("pk", "session_id", "kind", "reason", "attributes")
+        .order_by("pk")
+    )
+    request = _build_request(session, rendering, reason, now=now)
+    if with_redirect is not None and any(coa.conflicts(request, older) for older in waiting):
+        request = _build_request(session, with_redirect(), reason, now=now)
+    request.save(force_insert=True)
+    coa.mark_superseded([older for older in waiting if coa.supersedes(request, older)], now=now)
+    return request
+
+
+def _build_request(session: Session, rendering: Rendering, reason: str, *, now: dt.datetime) -> CoaRequest:
+    kind, attributes = rendering
     grouped: dict[str, list] = {}
     for name, value in attributes:
         grouped.setdefault(name, []).append(value)
-    return CoaRequest.objects.create(
+    return CoaRequest(
         nas_id=session.nas_id,
         session=session,
         subscriber_id=session.subscriber_id,
@@ -196,50 +240,81 @@ def _queue(session: Session, kind: str, reason: str, attributes, *, now: dt.date
     )
 
 
-def queue_policy_coa(subscriber_id: int, *, reason: str) -> list[CoaRequest]:
-    """A CoA with the subscriber's current speed (and the debtor redirect if it applies) for each open
-    session. Rendered now, from the state that caused it; sent by the worker (``network.coa``)."""
+@transaction.atomic
+def _queue_policy(subscriber_id: int, *, reason: str, restricted: bool | None) -> list[CoaRequest]:
+    """For each open session of the subscriber, a request with the speed now in force, decided exactly as an
+    Access-Request would be (``PolicyStore.decide``: day, night, FUP or turbo speed; a reject disconnects).
+
+    ``restricted`` None: a speed change (plan, turbo, quota); the redirect is sent along for a debtor, as the
+    NAS's profile changes it live. True/False: the debtor redirect goes on/off (``sync_debtor_redirects``,
+    which decided it under its lock, so that decision is sent rather than a balance read a moment later)."""
     store = PolicyStore.for_subscribers([subscriber_id], session_limit=False)
     now = clock.now()
+    local_now = timezone.localtime(now)
+    policies = store.by_subscriber.get(subscriber_id, [])
     queued = []
     for session in selectors.open_sessions(subscriber_id=subscriber_id):
-        policy = store.by_subscriber.get(subscriber_id, [None])[0]
-        if session.login_id:
-            policy = next(
-                (p for p in store.by_subscriber.get(subscriber_id, []) if p.login_id == session.login_id), policy
-            )
-        if policy is None:
-            continue
-        decision = store.decide(policy, timezone.localtime(now))
+        # A session accounting could not bind to a login gets the subscriber's first login's policy.
+        policy = next((p for p in policies if p.login_id == session.login_id), policies[0] if policies else None)
         profile = profile_for(session.nas.vendor)
+        debtor = DebtorSettings(address_list=session.nas.debtor_address_list, pool=session.nas.debtor_pool)
+        if policy is None:
+            if restricted is None:
+                continue
+            ref = _session_ref(session)
+            queued.append(_queue(session, _access_change(profile, ref, restricted, None, debtor), reason, now=now))
+            continue
+        # The link kind only from the session's own login: a guessed one could pick a CoA the NAS ignores.
+        ref = _session_ref(session, policy.kind if policy.login_id == session.login_id else None)
+        decision = store.decide(policy, local_now)
         if not decision.accept:
-            queued.append(
-                _queue(session, CoaKind.DISCONNECT, reason, profile.disconnect(_session_ref(session)), now=now)
-            )
+            queued.append(_queue(session, (CoaKind.DISCONNECT, profile.disconnect(ref)), reason, now=now))
             continue
-        if decision.restricted:
-            # A debtor keeps the redirect with the new speed, the way the NAS's profile changes it live
-            # (CoA where it can; MikroTik: Disconnect, the subscriber re-authenticates into both).
-            debtor = DebtorSettings(address_list=session.nas.debtor_address_list, pool=session.nas.debtor_pool)
-            kind, attributes = profile.access_change(
-                _session_ref(session), restricted=True, speed=decision.speed, debtor=debtor
-            )
-            coa_kind = CoaKind.COA if kind == "coa" else CoaKind.DISCONNECT
-            queued.append(_queue(session, coa_kind, reason, attributes, now=now))
+        redirect = decision.restricted if restricted is None else restricted
+        if restricted is not None or redirect:
+            rendering = _access_change(profile, ref, redirect, decision.speed, debtor)
+            queued.append(_queue(session, rendering, reason, now=now))
             continue
-        attributes = profile.coa(_session_ref(session), speed=decision.speed, debtor=None)
-        queued.append(_queue(session, CoaKind.COA, reason, attributes, now=now))
+        queued.append(
+            _queue(
+                session,
+                (CoaKind.COA, profile.coa(ref, speed=decision.speed, debtor=None)),
+                reason,
+                now=now,
+                with_redirect=partial(_access_change, profile, ref, False, decision.speed, debtor),
+            )
+        )
     return queued
 
 
+def _access_change(
+    profile: VendorProfile, ref: SessionRef, restricted: bool, speed: Speed | None, debtor: DebtorSettings
+) -> Rendering:
+    kind, attributes = profile.access_change(ref, restricted=restricted, speed=speed, debtor=debtor)
+    return (CoaKind.COA if kind == "coa" else CoaKind.DISCONNECT), attributes
+
+
+def queue_policy_coa(subscriber_id: int, *, reason: str) -> list[CoaRequest]:
+    """A CoA with the subscriber's current speed (and the debtor redirect if it applies) for each open
+    session. Rendered now, from the state that caused it; sent by the worker (``network.coa``)."""
+    return _queue_policy(subscriber_id, reason=reason, restricted=None)
+
+
+def queue_access_change(subscriber_id: int, *, restricted: bool) -> list[CoaRequest]:
+    """Push the debtor redirect on or off to the subscriber's open sessions, as each NAS's profile does it,
+    with the speed now in force."""
+    reason = CoaReason.RESTRICT if restricted else CoaReason.RESTORE
+    return _queue_policy(subscriber_id, reason=reason, restricted=restricted)
+
+
+@transaction.atomic
 def queue_disconnect(subscriber_id: int, *, reason: str) -> list[CoaRequest]:
     now = clock.now()
     return [
         _queue(
             session,
-            CoaKind.DISCONNECT,
+            (CoaKind.DISCONNECT, profile_for(session.nas.vendor).disconnect(_session_ref(session))),
             reason,
-            profile_for(session.nas.vendor).disconnect(_session_ref(session)),
             now=now,
         )
         for session in selectors.open_sessions(subscriber_id=subscriber_id)
@@ -254,9 +329,8 @@ def do_disconnect_session(session: Session, *, acting_user, reason: str = "") ->
         raise ValidationError(_("The session is already closed."))
     request = _queue(
         session,
-        CoaKind.DISCONNECT,
+        (CoaKind.DISCONNECT, profile_for(session.nas.vendor).disconnect(_session_ref(session))),
         CoaReason.STAFF,
-        profile_for(session.nas.vendor).disconnect(_session_ref(session)),
         now=clock.now(),
     )
     audit.record(
@@ -268,27 +342,6 @@ def do_disconnect_session(session: Session, *, acting_user, reason: str = "") ->
         reason=reason,
     )
     return request
-
-
-def queue_access_change(subscriber_id: int, *, restricted: bool) -> list[CoaRequest]:
-    """Push the debtor redirect on or off to the subscriber's open sessions, as each NAS's profile does it."""
-    now = clock.now()
-    speeds = selectors.plan_speeds()
-    policies = {p.login_id: p for p in selectors.login_policies([subscriber_id])}
-    fallback = next(iter(policies.values()), None)  # a session accounting could not bind to a login
-    reason = CoaReason.RESTRICT if restricted else CoaReason.RESTORE
-    queued = []
-    for session in selectors.open_sessions(subscriber_id=subscriber_id):
-        policy = policies.get(session.login_id, fallback)
-        plan = speeds.get(policy.plan_id) if policy else None
-        debtor = DebtorSettings(address_list=session.nas.debtor_address_list, pool=session.nas.debtor_pool)
-        kind, attributes = profile_for(session.nas.vendor).access_change(
-            _session_ref(session), restricted=restricted, speed=plan.day if plan else None, debtor=debtor
-        )
-        queued.append(
-            _queue(session, CoaKind.COA if kind == "coa" else CoaKind.DISCONNECT, reason, attributes, now=now)
-        )
-    return queued
 
 
 @transaction.atomic
@@ -320,3 +373,76 @@ def sync_debtor_redirects() -> dict[str, int]:
     for subscriber_id in sorted(online):
         pushed += len(queue_access_change(subscriber_id, restricted=subscriber_id in restricted))
     return {"restricted": len(restricted), "restored": len(restored), "requests": pushed}
+
+
+# Marks written or removed per statement: well inside SQLite's limit on parameters.
+QUOTA_MARK_BATCH = 2000
+
+
+def _quota_marked() -> set[int]:
+    return set(QuotaMark.objects.values_list("subscriber_id", flat=True))
+
+
+def _mark_over_quota(subscriber_ids: list[int], now: dt.datetime) -> set[int]:
+    """Insert the marks; the ones this call inserted come back. Two runs at once both try a new crossing, and
+    the unique key lets one of them have it (the other waits for its commit, then conflicts)."""
+    marked: set[int] = set()
+    since = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        for start in range(0, len(subscriber_ids), QUOTA_MARK_BATCH):
+            batch = subscriber_ids[start : start + QUOTA_MARK_BATCH]
+            cursor.execute(
+                "INSERT INTO network_quotamark (subscriber_id, since) VALUES "
+                + ", ".join(["(%s, %s)"] * len(batch))
+                + " ON CONFLICT (subscriber_id) DO NOTHING RETURNING subscriber_id",
+                [value for subscriber_id in batch for value in (subscriber_id, since)],
+            )
+            marked.update(row[0] for row in cursor.fetchall())
+    return marked
+
+
+def _unmark_over_quota(subscriber_ids: list[int]) -> set[int]:
+    """Delete the marks; the ones this call deleted come back (a run that lost the race finds them gone)."""
+    unmarked: set[int] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(subscriber_ids), QUOTA_MARK_BATCH):
+            batch = subscriber_ids[start : start + QUOTA_MARK_BATCH]
+            placeholders = ", ".join(["%s"] * len(batch))
+            cursor.execute(
+                f"DELETE FROM network_quotamark WHERE subscriber_id IN ({placeholders}) RETURNING subscriber_id",
+                batch,
+            )
+            unmarked.update(row[0] for row in cursor.fetchall())
+    return unmarked
+
+
+@transaction.atomic
+def sync_fup_speeds() -> dict[str, int]:
+    """Compare who is over this month's included traffic now with who the NAS were last told about, and push
+    the difference: the FUP speed by CoA when a subscriber crosses the quota mid-session, the plan's speed
+    when they are back under it (the month turned, the plan changed).
+
+    Runs every minute in the worker. Once per crossing: the marks (``QuotaMark``) say who was told, and a
+    crossing belongs to the run whose insert or delete of the mark took effect, so a second run, a retried one
+    or one running at the same time queues nothing again. An offline subscriber is marked and sent nothing:
+    the next Access-Request is answered with the speed in force.
+    """
+    now = clock.now()
+    over = selectors.subscribers_over_quota(clock.today().replace(day=1))
+    marked = _quota_marked()
+    throttled = _mark_over_quota(sorted(over - marked), now)
+    released = _unmark_over_quota(sorted(marked - over))
+    changed = throttled | released
+    online = (
+        set(
+            Session.objects.filter(status=SessionStatus.OPEN, subscriber_id__in=list(changed)).values_list(
+                "subscriber_id", flat=True
+            )
+        )
+        if changed
+        else set()
+    )
+    pushed = 0
+    for subscriber_id in sorted(online):
+        pushed += len(queue_policy_coa(subscriber_id, reason=CoaReason.FUP))
+    return {"throttled": len(throttled), "released": len(released), "requests": pushed}

@@ -387,5 +387,8 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
         # 64-bit totals: Gigawords count the 2^32 wraps of the octet counters.
         input_octets=(_int(attrs, "Acct-Input-Gigawords") << 32) | _int(attrs, "Acct-Input-Octets"),
         output_octets=(_int(attrs, "Acct-Output-Gigawords") << 32) | _int(attrs, "Acct-Output-Octets"),
+        counters_32bit=("Acct-Input-Octets" in attrs or "Acct-Output-Octets" in attrs)
+        and "Acct-Input-Gigawords" not in attrs
+        and "Acct-Output-Gigawords" not in attrs,
         terminate_cause=terminate_cause,
     )

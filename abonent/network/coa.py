@@ -14,6 +14,16 @@ does not answer costs one timeout for the whole batch, not one per request) and 
 The rows are claimed in a short transaction (``SKIP LOCKED`` on PostgreSQL) that pushes ``next_attempt_at``
 out by ``LEASE``, so several workers can run this side by side and the network wait holds no row lock; a
 worker that dies mid-send leaves its requests to be picked up again when the lease runs out.
+
+Order per session: a request still waiting (or retrying) must never reach the NAS after a newer one that
+changes the same thing, or an old state wins: a debt redirect NAKed and retried, then the restore on payment
+ACKed, then the fifth retry of the redirect ACKed left a paying subscriber on the payment page. So a newer
+request *supersedes* the older ones it covers (``supersedes``): when it is queued (``network.actions``, in
+the same transaction) and again when the older one is claimed, for requests queued side by side. The answer
+to a request superseded while in flight is dropped like that of an expired claim.
+
+Errors are stored language-neutral (``CoaError`` plus a parameter); ``CoaRequest.error_text`` words them in
+the reader's language.
 """
 
 from __future__ import annotations
@@ -29,13 +39,13 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import F
-from django.utils.translation import gettext as _
 from pyrad import packet as radius_packet
 
 from abonent.core import clock
 
-from .models import CoaKind, CoaRequest, CoaStatus
+from .models import CoaError, CoaKind, CoaReason, CoaRequest, CoaStatus
 from .radius.codec import DICTIONARY, MalformedPacket, check_packet
+from .vendors import IDENTITY_ATTRIBUTES
 
 logger = logging.getLogger(__name__)
 
@@ -47,25 +57,6 @@ BACKOFF_S = (10, 30, 90, 270)
 LEASE = dt.timedelta(seconds=60)
 DEFAULT_BATCH = 200
 
-# RFC 5176 Error-Cause values, for the readable message (the names are protocol identifiers).
-ERROR_CAUSES = {
-    201: "Residual-Context-Removed",
-    202: "Invalid-EAP-Packet",
-    401: "Unsupported-Attribute",
-    402: "Missing-Attribute",
-    403: "NAS-Identification-Mismatch",
-    404: "Invalid-Request",
-    405: "Unsupported-Service",
-    406: "Unsupported-Extension",
-    407: "Invalid-Attribute-Value",
-    501: "Administratively-Prohibited",
-    502: "Request-Not-Routable",
-    503: "Session-Context-Not-Found",
-    504: "Session-Context-Not-Removable",
-    505: "Other-Proxy-Processing-Error",
-    506: "Resources-Unavailable",
-    507: "Request-Initiated",
-}
 SESSION_CONTEXT_NOT_FOUND = 503
 
 _REQUEST_CODE = {CoaKind.COA: radius_packet.CoARequest, CoaKind.DISCONNECT: radius_packet.DisconnectRequest}
@@ -75,11 +66,60 @@ _NAK = {radius_packet.CoARequest: radius_packet.CoANAK, radius_packet.Disconnect
 
 @dataclass
 class Answer:
-    """What came back for one request: ``ack``, ``nak``, ``silent`` (nothing valid in time) or ``unsendable``."""
+    """What came back for one request: ``ack``, ``nak``, ``silent`` (nothing valid in time) or ``unsendable``,
+    with why it failed as a ``CoaError`` and that error's language-neutral parameter (``detail``)."""
 
     result: str
     error_cause: int | None = None
+    error: str = ""
     detail: str = ""
+
+
+# --- superseding --------------------------------------------------------------------------------------------
+
+
+def changes(request: CoaRequest) -> frozenset[str]:
+    """The attributes a CoA-Request changes on the session: all but those that name it."""
+    return frozenset(request.attributes) - IDENTITY_ATTRIBUTES
+
+
+def supersedes(newer: CoaRequest, older: CoaRequest) -> bool:
+    """Whether ``newer`` (queued later, same session) makes sending ``older`` pointless or harmful.
+
+    * A Disconnect by staff is never superseded: someone asked for exactly that.
+    * A Disconnect supersedes everything else: the session ends and re-authenticates into the state of the
+      moment (the same holds for an older Disconnect, which a CoA therefore never supersedes: whenever it
+      lands, the state it leads to is current).
+    * A CoA supersedes an older CoA when it sets every attribute the older one sets (a restore's
+      ``L4-Redirect = 0`` and speed over a restrict's ``L4-Redirect = 1`` and speed). A speed change does
+      not supersede a redirect change it does not carry (Cisco's ``Cisco-Account-Info``): they touch
+      different things, and both must arrive.
+    """
+    if older.reason == CoaReason.STAFF:
+        return False
+    if newer.kind == CoaKind.DISCONNECT:
+        return True
+    if older.kind == CoaKind.DISCONNECT:
+        return False
+    return changes(older) <= changes(newer)
+
+
+def conflicts(newer: CoaRequest, older: CoaRequest) -> bool:
+    """Whether two CoA-Requests set some of the same attributes without ``newer`` covering ``older``: sent as
+    they are, a late retry of ``older`` would undo part of ``newer`` (a speed change queued while a restore
+    that also carries a speed is retrying). ``network.actions`` then renders ``newer`` with the redirect too."""
+    if older.kind != CoaKind.COA or newer.kind != CoaKind.COA or older.reason == CoaReason.STAFF:
+        return False
+    return bool(changes(older) & changes(newer)) and not changes(older) <= changes(newer)
+
+
+def mark_superseded(requests: list[CoaRequest], *, now: dt.datetime) -> int:
+    """End waiting requests as superseded; one still in flight has its answer dropped by ``_record``."""
+    if not requests:
+        return 0
+    return CoaRequest.objects.filter(pk__in=[r.pk for r in requests], status=CoaStatus.PENDING).update(
+        status=CoaStatus.SUPERSEDED, finished_at=now, next_attempt_at=now
+    )
 
 
 # --- the queue ------------------------------------------------------------------------------------------------
@@ -106,12 +146,36 @@ def _claim_due(limit: int) -> list[CoaRequest]:
         )
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
-        ids = list(due.values_list("pk", flat=True)[:limit])
-        if not ids:
+        rows = list(due.only("pk", "session_id", "kind", "reason", "attributes")[:limit])
+        if not rows:
             return []
+        stale = _superseded_by_newer(rows)
+        mark_superseded(stale, now=now)
+        ids = [row.pk for row in rows if row not in stale]
         # The attempt counts from the moment it is claimed: a worker that dies mid-send still used it.
         CoaRequest.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
     return list(CoaRequest.objects.filter(pk__in=ids).select_related("nas").order_by("pk"))
+
+
+def _superseded_by_newer(rows: list[CoaRequest]) -> list[CoaRequest]:
+    """The claimed rows a newer request for the same session covers. Queuing supersedes what it sees, but two
+    transactions queuing for one session at once do not see each other's rows; this check does, one query."""
+    sessions = {row.session_id for row in rows if row.session_id is not None}
+    if not sessions:
+        return []
+    newer_by_session: dict[int, list[CoaRequest]] = {}
+    newer = (
+        CoaRequest.objects.filter(session_id__in=sessions, pk__gt=min(row.pk for row in rows))
+        .exclude(status=CoaStatus.SUPERSEDED)
+        .only("pk", "session_id", "kind", "reason", "attributes")
+    )
+    for request in newer:
+        newer_by_session.setdefault(request.session_id, []).append(request)
+    return [
+        row
+        for row in rows
+        if any(n.pk > row.pk and supersedes(n, row) for n in newer_by_session.get(row.session_id, ()))
+    ]
 
 
 def _build(request: CoaRequest) -> radius_packet.CoAPacket | Answer:
@@ -127,9 +191,7 @@ def _build(request: CoaRequest) -> radius_packet.CoAPacket | Answer:
         pkt.RequestPacket()  # encode once now so a bad value is found here, not at send time
     except Exception as exc:  # any failure to render the packet ends this request: it cannot get better
         logger.exception("CoA request %s cannot be encoded", request.pk)
-        return Answer(
-            "unsendable", detail=_("The request cannot be encoded: %(error)s") % {"error": type(exc).__name__}
-        )
+        return Answer("unsendable", error=CoaError.UNENCODABLE, detail=type(exc).__name__)
     return pkt
 
 
@@ -137,7 +199,8 @@ def _record(request: CoaRequest, answer: Answer) -> str:
     """Store one answer; returns ``acked``, ``naked``, ``failed`` or ``retry``."""
     now = clock.now()
     request.error_cause = answer.error_cause
-    request.last_error = answer.detail[:255]
+    request.last_error = answer.error
+    request.error_detail = answer.detail[:255]
     last_try = request.attempts >= MAX_ATTEMPTS
     if answer.result == "ack":
         request.status, outcome = CoaStatus.ACKED, "acked"
@@ -152,19 +215,30 @@ def _record(request: CoaRequest, answer: Answer) -> str:
         request.finished_at = now
         request.next_attempt_at = now
     # Only while our claim holds: a worker stalled past LEASE may have been overtaken by another that claimed
-    # the request again (and counted another attempt); its answer then stands, not ours.
+    # the request again (and counted another attempt); its answer then stands, not ours. A request superseded
+    # while in flight is no longer pending either: its outcome no longer matters.
     held = CoaRequest.objects.filter(pk=request.pk, status=CoaStatus.PENDING, attempts=request.attempts).update(
         status=request.status,
         error_cause=request.error_cause,
         last_error=request.last_error,
+        error_detail=request.error_detail,
         next_attempt_at=request.next_attempt_at,
         finished_at=request.finished_at,
     )
     if not held:
-        logger.warning("CoA request %s: answer of an expired claim dropped (%s)", request.pk, outcome)
+        logger.warning("CoA request %s: answer of an expired or superseded claim dropped (%s)", request.pk, outcome)
         return "stale"
     log = logger.info if outcome in ("acked", "retry") else logger.warning
-    log("CoA request %s (%s) to NAS %s: %s %s", request.pk, request.kind, request.nas_id, outcome, answer.detail)
+    log(
+        "CoA request %s (%s) to NAS %s: %s %s%s%s",
+        request.pk,
+        request.kind,
+        request.nas_id,
+        outcome,
+        answer.error,
+        f" Error-Cause {answer.error_cause}" if answer.error_cause is not None else "",
+        f" {answer.detail}" if answer.detail else "",
+    )
     return outcome
 
 
@@ -180,7 +254,7 @@ def exchange(
     Message-Authenticator); anything else is dropped and the wait goes on: a forged or stale datagram must
     not end the request."""
     answers: dict[int, Answer] = {}
-    dropped: dict[int, str] = {}  # why the last reply was not accepted, reported if no valid one follows
+    dropped: dict[int, str] = {}  # why the last reply was not accepted (a CoaError), if no valid one follows
     selector = selectors.DefaultSelector()
     try:
         for request, pkt in requests:
@@ -196,7 +270,7 @@ def exchange(
                 sock.send(pkt.RequestPacket())
             except OSError as exc:
                 sock.close()
-                answers[request.pk] = Answer("silent", detail=_("Cannot send to the NAS: %(error)s") % {"error": exc})
+                answers[request.pk] = Answer("silent", error=CoaError.SEND_ERROR, detail=str(exc))
                 continue
             selector.register(sock, selectors.EVENT_READ, (request, pkt))
         deadline = time.monotonic() + timeout
@@ -207,7 +281,7 @@ def exchange(
             for key, _mask in selector.select(remaining):
                 request, pkt = key.data
                 answer = _read_reply(key.fileobj, pkt)
-                if isinstance(answer, str):
+                if not isinstance(answer, Answer):
                     if answer:
                         dropped[request.pk] = answer
                     continue  # not a valid reply to this request: keep waiting for one
@@ -216,10 +290,10 @@ def exchange(
                 key.fileobj.close()
         for key in list(selector.get_map().values()):
             request, _pkt = key.data
-            detail = dropped.get(request.pk) or _("No answer from the NAS within %(seconds)s s.") % {
-                "seconds": f"{timeout:g}"
-            }
-            answers[request.pk] = Answer("silent", detail=detail)
+            if request.pk in dropped:
+                answers[request.pk] = Answer("silent", error=dropped[request.pk])
+            else:
+                answers[request.pk] = Answer("silent", error=CoaError.NO_ANSWER, detail=f"{timeout:g}")
             selector.unregister(key.fileobj)
             key.fileobj.close()
     finally:
@@ -230,37 +304,29 @@ def exchange(
 
 
 def _read_reply(sock: socket.socket, request: radius_packet.CoAPacket) -> Answer | str:
-    """The answer a datagram gives, or (a string) why it was dropped."""
+    """The answer a datagram gives, or why it was dropped (a ``CoaError``; "" when there was nothing to read)."""
     try:
         data = sock.recv(4096)
     except (BlockingIOError, InterruptedError):
         return ""
     except ConnectionRefusedError:
         # ICMP port unreachable for our earlier datagram: nothing listens on the CoA port.
-        return Answer("silent", detail=_("The NAS refused the connection: nothing listens on its CoA port."))
+        return Answer("silent", error=CoaError.PORT_UNREACHABLE)
     except OSError as exc:
-        return Answer("silent", detail=_("Cannot receive from the NAS: %(error)s") % {"error": exc})
+        return Answer("silent", error=CoaError.RECEIVE_ERROR, detail=str(exc))
     try:
         check_packet(data)
         reply = radius_packet.CoAPacket(packet=data, secret=request.secret, dict=DICTIONARY)
     except (MalformedPacket, radius_packet.PacketError, KeyError, ValueError, struct.error):
         logger.warning("malformed CoA reply dropped")
-        return _("The NAS sent a malformed reply.")
+        return CoaError.MALFORMED_REPLY
     if reply.code not in (_ACK[request.code], _NAK[request.code]) or not request.VerifyReply(reply, data):
         # A wrong secret on either side looks exactly like this; say so if nothing better arrives.
         logger.warning("CoA reply with code %s failed the authenticator check, dropped", reply.code)
-        return _("The NAS's reply failed the authenticator check: is the shared secret the same on both sides?")
+        return CoaError.BAD_AUTHENTICATOR
     if reply.code == _ACK[request.code]:
         return Answer("ack")
-    cause = _error_cause(reply)
-    if cause is None:
-        detail = _("The NAS refused the request without giving a reason.")
-    else:
-        detail = _("The NAS refused the request: Error-Cause %(code)d (%(name)s).") % {
-            "code": cause,
-            "name": ERROR_CAUSES.get(cause, "?"),
-        }
-    return Answer("nak", error_cause=cause, detail=detail)
+    return Answer("nak", error_cause=_error_cause(reply), error=CoaError.NAK)
 
 
 def _error_cause(reply: radius_packet.CoAPacket) -> int | None:

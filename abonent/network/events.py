@@ -4,14 +4,26 @@ A change that can alter a subscriber's authorisation goes into the policy-change
 processes follow. A plan change and a turbo turned on or off are pushed to the NAS as a CoA with the new
 speed (no reconnect); a freeze, a termination or a closed contract disconnects the subscriber's open
 sessions.
+
+A plan change that a billing run puts in force (a downgrade scheduled for the next period) arrives instead as
+billing's ``plans_switched`` signal, inside the run's transaction: the feed entry and the CoA commit with the
+switch itself.
 """
 
 from __future__ import annotations
 
+import logging
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from abonent.billing.engine import PlanSwitch, plans_switched
 from abonent.core import events
 
 from . import actions
-from .models import CoaReason
+from .models import CoaReason, Session, SessionStatus
+
+logger = logging.getLogger(__name__)
 
 _POLICY_EVENTS = (
     "subscriber.updated",
@@ -51,3 +63,25 @@ def _policy_changed(*, event: str, **payload) -> None:
 
 for _name in _POLICY_EVENTS:
     events.on(_name)(_policy_changed)
+
+
+@receiver(plans_switched, dispatch_uid="network.plans_switched")
+def _plans_switched(sender, *, switched: list[PlanSwitch], **kwargs) -> None:
+    """The RADIUS side of a plan change a billing run applied, in the run's chunk transaction: the feed entry
+    (``abonent radius`` re-reads these subscribers) and a CoA with the new speed for the sessions online, as
+    ``subscription.plan_changed`` does for a change made now. One insert for the chunk, then a CoA rendered
+    per subscriber online (a run switches few)."""
+    subscriber_ids = sorted({switch.subscriber_id for switch in switched})
+    actions.note_policy_change(subscriber_ids)
+    online = set(
+        Session.objects.filter(status=SessionStatus.OPEN, subscriber_id__in=subscriber_ids).values_list(
+            "subscriber_id", flat=True
+        )
+    )
+    for subscriber_id in sorted(online):
+        try:
+            with transaction.atomic():  # a savepoint: a CoA that cannot be rendered must not fail the run
+                actions.queue_policy_coa(subscriber_id, reason=CoaReason.PLAN_CHANGE)
+        except Exception:
+            # The session gets the new speed at its next authentication (Session-Timeout) instead.
+            logger.exception("billing run: plan change CoA for subscriber %s not queued", subscriber_id)

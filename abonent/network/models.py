@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from abonent.billing.models import Subscription
@@ -171,6 +172,31 @@ class SessionStatus(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+# Why a session ended, for staff: Acct-Terminate-Cause as the NAS names it (RFC 2866 §5.10), and "Stale" for the
+# sweeper's close. Stored as the NAS sent it (a value we do not know is shown as it came).
+TERMINATE_CAUSES = {
+    "User-Request": _("disconnected by the subscriber"),
+    "Lost-Carrier": _("carrier lost"),
+    "Lost-Service": _("service lost"),
+    "Idle-Timeout": _("idle timeout"),
+    "Session-Timeout": _("session timeout"),
+    "Admin-Reset": _("reset by an administrator"),
+    "Admin-Reboot": _("NAS rebooted by an administrator"),
+    "Port-Error": _("port error"),
+    "NAS-Error": _("NAS error"),
+    "NAS-Request": _("ended by the NAS"),
+    "NAS-Reboot": _("NAS rebooted"),
+    "Port-Unneeded": _("port no longer needed"),
+    "Port-Preempted": _("port preempted"),
+    "Port-Suspended": _("port suspended"),
+    "Service-Unavailable": _("service unavailable"),
+    "Callback": _("callback"),
+    "User-Error": _("subscriber's error"),
+    "Host-Request": _("ended by the host"),
+    "Stale": _("no updates from the NAS"),
+}
+
+
 class Session(models.Model):
     """One NAS session, upserted idempotently from accounting by ``(nas, unique_id)``.
 
@@ -207,6 +233,9 @@ class Session(models.Model):
     last_delta_in = models.BigIntegerField(default=0, editable=False)
     last_delta_out = models.BigIntegerField(default=0, editable=False)
     terminate_cause = models.CharField(_("end reason"), max_length=64, blank=True)
+    # The NAS reports this session's counters without Gigawords: 32-bit values that wrap at 4 GiB, which a
+    # newer record with a smaller counter reveals (accounting.grown_counter).
+    counters_32bit = models.BooleanField(default=False, editable=False)
 
     class Meta:
         verbose_name = _("session")
@@ -229,6 +258,10 @@ class Session(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username}@{self.nas_id} {self.acct_session_id}"
+
+    @property
+    def terminate_cause_label(self) -> str:
+        return str(TERMINATE_CAUSES.get(self.terminate_cause, self.terminate_cause))
 
 
 class UsageDay(models.Model):
@@ -310,11 +343,62 @@ class CoaStatus(models.TextChoices):
     ACKED = "acked", _("Done")
     NAKED = "naked", _("Refused by the NAS")
     FAILED = "failed", _("No answer")
+    # A newer request for the same session carries everything this one would have set (network.coa.supersedes).
+    SUPERSEDED = "superseded", _("Superseded by a newer request")
+
+
+class CoaError(models.TextChoices):
+    """Why the last attempt did not succeed, stored language-neutral; ``CoaRequest.error_text`` words it in the
+    reader's language (a worker's language must not end up in the console)."""
+
+    NAK = "nak", _("Refused by the NAS")
+    NO_ANSWER = "no_answer", _("No answer")
+    PORT_UNREACHABLE = "port_unreachable", _("Nothing listens on the CoA port")
+    BAD_AUTHENTICATOR = "bad_authenticator", _("Reply failed the authenticator check")
+    MALFORMED_REPLY = "malformed_reply", _("Malformed reply")
+    SEND_ERROR = "send_error", _("Cannot send")
+    RECEIVE_ERROR = "receive_error", _("Cannot receive")
+    UNENCODABLE = "unencodable", _("Cannot be encoded")
+
+
+# RFC 5176 §3.6 Error-Cause values; the names are protocol identifiers, shown untranslated.
+ERROR_CAUSES = {
+    201: "Residual-Context-Removed",
+    202: "Invalid-EAP-Packet",
+    401: "Unsupported-Attribute",
+    402: "Missing-Attribute",
+    403: "NAS-Identification-Mismatch",
+    404: "Invalid-Request",
+    405: "Unsupported-Service",
+    406: "Unsupported-Extension",
+    407: "Invalid-Attribute-Value",
+    501: "Administratively-Prohibited",
+    502: "Request-Not-Routable",
+    503: "Session-Context-Not-Found",
+    504: "Session-Context-Not-Removable",
+    505: "Other-Proxy-Processing-Error",
+    506: "Resources-Unavailable",
+    507: "Request-Initiated",
+}
+
+# CoaError.NAK is worded with its Error-Cause in CoaRequest.error_text.
+_ERROR_MESSAGES = {
+    CoaError.NO_ANSWER: _("No answer from the NAS within %(detail)s s."),
+    CoaError.PORT_UNREACHABLE: _("The NAS refused the connection: nothing listens on its CoA port."),
+    CoaError.BAD_AUTHENTICATOR: _(
+        "The NAS's reply failed the authenticator check: is the shared secret the same on both sides?"
+    ),
+    CoaError.MALFORMED_REPLY: _("The NAS sent a malformed reply."),
+    CoaError.SEND_ERROR: _("Cannot send to the NAS: %(detail)s"),
+    CoaError.RECEIVE_ERROR: _("Cannot receive from the NAS: %(detail)s"),
+    CoaError.UNENCODABLE: _("The request cannot be encoded: %(detail)s"),
+}
 
 
 class CoaRequest(models.Model):
     """A change pushed to a NAS for one session. Sent by the worker, retried with backoff; the NAS's NAK and
-    its Error-Cause are kept (503: the session is already gone)."""
+    its Error-Cause are kept (503: the session is already gone). A newer request for the same session that
+    sets everything this one sets supersedes it while it waits (``network.coa.supersedes``)."""
 
     nas = models.ForeignKey(Nas, on_delete=models.PROTECT, related_name="coa_requests")
     session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -327,7 +411,10 @@ class CoaRequest(models.Model):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField()
     error_cause = models.PositiveIntegerField(_("Error-Cause"), null=True, blank=True)
-    last_error = models.CharField(_("last error"), max_length=255, blank=True)
+    # A CoaError value; rows written before 2026-12 hold a message already worded in the worker's language.
+    last_error = models.CharField(_("last error"), max_length=255, choices=CoaError.choices, blank=True)
+    # The error's language-neutral parameter: the reply timeout in seconds, the OS error, the exception's type.
+    error_detail = models.CharField(_("error detail"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("queued"))
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
@@ -338,10 +425,27 @@ class CoaRequest(models.Model):
         indexes = [
             models.Index(fields=["next_attempt_at"], name="network_coa_due_idx", condition=Q(status="pending")),
             models.Index(fields=["subscriber", "-created_at"], name="network_coa_subscriber_idx"),
+            # /metrics counts the requests finished in the last hour (the table keeps every request ever sent).
+            models.Index(fields=["finished_at"], name="network_coa_finished_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.reason} → {self.nas_id}"
+
+    @property
+    def error_text(self) -> str:
+        """The last error in the active language, with the Error-Cause where the NAS gave one; "" if none."""
+        if self.last_error == CoaError.NAK:
+            if self.error_cause is None:
+                return gettext("The NAS refused the request without giving a reason.")
+            return gettext("The NAS refused the request: Error-Cause %(code)d (%(name)s).") % {
+                "code": self.error_cause,
+                "name": ERROR_CAUSES.get(self.error_cause, "?"),
+            }
+        message = _ERROR_MESSAGES.get(self.last_error)
+        if message is None:
+            return self.last_error  # written before errors were stored as codes: already worded
+        return str(message) % {"detail": self.error_detail}
 
 
 class DebtorMark(models.Model):
@@ -355,6 +459,23 @@ class DebtorMark(models.Model):
     class Meta:
         verbose_name = _("debtor redirect")
         verbose_name_plural = _("debtor redirects")
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id} since {self.since}"
+
+
+class QuotaMark(models.Model):
+    """A subscriber the NAS have been told is over this month's included traffic (the FUP speed). The worker
+    compares this set with the traffic every minute and pushes the difference by CoA: the FUP speed when the
+    quota is crossed, the plan's speed back when it no longer is (a new month, a plan without a quota), once
+    for each crossing."""
+
+    subscriber = models.OneToOneField(Subscriber, on_delete=models.CASCADE, related_name="+", primary_key=True)
+    since = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("FUP speed")
+        verbose_name_plural = _("FUP speeds")
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} since {self.since}"

@@ -6,14 +6,14 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from abonent.billing.models import Subscription, SubscriptionStatus, TurboActivation, TurboStatus
 from abonent.catalog.models import Plan, ServiceKind
 from abonent.core import clock
 from abonent.subscribers.models import SubscriberStatus
 
-from .models import AuthAttempt, CoaRequest, Login, Nas, Session, SessionStatus, UsageDay
+from .models import AuthAttempt, CoaRequest, CoaStatus, Login, Nas, Session, SessionStatus, UsageDay
 from .vendors import Speed
 
 
@@ -74,6 +74,32 @@ def plan_speeds() -> dict[int, PlanSpeeds]:
     return result
 
 
+def _speed_subscriptions() -> QuerySet[Subscription]:
+    """The subscriptions that can set a login's speed: internet ones that are active or frozen."""
+    return Subscription.objects.exclude(status=SubscriptionStatus.TERMINATED).filter(
+        plan__service__kind=ServiceKind.INTERNET
+    )
+
+
+def _current_subscriptions(
+    subs: QuerySet[Subscription],
+) -> tuple[dict[int, tuple[int, str, int]], dict[int, tuple[int, str, int]]]:
+    """``(by id, by subscriber)`` of ``subs`` as ``(id, status, plan id)``. The subscription that sets a login's
+    speed is the login's own (``by id``), else the subscriber's current one (``by subscriber``): an active one
+    wins over a frozen one, and among equals the newest. ``login_policies`` and ``subscribers_over_quota`` both
+    follow this rule, so the quota is counted against the plan whose speed the login gets."""
+    by_id: dict[int, tuple[int, str, int]] = {}
+    by_subscriber: dict[int, tuple[int, str, int]] = {}
+    for sub_id, subscriber_id, status, plan_id in subs.order_by("started_on", "id").values_list(
+        "id", "subscriber_id", "status", "plan_id"
+    ):
+        by_id[sub_id] = (sub_id, status, plan_id)
+        current = by_subscriber.get(subscriber_id)
+        if current is None or current[1] != SubscriptionStatus.ACTIVE or status == SubscriptionStatus.ACTIVE:
+            by_subscriber[subscriber_id] = (sub_id, status, plan_id)
+    return by_id, by_subscriber
+
+
 def login_policies(subscriber_ids: Iterable[int] | None = None) -> list[LoginPolicy]:
     """Policies of every login, or of the logins of ``subscriber_ids``: three queries whatever the count."""
     logins = Login.objects.all()
@@ -95,23 +121,10 @@ def login_policies(subscriber_ids: Iterable[int] | None = None) -> list[LoginPol
             "simultaneous_use",
         )
     )
-    # The subscription that sets the speed: the login's own, else the subscriber's newest internet one
-    # that is active or frozen.
-    subs = Subscription.objects.exclude(status=SubscriptionStatus.TERMINATED).filter(
-        plan__service__kind=ServiceKind.INTERNET
-    )
+    subs = _speed_subscriptions()
     if subscriber_ids is not None:
         subs = subs.filter(subscriber_id__in=subscriber_ids)
-    by_id: dict[int, tuple[int, str, int]] = {}
-    by_subscriber: dict[int, tuple[int, str, int]] = {}
-    for sub_id, subscriber_id, status, plan_id in subs.order_by("started_on", "id").values_list(
-        "id", "subscriber_id", "status", "plan_id"
-    ):
-        by_id[sub_id] = (sub_id, status, plan_id)
-        current = by_subscriber.get(subscriber_id)
-        # An active subscription wins over a frozen one; among equals, the newest.
-        if current is None or current[1] != SubscriptionStatus.ACTIVE or status == SubscriptionStatus.ACTIVE:
-            by_subscriber[subscriber_id] = (sub_id, status, plan_id)
+    by_id, by_subscriber = _current_subscriptions(subs)
     # Turbos in effect: a few rows (partial index on the active ones), read for everyone at once.
     turbos = TurboActivation.objects.filter(status=TurboStatus.ACTIVE, ends_at__gt=clock.now())
     if subscriber_ids is not None:
@@ -174,15 +187,57 @@ def logins_at_session_limit(stale_seconds: int, subscriber_ids=None) -> set[int]
     return {row["login_id"] for row in rows}
 
 
+def open_sessions_below_limit(stale_seconds: int) -> dict[int, int]:
+    """Logins allowed more than one session that have some fresh ones open, but fewer than allowed: how many.
+    With the Starts and Stops seen since, the RADIUS server knows at once when such a login reaches its limit."""
+    now = clock.now()
+    rows = (
+        Session.objects.filter(
+            status=SessionStatus.OPEN,
+            login__simultaneous_use__gt=1,
+            updated_at__gte=now - dt.timedelta(seconds=stale_seconds),
+        )
+        .values("login_id", "login__simultaneous_use")
+        .annotate(n=Count("id"))
+        .filter(n__lt=F("login__simultaneous_use"))
+    )
+    return {row["login_id"]: row["n"] for row in rows}
+
+
 def subscribers_over_quota(month_start: dt.date, subscriber_ids=None) -> set[int]:
-    """Subscribers (of ``subscriber_ids`` when given) whose traffic this month exceeds their plan's included
-    volume: a FUP plan throttles them."""
-    capped = Login.objects.filter(
-        subscription__plan__included_bytes__isnull=False, subscription__plan__fup_download_kbps__isnull=False
+    """Subscribers (of ``subscriber_ids`` when given) whose traffic since ``month_start`` exceeds the included
+    volume of a FUP plan one of their logins gets its speed from: the FUP speed applies to them.
+
+    A login's plan is found as ``login_policies`` finds it: the login's own subscription, else the subscriber's
+    current internet one (most logins have none of their own: the console's form does not ask). Traffic is
+    counted per subscriber; with logins on two FUP plans, the smaller volume is the limit.
+    """
+    fup_plans = dict(
+        Plan.objects.filter(
+            included_bytes__isnull=False, fup_download_kbps__isnull=False, fup_upload_kbps__isnull=False
+        ).values_list("id", "included_bytes")
+    )
+    if not fup_plans:
+        return set()
+    # Only subscribers with a subscription on a FUP plan can be throttled: their subscriptions, all of them,
+    # decide which one is current.
+    subs = _speed_subscriptions().filter(
+        subscriber_id__in=_speed_subscriptions().filter(plan_id__in=list(fup_plans)).values("subscriber_id")
     )
     if subscriber_ids is not None:
-        capped = capped.filter(subscriber_id__in=list(subscriber_ids))
-    limits = dict(capped.values_list("subscriber_id", "subscription__plan__included_bytes"))
+        subscriber_ids = list(subscriber_ids)
+        subs = subs.filter(subscriber_id__in=subscriber_ids)
+    by_id, by_subscriber = _current_subscriptions(subs)
+    if not by_subscriber:
+        return set()
+    limits: dict[int, int] = {}
+    for subscriber_id, subscription_id in Login.objects.filter(subscriber_id__in=list(by_subscriber)).values_list(
+        "subscriber_id", "subscription_id"
+    ):
+        current = by_id.get(subscription_id) if subscription_id else by_subscriber.get(subscriber_id)
+        included = fup_plans.get(current[2]) if current else None
+        if included is not None:
+            limits[subscriber_id] = min(included, limits.get(subscriber_id, included))
     if not limits:
         return set()
     used = (
@@ -273,3 +328,44 @@ def radius_totals() -> RadiusTotals:
         backlog += int(row.spool_backlog)
         nodes.append(row)
     return RadiusTotals(counters, last_packet, queue, backlog, nodes)
+
+
+# How far back /metrics counts finished requests.
+FINISHED_WINDOW = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """The CoA queue per NAS name: requests waiting now, those of them already tried without success, and
+    those that ended within ``FINISHED_WINDOW`` by status (acked, naked, failed, superseded)."""
+
+    nas_names: list[str]
+    pending: dict[str, int]
+    retrying: dict[str, int]
+    finished: dict[str, dict[str, int]]
+
+
+def queue_figures() -> QueueFigures:
+    """Two queries whatever the history: the NAS, and the waiting and recently finished requests counted per NAS
+    and status (the partial index of waiting requests and the index on ``finished_at``)."""
+    since = clock.now() - FINISHED_WINDOW
+    names = dict(Nas.objects.values_list("pk", "name"))
+    pending: dict[str, int] = {}
+    retrying: dict[str, int] = {}
+    finished: dict[str, dict[str, int]] = {}
+    rows = (
+        CoaRequest.objects.filter(Q(status=CoaStatus.PENDING) | Q(finished_at__gte=since))
+        .values("nas_id", "status")
+        .annotate(n=Count("pk"), tried=Count("pk", filter=~Q(last_error="")))
+        .order_by()
+    )
+    for row in rows:
+        name = names.get(row["nas_id"])
+        if name is None:
+            continue
+        if row["status"] == CoaStatus.PENDING:
+            pending[name] = row["n"]
+            retrying[name] = row["tried"]
+        else:
+            finished.setdefault(name, {})[row["status"]] = row["n"]
+    return QueueFigures(sorted(names.values()), pending, retrying, finished)

@@ -1,4 +1,5 @@
-"""The network app's periodic jobs: sending the CoA/Disconnect queue, and closing sessions whose Stop was lost.
+"""The network app's periodic jobs: sending the CoA/Disconnect queue, closing sessions whose Stop was lost, and
+telling the NAS when a subscriber runs out of funds or crosses the traffic quota.
 
 The scheduler runs a job at most once a minute, so a CoA waits up to a minute here; where that is too slow
 (a plan upgrade the subscriber is watching), run ``abonent coa send --loop`` beside the worker.
@@ -45,5 +46,14 @@ def sweep_stale_sessions() -> int:
 def sync_debtor_redirects() -> dict:
     """Money ran out or came in: switch the NAS's debtor redirect for the sessions online."""
     from .actions import sync_debtor_redirects as sync
+
+    return sync()
+
+
+@periodic("network.sync_fup_speeds", every=dt.timedelta(minutes=1))
+@task(queue_name="network")
+def sync_fup_speeds() -> dict:
+    """A subscriber crossed the traffic quota, or is back under it: switch the open sessions' speed."""
+    from .actions import sync_fup_speeds as sync
 
     return sync()

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 
 
-def rec(nas, status, *, t=0, unique="u1", i=0, o=0, sub=None, cause=""):
+def rec(nas, status, *, t=0, unique="u1", i=0, o=0, sub=None, cause="", c32=False):
     return AcctRecord(
         status=status,
         nas_id=nas.pk,
@@ -35,6 +35,7 @@ def rec(nas, status, *, t=0, unique="u1", i=0, o=0, sub=None, cause=""):
         input_octets=i,
         output_octets=o,
         terminate_cause=cause,
+        counters_32bit=c32,
     )
 
 
@@ -57,6 +58,47 @@ def test_a_batch_with_repeats_and_reordering_counts_each_byte_once(make_nas, cus
     assert session.started_at == T0
     usage = UsageDay.objects.get()
     assert (usage.input_octets, usage.output_octets) == (5000, 50)
+
+
+GIB4 = 2**32
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["one-by-one", "one-batch"])
+def test_32_bit_counters_that_wrap_go_on_counting(make_nas, customer, batched):
+    """A NAS without Gigawords: 4.0e9 → 1.0e9 → 3.0e9 bytes is one wrap, 2^32 + 3.0e9 in all."""
+    nas = make_nas()
+    sub = customer.pk
+    records = [
+        rec(nas, START, sub=sub),
+        rec(nas, INTERIM, t=300, i=4_000_000_000, o=4_200_000_000, sub=sub, c32=True),
+        rec(nas, INTERIM, t=600, i=1_000_000_000, o=100, sub=sub, c32=True),
+        # An older interim arriving late is not a wrap: its session time is behind.
+        rec(nas, INTERIM, t=450, i=4_100_000_000, o=50, sub=sub, c32=True),
+        rec(nas, INTERIM, t=900, i=3_000_000_000, o=200, sub=sub, c32=True),
+        rec(nas, INTERIM, t=900, i=3_000_000_000, o=200, sub=sub, c32=True),  # the same one again
+    ]
+    if batched:
+        write_batch(records)
+    else:
+        for record in records:
+            write_batch([record])
+    session = Session.objects.get()
+    assert (session.input_octets, session.output_octets) == (GIB4 + 3_000_000_000, GIB4 + 200)
+    assert session.counters_32bit
+    usage = UsageDay.objects.get()
+    assert (usage.input_octets, usage.output_octets) == (GIB4 + 3_000_000_000, GIB4 + 200)
+
+
+def test_counters_with_gigawords_never_go_back(make_nas, customer):
+    """With Gigawords the counters are 64-bit: a smaller value, even a newer one, is no wrap."""
+    nas = make_nas()
+    sub = customer.pk
+    write_batch([rec(nas, INTERIM, t=300, i=4_000_000_000, o=10, sub=sub)])
+    write_batch([rec(nas, INTERIM, t=600, i=1_000_000_000, o=5, sub=sub)])
+    session = Session.objects.get()
+    assert (session.input_octets, session.output_octets) == (4_000_000_000, 10)
+    assert not session.counters_32bit
+    assert UsageDay.objects.get().input_octets == 4_000_000_000
 
 
 def test_accounting_on_in_the_middle_of_a_batch_closes_what_came_before(make_nas, customer):

@@ -11,7 +11,8 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.utils import timezone
+from django.test import Client
+from django.utils import timezone, translation
 from pyrad import packet as radius_packet
 
 from abonent.billing import actions as billing
@@ -20,8 +21,19 @@ from abonent.catalog import actions as catalog
 from abonent.core import clock
 from abonent.network import actions as network
 from abonent.network.coa import send_due
-from abonent.network.models import CoaKind, CoaReason, CoaRequest, CoaStatus, Session, SessionStatus
+from abonent.network.models import (
+    CoaError,
+    CoaKind,
+    CoaReason,
+    CoaRequest,
+    CoaStatus,
+    DebtorMark,
+    LoginKind,
+    Session,
+    SessionStatus,
+)
 from abonent.network.radius.codec import DICTIONARY
+from abonent.staff.permissions import Role
 
 from .conftest import SECRET
 
@@ -169,7 +181,7 @@ def test_plan_change_pushes_the_new_rate_limit_to_the_nas_and_ends_acked(
     request = CoaRequest.objects.get()
     assert (request.kind, request.reason, request.session_id) == (CoaKind.COA, CoaReason.PLAN_CHANGE, online.pk)
     assert (request.status, request.attempts, request.finished_at) == (CoaStatus.ACKED, 1, T0)
-    assert (request.error_cause, request.last_error) == (None, "")
+    assert (request.error_cause, request.last_error, request.error_text) == (None, "", "")
 
 
 def test_nak_503_session_context_not_found_ends_naked_at_once(online, listener):
@@ -187,7 +199,8 @@ def test_nak_503_session_context_not_found_ends_naked_at_once(online, listener):
         503,
         T0,
     )
-    assert request.last_error == "The NAS refused the request: Error-Cause 503 (Session-Context-Not-Found)."
+    assert (request.last_error, request.error_detail) == (CoaError.NAK, "")
+    assert request.error_text == "The NAS refused the request: Error-Cause 503 (Session-Context-Not-Found)."
     assert len(listener.received) == 1
     # the session row is left to accounting and the stale-session sweeper (see abonent/network/coa.py)
     online.refresh_from_db()
@@ -210,7 +223,8 @@ def test_silence_is_retried_with_backoff_and_ends_failed_after_five_attempts(onl
         request.refresh_from_db()
         assert (request.status, request.attempts) == (CoaStatus.PENDING, attempt)
         assert request.next_attempt_at == moment + dt.timedelta(seconds=wait_s)
-        assert request.last_error == "No answer from the NAS within 0.2 s."
+        assert (request.last_error, request.error_detail) == (CoaError.NO_ANSWER, "0.2")
+        assert request.error_text == "No answer from the NAS within 0.2 s."
         # not due a second earlier
         with clock.travel_to(request.next_attempt_at - dt.timedelta(seconds=1)):
             assert send_due(timeout=0.2) == {}
@@ -243,7 +257,7 @@ def test_other_naks_are_retried_and_end_naked_after_five_attempts(online, listen
         moment = request.next_attempt_at
     assert outcomes == [{"retry": 1}] * 4 + [{"naked": 1}]
     assert (request.status, request.attempts, request.error_cause) == (CoaStatus.NAKED, 5, 506)
-    assert request.last_error == "The NAS refused the request: Error-Cause 506 (Resources-Unavailable)."
+    assert request.error_text == "The NAS refused the request: Error-Cause 506 (Resources-Unavailable)."
 
 
 def test_a_retry_that_is_acked_ends_acked(online, listener):
@@ -252,11 +266,12 @@ def test_a_retry_that_is_acked_ends_acked(online, listener):
     with clock.travel_to(T0):
         assert send_due() == {"retry": 1}
     request.refresh_from_db()
-    assert (request.error_cause, request.last_error) == (None, "The NAS refused the request without giving a reason.")
+    assert (request.error_cause, request.last_error) == (None, CoaError.NAK)
+    assert request.error_text == "The NAS refused the request without giving a reason."
     with clock.travel_to(T0 + dt.timedelta(seconds=10)):
         assert send_due() == {"acked": 1}
     request.refresh_from_db()
-    assert (request.status, request.attempts, request.last_error) == (CoaStatus.ACKED, 2, "")
+    assert (request.status, request.attempts, request.last_error, request.error_text) == (CoaStatus.ACKED, 2, "", "")
 
 
 def test_staff_disconnect_sends_a_disconnect_request(online, listener, admin):
@@ -287,7 +302,7 @@ def test_a_reply_signed_with_another_secret_is_not_believed(online, listener):
     with clock.travel_to(T0):
         assert send_due(timeout=0.3) == {"retry": 1}
     request.refresh_from_db()
-    assert (request.status, request.attempts) == (CoaStatus.PENDING, 1)
+    assert (request.status, request.attempts, request.last_error) == (CoaStatus.PENDING, 1, CoaError.NO_ANSWER)
     assert [packet["authentic"] for packet in listener.received] == [False]
 
 
@@ -401,4 +416,201 @@ def test_a_turbo_is_pushed_on_and_taken_back_by_coa(
     assert list(CoaRequest.objects.order_by("id").values_list("reason", "status")) == [
         (CoaReason.TURBO_ON, CoaStatus.ACKED),
         (CoaReason.TURBO_OFF, CoaStatus.ACKED),
+    ]
+
+
+# --- errors are stored language-neutral -----------------------------------------------------------------------
+
+
+def test_a_nak_is_stored_as_data_and_worded_in_the_readers_language_once(online, listener, make_staff):
+    # given a NAS that refuses the request, and a worker running in Russian
+    request = _queue_disconnect(online)
+    listener.script = [nak(404)]
+    with clock.travel_to(T0), translation.override("ru"):
+        assert send_due() == {"retry": 1}
+    # then what is stored is the Error-Cause and a code, not a sentence in the worker's language
+    request.refresh_from_db()
+    assert (request.error_cause, request.last_error, request.error_detail) == (404, CoaError.NAK, "")
+    # and an English reader gets it in English, with the Error-Cause named once
+    staff = Client()
+    staff.force_login(make_staff(Role.ENGINEER))
+    html = staff.get(f"/staff/subscribers/{online.subscriber_id}/").content.decode()
+    assert html.count("Error-Cause 404") == 1
+    assert "The NAS refused the request: Error-Cause 404 (Invalid-Request)." in html
+
+
+def test_an_error_written_before_codes_were_stored_is_shown_as_it_was(online):
+    request = _queue_disconnect(online)
+    CoaRequest.objects.filter(pk=request.pk).update(last_error="NAS отклонил запрос")
+    request.refresh_from_db()
+    assert request.error_text == "NAS отклонил запрос"
+
+
+# --- a newer request supersedes the older ones it covers ------------------------------------------------------
+
+
+@pytest.fixture
+def accel_nas(make_nas, listener):
+    return make_nas("accel_ppp", coa_port=listener.port)
+
+
+def _online_ipoe(subscriber, nas, admin) -> Session:
+    login = network.do_create_login(
+        subscriber, acting_user=admin, kind=LoginKind.IPOE_MAC, username="aa:bb:cc:00:00:01"
+    )
+    return Session.objects.create(
+        nas=nas,
+        unique_id="u-ipoe",
+        acct_session_id="ipoe0001",
+        login=login,
+        subscriber=subscriber,
+        username="aa:bb:cc:00:00:01",
+        framed_ip="100.64.0.20",
+        started_at=T0 - dt.timedelta(hours=1),
+        updated_at=T0 - dt.timedelta(minutes=2),
+    )
+
+
+def test_a_restrict_still_retrying_is_never_sent_after_the_restore(customer, accel_nas, listener, admin):
+    # given an accel-ppp IPoE session whose NAS NAKs the debt redirect with 404, so it is retrying
+    session = _online_ipoe(customer, accel_nas, admin)
+    listener.script = [nak(404)]
+    with clock.travel_to(T0):
+        billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
+        network.sync_debtor_redirects()
+        assert send_due() == {"retry": 1}
+    restrict = CoaRequest.objects.get(reason=CoaReason.RESTRICT)
+    # when the subscriber pays before the retry and the restore is queued
+    with clock.travel_to(T0 + dt.timedelta(seconds=5)):
+        billing.do_post_payment(customer, amount="6000.00", channel="cash", external_id="c-2", acting_user=admin)
+        assert network.sync_debtor_redirects()["restored"] == 1
+    # then the restrict is superseded at once, in the console too
+    restrict.refresh_from_db()
+    assert (restrict.status, restrict.finished_at) == (CoaStatus.SUPERSEDED, T0 + dt.timedelta(seconds=5))
+    # and only the restore goes out, whenever the worker runs
+    for later in (10, 40, 130, 400, 3600):
+        with clock.travel_to(T0 + dt.timedelta(seconds=later)):
+            send_due()
+    assert [(p["attributes"]["Acct-Session-Id"], p["attributes"]["L4-Redirect"]) for p in listener.received] == [
+        (["ipoe0001"], [1]),
+        (["ipoe0001"], [0]),
+    ]
+    assert list(CoaRequest.objects.order_by("pk").values_list("reason", "status", "attempts")) == [
+        (CoaReason.RESTRICT, CoaStatus.SUPERSEDED, 1),
+        (CoaReason.RESTORE, CoaStatus.ACKED, 1),
+    ]
+    assert session.pk == CoaRequest.objects.get(reason=CoaReason.RESTORE).session_id
+    assert not DebtorMark.objects.exists()
+
+
+def test_the_claim_skips_a_request_a_newer_one_covers_when_both_are_waiting(customer, accel_nas, listener, admin):
+    # given a restrict and a restore both waiting for the same session, as two transactions queuing at the same
+    # moment leave them (neither saw the other's row)
+    _online_ipoe(customer, accel_nas, admin)
+    with clock.travel_to(T0):
+        [restrict] = network.queue_access_change(customer.pk, restricted=True)
+        [restore] = network.queue_access_change(customer.pk, restricted=False)
+    CoaRequest.objects.filter(pk=restrict.pk).update(status=CoaStatus.PENDING, finished_at=None)
+    # when the worker claims them
+    with clock.travel_to(T0):
+        assert send_due() == {"acked": 1}
+    # then the older is superseded unsent, the newer sent
+    assert [p["attributes"]["L4-Redirect"] for p in listener.received] == [[0]]
+    restrict.refresh_from_db()
+    restore.refresh_from_db()
+    assert (restrict.status, restrict.attempts, restore.status) == (CoaStatus.SUPERSEDED, 0, CoaStatus.ACKED)
+
+
+def test_a_speed_change_during_a_restore_retry_carries_the_restore_with_it(
+    customer, accel_nas, listener, admin, internet, django_capture_on_commit_callbacks
+):
+    # given a restore CoA (L4-Redirect 0 and the speed) that the NAS NAKed and that waits for its retry
+    _online_ipoe(customer, accel_nas, admin)
+    listener.script = [nak(506)]
+    with clock.travel_to(T0):
+        network.queue_access_change(customer.pk, restricted=False)
+        assert send_due() == {"retry": 1}
+    faster = catalog.do_create_plan(
+        code="home-200", name="Домашний 200", service=internet, monthly_fee=Decimal("700.00"),
+        valid_from=dt.date(2020, 1, 1), download_kbps=204800, upload_kbps=102400, acting_user=admin,
+    )  # fmt: skip
+    # when the plan changes before the retry
+    with clock.travel_to(T0 + dt.timedelta(seconds=5)), django_capture_on_commit_callbacks(execute=True):
+        billing.do_change_plan(Subscription.objects.get(subscriber=customer), plan=faster, acting_user=admin)
+    with clock.travel_to(T0 + dt.timedelta(seconds=10)):
+        assert send_due() == {"acked": 1}
+    # then one CoA carries both the new speed and the redirect off, and the old restore is never sent again
+    assert [(p["attributes"]["L4-Redirect"], p["attributes"]["Filter-Id"]) for p in listener.received] == [
+        ([0], ["102400/51200"]),
+        ([0], ["204800/102400"]),
+    ]
+    assert list(CoaRequest.objects.order_by("pk").values_list("reason", "status")) == [
+        (CoaReason.RESTORE, CoaStatus.SUPERSEDED),
+        (CoaReason.PLAN_CHANGE, CoaStatus.ACKED),
+    ]
+
+
+def test_a_staff_disconnect_is_never_superseded_by_a_later_speed_change(
+    customer, online, listener, admin, internet, django_capture_on_commit_callbacks
+):
+    # given a staff Disconnect waiting for its retry
+    listener.script = [DROP]
+    with clock.travel_to(T0):
+        staff = network.do_disconnect_session(online, acting_user=admin, reason="abuse")
+        assert send_due(timeout=0.2) == {"retry": 1}
+    faster = catalog.do_create_plan(
+        code="home-200", name="Домашний 200", service=internet, monthly_fee=Decimal("700.00"),
+        valid_from=dt.date(2020, 1, 1), download_kbps=204800, upload_kbps=102400, acting_user=admin,
+    )  # fmt: skip
+    # when the plan changes and the worker runs again
+    with clock.travel_to(T0 + dt.timedelta(seconds=5)), django_capture_on_commit_callbacks(execute=True):
+        billing.do_change_plan(Subscription.objects.get(subscriber=customer), plan=faster, acting_user=admin)
+    with clock.travel_to(T0 + dt.timedelta(seconds=10)):
+        assert send_due() == {"acked": 2}
+    # then the Disconnect still went out
+    staff.refresh_from_db()
+    assert staff.status == CoaStatus.ACKED
+    assert [p["code"] for p in listener.received] == [
+        radius_packet.DisconnectRequest,
+        radius_packet.DisconnectRequest,
+        radius_packet.CoARequest,
+    ]
+
+
+def test_a_disconnect_supersedes_a_waiting_coa(customer, online, listener, admin):
+    # given a speed CoA waiting for its retry
+    listener.script = [nak(506)]
+    with clock.travel_to(T0):
+        [speed] = network.queue_policy_coa(customer.pk, reason=CoaReason.PLAN_CHANGE)
+        assert send_due() == {"retry": 1}
+    # when the subscription is suspended
+    with clock.travel_to(T0 + dt.timedelta(seconds=5)):
+        network.queue_disconnect(customer.pk, reason=CoaReason.SUSPEND)
+    with clock.travel_to(T0 + dt.timedelta(seconds=10)):
+        assert send_due() == {"acked": 1}
+    # then only the Disconnect follows the first try of the CoA
+    speed.refresh_from_db()
+    assert speed.status == CoaStatus.SUPERSEDED
+    assert [p["code"] for p in listener.received] == [radius_packet.CoARequest, radius_packet.DisconnectRequest]
+
+
+def test_a_speed_change_on_cisco_leaves_a_waiting_redirect_change_alone(customer, make_nas, listener, admin):
+    # Cisco switches the redirect with Cisco-Account-Info and the speed with Cisco-AVPair: they change different
+    # things, so both must arrive.
+    nas = make_nas("cisco", coa_port=listener.port)
+    Session.objects.create(
+        nas=nas, unique_id="u-c", acct_session_id="c1", subscriber=customer, login=customer.network_logins.get(),
+        username="ivanov", started_at=T0, updated_at=T0,
+    )  # fmt: skip
+    with clock.travel_to(T0):
+        network.queue_access_change(customer.pk, restricted=False)
+        network.queue_policy_coa(customer.pk, reason=CoaReason.PLAN_CHANGE)
+        assert send_due() == {"acked": 2}
+    assert list(CoaRequest.objects.order_by("pk").values_list("reason", "status")) == [
+        (CoaReason.RESTORE, CoaStatus.ACKED),
+        (CoaReason.PLAN_CHANGE, CoaStatus.ACKED),
+    ]
+    assert [sorted(p["attributes"]) for p in listener.received] == [
+        ["Acct-Session-Id", "Cisco-Account-Info", "User-Name"],
+        ["Acct-Session-Id", "Cisco-AVPair", "User-Name"],
     ]

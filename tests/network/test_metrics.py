@@ -1,10 +1,15 @@
-"""``/metrics`` exports the RADIUS processes' counters and the sessions online, read at scrape time."""
+"""``/metrics`` exports the RADIUS processes' counters, the sessions online and the CoA queue, read at scrape
+time."""
+
+import datetime as dt
 
 import pytest
 
 from abonent.core import clock
+from abonent.network import actions as network
 from abonent.network.accounting import START, AcctRecord, write_batch
-from abonent.network.models import RadiusNode
+from abonent.network.coa import mark_superseded
+from abonent.network.models import CoaError, CoaReason, CoaRequest, CoaStatus, RadiusNode, Session
 
 pytestmark = pytest.mark.django_db
 
@@ -72,8 +77,40 @@ def test_metrics_export_radius_counters_summed_over_processes(client, customer, 
 
 
 def test_metrics_without_radius_processes_still_answer(client, django_assert_max_num_queries):
-    with django_assert_max_num_queries(3):
+    # three for the RADIUS figures, two for the CoA queue
+    with django_assert_max_num_queries(5):
         metrics = lines(client)
 
     assert "# TYPE abonent_radius_events_total counter" in metrics
     assert not any(line.startswith("abonent_radius_events_total{") for line in metrics)
+
+
+def test_metrics_export_the_coa_queue_per_nas(client, customer, make_nas):
+    # given a NAS answering nothing (a wrong CoA port or secret) and one that works
+    broken = make_nas(name="broken", ip_address="10.0.0.8")
+    fine = make_nas(name="fine", ip_address="10.0.0.9")
+    now = clock.now()
+    for n, nas in enumerate([broken, broken, broken, fine, fine]):
+        Session.objects.create(
+            nas=nas, unique_id=f"u-{n}", acct_session_id=f"s-{n}", subscriber=customer, username="ivanov",
+            started_at=now - dt.timedelta(seconds=n), updated_at=now,
+        )  # fmt: skip
+    network.queue_disconnect(customer.pk, reason=CoaReason.SUSPEND)  # newest session first
+    waiting, tried, superseded, acked, failed = CoaRequest.objects.order_by("pk")
+    CoaRequest.objects.filter(pk=tried.pk).update(attempts=1, last_error=CoaError.NO_ANSWER, error_detail="2")
+    mark_superseded([superseded], now=now)
+    CoaRequest.objects.filter(pk=acked.pk).update(status=CoaStatus.ACKED, finished_at=now)
+    CoaRequest.objects.filter(pk=failed.pk).update(status=CoaStatus.FAILED, finished_at=now - dt.timedelta(hours=2))
+
+    metrics = lines(client)
+
+    assert 'abonent_coa_requests_pending{nas="broken"} 2.0' in metrics
+    assert 'abonent_coa_requests_retrying{nas="broken"} 1.0' in metrics
+    assert 'abonent_coa_requests_finished{nas="broken",status="superseded"} 1.0' in metrics
+    assert 'abonent_coa_requests_finished{nas="broken",status="acked"} 0.0' in metrics
+    assert 'abonent_coa_requests_pending{nas="fine"} 0.0' in metrics
+    assert 'abonent_coa_requests_retrying{nas="fine"} 0.0' in metrics
+    assert 'abonent_coa_requests_finished{nas="fine",status="acked"} 1.0' in metrics
+    # finished more than an hour ago: out of the window
+    assert 'abonent_coa_requests_finished{nas="fine",status="failed"} 0.0' in metrics
+    assert waiting.status == CoaStatus.PENDING

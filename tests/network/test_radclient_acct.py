@@ -81,6 +81,22 @@ def test_start_interim_stop_with_a_gigawords_rollover_adds_up_exactly(customer, 
     assert OnlineDay.objects.filter(subscriber=customer).count() == 1
 
 
+def test_a_nas_without_gigawords_wrapping_its_32_bit_counter_is_still_counted(customer, make_nas, server, radclient):
+    make_nas()
+    with server() as running:
+        send(radclient, running, acct("Start"))
+        for seconds, octets in ((300, 4294966296), (600, 500), (900, 7000)):
+            send(
+                radclient,
+                running,
+                acct("Interim-Update", Acct_Session_Time=seconds, Acct_Input_Octets=octets, Acct_Output_Octets=seconds),
+            )
+    session = Session.objects.get()
+    assert (session.input_octets, session.output_octets) == ((1 << 32) + 7000, 900)
+    usage = UsageDay.objects.get(subscriber=customer)
+    assert (usage.input_octets, usage.output_octets) == ((1 << 32) + 7000, 900)
+
+
 def test_the_same_interim_sent_three_times_counts_once(customer, make_nas, server, radclient):
     make_nas()
     packet = acct("Interim-Update", Acct_Session_Time=300, Acct_Input_Octets=123456, Acct_Output_Octets=654321)

@@ -399,6 +399,21 @@ def test_a_cashier_cannot_add_a_login(cashier, make_subscriber):
     assert Login.objects.count() == 0
 
 
+def test_the_panel_says_why_a_session_ended_in_the_staff_language(engineer, customer, make_nas):
+    nas = make_nas()
+    lost = open_session(customer, nas, session_id="lost")
+    odd = open_session(customer, nas, session_id="odd")
+    Session.objects.filter(pk=lost.pk).update(status="closed", stopped_at=clock.now(), terminate_cause="Lost-Carrier")
+    Session.objects.filter(pk=odd.pk).update(status="closed", stopped_at=clock.now(), terminate_cause="42")
+
+    english = engineer.get(f"/staff/subscribers/{customer.pk}/").content.decode()
+    russian = engineer.get(f"/staff/subscribers/{customer.pk}/", headers={"accept-language": "ru"}).content.decode()
+
+    assert "carrier lost" in english and "Lost-Carrier" not in english
+    assert "потеря несущей" in russian and "Lost-Carrier" not in russian
+    assert "42" in russian  # a cause we have no words for is shown as the NAS sent it
+
+
 def test_panel_query_count_does_not_grow_with_history(make_staff, customer, make_nas, rf, django_assert_num_queries):
     from abonent.network.panels import render_network_panel
 

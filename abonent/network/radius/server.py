@@ -539,6 +539,10 @@ class RadiusServer:
             session_time=min(_int(raw_get(request.attributes, 46)), MAX_SESSION_SECONDS),
             input_octets=_octets(raw_get(request.attributes, 52), raw_get(request.attributes, 42)),
             output_octets=_octets(raw_get(request.attributes, 53), raw_get(request.attributes, 43)),
+            # Counters without Gigawords: 32 bits that wrap (accounting.grown_counter).
+            counters_32bit=(42 in request.attributes or 43 in request.attributes)
+            and 52 not in request.attributes
+            and 53 not in request.attributes,
             terminate_cause=_terminate_cause(raw_get(request.attributes, 49)),
         )
 

@@ -22,13 +22,23 @@ class Speed:
         return bool(self.burst_down_kbps and self.burst_up_kbps and self.burst_seconds)
 
 
+# The attributes that name the session in a CoA or Disconnect-Request (``identify``); everything else in a
+# request is what it changes.
+IDENTITY_ATTRIBUTES = frozenset({"User-Name", "Acct-Session-Id", "Framed-IP-Address"})
+
+
 @dataclass(frozen=True)
 class SessionRef:
-    """What identifies one session to the NAS in a CoA or Disconnect-Request."""
+    """What identifies one session to the NAS in a CoA or Disconnect-Request, and what kind of link it is.
+
+    ``ipoe``: True for an IPoE session (MAC or option 82 login), False for a dialled one (PPPoE, hotspot),
+    None when the session is bound to no login. A NAS may change one kind live and not the other.
+    """
 
     username: str
     acct_session_id: str
     framed_ip: str | None = None
+    ipoe: bool | None = None
 
 
 @dataclass(frozen=True)
