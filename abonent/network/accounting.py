@@ -26,7 +26,7 @@ from django.utils import timezone
 from abonent.billing.actions import do_record_online_days
 from abonent.core import clock
 
-from .models import Session, SessionStatus, UsageDay
+from .models import DebtorMark, Session, SessionStatus, UsageDay
 
 logger = logging.getLogger(__name__)
 
@@ -193,6 +193,14 @@ def _write_sessions(records: list[AcctRecord]) -> None:
     online = {(subscriber_id, day) for subscriber_id, day, _i, _o in usage}
     online |= {(r.subscriber_id, timezone.localtime(r.event_time).date()) for r in rows if r.subscriber_id}
     online -= _online_seen
+    if online:
+        # On the payment page is not online (migration 0010): a debtor's day is recorded once the redirect is off.
+        redirected = set(
+            DebtorMark.objects.filter(subscriber_id__in={sub for sub, _day in online}).values_list(
+                "subscriber_id", flat=True
+            )
+        )
+        online = {(sub, day) for sub, day in online if sub not in redirected}
     if online:
         do_record_online_days(online)
         transaction.on_commit(lambda: _remember_online(online))
