@@ -103,6 +103,30 @@ def grown_counter(before: int, after: int, before_secs: int, after_secs: int, co
     return max(before, after)
 
 
+def mergeable(records: list[AcctRecord]) -> int:
+    """How many leading records ``merge`` may fold into one statement: all of them, unless a record's 32-bit
+    counter wrapped between it and an earlier record of its session in the batch (a spool replayed after an
+    outage brings several interims of a session at once): a newer record with a smaller counter, or an older
+    one, arriving later, with a larger counter. Merged, the largest counter would go with the latest session
+    time and the wrap would be lost; so that record, and what follows it, go in a statement of their own,
+    after, where the statement's own wrap rule (migration 0008) sees it against the stored row."""
+    latest: dict[tuple[int, str], AcctRecord] = {}  # per session, the record with the most session time
+    for index, r in enumerate(records):
+        key = (r.nas_id, r.unique_id)
+        last = latest.get(key)
+        if last is None:
+            latest[key] = r
+            continue
+        if r.counters_32bit or last.counters_32bit:
+            smaller = r.input_octets < last.input_octets or r.output_octets < last.output_octets
+            larger = r.input_octets > last.input_octets or r.output_octets > last.output_octets
+            if (r.session_time > last.session_time and smaller) or (r.session_time < last.session_time and larger):
+                return index
+        if r.session_time >= last.session_time:
+            latest[key] = r
+    return len(records)
+
+
 def merge(records: list[AcctRecord]) -> list[AcctRecord]:
     """One row per session per statement (ON CONFLICT cannot touch a row twice): the largest counters,
     the earliest start, the latest update, and a Stop wins."""
@@ -140,7 +164,11 @@ def merge(records: list[AcctRecord]) -> list[AcctRecord]:
 def write_batch(records: list[AcctRecord]) -> None:
     """Write records in order, in one transaction. Accounting-On/Off split the batch: sessions reported
     before a NAS reboot are written before it closes them."""
-    if connection.vendor == "postgresql" and not any(r.status in (ACCOUNTING_ON, ACCOUNTING_OFF) for r in records):
+    if (
+        connection.vendor == "postgresql"
+        and not any(r.status in (ACCOUNTING_ON, ACCOUNTING_OFF) for r in records)
+        and mergeable(records) == len(records)
+    ):
         # One statement (network_write_sessions) is its own transaction: no BEGIN and COMMIT round trips.
         _write_sessions(records)
         return
@@ -182,9 +210,13 @@ _online_seen: set[tuple[int, dt.date]] = set()
 
 
 def _write_sessions(records: list[AcctRecord]) -> None:
-    if not records:
-        return
-    rows = merge(records)
+    while records:
+        count = mergeable(records)
+        _write_rows(merge(records[:count]))
+        records = records[count:]
+
+
+def _write_rows(rows: list[AcctRecord]) -> None:
     if connection.vendor == "postgresql":
         _write_postgresql(rows)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from functools import partial
 
@@ -36,6 +37,8 @@ from .vendors import Attributes, SessionRef, Speed, VendorProfile, profile_for
 from .vendors.base import DebtorSettings
 
 MIN_SECRET_LENGTH = 16
+
+logger = logging.getLogger(__name__)
 
 
 def note_policy_change(subscriber_ids) -> None:
@@ -444,5 +447,9 @@ def sync_fup_speeds() -> dict[str, int]:
     )
     pushed = 0
     for subscriber_id in sorted(online):
-        pushed += len(queue_policy_coa(subscriber_id, reason=CoaReason.FUP))
+        try:
+            with transaction.atomic():  # one subscriber whose request cannot be made must not undo the marks
+                pushed += len(queue_policy_coa(subscriber_id, reason=CoaReason.FUP))
+        except Exception:
+            logger.exception("fup: no CoA for subscriber %s; the next Access-Request gets the speed", subscriber_id)
     return {"throttled": len(throttled), "released": len(released), "requests": pushed}

@@ -69,10 +69,9 @@ for _name in _POLICY_EVENTS:
 def _plans_switched(sender, *, switched: list[PlanSwitch], **kwargs) -> None:
     """The RADIUS side of a plan change a billing run applied, in the run's chunk transaction: the feed entry
     (``abonent radius`` re-reads these subscribers) and a CoA with the new speed for the sessions online, as
-    ``subscription.plan_changed`` does for a change made now. One insert for the chunk, then a CoA rendered
-    per subscriber online (a run switches few)."""
+    ``subscription.plan_changed`` does for a change made now. A CoA rendered per subscriber online (a run
+    switches few), then one insert into the feed for the chunk."""
     subscriber_ids = sorted({switch.subscriber_id for switch in switched})
-    actions.note_policy_change(subscriber_ids)
     online = set(
         Session.objects.filter(status=SessionStatus.OPEN, subscriber_id__in=subscriber_ids).values_list(
             "subscriber_id", flat=True
@@ -85,3 +84,6 @@ def _plans_switched(sender, *, switched: list[PlanSwitch], **kwargs) -> None:
         except Exception:
             # The session gets the new speed at its next authentication (Session-Timeout) instead.
             logger.exception("billing run: plan change CoA for subscriber %s not queued", subscriber_id)
+    # The feed entry last, just before the chunk commits: the RADIUS processes read the feed by id with an
+    # overlap (FEED_OVERLAP), and an id taken long before its commit could be passed over.
+    actions.note_policy_change(subscriber_ids)

@@ -20,6 +20,7 @@ import itertools
 import logging
 import os
 import pickle
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,20 +85,35 @@ class Decision:
 
 
 def normalise_mac(value: str) -> str:
-    """``AA-BB-CC-DD-EE-FF``, ``aabb.ccdd.eeff`` and ``aa:bb:cc:dd:ee:ff`` → ``aa:bb:cc:dd:ee:ff``."""
+    """``AA-BB-CC-DD-EE-FF``, ``aabb.ccdd.eeff``, ``aa:bb:cc:dd:ee:ff`` and, as MikroTik prints octets,
+    ``0:e1:c:38:c8:f8`` → ``aa:bb:cc:dd:ee:ff``; "" for anything else."""
+    parts = re.split(r"[:-]", value.strip().lower())
+    if len(parts) == 6 and all(0 < len(p) <= 2 and all(ch in "0123456789abcdef" for ch in p) for p in parts):
+        return ":".join(p.zfill(2) for p in parts)
     hexdigits = "".join(ch for ch in value.lower() if ch in "0123456789abcdef")
     if len(hexdigits) != 12:
         return ""
     return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
+def station_mac(calling_station_id: str) -> str:
+    """The MAC a Calling-Station-Id reports, also as a DHCP client identifier (hardware type 1, then the MAC:
+    ``1:aa:bb:cc:dd:ee:ff``, as MikroTik's DHCP server sends it); "" when it reports none."""
+    mac = normalise_mac(calling_station_id) if calling_station_id else ""
+    if not mac and calling_station_id:
+        kind, _sep, rest = calling_station_id.partition(":")
+        if kind.strip() in ("1", "01") and rest.count(":") == 5:
+            mac = normalise_mac(rest)
+    return mac
+
+
 def option82_key(raw: bytes = b"", circuit_id: bytes = b"", remote_id: bytes = b"") -> str:
     """An option 82 payload as IPoE logins by option 82 are stored: its hex. From RFC 4679's
     ADSL-Agent-Circuit-Id / ADSL-Agent-Remote-Id when the NAS sends those instead of the whole option: they are
     its sub-options 1 and 2, laid out as the relay put them."""
-    if not raw and circuit_id:
+    if not raw and 0 < len(circuit_id) < 256:  # a sub-option's length is one octet
         raw = bytes((1, len(circuit_id))) + circuit_id
-        if remote_id:
+        if 0 < len(remote_id) < 256:
             raw += bytes((2, len(remote_id))) + remote_id
     return raw.hex()
 
@@ -221,9 +237,16 @@ class PolicyStore:
             self.debtors = subscribers_without_funds()
             due["debtors"] = now + SET_PERIODS["debtors"]
         if force or now >= due.get("at_limit", 0):
-            self.at_limit = selectors.logins_at_session_limit(self.stale_seconds)
-            self.open_below_limit = selectors.open_sessions_below_limit(self.stale_seconds)
+            # Starts from now on are counted over what the queries read: a fresh set before they run, so the
+            # Starts the event loop handles meanwhile are kept (the queries may not see them yet).
             self._opened = {}
+            at_limit = selectors.logins_at_session_limit(self.stale_seconds)
+            self.open_below_limit = selectors.open_sessions_below_limit(self.stale_seconds)
+            for login_id, opened in list(self._opened.items()):
+                entry = self.by_login_id.get(login_id)
+                if entry is not None and len(opened) + self.open_below_limit.get(login_id, 0) >= entry.simultaneous_use:
+                    at_limit.add(login_id)
+            self.at_limit = at_limit
             due["at_limit"] = now + SET_PERIODS["at_limit"]
         if force or now >= due.get("over_quota", 0):
             self.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1))
@@ -332,12 +355,14 @@ class PolicyStore:
         policy = self.by_login.get(("password", username))
         if policy is not None or ppp:
             return policy
-        station = normalise_mac(calling_station_id) if calling_station_id else ""
+        station = station_mac(calling_station_id)
         named = normalise_mac(username) if username else ""
         if hotspot:
             macs = (station,) if station and named == station else ()
         else:
-            macs = (station, named if not station or named == station else "")
+            # A MAC as the name stands only when the NAS reports no caller at all, or this same MAC: a caller
+            # that is something else (an IP address, from a VPN NAS) is another device, whatever is typed.
+            macs = (station, named if not calling_station_id or named == station else "")
         for mac in macs:
             if mac:
                 policy = self.by_login.get((LoginKind.IPOE_MAC, mac))
@@ -373,16 +398,21 @@ class PolicyStore:
         """A Stop: its login may connect again now, unless the sessions this process saw start and still open
         fill its limit (a Stop for another, older session must not let a second one in)."""
         stopped = self._stopped
+        if unique_id in stopped:
+            return  # the same Stop again (a retransmission with a new Acct-Delay-Time passes the dedup cache)
         stopped[unique_id] = None
         if len(stopped) > 200_000:  # a reordered Start comes within seconds; old ids are let go
-            for key in list(itertools.islice(stopped, 100_000)):
+            for key in list(itertools.islice(stopped, 10_000)):
                 del stopped[key]
         opened = self._opened.get(login_id)
+        entry = self.by_login_id.get(login_id)
         if opened and unique_id in opened:
             opened.discard(unique_id)
         elif login_id in self.open_below_limit:
             self.open_below_limit[login_id] -= 1
-        entry = self.by_login_id.get(login_id)
+        elif login_id in self.at_limit and entry is not None and entry.simultaneous_use > 1:
+            # At its limit at the last re-read (so not counted below it): one of those sessions ended.
+            self.open_below_limit[login_id] = entry.simultaneous_use - 1
         if opened and entry is not None and len(opened) >= entry.simultaneous_use:
             return
         self.at_limit.discard(login_id)
@@ -469,7 +499,7 @@ def store_for_request(
     """
     from .models import Login
 
-    macs = {mac for mac in (normalise_mac(calling_station_id), normalise_mac(username)) if mac}
+    macs = {mac for mac in (station_mac(calling_station_id), normalise_mac(username)) if mac}
     circuits = {value for value in (*option82_candidates(option82), username) if value}
     wanted = Q(kind__in=PASSWORD_KINDS, username=username) if username else Q(pk__in=[])
     if macs:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Sum
 
 from abonent.billing.models import Subscription, SubscriptionStatus, TurboActivation, TurboStatus
 from abonent.catalog.models import Plan, ServiceKind
@@ -219,33 +219,31 @@ def subscribers_over_quota(month_start: dt.date, subscriber_ids=None) -> set[int
     )
     if not fup_plans:
         return set()
-    # Only subscribers with a subscription on a FUP plan can be throttled: their subscriptions, all of them,
-    # decide which one is current.
-    subs = _speed_subscriptions().filter(
-        subscriber_id__in=_speed_subscriptions().filter(plan_id__in=list(fup_plans)).values("subscriber_id")
+    # Only who used more than the smallest FUP volume can be over any: one aggregate in the database, and the
+    # rest (which plan each login gets its speed from) in Python for those few, not for every subscriber.
+    heavy = (
+        UsageDay.objects.filter(day__gte=month_start)
+        .values("subscriber_id")
+        # bigint: against a value over 2^31 an integer output is "out of range", and Django answers empty unasked
+        .annotate(total=Sum(F("input_octets") + F("output_octets"), output_field=BigIntegerField()))
+        .filter(total__gt=min(fup_plans.values()))
     )
     if subscriber_ids is not None:
-        subscriber_ids = list(subscriber_ids)
-        subs = subs.filter(subscriber_id__in=subscriber_ids)
-    by_id, by_subscriber = _current_subscriptions(subs)
-    if not by_subscriber:
+        heavy = heavy.filter(subscriber_id__in=list(subscriber_ids))
+    used = dict(heavy.values_list("subscriber_id", "total"))
+    if not used:
         return set()
-    limits: dict[int, int] = {}
-    for subscriber_id, subscription_id in Login.objects.filter(subscriber_id__in=list(by_subscriber)).values_list(
+    candidates = heavy.values("subscriber_id")  # a subquery: no list of ids, however many
+    by_id, by_subscriber = _current_subscriptions(_speed_subscriptions().filter(subscriber_id__in=candidates))
+    over: set[int] = set()
+    for subscriber_id, subscription_id in Login.objects.filter(subscriber_id__in=candidates).values_list(
         "subscriber_id", "subscription_id"
     ):
         current = by_id.get(subscription_id) if subscription_id else by_subscriber.get(subscriber_id)
         included = fup_plans.get(current[2]) if current else None
-        if included is not None:
-            limits[subscriber_id] = min(included, limits.get(subscriber_id, included))
-    if not limits:
-        return set()
-    used = (
-        UsageDay.objects.filter(day__gte=month_start, subscriber_id__in=list(limits))
-        .values("subscriber_id")
-        .annotate(total=Sum(F("input_octets") + F("output_octets")))
-    )
-    return {row["subscriber_id"] for row in used if row["total"] > limits[row["subscriber_id"]]}
+        if included is not None and used.get(subscriber_id, 0) > included:
+            over.add(subscriber_id)
+    return over
 
 
 def nas_by_address() -> dict[str, Nas]:

@@ -89,6 +89,45 @@ def test_32_bit_counters_that_wrap_go_on_counting(make_nas, customer, batched):
     assert (usage.input_octets, usage.output_octets) == (GIB4 + 3_000_000_000, GIB4 + 200)
 
 
+def test_a_wrap_inside_one_batch_on_a_row_past_4_gib_counts_each_byte_once(make_nas, customer):
+    """A spool replayed after an outage brings several interims of a session in one batch."""
+    nas = make_nas()
+    sub = customer.pk
+    write_batch([rec(nas, START, sub=sub)])
+    write_batch([rec(nas, INTERIM, t=300, i=3_900_000_000, o=1, sub=sub, c32=True)])
+    write_batch([rec(nas, INTERIM, t=600, i=1_000, o=2, sub=sub, c32=True)])  # wrapped: 2^32 + 1,000
+    write_batch([rec(nas, INTERIM, t=900, i=3_900_000_000, o=3, sub=sub, c32=True)])
+    assert Session.objects.get().input_octets == GIB4 + 3_900_000_000
+    write_batch(
+        [
+            rec(nas, INTERIM, t=1000, i=4_200_000_000, o=4, sub=sub, c32=True),
+            rec(nas, INTERIM, t=1200, i=100_000_000, o=5, sub=sub, c32=True),  # the second wrap
+            rec(nas, INTERIM, t=1100, i=4_250_000_000, o=4, sub=sub, c32=True),  # older, arriving late
+        ]
+    )
+    session = Session.objects.get()
+    assert (session.input_octets, session.output_octets) == (2 * GIB4 + 100_000_000, 5)
+    assert UsageDay.objects.get().input_octets == 2 * GIB4 + 100_000_000
+
+
+def test_mergeable_stops_at_the_record_that_wraps():
+    from abonent.network.accounting import mergeable
+
+    class N:
+        pk = 1
+
+    batch = [
+        rec(N, INTERIM, t=300, i=4_000_000_000, c32=True),
+        rec(N, INTERIM, t=300, unique="u2", i=5, c32=True),
+        rec(N, INTERIM, t=200, i=3_000_000_000, c32=True),  # older: merged, not a wrap
+        rec(N, INTERIM, t=600, i=1_000, c32=True),  # wraps against the first
+        rec(N, INTERIM, t=900, i=2_000, c32=True),
+    ]
+    assert mergeable(batch) == 3
+    assert mergeable(batch[3:]) == 2
+    assert mergeable([rec(N, INTERIM, t=300, i=4_000_000_000), rec(N, INTERIM, t=600, i=1_000)]) == 2
+
+
 def test_counters_with_gigawords_never_go_back(make_nas, customer):
     """With Gigawords the counters are 64-bit: a smaller value, even a newer one, is no wrap."""
     nas = make_nas()

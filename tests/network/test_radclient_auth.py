@@ -204,6 +204,7 @@ def _ipoe_subscriber(customer, admin):
     from abonent.network.models import LoginKind
 
     network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_MAC, username="AA-BB-CC-DD-EE-23")
+    network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_MAC, username="00:E1:0C:38:C8:F8")
     network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_OPT82, username="0106000400010018")
 
 
@@ -214,10 +215,11 @@ def _ipoe_subscriber(customer, admin):
         'User-Name = "aa:bb:cc:dd:ee:23"\nService-Type = Login-User\nCalling-Station-Id = "02:00:00:00:00:99"\n',
         'User-Name = "0106000400010018"\nService-Type = Login-User\nCalling-Station-Id = "02:00:00:00:00:99"\n',
         'User-Name = "aa:bb:cc:dd:ee:23"\nService-Type = Login-User\n',
-        # Anywhere: a MAC as the name, while the NAS reports another device's MAC.
+        # Anywhere: a MAC as the name, while the NAS reports another device's MAC, or a caller that is no MAC.
         'User-Name = "aa:bb:cc:dd:ee:23"\nCalling-Station-Id = "02:00:00:00:00:99"\n',
+        'User-Name = "aa:bb:cc:dd:ee:23"\nCalling-Station-Id = "203.0.113.5"\n',
     ],
-    ids=["hotspot-mac", "hotspot-option82", "hotspot-mac-no-station", "mac-of-another-device"],
+    ids=["hotspot-mac", "hotspot-option82", "hotspot-mac-no-station", "mac-of-another-device", "caller-no-mac"],
 )
 def test_a_typed_name_never_opens_an_ipoe_login(customer, make_nas, server, radclient, admin, typed):
     _ipoe_subscriber(customer, admin)
@@ -235,12 +237,14 @@ def test_a_typed_name_never_opens_an_ipoe_login(customer, make_nas, server, radc
     [
         # MikroTik hotspot MAC authentication: the name is the MAC the NAS itself reports.
         'User-Name = "AA:BB:CC:DD:EE:23"\nService-Type = Login-User\nCalling-Station-Id = "AA:BB:CC:DD:EE:23"\n',
-        # MikroTik's DHCP server: the MAC as the name, Calling-Station-Id its client id (type 1 + MAC).
+        # MikroTik's DHCP server: the MAC as the name, Calling-Station-Id its client id (type 1 + MAC, as
+        # RouterOS prints octets: no leading zeros).
         'User-Name = "AA:BB:CC:DD:EE:23"\nCalling-Station-Id = "1:aa:bb:cc:dd:ee:23"\n',
+        'User-Name = "00:E1:0C:38:C8:F8"\nCalling-Station-Id = "1:0:e1:c:38:c8:f8"\n',
         # accel-ppp IPoE: the MAC in Calling-Station-Id, the name whatever `username=` makes it.
         'User-Name = "eth1.100"\nCalling-Station-Id = "aa:bb:cc:dd:ee:23"\n',
     ],
-    ids=["hotspot-mac-auth", "mikrotik-dhcp", "accel-ppp-ipoe"],
+    ids=["hotspot-mac-auth", "mikrotik-dhcp", "mikrotik-dhcp-unpadded", "accel-ppp-ipoe"],
 )
 def test_what_the_network_reports_still_opens_an_ipoe_login(customer, make_nas, server, radclient, admin, network):
     _ipoe_subscriber(customer, admin)

@@ -685,9 +685,12 @@ class AccountingWriter:
         batch = self._take(lane)
         if batch is None:
             return
+        records = [r for _s, r, _d in batch]
+        count = accounting.mergeable(records)
+        if count < len(records):  # a 32-bit counter wraps inside the batch: the rest goes in the next one
+            batch, records, lane.pending = batch[:count], records[:count], batch[count:] + lane.pending
         lane.busy = True
         started = time.perf_counter()
-        records = [r for _s, r, _d in batch]
         try:
             lane.pipe.send(
                 accounting.write_document(accounting.merge(records)),
