@@ -152,6 +152,17 @@ def udp_counters() -> dict[str, int]:
     return dict(zip(rows[0][1:], map(int, rows[1][1:]), strict=True))
 
 
+def terminate(proc: subprocess.Popen | None) -> None:
+    """SIGTERM (a server answers what it has queued before leaving), then SIGKILL after 30 s."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class Server:
     database_url: str
@@ -211,13 +222,7 @@ class Server:
         return total
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         if self.spool:
             shutil.rmtree(self.spool, ignore_errors=True)
 

@@ -438,13 +438,7 @@ class FreeRadius:
         return _proc_cpu(self.proc.pid) if self.proc else 0.0
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        R.terminate(self.proc)
         if self.keep:
             log(f"config left in {self.dir}")
         else:
