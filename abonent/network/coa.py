@@ -146,15 +146,28 @@ def _claim_due(limit: int) -> list[CoaRequest]:
         )
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
-        rows = list(due.only("pk", "session_id", "kind", "reason", "attributes")[:limit])
+        rows = list(due.only("pk", "session_id", "subscriber_id", "kind", "reason", "attributes")[:limit])
         if not rows:
             return []
-        stale = _superseded_by_newer(rows)
+        stale = _superseded_by_newer(rows) + _paid_since(rows)
         mark_superseded(stale, now=now)
         ids = [row.pk for row in rows if row not in stale]
         # The attempt counts from the moment it is claimed: a worker that dies mid-send still used it.
         CoaRequest.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, next_attempt_at=now + LEASE)
     return list(CoaRequest.objects.filter(pk__in=ids).select_related("nas").order_by("pk"))
+
+
+def _paid_since(rows: list[CoaRequest]) -> list[CoaRequest]:
+    """Restrict requests of subscribers who have paid since they were queued: sent now they would put a paying
+    subscriber in the redirect until the restore, which the debtor sync queues at its next run (that may be
+    after this send in the same minute). They end superseded, by the restore to come."""
+    from abonent.billing.selectors import subscribers_without_funds
+
+    restricts = [row for row in rows if row.reason == CoaReason.RESTRICT and row.subscriber_id is not None]
+    if not restricts:
+        return []
+    debtors = subscribers_without_funds({row.subscriber_id for row in restricts})
+    return [row for row in restricts if row.subscriber_id not in debtors]
 
 
 def _superseded_by_newer(rows: list[CoaRequest]) -> list[CoaRequest]:

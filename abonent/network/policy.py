@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import ipaddress
 import itertools
 import logging
 import os
@@ -85,26 +86,46 @@ class Decision:
 
 
 def normalise_mac(value: str) -> str:
-    """``AA-BB-CC-DD-EE-FF``, ``aabb.ccdd.eeff``, ``aa:bb:cc:dd:ee:ff`` and, as MikroTik prints octets,
-    ``0:e1:c:38:c8:f8`` → ``aa:bb:cc:dd:ee:ff``; "" for anything else."""
-    parts = re.split(r"[:-]", value.strip().lower())
-    if len(parts) == 6 and all(0 < len(p) <= 2 and all(ch in "0123456789abcdef" for ch in p) for p in parts):
-        return ":".join(p.zfill(2) for p in parts)
-    hexdigits = "".join(ch for ch in value.lower() if ch in "0123456789abcdef")
-    if len(hexdigits) != 12:
+    """``AA-BB-CC-DD-EE-FF``, ``aa:bb:cc:dd:ee:ff``, ``aabb.ccdd.eeff``, ``aabb-ccdd-eeff``, ``aabbccddeeff``
+    and, as MikroTik prints octets, ``0:e1:c:38:c8:f8`` → ``aa:bb:cc:dd:ee:ff``; "" for anything else. Six
+    groups (or three of four) when separated: taking any twelve hex digits read a DHCP client id
+    (``1:a0:e1:c:38:c8:f8``) as another device's MAC."""
+    value = value.strip().lower()
+    hexdigits = "0123456789abcdef"
+    if "." in value:
+        parts = value.split(".")
+        if len(parts) == 3 and all(len(p) == 4 and all(ch in hexdigits for ch in p) for p in parts):
+            return normalise_mac("".join(parts))
         return ""
-    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
+    parts = re.split(r"[:\- ]", value)
+    if len(parts) == 1:
+        if len(value) == 12 and all(ch in hexdigits for ch in value):
+            return ":".join(value[i : i + 2] for i in range(0, 12, 2))
+        return ""
+    if len(parts) == 6 and all(0 < len(p) <= 2 and all(ch in hexdigits for ch in p) for p in parts):
+        return ":".join(p.zfill(2) for p in parts)
+    if len(parts) == 3 and all(len(p) == 4 for p in parts):  # aabb-ccdd-eeff (HPE, Huawei)
+        return normalise_mac("".join(parts))
+    return ""
 
 
 def station_mac(calling_station_id: str) -> str:
     """The MAC a Calling-Station-Id reports, also as a DHCP client identifier (hardware type 1, then the MAC:
     ``1:aa:bb:cc:dd:ee:ff``, as MikroTik's DHCP server sends it); "" when it reports none."""
-    mac = normalise_mac(calling_station_id) if calling_station_id else ""
-    if not mac and calling_station_id:
-        kind, _sep, rest = calling_station_id.partition(":")
-        if kind.strip() in ("1", "01") and rest.count(":") == 5:
-            mac = normalise_mac(rest)
-    return mac
+    if not calling_station_id:
+        return ""
+    kind, _sep, rest = calling_station_id.strip().partition(":")
+    if kind in ("1", "01") and rest.count(":") == 5:
+        return normalise_mac(rest)
+    return normalise_mac(calling_station_id)
+
+
+def _is_ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def option82_key(raw: bytes = b"", circuit_id: bytes = b"", remote_id: bytes = b"") -> str:
@@ -119,8 +140,8 @@ def option82_key(raw: bytes = b"", circuit_id: bytes = b"", remote_id: bytes = b
 
 
 def option82_candidates(key: str) -> tuple[str, ...]:
-    """The option 82 a login may be stored as: the whole payload, else its Agent Circuit ID sub-option alone
-    (an operator who names the port only; the relay adds a Remote ID, and sometimes more, after it)."""
+    """The option 82 a login may be stored as: the whole payload, its Circuit ID and Remote ID sub-options, or
+    its Circuit ID alone (an operator who names the port only)."""
     if not key:
         return ()
     try:
@@ -128,13 +149,19 @@ def option82_candidates(key: str) -> tuple[str, ...]:
     except ValueError:
         return (key,)
     at = 0
+    found: dict[int, str] = {}
     while at + 2 <= len(raw):  # sub-options: code, length, value (RFC 3046 §2)
         code, length = raw[at], raw[at + 1]
-        if code == 1 and at + 2 + length <= len(raw):
-            circuit = raw[at : at + 2 + length].hex()
-            return (key,) if circuit == key else (key, circuit)
+        if code in (1, 2) and at + 2 + length <= len(raw):
+            found[code] = raw[at : at + 2 + length].hex()
         at += 2 + length
-    return (key,)
+    # The whole option, then its Circuit ID and Remote ID alone (a relay may add sub-options later, such as
+    # RFC 4243's vendor options), then the Circuit ID alone (a login that names the port only).
+    candidates = [key]
+    for candidate in (found.get(1, "") + found.get(2, ""), found.get(1, "")):
+        if candidate and candidate not in candidates:
+            candidates.append(candidate)
+    return tuple(candidates)
 
 
 def _seconds_until(now: dt.datetime, moment: dt.time) -> int:
@@ -360,9 +387,11 @@ class PolicyStore:
         if hotspot:
             macs = (station,) if station and named == station else ()
         else:
-            # A MAC as the name stands only when the NAS reports no caller at all, or this same MAC: a caller
-            # that is something else (an IP address, from a VPN NAS) is another device, whatever is typed.
-            macs = (station, named if not calling_station_id or named == station else "")
+            # A MAC as the name stands unless the NAS reports another device as the caller: another MAC, or an
+            # IP address (a VPN NAS). A caller that is neither (a DHCP client id that is a DUID or a host name,
+            # from MikroTik's DHCP server, whose User-Name is the MAC it read itself) leaves the name standing.
+            other = station != named if station else _is_ip_address(calling_station_id)
+            macs = (station, "" if other else named)
         for mac in macs:
             if mac:
                 policy = self.by_login.get((LoginKind.IPOE_MAC, mac))

@@ -170,3 +170,19 @@ def test_a_subscriber_over_the_quota_keeps_the_fup_speed(customer, make_nas, adm
     with clock.travel_to(NIGHT.replace(hour=12)):
         UsageDay.objects.create(subscriber=customer, day=clock.today(), input_octets=10**9, output_octets=10 * 10**9)
         assert _restrict_then_restore(customer, admin) == [["2048/1024"], ["2048/1024"]]
+
+
+def test_a_restrict_not_yet_sent_when_the_subscriber_pays_is_never_sent(customer, make_nas, admin):
+    from abonent.network import coa
+    from abonent.network.models import CoaStatus
+
+    nas = make_nas("accel_ppp")
+    online(customer, nas, ipoe_login(customer, admin))
+    billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
+    actions.sync_debtor_redirects()
+    billing.do_post_payment(customer, amount="6000.00", channel="cash", external_id="c-3", acting_user=admin)
+    # The worker sends before the debtor sync runs again in the same minute.
+    with clock.travel_to(clock.now() + dt.timedelta(seconds=1)):
+        assert coa.send_due() == {}
+    assert CoaRequest.objects.get().status == CoaStatus.SUPERSEDED
+    assert actions.sync_debtor_redirects()["restored"] == 1

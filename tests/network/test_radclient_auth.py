@@ -47,9 +47,7 @@ def test_wrong_password_is_rejected_and_the_reason_kept(customer, make_nas, serv
     assert (attempt.reason, attempt.subscriber_id) == (RejectReason.BAD_PASSWORD, customer.pk)
 
 
-def test_a_request_for_the_nas_console_is_refused_even_with_the_right_password(
-    customer, make_nas, server, radclient
-):
+def test_a_request_for_the_nas_console_is_refused_even_with_the_right_password(customer, make_nas, server, radclient):
     make_nas()
     with server() as running:
         console = radclient(running.auth_port, SECRET, "auth", PAP + "Service-Type = Administrative-User\n")
@@ -205,6 +203,7 @@ def _ipoe_subscriber(customer, admin):
 
     network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_MAC, username="AA-BB-CC-DD-EE-23")
     network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_MAC, username="00:E1:0C:38:C8:F8")
+    network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_MAC, username="a0:e1:0c:38:c8:f8")
     network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_OPT82, username="0106000400010018")
 
 
@@ -241,10 +240,23 @@ def test_a_typed_name_never_opens_an_ipoe_login(customer, make_nas, server, radc
         # RouterOS prints octets: no leading zeros).
         'User-Name = "AA:BB:CC:DD:EE:23"\nCalling-Station-Id = "1:aa:bb:cc:dd:ee:23"\n',
         'User-Name = "00:E1:0C:38:C8:F8"\nCalling-Station-Id = "1:0:e1:c:38:c8:f8"\n',
+        # One short octet: twelve hex digits in all, which must not be read as another MAC.
+        'User-Name = "A0:E1:0C:38:C8:F8"\nCalling-Station-Id = "1:a0:e1:c:38:c8:f8"\n',
+        # A client id that is a DUID (RFC 4361, systemd-networkd's default) or a host name: the name stands.
+        'User-Name = "00:E1:0C:38:C8:F8"\nCalling-Station-Id = "ff:b6:22:a:5b:0:2:0:0:ab:11:d2:5e:3f:8c:1a:2b:3c"\n',
+        'User-Name = "00:E1:0C:38:C8:F8"\nCalling-Station-Id = "myhost"\n',
         # accel-ppp IPoE: the MAC in Calling-Station-Id, the name whatever `username=` makes it.
         'User-Name = "eth1.100"\nCalling-Station-Id = "aa:bb:cc:dd:ee:23"\n',
     ],
-    ids=["hotspot-mac-auth", "mikrotik-dhcp", "mikrotik-dhcp-unpadded", "accel-ppp-ipoe"],
+    ids=[
+        "hotspot-mac-auth",
+        "mikrotik-dhcp",
+        "mikrotik-dhcp-unpadded",
+        "mikrotik-dhcp-one-short-octet",
+        "mikrotik-dhcp-duid",
+        "mikrotik-dhcp-host-name",
+        "accel-ppp-ipoe",
+    ],
 )
 def test_what_the_network_reports_still_opens_an_ipoe_login(customer, make_nas, server, radclient, admin, network):
     _ipoe_subscriber(customer, admin)
@@ -363,10 +375,19 @@ def test_a_limit_above_one_is_reached_at_once(customer, make_nas, server, radcli
             "ADSL-Agent-Circuit-Id = 0x000400010018\nADSL-Agent-Remote-Id = 0xaabbcc",
             True,
         ),
+        # The relay adds a sub-option after Circuit ID and Remote ID (RFC 4243's vendor options).
+        ("01060004000100180203aabbcc", "Attr-245 = 0x01060004000100180203aabbcc090378797a", True),
         # A login naming port and switch is not opened by the same port of another switch.
         ("01060004000100180203aabbcc", "Attr-245 = 0x01060004000100180203ddeeff", False),
     ],
-    ids=["whole-option", "circuit-of-a-longer-option", "rfc4679-circuit", "rfc4679-circuit-and-remote", "other-switch"],
+    ids=[
+        "whole-option",
+        "circuit-of-a-longer-option",
+        "rfc4679-circuit",
+        "rfc4679-circuit-and-remote",
+        "circuit-and-remote-of-a-longer-option",
+        "other-switch",
+    ],
 )
 def test_ipoe_by_option_82(customer, make_nas, server, radclient, admin, stored, sent, accepted):
     from abonent.network import actions as network
