@@ -267,8 +267,7 @@ class PolicyStore:
             # Starts from now on are counted over what the queries read: a fresh set before they run, so the
             # Starts the event loop handles meanwhile are kept (the queries may not see them yet).
             self._opened = {}
-            at_limit = selectors.logins_at_session_limit(self.stale_seconds)
-            self.open_below_limit = selectors.open_sessions_below_limit(self.stale_seconds)
+            at_limit, self.open_below_limit = selectors.session_limits(self.stale_seconds)
             for login_id, opened in list(self._opened.items()):
                 entry = self.by_login_id.get(login_id)
                 if entry is not None and len(opened) + self.open_below_limit.get(login_id, 0) >= entry.simultaneous_use:
@@ -308,7 +307,7 @@ class PolicyStore:
         if with_state:
             store.debtors = subscribers_without_funds(subscriber_ids)
             if session_limit:
-                store.at_limit = selectors.logins_at_session_limit(stale_seconds, subscriber_ids)
+                store.at_limit, _below = selectors.session_limits(stale_seconds, subscriber_ids)
             store.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1), subscriber_ids)
             store.refreshed_at = time.monotonic()
         return store

@@ -170,38 +170,33 @@ def login_policies(subscriber_ids: Iterable[int] | None = None) -> list[LoginPol
     return result
 
 
-def logins_at_session_limit(stale_seconds: int, subscriber_ids=None) -> set[int]:
-    """Logins with as many fresh open sessions as they may have (of ``subscriber_ids`` when given). Sessions
-    with no update for ``stale_seconds`` do not count: a lost Stop must not lock a subscriber out until the
-    sweeper runs."""
-    now = clock.now()
-    sessions = Session.objects.filter(status=SessionStatus.OPEN, login__isnull=False)
+def session_limits(stale_seconds: int, subscriber_ids=None) -> tuple[set[int], dict[int, int]]:
+    """``(at limit, below limit)``: the logins with as many fresh open sessions as they may have, and those
+    allowed more than one with some open but fewer, with how many (of ``subscriber_ids`` when given). One scan
+    of the open sessions. Sessions with no update for ``stale_seconds`` do not count: a lost Stop must not lock
+    a subscriber out until the sweeper runs. With the Starts and Stops seen since, the RADIUS server knows at
+    once when a login reaches its limit."""
+    sessions = Session.objects.filter(
+        status=SessionStatus.OPEN,
+        login__isnull=False,
+        updated_at__gte=clock.now() - dt.timedelta(seconds=stale_seconds),
+    )
     if subscriber_ids is not None:
         sessions = sessions.filter(login__subscriber_id__in=list(subscriber_ids))
     rows = (
-        sessions.filter(updated_at__gte=now - dt.timedelta(seconds=stale_seconds))
-        .values("login_id", "login__simultaneous_use")
+        sessions.values("login_id", "login__simultaneous_use")
         .annotate(n=Count("id"))
-        .filter(n__gte=F("login__simultaneous_use"))
+        .filter(Q(n__gte=F("login__simultaneous_use")) | Q(login__simultaneous_use__gt=1))
+        .values_list("login_id", "login__simultaneous_use", "n")
     )
-    return {row["login_id"] for row in rows}
-
-
-def open_sessions_below_limit(stale_seconds: int) -> dict[int, int]:
-    """Logins allowed more than one session that have some fresh ones open, but fewer than allowed: how many.
-    With the Starts and Stops seen since, the RADIUS server knows at once when such a login reaches its limit."""
-    now = clock.now()
-    rows = (
-        Session.objects.filter(
-            status=SessionStatus.OPEN,
-            login__simultaneous_use__gt=1,
-            updated_at__gte=now - dt.timedelta(seconds=stale_seconds),
-        )
-        .values("login_id", "login__simultaneous_use")
-        .annotate(n=Count("id"))
-        .filter(n__lt=F("login__simultaneous_use"))
-    )
-    return {row["login_id"]: row["n"] for row in rows}
+    at_limit: set[int] = set()
+    below: dict[int, int] = {}
+    for login_id, limit, n in rows:
+        if n >= limit:
+            at_limit.add(login_id)
+        else:
+            below[login_id] = n
+    return at_limit, below
 
 
 def subscribers_over_quota(month_start: dt.date, subscriber_ids=None) -> set[int]:

@@ -69,12 +69,12 @@ def test_starts_seen_while_the_sets_are_read_are_kept(customer, make_nas, two_al
     nas = make_nas()
     store = _store()
     _open(customer, nas, two_allowed, "a")  # written since the last read
-    read = selectors.logins_at_session_limit
+    read = selectors.session_limits
 
     def slow_read(*args, **kwargs):
         store.session_started(two_allowed.pk, "b")  # handled by the event loop during the query
         return read(*args, **kwargs)
 
-    monkeypatch.setattr(selectors, "logins_at_session_limit", slow_read)
+    monkeypatch.setattr(selectors, "session_limits", slow_read)
     store.refresh_sets()
     assert two_allowed.pk in store.at_limit
