@@ -142,14 +142,10 @@ def merge(records: list[AcctRecord]) -> list[AcctRecord]:
             seen = merged[key] = dataclasses.replace(seen)
             copied.add(key)
         start = min(seen.started_at, record.started_at)
-        wraps = record.counters_32bit
-        seen.input_octets = grown_counter(
-            seen.input_octets, record.input_octets, seen.session_time, record.session_time, wraps
-        )
-        seen.output_octets = grown_counter(
-            seen.output_octets, record.output_octets, seen.session_time, record.session_time, wraps
-        )
-        seen.counters_32bit = seen.counters_32bit or wraps
+        # The largest counters: ``mergeable`` leaves no 32-bit wrap inside what is merged.
+        seen.input_octets = max(seen.input_octets, record.input_octets)
+        seen.output_octets = max(seen.output_octets, record.output_octets)
+        seen.counters_32bit = seen.counters_32bit or record.counters_32bit
         seen.session_time = max(seen.session_time, record.session_time)
         if record.stopped and not seen.stopped:
             seen.status, seen.terminate_cause = STOP, record.terminate_cause

@@ -9,8 +9,9 @@ from abonent.core.migration_ops import PostgresOnlySQL
 # the greatest value, so after a wrap the session's total stood still until the counter passed the old value,
 # and the traffic in between was never counted. A record marked "c32" (counters without Gigawords) that is
 # newer than the row (more session time) and smaller than it is that wrap: the total goes on from it
-# (accounting.grown_counter is the same rule in Python, for merging a batch and for SQLite). Records with
-# Gigawords keep the greatest value, as before: a smaller one is an older record arriving late.
+# (accounting.grown_counter is the same rule in Python, for SQLite; accounting.mergeable keeps a wrap out of a
+# merged batch). Records with Gigawords keep the greatest value, as before: a smaller one is an older record
+# arriving late.
 _0005 = import_module("abonent.network.migrations.0005_write_sessions_reused_ids")
 
 
