@@ -297,6 +297,23 @@ def _access_change(
     return (CoaKind.COA if kind == "coa" else CoaKind.DISCONNECT), attributes
 
 
+def queue_for_online(subscriber_ids, queue, what: str) -> int:
+    """``queue(subscriber_id)`` for those of ``subscriber_ids`` with a session open, each in a savepoint: one
+    whose request cannot be made is logged (its next Access-Request gets the state in force) and must not undo
+    what the caller wrote for everyone (marks, a billing run's plan switch). Returns the requests queued."""
+    if not subscriber_ids:
+        return 0
+    online = Session.objects.filter(status=SessionStatus.OPEN, subscriber_id__in=list(subscriber_ids))
+    queued = 0
+    for subscriber_id in sorted(set(online.values_list("subscriber_id", flat=True))):
+        try:
+            with transaction.atomic():
+                queued += len(queue(subscriber_id))
+        except Exception:
+            logger.exception("%s: no CoA for subscriber %s; its next Access-Request gets it", what, subscriber_id)
+    return queued
+
+
 def queue_policy_coa(subscriber_id: int, *, reason: str) -> list[CoaRequest]:
     """A CoA with the subscriber's current speed (and the debtor redirect if it applies) for each open
     session. Rendered now, from the state that caused it; sent by the worker (``network.coa``)."""
@@ -363,18 +380,9 @@ def sync_debtor_redirects() -> dict[str, int]:
     gone = sorted(restored)
     for start in range(0, len(gone), 2000):
         DebtorMark.objects.filter(subscriber_id__in=gone[start : start + 2000]).delete()
-    online = (
-        set(
-            Session.objects.filter(
-                status=SessionStatus.OPEN, subscriber_id__in=list(restricted | restored)
-            ).values_list("subscriber_id", flat=True)
-        )
-        if restricted or restored
-        else set()
+    pushed = queue_for_online(
+        restricted | restored, lambda sid: queue_access_change(sid, restricted=sid in restricted), "debtor redirect"
     )
-    pushed = 0
-    for subscriber_id in sorted(online):
-        pushed += len(queue_access_change(subscriber_id, restricted=subscriber_id in restricted))
     return {"restricted": len(restricted), "restored": len(restored), "requests": pushed}
 
 
@@ -435,21 +443,7 @@ def sync_fup_speeds() -> dict[str, int]:
     marked = _quota_marked()
     throttled = _mark_over_quota(sorted(over - marked), now)
     released = _unmark_over_quota(sorted(marked - over))
-    changed = throttled | released
-    online = (
-        set(
-            Session.objects.filter(status=SessionStatus.OPEN, subscriber_id__in=list(changed)).values_list(
-                "subscriber_id", flat=True
-            )
-        )
-        if changed
-        else set()
+    pushed = queue_for_online(
+        throttled | released, lambda sid: queue_policy_coa(sid, reason=CoaReason.FUP), "traffic quota"
     )
-    pushed = 0
-    for subscriber_id in sorted(online):
-        try:
-            with transaction.atomic():  # one subscriber whose request cannot be made must not undo the marks
-                pushed += len(queue_policy_coa(subscriber_id, reason=CoaReason.FUP))
-        except Exception:
-            logger.exception("fup: no CoA for subscriber %s; the next Access-Request gets the speed", subscriber_id)
     return {"throttled": len(throttled), "released": len(released), "requests": pushed}

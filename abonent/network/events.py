@@ -12,18 +12,13 @@ switch itself.
 
 from __future__ import annotations
 
-import logging
-
-from django.db import transaction
 from django.dispatch import receiver
 
 from abonent.billing.engine import PlanSwitch, plans_switched
 from abonent.core import events
 
 from . import actions
-from .models import CoaReason, Session, SessionStatus
-
-logger = logging.getLogger(__name__)
+from .models import CoaReason
 
 _POLICY_EVENTS = (
     "subscriber.updated",
@@ -72,18 +67,9 @@ def _plans_switched(sender, *, switched: list[PlanSwitch], **kwargs) -> None:
     ``subscription.plan_changed`` does for a change made now. A CoA rendered per subscriber online (a run
     switches few), then one insert into the feed for the chunk."""
     subscriber_ids = sorted({switch.subscriber_id for switch in switched})
-    online = set(
-        Session.objects.filter(status=SessionStatus.OPEN, subscriber_id__in=subscriber_ids).values_list(
-            "subscriber_id", flat=True
-        )
+    actions.queue_for_online(
+        subscriber_ids, lambda sid: actions.queue_policy_coa(sid, reason=CoaReason.PLAN_CHANGE), "billing run"
     )
-    for subscriber_id in sorted(online):
-        try:
-            with transaction.atomic():  # a savepoint: a CoA that cannot be rendered must not fail the run
-                actions.queue_policy_coa(subscriber_id, reason=CoaReason.PLAN_CHANGE)
-        except Exception:
-            # The session gets the new speed at its next authentication (Session-Timeout) instead.
-            logger.exception("billing run: plan change CoA for subscriber %s not queued", subscriber_id)
     # The feed entry last, just before the chunk commits: the RADIUS processes read the feed by id with an
     # overlap (FEED_OVERLAP), and an id taken long before its commit could be passed over.
     actions.note_policy_change(subscriber_ids)

@@ -186,3 +186,33 @@ def test_a_restrict_not_yet_sent_when_the_subscriber_pays_is_never_sent(customer
         assert coa.send_due() == {}
     assert CoaRequest.objects.get().status == CoaStatus.SUPERSEDED
     assert actions.sync_debtor_redirects()["restored"] == 1
+
+
+def test_a_subscriber_whose_request_cannot_be_made_does_not_undo_the_others(
+    customer, make_subscriber, make_nas, admin, monkeypatch
+):
+    nas = make_nas("mikrotik")
+    online(customer, nas, customer.network_logins.get())
+    other = make_subscriber()
+    Session.objects.create(
+        nas=nas,
+        unique_id="u2",
+        acct_session_id="s2",
+        subscriber=other,
+        username="petrov",
+        started_at=clock.now(),
+        updated_at=clock.now(),
+    )
+    for subscriber in (customer, other):
+        billing.do_adjust_balance(subscriber, amount="-5000.00", reason="debt", acting_user=admin)
+    real = actions.queue_access_change
+
+    def broken_for_the_customer(subscriber_id, **kwargs):
+        if subscriber_id == customer.pk:
+            raise RuntimeError("cannot render")
+        return real(subscriber_id, **kwargs)
+
+    monkeypatch.setattr(actions, "queue_access_change", broken_for_the_customer)
+    assert actions.sync_debtor_redirects() == {"restricted": 2, "restored": 0, "requests": 1}
+    assert set(DebtorMark.objects.values_list("subscriber_id", flat=True)) == {customer.pk, other.pk}
+    assert list(CoaRequest.objects.values_list("subscriber_id", flat=True)) == [other.pk]
