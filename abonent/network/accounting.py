@@ -166,7 +166,7 @@ def write_batch(records: list[AcctRecord]) -> None:
         and mergeable(records) == len(records)
     ):
         # One statement (network_write_sessions) is its own transaction: no BEGIN and COMMIT round trips.
-        _write_sessions(records)
+        _write_rows(merge(records))
         return
     with transaction.atomic():
         segment: list[AcctRecord] = []
@@ -330,7 +330,7 @@ def _upsert_generic(rows: list[AcctRecord]) -> list[tuple[int, dt.date, int, int
             session.framed_ip = r.framed_ip or session.framed_ip
             session.login_id = session.login_id or r.login_id
             session.subscriber_id = session.subscriber_id or r.subscriber_id
-        wraps = r.counters_32bit and session.pk is not None
+        wraps = r.counters_32bit
         session.input_octets = grown_counter(
             session.input_octets, r.input_octets, session.session_time, r.session_time, wraps
         )
