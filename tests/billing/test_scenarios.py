@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from abonent.billing import actions, selectors
+from abonent.billing.engine import BillingRun
 from abonent.billing.ledger import verify
 from abonent.billing.models import Charge, ChargeKind, LedgerTransaction, PromisedPayment, Subscription
 from abonent.billing.testing import balance, run_on
@@ -78,7 +79,7 @@ def test_missed_days_are_caught_up_with_the_same_amounts(make_plan, make_subscri
         b = actions.do_activate_subscription(catch_up, plan=plan, acting_user=admin)
     for day in range(2, 11):
         with on(dt.date(2026, 12, day)):
-            actions.BillingRun(dt.date(2026, 12, day)).charge_subscriptions([a.pk])
+            BillingRun(dt.date(2026, 12, day)).charge_subscriptions([a.pk])
     run_on(dt.date(2026, 12, 10))  # the worker was down for nine days; b catches up in one run
     assert fees(a) == fees(b)
     assert balance(daily_run) == balance(catch_up) == D("-209.68")  # 650 × 10 / 31, cumulatively rounded

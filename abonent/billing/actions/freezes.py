@@ -1,0 +1,192 @@
+"""Voluntary freezes: service and recurring fees paused within the plan's freeze policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from abonent.core import audit, clock, events
+from abonent.core.money import format_money, quantize
+from abonent.staff.permissions import Perm
+
+from .. import ledger
+from ..engine import BillingRun
+from ..models import (
+    ChargeKind,
+    Freeze,
+    FreezeStatus,
+    Subscription,
+    SubscriptionEventKind,
+    SubscriptionStatus,
+)
+from ..selectors import unused_credit
+from .common import _check, _event, _event_charge, _lock_subscription
+from .turbo import _end_turbo_with
+
+# --- freeze ----------------------------------------------------------------------------------------------
+
+
+def freeze_days_used(subscription: Subscription, year: int) -> int:
+    """Frozen days of a calendar year, counting a freeze ended early only up to its end."""
+    used = 0
+    for freeze in Freeze.objects.filter(
+        subscription__subscriber_id=subscription.subscriber_id,
+        starts_on__lt=dt.date(year + 1, 1, 1),
+        ends_on__gt=dt.date(year, 1, 1),
+    ):
+        end = freeze.ended_early_on or freeze.ends_on
+        start = max(freeze.starts_on, dt.date(year, 1, 1))
+        used += max((min(end, dt.date(year + 1, 1, 1)) - start).days, 0)
+    return used
+
+
+def freeze_fee(policy, days: int) -> Decimal:
+    return quantize(policy.activation_fee + policy.fee_per_day * days + policy.fee_per_month * math.ceil(days / 30))
+
+
+@transaction.atomic
+def do_freeze_subscription(
+    subscription: Subscription, *, days: int, acting_user, starts_on: dt.date | None = None, reason: str = ""
+) -> Freeze:
+    """Pause service and fees for ``days`` from ``starts_on`` (today), within the plan's freeze policy."""
+    subscription = _lock_subscription(subscription)
+    _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
+    today = clock.today()
+    starts_on = starts_on or today
+    policy = subscription.plan.freeze_policy
+    if policy is None:
+        raise ValidationError(_("This plan cannot be frozen."), code="freeze_not_allowed")
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        raise ValidationError(_("Only an active subscription can be frozen."), code="subscription_not_active")
+    if starts_on != today:
+        raise ValidationError({"starts_on": ValidationError(_("A freeze starts today."), code="freeze_start")})
+    if not policy.min_days <= days <= policy.max_days:
+        raise ValidationError(
+            {
+                "days": ValidationError(
+                    _("A freeze lasts from %(min)d to %(max)d days.")
+                    % {"min": policy.min_days, "max": policy.max_days},
+                    code="freeze_days_out_of_range",
+                )
+            }
+        )
+    year = starts_on.year
+    used = freeze_days_used(subscription, year)
+    days_this_year = min(days, (dt.date(year + 1, 1, 1) - starts_on).days)
+    if used + days_this_year > policy.yearly_quota_days:
+        raise ValidationError(
+            {
+                "days": ValidationError(
+                    _("Only %(left)d freeze days are left this year.")
+                    % {"left": max(policy.yearly_quota_days - used, 0)},
+                    code="freeze_quota_exceeded",
+                )
+            }
+        )
+    fee = freeze_fee(policy, days)
+    account = ledger.subscriber_account(subscription.subscriber_id, lock=True)
+    if fee > 0 and account.balance + account.credit_limit < fee:
+        raise ValidationError(
+            _("The balance does not cover the freeze fee of %(fee)s.") % {"fee": format_money(fee)},
+            code="insufficient_funds",
+        )
+    ends_on = starts_on + dt.timedelta(days=days)
+    event = _event(subscription, SubscriptionEventKind.FROZEN, acting_user=acting_user, reason=reason)
+    credit = unused_credit(subscription, starts_on)
+    _event_charge(
+        subscription,
+        event,
+        ChargeKind.PRORATION_CREDIT,
+        -credit,
+        starts_on,
+        subscription.next_charge_on,
+        service=subscription.plan.service,
+        memo=_("Unused period returned for the freeze"),
+        acting_user=acting_user,
+    )
+    _event_charge(
+        subscription,
+        event,
+        ChargeKind.FREEZE_FEE,
+        fee,
+        starts_on,
+        ends_on,
+        service=subscription.plan.service,
+        memo=_("Freeze for %(days)d days") % {"days": days},
+        acting_user=acting_user,
+    )
+    freeze = Freeze.objects.create(
+        subscription=subscription, policy=policy, starts_on=starts_on, ends_on=ends_on, created_at=clock.now()
+    )
+    subscription.status = SubscriptionStatus.FROZEN
+    subscription.save(update_fields=["status"])
+    _end_turbo_with(subscription, clock.now())
+    audit.record(
+        actor=acting_user,
+        action="billing.subscription_frozen",
+        obj=subscription,
+        subscriber_id=subscription.subscriber_id,
+        after={"from": starts_on, "until": ends_on, "fee": fee, "credit": credit},
+        reason=reason,
+    )
+    events.emit("subscription.frozen", subscription_id=subscription.pk, subscriber_id=subscription.subscriber_id)
+    return freeze
+
+
+def _finish_active_freeze(subscription, on: dt.date) -> Freeze | None:
+    freeze = Freeze.objects.filter(subscription=subscription, status=FreezeStatus.ACTIVE).first()
+    if freeze is None:
+        return None
+    freeze.status = FreezeStatus.FINISHED
+    if on < freeze.ends_on:
+        freeze.ended_early_on = on
+    freeze.save(update_fields=["status", "ended_early_on"])
+    return freeze
+
+
+@transaction.atomic
+def do_unfreeze_subscription(subscription: Subscription, *, acting_user, reason: str = "") -> Subscription:
+    """End a freeze (early, or when it runs out): fees resume from today, the current period prorated."""
+    subscription = _lock_subscription(subscription)
+    _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
+    if subscription.status != SubscriptionStatus.FROZEN:
+        raise ValidationError(_("The subscription is not frozen."), code="not_frozen")
+    today = clock.today()
+    freeze = _finish_active_freeze(subscription, today)
+    resume_on = min(today, freeze.ends_on) if freeze else today
+    _event(subscription, SubscriptionEventKind.UNFROZEN, acting_user=acting_user, reason=reason)
+    subscription.status = SubscriptionStatus.ACTIVE
+    # The engine charges from the cursor, prorating a period that starts mid-way.
+    subscription.next_charge_on = resume_on
+    subscription.save(update_fields=["status", "next_charge_on"])
+    audit.record(
+        actor=acting_user,
+        action="billing.subscription_unfrozen",
+        obj=subscription,
+        subscriber_id=subscription.subscriber_id,
+        after={"resumes_on": resume_on},
+        reason=reason,
+    )
+    BillingRun(today).charge_subscriptions([subscription.pk])
+    subscription.refresh_from_db()
+    events.emit("subscription.unfrozen", subscription_id=subscription.pk, subscriber_id=subscription.subscriber_id)
+    return subscription
+
+
+def do_finish_due_freezes() -> int:
+    """Unfreeze every subscription whose freeze has run out (the daily job runs this before charging)."""
+    due = Freeze.objects.filter(status=FreezeStatus.ACTIVE, ends_on__lte=clock.today()).values_list(
+        "subscription_id", flat=True
+    )
+    count = 0
+    for subscription in Subscription.objects.filter(pk__in=list(due), status=SubscriptionStatus.FROZEN):
+        do_unfreeze_subscription(subscription, acting_user=None, reason=_("The freeze period ended."))
+        count += 1
+    return count
+
+

@@ -1,0 +1,182 @@
+"""Payments credited to the ledger and promised payments (temporary credit) repaid from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from abonent.core import audit, clock, events
+from abonent.core.money import format_money
+from abonent.staff.permissions import Perm
+
+from .. import ledger
+from ..models import (
+    PromisedPayment,
+    PromisedPaymentStatus,
+    TransactionKind,
+)
+from ..selectors import promised_payment_policy
+from .adjustments import _post_and_record
+from .common import _check, _local_midnight, _positive_amount
+
+
+@transaction.atomic
+def do_post_payment(
+    subscriber,
+    *,
+    amount,
+    channel: str,
+    external_id: str,
+    acting_user=None,
+    paid_on: dt.date | None = None,
+    memo: str = "",
+):
+    """Credit a payment to the subscriber, once per ``(channel, external_id)`` however often it arrives.
+
+    The payments issue builds intake (cash desk, bank statements, terminals, gateways) on top of this; an
+    open promised payment is repaid from the payment, as DOMAIN.md describes.
+    """
+    amount = _positive_amount(amount)
+    account = ledger.subscriber_account(subscriber.pk, lock=True)
+    cash = ledger.cash_account(channel)
+    tx, created = _post_and_record(
+        subscriber,
+        key=f"payment:{channel}:{external_id}",
+        kind=TransactionKind.PAYMENT,
+        legs=[(account.pk, amount), (cash.pk, -amount)],
+        memo=memo,
+        acting_user=acting_user,
+        audit_action="billing.payment_posted",
+        effective_date=paid_on,
+        after={"amount": amount, "channel": channel, "external_id": external_id},
+    )
+    if created:
+        _close_promised_payment(subscriber, status=PromisedPaymentStatus.REPAID, acting_user=acting_user)
+    return tx
+
+
+@transaction.atomic
+def do_take_promised_payment(subscriber, *, acting_user, amount=None) -> PromisedPayment:
+    """Temporary credit within the plan's policy; closed by the next payment or when it runs out."""
+    _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscriber)
+    policy = promised_payment_policy(subscriber)
+    if policy is None:
+        raise ValidationError(_("The subscriber's plan offers no promised payment."), code="promised_not_offered")
+    amount = _positive_amount(amount if amount is not None else policy.max_amount)
+    if amount > policy.max_amount:
+        raise ValidationError(
+            {
+                "amount": ValidationError(
+                    _("A promised payment is at most %(max)s.") % {"max": format_money(policy.max_amount)},
+                    code="promised_amount_too_large",
+                )
+            }
+        )
+    account = ledger.subscriber_account(subscriber.pk, lock=True)  # serialises takes of one subscriber
+    if PromisedPayment.objects.filter(subscriber=subscriber, status=PromisedPaymentStatus.OPEN).exists():
+        raise ValidationError(_("A promised payment is already open."), code="promised_already_open")
+    now = clock.now()
+    today = clock.today()
+    if (
+        policy.once_per_month
+        and PromisedPayment.objects.filter(
+            subscriber=subscriber, taken_at__gte=_local_midnight(today.replace(day=1))
+        ).exists()
+    ):
+        raise ValidationError(_("A promised payment can be taken once a month."), code="promised_once_per_month")
+    if account.balance < -policy.max_debt:
+        raise ValidationError(
+            _("The debt of %(debt)s is too large for a promised payment (at most %(max)s).")
+            % {"debt": format_money(-account.balance), "max": format_money(policy.max_debt)},
+            code="promised_debt_too_large",
+        )
+    key = f"promised:{subscriber.pk}:{now.isoformat()}"
+    take, _created = ledger.post(
+        key=key,
+        kind=TransactionKind.PROMISED_TAKE,
+        effective_date=today,
+        legs=[(account.pk, amount), (ledger.system_account("promised").pk, -amount)],
+        subscriber_id=subscriber.pk,
+        acting_user=acting_user,
+        memo=_("Promised payment until %(date)s")
+        % {"date": date_format(today + dt.timedelta(days=policy.days), "SHORT_DATE_FORMAT")},
+    )
+    if policy.fee > 0:
+        ledger.post(
+            key=f"{key}:fee",
+            kind=TransactionKind.PROMISED_TAKE,
+            effective_date=today,
+            legs=[(account.pk, -policy.fee), (ledger.system_account("promised_fees").pk, policy.fee)],
+            subscriber_id=subscriber.pk,
+            acting_user=acting_user,
+            memo=_("Promised payment fee"),
+        )
+    promised = PromisedPayment.objects.create(
+        subscriber=subscriber,
+        policy=policy,
+        amount=amount,
+        fee=policy.fee,
+        taken_at=now,
+        due_on=today + dt.timedelta(days=policy.days),
+        take_transaction=take,
+    )
+    audit.record(
+        actor=acting_user,
+        action="billing.promised_payment_taken",
+        obj=promised,
+        subscriber_id=subscriber.pk,
+        after={"amount": amount, "due_on": promised.due_on, "fee": policy.fee},
+    )
+    events.emit("billing.balance_changed", subscriber_id=subscriber.pk)
+    return promised
+
+
+def _close_promised_payment(subscriber, *, status: str, acting_user) -> PromisedPayment | None:
+    promised = (
+        PromisedPayment.objects.select_for_update()
+        .filter(subscriber=subscriber, status=PromisedPaymentStatus.OPEN)
+        .first()
+    )
+    if promised is None:
+        return None
+    account = ledger.subscriber_account(subscriber.pk)
+    close, _created = ledger.post(
+        key=f"promised_close:{promised.pk}",
+        kind=TransactionKind.PROMISED_CLOSE,
+        effective_date=clock.today(),
+        legs=[(account.pk, -promised.amount), (ledger.system_account("promised").pk, promised.amount)],
+        subscriber_id=subscriber.pk,
+        acting_user=acting_user,
+        memo=_("Promised payment repaid") if status == PromisedPaymentStatus.REPAID else _("Promised payment expired"),
+    )
+    promised.status = status
+    promised.closed_at = clock.now()
+    promised.close_transaction = close
+    promised.save(update_fields=["status", "closed_at", "close_transaction"])
+    audit.record(
+        actor=acting_user,
+        action=f"billing.promised_payment_{status}",
+        obj=promised,
+        subscriber_id=subscriber.pk,
+        after={"amount": promised.amount},
+    )
+    return promised
+
+
+def do_expire_promised_payments() -> int:
+    """Close every promised payment past its last day: the credit is withdrawn and access follows the balance."""
+    count = 0
+    for promised in PromisedPayment.objects.filter(
+        status=PromisedPaymentStatus.OPEN, due_on__lt=clock.today()
+    ).select_related("subscriber"):
+        with transaction.atomic():
+            if _close_promised_payment(promised.subscriber, status=PromisedPaymentStatus.EXPIRED, acting_user=None):
+                count += 1
+        events.emit("billing.balance_changed", subscriber_id=promised.subscriber_id)
+    return count
+
+

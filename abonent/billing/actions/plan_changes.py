@@ -1,0 +1,148 @@
+"""Plan changes: an upgrade now with proration, a downgrade at the next period (DOMAIN.md, Plan change)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from abonent.catalog.models import Plan
+from abonent.catalog.selectors import price_on
+from abonent.core import audit, clock, events
+from abonent.staff.permissions import Perm
+
+from ..models import (
+    ChargeKind,
+    Subscription,
+    SubscriptionEventKind,
+)
+from ..selectors import checked_preview, new_span_end
+from .common import _check, _event, _event_charge, _local_midnight, _lock_subscription
+
+# --- plan change ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def do_change_plan(
+    subscription: Subscription,
+    *,
+    plan: Plan,
+    acting_user,
+    force: bool = False,
+    channel: str = "staff",
+    reason: str = "",
+) -> Subscription:
+    """Upgrade now with proration; downgrade at the next period unless ``force``d (DOMAIN.md, Plan change)."""
+    subscription = _lock_subscription(subscription)
+    _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
+    now = clock.now()
+    preview = checked_preview(subscription, plan, force=force, channel=channel, now=now)
+    old_plan = subscription.plan
+    if not preview.immediate:
+        subscription.pending_plan = plan
+        subscription.pending_plan_from = preview.effective_on
+        subscription.save(update_fields=["pending_plan", "pending_plan_from"])
+        _event(
+            subscription,
+            SubscriptionEventKind.DOWNGRADE_SCHEDULED,
+            acting_user=acting_user,
+            from_plan=old_plan,
+            to_plan=plan,
+            effective_at=_local_midnight(preview.effective_on),
+            reason=reason,
+        )
+        audit.record(
+            actor=acting_user,
+            action="billing.plan_change_scheduled",
+            obj=subscription,
+            subscriber_id=subscription.subscriber_id,
+            after={"from": old_plan.name, "to": plan.name, "from_date": preview.effective_on},
+            reason=reason,
+        )
+        events.emit("subscription.plan_change_scheduled", subscription_id=subscription.pk)
+        return subscription
+
+    today = timezone.localtime(now).date()
+    event = _event(
+        subscription,
+        SubscriptionEventKind.PLAN_CHANGED,
+        acting_user=acting_user,
+        from_plan=old_plan,
+        to_plan=plan,
+        effective_at=now,
+        reason=reason,
+    )
+    new_end = new_span_end(subscription, plan, today)
+    _event_charge(
+        subscription,
+        event,
+        ChargeKind.PRORATION_CREDIT,
+        -preview.credit,
+        today,
+        max(subscription.next_charge_on, today + dt.timedelta(days=1)),
+        service=old_plan.service,
+        memo=_("Unused part of %(plan)s") % {"plan": old_plan.name},
+        acting_user=acting_user,
+    )
+    _event_charge(
+        subscription,
+        event,
+        ChargeKind.PRORATION_CHARGE,
+        preview.charge,
+        today,
+        new_end,
+        service=plan.service,
+        memo=_("%(plan)s for the rest of the period") % {"plan": plan.name},
+        acting_user=acting_user,
+        price=price_on(plan, today),
+    )
+    subscription.plan = plan
+    subscription.pending_plan = None
+    subscription.pending_plan_from = None
+    if preview.charge > 0 or preview.credit > 0:
+        subscription.next_charge_on = new_end
+    subscription.save(update_fields=["plan", "pending_plan", "pending_plan_from", "next_charge_on"])
+    audit.record(
+        actor=acting_user,
+        action="billing.plan_changed",
+        obj=subscription,
+        subscriber_id=subscription.subscriber_id,
+        after={"from": old_plan.name, "to": plan.name, "credit": preview.credit, "charge": preview.charge},
+        reason=reason,
+    )
+    # The RADIUS side turns this into a CoA: new speed without a reconnect.
+    events.emit(
+        "subscription.plan_changed",
+        subscription_id=subscription.pk,
+        subscriber_id=subscription.subscriber_id,
+        from_plan_id=old_plan.pk,
+        to_plan_id=plan.pk,
+    )
+    return subscription
+
+
+@transaction.atomic
+def do_cancel_pending_plan_change(subscription: Subscription, *, acting_user, reason: str = "") -> Subscription:
+    """Keep the current plan after all: drop a downgrade scheduled for the next period."""
+    subscription = _lock_subscription(subscription)
+    _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
+    if subscription.pending_plan_id is None:
+        raise ValidationError(_("No plan change is scheduled."), code="no_pending_change")
+    pending = subscription.pending_plan
+    subscription.pending_plan = None
+    subscription.pending_plan_from = None
+    subscription.save(update_fields=["pending_plan", "pending_plan_from"])
+    audit.record(
+        actor=acting_user,
+        action="billing.plan_change_cancelled",
+        obj=subscription,
+        subscriber_id=subscription.subscriber_id,
+        before={"pending_plan": pending.name},
+        reason=reason,
+    )
+    return subscription
+
+
