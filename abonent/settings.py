@@ -169,6 +169,8 @@ ABONENT_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("ABONENT_LOGIN_LOCKOUT_SECOND
 ABONENT_SEARCH_PAGE_SIZE = 25
 # Chunk workers of a billing run on PostgreSQL (threads, each with its own connection): about one per DB core.
 ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
+# The most one manual adjustment or one-off charge may move, in the installation currency (billing actions).
+ABONENT_MAX_MANUAL_AMOUNT = os.environ.get("ABONENT_MAX_MANUAL_AMOUNT", "1000000.00")
 # Key for secrets stored reversibly (NAS shared secrets, PPPoE passwords); SECRET_KEY when unset.
 ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
 # RADIUS server (`abonent radius`): addresses, ports, processes, where accounting is spooled when the

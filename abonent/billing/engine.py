@@ -6,8 +6,10 @@ How exactly-once holds (DESIGN.md §4, invariant 4):
   untouched;
 - rows are taken with ``FOR UPDATE`` (PostgreSQL); a second run over the same rows waits, then re-reads the
   advanced cursor and finds nothing due;
-- behind both, the unique ``(subscription, kind, period_start)`` of charges makes a double charge impossible
+- behind both, the unique ``(subscription, period_start, cycle)`` of fees makes a double charge impossible
   even if a cursor were stale: charges are inserted ``ON CONFLICT DO NOTHING``, and only the new ones are posted.
+  The cycle is the subscription's ``charge_cycle``, which an unfreeze moves on: a period credited back by a
+  freeze and served again is owed again, so its new fee must not collide with the one credited back.
 
 What a chunk writes (ADR 0010): a charge per fee (the fee's detail: subscription, period, amount, price,
 proration) and, per distinct period start in the chunk (normally one: the run's day), one ledger transaction
@@ -26,7 +28,13 @@ one UPDATE of the cursors; on SQLite with ``executemany``, under a page cache ra
 On PostgreSQL, outside a caller's transaction, two worker threads with their own connections take chunks in
 turn (``ABONENT_BILLING_WORKERS``), so the database's work on one chunk overlaps the other's; a chunk a
 deadlock aborts is retried whole. docs/scaling.md has the measurements behind these choices.
-A subscription whose plan has no price for a period is parked: skipped, reported, never retried in a loop.
+A subscription whose plan has no price for a period, or whose balance is beyond what an account can sanely
+hold (``PARK_BALANCE``: a fee would overflow the column and abort the whole chunk), is parked: skipped,
+reported, never retried in a loop.
+
+Online-only daily plans charge a day after a day online. Accounting may record that day after the run (an
+interim after 00:05, a spool replayed after an outage), so a day the run skips is kept as an ``UnbilledDay``
+and looked at again by the runs of the next ``UNBILLED_LOOKBACK_DAYS`` days (``_charge_late_online_days``).
 
 A scheduled plan change (a downgrade waits for the next period) is applied by the run, in the UPDATE of the
 cursors. The few subscriptions it switches get a history event and are sent as ``plans_switched`` inside the
@@ -56,8 +64,17 @@ from abonent.catalog.models import ChargeMode, DailyPricing, PeriodAnchor, Plan,
 from abonent.core import clock
 
 from . import calculations as calc
-from .ledger import BATCH_KEY_PREFIX, revenue_account
-from .models import OnlineDay, SubscriptionEvent, SubscriptionEventKind
+from .ledger import BATCH_KEY_PREFIX, post, revenue_account, subscriber_account
+from .models import (
+    Charge,
+    ChargeKind,
+    OnlineDay,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionEventKind,
+    TransactionKind,
+    UnbilledDay,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +88,11 @@ RETRYABLE_SQLSTATES = {"40P01", "40001", "55P03"}
 CHUNK_ATTEMPTS = 3
 # SQLite's page cache during a run, in KiB (negative ``cache_size`` means KiB), given back afterwards.
 SQLITE_RUN_CACHE_KIB = 256 * 1024
+# A balance this far from zero is a broken account, not a customer: charging it could overflow numeric(14, 2)
+# and abort the chunk for everyone in it. Actions refuse amounts long before (core.money.BALANCE_LIMIT).
+PARK_BALANCE = Decimal("100000000000.00")
+# How long a skipped day of an online-only plan waits for a late online day before it is given up.
+UNBILLED_LOOKBACK_DAYS = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,17 +205,37 @@ class BillingRun:
         self._periods: dict[tuple[int, dt.date, int], _Period | str] = {}
         self._merge_lock = threading.Lock()
 
-    def _load_catalog(self) -> None:
+    def _load_catalog(self, plan_ids=None) -> None:
         prices: dict[int, list[PlanPrice]] = {}
-        for price in PlanPrice.objects.order_by("plan_id", "-valid_from"):
+        price_rows = PlanPrice.objects.order_by("plan_id", "-valid_from")
+        plans = Plan.objects.select_related("service")
+        if plan_ids is not None:
+            price_rows, plans = price_rows.filter(plan_id__in=plan_ids), plans.filter(pk__in=plan_ids)
+        for price in price_rows:
             prices.setdefault(price.plan_id, []).append(price)
-        for plan in Plan.objects.select_related("service"):
+        for plan in plans:
             self.plans[plan.pk] = PlanInfo(plan, prices.get(plan.pk, []), revenue_account(plan.service).pk)
+
+    def _plan_info(self, plan_id: int) -> PlanInfo:
+        """A plan of the catalog loaded at the start, or one created since (a subscription activated on a new plan
+        while the run was going: it used to abort the run with a KeyError)."""
+        info = self.plans.get(plan_id)
+        if info is None:
+            with self._merge_lock:
+                if plan_id not in self.plans:
+                    self._load_catalog([plan_id])
+            info = self.plans[plan_id]
+        return info
 
     def charge_subscriptions(self, ids: list[int]) -> RunResult:
         """Charge what is due now for these subscriptions only (activation, unfreeze), in the caller's transaction."""
         self._load_catalog()
         self._charge_chunk(ids=list(ids))
+        return self.result
+
+    def charge_late_online_days(self) -> RunResult:
+        self._load_catalog()
+        self._charge_late_online_days()
         return self.result
 
     def run(self) -> RunResult:
@@ -207,6 +249,7 @@ class BillingRun:
             with self._sqlite_cache():
                 for low, high in bounds:
                     self._charge_chunk(bounds=(low, high))
+        self._charge_late_online_days()
         self.result.chunks = len(bounds)
         self.result.workers = workers
         self.result.parked.sort()
@@ -332,12 +375,14 @@ class BillingRun:
                 cursor.execute("SET LOCAL jit = off")
             rows = self._lock_due(cursor, ids, bounds)
             online = self._online_days(rows)
-            charges, cursors, switched, parked = self._price(rows, online)
+            charges, cursors, switched, parked, unbilled = self._price(rows, online)
             outcome = _Outcome(subscriptions=len(rows), parked=parked)
             if self.pg:
                 outcome.charges, outcome.amount = self._write_postgresql(cursor, charges, cursors)
             else:
                 outcome.charges, outcome.amount = self._write_sqlite(cursor, charges, cursors)
+            if unbilled:
+                self._write_unbilled(cursor, unbilled)
         if switched:
             self._plans_switched(switched)
         return outcome
@@ -367,8 +412,8 @@ class BillingRun:
         # of the run's reads.
         sql = (
             "SELECT s.id, s.subscriber_id, s.plan_id, s.next_charge_on, s.anchor_day, s.pending_plan_id, "
-            "s.pending_plan_from, (SELECT a.id FROM billing_ledgeraccount a WHERE a.subscriber_id = s.subscriber_id) "
-            "FROM billing_subscription s "
+            "s.pending_plan_from, a.id, s.charge_cycle, a.balance "
+            "FROM billing_subscription s LEFT JOIN {account} "
             "WHERE {where} AND s.status = 'active' AND s.next_charge_on <= %s ORDER BY s.id"
         )
         if bounds is not None:
@@ -377,11 +422,30 @@ class BillingRun:
             where, params = "s.id = ANY(%s)", [ids]
         else:
             where, params = f"s.id IN ({','.join(['%s'] * len(ids))})", [*ids]
-        cursor.execute(sql.format(where=where) + (" FOR UPDATE OF s" if self.pg else ""), [*params, self.as_of])
+        # PostgreSQL: LATERAL keeps it an index lookup per row (see above); SQLite's planner does that for a join.
+        account = (
+            "LATERAL (SELECT a.id, a.balance FROM billing_ledgeraccount a WHERE a.subscriber_id = s.subscriber_id) a "
+            "ON true"
+            if self.pg
+            else "billing_ledgeraccount a ON a.subscriber_id = s.subscriber_id"
+        )
+        cursor.execute(
+            sql.format(where=where, account=account) + (" FOR UPDATE OF s" if self.pg else ""), [*params, self.as_of]
+        )
         rows = cursor.fetchall()
-        if not self.pg:  # SQLite hands dates back as text
+        if not self.pg:  # SQLite hands dates back as text, and decimals as floats
             rows = [
-                (r[0], r[1], r[2], _as_date(r[3]), r[4], r[5], _as_date(r[6]) if r[6] else None, r[7]) for r in rows
+                (
+                    *r[:3],
+                    _as_date(r[3]),
+                    r[4],
+                    r[5],
+                    _as_date(r[6]) if r[6] else None,
+                    r[7],
+                    r[8],
+                    Decimal(str(r[9])) if r[9] is not None else None,
+                )
+                for r in rows
             ]
         return rows
 
@@ -399,16 +463,32 @@ class BillingRun:
 
     def _price(
         self, rows: list[tuple], online: set
-    ) -> tuple[list[tuple], list[tuple], list[PlanSwitch], list[tuple[int, str]]]:
-        """The charges due for the locked rows, their new cursors and the plan changes they put in force;
-        pure Python, no queries."""
+    ) -> tuple[list[tuple], list[tuple], list[PlanSwitch], list[tuple[int, str]], list[tuple]]:
+        """The charges due for the locked rows, their new cursors, the plan changes they put in force and the
+        days of online-only plans left unbilled; pure Python, no queries."""
         as_of, periods, one_day = self.as_of, self._periods, dt.timedelta(days=1)
-        charges: list[tuple[int, int, int, _Period]] = []
+        charges: list[tuple[int, int, int, _Period, int]] = []
         cursors: list[tuple] = []
         switched: list[PlanSwitch] = []
         parked: list[tuple[int, str]] = []
-        for subscription_id, subscriber_id, plan_id, next_on, anchor_day, pending_id, pending_from, account_id in rows:
+        unbilled: list[tuple[int, dt.date, int, int]] = []
+        for (
+            subscription_id,
+            subscriber_id,
+            plan_id,
+            next_on,
+            anchor_day,
+            pending_id,
+            pending_from,
+            account_id,
+            cycle,
+            balance,
+        ) in rows:
             start, current, count, why = next_on, plan_id, 0, None
+            if balance is not None and abs(balance) >= PARK_BALANCE:
+                parked.append((subscription_id, f"balance {balance} is beyond {PARK_BALANCE}"))
+                logger.warning("billing run %s: subscription %s parked: balance %s", as_of, subscription_id, balance)
+                continue
             while start <= as_of:
                 if pending_id and start >= pending_from:
                     current, pending_id, pending_from = pending_id, None, None  # the scheduled downgrade
@@ -423,21 +503,22 @@ class BillingRun:
                 if count > MAX_PERIODS_PER_RUN:
                     why = f"more than {MAX_PERIODS_PER_RUN} periods due"
                     break
-                if period.amount > 0 and not (
-                    period.only_if_online and (subscriber_id, period.start - one_day) not in online
-                ):
-                    charges.append((subscription_id, subscriber_id, account_id, period))
+                if period.amount > 0:
+                    if period.only_if_online and (subscriber_id, period.start - one_day) not in online:
+                        unbilled.append((subscription_id, period.start, period.price_id, cycle))
+                    else:
+                        charges.append((subscription_id, subscriber_id, account_id, period, cycle))
                 start = period.end
             if why:
                 parked.append((subscription_id, why))
                 logger.warning("billing run %s: subscription %s parked: %s", as_of, subscription_id, why)
             if start != next_on or current != plan_id:
                 cursors.append((subscription_id, start, current, pending_id, pending_from))
-        return charges, cursors, switched, parked
+        return charges, cursors, switched, parked, unbilled
 
     def _period(self, plan_id: int, start: dt.date, anchor_day: int) -> _Period | str:
         """The priced period of ``plan_id`` beginning at ``start``, or why it cannot be charged (cached)."""
-        info = self.plans[plan_id]
+        info = self._plan_info(plan_id)
         price = info.price_on(start)
         if price is None:
             result: _Period | str = f"plan {info.plan.code} has no price on {start.isoformat()}"
@@ -462,15 +543,74 @@ class BillingRun:
 
     # --- writing -----------------------------------------------------------------------------------------
 
+    def _write_unbilled(self, cursor, unbilled: list[tuple[int, dt.date, int, int]]) -> None:
+        """The days of online-only plans skipped for lack of an online day, for later runs to look at again."""
+        cursor.executemany(
+            "INSERT INTO billing_unbilledday (subscription_id, day, price_id, cycle) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (subscription_id, day) DO NOTHING",
+            [(sid, day if self.pg else day.isoformat(), price_id, cycle) for sid, day, price_id, cycle in unbilled],
+        )
+
+    def _charge_late_online_days(self) -> None:
+        """Charge the skipped days of online-only plans whose day before has since been recorded online.
+
+        Few rows (a subscriber offline on one day, online on the day before after all), each charged in a
+        transaction of its own with the subscription locked, keyed by the day and cycle like a run's fee, and
+        its ``UnbilledDay`` deleted with it; rows older than the lookback are given up.
+        """
+        oldest = self.as_of - dt.timedelta(days=UNBILLED_LOOKBACK_DAYS)
+        UnbilledDay.objects.filter(day__lt=oldest).delete()
+        day_before = "u.day - 1" if self.pg else "date(u.day, '-1 day')"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT u.id, u.subscription_id, u.day, u.price_id, u.cycle FROM billing_unbilledday u "
+                "JOIN billing_subscription s ON s.id = u.subscription_id "
+                f"JOIN billing_onlineday o ON o.subscriber_id = s.subscriber_id AND o.day = {day_before} "
+                "WHERE u.day >= %s AND u.day <= %s ORDER BY u.subscription_id, u.day",
+                [oldest, self.as_of],
+            )
+            late = [(pk, sid, _as_date(day), price_id, cycle) for pk, sid, day, price_id, cycle in cursor.fetchall()]
+        for pk, subscription_id, day, price_id, cycle in late:
+            with transaction.atomic():
+                subscription = Subscription.objects.select_for_update().filter(pk=subscription_id).first()
+                if subscription is None or not UnbilledDay.objects.filter(pk=pk).delete()[0]:
+                    continue  # charged by a concurrent run
+                price = PlanPrice.objects.select_related("plan__service").get(pk=price_id)
+                amount = amount_for(price.plan, price, day, day + dt.timedelta(days=1), day)[0]
+                key = f"fee:late:{subscription_id}:{day.isoformat()}:{cycle}"
+                account = subscriber_account(subscription.subscriber_id)
+                tx, created = post(
+                    key=key,
+                    kind=TransactionKind.FEE,
+                    effective_date=day,
+                    legs=[(account.pk, -amount), (revenue_account(price.plan.service).pk, amount)],
+                    subscriber_id=subscription.subscriber_id,
+                    memo=gettext("Billing run of %(date)s") % {"date": self.as_of.isoformat()},
+                )
+                if not created:
+                    continue
+                Charge.objects.create(
+                    subscription_id=subscription_id,
+                    kind=ChargeKind.FEE,
+                    period_start=day,
+                    period_end=day + dt.timedelta(days=1),
+                    amount=amount,
+                    price=price,
+                    cycle=cycle,
+                    transaction=tx,
+                )
+                self.result.charges += 1
+                self.result.amount += amount
+
     def _batches(self, charges, ids) -> dict[dt.date, _Batch]:
         """One ledger transaction per distinct period start in the chunk (all of them the run's day, bar a
         subscription catching up), with the ``ids`` given (as many as there are starts)."""
-        starts = sorted({period.start for *_rest, period in charges})
+        starts = sorted({c[3].start for c in charges})
         return {start: _Batch.of(tx_id, start, self.as_of) for tx_id, start in zip(ids, starts, strict=True)}
 
     @staticmethod
     def _batch_count(charges) -> int:
-        return len({period.start for *_rest, period in charges})
+        return len({c[3].start for c in charges})
 
     def _write_postgresql(self, cursor, charges, cursors) -> tuple[int, Decimal]:
         """COPY the chunk into a temporary table, then one statement writes charges, transactions and postings.
@@ -484,7 +624,7 @@ class BillingRun:
         for statement in STAGE_TABLES:
             cursor.execute(statement)
         # Emptied at commit; rows left by an earlier call in the caller's same transaction go now.
-        cursor.execute("DELETE FROM billing_run_charge")
+        cursor.execute("DELETE FROM billing_run_fee")
         cursor.execute("DELETE FROM billing_run_cursor")
         charged, amount = 0, Decimal("0.00")
         if charges:
@@ -495,12 +635,12 @@ class BillingRun:
             batches = self._batches(charges, [tx_id for (tx_id,) in cursor.fetchall()])
             _copy(
                 cursor,
-                "billing_run_charge",
+                "billing_run_fee",
                 "".join(
                     f"{batches[p.start].id}\t{subscription_id}\t{p.start_text}\t{p.end_text}\t{p.amount_text}\t"
                     f"{p.price_id}\t{_copy_value(p.numerator)}\t{_copy_value(p.denominator)}\t{account_id}\t"
-                    f"{p.revenue_account_id}\n"
-                    for subscription_id, _subscriber_id, account_id, p in charges
+                    f"{p.revenue_account_id}\t{cycle}\n"
+                    for subscription_id, _subscriber_id, account_id, p, cycle in charges
                 ),
             )
             rows = list(batches.values())
@@ -550,9 +690,9 @@ class BillingRun:
             first_id = cursor.fetchone()[0] + 1
             cursor.executemany(
                 "INSERT INTO billing_charge (id, subscription_id, kind, period_start, period_end, amount, price_id, "
-                "proration_numerator, proration_denominator, transaction_id, event_id) "
-                "VALUES (%s, %s, 'fee', %s, %s, %s, %s, %s, %s, %s, NULL) "
-                "ON CONFLICT (subscription_id, kind, period_start) WHERE kind IN ('fee', 'freeze_fee') DO NOTHING",
+                "proration_numerator, proration_denominator, transaction_id, event_id, cycle, reverses_id) "
+                "VALUES (%s, %s, 'fee', %s, %s, %s, %s, %s, %s, %s, NULL, %s, NULL) "
+                "ON CONFLICT (subscription_id, period_start, cycle) WHERE kind = 'fee' DO NOTHING",
                 [
                     (
                         first_id + n,
@@ -564,33 +704,37 @@ class BillingRun:
                         p.numerator,
                         p.denominator,
                         batches[p.start].id,
+                        cycle,
                     )
-                    for n, (subscription_id, _subscriber_id, _account_id, p) in enumerate(charges)
+                    for n, (subscription_id, _subscriber_id, _account_id, p, cycle) in enumerate(charges)
                 ],
             )
             cursor.execute("SELECT id FROM billing_charge WHERE id >= %s", [first_id])
             written = {charge_id for (charge_id,) in cursor.fetchall()}
             fresh = [c for n, c in enumerate(charges) if first_id + n in written]
             legs: dict[tuple[int, int], Decimal] = {}
-            for _subscription_id, _subscriber_id, account_id, p in fresh:
+            for _subscription_id, _subscriber_id, account_id, p, _cycle in fresh:
                 tx_id = batches[p.start].id
                 legs[(tx_id, account_id)] = legs.get((tx_id, account_id), Decimal("0.00")) - p.amount
                 revenue = (tx_id, p.revenue_account_id)
                 legs[revenue] = legs.get(revenue, Decimal("0.00")) + p.amount
-            used = {tx_id for tx_id, _account_id in legs}
+            leg_counts: dict[int, int] = {}
+            for tx_id, _account_id in legs:
+                leg_counts[tx_id] = leg_counts.get(tx_id, 0) + 1
             created_at = connection.ops.adapt_datetimefield_value(self.created_at)
             cursor.executemany(
                 "INSERT INTO billing_ledgertransaction (id, idempotency_key, request_hash, kind, effective_date, "
-                "created_at, subscriber_id, memo) VALUES (%s, %s, %s, 'fee', %s, %s, NULL, %s)",
+                "created_at, subscriber_id, memo, legs) VALUES (%s, %s, %s, 'fee', %s, %s, NULL, %s, %s)",
                 [
-                    (b.id, b.key, b.request_hash, b.start.isoformat(), created_at, b.memo)
+                    (b.id, b.key, b.request_hash, b.start.isoformat(), created_at, b.memo, leg_counts[b.id])
                     for b in batches.values()
-                    if b.id in used
+                    if b.id in leg_counts
                 ],
             )
+            # One transaction's legs one after another: on SQLite a transaction is sealed once another's legs follow.
             cursor.executemany(
                 "INSERT INTO billing_posting (transaction_id, account_id, amount) VALUES (%s, %s, %s)",
-                [(tx_id, account_id, str(total)) for (tx_id, account_id), total in legs.items()],
+                [(tx_id, account_id, str(total)) for (tx_id, account_id), total in sorted(legs.items())],
             )
             charged = len(fresh)
             amount = sum((c[3].amount for c in fresh), Decimal("0.00"))
@@ -627,9 +771,10 @@ class _Batch:
 
 # Temporary tables a chunk is COPYed into (PostgreSQL), one set per connection, emptied at every commit.
 STAGE_TABLES = [
-    """CREATE TEMPORARY TABLE IF NOT EXISTS billing_run_charge (
+    """CREATE TEMPORARY TABLE IF NOT EXISTS billing_run_fee (
         transaction_id bigint, subscription_id bigint, period_start date, period_end date, amount numeric(14, 2),
-        price_id bigint, numerator bigint, denominator bigint, account_id bigint, revenue_account_id bigint
+        price_id bigint, numerator bigint, denominator bigint, account_id bigint, revenue_account_id bigint,
+        cycle integer
     ) ON COMMIT DELETE ROWS""",
     """CREATE TEMPORARY TABLE IF NOT EXISTS billing_run_cursor (
         subscription_id bigint, next_charge_on date, plan_id bigint, pending_plan_id bigint, pending_plan_from date
@@ -638,15 +783,15 @@ STAGE_TABLES = [
 WRITE_CHARGES = """
 WITH charge AS (
     INSERT INTO billing_charge (subscription_id, kind, period_start, period_end, amount, price_id,
-                                proration_numerator, proration_denominator, transaction_id)
+                                proration_numerator, proration_denominator, transaction_id, cycle)
     SELECT subscription_id, 'fee', period_start, period_end, amount, price_id, numerator, denominator,
-           transaction_id
-    FROM billing_run_charge
-    ON CONFLICT (subscription_id, kind, period_start) WHERE kind IN ('fee', 'freeze_fee') DO NOTHING
+           transaction_id, cycle
+    FROM billing_run_fee
+    ON CONFLICT (subscription_id, period_start, cycle) WHERE kind = 'fee' DO NOTHING
     RETURNING subscription_id, period_start, amount, transaction_id
 ), fresh AS (
     SELECT s.transaction_id, s.account_id, s.revenue_account_id, s.amount
-    FROM billing_run_charge s JOIN charge c USING (subscription_id, period_start)
+    FROM billing_run_fee s JOIN charge c USING (subscription_id, period_start)
 ), tx AS (
     INSERT INTO billing_ledgertransaction (id, idempotency_key, request_hash, kind, effective_date, created_at, memo)
     SELECT b.id, b.key, b.hash, 'fee', b.effective_date, %s, b.memo

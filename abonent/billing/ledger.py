@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from abonent.core import clock
 from abonent.core.money import quantize
 
-from .models import AccountKind, Charge, LedgerAccount, LedgerTransaction, Posting, TransactionKind
+from .models import AccountKind, LedgerAccount, LedgerTransaction, Posting, TransactionKind
 
 # Keys of the billing run's batch transactions (``fees:<period start>:<transaction id>``): many charges each.
 BATCH_KEY_PREFIX = "fees:"
@@ -95,8 +95,9 @@ def revenue_account(service) -> LedgerAccount:
     return account
 
 
-def request_hash(kind: str, effective_date: dt.date, legs: list[tuple[int, Decimal]]) -> str:
-    body = "|".join([kind, effective_date.isoformat(), *[f"{a}:{m}" for a, m in sorted(legs)]])
+def request_hash(kind: str, effective_date: dt.date | None, legs: list[tuple[int, Decimal]]) -> str:
+    day = effective_date.isoformat() if effective_date else "-"
+    body = "|".join([kind, day, *[f"{a}:{m}" for a, m in sorted(legs)]])
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -122,14 +123,16 @@ def post(
     acting_user=None,
     memo: str = "",
     reverses: LedgerTransaction | None = None,
+    date_in_hash: bool = True,
 ) -> tuple[LedgerTransaction, bool]:
     """Write one balanced transaction, or return the one already written under ``key``.
 
     Returns ``(transaction, created)``. Must run inside the caller's atomic block, so the ledger entry
-    commits with the business record it belongs to.
+    commits with the business record it belongs to. ``date_in_hash=False`` when the date was not given by the
+    caller but defaulted to today: a gateway's retry after midnight is the same payment, not a conflict.
     """
     legs = normalise_legs(legs)
-    digest = request_hash(kind, effective_date, legs)
+    digest = request_hash(kind, effective_date if date_in_hash else None, legs)
     tx = LedgerTransaction(
         idempotency_key=key,
         request_hash=digest,
@@ -140,6 +143,7 @@ def post(
         acting_user=acting_user,
         memo=memo[:500],
         reverses=reverses,
+        legs=len(legs),
     )
     try:
         with transaction.atomic():
@@ -178,35 +182,9 @@ def is_batch(tx: LedgerTransaction) -> bool:
     return tx.idempotency_key.startswith(BATCH_KEY_PREFIX)
 
 
-def reverse_charge(
-    charge: Charge, *, memo: str, acting_user=None, effective_date: dt.date | None = None
-) -> LedgerTransaction:
-    """Undo one charge: its amount back to the subscriber, taken back from revenue, once (keyed by the charge).
-
-    A charge with a transaction of its own (an event's) is undone by reversing that transaction. A fee from a
-    billing run shares its batch transaction with other subscribers' fees, so the batch stays as it is and the
-    reversal posts this charge's two legs mirrored: the charge row says which account, which revenue and how much.
-    """
-    tx = charge.transaction
-    if not is_batch(tx):
-        return reverse(tx, memo=memo, acting_user=acting_user, effective_date=effective_date)
-    subscriber_id = charge.subscription.subscriber_id
-    account = subscriber_account(subscriber_id)
-    revenue = revenue_account(charge.price.plan.service)
-    reversal, _created = post(
-        key=f"reversal:charge:{charge.pk}",
-        kind=TransactionKind.REVERSAL,
-        effective_date=effective_date or clock.today(),
-        legs=[(account.pk, charge.amount), (revenue.pk, -charge.amount)],
-        subscriber_id=subscriber_id,
-        acting_user=acting_user,
-        memo=memo,
-    )
-    return reversal
-
-
 def verify() -> list[str]:
-    """Every invariant of the ledger checked over the whole database; returns the problems found.
+    """Every invariant of the ledger checked over the whole database; returns the problems found: transactions
+    that do not balance, cached balances, references, and charges reconciled with their postings.
 
     Postings and charges have no per-row foreign keys (ADR 0010), so the references the triggers check on
     insert are checked here too. (Folding those checks into the balance passes with FULL JOINs was slower on
@@ -245,4 +223,35 @@ def verify() -> list[str]:
         )
         for charge_id, tx_id, subscription_id in cursor.fetchall():
             problems.append(f"charge {charge_id}: transaction {tx_id} or subscription {subscription_id} does not exist")
+        problems += _unreconciled_charges(cursor)
+    return problems
+
+
+def _unreconciled_charges(cursor) -> list[str]:
+    """Charges are the sub-ledger of the transactions that carry them (a billing run's batch carries thousands):
+    in every such transaction each subscriber's posting must equal minus the sum of that subscriber's charges,
+    and no subscriber may have a posting there without charges. A charge edited, deleted or written without its
+    posting (or a posting without its charge) shows here."""
+    problems = []
+    cursor.execute(
+        "SELECT c.transaction_id, c.subscriber_id, c.total, p.amount "
+        "FROM (SELECT ch.transaction_id, s.subscriber_id, -SUM(ch.amount) AS total FROM billing_charge ch "
+        "      JOIN billing_subscription s ON s.id = ch.subscription_id GROUP BY ch.transaction_id, s.subscriber_id) c "
+        "JOIN billing_ledgeraccount a ON a.subscriber_id = c.subscriber_id "
+        "LEFT JOIN billing_posting p ON p.transaction_id = c.transaction_id AND p.account_id = a.id "
+        "WHERE p.amount IS NULL OR ABS(p.amount - c.total) >= 0.005 LIMIT 100"
+    )
+    for tx_id, subscriber_id, total, posted in cursor.fetchall():
+        problems.append(
+            f"transaction {tx_id}: subscriber {subscriber_id}'s charges sum to {-total} but the posting is {posted}"
+        )
+    cursor.execute(
+        "SELECT p.transaction_id, a.subscriber_id, p.amount FROM billing_posting p "
+        "JOIN billing_ledgeraccount a ON a.id = p.account_id AND a.kind = 'subscriber' "
+        "WHERE p.transaction_id IN (SELECT transaction_id FROM billing_charge) AND NOT EXISTS ("
+        "  SELECT 1 FROM billing_charge ch JOIN billing_subscription s ON s.id = ch.subscription_id "
+        "  WHERE ch.transaction_id = p.transaction_id AND s.subscriber_id = a.subscriber_id) LIMIT 100"
+    )
+    for tx_id, subscriber_id, posted in cursor.fetchall():
+        problems.append(f"transaction {tx_id}: subscriber {subscriber_id} has a posting of {posted} but no charges")
     return problems

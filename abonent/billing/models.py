@@ -107,6 +107,10 @@ class LedgerTransaction(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     memo = models.CharField(_("memo"), max_length=500, blank=True)
+    # How many postings the transaction has, declared when it is written. SQLite has no statement triggers:
+    # its row triggers seal the transaction once this many legs exist and check the zero sum at the last one
+    # (migration 0006). PostgreSQL checks both per statement and leaves it empty on the billing run's batches.
+    legs = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("ledger transaction")
@@ -158,10 +162,17 @@ class SubscriptionStatus(models.TextChoices):
 
 class Subscription(models.Model):
     """A subscriber's plan over time. ``next_charge_on`` is the charging cursor: the start of the first
-    period not yet charged, advanced in the same transaction as the charge (crash-safe)."""
+    period not yet charged, advanced in the same transaction as the charge (crash-safe).
+
+    ``charge_cycle`` counts the times the cursor was wound back over days already charged and credited (an
+    unfreeze): a fee's exactly-once key is ``(subscription, period_start, cycle)``, so a period credited back
+    and then served again is owed again, while a retried or concurrent run in the same cycle still conflicts.
+    ``service`` repeats the plan's service so the schema can allow one live subscription per service.
+    """
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="subscriptions")
     plan = models.ForeignKey(Plan, verbose_name=_("plan"), on_delete=models.PROTECT, related_name="subscriptions")
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="+", db_index=False)
     status = models.CharField(
         _("status"), max_length=20, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE
     )
@@ -170,6 +181,7 @@ class Subscription(models.Model):
     # Day of month the anniversary periods start on (the activation day; 29–31 clamp to short months).
     anchor_day = models.PositiveSmallIntegerField()
     next_charge_on = models.DateField()
+    charge_cycle = models.PositiveIntegerField(default=0, db_default=0)
     # A downgrade waits for the next period.
     pending_plan = models.ForeignKey(
         Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
@@ -195,6 +207,12 @@ class Subscription(models.Model):
                 condition=Q(pending_plan__isnull=True, pending_plan_from__isnull=True)
                 | Q(pending_plan__isnull=False, pending_plan_from__isnull=False),
                 name="billing_sub_pending_pair",
+            ),
+            # Four activations at once must make one subscription (the rest are refused), not four.
+            models.UniqueConstraint(
+                fields=["subscriber", "service"],
+                condition=~Q(status="terminated"),
+                name="billing_sub_one_live_per_service",
             ),
         ]
 
@@ -240,19 +258,24 @@ class ChargeKind(models.TextChoices):
     PRORATION_CHARGE = "proration_charge", _("Charge for the rest of the period")
     FREEZE_FEE = "freeze_fee", _("Freeze fee")
     TURBO = "turbo", _("Turbo")
+    REVERSAL = "reversal", _("Reversal of a charge")
 
 
 class Charge(models.Model):
     """What one subscription was charged (or credited) for ``[period_start, period_end)`` and why.
 
-    Recurring kinds are unique by ``(subscription, kind, period_start)``: the schema, not a check in code,
-    is what makes a billing run charge a period once however often it is retried. Charges caused by an
-    event (a plan change, a freeze) are unique per event instead. The billing run posts a batch of fees as
+    Fees are unique by ``(subscription, period_start, cycle)``: the schema, not a check in code, is what makes
+    a billing run charge a period once however often it is retried; the cycle (the subscription's
+    ``charge_cycle`` when charged) lets a period credited back by a freeze be charged again after the unfreeze.
+    Charges caused by an event (a plan change, a freeze) are unique per event instead, and a reversal of a
+    charge (``reverses``) names the charge and the days it gives back. The billing run posts a batch of fees as
     one ledger transaction (one posting per subscriber account, one per revenue account), so several
     charges can share a ``transaction``; the charge is where each fee's detail lives (ADR 0010).
 
-    Like postings, charges are only inserted, and their references are checked by a statement trigger
-    (migration 0004) instead of per-row foreign keys; subscriptions and prices they name cannot be deleted.
+    Like postings, charges are only inserted (UPDATE and DELETE are refused by the database, migration 0006),
+    and their references are checked by a statement trigger (migration 0004) instead of per-row foreign keys;
+    subscriptions and prices they name cannot be deleted. ``abonent ledger verify`` proves that each
+    transaction's subscriber postings equal the sum of its charges.
     """
 
     subscription = models.ForeignKey(
@@ -273,6 +296,16 @@ class Charge(models.Model):
     )
     proration_numerator = models.BigIntegerField(null=True, blank=True)
     proration_denominator = models.BigIntegerField(null=True, blank=True)
+    cycle = models.PositiveIntegerField(default=0, db_default=0)
+    reverses = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reversals",
+        db_constraint=False,
+        db_index=False,
+    )
     event = models.ForeignKey(
         SubscriptionEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="charges", db_index=False
     )
@@ -287,9 +320,15 @@ class Charge(models.Model):
         # ``billing_charge_event_once`` (partial, on event) serves lookups by event: no index of its own.
         constraints = [
             models.UniqueConstraint(
-                fields=["subscription", "kind", "period_start"],
-                condition=Q(kind__in=["fee", "freeze_fee"]),
-                name="billing_charge_period_once",
+                fields=["subscription", "period_start", "cycle"],
+                condition=Q(kind="fee"),
+                name="billing_charge_fee_once",
+            ),
+            # The same days of a charge are given back once (a retried reversal conflicts).
+            models.UniqueConstraint(
+                fields=["reverses", "period_start"],
+                condition=Q(reverses__isnull=False),
+                name="billing_charge_reversal_once",
             ),
             models.UniqueConstraint(
                 fields=["event", "kind"], condition=Q(event__isnull=False), name="billing_charge_event_once"
@@ -427,3 +466,25 @@ class OnlineDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} {self.day}"
+
+
+class UnbilledDay(models.Model):
+    """A day of an online-only daily plan that the billing run did not charge, because no online day had been
+    recorded for the day before when it ran.
+
+    Accounting can record that day later (an interim after the run, a spool replayed after a database outage):
+    every run looks at the unbilled days of the last ``UNBILLED_LOOKBACK_DAYS`` again and charges those that
+    turn out to follow a day online, deleting the row in the same transaction as the charge.
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    price = models.ForeignKey(PlanPrice, on_delete=models.CASCADE, related_name="+", db_index=False)
+    cycle = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="billing_unbilled_day_idx")]
+        constraints = [models.UniqueConstraint(fields=["subscription", "day"], name="billing_unbilled_once")]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.day}"

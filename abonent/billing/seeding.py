@@ -187,9 +187,9 @@ def _bulk_subscriptions(plans: dict[str, int], salt: int) -> dict[str, int]:
         )
         cursor.execute(
             "INSERT INTO billing_ledgertransaction (idempotency_key, request_hash, kind, effective_date, created_at, "
-            "subscriber_id, memo) "
+            "subscriber_id, memo, legs) "
             f"SELECT 'payment:{PAYMENT_CHANNEL}:opening-' || v.id, {digest.format(body=body)}, 'payment', "
-            f"v.started_on, %s, v.id, %s FROM {due} JOIN billing_ledgeraccount a ON a.subscriber_id = v.id "
+            f"v.started_on, %s, v.id, %s, 2 FROM {due} JOIN billing_ledgeraccount a ON a.subscriber_id = v.id "
             f"WHERE {bucket('v.id', 2)} < {PAYING_PERCENT} ORDER BY v.id",
             [now, "Первый платёж"],
         )
@@ -209,9 +209,10 @@ def _bulk_subscriptions(plans: dict[str, int], salt: int) -> dict[str, int]:
         cursor.execute("SELECT COALESCE(MAX(id), 0) FROM billing_subscription")
         last_subscription = cursor.fetchone()[0]
         cursor.execute(
-            "INSERT INTO billing_subscription (subscriber_id, plan_id, status, started_on, ended_on, anchor_day, "
-            "next_charge_on, pending_plan_id, pending_plan_from, created_at) "
-            f"SELECT v.id, {plan_expr}, 'active', v.started_on, NULL, {anchor_day}, %s, NULL, NULL, %s "
+            "INSERT INTO billing_subscription (subscriber_id, plan_id, service_id, status, started_on, ended_on, "
+            "anchor_day, next_charge_on, charge_cycle, pending_plan_id, pending_plan_from, created_at) "
+            f"SELECT v.id, {plan_expr}, (SELECT p.service_id FROM catalog_plan p WHERE p.id = {plan_expr}), 'active', "
+            f"v.started_on, NULL, {anchor_day}, %s, 0, NULL, NULL, %s "
             f"FROM {due} ORDER BY v.id",
             [ops.adapt_datefield_value(today), now],
         )

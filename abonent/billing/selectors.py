@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Window
 
-from abonent.catalog.models import ChargeMode, Plan, ProrationUnit, Turbo
+from abonent.catalog.models import ChargeMode, PeriodAnchor, Plan, ProrationUnit, Turbo
 from abonent.core import clock
 
 from .models import (
@@ -142,29 +142,91 @@ def plans_offered(subscription: Subscription, *, channel: str = "staff") -> Quer
     offered = Q(pk__in=current.switchable_to.values("pk"))
     if channel == "staff":
         offered |= Q(is_public=True, service_id=current.service_id)
-    return Plan.objects.filter(offered, is_archived=False).exclude(pk=current.pk).order_by("name")
+    # One service: a subscription is one subscriber's live use of one service (billing_sub_one_live_per_service).
+    return (
+        Plan.objects.filter(offered, is_archived=False, service_id=current.service_id)
+        .exclude(pk=current.pk)
+        .order_by("name")
+    )
+
+
+# The kinds that pay for days of service, and the credits and reversals that give such days back.
+SERVICE_KINDS = [ChargeKind.FEE, ChargeKind.PRORATION_CHARGE, ChargeKind.PRORATION_CREDIT, ChargeKind.REVERSAL]
+
+
+@dataclass(frozen=True)
+class UnusedCredit:
+    """What the charges already made cover from a moment on, and the price of the plan that covered it."""
+
+    amount: Decimal
+    price_id: int | None
 
 
 def unused_credit(subscription: Subscription, at) -> Decimal:
+    """What the charges already made cover from ``at`` on (a date, or an instant for by-second plans)."""
+    return charged_beyond(subscription, at).amount
+
+
+def charged_beyond(subscription: Subscription, at) -> UnusedCredit:
     """What the charges already made cover from ``at`` on (a date, or an instant for by-second plans).
 
-    Each charge covers its span ``[period_start, period_end)``; the part of the span after ``at`` is unused,
-    in proportion. Credits given earlier (a previous change or freeze in the same period) are negative charges
-    over their own span and count the same way, so nothing is credited twice and the credit never exceeds
-    what was actually taken.
+    Each charge covers its span ``[period_start, period_end)``; the part of the span after ``at`` is unused.
+    Credits and reversals given earlier are negative charges over their own spans and count the same way, so
+    nothing is credited twice and the credit never exceeds what was actually taken.
+
+    The part is measured on the charge's *base*, the whole period of its plan and price (``charge_base``): the
+    days ``[a, b)`` of a period of ``n`` days at fee ``F`` are worth ``R(a) − R(b)`` with ``R(x) = round(F·(end −
+    x)/n)``, the same rounding the billing run uses for a period that starts mid-way. So any charges and credits
+    of one period add up, day by day, to exactly what its days in service are worth: a freeze, an unfreeze and
+    a termination in one month lose or gain no kopeck to rounding (issue 11's property test).
     """
+    day = at.date() if isinstance(at, dt.datetime) else at
+    charges = (
+        Charge.objects.filter(subscription=subscription, kind__in=SERVICE_KINDS, period_end__gt=day)
+        .select_related("price__plan")
+        .order_by("id")
+    )
+    total, covering, covering_part = ZERO, None, ZERO
+    for charge in charges:
+        part = charge_part_after(charge, at, subscription.anchor_day)
+        total += part
+        if part > covering_part:
+            covering, covering_part = charge.price_id, part
+    return UnusedCredit(max(total, ZERO), covering)
+
+
+def charge_base(charge: Charge, anchor_day: int) -> tuple[Decimal, dt.date, dt.date] | None:
+    """``(fee, start, end)`` of the whole period a charge is a part of, or ``None`` for a charge without a price
+    (credits written before migration 0006), which is prorated over its own span."""
     from . import calculations as calc
 
-    day = at.date() if isinstance(at, dt.datetime) else at
-    charges = Charge.objects.filter(
-        subscription=subscription,
-        kind__in=[ChargeKind.FEE, ChargeKind.PRORATION_CHARGE, ChargeKind.PRORATION_CREDIT],
-        period_end__gt=day,
-    ).values_list("amount", "period_start", "period_end")
-    total = ZERO
-    for amount, start, end in charges:
-        total += calc.prorate(amount, period=_as_span(start, end, at), used_from=at)
-    return max(total, ZERO)
+    if charge.price_id is None:
+        return None
+    plan = charge.price.plan
+    if plan.charge_mode == ChargeMode.DAILY:
+        return abs(charge.amount), charge.period_start, charge.period_start + dt.timedelta(days=1)
+    anniversary = anchor_day if plan.period_anchor == PeriodAnchor.ANNIVERSARY else None
+    start, end = calc.monthly_period(charge.period_start, anniversary_day=anniversary)
+    return charge.price.monthly_fee, start, end
+
+
+def charge_part_after(charge: Charge, at, anchor_day: int) -> Decimal:
+    """The part of ``charge`` for its days (or seconds) from ``at`` on; negative for a credit or reversal."""
+    from . import calculations as calc
+
+    base = charge_base(charge, anchor_day)
+    if base is None:
+        return calc.prorate(charge.amount, period=_as_span(charge.period_start, charge.period_end, at), used_from=at)
+    fee, base_start, base_end = base
+    period = _as_span(base_start, base_end, at)
+    start, end = _as_span(charge.period_start, charge.period_end, at)
+    used_from = max(at, start)
+    if used_from >= end:
+        return ZERO
+    part = calc.prorate(fee, period=period, used_from=used_from) - calc.prorate(fee, period=period, used_from=end)
+    # A by-second charge began at an instant its dates do not record: never more than the charge itself.
+    part = min(max(part, ZERO), abs(charge.amount))
+    return part if charge.amount > 0 else -part
 
 
 def _as_span(start: dt.date, end: dt.date, at):

@@ -74,3 +74,12 @@ class MoneyField(models.DecimalField):
     def deconstruct(self):
         name, _path, args, kwargs = super().deconstruct()
         return name, "django.db.models.DecimalField", args, kwargs
+
+
+# What one operation may move: numeric(14, 2) holds 12 integer digits, so a single amount is kept to 10 and any
+# realistic sum of them (a balance) stays inside the column; a balance past ``BALANCE_LIMIT`` is refused. Without
+# these, two adjustments of −999,999,999,999.99 were a 500 and the next billing run aborted on "numeric field
+# overflow" for everyone in the chunk. Manual adjustments have a lower business limit
+# (``ABONENT_MAX_MANUAL_AMOUNT``).
+AMOUNT_LIMIT = Decimal("9999999999.99")
+BALANCE_LIMIT = Decimal("99999999999.99")

@@ -39,6 +39,9 @@ class Perm(StrEnum):
     SUBSCRIPTION_MANAGE = "subscription.manage"
     # Manual adjustments and one-off charges: money moved by hand, always with a reason.
     BILLING_ADJUST = "billing.adjust"
+    # Giving a charge back (a fee, an activation, a freeze fee, a turbo), whole or for some days: revenue already
+    # booked is reduced, so only the admin role holds it.
+    BILLING_REVERSE = "billing.reverse"
     AUDIT_VIEW = "audit.view"
     # Sessions, authentication attempts and CoA history of a subscriber; the network pages.
     NETWORK_VIEW = "network.view"

@@ -91,20 +91,28 @@ def test_the_database_refuses_edits_of_the_ledger(accounts, statement):
 
 
 def test_the_database_refuses_a_hand_edited_balance(accounts):
-    if connection.vendor != "postgresql":
-        pytest.skip("the balance guard is a PostgreSQL trigger; SQLite relies on `ledger verify`")
     account, _ = accounts
+    post(accounts)
     with pytest.raises(DatabaseError), transaction.atomic():
         LedgerAccount.objects.filter(pk=account.pk).update(balance=Decimal("1000000.00"))
 
 
-def test_the_database_refuses_an_unbalanced_insert(accounts):
-    if connection.vendor != "postgresql":
-        pytest.skip("the zero-sum statement trigger is PostgreSQL's; SQLite checks in ledger.post")
-    account, _ = accounts
+def test_the_database_refuses_a_leg_added_to_a_written_transaction(accounts):
+    # PostgreSQL: the statement would not balance, and the transaction is sealed; SQLite: sealed.
+    account, other = accounts
     tx, _ = post(accounts)
     with pytest.raises(DatabaseError), transaction.atomic():
         Posting.objects.create(transaction=tx, account=account, amount=Decimal("5.00"))
+    # Balanced legs appended later are refused too: a written transaction is sealed.
+    with pytest.raises(DatabaseError), transaction.atomic():
+        Posting.objects.bulk_create(
+            [
+                Posting(transaction=tx, account=account, amount=Decimal("5.00")),
+                Posting(transaction=tx, account=other, amount=Decimal("-5.00")),
+            ]
+        )
+    assert Posting.objects.filter(transaction=tx).count() == 2
+    assert ledger.verify() == []
 
 
 def test_verify_reports_drift(accounts):
@@ -114,6 +122,8 @@ def test_verify_reports_drift(accounts):
         if connection.vendor == "postgresql":
             # What a careless superuser could do: bypass every trigger for the session.
             cursor.execute("SET session_replication_role = replica")
+        else:  # rolled back with the test's transaction
+            cursor.execute("DROP TRIGGER billing_account_balance_guard")
         cursor.execute("UPDATE billing_ledgeraccount SET balance = 5 WHERE id = %s", [account.pk])
         if connection.vendor == "postgresql":
             cursor.execute("SET session_replication_role = DEFAULT")

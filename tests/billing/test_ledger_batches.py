@@ -9,6 +9,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, OperationalError, connection, transaction
 
 from abonent.billing import actions, engine, ledger, selectors
@@ -130,12 +131,15 @@ def test_one_charge_of_a_batch_is_reversed_on_its_own_once(population, admin):
     charge = Charge.objects.get(subscription=population[1], period_start=DEC_1)
     batch_postings = list(Posting.objects.filter(transaction=charge.transaction).values_list("id", "amount"))
 
-    reversal = ledger.reverse_charge(charge, memo="billed by mistake", acting_user=admin)
-    again = ledger.reverse_charge(charge, memo="billed by mistake", acting_user=admin)
+    reversal = actions.do_reverse_charge(charge, reason="billed by mistake", acting_user=admin)
+    with pytest.raises(ValidationError) as again:
+        actions.do_reverse_charge(charge, reason="billed by mistake", acting_user=admin)
 
-    assert again.pk == reversal.pk
-    assert reversal.kind == "reversal" and reversal.subscriber_id == population[1].subscriber_id
-    assert sorted((p.account.code, p.amount) for p in reversal.postings.select_related("account")) == [
+    assert again.value.code == "already_reversed"
+    assert (reversal.kind, reversal.amount, reversal.reverses_id) == ("reversal", D("-900.00"), charge.pk)
+    tx = reversal.transaction
+    assert tx.kind == "reversal" and tx.subscriber_id == population[1].subscriber_id
+    assert sorted((p.account.code, p.amount) for p in tx.postings.select_related("account")) == [
         ("revenue:internet", D("-900.00")),
         (ledger.subscriber_account(population[1].subscriber_id).code, D("900.00")),
     ]
@@ -149,11 +153,11 @@ def test_a_charge_with_a_transaction_of_its_own_is_reversed_whole(make_plan, sub
     plan = make_plan("with-activation", "500.00", activation_fee=D("99.00"))
     with on(dt.date(2026, 11, 1)):
         subscription = actions.do_activate_subscription(subscriber, plan=plan, acting_user=admin)
-    activation = Charge.objects.get(subscription=subscription, kind="activation")
+        activation = Charge.objects.get(subscription=subscription, kind="activation")
 
-    reversal = ledger.reverse_charge(activation, memo="waived", acting_user=admin)
+        reversal = actions.do_reverse_charge(activation, reason="waived", acting_user=admin)
 
-    assert reversal.reverses_id == activation.transaction_id
+    assert (reversal.reverses_id, reversal.amount) == (activation.pk, D("-99.00"))
     assert balance(subscriber) == D("-500.00")
     assert ledger.verify() == []
 
@@ -214,8 +218,12 @@ def test_a_posting_to_a_transaction_that_does_not_exist_is_refused(accounts):
 
 def test_a_posting_to_an_account_that_does_not_exist_is_refused(accounts):
     account, other = accounts
-    tx, _ = ledger.post(
+    ledger.post(
         key="k1", kind="adjustment", effective_date=DEC_1, legs=[(account.pk, D("5.00")), (other.pk, D("-5.00"))]
+    )
+    # A transaction of its own that declares its two legs, so only the missing account can refuse them.
+    tx = LedgerTransaction.objects.create(
+        idempotency_key="k2", request_hash="-", kind="adjustment", effective_date=DEC_1, created_at=clock.now(), legs=2
     )
     with pytest.raises(DatabaseError, match="account"):
         sql(
@@ -277,6 +285,7 @@ def test_verify_reports_postings_that_name_what_does_not_exist(accounts):
         else:
             cursor.execute("DROP TRIGGER billing_posting_transaction_exists")
             cursor.execute("DROP TRIGGER billing_posting_account_exists")
+            cursor.execute("DROP TRIGGER billing_posting_sealed")
         cursor.execute(
             "INSERT INTO billing_posting (transaction_id, account_id, amount) VALUES (%s, %s, 3), (%s, %s, -3)",
             [tx.pk, 987654, 987655, other.pk],

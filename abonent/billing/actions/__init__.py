@@ -6,21 +6,15 @@ itself (the scheduler, an event handler); views and the API always pass the pers
 - ``plan_changes``: upgrades now, downgrades at the next period, cancelling a scheduled one;
 - ``freezes``: voluntary pauses and their end;
 - ``turbo``: paid speed boosts;
-- ``adjustments``: manual adjustments, one-off charges, credit limits, reversals;
+- ``adjustments``: manual adjustments, one-off charges, credit limits;
+- ``reversals``: an adjustment undone, one charge given back whole or for some days;
 - ``payments``: payments credited to the ledger and promised payments;
 - ``online``: days online, from RADIUS accounting.
 
 The ``do_*`` names are imported here, so callers write ``from abonent.billing import actions``.
 """
 
-from .adjustments import (
-    REVERSIBLE_KINDS,
-    charged_total,
-    do_adjust_balance,
-    do_charge_one_off,
-    do_reverse_transaction,
-    do_set_credit_limit,
-)
+from .adjustments import charged_total, do_adjust_balance, do_charge_one_off, do_set_credit_limit
 from .freezes import (
     do_finish_due_freezes,
     do_freeze_subscription,
@@ -31,6 +25,7 @@ from .freezes import (
 from .online import do_record_online_days
 from .payments import do_expire_promised_payments, do_post_payment, do_take_promised_payment
 from .plan_changes import do_cancel_pending_plan_change, do_change_plan
+from .reversals import REVERSIBLE_KINDS, do_reverse_charge, do_reverse_transaction
 from .subscriptions import do_activate_subscription, do_terminate_subscription
 from .turbo import do_activate_turbo, do_end_turbo, do_finish_due_turbos
 
@@ -50,6 +45,7 @@ __all__ = [
     "do_freeze_subscription",
     "do_post_payment",
     "do_record_online_days",
+    "do_reverse_charge",
     "do_reverse_transaction",
     "do_set_credit_limit",
     "do_take_promised_payment",

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
@@ -13,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from abonent.catalog.models import Service
 from abonent.core import audit, clock, events
-from abonent.core.money import quantize, to_decimal
+from abonent.core.money import AMOUNT_LIMIT, quantize
 from abonent.staff.permissions import Perm
 
 from .. import ledger
@@ -23,7 +24,13 @@ from ..models import (
     Subscription,
     TransactionKind,
 )
-from .common import ZERO, _check, _positive_amount
+from .common import ZERO, _amount, _check, _check_balance_after, _positive_amount
+
+
+def manual_amount_limit() -> Decimal:
+    """The most one manual adjustment or one-off charge may move (``ABONENT_MAX_MANUAL_AMOUNT``): a typo of
+    three extra zeros is refused instead of booked."""
+    return min(quantize(settings.ABONENT_MAX_MANUAL_AMOUNT), AMOUNT_LIMIT)
 
 # --- money moved by hand, payments, promised payments ----------------------------------------------------
 
@@ -40,9 +47,11 @@ def _post_and_record(
     after: dict,
     reason: str = "",
     effective_date: dt.date | None = None,
+    date_in_hash: bool = True,
 ):
     """Post a transaction for a subscriber; on its first write (not a retry) audit it and announce the change."""
     tx, created = ledger.post(
+        date_in_hash=date_in_hash,
         key=key,
         kind=kind,
         effective_date=effective_date or clock.today(),
@@ -63,16 +72,14 @@ def _post_and_record(
 def do_adjust_balance(subscriber, *, amount, reason: str, acting_user, key: str | None = None):
     """A manual correction (+ adds to the balance, − takes away), always with a reason."""
     _check(acting_user, Perm.BILLING_ADJUST, subscriber)
-    try:
-        amount = quantize(to_decimal(amount))
-    except ValueError as exc:
-        raise ValidationError({"amount": ValidationError(str(exc), code="amount_invalid")}) from exc
+    amount = _amount(amount, limit=manual_amount_limit())
     if amount == 0:
         raise ValidationError({"amount": ValidationError(_("The amount must not be zero."), code="amount_zero")})
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": ValidationError(_("Give a reason for the adjustment."), code="required")})
     account = ledger.subscriber_account(subscriber.pk, lock=True)
+    _check_balance_after(account, amount)
     tx, _created = _post_and_record(
         subscriber,
         key=key or f"adjustment:{uuid.uuid4()}",
@@ -93,8 +100,11 @@ def do_charge_one_off(
 ):
     """Charge a one-off service (installation, cable): its list price unless an amount is given."""
     _check(acting_user, Perm.BILLING_ADJUST, subscriber)
-    amount = _positive_amount(amount if amount is not None else (service.one_off_price or 0))
+    amount = _positive_amount(
+        amount if amount is not None else (service.one_off_price or 0), limit=manual_amount_limit()
+    )
     account = ledger.subscriber_account(subscriber.pk, lock=True)
+    _check_balance_after(account, -amount)
     revenue = ledger.revenue_account(service)
     tx, _created = _post_and_record(
         subscriber,
@@ -113,10 +123,7 @@ def do_charge_one_off(
 @transaction.atomic
 def do_set_credit_limit(subscriber, *, amount, reason: str, acting_user) -> LedgerAccount:
     _check(acting_user, Perm.BILLING_ADJUST, subscriber)
-    try:
-        amount = quantize(to_decimal(amount))
-    except ValueError as exc:
-        raise ValidationError({"amount": ValidationError(str(exc), code="amount_invalid")}) from exc
+    amount = _amount(amount)
     if amount < 0:
         raise ValidationError(
             {"amount": ValidationError(_("A credit limit cannot be negative."), code="amount_negative")}
@@ -138,46 +145,6 @@ def do_set_credit_limit(subscriber, *, amount, reason: str, acting_user) -> Ledg
     events.emit("billing.balance_changed", subscriber_id=subscriber.pk)
     return account
 
+
 def charged_total(subscription: Subscription) -> Decimal:
     return Charge.objects.filter(subscription=subscription).aggregate(s=Sum("amount"))["s"] or ZERO
-
-
-REVERSIBLE_KINDS = {TransactionKind.ADJUSTMENT, TransactionKind.ONE_OFF}
-
-
-@transaction.atomic
-def do_reverse_transaction(tx, *, reason: str, acting_user):
-    """Undo a manual adjustment or one-off charge made by mistake: a mirror transaction, the original kept."""
-    from ..models import LedgerTransaction
-
-    tx = LedgerTransaction.objects.select_for_update().get(pk=tx.pk)
-    subscriber = _subscriber_of(tx)
-    _check(acting_user, Perm.BILLING_ADJUST, subscriber)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": ValidationError(_("Give a reason for the reversal."), code="required")})
-    if tx.kind not in REVERSIBLE_KINDS:
-        raise ValidationError(
-            _("Only manual adjustments and one-off charges can be reversed here."), code="not_reversible"
-        )
-    if hasattr(tx, "reversed_by"):
-        raise ValidationError(_("This transaction has already been reversed."), code="already_reversed")
-    ledger.subscriber_account(tx.subscriber_id, lock=True)
-    reversal = ledger.reverse(tx, memo=reason, acting_user=acting_user)
-    audit.record(
-        actor=acting_user,
-        action="billing.transaction_reversed",
-        obj=tx,
-        subscriber_id=tx.subscriber_id,
-        after={"reversal": reversal.pk},
-        reason=reason,
-    )
-    events.emit("billing.balance_changed", subscriber_id=tx.subscriber_id)
-    return reversal
-
-
-def _subscriber_of(tx):
-    from abonent.subscribers.models import Subscriber
-
-    return Subscriber.objects.get(pk=tx.subscriber_id)
-

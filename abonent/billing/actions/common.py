@@ -10,19 +10,23 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from abonent.catalog.models import Service
+from abonent.catalog.models import PlanPrice, Service
 from abonent.core import clock
-from abonent.core.money import quantize, to_decimal
+from abonent.core.money import AMOUNT_LIMIT, BALANCE_LIMIT, format_money, quantize, to_decimal
 from abonent.staff.permissions import Perm, check_branch, check_perm
 
 from .. import ledger
+from ..engine import BillingRun
 from ..models import (
     Charge,
+    ChargeKind,
     Subscription,
     SubscriptionEvent,
     SubscriptionEventKind,
+    SubscriptionStatus,
     TransactionKind,
 )
+from ..selectors import charged_beyond
 
 ZERO = Decimal("0.00")
 
@@ -35,16 +39,61 @@ def _check(acting_user, perm: Perm, subscriber=None) -> None:
         check_branch(acting_user, subscriber.branch_id)
 
 
-def _positive_amount(value, field: str = "amount") -> Decimal:
+def _amount(value, field: str = "amount", *, limit: Decimal = AMOUNT_LIMIT) -> Decimal:
+    """An amount of money parsed and bounded: never above ``limit`` either way (422 ``amount_too_large``)."""
     try:
         amount = quantize(to_decimal(value))
     except ValueError as exc:
         raise ValidationError({field: ValidationError(str(exc), code="amount_invalid")}) from exc
+    if abs(amount) > limit:
+        raise ValidationError(
+            {
+                field: ValidationError(
+                    _("The amount must not exceed %(limit)s.") % {"limit": format_money(limit)},
+                    code="amount_too_large",
+                )
+            }
+        )
+    return amount
+
+
+def _positive_amount(value, field: str = "amount", *, limit: Decimal = AMOUNT_LIMIT) -> Decimal:
+    amount = _amount(value, field, limit=limit)
     if amount <= 0:
         raise ValidationError(
             {field: ValidationError(_("The amount must be greater than zero."), code="amount_not_positive")}
         )
     return amount
+
+
+def _check_balance_after(account, change: Decimal, field: str = "amount") -> None:
+    """Refuse a change that would take the balance past what an account may hold (the row is locked)."""
+    if abs(account.balance + change) > BALANCE_LIMIT:
+        raise ValidationError(
+            {
+                field: ValidationError(
+                    _("The balance would go past %(limit)s.") % {"limit": format_money(BALANCE_LIMIT)},
+                    code="balance_out_of_range",
+                )
+            }
+        )
+
+
+def _catch_up(subscription: Subscription, until: dt.date) -> Subscription:
+    """Charge what is due up to ``until`` before a state change, in the same transaction: a freeze, termination
+    or plan change after a missed run must not lose the unbilled periods or price days already used at the new
+    plan's price. The subscription is locked by the caller."""
+    if subscription.status == SubscriptionStatus.ACTIVE and subscription.next_charge_on <= until:
+        BillingRun(until).charge_subscriptions([subscription.pk])
+        fresh = Subscription.objects.values("next_charge_on", "plan_id", "pending_plan_id", "pending_plan_from").get(
+            pk=subscription.pk
+        )
+        plan_switched = fresh["plan_id"] != subscription.plan_id
+        for name, value in fresh.items():
+            setattr(subscription, name, value)
+        if plan_switched:  # a scheduled downgrade the catch-up put in force
+            subscription = _lock_subscription(subscription)
+    return subscription
 
 
 def _lock_subscription(subscription: Subscription) -> Subscription:
@@ -108,6 +157,27 @@ def _event_charge(
     )
 
 
+def _credit_unused(subscription, event, at, *, memo: str, acting_user) -> Decimal:
+    """Give back what the charges made cover from ``at`` on (a date, or an instant for by-second plans), as a
+    credit charge named after the price that covered those days, so later prorations measure it on the same
+    period and price (``selectors.charged_beyond``). Returns the amount credited."""
+    unused = charged_beyond(subscription, at)
+    day = at.date() if isinstance(at, dt.datetime) else at
+    _event_charge(
+        subscription,
+        event,
+        ChargeKind.PRORATION_CREDIT,
+        -unused.amount,
+        day,
+        max(subscription.next_charge_on, day + dt.timedelta(days=1)),
+        service=subscription.plan.service,
+        memo=memo,
+        acting_user=acting_user,
+        price=PlanPrice.objects.filter(pk=unused.price_id).first() if unused.price_id else None,
+    )
+    return unused.amount
+
+
 _TX_KIND = {
     SubscriptionEventKind.ACTIVATED: TransactionKind.ACTIVATION,
     SubscriptionEventKind.PLAN_CHANGED: TransactionKind.PLAN_CHANGE,
@@ -116,6 +186,7 @@ _TX_KIND = {
     SubscriptionEventKind.TERMINATED: TransactionKind.PLAN_CHANGE,
     SubscriptionEventKind.TURBO: TransactionKind.TURBO,
 }
+
 
 def _local_midnight(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))

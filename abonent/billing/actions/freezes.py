@@ -24,8 +24,7 @@ from ..models import (
     SubscriptionEventKind,
     SubscriptionStatus,
 )
-from ..selectors import unused_credit
-from .common import _check, _event, _event_charge, _lock_subscription
+from .common import _catch_up, _check, _credit_unused, _event, _event_charge, _lock_subscription
 from .turbo import _end_turbo_with
 
 # --- freeze ----------------------------------------------------------------------------------------------
@@ -88,6 +87,8 @@ def do_freeze_subscription(
                 )
             }
         )
+    # Periods a missed run left unbilled are charged up to today first; the freeze credits from today on.
+    subscription = _catch_up(subscription, today)
     fee = freeze_fee(policy, days)
     account = ledger.subscriber_account(subscription.subscriber_id, lock=True)
     if fee > 0 and account.balance + account.credit_limit < fee:
@@ -97,17 +98,8 @@ def do_freeze_subscription(
         )
     ends_on = starts_on + dt.timedelta(days=days)
     event = _event(subscription, SubscriptionEventKind.FROZEN, acting_user=acting_user, reason=reason)
-    credit = unused_credit(subscription, starts_on)
-    _event_charge(
-        subscription,
-        event,
-        ChargeKind.PRORATION_CREDIT,
-        -credit,
-        starts_on,
-        subscription.next_charge_on,
-        service=subscription.plan.service,
-        memo=_("Unused period returned for the freeze"),
-        acting_user=acting_user,
+    credit = _credit_unused(
+        subscription, event, starts_on, memo=_("Unused period returned for the freeze"), acting_user=acting_user
     )
     _event_charge(
         subscription,
@@ -161,9 +153,12 @@ def do_unfreeze_subscription(subscription: Subscription, *, acting_user, reason:
     resume_on = min(today, freeze.ends_on) if freeze else today
     _event(subscription, SubscriptionEventKind.UNFROZEN, acting_user=acting_user, reason=reason)
     subscription.status = SubscriptionStatus.ACTIVE
-    # The engine charges from the cursor, prorating a period that starts mid-way.
+    # The engine charges from the cursor, prorating a period that starts mid-way. The cursor may go back over
+    # days charged and then credited by the freeze: a new charge cycle lets them be owed again (the fee key is
+    # ``(subscription, period_start, cycle)``; in the same cycle the new fee collided and was dropped).
     subscription.next_charge_on = resume_on
-    subscription.save(update_fields=["status", "next_charge_on"])
+    subscription.charge_cycle += 1
+    subscription.save(update_fields=["status", "next_charge_on", "charge_cycle"])
     audit.record(
         actor=acting_user,
         action="billing.subscription_unfrozen",

@@ -21,7 +21,7 @@ from ..models import (
 )
 from ..selectors import promised_payment_policy
 from .adjustments import _post_and_record
-from .common import _check, _local_midnight, _positive_amount
+from .common import _check, _check_balance_after, _local_midnight, _positive_amount
 
 
 @transaction.atomic
@@ -42,6 +42,7 @@ def do_post_payment(
     """
     amount = _positive_amount(amount)
     account = ledger.subscriber_account(subscriber.pk, lock=True)
+    _check_balance_after(account, amount)
     cash = ledger.cash_account(channel)
     tx, created = _post_and_record(
         subscriber,
@@ -52,6 +53,7 @@ def do_post_payment(
         acting_user=acting_user,
         audit_action="billing.payment_posted",
         effective_date=paid_on,
+        date_in_hash=paid_on is not None,
         after={"amount": amount, "channel": channel, "external_id": external_id},
     )
     if created:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from abonent.catalog.models import Plan
+from abonent.catalog.models import Plan, PlanPrice
 from abonent.catalog.selectors import price_on
 from abonent.core import audit, clock, events
 from abonent.staff.permissions import Perm
@@ -19,8 +19,8 @@ from ..models import (
     Subscription,
     SubscriptionEventKind,
 )
-from ..selectors import checked_preview, new_span_end
-from .common import _check, _event, _event_charge, _local_midnight, _lock_subscription
+from ..selectors import change_moment, charged_beyond, checked_preview, new_span_end
+from .common import _catch_up, _check, _event, _event_charge, _local_midnight, _lock_subscription
 
 # --- plan change ---------------------------------------------------------------------------------------
 
@@ -39,6 +39,9 @@ def do_change_plan(
     subscription = _lock_subscription(subscription)
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
     now = clock.now()
+    # Periods a missed run left unbilled are charged at the old plan's price first: the new price is for the days
+    # from the change on, not for days already used.
+    subscription = _catch_up(subscription, timezone.localtime(now).date())
     preview = checked_preview(subscription, plan, force=force, channel=channel, now=now)
     old_plan = subscription.plan
     if not preview.immediate:
@@ -76,6 +79,7 @@ def do_change_plan(
         reason=reason,
     )
     new_end = new_span_end(subscription, plan, today)
+    covering = charged_beyond(subscription, change_moment(old_plan, now)).price_id if preview.credit else None
     _event_charge(
         subscription,
         event,
@@ -86,6 +90,7 @@ def do_change_plan(
         service=old_plan.service,
         memo=_("Unused part of %(plan)s") % {"plan": old_plan.name},
         acting_user=acting_user,
+        price=PlanPrice.objects.filter(pk=covering).first() if covering else None,
     )
     _event_charge(
         subscription,

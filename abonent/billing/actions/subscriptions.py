@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from abonent.catalog.models import Plan
@@ -21,8 +21,7 @@ from ..models import (
     SubscriptionEventKind,
     SubscriptionStatus,
 )
-from ..selectors import unused_credit
-from .common import _check, _event, _event_charge, _lock_subscription
+from .common import _catch_up, _check, _credit_unused, _event, _event_charge, _lock_subscription
 from .freezes import _finish_active_freeze
 from .turbo import _end_turbo_with
 
@@ -55,14 +54,23 @@ def do_activate_subscription(
             _("The subscriber already has a subscription to this service: change its plan."), code="subscription_exists"
         )
     ledger.subscriber_account(subscriber.pk)
-    subscription = Subscription.objects.create(
-        subscriber=subscriber,
-        plan=plan,
-        started_on=starts_on,
-        anchor_day=starts_on.day,
-        next_charge_on=starts_on,
-        created_at=clock.now(),
-    )
+    try:
+        with transaction.atomic():
+            subscription = Subscription.objects.create(
+                subscriber=subscriber,
+                plan=plan,
+                service=plan.service,
+                started_on=starts_on,
+                anchor_day=starts_on.day,
+                next_charge_on=starts_on,
+                created_at=clock.now(),
+            )
+    except IntegrityError as exc:
+        # Another activation of the same service committed first (``billing_sub_one_live_per_service``): the
+        # check above could not see it, the schema does.
+        raise ValidationError(
+            _("The subscriber already has a subscription to this service: change its plan."), code="subscription_exists"
+        ) from exc
     event = _event(subscription, SubscriptionEventKind.ACTIVATED, acting_user=acting_user, to_plan=plan, reason=reason)
     if price.activation_fee > 0:
         _event_charge(
@@ -100,7 +108,9 @@ def do_terminate_subscription(
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
     if subscription.status == SubscriptionStatus.TERMINATED:
         raise ValidationError(_("The subscription has already ended."), code="already_terminated")
-    on = on or clock.today()
+    today = clock.today()
+    on = on or today
+    subscription = _catch_up(subscription, min(on, today))
     event = _event(
         subscription,
         SubscriptionEventKind.TERMINATED,
@@ -108,17 +118,8 @@ def do_terminate_subscription(
         from_plan=subscription.plan,
         reason=reason,
     )
-    credit = unused_credit(subscription, on)
-    _event_charge(
-        subscription,
-        event,
-        ChargeKind.PRORATION_CREDIT,
-        -credit,
-        on,
-        subscription.next_charge_on,
-        service=subscription.plan.service,
-        memo=_("Unused period returned on termination"),
-        acting_user=acting_user,
+    credit = _credit_unused(
+        subscription, event, on, memo=_("Unused period returned on termination"), acting_user=acting_user
     )
     _finish_active_freeze(subscription, on)
     subscription.status = SubscriptionStatus.TERMINATED

@@ -1,0 +1,189 @@
+"""Reversals: a manual adjustment or one-off charge undone as a whole, and one charge (a fee, a plan change's
+charge, an activation, a freeze fee, a turbo) given back whole or for some of its days."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from abonent.core import audit, clock, events
+from abonent.staff.permissions import Perm
+
+from .. import ledger
+from ..models import (
+    Charge,
+    ChargeKind,
+    LedgerTransaction,
+    Posting,
+    TransactionKind,
+)
+from ..selectors import SERVICE_KINDS, charge_part_after
+from .common import ZERO, _check, _lock_subscription
+
+REVERSIBLE_KINDS = {TransactionKind.ADJUSTMENT, TransactionKind.ONE_OFF}
+# Charges for days of service: given back whole or for some days, measured as the run measures them.
+DAY_REVERSIBLE_CHARGES = {ChargeKind.FEE, ChargeKind.PRORATION_CHARGE}
+# Charges for a thing rather than for days: given back whole.
+WHOLE_REVERSIBLE_CHARGES = {ChargeKind.ACTIVATION, ChargeKind.FREEZE_FEE, ChargeKind.TURBO}
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": ValidationError(_("Give a reason for the reversal."), code="required")})
+    return reason[:500]
+
+
+@transaction.atomic
+def do_reverse_transaction(tx, *, reason: str, acting_user):
+    """Undo a manual adjustment or one-off charge made by mistake: a mirror transaction, the original kept."""
+    tx = LedgerTransaction.objects.select_for_update().get(pk=tx.pk)
+    subscriber = _subscriber_of(tx)
+    _check(acting_user, Perm.BILLING_ADJUST, subscriber)
+    reason = _reason(reason)
+    if tx.kind not in REVERSIBLE_KINDS:
+        raise ValidationError(
+            _("Only manual adjustments and one-off charges can be reversed here."), code="not_reversible"
+        )
+    if hasattr(tx, "reversed_by"):
+        raise ValidationError(_("This transaction has already been reversed."), code="already_reversed")
+    ledger.subscriber_account(tx.subscriber_id, lock=True)
+    reversal = ledger.reverse(tx, memo=reason, acting_user=acting_user)
+    audit.record(
+        actor=acting_user,
+        action="billing.transaction_reversed",
+        obj=tx,
+        subscriber_id=tx.subscriber_id,
+        after={"reversal": reversal.pk},
+        reason=reason,
+    )
+    events.emit("billing.balance_changed", subscriber_id=tx.subscriber_id)
+    return reversal
+
+
+def _subscriber_of(tx):
+    from abonent.subscribers.models import Subscriber
+
+    return Subscriber.objects.get(pk=tx.subscriber_id)
+
+
+@transaction.atomic
+def do_reverse_charge(
+    charge: Charge,
+    *,
+    reason: str,
+    acting_user,
+    first_day: dt.date | None = None,
+    until: dt.date | None = None,
+) -> Charge:
+    """Give one charge back, whole or for the days ``[first_day, until)`` of it, with a reason.
+
+    The reversal is a charge of its own (kind ``reversal``, ``reverses`` = the charge) with a transaction that
+    moves the amount from the revenue account the charge went to back to the subscriber. Later prorations count
+    it (a termination after a reversed month credits nothing more for it), and the same days are given back once:
+    by the schema for a retry (``billing_charge_reversal_once``), and here for days a freeze, a termination or
+    another reversal has given back already. A charge for days is measured as the billing run measures it, so
+    reversing every day of it one by one gives back exactly the charge.
+    """
+    reason = _reason(reason)
+    charge = Charge.objects.select_related("price__plan__service", "subscription").get(pk=charge.pk)
+    subscription = _lock_subscription(charge.subscription)
+    _check(acting_user, Perm.BILLING_REVERSE, subscription.subscriber)
+    account = ledger.subscriber_account(subscription.subscriber_id, lock=True)
+    if charge.kind in DAY_REVERSIBLE_CHARGES:
+        first_day = first_day or charge.period_start
+        until = until or charge.period_end
+        if not charge.period_start <= first_day < until <= charge.period_end:
+            raise ValidationError(
+                {
+                    "until": ValidationError(
+                        _("The days must lie within the charge's period, %(start)s–%(end)s.")
+                        % {"start": _day(charge.period_start), "end": _day(charge.period_end - dt.timedelta(days=1))},
+                        code="days_out_of_range",
+                    )
+                }
+            )
+        if Charge.objects.filter(
+            reverses=charge, period_start__lt=until, period_end__gt=first_day
+        ).exists():
+            raise ValidationError(
+                _("Some of these days have been given back already."), code="already_reversed"
+            )
+        anchor = subscription.anchor_day
+        amount = charge_part_after(charge, first_day, anchor) - charge_part_after(charge, until, anchor)
+        # What is still charged for these days, after the credits and reversals already made: never more.
+        still_charged = sum(
+            (
+                charge_part_after(c, first_day, anchor) - charge_part_after(c, until, anchor)
+                for c in Charge.objects.filter(
+                    subscription=subscription, kind__in=SERVICE_KINDS, period_end__gt=first_day, period_start__lt=until
+                ).select_related("price__plan")
+            ),
+            ZERO,
+        )
+        amount = min(amount, max(still_charged, ZERO))
+    elif charge.kind in WHOLE_REVERSIBLE_CHARGES:
+        if first_day is not None or until is not None:
+            raise ValidationError(
+                {"until": ValidationError(_("This charge is given back whole."), code="whole_only")}
+            )
+        if charge.reversals.exists():
+            raise ValidationError(_("This charge has been given back already."), code="already_reversed")
+        first_day, until, amount = charge.period_start, charge.period_end, charge.amount
+    else:
+        raise ValidationError(_("Only a charge can be reversed, not a credit."), code="not_reversible")
+    if amount <= 0:
+        raise ValidationError(_("Nothing is left to give back for these days."), code="nothing_to_reverse")
+    revenue_id = _revenue_account_of(charge, account.pk)
+    days = f"{_day(first_day)}–{_day(until - dt.timedelta(days=1))}"
+    tx, _created = ledger.post(
+        key=f"reversal:charge:{charge.pk}:{first_day.isoformat()}",
+        kind=TransactionKind.REVERSAL,
+        effective_date=clock.today(),
+        legs=[(account.pk, amount), (revenue_id, -amount)],
+        subscriber_id=subscription.subscriber_id,
+        acting_user=acting_user,
+        memo=_("Reversal of a charge for %(days)s: %(reason)s") % {"days": days, "reason": reason},
+    )
+    reversal = Charge.objects.create(
+        subscription=subscription,
+        kind=ChargeKind.REVERSAL,
+        period_start=first_day,
+        period_end=until,
+        amount=-amount,
+        price=charge.price,
+        cycle=charge.cycle,
+        reverses=charge,
+        transaction=tx,
+    )
+    audit.record(
+        actor=acting_user,
+        action="billing.charge_reversed",
+        obj=subscription,
+        subscriber_id=subscription.subscriber_id,
+        after={"charge": charge.pk, "days": days, "amount": amount},
+        reason=reason,
+    )
+    events.emit("billing.balance_changed", subscriber_id=subscription.subscriber_id)
+    return reversal
+
+
+def _revenue_account_of(charge: Charge, subscriber_account_id: int) -> int:
+    """The revenue account the charge went to: its plan's service, or the other leg of its own transaction."""
+    if charge.price_id is not None:
+        return ledger.revenue_account(charge.price.plan.service).pk
+    legs = Posting.objects.filter(transaction_id=charge.transaction_id).exclude(account_id=subscriber_account_id)
+    accounts = list(legs.values_list("account_id", flat=True))
+    if len(accounts) != 1:
+        raise ValidationError(_("This charge cannot be reversed on its own."), code="not_reversible")
+    return accounts[0]
+
+
+def _day(day: dt.date) -> str:
+    return date_format(day, "SHORT_DATE_FORMAT")
+
+
