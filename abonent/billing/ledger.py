@@ -242,8 +242,10 @@ def _unreconciled_charges(cursor) -> list[str]:
         "WHERE p.amount IS NULL OR ABS(p.amount - c.total) >= 0.005 LIMIT 100"
     )
     for tx_id, subscriber_id, total, posted in cursor.fetchall():
+        posted = _money(posted) if posted is not None else None  # SQLite sums in floats
         problems.append(
-            f"transaction {tx_id}: subscriber {subscriber_id}'s charges sum to {-total} but the posting is {posted}"
+            f"transaction {tx_id}: subscriber {subscriber_id}'s charges sum to {-_money(total)} "
+            f"but the posting is {posted}"
         )
     cursor.execute(
         "SELECT p.transaction_id, a.subscriber_id, p.amount FROM billing_posting p "
@@ -253,5 +255,11 @@ def _unreconciled_charges(cursor) -> list[str]:
         "  WHERE ch.transaction_id = p.transaction_id AND s.subscriber_id = a.subscriber_id) LIMIT 100"
     )
     for tx_id, subscriber_id, posted in cursor.fetchall():
-        problems.append(f"transaction {tx_id}: subscriber {subscriber_id} has a posting of {posted} but no charges")
+        problems.append(
+            f"transaction {tx_id}: subscriber {subscriber_id} has a posting of {_money(posted)} but no charges"
+        )
     return problems
+
+
+def _money(value) -> Decimal:
+    return quantize(Decimal(str(value)))

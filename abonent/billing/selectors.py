@@ -264,11 +264,10 @@ def new_span_end(subscription: Subscription, plan: Plan, today: dt.date) -> dt.d
     """Where the new plan's first charge after an immediate change ends, and the charging cursor resumes."""
     from .engine import period_for
 
-    if plan.charge_mode == ChargeMode.DAILY:
-        return today + dt.timedelta(days=1)
-    if subscription.plan.charge_mode == ChargeMode.DAILY:
-        return period_for(plan, today, subscription.anchor_day)[1]
-    return subscription.next_charge_on  # keep the monthly cycle already paid for
+    # The end of the new plan's period containing today: the same day the old monthly cycle ends when both plans
+    # count periods alike. Keeping the old cycle's end when they do not (an anniversary plan to a calendar one)
+    # charged the new plan only to the end of its own month and then nothing until the old cycle's end.
+    return period_for(plan, today, subscription.anchor_day)[1]
 
 
 def _new_plan_charge(subscription, plan, new_price, today, at) -> Decimal:
@@ -278,21 +277,10 @@ def _new_plan_charge(subscription, plan, new_price, today, at) -> Decimal:
     end = new_span_end(subscription, plan, today)
     if plan.charge_mode == ChargeMode.DAILY:
         return amount_for(plan, new_price, today, end, today)[0]
-    full_start, full_end = period_for(plan, today, subscription.anchor_day)[2], None
-    full_end = period_for(plan, full_start, subscription.anchor_day)[1]
-    # The new fee for [at, end), measured against the new plan's full period, never more than the fee.
-    fee = new_price.monthly_fee
-    whole = calc.prorate(fee, period=_as_span(full_start, full_end, at), used_from=at)
-    after_end = calc.prorate(fee, period=_as_span(full_start, full_end, at), used_from=_at_like(end, at))
-    return max(min(whole - after_end, fee), ZERO) if end < full_end else whole
-
-
-def _at_like(day: dt.date, at):
-    if isinstance(at, dt.datetime):
-        from django.utils import timezone
-
-        return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
-    return day
+    full_start = period_for(plan, today, subscription.anchor_day)[2]
+    # The new fee for [at, period end), measured against the new plan's full period as the run measures a period
+    # that starts mid-way: the same R(x) every later proration of this charge uses (``charge_part_after``).
+    return calc.prorate(new_price.monthly_fee, period=_as_span(full_start, end, at), used_from=at)
 
 
 def change_moment(plan: Plan, now: dt.datetime):

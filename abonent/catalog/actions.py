@@ -11,7 +11,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock
-from abonent.core.money import quantize
+from abonent.core.money import AMOUNT_LIMIT, format_money, quantize
 from abonent.staff.permissions import Perm, check_perm
 
 from .models import Plan, PlanPrice, Service, Turbo
@@ -75,7 +75,7 @@ def do_add_plan_price(
     daily_fee: Decimal | None = None,
     activation_fee: Decimal = Decimal("0"),
 ) -> PlanPrice:
-    """A new price from ``valid_from`` (today or later: periods already charged keep the price they used)."""
+    """A new price from ``valid_from`` (tomorrow or later: periods already charged keep the price they used)."""
     check_perm(acting_user, Perm.CATALOG_MANAGE)
     return _add_price(
         plan,
@@ -101,6 +101,19 @@ def _add_price(plan, *, valid_from, monthly_fee, daily_fee, activation_fee, acti
         errors["valid_from"] = ValidationError(
             _("A new price cannot start in the past: charges already made keep their price."), code="date_in_past"
         )
+    elif not allow_past and valid_from == clock.today():
+        # Today's run may have charged today at the current price already; a version from today would price the
+        # same day again (an unfreeze, a plan change) at another price.
+        errors["valid_from"] = ValidationError(
+            _("A new price starts tomorrow at the earliest: today may be charged at the current price already."),
+            code="date_not_future",
+        )
+    for name, amount in (("monthly_fee", monthly_fee), ("activation_fee", activation_fee), ("daily_fee", daily_fee)):
+        if amount is not None and amount > AMOUNT_LIMIT:
+            errors[name] = ValidationError(
+                _("The amount must not exceed %(limit)s.") % {"limit": format_money(AMOUNT_LIMIT)},
+                code="amount_too_large",
+            )
     if errors:
         raise ValidationError(errors)
     price = PlanPrice(

@@ -6,6 +6,7 @@ the units NAS attributes and accounting counters use.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django import forms
@@ -112,7 +113,7 @@ class PlanPriceForm(ConsoleForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["valid_from"].initial = clock.today
+        self.fields["valid_from"].initial = lambda: clock.today() + dt.timedelta(days=1)
 
     def price_values(self) -> dict:
         data = self.cleaned_data

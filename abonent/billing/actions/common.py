@@ -20,6 +20,8 @@ from ..engine import BillingRun
 from ..models import (
     Charge,
     ChargeKind,
+    Freeze,
+    FreezeStatus,
     Subscription,
     SubscriptionEvent,
     SubscriptionEventKind,
@@ -79,10 +81,44 @@ def _check_balance_after(account, change: Decimal, field: str = "amount") -> Non
         )
 
 
+def _finish_active_freeze(subscription, on: dt.date) -> Freeze | None:
+    freeze = Freeze.objects.filter(subscription=subscription, status=FreezeStatus.ACTIVE).first()
+    if freeze is None:
+        return None
+    freeze.status = FreezeStatus.FINISHED
+    if on < freeze.ends_on:
+        freeze.ended_early_on = on
+    freeze.save(update_fields=["status", "ended_early_on"])
+    return freeze
+
+
+def _resume(subscription: Subscription, today: dt.date, *, acting_user, reason: str) -> dt.date:
+    """End the subscription's freeze: service and fees resume from today, or from the day the freeze ran out if
+    that was earlier (the worker had not got to it). Returns the day fees resume from."""
+    freeze = _finish_active_freeze(subscription, today)
+    resume_on = min(today, freeze.ends_on) if freeze else today
+    _event(subscription, SubscriptionEventKind.UNFROZEN, acting_user=acting_user, reason=reason)
+    subscription.status = SubscriptionStatus.ACTIVE
+    # The engine charges from the cursor, prorating a period that starts mid-way. The cursor may go back over
+    # days charged and then credited by the freeze: a new charge cycle lets them be owed again (the fee key is
+    # ``(subscription, period_start, cycle)``; in the same cycle the new fee collided and was dropped).
+    subscription.next_charge_on = resume_on
+    subscription.charge_cycle += 1
+    subscription.save(update_fields=["status", "next_charge_on", "charge_cycle"])
+    return resume_on
+
+
 def _catch_up(subscription: Subscription, until: dt.date) -> Subscription:
     """Charge what is due up to ``until`` before a state change, in the same transaction: a freeze, termination
     or plan change after a missed run must not lose the unbilled periods or price days already used at the new
-    plan's price. The subscription is locked by the caller."""
+    plan's price. A freeze that ran out by then (the worker did not get to it) ends first, on its last day, so
+    the days after it are charged too. The subscription is locked by the caller."""
+    if subscription.status == SubscriptionStatus.FROZEN:
+        expired = Freeze.objects.filter(
+            subscription=subscription, status=FreezeStatus.ACTIVE, ends_on__lte=until
+        ).exists()
+        if expired:
+            _resume(subscription, until, acting_user=None, reason=_("The freeze period ended."))
     if subscription.status == SubscriptionStatus.ACTIVE and subscription.next_charge_on <= until:
         BillingRun(until).charge_subscriptions([subscription.pk])
         fresh = Subscription.objects.values("next_charge_on", "plan_id", "pending_plan_id", "pending_plan_from").get(

@@ -24,7 +24,7 @@ from ..models import (
     SubscriptionEventKind,
     SubscriptionStatus,
 )
-from .common import _catch_up, _check, _credit_unused, _event, _event_charge, _lock_subscription
+from .common import _catch_up, _check, _credit_unused, _event, _event_charge, _lock_subscription, _resume
 from .turbo import _end_turbo_with
 
 # --- freeze ----------------------------------------------------------------------------------------------
@@ -57,6 +57,9 @@ def do_freeze_subscription(
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
     today = clock.today()
     starts_on = starts_on or today
+    # Periods a missed run left unbilled (and a freeze that has run out) are dealt with up to today first; the
+    # freeze credits from today on.
+    subscription = _catch_up(subscription, today)
     policy = subscription.plan.freeze_policy
     if policy is None:
         raise ValidationError(_("This plan cannot be frozen."), code="freeze_not_allowed")
@@ -87,8 +90,6 @@ def do_freeze_subscription(
                 )
             }
         )
-    # Periods a missed run left unbilled are charged up to today first; the freeze credits from today on.
-    subscription = _catch_up(subscription, today)
     fee = freeze_fee(policy, days)
     account = ledger.subscriber_account(subscription.subscriber_id, lock=True)
     if fee > 0 and account.balance + account.credit_limit < fee:
@@ -130,17 +131,6 @@ def do_freeze_subscription(
     return freeze
 
 
-def _finish_active_freeze(subscription, on: dt.date) -> Freeze | None:
-    freeze = Freeze.objects.filter(subscription=subscription, status=FreezeStatus.ACTIVE).first()
-    if freeze is None:
-        return None
-    freeze.status = FreezeStatus.FINISHED
-    if on < freeze.ends_on:
-        freeze.ended_early_on = on
-    freeze.save(update_fields=["status", "ended_early_on"])
-    return freeze
-
-
 @transaction.atomic
 def do_unfreeze_subscription(subscription: Subscription, *, acting_user, reason: str = "") -> Subscription:
     """End a freeze (early, or when it runs out): fees resume from today, the current period prorated."""
@@ -149,16 +139,7 @@ def do_unfreeze_subscription(subscription: Subscription, *, acting_user, reason:
     if subscription.status != SubscriptionStatus.FROZEN:
         raise ValidationError(_("The subscription is not frozen."), code="not_frozen")
     today = clock.today()
-    freeze = _finish_active_freeze(subscription, today)
-    resume_on = min(today, freeze.ends_on) if freeze else today
-    _event(subscription, SubscriptionEventKind.UNFROZEN, acting_user=acting_user, reason=reason)
-    subscription.status = SubscriptionStatus.ACTIVE
-    # The engine charges from the cursor, prorating a period that starts mid-way. The cursor may go back over
-    # days charged and then credited by the freeze: a new charge cycle lets them be owed again (the fee key is
-    # ``(subscription, period_start, cycle)``; in the same cycle the new fee collided and was dropped).
-    subscription.next_charge_on = resume_on
-    subscription.charge_cycle += 1
-    subscription.save(update_fields=["status", "next_charge_on", "charge_cycle"])
+    resume_on = _resume(subscription, today, acting_user=acting_user, reason=reason)
     audit.record(
         actor=acting_user,
         action="billing.subscription_unfrozen",

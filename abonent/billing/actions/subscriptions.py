@@ -21,8 +21,7 @@ from ..models import (
     SubscriptionEventKind,
     SubscriptionStatus,
 )
-from .common import _catch_up, _check, _credit_unused, _event, _event_charge, _lock_subscription
-from .freezes import _finish_active_freeze
+from .common import _catch_up, _check, _credit_unused, _event, _event_charge, _finish_active_freeze, _lock_subscription
 from .turbo import _end_turbo_with
 
 # --- activation and termination -------------------------------------------------------------------------
