@@ -46,10 +46,18 @@ class Perm(StrEnum):
     NETWORK_VIEW = "network.view"
     # NAS, logins and passwords, IP pools; disconnecting a session.
     NETWORK_MANAGE = "network.manage"
+    # Speak for a NAS on FreeRADIUS's rlm_rest endpoints: they hand out PPPoE passwords in clear and write
+    # sessions. No role grants it, not even the administrator's: a service account holds it
+    # (SERVICE_ACCOUNT_PERMISSIONS), and the endpoints also want its token bound to the NAS (docs/radius.md).
+    RADIUS_SERVICE = "radius.service"
+
+
+# Held by service accounts whatever their role, never by a person (permissions_of).
+SERVICE_ACCOUNT_PERMISSIONS: frozenset[Perm] = frozenset({Perm.RADIUS_SERVICE})
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
-    Role.ADMIN: frozenset(Perm),
+    Role.ADMIN: frozenset(Perm) - SERVICE_ACCOUNT_PERMISSIONS,
     Role.OPERATOR: frozenset(
         {
             Perm.SUBSCRIBER_VIEW,
@@ -86,7 +94,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
 def permissions_of(user) -> frozenset[Perm]:
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return frozenset()
-    return ROLE_PERMISSIONS.get(user.role, frozenset())
+    granted = ROLE_PERMISSIONS.get(user.role, frozenset())
+    return granted | SERVICE_ACCOUNT_PERMISSIONS if getattr(user, "is_service_account", False) else granted
 
 
 def has_perm(user, perm: Perm | str) -> bool:
