@@ -63,6 +63,10 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "ninja",
+    # Before the staff app: its admin module unregisters the device admins these register (resets are audited actions).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "abonent.core",
     "abonent.staff",
     "abonent.catalog",
@@ -85,6 +89,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session passed the second factor (django-otp), then the console's rule on it.
+    "django_otp.middleware.OTPMiddleware",
+    "abonent.staff.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -166,6 +173,12 @@ ABONENT_ACCOUNT_NUMBER_LENGTH = int(os.environ.get("ABONENT_ACCOUNT_NUMBER_LENGT
 ABONENT_LOGIN_MAX_FAILURES = int(os.environ.get("ABONENT_LOGIN_MAX_FAILURES", 5))
 ABONENT_LOGIN_MAX_FAILURES_PER_IP = int(os.environ.get("ABONENT_LOGIN_MAX_FAILURES_PER_IP", 30))
 ABONENT_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("ABONENT_LOGIN_LOCKOUT_SECONDS", 15 * 60))
+# Staff roles that must use two-factor authentication (TOTP) to reach the console and the admin; other staff
+# may turn it on. Administrators and cashiers in production; nobody in the demo, development and tests unless
+# set. An empty value turns the requirement off (docs/operations.md, "Two-factor authentication for staff").
+ABONENT_REQUIRE_2FA_ROLES = _list("ABONENT_REQUIRE_2FA_ROLES", "admin,cashier" if ENV == "production" else "")
+# The name authenticator apps show beside the login.
+OTP_TOTP_ISSUER = os.environ.get("ABONENT_2FA_ISSUER", "Abonent")
 ABONENT_SEARCH_PAGE_SIZE = 25
 # Chunk workers of a billing run on PostgreSQL (threads, each with its own connection): about one per DB core.
 ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
