@@ -86,6 +86,9 @@ MIDDLEWARE = [
     "abonent.core.metrics.MetricsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before anything reads the body (CSRF, the views): a NUL character or an oversized body is a 4xx, not a 500.
+    # After LocaleMiddleware: the refusal is in the client's language.
+    "abonent.api.middleware.RequestGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
