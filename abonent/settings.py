@@ -40,7 +40,12 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'abonent
 if not os.environ.get("DATABASE_URL"):
     # The embedded default needs its folder; a fresh clone has none yet.
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# CONN_MAX_AGE=0: no persistent connections. Under ASGI (`abonent web`) every request runs its sync view in a
+# thread of its own, and a persistent connection stayed behind with each such thread: a burst of requests opened
+# one connection per request, up to PostgreSQL's max_connections (issue 11; Django's docs, "Persistent
+# connections"). On PostgreSQL a thread takes a connection from psycopg's pool instead and gives it back when
+# Django closes it (end of a request, a thread's connection.close()).
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web and the worker read while the other writes; IMMEDIATE avoids the
     # "database is locked" upgrade deadlock between two writers.
@@ -50,6 +55,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+
+
+def _database_pool() -> dict | None:
+    """psycopg_pool.ConnectionPool's arguments, per process: PostgreSQL's max_connections must hold the sum of
+    ABONENT_DB_POOL_MAX over every process (docs/operations.md, "Database connections"). 0 turns the pool off
+    (a connection opened and closed per request or thread)."""
+    try:
+        max_size = int(os.environ.get("ABONENT_DB_POOL_MAX", 10))
+        min_size = int(os.environ.get("ABONENT_DB_POOL_MIN", min(2, max_size)))
+        # Seconds a thread waits for a free connection: a burst beyond the pool queues, and past this deadline
+        # the request fails (PoolTimeout) instead of hanging.
+        timeout = float(os.environ.get("ABONENT_DB_POOL_TIMEOUT", 10))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"ABONENT_DB_POOL_*: {exc}") from exc
+    if max_size == 0:
+        return None
+    if not 0 <= min_size <= max_size or timeout <= 0:
+        raise ImproperlyConfigured(
+            "ABONENT_DB_POOL_* needs 0 <= ABONENT_DB_POOL_MIN <= ABONENT_DB_POOL_MAX and ABONENT_DB_POOL_TIMEOUT > 0"
+        )
+    return {"min_size": min_size, "max_size": max_size, "timeout": timeout}
+
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and (_pool := _database_pool()):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
 
 INSTALLED_APPS = [
     "django.contrib.admin",
