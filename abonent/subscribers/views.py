@@ -42,7 +42,12 @@ def subscriber_list(request):
         kind=data.get("kind") or "",
         group_id=data["group"].pk if data.get("group") else None,
     )
-    page = selectors.search_subscribers(request.user, filters, page=data.get("page") or 1)
+    try:
+        page = selectors.search_subscribers(request.user, filters, page=data.get("page") or 1)
+    except ValidationError as exc:
+        # A query too long to run: say why (``_results.html`` shows the errors on q) instead of a 500.
+        apply_action_errors(form, exc)
+        page = selectors.SearchPage(results=[], page=1, has_next=False, terms=[])
     params = request.GET.copy()
     params.pop("page", None)
     context = {"form": form, "page": page, "query_string": params.urlencode()}
