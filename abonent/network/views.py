@@ -137,7 +137,7 @@ def nas_edit(request, pk):
 def session_list(request):
     form = SessionFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    sessions = selectors.open_sessions(nas=data.get("nas")).select_related("subscriber")
+    sessions = selectors.open_sessions(nas=data.get("nas"), visible_to=request.user).select_related("subscriber")
     page = Paginator(sessions, SESSIONS_PER_PAGE).get_page(data.get("page") or 1)
     params = request.GET.copy()
     params.pop("page", None)
