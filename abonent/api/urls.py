@@ -17,7 +17,8 @@ api = NinjaAPI(
         "REST API of Abonent, billing for internet service providers. Authenticate with "
         "`Authorization: Bearer <token>` (tokens: `abonent create_api_token`). Errors are "
         '`{"error": {"code", "message", "fields"}}` with stable codes. Writes accept an `Idempotency-Key` '
-        "header: a retry with the same key returns the first answer."
+        "header: a retry with the same key returns the first answer. Writes that move money require it (400 "
+        "`idempotency_key_required` without it)."
     ),
     urls_namespace="api-v1",
     auth=TokenAuth(),
