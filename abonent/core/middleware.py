@@ -20,6 +20,7 @@ from django.core.exceptions import (
 )
 from django.http import HttpResponse
 from django.http.multipartparser import MultiPartParserError
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext
 
 logger = logging.getLogger(__name__)
@@ -176,3 +177,29 @@ class RequestGuardMiddleware:
     def refuse(self, request, refusal: Refusal) -> HttpResponse:
         text = f"{refusal.field}: {refusal.message}" if refusal.field else refusal.message
         return HttpResponse(text, status=refusal.status, content_type="text/plain; charset=utf-8")
+
+
+# --- Headers of every response -------------------------------------------------------------------------------
+
+# Console pages and API answers carry personal data (names, phones, passports, balances): no browser or proxy cache
+# may keep them, and the back button after logging out must not show them. The client portal (/my/) will too.
+NO_STORE_PREFIXES = ("/staff/", "/api/", "/my/")
+
+
+class SecurityHeadersMiddleware:
+    """``Content-Security-Policy`` on every response (``settings.ABONENT_CONTENT_SECURITY_POLICY``), and
+    ``Cache-Control: no-store`` under ``NO_STORE_PREFIXES``."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        policy = settings.ABONENT_CONTENT_SECURITY_POLICY
+        # Django's technical 404/500 pages (DEBUG only) style and script themselves inline.
+        debug_page = settings.DEBUG and response.status_code in (404, 500)
+        if policy and not debug_page and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy
+        if request.path.startswith(NO_STORE_PREFIXES):
+            patch_cache_control(response, no_store=True)
+        return response
