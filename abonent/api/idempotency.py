@@ -50,9 +50,11 @@ def request_key(request, *, required: bool) -> str | None:
 def ledger_key(request, kind: str) -> str:
     """The ledger transaction key of a money-moving request: one user's retries post once, whenever they come.
 
-    The stored answer expires (``api.tasks``); the ledger keeps its keys for ever, so a retry after that
-    finds the transaction already posted instead of posting it again. The client's key is hashed: it is
-    free text of up to 200 characters, and the ledger's key column must also hold the prefix.
+    While the stored answer lives, a retry is answered from it (and a concurrent one rolls back on the
+    stored answer's unique key). The answer is pruned after a week (``api.tasks``), the ledger keeps its
+    keys for ever: a later retry finds its transaction already posted (``ledger.post`` returns it) or, if
+    the content differs (another effective date), is refused with 409, instead of posting again. The
+    client's key is hashed: it is free text of up to 200 characters, and the ledger's column holds 200.
     """
     key = request_key(request, required=True)
     return f"{kind}:api:{request.user.pk}:{hashlib.sha256(key.encode()).hexdigest()}"

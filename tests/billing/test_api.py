@@ -507,8 +507,8 @@ def test_same_key_with_the_same_json_spelt_another_way_gets_the_first_answer(api
 
 
 def test_a_retry_that_finds_no_stored_answer_still_posts_once(api, admin, subscriber, subscription, on):
-    """A retry racing the first attempt finds no stored answer yet; the adjustment's ledger key, derived from
-    the user and the Idempotency-Key (no longer random), still lets the ledger post it once."""
+    """With the stored answer gone, the adjustment's ledger key, derived from the user and the Idempotency-Key
+    (it was random), still lets the ledger post it once: the retry gets the transaction already posted."""
     path = f"/api/v1/subscribers/{subscriber.pk}/adjustments"
     with on(NOV_16):
         first = api.post(path, ADJUST_100, key="adj-1")
@@ -610,7 +610,7 @@ def test_one_off_charge_of_a_given_amount_retried_charges_once(api, admin, subsc
     path = f"/api/v1/subscribers/{subscriber.pk}/one-off-charges"
     body = {"service_id": installation.pk, "amount": "350.50", "reason": "Cable 10 m"}
     first = api.post(path, body, key="cable-1")
-    IdempotencyRecord.objects.all().delete()  # as if the retry came before the first answer was stored
+    IdempotencyRecord.objects.all().delete()  # the stored answer gone: only the ledger key stands
     retry = api.post(path, body, key="cable-1")
     assert (first.status_code, retry.status_code) == (201, 201)
     assert retry.json() == first.json()
