@@ -10,13 +10,23 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(os.environ.get("ABONENT_VAR_DIR", Path.cwd() / "var")).resolve()
 
+# Exactly these; anything else stops the start. A look-alike ("Production", "prod", "production ") used to run with
+# the development defaults (DEBUG on, insecure cookies, no production checks): a typo must not fail open.
+ENVIRONMENTS = ("production", "development")
 ENV = os.environ.get("ABONENT_ENV", "development")
+if ENV not in ENVIRONMENTS:
+    raise ImproperlyConfigured(f"ABONENT_ENV must be one of {', '.join(ENVIRONMENTS)}, not {ENV!r}")
 DEMO_SECRET_KEY = "abonent-demo-secret-key-do-not-use-in-production"  # noqa: S105
 
 
@@ -269,17 +279,34 @@ LOGGING = {
 }
 
 
+def weak_secret_key(key: str) -> bool:
+    """Django's own rule (check security.W009): too short, too few different characters, or a generated
+    insecure key. Production refuses such a key at start rather than warning under `check --deploy`."""
+    return (
+        len(key) < SECRET_KEY_MIN_LENGTH
+        or len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or key.startswith(SECRET_KEY_INSECURE_PREFIX)
+    )
+
+
 def _check_production() -> None:
     """Refuse to run production on demo defaults: a forgotten secret or DEBUG leaks everything."""
     if ENV != "production":
         return
     problems = []
-    if SECRET_KEY == DEMO_SECRET_KEY or len(SECRET_KEY) < 32:
-        problems.append("ABONENT_SECRET_KEY must be set to a random string of at least 32 characters")
+    if SECRET_KEY == DEMO_SECRET_KEY or weak_secret_key(SECRET_KEY):
+        problems.append(
+            f"ABONENT_SECRET_KEY must be set to a random string of at least {SECRET_KEY_MIN_LENGTH} characters"
+            f" (at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones)"
+        )
     if DEBUG:
         problems.append("ABONENT_DEBUG must be off")
     if not os.environ.get("ABONENT_ALLOWED_HOSTS"):
         problems.append("ABONENT_ALLOWED_HOSTS must list the host names the console is served on")
+    elif "*" in ALLOWED_HOSTS:
+        # Any Host header let through: DNS rebinding reaches the console, and URLs built from the request (redirects,
+        # links sent out) can name the attacker's host.
+        problems.append("ABONENT_ALLOWED_HOSTS must list the host names, not *")
     if os.environ.get("ABONENT_CLOCK"):
         problems.append("ABONENT_CLOCK (a frozen test clock) must not be set")
     if problems:
