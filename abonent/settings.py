@@ -198,6 +198,9 @@ ABONENT_CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+# /api/v1/docs and the OpenAPI schema: open to anyone outside production; in production only to staff signed in to
+# the console or holding an API token (abonent/api/docs.py).
+ABONENT_API_DOCS_PUBLIC = ENV != "production"
 
 LANGUAGE_CODE = os.environ.get("ABONENT_LANGUAGE", "ru")
 LANGUAGES = [("ru", _("Russian")), ("en", _("English"))]

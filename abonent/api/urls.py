@@ -9,6 +9,7 @@ from abonent.subscribers.api import router as subscribers_router
 
 from . import errors
 from .auth import TokenAuth
+from .docs import docs_access
 
 api = NinjaAPI(
     title="Abonent API",
@@ -23,6 +24,7 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     auth=TokenAuth(),
     docs_url="/docs",
+    docs_decorator=docs_access,
 )
 errors.install(api)
 api.add_router("/", subscribers_router)

@@ -124,3 +124,15 @@ def test_json_log_lines_are_one_object_each():
         "request_id": "-",
         "subscriber_id": 7,
     }
+
+
+def test_production_closes_the_api_docs():
+    result = subprocess.run(
+        [sys.executable, "-c", "import abonent.settings as s; print(s.ABONENT_API_DOCS_PUBLIC)"],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("ABONENT_")}, **PRODUCTION},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == "False", result.stderr
