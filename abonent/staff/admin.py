@@ -90,8 +90,12 @@ class StaffUserAdmin(AuditedAdmin, UserAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens are created with ``abonent create_api_token`` (the plaintext is shown once); here they are revoked."""
+class ApiTokenAdmin(AuditedAdmin):
+    """Tokens are created with ``abonent create_api_token`` (the plaintext is shown once); here they are revoked.
+
+    Every save is audited with the fields before and after: clearing "revoked" brings a token back to life, and
+    moving "expires" lengthens one, both silently before (issue 11).
+    """
 
     list_display = ("name", "user", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at")
     list_filter = ("revoked_at",)
