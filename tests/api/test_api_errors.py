@@ -251,3 +251,22 @@ def test_too_many_query_parameters_is_400_not_500(admin_api, settings):
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "too_many_fields"
+
+
+def test_money_in_other_scripts_digits_is_refused_naming_the_field(admin_api, make_subscriber):
+    # Pydantic's \d and Decimal() both read "５" (full width) and "٥" (Arabic-Indic) as 5: booked as 5.00 before.
+    from abonent.billing.models import LedgerTransaction
+
+    subscriber = make_subscriber()
+
+    for amount in ("５", "٥٠", "1٥.00"):
+        response = admin_api.post(
+            f"/api/v1/subscribers/{subscriber.pk}/adjustments",
+            {"amount": amount, "reason": "Кабель"},
+            headers={"Idempotency-Key": f"digits-{amount}"},
+        )
+        assert response.status_code == 422, amount
+        assert [(f["field"], f["code"]) for f in response.json()["error"]["fields"]] == [
+            ("amount", "string_pattern_mismatch")
+        ]
+    assert not LedgerTransaction.objects.filter(kind="adjustment").exists()
