@@ -5,16 +5,35 @@ BIN := $(VENV)/bin
 # Tests use PostgreSQL when it answers on 127.0.0.1 (as on CI), else the embedded SQLite.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),$(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo postgres://postgres@127.0.0.1:5432/abonent))
 PYTEST_WORKERS ?= 2
+# `make lock`: the tool that writes the locks, pinned like everything else it resolves.
+UV_VERSION ?= 0.13.9
+# `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release the ranges allow,
+# `LOCK_FLAGS="--upgrade-package django"` one package; without it pins already in the locks are kept.
+LOCK_FLAGS ?=
+LOCK = $(BIN)/uv pip compile pyproject.toml --group build --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
 
-.PHONY: install demo test test-sqlite lint check-migrations system-deps messages openapi bench clean
+.PHONY: install lock demo test test-sqlite lint check-migrations system-deps messages openapi bench clean
 
-$(BIN)/.installed: pyproject.toml
+# Everything from the hashed lock (the runtime's pins plus the test tools), then the project itself without
+# dependencies and with the locked setuptools: nothing is fetched that the lock does not name and hash.
+# `pip check` fails when pyproject.toml asks for a package or range the lock lacks: run `make lock`.
+$(BIN)/.installed: requirements-test.lock requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --require-hashes -r requirements-test.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip check || { echo "the lock does not match pyproject.toml: run make lock"; exit 1; }
 	touch $@
 
 install: $(BIN)/.installed
+
+# requirements.lock: what production installs (docs/operations.md); requirements-test.lock: the same pins plus
+# the test extra, for development and CI. Both for every platform and Python >= 3.11 (docs/development.md).
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra test -c requirements.lock -o requirements-test.lock
 
 demo: install
 	$(BIN)/abonent demo

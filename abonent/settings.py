@@ -10,13 +10,23 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(os.environ.get("ABONENT_VAR_DIR", Path.cwd() / "var")).resolve()
 
+# Exactly these; anything else stops the start. A look-alike ("Production", "prod", "production ") used to run with
+# the development defaults (DEBUG on, insecure cookies, no production checks): a typo must not fail open.
+ENVIRONMENTS = ("production", "development")
 ENV = os.environ.get("ABONENT_ENV", "development")
+if ENV not in ENVIRONMENTS:
+    raise ImproperlyConfigured(f"ABONENT_ENV must be one of {', '.join(ENVIRONMENTS)}, not {ENV!r}")
 DEMO_SECRET_KEY = "abonent-demo-secret-key-do-not-use-in-production"  # noqa: S105
 
 
@@ -40,7 +50,12 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'abonent
 if not os.environ.get("DATABASE_URL"):
     # The embedded default needs its folder; a fresh clone has none yet.
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# CONN_MAX_AGE=0: no persistent connections. Under ASGI (`abonent web`) every request runs its sync view in a
+# thread of its own, and a persistent connection stayed behind with each such thread: a burst of requests opened
+# one connection per request, up to PostgreSQL's max_connections (issue 11; Django's docs, "Persistent
+# connections"). On PostgreSQL a thread takes a connection from psycopg's pool instead and gives it back when
+# Django closes it (end of a request, a thread's connection.close()).
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web and the worker read while the other writes; IMMEDIATE avoids the
     # "database is locked" upgrade deadlock between two writers.
@@ -50,6 +65,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+
+
+def _database_pool() -> dict | None:
+    """psycopg_pool.ConnectionPool's arguments, per process: PostgreSQL's max_connections must hold the sum of
+    ABONENT_DB_POOL_MAX over every process (docs/operations.md, "Database connections"). 0 turns the pool off
+    (a connection opened and closed per request or thread)."""
+    try:
+        max_size = int(os.environ.get("ABONENT_DB_POOL_MAX", 10))
+        min_size = int(os.environ.get("ABONENT_DB_POOL_MIN", min(2, max_size)))
+        # Seconds a thread waits for a free connection: a burst beyond the pool queues, and past this deadline
+        # the request fails (PoolTimeout) instead of hanging.
+        timeout = float(os.environ.get("ABONENT_DB_POOL_TIMEOUT", 10))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"ABONENT_DB_POOL_*: {exc}") from exc
+    if max_size == 0:
+        return None
+    if not 0 <= min_size <= max_size or timeout <= 0:
+        raise ImproperlyConfigured(
+            "ABONENT_DB_POOL_* needs 0 <= ABONENT_DB_POOL_MIN <= ABONENT_DB_POOL_MAX and ABONENT_DB_POOL_TIMEOUT > 0"
+        )
+    return {"min_size": min_size, "max_size": max_size, "timeout": timeout}
+
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and (_pool := _database_pool()):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -63,6 +103,10 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "ninja",
+    # Before the staff app: its admin module unregisters the device admins these register (resets are audited actions).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "abonent.core",
     "abonent.staff",
     "abonent.catalog",
@@ -76,15 +120,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 
 MIDDLEWARE = [
     "abonent.core.middleware.RequestIdMiddleware",
+    # Content-Security-Policy and Cache-Control on every response, including those refused below.
+    "abonent.core.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After WhiteNoise: static files are not application requests and would only blur the route metrics.
     "abonent.core.metrics.MetricsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before anything reads the body (CSRF, the views): a NUL character or an oversized body is a 4xx, not a 500.
+    # After LocaleMiddleware: the refusal is in the client's language.
+    "abonent.api.middleware.RequestGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session passed the second factor (django-otp), then the console's rule on it.
+    "django_otp.middleware.OTPMiddleware",
+    "abonent.staff.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -129,6 +181,26 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = ENV == "production"
 CSRF_COOKIE_SECURE = ENV == "production"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _bool("ABONENT_BEHIND_PROXY", False) else None
+# Sent with every response (abonent.core.middleware.SecurityHeadersMiddleware). Scripts run only from our own static
+# files: no inline <script>, no on*= handler, no eval (htmx's allowEval is off), so injected markup cannot run any.
+# <style> elements are refused too (htmx's indicator styles are off; console.css has them); style="" attributes are
+# allowed, a few forms set their width with one. data: images are Bootstrap's icons (select arrow, close button).
+ABONENT_CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "style-src-attr 'unsafe-inline'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+# /api/v1/docs and the OpenAPI schema: open to anyone outside production; in production only to staff signed in to
+# the console or holding an API token (abonent/api/docs.py).
+ABONENT_API_DOCS_PUBLIC = ENV != "production"
 
 LANGUAGE_CODE = os.environ.get("ABONENT_LANGUAGE", "ru")
 LANGUAGES = [("ru", _("Russian")), ("en", _("English"))]
@@ -166,6 +238,12 @@ ABONENT_ACCOUNT_NUMBER_LENGTH = int(os.environ.get("ABONENT_ACCOUNT_NUMBER_LENGT
 ABONENT_LOGIN_MAX_FAILURES = int(os.environ.get("ABONENT_LOGIN_MAX_FAILURES", 5))
 ABONENT_LOGIN_MAX_FAILURES_PER_IP = int(os.environ.get("ABONENT_LOGIN_MAX_FAILURES_PER_IP", 30))
 ABONENT_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("ABONENT_LOGIN_LOCKOUT_SECONDS", 15 * 60))
+# Staff roles that must use two-factor authentication (TOTP) to reach the console and the admin; other staff
+# may turn it on. Administrators and cashiers in production; nobody in the demo, development and tests unless
+# set. An empty value turns the requirement off (docs/operations.md, "Two-factor authentication for staff").
+ABONENT_REQUIRE_2FA_ROLES = _list("ABONENT_REQUIRE_2FA_ROLES", "admin,cashier" if ENV == "production" else "")
+# The name authenticator apps show beside the login.
+OTP_TOTP_ISSUER = os.environ.get("ABONENT_2FA_ISSUER", "Abonent")
 ABONENT_SEARCH_PAGE_SIZE = 25
 # Chunk workers of a billing run on PostgreSQL (threads, each with its own connection): about one per DB core.
 ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
@@ -206,17 +284,34 @@ LOGGING = {
 }
 
 
+def weak_secret_key(key: str) -> bool:
+    """Django's own rule (check security.W009): too short, too few different characters, or a generated
+    insecure key. Production refuses such a key at start rather than warning under `check --deploy`."""
+    return (
+        len(key) < SECRET_KEY_MIN_LENGTH
+        or len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or key.startswith(SECRET_KEY_INSECURE_PREFIX)
+    )
+
+
 def _check_production() -> None:
     """Refuse to run production on demo defaults: a forgotten secret or DEBUG leaks everything."""
     if ENV != "production":
         return
     problems = []
-    if SECRET_KEY == DEMO_SECRET_KEY or len(SECRET_KEY) < 32:
-        problems.append("ABONENT_SECRET_KEY must be set to a random string of at least 32 characters")
+    if SECRET_KEY == DEMO_SECRET_KEY or weak_secret_key(SECRET_KEY):
+        problems.append(
+            f"ABONENT_SECRET_KEY must be set to a random string of at least {SECRET_KEY_MIN_LENGTH} characters"
+            f" (at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones)"
+        )
     if DEBUG:
         problems.append("ABONENT_DEBUG must be off")
     if not os.environ.get("ABONENT_ALLOWED_HOSTS"):
         problems.append("ABONENT_ALLOWED_HOSTS must list the host names the console is served on")
+    elif "*" in ALLOWED_HOSTS:
+        # Any Host header let through: DNS rebinding reaches the console, and URLs built from the request (redirects,
+        # links sent out) can name the attacker's host.
+        problems.append("ABONENT_ALLOWED_HOSTS must list the host names, not *")
     if os.environ.get("ABONENT_CLOCK"):
         problems.append("ABONENT_CLOCK (a frozen test clock) must not be set")
     if problems:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -120,6 +121,13 @@ def install(api) -> None:
         if exc.status_code == 405:
             return respond(request, 405, error_body("method_not_allowed", _("Method not allowed.")))
         return respond(request, exc.status_code, error_body("http_error", str(exc)))
+
+    @api.exception_handler(RequestDataTooBig)
+    def on_body_too_large(request, exc):
+        # Normally refused before the view by abonent.api.middleware; this covers a body read past the guard.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = _("The request body is larger than %(limit)s bytes.") % {"limit": limit}
+        return respond(request, 413, error_body("body_too_large", message))
 
     @api.exception_handler(Exception)
     def on_crash(request, exc: Exception):

@@ -1,4 +1,12 @@
-"""``Idempotency-Key`` support for API writes (Stripe-style): retries are answered, not repeated."""
+"""``Idempotency-Key`` support for API writes (Stripe-style): retries are answered, not repeated.
+
+A money-moving endpoint requires the header (``required=True``): a client that retries after a lost answer
+would otherwise post twice, so a request without it is refused with 400 ``idempotency_key_required`` before
+anything runs. Other writes accept it. A stored answer is replayed only to the user who got it, for the same
+request (bodies compared as parsed JSON, so key order and spacing do not matter), and only after the
+endpoint's access check passes again: a role lost or a branch removed since the first call answers 403/404,
+not the stored body.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +14,13 @@ import functools
 import hashlib
 import inspect
 import json
+from collections.abc import Callable
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from ninja import Status
+from ninja.utils import contribute_operation_callback
 
 from abonent.core import clock
 
@@ -18,26 +28,78 @@ from .errors import ApiError
 from .models import IdempotencyRecord
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
+MAX_KEY_LENGTH = 200  # IdempotencyRecord.key
+
+
+def request_key(request, *, required: bool) -> str | None:
+    """The request's Idempotency-Key; None when absent and not required, 400 when absent and required."""
+    key = request.META.get(HEADER, "").strip()
+    if not key:
+        if required:
+            raise ApiError(
+                400,
+                "idempotency_key_required",
+                _("This request moves money: send an Idempotency-Key header, and the same key when you retry it."),
+            )
+        return None
+    if len(key) > MAX_KEY_LENGTH:
+        raise ApiError(400, "idempotency_key_invalid", _("The Idempotency-Key header is too long."))
+    return key
+
+
+def ledger_key(request, kind: str) -> str:
+    """The ledger transaction key of a money-moving request: one user's retries post once, whenever they come.
+
+    While the stored answer lives, a retry is answered from it (and a concurrent one rolls back on the
+    stored answer's unique key). The answer is pruned after a week (``api.tasks``), the ledger keeps its
+    keys for ever: a later retry finds its transaction already posted (``ledger.post`` returns it) or, if
+    the content differs (another effective date), is refused with 409, instead of posting again. The
+    client's key is hashed: it is free text of up to 200 characters, and the ledger's column holds 200.
+    """
+    key = request_key(request, required=True)
+    return f"{kind}:api:{request.user.pk}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def key_reused() -> ApiError:
+    return ApiError(409, "idempotency_key_reused", _("This Idempotency-Key was already used with a different request."))
+
+
+def _canonical_body(request) -> bytes:
+    """A JSON body as sorted, compact JSON, so that the same request sent with other spacing or key order
+    is a retry, not a conflict; any other body as sent."""
+    if request.content_type != "application/json" and not request.content_type.endswith("+json"):
+        return request.body
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        return request.body
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _request_hash(request) -> str:
-    return hashlib.sha256(request.method.encode() + request.path.encode() + b"\0" + request.body).hexdigest()
+    return hashlib.sha256(
+        request.method.encode() + request.path.encode() + b"\0" + _canonical_body(request)
+    ).hexdigest()
 
 
-def idempotent(status: int):
-    """Wrap a write handler. The write and the stored answer commit together, so a crash leaves neither."""
+def idempotent(status: int, *, access: Callable[..., object], required: bool = False):
+    """Wrap a write handler. The write and the stored answer commit together, so a crash leaves neither.
+
+    ``access(request, **handler_kwargs)`` is the handler's own access check (it raises PermissionDenied or
+    Http404); it runs before a stored answer is replayed, since the replay skips the handler. ``required``
+    refuses a request without the header (400): set it on every endpoint that moves money.
+    """
 
     def decorator(handler):
         @functools.wraps(handler)
         def wrapped(request, *args, **kwargs):
-            key = request.META.get(HEADER, "").strip()
-            if not key:
+            key = request_key(request, required=required)
+            if key is None:
                 return Status(status, handler(request, *args, **kwargs))
-            if len(key) > 200:
-                raise ApiError(400, "idempotency_key_invalid", _("The Idempotency-Key header is too long."))
             digest = _request_hash(request)
             existing = IdempotencyRecord.objects.filter(user=request.user, key=key).first()
             if existing is not None:
+                access(request, *args, **kwargs)
                 return _replay(existing, digest)
             try:
                 with transaction.atomic():
@@ -54,7 +116,8 @@ def idempotent(status: int):
                         created_at=clock.now(),
                     )
             except IntegrityError:
-                # A concurrent retry with the same key won; our write rolled back with this transaction.
+                # A concurrent retry with the same key won; our write rolled back with this transaction. The
+                # handler has just checked access for this request, so the winner's answer may be given.
                 winner = IdempotencyRecord.objects.filter(user=request.user, key=key).first()
                 if winner is None:
                     raise
@@ -66,9 +129,28 @@ def idempotent(status: int):
         # given: this module's, where ``SubscriberCreateIn`` is unknown, so the body silently became a
         # query parameter. Resolve them against the handler's own module instead.
         wrapped.__signature__ = inspect.signature(handler, eval_str=True)
+        contribute_operation_callback(wrapped, functools.partial(_document_header, required=required))
         return wrapped
 
     return decorator
+
+
+def _document_header(operation, *, required: bool) -> None:
+    """Show the header in the OpenAPI schema: the decorator reads it from ``request.META``, which ninja
+    does not see."""
+    if required:
+        description = "Required: this request moves money. Send the same key when you retry the same request."
+    else:
+        description = "Optional. Send the same key when you retry the same request."
+    parameter = {
+        "in": "header",
+        "name": "Idempotency-Key",
+        "required": required,
+        "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH},
+        "description": description + " A retry gets the first answer; the same key with a different request is a 409.",
+    }
+    extra = operation.openapi_extra or {}
+    operation.openapi_extra = {**extra, "parameters": [*extra.get("parameters", []), parameter]}
 
 
 def _dump(result):
@@ -77,7 +159,5 @@ def _dump(result):
 
 def _replay(record: IdempotencyRecord, digest: str):
     if record.request_hash != digest:
-        raise ApiError(
-            409, "idempotency_key_reused", _("This Idempotency-Key was already used with a different request.")
-        )
+        raise key_reused()
     return Status(record.status_code, record.response_body)

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class IdempotencyRecord(models.Model):
@@ -23,3 +24,27 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class ApiTokenNas(models.Model):
+    """One NAS that a RADIUS service token speaks for on FreeRADIUS's rlm_rest endpoints (``network/api.py``).
+
+    A token with such rows is a RADIUS front-end's: it is accepted only on those endpoints (``auth.TokenAuth``),
+    only for requests whose NAS is one of its rows, and only while its account is a service account without a
+    branch limit (those endpoints hand out PPPoE passwords and write sessions for any subscriber). Rows are
+    written by ``actions.do_bind_api_token_to_nas``: ``abonent create_radius_token`` or the admin site.
+    """
+
+    token = models.ForeignKey(
+        "staff.ApiToken", verbose_name=_("API token"), on_delete=models.CASCADE, related_name="nas_bindings"
+    )
+    nas = models.ForeignKey("network.Nas", verbose_name=_("NAS"), on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(_("created"))
+
+    class Meta:
+        verbose_name = _("NAS of a RADIUS token")
+        verbose_name_plural = _("NAS of RADIUS tokens")
+        constraints = [models.UniqueConstraint(fields=["token", "nas"], name="api_token_nas_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} → {self.nas_id}"

@@ -9,6 +9,7 @@ from abonent.subscribers.api import router as subscribers_router
 
 from . import errors
 from .auth import TokenAuth
+from .docs import docs_access
 
 api = NinjaAPI(
     title="Abonent API",
@@ -17,11 +18,13 @@ api = NinjaAPI(
         "REST API of Abonent, billing for internet service providers. Authenticate with "
         "`Authorization: Bearer <token>` (tokens: `abonent create_api_token`). Errors are "
         '`{"error": {"code", "message", "fields"}}` with stable codes. Writes accept an `Idempotency-Key` '
-        "header: a retry with the same key returns the first answer."
+        "header: a retry with the same key returns the first answer. Writes that move money require it (400 "
+        "`idempotency_key_required` without it)."
     ),
     urls_namespace="api-v1",
     auth=TokenAuth(),
     docs_url="/docs",
+    docs_decorator=docs_access,
 )
 errors.install(api)
 api.add_router("/", subscribers_router)

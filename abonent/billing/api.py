@@ -17,20 +17,24 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
 from abonent.api.errors import ErrorOut
-from abonent.api.idempotency import idempotent
+from abonent.api.idempotency import idempotent, key_reused, ledger_key
 from abonent.catalog.api import Money, TurboOut, turbo_data
-from abonent.catalog.models import Plan, Turbo
+from abonent.catalog.models import Plan, Service, Turbo
 from abonent.core.money import currency
 from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.selectors import get_subscriber
 
 from . import actions, selectors
+from .ledger import IdempotencyConflict
 from .models import Freeze, FreezeStatus, Subscription, TurboActivation
 from .selectors import checked_preview
 
 router = Router(tags=["billing"])
 
-MONEY_IN = r"^[+-]?\d{1,12}(\.\d{1,2})?$"
+# ASCII digits only (``\d`` also matches "５", which was booked as 5.00). At most 10 integer digits: the
+# ledger's columns are numeric(14,2), so any sum of two amounts sent still fits them (the actions add a
+# business limit below this).
+MONEY_IN = r"^[+-]?[0-9]{1,10}(\.[0-9]{1,2})?$"
 
 
 class BalanceOut(Schema):
@@ -129,6 +133,21 @@ class AdjustmentOut(Schema):
     balance: BalanceOut
 
 
+class OneOffChargeIn(Schema):
+    service_id: int
+    amount: str | None = Field(None, pattern=MONEY_IN, description="null: the service's list price")
+    reason: str = Field(..., min_length=1, max_length=500)
+
+
+class OneOffChargeOut(Schema):
+    transaction_id: int
+    effective_date: dt.date
+    service_id: int
+    amount: Money = Field(description="What was charged: taken from the balance")
+    memo: str = Field(description="The ledger line's text: the service's name and the reason")
+    balance: BalanceOut
+
+
 class PromisedPaymentIn(Schema):
     amount: str | None = Field(None, pattern=MONEY_IN, description="null: the most the plan's policy allows")
 
@@ -183,7 +202,8 @@ class LedgerParams(Schema):
 
 
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
-WRITE_ERRORS = {409: ErrorOut, **ERRORS}
+# 400: no Idempotency-Key on a write that moves money; 409: the key was used for another request.
+WRITE_ERRORS = {400: ErrorOut, 409: ErrorOut, **ERRORS}
 
 
 @contextmanager
@@ -210,11 +230,52 @@ def _subscription(request, subscription_id: int, perm: Perm) -> Subscription:
     return subscription
 
 
+def _subscriber_access(perm: Perm):
+    """The access check of an endpoint on ``/subscribers/{subscriber_id}/…``: its handler runs it, and
+    ``idempotent`` runs it again before replaying a stored answer."""
+
+    def subscriber(request, subscriber_id: int, **_kwargs):
+        return _subscriber(request, subscriber_id, perm)
+
+    return subscriber
+
+
+def _subscription_access(perm: Perm):
+    """As ``_subscriber_access``, for an endpoint on ``/subscriptions/{subscription_id}/…``."""
+
+    def subscription(request, subscription_id: int, **_kwargs) -> Subscription:
+        return _subscription(request, subscription_id, perm)
+
+    return subscription
+
+
+_adjustable_subscriber = _subscriber_access(Perm.BILLING_ADJUST)
+_managed_subscriber = _subscriber_access(Perm.SUBSCRIPTION_MANAGE)
+_managed_subscription = _subscription_access(Perm.SUBSCRIPTION_MANAGE)
+
+
+@contextmanager
+def _ledger_key_reused_is_409():
+    """A ledger key derived from an Idempotency-Key already posted with other content (the stored answer has
+    expired, so the decorator could not tell): the same refusal as the decorator's."""
+    try:
+        yield
+    except IdempotencyConflict:
+        raise key_reused() from None
+
+
 def _plan(plan_id: int) -> Plan:
     plan = Plan.objects.select_related("service").filter(pk=plan_id).first()
     if plan is None:
         raise ValidationError({"plan_id": ValidationError(_("No such plan."), code="does_not_exist")})
     return plan
+
+
+def _service(service_id: int) -> Service:
+    service = Service.objects.filter(pk=service_id).first()
+    if service is None:
+        raise ValidationError({"service_id": ValidationError(_("No such service."), code="does_not_exist")})
+    return service
 
 
 def _turbo(turbo_id: int) -> Turbo:
@@ -337,6 +398,8 @@ def get_turbos(request, subscription_id: int):
 
 
 # --- writes ----------------------------------------------------------------------------------------------
+# Every write here but the credit limit moves money (a fee, a credit, a charge, a posting), so each requires
+# an Idempotency-Key (400 without it).
 
 
 @router.post(
@@ -344,9 +407,9 @@ def get_turbos(request, subscription_id: int):
     response={201: SubscriptionOut, **WRITE_ERRORS},
     summary="Subscribe to a plan from today, charging what is due now",
 )
-@idempotent(201)
+@idempotent(201, required=True, access=_managed_subscriber)
 def activate_subscription(request, subscriber_id: int, payload: ActivateIn):
-    subscriber = _subscriber(request, subscriber_id, Perm.SUBSCRIPTION_MANAGE)
+    subscriber = _managed_subscriber(request, subscriber_id)
     with _fields_as_sent(plan="plan_id"):
         subscription = actions.do_activate_subscription(
             subscriber, plan=_plan(payload.plan_id), acting_user=request.user, reason=payload.reason
@@ -359,9 +422,9 @@ def activate_subscription(request, subscriber_id: int, payload: ActivateIn):
     response={200: SubscriptionOut, **WRITE_ERRORS},
     summary="Change the plan: an upgrade now with proration, a downgrade at the next period unless forced",
 )
-@idempotent(200)
+@idempotent(200, required=True, access=_managed_subscription)
 def change_plan(request, subscription_id: int, payload: PlanChangeIn):
-    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    subscription = _managed_subscription(request, subscription_id)
     with _fields_as_sent(plan="plan_id"):
         subscription = actions.do_change_plan(
             subscription,
@@ -379,9 +442,9 @@ def change_plan(request, subscription_id: int, payload: PlanChangeIn):
     response={200: SubscriptionOut, **WRITE_ERRORS},
     summary="Freeze from today for a number of days",
 )
-@idempotent(200)
+@idempotent(200, required=True, access=_managed_subscription)
 def freeze_subscription(request, subscription_id: int, payload: FreezeIn):
-    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    subscription = _managed_subscription(request, subscription_id)
     actions.do_freeze_subscription(subscription, days=payload.days, reason=payload.reason, acting_user=request.user)
     return _subscription_out(subscription)
 
@@ -391,9 +454,9 @@ def freeze_subscription(request, subscription_id: int, payload: FreezeIn):
     response={200: SubscriptionOut, **WRITE_ERRORS},
     summary="End a freeze now; fees resume from today",
 )
-@idempotent(200)
+@idempotent(200, required=True, access=_managed_subscription)
 def unfreeze_subscription(request, subscription_id: int, payload: ReasonIn):
-    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    subscription = _managed_subscription(request, subscription_id)
     actions.do_unfreeze_subscription(subscription, reason=payload.reason, acting_user=request.user)
     return _subscription_out(subscription)
 
@@ -403,9 +466,9 @@ def unfreeze_subscription(request, subscription_id: int, payload: ReasonIn):
     response={200: SubscriptionOut, **WRITE_ERRORS},
     summary="End a subscription today, crediting what was charged beyond today",
 )
-@idempotent(200)
+@idempotent(200, required=True, access=_managed_subscription)
 def terminate_subscription(request, subscription_id: int, payload: TerminateIn):
-    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    subscription = _managed_subscription(request, subscription_id)
     actions.do_terminate_subscription(subscription, reason=payload.reason, acting_user=request.user)
     return _subscription_out(subscription)
 
@@ -415,10 +478,17 @@ def terminate_subscription(request, subscription_id: int, payload: TerminateIn):
     response={201: AdjustmentOut, **WRITE_ERRORS},
     summary="Adjust the balance by hand, with a reason",
 )
-@idempotent(201)
+@idempotent(201, required=True, access=_adjustable_subscriber)
 def adjust_balance(request, subscriber_id: int, payload: AdjustmentIn):
-    subscriber = _subscriber(request, subscriber_id, Perm.BILLING_ADJUST)
-    tx = actions.do_adjust_balance(subscriber, amount=payload.amount, reason=payload.reason, acting_user=request.user)
+    subscriber = _adjustable_subscriber(request, subscriber_id)
+    with _ledger_key_reused_is_409():
+        tx = actions.do_adjust_balance(
+            subscriber,
+            amount=payload.amount,
+            reason=payload.reason,
+            acting_user=request.user,
+            key=ledger_key(request, "adjustment"),
+        )
     amount = tx.postings.get(account__subscriber_id=subscriber.pk).amount
     return AdjustmentOut.model_validate(
         {
@@ -432,13 +502,43 @@ def adjust_balance(request, subscriber_id: int, payload: AdjustmentIn):
 
 
 @router.post(
+    "/subscribers/{subscriber_id}/one-off-charges",
+    response={201: OneOffChargeOut, **WRITE_ERRORS},
+    summary="Charge a one-off service (installation, cable…): its list price unless an amount is given",
+)
+@idempotent(201, required=True, access=_adjustable_subscriber)
+def charge_one_off(request, subscriber_id: int, payload: OneOffChargeIn):
+    subscriber = _adjustable_subscriber(request, subscriber_id)
+    with _fields_as_sent(service="service_id"), _ledger_key_reused_is_409():
+        tx = actions.do_charge_one_off(
+            subscriber,
+            service=_service(payload.service_id),
+            amount=payload.amount,
+            reason=payload.reason,
+            acting_user=request.user,
+            key=ledger_key(request, "one_off"),
+        )
+    amount = tx.postings.get(account__subscriber_id=subscriber.pk).amount
+    return OneOffChargeOut.model_validate(
+        {
+            "transaction_id": tx.pk,
+            "effective_date": tx.effective_date,
+            "service_id": payload.service_id,
+            "amount": -amount,
+            "memo": tx.memo,
+            "balance": _balance(subscriber),
+        }
+    )
+
+
+@router.post(
     "/subscribers/{subscriber_id}/promised-payments",
     response={201: PromisedPaymentOut, **WRITE_ERRORS},
     summary="Take a promised payment within the plan's policy",
 )
-@idempotent(201)
+@idempotent(201, required=True, access=_managed_subscriber)
 def take_promised_payment(request, subscriber_id: int, payload: PromisedPaymentIn):
-    subscriber = _subscriber(request, subscriber_id, Perm.SUBSCRIPTION_MANAGE)
+    subscriber = _managed_subscriber(request, subscriber_id)
     promised = actions.do_take_promised_payment(subscriber, acting_user=request.user, amount=payload.amount)
     return PromisedPaymentOut.model_validate(
         {
@@ -453,13 +553,15 @@ def take_promised_payment(request, subscriber_id: int, payload: PromisedPaymentI
     )
 
 
+# No Idempotency-Key here: a PUT sets an absolute value and posts nothing to the ledger, so a retry leaves
+# the account as the first call did. A key would only spare the audit a second row for the same value.
 @router.put(
     "/subscribers/{subscriber_id}/credit-limit",
     response={200: BalanceOut, **ERRORS},
     summary="Set how far below zero the balance may go before access is restricted",
 )
 def set_credit_limit(request, subscriber_id: int, payload: CreditLimitIn):
-    subscriber = _subscriber(request, subscriber_id, Perm.BILLING_ADJUST)
+    subscriber = _adjustable_subscriber(request, subscriber_id)
     actions.do_set_credit_limit(subscriber, amount=payload.amount, reason=payload.reason, acting_user=request.user)
     return _balance(subscriber)
 
@@ -469,9 +571,9 @@ def set_credit_limit(request, subscriber_id: int, payload: CreditLimitIn):
     response={201: TurboActivationOut, **WRITE_ERRORS},
     summary="Buy a turbo: its price is charged from the balance now, its speed lasts for its hours",
 )
-@idempotent(201)
+@idempotent(201, required=True, access=_managed_subscription)
 def activate_turbo(request, subscription_id: int, payload: TurboIn):
-    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    subscription = _managed_subscription(request, subscription_id)
     with _fields_as_sent(turbo="turbo_id"):
         activation = actions.do_activate_turbo(
             subscription, turbo=_turbo(payload.turbo_id), acting_user=request.user, reason=payload.reason
@@ -484,8 +586,8 @@ def activate_turbo(request, subscription_id: int, payload: TurboIn):
     response={200: TurboActivationOut, **WRITE_ERRORS},
     summary="End the turbo on now, before its time; nothing is refunded",
 )
-@idempotent(200)
+@idempotent(200, required=True, access=_managed_subscription)
 def end_turbo(request, subscription_id: int, payload: ReasonIn):
-    subscription = _subscription(request, subscription_id, Perm.SUBSCRIPTION_MANAGE)
+    subscription = _managed_subscription(request, subscription_id)
     activation = actions.do_end_turbo(subscription, acting_user=request.user, reason=payload.reason)
     return TurboActivationOut.model_validate(_activation(activation))

@@ -1,8 +1,8 @@
 """Pure money and period arithmetic of charging. No ORM, no clock: values in, values out.
 
 Every function here has Hypothesis properties in tests/billing/test_calculations.py: the daily charges of a
-month add up to the fee exactly, proration never exceeds the fee, an upgrade's credit plus new charge never
-exceeds the two full fees.
+month add up to the fee exactly; proration is the whole fee from the period's start and nothing from its end,
+falls day by day, and equals the daily charges it replaces except on a half kopeck.
 """
 
 from __future__ import annotations
@@ -88,16 +88,3 @@ def proration_fraction(*, period, used_from) -> tuple[int, int]:
     start, end = period
     used_from = min(max(used_from, start), end)
     return _length(used_from, end), _length(start, end)
-
-
-def plan_change_amounts(
-    *, old_fee: Decimal, new_fee: Decimal, already_charged: Decimal, period: tuple, change_at
-) -> tuple[Decimal, Decimal]:
-    """Credit of the unused old fee and charge of the new fee for the rest of the period.
-
-    The credit never exceeds what was actually charged for the period (a first, partial month was charged
-    only its part), so a change can never give back money that was not taken.
-    """
-    credit = min(prorate(old_fee, period=period, used_from=change_at), max(already_charged, ZERO))
-    charge = prorate(new_fee, period=period, used_from=change_at)
-    return credit, charge

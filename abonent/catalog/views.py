@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
 from django.http import HttpResponse
@@ -19,24 +18,11 @@ from django.views.decorators.http import require_POST
 
 from abonent.core import clock
 from abonent.core.forms import apply_action_errors
-from abonent.staff.permissions import Perm, check_perm, has_perm
+from abonent.staff.permissions import Perm, has_perm, require_perm
 
 from . import actions, selectors
 from .forms import PlanCreateForm, PlanPriceForm, TurboForm, bytes_to_gb, kbps_to_mbps
 from .models import Plan, PlanPrice, Service, Turbo
-
-
-def _require(perm):
-    def decorator(view):
-        def wrapped(request, *args, **kwargs):
-            check_perm(request.user, perm)
-            return view(request, *args, **kwargs)
-
-        wrapped.__name__ = view.__name__
-        wrapped.__doc__ = view.__doc__
-        return login_required(wrapped)
-
-    return decorator
 
 
 @dataclass(frozen=True)
@@ -99,7 +85,7 @@ def _price_today(plan: Plan) -> PlanPrice | None:
         return None
 
 
-@_require(Perm.BILLING_VIEW)
+@require_perm(Perm.BILLING_VIEW)
 def plan_list(request):
     return render(
         request,
@@ -108,7 +94,7 @@ def plan_list(request):
     )
 
 
-@_require(Perm.BILLING_VIEW)
+@require_perm(Perm.BILLING_VIEW)
 def service_list(request):
     services = Service.objects.annotate(plan_count=Count("plans")).order_by("kind", "name")
     return render(request, "catalog/service_list.html", {"services": services})
@@ -136,7 +122,7 @@ def _prices_context(request, plan: Plan, form: PlanPriceForm | None = None, noti
     }
 
 
-@_require(Perm.BILLING_VIEW)
+@require_perm(Perm.BILLING_VIEW)
 def plan_detail(request, pk):
     plan = _plan(pk)
     context = _prices_context(request, plan)
@@ -155,7 +141,7 @@ def plan_detail(request, pk):
 
 
 @require_POST
-@_require(Perm.CATALOG_MANAGE)
+@require_perm(Perm.CATALOG_MANAGE)
 def price_add(request, pk):
     plan = _plan(pk)
     form = PlanPriceForm(request.POST)
@@ -180,7 +166,7 @@ def price_add(request, pk):
     return HttpResponse(html, status=status)
 
 
-@_require(Perm.CATALOG_MANAGE)
+@require_perm(Perm.CATALOG_MANAGE)
 def plan_create(request):
     form = PlanCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -197,7 +183,7 @@ def plan_create(request):
 # --- turbo options ------------------------------------------------------------------------------------------
 
 
-@_require(Perm.BILLING_VIEW)
+@require_perm(Perm.BILLING_VIEW)
 def turbo_list(request):
     return render(
         request,
@@ -209,7 +195,7 @@ def turbo_list(request):
     )
 
 
-@_require(Perm.CATALOG_MANAGE)
+@require_perm(Perm.CATALOG_MANAGE)
 def turbo_create(request):
     form = TurboForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -223,7 +209,7 @@ def turbo_create(request):
     return render(request, "catalog/turbo_form.html", {"form": form}, status=422 if form.errors else 200)
 
 
-@_require(Perm.CATALOG_MANAGE)
+@require_perm(Perm.CATALOG_MANAGE)
 def turbo_edit(request, pk):
     turbo = get_object_or_404(Turbo, pk=pk)
     form = TurboForm(request.POST or None, turbo=turbo)

@@ -14,7 +14,9 @@ class AuditedAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         before = audit.snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
         super().save_model(request, obj, form, change)
-        old, new = audit.diff(before, audit.snapshot(obj))
+        # Both sides as stored: the form's values differ in form, not in value (a date-time typed in the local zone
+        # against the same moment read back in UTC), and would show as a change.
+        old, new = audit.diff(before, audit.snapshot(type(obj).objects.get(pk=obj.pk)))
         label = obj._meta.model_name
         audit.record(
             actor=request.user,

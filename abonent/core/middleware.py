@@ -1,12 +1,29 @@
-"""Request id and client address, kept in a context variable for logs and the audit log."""
+"""Request-wide concerns: the request id and client address (kept for logs and the audit log), requests refused
+before any view, and the security headers of every response."""
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import HttpResponse
+from django.http.multipartparser import MultiPartParserError
+from django.utils.cache import patch_cache_control
+from django.utils.translation import gettext
+
+logger = logging.getLogger(__name__)
 
 _request_meta: ContextVar[dict[str, Any] | None] = ContextVar("abonent_request_meta", default=None)
 
@@ -39,4 +56,150 @@ class RequestIdMiddleware:
         finally:
             _request_meta.reset(token)
         response["X-Request-ID"] = request_id
+        return response
+
+
+# --- Requests refused before any view ------------------------------------------------------------------------
+#
+# What would otherwise reach PostgreSQL or Django's parsers and come back as a 500: a NUL character (PostgreSQL's
+# text types cannot store U+0000, and psycopg raises on it), a body over DATA_UPLOAD_MAX_MEMORY_SIZE (Django raises
+# RequestDataTooBig inside the view; the API's catch-all turned it into a 500), too many fields. Issue 11.
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is answered before it reaches a view. ``field`` names the input to blame, if one is."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+
+
+def _null_character_path(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where in parsed JSON the first U+0000 sits (in a key or a string), as the path to it; None if nowhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), item) for i, item in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        if "\x00" in key:
+            return (*path, key.replace("\x00", "\\u0000"))
+        found = _null_character_path(item, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _null_character(field: str | None) -> Refusal:
+    return Refusal(422, "null_character", gettext("Null characters are not allowed."), field)
+
+
+def _form_null_character(data) -> Refusal | None:
+    for key, values in data.lists():
+        if "\x00" in key or any("\x00" in v for v in values):
+            return _null_character(key.replace("\x00", "\\u0000"))
+    return None
+
+
+def _is_form(request) -> bool:
+    return request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _body_too_large() -> Refusal:
+    return Refusal(
+        413,
+        "body_too_large",
+        gettext("The request body is larger than %(limit)s bytes.") % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
+    )
+
+
+def _check_request(request) -> Refusal | None:
+    if "\x00" in request.path:
+        return Refusal(404, "not_found", gettext("Not found."))
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return Refusal(400, "malformed_body", gettext("The request body cannot be read."))
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    # Uploaded files do not count towards the limit (Django's multipart parser checks the other fields itself).
+    if limit is not None and length > limit and request.content_type != "multipart/form-data":
+        return _body_too_large()
+    # Reading GET and POST here is no extra work: the views and CsrfViewMiddleware parse them anyway (cached).
+    if (refusal := _form_null_character(request.GET)) is not None:
+        return refusal
+    if request.method == "POST" and _is_form(request):
+        return _form_null_character(request.POST)
+    if length and not _is_form(request) and b"\\u0000" in request.body:
+        # JSON spells U+0000 as \u0000 (a raw NUL byte in a string is invalid JSON, refused by the parser).
+        try:
+            parsed = json.loads(request.body)
+        except ValueError:
+            return None  # the view's own parser answers for malformed JSON
+        path = _null_character_path(parsed)
+        if path is not None:
+            return _null_character(".".join(path) or None)
+    return None
+
+
+def check_request(request) -> Refusal | None:
+    """The reason to refuse ``request`` before any view (see above), or None to let it through."""
+    try:
+        return _check_request(request)
+    except RequestDataTooBig:
+        return _body_too_large()
+    except (TooManyFieldsSent, TooManyFilesSent):
+        return Refusal(400, "too_many_fields", gettext("The request has too many fields."))
+    except (SuspiciousOperation, BadRequest, MultiPartParserError, UnicodeDecodeError):
+        return Refusal(400, "malformed_body", gettext("The request body cannot be read."))
+
+
+class RequestGuardMiddleware:
+    """Answers a request that would crash a view (``check_request``) with a 4xx naming the reason, as plain text.
+
+    ``abonent.api.middleware`` answers the same refusals in the API's JSON error shape under /api/.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        refusal = check_request(request)
+        if refusal is None:
+            return self.get_response(request)
+        logger.info("Refused %s %s: %s (%s)", request.method, request.path, refusal.code, refusal.field or "-")
+        return self.refuse(request, refusal)
+
+    def refuse(self, request, refusal: Refusal) -> HttpResponse:
+        text = f"{refusal.field}: {refusal.message}" if refusal.field else refusal.message
+        return HttpResponse(text, status=refusal.status, content_type="text/plain; charset=utf-8")
+
+
+# --- Headers of every response -------------------------------------------------------------------------------
+
+# Console pages and API answers carry personal data (names, phones, passports, balances): no browser or proxy cache
+# may keep them, and the back button after logging out must not show them. The client portal (/my/) will too.
+NO_STORE_PREFIXES = ("/staff/", "/api/", "/my/")
+
+
+class SecurityHeadersMiddleware:
+    """``Content-Security-Policy`` on every response (``settings.ABONENT_CONTENT_SECURITY_POLICY``), and
+    ``Cache-Control: no-store`` under ``NO_STORE_PREFIXES``."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        policy = settings.ABONENT_CONTENT_SECURITY_POLICY
+        # Django's technical 404/500 pages (DEBUG only) style and script themselves inline.
+        debug_page = settings.DEBUG and response.status_code in (404, 500)
+        if policy and not debug_page and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = policy
+        if request.path.startswith(NO_STORE_PREFIXES):
+            patch_cache_control(response, no_store=True)
         return response

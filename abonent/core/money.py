@@ -6,7 +6,8 @@ database; the currency is one setting per installation (``ABONENT_CURRENCY``, RU
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import models
@@ -24,16 +25,24 @@ class MoneyError(ValueError):
     """A value that cannot be an amount of money (float, NaN, infinity, garbage)."""
 
 
+# What a person or an integration writes as an amount: ASCII digits, one decimal point or comma. Decimal() alone
+# also takes other scripts' digits ("５" and "٥" are 5), "1_000" and "1e3": a typo or a trick must not become money.
+_AMOUNT_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
+
+
 def to_decimal(value: Decimal | int | str) -> Decimal:
-    """Parse without ever going through float: floats are refused, not converted."""
+    """Parse without ever going through float: floats are refused, not converted; text must be ASCII digits."""
     if isinstance(value, float):
         raise MoneyError(_("Money must not be a float; pass a Decimal or a string."))
     if isinstance(value, bool):
         raise MoneyError(_("Money must be a number."))
-    try:
-        result = value if isinstance(value, Decimal) else Decimal(str(value).strip().replace(",", "."))
-    except (InvalidOperation, ValueError) as exc:
-        raise MoneyError(_("“%(value)s” is not an amount of money.") % {"value": value}) from exc
+    if isinstance(value, Decimal):
+        result = value
+    else:
+        text = str(value).strip()
+        if not _AMOUNT_TEXT.fullmatch(text):
+            raise MoneyError(_("“%(value)s” is not an amount of money: use the digits 0–9.") % {"value": value})
+        result = Decimal(text.replace(",", "."))
     if not result.is_finite():
         raise MoneyError(_("“%(value)s” is not an amount of money.") % {"value": value})
     return result

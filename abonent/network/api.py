@@ -10,6 +10,11 @@ Decisions are the ones ``abonent radius`` makes: the same ``PolicyStore.find``/`
 the request's logins, ``policy.store_for_request``), the same vendor profile of the NAS, the same accounting
 records through ``accounting.write_batch``. The difference: FreeRADIUS checks the password (PAP, CHAP,
 MS-CHAP) with the Cleartext-Password we hand back, so a wrong password is reported afterwards (``post-auth``).
+
+Who may call them: a RADIUS service token (``abonent create_radius_token``), bound to the NAS it speaks for
+(``abonent.api.models.ApiTokenNas``). The answers hold any subscriber's PPPoE password and the writes open and
+close sessions, so no person's token may (``Perm.RADIUS_SERVICE``: service accounts only, never branch-limited),
+and a request naming a NAS the token is not bound to is refused (issue 11).
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Body, Field, Router, Schema
 
+from abonent.api.auth import TokenAuth
 from abonent.api.errors import ApiError, ErrorOut
 from abonent.core import clock
-from abonent.staff.permissions import Perm, check_perm
+from abonent.staff.permissions import Perm, allowed_branch_ids, has_perm
 
 from . import accounting
 from .accounting import AcctRecord
@@ -48,7 +54,7 @@ from .vendors.base import DebtorSettings
 
 logger = logging.getLogger("abonent.radius")
 
-router = Router(tags=["radius"])
+router = Router(tags=["radius"], auth=TokenAuth(radius=True))
 
 # Set in FreeRADIUS's control list on an accept into the debtor redirect; the site's post-auth section
 # reports such accepts back (they are kept in the subscriber card, as abonent radius keeps them).
@@ -63,6 +69,9 @@ ACCT_STATUS = {
     "accounting-off": 8,
 }
 PASSWORD_ATTRIBUTES = ("User-Password", "CHAP-Password", "MS-CHAP-Response", "MS-CHAP2-Response")
+# Where a request names its NAS, in the order the NAS is looked up: the address FreeRADIUS received the packet
+# from (the site copies it), then what the NAS says of itself.
+NAS_ADDRESS_ATTRIBUTES = ("FreeRADIUS-Client-IP-Address", "NAS-IP-Address", "NAS-IPv6-Address")
 
 
 class RlmAttribute(Schema):
@@ -130,19 +139,48 @@ def _ipv4(value: str) -> str | None:
         return None
 
 
-def _nas(attrs: dict[str, RlmAttribute]) -> Nas:
+def _check_radius_service(request) -> None:
+    """Only a service account's token, bound to NAS, without a branch limit: the answers hold the PPPoE password
+    of any subscriber, and the writes open and close anyone's sessions."""
+    user = request.user
+    if (
+        has_perm(user, Perm.RADIUS_SERVICE)
+        and getattr(request, "api_token_nas_ids", None)
+        and allowed_branch_ids(user) is None
+    ):
+        return
+    raise ApiError(
+        403,
+        "radius_service_required",
+        _("Only a RADIUS service token bound to the NAS may call this endpoint (abonent create_radius_token)."),
+    )
+
+
+def _nas(request, attrs: dict[str, RlmAttribute]) -> Nas:
     """The NAS by the address FreeRADIUS received the packet from (the site copies it into
-    FreeRADIUS-Client-IP-Address), else by NAS-IP-Address."""
-    for name in ("FreeRADIUS-Client-IP-Address", "NAS-IP-Address"):
-        address = _text(attrs, name)
-        if not address:
-            continue
+    FreeRADIUS-Client-IP-Address), else by NAS-IP-Address; it must be one the token is bound to.
+
+    Any registered NAS the request names is checked, not only the one looked up: the fields are written by the
+    caller, and a token bound to one NAS must not read passwords as, or write sessions for, another. An address
+    no NAS is registered with (a NAS-IP-Address behind NAT) names none and is not refused.
+    """
+    named: list[str] = []
+    for name in NAS_ADDRESS_ATTRIBUTES:
         try:
-            address = str(ipaddress.ip_address(address))
+            named.append(str(ipaddress.ip_address(_text(attrs, name))))
         except ValueError:
             continue
-        nas = Nas.objects.filter(ip_address=address, is_active=True).first()
-        if nas is not None:
+    registered = {nas.ip_address: nas for nas in Nas.objects.filter(ip_address__in=named)} if named else {}
+    bound = request.api_token_nas_ids
+    foreign = sorted({address for address in named if address in registered and registered[address].pk not in bound})
+    if foreign:
+        logger.warning(
+            "radius rest: token %s… named NAS %s it is not bound to", request.api_token.prefix, ", ".join(foreign)
+        )
+        raise ApiError(403, "nas_not_bound", _("This token does not speak for this NAS."))
+    for address in named:
+        nas = registered.get(address)
+        if nas is not None and nas.is_active:
             return nas
     logger.warning(
         "radius rest: no active NAS for client %s / NAS-IP-Address %s",
@@ -201,13 +239,14 @@ def _reply(pairs: list[tuple[str, str | int]]) -> dict[str, dict]:
         "The request's attributes in rlm_rest's JSON body. 200: `control:Cleartext-Password` (FreeRADIUS's "
         "pap/chap/mschap check the password with it; `control:Auth-Type` Accept for IPoE logins) and the reply "
         "attributes of the NAS's vendor. 401 (`rejected`, the reason in `fields`): reject. 404 "
-        "(`unknown_login`): notfound. 403 (`unknown_nas`): the packet's source is not a registered NAS. "
-        "Needs a token whose role may manage the network."
+        "(`unknown_login`): notfound. 403 (`unknown_nas`): the packet's source is not a registered NAS; "
+        "(`nas_not_bound`): the request names a NAS the token is not bound to; (`radius_service_required`): not "
+        "a RADIUS service token. Needs a service account's token bound to the NAS (`abonent create_radius_token`)."
     ),
 )
 def authorize(request, payload: RlmRequest):
-    check_perm(request.user, Perm.NETWORK_MANAGE)
-    nas = _nas(payload)
+    _check_radius_service(request)
+    nas = _nas(request, payload)
     username, calling, option82 = _lookup(payload)
     store = store_for_request(username, calling, option82)
     # Framed-Protocol = PPP, Service-Type = Login-User (a hotspot page): the User-Name was typed (find()).
@@ -268,17 +307,18 @@ def authorize(request, payload: RlmRequest):
     description=(
         "Called by the site's post-auth section with `X-Abonent-Result: reject` when FreeRADIUS rejected a "
         "login Abonent had authorized (a wrong password, or no password of a kind it checks), and with "
-        "`restricted` for an accept into the debtor redirect. Kept as the subscriber's authentication attempts."
+        "`restricted` for an accept into the debtor redirect. Kept as the subscriber's authentication attempts. "
+        "The token and NAS rules of authorize (403 `radius_service_required`, `nas_not_bound`, `unknown_nas`)."
     ),
 )
 def post_auth(request, payload: RlmRequest):
-    check_perm(request.user, Perm.NETWORK_MANAGE)
+    _check_radius_service(request)
     result = request.META.get(RESULT_HEADER, "").strip().lower()
     if result not in ("reject", "restricted"):
         raise ApiError(
             422, "result_invalid", _("Send the header X-Abonent-Result with the value reject or restricted.")
         )
-    nas = _nas(payload)
+    nas = _nas(request, payload)
     username, calling, option82 = _lookup(payload)
     entry = store_for_request(username, calling, option82, with_state=False).find(username, calling, option82)
     if result == "restricted":
@@ -301,12 +341,13 @@ def post_auth(request, payload: RlmRequest):
         "Start, Interim-Update, Stop, Accounting-On and Accounting-Off, written as abonent radius writes them "
         "(the session keyed by the MD5 of User-Name, Acct-Session-Id, NAS-IP-Address, NAS-Identifier, "
         "NAS-Port-Id and NAS-Port). 422: a record abonent radius would drop (another status type, no "
-        "Acct-Session-Id); FreeRADIUS then sends no Accounting-Response."
+        "Acct-Session-Id); FreeRADIUS then sends no Accounting-Response. The token and NAS rules of authorize "
+        "(403 `radius_service_required`, `nas_not_bound`, `unknown_nas`): a token writes only its NAS's sessions."
     ),
 )
 def accounting_request(request, payload: RlmRequest):
-    check_perm(request.user, Perm.NETWORK_MANAGE)
-    nas = _nas(payload)
+    _check_radius_service(request)
+    nas = _nas(request, payload)
     record = _acct_record(payload, nas)
     try:
         accounting.write_batch([record])

@@ -8,4 +8,4 @@ class NetworkConfig(AppConfig):
     verbose_name = _("Network")
 
     def ready(self) -> None:
-        from . import events, panels, seeding, tasks  # noqa: F401
+        from . import events, metrics, panels, seeding, tasks  # noqa: F401

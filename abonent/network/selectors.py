@@ -11,6 +11,7 @@ from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Sum
 from abonent.billing.models import Subscription, SubscriptionStatus, TurboActivation, TurboStatus
 from abonent.catalog.models import Plan, ServiceKind
 from abonent.core import clock
+from abonent.staff.permissions import scope_to_branches
 from abonent.subscribers.models import SubscriberStatus
 
 from .models import AuthAttempt, CoaRequest, CoaStatus, Login, Nas, Session, SessionStatus, UsageDay
@@ -245,8 +246,13 @@ def nas_by_address() -> dict[str, Nas]:
     return {nas.ip_address: nas for nas in Nas.objects.filter(is_active=True)}
 
 
-def open_sessions(*, nas: Nas | None = None, subscriber_id: int | None = None) -> QuerySet[Session]:
+def open_sessions(*, nas: Nas | None = None, subscriber_id: int | None = None, visible_to=None) -> QuerySet[Session]:
+    """Sessions online, newest first. ``visible_to`` (a staff user): only those of subscribers in the user's
+    branches; a session of no known subscriber belongs to no branch and is hidden from a branch-limited user
+    (its login, address and MAC may well be another branch's subscriber's)."""
     qs = Session.objects.filter(status=SessionStatus.OPEN).select_related("nas")
+    if visible_to is not None:
+        qs = scope_to_branches(qs, visible_to, "subscriber__branch")
     if nas is not None:
         qs = qs.filter(nas=nas)
     if subscriber_id is not None:

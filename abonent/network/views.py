@@ -8,7 +8,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
@@ -19,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from abonent.core.forms import apply_action_errors
-from abonent.staff.permissions import Perm, check_perm, has_perm
+from abonent.staff.permissions import Perm, has_perm, require_perm
 from abonent.subscribers.selectors import get_subscriber
 
 from . import actions, selectors
@@ -28,19 +27,6 @@ from .models import IpPool, Nas, RejectReason, Session
 from .panels import render_network_panel
 
 SESSIONS_PER_PAGE = 50
-
-
-def _require(perm):
-    def decorator(view):
-        def wrapped(request, *args, **kwargs):
-            check_perm(request.user, perm)
-            return view(request, *args, **kwargs)
-
-        wrapped.__name__ = view.__name__
-        wrapped.__doc__ = view.__doc__
-        return login_required(wrapped)
-
-    return decorator
 
 
 # --- NAS ------------------------------------------------------------------------------------------------------
@@ -97,7 +83,7 @@ def _nas_rows() -> list[NasRow]:
     return rows
 
 
-@_require(Perm.NETWORK_VIEW)
+@require_perm(Perm.NETWORK_VIEW)
 def nas_list(request):
     rows = _nas_rows()
     return render(
@@ -111,7 +97,7 @@ def nas_list(request):
     )
 
 
-@_require(Perm.NETWORK_MANAGE)
+@require_perm(Perm.NETWORK_MANAGE)
 def nas_create(request):
     form = NasForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -126,7 +112,7 @@ def nas_create(request):
     return render(request, "network/nas_form.html", {"form": form, "nas": None}, status=422 if form.errors else 200)
 
 
-@_require(Perm.NETWORK_MANAGE)
+@require_perm(Perm.NETWORK_MANAGE)
 def nas_edit(request, pk):
     nas = get_object_or_404(Nas, pk=pk)
     form = NasForm(request.POST or None, initial=NasForm.initial_of(nas), editing=True)
@@ -147,11 +133,11 @@ def nas_edit(request, pk):
 # --- sessions online ----------------------------------------------------------------------------------------
 
 
-@_require(Perm.NETWORK_VIEW)
+@require_perm(Perm.NETWORK_VIEW)
 def session_list(request):
     form = SessionFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    sessions = selectors.open_sessions(nas=data.get("nas")).select_related("subscriber")
+    sessions = selectors.open_sessions(nas=data.get("nas"), visible_to=request.user).select_related("subscriber")
     page = Paginator(sessions, SESSIONS_PER_PAGE).get_page(data.get("page") or 1)
     params = request.GET.copy()
     params.pop("page", None)
@@ -165,7 +151,7 @@ def session_list(request):
 # --- IP pools -----------------------------------------------------------------------------------------------
 
 
-@_require(Perm.NETWORK_VIEW)
+@require_perm(Perm.NETWORK_VIEW)
 def pool_list(request):
     return render(
         request,
@@ -174,7 +160,7 @@ def pool_list(request):
     )
 
 
-@_require(Perm.NETWORK_MANAGE)
+@require_perm(Perm.NETWORK_MANAGE)
 def pool_create(request):
     form = IpPoolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -206,7 +192,7 @@ def _panel_response(request, subscriber, *, form=None, notice: str = "", error: 
 
 
 @require_POST
-@_require(Perm.NETWORK_MANAGE)
+@require_perm(Perm.NETWORK_MANAGE)
 def login_add(request, pk):
     subscriber = get_subscriber(request.user, pk)
     form = LoginForm(request.POST, auto_id="login-%s")
@@ -222,7 +208,7 @@ def login_add(request, pk):
 
 
 @require_POST
-@_require(Perm.NETWORK_MANAGE)
+@require_perm(Perm.NETWORK_MANAGE)
 def session_disconnect(request, pk, session_pk):
     subscriber = get_subscriber(request.user, pk)
     session = get_object_or_404(Session.objects.select_related("nas"), pk=session_pk, subscriber_id=subscriber.pk)

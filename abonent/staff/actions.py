@@ -60,6 +60,9 @@ def do_login(request, *, username: str, password: str) -> StaffUser | None:
 
     Returns the user, or ``None`` for wrong credentials; raises ``LoginLockedOut`` during a lockout. The
     attempt is recorded either way, and a lockout does not even run the (deliberately slow) argon2 check.
+    Except a right password of a user with two-factor authentication: that login succeeds only at the code
+    step (``two_factor.do_verify_login_code``), which records it. Recording the password as a success would
+    reset the failure count, and knowing the password would allow unlimited guesses at the code.
     """
     from abonent.core.metrics import LOGIN_FAILURES
     from abonent.core.middleware import client_ip
@@ -71,6 +74,8 @@ def do_login(request, *, username: str, password: str) -> StaffUser | None:
         LOGIN_FAILURES.labels("locked_out").inc()
         raise LoginLockedOut(remaining)
     user = authenticate(request, username=username, password=password)
+    if user is not None and user.two_factor_enabled:
+        return user
     LoginAttempt.objects.create(username=username, ip_address=ip, attempted_at=clock.now(), succeeded=user is not None)
     if user is None:
         LOGIN_FAILURES.labels("bad_credentials").inc()

@@ -2,6 +2,9 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from abonent.core.admin import AuditedAdmin
 
@@ -24,15 +27,23 @@ class StaffUserChangeForm(UserChangeForm):
 class StaffUserAdmin(AuditedAdmin, UserAdmin):
     form = StaffUserChangeForm
     add_form = StaffUserCreationForm
-    list_display = ("username", "full_name", "role", "is_active", "is_service_account", "last_login")
-    list_filter = ("role", "is_active", "is_service_account", "branches")
+    list_display = (
+        "username",
+        "full_name",
+        "role",
+        "is_active",
+        "is_service_account",
+        "two_factor_enabled",
+        "last_login",
+    )
+    list_filter = ("role", "is_active", "is_service_account", "two_factor_enabled", "branches")
     search_fields = ("username", "full_name", "email")
     ordering = ("username",)
     filter_horizontal = ("branches",)
     fieldsets = (
         (None, {"fields": ("username", "password")}),
         (_("Person"), {"fields": ("full_name", "email")}),
-        (_("Access"), {"fields": ("role", "branches", "is_active", "is_service_account")}),
+        (_("Access"), {"fields": ("role", "branches", "is_active", "is_service_account", "two_factor_enabled")}),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
@@ -44,7 +55,29 @@ class StaffUserAdmin(AuditedAdmin, UserAdmin):
             },
         ),
     )
-    readonly_fields = ("last_login", "date_joined")
+    readonly_fields = ("last_login", "date_joined", "two_factor_enabled")
+    actions = ["reset_two_factor"]
+
+    @admin.action(description=_("Reset two-factor authentication (lost phone)"))
+    def reset_two_factor(self, request, queryset):
+        from .two_factor import do_reset_two_factor
+
+        reset = 0
+        for user in queryset:
+            reset += do_reset_two_factor(
+                user, acting_user=request.user, reason=str(_("Reset in the administration site"))
+            )
+        self.message_user(
+            request,
+            ngettext(
+                "Two-factor authentication was reset for %(count)d user: they set it up again at the next login "
+                "if their role requires it.",
+                "Two-factor authentication was reset for %(count)d users: they set it up again at the next login "
+                "if their role requires it.",
+                reset,
+            )
+            % {"count": reset},
+        )
 
     def user_change_password(self, request, id, form_url=""):
         response = super().user_change_password(request, id, form_url)
@@ -57,8 +90,12 @@ class StaffUserAdmin(AuditedAdmin, UserAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens are created with ``abonent create_api_token`` (the plaintext is shown once); here they are revoked."""
+class ApiTokenAdmin(AuditedAdmin):
+    """Tokens are created with ``abonent create_api_token`` (the plaintext is shown once); here they are revoked.
+
+    Every save is audited with the fields before and after: clearing "revoked" brings a token back to life, and
+    moving "expires" lengthens one, both silently before (issue 11).
+    """
 
     list_display = ("name", "user", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at")
     list_filter = ("revoked_at",)
@@ -77,3 +114,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
             do_revoke_api_token(
                 token=token, acting_user=request.user, reason=str(_("Revoked in the administration site"))
             )
+
+
+# Authenticators and recovery codes change only through the audited actions in ``two_factor`` (which keep
+# ``StaffUser.two_factor_enabled`` in step): the device pages django-otp adds would also show the secrets.
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)

@@ -43,6 +43,9 @@ class StaffUser(AbstractBaseUser):
         _("service account"), default=False, help_text=_("An integration that uses API tokens and cannot log in.")
     )
     date_joined = models.DateTimeField(_("created"), auto_now_add=True)
+    # Mirrors "holds a confirmed TOTP device" so the two-factor middleware can tell on every console request
+    # without a query; only the actions in ``two_factor`` change the devices, and they keep this in step.
+    two_factor_enabled = models.BooleanField(_("two-factor authentication"), default=False, editable=False)
 
     objects = StaffUserManager()
 

@@ -9,7 +9,9 @@ filter (``scope_to_branches``).
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import wraps
 
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -47,10 +49,18 @@ class Perm(StrEnum):
     NETWORK_VIEW = "network.view"
     # NAS, logins and passwords, IP pools; disconnecting a session.
     NETWORK_MANAGE = "network.manage"
+    # Speak for a NAS on FreeRADIUS's rlm_rest endpoints: they hand out PPPoE passwords in clear and write
+    # sessions. No role grants it, not even the administrator's: a service account holds it
+    # (SERVICE_ACCOUNT_PERMISSIONS), and the endpoints also want its token bound to the NAS (docs/radius.md).
+    RADIUS_SERVICE = "radius.service"
+
+
+# Held by service accounts whatever their role, never by a person (permissions_of).
+SERVICE_ACCOUNT_PERMISSIONS: frozenset[Perm] = frozenset({Perm.RADIUS_SERVICE})
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
-    Role.ADMIN: frozenset(Perm),
+    Role.ADMIN: frozenset(Perm) - SERVICE_ACCOUNT_PERMISSIONS,
     Role.OPERATOR: frozenset(
         {
             Perm.SUBSCRIBER_VIEW,
@@ -87,7 +97,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
 def permissions_of(user) -> frozenset[Perm]:
     if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
         return frozenset()
-    return ROLE_PERMISSIONS.get(user.role, frozenset())
+    granted = ROLE_PERMISSIONS.get(user.role, frozenset())
+    return granted | SERVICE_ACCOUNT_PERMISSIONS if getattr(user, "is_service_account", False) else granted
 
 
 def has_perm(user, perm: Perm | str) -> bool:
@@ -101,6 +112,21 @@ def has_perm(user, perm: Perm | str) -> bool:
 def check_perm(user, perm: Perm | str) -> None:
     if not has_perm(user, perm):
         raise PermissionDenied(_("You do not have permission to do this."))
+
+
+def require_perm(perm: Perm):
+    """Decorator of a console view: a login first (anonymous: the login page), then ``perm`` (without it: 403,
+    and the view does not run). The one copy the apps' views import, beside the table it reads."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            check_perm(request.user, perm)
+            return view(request, *args, **kwargs)
+
+        return login_required(wrapped)
+
+    return decorator
 
 
 def allowed_branch_ids(user) -> set[int] | None:

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock, events, sequences
 from abonent.core.models import Branch
-from abonent.staff.permissions import Perm, check_branch, check_perm
+from abonent.staff.permissions import Perm, allowed_branch_ids, check_branch, check_perm
 
 from .models import (
     Address,
@@ -649,6 +649,13 @@ def do_remove_address(address: Address, *, acting_user) -> None:
 # --- equipment ----------------------------------------------------------------------------------------
 
 
+def _equipment_visible(user, equipment: Equipment) -> bool:
+    """A branch-limited user handles their branches' devices and the shared stock (a device of no branch),
+    never another branch's device, nor learns where it is installed."""
+    ids = allowed_branch_ids(user)
+    return ids is None or equipment.branch_id is None or equipment.branch_id in ids
+
+
 @transaction.atomic
 def do_register_equipment(
     *,
@@ -662,6 +669,8 @@ def do_register_equipment(
     acting_user,
 ) -> Equipment:
     check_perm(acting_user, Perm.EQUIPMENT_MANAGE)
+    if branch_id is not None:
+        check_branch(acting_user, branch_id)
     errors = {}
     serial_number = (serial_number or "").strip() or None
     mac = None
@@ -714,6 +723,8 @@ def do_assign_equipment(
 ) -> EquipmentAssignment:
     subscriber = _editable(subscriber, acting_user, Perm.EQUIPMENT_MANAGE)
     equipment = Equipment.objects.select_for_update().get(pk=equipment.pk)
+    if not _equipment_visible(acting_user, equipment):
+        raise PermissionDenied(_("This device belongs to a branch you do not have access to."))
     if ownership not in EquipmentOwnership.values:
         raise ValidationError(
             {"ownership": ValidationError(_("Choose how the subscriber holds the device."), code="ownership_invalid")}
@@ -722,6 +733,12 @@ def do_assign_equipment(
         raise ValidationError(_("Faulty or written-off equipment cannot be installed."), code="equipment_unusable")
     holder = equipment.assignments.filter(returned_at__isnull=True).select_related("subscriber").first()
     if holder:
+        ids = allowed_branch_ids(acting_user)
+        if ids is not None and holder.subscriber.branch_id not in ids:
+            # A shared-stock device at another branch's subscriber: say that it is taken, not by whom.
+            raise ValidationError(
+                _("This device is installed at a subscriber of another branch."), code="equipment_assigned"
+            )
         raise ValidationError(
             _("This device is installed at subscriber %(account)s; return it first.")
             % {"account": holder.subscriber.account_number},
@@ -782,7 +799,13 @@ def do_install_equipment(
     model: str = "",
     mac_address: str = "",
 ) -> EquipmentAssignment:
-    """Install a device found by serial number or MAC, registering it first when it is new — all or nothing."""
+    """Install a device found by serial number or MAC, registering it first when it is new — all or nothing.
+
+    A branch-limited user finds only their branches' devices and the shared stock: another branch's device is
+    refused (``equipment_other_branch``; serials and MACs are unique across branches, so it cannot be
+    registered anew either), and nothing of it is shown or changed."""
+    check_perm(acting_user, Perm.EQUIPMENT_MANAGE)
+    check_branch(acting_user, subscriber.branch_id)
     key = (serial_or_mac or "").strip()
     try:
         mac = normalize_mac(key)
@@ -791,6 +814,14 @@ def do_install_equipment(
     equipment = Equipment.objects.filter(
         Q(serial_number=key) | Q(mac_address=mac) if mac else Q(serial_number=key)
     ).first()
+    if equipment is not None and not _equipment_visible(acting_user, equipment):
+        raise ValidationError(
+            {
+                "serial_or_mac": ValidationError(
+                    _("This device belongs to a branch you do not have access to."), code="equipment_other_branch"
+                )
+            }
+        )
     if equipment is None:
         if not (vendor or "").strip():
             raise ValidationError(

@@ -11,7 +11,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from abonent.api.errors import ApiError, ErrorOut
 from abonent.api.idempotency import idempotent
-from abonent.staff.permissions import Perm, check_perm, has_perm
+from abonent.staff.permissions import Perm, check_branch, check_perm, has_perm
 
 from . import actions, selectors
 from .models import Subscriber
@@ -237,8 +237,23 @@ def list_subscribers(request, params: Query[SearchParams]):
     }
 
 
+# The writes below check access in their actions; ``idempotent`` runs these same checks before it replays a
+# stored answer (the replay skips the action), so a user who lost the right gets 403/404, not the answer.
+def _may_create(request, payload: SubscriberCreateIn, **_kwargs) -> None:
+    check_perm(request.user, Perm.SUBSCRIBER_CREATE)
+    check_branch(request.user, payload.branch_id)
+
+
+def _may_change(perm: Perm):
+    def access(request, subscriber_id: int, **_kwargs) -> None:
+        selectors.get_subscriber(request.user, subscriber_id)
+        check_perm(request.user, perm)
+
+    return access
+
+
 @router.post("/subscribers", response={201: SubscriberOut, 409: ErrorOut, **ERRORS}, summary="Create a subscriber")
-@idempotent(201)
+@idempotent(201, access=_may_create)
 def create_subscriber(request, payload: SubscriberCreateIn):
     data = payload.model_dump()
     data["contacts"] = [actions.ContactData(**c) for c in data["contacts"]]
@@ -277,7 +292,7 @@ def update_subscriber(request, subscriber_id: int, payload: SubscriberUpdateIn):
     response={200: SubscriberOut, 409: ErrorOut, **ERRORS},
     summary="Close a subscriber",
 )
-@idempotent(200)
+@idempotent(200, access=_may_change(Perm.SUBSCRIBER_CLOSE))
 def close_subscriber(request, subscriber_id: int, payload: CloseIn):
     subscriber = selectors.get_subscriber(request.user, subscriber_id)
     return _out(request, actions.do_close_subscriber(subscriber, reason=payload.reason, acting_user=request.user))
@@ -288,7 +303,7 @@ def close_subscriber(request, subscriber_id: int, payload: CloseIn):
     response={201: ContactOut, 409: ErrorOut, **ERRORS},
     summary="Add a phone or email",
 )
-@idempotent(201)
+@idempotent(201, access=_may_change(Perm.SUBSCRIBER_EDIT))
 def add_contact(request, subscriber_id: int, payload: ContactIn):
     subscriber = selectors.get_subscriber(request.user, subscriber_id)
     contact = actions.do_add_contact(subscriber, acting_user=request.user, **payload.model_dump())
@@ -311,7 +326,7 @@ def remove_contact(request, subscriber_id: int, contact_id: int):
     response={201: AddressOut, 409: ErrorOut, **ERRORS},
     summary="Add an address",
 )
-@idempotent(201)
+@idempotent(201, access=_may_change(Perm.SUBSCRIBER_EDIT))
 def add_address(request, subscriber_id: int, payload: AddressIn):
     subscriber = selectors.get_subscriber(request.user, subscriber_id)
     address = actions.do_add_address(

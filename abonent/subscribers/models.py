@@ -4,8 +4,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from abonent.core.models import Branch
-
-from .validators import format_phone
+from abonent.core.phones import format_phone
 
 
 class SubscriberKind(models.TextChoices):

@@ -7,11 +7,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.sql.datastructures import BaseTable
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from abonent.core.models import AuditEvent
 from abonent.staff.permissions import scope_to_branches
@@ -57,9 +59,27 @@ def _term_filter(term: str) -> Q:
     return Q(search_text__regex=word_start_pattern(term))
 
 
+# A query is bounded before it becomes SQL: each term is one more LIKE or regular expression over the search
+# column, and SQLite refuses an expression tree deeper than 1,000 (a 1,500-word query was a 500, issue 11).
+# An address with a full name is under ten terms ("Тверь Ленина 5 12 Иванов Иван Петрович").
+MAX_QUERY_CHARS = 200  # the API's SearchParams.q has the same max_length
+MAX_QUERY_TERMS = 12
+
+
+def check_query(query: str, terms: list[str]) -> None:
+    """Refuse a query that cannot be a search for one subscriber: a ValidationError on ``q``."""
+    if len(query) > MAX_QUERY_CHARS:
+        message = _("Search for at most %(limit)d characters.") % {"limit": MAX_QUERY_CHARS}
+        raise ValidationError({"q": ValidationError(message, code="query_too_long")})
+    if len(terms) > MAX_QUERY_TERMS:
+        message = _("Search for at most %(limit)d words.") % {"limit": MAX_QUERY_TERMS}
+        raise ValidationError({"q": ValidationError(message, code="query_too_many_words")})
+
+
 def filter_subscribers(user, filters: SubscriberFilters) -> tuple[QuerySet[Subscriber], list[str], bool]:
     qs = visible_subscribers(user)
     terms = query_terms(filters.query)
+    check_query(filters.query, terms)
     too_short = bool(filters.query.strip()) and not terms
     for term in terms:
         qs = qs.filter(_term_filter(term))

@@ -1,4 +1,6 @@
-"""Pure checks and normalisers for subscriber data: account numbers, phones, INN/KPP, passports, MACs."""
+"""Pure checks and normalisers for subscriber data: account numbers, phones, INN/KPP, passports, MACs.
+
+Phones are shown with ``abonent.core.phones.format_phone``."""
 
 from __future__ import annotations
 
@@ -76,15 +78,6 @@ def normalize_phone(raw: str, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValidationError(_("“%(value)s” is not a valid phone number.") % {"value": text}, code="phone_invalid")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def format_phone(e164: str) -> str:
-    """For display: ``+7 916 123-45-67``."""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return e164
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 _MAC_RE = re.compile(r"^[0-9a-f]{12}$")

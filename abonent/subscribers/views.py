@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from abonent.core.forms import apply_action_errors
-from abonent.staff.permissions import Perm, check_perm, has_perm
+from abonent.staff.permissions import Perm, check_perm, has_perm, require_perm
 
 from . import actions, selectors
 from .forms import (
@@ -31,20 +31,7 @@ from .history import history_lines
 from .panels import Panel, panels_for, register_panel, render_panel
 
 
-def _require(perm):
-    def decorator(view):
-        def wrapped(request, *args, **kwargs):
-            check_perm(request.user, perm)
-            return view(request, *args, **kwargs)
-
-        wrapped.__name__ = view.__name__
-        wrapped.__doc__ = view.__doc__
-        return login_required(wrapped)
-
-    return decorator
-
-
-@_require(Perm.SUBSCRIBER_VIEW)
+@require_perm(Perm.SUBSCRIBER_VIEW)
 def subscriber_list(request):
     form = SubscriberFilterForm(request.GET or None, user=request.user)
     data = form.cleaned_data if form.is_valid() else {}
@@ -55,7 +42,12 @@ def subscriber_list(request):
         kind=data.get("kind") or "",
         group_id=data["group"].pk if data.get("group") else None,
     )
-    page = selectors.search_subscribers(request.user, filters, page=data.get("page") or 1)
+    try:
+        page = selectors.search_subscribers(request.user, filters, page=data.get("page") or 1)
+    except ValidationError as exc:
+        # A query too long to run: say why (``_results.html`` shows the errors on q) instead of a 500.
+        apply_action_errors(form, exc)
+        page = selectors.SearchPage(results=[], page=1, has_next=False, terms=[])
     params = request.GET.copy()
     params.pop("page", None)
     context = {"form": form, "page": page, "query_string": params.urlencode()}
@@ -64,7 +56,7 @@ def subscriber_list(request):
     return render(request, "subscribers/list.html", context)
 
 
-@_require(Perm.SUBSCRIBER_CREATE)
+@require_perm(Perm.SUBSCRIBER_CREATE)
 def subscriber_create(request):
     form = SubscriberCreateForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -111,7 +103,7 @@ def subscriber_create(request):
     )
 
 
-@_require(Perm.SUBSCRIBER_EDIT)
+@require_perm(Perm.SUBSCRIBER_EDIT)
 def subscriber_edit(request, pk):
     subscriber = selectors.get_subscriber(request.user, pk)
     initial = {name: getattr(subscriber, name) for name in actions.PROFILE_FIELDS}
@@ -140,7 +132,7 @@ def subscriber_edit(request, pk):
     )
 
 
-@_require(Perm.SUBSCRIBER_VIEW)
+@require_perm(Perm.SUBSCRIBER_VIEW)
 def subscriber_card(request, pk):
     subscriber = selectors.get_subscriber(request.user, pk)
     panels = [render_panel(request, subscriber, panel) for panel in panels_for(request.user)]
@@ -159,7 +151,7 @@ def subscriber_card(request, pk):
 
 
 @require_POST
-@_require(Perm.SUBSCRIBER_CLOSE)
+@require_perm(Perm.SUBSCRIBER_CLOSE)
 def subscriber_close(request, pk):
     subscriber = selectors.get_subscriber(request.user, pk)
     form = CloseForm(request.POST)
@@ -175,7 +167,7 @@ def subscriber_close(request, pk):
 
 
 @require_POST
-@_require(Perm.SUBSCRIBER_CLOSE)
+@require_perm(Perm.SUBSCRIBER_CLOSE)
 def subscriber_reopen(request, pk):
     subscriber = selectors.get_subscriber(request.user, pk)
     try:

@@ -13,10 +13,12 @@ from abonent.subscribers.models import Subscriber
 
 
 class JsonClient(Client):
-    """A test client that sends JSON bodies and an API token, as an integration would."""
+    """A test client that sends JSON bodies and an API token, as an integration would. A string body is sent
+    as it is (the same JSON spelt another way)."""
 
     def post(self, path, data=None, **extra):
-        return super().post(path, json.dumps(data), content_type="application/json", **extra)
+        body = data if isinstance(data, str) else json.dumps(data)
+        return super().post(path, body, content_type="application/json", **extra)
 
     def patch(self, path, data=None, **extra):
         return super().patch(path, json.dumps(data), content_type="application/json", **extra)
@@ -24,12 +26,15 @@ class JsonClient(Client):
 
 @pytest.fixture
 def token_client(make_staff):
-    """``token_client(role, branches=[...])``: a client holding the API token of a new staff user."""
+    """``token_client(role, branches=[...])``: a client holding the API token of a new staff user, who is
+    ``client.user`` (to take a right away between two requests)."""
 
     def make(role: str, *, branches=()) -> JsonClient:
         user = make_staff(role, branches=branches)
         _token, plaintext = do_create_api_token(user=user, name="tests")
-        return JsonClient(headers={"Authorization": f"Bearer {plaintext}"})
+        client = JsonClient(headers={"Authorization": f"Bearer {plaintext}"})
+        client.user = user
+        return client
 
     return make
 

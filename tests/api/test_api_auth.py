@@ -8,7 +8,7 @@ import time_machine
 from django.test import Client
 
 from abonent.core import clock
-from abonent.staff.actions import do_create_api_token, do_revoke_api_token
+from abonent.staff.actions import do_create_api_token, do_create_staff_user, do_revoke_api_token
 from abonent.staff.permissions import Role
 
 NOT_AUTHENTICATED = {
@@ -193,3 +193,24 @@ def test_staff_limited_to_another_branch_cannot_create_in_this_branch(branch, ot
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
     assert written() == before
+
+
+def test_a_service_accounts_token_bound_to_no_nas_is_an_ordinary_token(make_subscriber):
+    """A CRM integration's service account: the RADIUS rule (a token bound to NAS opens only the RADIUS
+    endpoints) leaves its token as it was, with its role's permissions."""
+    subscriber = make_subscriber()
+    crm = do_create_staff_user(username="crm", password=None, role=Role.OPERATOR, is_service_account=True)
+    _token, plaintext = do_create_api_token(user=crm, name="CRM")
+    client = Client(headers={"Authorization": f"Bearer {plaintext}"})
+
+    listed = client.get("/api/v1/subscribers")
+    radius = client.post(
+        "/api/v1/radius/authorize",
+        {"User-Name": {"type": "string", "value": ["ivanov"]}},
+        content_type="application/json",
+    )
+
+    assert listed.status_code == 200
+    assert [item["account_number"] for item in listed.json()["items"]] == [subscriber.account_number]
+    assert radius.status_code == 403
+    assert radius.json()["error"]["code"] == "radius_service_required"

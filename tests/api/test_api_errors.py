@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.test import Client
 
 
@@ -140,3 +142,131 @@ def test_old_idempotency_records_are_pruned(api_client, branch):
     with clock.travel_to(clock.now() + dt.timedelta(days=8)):
         assert prune_idempotency_records.call() == 1
     assert IdempotencyRecord.objects.count() == 0
+
+
+NUL_REFUSED = {"field": None, "code": "null_character", "message": "Null characters are not allowed."}
+
+
+def test_a_null_character_in_a_body_string_is_422_naming_the_field(admin_api, branch, written):
+    # PostgreSQL cannot store U+0000 in text: before the guard this was a 500 from psycopg.
+    before = written()
+
+    response = admin_api.post(
+        "/api/v1/subscribers", {"branch_id": branch.pk, "last_name": "Пет\u0000ров", "first_name": "Пётр"}
+    )
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": {
+            "code": "validation_error",
+            "message": "Null characters are not allowed.",
+            "fields": [NUL_REFUSED | {"field": "last_name"}],
+        }
+    }
+    assert written() == before
+
+
+def test_a_null_character_deep_in_the_body_names_its_path(admin_api, branch, written):
+    before = written()
+
+    response = admin_api.post(
+        "/api/v1/subscribers",
+        {
+            "branch_id": branch.pk,
+            "last_name": "Петров",
+            "contacts": [{"kind": "phone", "value": "+79161234567"}, {"kind": "email", "value": "a\u0000@b.ru"}],
+        },
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [NUL_REFUSED | {"field": "contacts.1.value"}]
+    assert written() == before
+
+
+def test_a_null_character_in_a_key_is_refused_too(admin_api, branch, written):
+    before = written()
+
+    response = admin_api.post("/api/v1/subscribers", {"branch_id": branch.pk, "last_name": "Петров", "x\u0000": 1})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [NUL_REFUSED | {"field": "x\\u0000"}]
+    assert written() == before
+
+
+def test_a_null_character_in_the_query_is_422_naming_the_parameter(admin_api):
+    response = admin_api.get("/api/v1/subscribers", {"q": "Иван\u0000ов"})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [NUL_REFUSED | {"field": "q"}]
+
+
+def test_an_escaped_backslash_u0000_is_text_not_a_null_character(admin_api, branch):
+    # "\\u0000" in JSON is the six characters \u0000, which PostgreSQL stores like any other text.
+    response = admin_api.generic(
+        "POST",
+        "/api/v1/subscribers",
+        f'{{"branch_id": {branch.pk}, "last_name": "Петров \\\\u0000", "first_name": "Пётр"}}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 201
+    assert response.json()["last_name"] == "Петров \\u0000"
+
+
+def test_a_null_character_is_refused_in_russian_with_the_same_code(admin_api):
+    response = admin_api.get("/api/v1/subscribers", {"q": "\u0000"}, headers={"Accept-Language": "ru"})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [
+        {"field": "q", "code": "null_character", "message": "Данные содержат запрещённый символ: ноль-байт"}
+    ]
+
+
+def test_a_body_over_the_size_limit_is_413(admin_api, branch, written, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    before = written()
+
+    response = admin_api.post("/api/v1/subscribers", {"branch_id": branch.pk, "last_name": "П" * 1000})
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": {"code": "body_too_large", "message": "The request body is larger than 1000 bytes.", "fields": []}
+    }
+    assert written() == before
+
+
+def test_a_body_at_the_size_limit_is_read(admin_api, branch, settings):
+    body = json.dumps({"branch_id": branch.pk, "last_name": "x" * 100, "first_name": "Пётр"})
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = len(body.encode())
+
+    response = admin_api.generic("POST", "/api/v1/subscribers", body, content_type="application/json")
+
+    assert response.status_code == 201
+
+
+def test_too_many_query_parameters_is_400_not_500(admin_api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+
+    response = admin_api.get("/api/v1/subscribers?" + "&".join(f"x{i}=1" for i in range(11)))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "too_many_fields"
+
+
+def test_money_in_other_scripts_digits_is_refused_naming_the_field(admin_api, make_subscriber):
+    # Pydantic's \d and Decimal() both read "５" (full width) and "٥" (Arabic-Indic) as 5: booked as 5.00 before.
+    from abonent.billing.models import LedgerTransaction
+
+    subscriber = make_subscriber()
+
+    for amount in ("５", "٥٠", "1٥.00"):
+        response = admin_api.post(
+            f"/api/v1/subscribers/{subscriber.pk}/adjustments",
+            {"amount": amount, "reason": "Кабель"},
+            headers={"Idempotency-Key": f"digits-{amount}"},
+        )
+        assert response.status_code == 422, amount
+        assert [(f["field"], f["code"]) for f in response.json()["error"]["fields"]] == [
+            ("amount", "string_pattern_mismatch")
+        ]
+    assert not LedgerTransaction.objects.filter(kind="adjustment").exists()

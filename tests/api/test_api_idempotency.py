@@ -131,3 +131,72 @@ def test_retried_add_contact_adds_one_contact(admin_api, make_subscriber):
     assert retry.json() == first.json()
     assert first.json()["value"] == "ivanov@example.ru"
     assert list(subscriber.contacts.filter(kind="email").values_list("value", flat=True)) == ["ivanov@example.ru"]
+
+
+def test_same_key_with_the_same_json_spelt_another_way_gets_the_first_answer(admin_api, branch):
+    key = {"Idempotency-Key": "create-petrov-1"}
+    first = admin_api.post(
+        "/api/v1/subscribers",
+        f'{{"branch_id": {branch.pk}, "last_name": "Петров", "first_name": "Пётр", '
+        '"contacts": [{"kind": "phone", "value": "+79161234567"}]}',
+        headers=key,
+    )
+    retry = admin_api.post(
+        "/api/v1/subscribers",
+        '{"contacts":[{"value":"+79161234567","kind":"phone"}],'
+        f'"first_name":"\\u041f\\u0451\\u0442\\u0440","last_name":"Петров","branch_id":{branch.pk}}}',
+        headers=key,
+    )
+
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    assert Subscriber.objects.count() == 1
+
+
+def test_replay_after_the_role_lost_the_right_is_403_not_the_stored_answer(token_client, branch, written):
+    client = token_client(Role.OPERATOR)
+    key = {"Idempotency-Key": "create-petrov-1"}
+    assert client.post("/api/v1/subscribers", person(branch), headers=key).status_code == 201
+    client.user.role = Role.SUPPORT
+    client.user.save(update_fields=["role"])
+    before = written()
+
+    retry = client.post("/api/v1/subscribers", person(branch), headers=key)
+
+    assert retry.status_code == 403
+    assert retry.json()["error"]["code"] == "permission_denied"
+    assert written() == before
+
+
+def test_replay_after_the_branch_was_taken_away_is_404_not_the_stored_answer(
+    token_client, make_subscriber, branch, other_branch
+):
+    client = token_client(Role.OPERATOR, branches=[branch])
+    subscriber = make_subscriber()
+    key = {"Idempotency-Key": "contact-1"}
+    body = {"kind": "email", "value": "ivanov@example.ru"}
+    path = f"/api/v1/subscribers/{subscriber.pk}/contacts"
+    assert client.post(path, body, headers=key).status_code == 201
+    client.user.branches.set([other_branch])
+
+    retry = client.post(path, body, headers=key)
+
+    assert retry.status_code == 404
+    assert retry.json()["error"]["code"] == "not_found"
+
+
+def test_the_schema_shows_where_the_key_is_required(api_client):
+    paths = api_client.get("/api/v1/openapi.json").json()["paths"]
+
+    def key_parameter(path: str, method: str = "post") -> dict:
+        (parameter,) = [p for p in paths[path][method]["parameters"] if p["name"] == "Idempotency-Key"]
+        return {k: parameter[k] for k in ("in", "required", "schema")}
+
+    assert key_parameter("/api/v1/subscribers/{subscriber_id}/adjustments") == {
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "maxLength": 200},
+    }
+    assert key_parameter("/api/v1/subscriptions/{subscription_id}/turbo/end")["required"] is True
+    assert key_parameter("/api/v1/subscribers")["required"] is False
+    assert "400" in paths["/api/v1/subscribers/{subscriber_id}/one-off-charges"]["post"]["responses"]

@@ -1,7 +1,9 @@
 """``/api/v1``: plans, a subscriber's balance, ledger and subscriptions, and the billing writes staff make."""
 
 import datetime as dt
+import hashlib
 import json
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -19,11 +21,23 @@ D = Decimal
 NOV_1, NOV_16 = dt.date(2026, 11, 1), dt.date(2026, 11, 16)
 
 
-class Api(Client):
-    """JSON in and out, with a staff user's API token."""
+FRESH = object()
 
-    def post(self, path, data=None, **extra):
-        return super().post(path, json.dumps(data or {}), content_type="application/json", **extra)
+
+class Api(Client):
+    """JSON in and out, with a staff user's API token.
+
+    A POST carries a fresh Idempotency-Key, as an integration's first attempt does; ``key="…"`` sends that
+    key, ``key=None`` none. A string body is sent as it is (to send the same JSON spelt another way).
+    """
+
+    def post(self, path, data=None, *, key=FRESH, **extra):
+        if key is FRESH:
+            key = uuid.uuid4().hex
+        if key is not None:
+            extra["headers"] = {"Idempotency-Key": key, **extra.get("headers", {})}
+        body = data if isinstance(data, str) else json.dumps(data or {})
+        return super().post(path, body, content_type="application/json", **extra)
 
     def put(self, path, data=None, **extra):
         return super().put(path, json.dumps(data or {}), content_type="application/json", **extra)
@@ -278,9 +292,18 @@ def test_second_subscription_to_the_same_service_is_422(api, subscriber, subscri
     assert written() == before
 
 
+def last_line(api, subscriber) -> tuple[str, str]:
+    """The newest ledger line's amount and the balance after it, as the API shows them."""
+    line = api.get(f"/api/v1/subscribers/{subscriber.pk}/ledger", {"limit": 1}).json()[0]
+    return line["amount"], line["running_balance"]
+
+
 def test_freeze_unfreeze_and_terminate(api, subscriber, subscription, on):
-    actions.do_post_payment(subscriber, amount=D("1000"), channel="cash", external_id="1")
+    """650 ₽ a month charged on Nov 1 and 1,000 ₽ paid: 350.00. The freeze from Nov 16 returns the 15 unused
+    days (325.00) and charges 10 days at 3 ₽ (30.00); the unfreeze on Nov 20 charges Nov 20–30 again (11 days,
+    238.33); the termination on Nov 25 returns Nov 25–30 (6 days, 130.00)."""
     with on(NOV_16):
+        actions.do_post_payment(subscriber, amount=D("1000"), channel="cash", external_id="1")
         frozen = api.post(f"/api/v1/subscriptions/{subscription.pk}/freeze", {"days": 10, "reason": "Dacha"})
     assert frozen.status_code == 200
     assert (frozen.json()["status"], frozen.json()["freeze"]["starts_on"], frozen.json()["freeze"]["ends_on"]) == (
@@ -288,14 +311,24 @@ def test_freeze_unfreeze_and_terminate(api, subscriber, subscription, on):
         "2026-11-16",
         "2026-11-26",
     )
+    assert balance(subscriber) == D("645.00")
     with on(dt.date(2026, 11, 20)):
         unfrozen = api.post(f"/api/v1/subscriptions/{subscription.pk}/unfreeze", {})
+    assert unfrozen.status_code == 200
     assert (unfrozen.json()["status"], unfrozen.json()["freeze"]) == ("active", None)
+    assert balance(subscriber) == D("406.67")
+    assert last_line(api, subscriber) == ("-238.33", "406.67")
     with on(dt.date(2026, 11, 25)):
         ended = api.post(f"/api/v1/subscriptions/{subscription.pk}/terminate", {"reason": "Moved away"})
+    assert ended.status_code == 200
     assert (ended.json()["status"], ended.json()["ended_on"]) == ("terminated", "2026-11-25")
+    assert balance(subscriber) == D("536.67")
+    assert last_line(api, subscriber) == ("130.00", "536.67")
+    before = written()
     again = api.post(f"/api/v1/subscriptions/{subscription.pk}/terminate", {"reason": "Twice"})
     assert again.status_code == 422 and field_codes(again) == [(None, "already_terminated")]
+    assert written() == before
+    assert balance(subscriber) == D("536.67")
 
 
 def test_freeze_over_the_policy_is_422_with_the_code(api, subscription):
@@ -333,9 +366,12 @@ def test_adjustment_replayed_with_the_same_key_moves_money_once(api, subscriber,
     key = {"Idempotency-Key": "adj-7"}
     first = api.post(f"/api/v1/subscribers/{subscriber.pk}/adjustments", {"amount": "100", "reason": "x"}, headers=key)
     second = api.post(f"/api/v1/subscribers/{subscriber.pk}/adjustments", {"amount": "100", "reason": "x"}, headers=key)
+    before = written()
     other = api.post(f"/api/v1/subscribers/{subscriber.pk}/adjustments", {"amount": "200", "reason": "x"}, headers=key)
     assert (first.status_code, second.status_code, other.status_code) == (201, 201, 409)
     assert second.json() == first.json()
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert written() == before
     assert LedgerTransaction.objects.filter(kind="adjustment").count() == 1
     assert balance(subscriber) == D("-550.00")
 
@@ -412,3 +448,222 @@ def test_staff_of_another_branch_get_404_and_nothing_is_written(
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "not_found"
     assert written() == before
+
+
+# --- Idempotency-Key on the writes that move money --------------------------------------------------------
+
+ADJUST_100 = {"amount": "100", "reason": "Goodwill"}
+
+
+@pytest.fixture
+def installation(admin):
+    from abonent.catalog import actions as catalog
+
+    return catalog.do_create_service(
+        code="installation", name="Подключение", kind="one_off", one_off_price=D("1500.00"), acting_user=admin
+    )
+
+
+def test_money_writes_without_an_idempotency_key_are_400_and_write_nothing(
+    api, make_subscriber, subscriber, subscription, plans, installation
+):
+    newcomer = make_subscriber(last_name="Сидоров", phone="+79031112233")
+    before = written()
+    responses = [
+        api.post(f"/api/v1/subscribers/{newcomer.pk}/subscriptions", {"plan_id": plans[0].pk}, key=None),
+        api.post(f"/api/v1/subscriptions/{subscription.pk}/plan-change", {"plan_id": plans[1].pk}, key=None),
+        api.post(f"/api/v1/subscriptions/{subscription.pk}/freeze", {"days": 10}, key=None),
+        api.post(f"/api/v1/subscriptions/{subscription.pk}/unfreeze", {}, key=None),
+        api.post(f"/api/v1/subscriptions/{subscription.pk}/terminate", {"reason": "x"}, key=None),
+        api.post(f"/api/v1/subscribers/{subscriber.pk}/adjustments", ADJUST_100, key=None),
+        api.post(
+            f"/api/v1/subscribers/{subscriber.pk}/one-off-charges", {"service_id": installation.pk, "reason": "x"},
+            key=None,
+        ),
+        api.post(f"/api/v1/subscribers/{subscriber.pk}/promised-payments", {}, key=None),
+        # A blank header is no key.
+        api.post(f"/api/v1/subscribers/{subscriber.pk}/adjustments", ADJUST_100, headers={"Idempotency-Key": " "}),
+    ]  # fmt: skip
+    message = "This request moves money: send an Idempotency-Key header, and the same key when you retry it."
+    for response in responses:
+        assert response.status_code == 400
+        assert response.json() == {"error": {"code": "idempotency_key_required", "message": message, "fields": []}}
+    assert written() == before
+    assert balance(subscriber) == D("-650.00")
+    assert not newcomer.subscriptions.exists()
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.plan_id) == ("active", plans[0].pk)
+    assert not PromisedPayment.objects.exists() and not IdempotencyRecord.objects.exists()
+
+
+def test_same_key_with_the_same_json_spelt_another_way_gets_the_first_answer(api, subscriber, subscription):
+    path = f"/api/v1/subscribers/{subscriber.pk}/adjustments"
+    first = api.post(path, '{"amount": "100", "reason": "Goodwill"}', key="adj-1")
+    retry = api.post(path, '{\n  "reason":"Goodwill",\n  "amount":"100"\n}', key="adj-1")
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    assert LedgerTransaction.objects.filter(kind="adjustment").count() == 1
+    assert balance(subscriber) == D("-550.00")
+
+
+def test_a_retry_that_finds_no_stored_answer_still_posts_once(api, admin, subscriber, subscription, on):
+    """With the stored answer gone, the adjustment's ledger key, derived from the user and the Idempotency-Key
+    (it was random), still lets the ledger post it once: the retry gets the transaction already posted."""
+    path = f"/api/v1/subscribers/{subscriber.pk}/adjustments"
+    with on(NOV_16):
+        first = api.post(path, ADJUST_100, key="adj-1")
+        IdempotencyRecord.objects.all().delete()
+        retry = api.post(path, ADJUST_100, key="adj-1")
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    adjustment = LedgerTransaction.objects.get(kind="adjustment")
+    assert adjustment.idempotency_key == f"adjustment:api:{admin.pk}:{hashlib.sha256(b'adj-1').hexdigest()}"
+    assert AuditEvent.objects.filter(action="billing.balance_adjusted").count() == 1
+    assert balance(subscriber) == D("-550.00")
+
+
+def test_a_retry_after_the_stored_answer_expired_is_409_not_a_second_posting(api, subscriber, subscription, on):
+    from abonent.api.tasks import prune_idempotency_records
+
+    path = f"/api/v1/subscribers/{subscriber.pk}/adjustments"
+    with on(NOV_16):
+        assert api.post(path, ADJUST_100, key="adj-1").status_code == 201
+    with on(NOV_16 + dt.timedelta(days=8)):
+        assert prune_idempotency_records.call() == 1
+        before = written()
+        retry = api.post(path, ADJUST_100, key="adj-1")
+    assert retry.status_code == 409 and retry.json()["error"]["code"] == "idempotency_key_reused"
+    assert written() == before
+    assert balance(subscriber) == D("-550.00")
+
+
+@pytest.fixture
+def operator_api(make_staff, branch):
+    """An operator of the subscriber's branch and the client holding their token."""
+    user = make_staff(Role.OPERATOR, branches=[branch])
+    _token, plaintext = do_create_api_token(user=user, name="tests")
+    return user, Api(headers={"Authorization": f"Bearer {plaintext}"})
+
+
+def test_replay_after_the_role_lost_the_right_is_403_not_the_stored_answer(operator_api, subscriber, subscription):
+    user, client = operator_api
+    path = f"/api/v1/subscribers/{subscriber.pk}/adjustments"
+    assert client.post(path, ADJUST_100, key="adj-1").status_code == 201
+    user.role = Role.CASHIER
+    user.save(update_fields=["role"])
+    before = written()
+
+    retry = client.post(path, ADJUST_100, key="adj-1")
+
+    assert retry.status_code == 403
+    assert retry.json()["error"]["code"] == "permission_denied"
+    assert "transaction_id" not in retry.json()
+    assert written() == before
+    assert balance(subscriber) == D("-550.00")
+
+
+def test_replay_after_the_branch_was_taken_away_is_404_not_the_stored_answer(
+    operator_api, subscriber, subscription, plans, other_branch
+):
+    user, client = operator_api
+    path = f"/api/v1/subscriptions/{subscription.pk}/plan-change"
+    assert client.post(path, {"plan_id": plans[1].pk}, key="change-1").status_code == 200
+    user.branches.set([other_branch])
+
+    retry = client.post(path, {"plan_id": plans[1].pk}, key="change-1")
+
+    assert retry.status_code == 404
+    assert retry.json()["error"]["code"] == "not_found"
+
+
+# --- one-off charges -------------------------------------------------------------------------------------
+
+
+def test_one_off_charge_at_the_list_price_returns_the_transaction_and_the_balance(
+    api, subscriber, subscription, installation, on
+):
+    with on(NOV_16):
+        response = api.post(
+            f"/api/v1/subscribers/{subscriber.pk}/one-off-charges",
+            {"service_id": installation.pk, "reason": "Second floor"},
+        )
+    assert response.status_code == 201
+    assert response.json() == {
+        "transaction_id": LedgerTransaction.objects.get(kind="one_off").pk,
+        "effective_date": "2026-11-16",
+        "service_id": installation.pk,
+        "amount": "1500.00",
+        "memo": "Подключение. Second floor",
+        "balance": {
+            "subscriber_id": subscriber.pk,
+            "balance": "-2150.00",
+            "credit_limit": "0.00",
+            "available": "-2150.00",
+            "promised": "0.00",
+            "currency": "RUB",
+        },
+    }
+    assert AuditEvent.objects.get(action="billing.one_off_charged").reason == "Second floor"
+
+
+def test_one_off_charge_of_a_given_amount_retried_charges_once(api, admin, subscriber, subscription, installation):
+    path = f"/api/v1/subscribers/{subscriber.pk}/one-off-charges"
+    body = {"service_id": installation.pk, "amount": "350.50", "reason": "Cable 10 m"}
+    first = api.post(path, body, key="cable-1")
+    IdempotencyRecord.objects.all().delete()  # the stored answer gone: only the ledger key stands
+    retry = api.post(path, body, key="cable-1")
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()
+    assert first.json()["amount"] == "350.50"
+    charge = LedgerTransaction.objects.get(kind="one_off")
+    assert charge.idempotency_key == f"one_off:api:{admin.pk}:{hashlib.sha256(b'cable-1').hexdigest()}"
+    assert balance(subscriber) == D("-1000.50")
+
+
+def test_one_off_charge_refusals_name_the_field_and_write_nothing(api, subscriber, subscription, installation):
+    path = f"/api/v1/subscribers/{subscriber.pk}/one-off-charges"
+    before = written()
+    unknown = api.post(path, {"service_id": 999999, "reason": "x"})
+    negative = api.post(path, {"service_id": installation.pk, "amount": "-10", "reason": "x"})
+    no_reason = api.post(path, {"service_id": installation.pk})
+    assert field_codes(unknown) == [("service_id", "does_not_exist")]
+    assert field_codes(negative) == [("amount", "amount_not_positive")]
+    assert field_codes(no_reason) == [("reason", "missing")]
+    assert {r.status_code for r in (unknown, negative, no_reason)} == {422}
+    assert written() == before
+    assert balance(subscriber) == D("-650.00")
+
+
+def test_cashier_cannot_charge_a_one_off_and_nothing_is_written(api_of, subscriber, subscription, installation):
+    cashier = api_of(Role.CASHIER)
+    before = written()
+    response = cashier.post(
+        f"/api/v1/subscribers/{subscriber.pk}/one-off-charges", {"service_id": installation.pk, "reason": "x"}
+    )
+    assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
+    assert written() == before
+    assert balance(subscriber) == D("-650.00")
+
+
+# --- money as sent ---------------------------------------------------------------------------------------
+
+
+def test_money_with_non_ascii_digits_or_over_ten_integer_digits_is_422(api, subscriber, subscription, installation):
+    """A full-width "５" was booked as 5.00; 11 integer digits could overflow numeric(14,2) in a sum."""
+    before = written()
+    responses = [
+        api.post(f"/api/v1/subscribers/{subscriber.pk}/adjustments", {"amount": "５", "reason": "x"}),
+        api.post(f"/api/v1/subscribers/{subscriber.pk}/adjustments", {"amount": "٣.00", "reason": "x"}),
+        api.post(f"/api/v1/subscribers/{subscriber.pk}/adjustments", {"amount": "-12345678901", "reason": "x"}),
+        api.post(
+            f"/api/v1/subscribers/{subscriber.pk}/one-off-charges",
+            {"service_id": installation.pk, "amount": "12345678901.00", "reason": "x"},
+        ),
+        api.post(f"/api/v1/subscribers/{subscriber.pk}/promised-payments", {"amount": "１００"}),
+        api.put(f"/api/v1/subscribers/{subscriber.pk}/credit-limit", {"amount": "99999999999", "reason": "x"}),
+    ]
+    for response in responses:
+        assert response.status_code == 422
+        assert field_codes(response) == [("amount", "string_pattern_mismatch")]
+    assert written() == before
+    assert balance(subscriber) == D("-650.00")

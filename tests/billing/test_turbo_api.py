@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -22,8 +23,17 @@ NOV_1 = dt.date(2026, 11, 1)
 NOON = dt.datetime(2026, 11, 10, 9, 0, tzinfo=dt.UTC)
 
 
+FRESH = object()
+
+
 class Api(Client):
-    def post(self, path, data=None, **extra):
+    """JSON in and out; a POST carries a fresh Idempotency-Key unless ``key`` says which (None: none)."""
+
+    def post(self, path, data=None, *, key=FRESH, **extra):
+        if key is FRESH:
+            key = uuid.uuid4().hex
+        if key is not None:
+            extra["headers"] = {"Idempotency-Key": key, **extra.get("headers", {})}
         return super().post(path, json.dumps(data or {}), content_type="application/json", **extra)
 
 
@@ -178,6 +188,25 @@ def test_buying_replayed_with_the_same_idempotency_key_charges_once(api, subscri
     assert TurboActivation.objects.count() == 1 and IdempotencyRecord.objects.count() == 1
     assert LedgerTransaction.objects.filter(kind="turbo").count() == 1
     assert balance(subscriber) == D("0.00")
+
+
+def test_buying_or_ending_without_an_idempotency_key_is_400_and_writes_nothing(
+    api, subscriber, subscription, turbos, admin, on
+):
+    with on(NOON):
+        before = written()
+        bought = api.post(f"/api/v1/subscriptions/{subscription.pk}/turbo", {"turbo_id": turbos[0].pk}, key=None)
+        assert written() == before
+        assert balance(subscriber) == D("50.00")
+        actions.do_activate_turbo(subscription, turbo=turbos[0], acting_user=admin)
+        before = written()
+        ended = api.post(f"/api/v1/subscriptions/{subscription.pk}/turbo/end", {}, key=None)
+    for response in (bought, ended):
+        assert response.status_code == 400 and response.json()["error"]["code"] == "idempotency_key_required"
+    assert written() == before
+    assert TurboActivation.objects.get().status == TurboStatus.ACTIVE
+    assert balance(subscriber) == D("0.00")
+    assert not IdempotencyRecord.objects.exists()
 
 
 def test_insufficient_funds_is_422_and_nothing_is_charged(api, subscriber, subscription, turbos, on):

@@ -32,6 +32,33 @@ def test_non_money_is_refused(raw):
         to_decimal(raw)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "５",  # a full-width digit: Decimal() reads it as 5
+        "٥٠٠",  # Arabic-Indic digits
+        "१००",  # Devanagari digits
+        "1_000",  # Decimal() reads underscores as digit grouping
+        "1e3",
+        "1.2.3",
+        "--5",
+        "+",
+        ".",
+    ],
+)
+def test_text_other_than_ascii_digits_is_refused(raw):
+    with pytest.raises(MoneyError, match="use the digits 0–9"):
+        to_decimal(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(" 650 ", Decimal("650")), ("+5", Decimal("5")), (".5", Decimal("0.5")), ("5.", Decimal("5")), (42, Decimal(42))],
+)
+def test_ascii_amounts_are_read(raw, expected):
+    assert to_decimal(raw) == expected
+
+
 def test_rates_keep_four_places():
     assert quantize_rate("2.00005") == Decimal("2.0001")
 

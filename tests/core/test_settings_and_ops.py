@@ -23,11 +23,64 @@ def test_production_refuses_the_demo_secret_and_debug():
     assert "ABONENT_ALLOWED_HOSTS" in result.stderr
 
 
+# Like what `python3 -c 'import secrets; print(secrets.token_urlsafe(50))'` prints (the command the docs give).
+GOOD_KEY = "q7Zc1Xo3mD9vKf2LwTa8Rj5NbYh0GpUe4SiCxVr6EkHn_Ml-Ot7QzWy1Pd3Fs8Bg2Aj9"
+PRODUCTION = {
+    "ABONENT_ENV": "production",
+    "ABONENT_SECRET_KEY": GOOD_KEY,
+    "ABONENT_ALLOWED_HOSTS": "billing.example.ru",
+}
+
+
 def test_production_starts_when_configured():
-    result = _import_settings(
-        {"ABONENT_ENV": "production", "ABONENT_SECRET_KEY": "x" * 50, "ABONENT_ALLOWED_HOSTS": "billing.example.ru"}
-    )
+    result = _import_settings(PRODUCTION)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("env", ["Production", "prod", "production ", "PRODUCTION", "staging", ""])
+def test_an_unknown_environment_refuses_to_start_instead_of_running_as_development(env):
+    # Before, anything but exactly "production" ran with DEBUG on and no production checks.
+    result = _import_settings({**PRODUCTION, "ABONENT_ENV": env})
+
+    assert result.returncode != 0
+    assert f"ABONENT_ENV must be one of production, development, not {env!r}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "x" * 50,  # long enough, one character
+        "abcd" * 20,  # four different characters
+        GOOD_KEY[:49],  # one short of Django's minimum
+        "django-insecure-" + GOOD_KEY,  # what startproject generates for development
+    ],
+)
+def test_production_refuses_a_low_entropy_secret_key(key):
+    result = _import_settings({**PRODUCTION, "ABONENT_SECRET_KEY": key})
+
+    assert result.returncode != 0
+    assert "ABONENT_SECRET_KEY must be set to a random string of at least 50 characters" in result.stderr
+
+
+def test_production_refuses_any_host():
+    result = _import_settings({**PRODUCTION, "ABONENT_ALLOWED_HOSTS": "billing.example.ru,*"})
+
+    assert result.returncode != 0
+    assert "ABONENT_ALLOWED_HOSTS must list the host names, not *" in result.stderr
+
+
+def test_development_is_still_the_default():
+    result = _import_settings({})
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_secret_key_rule_is_djangos():
+    from django.core.checks.security.base import _check_secret_key
+
+    from abonent.settings import weak_secret_key
+
+    for key in ("x" * 50, "abcd" * 20, GOOD_KEY[:49], "django-insecure-" + GOOD_KEY, GOOD_KEY):
+        assert weak_secret_key(key) is not _check_secret_key(key), key
 
 
 def test_production_hashes_passwords_with_argon2():
@@ -71,3 +124,15 @@ def test_json_log_lines_are_one_object_each():
         "request_id": "-",
         "subscriber_id": 7,
     }
+
+
+def test_production_closes_the_api_docs():
+    result = subprocess.run(
+        [sys.executable, "-c", "import abonent.settings as s; print(s.ABONENT_API_DOCS_PUBLIC)"],
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("ABONENT_")}, **PRODUCTION},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == "False", result.stderr

@@ -8,6 +8,8 @@ from abonent.catalog import actions as catalog
 from abonent.network import actions as network
 from abonent.network.models import LoginKind
 from abonent.network.testing import RADCLIENT, radius_server
+from abonent.staff.actions import do_create_api_token, do_create_staff_user
+from abonent.staff.permissions import Role
 
 SECRET = "a-long-shared-secret-for-tests"
 
@@ -84,3 +86,11 @@ def server(tmp_path):
         return radius_server(tmp_path / "radius")
 
     return start
+
+
+@pytest.fixture
+def radius_token(db):
+    """``(token, plaintext)`` of FreeRADIUS's service account (only a service account holds Perm.RADIUS_SERVICE),
+    bound to no NAS yet: ``abonent.api.actions.do_bind_api_token_to_nas`` binds it."""
+    account = do_create_staff_user(username="freeradius", password=None, role=Role.CASHIER, is_service_account=True)
+    return do_create_api_token(user=account, name="FreeRADIUS")

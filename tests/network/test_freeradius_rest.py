@@ -2,7 +2,8 @@
 the API of a live Django server, and radclient as the NAS. The shipped module and site are used as they are;
 only the ports and the listen address are changed.
 
-The last tests call the endpoints directly (rlm_rest's JSON shapes, permissions, unknown NAS).
+The last tests call the endpoints directly (rlm_rest's JSON shapes, permissions, unknown NAS); who may call
+them, and for which NAS, is in test_radius_rest_access.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from abonent.api.actions import do_bind_api_token_to_nas
 from abonent.network.models import AuthAttempt, AuthOutcome, RejectReason, Session, SessionStatus
 from abonent.network.radius import auth
 from abonent.network.testing import RADCLIENT
@@ -168,15 +170,24 @@ class FreeRadius:
 
 
 @pytest.fixture
-def engineer_token(make_staff) -> str:
-    """A token of the role meant for it: an engineer may manage the network (Perm.NETWORK_MANAGE)."""
-    account = make_staff(Role.ENGINEER, username="freeradius")
-    _token, plaintext = do_create_api_token(user=account, name="FreeRADIUS")
-    return plaintext
+def make_nas(make_nas, radius_token):
+    """Each NAS the test makes is bound to FreeRADIUS's service token, as ``abonent create_radius_token`` does."""
+
+    def make(vendor="mikrotik", **fields):
+        nas = make_nas(vendor, **fields)
+        do_bind_api_token_to_nas(radius_token[0], nas=nas)
+        return nas
+
+    return make
 
 
 @pytest.fixture
-def freeradius(tmp_path, live_server, engineer_token):
+def service_token(radius_token) -> str:
+    return radius_token[1]
+
+
+@pytest.fixture
+def freeradius(tmp_path, live_server, service_token):
     """Start FreeRADIUS after the test's data exists; ``start()`` returns it, stopped at the end."""
     started: list[FreeRadius] = []
 
@@ -185,7 +196,7 @@ def freeradius(tmp_path, live_server, engineer_token):
         auth_port, acct_port = _free_udp_port(), _free_udp_port()
         write_config(directory, auth_port, acct_port)
         log = tmp_path / "freeradius.log"
-        env = {**os.environ, "ABONENT_API_URL": live_server.url, "ABONENT_API_TOKEN": engineer_token}
+        env = {**os.environ, "ABONENT_API_URL": live_server.url, "ABONENT_API_TOKEN": service_token}
         with open(log, "wb") as out:
             process = subprocess.Popen(
                 [FREERADIUS, "-X", "-d", str(directory)], stdout=out, stderr=subprocess.STDOUT, env=env
@@ -341,9 +352,9 @@ def _rlm(**attributes) -> dict:
 
 
 @pytest.mark.django_db
-def test_authorize_answers_in_rlm_rest_shape_without_xlat(customer, make_nas, engineer_token):
+def test_authorize_answers_in_rlm_rest_shape_without_xlat(customer, make_nas, service_token):
     make_nas("accel_ppp")
-    client = Client(headers={"Authorization": f"Bearer {engineer_token}"})
+    client = Client(headers={"Authorization": f"Bearer {service_token}"})
     response = client.post(
         "/api/v1/radius/authorize",
         _rlm(User_Name="ivanov", FreeRADIUS_Client_IP_Address="127.0.0.1"),
@@ -357,9 +368,9 @@ def test_authorize_answers_in_rlm_rest_shape_without_xlat(customer, make_nas, en
 
 
 @pytest.mark.django_db
-def test_authorize_refuses_the_nas_console_before_the_password(customer, make_nas, engineer_token):
+def test_authorize_refuses_the_nas_console_before_the_password(customer, make_nas, service_token):
     make_nas("mikrotik")
-    client = Client(headers={"Authorization": f"Bearer {engineer_token}"})
+    client = Client(headers={"Authorization": f"Bearer {service_token}"})
     response = client.post(
         "/api/v1/radius/authorize",
         _rlm(User_Name="ivanov", Service_Type="Administrative-User", FreeRADIUS_Client_IP_Address="127.0.0.1"),
@@ -372,13 +383,13 @@ def test_authorize_refuses_the_nas_console_before_the_password(customer, make_na
 
 
 @pytest.mark.django_db
-def test_authorize_never_opens_an_ipoe_login_by_a_typed_name(customer, make_nas, engineer_token, admin):
+def test_authorize_never_opens_an_ipoe_login_by_a_typed_name(customer, make_nas, service_token, admin):
     from abonent.network import actions as network
     from abonent.network.models import LoginKind
 
     network.do_create_login(customer, acting_user=admin, kind=LoginKind.IPOE_MAC, username="aa:bb:cc:dd:ee:23")
     make_nas("mikrotik")
-    client = Client(headers={"Authorization": f"Bearer {engineer_token}"})
+    client = Client(headers={"Authorization": f"Bearer {service_token}"})
 
     def authorize(**attributes):
         body = _rlm(User_Name="aa:bb:cc:dd:ee:23", FreeRADIUS_Client_IP_Address="127.0.0.1", **attributes)
@@ -393,7 +404,7 @@ def test_authorize_never_opens_an_ipoe_login_by_a_typed_name(customer, make_nas,
 
 
 @pytest.mark.django_db
-def test_authorize_needs_the_network_permission_and_a_known_nas(customer, make_nas, make_staff):
+def test_authorize_needs_a_radius_service_token_and_a_known_nas(customer, make_nas, make_staff, service_token):
     make_nas("mikrotik")
     _token, cashier = do_create_api_token(user=make_staff(Role.CASHIER), name="not for radius")
     denied = Client(headers={"Authorization": f"Bearer {cashier}"}).post(
@@ -402,11 +413,12 @@ def test_authorize_needs_the_network_permission_and_a_known_nas(customer, make_n
         content_type="application/json",
     )
     assert denied.status_code == 403
-    _token, engineer = do_create_api_token(user=make_staff(Role.ENGINEER), name="radius")
-    unknown = Client(headers={"Authorization": f"Bearer {engineer}"}).post(
+    assert denied.json()["error"]["code"] == "radius_service_required"
+    unknown = Client(headers={"Authorization": f"Bearer {service_token}"}).post(
         "/api/v1/radius/authorize",
         _rlm(User_Name="ivanov", NAS_IP_Address="192.0.2.1"),
         content_type="application/json",
     )
     assert unknown.status_code == 403
     assert unknown.json()["error"]["code"] == "unknown_nas"
+    assert not AuthAttempt.objects.exists()

@@ -264,6 +264,27 @@ def test_sessions_page_filters_by_nas(engineer, customer, make_nas):
     assert "other-login" in only_second and ">ivanov<" not in only_second
 
 
+def test_sessions_page_shows_a_branch_limited_engineer_only_their_branches_subscribers(
+    make_staff, customer, make_subscriber, other_branch, make_nas
+):
+    nas = make_nas()
+    own = make_subscriber(last_name="Клинова", first_name="Анна", phone="+79161230000", branch_obj=other_branch)
+    theirs = open_session(customer, nas, session_id="theirs")  # customer is in the fixture branch (Тверь)
+    Session.objects.filter(pk=theirs.pk).update(framed_ip="100.64.1.1", calling_station_id="02:00:00:00:00:aa")
+    open_session(own, nas, session_id="own", username="klinova")
+    stray = open_session(customer, nas, session_id="stray", username="unknown-login")
+    Session.objects.filter(pk=stray.pk).update(subscriber=None, framed_ip="100.64.9.9")
+    client = Client()
+    client.force_login(make_staff(Role.ENGINEER, branches=[other_branch]))
+
+    page = client.get("/staff/network/sessions/").content.decode()
+
+    assert "1 session online" in page
+    assert "klinova" in page and "Клинова" in page
+    assert ">ivanov<" not in page and "Иванов" not in page and "unknown-login" not in page
+    assert "100.64.1.1" not in page and "02:00:00:00:00:aa" not in page and "100.64.9.9" not in page
+
+
 def test_pool_create_and_list(engineer):
     bad = engineer.post("/staff/network/pools/new/", {"name": "main", "network": "not-a-net", "kind": "regular"})
     good = engineer.post("/staff/network/pools/new/", {"name": "main", "network": "100.64.0.0/16", "kind": "regular"})

@@ -1,10 +1,11 @@
 import pytest
+from django.core.exceptions import ValidationError
 
 from abonent.staff.permissions import Role
 from abonent.subscribers import actions
 from abonent.subscribers.actions import AddressData
 from abonent.subscribers.search import query_terms
-from abonent.subscribers.selectors import SubscriberFilters, search_subscribers
+from abonent.subscribers.selectors import MAX_QUERY_CHARS, MAX_QUERY_TERMS, SubscriberFilters, search_subscribers
 
 
 @pytest.fixture
@@ -94,3 +95,53 @@ def test_pages_say_whether_there_is_more(people, operator):
 
 def test_query_terms_ignore_address_filler_words():
     assert query_terms("г. Тверь, ул. Ленина, д. 5") == ["тверь", "ленина", "5"]
+
+
+def test_a_query_of_many_words_is_refused_on_q(people, operator):
+    # 1,500 words were 1,500 LIKEs: SQLite refused the expression tree (a 500), PostgreSQL ran them all.
+    query = " ".join(f"слово{i}" for i in range(MAX_QUERY_TERMS + 1))
+
+    with pytest.raises(ValidationError) as caught:
+        search_subscribers(operator, SubscriberFilters(query=query))
+
+    assert [(e.code, e.message) for e in caught.value.error_dict["q"]] == [
+        ("query_too_many_words", "Search for at most 12 words.")
+    ]
+
+
+def test_filler_and_repeated_words_do_not_count_towards_the_word_limit(people, operator):
+    query = "г. Тверь, ул. Ленина, д. 5, кв. 12, Семёнов Иван Петрович, Семёнов Иван Петрович"
+
+    assert len(query.split()) == 14
+    assert names(operator, query) == ["Семёнов"]
+
+
+def test_a_query_over_the_character_limit_is_refused_on_q(people, operator):
+    with pytest.raises(ValidationError) as caught:
+        search_subscribers(operator, SubscriberFilters(query="а" * (MAX_QUERY_CHARS + 1)))
+
+    assert [e.code for e in caught.value.error_dict["q"]] == ["query_too_long"]
+
+
+def test_the_console_says_why_a_long_query_finds_nothing(people, operator_client):
+    query = " ".join(f"слово{i}" for i in range(1500))
+
+    page = operator_client.get("/staff/subscribers/", {"q": query})
+    results = operator_client.get(
+        "/staff/subscribers/", {"q": query}, headers={"HX-Request": "true", "HX-Target": "results"}
+    )
+
+    assert page.status_code == 200 and results.status_code == 200
+    for response in (page, results):
+        body = response.content.decode()
+        assert "Search for at most 200 characters." in body
+        assert "Семёнов" not in body and "Петрова" not in body
+
+
+def test_the_api_refuses_a_long_query_with_a_field_code(people, api_client):
+    response = api_client.get("/api/v1/subscribers", {"q": " ".join(f"слово{i}" for i in range(1500))[:200]})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [
+        {"field": "q", "code": "query_too_many_words", "message": "Search for at most 12 words."}
+    ]

@@ -1,7 +1,7 @@
 from django import template
 
 from abonent.core.money import format_money
-from abonent.subscribers.validators import format_phone
+from abonent.core.phones import format_phone
 
 register = template.Library()
 

@@ -1,0 +1,26 @@
+"""Requests refused before any view (``abonent.core.middleware.check_request``), answered under /api/ in the API's
+error shape so that clients branch on a stable code: 422 ``validation_error`` naming the field for a NUL
+character, 413 ``body_too_large``, 400 ``too_many_fields`` / ``malformed_body``."""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+
+from abonent.core.middleware import Refusal
+from abonent.core.middleware import RequestGuardMiddleware as ConsoleRequestGuardMiddleware
+
+from .errors import error_body
+
+API_PREFIX = "/api/"
+
+
+class RequestGuardMiddleware(ConsoleRequestGuardMiddleware):
+    """Core's request guard, in JSON for the API and in plain text elsewhere."""
+
+    def refuse(self, request, refusal: Refusal):
+        if not request.path.startswith(API_PREFIX):
+            return super().refuse(request, refusal)
+        if refusal.status == 422:
+            fields = [{"field": refusal.field, "code": refusal.code, "message": refusal.message}]
+            return JsonResponse(error_body("validation_error", refusal.message, fields), status=422)
+        return JsonResponse(error_body(refusal.code, refusal.message), status=refusal.status)

@@ -1,0 +1,132 @@
+"""The network's Prometheus figures: RADIUS processes, sessions online, the CoA queue, read from the database
+when ``/metrics`` is scraped. Imported once, from ``NetworkConfig.ready()``, which registers them with core's
+``/metrics``."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import DatabaseError
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from abonent.core.metrics import register_database_collector
+
+from . import selectors
+from .models import CoaStatus
+
+logger = logging.getLogger(__name__)
+
+
+class NetworkCollector:
+    """RADIUS and session figures read from the database at scrape time: the RADIUS processes publish their
+    counters in ``RadiusNode`` rows (they may run on other hosts), so any web process can export them.
+
+    Three small queries: the RADIUS process rows (one per process), the NAS, and the open sessions counted
+    per NAS (the partial index of open sessions). A database error exports nothing of this, not a 500.
+    """
+
+    def describe(self):
+        # Without describe() the registry would call collect() — and query the database — when registering.
+        return list(self._families())
+
+    @staticmethod
+    def _families():
+        return (
+            GaugeMetricFamily("abonent_network_sessions_online", "Open sessions by NAS", labels=["nas"]),
+            CounterMetricFamily(
+                "abonent_radius_events",
+                "RADIUS server counters by NAS and event (accepts, rejects_<reason>, dropped_<reason>, "
+                "accounting_<type>, ...), summed over the RADIUS processes; reset when a process restarts",
+                labels=["nas", "event"],
+            ),
+            GaugeMetricFamily(
+                "abonent_radius_last_packet_timestamp_seconds",
+                "When a packet from the NAS was last seen",
+                labels=["nas"],
+            ),
+            GaugeMetricFamily(
+                "abonent_radius_accounting_queue", "Accounting records waiting for the database", labels=["node"]
+            ),
+            GaugeMetricFamily(
+                "abonent_radius_spool_backlog",
+                "1 when accounting is spooled to disk, waiting for replay",
+                labels=["node"],
+            ),
+            GaugeMetricFamily(
+                "abonent_radius_node_updated_timestamp_seconds",
+                "When the RADIUS process last published its counters (a stale one has stopped)",
+                labels=["node"],
+            ),
+        )
+
+    def collect(self):
+        online, events, last_packet, queue, backlog, updated = self._families()
+        try:
+            overview = selectors.nas_overview()
+            totals = selectors.radius_totals()
+        except DatabaseError:
+            logger.warning("metrics: network figures unavailable", exc_info=True)
+            return
+        for item in overview:
+            online.add_metric([item["nas"].name], item["online"])
+        for nas, counters in sorted(totals.counters.items()):
+            for event, value in sorted(counters.items()):
+                events.add_metric([nas, event], value)
+        for nas, seen in sorted(totals.last_packet.items()):
+            last_packet.add_metric([nas], seen)
+        for node in totals.nodes:
+            queue.add_metric([node.node], node.accounting_queue)
+            backlog.add_metric([node.node], int(node.spool_backlog))
+            updated.add_metric([node.node], node.updated_at.timestamp())
+        yield from (online, events, last_packet, queue, backlog, updated)
+
+
+NETWORK_COLLECTOR = register_database_collector(NetworkCollector())
+
+
+class CoaCollector:
+    """The CoA/Disconnect queue read from the database at scrape time (the worker that sends it may run
+    anywhere): a NAS with a wrong CoA secret or port shows as requests retrying, then failed.
+
+    Two small queries (``network.selectors.queue_figures``): the NAS, and the waiting and recently finished requests
+    counted per NAS and status. A database error exports nothing of this, not a 500.
+    """
+
+    def describe(self):
+        return list(self._families())
+
+    @staticmethod
+    def _families():
+        return (
+            GaugeMetricFamily(
+                "abonent_coa_requests_pending", "CoA/Disconnect requests waiting to be sent or retried", labels=["nas"]
+            ),
+            GaugeMetricFamily(
+                "abonent_coa_requests_retrying",
+                "Waiting CoA/Disconnect requests already tried without success (no answer, a NAK, a bad reply)",
+                labels=["nas"],
+            ),
+            GaugeMetricFamily(
+                "abonent_coa_requests_finished",
+                "CoA/Disconnect requests finished in the last hour by status (acked, naked, failed, superseded)",
+                labels=["nas", "status"],
+            ),
+        )
+
+    def collect(self):
+        pending, retrying, finished = self._families()
+        try:
+            figures = selectors.queue_figures()
+        except DatabaseError:
+            logger.warning("metrics: CoA figures unavailable", exc_info=True)
+            return
+        outcomes = [status for status in CoaStatus.values if status != CoaStatus.PENDING]
+        for nas in figures.nas_names:
+            pending.add_metric([nas], figures.pending.get(nas, 0))
+            retrying.add_metric([nas], figures.retrying.get(nas, 0))
+            for status in outcomes:
+                finished.add_metric([nas, status], figures.finished.get(nas, {}).get(status, 0))
+        yield from (pending, retrying, finished)
+
+
+COA_COLLECTOR = register_database_collector(CoaCollector())
