@@ -86,3 +86,18 @@ class TurboForm(ConsoleForm):
 
 class TurboEndForm(ConsoleForm):
     reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
+
+
+class ChargeReversalForm(ConsoleForm):
+    """Giving a charge back: the whole of it, or the days from ``first_day`` to ``last_day`` of a fee."""
+
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+    first_day = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    last_day = forms.DateField(
+        label=_("To (last day)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("Empty: the whole charge."),
+    )

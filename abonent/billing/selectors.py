@@ -398,3 +398,39 @@ def with_turbo_flags(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscrip
             )
         ),
     )
+
+
+@dataclass
+class ChargeLine:
+    """A charge as the subscription's charges page shows it: what is left of it after reversals, and whether
+    it may be given back (a charge for days or for a thing, not a credit or a reversal itself)."""
+
+    charge: Charge
+    reversed: Decimal
+    reversible: bool
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.charge.period_end - dt.timedelta(days=1)
+
+
+def charge_lines(subscription: Subscription) -> list[ChargeLine]:
+    """The subscription's charges, newest first, each with what reversals have given back of it."""
+    from .actions.reversals import DAY_REVERSIBLE_CHARGES, WHOLE_REVERSIBLE_CHARGES
+
+    charges = list(
+        Charge.objects.filter(subscription=subscription).select_related("price__plan").order_by("-period_start", "-id")
+    )
+    given_back: dict[int, Decimal] = {}
+    for charge in charges:
+        if charge.reverses_id is not None:
+            given_back[charge.reverses_id] = given_back.get(charge.reverses_id, ZERO) - charge.amount
+    reversible = DAY_REVERSIBLE_CHARGES | WHOLE_REVERSIBLE_CHARGES
+    return [
+        ChargeLine(
+            c,
+            given_back.get(c.pk, ZERO),
+            c.kind in reversible and c.amount > 0 and given_back.get(c.pk, ZERO) < c.amount,
+        )
+        for c in charges
+    ]

@@ -4,6 +4,8 @@ errors when the action refuses)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -24,6 +26,7 @@ from . import actions, selectors
 from .forms import (
     ActivateForm,
     AdjustmentForm,
+    ChargeReversalForm,
     CreditLimitForm,
     FreezeForm,
     PlanChangeForm,
@@ -34,6 +37,7 @@ from .forms import (
     UnfreezeForm,
     console_form,
 )
+from .models import Charge
 from .panels import PANELS, render_billing_panel
 from .selectors import checked_preview
 
@@ -334,3 +338,55 @@ def turbo_end(request, pk, sid):
         do=do,
         sid=sid,
     )
+
+
+# --- a subscription's charges ----------------------------------------------------------------------------
+
+
+def _charges_page(request, subscriber, subscription, *, bound=None, status=200):
+    can_reverse = request.user.has_perm(Perm.BILLING_REVERSE)
+    lines = selectors.charge_lines(subscription)
+    for line in lines:
+        key = f"reverse-{line.charge.pk}"
+        if not (can_reverse and line.reversible):
+            line.form = None
+        elif bound is not None and bound.auto_id == f"{key}-%s":
+            line.form = bound  # the one that was refused, with its errors
+        else:
+            line.form = console_form(ChargeReversalForm, key)
+    context = {"subscriber": subscriber, "subscription": subscription, "lines": lines, "can_reverse": can_reverse}
+    return render(request, "billing/charges_page.html", context, status=status)
+
+
+@require_GET
+@login_required
+def charges(request, pk, sid):
+    """What a subscription was charged and given back; for the admin role, a charge given back from here."""
+    subscriber = _subscriber(request, pk, Perm.BILLING_VIEW)
+    return _charges_page(request, subscriber, _subscription(subscriber, sid))
+
+
+@require_POST
+@login_required
+def reverse_charge(request, pk, sid, cid):
+    subscriber = _subscriber(request, pk, Perm.BILLING_REVERSE)
+    subscription = _subscription(subscriber, sid)
+    charge = get_object_or_404(Charge, pk=cid, subscription=subscription)
+    form = console_form(ChargeReversalForm, f"reverse-{cid}", request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        last_day = data["last_day"]
+        try:
+            reversal = actions.do_reverse_charge(
+                charge,
+                reason=data["reason"],
+                acting_user=request.user,
+                first_day=data["first_day"],
+                until=last_day + dt.timedelta(days=1) if last_day else None,
+            )
+        except ValidationError as exc:
+            apply_action_errors(form, exc, {"until": "last_day"})
+        else:
+            messages.success(request, _("%(amount)s given back.") % {"amount": format_money(-reversal.amount)})
+            return redirect("billing:charges", pk=subscriber.pk, sid=subscription.pk)
+    return _charges_page(request, subscriber, subscription, bound=form, status=422)
