@@ -13,7 +13,7 @@ LOCK_FLAGS ?=
 LOCK = $(BIN)/uv pip compile pyproject.toml --group build --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
 
-.PHONY: install lock demo test test-sqlite lint check-migrations system-deps messages openapi bench clean
+.PHONY: install lock demo test test-sqlite test-properties lint check-migrations system-deps messages openapi bench clean
 
 # Everything from the hashed lock (the runtime's pins plus the test tools), then the project itself without
 # dependencies and with the locked setuptools: nothing is fetched that the lock does not name and hash.
@@ -44,8 +44,16 @@ system-deps:
 test: install system-deps
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
+# The ledger's rules on the embedded engine too: billing's refusals are triggers of their own on SQLite.
 test-sqlite: install
-	DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS) -m "not browser and not slow" tests/core tests/staff tests/subscribers
+	DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS) -m "not browser and not slow" tests/core tests/staff tests/subscribers \
+		tests/billing
+
+# The fee property (tests/billing/test_fee_properties.py) with 1,000 examples instead of CI's 25; PROPERTY_EXAMPLES=N.
+PROPERTY_EXAMPLES ?= 1000
+test-properties: install
+	DATABASE_URL=$(TEST_DATABASE_URL) ABONENT_PROPERTY_EXAMPLES=$(PROPERTY_EXAMPLES) $(BIN)/pytest \
+		tests/billing/test_fee_properties.py --hypothesis-show-statistics
 
 lint: install
 	$(BIN)/ruff check .

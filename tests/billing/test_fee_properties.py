@@ -13,7 +13,7 @@ plan within one billing period, started by a period start, an activation, an unf
 ``round(F·(e − a)/n) − round(F·(e − b)/n)``; a day of a daily plan is worth its daily charge. Summed over stretches
 this is "the days in service times the prices then valid", with the one rounding rule a partial period has.
 
-CI runs a bounded number of examples; ``make test-properties`` runs many more (HYPOTHESIS_PROFILE=long).
+CI runs a bounded number of examples; ``make test-properties`` runs many more (ABONENT_PROPERTY_EXAMPLES).
 """
 
 from __future__ import annotations
@@ -48,9 +48,8 @@ D = Decimal
 ONE_DAY = dt.timedelta(days=1)
 SERVICE = [ChargeKind.FEE, ChargeKind.PRORATION_CHARGE, ChargeKind.PRORATION_CREDIT, ChargeKind.REVERSAL]
 
-settings.register_profile("ci", max_examples=int(os.environ.get("ABONENT_PROPERTY_EXAMPLES", 25)), deadline=None)
-settings.register_profile("long", max_examples=1000, deadline=None)
-PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+# CI: a bounded number of examples; ``make test-properties`` sets ABONENT_PROPERTY_EXAMPLES (1,000 by default).
+settings.register_profile("fees", max_examples=int(os.environ.get("ABONENT_PROPERTY_EXAMPLES", 25)), deadline=None)
 
 # Plans of one service (they may switch to each other): fee, how they count periods.
 PLANS = {
@@ -115,7 +114,7 @@ def catalog(admin, internet):
 
 
 @settings(
-    settings.get_profile(PROFILE), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    settings.get_profile("fees"), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(scenario=scenarios())
 def test_service_charges_equal_the_days_in_service_at_the_prices_then_valid(catalog, subscriber, admin, scenario):
