@@ -258,7 +258,9 @@ class ChargeKind(models.TextChoices):
     PRORATION_CHARGE = "proration_charge", _("Charge for the rest of the period")
     FREEZE_FEE = "freeze_fee", _("Freeze fee")
     TURBO = "turbo", _("Turbo")
-    REVERSAL = "reversal", _("Reversal of a charge")
+    # Days of a fee (or of a plan change's charge) given back. A charge for a thing given back keeps its kind with a
+    # negative amount and ``reverses`` set (an activation fee waived, a freeze ended early).
+    REVERSAL = "reversal", _("Fee given back")
 
 
 class Charge(models.Model):
@@ -348,10 +350,14 @@ class FreezeStatus(models.TextChoices):
 
 
 class Freeze(models.Model):
-    """A voluntary pause ``[starts_on, ends_on)``: service blocked, recurring fees stopped."""
+    """A voluntary pause ``[starts_on, ends_on)``: service blocked, recurring fees stopped. Its fee is the charge of
+    its ``event``; ended early, the days not used are given back by a reversal of that charge."""
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="freezes")
     policy = models.ForeignKey(FreezePolicy, on_delete=models.PROTECT, related_name="+")
+    event = models.OneToOneField(
+        SubscriptionEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
     starts_on = models.DateField(_("from"))
     ends_on = models.DateField(_("until"))
     status = models.CharField(_("status"), max_length=10, choices=FreezeStatus.choices, default=FreezeStatus.ACTIVE)

@@ -301,7 +301,8 @@ def last_line(api, subscriber) -> tuple[str, str]:
 def test_freeze_unfreeze_and_terminate(api, subscriber, subscription, on):
     """650 ₽ a month charged on Nov 1 and 1,000 ₽ paid: 350.00. The freeze from Nov 16 returns the 15 unused
     days (325.00) and charges 10 days at 3 ₽ (30.00); the unfreeze on Nov 20 charges Nov 20–30 again (11 days,
-    238.33); the termination on Nov 25 returns Nov 25–30 (6 days, 130.00)."""
+    238.33) and gives back the freeze days not used beyond the policy's 7-day minimum (9.00); the termination on
+    Nov 25 returns Nov 25–30 (6 days, 130.00)."""
     with on(NOV_16):
         actions.do_post_payment(subscriber, amount=D("1000"), channel="cash", external_id="1")
         frozen = api.post(f"/api/v1/subscriptions/{subscription.pk}/freeze", {"days": 10, "reason": "Dacha"})
@@ -316,19 +317,19 @@ def test_freeze_unfreeze_and_terminate(api, subscriber, subscription, on):
         unfrozen = api.post(f"/api/v1/subscriptions/{subscription.pk}/unfreeze", {})
     assert unfrozen.status_code == 200
     assert (unfrozen.json()["status"], unfrozen.json()["freeze"]) == ("active", None)
-    assert balance(subscriber) == D("406.67")
-    assert last_line(api, subscriber) == ("-238.33", "406.67")
+    assert balance(subscriber) == D("415.67")
+    assert last_line(api, subscriber) == ("-238.33", "415.67")
     with on(dt.date(2026, 11, 25)):
         ended = api.post(f"/api/v1/subscriptions/{subscription.pk}/terminate", {"reason": "Moved away"})
     assert ended.status_code == 200
     assert (ended.json()["status"], ended.json()["ended_on"]) == ("terminated", "2026-11-25")
-    assert balance(subscriber) == D("536.67")
-    assert last_line(api, subscriber) == ("130.00", "536.67")
+    assert balance(subscriber) == D("545.67")
+    assert last_line(api, subscriber) == ("130.00", "545.67")
     before = written()
     again = api.post(f"/api/v1/subscriptions/{subscription.pk}/terminate", {"reason": "Twice"})
     assert again.status_code == 422 and field_codes(again) == [(None, "already_terminated")]
     assert written() == before
-    assert balance(subscriber) == D("536.67")
+    assert balance(subscriber) == D("545.67")
 
 
 def test_freeze_over_the_policy_is_422_with_the_code(api, subscription):

@@ -153,9 +153,8 @@ def _play(plans, subscriber, admin, start, first_plan, prices, steps):
         Charge.objects.filter(subscription=subscription, kind=ChargeKind.FREEZE_FEE).values_list("amount", flat=True),
         D("0"),
     )
-    assert freeze_fees == sum(
-        (D(f.ends_on.toordinal() - f.starts_on.toordinal()) for f in _freezes(subscription)), D("0")
-    )
+    # 1.00 a frozen day: the days booked, or those used (the policy's one-day minimum) when it ended early.
+    assert freeze_fees == sum((D(_freeze_days(f)) for f in _freezes(subscription)), D("0"))
     assert ledger.verify() == []
     assert run_on(last_run).charges == 0  # a repeated run charges nothing
 
@@ -185,6 +184,13 @@ def _event(subscription, plans, admin, day, event, days, target):
 
 
 # --- the oracle --------------------------------------------------------------------------------------------------
+
+
+def _freeze_days(freeze) -> int:
+    booked = (freeze.ends_on - freeze.starts_on).days
+    if freeze.ended_early_on is None:
+        return booked
+    return min(booked, max((freeze.ended_early_on - freeze.starts_on).days, freeze.policy.min_days))
 
 
 def _freezes(subscription):

@@ -421,3 +421,31 @@ def test_a_payment_retried_after_midnight_is_the_same_payment(subscriber, on):
         retry = actions.do_post_payment(subscriber, amount="500.00", channel="gateway", external_id="pay-1")
     assert retry.pk == first.pk
     assert balance(subscriber) == D("500.00")
+
+
+def test_a_freeze_ended_early_costs_the_days_it_lasted(subscribed, subscriber, admin, on):
+    """Before: the whole fee of the days booked stayed charged (DOMAIN.md: a fee per frozen day)."""
+    with on(dec(10)):
+        actions.do_freeze_subscription(subscribed, days=30, acting_user=admin)  # 30 × 3.00
+    with on(dec(20)):
+        actions.do_unfreeze_subscription(subscribed, acting_user=admin)
+
+    fees = Charge.objects.filter(subscription=subscribed, kind=ChargeKind.FREEZE_FEE).order_by("id")
+    assert [(f.amount, f.period_start, f.reverses_id) for f in fees] == [
+        (D("90.00"), dec(10), None),
+        (D("-60.00"), dec(20), fees[0].pk),  # 20 of the 30 days not used
+    ]
+    assert ledger.verify() == []
+
+
+def test_a_termination_during_a_freeze_gives_back_the_freeze_days_after_it(subscribed, subscriber, admin, on):
+    with on(dec(10)):
+        actions.do_freeze_subscription(subscribed, days=20, acting_user=admin)  # 60.00
+    with on(dec(15)):
+        actions.do_terminate_subscription(subscribed, acting_user=admin, reason="moved away")
+
+    # 5 days used, the policy's minimum is 7: 21.00 kept, 39.00 given back; December's fee credited from the 10th.
+    refund = Charge.objects.get(subscription=subscribed, kind=ChargeKind.FREEZE_FEE, amount__lt=0)
+    assert (refund.amount, refund.period_start) == (D("-39.00"), dec(15))
+    assert charged_for(subscribed, DEC_1, JAN_1) == D("650.00") - D("461.29")
+    assert ledger.verify() == []

@@ -296,9 +296,13 @@ def test_activate_freeze_unfreeze_and_terminate_through_the_panel(operator_clien
     assert unfrozen.status_code == 200 and "Unfrozen: fees resume from today." in unfrozen.content.decode()
     subscription.refresh_from_db()
     assert subscription.status == SubscriptionStatus.ACTIVE
-    # The fee resumes for the 11 days from the 20th: 650 × 11/30 = 238.33; the 10-day freeze fee stays charged.
-    assert balance(subscriber) == D("406.67")
-    assert charges(subscription)[3:] == [("fee", dt.date(2026, 11, 20), dt.date(2026, 12, 1), D("238.33"))]
+    # The fee resumes for the 11 days from the 20th: 650 × 11/30 = 238.33. The freeze ended after 4 of its 10
+    # days, so it costs the policy's minimum of 7 days: 21.00 of the 30.00 charged, 9.00 given back.
+    assert balance(subscriber) == D("415.67")
+    assert charges(subscription)[3:] == [
+        ("freeze_fee", dt.date(2026, 11, 20), dt.date(2026, 11, 26), D("-9.00")),
+        ("fee", dt.date(2026, 11, 20), dt.date(2026, 12, 1), D("238.33")),
+    ]
 
     with on(dt.date(2026, 11, 25)):
         ended = operator_client.post(
@@ -309,12 +313,13 @@ def test_activate_freeze_unfreeze_and_terminate_through_the_panel(operator_clien
     assert (subscription.status, subscription.ended_on) == (SubscriptionStatus.TERMINATED, dt.date(2026, 11, 25))
     # The 6 days from the 25th come back: 650 × 6/30 of the November fee, less the 325 × 6/15 the freeze already
     # returned, plus 238.33 × 6/11 of the fee since the unfreeze = 130.00. Cross-check: 1000.00 paid, 20 days of
-    # service (1–15 and 20–24 November) at 650/30 = 433.33 and the freeze fee 30.00 leave 536.67.
-    assert balance(subscriber) == D("536.67")
+    # service (1–15 and 20–24 November) at 650/30 = 433.33 and the freeze fee 21.00 leave 545.67.
+    assert balance(subscriber) == D("545.67")
     assert charges(subscription) == [
         ("fee", NOV_1, dt.date(2026, 12, 1), D("650.00")),
         ("proration_credit", NOV_16, dt.date(2026, 12, 1), D("-325.00")),
         ("freeze_fee", NOV_16, dt.date(2026, 11, 26), D("30.00")),
+        ("freeze_fee", dt.date(2026, 11, 20), dt.date(2026, 11, 26), D("-9.00")),
         ("fee", dt.date(2026, 11, 20), dt.date(2026, 12, 1), D("238.33")),
         ("proration_credit", dt.date(2026, 11, 25), dt.date(2026, 12, 1), D("-130.00")),
     ]

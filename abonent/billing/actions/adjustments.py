@@ -32,6 +32,7 @@ def manual_amount_limit() -> Decimal:
     three extra zeros is refused instead of booked."""
     return min(quantize(settings.ABONENT_MAX_MANUAL_AMOUNT), AMOUNT_LIMIT)
 
+
 # --- money moved by hand, payments, promised payments ----------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from ..models import (
     ChargeKind,
     Freeze,
     FreezeStatus,
+    Posting,
     Subscription,
     SubscriptionEvent,
     SubscriptionEventKind,
@@ -97,7 +98,9 @@ def _resume(subscription: Subscription, today: dt.date, *, acting_user, reason: 
     that was earlier (the worker had not got to it). Returns the day fees resume from."""
     freeze = _finish_active_freeze(subscription, today)
     resume_on = min(today, freeze.ends_on) if freeze else today
-    _event(subscription, SubscriptionEventKind.UNFROZEN, acting_user=acting_user, reason=reason)
+    unfrozen = _event(subscription, SubscriptionEventKind.UNFROZEN, acting_user=acting_user, reason=reason)
+    if freeze is not None and resume_on < freeze.ends_on:
+        _refund_unused_freeze_days(subscription, freeze, resume_on, unfrozen, acting_user=acting_user)
     subscription.status = SubscriptionStatus.ACTIVE
     # The engine charges from the cursor, prorating a period that starts mid-way. The cursor may go back over
     # days charged and then credited by the freeze: a new charge cycle lets them be owed again (the fee key is
@@ -106,6 +109,42 @@ def _resume(subscription: Subscription, today: dt.date, *, acting_user, reason: 
     subscription.charge_cycle += 1
     subscription.save(update_fields=["status", "next_charge_on", "charge_cycle"])
     return resume_on
+
+
+def _refund_unused_freeze_days(subscription, freeze, resume_on: dt.date, event, *, acting_user) -> None:
+    """A freeze ended early costs what the days it lasted cost (the policy's minimum at least): the fee of the
+    days booked and not used is given back, as a reversal of the freeze's fee charge (DOMAIN.md: a fee per
+    frozen day). Keyed by the unfreeze's event."""
+    from .freezes import freeze_fee  # the policy's arithmetic lives with the freezes
+
+    charge = Charge.objects.filter(event_id=freeze.event_id, kind=ChargeKind.FREEZE_FEE).first()
+    if freeze.event_id is None or charge is None:
+        return  # no fee was charged (or the freeze predates migration 0006)
+    used = max((resume_on - freeze.starts_on).days, freeze.policy.min_days)
+    refund = charge.amount - min(freeze_fee(freeze.policy, used), charge.amount)
+    if refund <= 0:
+        return
+    account = ledger.subscriber_account(subscription.subscriber_id)
+    revenue = Posting.objects.filter(transaction_id=charge.transaction_id).exclude(account_id=account.pk).get()
+    tx, _created = ledger.post(
+        key=f"event:{event.pk}:freeze_refund",
+        kind=TransactionKind.FREEZE,
+        effective_date=resume_on,
+        legs=[(account.pk, refund), (revenue.account_id, -refund)],
+        subscriber_id=subscription.subscriber_id,
+        acting_user=acting_user,
+        memo=_("Freeze ended early: the fee of the days not used"),
+    )
+    Charge.objects.create(
+        subscription=subscription,
+        kind=ChargeKind.FREEZE_FEE,  # a reversal of a charge for a thing keeps its kind (not a day of service)
+        period_start=resume_on,
+        period_end=freeze.ends_on,
+        amount=-refund,
+        reverses=charge,
+        event=event,
+        transaction=tx,
+    )
 
 
 def _catch_up(subscription: Subscription, until: dt.date) -> Subscription:
@@ -226,4 +265,3 @@ _TX_KIND = {
 
 def _local_midnight(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-

@@ -114,7 +114,12 @@ def do_freeze_subscription(
         acting_user=acting_user,
     )
     freeze = Freeze.objects.create(
-        subscription=subscription, policy=policy, starts_on=starts_on, ends_on=ends_on, created_at=clock.now()
+        subscription=subscription,
+        policy=policy,
+        event=event,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        created_at=clock.now(),
     )
     subscription.status = SubscriptionStatus.FROZEN
     subscription.save(update_fields=["status"])
@@ -164,5 +169,3 @@ def do_finish_due_freezes() -> int:
         do_unfreeze_subscription(subscription, acting_user=None, reason=_("The freeze period ended."))
         count += 1
     return count
-
-

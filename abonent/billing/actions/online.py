@@ -13,4 +13,3 @@ def do_record_online_days(pairs) -> None:
     rows = [OnlineDay(subscriber_id=subscriber_id, day=day) for subscriber_id, day in sorted(set(pairs))]
     if rows:
         OnlineDay.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-

@@ -180,5 +180,3 @@ def do_expire_promised_payments() -> int:
                 count += 1
         events.emit("billing.balance_changed", subscriber_id=promised.subscriber_id)
     return count
-
-

@@ -149,5 +149,3 @@ def do_cancel_pending_plan_change(subscription: Subscription, *, acting_user, re
         reason=reason,
     )
     return subscription
-
-

@@ -107,12 +107,8 @@ def do_reverse_charge(
                     )
                 }
             )
-        if Charge.objects.filter(
-            reverses=charge, period_start__lt=until, period_end__gt=first_day
-        ).exists():
-            raise ValidationError(
-                _("Some of these days have been given back already."), code="already_reversed"
-            )
+        if Charge.objects.filter(reverses=charge, period_start__lt=until, period_end__gt=first_day).exists():
+            raise ValidationError(_("Some of these days have been given back already."), code="already_reversed")
         anchor = subscription.anchor_day
         amount = charge_part_after(charge, first_day, anchor) - charge_part_after(charge, until, anchor)
         # What is still charged for these days, after the credits and reversals already made: never more.
@@ -128,12 +124,12 @@ def do_reverse_charge(
         amount = min(amount, max(still_charged, ZERO))
     elif charge.kind in WHOLE_REVERSIBLE_CHARGES:
         if first_day is not None or until is not None:
-            raise ValidationError(
-                {"until": ValidationError(_("This charge is given back whole."), code="whole_only")}
-            )
-        if charge.reversals.exists():
+            raise ValidationError({"until": ValidationError(_("This charge is given back whole."), code="whole_only")})
+        # What is left of it: a freeze ended early has given its unused days back already.
+        given_back = -sum(charge.reversals.values_list("amount", flat=True), ZERO)
+        if charge.reversals.filter(period_start=charge.period_start).exists():
             raise ValidationError(_("This charge has been given back already."), code="already_reversed")
-        first_day, until, amount = charge.period_start, charge.period_end, charge.amount
+        first_day, until, amount = charge.period_start, charge.period_end, charge.amount - given_back
     else:
         raise ValidationError(_("Only a charge can be reversed, not a credit."), code="not_reversible")
     if amount <= 0:
@@ -151,7 +147,9 @@ def do_reverse_charge(
     )
     reversal = Charge.objects.create(
         subscription=subscription,
-        kind=ChargeKind.REVERSAL,
+        # Days of service given back are a ``reversal`` that later prorations count; a thing given back (an
+        # activation, a freeze fee, a turbo) keeps the thing's kind, so prorations never see it.
+        kind=ChargeKind.REVERSAL if charge.kind in DAY_REVERSIBLE_CHARGES else charge.kind,
         period_start=first_day,
         period_end=until,
         amount=-amount,
@@ -185,5 +183,3 @@ def _revenue_account_of(charge: Charge, subscriber_account_id: int) -> int:
 
 def _day(day: dt.date) -> str:
     return date_format(day, "SHORT_DATE_FORMAT")
-
-

@@ -21,7 +21,16 @@ from ..models import (
     SubscriptionEventKind,
     SubscriptionStatus,
 )
-from .common import _catch_up, _check, _credit_unused, _event, _event_charge, _finish_active_freeze, _lock_subscription
+from .common import (
+    _catch_up,
+    _check,
+    _credit_unused,
+    _event,
+    _event_charge,
+    _finish_active_freeze,
+    _lock_subscription,
+    _refund_unused_freeze_days,
+)
 from .turbo import _end_turbo_with
 
 # --- activation and termination -------------------------------------------------------------------------
@@ -120,7 +129,9 @@ def do_terminate_subscription(
     credit = _credit_unused(
         subscription, event, on, memo=_("Unused period returned on termination"), acting_user=acting_user
     )
-    _finish_active_freeze(subscription, on)
+    freeze = _finish_active_freeze(subscription, on)
+    if freeze is not None and on < freeze.ends_on:  # the days of the freeze after the end are not used
+        _refund_unused_freeze_days(subscription, freeze, max(on, freeze.starts_on), event, acting_user=acting_user)
     subscription.status = SubscriptionStatus.TERMINATED
     subscription.ended_on = on
     subscription.pending_plan = None
@@ -145,5 +156,3 @@ def _terminate_on_close(event, subscriber_id, **payload):
         status=SubscriptionStatus.TERMINATED
     ):
         do_terminate_subscription(subscription, acting_user=None, reason=_("The account was closed."))
-
-

@@ -161,5 +161,3 @@ def do_finish_due_turbos() -> int:
         with transaction.atomic():
             count += _end_turbo(activation, status=TurboStatus.FINISHED, at=activation.ends_at)
     return count
-
-

@@ -191,6 +191,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunPython(drop_sqlite_triggers, restore_sqlite_triggers),
         migrations.AddField(
+            model_name='freeze',
+            name='event',
+            field=models.OneToOneField(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='billing.subscriptionevent'),
+        ),
+        migrations.AddField(
             model_name='ledgertransaction',
             name='legs',
             field=models.PositiveIntegerField(blank=True, editable=False, null=True),
@@ -237,7 +242,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='charge',
             name='kind',
-            field=models.CharField(choices=[('fee', 'Recurring fee'), ('activation', 'Activation fee'), ('proration_credit', 'Credit for the unused period'), ('proration_charge', 'Charge for the rest of the period'), ('freeze_fee', 'Freeze fee'), ('turbo', 'Turbo'), ('reversal', 'Reversal of a charge')], max_length=20, verbose_name='kind'),
+            field=models.CharField(choices=[('fee', 'Recurring fee'), ('activation', 'Activation fee'), ('proration_credit', 'Credit for the unused period'), ('proration_charge', 'Charge for the rest of the period'), ('freeze_fee', 'Freeze fee'), ('turbo', 'Turbo'), ('reversal', 'Fee given back')], max_length=20, verbose_name='kind'),
         ),
         migrations.AddConstraint(
             model_name='charge',
