@@ -186,12 +186,16 @@ def charged_beyond(subscription: Subscription, at) -> UnusedCredit:
         .select_related("price__plan")
         .order_by("id")
     )
-    total, covering, covering_part = ZERO, None, ZERO
+    total, by_price = ZERO, {}
     for charge in charges:
         part = charge_part_after(charge, at, subscription.anchor_day)
         total += part
-        if part > covering_part:
-            covering, covering_part = charge.price_id, part
+        by_price[charge.price_id] = by_price.get(charge.price_id, ZERO) + part
+    # The price whose charges still cover the days after ``at`` (net of their credits): one plan is in force on
+    # a day, so one price has a positive net; a credit named after it is measured on its period later.
+    covering = max(by_price, key=lambda price_id: by_price[price_id], default=None)
+    if covering is not None and by_price[covering] <= 0:
+        covering = None
     return UnusedCredit(max(total, ZERO), covering)
 
 
