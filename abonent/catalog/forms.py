@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from abonent.core import clock
-from abonent.core.forms import ConsoleForm
+from abonent.core.forms import AsciiDecimalField, ConsoleForm
 from abonent.core.money import format_money
 
 from .models import (
@@ -57,9 +57,9 @@ def gb_to_bytes(gb: Decimal | None) -> int | None:
     return None if gb is None else int(gb * BYTES_PER_GB)
 
 
-def money_field(label, *, required: bool = True, **kwargs) -> forms.DecimalField:
+def money_field(label, *, required: bool = True, **kwargs) -> AsciiDecimalField:
     """An amount in roubles and kopecks, typed with a comma or a point whatever the language."""
-    return forms.DecimalField(
+    return AsciiDecimalField(
         label=label,
         required=required,
         max_digits=14,
@@ -70,9 +70,9 @@ def money_field(label, *, required: bool = True, **kwargs) -> forms.DecimalField
     )
 
 
-def speed_field(label, *, required: bool = False, min_value: Decimal = Decimal("0")) -> forms.DecimalField:
+def speed_field(label, *, required: bool = False, min_value: Decimal = Decimal("0")) -> AsciiDecimalField:
     # Three places: 0.512 Mbit/s is a whole 512 kbit/s.
-    return forms.DecimalField(
+    return AsciiDecimalField(
         label=label,
         required=required,
         min_value=min_value,
@@ -159,7 +159,7 @@ class PlanCreateForm(ConsoleForm):
     night_starts_at = forms.TimeField(label=_("Night from"), required=False, widget=TIME_WIDGET)
     night_ends_at = forms.TimeField(label=_("Night until"), required=False, widget=TIME_WIDGET)
 
-    included_gb = forms.DecimalField(
+    included_gb = AsciiDecimalField(
         label=_("Included traffic, GB"),
         required=False,
         min_value=0,
@@ -168,7 +168,7 @@ class PlanCreateForm(ConsoleForm):
         localize=True,
         help_text=_("Empty: unlimited."),
     )
-    overage_price_per_gb = forms.DecimalField(
+    overage_price_per_gb = AsciiDecimalField(
         label=_("Price per GB over the included traffic"),
         required=False,
         min_value=0,

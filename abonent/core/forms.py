@@ -1,5 +1,20 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+ASCII_DIGITS = frozenset("0123456789")
+
+
+class AsciiDecimalField(forms.DecimalField):
+    """A number typed with the digits 0–9 only: Django's DecimalField reads "５" (full-width) or "٥" (Arabic-Indic)
+    as 5, and an amount must be what the operator sees on the keyboard and the receipt."""
+
+    default_error_messages = {"ascii_digits": _("Type the amount with the digits 0–9.")}
+
+    def to_python(self, value):
+        if isinstance(value, str) and any(ch.isdigit() and ch not in ASCII_DIGITS for ch in value):
+            raise ValidationError(self.error_messages["ascii_digits"], code="amount_invalid")
+        return super().to_python(value)
 
 
 class ConsoleForm(forms.Form):

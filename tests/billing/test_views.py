@@ -550,3 +550,13 @@ def test_plan_with_a_taken_code_shows_the_error(client_of, plans, internet):
 def test_services_page_lists_services_with_plan_counts(operator_client, plans):
     body = operator_client.get("/staff/catalog/services/").content.decode()
     assert "Интернет" in body and "Internet access" in body and '<td class="text-end">2</td>' in body
+
+
+@pytest.mark.parametrize("amount", ["５", "٥٠", "1０0"])
+def test_an_amount_in_other_scripts_digits_is_refused_not_booked(operator_client, subscriber, amount):
+    """Before: Django's DecimalField read a full-width "５" as 5 and the adjustment was booked (issue 11)."""
+    before = ledger_count()
+    response = operator_client.post(url(subscriber, "adjustments/"), {"amount": amount, "reason": "test"}, headers=HTMX)
+    assert response.status_code == 422
+    assert "Type the amount with the digits 0–9." in response.content.decode()
+    assert ledger_count() == before
