@@ -50,9 +50,21 @@ BEGIN
     END IF;
     -- Sealed: a transaction's legs are written by one statement. Legs added later to a transaction that already
     -- balanced would move money under its old key and date; a correction is a transaction of its own.
-    SELECT n.transaction_id INTO bad FROM (
-        SELECT transaction_id, COUNT(*) AS legs FROM new_postings GROUP BY transaction_id
-    ) n WHERE (SELECT COUNT(*) FROM billing_posting p WHERE p.transaction_id = n.transaction_id) <> n.legs LIMIT 1;
+    -- A statement names one transaction (ledger.post) or a few (a billing-run chunk): an index lookup each. One
+    -- that names thousands (a seed, an import) is checked in one pass instead, which needs no index.
+    SELECT COUNT(DISTINCT transaction_id) INTO held FROM new_postings;
+    IF held <= 1000 THEN
+        SELECT n.transaction_id INTO bad FROM (
+            SELECT transaction_id, COUNT(*) AS legs FROM new_postings GROUP BY transaction_id
+        ) n WHERE (SELECT COUNT(*) FROM billing_posting p WHERE p.transaction_id = n.transaction_id) <> n.legs LIMIT 1;
+    ELSE
+        SELECT n.transaction_id INTO bad FROM (
+            SELECT transaction_id, COUNT(*) AS legs FROM new_postings GROUP BY transaction_id
+        ) n JOIN (
+            SELECT p.transaction_id, COUNT(*) AS legs FROM billing_posting p
+             WHERE p.transaction_id IN (SELECT transaction_id FROM new_postings) GROUP BY p.transaction_id
+        ) e USING (transaction_id) WHERE e.legs <> n.legs LIMIT 1;
+    END IF;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'ledger transaction % is sealed: its postings were written before', bad
             USING ERRCODE = 'integrity_constraint_violation';
