@@ -89,8 +89,9 @@ CHUNK_ATTEMPTS = 3
 # SQLite's page cache during a run, in KiB (negative ``cache_size`` means KiB), given back afterwards.
 SQLITE_RUN_CACHE_KIB = 256 * 1024
 # A balance this far from zero is a broken account, not a customer: charging it could overflow numeric(14, 2)
-# and abort the chunk for everyone in it. Actions refuse amounts long before (core.money.BALANCE_LIMIT).
-PARK_BALANCE = Decimal("100000000000.00")
+# and abort the chunk for everyone in it. Actions refuse amounts long before (core.money.BALANCE_LIMIT, five times
+# less, so credits given back near that limit never get a subscription parked).
+PARK_BALANCE = Decimal("500000000000.00")
 # How long a skipped day of an online-only plan waits for a late online day before it is given up.
 UNBILLED_LOOKBACK_DAYS = 7
 
@@ -824,5 +825,13 @@ def _as_date(value) -> dt.date:
 def run_billing(
     as_of: dt.date | None = None, *, chunk_size: int | None = None, workers: int | None = None
 ) -> RunResult:
-    """Charge everything due up to ``as_of`` (default: today). Safe to retry, interrupt and run twice at once."""
-    return BillingRun(as_of or clock.today(), chunk_size=chunk_size, workers=workers).run()
+    """Charge everything due up to ``as_of`` (default: today). Safe to retry, interrupt and run twice at once.
+
+    Never ahead of today: a run ahead puts cursors into later periods, and a freeze or plan change after it would
+    credit several periods in one charge (issue 11's attack review). Catching up past days is what it is for.
+    """
+    today = clock.today()
+    as_of = as_of or today
+    if as_of > today:
+        raise ValueError(f"a billing run cannot charge ahead of today ({as_of.isoformat()} > {today.isoformat()})")
+    return BillingRun(as_of, chunk_size=chunk_size, workers=workers).run()

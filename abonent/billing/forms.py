@@ -99,5 +99,5 @@ class ChargeReversalForm(ConsoleForm):
         label=_("To (last day)"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        help_text=_("Empty: the whole charge."),
+        help_text=_("Empty: every day served so far. Days to come are not given back: freeze the subscription."),
     )

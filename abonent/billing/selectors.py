@@ -280,7 +280,10 @@ def _new_plan_charge(subscription, plan, new_price, today, at) -> Decimal:
 
     end = new_span_end(subscription, plan, today)
     if plan.charge_mode == ChargeMode.DAILY:
-        return amount_for(plan, new_price, today, end, today)[0]
+        # Today's share from the moment of the change: by seconds when the old plan is credited by seconds
+        # (a whole day here paid the morning at both plans), the whole day otherwise.
+        day = amount_for(plan, new_price, today, end, today)[0]
+        return calc.prorate(day, period=_as_span(today, end, at), used_from=at)
     full_start = period_for(plan, today, subscription.anchor_day)[2]
     # The new fee for [at, period end), measured against the new plan's full period as the run measures a period
     # that starts mid-way: the same R(x) every later proration of this charge uses (``charge_part_after``).

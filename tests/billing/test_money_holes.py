@@ -264,13 +264,15 @@ def test_verify_reconciles_each_batch_posting_with_its_charges(subscribed, subsc
 def test_a_reversed_fee_is_not_credited_again_by_a_termination(subscribed, subscriber, admin, on):
     """Before: ``reverse_charge`` left the charge unlinked, so the termination credited the reversed fee again."""
     fee = Charge.objects.get(subscription=subscribed, kind=ChargeKind.FEE, period_start=DEC_1)
-    with on(dec(5)):
-        reversal = actions.do_reverse_charge(fee, reason="outage all month", acting_user=admin)
     with on(dec(20)):
+        # Every day served so far, 1–20 December: R(1) − R(21) = 650 − 230.65.
+        reversal = actions.do_reverse_charge(fee, reason="outage since the 1st", acting_user=admin)
         actions.do_terminate_subscription(subscribed, acting_user=admin, reason="moved away")
 
-    assert (reversal.reverses_id, reversal.amount) == (fee.pk, D("-650.00"))
-    assert not Charge.objects.filter(subscription=subscribed, kind=ChargeKind.PRORATION_CREDIT).exists()
+    assert (reversal.reverses_id, reversal.amount, reversal.period_end) == (fee.pk, D("-419.35"), dec(21))
+    # The termination gives back 20–31 less the 20th the reversal gave back already: R(21), not R(20) again.
+    credit = Charge.objects.get(subscription=subscribed, kind=ChargeKind.PRORATION_CREDIT)
+    assert credit.amount == D("-230.65")
     assert charged_for(subscribed, DEC_1, JAN_1) == D("0.00")
     assert balance(subscriber) == D("5000.00") - D("650.00")
     assert ledger.verify() == []
@@ -284,7 +286,7 @@ def test_some_days_of_a_fee_are_reversed_and_later_credits_count_them(subscribed
             fee, reason="no link 10–14 Dec", acting_user=admin, first_day=dec(10), until=dec(15)
         )
         with pytest.raises(ValidationError) as twice:
-            actions.do_reverse_charge(fee, reason="again", acting_user=admin, first_day=dec(12), until=dec(20))
+            actions.do_reverse_charge(fee, reason="again", acting_user=admin, first_day=dec(12), until=dec(17))
     with on(dec(20)):
         actions.do_terminate_subscription(subscribed, acting_user=admin, reason="moved away")
 
@@ -299,6 +301,7 @@ def test_reversing_days_a_freeze_gave_back_already_gives_nothing(subscribed, adm
     fee = Charge.objects.get(subscription=subscribed, kind=ChargeKind.FEE, period_start=DEC_1)
     with on(dec(10)):
         actions.do_freeze_subscription(subscribed, days=30, acting_user=admin)
+    with on(dec(25)):
         with pytest.raises(ValidationError) as refused:
             actions.do_reverse_charge(fee, reason="double", acting_user=admin, first_day=dec(12), until=dec(20))
         partly = actions.do_reverse_charge(fee, reason="no link", acting_user=admin, first_day=dec(5), until=dec(15))

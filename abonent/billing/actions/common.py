@@ -28,6 +28,7 @@ from ..models import (
     SubscriptionEventKind,
     SubscriptionStatus,
     TransactionKind,
+    UnbilledDay,
 )
 from ..selectors import charged_beyond
 
@@ -107,6 +108,7 @@ def _resume(subscription: Subscription, today: dt.date, *, acting_user, reason: 
     # ``(subscription, period_start, cycle)``; in the same cycle the new fee collided and was dropped).
     subscription.next_charge_on = resume_on
     subscription.charge_cycle += 1
+    _forget_unbilled_days(subscription, resume_on)
     subscription.save(update_fields=["status", "next_charge_on", "charge_cycle"])
     return resume_on
 
@@ -122,6 +124,8 @@ def _refund_unused_freeze_days(subscription, freeze, resume_on: dt.date, event, 
         return  # no fee was charged (or the freeze predates migration 0006)
     used = max((resume_on - freeze.starts_on).days, freeze.policy.min_days)
     refund = charge.amount - min(freeze_fee(freeze.policy, used), charge.amount)
+    # Never more than is left of the fee: an admin may have given some or all of it back already.
+    refund = min(refund, charge.amount + sum(charge.reversals.values_list("amount", flat=True), ZERO))
     if refund <= 0:
         return
     account = ledger.subscriber_account(subscription.subscriber_id)
@@ -147,6 +151,12 @@ def _refund_unused_freeze_days(subscription, freeze, resume_on: dt.date, event, 
     )
 
 
+def _forget_unbilled_days(subscription: Subscription, from_day: dt.date) -> None:
+    """Days of an online-only plan left unbilled from ``from_day`` on are not owed as they were: a termination or a
+    freeze ends service, a plan change prices them anew, an unfreeze has the run look at them again."""
+    UnbilledDay.objects.filter(subscription=subscription, day__gte=from_day).delete()
+
+
 def _catch_up(subscription: Subscription, until: dt.date) -> Subscription:
     """Charge what is due up to ``until`` before a state change, in the same transaction: a freeze, termination
     or plan change after a missed run must not lose the unbilled periods or price days already used at the new
@@ -159,7 +169,15 @@ def _catch_up(subscription: Subscription, until: dt.date) -> Subscription:
         if expired:
             _resume(subscription, until, acting_user=None, reason=_("The freeze period ended."))
     if subscription.status == SubscriptionStatus.ACTIVE and subscription.next_charge_on <= until:
-        BillingRun(until).charge_subscriptions([subscription.pk])
+        result = BillingRun(until).charge_subscriptions([subscription.pk])
+        if result.parked:
+            # Charging stopped part-way (no price for a period, years of arrears): going ahead would write the
+            # rest off without a word. The operator sees why and decides.
+            raise ValidationError(
+                _("The subscription cannot be charged up to today (%(why)s): resolve that first.")
+                % {"why": result.parked[0][1]},
+                code="subscription_parked",
+            )
         fresh = Subscription.objects.values("next_charge_on", "plan_id", "pending_plan_id", "pending_plan_from").get(
             pk=subscription.pk
         )

@@ -24,7 +24,16 @@ from ..models import (
     SubscriptionEventKind,
     SubscriptionStatus,
 )
-from .common import _catch_up, _check, _credit_unused, _event, _event_charge, _lock_subscription, _resume
+from .common import (
+    _catch_up,
+    _check,
+    _credit_unused,
+    _event,
+    _event_charge,
+    _forget_unbilled_days,
+    _lock_subscription,
+    _resume,
+)
 from .turbo import _end_turbo_with
 
 # --- freeze ----------------------------------------------------------------------------------------------
@@ -113,6 +122,7 @@ def do_freeze_subscription(
         memo=_("Freeze for %(days)d days") % {"days": days},
         acting_user=acting_user,
     )
+    _forget_unbilled_days(subscription, starts_on)
     freeze = Freeze.objects.create(
         subscription=subscription,
         policy=policy,

@@ -79,6 +79,7 @@ def do_take_promised_payment(subscriber, *, acting_user, amount=None) -> Promise
             }
         )
     account = ledger.subscriber_account(subscriber.pk, lock=True)  # serialises takes of one subscriber
+    _check_balance_after(account, amount)
     if PromisedPayment.objects.filter(subscriber=subscriber, status=PromisedPaymentStatus.OPEN).exists():
         raise ValidationError(_("A promised payment is already open."), code="promised_already_open")
     now = clock.now()

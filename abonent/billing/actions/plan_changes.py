@@ -20,7 +20,7 @@ from ..models import (
     SubscriptionEventKind,
 )
 from ..selectors import change_moment, charged_beyond, checked_preview, new_span_end
-from .common import _catch_up, _check, _event, _event_charge, _local_midnight, _lock_subscription
+from .common import _catch_up, _check, _event, _event_charge, _forget_unbilled_days, _local_midnight, _lock_subscription
 
 # --- plan change ---------------------------------------------------------------------------------------
 
@@ -108,8 +108,16 @@ def do_change_plan(
     subscription.pending_plan = None
     subscription.pending_plan_from = None
     if preview.charge > 0 or preview.credit > 0:
+        if new_end < subscription.next_charge_on:
+            # The cursor goes back over periods charged and now credited: they are owed again, at the new plan,
+            # under a new cycle (in the same one the new fees collided with the credited ones and were dropped).
+            subscription.charge_cycle += 1
         subscription.next_charge_on = new_end
-    subscription.save(update_fields=["plan", "pending_plan", "pending_plan_from", "next_charge_on"])
+    _forget_unbilled_days(subscription, today)
+    subscription.service = plan.service
+    subscription.save(
+        update_fields=["plan", "service", "pending_plan", "pending_plan_from", "next_charge_on", "charge_cycle"]
+    )
     audit.record(
         actor=acting_user,
         action="billing.plan_changed",

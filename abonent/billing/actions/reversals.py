@@ -80,7 +80,8 @@ def do_reverse_charge(
     first_day: dt.date | None = None,
     until: dt.date | None = None,
 ) -> Charge:
-    """Give one charge back, whole or for the days ``[first_day, until)`` of it, with a reason.
+    """Give one charge back, whole or for the days ``[first_day, until)`` of it, with a reason. For a charge for
+    days, only days served (today included) can be given back, and without days given it is every day served so far.
 
     The reversal is a charge of its own (kind ``reversal``, ``reverses`` = the charge) with a transaction that
     moves the amount from the revenue account the charge went to back to the subscriber. Later prorations count
@@ -95,8 +96,24 @@ def do_reverse_charge(
     _check(acting_user, Perm.BILLING_REVERSE, subscription.subscriber)
     account = ledger.subscriber_account(subscription.subscriber_id, lock=True)
     if charge.kind in DAY_REVERSIBLE_CHARGES:
+        # Only days served (today included) are given back: a day to come given back now would be charged again by
+        # a later unfreeze or plan change, which re-charge the rest of the period. For days to come: a freeze.
+        served_until = clock.today() + dt.timedelta(days=1)
         first_day = first_day or charge.period_start
-        until = until or charge.period_end
+        until = until or min(charge.period_end, served_until)
+        if until > served_until:
+            raise ValidationError(
+                {
+                    "until": ValidationError(
+                        _(
+                            "Only days already served can be given back (up to %(day)s): freeze the subscription for "
+                            "days to come."
+                        )
+                        % {"day": _day(served_until - dt.timedelta(days=1))},
+                        code="days_not_served",
+                    )
+                }
+            )
         if not charge.period_start <= first_day < until <= charge.period_end:
             raise ValidationError(
                 {

@@ -28,6 +28,7 @@ from .common import (
     _event,
     _event_charge,
     _finish_active_freeze,
+    _forget_unbilled_days,
     _lock_subscription,
     _refund_unused_freeze_days,
 )
@@ -130,6 +131,7 @@ def do_terminate_subscription(
         subscription, event, on, memo=_("Unused period returned on termination"), acting_user=acting_user
     )
     freeze = _finish_active_freeze(subscription, on)
+    _forget_unbilled_days(subscription, on)
     if freeze is not None and on < freeze.ends_on:  # the days of the freeze after the end are not used
         _refund_unused_freeze_days(subscription, freeze, max(on, freeze.starts_on), event, acting_user=acting_user)
     subscription.status = SubscriptionStatus.TERMINATED

@@ -194,8 +194,14 @@ class ChargeOut(Schema):
 
 class ChargeReversalIn(Schema):
     reason: str = Field(..., min_length=1, max_length=500)
-    first_day: dt.date | None = Field(None, description="A fee's first day to give back; omitted: the whole charge")
-    until: dt.date | None = Field(None, description="The day after the last day to give back")
+    first_day: dt.date | None = Field(
+        None, description="A fee's first day to give back; omitted: its first day (a charge for a thing: whole)"
+    )
+    until: dt.date | None = Field(
+        None,
+        description="The day after the last day to give back, at most tomorrow (only days served are given back); "
+        "omitted: every day served so far",
+    )
 
 
 class ChargeReversalOut(Schema):

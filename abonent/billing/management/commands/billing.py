@@ -35,7 +35,10 @@ class Command(BaseCommand):
         while day <= until:
             with clock.travel_to(day) if day != clock.today() else contextlib.nullcontext():
                 do_finish_due_freezes()
-            result = run_billing(day, chunk_size=options["chunk_size"], workers=options["workers"])
+            try:
+                result = run_billing(day, chunk_size=options["chunk_size"], workers=options["workers"])
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
             line = {
                 "date": day.isoformat(),
                 "charges": result.charges,
