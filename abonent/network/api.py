@@ -122,14 +122,35 @@ def _octets(value: str | int) -> bytes:
     return text.encode()
 
 
+def _integer(value: str | int) -> int | None:
+    """A RADIUS integer as rlm_rest sends it: a JSON number, or a string of ASCII digits; None for anything else.
+
+    ``str.isdigit()`` is not the test: it is true of "²" (which ``int()`` refuses) and of "٣" (which it reads
+    as 3), and no NAS sends either for a four-byte integer.
+    """
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _int(attrs: dict[str, RlmAttribute], name: str) -> int:
+    """The attribute's integer, 0 when it is absent; 422 when it is not an integer (abonent radius drops a
+    record whose integer attribute does not decode)."""
     values = _values(attrs, name)
     if not values:
         return 0
-    value = values[0]
-    if isinstance(value, int):
-        return value
-    return int(value) if str(value).isdigit() else 0
+    value = _integer(values[0])
+    if value is None:
+        raise _attribute_invalid(name)
+    return value
+
+
+def _attribute_invalid(name: str) -> ApiError:
+    message = _("%(attribute)s has an invalid value.") % {"attribute": name}
+    return ApiError(
+        422, "attribute_invalid", message, [{"field": name, "code": "attribute_invalid", "message": message}]
+    )
 
 
 def _ipv4(value: str) -> str | None:
@@ -340,8 +361,9 @@ def post_auth(request, payload: RlmRequest):
         "The Accounting-Request's attributes in rlm_rest's JSON body; 204 once the record is committed. "
         "Start, Interim-Update, Stop, Accounting-On and Accounting-Off, written as abonent radius writes them "
         "(the session keyed by the MD5 of User-Name, Acct-Session-Id, NAS-IP-Address, NAS-Identifier, "
-        "NAS-Port-Id and NAS-Port). 422: a record abonent radius would drop (another status type, no "
-        "Acct-Session-Id); FreeRADIUS then sends no Accounting-Response. The token and NAS rules of authorize "
+        "NAS-Port-Id and NAS-Port). 422: a record abonent radius would drop (`unsupported_status_type`, "
+        "`acct_session_id_missing`, `attribute_invalid`: an integer attribute that is neither a number nor ASCII "
+        "digits); FreeRADIUS then sends no Accounting-Response. The token and NAS rules of authorize "
         "(403 `radius_service_required`, `nas_not_bound`, `unknown_nas`): a token writes only its NAS's sessions."
     ),
 )
@@ -361,9 +383,8 @@ def accounting_request(request, payload: RlmRequest):
 def _acct_status(attrs: dict[str, RlmAttribute]) -> int:
     values = _values(attrs, "Acct-Status-Type")
     value = values[0] if values else 0
-    if isinstance(value, int) or str(value).isdigit():
-        return int(value)
-    return ACCT_STATUS.get(str(value).lower(), 0)
+    number = _integer(value)
+    return number if number is not None else ACCT_STATUS.get(str(value).lower(), 0)
 
 
 def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
@@ -406,11 +427,12 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
     entry = store.accounting_login(classes, username, calling)
     login_id, subscriber_id = (entry.login_id, entry.subscriber_id) if entry is not None else (None, None)
     cause = _values(attrs, "Acct-Terminate-Cause")
+    cause_number = _integer(cause[0]) if cause else None
     if not cause:
         terminate_cause = ""
-    elif isinstance(cause[0], int) or str(cause[0]).isdigit():
-        terminate_cause = _terminate_cause([struct.pack("!I", int(cause[0]) & 0xFFFFFFFF)])
-    else:
+    elif cause_number is not None:
+        terminate_cause = _terminate_cause([struct.pack("!I", cause_number & 0xFFFFFFFF)])
+    else:  # FreeRADIUS names the value ("User-Request")
         terminate_cause = str(cause[0])[:64]
     return AcctRecord(
         status=status,
