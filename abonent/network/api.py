@@ -48,7 +48,7 @@ from .policy import (
     option82_key,
     store_for_request,
 )
-from .radius.server import _terminate_cause
+from .radius.server import MAX_ACCT_DELAY, MAX_SESSION_SECONDS, _terminate_cause
 from .vendors import profile_for
 from .vendors.base import DebtorSettings
 
@@ -396,8 +396,10 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
             "unsupported_status_type",
             _("Unsupported Acct-Status-Type: %(value)s.") % {"value": _text(attrs, "Acct-Status-Type") or "-"},
         )
-    # Server time minus the NAS's own delay: a NAS with a wrong clock cannot move sessions in time.
-    delay = min(_int(attrs, "Acct-Delay-Time"), 3600)
+    # Server time minus the NAS's own delay: a NAS with a wrong clock cannot move sessions in time. Bounded as in
+    # abonent radius, below too: a negative delay (a four-byte integer never is one; rlm_rest's JSON may be)
+    # dated the record in the future, and one of -10^15 seconds overflowed the date (a 500).
+    delay = max(0, min(_int(attrs, "Acct-Delay-Time"), MAX_ACCT_DELAY))
     event_time = clock.now() - dt.timedelta(seconds=delay)
     if status in (7, 8):
         return AcctRecord(status=status, nas_id=nas.pk, event_time=event_time)
@@ -446,7 +448,8 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
         framed_ip=_ipv4(_text(attrs, "Framed-IP-Address")),
         calling_station_id=calling[:253],
         nas_port_id=_text(attrs, "NAS-Port-Id")[:253],
-        session_time=_int(attrs, "Acct-Session-Time"),
+        # Bounded as in abonent radius: the start is this record's time minus the session time.
+        session_time=max(0, min(_int(attrs, "Acct-Session-Time"), MAX_SESSION_SECONDS)),
         # 64-bit totals: Gigawords count the 2^32 wraps of the octet counters.
         input_octets=(_int(attrs, "Acct-Input-Gigawords") << 32) | _int(attrs, "Acct-Input-Octets"),
         output_octets=(_int(attrs, "Acct-Output-Gigawords") << 32) | _int(attrs, "Acct-Output-Octets"),

@@ -6,13 +6,16 @@ radius would drop is a 422 here, as for an unknown Acct-Status-Type.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 from django.test import Client
 
 from abonent.api.actions import do_bind_api_token_to_nas
+from abonent.core import clock
 from abonent.network.models import Session
+from abonent.network.radius.server import MAX_ACCT_DELAY, MAX_SESSION_SECONDS
 
 
 def _attr(value, kind="string"):
@@ -88,3 +91,36 @@ def test_other_scripts_digits_in_acct_terminate_cause_are_its_name_not_a_number(
 
     assert response.status_code == 204
     assert Session.objects.get().terminate_cause == "²"
+
+
+# --- times: bounded as abonent radius bounds them (F5) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("delay", [-30 * 86400, -(10**15)])
+def test_a_negative_acct_delay_time_is_taken_as_none(customer, token_a, delay):
+    """A negative delay dated the session in the future; -10^15 seconds overflowed the date (a 500)."""
+    before = clock.now()
+
+    response = _accounting(token_a, status="Start", **{"Acct-Delay-Time": _attr(delay, "integer")})
+
+    assert response.status_code == 204
+    assert before <= Session.objects.get().started_at <= clock.now()
+
+
+def test_a_huge_acct_delay_time_is_taken_as_an_hour(customer, token_a):
+    before = clock.now()
+
+    response = _accounting(token_a, status="Start", **{"Acct-Delay-Time": _attr(10**15, "integer")})
+
+    assert response.status_code == 204
+    hour = dt.timedelta(seconds=MAX_ACCT_DELAY)
+    assert before - hour <= Session.objects.get().started_at <= clock.now() - hour
+
+
+@pytest.mark.parametrize("session_time", [-60, 10**15])
+def test_an_acct_session_time_out_of_bounds_is_bounded(customer, token_a, session_time):
+    """abonent radius bounds it to ten years; rlm_rest's endpoint took it as sent, and 10^15 seconds overflowed."""
+    response = _accounting(token_a, **{"Acct-Session-Time": _attr(session_time, "integer")})
+
+    assert response.status_code == 204
+    assert Session.objects.get().session_time == max(0, min(session_time, MAX_SESSION_SECONDS))
