@@ -178,8 +178,20 @@ def do_start_two_factor_enrolment(user: StaffUser) -> TOTPDevice:
 
 
 def _new_recovery_codes(user: StaffUser) -> list[str]:
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
+    """Replace the codes of ``user``'s recovery-code device, creating the device the first time.
+
+    The device itself stays: a session verified by a recovery code is bound to it (django-otp keeps the device's
+    id in the session), and deleting it signed such sessions out, starting with the one that had just been told
+    to make a new set. Its back-off stays too: a new set is no reason to forget earlier wrong codes.
+    """
+    device = StaticDevice.objects.filter(user=user).order_by("pk").first()
+    if device is None:
+        device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
+    elif not device.confirmed:
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+    StaticDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    StaticToken.objects.filter(device=device).delete()
     codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
     return codes
