@@ -153,6 +153,18 @@ def _attribute_invalid(name: str) -> ApiError:
     )
 
 
+def _counter(attrs: dict[str, RlmAttribute], gigawords: str, octets: str) -> int:
+    """A 64-bit total: Gigawords count the 2^32 wraps of the four-byte octet counter. As in abonent radius
+    (``server._octets``), a total of 2^63 octets or more does not fit the database's bigint: the record is
+    malformed (422), not a DataError on PostgreSQL and an OverflowError (a 500) on SQLite."""
+    wraps, count = _int(attrs, gigawords), _int(attrs, octets)
+    if not 0 <= wraps < 1 << 31:
+        raise _attribute_invalid(gigawords)
+    if not 0 <= count < 1 << 32:
+        raise _attribute_invalid(octets)
+    return (wraps << 32) | count
+
+
 def _ipv4(value: str) -> str | None:
     try:
         return str(ipaddress.IPv4Address(value))
@@ -363,8 +375,9 @@ def post_auth(request, payload: RlmRequest):
         "(the session keyed by the MD5 of User-Name, Acct-Session-Id, NAS-IP-Address, NAS-Identifier, "
         "NAS-Port-Id and NAS-Port). 422: a record abonent radius would drop (`unsupported_status_type`, "
         "`acct_session_id_missing`, `attribute_invalid`: an integer attribute that is neither a number nor ASCII "
-        "digits); FreeRADIUS then sends no Accounting-Response. The token and NAS rules of authorize "
-        "(403 `radius_service_required`, `nas_not_bound`, `unknown_nas`): a token writes only its NAS's sessions."
+        "digits, or a counter of 2^63 octets or more); FreeRADIUS then sends no Accounting-Response. The token "
+        "and NAS rules of authorize (403 `radius_service_required`, `nas_not_bound`, `unknown_nas`): a token "
+        "writes only its NAS's sessions."
     ),
 )
 def accounting_request(request, payload: RlmRequest):
@@ -373,7 +386,7 @@ def accounting_request(request, payload: RlmRequest):
     record = _acct_record(payload, nas)
     try:
         accounting.write_batch([record])
-    except DataError as exc:
+    except (DataError, OverflowError) as exc:  # OverflowError: SQLite's driver refusing an integer over 64 bits
         # One record the database refuses is not an outage: answered (the NAS would resend it forever) and
         # logged, as abonent radius does. Any other database error is a 500: no answer, the NAS retransmits.
         logger.error("accounting: record refused by the database (%s): %r", exc, record)
@@ -450,9 +463,8 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
         nas_port_id=_text(attrs, "NAS-Port-Id")[:253],
         # Bounded as in abonent radius: the start is this record's time minus the session time.
         session_time=max(0, min(_int(attrs, "Acct-Session-Time"), MAX_SESSION_SECONDS)),
-        # 64-bit totals: Gigawords count the 2^32 wraps of the octet counters.
-        input_octets=(_int(attrs, "Acct-Input-Gigawords") << 32) | _int(attrs, "Acct-Input-Octets"),
-        output_octets=(_int(attrs, "Acct-Output-Gigawords") << 32) | _int(attrs, "Acct-Output-Octets"),
+        input_octets=_counter(attrs, "Acct-Input-Gigawords", "Acct-Input-Octets"),
+        output_octets=_counter(attrs, "Acct-Output-Gigawords", "Acct-Output-Octets"),
         counters_32bit=("Acct-Input-Octets" in attrs or "Acct-Output-Octets" in attrs)
         and "Acct-Input-Gigawords" not in attrs
         and "Acct-Output-Gigawords" not in attrs,

@@ -124,3 +124,39 @@ def test_an_acct_session_time_out_of_bounds_is_bounded(customer, token_a, sessio
 
     assert response.status_code == 204
     assert Session.objects.get().session_time == max(0, min(session_time, MAX_SESSION_SECONDS))
+
+
+# --- counters: 64 bits at most (F13) -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        ("Acct-Input-Gigawords", 2**40),
+        ("Acct-Output-Gigawords", 2**31),
+        ("Acct-Input-Octets", 2**32),
+        ("Acct-Output-Octets", -1),
+    ],
+)
+def test_a_counter_of_2_to_the_63_octets_or_more_is_a_422(customer, token_a, attribute, value):
+    """PostgreSQL refused the row (DataError, answered 204); SQLite's driver raised OverflowError: a 500."""
+    response = _accounting(token_a, status="Start", **{attribute: _attr(value, "integer")})
+
+    assert response.status_code == 422, response.content
+    assert response.json()["error"]["fields"][0] == {
+        "field": attribute,
+        "code": "attribute_invalid",
+        "message": f"{attribute} has an invalid value.",
+    }
+    assert not Session.objects.exists()
+
+
+def test_the_largest_64_bit_counter_is_written(customer, token_a):
+    response = _accounting(
+        token_a,
+        status="Start",
+        **{"Acct-Input-Gigawords": _attr(2**31 - 1, "integer"), "Acct-Input-Octets": _attr(2**32 - 1, "integer")},
+    )
+
+    assert response.status_code == 204
+    assert Session.objects.get().input_octets == 2**63 - 1
