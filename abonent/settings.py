@@ -320,6 +320,12 @@ def _check_production() -> None:
             f"ABONENT_SECRET_KEY must be set to a random string of at least {SECRET_KEY_MIN_LENGTH} characters"
             f" (at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones)"
         )
+    if ABONENT_FIELD_KEY and weak_secret_key(ABONENT_FIELD_KEY):
+        # It encrypts the NAS shared secrets and PPPoE passwords: a guessable one gives them all up with a dump.
+        problems.append(
+            f"ABONENT_FIELD_KEY must be unset or a random string of at least {SECRET_KEY_MIN_LENGTH} characters"
+            f" (at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones)"
+        )
     if DEBUG:
         problems.append("ABONENT_DEBUG must be off")
     if not os.environ.get("ABONENT_ALLOWED_HOSTS"):
