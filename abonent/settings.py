@@ -254,10 +254,33 @@ ABONENT_ACCOUNT_NUMBER_LENGTH = int(os.environ.get("ABONENT_ACCOUNT_NUMBER_LENGT
 ABONENT_LOGIN_MAX_FAILURES = _at_least_one("ABONENT_LOGIN_MAX_FAILURES", 5)
 ABONENT_LOGIN_MAX_FAILURES_PER_IP = _at_least_one("ABONENT_LOGIN_MAX_FAILURES_PER_IP", 30)
 ABONENT_LOGIN_LOCKOUT_SECONDS = _at_least_one("ABONENT_LOGIN_LOCKOUT_SECONDS", 15 * 60)
-# Staff roles that must use two-factor authentication (TOTP) to reach the console and the admin; other staff
-# may turn it on. Administrators and cashiers in production; nobody in the demo, development and tests unless
-# set. An empty value turns the requirement off (docs/operations.md, "Two-factor authentication for staff").
-ABONENT_REQUIRE_2FA_ROLES = _list("ABONENT_REQUIRE_2FA_ROLES", "admin,cashier" if ENV == "production" else "")
+
+
+def _two_factor_roles() -> list[str]:
+    """Staff roles that must use two-factor authentication (TOTP) to reach the console and the admin; other staff
+    may turn it on. Administrators and cashiers in production; nobody in the demo, development and tests unless
+    set. "none" turns the requirement off (docs/operations.md, "Two-factor authentication for staff").
+
+    An empty list must be asked for by name: " " or "," (a list edited down to nothing) used to turn the second
+    factor off for everyone without a word, and in production so did a line left blank. Unknown role names are
+    the system check staff.E001."""
+    raw = os.environ.get("ABONENT_REQUIRE_2FA_ROLES")
+    if raw is None:
+        return ["admin", "cashier"] if ENV == "production" else []
+    roles = _list("ABONENT_REQUIRE_2FA_ROLES", "")
+    if [role.lower() for role in roles] == ["none"]:
+        return []
+    if "none" in (role.lower() for role in roles):
+        raise ImproperlyConfigured(f'ABONENT_REQUIRE_2FA_ROLES: "none" must stand alone, not in {raw!r}')
+    if not roles and (raw or ENV == "production"):
+        raise ImproperlyConfigured(
+            f"ABONENT_REQUIRE_2FA_ROLES names no role ({raw!r}): list the roles that must use two-factor"
+            ' authentication, or write "none" to require it of nobody'
+        )
+    return roles
+
+
+ABONENT_REQUIRE_2FA_ROLES = _two_factor_roles()
 # The name authenticator apps show beside the login.
 OTP_TOTP_ISSUER = os.environ.get("ABONENT_2FA_ISSUER", "Abonent")
 ABONENT_SEARCH_PAGE_SIZE = 25
