@@ -41,6 +41,20 @@ def _list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _at_least_one(name: str, default: int) -> int:
+    """A count or a number of seconds for which 0 cannot mean "off": refused at start, in every environment."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return value
+
+
 SECRET_KEY = os.environ.get("ABONENT_SECRET_KEY", DEMO_SECRET_KEY)
 DEBUG = _bool("ABONENT_DEBUG", ENV != "production")
 ALLOWED_HOSTS = _list("ABONENT_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
@@ -235,13 +249,38 @@ ABONENT_CURRENCY = os.environ.get("ABONENT_CURRENCY", "RUB")
 ABONENT_PHONE_REGION = os.environ.get("ABONENT_PHONE_REGION", "RU")
 # Personal account numbers: this many digits, the last one a Luhn check digit.
 ABONENT_ACCOUNT_NUMBER_LENGTH = int(os.environ.get("ABONENT_ACCOUNT_NUMBER_LENGTH", 9))
-ABONENT_LOGIN_MAX_FAILURES = int(os.environ.get("ABONENT_LOGIN_MAX_FAILURES", 5))
-ABONENT_LOGIN_MAX_FAILURES_PER_IP = int(os.environ.get("ABONENT_LOGIN_MAX_FAILURES_PER_IP", 30))
-ABONENT_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("ABONENT_LOGIN_LOCKOUT_SECONDS", 15 * 60))
-# Staff roles that must use two-factor authentication (TOTP) to reach the console and the admin; other staff
-# may turn it on. Administrators and cashiers in production; nobody in the demo, development and tests unless
-# set. An empty value turns the requirement off (docs/operations.md, "Two-factor authentication for staff").
-ABONENT_REQUIRE_2FA_ROLES = _list("ABONENT_REQUIRE_2FA_ROLES", "admin,cashier" if ENV == "production" else "")
+# The console's login lockout (staff/selectors.py). The lockout cannot be turned off: a limit of 0 made every login a
+# 500, a window of 0 seconds would have quietly ended every lockout at once.
+ABONENT_LOGIN_MAX_FAILURES = _at_least_one("ABONENT_LOGIN_MAX_FAILURES", 5)
+ABONENT_LOGIN_MAX_FAILURES_PER_IP = _at_least_one("ABONENT_LOGIN_MAX_FAILURES_PER_IP", 30)
+ABONENT_LOGIN_LOCKOUT_SECONDS = _at_least_one("ABONENT_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+
+
+def _two_factor_roles() -> list[str]:
+    """Staff roles that must use two-factor authentication (TOTP) to reach the console and the admin; other staff
+    may turn it on. Administrators and cashiers in production; nobody in the demo, development and tests unless
+    set. "none" turns the requirement off (docs/operations.md, "Two-factor authentication for staff").
+
+    An empty list must be asked for by name: " " or "," (a list edited down to nothing) used to turn the second
+    factor off for everyone without a word, and in production so did a line left blank. Unknown role names are
+    the system check staff.E001."""
+    raw = os.environ.get("ABONENT_REQUIRE_2FA_ROLES")
+    if raw is None:
+        return ["admin", "cashier"] if ENV == "production" else []
+    roles = _list("ABONENT_REQUIRE_2FA_ROLES", "")
+    if [role.lower() for role in roles] == ["none"]:
+        return []
+    if "none" in (role.lower() for role in roles):
+        raise ImproperlyConfigured(f'ABONENT_REQUIRE_2FA_ROLES: "none" must stand alone, not in {raw!r}')
+    if not roles and (raw or ENV == "production"):
+        raise ImproperlyConfigured(
+            f"ABONENT_REQUIRE_2FA_ROLES names no role ({raw!r}): list the roles that must use two-factor"
+            ' authentication, or write "none" to require it of nobody'
+        )
+    return roles
+
+
+ABONENT_REQUIRE_2FA_ROLES = _two_factor_roles()
 # The name authenticator apps show beside the login.
 OTP_TOTP_ISSUER = os.environ.get("ABONENT_2FA_ISSUER", "Abonent")
 ABONENT_SEARCH_PAGE_SIZE = 25
@@ -302,6 +341,12 @@ def _check_production() -> None:
     if SECRET_KEY == DEMO_SECRET_KEY or weak_secret_key(SECRET_KEY):
         problems.append(
             f"ABONENT_SECRET_KEY must be set to a random string of at least {SECRET_KEY_MIN_LENGTH} characters"
+            f" (at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones)"
+        )
+    if ABONENT_FIELD_KEY and weak_secret_key(ABONENT_FIELD_KEY):
+        # It encrypts the NAS shared secrets and PPPoE passwords: a guessable one gives them all up with a dump.
+        problems.append(
+            f"ABONENT_FIELD_KEY must be unset or a random string of at least {SECRET_KEY_MIN_LENGTH} characters"
             f" (at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones)"
         )
     if DEBUG:

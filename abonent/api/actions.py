@@ -20,7 +20,7 @@ from abonent.staff.actions import do_create_api_token
 from abonent.staff.models import ApiToken, StaffUser
 from abonent.staff.permissions import Perm, allowed_branch_ids, check_perm, has_perm
 
-from .models import ApiTokenNas
+from .models import ApiTokenNas, RadiusToken
 
 
 def check_radius_account(user: StaffUser) -> None:
@@ -40,13 +40,16 @@ def check_radius_account(user: StaffUser) -> None:
 
 @transaction.atomic
 def do_bind_api_token_to_nas(token: ApiToken, *, nas: Nas, acting_user=None) -> ApiTokenNas:
-    """Let ``token`` speak for ``nas`` on the FreeRADIUS endpoints. Binding twice keeps the first row."""
+    """Let ``token`` speak for ``nas`` on the FreeRADIUS endpoints, and mark it a RADIUS token for good
+    (``RadiusToken``): it opens no other endpoint from now on. Binding twice keeps the first row."""
     if acting_user is not None:
         check_perm(acting_user, Perm.STAFF_MANAGE)
     token = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
     if token.revoked_at is not None:
         raise ValidationError(_("This token is revoked."), code="token_revoked")
     check_radius_account(token.user)
+    # The mark outlives the binding: unbound from its last NAS, the token opens nothing (auth.TokenAuth).
+    RadiusToken.objects.get_or_create(token=token, defaults={"created_at": clock.now()})
     binding, created = ApiTokenNas.objects.get_or_create(token=token, nas=nas, defaults={"created_at": clock.now()})
     if created:
         audit.record(
@@ -60,7 +63,8 @@ def do_bind_api_token_to_nas(token: ApiToken, *, nas: Nas, acting_user=None) -> 
 
 @transaction.atomic
 def do_unbind_api_token_from_nas(binding: ApiTokenNas, *, acting_user=None) -> None:
-    """The token no longer speaks for this NAS (FreeRADIUS's requests from it are refused from now on)."""
+    """The token no longer speaks for this NAS (FreeRADIUS's requests from it are refused from now on). It stays
+    a RADIUS token: without a NAS it opens nothing, never the API with its account's role."""
     if acting_user is not None:
         check_perm(acting_user, Perm.STAFF_MANAGE)
     binding = ApiTokenNas.objects.select_related("token", "nas").get(pk=binding.pk)

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from abonent.staff.models import ApiToken
 
 from .actions import check_radius_account, do_bind_api_token_to_nas, do_unbind_api_token_from_nas
-from .models import ApiTokenNas
+from .models import ApiTokenNas, RadiusToken
 
 
 class ApiTokenNasForm(forms.ModelForm):
@@ -67,3 +67,31 @@ class ApiTokenNasAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+@admin.register(RadiusToken)
+class RadiusTokenAdmin(admin.ModelAdmin):
+    """Which tokens are RADIUS front-ends' (read-only). The mark is set when a token is first bound to a NAS and
+    never removed: without a NAS such a token opens nothing (``auth.TokenAuth``); revoke it in *API tokens*."""
+
+    list_display = ("token", "token_user", "created_at", "token_revoked_at")
+    list_select_related = ("token__user",)
+    search_fields = ("token__name", "token__prefix", "token__user__username")
+
+    @admin.display(description=_("service account"))
+    def token_user(self, obj):
+        return obj.token.user
+
+    @admin.display(description=_("revoked"))
+    def token_revoked_at(self, obj):
+        return obj.token.revoked_at
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Removing the mark would give an unbound token its account's role again.
+        return False

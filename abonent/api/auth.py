@@ -5,15 +5,17 @@ from abonent.staff.actions import touch_api_token
 from abonent.staff.selectors import get_user_by_api_token
 
 from .errors import ApiError
-from .selectors import bound_nas_ids
+from .selectors import radius_binding
 
 
 class TokenAuth(HttpBearer):
     """``Authorization: Bearer abn_…``: a staff user's or a service account's API token.
 
-    A token bound to NAS (``ApiTokenNas``) is a RADIUS front-end's: it opens only the FreeRADIUS endpoints
-    (``TokenAuth(radius=True)``), whatever its account's role, and elsewhere is a 403. Those endpoints read
-    ``request.api_token_nas_ids`` to refuse a request for any other NAS.
+    A RADIUS front-end's token (``RadiusToken``: made by ``abonent create_radius_token`` or bound to a NAS in the
+    admin) opens only the FreeRADIUS endpoints (``TokenAuth(radius=True)``), whatever its account's role, and
+    elsewhere is a 403. Once it speaks for no NAS (its bindings removed, its NAS deleted) it opens nothing: it
+    never falls back to its account's role. Those endpoints read ``request.api_token_nas_ids`` to refuse a
+    request for any other NAS.
     """
 
     def __init__(self, *, radius: bool = False):
@@ -24,9 +26,16 @@ class TokenAuth(HttpBearer):
         user, api_token = get_user_by_api_token(token)
         if user is None:
             return None
-        # Only a service account's token can be bound (api.actions), so a person's request costs no query here.
-        nas_ids = bound_nas_ids(api_token) if user.is_service_account else frozenset()
-        if nas_ids and not self.radius:
+        # Only a service account's token is ever marked or bound (api.actions; the admin keeps an account that
+        # holds one a service account), so a person's request costs no query here.
+        radius_only, nas_ids = radius_binding(api_token) if user.is_service_account else (False, frozenset())
+        if radius_only and not nas_ids:
+            raise ApiError(
+                403,
+                "radius_token_unbound",
+                _("This RADIUS token speaks for no NAS: it opens nothing. Bind it to a NAS again or revoke it."),
+            )
+        if radius_only and not self.radius:
             raise ApiError(
                 403, "radius_token_only", _("This token speaks for a NAS: it opens only the RADIUS endpoints.")
             )

@@ -26,13 +26,40 @@ class IdempotencyRecord(models.Model):
         return f"{self.user_id}:{self.key}"
 
 
+class RadiusToken(models.Model):
+    """One API token that is a RADIUS front-end's: it speaks only for the NAS it is bound to (``ApiTokenNas``).
+
+    The mark outlives the bindings. Without it a token whose last NAS was unbound or deleted (the bindings
+    cascade) was an ordinary token of its account, and FreeRADIUS's copy of it read every subscriber, balance and
+    ledger with the account's cashier role (issue 11 review). A marked token with no NAS opens nothing
+    (``auth.TokenAuth``); it is bound again or revoked. Written by ``actions.do_bind_api_token_to_nas``.
+    """
+
+    token = models.OneToOneField(
+        "staff.ApiToken",
+        verbose_name=_("API token"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="radius_only",
+    )
+    created_at = models.DateTimeField(_("created"))
+
+    class Meta:
+        verbose_name = _("RADIUS token")
+        verbose_name_plural = _("RADIUS tokens")
+
+    def __str__(self) -> str:
+        return str(self.token_id)
+
+
 class ApiTokenNas(models.Model):
     """One NAS that a RADIUS service token speaks for on FreeRADIUS's rlm_rest endpoints (``network/api.py``).
 
-    A token with such rows is a RADIUS front-end's: it is accepted only on those endpoints (``auth.TokenAuth``),
-    only for requests whose NAS is one of its rows, and only while its account is a service account without a
-    branch limit (those endpoints hand out PPPoE passwords and write sessions for any subscriber). Rows are
-    written by ``actions.do_bind_api_token_to_nas``: ``abonent create_radius_token`` or the admin site.
+    A token with such rows is a RADIUS front-end's (``RadiusToken``): it is accepted only on those endpoints
+    (``auth.TokenAuth``), only for requests whose NAS is one of its rows, and only while its account is a service
+    account without a branch limit (those endpoints hand out PPPoE passwords and write sessions for any
+    subscriber). Rows are written by ``actions.do_bind_api_token_to_nas``: ``abonent create_radius_token`` or the
+    admin site.
     """
 
     token = models.ForeignKey(

@@ -48,7 +48,7 @@ from .policy import (
     option82_key,
     store_for_request,
 )
-from .radius.server import _terminate_cause
+from .radius.server import MAX_ACCT_DELAY, MAX_SESSION_SECONDS, _terminate_cause
 from .vendors import profile_for
 from .vendors.base import DebtorSettings
 
@@ -122,14 +122,47 @@ def _octets(value: str | int) -> bytes:
     return text.encode()
 
 
+def _integer(value: str | int) -> int | None:
+    """A RADIUS integer as rlm_rest sends it: a JSON number, or a string of ASCII digits; None for anything else.
+
+    ``str.isdigit()`` is not the test: it is true of "²" (which ``int()`` refuses) and of "٣" (which it reads
+    as 3), and no NAS sends either for a four-byte integer.
+    """
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _int(attrs: dict[str, RlmAttribute], name: str) -> int:
+    """The attribute's integer, 0 when it is absent; 422 when it is not an integer (abonent radius drops a
+    record whose integer attribute does not decode)."""
     values = _values(attrs, name)
     if not values:
         return 0
-    value = values[0]
-    if isinstance(value, int):
-        return value
-    return int(value) if str(value).isdigit() else 0
+    value = _integer(values[0])
+    if value is None:
+        raise _attribute_invalid(name)
+    return value
+
+
+def _attribute_invalid(name: str) -> ApiError:
+    message = _("%(attribute)s has an invalid value.") % {"attribute": name}
+    return ApiError(
+        422, "attribute_invalid", message, [{"field": name, "code": "attribute_invalid", "message": message}]
+    )
+
+
+def _counter(attrs: dict[str, RlmAttribute], gigawords: str, octets: str) -> int:
+    """A 64-bit total: Gigawords count the 2^32 wraps of the four-byte octet counter. As in abonent radius
+    (``server._octets``), a total of 2^63 octets or more does not fit the database's bigint: the record is
+    malformed (422), not a DataError on PostgreSQL and an OverflowError (a 500) on SQLite."""
+    wraps, count = _int(attrs, gigawords), _int(attrs, octets)
+    if not 0 <= wraps < 1 << 31:
+        raise _attribute_invalid(gigawords)
+    if not 0 <= count < 1 << 32:
+        raise _attribute_invalid(octets)
+    return (wraps << 32) | count
 
 
 def _ipv4(value: str) -> str | None:
@@ -340,9 +373,11 @@ def post_auth(request, payload: RlmRequest):
         "The Accounting-Request's attributes in rlm_rest's JSON body; 204 once the record is committed. "
         "Start, Interim-Update, Stop, Accounting-On and Accounting-Off, written as abonent radius writes them "
         "(the session keyed by the MD5 of User-Name, Acct-Session-Id, NAS-IP-Address, NAS-Identifier, "
-        "NAS-Port-Id and NAS-Port). 422: a record abonent radius would drop (another status type, no "
-        "Acct-Session-Id); FreeRADIUS then sends no Accounting-Response. The token and NAS rules of authorize "
-        "(403 `radius_service_required`, `nas_not_bound`, `unknown_nas`): a token writes only its NAS's sessions."
+        "NAS-Port-Id and NAS-Port). 422: a record abonent radius would drop (`unsupported_status_type`, "
+        "`acct_session_id_missing`, `attribute_invalid`: an integer attribute that is neither a number nor ASCII "
+        "digits, or a counter of 2^63 octets or more); FreeRADIUS then sends no Accounting-Response. The token "
+        "and NAS rules of authorize (403 `radius_service_required`, `nas_not_bound`, `unknown_nas`): a token "
+        "writes only its NAS's sessions."
     ),
 )
 def accounting_request(request, payload: RlmRequest):
@@ -351,7 +386,7 @@ def accounting_request(request, payload: RlmRequest):
     record = _acct_record(payload, nas)
     try:
         accounting.write_batch([record])
-    except DataError as exc:
+    except (DataError, OverflowError) as exc:  # OverflowError: SQLite's driver refusing an integer over 64 bits
         # One record the database refuses is not an outage: answered (the NAS would resend it forever) and
         # logged, as abonent radius does. Any other database error is a 500: no answer, the NAS retransmits.
         logger.error("accounting: record refused by the database (%s): %r", exc, record)
@@ -361,9 +396,8 @@ def accounting_request(request, payload: RlmRequest):
 def _acct_status(attrs: dict[str, RlmAttribute]) -> int:
     values = _values(attrs, "Acct-Status-Type")
     value = values[0] if values else 0
-    if isinstance(value, int) or str(value).isdigit():
-        return int(value)
-    return ACCT_STATUS.get(str(value).lower(), 0)
+    number = _integer(value)
+    return number if number is not None else ACCT_STATUS.get(str(value).lower(), 0)
 
 
 def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
@@ -375,8 +409,10 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
             "unsupported_status_type",
             _("Unsupported Acct-Status-Type: %(value)s.") % {"value": _text(attrs, "Acct-Status-Type") or "-"},
         )
-    # Server time minus the NAS's own delay: a NAS with a wrong clock cannot move sessions in time.
-    delay = min(_int(attrs, "Acct-Delay-Time"), 3600)
+    # Server time minus the NAS's own delay: a NAS with a wrong clock cannot move sessions in time. Bounded as in
+    # abonent radius, below too: a negative delay (a four-byte integer never is one; rlm_rest's JSON may be)
+    # dated the record in the future, and one of -10^15 seconds overflowed the date (a 500).
+    delay = max(0, min(_int(attrs, "Acct-Delay-Time"), MAX_ACCT_DELAY))
     event_time = clock.now() - dt.timedelta(seconds=delay)
     if status in (7, 8):
         return AcctRecord(status=status, nas_id=nas.pk, event_time=event_time)
@@ -406,11 +442,12 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
     entry = store.accounting_login(classes, username, calling)
     login_id, subscriber_id = (entry.login_id, entry.subscriber_id) if entry is not None else (None, None)
     cause = _values(attrs, "Acct-Terminate-Cause")
+    cause_number = _integer(cause[0]) if cause else None
     if not cause:
         terminate_cause = ""
-    elif isinstance(cause[0], int) or str(cause[0]).isdigit():
-        terminate_cause = _terminate_cause([struct.pack("!I", int(cause[0]) & 0xFFFFFFFF)])
-    else:
+    elif cause_number is not None:
+        terminate_cause = _terminate_cause([struct.pack("!I", cause_number & 0xFFFFFFFF)])
+    else:  # FreeRADIUS names the value ("User-Request")
         terminate_cause = str(cause[0])[:64]
     return AcctRecord(
         status=status,
@@ -424,10 +461,10 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
         framed_ip=_ipv4(_text(attrs, "Framed-IP-Address")),
         calling_station_id=calling[:253],
         nas_port_id=_text(attrs, "NAS-Port-Id")[:253],
-        session_time=_int(attrs, "Acct-Session-Time"),
-        # 64-bit totals: Gigawords count the 2^32 wraps of the octet counters.
-        input_octets=(_int(attrs, "Acct-Input-Gigawords") << 32) | _int(attrs, "Acct-Input-Octets"),
-        output_octets=(_int(attrs, "Acct-Output-Gigawords") << 32) | _int(attrs, "Acct-Output-Octets"),
+        # Bounded as in abonent radius: the start is this record's time minus the session time.
+        session_time=max(0, min(_int(attrs, "Acct-Session-Time"), MAX_SESSION_SECONDS)),
+        input_octets=_counter(attrs, "Acct-Input-Gigawords", "Acct-Input-Octets"),
+        output_octets=_counter(attrs, "Acct-Output-Gigawords", "Acct-Output-Octets"),
         counters_32bit=("Acct-Input-Octets" in attrs or "Acct-Output-Octets" in attrs)
         and "Acct-Input-Gigawords" not in attrs
         and "Acct-Output-Gigawords" not in attrs,

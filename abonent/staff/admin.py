@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -21,6 +22,23 @@ class StaffUserChangeForm(UserChangeForm):
     class Meta:
         model = StaffUser
         fields = "__all__"
+
+    def clean_is_service_account(self):
+        value = self.cleaned_data.get("is_service_account")
+        # api.auth.TokenAuth looks for RADIUS tokens on service accounts only: unticked, the account's
+        # FreeRADIUS token would open the whole API with its role. Revoke the token first.
+        if (
+            self.instance.is_service_account
+            and not value
+            and ApiToken.objects.filter(
+                user_id=self.instance.pk, revoked_at__isnull=True, radius_only__isnull=False
+            ).exists()
+        ):
+            raise ValidationError(
+                _("This account holds a RADIUS token: revoke it before the account stops being a service account."),
+                code="holds_radius_token",
+            )
+        return value
 
 
 @admin.register(StaffUser)

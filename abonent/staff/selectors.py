@@ -12,15 +12,19 @@ from abonent.core import clock
 from .models import ApiToken, LoginAttempt, hash_token
 
 
-def login_lockout_remaining(*, username: str, ip_address: str | None) -> int:
+def login_lockout_remaining(*, username: str, ip_address: str | None, excluding: LoginAttempt | None = None) -> int:
     """Seconds until this login (or address) may try again; 0 when not locked out.
 
     Counted from failures since the last success within the lockout window: a user who finally types
     the right password starts afresh, a guesser cycling logins from one address is stopped by the IP limit.
+    ``excluding`` is the attempt being decided, already recorded as a failure (``actions.begin_login_attempt``):
+    it counts the others, not itself. Attempts of others still being checked count as failures.
     """
     window = dt.timedelta(seconds=settings.ABONENT_LOGIN_LOCKOUT_SECONDS)
     since = clock.now() - window
     recent = LoginAttempt.objects.filter(attempted_at__gte=since)
+    if excluding is not None:
+        recent = recent.exclude(pk=excluding.pk)
 
     last_success = (
         recent.filter(username=username, succeeded=True)

@@ -28,9 +28,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from abonent.core import audit, clock
 
-from .actions import LoginLockedOut
-from .models import LoginAttempt, StaffUser
-from .selectors import login_lockout_remaining
+from .actions import LoginLockedOut, begin_login_attempt, mark_login_attempt_succeeded, withdraw_login_attempt
+from .models import StaffUser
 
 RECOVERY_CODE_COUNT = 10
 TOTP_DEVICE_NAME = "authenticator"
@@ -112,36 +111,35 @@ def verify_code(user: StaffUser, raw_code: str) -> CodeResult:
 # Writes.
 
 
-def _record_attempt(*, username: str, ip_address: str | None, succeeded: bool) -> None:
-    LoginAttempt.objects.create(username=username, ip_address=ip_address, attempted_at=clock.now(), succeeded=succeeded)
-
-
 def do_verify_login_code(request, *, user: StaffUser, code: str) -> CodeResult:
     """The second step of a console login, after the password.
 
     Raises ``LoginLockedOut`` while the login or the address is locked out (the code is then not checked). A
     wrong code is a failed login attempt, counted by the lockout like a wrong password; a right one is the
     login's success (the password step of a user with two-factor authentication records none, so knowing the
-    password cannot reset the count between guessed codes) and writes the ``staff.login`` audit row.
+    password cannot reset the count between guessed codes) and writes the ``staff.login`` audit row. The attempt
+    is recorded before the code is checked, so codes sent together count each other (``begin_login_attempt``).
     """
     from abonent.core.metrics import LOGIN_FAILURES
     from abonent.core.middleware import client_ip
 
     ip = client_ip(request)
     username = user.get_username()
-    remaining = login_lockout_remaining(username=username, ip_address=ip)
-    if remaining:
+    try:
+        attempt = begin_login_attempt(username=username, ip_address=ip)
+    except LoginLockedOut:
         LOGIN_FAILURES.labels("locked_out").inc()
-        raise LoginLockedOut(remaining)
+        raise
     result = verify_code(user, code)
     if result.check is CodeCheck.THROTTLED:
+        # The code was not compared: not an attempt.
+        withdraw_login_attempt(attempt)
         LOGIN_FAILURES.labels("code_throttled").inc()
         return result
-    accepted = result.check is CodeCheck.ACCEPTED
-    _record_attempt(username=username, ip_address=ip, succeeded=accepted)
-    if not accepted:
+    if result.check is not CodeCheck.ACCEPTED:
         LOGIN_FAILURES.labels("bad_code").inc()
         return result
+    mark_login_attempt_succeeded(attempt)
     after = {"second_factor": "recovery_code" if result.used_recovery_code else "totp"}
     if result.used_recovery_code:
         after["recovery_codes_left"] = recovery_codes_left(user)
@@ -152,23 +150,19 @@ def do_verify_login_code(request, *, user: StaffUser, code: str) -> CodeResult:
 def check_password_and_code(request, *, user: StaffUser, password: str, code: str) -> CodeResult:
     """Re-authenticate a signed-in user before a change to their second factor.
 
-    The same lockout guards it as the login: otherwise a borrowed session could guess the password here without
-    limit. Raises ``LoginLockedOut``; a wrong password or code is a failed attempt. The code is not tried when the
-    password is wrong, so a right code is not spent on a refused request.
+    The same lockout guards it as the login, recorded before the check in the same way: otherwise a borrowed
+    session could guess the password here without limit (or, sending guesses together, past the limit). Raises
+    ``LoginLockedOut``; a wrong password or code is a failed attempt, a right pair is not recorded (it is no
+    login). The code is not tried when the password is wrong, so a right code is not spent on a refused request.
     """
     from abonent.core.middleware import client_ip
 
-    ip = client_ip(request)
-    username = user.get_username()
-    remaining = login_lockout_remaining(username=username, ip_address=ip)
-    if remaining:
-        raise LoginLockedOut(remaining)
+    attempt = begin_login_attempt(username=user.get_username(), ip_address=client_ip(request))
     if not user.check_password(password):
-        _record_attempt(username=username, ip_address=ip, succeeded=False)
         return CodeResult(CodeCheck.WRONG)
     result = verify_code(user, code)
-    if result.check is CodeCheck.WRONG:
-        _record_attempt(username=username, ip_address=ip, succeeded=False)
+    if result.check is not CodeCheck.WRONG:
+        withdraw_login_attempt(attempt)
     return result
 
 
@@ -184,8 +178,20 @@ def do_start_two_factor_enrolment(user: StaffUser) -> TOTPDevice:
 
 
 def _new_recovery_codes(user: StaffUser) -> list[str]:
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
+    """Replace the codes of ``user``'s recovery-code device, creating the device the first time.
+
+    The device itself stays: a session verified by a recovery code is bound to it (django-otp keeps the device's
+    id in the session), and deleting it signed such sessions out, starting with the one that had just been told
+    to make a new set. Its back-off stays too: a new set is no reason to forget earlier wrong codes.
+    """
+    device = StaticDevice.objects.filter(user=user).order_by("pk").first()
+    if device is None:
+        device = StaticDevice.objects.create(user=user, name=RECOVERY_DEVICE_NAME, confirmed=True)
+    elif not device.confirmed:
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+    StaticDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    StaticToken.objects.filter(device=device).delete()
     codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
     return codes

@@ -52,7 +52,9 @@ class SubscriberFilterForm(ConsoleForm):
     group = forms.ModelChoiceField(
         label=_("Group"), queryset=SubscriberGroup.objects.all(), required=False, empty_label=_("Any group")
     )
-    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    # The API's limit (subscribers.api.SearchParams): a page past it is never a real list's, and one past 64 bits
+    # reached the database as an OFFSET it cannot take (a 500). An invalid page shows the first one.
+    page = forms.IntegerField(required=False, min_value=1, max_value=10000, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
