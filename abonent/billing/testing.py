@@ -6,7 +6,7 @@ from decimal import Decimal
 from abonent.core import clock
 
 from .engine import RunResult, run_billing
-from .models import LedgerAccount
+from .models import Charge, ChargeKind, LedgerAccount
 
 
 def balance(subscriber) -> Decimal:
@@ -20,3 +20,12 @@ def run_on(day: dt.date) -> RunResult:
     with clock.travel_to(day):
         do_finish_due_freezes()
         return run_billing(day)
+
+
+def charged_for(subscription, start: dt.date, end: dt.date) -> Decimal:
+    """What the subscription's fees, credits and reversals of fees net to for charges over ``[start, end)``."""
+    kinds = [ChargeKind.FEE, ChargeKind.PRORATION_CHARGE, ChargeKind.PRORATION_CREDIT, ChargeKind.REVERSAL]
+    charges = Charge.objects.filter(
+        subscription=subscription, kind__in=kinds, period_start__lt=end, period_end__gt=start
+    ).values_list("amount", flat=True)
+    return sum(charges, Decimal("0.00"))

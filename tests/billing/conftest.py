@@ -48,3 +48,28 @@ def subscriber(make_subscriber):
 def on():
     """``with on(date):`` — the clock for actions in the block."""
     return clock.travel_to
+
+
+@pytest.fixture
+def monthly(make_plan, freeze_policy, promised_policy):
+    """650 ₽ a calendar month, freezable (7–60 days, 3 ₽ a day), promised payments up to 500 ₽."""
+    return make_plan(
+        "internet-100",
+        "650.00",
+        name="Интернет-100",
+        freeze_policy=freeze_policy,
+        promised_payment_policy=promised_policy,
+    )
+
+
+@pytest.fixture
+def subscribed(monthly, subscriber, admin, on):
+    """On ``monthly`` since 1 November 2026 with 5,000 ₽ paid, December charged by the run of 1 December."""
+    from abonent.billing import actions
+    from abonent.billing.testing import run_on
+
+    with on(dt.date(2026, 11, 1)):
+        actions.do_post_payment(subscriber, amount="5000.00", channel="test", external_id="opening")
+        subscription = actions.do_activate_subscription(subscriber, plan=monthly, acting_user=admin)
+    run_on(dt.date(2026, 12, 1))
+    return subscription

@@ -20,7 +20,7 @@ from abonent.billing.models import (
     SubscriptionStatus,
     UnbilledDay,
 )
-from abonent.billing.testing import balance, run_on
+from abonent.billing.testing import balance, charged_for, run_on
 from abonent.catalog import actions as catalog
 from abonent.core import clock
 
@@ -30,35 +30,6 @@ NOV_1, DEC_1, JAN_1 = dt.date(2026, 11, 1), dt.date(2026, 12, 1), dt.date(2027, 
 
 def dec(day: int) -> dt.date:
     return dt.date(2026, 12, day)
-
-
-def charged_for(subscription, start: dt.date, end: dt.date) -> Decimal:
-    """What the subscription's fees, credits and reversals net to for the days ``[start, end)``."""
-    total = D("0.00")
-    for charge in Charge.objects.filter(
-        subscription=subscription,
-        kind__in=[ChargeKind.FEE, ChargeKind.PRORATION_CHARGE, ChargeKind.PRORATION_CREDIT, ChargeKind.REVERSAL],
-        period_start__lt=end,
-        period_end__gt=start,
-    ):
-        total += charge.amount
-    return total
-
-
-@pytest.fixture
-def monthly(make_plan, freeze_policy):
-    """650 ₽ a calendar month, freezable (7–60 days, 3 ₽ a day)."""
-    return make_plan("internet-100", "650.00", name="Интернет-100", freeze_policy=freeze_policy)
-
-
-@pytest.fixture
-def subscribed(monthly, subscriber, admin, on):
-    """On the plan since 1 November, paid up, December charged by the run of 1 December."""
-    with on(NOV_1):
-        actions.do_post_payment(subscriber, amount="5000.00", channel="test", external_id="opening")
-        subscription = actions.do_activate_subscription(subscriber, plan=monthly, acting_user=admin)
-    run_on(DEC_1)
-    return subscription
 
 
 # --- freeze and unfreeze ----------------------------------------------------------------------------------------

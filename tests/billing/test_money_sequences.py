@@ -8,7 +8,7 @@ import pytest
 
 from abonent.billing import actions, ledger
 from abonent.billing.models import Charge, ChargeKind, UnbilledDay
-from abonent.billing.testing import balance, run_on
+from abonent.billing.testing import balance, charged_for, run_on
 
 D = Decimal
 NOV_1, DEC_1, JAN_1 = dt.date(2026, 11, 1), dt.date(2026, 12, 1), dt.date(2027, 1, 1)
@@ -17,16 +17,6 @@ SERVICE = [ChargeKind.FEE, ChargeKind.PRORATION_CHARGE, ChargeKind.PRORATION_CRE
 
 def dec(day: int) -> dt.date:
     return dt.date(2026, 12, day)
-
-
-def charged_for(subscription, start: dt.date, end: dt.date) -> Decimal:
-    """What the subscription's fees, credits and reversals net to for the days ``[start, end)``."""
-    total = D("0.00")
-    for charge in Charge.objects.filter(
-        subscription=subscription, kind__in=SERVICE, period_start__lt=end, period_end__gt=start
-    ):
-        total += charge.amount
-    return total
 
 
 # --- online-only daily plans: a day left unbilled is charged late whatever happened to the subscription since ----
@@ -116,28 +106,6 @@ def test_late_online_day_is_charged_at_the_old_plan_after_a_plan_change(
 
 
 # --- a reversal of some days of a fee is undone by a freeze and an unfreeze ---------------------------------------
-
-
-@pytest.fixture
-def monthly(make_plan, freeze_policy, promised_policy):
-    """650 ₽ a calendar month, freezable (7–60 days, 3 ₽ a day), promised payments up to 500 ₽."""
-    return make_plan(
-        "internet-100",
-        "650.00",
-        name="Интернет-100",
-        freeze_policy=freeze_policy,
-        promised_payment_policy=promised_policy,
-    )
-
-
-@pytest.fixture
-def subscribed(monthly, subscriber, admin, on):
-    """On the plan since 1 November, paid up, December charged by the run of 1 December."""
-    with on(NOV_1):
-        actions.do_post_payment(subscriber, amount="5000.00", channel="test", external_id="opening")
-        subscription = actions.do_activate_subscription(subscriber, plan=monthly, acting_user=admin)
-    run_on(DEC_1)
-    return subscription
 
 
 def test_days_to_come_cannot_be_given_back(subscribed, subscriber, admin, on):
