@@ -423,10 +423,12 @@ class BillingRun:
             where, params = "s.id = ANY(%s)", [ids]
         else:
             where, params = f"s.id IN ({','.join(['%s'] * len(ids))})", [*ids]
-        # PostgreSQL: LATERAL keeps it an index lookup per row (see above); SQLite's planner does that for a join.
+        # PostgreSQL: a LATERAL subquery with OFFSET 0, so the planner cannot flatten it into a join (it did, and
+        # hashed all the accounts for every chunk: 0.7 s a chunk); an index lookup per row. SQLite's planner does
+        # that for a plain join.
         account = (
-            "LATERAL (SELECT a.id, a.balance FROM billing_ledgeraccount a WHERE a.subscriber_id = s.subscriber_id) a "
-            "ON true"
+            "LATERAL (SELECT a.id, a.balance FROM billing_ledgeraccount a WHERE a.subscriber_id = s.subscriber_id "
+            "OFFSET 0) a ON true"
             if self.pg
             else "billing_ledgeraccount a ON a.subscriber_id = s.subscriber_id"
         )

@@ -423,3 +423,27 @@ def test_a_termination_during_a_freeze_gives_back_the_freeze_days_after_it(subsc
     assert (refund.amount, refund.period_start) == (D("-39.00"), dec(15))
     assert charged_for(subscribed, DEC_1, JAN_1) == D("650.00") - D("461.29")
     assert ledger.verify() == []
+
+
+def test_verify_reports_a_posting_without_charges_in_a_batch(subscribed, make_subscriber):
+    """A subscriber's posting slipped into a billing run's batch with no charge behind it (triggers bypassed)."""
+    other = make_subscriber(phone="+79161230000")
+    account = ledger.subscriber_account(other.pk)
+    fee = Charge.objects.get(subscription=subscribed, period_start=DEC_1)
+    revenue = ledger.revenue_account(fee.price.plan.service)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+        else:
+            cursor.execute("DROP TRIGGER billing_posting_sealed")
+        cursor.execute(
+            "INSERT INTO billing_posting (transaction_id, account_id, amount) VALUES (%s, %s, -5), (%s, %s, 5)",
+            [fee.transaction_id, account.pk, fee.transaction_id, revenue.pk],
+        )
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+    problems = [p for p in ledger.verify() if "no charges" in p]
+
+    expected = f"transaction {fee.transaction_id}: subscriber {other.pk} has a posting of -5.00 but no charges"
+    assert problems == [expected]
