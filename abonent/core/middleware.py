@@ -110,6 +110,17 @@ def _is_form(request) -> bool:
     return request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+def _is_json(request) -> bool:
+    # No Content-Type at all is read as JSON, as django-ninja reads it.
+    return request.content_type in ("", "application/json") or request.content_type.endswith("+json")
+
+
+def _unsupported_media_type() -> Refusal:
+    return Refusal(
+        415, "unsupported_media_type", gettext("Send the request body as JSON (Content-Type: application/json).")
+    )
+
+
 def _body_too_large() -> Refusal:
     return Refusal(
         413,
@@ -118,13 +129,17 @@ def _body_too_large() -> Refusal:
     )
 
 
-def _check_request(request) -> Refusal | None:
+def _check_request(request, *, json_only: bool) -> Refusal | None:
     if "\x00" in request.path:
         return Refusal(404, "not_found", gettext("Not found."))
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return Refusal(400, "malformed_body", gettext("The request body cannot be read."))
+    if json_only and length and not _is_json(request):
+        # Before request.POST is read below: a form body parsed here is a stream consumed, and the JSON
+        # parser reading request.body after it raised RawPostDataException (a 500).
+        return _unsupported_media_type()
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     # Uploaded files do not count towards the limit (Django's multipart parser checks the other fields itself).
     if limit is not None and length > limit and request.content_type != "multipart/form-data":
@@ -146,10 +161,13 @@ def _check_request(request) -> Refusal | None:
     return None
 
 
-def check_request(request) -> Refusal | None:
-    """The reason to refuse ``request`` before any view (see above), or None to let it through."""
+def check_request(request, *, json_only: bool = False) -> Refusal | None:
+    """The reason to refuse ``request`` before any view (see above), or None to let it through.
+
+    ``json_only``: the request goes to a JSON API, which takes a body only as JSON (415 otherwise).
+    """
     try:
-        return _check_request(request)
+        return _check_request(request, json_only=json_only)
     except RequestDataTooBig:
         return _body_too_large()
     except (TooManyFieldsSent, TooManyFilesSent):
@@ -168,11 +186,15 @@ class RequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        refusal = check_request(request)
+        refusal = check_request(request, json_only=self.json_only(request))
         if refusal is None:
             return self.get_response(request)
         logger.info("Refused %s %s: %s (%s)", request.method, request.path, refusal.code, refusal.field or "-")
         return self.refuse(request, refusal)
+
+    def json_only(self, request) -> bool:
+        """Whether ``request`` goes to a JSON API (``check_request``); none here."""
+        return False
 
     def refuse(self, request, refusal: Refusal) -> HttpResponse:
         text = f"{refusal.field}: {refusal.message}" if refusal.field else refusal.message
