@@ -73,3 +73,62 @@ def test_a_post_without_a_body_needs_no_content_type(api_token, make_subscriber)
 
     assert response.status_code == 422  # the handler's answer (no reason): the guard let it through
     assert response.json()["error"]["code"] == "validation_error"
+
+
+# --- JSON in UTF-8 only (F7) -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_an_escaped_nul_in_json_of_another_encoding_is_400(api_token, make_subscriber, encoding):
+    """The guard looked for the bytes ``\\u0000``; json.loads (ninja's parser) also reads UTF-16 and UTF-32, where
+    those characters are spelt with zero bytes between them, so the NUL reached the database."""
+    subscriber = make_subscriber()
+    body = '{"amount": "10.00", "reason": "a\\u0000b"}'.encode(encoding)
+
+    response = _adjust(api_token, subscriber, body)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {"code": "body_not_utf8", "message": "The request body must be JSON encoded in UTF-8.", "fields": []}
+    }
+    assert not _booked(subscriber)
+
+
+def test_json_in_utf16_is_400_even_without_a_nul(api_token, make_subscriber):
+    subscriber = make_subscriber()
+
+    response = _adjust(api_token, subscriber, '{"amount": "10.00", "reason": "возврат"}'.encode("utf-16"))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "body_not_utf8"
+    assert not _booked(subscriber)
+
+
+def test_bytes_that_are_not_utf8_are_400(api_token, make_subscriber):
+    subscriber = make_subscriber()
+
+    response = _adjust(api_token, subscriber, '{"amount": "10.00", "reason": "é"}'.encode("latin-1"))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "body_not_utf8"
+    assert not _booked(subscriber)
+
+
+def test_json_in_utf8_with_a_byte_order_mark_is_read(api_token, make_subscriber):
+    """RFC 8259 §8.1: a parser may ignore the mark; json.loads does."""
+    subscriber = make_subscriber()
+
+    response = _adjust(api_token, subscriber, '{"amount": "10.00", "reason": "возврат"}'.encode("utf-8-sig"))
+
+    assert response.status_code == 201, response.content
+    assert LedgerTransaction.objects.get(subscriber_id=subscriber.pk).memo == "возврат"
+
+
+def test_an_escaped_nul_after_a_byte_order_mark_is_still_found(api_token, make_subscriber):
+    subscriber = make_subscriber()
+
+    response = _adjust(api_token, subscriber, '{"amount": "10.00", "reason": "a\\u0000b"}'.encode("utf-8-sig"))
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["field"] == "reason"
+    assert not _booked(subscriber)
