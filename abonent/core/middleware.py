@@ -95,6 +95,35 @@ def _null_character_path(value: Any, path: tuple[str, ...] = ()) -> tuple[str, .
     return None
 
 
+# No body of ours nests deeper than a few levels. json.loads recurses once a level: a body with a NUL nested some
+# hundreds deep raised RecursionError (not a ValueError) in the guard, a 500. Any body deeper than this is refused
+# with one code, so no parser after the guard recurses further than it.
+MAX_JSON_DEPTH = 64
+
+
+def _json_depth(value: Any) -> int:
+    """How deep parsed JSON nests its arrays and objects (a scalar is 0), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        else:
+            continue
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _body_too_deep() -> Refusal:
+    return Refusal(
+        400,
+        "body_too_deep",
+        gettext("The JSON body is nested deeper than %(limit)s levels.") % {"limit": MAX_JSON_DEPTH},
+    )
+
+
 def _null_character(field: str | None) -> Refusal:
     return Refusal(422, "null_character", gettext("Null characters are not allowed."), field)
 
@@ -176,13 +205,18 @@ def _check_json_body(body: bytes, *, utf8_only: bool) -> Refusal | None:
             text = body.decode(encoding, "surrogatepass")
         except UnicodeDecodeError:
             return None  # json.loads cannot read it either: not JSON
-    # JSON spells U+0000 as \u0000 (a raw NUL byte in a string is invalid JSON, refused by the parser).
-    if "\\u0000" not in text:
+    # JSON spells U+0000 as \u0000 (a raw NUL byte in a string is invalid JSON, refused by the parser). A body
+    # with no more brackets than MAX_JSON_DEPTH cannot be nested deeper: most bodies are not parsed here.
+    if "\\u0000" not in text and text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
         return None
     try:
         parsed = json.loads(text)
+    except RecursionError:
+        return _body_too_deep()
     except ValueError:
         return None  # the view's own parser answers for malformed JSON
+    if _json_depth(parsed) > MAX_JSON_DEPTH:
+        return _body_too_deep()
     path = _null_character_path(parsed)
     if path is not None:
         return _null_character(".".join(path) or None)

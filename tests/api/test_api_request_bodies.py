@@ -132,3 +132,48 @@ def test_an_escaped_nul_after_a_byte_order_mark_is_still_found(api_token, make_s
     assert response.status_code == 422
     assert response.json()["error"]["fields"][0]["field"] == "reason"
     assert not _booked(subscriber)
+
+
+# --- nesting (F8) ------------------------------------------------------------------------------------------
+
+TOO_DEEP = {
+    "error": {"code": "body_too_deep", "message": "The JSON body is nested deeper than 64 levels.", "fields": []}
+}
+
+
+@pytest.mark.parametrize("with_nul", [True, False])
+@pytest.mark.parametrize("depth", [100_000, 900])
+def test_a_deeply_nested_body_is_400(api_token, make_subscriber, depth, with_nul):
+    """The guard's json.loads (on a body with a NUL) raised RecursionError, a 500; without a NUL ninja's parser
+    answered 400 malformed_body for 100,000 levels and read 900."""
+    subscriber = make_subscriber()
+    nul = ', "note": "\\u0000"' if with_nul else ""
+    body = '{"amount": "10.00", "reason": "x"' + nul + ', "x": ' + "[" * depth + "]" * depth + "}"
+
+    response = _adjust(api_token, subscriber, body.encode())
+
+    assert response.status_code == 400
+    assert response.json() == TOO_DEEP
+    assert not _booked(subscriber)
+
+
+def test_a_body_nested_65_levels_is_400_and_64_is_read(api_token, make_subscriber):
+    subscriber = make_subscriber()
+
+    def nested(depth: int) -> bytes:  # the object itself is the first level
+        return ('{"amount": "10.00", "reason": "x", "x": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}").encode()
+
+    refused = _adjust(api_token, subscriber, nested(65))
+    read = _adjust(api_token, subscriber, nested(64))
+
+    assert (refused.status_code, refused.json()) == (400, TOO_DEEP)
+    assert read.status_code == 201, read.content
+
+
+def test_many_brackets_side_by_side_are_no_nesting(api_token, make_subscriber):
+    subscriber = make_subscriber()
+    body = '{"amount": "10.00", "reason": "x", "x": [' + ",".join(["[]"] * 1000) + "]}"
+
+    response = _adjust(api_token, subscriber, body.encode())
+
+    assert response.status_code == 201, response.content
