@@ -73,7 +73,11 @@ def _canonical_body(request) -> bytes:
         data = json.loads(request.body)
     except ValueError:
         return request.body
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # "surrogatepass": a lone surrogate (a valid JSON escape) cannot be encoded to UTF-8 and raised
+    # UnicodeEncodeError, a 500. The request guard refuses such a body first; this keeps the hash total. Not
+    # ensure_ascii=True: every body with Cyrillic would hash otherwise than its stored answer's, and a retry
+    # across the upgrade would be a 409.
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _request_hash(request) -> str:

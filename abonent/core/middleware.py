@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -76,10 +78,11 @@ class Refusal:
     field: str | None = None
 
 
-def _null_character_path(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
-    """Where in parsed JSON the first U+0000 sits (in a key or a string), as the path to it; None if nowhere."""
+def _character_path(value: Any, found: Callable[[str], bool], path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where in parsed JSON the first key or string that ``found`` holds true of sits, as the path to it; None if
+    nowhere. Recursive: called only on JSON no deeper than ``MAX_JSON_DEPTH``."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if found(value) else None
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):
@@ -87,12 +90,35 @@ def _null_character_path(value: Any, path: tuple[str, ...] = ()) -> tuple[str, .
     else:
         return None
     for key, item in items:
-        if "\x00" in key:
+        if found(key):
             return (*path, key.replace("\x00", "\\u0000"))
-        found = _null_character_path(item, (*path, key))
-        if found is not None:
-            return found
+        at = _character_path(item, found, (*path, key))
+        if at is not None:
+            return at
     return None
+
+
+def _null_character_path(value: Any) -> tuple[str, ...] | None:
+    """Where in parsed JSON the first U+0000 sits (in a key or a string), as the path to it; None if nowhere."""
+    return _character_path(value, lambda text: "\x00" in text)
+
+
+# A lone surrogate (U+D800–U+DFFF not in a pair) is valid in a JSON escape, and json.loads also reads one from the
+# bytes of a body it decodes with "surrogatepass"; no database driver can encode it, nor json.dumps to UTF-8
+# (api.idempotency's request hash): UnicodeEncodeError, a 500. A pair (an emoji spelt \ud83d\ude00) is one
+# character once parsed and passes.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_OR_ITS_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _surrogate_path(value: Any) -> tuple[str, ...] | None:
+    """Where in parsed JSON the first lone surrogate sits (in a key or a string); None if nowhere."""
+    return _character_path(value, lambda text: _SURROGATE.search(text) is not None)
+
+
+def _field(path: tuple[str, ...]) -> str | None:
+    # Keys may hold the surrogate refused: escaped, so that the plain-text answer and the log can be encoded.
+    return ".".join(path).encode("utf-8", "backslashreplace").decode() or None
 
 
 # No body of ours nests deeper than a few levels. json.loads recurses once a level: a body with a NUL nested some
@@ -126,6 +152,10 @@ def _body_too_deep() -> Refusal:
 
 def _null_character(field: str | None) -> Refusal:
     return Refusal(422, "null_character", gettext("Null characters are not allowed."), field)
+
+
+def _surrogate_character(field: str | None) -> Refusal:
+    return Refusal(422, "surrogate_character", gettext("Unpaired surrogate characters are not allowed."), field)
 
 
 def _form_null_character(data) -> Refusal | None:
@@ -207,7 +237,8 @@ def _check_json_body(body: bytes, *, utf8_only: bool) -> Refusal | None:
             return None  # json.loads cannot read it either: not JSON
     # JSON spells U+0000 as \u0000 (a raw NUL byte in a string is invalid JSON, refused by the parser). A body
     # with no more brackets than MAX_JSON_DEPTH cannot be nested deeper: most bodies are not parsed here.
-    if "\\u0000" not in text and text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+    maybe_surrogate = _SURROGATE_OR_ITS_ESCAPE.search(text) is not None
+    if "\\u0000" not in text and not maybe_surrogate and text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
         return None
     try:
         parsed = json.loads(text)
@@ -219,7 +250,10 @@ def _check_json_body(body: bytes, *, utf8_only: bool) -> Refusal | None:
         return _body_too_deep()
     path = _null_character_path(parsed)
     if path is not None:
-        return _null_character(".".join(path) or None)
+        return _null_character(_field(path))
+    path = _surrogate_path(parsed) if maybe_surrogate else None
+    if path is not None:
+        return _surrogate_character(_field(path))
     return None
 
 

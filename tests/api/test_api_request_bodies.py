@@ -177,3 +177,62 @@ def test_many_brackets_side_by_side_are_no_nesting(api_token, make_subscriber):
     response = _adjust(api_token, subscriber, body.encode())
 
     assert response.status_code == 201, response.content
+
+
+# --- lone surrogates (F6, F9) --------------------------------------------------------------------------------
+
+SURROGATE_REFUSED = {"code": "surrogate_character", "message": "Unpaired surrogate characters are not allowed."}
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDFFF", "\\udc00x"])
+def test_a_lone_surrogate_in_an_idempotent_write_is_422_naming_the_field(api_token, make_subscriber, escape):
+    """The request hash re-encoded the parsed JSON as UTF-8: a lone surrogate (a valid JSON escape) raised
+    UnicodeEncodeError before the handler ran, a 500, whether or not the field is in the schema."""
+    subscriber = make_subscriber()
+    body = '{"amount": "10.00", "reason": "ok", "note": "' + escape + '"}'
+
+    response = _adjust(api_token, subscriber, body.encode())
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": {
+            "code": "validation_error",
+            "message": "Unpaired surrogate characters are not allowed.",
+            "fields": [SURROGATE_REFUSED | {"field": "note"}],
+        }
+    }
+    assert not _booked(subscriber)
+
+
+def test_a_lone_surrogate_in_a_stored_field_is_422(api_token, make_subscriber):
+    """Neither psycopg nor sqlite3 can encode it: a 500 when the handler wrote it."""
+    subscriber = make_subscriber()
+
+    response = _client(api_token).post(
+        f"/api/v1/subscribers/{subscriber.pk}/contacts",
+        b'{"kind": "email", "value": "a\\ud800@b.ru"}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [SURROGATE_REFUSED | {"field": "value"}]
+    assert subscriber.contacts.count() == 1
+
+
+def test_a_lone_surrogate_in_a_key_is_named_escaped(api_token, make_subscriber):
+    subscriber = make_subscriber()
+
+    response = _adjust(api_token, subscriber, b'{"amount": "10.00", "reason": "ok", "x\\ud800": 1}')
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [SURROGATE_REFUSED | {"field": "x\\ud800"}]
+
+
+def test_a_surrogate_pair_is_one_character_and_is_read(api_token, make_subscriber):
+    """An emoji spelt as an escaped pair, as json.dumps writes it."""
+    subscriber = make_subscriber()
+
+    response = _adjust(api_token, subscriber, b'{"amount": "10.00", "reason": "ok \\ud83d\\ude00"}')
+
+    assert response.status_code == 201, response.content
+    assert LedgerTransaction.objects.get(subscriber_id=subscriber.pk).memo == "ok \U0001f600"

@@ -30,3 +30,21 @@ def test_a_body_that_is_no_text_passes_to_its_view():
     body = bytes(range(256))
 
     assert check_request(RequestFactory().post("/hooks/x", body, content_type="application/octet-stream")) is None
+
+
+@pytest.mark.parametrize("body", [b'{"reason": "a\\ud800"}', b'{"reason": "a\xed\xa0\x80"}'])
+def test_a_lone_surrogate_escaped_or_in_bytes_json_loads_reads_is_refused(body):
+    """json.loads decodes bytes with "surrogatepass": the UTF-8 bytes of a surrogate read as one too."""
+    refusal = check_request(RequestFactory().post("/hooks/x", body, content_type="application/json"))
+
+    assert refusal == Refusal(422, "surrogate_character", "Unpaired surrogate characters are not allowed.", "reason")
+
+
+def test_a_key_with_a_lone_surrogate_is_named_escaped_in_the_plain_text_answer(client, db):
+    """Outside /api/ the refusal is plain text in UTF-8: the key is escaped, or encoding the answer raised."""
+    surrogate = client.post("/hooks/x", b'{"x\\ud800": 1}', content_type="application/json")
+    nul_under_it = client.post("/hooks/x", b'{"x\\ud800": {"y": "\\u0000"}}', content_type="application/json")
+
+    assert (surrogate.status_code, nul_under_it.status_code) == (422, 422)
+    assert surrogate.content.decode() == "x\\ud800: Unpaired surrogate characters are not allowed."
+    assert nul_under_it.content.decode() == "x\\ud800.y: Null characters are not allowed."
