@@ -44,6 +44,12 @@ def request_key(request, *, required: bool) -> str | None:
         return None
     if len(key) > MAX_KEY_LENGTH:
         raise ApiError(400, "idempotency_key_invalid", _("The Idempotency-Key header is too long."))
+    if not key.isprintable():
+        # A NUL reached PostgreSQL in IdempotencyRecord.key (psycopg raised, a 500); no client's key needs a
+        # control character.
+        raise ApiError(
+            400, "idempotency_key_invalid", _("The Idempotency-Key header may hold only printable characters.")
+        )
     return key
 
 

@@ -4,9 +4,37 @@ from __future__ import annotations
 
 import hashlib
 
-from django.test import RequestFactory
+import pytest
+from django.test import Client, RequestFactory
 
 from abonent.api.idempotency import _request_hash
+from abonent.api.models import IdempotencyRecord
+from abonent.billing.models import LedgerTransaction
+
+
+@pytest.mark.parametrize("key", ["a\x00b", "a\x1fb", "a\x7fb", "a\x85b"])
+def test_a_control_character_in_the_idempotency_key_is_400(api_token, make_subscriber, key):
+    """A NUL in the key reached PostgreSQL (IdempotencyRecord.key): psycopg raised, a 500."""
+    subscriber = make_subscriber()
+    client = Client(headers={"Authorization": f"Bearer {api_token}"}, raise_request_exception=False)
+
+    response = client.post(
+        f"/api/v1/subscribers/{subscriber.pk}/adjustments",
+        b'{"amount": "10.00", "reason": "x"}',
+        content_type="application/json",
+        headers={"Idempotency-Key": key},
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "idempotency_key_invalid",
+            "message": "The Idempotency-Key header may hold only printable characters.",
+            "fields": [],
+        }
+    }
+    assert not LedgerTransaction.objects.filter(subscriber_id=subscriber.pk).exists()
+    assert not IdempotencyRecord.objects.exists()
 
 
 def test_the_request_hash_of_a_lone_surrogate_is_no_error():
