@@ -44,6 +44,12 @@ def request_key(request, *, required: bool) -> str | None:
         return None
     if len(key) > MAX_KEY_LENGTH:
         raise ApiError(400, "idempotency_key_invalid", _("The Idempotency-Key header is too long."))
+    if not key.isprintable():
+        # A NUL reached PostgreSQL in IdempotencyRecord.key (psycopg raised, a 500); no client's key needs a
+        # control character.
+        raise ApiError(
+            400, "idempotency_key_invalid", _("The Idempotency-Key header may hold only printable characters.")
+        )
     return key
 
 
@@ -73,7 +79,11 @@ def _canonical_body(request) -> bytes:
         data = json.loads(request.body)
     except ValueError:
         return request.body
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    # "surrogatepass": a lone surrogate (a valid JSON escape) cannot be encoded to UTF-8 and raised
+    # UnicodeEncodeError, a 500. The request guard refuses such a body first; this keeps the hash total. Not
+    # ensure_ascii=True: every body with Cyrillic would hash otherwise than its stored answer's, and a retry
+    # across the upgrade would be a 409.
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _request_hash(request) -> str:

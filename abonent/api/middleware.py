@@ -1,6 +1,7 @@
 """Requests refused before any view (``abonent.core.middleware.check_request``), answered under /api/ in the API's
 error shape so that clients branch on a stable code: 422 ``validation_error`` naming the field for a NUL
-character, 413 ``body_too_large``, 400 ``too_many_fields`` / ``malformed_body``."""
+character, 413 ``body_too_large``, 400 ``too_many_fields`` / ``malformed_body``, 415 ``unsupported_media_type``
+for a body that is not JSON (the API reads no other), 400 ``body_not_utf8`` for JSON in another encoding."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ API_PREFIX = "/api/"
 
 class RequestGuardMiddleware(ConsoleRequestGuardMiddleware):
     """Core's request guard, in JSON for the API and in plain text elsewhere."""
+
+    def json_only(self, request) -> bool:
+        return request.path.startswith(API_PREFIX)
 
     def refuse(self, request, refusal: Refusal):
         if not request.path.startswith(API_PREFIX):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -76,10 +78,11 @@ class Refusal:
     field: str | None = None
 
 
-def _null_character_path(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
-    """Where in parsed JSON the first U+0000 sits (in a key or a string), as the path to it; None if nowhere."""
+def _character_path(value: Any, found: Callable[[str], bool], path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where in parsed JSON the first key or string that ``found`` holds true of sits, as the path to it; None if
+    nowhere. Recursive: called only on JSON no deeper than ``MAX_JSON_DEPTH``."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if found(value) else None
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):
@@ -87,16 +90,72 @@ def _null_character_path(value: Any, path: tuple[str, ...] = ()) -> tuple[str, .
     else:
         return None
     for key, item in items:
-        if "\x00" in key:
+        if found(key):
             return (*path, key.replace("\x00", "\\u0000"))
-        found = _null_character_path(item, (*path, key))
-        if found is not None:
-            return found
+        at = _character_path(item, found, (*path, key))
+        if at is not None:
+            return at
     return None
+
+
+def _null_character_path(value: Any) -> tuple[str, ...] | None:
+    """Where in parsed JSON the first U+0000 sits (in a key or a string), as the path to it; None if nowhere."""
+    return _character_path(value, lambda text: "\x00" in text)
+
+
+# A lone surrogate (U+D800–U+DFFF not in a pair) is valid in a JSON escape, and json.loads also reads one from the
+# bytes of a body it decodes with "surrogatepass"; no database driver can encode it, nor json.dumps to UTF-8
+# (api.idempotency's request hash): UnicodeEncodeError, a 500. A pair (an emoji spelt \ud83d\ude00) is one
+# character once parsed and passes.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_OR_ITS_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _surrogate_path(value: Any) -> tuple[str, ...] | None:
+    """Where in parsed JSON the first lone surrogate sits (in a key or a string); None if nowhere."""
+    return _character_path(value, lambda text: _SURROGATE.search(text) is not None)
+
+
+def _field(path: tuple[str, ...]) -> str | None:
+    # Keys may hold the surrogate refused: escaped, so that the plain-text answer and the log can be encoded.
+    return ".".join(path).encode("utf-8", "backslashreplace").decode() or None
+
+
+# No body of ours nests deeper than a few levels. json.loads recurses once a level: a body with a NUL nested some
+# hundreds deep raised RecursionError (not a ValueError) in the guard, a 500. Any body deeper than this is refused
+# with one code, so no parser after the guard recurses further than it.
+MAX_JSON_DEPTH = 64
+
+
+def _json_depth(value: Any) -> int:
+    """How deep parsed JSON nests its arrays and objects (a scalar is 0), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        else:
+            continue
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _body_too_deep() -> Refusal:
+    return Refusal(
+        400,
+        "body_too_deep",
+        gettext("The JSON body is nested deeper than %(limit)s levels.") % {"limit": MAX_JSON_DEPTH},
+    )
 
 
 def _null_character(field: str | None) -> Refusal:
     return Refusal(422, "null_character", gettext("Null characters are not allowed."), field)
+
+
+def _surrogate_character(field: str | None) -> Refusal:
+    return Refusal(422, "surrogate_character", gettext("Unpaired surrogate characters are not allowed."), field)
 
 
 def _form_null_character(data) -> Refusal | None:
@@ -110,6 +169,17 @@ def _is_form(request) -> bool:
     return request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+def _is_json(request) -> bool:
+    # No Content-Type at all is read as JSON, as django-ninja reads it.
+    return request.content_type in ("", "application/json") or request.content_type.endswith("+json")
+
+
+def _unsupported_media_type() -> Refusal:
+    return Refusal(
+        415, "unsupported_media_type", gettext("Send the request body as JSON (Content-Type: application/json).")
+    )
+
+
 def _body_too_large() -> Refusal:
     return Refusal(
         413,
@@ -118,13 +188,17 @@ def _body_too_large() -> Refusal:
     )
 
 
-def _check_request(request) -> Refusal | None:
+def _check_request(request, *, json_only: bool) -> Refusal | None:
     if "\x00" in request.path:
         return Refusal(404, "not_found", gettext("Not found."))
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return Refusal(400, "malformed_body", gettext("The request body cannot be read."))
+    if json_only and length and not _is_json(request):
+        # Before request.POST is read below: a form body parsed here is a stream consumed, and the JSON
+        # parser reading request.body after it raised RawPostDataException (a 500).
+        return _unsupported_media_type()
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     # Uploaded files do not count towards the limit (Django's multipart parser checks the other fields itself).
     if limit is not None and length > limit and request.content_type != "multipart/form-data":
@@ -134,22 +208,62 @@ def _check_request(request) -> Refusal | None:
         return refusal
     if request.method == "POST" and _is_form(request):
         return _form_null_character(request.POST)
-    if length and not _is_form(request) and b"\\u0000" in request.body:
-        # JSON spells U+0000 as \u0000 (a raw NUL byte in a string is invalid JSON, refused by the parser).
-        try:
-            parsed = json.loads(request.body)
-        except ValueError:
-            return None  # the view's own parser answers for malformed JSON
-        path = _null_character_path(parsed)
-        if path is not None:
-            return _null_character(".".join(path) or None)
+    if length and not _is_form(request):
+        return _check_json_body(request.body, utf8_only=json_only)
     return None
 
 
-def check_request(request) -> Refusal | None:
-    """The reason to refuse ``request`` before any view (see above), or None to let it through."""
+def _check_json_body(body: bytes, *, utf8_only: bool) -> Refusal | None:
+    """What a body read as JSON would carry to the database that it cannot store, read as ``json.loads`` reads it.
+
+    ``json.loads`` also reads UTF-16 and UTF-32 (RFC 4627's detection), where the escape ``\\u0000`` is spelt with
+    zero bytes between its characters: looked for in the bytes, it was missed. A JSON API (``utf8_only``) takes
+    UTF-8 only (RFC 8259 §8.1): anything else is refused, 400 ``body_not_utf8``.
+    """
+    encoding = json.detect_encoding(body)
+    if utf8_only:
+        # UTF-16 without a byte order mark is valid UTF-8 (ASCII with zero bytes): ask json.loads's detection too.
+        try:
+            text = body.decode("utf-8") if encoding in ("utf-8", "utf-8-sig") else None
+        except UnicodeDecodeError:
+            text = None
+        if text is None:
+            return Refusal(400, "body_not_utf8", gettext("The request body must be JSON encoded in UTF-8."))
+        text = text.removeprefix("\ufeff")
+    else:
+        try:
+            text = body.decode(encoding, "surrogatepass")
+        except UnicodeDecodeError:
+            return None  # json.loads cannot read it either: not JSON
+    # JSON spells U+0000 as \u0000 (a raw NUL byte in a string is invalid JSON, refused by the parser). A body
+    # with no more brackets than MAX_JSON_DEPTH cannot be nested deeper: most bodies are not parsed here.
+    maybe_surrogate = _SURROGATE_OR_ITS_ESCAPE.search(text) is not None
+    if "\\u0000" not in text and not maybe_surrogate and text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return None
     try:
-        return _check_request(request)
+        parsed = json.loads(text)
+    except RecursionError:
+        return _body_too_deep()
+    except ValueError:
+        return None  # the view's own parser answers for malformed JSON
+    if _json_depth(parsed) > MAX_JSON_DEPTH:
+        return _body_too_deep()
+    path = _null_character_path(parsed)
+    if path is not None:
+        return _null_character(_field(path))
+    path = _surrogate_path(parsed) if maybe_surrogate else None
+    if path is not None:
+        return _surrogate_character(_field(path))
+    return None
+
+
+def check_request(request, *, json_only: bool = False) -> Refusal | None:
+    """The reason to refuse ``request`` before any view (see above), or None to let it through.
+
+    ``json_only``: the request goes to a JSON API, which takes a body only as JSON (415 otherwise).
+    """
+    try:
+        return _check_request(request, json_only=json_only)
     except RequestDataTooBig:
         return _body_too_large()
     except (TooManyFieldsSent, TooManyFilesSent):
@@ -168,11 +282,15 @@ class RequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        refusal = check_request(request)
+        refusal = check_request(request, json_only=self.json_only(request))
         if refusal is None:
             return self.get_response(request)
         logger.info("Refused %s %s: %s (%s)", request.method, request.path, refusal.code, refusal.field or "-")
         return self.refuse(request, refusal)
+
+    def json_only(self, request) -> bool:
+        """Whether ``request`` goes to a JSON API (``check_request``); none here."""
+        return False
 
     def refuse(self, request, refusal: Refusal) -> HttpResponse:
         text = f"{refusal.field}: {refusal.message}" if refusal.field else refusal.message

@@ -5,7 +5,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .permissions import Perm, Role, has_perm
+from .permissions import Perm, Role, allowed_branch_ids, has_perm
 
 
 class StaffUserManager(BaseUserManager):
@@ -69,8 +69,11 @@ class StaffUser(AbstractBaseUser):
 
     @property
     def is_staff(self) -> bool:
-        """Django admin (/staff/admin/) is for administrators: branches, groups, staff users, tokens."""
-        return has_perm(self, Perm.STAFF_MANAGE)
+        """Django admin (/staff/admin/) is for administrators without a branch limit: branches, groups, staff
+        users, tokens. Its pages know no branches: a branch-limited administrator there listed every branch's
+        sessions, logins and authentication attempts, and could take its own branch limit off (issue 11
+        review). Such an administrator works in the console, which keeps to its branches."""
+        return has_perm(self, Perm.STAFF_MANAGE) and allowed_branch_ids(self) is None
 
     @property
     def is_superuser(self) -> bool:

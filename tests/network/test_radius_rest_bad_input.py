@@ -14,7 +14,7 @@ from django.test import Client
 
 from abonent.api.actions import do_bind_api_token_to_nas
 from abonent.core import clock
-from abonent.network.models import Session
+from abonent.network.models import AuthAttempt, Session
 from abonent.network.radius.server import MAX_ACCT_DELAY, MAX_SESSION_SECONDS
 
 
@@ -160,3 +160,35 @@ def test_the_largest_64_bit_counter_is_written(customer, token_a):
 
     assert response.status_code == 204
     assert Session.objects.get().input_octets == 2**63 - 1
+
+
+# --- strings: no lone surrogates (F6) ------------------------------------------------------------------------
+
+
+def test_a_lone_surrogate_in_user_name_is_422_and_nothing_is_written(customer, token_a):
+    """Encoding it for the database (the authentication attempt) raised UnicodeEncodeError: a 500."""
+    client = Client(headers={"Authorization": f"Bearer {token_a}"}, raise_request_exception=False)
+    body = (
+        b'{"User-Name": {"type": "string", "value": ["iv\\ud800"]}, '
+        b'"FreeRADIUS-Client-IP-Address": {"type": "ipaddr", "value": ["127.0.0.1"]}}'
+    )
+
+    response = client.post("/api/v1/radius/authorize", body, content_type="application/json")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == [
+        {
+            "field": "User-Name.value.0",
+            "code": "surrogate_character",
+            "message": "Unpaired surrogate characters are not allowed.",
+        }
+    ]
+    assert not AuthAttempt.objects.exists()
+
+
+def test_a_lone_surrogate_in_an_accounting_request_writes_no_session(customer, token_a):
+    response = _accounting(token_a, status="Start", **{"Acct-Session-Id": _attr("a-\ud800")})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"][0]["field"] == "Acct-Session-Id.value.0"
+    assert not Session.objects.exists()
