@@ -41,6 +41,7 @@ from abonent.billing.models import (
     SubscriptionStatus,
 )
 from abonent.billing.testing import run_on
+from abonent.catalog import actions as catalog_actions
 from abonent.catalog.models import ChargeMode, FreezePolicy, PeriodAnchor, PlanPrice
 from abonent.core import clock
 
@@ -58,7 +59,7 @@ PLANS = {
     "calendar-399": {"fee": "399.00", "charge_mode": ChargeMode.MONTHLY, "period_anchor": PeriodAnchor.CALENDAR},
     "daily-310": {"fee": "310.00", "charge_mode": ChargeMode.DAILY, "period_anchor": PeriodAnchor.CALENDAR},
 }
-EVENTS = ["run", "run twice", "freeze", "unfreeze", "change", "force change", "terminate", "skip"]
+EVENTS = ["run", "run twice", "freeze", "unfreeze", "change", "force change", "terminate", "reverse", "price", "skip"]
 
 
 @st.composite
@@ -80,7 +81,8 @@ def scenarios(draw):
                 st.integers(0, 24),  # days after the previous step
                 st.sampled_from(EVENTS),
                 st.integers(1, 40),  # freeze days
-                st.sampled_from(sorted(PLANS)),  # plan to change to
+                st.sampled_from(sorted(PLANS)),  # plan to change to (or to price)
+                st.integers(0, 1000),  # which charge to give back, from which day, how many days; a new price
             ),
             max_size=10,
         )
@@ -90,8 +92,6 @@ def scenarios(draw):
 
 @pytest.fixture
 def catalog(admin, internet):
-    from abonent.catalog import actions as catalog_actions
-
     policy = FreezePolicy.objects.create(
         name="property", min_days=1, max_days=40, yearly_quota_days=366, fee_per_day=D("1.00")
     )
@@ -123,7 +123,7 @@ def catalog(admin, internet):
         dt.date(2025, 1, 1),
         "anniversary-930",
         [],
-        [(0, "force change", 1, "calendar-399"), (0, "freeze", 1, "anniversary-930"), (1, "freeze", 1, "x")],
+        [(0, "force change", 1, "calendar-399", 0), (0, "freeze", 1, "anniversary-930", 0), (1, "freeze", 1, "x", 0)],
     )
 )
 def test_service_charges_equal_the_days_in_service_at_the_prices_then_valid(catalog, subscriber, admin, scenario):
@@ -144,12 +144,12 @@ def _play(plans, subscriber, admin, start, first_plan, prices, steps):
         actions.do_post_payment(subscriber, amount="1000000.00", channel="test", external_id="property")
         subscription = actions.do_activate_subscription(subscriber, plan=plans[first_plan], acting_user=admin)
     day = start
-    for gap, event, days, target in steps:
+    for gap, event, days, target, pick in steps:
         day += dt.timedelta(days=gap)
         subscription.refresh_from_db()
         if subscription.status == SubscriptionStatus.TERMINATED:
             break
-        _event(subscription, plans, admin, day, event, days, target)
+        _event(subscription, plans, admin, day, event, days, target, pick)
     last_run = day + ONE_DAY
     run_on(last_run)
     subscription.refresh_from_db()
@@ -168,7 +168,7 @@ def _play(plans, subscriber, admin, start, first_plan, prices, steps):
     assert run_on(last_run).charges == 0  # a repeated run charges nothing
 
 
-def _event(subscription, plans, admin, day, event, days, target):
+def _event(subscription, plans, admin, day, event, days, target, pick):
     try:
         with clock.travel_to(day):
             if event == "run":
@@ -186,10 +186,35 @@ def _event(subscription, plans, admin, day, event, days, target):
                 )
             elif event == "terminate":
                 actions.do_terminate_subscription(subscription, acting_user=admin, reason="property")
+            elif event == "reverse":
+                _reverse_some_days(subscription, admin, day, pick)
+            elif event == "price":
+                catalog_actions.do_add_plan_price(
+                    plans[target],
+                    valid_from=day + dt.timedelta(days=1 + pick % 20),
+                    monthly_fee=D(400 + pick),
+                    acting_user=admin,
+                )
         hypothesis.event(f"{event}: done")
     except ValidationError as exc:
         # Refused (frozen already, same plan, not frozen…): nothing happened, which the history shows.
         hypothesis.event(f"{event}: refused ({getattr(exc, 'code', None) or 'field'})")
+
+
+def _reverse_some_days(subscription, admin, day, pick):
+    """Give back some days served (today included) of one of the charges for days of service."""
+    charges = list(
+        Charge.objects.filter(
+            subscription=subscription, kind__in=[ChargeKind.FEE, ChargeKind.PRORATION_CHARGE], period_start__lte=day
+        ).order_by("id")
+    )
+    if not charges:
+        return
+    charge = charges[pick % len(charges)]
+    last = min(charge.period_end, day + ONE_DAY)
+    first = charge.period_start + dt.timedelta(days=pick % (last - charge.period_start).days)
+    until = first + dt.timedelta(days=1 + (pick // 7) % (last - first).days)
+    actions.do_reverse_charge(charge, reason="property", acting_user=admin, first_day=first, until=until)
 
 
 # --- the oracle --------------------------------------------------------------------------------------------------
@@ -224,6 +249,12 @@ def _worth_of_days_in_service(subscription: Subscription, last_run: dt.date) -> 
         boundaries.add(effective)
     first_plan = SubscriptionEvent.objects.get(subscription=subscription, kind=SubscriptionEventKind.ACTIVATED).to_plan
 
+    reversed_days = set()  # days given back: not billed, though in service
+    for start, end in Charge.objects.filter(subscription=subscription, kind=ChargeKind.REVERSAL).values_list(
+        "period_start", "period_end"
+    ):
+        reversed_days.update(start + dt.timedelta(days=n) for n in range((end - start).days))
+
     if subscription.status == SubscriptionStatus.TERMINATED:
         horizon = subscription.ended_on
     elif subscription.status == SubscriptionStatus.FROZEN:
@@ -245,7 +276,7 @@ def _worth_of_days_in_service(subscription: Subscription, last_run: dt.date) -> 
     day, stretch = subscription.started_on, None  # stretch: (plan, period start, period end, first day)
     while day < horizon:
         if not in_service(day):
-            total += _close(stretch, day, subscription.anchor_day)
+            total += _close(stretch, day, reversed_days)
             stretch, day = None, day + ONE_DAY
             continue
         plan = plan_on(day)
@@ -253,30 +284,34 @@ def _worth_of_days_in_service(subscription: Subscription, last_run: dt.date) -> 
         base_end = period_for(plan, full_start, subscription.anchor_day)[1]
         key = (plan.pk, full_start, base_end)
         if stretch is None or stretch[0] != key or day in boundaries:
-            total += _close(stretch, day, subscription.anchor_day)
+            total += _close(stretch, day, reversed_days)
             stretch = (key, plan, day)
         day += ONE_DAY
-    total += _close(stretch, horizon, subscription.anchor_day)
+    total += _close(stretch, horizon, reversed_days)
     return total
 
 
-def _close(stretch, end: dt.date, anchor_day: int) -> Decimal:
+def _close(stretch, end: dt.date, reversed_days: set) -> Decimal:
+    """What the days ``[first, end)`` of a stretch are worth, less the days given back (they keep the stretch's
+    price: a reversal gives back part of the charge that priced them)."""
     if stretch is None:
         return D("0.00")
     (_pk, full_start, base_end), plan, first = stretch
     price = plan.prices.filter(valid_from__lte=first).order_by("-valid_from").first()
-    if plan.charge_mode == ChargeMode.DAILY:
-        total, day = D("0.00"), first
-        while day < end:
-            # A day of a daily plan is priced on that day (each day is a period of its own).
-            day_price = plan.prices.filter(valid_from__lte=day).order_by("-valid_from").first()
-            total += amount_for(plan, day_price, day, day + ONE_DAY, day)[0]
-            day += ONE_DAY
-        return total
-    fee = price.monthly_fee
-    return calculations.prorate(fee, period=(full_start, base_end), used_from=first) - calculations.prorate(
-        fee, period=(full_start, base_end), used_from=end
-    )
+    total, day = D("0.00"), first
+    while day < end:
+        if day not in reversed_days:
+            if plan.charge_mode == ChargeMode.DAILY:
+                # A day of a daily plan is priced on that day (each day is a period of its own).
+                day_price = plan.prices.filter(valid_from__lte=day).order_by("-valid_from").first()
+                total += amount_for(plan, day_price, day, day + ONE_DAY, day)[0]
+            else:
+                period = (full_start, base_end)
+                total += calculations.prorate(price.monthly_fee, period=period, used_from=day) - calculations.prorate(
+                    price.monthly_fee, period=period, used_from=day + ONE_DAY
+                )
+        day += ONE_DAY
+    return total
 
 
 def _local_day(moment: dt.datetime) -> dt.date:

@@ -275,11 +275,15 @@ def test_reversing_days_a_freeze_gave_back_already_gives_nothing(subscribed, adm
     with on(dec(25)):
         with pytest.raises(ValidationError) as refused:
             actions.do_reverse_charge(fee, reason="double", acting_user=admin, first_day=dec(12), until=dec(20))
-        partly = actions.do_reverse_charge(fee, reason="no link", acting_user=admin, first_day=dec(5), until=dec(15))
+        with pytest.raises(ValidationError) as overlapping:
+            actions.do_reverse_charge(fee, reason="no link", acting_user=admin, first_day=dec(5), until=dec(15))
+        still = actions.do_reverse_charge(fee, reason="no link", acting_user=admin, first_day=dec(5), until=dec(10))
 
     assert refused.value.code == "nothing_to_reverse"
-    # Only 5–9 December was still charged: R(5) − R(10) = 566.13 − 461.29.
-    assert partly.amount == D("-104.84")
+    # Only 5–9 December was still charged, and the refusal says so; R(5) − R(10) = 566.13 − 461.29.
+    assert overlapping.value.error_dict["until"][0].code == "already_reversed"
+    assert "12/09/2026" in str(overlapping.value) and "12/10/2026" not in str(overlapping.value)
+    assert (still.amount, still.period_end) == (D("-104.84"), dec(10))
     assert ledger.verify() == []
 
 

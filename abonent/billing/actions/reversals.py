@@ -4,6 +4,7 @@ charge, an activation, a freeze fee, a turbo) given back whole or for some of it
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -126,19 +127,7 @@ def do_reverse_charge(
             )
         if Charge.objects.filter(reverses=charge, period_start__lt=until, period_end__gt=first_day).exists():
             raise ValidationError(_("Some of these days have been given back already."), code="already_reversed")
-        anchor = subscription.anchor_day
-        amount = charge_part_after(charge, first_day, anchor) - charge_part_after(charge, until, anchor)
-        # What is still charged for these days, after the credits and reversals already made: never more.
-        still_charged = sum(
-            (
-                charge_part_after(c, first_day, anchor) - charge_part_after(c, until, anchor)
-                for c in Charge.objects.filter(
-                    subscription=subscription, kind__in=SERVICE_KINDS, period_end__gt=first_day, period_start__lt=until
-                ).select_related("price__plan")
-            ),
-            ZERO,
-        )
-        amount = min(amount, max(still_charged, ZERO))
+        amount = _still_billed(charge, subscription, first_day, until)
     elif charge.kind in WHOLE_REVERSIBLE_CHARGES:
         if first_day is not None or until is not None:
             raise ValidationError({"until": ValidationError(_("This charge is given back whole."), code="whole_only")})
@@ -185,6 +174,47 @@ def do_reverse_charge(
     )
     events.emit("billing.balance_changed", subscriber_id=subscription.subscriber_id)
     return reversal
+
+
+def _still_billed(charge: Charge, subscription, first_day: dt.date, until: dt.date) -> Decimal:
+    """What ``charge`` still bills for the days ``[first_day, until)``, day by day, after the credits and reversals
+    made against it (they name its price; a plan change's charge for the same days names the new plan's and is
+    given back on its own). Every day asked for must be billed by it in full, so that a reversal's days are exactly
+    the days it gave back: days a freeze, a termination, a plan change or an earlier reversal took off are refused
+    with the days that are still billed, and nothing billed at all is ``nothing_to_reverse``."""
+    anchor, one_day = subscription.anchor_day, dt.timedelta(days=1)
+    others = list(
+        Charge.objects.filter(
+            subscription=subscription,
+            kind__in=SERVICE_KINDS,
+            price_id=charge.price_id,
+            period_end__gt=first_day,
+            period_start__lt=until,
+        ).select_related("price__plan")
+    )
+    total, billed, day = ZERO, [], first_day
+    while day < until:
+        own = charge_part_after(charge, day, anchor) - charge_part_after(charge, day + one_day, anchor)
+        left = sum(
+            (charge_part_after(c, day, anchor) - charge_part_after(c, day + one_day, anchor) for c in others), ZERO
+        )
+        if own > 0 and left >= own:
+            billed.append(day)
+            total += own
+        day += one_day
+    if not billed:
+        raise ValidationError(_("Nothing is left to give back for these days."), code="nothing_to_reverse")
+    if len(billed) < (until - first_day).days:
+        raise ValidationError(
+            {
+                "until": ValidationError(
+                    _("Some of these days were given back already; still billed by this charge: %(days)s.")
+                    % {"days": ", ".join(_day(d) for d in billed)},
+                    code="already_reversed",
+                )
+            }
+        )
+    return total
 
 
 def _revenue_account_of(charge: Charge, subscriber_account_id: int) -> int:
