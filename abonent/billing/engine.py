@@ -34,7 +34,8 @@ reported, never retried in a loop.
 
 Online-only daily plans charge a day after a day online. Accounting may record that day after the run (an
 interim after 00:05, a spool replayed after an outage), so a day the run skips is kept as an ``UnbilledDay``
-and looked at again by the runs of the next ``UNBILLED_LOOKBACK_DAYS`` days (``_charge_late_online_days``).
+and looked at again by the runs of the next ``UNBILLED_LOOKBACK_DAYS`` days (``late_days``). A chunk is written by
+``chunk_writes``.
 
 A scheduled plan change (a downgrade waits for the next period) is applied by the run, in the UPDATE of the
 cursors. The few subscriptions it switches get a history event and are sent as ``plans_switched`` inside the
@@ -46,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import logging
 import queue
 import threading
@@ -58,22 +58,18 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from abonent.catalog.models import ChargeMode, DailyPricing, PeriodAnchor, Plan, PlanPrice
 from abonent.core import clock
 
 from . import calculations as calc
-from .ledger import BATCH_KEY_PREFIX, post, revenue_account, subscriber_account
+from . import chunk_writes
+from .late_days import charge_late_online_days
+from .ledger import revenue_account
 from .models import (
-    Charge,
-    ChargeKind,
     OnlineDay,
-    Subscription,
     SubscriptionEvent,
     SubscriptionEventKind,
-    TransactionKind,
-    UnbilledDay,
 )
 
 logger = logging.getLogger(__name__)
@@ -92,8 +88,6 @@ SQLITE_RUN_CACHE_KIB = 256 * 1024
 # and abort the chunk for everyone in it. Actions refuse amounts long before (core.money.BALANCE_LIMIT, five times
 # less, so credits given back near that limit never get a subscription parked).
 PARK_BALANCE = Decimal("500000000000.00")
-# How long a skipped day of an online-only plan waits for a late online day before it is given up.
-UNBILLED_LOOKBACK_DAYS = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +230,7 @@ class BillingRun:
 
     def charge_late_online_days(self) -> RunResult:
         self._load_catalog()
-        self._charge_late_online_days()
+        charge_late_online_days(self.as_of, self.result, pg=self.pg)
         return self.result
 
     def run(self) -> RunResult:
@@ -250,7 +244,7 @@ class BillingRun:
             with self._sqlite_cache():
                 for low, high in bounds:
                     self._charge_chunk(bounds=(low, high))
-        self._charge_late_online_days()
+        charge_late_online_days(self.as_of, self.result, pg=self.pg)
         self.result.chunks = len(bounds)
         self.result.workers = workers
         self.result.parked.sort()
@@ -379,11 +373,15 @@ class BillingRun:
             charges, cursors, switched, parked, unbilled = self._price(rows, online)
             outcome = _Outcome(subscriptions=len(rows), parked=parked)
             if self.pg:
-                outcome.charges, outcome.amount = self._write_postgresql(cursor, charges, cursors)
+                outcome.charges, outcome.amount = chunk_writes.write_postgresql(
+                    cursor, charges, cursors, created_at=self.created_at, as_of=self.as_of
+                )
             else:
-                outcome.charges, outcome.amount = self._write_sqlite(cursor, charges, cursors)
+                outcome.charges, outcome.amount = chunk_writes.write_sqlite(
+                    cursor, charges, cursors, created_at=self.created_at, as_of=self.as_of
+                )
             if unbilled:
-                self._write_unbilled(cursor, unbilled)
+                chunk_writes.write_unbilled(cursor, unbilled, pg=self.pg)
         if switched:
             self._plans_switched(switched)
         return outcome
@@ -543,281 +541,6 @@ class BillingRun:
             )
         self._periods[(plan_id, start, anchor_day)] = result
         return result
-
-    # --- writing -----------------------------------------------------------------------------------------
-
-    def _write_unbilled(self, cursor, unbilled: list[tuple[int, dt.date, int, int]]) -> None:
-        """The days of online-only plans skipped for lack of an online day, for later runs to look at again."""
-        cursor.executemany(
-            "INSERT INTO billing_unbilledday (subscription_id, day, price_id, cycle) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (subscription_id, day) DO NOTHING",
-            [(sid, day if self.pg else day.isoformat(), price_id, cycle) for sid, day, price_id, cycle in unbilled],
-        )
-
-    def _charge_late_online_days(self) -> None:
-        """Charge the skipped days of online-only plans whose day before has since been recorded online.
-
-        Few rows (a subscriber offline on one day, online on the day before after all), each charged in a
-        transaction of its own with the subscription locked, keyed by the day and cycle like a run's fee, and
-        its ``UnbilledDay`` deleted with it; rows older than the lookback are given up.
-        """
-        oldest = self.as_of - dt.timedelta(days=UNBILLED_LOOKBACK_DAYS)
-        UnbilledDay.objects.filter(day__lt=oldest).delete()
-        day_before = "u.day - 1" if self.pg else "date(u.day, '-1 day')"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT u.id, u.subscription_id, u.day, u.price_id, u.cycle FROM billing_unbilledday u "
-                "JOIN billing_subscription s ON s.id = u.subscription_id "
-                f"JOIN billing_onlineday o ON o.subscriber_id = s.subscriber_id AND o.day = {day_before} "
-                "WHERE u.day >= %s AND u.day <= %s ORDER BY u.subscription_id, u.day",
-                [oldest, self.as_of],
-            )
-            late = [(pk, sid, _as_date(day), price_id, cycle) for pk, sid, day, price_id, cycle in cursor.fetchall()]
-        for pk, subscription_id, day, price_id, cycle in late:
-            with transaction.atomic():
-                subscription = Subscription.objects.select_for_update().filter(pk=subscription_id).first()
-                if subscription is None or not UnbilledDay.objects.filter(pk=pk).delete()[0]:
-                    continue  # charged by a concurrent run
-                price = PlanPrice.objects.select_related("plan__service").get(pk=price_id)
-                amount = amount_for(price.plan, price, day, day + dt.timedelta(days=1), day)[0]
-                key = f"fee:late:{subscription_id}:{day.isoformat()}:{cycle}"
-                account = subscriber_account(subscription.subscriber_id)
-                tx, created = post(
-                    key=key,
-                    kind=TransactionKind.FEE,
-                    effective_date=day,
-                    legs=[(account.pk, -amount), (revenue_account(price.plan.service).pk, amount)],
-                    subscriber_id=subscription.subscriber_id,
-                    memo=gettext("Billing run of %(date)s") % {"date": self.as_of.isoformat()},
-                )
-                if not created:
-                    continue
-                Charge.objects.create(
-                    subscription_id=subscription_id,
-                    kind=ChargeKind.FEE,
-                    period_start=day,
-                    period_end=day + dt.timedelta(days=1),
-                    amount=amount,
-                    price=price,
-                    cycle=cycle,
-                    transaction=tx,
-                )
-                self.result.charges += 1
-                self.result.amount += amount
-
-    def _batches(self, charges, ids) -> dict[dt.date, _Batch]:
-        """One ledger transaction per distinct period start in the chunk (all of them the run's day, bar a
-        subscription catching up), with the ``ids`` given (as many as there are starts)."""
-        starts = sorted({c[3].start for c in charges})
-        return {start: _Batch.of(tx_id, start, self.as_of) for tx_id, start in zip(ids, starts, strict=True)}
-
-    @staticmethod
-    def _batch_count(charges) -> int:
-        return len({c[3].start for c in charges})
-
-    def _write_postgresql(self, cursor, charges, cursors) -> tuple[int, Decimal]:
-        """COPY the chunk into a temporary table, then one statement writes charges, transactions and postings.
-
-        COPY is the cheapest way in (no per-value quoting on the client, no parameter arrays). The charges go
-        first, ``ON CONFLICT DO NOTHING`` on their unique period: that is the exactly-once key, and a stale
-        cursor costs nothing but the conflict check. Only batches with a new charge get their transaction, and
-        its postings are the new charges summed per subscriber account and per revenue account, all in one
-        INSERT, so the statement trigger checks every batch's zero sum and moves each balance once.
-        """
-        for statement in STAGE_TABLES:
-            cursor.execute(statement)
-        # Emptied at commit; rows left by an earlier call in the caller's same transaction go now.
-        cursor.execute("DELETE FROM billing_run_fee")
-        cursor.execute("DELETE FROM billing_run_cursor")
-        charged, amount = 0, Decimal("0.00")
-        if charges:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence('billing_ledgertransaction', 'id')) FROM generate_series(1, %s)",
-                [self._batch_count(charges)],
-            )
-            batches = self._batches(charges, [tx_id for (tx_id,) in cursor.fetchall()])
-            _copy(
-                cursor,
-                "billing_run_fee",
-                "".join(
-                    f"{batches[p.start].id}\t{subscription_id}\t{p.start_text}\t{p.end_text}\t{p.amount_text}\t"
-                    f"{p.price_id}\t{_copy_value(p.numerator)}\t{_copy_value(p.denominator)}\t{account_id}\t"
-                    f"{p.revenue_account_id}\t{cycle}\n"
-                    for subscription_id, _subscriber_id, account_id, p, cycle in charges
-                ),
-            )
-            rows = list(batches.values())
-            cursor.execute(
-                WRITE_CHARGES,
-                [
-                    self.created_at,
-                    [b.id for b in rows],
-                    [b.key for b in rows],
-                    [b.request_hash for b in rows],
-                    [b.start for b in rows],
-                    [b.memo for b in rows],
-                ],
-            )
-            charged, amount = cursor.fetchone()
-        if cursors:
-            _copy(
-                cursor,
-                "billing_run_cursor",
-                "".join(
-                    f"{sid}\t{start.isoformat()}\t{plan}\t{_copy_value(pending)}\t"
-                    f"{pending_from.isoformat() if pending_from else NULL}\n"
-                    for sid, start, plan, pending, pending_from in cursors
-                ),
-            )
-            # The id range lets the planner read only the chunk's rows: the temporary table has no statistics,
-            # and without it the join is planned as a scan of every subscription.
-            cursor.execute(
-                "UPDATE billing_subscription s SET next_charge_on = c.next_charge_on, plan_id = c.plan_id, "
-                "pending_plan_id = c.pending_plan_id, pending_plan_from = c.pending_plan_from "
-                "FROM billing_run_cursor c WHERE s.id = c.subscription_id AND s.id BETWEEN %s AND %s",
-                [min(c[0] for c in cursors), max(c[0] for c in cursors)],
-            )
-        return charged, amount
-
-    def _write_sqlite(self, cursor, charges, cursors) -> tuple[int, Decimal]:
-        """``executemany`` with ids chosen here: the transaction holds SQLite's write lock (IMMEDIATE), so the
-        ids after the current maxima are free, and the charges that exist afterwards are the ones that were new
-        (``ON CONFLICT DO NOTHING`` on their unique period, as on PostgreSQL). Then the transactions of the
-        batches that got a new charge, and their postings summed per account."""
-        charged, amount = 0, Decimal("0.00")
-        if charges:
-            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM billing_ledgertransaction")
-            first_tx = cursor.fetchone()[0] + 1
-            batches = self._batches(charges, range(first_tx, first_tx + self._batch_count(charges)))
-            cursor.execute("SELECT COALESCE(MAX(id), 0) FROM billing_charge")
-            first_id = cursor.fetchone()[0] + 1
-            cursor.executemany(
-                "INSERT INTO billing_charge (id, subscription_id, kind, period_start, period_end, amount, price_id, "
-                "proration_numerator, proration_denominator, transaction_id, event_id, cycle, reverses_id) "
-                "VALUES (%s, %s, 'fee', %s, %s, %s, %s, %s, %s, %s, NULL, %s, NULL) "
-                "ON CONFLICT (subscription_id, period_start, cycle) WHERE kind = 'fee' DO NOTHING",
-                [
-                    (
-                        first_id + n,
-                        subscription_id,
-                        p.start_text,
-                        p.end_text,
-                        p.amount_text,
-                        p.price_id,
-                        p.numerator,
-                        p.denominator,
-                        batches[p.start].id,
-                        cycle,
-                    )
-                    for n, (subscription_id, _subscriber_id, _account_id, p, cycle) in enumerate(charges)
-                ],
-            )
-            cursor.execute("SELECT id FROM billing_charge WHERE id >= %s", [first_id])
-            written = {charge_id for (charge_id,) in cursor.fetchall()}
-            fresh = [c for n, c in enumerate(charges) if first_id + n in written]
-            legs: dict[tuple[int, int], Decimal] = {}
-            for _subscription_id, _subscriber_id, account_id, p, _cycle in fresh:
-                tx_id = batches[p.start].id
-                legs[(tx_id, account_id)] = legs.get((tx_id, account_id), Decimal("0.00")) - p.amount
-                revenue = (tx_id, p.revenue_account_id)
-                legs[revenue] = legs.get(revenue, Decimal("0.00")) + p.amount
-            leg_counts: dict[int, int] = {}
-            for tx_id, _account_id in legs:
-                leg_counts[tx_id] = leg_counts.get(tx_id, 0) + 1
-            created_at = connection.ops.adapt_datetimefield_value(self.created_at)
-            cursor.executemany(
-                "INSERT INTO billing_ledgertransaction (id, idempotency_key, request_hash, kind, effective_date, "
-                "created_at, subscriber_id, memo, legs) VALUES (%s, %s, %s, 'fee', %s, %s, NULL, %s, %s)",
-                [
-                    (b.id, b.key, b.request_hash, b.start.isoformat(), created_at, b.memo, leg_counts[b.id])
-                    for b in batches.values()
-                    if b.id in leg_counts
-                ],
-            )
-            # One transaction's legs one after another: on SQLite a transaction is sealed once another's legs follow.
-            cursor.executemany(
-                "INSERT INTO billing_posting (transaction_id, account_id, amount) VALUES (%s, %s, %s)",
-                [(tx_id, account_id, str(total)) for (tx_id, account_id), total in sorted(legs.items())],
-            )
-            charged = len(fresh)
-            amount = sum((c[3].amount for c in fresh), Decimal("0.00"))
-        if cursors:
-            cursor.executemany(
-                "UPDATE billing_subscription SET next_charge_on = %s, plan_id = %s, pending_plan_id = %s, "
-                "pending_plan_from = %s WHERE id = %s",
-                [(d.isoformat(), p, pp, pf.isoformat() if pf else None, i) for i, d, p, pp, pf in cursors],
-            )
-        return charged, amount
-
-
-@dataclass(frozen=True)
-class _Batch:
-    """The ledger transaction that carries a chunk's fees of one period start.
-
-    Its key holds its own id (``fees:<date>:<id>``): a batch is never retried under its key; what makes each
-    fee exactly-once is the charge's unique period, and a retried chunk writes a new batch of whatever is
-    still missing. The request hash is the key's, for the same reason.
-    """
-
-    id: int
-    start: dt.date
-    key: str
-    request_hash: str
-    memo: str
-
-    @classmethod
-    def of(cls, tx_id: int, start: dt.date, as_of: dt.date) -> _Batch:
-        key = f"{BATCH_KEY_PREFIX}{start.isoformat()}:{tx_id}"
-        memo = gettext("Billing run of %(date)s") % {"date": as_of.isoformat()}
-        return cls(tx_id, start, key, hashlib.sha256(key.encode()).hexdigest(), memo)
-
-
-# Temporary tables a chunk is COPYed into (PostgreSQL), one set per connection, emptied at every commit.
-STAGE_TABLES = [
-    """CREATE TEMPORARY TABLE IF NOT EXISTS billing_run_fee (
-        transaction_id bigint, subscription_id bigint, period_start date, period_end date, amount numeric(14, 2),
-        price_id bigint, numerator bigint, denominator bigint, account_id bigint, revenue_account_id bigint,
-        cycle integer
-    ) ON COMMIT DELETE ROWS""",
-    """CREATE TEMPORARY TABLE IF NOT EXISTS billing_run_cursor (
-        subscription_id bigint, next_charge_on date, plan_id bigint, pending_plan_id bigint, pending_plan_from date
-    ) ON COMMIT DELETE ROWS""",
-]
-WRITE_CHARGES = """
-WITH charge AS (
-    INSERT INTO billing_charge (subscription_id, kind, period_start, period_end, amount, price_id,
-                                proration_numerator, proration_denominator, transaction_id, cycle)
-    SELECT subscription_id, 'fee', period_start, period_end, amount, price_id, numerator, denominator,
-           transaction_id, cycle
-    FROM billing_run_fee
-    ON CONFLICT (subscription_id, period_start, cycle) WHERE kind = 'fee' DO NOTHING
-    RETURNING subscription_id, period_start, amount, transaction_id
-), fresh AS (
-    SELECT s.transaction_id, s.account_id, s.revenue_account_id, s.amount
-    FROM billing_run_fee s JOIN charge c USING (subscription_id, period_start)
-), tx AS (
-    INSERT INTO billing_ledgertransaction (id, idempotency_key, request_hash, kind, effective_date, created_at, memo)
-    SELECT b.id, b.key, b.hash, 'fee', b.effective_date, %s, b.memo
-    FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::date[], %s::text[]) AS b(id, key, hash, effective_date, memo)
-    WHERE b.id IN (SELECT transaction_id FROM charge)
-), posting AS (
-    INSERT INTO billing_posting (transaction_id, account_id, amount)
-    SELECT transaction_id, account_id, -SUM(amount) FROM fresh GROUP BY transaction_id, account_id
-    UNION ALL
-    SELECT transaction_id, revenue_account_id, SUM(amount) FROM fresh GROUP BY transaction_id, revenue_account_id
-)
-SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM charge
-"""
-NULL = "\\N"
-
-
-def _copy_value(value) -> str:
-    return NULL if value is None else str(value)
-
-
-def _copy(cursor, table: str, data: str) -> None:
-    with cursor.copy(f"COPY {table} FROM STDIN") as copy:
-        copy.write(data.encode())
 
 
 def _as_date(value) -> dt.date:

@@ -152,6 +152,10 @@ def plans_offered(subscription: Subscription, *, channel: str = "staff") -> Quer
 
 # The kinds that pay for days of service, and the credits and reversals that give such days back.
 SERVICE_KINDS = [ChargeKind.FEE, ChargeKind.PRORATION_CHARGE, ChargeKind.PRORATION_CREDIT, ChargeKind.REVERSAL]
+# Charges for days of service: given back whole or for some days, measured as the run measures them.
+DAY_REVERSIBLE_CHARGES = {ChargeKind.FEE, ChargeKind.PRORATION_CHARGE}
+# Charges for a thing rather than for days: given back whole.
+WHOLE_REVERSIBLE_CHARGES = {ChargeKind.ACTIVATION, ChargeKind.FREEZE_FEE, ChargeKind.TURBO}
 
 
 @dataclass(frozen=True)
@@ -423,8 +427,6 @@ class ChargeLine:
 
 def charge_lines(subscription: Subscription) -> list[ChargeLine]:
     """The subscription's charges, newest first, each with what reversals have given back of it."""
-    from .actions.reversals import DAY_REVERSIBLE_CHARGES, WHOLE_REVERSIBLE_CHARGES
-
     charges = list(
         Charge.objects.filter(subscription=subscription).select_related("price__plan").order_by("-period_start", "-id")
     )

@@ -22,14 +22,10 @@ from ..models import (
     Posting,
     TransactionKind,
 )
-from ..selectors import SERVICE_KINDS, charge_part_after
+from ..selectors import DAY_REVERSIBLE_CHARGES, SERVICE_KINDS, WHOLE_REVERSIBLE_CHARGES, charge_part_after
 from .common import ZERO, _check, _lock_subscription
 
 REVERSIBLE_KINDS = {TransactionKind.ADJUSTMENT, TransactionKind.ONE_OFF}
-# Charges for days of service: given back whole or for some days, measured as the run measures them.
-DAY_REVERSIBLE_CHARGES = {ChargeKind.FEE, ChargeKind.PRORATION_CHARGE}
-# Charges for a thing rather than for days: given back whole.
-WHOLE_REVERSIBLE_CHARGES = {ChargeKind.ACTIVATION, ChargeKind.FREEZE_FEE, ChargeKind.TURBO}
 
 
 def _reason(reason: str) -> str:
