@@ -228,11 +228,6 @@ class BillingRun:
         self._charge_chunk(ids=list(ids))
         return self.result
 
-    def charge_late_online_days(self) -> RunResult:
-        self._load_catalog()
-        charge_late_online_days(self.as_of, self.result, pg=self.pg)
-        return self.result
-
     def run(self) -> RunResult:
         started = time.monotonic()
         self._load_catalog()
