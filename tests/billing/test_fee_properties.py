@@ -202,16 +202,16 @@ def _event(subscription, plans, admin, day, event, days, target, pick):
 
 
 def _reverse_some_days(subscription, admin, day, pick):
-    """Give back some days served (today included) of one of the charges for days of service."""
+    """Give back some days served (before today) of one of the charges for days of service."""
     charges = list(
         Charge.objects.filter(
-            subscription=subscription, kind__in=[ChargeKind.FEE, ChargeKind.PRORATION_CHARGE], period_start__lte=day
+            subscription=subscription, kind__in=[ChargeKind.FEE, ChargeKind.PRORATION_CHARGE], period_start__lt=day
         ).order_by("id")
     )
     if not charges:
         return
     charge = charges[pick % len(charges)]
-    last = min(charge.period_end, day + ONE_DAY)
+    last = min(charge.period_end, day)
     first = charge.period_start + dt.timedelta(days=pick % (last - charge.period_start).days)
     until = first + dt.timedelta(days=1 + (pick // 7) % (last - first).days)
     actions.do_reverse_charge(charge, reason="property", acting_user=admin, first_day=first, until=until)

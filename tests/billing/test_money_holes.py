@@ -236,14 +236,14 @@ def test_a_reversed_fee_is_not_credited_again_by_a_termination(subscribed, subsc
     """Before: ``reverse_charge`` left the charge unlinked, so the termination credited the reversed fee again."""
     fee = Charge.objects.get(subscription=subscribed, kind=ChargeKind.FEE, period_start=DEC_1)
     with on(dec(20)):
-        # Every day served so far, 1–20 December: R(1) − R(21) = 650 − 230.65.
+        # Every day served so far, 1–19 December: R(1) − R(20) = 650 − 251.61.
         reversal = actions.do_reverse_charge(fee, reason="outage since the 1st", acting_user=admin)
         actions.do_terminate_subscription(subscribed, acting_user=admin, reason="moved away")
 
-    assert (reversal.reverses_id, reversal.amount, reversal.period_end) == (fee.pk, D("-419.35"), dec(21))
-    # The termination gives back 20–31 less the 20th the reversal gave back already: R(21), not R(20) again.
+    assert (reversal.reverses_id, reversal.amount, reversal.period_end) == (fee.pk, D("-398.39"), dec(20))
+    # The termination gives back 20–31: R(20), and nothing the reversal gave back already.
     credit = Charge.objects.get(subscription=subscribed, kind=ChargeKind.PRORATION_CREDIT)
-    assert credit.amount == D("-230.65")
+    assert credit.amount == D("-251.61")
     assert charged_for(subscribed, DEC_1, JAN_1) == D("0.00")
     assert balance(subscriber) == D("5000.00") - D("650.00")
     assert ledger.verify() == []
@@ -257,7 +257,7 @@ def test_some_days_of_a_fee_are_reversed_and_later_credits_count_them(subscribed
             fee, reason="no link 10–14 Dec", acting_user=admin, first_day=dec(10), until=dec(15)
         )
         with pytest.raises(ValidationError) as twice:
-            actions.do_reverse_charge(fee, reason="again", acting_user=admin, first_day=dec(12), until=dec(17))
+            actions.do_reverse_charge(fee, reason="again", acting_user=admin, first_day=dec(12), until=dec(16))
     with on(dec(20)):
         actions.do_terminate_subscription(subscribed, acting_user=admin, reason="moved away")
 

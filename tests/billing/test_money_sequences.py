@@ -118,16 +118,16 @@ def test_days_to_come_cannot_be_given_back(subscribed, subscriber, admin, on):
     with on(dec(5)):
         with pytest.raises(ValidationError) as refused:
             actions.do_reverse_charge(fee, reason="works 20–31 Dec", acting_user=admin, first_day=dec(20), until=JAN_1)
-        served = actions.do_reverse_charge(fee, reason="no link 1–5 Dec", acting_user=admin)
+        served = actions.do_reverse_charge(fee, reason="no link 1–4 Dec", acting_user=admin)
     with on(dec(10)):
         actions.do_freeze_subscription(subscribed, days=7, acting_user=admin)
     with on(dec(15)):
         actions.do_unfreeze_subscription(subscribed, acting_user=admin)
 
     assert refused.value.error_dict["until"][0].code == "days_not_served"
-    assert (served.period_start, served.period_end, served.amount) == (DEC_1, dec(6), D("-104.84"))  # R(1) − R(6)
-    # Served 6–9 and 15–31 December: R(6) − R(10) + R(15) = 545.16 − 461.29 + 356.45.
-    assert charged_for(subscribed, DEC_1, JAN_1) == D("440.32")
+    assert (served.period_start, served.period_end, served.amount) == (DEC_1, dec(5), D("-83.87"))  # R(1) − R(5)
+    # Served 5–9 and 15–31 December: R(5) − R(10) + R(15) = 566.13 − 461.29 + 356.45.
+    assert charged_for(subscribed, DEC_1, JAN_1) == D("461.29")
     assert ledger.verify() == []
 
 

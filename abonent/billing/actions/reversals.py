@@ -78,7 +78,7 @@ def do_reverse_charge(
     until: dt.date | None = None,
 ) -> Charge:
     """Give one charge back, whole or for the days ``[first_day, until)`` of it, with a reason. For a charge for
-    days, only days served (today included) can be given back, and without days given it is every day served so far.
+    days, only days served (before today) can be given back, and without days given it is every day served so far.
 
     The reversal is a charge of its own (kind ``reversal``, ``reverses`` = the charge) with a transaction that
     moves the amount from the revenue account the charge went to back to the subscriber. Later prorations count
@@ -93,9 +93,10 @@ def do_reverse_charge(
     _check(acting_user, Perm.BILLING_REVERSE, subscription.subscriber)
     account = ledger.subscriber_account(subscription.subscriber_id, lock=True)
     if charge.kind in DAY_REVERSIBLE_CHARGES:
-        # Only days served (today included) are given back: a day to come given back now would be charged again by
-        # a later unfreeze or plan change, which re-charge the rest of the period. For days to come: a freeze.
-        served_until = clock.today() + dt.timedelta(days=1)
+        # Only days served (before today) are given back: today and days to come given back now would be charged
+        # again by an unfreeze or a plan change today or later, which re-charge the rest of the period from their
+        # day (the fee property found a reversal of today undone by an upgrade the same day). For those: a freeze.
+        served_until = clock.today()
         first_day = first_day or charge.period_start
         until = until or min(charge.period_end, served_until)
         if until > served_until:

@@ -199,8 +199,8 @@ class ChargeReversalIn(Schema):
     )
     until: dt.date | None = Field(
         None,
-        description="The day after the last day to give back, at most tomorrow (only days served are given back); "
-        "omitted: every day served so far",
+        description="The day after the last day to give back, at most today (only days served before today are "
+        "given back); omitted: every day served so far",
     )
 
 
