@@ -48,7 +48,7 @@ from .policy import (
     option82_key,
     store_for_request,
 )
-from .radius.server import MAX_ACCT_DELAY, MAX_SESSION_SECONDS, _terminate_cause
+from .radius.records import MAX_ACCT_DELAY, MAX_SESSION_SECONDS, terminate_cause_name
 from .vendors import profile_for
 from .vendors.base import DebtorSettings
 
@@ -155,7 +155,7 @@ def _attribute_invalid(name: str) -> ApiError:
 
 def _counter(attrs: dict[str, RlmAttribute], gigawords: str, octets: str) -> int:
     """A 64-bit total: Gigawords count the 2^32 wraps of the four-byte octet counter. As in abonent radius
-    (``server._octets``), a total of 2^63 octets or more does not fit the database's bigint: the record is
+    (``records.attr_counter``), a total of 2^63 octets or more does not fit the database's bigint: the record is
     malformed (422), not a DataError on PostgreSQL and an OverflowError (a 500) on SQLite."""
     wraps, count = _int(attrs, gigawords), _int(attrs, octets)
     if not 0 <= wraps < 1 << 31:
@@ -446,7 +446,7 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
     if not cause:
         terminate_cause = ""
     elif cause_number is not None:
-        terminate_cause = _terminate_cause([struct.pack("!I", cause_number & 0xFFFFFFFF)])
+        terminate_cause = terminate_cause_name([struct.pack("!I", cause_number & 0xFFFFFFFF)])
     else:  # FreeRADIUS names the value ("User-Request")
         terminate_cause = str(cause[0])[:64]
     return AcctRecord(

@@ -33,7 +33,8 @@ from pyrad import packet as rp
 from abonent.network.models import AuthAttempt, Session
 from abonent.network.policy import PolicyStore
 from abonent.network.radius.codec import _FIXED, DICTIONARY, MAX_PACKET, MalformedPacket, check_packet
-from abonent.network.radius.server import NasEntry, RadiusServer
+from abonent.network.radius.handler import RadiusServer
+from abonent.network.radius.nas import NasEntry
 
 from .conftest import SECRET
 

@@ -15,7 +15,7 @@ from django.test import Client
 from abonent.api.actions import do_bind_api_token_to_nas
 from abonent.core import clock
 from abonent.network.models import AuthAttempt, Session
-from abonent.network.radius.server import MAX_ACCT_DELAY, MAX_SESSION_SECONDS
+from abonent.network.radius.records import MAX_ACCT_DELAY, MAX_SESSION_SECONDS
 
 
 def _attr(value, kind="string"):

@@ -11,7 +11,9 @@ import pytest
 
 from abonent.network import accounting
 from abonent.network.accounting import ACCOUNTING_ON, START, AcctRecord
-from abonent.network.radius.server import AccountingWriter, Spool, Stats
+from abonent.network.radius.spool import Spool
+from abonent.network.radius.stats import Stats
+from abonent.network.radius.writer import AccountingWriter
 
 T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 

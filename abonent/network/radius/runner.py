@@ -25,7 +25,10 @@ from abonent.core import clock
 
 from ..models import AuthAttempt, RadiusNode
 from ..policy import PolicyStore
-from .server import RECV_BUFFER, AccountingWriter, RadiusServer, Spool, load_nas_table
+from .handler import RECV_BUFFER, RadiusServer
+from .nas import load_nas_table
+from .spool import Spool
+from .writer import AccountingWriter
 
 logger = logging.getLogger("abonent.radius")
 
