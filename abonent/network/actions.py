@@ -249,8 +249,9 @@ def _queue_policy(subscriber_id: int, *, reason: str, restricted: bool | None) -
     Access-Request would be (``PolicyStore.decide``: day, night, FUP or turbo speed; a reject disconnects).
 
     ``restricted`` None: a speed change (plan, turbo, quota); the redirect is sent along for a debtor, as the
-    NAS's profile changes it live. True/False: the debtor redirect goes on/off (``sync_debtor_redirects``,
-    which decided it under its lock, so that decision is sent rather than a balance read a moment later)."""
+    NAS's profile changes it live, unless the profile sets the two independently (Cisco: the speed alone).
+    True/False: the debtor redirect goes on/off (``sync_debtor_redirects``, which decided it under its lock, so
+    that decision is sent rather than a balance read a moment later)."""
     store = PolicyStore.for_subscribers([subscriber_id], session_limit=False)
     now = clock.now()
     local_now = timezone.localtime(now)
@@ -274,7 +275,7 @@ def _queue_policy(subscriber_id: int, *, reason: str, restricted: bool | None) -
             queued.append(_queue(session, (CoaKind.DISCONNECT, profile.disconnect(ref)), reason, now=now))
             continue
         redirect = decision.restricted if restricted is None else restricted
-        if restricted is not None or redirect:
+        if restricted is not None or (redirect and profile.speed_change_carries_redirect):
             rendering = _access_change(profile, ref, redirect, decision.speed, debtor)
             queued.append(_queue(session, rendering, reason, now=now))
             continue
@@ -284,7 +285,7 @@ def _queue_policy(subscriber_id: int, *, reason: str, restricted: bool | None) -
                 (CoaKind.COA, profile.coa(ref, speed=decision.speed, debtor=None)),
                 reason,
                 now=now,
-                with_redirect=partial(_access_change, profile, ref, False, decision.speed, debtor),
+                with_redirect=partial(_access_change, profile, ref, redirect, decision.speed, debtor),
             )
         )
     return queued

@@ -45,7 +45,7 @@ from abonent.core import clock
 
 from .models import CoaError, CoaKind, CoaReason, CoaRequest, CoaStatus
 from .radius.codec import DICTIONARY, MalformedPacket, check_packet
-from .vendors import IDENTITY_ATTRIBUTES
+from .vendors import changed_keys
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ class Answer:
 
 
 def changes(request: CoaRequest) -> frozenset[str]:
-    """The attributes a CoA-Request changes on the session: all but those that name it."""
-    return frozenset(request.attributes) - IDENTITY_ATTRIBUTES
+    """What a CoA-Request changes on the session: its attributes but those that name it, each key of an AV-pair
+    attribute on its own (Cisco's QoS policy and service command share ``Cisco-AVPair``)."""
+    return changed_keys(request.attributes)
 
 
 def supersedes(newer: CoaRequest, older: CoaRequest) -> bool:
@@ -92,8 +93,8 @@ def supersedes(newer: CoaRequest, older: CoaRequest) -> bool:
       lands, the state it leads to is current).
     * A CoA supersedes an older CoA when it sets every attribute the older one sets (a restore's
       ``L4-Redirect = 0`` and speed over a restrict's ``L4-Redirect = 1`` and speed). A speed change does
-      not supersede a redirect change it does not carry (Cisco's ``Cisco-Account-Info``): they touch
-      different things, and both must arrive.
+      not supersede a redirect change it does not carry (Cisco's service command beside its QoS policy, both
+      in ``Cisco-AVPair``): they touch different things, and both must arrive.
     """
     if older.reason == CoaReason.STAFF:
         return False

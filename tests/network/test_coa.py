@@ -595,8 +595,8 @@ def test_a_disconnect_supersedes_a_waiting_coa(customer, online, listener, admin
 
 
 def test_a_speed_change_on_cisco_leaves_a_waiting_redirect_change_alone(customer, make_nas, listener, admin):
-    # Cisco switches the redirect with Cisco-Account-Info and the speed with Cisco-AVPair: they change different
-    # things, so both must arrive.
+    # Cisco switches the redirect with a service command and the speed with a QoS policy, both in Cisco-AVPair:
+    # they change different things, so both must arrive (superseding goes by AV-pair key, not attribute name).
     nas = make_nas("cisco", coa_port=listener.port)
     Session.objects.create(
         nas=nas, unique_id="u-c", acct_session_id="c1", subscriber=customer, login=customer.network_logins.get(),
@@ -610,7 +610,28 @@ def test_a_speed_change_on_cisco_leaves_a_waiting_redirect_change_alone(customer
         (CoaReason.RESTORE, CoaStatus.ACKED),
         (CoaReason.PLAN_CHANGE, CoaStatus.ACKED),
     ]
-    assert [sorted(p["attributes"]) for p in listener.received] == [
-        ["Acct-Session-Id", "Cisco-Account-Info", "User-Name"],
-        ["Acct-Session-Id", "Cisco-AVPair", "User-Name"],
+    assert [p["attributes"]["Cisco-AVPair"] for p in listener.received] == [
+        ["subscriber:command=deactivate-service", "subscriber:service-name=DEBTORS"],
+        ["ip:sub-qos-policy-in=ABONENT-UP-51200K", "ip:sub-qos-policy-out=ABONENT-DOWN-102400K"],
+    ]
+
+
+def test_a_cisco_restore_supersedes_the_waiting_restrict_and_a_speed_change_does_not(customer, make_nas, admin):
+    nas = make_nas("cisco")
+    Session.objects.create(
+        nas=nas, unique_id="u-c", acct_session_id="c1", subscriber=customer, login=customer.network_logins.get(),
+        username="ivanov", started_at=T0, updated_at=T0,
+    )  # fmt: skip
+    with clock.travel_to(T0):
+        (restrict,) = network.queue_access_change(customer.pk, restricted=True)
+        network.queue_policy_coa(customer.pk, reason=CoaReason.PLAN_CHANGE)
+        restrict.refresh_from_db()
+        assert restrict.status == CoaStatus.PENDING  # the QoS push does not cover the service command
+        network.queue_access_change(customer.pk, restricted=False)
+    restrict.refresh_from_db()
+    assert restrict.status == CoaStatus.SUPERSEDED
+    assert list(CoaRequest.objects.order_by("pk").values_list("reason", "status")) == [
+        (CoaReason.RESTRICT, CoaStatus.SUPERSEDED),
+        (CoaReason.PLAN_CHANGE, CoaStatus.PENDING),
+        (CoaReason.RESTORE, CoaStatus.PENDING),
     ]

@@ -7,7 +7,7 @@ returns it. Attributes are ``(name, value)`` pairs in the names of our dictionar
 from __future__ import annotations
 
 from .accel_ppp import AccelPppProfile
-from .base import IDENTITY_ATTRIBUTES, Attributes, SessionRef, Speed, VendorProfile
+from .base import IDENTITY_ATTRIBUTES, Attributes, SessionRef, Speed, VendorProfile, changed_keys
 from .cisco import CiscoProfile
 from .mikrotik import MikrotikProfile
 
@@ -22,4 +22,13 @@ def profile_for(vendor: str) -> VendorProfile:
     return PROFILES[vendor]
 
 
-__all__ = ["IDENTITY_ATTRIBUTES", "PROFILES", "Attributes", "SessionRef", "Speed", "VendorProfile", "profile_for"]
+__all__ = [
+    "IDENTITY_ATTRIBUTES",
+    "PROFILES",
+    "Attributes",
+    "SessionRef",
+    "Speed",
+    "VendorProfile",
+    "changed_keys",
+    "profile_for",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 Attributes = list[tuple[str, str | int]]
@@ -25,6 +26,32 @@ class Speed:
 # The attributes that name the session in a CoA or Disconnect-Request (``identify``); everything else in a
 # request is what it changes.
 IDENTITY_ATTRIBUTES = frozenset({"User-Name", "Acct-Session-Id", "Framed-IP-Address"})
+
+# Attributes whose values are ``key=value`` pairs, each setting its own thing (Cisco's AV pairs: a QoS policy
+# and a service command share the attribute and change different things on the session).
+AV_PAIR_ATTRIBUTES = frozenset({"Cisco-AVPair"})
+
+
+def changed_keys(attributes: Mapping[str, Sequence[str | int]]) -> frozenset[str]:
+    """What a request with these attributes changes on the session: each attribute but the identity ones, and
+    within an AV-pair attribute each key (``Cisco-AVPair/ip:sub-qos-policy-in``). A service command and the
+    service it names are one change, keyed by the service, so activating and deactivating the same service
+    set the same thing (the newer wins) and a command for another service sets something else."""
+    keys: set[str] = set()
+    for name, values in attributes.items():
+        if name in IDENTITY_ATTRIBUTES:
+            continue
+        if name not in AV_PAIR_ATTRIBUTES:
+            keys.add(name)
+            continue
+        pairs = dict(str(value).partition("=")[::2] for value in values)
+        service = pairs.pop("subscriber:service-name", None)
+        if service is not None and pairs.pop("subscriber:command", None) is not None:
+            keys.add(f"{name}/subscriber:service={service}")
+        elif service is not None:
+            pairs["subscriber:service-name"] = service
+        keys.update(f"{name}/{key}" for key in pairs)
+    return frozenset(keys)
 
 
 @dataclass(frozen=True)
@@ -53,6 +80,10 @@ class VendorProfile:
     """Renders a NAS's attributes. Subclasses override the speed and debtor parts; the rest is RFC."""
 
     name = "generic"
+    # Whether a speed change for a session in the debtor redirect is rendered by ``access_change`` (the redirect
+    # sent along, as the NAS sets both with one request or cannot change one live without the other); False
+    # where the two are independent (Cisco ISG: a QoS push and a service), and the speed goes alone.
+    speed_change_carries_redirect = True
 
     def speed(self, speed: Speed) -> Attributes:
         raise NotImplementedError
