@@ -13,6 +13,9 @@ from abonent.core.middleware import RequestGuardMiddleware as ConsoleRequestGuar
 from .errors import error_body
 
 API_PREFIX = "/api/"
+# JSON endpoints that take U+0000 in their strings and store U+FFFD in its place: FreeRADIUS's accounting, read by
+# ``network.acct_fields`` as abonent radius reads the same record. Refused, the NAS would resend it for ever.
+NUL_REPLACED = frozenset({"/api/v1/radius/accounting"})
 
 
 class RequestGuardMiddleware(ConsoleRequestGuardMiddleware):
@@ -20,6 +23,9 @@ class RequestGuardMiddleware(ConsoleRequestGuardMiddleware):
 
     def json_only(self, request) -> bool:
         return request.path.startswith(API_PREFIX)
+
+    def nul_allowed(self, request) -> bool:
+        return request.path in NUL_REPLACED
 
     def refuse(self, request, refusal: Refusal):
         if not request.path.startswith(API_PREFIX):

@@ -188,7 +188,7 @@ def _body_too_large() -> Refusal:
     )
 
 
-def _check_request(request, *, json_only: bool) -> Refusal | None:
+def _check_request(request, *, json_only: bool, nul_allowed: bool = False) -> Refusal | None:
     if "\x00" in request.path:
         return Refusal(404, "not_found", gettext("Not found."))
     try:
@@ -209,11 +209,11 @@ def _check_request(request, *, json_only: bool) -> Refusal | None:
     if request.method == "POST" and _is_form(request):
         return _form_null_character(request.POST)
     if length and not _is_form(request):
-        return _check_json_body(request.body, utf8_only=json_only)
+        return _check_json_body(request.body, utf8_only=json_only, nul_allowed=nul_allowed)
     return None
 
 
-def _check_json_body(body: bytes, *, utf8_only: bool) -> Refusal | None:
+def _check_json_body(body: bytes, *, utf8_only: bool, nul_allowed: bool = False) -> Refusal | None:
     """What a body read as JSON would carry to the database that it cannot store, read as ``json.loads`` reads it.
 
     ``json.loads`` also reads UTF-16 and UTF-32 (RFC 4627's detection), where the escape ``\\u0000`` is spelt with
@@ -248,7 +248,7 @@ def _check_json_body(body: bytes, *, utf8_only: bool) -> Refusal | None:
         return None  # the view's own parser answers for malformed JSON
     if _json_depth(parsed) > MAX_JSON_DEPTH:
         return _body_too_deep()
-    path = _null_character_path(parsed)
+    path = None if nul_allowed else _null_character_path(parsed)
     if path is not None:
         return _null_character(_field(path))
     path = _surrogate_path(parsed) if maybe_surrogate else None
@@ -257,13 +257,14 @@ def _check_json_body(body: bytes, *, utf8_only: bool) -> Refusal | None:
     return None
 
 
-def check_request(request, *, json_only: bool = False) -> Refusal | None:
+def check_request(request, *, json_only: bool = False, nul_allowed: bool = False) -> Refusal | None:
     """The reason to refuse ``request`` before any view (see above), or None to let it through.
 
     ``json_only``: the request goes to a JSON API, which takes a body only as JSON (415 otherwise).
+    ``nul_allowed``: its view takes U+0000 in the body's strings and stores U+FFFD in its place.
     """
     try:
-        return _check_request(request, json_only=json_only)
+        return _check_request(request, json_only=json_only, nul_allowed=nul_allowed)
     except RequestDataTooBig:
         return _body_too_large()
     except (TooManyFieldsSent, TooManyFilesSent):
@@ -282,7 +283,7 @@ class RequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        refusal = check_request(request, json_only=self.json_only(request))
+        refusal = check_request(request, json_only=self.json_only(request), nul_allowed=self.nul_allowed(request))
         if refusal is None:
             return self.get_response(request)
         logger.info("Refused %s %s: %s (%s)", request.method, request.path, refusal.code, refusal.field or "-")
@@ -290,6 +291,10 @@ class RequestGuardMiddleware:
 
     def json_only(self, request) -> bool:
         """Whether ``request`` goes to a JSON API (``check_request``); none here."""
+        return False
+
+    def nul_allowed(self, request) -> bool:
+        """Whether ``request``'s JSON body may carry U+0000 (the view stores U+FFFD in its place); none here."""
         return False
 
     def refuse(self, request, refusal: Refusal) -> HttpResponse:

@@ -19,11 +19,9 @@ and a request naming a NAS the token is not bound to is refused (issue 11).
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import logging
 import secrets as pysecrets
-import struct
 
 from django.db import DataError
 from django.http import HttpResponse
@@ -38,6 +36,7 @@ from abonent.staff.permissions import Perm, allowed_branch_ids, has_perm
 
 from . import accounting
 from .accounting import AcctRecord
+from .acct_fields import INVALID, AcctFields, MalformedRecord, Number, read_record
 from .models import AuthAttempt, AuthOutcome, Login, Nas, RejectReason
 from .policy import (
     CLASS_PREFIX,
@@ -48,7 +47,6 @@ from .policy import (
     option82_key,
     store_for_request,
 )
-from .radius.records import MAX_ACCT_DELAY, MAX_SESSION_SECONDS, terminate_cause_name
 from .vendors import profile_for
 from .vendors.base import DebtorSettings
 
@@ -134,16 +132,20 @@ def _integer(value: str | int) -> int | None:
     return int(text) if text.isascii() and text.isdigit() else None
 
 
-def _int(attrs: dict[str, RlmAttribute], name: str) -> int:
-    """The attribute's integer, 0 when it is absent; 422 when it is not an integer (abonent radius drops a
-    record whose integer attribute does not decode)."""
+def _number(attrs: dict[str, RlmAttribute], name: str) -> Number:
+    """The attribute's integer as sent, None when it is absent, INVALID when it is not an integer (abonent radius
+    drops such a record; ``acct_fields`` decides, for the attributes the record uses)."""
     values = _values(attrs, name)
     if not values:
-        return 0
+        return None
     value = _integer(values[0])
-    if value is None:
-        raise _attribute_invalid(name)
-    return value
+    return INVALID if value is None else value
+
+
+def _string(attrs: dict[str, RlmAttribute], name: str) -> str:
+    """The attribute's first value as sent (``acct_fields`` replaces NUL, as for abonent radius)."""
+    values = _values(attrs, name)
+    return str(values[0]) if values else ""
 
 
 def _attribute_invalid(name: str) -> ApiError:
@@ -151,25 +153,6 @@ def _attribute_invalid(name: str) -> ApiError:
     return ApiError(
         422, "attribute_invalid", message, [{"field": name, "code": "attribute_invalid", "message": message}]
     )
-
-
-def _counter(attrs: dict[str, RlmAttribute], gigawords: str, octets: str) -> int:
-    """A 64-bit total: Gigawords count the 2^32 wraps of the four-byte octet counter. As in abonent radius
-    (``records.attr_counter``), a total of 2^63 octets or more does not fit the database's bigint: the record is
-    malformed (422), not a DataError on PostgreSQL and an OverflowError (a 500) on SQLite."""
-    wraps, count = _int(attrs, gigawords), _int(attrs, octets)
-    if not 0 <= wraps < 1 << 31:
-        raise _attribute_invalid(gigawords)
-    if not 0 <= count < 1 << 32:
-        raise _attribute_invalid(octets)
-    return (wraps << 32) | count
-
-
-def _ipv4(value: str) -> str | None:
-    try:
-        return str(ipaddress.IPv4Address(value))
-    except ValueError:
-        return None
 
 
 def _check_radius_service(request) -> None:
@@ -401,72 +384,55 @@ def _acct_status(attrs: dict[str, RlmAttribute]) -> int:
 
 
 def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
-    """``server.RadiusServer._acct_record`` for rlm_rest's attributes: the same record from the same fields."""
-    status = _acct_status(attrs)
-    if status not in (1, 2, 3, 7, 8):
+    """The record abonent radius makes of the same Accounting-Request (``acct_fields.read_record``): this only
+    takes the attributes out of rlm_rest's JSON, and says why a record is refused as a 422."""
+    cause = _values(attrs, "Acct-Terminate-Cause")
+    cause_number = _integer(cause[0]) if cause else None
+    fields = AcctFields(
+        status=_acct_status(attrs),
+        delay=_number(attrs, "Acct-Delay-Time"),
+        username=_string(attrs, "User-Name"),
+        session_id=_string(attrs, "Acct-Session-Id"),
+        nas_ip=_string(attrs, "NAS-IP-Address"),
+        source_ip=_string(attrs, "FreeRADIUS-Client-IP-Address") or nas.ip_address,
+        nas_identifier=_string(attrs, "NAS-Identifier"),
+        nas_port_id=_string(attrs, "NAS-Port-Id"),
+        nas_port=_number(attrs, "NAS-Port"),
+        calling_station_id=_string(attrs, "Calling-Station-Id"),
+        classes=[_octets(value) for value in _values(attrs, "Class")],
+        framed_ip=_string(attrs, "Framed-IP-Address"),
+        session_time=_number(attrs, "Acct-Session-Time"),
+        input_octets=_number(attrs, "Acct-Input-Octets"),
+        output_octets=_number(attrs, "Acct-Output-Octets"),
+        input_gigawords=_number(attrs, "Acct-Input-Gigawords"),
+        output_gigawords=_number(attrs, "Acct-Output-Gigawords"),
+        # A number, or FreeRADIUS's name of it ("User-Request"), kept as it is.
+        terminate_cause=(cause_number if cause_number is not None else str(cause[0])) if cause else None,
+    )
+    try:
+        record = read_record(fields, nas_id=nas.pk, find_login=_login_finder)
+    except MalformedRecord as exc:
+        if exc.code == "acct_session_id_missing":
+            message = _("The Accounting-Request has no Acct-Session-Id.")
+            fields = [{"field": exc.attribute, "code": exc.code, "message": message}]
+            raise ApiError(422, exc.code, message, fields) from exc
+        raise _attribute_invalid(exc.attribute) from exc
+    if record is None:
         raise ApiError(
             422,
             "unsupported_status_type",
             _("Unsupported Acct-Status-Type: %(value)s.") % {"value": _text(attrs, "Acct-Status-Type") or "-"},
         )
-    # Server time minus the NAS's own delay: a NAS with a wrong clock cannot move sessions in time. Bounded as in
-    # abonent radius, below too: a negative delay (a four-byte integer never is one; rlm_rest's JSON may be)
-    # dated the record in the future, and one of -10^15 seconds overflowed the date (a 500).
-    delay = max(0, min(_int(attrs, "Acct-Delay-Time"), MAX_ACCT_DELAY))
-    event_time = clock.now() - dt.timedelta(seconds=delay)
-    if status in (7, 8):
-        return AcctRecord(status=status, nas_id=nas.pk, event_time=event_time)
-    username = _text(attrs, "User-Name")
-    session_id = _text(attrs, "Acct-Session-Id")
-    if not session_id:
-        raise ApiError(422, "acct_session_id_missing", _("The Accounting-Request has no Acct-Session-Id."))
-    nas_ip_text = (
-        _ipv4(_text(attrs, "NAS-IP-Address")) or _text(attrs, "FreeRADIUS-Client-IP-Address") or nas.ip_address
-    )
-    unique = accounting.unique_session_id(
-        username,
-        session_id,
-        nas_ip_text,
-        _text(attrs, "NAS-Identifier"),
-        _text(attrs, "NAS-Port-Id"),
-        str(_int(attrs, "NAS-Port")) if _values(attrs, "NAS-Port") else "",
-    )
-    calling = _text(attrs, "Calling-Station-Id")
-    classes = [_octets(value) for value in _values(attrs, "Class")]
-    login_id = login_id_from_class(classes)
+    return record
+
+
+def _login_finder(classes, username: str, calling: str):
+    """The login an Accounting-Request is for, as abonent radius finds it (``PolicyStore.accounting_login``),
+    from a store of the logins the request can name: its Class's, or its User-Name's and Calling-Station-Id's."""
     store = store_for_request(username, calling, with_state=False)
+    login_id = login_id_from_class(classes)
     if login_id is not None and login_id not in store.by_login_id:
         store = PolicyStore.for_subscribers(
             Login.objects.filter(pk=login_id).values_list("subscriber_id", flat=True), with_state=False
         )
-    entry = store.accounting_login(classes, username, calling)
-    login_id, subscriber_id = (entry.login_id, entry.subscriber_id) if entry is not None else (None, None)
-    cause = _values(attrs, "Acct-Terminate-Cause")
-    cause_number = _integer(cause[0]) if cause else None
-    if not cause:
-        terminate_cause = ""
-    elif cause_number is not None:
-        terminate_cause = terminate_cause_name([struct.pack("!I", cause_number & 0xFFFFFFFF)])
-    else:  # FreeRADIUS names the value ("User-Request")
-        terminate_cause = str(cause[0])[:64]
-    return AcctRecord(
-        status=status,
-        nas_id=nas.pk,
-        event_time=event_time,
-        unique_id=unique,
-        acct_session_id=session_id[:253],
-        username=username[:253],
-        login_id=login_id,
-        subscriber_id=subscriber_id,
-        framed_ip=_ipv4(_text(attrs, "Framed-IP-Address")),
-        calling_station_id=calling[:253],
-        nas_port_id=_text(attrs, "NAS-Port-Id")[:253],
-        # Bounded as in abonent radius: the start is this record's time minus the session time.
-        session_time=max(0, min(_int(attrs, "Acct-Session-Time"), MAX_SESSION_SECONDS)),
-        input_octets=_counter(attrs, "Acct-Input-Gigawords", "Acct-Input-Octets"),
-        output_octets=_counter(attrs, "Acct-Output-Gigawords", "Acct-Output-Octets"),
-        counters_32bit=("Acct-Input-Octets" in attrs or "Acct-Output-Octets" in attrs)
-        and "Acct-Input-Gigawords" not in attrs
-        and "Acct-Output-Gigawords" not in attrs,
-        terminate_cause=terminate_cause,
-    )
+    return store.accounting_login(classes, username, calling)
