@@ -41,8 +41,6 @@ logger = logging.getLogger("abonent.radius")
 ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT = 1, 2, 3
 ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE = 4, 5
 STATUS_SERVER = 12
-MAX_ACCT_DELAY = 3600  # seconds of Acct-Delay-Time believed
-MAX_SESSION_SECONDS = 10 * 366 * 86400  # Acct-Session-Time believed: ten years
 PPP = LOGIN_USER = (1).to_bytes(4, "big")
 MS_VENDOR = 311
 MS_CHAP_RESPONSE, MS_CHAP_CHALLENGE, MS_CHAP2_RESPONSE = (MS_VENDOR, 1), (MS_VENDOR, 11), (MS_VENDOR, 25)
