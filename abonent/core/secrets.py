@@ -35,12 +35,20 @@ def _fernet(key_material: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+def _key_material() -> str:
+    return getattr(settings, "ABONENT_FIELD_KEY", "") or settings.SECRET_KEY
+
+
+def _old_key_material() -> list[str]:
+    return [key for key in getattr(settings, "ABONENT_FIELD_KEY_OLD", ()) if key]
+
+
 def _current() -> Fernet:
-    return _fernet(getattr(settings, "ABONENT_FIELD_KEY", "") or settings.SECRET_KEY)
+    return _fernet(_key_material())
 
 
 def _old() -> list[Fernet]:
-    return [_fernet(key) for key in getattr(settings, "ABONENT_FIELD_KEY_OLD", ()) if key]
+    return [_fernet(key) for key in _old_key_material()]
 
 
 def encrypt(value: str) -> str:
@@ -53,21 +61,24 @@ def _token(value: str) -> bytes:
     return value[len(PREFIX) :].encode()
 
 
-def decrypt(token: str) -> str:
-    """The clear text of ``token``, under the current key or, failing that, an old one."""
-    if not token:
-        return ""
+def _open(token: str) -> tuple[str, bool]:
+    """``(clear text, whether under the current key)``; SecretError when no key we have reads it."""
     raw = _token(token)
     try:
-        return _current().decrypt(raw).decode()
+        return _current().decrypt(raw).decode(), True
     except InvalidToken:
         pass
     for fernet in _old():  # a rotation under way: values not yet re-encrypted
         try:
-            return fernet.decrypt(raw).decode()
+            return fernet.decrypt(raw).decode(), False
         except InvalidToken:
             continue
     raise SecretError("cannot decrypt: ABONENT_FIELD_KEY or SECRET_KEY changed since it was stored")
+
+
+def decrypt(token: str) -> str:
+    """The clear text of ``token``, under the current key or, failing that, an old one."""
+    return _open(token)[0] if token else ""
 
 
 class KeyState:
@@ -81,21 +92,10 @@ def key_state(token: str) -> str:
     if not token:
         return KeyState.CURRENT
     try:
-        raw = _token(token)
+        _clear, current = _open(token)
     except SecretError:
         return KeyState.UNREADABLE
-    try:
-        _current().decrypt(raw)
-        return KeyState.CURRENT
-    except InvalidToken:
-        pass
-    for fernet in _old():
-        try:
-            fernet.decrypt(raw)
-            return KeyState.OLD
-        except InvalidToken:
-            continue
-    return KeyState.UNREADABLE
+    return KeyState.CURRENT if current else KeyState.OLD
 
 
 def reencrypt(token: str) -> str:
@@ -132,12 +132,12 @@ def _mac_key(key_material: str) -> bytes:
 
 def sign(data: bytes) -> str:
     """An HMAC-SHA256 of ``data`` under the current field key: a file we wrote, whole, not one planted or torn."""
-    key = getattr(settings, "ABONENT_FIELD_KEY", "") or settings.SECRET_KEY
-    return hmac.new(_mac_key(key), data, hashlib.sha256).hexdigest()
+    return hmac.new(_mac_key(_key_material()), data, hashlib.sha256).hexdigest()
 
 
 def signed(data: bytes, mac: str) -> bool:
     """Whether ``mac`` is ``sign(data)`` under the current key or an old one (a file from before a rotation)."""
-    keys = [getattr(settings, "ABONENT_FIELD_KEY", "") or settings.SECRET_KEY]
-    keys += [key for key in getattr(settings, "ABONENT_FIELD_KEY_OLD", ()) if key]
-    return any(hmac.compare_digest(hmac.new(_mac_key(key), data, hashlib.sha256).hexdigest(), mac) for key in keys)
+    return any(
+        hmac.compare_digest(hmac.new(_mac_key(key), data, hashlib.sha256).hexdigest(), mac)
+        for key in [_key_material(), *_old_key_material()]
+    )

@@ -55,8 +55,9 @@ class SimultaneousUse:
         self._opened = {}
         keep = time.monotonic() - RESTART_KEPT_SECONDS
         self._restarts = {nas_id: seen for nas_id, seen in self._restarts.items() if seen[1] >= keep}
+        restarts = dict(self._restarts)  # as the query sees them; the event loop may add one meanwhile
         counts = selectors.session_limits(
-            alive_intervals(), restarted={nas_id: at for nas_id, (at, _seen) in self._restarts.items()}
+            alive_intervals(), restarted={nas_id: at for nas_id, (at, _seen) in restarts.items()}
         )
         at_limit, self.open_below_limit = counts.at_limit, counts.below
         self._on_nas, self._spread, self._online = counts.on_nas, counts.spread, None
@@ -65,6 +66,10 @@ class SimultaneousUse:
             if entry is not None and len(opened) + self.open_below_limit.get(login_id, 0) >= entry.simultaneous_use:
                 at_limit.add(login_id)
         self.at_limit = at_limit
+        # An Accounting-On that arrived while the query ran freed the sets it replaces: free the new ones too.
+        for nas_id, seen in list(self._restarts.items()):
+            if restarts.get(nas_id) != seen:
+                self._free_nas(nas_id)
 
     def session_started(self, login_id: int, unique_id: str, nas_id: int = 0) -> None:
         """A Start: the login may be at its simultaneous-use limit from now, not from the next re-read of the
@@ -107,6 +112,9 @@ class SimultaneousUse:
         over. Its logins may connect again now, not at the next re-read of the sets (15 s) nor after their
         sessions go silent; the database closes those sessions when the record is written."""
         self._restarts[nas_id] = (at, time.monotonic())
+        self._free_nas(nas_id)
+
+    def _free_nas(self, nas_id: int) -> None:
         counted = Counter(self._on_nas.pop(nas_id, ()))
         affected = set(counted)
         for login_id, opened in self._opened.items():

@@ -216,3 +216,24 @@ def test_a_login_is_accepted_at_once_after_its_nas_accounting_on(customer, make_
     assert "Received Accounting-Response" in answered, answered
     assert "Received Access-Accept" in accepted, accepted
     assert "Received Access-Accept" in again, again
+
+
+def test_an_accounting_on_during_a_reread_is_not_undone_by_it(customer, make_nas, monkeypatch):
+    # given a login at its limit, and a re-read of the sets under way when the NAS reports its restart
+    from abonent.network import selectors
+
+    nas = make_nas()
+    login = Login.objects.get(username="ivanov")
+    _open(customer, nas, login, "a")
+    store = _store()
+    read = selectors.session_limits
+
+    def restart_during_the_query(*args, **kwargs):
+        counts = read(*args, **kwargs)  # still sees the session open: the Accounting-On is not written yet
+        store.nas_restarted(nas.pk, clock.now())  # handled by the event loop meanwhile
+        return counts
+
+    monkeypatch.setattr(selectors, "session_limits", restart_during_the_query)
+    store.refresh_sets()
+    # then the sets the re-read installs have the restart applied too
+    assert login.pk not in store.at_limit
