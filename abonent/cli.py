@@ -12,6 +12,8 @@ def main(argv: list[str] | None = None) -> None:
 
     argv = list(sys.argv if argv is None else argv)
     argv[0] = "abonent"
+    if len(argv) > 1 and not argv[1].startswith("-"):
+        argv[1] = argv[1].replace("-", "_")  # `abonent rotate-field-key` runs rotate_field_key
     execute_from_command_line(argv)
 
 

@@ -290,6 +290,9 @@ ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
 ABONENT_MAX_MANUAL_AMOUNT = os.environ.get("ABONENT_MAX_MANUAL_AMOUNT", "1000000.00")
 # Key for secrets stored reversibly (NAS shared secrets, PPPoE passwords); SECRET_KEY when unset.
 ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
+# Keys being rotated away from (comma-separated): values are still decrypted under them until
+# `abonent rotate-field-key` has re-encrypted every one under ABONENT_FIELD_KEY (docs/operations.md).
+ABONENT_FIELD_KEY_OLD = _list("ABONENT_FIELD_KEY_OLD", "")
 # RADIUS server (`abonent radius`): addresses, ports, processes, where accounting is spooled when the
 # database is unreachable and where the last authorisation snapshot is kept for a restart during an outage.
 ABONENT_RADIUS_BIND = os.environ.get("ABONENT_RADIUS_BIND", "0.0.0.0")  # noqa: S104 - a server for the NAS
@@ -297,6 +300,12 @@ ABONENT_RADIUS_AUTH_PORT = int(os.environ.get("ABONENT_RADIUS_AUTH_PORT", 1812))
 ABONENT_RADIUS_ACCT_PORT = int(os.environ.get("ABONENT_RADIUS_ACCT_PORT", 1813))
 ABONENT_RADIUS_PROCESSES = int(os.environ.get("ABONENT_RADIUS_PROCESSES", 1))
 ABONENT_RADIUS_SPOOL_DIR = Path(os.environ.get("ABONENT_RADIUS_SPOOL_DIR", VAR_DIR / "radius"))
+# Seconds a policy read from the database (or restored from the snapshot) answers NEW logins while the database
+# is unreachable; past it only logins that had a session open are let in. 0: no limit (docs/radius.md).
+ABONENT_RADIUS_SNAPSHOT_MAX_AGE = int(os.environ.get("ABONENT_RADIUS_SNAPSHOT_MAX_AGE", 4 * 3600))
+# An open session counts toward simultaneous use for this many of its NAS's interim intervals since its last
+# update (plus a grace of 30 s): a NAS that reboots without Accounting-On frees its subscribers that soon.
+ABONENT_RADIUS_SESSION_ALIVE_INTERVALS = _at_least_one("ABONENT_RADIUS_SESSION_ALIVE_INTERVALS", 3)
 
 LOG_FORMAT = os.environ.get("ABONENT_LOG_FORMAT", "text" if DEBUG else "json")
 LOG_LEVEL = os.environ.get("ABONENT_LOG_LEVEL", "INFO")

@@ -46,6 +46,12 @@ def note_policy_change(subscriber_ids) -> None:
     PolicyChange.objects.bulk_create([PolicyChange(subscriber_id=sid) for sid in sorted(set(subscriber_ids))])
 
 
+def note_logins_reencrypted(login_ids) -> None:
+    """Their passwords were re-encrypted under a new field key: the RADIUS processes reload them, so the
+    in-memory policy and its snapshot stop holding values under the old key."""
+    note_policy_change(Login.objects.filter(pk__in=list(login_ids)).values_list("subscriber_id", flat=True))
+
+
 # --- NAS ----------------------------------------------------------------------------------------------------
 
 

@@ -8,4 +8,12 @@ class NetworkConfig(AppConfig):
     verbose_name = _("Network")
 
     def ready(self) -> None:
+        from abonent.core import secrets
+
         from . import events, metrics, panels, seeding, tasks  # noqa: F401
+        from .actions import note_logins_reencrypted
+
+        # For `abonent rotate-field-key`. The RADIUS processes reload the NAS table every few seconds, but keep
+        # passwords in memory (and in their snapshot) until told that those subscribers changed.
+        secrets.register_field("network.Nas", "secret_encrypted")
+        secrets.register_field("network.Login", "password_encrypted", on_rotated=note_logins_reencrypted)

@@ -9,6 +9,7 @@ import logging
 from django.db import DatabaseError
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from abonent.core import clock
 from abonent.core.metrics import register_database_collector
 
 from . import selectors
@@ -57,10 +58,18 @@ class NetworkCollector:
                 "When the RADIUS process last published its counters (a stale one has stopped)",
                 labels=["node"],
             ),
+            GaugeMetricFamily(
+                "abonent_radius_policy_age_seconds",
+                "How old the policy the RADIUS process answers from is: seconds since it was read from the "
+                "database (a restored snapshot counts from when it was read); grows while the process cannot "
+                "reach the database. Past ABONENT_RADIUS_SNAPSHOT_MAX_AGE only logins that had a session get in",
+                labels=["node"],
+            ),
         )
 
     def collect(self):
-        online, events, last_packet, queue, backlog, updated = self._families()
+        online, events, last_packet, queue, backlog, updated, policy_age = self._families()
+        now = clock.now()
         try:
             overview = selectors.nas_overview()
             totals = selectors.radius_totals()
@@ -78,7 +87,9 @@ class NetworkCollector:
             queue.add_metric([node.node], node.accounting_queue)
             backlog.add_metric([node.node], int(node.spool_backlog))
             updated.add_metric([node.node], node.updated_at.timestamp())
-        yield from (online, events, last_packet, queue, backlog, updated)
+            if node.policy_as_of is not None:
+                policy_age.add_metric([node.node], max(0.0, (now - node.policy_as_of).total_seconds()))
+        yield from (online, events, last_packet, queue, backlog, updated, policy_age)
 
 
 NETWORK_COLLECTOR = register_database_collector(NetworkCollector())

@@ -298,6 +298,7 @@ class RejectReason(models.TextChoices):
     TOO_MANY_SESSIONS = "too_many_sessions", _("Too many sessions at once")
     UNSUPPORTED_AUTH = "unsupported_auth", _("No password or unsupported authentication method")
     NAS_MANAGEMENT = "nas_management", _("Asked for the NAS's own console, not for internet access")
+    POLICY_TOO_OLD = "policy_too_old", _("Database unreachable for too long: only subscribers already online get in")
 
 
 class AuthAttempt(models.Model):
@@ -493,6 +494,9 @@ class RadiusNode(models.Model):
     last_packet = models.JSONField(default=dict)
     accounting_queue = models.PositiveIntegerField(default=0)
     spool_backlog = models.BooleanField(default=False)
+    # When the policy this process answers from was read from the database (a restored snapshot's time until
+    # the database is back): /metrics shows its age, which grows while the process cannot reach the database.
+    policy_as_of = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("RADIUS process")

@@ -9,7 +9,8 @@ rlm_sql does 3,300–3,600/s here that way. The RADIUS process instead keeps eve
   simultaneous-use limit and the subscribers over their traffic quota.
 
 The same snapshot is the outage cache: if the database is unreachable, requests are answered from it and
-it is written to disk so a restarted process answers too (docs/radius.md, "Resilience").
+it is written to disk so a restarted process answers too (``radius/snapshot.py``; docs/radius.md,
+"Resilience"). A policy older than ``ABONENT_RADIUS_SNAPSHOT_MAX_AGE`` lets in only logins that had a session.
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
-import itertools
 import logging
-import os
-import pickle
+import math
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.db import connection
 from django.db.models import Q
@@ -34,6 +32,7 @@ from abonent.core import clock, secrets
 
 from . import selectors
 from .models import LoginKind, PolicyChange, RejectReason
+from .policy_sessions import SimultaneousUse, alive_intervals
 from .selectors import LoginPolicy, PlanSpeeds
 from .vendors import Speed
 
@@ -46,10 +45,6 @@ FEED_OVERLAP = 1000
 # Seconds between re-reads of the sets: who is without funds (the debtor redirect; CoA covers a live session
 # at once), who is at the simultaneous-use limit, who is over the traffic quota.
 SET_PERIODS = {"debtors": 5.0, "at_limit": 15.0, "over_quota": 60.0}
-
-
-# Bumped when what the snapshot holds changes shape (``LoginPolicy`` fields): an older file is not read.
-SNAPSHOT_VERSION = 2
 
 # Service-Type values (RFC 2865 §5.6) asking for the NAS's own command line or administration, refused before
 # the password is checked: a router whose management logins go to the same RADIUS server would otherwise let
@@ -180,43 +175,63 @@ def in_window(now: dt.time, start: dt.time, end: dt.time) -> bool:
 
 
 @dataclass
-class PolicyStore:
+class PolicyStore(SimultaneousUse):
     by_login: dict[tuple[str, str], LoginPolicy] = field(default_factory=dict)
     by_subscriber: dict[int, list[LoginPolicy]] = field(default_factory=dict)
     plans: dict[int, PlanSpeeds] = field(default_factory=dict)
     debtors: set[int] = field(default_factory=set)
-    at_limit: set[int] = field(default_factory=set)
     over_quota: set[int] = field(default_factory=set)
     last_change_id: int = 0
     refreshed_at: float = 0.0
-    stale_seconds: int = 1800
     by_login_id: dict[int, LoginPolicy] = field(default_factory=dict)
-    # Logins allowed more than one session, with fewer open than that: how many (from the last re-read).
-    open_below_limit: dict[int, int] = field(default_factory=dict)
-    # Sessions this process saw start (login → unique ids, not stopped since) and stop, since the last re-read
-    # of the sets: with the database's count then, they say at once whether a login is at its limit.
-    _opened: dict[int, set[str]] = field(default_factory=dict)
-    _stopped: dict[str, None] = field(default_factory=dict)  # kept across re-reads, oldest trimmed
     _passwords: dict[str, str] = field(default_factory=dict)  # encrypted token → clear text
     _seen_ids: set[int] = field(default_factory=set)
     _due: dict[str, float] = field(default_factory=dict)
     _warm: bool = False
+    # Unix time the policy was last read from the database (a restored snapshot's, until the database is back),
+    # and from when it is too old for new logins (``max_age`` seconds later; 0: never).
+    as_of: float = 0.0
+    max_age: float = 0.0
+    stale_at: float = math.inf
+    restored: bool = False  # answering from a snapshot: reloaded whole once the database is back
 
     # --- loading -------------------------------------------------------------------------------------
 
     def load_all(self) -> None:
+        started = time.time()
         # Read the feed's head first: a change committed while loading is then read again, never missed.
         self.last_change_id = PolicyChange.objects.order_by("-id").values_list("id", flat=True).first() or 0
         policies = selectors.login_policies()
-        self.by_login = {}
-        self.by_subscriber = {}
-        self.by_login_id = {}
-        self._passwords = {}
-        for policy in policies:
-            self._put(policy)
+        self._index(policies)
         self.plans = selectors.plan_speeds()
         self.refresh_sets()
+        self.restored = False
+        self.mark_fresh(started)
         logger.info("radius policy loaded: %d logins, %d plans", len(self.by_login), len(self.plans))
+
+    def _index(self, policies) -> None:
+        self.by_login, self.by_subscriber, self.by_login_id, self._passwords = {}, {}, {}, {}
+        for policy in policies:
+            self._put(policy)
+
+    def install_snapshot(self, policies, plans, debtors, over_quota, last_change_id: int, online, as_of: float):
+        """Answer from a snapshot (``radius/snapshot.py``) read from the database at ``as_of``. Nobody is at
+        the simultaneous-use limit (the sessions it knew may be long gone); ``online`` is who had a session."""
+        self._index(policies)
+        self.plans, self.debtors, self.over_quota = plans, set(debtors), set(over_quota)
+        self.last_change_id = last_change_id
+        self.at_limit, self.open_below_limit, self._on_nas, self._spread = set(), {}, {}, {}
+        self._online = set(online)
+        self.restored = True
+        self.mark_fresh(as_of)
+
+    def mark_fresh(self, as_of: float) -> None:
+        """The policy is what the database said at ``as_of`` (Unix time)."""
+        self.as_of = as_of
+        self.stale_at = as_of + self.max_age if self.max_age > 0 else math.inf
+
+    def age(self) -> float:
+        return time.time() - self.as_of if self.as_of else 0.0
 
     def _put(self, policy: LoginPolicy) -> None:
         self._warm = False
@@ -264,15 +279,7 @@ class PolicyStore:
             self.debtors = subscribers_without_funds()
             due["debtors"] = now + SET_PERIODS["debtors"]
         if force or now >= due.get("at_limit", 0):
-            # Starts from now on are counted over what the queries read: a fresh set before they run, so the
-            # Starts the event loop handles meanwhile are kept (the queries may not see them yet).
-            self._opened = {}
-            at_limit, self.open_below_limit = selectors.session_limits(self.stale_seconds)
-            for login_id, opened in list(self._opened.items()):
-                entry = self.by_login_id.get(login_id)
-                if entry is not None and len(opened) + self.open_below_limit.get(login_id, 0) >= entry.simultaneous_use:
-                    at_limit.add(login_id)
-            self.at_limit = at_limit
+            self.reread_session_limits()
             due["at_limit"] = now + SET_PERIODS["at_limit"]
         if force or now >= due.get("over_quota", 0):
             self.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1))
@@ -282,23 +289,27 @@ class PolicyStore:
     def refresh(self) -> None:
         """One tick of the refresher thread. Closes the connection on the way out when it failed, so the
         next tick reconnects after an outage."""
+        started = time.time()
         try:
+            if self.restored:  # back from a snapshot, perhaps hours old: the feed may not reach back that far
+                self.load_all()
+                logger.warning("radius policy reloaded from the database (had run from a snapshot)")
+                return
             self.apply_changes()
             self.refresh_sets(force=False)
         except Exception:
             connection.close()
             raise
+        self.mark_fresh(started)
 
     @classmethod
-    def for_subscribers(
-        cls, subscriber_ids, *, with_state: bool = True, session_limit: bool = True, stale_seconds: int = 1800
-    ) -> PolicyStore:
+    def for_subscribers(cls, subscriber_ids, *, with_state: bool = True, session_limit: bool = True) -> PolicyStore:
         """A store of these subscribers' logins only, with the same sets ``refresh_sets`` reads for everyone,
         narrowed to them: for answers given one at a time (rlm_rest, a CoA rendered when it is queued).
         ``session_limit=False`` leaves the simultaneous-use set empty: a CoA is for a session that is itself
         one of those counted."""
         subscriber_ids = set(subscriber_ids)
-        store = cls(stale_seconds=stale_seconds)
+        store = cls(as_of=time.time())
         if not subscriber_ids:
             return store
         for policy in selectors.login_policies(subscriber_ids):
@@ -307,53 +318,10 @@ class PolicyStore:
         if with_state:
             store.debtors = subscribers_without_funds(subscriber_ids)
             if session_limit:
-                store.at_limit, _below = selectors.session_limits(stale_seconds, subscriber_ids)
+                store.at_limit = selectors.session_limits(alive_intervals(), subscriber_ids).at_limit
             store.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1), subscriber_ids)
             store.refreshed_at = time.monotonic()
         return store
-
-    # --- the outage cache on disk ----------------------------------------------------------------------
-
-    def save(self, path: Path) -> None:
-        state = {
-            "by_login": self.by_login,
-            "plans": self.plans,
-            "debtors": self.debtors,
-            "over_quota": self.over_quota,
-            "last_change_id": self.last_change_id,
-            "saved_at": time.time(),
-            "version": SNAPSHOT_VERSION,
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-
-    def restore(self, path: Path) -> bool:
-        """Load the last snapshot written by ``save`` (our own file, in the server's var directory)."""
-        try:
-            with open(path, "rb") as fh:
-                state = pickle.load(fh)  # noqa: S301 - a file this process wrote, mode 0600 in var/
-        except (OSError, pickle.UnpicklingError, EOFError):
-            return False
-        if state.get("version") != SNAPSHOT_VERSION:
-            logger.warning("radius policy snapshot %s is from another version of Abonent: not used", path)
-            return False
-        self.by_login = state["by_login"]
-        self.by_subscriber = {}
-        self.by_login_id = {}
-        for policy in self.by_login.values():
-            self.by_subscriber.setdefault(policy.subscriber_id, []).append(policy)
-            self.by_login_id[policy.login_id] = policy
-        self.plans = state["plans"]
-        self.debtors = state["debtors"]
-        self.over_quota = state["over_quota"]
-        self.last_change_id = state["last_change_id"]
-        logger.warning("radius policy restored from %s (saved %.0f s ago)", path, time.time() - state["saved_at"])
-        return True
 
     # --- answering -------------------------------------------------------------------------------------
 
@@ -411,40 +379,6 @@ class PolicyStore:
         entry = self.by_login_id.get(login_id) if login_id is not None else None
         return entry if entry is not None else self.find(username, calling_station_id)
 
-    def session_started(self, login_id: int, unique_id: str) -> None:
-        """A Start: the login may be at its simultaneous-use limit from now, not from the next re-read of the
-        sets (up to 15 s later). A Start after its own Stop (reordered) opens nothing."""
-        entry = self.by_login_id.get(login_id)
-        if entry is None or unique_id in self._stopped:
-            return
-        opened = self._opened.setdefault(login_id, set())
-        opened.add(unique_id)
-        if len(opened) + self.open_below_limit.get(login_id, 0) >= entry.simultaneous_use:
-            self.at_limit.add(login_id)
-
-    def session_stopped(self, login_id: int, unique_id: str) -> None:
-        """A Stop: its login may connect again now, unless the sessions this process saw start and still open
-        fill its limit (a Stop for another, older session must not let a second one in)."""
-        stopped = self._stopped
-        if unique_id in stopped:
-            return  # the same Stop again (a retransmission with a new Acct-Delay-Time passes the dedup cache)
-        stopped[unique_id] = None
-        if len(stopped) > 200_000:  # a reordered Start comes within seconds; old ids are let go
-            for key in list(itertools.islice(stopped, 10_000)):
-                del stopped[key]
-        opened = self._opened.get(login_id)
-        entry = self.by_login_id.get(login_id)
-        if opened and unique_id in opened:
-            opened.discard(unique_id)
-        elif login_id in self.open_below_limit:
-            self.open_below_limit[login_id] -= 1
-        elif login_id in self.at_limit and entry is not None and entry.simultaneous_use > 1:
-            # At its limit at the last re-read (so not counted below it): one of those sessions ended.
-            self.open_below_limit[login_id] = entry.simultaneous_use - 1
-        if opened and entry is not None and len(opened) >= entry.simultaneous_use:
-            return
-        self.at_limit.discard(login_id)
-
     def password_of(self, policy: LoginPolicy) -> str:
         password = self._passwords.get(policy.password_encrypted)
         if password is None:
@@ -485,6 +419,10 @@ class PolicyStore:
             return Decision(False, RejectReason.FROZEN)
         if policy.login_id in self.at_limit:
             return Decision(False, RejectReason.TOO_MANY_SESSIONS)
+        if time.time() >= self.stale_at and not self.had_session(policy.login_id):
+            # The database has been away longer than ABONENT_RADIUS_SNAPSHOT_MAX_AGE: whoever was online then is
+            # let back in, but a login never seen online may since have been closed, disabled or moved.
+            return Decision(False, RejectReason.POLICY_TOO_OLD)
         plan = self.plans[policy.plan_id]
         speed = plan.day
         timeout = DEFAULT_SESSION_TIMEOUT
@@ -517,7 +455,6 @@ def store_for_request(
     option82: str = "",
     *,
     with_state: bool = True,
-    stale_seconds: int = 1800,
 ) -> PolicyStore:
     """A ``PolicyStore`` holding only the logins one request can be for, read from the database now.
 
@@ -535,4 +472,4 @@ def store_for_request(
     if circuits:
         wanted |= Q(kind=LoginKind.IPOE_OPT82, username__in=circuits)
     subscriber_ids = set(Login.objects.filter(wanted).values_list("subscriber_id", flat=True))
-    return PolicyStore.for_subscribers(subscriber_ids, with_state=with_state, stale_seconds=stale_seconds)
+    return PolicyStore.for_subscribers(subscriber_ids, with_state=with_state)

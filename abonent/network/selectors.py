@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -171,33 +172,99 @@ def login_policies(subscriber_ids: Iterable[int] | None = None) -> list[LoginPol
     return result
 
 
-def session_limits(stale_seconds: int, subscriber_ids=None) -> tuple[set[int], dict[int, int]]:
-    """``(at limit, below limit)``: the logins with as many fresh open sessions as they may have, and those
-    allowed more than one with some open but fewer, with how many (of ``subscriber_ids`` when given). One scan
-    of the open sessions. Sessions with no update for ``stale_seconds`` do not count: a lost Stop must not lock
-    a subscriber out until the sweeper runs. With the Starts and Stops seen since, the RADIUS server knows at
-    once when a login reaches its limit."""
-    sessions = Session.objects.filter(
-        status=SessionStatus.OPEN,
-        login__isnull=False,
-        updated_at__gte=clock.now() - dt.timedelta(seconds=stale_seconds),
+# Seconds added to a session's interim intervals before it stops counting: an interim sent on time still takes
+# the NAS's Acct-Delay, the network and our write to reach ``updated_at``.
+SESSION_ALIVE_GRACE = 30
+
+
+@dataclass(slots=True)
+class SessionCounts:
+    """The open sessions that count toward simultaneous use, as ``session_limits`` reads them.
+
+    ``on_nas`` (NAS id → login ids, one entry per session; 8 bytes each) says which logins an Accounting-On
+    from that NAS frees; ``spread`` holds the few logins counted on several NAS, with their count per NAS."""
+
+    at_limit: set[int]
+    below: dict[int, int]
+    on_nas: dict[int, array]
+    spread: dict[int, dict[int, int]]
+
+
+def session_alive_cutoffs(alive_intervals: int) -> Q:
+    """Open sessions still alive: updated within ``alive_intervals`` interim intervals of their NAS (the
+    Acct-Interim-Interval we send it) plus ``SESSION_ALIVE_GRACE``. One condition per distinct interval."""
+    now = clock.now()
+    by_interval: dict[int, list[int]] = {}
+    for nas_id, interval in Nas.objects.values_list("id", "interim_interval"):
+        by_interval.setdefault(interval, []).append(nas_id)
+    alive = Q(pk__in=[])
+    for interval, nas_ids in sorted(by_interval.items()):
+        cutoff = now - dt.timedelta(seconds=interval * alive_intervals + SESSION_ALIVE_GRACE)
+        alive |= Q(nas_id__in=nas_ids, updated_at__gte=cutoff)
+    return alive
+
+
+def session_limits(
+    alive_intervals: int, subscriber_ids=None, *, restarted: dict[int, dt.datetime] | None = None
+) -> SessionCounts:
+    """The logins with as many live open sessions as they may have, those allowed more than one with some open
+    but fewer (with how many), and where each counted session is (of ``subscriber_ids`` when given). One scan
+    of the open sessions, grouped by login and NAS.
+
+    A session no longer counts once silent for ``alive_intervals`` interim intervals of its NAS
+    (``session_alive_cutoffs``): a NAS that rebooted without Accounting-On, or a lost Stop, must not lock a
+    subscriber out until the sweeper runs. ``restarted`` (NAS id → Accounting-On time) leaves out the sessions
+    that event ends, whether or not its write has committed yet. With the Starts and Stops seen since, the
+    RADIUS server knows at once when a login reaches its limit."""
+    sessions = Session.objects.filter(status=SessionStatus.OPEN, login__isnull=False).filter(
+        session_alive_cutoffs(alive_intervals)
     )
+    for nas_id, at in (restarted or {}).items():
+        sessions = sessions.exclude(nas_id=nas_id, started_at__lte=at)
     if subscriber_ids is not None:
         sessions = sessions.filter(login__subscriber_id__in=list(subscriber_ids))
     rows = (
-        sessions.values("login_id", "login__simultaneous_use")
+        sessions.values("login_id", "nas_id", "login__simultaneous_use")
         .annotate(n=Count("id"))
-        .filter(Q(n__gte=F("login__simultaneous_use")) | Q(login__simultaneous_use__gt=1))
-        .values_list("login_id", "login__simultaneous_use", "n")
+        .values_list("login_id", "nas_id", "login__simultaneous_use", "n")
+        .order_by("login_id")  # a login's NAS come together: counted as they stream, no dict per login
     )
     at_limit: set[int] = set()
     below: dict[int, int] = {}
-    for login_id, limit, n in rows:
-        if n >= limit:
+    on_nas: dict[int, array] = {}
+    spread: dict[int, dict[int, int]] = {}
+
+    def close(login_id: int, total: int, limit: int) -> None:
+        if total >= limit:
             at_limit.add(login_id)
+        elif limit > 1:
+            below[login_id] = total
+
+    # This runs on the RADIUS maintenance thread, holding the interpreter from the event loop: 20 ms for
+    # 100,000 logins online, where a dict per login took 96.
+    current, total, limit, first_nas = None, 0, 0, 0
+    for login_id, nas_id, its_limit, n in rows:
+        ids = on_nas.get(nas_id)
+        if ids is None:
+            ids = on_nas[nas_id] = array("q")
+        if n == 1:
+            ids.append(login_id)
         else:
-            below[login_id] = n
-    return at_limit, below
+            ids.extend([login_id] * n)
+        if login_id == current:  # the same login on another NAS
+            counts = spread.get(login_id)
+            if counts is None:
+                spread[login_id] = {first_nas: total, nas_id: n}
+            else:
+                counts[nas_id] = n
+            total += n
+            continue
+        if current is not None:
+            close(current, total, limit)
+        current, total, limit, first_nas = login_id, n, its_limit, nas_id
+    if current is not None:
+        close(current, total, limit)
+    return SessionCounts(at_limit, below, on_nas, spread)
 
 
 def subscribers_over_quota(month_start: dt.date, subscriber_ids=None) -> set[int]:

@@ -338,11 +338,13 @@ class RadiusServer:
             self.acct_dedup.put(key, reply)
             send(reply, addr)
             return
-        if record.login_id is not None:
+        if record.status in (accounting.ACCOUNTING_ON, accounting.ACCOUNTING_OFF):
+            self.store.nas_restarted(nas.id, record.event_time)  # its subscribers may reconnect now
+        elif record.login_id is not None:
             if record.status == accounting.STOP:
                 self.store.session_stopped(record.login_id, record.unique_id)
             elif record.status == accounting.START:
-                self.store.session_started(record.login_id, record.unique_id)
+                self.store.session_started(record.login_id, record.unique_id, nas.id)
         self.acct_dedup.put(key, DedupCache.PENDING)
         self.stats.counters[(nas.name, ACCOUNTING_COUNTERS[record.status])] += 1
         self.writer.submit(record, PendingAnswer(self.acct_dedup, key, reply, send, addr))

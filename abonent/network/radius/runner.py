@@ -9,6 +9,7 @@ delays an answer.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ from abonent.core import clock
 
 from ..models import AuthAttempt, RadiusNode
 from ..policy import PolicyStore
+from . import snapshot as snapshots
 from .handler import RECV_BUFFER, RadiusServer
 from .nas import load_nas_table
 from .spool import Spool
@@ -35,6 +37,8 @@ logger = logging.getLogger("abonent.radius")
 REFRESH_SECONDS = 2.0
 NAS_RELOAD_SECONDS = 10.0
 SNAPSHOT_SECONDS = 60.0
+# While the database is away, the policy's age is logged this often.
+AGE_LOG_SECONDS = 300.0
 
 
 @dataclass
@@ -129,6 +133,8 @@ class Maintenance(threading.Thread):
         self.started_at = clock.now()
         self.stop_event = threading.Event()
         self.database_up = True
+        self._age_logged = 0.0
+        self._too_old_logged = False
 
     def run(self) -> None:
         last_nas = last_snapshot = 0.0
@@ -145,20 +151,43 @@ class Maintenance(threading.Thread):
                 if self.writer.spool.has_backlog():
                     self.writer.replay()
                 if now - last_snapshot >= SNAPSHOT_SECONDS:
-                    self.server.store.save(self.snapshot)
+                    snapshots.save(self.snapshot, self.server.store, self.server.nas_table)
                     last_snapshot = now
                 self._publish()
                 if not self.database_up:
                     logger.warning("radius: database is back")
                 self.database_up = True
+                self._too_old_logged = False
             except DatabaseError as exc:
                 connection.close()
                 if self.database_up:
                     logger.error("radius: database unavailable (%s); answering from the in-memory policy", exc)
                 self.database_up = False
+                self._report_age()
             except Exception:
                 logger.exception("radius: maintenance failed")
         connection.close()
+
+    def _report_age(self) -> None:
+        """While the database is away: how old the policy answering is, and when it is too old for new logins
+        (logs only: /metrics reads the database too)."""
+        store = self.server.store
+        now = time.monotonic()
+        if now - self._age_logged >= AGE_LOG_SECONDS:
+            self._age_logged = now
+            logger.warning(
+                "radius: answering from a policy read from the database %.0f s ago%s",
+                store.age(),
+                " (a restored snapshot)" if store.restored else "",
+            )
+        if time.time() >= store.stale_at and not self._too_old_logged:
+            self._too_old_logged = True
+            logger.error(
+                "radius: the policy is %.0f s old, past ABONENT_RADIUS_SNAPSHOT_MAX_AGE (%.0f s): logins that had no"
+                " session open are refused (policy_too_old) until the database is back",
+                store.age(),
+                store.max_age,
+            )
 
     def final_flush(self) -> None:
         try:
@@ -195,52 +224,35 @@ class Maintenance(threading.Thread):
                 "last_packet": dict(self.server.stats.last_packet),
                 "accounting_queue": self.writer.depth,
                 "spool_backlog": self.writer.spool.has_backlog(),
+                "policy_as_of": dt.datetime.fromtimestamp(self.server.store.as_of, dt.UTC),
             },
         )
 
 
 def build_server(spool_dir: Path, node: str) -> tuple[RadiusServer, AccountingWriter, Path]:
-    store = PolicyStore()
-    snapshot = spool_dir / f"policy-{node.replace(':', '-')}.pickle"
+    store = PolicyStore(max_age=settings.ABONENT_RADIUS_SNAPSHOT_MAX_AGE)
+    snapshot = snapshots.snapshot_path(spool_dir, node)
+    snapshots.remove_pickles(spool_dir)
     try:
         store.load_all()
         nas_table = load_nas_table()
-        store.save(snapshot)
-        _save_nas(spool_dir, nas_table)
+        snapshots.save(snapshot, store, nas_table)
     except DatabaseError as exc:
         connection.close()
         logger.error("radius: database unavailable at start (%s); using the last snapshot", exc)
-        if not store.restore(snapshot):
+        nas_table = snapshots.restore(snapshot, store)
+        if nas_table is None:
             raise
-        nas_table = _load_nas(spool_dir)
     server = RadiusServer(store=store, nas_table=nas_table)
     writer = AccountingWriter(Spool(spool_dir, f"accounting-{node.replace(':', '-')}"), server.stats)
     server.writer = writer
     return server, writer, snapshot
 
 
-def _save_nas(spool_dir: Path, nas_table) -> None:
-    import pickle
-
-    path = spool_dir / "nas.pickle"
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(nas_table, fh)
-    os.chmod(tmp, 0o600)  # holds the shared secrets
-    os.replace(tmp, path)
-
-
-def _load_nas(spool_dir: Path):
-    import pickle
-
-    with open(spool_dir / "nas.pickle", "rb") as fh:
-        return pickle.load(fh)  # noqa: S301 - our own file, mode 0600
-
-
 def prepare(options: Options, index: int):
     """Everything that touches the database before the loop starts (Django's ORM is synchronous)."""
     spool_dir = options.spool_dir or settings.ABONENT_RADIUS_SPOOL_DIR
-    spool_dir.mkdir(parents=True, exist_ok=True)
+    spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds the snapshot: nobody else's to list
     node = f"{socket.gethostname()}:{options.auth_port}:{index}"
     return (*build_server(spool_dir, node), node)
 
@@ -291,7 +303,7 @@ async def _serve(
     writer.close()
     for sock in (auth_sock, acct_sock):
         sock.close()
-    server.store.save(snapshot)
+    snapshots.save(snapshot, server.store, server.nas_table)
 
 
 def serve(options: Options) -> None:

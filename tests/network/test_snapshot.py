@@ -1,0 +1,225 @@
+"""The outage snapshot on disk (issue 12, "Attack surface"): written 0600 from creation, a data format that
+loading cannot turn into code, secrets as encrypted as in the database, refused whole when torn or forged."""
+
+import builtins
+import logging
+import os
+import pickle
+import stat
+from pathlib import Path
+
+import pytest
+from django.db import OperationalError
+
+from abonent.core import secrets
+from abonent.network.models import Login, Nas
+from abonent.network.policy import PolicyStore
+from abonent.network.radius import runner
+from abonent.network.radius import snapshot as snapshots
+from abonent.network.radius.nas import load_nas_table
+
+from .conftest import SECRET
+
+PASSWORD = "s3cret-pw"  # the customer fixture's
+NODE = "host:1812:0"
+PAP = f'User-Name = "ivanov"\nUser-Password = "{PASSWORD}"\nMessage-Authenticator = 0x00\n'
+
+
+def _database_down_at_start(monkeypatch):
+    def refused(self):
+        raise OperationalError("connection refused (simulated outage)")
+
+    monkeypatch.setattr(PolicyStore, "load_all", refused)
+
+
+def _files(spool: Path) -> list[Path]:
+    return sorted(path for path in spool.iterdir() if path.is_file())
+
+
+class _Malicious:
+    """Unpickling this runs ``os.mkdir(marker)``: what anyone able to write the spool directory could plant."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+@pytest.mark.django_db
+def test_the_snapshot_files_are_0600_from_creation_even_with_umask_022(customer, make_nas, tmp_path, monkeypatch):
+    # given a permissive umask, and a watch on every file created in the spool directory
+    make_nas()
+    spool = tmp_path / "radius"
+    spool.mkdir()
+    modes: dict[str, int] = {}
+    real_open, real_os_open = builtins.open, os.open
+
+    def note(path) -> None:
+        path = Path(os.fsdecode(path))
+        if path.parent == spool and path.exists():
+            modes.setdefault(path.name, stat.S_IMODE(path.stat().st_mode))
+
+    def watched_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        if isinstance(file, str | bytes | os.PathLike) and any(flag in mode for flag in "wax"):
+            note(file)
+        return handle
+
+    def watched_os_open(path, flags, *args, **kwargs):
+        fd = real_os_open(path, flags, *args, **kwargs)
+        if flags & os.O_CREAT:
+            note(path)
+        return fd
+
+    monkeypatch.setattr(builtins, "open", watched_open)
+    monkeypatch.setattr(os, "open", watched_os_open)
+    old_umask = os.umask(0o022)
+    try:
+        # when the server starts and writes its snapshot
+        runner.build_server(spool, NODE)
+    finally:
+        os.umask(old_umask)
+        monkeypatch.undo()
+    # then every file was private the moment it existed, and still is
+    assert modes and all(mode == 0o600 for mode in modes.values()), modes
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in _files(spool)} == {
+        "policy-host-1812-0.json": 0o600
+    }
+
+
+@pytest.mark.django_db
+def test_no_secret_or_password_in_clear_on_disk(customer, make_nas, tmp_path):
+    make_nas()
+    spool = tmp_path / "radius"
+    spool.mkdir()
+    runner.build_server(spool, NODE)
+    data = b"".join(path.read_bytes() for path in _files(spool))
+    assert data
+    assert SECRET.encode() not in data
+    assert PASSWORD.encode() not in data
+    # what is there is the encrypted values, exactly as the database holds them
+    assert Nas.objects.get().secret_encrypted.encode() in data
+    assert Login.objects.get(username="ivanov").password_encrypted.encode() in data
+
+
+@pytest.mark.django_db
+def test_a_planted_pickle_is_never_loaded(customer, make_nas, tmp_path, monkeypatch, caplog):
+    # given pickles where the snapshot and NAS table of earlier versions lay, each running code when loaded
+    make_nas()
+    spool = tmp_path / "radius"
+    spool.mkdir()
+    for name in ("policy-host-1812-0.pickle", "nas.pickle"):
+        (spool / name).write_bytes(pickle.dumps(_Malicious(tmp_path / f"ran-{name}")))
+    # when the server starts with the database away and has to fall back on what is on disk
+    _database_down_at_start(monkeypatch)
+    with caplog.at_level(logging.WARNING, "abonent.radius"), pytest.raises(OperationalError):
+        runner.build_server(spool, NODE)
+    # then nothing ran: no snapshot it can read, so it does not start (as without any snapshot)
+    assert not list(tmp_path.glob("ran-*"))
+    # and the pickles are gone, with a line each
+    assert not list(spool.glob("*.pickle"))
+    assert sum("earlier version" in record.message for record in caplog.records) == 2
+
+
+@pytest.mark.django_db
+def test_a_snapshot_round_trips(customer, make_nas, make_subscriber, admin, tmp_path):
+    from abonent.network import actions as network
+    from abonent.network.models import LoginKind
+
+    nas = make_nas(interim_interval=120, debtor_pool="debtors-pool")
+    other = make_subscriber(last_name="Петров", phone="+79161234568")
+    network.do_create_login(other, acting_user=admin, kind=LoginKind.IPOE_MAC, username="aa:bb:cc:dd:ee:ff")
+    store = PolicyStore()
+    store.load_all()
+    table = load_nas_table()
+    path = tmp_path / "policy.json"
+    snapshots.save(path, store, table)
+
+    restored = PolicyStore()
+    restored_table = snapshots.restore(path, restored)
+
+    assert restored.by_login == store.by_login
+    assert restored.by_login_id == store.by_login_id
+    assert restored.by_subscriber == store.by_subscriber
+    assert restored.plans == store.plans
+    assert (restored.debtors, restored.over_quota, restored.last_change_id) == (
+        store.debtors,
+        store.over_quota,
+        store.last_change_id,
+    )
+    assert restored.as_of == store.as_of and restored.restored
+    assert restored_table == table
+    assert restored_table[nas.ip_address].secret == SECRET.encode()
+    entry = restored.find("ivanov")
+    assert restored.password_of(entry) == PASSWORD
+
+
+@pytest.mark.django_db
+def test_a_torn_or_altered_snapshot_is_refused_whole(customer, make_nas, tmp_path, caplog):
+    make_nas()
+    store = PolicyStore()
+    store.load_all()
+    path = tmp_path / "policy.json"
+    snapshots.save(path, store, load_nas_table())
+    whole = path.read_bytes()
+    header_end = whole.index(b"\n")
+    # torn at every offset of the header and at a spread of offsets in the body (a file cut short)
+    cuts = [*range(header_end + 2), *range(header_end + 2, len(whole), max(1, len(whole) // 97))]
+    altered = bytearray(whole)
+    altered[-10] ^= 0x01  # one bit flipped in the body: still JSON, wrong data
+    # the same length, another time: a file edited to look fresher (or older)
+    forged = whole.replace(b'"as_of":1', b'"as_of":0')
+    assert forged != whole and len(forged) == len(whole)
+    for data in [whole[:cut] for cut in cuts] + [bytes(altered), forged, b"", b"\x80\x04garbage"]:
+        path.write_bytes(data)
+        target = PolicyStore()
+        with caplog.at_level(logging.ERROR, "abonent.radius"):
+            assert snapshots.restore(path, target) is None, data[:80]
+        assert not target.by_login and not target.restored
+    assert "refused" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_snapshot_written_under_another_field_key_is_refused(customer, make_nas, tmp_path, settings):
+    make_nas()
+    store = PolicyStore()
+    store.load_all()
+    path = tmp_path / "policy.json"
+    snapshots.save(path, store, load_nas_table())
+    settings.ABONENT_FIELD_KEY = "another-key-" + "x7Qp2" * 10
+    assert snapshots.restore(path, PolicyStore()) is None
+    settings.ABONENT_FIELD_KEY_OLD = [settings.SECRET_KEY]  # the key it was written under, being rotated away
+    assert snapshots.restore(path, PolicyStore()) is not None
+
+
+@pytest.mark.django_db
+def test_a_nas_secret_no_key_decrypts_leaves_that_nas_out(customer, make_nas, tmp_path, caplog):
+    nas = make_nas()
+    make_nas(name="second", ip_address="10.0.0.2")
+    store = PolicyStore()
+    store.load_all()
+    table = load_nas_table()
+    table[nas.ip_address].secret_encrypted = secrets.PREFIX + "not-a-token"
+    path = tmp_path / "policy.json"
+    snapshots.save(path, store, table)
+    restored = snapshots.restore(path, PolicyStore())
+    assert set(restored) == {"10.0.0.2"}
+    assert "cannot be decrypted" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.xdist_group("radius")
+def test_a_server_started_while_the_database_is_down_answers_from_the_snapshot(
+    customer, make_nas, server, radclient, monkeypatch
+):
+    make_nas()
+    with server() as running:  # writes the snapshot at start and at exit
+        assert "Received Access-Accept" in radclient(running.auth_port, SECRET, "auth", PAP).stdout
+    _database_down_at_start(monkeypatch)
+    with server() as running:
+        assert running.server.store.restored
+        result = radclient(running.auth_port, SECRET, "auth", PAP)
+        wrong = radclient(running.auth_port, SECRET, "auth", PAP.replace(PASSWORD, "wrong"))
+    assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
+    assert "Received Access-Reject" in wrong.stdout
