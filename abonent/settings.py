@@ -297,6 +297,14 @@ ABONENT_RADIUS_AUTH_PORT = int(os.environ.get("ABONENT_RADIUS_AUTH_PORT", 1812))
 ABONENT_RADIUS_ACCT_PORT = int(os.environ.get("ABONENT_RADIUS_ACCT_PORT", 1813))
 ABONENT_RADIUS_PROCESSES = int(os.environ.get("ABONENT_RADIUS_PROCESSES", 1))
 ABONENT_RADIUS_SPOOL_DIR = Path(os.environ.get("ABONENT_RADIUS_SPOOL_DIR", VAR_DIR / "radius"))
+# Bad authentications (a wrong password, an unknown login) allowed per login a minute and per NAS a second,
+# in each RADIUS process; over them a request is rejected unchecked (docs/radius.md, "Rate limits"). 0: no limit.
+ABONENT_RADIUS_BAD_AUTH_PER_LOGIN = int(os.environ.get("ABONENT_RADIUS_BAD_AUTH_PER_LOGIN", 10))
+ABONENT_RADIUS_BAD_AUTH_PER_NAS = int(os.environ.get("ABONENT_RADIUS_BAD_AUTH_PER_NAS", 50))
+# Authentication attempts written per RADIUS process a minute (at most 3 per NAS, login and reason), and the
+# days they are kept.
+ABONENT_RADIUS_ATTEMPTS_PER_MINUTE = int(os.environ.get("ABONENT_RADIUS_ATTEMPTS_PER_MINUTE", 1000))
+ABONENT_RADIUS_ATTEMPT_DAYS = int(os.environ.get("ABONENT_RADIUS_ATTEMPT_DAYS", 30))
 
 LOG_FORMAT = os.environ.get("ABONENT_LOG_FORMAT", "text" if DEBUG else "json")
 LOG_LEVEL = os.environ.get("ABONENT_LOG_LEVEL", "INFO")
