@@ -33,6 +33,8 @@ class Checked:
 
 
 NOT_CARRIED = Checked(carried=False)
+WRONG = Checked(carried=True)
+RIGHT = Checked(carried=True, ok=True)
 
 
 def carries_password(attributes: dict) -> bool:
@@ -60,5 +62,5 @@ def check(attributes: dict, password: str | None, username: str, secret: bytes, 
     else:
         return NOT_CARRIED
     if not (known and ok):
-        return Checked(carried=True)
-    return Checked(carried=True, ok=True, mschap2=accepted)
+        return WRONG
+    return RIGHT if accepted is None else Checked(carried=True, ok=True, mschap2=accepted)

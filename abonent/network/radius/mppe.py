@@ -14,7 +14,7 @@ subscribers (``handler.RadiusServer._accept_body``).
 from __future__ import annotations
 
 import hashlib
-import secrets
+import os
 
 from .auth import Mschap2Accept
 from .codec import vendor_attribute
@@ -58,21 +58,21 @@ def hide_key(key: bytes, secret: bytes, request_authenticator: bytes, salt: byte
     b(1) = MD5(secret + Request Authenticator + Salt), b(i) = MD5(secret + c(i-1)), c(i) = p(i) xor b(i)."""
     plain = bytes((len(key),)) + key
     plain += bytes(-len(plain) % 16)
-    out = bytearray(salt)
+    out = [salt]
     last = request_authenticator + salt
     for start in range(0, len(plain), 16):
         pad = hashlib.md5(secret + last).digest()  # noqa: S324 - RFC 2548
-        block = bytes(p ^ b for p, b in zip(plain[start : start + 16], pad, strict=True))
-        out += block
+        block = (int.from_bytes(plain[start : start + 16], "big") ^ int.from_bytes(pad, "big")).to_bytes(16, "big")
+        out.append(block)
         last = block
-    return bytes(out)
+    return b"".join(out)
 
 
 def _salts() -> tuple[bytes, bytes]:
-    """Two salts for one packet: the high bit set, and different from each other (RFC 2548 §2.4.2)."""
-    first = 0x8000 | secrets.randbits(15)
-    second = 0x8000 | ((first + 1 + secrets.randbelow(0x7FFF)) & 0x7FFF)  # any other of the 2^15 values
-    return first.to_bytes(2, "big"), second.to_bytes(2, "big")
+    """Two salts for one packet: the high bit set, and different from each other (RFC 2548 §2.4.2; the
+    Request Authenticator already makes them differ between packets)."""
+    first = 0x8000 | int.from_bytes(os.urandom(2), "big")
+    return first.to_bytes(2, "big"), (first ^ 1).to_bytes(2, "big")
 
 
 def attributes(accepted: Mschap2Accept, secret: bytes, request_authenticator: bytes) -> bytes:

@@ -58,7 +58,10 @@ class Buckets:
         return min(self.burst, level + (now - at) * self.rate)
 
     def empty(self, key: Hashable, now: float) -> bool:
-        return self.level(key, now) < 1.0
+        stored = self.levels.get(key)  # read on every request carrying a password: kept short
+        if stored is None:
+            return False
+        return stored[0] + (now - stored[1]) * self.rate < 1.0
 
     def take(self, key: Hashable, now: float) -> bool:
         """Take a token (never below zero); True when this took the last one."""
@@ -127,8 +130,9 @@ class BadAuthLimiter:
     def throttled(self, nas: str, username: str, calling: str) -> bool:
         """Whether a request carrying a password is to be rejected unchecked."""
         now = self.clock()
-        known = self._known(username, calling)
-        if self.logins is not None and self.logins.empty((username, known), now):
+        known = bool(calling) and self.devices.get(username) == calling
+        logins = self.logins
+        if logins is not None and logins.levels and logins.empty((username, known), now):
             return True
         return self.nas is not None and not known and self.nas.empty(nas, now)
 
@@ -144,14 +148,16 @@ class BadAuthLimiter:
         """The right password: the device is known from now, and its own bucket starts full."""
         if not calling:
             return
+        if self.logins is not None and self.logins.levels:
+            self.logins.reset((username, True))
         devices = self.devices
+        if devices.get(username) == calling:
+            return  # the usual accept: the same router as last time
         devices.pop(username, None)
         devices[username] = calling
         if len(devices) > self.max_devices:
             for key in list(itertools.islice(devices, len(devices) - self.max_devices * 9 // 10)):
                 del devices[key]
-        if self.logins is not None:
-            self.logins.reset((username, True))
 
     def _log(self, now: float, message: str, *args) -> None:
         # A few lines a minute at most: spraying over many logins must not become a flood of log lines.
