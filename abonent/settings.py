@@ -306,6 +306,14 @@ ABONENT_RADIUS_SNAPSHOT_MAX_AGE = int(os.environ.get("ABONENT_RADIUS_SNAPSHOT_MA
 # An open session counts toward simultaneous use for this many of its NAS's interim intervals since its last
 # update (plus a grace of 30 s): a NAS that reboots without Accounting-On frees its subscribers that soon.
 ABONENT_RADIUS_SESSION_ALIVE_INTERVALS = _at_least_one("ABONENT_RADIUS_SESSION_ALIVE_INTERVALS", 3)
+# Bad authentications (a wrong password, an unknown login) allowed per login a minute and per NAS a second,
+# in each RADIUS process; over them a request is rejected unchecked (docs/radius.md, "Rate limits"). 0: no limit.
+ABONENT_RADIUS_BAD_AUTH_PER_LOGIN = int(os.environ.get("ABONENT_RADIUS_BAD_AUTH_PER_LOGIN", 10))
+ABONENT_RADIUS_BAD_AUTH_PER_NAS = int(os.environ.get("ABONENT_RADIUS_BAD_AUTH_PER_NAS", 50))
+# Authentication attempts written per RADIUS process a minute (at most 3 per NAS, login and reason), and the
+# days they are kept.
+ABONENT_RADIUS_ATTEMPTS_PER_MINUTE = int(os.environ.get("ABONENT_RADIUS_ATTEMPTS_PER_MINUTE", 1000))
+ABONENT_RADIUS_ATTEMPT_DAYS = int(os.environ.get("ABONENT_RADIUS_ATTEMPT_DAYS", 30))
 
 LOG_FORMAT = os.environ.get("ABONENT_LOG_FORMAT", "text" if DEBUG else "json")
 LOG_LEVEL = os.environ.get("ABONENT_LOG_LEVEL", "INFO")

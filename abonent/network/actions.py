@@ -18,6 +18,7 @@ from abonent.staff.permissions import Perm, check_perm
 
 from . import coa, selectors
 from .models import (
+    AuthAttempt,
     CoaKind,
     CoaReason,
     CoaRequest,
@@ -454,3 +455,19 @@ def sync_fup_speeds() -> dict[str, int]:
         throttled | released, lambda sid: queue_policy_coa(sid, reason=CoaReason.FUP), "traffic quota"
     )
     return {"throttled": len(throttled), "released": len(released), "requests": pushed}
+
+
+PRUNE_BATCH = 10_000
+
+
+def do_prune_auth_attempts(*, older_than: dt.timedelta) -> int:
+    """Delete the authentication attempts older than ``older_than``; returns how many. In batches of
+    ``PRUNE_BATCH`` rows, each its own short transaction: after a flood there may be millions, and one
+    statement deleting them all would hold its locks and grow the WAL for as long. Safe to run twice."""
+    cutoff = clock.now() - older_than
+    deleted = 0
+    while True:
+        batch = list(AuthAttempt.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[:PRUNE_BATCH])
+        if not batch:
+            return deleted
+        deleted += AuthAttempt.objects.filter(pk__in=batch).delete()[0]

@@ -202,6 +202,10 @@ def _build(request: CoaRequest) -> radius_packet.CoAPacket | Answer:
         pkt.add_message_authenticator()
         for name, values in request.attributes.items():
             pkt.AddAttribute(name, values)
+        if "Event-Timestamp" not in request.attributes:
+            # RFC 5176 §3.3: with Message-Authenticator, what lets the NAS refuse a replayed request. Wall-clock
+            # time (the NAS compares it with its own clock), taken at each attempt: a retry is sent afresh.
+            pkt.AddAttribute("Event-Timestamp", int(time.time()))
         pkt.RequestPacket()  # encode once now so a bad value is found here, not at send time
     except Exception as exc:  # any failure to render the packet ends this request: it cannot get better
         logger.exception("CoA request %s cannot be encoded", request.pk)

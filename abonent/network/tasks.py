@@ -57,3 +57,15 @@ def sync_fup_speeds() -> dict:
     from .actions import sync_fup_speeds as sync
 
     return sync()
+
+
+@periodic("network.prune_auth_attempts", daily_at=dt.time(4, 15))
+@task(queue_name="network")
+def prune_auth_attempts() -> int:
+    """Delete authentication attempts older than ``ABONENT_RADIUS_ATTEMPT_DAYS``: the log answers recent
+    questions ("why can't this subscriber connect?"), and a flood must not stay in the database for good."""
+    from django.conf import settings
+
+    from .actions import do_prune_auth_attempts
+
+    return do_prune_auth_attempts(older_than=dt.timedelta(days=settings.ABONENT_RADIUS_ATTEMPT_DAYS))

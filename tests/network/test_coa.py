@@ -54,6 +54,7 @@ class CoaListener:
         self.secret = secret.encode()
         self.script: list = []
         self.received: list[dict] = []
+        self.event_timestamps: list = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.sock.settimeout(0.05)
@@ -82,10 +83,12 @@ class CoaListener:
                     "attributes": {
                         key: request[key]
                         for key in request.keys()  # noqa: SIM118
-                        if key != "Message-Authenticator"
+                        if key not in ("Message-Authenticator", "Event-Timestamp")
                     },
                 }
             )
+            # RFC 5176 §3.3 replay protection, as sent (test_coa_replay.py checks it).
+            self.event_timestamps.append(request.get("Event-Timestamp"))
             if not authentic:
                 continue  # RFC 5176: a request that fails the check is silently discarded
             action = self.script.pop(0) if self.script else ACK

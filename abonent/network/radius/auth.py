@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from dataclasses import dataclass
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
@@ -89,15 +90,30 @@ _MAGIC2 = b"Pad to make it do more than one iteration"
 
 def authenticator_response(password_hash: bytes, response: bytes, challenge: bytes) -> bytes:
     """The ``S=<40 hex digits>`` string of RFC 2759 §8.7 that proves to the client we knew the password."""
-    hash_hash = _md4(password_hash)
+    return _authenticator_response(_md4(password_hash), response, challenge)
+
+
+def _authenticator_response(hash_hash: bytes, response: bytes, challenge: bytes) -> bytes:
     digest = hashlib.sha1(hash_hash + response + _MAGIC1).digest()  # noqa: S324
     digest = hashlib.sha1(digest + challenge + _MAGIC2).digest()  # noqa: S324
     return b"S=" + digest.hex().upper().encode()
 
 
-def check_mschap2(password: str, username: str, authenticator_challenge: bytes, response: bytes) -> bytes | None:
+@dataclass(frozen=True, slots=True)
+class Mschap2Accept:
+    """A verified MS-CHAP2-Response: the MS-CHAP2-Success value to send, and what RFC 3079 derives the MPPE
+    keys from (``mppe.py``)."""
+
+    success: bytes  # ident + "S=<40 hex digits>"
+    password_hash_hash: bytes  # MD4(MD4(password)), RFC 2759 §8.7's PasswordHashHash
+    nt_response: bytes  # the client's 24 octets
+
+
+def verify_mschap2(
+    password: str, username: str, authenticator_challenge: bytes, response: bytes
+) -> Mschap2Accept | None:
     """Verify an MS-CHAP2-Response (50 octets: ident, flags, peer challenge (16), reserved (8), NT response
-    (24)). Returns the MS-CHAP2-Success value (ident + ``S=…``) when it matches, else ``None``."""
+    (24)). A wrong one costs the challenge hash, the NT hash and three DES blocks, whatever the password."""
     if len(response) != 50 or len(authenticator_challenge) != 16:
         return None
     ident, peer_challenge, received = response[0:1], response[2:18], response[26:50]
@@ -106,7 +122,14 @@ def check_mschap2(password: str, username: str, authenticator_challenge: bytes, 
     expected = nt_response(chash, password_hash)
     if not hmac.compare_digest(expected, received):
         return None
-    return ident + authenticator_response(password_hash, expected, chash)
+    hash_hash = _md4(password_hash)
+    return Mschap2Accept(ident + _authenticator_response(hash_hash, expected, chash), hash_hash, expected)
+
+
+def check_mschap2(password: str, username: str, authenticator_challenge: bytes, response: bytes) -> bytes | None:
+    """The MS-CHAP2-Success value (ident + ``S=…``) when the MS-CHAP2-Response matches, else ``None``."""
+    accepted = verify_mschap2(password, username, authenticator_challenge, response)
+    return accepted.success if accepted is not None else None
 
 
 def check_mschap1(password: str, challenge: bytes, response: bytes) -> bool:

@@ -108,8 +108,9 @@ def check_access_request(attributes: dict) -> None:
     if 2 in attributes and 3 in attributes:
         raise MalformedPacket("bad_attribute", "both User-Password and CHAP-Password")
     password = attributes.get(2)
-    if password is not None and not 16 <= len(password[0]) <= 128:
-        raise MalformedPacket("bad_attribute", f"User-Password of {len(password[0])} octets, 16 to 128")
+    if password is not None and (len(password[0]) % 16 or not 16 <= len(password[0]) <= 128):
+        # Whether or not the login exists (a rate-limited request is not un-hidden): no existence oracle.
+        raise MalformedPacket("bad_attribute", f"User-Password of {len(password[0])} octets, 16 to 128 by 16")
     chap = attributes.get(3)
     if chap is not None and len(chap[0]) != 17:
         raise MalformedPacket("bad_attribute", f"CHAP-Password of {len(chap[0])} octets, must be 17")

@@ -24,13 +24,15 @@ from abonent.core.secrets import SecretError
 
 from .. import accounting
 from .. import policy as policy_mod
-from ..models import AuthAttempt, AuthOutcome, LoginKind, RejectReason
-from ..policy import CLASS_PREFIX, NAS_MANAGEMENT_SERVICE_TYPES, option82_key
+from ..models import AuthAttempt, AuthOutcome, RejectReason
+from ..policy import CLASS_PREFIX, NAS_MANAGEMENT_SERVICE_TYPES, PASSWORD_KINDS, option82_key
 from ..vendors import profile_for
-from . import auth, codec, records
+from . import codec, credentials, mppe, records
+from .attemptlog import AttemptBudget
 from .codec import MalformedPacket, Request, parse_packet
 from .dedup import DedupCache, PendingAnswer
 from .nas import NasEntry
+from .ratelimit import BadAuthLimiter
 from .records import attr_text
 from .stats import ACCOUNTING_COUNTERS, Stats
 from .writer import AccountingWriter
@@ -51,6 +53,11 @@ RECV_BUFFER = 8 * 1024 * 1024
 # for 3–30 s; at the 10,000 requests/s this server is built for that is up to 300,000 entries.
 DEDUP_SECONDS = 30.0
 DEDUP_MAX_ENTRIES = 300_000
+# Rejected unchecked, over a limit of bad authentications (ratelimit.py): counted, not written as attempts.
+RATE_LIMITED = "rate_limited"
+# Rejects that count as bad authentications when the request carried a password.
+BAD_AUTHENTICATIONS = frozenset((RejectReason.UNKNOWN_LOGIN, RejectReason.BAD_PASSWORD, RejectReason.NAS_MANAGEMENT))
+MAX_PENDING_ATTEMPTS = 100_000  # rows waiting while the database is away
 
 
 @dataclass
@@ -64,6 +71,8 @@ class RadiusServer:
     acct_dedup: DedupCache = field(default_factory=DedupCache)
     writer: AccountingWriter | None = None
     attempts: list[AuthAttempt] = field(default_factory=list)
+    limiter: BadAuthLimiter = field(default_factory=BadAuthLimiter.from_settings)
+    attempt_budget: AttemptBudget = field(default_factory=AttemptBudget.from_settings)
     _unknown_logged: dict[str, float] = field(default_factory=dict)
     _bodies: dict[tuple, bytes] = field(default_factory=dict)
     _now_second: int = -1
@@ -165,44 +174,35 @@ class RadiusServer:
         ppp = raw_get(attributes, 7) == [PPP]
         hotspot = raw_get(attributes, 6) == [LOGIN_USER]
         entry = self.store.find(username, calling, option82, ppp=ppp, hotspot=hotspot)
-        mschap_success = None
+        checked = credentials.NOT_CARRIED
         reason = ""
-        if entry is None:
-            reason = RejectReason.UNKNOWN_LOGIN
-        elif any(value in NAS_MANAGEMENT_SERVICES for value in raw_get(attributes, 6) or ()):
-            reason = RejectReason.NAS_MANAGEMENT  # before the password: the answer tells nothing about it
-        elif entry.kind in (LoginKind.PPPOE, LoginKind.HOTSPOT):
-            try:
-                password = self.store.password_of(entry)
-            except SecretError:
-                # Stored under another ABONENT_FIELD_KEY: nothing can match it. Loud, because every such
-                # subscriber is locked out until the key is put back.
-                logger.error(
-                    "radius: the password of login %s cannot be decrypted (field key changed?)", entry.login_id
-                )
-                password = None
-            if password is None:
-                ok = False
-            elif 2 in attributes:
-                plain = codec.decrypt_user_password(attributes[2][0], nas.secret, request.authenticator)
-                ok = auth.check_pap(password, plain)
-            elif 3 in attributes:
-                challenge = (raw_get(attributes, 60) or [request.authenticator])[0]
-                ok = auth.check_chap(password, raw_get(attributes, 3)[0], challenge)
-            elif MS_CHAP2_RESPONSE in attributes:
-                challenge = (raw_get(attributes, MS_CHAP_CHALLENGE) or [b""])[0]
-                mschap_success = auth.check_mschap2(
-                    password, username, challenge, raw_get(attributes, MS_CHAP2_RESPONSE)[0]
-                )
-                ok = mschap_success is not None
-            elif MS_CHAP_RESPONSE in attributes:
-                challenge = (raw_get(attributes, MS_CHAP_CHALLENGE) or [b""])[0]
-                ok = auth.check_mschap1(password, challenge, raw_get(attributes, MS_CHAP_RESPONSE)[0])
-            else:
-                ok = False
-                reason = RejectReason.UNSUPPORTED_AUTH
-            if not ok and not reason:
-                reason = RejectReason.BAD_PASSWORD
+        password_login = entry is None or entry.kind in PASSWORD_KINDS
+        if (
+            password_login
+            and credentials.carries_password(attributes)
+            and self.limiter.throttled(nas.name, username, calling)
+        ):
+            reason = RATE_LIMITED  # answered as a wrong password is, without the check
+        else:
+            if password_login:
+                # A login that does not exist is checked against a dummy password, so its reject costs what a
+                # wrong password costs (credentials.py).
+                password = self._password_of(entry) if entry is not None else None
+                checked = credentials.check(attributes, password, username, nas.secret, request.authenticator)
+            if entry is None:
+                reason = RejectReason.UNKNOWN_LOGIN
+            elif any(value in NAS_MANAGEMENT_SERVICES for value in raw_get(attributes, 6) or ()):
+                reason = RejectReason.NAS_MANAGEMENT  # whatever the password: the answer tells nothing about it
+            elif entry.kind in PASSWORD_KINDS:
+                if not checked.carried:
+                    reason = RejectReason.UNSUPPORTED_AUTH
+                elif not checked.ok:
+                    reason = RejectReason.BAD_PASSWORD
+            if checked.carried:
+                if reason in BAD_AUTHENTICATIONS:
+                    self.limiter.failed(nas.name, username, calling)
+                else:
+                    self.limiter.succeeded(username, calling)
         decision = None
         if not reason:
             decision = self.store.decide(entry, self._local_now())
@@ -211,7 +211,8 @@ class RadiusServer:
         tail = b"".join(codec.raw_attribute(33, v) for v in raw_get(attributes, 33) or ())
         if reason:
             self.stats.inc(nas.name, "rejects_" + str(reason))
-            self._attempt(nas, username, entry, AuthOutcome.REJECT, reason, calling)
+            if reason != RATE_LIMITED:
+                self._attempt(nas, username, entry, AuthOutcome.REJECT, reason, calling)
             body = tail
             response = raw_get(attributes, MS_CHAP2_RESPONSE)
             if response and response[0]:
@@ -226,8 +227,10 @@ class RadiusServer:
         body += codec.raw_attribute(
             25, CLASS_PREFIX + f"{entry.login_id}:{self._class_tag}{self._class_serial:x}".encode()
         )
-        if mschap_success is not None:
-            body += codec.encode_attributes([("MS-CHAP2-Success", mschap_success)])
+        if checked.mschap2 is not None:
+            body += codec.encode_attributes([("MS-CHAP2-Success", checked.mschap2.success)])
+            # Keys of this request's exchange: added here, never to the shared accept body.
+            body += mppe.attributes(checked.mschap2, nas.secret, request.authenticator)
         if decision.restricted:
             self.stats.inc(nas.name, "accepts_restricted")
             self._attempt(nas, username, entry, AuthOutcome.RESTRICTED, "", calling)
@@ -277,8 +280,22 @@ class RadiusServer:
             self._now_local = timezone.localtime(clock.now())
         return self._now_local
 
+    def _password_of(self, entry) -> str | None:
+        try:
+            return self.store.password_of(entry)
+        except SecretError:
+            # Stored under another ABONENT_FIELD_KEY: nothing can match it. Loud, because every such subscriber
+            # is locked out until the key is put back.
+            logger.error("radius: the password of login %s cannot be decrypted (field key changed?)", entry.login_id)
+            return None
+
     def _attempt(self, nas: NasEntry, username: str, entry, outcome: str, reason: str, calling: str) -> None:
-        if len(self.attempts) < 100_000:  # bounded if the database stays away
+        # Bounded per minute and per (NAS, login, outcome, reason) (attemptlog.py), and while the database is away.
+        if len(self.attempts) >= MAX_PENDING_ATTEMPTS or not self.attempt_budget.admit(
+            (nas.id, username, outcome, reason)
+        ):
+            self.stats.inc(nas.name, "auth_attempts_dropped")
+        else:
             self.attempts.append(
                 AuthAttempt(
                     created_at=clock.now(),
