@@ -142,7 +142,8 @@ class Maintenance(threading.Thread):
                     self.server.nas_table = load_nas_table()
                     last_nas = now
                 self._flush_attempts()
-                if self.writer.spool.has_backlog():
+                # Also finds the spool of a process that has died since (refresh), which this one may replay.
+                if self.writer.spool.refresh():
                     self.writer.replay()
                 if now - last_snapshot >= SNAPSHOT_SECONDS:
                     self.server.store.save(self.snapshot)
@@ -214,7 +215,8 @@ def build_server(spool_dir: Path, node: str) -> tuple[RadiusServer, AccountingWr
             raise
         nas_table = _load_nas(spool_dir)
     server = RadiusServer(store=store, nas_table=nas_table)
-    writer = AccountingWriter(Spool(spool_dir, f"accounting-{node.replace(':', '-')}"), server.stats)
+    # The spool's file names depend on neither the host nor the process index: every process replays them all.
+    writer = AccountingWriter(Spool(spool_dir, server.stats), server.stats)
     server.writer = writer
     return server, writer, snapshot
 
