@@ -16,6 +16,9 @@ from abonent.network.radius.spool import QUARANTINE, REJECTED, Spool, spool_file
 from abonent.network.radius.spoolfile import HEADER_SIZE, encode, read_records
 from abonent.network.radius.stats import Stats
 
+# Replay asks Django to close a stale connection before writing (on SQLite the test's connection is open).
+pytestmark = pytest.mark.django_db
+
 T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
 
 
@@ -216,7 +219,6 @@ def test_two_processes_replay_each_others_spool_once_and_never_a_live_one(tmp_pa
     assert spool_files(tmp_path) == []
 
 
-@pytest.mark.django_db
 def test_a_spool_left_under_another_host_name_and_process_index_is_replayed(tmp_path, written):
     _server, writer, _snapshot = build_server(tmp_path, "old-host:1812:3")
     writer.spool.append([rec("s0"), rec("s1")])
