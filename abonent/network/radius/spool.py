@@ -131,8 +131,9 @@ class Spool:
         file. Not behind the file of another live process: while both live, a NAS's records go to one of them,
         and waiting for each other's backlog would keep them all spooling as long as traffic flows. (A process
         that dies is noticed at the next ``refresh``, every 2 s: a record of its sessions arriving before that
-        may be written ahead of the dead one's spool; accounting writes keep the largest counters, so the totals
-        stay exact.) Cheap: the event loop asks it for every batch."""
+        may be written ahead of the dead one's spool; accounting writes keep the largest counters, so a record
+        written out of order never counts twice: ``accounting.grown_counter``.) Cheap: the event loop asks it
+        for every batch."""
         return self._own_pending or bool(self._adopted) or self._foreign
 
     # --- appending ---------------------------------------------------------------------------------------------
