@@ -219,6 +219,21 @@ def test_two_processes_replay_each_others_spool_once_and_never_a_live_one(tmp_pa
     assert spool_files(tmp_path) == []
 
 
+def test_the_spool_of_a_process_gone_waits_for_an_older_one_being_replayed_elsewhere(tmp_path, written):
+    first = Spool(tmp_path)
+    first.append([rec("x0"), rec("x1")])
+    first.close()
+    x = Spool(tmp_path)  # takes the first file
+    successor = Spool(tmp_path)  # the first process's successor: the same NAS, the same sessions
+    successor.append([rec("x2")])
+    successor.close()
+    y = Spool(tmp_path)  # takes the successor's file
+    assert y.replay() == 0  # its records follow those of the first file, still with x
+    assert x.replay() == 2
+    assert y.replay() == 1
+    assert written == ["x0", "x1", "x2"]
+
+
 def test_a_spool_left_under_another_host_name_and_process_index_is_replayed(tmp_path, written):
     _server, writer, _snapshot = build_server(tmp_path, "old-host:1812:3")
     writer.spool.append([rec("s0"), rec("s1")])

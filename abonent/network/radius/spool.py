@@ -119,7 +119,7 @@ class Spool:
         self._own: _File | None = None
         self._own_pending = False
         self._adopted: dict[str, _File] = {}  # files of processes gone, locked by this one, by name
-        self._foreign = False  # such files that another process is replaying
+        self._foreign: set[str] = set()  # such files that another process is replaying (or unconverted ones)
         self.refresh()
 
     def has_backlog(self) -> bool:
@@ -134,7 +134,7 @@ class Spool:
         may be written ahead of the dead one's spool; accounting writes keep the largest counters, so a record
         written out of order never counts twice: ``accounting.grown_counter``.) Cheap: the event loop asks it
         for every batch."""
-        return self._own_pending or bool(self._adopted) or self._foreign
+        return self._own_pending or bool(self._adopted) or bool(self._foreign)
 
     # --- appending ---------------------------------------------------------------------------------------------
 
@@ -180,7 +180,7 @@ class Spool:
     def refresh(self) -> bool:
         """Look for files no live process holds (and convert old JSON-lines files); ``has_backlog()`` after."""
         with self._dir_lock:
-            foreign = False
+            foreign: set[str] = set()
             own = self._own.path.name if self._own is not None else None
             for entry in sorted(os.scandir(self.directory), key=lambda e: e.name):
                 name = entry.name
@@ -190,32 +190,44 @@ class Spool:
                     except OSError:
                         # Kept, and tried again at the next refresh; meanwhile it is a backlog to queue behind.
                         logger.exception("accounting: cannot convert the spool %s", name)
-                        foreign = True
+                        foreign.add(name)
                 elif name.endswith(".spool.new") and _SPOOL_NAME.fullmatch(name[:-4]):
                     # A creation that died before the rename: it never held a record.
                     fd = _lock(Path(entry.path))
                     if fd is not None:
-                        os.unlink(entry.path)
-                        os.close(fd)
-                        fsync_dir(self.directory)
+                        try:
+                            os.unlink(entry.path)
+                            fsync_dir(self.directory)
+                        except OSError:
+                            logger.exception("accounting: cannot remove %s", name)
+                        finally:
+                            os.close(fd)
             for entry in sorted(os.scandir(self.directory), key=lambda e: e.name):
                 name = entry.name
                 if not _SPOOL_NAME.fullmatch(name) or name == own or name in self._adopted:
                     continue
-                fd = _lock(Path(entry.path))
-                if fd is None:
-                    # Locked: a live process's own file, or one that another process is replaying.
-                    foreign = foreign or name.endswith(".orphan")
-                    continue
-                path = Path(entry.path)
-                if name.endswith(".spool"):
-                    path = path.with_suffix(".orphan")
-                    os.rename(entry.path, path)
-                    fsync_dir(self.directory)
-                    logger.info("accounting: replaying %s, left by a process gone", name)
-                self._adopted[path.name] = _File(path, fd)
+                if not self._adopt(Path(entry.path)) and name.endswith(".orphan"):
+                    foreign.add(name)  # another process is replaying it
             self._foreign = foreign
         return self.has_backlog()
+
+    def _adopt(self, path: Path) -> bool:
+        """Take the file if no live process holds it (renamed ``.orphan``, kept locked until replayed)."""
+        fd = _lock(path)
+        if fd is None:
+            return False  # a live process's own file, or one that another process is replaying
+        try:
+            if path.suffix == ".spool":
+                os.rename(path, path.with_suffix(".orphan"))
+                fsync_dir(self.directory)
+                logger.info("accounting: replaying %s, left by a process gone", path.name)
+                path = path.with_suffix(".orphan")
+        except OSError:
+            os.close(fd)  # let go, or no one could ever take it
+            logger.exception("accounting: cannot take over the spool %s", path.name)
+            return False
+        self._adopted[path.name] = _File(path, fd)
+        return True
 
     def _convert(self, legacy: Path) -> None:
         """An earlier version's JSON-lines spool, rewritten as a spool file of a process gone (then removed). A
@@ -282,6 +294,9 @@ class Spool:
         try:
             with self._dir_lock:
                 for name in sorted(self._adopted):
+                    # (An earlier version's file not yet converted is older than any: its name sorts as "".)
+                    if any((other if _SPOOL_NAME.fullmatch(other) else "") < name for other in self._foreign):
+                        break  # an older file is being replayed elsewhere: its records come first
                     done += self._replay_file(self._adopted[name], chunk, own=False)
                     self._adopted.pop(name).close()
             if not self._adopted and not self._foreign and self._own_pending:
