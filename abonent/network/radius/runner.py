@@ -148,7 +148,8 @@ class Maintenance(threading.Thread):
                     self.server.nas_table = load_nas_table()
                     last_nas = now
                 self._flush_attempts()
-                if self.writer.spool.has_backlog():
+                # Also finds the spool of a process that has died since (refresh), which this one may replay.
+                if self.writer.spool.refresh():
                     self.writer.replay()
                 if now - last_snapshot >= SNAPSHOT_SECONDS:
                     snapshots.save(self.snapshot, self.server.store, self.server.nas_table)
@@ -244,7 +245,8 @@ def build_server(spool_dir: Path, node: str) -> tuple[RadiusServer, AccountingWr
         if nas_table is None:
             raise
     server = RadiusServer(store=store, nas_table=nas_table)
-    writer = AccountingWriter(Spool(spool_dir, f"accounting-{node.replace(':', '-')}"), server.stats)
+    # The spool's file names depend on neither the host nor the process index: every process replays them all.
+    writer = AccountingWriter(Spool(spool_dir, server.stats), server.stats)
     server.writer = writer
     return server, writer, snapshot
 

@@ -1,76 +1,386 @@
-"""The accounting spool: records kept on disk while the database is away."""
+"""The accounting spool: records kept on disk while the database is away (format: spoolfile.py).
+
+Every ``abonent radius`` process appends to a file of its own, named when it is first needed:
+``accounting-<nanoseconds since 1970, 20 digits>-<pid>-<random>.spool``, so the names sort in creation order and
+depend on neither the host name nor ``--processes``. The process holds an exclusive ``flock`` on it from before
+the name exists (it is created as ``….new`` and renamed) until it exits. Any process on the spool directory
+replays every file no live process holds: the file of a process that died (or stopped with a backlog) is taken
+by the first to lock it, renamed ``….orphan`` so that the others know it is being replayed rather than appended
+to, replayed, and removed. The lock ends with its holder, so a process that dies while replaying leaves the file
+to the next. The JSON-lines files of earlier versions (``accounting-<host>-<port>-<index>.jsonl``) are converted
+into such a file first.
+
+A record that cannot be read (a torn or corrupt frame, a torn JSON line) is quarantined: its bytes are appended to
+``accounting-quarantine.log`` after a line saying where they came from and why, with a log line and the counter
+``accounting_spool_corrupt``. A record the database refuses (DataError) is set aside in ``accounting-rejected.spool``
+(framed like the spool). Every file is created with mode 0600, and the directory is fsynced after a file is
+created, renamed or removed, so that neither a new file nor a removal is lost in a crash.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import json
 import logging
 import os
+import re
+import secrets
 import threading
+import time
+import zlib
+from contextlib import nullcontext, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import close_old_connections
 
 from .. import accounting
 from ..accounting import AcctRecord
+from . import spoolfile
+from .spoolfile import Damage
+from .stats import Stats
 
 logger = logging.getLogger("abonent.radius")
 
+QUARANTINE = "accounting-quarantine.log"
+REJECTED = "accounting-rejected.spool"
+_SPOOL_NAME = re.compile(r"accounting-\d{20}-\d+-[0-9a-f]{8}\.(spool|orphan)")
+_LEGACY_NAME = re.compile(r"accounting-.+\.jsonl")
+_LEGACY_SKIP = (".rejected.jsonl",)
+_FLAGS = os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def spool_files(directory: Path) -> list[Path]:
+    """The spool files in ``directory``, oldest first (for inspection and tests)."""
+    return sorted(p for p in directory.iterdir() if _SPOOL_NAME.fullmatch(p.name))
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a file's creation, rename or removal in ``directory`` durable (fsyncing the file does not)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _write_joined(fd: int, parts: list[bytes], offset: int) -> int:
+    data = b"".join(parts)
+    parts.clear()
+    _write_all(fd, data, offset)
+    return len(data)
+
+
+def _lock(path: Path) -> int | None:
+    """The file at ``path`` opened and locked, or None if another process holds it or it is gone."""
+    try:
+        fd = os.open(path, os.O_RDWR | _FLAGS)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Still the file of that name? It may have been replayed and removed, or renamed, before the lock.
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            return fd
+    except (BlockingIOError, FileNotFoundError):
+        pass
+    os.close(fd)
+    return None
+
+
+@dataclass
+class _File:
+    path: Path
+    fd: int
+    size: int = 0  # of the own file: where the next append goes
+
+    def close(self) -> None:
+        os.close(self.fd)  # and with it the lock
+
 
 class Spool:
-    """Accounting records kept on disk while the database is away: JSON lines, fsynced before the NAS is
-    answered, replayed in order and then removed."""
+    """The spool directory as one process sees it: its own file, appended to and fsynced before the NAS is
+    answered, and the files of processes gone, replayed before it."""
 
-    def __init__(self, directory: Path, name: str) -> None:
-        self.path = directory / f"{name}.jsonl"
+    def __init__(self, directory: Path, stats: Stats | None = None) -> None:
+        self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self.stats = stats if stats is not None else Stats()
+        self._lock = threading.Lock()  # the own file: appends (lane threads) against replay
+        self._dir_lock = threading.Lock()  # refresh and replay of the files of others
+        self._own: _File | None = None
+        self._own_pending = False
+        self._adopted: dict[str, _File] = {}  # files of processes gone, locked by this one, by name
+        self._foreign: set[str] = set()  # such files that another process is replaying (or unconverted ones)
+        self.refresh()
 
     def has_backlog(self) -> bool:
-        return self.path.exists() and self.path.stat().st_size > 0
+        """Whether records reaching this process must queue behind the spool (``AccountingWriter``).
+
+        Behind its own file, so a session's records reach the database in order. Behind the file of a process
+        gone as well, whoever replays it: that process's NAS (SO_REUSEPORT picks a process by the NAS's address
+        and port) now reach the processes left or its successor, and their sessions' earlier records are in that
+        file. Not behind the file of another live process: while both live, a NAS's records go to one of them,
+        and waiting for each other's backlog would keep them all spooling as long as traffic flows. (A process
+        that dies is noticed at the next ``refresh``, every 2 s: a record of its sessions arriving before that
+        may be written ahead of the dead one's spool; accounting writes keep the largest counters, so a record
+        written out of order never counts twice: ``accounting.grown_counter``.) Cheap: the event loop asks it
+        for every batch."""
+        return self._own_pending or bool(self._adopted) or bool(self._foreign)
+
+    # --- appending ---------------------------------------------------------------------------------------------
 
     def append(self, records: list[AcctRecord]) -> None:
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(json.dumps(record.to_json()) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        """Append and fsync (the NAS is answered after). On failure nothing is left half-written, as far as
+        the disk allows: the file is cut back to where the append began, and the records stay unanswered."""
+        data = spoolfile.encode(records)
+        with self._lock:
+            if self._own is None:
+                self._own = self._create()
+            own = self._own
+            try:
+                _write_all(own.fd, data, own.size)
+                os.fdatasync(own.fd)
+            except OSError:
+                # If this fails too, the next append overwrites from own.size; a torn rest is quarantined at replay.
+                with suppress(OSError):
+                    os.ftruncate(own.fd, own.size)
+                raise
+            own.size += len(data)
+            self._own_pending = True
+
+    def _create(self) -> _File:
+        name = f"accounting-{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}.spool"
+        path = self.directory / name
+        new = path.with_name(name + ".new")
+        # Locked before it has its name, so no other process takes a live file for the spool of a dead one.
+        fd = os.open(new, os.O_RDWR | os.O_CREAT | os.O_EXCL | _FLAGS, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _write_all(fd, spoolfile.new_header(), 0)
+            os.fdatasync(fd)
+            os.rename(new, path)
+            fsync_dir(self.directory)
+        except BaseException:
+            os.close(fd)
+            new.unlink(missing_ok=True)
+            raise
+        return _File(path, fd, spoolfile.HEADER_SIZE)
+
+    # --- finding the files of processes gone -----------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Look for files no live process holds (and convert old JSON-lines files); ``has_backlog()`` after."""
+        with self._dir_lock:
+            foreign: set[str] = set()
+            own = self._own.path.name if self._own is not None else None
+            for entry in sorted(os.scandir(self.directory), key=lambda e: e.name):
+                name = entry.name
+                if _LEGACY_NAME.fullmatch(name) and not name.endswith(_LEGACY_SKIP):
+                    try:
+                        self._convert(Path(entry.path))
+                    except OSError:
+                        # Kept, and tried again at the next refresh; meanwhile it is a backlog to queue behind.
+                        logger.exception("accounting: cannot convert the spool %s", name)
+                        foreign.add(name)
+                elif name.endswith(".spool.new") and _SPOOL_NAME.fullmatch(name[:-4]):
+                    # A creation that died before the rename: it never held a record.
+                    fd = _lock(Path(entry.path))
+                    if fd is not None:
+                        try:
+                            os.unlink(entry.path)
+                            fsync_dir(self.directory)
+                        except OSError:
+                            logger.exception("accounting: cannot remove %s", name)
+                        finally:
+                            os.close(fd)
+            for entry in sorted(os.scandir(self.directory), key=lambda e: e.name):
+                name = entry.name
+                if not _SPOOL_NAME.fullmatch(name) or name == own or name in self._adopted:
+                    continue
+                if not self._adopt(Path(entry.path)) and name.endswith(".orphan"):
+                    foreign.add(name)  # another process is replaying it
+            self._foreign = foreign
+        return self.has_backlog()
+
+    def _adopt(self, path: Path) -> bool:
+        """Take the file if no live process holds it (renamed ``.orphan``, kept locked until replayed)."""
+        fd = _lock(path)
+        if fd is None:
+            return False  # a live process's own file, or one that another process is replaying
+        try:
+            if path.suffix == ".spool":
+                os.rename(path, path.with_suffix(".orphan"))
+                fsync_dir(self.directory)
+                logger.info("accounting: replaying %s, left by a process gone", path.name)
+                path = path.with_suffix(".orphan")
+        except OSError:
+            os.close(fd)  # let go, or no one could ever take it
+            logger.exception("accounting: cannot take over the spool %s", path.name)
+            return False
+        self._adopted[path.name] = _File(path, fd)
+        return True
+
+    def _convert(self, legacy: Path) -> None:
+        """An earlier version's JSON-lines spool, rewritten as a spool file of a process gone (then removed). A
+        line that is not a record (the torn last line of a crash) is quarantined."""
+        fd = _lock(legacy)
+        if fd is None:
+            return  # another process is converting it
+        try:
+            # Named by its last write (before any file of this version) and its name, so a conversion that
+            # died after the rename is recognised, not done twice.
+            stamp = os.fstat(fd).st_mtime_ns
+            path = self.directory / f"accounting-{stamp:020d}-0-{zlib.crc32(legacy.name.encode()):08x}.orphan"
+            if not path.exists():
+                new = path.with_name(path.name + ".new")
+                out = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _FLAGS, 0o600)
+                try:
+                    offset = spoolfile.HEADER_SIZE
+                    _write_all(out, spoolfile.new_header(), 0)
+                    with os.fdopen(os.dup(fd), "rb") as fh:
+                        position, pending = 0, []
+                        for line in fh:
+                            pending.append(self._legacy_record(legacy, position, line))
+                            position += len(line)
+                            if len(pending) >= 1000:
+                                offset += _write_joined(out, pending, offset)
+                        offset += _write_joined(out, pending, offset)
+                    os.fdatasync(out)
+                finally:
+                    os.close(out)
+                os.rename(new, path)
+                fsync_dir(self.directory)
+            os.unlink(legacy)
+            fsync_dir(self.directory)
+            logger.info("accounting: spool %s converted to %s", legacy.name, path.name)
+        finally:
+            os.close(fd)
+
+    def _legacy_record(self, legacy: Path, position: int, line: bytes) -> bytes:
+        if not line.strip():
+            return b""
+        try:
+            if not line.endswith(b"\n"):
+                raise ValueError("torn last line")
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return spoolfile.encode([AcctRecord.from_json(data)])
+        except (ValueError, TypeError, KeyError) as exc:
+            self._quarantine(legacy, position, line, str(exc))
+            return b""
+
+    # --- replay ------------------------------------------------------------------------------------------------
 
     def replay(self, chunk: int = 2000) -> int:
-        """Write the spool in order, a chunk per transaction. What committed is cut from the file at once,
-        so a failure part-way resumes where it stopped; a record the database refuses outright (DataError)
-        is set aside in ``<name>.rejected.jsonl`` with a log line instead of blocking the spool forever."""
-        if not self.has_backlog():
-            return 0
-        with self._lock:
-            with open(self.path, encoding="utf-8") as fh:
-                records = [AcctRecord.from_json(json.loads(line)) for line in fh if line.strip()]
-            close_old_connections()
-            done = 0
-            try:
-                for start in range(0, len(records), chunk):
-                    part = records[start : start + chunk]
-                    accounting.write_batch_isolating(part, self._set_aside)
-                    done = start + len(part)
-            finally:
-                self._keep(records[done:])
-        logger.info("accounting: replayed %d spooled records", done)
+        """Write the spool to the database in order, a chunk per transaction: first the files of processes gone,
+        in the order they were created, then this process's own, only once no such file is left (its sessions
+        may have come here from them). After each chunk the file's marker moves past it (fsynced), so a failure
+        or a crash resumes after the last chunk written. A record the database refuses (DataError) is set aside
+        in ``accounting-rejected.spool`` with a log line instead of blocking the spool forever. Anything else (the
+        database is away) is raised, and the next call resumes."""
+        self.refresh()
+        done = 0
+        close_old_connections()
+        try:
+            with self._dir_lock:
+                for name in sorted(self._adopted):
+                    # (An earlier version's file not yet converted is older than any: its name sorts as "".)
+                    if any((other if _SPOOL_NAME.fullmatch(other) else "") < name for other in self._foreign):
+                        break  # an older file is being replayed elsewhere: its records come first
+                    done += self._replay_file(self._adopted[name], chunk, own=False)
+                    self._adopted.pop(name).close()
+            if not self._adopted and not self._foreign and self._own_pending:
+                done += self._replay_file(self._own, chunk, own=True)
+        finally:
+            if done:
+                logger.info("accounting: replayed %d spooled records", done)
         return done
 
-    def _keep(self, records: list[AcctRecord]) -> None:
-        if not records:
-            self.path.unlink(missing_ok=True)
-            return
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(json.dumps(record.to_json()) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+    def _replay_file(self, file: _File, chunk: int, own: bool) -> int:
+        done = 0
+        position = spoolfile.read_marker(file.fd)
+        while True:
+            with self._lock if own else nullcontext():
+                # The own file's appends hold the lock: its size then is where whole frames end.
+                end = file.size if own else os.fstat(file.fd).st_size
+                items, position = spoolfile.read(file.fd, position, end, chunk)
+                if not items:
+                    os.unlink(file.path)
+                    fsync_dir(self.directory)
+                    if own:
+                        file.close()
+                        self._own, self._own_pending = None, False
+                    return done
+            records = []
+            for item in items:
+                if isinstance(item, Damage):
+                    self._quarantine_range(file, item)
+                elif item.record is None:
+                    self._quarantine_range(file, Damage(item.start, item.end, item.reason))
+                else:
+                    records.append(item.record)
+            if records:
+                accounting.write_batch_isolating(records, self._set_aside)
+                done += len(records)
+            spoolfile.write_marker(file.fd, position)
+
+    # --- what cannot be replayed ------------------------------------------------------------------------------
+
+    def _quarantine_range(self, file: _File, damage: Damage) -> None:
+        size = damage.end - damage.start
+        data = spoolfile.pread_all(file.fd, size, damage.start)
+        self._quarantine(file.path, damage.start, data, damage.reason)
+
+    def _quarantine(self, source: Path, offset: int, data: bytes, reason: str) -> None:
+        """Keep unreadable bytes for a person to look at: a line saying where from and why, the bytes, a newline."""
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        head = f"{now} file={source.name} offset={offset} length={len(data)} reason={reason}\n".encode()
+        self._append_locked(self.directory / QUARANTINE, head + data + b"\n", header=b"")
+        self.stats.inc("all", "accounting_spool_corrupt")
+        logger.error(
+            "accounting: spool %s has an unreadable record at byte %d (%d bytes, %s); quarantined in %s",
+            source.name,
+            offset,
+            len(data),
+            reason,
+            QUARANTINE,
+        )
 
     def _set_aside(self, record: AcctRecord, exc: Exception) -> None:
         logger.error("accounting: spooled record refused by the database, set aside (%s): %r", exc, record)
-        with open(self.path.with_suffix(".rejected.jsonl"), "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record.to_json()) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        self.stats.inc("all", "accounting_rejected_rows")
+        self._append_locked(self.directory / REJECTED, spoolfile.encode([record]), header=spoolfile.new_header())
+
+    def _append_locked(self, path: Path, data: bytes, header: bytes) -> None:
+        """Append to a file several processes may write (under its lock), fsynced; created with ``header``."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | _FLAGS, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            size = os.fstat(fd).st_size
+            if size == 0:
+                data = header + data
+            _write_all(fd, data, size)
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        if size == 0:
+            fsync_dir(self.directory)
+
+    def close(self) -> None:
+        """Let go of the files (and their locks): another process, or the next start, replays what is left."""
+        with self._lock, self._dir_lock:
+            for file in [self._own, *self._adopted.values()]:
+                if file is not None:
+                    file.close()
+            self._own, self._own_pending = None, False
+            self._adopted.clear()

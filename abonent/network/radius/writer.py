@@ -108,6 +108,7 @@ class AccountingWriter:
             # A lambda: ``connection.close`` evaluated here would be this thread's connection.
             lane.executor.submit(lambda: connection.close()).result()
             lane.executor.shutdown(wait=True)
+        self.spool.close()  # its locks: what is left is replayed by the next start, or by another process
 
     def _finish(self, batch, ok: bool) -> None:
         if ok:
