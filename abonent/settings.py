@@ -314,6 +314,16 @@ ABONENT_RADIUS_BAD_AUTH_PER_NAS = int(os.environ.get("ABONENT_RADIUS_BAD_AUTH_PE
 # days they are kept.
 ABONENT_RADIUS_ATTEMPTS_PER_MINUTE = int(os.environ.get("ABONENT_RADIUS_ATTEMPTS_PER_MINUTE", 1000))
 ABONENT_RADIUS_ATTEMPT_DAYS = int(os.environ.get("ABONENT_RADIUS_ATTEMPT_DAYS", 30))
+# Deadlines of `abonent radius`'s database waits (docs/radius.md, "Timeouts"), in seconds. An accounting write
+# (a batch, an Accounting-On/Off, a spool replay statement) unanswered for ABONENT_RADIUS_DB_TIMEOUT is given up:
+# the records are spooled and the NAS answered, so every Accounting-Request is answered within about twice it
+# (accel-ppp ends a session whose accounting goes unanswered for its acct-timeout, 3 s by default). The
+# maintenance thread's reads (policy, NAS table) and writes (attempts, counters) get the longer one.
+ABONENT_RADIUS_DB_TIMEOUT = float(os.environ.get("ABONENT_RADIUS_DB_TIMEOUT", 1.0))
+ABONENT_RADIUS_DB_MAINTENANCE_TIMEOUT = float(os.environ.get("ABONENT_RADIUS_DB_MAINTENANCE_TIMEOUT", 30.0))
+# Accounting records a process holds for the database at most; past it a request is dropped unanswered (the NAS
+# resends it) and counted (accounting_queue_full): a flood must not run the process out of memory.
+ABONENT_RADIUS_QUEUE_MAX = int(os.environ.get("ABONENT_RADIUS_QUEUE_MAX", 100_000))
 
 LOG_FORMAT = os.environ.get("ABONENT_LOG_FORMAT", "text" if DEBUG else "json")
 LOG_LEVEL = os.environ.get("ABONENT_LOG_LEVEL", "INFO")

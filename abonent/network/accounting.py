@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -290,10 +291,17 @@ def _write_postgresql(rows: list[AcctRecord]) -> None:
     it to the day's traffic and record the days online."""
     # psycopg's own cursor, not Django's: it binds the document server-side instead of quoting it into the
     # SQL text, and prepares the call once. Same connection (and transaction, if any);
-    # wrap_database_errors turns psycopg's errors into Django's, as everywhere else.
+    # wrap_database_errors turns psycopg's errors into Django's, and the connection's execute wrappers see the
+    # statement (the RADIUS server's deadlines, radius/deadlines.py), as everywhere else.
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(WRITE_SQL, write_params(rows), prepare=True)
+
+        def execute(sql, params, many, context):
+            cursor.execute(sql, params, prepare=True)
+
+        for wrapper in reversed(connection.execute_wrappers):
+            execute = functools.partial(wrapper, execute)
+        execute(WRITE_SQL, write_params(rows), False, {"connection": connection, "cursor": cursor})
 
 
 WRITE_SQL = "SELECT count(*) FROM network_write_sessions(%s::json, %s::text)"

@@ -137,6 +137,8 @@ def _rlm(attributes: dict) -> dict:
 
 
 class CollectingWriter:
+    full = False  # the writer's queue limit (AccountingWriter.full): never reached here
+
     def __init__(self) -> None:
         self.records: list = []
 

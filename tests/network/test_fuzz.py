@@ -149,11 +149,14 @@ codes_but_status_server = st.integers(0, 255).filter(lambda c: c != STATUS_SERVE
 class FakeWriter:
     """Collects what the accounting handler submits (the handler fuzz only: no database thread here)."""
 
+    full = False
+
     def __init__(self) -> None:
         self.submitted: list[tuple[object, object]] = []
 
-    def submit(self, record, done) -> None:
+    def submit(self, record, done) -> bool:
         self.submitted.append((record, done))
+        return True
 
 
 @pytest.fixture

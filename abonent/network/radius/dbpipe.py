@@ -13,19 +13,32 @@ through psycopg's libpq wrapper (``psycopg.pq``), one prepared statement at a ti
 from __future__ import annotations
 
 import asyncio
+import time
 
 import psycopg
 from psycopg import pq
 
+from .deadlines import session_sql
+
 STATEMENT = b"abonent_write_sessions"
+
+
+class BatchTimeout(psycopg.OperationalError):
+    """A batch went unanswered past its deadline and was given up (the writer's watchdog)."""
 
 
 class BatchPipe:
     """One connection with one batch in flight. The statement records the days online itself (migration
-    0005), so the rows it returns are not read: the answer is whether the batch was written."""
+    0005), so the rows it returns are not read: the answer is whether the batch was written.
 
-    def __init__(self, conninfo: str) -> None:
+    The session's ``statement_timeout`` and ``lock_timeout`` are ``timeout``: the server cancels a batch stuck
+    behind a lock or running too long. A server that says nothing at all is the writer's watchdog's to notice
+    (``sent_at``, ``abandon``)."""
+
+    def __init__(self, conninfo: str, timeout: float) -> None:
         self.conninfo = conninfo
+        self.timeout = timeout
+        self.sent_at = 0.0  # time.monotonic() when the batch in flight was sent
         self.conn: psycopg.AsyncConnection | None = None
         self.pgconn: pq.abc.PGconn | None = None
         self._fd = -1
@@ -42,8 +55,9 @@ class BatchPipe:
         self._loop = asyncio.get_running_loop()
         self.conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
         await self.conn.execute(
+            session_sql(self.timeout, self.timeout, self.conn.info.server_version)
             # One row back, not one per subscriber: nothing of the answer is read but whether it came.
-            f"PREPARE {STATEMENT.decode()}(json, text) AS SELECT count(*) FROM network_write_sessions($1, $2)"
+            + f"; PREPARE {STATEMENT.decode()}(json, text) AS SELECT count(*) FROM network_write_sessions($1, $2)"
         )
         self.pgconn = self.conn.pgconn
         self._fd = self.pgconn.socket
@@ -58,6 +72,16 @@ class BatchPipe:
         self._flush()
         self._callback = callback  # only once sent: if sending raised, the caller has the error already
         self._error = None
+        self.sent_at = time.monotonic()
+
+    @property
+    def in_flight(self) -> bool:
+        return self._callback is not None
+
+    def abandon(self, exc: Exception) -> None:
+        """Give up on the batch in flight: its callback gets ``exc`` now, and the connection is not read again
+        (the caller closes it, which also ends the statement on the server: see the writer's ``_watch``)."""
+        self._fail(exc)
 
     def poll(self) -> None:
         """Take the answer if it is already here (the event loop may be busy with datagrams)."""

@@ -334,6 +334,11 @@ class RadiusServer:
             if cached:  # an empty entry: the first copy is still being written, it will be answered
                 send(cached, addr)
             return
+        if self.writer.full:
+            # Dropped unanswered before any work is spent on it, and before anything is noted of it (no pending
+            # entry in the dedup cache, which would swallow the retransmission): the NAS resends it later.
+            self.stats.inc(nas.name, "accounting_queue_full")
+            return
         try:
             if not codec.accounting_request_ok(request, nas.secret):
                 self._drop(nas.name, "bad_authenticator", addr, "wrong shared secret?")

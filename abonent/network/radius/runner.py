@@ -3,7 +3,8 @@
 The maintenance thread (one per process) keeps the in-memory policy fresh, reloads the NAS table, writes
 the authentication attempts worth keeping, replays the accounting spool, saves the outage snapshot and
 publishes the counters (``RadiusNode``). None of it runs on the event loop, so a slow database never
-delays an answer.
+delays an answer; and each of its waits on the database has a deadline (``deadlines``), so a database that
+hangs cannot stop it for good.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from abonent.core import clock
 
 from ..models import AuthAttempt, RadiusNode
 from ..policy import PolicyStore
+from . import deadlines
 from . import snapshot as snapshots
 from .handler import RECV_BUFFER, RadiusServer
 from .nas import load_nas_table
@@ -137,24 +139,31 @@ class Maintenance(threading.Thread):
         self._too_old_logged = False
 
     def run(self) -> None:
+        # Reads of the whole policy may take seconds on a large database: this thread's statements get the
+        # longer deadline, and a lock wait the short one (a table locked by someone else: try again next tick).
+        deadlines.bind_thread(settings.ABONENT_RADIUS_DB_MAINTENANCE_TIMEOUT, settings.ABONENT_RADIUS_DB_TIMEOUT)
         last_nas = last_snapshot = 0.0
         while not self.stop_event.wait(self.every):
             try:
                 self.server.store.warm_passwords()
                 close_old_connections()
-                self.server.store.refresh()
-                now = time.monotonic()
-                if now - last_nas >= NAS_RELOAD_SECONDS:
-                    self.server.nas_table = load_nas_table()
-                    last_nas = now
-                self._flush_attempts()
-                # Also finds the spool of a process that has died since (refresh), which this one may replay.
+                with deadlines.section():
+                    self.server.store.refresh()
+                    now = time.monotonic()
+                    if now - last_nas >= NAS_RELOAD_SECONDS:
+                        self.server.nas_table = load_nas_table()
+                        last_nas = now
+                    self._flush_attempts()
+                # Only after the reads above succeeded, so a database known to be away is not tried again here;
+                # on the writer's thread, under the accounting deadline. refresh() also finds the spool of a
+                # process that has died since, which this one may replay.
                 if self.writer.spool.refresh():
                     self.writer.replay()
                 if now - last_snapshot >= SNAPSHOT_SECONDS:
                     snapshots.save(self.snapshot, self.server.store, self.server.nas_table)
                     last_snapshot = now
-                self._publish()
+                with deadlines.section():
+                    self._publish()
                 if not self.database_up:
                     logger.warning("radius: database is back")
                 self.database_up = True
@@ -256,7 +265,9 @@ def prepare(options: Options, index: int):
     spool_dir = options.spool_dir or settings.ABONENT_RADIUS_SPOOL_DIR
     spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds the snapshot: nobody else's to list
     node = f"{socket.gethostname()}:{options.auth_port}:{index}"
-    return (*build_server(spool_dir, node), node)
+    deadlines.bind_thread(settings.ABONENT_RADIUS_DB_MAINTENANCE_TIMEOUT, settings.ABONENT_RADIUS_DB_TIMEOUT)
+    with deadlines.section():
+        return (*build_server(spool_dir, node), node)
 
 
 async def _serve(
@@ -310,6 +321,7 @@ async def _serve(
 
 def serve(options: Options) -> None:
     """Run one process, or ``options.processes`` forked children sharing the ports (SO_REUSEPORT)."""
+    deadlines.configure_process()
     if options.processes <= 1:
         asyncio.run(_serve(options, prepare(options, 0)))
         return

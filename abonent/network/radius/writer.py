@@ -14,20 +14,33 @@ from django.db import DatabaseError, connection
 
 from .. import accounting
 from ..accounting import AcctRecord
-from .dbpipe import BatchPipe
+from . import deadlines
+from .dbpipe import BatchPipe, BatchTimeout
 from .spool import Spool
 from .stats import Stats
 
 logger = logging.getLogger("abonent.radius")
 
 
+def _first_line(error: BaseException) -> str:
+    """An error's first line: PostgreSQL's go on with the whole statement of network_write_sessions."""
+    return (str(error).strip().splitlines() or [repr(error)])[0]
+
+
 class _Lane:
     """One database connection (on its own thread) writing the batches of a share of the sessions."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, timeout: float) -> None:
         self.index = index
         self.pending: list[tuple[int, AcctRecord, object]] = []
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"radius-db-{index}")
+        # The thread's Django connection (Accounting-On/Off, a batch split around a refused row, the spool replay)
+        # has the same deadline as a batch.
+        self.executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix=f"radius-db-{index}",
+            initializer=deadlines.bind_thread,
+            initargs=(timeout, timeout),
+        )
         self.wake: asyncio.Event | None = None
         self.busy = False
         self.pipe: BatchPipe | None = None
@@ -48,21 +61,31 @@ class AccountingWriter:
     Accounting-On/Off is a barrier: it is written after everything received before it, and before anything
     received after it.
 
-    If the database fails, the batch goes to the disk spool (appended and fsynced) and is answered;
-    everything after it is spooled too, until the spool has been replayed in order.
+    If the database fails, or leaves a batch unanswered for ``timeout`` seconds (``_watch``), the batch goes to
+    the disk spool (appended and fsynced) and is answered; everything after it is spooled too, until the spool
+    has been replayed in order. At most ``max_queue`` records wait (``full``).
     """
 
     def __init__(
-        self, spool: Spool, stats: Stats, max_batch: int = 2000, lanes: int | None = None, use_async: bool | None = None
+        self,
+        spool: Spool,
+        stats: Stats,
+        max_batch: int = 2000,
+        lanes: int | None = None,
+        use_async: bool | None = None,
+        timeout: float | None = None,
+        max_queue: int | None = None,
     ) -> None:
         self.spool = spool
         self.stats = stats
         self.max_batch = max_batch
+        self.timeout = settings.ABONENT_RADIUS_DB_TIMEOUT if timeout is None else timeout
+        self.max_queue = settings.ABONENT_RADIUS_QUEUE_MAX if max_queue is None else max_queue
         if lanes is None:
             # One: with its answer taken between datagrams (poll), a lane's batches are as large as the load
             # allows and PostgreSQL commits once per batch; two lanes measured 5,600/s against one's 6,000.
             lanes = int(os.environ.get("ABONENT_RADIUS_DB_LANES", 1))
-        self.lanes = [_Lane(i) for i in range(lanes)]
+        self.lanes = [_Lane(i, self.timeout) for i in range(lanes)]
         self.executor = self.lanes[0].executor  # spool replay runs here
         # On PostgreSQL the lanes write from the event loop itself, on psycopg's asyncio connections: a
         # batch then costs one round trip and no thread hand-off (each hand-off waited for the GIL).
@@ -81,8 +104,21 @@ class AccountingWriter:
             lane.wake = asyncio.Event()
             self._tasks.append(loop.create_task(self._run_lane(lane)))
         self._tasks.append(loop.create_task(self._run_barriers()))
+        if self.conninfo is not None:
+            self._tasks.append(loop.create_task(self._watch()))
 
-    def submit(self, record: AcctRecord, done) -> None:
+    @property
+    def full(self) -> bool:
+        """No room for another record: the caller drops the request unanswered (the NAS resends it)."""
+        return self.depth >= self.max_queue
+
+    def submit(self, record: AcctRecord, done) -> bool:
+        """Queue a record; ``done()`` is called once it is written or spooled. False (and ``done.forget()``, so
+        the NAS's retransmission is let through) when the queue is full."""
+        if self.full:
+            self.stats.inc("all", "accounting_queue_full")
+            getattr(done, "forget", lambda: None)()
+            return False
         self._seq += 1
         if record.status in (accounting.ACCOUNTING_ON, accounting.ACCOUNTING_OFF):
             self._barriers.append((self._seq, record, done))
@@ -91,11 +127,13 @@ class AccountingWriter:
         lane = self.lanes[hash((record.nas_id, record.unique_id)) % len(self.lanes)]
         lane.pending.append((self._seq, record, done))
         lane.wake.set()
+        return True
 
     @staticmethod
     def _conninfo() -> str:
         params = connection.get_connection_params()
         keep = {k: v for k, v in params.items() if k not in ("cursor_factory", "context", "prepare_threshold")}
+        keep = {**deadlines.conninfo_params(), **keep, "application_name": "abonent radius accounting"}
         return psycopg.conninfo.make_conninfo(**{k: v for k, v in keep.items() if v not in (None, "")})
 
     @property
@@ -187,9 +225,19 @@ class AccountingWriter:
         if isinstance(error, psycopg.errors.DataError):
             # One bad row, not an outage: the thread path writes the others one by one and counts it.
             return await loop.run_in_executor(lane.executor, self._write, records)
+        # Closing the connection also ends a statement given up on (BatchTimeout) on the server: PostgreSQL
+        # notices the closed connection (client_connection_check_interval) or cancels it at statement_timeout.
         await self._close_pipe(lane)
-        logger.error("accounting: database unavailable (%s); spooling %d records", error, len(records))
-        return await loop.run_in_executor(lane.executor, self._spool_now, records)
+        # What waited behind the batch has waited as long: spooled with it, in one fsync, and answered with it.
+        behind = self._take(lane) or []
+        logger.error(
+            "accounting: database unavailable (%s); spooling %d records",
+            _first_line(error),
+            len(records) + len(behind),
+        )
+        ok = await loop.run_in_executor(lane.executor, self._spool_now, records + [r for _s, r, _d in behind])
+        self._finish(behind, ok)
+        return ok
 
     async def _close_pipe(self, lane: _Lane) -> None:
         pipe, lane.pipe = lane.pipe, None
@@ -214,9 +262,10 @@ class AccountingWriter:
                 if self.conninfo is not None and not self.spool.has_backlog():
                     if lane.pipe is None or not lane.pipe.usable:
                         await self._close_pipe(lane)
-                        pipe = BatchPipe(self.conninfo)
+                        pipe = BatchPipe(self.conninfo, self.timeout)
                         try:
-                            await pipe.open()
+                            # connect_timeout cannot go below 2 s (libpq): the lane's own deadline is shorter.
+                            await asyncio.wait_for(pipe.open(), self.timeout)
                         except Exception as exc:  # psycopg.Error, or OSError: the lane must outlive both
                             await pipe.close()
                             batch = self._take(lane)
@@ -253,6 +302,31 @@ class AccountingWriter:
                 self._finish(batch, ok)
             if not lane.busy:
                 self._barrier_wake.set()
+
+    async def _watch(self) -> None:
+        """The lanes' watchdog: a batch the database has left unanswered for ``timeout`` seconds is given up,
+        spooled and answered (``_settle``), and the lane spools what follows until the spool has been replayed.
+        The server's statement_timeout and lock_timeout (``timeout``; the watchdog waits ``GRACE`` times as long)
+        end most waits first, with an error; this is for a server, or a path to it, that has gone silent.
+
+        A batch given up on may still commit on the server: the statement was sent, and it may be running, or
+        still on its way in the network, when the connection is closed. The spool then writes the same records
+        again on replay, and that cannot count anything twice: the session's counters are cumulative totals kept
+        with GREATEST (a 32-bit wrap only when the record has more session time than the row, which the same
+        record written again has not), the traffic added to the day is the new total minus the stored one (zero
+        the second time), a closed session stays closed, and online days are inserted once (ON CONFLICT DO
+        NOTHING); see ``accounting`` and network_write_sessions (migrations 0005, 0008, 0010). Late or early,
+        twice or once, the rows end the same."""
+        deadline = self.timeout * deadlines.GRACE
+        period = min(0.1, self.timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for lane in self.lanes:
+                pipe = lane.pipe
+                if pipe is not None and pipe.in_flight and now - pipe.sent_at > deadline:
+                    self.stats.inc("all", "accounting_timeouts")
+                    pipe.abandon(BatchTimeout(f"no answer from the database in {deadline:g} s"))
 
     async def _run_barriers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -296,7 +370,8 @@ class AccountingWriter:
                 return self._spool_now(records)  # behind the backlog, in order
             # No close_old_connections() here: it would add a health-check round trip to every batch. A
             # broken connection raises below and is closed there; the next batch reconnects.
-            accounting.write_batch_isolating(records, self._refused)
+            with deadlines.section():  # the COMMIT too: a silent server is cut after ``timeout``
+                accounting.write_batch_isolating(records, self._refused)
             return True
         except (DatabaseError, psycopg.Error) as exc:  # psycopg's own, from the raw cursor of the upsert
             connection.close()
@@ -308,5 +383,15 @@ class AccountingWriter:
         logger.error("accounting: record refused by the database (%s): %r", exc, record)
 
     def replay(self) -> int:
-        """Write the spool to the database in order (on the database thread)."""
-        return self.executor.submit(self.spool.replay).result()
+        """Write the spool to the database in order (on the database thread, under its deadline: each wait on
+        the server longer than ``timeout`` is cut, so a database that hangs during the replay cannot hang the
+        maintenance thread, nor the spooling that waits behind the replay)."""
+        return self.executor.submit(self._replay).result()
+
+    def _replay(self) -> int:
+        try:
+            with deadlines.section():
+                return self.spool.replay()
+        except (DatabaseError, psycopg.Error):
+            connection.close()  # this thread's: the next write or replay reconnects
+            raise
