@@ -23,7 +23,7 @@ def _post(token: str, attributes: dict):
     return client.post("/api/v1/radius/accounting", json.dumps(_rlm(attributes)), content_type="application/json")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_a_session_at_the_counter_bound_does_not_lose_the_subscribers_other_sessions(customer, make_nas, radius_token):
     """One session reporting the largest total the reader accepts ((2^31 - 1) Gigawords + 2^32 - 1 octets =
     2^63 - 1, a clumsy NAS's "unknown" or an attacker's value) fills the subscriber's UsageDay to the bigint's
@@ -48,7 +48,7 @@ def test_a_session_at_the_counter_bound_does_not_lose_the_subscribers_other_sess
     assert UsageDay.objects.get().input_octets >= 1000
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_a_32_bit_wrap_on_top_of_the_counter_bound_does_not_lose_the_stop(customer, make_nas, radius_token):
     """An interim with Gigawords 2^31 - 1 (accepted), then the Stop of the same session without Gigawords (a
     NAS that drops them, or an attacker): the Stop is read as 32-bit, its smaller octets as a wrap, and
