@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import psycopg
 from django.conf import settings
 from django.db import DataError, connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -88,6 +88,8 @@ def unique_session_id(
 
 
 WRAP = 1 << 32
+# The largest total a counter, a session's or a day's, can hold: the database's bigint. Every sum saturates here.
+MAX_COUNTER = (1 << 63) - 1
 
 
 def grown_counter(before: int, after: int, before_secs: int, after_secs: int, counters_32bit: bool) -> int:
@@ -95,13 +97,20 @@ def grown_counter(before: int, after: int, before_secs: int, after_secs: int, co
     reordered record never counts twice. A NAS that sends no Gigawords reports the counter's low 32 bits,
     which wrap at 4 GiB (every 5 minutes at 115 Mbit/s): a newer record (more session time) with a smaller
     value is that wrap, not an old record, and the total goes on from the wrap instead of stopping there. One
-    wrap between two records is all that can be seen. Migration 0008 does the same on PostgreSQL."""
+    wrap between two records is all that can be seen. The total saturates at ``MAX_COUNTER`` and never goes
+    below ``before``: a wrap on top of a total near 2^63 (Gigawords 2^31 - 1, which the reader accepts) would
+    pass bit 63 (issue 12). Migration 0012 does the same on PostgreSQL."""
     if counters_32bit and after < before and after_secs > before_secs:
         high = before >> 32
         if after < before & (WRAP - 1):
             high += 1
-        return (high << 32) | after
+        return max(before, min((high << 32) | after, MAX_COUNTER))
     return max(before, after)
+
+
+def saturating_add(total: int, delta: int) -> int:
+    """``total + delta`` for byte counts (both >= 0), held at ``MAX_COUNTER``: a day's usage is a bigint."""
+    return min(total + delta, MAX_COUNTER)
 
 
 def mergeable(records: list[AcctRecord]) -> int:
@@ -380,16 +389,23 @@ def _add_usage(usage: list[tuple[int, dt.date, int, int]]) -> None:
     totals: dict[tuple[int, dt.date], list[int]] = {}
     for subscriber_id, day, delta_in, delta_out in usage:
         pair = totals.setdefault((subscriber_id, day), [0, 0])
-        pair[0] += delta_in
-        pair[1] += delta_out
+        pair[0] = saturating_add(pair[0], delta_in)
+        pair[1] = saturating_add(pair[1], delta_out)
     for (subscriber_id, day), (delta_in, delta_out) in sorted(totals.items()):
         updated = UsageDay.objects.filter(subscriber_id=subscriber_id, day=day).update(
-            input_octets=F("input_octets") + delta_in, output_octets=F("output_octets") + delta_out
+            input_octets=_saturating_sum("input_octets", delta_in),
+            output_octets=_saturating_sum("output_octets", delta_out),
         )
         if not updated:
             UsageDay.objects.create(
                 subscriber_id=subscriber_id, day=day, input_octets=delta_in, output_octets=delta_out
             )
+
+
+def _saturating_sum(column: str, delta: int) -> Case:
+    # The comparison before the addition: SQLite turns an integer sum past 2^63 into a float, which it then
+    # stores in the bigint column (issue 12).
+    return Case(When(**{f"{column}__gt": MAX_COUNTER - delta}, then=Value(MAX_COUNTER)), default=F(column) + delta)
 
 
 def close_nas_sessions(nas_id: int, at: dt.datetime, cause: str) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import secrets as pysecrets
 
 from django.db import DataError
@@ -37,6 +38,7 @@ from abonent.staff.permissions import Perm, allowed_branch_ids, has_perm
 from . import accounting
 from .accounting import AcctRecord
 from .acct_fields import INVALID, AcctFields, MalformedRecord, Number, read_record
+from .metrics import REST_ACCOUNTING_IGNORED
 from .models import AuthAttempt, AuthOutcome, Login, Nas, RejectReason
 from .policy import (
     CLASS_PREFIX,
@@ -356,8 +358,9 @@ def post_auth(request, payload: RlmRequest):
         "The Accounting-Request's attributes in rlm_rest's JSON body; 204 once the record is committed. "
         "Start, Interim-Update, Stop, Accounting-On and Accounting-Off, written as abonent radius writes them "
         "(the session keyed by the MD5 of User-Name, Acct-Session-Id, NAS-IP-Address, NAS-Identifier, "
-        "NAS-Port-Id and NAS-Port). 422: a record abonent radius would drop (`unsupported_status_type`, "
-        "`acct_session_id_missing`, `attribute_invalid`: an integer attribute that is neither a number nor ASCII "
+        "NAS-Port-Id and NAS-Port). Any other Acct-Status-Type (Tunnel-Start, Failed, none): 204 and nothing "
+        "written, as abonent radius acknowledges it. 422: a record abonent radius would drop "
+        "(`acct_session_id_missing`, `attribute_invalid`: an integer attribute that is neither a number nor ASCII "
         "digits, or a counter of 2^63 octets or more); FreeRADIUS then sends no Accounting-Response. The token "
         "and NAS rules of authorize (403 `radius_service_required`, `nas_not_bound`, `unknown_nas`): a token "
         "writes only its NAS's sessions."
@@ -367,6 +370,17 @@ def accounting_request(request, payload: RlmRequest):
     _check_radius_service(request)
     nas = _nas(request, payload)
     record = _acct_record(payload, nas)
+    if record is None:
+        # A status we do not record (Tunnel-*, Failed, none at all): acknowledged with nothing written, as
+        # abonent radius does (``accounting_ignored``). A 422 would leave the NAS without an Accounting-Response,
+        # and it would resend the record until it gives up (issue 12).
+        REST_ACCOUNTING_IGNORED.labels(nas.name).inc()
+        logger.debug(
+            "radius rest: Acct-Status-Type %s from NAS %s acknowledged, not recorded",
+            _text(payload, "Acct-Status-Type") or "-",
+            nas.name,
+        )
+        return _no_content()
     try:
         accounting.write_batch([record])
     except (DataError, OverflowError) as exc:  # OverflowError: SQLite's driver refusing an integer over 64 bits
@@ -376,16 +390,29 @@ def accounting_request(request, payload: RlmRequest):
     return _no_content()
 
 
-def _acct_status(attrs: dict[str, RlmAttribute]) -> int:
+def _acct_status(attrs: dict[str, RlmAttribute]) -> Number:
+    """Acct-Status-Type as a number. rlm_rest sends the dictionary's name of it ("Interim-Update") or its digits;
+    a name we do not record (Tunnel-Start, Failed, a vendor's) is 0 and an absent attribute None, and
+    ``read_record`` leaves both unrecorded. Anything else (digits of another script, a number past four bytes)
+    no NAS sends: INVALID, a malformed record, as for any integer attribute."""
     values = _values(attrs, "Acct-Status-Type")
-    value = values[0] if values else 0
-    number = _integer(value)
-    return number if number is not None else ACCT_STATUS.get(str(value).lower(), 0)
+    if not values:
+        return None
+    number = _integer(values[0])
+    if number is None:
+        name = str(values[0]).strip()
+        return ACCT_STATUS.get(name.lower(), 0) if _VALUE_NAME.fullmatch(name) else INVALID
+    return number if 0 <= number < 1 << 32 else INVALID
 
 
-def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
-    """The record abonent radius makes of the same Accounting-Request (``acct_fields.read_record``): this only
-    takes the attributes out of rlm_rest's JSON, and says why a record is refused as a 422."""
+# A FreeRADIUS dictionary's VALUE name: ASCII letters, digits and punctuation, starting with a letter.
+_VALUE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+
+
+def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord | None:
+    """The record abonent radius makes of the same Accounting-Request (``acct_fields.read_record``), None for a
+    status that is not recorded: this only takes the attributes out of rlm_rest's JSON, and says why a record
+    is refused as a 422."""
     cause = _values(attrs, "Acct-Terminate-Cause")
     cause_number = _integer(cause[0]) if cause else None
     fields = AcctFields(
@@ -417,12 +444,6 @@ def _acct_record(attrs: dict[str, RlmAttribute], nas: Nas) -> AcctRecord:
             fields = [{"field": exc.attribute, "code": exc.code, "message": message}]
             raise ApiError(422, exc.code, message, fields) from exc
         raise _attribute_invalid(exc.attribute) from exc
-    if record is None:
-        raise ApiError(
-            422,
-            "unsupported_status_type",
-            _("Unsupported Acct-Status-Type: %(value)s.") % {"value": _text(attrs, "Acct-Status-Type") or "-"},
-        )
     return record
 
 

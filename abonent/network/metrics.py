@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from django.db import DatabaseError
+from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from abonent.core import clock
@@ -16,6 +17,15 @@ from . import selectors
 from .models import CoaStatus
 
 logger = logging.getLogger(__name__)
+
+# Per web process (summed over them with PROMETHEUS_MULTIPROC_DIR): the rlm_rest endpoint's counterpart of
+# abonent radius's ``accounting_ignored`` event.
+REST_ACCOUNTING_IGNORED = Counter(
+    "abonent_radius_rest_accounting_ignored_total",
+    "Accounting-Requests through FreeRADIUS's rlm_rest with a status not recorded (Tunnel-*, Failed, none), "
+    "acknowledged with nothing written",
+    ["nas"],
+)
 
 
 class NetworkCollector:

@@ -7,7 +7,7 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Sum
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, Q, QuerySet, Sum
 
 from abonent.billing.models import Subscription, SubscriptionStatus, TurboActivation, TurboStatus
 from abonent.catalog.models import Plan, ServiceKind
@@ -17,6 +17,15 @@ from abonent.subscribers.models import SubscriberStatus
 
 from .models import AuthAttempt, CoaRequest, CoaStatus, Login, Nas, Session, SessionStatus, UsageDay
 from .vendors import Speed
+
+
+class OctetSum(Sum):
+    """SUM of byte counters that cannot overflow: PostgreSQL's sum(bigint) is numeric; SQLite's sum() of
+    integers raises "integer overflow" past 2^63 (days saturated at the bigint's limit, issue 12), so there it
+    is total(), a float: exact to 2^53 bytes (9 PB), plenty to compare with a plan's included volume."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="TOTAL", **extra_context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +296,14 @@ def subscribers_over_quota(month_start: dt.date, subscriber_ids=None) -> set[int
     heavy = (
         UsageDay.objects.filter(day__gte=month_start)
         .values("subscriber_id")
-        # bigint: against a value over 2^31 an integer output is "out of range", and Django answers empty unasked
-        .annotate(total=Sum(F("input_octets") + F("output_octets"), output_field=BigIntegerField()))
+        # Two sums, not the sum of input + output: a day's totals may each be at the bigint's limit (issue 12),
+        # and their bigint sum raised "out of range", failing the policy store's load. Typed bigint: against a
+        # value over 2^31 an integer output is "out of range", and Django answers empty unasked.
+        .annotate(
+            total=ExpressionWrapper(
+                OctetSum("input_octets") + OctetSum("output_octets"), output_field=BigIntegerField()
+            )
+        )
         .filter(total__gt=min(fup_plans.values()))
     )
     if subscriber_ids is not None:
@@ -353,10 +368,11 @@ def nas_overview() -> list[dict]:
 
 
 def usage_between(subscriber_id: int, start: dt.date, end: dt.date) -> dict[str, int]:
-    agg = UsageDay.objects.filter(subscriber_id=subscriber_id, day__gte=start, day__lt=end).aggregate(
-        i=Sum("input_octets"), o=Sum("output_octets")
-    )
-    return {"input_octets": agg["i"] or 0, "output_octets": agg["o"] or 0}
+    # Summed here, one row a day: exact on both engines, where days at the bigint's limit (issue 12) would
+    # overflow SQLite's sum() and lose precision in its total().
+    days = UsageDay.objects.filter(subscriber_id=subscriber_id, day__gte=start, day__lt=end)
+    pairs = list(days.values_list("input_octets", "output_octets"))
+    return {"input_octets": sum(i for i, _o in pairs), "output_octets": sum(o for _i, o in pairs)}
 
 
 def logins_of(subscriber_id: int) -> list[Login]:
