@@ -409,7 +409,7 @@ def test_a_batch_a_silent_database_leaves_unanswered_is_spooled_and_answered(tmp
     settings.ABONENT_RADIUS_DB_TIMEOUT = 0.5
     nas = make_nas()
     stats = Stats()
-    spool = Spool(tmp_path, "t")
+    spool = Spool(tmp_path)
     writer = AccountingWriter(spool, stats, lanes=1)
     writer.conninfo = psycopg.conninfo.make_conninfo(writer.conninfo, host="127.0.0.1", port=proxy.port)
     waited = []
@@ -438,7 +438,7 @@ def test_a_batch_given_up_on_that_the_database_wrote_anyway_is_counted_once(
     settings.ABONENT_RADIUS_DB_TIMEOUT = 0.5
     nas = make_nas()
     stats = Stats()
-    spool = Spool(tmp_path, "t")
+    spool = Spool(tmp_path)
     writer = AccountingWriter(spool, stats, lanes=1)
     writer.conninfo = psycopg.conninfo.make_conninfo(writer.conninfo, host="127.0.0.1", port=proxy.port)
 
@@ -493,7 +493,7 @@ def test_the_spool_replay_gives_up_on_a_silent_database_at_its_deadline(tmp_path
     answering in the middle of it must not stop both for good."""
     settings.ABONENT_RADIUS_DB_TIMEOUT = 0.5
     nas = make_nas()
-    spool = Spool(tmp_path, "t")
+    spool = Spool(tmp_path)
     spool.append([record(nas, "spooled-1"), record(nas, "spooled-2")])
     writer = AccountingWriter(spool, Stats(), lanes=1, use_async=False)
 
@@ -521,9 +521,13 @@ def test_the_spool_replay_gives_up_on_a_silent_database_at_its_deadline(tmp_path
     error, waited = outcome
     assert isinstance(error, OperationalError)
     assert waited < 2.0
-    writer.close()
     assert spool.has_backlog()  # kept for the next attempt
-    assert spool.replay() == 2
+    writer.close()
+    # The process stops; the next one on the directory replays the file (2 records), nothing lost.
+    successor = Spool(tmp_path)
+    assert successor.refresh()
+    assert successor.replay() == 2
+    successor.close()
 
 
 def test_past_the_queue_limit_a_request_is_dropped_unanswered_and_its_retransmission_answered(
