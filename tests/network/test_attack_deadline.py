@@ -205,3 +205,25 @@ def test_shutdown_answers_a_batch_still_being_settled(tmp_path, make_nas, settin
     written = Session.objects.filter(unique_id__startswith="row-").count()
     assert written == 299  # written all the same
     assert len(answered) == 300, f"{len(answered)} of 300 answered before exit, {written} written"
+
+
+def test_one_refused_row_does_not_hold_its_batch_unanswered_past_2_s(tmp_path, make_nas, settings):
+    """A batch the database refuses a row of is written again row by row, each its own transaction, with the
+    deadline restarting at every statement: 2,000 records (a batch under load) then wait for 2,000 commits."""
+    settings.ABONENT_RADIUS_DB_TIMEOUT = 1.0
+    nas = make_nas()
+    stats = Stats()
+    writer = AccountingWriter(Spool(tmp_path, stats), stats, lanes=1)
+    records = [record(nas, f"row-{i}") for i in range(2000)]
+    records[1000].input_octets = 2**63  # bigint out of range: a DataError
+    waited = []
+
+    async def steps(writer, submit):
+        started = time.monotonic()
+        answered = submit(records)
+        await until(lambda: len(answered) == len(records), seconds=120)
+        waited.append(time.monotonic() - started)
+
+    run_on_postgresql(writer, steps)
+    assert stats.total("accounting_rejected_rows") == 1
+    assert waited[0] < 2.0, f"answered after {waited[0]:.2f} s"
