@@ -210,7 +210,9 @@ def test_shutdown_answers_a_batch_still_being_settled(tmp_path, make_nas, settin
 def test_one_refused_row_does_not_hold_its_batch_unanswered_past_2_s(tmp_path, make_nas, settings):
     """A batch the database refuses a row of is written again row by row, each its own transaction, with the
     deadline restarting at every statement: 2,000 records (a batch under load) then wait for 2,000 commits."""
-    settings.ABONENT_RADIUS_DB_TIMEOUT = 1.0
+    # The settings promise an answer within about twice ABONENT_RADIUS_DB_TIMEOUT whatever the database does; a
+    # short deadline keeps that far from the time 2,000 commits take on a fast disk (2 to 3.5 s measured here).
+    settings.ABONENT_RADIUS_DB_TIMEOUT = 0.5
     nas = make_nas()
     stats = Stats()
     writer = AccountingWriter(Spool(tmp_path, stats), stats, lanes=1)
@@ -226,4 +228,4 @@ def test_one_refused_row_does_not_hold_its_batch_unanswered_past_2_s(tmp_path, m
 
     run_on_postgresql(writer, steps)
     assert stats.total("accounting_rejected_rows") == 1
-    assert waited[0] < 2.0, f"answered after {waited[0]:.2f} s"
+    assert waited[0] < 2 * 0.5, f"answered after {waited[0]:.2f} s"
