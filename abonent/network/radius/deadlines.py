@@ -14,7 +14,9 @@ connection whose peer vanished in a failover. The deadlines, from the outside in
   nothing on the server can help: the accounting lanes' watchdog (``writer.py``) gives up on a batch past its
   deadline, and on the threads that use Django's connection (the maintenance thread, the lanes' threads) the
   watchdog below (``_Watchdog``) shuts down the socket of a connection that has waited on the server past its deadline,
-  which wakes the waiting thread with an error.
+  which wakes the waiting thread with an error;
+- for a server that accepts the TCP connection and never finishes the startup handshake, libpq's 2 s is longer
+  than an accounting deadline: a bound thread's Django connect is cut at its own deadline (``_ConnectWithin``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import os
 import socket
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager, nullcontext, suppress
 
+import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.signals import connection_created
@@ -168,10 +173,21 @@ class _Guard:
     def seconds(self) -> float:
         return self.statement_seconds * GRACE
 
+    def watch(self, database) -> None:
+        """Put ``database``, this thread's DatabaseWrapper, under this guard: each statement (the execute wrapper)
+        and each connect (``_ConnectWithin``). Done again for a wrapper put in place since (a test, a reload)."""
+        self.database = database
+        if self.execute not in database.execute_wrappers:
+            database.execute_wrappers.append(self.execute)
+        # (A pool hands out connections under its own timeout: the tests' in-process server, see ``configure``.)
+        pooled = database.settings_dict["OPTIONS"].get("pool")
+        if not pooled and not isinstance(database.__dict__.get("get_new_connection"), _ConnectWithin):
+            database.get_new_connection = _ConnectWithin(database.get_new_connection, self)
+
     @contextmanager
     def section(self):
         if not self.depth:
-            self.database = connections[DEFAULT_DB_ALIAS]  # whatever this thread's connection is now
+            self.watch(connections[DEFAULT_DB_ALIAS])  # whatever this thread's connection is now
         self.depth += 1
         _watchdog.arm(self, time.monotonic() + self.seconds)
         try:
@@ -188,20 +204,25 @@ class _Guard:
         with self.section():
             return execute(sql, params, many, context)
 
-    def configure(self) -> None:
-        """Session deadlines for a connection just opened by this thread."""
-        pg = self.database.connection
-        # A pooled connection would carry them to whichever thread takes it next; the process's own connections
-        # have no pool (process_database), so a pool means the server runs inside another process (the tests'
-        # radius_server), where the watchdog alone keeps the deadlines.
-        if not self.database.settings_dict["OPTIONS"].get("pool"):
-            pg.execute(session_sql(self.statement_seconds, self.lock_seconds, pg.info.server_version))
+    def remember_socket(self, pg) -> None:
+        """The socket of a connection just opened, for the watchdog: known before the connection's first statement
+        (Django's time zone, the session deadlines below), so that one is cut too if the server goes silent."""
         fd = pg.pgconn.socket
         self.socket = None
         sock = _socket_of(fd)
         if sock is not None:
             with sock, suppress(OSError):
                 self.socket = (fd, sock.family, sock.getsockname(), sock.getpeername())
+
+    def configure(self) -> None:
+        """Session deadlines for a connection just opened by this thread."""
+        pg = self.database.connection
+        self.remember_socket(pg)
+        # A pooled connection would carry them to whichever thread takes it next; the process's own connections
+        # have no pool (process_database), so a pool means the server runs inside another process (the tests'
+        # radius_server), where the watchdog alone keeps the deadlines.
+        if not self.database.settings_dict["OPTIONS"].get("pool"):
+            pg.execute(session_sql(self.statement_seconds, self.lock_seconds, pg.info.server_version))
 
     def expired(self) -> object:
         """Called by the watchdog at the deadline: CUT, LATER (look again one deadline later) or DONE. Only a
@@ -236,6 +257,48 @@ class _Guard:
         return True
 
 
+class _ConnectWithin:
+    """A DatabaseWrapper's ``get_new_connection`` cut at its thread's deadline.
+
+    A connect cannot be cut like a statement: until psycopg returns the connection there is no socket the watchdog
+    knows of, and libpq's ``connect_timeout`` cannot go below 2 s (psycopg rounds a 1 up to 2), longer than the
+    accounting deadline, for a server that accepts the TCP connection and never answers the startup (a frozen host,
+    a proxy whose upstream hangs). So the connect runs on a thread of its own and the bound thread waits for it
+    ``statement_seconds`` at most, then fails as a connect would (psycopg's ConnectionTimeout, an OperationalError:
+    the caller spools). The connect left behind ends within libpq's 2 s, and a connection it still gets is closed.
+    Connections are kept open (``process_database``), so this costs a thread only when the database was away."""
+
+    def __init__(self, connect, guard: _Guard) -> None:
+        self.connect = connect
+        self.guard = guard
+
+    def __call__(self, conn_params):
+        seconds = self.guard.statement_seconds
+        result: Future = Future()
+
+        def attempt() -> None:
+            try:
+                result.set_result(self.connect(conn_params))
+            except BaseException as exc:  # handed to the waiting thread, which raises it
+                result.set_exception(exc)
+
+        threading.Thread(target=attempt, name=f"{self.guard.thread_name}-connect", daemon=True).start()
+        try:
+            pg = result.result(seconds)
+        except FutureTimeout:
+            result.add_done_callback(_close_connection)
+            raise psycopg.errors.ConnectionTimeout(f"no connection to the database in {seconds:g} s") from None
+        self.guard.remember_socket(pg)
+        return pg
+
+
+def _close_connection(attempt: Future) -> None:
+    """Close the connection a connect given up on got after all."""
+    if attempt.exception() is None:
+        with suppress(Exception):
+            attempt.result().close()
+
+
 def _socket_of(fd: int) -> socket.socket | None:
     """A socket object on a duplicate of ``fd`` (closing it leaves ``fd`` open), or None if it is none."""
     try:
@@ -260,7 +323,7 @@ def bind_thread(statement_seconds: float, lock_seconds: float) -> None:
     guard = getattr(_local, "guard", None)
     if guard is None:
         guard = _local.guard = _Guard(statement_seconds, lock_seconds)
-        connection.execute_wrappers.append(guard.execute)
+    guard.watch(connections[DEFAULT_DB_ALIAS])
     guard.statement_seconds, guard.lock_seconds = statement_seconds, lock_seconds
     if connection.connection is not None:
         connection.close()  # reopened, and so configured, by the next statement
