@@ -229,3 +229,89 @@ def test_one_refused_row_does_not_hold_its_batch_unanswered_past_2_s(tmp_path, m
     run_on_postgresql(writer, steps)
     assert stats.total("accounting_rejected_rows") == 1
     assert waited[0] < 2 * 0.5, f"answered after {waited[0]:.2f} s"
+
+
+def test_shutdown_spools_what_the_database_still_holds_past_its_deadline(tmp_path, make_nas, settings):
+    """SIGTERM while a batch waits behind a lock longer than the shutdown allows: what is left is spooled and
+    answered, the Accounting-On waiting behind it too, instead of the process leaving the NAS unanswered."""
+    nas = make_nas()
+    stats = Stats()
+    spool = Spool(tmp_path, stats)
+    writer = AccountingWriter(spool, stats, lanes=1, timeout=30)  # the lock outlasts the shutdown, not the deadline
+    took = []
+
+    async def steps(writer, submit):
+        with psycopg.connect(test_db_faults.proxy_free_conninfo()) as locker:
+            locker.execute("LOCK TABLE network_session IN ACCESS EXCLUSIVE MODE")
+            answered = submit([record(nas, "held-1"), record(nas, "held-2")])
+            await until(lambda: writer.lanes[0].busy)
+            submit([record(nas, "", status=ACCOUNTING_ON), record(nas, "after")])
+            started = time.monotonic()
+            await writer.drain(0.5)
+            took.append(time.monotonic() - started)
+            assert len(answered) == 4
+            await writer.aclose()  # the statement held by the lock ends with its connection
+            locker.rollback()
+
+    run_on_postgresql(writer, steps)
+    assert 0.5 <= took[0] < 1.5
+    assert stats.total("accounting_spooled") == 4
+    assert [r.unique_id for r in spool_records(tmp_path)] == ["held-1", "held-2", "", "after"]
+
+
+def spool_records(directory):
+    from abonent.network.radius.spool import spool_files
+    from abonent.network.radius.spoolfile import read_records
+
+    return [r for path in spool_files(directory) for r in read_records(path)]
+
+
+def test_submit_says_true_for_an_accounting_on_it_took(tmp_path, make_nas):
+    nas = make_nas()
+    writer = AccountingWriter(Spool(tmp_path), Stats(), lanes=1, use_async=False)
+    results = []
+
+    async def steps(writer, submit):
+        for status in (START, ACCOUNTING_ON):
+            results.append(writer.submit(record(nas, "x", status=status), lambda: None))
+        await until(lambda: writer.depth == 0)
+
+    run_on_postgresql(writer, steps)
+    assert results == [True, True]
+
+
+def test_a_psycopg_error_of_the_replay_marks_the_database_down_once(tmp_path, make_nas, caplog):
+    """The replay's upsert runs on psycopg's own cursor, whose errors are psycopg's, not Django's: the maintenance
+    thread takes them as the database being away (logged once), not as a bug logged with a traceback every tick."""
+    from types import SimpleNamespace
+
+    from abonent.network.policy import PolicyStore
+    from abonent.network.radius import runner
+    from abonent.network.radius.handler import RadiusServer
+
+    make_nas()
+    store = PolicyStore()
+    store.load_all()
+    server = RadiusServer(store=store, nas_table={})
+    replays = []
+
+    def replay():
+        replays.append(1)
+        raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+
+    spool = SimpleNamespace(refresh=lambda: True, has_backlog=lambda: True)
+    writer = SimpleNamespace(depth=0, lanes=[], spool=spool, replay=replay)
+    maintenance = runner.Maintenance(server, writer, tmp_path / "policy.json", "host:1812:0", every=0.05)
+    maintenance.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(replays) < 3:
+            time.sleep(0.05)
+    finally:
+        maintenance.stop_event.set()
+        maintenance.join(timeout=5)
+    assert len(replays) >= 3
+    assert not maintenance.database_up
+    messages = [r.getMessage() for r in caplog.records if r.name == "abonent.radius"]
+    assert sum("database unavailable" in m for m in messages) == 1, messages
+    assert not any("maintenance failed" in m for m in messages), messages

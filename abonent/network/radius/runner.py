@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, DataError, close_old_connections, connection
 
@@ -41,6 +42,8 @@ NAS_RELOAD_SECONDS = 10.0
 SNAPSHOT_SECONDS = 60.0
 # While the database is away, the policy's age is logged this often.
 AGE_LOG_SECONDS = 300.0
+# At shutdown, how long accounting records received may take to be written; what is left then is spooled.
+SHUTDOWN_SECONDS = 10.0
 
 
 @dataclass
@@ -168,7 +171,7 @@ class Maintenance(threading.Thread):
                     logger.warning("radius: database is back")
                 self.database_up = True
                 self._too_old_logged = False
-            except DatabaseError as exc:
+            except (DatabaseError, psycopg.Error) as exc:  # psycopg's own from the replay's raw cursor
                 connection.close()
                 if self.database_up:
                     logger.error("radius: database unavailable (%s); answering from the in-memory policy", exc)
@@ -303,17 +306,17 @@ async def _serve(
     if on_ready is not None:
         on_ready(server, auth_sock.getsockname()[1], acct_sock.getsockname()[1])
     await stop.wait()
-    # Stop taking requests, then answer what is queued or being written before leaving: the NAS would
-    # otherwise retransmit to a server that is gone.
+    # Stop taking requests, then answer every record received before leaving (written, or spooled past
+    # SHUTDOWN_SECONDS): the NAS would otherwise retransmit to a server that is gone.
     for sock in (auth_sock, acct_sock):
         loop.remove_reader(sock.fileno())
-    while writer.depth or any(lane.busy for lane in writer.lanes):
-        await asyncio.sleep(0.05)
+    await writer.drain(SHUTDOWN_SECONDS)
     maintenance.stop_event.set()
-    maintenance.join(timeout=5)
-    await loop.run_in_executor(writer.executor, maintenance.final_flush)
+    await asyncio.to_thread(maintenance.join, 5)
+    # On a lane's thread: its connection is open, and under the accounting deadline.
+    await loop.run_in_executor(writer.lanes[0].executor, maintenance.final_flush)
     await writer.aclose()
-    writer.close()
+    writer.close(seconds=5)
     for sock in (auth_sock, acct_sock):
         sock.close()
     snapshots.save(snapshot, server.store, server.nas_table)

@@ -7,6 +7,8 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import suppress
 
 import psycopg
 from django.conf import settings
@@ -27,6 +29,13 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [repr(error)])[0]
 
 
+def _database_thread(name: str, timeout: float) -> ThreadPoolExecutor:
+    """A thread with a Django connection of its own, every wait of it on the database under ``timeout``."""
+    return ThreadPoolExecutor(
+        max_workers=1, thread_name_prefix=name, initializer=deadlines.bind_thread, initargs=(timeout, timeout)
+    )
+
+
 class _Lane:
     """One database connection (on its own thread) writing the batches of a share of the sessions."""
 
@@ -35,12 +44,7 @@ class _Lane:
         self.pending: list[tuple[int, AcctRecord, object]] = []
         # The thread's Django connection (Accounting-On/Off, a batch split around a refused row, the spool replay)
         # has the same deadline as a batch.
-        self.executor = ThreadPoolExecutor(
-            max_workers=1,
-            thread_name_prefix=f"radius-db-{index}",
-            initializer=deadlines.bind_thread,
-            initargs=(timeout, timeout),
-        )
+        self.executor = _database_thread(f"radius-db-{index}", timeout)
         self.wake: asyncio.Event | None = None
         self.busy = False
         self.pipe: BatchPipe | None = None
@@ -86,13 +90,19 @@ class AccountingWriter:
             # allows and PostgreSQL commits once per batch; two lanes measured 5,600/s against one's 6,000.
             lanes = int(os.environ.get("ABONENT_RADIUS_DB_LANES", 1))
         self.lanes = [_Lane(i, self.timeout) for i in range(lanes)]
-        self.executor = self.lanes[0].executor  # spool replay runs here
+        # The spool replay has a thread (and connection) of its own: a replay of a large spool takes seconds, and
+        # a lane's thread is where the live records wait to be spooled behind it, and an Accounting-On/Off to be
+        # written.
+        self.executor = _database_thread("radius-db-replay", self.timeout)
         # On PostgreSQL the lanes write from the event loop itself, on psycopg's asyncio connections: a
         # batch then costs one round trip and no thread hand-off (each hand-off waited for the GIL).
         if use_async is None:
             use_async = connection.vendor == "postgresql"
         self.conninfo = self._conninfo() if use_async else None
         self._seq = 0
+        # Every record received and not yet answered (written, spooled or forgotten), by sequence number: what
+        # shutdown waits for (``drain``), whichever path holds it (queued, in flight, being settled on a thread).
+        self._unanswered: dict[int, tuple[int, AcctRecord, object]] = {}
         self._barriers: list[tuple[int, AcctRecord, object]] = []
         self._barrier_wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
@@ -120,13 +130,15 @@ class AccountingWriter:
             getattr(done, "forget", lambda: None)()
             return False
         self._seq += 1
+        item = (self._seq, record, done)
+        self._unanswered[self._seq] = item
         if record.status in (accounting.ACCOUNTING_ON, accounting.ACCOUNTING_OFF):
-            self._barriers.append((self._seq, record, done))
+            self._barriers.append(item)
             self._barrier_wake.set()
-            return
-        lane = self.lanes[hash((record.nas_id, record.unique_id)) % len(self.lanes)]
-        lane.pending.append((self._seq, record, done))
-        lane.wake.set()
+        else:
+            lane = self.lanes[hash((record.nas_id, record.unique_id)) % len(self.lanes)]
+            lane.pending.append(item)
+            lane.wake.set()
         return True
 
     @staticmethod
@@ -140,23 +152,52 @@ class AccountingWriter:
     def depth(self) -> int:
         return sum(len(lane.pending) for lane in self.lanes) + len(self._barriers)
 
-    def close(self) -> None:
-        """Close each lane's connection on its own thread, then stop the threads."""
-        for lane in self.lanes:
+    def _executors(self) -> list[ThreadPoolExecutor]:
+        return [lane.executor for lane in self.lanes] + [self.executor]
+
+    def close(self, seconds: float | None = None) -> None:
+        """Close each thread's connection on that thread, then stop the threads; a thread still busy ``seconds``
+        (a database wait, bounded by its deadline) is left to end on its own."""
+        for executor in self._executors():
             # A lambda: ``connection.close`` evaluated here would be this thread's connection.
-            lane.executor.submit(lambda: connection.close()).result()
-            lane.executor.shutdown(wait=True)
+            closing = executor.submit(lambda: connection.close())
+            with suppress(FutureTimeout):
+                closing.result(seconds)
+            executor.shutdown(wait=closing.done())
         self.spool.close()  # its locks: what is left is replayed by the next start, or by another process
 
     def _finish(self, batch, ok: bool) -> None:
+        unanswered = self._unanswered
         if ok:
-            for _seq, _record, done in batch:
-                done()
+            for seq, _record, done in batch:
+                if unanswered.pop(seq, None) is not None:  # else answered already: spooled at shutdown (``drain``)
+                    done()
             self.stats.inc("all", "accounting_committed", len(batch))
             self.stats.inc("all", "accounting_batches")
         else:
-            for _seq, _record, done in batch:
-                getattr(done, "forget", lambda: None)()
+            for seq, _record, done in batch:
+                if unanswered.pop(seq, None) is not None:
+                    getattr(done, "forget", lambda: None)()
+
+    async def drain(self, seconds: float) -> None:
+        """At shutdown, once no record comes in any more: wait until every record received has been answered
+        (written or spooled), whatever holds it (a lane's queue, a batch in flight, a batch being split or spooled
+        on a lane's thread, an Accounting-On/Off); past ``seconds``, spool what is still unanswered and answer it,
+        so the NAS does not retransmit to a server that is gone. A batch the database still has may then be written
+        as well as spooled, which counts nothing twice (``_watch``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while self._unanswered and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if not self._unanswered:
+            return
+        left = [self._unanswered[seq] for seq in sorted(self._unanswered)]
+        for lane in self.lanes:
+            lane.pending = []
+        self._barriers = []
+        logger.error("accounting: %d records not written %g s into the shutdown; spooling them", len(left), seconds)
+        # On a thread of its own: a lane's thread may be what has not finished.
+        self._finish(left, await asyncio.to_thread(self._spool_now, [r for _s, r, _d in left]))
 
     def poll(self) -> None:
         """Answered batches taken without waiting for the loop's next turn (called between datagrams)."""
@@ -383,9 +424,10 @@ class AccountingWriter:
         logger.error("accounting: record refused by the database (%s): %r", exc, record)
 
     def replay(self) -> int:
-        """Write the spool to the database in order (on the database thread, under its deadline: each wait on
-        the server longer than ``timeout`` is cut, so a database that hangs during the replay cannot hang the
-        maintenance thread, nor the spooling that waits behind the replay)."""
+        """Write the spool to the database in order (on the replay's thread, under its deadline: each wait on the
+        server longer than ``timeout`` is cut, so a database that hangs during the replay cannot hang the
+        maintenance thread that waits for it). The lanes go on meanwhile: what reaches them is spooled behind the
+        replay, and answered, within the deadline."""
         return self.executor.submit(self._replay).result()
 
     def _replay(self) -> int:
