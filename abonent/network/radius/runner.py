@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, DataError, close_old_connections, connection
 
 from abonent.core import clock
+from abonent.core.files import make_private_directory
 
 from ..models import AuthAttempt, RadiusNode
 from ..policy import PolicyStore
@@ -254,7 +255,10 @@ def build_server(spool_dir: Path, node: str) -> tuple[RadiusServer, AccountingWr
 def prepare(options: Options, index: int):
     """Everything that touches the database before the loop starts (Django's ORM is synchronous)."""
     spool_dir = options.spool_dir or settings.ABONENT_RADIUS_SPOOL_DIR
-    spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds the snapshot: nobody else's to list
+    # It holds the snapshot and the spool: nobody else's to list, nor to plant a file in.
+    problem = make_private_directory(spool_dir)
+    if problem:
+        logger.warning("radius: spool directory %s", problem)
     node = f"{socket.gethostname()}:{options.auth_port}:{index}"
     return (*build_server(spool_dir, node), node)
 
