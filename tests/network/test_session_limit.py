@@ -237,3 +237,84 @@ def test_an_accounting_on_during_a_reread_is_not_undone_by_it(customer, make_nas
     store.refresh_sets()
     # then the sets the re-read installs have the restart applied too
     assert login.pk not in store.at_limit
+
+
+# --- an Accounting-On frees the sessions that started before it, no others (issue 12) --------------------------
+
+
+def test_an_accounting_on_sent_again_keeps_the_sessions_the_reread_found_started_since(customer, make_nas):
+    # given NAS A rebooted, and ivanov (one session allowed) back online through it: the re-read of the sets found
+    # his new session in the database (its Start handled by another process, or before this one started)
+    nas = make_nas()
+    login = Login.objects.get(username="ivanov")
+    store = _store()
+    rebooted_at = clock.now()
+    store.nas_restarted(nas.pk, rebooted_at)
+    _open(customer, nas, login, "after-reboot")
+    Session.objects.update(started_at=rebooted_at + dt.timedelta(seconds=5))
+    store.refresh_sets()
+    assert login.pk in store.at_limit
+    # when the NAS's Accounting-On for that reboot comes again
+    store.nas_restarted(nas.pk, rebooted_at)
+    # then his session still counts: a second login must not get in. On main (f14e0c7) every session the re-read
+    # counted on the NAS was freed, whenever it started.
+    assert login.pk in store.at_limit
+
+
+def test_an_accounting_on_frees_only_the_sessions_started_before_it(customer, make_nas, two_allowed):
+    # given a login allowed two sessions, both open on one NAS when the sets were read: one from an hour ago, one
+    # started ten seconds after the NAS's reboot, whose Accounting-On arrives late (Acct-Delay-Time: the server
+    # was unreachable for the NAS a while)
+    nas = make_nas()
+    _open(customer, nas, two_allowed, "a")
+    _open(customer, nas, two_allowed, "b")
+    rebooted_at = clock.now()
+    Session.objects.filter(acct_session_id="a").update(started_at=rebooted_at - dt.timedelta(hours=1))
+    Session.objects.filter(acct_session_id="b").update(started_at=rebooted_at + dt.timedelta(seconds=10))
+    store = _store()
+    assert two_allowed.pk in store.at_limit
+    # when the Accounting-On arrives
+    store.nas_restarted(nas.pk, rebooted_at)
+    # then one place is free (the hour-old session is over), not two (on main both were freed)
+    assert two_allowed.pk not in store.at_limit
+    assert store.open_below_limit[two_allowed.pk] == 1
+    store.session_started(two_allowed.pk, "c", nas.pk, rebooted_at + dt.timedelta(seconds=20))
+    assert two_allowed.pk in store.at_limit
+
+
+def test_a_start_after_the_accounting_on_keeps_counting_a_start_before_it_is_freed(customer, make_nas, two_allowed):
+    nas = make_nas()
+    store = _store()
+    rebooted_at = clock.now()
+    store.session_started(two_allowed.pk, "before", nas.pk, rebooted_at - dt.timedelta(minutes=5))
+    store.session_started(two_allowed.pk, "after", nas.pk, rebooted_at + dt.timedelta(seconds=1))
+    assert two_allowed.pk in store.at_limit
+    store.nas_restarted(nas.pk, rebooted_at)  # (delayed: the session "after" reported its Start first)
+    assert two_allowed.pk not in store.at_limit
+    store.session_started(two_allowed.pk, "next", nas.pk)
+    assert two_allowed.pk in store.at_limit  # "after" and "next"
+
+
+def test_a_reread_the_database_breaks_off_keeps_the_starts_seen(customer, make_nas, monkeypatch):
+    # given ivanov (one session allowed) at his limit by a Start this process saw
+    from django.db import OperationalError
+
+    from abonent.network import selectors
+
+    nas = make_nas()
+    login = Login.objects.get(username="ivanov")
+    store = _store()
+    store.session_started(login.pk, "b", nas.pk)
+    assert login.pk in store.at_limit
+
+    # when a re-read of the sets fails (the database went away during it)
+    def gone(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(selectors, "session_limits", gone)
+    with pytest.raises(OperationalError):
+        store.refresh_sets()
+    # then a Stop for another session of his (an older one, ended) does not free him: the session seen starting
+    # is still open. On main (f14e0c7) the failed re-read had already dropped the Starts it was to count over.
+    store.session_stopped(login.pk, "a-older")
+    assert login.pk in store.at_limit
