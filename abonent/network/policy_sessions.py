@@ -2,8 +2,9 @@
 
 What the database said at the last re-read of the sets (every 15 s), plus the Starts and minus the Stops this
 process has seen since, plus the Accounting-On/Off that end a NAS's sessions at once. An open session counts
-while it is alive: updated within ``ABONENT_RADIUS_SESSION_ALIVE_INTERVALS`` interim intervals of its NAS
-(``selectors.session_limits``), so a NAS that reboots without Accounting-On frees its subscribers that soon.
+while it is alive: updated within ``ABONENT_RADIUS_SESSION_ALIVE_INTERVALS`` interim intervals of its NAS, at
+most two hours (``selectors.session_alive_seconds``), so a NAS that reboots without Accounting-On frees its
+subscribers that soon.
 docs/radius.md, "What the server answers".
 """
 

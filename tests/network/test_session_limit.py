@@ -318,3 +318,68 @@ def test_a_reread_the_database_breaks_off_keeps_the_starts_seen(customer, make_n
     # is still open. On main (f14e0c7) the failed re-read had already dropped the Starts it was to count over.
     store.session_stopped(login.pk, "a-older")
     assert login.pk in store.at_limit
+
+
+def test_a_session_that_started_at_the_accounting_on_itself_is_freed_one_a_microsecond_later_is_not(
+    customer, make_nas, two_allowed
+):
+    # The same boundary as the write's (``close_nas_sessions``: started_at <= the event time), to the microsecond.
+    nas = make_nas()
+    _open(customer, nas, two_allowed, "a")
+    _open(customer, nas, two_allowed, "b")
+    rebooted_at = dt.datetime(2026, 12, 1, 9, 0, 0, 123457, tzinfo=dt.UTC)
+    Session.objects.filter(acct_session_id="a").update(started_at=rebooted_at)
+    Session.objects.filter(acct_session_id="b").update(started_at=rebooted_at + dt.timedelta(microseconds=1))
+    store = _store()
+    store.nas_restarted(nas.pk, rebooted_at)
+    assert store.open_below_limit[two_allowed.pk] == 1
+
+
+# --- the alive window has a ceiling, and the sweeper keeps the same rule (issue 12) -----------------------------
+
+
+def test_a_nas_with_a_day_long_interval_keeps_a_silent_session_counting_two_hours_not_three_days(
+    customer, make_nas, settings
+):
+    # given a NAS set to send interims once a day, which crashed with ivanov's session open
+    settings.ABONENT_RADIUS_SESSION_ALIVE_INTERVALS = 3
+    nas = make_nas(interim_interval=86_400)
+    login = Login.objects.get(username="ivanov")
+    _open(customer, nas, login, "a")
+    _silent_for(2 * 3600 - 60)
+    assert login.pk in _store().at_limit
+    # when it has been silent for two hours, then it no longer counts (on main: 3 × 86,400 s + 30 s, three days)
+    _silent_for(2 * 3600 + 1)
+    assert login.pk not in _store().at_limit
+
+
+def test_the_sweeper_closes_a_session_when_it_stops_counting_not_before(customer, make_nas, settings):
+    # given five intervals set (a NAS whose interims are often late), a NAS at 60 s, and a session silent for four
+    from abonent.network.accounting import sweep_stale_sessions
+    from abonent.network.models import SessionStatus
+
+    settings.ABONENT_RADIUS_SESSION_ALIVE_INTERVALS = 5
+    nas = make_nas(interim_interval=60)
+    login = Login.objects.get(username="ivanov")
+    _open(customer, nas, login, "a")
+    _silent_for(4 * 60)
+    # when the sweeper runs, then it leaves the session open: it still counts toward simultaneous use. On main
+    # the sweeper closed it after three intervals whatever the setting, while the count held it for five.
+    assert sweep_stale_sessions() == 0
+    assert login.pk in _store().at_limit
+    # and once it stops counting (five intervals and the grace), the sweeper closes it
+    _silent_for(5 * 60 + 31)
+    assert login.pk not in _store().at_limit
+    assert sweep_stale_sessions() == 1
+    assert Session.objects.get().status == SessionStatus.CLOSED
+
+
+def test_the_sweeper_closes_a_silent_session_of_a_day_long_interval_nas_after_two_hours(customer, make_nas):
+    from abonent.network.accounting import sweep_stale_sessions
+
+    nas = make_nas(interim_interval=86_400)
+    _open(customer, nas, Login.objects.get(username="ivanov"), "a")
+    _silent_for(2 * 3600 - 60)
+    assert sweep_stale_sessions() == 0
+    _silent_for(2 * 3600 + 1)
+    assert sweep_stale_sessions() == 1
