@@ -410,7 +410,10 @@ async def _serve(
     writer.close()
     for sock in (auth_sock, acct_sock):
         sock.close()
-    snapshots.save(snapshot, server.store, server.nas_table)
+    try:
+        snapshots.save(snapshot, server.store, server.nas_table)
+    except OSError as exc:  # a full disk: the last minute's snapshot stays; the exit goes on
+        logger.error("radius: cannot save the policy snapshot at exit: %s", exc)
 
 
 def serve(options: Options) -> None:
