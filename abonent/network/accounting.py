@@ -416,16 +416,19 @@ def close_nas_sessions(nas_id: int, at: dt.datetime, cause: str) -> int:
     )
 
 
-def sweep_stale_sessions(*, intervals: int = 3) -> int:
-    """Close open sessions with no update for ``intervals`` interim intervals of their NAS (a lost Stop).
-    They end at their last update: that is the last moment we know they were online."""
-    from .models import Nas
+def sweep_stale_sessions(*, intervals: int | None = None) -> int:
+    """Close the open sessions that no longer count as alive (a lost Stop, a NAS that crashed): by the same rule
+    as simultaneous use (``selectors.session_alive_seconds``: ``intervals`` interim intervals of their NAS,
+    ABONENT_RADIUS_SESSION_ALIVE_INTERVALS by default, plus a grace, at most two hours). They end at their last
+    update: that is the last moment we know they were online; a later record of one reopens it."""
+    from .selectors import alive_seconds_by_nas
 
+    if intervals is None:
+        intervals = settings.ABONENT_RADIUS_SESSION_ALIVE_INTERVALS
     now = clock.now()
     closed = 0
-    for nas_id, interval in Nas.objects.values_list("id", "interim_interval"):
-        cutoff = now - dt.timedelta(seconds=interval * intervals)
-        closed += Session.objects.filter(nas_id=nas_id, status=SessionStatus.OPEN, updated_at__lt=cutoff).update(
-            status=SessionStatus.CLOSED, stopped_at=F("updated_at"), terminate_cause=STALE
-        )
+    for seconds, nas_ids in alive_seconds_by_nas(intervals).items():
+        closed += Session.objects.filter(
+            nas_id__in=nas_ids, status=SessionStatus.OPEN, updated_at__lt=now - dt.timedelta(seconds=seconds)
+        ).update(status=SessionStatus.CLOSED, stopped_at=F("updated_at"), terminate_cause=STALE)
     return closed
