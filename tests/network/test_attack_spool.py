@@ -15,8 +15,10 @@ from abonent.network.models import Session
 from abonent.network.radius.spool import LEGACY_GRACE_SECONDS, Spool, spool_files
 from abonent.network.radius.spoolfile import encode, read_records
 from abonent.network.radius.stats import Stats
+from abonent.network.radius.writer import AccountingWriter
 
 from .test_spool import left_by_a_process_gone, quarantined, rec
+from .test_writer import run_on_postgresql, until
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +53,34 @@ def test_a_record_for_a_nas_deleted_since_is_set_aside_and_does_not_block_the_sp
     spool.replay()
     assert not spool.has_backlog()
     assert sorted(Session.objects.values_list("unique_id", flat=True)) == ["a", "c"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("use_async", [True, False], ids=["event-loop", "thread"])
+def test_a_live_record_for_a_nas_deleted_since_is_answered_and_counted_not_spooled(tmp_path, make_nas, use_async):
+    """The writer's own paths: the foreign-key refusal came back as a ForeignKeyViolation (an IntegrityError),
+    which both took for an outage and spooled with the whole batch, where replay then refused it forever."""
+    from django.db import connection
+
+    if use_async and connection.vendor != "postgresql":
+        pytest.skip("the event-loop connection is PostgreSQL's")
+    kept, gone = make_nas(name="kept"), make_nas(name="gone", ip_address="127.0.0.2")
+    gone_id = gone.pk
+    gone.delete()
+    stats = Stats()
+    writer = AccountingWriter(Spool(tmp_path), stats, lanes=1, use_async=use_async)
+
+    async def steps(writer, submit):
+        answered = submit([_on(kept.pk, "a"), _on(gone_id, "b"), _on(kept.pk, "c")])
+        await until(lambda: len(answered) == 3)
+
+    answered = run_on_postgresql(writer, steps)
+    assert sorted(r.unique_id for r in answered) == ["a", "b", "c"]  # b too: resent, it would be refused again
+    connection.close()
+    assert sorted(Session.objects.values_list("unique_id", flat=True)) == ["a", "c"]
+    assert stats.total("accounting_rejected_rows") == 1
+    assert stats.total("accounting_spooled") == 0
+    assert spool_files(tmp_path) == []
 
 
 @pytest.mark.django_db(transaction=True)  # replay closes a connection left inside a transaction, as in production
@@ -165,3 +195,74 @@ def test_a_json_lines_spool_still_being_written_by_an_earlier_version_loses_no_r
     assert quarantined(tmp_path) == []
     assert not any(read_records(p) for p in spool_files(tmp_path))
     assert not spool.has_backlog()
+
+
+# --- beyond the six attacks: the same faults by other roads ------------------------------------------------------
+
+
+def test_a_torn_record_is_quarantined_once_across_restarts_while_the_database_is_away(tmp_path, monkeypatch):
+    """A process restarted through an outage (a crash loop, a deploy) starts with no memory of what it
+    quarantined: the damage must not be reached before what precedes it is written, whichever process tries."""
+    from django.db import OperationalError
+
+    data = left_by_a_process_gone(tmp_path, [rec("s0"), rec("s1"), rec("s2")])
+    [path] = spool_files(tmp_path)
+    frame = len(encode([rec("s0")]))
+    path.write_bytes(data[: len(data) - 2 * frame + 30] + data[len(data) - frame :])  # s1 torn, s2 whole
+
+    def away(records):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(accounting, "write_batch", away)
+    for _start in range(4):
+        spool = Spool(tmp_path)
+        with pytest.raises(OperationalError):
+            spool.replay()
+        spool.close()
+    assert quarantined(tmp_path) == []
+    written: list[str] = []
+    monkeypatch.setattr(accounting, "write_batch", lambda records: written.extend(r.unique_id for r in records))
+    stats = Stats()
+    Spool(tmp_path, stats).replay()
+    assert written == ["s0", "s2"]
+    assert len(quarantined(tmp_path)) == 1
+    assert stats.total("accounting_spool_corrupt") == 1
+
+
+def test_unopenable_files_named_like_spool_files_are_logged_once_and_skipped(tmp_path, written, caplog):
+    """A directory (EISDIR), a FIFO (opens, but is no file to replay) and a symlink named like an earlier
+    version's JSON-lines file (which would otherwise stay a backlog forever, holding back every replay)."""
+    left_by_a_process_gone(tmp_path, [rec("s0")])
+    (tmp_path / f"accounting-{1:020d}-1-00000001.orphan").mkdir()
+    os.mkfifo(tmp_path / f"accounting-{2:020d}-2-00000002.spool")
+    (tmp_path / "accounting-billing1-1812-0.jsonl").symlink_to("/etc/passwd")
+    spool = Spool(tmp_path)
+    for _tick in range(3):
+        spool.replay()
+    assert written == ["s0"]
+    assert not spool.has_backlog()
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 3, skipped  # once each, not at every refresh
+    assert (tmp_path / "accounting-billing1-1812-0.jsonl").is_symlink()  # left where it was
+    with open("/etc/passwd", "rb") as fh:
+        assert fh.read(5) == b"root:"
+
+
+def test_files_taken_a_few_at_a_time_by_two_processes_are_still_replayed_in_creation_order(
+    tmp_path, written, monkeypatch
+):
+    from abonent.network.radius import spool as spool_module
+
+    monkeypatch.setattr(spool_module, "ADOPT_AT_ONCE", 2)
+    for i in range(5):
+        gone = Spool(tmp_path)
+        gone.append([rec(f"x{i}")])
+        gone.close()
+    a = Spool(tmp_path)  # holds x0 and x1
+    b = Spool(tmp_path)  # holds x2 and x3
+    assert b.replay() == 0  # older files are held by a
+    assert a.replay() == 2  # x0, x1; then x4 is taken, but waits for x2 and x3, held by b
+    assert b.replay() == 2
+    assert a.replay() == 1
+    assert written == ["x0", "x1", "x2", "x3", "x4"]
+    assert spool_files(tmp_path) == []
