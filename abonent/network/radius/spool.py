@@ -215,7 +215,9 @@ class Spool:
             foreign: set[str] = set()
             own = self._own.path.name if self._own is not None else None
             entries = sorted(os.scandir(self.directory), key=lambda e: e.name)
-            self._unopenable &= {entry.name for entry in entries}
+            present = {entry.name for entry in entries}
+            self._unopenable &= present
+            self._taken_seen = {name: seen for name, seen in self._taken_seen.items() if name in present}
             for entry in entries:
                 name, path = entry.name, Path(entry.path)
                 if _LEGACY_NAME.fullmatch(name) and not name.endswith(_LEGACY_SKIP):
