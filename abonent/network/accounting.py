@@ -17,8 +17,9 @@ import logging
 from dataclasses import asdict, dataclass
 
 import psycopg
+from django import db
 from django.conf import settings
-from django.db import DataError, IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -209,8 +210,8 @@ def write_batch(records: list[AcctRecord]) -> None:
         _write_sessions(segment)
 
 
-_OUTAGES = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
-_REFUSALS = (DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError, OverflowError)
+_OUTAGES = (db.OperationalError, db.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+_REFUSALS = (DataError, db.IntegrityError, psycopg.DataError, psycopg.IntegrityError, OverflowError)
 
 
 def is_refusal(exc: BaseException) -> bool:
