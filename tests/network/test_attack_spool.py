@@ -266,3 +266,31 @@ def test_files_taken_a_few_at_a_time_by_two_processes_are_still_replayed_in_crea
     assert a.replay() == 1
     assert written == ["x0", "x1", "x2", "x3", "x4"]
     assert spool_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["accounting-quarantine.log", "accounting-rejected.spool"])
+def test_a_symlink_planted_at_the_quarantine_or_rejected_file_is_moved_aside_not_written_through(
+    tmp_path, monkeypatch, name
+):
+    """O_NOFOLLOW refused the planted link with ELOOP at every replay, so the spool never drained (and nothing
+    may be written through it: /etc/passwd stays as it is)."""
+    data = left_by_a_process_gone(tmp_path, [rec("s0"), rec("s1"), rec("s2")])
+    [path] = spool_files(tmp_path)
+    frame = len(encode([rec("s0")]))
+    path.write_bytes(data[: len(data) - 2 * frame + 30] + data[len(data) - frame :])  # s1 torn: quarantined
+    target = tmp_path / "victim"
+    target.write_bytes(b"root:x:0:0\n")
+    (tmp_path / name).symlink_to(target)
+    written: list[str] = []
+
+    def write(records):
+        if any(r.unique_id == "s2" for r in records):
+            raise accounting.DataError("value out of range")  # refused: set aside
+        written.extend(r.unique_id for r in records)
+
+    monkeypatch.setattr(accounting, "write_batch", write)
+    Spool(tmp_path).replay()
+    assert written == ["s0"]
+    assert target.read_bytes() == b"root:x:0:0\n"
+    assert (tmp_path / name).is_file() and not (tmp_path / name).is_symlink()
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(name + ".suspect-")]

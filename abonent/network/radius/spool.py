@@ -25,6 +25,7 @@ a new file nor a removal is lost in a crash.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import json
 import logging
@@ -491,7 +492,7 @@ class Spool:
 
     def _append_locked(self, path: Path, data: bytes, header: bytes) -> None:
         """Append to a file several processes may write (under its lock), fsynced; created with ``header``."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | _FLAGS, 0o600)
+        fd = _open_regular(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
@@ -512,3 +513,28 @@ class Spool:
                     file.close()
             self._own, self._own_pending = None, False
             self._adopted.clear()
+
+
+def _open_regular(path: Path) -> int:
+    """``path`` opened for appending, created 0600 if missing. Something planted in its place (a symlink, which
+    O_NOFOLLOW refuses with ELOOP; a directory; a FIFO or a device) would otherwise make every replay raise, and
+    the spool would never drain: it is renamed aside (rename moves the link, not its target) with a log line,
+    and a file of our own is created."""
+    for _attempt in range(2):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | _FLAGS, 0o600)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+                raise
+            reason = os.strerror(exc.errno)
+        else:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.set_blocking(fd, True)
+                return fd
+            os.close(fd)
+            reason = "not a regular file"
+        aside = path.with_name(f"{path.name}.suspect-{time.time_ns()}")
+        logger.error("accounting: %s is not a file of ours (%s); moved aside as %s", path, reason, aside.name)
+        os.rename(path, aside)
+        fsync_dir(path.parent)
+    raise OSError(errno.EEXIST, f"{path} keeps being replaced")
