@@ -304,7 +304,8 @@ ABONENT_RADIUS_SPOOL_DIR = Path(os.environ.get("ABONENT_RADIUS_SPOOL_DIR", VAR_D
 # is unreachable; past it only logins that had a session open are let in. 0: no limit (docs/radius.md).
 ABONENT_RADIUS_SNAPSHOT_MAX_AGE = int(os.environ.get("ABONENT_RADIUS_SNAPSHOT_MAX_AGE", 4 * 3600))
 # An open session counts toward simultaneous use for this many of its NAS's interim intervals since its last
-# update (plus a grace of 30 s): a NAS that reboots without Accounting-On frees its subscribers that soon.
+# update (plus a grace of 30 s, at most 2 hours): a NAS that reboots without Accounting-On frees its subscribers
+# that soon. The stale-session sweeper closes it then too (network.selectors.session_alive_seconds).
 ABONENT_RADIUS_SESSION_ALIVE_INTERVALS = _at_least_one("ABONENT_RADIUS_SESSION_ALIVE_INTERVALS", 3)
 # Bad authentications (a wrong password, an unknown login) allowed per login a minute and per NAS a second,
 # in each RADIUS process; over them a request is rejected unchecked (docs/radius.md, "Rate limits"). 0: no limit.

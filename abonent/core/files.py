@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 
@@ -15,6 +16,22 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_private_directory(directory: Path) -> str:
+    """Create ``directory`` (and its parents) mode 0700, or make an existing one so if it is ours. Returns what
+    was wrong with an existing one, for the caller to log ("" when nothing was): ``mkdir``'s mode applies only
+    to a directory it creates, so one made earlier by hand (or by an older version) keeps whatever it had."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = directory.stat()
+    loose = stat.S_IMODE(st.st_mode) & 0o077
+    if not loose:
+        return ""
+    found = f"{directory} is mode {stat.S_IMODE(st.st_mode):04o}: other users can list or change what is in it"
+    if st.st_uid != os.geteuid():
+        return f"{found}, and it belongs to uid {st.st_uid}, not to this user: left as it is; make it 0700"
+    directory.chmod(0o700)
+    return f"{found}; made 0700"
 
 
 def write_private_file(path: Path, data: bytes) -> None:

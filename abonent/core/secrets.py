@@ -43,6 +43,12 @@ def _old_key_material() -> list[str]:
     return [key for key in getattr(settings, "ABONENT_FIELD_KEY_OLD", ()) if key]
 
 
+def current_key_is_old() -> bool:
+    """Whether the key values are encrypted under (``ABONENT_FIELD_KEY``, else ``SECRET_KEY``) is also listed
+    in ``ABONENT_FIELD_KEY_OLD``: a rotation would then re-encrypt nothing, under the key it means to retire."""
+    return _key_material() in _old_key_material()
+
+
 def _current() -> Fernet:
     return _fernet(_key_material())
 

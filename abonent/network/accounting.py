@@ -18,6 +18,7 @@ import logging
 from dataclasses import asdict, dataclass
 
 import psycopg
+from django import db
 from django.conf import settings
 from django.db import DataError, connection, transaction
 from django.db.models import Case, F, Value, When
@@ -66,9 +67,25 @@ class AcctRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> AcctRecord:
-        data = dict(data)
-        data["event_time"] = dt.datetime.fromisoformat(data["event_time"])
-        return cls(**data)
+        """The record ``to_json`` gave, checked strictly: each field of its own type (an integer is neither a bool
+        nor a string of digits), the event time an ISO time with its UTC offset. Anything else raises ValueError:
+        a record another version wrote, or a damaged one, would fail later in ``mergeable`` (TypeError) or in
+        the database, at every replay, instead of being quarantined once (the spool, ``spoolfile.read``)."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        for name, value in data.items():
+            types = _JSON_TYPES.get(name)
+            if types is None:
+                raise ValueError(f"unknown field {name!r}")
+            if type(value) not in types:
+                raise ValueError(f"{name} is a JSON {type(value).__name__}")
+        missing = _JSON_REQUIRED - data.keys()
+        if missing:
+            raise ValueError(f"missing {', '.join(sorted(missing))}")
+        event_time = dt.datetime.fromisoformat(data["event_time"])
+        if event_time.utcoffset() is None:
+            raise ValueError("event_time has no UTC offset")
+        return cls(**{**data, "event_time": event_time})
 
     @property
     def started_at(self) -> dt.datetime:
@@ -77,6 +94,19 @@ class AcctRecord:
     @property
     def stopped(self) -> bool:
         return self.status == STOP
+
+
+# Each field's type in JSON, from its annotation (a field with an annotation not listed here fails at import).
+_JSON_TYPE_OF = {
+    "int": (int,),
+    "str": (str,),
+    "bool": (bool,),
+    "dt.datetime": (str,),
+    "int | None": (int, type(None)),
+    "str | None": (str, type(None)),
+}
+_JSON_TYPES = {f.name: _JSON_TYPE_OF[f.type] for f in dataclasses.fields(AcctRecord)}
+_JSON_REQUIRED = {f.name for f in dataclasses.fields(AcctRecord) if f.default is dataclasses.MISSING}
 
 
 def unique_session_id(
@@ -190,22 +220,43 @@ def write_batch(records: list[AcctRecord]) -> None:
         _write_sessions(segment)
 
 
-# What the database says of a row it cannot store; OverflowError is SQLite's driver refusing an integer
-# over 64 bits before the database sees it.
-_REFUSALS = (DataError, psycopg.errors.DataError, OverflowError)
+_OUTAGES = (db.OperationalError, db.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+_REFUSALS = (DataError, db.IntegrityError, psycopg.DataError, psycopg.IntegrityError, OverflowError)
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether an error is about a record rather than the database: a data exception (SQLSTATE class 22: a value
+    out of range, not an address) or an integrity violation (23: the foreign key to a NAS deleted since, a NOT
+    NULL), whichever class the driver gave it; or OverflowError, SQLite's driver refusing an integer over 64 bits
+    before the database sees it. Written again, such a record is refused again, forever. An OperationalError or
+    InterfaceError is the database or the connection failing (an outage), never a refusal."""
+    if isinstance(exc, _OUTAGES):
+        return False
+    if isinstance(exc, _REFUSALS):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc.__cause__, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
 
 
 def write_batch_isolating(records: list[AcctRecord], refused) -> None:
-    """``write_batch``; if the database refuses a row (a DataError fails the whole statement), the records are
-    written one by one and ``refused(record, error)`` is called for each it still refuses: one bad record
-    must not hold back the rest. Anything else (the database is away) is raised."""
+    """``write_batch``; if the database refuses a row (``is_refusal``: one bad row fails the whole statement),
+    the records are written one by one and ``refused(record, error)`` is called for each it still refuses: one
+    bad record must not hold back the rest. Anything else (the database is away) is raised.
+
+    Called outside any transaction: a foreign key is checked at commit (Django's are DEFERRABLE INITIALLY
+    DEFERRED), which is the end of the statement on PostgreSQL's single-statement path and the end of
+    ``write_batch``'s atomic block elsewhere, so the error comes from ``write_batch`` itself either way."""
     try:
         write_batch(records)
-    except _REFUSALS:
+    except Exception as exc:
+        if not is_refusal(exc):
+            raise
         for record in records:
             try:
                 write_batch([record])
-            except _REFUSALS as exc:
+            except Exception as exc:
+                if not is_refusal(exc):
+                    raise
                 refused(record, exc)
 
 
@@ -416,16 +467,19 @@ def close_nas_sessions(nas_id: int, at: dt.datetime, cause: str) -> int:
     )
 
 
-def sweep_stale_sessions(*, intervals: int = 3) -> int:
-    """Close open sessions with no update for ``intervals`` interim intervals of their NAS (a lost Stop).
-    They end at their last update: that is the last moment we know they were online."""
-    from .models import Nas
+def sweep_stale_sessions(*, intervals: int | None = None) -> int:
+    """Close the open sessions that no longer count as alive (a lost Stop, a NAS that crashed): by the same rule
+    as simultaneous use (``selectors.session_alive_seconds``: ``intervals`` interim intervals of their NAS,
+    ABONENT_RADIUS_SESSION_ALIVE_INTERVALS by default, plus a grace, at most two hours). They end at their last
+    update: that is the last moment we know they were online; a later record of one reopens it."""
+    from .selectors import alive_seconds_by_nas
 
+    if intervals is None:
+        intervals = settings.ABONENT_RADIUS_SESSION_ALIVE_INTERVALS
     now = clock.now()
     closed = 0
-    for nas_id, interval in Nas.objects.values_list("id", "interim_interval"):
-        cutoff = now - dt.timedelta(seconds=interval * intervals)
-        closed += Session.objects.filter(nas_id=nas_id, status=SessionStatus.OPEN, updated_at__lt=cutoff).update(
-            status=SessionStatus.CLOSED, stopped_at=F("updated_at"), terminate_cause=STALE
-        )
+    for seconds, nas_ids in alive_seconds_by_nas(intervals).items():
+        closed += Session.objects.filter(
+            nas_id__in=nas_ids, status=SessionStatus.OPEN, updated_at__lt=now - dt.timedelta(seconds=seconds)
+        ).update(status=SessionStatus.CLOSED, stopped_at=F("updated_at"), terminate_cause=STALE)
     return closed

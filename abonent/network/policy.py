@@ -221,7 +221,7 @@ class PolicyStore(SimultaneousUse):
         self.plans, self.debtors, self.over_quota = plans, set(debtors), set(over_quota)
         self.last_change_id = last_change_id
         self.at_limit, self.open_below_limit, self._on_nas, self._spread = set(), {}, {}, {}
-        self._online = set(online)
+        self._started_on_nas, self._online_read, self._online_since, self._online = {}, {}, set(online), None
         self.restored = True
         self.mark_fresh(as_of)
 

@@ -283,7 +283,7 @@ def test_a_snapshot_that_cannot_be_written_does_not_stop_the_node_publishing(cus
     store = PolicyStore()
     store.load_all()
     server = RadiusServer(store=store, nas_table={"127.0.0.1": NasEntry.from_model(nas_a)})
-    writer = SimpleNamespace(depth=0, lanes=[], spool=SimpleNamespace(has_backlog=lambda: False))
+    writer = SimpleNamespace(depth=0, lanes=[], spool=SimpleNamespace(has_backlog=lambda: False, refresh=lambda: False))
     maintenance = runner.Maintenance(server, writer, tmp_path / "policy.json", "host:1812:0", every=0.05)
     # when the maintenance thread runs for a while
     maintenance.start()

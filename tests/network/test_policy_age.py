@@ -176,3 +176,46 @@ def test_the_server_publishes_when_its_policy_was_read(customer, make_nas, serve
         assert store.as_of >= before.timestamp() - 1
     node = RadiusNode.objects.get()
     assert before - dt.timedelta(seconds=1) <= node.policy_as_of <= clock.now()
+
+
+# --- who counts as reconnecting: the logins online when the policy was read, or since ---------------------------
+
+
+def _stale(store: PolicyStore) -> None:
+    store.mark_fresh(time.time() - store.max_age - 1)
+
+
+@pytest.mark.django_db
+def test_a_stop_does_not_turn_a_subscriber_into_a_new_login(customer, make_nas):
+    # given a policy read with nobody online, and ivanov's session started and stopped since (his router
+    # reconnecting)
+    make_nas()
+    store = PolicyStore(max_age=4 * HOURS)
+    store.load_all()
+    ivanov = store.find("ivanov")
+    store.session_started(ivanov.login_id, "s1")
+    store.session_stopped(ivanov.login_id, "s1")
+    # when the database has been away past the limit, then he is let back in: he was online since the policy
+    # was read. On main (f14e0c7) the Stop took him out of the "had a session" set.
+    _stale(store)
+    decision = store.decide(ivanov, clock.now())
+    assert decision.accept, decision.reason
+
+
+@pytest.mark.django_db
+def test_the_snapshot_written_after_a_nas_reboot_still_lists_its_subscribers_as_online(customer, make_nas, tmp_path):
+    # given ivanov online through a NAS, and the database away since
+    nas = make_nas()
+    _open_session(customer, nas)
+    store = PolicyStore(max_age=4 * HOURS)
+    store.load_all()
+    # when the NAS reboots (Accounting-On) and the server saves its snapshot (every minute) and later restarts
+    store.nas_restarted(nas.pk, clock.now())
+    path = tmp_path / "policy.json"
+    snapshots.save(path, store, load_nas_table())
+    restored = PolicyStore(max_age=4 * HOURS)
+    assert snapshots.restore(path, restored) is not None
+    # then, past the age limit, ivanov reconnecting is let in. On main the snapshot listed nobody online.
+    _stale(restored)
+    decision = restored.decide(restored.find("ivanov"), clock.now())
+    assert decision.accept, decision.reason

@@ -237,3 +237,149 @@ def test_an_accounting_on_during_a_reread_is_not_undone_by_it(customer, make_nas
     store.refresh_sets()
     # then the sets the re-read installs have the restart applied too
     assert login.pk not in store.at_limit
+
+
+# --- an Accounting-On frees the sessions that started before it, no others (issue 12) --------------------------
+
+
+def test_an_accounting_on_sent_again_keeps_the_sessions_the_reread_found_started_since(customer, make_nas):
+    # given NAS A rebooted, and ivanov (one session allowed) back online through it: the re-read of the sets found
+    # his new session in the database (its Start handled by another process, or before this one started)
+    nas = make_nas()
+    login = Login.objects.get(username="ivanov")
+    store = _store()
+    rebooted_at = clock.now()
+    store.nas_restarted(nas.pk, rebooted_at)
+    _open(customer, nas, login, "after-reboot")
+    Session.objects.update(started_at=rebooted_at + dt.timedelta(seconds=5))
+    store.refresh_sets()
+    assert login.pk in store.at_limit
+    # when the NAS's Accounting-On for that reboot comes again
+    store.nas_restarted(nas.pk, rebooted_at)
+    # then his session still counts: a second login must not get in. On main (f14e0c7) every session the re-read
+    # counted on the NAS was freed, whenever it started.
+    assert login.pk in store.at_limit
+
+
+def test_an_accounting_on_frees_only_the_sessions_started_before_it(customer, make_nas, two_allowed):
+    # given a login allowed two sessions, both open on one NAS when the sets were read: one from an hour ago, one
+    # started ten seconds after the NAS's reboot, whose Accounting-On arrives late (Acct-Delay-Time: the server
+    # was unreachable for the NAS a while)
+    nas = make_nas()
+    _open(customer, nas, two_allowed, "a")
+    _open(customer, nas, two_allowed, "b")
+    rebooted_at = clock.now()
+    Session.objects.filter(acct_session_id="a").update(started_at=rebooted_at - dt.timedelta(hours=1))
+    Session.objects.filter(acct_session_id="b").update(started_at=rebooted_at + dt.timedelta(seconds=10))
+    store = _store()
+    assert two_allowed.pk in store.at_limit
+    # when the Accounting-On arrives
+    store.nas_restarted(nas.pk, rebooted_at)
+    # then one place is free (the hour-old session is over), not two (on main both were freed)
+    assert two_allowed.pk not in store.at_limit
+    assert store.open_below_limit[two_allowed.pk] == 1
+    store.session_started(two_allowed.pk, "c", nas.pk, rebooted_at + dt.timedelta(seconds=20))
+    assert two_allowed.pk in store.at_limit
+
+
+def test_a_start_after_the_accounting_on_keeps_counting_a_start_before_it_is_freed(customer, make_nas, two_allowed):
+    nas = make_nas()
+    store = _store()
+    rebooted_at = clock.now()
+    store.session_started(two_allowed.pk, "before", nas.pk, rebooted_at - dt.timedelta(minutes=5))
+    store.session_started(two_allowed.pk, "after", nas.pk, rebooted_at + dt.timedelta(seconds=1))
+    assert two_allowed.pk in store.at_limit
+    store.nas_restarted(nas.pk, rebooted_at)  # (delayed: the session "after" reported its Start first)
+    assert two_allowed.pk not in store.at_limit
+    store.session_started(two_allowed.pk, "next", nas.pk)
+    assert two_allowed.pk in store.at_limit  # "after" and "next"
+
+
+def test_a_reread_the_database_breaks_off_keeps_the_starts_seen(customer, make_nas, monkeypatch):
+    # given ivanov (one session allowed) at his limit by a Start this process saw
+    from django.db import OperationalError
+
+    from abonent.network import selectors
+
+    nas = make_nas()
+    login = Login.objects.get(username="ivanov")
+    store = _store()
+    store.session_started(login.pk, "b", nas.pk)
+    assert login.pk in store.at_limit
+
+    # when a re-read of the sets fails (the database went away during it)
+    def gone(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(selectors, "session_limits", gone)
+    with pytest.raises(OperationalError):
+        store.refresh_sets()
+    # then a Stop for another session of his (an older one, ended) does not free him: the session seen starting
+    # is still open. On main (f14e0c7) the failed re-read had already dropped the Starts it was to count over.
+    store.session_stopped(login.pk, "a-older")
+    assert login.pk in store.at_limit
+
+
+def test_a_session_that_started_at_the_accounting_on_itself_is_freed_one_a_microsecond_later_is_not(
+    customer, make_nas, two_allowed
+):
+    # The same boundary as the write's (``close_nas_sessions``: started_at <= the event time), to the microsecond.
+    nas = make_nas()
+    _open(customer, nas, two_allowed, "a")
+    _open(customer, nas, two_allowed, "b")
+    rebooted_at = dt.datetime(2026, 12, 1, 9, 0, 0, 123457, tzinfo=dt.UTC)
+    Session.objects.filter(acct_session_id="a").update(started_at=rebooted_at)
+    Session.objects.filter(acct_session_id="b").update(started_at=rebooted_at + dt.timedelta(microseconds=1))
+    store = _store()
+    store.nas_restarted(nas.pk, rebooted_at)
+    assert store.open_below_limit[two_allowed.pk] == 1
+
+
+# --- the alive window has a ceiling, and the sweeper keeps the same rule (issue 12) -----------------------------
+
+
+def test_a_nas_with_a_day_long_interval_keeps_a_silent_session_counting_two_hours_not_three_days(
+    customer, make_nas, settings
+):
+    # given a NAS set to send interims once a day, which crashed with ivanov's session open
+    settings.ABONENT_RADIUS_SESSION_ALIVE_INTERVALS = 3
+    nas = make_nas(interim_interval=86_400)
+    login = Login.objects.get(username="ivanov")
+    _open(customer, nas, login, "a")
+    _silent_for(2 * 3600 - 60)
+    assert login.pk in _store().at_limit
+    # when it has been silent for two hours, then it no longer counts (on main: 3 × 86,400 s + 30 s, three days)
+    _silent_for(2 * 3600 + 1)
+    assert login.pk not in _store().at_limit
+
+
+def test_the_sweeper_closes_a_session_when_it_stops_counting_not_before(customer, make_nas, settings):
+    # given five intervals set (a NAS whose interims are often late), a NAS at 60 s, and a session silent for four
+    from abonent.network.accounting import sweep_stale_sessions
+    from abonent.network.models import SessionStatus
+
+    settings.ABONENT_RADIUS_SESSION_ALIVE_INTERVALS = 5
+    nas = make_nas(interim_interval=60)
+    login = Login.objects.get(username="ivanov")
+    _open(customer, nas, login, "a")
+    _silent_for(4 * 60)
+    # when the sweeper runs, then it leaves the session open: it still counts toward simultaneous use. On main
+    # the sweeper closed it after three intervals whatever the setting, while the count held it for five.
+    assert sweep_stale_sessions() == 0
+    assert login.pk in _store().at_limit
+    # and once it stops counting (five intervals and the grace), the sweeper closes it
+    _silent_for(5 * 60 + 31)
+    assert login.pk not in _store().at_limit
+    assert sweep_stale_sessions() == 1
+    assert Session.objects.get().status == SessionStatus.CLOSED
+
+
+def test_the_sweeper_closes_a_silent_session_of_a_day_long_interval_nas_after_two_hours(customer, make_nas):
+    from abonent.network.accounting import sweep_stale_sessions
+
+    nas = make_nas(interim_interval=86_400)
+    _open(customer, nas, Login.objects.get(username="ivanov"), "a")
+    _silent_for(2 * 3600 - 60)
+    assert sweep_stale_sessions() == 0
+    _silent_for(2 * 3600 + 1)
+    assert sweep_stale_sessions() == 1

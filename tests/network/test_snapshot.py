@@ -223,3 +223,78 @@ def test_a_server_started_while_the_database_is_down_answers_from_the_snapshot(
         wrong = radclient(running.auth_port, SECRET, "auth", PAP.replace(PASSWORD, "wrong"))
     assert "Received Access-Accept" in result.stdout, result.stdout + result.stderr
     assert "Received Access-Reject" in wrong.stdout
+
+
+# --- what is at the snapshot's path when the server starts (issue 12: the spool directory may be writable by
+# someone else): only a regular file of ours, of a sane size, is read at all ----------------------------------
+
+
+@pytest.fixture
+def saved(customer, make_nas, tmp_path) -> Path:
+    """A good snapshot, written as the server writes it."""
+    make_nas()
+    store = PolicyStore()
+    store.load_all()
+    path = tmp_path / "policy.json"
+    snapshots.save(path, store, load_nas_table())
+    return path
+
+
+@pytest.mark.django_db
+def test_a_symlink_at_the_snapshot_path_is_not_followed(saved, tmp_path, caplog):
+    # given a link where the snapshot is (to a good snapshot here; to /dev/zero it would be read without end)
+    link = snapshots.snapshot_path(tmp_path, NODE)
+    link.symlink_to(saved)
+    # when the server restores from it, then it is refused, with a line, and the store left as it was
+    store = PolicyStore()
+    with caplog.at_level(logging.ERROR, "abonent.radius"):
+        assert snapshots.restore(link, store) is None
+    assert not store.by_login and not store.restored
+    assert "a symbolic link" in caplog.text
+    assert snapshots.restore(saved, PolicyStore()) is not None  # the file itself is fine
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_snapshot_file_someone_else_owns_is_refused(saved, caplog):
+    os.chown(saved, 65534, 65534)
+    with caplog.at_level(logging.ERROR, "abonent.radius"):
+        assert snapshots.restore(saved, PolicyStore()) is None
+    assert "owned by uid 65534" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_snapshot_file_over_the_size_cap_is_refused_unread(saved, monkeypatch, caplog):
+    monkeypatch.setattr(snapshots, "MAX_BYTES", saved.stat().st_size - 1)
+    with caplog.at_level(logging.ERROR, "abonent.radius"):
+        assert snapshots.restore(saved, PolicyStore()) is None
+    assert "a snapshot may have" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_spool_directory_others_can_open_is_made_private_with_a_warning(customer, make_nas, tmp_path, caplog):
+    # given a spool directory made by hand, readable and listable by everyone
+    make_nas()
+    spool = tmp_path / "radius"
+    spool.mkdir()
+    spool.chmod(0o755)
+    # when the server prepares it
+    with caplog.at_level(logging.WARNING, "abonent.radius"):
+        runner.prepare(runner.Options(bind="127.0.0.1", auth_port=0, acct_port=0, spool_dir=spool), 0)
+    # then it is ours alone from now on, and the operator is told
+    assert stat.S_IMODE(spool.stat().st_mode) == 0o700
+    assert "is mode 0755" in caplog.text and "made 0700" in caplog.text
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another user needs root")
+def test_a_spool_directory_of_another_user_is_left_alone_with_a_warning(tmp_path, caplog):
+    from abonent.core.files import make_private_directory
+
+    spool = tmp_path / "radius"
+    spool.mkdir()
+    spool.chmod(0o775)
+    os.chown(spool, 65534, 65534)
+    problem = make_private_directory(spool)
+    assert stat.S_IMODE(spool.stat().st_mode) == 0o775
+    assert "belongs to uid 65534" in problem

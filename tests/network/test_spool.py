@@ -6,6 +6,7 @@ import json
 import os
 import re
 import stat
+import time
 
 import pytest
 
@@ -171,6 +172,8 @@ def test_an_earlier_versions_json_lines_spool_with_a_torn_last_line_is_replayed(
     lines = [json.dumps(rec(f"s{i}").to_json()) + "\n" for i in range(3)]
     torn = json.dumps(rec("s3").to_json())[:40]  # the process died writing it
     (tmp_path / "accounting-billing1-1812-0.jsonl").write_text("".join(lines) + torn)
+    a_minute_ago = time.time() - 60  # when its process was stopped, for the upgrade (LEGACY_GRACE_SECONDS)
+    os.utime(tmp_path / "accounting-billing1-1812-0.jsonl", (a_minute_ago, a_minute_ago))
     (tmp_path / "accounting-billing1-1812-0.rejected.jsonl").write_text(lines[0])  # set aside back then: stays
     stats = Stats()
     spool = Spool(tmp_path, stats)

@@ -366,7 +366,7 @@ class RadiusServer:
             if record.status == accounting.STOP:
                 self.store.session_stopped(record.login_id, record.unique_id)
             elif record.status == accounting.START:
-                self.store.session_started(record.login_id, record.unique_id, nas.id)
+                self.store.session_started(record.login_id, record.unique_id, nas.id, record.started_at)
         self.acct_dedup.put(key, DedupCache.PENDING)
         self.stats.counters[(nas.name, ACCOUNTING_COUNTERS[record.status])] += 1
         self.writer.submit(record, PendingAnswer(self.acct_dedup, key, reply, send, addr))

@@ -10,8 +10,10 @@ hangs cannot stop it for good.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import math
 import os
 import signal
 import socket
@@ -22,9 +24,18 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
-from django.db import DatabaseError, DataError, close_old_connections, connection
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+)
 
 from abonent.core import clock
+from abonent.core.files import make_private_directory
 
 from ..models import AuthAttempt, RadiusNode
 from ..policy import PolicyStore
@@ -40,6 +51,10 @@ logger = logging.getLogger("abonent.radius")
 REFRESH_SECONDS = 2.0
 NAS_RELOAD_SECONDS = 10.0
 SNAPSHOT_SECONDS = 60.0
+# After a failed snapshot save, the next try comes this much later, doubling up to SNAPSHOT_SECONDS.
+SNAPSHOT_RETRY_SECONDS = 5.0
+# A maintenance step failing tick after tick is logged once in this many seconds.
+FAILURE_LOG_SECONDS = 60.0
 # While the database is away, the policy's age is logged this often.
 AGE_LOG_SECONDS = 300.0
 # At shutdown, how long accounting records received may take to be written; what is left then is spooled.
@@ -125,7 +140,41 @@ class _Socket:
                 server.stats.inc("all", "handler_errors")
 
 
+class _StepFailures:
+    """One maintenance step's failures in a row, so that a step failing every tick (every 2 s) is logged once a
+    minute with a count, and its recovery once."""
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+        self.unlogged = 0
+        self.logged_at = -math.inf
+
+    def failed(self, name: str, exc: BaseException, *, traceback: bool) -> None:
+        self.in_a_row += 1
+        now = time.monotonic()
+        if now - self.logged_at < FAILURE_LOG_SECONDS:
+            self.unlogged += 1
+            return
+        more = f" ({self.unlogged} more failures not logged since)" if self.unlogged else ""
+        logger.error("radius: maintenance: %s failed: %s%s", name, exc, more, exc_info=traceback)
+        self.logged_at, self.unlogged = now, 0
+
+    def succeeded(self, name: str) -> None:
+        if self.in_a_row:
+            logger.warning("radius: maintenance: %s works again after %d failures", name, self.in_a_row)
+        self.in_a_row, self.unlogged, self.logged_at = 0, 0, -math.inf
+
+
 class Maintenance(threading.Thread):
+    """The maintenance thread: every ``every`` seconds, each of its steps in turn, each on its own.
+
+    A step that fails is logged (at most once a minute, with how many failures were not) and tried again at
+    the next tick; it never keeps the steps after it from running. A disk that cannot take the snapshot must not
+    stop the node publishing its counters (it would look dead on /metrics), nor the spool being replayed.
+    The one exception: once the database is found unreachable in a tick, the database steps after it wait for
+    the next tick (each would only wait out the same deadline); the disk's steps still run.
+    """
+
     def __init__(
         self, server: RadiusServer, writer: AccountingWriter, snapshot: Path, node: str, every: float = REFRESH_SECONDS
     ) -> None:
@@ -140,46 +189,96 @@ class Maintenance(threading.Thread):
         self.database_up = True
         self._age_logged = 0.0
         self._too_old_logged = False
+        self._last_nas = 0.0
+        self._snapshot_due = 0.0
+        self._snapshot_failures = 0
+        self._failures: dict[str, _StepFailures] = {}
 
     def run(self) -> None:
         # Reads of the whole policy may take seconds on a large database: this thread's statements get the
         # longer deadline, and a lock wait the short one (a table locked by someone else: try again next tick).
         deadlines.bind_thread(settings.ABONENT_RADIUS_DB_MAINTENANCE_TIMEOUT, settings.ABONENT_RADIUS_DB_TIMEOUT)
-        last_nas = last_snapshot = 0.0
         while not self.stop_event.wait(self.every):
-            try:
-                self.server.store.warm_passwords()
-                close_old_connections()
-                with deadlines.section():
-                    self.server.store.refresh()
-                    now = time.monotonic()
-                    if now - last_nas >= NAS_RELOAD_SECONDS:
-                        self.server.nas_table = load_nas_table()
-                        last_nas = now
-                    self._flush_attempts()
-                # Only after the reads above succeeded, so a database known to be away is not tried again here;
-                # on the writer's thread, under the accounting deadline. refresh() also finds the spool of a
-                # process that has died since, which this one may replay.
-                if self.writer.spool.refresh():
-                    self.writer.replay()
-                if now - last_snapshot >= SNAPSHOT_SECONDS:
-                    snapshots.save(self.snapshot, self.server.store, self.server.nas_table)
-                    last_snapshot = now
-                with deadlines.section():
-                    self._publish()
-                if not self.database_up:
-                    logger.warning("radius: database is back")
-                self.database_up = True
-                self._too_old_logged = False
-            except (DatabaseError, psycopg.Error) as exc:  # psycopg's own from the replay's raw cursor
-                connection.close()
-                if self.database_up:
-                    logger.error("radius: database unavailable (%s); answering from the in-memory policy", exc)
-                self.database_up = False
-                self._report_age()
-            except Exception:
-                logger.exception("radius: maintenance failed")
+            self.tick()
         connection.close()
+
+    def tick(self) -> None:
+        away: Exception | None = None
+        for name, step in (
+            ("policy refresh", self._refresh_policy),
+            ("NAS table reload", self._reload_nas),
+            ("authentication attempt log", self._flush_attempts),
+            # Also finds the spool of a process that has died since, which this one may replay.
+            ("spool replay", self._replay_spool),
+            ("publishing the counters", self._publish),
+        ):
+            if away is None:
+                # The replay runs on the writer's thread, under the accounting deadline; the rest on this
+                # thread's connection, under the maintenance deadline.
+                away = self._step(name, step, watched=step != self._replay_spool)
+        if time.monotonic() >= self._snapshot_due:
+            self._step("snapshot save", self._save_snapshot, watched=False)
+        if away is None:
+            if not self.database_up:
+                logger.warning("radius: database is back")
+            self.database_up = True
+            self._too_old_logged = False
+        else:
+            if self.database_up:
+                logger.error("radius: database unavailable (%s); answering from the in-memory policy", away)
+            self.database_up = False
+            self._report_age()
+
+    def _step(self, name: str, step, *, watched: bool = True) -> Exception | None:
+        """Run one step. Returns the error when it found the database unreachable (a connection error or a
+        deadline: Django's OperationalError and InterfaceError), which ``tick`` reports as the outage it is;
+        any other failure is this step's own, logged here."""
+        failures = self._failures.setdefault(name, _StepFailures())
+        try:
+            with deadlines.section() if watched else contextlib.nullcontext():
+                step()
+        except (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            # (psycopg's own: the replay's upsert runs on psycopg's cursor, whose errors Django does not wrap.)
+            connection.close()  # the next tick reconnects
+            return exc
+        except Exception as exc:
+            if isinstance(exc, DatabaseError):
+                connection.close()
+            # A full or read-only disk says enough in one line; anything else may be a bug: its traceback.
+            failures.failed(name, exc, traceback=not isinstance(exc, OSError))
+        else:
+            failures.succeeded(name)
+        return None
+
+    def _refresh_policy(self) -> None:
+        self.server.store.warm_passwords()
+        close_old_connections()
+        self.server.store.refresh()
+
+    def _reload_nas(self) -> None:
+        now = time.monotonic()
+        if now - self._last_nas >= NAS_RELOAD_SECONDS:
+            self.server.nas_table = load_nas_table()
+            self._last_nas = now
+
+    def _replay_spool(self) -> None:
+        if self.writer.spool.refresh():
+            self.writer.replay()
+
+    def _save_snapshot(self) -> None:
+        """Every minute; after a failure (a full disk) again sooner, backing off to the minute: the policy in
+        memory may be newer than the file, but a disk that refuses is not asked every tick."""
+        now = time.monotonic()
+        try:
+            snapshots.save(self.snapshot, self.server.store, self.server.nas_table)
+        except Exception:
+            self._snapshot_failures += 1
+            self._snapshot_due = now + min(
+                SNAPSHOT_SECONDS, SNAPSHOT_RETRY_SECONDS * 2 ** (self._snapshot_failures - 1)
+            )
+            raise
+        self._snapshot_failures = 0
+        self._snapshot_due = now + SNAPSHOT_SECONDS
 
     def _report_age(self) -> None:
         """While the database is away: how old the policy answering is, and when it is too old for new logins
@@ -213,13 +312,17 @@ class Maintenance(threading.Thread):
         if attempts:
             try:
                 AuthAttempt.objects.bulk_create(attempts, batch_size=1000)
-            except DataError:
+            except (DataError, IntegrityError):
+                # A row the database refuses (a value out of range; a NAS or subscriber deleted since the attempt,
+                # its foreign key gone) is dropped: one bad row must not block the rest forever.
                 connection.close()
-                for attempt in attempts:  # one bad row must not block the rest forever
+                for attempt in attempts:
                     try:
                         AuthAttempt.objects.bulk_create([attempt])
-                    except DataError:
-                        logger.error("radius: authentication attempt refused by the database: %r", attempt.username)
+                    except (DataError, IntegrityError) as exc:
+                        logger.error(
+                            "radius: authentication attempt refused by the database: %r: %s", attempt.username, exc
+                        )
             except DatabaseError:
                 self.server.attempts[:0] = attempts  # kept for the next try (bounded by the server)
                 raise
@@ -266,7 +369,10 @@ def build_server(spool_dir: Path, node: str) -> tuple[RadiusServer, AccountingWr
 def prepare(options: Options, index: int):
     """Everything that touches the database before the loop starts (Django's ORM is synchronous)."""
     spool_dir = options.spool_dir or settings.ABONENT_RADIUS_SPOOL_DIR
-    spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds the snapshot: nobody else's to list
+    # It holds the snapshot and the spool: nobody else's to list, nor to plant a file in.
+    problem = make_private_directory(spool_dir)
+    if problem:
+        logger.warning("radius: spool directory %s", problem)
     node = f"{socket.gethostname()}:{options.auth_port}:{index}"
     deadlines.bind_thread(settings.ABONENT_RADIUS_DB_MAINTENANCE_TIMEOUT, settings.ABONENT_RADIUS_DB_TIMEOUT)
     with deadlines.section():
@@ -319,7 +425,10 @@ async def _serve(
     writer.close(seconds=5)
     for sock in (auth_sock, acct_sock):
         sock.close()
-    snapshots.save(snapshot, server.store, server.nas_table)
+    try:
+        snapshots.save(snapshot, server.store, server.nas_table)
+    except OSError as exc:  # a full disk: the last minute's snapshot stays; the exit goes on
+        logger.error("radius: cannot save the policy snapshot at exit: %s", exc)
 
 
 def serve(options: Options) -> None:

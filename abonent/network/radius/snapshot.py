@@ -13,8 +13,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import json
 import logging
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -37,6 +40,9 @@ SHAPE = {
     "plan": [f.name for f in dataclasses.fields(PlanSpeeds)],
     "speed": [f.name for f in dataclasses.fields(Speed)],
 }
+# The most of a snapshot file that is read: a PPPoE login with its encrypted password takes about 200 bytes, so
+# ten million logins. Larger is no snapshot we wrote, and reading it would take the memory the server needs.
+MAX_BYTES = 2 * 1024**3
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
@@ -197,13 +203,42 @@ def decode(data: bytes) -> dict:
     return state
 
 
+def read_snapshot_file(path: Path) -> bytes:
+    """The bytes of the snapshot file at ``path``, if it is one: a regular file of ours, not too big.
+
+    Opened without following a symlink and without blocking: a FIFO planted there would hold the start forever
+    waiting for a writer, a symlink to ``/dev/zero`` would be read until memory runs out, and a file someone
+    else owns is not one we wrote. ``Refused`` (or OSError) says why not."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW's answer for a symlink
+            raise Refused("a symbolic link, not a file") from exc
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused("not a regular file")
+        if st.st_uid != os.geteuid():
+            raise Refused(f"owned by uid {st.st_uid}, not by this process's user ({os.geteuid()})")
+        if st.st_size > MAX_BYTES:
+            raise Refused(f"{st.st_size} bytes, over the {MAX_BYTES} a snapshot may have")
+        data = fh.read(st.st_size + 1)  # one more: a file that grew while read is not the one measured
+    if len(data) != st.st_size:
+        raise Refused("changed while it was read")
+    return data
+
+
 def restore(path: Path, store: PolicyStore) -> dict[str, NasEntry] | None:
     """Fill ``store`` from the snapshot at ``path`` and return its NAS table; None (the store untouched) when
     there is none or it is refused."""
     try:
-        data = path.read_bytes()
+        data = read_snapshot_file(path)
     except FileNotFoundError:
         logger.error("radius: no policy snapshot at %s", path)
+        return None
+    except Refused as exc:
+        logger.error("radius: policy snapshot %s refused: %s", path, exc)
         return None
     except OSError as exc:
         logger.error("radius: cannot read the policy snapshot %s: %s", path, exc)

@@ -7,28 +7,36 @@ the name exists (it is created as ``….new`` and renamed) until it exits. Any p
 replays every file no live process holds: the file of a process that died (or stopped with a backlog) is taken
 by the first to lock it, renamed ``….orphan`` so that the others know it is being replayed rather than appended
 to, replayed, and removed. The lock ends with its holder, so a process that dies while replaying leaves the file
-to the next. The JSON-lines files of earlier versions (``accounting-<host>-<port>-<index>.jsonl``) are converted
-into such a file first.
+to the next. At most ``ADOPT_AT_ONCE`` such files are held (open and locked) at a time, the oldest first; the
+others wait their turn. A file named like a spool file that cannot be opened (a symlink, another user's file, a
+directory) is logged once and skipped. The JSON-lines files of earlier versions
+(``accounting-<host>-<port>-<index>.jsonl``) are renamed out of their writers' way and, once unwritten for
+``LEGACY_GRACE_SECONDS``, converted into such a file.
 
-A record that cannot be read (a torn or corrupt frame, a torn JSON line) is quarantined: its bytes are appended to
-``accounting-quarantine.log`` after a line saying where they came from and why, with a log line and the counter
-``accounting_spool_corrupt``. A record the database refuses (DataError) is set aside in ``accounting-rejected.spool``
-(framed like the spool). Every file is created with mode 0600, and the directory is fsynced after a file is
-created, renamed or removed, so that neither a new file nor a removal is lost in a crash.
+A record that cannot be read (a torn or corrupt frame, a frame that is not a valid record, a torn JSON line) is
+quarantined: its bytes are appended to ``accounting-quarantine.log`` after a line saying where they came from and
+why, with a log line and the counter ``accounting_spool_corrupt``; once, not at every attempt of a replay the
+database keeps failing. A record the database refuses (``accounting.is_refusal``: a DataError, an IntegrityError
+such as a NAS deleted since) is set aside in ``accounting-rejected.spool`` (framed like the spool). Every file is
+created with mode 0600, and the directory is fsynced after a file is created, renamed or removed, so that neither
+a new file nor a removal is lost in a crash.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import json
 import logging
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +56,18 @@ REJECTED = "accounting-rejected.spool"
 _SPOOL_NAME = re.compile(r"accounting-\d{20}-\d+-[0-9a-f]{8}\.(spool|orphan)")
 _LEGACY_NAME = re.compile(r"accounting-.+\.jsonl")
 _LEGACY_SKIP = (".rejected.jsonl",)
+# An earlier version's file renamed out of its writers' way, to be converted (``Spool._take_legacy``).
+_TAKEN_NAME = re.compile(r"accounting-.+\.jsonl\.\d{20}\.taken")
 _FLAGS = os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+# Files of processes gone held open (and locked) at once; the others wait their turn. A process crash-looping
+# through an outage leaves a file per start: held all at once, hundreds would exhaust RLIMIT_NOFILE (EMFILE
+# from the next open: no replay, no socket).
+ADOPT_AT_ONCE = 16
+# How long an earlier version's file, once renamed, must go unwritten before it is converted. That version
+# appends unlocked, opening the path anew for each batch (buffered writes, then fsync, then the NAS is
+# answered): a process that opened it before the rename writes on into the renamed file. An append takes
+# milliseconds; a process stopped (SIGSTOP) mid-append for longer than this would lose the rest of it.
+LEGACY_GRACE_SECONDS = 10.0
 
 
 def spool_files(directory: Path) -> list[Path]:
@@ -80,18 +99,24 @@ def _write_joined(fd: int, parts: list[bytes], offset: int) -> int:
 
 
 def _lock(path: Path) -> int | None:
-    """The file at ``path`` opened and locked, or None if another process holds it or it is gone."""
+    """The file at ``path`` opened and locked, or None if another process holds it or it is gone. OSError if it
+    cannot be opened as a regular file: a symlink (O_NOFOLLOW: ELOOP), another user's (EACCES), a directory."""
     try:
         fd = os.open(path, os.O_RDWR | _FLAGS)
     except FileNotFoundError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         # Still the file of that name? It may have been replayed and removed, or renamed, before the lock.
-        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+        if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
             return fd
     except (BlockingIOError, FileNotFoundError):
         pass
+    except BaseException:
+        os.close(fd)
+        raise
     os.close(fd)
     return None
 
@@ -110,8 +135,9 @@ class Spool:
     """The spool directory as one process sees it: its own file, appended to and fsynced before the NAS is
     answered, and the files of processes gone, replayed before it."""
 
-    def __init__(self, directory: Path, stats: Stats | None = None) -> None:
+    def __init__(self, directory: Path, stats: Stats | None = None, clock: Callable[[], float] = time.time) -> None:
         self.directory = directory
+        self._clock = clock  # wall time, against file modification times (an earlier version's grace)
         directory.mkdir(parents=True, exist_ok=True)
         self.stats = stats if stats is not None else Stats()
         self._lock = threading.Lock()  # the own file: appends (lane threads) against replay
@@ -120,6 +146,13 @@ class Spool:
         self._own_pending = False
         self._adopted: dict[str, _File] = {}  # files of processes gone, locked by this one, by name
         self._foreign: set[str] = set()  # such files that another process is replaying (or unconverted ones)
+        self._waiting = False  # more files of processes gone than ADOPT_AT_ONCE: taken once those held are done
+        self._unopenable: set[str] = set()  # names logged as not openable (once each; tried again every refresh)
+        # Damage this process has quarantined, (file, offset): while a replay keeps failing on what precedes
+        # the damage, the marker cannot move past it (see _replay_file), and it must not be quarantined again.
+        self._quarantined: set[tuple[str, int]] = set()
+        # Earlier versions' renamed files seen still within their grace: name -> ((size, mtime_ns), monotonic).
+        self._taken_seen: dict[str, tuple[tuple[int, int], float]] = {}
         self.refresh()
 
     def has_backlog(self) -> bool:
@@ -134,7 +167,7 @@ class Spool:
         may be written ahead of the dead one's spool; accounting writes keep the largest counters, so a record
         written out of order never counts twice: ``accounting.grown_counter``.) Cheap: the event loop asks it
         for every batch."""
-        return self._own_pending or bool(self._adopted) or bool(self._foreign)
+        return self._own_pending or bool(self._adopted) or bool(self._foreign) or self._waiting
 
     # --- appending ---------------------------------------------------------------------------------------------
 
@@ -182,38 +215,73 @@ class Spool:
         with self._dir_lock:
             foreign: set[str] = set()
             own = self._own.path.name if self._own is not None else None
-            for entry in sorted(os.scandir(self.directory), key=lambda e: e.name):
-                name = entry.name
+            entries = sorted(os.scandir(self.directory), key=lambda e: e.name)
+            present = {entry.name for entry in entries}
+            self._unopenable &= present
+            self._taken_seen = {name: seen for name, seen in self._taken_seen.items() if name in present}
+            for entry in entries:
+                name, path = entry.name, Path(entry.path)
                 if _LEGACY_NAME.fullmatch(name) and not name.endswith(_LEGACY_SKIP):
                     try:
-                        self._convert(Path(entry.path))
+                        path = self._take_legacy(entry)
                     except OSError:
                         # Kept, and tried again at the next refresh; meanwhile it is a backlog to queue behind.
-                        logger.exception("accounting: cannot convert the spool %s", name)
+                        logger.exception("accounting: cannot take the spool %s of an earlier version", name)
                         foreign.add(name)
+                        continue
+                    if path is None:
+                        continue
+                if _TAKEN_NAME.fullmatch(path.name):
+                    if not self._convert(path):
+                        foreign.add(path.name)  # still being written, or being converted: a backlog (sorts first)
                 elif name.endswith(".spool.new") and _SPOOL_NAME.fullmatch(name[:-4]):
                     # A creation that died before the rename: it never held a record.
-                    fd = _lock(Path(entry.path))
+                    fd = self._open_locked(path)
                     if fd is not None:
                         try:
-                            os.unlink(entry.path)
+                            os.unlink(path)
                             fsync_dir(self.directory)
                         except OSError:
                             logger.exception("accounting: cannot remove %s", name)
                         finally:
                             os.close(fd)
+            waiting = False
             for entry in sorted(os.scandir(self.directory), key=lambda e: e.name):
                 name = entry.name
                 if not _SPOOL_NAME.fullmatch(name) or name == own or name in self._adopted:
                     continue
-                if not self._adopt(Path(entry.path)) and name.endswith(".orphan"):
+                if len(self._adopted) < ADOPT_AT_ONCE:
+                    taken = self._adopt(Path(entry.path))
+                else:
+                    # Held enough: is this one a file of a process gone too (its turn comes), or a live one's?
+                    fd = self._open_locked(Path(entry.path))
+                    if fd is not None:
+                        os.close(fd)
+                        waiting = True
+                        break  # newer than every file held: what follows cannot hold their replay back
+                    taken = False
+                if not taken and name.endswith(".orphan") and name not in self._unopenable:
                     foreign.add(name)  # another process is replaying it
-            self._foreign = foreign
+            self._foreign, self._waiting = foreign, waiting
         return self.has_backlog()
+
+    def _open_locked(self, path: Path) -> int | None:
+        """``_lock``, with a file that cannot be opened logged (once) and skipped, as if it were not there: a
+        symlink or another user's file named like a spool file must stop neither the start nor the replay of
+        the others. It is tried again at every refresh (it may be fixed; EMFILE passes)."""
+        try:
+            fd = _lock(path)
+        except OSError as exc:
+            if path.name not in self._unopenable:
+                self._unopenable.add(path.name)
+                logger.error("accounting: cannot open %s in the spool directory (%s); skipped", path.name, exc)
+            return None
+        self._unopenable.discard(path.name)
+        return fd
 
     def _adopt(self, path: Path) -> bool:
         """Take the file if no live process holds it (renamed ``.orphan``, kept locked until replayed)."""
-        fd = _lock(path)
+        fd = self._open_locked(path)
         if fd is None:
             return False  # a live process's own file, or one that another process is replaying
         try:
@@ -229,17 +297,56 @@ class Spool:
         self._adopted[path.name] = _File(path, fd)
         return True
 
-    def _convert(self, legacy: Path) -> None:
-        """An earlier version's JSON-lines spool, rewritten as a spool file of a process gone (then removed). A
-        line that is not a record (the torn last line of a crash) is quarantined."""
-        fd = _lock(legacy)
-        if fd is None:
-            return  # another process is converting it
+    def _take_legacy(self, entry: os.DirEntry) -> Path | None:
+        """Rename an earlier version's file out of its writers' way; its new name, or None if there is nothing
+        to take. An append that had it open goes on into the renamed file (converted once it has gone unwritten
+        for ``LEGACY_GRACE_SECONDS``); the next creates a new file under the old name, taken at a later refresh.
+        Converting it in place instead would unlink it under an append still writing, answered after its fsync:
+        a record lost."""
+        if not entry.is_file(follow_symlinks=False):
+            if entry.name not in self._unopenable:
+                self._unopenable.add(entry.name)
+                logger.error("accounting: %s in the spool directory is not a regular file; skipped", entry.name)
+            return None
+        taken = Path(entry.path).with_name(f"{entry.name}.{time.time_ns():020d}.taken")
         try:
-            # Named by its last write (before any file of this version) and its name, so a conversion that
-            # died after the rename is recognised, not done twice.
-            stamp = os.fstat(fd).st_mtime_ns
-            path = self.directory / f"accounting-{stamp:020d}-0-{zlib.crc32(legacy.name.encode()):08x}.orphan"
+            os.rename(entry.path, taken)
+        except FileNotFoundError:
+            return None  # another process took it
+        fsync_dir(self.directory)
+        return taken
+
+    def _settled(self, name: str, st: os.stat_result) -> bool:
+        """Whether a renamed file of an earlier version has gone unwritten for ``LEGACY_GRACE_SECONDS``: by its
+        modification time, or, should the clock have been set back, as this process has watched it."""
+        if self._clock() - st.st_mtime >= LEGACY_GRACE_SECONDS:
+            return True
+        state, now = (st.st_size, st.st_mtime_ns), time.monotonic()
+        seen = self._taken_seen.get(name)
+        if seen is None or seen[0] != state:
+            self._taken_seen[name] = (state, now)
+            return False
+        return now - seen[1] >= LEGACY_GRACE_SECONDS
+
+    def _convert(self, taken: Path) -> bool:
+        """An earlier version's JSON-lines spool (renamed by ``_take_legacy``), once settled, rewritten as a spool
+        file of a process gone, then removed. A line that is not a record (the torn last line of a crash, or of an
+        append stopped for longer than the grace) is quarantined. False while it must be waited for: within its
+        grace, being converted by another process, or failing (tried again at the next refresh)."""
+        fd = self._open_locked(taken)
+        if fd is None:
+            # Being converted by another process; or gone (converted), or not openable (logged): not waited for.
+            return taken.name in self._unopenable or not os.path.lexists(taken)
+        try:
+            st = os.fstat(fd)
+            if not self._settled(taken.name, st):
+                return False
+            # Named by its last write (before any file of this version), then when it was taken (the files an
+            # earlier-version process went on to write under the same name, written within one tick of the
+            # file system's clock, keep their order), and its name: a conversion that died after the rename is
+            # recognised, not done twice.
+            taken_ns, crc = taken.name.rsplit(".", 2)[1], zlib.crc32(taken.name.encode())
+            path = self.directory / f"accounting-{st.st_mtime_ns:020d}-{taken_ns}-{crc:08x}.orphan"
             if not path.exists():
                 new = path.with_name(path.name + ".new")
                 out = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _FLAGS, 0o600)
@@ -249,7 +356,7 @@ class Spool:
                     with os.fdopen(os.dup(fd), "rb") as fh:
                         position, pending = 0, []
                         for line in fh:
-                            pending.append(self._legacy_record(legacy, position, line))
+                            pending.append(self._legacy_record(taken, position, line))
                             position += len(line)
                             if len(pending) >= 1000:
                                 offset += _write_joined(out, pending, offset)
@@ -259,9 +366,14 @@ class Spool:
                     os.close(out)
                 os.rename(new, path)
                 fsync_dir(self.directory)
-            os.unlink(legacy)
+            os.unlink(taken)
             fsync_dir(self.directory)
-            logger.info("accounting: spool %s converted to %s", legacy.name, path.name)
+            self._taken_seen.pop(taken.name, None)
+            logger.info("accounting: spool %s converted to %s", taken.name, path.name)
+            return True
+        except OSError:
+            logger.exception("accounting: cannot convert the spool %s", taken.name)
+            return False
         finally:
             os.close(fd)
 
@@ -271,11 +383,8 @@ class Spool:
         try:
             if not line.endswith(b"\n"):
                 raise ValueError("torn last line")
-            data = json.loads(line)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            return spoolfile.encode([AcctRecord.from_json(data)])
-        except (ValueError, TypeError, KeyError) as exc:
+            return spoolfile.encode([AcctRecord.from_json(json.loads(line))])
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
             self._quarantine(legacy, position, line, str(exc))
             return b""
 
@@ -283,23 +392,28 @@ class Spool:
 
     def replay(self, chunk: int = 2000) -> int:
         """Write the spool to the database in order, a chunk per transaction: first the files of processes gone,
-        in the order they were created, then this process's own, only once no such file is left (its sessions
-        may have come here from them). After each chunk the file's marker moves past it (fsynced), so a failure
-        or a crash resumes after the last chunk written. A record the database refuses (DataError) is set aside
-        in ``accounting-rejected.spool`` with a log line instead of blocking the spool forever. Anything else (the
-        database is away) is raised, and the next call resumes."""
+        in the order they were created (``ADOPT_AT_ONCE`` at a time), then this process's own, only once no such
+        file is left (its sessions may have come here from them). After each chunk the file's marker moves past
+        it (fsynced), so a failure or a crash resumes after the last chunk written. A record the database refuses
+        (``accounting.is_refusal``) is set aside in ``accounting-rejected.spool`` with a log line instead of
+        blocking the spool forever. Anything else (the database is away) is raised, and the next call resumes."""
         self.refresh()
         done = 0
         close_old_connections()
         try:
-            with self._dir_lock:
-                for name in sorted(self._adopted):
-                    # (An earlier version's file not yet converted is older than any: its name sorts as "".)
-                    if any((other if _SPOOL_NAME.fullmatch(other) else "") < name for other in self._foreign):
-                        break  # an older file is being replayed elsewhere: its records come first
-                    done += self._replay_file(self._adopted[name], chunk, own=False)
-                    self._adopted.pop(name).close()
-            if not self._adopted and not self._foreign and self._own_pending:
+            while True:
+                with self._dir_lock:
+                    for name in sorted(self._adopted):
+                        # (An earlier version's file not yet converted is older than any: its name sorts as "".)
+                        if any((other if _SPOOL_NAME.fullmatch(other) else "") < name for other in self._foreign):
+                            break  # an older file is being replayed elsewhere: its records come first
+                        done += self._replay_file(self._adopted[name], chunk, own=False)
+                        self._adopted.pop(name).close()
+                    more = self._waiting and not self._adopted
+                if not more:
+                    break
+                self.refresh()  # the next files waiting their turn
+            if not self._adopted and not self._foreign and not self._waiting and self._own_pending:
                 done += self._replay_file(self._own, chunk, own=True)
         finally:
             if done:
@@ -313,30 +427,45 @@ class Spool:
             with self._lock if own else nullcontext():
                 # The own file's appends hold the lock: its size then is where whole frames end.
                 end = file.size if own else os.fstat(file.fd).st_size
-                items, position = spoolfile.read(file.fd, position, end, chunk)
+                items, after = spoolfile.read(file.fd, position, end, chunk)
                 if not items:
                     os.unlink(file.path)
                     fsync_dir(self.directory)
+                    self._quarantined = {q for q in self._quarantined if q[0] != file.path.name}
                     if own:
                         file.close()
                         self._own, self._own_pending = None, False
                     return done
-            records = []
+            records: list[AcctRecord] = []
             for item in items:
-                if isinstance(item, Damage):
-                    self._quarantine_range(file, item)
-                elif item.record is None:
+                if isinstance(item, Damage) or item.record is None:
+                    # The records before the damage are written first and the marker moved past it right after
+                    # it is quarantined: while the database is away, the damage is not reached, and once passed
+                    # it is never read again. (A crash between the two quarantines it again, once.)
+                    done += self._write(records)
+                    records = []
                     self._quarantine_range(file, Damage(item.start, item.end, item.reason))
+                    spoolfile.write_marker(file.fd, item.end)
                 else:
                     records.append(item.record)
-            if records:
-                accounting.write_batch_isolating(records, self._set_aside)
-                done += len(records)
-            spoolfile.write_marker(file.fd, position)
+            if records:  # (otherwise the last item was damage, and the marker is past it already)
+                done += self._write(records)
+                spoolfile.write_marker(file.fd, after)
+            position = after
+
+    def _write(self, records: list[AcctRecord]) -> int:
+        if records:
+            accounting.write_batch_isolating(records, self._set_aside)
+        return len(records)
 
     # --- what cannot be replayed ------------------------------------------------------------------------------
 
     def _quarantine_range(self, file: _File, damage: Damage) -> None:
+        # Once per process even where the marker cannot be moved past it (a file whose header is not ours).
+        key = (file.path.name, damage.start)
+        if key in self._quarantined:
+            return
+        self._quarantined.add(key)
         size = damage.end - damage.start
         data = spoolfile.pread_all(file.fd, size, damage.start)
         self._quarantine(file.path, damage.start, data, damage.reason)
@@ -363,7 +492,7 @@ class Spool:
 
     def _append_locked(self, path: Path, data: bytes, header: bytes) -> None:
         """Append to a file several processes may write (under its lock), fsynced; created with ``header``."""
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | _FLAGS, 0o600)
+        fd = _open_regular(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
@@ -384,3 +513,28 @@ class Spool:
                     file.close()
             self._own, self._own_pending = None, False
             self._adopted.clear()
+
+
+def _open_regular(path: Path) -> int:
+    """``path`` opened for appending, created 0600 if missing. Something planted in its place (a symlink, which
+    O_NOFOLLOW refuses with ELOOP; a directory; a FIFO or a device) would otherwise make every replay raise, and
+    the spool would never drain: it is renamed aside (rename moves the link, not its target) with a log line,
+    and a file of our own is created."""
+    for _attempt in range(2):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | _FLAGS, 0o600)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+                raise
+            reason = os.strerror(exc.errno)
+        else:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.set_blocking(fd, True)
+                return fd
+            os.close(fd)
+            reason = "not a regular file"
+        aside = path.with_name(f"{path.name}.suspect-{time.time_ns()}")
+        logger.error("accounting: %s is not a file of ours (%s); moved aside as %s", path, reason, aside.name)
+        os.rename(path, aside)
+        fsync_dir(path.parent)
+    raise OSError(errno.EEXIST, f"{path} keeps being replaced")

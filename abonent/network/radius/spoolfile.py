@@ -186,7 +186,9 @@ def read(fd: int, start: int, end: int, limit: int) -> tuple[list[Frame | Damage
         try:
             items.append(Frame(pos, stop, AcctRecord.from_json(json.loads(payload))))
             records += 1
-        except (ValueError, TypeError, KeyError) as exc:  # verified, yet not a record: written by another version
+        # Verified, yet not a record (from_json is strict about each field's type): written by another version,
+        # or deliberately. RecursionError: JSON nested deeper than the parser goes.
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
             items.append(Frame(pos, stop, None, f"not a record: {exc}"))
         pos = stop
     return items, pos

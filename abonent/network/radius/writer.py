@@ -263,8 +263,9 @@ class AccountingWriter:
     async def _settle(self, lane: _Lane, batch, error) -> bool:
         loop = asyncio.get_running_loop()
         records = [r for _s, r, _d in batch]
-        if isinstance(error, psycopg.errors.DataError):
-            # One bad row, not an outage: the thread path writes the others one by one and counts it.
+        if accounting.is_refusal(error):
+            # One bad row (a value, a NAS deleted since), not an outage: the thread path writes the others one
+            # by one and counts it; spooled, it would be refused at every replay and hold back all that follows.
             return await loop.run_in_executor(lane.executor, self._write, records)
         # Closing the connection also ends a statement given up on (BatchTimeout) on the server: PostgreSQL
         # notices the closed connection (client_connection_check_interval) or cancels it at statement_timeout.

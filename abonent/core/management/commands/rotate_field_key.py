@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from abonent.core import secrets
 from abonent.core.key_rotation import rotate_field_key
 
 
@@ -22,6 +23,20 @@ class Command(BaseCommand):
             raise CommandError(
                 "ABONENT_FIELD_KEY_OLD is not set: set ABONENT_FIELD_KEY to the new key and ABONENT_FIELD_KEY_OLD to "
                 "the key the values are under now (SECRET_KEY's value if ABONENT_FIELD_KEY was unset)"
+            )
+        if secrets.current_key_is_old():
+            # Every value would count as "already under the new key", which the procedure reads as a finished
+            # rotation, and the key meant to be retired would stay the one everything is encrypted under.
+            if settings.ABONENT_FIELD_KEY:
+                problem = "the key in ABONENT_FIELD_KEY is also listed in ABONENT_FIELD_KEY_OLD"
+            else:
+                problem = (
+                    "ABONENT_FIELD_KEY is not set, so SECRET_KEY is the field key, and its value is listed in "
+                    "ABONENT_FIELD_KEY_OLD"
+                )
+            raise CommandError(
+                f"{problem}: nothing would be rotated. Set ABONENT_FIELD_KEY to the new key and list only the keys "
+                "being retired in ABONENT_FIELD_KEY_OLD, restart the services, and run this again."
             )
         reports = rotate_field_key(batch_size=batch_size, dry_run=dry_run)
         verb = "to re-encrypt" if dry_run else "re-encrypted"
