@@ -6,6 +6,7 @@ import logging
 import os
 import pickle
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -279,8 +280,18 @@ def test_a_spool_directory_others_can_open_is_made_private_with_a_warning(custom
     spool.mkdir()
     spool.chmod(0o755)
     # when the server prepares it
-    with caplog.at_level(logging.WARNING, "abonent.radius"):
-        runner.prepare(runner.Options(bind="127.0.0.1", auth_port=0, acct_port=0, spool_dir=spool), 0)
+    # (on a thread of its own, as the process's main thread: prepare() puts that thread's connection under the
+    # radius deadlines, which would reconnect inside the test's transaction)
+    def prepare():
+        from django.db import connection
+
+        try:
+            runner.prepare(runner.Options(bind="127.0.0.1", auth_port=0, acct_port=0, spool_dir=spool), 0)
+        finally:
+            connection.close()
+
+    with caplog.at_level(logging.WARNING, "abonent.radius"), ThreadPoolExecutor(1) as pool:
+        pool.submit(prepare).result(60)
     # then it is ours alone from now on, and the operator is told
     assert stat.S_IMODE(spool.stat().st_mode) == 0o700
     assert "is mode 0755" in caplog.text and "made 0700" in caplog.text
