@@ -159,7 +159,7 @@ def test_an_accounting_on_is_answered_within_2_s_by_a_database_that_never_finish
     spool = Spool(tmp_path, stats)
     writer = AccountingWriter(spool, stats, lanes=1)
     writer.conninfo = psycopg.conninfo.make_conninfo(writer.conninfo, host="127.0.0.1", port=proxy.port)
-    writer.executor.submit(through, proxy.port).result(10)
+    writer.lanes[0].executor.submit(through, proxy.port).result(10)  # the thread that writes Accounting-On/Off
     waited = []
 
     async def steps(writer, submit):
