@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 
 import psycopg
@@ -238,26 +239,47 @@ def is_refusal(exc: BaseException) -> bool:
     return isinstance(sqlstate, str) and sqlstate[:2] in ("22", "23")
 
 
-def write_batch_isolating(records: list[AcctRecord], refused) -> None:
+def write_batch_isolating(records: list[AcctRecord], refused, deadline: float | None = None) -> list[AcctRecord]:
     """``write_batch``; if the database refuses a row (``is_refusal``: one bad row fails the whole statement),
-    the records are written one by one and ``refused(record, error)`` is called for each it still refuses: one
-    bad record must not hold back the rest. Anything else (the database is away) is raised.
+    the batch is bisected: each half is written on its own, and a half refused again is split again, down to the
+    one record, for which ``refused(record, error)`` is called. One bad record must not hold back the rest, nor
+    hold them long: it is found in about 2·log2(n) statements (22 for 2,000 records), where writing the records
+    one by one took n commits. Halves are written in order, so a session's records keep theirs. Anything else
+    (the database is away) is raised.
+
+    Past ``deadline`` (``time.monotonic()``; checked before each statement) the records not yet written are
+    returned, in order, for the caller to keep elsewhere (the RADIUS server spools them; the spool's replay
+    isolates the bad one later). Without one, everything is written or refused, and nothing is returned.
 
     Called outside any transaction: a foreign key is checked at commit (Django's are DEFERRABLE INITIALLY
     DEFERRED), which is the end of the statement on PostgreSQL's single-statement path and the end of
     ``write_batch``'s atomic block elsewhere, so the error comes from ``write_batch`` itself either way."""
     try:
         write_batch(records)
+        return []
     except Exception as exc:
         if not is_refusal(exc):
             raise
-        for record in records:
-            try:
-                write_batch([record])
-            except Exception as exc:
-                if not is_refusal(exc):
-                    raise
-                refused(record, exc)
+    parts = _halves(records)  # still to write, in order; each holds a refused record or is untried
+    while parts:
+        if deadline is not None and time.monotonic() >= deadline:
+            return [record for part in parts for record in part]
+        part = parts.pop(0)
+        try:
+            write_batch(part)
+        except Exception as exc:
+            if not is_refusal(exc):
+                raise
+            if len(part) == 1:
+                refused(part[0], exc)
+            else:
+                parts[:0] = _halves(part)
+    return []
+
+
+def _halves(records: list[AcctRecord]) -> list[list[AcctRecord]]:
+    middle = (len(records) + 1) // 2
+    return [part for part in (records[:middle], records[middle:]) if part]
 
 
 # (subscriber, day) pairs already recorded as online by this process (SQLite; PostgreSQL records them in

@@ -359,3 +359,115 @@ def test_poll_takes_an_answered_batch_without_a_turn_of_the_loop(postgresql_only
         assert len(answered) == 3
 
     assert len(run_on_postgresql(writer, steps)) == 3
+
+
+# --- bounds on isolating a refused record, and on the replay's chunks (issue 12) ---------------------------------
+
+
+def refusing(bad: set[str], log: list[list[str]], seconds: float = 0.0):
+    """A write_batch that refuses (DataError) any batch holding one of ``bad``, as PostgreSQL fails a whole
+    statement for one row, taking ``seconds`` per statement; ``log`` gets each batch it wrote."""
+    from django.db import DataError
+
+    def write(records):
+        time.sleep(seconds)
+        names = [r.unique_id for r in records]
+        if bad & set(names):
+            raise DataError("value out of range for type bigint")
+        log.append(names)
+
+    return write
+
+
+def test_one_refused_record_of_2000_is_found_in_a_few_statements(monkeypatch):
+    written: list[list[str]] = []
+    statements = []
+    write = refusing({"r-1234"}, written)
+    monkeypatch.setattr(accounting, "write_batch", lambda records: (statements.append(1), write(records)))
+    refused = []
+    records = [rec(START, f"r-{i}") for i in range(2000)]
+    left = accounting.write_batch_isolating(records, lambda record, exc: refused.append(record.unique_id))
+    assert refused == ["r-1234"]
+    # the whole batch, then two halves per level of the bisection (log2 2000 < 11): one by one was 2,001
+    assert len(statements) <= 1 + 2 * 11
+    # in order, every record but the refused one, each once
+    assert [name for batch in written for name in batch] == [f"r-{i}" for i in range(2000) if i != 1234]
+    assert not left  # nothing left unwritten without a deadline
+
+
+def test_a_refused_record_isolated_past_the_deadline_leaves_the_rest_to_the_spool(tmp_path, monkeypatch):
+    # given a database that takes 50 ms a statement and refuses one record of the batch
+    written: list[list[str]] = []
+    monkeypatch.setattr(accounting, "write_batch", refusing({"r-70"}, written, seconds=0.05))
+    stats = Stats()
+    writer = AccountingWriter(Spool(tmp_path), stats, lanes=1, use_async=False, timeout=0.2)
+    records = [rec(START, f"r-{i}") for i in range(100)]
+    started = time.monotonic()
+    # when the batch is written
+    answered = run(writer, records)
+    took = time.monotonic() - started
+    # then every record is answered within the deadline and a statement: what was not written by then is spooled
+    assert len(answered) == 100
+    assert took < 0.2 + 0.05 + 0.2
+    done = [name for batch in written for name in batch]
+    assert done == [f"r-{i}" for i in range(len(done))]  # the start of the batch, in order
+    assert spooled(tmp_path) == [f"r-{i}" for i in range(len(done), 100)]  # the rest, with the bad one
+    assert stats.total("accounting_spooled") == 100 - len(done) > 0
+
+
+@pytest.mark.django_db  # the replay closes the thread's obsolete connections
+def test_a_replay_chunk_the_database_cancels_is_halved_and_grows_back(tmp_path, monkeypatch):
+    # given a spool of 40 records and a database that cancels any statement of more than 3 at its deadline
+    spool = Spool(tmp_path)
+    spool.append([rec(START, f"s{i}") for i in range(40)])
+    sizes: list[int] = []
+    limit = {"records": 3}
+
+    def write(records):
+        if len(records) > limit["records"]:
+            raise psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+        sizes.append(len(records))
+
+    monkeypatch.setattr(accounting, "write_batch", write)
+    # when it is replayed in chunks of at most 16
+    assert spool.replay(chunk=16) == 40
+    # then the chunks were halved to what the database takes (16, 8, 4 cancelled), never sent unchanged again
+    assert not spool.has_backlog()
+    assert sizes[0] == 2 and max(sizes) <= 3 and sum(sizes) == 40
+    # and once the database is fast again, they grow back to the largest
+    limit["records"] = 1000
+    spool.append([rec(START, f"t{i}") for i in range(64)])
+    sizes.clear()
+    assert spool.replay(chunk=16) == 64
+    assert sizes[0] < 16 and sizes.count(16) >= 2 and sum(sizes) == 64
+
+
+@pytest.mark.django_db  # the replay closes the thread's obsolete connections
+def test_closing_the_spool_stops_a_replay_after_its_chunk(tmp_path, monkeypatch):
+    # given the file of a process gone (40 records) being replayed four at a time, 0.1 s a chunk
+    gone = Spool(tmp_path)
+    gone.append([rec(START, f"s{i}") for i in range(40)])
+    gone.close()
+    written: list[str] = []
+
+    def write(records):
+        time.sleep(0.1)
+        written.extend(r.unique_id for r in records)
+
+    monkeypatch.setattr(accounting, "write_batch", write)
+    spool = Spool(tmp_path)
+    replay = threading.Thread(target=spool.replay, kwargs={"chunk": 4})
+    replay.start()
+    time.sleep(0.25)
+    # when the process stops (the spool is closed) in the middle of it
+    started = time.monotonic()
+    spool.close()
+    took = time.monotonic() - started
+    replay.join(5)
+    # then the close waited for the chunk being written, not for the whole file (1 s)
+    assert took < 0.5
+    before = len(written)
+    assert 0 < before < 40
+    # and the next process resumes after the last chunk written
+    assert Spool(tmp_path).replay() == 40 - before
+    assert written == [f"s{i}" for i in range(40)]

@@ -417,6 +417,7 @@ async def _serve(
     for sock in (auth_sock, acct_sock):
         loop.remove_reader(sock.fileno())
     await writer.drain(SHUTDOWN_SECONDS)
+    writer.spool.stop_replay()  # a replay under way ends after its chunk; the next start resumes it
     maintenance.stop_event.set()
     await asyncio.to_thread(maintenance.join, 5)
     # On a lane's thread: its connection is open, and under the accounting deadline.

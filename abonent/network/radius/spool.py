@@ -41,6 +41,7 @@ from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from django.db import close_old_connections
 
 from .. import accounting
@@ -153,6 +154,10 @@ class Spool:
         self._quarantined: set[tuple[str, int]] = set()
         # Earlier versions' renamed files seen still within their grace: name -> ((size, mtime_ns), monotonic).
         self._taken_seen: dict[str, tuple[tuple[int, int], float]] = {}
+        # Records a replay transaction takes now (``_replay_file``): halved when the database cancels one at its
+        # statement deadline, grown back after chunks written well within it. None: the caller's largest.
+        self._chunk: int | None = None
+        self._stopping = threading.Event()  # the process is stopping: a replay ends after its chunk
         self.refresh()
 
     def has_backlog(self) -> bool:
@@ -390,13 +395,19 @@ class Spool:
 
     # --- replay ------------------------------------------------------------------------------------------------
 
-    def replay(self, chunk: int = 2000) -> int:
+    def replay(self, chunk: int = 2000, statement_seconds: float | None = None) -> int:
         """Write the spool to the database in order, a chunk per transaction: first the files of processes gone,
         in the order they were created (``ADOPT_AT_ONCE`` at a time), then this process's own, only once no such
         file is left (its sessions may have come here from them). After each chunk the file's marker moves past
         it (fsynced), so a failure or a crash resumes after the last chunk written. A record the database refuses
         (``accounting.is_refusal``) is set aside in ``accounting-rejected.spool`` with a log line instead of
-        blocking the spool forever. Anything else (the database is away) is raised, and the next call resumes."""
+        blocking the spool forever. Anything else (the database is away) is raised, and the next call resumes.
+
+        ``chunk`` is the largest chunk. One the database cancels at its statement deadline (``statement_seconds``,
+        the replay thread's; a slow disk, a cold index) is not sent again as it was, which would fail forever:
+        it is halved, down to one record, and written again at once; chunks written in under a quarter of the
+        deadline grow back, doubling, to ``chunk``. A replay stops after its chunk once ``stop_replay`` is
+        called (the process is stopping); the next process resumes where it stopped."""
         self.refresh()
         done = 0
         close_old_connections()
@@ -407,27 +418,38 @@ class Spool:
                         # (An earlier version's file not yet converted is older than any: its name sorts as "".)
                         if any((other if _SPOOL_NAME.fullmatch(other) else "") < name for other in self._foreign):
                             break  # an older file is being replayed elsewhere: its records come first
-                        done += self._replay_file(self._adopted[name], chunk, own=False)
+                        done += self._replay_file(self._adopted[name], chunk, False, statement_seconds)
                         self._adopted.pop(name).close()
                     more = self._waiting and not self._adopted
                 if not more:
                     break
                 self.refresh()  # the next files waiting their turn
             if not self._adopted and not self._foreign and not self._waiting and self._own_pending:
-                done += self._replay_file(self._own, chunk, own=True)
+                done += self._replay_file(self._own, chunk, True, statement_seconds)
+        except _Stopping:
+            logger.info("accounting: spool replay stopped: the process is stopping")
         finally:
             if done:
                 logger.info("accounting: replayed %d spooled records", done)
         return done
 
-    def _replay_file(self, file: _File, chunk: int, own: bool) -> int:
+    def stop_replay(self) -> None:
+        """The process is stopping: a replay under way ends after the chunk it is writing (``close`` would
+        otherwise wait for it to finish a whole file)."""
+        self._stopping.set()
+
+    def _replay_file(self, file: _File, chunk: int, own: bool, statement_seconds: float | None) -> int:
         done = 0
         position = spoolfile.read_marker(file.fd)
         while True:
+            if self._stopping.is_set():
+                raise _Stopping
+            size = min(self._chunk or chunk, chunk)
             with self._lock if own else nullcontext():
-                # The own file's appends hold the lock: its size then is where whole frames end.
+                # The own file's appends hold the lock (only while a chunk is read, never while it is written, so
+                # an append waits one read at most): its size then is where whole frames end.
                 end = file.size if own else os.fstat(file.fd).st_size
-                items, after = spoolfile.read(file.fd, position, end, chunk)
+                items, after = spoolfile.read(file.fd, position, end, size)
                 if not items:
                     os.unlink(file.path)
                     fsync_dir(self.directory)
@@ -436,22 +458,38 @@ class Spool:
                         file.close()
                         self._own, self._own_pending = None, False
                     return done
+            started = time.monotonic()
             records: list[AcctRecord] = []
-            for item in items:
-                if isinstance(item, Damage) or item.record is None:
-                    # The records before the damage are written first and the marker moved past it right after
-                    # it is quarantined: while the database is away, the damage is not reached, and once passed
-                    # it is never read again. (A crash between the two quarantines it again, once.)
+            try:
+                for item in items:
+                    if isinstance(item, Damage) or item.record is None:
+                        # The records before the damage are written first and the marker moved past it right
+                        # after it is quarantined: while the database is away, the damage is not reached, and once
+                        # passed it is never read again. (A crash between the two quarantines it again, once.)
+                        done += self._write(records)
+                        records = []
+                        self._quarantine_range(file, Damage(item.start, item.end, item.reason))
+                        spoolfile.write_marker(file.fd, item.end)
+                        position = item.end
+                    else:
+                        records.append(item.record)
+                if records:  # (otherwise the last item was damage, and the marker is past it already)
                     done += self._write(records)
-                    records = []
-                    self._quarantine_range(file, Damage(item.start, item.end, item.reason))
-                    spoolfile.write_marker(file.fd, item.end)
-                else:
-                    records.append(item.record)
-            if records:  # (otherwise the last item was damage, and the marker is past it already)
-                done += self._write(records)
-                spoolfile.write_marker(file.fd, after)
+                    spoolfile.write_marker(file.fd, after)
+            except Exception as exc:
+                if not _cancelled(exc) or size == 1:
+                    raise
+                self._chunk = size // 2
+                logger.warning(
+                    "accounting: the database cancelled a replay chunk of %d records at its deadline; now %d at a time",
+                    size,
+                    self._chunk,
+                )
+                continue  # the same records again, from the marker, in smaller chunks
             position = after
+            took = time.monotonic() - started
+            if size < chunk and (statement_seconds is None or took < statement_seconds / 4):
+                self._chunk = min(chunk, size * 2)
 
     def _write(self, records: list[AcctRecord]) -> int:
         if records:
@@ -506,13 +544,29 @@ class Spool:
             fsync_dir(self.directory)
 
     def close(self) -> None:
-        """Let go of the files (and their locks): another process, or the next start, replays what is left."""
-        with self._lock, self._dir_lock:
-            for file in [self._own, *self._adopted.values()]:
-                if file is not None:
-                    file.close()
-            self._own, self._own_pending = None, False
-            self._adopted.clear()
+        """Let go of the files (and their locks): another process, or the next start, replays what is left. A
+        replay under way ends after its chunk rather than being waited for; a later ``replay`` takes the files
+        again."""
+        self.stop_replay()
+        try:
+            with self._lock, self._dir_lock:
+                for file in [self._own, *self._adopted.values()]:
+                    if file is not None:
+                        file.close()
+                self._own, self._own_pending = None, False
+                self._adopted.clear()
+        finally:
+            self._stopping.clear()
+
+
+class _Stopping(Exception):
+    """``stop_replay`` was called: the replay ends between two chunks."""
+
+
+def _cancelled(exc: BaseException) -> bool:
+    """Whether the server cancelled the statement (SQLSTATE 57014: statement_timeout), as psycopg raises it or as
+    Django wraps it: the statement took too long, and a smaller one may not."""
+    return isinstance(exc, psycopg.errors.QueryCanceled) or isinstance(exc.__cause__, psycopg.errors.QueryCanceled)
 
 
 def _open_regular(path: Path) -> int:

@@ -42,7 +42,7 @@ class _Lane:
     def __init__(self, index: int, timeout: float) -> None:
         self.index = index
         self.pending: list[tuple[int, AcctRecord, object]] = []
-        # The thread's Django connection (Accounting-On/Off, a batch split around a refused row, the spool replay)
+        # The thread's Django connection (Accounting-On/Off, a batch split around a refused row, the thread path)
         # has the same deadline as a batch.
         self.executor = _database_thread(f"radius-db-{index}", timeout)
         self.wake: asyncio.Event | None = None
@@ -264,8 +264,9 @@ class AccountingWriter:
         loop = asyncio.get_running_loop()
         records = [r for _s, r, _d in batch]
         if accounting.is_refusal(error):
-            # One bad row (a value, a NAS deleted since), not an outage: the thread path writes the others one
-            # by one and counts it; spooled, it would be refused at every replay and hold back all that follows.
+            # One bad row (a value, a NAS deleted since), not an outage: the thread path writes the others (the
+            # batch bisected) and counts it; spooled, it would be refused at every replay and hold back all that
+            # follows.
             return await loop.run_in_executor(lane.executor, self._write, records)
         # Closing the connection also ends a statement given up on (BatchTimeout) on the server: PostgreSQL
         # notices the closed connection (client_connection_check_interval) or cancels it at statement_timeout.
@@ -412,8 +413,16 @@ class AccountingWriter:
                 return self._spool_now(records)  # behind the backlog, in order
             # No close_old_connections() here: it would add a health-check round trip to every batch. A
             # broken connection raises below and is closed there; the next batch reconnects.
+            # A refused row is isolated (bisected) within the deadline too; what is left then is spooled and
+            # answered, and the replay sets the bad row aside.
+            deadline = time.monotonic() + self.timeout
             with deadlines.section():  # the COMMIT too: a silent server is cut after ``timeout``
-                accounting.write_batch_isolating(records, self._refused)
+                left = accounting.write_batch_isolating(records, self._refused, deadline)
+            if left:
+                logger.error(
+                    "accounting: %d records not written while a refused one was isolated; spooling them", len(left)
+                )
+                return self._spool_now(left)
             return True
         except (DatabaseError, psycopg.Error) as exc:  # psycopg's own, from the raw cursor of the upsert
             connection.close()
@@ -434,7 +443,7 @@ class AccountingWriter:
     def _replay(self) -> int:
         try:
             with deadlines.section():
-                return self.spool.replay()
+                return self.spool.replay(statement_seconds=self.timeout)
         except (DatabaseError, psycopg.Error):
             connection.close()  # this thread's: the next write or replay reconnects
             raise
