@@ -7,7 +7,7 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Sum
 
 from abonent.billing.models import Subscription, SubscriptionStatus, TurboActivation, TurboStatus
@@ -325,7 +325,9 @@ def login_devices(since: dt.datetime, per_login: int) -> tuple[list[tuple[int, i
     ).exclude(calling_station_id="")
     rows = list(open_rows.values_list("login_id", "nas_id", "calling_station_id"))
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # 100,000 index probes are costed like a big scan: compiling the plan took 260 of 1,900 ms (JIT).
+            cursor.execute("SET LOCAL jit = off")
             cursor.execute(
                 f"""
                 SELECT l.id, s.nas_id, s.calling_station_id
@@ -345,9 +347,14 @@ def login_devices(since: dt.datetime, per_login: int) -> tuple[list[tuple[int, i
         recent = (
             Session.objects.filter(started_at__gte=since, login__kind__in=password_kinds)
             .exclude(calling_station_id="")
+            .order_by("login_id", "-started_at")
             .values_list("login_id", "nas_id", "calling_station_id")
         )
-        rows += list(recent)
+        taken: dict[int, int] = {}
+        for row in recent:
+            if taken.get(row[0], 0) < per_login:
+                taken[row[0]] = taken.get(row[0], 0) + 1
+                rows.append(row)
     return rows, head
 
 
