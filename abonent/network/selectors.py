@@ -7,7 +7,6 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import connection, transaction
 from django.db.models import BigIntegerField, Count, F, Q, QuerySet, Sum
 
 from abonent.billing.models import Subscription, SubscriptionStatus, TurboActivation, TurboStatus
@@ -16,7 +15,7 @@ from abonent.core import clock
 from abonent.staff.permissions import scope_to_branches
 from abonent.subscribers.models import SubscriberStatus
 
-from .models import AuthAttempt, CoaRequest, CoaStatus, Login, LoginKind, Nas, Session, SessionStatus, UsageDay
+from .models import AuthAttempt, CoaRequest, CoaStatus, Login, Nas, Session, SessionStatus, UsageDay
 from .vendors import Speed
 
 
@@ -308,68 +307,6 @@ def subscribers_over_quota(month_start: dt.date, subscriber_ids=None) -> set[int
         if included is not None and used.get(subscriber_id, 0) > included:
             over.add(subscriber_id)
     return over
-
-
-def login_devices(since: dt.datetime, per_login: int) -> tuple[list[tuple[int, int, str]], int]:
-    """The devices password logins connected from, for the RADIUS server's limits on bad authentications: (login
-    id, NAS id, Calling-Station-Id) of each login's newest ``per_login`` sessions started since ``since`` and of
-    every open session; and the highest session id when read (``devices_since`` goes on from it).
-
-    On PostgreSQL one probe of the (subscriber, started_at) index per login, newest first: the sessions table
-    keeps years of history, and only its last month, a few rows per login, is wanted. 100,000 logins take about
-    a second, read when the server starts and once a day (``policy_devices.py``)."""
-    head = Session.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    password_kinds = (LoginKind.PPPOE, LoginKind.HOTSPOT)
-    open_rows = Session.objects.filter(
-        status=SessionStatus.OPEN, login__kind__in=password_kinds, started_at__lt=since
-    ).exclude(calling_station_id="")
-    rows = list(open_rows.values_list("login_id", "nas_id", "calling_station_id"))
-    if connection.vendor == "postgresql":
-        with transaction.atomic(), connection.cursor() as cursor:
-            # 100,000 index probes are costed like a big scan: compiling the plan took 260 of 1,900 ms (JIT).
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute(
-                f"""
-                SELECT l.id, s.nas_id, s.calling_station_id
-                FROM {Login._meta.db_table} l
-                CROSS JOIN LATERAL (
-                    SELECT nas_id, calling_station_id, started_at FROM {Session._meta.db_table}
-                    WHERE subscriber_id = l.subscriber_id AND started_at >= %s
-                      AND login_id = l.id AND calling_station_id <> ''
-                    ORDER BY started_at DESC LIMIT %s
-                ) s
-                WHERE l.kind = ANY(%s)
-                """,
-                [since, per_login, list(password_kinds)],
-            )
-            rows += cursor.fetchall()
-    else:  # SQLite: small databases, a plain scan
-        recent = (
-            Session.objects.filter(started_at__gte=since, login__kind__in=password_kinds)
-            .exclude(calling_station_id="")
-            .order_by("login_id", "-started_at")
-            .values_list("login_id", "nas_id", "calling_station_id")
-        )
-        taken: dict[int, int] = {}
-        for row in recent:
-            if taken.get(row[0], 0) < per_login:
-                taken[row[0]] = taken.get(row[0], 0) + 1
-                rows.append(row)
-    return rows, head
-
-
-def devices_since(after_id: int, limit: int) -> tuple[list[tuple[int, int, str]], int]:
-    """(login id, NAS id, Calling-Station-Id) of the password logins' sessions with an id above ``after_id`` (on
-    the primary key), at most ``limit`` of them, and the id to go on from: the highest read when the limit cut
-    the read short, else the highest in the table (IPoE sessions are not read again and again)."""
-    head = Session.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    rows = list(
-        Session.objects.filter(id__gt=after_id, id__lte=head, login__kind__in=(LoginKind.PPPOE, LoginKind.HOTSPOT))
-        .exclude(calling_station_id="")
-        .order_by("id")
-        .values_list("id", "login_id", "nas_id", "calling_station_id")[:limit]
-    )
-    return [row[1:] for row in rows], (rows[-1][0] if len(rows) == limit else max(head, after_id))
 
 
 def nas_by_address() -> dict[str, Nas]:
