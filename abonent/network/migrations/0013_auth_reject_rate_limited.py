@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('network', '0011_radius_policy_age_and_stale_policy_reject'),
+        ('network', '0012_write_sessions_saturating_counters'),
     ]
 
     operations = [
