@@ -299,6 +299,7 @@ class RejectReason(models.TextChoices):
     UNSUPPORTED_AUTH = "unsupported_auth", _("No password or unsupported authentication method")
     NAS_MANAGEMENT = "nas_management", _("Asked for the NAS's own console, not for internet access")
     POLICY_TOO_OLD = "policy_too_old", _("Database unreachable for too long: only subscribers already online get in")
+    RATE_LIMITED = "rate_limited", _("Too many wrong passwords: refused without a check for a while")
 
 
 class AuthAttempt(models.Model):

@@ -32,7 +32,9 @@ from abonent.core import clock, secrets
 
 from . import selectors
 from .models import LoginKind, PolicyChange, RejectReason
+from .policy_devices import KnownDevices
 from .policy_sessions import SimultaneousUse, alive_intervals
+from .radius.auth import password_hashes
 from .selectors import LoginPolicy, PlanSpeeds
 from .vendors import Speed
 
@@ -175,7 +177,7 @@ def in_window(now: dt.time, start: dt.time, end: dt.time) -> bool:
 
 
 @dataclass
-class PolicyStore(SimultaneousUse):
+class PolicyStore(SimultaneousUse, KnownDevices):
     by_login: dict[tuple[str, str], LoginPolicy] = field(default_factory=dict)
     by_subscriber: dict[int, list[LoginPolicy]] = field(default_factory=dict)
     plans: dict[int, PlanSpeeds] = field(default_factory=dict)
@@ -185,6 +187,7 @@ class PolicyStore(SimultaneousUse):
     refreshed_at: float = 0.0
     by_login_id: dict[int, LoginPolicy] = field(default_factory=dict)
     _passwords: dict[str, str] = field(default_factory=dict)  # encrypted token → clear text
+    _hashes: dict[str, bytes] = field(default_factory=dict)  # encrypted token → MS-CHAP's hashes (auth.py)
     _seen_ids: set[int] = field(default_factory=set)
     _due: dict[str, float] = field(default_factory=dict)
     _warm: bool = False
@@ -211,6 +214,7 @@ class PolicyStore(SimultaneousUse):
 
     def _index(self, policies) -> None:
         self.by_login, self.by_subscriber, self.by_login_id, self._passwords = {}, {}, {}, {}
+        self._hashes = {}
         for policy in policies:
             self._put(policy)
 
@@ -284,6 +288,7 @@ class PolicyStore(SimultaneousUse):
         if force or now >= due.get("over_quota", 0):
             self.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1))
             due["over_quota"] = now + SET_PERIODS["over_quota"]
+        self.refresh_devices(force=force)  # the devices known to the limits (policy_devices.py), on their own periods
         self.refreshed_at = now
 
     def refresh(self) -> None:
@@ -386,24 +391,32 @@ class PolicyStore(SimultaneousUse):
             self._passwords[policy.password_encrypted] = password
         return password
 
+    def password_hashes_of(self, policy: LoginPolicy) -> bytes:
+        """What MS-CHAP checks against (``auth.password_hashes``), computed once per password."""
+        hashes = self._hashes.get(policy.password_encrypted)
+        if hashes is None:
+            hashes = self._hashes[policy.password_encrypted] = password_hashes(self.password_of(policy))
+        return hashes
+
     def warm_passwords(self, budget_seconds: float = 0.5) -> int:
-        """Decrypt passwords ahead of the requests, on the maintenance thread: a Fernet decrypt costs more
-        than answering a request, and after a restart every NAS re-authenticates its subscribers at once.
-        Works for ``budget_seconds`` per call and returns how many are still to do."""
+        """Decrypt passwords and compute their MS-CHAP hashes ahead of the requests, on the maintenance thread: a
+        Fernet decrypt costs more than answering a request, after a restart every NAS re-authenticates its
+        subscribers at once, and a hash computed on a request would make its answer slower for a login that
+        exists (credentials.py). Works for ``budget_seconds`` per call and returns how many are still to do."""
         if self._warm:
             return 0  # nothing new since the last complete pass: no walk over every login on each tick
         deadline = time.monotonic() + budget_seconds
         todo = 0
         for policy in list(self.by_login.values()):
             token = policy.password_encrypted
-            if not token or token in self._passwords:
+            if not token or token in self._hashes:
                 continue
             if time.monotonic() > deadline:
                 todo += 1
                 continue
             # Undecryptable tokens are reported (and rejected) when the login is used: see password_of.
             with contextlib.suppress(secrets.SecretError):
-                self._passwords[token] = secrets.decrypt(token)
+                self.password_hashes_of(policy)
         self._warm = todo == 0
         return todo
 

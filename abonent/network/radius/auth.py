@@ -12,33 +12,47 @@ from dataclasses import dataclass
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
+_M32 = 0xFFFFFFFF
+
 
 def _md4(data: bytes) -> bytes:
-    """MD4 (RFC 1320). Only for MS-CHAP's NT password hash, where the protocol mandates it."""
-
-    def lrot(x: int, n: int) -> int:
-        x &= 0xFFFFFFFF
-        return ((x << n) | (x >> (32 - n))) & 0xFFFFFFFF
-
+    """MD4 (RFC 1320). Only for MS-CHAP's NT password hash, where the protocol mandates it. Its rounds are laid
+    out as the RFC writes them, four steps at a time with the rotations inline: one 64-octet block takes about
+    13 µs (21 with a step function per step), and the maintenance thread hashes every login's password."""
     length = len(data) * 8
     data += b"\x80" + b"\x00" * ((55 - len(data)) % 64) + struct.pack("<Q", length)
     a, b, c, d = 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476
     for offset in range(0, len(data), 64):
-        x = struct.unpack("<16I", data[offset : offset + 64])
+        x = struct.unpack_from("<16I", data, offset)
         aa, bb, cc, dd = a, b, c, d
-        for i in range(16):  # round 1: F(x, y, z) = xy v not(x)z
-            k, s = i, (3, 7, 11, 19)[i % 4]
-            f = (b & c) | (~b & d)
-            a, b, c, d = d, lrot(a + f + x[k], s), b, c
-        for i in range(16):  # round 2: G(x, y, z) = xy v xz v yz, constant 5A827999
-            k, s = (i % 4) * 4 + i // 4, (3, 5, 9, 13)[i % 4]
-            g = (b & c) | (b & d) | (c & d)
-            a, b, c, d = d, lrot(a + g + x[k] + 0x5A827999, s), b, c
-        for i in range(16):  # round 3: H(x, y, z) = x xor y xor z, constant 6ED9EBA1
-            k, s = (0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15)[i], (3, 9, 11, 15)[i % 4]
-            h = b ^ c ^ d
-            a, b, c, d = d, lrot(a + h + x[k] + 0x6ED9EBA1, s), b, c
-        a, b, c, d = (a + aa) & 0xFFFFFFFF, (b + bb) & 0xFFFFFFFF, (c + cc) & 0xFFFFFFFF, (d + dd) & 0xFFFFFFFF
+        for k in (0, 4, 8, 12):  # round 1: F(x, y, z) = xy v not(x)z
+            t = (a + ((b & c) | (~b & d)) + x[k]) & _M32
+            a = ((t << 3) | (t >> 29)) & _M32
+            t = (d + ((a & b) | (~a & c)) + x[k + 1]) & _M32
+            d = ((t << 7) | (t >> 25)) & _M32
+            t = (c + ((d & a) | (~d & b)) + x[k + 2]) & _M32
+            c = ((t << 11) | (t >> 21)) & _M32
+            t = (b + ((c & d) | (~c & a)) + x[k + 3]) & _M32
+            b = ((t << 19) | (t >> 13)) & _M32
+        for k in (0, 1, 2, 3):  # round 2: G(x, y, z) = xy v xz v yz, constant 5A827999
+            t = (a + ((b & c) | (b & d) | (c & d)) + x[k] + 0x5A827999) & _M32
+            a = ((t << 3) | (t >> 29)) & _M32
+            t = (d + ((a & b) | (a & c) | (b & c)) + x[k + 4] + 0x5A827999) & _M32
+            d = ((t << 5) | (t >> 27)) & _M32
+            t = (c + ((d & a) | (d & b) | (a & b)) + x[k + 8] + 0x5A827999) & _M32
+            c = ((t << 9) | (t >> 23)) & _M32
+            t = (b + ((c & d) | (c & a) | (d & a)) + x[k + 12] + 0x5A827999) & _M32
+            b = ((t << 13) | (t >> 19)) & _M32
+        for k in (0, 2, 1, 3):  # round 3: H(x, y, z) = x xor y xor z, constant 6ED9EBA1
+            t = (a + (b ^ c ^ d) + x[k] + 0x6ED9EBA1) & _M32
+            a = ((t << 3) | (t >> 29)) & _M32
+            t = (d + (a ^ b ^ c) + x[k + 8] + 0x6ED9EBA1) & _M32
+            d = ((t << 9) | (t >> 23)) & _M32
+            t = (c + (d ^ a ^ b) + x[k + 4] + 0x6ED9EBA1) & _M32
+            c = ((t << 11) | (t >> 21)) & _M32
+            t = (b + (c ^ d ^ a) + x[k + 12] + 0x6ED9EBA1) & _M32
+            b = ((t << 15) | (t >> 17)) & _M32
+        a, b, c, d = (a + aa) & _M32, (b + bb) & _M32, (c + cc) & _M32, (d + dd) & _M32
     return struct.pack("<4I", a, b, c, d)
 
 
@@ -58,6 +72,15 @@ def check_chap(password: str, chap_password: bytes, challenge: bytes) -> bool:
 
 def nt_password_hash(password: str) -> bytes:
     return _md4(password.encode("utf-16-le"))
+
+
+def password_hashes(password: str) -> bytes:
+    """The NT hash of ``password`` and its own MD4 (RFC 2759's PasswordHash and PasswordHashHash), 32 octets.
+    What MS-CHAP checks against, computed ahead of the requests: MD4 here is pure Python (~20 µs a block), and a
+    password over 27 characters takes more blocks, so computing it per request made a reject's time tell the
+    password's length (and, against a dummy, whether the login exists)."""
+    password_hash = nt_password_hash(password)
+    return password_hash + _md4(password_hash)
 
 
 def _des_key(seven: bytes) -> bytes:
@@ -112,17 +135,24 @@ class Mschap2Accept:
 def verify_mschap2(
     password: str, username: str, authenticator_challenge: bytes, response: bytes
 ) -> Mschap2Accept | None:
+    """Verify an MS-CHAP2-Response against the clear-text password (``verify_mschap2_hashed``)."""
+    return verify_mschap2_hashed(password_hashes(password), username, authenticator_challenge, response)
+
+
+def verify_mschap2_hashed(
+    hashes: bytes, username: str, authenticator_challenge: bytes, response: bytes
+) -> Mschap2Accept | None:
     """Verify an MS-CHAP2-Response (50 octets: ident, flags, peer challenge (16), reserved (8), NT response
-    (24)). A wrong one costs the challenge hash, the NT hash and three DES blocks, whatever the password."""
+    (24)) against the password's ``password_hashes``. A wrong one costs the challenge hash and three DES blocks,
+    whatever the password and its length."""
     if len(response) != 50 or len(authenticator_challenge) != 16:
         return None
     ident, peer_challenge, received = response[0:1], response[2:18], response[26:50]
     chash = challenge_hash(peer_challenge, authenticator_challenge, username)
-    password_hash = nt_password_hash(password)
-    expected = nt_response(chash, password_hash)
+    expected = nt_response(chash, hashes[:16])
     if not hmac.compare_digest(expected, received):
         return None
-    hash_hash = _md4(password_hash)
+    hash_hash = hashes[16:]
     return Mschap2Accept(ident + _authenticator_response(hash_hash, expected, chash), hash_hash, expected)
 
 
@@ -133,9 +163,13 @@ def check_mschap2(password: str, username: str, authenticator_challenge: bytes, 
 
 
 def check_mschap1(password: str, challenge: bytes, response: bytes) -> bool:
+    return check_mschap1_hashed(password_hashes(password), challenge, response)
+
+
+def check_mschap1_hashed(hashes: bytes, challenge: bytes, response: bytes) -> bool:
     """Verify an MS-CHAP-Response (RFC 2433 via RFC 2548: ident, flags, LM response (24), NT response (24))
-    against the 8-octet MS-CHAP-Challenge. Only the NT response is accepted (flags = 1): the LM hash is
-    broken beyond use."""
+    against the 8-octet MS-CHAP-Challenge and the password's ``password_hashes``. Only the NT response is
+    accepted (flags = 1): the LM hash is broken beyond use."""
     if len(response) != 50 or len(challenge) != 8 or response[1] != 1:
         return False
-    return hmac.compare_digest(nt_response(challenge, nt_password_hash(password)), response[26:50])
+    return hmac.compare_digest(nt_response(challenge, hashes[:16]), response[26:50])

@@ -28,7 +28,7 @@ from ..models import AuthAttempt, AuthOutcome, RejectReason
 from ..policy import CLASS_PREFIX, NAS_MANAGEMENT_SERVICE_TYPES, PASSWORD_KINDS, option82_key
 from ..vendors import profile_for
 from . import codec, credentials, mppe, records
-from .attemptlog import AttemptBudget
+from .attemptlog import RATE_LIMITED_PER_KEY, AttemptBudget
 from .codec import MalformedPacket, Request, parse_packet
 from .dedup import DedupCache, PendingAnswer
 from .nas import NasEntry
@@ -53,8 +53,9 @@ RECV_BUFFER = 8 * 1024 * 1024
 # for 3–30 s; at the 10,000 requests/s this server is built for that is up to 300,000 entries.
 DEDUP_SECONDS = 30.0
 DEDUP_MAX_ENTRIES = 300_000
-# Rejected unchecked, over a limit of bad authentications (ratelimit.py): counted, not written as attempts.
-RATE_LIMITED = "rate_limited"
+# Rejected unchecked, over a limit of bad authentications (ratelimit.py): counted; written as an attempt only
+# for a login that exists, once a minute (attemptlog.py).
+RATE_LIMITED = RejectReason.RATE_LIMITED
 # Rejects that count as bad authentications when the request carried a password.
 BAD_AUTHENTICATIONS = frozenset((RejectReason.UNKNOWN_LOGIN, RejectReason.BAD_PASSWORD, RejectReason.NAS_MANAGEMENT))
 MAX_PENDING_ATTEMPTS = 100_000  # rows waiting while the database is away
@@ -177,18 +178,22 @@ class RadiusServer:
         checked = credentials.NOT_CARRIED
         reason = ""
         password_login = entry is None or entry.kind in PASSWORD_KINDS
-        if (
-            password_login
-            and credentials.carries_password(attributes)
-            and self.limiter.throttled(nas.name, username, calling)
-        ):
+        carried = password_login and credentials.carries_password(attributes)
+        device = known = None
+        if carried and calling:
+            # The device asking: known when the login connected from it through this NAS (ratelimit.py).
+            device = (nas.id, calling)
+            if self.limiter.accepted_here(username, device) or (
+                entry is not None and self.store.device_known(entry.login_id, nas.id, calling)
+            ):
+                known = device
+        if carried and self.limiter.throttled(nas.name, username, known):
             reason = RATE_LIMITED  # answered as a wrong password is, without the check
         else:
             if password_login:
                 # A login that does not exist is checked against a dummy password, so its reject costs what a
                 # wrong password costs (credentials.py).
-                password = self._password_of(entry) if entry is not None else None
-                checked = credentials.check(attributes, password, username, nas.secret, request.authenticator)
+                checked = self._check(attributes, entry, username, nas, request)
             if entry is None:
                 reason = RejectReason.UNKNOWN_LOGIN
             elif any(value in NAS_MANAGEMENT_SERVICES for value in raw_get(attributes, 6) or ()):
@@ -200,9 +205,9 @@ class RadiusServer:
                     reason = RejectReason.BAD_PASSWORD
             if checked.carried:
                 if reason in BAD_AUTHENTICATIONS:
-                    self.limiter.failed(nas.name, username, calling)
+                    self.limiter.failed(nas.name, username, known)
                 else:
-                    self.limiter.succeeded(username, calling)
+                    self.limiter.succeeded(username, device)
         decision = None
         if not reason:
             decision = self.store.decide(entry, self._local_now())
@@ -213,6 +218,10 @@ class RadiusServer:
             self.stats.inc(nas.name, "rejects_" + str(reason))
             if reason != RATE_LIMITED:
                 self._attempt(nas, username, entry, AuthOutcome.REJECT, reason, calling)
+            elif entry is not None and self.attempt_budget.admit(
+                (RATE_LIMITED, username), known=True, per_key=RATE_LIMITED_PER_KEY
+            ):
+                self._write_attempt(nas, username, entry, AuthOutcome.REJECT, reason, calling)
             body = tail
             response = raw_get(attributes, MS_CHAP2_RESPONSE)
             if response and response[0]:
@@ -280,33 +289,38 @@ class RadiusServer:
             self._now_local = timezone.localtime(clock.now())
         return self._now_local
 
-    def _password_of(self, entry) -> str | None:
+    def _check(self, attributes: dict, entry, username: str, nas: NasEntry, request: Request) -> credentials.Checked:
         try:
-            return self.store.password_of(entry)
+            return credentials.check(attributes, self.store, entry, username, nas.secret, request.authenticator)
         except SecretError:
             # Stored under another ABONENT_FIELD_KEY: nothing can match it. Loud, because every such subscriber
             # is locked out until the key is put back.
             logger.error("radius: the password of login %s cannot be decrypted (field key changed?)", entry.login_id)
-            return None
+            return credentials.check(attributes, self.store, None, username, nas.secret, request.authenticator)
 
     def _attempt(self, nas: NasEntry, username: str, entry, outcome: str, reason: str, calling: str) -> None:
-        # Bounded per minute and per (NAS, login, outcome, reason) (attemptlog.py), and while the database is away.
-        if len(self.attempts) >= MAX_PENDING_ATTEMPTS or not self.attempt_budget.admit(
-            (nas.id, username, outcome, reason)
-        ):
+        # Bounded per minute and per (NAS, login, outcome, reason), logins that exist apart from names that do not
+        # (attemptlog.py), and while the database is away.
+        if not self.attempt_budget.admit((nas.id, username, outcome, reason), known=entry is not None):
             self.stats.inc(nas.name, "auth_attempts_dropped")
         else:
-            self.attempts.append(
-                AuthAttempt(
-                    created_at=clock.now(),
-                    nas_id=nas.id,
-                    username=username[:253],
-                    subscriber_id=entry.subscriber_id if entry else None,
-                    outcome=outcome,
-                    reason=reason,
-                    calling_station_id=calling[:253],
-                )
+            self._write_attempt(nas, username, entry, outcome, reason, calling)
+
+    def _write_attempt(self, nas: NasEntry, username: str, entry, outcome: str, reason: str, calling: str) -> None:
+        if len(self.attempts) >= MAX_PENDING_ATTEMPTS:
+            self.stats.inc(nas.name, "auth_attempts_dropped")
+            return
+        self.attempts.append(
+            AuthAttempt(
+                created_at=clock.now(),
+                nas_id=nas.id,
+                username=username[:253],
+                subscriber_id=entry.subscriber_id if entry else None,
+                outcome=outcome,
+                reason=reason,
+                calling_station_id=calling[:253],
             )
+        )
 
     # --- accounting ----------------------------------------------------------------------------------------
 

@@ -4,21 +4,27 @@ A bad authentication is an Access-Request carrying a password (PAP, CHAP, MS-CHA
 login: a wrong password, a login that does not exist, a request for the NAS's console. Good ones take nothing
 from any limit, so a reconnect storm of subscribers with the right passwords is never slowed by it.
 
+A *known device* of a login is a Calling-Station-Id behind a NAS (the pair: a MAC through another NAS is
+another device, as anyone can set a MAC) that the login connected from: in the database's sessions, open or
+recent (``policy_devices.py``: so a restarted process, or another of ``--processes``, knows it too), or
+accepted by this process since. The caller (``handler.py``) tells each call which device asks, or ``None``
+when it is not a known one. A NAS that sends no Calling-Station-Id has no known devices: its subscribers share
+their login's limit with whoever guesses, and wait through a flood from their NAS.
+
 - **Per login** (the User-Name as sent, whether it exists or not): ``per_login_per_minute`` bad ones a minute,
   as a bucket of that many refilled evenly. Over it, the login's requests are rejected without a check, with
   the Access-Reject a wrong password gets: the answer says nothing about whether the login exists, or whether
-  the password was right. The device that last authenticated the login in this process (its
-  Calling-Station-Id) has a bucket of its own: someone guessing from elsewhere cannot lock the subscriber's
-  own router out, and a router retrying an old password is limited all the same.
+  the password was right. Each known device has a bucket of its own: someone guessing from elsewhere cannot
+  lock the subscriber's own router out, and a router retrying an old password is limited all the same.
 - **Per NAS**: ``per_nas_per_second`` bad ones a second, with ten seconds' worth as a burst: a flood of random
   names, or password spraying (one guess at each of many logins, which no per-login limit sees). Over it, the
-  NAS's requests carrying a password are rejected unchecked, except those from the device that last
-  authenticated their login here: subscribers already seen keep connecting through an attack.
+  NAS's requests carrying a password are rejected unchecked, except those from a known device of their login:
+  subscribers keep connecting through an attack, and through a restart's storm of routers with stale passwords.
 
 Memory is bounded: a bucket exists only while it is not full, only a bad authentication that was checked
-creates one (and those are bounded by the NAS limit), and the table is capped at ``MAX_KEYS``; the known
-devices are one per login that authenticated, capped at ``MAX_DEVICES``. A flood of random names grows neither
-without end. Everything runs on the event loop's thread.
+creates one (and those are bounded by the NAS limit), and the table is capped at ``MAX_KEYS``; the devices this
+process accepted are a few per login (``DEVICES_PER_LOGIN``) for at most ``MAX_DEVICES`` logins. A flood of
+random names grows neither without end. Everything runs on the event loop's thread.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ DEFAULT_PER_NAS_PER_SECOND = 50
 NAS_BURST_SECONDS = 10
 MAX_KEYS = 100_000
 MAX_DEVICES = 500_000
+DEVICES_PER_LOGIN = 4
 LOG_LINES_PER_MINUTE = 10
 
 
@@ -89,7 +96,9 @@ class Buckets:
 
 
 class BadAuthLimiter:
-    """The per-login and per-NAS limits of one RADIUS process (module docstring). 0 turns a limit off."""
+    """The per-login and per-NAS limits of one RADIUS process (module docstring). 0 turns a limit off.
+
+    ``device`` arguments: the (NAS id, Calling-Station-Id) of a known device of the login, or a false value."""
 
     def __init__(
         self,
@@ -112,8 +121,8 @@ class BadAuthLimiter:
         )
         self.clock = clock
         self.max_devices = max_devices
-        # User-Name → the Calling-Station-Id of its last good authentication in this process.
-        self.devices: dict[str, str] = {}
+        # User-Name → the devices (NAS id, Calling-Station-Id) this process accepted it from, the newest last.
+        self.devices: dict[str, tuple[Hashable, ...]] = {}
         self._log_window = 0.0
         self._log_lines = 0
 
@@ -124,37 +133,40 @@ class BadAuthLimiter:
             settings.ABONENT_RADIUS_BAD_AUTH_PER_NAS,
         )
 
-    def _known(self, username: str, calling: str) -> bool:
-        return bool(calling) and self.devices.get(username) == calling
+    def accepted_here(self, username: str, device: Hashable) -> bool:
+        """Whether this process accepted ``username`` from ``device`` (the database may not say so yet)."""
+        devices = self.devices.get(username)
+        return devices is not None and device in devices
 
-    def throttled(self, nas: str, username: str, calling: str) -> bool:
+    def throttled(self, nas: str, username: str, device: Hashable | None) -> bool:
         """Whether a request carrying a password is to be rejected unchecked."""
         now = self.clock()
-        known = bool(calling) and self.devices.get(username) == calling
         logins = self.logins
-        if logins is not None and logins.levels and logins.empty((username, known), now):
+        if logins is not None and logins.levels and logins.empty((username, device or None), now):
             return True
-        return self.nas is not None and not known and self.nas.empty(nas, now)
+        return self.nas is not None and not device and self.nas.empty(nas, now)
 
-    def failed(self, nas: str, username: str, calling: str) -> None:
+    def failed(self, nas: str, username: str, device: Hashable | None) -> None:
         """A bad authentication that was checked."""
         now = self.clock()
-        if self.logins is not None and self.logins.take((username, self._known(username, calling)), now):
+        if self.logins is not None and self.logins.take((username, device or None), now):
             self._log(now, "login %r (NAS %s) over %d a minute", username, nas, self.per_login_per_minute)
         if self.nas is not None and self.nas.take(nas, now):
             self._log(now, "NAS %s over %d a second", nas, self.per_nas_per_second)
 
-    def succeeded(self, username: str, calling: str) -> None:
-        """The right password: the device is known from now, and its own bucket starts full."""
-        if not calling:
+    def succeeded(self, username: str, device: Hashable | None) -> None:
+        """The right password from ``device`` (None: the NAS sent no Calling-Station-Id): the device is known from
+        now, and its own bucket starts full."""
+        if not device:
             return
         if self.logins is not None and self.logins.levels:
-            self.logins.reset((username, True))
+            self.logins.reset((username, device))
         devices = self.devices
-        if devices.get(username) == calling:
+        mine = devices.get(username)
+        if mine is not None and mine[-1] == device:
             return  # the usual accept: the same router as last time
-        devices.pop(username, None)
-        devices[username] = calling
+        devices.pop(username, None)  # inserted again at the end: the table's order is the order of change
+        devices[username] = (*(d for d in mine or () if d != device), device)[-DEVICES_PER_LOGIN:]
         if len(devices) > self.max_devices:
             for key in list(itertools.islice(devices, len(devices) - self.max_devices * 9 // 10)):
                 del devices[key]
