@@ -25,20 +25,15 @@ a new file nor a removal is lost in a crash.
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import fcntl
-import json
 import logging
 import os
 import re
 import secrets
-import stat
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -47,6 +42,10 @@ from django.db import close_old_connections
 from .. import accounting
 from ..accounting import AcctRecord
 from . import spoolfile
+from .spool_io import _FLAGS, _File, _lock, _open_regular, _write_all, fsync_dir
+from .spool_legacy import LEGACY_GRACE_SECONDS, LegacyConversion
+
+__all__ = ["LEGACY_GRACE_SECONDS", "QUARANTINE", "REJECTED", "Spool", "spool_files"]
 from .spoolfile import Damage
 from .stats import Stats
 
@@ -59,16 +58,10 @@ _LEGACY_NAME = re.compile(r"accounting-.+\.jsonl")
 _LEGACY_SKIP = (".rejected.jsonl",)
 # An earlier version's file renamed out of its writers' way, to be converted (``Spool._take_legacy``).
 _TAKEN_NAME = re.compile(r"accounting-.+\.jsonl\.\d{20}\.taken")
-_FLAGS = os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 # Files of processes gone held open (and locked) at once; the others wait their turn. A process crash-looping
 # through an outage leaves a file per start: held all at once, hundreds would exhaust RLIMIT_NOFILE (EMFILE
 # from the next open: no replay, no socket).
 ADOPT_AT_ONCE = 16
-# How long an earlier version's file, once renamed, must go unwritten before it is converted. That version
-# appends unlocked, opening the path anew for each batch (buffered writes, then fsync, then the NAS is
-# answered): a process that opened it before the rename writes on into the renamed file. An append takes
-# milliseconds; a process stopped (SIGSTOP) mid-append for longer than this would lose the rest of it.
-LEGACY_GRACE_SECONDS = 10.0
 
 
 def spool_files(directory: Path) -> list[Path]:
@@ -76,63 +69,7 @@ def spool_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if _SPOOL_NAME.fullmatch(p.name))
 
 
-def fsync_dir(directory: Path) -> None:
-    """Make a file's creation, rename or removal in ``directory`` durable (fsyncing the file does not)."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
-
-
-def _write_joined(fd: int, parts: list[bytes], offset: int) -> int:
-    data = b"".join(parts)
-    parts.clear()
-    _write_all(fd, data, offset)
-    return len(data)
-
-
-def _lock(path: Path) -> int | None:
-    """The file at ``path`` opened and locked, or None if another process holds it or it is gone. OSError if it
-    cannot be opened as a regular file: a symlink (O_NOFOLLOW: ELOOP), another user's (EACCES), a directory."""
-    try:
-        fd = os.open(path, os.O_RDWR | _FLAGS)
-    except FileNotFoundError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path.name} is not a regular file")
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # Still the file of that name? It may have been replayed and removed, or renamed, before the lock.
-        if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
-            return fd
-    except (BlockingIOError, FileNotFoundError):
-        pass
-    except BaseException:
-        os.close(fd)
-        raise
-    os.close(fd)
-    return None
-
-
-@dataclass
-class _File:
-    path: Path
-    fd: int
-    size: int = 0  # of the own file: where the next append goes
-
-    def close(self) -> None:
-        os.close(self.fd)  # and with it the lock
-
-
-class Spool:
+class Spool(LegacyConversion):
     """The spool directory as one process sees it: its own file, appended to and fsynced before the NAS is
     answered, and the files of processes gone, replayed before it."""
 
@@ -301,97 +238,6 @@ class Spool:
             return False
         self._adopted[path.name] = _File(path, fd)
         return True
-
-    def _take_legacy(self, entry: os.DirEntry) -> Path | None:
-        """Rename an earlier version's file out of its writers' way; its new name, or None if there is nothing
-        to take. An append that had it open goes on into the renamed file (converted once it has gone unwritten
-        for ``LEGACY_GRACE_SECONDS``); the next creates a new file under the old name, taken at a later refresh.
-        Converting it in place instead would unlink it under an append still writing, answered after its fsync:
-        a record lost."""
-        if not entry.is_file(follow_symlinks=False):
-            if entry.name not in self._unopenable:
-                self._unopenable.add(entry.name)
-                logger.error("accounting: %s in the spool directory is not a regular file; skipped", entry.name)
-            return None
-        taken = Path(entry.path).with_name(f"{entry.name}.{time.time_ns():020d}.taken")
-        try:
-            os.rename(entry.path, taken)
-        except FileNotFoundError:
-            return None  # another process took it
-        fsync_dir(self.directory)
-        return taken
-
-    def _settled(self, name: str, st: os.stat_result) -> bool:
-        """Whether a renamed file of an earlier version has gone unwritten for ``LEGACY_GRACE_SECONDS``: by its
-        modification time, or, should the clock have been set back, as this process has watched it."""
-        if self._clock() - st.st_mtime >= LEGACY_GRACE_SECONDS:
-            return True
-        state, now = (st.st_size, st.st_mtime_ns), time.monotonic()
-        seen = self._taken_seen.get(name)
-        if seen is None or seen[0] != state:
-            self._taken_seen[name] = (state, now)
-            return False
-        return now - seen[1] >= LEGACY_GRACE_SECONDS
-
-    def _convert(self, taken: Path) -> bool:
-        """An earlier version's JSON-lines spool (renamed by ``_take_legacy``), once settled, rewritten as a spool
-        file of a process gone, then removed. A line that is not a record (the torn last line of a crash, or of an
-        append stopped for longer than the grace) is quarantined. False while it must be waited for: within its
-        grace, being converted by another process, or failing (tried again at the next refresh)."""
-        fd = self._open_locked(taken)
-        if fd is None:
-            # Being converted by another process; or gone (converted), or not openable (logged): not waited for.
-            return taken.name in self._unopenable or not os.path.lexists(taken)
-        try:
-            st = os.fstat(fd)
-            if not self._settled(taken.name, st):
-                return False
-            # Named by its last write (before any file of this version), then when it was taken (the files an
-            # earlier-version process went on to write under the same name, written within one tick of the
-            # file system's clock, keep their order), and its name: a conversion that died after the rename is
-            # recognised, not done twice.
-            taken_ns, crc = taken.name.rsplit(".", 2)[1], zlib.crc32(taken.name.encode())
-            path = self.directory / f"accounting-{st.st_mtime_ns:020d}-{taken_ns}-{crc:08x}.orphan"
-            if not path.exists():
-                new = path.with_name(path.name + ".new")
-                out = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _FLAGS, 0o600)
-                try:
-                    offset = spoolfile.HEADER_SIZE
-                    _write_all(out, spoolfile.new_header(), 0)
-                    with os.fdopen(os.dup(fd), "rb") as fh:
-                        position, pending = 0, []
-                        for line in fh:
-                            pending.append(self._legacy_record(taken, position, line))
-                            position += len(line)
-                            if len(pending) >= 1000:
-                                offset += _write_joined(out, pending, offset)
-                        offset += _write_joined(out, pending, offset)
-                    os.fdatasync(out)
-                finally:
-                    os.close(out)
-                os.rename(new, path)
-                fsync_dir(self.directory)
-            os.unlink(taken)
-            fsync_dir(self.directory)
-            self._taken_seen.pop(taken.name, None)
-            logger.info("accounting: spool %s converted to %s", taken.name, path.name)
-            return True
-        except OSError:
-            logger.exception("accounting: cannot convert the spool %s", taken.name)
-            return False
-        finally:
-            os.close(fd)
-
-    def _legacy_record(self, legacy: Path, position: int, line: bytes) -> bytes:
-        if not line.strip():
-            return b""
-        try:
-            if not line.endswith(b"\n"):
-                raise ValueError("torn last line")
-            return spoolfile.encode([AcctRecord.from_json(json.loads(line))])
-        except (ValueError, TypeError, KeyError, RecursionError) as exc:
-            self._quarantine(legacy, position, line, str(exc))
-            return b""
 
     # --- replay ------------------------------------------------------------------------------------------------
 
@@ -567,28 +413,3 @@ def _cancelled(exc: BaseException) -> bool:
     """Whether the server cancelled the statement (SQLSTATE 57014: statement_timeout), as psycopg raises it or as
     Django wraps it: the statement took too long, and a smaller one may not."""
     return isinstance(exc, psycopg.errors.QueryCanceled) or isinstance(exc.__cause__, psycopg.errors.QueryCanceled)
-
-
-def _open_regular(path: Path) -> int:
-    """``path`` opened for appending, created 0600 if missing. Something planted in its place (a symlink, which
-    O_NOFOLLOW refuses with ELOOP; a directory; a FIFO or a device) would otherwise make every replay raise, and
-    the spool would never drain: it is renamed aside (rename moves the link, not its target) with a log line,
-    and a file of our own is created."""
-    for _attempt in range(2):
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | _FLAGS, 0o600)
-        except OSError as exc:
-            if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
-                raise
-            reason = os.strerror(exc.errno)
-        else:
-            if stat.S_ISREG(os.fstat(fd).st_mode):
-                os.set_blocking(fd, True)
-                return fd
-            os.close(fd)
-            reason = "not a regular file"
-        aside = path.with_name(f"{path.name}.suspect-{time.time_ns()}")
-        logger.error("accounting: %s is not a file of ours (%s); moved aside as %s", path, reason, aside.name)
-        os.rename(path, aside)
-        fsync_dir(path.parent)
-    raise OSError(errno.EEXIST, f"{path} keeps being replaced")
