@@ -7,6 +7,7 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, Func, Q, QuerySet, Sum
 
@@ -334,7 +335,10 @@ def _raw_rows(queryset, size: int = 10_000):
     open session on the RADIUS maintenance thread, which holds the interpreter from the event loop while it
     converts (the converters took a third of that thread's time in a py-spy profile of bench/radius_acct.py).
     Only for columns the driver already gives as the right Python type (integers here)."""
-    sql, params = queryset.query.sql_with_params()
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # a filter Django knows matches nothing (an empty list of subscribers)
+        return
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         while batch := cursor.fetchmany(size):

@@ -533,7 +533,7 @@ def test_the_spool_replay_gives_up_on_a_silent_database_at_its_deadline(tmp_path
 def test_past_the_queue_limit_a_request_is_dropped_unanswered_and_its_retransmission_answered(
     customer, make_nas, server, settings
 ):
-    settings.ABONENT_RADIUS_QUEUE_MAX = 2
+    settings.ABONENT_RADIUS_QUEUE_MAX = 3  # records held: the one in flight and two waiting behind it
     settings.ABONENT_RADIUS_DB_TIMEOUT = 20  # the batch held by the lock waits for it, and the queue fills
     make_nas()
     results = {}

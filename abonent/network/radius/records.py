@@ -3,6 +3,7 @@ and checked by ``acct_fields.read_record``, which FreeRADIUS's rlm_rest endpoint
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 
@@ -30,7 +31,12 @@ def _number(raw: list[bytes] | None) -> Number:
 
 
 def _address(raw: list[bytes] | None) -> str | None:
-    return socket.inet_ntoa(raw[0]) if raw and len(raw[0]) == 4 else None
+    return _dotted(raw[0]) if raw and len(raw[0]) == 4 else None
+
+
+@functools.lru_cache(maxsize=65_536)  # the same NAS and session addresses record after record
+def _dotted(packed: bytes) -> str:
+    return socket.inet_ntoa(packed)
 
 
 def acct_record(request: Request, nas: NasEntry, addr, store: policy_mod.PolicyStore) -> AcctRecord | None:

@@ -119,8 +119,10 @@ class AccountingWriter:
 
     @property
     def full(self) -> bool:
-        """No room for another record: the caller drops the request unanswered (the NAS resends it)."""
-        return self.depth >= self.max_queue
+        """No room for another record: the caller drops the request unanswered (the NAS resends it). Counted
+        over every record held, queued or in flight, which is what memory holds; and one len() where ``depth``
+        sums the lanes, on a path taken for every Accounting-Request."""
+        return len(self._unanswered) >= self.max_queue
 
     def submit(self, record: AcctRecord, done) -> bool:
         """Queue a record; ``done()`` is called once it is written or spooled. False (and ``done.forget()``, so
