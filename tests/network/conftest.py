@@ -94,3 +94,13 @@ def radius_token(db):
     bound to no NAS yet: ``abonent.api.actions.do_bind_api_token_to_nas`` binds it."""
     account = do_create_staff_user(username="freeradius", password=None, role=Role.CASHIER, is_service_account=True)
     return do_create_api_token(user=account, name="FreeRADIUS")
+
+
+@pytest.fixture
+def nas_a(make_nas):
+    return make_nas()
+
+
+@pytest.fixture
+def nas_b(make_nas):
+    return make_nas(name="nas-b", ip_address="10.0.0.2")

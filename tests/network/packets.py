@@ -12,6 +12,9 @@ from .conftest import SECRET
 
 KEY = SECRET.encode()
 NAS_ADDR = ("127.0.0.1", 40001)
+OTHER_NAS_ADDR = ("10.0.0.2", 40001)  # conftest's nas_b
+ACCEPT, REJECT = 2, 3
+ROUTER, INTRUDER = "AA:BB:CC:00:00:01", "AA:BB:CC:00:00:66"  # the subscriber's router, someone guessing
 PPP = (1).to_bytes(4, "big")
 
 
@@ -59,3 +62,13 @@ def mschap2_attributes(
         + microsoft(25, bytes((ident, 0)) + peer + bytes(8) + nt)
     )
     return attributes, nt
+
+
+class Clock:
+    """time.monotonic for the rate limiter, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

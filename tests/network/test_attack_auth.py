@@ -25,38 +25,17 @@ from abonent.network.radius.handler import RadiusServer
 from abonent.network.radius.nas import NasEntry
 from abonent.network.radius.ratelimit import BadAuthLimiter
 
-from .packets import NAS_ADDR, pap_request
+from .packets import ACCEPT, INTRUDER, NAS_ADDR, OTHER_NAS_ADDR, REJECT, ROUTER, Clock, pap_request
 from .test_auth_timing import ROUNDS, TOLERANCE, medians
 
 pytestmark = pytest.mark.django_db
 
-ACCEPT, REJECT = 2, 3
-ROUTER, INTRUDER = "AA:BB:CC:00:00:01", "AA:BB:CC:00:00:66"
-OTHER_NAS_ADDR = ("10.0.0.2", 40001)
 HOURS = 3600
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def limiter_clock():
     return Clock()
-
-
-@pytest.fixture
-def nas_a(make_nas):
-    return make_nas()
-
-
-@pytest.fixture
-def nas_b(make_nas):
-    return make_nas(name="nas-b", ip_address="10.0.0.2")
 
 
 @pytest.fixture

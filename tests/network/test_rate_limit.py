@@ -20,22 +20,19 @@ from abonent.network.radius.nas import NasEntry
 from abonent.network.radius.ratelimit import BadAuthLimiter, Buckets
 
 from .conftest import SECRET
-from .packets import NAS_ADDR, access_request, mschap2_attributes, pap_request
+from .packets import (
+    ACCEPT,
+    INTRUDER,
+    NAS_ADDR,
+    REJECT,
+    ROUTER,
+    Clock,
+    access_request,
+    mschap2_attributes,
+    pap_request,
+)
 
 pytestmark = pytest.mark.django_db
-
-ACCEPT, REJECT = 2, 3
-ROUTER, INTRUDER = "AA:BB:CC:00:00:01", "AA:BB:CC:00:00:66"
-
-
-class Clock:
-    """time.monotonic for the limiter, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
