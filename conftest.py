@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
@@ -115,3 +119,21 @@ def api_token(admin) -> str:
 @pytest.fixture
 def api_client(api_token) -> Client:
     return Client(headers={"Authorization": f"Bearer {api_token}"})
+
+
+@pytest.fixture
+def import_settings():
+    """``import_settings(env)``: ``abonent.settings`` imported in a fresh interpreter with ``env`` as its only
+    ABONENT_* variables, for the checks settings make at import (production refusals, bounds)."""
+
+    def run(env: dict) -> subprocess.CompletedProcess:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("ABONENT_")}
+        return subprocess.run(
+            [sys.executable, "-c", "import abonent.settings"],
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    return run

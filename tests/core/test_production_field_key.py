@@ -5,10 +5,6 @@ passwords (abonent/core/secrets.py), so with ABONENT_FIELD_KEY=x a database dump
 to a one-line guess.
 """
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 # Like what `python3 -c 'import secrets; print(secrets.token_urlsafe(50))'` prints (the command the docs give).
@@ -21,17 +17,6 @@ PRODUCTION = {
 }
 
 
-def _import_settings(env: dict) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ABONENT_")}
-    return subprocess.run(
-        [sys.executable, "-c", "import abonent.settings"],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize(
     "field_key",
     [
@@ -42,8 +27,8 @@ def _import_settings(env: dict) -> subprocess.CompletedProcess:
         "django-insecure-" + GOOD_FIELD_KEY,
     ],
 )
-def test_production_refuses_a_weak_field_key(field_key):
-    result = _import_settings({**PRODUCTION, "ABONENT_FIELD_KEY": field_key})
+def test_production_refuses_a_weak_field_key(field_key, import_settings):
+    result = import_settings({**PRODUCTION, "ABONENT_FIELD_KEY": field_key})
 
     assert result.returncode != 0, "production started with ABONENT_FIELD_KEY=" + field_key
     assert "ABONENT_FIELD_KEY must be unset or a random string of at least 50 characters" in result.stderr
@@ -51,16 +36,16 @@ def test_production_refuses_a_weak_field_key(field_key):
 
 
 @pytest.mark.parametrize("field_key", [GOOD_FIELD_KEY, None])
-def test_production_starts_with_a_strong_field_key_or_none(field_key):
+def test_production_starts_with_a_strong_field_key_or_none(field_key, import_settings):
     # Unset, the secret key (itself checked) is the key.
     env = {**PRODUCTION, "ABONENT_FIELD_KEY": field_key} if field_key else PRODUCTION
 
-    result = _import_settings(env)
+    result = import_settings(env)
 
     assert result.returncode == 0, result.stderr
 
 
-def test_development_accepts_any_field_key():
-    result = _import_settings({"ABONENT_FIELD_KEY": "x"})
+def test_development_accepts_any_field_key(import_settings):
+    result = import_settings({"ABONENT_FIELD_KEY": "x"})
 
     assert result.returncode == 0, result.stderr

@@ -5,19 +5,8 @@ import sys
 import pytest
 
 
-def _import_settings(env: dict) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ABONENT_")}
-    return subprocess.run(
-        [sys.executable, "-c", "import abonent.settings"],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_production_refuses_the_demo_secret_and_debug():
-    result = _import_settings({"ABONENT_ENV": "production"})
+def test_production_refuses_the_demo_secret_and_debug(import_settings):
+    result = import_settings({"ABONENT_ENV": "production"})
     assert result.returncode != 0
     assert "ABONENT_SECRET_KEY must be set" in result.stderr
     assert "ABONENT_ALLOWED_HOSTS" in result.stderr
@@ -32,15 +21,15 @@ PRODUCTION = {
 }
 
 
-def test_production_starts_when_configured():
-    result = _import_settings(PRODUCTION)
+def test_production_starts_when_configured(import_settings):
+    result = import_settings(PRODUCTION)
     assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize("env", ["Production", "prod", "production ", "PRODUCTION", "staging", ""])
-def test_an_unknown_environment_refuses_to_start_instead_of_running_as_development(env):
+def test_an_unknown_environment_refuses_to_start_instead_of_running_as_development(env, import_settings):
     # Before, anything but exactly "production" ran with DEBUG on and no production checks.
-    result = _import_settings({**PRODUCTION, "ABONENT_ENV": env})
+    result = import_settings({**PRODUCTION, "ABONENT_ENV": env})
 
     assert result.returncode != 0
     assert f"ABONENT_ENV must be one of production, development, not {env!r}" in result.stderr
@@ -55,22 +44,22 @@ def test_an_unknown_environment_refuses_to_start_instead_of_running_as_developme
         "django-insecure-" + GOOD_KEY,  # what startproject generates for development
     ],
 )
-def test_production_refuses_a_low_entropy_secret_key(key):
-    result = _import_settings({**PRODUCTION, "ABONENT_SECRET_KEY": key})
+def test_production_refuses_a_low_entropy_secret_key(key, import_settings):
+    result = import_settings({**PRODUCTION, "ABONENT_SECRET_KEY": key})
 
     assert result.returncode != 0
     assert "ABONENT_SECRET_KEY must be set to a random string of at least 50 characters" in result.stderr
 
 
-def test_production_refuses_any_host():
-    result = _import_settings({**PRODUCTION, "ABONENT_ALLOWED_HOSTS": "billing.example.ru,*"})
+def test_production_refuses_any_host(import_settings):
+    result = import_settings({**PRODUCTION, "ABONENT_ALLOWED_HOSTS": "billing.example.ru,*"})
 
     assert result.returncode != 0
     assert "ABONENT_ALLOWED_HOSTS must list the host names, not *" in result.stderr
 
 
-def test_development_is_still_the_default():
-    result = _import_settings({})
+def test_development_is_still_the_default(import_settings):
+    result = import_settings({})
     assert result.returncode == 0, result.stderr
 
 

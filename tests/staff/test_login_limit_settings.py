@@ -4,44 +4,29 @@ ABONENT_LOGIN_MAX_FAILURES=0 (or ..._PER_IP=0, perhaps meant as "no limit") used
 console login was a 500: the lockout took the oldest of the last 0 failures of an empty list.
 """
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 SETTINGS = ["ABONENT_LOGIN_MAX_FAILURES", "ABONENT_LOGIN_MAX_FAILURES_PER_IP", "ABONENT_LOGIN_LOCKOUT_SECONDS"]
 
 
-def _import_settings(env: dict) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("ABONENT_")}
-    return subprocess.run(
-        [sys.executable, "-c", "import abonent.settings"],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize("name", SETTINGS)
 @pytest.mark.parametrize("value", ["0", "-5"])
-def test_a_limit_below_one_stops_the_start(name, value):
-    result = _import_settings({name: value})
+def test_a_limit_below_one_stops_the_start(name, value, import_settings):
+    result = import_settings({name: value})
 
     assert result.returncode != 0
     assert f"{name} must be a whole number of at least 1, not {value!r}" in result.stderr
 
 
 @pytest.mark.parametrize("name", SETTINGS)
-def test_a_limit_that_is_not_a_number_stops_the_start_with_its_name(name):
-    result = _import_settings({name: "five"})
+def test_a_limit_that_is_not_a_number_stops_the_start_with_its_name(name, import_settings):
+    result = import_settings({name: "five"})
 
     assert result.returncode != 0
     assert f"{name} must be a whole number of at least 1, not 'five'" in result.stderr
 
 
-def test_limits_of_one_are_accepted():
-    result = _import_settings(dict.fromkeys(SETTINGS, "1"))
+def test_limits_of_one_are_accepted(import_settings):
+    result = import_settings(dict.fromkeys(SETTINGS, "1"))
 
     assert result.returncode == 0, result.stderr
