@@ -33,6 +33,14 @@ def written(monkeypatch):
     return log
 
 
+def torn_in_the_middle(directory) -> None:
+    """The spool of a process gone holding s0, s1 and s2, with s1 torn: cut 30 bytes into its frame, s2 after it."""
+    data = left_by_a_process_gone(directory, [rec("s0"), rec("s1"), rec("s2")])
+    [path] = spool_files(directory)
+    frame = len(encode([rec("s0")]))
+    path.write_bytes(data[: len(data) - 2 * frame + 30] + data[len(data) - frame :])
+
+
 def _on(nas_id: int, name: str, **fields) -> AcctRecord:
     return AcctRecord(
         status=START, nas_id=nas_id, event_time=T0, unique_id=name, acct_session_id=name, username="ivanov", **fields
@@ -107,10 +115,7 @@ def test_a_torn_record_is_quarantined_once_not_at_every_replay_while_the_databas
     as thousands."""
     from django.db import OperationalError
 
-    data = left_by_a_process_gone(tmp_path, [rec("s0"), rec("s1"), rec("s2")])
-    [path] = spool_files(tmp_path)
-    frame = len(encode([rec("s0")]))
-    path.write_bytes(data[: len(data) - 2 * frame + 30] + data[len(data) - frame :])  # s1 torn, s2 whole
+    torn_in_the_middle(tmp_path)  # s0 whole, s1 torn, s2 whole
 
     def away(records):
         raise OperationalError("server closed the connection unexpectedly")
@@ -205,10 +210,7 @@ def test_a_torn_record_is_quarantined_once_across_restarts_while_the_database_is
     quarantined: the damage must not be reached before what precedes it is written, whichever process tries."""
     from django.db import OperationalError
 
-    data = left_by_a_process_gone(tmp_path, [rec("s0"), rec("s1"), rec("s2")])
-    [path] = spool_files(tmp_path)
-    frame = len(encode([rec("s0")]))
-    path.write_bytes(data[: len(data) - 2 * frame + 30] + data[len(data) - frame :])  # s1 torn, s2 whole
+    torn_in_the_middle(tmp_path)  # s0 whole, s1 torn, s2 whole
 
     def away(records):
         raise OperationalError("server closed the connection unexpectedly")
@@ -274,10 +276,7 @@ def test_a_symlink_planted_at_the_quarantine_or_rejected_file_is_moved_aside_not
 ):
     """O_NOFOLLOW refused the planted link with ELOOP at every replay, so the spool never drained (and nothing
     may be written through it: /etc/passwd stays as it is)."""
-    data = left_by_a_process_gone(tmp_path, [rec("s0"), rec("s1"), rec("s2")])
-    [path] = spool_files(tmp_path)
-    frame = len(encode([rec("s0")]))
-    path.write_bytes(data[: len(data) - 2 * frame + 30] + data[len(data) - frame :])  # s1 torn: quarantined
+    torn_in_the_middle(tmp_path)  # s0 whole, s1 torn, s2 whole
     target = tmp_path / "victim"
     target.write_bytes(b"root:x:0:0\n")
     (tmp_path / name).symlink_to(target)

@@ -126,6 +126,10 @@ def nas(make_nas, listener):
 
 @pytest.fixture
 def online(customer, nas):
+    return open_session(customer, nas)
+
+
+def open_session(customer, nas) -> Session:
     """The customer's PPPoE session on the NAS, as accounting would have opened it."""
     login = customer.network_logins.get()
     return Session.objects.create(

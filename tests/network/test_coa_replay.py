@@ -5,48 +5,29 @@ ignored and the wait goes on, within the deadline, for the right one."""
 
 from __future__ import annotations
 
-import datetime as dt
 import socket
 import threading
 import time
 
 import pytest
-from django.utils import timezone
 from pyrad import packet as radius_packet
 
 from abonent.core import clock
 from abonent.network import actions as network
 from abonent.network.coa import send_due
-from abonent.network.models import CoaReason, CoaRequest, CoaStatus, Session
+from abonent.network.models import CoaReason, CoaRequest, CoaStatus
 from abonent.network.radius.codec import DICTIONARY
 
 from .conftest import SECRET
-from .test_coa import CoaListener
+from .test_coa import T0, CoaListener, open_session
 
 pytestmark = pytest.mark.django_db
-
-T0 = timezone.make_aware(dt.datetime(2025, 3, 10, 12, 0))
-
-
-def _online(customer, nas) -> Session:
-    login = customer.network_logins.get()
-    return Session.objects.create(
-        nas=nas,
-        unique_id="u-1",
-        acct_session_id="81a00003",
-        login=login,
-        subscriber=customer,
-        username=login.username,
-        framed_ip="100.64.0.10",
-        started_at=T0 - dt.timedelta(hours=1),
-        updated_at=T0 - dt.timedelta(minutes=2),
-    )
 
 
 def test_every_request_carries_a_current_event_timestamp(customer, make_nas):
     listener = CoaListener()
     try:
-        session = _online(customer, make_nas("mikrotik", coa_port=listener.port))
+        session = open_session(customer, make_nas("mikrotik", coa_port=listener.port))
         with clock.travel_to(T0):
             network.queue_disconnect(session.subscriber_id, reason=CoaReason.SUSPEND)
             before = time.time()
@@ -120,7 +101,7 @@ class ForgingNas:
 def test_forged_answers_are_ignored_and_the_real_one_after_them_is_taken(customer, make_nas):
     nas_port = ForgingNas()
     try:
-        session = _online(customer, make_nas("mikrotik", coa_port=nas_port.port))
+        session = open_session(customer, make_nas("mikrotik", coa_port=nas_port.port))
         with clock.travel_to(T0):
             [request] = network.queue_disconnect(session.subscriber_id, reason=CoaReason.SUSPEND)
             started = time.monotonic()
