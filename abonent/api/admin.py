@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from abonent.core.admin import ReadOnlyAdmin
 from abonent.staff.models import ApiToken
 
 from .actions import check_radius_account, do_bind_api_token_to_nas, do_unbind_api_token_from_nas
@@ -70,9 +71,10 @@ class ApiTokenNasAdmin(admin.ModelAdmin):
 
 
 @admin.register(RadiusToken)
-class RadiusTokenAdmin(admin.ModelAdmin):
+class RadiusTokenAdmin(ReadOnlyAdmin):
     """Which tokens are RADIUS front-ends' (read-only). The mark is set when a token is first bound to a NAS and
-    never removed: without a NAS such a token opens nothing (``auth.TokenAuth``); revoke it in *API tokens*."""
+    never removed (that would give an unbound token its account's role again): without a NAS such a token opens
+    nothing (``auth.TokenAuth``); revoke it in *API tokens*."""
 
     list_display = ("token", "token_user", "created_at", "token_revoked_at")
     list_select_related = ("token__user",)
@@ -85,13 +87,3 @@ class RadiusTokenAdmin(admin.ModelAdmin):
     @admin.display(description=_("revoked"))
     def token_revoked_at(self, obj):
         return obj.token.revoked_at
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Removing the mark would give an unbound token its account's role again.
-        return False

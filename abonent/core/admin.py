@@ -10,6 +10,19 @@ from . import audit
 from .models import AuditEvent, Branch
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows only written by the application (sessions, the audit log, service marks): shown, never edited here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class AuditedAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         before = audit.snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
@@ -61,17 +74,8 @@ class BranchAdmin(AuditedAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor_label", "action", "object_type", "object_repr")
     list_filter = ("action", "object_type")
     search_fields = ("actor_label", "object_repr", "object_id", "reason")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -15,21 +15,10 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from abonent.core.admin import AuditedAdmin
+from abonent.core.admin import AuditedAdmin, ReadOnlyAdmin
 
 from .actions import MIN_SECRET_LENGTH, note_policy_change
 from .models import AuthAttempt, CoaRequest, IpPool, Login, Nas, RadiusNode, Session, UsageDay
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class NasAdminForm(forms.ModelForm):
