@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 from django.test import Client
 
+from abonent.catalog import actions as catalog
 from abonent.core.models import Branch
 from abonent.staff.actions import do_create_api_token, do_create_staff_user
 from abonent.staff.permissions import Role
@@ -35,6 +38,23 @@ def _fast_password_hashing(settings):
 @pytest.fixture(autouse=True)
 def _english_by_default(settings):
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
+def internet(admin):
+    return catalog.do_create_service(code="internet", name="Интернет", kind="internet", acting_user=admin)
+
+
+@pytest.fixture
+def make_plan(admin, internet):
+    def make(code, fee, *, valid_from=dt.date(2020, 1, 1), **fields):
+        fields.setdefault("name", code)
+        fields.setdefault("service", internet)
+        return catalog.do_create_plan(
+            code=code, monthly_fee=Decimal(fee), valid_from=valid_from, acting_user=admin, **fields
+        )
+
+    return make
 
 
 @pytest.fixture

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "abonent.subscribers",
     "abonent.billing",
     "abonent.network",
+    "abonent.payments",
     "abonent.api",
 ]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

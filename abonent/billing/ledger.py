@@ -51,6 +51,19 @@ def cash_account(channel: str) -> LedgerAccount:
     return account
 
 
+def clearing_account(provider: str) -> LedgerAccount:
+    """Money an online gateway has taken for us and not yet settled to the bank account (YooKassa, T-Bank)."""
+    account, _created = LedgerAccount.objects.get_or_create(
+        code=f"clearing:{provider}",
+        defaults={
+            "kind": AccountKind.CLEARING,
+            "name": _("Gateway clearing") + f": {provider}",
+            "created_at": clock.now(),
+        },
+    )
+    return account
+
+
 def subscriber_account(subscriber_id: int, *, lock: bool = False) -> LedgerAccount:
     """The subscriber's personal ledger account, created on first use. ``lock`` takes its row lock, which
     every check-then-post on a balance (promised payment, freeze) must hold until commit."""

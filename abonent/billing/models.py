@@ -80,6 +80,7 @@ class TransactionKind(models.TextChoices):
     ONE_OFF = "one_off", _("One-off service")
     ADJUSTMENT = "adjustment", _("Manual adjustment")
     PAYMENT = "payment", _("Payment")
+    REFUND = "refund", _("Refund")
     PROMISED_TAKE = "promised_take", _("Promised payment taken")
     PROMISED_CLOSE = "promised_close", _("Promised payment closed")
     TURBO = "turbo", _("Turbo")

@@ -13,7 +13,7 @@ def check_two_factor_roles(app_configs, **kwargs):
     return [
         Error(
             f"ABONENT_REQUIRE_2FA_ROLES names unknown roles: {', '.join(unknown)}",
-            hint=f"Use a comma-separated list of: {', '.join(Role.values)} (or \"none\" for nobody).",
+            hint=f'Use a comma-separated list of: {", ".join(Role.values)} (or "none" for nobody).',
             id="staff.E001",
         )
     ]

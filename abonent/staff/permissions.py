@@ -45,6 +45,19 @@ class Perm(StrEnum):
     # booked is reduced, so only the admin role holds it.
     BILLING_REVERSE = "billing.reverse"
     AUDIT_VIEW = "audit.view"
+    # The payments journal, a payment's card, the suspense queue and cash reports (read only).
+    PAYMENT_VIEW = "payment.view"
+    # Taking money at the cash desk, assigning a suspense payment to its subscriber, closing one's own cash day.
+    PAYMENT_TAKE = "payment.take"
+    # Cancelling a mistaken entry by reversal. A cashier may cancel their own payment of a day not yet closed
+    # (payments.actions.refunds.can_cancel); the administrator any payment.
+    PAYMENT_CANCEL = "payment.cancel"
+    # Money going back out: refunds to the payer and returning a suspense payment. Administrator only.
+    PAYMENT_REFUND = "payment.refund"
+    # Bank statement import and the review of its lines.
+    PAYMENT_IMPORT = "payment.import"
+    # Agents (terminals), gateways, the fiscal-receipt service and their credentials.
+    PAYMENT_SETTINGS = "payment.settings"
     # Sessions, authentication attempts and CoA history of a subscriber; the network pages.
     NETWORK_VIEW = "network.view"
     # NAS, logins and passwords, IP pools; disconnecting a session.
@@ -75,11 +88,29 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.SUBSCRIPTION_MANAGE,
             Perm.BILLING_ADJUST,
             Perm.NETWORK_VIEW,
+            Perm.PAYMENT_VIEW,
         }
     ),
-    Role.CASHIER: frozenset({Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.BILLING_VIEW}),
+    Role.CASHIER: frozenset(
+        {
+            Perm.SUBSCRIBER_VIEW,
+            Perm.NOTE_ADD,
+            Perm.BILLING_VIEW,
+            Perm.PAYMENT_VIEW,
+            Perm.PAYMENT_TAKE,
+            Perm.PAYMENT_CANCEL,
+            Perm.PAYMENT_IMPORT,
+        }
+    ),
     Role.SUPPORT: frozenset(
-        {Perm.SUBSCRIBER_VIEW, Perm.NOTE_ADD, Perm.BILLING_VIEW, Perm.SUBSCRIPTION_MANAGE, Perm.NETWORK_VIEW}
+        {
+            Perm.SUBSCRIBER_VIEW,
+            Perm.NOTE_ADD,
+            Perm.BILLING_VIEW,
+            Perm.SUBSCRIPTION_MANAGE,
+            Perm.NETWORK_VIEW,
+            Perm.PAYMENT_VIEW,
+        }
     ),
     Role.ENGINEER: frozenset(
         {

@@ -3,26 +3,8 @@ from decimal import Decimal
 
 import pytest
 
-from abonent.catalog import actions as catalog
-from abonent.catalog.models import FreezePolicy, PromisedPaymentPolicy, Service
+from abonent.catalog.models import FreezePolicy, PromisedPaymentPolicy
 from abonent.core import clock
-
-
-@pytest.fixture
-def internet(admin) -> Service:
-    return catalog.do_create_service(code="internet", name="Интернет", kind="internet", acting_user=admin)
-
-
-@pytest.fixture
-def make_plan(admin, internet):
-    def make(code, fee, *, valid_from=dt.date(2020, 1, 1), **fields):
-        fields.setdefault("name", code)
-        fields.setdefault("service", internet)
-        return catalog.do_create_plan(
-            code=code, monthly_fee=Decimal(fee), valid_from=valid_from, acting_user=admin, **fields
-        )
-
-    return make
 
 
 @pytest.fixture

@@ -31,11 +31,6 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture
-def internet(admin):
-    return catalog.do_create_service(code="internet", name="Интернет", kind="internet", acting_user=admin)
-
-
-@pytest.fixture
 def plan(admin, internet):
     return catalog.do_create_plan(
         code="home-100",

@@ -34,21 +34,25 @@ def do_post_payment(
     acting_user=None,
     paid_on: dt.date | None = None,
     memo: str = "",
+    source_account=None,
+    key: str | None = None,
 ):
     """Credit a payment to the subscriber, once per ``(channel, external_id)`` however often it arrives.
 
-    The payments issue builds intake (cash desk, bank statements, terminals, gateways) on top of this; an
-    open promised payment is repaid from the payment, as DOMAIN.md describes.
+    The money comes from ``source_account``: the channel's cash account unless given (a gateway's clearing
+    account, or the suspense account when staff assign a payment that arrived for no known subscriber). The
+    payments app's intake (``payments.actions.intake``) is the caller every channel goes through; an open
+    promised payment is repaid from the payment, as DOMAIN.md describes.
     """
     amount = _positive_amount(amount)
     account = ledger.subscriber_account(subscriber.pk, lock=True)
     _check_balance_after(account, amount)
-    cash = ledger.cash_account(channel)
+    source = source_account or ledger.cash_account(channel)
     tx, created = _post_and_record(
         subscriber,
-        key=f"payment:{channel}:{external_id}",
+        key=key or f"payment:{channel}:{external_id}",
         kind=TransactionKind.PAYMENT,
-        legs=[(account.pk, amount), (cash.pk, -amount)],
+        legs=[(account.pk, amount), (source.pk, -amount)],
         memo=memo,
         acting_user=acting_user,
         audit_action="billing.payment_posted",
@@ -58,6 +62,27 @@ def do_post_payment(
     )
     if created:
         _close_promised_payment(subscriber, status=PromisedPaymentStatus.REPAID, acting_user=acting_user)
+    return tx
+
+
+@transaction.atomic
+def do_post_refund(subscriber, *, amount, destination_account, key: str, acting_user, memo: str):
+    """Take money back off the subscriber's account for a refund to the payer (``destination_account`` is the
+    channel's cash or clearing account it goes out through). The caller (payments) has checked the amount
+    against the payment and the balance under the account's lock."""
+    amount = _positive_amount(amount)
+    account = ledger.subscriber_account(subscriber.pk, lock=True)
+    tx, _created = _post_and_record(
+        subscriber,
+        key=key,
+        kind=TransactionKind.REFUND,
+        legs=[(account.pk, -amount), (destination_account.pk, amount)],
+        memo=memo,
+        acting_user=acting_user,
+        audit_action="billing.refund_posted",
+        after={"amount": amount, "to": destination_account.code},
+        reason=memo,
+    )
     return tx
 
 

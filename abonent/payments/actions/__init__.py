@@ -1,0 +1,23 @@
+"""Writes of payments, one module per concern. Every channel takes money in through ``intake``.
+
+- ``intake``: ``do_receive_payment``, once per ``(channel, external_id)``; unknown and closed accounts go to
+  suspense; a repeated id with another amount is a conflict staff see;
+- ``suspense``: a suspense payment assigned to its subscriber or returned to the payer;
+- ``refunds``: refunds (full or partial) and cancellation of a mistaken entry by reversal.
+"""
+
+from .intake import Intake, do_receive_payment
+from .refunds import can_cancel, do_cancel_payment, do_finish_refund, do_refund_payment
+from .suspense import do_assign_payment, do_resolve_conflict, do_return_payment
+
+__all__ = [
+    "Intake",
+    "can_cancel",
+    "do_assign_payment",
+    "do_cancel_payment",
+    "do_finish_refund",
+    "do_receive_payment",
+    "do_refund_payment",
+    "do_resolve_conflict",
+    "do_return_payment",
+]

@@ -1,0 +1,32 @@
+"""What the payments actions share: access checks, reasons, locking a payment."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from abonent.staff.permissions import Perm, check_branch, check_perm
+
+from ..models import Payment
+
+
+def check(acting_user, perm: Perm, subscriber=None) -> None:
+    if acting_user is None:
+        return  # the system (a channel's notice, the worker)
+    check_perm(acting_user, perm)
+    if subscriber is not None:
+        check_branch(acting_user, subscriber.branch_id)
+
+
+def reason_of(reason: str, field: str = "reason") -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({field: ValidationError(_("Give a reason."), code="required")})
+    return reason[:500]
+
+
+def lock(payment: Payment) -> Payment:
+    # The subscriber is read after the lock, not joined in it: FOR UPDATE cannot take the nullable side of a join.
+    locked = Payment.objects.select_for_update().get(pk=payment.pk)
+    locked.subscriber  # noqa: B018 - loaded now, for the access checks
+    return locked

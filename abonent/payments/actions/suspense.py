@@ -1,0 +1,148 @@
+"""The suspense queue: money that arrived for no known, open account, assigned or returned by staff; and
+conflicts (a repeated payment id with another amount) settled."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from abonent.billing import actions as billing
+from abonent.billing import ledger
+from abonent.billing.models import TransactionKind
+from abonent.core import audit, clock, events
+from abonent.staff.permissions import Perm
+from abonent.subscribers.models import SubscriberStatus
+
+from ..channels import channel_account
+from ..models import Payment, PaymentConflict, PaymentStatus, Refund, RefundStatus
+from .common import check, lock, reason_of
+
+
+def _suspense_only(payment: Payment) -> None:
+    if payment.status != PaymentStatus.SUSPENSE:
+        raise ValidationError(_("This payment is not in suspense."), code="not_in_suspense")
+
+
+@transaction.atomic
+def do_assign_payment(payment: Payment, *, subscriber, acting_user, reason: str = "") -> Payment:
+    """Credit a suspense payment to the subscriber staff found for it (suspense → the subscriber's account)."""
+    check(acting_user, Perm.PAYMENT_TAKE, subscriber)
+    payment = lock(payment)
+    _suspense_only(payment)
+    if subscriber.status == SubscriberStatus.CLOSED:
+        raise ValidationError(
+            {"subscriber": ValidationError(_("The subscriber's account is closed."), code="subscriber_closed")}
+        )
+    # A payment cancelled back into suspense (a wrong assignment) can be assigned again: a key per assignment.
+    assignments = int(payment.details.get("assignments", 0)) + 1
+    tx = billing.do_post_payment(
+        subscriber,
+        amount=payment.amount,
+        channel=payment.channel,
+        external_id=payment.external_id,
+        acting_user=acting_user,
+        memo=_("Payment %(id)s assigned from suspense") % {"id": payment.external_id},
+        source_account=ledger.system_account("suspense"),
+        key=f"payment_assign:{payment.pk}:{assignments}",
+    )
+    before = {"status": payment.status, "reason": payment.suspense_reason}
+    payment.details = {
+        **payment.details,
+        "assignments": assignments,
+        "suspense_reason_before_assign": payment.suspense_reason,
+    }
+    payment.subscriber = subscriber
+    payment.status = PaymentStatus.CREDITED
+    payment.suspense_reason = ""
+    payment.credited_at = clock.now()
+    payment.assign_transaction = tx
+    payment.status_reason = (reason or "").strip()[:500]
+    payment.save(
+        update_fields=[
+            "details",
+            "subscriber",
+            "status",
+            "suspense_reason",
+            "credited_at",
+            "assign_transaction",
+            "status_reason",
+        ]
+    )
+    audit.record(
+        actor=acting_user,
+        action="payments.assigned",
+        obj=payment,
+        subscriber_id=subscriber.pk,
+        before=before,
+        after={"amount": payment.amount, "subscriber": subscriber.account_number},
+        reason=payment.status_reason,
+    )
+    events.emit("payments.payment_received", payment_id=payment.pk)
+    return payment
+
+
+@transaction.atomic
+def do_return_payment(payment: Payment, *, reason: str, acting_user, key: str | None = None) -> Refund:
+    """Send a suspense payment back to the payer whole (suspense → the channel's account), with a reason."""
+    check(acting_user, Perm.PAYMENT_REFUND)
+    reason = reason_of(reason)
+    payment = lock(payment)
+    _suspense_only(payment)
+    tx, _created = ledger.post(
+        key=f"payment_return:{payment.pk}",
+        kind=TransactionKind.REFUND,
+        effective_date=clock.today(),
+        legs=[
+            (ledger.system_account("suspense").pk, -payment.amount),
+            (channel_account(payment.channel).pk, payment.amount),
+        ],
+        acting_user=acting_user if getattr(acting_user, "pk", None) else None,
+        memo=reason,
+    )
+    refund = Refund.objects.create(
+        payment=payment,
+        key=key or f"return:{payment.pk}",
+        amount=payment.amount,
+        reason=reason,
+        status=RefundStatus.SUCCEEDED,
+        transaction=tx,
+        created_by=acting_user if getattr(acting_user, "pk", None) else None,
+        created_at=clock.now(),
+        finished_at=clock.now(),
+    )
+    payment.status = PaymentStatus.RETURNED
+    payment.status_reason = reason
+    payment.save(update_fields=["status", "status_reason"])
+    audit.record(
+        actor=acting_user,
+        action="payments.returned",
+        obj=payment,
+        subscriber_id=payment.subscriber_id,
+        after={"amount": payment.amount},
+        reason=reason,
+    )
+    return refund
+
+
+@transaction.atomic
+def do_resolve_conflict(conflict: PaymentConflict, *, resolution: str, acting_user) -> PaymentConflict:
+    """Mark a conflict settled with the channel (the money, if any, is then taken in by its own id)."""
+    check(acting_user, Perm.PAYMENT_TAKE)
+    resolution = reason_of(resolution, "resolution")
+    conflict = PaymentConflict.objects.select_for_update().get(pk=conflict.pk)
+    if conflict.resolved_at is not None:
+        raise ValidationError(_("This conflict is settled already."), code="conflict_resolved")
+    conflict.resolved_at = clock.now()
+    conflict.resolved_by = acting_user if getattr(acting_user, "pk", None) else None
+    conflict.resolution = resolution
+    conflict.save(update_fields=["resolved_at", "resolved_by", "resolution"])
+    audit.record(
+        actor=acting_user,
+        action="payments.conflict_resolved",
+        obj=conflict.payment,
+        subscriber_id=conflict.payment.subscriber_id,
+        after={"amount": conflict.amount},
+        reason=resolution,
+    )
+    return conflict

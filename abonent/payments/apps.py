@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class PaymentsConfig(AppConfig):
+    name = "abonent.payments"
+    label = "payments"
+    verbose_name = _("Payments")
+
+    def ready(self) -> None:
+        from . import events, tasks  # noqa: F401

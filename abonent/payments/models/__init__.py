@@ -1,0 +1,26 @@
+"""Payments: money that comes in through a channel, and what happens to it afterwards.
+
+One module per concern; every model is importable from ``abonent.payments.models``.
+
+- ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds.
+"""
+
+from .payment import (
+    Payment,
+    PaymentConflict,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    SuspenseReason,
+)
+
+__all__ = [
+    "Payment",
+    "PaymentConflict",
+    "PaymentMethod",
+    "PaymentStatus",
+    "Refund",
+    "RefundStatus",
+    "SuspenseReason",
+]

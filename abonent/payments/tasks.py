@@ -1,0 +1,1 @@
+"""Periodic jobs of payments (autopay, receipts, gateway status checks) register here."""
