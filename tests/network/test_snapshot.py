@@ -279,6 +279,7 @@ def test_a_spool_directory_others_can_open_is_made_private_with_a_warning(custom
     spool = tmp_path / "radius"
     spool.mkdir()
     spool.chmod(0o755)
+
     # when the server prepares it
     # (on a thread of its own, as the process's main thread: prepare() puts that thread's connection under the
     # radius deadlines, which would reconnect inside the test's transaction)

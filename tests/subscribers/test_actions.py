@@ -288,11 +288,18 @@ def test_concurrent_creates_with_the_same_account_number_make_one(branch, admin)
 def test_failed_install_of_a_new_device_leaves_no_orphan_device(make_subscriber, operator):
     subscriber = make_subscriber()
     with pytest.raises(ValidationError):
-        actions.do_install_equipment(subscriber, serial_or_mac="NEW-1", ownership="stolen", kind="ont", vendor="ZTE",
-                                     acting_user=operator)
+        actions.do_install_equipment(
+            subscriber, serial_or_mac="NEW-1", ownership="stolen", kind="ont", vendor="ZTE", acting_user=operator
+        )
     assert Equipment.objects.count() == 0
-    assignment = actions.do_install_equipment(subscriber, serial_or_mac="aa-bb-cc-dd-ee-01", ownership="rent",
-                                              kind="router", vendor="Keenetic", acting_user=operator)
+    assignment = actions.do_install_equipment(
+        subscriber,
+        serial_or_mac="aa-bb-cc-dd-ee-01",
+        ownership="rent",
+        kind="router",
+        vendor="Keenetic",
+        acting_user=operator,
+    )
     assert assignment.equipment.mac_address == "aa:bb:cc:dd:ee:01" and assignment.equipment.serial_number is None
     # Installing the same device again is found by its MAC, not registered twice.
     with pytest.raises(ValidationError):
