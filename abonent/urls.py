@@ -17,6 +17,8 @@ urlpatterns = [
     path("staff/subscribers/<int:pk>/billing/", include("abonent.billing.urls")),
     path("staff/catalog/", include("abonent.catalog.urls")),
     path("staff/network/", include("abonent.network.urls")),
+    path("staff/payments/", include("abonent.payments.urls")),
+    path("pay/", include("abonent.payments.public_urls")),
     path("api/v1/", api.urls),
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     re_path(r"^api/", not_found_view),

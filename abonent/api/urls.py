@@ -5,6 +5,7 @@ from ninja import NinjaAPI
 from abonent.billing.api import router as billing_router
 from abonent.catalog.api import router as catalog_router
 from abonent.network.api import router as network_router
+from abonent.payments.api import router as payments_router
 from abonent.subscribers.api import router as subscribers_router
 
 from . import errors
@@ -31,3 +32,4 @@ api.add_router("/", subscribers_router)
 api.add_router("/", catalog_router)
 api.add_router("/", billing_router)
 api.add_router("/", network_router)
+api.add_router("/", payments_router)

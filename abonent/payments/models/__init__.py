@@ -2,9 +2,11 @@
 
 One module per concern; every model is importable from ``abonent.payments.models``.
 
-- ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds.
+- ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds;
+- ``methods``: payment methods saved at a gateway for autopay.
 """
 
+from .methods import SavedMethod
 from .payment import (
     Payment,
     PaymentConflict,
@@ -22,5 +24,6 @@ __all__ = [
     "PaymentStatus",
     "Refund",
     "RefundStatus",
+    "SavedMethod",
     "SuspenseReason",
 ]

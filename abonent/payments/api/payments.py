@@ -1,0 +1,1 @@
+"""Payments through the API: list, get, create (cash and manual channels), refund, cancel."""

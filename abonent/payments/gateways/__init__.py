@@ -1,0 +1,28 @@
+"""Online payment gateways behind one small interface (``base.Gateway``): YooKassa first; T-Bank and
+CloudPayments plug in as siblings. ``get(code)`` returns the configured gateway."""
+
+from .base import (
+    Gateway,
+    GatewayDeclined,
+    GatewayError,
+    GatewayPayment,
+    GatewayRefund,
+    Notification,
+    NotificationRejected,
+    get,
+    register,
+    registered,
+)
+
+__all__ = [
+    "Gateway",
+    "GatewayDeclined",
+    "GatewayError",
+    "GatewayPayment",
+    "GatewayRefund",
+    "Notification",
+    "NotificationRejected",
+    "get",
+    "register",
+    "registered",
+]
