@@ -289,6 +289,10 @@ ABONENT_SEARCH_PAGE_SIZE = 25
 ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
 # The most one manual adjustment or one-off charge may move, in the installation currency (billing actions).
 ABONENT_MAX_MANUAL_AMOUNT = os.environ.get("ABONENT_MAX_MANUAL_AMOUNT", "1000000.00")
+# Deadlines of a payment's database work (seconds): a lock held elsewhere (a migration, a stuck session) makes
+# a terminal's pay or a refund fail fast with "try again" instead of waiting for ever (payments.actions).
+ABONENT_PAYMENTS_LOCK_TIMEOUT = float(os.environ.get("ABONENT_PAYMENTS_LOCK_TIMEOUT", 3))
+ABONENT_PAYMENTS_STATEMENT_TIMEOUT = float(os.environ.get("ABONENT_PAYMENTS_STATEMENT_TIMEOUT", 10))
 # Key for secrets stored reversibly (NAS shared secrets, PPPoE passwords); SECRET_KEY when unset.
 ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
 # Keys being rotated away from (comma-separated): values are still decrypted under them until

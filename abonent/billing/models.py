@@ -446,9 +446,18 @@ class PromisedPayment(models.Model):
     close_transaction = models.OneToOneField(
         LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The payment that repaid it: cancelling that payment opens the promise again (do_reopen_promised_payment).
+    repaid_by = models.ForeignKey(
+        LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    # How often it was opened again: each closing is a transaction of its own key.
+    reopened = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["-taken_at"]
+        indexes = [
+            models.Index(fields=["repaid_by"], condition=Q(repaid_by__isnull=False), name="billing_promised_repaid_idx")
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="billing_promised_amount_positive"),
             # One open promised payment per subscriber: a second would stack credit on credit.

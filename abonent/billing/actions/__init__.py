@@ -23,7 +23,13 @@ from .freezes import (
     freeze_fee,
 )
 from .online import do_record_online_days
-from .payments import do_expire_promised_payments, do_post_payment, do_post_refund, do_take_promised_payment
+from .payments import (
+    do_expire_promised_payments,
+    do_post_payment,
+    do_post_refund,
+    do_reopen_promised_payment,
+    do_take_promised_payment,
+)
 from .plan_changes import do_cancel_pending_plan_change, do_change_plan
 from .reversals import REVERSIBLE_KINDS, do_reverse_charge, do_reverse_transaction
 from .subscriptions import do_activate_subscription, do_terminate_subscription
@@ -46,6 +52,7 @@ __all__ = [
     "do_post_payment",
     "do_post_refund",
     "do_record_online_days",
+    "do_reopen_promised_payment",
     "do_reverse_charge",
     "do_reverse_transaction",
     "do_set_credit_limit",

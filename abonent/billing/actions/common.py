@@ -49,6 +49,10 @@ def _amount(value, field: str = "amount", *, limit: Decimal = AMOUNT_LIMIT) -> D
         amount = quantize(to_decimal(value))
     except ValueError as exc:
         raise ValidationError({field: ValidationError(str(exc), code="amount_invalid")}) from exc
+    except ArithmeticError as exc:  # more digits than Decimal's context holds (quantize raises InvalidOperation)
+        raise ValidationError(
+            {field: ValidationError(_("The amount has too many digits."), code="amount_too_large")}
+        ) from exc
     if abs(amount) > limit:
         raise ValidationError(
             {

@@ -61,8 +61,43 @@ def do_post_payment(
         after={"amount": amount, "channel": channel, "external_id": external_id},
     )
     if created:
-        _close_promised_payment(subscriber, status=PromisedPaymentStatus.REPAID, acting_user=acting_user)
+        _close_promised_payment(subscriber, status=PromisedPaymentStatus.REPAID, acting_user=acting_user, repaid_by=tx)
     return tx
+
+
+@transaction.atomic
+def do_reopen_promised_payment(payment_tx, *, acting_user, reason: str) -> PromisedPayment | None:
+    """Open again the promised payment that ``payment_tx`` repaid, when that payment is cancelled: the money that
+    repaid it never arrived. Its credit is given back until its due day (the hourly expiry closes it if that has
+    passed). Nothing when the payment repaid none, or another promise has been taken since."""
+    promised = (
+        PromisedPayment.objects.select_for_update()
+        .filter(repaid_by=payment_tx, status=PromisedPaymentStatus.REPAID)
+        .first()
+    )
+    if promised is None:
+        return None
+    account = ledger.subscriber_account(promised.subscriber_id, lock=True)
+    if PromisedPayment.objects.filter(subscriber_id=promised.subscriber_id, status=PromisedPaymentStatus.OPEN).exists():
+        return None
+    _check_balance_after(account, promised.amount)
+    ledger.reverse(promised.close_transaction, memo=reason, acting_user=acting_user)
+    promised.status = PromisedPaymentStatus.OPEN
+    promised.closed_at = None
+    promised.close_transaction = None
+    promised.repaid_by = None
+    promised.reopened += 1
+    promised.save(update_fields=["status", "closed_at", "close_transaction", "repaid_by", "reopened"])
+    audit.record(
+        actor=acting_user,
+        action="billing.promised_payment_reopened",
+        obj=promised,
+        subscriber_id=promised.subscriber_id,
+        after={"amount": promised.amount, "due_on": promised.due_on},
+        reason=reason,
+    )
+    events.emit("billing.balance_changed", subscriber_id=promised.subscriber_id)
+    return promised
 
 
 @transaction.atomic
@@ -163,7 +198,7 @@ def do_take_promised_payment(subscriber, *, acting_user, amount=None) -> Promise
     return promised
 
 
-def _close_promised_payment(subscriber, *, status: str, acting_user) -> PromisedPayment | None:
+def _close_promised_payment(subscriber, *, status: str, acting_user, repaid_by=None) -> PromisedPayment | None:
     promised = (
         PromisedPayment.objects.select_for_update()
         .filter(subscriber=subscriber, status=PromisedPaymentStatus.OPEN)
@@ -173,7 +208,7 @@ def _close_promised_payment(subscriber, *, status: str, acting_user) -> Promised
         return None
     account = ledger.subscriber_account(subscriber.pk)
     close, _created = ledger.post(
-        key=f"promised_close:{promised.pk}",
+        key=f"promised_close:{promised.pk}" + (f":{promised.reopened}" if promised.reopened else ""),
         kind=TransactionKind.PROMISED_CLOSE,
         effective_date=clock.today(),
         legs=[(account.pk, -promised.amount), (ledger.system_account("promised").pk, promised.amount)],
@@ -184,7 +219,8 @@ def _close_promised_payment(subscriber, *, status: str, acting_user) -> Promised
     promised.status = status
     promised.closed_at = clock.now()
     promised.close_transaction = close
-    promised.save(update_fields=["status", "closed_at", "close_transaction"])
+    promised.repaid_by = repaid_by
+    promised.save(update_fields=["status", "closed_at", "close_transaction", "repaid_by"])
     audit.record(
         actor=acting_user,
         action=f"billing.promised_payment_{status}",

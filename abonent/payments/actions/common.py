@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from abonent.core.deadlines import db_deadline
 from abonent.staff.permissions import Perm, check_branch, check_perm
 
 from ..models import Payment
 
 
-def check(acting_user, perm: Perm, subscriber=None) -> None:
+def check(acting_user, perm: Perm, subscriber=None, *, payment=None) -> None:
+    """``perm``, and the branch of ``subscriber`` and of ``payment``'s subscriber. A payment of nobody (suspense
+    for an unknown account) belongs to no branch: only users without a branch limit may act on it."""
     if acting_user is None:
         return  # the system (a channel's notice, the worker)
     check_perm(acting_user, perm)
     if subscriber is not None:
         check_branch(acting_user, subscriber.branch_id)
+    if payment is not None:
+        check_branch(acting_user, payment.subscriber.branch_id if payment.subscriber_id else None)
+
+
+def deadline() -> None:
+    """The payment's database waits end after their deadlines (settings), inside the current transaction."""
+    db_deadline(lock=settings.ABONENT_PAYMENTS_LOCK_TIMEOUT, statement=settings.ABONENT_PAYMENTS_STATEMENT_TIMEOUT)
 
 
 def reason_of(reason: str, field: str = "reason") -> str:

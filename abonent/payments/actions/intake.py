@@ -3,9 +3,9 @@
 A channel (the cash desk, a statement line, a terminal's ``pay``, a gateway's notice) calls
 ``do_receive_payment``. The payment row's unique ``(channel, external_id)`` is what makes a repeated or
 concurrent notice harmless: the second insert waits on the first's index entry and then fails, and the
-intake answers with the first payment. The same id with another amount (or account) is not credited: it is
-recorded as a ``PaymentConflict`` for staff and reported to the channel. Money for an unknown or closed account
-(or one whose balance cannot take it) is posted to the suspense account, never dropped.
+intake answers with the first payment. The same id with another amount or for another account is not
+credited: it is recorded as a ``PaymentConflict`` for staff and reported to the channel. Money for an unknown or
+closed account (or one whose balance cannot take it) is posted to the suspense account, never dropped.
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ from django.utils.translation import gettext as _
 
 from abonent.billing import actions as billing
 from abonent.billing import ledger
-from abonent.billing.actions.common import _positive_amount
 from abonent.billing.models import TransactionKind
 from abonent.core import audit, clock, events
+from abonent.staff.permissions import Perm
 from abonent.subscribers.models import Subscriber, SubscriberStatus
 
 from ..channels import channel_account
+from ..checks import channel_of, external_id_of, json_of, moment_of, payment_amount, text_of
 from ..models import Payment, PaymentConflict, PaymentMethod, PaymentStatus, SuspenseReason
+from .common import check, deadline
 
-MAX_EXTERNAL_ID = 100
+__all__ = ["Intake", "do_receive_payment", "external_id_of", "find_account", "ledger_key"]
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,9 @@ class Intake:
     conflict: PaymentConflict | None = None
 
 
-def external_id_of(value) -> str:
-    text = str(value if value is not None else "").strip()
-    if not text:
-        raise ValidationError({"external_id": ValidationError(_("The payment has no id."), code="required")})
-    if len(text) > MAX_EXTERNAL_ID or not text.isprintable():
-        raise ValidationError(
-            {
-                "external_id": ValidationError(
-                    _("A payment id is at most %(n)d printable characters.") % {"n": MAX_EXTERNAL_ID},
-                    code="external_id_invalid",
-                )
-            }
-        )
-    return text
+def ledger_key(channel: str, external_id: str) -> str:
+    # ``|`` cannot occur in a channel (checks.channel_of), so no other (channel, id) pair makes the same key.
+    return f"payment:{channel}|{external_id}"
 
 
 def find_account(account_ref: str) -> Subscriber | None:
@@ -86,57 +77,67 @@ def do_receive_payment(
     otherwise ``account_ref`` is looked up as an account number. ``suspense_reason`` sends it to suspense even
     when a subscriber is known (a statement line matching two subscribers: ``ambiguous``).
 
-    ``received_at`` is when the channel took the money (its date is the ledger date, so a retry after midnight
-    is the same payment); now when the channel does not say. Bad input raises ``ValidationError`` with a field
-    code before anything is written.
+    ``acting_user`` is the person taking the money (a cashier: PAYMENT_TAKE and the subscriber's branch are
+    checked), or None when a channel reports it. ``received_at`` is when the channel took the money (its date
+    is the ledger date, so a retry after midnight is the same payment); now when the channel does not say. Bad
+    input raises ``ValidationError`` with a field code before anything is written; a database that does not
+    answer within the deadline raises ``OperationalError`` (``core.deadlines.is_deadline``) and writes nothing.
     """
-    amount = _positive_amount(amount)
+    amount = payment_amount(amount)
+    channel = channel_of(channel)
     external_id = external_id_of(external_id)
+    received_at = moment_of(received_at)
     if method not in PaymentMethod.values:
-        raise ValueError(f"unknown payment method {method!r}")
-    account_ref = (account_ref or "").strip()[:255]
-    repeat = _repeat(channel, external_id, amount, account_ref)
-    if repeat is not None:
-        return repeat
-    if subscriber is None and not suspense_reason:
-        subscriber = find_account(account_ref)
-        if subscriber is None:
-            suspense_reason = SuspenseReason.UNKNOWN_ACCOUNT
-    if subscriber is not None and subscriber.status == SubscriberStatus.CLOSED and not suspense_reason:
-        suspense_reason = SuspenseReason.CLOSED_ACCOUNT
+        raise ValidationError({"method": ValidationError(_("Unknown payment method."), code="method_invalid")})
+    if suspense_reason and suspense_reason not in SuspenseReason.values:
+        raise ValueError(f"unknown suspense reason {suspense_reason!r}")
+    check(acting_user, Perm.PAYMENT_TAKE, subscriber)
+    account_ref = text_of(account_ref, 255) or (subscriber.account_number if subscriber is not None else "")
     fields = {
         "channel": channel,
         "external_id": external_id,
         "method": method,
         "amount": amount,
-        "account_ref": account_ref or (subscriber.account_number if subscriber else ""),
-        "payer": (payer or "")[:255],
-        "payer_inn": (payer_inn or "")[:12],
+        "account_ref": account_ref,
+        "payer": text_of(payer, 255),
+        "payer_inn": text_of(payer_inn, 12),
         "received_at": received_at or clock.now(),
         "taken_by": acting_user if getattr(acting_user, "pk", None) else None,
-        "memo": (memo or "")[:500],
-        "details": details or {},
+        "memo": text_of(memo, 500),
+        "details": json_of(details or {}),
     }
-    try:
-        with transaction.atomic():
-            if not suspense_reason:
-                try:
-                    with transaction.atomic():
-                        payment = _credit(subscriber, fields, acting_user)
-                except ValidationError as exc:
-                    if "amount" not in getattr(exc, "error_dict", {}):
-                        raise
-                    # The balance cannot take it (past what the column holds): the money still arrived.
-                    suspense_reason = SuspenseReason.BALANCE_LIMIT
-            if suspense_reason:
-                payment = _to_suspense(subscriber, fields, suspense_reason, acting_user)
-    except (IntegrityError, ledger.IdempotencyConflict):
-        # A concurrent notice of the same payment inserted first (the unique constraint); answer with it.
-        repeat = _repeat(channel, external_id, amount, account_ref)
-        if repeat is None:
-            raise
-        return repeat
-    events.emit("payments.payment_received", payment_id=payment.pk)
+    with transaction.atomic():
+        deadline()
+        repeat = _repeat(fields)
+        if repeat is not None:
+            return repeat
+        if subscriber is None and not suspense_reason:
+            subscriber = find_account(account_ref)
+            if subscriber is None:
+                suspense_reason = SuspenseReason.UNKNOWN_ACCOUNT
+        if subscriber is not None and subscriber.status == SubscriberStatus.CLOSED and not suspense_reason:
+            suspense_reason = SuspenseReason.CLOSED_ACCOUNT
+        try:
+            with transaction.atomic():
+                payment = None
+                if not suspense_reason:
+                    try:
+                        with transaction.atomic():
+                            payment = _credit(subscriber, fields, acting_user)
+                    except ValidationError as exc:
+                        if "amount" not in getattr(exc, "error_dict", {}):
+                            raise
+                        # The balance cannot take it (past what the column holds): the money still arrived.
+                        suspense_reason = SuspenseReason.BALANCE_LIMIT
+                if payment is None:
+                    payment = _to_suspense(subscriber, fields, suspense_reason, acting_user)
+        except (IntegrityError, ledger.IdempotencyConflict):
+            # A concurrent notice of the same payment inserted first (the unique constraint); answer with it.
+            repeat = _repeat(fields)
+            if repeat is None:
+                raise
+            return repeat
+        events.emit("payments.payment_received", payment_id=payment.pk)
     return Intake(payment=payment, created=True)
 
 
@@ -154,6 +155,7 @@ def _credit(subscriber, fields, acting_user) -> Payment:
         paid_on=_ledger_date(fields),
         memo=fields["memo"] or _("Payment %(id)s") % {"id": fields["external_id"]},
         source_account=channel_account(fields["channel"]),
+        key=ledger_key(fields["channel"], fields["external_id"]),
     )
     payment = Payment.objects.create(
         **fields,
@@ -176,15 +178,15 @@ def _credit(subscriber, fields, acting_user) -> Payment:
 def _to_suspense(subscriber, fields, reason: str, acting_user) -> Payment:
     amount = fields["amount"]
     tx, _created = ledger.post(
-        key=f"payment:{fields['channel']}:{fields['external_id']}",
+        key=ledger_key(fields["channel"], fields["external_id"]),
         kind=TransactionKind.PAYMENT,
         effective_date=_ledger_date(fields),
         legs=[(ledger.system_account("suspense").pk, amount), (channel_account(fields["channel"]).pk, -amount)],
-        acting_user=acting_user,
+        acting_user=fields["taken_by"],
         memo=(_("Suspense: %(ref)s") % {"ref": fields["account_ref"]})[:500],
     )
     payment = Payment.objects.create(
-        **{**fields, "account_ref": fields["account_ref"]},
+        **fields,
         subscriber=subscriber if reason != SuspenseReason.UNKNOWN_ACCOUNT else None,
         status=PaymentStatus.SUSPENSE,
         suspense_reason=reason,
@@ -201,11 +203,13 @@ def _to_suspense(subscriber, fields, reason: str, acting_user) -> Payment:
     return payment
 
 
-def _repeat(channel: str, external_id: str, amount, account_ref: str) -> Intake | None:
-    """The answer to a notice already taken in: the first payment, and a conflict when this one differs."""
-    first = Payment.objects.filter(channel=channel, external_id=external_id).first()
+def _repeat(fields) -> Intake | None:
+    """The answer to a notice already taken in: the first payment, and a conflict when this one differs in its
+    amount or its account (a channel that names the subscriber itself gives its account number)."""
+    first = Payment.objects.filter(channel=fields["channel"], external_id=fields["external_id"]).first()
     if first is None:
         return None
+    amount, account_ref = fields["amount"], fields["account_ref"]
     if first.amount == amount and (not account_ref or account_ref == first.account_ref):
         return Intake(payment=first, created=False)
     return Intake(payment=first, created=False, conflict=_record_conflict(first, amount, account_ref))

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from abonent.core import audit, clock, events
 from abonent.staff.permissions import Perm
 
+from ..checks import moment_of
 from ..models import SavedMethod
 from .common import check
 
@@ -25,46 +26,82 @@ def do_link_method(
     consent_source: str,
 ) -> SavedMethod:
     """Record a method the gateway saved, with the consent given when it was saved (the checkout's). Idempotent:
-    the same method again returns the row (reactivated if it was unlinked and the subscriber saved it anew)."""
-    if not consent_text.strip():
+    the same method again returns the row (reactivated, with the new consent, if it was unlinked and the
+    subscriber saved it anew). A method of another subscriber is refused."""
+    if not (consent_text or "").strip():
         raise ValidationError(
             {"consent": ValidationError(_("Autopay needs the subscriber's consent."), code="consent_required")}
         )
-    with transaction.atomic():
-        existing = SavedMethod.objects.select_for_update().filter(provider=provider, method_id=method_id).first()
-        if existing is not None:
-            if existing.subscriber_id != subscriber.pk:
-                raise ValidationError(_("This payment method belongs to another subscriber."), code="method_foreign")
-            if not existing.active:
-                existing.active = True
-                existing.unlinked_at = None
-                existing.consent_text, existing.consented_at = consent_text, consented_at
-                existing.save(update_fields=["active", "unlinked_at", "consent_text", "consented_at"])
-            return existing
-        try:
-            with transaction.atomic():
-                method = SavedMethod.objects.create(
-                    subscriber=subscriber,
-                    provider=provider,
-                    method_id=method_id[:100],
-                    method_type=method_type[:40],
-                    title=title[:100],
-                    consent_text=consent_text,
-                    consented_at=consented_at,
-                    consent_source=consent_source[:20],
-                    created_at=clock.now(),
-                )
-        except IntegrityError:
-            return SavedMethod.objects.get(provider=provider, method_id=method_id)
-        audit.record(
-            actor=None,
-            action="payments.method_linked",
-            obj=method,
-            subscriber_id=subscriber.pk,
-            after={"provider": provider, "title": method.title, "consent_source": consent_source},
+    moment_of(consented_at, "consented_at")
+    if consented_at is None:
+        raise ValidationError({"consented_at": ValidationError(_("Say when the consent was given."), code="required")})
+    method_id = (method_id or "").strip()
+    if not method_id or len(method_id) > 100 or not method_id.isprintable():
+        raise ValidationError(
+            {"method_id": ValidationError(_("The gateway's method id is not valid."), code="method_id_invalid")}
         )
-        events.emit("payments.method_linked", method_id=method.pk)
-        return method
+    try:
+        with transaction.atomic():
+            return _link(
+                subscriber,
+                provider=provider,
+                method_id=method_id,
+                method_type=method_type,
+                title=title,
+                consent_text=consent_text,
+                consented_at=consented_at,
+                consent_source=consent_source,
+            )
+    except IntegrityError:
+        # Linked at the same moment by another request: the same answer as if it had come first.
+        existing = SavedMethod.objects.get(provider=provider, method_id=method_id)
+        _own(existing, subscriber)
+        return existing
+
+
+def _own(method: SavedMethod, subscriber) -> None:
+    if method.subscriber_id != subscriber.pk:
+        raise ValidationError(_("This payment method belongs to another subscriber."), code="method_foreign")
+
+
+def _link(subscriber, *, provider, method_id, method_type, title, consent_text, consented_at, consent_source):
+    existing = SavedMethod.objects.select_for_update().filter(provider=provider, method_id=method_id).first()
+    if existing is not None:
+        _own(existing, subscriber)
+        if existing.active:
+            return existing
+        existing.active = True
+        existing.unlinked_at = None
+        existing.consent_text, existing.consented_at = consent_text, consented_at
+        existing.consent_source = consent_source[:20]
+        existing.save(update_fields=["active", "unlinked_at", "consent_text", "consented_at", "consent_source"])
+        method = existing
+    else:
+        method = SavedMethod.objects.create(
+            subscriber=subscriber,
+            provider=provider,
+            method_id=method_id,
+            method_type=(method_type or "")[:40],
+            title=(title or "")[:100],
+            consent_text=consent_text,
+            consented_at=consented_at,
+            consent_source=consent_source[:20],
+            created_at=clock.now(),
+        )
+    audit.record(
+        actor=None,
+        action="payments.method_linked",
+        obj=method,
+        subscriber_id=subscriber.pk,
+        after={
+            "provider": provider,
+            "title": method.title,
+            "consent_source": consent_source,
+            "consented_at": consented_at,
+        },
+    )
+    events.emit("payments.method_linked", method_id=method.pk)
+    return method
 
 
 @transaction.atomic

@@ -16,26 +16,36 @@ from django.utils.translation import gettext as _
 
 from abonent.billing import actions as billing
 from abonent.billing import ledger
-from abonent.billing.actions.common import _positive_amount
+from abonent.billing.selectors import get_balance
 from abonent.core import audit, clock, events
 from abonent.core.money import format_money
 from abonent.staff.permissions import Perm, has_perm
 
 from ..channels import channel_account, online_refund
-from ..models import Payment, PaymentStatus, Refund, RefundStatus
-from .common import check, lock, reason_of
+from ..checks import key_of, payment_amount
+from ..models import Payment, PaymentStatus, Refund, RefundStatus, SuspenseReason
+from .common import check, deadline, lock, reason_of
 
 
 def do_refund_payment(payment: Payment, *, amount, reason: str, acting_user, key: str) -> Refund:
-    """Refund ``amount`` of a credited payment to the payer. ``key`` makes a retry return the first refund."""
-    existing = Refund.objects.filter(key=key).select_related("payment").first()
-    if existing is not None:
-        return _same_refund(existing, payment, amount)
+    """Refund ``amount`` of a credited payment to the payer. ``key`` (the API's Idempotency-Key, a form's token)
+    makes a retry return the first refund — after the same access checks, and looked up under the payment's
+    lock, so a retry racing the first request waits for it and answers with it."""
+    amount = payment_amount(amount)
+    reason = reason_of(reason)
+    stored_key = f"refund:{key_of(key)}"
     try:
         with transaction.atomic():
-            refund = _refund(payment, amount=amount, reason=reason, acting_user=acting_user, key=key)
+            deadline()
+            check(acting_user, Perm.PAYMENT_REFUND)
+            payment = lock(payment)
+            check(acting_user, Perm.PAYMENT_REFUND, payment=payment)
+            existing = Refund.objects.filter(key=stored_key).first()
+            if existing is not None:
+                return _same_refund(existing, payment, amount)
+            refund = _refund(payment, amount=amount, reason=reason, acting_user=acting_user, key=stored_key)
     except IntegrityError:
-        existing = Refund.objects.filter(key=key).first()
+        existing = Refund.objects.filter(key=stored_key).first()
         if existing is None:
             raise
         return _same_refund(existing, payment, amount)
@@ -46,16 +56,12 @@ def do_refund_payment(payment: Payment, *, amount, reason: str, acting_user, key
 
 
 def _same_refund(existing: Refund, payment: Payment, amount) -> Refund:
-    if existing.payment_id != payment.pk or existing.amount != _positive_amount(amount):
+    if existing.payment_id != payment.pk or existing.amount != amount:
         raise ValidationError(_("This key was used for another refund."), code="idempotency_key_reused")
     return existing
 
 
 def _refund(payment: Payment, *, amount, reason: str, acting_user, key: str) -> Refund:
-    amount = _positive_amount(amount)
-    reason = reason_of(reason)
-    payment = lock(payment)
-    check(acting_user, Perm.PAYMENT_REFUND, payment.subscriber)
     if payment.status != PaymentStatus.CREDITED:
         raise ValidationError(_("Only a credited payment can be refunded."), code="payment_not_credited")
     if amount > payment.refundable:
@@ -68,13 +74,16 @@ def _refund(payment: Payment, *, amount, reason: str, acting_user, key: str) -> 
                 )
             }
         )
-    account = ledger.subscriber_account(payment.subscriber_id, lock=True)
-    if amount > account.balance:
+    ledger.subscriber_account(payment.subscriber_id, lock=True)
+    # The subscriber's own money: the balance without an open promised payment's credit, which is the ISP's.
+    balance = get_balance(payment.subscriber)
+    own = balance.balance - balance.promised
+    if amount > own:
         raise ValidationError(
             {
                 "amount": ValidationError(
-                    _("The balance is %(balance)s: money already spent on services is not refunded.")
-                    % {"balance": format_money(account.balance)},
+                    _("The subscriber has %(own)s of their own: money spent on services or lent is not refunded.")
+                    % {"own": format_money(max(own, 0))},
                     code="refund_exceeds_balance",
                 )
             }
@@ -115,6 +124,7 @@ def _refund(payment: Payment, *, amount, reason: str, acting_user, key: str) -> 
 @transaction.atomic
 def do_finish_refund(refund: Refund, *, succeeded: bool, external_id: str = "", failure: str = "") -> Refund:
     """The channel's answer to a pending refund: done, or refused (the amount goes back onto the balance)."""
+    deadline()
     refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund.pk)
     if refund.status != RefundStatus.PENDING:
         return refund  # a repeated answer
@@ -161,8 +171,10 @@ def do_cancel_payment(payment: Payment, *, reason: str, acting_user) -> Payment:
     the subscriber's account and is marked cancelled. A payment with refunds cannot be cancelled.
     """
     reason = reason_of(reason)
+    deadline()
+    check(acting_user, Perm.PAYMENT_CANCEL)
     payment = lock(payment)
-    check(acting_user, Perm.PAYMENT_CANCEL, payment.subscriber)
+    check(acting_user, Perm.PAYMENT_CANCEL, payment=payment)
     if acting_user is not None and not can_cancel(acting_user, payment):
         if payment.status != PaymentStatus.CREDITED:
             raise ValidationError(_("Only a credited payment can be cancelled."), code="payment_not_credited")
@@ -179,16 +191,20 @@ def do_cancel_payment(payment: Payment, *, reason: str, acting_user) -> Payment:
     subscriber_id = payment.subscriber_id
     user = acting_user if getattr(acting_user, "pk", None) else None
     before = {"status": payment.status}
+    credit = payment.assign_transaction if payment.assign_transaction_id else payment.transaction
     if payment.assign_transaction_id:
         ledger.reverse(payment.assign_transaction, memo=reason, acting_user=user)
+        before_assign = payment.details.get("before_assign") or {}
         payment.status = PaymentStatus.SUSPENSE
-        payment.suspense_reason = payment.details.get("suspense_reason_before_assign") or "unknown_account"
+        payment.suspense_reason = before_assign.get("reason") or SuspenseReason.UNKNOWN_ACCOUNT
+        payment.subscriber_id = before_assign.get("subscriber")
         payment.assign_transaction = None
         payment.credited_at = None
-        payment.subscriber = None if payment.suspense_reason == "unknown_account" else payment.subscriber
     else:
         payment.cancel_transaction = ledger.reverse(payment.transaction, memo=reason, acting_user=user)
         payment.status = PaymentStatus.CANCELLED
+    # A promised payment this payment repaid was repaid by money that never arrived: it is open again.
+    billing.do_reopen_promised_payment(credit, acting_user=user, reason=reason)
     payment.status_reason = reason
     payment.save()
     audit.record(

@@ -4,7 +4,7 @@ conflicts (a repeated payment id with another amount) settled."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from abonent.billing import actions as billing
@@ -15,8 +15,9 @@ from abonent.staff.permissions import Perm
 from abonent.subscribers.models import SubscriberStatus
 
 from ..channels import channel_account
+from ..checks import key_of
 from ..models import Payment, PaymentConflict, PaymentStatus, Refund, RefundStatus
-from .common import check, lock, reason_of
+from .common import check, deadline, lock, reason_of
 
 
 def _suspense_only(payment: Payment) -> None:
@@ -26,9 +27,12 @@ def _suspense_only(payment: Payment) -> None:
 
 @transaction.atomic
 def do_assign_payment(payment: Payment, *, subscriber, acting_user, reason: str = "") -> Payment:
-    """Credit a suspense payment to the subscriber staff found for it (suspense → the subscriber's account)."""
+    """Credit a suspense payment to the subscriber staff found for it (suspense → the subscriber's account).
+    Staff need the branch of the subscriber it goes to and of the one it was for (a closed account's)."""
+    deadline()
     check(acting_user, Perm.PAYMENT_TAKE, subscriber)
     payment = lock(payment)
+    check(acting_user, Perm.PAYMENT_TAKE, payment=payment)
     _suspense_only(payment)
     if subscriber.status == SubscriberStatus.CLOSED:
         raise ValidationError(
@@ -47,10 +51,11 @@ def do_assign_payment(payment: Payment, *, subscriber, acting_user, reason: str 
         key=f"payment_assign:{payment.pk}:{assignments}",
     )
     before = {"status": payment.status, "reason": payment.suspense_reason}
+    # What the payment was before, so that cancelling a wrong assignment puts it back exactly as it was.
     payment.details = {
         **payment.details,
         "assignments": assignments,
-        "suspense_reason_before_assign": payment.suspense_reason,
+        "before_assign": {"reason": payment.suspense_reason, "subscriber": payment.subscriber_id},
     }
     payment.subscriber = subscriber
     payment.status = PaymentStatus.CREDITED
@@ -82,38 +87,60 @@ def do_assign_payment(payment: Payment, *, subscriber, acting_user, reason: str 
     return payment
 
 
-@transaction.atomic
 def do_return_payment(payment: Payment, *, reason: str, acting_user, key: str | None = None) -> Refund:
-    """Send a suspense payment back to the payer whole (suspense → the channel's account), with a reason."""
-    check(acting_user, Perm.PAYMENT_REFUND)
+    """Send a suspense payment back to the payer whole (suspense → the channel's account), with a reason.
+    ``key`` makes a retry answer with the first return; without one, the payment's own return is the key."""
     reason = reason_of(reason)
-    payment = lock(payment)
-    _suspense_only(payment)
+    stored_key = f"return:{key_of(key)}" if key is not None else f"return:payment:{payment.pk}"
+    try:
+        with transaction.atomic():
+            deadline()
+            check(acting_user, Perm.PAYMENT_REFUND)
+            payment = lock(payment)
+            check(acting_user, Perm.PAYMENT_REFUND, payment=payment)
+            existing = Refund.objects.filter(key=stored_key).first()
+            if existing is not None:
+                if existing.payment_id != payment.pk:
+                    raise ValidationError(_("This key was used for another refund."), code="idempotency_key_reused")
+                return existing
+            _suspense_only(payment)
+            return _return(payment, reason=reason, acting_user=acting_user, key=stored_key)
+    except IntegrityError:
+        existing = Refund.objects.filter(key=stored_key).first()
+        if existing is None:
+            raise
+        if existing.payment_id != payment.pk:
+            raise ValidationError(_("This key was used for another refund."), code="idempotency_key_reused") from None
+        return existing
+
+
+def _return(payment: Payment, *, reason: str, acting_user, key: str) -> Refund:
+    user = acting_user if getattr(acting_user, "pk", None) else None
+    suspense, channel = ledger.system_account("suspense"), channel_account(payment.channel)
     tx, _created = ledger.post(
         key=f"payment_return:{payment.pk}",
         kind=TransactionKind.REFUND,
         effective_date=clock.today(),
-        legs=[
-            (ledger.system_account("suspense").pk, -payment.amount),
-            (channel_account(payment.channel).pk, payment.amount),
-        ],
-        acting_user=acting_user if getattr(acting_user, "pk", None) else None,
+        legs=[(suspense.pk, -payment.amount), (channel.pk, payment.amount)],
+        acting_user=user,
         memo=reason,
     )
+    now = clock.now()
     refund = Refund.objects.create(
         payment=payment,
-        key=key or f"return:{payment.pk}",
+        key=key,
         amount=payment.amount,
         reason=reason,
         status=RefundStatus.SUCCEEDED,
         transaction=tx,
-        created_by=acting_user if getattr(acting_user, "pk", None) else None,
-        created_at=clock.now(),
-        finished_at=clock.now(),
+        created_by=user,
+        created_at=now,
+        finished_at=now,
     )
     payment.status = PaymentStatus.RETURNED
     payment.status_reason = reason
-    payment.save(update_fields=["status", "status_reason"])
+    payment.refunded_amount = payment.amount
+    payment.save(update_fields=["status", "status_reason", "refunded_amount"])
     audit.record(
         actor=acting_user,
         action="payments.returned",
@@ -128,9 +155,10 @@ def do_return_payment(payment: Payment, *, reason: str, acting_user, key: str | 
 @transaction.atomic
 def do_resolve_conflict(conflict: PaymentConflict, *, resolution: str, acting_user) -> PaymentConflict:
     """Mark a conflict settled with the channel (the money, if any, is then taken in by its own id)."""
-    check(acting_user, Perm.PAYMENT_TAKE)
+    deadline()
     resolution = reason_of(resolution, "resolution")
     conflict = PaymentConflict.objects.select_for_update().get(pk=conflict.pk)
+    check(acting_user, Perm.PAYMENT_TAKE, payment=conflict.payment)
     if conflict.resolved_at is not None:
         raise ValidationError(_("This conflict is settled already."), code="conflict_resolved")
     conflict.resolved_at = clock.now()
