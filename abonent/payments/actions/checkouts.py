@@ -83,6 +83,12 @@ def do_start_checkout(
     amount within the limit; the method type; consent when the method is to be saved; an open account.
     """
     check(acting_user, Perm.PAYMENT_TAKE, subscriber)
+    try:
+        gateway = gateways.get(provider)
+    except GatewayError:
+        raise ValidationError(
+            _("Online payments are not set up (no gateway is configured)."), code="gateway_not_configured"
+        ) from None
     amount = _positive_amount(amount)
     limit = quantize(settings.ABONENT_ONLINE_PAYMENT_MAX)
     if amount > limit:
@@ -117,12 +123,6 @@ def do_start_checkout(
     key = (key or "").strip()
     if not key or len(key) > 200:
         raise ValidationError({"key": ValidationError(_("An idempotency key is required."), code="required")})
-    try:
-        gateway = gateways.get(provider)
-    except GatewayError:
-        raise ValidationError(
-            _("Online payments are not set up (no gateway is configured)."), code="gateway_not_configured"
-        ) from None
 
     wanted = {"subscriber_id": subscriber.pk, "amount": amount, "method_type": method_type, "save_method": save_method}
     existing = Checkout.objects.filter(key=key).first()

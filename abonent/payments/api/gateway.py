@@ -13,7 +13,7 @@ import hashlib
 from typing import Literal
 
 from django.core.exceptions import ValidationError
-from ninja import Field, Schema
+from ninja import Field, Schema, Status
 
 from abonent.api.errors import ErrorOut
 from abonent.api.idempotency import MAX_KEY_LENGTH, key_reused, request_key
@@ -116,7 +116,7 @@ def start_online_payment(request, subscriber_id: int, payload: OnlinePaymentIn):
         if getattr(exc, "code", None) == "idempotency_key_reused":
             raise key_reused() from None
         raise
-    return 201, _out(checkout)
+    return Status(201, _out(checkout))
 
 
 @router.get(
