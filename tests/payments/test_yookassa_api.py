@@ -222,3 +222,48 @@ def test_notification_networks(settings):
     assert address_trusted("2a02:5180:0:1509::1")
     assert not address_trusted("77.75.153.200") and not address_trusted("127.0.0.1")
     assert not address_trusted("") and not address_trusted(None) and not address_trusted("nonsense")
+
+
+def test_a_charge_of_a_saved_method_declined_says_whether_to_retry(httpserver):
+    httpserver.expect_request("/v3/payments", method="POST").respond_with_json(
+        {
+            "id": "p2",
+            "status": "canceled",
+            "paid": False,
+            "amount": {"value": "650.00", "currency": "RUB"},
+            "payment_method": {"type": "bank_card", "id": "pm-1", "saved": True},
+            "cancellation_details": {"party": "card_network", "reason": "permission_revoked"},
+        }
+    )
+    found = gateway(httpserver.url_for("/v3")).charge_saved_method(
+        amount=D("650.00"), method_id="pm-1", description="Автоплатёж", key="autopay:1"
+    )
+    assert found.status == "canceled" and found.decline_code == "permission_revoked" and not found.decline_soft
+
+
+def test_the_gateway_is_offered_at_start_only_when_configured(settings, monkeypatch):
+    from django.apps import apps
+
+    from abonent.core.scheduler import registered_jobs
+    from abonent.payments import channels
+    from abonent.payments.gateways import base
+
+    monkeypatch.setattr(base, "_factories", {})
+    monkeypatch.setattr(channels, "_clearing_channels", set())
+    monkeypatch.setattr(channels, "_online_refunds", {})
+    settings.ABONENT_YOOKASSA_SHOP_ID, settings.ABONENT_YOOKASSA_SECRET_KEY = SHOP_ID, ""
+    apps.get_app_config("payments").ready()
+    assert base.registered() == [] and not channels.is_gateway("yookassa")
+
+    settings.ABONENT_YOOKASSA_SECRET_KEY = SECRET
+    apps.get_app_config("payments").ready()
+    assert base.registered() == ["yookassa"] and channels.is_gateway("yookassa")
+    assert channels.online_refund("yookassa") is not None
+    assert "payments.sync_gateways" in registered_jobs()
+
+
+@pytest.mark.django_db
+def test_the_worker_job_runs_both_sweeps(yookassa):
+    from abonent.payments.tasks import sync_gateways
+
+    assert sync_gateways.call() == {"checked": 0, "succeeded": 0, "failed": 0, "errors": 0, "refunds": 0}
