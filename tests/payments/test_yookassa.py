@@ -373,3 +373,19 @@ def test_a_refund_the_gateway_cannot_be_asked_about_now_is_finished_by_the_worke
     assert refund.status == RefundStatus.SUCCEEDED
     assert yookassa.posts("/v3/refunds") == [f"refund:{refund.pk}"] * 2
     assert balance_of(subscriber).balance == D("400.00") and ledger.verify() == []
+
+
+@pytest.mark.django_db
+def test_an_answer_the_intake_refuses_is_a_503_and_kept_as_failed(yookassa, subscriber, cashier):
+    checkout = start(subscriber, cashier)
+    paid = yookassa.succeed(checkout.provider_payment_id)
+    paid["amount"] = {"value": "0.00", "currency": "RUB"}  # nonsense from the gateway
+
+    assert deliver(yookassa.notice("payment.succeeded", paid)).status_code == 503
+    with clock.travel_to(later(10)):
+        assert actions.sync_pending_checkouts()["errors"] == 1
+
+    event = ProviderEvent.objects.get()
+    assert event.outcome == EventOutcome.FAILED and "ValidationError" in event.error
+    assert Payment.objects.count() == 0 and balance_of(subscriber).balance == 0
+    assert Checkout.objects.get().status == CheckoutStatus.PENDING and ledger.verify() == []

@@ -57,6 +57,13 @@ def mark_of(checkout_id: int) -> str:
     return f"checkout:{checkout_id}"
 
 
+class ForeignPayment(GatewayError):
+    """The provider's payment is not this checkout's (another id, or not our mark in its metadata)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False, code="foreign_payment")
+
+
 # --- Starting a checkout ---------------------------------------------------------------------------------------
 
 
@@ -200,7 +207,12 @@ def _create_at_provider(checkout: Checkout, gateway) -> None:
             return
         _fail(checkout, code=exc.code or "refused", message=str(exc))
         return
-    apply_gateway_payment(checkout, found)
+    try:
+        apply_gateway_payment(checkout, found)
+    except ForeignPayment as exc:
+        # The key answered with a payment that is not this checkout's: never credit it here, and say so.
+        logger.error("checkout %s: %s", checkout.pk, exc)
+        _fail(checkout, code=exc.code, message=str(exc))
 
 
 @transaction.atomic
@@ -250,13 +262,6 @@ def do_sync_checkout(checkout: Checkout) -> Checkout:
         Checkout.objects.filter(pk=checkout.pk).update(synced_at=clock.now())
         raise
     return apply_gateway_payment(checkout, found)
-
-
-class ForeignPayment(GatewayError):
-    """The provider's payment is not this checkout's (another id, or not our mark in its metadata)."""
-
-    def __init__(self, message: str):
-        super().__init__(message, retryable=False, code="foreign_payment")
 
 
 @transaction.atomic
@@ -370,6 +375,11 @@ def sync_pending_checkouts(limit: int = 100) -> dict:
         except (GatewayError, DatabaseError) as exc:
             done["errors"] += 1
             logger.warning("checkout %s could not be checked: %s", checkout.pk, exc)
+            continue
+        except Exception:
+            # One checkout the intake refuses (a bug, an unusable answer) must not stop the sweep of the others.
+            done["errors"] += 1
+            logger.exception("checkout %s could not be settled", checkout.pk)
             continue
         if checkout.status in (CheckoutStatus.SUCCEEDED, CheckoutStatus.FAILED):
             done[checkout.status] += 1

@@ -77,6 +77,12 @@ def do_handle_notification(provider: str, *, body: bytes, headers: dict, remote_
         with contextlib.suppress(DatabaseError):
             _finish_event(event, EventOutcome.FAILED, None, "database error")
         raise
+    except Exception as exc:
+        # A bug or an answer we cannot use (an amount the intake refuses): kept as failed for staff, and answered
+        # 503 so that the provider delivers it again rather than being told it was done.
+        logger.exception("%s notice %s could not be handled", provider, notice.event_id)
+        _finish_event(event, EventOutcome.FAILED, None, f"{exc.__class__.__name__}: {exc}")
+        return NoticeAnswer(503, "", event)
     _finish_event(event, outcome, checkout, detail)
     status, answer = gateway.acknowledge(notice)
     return NoticeAnswer(status, answer, event)
