@@ -410,6 +410,9 @@ def _check_production() -> None:
         # Any Host header let through: DNS rebinding reaches the console, and URLs built from the request (redirects,
         # links sent out) can name the attacker's host.
         problems.append("ABONENT_ALLOWED_HOSTS must list the host names, not *")
+    if ABONENT_YOOKASSA_SHOP_ID and not ABONENT_YOOKASSA_API_URL.startswith("https://"):
+        # The secret key goes in every request's Basic auth header.
+        problems.append("ABONENT_YOOKASSA_API_URL must be an https:// address")
     if os.environ.get("ABONENT_CLOCK"):
         problems.append("ABONENT_CLOCK (a frozen test clock) must not be set")
     if problems:

@@ -267,3 +267,16 @@ def test_the_worker_job_runs_both_sweeps(yookassa):
     from abonent.payments.tasks import sync_gateways
 
     assert sync_gateways.call() == {"checked": 0, "succeeded": 0, "failed": 0, "errors": 0, "refunds": 0}
+
+
+def test_production_refuses_sending_the_secret_key_over_plain_http(import_settings):
+    production = {
+        "ABONENT_ENV": "production",
+        "ABONENT_SECRET_KEY": "q7Zc1Xo3mD9vKf2LwTa8Rj5NbYh0GpUe4SiCxVr6EkHn_Ml-Ot7QzWy1Pd3Fs8Bg2Aj9",
+        "ABONENT_ALLOWED_HOSTS": "billing.example.ru",
+        "ABONENT_YOOKASSA_SHOP_ID": SHOP_ID,
+        "ABONENT_YOOKASSA_SECRET_KEY": SECRET,
+    }
+    assert import_settings(production).returncode == 0
+    refused = import_settings({**production, "ABONENT_YOOKASSA_API_URL": "http://api.yookassa.ru/v3"})
+    assert refused.returncode != 0 and "ABONENT_YOOKASSA_API_URL must be an https:// address" in refused.stderr
