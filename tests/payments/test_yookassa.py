@@ -389,3 +389,33 @@ def test_an_answer_the_intake_refuses_is_a_503_and_kept_as_failed(yookassa, subs
     assert event.outcome == EventOutcome.FAILED and "ValidationError" in event.error
     assert Payment.objects.count() == 0 and balance_of(subscriber).balance == 0
     assert Checkout.objects.get().status == CheckoutStatus.PENDING and ledger.verify() == []
+
+
+@pytest.mark.django_db
+def test_a_notice_whose_handler_was_lost_is_taken_over_by_a_later_redelivery(yookassa, subscriber, cashier):
+    checkout = start(subscriber, cashier)
+    body = yookassa.notice("payment.succeeded", yookassa.succeed(checkout.provider_payment_id))
+    # Stored, then the process died before handling it (as _store leaves it).
+    ProviderEvent.objects.create(
+        provider="yookassa",
+        event_id=f"payment.succeeded:{checkout.provider_payment_id}:succeeded",
+        event="payment.succeeded",
+        object_id=checkout.provider_payment_id,
+        received_at=clock.now(),
+        claimed_at=clock.now(),
+    )
+
+    assert deliver(body).status_code == 200  # at once: may still be in hand elsewhere, so only acknowledged
+    assert balance_of(subscriber).balance == 0
+    with clock.travel_to(later(3)):
+        assert deliver(body).status_code == 200
+    event = ProviderEvent.objects.get()
+    assert event.outcome == EventOutcome.HANDLED and event.attempts == 2
+    assert balance_of(subscriber).balance == D("500.00") and ledger.verify() == []
+
+
+@pytest.mark.django_db
+def test_only_post_is_accepted_and_unknown_gateways_are_404(yookassa):
+    assert Client().get(NOTICES, REMOTE_ADDR=YOOKASSA_ADDR).status_code == 405
+    assert Client().post("/pay/tbank/notifications", b"{}", content_type="application/json").status_code == 404
+    assert ProviderEvent.objects.count() == 0

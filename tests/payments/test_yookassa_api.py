@@ -280,3 +280,21 @@ def test_production_refuses_sending_the_secret_key_over_plain_http(import_settin
     assert import_settings(production).returncode == 0
     refused = import_settings({**production, "ABONENT_YOOKASSA_API_URL": "http://api.yookassa.ru/v3"})
     assert refused.returncode != 0 and "ABONENT_YOOKASSA_API_URL must be an https:// address" in refused.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_identical_requests_at_once_start_one_payment(yookassa, api_token, subscriber, together):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite serialises them)")
+
+    def send():
+        client = Client(headers={"Authorization": f"Bearer {api_token}"})
+        response = post(client, subscriber, {"amount": "300.00"}, key="twice")
+        return response.status_code, response.json()["id"]
+
+    out = together(send, send)
+
+    assert out[0] == out[1] and out[0][0] == 201
+    assert Checkout.objects.count() == 1 and len(yookassa.posts("/v3/payments")) == 1
