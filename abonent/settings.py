@@ -331,6 +331,30 @@ ABONENT_RADIUS_DB_MAINTENANCE_TIMEOUT = float(os.environ.get("ABONENT_RADIUS_DB_
 # resends it) and counted (accounting_queue_full): a flood must not run the process out of memory.
 ABONENT_RADIUS_QUEUE_MAX = int(os.environ.get("ABONENT_RADIUS_QUEUE_MAX", 100_000))
 
+# Online payments through YooKassa (API v3; docs/payments.md, "YooKassa"). The gateway is on when both the shop id
+# and the secret key are set. The API URL is a setting so that tests (and a staging proxy) can point it elsewhere.
+ABONENT_YOOKASSA_SHOP_ID = os.environ.get("ABONENT_YOOKASSA_SHOP_ID", "")
+ABONENT_YOOKASSA_SECRET_KEY = os.environ.get("ABONENT_YOOKASSA_SECRET_KEY", "")
+ABONENT_YOOKASSA_API_URL = os.environ.get("ABONENT_YOOKASSA_API_URL", "https://api.yookassa.ru/v3")
+# Where the payer's browser returns after YooKassa's page (the portal's page of the payment), unless the caller
+# gives one.
+ABONENT_YOOKASSA_RETURN_URL = os.environ.get("ABONENT_YOOKASSA_RETURN_URL", "")
+# Deadlines of every call to YooKassa, in seconds: connecting, and waiting for the answer.
+ABONENT_YOOKASSA_CONNECT_TIMEOUT = float(os.environ.get("ABONENT_YOOKASSA_CONNECT_TIMEOUT", 5))
+ABONENT_YOOKASSA_READ_TIMEOUT = float(os.environ.get("ABONENT_YOOKASSA_READ_TIMEOUT", 15))
+# The networks YooKassa sends notifications from (SDK 3.13 SecurityHelper.YOOKASSA_NETWORKS); a notice from any
+# other address is refused. The client address is the one ``core.middleware.client_ip`` gives (proxy rules there).
+ABONENT_YOOKASSA_NETWORKS = _list(
+    "ABONENT_YOOKASSA_NETWORKS",
+    "77.75.153.0/25,77.75.156.11,77.75.156.35,77.75.154.128/25,185.71.76.0/27,185.71.77.0/27,"
+    "2a02:5180:0:1509::/64,2a02:5180:0:2655::/64,2a02:5180:0:1533::/64,2a02:5180:0:2669::/64",
+)
+# A checkout still pending this many minutes after it started (or after its last check) is asked about by the
+# worker: the notice may never have come, or the create call timed out.
+ABONENT_GATEWAY_SYNC_AFTER_MINUTES = _at_least_one("ABONENT_GATEWAY_SYNC_AFTER_MINUTES", 5)
+# The most one online payment may be (YooKassa's SBP limit is 700 000 RUB).
+ABONENT_ONLINE_PAYMENT_MAX = os.environ.get("ABONENT_ONLINE_PAYMENT_MAX", "700000.00")
+
 LOG_FORMAT = os.environ.get("ABONENT_LOG_FORMAT", "text" if DEBUG else "json")
 LOG_LEVEL = os.environ.get("ABONENT_LOG_LEVEL", "INFO")
 LOGGING = {
@@ -390,6 +414,9 @@ def _check_production() -> None:
         # Any Host header let through: DNS rebinding reaches the console, and URLs built from the request (redirects,
         # links sent out) can name the attacker's host.
         problems.append("ABONENT_ALLOWED_HOSTS must list the host names, not *")
+    if ABONENT_YOOKASSA_SHOP_ID and not ABONENT_YOOKASSA_API_URL.startswith("https://"):
+        # The secret key goes in every request's Basic auth header.
+        problems.append("ABONENT_YOOKASSA_API_URL must be an https:// address")
     if os.environ.get("ABONENT_CLOCK"):
         problems.append("ABONENT_CLOCK (a frozen test clock) must not be set")
     if problems:

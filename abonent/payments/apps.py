@@ -9,3 +9,7 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import events, tasks  # noqa: F401
+        from .gateways import yookassa
+
+        if yookassa.configured():
+            yookassa.install()

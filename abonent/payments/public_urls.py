@@ -2,7 +2,12 @@
 notifications, the fiscal-receipt service's callback. No staff session, no CSRF: each endpoint authenticates
 its caller by the channel's own means (agent credentials and address, the provider's networks)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import gateway
 
 app_name = "pay"
-urlpatterns: list = []
+urlpatterns: list = [
+    # YooKassa: https://<host>/pay/yookassa/notifications, entered in the shop's "HTTP notifications" settings.
+    path("<slug:provider>/notifications", gateway.notification, name="gateway_notification"),
+]

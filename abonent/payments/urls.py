@@ -1,6 +1,10 @@
 """The payments pages of the staff console, under ``/staff/payments/``."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import gateway
 
 app_name = "payments"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("gateways/", gateway.gateways_page, name="gateways"),
+]

@@ -4,11 +4,17 @@
   suspense; a repeated id with another amount is a conflict staff see;
 - ``suspense``: a suspense payment assigned to its subscriber or returned to the payer;
 - ``methods``: payment methods saved for autopay, linked and unlinked;
-- ``refunds``: refunds (full or partial) and cancellation of a mistaken entry by reversal.
+- ``refunds``: refunds (full or partial) and cancellation of a mistaken entry by reversal;
+- ``checkouts``: online payments at a gateway, started and their outcome credited once;
+- ``notices``: a gateway's notices, stored once and acted on through the gateway's own answer;
+- ``gateway_refunds``: refunds sent back through the gateway that took the payment.
 """
 
+from .checkouts import do_start_checkout, do_sync_checkout, sync_pending_checkouts
+from .gateway_refunds import do_push_refund, push_pending_refunds, start_gateway_refund
 from .intake import Intake, do_receive_payment
 from .methods import do_link_method, do_unlink_method
+from .notices import do_handle_notification
 from .refunds import can_cancel, do_cancel_payment, do_finish_refund, do_refund_payment
 from .suspense import do_assign_payment, do_resolve_conflict, do_return_payment
 
@@ -18,10 +24,17 @@ __all__ = [
     "do_assign_payment",
     "do_cancel_payment",
     "do_finish_refund",
+    "do_handle_notification",
     "do_link_method",
+    "do_push_refund",
     "do_receive_payment",
     "do_refund_payment",
     "do_resolve_conflict",
     "do_return_payment",
+    "do_start_checkout",
+    "do_sync_checkout",
     "do_unlink_method",
+    "push_pending_refunds",
+    "start_gateway_refund",
+    "sync_pending_checkouts",
 ]

@@ -34,7 +34,12 @@ class GatewayDeclined(GatewayError):
 
 
 class NotificationRejected(Exception):
-    """A notification that is not authentic (a foreign address, an object the provider does not confirm)."""
+    """A notification that is not authentic (a foreign address, an object the provider does not confirm), or not
+    a notification at all. ``status``: the HTTP status to answer (403 not authentic, 400 malformed)."""
+
+    def __init__(self, message: str, *, status: int = 403):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class GatewayPayment:
     amount: Decimal
     paid: bool = False
     confirmation_url: str = ""
+    # What to show as a QR code when the provider gives data instead of a page (SBP's "qr" confirmation).
+    confirmation_data: str = ""
     method_id: str = ""
     method_saved: bool = False
     method_title: str = ""
@@ -63,6 +70,8 @@ class GatewayRefund:
     id: str
     status: str  # pending, succeeded, canceled
     amount: Decimal
+    payment_id: str = ""
+    decline_code: str = ""
     raw: dict = field(default_factory=dict)
 
 

@@ -3,9 +3,11 @@
 One module per concern; every model is importable from ``abonent.payments.models``.
 
 - ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds;
-- ``methods``: payment methods saved at a gateway for autopay.
+- ``methods``: payment methods saved at a gateway for autopay;
+- ``gateway``: online checkouts at a gateway and the provider's notices.
 """
 
+from .gateway import Checkout, CheckoutStatus, EventOutcome, ProviderEvent
 from .methods import SavedMethod
 from .payment import (
     Payment,
@@ -18,10 +20,14 @@ from .payment import (
 )
 
 __all__ = [
+    "Checkout",
+    "CheckoutStatus",
+    "EventOutcome",
     "Payment",
     "PaymentConflict",
     "PaymentMethod",
     "PaymentStatus",
+    "ProviderEvent",
     "Refund",
     "RefundStatus",
     "SavedMethod",
