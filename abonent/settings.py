@@ -349,6 +349,9 @@ ABONENT_FISCAL_OWN_AGENT_CHANNELS = _list("ABONENT_FISCAL_OWN_AGENT_CHANNELS", "
 ABONENT_FISCAL_ID_PREFIX = os.environ.get("ABONENT_FISCAL_ID_PREFIX", "abn-")
 # The public URL of POST /pay/atol/callback that ATOL calls when a receipt is done; empty: polling only.
 ABONENT_FISCAL_CALLBACK_URL = os.environ.get("ABONENT_FISCAL_CALLBACK_URL", "")
+# The OFD's public receipt page, with {inn} {rn} {fn} {fd} {fp} {qr} filled in, e.g. Первый ОФД / ofd.ru:
+# "https://check.ofd.ru/rec/{inn}/{rn}/{fn}/{fd}/{fp}"; empty: the console shows the QR code's text only.
+ABONENT_FISCAL_CHECK_URL = os.environ.get("ABONENT_FISCAL_CHECK_URL", "")
 ABONENT_ATOL_API_URL = os.environ.get("ABONENT_ATOL_API_URL", "https://online.atol.ru/possystem/v5/")
 ABONENT_ATOL_LOGIN = os.environ.get("ABONENT_ATOL_LOGIN", "")
 ABONENT_ATOL_PASSWORD = os.environ.get("ABONENT_ATOL_PASSWORD", "")

@@ -4,24 +4,43 @@
   suspense; a repeated id with another amount is a conflict staff see;
 - ``suspense``: a suspense payment assigned to its subscriber or returned to the payer;
 - ``methods``: payment methods saved for autopay, linked and unlinked;
-- ``refunds``: refunds (full or partial) and cancellation of a mistaken entry by reversal.
+- ``refunds``: refunds (full or partial) and cancellation of a mistaken entry by reversal;
+- ``receipts``: fiscal receipts (54-FZ) queued for payments and refunds, sent, polled and retried.
 """
 
 from .intake import Intake, do_receive_payment
 from .methods import do_link_method, do_unlink_method
+from .receipts import (
+    do_advance_receipt,
+    do_apply_report,
+    do_handle_payment_cancelled,
+    do_queue_payment_receipt,
+    do_queue_refund_receipt,
+    do_receipt_callback,
+    do_retry_receipt,
+    process_due_receipts,
+)
 from .refunds import can_cancel, do_cancel_payment, do_finish_refund, do_refund_payment
 from .suspense import do_assign_payment, do_resolve_conflict, do_return_payment
 
 __all__ = [
     "Intake",
     "can_cancel",
+    "do_advance_receipt",
+    "do_apply_report",
     "do_assign_payment",
     "do_cancel_payment",
     "do_finish_refund",
+    "do_handle_payment_cancelled",
     "do_link_method",
+    "do_queue_payment_receipt",
+    "do_queue_refund_receipt",
+    "do_receipt_callback",
     "do_receive_payment",
     "do_refund_payment",
     "do_resolve_conflict",
+    "do_retry_receipt",
     "do_return_payment",
     "do_unlink_method",
+    "process_due_receipts",
 ]

@@ -3,7 +3,8 @@
 One module per concern; every model is importable from ``abonent.payments.models``.
 
 - ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds;
-- ``methods``: payment methods saved at a gateway for autopay.
+- ``methods``: payment methods saved at a gateway for autopay;
+- ``receipts``: fiscal receipts (54-FZ) of payments and refunds.
 """
 
 from .methods import SavedMethod
@@ -16,12 +17,16 @@ from .payment import (
     RefundStatus,
     SuspenseReason,
 )
+from .receipts import FiscalReceipt, ReceiptOperation, ReceiptStatus
 
 __all__ = [
+    "FiscalReceipt",
     "Payment",
     "PaymentConflict",
     "PaymentMethod",
     "PaymentStatus",
+    "ReceiptOperation",
+    "ReceiptStatus",
     "Refund",
     "RefundStatus",
     "SavedMethod",
