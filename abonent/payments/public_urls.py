@@ -1,8 +1,13 @@
 """What payment channels call from outside, under ``/pay/``: terminal agents' ``check``/``pay``, gateways'
 notifications, the fiscal-receipt service's callback. No staff session, no CSRF: each endpoint authenticates
-its caller by the channel's own means (agent credentials and address, the provider's networks)."""
+its caller by the channel's own means (agent credentials and address, the provider's networks, or by asking
+the provider again what the notice claims: the ATOL callback)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import receipts
 
 app_name = "pay"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("atol/callback", receipts.atol_callback, name="atol_callback"),
+]

@@ -1,6 +1,11 @@
 """The payments pages of the staff console, under ``/staff/payments/``."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import receipts
 
 app_name = "payments"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("receipts/", receipts.receipt_list, name="receipts"),
+    path("receipts/<int:pk>/retry/", receipts.receipt_retry, name="receipt_retry"),
+]
