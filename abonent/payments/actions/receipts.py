@@ -211,7 +211,10 @@ def do_advance_receipt(receipt_id: int) -> FiscalReceipt | None:
     if step == "send":
         try:
             uuid = fiscal.get(receipt.provider).send(
-                operation=receipt.operation, external_id=receipt.external_id, document=receipt.request
+                operation=receipt.operation,
+                external_id=receipt.external_id,
+                document=receipt.request,
+                moment=receipt.created_at,
             )
         except fiscal.FiscalError as exc:
             return _record_error(receipt, exc)

@@ -35,6 +35,8 @@ TOKEN_LIFETIME = dt.timedelta(hours=24)
 TOKEN_MARGIN = dt.timedelta(minutes=30)
 TOKEN_ERRORS = {10, 11}
 DUPLICATE = 33
+# Errors of the report call itself (no uuid, no such document), not of the document it reports on.
+REPORT_ERRORS = {30, 34}
 # The settings are wrong (credentials, group code): permanent until staff fix them.
 SETTINGS_ERRORS = {12, 14, 20, 21, 22}
 # The document itself is refused: permanent for this content.
@@ -65,13 +67,13 @@ class AtolProvider:
 
     # The calls.
 
-    def send(self, *, operation: str, external_id: str, document: dict) -> str:
+    def send(self, *, operation: str, external_id: str, document: dict, moment: dt.datetime) -> str:
         if operation not in ("sell", "sell_refund"):
             raise FiscalError(f"unknown operation {operation!r}", retryable=False, code="operation")
         self._check_settings()
         body = {
             "external_id": external_id,
-            "timestamp": timezone.localtime(clock.now()).strftime("%d.%m.%Y %H:%M:%S"),
+            "timestamp": timezone.localtime(moment).strftime("%d.%m.%Y %H:%M:%S"),
             "receipt": document,
         }
         if self.callback_url:
@@ -86,7 +88,7 @@ class AtolProvider:
         self._check_settings()
         if not uuid or "/" in uuid:
             raise FiscalError("bad uuid", retryable=False, code="uuid")
-        return parse_report(self._with_token("GET", f"{self.group}/report/{uuid}"))
+        return parse_report(self._with_token("GET", f"{self.group}/report/{uuid}", report=True))
 
     def parse_callback(self, body: bytes) -> str:
         try:
@@ -113,14 +115,14 @@ class AtolProvider:
         if missing:
             raise FiscalError(f"{', '.join(missing)} not set", retryable=False, code="settings")
 
-    def _with_token(self, method: str, path: str, *, content: str | None = None) -> dict:
+    def _with_token(self, method: str, path: str, *, content: str | None = None, report: bool = False) -> dict:
         token = self._token()
         try:
-            return self._call(method, path, token=token, content=content)
+            return self._call(method, path, token=token, content=content, report=report)
         except _TokenRejected:
             token = self._token(refresh=True)
             try:
-                return self._call(method, path, token=token, content=content)
+                return self._call(method, path, token=token, content=content, report=report)
             except _TokenRejected as exc:
                 raise FiscalError(f"ATOL refused a fresh token: {exc}", retryable=True, code="token") from None
 
@@ -141,13 +143,15 @@ class AtolProvider:
             _tokens[key] = (token, now + TOKEN_LIFETIME - TOKEN_MARGIN)
         return token
 
-    def _call(self, method: str, path: str, *, token: str, content: str | None) -> dict:
+    def _call(self, method: str, path: str, *, token: str, content: str | None, report: bool) -> dict:
         answer = self._request(method, path, content=content, token=token)
         code, text = _error_of(answer)
         if code is None:
             return answer
         if code in TOKEN_ERRORS:
             raise _TokenRejected(text)
+        if report and code not in REPORT_ERRORS and answer.get("status") in ("wait", "done", "fail"):
+            return answer  # the document's own error (the kassa refused it): the report says so
         if code == DUPLICATE and answer.get("uuid"):
             # Our external_id is there already (an earlier attempt got through before its answer was lost).
             logger.info("ATOL already holds this document: %s", answer.get("uuid"))

@@ -8,6 +8,7 @@ deadline. ``FiscalError.retryable`` says whether the same request may simply be 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -52,9 +53,10 @@ class FiscalProvider(Protocol):
     # False for a provider that issues nothing (``none``): receipts are recorded as not required.
     issues_receipts: bool
 
-    def send(self, *, operation: str, external_id: str, document: dict) -> str:
-        """Register ``document`` (the ``receipt`` block) as ``operation``; the provider's uuid. A repeat of an
-        ``external_id`` it already holds answers with that document's uuid, never a second document."""
+    def send(self, *, operation: str, external_id: str, document: dict, moment: dt.datetime) -> str:
+        """Register ``document`` (the ``receipt`` block) as ``operation``, dated ``moment`` (the same on every
+        retry); the provider's uuid. A repeat of an ``external_id`` it already holds answers with that
+        document's uuid, never a second document."""
         ...
 
     def get_report(self, uuid: str) -> FiscalReport: ...

@@ -9,7 +9,7 @@ class NoFiscalProvider:
     code = "none"
     issues_receipts = False
 
-    def send(self, *, operation: str, external_id: str, document: dict) -> str:
+    def send(self, *, operation: str, external_id: str, document: dict, moment) -> str:
         raise FiscalError("no cash register is configured", retryable=False, code="no_provider")
 
     def get_report(self, uuid: str) -> FiscalReport:
