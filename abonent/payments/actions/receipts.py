@@ -152,6 +152,10 @@ def do_handle_payment_cancelled(payment_id: int) -> FiscalReceipt | None:
     )
     if origin is None:
         return None
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != PaymentStatus.CANCELLED:
+        # An assignment from suspense undone: the money is still ours (back in suspense), its receipt stands.
+        return origin
     never_sent = origin.status == ReceiptStatus.QUEUED and origin.attempts == 0
     # A failed receipt was refused by the provider (validation, or its report said fail): nothing was fiscalized.
     if never_sent or origin.status == ReceiptStatus.FAILED:
@@ -171,7 +175,6 @@ def do_handle_payment_cancelled(payment_id: int) -> FiscalReceipt | None:
         return origin
     if origin.status == ReceiptStatus.NOT_REQUIRED:
         return origin
-    payment = Payment.objects.get(pk=payment_id)
     return _queue_return(payment, origin, amount=payment.amount - payment.refunded_amount, refund=None)
 
 
