@@ -122,6 +122,7 @@ def do_return_payment(payment: Payment, *, reason: str, acting_user, key: str | 
         after={"amount": payment.amount},
         reason=reason,
     )
+    events.emit("payments.refund_created", refund_id=refund.pk)  # a return receipt, when it had a receipt
     return refund
 
 
