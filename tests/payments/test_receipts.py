@@ -433,3 +433,25 @@ def test_the_receipt_json_never_goes_through_float():
     text = to_json({"sum": D("0.10"), "big": D("99999999999.99"), "n": 1, "s": "x\u0000n1"})
     assert json.loads(text, parse_float=str) == {"sum": "0.10", "big": "99999999999.99", "n": 1, "s": "x\u0000n1"}
     assert from_json(text)["sum"] == D("0.10")
+
+
+@pytest.mark.django_db
+def test_a_suspense_payment_returned_to_the_payer_gets_a_return_receipt(
+    atol, take, admin, django_capture_on_commit_callbacks
+):
+    with clock.travel_to(T0):
+        lost = take("400.00", subscriber=None, account_ref="12345")
+        process_due_receipts()
+    receipt = receipt_of(lost)
+    assert receipt.request["client"] == {"email": "kassa@isp.example"}  # no buyer contact: the company's own
+    atol.finish(receipt.uuid)
+    with clock.travel_to(T0 + dt.timedelta(minutes=1)):
+        with django_capture_on_commit_callbacks(execute=True):
+            refund = actions.do_return_payment(lost, reason="returned by transfer", acting_user=admin)
+        process_due_receipts()
+        process_due_receipts()
+    # The income receipt was polled done first, then the return went out in the same minute.
+    returned = FiscalReceipt.objects.get(refund=refund)
+    assert returned.status == ReceiptStatus.SENT and returned.amount == D("400.00")
+    assert atol.calls("sell_refund")[0][2]["receipt"]["total"] == D("400.00")
+    assert ledger.verify() == []
