@@ -8,4 +8,4 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Payments")
 
     def ready(self) -> None:
-        from . import events, tasks  # noqa: F401
+        from . import checks, events, tasks  # noqa: F401

@@ -455,3 +455,18 @@ def test_a_suspense_payment_returned_to_the_payer_gets_a_return_receipt(
     assert returned.status == ReceiptStatus.SENT and returned.amount == D("400.00")
     assert atol.calls("sell_refund")[0][2]["receipt"]["total"] == D("400.00")
     assert ledger.verify() == []
+
+
+@pytest.mark.django_db
+def test_a_misspelt_provider_fails_receipts_until_fixed(atol, take, settings, admin):
+    settings.ABONENT_FISCAL_PROVIDER = "atoll"
+    with clock.travel_to(T0):
+        payment = take("100.00")
+    receipt = receipt_of(payment)
+    assert receipt.status == ReceiptStatus.FAILED and "atoll" in receipt.last_error
+    settings.ABONENT_FISCAL_PROVIDER = "atol"
+    with clock.travel_to(T0):
+        actions.do_retry_receipt(receipt, acting_user=admin)
+    run_at(T0)
+    receipt.refresh_from_db()
+    assert receipt.status == ReceiptStatus.SENT and receipt.provider == "atol" and receipt.vat == "vat122"

@@ -170,3 +170,29 @@ def test_two_workers_at_once_send_a_receipt_once(atol, subscriber, together):
     together(process_due_receipts, process_due_receipts)
     assert len(atol.calls("sell")) == 4 and len(atol.documents) == 4
     assert FiscalReceipt.objects.filter(status=ReceiptStatus.SENT).count() == 4
+
+
+def test_the_worker_sends_receipts_every_minute():
+    from abonent.core.scheduler import _jobs
+
+    job = _jobs["payments.fiscal_receipts"]
+    assert job.every == dt.timedelta(minutes=1)
+
+
+def test_fiscal_settings_are_checked_at_start(settings):
+    from abonent.payments.checks import check_fiscal_settings
+
+    assert check_fiscal_settings(None) == []  # no cash register: nothing to check
+    settings.ABONENT_FISCAL_PROVIDER = "atoll"
+    assert [p.id for p in check_fiscal_settings(None)] == ["payments.E001"]
+    settings.ABONENT_FISCAL_PROVIDER = "atol"
+    settings.ABONENT_FISCAL_VAT = "vat18"
+    settings.ABONENT_FISCAL_VAT_RATES = "2026:22"
+    settings.ABONENT_ATOL_LOGIN = ""
+    settings.ABONENT_FISCAL_INN = ""
+    assert [p.id for p in check_fiscal_settings(None)] == [
+        "payments.E002",
+        "payments.E003",
+        "payments.W001",
+        "payments.W002",
+    ]

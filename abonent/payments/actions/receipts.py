@@ -416,6 +416,8 @@ def do_retry_receipt(receipt: FiscalReceipt, *, acting_user) -> FiscalReceipt:
     if receipt.operation == ReceiptOperation.SELL and receipt.payment.status == PaymentStatus.CANCELLED:
         raise ValidationError(_("The payment was cancelled: it needs no receipt."), code="payment_cancelled")
     before = {"status": receipt.status, "error": receipt.last_error, "external_id": receipt.external_id}
+    if receipt.operation == ReceiptOperation.SELL:
+        receipt.provider = _provider_code()  # the provider may be what was fixed
     if receipt.uuid:
         receipt.generation += 1
         receipt.external_id = external_id_for(receipt)
