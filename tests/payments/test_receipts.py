@@ -470,3 +470,18 @@ def test_a_misspelt_provider_fails_receipts_until_fixed(atol, take, settings, ad
     run_at(T0)
     receipt.refresh_from_db()
     assert receipt.status == ReceiptStatus.SENT and receipt.provider == "atol" and receipt.vat == "vat122"
+
+
+@pytest.mark.django_db
+def test_a_run_stops_when_its_time_is_spent_and_the_rest_goes_next_minute(atol, take):
+    with clock.travel_to(T0):
+        first, second = take("100.00"), take("200.00")
+    atol.lose_next = 1
+    atol.delay = 0.5
+    with clock.travel_to(T0):
+        process_due_receipts(budget_seconds=0.1)  # the first send times out (0.3 s) and spends the budget
+    assert receipt_of(first).attempts == 1 and receipt_of(second).attempts == 0
+    assert atol.answered_late.wait(5)
+    run_at(T0 + dt.timedelta(minutes=1))
+    assert receipt_of(first).status == receipt_of(second).status == ReceiptStatus.SENT
+    assert len(atol.documents) == 2

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -73,7 +74,10 @@ def _create(**fields) -> tuple[FiscalReceipt, bool]:
         with transaction.atomic():
             receipt.save(force_insert=True)
     except IntegrityError:
-        return FiscalReceipt.objects.get(external_id=receipt.external_id), False
+        first = FiscalReceipt.objects.filter(
+            payment=receipt.payment, operation=receipt.operation, refund=receipt.refund
+        ).first() or FiscalReceipt.objects.get(external_id=receipt.external_id)
+        return first, False
     return receipt, True
 
 
@@ -191,10 +195,14 @@ def due_receipt_ids(limit: int = 200) -> list[int]:
     )
 
 
-def process_due_receipts(limit: int = 200) -> dict:
-    """The worker's minute: every receipt due is sent or polled once. Counts by the status each ends in."""
+def process_due_receipts(limit: int = 200, *, budget_seconds: float = 50.0) -> dict:
+    """The worker's minute: every receipt due is sent or polled once, until ``budget_seconds`` are spent (a slow
+    provider must not pile runs up; what is left is due again next minute). Counts by the status each ends in."""
     counts: dict[str, int] = {}
+    started = time.monotonic()
     for pk in due_receipt_ids(limit):
+        if time.monotonic() - started > budget_seconds:
+            break
         try:
             receipt = do_advance_receipt(pk)
         except Exception:
