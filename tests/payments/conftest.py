@@ -65,6 +65,7 @@ class FakeAtol:
         self.fail_next = 0
         self.lose_next = 0
         self.refuse_next = 0
+        self.duplicate_uuid = True  # whether the answer to a repeated external_id names the first document
         self.delay = 1.0
         self.answered_late = threading.Event()
         base = "/possystem/v5/"
@@ -148,7 +149,9 @@ class FakeAtol:
         if external_id in self.documents:
             first = self.documents[external_id]
             return self._error(
-                33, f"В системе существует чек с external_id : {external_id} и group_code: {group}", uuid=first["uuid"]
+                33,
+                f"В системе существует чек с external_id : {external_id} и group_code: {group}",
+                **({"uuid": first["uuid"]} if self.duplicate_uuid else {}),
             )
         document = {"uuid": str(uuids.uuid4()), "operation": operation, "body": body, "status": "wait"}
         self.documents[external_id] = document

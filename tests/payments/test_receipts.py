@@ -485,3 +485,41 @@ def test_a_run_stops_when_its_time_is_spent_and_the_rest_goes_next_minute(atol, 
     run_at(T0 + dt.timedelta(minutes=1))
     assert receipt_of(first).status == receipt_of(second).status == ReceiptStatus.SENT
     assert len(atol.documents) == 2
+
+
+@pytest.mark.django_db
+def test_a_duplicate_answer_without_the_first_uuid_fails_for_staff_rather_than_guessing(atol, take):
+    with clock.travel_to(T0):
+        payment = take("300.00")
+    atol.lose_next = 1
+    atol.duplicate_uuid = False
+    run_at(T0)
+    assert atol.answered_late.wait(5)
+    run_at(T0 + dt.timedelta(minutes=1))
+    receipt = receipt_of(payment)
+    assert receipt.status == ReceiptStatus.FAILED and "code 33" in receipt.last_error
+    assert len(atol.documents) == 1
+
+
+@pytest.mark.django_db
+def test_a_payment_cancelled_after_a_send_that_timed_out_still_gets_its_return_receipt(
+    atol, take, admin, django_capture_on_commit_callbacks
+):
+    with clock.travel_to(T0):
+        payment = take("650.00")
+        atol.lose_next = 1
+        process_due_receipts()  # ATOL took it; we never heard back
+        assert atol.answered_late.wait(5)
+        with django_capture_on_commit_callbacks(execute=True):
+            actions.do_cancel_payment(payment, reason="wrong account", acting_user=admin)
+    origin = receipt_of(payment)
+    assert origin.status == ReceiptStatus.QUEUED and origin.attempts == 1  # it may exist at ATOL: not dropped
+    run_at(T0 + dt.timedelta(minutes=1))  # the retry learns the first document's uuid
+    atol.finish(receipt_of(payment).uuid)
+    run_at(T0 + dt.timedelta(minutes=2))
+    run_at(T0 + dt.timedelta(minutes=3))
+    assert receipt_of(payment).status == ReceiptStatus.DONE
+    cancel = receipt_of(payment, "sell_refund")
+    assert cancel.status == ReceiptStatus.SENT and atol.calls("sell_refund")[0][2]["receipt"]["total"] == D("650.00")
+    assert len(atol.calls("sell_refund")) == 1 and len(atol.documents) == 2
+    assert ledger.verify() == []
