@@ -430,8 +430,8 @@ def test_without_a_cash_register_nothing_is_required(take, settings):
 def test_the_receipt_json_never_goes_through_float():
     from abonent.payments.fiscal.content import from_json, to_json
 
-    text = to_json({"sum": D("0.10"), "big": D("99999999999.99"), "n": 1, "s": "x\u0000n1"})
-    assert json.loads(text, parse_float=str) == {"sum": "0.10", "big": "99999999999.99", "n": 1, "s": "x\u0000n1"}
+    text = to_json({"sum": D("0.10"), "big": D("99999999999.99"), "e": D("1E+2"), "n": 1, "s": "@1@"})
+    assert json.loads(text, parse_float=str) == {"sum": "0.10", "big": "99999999999.99", "e": 100, "n": 1, "s": "@1@"}
     assert from_json(text)["sum"] == D("0.10")
 
 

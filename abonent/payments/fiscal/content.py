@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import secrets
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -167,19 +168,18 @@ def build_document(payment, *, amount: Decimal, vat: str) -> dict:
     }
 
 
-_NUMBER = "\x00n"
-
-
-def _mark(value):
-    if isinstance(value, Decimal):
-        return f"{_NUMBER}{value}{_NUMBER}"
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def to_json(document: dict) -> str:
-    """JSON text with ``Decimal`` written as numbers, digit for digit (never through float)."""
-    text = json.dumps(document, ensure_ascii=False, default=_mark)
-    return re.sub(r'"\\u0000n(-?[0-9]+(?:\.[0-9]+)?)\\u0000n"', r"\1", text)
+    """JSON text with ``Decimal`` written as numbers, digit for digit (never through float). Each Decimal is
+    first written as a string between a marker made for this call, which no value can contain by chance."""
+    marker = f"@{secrets.token_hex(8)}@"
+
+    def mark(value):
+        if isinstance(value, Decimal):
+            return f"{marker}{value:f}{marker}"
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    text = json.dumps(document, ensure_ascii=False, default=mark)
+    return re.sub(rf'"{marker}(-?[0-9]+(?:\.[0-9]+)?){marker}"', r"\1", text)
 
 
 def from_json(text: str | bytes) -> dict:
