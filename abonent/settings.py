@@ -355,6 +355,37 @@ ABONENT_GATEWAY_SYNC_AFTER_MINUTES = _at_least_one("ABONENT_GATEWAY_SYNC_AFTER_M
 # The most one online payment may be (YooKassa's SBP limit is 700 000 RUB).
 ABONENT_ONLINE_PAYMENT_MAX = os.environ.get("ABONENT_ONLINE_PAYMENT_MAX", "700000.00")
 
+# Fiscal receipts (54-FZ) for payments, docs/payments-receipts.md. "none": no cash register, receipts are marked
+# not required; "atol": ATOL Online API v5 (FFD 1.2). The company block and the tax settings go into every receipt.
+ABONENT_FISCAL_PROVIDER = os.environ.get("ABONENT_FISCAL_PROVIDER", "none")
+ABONENT_FISCAL_INN = os.environ.get("ABONENT_FISCAL_INN", "")
+ABONENT_FISCAL_EMAIL = os.environ.get("ABONENT_FISCAL_EMAIL", "")
+ABONENT_FISCAL_PAYMENT_ADDRESS = os.environ.get("ABONENT_FISCAL_PAYMENT_ADDRESS", "")
+# Tax system (ATOL "sno"): osn, usn_income, usn_income_outcome, esn, patent.
+ABONENT_FISCAL_SNO = os.environ.get("ABONENT_FISCAL_SNO", "osn")
+# "auto": the dated rate of ABONENT_FISCAL_VAT_RATES as a calculated rate (vat120, vat122), "none" on a simplified
+# tax system; "none"; or a fixed ATOL code (vat0, vat5, vat7, vat10, vat20, vat22, vat105, vat107, vat110, ...).
+ABONENT_FISCAL_VAT = os.environ.get("ABONENT_FISCAL_VAT", "auto")
+# The standard VAT rate from each date on (the receipt's local date picks the row): 425-FZ raised it to 22 %.
+ABONENT_FISCAL_VAT_RATES = os.environ.get("ABONENT_FISCAL_VAT_RATES", "2019-01-01:20,2026-01-01:22")
+ABONENT_FISCAL_ITEM_NAME = os.environ.get("ABONENT_FISCAL_ITEM_NAME", "Аванс за услуги связи")
+# Channels whose provider fiscalizes by itself (a gateway's own receipts), and terminal-agent channels
+# ("agent:sber") for which the ISP, not the agent, must issue the receipt (a bank app paying the ISP's account).
+ABONENT_FISCAL_SKIP_CHANNELS = _list("ABONENT_FISCAL_SKIP_CHANNELS", "")
+ABONENT_FISCAL_OWN_AGENT_CHANNELS = _list("ABONENT_FISCAL_OWN_AGENT_CHANNELS", "")
+# Prefix of our receipt ids at the provider: two installations sharing one ATOL group must not share ids.
+ABONENT_FISCAL_ID_PREFIX = os.environ.get("ABONENT_FISCAL_ID_PREFIX", "abn-")
+# The public URL of POST /pay/atol/callback that ATOL calls when a receipt is done; empty: polling only.
+ABONENT_FISCAL_CALLBACK_URL = os.environ.get("ABONENT_FISCAL_CALLBACK_URL", "")
+# The OFD's public receipt page, with {inn} {rn} {fn} {fd} {fp} {qr} filled in, e.g. Первый ОФД / ofd.ru:
+# "https://check.ofd.ru/rec/{inn}/{rn}/{fn}/{fd}/{fp}"; empty: the console shows the QR code's text only.
+ABONENT_FISCAL_CHECK_URL = os.environ.get("ABONENT_FISCAL_CHECK_URL", "")
+ABONENT_ATOL_API_URL = os.environ.get("ABONENT_ATOL_API_URL", "https://online.atol.ru/possystem/v5/")
+ABONENT_ATOL_LOGIN = os.environ.get("ABONENT_ATOL_LOGIN", "")
+ABONENT_ATOL_PASSWORD = os.environ.get("ABONENT_ATOL_PASSWORD", "")
+ABONENT_ATOL_GROUP_CODE = os.environ.get("ABONENT_ATOL_GROUP_CODE", "")
+# Seconds one request to ATOL may take (connect and read); a timeout is retried later with the same id.
+ABONENT_ATOL_TIMEOUT = float(os.environ.get("ABONENT_ATOL_TIMEOUT", 10))
 LOG_FORMAT = os.environ.get("ABONENT_LOG_FORMAT", "text" if DEBUG else "json")
 LOG_LEVEL = os.environ.get("ABONENT_LOG_LEVEL", "INFO")
 LOGGING = {

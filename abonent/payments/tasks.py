@@ -17,3 +17,12 @@ def sync_gateways() -> dict:
     result = sync_pending_checkouts()
     result["refunds"] = push_pending_refunds()
     return result
+
+
+@periodic("payments.fiscal_receipts", every=dt.timedelta(minutes=1))
+@task(queue_name="default")
+def send_fiscal_receipts() -> dict:
+    """Send queued fiscal receipts and poll sent ones (each at most once a run, by its backoff)."""
+    from .actions.receipts import process_due_receipts
+
+    return process_due_receipts()

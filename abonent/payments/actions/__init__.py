@@ -8,6 +8,7 @@
 - ``checkouts``: online payments at a gateway, started and their outcome credited once;
 - ``notices``: a gateway's notices, stored once and acted on through the gateway's own answer;
 - ``gateway_refunds``: refunds sent back through the gateway that took the payment.
+- ``receipts``: fiscal receipts (54-FZ) queued for payments and refunds, sent, polled and retried.
 """
 
 from .checkouts import do_start_checkout, do_sync_checkout, sync_pending_checkouts
@@ -15,25 +16,43 @@ from .gateway_refunds import do_push_refund, push_pending_refunds, start_gateway
 from .intake import Intake, do_receive_payment
 from .methods import do_link_method, do_unlink_method
 from .notices import do_handle_notification
+from .receipts import (
+    do_advance_receipt,
+    do_apply_report,
+    do_handle_payment_cancelled,
+    do_queue_payment_receipt,
+    do_queue_refund_receipt,
+    do_receipt_callback,
+    do_retry_receipt,
+    process_due_receipts,
+)
 from .refunds import can_cancel, do_cancel_payment, do_finish_refund, do_refund_payment
 from .suspense import do_assign_payment, do_resolve_conflict, do_return_payment
 
 __all__ = [
     "Intake",
     "can_cancel",
+    "do_advance_receipt",
+    "do_apply_report",
     "do_assign_payment",
     "do_cancel_payment",
     "do_finish_refund",
     "do_handle_notification",
+    "do_handle_payment_cancelled",
     "do_link_method",
     "do_push_refund",
+    "do_queue_payment_receipt",
+    "do_queue_refund_receipt",
+    "do_receipt_callback",
     "do_receive_payment",
     "do_refund_payment",
     "do_resolve_conflict",
+    "do_retry_receipt",
     "do_return_payment",
     "do_start_checkout",
     "do_sync_checkout",
     "do_unlink_method",
+    "process_due_receipts",
     "push_pending_refunds",
     "start_gateway_refund",
     "sync_pending_checkouts",

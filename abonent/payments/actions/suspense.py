@@ -149,6 +149,7 @@ def _return(payment: Payment, *, reason: str, acting_user, key: str) -> Refund:
         after={"amount": payment.amount},
         reason=reason,
     )
+    events.emit("payments.refund_created", refund_id=refund.pk)  # a return receipt, when it had a receipt
     return refund
 
 

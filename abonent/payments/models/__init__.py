@@ -5,6 +5,7 @@ One module per concern; every model is importable from ``abonent.payments.models
 - ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds;
 - ``methods``: payment methods saved at a gateway for autopay;
 - ``gateway``: online checkouts at a gateway and the provider's notices.
+- ``receipts``: fiscal receipts (54-FZ) of payments and refunds.
 """
 
 from .gateway import Checkout, CheckoutStatus, EventOutcome, ProviderEvent
@@ -18,16 +19,20 @@ from .payment import (
     RefundStatus,
     SuspenseReason,
 )
+from .receipts import FiscalReceipt, ReceiptOperation, ReceiptStatus
 
 __all__ = [
     "Checkout",
     "CheckoutStatus",
     "EventOutcome",
+    "FiscalReceipt",
     "Payment",
     "PaymentConflict",
     "PaymentMethod",
     "PaymentStatus",
     "ProviderEvent",
+    "ReceiptOperation",
+    "ReceiptStatus",
     "Refund",
     "RefundStatus",
     "SavedMethod",

@@ -1,0 +1,56 @@
+"""System checks of the payments settings (``abonent check``, and every start of ``abonent web``/``worker``).
+
+A fiscal setting that is wrong does not lose money, but every receipt fails until it is fixed, and 54-FZ
+counts a receipt issued late as one not issued: say so at start, not at the first payment.
+"""
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+from .fiscal import FiscalError, registered
+from .fiscal.content import VAT_RATES, company_block, vat_rate_rows
+
+
+@register()
+def check_fiscal_settings(app_configs, **kwargs):
+    provider = (settings.ABONENT_FISCAL_PROVIDER or "none").strip().lower()
+    if provider not in registered():
+        return [
+            Error(
+                f"ABONENT_FISCAL_PROVIDER is {provider!r}",
+                hint=f"Use one of: {', '.join(registered())}.",
+                id="payments.E001",
+            )
+        ]
+    problems = []
+    vat = (settings.ABONENT_FISCAL_VAT or "auto").strip().lower()
+    if vat not in ("auto", "none", *VAT_RATES):
+        problems.append(
+            Error(f"ABONENT_FISCAL_VAT is {vat!r}", hint="auto, none or an ATOL VAT code", id="payments.E002")
+        )
+    try:
+        vat_rate_rows()
+    except FiscalError as exc:
+        problems.append(
+            Error(str(exc), hint="DATE:RATE,DATE:RATE, e.g. 2019-01-01:20,2026-01-01:22", id="payments.E003")
+        )
+    if provider == "none":
+        return problems
+    missing = [
+        name
+        for name in ("ABONENT_ATOL_LOGIN", "ABONENT_ATOL_PASSWORD", "ABONENT_ATOL_GROUP_CODE")
+        if provider == "atol" and not getattr(settings, name)
+    ]
+    if missing:
+        problems.append(
+            Warning(
+                f"{', '.join(missing)} not set: every receipt will fail",
+                hint="Copy them from the ATOL Online cabinet (docs/payments.md, fiscal receipts).",
+                id="payments.W001",
+            )
+        )
+    try:
+        company_block()
+    except FiscalError as exc:
+        problems.append(Warning(f"{exc}: every receipt will fail", id="payments.W002"))
+    return problems
