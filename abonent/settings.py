@@ -289,6 +289,11 @@ ABONENT_SEARCH_PAGE_SIZE = 25
 ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
 # The most one manual adjustment or one-off charge may move, in the installation currency (billing actions).
 ABONENT_MAX_MANUAL_AMOUNT = os.environ.get("ABONENT_MAX_MANUAL_AMOUNT", "1000000.00")
+# Bank statements (1CClientBankExchange): our settlement accounts (comma-separated, 20 digits each); a line is
+# taken in only when it pays into one of them. Empty: the account the file itself is for (its РасчСчет).
+ABONENT_BANK_ACCOUNTS = _list("ABONENT_BANK_ACCOUNTS", "")
+# The largest statement file accepted, in bytes (a day's statement of a big ISP is well under a megabyte).
+ABONENT_BANK_STATEMENT_MAX_BYTES = _at_least_one("ABONENT_BANK_STATEMENT_MAX_BYTES", 20 * 1024 * 1024)
 # Key for secrets stored reversibly (NAS shared secrets, PPPoE passwords); SECRET_KEY when unset.
 ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
 # Keys being rotated away from (comma-separated): values are still decrypted under them until

@@ -4,20 +4,24 @@
   suspense; a repeated id with another amount is a conflict staff see;
 - ``suspense``: a suspense payment assigned to its subscriber or returned to the payer;
 - ``methods``: payment methods saved for autopay, linked and unlinked;
-- ``refunds``: refunds (full or partial) and cancellation of a mistaken entry by reversal.
+- ``refunds``: refunds (full or partial) and cancellation of a mistaken entry by reversal;
+- ``statements``: a bank statement imported, each incoming line matched and taken in.
 """
 
 from .intake import Intake, do_receive_payment
 from .methods import do_link_method, do_unlink_method
 from .refunds import can_cancel, do_cancel_payment, do_finish_refund, do_refund_payment
+from .statements import StatementImport, do_import_statement
 from .suspense import do_assign_payment, do_resolve_conflict, do_return_payment
 
 __all__ = [
     "Intake",
+    "StatementImport",
     "can_cancel",
     "do_assign_payment",
     "do_cancel_payment",
     "do_finish_refund",
+    "do_import_statement",
     "do_link_method",
     "do_receive_payment",
     "do_refund_payment",

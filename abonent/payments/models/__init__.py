@@ -3,7 +3,8 @@
 One module per concern; every model is importable from ``abonent.payments.models``.
 
 - ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds;
-- ``methods``: payment methods saved at a gateway for autopay.
+- ``methods``: payment methods saved at a gateway for autopay;
+- ``statements``: bank statements imported (1CClientBankExchange) and their lines.
 """
 
 from .methods import SavedMethod
@@ -16,8 +17,12 @@ from .payment import (
     RefundStatus,
     SuspenseReason,
 )
+from .statements import BankStatement, LineStatus, MatchRule, StatementLine
 
 __all__ = [
+    "BankStatement",
+    "LineStatus",
+    "MatchRule",
     "Payment",
     "PaymentConflict",
     "PaymentMethod",
@@ -25,5 +30,6 @@ __all__ = [
     "Refund",
     "RefundStatus",
     "SavedMethod",
+    "StatementLine",
     "SuspenseReason",
 ]
