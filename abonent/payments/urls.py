@@ -1,6 +1,12 @@
 """The payments pages of the staff console, under ``/staff/payments/``."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import statements
 
 app_name = "payments"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("statements/", statements.statement_list, name="statements"),
+    path("statements/<int:pk>/", statements.statement_detail, name="statement"),
+    path("statements/<int:pk>/lines/<int:line_id>/assign/", statements.assign_line, name="assign_line"),
+]
