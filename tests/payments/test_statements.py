@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from abonent.billing import ledger
@@ -288,3 +289,32 @@ def test_the_command_imports_a_file_and_prints_the_counts(ivanov, tmp_path, admi
     call_command("payments", "import-statement", str(path), "--user", admin.username)
     assert "already imported" in capsys.readouterr().out
     assert Payment.objects.count() == 1 and ledger.verify() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_file_uploaded_twice_at_once_imports_once(ivanov, cashier, admin, together):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL; SQLite serialises the whole database")
+    content = cp1251(statement(document(purpose=f"л/с {ivanov.account_number}")))
+    out = together(lambda: do_import(content, cashier), lambda: do_import(content, admin))
+    assert all(isinstance(o, actions.StatementImport) for o in out), out
+    assert sum(o.created for o in out) == 1 and {o.statement.pk for o in out} == {BankStatement.objects.get().pk}
+    assert Payment.objects.count() == 1 and balance(ivanov) == D("1500.00")
+    assert ledger.verify() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_statements_at_once_take_each_payment_in_once(ivanov, petrov, cashier, admin, together):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL; SQLite serialises the whole database")
+    monday = document(number="1", amount="300.00", purpose=f"л/с {ivanov.account_number}")
+    tuesday = document(number="2", date="02.12.2026", amount="500.00", purpose="дог. Д-2026/77")
+    out = together(
+        lambda: do_import(cp1251(statement(monday)), cashier),
+        lambda: do_import(cp1251(statement(monday, tuesday, end="02.12.2026")), admin),
+    )
+    assert all(isinstance(o, actions.StatementImport) and o.created for o in out), out
+    assert sorted(o.statement.repeated for o in out) == [0, 1]
+    assert Payment.objects.count() == 2 and StatementLine.objects.count() == 2
+    assert balance(ivanov) == D("300.00") and balance(petrov) == D("500.00")
+    assert ledger.verify() == []
