@@ -20,7 +20,7 @@ from .models import BankStatement, Payment, StatementLine
 def visible_payments(user) -> QuerySet[Payment]:
     """Payments of subscribers in the user's branches, and those of no subscriber yet (the suspense queue is
     the whole ISP's: whoever finds the payer assigns it, and the assignment checks the subscriber's branch)."""
-    qs = Payment.objects.select_related("subscriber")
+    qs = Payment.objects.select_related("subscriber", "statement_line")
     ids = allowed_branch_ids(user)
     return qs if ids is None else qs.filter(Q(subscriber__branch_id__in=ids) | Q(subscriber__isnull=True))
 
