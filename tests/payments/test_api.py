@@ -339,3 +339,34 @@ def test_statement_upload_refusals(api_token, make_staff, subscriber):
         "/api/v1/payments/statements", content, content_type="text/plain"
     )
     assert denied.status_code == 403 and BankStatement.objects.count() == 0 and balance(subscriber) == D("0.00")
+
+
+@pytest.mark.django_db
+def test_cancel_and_assign_retried_with_the_same_key_get_the_first_answer(api, subscriber):
+    payment_id = take(api, subscriber, "650.00").json()["payment"]["id"]
+    first = api.post(f"/api/v1/payments/{payment_id}/cancel", {"reason": "ошибка"}, key="c-1")
+    again = api.post(f"/api/v1/payments/{payment_id}/cancel", {"reason": "ошибка"}, key="c-1")
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    other = api.post(f"/api/v1/payments/{payment_id}/cancel", {"reason": "другая"}, key="c-1")
+    assert other.status_code == 409 and balance(subscriber) == D("0.00")
+    lost = actions.do_receive_payment(
+        channel="agent:qiwi", external_id="t-9", amount="40.00", method="terminal", account_ref="1"
+    ).payment
+    url = f"/api/v1/payments/{lost.pk}/assign"
+    one = api.post(url, {"subscriber_id": subscriber.pk}, key="a-1")
+    two = api.post(url, {"subscriber_id": subscriber.pk}, key="a-1")
+    assert one.status_code == two.status_code == 200 and one.json() == two.json()
+    assert balance(subscriber) == D("40.00") and ledger.verify() == []
+
+
+@pytest.mark.django_db
+def test_a_statement_past_the_size_limit_is_refused(api_token, settings, subscriber):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    content = cp1251(statement(document(purpose=f"л/с {subscriber.account_number}")))
+    settings.ABONENT_BANK_STATEMENT_MAX_BYTES = 100
+    client = Client(headers={"Authorization": f"Bearer {api_token}"})
+    response = client.post("/api/v1/payments/statements", {"file": SimpleUploadedFile("s.txt", content)})
+    assert response.status_code == 422 and codes(response) == [("file", "file_too_large")]
+    raw = client.post("/api/v1/payments/statements", content, content_type="text/plain")
+    assert raw.status_code == 422 and BankStatement.objects.count() == 0

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -318,3 +318,38 @@ def test_two_overlapping_statements_at_once_take_each_payment_in_once(ivanov, pe
     assert Payment.objects.count() == 2 and StatementLine.objects.count() == 2
     assert balance(ivanov) == D("300.00") and balance(petrov) == D("500.00")
     assert ledger.verify() == []
+
+
+@pytest.mark.django_db
+def test_a_gateways_payout_is_ignored_not_put_in_suspense(ivanov, cashier, settings):
+    settings.ABONENT_BANK_SETTLEMENT_INNS = ["7750005725"]  # the acquirer paying out what its payments took in
+    content = cp1251(
+        statement(
+            document(number="91", amount="18450.00", payer="НКО ЮMoney", payer_inn="7750005725", purpose="Реестр 15"),
+            document(number="92", amount="5.00", purpose=f"л/с {ivanov.account_number}"),
+        )
+    )
+    s = do_import(content, cashier).statement
+    assert (s.ignored, s.credited, s.suspense) == (1, 1, 0) and bank_suspense() == D("0")
+    assert StatementLine.objects.get(number="91").reason_code == "settlement"
+
+
+@pytest.mark.django_db
+def test_a_file_past_the_size_limit_is_refused(cashier, settings, ivanov):
+    content = cp1251(statement(document(purpose=f"л/с {ivanov.account_number}")))
+    settings.ABONENT_BANK_STATEMENT_MAX_BYTES = len(content) - 1
+    with pytest.raises(ValidationError) as exc:
+        do_import(content, cashier)
+    assert exc.value.error_dict["file"][0].code == "file_too_large" and BankStatement.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_command_reports_a_missing_file_a_bad_user_and_a_bad_file(tmp_path):
+    with pytest.raises(CommandError, match="No such file"):
+        call_command("payments", "import-statement", str(tmp_path / "none.txt"))
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b"\xff\xd8\xff")
+    with pytest.raises(CommandError, match="no active user"):
+        call_command("payments", "import-statement", str(path), "--user", "nobody")
+    with pytest.raises(CommandError, match="1CClientBankExchange"):
+        call_command("payments", "import-statement", str(path))

@@ -49,6 +49,19 @@ def _file_error(exc: StatementError) -> ValidationError:
     return ValidationError({"file": ValidationError(messages[exc.code], code=exc.code)})
 
 
+def _too_large() -> ValidationError:
+    limit = settings.ABONENT_BANK_STATEMENT_MAX_BYTES
+    message = _("The file is larger than %(limit)d bytes.") % {"limit": limit}
+    return ValidationError({"file": ValidationError(message, code="file_too_large")})
+
+
+def read_upload(upload) -> bytes:
+    """An uploaded file's bytes; one past the size limit is refused without being read into memory."""
+    if upload.size > settings.ABONENT_BANK_STATEMENT_MAX_BYTES:
+        raise _too_large()
+    return upload.read()
+
+
 def our_accounts(parsed) -> set[str]:
     configured = set(settings.ABONENT_BANK_ACCOUNTS)
     return configured or set(parsed.accounts)
@@ -60,15 +73,7 @@ def do_import_statement(content: bytes, *, filename: str = "", acting_user) -> S
     if not content:
         raise ValidationError({"file": ValidationError(_("The file is empty."), code="required")})
     if len(content) > settings.ABONENT_BANK_STATEMENT_MAX_BYTES:
-        raise ValidationError(
-            {
-                "file": ValidationError(
-                    _("The file is larger than %(limit)d bytes.")
-                    % {"limit": settings.ABONENT_BANK_STATEMENT_MAX_BYTES},
-                    code="file_too_large",
-                )
-            }
-        )
+        raise _too_large()
     digest = hashlib.sha256(content).hexdigest()
     existing = BankStatement.objects.filter(sha256=digest).first()
     if existing is not None:
@@ -120,6 +125,9 @@ def do_import_statement(content: bytes, *, filename: str = "", acting_user) -> S
 
 def _import_document(statement: BankStatement, document: Document, accounts: set[str], acting_user) -> None:
     entry = read_document(document, accounts)
+    if entry.status == "incoming" and entry.payer_inn and entry.payer_inn in settings.ABONENT_BANK_SETTLEMENT_INNS:
+        # A gateway's or an agent's payout: its payments were credited one by one when they arrived.
+        entry.status, entry.code = "ignored", "settlement"
     try:
         with transaction.atomic():
             line = StatementLine.objects.create(

@@ -5,7 +5,6 @@ each document's key keeps an overlapping statement from taking a payment in twic
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from ninja import Status
@@ -14,6 +13,7 @@ from abonent.api.errors import ErrorOut
 from abonent.staff.permissions import Perm, check_perm
 
 from .. import actions
+from ..actions.statements import read_upload
 from ..models import BankStatement
 from . import router
 from .schemas import StatementOut
@@ -31,21 +31,11 @@ def statement_data(statement: BankStatement, *, created: bool) -> dict:
 
 def _file(request) -> tuple[bytes, str]:
     """The file: the ``file`` part of a multipart form, or the raw body (``?filename=`` names it)."""
-    limit = settings.ABONENT_BANK_STATEMENT_MAX_BYTES
-    too_large = ValidationError(
-        {
-            "file": ValidationError(
-                _("The file is larger than %(limit)d bytes.") % {"limit": limit}, code="file_too_large"
-            )
-        }
-    )
     if request.content_type == "multipart/form-data":
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationError({"file": ValidationError(_("Attach the statement file as “file”."), code="required")})
-        if upload.size > limit:
-            raise too_large
-        return upload.read(), upload.name or ""
+        return read_upload(upload), upload.name or ""
     return request.body, request.GET.get("filename", "")[:255]
 
 

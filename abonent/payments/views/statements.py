@@ -16,6 +16,7 @@ from abonent.staff.permissions import Perm, has_perm, require_perm
 from abonent.subscribers.selectors import visible_subscribers
 
 from .. import actions, selectors
+from ..actions.statements import read_upload
 from ..models import BankStatement, LineStatus, PaymentStatus, StatementLine
 from ..statements.forms import AssignLineForm, StatementUploadForm
 
@@ -31,6 +32,7 @@ def reason_text(line: StatementLine) -> str:
         "outgoing": _("An outgoing payment from our account."),
         "other_account": _("Paid to an account that is not ours."),
         "own_transfer": _("A transfer between our own accounts."),
+        "settlement": _("A payout of a gateway or payment agent: its payments were taken in one by one."),
     }
     return texts.get(line.reason_code, detail)
 
@@ -45,7 +47,9 @@ def statement_list(request):
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                result = actions.do_import_statement(upload.read(), filename=upload.name, acting_user=request.user)
+                result = actions.do_import_statement(
+                    read_upload(upload), filename=upload.name, acting_user=request.user
+                )
             except ValidationError as exc:
                 apply_action_errors(form, exc)
             else:
