@@ -9,12 +9,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from abonent.billing import ledger
 from abonent.billing.selectors import get_balance
 from abonent.payments import actions
 from abonent.payments.models import BankStatement, Payment, PaymentStatus, StatementLine
-from abonent.payments.statements.parser import parse_statement
+from abonent.payments.statements.parser import parse_amount, parse_statement
 from abonent.staff.permissions import Role
 from abonent.subscribers import actions as subscribers
 
@@ -193,6 +195,7 @@ def test_utf8_and_dos_files_read_the_same(ivanov, cashier):
         (b"", "required"),
         (b"%PDF-1.4 binary", "statement_format"),
         (b"1CClientBankExchange\r\n\x00\x01\x02", "statement_encoding"),
+        ("\ufeff1CClientBankExchange\r\nВерсияФормата=1.03".encode("utf-16"), "statement_encoding"),
         # cp1251 bytes 0x98 decode in neither cp1251 nor UTF-8, and cp866 shows no known key
         (b"1CClientBankExchange\r\n\x98\x98\x98=\x98\r\n", "statement_encoding"),
     ],
@@ -353,3 +356,15 @@ def test_the_command_reports_a_missing_file_a_bad_user_and_a_bad_file(tmp_path):
         call_command("payments", "import-statement", str(path), "--user", "nobody")
     with pytest.raises(CommandError, match="1CClientBankExchange"):
         call_command("payments", "import-statement", str(path))
+
+
+@given(
+    amount=st.decimals(min_value=D("0.01"), max_value=D("9999999999.99"), places=2),
+    comma=st.booleans(),
+    grouped=st.booleans(),
+)
+def test_amounts_read_back_whichever_way_the_bank_writes_them(amount, comma, grouped):
+    text = f"{amount:,.2f}".replace(",", " " if grouped else "")
+    if comma:
+        text = text.replace(".", ",")
+    assert parse_amount(text) == amount

@@ -215,12 +215,4 @@ def _take_in(line: StatementLine, entry: StatementEntry, acting_user) -> None:
     line.save(update_fields=["payment", "rule", "candidates", "status"])
 
 
-def statement_counts(statement: BankStatement) -> dict:
-    return {
-        **statement.counts,
-        "credited_amount": statement.credited_amount,
-        "suspense_amount": statement.suspense_amount,
-    }
-
-
-__all__ = ["CHANNEL", "StatementImport", "do_import_statement", "statement_counts"]
+__all__ = ["CHANNEL", "StatementImport", "do_import_statement", "read_upload"]

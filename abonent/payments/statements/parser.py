@@ -87,6 +87,8 @@ class StatementEntry:
 def decode(content: bytes) -> tuple[str, str]:
     """The text of the file and the encoding it was read in. UTF-8 when it decodes as such (a BOM or not);
     otherwise what ``Кодировка`` declares, else cp1251 then cp866. Refused when no reading shows the format."""
+    if content.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise StatementError("statement_encoding", "utf16")  # a 1C format file is never UTF-16
     if not content.lstrip().startswith((MAGIC.encode(), b"\xef\xbb\xbf" + MAGIC.encode())):
         raise StatementError("statement_format", "not_1c")
     if b"\x00" in content:
