@@ -293,6 +293,14 @@ ABONENT_MAX_MANUAL_AMOUNT = os.environ.get("ABONENT_MAX_MANUAL_AMOUNT", "1000000
 # a terminal's pay or a refund fail fast with "try again" instead of waiting for ever (payments.actions).
 ABONENT_PAYMENTS_LOCK_TIMEOUT = float(os.environ.get("ABONENT_PAYMENTS_LOCK_TIMEOUT", 3))
 ABONENT_PAYMENTS_STATEMENT_TIMEOUT = float(os.environ.get("ABONENT_PAYMENTS_STATEMENT_TIMEOUT", 10))
+# Bank statements (1CClientBankExchange): our settlement accounts (comma-separated, 20 digits each); a line is
+# taken in only when it pays into one of them. Empty: the account the file itself is for (its РасчСчет).
+ABONENT_BANK_ACCOUNTS = _list("ABONENT_BANK_ACCOUNTS", "")
+# Payers whose transfers are settlements of money already taken in through another channel (a gateway's or a
+# payment agent's daily payout): INNs, comma-separated. Their lines are ignored, not put in suspense.
+ABONENT_BANK_SETTLEMENT_INNS = _list("ABONENT_BANK_SETTLEMENT_INNS", "")
+# The largest statement file accepted, in bytes (a day's statement of a big ISP is well under a megabyte).
+ABONENT_BANK_STATEMENT_MAX_BYTES = _at_least_one("ABONENT_BANK_STATEMENT_MAX_BYTES", 20 * 1024 * 1024)
 # Key for secrets stored reversibly (NAS shared secrets, PPPoE passwords); SECRET_KEY when unset.
 ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
 # Keys being rotated away from (comma-separated): values are still decrypted under them until

@@ -16,13 +16,15 @@ API_PREFIX = "/api/"
 # JSON endpoints that take U+0000 in their strings and store U+FFFD in its place: FreeRADIUS's accounting, read by
 # ``network.acct_fields`` as abonent radius reads the same record. Refused, the NAS would resend it for ever.
 NUL_REPLACED = frozenset({"/api/v1/radius/accounting"})
+# Endpoints that take a file (a multipart form or the raw body) instead of JSON: a bank statement's text.
+FILE_UPLOADS = frozenset({"/api/v1/payments/statements"})
 
 
 class RequestGuardMiddleware(ConsoleRequestGuardMiddleware):
     """Core's request guard, in JSON for the API and in plain text elsewhere."""
 
     def json_only(self, request) -> bool:
-        return request.path.startswith(API_PREFIX)
+        return request.path.startswith(API_PREFIX) and request.path not in FILE_UPLOADS
 
     def nul_allowed(self, request) -> bool:
         return request.path in NUL_REPLACED

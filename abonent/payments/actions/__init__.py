@@ -9,6 +9,7 @@
 - ``notices``: a gateway's notices, stored once and acted on through the gateway's own answer;
 - ``gateway_refunds``: refunds sent back through the gateway that took the payment.
 - ``receipts``: fiscal receipts (54-FZ) queued for payments and refunds, sent, polled and retried.
+- ``statements``: a bank statement imported, each incoming line matched and taken in.
 """
 
 from .checkouts import do_start_checkout, do_sync_checkout, sync_pending_checkouts
@@ -27,10 +28,12 @@ from .receipts import (
     process_due_receipts,
 )
 from .refunds import can_cancel, do_cancel_payment, do_finish_refund, do_refund_payment
+from .statements import StatementImport, do_import_statement
 from .suspense import do_assign_payment, do_resolve_conflict, do_return_payment
 
 __all__ = [
     "Intake",
+    "StatementImport",
     "can_cancel",
     "do_advance_receipt",
     "do_apply_report",
@@ -39,6 +42,7 @@ __all__ = [
     "do_finish_refund",
     "do_handle_notification",
     "do_handle_payment_cancelled",
+    "do_import_statement",
     "do_link_method",
     "do_push_refund",
     "do_queue_payment_receipt",

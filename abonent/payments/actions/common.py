@@ -14,14 +14,15 @@ from ..models import Payment
 
 def check(acting_user, perm: Perm, subscriber=None, *, payment=None) -> None:
     """``perm``, and the branch of ``subscriber`` and of ``payment``'s subscriber. A payment of nobody (suspense
-    for an unknown account) belongs to no branch: only users without a branch limit may act on it."""
+    for an unknown account) belongs to no branch: the suspense queue is the whole ISP's, whoever finds the payer
+    assigns it (to a subscriber of their branch, which is checked)."""
     if acting_user is None:
         return  # the system (a channel's notice, the worker)
     check_perm(acting_user, perm)
     if subscriber is not None:
         check_branch(acting_user, subscriber.branch_id)
-    if payment is not None:
-        check_branch(acting_user, payment.subscriber.branch_id if payment.subscriber_id else None)
+    if payment is not None and payment.subscriber_id is not None:
+        check_branch(acting_user, payment.subscriber.branch_id)
 
 
 def deadline() -> None:

@@ -4,8 +4,9 @@ One module per concern; every model is importable from ``abonent.payments.models
 
 - ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds;
 - ``methods``: payment methods saved at a gateway for autopay;
-- ``gateway``: online checkouts at a gateway and the provider's notices.
-- ``receipts``: fiscal receipts (54-FZ) of payments and refunds.
+- ``gateway``: online checkouts at a gateway and the provider's notices;
+- ``receipts``: fiscal receipts (54-FZ) of payments and refunds;
+- ``statements``: bank statements imported (1CClientBankExchange) and their lines.
 """
 
 from .gateway import Checkout, CheckoutStatus, EventOutcome, ProviderEvent
@@ -20,12 +21,16 @@ from .payment import (
     SuspenseReason,
 )
 from .receipts import FiscalReceipt, ReceiptOperation, ReceiptStatus
+from .statements import BankStatement, LineStatus, MatchRule, StatementLine
 
 __all__ = [
+    "BankStatement",
     "Checkout",
     "CheckoutStatus",
     "EventOutcome",
     "FiscalReceipt",
+    "LineStatus",
+    "MatchRule",
     "Payment",
     "PaymentConflict",
     "PaymentMethod",
@@ -36,5 +41,6 @@ __all__ = [
     "Refund",
     "RefundStatus",
     "SavedMethod",
+    "StatementLine",
     "SuspenseReason",
 ]

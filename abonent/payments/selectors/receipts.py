@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet
 
 from abonent.staff.permissions import allowed_branch_ids
 
-from .models import FiscalReceipt, Payment, ReceiptStatus
+from ..models import FiscalReceipt, Payment, ReceiptStatus
 
 RECEIPTS_NOT_DONE = (ReceiptStatus.QUEUED, ReceiptStatus.SENT, ReceiptStatus.FAILED)
 
