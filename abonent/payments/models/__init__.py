@@ -3,9 +3,11 @@
 One module per concern; every model is importable from ``abonent.payments.models``.
 
 - ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds;
-- ``methods``: payment methods saved at a gateway for autopay.
+- ``methods``: payment methods saved at a gateway for autopay;
+- ``cashdesk``: a cashier's day at the cash desk, and the one-time tokens of console forms.
 """
 
+from .cashdesk import CashDay, FormSubmission
 from .methods import SavedMethod
 from .payment import (
     Payment,
@@ -18,6 +20,8 @@ from .payment import (
 )
 
 __all__ = [
+    "CashDay",
+    "FormSubmission",
     "Payment",
     "PaymentConflict",
     "PaymentMethod",
