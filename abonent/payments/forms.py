@@ -6,15 +6,58 @@ action runs once per token, so a double click or a resubmitted page does nothing
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from abonent.catalog.forms import money_field
 from abonent.core.forms import ConsoleForm
+from abonent.core.money import MoneyError, to_decimal
 from abonent.staff.models import StaffUser
 
 from .actions import new_form_token
 from .models import PaymentMethod, PaymentStatus
+
+
+class AmountField(forms.CharField):
+    """An amount of money as a cashier types it: digits, one decimal comma or point, spaces between thousands.
+
+    Not the localized DecimalField: in English it reads "650,00" as 65 000 (the comma taken for a thousands
+    separator), and it takes "1e3". Here a comma is always the decimal mark, and anything else is refused.
+    """
+
+    default_error_messages = {
+        "invalid": _("Type an amount like 650 or 650,50."),
+        "places": _("At most two digits after the decimal mark."),
+        "positive": _("The amount must be greater than zero."),
+    }
+
+    def __init__(self, *args, positive: bool = True, **kwargs):
+        kwargs.setdefault(
+            "widget", forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "maxlength": 20})
+        )
+        super().__init__(*args, **kwargs)
+        self.positive = positive
+
+    def prepare_value(self, value):
+        return f"{value:.2f}" if isinstance(value, Decimal) else value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        text = text.replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
+        if len(text) > 20 or text.count(",") + text.count(".") > 1:
+            raise forms.ValidationError(self.error_messages["invalid"], code="amount_invalid")
+        try:
+            amount = to_decimal(text)
+        except MoneyError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="amount_invalid") from None
+        if amount.as_tuple().exponent < -2:
+            raise forms.ValidationError(self.error_messages["places"], code="amount_invalid")
+        if self.positive and amount <= 0:
+            raise forms.ValidationError(self.error_messages["positive"], code="amount_not_positive")
+        return amount
 
 
 class OneTimeForm(ConsoleForm):
@@ -39,8 +82,8 @@ class JournalFilterForm(ConsoleForm):
     cashier = forms.ModelChoiceField(
         label=_("Taken by"), required=False, queryset=StaffUser.objects.none(), empty_label=_("Anyone")
     )
-    amount_min = money_field(_("Amount from"), required=False)
-    amount_max = money_field(_("Amount to"), required=False)
+    amount_min = AmountField(label=_("Amount from"), required=False, positive=False)
+    amount_max = AmountField(label=_("Amount to"), required=False, positive=False)
     q = forms.CharField(
         label=_("Account, payer or payment id"),
         required=False,
@@ -76,12 +119,12 @@ class AccountLookupForm(ConsoleForm):
 
 
 class TakePaymentForm(OneTimeForm):
-    amount = money_field(_("Amount"))
+    amount = AmountField(label=_("Amount"))
     memo = forms.CharField(label=_("Comment"), max_length=500, required=False)
 
 
 class RefundForm(OneTimeForm):
-    amount = money_field(_("Amount"))
+    amount = AmountField(label=_("Amount"))
     reason = forms.CharField(label=_("Reason"), max_length=500)
 
 

@@ -1,6 +1,25 @@
 """The payments pages of the staff console, under ``/staff/payments/``."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import cashdesk, journal
 
 app_name = "payments"
-urlpatterns: list = []
+urlpatterns = [
+    path("", journal.journal, name="journal"),
+    path("<int:pk>/", journal.payment_card, name="card"),
+    path("<int:pk>/refund/", journal.refund, name="refund"),
+    path("<int:pk>/cancel/", journal.cancel, name="cancel"),
+    path("<int:pk>/assign/", journal.assign, name="assign"),
+    path("<int:pk>/return/", journal.return_payment, name="return"),
+    path("<int:pk>/receipt/", cashdesk.receipt, name="receipt"),
+    path("suspense/", journal.suspense, name="suspense"),
+    path("conflicts/", journal.conflicts, name="conflicts"),
+    path("conflicts/<int:pk>/resolve/", journal.resolve_conflict, name="resolve_conflict"),
+    path("cashdesk/", cashdesk.cashdesk, name="cashdesk"),
+    path("cashdesk/take/<int:subscriber_pk>/", cashdesk.take, name="take"),
+    path("cashdesk/day/", cashdesk.my_day, name="my_day"),
+    path("cashdesk/day/close/", cashdesk.close_day, name="close_day"),
+    path("cash-reports/", cashdesk.cash_reports, name="cash_reports"),
+    path("cash-reports/<int:cashier_pk>/<str:date>/", cashdesk.cash_report, name="cash_report"),
+]
