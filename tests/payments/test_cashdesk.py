@@ -27,7 +27,6 @@ def client_for(user) -> Client:
     return client
 
 
-
 def take_token(client, subscriber) -> str:
     page = client.get(reverse("payments:cashdesk"), {"account": subscriber.account_number})
     assert page.status_code == 200
@@ -158,7 +157,9 @@ def test_the_cash_report_sums_payments_cancellations_and_cash_refunds(cashier, s
 
 @pytest.mark.django_db
 def test_a_closed_day_blocks_the_cashiers_cancel_and_new_payments_until_the_next_day(cashier, subscriber, admin):
-    taken = actions.do_take_cash_payment(subscriber, amount="400.00", token=actions.new_form_token(), acting_user=cashier)
+    taken = actions.do_take_cash_payment(
+        subscriber, amount="400.00", token=actions.new_form_token(), acting_user=cashier
+    )
     assert actions.can_cancel(cashier, taken.payment)
     client = client_for(cashier)
     page = client.get(reverse("payments:my_day"))
@@ -233,4 +234,6 @@ def test_the_subscriber_card_has_the_payments_panel_with_the_take_form_for_a_cas
     assert 'id="panel-payments"' in html and "321.00" in html
     assert reverse("payments:take", args=[subscriber.pk]) in html
     operator_html = client_for(operator).get(card).content.decode()
-    assert 'id="panel-payments"' in operator_html and reverse("payments:take", args=[subscriber.pk]) not in operator_html
+    assert (
+        'id="panel-payments"' in operator_html and reverse("payments:take", args=[subscriber.pk]) not in operator_html
+    )

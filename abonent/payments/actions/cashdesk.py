@@ -134,11 +134,7 @@ def do_take_cash_payment(subscriber, *, amount, token, acting_user, memo: str = 
 
 
 def _same_payment(payment: Payment, subscriber, amount, acting_user) -> Payment:
-    if (
-        payment.subscriber_id != subscriber.pk
-        or payment.taken_by_id != acting_user.pk
-        or payment.amount != amount
-    ):
+    if payment.subscriber_id != subscriber.pk or payment.taken_by_id != acting_user.pk or payment.amount != amount:
         raise ValidationError(
             {"token": ValidationError(_("This form was already used for another payment."), code="form_token_reused")}
         )
@@ -183,4 +179,3 @@ def do_close_cash_day(cashier, *, day: dt.date, acting_user) -> CashDay:
         },
     )
     return cash_day
-

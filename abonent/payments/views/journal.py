@@ -16,7 +16,7 @@ from abonent.subscribers.selectors import visible_subscribers
 
 from .. import actions, selectors
 from ..cards import render_payment_sections
-from ..forms import AssignForm, JournalFilterForm, RefundForm, ReasonForm, ResolveForm
+from ..forms import AssignForm, JournalFilterForm, ReasonForm, RefundForm, ResolveForm
 from ..models import PaymentStatus
 from .common import back_to, run_once
 
@@ -89,7 +89,9 @@ def _post(request, pk, *, kind: str, perm: Perm, form_class, do):
     payment = selectors.get_payment(request.user, pk)
     form = form_class(request.POST, auto_id=f"{kind}-%s")
     card = reverse("payments:card", args=[payment.pk])
-    done = run_once(request, form, kind=kind, payment=payment, do=lambda data: do(payment, data), back=back_to(request, card))
+    done = run_once(
+        request, form, kind=kind, payment=payment, do=lambda data: do(payment, data), back=back_to(request, card)
+    )
     if done is not None:
         return done
     return _render_card(request, payment, bound={kind: form}, status=422)
@@ -137,9 +139,7 @@ def assign(request, pk):
 @require_perm(Perm.PAYMENT_VIEW)
 def return_payment(request, pk):
     def do(payment, data):
-        actions.do_return_payment(
-            payment, reason=data["reason"], acting_user=request.user, key=f"form:{data['token']}"
-        )
+        actions.do_return_payment(payment, reason=data["reason"], acting_user=request.user, key=f"form:{data['token']}")
         return _("Payment returned to the payer.")
 
     return _post(request, pk, kind="return", perm=Perm.PAYMENT_REFUND, form_class=ReasonForm, do=do)
@@ -189,9 +189,7 @@ def resolve_conflict(request, pk):
         actions.do_resolve_conflict(conflict, resolution=data["resolution"], acting_user=request.user)
         return _("Conflict settled.")
 
-    done = run_once(
-        request, form, kind="resolve", payment=conflict.payment, do=do, back=reverse("payments:conflicts")
-    )
+    done = run_once(request, form, kind="resolve", payment=conflict.payment, do=do, back=reverse("payments:conflicts"))
     if done is not None:
         return done
     return _conflicts_page(request, bound={conflict.pk: form}, status=422)
