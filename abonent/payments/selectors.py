@@ -19,6 +19,7 @@ from abonent.billing import selectors as billing
 from abonent.billing.models import LedgerTransaction, Posting, SubscriptionStatus
 from abonent.catalog.selectors import NoPriceError, price_on
 from abonent.core import clock
+from abonent.core.money import quantize
 from abonent.staff.permissions import allowed_branch_ids
 
 from .models import CashDay, Payment, PaymentConflict, PaymentStatus, Refund, RefundStatus
@@ -111,11 +112,15 @@ def journal_totals(qs: QuerySet[Payment]) -> JournalTotals:
         credited=Sum("amount", filter=Q(status=PaymentStatus.CREDITED)),
         refunded=Sum("refunded_amount", filter=Q(status=PaymentStatus.CREDITED)),
     )
-    by_channel = list(qs.values("channel").annotate(count=Count("id"), total=Sum("amount")).order_by("channel"))
+    by_channel = [
+        {**row, "total": quantize(row["total"])}
+        for row in qs.values("channel").annotate(count=Count("id"), total=Sum("amount")).order_by("channel")
+    ]
+    # SQLite sums decimals without their places: every sum is brought back to kopecks.
     return JournalTotals(
         count=sums["count"],
-        total=sums["total"] or ZERO,
-        credited=(sums["credited"] or ZERO) - (sums["refunded"] or ZERO),
+        total=quantize(sums["total"] or ZERO),
+        credited=quantize((sums["credited"] or ZERO) - (sums["refunded"] or ZERO)),
         by_channel=by_channel,
     )
 
@@ -243,7 +248,7 @@ def cash_day_totals(cashier_id: int, day: dt.date) -> CashTotals:
         cancelled=Sum("amount", filter=Q(status=PaymentStatus.CANCELLED)),
     )
     by_method = {
-        row["method"]: row["total"]
+        row["method"]: quantize(row["total"])
         for row in payments.exclude(status=PaymentStatus.CANCELLED)
         .values("method")
         .annotate(total=Sum("amount"))
@@ -252,10 +257,10 @@ def cash_day_totals(cashier_id: int, day: dt.date) -> CashTotals:
     refunds = cashier_refunds(cashier_id, day).order_by().aggregate(total=Sum("amount"))["total"]
     return CashTotals(
         payments_count=sums["count"],
-        payments_total=sums["total"] or ZERO,
+        payments_total=quantize(sums["total"] or ZERO),
         cancelled_count=sums["cancelled_count"],
-        cancelled_total=sums["cancelled"] or ZERO,
-        refunds_total=refunds or ZERO,
+        cancelled_total=quantize(sums["cancelled"] or ZERO),
+        refunds_total=quantize(refunds or ZERO),
         by_method=by_method,
     )
 

@@ -237,3 +237,38 @@ def test_the_subscriber_card_has_the_payments_panel_with_the_take_form_for_a_cas
     assert (
         'id="panel-payments"' in operator_html and reverse("payments:take", args=[subscriber.pk]) not in operator_html
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_at_the_same_moment_credits_once(cashier, subscriber, together, django_db_setup):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serialises writers: there is no race to test")
+    token = actions.new_form_token()
+
+    def click():
+        with clock.travel_to(TODAY):
+            return actions.do_take_cash_payment(subscriber, amount="500.00", token=token, acting_user=cashier)
+
+    def close():
+        with clock.travel_to(TODAY):
+            return actions.do_close_cash_day(cashier, day=dt.date(2026, 3, 10), acting_user=cashier)
+
+    results = together(click, click, click)
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert sorted(r.created for r in results) == [False, False, True]
+    assert Payment.objects.count() == 1 and get_balance(subscriber).balance == D("500.00")
+    # A close racing a payment counts it or refuses it: never a payment in a closed day that its totals miss.
+    other = actions.new_form_token()
+
+    def late_click():
+        with clock.travel_to(TODAY):
+            return actions.do_take_cash_payment(subscriber, amount="70.00", token=other, acting_user=cashier)
+
+    together(late_click, close)
+    day = CashDay.objects.get(cashier=cashier, date=dt.date(2026, 3, 10))
+    taken = Payment.objects.filter(taken_by=cashier).count()
+    assert day.payments_count == taken
+    assert day.net_total == get_balance(subscriber).balance
+    assert ledger.verify() == []

@@ -146,7 +146,7 @@ def test_a_branch_limited_user_sees_only_their_branches_payments(payments, make_
     assert limited.get(reverse("payments:card", args=[payments["lost"].pk])).status_code == 404  # no subscriber
     assert limited.get(reverse("payments:receipt", args=[payments["cash"].pk])).status_code == 404
     assert limited.get(reverse("payments:card", args=[payments["far"].pk])).status_code == 200
-    assert str(payments["lost"].pk) not in limited.get(reverse("payments:suspense")).content.decode()
+    assert f'data-payment="{payments["lost"].pk}"' not in limited.get(reverse("payments:suspense")).content.decode()
 
 
 @pytest.mark.django_db
