@@ -272,3 +272,23 @@ def test_a_double_click_at_the_same_moment_credits_once(cashier, subscriber, tog
     assert day.payments_count == taken
     assert day.net_total == get_balance(subscriber).balance
     assert ledger.verify() == []
+
+
+@pytest.mark.django_db
+def test_old_form_tokens_are_forgotten_and_the_payment_stays_once(cashier, subscriber):
+    from abonent.payments.actions.cashdesk import do_forget_form_submissions
+    from abonent.payments.models import FormSubmission
+
+    token = actions.new_form_token()
+    payment = actions.do_take_cash_payment(subscriber, amount="60.00", token=token, acting_user=cashier).payment
+    client = client_for(cashier)
+    cancel_token = actions.new_form_token()
+    client.post(reverse("payments:cancel", args=[payment.pk]), {"reason": "wrong", "token": cancel_token})
+    assert FormSubmission.objects.count() == 1
+    with clock.travel_to(TODAY + dt.timedelta(days=31)):
+        assert do_forget_form_submissions(older_than=dt.timedelta(days=30)) == 1
+    # The same cancel form again: the payment is cancelled already, nothing is reversed twice.
+    again = client.post(reverse("payments:cancel", args=[payment.pk]), {"reason": "wrong", "token": cancel_token})
+    assert again.status_code == 422
+    assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.CANCELLED
+    assert get_balance(subscriber).balance == 0 and ledger.verify() == []

@@ -179,3 +179,9 @@ def do_close_cash_day(cashier, *, day: dt.date, acting_user) -> CashDay:
         },
     )
     return cash_day
+
+
+def do_forget_form_submissions(*, older_than: dt.timedelta) -> int:
+    """Delete form tokens recorded more than ``older_than`` ago (the daily job); returns how many."""
+    deleted, _by_model = FormSubmission.objects.filter(created_at__lt=clock.now() - older_than).delete()
+    return deleted

@@ -30,8 +30,10 @@ from ..printing import amount_in_words
 from .common import run_once
 
 
-def take_form_for(subscriber, data=None) -> TakePaymentForm:
-    suggested = selectors.suggested_amount(subscriber)
+def take_form_for(subscriber, data=None, *, suggested=None) -> TakePaymentForm:
+    if data is not None:
+        return TakePaymentForm(data, auto_id="take-%s")
+    suggested = selectors.suggested_amount(subscriber) if suggested is None else suggested
     return TakePaymentForm(data, auto_id="take-%s", initial={"amount": suggested} if suggested > 0 else {})
 
 
@@ -42,11 +44,12 @@ def _desk(request, *, lookup=None, subscriber=None, take_form=None, status: int 
         "day_closed": is_day_closed(request.user.pk, clock.today()),
     }
     if subscriber is not None:
+        suggested = selectors.suggested_amount(subscriber)
         context.update(
             balance=get_balance(subscriber),
-            suggested=selectors.suggested_amount(subscriber),
+            suggested=suggested,
             address=subscriber.addresses.order_by("id").first(),
-            take_form=take_form or take_form_for(subscriber),
+            take_form=take_form or take_form_for(subscriber, suggested=suggested),
             recent=selectors.subscriber_payments(subscriber, limit=5),
         )
     return render(request, "payments/cashdesk.html", context, status=status)
