@@ -7,6 +7,7 @@ from .views import cashdesk, journal
 app_name = "payments"
 urlpatterns = [
     path("", journal.journal, name="journal"),
+    path("export.csv", journal.journal_csv, name="journal_csv"),
     path("<int:pk>/", journal.payment_card, name="card"),
     path("<int:pk>/refund/", journal.refund, name="refund"),
     path("<int:pk>/cancel/", journal.cancel, name="cancel"),

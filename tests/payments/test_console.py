@@ -318,3 +318,18 @@ def test_the_admin_shows_payments_read_only(payments, admin):
         assert client.get(f"/staff/admin/payments/{model}/add/").status_code == 403
     page = client.get(f"/staff/admin/payments/payment/{payments['qiwi'].pk}/change/")
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_journal_exports_the_filtered_set_as_csv_without_formulas(payments, admin, make_staff, other_branch):
+    receive("=HYPERLINK(1)", "12.00", "777", payer="=cmd|' /C calc'!A0")
+    response = client_for(admin).get(reverse("payments:journal_csv"), {"channel": "agent:qiwi"})
+    body = b"".join(response.streaming_content).decode()
+    assert response.status_code == 200 and body.startswith("\ufeffNumber;Received;")
+    lines = body.strip().splitlines()
+    assert len(lines) == 1 + 4  # header + q1, q2, q3 and the one above
+    assert "'=HYPERLINK(1)" in body and "'=cmd|" in body and ";=" not in body
+    limited = client_for(make_staff(Role.OPERATOR, branches=[other_branch]))
+    limited_body = b"".join(limited.get(reverse("payments:journal_csv")).streaming_content).decode()
+    assert len(limited_body.strip().splitlines()) == 2 and "q2" in limited_body
+    assert client_for(make_staff(Role.ENGINEER)).get(reverse("payments:journal_csv")).status_code == 403
