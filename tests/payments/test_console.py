@@ -333,3 +333,34 @@ def test_the_journal_exports_the_filtered_set_as_csv_without_formulas(payments, 
     limited_body = b"".join(limited.get(reverse("payments:journal_csv")).streaming_content).decode()
     assert len(limited_body.strip().splitlines()) == 2 and "q2" in limited_body
     assert client_for(make_staff(Role.ENGINEER)).get(reverse("payments:journal_csv")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_journal_and_the_card_take_as_many_queries_for_many_rows_as_for_few(subscriber, admin, cashier):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(admin)
+
+    def queries(url):
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    actions.do_take_cash_payment(subscriber, amount="10.00", token=actions.new_form_token(), acting_user=cashier)
+    few = queries(reverse("payments:journal"))
+    for i in range(30):
+        receive(f"n{i}", "10.00", subscriber.account_number if i % 2 else "404")
+    assert queries(reverse("payments:journal")) == few
+    payment = Payment.objects.filter(channel="agent:qiwi", status="credited").first()
+    for i in range(3):
+        actions.do_refund_payment(payment, amount="1.00", reason="r", acting_user=admin, key=f"q{i}")
+    card = queries(reverse("payments:card", args=[payment.pk]))
+    actions.do_refund_payment(payment, amount="1.00", reason="r", acting_user=admin, key="q9")
+    assert queries(reverse("payments:card", args=[payment.pk])) == card
+
+
+@pytest.mark.django_db
+def test_a_bad_filter_is_left_out_and_the_good_ones_apply(payments, admin):
+    html = client_for(admin).get(reverse("payments:journal"), {"channel": "bank", "amount_min": "abc"}).content.decode()
+    assert 'id="total-count">1<' in html and "Type an amount like 650 or 650,50." in html

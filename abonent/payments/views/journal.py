@@ -29,7 +29,10 @@ PAGE_SIZE = 50
 
 def _filters(request) -> tuple[JournalFilterForm, dict, selectors.JournalFilters]:
     form = JournalFilterForm(request.GET or None, channels=selectors.channels_in_use())
-    data = form.cleaned_data if form.is_valid() else {}
+    data = {}
+    if form.is_bound:
+        form.is_valid()  # the filters that parse apply; one that does not is shown with its error and left out
+        data = form.cleaned_data
     return (
         form,
         data,
