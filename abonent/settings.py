@@ -247,6 +247,8 @@ TASKS = {
 
 # Domain settings.
 ABONENT_CURRENCY = os.environ.get("ABONENT_CURRENCY", "RUB")
+# The ISP's name as printed on cash receipts and cash reports (the legal name: "ООО «Связь»").
+ABONENT_COMPANY_NAME = os.environ.get("ABONENT_COMPANY_NAME", "Abonent ISP")
 ABONENT_PHONE_REGION = os.environ.get("ABONENT_PHONE_REGION", "RU")
 # Personal account numbers: this many digits, the last one a Luhn check digit.
 ABONENT_ACCOUNT_NUMBER_LENGTH = int(os.environ.get("ABONENT_ACCOUNT_NUMBER_LENGTH", 9))

@@ -10,8 +10,16 @@
 - ``gateway_refunds``: refunds sent back through the gateway that took the payment.
 - ``receipts``: fiscal receipts (54-FZ) queued for payments and refunds, sent, polled and retried.
 - ``statements``: a bank statement imported, each incoming line matched and taken in.
+- ``cashdesk``: cash taken at the office, the cashier's day closed; one-time tokens of console forms.
 """
 
+from .cashdesk import (
+    AlreadySubmitted,
+    do_close_cash_day,
+    do_record_submission,
+    do_take_cash_payment,
+    new_form_token,
+)
 from .checkouts import do_start_checkout, do_sync_checkout, sync_pending_checkouts
 from .gateway_refunds import do_push_refund, push_pending_refunds, start_gateway_refund
 from .intake import Intake, do_receive_payment
@@ -32,6 +40,7 @@ from .statements import StatementImport, do_import_statement
 from .suspense import do_assign_payment, do_resolve_conflict, do_return_payment
 
 __all__ = [
+    "AlreadySubmitted",
     "Intake",
     "StatementImport",
     "can_cancel",
@@ -39,6 +48,7 @@ __all__ = [
     "do_apply_report",
     "do_assign_payment",
     "do_cancel_payment",
+    "do_close_cash_day",
     "do_finish_refund",
     "do_handle_notification",
     "do_handle_payment_cancelled",
@@ -49,13 +59,16 @@ __all__ = [
     "do_queue_refund_receipt",
     "do_receipt_callback",
     "do_receive_payment",
+    "do_record_submission",
     "do_refund_payment",
     "do_resolve_conflict",
     "do_retry_receipt",
     "do_return_payment",
     "do_start_checkout",
     "do_sync_checkout",
+    "do_take_cash_payment",
     "do_unlink_method",
+    "new_form_token",
     "process_due_receipts",
     "push_pending_refunds",
     "start_gateway_refund",

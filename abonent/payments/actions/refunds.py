@@ -24,6 +24,7 @@ from abonent.staff.permissions import Perm, has_perm
 from ..channels import channel_account, online_refund
 from ..checks import key_of, payment_amount
 from ..models import Payment, PaymentStatus, Refund, RefundStatus, SuspenseReason
+from .cashdesk import is_day_closed, lock_cash_day_of
 from .common import check, deadline, lock, reason_of
 
 
@@ -153,14 +154,19 @@ def do_finish_refund(refund: Refund, *, succeeded: bool, external_id: str = "", 
 
 
 def can_cancel(user, payment: Payment) -> bool:
-    """The administrator cancels any credited payment; a cashier only one they took themselves, the same day."""
+    """The administrator cancels any credited payment; a cashier only one they took themselves, the same day, while
+    their cash day is not closed."""
     if payment.status != PaymentStatus.CREDITED or payment.refunded_amount > 0:
         return False
     if not has_perm(user, Perm.PAYMENT_CANCEL):
         return False
     if has_perm(user, Perm.PAYMENT_REFUND):
         return True
-    return payment.taken_by_id == user.pk and timezone.localdate(payment.created_at) == clock.today()
+    if payment.taken_by_id != user.pk or timezone.localdate(payment.created_at) != clock.today():
+        return False
+    # A closed cash day has been counted and handed over: its payments stay as counted (the administrator may
+    # still cancel one, and the report shows it).
+    return not is_day_closed(user.pk, timezone.localdate(payment.received_at))
 
 
 @transaction.atomic
@@ -175,11 +181,18 @@ def do_cancel_payment(payment: Payment, *, reason: str, acting_user) -> Payment:
     check(acting_user, Perm.PAYMENT_CANCEL)
     payment = lock(payment)
     check(acting_user, Perm.PAYMENT_CANCEL, payment=payment)
+    lock_cash_day_of(payment)  # a close of the cashier's day waits for this cancel, or this cancel for it
     if acting_user is not None and not can_cancel(acting_user, payment):
         if payment.status != PaymentStatus.CREDITED:
             raise ValidationError(_("Only a credited payment can be cancelled."), code="payment_not_credited")
         if payment.refunded_amount > 0:
             raise ValidationError(_("A payment with refunds cannot be cancelled."), code="payment_refunded")
+        if payment.taken_by_id == acting_user.pk and is_day_closed(
+            acting_user.pk, timezone.localdate(payment.received_at)
+        ):
+            raise ValidationError(
+                _("Your cash day of this payment is closed; ask an administrator."), code="cash_day_closed"
+            )
         raise ValidationError(
             _("A cashier cancels only their own payments of today; ask an administrator."), code="cancel_not_allowed"
         )

@@ -6,9 +6,11 @@ One module per concern; every model is importable from ``abonent.payments.models
 - ``methods``: payment methods saved at a gateway for autopay;
 - ``gateway``: online checkouts at a gateway and the provider's notices;
 - ``receipts``: fiscal receipts (54-FZ) of payments and refunds;
-- ``statements``: bank statements imported (1CClientBankExchange) and their lines.
+- ``statements``: bank statements imported (1CClientBankExchange) and their lines;
+- ``cashdesk``: a cashier's day at the cash desk, and the one-time tokens of console forms.
 """
 
+from .cashdesk import CashDay, FormSubmission
 from .gateway import Checkout, CheckoutStatus, EventOutcome, ProviderEvent
 from .methods import SavedMethod
 from .payment import (
@@ -25,10 +27,12 @@ from .statements import BankStatement, LineStatus, MatchRule, StatementLine
 
 __all__ = [
     "BankStatement",
+    "CashDay",
     "Checkout",
     "CheckoutStatus",
     "EventOutcome",
     "FiscalReceipt",
+    "FormSubmission",
     "LineStatus",
     "MatchRule",
     "Payment",

@@ -1,0 +1,35 @@
+"""The payments panel of the subscriber card: the last payments, and for a cashier the "Take payment" form (it
+posts to the cash desk, which prints the receipt)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from abonent.core import clock
+from abonent.staff.permissions import Perm, has_perm
+from abonent.subscribers.models import SubscriberStatus
+from abonent.subscribers.panels import Panel, register_panel
+
+from . import selectors
+from .actions.cashdesk import is_day_closed
+
+RECENT_PAYMENTS = 10
+
+
+def payments_context(request, subscriber, **_ignored) -> dict:
+    from .views.cashdesk import take_form_for
+
+    can_take = (
+        has_perm(request.user, Perm.PAYMENT_TAKE)
+        and subscriber.status != SubscriberStatus.CLOSED
+        and not is_day_closed(request.user.pk, clock.today())
+    )
+    return {
+        "payments": selectors.subscriber_payments(subscriber, limit=RECENT_PAYMENTS),
+        "take_form": take_form_for(subscriber) if can_take else None,
+    }
+
+
+PANEL = register_panel(
+    Panel("payments", _("Payments"), "payments/panels/payments.html", 8, payments_context, Perm.PAYMENT_VIEW)
+)
