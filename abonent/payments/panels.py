@@ -1,5 +1,5 @@
-"""The payments panel of the subscriber card: the last payments, and for a cashier the "Take payment" form (it
-posts to the cash desk, which prints the receipt)."""
+"""The payments panel of the subscriber card (the last payments, and for a cashier the "Take payment" form, which
+posts to the cash desk, which prints the receipt), and the sections other parts add to a payment's card."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from abonent.subscribers.panels import Panel, register_panel
 
 from . import selectors
 from .actions.cashdesk import is_day_closed
+from .cards import register_payment_section
 
 RECENT_PAYMENTS = 10
 
@@ -33,3 +34,13 @@ def payments_context(request, subscriber, **_ignored) -> dict:
 PANEL = register_panel(
     Panel("payments", _("Payments"), "payments/panels/payments.html", 8, payments_context, Perm.PAYMENT_VIEW)
 )
+
+
+def _receipt_section(request, payment) -> str:
+    from .views.receipts import payment_receipt_section
+
+    return payment_receipt_section(request, payment)
+
+
+# The fiscal receipt's section of a payment's card (payments.cards).
+register_payment_section(_receipt_section)

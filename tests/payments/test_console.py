@@ -140,13 +140,18 @@ def test_the_journal_pages_newest_first(subscriber, admin):
 def test_a_branch_limited_user_sees_only_their_branches_payments(payments, make_staff, other_branch):
     limited = client_for(make_staff(Role.OPERATOR, branches=[other_branch]))
     html = limited.get(reverse("payments:journal")).content.decode()
-    assert {int(pk) for pk in re.findall(r'<tr data-payment="(\d+)"', html)} == {payments["far"].pk}
-    assert 'id="total-count">1<' in html
+    # Their branch's payment, and the suspense payment of nobody (the suspense queue is the whole ISP's).
+    assert {int(pk) for pk in re.findall(r'<tr data-payment="(\d+)"', html)} == {
+        payments["far"].pk,
+        payments["lost"].pk,
+    }
+    assert 'id="total-count">2<' in html
     assert limited.get(reverse("payments:card", args=[payments["qiwi"].pk])).status_code == 404
-    assert limited.get(reverse("payments:card", args=[payments["lost"].pk])).status_code == 404  # no subscriber
+    # A payment of nobody, in suspense, is the whole ISP's: whoever finds the payer assigns it.
+    assert limited.get(reverse("payments:card", args=[payments["lost"].pk])).status_code == 200
     assert limited.get(reverse("payments:receipt", args=[payments["cash"].pk])).status_code == 404
     assert limited.get(reverse("payments:card", args=[payments["far"].pk])).status_code == 200
-    assert f'data-payment="{payments["lost"].pk}"' not in limited.get(reverse("payments:suspense")).content.decode()
+    assert f'data-payment="{payments["lost"].pk}"' in limited.get(reverse("payments:suspense")).content.decode()
 
 
 @pytest.mark.django_db
@@ -257,16 +262,14 @@ def test_a_foreign_branch_cashier_cannot_assign_to_a_subscriber_they_cannot_see(
 ):
     far_cashier = make_staff(Role.CASHIER, branches=[other_branch])
     admin_lost = payments["lost"]
-    # A suspense payment without a subscriber is not even visible to a branch-limited cashier…
-    assert (
-        client_for(far_cashier)
-        .post(
-            reverse("payments:assign", args=[admin_lost.pk]),
-            {"account": subscriber.account_number, "token": "1" * 32},
-        )
-        .status_code
-        == 404
+    # A suspense payment of nobody is the whole ISP's, but it goes only to a subscriber the cashier can see…
+    refused = client_for(far_cashier).post(
+        reverse("payments:assign", args=[admin_lost.pk]),
+        {"account": subscriber.account_number, "token": "1" * 32},
     )
+    assert refused.status_code == 422
+    admin_lost.refresh_from_db()
+    assert admin_lost.status == "suspense" and admin_lost.subscriber_id is None
     # …and one of their branch (a closed account's) cannot go to a subscriber of another branch.
     far = payments["far_subscriber"]
     from abonent.subscribers import actions as subscribers
@@ -331,7 +334,8 @@ def test_the_journal_exports_the_filtered_set_as_csv_without_formulas(payments, 
     assert "'=HYPERLINK(1)" in body and "'=cmd|" in body and ";=" not in body
     limited = client_for(make_staff(Role.OPERATOR, branches=[other_branch]))
     limited_body = b"".join(limited.get(reverse("payments:journal_csv")).streaming_content).decode()
-    assert len(limited_body.strip().splitlines()) == 2 and "q2" in limited_body
+    # Their branch's q2 and the two payments of nobody in suspense (q3 and the one above).
+    assert len(limited_body.strip().splitlines()) == 4 and "q2" in limited_body and "q3" in limited_body
     assert client_for(make_staff(Role.ENGINEER)).get(reverse("payments:journal_csv")).status_code == 403
 
 

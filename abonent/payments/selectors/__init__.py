@@ -1,7 +1,30 @@
-"""Reads of payments, one module per concern: ``payments`` (what a staff user may see, pages of payments,
-statements), ``receipts`` (fiscal receipts), ``gateway`` (gateways, their notices, checkouts). The first two are
+"""Reads of payments, one module per concern: ``payments`` (what a staff user may see, pages of payments for the
+API, statements), ``journal`` (the console's journal and totals, suspense, conflicts, the cash desk and cash
+reports), ``receipts`` (fiscal receipts), ``gateway`` (gateways, their notices, checkouts). All but the last are
 re-exported here: ``from abonent.payments import selectors``."""
 
+from .journal import (
+    CashTotals,
+    JournalFilters,
+    JournalTotals,
+    TransactionLine,
+    cash_day,
+    cash_day_totals,
+    cash_days,
+    cashier_payments,
+    cashier_refunds,
+    channels_in_use,
+    day_bounds,
+    get_conflict,
+    journal,
+    journal_totals,
+    open_conflicts,
+    payment_transactions,
+    subscriber_payments,
+    suggested_amount,
+    suspense_queue,
+    visible_conflicts,
+)
 from .payments import (
     PaymentFilters,
     PaymentPage,
@@ -17,15 +40,35 @@ from .receipts import RECEIPTS_NOT_DONE, receipts_not_done, receipts_of_payment
 
 __all__ = [
     "RECEIPTS_NOT_DONE",
+    "CashTotals",
+    "JournalFilters",
+    "JournalTotals",
     "PaymentFilters",
     "PaymentPage",
+    "TransactionLine",
+    "cash_day",
+    "cash_day_totals",
+    "cash_days",
+    "cashier_payments",
+    "cashier_refunds",
+    "channels_in_use",
+    "day_bounds",
     "decode_cursor",
     "encode_cursor",
+    "get_conflict",
     "get_payment",
+    "journal",
+    "journal_totals",
     "list_payments",
     "list_statements",
+    "open_conflicts",
+    "payment_transactions",
     "receipts_not_done",
     "receipts_of_payment",
     "statement_lines",
+    "subscriber_payments",
+    "suggested_amount",
+    "suspense_queue",
+    "visible_conflicts",
     "visible_payments",
 ]

@@ -27,7 +27,7 @@ def visible_payments(user) -> QuerySet[Payment]:
 
 def get_payment(user, pk: int) -> Payment:
     """The payment, or 404 when it does not exist or belongs to a branch the user does not see."""
-    payment = visible_payments(user).filter(pk=pk).first()
+    payment = visible_payments(user).select_related("subscriber__branch", "taken_by").filter(pk=pk).first()
     if payment is None:
         raise Http404
     return payment

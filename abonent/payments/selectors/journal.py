@@ -1,8 +1,7 @@
 """Reads of payments for the console: the journal with its totals, a payment's card, the suspense queue, open
 conflicts, the cash desk's suggested amount and the cash report.
 
-Branch limits: a user limited to branches sees the payments of subscribers in them; a payment with no subscriber
-(suspense for an unknown account) only when not limited, since nothing says whose branch it is.
+Branch limits: ``payments.visible_payments`` (a payment of no subscriber, in suspense, is the whole ISP's).
 """
 
 from __future__ import annotations
@@ -22,25 +21,10 @@ from abonent.core import clock
 from abonent.core.money import quantize
 from abonent.staff.permissions import allowed_branch_ids
 
-from .models import CashDay, Payment, PaymentConflict, PaymentStatus, Refund, RefundStatus
+from ..models import CashDay, Payment, PaymentConflict, PaymentStatus, Refund, RefundStatus
+from .payments import visible_payments
 
 ZERO = Decimal("0.00")
-
-
-def visible_payments(user) -> QuerySet[Payment]:
-    ids = allowed_branch_ids(user)
-    qs = Payment.objects.all()
-    return qs if ids is None else qs.filter(subscriber__branch_id__in=ids)
-
-
-def get_payment(user, pk: int) -> Payment:
-    """A payment the user may see, or 404 (not 403: do not confirm it exists in another branch)."""
-    payment = (
-        visible_payments(user).select_related("subscriber", "subscriber__branch", "taken_by").filter(pk=pk).first()
-    )
-    if payment is None:
-        raise Http404
-    return payment
 
 
 def day_bounds(first: dt.date, last: dt.date | None = None) -> tuple[dt.datetime, dt.datetime]:
