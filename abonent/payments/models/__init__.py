@@ -3,9 +3,20 @@
 One module per concern; every model is importable from ``abonent.payments.models``.
 
 - ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds;
-- ``methods``: payment methods saved at a gateway for autopay.
+- ``methods``: payment methods saved at a gateway for autopay;
+- ``autopay``: autopay plans, their debit attempts, and the outbox of notices to subscribers.
 """
 
+from .autopay import (
+    ATTEMPT_OPEN,
+    AttemptStatus,
+    AutopayAmount,
+    AutopayAttempt,
+    AutopayMode,
+    AutopayPlan,
+    NoticeKind,
+    PaymentNotice,
+)
 from .methods import SavedMethod
 from .payment import (
     Payment,
@@ -18,9 +29,17 @@ from .payment import (
 )
 
 __all__ = [
+    "ATTEMPT_OPEN",
+    "AttemptStatus",
+    "AutopayAmount",
+    "AutopayAttempt",
+    "AutopayMode",
+    "AutopayPlan",
+    "NoticeKind",
     "Payment",
     "PaymentConflict",
     "PaymentMethod",
+    "PaymentNotice",
     "PaymentStatus",
     "Refund",
     "RefundStatus",

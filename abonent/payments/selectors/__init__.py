@@ -1,0 +1,1 @@
+"""Reads of payments, one module per concern."""
