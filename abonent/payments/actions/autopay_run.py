@@ -364,7 +364,8 @@ def _declined(attempt: AutopayAttempt, code: str, soft: bool, today: dt.date) ->
     payload = {"amount": attempt.amount, "due_on": attempt.due_on, "method": str(attempt.method), "reason": code}
     next_on = calc.retry_on(attempt.due_on, attempt.number, settings.ABONENT_AUTOPAY_RETRY_DAYS) if soft else None
     if next_on is not None:
-        next_on = max(next_on, today + dt.timedelta(days=1))  # a late run never retries the same day
+        # Learned late (a pending payment cancelled days after): retried now, not in the past.
+        next_on = max(next_on, today)
         plan = AutopayPlan.objects.select_related("method").get(pk=attempt.plan_id)
         _schedule(plan, due_on=attempt.due_on, number=attempt.number + 1, on=next_on)
         queue_notice(
