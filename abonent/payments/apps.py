@@ -8,4 +8,4 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Payments")
 
     def ready(self) -> None:
-        from . import events, tasks  # noqa: F401
+        from . import events, panels, tasks  # noqa: F401

@@ -1,6 +1,12 @@
 """The payments pages of the staff console, under ``/staff/payments/``."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import autopay
 
 app_name = "payments"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("subscribers/<int:pk>/autopay/", autopay.autopay, name="autopay"),
+    path("subscribers/<int:pk>/autopay/off/", autopay.autopay_off, name="autopay_off"),
+    path("subscribers/<int:pk>/methods/<int:mid>/unlink/", autopay.unlink_method, name="unlink_method"),
+]

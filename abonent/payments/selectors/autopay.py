@@ -10,7 +10,7 @@ from abonent.billing.models import Subscription, SubscriptionStatus
 from abonent.catalog.models import ChargeMode, DailyPricing
 from abonent.catalog.selectors import NoPriceError, price_on
 
-from ..models import AutopayAttempt, AutopayPlan, SavedMethod
+from ..models import AutopayAttempt, AutopayPlan, PaymentNotice, SavedMethod
 
 HISTORY = 24
 
@@ -61,3 +61,8 @@ def attempts_of(subscriber, *, limit: int = HISTORY) -> list[AutopayAttempt]:
         .select_related("method", "payment")
         .order_by("-due_on", "-number")[:limit]
     )
+
+
+def notices_of(subscriber, *, limit: int) -> list[PaymentNotice]:
+    """The newest notices queued for the subscriber (delivered or not)."""
+    return list(PaymentNotice.objects.filter(subscriber_id=subscriber.pk).order_by("-created_at", "-id")[:limit])
