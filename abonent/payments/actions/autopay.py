@@ -181,11 +181,12 @@ def do_disable_autopay(subscriber, *, acting_user, reason: str = "") -> AutopayP
     plan = AutopayPlan.objects.select_for_update().filter(subscriber_id=subscriber.pk).first()
     if plan is None or not plan.enabled:
         return plan
-    _stop(plan, reason=(reason or "").strip()[:200] or _("turned off"), acting_user=acting_user)
+    stop_autopay(plan, reason=(reason or "").strip()[:200] or _("turned off"), acting_user=acting_user)
     return plan
 
 
-def _stop(plan: AutopayPlan, *, reason: str, acting_user) -> None:
+def stop_autopay(plan: AutopayPlan, *, reason: str, acting_user=None) -> None:
+    """Turn off ``plan`` (locked by the caller), cancel its scheduled tries, tell the subscriber."""
     now = clock.now()
     plan.enabled, plan.disabled_at, plan.stop_reason = False, now, reason[:200]
     plan.updated_by = acting_user if getattr(acting_user, "pk", None) else None
@@ -225,7 +226,7 @@ def stop_autopay_for_method(method: SavedMethod, *, reason: str, acting_user=Non
     )
     plan = AutopayPlan.objects.select_for_update().filter(method=method, enabled=True).first()
     if plan is not None:
-        _stop(
+        stop_autopay(
             plan, reason=reason or method.unlink_reason or _("the payment method was unlinked"), acting_user=acting_user
         )
 

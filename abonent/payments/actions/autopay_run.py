@@ -47,7 +47,7 @@ from ..models import (
     PaymentMethod,
 )
 from ..selectors.autopay import fees_between
-from .autopay import default_max_amount, queue_notice, stop_autopay_for_method
+from .autopay import default_max_amount, queue_notice, stop_autopay, stop_autopay_for_method
 from .intake import do_receive_payment
 from .methods import do_unlink_method
 
@@ -105,6 +105,12 @@ def _plan_day(plan_id: int, today: dt.date) -> str:
     if not plan.method.active:
         with transaction.atomic():
             stop_autopay_for_method(plan.method, reason=_("the payment method was unlinked"))
+        return "stopped"
+    if plan.subscriber.is_closed:
+        with transaction.atomic():
+            locked = AutopayPlan.objects.select_for_update().get(pk=plan.pk)
+            if locked.enabled:
+                stop_autopay(locked, reason=_("the account was closed"))
         return "stopped"
     if AutopayAttempt.objects.filter(subscriber_id=plan.subscriber_id, status__in=ATTEMPT_OPEN).exists():
         return ""  # a cycle is under way: its tries run below
@@ -220,7 +226,8 @@ def _process(attempt_id: int, today: dt.date) -> str:
             return ""  # another worker has it
         plan = AutopayPlan.objects.select_related("method", "subscriber").get(pk=attempt.plan_id)
         now = clock.now()
-        if not plan.enabled or not plan.method.active or plan.method_id != attempt.method_id:
+        closed = plan.subscriber.is_closed
+        if closed or not plan.enabled or not plan.method.active or plan.method_id != attempt.method_id:
             attempt.status, attempt.finished_at = AttemptStatus.CANCELLED, now
             attempt.save(update_fields=["status", "finished_at"])
             return "cancelled"
