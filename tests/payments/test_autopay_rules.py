@@ -149,3 +149,23 @@ def test_a_gateway_no_longer_configured_fails_the_try_without_charging(subscribe
         actions.do_run_autopay()
     attempt = AutopayAttempt.objects.get()
     assert attempt.status == AttemptStatus.FAILED and "fakepay" in attempt.error
+
+
+@pytest.mark.django_db
+def test_the_outbox_is_drained_oldest_first_and_a_notice_is_queued_once(subscriber, make_subscriber):
+    from abonent.payments.selectors.autopay import undelivered_notices
+
+    other = make_subscriber(last_name="Петров")
+    with clock.travel_to(dt.datetime(2027, 1, 2, 10)):
+        actions.queue_notice(NoticeKind.AUTOPAY_REMINDER, subscriber.pk, "r:1", amount=D("650.00"))
+    with clock.travel_to(dt.datetime(2027, 1, 2, 11)):
+        actions.queue_notice(NoticeKind.AUTOPAY_REMINDER, other.pk, "r:2", due_on=dt.date(2027, 1, 5))
+        actions.queue_notice(NoticeKind.AUTOPAY_REMINDER, subscriber.pk, "r:1", amount=D("999.00"))  # a rerun
+    queued = undelivered_notices()
+    assert [(n.dedup_key, n.payload) for n in queued] == [
+        ("r:1", {"amount": "650.00"}),
+        ("r:2", {"due_on": "2027-01-05"}),
+    ]
+    assert actions.do_mark_notices_delivered([queued[0].pk]) == 1
+    assert actions.do_mark_notices_delivered([queued[0].pk, queued[1].pk]) == 1
+    assert undelivered_notices() == []

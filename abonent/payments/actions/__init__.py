@@ -9,7 +9,13 @@
 - ``autopay_run``: the daily autopay run (reminders, debits, retries) and the follow-up of debits in flight.
 """
 
-from .autopay import do_disable_autopay, do_enable_autopay, do_unlink_method_and_stop_autopay, queue_notice
+from .autopay import (
+    do_disable_autopay,
+    do_enable_autopay,
+    do_mark_notices_delivered,
+    do_unlink_method_and_stop_autopay,
+    queue_notice,
+)
 from .autopay_run import do_run_autopay, do_sync_autopay
 from .intake import Intake, do_receive_payment
 from .methods import do_link_method, do_unlink_method
@@ -25,6 +31,7 @@ __all__ = [
     "do_enable_autopay",
     "do_finish_refund",
     "do_link_method",
+    "do_mark_notices_delivered",
     "do_receive_payment",
     "do_refund_payment",
     "do_resolve_conflict",

@@ -51,6 +51,14 @@ def queue_notice(kind: str, subscriber_id: int, dedup_key: str, **payload) -> No
     )
 
 
+def do_mark_notices_delivered(notice_ids, *, at=None) -> int:
+    """The notifications app took these notices over (sent them, or queued them in its own outbox with retries).
+    Marks each once; returns how many were still undelivered. A notice marked twice keeps its first moment."""
+    return PaymentNotice.objects.filter(pk__in=list(notice_ids), delivered_at__isnull=True).update(
+        delivered_at=at or clock.now()
+    )
+
+
 def default_min_amount() -> Decimal:
     return quantize(settings.ABONENT_AUTOPAY_MIN_AMOUNT)
 

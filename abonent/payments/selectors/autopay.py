@@ -66,3 +66,9 @@ def attempts_of(subscriber, *, limit: int = HISTORY) -> list[AutopayAttempt]:
 def notices_of(subscriber, *, limit: int) -> list[PaymentNotice]:
     """The newest notices queued for the subscriber (delivered or not)."""
     return list(PaymentNotice.objects.filter(subscriber_id=subscriber.pk).order_by("-created_at", "-id")[:limit])
+
+
+def undelivered_notices(*, limit: int = 500) -> list[PaymentNotice]:
+    """The outbox as the notifications app drains it: the oldest notices not yet delivered, first in first out."""
+    undelivered = PaymentNotice.objects.filter(delivered_at__isnull=True).select_related("subscriber")
+    return list(undelivered.order_by("created_at", "id")[:limit])
