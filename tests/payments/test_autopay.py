@@ -589,3 +589,21 @@ def test_changing_the_method_cancels_tries_scheduled_with_the_old_one(customer, 
         actions.do_enable_autopay(customer, method=link(customer, method_id="pm-new"), debit_day=5, acting_user=admin)
     assert AutopayAttempt.objects.get(number=2).status == AttemptStatus.CANCELLED
     assert [c[3] for c in fakepay.charges()] == ["pm-1"]
+
+
+@pytest.mark.django_db
+def test_a_debit_day_past_the_months_end_is_its_last_day(customer, fakepay, admin):
+    with at(jan(1), 11):
+        actions.do_enable_autopay(customer, method=SavedMethod.objects.get(), debit_day=31, acting_user=admin)
+    for d in range(1, 32):
+        live(jan(d))
+    for d in range(1, 29):
+        live(dt.date(JAN, 2, d))
+    assert [(a.due_on, a.amount) for a in AutopayAttempt.objects.order_by("due_on")] == [
+        (jan(31), D("650.00")),
+        (dt.date(JAN, 2, 28), D("650.00")),
+    ]
+    reminders = PaymentNotice.objects.filter(kind=NoticeKind.AUTOPAY_REMINDER).order_by("created_at")
+    assert [r.created_at.date() for r in reminders] == [jan(28), dt.date(JAN, 2, 25)]
+    assert get_balance(customer).balance == D("650.00")  # March paid ahead
+    assert ledger.verify() == []

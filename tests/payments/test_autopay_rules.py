@@ -169,3 +169,11 @@ def test_the_outbox_is_drained_oldest_first_and_a_notice_is_queued_once(subscrib
     assert actions.do_mark_notices_delivered([queued[0].pk]) == 1
     assert actions.do_mark_notices_delivered([queued[0].pk, queued[1].pk]) == 1
     assert undelivered_notices() == []
+
+
+def test_the_daily_run_reads_only_the_plans_whose_debit_day_is_near():
+    from abonent.payments.actions.autopay_run import _days_in_play
+
+    assert _days_in_play(dt.date(2027, 1, 2)) == {31, 1, 2, 3, 4, 5}
+    # 28 February: plans on the 29th–31st debit today; those on 1–3 March get their reminder.
+    assert _days_in_play(dt.date(2027, 2, 28)) == {26, 27, 28, 29, 30, 31, 1, 2, 3}

@@ -26,6 +26,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -63,7 +64,10 @@ def do_run_autopay(today: dt.date | None = None) -> dict:
     today = today or clock.today()
     counts: Counter = Counter()
     counts.update(do_sync_autopay())
-    for plan_id in AutopayPlan.objects.filter(enabled=True).order_by("pk").values_list("pk", flat=True).iterator():
+    plans = AutopayPlan.objects.filter(enabled=True).filter(
+        Q(mode=AutopayMode.LOW_BALANCE) | Q(mode=AutopayMode.DAY_OF_MONTH, debit_day__in=_days_in_play(today))
+    )
+    for plan_id in plans.order_by("pk").values_list("pk", flat=True).iterator():
         try:
             counts[_plan_day(plan_id, today)] += 1
         except Exception:
@@ -78,6 +82,18 @@ def do_run_autopay(today: dt.date | None = None) -> dict:
             counts["errors"] += 1
     counts.pop("", None)
     return dict(counts)
+
+
+def _days_in_play(today: dt.date) -> set[int]:
+    """The debit days a day-of-month plan can have for today to matter: a reminder ahead, a debit today, a missed one
+    caught up. A day past a month's end is that month's last day, so the last day brings the days after it."""
+    days = set()
+    for offset in range(-settings.ABONENT_AUTOPAY_CATCH_UP_DAYS, settings.ABONENT_AUTOPAY_REMINDER_DAYS + 1):
+        day = today + dt.timedelta(days=offset)
+        days.add(day.day)
+        if (day + dt.timedelta(days=1)).day == 1:
+            days.update(range(day.day + 1, 32))
+    return days
 
 
 def do_sync_autopay() -> dict:
