@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
@@ -358,9 +359,24 @@ def _time_of_day(name: str, default: str) -> dt.time:
 
 
 ABONENT_AUTOPAY_RUN_AT = _time_of_day("ABONENT_AUTOPAY_RUN_AT", "10:00")
+
+
 # Amount bounds when a subscriber's plan names none: the least worth debiting, and the most ever debited at once.
-ABONENT_AUTOPAY_MIN_AMOUNT = os.environ.get("ABONENT_AUTOPAY_MIN_AMOUNT", "100.00")
-ABONENT_AUTOPAY_MAX_AMOUNT = os.environ.get("ABONENT_AUTOPAY_MAX_AMOUNT", "15000.00")
+def _autopay_amount(name: str, default: str) -> str:
+    raw = os.environ.get(name, default).strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or value < 0 or value > 1_000_000 or value != value.quantize(Decimal("0.01")):
+        raise ImproperlyConfigured(f"{name} must be an amount such as 100.00, from 0 to 1000000, not {raw!r}")
+    return raw
+
+
+ABONENT_AUTOPAY_MIN_AMOUNT = _autopay_amount("ABONENT_AUTOPAY_MIN_AMOUNT", "100.00")
+ABONENT_AUTOPAY_MAX_AMOUNT = _autopay_amount("ABONENT_AUTOPAY_MAX_AMOUNT", "15000.00")
+if Decimal(ABONENT_AUTOPAY_MAX_AMOUNT) < max(Decimal(ABONENT_AUTOPAY_MIN_AMOUNT), Decimal("1.00")):
+    raise ImproperlyConfigured("ABONENT_AUTOPAY_MAX_AMOUNT must be at least 1.00 and ABONENT_AUTOPAY_MIN_AMOUNT")
 # "When the balance runs short": the debit comes this many days before the charge the balance will not cover.
 ABONENT_AUTOPAY_LEAD_DAYS = int(os.environ.get("ABONENT_AUTOPAY_LEAD_DAYS", 1))
 # A debit day the worker missed (it was down) is still debited this many days late; later, the cycle is skipped.

@@ -87,6 +87,22 @@ def test_bad_retry_days_are_refused_at_start(import_settings, value):
     assert result.returncode != 0 and "ABONENT_AUTOPAY_RETRY_DAYS" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"ABONENT_AUTOPAY_MIN_AMOUNT": "abc"},
+        {"ABONENT_AUTOPAY_MIN_AMOUNT": "-5"},
+        {"ABONENT_AUTOPAY_MAX_AMOUNT": "1.001"},
+        {"ABONENT_AUTOPAY_MAX_AMOUNT": "NaN"},
+        {"ABONENT_AUTOPAY_MAX_AMOUNT": "0"},
+        {"ABONENT_AUTOPAY_MIN_AMOUNT": "500", "ABONENT_AUTOPAY_MAX_AMOUNT": "400"},
+    ],
+)
+def test_bad_amount_bounds_are_refused_at_start(import_settings, env):
+    result = import_settings(env)
+    assert result.returncode != 0 and "ABONENT_AUTOPAY_M" in result.stderr
+
+
 def test_a_bad_run_time_is_refused_at_start(import_settings):
     result = import_settings({"ABONENT_AUTOPAY_RUN_AT": "25:00"})
     assert result.returncode != 0 and "ABONENT_AUTOPAY_RUN_AT" in result.stderr
