@@ -377,10 +377,25 @@ ABONENT_AUTOPAY_MIN_AMOUNT = _autopay_amount("ABONENT_AUTOPAY_MIN_AMOUNT", "100.
 ABONENT_AUTOPAY_MAX_AMOUNT = _autopay_amount("ABONENT_AUTOPAY_MAX_AMOUNT", "15000.00")
 if Decimal(ABONENT_AUTOPAY_MAX_AMOUNT) < max(Decimal(ABONENT_AUTOPAY_MIN_AMOUNT), Decimal("1.00")):
     raise ImproperlyConfigured("ABONENT_AUTOPAY_MAX_AMOUNT must be at least 1.00 and ABONENT_AUTOPAY_MIN_AMOUNT")
+
+
 # "When the balance runs short": the debit comes this many days before the charge the balance will not cover.
-ABONENT_AUTOPAY_LEAD_DAYS = int(os.environ.get("ABONENT_AUTOPAY_LEAD_DAYS", 1))
+def _autopay_days(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 10:
+        raise ImproperlyConfigured(f"{name} must be a whole number of days from 0 to 10, not {raw!r}")
+    return value
+
+
+ABONENT_AUTOPAY_LEAD_DAYS = _autopay_days("ABONENT_AUTOPAY_LEAD_DAYS", 1)
 # A debit day the worker missed (it was down) is still debited this many days late; later, the cycle is skipped.
-ABONENT_AUTOPAY_CATCH_UP_DAYS = int(os.environ.get("ABONENT_AUTOPAY_CATCH_UP_DAYS", 2))
+ABONENT_AUTOPAY_CATCH_UP_DAYS = _autopay_days("ABONENT_AUTOPAY_CATCH_UP_DAYS", 2)
 # Hours a debit whose outcome is unknown (a timeout) may be re-sent with its key; YooKassa keeps a key 24 hours.
 # Past it the try is marked failed for staff to check at the provider, never sent with a new key.
 ABONENT_AUTOPAY_KEY_HOURS = _at_least_one("ABONENT_AUTOPAY_KEY_HOURS", 23)
