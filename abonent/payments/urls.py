@@ -2,10 +2,13 @@
 
 from django.urls import path
 
-from .views import cashdesk, gateway, journal, receipts, statements
+from .views import autopay, cashdesk, gateway, journal, receipts, statements
 
 app_name = "payments"
 urlpatterns = [
+    path("subscribers/<int:pk>/autopay/", autopay.autopay, name="autopay"),
+    path("subscribers/<int:pk>/autopay/off/", autopay.autopay_off, name="autopay_off"),
+    path("subscribers/<int:pk>/methods/<int:mid>/unlink/", autopay.unlink_method, name="unlink_method"),
     path("gateways/", gateway.gateways_page, name="gateways"),
     path("receipts/", receipts.receipt_list, name="receipts"),
     path("receipts/<int:pk>/retry/", receipts.receipt_retry, name="receipt_retry"),

@@ -4,6 +4,6 @@ from ninja import Router
 
 router = Router(tags=["payments"])
 
-from . import gateway, payments, statements  # noqa: E402,F401  (each module registers its endpoints on the router)
+from . import autopay, gateway, payments, statements  # noqa: E402,F401  (each module registers its endpoints on the router)
 
 __all__ = ["router"]

@@ -7,9 +7,20 @@ One module per concern; every model is importable from ``abonent.payments.models
 - ``gateway``: online checkouts at a gateway and the provider's notices;
 - ``receipts``: fiscal receipts (54-FZ) of payments and refunds;
 - ``statements``: bank statements imported (1CClientBankExchange) and their lines;
-- ``cashdesk``: a cashier's day at the cash desk, and the one-time tokens of console forms.
+- ``cashdesk``: a cashier's day at the cash desk, and the one-time tokens of console forms;
+- ``autopay``: autopay plans, their debit attempts, and the outbox of notices to subscribers.
 """
 
+from .autopay import (
+    ATTEMPT_OPEN,
+    AttemptStatus,
+    AutopayAmount,
+    AutopayAttempt,
+    AutopayMode,
+    AutopayPlan,
+    NoticeKind,
+    PaymentNotice,
+)
 from .cashdesk import CashDay, FormSubmission
 from .gateway import Checkout, CheckoutStatus, EventOutcome, ProviderEvent
 from .methods import SavedMethod
@@ -26,6 +37,12 @@ from .receipts import FiscalReceipt, ReceiptOperation, ReceiptStatus
 from .statements import BankStatement, LineStatus, MatchRule, StatementLine
 
 __all__ = [
+    "ATTEMPT_OPEN",
+    "AttemptStatus",
+    "AutopayAmount",
+    "AutopayAttempt",
+    "AutopayMode",
+    "AutopayPlan",
     "BankStatement",
     "CashDay",
     "Checkout",
@@ -35,9 +52,11 @@ __all__ = [
     "FormSubmission",
     "LineStatus",
     "MatchRule",
+    "NoticeKind",
     "Payment",
     "PaymentConflict",
     "PaymentMethod",
+    "PaymentNotice",
     "PaymentStatus",
     "ProviderEvent",
     "ReceiptOperation",

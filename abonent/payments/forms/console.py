@@ -15,8 +15,8 @@ from abonent.core.forms import ConsoleForm
 from abonent.core.money import MoneyError, to_decimal
 from abonent.staff.models import StaffUser
 
-from .actions import new_form_token
-from .models import PaymentMethod, PaymentStatus
+from ..actions import new_form_token
+from ..models import PaymentMethod, PaymentStatus
 
 
 class AmountField(forms.CharField):

@@ -10,15 +10,15 @@ from abonent.staff.permissions import Perm, has_perm
 from abonent.subscribers.models import SubscriberStatus
 from abonent.subscribers.panels import Panel, register_panel
 
-from . import selectors
-from .actions.cashdesk import is_day_closed
-from .cards import register_payment_section
+from .. import selectors
+from ..actions.cashdesk import is_day_closed
+from ..cards import register_payment_section
 
 RECENT_PAYMENTS = 10
 
 
 def payments_context(request, subscriber, **_ignored) -> dict:
-    from .views.cashdesk import take_form_for
+    from ..views.cashdesk import take_form_for
 
     can_take = (
         has_perm(request.user, Perm.PAYMENT_TAKE)
@@ -37,7 +37,7 @@ PANEL = register_panel(
 
 
 def _receipt_section(request, payment) -> str:
-    from .views.receipts import payment_receipt_section
+    from ..views.receipts import payment_receipt_section
 
     return payment_receipt_section(request, payment)
 
