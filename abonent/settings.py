@@ -289,6 +289,11 @@ ABONENT_SEARCH_PAGE_SIZE = 25
 ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
 # The most one manual adjustment or one-off charge may move, in the installation currency (billing actions).
 ABONENT_MAX_MANUAL_AMOUNT = os.environ.get("ABONENT_MAX_MANUAL_AMOUNT", "1000000.00")
+# Payment agents' check/pay endpoint (/pay/agents/<code>/): how long an agent's settings are cached per process (a
+# disabled agent or a new secret takes effect within it), and the deadline of its database work — past it the agent
+# is answered 1 ("temporary error, retry"), well inside QIWI's 60 s (docs/payments-terminals.md).
+ABONENT_AGENT_CACHE_SECONDS = float(os.environ.get("ABONENT_AGENT_CACHE_SECONDS", 5))
+ABONENT_AGENT_DB_TIMEOUT = float(os.environ.get("ABONENT_AGENT_DB_TIMEOUT", 5))
 # Key for secrets stored reversibly (NAS shared secrets, PPPoE passwords); SECRET_KEY when unset.
 ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
 # Keys being rotated away from (comma-separated): values are still decrypted under them until

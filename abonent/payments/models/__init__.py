@@ -3,9 +3,11 @@
 One module per concern; every model is importable from ``abonent.payments.models``.
 
 - ``payment``: the payment itself (any channel), conflicts of a repeated notice, refunds;
-- ``methods``: payment methods saved at a gateway for autopay.
+- ``methods``: payment methods saved at a gateway for autopay;
+- ``agents``: payment agents (terminal networks, bank apps) speaking the ``check``/``pay`` protocol.
 """
 
+from .agents import Agent
 from .methods import SavedMethod
 from .payment import (
     Payment,
@@ -18,6 +20,7 @@ from .payment import (
 )
 
 __all__ = [
+    "Agent",
     "Payment",
     "PaymentConflict",
     "PaymentMethod",
