@@ -167,7 +167,7 @@ def agent_day_report(agent: Agent, day: dt.date) -> AgentDayReport:
     report = AgentDayReport(agent=agent, day=day)
     for payment in ours.filter(received_at__gte=start, received_at__lt=end).order_by("received_at", "id"):
         report.lines.append(_line(agent, payment, tz))
-    late = ours.filter(created_at__gte=start, created_at__lt=end).exclude(received_at__gte=start, received_at__lt=end)
+    late = ours.filter(created_at__gte=start, created_at__lt=end, received_at__lt=start)
     for payment in late.order_by("received_at", "id"):
         report.late.append(_line(agent, payment, tz, late=True))
     return report
@@ -185,15 +185,21 @@ def _line(agent: Agent, payment: Payment, tz, *, late: bool = False) -> ReportLi
 CSV_HEADER = ["txn_id", "prv_txn", "account", "sum", "commission", "txn_date", "status", "late"]
 
 
+def _cell(value) -> str:
+    # A spreadsheet runs a cell starting with = + - @ as a formula (CSV injection): keep such text as text.
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def report_rows(report: AgentDayReport):
     """The report as CSV rows (``;``-separated as Russian spreadsheets and agents' registers are)."""
     yield CSV_HEADER
     for line in [*report.lines, *report.late]:
         p = line.payment
         yield [
-            p.external_id,
+            _cell(p.external_id),
             p.pk,
-            p.account_ref,
+            _cell(p.account_ref),
             f"{p.amount:.2f}",
             f"{line.commission:.2f}",
             line.received_local.strftime("%Y-%m-%d %H:%M:%S"),
@@ -205,3 +211,110 @@ def report_rows(report: AgentDayReport):
     yield ["sum", f"{report.total:.2f}"]
     yield ["commission", f"{report.commission:.2f}"]
     yield ["net", f"{report.net:.2f}"]
+
+
+# --- The agent's own register compared with ours --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterRow:
+    """One line of an agent's register: ``txn_id;sum;account;date``."""
+
+    line: int
+    txn_id: str
+    amount: Decimal
+    account: str
+    moment: dt.datetime | None
+
+
+@dataclass
+class RegisterComparison:
+    """Ours against the agent's, by ``txn_id``, over the days the register covers (or the day asked)."""
+
+    days: list[dt.date]
+    matched: list[tuple[RegisterRow, Payment]] = field(default_factory=list)
+    # In the register, not with us: the agent took money we never received a ``pay`` for (or refused it).
+    only_theirs: list[RegisterRow] = field(default_factory=list)
+    # With us, not in the register: a payment the agent must include or dispute.
+    only_ours: list[Payment] = field(default_factory=list)
+    # The same txn_id with another sum or account.
+    differ: list[tuple[RegisterRow, Payment]] = field(default_factory=list)
+    unreadable: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.only_theirs or self.only_ours or self.differ or self.unreadable)
+
+
+_REGISTER_DATE_FORMATS = ("%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y %H:%M:%S", "%Y-%m-%d")
+REGISTER_MAX_LINES = 1_000_000
+
+
+def parse_register(text: str, tz) -> tuple[list[RegisterRow], list[tuple[int, str]]]:
+    """The rows of a register (``;``-separated; a header line is skipped) and the lines that could not be read."""
+    import re
+
+    money = re.compile(r"\d{1,12}(?:[.,]\d{1,2})?\Z", re.ASCII)
+    rows, unreadable = [], []
+    for number, raw in enumerate(text.splitlines()[:REGISTER_MAX_LINES], start=1):
+        line = raw.strip().lstrip("\ufeff")
+        if not line:
+            continue
+        cells = [c.strip().strip('"') for c in line.split(";")]
+        if number == 1 and cells[0].lower() in ("txn_id", "id", "osmp_txn_id"):
+            continue
+        if len(cells) < 3 or not cells[0] or len(cells[0]) > 100 or not money.match(cells[1]):
+            unreadable.append((number, line[:200]))
+            continue
+        moment = None
+        if len(cells) > 3 and cells[3]:
+            for fmt in _REGISTER_DATE_FORMATS:
+                try:
+                    moment = dt.datetime.strptime(cells[3], fmt).replace(tzinfo=tz)
+                    break
+                except ValueError:
+                    continue
+            else:
+                unreadable.append((number, line[:200]))
+                continue
+        amount = Decimal(cells[1].replace(",", "."))
+        rows.append(RegisterRow(number, cells[0], quantize(amount), cells[2][:255], moment))
+    return rows, unreadable
+
+
+def compare_register(agent: Agent, text: str, day: dt.date | None = None) -> RegisterComparison:
+    tz = agent_time_zone(agent)
+    rows, unreadable = parse_register(text, tz)
+    if day is not None:
+        days = [day]
+        rows = [r for r in rows if r.moment is None or r.moment.date() == day]
+    else:
+        days = sorted({r.moment.date() for r in rows if r.moment is not None})
+    result = RegisterComparison(days=days, unreadable=unreadable)
+    window = Q()
+    for d in days:
+        start = dt.datetime.combine(d, dt.time.min, tzinfo=tz)
+        window |= Q(received_at__gte=start, received_at__lt=start + dt.timedelta(days=1))
+    ours_of_days = {}
+    if days:
+        ours_of_days = {p.external_id: p for p in Payment.objects.filter(_COUNTED, window, channel=agent.channel)}
+    # Register rows may name payments we recorded on another day (a late pay): look those up by id too.
+    wanted = [r.txn_id for r in rows if r.txn_id not in ours_of_days]
+    others = {}
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        others.update(
+            {p.external_id: p for p in Payment.objects.filter(_COUNTED, channel=agent.channel, external_id__in=chunk)}
+        )
+    seen = set()
+    for row in rows:
+        payment = ours_of_days.get(row.txn_id) or others.get(row.txn_id)
+        seen.add(row.txn_id)
+        if payment is None:
+            result.only_theirs.append(row)
+        elif payment.amount != row.amount or (row.account and row.account != payment.account_ref):
+            result.differ.append((row, payment))
+        else:
+            result.matched.append((row, payment))
+    result.only_ours = [p for txn_id, p in sorted(ours_of_days.items()) if txn_id not in seen]
+    return result
