@@ -295,3 +295,18 @@ def test_five_identical_concurrent_pays_credit_once(terminal, subscriber, togeth
     assert {a["prv_txn"] for a in answers} == {str(payment.pk)}
     assert balance(subscriber) == D("250.00")
     assert ledger.verify() == []
+
+
+@pytest.mark.django_db
+def test_bytes_no_text_can_hold_are_refused_not_a_500(terminal, subscriber):
+    # NUL: refused before any view (core.middleware's request guard) with a 4xx; bytes that are not UTF-8 arrive
+    # as U+FFFD and make an account nobody has.
+    nul = terminal.get(f"{URL}?command=pay&txn_id=1&sum=10&account=%00{subscriber.account_number}")
+    assert 400 <= nul.status_code < 500
+    not_utf8 = terminal.get(f"{URL}?command=pay&txn_id=1&sum=10&account=%FF%FE")
+    assert not_utf8.status_code == 200 and answer(not_utf8)["result"] == "4"
+    posted = terminal.post(
+        URL, b"command=pay&txn_id=1&sum=10&account=%FF", content_type="application/x-www-form-urlencoded"
+    )
+    assert posted.status_code == 200 and answer(posted)["result"] == "4"
+    assert Payment.objects.count() == 0
