@@ -12,4 +12,5 @@ urlpatterns: list = [
     path("agents/<int:pk>/secret/", agents.agent_rotate_secret, name="agent_secret"),
     path("agents/<int:pk>/report/", agents.agent_report, name="agent_report"),
     path("agents/<int:pk>/report.csv", agents.agent_report_csv, name="agent_report_csv"),
+    path("agents/<int:pk>/register/", agents.agent_register, name="agent_register"),
 ]

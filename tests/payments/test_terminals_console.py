@@ -244,3 +244,27 @@ def test_update_without_changes_writes_no_audit_row(admin):
     agent, _secret = do_create_agent(code="qiwi", name="QIWI", login="q", acting_user=admin)
     do_update_agent(agent, name="QIWI", acting_user=admin)
     assert AuditEvent.objects.filter(action="payments.agent_changed").count() == 0
+
+
+@pytest.mark.django_db
+def test_the_register_uploaded_in_the_console(paid_day, make_staff):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    agent, one, _two = paid_day
+    client = staff_client(make_staff, Role.CASHIER)
+    url = f"/staff/payments/agents/{agent.pk}/register/"
+    register = f"txn_id;sum;account;date\n1;1000.00;{one.account_number};20261205100000\n=cmd;5;x;20261205100000\n"
+    upload = SimpleUploadedFile("reestr.csv", register.encode("utf-8-sig"), content_type="text/csv")
+    response = client.post(url, {"register": upload, "day": "2026-12-05"})
+    assert response.status_code == 200
+    comparison = response.context["comparison"]
+    assert [p.external_id for p in comparison.only_ours] == ["2", "3"]
+    assert [row.txn_id for row in comparison.only_theirs] == ["=cmd"]
+    count = Payment.objects.count()
+    # Not UTF-8, or no file: a form error, nothing written.
+    bad = SimpleUploadedFile("reestr.csv", "1;10;счёт".encode("cp1251"), content_type="text/csv")
+    assert client.post(url, {"register": bad}).status_code == 422
+    assert client.post(url, {}).status_code == 422
+    assert client.get(url).status_code == 405
+    assert staff_client(make_staff, Role.ENGINEER).post(url, {}).status_code == 403
+    assert Payment.objects.count() == count

@@ -49,3 +49,26 @@ class AgentForm(ConsoleForm):
 
 class ReportDayForm(forms.Form):
     day = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}))
+
+
+REGISTER_MAX_BYTES = 10 * 1024 * 1024
+
+
+class RegisterForm(forms.Form):
+    """The agent's register to compare with ours: UTF-8 CSV ``txn_id;sum;account;date``."""
+
+    register = forms.FileField(label=_("Agent's register (CSV)"))
+    day = forms.DateField(
+        label=_("Only this day"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}),
+    )
+
+    def clean_register(self):
+        upload = self.cleaned_data["register"]
+        if upload.size > REGISTER_MAX_BYTES:
+            raise forms.ValidationError(_("The file is larger than 10 MB."), code="too_large")
+        try:
+            return upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise forms.ValidationError(_("Save the register as UTF-8 text."), code="not_utf8") from None

@@ -21,7 +21,7 @@ from abonent.core.forms import apply_action_errors
 from abonent.staff.permissions import Perm, has_perm, require_perm
 
 from ..actions import agents as actions
-from ..forms.agents import AgentForm, ReportDayForm
+from ..forms.agents import AgentForm, RegisterForm, ReportDayForm
 from ..models import Agent
 from ..selectors import agents as selectors
 
@@ -106,7 +106,21 @@ def _report_of(request, pk: int):
 def agent_report(request, pk: int):
     agent, day, form = _report_of(request, pk)
     report = selectors.agent_day_report(agent, day)
-    return render(request, "payments/agent_report.html", {"agent": agent, "report": report, "form": form})
+    context = {"agent": agent, "report": report, "form": form, "register_form": RegisterForm(initial={"day": day})}
+    return render(request, "payments/agent_report.html", context)
+
+
+@require_POST
+@require_perm(Perm.PAYMENT_VIEW)
+def agent_register(request, pk: int):
+    """The agent's register compared with ours. Reads only: nothing is written whatever the file holds."""
+    agent = get_object_or_404(Agent, pk=pk)
+    form = RegisterForm(request.POST, request.FILES)
+    comparison = None
+    if form.is_valid():
+        comparison = selectors.compare_register(agent, form.cleaned_data["register"], form.cleaned_data["day"])
+    context = {"agent": agent, "register_form": form, "comparison": comparison}
+    return render(request, "payments/agent_register.html", context, status=422 if form.errors else 200)
 
 
 @require_perm(Perm.PAYMENT_VIEW)
