@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from abonent.core import clock
 from abonent.core.money import quantize
 
 from ..models import Agent, Payment, PaymentStatus
@@ -55,6 +56,11 @@ def agent_time_zone(agent: Agent) -> dt.tzinfo:
         return zoneinfo.ZoneInfo(agent.time_zone) if agent.time_zone else timezone.get_default_timezone()
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return timezone.get_default_timezone()
+
+
+def agent_today(agent: Agent) -> dt.date:
+    """Today by the agent's clock: the day its register and its reconciliation are about."""
+    return clock.now().astimezone(agent_time_zone(agent)).date()
 
 
 def _view_of(agent: Agent) -> AgentView:

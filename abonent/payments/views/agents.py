@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -92,11 +91,7 @@ def agent_rotate_secret(request, pk: int):
 def _report_of(request, pk: int):
     agent = get_object_or_404(Agent, pk=pk)
     form = ReportDayForm(request.GET or None)
-    day = (
-        form.cleaned_data["day"]
-        if form.is_valid()
-        else timezone.now().astimezone(selectors.agent_time_zone(agent)).date()
-    )
+    day = form.cleaned_data["day"] if form.is_valid() else selectors.agent_today(agent)
     if not form.is_bound or form.errors:
         form = ReportDayForm(initial={"day": day})
     return agent, day, form

@@ -38,11 +38,9 @@ class Command(BaseCommand):
             self._register(agent, options)
 
     def _report(self, agent, options):
-        from django.utils import timezone
-
         from abonent.payments.selectors import agents as selectors
 
-        day = options["date"] or timezone.now().astimezone(selectors.agent_time_zone(agent)).date()
+        day = options["date"] or selectors.agent_today(agent)
         report = selectors.agent_day_report(agent, day)
         if options["csv"]:
             writer = csv.writer(self.stdout, delimiter=";", lineterminator="\n")
