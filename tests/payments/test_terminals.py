@@ -310,3 +310,34 @@ def test_bytes_no_text_can_hold_are_refused_not_a_500(terminal, subscriber):
     )
     assert posted.status_code == 200 and answer(posted)["result"] == "4"
     assert Payment.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_fault_of_ours_answers_1_not_a_500(terminal, subscriber, monkeypatch):
+    from abonent.payments.protocols import osmp
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(osmp, "find_subscriber", broken)
+    response = terminal.get(URL, {"command": "pay", "txn_id": "1", "account": subscriber.account_number, "sum": "10"})
+    assert response.status_code == 200 and answer(response)["result"] == "1"
+    assert Payment.objects.count() == 0 and balance(subscriber) == D("0.00")
+
+
+@pytest.mark.django_db
+def test_query_counts_of_the_hot_path(terminal, subscriber):
+    """Pinned (savepoints aside): the agent comes from the cache; a repeat reads the account and the payment."""
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(**params):
+        with CaptureQueriesContext(connection) as captured:
+            assert call(terminal, account=subscriber.account_number, sum="10", **params)["result"] == "0"
+        return [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+    deadline = 1 if connection.vendor == "postgresql" else 0
+    # The agent cached, the channel's cash account and the subscriber's ledger account made.
+    call(terminal, command="pay", txn_id="0", account=subscriber.account_number, sum="1")
+    assert len(statements(command="check", txn_id="1")) == deadline + 1
+    assert len(statements(command="pay", txn_id="1")) == deadline + 10
+    assert len(statements(command="pay", txn_id="1")) == deadline + 2

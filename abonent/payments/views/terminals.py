@@ -92,11 +92,12 @@ def _agent_protocol(request, code: str):
     echo = txn_id if osmp._TXN_ID.match(txn_id) else ""
     try:
         with transaction.atomic():
-            _within_deadline()
+            # Cached; on a miss one read by a unique index, which waits on no lock. A caller refused costs no more.
             agent = agent_for_protocol(code)
             if not _authenticated(request, agent, params):
                 logger.warning("payment agent %r: refused a caller from %s", code[:40], client_ip(request))
                 return _respond(osmp.Answer(osmp.Result.OTHER, _("Access denied"), txn_id=echo, status=403))
+            _within_deadline()
             if not agent.active:
                 return _respond(osmp.Answer(osmp.Result.FORBIDDEN, _("Payments are switched off."), txn_id=echo))
             handler = osmp.COMMANDS.get(params.get("command") or "")
@@ -110,5 +111,10 @@ def _agent_protocol(request, code: str):
         # Timed out (statement_timeout, lock_timeout), no connection within the pool's deadline, the server gone:
         # nothing was committed, and the agent will try again.
         logger.warning("payment agent %r: the database did not answer in time", code[:40], exc_info=True)
+        answer = osmp.Answer(osmp.Result.TEMPORARY, _("Temporary error, try again later."), txn_id=echo)
+    except Exception:
+        # A fault of ours: rolled back, logged with its traceback, and the agent told to come again rather than
+        # given a 500 (which it would retry the same way) or a final refusal (which would send the payer away).
+        logger.exception("payment agent %r: the request failed", code[:40])
         answer = osmp.Answer(osmp.Result.TEMPORARY, _("Temporary error, try again later."), txn_id=echo)
     return _respond(answer)
