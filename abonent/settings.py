@@ -305,6 +305,11 @@ ABONENT_BANK_ACCOUNTS = _list("ABONENT_BANK_ACCOUNTS", "")
 ABONENT_BANK_SETTLEMENT_INNS = _list("ABONENT_BANK_SETTLEMENT_INNS", "")
 # The largest statement file accepted, in bytes (a day's statement of a big ISP is well under a megabyte).
 ABONENT_BANK_STATEMENT_MAX_BYTES = _at_least_one("ABONENT_BANK_STATEMENT_MAX_BYTES", 20 * 1024 * 1024)
+# Payment agents' check/pay endpoint (/pay/agents/<code>/): how long an agent's settings are cached per process (a
+# disabled agent or a new secret takes effect within it), and the deadline of its database work — past it the agent
+# is answered 1 ("temporary error, retry"), well inside QIWI's 60 s (docs/payments-terminals.md).
+ABONENT_AGENT_CACHE_SECONDS = float(os.environ.get("ABONENT_AGENT_CACHE_SECONDS", 5))
+ABONENT_AGENT_DB_TIMEOUT = float(os.environ.get("ABONENT_AGENT_DB_TIMEOUT", 5))
 # Key for secrets stored reversibly (NAS shared secrets, PPPoE passwords); SECRET_KEY when unset.
 ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
 # Keys being rotated away from (comma-separated): values are still decrypted under them until

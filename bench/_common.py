@@ -189,7 +189,8 @@ def prepare(
     """
     from django.core.management import call_command
 
-    database = f"abonent_bench_{name}_{n}"
+    # ABONENT_BENCH_DATABASE: another name, where the server's databases are shared (a helper's own prefix).
+    database = os.environ.get("ABONENT_BENCH_DATABASE") or f"abonent_bench_{name}_{n}"
     marker = f"{MARKER} n={n} seed={seed} code={seed_fingerprint(n, seed, seeded_apps)}"
     if engine == "postgresql":
         server = _server_url()

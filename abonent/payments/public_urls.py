@@ -6,9 +6,12 @@ the provider again what the notice claims: gateway notifications, the ATOL callb
 from django.urls import path
 
 from .views import gateway, receipts
+from .views.terminals import agent_protocol
 
 app_name = "pay"
 urlpatterns: list = [
+    # Terminal networks and bank apps (the check/pay protocol): https://<host>/pay/agents/<code>/
+    path("agents/<str:code>/", agent_protocol, name="agent"),
     path("atol/callback", receipts.atol_callback, name="atol_callback"),
     # YooKassa: https://<host>/pay/yookassa/notifications, entered in the shop's "HTTP notifications" settings.
     path("<slug:provider>/notifications", gateway.notification, name="gateway_notification"),

@@ -1,5 +1,6 @@
 """Forms of the payments console, one module per concern: ``console`` (the journal, a payment's card, the cash
-desk; the forms that move money carry a one-time token) and ``autopay`` (a subscriber's autopay settings)."""
+desk; the forms that move money carry a one-time token), ``autopay`` (a subscriber's autopay settings) and
+``agents`` (payment agents, their register)."""
 
 from .autopay import AutopayForm, UnlinkForm
 from .console import (

@@ -8,9 +8,11 @@ One module per concern; every model is importable from ``abonent.payments.models
 - ``receipts``: fiscal receipts (54-FZ) of payments and refunds;
 - ``statements``: bank statements imported (1CClientBankExchange) and their lines;
 - ``cashdesk``: a cashier's day at the cash desk, and the one-time tokens of console forms;
-- ``autopay``: autopay plans, their debit attempts, and the outbox of notices to subscribers.
+- ``autopay``: autopay plans, their debit attempts, and the outbox of notices to subscribers;
+- ``agents``: payment agents (terminal networks, bank apps) speaking the ``check``/``pay`` protocol.
 """
 
+from .agents import Agent
 from .autopay import (
     ATTEMPT_OPEN,
     AttemptStatus,
@@ -38,6 +40,7 @@ from .statements import BankStatement, LineStatus, MatchRule, StatementLine
 
 __all__ = [
     "ATTEMPT_OPEN",
+    "Agent",
     "AttemptStatus",
     "AutopayAmount",
     "AutopayAttempt",

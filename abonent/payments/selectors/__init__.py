@@ -1,7 +1,8 @@
 """Reads of payments, one module per concern: ``payments`` (what a staff user may see, pages of payments for the
 API, statements), ``journal`` (the console's journal and totals, suspense, conflicts, the cash desk and cash
-reports), ``receipts`` (fiscal receipts), ``gateway`` (gateways, their notices, checkouts). All but the last are
-re-exported here: ``from abonent.payments import selectors``."""
+reports), ``receipts`` (fiscal receipts), ``gateway`` (gateways, their notices, checkouts), ``autopay``
+(autopay plans, attempts, notices; fees until a date), ``agents`` (payment agents as the protocol sees them, their
+reconciliation). The first three are re-exported here: ``from abonent.payments import selectors``."""
 
 from .journal import (
     CashTotals,

@@ -1,0 +1,259 @@
+"""The QIWI/OSMP ``check``/``pay`` protocol that payment terminals and bank apps speak (notes/payments-ru.md §3;
+https://developer.qiwi.com/ru/qd-qiwi-provider-protocol/).
+
+The agent calls ``/pay/agents/<code>/?command=check|pay&txn_id=…&account=…&sum=…[&txn_date=YYYYMMDDHHMMSS]`` (GET,
+or POST urlencoded) and reads an XML answer whose ``result`` says what to do: 0 done, 1 retry later, anything else
+final (the agent gives the money back to the payer). ``check`` asks whether a payment to the account would be
+taken and writes nothing; ``pay`` takes it through the one intake (``actions.do_receive_payment``), once per
+``txn_id``: a repeat answers 0 with the same ``prv_txn`` (our payment id).
+
+Decisions (docs/payments-terminals.md):
+- ``pay`` to an unknown account answers 5 and takes nothing: the terminal calls ``check`` first and refuses the
+  payer there, so a ``pay`` for an unknown account is an agent's error, and the money is better returned by the
+  agent, who has the payer at hand, than parked in our suspense where staff must find whose it is.
+- ``pay`` to a closed account answers 79 when the agent takes active accounts only (the default); otherwise it is
+  taken into suspense (``closed_account``) for staff to assign or return.
+- A repeat of a ``txn_id`` already taken answers as the first time, even if the account has since been closed.
+- The same ``txn_id`` with another sum or account answers 300; intake records the conflict for staff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import IntEnum
+from xml.sax.saxutils import escape
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from abonent.core import clock
+from abonent.subscribers.models import Subscriber, SubscriberStatus
+from abonent.subscribers.validators import validate_account_number
+
+from ..models import Payment, PaymentMethod, PaymentStatus
+
+
+class Result(IntEnum):
+    OK = 0
+    TEMPORARY = 1  # retry later (the database did not answer within its deadline)
+    ACCOUNT_FORMAT = 4
+    ACCOUNT_NOT_FOUND = 5
+    FORBIDDEN = 7  # payments through this agent are switched off
+    ACCOUNT_CLOSED = 79
+    SUM_TOO_SMALL = 241
+    SUM_TOO_LARGE = 242
+    OTHER = 300  # a missing or malformed parameter, a txn_id reused with another sum, no access
+
+
+@dataclass
+class Answer:
+    result: Result
+    comment: str = ""
+    txn_id: str = ""
+    prv_txn: str = ""
+    sum: str = ""
+    prv_txn_date: str = ""
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    status: int = 200  # HTTP status; 403 for a caller we do not know
+
+    def render(self) -> bytes:
+        parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<response>']
+        parts.append(f"<osmp_txn_id>{_text(self.txn_id)}</osmp_txn_id>")
+        if self.prv_txn:
+            parts.append(f"<prv_txn>{_text(self.prv_txn)}</prv_txn>")
+        if self.prv_txn_date:
+            parts.append(f"<prv_txn_date>{self.prv_txn_date}</prv_txn_date>")
+        parts.append(f"<sum>{_text(self.sum)}</sum>")
+        parts.append(f"<result>{int(self.result)}</result>")
+        parts.append(f"<comment>{_text(self.comment)}</comment>")
+        if self.fields:
+            parts.append("<fields>")
+            for i, (name, value) in enumerate(self.fields, start=1):
+                parts.append(f'<field{i} name="{_text(name)}">{_text(value)}</field{i}>')
+            parts.append("</fields>")
+        parts.append("</response>\n")
+        return "".join(parts).encode("utf-8")
+
+
+# Characters XML 1.0 cannot carry at all (control characters other than tab and line breaks, lone surrogates).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _text(value) -> str:
+    return escape(_NOT_XML.sub("\ufffd", str(value)))
+
+
+# --- Parameters -------------------------------------------------------------------------------------------------
+
+TXN_ID_MAX = 100  # Payment.external_id
+_TXN_ID = re.compile(rf"[0-9A-Za-z._\-]{{1,{TXN_ID_MAX}}}\Z")
+# Up to 12 integer digits (what a MoneyField holds), at most 2 decimals, no sign, exponent or thousands separator.
+_SUM = re.compile(r"(\d{1,12})(?:\.(\d{1,2}))?\Z", re.ASCII)
+_TXN_DATE = re.compile(r"\d{14}\Z", re.ASCII)
+ACCOUNT_MAX = 20  # Subscriber.account_number
+
+
+class BadParameter(Exception):
+    def __init__(self, result: Result, comment: str):
+        super().__init__(comment)
+        self.result = result
+        self.comment = comment
+
+
+def parse_txn_id(value: str | None) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise BadParameter(Result.OTHER, _("txn_id is missing."))
+    if not _TXN_ID.match(value):
+        raise BadParameter(Result.OTHER, _("txn_id is not valid."))
+    return value
+
+
+def parse_sum(value: str | None, agent) -> Decimal:
+    value = (value or "").strip()
+    if not value:
+        raise BadParameter(Result.OTHER, _("sum is missing."))
+    match = _SUM.match(value)
+    if not match:
+        raise BadParameter(Result.OTHER, _("sum is not valid."))
+    amount = Decimal(f"{match[1]}.{(match[2] or '').ljust(2, '0')}")
+    if amount < agent.min_sum:
+        raise BadParameter(Result.SUM_TOO_SMALL, _("The sum is below %(min)s.") % {"min": agent.min_sum})
+    if amount > agent.max_sum:
+        raise BadParameter(Result.SUM_TOO_LARGE, _("The sum is above %(max)s.") % {"max": agent.max_sum})
+    return amount
+
+
+def parse_account(value: str | None) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise BadParameter(Result.OTHER, _("account is missing."))
+    if len(value) > ACCOUNT_MAX or not value.isprintable():
+        raise BadParameter(Result.ACCOUNT_FORMAT, _("The account number is not valid."))
+    return value
+
+
+def parse_txn_date(value: str | None, agent) -> dt.datetime | None:
+    """``YYYYMMDDHHMMSS`` in the agent's time zone; None when not sent (the moment we take it then)."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not _TXN_DATE.match(value):
+        raise BadParameter(Result.OTHER, _("txn_date is not valid."))
+    try:
+        moment = dt.datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=agent.tz)
+    except ValueError:
+        raise BadParameter(Result.OTHER, _("txn_date is not valid.")) from None
+    now = clock.now()
+    # An agent's clock may run a little ahead; a date a day ahead or decades back is a malformed request.
+    if moment > now + dt.timedelta(days=1) or moment.year < 2000:
+        raise BadParameter(Result.OTHER, _("txn_date is not valid."))
+    return moment
+
+
+def find_subscriber(account: str) -> Subscriber | None:
+    # The number is unique: no ORDER BY to compile or run (``first()`` would add one), on the hot path.
+    return next(iter(Subscriber.objects.filter(account_number=account).order_by()[:1]), None)
+
+
+def _well_formed(account: str) -> bool:
+    try:
+        validate_account_number(account)
+    except ValidationError:
+        return False
+    return True
+
+
+def _no_account(account: str) -> BadParameter:
+    # A number that breaks our format (a typo the check digit caught) is 4; a well-formed one nobody has is 5.
+    if _well_formed(account):
+        return BadParameter(Result.ACCOUNT_NOT_FOUND, _("Account not found."))
+    return BadParameter(Result.ACCOUNT_FORMAT, _("The account number is not valid."))
+
+
+# --- Commands ---------------------------------------------------------------------------------------------------
+
+
+def check(agent, params) -> Answer:
+    """Whether ``pay`` with these parameters would be taken. Reads only."""
+    txn_id = parse_txn_id(params.get("txn_id"))
+    account = parse_account(params.get("account"))
+    amount = parse_sum(params.get("sum"), agent)
+    subscriber = find_subscriber(account)
+    if subscriber is None:
+        raise _no_account(account)
+    if subscriber.status == SubscriberStatus.CLOSED and agent.active_accounts_only:
+        raise BadParameter(Result.ACCOUNT_CLOSED, _("The account is closed."))
+    answer = Answer(Result.OK, "OK", txn_id=txn_id, sum=f"{amount:.2f}")
+    if agent.show_details:
+        answer.fields = _details(subscriber)
+    return answer
+
+
+def _details(subscriber: Subscriber) -> list[tuple[str, str]]:
+    """Shown on the terminal's screen to whoever typed the number: a masked name (not the full one, 152-FZ) and
+    the balance, so the payer sees it is the right account and how much is due."""
+    from abonent.billing.selectors import get_balance
+
+    words = (subscriber.display_name or "").split()
+    masked = " ".join([words[0][:1] + "***"] + [w[:1] + "." for w in words[1:3]]) if words else ""
+    balance = get_balance(subscriber).balance
+    return [("fio", masked), ("balance", f"{balance:.2f}")]
+
+
+def pay(agent, params) -> Answer:
+    from ..actions import do_receive_payment
+
+    txn_id = parse_txn_id(params.get("txn_id"))
+    account = parse_account(params.get("account"))
+    amount = parse_sum(params.get("sum"), agent)
+    received_at = parse_txn_date(params.get("txn_date"), agent)
+    subscriber = find_subscriber(account)
+    refusal = None
+    if subscriber is None:
+        refusal = _no_account(account)
+    elif subscriber.status == SubscriberStatus.CLOSED and agent.active_accounts_only:
+        refusal = BadParameter(Result.ACCOUNT_CLOSED, _("The account is closed."))
+    if refusal is not None:
+        # A repeat of a payment taken before the account went away is answered as the first time was.
+        if not Payment.objects.filter(channel=agent.channel, external_id=txn_id).exists():
+            raise refusal
+        subscriber = None
+    try:
+        intake = do_receive_payment(
+            channel=agent.channel,
+            external_id=txn_id,
+            amount=amount,
+            method=PaymentMethod.TERMINAL,
+            subscriber=subscriber,
+            account_ref=account,
+            received_at=received_at,
+        )
+    except ValidationError as exc:
+        return Answer(Result.OTHER, " ".join(exc.messages)[:200], txn_id=txn_id, sum=f"{amount:.2f}")
+    payment = intake.payment
+    if intake.conflict is not None:
+        return Answer(
+            Result.OTHER,
+            _("This txn_id was paid with another sum or account."),
+            txn_id=txn_id,
+            prv_txn=str(payment.pk),
+            sum=f"{amount:.2f}",
+        )
+    if payment.status == PaymentStatus.CANCELLED:
+        # Staff cancelled it as a mistake: the repeat must not look like a fresh success.
+        return Answer(Result.OTHER, _("This payment was cancelled."), txn_id=txn_id, prv_txn=str(payment.pk))
+    return Answer(
+        Result.OK,
+        "OK",
+        txn_id=txn_id,
+        prv_txn=str(payment.pk),
+        sum=f"{payment.amount:.2f}",
+        prv_txn_date=payment.created_at.astimezone(agent.tz).strftime("%Y%m%d%H%M%S"),
+    )
+
+
+COMMANDS = {"check": check, "pay": pay}

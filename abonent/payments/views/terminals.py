@@ -1,0 +1,120 @@
+"""The payment agents' protocol endpoint, ``/pay/agents/<code>/``: who is calling, within what deadline, and the
+XML answer. What ``check`` and ``pay`` do is ``protocols.osmp``.
+
+The caller is the agent only if its address is in the agent's networks AND it gives the agent's login and secret
+(HTTP Basic, or ``login``/``password`` parameters for agents that cannot send Basic). Anything else gets 403 with
+the same answer whether the code exists or not, so codes cannot be probed. The address is ``REMOTE_ADDR``, or the
+proxy's ``X-Forwarded-For`` entry only when ``ABONENT_BEHIND_PROXY`` says a proxy sets it (core.middleware).
+
+The database work runs in one transaction with ``statement_timeout`` and ``lock_timeout`` of
+``ABONENT_AGENT_DB_TIMEOUT`` (PostgreSQL); a database that does not answer in time, or a pool with no free
+connection, is answered 1 (retry later), never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.http import HttpResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+
+from abonent.core.middleware import client_ip
+
+from ..models.agents import secret_matches
+from ..protocols import osmp
+from ..selectors.agents import agent_for_protocol
+
+logger = logging.getLogger(__name__)
+CONTENT_TYPE = "text/xml; charset=utf-8"
+
+
+def _respond(answer: osmp.Answer) -> HttpResponse:
+    return HttpResponse(answer.render(), content_type=CONTENT_TYPE, status=answer.status)
+
+
+def _credentials(request, params) -> tuple[str, str]:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _sep, value = header.partition(" ")
+    if scheme.lower() == "basic" and value:
+        try:
+            login, _sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return "", ""
+        return login, password
+    return params.get("login") or "", params.get("password") or ""
+
+
+def _authenticated(request, agent, params) -> bool:
+    if agent is None:
+        return False
+    if not agent.allows(client_ip(request)):
+        return False
+    login, password = _credentials(request, params)
+    login_ok = hmac.compare_digest(login.encode("utf-8", "replace"), agent.login.encode("utf-8", "replace"))
+    return secret_matches(password, agent.secret_hash) and login_ok
+
+
+def _within_deadline():
+    """Session timeouts for this transaction only (SET LOCAL): a stuck statement or lock wait is cancelled by the
+    server and raises, which the view answers 1. SQLite waits at most its connection's busy timeout."""
+    if connection.vendor == "postgresql":
+        ms = str(max(1, int(settings.ABONENT_AGENT_DB_TIMEOUT * 1000)))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)", [ms, ms]
+            )
+
+
+@csrf_exempt
+def agent_protocol(request, code: str):
+    # Agents read the comment in logs, not on a screen: one language, whatever the Accept-Language.
+    with translation.override("en"):
+        return _agent_protocol(request, code)
+
+
+def _agent_protocol(request, code: str):
+    if request.method not in ("GET", "POST"):
+        response = _respond(osmp.Answer(osmp.Result.OTHER, "Method not allowed", status=405))
+        response["Allow"] = "GET, POST"
+        return response
+    params = request.POST.copy() if request.method == "POST" else request.GET.copy()
+    if request.method == "POST":
+        for key, values in request.GET.lists():
+            params.setdefault(key, values[-1])
+    txn_id = params.get("txn_id") or ""
+    echo = txn_id if osmp._TXN_ID.match(txn_id) else ""
+    try:
+        with transaction.atomic():
+            # Cached; on a miss one read by a unique index, which waits on no lock. A caller refused costs no more.
+            agent = agent_for_protocol(code)
+            if not _authenticated(request, agent, params):
+                logger.warning("payment agent %r: refused a caller from %s", code[:40], client_ip(request))
+                return _respond(osmp.Answer(osmp.Result.OTHER, _("Access denied"), txn_id=echo, status=403))
+            _within_deadline()
+            if not agent.active:
+                return _respond(osmp.Answer(osmp.Result.FORBIDDEN, _("Payments are switched off."), txn_id=echo))
+            handler = osmp.COMMANDS.get(params.get("command") or "")
+            if handler is None:
+                return _respond(osmp.Answer(osmp.Result.OTHER, _("Unknown command."), txn_id=echo))
+            try:
+                answer = handler(agent, params)
+            except osmp.BadParameter as exc:
+                answer = osmp.Answer(exc.result, exc.comment, txn_id=echo)
+    except DatabaseError:
+        # Timed out (statement_timeout, lock_timeout), no connection within the pool's deadline, the server gone:
+        # nothing was committed, and the agent will try again.
+        logger.warning("payment agent %r: the database did not answer in time", code[:40], exc_info=True)
+        answer = osmp.Answer(osmp.Result.TEMPORARY, _("Temporary error, try again later."), txn_id=echo)
+    except Exception:
+        # A fault of ours: rolled back, logged with its traceback, and the agent told to come again rather than
+        # given a 500 (which it would retry the same way) or a final refusal (which would send the payer away).
+        logger.exception("payment agent %r: the request failed", code[:40])
+        answer = osmp.Answer(osmp.Result.TEMPORARY, _("Temporary error, try again later."), txn_id=echo)
+    return _respond(answer)
