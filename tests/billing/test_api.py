@@ -2,59 +2,19 @@
 
 import datetime as dt
 import hashlib
-import json
-import uuid
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 
 from abonent.api.models import IdempotencyRecord
 from abonent.billing import actions
 from abonent.billing.models import LedgerTransaction, PromisedPayment, Subscription
 from abonent.billing.testing import balance
 from abonent.core.models import AuditEvent
-from abonent.staff.actions import do_create_api_token
 from abonent.staff.permissions import Role
 
 D = Decimal
 NOV_1, NOV_16 = dt.date(2026, 11, 1), dt.date(2026, 11, 16)
-
-
-FRESH = object()
-
-
-class Api(Client):
-    """JSON in and out, with a staff user's API token.
-
-    A POST carries a fresh Idempotency-Key, as an integration's first attempt does; ``key="…"`` sends that
-    key, ``key=None`` none. A string body is sent as it is (to send the same JSON spelt another way).
-    """
-
-    def post(self, path, data=None, *, key=FRESH, **extra):
-        if key is FRESH:
-            key = uuid.uuid4().hex
-        if key is not None:
-            extra["headers"] = {"Idempotency-Key": key, **extra.get("headers", {})}
-        body = data if isinstance(data, str) else json.dumps(data or {})
-        return super().post(path, body, content_type="application/json", **extra)
-
-    def put(self, path, data=None, **extra):
-        return super().put(path, json.dumps(data or {}), content_type="application/json", **extra)
-
-
-@pytest.fixture
-def api_of(make_staff):
-    def make(role, **kwargs) -> Api:
-        _token, plaintext = do_create_api_token(user=make_staff(role, **kwargs), name="tests")
-        return Api(headers={"Authorization": f"Bearer {plaintext}"})
-
-    return make
-
-
-@pytest.fixture
-def api(api_token) -> Api:
-    return Api(headers={"Authorization": f"Bearer {api_token}"})
 
 
 @pytest.fixture
@@ -539,11 +499,10 @@ def test_a_retry_after_the_stored_answer_expired_is_409_not_a_second_posting(api
 
 
 @pytest.fixture
-def operator_api(make_staff, branch):
+def operator_api(make_staff, branch, api_as):
     """An operator of the subscriber's branch and the client holding their token."""
     user = make_staff(Role.OPERATOR, branches=[branch])
-    _token, plaintext = do_create_api_token(user=user, name="tests")
-    return user, Api(headers={"Authorization": f"Bearer {plaintext}"})
+    return user, api_as(user)
 
 
 def test_replay_after_the_role_lost_the_right_is_403_not_the_stored_answer(operator_api, subscriber, subscription):

@@ -1,8 +1,6 @@
 """``/api/v1``: the turbo options of the catalog, and buying and ending a subscription's turbo."""
 
 import datetime as dt
-import json
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -14,41 +12,12 @@ from abonent.billing.models import LedgerTransaction, TurboActivation, TurboStat
 from abonent.billing.testing import balance
 from abonent.catalog import actions as catalog
 from abonent.core.models import AuditEvent
-from abonent.staff.actions import do_create_api_token
 from abonent.staff.permissions import Role
 
 D = Decimal
 NOV_1 = dt.date(2026, 11, 1)
 # Noon in Moscow, in UTC as the clock gives it in production (and the API answers it).
 NOON = dt.datetime(2026, 11, 10, 9, 0, tzinfo=dt.UTC)
-
-
-FRESH = object()
-
-
-class Api(Client):
-    """JSON in and out; a POST carries a fresh Idempotency-Key unless ``key`` says which (None: none)."""
-
-    def post(self, path, data=None, *, key=FRESH, **extra):
-        if key is FRESH:
-            key = uuid.uuid4().hex
-        if key is not None:
-            extra["headers"] = {"Idempotency-Key": key, **extra.get("headers", {})}
-        return super().post(path, json.dumps(data or {}), content_type="application/json", **extra)
-
-
-@pytest.fixture
-def api(api_token) -> Api:
-    return Api(headers={"Authorization": f"Bearer {api_token}"})
-
-
-@pytest.fixture
-def api_of(make_staff):
-    def make(role, **kwargs) -> Api:
-        _token, plaintext = do_create_api_token(user=make_staff(role, **kwargs), name="tests")
-        return Api(headers={"Authorization": f"Bearer {plaintext}"})
-
-    return make
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 retries with the same Idempotency-Key, a key reused with another body, permissions and branches."""
 
 import datetime as dt
-import json
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -21,33 +19,6 @@ from abonent.staff.permissions import Role
 from .statement_samples import cp1251, document, statement
 
 D = Decimal
-FRESH = object()
-
-
-class Api(Client):
-    """JSON in and out with a staff user's token; a POST carries a fresh Idempotency-Key unless ``key`` says."""
-
-    def post(self, path, data=None, *, key=FRESH, **extra):
-        if key is FRESH:
-            key = uuid.uuid4().hex
-        if key is not None:
-            extra["headers"] = {"Idempotency-Key": key, **extra.get("headers", {})}
-        body = data if isinstance(data, str) else json.dumps(data or {})
-        return super().post(path, body, content_type="application/json", **extra)
-
-
-@pytest.fixture
-def api_of(make_staff):
-    def make(role, **kwargs) -> Api:
-        _token, plaintext = do_create_api_token(user=make_staff(role, **kwargs), name="tests")
-        return Api(headers={"Authorization": f"Bearer {plaintext}"})
-
-    return make
-
-
-@pytest.fixture
-def api(api_token) -> Api:
-    return Api(headers={"Authorization": f"Bearer {api_token}"})
 
 
 def balance(subscriber) -> Decimal:
@@ -58,9 +29,10 @@ def codes(response) -> list[tuple[str | None, str]]:
     return [(f["field"], f["code"]) for f in response.json()["error"]["fields"]]
 
 
-def take(api, subscriber, amount="650.00", *, key=FRESH, **body):
+def take(api, subscriber, amount="650.00", *, key=..., **body):
+    """Take cash through the API; ``key``: the Idempotency-Key (none given: a fresh one, ``None``: no header)."""
     data = {"channel": "cash", "subscriber_id": subscriber.pk, "amount": amount, **body}
-    return api.post("/api/v1/payments", data, key=key)
+    return api.post("/api/v1/payments", data) if key is ... else api.post("/api/v1/payments", data, key=key)
 
 
 # --- taking a payment ------------------------------------------------------------------------------------

@@ -1,34 +1,14 @@
 """``/api/v1/subscribers/{id}/autopay``: read with billing view, set and turned off with subscription manage."""
 
 import datetime as dt
-import json
 
 import pytest
-from django.test import Client
 
 from abonent.core import clock
 from abonent.payments import actions
 from abonent.payments.models import AutopayPlan, NoticeKind, PaymentNotice
 from abonent.payments.testing import fake_gateway
-from abonent.staff.actions import do_create_api_token
 from abonent.staff.permissions import Role
-
-
-class Api(Client):
-    def put(self, path, data=None, **extra):
-        return super().put(path, json.dumps(data or {}), content_type="application/json", **extra)
-
-    def delete(self, path, data=None, **extra):
-        return super().delete(path, json.dumps(data or {}), content_type="application/json", **extra)
-
-
-@pytest.fixture
-def api_of(make_staff):
-    def make(role, **kwargs) -> Api:
-        _token, plaintext = do_create_api_token(user=make_staff(role, **kwargs), name="tests")
-        return Api(headers={"Authorization": f"Bearer {plaintext}"})
-
-    return make
 
 
 @pytest.fixture
@@ -103,7 +83,9 @@ def test_a_refusal_is_a_422_with_the_field_and_its_code(subscriber, make_subscri
 
 
 @pytest.mark.django_db
-def test_access_cashier_reads_only_other_branch_not_found_no_token_401(subscriber, method, api_of, other_branch):
+def test_access_cashier_reads_only_other_branch_not_found_no_token_401(
+    subscriber, method, api_of, api_as, other_branch
+):
     cashier = api_of(Role.CASHIER)
     assert cashier.get(url(subscriber)).status_code == 200
     response = cashier.put(url(subscriber), {"method_id": method.pk, "debit_day": 5})
@@ -112,7 +94,7 @@ def test_access_cashier_reads_only_other_branch_not_found_no_token_401(subscribe
     stranger = api_of(Role.OPERATOR, branches=[other_branch])
     assert stranger.get(url(subscriber)).status_code == 404
     assert stranger.put(url(subscriber), {"method_id": method.pk, "debit_day": 5}).status_code == 404
-    assert Api().get(url(subscriber)).status_code == 401
+    assert api_as(None).get(url(subscriber)).status_code == 401
     assert AutopayPlan.objects.count() == 0
     # Turning off autopay that was never on: not found.
     assert api_of(Role.OPERATOR).delete(url(subscriber)).status_code == 404
