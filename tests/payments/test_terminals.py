@@ -339,5 +339,5 @@ def test_query_counts_of_the_hot_path(terminal, subscriber):
     # The agent cached, the channel's cash account and the subscriber's ledger account made.
     call(terminal, command="pay", txn_id="0", account=subscriber.account_number, sum="1")
     assert len(statements(command="check", txn_id="1")) == deadline + 1
-    assert len(statements(command="pay", txn_id="1")) == deadline + 10
-    assert len(statements(command="pay", txn_id="1")) == deadline + 2
+    assert len(statements(command="pay", txn_id="1")) == deadline + 12
+    assert len(statements(command="pay", txn_id="1")) == deadline + 3

@@ -238,6 +238,9 @@ def do_expire_promised_payments() -> int:
         status=PromisedPaymentStatus.OPEN, due_on__lt=clock.today()
     ).select_related("subscriber"):
         with transaction.atomic():
+            # The account's lock first, as a payment takes it (then the promise's): the opposite order deadlocked
+            # with a payment repaying this promise at the same moment.
+            ledger.subscriber_account(promised.subscriber_id, lock=True)
             if _close_promised_payment(promised.subscriber, status=PromisedPaymentStatus.EXPIRED, acting_user=None):
                 count += 1
         events.emit("billing.balance_changed", subscriber_id=promised.subscriber_id)

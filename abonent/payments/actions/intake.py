@@ -49,12 +49,15 @@ def ledger_key(channel: str, external_id: str) -> str:
     return f"payment:{channel}|{external_id}"
 
 
-def find_account(account_ref: str) -> Subscriber | None:
-    """The subscriber whose account number is ``account_ref`` exactly (spaces around it ignored)."""
+def find_account(account_ref: str, *, lock: bool = False) -> Subscriber | None:
+    """The subscriber whose account number is ``account_ref`` exactly (spaces around it ignored). ``lock`` takes
+    the subscriber's row lock, which closing the account takes too: a payment is credited to an account that is
+    open when it commits, or goes to suspense."""
     ref = (account_ref or "").strip()
     if not ref or len(ref) > 20:
         return None
-    return Subscriber.objects.filter(account_number=ref).first()
+    found = Subscriber.objects.filter(account_number=ref)
+    return (found.select_for_update(of=("self",)) if lock else found).first()
 
 
 def do_receive_payment(
@@ -112,9 +115,14 @@ def do_receive_payment(
         if repeat is not None:
             return repeat
         if subscriber is None and not suspense_reason:
-            subscriber = find_account(account_ref)
+            subscriber = find_account(account_ref, lock=True)
             if subscriber is None:
                 suspense_reason = SuspenseReason.UNKNOWN_ACCOUNT
+        elif subscriber is not None:
+            # Its status as of now, under the row lock that closing the account takes (see find_account).
+            subscriber.status = (
+                Subscriber.objects.select_for_update().values_list("status", flat=True).get(pk=subscriber.pk)
+            )
         if subscriber is not None and subscriber.status == SubscriberStatus.CLOSED and not suspense_reason:
             suspense_reason = SuspenseReason.CLOSED_ACCOUNT
         try:

@@ -136,12 +136,20 @@ def do_finish_refund(refund: Refund, *, succeeded: bool, external_id: str = "", 
     else:
         refund.status = RefundStatus.FAILED
         refund.failure = (failure or "")[:500]
-        ledger.subscriber_account(refund.payment.subscriber_id, lock=True)
-        refund.reversal_transaction = ledger.reverse(
-            refund.transaction, memo=_("Refund refused by the channel: %(why)s") % {"why": refund.failure}
-        )
-        Payment.objects.filter(pk=refund.payment_id).update(refunded_amount=F("refunded_amount") - refund.amount)
-        events.emit("billing.balance_changed", subscriber_id=refund.payment.subscriber_id)
+        memo = _("Refund refused by the channel: %(why)s") % {"why": refund.failure}
+        payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+        if payment.status == PaymentStatus.RETURNED:
+            # A suspense payment's return the gateway refused: the money is back in suspense, and so is the payment.
+            refund.reversal_transaction = ledger.reverse(refund.transaction, memo=memo)
+            payment.status = PaymentStatus.SUSPENSE
+            payment.refunded_amount = 0
+            payment.status_reason = memo[:500]
+            payment.save(update_fields=["status", "refunded_amount", "status_reason"])
+        else:
+            ledger.subscriber_account(payment.subscriber_id, lock=True)
+            refund.reversal_transaction = ledger.reverse(refund.transaction, memo=memo)
+            Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") - refund.amount)
+            events.emit("billing.balance_changed", subscriber_id=payment.subscriber_id)
     refund.save(update_fields=["external_id", "finished_at", "status", "failure", "reversal_transaction"])
     audit.record(
         actor=None,

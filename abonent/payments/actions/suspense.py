@@ -14,7 +14,7 @@ from abonent.core import audit, clock, events
 from abonent.staff.permissions import Perm
 from abonent.subscribers.models import SubscriberStatus
 
-from ..channels import channel_account
+from ..channels import channel_account, online_refund
 from ..checks import key_of
 from ..models import Payment, PaymentConflict, PaymentStatus, Refund, RefundStatus
 from .common import check, deadline, lock, reason_of
@@ -117,8 +117,10 @@ def do_return_payment(payment: Payment, *, reason: str, acting_user, key: str | 
 def _return(payment: Payment, *, reason: str, acting_user, key: str) -> Refund:
     user = acting_user if getattr(acting_user, "pk", None) else None
     suspense, channel = ledger.system_account("suspense"), channel_account(payment.channel)
+    # A return the gateway refused puts the payment back in suspense, to be returned again: a key per return.
+    returns = Refund.objects.filter(payment=payment).count() + 1
     tx, _created = ledger.post(
-        key=f"payment_return:{payment.pk}",
+        key=f"payment_return:{payment.pk}:{returns}",
         kind=TransactionKind.REFUND,
         effective_date=clock.today(),
         legs=[(suspense.pk, -payment.amount), (channel.pk, payment.amount)],
@@ -126,17 +128,22 @@ def _return(payment: Payment, *, reason: str, acting_user, key: str) -> Refund:
         memo=reason,
     )
     now = clock.now()
+    # Through a gateway that refunds by itself the payer gets the money back only when the gateway is asked: the
+    # return is pending until it answers, and one it refuses puts the payment back in suspense (do_finish_refund).
+    starter = online_refund(payment.channel)
     refund = Refund.objects.create(
         payment=payment,
         key=key,
         amount=payment.amount,
         reason=reason,
-        status=RefundStatus.SUCCEEDED,
+        status=RefundStatus.PENDING if starter else RefundStatus.SUCCEEDED,
         transaction=tx,
         created_by=user,
         created_at=now,
-        finished_at=now,
+        finished_at=None if starter else now,
     )
+    if starter is not None:
+        transaction.on_commit(lambda: starter(refund.pk))
     payment.status = PaymentStatus.RETURNED
     payment.status_reason = reason
     payment.refunded_amount = payment.amount

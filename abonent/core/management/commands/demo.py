@@ -142,6 +142,15 @@ class Command(BaseCommand):
                 f"    echo {shlex.quote(attributes)} | radclient -x {radius_host}:{radius_auth_port} auth "
                 f"{shlex.quote(radius['secret'])}",
             ]
+        agent = ctx.facts.get("payment_agent")
+        if agent:
+            lines += [
+                "",
+                "  A payment terminal's pay (the check/pay protocol; docs/payments.md):",
+                f"    curl -u {agent['login']}:{agent['secret']} "
+                f"'{base}{agent['path']}?command=pay&txn_id=1001&account={agent['account']}&sum=650.00"
+                "&txn_date=20261206120000'",
+            ]
         lines += ["", "Press Ctrl-C to stop.", ""]
         self.stdout.write("\n".join(lines))
         self.stdout.flush()
