@@ -48,7 +48,9 @@ BEGIN
     SELECT p.id, p.amount, p.account_ref, p.status, p.created_at, p.subscriber_id INTO first
       FROM payments_payment p WHERE p.channel = p_channel AND p.external_id = p_external_id;
     IF NOT FOUND THEN
-        SELECT s.id, s.status INTO sub FROM subscribers_subscriber s WHERE s.account_number = p_account;
+        -- The subscriber's row lock, which closing the account takes too (intake.find_account): credited to an
+        -- account open when this commits, or to suspense.
+        SELECT s.id, s.status INTO sub FROM subscribers_subscriber s WHERE s.account_number = p_account FOR UPDATE;
         IF NOT FOUND THEN
             outcome := 'no_account';
             RETURN;
