@@ -36,7 +36,7 @@ from ..models import Payment, PaymentMethod
 
 __all__ = ["FastPay", "fast_path_enabled", "receive_terminal_payment"]
 
-SQL = "SELECT * FROM payments_terminal_pay(" + ", ".join(["%s"] * 18) + ")"
+SQL = "SELECT * FROM payments_terminal_pay(" + ", ".join(["%s"] * 19) + ")"
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,24 @@ class FastPay:
     status: str = ""
 
 
-def fast_path_enabled() -> bool:
-    return connection.vendor == "postgresql" and settings.ABONENT_AGENT_FAST_PATH
+def fast_path_enabled(channel: str) -> bool:
+    """Whether a ``pay`` of ``channel`` goes the fast path (module doc)."""
+    return connection.vendor == "postgresql" and settings.ABONENT_AGENT_FAST_PATH and _receipt(channel) is not None
+
+
+def agent_timeout() -> str:
+    return str(max(1, int(settings.ABONENT_AGENT_DB_TIMEOUT * 1000)))
+
+
+def agent_deadline() -> None:
+    """Session timeouts for this transaction only (SET LOCAL): a stuck statement or lock wait is cancelled by the
+    server and raises, which the agents' view answers 1. SQLite waits at most its connection's busy timeout."""
+    if connection.vendor == "postgresql":
+        ms = agent_timeout()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)", [ms, ms]
+            )
 
 
 def _receipt(channel: str) -> tuple[str, str] | None:
@@ -73,8 +89,10 @@ def _receipt(channel: str) -> tuple[str, str] | None:
 def receive_terminal_payment(
     *, channel: str, external_id: str, amount: Decimal, account: str, received_at, closed_to_suspense: bool
 ) -> FastPay | None:
-    """Take an agent's ``pay`` in (parameters already checked by ``protocols.osmp``); None: use the intake."""
-    if not fast_path_enabled():
+    """Take an agent's ``pay`` in (parameters already checked by ``protocols.osmp``); None: use the intake. The
+    agent's deadline is in force when it returns: the view set it when ``fast_path_enabled`` is false, the function
+    sets it otherwise, also when it leaves the payment to the intake."""
+    if connection.vendor != "postgresql" or not settings.ABONENT_AGENT_FAST_PATH:
         return None
     receipt = _receipt(channel)
     if receipt is None:
@@ -105,11 +123,12 @@ def receive_terminal_payment(
                 (settings.ABONENT_FISCAL_ID_PREFIX or "")[:32],
                 meta.get("ip"),
                 meta.get("request_id", ""),
+                agent_timeout(),
             ],
         )
         outcome, payment_id, paid, created_at, status, subscriber_id = cursor.fetchone()
     if outcome == "fallback":
-        return None
+        return None  # the function set the deadline
     if outcome == "created" and status == "credited":
         # What do_post_payment announces; payments.payment_received is answered by the function (module doc).
         events.emit("billing.balance_changed", subscriber_id=subscriber_id)

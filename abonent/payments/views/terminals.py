@@ -18,8 +18,7 @@ import binascii
 import hmac
 import logging
 
-from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -27,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from abonent.core.middleware import client_ip
 
+from ..actions import fastpay
 from ..models.agents import secret_matches
 from ..protocols import osmp
 from ..selectors.agents import agent_for_protocol
@@ -61,15 +61,11 @@ def _authenticated(request, agent, params) -> bool:
     return secret_matches(password, agent.secret_hash) and login_ok
 
 
-def _within_deadline():
-    """Session timeouts for this transaction only (SET LOCAL): a stuck statement or lock wait is cancelled by the
-    server and raises, which the view answers 1. SQLite waits at most its connection's busy timeout."""
-    if connection.vendor == "postgresql":
-        ms = str(max(1, int(settings.ABONENT_AGENT_DB_TIMEOUT * 1000)))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)", [ms, ms]
-            )
+def _within_deadline(command: str, channel: str):
+    """The agent's deadline for this transaction (``actions.fastpay.agent_deadline``). A ``pay`` on the fast path
+    sets it in the same statement as the payment, one round trip less (``fastpay.receive_terminal_payment``)."""
+    if command != "pay" or not fastpay.fast_path_enabled(channel):
+        fastpay.agent_deadline()
 
 
 @csrf_exempt
@@ -97,7 +93,7 @@ def _agent_protocol(request, code: str):
             if not _authenticated(request, agent, params):
                 logger.warning("payment agent %r: refused a caller from %s", code[:40], client_ip(request))
                 return _respond(osmp.Answer(osmp.Result.OTHER, _("Access denied"), txn_id=echo, status=403))
-            _within_deadline()
+            _within_deadline(params.get("command") or "", agent.channel)
             if not agent.active:
                 return _respond(osmp.Answer(osmp.Result.FORBIDDEN, _("Payments are switched off."), txn_id=echo))
             handler = osmp.COMMANDS.get(params.get("command") or "")
