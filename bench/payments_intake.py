@@ -65,7 +65,7 @@ def start_web(database_url: str, port: int, workers: int, path: str = "fast") ->
         # The agents' route (payments.agents_asgi) runs requests in ABONENT_AGENT_THREADS threads, each holding a
         # pooled connection while it runs; the pay is one function call (actions.fastpay).
         env["ABONENT_AGENT_THREADS"] = os.environ.get("ABONENT_AGENT_THREADS", "4")
-        env["ABONENT_DB_POOL_MAX"] = os.environ.get("ABONENT_DB_POOL_MAX", env["ABONENT_AGENT_THREADS"])
+        env["ABONENT_DB_POOL_MAX"] = os.environ.get("ABONENT_DB_POOL_MAX", str(int(env["ABONENT_AGENT_THREADS"]) + 1))
         env["ABONENT_AGENT_FAST_PATH"] = "1"
     else:
         env["ABONENT_AGENT_LEAN_ROUTE"] = "0"

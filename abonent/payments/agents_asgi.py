@@ -21,13 +21,14 @@ import contextvars
 import io
 import logging
 import re
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connection
+from django.db import connection, connections
 from django.http import HttpResponse
 
 from abonent.core import middleware
@@ -47,6 +48,21 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
+def close_connections() -> None:
+    """Close the database connection each of the route's threads keeps (tests; a process going away)."""
+    if _executor is None:
+        return
+    count = _executor._max_workers
+    barrier = threading.Barrier(count)
+
+    def close():
+        barrier.wait(timeout=10)  # one task per thread: each waits until every thread holds one
+        connections.close_all()
+
+    for future in [_executor.submit(close) for _ in range(count)]:
+        future.result(timeout=20)
+
+
 def takes(scope) -> bool:
     """Whether this route serves the request (the rest goes to Django as before)."""
     if scope["type"] != "http" or not settings.ABONENT_AGENT_LEAN_ROUTE or not _PATH.match(scope.get("path", "")):
@@ -59,7 +75,7 @@ async def _send(response: HttpResponse, send) -> None:
     """A plain (not streaming) response out over ASGI. Django's ``ASGIHandler.send_response`` would also close the
     response through the one thread-sensitive executor (``request_finished``), which this route does not use."""
     body = response.content
-    headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+    headers = [(name.lower().encode("ascii"), value.encode("latin1")) for name, value in response.items()]
     headers.append((b"content-length", str(len(body)).encode("ascii")))
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -136,7 +152,9 @@ async def handle(scope, receive, send, django_app) -> None:
         replay = iter([{"type": "http.request", "body": body, "more_body": False}])
 
         async def again():
-            return next(replay, {"type": "http.disconnect"})
+            # The body once, then the server's own messages (a disconnect when the client goes away).
+            message = next(replay, None)
+            return message if message is not None else await receive()
 
         await django_app(scope, again, send)
         return
