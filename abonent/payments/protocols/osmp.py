@@ -262,7 +262,12 @@ def pay(agent, params) -> Answer:
 def _fast_pay(agent, txn_id: str, account: str, amount: Decimal, received_at) -> Answer | None:
     """``pay`` in one round trip (``actions.fastpay``), answered as below; None: it does not apply here."""
     from ..actions.fastpay import receive_terminal_payment
+    from ..checks import payment_amount
 
+    try:
+        payment_amount(amount)  # what the intake refuses first: past AMOUNT_LIMIT (an agent's max_sum may allow it)
+    except ValidationError as exc:
+        return Answer(Result.OTHER, " ".join(exc.messages)[:200], txn_id=txn_id, sum=f"{amount:.2f}")
     fast = receive_terminal_payment(
         channel=agent.channel,
         external_id=txn_id,
