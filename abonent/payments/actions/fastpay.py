@@ -23,6 +23,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from abonent.core import clock, events
@@ -73,7 +74,30 @@ def agent_deadline() -> None:
 
 def _receipt(channel: str) -> tuple[str, str] | None:
     """(reason, error) of the ``not_required`` receipt the event handler would record; None when a receipt is due
-    (or its provider cannot say): then the intake and its event do it."""
+    (or its provider cannot say): then the intake and its event do it. Remembered per channel, settings and
+    language (twice a request on the hot path)."""
+    key = (
+        channel,
+        tuple(settings.ABONENT_FISCAL_SKIP_CHANNELS),
+        tuple(settings.ABONENT_FISCAL_OWN_AGENT_CHANNELS),
+        settings.ABONENT_FISCAL_PROVIDER,
+        get_language(),
+    )
+    try:
+        return _receipts[key]
+    except KeyError:
+        pass
+    found = _receipt_of(channel)
+    if len(_receipts) > 1000:
+        _receipts.clear()
+    _receipts[key] = found
+    return found
+
+
+_receipts: dict[tuple, tuple[str, str] | None] = {}
+
+
+def _receipt_of(channel: str) -> tuple[str, str] | None:
     needed, why = receipt_needed(Payment(channel=channel, method=PaymentMethod.TERMINAL))
     if needed:
         return None
