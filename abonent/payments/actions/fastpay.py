@@ -16,6 +16,8 @@ consumer).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -50,6 +52,33 @@ class FastPay:
     amount: Decimal | None = None
     created_at: dt.datetime | None = None
     status: str = ""
+
+
+class Fallback(Exception):
+    """The function left the payment to the intake (within ``first_try``)."""
+
+
+# "auto": a fallback returns None (the caller goes on to the intake in its transaction); "first": it raises
+# Fallback (the agents' view called the function in autocommit, and retries in a transaction); "intake": the
+# function is not called (that retry).
+_mode: contextvars.ContextVar[str] = contextvars.ContextVar("abonent_fastpay_mode", default="auto")
+
+
+@contextlib.contextmanager
+def _in_mode(mode: str):
+    token = _mode.set(mode)
+    try:
+        yield
+    finally:
+        _mode.reset(token)
+
+
+def first_try():
+    return _in_mode("first")
+
+
+def intake_only():
+    return _in_mode("intake")
 
 
 def fast_path_enabled(channel: str) -> bool:
@@ -116,7 +145,7 @@ def receive_terminal_payment(
     """Take an agent's ``pay`` in (parameters already checked by ``protocols.osmp``); None: use the intake. The
     agent's deadline is in force when it returns: the view set it when ``fast_path_enabled`` is false, the function
     sets it otherwise, also when it leaves the payment to the intake."""
-    if connection.vendor != "postgresql" or not settings.ABONENT_AGENT_FAST_PATH:
+    if connection.vendor != "postgresql" or not settings.ABONENT_AGENT_FAST_PATH or _mode.get() == "intake":
         return None
     receipt = _receipt(channel)
     if receipt is None:
@@ -152,6 +181,8 @@ def receive_terminal_payment(
         )
         outcome, payment_id, paid, created_at, status, subscriber_id = cursor.fetchone()
     if outcome == "fallback":
+        if _mode.get() == "first":
+            raise Fallback
         return None  # the function set the deadline
     if outcome == "created" and status == "credited":
         # What do_post_payment announces; payments.payment_received is answered by the function (module doc).
