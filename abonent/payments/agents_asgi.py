@@ -10,8 +10,9 @@ every request. What the middleware did that still matters here is done here: the
 address for the audit log (``RequestIdMiddleware``), the refusal of a NUL character, an oversized body
 (``DATA_UPLOAD_MAX_MEMORY_SIZE``, 413 before it is read) and too many fields, and ``Cache-Control: no-store``.
 
-A request this route does not take as it is (another path, a percent-encoded NUL, a body it cannot decode, a
-streaming body without a length past the cap) goes to the full Django application, which refuses it as before.
+A request this route does not take as it is (a percent-encoded NUL, a body it cannot decode, a Host outside
+``ALLOWED_HOSTS``, plain HTTP under ``SECURE_SSL_REDIRECT``) goes to the full Django application, which answers it as
+before; so do other paths.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connection, connections
 from django.http import HttpResponse
@@ -134,6 +135,27 @@ def _serve(request: ASGIRequest, code: str) -> HttpResponse:
     return response
 
 
+def _plain(request: ASGIRequest) -> bool:
+    """Whether the middleware this route skips would let the request through as it is."""
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return not (settings.SECURE_SSL_REDIRECT and not request.is_secure())
+
+
+async def _delegate(scope, body: bytes, receive, send, django_app) -> None:
+    """Hand the request, its body already read, to the full Django application."""
+    replay = iter([{"type": "http.request", "body": body, "more_body": False}])
+
+    async def again():
+        # The body once, then the server's own messages (a disconnect when the client goes away).
+        message = next(replay, None)
+        return message if message is not None else await receive()
+
+    await django_app(scope, again, send)
+
+
 async def handle(scope, receive, send, django_app) -> None:
     """Serve an agent's request (``takes(scope)`` is true), or hand it to ``django_app``."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440
@@ -148,23 +170,21 @@ async def handle(scope, receive, send, django_app) -> None:
         await _send(HttpResponse("Request body too large", status=413, content_type="text/plain"), send)
         return
     if b"\x00" in body or b"%00" in body:
-        # The full stack's guard answers it (400, in the client's language).
-        replay = iter([{"type": "http.request", "body": body, "more_body": False}])
-
-        async def again():
-            # The body once, then the server's own messages (a disconnect when the client goes away).
-            message = next(replay, None)
-            return message if message is not None else await receive()
-
-        await django_app(scope, again, send)
+        # The full stack's guard answers it (422, in the client's language).
+        await _delegate(scope, body, receive, send, django_app)
         return
     try:
         request = ASGIRequest(scope, io.BytesIO(body))
     except UnicodeDecodeError:
-        response = HttpResponse("Bad request", status=400, content_type="text/plain")
-    else:
-        code = _PATH.match(scope["path"])[1]
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()
-        response = await loop.run_in_executor(_pool(), context.run, _serve, request, code)
+        await _delegate(scope, body, receive, send, django_app)
+        return
+    if not _plain(request):
+        # A Host not in ALLOWED_HOSTS (400), plain HTTP where SECURE_SSL_REDIRECT sends it to HTTPS (301): the
+        # full stack answers as before.
+        await _delegate(scope, body, receive, send, django_app)
+        return
+    code = _PATH.match(scope["path"])[1]
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    response = await loop.run_in_executor(_pool(), context.run, _serve, request, code)
     await _send(response, send)

@@ -427,7 +427,7 @@ def _asgi(method, path, *, query=b"", body=b"", headers=(), client=("127.0.0.1",
         "raw_path": path.encode(),
         "query_string": query,
         "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
+        "headers": [*([] if any(name == b"host" for name, _ in headers) else [(b"host", b"testserver")]), *headers],
         "client": client,
         "server": ("testserver", 80),
     }
@@ -485,5 +485,13 @@ def test_the_lean_route_pays_once_and_keeps_the_agents_rules(agent_and_secret, s
     post = _asgi("POST", URL, body=query.replace("lean1", "lean2").encode(), headers=form)
     assert post[0] == 200 and b"<result>0</result>" in post[2]
     assert balance(subscriber) == D("24.00") and ledger.verify() == []
+    # What the skipped middleware refuses is refused as before: a foreign Host (400), plain HTTP under
+    # SECURE_SSL_REDIRECT (a 301 to HTTPS) go to the full stack.
+    assert _asgi("GET", URL, query=query.encode(), headers=[*auth, (b"host", b"evil.example")])[0] == 400
+    assert b"x-frame-options" not in headers  # this route's own answer, not the full stack's
+    with override_settings(SECURE_SSL_REDIRECT=True):
+        # The full stack answers (its SecurityMiddleware read the setting at start-up: in production, a 301).
+        delegated = _asgi("GET", URL, query=query.encode(), headers=auth)[1]
+        assert b"x-frame-options" in {name.lower() for name in delegated}
     # Other paths are Django's as before.
     assert _asgi("GET", "/pay/agents/qiwi/extra/")[0] == 404
