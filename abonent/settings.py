@@ -310,6 +310,13 @@ ABONENT_BANK_STATEMENT_MAX_BYTES = _at_least_one("ABONENT_BANK_STATEMENT_MAX_BYT
 # is answered 1 ("temporary error, retry"), well inside QIWI's 60 s (docs/payments-terminals.md).
 ABONENT_AGENT_CACHE_SECONDS = float(os.environ.get("ABONENT_AGENT_CACHE_SECONDS", 5))
 ABONENT_AGENT_DB_TIMEOUT = float(os.environ.get("ABONENT_AGENT_DB_TIMEOUT", 5))
+# A payment agent's ``pay`` in one database round trip on PostgreSQL (payments.actions.fastpay); 0 = the intake.
+ABONENT_AGENT_FAST_PATH = _bool("ABONENT_AGENT_FAST_PATH", True)
+# Threads per web process serving the agents' endpoint (payments.agents_asgi), each holding a pooled connection
+# while it runs a request: keep ABONENT_DB_POOL_MAX at least this.
+ABONENT_AGENT_THREADS = int(os.environ.get("ABONENT_AGENT_THREADS", 4))
+# Off: the agents' endpoint goes through Django's whole middleware stack like any page (abonent.asgi).
+ABONENT_AGENT_LEAN_ROUTE = _bool("ABONENT_AGENT_LEAN_ROUTE", True)
 # Key for secrets stored reversibly (NAS shared secrets, PPPoE passwords); SECRET_KEY when unset.
 ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
 # Keys being rotated away from (comma-separated): values are still decrypted under them until

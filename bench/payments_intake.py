@@ -50,7 +50,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_web(database_url: str, port: int, workers: int) -> subprocess.Popen:
+def start_web(database_url: str, port: int, workers: int, path: str = "fast") -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -61,6 +61,15 @@ def start_web(database_url: str, port: int, workers: int) -> subprocess.Popen:
         # one connection, and one spare.
         "ABONENT_DB_POOL_MAX": os.environ.get("ABONENT_DB_POOL_MAX", "2"),
     }
+    if path == "fast":
+        # The agents' route (payments.agents_asgi) runs requests in ABONENT_AGENT_THREADS threads, each holding a
+        # pooled connection while it runs; the pay is one function call (actions.fastpay).
+        env["ABONENT_AGENT_THREADS"] = os.environ.get("ABONENT_AGENT_THREADS", "4")
+        env["ABONENT_DB_POOL_MAX"] = os.environ.get("ABONENT_DB_POOL_MAX", str(int(env["ABONENT_AGENT_THREADS"]) + 1))
+        env["ABONENT_AGENT_FAST_PATH"] = "1"
+    else:
+        env["ABONENT_AGENT_LEAN_ROUTE"] = "0"
+        env["ABONENT_AGENT_FAST_PATH"] = "0"
     abonent = Path(sys.executable).with_name("abonent")
     command = [str(abonent), "web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
@@ -166,6 +175,13 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=None, help="distinct payments (default min(n, 20,000))")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="abonent web processes")
+    parser.add_argument(
+        "--path",
+        choices=("fast", "old"),
+        default="fast",
+        help="fast: the agents' lean route and the one-statement pay (the default); old: Django's full stack and "
+        "the Python intake (ABONENT_AGENT_LEAN_ROUTE=0, ABONENT_AGENT_FAST_PATH=0)",
+    )
     args = parser.parse_args()
     payments = args.payments or min(args.n, 20_000)
     setup = prepare(
@@ -204,7 +220,7 @@ def main() -> None:
 
     port = free_port()
     log(f"starting abonent web --workers {args.workers} on port {port}")
-    web = start_web(setup.database_url, port, args.workers)
+    web = start_web(setup.database_url, port, args.workers, args.path)
     try:
         wait_ready(port, web)
         log(f"sending {len(requests):,} pay requests ({payments:,} payments twice) over {args.concurrency} connections")
@@ -225,7 +241,8 @@ def main() -> None:
     ours = Payment.objects.filter(channel=f"agent:{AGENT}", external_id__startswith=run)
     stored = ours.count()
     stored_sum = ours.aggregate(s=Sum("amount"))["s"] or Decimal(0)
-    entries = LedgerTransaction.objects.filter(idempotency_key__startswith=f"payment:agent:{AGENT}:{run}").count()
+    # The intake's ledger key (actions.intake.ledger_key): "payment:<channel>|<txn_id>".
+    entries = LedgerTransaction.objects.filter(idempotency_key__startswith=f"payment:agent:{AGENT}|{run}").count()
     balance_after = LedgerAccount.objects.filter(subscriber__isnull=False).aggregate(s=Sum("balance"))["s"] or 0
     growth = balance_after - balance_before
     expected_sum = sum(expected.values(), Decimal(0))
@@ -245,6 +262,7 @@ def main() -> None:
             "payments": payments,
             "requests": len(results),
             "workers": args.workers,
+            "path": args.path,
             "concurrency": args.concurrency,
             "seconds": round(seconds, 2),
             "rate": round(payments / seconds),

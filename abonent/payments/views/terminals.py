@@ -8,7 +8,8 @@ proxy's ``X-Forwarded-For`` entry only when ``ABONENT_BEHIND_PROXY`` says a prox
 
 The database work runs in one transaction with ``statement_timeout`` and ``lock_timeout`` of
 ``ABONENT_AGENT_DB_TIMEOUT`` (PostgreSQL); a database that does not answer in time, or a pool with no free
-connection, is answered 1 (retry later), never a 500.
+connection, is answered 1 (retry later), never a 500. A ``pay`` on the fast path (``actions.fastpay``) is one
+statement, its own transaction, which sets those timeouts itself; what it leaves to the intake runs as above.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import binascii
 import hmac
 import logging
 
-from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -27,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from abonent.core.middleware import client_ip
 
+from ..actions import fastpay
 from ..models.agents import secret_matches
 from ..protocols import osmp
 from ..selectors.agents import agent_for_protocol
@@ -61,22 +62,18 @@ def _authenticated(request, agent, params) -> bool:
     return secret_matches(password, agent.secret_hash) and login_ok
 
 
-def _within_deadline():
-    """Session timeouts for this transaction only (SET LOCAL): a stuck statement or lock wait is cancelled by the
-    server and raises, which the view answers 1. SQLite waits at most its connection's busy timeout."""
-    if connection.vendor == "postgresql":
-        ms = str(max(1, int(settings.ABONENT_AGENT_DB_TIMEOUT * 1000)))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)", [ms, ms]
-            )
-
-
 @csrf_exempt
 def agent_protocol(request, code: str):
     # Agents read the comment in logs, not on a screen: one language, whatever the Accept-Language.
     with translation.override("en"):
         return _agent_protocol(request, code)
+
+
+def _handle(handler, agent, params, echo: str) -> osmp.Answer:
+    try:
+        return handler(agent, params)
+    except osmp.BadParameter as exc:
+        return osmp.Answer(exc.result, exc.comment, txn_id=echo)
 
 
 def _agent_protocol(request, code: str):
@@ -90,23 +87,30 @@ def _agent_protocol(request, code: str):
             params.setdefault(key, values[-1])
     txn_id = params.get("txn_id") or ""
     echo = txn_id if osmp._TXN_ID.match(txn_id) else ""
+    command = params.get("command") or ""
     try:
-        with transaction.atomic():
-            # Cached; on a miss one read by a unique index, which waits on no lock. A caller refused costs no more.
-            agent = agent_for_protocol(code)
-            if not _authenticated(request, agent, params):
-                logger.warning("payment agent %r: refused a caller from %s", code[:40], client_ip(request))
-                return _respond(osmp.Answer(osmp.Result.OTHER, _("Access denied"), txn_id=echo, status=403))
-            _within_deadline()
-            if not agent.active:
-                return _respond(osmp.Answer(osmp.Result.FORBIDDEN, _("Payments are switched off."), txn_id=echo))
-            handler = osmp.COMMANDS.get(params.get("command") or "")
-            if handler is None:
-                return _respond(osmp.Answer(osmp.Result.OTHER, _("Unknown command."), txn_id=echo))
+        # Cached; on a miss one read by a unique index, which waits on no lock. A caller refused costs no more.
+        agent = agent_for_protocol(code)
+        if not _authenticated(request, agent, params):
+            logger.warning("payment agent %r: refused a caller from %s", code[:40], client_ip(request))
+            return _respond(osmp.Answer(osmp.Result.OTHER, _("Access denied"), txn_id=echo, status=403))
+        if not agent.active:
+            return _respond(osmp.Answer(osmp.Result.FORBIDDEN, _("Payments are switched off."), txn_id=echo))
+        handler = osmp.COMMANDS.get(command)
+        if handler is None:
+            return _respond(osmp.Answer(osmp.Result.OTHER, _("Unknown command."), txn_id=echo))
+        answer = None
+        if command == "pay" and fastpay.fast_path_enabled(agent.channel):
+            # One statement, its own transaction (autocommit): it sets the deadline itself (actions.fastpay).
             try:
-                answer = handler(agent, params)
-            except osmp.BadParameter as exc:
-                answer = osmp.Answer(exc.result, exc.comment, txn_id=echo)
+                with fastpay.first_try():
+                    answer = _handle(handler, agent, params, echo)
+            except fastpay.Fallback:
+                answer = None  # nothing written that the intake would not write: the intake takes it below
+        if answer is None:
+            with transaction.atomic(), fastpay.intake_only():
+                fastpay.agent_deadline()
+                answer = _handle(handler, agent, params, echo)
     except DatabaseError:
         # Timed out (statement_timeout, lock_timeout), no connection within the pool's deadline, the server gone:
         # nothing was committed, and the agent will try again.
