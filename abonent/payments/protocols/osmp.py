@@ -113,6 +113,7 @@ def parse_txn_id(value: str | None) -> str:
 
 
 def parse_sum(value: str | None, agent) -> Decimal:
+    """The sum, within the agent's limits; ``agent`` None skips the limits (a repeat of a payment taken)."""
     value = (value or "").strip()
     if not value:
         raise BadParameter(Result.OTHER, _("sum is missing."))
@@ -120,6 +121,8 @@ def parse_sum(value: str | None, agent) -> Decimal:
     if not match:
         raise BadParameter(Result.OTHER, _("sum is not valid."))
     amount = Decimal(f"{match[1]}.{(match[2] or '').ljust(2, '0')}")
+    if agent is None:
+        return amount
     if amount < agent.min_sum:
         raise BadParameter(Result.SUM_TOO_SMALL, _("The sum is below %(min)s.") % {"min": agent.min_sum})
     if amount > agent.max_sum:
@@ -204,12 +207,27 @@ def _details(subscriber: Subscriber) -> list[tuple[str, str]]:
     return [("fio", masked), ("balance", f"{balance:.2f}")]
 
 
-def pay(agent, params) -> Answer:
+def repeat(agent, params) -> Answer | None:
+    """The answer to a ``pay`` whose ``txn_id`` this agent already took, or None. Called BEFORE the agent's
+    active flag and sum limits are checked: a retry of a payment we credited (the agent lost our answer) gets the
+    same ``prv_txn`` whatever staff changed since; a final refusal would make the agent hand the money back to the
+    payer while the subscriber keeps the credit."""
+    if (params.get("command") or "") != "pay":
+        return None
+    txn_id = (params.get("txn_id") or "").strip()
+    if not _TXN_ID.match(txn_id):
+        return None
+    if not Payment.objects.filter(channel=agent.channel, external_id=txn_id).exists():
+        return None
+    return pay(agent, params, limits=False)
+
+
+def pay(agent, params, *, limits: bool = True) -> Answer:
     from ..actions import do_receive_payment
 
     txn_id = parse_txn_id(params.get("txn_id"))
     account = parse_account(params.get("account"))
-    amount = parse_sum(params.get("sum"), agent)
+    amount = parse_sum(params.get("sum"), agent if limits else None)
     received_at = parse_txn_date(params.get("txn_date"), agent)
     subscriber = find_subscriber(account)
     refusal = None
