@@ -195,12 +195,12 @@ def get_payment(request, payment_id: int):
 def create_payment(request, payload: PaymentIn):
     subscriber = _may_take(request, payload)
     external_id = _hashed_key(request)
-    intake = actions.do_receive_payment(
+    intake = actions.do_take_staff_payment(
+        subscriber,
         channel=payload.channel,
         external_id=external_id,
         amount=payload.amount,
         method=PaymentMethod.CASH if payload.channel == "cash" else PaymentMethod.MANUAL,
-        subscriber=subscriber,
         received_at=_received_at(payload.received_at),
         acting_user=request.user,
         memo=payload.memo,
