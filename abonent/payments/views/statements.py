@@ -77,7 +77,10 @@ def _review(request, statement: BankStatement, *, bound: dict | None = None, sta
     if wanted in LineStatus.values:
         lines = [line for line in lines if line.status == wanted]
     candidate_ids = {pk for line in lines for pk in line.candidates}
-    candidates = {s.pk: s for s in visible_subscribers(request.user).filter(pk__in=candidate_ids)}
+    paid_ids = {line.payment.subscriber_id for line in lines if line.payment is not None}
+    # Candidates and the subscriber a line was credited to, among those the user may see: another branch's
+    # subscriber is counted, never named (which account a payer's INN belongs to is that branch's business).
+    candidates = {s.pk: s for s in visible_subscribers(request.user).filter(pk__in=candidate_ids | (paid_ids - {None}))}
     may_assign = has_perm(request.user, Perm.PAYMENT_TAKE)
     rows = []
     for line in lines:
@@ -92,6 +95,12 @@ def _review(request, statement: BankStatement, *, bound: dict | None = None, sta
                 "reason": reason_text(line) if line.reason_code else "",
                 "candidates": line_candidates,
                 "hidden_candidates": len(line.candidates) - len(line_candidates),
+                "subscriber": candidates.get(line.payment.subscriber_id) if line.payment is not None else None,
+                "subscriber_hidden": (
+                    line.payment is not None
+                    and line.payment.subscriber_id is not None
+                    and line.payment.subscriber_id not in candidates
+                ),
                 "form": form,
             }
         )
