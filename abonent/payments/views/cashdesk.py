@@ -27,6 +27,7 @@ from ..actions.cashdesk import is_day_closed
 from ..forms import AccountLookupForm, CloseDayForm, TakePaymentForm
 from ..models import PaymentMethod, PaymentStatus
 from ..printing import amount_in_words
+from ..selectors.dates import is_sane_day
 from .common import run_once
 
 
@@ -162,6 +163,8 @@ def cash_report(request, cashier_pk, date):
         day = dt.date.fromisoformat(date)
     except ValueError:
         raise Http404 from None
+    if not is_sane_day(day):
+        raise Http404
     cashier = StaffUser.objects.filter(pk=cashier_pk).first()
     if cashier is None:
         raise Http404
