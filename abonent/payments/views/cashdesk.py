@@ -28,7 +28,7 @@ from ..forms import AccountLookupForm, CloseDayForm, TakePaymentForm
 from ..models import PaymentMethod, PaymentStatus
 from ..printing import amount_in_words
 from ..selectors.dates import is_sane_day
-from .common import run_once
+from .common import answers_busy, run_once
 
 
 def take_form_for(subscriber, data=None, *, suggested=None) -> TakePaymentForm:
@@ -73,6 +73,7 @@ def cashdesk(request):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_TAKE)
 def take(request, subscriber_pk):
     subscriber = get_subscriber(request.user, subscriber_pk)
@@ -129,6 +130,7 @@ def _my_day(request, form=None, status: int = 200):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_TAKE)
 def close_day(request):
     form = CloseDayForm(request.POST, auto_id="close-%s")

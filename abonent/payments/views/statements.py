@@ -19,6 +19,7 @@ from .. import actions, selectors
 from ..actions.statements import read_upload
 from ..models import BankStatement, LineStatus, PaymentStatus, StatementLine
 from ..statements.forms import AssignLineForm, StatementUploadForm
+from .common import answers_busy
 
 
 def reason_text(line: StatementLine) -> str:
@@ -37,6 +38,7 @@ def reason_text(line: StatementLine) -> str:
     return texts.get(line.reason_code, detail)
 
 
+@answers_busy
 @require_http_methods(["GET", "POST"])
 @require_perm(Perm.PAYMENT_IMPORT)
 def statement_list(request):
@@ -114,6 +116,7 @@ def statement_detail(request, pk: int):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_TAKE)
 def assign_line(request, pk: int, line_id: int):
     statement = get_object_or_404(BankStatement, pk=pk)
