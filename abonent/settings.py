@@ -305,6 +305,11 @@ ABONENT_BANK_ACCOUNTS = _list("ABONENT_BANK_ACCOUNTS", "")
 ABONENT_BANK_SETTLEMENT_INNS = _list("ABONENT_BANK_SETTLEMENT_INNS", "")
 # The largest statement file accepted, in bytes (a day's statement of a big ISP is well under a megabyte).
 ABONENT_BANK_STATEMENT_MAX_BYTES = _at_least_one("ABONENT_BANK_STATEMENT_MAX_BYTES", 20 * 1024 * 1024)
+# The most documents (payment orders) one statement file may hold: the import is one transaction and one request,
+# so a larger file is refused before anything is written (split it by dates in the bank's client). An incoming line
+# costs ~20 ms (PostgreSQL, a busy 2-core host: 5,000 lines took 103 s), so 2,000 stays within a proxy's 60 s.
+# Raise it together with the proxy's and the worker's timeouts.
+ABONENT_BANK_STATEMENT_MAX_DOCUMENTS = _at_least_one("ABONENT_BANK_STATEMENT_MAX_DOCUMENTS", 2000)
 # Payment agents' check/pay endpoint (/pay/agents/<code>/): how long an agent's settings are cached per process (a
 # disabled agent or a new secret takes effect within it), and the deadline of its database work — past it the agent
 # is answered 1 ("temporary error, retry"), well inside QIWI's 60 s (docs/payments-terminals.md).

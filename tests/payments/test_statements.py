@@ -86,7 +86,9 @@ def test_a_cp1251_statement_credits_by_account_number_contract_and_inn(ivanov, p
         "ООО Ромашка",
         INN_ORG,
     )
-    assert timezone.localdate(payment.received_at) == dt.date(2026, 12, 1) and payment.taken_by == cashier
+    # No taken_by: bank money is reported by the bank, not taken by the uploading cashier (it must not count in their
+    # cash day nor be "theirs" to cancel; test_attack_channels). The uploader is the statement's.
+    assert timezone.localdate(payment.received_at) == dt.date(2026, 12, 1) and payment.taken_by is None
     assert payment.external_id == StatementLine.objects.get(number="13").key
     # The broken line is quarantined with its reason and raw text; the outgoing one is ignored
     broken = StatementLine.objects.get(status="broken")

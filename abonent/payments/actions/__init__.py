@@ -28,6 +28,7 @@ from .cashdesk import (
     do_close_cash_day,
     do_record_submission,
     do_take_cash_payment,
+    do_take_staff_payment,
     new_form_token,
 )
 from .checkouts import do_start_checkout, do_sync_checkout, sync_pending_checkouts
@@ -82,6 +83,7 @@ __all__ = [
     "do_sync_autopay",
     "do_sync_checkout",
     "do_take_cash_payment",
+    "do_take_staff_payment",
     "do_unlink_method",
     "do_unlink_method_and_stop_autopay",
     "new_form_token",

@@ -133,6 +133,31 @@ def do_take_cash_payment(subscriber, *, amount, token, acting_user, memo: str = 
         return intake
 
 
+def do_take_staff_payment(
+    subscriber, *, channel: str, external_id: str, amount, method: str, received_at, acting_user, memo: str = ""
+) -> Intake:
+    """A payment a staff member takes at the office or enters by hand outside the console's cash desk (the API's
+    ``cash`` and ``manual`` channels): it belongs to the staff member's cash day of ``received_at`` (today when
+    None), and is refused (``cash_day_closed``) once that day is closed, as the cash desk refuses it, whatever
+    the channel or the date given. A repeat of a payment already taken is answered by the intake as before."""
+    check(acting_user, Perm.PAYMENT_TAKE, subscriber)
+    with transaction.atomic():
+        if not Payment.objects.filter(channel=channel, external_id=external_id).exists():
+            day = timezone.localdate(received_at) if received_at is not None else clock.today()
+            if _locked_day(acting_user, day).is_closed:
+                raise ValidationError({"received_at": _closed_error(day)})
+        return do_receive_payment(
+            channel=channel,
+            external_id=external_id,
+            amount=amount,
+            method=method,
+            subscriber=subscriber,
+            received_at=received_at,
+            acting_user=acting_user,
+            memo=memo,
+        )
+
+
 def _same_payment(payment: Payment, subscriber, amount, acting_user) -> Payment:
     if payment.subscriber_id != subscriber.pk or payment.taken_by_id != acting_user.pk or payment.amount != amount:
         raise ValidationError(

@@ -5,6 +5,15 @@ Guarantees: the same file imported again creates nothing (its SHA-256 is unique)
 from an earlier, overlapping statement adds no line and no payment (the line key is unique, and so is the
 payment's ``(channel, external_id)``); a line that cannot be read is quarantined with its reason and raw text
 while the rest imports; the whole import is one transaction, so a crash leaves no half of a statement.
+
+Bounds: a file past ``ABONENT_BANK_STATEMENT_MAX_BYTES`` or with more than ``ABONENT_BANK_STATEMENT_MAX_DOCUMENTS``
+documents is refused before the transaction (``file_too_large``, ``statement_too_many_documents``), so one upload
+cannot hold a request and its locks for minutes. Lines are taken in sorted by their key, with the channel's ledger
+accounts created beforehand, so two overlapping statements imported at once lock the same rows in the same order
+(one waits for the other instead of a deadlock). The money is the bank's, not the uploader's: payments are taken
+in with no ``taken_by`` (they never count in a cashier's cash day, and a cashier cannot cancel them as "their own"),
+and a branch cashier's file imports whole (the branch limits what they see, not which lines of the ISP's account
+are credited); who uploaded it is the statement's ``uploaded_by``.
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from abonent.billing import ledger
 from abonent.core import audit, clock
 from abonent.staff.permissions import Perm
 
+from ..channels import channel_account
 from ..models import BankStatement, LineStatus, PaymentMethod, PaymentStatus, StatementLine, SuspenseReason
 from ..statements.matching import match_line
 from ..statements.parser import Document, StatementEntry, StatementError, parse_statement, read_document
@@ -62,6 +73,14 @@ def read_upload(upload) -> bytes:
     return upload.read()
 
 
+def _too_many_documents() -> ValidationError:
+    limit = settings.ABONENT_BANK_STATEMENT_MAX_DOCUMENTS
+    message = _("The statement holds more than %(limit)d documents: export it in parts (fewer days per file).") % {
+        "limit": limit
+    }
+    return ValidationError({"file": ValidationError(message, code="statement_too_many_documents")})
+
+
 def our_accounts(parsed) -> set[str]:
     configured = set(settings.ABONENT_BANK_ACCOUNTS)
     return configured or set(parsed.accounts)
@@ -92,7 +111,17 @@ def do_import_statement(content: bytes, *, filename: str = "", acting_user) -> S
                 )
             }
         )
+    if len(parsed.documents) > settings.ABONENT_BANK_STATEMENT_MAX_DOCUMENTS:
+        raise _too_many_documents()
     user = acting_user if getattr(acting_user, "pk", None) else None
+    today = clock.today()
+    entries = sorted(
+        ((document, read_document(document, accounts, today)) for document in parsed.documents),
+        key=lambda pair: (pair[1].key, pair[0].position),
+    )
+    # Created (and committed) before the import's transaction: concurrent imports do not race to create them.
+    channel_account(CHANNEL)
+    ledger.system_account("suspense")
     try:
         with transaction.atomic():
             statement = BankStatement.objects.create(
@@ -106,8 +135,10 @@ def do_import_statement(content: bytes, *, filename: str = "", acting_user) -> S
                 uploaded_at=clock.now(),
                 documents=len(parsed.documents),
             )
-            for document in parsed.documents:
-                _import_document(statement, document, accounts, acting_user)
+            counts: dict[str, int] = {}
+            for document, entry in entries:
+                _import_document(statement, document, entry, counts)
+            _save_counts(statement, counts)
             audit.record(
                 actor=acting_user,
                 action="payments.statement_imported",
@@ -123,8 +154,7 @@ def do_import_statement(content: bytes, *, filename: str = "", acting_user) -> S
     return StatementImport(statement, created=True)
 
 
-def _import_document(statement: BankStatement, document: Document, accounts: set[str], acting_user) -> None:
-    entry = read_document(document, accounts)
+def _import_document(statement: BankStatement, document: Document, entry: StatementEntry, counts: dict) -> None:
     if entry.status == "incoming" and entry.payer_inn and entry.payer_inn in settings.ABONENT_BANK_SETTLEMENT_INNS:
         # A gateway's or an agent's payout: its payments were credited one by one when they arrived.
         entry.status, entry.code = "ignored", "settlement"
@@ -149,31 +179,34 @@ def _import_document(statement: BankStatement, document: Document, accounts: set
                 raw=document.raw,
             )
             if entry.status == "incoming":
-                _take_in(line, entry, acting_user)
+                _take_in(line, entry)
     except IntegrityError:
         # Already taken in from an earlier statement (or a concurrent one): that statement owns the line.
-        _count(statement, "repeated")
+        _count(counts, "repeated")
         return
     if line.status == LineStatus.CREDITED:
-        _count(statement, "credited", credited_amount=line.amount)
+        _count(counts, "credited", credited_amount=line.amount)
     elif line.status in (LineStatus.SUSPENSE, LineStatus.MATCHED, LineStatus.AMBIGUOUS):
-        _count(
-            statement, "ambiguous" if line.status == LineStatus.AMBIGUOUS else "suspense", suspense_amount=line.amount
-        )
+        _count(counts, "ambiguous" if line.status == LineStatus.AMBIGUOUS else "suspense", suspense_amount=line.amount)
     else:
-        _count(statement, str(line.status))
+        _count(counts, str(line.status))
 
 
-def _count(statement: BankStatement, name: str, **amounts) -> None:
-    setattr(statement, name, getattr(statement, name) + 1)
-    fields = [name]
+def _count(counts: dict, name: str, **amounts) -> None:
+    counts[name] = counts.get(name, 0) + 1
     for amount_field, amount in amounts.items():
-        setattr(statement, amount_field, getattr(statement, amount_field) + amount)
-        fields.append(amount_field)
-    statement.save(update_fields=fields)
+        counts[amount_field] = counts.get(amount_field, 0) + amount
 
 
-def _take_in(line: StatementLine, entry: StatementEntry, acting_user) -> None:
+def _save_counts(statement: BankStatement, counts: dict) -> None:
+    """The statement's counters, written once at the end (not one UPDATE per line)."""
+    for name, value in counts.items():
+        setattr(statement, name, getattr(statement, name) + value)
+    if counts:
+        statement.save(update_fields=list(counts))
+
+
+def _take_in(line: StatementLine, entry: StatementEntry) -> None:
     match = match_line(entry.purpose, entry.payer_inn)
     details = {"statement_id": line.statement_id, "statement_line_id": line.pk, "rule": match.rule}
     if match.ambiguous:
@@ -189,7 +222,8 @@ def _take_in(line: StatementLine, entry: StatementEntry, acting_user) -> None:
         received_at=timezone.make_aware(dt.datetime.combine(entry.received_on, dt.time.min)),
         payer=entry.payer,
         payer_inn=entry.payer_inn,
-        acting_user=acting_user,
+        # Reported by the bank, not taken by the uploader: no taken_by, no cashier's branch check (module doc).
+        acting_user=None,
         memo=(
             _("Bank payment order No. %(number)s of %(date)s")
             % {"number": entry.number, "date": entry.date.strftime("%d.%m.%Y")}

@@ -46,8 +46,20 @@ MAX_BACKDATE = dt.timedelta(days=366)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-def payment_data(payment: Payment) -> dict:
+def _candidates(payment: Payment) -> list:
+    return list(payment.details.get("candidates", [])) if payment.status == PaymentStatus.SUSPENSE else []
+
+
+def visible_candidates(user, payments) -> set:
+    """Of the suspense payments' candidates, the subscribers ``user`` may see (the console hides the others)."""
+    ids = {pk for p in payments for pk in _candidates(p) if isinstance(pk, int)}
+    return set(visible_subscribers(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+
+
+def payment_data(payment: Payment, user, visible: set | None = None) -> dict:
     subscriber = payment.subscriber
+    if visible is None:
+        visible = visible_candidates(user, [payment])
     line = getattr(payment, "statement_line", None) if payment.channel == "bank" else None
     return {
         **{
@@ -56,7 +68,7 @@ def payment_data(payment: Payment) -> dict:
             if name not in ("account_number", "candidates", "statement_id")
         },
         "account_number": subscriber.account_number if subscriber else None,
-        "candidates": list(payment.details.get("candidates", [])) if payment.status == PaymentStatus.SUSPENSE else [],
+        "candidates": [pk for pk in _candidates(payment) if pk in visible],
         "statement_id": line.statement_id if line else None,
     }
 
@@ -152,8 +164,9 @@ _cancellable = _payment_access(Perm.PAYMENT_CANCEL)
 _assignable = _payment_access(Perm.PAYMENT_TAKE)
 
 
-def _page(page: selectors.PaymentPage) -> dict:
-    return {"items": [payment_data(p) for p in page.items], "next_cursor": page.next_cursor}
+def _page(user, page: selectors.PaymentPage) -> dict:
+    visible = visible_candidates(user, page.items)
+    return {"items": [payment_data(p, user, visible) for p in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get("/payments", response={200: PaymentPageOut, **ERRORS}, summary="List payments, newest first")
@@ -166,7 +179,7 @@ def list_payments(request, params: Query[PaymentListParams]):
         received_from=params.received_from,
         received_to=params.received_to,
     )
-    return _page(selectors.list_payments(request.user, filters, limit=params.limit, cursor=params.cursor))
+    return _page(request.user, selectors.list_payments(request.user, filters, limit=params.limit, cursor=params.cursor))
 
 
 @router.get(
@@ -177,13 +190,13 @@ def list_payments(request, params: Query[PaymentListParams]):
 def list_suspense(request, params: Query[SuspenseParams]):
     check_perm(request.user, Perm.PAYMENT_VIEW)
     filters = selectors.PaymentFilters(status=PaymentStatus.SUSPENSE)
-    return _page(selectors.list_payments(request.user, filters, limit=params.limit, cursor=params.cursor))
+    return _page(request.user, selectors.list_payments(request.user, filters, limit=params.limit, cursor=params.cursor))
 
 
 @router.get("/payments/{int:payment_id}", response={200: PaymentDetailOut, **ERRORS}, summary="Get a payment")
 def get_payment(request, payment_id: int):
     payment = _viewable(request, payment_id)
-    return {**payment_data(payment), "refunds": [refund_data(r) for r in payment.refunds.all()]}
+    return {**payment_data(payment, request.user), "refunds": [refund_data(r) for r in payment.refunds.all()]}
 
 
 @router.post(
@@ -195,12 +208,12 @@ def get_payment(request, payment_id: int):
 def create_payment(request, payload: PaymentIn):
     subscriber = _may_take(request, payload)
     external_id = _hashed_key(request)
-    intake = actions.do_receive_payment(
+    intake = actions.do_take_staff_payment(
+        subscriber,
         channel=payload.channel,
         external_id=external_id,
         amount=payload.amount,
         method=PaymentMethod.CASH if payload.channel == "cash" else PaymentMethod.MANUAL,
-        subscriber=subscriber,
         received_at=_received_at(payload.received_at),
         acting_user=request.user,
         memo=payload.memo,
@@ -209,7 +222,7 @@ def create_payment(request, payload: PaymentIn):
         # The key posted another payment before, and its stored answer has expired: not a retry of this one.
         raise key_reused()
     return PaymentCreatedOut.model_validate(
-        {"payment": payment_data(intake.payment), "balance": balance_data(subscriber)}
+        {"payment": payment_data(intake.payment, request.user), "balance": balance_data(subscriber)}
     )
 
 
@@ -231,7 +244,11 @@ def refund_payment(request, payment_id: int, payload: RefundIn):
         raise
     payment = Payment.objects.select_related("subscriber").get(pk=payment.pk)
     return RefundCreatedOut.model_validate(
-        {"refund": refund_data(refund), "payment": payment_data(payment), "balance": balance_data(payment.subscriber)}
+        {
+            "refund": refund_data(refund),
+            "payment": payment_data(payment, request.user),
+            "balance": balance_data(payment.subscriber),
+        }
     )
 
 
@@ -244,7 +261,9 @@ def refund_payment(request, payment_id: int, payload: RefundIn):
 def cancel_payment(request, payment_id: int, payload: CancelIn):
     payment = _cancellable(request, payment_id)
     payment = actions.do_cancel_payment(payment, reason=payload.reason, acting_user=request.user)
-    return PaymentOut.model_validate(payment_data(Payment.objects.select_related("subscriber").get(pk=payment.pk)))
+    return PaymentOut.model_validate(
+        payment_data(Payment.objects.select_related("subscriber").get(pk=payment.pk), request.user)
+    )
 
 
 @router.post(
@@ -258,4 +277,6 @@ def assign_payment(request, payment_id: int, payload: AssignIn):
     subscriber = _visible_subscriber(request, "subscriber_id", pk=payload.subscriber_id)
     payment = actions.do_assign_payment(payment, subscriber=subscriber, acting_user=request.user, reason=payload.reason)
     payment = Payment.objects.select_related("subscriber").get(pk=payment.pk)
-    return PaymentCreatedOut.model_validate({"payment": payment_data(payment), "balance": balance_data(subscriber)})
+    return PaymentCreatedOut.model_validate(
+        {"payment": payment_data(payment, request.user), "balance": balance_data(subscriber)}
+    )

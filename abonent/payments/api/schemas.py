@@ -59,7 +59,7 @@ class PaymentPageOut(Schema):
 
 
 class PaymentListParams(Schema):
-    subscriber_id: int | None = None
+    subscriber_id: int | None = Field(None, ge=1, le=2**63 - 1)
     channel: str | None = Field(None, max_length=40)
     status: Literal["credited", "suspense", "returned", "cancelled"] | None = None
     received_from: dt.datetime | None = Field(None, description="Received at or after (ISO 8601)")

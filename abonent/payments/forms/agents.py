@@ -10,6 +10,7 @@ from abonent.core.forms import ConsoleForm
 
 from ..actions.agents import EDITABLE
 from ..models import Agent
+from ..selectors.dates import is_sane_day
 
 
 def _model_field(name: str, **kwargs) -> forms.Field:
@@ -47,8 +48,17 @@ class AgentForm(ConsoleForm):
         return {name: self.cleaned_data[name] for name in EDITABLE}
 
 
+def _sane_day(day):
+    if day is not None and not is_sane_day(day):
+        raise forms.ValidationError(_("Choose a day between 2000 and a year from today."), code="day_out_of_range")
+    return day
+
+
 class ReportDayForm(forms.Form):
     day = forms.DateField(label=_("Day"), widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}))
+
+    def clean_day(self):
+        return _sane_day(self.cleaned_data["day"])
 
 
 REGISTER_MAX_BYTES = 10 * 1024 * 1024
@@ -63,6 +73,9 @@ class RegisterForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}),
     )
+
+    def clean_day(self):
+        return _sane_day(self.cleaned_data.get("day"))
 
     def clean_register(self):
         upload = self.cleaned_data["register"]

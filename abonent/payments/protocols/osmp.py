@@ -113,6 +113,7 @@ def parse_txn_id(value: str | None) -> str:
 
 
 def parse_sum(value: str | None, agent) -> Decimal:
+    """The sum, within the agent's limits; ``agent`` None skips the limits (a repeat of a payment taken)."""
     value = (value or "").strip()
     if not value:
         raise BadParameter(Result.OTHER, _("sum is missing."))
@@ -120,6 +121,8 @@ def parse_sum(value: str | None, agent) -> Decimal:
     if not match:
         raise BadParameter(Result.OTHER, _("sum is not valid."))
     amount = Decimal(f"{match[1]}.{(match[2] or '').ljust(2, '0')}")
+    if agent is None:
+        return amount
     if amount < agent.min_sum:
         raise BadParameter(Result.SUM_TOO_SMALL, _("The sum is below %(min)s.") % {"min": agent.min_sum})
     if amount > agent.max_sum:
@@ -204,12 +207,41 @@ def _details(subscriber: Subscriber) -> list[tuple[str, str]]:
     return [("fio", masked), ("balance", f"{balance:.2f}")]
 
 
-def pay(agent, params) -> Answer:
+def repeat(agent, params) -> Answer | None:
+    """The answer to a ``pay`` whose ``txn_id`` this agent already took, or None. Called where the agent's active
+    flag would refuse it (``pay`` does the same where its sum limits would): a retry of a payment we credited (the
+    agent lost our answer) gets the same ``prv_txn`` whatever staff changed since; a final refusal would make the
+    agent hand the money back to the payer while the subscriber keeps the credit."""
+    if (params.get("command") or "") != "pay":
+        return None
+    txn_id = (params.get("txn_id") or "").strip()
+    if not _TXN_ID.match(txn_id):
+        return None
+    if not _taken(agent, txn_id):
+        return None
+    try:
+        return pay(agent, params, limits=False)
+    except BadParameter as exc:
+        return Answer(exc.result, exc.comment, txn_id=txn_id)
+
+
+def _taken(agent, txn_id: str) -> bool:
+    return Payment.objects.filter(channel=agent.channel, external_id=txn_id).exists()
+
+
+def pay(agent, params, *, limits: bool = True) -> Answer:
     from ..actions import do_receive_payment
 
     txn_id = parse_txn_id(params.get("txn_id"))
     account = parse_account(params.get("account"))
-    amount = parse_sum(params.get("sum"), agent)
+    try:
+        amount = parse_sum(params.get("sum"), agent if limits else None)
+    except BadParameter as exc:
+        # Past the agent's limits as they are now: a retry of a pay taken before staff changed them is answered as
+        # the first time was (no extra query on the hot path: looked up only when the limits refuse).
+        if exc.result not in (Result.SUM_TOO_SMALL, Result.SUM_TOO_LARGE) or not _taken(agent, txn_id):
+            raise
+        amount = parse_sum(params.get("sum"), None)
     received_at = parse_txn_date(params.get("txn_date"), agent)
     fast = _fast_pay(agent, txn_id, account, amount, received_at)
     if fast is not None:

@@ -19,6 +19,7 @@ from abonent.core.money import quantize
 
 from ..models import Agent, Payment, PaymentStatus
 from ..models.agents import parse_networks
+from .dates import clamp_day, is_sane_day
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ _COUNTED = Q(status__in=[PaymentStatus.CREDITED, PaymentStatus.SUSPENSE, Payment
 
 def agent_day_report(agent: Agent, day: dt.date) -> AgentDayReport:
     tz = agent_time_zone(agent)
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+    start = dt.datetime.combine(clamp_day(day), dt.time.min, tzinfo=tz)
     end = start + dt.timedelta(days=1)
     ours = Payment.objects.filter(_COUNTED, channel=agent.channel).select_related("subscriber")
     report = AgentDayReport(agent=agent, day=day)
@@ -254,6 +255,7 @@ class RegisterComparison:
 
 _REGISTER_DATE_FORMATS = ("%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y %H:%M:%S", "%Y-%m-%d")
 REGISTER_MAX_LINES = 1_000_000
+_DAYS_PER_QUERY = 200
 
 
 def parse_register(text: str, tz) -> tuple[list[RegisterRow], list[tuple[int, str]]]:
@@ -283,6 +285,9 @@ def parse_register(text: str, tz) -> tuple[list[RegisterRow], list[tuple[int, st
             else:
                 unreadable.append((number, line[:200]))
                 continue
+            if not is_sane_day(moment.date()):  # 9999-12-31 and the like: a garbled row, not a day to look at
+                unreadable.append((number, line[:200]))
+                continue
         amount = Decimal(cells[1].replace(",", "."))
         rows.append(RegisterRow(number, cells[0], quantize(amount), cells[2][:255], moment))
     return rows, unreadable
@@ -297,13 +302,14 @@ def compare_register(agent: Agent, text: str, day: dt.date | None = None) -> Reg
     else:
         days = sorted({r.moment.date() for r in rows if r.moment is not None})
     result = RegisterComparison(days=days, unreadable=unreadable)
-    window = Q()
-    for d in days:
-        start = dt.datetime.combine(d, dt.time.min, tzinfo=tz)
-        window |= Q(received_at__gte=start, received_at__lt=start + dt.timedelta(days=1))
     ours_of_days = {}
-    if days:
-        ours_of_days = {p.external_id: p for p in Payment.objects.filter(_COUNTED, window, channel=agent.channel)}
+    # A few days per query: one OR of thousands of ranges is too many parameters for SQLite and slow elsewhere.
+    for first in range(0, len(days), _DAYS_PER_QUERY):
+        window = Q()
+        for d in days[first : first + _DAYS_PER_QUERY]:
+            start = dt.datetime.combine(clamp_day(d), dt.time.min, tzinfo=tz)
+            window |= Q(received_at__gte=start, received_at__lt=start + dt.timedelta(days=1))
+        ours_of_days.update({p.external_id: p for p in Payment.objects.filter(_COUNTED, window, channel=agent.channel)})
     # Register rows may name payments we recorded on another day (a late pay): look those up by id too.
     wanted = [r.txn_id for r in rows if r.txn_id not in ours_of_days]
     others = {}

@@ -22,6 +22,7 @@ from abonent.core.money import quantize
 from abonent.staff.permissions import allowed_branch_ids
 
 from ..models import CashDay, Payment, PaymentConflict, PaymentStatus, Refund, RefundStatus
+from .dates import clamp_day
 from .payments import visible_payments
 
 ZERO = Decimal("0.00")
@@ -29,7 +30,8 @@ ZERO = Decimal("0.00")
 
 def day_bounds(first: dt.date, last: dt.date | None = None) -> tuple[dt.datetime, dt.datetime]:
     """``[start of first, start of the day after last)`` in the operator's time zone."""
-    last = last or first
+    # Clamped (selectors.dates): the day after 9999-12-31 does not exist, and no payment lies outside anyway.
+    first, last = clamp_day(first), clamp_day(last or first)
     start = timezone.make_aware(dt.datetime.combine(first, dt.time.min))
     end = timezone.make_aware(dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min))
     return start, end

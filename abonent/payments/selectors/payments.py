@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from abonent.staff.permissions import allowed_branch_ids
 
 from ..models import BankStatement, Payment, StatementLine
+from .dates import clamp_moment
 
 
 def visible_payments(user) -> QuerySet[Payment]:
@@ -58,7 +59,10 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         moment = dt.datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise ValueError(cursor)
-        return moment, int(pk)
+        pk = int(pk)
+        if not 0 <= pk < 2**63:
+            raise ValueError(cursor)
+        return moment, pk
     except (ValueError, UnicodeError, binascii.Error) as exc:
         raise ValidationError(
             {"cursor": ValidationError(_("This cursor is not one a page of payments gave."), code="cursor_invalid")}
@@ -75,12 +79,14 @@ def list_payments(user, filters: PaymentFilters, *, limit: int = 50, cursor: str
         qs = qs.filter(channel=filters.channel)
     if filters.status:
         qs = qs.filter(status=filters.status)
+    # Clamped (selectors.dates): SQLite cannot turn a moment at the edge of the calendar into UTC.
     if filters.received_from is not None:
-        qs = qs.filter(received_at__gte=filters.received_from)
+        qs = qs.filter(received_at__gte=clamp_moment(filters.received_from))
     if filters.received_to is not None:
-        qs = qs.filter(received_at__lt=filters.received_to)
+        qs = qs.filter(received_at__lt=clamp_moment(filters.received_to))
     if cursor:
         at, pk = decode_cursor(cursor)
+        at = clamp_moment(at)
         qs = qs.filter(Q(received_at__lt=at) | Q(received_at=at, pk__lt=pk))
     rows = list(qs[: limit + 1])
     more = len(rows) > limit

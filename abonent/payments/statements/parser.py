@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from abonent.core import clock
+
 MAGIC = "1CClientBankExchange"
 # Keys any real statement has (in the header or every document): a decoding that does not show one of them
 # is the wrong one (cp866 bytes read as cp1251 decode, into nonsense).
@@ -224,8 +226,24 @@ def raw_key(document: Document) -> str:
     return "raw:" + hashlib.sha256(_SPACES.sub(" ", document.raw).encode()).hexdigest()[:60]
 
 
-def read_document(document: Document, our_accounts: set[str]) -> StatementEntry:
-    """What one document is: an incoming payment to one of ``our_accounts``, ignored, or broken."""
+# Dates a payment order can carry: none before 2000 and none more than a year ahead of today. A date outside is a
+# garbled or hostile line (31.12.9999 would be credited in the year 9999, 01.01.0001 cannot even be converted to
+# UTC on SQLite): quarantined as ``date_invalid``, never credited.
+EARLIEST_DATE = dt.date(2000, 1, 1)
+MAX_DAYS_AHEAD = 366
+
+
+def sane_date(value: dt.date | None, today: dt.date) -> dt.date | None:
+    if value is None or value < EARLIEST_DATE or value > today + dt.timedelta(days=MAX_DAYS_AHEAD):
+        return None
+    return value
+
+
+def read_document(document: Document, our_accounts: set[str], today: dt.date | None = None) -> StatementEntry:
+    """What one document is: an incoming payment to one of ``our_accounts``, ignored, or broken. ``today``
+    (``clock.today()`` by default) bounds the dates taken (``sane_date``)."""
+    if today is None:
+        today = clock.today()
     f = document.fields
     number = _first(f, "Номер")
     raw_date = _first(f, "Дата")
@@ -260,14 +278,14 @@ def read_document(document: Document, our_accounts: set[str]) -> StatementEntry:
     ]
     if missing:
         return broken("fields_missing", ", ".join(missing))
-    date = parse_date(raw_date)
+    date = sane_date(parse_date(raw_date), today)
     if date is None:
         return broken("date_invalid", raw_date[:40])
     amount = parse_amount(raw_amount)
     if amount is None or amount <= 0 or amount > MAX_AMOUNT:
         return broken("amount_invalid", raw_amount[:40])
     received_raw = _first(f, "ДатаПоступило")
-    received_on = parse_date(received_raw) if received_raw else date
+    received_on = sane_date(parse_date(received_raw), today) if received_raw else date
     if received_on is None:
         return broken("date_invalid", received_raw[:40])
     if payer_inn and not (payer_inn.isdigit() and len(payer_inn) in (10, 12)):

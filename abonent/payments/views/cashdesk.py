@@ -27,7 +27,8 @@ from ..actions.cashdesk import is_day_closed
 from ..forms import AccountLookupForm, CloseDayForm, TakePaymentForm
 from ..models import PaymentMethod, PaymentStatus
 from ..printing import amount_in_words
-from .common import run_once
+from ..selectors.dates import is_sane_day
+from .common import answers_busy, run_once
 
 
 def take_form_for(subscriber, data=None, *, suggested=None) -> TakePaymentForm:
@@ -72,6 +73,7 @@ def cashdesk(request):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_TAKE)
 def take(request, subscriber_pk):
     subscriber = get_subscriber(request.user, subscriber_pk)
@@ -128,6 +130,7 @@ def _my_day(request, form=None, status: int = 200):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_TAKE)
 def close_day(request):
     form = CloseDayForm(request.POST, auto_id="close-%s")
@@ -162,6 +165,8 @@ def cash_report(request, cashier_pk, date):
         day = dt.date.fromisoformat(date)
     except ValueError:
         raise Http404 from None
+    if not is_sane_day(day):
+        raise Http404
     cashier = StaffUser.objects.filter(pk=cashier_pk).first()
     if cashier is None:
         raise Http404

@@ -22,7 +22,7 @@ from .. import actions, selectors
 from ..cards import render_payment_sections
 from ..forms import AssignForm, JournalFilterForm, ReasonForm, RefundForm, ResolveForm
 from ..models import PaymentStatus
-from .common import back_to, run_once
+from .common import answers_busy, back_to, run_once
 
 PAGE_SIZE = 50
 
@@ -171,6 +171,7 @@ def _post(request, pk, *, kind: str, perm: Perm, form_class, do):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_VIEW)
 def refund(request, pk):
     def do(payment, data):
@@ -183,6 +184,7 @@ def refund(request, pk):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_VIEW)
 def cancel(request, pk):
     def do(payment, data):
@@ -193,6 +195,7 @@ def cancel(request, pk):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_VIEW)
 def assign(request, pk):
     def do(payment, data):
@@ -209,6 +212,7 @@ def assign(request, pk):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_VIEW)
 def return_payment(request, pk):
     def do(payment, data):
@@ -253,6 +257,7 @@ def _conflicts_page(request, bound: dict | None = None, status: int = 200):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_TAKE)
 def resolve_conflict(request, pk):
     conflict = selectors.get_conflict(request.user, pk)

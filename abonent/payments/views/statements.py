@@ -19,6 +19,7 @@ from .. import actions, selectors
 from ..actions.statements import read_upload
 from ..models import BankStatement, LineStatus, PaymentStatus, StatementLine
 from ..statements.forms import AssignLineForm, StatementUploadForm
+from .common import answers_busy
 
 
 def reason_text(line: StatementLine) -> str:
@@ -37,6 +38,7 @@ def reason_text(line: StatementLine) -> str:
     return texts.get(line.reason_code, detail)
 
 
+@answers_busy
 @require_http_methods(["GET", "POST"])
 @require_perm(Perm.PAYMENT_IMPORT)
 def statement_list(request):
@@ -77,7 +79,10 @@ def _review(request, statement: BankStatement, *, bound: dict | None = None, sta
     if wanted in LineStatus.values:
         lines = [line for line in lines if line.status == wanted]
     candidate_ids = {pk for line in lines for pk in line.candidates}
-    candidates = {s.pk: s for s in visible_subscribers(request.user).filter(pk__in=candidate_ids)}
+    paid_ids = {line.payment.subscriber_id for line in lines if line.payment is not None}
+    # Candidates and the subscriber a line was credited to, among those the user may see: another branch's
+    # subscriber is counted, never named (which account a payer's INN belongs to is that branch's business).
+    candidates = {s.pk: s for s in visible_subscribers(request.user).filter(pk__in=candidate_ids | (paid_ids - {None}))}
     may_assign = has_perm(request.user, Perm.PAYMENT_TAKE)
     rows = []
     for line in lines:
@@ -92,6 +97,12 @@ def _review(request, statement: BankStatement, *, bound: dict | None = None, sta
                 "reason": reason_text(line) if line.reason_code else "",
                 "candidates": line_candidates,
                 "hidden_candidates": len(line.candidates) - len(line_candidates),
+                "subscriber": candidates.get(line.payment.subscriber_id) if line.payment is not None else None,
+                "subscriber_hidden": (
+                    line.payment is not None
+                    and line.payment.subscriber_id is not None
+                    and line.payment.subscriber_id not in candidates
+                ),
                 "form": form,
             }
         )
@@ -105,6 +116,7 @@ def statement_detail(request, pk: int):
 
 
 @require_POST
+@answers_busy
 @require_perm(Perm.PAYMENT_TAKE)
 def assign_line(request, pk: int, line_id: int):
     statement = get_object_or_404(BankStatement, pk=pk)

@@ -95,6 +95,10 @@ def _agent_protocol(request, code: str):
             logger.warning("payment agent %r: refused a caller from %s", code[:40], client_ip(request))
             return _respond(osmp.Answer(osmp.Result.OTHER, _("Access denied"), txn_id=echo, status=403))
         if not agent.active:
+            # A retry of a pay taken before the agent was switched off is answered as the first time was.
+            repeated = osmp.repeat(agent, params)
+            if repeated is not None:
+                return _respond(repeated)
             return _respond(osmp.Answer(osmp.Result.FORBIDDEN, _("Payments are switched off."), txn_id=echo))
         handler = osmp.COMMANDS.get(command)
         if handler is None:
