@@ -479,7 +479,9 @@ def test_the_lean_route_pays_once_and_keeps_the_agents_rules(agent_and_secret, s
     assert _asgi("POST", URL, body=b"x" * 3_000_000, headers=auth)[0] == 413
     big = [*auth, (b"content-length", b"99999999")]
     assert _asgi("POST", URL, body=b"", headers=big)[0] == 413
-    assert _asgi("GET", URL, query=b"command=pay&txn_id=%00", headers=auth)[0] == 422
+    # A NUL goes to the full stack, whose guard answers an agent in the protocol (result 300), not in plain text.
+    nul = _asgi("GET", URL, query=b"command=pay&txn_id=%00", headers=auth)
+    assert nul[0] == 200 and b"<result>300</result>" in nul[2]
     # POST urlencoded as the protocol allows.
     form = [*auth, (b"content-type", b"application/x-www-form-urlencoded")]
     post = _asgi("POST", URL, body=query.replace("lean1", "lean2").encode(), headers=form)
