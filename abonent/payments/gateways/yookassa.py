@@ -26,6 +26,7 @@ import httpx
 from django.conf import settings
 
 from abonent.core.money import quantize
+from abonent.payments import deadline
 
 from .base import GatewayError, GatewayPayment, GatewayRefund, Notification, NotificationRejected
 
@@ -146,6 +147,8 @@ class YooKassa:
         self._secret_key = secret_key
         self.api_url = api_url.rstrip("/")
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        # The whole call, not only each read: a connect and a read timeout's worth (deadline.py).
+        self.deadline = connect_timeout + read_timeout
         self.currency = currency
 
     @classmethod
@@ -253,7 +256,9 @@ class YooKassa:
             headers["Idempotence-Key"] = key
         try:
             with httpx.Client(auth=(self.shop_id, self._secret_key), timeout=self.timeout) as client:
-                response = client.request(method, self.api_url + path, json=body, headers=headers)
+                response = deadline.request(
+                    client, method, self.api_url + path, deadline=self.deadline, json=body, headers=headers
+                )
         except httpx.TimeoutException as exc:
             # YooKassa may have acted: the caller repeats with the same key or reads the object.
             raise GatewayError(f"YooKassa did not answer in time ({exc.__class__.__name__})", code="timeout") from exc
