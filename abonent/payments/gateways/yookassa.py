@@ -259,11 +259,15 @@ class YooKassa:
                 response = deadline.request(
                     client, method, self.api_url + path, deadline=self.deadline, json=body, headers=headers
                 )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # No connection: the request never left us, YooKassa has not seen it.
+            raise GatewayError(f"YooKassa could not be reached: {exc}", code="unreachable") from exc
         except httpx.TimeoutException as exc:
             # YooKassa may have acted: the caller repeats with the same key or reads the object.
             raise GatewayError(f"YooKassa did not answer in time ({exc.__class__.__name__})", code="timeout") from exc
         except httpx.HTTPError as exc:
-            raise GatewayError(f"YooKassa could not be reached: {exc}", code="unreachable") from exc
+            # The connection broke mid-call: YooKassa may have the request.
+            raise GatewayError(f"YooKassa call failed: {exc}", code="network") from exc
         return self._answer(response)
 
     def _answer(self, response: httpx.Response) -> dict:
