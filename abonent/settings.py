@@ -7,6 +7,7 @@ Every knob is an environment variable; the defaults run the demo on SQLite under
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -359,6 +360,20 @@ ABONENT_YOOKASSA_RETURN_URL = os.environ.get("ABONENT_YOOKASSA_RETURN_URL", "")
 # Deadlines of every call to YooKassa, in seconds: connecting, and waiting for the answer.
 ABONENT_YOOKASSA_CONNECT_TIMEOUT = float(os.environ.get("ABONENT_YOOKASSA_CONNECT_TIMEOUT", 5))
 ABONENT_YOOKASSA_READ_TIMEOUT = float(os.environ.get("ABONENT_YOOKASSA_READ_TIMEOUT", 15))
+# What our own requests to a gateway carry, so that two installations on one shop (production and staging, a
+# restored backup whose ids run again) never take each other's payments: the prefix of every Idempotence-Key
+# (``<prefix>checkout:<id>``, ``<prefix>refund:<id>``, ``<prefix>autopay:<id>``) and of the metadata mark that ties a
+# payment to its checkout. Default: "a" and 8 hex digits of a hash of the secret key (stable while the key is).
+# Set it explicitly (letters, digits, "-", at most 16 characters) before rotating ABONENT_SECRET_KEY.
+ABONENT_GATEWAY_KEY_PREFIX = (
+    os.environ.get("ABONENT_GATEWAY_KEY_PREFIX")
+    or "a" + hashlib.sha256(("abonent-gateway:" + SECRET_KEY).encode()).hexdigest()[:8] + "-"
+)[:16]
+# Refused requests to a gateway's notice address (a foreign source, not a notice) kept as rows for staff, per
+# minute: at most this many per address, and this many in all; the rest are only counted in the metric
+# abonent_gateway_notices_refused_total.
+ABONENT_GATEWAY_REJECTED_PER_MINUTE = int(os.environ.get("ABONENT_GATEWAY_REJECTED_PER_MINUTE", 5))
+ABONENT_GATEWAY_REJECTED_TOTAL_PER_MINUTE = int(os.environ.get("ABONENT_GATEWAY_REJECTED_TOTAL_PER_MINUTE", 30))
 # The networks YooKassa sends notifications from (SDK 3.13 SecurityHelper.YOOKASSA_NETWORKS); a notice from any
 # other address is refused. The client address is the one ``core.middleware.client_ip`` gives (proxy rules there).
 ABONENT_YOOKASSA_NETWORKS = _list(

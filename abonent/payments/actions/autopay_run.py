@@ -241,7 +241,7 @@ def _schedule(plan: AutopayPlan, *, due_on: dt.date, number: int, on: dt.date) -
                 provider=plan.method.provider,
                 created_at=clock.now(),
             )
-            attempt.key = f"autopay:{attempt.pk}"
+            attempt.key = gateways.our_key("autopay", attempt.pk)
             attempt.save(update_fields=["key"])
     except IntegrityError:
         return None

@@ -86,6 +86,12 @@ def _amount(data: dict | None) -> Decimal:
         return Decimal("0.00")
 
 
+def _currency(data: dict | None) -> str:
+    currency = (data or {}).get("currency") if isinstance(data, dict) else None
+    # Never "" for YooKassa: an amount without a currency is not one we can take as ours.
+    return str(currency)[:10] if currency else "?"
+
+
 def payment_of(data: dict) -> GatewayPayment:
     """Our view of a YooKassa payment object."""
     if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
@@ -111,6 +117,7 @@ def payment_of(data: dict) -> GatewayPayment:
         metadata=metadata if isinstance(metadata, dict) else {},
         captured_at=str(data.get("captured_at") or ""),
         raw=data,
+        currency=_currency(data.get("amount")),
     )
 
 
@@ -215,6 +222,15 @@ class YooKassa:
 
     def get_refund(self, refund_id: str) -> GatewayRefund:
         return refund_of(self._call("GET", f"/refunds/{quote(refund_id, safe='')}"))
+
+    def list_refunds(self, payment_id: str) -> list[GatewayRefund]:
+        """The refunds of one payment (``GET /refunds?payment_id=``; https://yookassa.ru/developers/api#get_refunds_list),
+        the first page (a payment has few refunds: up to the API's default page)."""
+        data = self._call("GET", f"/refunds?payment_id={quote(payment_id, safe='')}")
+        items = data.get("items")
+        if not isinstance(items, list):
+            raise GatewayError("YooKassa answered a list without items", retryable=True, code="bad_answer")
+        return [refund_of(item) for item in items]
 
     # --- notifications --------------------------------------------------------------------------------------
 
