@@ -406,6 +406,9 @@ ABONENT_FISCAL_ITEM_NAME = os.environ.get("ABONENT_FISCAL_ITEM_NAME", "Аван�
 ABONENT_FISCAL_SKIP_CHANNELS = _list("ABONENT_FISCAL_SKIP_CHANNELS", "")
 ABONENT_FISCAL_OWN_AGENT_CHANNELS = _list("ABONENT_FISCAL_OWN_AGENT_CHANNELS", "")
 # Prefix of our receipt ids at the provider: two installations sharing one ATOL group must not share ids.
+# How far back the minute job looks for payments left without an income receipt (their after-commit handler
+# failed), in hours.
+ABONENT_FISCAL_SWEEP_HOURS = int(os.environ.get("ABONENT_FISCAL_SWEEP_HOURS", 48))
 ABONENT_FISCAL_ID_PREFIX = os.environ.get("ABONENT_FISCAL_ID_PREFIX", "abn-")
 # The public URL of POST /pay/atol/callback that ATOL calls when a receipt is done; empty: polling only.
 ABONENT_FISCAL_CALLBACK_URL = os.environ.get("ABONENT_FISCAL_CALLBACK_URL", "")

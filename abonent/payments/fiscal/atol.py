@@ -160,7 +160,10 @@ class AtolProvider:
             return answer
         if code in SETTINGS_ERRORS:
             raise FiscalError(f"ATOL: {text} (code {code})", retryable=False, code="settings")
-        if code in DOCUMENT_ERRORS or code == DUPLICATE:
+        if code == DUPLICATE:
+            # The document EXISTS at ATOL but it did not say which: for staff, never read as "nothing fiscalized".
+            raise FiscalError(f"ATOL: {text} (code {code})", retryable=False, code="duplicate")
+        if code in DOCUMENT_ERRORS:
             raise FiscalError(f"ATOL: {text} (code {code})", retryable=False, code="document")
         raise FiscalError(f"ATOL: {text} (code {code})", retryable=True, code=str(code))
 
