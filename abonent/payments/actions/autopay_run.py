@@ -341,7 +341,9 @@ def _still_wanted(plan: AutopayPlan, attempt: AutopayAttempt, today: dt.date) ->
         return _("autopay was turned off")
     if not plan.method.active:
         return _("the payment method was unlinked")
-    if amount_for(plan, due_on=attempt.due_on, today=today) <= 0:
+    # A try that may have reached the gateway is asked again with its key whatever the balance: the balance may
+    # be covered by this very payment (its notice came first), and the same key cannot charge twice.
+    if not attempt.maybe_sent and amount_for(plan, due_on=attempt.due_on, today=today) <= 0:
         return _("the balance no longer needs this debit")
     return ""
 
