@@ -20,12 +20,13 @@ class DeadlineExceeded(httpx.TimeoutException):
 
 
 def request(client: httpx.Client, method: str, url: str, *, deadline: float, **kwargs) -> httpx.Response:
-    """``client.request`` with a total deadline in seconds; the returned response has its body read."""
+    """``client.request`` with a total deadline in seconds; the returned response has its body read (and
+    decoded per its Content-Encoding, as ``client.request`` would)."""
     ends = time.monotonic() + deadline
     with client.stream(method, url, **kwargs) as response:
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
+        for chunk in response.iter_raw():  # as sent (maybe gzip): decoded once, by the Response built below
             chunks.append(chunk)
             size += len(chunk)
             if time.monotonic() > ends:

@@ -399,6 +399,17 @@ def _apply(attempt_id: int, today: dt.date, *, result: gateways.GatewayPayment |
             return "failed"
         if result.id:
             attempt.provider_payment_id = result.id[:100]
+        if result.status == "succeeded" and result.currency and result.currency != settings.ABONENT_CURRENCY:
+            # Money of another currency is never credited as ours: staff settle it with the gateway.
+            attempt.status, attempt.finished_at = AttemptStatus.FAILED, attempt.checked_at
+            attempt.error = (
+                _("Paid in %(currency)s, not %(ours)s: not credited.")
+                % {"currency": result.currency, "ours": settings.ABONENT_CURRENCY}
+            )[:300]
+            attempt.save(update_fields=["checked_at", "provider_payment_id", "status", "finished_at", "error"])
+            audit.record(actor=None, action="payments.autopay_failed", obj=attempt, subscriber_id=attempt.subscriber_id)
+            logger.error("autopay attempt %s: payment %s in %s not credited", attempt.pk, result.id, result.currency)
+            return "failed"
         if result.status == "succeeded":
             return _succeeded(attempt, result)
         if result.status == "canceled":
