@@ -119,6 +119,10 @@ class Gateway(Protocol):
 
     def get_refund(self, refund_id: str) -> GatewayRefund: ...
 
+    # Optional: ``list_refunds(payment_id) -> list[GatewayRefund]``, the refunds of one payment. A gateway that has
+    # it lets a refund whose answer was lost be found after the provider forgot its key (gateway_refunds._look_up);
+    # without it such a refund is left to staff.
+
     def parse_notification(self, body: bytes, headers: dict, remote_addr: str) -> Notification: ...
 
     def acknowledge(self, notification: Notification | None) -> tuple[int, str]:
