@@ -368,7 +368,12 @@ ABONENT_YOOKASSA_READ_TIMEOUT = float(os.environ.get("ABONENT_YOOKASSA_READ_TIME
 ABONENT_GATEWAY_KEY_PREFIX = (
     os.environ.get("ABONENT_GATEWAY_KEY_PREFIX")
     or "a" + hashlib.sha256(("abonent-gateway:" + SECRET_KEY).encode()).hexdigest()[:8] + "-"
-)[:16]
+)
+if not (0 < len(ABONENT_GATEWAY_KEY_PREFIX) <= 16 and ABONENT_GATEWAY_KEY_PREFIX.isascii()) or not all(
+    c.isalnum() or c in "-_." for c in ABONENT_GATEWAY_KEY_PREFIX
+):
+    # Our keys must stay within YooKassa's 64 characters and mean the same everywhere they are written.
+    raise ImproperlyConfigured("ABONENT_GATEWAY_KEY_PREFIX: 1-16 letters, digits, '-', '_' or '.'")
 # Refused requests to a gateway's notice address (a foreign source, not a notice) kept as rows for staff, per
 # minute: at most this many per address, and this many in all; the rest are only counted in the metric
 # abonent_gateway_notices_refused_total.

@@ -353,7 +353,9 @@ def _drop_unanswered(attempt: AutopayAttempt, moment: dt.datetime, reason: str) 
     else handed to staff (it may have been made; sending again could charge without consent, so it is not)."""
     attempt.finished_at = moment
     if not attempt.maybe_sent:
-        attempt.status = AttemptStatus.CANCELLED
+        # As when a try is claimed: nothing left to debit is "skipped", consent or the plan gone is "cancelled".
+        nothing_due = reason == _("the balance no longer needs this debit")
+        attempt.status = AttemptStatus.SKIPPED if nothing_due else AttemptStatus.CANCELLED
         attempt.error = reason[:300]
         action = "payments.autopay_cancelled"
     else:
@@ -365,7 +367,7 @@ def _drop_unanswered(attempt: AutopayAttempt, moment: dt.datetime, reason: str) 
         action = "payments.autopay_unknown"
     attempt.save(update_fields=["status", "finished_at", "error"])
     audit.record(actor=None, action=action, obj=attempt, subscriber_id=attempt.subscriber_id, reason=reason)
-    return "cancelled" if attempt.status == AttemptStatus.CANCELLED else "failed"
+    return {AttemptStatus.SKIPPED: "skipped", AttemptStatus.CANCELLED: "cancelled"}.get(attempt.status, "failed")
 
 
 def _apply(attempt_id: int, today: dt.date, *, result: gateways.GatewayPayment | None = None, error=None) -> str:
