@@ -7,6 +7,7 @@ Every knob is an environment variable; the defaults run the demo on SQLite under
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -371,6 +372,25 @@ ABONENT_YOOKASSA_RETURN_URL = os.environ.get("ABONENT_YOOKASSA_RETURN_URL", "")
 # Deadlines of every call to YooKassa, in seconds: connecting, and waiting for the answer.
 ABONENT_YOOKASSA_CONNECT_TIMEOUT = float(os.environ.get("ABONENT_YOOKASSA_CONNECT_TIMEOUT", 5))
 ABONENT_YOOKASSA_READ_TIMEOUT = float(os.environ.get("ABONENT_YOOKASSA_READ_TIMEOUT", 15))
+# What our own requests to a gateway carry, so that two installations on one shop (production and staging, a
+# restored backup whose ids run again) never take each other's payments: the prefix of every Idempotence-Key
+# (``<prefix>checkout:<id>``, ``<prefix>refund:<id>``, ``<prefix>autopay:<id>``) and of the metadata mark that ties a
+# payment to its checkout. Default: "a" and 8 hex digits of a hash of the secret key (stable while the key is).
+# Set it explicitly (letters, digits, "-", at most 16 characters) before rotating ABONENT_SECRET_KEY.
+ABONENT_GATEWAY_KEY_PREFIX = (
+    os.environ.get("ABONENT_GATEWAY_KEY_PREFIX")
+    or "a" + hashlib.sha256(("abonent-gateway:" + SECRET_KEY).encode()).hexdigest()[:8] + "-"
+)
+if not (0 < len(ABONENT_GATEWAY_KEY_PREFIX) <= 16 and ABONENT_GATEWAY_KEY_PREFIX.isascii()) or not all(
+    c.isalnum() or c in "-_." for c in ABONENT_GATEWAY_KEY_PREFIX
+):
+    # Our keys must stay within YooKassa's 64 characters and mean the same everywhere they are written.
+    raise ImproperlyConfigured("ABONENT_GATEWAY_KEY_PREFIX: 1-16 letters, digits, '-', '_' or '.'")
+# Refused requests to a gateway's notice address (a foreign source, not a notice) kept as rows for staff, per
+# minute: at most this many per address, and this many in all; the rest are only counted in the metric
+# abonent_gateway_notices_refused_total.
+ABONENT_GATEWAY_REJECTED_PER_MINUTE = int(os.environ.get("ABONENT_GATEWAY_REJECTED_PER_MINUTE", 5))
+ABONENT_GATEWAY_REJECTED_TOTAL_PER_MINUTE = int(os.environ.get("ABONENT_GATEWAY_REJECTED_TOTAL_PER_MINUTE", 30))
 # The networks YooKassa sends notifications from (SDK 3.13 SecurityHelper.YOOKASSA_NETWORKS); a notice from any
 # other address is refused. The client address is the one ``core.middleware.client_ip`` gives (proxy rules there).
 ABONENT_YOOKASSA_NETWORKS = _list(
@@ -403,6 +423,9 @@ ABONENT_FISCAL_ITEM_NAME = os.environ.get("ABONENT_FISCAL_ITEM_NAME", "Аван�
 ABONENT_FISCAL_SKIP_CHANNELS = _list("ABONENT_FISCAL_SKIP_CHANNELS", "")
 ABONENT_FISCAL_OWN_AGENT_CHANNELS = _list("ABONENT_FISCAL_OWN_AGENT_CHANNELS", "")
 # Prefix of our receipt ids at the provider: two installations sharing one ATOL group must not share ids.
+# How far back the minute job looks for payments left without an income receipt (their after-commit handler
+# failed), in hours.
+ABONENT_FISCAL_SWEEP_HOURS = int(os.environ.get("ABONENT_FISCAL_SWEEP_HOURS", 48))
 ABONENT_FISCAL_ID_PREFIX = os.environ.get("ABONENT_FISCAL_ID_PREFIX", "abn-")
 # The public URL of POST /pay/atol/callback that ATOL calls when a receipt is done; empty: polling only.
 ABONENT_FISCAL_CALLBACK_URL = os.environ.get("ABONENT_FISCAL_CALLBACK_URL", "")

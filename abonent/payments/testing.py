@@ -45,7 +45,7 @@ class FakeGateway:
     def _reach(self) -> None:
         if self.unreachable > 0:
             self.unreachable -= 1
-            raise GatewayError("connect timed out", retryable=True)
+            raise GatewayError("connect timed out", retryable=True, code="unreachable")
 
     def charge_saved_method(self, *, amount, method_id, description, key, metadata=None) -> GatewayPayment:
         with self._lock:

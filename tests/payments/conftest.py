@@ -6,6 +6,28 @@ from django.db import connections
 from abonent.staff.permissions import Role
 
 
+@pytest.fixture(scope="session")
+def make_httpserver(httpserver_listen_address, httpserver_ssl_context):
+    """pytest-httpserver's session server, threaded (its own fixture, overridden). Our calls now give up at a
+    whole-call deadline (docs/payments-fixonline.md): a fake still trickling the answer a test gave up on must not
+    hold the single server thread into the next test, whose fake provider would then answer nobody in time. The
+    fakes lock their own state."""
+    from pytest_httpserver import HTTPServer
+
+    host, port = httpserver_listen_address
+    server = HTTPServer(
+        host=host or HTTPServer.DEFAULT_LISTEN_HOST,
+        port=port or HTTPServer.DEFAULT_LISTEN_PORT,
+        ssl_context=httpserver_ssl_context,
+        threaded=True,
+    )
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
 @pytest.fixture
 def cashier(make_staff):
     return make_staff(Role.CASHIER, username="cashier")

@@ -13,6 +13,7 @@ from abonent.billing import ledger
 from abonent.billing.selectors import get_balance as balance_of
 from abonent.core import clock
 from abonent.payments import actions
+from abonent.payments.gateways import our_key
 from abonent.payments.models import (
     Checkout,
     CheckoutStatus,
@@ -51,7 +52,7 @@ def test_paid_and_notified_credits_the_account_once(yookassa, subscriber, cashie
     checkout = start(subscriber, cashier)
     assert checkout.status == CheckoutStatus.PENDING and checkout.provider_payment_id
     assert checkout.confirmation_url.startswith("https://yoomoney.ru/checkout/")
-    assert yookassa.posts("/v3/payments") == [f"checkout:{checkout.pk}"]
+    assert yookassa.posts("/v3/payments") == [our_key("checkout", checkout.pk)]
     assert balance_of(subscriber).balance == 0
 
     paid = yookassa.succeed(checkout.provider_payment_id)
@@ -88,7 +89,7 @@ def test_money_taken_while_the_create_call_timed_out_is_found_by_polling_once(yo
 
     assert result["succeeded"] == 1 and again["checked"] == 0
     # The create was repeated with the same key: the fake answered with the payment it had made.
-    assert yookassa.posts("/v3/payments") == [f"checkout:{checkout.pk}"] * 2
+    assert yookassa.posts("/v3/payments") == [our_key("checkout", checkout.pk)] * 2
     assert len(yookassa.payments) == 1
     checkout.refresh_from_db()
     assert checkout.status == CheckoutStatus.SUCCEEDED
@@ -110,7 +111,7 @@ def test_a_500_on_create_is_repeated_with_the_same_idempotence_key(yookassa, sub
     with clock.travel_to(later(10)):
         checkout = actions.do_sync_checkout(checkout)
 
-    assert yookassa.posts("/v3/payments") == [f"checkout:{checkout.pk}", f"checkout:{checkout.pk}"]
+    assert yookassa.posts("/v3/payments") == [our_key("checkout", checkout.pk), our_key("checkout", checkout.pk)]
     assert checkout.provider_payment_id and checkout.confirmation_url
     assert len(yookassa.payments) == 1
     paid = yookassa.succeed(checkout.provider_payment_id)
@@ -327,7 +328,7 @@ def test_a_refund_goes_back_through_the_gateway(
 
     refund.refresh_from_db()
     assert refund.status == RefundStatus.SUCCEEDED and refund.external_id.startswith("rf-")
-    assert yookassa.posts("/v3/refunds") == [f"refund:{refund.pk}"]
+    assert yookassa.posts("/v3/refunds") == [our_key("refund", refund.pk)]
     assert yookassa.refunds[refund.external_id]["payment_id"] == checkout.provider_payment_id
     assert yookassa.refunds[refund.external_id]["amount"] == {"value": "200.00", "currency": "RUB"}
     assert balance_of(subscriber).balance == D("300.00")
@@ -371,7 +372,7 @@ def test_a_refund_the_gateway_cannot_be_asked_about_now_is_finished_by_the_worke
 
     refund.refresh_from_db()
     assert refund.status == RefundStatus.SUCCEEDED
-    assert yookassa.posts("/v3/refunds") == [f"refund:{refund.pk}"] * 2
+    assert yookassa.posts("/v3/refunds") == [our_key("refund", refund.pk)] * 2
     assert balance_of(subscriber).balance == D("400.00") and ledger.verify() == []
 
 
@@ -381,12 +382,15 @@ def test_an_answer_the_intake_refuses_is_a_503_and_kept_as_failed(yookassa, subs
     paid = yookassa.succeed(checkout.provider_payment_id)
     paid["amount"] = {"value": "0.00", "currency": "RUB"}  # nonsense from the gateway
 
-    assert deliver(yookassa.notice("payment.succeeded", paid)).status_code == 503
+    # Changed by fixonline: an amount that is not the checkout's is now refused before the intake (the attack
+    # review's "the amount must match the checkout"), so the notice is rejected (answered 200: redelivering it
+    # changes nothing) instead of failing in the intake with a 503. Nothing is credited either way.
+    assert deliver(yookassa.notice("payment.succeeded", paid)).status_code == 200
     with clock.travel_to(later(10)):
         assert actions.sync_pending_checkouts()["errors"] == 1
 
     event = ProviderEvent.objects.get()
-    assert event.outcome == EventOutcome.FAILED and "ValidationError" in event.error
+    assert event.outcome == EventOutcome.REJECTED and "is for 0.00" in event.error
     assert Payment.objects.count() == 0 and balance_of(subscriber).balance == 0
     assert Checkout.objects.get().status == CheckoutStatus.PENDING and ledger.verify() == []
 

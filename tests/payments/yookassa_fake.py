@@ -143,6 +143,11 @@ class FakeYooKassa:
         if match := re.fullmatch(r"/v3/payments/([^/]+)", path):
             payment = self.payments.get(match[1])
             return self._json(200, self._public(payment)) if payment else self._error(404, "not_found", "no payment")
+        if path == "/v3/refunds":
+            # The list of refunds, filtered by payment_id (https://yookassa.ru/developers/api#get_refunds_list).
+            wanted = request.args.get("payment_id", "")
+            items = [r for r in self.refunds.values() if not wanted or r["payment_id"] == wanted]
+            return self._json(200, {"type": "list", "items": items})
         if match := re.fullmatch(r"/v3/refunds/([^/]+)", path):
             refund = self.refunds.get(match[1])
             return self._json(200, refund) if refund else self._error(404, "not_found", "no refund")

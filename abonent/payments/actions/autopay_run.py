@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from abonent.billing.calculations import add_months
@@ -137,6 +138,16 @@ def _plan_day(plan_id: int, today: dt.date) -> str:
 
 def _day_of_month(plan: AutopayPlan, today: dt.date) -> str:
     due_on = calc.cycle_due_on(today, plan.debit_day)
+    previous = add_months(due_on, -1, anchor_day=plan.debit_day)
+    if (
+        today < due_on
+        and (today - previous).days <= settings.ABONENT_AUTOPAY_CATCH_UP_DAYS
+        and timezone.localdate(plan.enabled_at) <= previous
+        and not AutopayAttempt.objects.filter(subscriber_id=plan.subscriber_id, due_on=previous).exists()
+    ):
+        # Last month's debit day was missed and is still within the catch-up days: a debit day at a month's end
+        # (the 31st) is caught up in the next month like any other.
+        return "scheduled" if _schedule(plan, due_on=previous, number=1, on=today) else ""
     if today < due_on:
         return _remind(plan, due_on, today)
     following = calc.next_cycle_due_on(due_on, plan.debit_day)
@@ -166,6 +177,15 @@ def _low_balance(plan: AutopayPlan, today: dt.date) -> str:
         subscriber_id=plan.subscriber_id,
         due_on__gt=cooldown,
         status__in=[AttemptStatus.DECLINED, AttemptStatus.FAILED],
+    ).exists():
+        return ""
+    # A hard decline (card blocked, fraud suspected...) is not retried: the next cycle is a month later, as for a
+    # day-of-month plan, not after the soft-decline cooldown (asking the issuer weekly risks the shop's MID).
+    if AutopayAttempt.objects.filter(
+        subscriber_id=plan.subscriber_id,
+        due_on__gt=add_months(today, -1),
+        status=AttemptStatus.DECLINED,
+        decline_soft=False,
     ).exists():
         return ""
     return "scheduled" if _schedule(plan, due_on=today, number=1, on=today) else ""
@@ -221,7 +241,7 @@ def _schedule(plan: AutopayPlan, *, due_on: dt.date, number: int, on: dt.date) -
                 provider=plan.method.provider,
                 created_at=clock.now(),
             )
-            attempt.key = f"autopay:{attempt.pk}"
+            attempt.key = gateways.our_key("autopay", attempt.pk)
             attempt.save(update_fields=["key"])
     except IntegrityError:
         return None
@@ -253,7 +273,8 @@ def _process(attempt_id: int, today: dt.date) -> str:
             attempt.save(update_fields=["status", "amount", "finished_at"])
             return "skipped"
         attempt.status, attempt.amount, attempt.sent_at = AttemptStatus.PROCESSING, amount, now
-        attempt.save(update_fields=["status", "amount", "sent_at"])
+        attempt.maybe_sent = False  # until a call may have reached the gateway (_apply)
+        attempt.save(update_fields=["status", "amount", "sent_at", "maybe_sent"])
         audit.record(
             actor=None,
             action="payments.autopay_sent",
@@ -300,8 +321,53 @@ def _follow_up(attempt: AutopayAttempt, moment: dt.datetime) -> str:
             locked.save(update_fields=["status", "finished_at", "error"])
             audit.record(actor=None, action="payments.autopay_unknown", obj=locked, subscriber_id=locked.subscriber_id)
         return "failed"
-    account_number = attempt.plan.subscriber.account_number
-    return _send(attempt, attempt.method, account_number, today)
+    with transaction.atomic():
+        locked = AutopayAttempt.objects.select_for_update().get(pk=attempt.pk)
+        if locked.status != AttemptStatus.PROCESSING:
+            return ""
+        plan = AutopayPlan.objects.select_related("method", "subscriber").get(pk=locked.plan_id)
+        reason = _still_wanted(plan, locked, today)
+        if reason:
+            return _drop_unanswered(locked, moment, reason)
+    return _send(locked, plan.method, plan.subscriber.account_number, today)
+
+
+def _still_wanted(plan: AutopayPlan, attempt: AutopayAttempt, today: dt.date) -> str:
+    """Why a try that never got an answer must not be sent again ("" when it still should be): the method
+    unlinked, autopay turned off, the account closed, or the balance no longer short."""
+    if plan.subscriber.is_closed:
+        return _("the account was closed")
+    if not plan.enabled or plan.method_id != attempt.method_id:
+        return _("autopay was turned off")
+    if not plan.method.active:
+        return _("the payment method was unlinked")
+    # A try that may have reached the gateway is asked again with its key whatever the balance: the balance may
+    # be covered by this very payment (its notice came first), and the same key cannot charge twice.
+    if not attempt.maybe_sent and amount_for(plan, due_on=attempt.due_on, today=today) <= 0:
+        return _("the balance no longer needs this debit")
+    return ""
+
+
+def _drop_unanswered(attempt: AutopayAttempt, moment: dt.datetime, reason: str) -> str:
+    """A try that is no longer wanted: cancelled when the gateway never got it (every call failed to connect),
+    else handed to staff (it may have been made; sending again could charge without consent, so it is not)."""
+    attempt.finished_at = moment
+    if not attempt.maybe_sent:
+        # As when a try is claimed: nothing left to debit is "skipped", consent or the plan gone is "cancelled".
+        nothing_due = reason == _("the balance no longer needs this debit")
+        attempt.status = AttemptStatus.SKIPPED if nothing_due else AttemptStatus.CANCELLED
+        attempt.error = reason[:300]
+        action = "payments.autopay_cancelled"
+    else:
+        attempt.status = AttemptStatus.FAILED
+        attempt.error = (
+            _("Not sent again (%(reason)s); the first call may have reached the gateway: check its cabinet.")
+            % {"reason": reason}
+        )[:300]
+        action = "payments.autopay_unknown"
+    attempt.save(update_fields=["status", "finished_at", "error"])
+    audit.record(actor=None, action=action, obj=attempt, subscriber_id=attempt.subscriber_id, reason=reason)
+    return {AttemptStatus.SKIPPED: "skipped", AttemptStatus.CANCELLED: "cancelled"}.get(attempt.status, "failed")
 
 
 def _apply(attempt_id: int, today: dt.date, *, result: gateways.GatewayPayment | None = None, error=None) -> str:
@@ -312,6 +378,10 @@ def _apply(attempt_id: int, today: dt.date, *, result: gateways.GatewayPayment |
         if attempt.status != AttemptStatus.PROCESSING:
             return ""
         attempt.checked_at = clock.now()
+        if error is None or error.code != "unreachable":
+            # Anything but a failure to connect means the gateway may have the request (a timeout after it acted).
+            attempt.maybe_sent = True
+            attempt.save(update_fields=["maybe_sent"])
         if isinstance(error, gateways.GatewayDeclined):
             return _declined(attempt, error.code or "declined", error.soft, today)
         if error is not None:
@@ -331,6 +401,17 @@ def _apply(attempt_id: int, today: dt.date, *, result: gateways.GatewayPayment |
             return "failed"
         if result.id:
             attempt.provider_payment_id = result.id[:100]
+        if result.status == "succeeded" and result.currency and result.currency != settings.ABONENT_CURRENCY:
+            # Money of another currency is never credited as ours: staff settle it with the gateway.
+            attempt.status, attempt.finished_at = AttemptStatus.FAILED, attempt.checked_at
+            attempt.error = (
+                _("Paid in %(currency)s, not %(ours)s: not credited.")
+                % {"currency": result.currency, "ours": settings.ABONENT_CURRENCY}
+            )[:300]
+            attempt.save(update_fields=["checked_at", "provider_payment_id", "status", "finished_at", "error"])
+            audit.record(actor=None, action="payments.autopay_failed", obj=attempt, subscriber_id=attempt.subscriber_id)
+            logger.error("autopay attempt %s: payment %s in %s not credited", attempt.pk, result.id, result.currency)
+            return "failed"
         if result.status == "succeeded":
             return _succeeded(attempt, result)
         if result.status == "canceled":
@@ -346,6 +427,8 @@ def _succeeded(attempt: AutopayAttempt, result: gateways.GatewayPayment) -> str:
         amount=result.amount,
         method=PaymentMethod.AUTOPAY,
         subscriber=attempt.subscriber,
+        # Dated when the gateway took the money, not when we learnt it (the day's VAT, reports).
+        received_at=_captured(result.captured_at),
         memo=_("Autopay %(due)s, try %(n)d") % {"due": attempt.due_on.strftime("%d.%m.%Y"), "n": attempt.number},
         details={"autopay_attempt": attempt.pk},
     )
@@ -369,6 +452,17 @@ def _succeeded(attempt: AutopayAttempt, result: gateways.GatewayPayment) -> str:
         after={"amount": intake.payment.amount, "payment": intake.payment.pk},
     )
     return "succeeded"
+
+
+def _captured(text: str) -> dt.datetime | None:
+    """The provider's capture moment; None (now) when missing, malformed, naive or in the future."""
+    try:
+        moment = parse_datetime(text) if text else None
+    except ValueError:
+        return None
+    if moment is None or moment.tzinfo is None or moment > clock.now():
+        return None
+    return moment
 
 
 def _declined(attempt: AutopayAttempt, code: str, soft: bool, today: dt.date) -> str:

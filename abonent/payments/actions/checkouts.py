@@ -54,7 +54,7 @@ CREATE_RETRY_WINDOW = dt.timedelta(hours=23)
 def mark_of(checkout_id: int) -> str:
     """What our own payments carry in the provider's metadata, to find their checkout (before we know the
     provider's id: a create call that timed out)."""
-    return f"checkout:{checkout_id}"
+    return gateways.our_key("checkout", checkout_id)
 
 
 class ForeignPayment(GatewayError):
@@ -274,6 +274,12 @@ def apply_gateway_payment(checkout: Checkout, found: GatewayPayment) -> Checkout
         raise ForeignPayment(f"checkout {checkout.pk} is payment {checkout.provider_payment_id}, not {found.id}")
     if found.metadata.get("abonent") != mark_of(checkout.pk):
         raise ForeignPayment(f"payment {found.id} does not carry checkout {checkout.pk}'s mark")
+    if found.currency and found.currency != settings.ABONENT_CURRENCY:
+        # The provider confirmed an amount of something else: never credited as ours; staff see the checkout.
+        return _refuse(checkout, found, "currency_mismatch", _("Paid in %(currency)s, not %(ours)s: not credited."))
+    if quantize(found.amount) != checkout.amount:
+        # Not the payment this checkout asked for (one-stage payments keep their amount): never credited to it.
+        raise ForeignPayment(f"payment {found.id} is for {found.amount}, checkout {checkout.pk} for {checkout.amount}")
     now = clock.now()
     changed = ["provider_payment_id", "provider_status", "synced_at"]
     checkout.provider_payment_id = found.id
@@ -298,7 +304,6 @@ def apply_gateway_payment(checkout: Checkout, found: GatewayPayment) -> Checkout
                 "checkout_id": checkout.pk,
                 "method_type": found.method_type,
                 "method_title": found.method_title,
-                **({"amount_asked": str(checkout.amount)} if found.amount != checkout.amount else {}),
             },
         )
         checkout.payment = intake.payment
@@ -326,6 +331,40 @@ def apply_gateway_payment(checkout: Checkout, found: GatewayPayment) -> Checkout
             after={"provider_payment_id": found.id, "amount": found.amount, "code": checkout.failure_code},
         )
         events.emit("payments.checkout_finished", checkout_id=checkout.pk)
+    return checkout
+
+
+def _refuse(checkout: Checkout, found: GatewayPayment, code: str, message: str) -> Checkout:
+    """The checkout's own payment that we will not credit: failed with ``code`` for staff (under the lock the
+    caller holds), logged and audited; nothing reaches the balance."""
+    logger.error("checkout %s: payment %s refused: %s %s", checkout.pk, found.id, found.amount, found.currency)
+    if checkout.payment_id is not None:
+        return checkout
+    checkout.provider_payment_id = found.id
+    checkout.provider_status = found.status[:30]
+    checkout.status = CheckoutStatus.FAILED
+    checkout.failure_code = code[:60]
+    checkout.failure = (message % {"currency": found.currency, "ours": settings.ABONENT_CURRENCY})[:500]
+    checkout.finished_at = checkout.synced_at = clock.now()
+    checkout.save(
+        update_fields=[
+            "provider_payment_id",
+            "provider_status",
+            "status",
+            "failure_code",
+            "failure",
+            "finished_at",
+            "synced_at",
+        ]
+    )
+    audit.record(
+        actor=None,
+        action="payments.checkout_failed",
+        obj=checkout,
+        subscriber_id=checkout.subscriber_id,
+        after={"code": checkout.failure_code, "amount": found.amount, "currency": found.currency},
+    )
+    events.emit("payments.checkout_finished", checkout_id=checkout.pk)
     return checkout
 
 

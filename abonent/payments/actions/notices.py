@@ -10,9 +10,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext as _
+from prometheus_client import Counter
 
 from abonent.core import clock
 
@@ -21,13 +23,19 @@ from ..gateways import GatewayError, GatewayPayment, Notification, NotificationR
 from ..models import (
     Checkout,
     EventOutcome,
+    Payment,
     ProviderEvent,
     Refund,
+    RefundStatus,
 )
 from .checkouts import ForeignPayment, apply_gateway_payment, mark_of
-from .gateway_refunds import apply_gateway_refund
+from .gateway_refunds import apply_gateway_refund, do_record_gateway_refund
 
 logger = logging.getLogger(__name__)
+
+REFUSED = Counter(
+    "abonent_gateway_notices_refused_total", "Requests to a gateway's notice address refused", ["provider", "status"]
+)
 
 
 BODY_MAX = 20_000  # characters of a notice kept
@@ -58,8 +66,11 @@ def do_handle_notification(provider: str, *, body: bytes, headers: dict, remote_
     try:
         notice = gateway.parse_notification(body, headers, remote_addr)
     except NotificationRejected as exc:
-        event = _store_rejected(provider, text, addr, str(exc))
-        logger.warning("%s notice refused from %s: %s", provider, addr, exc)
+        REFUSED.labels(provider=provider, status=str(exc.status)).inc()
+        event = None
+        if _room_for_rejected(addr):
+            event = _store_rejected(provider, text, addr, str(exc))
+            logger.warning("%s notice refused from %s: %s", provider, addr, exc)
         return NoticeAnswer(exc.status, "", event)
     event, created = _store(provider, notice, text, addr)
     if not created and not _claim(event):
@@ -120,6 +131,20 @@ def _claim(event: ProviderEvent) -> bool:
     )
 
 
+def _room_for_rejected(addr: str) -> bool:
+    """Whether a refused request may still be kept as a row: at most ``ABONENT_GATEWAY_REJECTED_PER_MINUTE`` per
+    address and ``ABONENT_GATEWAY_REJECTED_TOTAL_PER_MINUTE`` in all in the last minute. The rest are only counted
+    (``abonent_gateway_notices_refused_total``): a stranger POSTing as fast as they can writes a few rows a
+    minute, not one per request, and cannot bury the real notices (nor fill the log: it is written per row kept)."""
+    since = clock.now() - dt.timedelta(minutes=1)
+    recent = ProviderEvent.objects.filter(outcome=EventOutcome.REJECTED, received_at__gte=since)
+    total = settings.ABONENT_GATEWAY_REJECTED_TOTAL_PER_MINUTE
+    if recent[:total].count() >= total:
+        return False
+    per_address = settings.ABONENT_GATEWAY_REJECTED_PER_MINUTE
+    return recent.filter(remote_addr=addr)[:per_address].count() < per_address
+
+
 def _store_rejected(provider: str, text: str, addr: str, reason: str) -> ProviderEvent:
     now = clock.now()
     return ProviderEvent.objects.create(
@@ -167,8 +192,26 @@ def _handle(gateway, provider: str, notice: Notification) -> tuple[str, Checkout
                 return EventOutcome.REJECTED, None, _("The gateway knows no such refund.")
             raise
         refund = Refund.objects.filter(payment__channel=provider, external_id=found.id).first()
+        if refund is None and found.payment_id:
+            # Ours whose POST was never answered (its id unknown to us): the pending one of that amount.
+            refund = (
+                Refund.objects.filter(
+                    payment__channel=provider,
+                    payment__external_id=found.payment_id,
+                    status=RefundStatus.PENDING,
+                    external_id="",
+                    amount=found.amount,
+                )
+                .order_by("pk")
+                .first()
+            )
         if refund is None:
-            return EventOutcome.IGNORED, None, f"not a refund of ours: {found.status}"
+            payment = Payment.objects.filter(channel=provider, external_id=found.payment_id).first()
+            if payment is None or not found.payment_id:
+                return EventOutcome.IGNORED, None, f"not a refund of ours: {found.status}"
+            # One of our payments refunded in the provider's cabinet: the money left; so must the balance.
+            outcome, detail = do_record_gateway_refund(payment, found)
+            return outcome, None, detail
         apply_gateway_refund(refund, found)
         return EventOutcome.HANDLED, None, found.status
     return EventOutcome.IGNORED, None, ""

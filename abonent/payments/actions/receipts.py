@@ -160,9 +160,10 @@ def do_handle_payment_cancelled(payment_id: int) -> FiscalReceipt | None:
     if payment.status != PaymentStatus.CANCELLED:
         # An assignment from suspense undone: the money is still ours (back in suspense), its receipt stands.
         return origin
-    never_sent = origin.status == ReceiptStatus.QUEUED and origin.attempts == 0
-    # A failed receipt was refused by the provider (validation, or its report said fail): nothing was fiscalized.
-    if never_sent or origin.status == ReceiptStatus.FAILED:
+    # Dropped only when no document of ours can be at the provider: never sent, or every send refused for sure
+    # (validation, our settings, or its report said fail). A timeout, a crash mid-call, ATOL's "exists already"
+    # without a uuid leave ``maybe_sent``: a return receipt follows once the income receipt is settled.
+    if origin.status in (ReceiptStatus.QUEUED, ReceiptStatus.FAILED) and not origin.maybe_sent:
         before = origin.status
         origin.status = ReceiptStatus.NOT_REQUIRED
         origin.status_reason = _("The payment was cancelled before its receipt went out.")
@@ -185,6 +186,37 @@ def do_handle_payment_cancelled(payment_id: int) -> FiscalReceipt | None:
 # Sending and polling.
 
 
+# A payment's income receipt row is made by an after-commit handler; one that failed (the database gone for a
+# moment, the process stopped between the commit and the handler) leaves the payment without one. The minute job
+# looks for such payments recorded between SWEEP_AFTER and ABONENT_FISCAL_SWEEP_HOURS ago (not older: payments
+# taken before receipts were turned on are not fiscalized after the fact).
+SWEEP_AFTER = dt.timedelta(minutes=2)
+
+
+def queue_missing_receipts(limit: int = 200) -> int:
+    """Queue the income receipt of recent payments that have none. Returns how many were queued."""
+    now = clock.now()
+    missing = (
+        Payment.objects.filter(
+            status__in=[PaymentStatus.CREDITED, PaymentStatus.SUSPENSE],
+            created_at__lte=now - SWEEP_AFTER,
+            created_at__gte=now - dt.timedelta(hours=settings.ABONENT_FISCAL_SWEEP_HOURS),
+        )
+        .exclude(pk__in=FiscalReceipt.objects.filter(operation=ReceiptOperation.SELL).values("payment_id"))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    queued = 0
+    for payment_id in list(missing):
+        try:
+            if do_queue_payment_receipt(payment_id) is not None:
+                queued += 1
+                logger.warning("payment %s had no receipt: queued by the sweep", payment_id)
+        except Exception:
+            logger.exception("payment %s: its missing receipt could not be queued", payment_id)
+    return queued
+
+
 def due_receipt_ids(limit: int = 200) -> list[int]:
     return list(
         FiscalReceipt.objects.filter(
@@ -200,6 +232,9 @@ def process_due_receipts(limit: int = 200, *, budget_seconds: float = 50.0) -> d
     provider must not pile runs up; what is left is due again next minute). Counts by the status each ends in."""
     counts: dict[str, int] = {}
     started = time.monotonic()
+    swept = queue_missing_receipts()
+    if swept:
+        counts["swept"] = swept
     for pk in due_receipt_ids(limit):
         if time.monotonic() - started > budget_seconds:
             break
@@ -228,7 +263,7 @@ def do_advance_receipt(receipt_id: int) -> FiscalReceipt | None:
                 moment=receipt.created_at,
             )
         except fiscal.FiscalError as exc:
-            return _record_error(receipt, exc)
+            return _record_error(receipt, exc, sent_before=getattr(receipt, "sent_before", True))
         return _record_sent(receipt, uuid)
     if step == "poll":
         try:
@@ -261,11 +296,14 @@ def _claim(receipt_id: int):
                 _fail(receipt, str(exc))
                 return receipt, "failed"
         step = "send"
+        # Before the call: a crash or a lost answer from here on may leave the document at the provider.
+        receipt.sent_before = receipt.maybe_sent
+        receipt.maybe_sent = True
     else:
         step = "poll"
     receipt.attempts += 1
     receipt.next_attempt_at = now + backoff(receipt.attempts)
-    receipt.save(update_fields=["attempts", "next_attempt_at", "request"])
+    receipt.save(update_fields=["attempts", "next_attempt_at", "request", "maybe_sent"])
     return receipt, step
 
 
@@ -286,7 +324,7 @@ def _origin_not_ready(receipt: FiscalReceipt) -> bool | None:
     if origin is None or origin.status == ReceiptStatus.NOT_REQUIRED:
         _not_required(receipt, _("The payment had no receipt."))
         return False
-    if origin.status == ReceiptStatus.FAILED and not receipt.refund_id:
+    if origin.status == ReceiptStatus.FAILED and not receipt.refund_id and not origin.maybe_sent:
         # A cancelled payment whose income receipt was refused: nothing was fiscalized, nothing to return.
         _not_required(receipt, _("The payment was cancelled before its receipt went out."))
         return False
@@ -336,11 +374,19 @@ def _fail(receipt: FiscalReceipt, error: str) -> None:
     events.emit("payments.receipt_failed", receipt_id=receipt.pk)
 
 
+# A send refused with these codes created no document at the provider (our settings, the document's content).
+REFUSED_FOR_SURE = {"settings", "document", "operation"}
+
+
 @transaction.atomic
-def _record_error(receipt: FiscalReceipt, exc: fiscal.FiscalError) -> FiscalReceipt:
+def _record_error(receipt: FiscalReceipt, exc: fiscal.FiscalError, *, sent_before: bool = True) -> FiscalReceipt:
     receipt = FiscalReceipt.objects.select_for_update().get(pk=receipt.pk)
     if receipt.status not in (ReceiptStatus.QUEUED, ReceiptStatus.SENT):
         return receipt
+    if receipt.status == ReceiptStatus.QUEUED and not exc.retryable and exc.code in REFUSED_FOR_SURE:
+        # This send was refused for sure: the document may be at the provider only if an earlier one got there.
+        receipt.maybe_sent = sent_before
+        receipt.save(update_fields=["maybe_sent"])
     if exc.retryable or receipt.status == ReceiptStatus.SENT:
         # A sent document exists at the provider whatever the error: keep asking (next_attempt_at is set).
         receipt.last_error = str(exc)[:1000]
@@ -375,8 +421,21 @@ def do_apply_report(receipt: FiscalReceipt, report: fiscal.FiscalReport) -> Fisc
         return receipt
     if report.status == "fail":
         receipt.report = report.raw
+        receipt.maybe_sent = False  # the cash register refused it: nothing was fiscalized
         _fail(receipt, report.error or _("The cash register refused the receipt."))
-        receipt.save(update_fields=["report"])
+        receipt.save(update_fields=["report", "maybe_sent"])
+        return receipt
+    if report.total is not None and report.total != receipt.amount:
+        # Not our document: another installation (or a restored backup) holds our id at the provider with its own
+        # total. Never "done" with someone else's fiscal attributes; staff retry it under a new id.
+        receipt.report = report.raw
+        receipt.maybe_sent = False  # our id was taken: our own document never got in
+        _fail(
+            receipt,
+            _("The provider's document under our id is for %(theirs)s, not %(ours)s: not ours.")
+            % {"theirs": report.total, "ours": receipt.amount},
+        )
+        receipt.save(update_fields=["report", "maybe_sent"])
         return receipt
     receipt.status = ReceiptStatus.DONE
     receipt.done_at = clock.now()
@@ -396,8 +455,6 @@ def do_apply_report(receipt: FiscalReceipt, report: fiscal.FiscalReport) -> Fisc
     receipt.fiscal_total = report.total
     receipt.report = report.raw
     receipt.save()
-    if report.total is not None and report.total != receipt.amount:
-        logger.warning("receipt %s: total %s at the provider, %s here", receipt.pk, report.total, receipt.amount)
     events.emit("payments.receipt_done", receipt_id=receipt.pk)
     return receipt
 
@@ -431,7 +488,7 @@ def do_retry_receipt(receipt: FiscalReceipt, *, acting_user) -> FiscalReceipt:
         receipt.external_id = external_id_for(receipt)
         receipt.uuid = ""
     receipt.status = ReceiptStatus.QUEUED
-    receipt.attempts = 0
+    # ``attempts`` and ``maybe_sent`` are kept: the earlier attempts may have reached the provider.
     receipt.next_attempt_at = clock.now()
     receipt.request = {}
     if receipt.operation == ReceiptOperation.SELL:

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from abonent.core import clock
+from abonent.payments import deadline
 
 from .base import CallbackRejected, FiscalError, FiscalReport
 from .content import from_json, to_json
@@ -63,6 +64,7 @@ class AtolProvider:
         self.password = settings.ABONENT_ATOL_PASSWORD
         self.group = settings.ABONENT_ATOL_GROUP_CODE
         self.timeout = httpx.Timeout(settings.ABONENT_ATOL_TIMEOUT)
+        self.deadline = 2 * settings.ABONENT_ATOL_TIMEOUT  # the whole call (connect + answer), deadline.py
         self.callback_url = (settings.ABONENT_FISCAL_CALLBACK_URL or "").strip()
 
     # The calls.
@@ -158,7 +160,10 @@ class AtolProvider:
             return answer
         if code in SETTINGS_ERRORS:
             raise FiscalError(f"ATOL: {text} (code {code})", retryable=False, code="settings")
-        if code in DOCUMENT_ERRORS or code == DUPLICATE:
+        if code == DUPLICATE:
+            # The document EXISTS at ATOL but it did not say which: for staff, never read as "nothing fiscalized".
+            raise FiscalError(f"ATOL: {text} (code {code})", retryable=False, code="duplicate")
+        if code in DOCUMENT_ERRORS:
             raise FiscalError(f"ATOL: {text} (code {code})", retryable=False, code="document")
         raise FiscalError(f"ATOL: {text} (code {code})", retryable=True, code=str(code))
 
@@ -170,8 +175,13 @@ class AtolProvider:
             headers["Token"] = token
         try:
             with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
-                response = client.request(
-                    method, self.base + path, content=content.encode() if content else None, headers=headers
+                response = deadline.request(
+                    client,
+                    method,
+                    self.base + path,
+                    deadline=self.deadline,
+                    content=content.encode() if content else None,
+                    headers=headers,
                 )
         except httpx.TimeoutException as exc:
             raise FiscalError(

@@ -183,8 +183,14 @@ def to_json(document: dict) -> str:
 
 
 def from_json(text: str | bytes) -> dict:
-    """Parse a provider's answer with numbers as ``Decimal``."""
-    return json.loads(text, parse_float=Decimal)
+    """Parse a provider's answer with numbers as ``Decimal``. The non-JSON literals ``NaN``, ``Infinity`` and
+    ``-Infinity`` (which Python's json accepts and PostgreSQL's jsonb refuses) are read as absent (None): one odd
+    field must neither wedge a receipt nor end in a 500, and a field we rely on then reads as missing."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+
+
+def _no_constant(_literal: str) -> None:
+    return None
 
 
 def qr_text(receipt) -> str:

@@ -21,6 +21,9 @@ class AutopayForm(ConsoleForm):
     amount_mode = forms.ChoiceField(label=_("Amount"), choices=AutopayAmount.choices)
     # Not catalog's money_field (a localized DecimalField: "650,00" read as 65 000 in English, "1e3" taken).
     fixed_amount = AmountField(label=_("Fixed amount"), required=False)
+    min_amount = AmountField(
+        label=_("At least at once"), required=False, help_text=_("Empty: keep the amount set before.")
+    )
     max_amount = AmountField(
         label=_("At most at once"), required=False, help_text=_("Empty: the limit set for the whole system.")
     )

@@ -10,6 +10,7 @@ from .base import (
     Notification,
     NotificationRejected,
     get,
+    our_key,
     register,
     registered,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Notification",
     "NotificationRejected",
     "get",
+    "our_key",
     "register",
     "registered",
 ]

@@ -14,6 +14,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from django.conf import settings
+
+
+def our_key(kind: str, pk) -> str:
+    """Our idempotence key (and metadata mark) for one of our rows: ``<installation prefix><kind>:<id>``
+    (``ABONENT_GATEWAY_KEY_PREFIX``), so that another installation on the same shop never shares it."""
+    return f"{settings.ABONENT_GATEWAY_KEY_PREFIX}{kind}:{pk}"
+
 
 class GatewayError(Exception):
     """The provider could not be asked or did not answer sensibly. ``retryable``: try again (same key)."""
@@ -63,6 +71,7 @@ class GatewayPayment:
     metadata: dict = field(default_factory=dict)
     captured_at: str = ""
     raw: dict = field(default_factory=dict)
+    currency: str = ""  # the amount's currency as the provider reports it ("" when it does not say)
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,10 @@ class Gateway(Protocol):
     def refund(self, *, payment_id: str, amount: Decimal, key: str, description: str = "") -> GatewayRefund: ...
 
     def get_refund(self, refund_id: str) -> GatewayRefund: ...
+
+    # Optional: ``list_refunds(payment_id) -> list[GatewayRefund]``, the refunds of one payment. A gateway that has
+    # it lets a refund whose answer was lost be found after the provider forgot its key (gateway_refunds._look_up);
+    # without it such a refund is left to staff.
 
     def parse_notification(self, body: bytes, headers: dict, remote_addr: str) -> Notification: ...
 

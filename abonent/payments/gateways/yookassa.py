@@ -26,6 +26,7 @@ import httpx
 from django.conf import settings
 
 from abonent.core.money import quantize
+from abonent.payments import deadline
 
 from .base import GatewayError, GatewayPayment, GatewayRefund, Notification, NotificationRejected
 
@@ -85,6 +86,12 @@ def _amount(data: dict | None) -> Decimal:
         return Decimal("0.00")
 
 
+def _currency(data: dict | None) -> str:
+    currency = (data or {}).get("currency") if isinstance(data, dict) else None
+    # Never "" for YooKassa: an amount without a currency is not one we can take as ours.
+    return str(currency)[:10] if currency else "?"
+
+
 def payment_of(data: dict) -> GatewayPayment:
     """Our view of a YooKassa payment object."""
     if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
@@ -110,6 +117,7 @@ def payment_of(data: dict) -> GatewayPayment:
         metadata=metadata if isinstance(metadata, dict) else {},
         captured_at=str(data.get("captured_at") or ""),
         raw=data,
+        currency=_currency(data.get("amount")),
     )
 
 
@@ -146,6 +154,8 @@ class YooKassa:
         self._secret_key = secret_key
         self.api_url = api_url.rstrip("/")
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        # The whole call, not only each read: a connect and a read timeout's worth (deadline.py).
+        self.deadline = connect_timeout + read_timeout
         self.currency = currency
 
     @classmethod
@@ -213,6 +223,15 @@ class YooKassa:
     def get_refund(self, refund_id: str) -> GatewayRefund:
         return refund_of(self._call("GET", f"/refunds/{quote(refund_id, safe='')}"))
 
+    def list_refunds(self, payment_id: str) -> list[GatewayRefund]:
+        """The refunds of one payment (``GET /refunds?payment_id=``; https://yookassa.ru/developers/api#get_refunds_list),
+        the first page (a payment has few refunds: up to the API's default page)."""
+        data = self._call("GET", f"/refunds?payment_id={quote(payment_id, safe='')}")
+        items = data.get("items")
+        if not isinstance(items, list):
+            raise GatewayError("YooKassa answered a list without items", retryable=True, code="bad_answer")
+        return [refund_of(item) for item in items]
+
     # --- notifications --------------------------------------------------------------------------------------
 
     def parse_notification(self, body: bytes, headers: dict, remote_addr: str) -> Notification:
@@ -253,12 +272,18 @@ class YooKassa:
             headers["Idempotence-Key"] = key
         try:
             with httpx.Client(auth=(self.shop_id, self._secret_key), timeout=self.timeout) as client:
-                response = client.request(method, self.api_url + path, json=body, headers=headers)
+                response = deadline.request(
+                    client, method, self.api_url + path, deadline=self.deadline, json=body, headers=headers
+                )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # No connection: the request never left us, YooKassa has not seen it.
+            raise GatewayError(f"YooKassa could not be reached: {exc}", code="unreachable") from exc
         except httpx.TimeoutException as exc:
             # YooKassa may have acted: the caller repeats with the same key or reads the object.
             raise GatewayError(f"YooKassa did not answer in time ({exc.__class__.__name__})", code="timeout") from exc
         except httpx.HTTPError as exc:
-            raise GatewayError(f"YooKassa could not be reached: {exc}", code="unreachable") from exc
+            # The connection broke mid-call: YooKassa may have the request.
+            raise GatewayError(f"YooKassa call failed: {exc}", code="network") from exc
         return self._answer(response)
 
     def _answer(self, response: httpx.Response) -> dict:

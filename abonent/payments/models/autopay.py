@@ -117,6 +117,9 @@ class AutopayAttempt(models.Model):
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
+    # False while every call of a processing try failed to connect (the gateway never saw it): such a try may be
+    # cancelled without a charge when it is no longer wanted. True (the safe side) once a call may have got through.
+    maybe_sent = models.BooleanField(default=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:

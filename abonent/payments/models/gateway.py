@@ -98,7 +98,9 @@ class Checkout(models.Model):
     @property
     def idempotence_key(self) -> str:
         """Our key at the provider for creating this checkout's payment (YooKassa: at most 64 characters)."""
-        return f"checkout:{self.pk}"
+        from ..gateways import our_key
+
+        return our_key("checkout", self.pk)
 
 
 class EventOutcome(models.TextChoices):

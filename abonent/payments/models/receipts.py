@@ -50,6 +50,10 @@ class FiscalReceipt(models.Model):
     # The receipt's VAT code as sent (vat122, vat120, none, ...): a return receipt repeats its income receipt's.
     vat = models.CharField(_("VAT"), max_length=10, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # Whether a document under one of our ids may be at the provider (a send was made whose answer did not prove
+    # a refusal: a timeout, a crash mid-call, "exists already" without a uuid). Sticky across staff retries: a
+    # cancelled payment's receipt is dropped as never fiscalized only while this is False.
+    maybe_sent = models.BooleanField(default=False)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=1000, blank=True)
     uuid = models.CharField(_("provider's id"), max_length=64, blank=True, db_index=True)

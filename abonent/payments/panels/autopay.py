@@ -53,6 +53,7 @@ def autopay_context(request, subscriber, bound: dict | None = None, notice: str 
                 "debit_day": plan.debit_day,
                 "amount_mode": plan.amount_mode,
                 "fixed_amount": plan.fixed_amount,
+                "min_amount": plan.min_amount,
                 "max_amount": plan.max_amount,
             }
         methods_qs = selectors.methods_of(subscriber, active_only=True)

@@ -19,6 +19,7 @@ from abonent.subscribers.selectors import get_subscriber
 
 from .. import actions
 from ..forms import AutopayForm, UnlinkForm
+from ..models import AutopayPlan
 from ..panels import render_autopay_panel
 from ..selectors import autopay as selectors
 
@@ -58,6 +59,10 @@ def _post(request, pk: int, *, key: str, form_class, do, form_kwargs=None):
 @login_required
 def autopay(request, pk):
     def do(subscriber, data):
+        # An empty "at least" keeps the plan's own (set in the portal or the API), not the system default.
+        min_amount = data.get("min_amount")
+        if min_amount is None:
+            min_amount = AutopayPlan.objects.filter(subscriber=subscriber).values_list("min_amount", flat=True).first()
         actions.do_enable_autopay(
             subscriber,
             method=data["method"],
@@ -65,6 +70,7 @@ def autopay(request, pk):
             debit_day=data["debit_day"],
             amount_mode=data["amount_mode"],
             fixed_amount=data["fixed_amount"],
+            min_amount=min_amount,
             max_amount=data["max_amount"],
             acting_user=request.user,
         )
