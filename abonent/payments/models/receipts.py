@@ -53,7 +53,8 @@ class FiscalReceipt(models.Model):
     # Whether a document under one of our ids may be at the provider (a send was made whose answer did not prove
     # a refusal: a timeout, a crash mid-call, "exists already" without a uuid). Sticky across staff retries: a
     # cancelled payment's receipt is dropped as never fiscalized only while this is False.
-    maybe_sent = models.BooleanField(default=False)
+    # db_default too: the terminal fast path (payments_terminal_pay, migration 0008) inserts receipts in SQL.
+    maybe_sent = models.BooleanField(default=False, db_default=False)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=1000, blank=True)
     uuid = models.CharField(_("provider's id"), max_length=64, blank=True, db_index=True)
