@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from abonent.core import clock
-from abonent.core.forms import AsciiDecimalField, ConsoleForm
+from abonent.core.forms import AsciiDecimalField, ConsoleForm, MoneyDecimalField
 from abonent.core.money import format_money
 
 from .models import (
@@ -57,14 +57,14 @@ def gb_to_bytes(gb: Decimal | None) -> int | None:
     return None if gb is None else int(gb * BYTES_PER_GB)
 
 
-def money_field(label, *, required: bool = True, **kwargs) -> AsciiDecimalField:
+def money_field(label, *, required: bool = True, **kwargs) -> MoneyDecimalField:
     """An amount in roubles and kopecks, typed with a comma or a point whatever the language."""
-    return AsciiDecimalField(
+    return MoneyDecimalField(
         label=label,
         required=required,
         max_digits=14,
         decimal_places=2,
-        localize=True,
+        localize=True,  # shown as the language writes it; parsed by MoneyDecimalField whatever the language
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
         **kwargs,
     )

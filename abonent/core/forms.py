@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +16,26 @@ class AsciiDecimalField(forms.DecimalField):
     def to_python(self, value):
         if isinstance(value, str) and any(ch.isdigit() and ch not in ASCII_DIGITS for ch in value):
             raise ValidationError(self.error_messages["ascii_digits"], code="amount_invalid")
+        return super().to_python(value)
+
+
+class MoneyDecimalField(AsciiDecimalField):
+    """An amount of money typed with a comma or a point as the decimal mark whatever the language, spaces
+    between thousands allowed. Not Django's localized parsing: in English it takes the comma for a thousands
+    separator and reads "650,00" as 65 000; nor ``Decimal``'s own, which reads "1e3" as 1 000."""
+
+    _TEXT = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            text = value.strip()
+            for space in (" ", "\u00a0", "\u202f"):
+                text = text.replace(space, "")
+            if text and not self._TEXT.fullmatch(text):
+                if any(ch.isdigit() and ch not in ASCII_DIGITS for ch in text):
+                    raise ValidationError(self.error_messages["ascii_digits"], code="amount_invalid")
+                raise ValidationError(self.error_messages["invalid"], code="invalid")
+            value = text.replace(",", ".")
         return super().to_python(value)
 
 
