@@ -292,7 +292,8 @@ OTP_TOTP_ISSUER = os.environ.get("ABONENT_2FA_ISSUER", "Abonent")
 ABONENT_SEARCH_PAGE_SIZE = 25
 # Chunk workers of a billing run on PostgreSQL (threads, each with its own connection): about one per DB core.
 ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
-# The most one manual adjustment or one-off charge may move, in the installation currency (billing actions).
+# The most one manual adjustment, one-off charge, or payment taken by staff (cash desk, the API's cash and manual
+# channels) may move, in the installation currency.
 ABONENT_MAX_MANUAL_AMOUNT = os.environ.get("ABONENT_MAX_MANUAL_AMOUNT", "1000000.00")
 # Deadlines of a payment's database work (seconds): a lock held elsewhere (a migration, a stuck session) makes
 # a terminal's pay or a refund fail fast with "try again" instead of waiting for ever (payments.actions).

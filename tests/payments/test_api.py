@@ -123,10 +123,15 @@ def test_absurd_input_is_422_naming_the_field_and_writes_nothing(api, subscriber
 
 
 @pytest.mark.django_db
-def test_the_largest_amount_is_ten_digits(api, subscriber):
-    # Ten digits pass the schema; the ledger's bound on one amount decides
-    response = take(api, subscriber, "9999999999.99")
-    assert response.status_code == 201 and balance(subscriber) == D("9999999999.99")
+def test_the_largest_amount_is_what_staff_may_type(api, subscriber, settings):
+    # Ten digits pass the schema; a payment taken by staff is bounded as adjustments are (ABONENT_MAX_MANUAL_AMOUNT),
+    # and never past the ledger's bound on one amount.
+    response = take(api, subscriber, "1000000.00")
+    assert response.status_code == 201 and balance(subscriber) == D("1000000.00")
+    over = take(api, subscriber, "1000000.01")
+    assert over.status_code == 422 and ("amount", "amount_too_large") in codes(over)
+    settings.ABONENT_MAX_MANUAL_AMOUNT = "99999999999.99"
+    assert take(api, subscriber, "9999999999.99").status_code == 201
     assert take(api, subscriber, "10000000000.00").status_code == 422
     assert ledger.verify() == []
 

@@ -292,3 +292,31 @@ def test_old_form_tokens_are_forgotten_and_the_payment_stays_once(cashier, subsc
     assert again.status_code == 422
     assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.CANCELLED
     assert get_balance(subscriber).balance == 0 and ledger.verify() == []
+
+
+@pytest.mark.django_db
+def test_money_typed_at_the_desk_or_through_the_api_is_bounded_as_adjustments_are(subscriber, cashier, settings):
+    # A typo of three extra zeros at the cash desk was booked up to the column's limit (9,999,999,999.99): cash the
+    # cashier then cannot hand over. Staff-entered payments are bounded by ABONENT_MAX_MANUAL_AMOUNT as adjustments.
+    settings.ABONENT_MAX_MANUAL_AMOUNT = "100000.00"
+    with pytest.raises(ValidationError) as err:
+        actions.do_take_cash_payment(
+            subscriber, amount="650000.00", token=actions.new_form_token(), acting_user=cashier
+        )
+    assert err.value.error_dict["amount"][0].code == "amount_too_large"
+    with pytest.raises(ValidationError) as err:
+        actions.do_take_staff_payment(
+            subscriber,
+            channel="manual",
+            external_id="m1",
+            amount="650000.00",
+            method="manual",
+            received_at=None,
+            acting_user=cashier,
+        )
+    assert err.value.error_dict["amount"][0].code == "amount_too_large"
+    assert not Payment.objects.exists()
+    taken = actions.do_take_cash_payment(
+        subscriber, amount="100000.00", token=actions.new_form_token(), acting_user=cashier
+    )
+    assert taken.payment.amount == 100000 and ledger.verify() == []

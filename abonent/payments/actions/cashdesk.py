@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from abonent.billing.actions.adjustments import manual_amount_limit
 from abonent.billing.actions.common import _positive_amount
 from abonent.core import audit, clock
 from abonent.staff.permissions import Perm, has_perm
@@ -105,7 +106,9 @@ def do_take_cash_payment(subscriber, *, amount, token, acting_user, memo: str = 
     payment."""
     check(acting_user, Perm.PAYMENT_TAKE, subscriber)
     token = form_token_of(token)
-    amount = _positive_amount(amount)
+    # Money typed by a person is bounded as adjustments are (ABONENT_MAX_MANUAL_AMOUNT): three extra zeros at the
+    # desk are refused, not booked as cash the cashier then cannot hand over.
+    amount = _positive_amount(amount, limit=manual_amount_limit())
     if subscriber.status == SubscriberStatus.CLOSED:
         raise ValidationError(
             {"account": ValidationError(_("The subscriber's account is closed."), code="subscriber_closed")}
@@ -141,6 +144,7 @@ def do_take_staff_payment(
     None), and is refused (``cash_day_closed``) once that day is closed, as the cash desk refuses it, whatever
     the channel or the date given. A repeat of a payment already taken is answered by the intake as before."""
     check(acting_user, Perm.PAYMENT_TAKE, subscriber)
+    amount = _positive_amount(amount, limit=manual_amount_limit())  # typed by a person: as do_take_cash_payment
     with transaction.atomic():
         if not Payment.objects.filter(channel=channel, external_id=external_id).exists():
             day = timezone.localdate(received_at) if received_at is not None else clock.today()
