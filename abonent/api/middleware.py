@@ -46,10 +46,6 @@ class RequestGuardMiddleware(ConsoleRequestGuardMiddleware):
 
 
 def _agent_refusal(refusal: Refusal) -> HttpResponse:
-    from abonent.payments.protocols import osmp
+    from abonent.payments.views.terminals import refused
 
-    result = osmp.Result.ACCOUNT_FORMAT if refusal.field == "account" else osmp.Result.OTHER
-    text = f"{refusal.field}: {refusal.message}" if refusal.field else refusal.message
-    # 200 like every other protocol answer (the result code is what the agent reads); nothing was taken.
-    answer = osmp.Answer(result, str(text)[:200])
-    return HttpResponse(answer.render(), content_type="text/xml; charset=utf-8")
+    return refused(refusal)

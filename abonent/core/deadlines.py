@@ -14,14 +14,20 @@ from django.db import OperationalError, connection
 DEADLINE_SQLSTATES = {"55P03", "57014"}  # lock_not_available, query_canceled
 
 
-def db_deadline(*, lock: float, statement: float) -> None:
+def db_deadline(*, lock: float, statement: float, unless_set: bool = False) -> None:
+    """``unless_set``: keep a deadline the caller already set in this transaction (a terminal's view sets the
+    agent's; the intake it calls must not replace it with its own, longer or shorter). Every deadline set here or
+    by such a caller marks the transaction with ``abonent.deadline``."""
     if connection.vendor != "postgresql":
         return
     if not connection.in_atomic_block:
         raise RuntimeError("db_deadline() applies to a transaction: call it inside transaction.atomic()")
+    guard = "current_setting('abonent.deadline', true) IS DISTINCT FROM 'on'" if unless_set else "true"
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+            f"SELECT CASE WHEN {guard} THEN set_config('lock_timeout', %s, true) END, "
+            f"CASE WHEN {guard} THEN set_config('statement_timeout', %s, true) END, "
+            "set_config('abonent.deadline', 'on', true)",
             [f"{int(lock * 1000)}ms", f"{int(statement * 1000)}ms"],
         )
 

@@ -109,19 +109,25 @@ def _content_length(scope) -> int:
 
 
 def _serve(request: ASGIRequest, code: str) -> HttpResponse:
-    from .views.terminals import agent_protocol
+    from .views.terminals import agent_protocol, refused
 
     incoming = request.META.get("HTTP_X_REQUEST_ID", "")
     request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
     request.request_id = request_id
     token = middleware._request_meta.set({"request_id": request_id, "ip": middleware.client_ip(request)})
     try:
-        try:
-            response = agent_protocol(request, code)
-        except RequestDataTooBig:
-            response = HttpResponse("Request body too large", status=413, content_type="text/plain")
-        except SuspiciousOperation:  # too many fields, a malformed body
-            response = HttpResponse("Bad request", status=400, content_type="text/plain")
+        # The full stack's guard, answered as the full stack answers it (views.terminals.refused): a body that
+        # cannot be read (a multipart without its boundary, a charset Django refuses) is a result code, not a 500.
+        refusal = middleware.check_request(request)
+        if refusal is not None:
+            response = refused(refusal)
+        else:
+            try:
+                response = agent_protocol(request, code)
+            except RequestDataTooBig:
+                response = HttpResponse("Request body too large", status=413, content_type="text/plain")
+            except SuspiciousOperation:  # read past the guard: too many fields, a malformed body
+                response = HttpResponse("Bad request", status=400, content_type="text/plain")
     finally:
         middleware._request_meta.reset(token)
         # Each of these threads keeps its connection from request to request (taking one from the pool costs a

@@ -26,8 +26,13 @@ def check(acting_user, perm: Perm, subscriber=None, *, payment=None) -> None:
 
 
 def deadline() -> None:
-    """The payment's database waits end after their deadlines (settings), inside the current transaction."""
-    db_deadline(lock=settings.ABONENT_PAYMENTS_LOCK_TIMEOUT, statement=settings.ABONENT_PAYMENTS_STATEMENT_TIMEOUT)
+    """The payment's database waits end after their deadlines (settings), inside the current transaction, unless
+    the caller set one already (a terminal's view: the agent's deadline, ``ABONENT_AGENT_DB_TIMEOUT``)."""
+    db_deadline(
+        lock=settings.ABONENT_PAYMENTS_LOCK_TIMEOUT,
+        statement=settings.ABONENT_PAYMENTS_STATEMENT_TIMEOUT,
+        unless_set=True,
+    )
 
 
 def reason_of(reason: str, field: str = "reason") -> str:

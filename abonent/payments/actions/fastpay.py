@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -90,14 +90,26 @@ def agent_timeout() -> str:
     return str(max(1, int(settings.ABONENT_AGENT_DB_TIMEOUT * 1000)))
 
 
-def agent_deadline() -> None:
+class DeadlinePassed(DatabaseError):
+    """The agent's deadline was spent before the intake could start (answered 1, as a timeout is)."""
+
+
+def agent_deadline(*, spent: float = 0.0) -> None:
     """Session timeouts for this transaction only (SET LOCAL): a stuck statement or lock wait is cancelled by the
-    server and raises, which the agents' view answers 1. SQLite waits at most its connection's busy timeout."""
+    server and raises, which the agents' view answers 1. ``spent``: seconds of the request's budget already used
+    (by the fast path's try before a fallback), so the whole request stays within ``ABONENT_AGENT_DB_TIMEOUT``.
+    The marker ``abonent.deadline`` keeps the intake's own deadline (``payments.actions.common.deadline``) from
+    replacing this one. SQLite waits at most its connection's busy timeout."""
+    left = settings.ABONENT_AGENT_DB_TIMEOUT - spent
+    if left < 0.05:
+        raise DeadlinePassed("the agent's deadline was spent before the intake")
     if connection.vendor == "postgresql":
-        ms = agent_timeout()
+        ms = str(max(1, int(left * 1000)))
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)", [ms, ms]
+                "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true), "
+                "set_config('abonent.deadline', 'on', true)",
+                [ms, ms],
             )
 
 

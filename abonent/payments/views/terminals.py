@@ -18,6 +18,7 @@ import base64
 import binascii
 import hmac
 import logging
+import time
 
 from django.db import DatabaseError, transaction
 from django.http import HttpResponse
@@ -38,6 +39,15 @@ CONTENT_TYPE = "text/xml; charset=utf-8"
 
 def _respond(answer: osmp.Answer) -> HttpResponse:
     return HttpResponse(answer.render(), content_type=CONTENT_TYPE, status=answer.status)
+
+
+def refused(refusal) -> HttpResponse:
+    """A request the guard refuses before any view (``core.middleware.check_request``: a body that cannot be read,
+    too many fields, a NUL), answered in the protocol: 200 like every answer (the result code is what the agent
+    reads), nothing taken. The full stack (``api.middleware``) and the lean route (``agents_asgi``) both answer so."""
+    result = osmp.Result.ACCOUNT_FORMAT if refusal.field == "account" else osmp.Result.OTHER
+    text = f"{refusal.field}: {refusal.message}" if refusal.field else refusal.message
+    return HttpResponse(osmp.Answer(result, str(text)[:200]).render(), content_type=CONTENT_TYPE)
 
 
 def _credentials(request, params) -> tuple[str, str]:
@@ -104,6 +114,7 @@ def _agent_protocol(request, code: str):
         if handler is None:
             return _respond(osmp.Answer(osmp.Result.OTHER, _("Unknown command."), txn_id=echo))
         answer = None
+        started = time.monotonic()
         if command == "pay" and fastpay.fast_path_enabled(agent.channel):
             # One statement, its own transaction (autocommit): it sets the deadline itself (actions.fastpay).
             try:
@@ -113,7 +124,8 @@ def _agent_protocol(request, code: str):
                 answer = None  # nothing written that the intake would not write: the intake takes it below
         if answer is None:
             with transaction.atomic(), fastpay.intake_only():
-                fastpay.agent_deadline()
+                # What is left of the agent's deadline after the fast path's try: one budget per request.
+                fastpay.agent_deadline(spent=time.monotonic() - started)
                 answer = _handle(handler, agent, params, echo)
     except DatabaseError:
         # Timed out (statement_timeout, lock_timeout), no connection within the pool's deadline, the server gone:
