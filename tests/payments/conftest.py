@@ -9,7 +9,7 @@ from abonent.staff.permissions import Role
 @pytest.fixture(scope="session")
 def make_httpserver(httpserver_listen_address, httpserver_ssl_context):
     """pytest-httpserver's session server, threaded (its own fixture, overridden). Our calls now give up at a
-    whole-call deadline (docs/payments-fixonline.md): a fake still trickling the answer a test gave up on must not
+    whole-call deadline (docs/payments-safeguards.md): a fake still trickling the answer a test gave up on must not
     hold the single server thread into the next test, whose fake provider would then answer nobody in time. The
     fakes lock their own state."""
     from pytest_httpserver import HTTPServer

@@ -1,4 +1,4 @@
-"""The decisions behind the fixes of the attack review (docs/payments-fixonline.md), beyond what its tests check."""
+"""The decisions behind the fixes of the attack review (docs/payments-safeguards.md), beyond what its tests check."""
 
 import datetime as dt
 import gzip
