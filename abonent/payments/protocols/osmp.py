@@ -270,24 +270,40 @@ def pay(agent, params, *, limits: bool = True) -> Answer:
     except ValidationError as exc:
         return Answer(Result.OTHER, " ".join(exc.messages)[:200], txn_id=txn_id, sum=f"{amount:.2f}")
     payment = intake.payment
-    if intake.conflict is not None:
+    return _taken_answer(
+        agent,
+        txn_id,
+        amount,
+        conflict=intake.conflict is not None,
+        payment_id=payment.pk,
+        status=payment.status,
+        paid=payment.amount,
+        created_at=payment.created_at,
+    )
+
+
+def _taken_answer(
+    agent, txn_id: str, amount: Decimal, *, conflict: bool, payment_id, status, paid, created_at
+) -> Answer:
+    """The answer to a ``pay`` the intake (or the fast path) took: new, repeated, in conflict or cancelled."""
+    if conflict:
         return Answer(
             Result.OTHER,
             _("This txn_id was paid with another sum or account."),
             txn_id=txn_id,
-            prv_txn=str(payment.pk),
+            prv_txn=str(payment_id),
             sum=f"{amount:.2f}",
         )
-    if payment.status == PaymentStatus.CANCELLED:
+    if status == PaymentStatus.CANCELLED:
         # Staff cancelled it as a mistake: the repeat must not look like a fresh success.
-        return Answer(Result.OTHER, _("This payment was cancelled."), txn_id=txn_id, prv_txn=str(payment.pk))
+        return Answer(Result.OTHER, _("This payment was cancelled."), txn_id=txn_id, prv_txn=str(payment_id))
     return Answer(
         Result.OK,
         "OK",
         txn_id=txn_id,
-        prv_txn=str(payment.pk),
-        sum=f"{payment.amount:.2f}",
-        prv_txn_date=payment.created_at.astimezone(agent.tz).strftime("%Y%m%d%H%M%S"),
+        prv_txn=str(payment_id),
+        sum=f"{paid:.2f}",
+        prv_txn_date=created_at.astimezone(agent.tz).strftime("%Y%m%d%H%M%S"),
     )
 
 
@@ -314,23 +330,15 @@ def _fast_pay(agent, txn_id: str, account: str, amount: Decimal, received_at) ->
         raise _no_account(account)
     if fast.outcome == "closed":
         raise BadParameter(Result.ACCOUNT_CLOSED, _("The account is closed."))
-    if fast.outcome == "conflict":
-        return Answer(
-            Result.OTHER,
-            _("This txn_id was paid with another sum or account."),
-            txn_id=txn_id,
-            prv_txn=str(fast.payment_id),
-            sum=f"{amount:.2f}",
-        )
-    if fast.status == PaymentStatus.CANCELLED:
-        return Answer(Result.OTHER, _("This payment was cancelled."), txn_id=txn_id, prv_txn=str(fast.payment_id))
-    return Answer(
-        Result.OK,
-        "OK",
-        txn_id=txn_id,
-        prv_txn=str(fast.payment_id),
-        sum=f"{fast.amount:.2f}",
-        prv_txn_date=fast.created_at.astimezone(agent.tz).strftime("%Y%m%d%H%M%S"),
+    return _taken_answer(
+        agent,
+        txn_id,
+        amount,
+        conflict=fast.outcome == "conflict",
+        payment_id=fast.payment_id,
+        status=fast.status,
+        paid=fast.amount,
+        created_at=fast.created_at,
     )
 
 
