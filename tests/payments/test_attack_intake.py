@@ -925,3 +925,30 @@ def test_held_one_id_with_five_amounts_at_once_credits_one(subscriber, together)
     assert sum(o.created for o in out) == 1 and sum(o.conflict is not None for o in out) == 4
     assert balance_of(subscriber).balance == Payment.objects.get().amount
     assert ledger.verify() == []
+
+
+@pytest.mark.django_db
+def test_a_suspense_payment_whose_return_the_gateway_refused_can_be_returned_again(
+    admin, django_capture_on_commit_callbacks
+):
+    # The refused return puts the payment back in suspense. Returned again without a key, it was answered with the
+    # first (failed) return: nothing new asked of the gateway, the money stuck in suspense, the staff told "done".
+    started = []
+    channels.register_gateway(GATEWAY, refund=started.append)
+    try:
+        lost = receive(
+            channel=GATEWAY, method=PaymentMethod.ONLINE, external_id="g2", amount="300", account_ref="nobody"
+        ).payment
+        with django_capture_on_commit_callbacks(execute=True):
+            first = actions.do_return_payment(lost, reason="unknown account", acting_user=admin)
+        actions.do_finish_refund(first, succeeded=False, failure="card closed")
+        assert Payment.objects.get(pk=lost.pk).status == PaymentStatus.SUSPENSE and suspense_total() == D("300.00")
+        with django_capture_on_commit_callbacks(execute=True):
+            second = actions.do_return_payment(lost, reason="to another card", acting_user=admin)
+        assert second.pk != first.pk and second.status == RefundStatus.PENDING
+        assert started == [first.pk, second.pk]
+        assert Payment.objects.get(pk=lost.pk).status == PaymentStatus.RETURNED and suspense_total() == 0
+        assert ledger.verify() == []
+    finally:
+        channels._online_refunds.pop(GATEWAY, None)
+        channels._clearing_channels.discard(GATEWAY)

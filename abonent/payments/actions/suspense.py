@@ -91,20 +91,25 @@ def do_return_payment(payment: Payment, *, reason: str, acting_user, key: str | 
     """Send a suspense payment back to the payer whole (suspense → the channel's account), with a reason.
     ``key`` makes a retry answer with the first return; without one, the payment's own return is the key."""
     reason = reason_of(reason)
-    stored_key = f"return:{key_of(key)}" if key is not None else f"return:payment:{payment.pk}"
+    stored_key = f"return:{key_of(key)}" if key is not None else None
     try:
         with transaction.atomic():
             deadline()
             check(acting_user, Perm.PAYMENT_REFUND)
             payment = lock(payment)
             check(acting_user, Perm.PAYMENT_REFUND, payment=payment)
+            # The payment's returns so far: a return the gateway refused puts it back in suspense, and returning it
+            # again is a new return (its own ledger key and, without a caller's key, its own refund key).
+            number = Refund.objects.filter(payment=payment).count() + 1
+            if stored_key is None:
+                stored_key = f"return:payment:{payment.pk}:{number}"
             existing = Refund.objects.filter(key=stored_key).first()
             if existing is not None:
                 if existing.payment_id != payment.pk:
                     raise ValidationError(_("This key was used for another refund."), code="idempotency_key_reused")
                 return existing
             _suspense_only(payment)
-            return _return(payment, reason=reason, acting_user=acting_user, key=stored_key)
+            return _return(payment, reason=reason, acting_user=acting_user, key=stored_key, number=number)
     except IntegrityError:
         existing = Refund.objects.filter(key=stored_key).first()
         if existing is None:
@@ -114,13 +119,11 @@ def do_return_payment(payment: Payment, *, reason: str, acting_user, key: str | 
         return existing
 
 
-def _return(payment: Payment, *, reason: str, acting_user, key: str) -> Refund:
+def _return(payment: Payment, *, reason: str, acting_user, key: str, number: int) -> Refund:
     user = acting_user if getattr(acting_user, "pk", None) else None
     suspense, channel = ledger.system_account("suspense"), channel_account(payment.channel)
-    # A return the gateway refused puts the payment back in suspense, to be returned again: a key per return.
-    returns = Refund.objects.filter(payment=payment).count() + 1
     tx, _created = ledger.post(
-        key=f"payment_return:{payment.pk}:{returns}",
+        key=f"payment_return:{payment.pk}:{number}",
         kind=TransactionKind.REFUND,
         effective_date=clock.today(),
         legs=[(suspense.pk, -payment.amount), (channel.pk, payment.amount)],
