@@ -131,6 +131,8 @@ INSTALLED_APPS = [
     "abonent.billing",
     "abonent.network",
     "abonent.payments",
+    "abonent.notifications",
+    "abonent.dunning",
     "abonent.api",
 ]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -253,6 +255,25 @@ ABONENT_CURRENCY = os.environ.get("ABONENT_CURRENCY", "RUB")
 # The ISP's name as printed on cash receipts and cash reports (the legal name: "ООО «Связь»").
 ABONENT_COMPANY_NAME = os.environ.get("ABONENT_COMPANY_NAME", "Abonent ISP")
 ABONENT_PHONE_REGION = os.environ.get("ABONENT_PHONE_REGION", "RU")
+
+
+# Dunning (docs/dunning.md): the defaults of a ``DunningRule`` where none applies.
+# Warned when the money lasts fewer than this many days at today's fees.
+ABONENT_DUNNING_WARN_DAYS = int(os.environ.get("ABONENT_DUNNING_WARN_DAYS", 3))
+# Restricted this many days → suspended (access rejected); 0: never suspended automatically.
+ABONENT_DUNNING_SUSPEND_DAYS = int(os.environ.get("ABONENT_DUNNING_SUSPEND_DAYS", 14))
+# "The balance runs out in N days" reminders, once each per run-out date.
+ABONENT_DUNNING_REMIND_DAYS = [
+    int(day) for day in os.environ.get("ABONENT_DUNNING_REMIND_DAYS", "3,1").split(",") if day.strip()
+]
+
+# Notifications (docs/notifications.md).
+# No SMS or Telegram in these local hours of the subscriber ("21:00-09:00"; empty: none). E-mail is not held.
+ABONENT_QUIET_HOURS = os.environ.get("ABONENT_QUIET_HOURS", "21:00-09:00")
+# The payment link put in messages, "{account}" replaced ("https://my.example.ru/pay?account={account}").
+ABONENT_PAY_LINK = os.environ.get("ABONENT_PAY_LINK", "")
+# The console's and the unsubscribe link's public address ("https://billing.example.ru"), for links in messages.
+ABONENT_PUBLIC_URL = os.environ.get("ABONENT_PUBLIC_URL", "").rstrip("/")
 # Personal account numbers: this many digits, the last one a Luhn check digit.
 ABONENT_ACCOUNT_NUMBER_LENGTH = int(os.environ.get("ABONENT_ACCOUNT_NUMBER_LENGTH", 9))
 # The console's login lockout (staff/selectors.py). The lockout cannot be turned off: a limit of 0 made every login a

@@ -73,6 +73,9 @@ class Branch(models.Model):
     code = models.SlugField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=100, unique=True)
     is_active = models.BooleanField(_("active"), default=True)
+    # The branch's local time (an IANA name, "Asia/Yekaterinburg"); blank: the installation's TIME_ZONE. Messages
+    # to its subscribers keep to the quiet hours of this zone.
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("branch")

@@ -66,6 +66,18 @@ class Perm(StrEnum):
     # sessions. No role grants it, not even the administrator's: a service account holds it
     # (SERVICE_ACCOUNT_PERMISSIONS), and the endpoints also want its token bound to the NAS (docs/radius.md).
     RADIUS_SERVICE = "radius.service"
+    # The dunning queue, access states and their history, exemptions (read only).
+    DUNNING_VIEW = "dunning.view"
+    # Exemptions, dunning rules, an operator's block and lifting it.
+    DUNNING_MANAGE = "dunning.manage"
+    # Terminating a subscriber's access for good (and reinstating it). Administrator only.
+    DUNNING_TERMINATE = "dunning.terminate"
+    # The notification log of subscribers and the outbox.
+    NOTIFICATION_VIEW = "notification.view"
+    # Message templates and delivery settings.
+    NOTIFICATION_MANAGE = "notification.manage"
+    # Bulk messages to groups, branches and the subscribers of a NAS.
+    NOTIFICATION_BULK = "notification.bulk"
 
 
 # Held by service accounts whatever their role, never by a person (permissions_of).
@@ -89,6 +101,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.BILLING_ADJUST,
             Perm.NETWORK_VIEW,
             Perm.PAYMENT_VIEW,
+            Perm.DUNNING_VIEW,
+            Perm.DUNNING_MANAGE,
+            Perm.NOTIFICATION_VIEW,
+            Perm.NOTIFICATION_BULK,
         }
     ),
     Role.CASHIER: frozenset(
@@ -100,6 +116,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.PAYMENT_TAKE,
             Perm.PAYMENT_CANCEL,
             Perm.PAYMENT_IMPORT,
+            Perm.DUNNING_VIEW,
+            Perm.NOTIFICATION_VIEW,
         }
     ),
     Role.SUPPORT: frozenset(
@@ -110,6 +128,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.SUBSCRIPTION_MANAGE,
             Perm.NETWORK_VIEW,
             Perm.PAYMENT_VIEW,
+            Perm.DUNNING_VIEW,
+            Perm.NOTIFICATION_VIEW,
         }
     ),
     Role.ENGINEER: frozenset(

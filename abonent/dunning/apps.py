@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DunningConfig(AppConfig):
+    name = "abonent.dunning"
+    label = "dunning"
+    verbose_name = _("Dunning")
+
+    def ready(self) -> None:
+        from . import events, panels, tasks  # noqa: F401

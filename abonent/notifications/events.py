@@ -1,0 +1,1 @@
+"""Reactions to other apps' events."""

@@ -1,0 +1,292 @@
+"""Queueing messages: ``notify`` for one subscriber, ``notify_many`` for a sweep's thousands, both inside the
+caller's transaction (the outbox: the message commits with what it tells).
+
+For each notice and each channel the subscriber has an address on, one ``Message`` row, rendered now in the
+subscriber's language: ``queued`` (due now, or after the quiet hours for SMS and Telegram), or ``skipped`` with
+why (channel turned off, advertising without consent, the subscriber's contract closed). A subscriber with no
+address at all gets one ``skipped`` row (``no_address``) so the card's log says why nothing went out. Rows are
+unique by ``<key>:<channel>``: queueing the same notice again (a retried sweep, a replayed event) is a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from abonent.core import clock
+from abonent.subscribers.models import ContactKind, ContactPoint, Subscriber, SubscriberStatus
+
+from .models import Channel, Event, Message, MessageStatus, Preference, TelegramChat, Template
+from .placeholders import render
+from .templates_default import default_template
+
+# Rows per INSERT: inside SQLite's variable limit with ~20 columns.
+BATCH = 500
+QUIET_CHANNELS = frozenset({Channel.SMS, Channel.TELEGRAM})
+# Events that still go to a closed contract (the last word on its money).
+_FOR_CLOSED = frozenset({Event.PAYMENT_RECEIVED, Event.DOCUMENT_ISSUED, Event.TICKET_UPDATED})
+
+
+@dataclass
+class Notice:
+    subscriber_id: int
+    event: str
+    # The notice's natural key (``runout:3:<subscriber>:<date>``); each channel's row is ``<key>:<channel>``.
+    key: str
+    context: dict = field(default_factory=dict)
+    marketing: bool = False
+    channels: tuple[str, ...] | None = None  # None: every channel the subscriber can be reached on
+    not_before: dt.datetime | None = None
+    bulk_id: int | None = None
+    # A bulk message's own text instead of the event's template.
+    subject: str | None = None
+    body: str | None = None
+
+
+@dataclass
+class _Recipient:
+    subscriber: Subscriber
+    preference: Preference | None
+    phone: str = ""
+    email: str = ""
+    chats: list[int] = field(default_factory=list)
+
+    @property
+    def language(self) -> str:
+        language = self.preference.language if self.preference and self.preference.language else ""
+        return language or settings.LANGUAGE_CODE
+
+    def wants(self, channel: str) -> bool:
+        return self.preference is None or bool(getattr(self.preference, channel))
+
+    def addresses(self, channel: str) -> list[str]:
+        if channel == Channel.EMAIL:
+            return [self.email] if self.email else []
+        if channel == Channel.SMS:
+            return [self.phone] if self.phone else []
+        return [str(chat) for chat in self.chats]
+
+    def time_zone(self) -> zoneinfo.ZoneInfo:
+        names = (
+            self.preference.time_zone if self.preference else "",
+            getattr(self.subscriber.branch, "time_zone", ""),
+            settings.TIME_ZONE,
+        )
+        for name in names:
+            if name:
+                try:
+                    return zoneinfo.ZoneInfo(name)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    continue
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def quiet_hours_default() -> tuple[dt.time, dt.time] | None:
+    """``ABONENT_QUIET_HOURS`` ("21:00-09:00"; empty: none)."""
+    value = (settings.ABONENT_QUIET_HOURS or "").strip()
+    if not value:
+        return None
+    start, _sep, end = value.partition("-")
+    return dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
+
+
+def after_quiet_hours(
+    moment: dt.datetime, zone: zoneinfo.ZoneInfo, quiet: tuple[dt.time, dt.time] | None
+) -> dt.datetime:
+    """``moment``, or the end of the quiet hours it falls in, in ``zone`` (a window may cross midnight)."""
+    if quiet is None or quiet[0] == quiet[1]:
+        return moment
+    start, end = quiet
+    local = moment.astimezone(zone)
+    now = local.timetz().replace(tzinfo=None)
+    if start < end:
+        inside = start <= now < end
+        end_day = local.date()
+    else:
+        inside = now >= start or now < end
+        end_day = local.date() + dt.timedelta(days=1) if now >= start else local.date()
+    if not inside:
+        return moment
+    return dt.datetime.combine(end_day, end, tzinfo=zone).astimezone(dt.UTC)
+
+
+def _recipients(subscriber_ids: set[int]) -> dict[int, _Recipient]:
+    ids = sorted(subscriber_ids)
+    recipients: dict[int, _Recipient] = {}
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        subscribers = (
+            Subscriber.objects.filter(pk__in=chunk)
+            .select_related("branch")
+            .only("pk", "account_number", "display_name", "status", "consent_marketing", "branch")
+        )
+        preferences = {p.subscriber_id: p for p in Preference.objects.filter(subscriber_id__in=chunk)}
+        for subscriber in subscribers:
+            recipients[subscriber.pk] = _Recipient(subscriber, preferences.get(subscriber.pk))
+        contacts = (
+            ContactPoint.objects.filter(subscriber_id__in=chunk)
+            .order_by("subscriber_id", "kind", "-is_primary", "id")
+            .values_list("subscriber_id", "kind", "value")
+        )
+        for subscriber_id, kind, value in contacts:
+            recipient = recipients.get(subscriber_id)
+            if recipient is None:
+                continue
+            if kind == ContactKind.PHONE and not recipient.phone:
+                recipient.phone = value
+            elif kind == ContactKind.EMAIL and not recipient.email:
+                recipient.email = value
+        chats = TelegramChat.objects.filter(subscriber_id__in=chunk, blocked_at__isnull=True).order_by("id")
+        for subscriber_id, chat_id in chats.values_list("subscriber_id", "chat_id"):
+            if subscriber_id in recipients:
+                recipients[subscriber_id].chats.append(chat_id)
+    return recipients
+
+
+def _templates(events: set[str]) -> dict[tuple[str, str, str], Template]:
+    rows = Template.objects.filter(event__in=sorted(events), is_active=True)
+    return {(t.event, t.channel, t.language): t for t in rows}
+
+
+def pay_link(account: str) -> str:
+    pattern = settings.ABONENT_PAY_LINK
+    return pattern.replace("{account}", account) if pattern else ""
+
+
+def subscriber_values(subscriber: Subscriber) -> dict:
+    return {
+        "name": subscriber.display_name,
+        "account": subscriber.account_number,
+        "pay_link": pay_link(subscriber.account_number),
+        "provider": settings.ABONENT_COMPANY_NAME,
+    }
+
+
+def render_for(event: str, channel: str, language: str, values: dict, overrides=None) -> tuple[str, str]:
+    """(subject, body) of ``event`` on ``channel`` in ``language``: the staff's template if one is in use,
+    else the built-in one."""
+    template = (overrides or {}).get((event, channel, language))
+    if template is None and overrides is None:
+        template = Template.objects.filter(event=event, channel=channel, language=language, is_active=True).first()
+    subject, body = (template.subject, template.body) if template else default_template(event, channel, language)
+    return render(subject, values), render(body, values)
+
+
+def notify_many(notices: Iterable[Notice]) -> int:
+    """Queue ``notices`` (see the module docstring); returns the rows written (repeats not counted)."""
+    notices = list(notices)
+    if not notices:
+        return 0
+    recipients = _recipients({n.subscriber_id for n in notices})
+    templates = _templates({n.event for n in notices})
+    quiet_default = quiet_hours_default()
+    now = clock.now()
+    rows: list[Message] = []
+    for notice in notices:
+        recipient = recipients.get(notice.subscriber_id)
+        if recipient is None:
+            continue
+        rows.extend(_rows_for(notice, recipient, templates, quiet_default, now))
+    written = 0
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start : start + BATCH]
+        # bulk_create with ignore_conflicts does not say which rows were new: the keys already there are read
+        # first (the count is for the caller's report; the unique key is what keeps a repeat out).
+        seen = set(
+            Message.objects.filter(dedup_key__in=[row.dedup_key for row in batch]).values_list("dedup_key", flat=True)
+        )
+        fresh = [row for row in batch if row.dedup_key not in seen]
+        Message.objects.bulk_create(fresh, ignore_conflicts=True)
+        written += len(fresh)
+    return written
+
+
+def _rows_for(notice: Notice, recipient: _Recipient, templates, quiet_default, now) -> list[Message]:
+    subscriber = recipient.subscriber
+    language = recipient.language
+    values = {**subscriber_values(subscriber), **notice.context}
+    channels = notice.channels or tuple(Channel.values)
+    base = {
+        "subscriber_id": subscriber.pk,
+        "event": notice.event,
+        "language": language,
+        "marketing": notice.marketing,
+        "bulk_id": notice.bulk_id,
+        "created_at": now,
+    }
+    rows = []
+    for channel in channels:
+        for index, address in enumerate(recipient.addresses(channel)):
+            if notice.body is not None:
+                subject, body = notice.subject or "", notice.body
+            else:
+                subject, body = render_for(notice.event, channel, language, values, templates)
+            key = f"{notice.key}:{channel}" if index == 0 else f"{notice.key}:{channel}:{address}"
+            skip = _skip_reason(notice, recipient, channel)
+            due = notice.not_before or now
+            if channel in QUIET_CHANNELS and not skip:
+                quiet = quiet_default
+                if recipient.preference and recipient.preference.quiet_from is not None:
+                    quiet = (
+                        recipient.preference.quiet_from,
+                        recipient.preference.quiet_to or recipient.preference.quiet_from,
+                    )
+                due = after_quiet_hours(due, recipient.time_zone(), quiet)
+            rows.append(
+                Message(
+                    **base,
+                    channel=channel,
+                    address=address,
+                    subject=subject[:200],
+                    body=body,
+                    dedup_key=key[:200],
+                    status=MessageStatus.SKIPPED if skip else MessageStatus.QUEUED,
+                    error=skip,
+                    next_attempt_at=due,
+                    finished_at=now if skip else None,
+                )
+            )
+    if not rows:
+        rows.append(
+            Message(
+                **base,
+                channel="",
+                address="",
+                body="",
+                dedup_key=f"{notice.key}:none"[:200],
+                status=MessageStatus.SKIPPED,
+                error="no_address",
+                next_attempt_at=now,
+                finished_at=now,
+            )
+        )
+    return rows
+
+
+def _skip_reason(notice: Notice, recipient: _Recipient, channel: str) -> str:
+    if notice.marketing and not recipient.subscriber.consent_marketing:
+        return "no_consent"
+    if recipient.subscriber.status == SubscriberStatus.CLOSED and notice.event not in _FOR_CLOSED:
+        return "closed"
+    if not recipient.wants(channel):
+        return "channel_off"
+    return ""
+
+
+def notify(
+    subscriber_id: int,
+    event: str,
+    *,
+    key: str,
+    context: dict | None = None,
+    channels: tuple[str, ...] | None = None,
+    marketing: bool = False,
+) -> int:
+    """Queue one notice for one subscriber (see ``notify_many``)."""
+    return notify_many(
+        [Notice(subscriber_id, event, key, context=context or {}, channels=channels, marketing=marketing)]
+    )
