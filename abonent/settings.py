@@ -246,7 +246,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default", "billing", "network", "notifications", "payments"],
+        "QUEUES": ["default", "billing", "dunning", "network", "notifications", "payments"],
     }
 }
 
