@@ -160,7 +160,8 @@ class FakeTelegram(_Fake):
             status, answer = self.answers[chat]
             return Response(json.dumps(answer), status=status, content_type="application/json")
         n = self._take(str(chat), body["text"])
-        return Response(json.dumps({"ok": True, "result": {"message_id": n, "chat": {"id": chat}, "text": body["text"]}}))
+        result = {"message_id": n, "chat": {"id": chat}, "text": body["text"]}
+        return Response(json.dumps({"ok": True, "result": result}))
 
 
 # --- SMTP -------------------------------------------------------------------------------------------------------
