@@ -150,9 +150,9 @@ def test_wrong_secret_is_dropped(customer, make_nas, server, radclient):
 
 
 def test_debtor_gets_the_redirect(customer, make_nas, server, radclient, admin):
-    from abonent.billing import actions as billing
+    from .states import into_debt
 
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="test debt", acting_user=admin)
+    into_debt(customer, admin)  # restricted
     make_nas()
     with server() as running:
         result = radclient(running.auth_port, SECRET, "auth", PAP)
@@ -161,15 +161,16 @@ def test_debtor_gets_the_redirect(customer, make_nas, server, radclient, admin):
 
 
 def test_a_debtor_with_a_static_address_goes_to_the_debtor_pool(customer, make_nas, server, radclient, admin):
-    from abonent.billing import actions as billing
     from abonent.network import actions as network
     from abonent.network.models import Login
+
+    from .states import into_debt
 
     network.do_update_login(Login.objects.get(username="ivanov"), acting_user=admin, static_ip="10.0.0.21")
     make_nas("accel_ppp", debtor_pool="debt-pool")
     with server() as running:
         paying = radclient(running.auth_port, SECRET, "auth", PAP)
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="test debt", acting_user=admin)
+    into_debt(customer, admin)
     with server() as running:
         debtor = radclient(running.auth_port, SECRET, "auth", PAP)
     assert "Framed-IP-Address = 10.0.0.21" in paying.stdout, paying.stdout + paying.stderr
