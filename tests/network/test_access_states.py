@@ -353,3 +353,35 @@ def test_the_event_hands_over_to_the_worker_when_a_long_sync_holds_the_turn(cust
     finally:
         release.set()
         thread.join(15)
+
+
+# --- the bulk-message audience ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_nas_audience_is_who_uses_that_nas_now(customer, make_subscriber, nas_a, nas_b):
+    from abonent.notifications.audiences import audience
+
+    recent, gone, elsewhere = (make_subscriber(phone=f"+7916123456{n}") for n in (1, 2, 3))
+    now = clock.now()
+
+    def session(subscriber, nas, name, *, stopped_days_ago=None):
+        kwargs = {}
+        if stopped_days_ago is not None:
+            stopped = now - dt.timedelta(days=stopped_days_ago)
+            kwargs = {"status": "closed", "stopped_at": stopped, "updated_at": stopped}
+        Session.objects.create(
+            nas=nas, unique_id=name, acct_session_id=name, subscriber=subscriber, username=name,
+            started_at=now - dt.timedelta(days=60), **{"updated_at": now, **kwargs},
+        )  # fmt: skip
+
+    session(customer, nas_a, "open-1")
+    session(customer, nas_a, "open-2")  # two sessions, one subscriber
+    session(recent, nas_a, "closed-recently", stopped_days_ago=29)
+    session(gone, nas_a, "closed-long-ago", stopped_days_ago=31)
+    session(elsewhere, nas_b, "other-nas")
+    nas = audience("nas")
+    assert nas is not None and (nas_a.pk, nas_a.name) in nas.choices()
+    ids = nas.subscriber_ids(nas_a.pk)
+    assert sorted(ids) == sorted([customer.pk, recent.pk])
+    assert ids.count() == 2

@@ -160,6 +160,20 @@ def test_debtor_gets_the_redirect(customer, make_nas, server, radclient, admin):
     assert 'Mikrotik-Address-List = "debtors"' in result.stdout
 
 
+def test_a_suspended_subscriber_is_rejected_and_the_state_is_the_reason(customer, make_nas, server, radclient, admin):
+    from abonent.dunning.models import AccessStateKind
+
+    from .states import into_debt
+
+    into_debt(customer, admin, state=AccessStateKind.SUSPENDED)
+    make_nas()
+    with server() as running:
+        result = radclient(running.auth_port, SECRET, "auth", PAP)
+        assert running.counter("rejects_suspended") == 1
+    assert "Received Access-Reject" in result.stdout, result.stdout + result.stderr
+    assert list(AuthAttempt.objects.values_list("reason", "subscriber_id")) == [(RejectReason.SUSPENDED, customer.pk)]
+
+
 def test_a_debtor_with_a_static_address_goes_to_the_debtor_pool(customer, make_nas, server, radclient, admin):
     from abonent.network import actions as network
     from abonent.network.models import Login
