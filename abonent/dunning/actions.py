@@ -203,10 +203,24 @@ def do_save_rule(rule: DunningRule | None, *, acting_user, **fields) -> DunningR
     return rule
 
 
+@transaction.atomic
+def do_delete_rule(rule: DunningRule, *, acting_user) -> None:
+    """Remove a rule; its subscribers fall back to the next rule (plan, default, settings) at the next sweep."""
+    check_perm(acting_user, Perm.DUNNING_MANAGE)
+    rule = DunningRule.objects.select_for_update().get(pk=rule.pk)
+    audit.record(
+        actor=acting_user, action="dunning.rule_delete", obj=rule,
+        before={"name": rule.name, "group": rule.group_id, "plan": rule.plan_id, "warn_days": rule.warn_days,
+                "suspend_after_days": rule.suspend_after_days},
+    )  # fmt: skip
+    rule.delete()
+
+
 __all__ = [
     "STAFF_STATES",
     "do_block_access",
     "do_create_exemption",
+    "do_delete_rule",
     "do_reinstate_access",
     "do_revoke_exemption",
     "do_save_rule",
