@@ -19,11 +19,19 @@ from .models import STAFF_STATES, AccessState, AccessStateKind
 State = AccessStateKind
 
 
+def exemptions_of(subscriber) -> list:
+    exemptions = getattr(subscriber, "_access_exemptions", None)
+    if exemptions is None:
+        exemptions = subscriber._access_exemptions = selectors.subscriber_exemptions(subscriber)
+    return exemptions
+
+
 def summary_of(subscriber) -> selectors.AccessSummary:
-    """Read once per request and subscriber: the badge and the panel both show it."""
+    """Read once per request and subscriber: the badge and the panel both show it (two queries, with the
+    subscriber's exemptions)."""
     summary = getattr(subscriber, "_access_summary", None)
     if summary is None:
-        summary = subscriber._access_summary = selectors.access_summary(subscriber)
+        summary = subscriber._access_summary = selectors.access_summary(subscriber, exemptions_of(subscriber))
     return summary
 
 
@@ -45,7 +53,7 @@ def panel_context(request, subscriber, **forms) -> dict:
     return {
         "access": access,
         "transitions": selectors.transitions_of(subscriber.pk, limit=10),
-        "exemptions": [_with_status(e) for e in selectors.subscriber_exemptions(subscriber)],
+        "exemptions": [_with_status(e) for e in exemptions_of(subscriber)],
         "can_block": can_manage and access.state not in STAFF_STATES,
         "can_unblock": can_manage and access.state == State.BLOCKED,
         "can_terminate": can_terminate and access.state != State.TERMINATED,

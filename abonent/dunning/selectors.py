@@ -104,16 +104,20 @@ def live_exemptions(today: dt.date):
     return Exemption.objects.filter(revoked_at__isnull=True, starts_on__lte=today, expires_on__gte=today)
 
 
-def exemption_in_force(subscriber) -> Exemption | None:
-    """The exemption covering ``subscriber`` today (its own first, then one of its groups'), the latest-ending."""
-    today = clock.today()
-    scope = Q(subscriber_id=subscriber.pk) | Q(group__in=subscriber.groups.all())
-    return live_exemptions(today).filter(scope).order_by("subscriber_id", "-expires_on").first()
+def exemption_in_force(exemptions: list[Exemption], today: dt.date) -> Exemption | None:
+    """Of a subscriber's exemptions (``subscriber_exemptions``), the one covering today: its own first, then a
+    group's, the latest-ending."""
+    live = [e for e in exemptions if exemption_status(e, today) == ExemptionStatus.ACTIVE]
+    live.sort(key=lambda e: (e.subscriber_id is None, -e.expires_on.toordinal()))
+    return live[0] if live else None
 
 
-def access_summary(subscriber) -> AccessSummary:
+def access_summary(subscriber, exemptions: list[Exemption] | None = None) -> AccessSummary:
+    """``exemptions``: the subscriber's, if the caller has read them already (the card's panel has)."""
     row = AccessState.objects.filter(subscriber_id=subscriber.pk).first()
-    exemption = exemption_in_force(subscriber)
+    if exemptions is None:
+        exemptions = subscriber_exemptions(subscriber)
+    exemption = exemption_in_force(exemptions, clock.today())
     if row is None:
         return AccessSummary(
             AccessStateKind.ACTIVE, subscriber.created_at, Decimal("0.00"), None, None, exemption is not None, "",
@@ -188,8 +192,8 @@ def list_exemptions(user, *, status: str = "", subscriber_id: int | None = None)
     return qs.select_related("subscriber", "group", "created_by", "revoked_by").order_by("-created_at", "-id")
 
 
-def subscriber_exemptions(subscriber, *, limit: int = 20) -> list[Exemption]:
-    """The subscriber's own exemptions and its groups', newest first."""
+def subscriber_exemptions(subscriber, *, limit: int = 50) -> list[Exemption]:
+    """The subscriber's own exemptions and its groups', newest first (one query)."""
     scope = Q(subscriber_id=subscriber.pk) | Q(group__in=subscriber.groups.all())
     return list(
         Exemption.objects.filter(scope)
