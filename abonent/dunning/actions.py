@@ -30,12 +30,17 @@ MAX_EXEMPTION_DAYS = 5 * 366
 MAX_REASON = 500
 
 
+def _field_error(field: str, message: str, code: str) -> ValidationError:
+    # The code on the field's own error: a dict's outer code is dropped, and API clients branch on field codes.
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
 def _reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": _("Give a reason.")}, code="required")
+        raise _field_error("reason", _("Give a reason."), "required")
     if len(reason) > MAX_REASON:
-        raise ValidationError({"reason": _("At most 500 characters.")}, code="max_length")
+        raise _field_error("reason", _("At most 500 characters."), "max_length")
     return reason
 
 
@@ -141,11 +146,11 @@ def do_create_exemption(
     today = clock.today()
     starts_on = starts_on or today
     if expires_on < starts_on:
-        raise ValidationError({"expires_on": _("The end is before the start.")}, code="dates")
+        raise _field_error("expires_on", _("The end is before the start."), "dates")
     if expires_on < today:
-        raise ValidationError({"expires_on": _("The end is in the past.")}, code="dates")
+        raise _field_error("expires_on", _("The end is in the past."), "dates")
     if (expires_on - starts_on).days > MAX_EXEMPTION_DAYS:
-        raise ValidationError({"expires_on": _("At most five years; renew it then.")}, code="dates")
+        raise _field_error("expires_on", _("At most five years; renew it then."), "dates")
     with transaction.atomic():
         exemption = Exemption.objects.create(
             subscriber=subscriber, group=group, reason=reason, starts_on=starts_on, expires_on=expires_on,
@@ -203,10 +208,24 @@ def do_save_rule(rule: DunningRule | None, *, acting_user, **fields) -> DunningR
     return rule
 
 
+@transaction.atomic
+def do_delete_rule(rule: DunningRule, *, acting_user) -> None:
+    """Remove a rule; its subscribers fall back to the next rule (plan, default, settings) at the next sweep."""
+    check_perm(acting_user, Perm.DUNNING_MANAGE)
+    rule = DunningRule.objects.select_for_update().get(pk=rule.pk)
+    audit.record(
+        actor=acting_user, action="dunning.rule_delete", obj=rule,
+        before={"name": rule.name, "group": rule.group_id, "plan": rule.plan_id, "warn_days": rule.warn_days,
+                "suspend_after_days": rule.suspend_after_days},
+    )  # fmt: skip
+    rule.delete()
+
+
 __all__ = [
     "STAFF_STATES",
     "do_block_access",
     "do_create_exemption",
+    "do_delete_rule",
     "do_reinstate_access",
     "do_revoke_exemption",
     "do_save_rule",

@@ -9,6 +9,7 @@ from abonent.core.forms import ConsoleForm
 from abonent.core.models import Branch
 from abonent.staff.permissions import allowed_branch_ids
 
+from .extensions import list_extensions_for
 from .models import (
     AddressKind,
     ConnectionEventKind,
@@ -57,8 +58,24 @@ class SubscriberFilterForm(ConsoleForm):
     page = forms.IntegerField(required=False, min_value=1, max_value=10000, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, **kwargs):
+        # The filters other apps add (dunning's access state), before ConsoleForm styles the widgets.
+        self.extension_names = []
+        extra = {}
+        for extension in list_extensions_for(user):
+            extra[extension.name] = forms.ChoiceField(
+                label=extension.label, required=False, choices=[("", extension.any_label), *extension.choices()]
+            )
+            self.extension_names.append(extension.name)
+        self.base_fields = {**self.base_fields, **extra}
         super().__init__(*args, **kwargs)
         self.fields["branch"].queryset = branch_choices(user)
+
+    def extension_fields(self):
+        return [self[name] for name in self.extension_names]
+
+    def extra_filters(self) -> tuple[tuple[str, str], ...]:
+        data = self.cleaned_data if self.is_bound and not self.errors else {}
+        return tuple((name, data[name]) for name in self.extension_names if data.get(name))
 
 
 class ProfileFieldsMixin(ConsoleForm):

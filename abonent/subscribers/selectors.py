@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from abonent.core.models import AuditEvent
 from abonent.staff.permissions import scope_to_branches
 
+from .extensions import list_extension, list_extensions_for
 from .models import ContactKind, ContactPoint, EquipmentAssignment, Subscriber
 from .search import MIN_TERM_LENGTH, number_word_pattern, query_terms, term_matches, word_start_pattern
 
@@ -29,6 +30,8 @@ class SubscriberFilters:
     status: str = ""
     kind: str = ""
     group_id: int | None = None
+    # Filters other apps add to the list (``extensions.register_list_extension``): (name, value) pairs.
+    extra: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -91,7 +94,18 @@ def filter_subscribers(user, filters: SubscriberFilters) -> tuple[QuerySet[Subsc
         qs = qs.filter(kind=filters.kind)
     if filters.group_id:
         qs = qs.filter(groups=filters.group_id)
+    for name, value in filters.extra:
+        extension = list_extension(name)
+        if extension is not None and value:
+            qs = extension.filter(qs, value)
     return qs, terms, too_short
+
+
+def _with_extensions(qs: QuerySet, user) -> QuerySet:
+    """The page's rows with what the other apps' list columns show, in the same query."""
+    for extension in list_extensions_for(user):
+        qs = extension.annotate(qs)
+    return qs
 
 
 def search_subscribers(user, filters: SubscriberFilters, *, page: int = 1, page_size: int | None = None) -> SearchPage:
@@ -107,12 +121,12 @@ def search_subscribers(user, filters: SubscriberFilters, *, page: int = 1, page_
         to_attr="phones",
     )
     offset = (page - 1) * page_size
-    filtered = filters.branch_id or filters.status or filters.kind or filters.group_id
+    filtered = filters.branch_id or filters.status or filters.kind or filters.group_id or filters.extra
     if connection.vendor == "postgresql" and (terms or filtered):
         ids = _matching_ids_pg(qs, filters, terms, offset, page_size + 1)
         position = {pk: i for i, pk in enumerate(ids)}
         rows = sorted(
-            Subscriber.objects.filter(pk__in=ids)
+            _with_extensions(Subscriber.objects.filter(pk__in=ids), user)
             .select_related("branch")
             .prefetch_related(primary_phones, "addresses")
             .defer("search_text"),
@@ -120,7 +134,8 @@ def search_subscribers(user, filters: SubscriberFilters, *, page: int = 1, page_
         )
     else:
         rows = list(
-            qs.select_related("branch")
+            _with_extensions(qs, user)
+            .select_related("branch")
             .prefetch_related(primary_phones, "addresses")
             .order_by("display_name", "id")
             .defer("search_text")[offset : offset + page_size + 1]

@@ -16,6 +16,7 @@ from abonent.core.forms import apply_action_errors
 from abonent.staff.permissions import Perm, check_perm, has_perm, require_perm
 
 from . import actions, selectors
+from .extensions import list_extensions_for, render_badges
 from .forms import (
     AddressForm,
     CloseForm,
@@ -41,6 +42,7 @@ def subscriber_list(request):
         status=data.get("status") or "",
         kind=data.get("kind") or "",
         group_id=data["group"].pk if data.get("group") else None,
+        extra=form.extra_filters(),
     )
     try:
         page = selectors.search_subscribers(request.user, filters, page=data.get("page") or 1)
@@ -48,9 +50,12 @@ def subscriber_list(request):
         # A query too long to run: say why (``_results.html`` shows the errors on q) instead of a 500.
         apply_action_errors(form, exc)
         page = selectors.SearchPage(results=[], page=1, has_next=False, terms=[])
+    columns = list_extensions_for(request.user)
+    for subscriber in page.results:
+        subscriber.extra_cells = [column.cell(subscriber) for column in columns]
     params = request.GET.copy()
     params.pop("page", None)
-    context = {"form": form, "page": page, "query_string": params.urlencode()}
+    context = {"form": form, "page": page, "query_string": params.urlencode(), "extra_columns": columns}
     if request.htmx and request.htmx.target == "results":
         return render(request, "subscribers/_results.html", context)
     return render(request, "subscribers/list.html", context)
@@ -136,12 +141,15 @@ def subscriber_edit(request, pk):
 def subscriber_card(request, pk):
     subscriber = selectors.get_subscriber(request.user, pk)
     panels = [render_panel(request, subscriber, panel) for panel in panels_for(request.user)]
+    badges, status_replaced = render_badges(request, subscriber)
     return render(
         request,
         "subscribers/card.html",
         {
             "subscriber": subscriber,
             "panels": panels,
+            "badges": badges,
+            "status_replaced": status_replaced,
             "close_form": CloseForm(),
             "can_edit": has_perm(request.user, Perm.SUBSCRIBER_EDIT),
             "can_close": has_perm(request.user, Perm.SUBSCRIBER_CLOSE),
