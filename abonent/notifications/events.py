@@ -143,7 +143,7 @@ def receipt_done(*, event: str, receipt_id: int, **_payload) -> None:
     link_values, now = found[1], clock.now()
     with transaction.atomic():
         waiting = (
-            Message.objects.select_for_update()
+            Message.objects.select_for_update(of=("self",))
             .select_related("subscriber")
             .filter(
                 dedup_key__startswith=f"payment:{receipt.payment_id}:",
