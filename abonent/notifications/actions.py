@@ -11,6 +11,7 @@ import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -125,6 +126,12 @@ class PreferenceData:
     quiet_to: dt.time | None = None
 
 
+def quiet_hours_half() -> ValidationError:
+    return ValidationError(
+        _("Give both ends of the quiet hours, or neither (then the default ones apply)."), code="quiet_hours_half"
+    )
+
+
 def _clean_preferences(data: PreferenceData) -> PreferenceData:
     errors = {}
     if data.language and data.language not in dict(settings.LANGUAGES):
@@ -138,9 +145,7 @@ def _clean_preferences(data: PreferenceData) -> PreferenceData:
                 _("Unknown time zone: give a name such as Europe/Moscow."), code="time_zone_invalid"
             )
     if (data.quiet_from is None) != (data.quiet_to is None):
-        errors["quiet_to"] = ValidationError(
-            _("Give both ends of the quiet hours, or neither (then the default ones apply)."), code="quiet_hours_half"
-        )
+        errors["quiet_to"] = quiet_hours_half()
     if errors:
         raise ValidationError(errors)
     return PreferenceData(
@@ -195,7 +200,7 @@ def do_retry_message(message: Message, *, acting_user) -> Message:
     address stays so until it is fixed, and a sent one is not sent twice."""
     if not can_retry(acting_user):
         check_perm(acting_user, Perm.NOTIFICATION_MANAGE)
-    message = Message.objects.select_for_update().select_related("subscriber").get(pk=message.pk)
+    message = Message.objects.select_for_update(of=("self",)).select_related("subscriber").get(pk=message.pk)
     if message.subscriber is not None:
         check_branch(acting_user, message.subscriber.branch_id)
     if message.status != MessageStatus.FAILED:
@@ -263,7 +268,7 @@ def do_create_bulk(data: BulkData, *, recipients: int, acting_user) -> BulkMessa
     data, label = clean_bulk(data)
     # A double click on "Send" must not message thousands twice: the same text to the same recipients by the same
     # person within minutes is refused. The author's row is locked so two concurrent posts see each other.
-    type(acting_user).objects.select_for_update().filter(pk=acting_user.pk).values_list("pk", flat=True).first()
+    get_user_model().objects.select_for_update().filter(pk=acting_user.pk).values_list("pk", flat=True).first()
     repeat = BulkMessage.objects.filter(
         created_by=acting_user,
         audience=data.audience,

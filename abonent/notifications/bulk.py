@@ -3,8 +3,9 @@
 Subscribers are taken in id order and each chunk commits whole with the bulk row locked, so a rerun (a crash, a
 second worker, the next minute's job) resumes after the highest subscriber already expanded, and the keys
 (``bulk:<id>:<subscriber>``) keep any overlap out. The throttle: the i-th message that will be sent is due
-``i / per_minute`` minutes after the bulk was confirmed, or after now if the expansion runs late (the rate holds
-whenever it starts); those that will not be sent (no address, no consent) do not take a slot. Cancelling locks the
+``i / per_minute`` minutes after the bulk was confirmed (after the first expansion, if that runs late), each chunk
+going on one slot after the last message already expanded, or from now if that is past (the rate holds whenever a
+chunk runs); those that will not be sent (no address, no consent) do not take a slot. Cancelling locks the
 same row, so it waits for a chunk in progress and then stops the rest.
 """
 
@@ -43,7 +44,12 @@ def expand_bulk(bulk_id: int, *, chunk: int = CHUNK) -> int:
     written = 0
     while True:
         with transaction.atomic():
-            bulk = BulkMessage.objects.select_for_update().select_related("created_by").filter(pk=bulk_id).first()
+            bulk = (
+                BulkMessage.objects.select_for_update(of=("self",))
+                .select_related("created_by")
+                .filter(pk=bulk_id)
+                .first()
+            )
             if bulk is None or bulk.status in (BulkStatus.DONE, BulkStatus.CANCELLED):
                 return written
             mine = Message.objects.filter(bulk=bulk)
@@ -61,10 +67,10 @@ def expand_bulk(bulk_id: int, *, chunk: int = CHUNK) -> int:
                 bulk.save(update_fields=["status"])
                 return written
             sendable = _sendable(ids, bulk)
-            slots_taken = mine.exclude(status=MessageStatus.SKIPPED).values("subscriber_id").distinct().count()
             per_slot = dt.timedelta(minutes=1) / bulk.per_minute
             now = clock.now()
-            anchor = max(bulk.created_at + per_slot * slots_taken, now)
+            last_due = mine.exclude(status=MessageStatus.SKIPPED).aggregate(m=Max("next_attempt_at"))["m"]
+            anchor = max(last_due + per_slot, now) if last_due else max(bulk.created_at, now)
             notices, slot = [], 0
             for subscriber_id in ids:
                 due = now

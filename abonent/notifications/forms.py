@@ -10,8 +10,10 @@ from django.utils.translation import gettext_lazy as _
 
 from abonent.core.forms import ConsoleForm
 
+from .actions import quiet_hours_half
 from .audiences import audiences
 from .models import Channel, Event, MessageStatus
+from .placeholders import check_template
 
 
 class TemplateForm(ConsoleForm):
@@ -53,6 +55,12 @@ class PreferenceForm(ConsoleForm):
                 ) from None
         return zone
 
+    def clean(self):
+        data = super().clean()
+        if ("quiet_from" in data and "quiet_to" in data) and (data["quiet_from"] is None) != (data["quiet_to"] is None):
+            self.add_error("quiet_to", quiet_hours_half())
+        return data
+
 
 def audience_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """Grouped for the select: each audience's choices as ``<key>:<id>``."""
@@ -74,6 +82,14 @@ class BulkForm(ConsoleForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["target"].choices = [("", "—"), *audience_choices()]
+
+    def clean_body(self) -> str:
+        check_template(Event.BULK, self.cleaned_data["body"])
+        return self.cleaned_data["body"]
+
+    def clean_subject(self) -> str:
+        check_template(Event.BULK, self.cleaned_data["subject"])
+        return self.cleaned_data["subject"]
 
     def clean_target(self) -> tuple[str, int]:
         key, _sep, pk = self.cleaned_data["target"].partition(":")
