@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -282,7 +282,6 @@ class Reach:
     will_send: int = 0
     sample: Subscriber | None = None
     closed: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def bulk_reach(ids: QuerySet, channel: str, *, marketing: bool) -> Reach:

@@ -16,6 +16,7 @@ from abonent.subscribers.selectors import get_subscriber
 from .. import actions, selectors
 from ..calculations import mask_address
 from ..forms import OutboxFilterForm
+from ..models import MessageStatus
 
 PAGE = 100
 
@@ -54,7 +55,7 @@ def outbox(request, subscriber_pk: int | None = None):
         "subscriber": subscriber,
         "form": form,
         "rows": message_rows(selectors.recent_messages(request.user, filters, limit=PAGE)),
-        "counts": [(value, label, counts[value]) for value, label in selectors.MessageStatus.choices],
+        "counts": [(value, label, counts[value]) for value, label in MessageStatus.choices],
         "limit": PAGE,
         "can_retry": actions.can_retry(request.user),
         "query_string": request.GET.urlencode(),
