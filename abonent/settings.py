@@ -246,7 +246,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default", "billing", "network", "notifications", "payments"],
+        "QUEUES": ["default", "billing", "dunning", "network", "notifications", "payments"],
     }
 }
 
@@ -274,6 +274,32 @@ ABONENT_QUIET_HOURS = os.environ.get("ABONENT_QUIET_HOURS", "21:00-09:00")
 ABONENT_PAY_LINK = os.environ.get("ABONENT_PAY_LINK", "")
 # The console's and the unsubscribe link's public address ("https://billing.example.ru"), for links in messages.
 ABONENT_PUBLIC_URL = os.environ.get("ABONENT_PUBLIC_URL", "").rstrip("/")
+# Delivery (docs/notifications-deliver.md). E-mail: Django's SMTP settings; every wait bounded by EMAIL_TIMEOUT.
+ABONENT_NOTIFY_EMAIL_FROM = os.environ.get("ABONENT_NOTIFY_EMAIL_FROM", "noreply@localhost")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "0") == "1"
+EMAIL_USE_SSL = os.environ.get("EMAIL_USE_SSL", "0") == "1"
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", 20))
+# SMS: "smsru", "smsc" or "" (no SMS); the base URLs are settings so tests and proxies can point elsewhere.
+ABONENT_SMS_PROVIDER = os.environ.get("ABONENT_SMS_PROVIDER", "")
+ABONENT_SMS_SENDER = os.environ.get("ABONENT_SMS_SENDER", "")
+ABONENT_SMSRU_URL = os.environ.get("ABONENT_SMSRU_URL", "https://sms.ru").rstrip("/")
+ABONENT_SMSRU_API_ID = os.environ.get("ABONENT_SMSRU_API_ID", "")
+ABONENT_SMSC_URL = os.environ.get("ABONENT_SMSC_URL", "https://smsc.ru/sys").rstrip("/")
+ABONENT_SMSC_LOGIN = os.environ.get("ABONENT_SMSC_LOGIN", "")
+ABONENT_SMSC_PASSWORD = os.environ.get("ABONENT_SMSC_PASSWORD", "")
+ABONENT_SMSC_APIKEY = os.environ.get("ABONENT_SMSC_APIKEY", "")
+# Telegram: the bot's token and name (for t.me links), and the secret of its webhook (empty: webhook off).
+ABONENT_TELEGRAM_API_URL = os.environ.get("ABONENT_TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/")
+ABONENT_TELEGRAM_BOT_TOKEN = os.environ.get("ABONENT_TELEGRAM_BOT_TOKEN", "")
+ABONENT_TELEGRAM_BOT_NAME = os.environ.get("ABONENT_TELEGRAM_BOT_NAME", "")
+ABONENT_TELEGRAM_WEBHOOK_SECRET = os.environ.get("ABONENT_TELEGRAM_WEBHOOK_SECRET", "")
+# Provider requests in flight at once per worker, and the whole-call deadline of one request (seconds).
+ABONENT_NOTIFY_CONCURRENCY = _at_least_one("ABONENT_NOTIFY_CONCURRENCY", 8)
+ABONENT_NOTIFY_HTTP_DEADLINE = float(os.environ.get("ABONENT_NOTIFY_HTTP_DEADLINE", 15))
 # Personal account numbers: this many digits, the last one a Luhn check digit.
 ABONENT_ACCOUNT_NUMBER_LENGTH = int(os.environ.get("ABONENT_ACCOUNT_NUMBER_LENGTH", 9))
 # The console's login lockout (staff/selectors.py). The lockout cannot be turned off: a limit of 0 made every login a

@@ -8,4 +8,4 @@ class DunningConfig(AppConfig):
     verbose_name = _("Dunning")
 
     def ready(self) -> None:
-        from . import events, panels, tasks  # noqa: F401
+        from . import events, panels, seeding, tasks  # noqa: F401

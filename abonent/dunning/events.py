@@ -1,1 +1,44 @@
-"""Reactions to other apps' events."""
+"""Reactions to other apps' events: a subscriber's access state is brought up to date right after every
+change of its money or subscriptions commits (DESIGN.md invariant 5), not only by the periodic sweep.
+
+A failure here (the database went away between the payment's commit and this) is logged and left to the next
+sweep: the payment itself is committed, and the sweep reads the same facts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from abonent.core import events
+
+from .models import TransitionCause
+
+logger = logging.getLogger(__name__)
+
+_CAUSES = {
+    "billing.balance_changed": TransitionCause.BALANCE,
+    "subscription.activated": TransitionCause.SUBSCRIPTION,
+    "subscription.terminated": TransitionCause.SUBSCRIPTION,
+    "subscription.frozen": TransitionCause.SUBSCRIPTION,
+    "subscription.unfrozen": TransitionCause.SUBSCRIPTION,
+    "subscription.plan_changed": TransitionCause.SUBSCRIPTION,
+    "subscriber.reopened": TransitionCause.SUBSCRIPTION,
+}
+
+
+def _reevaluate(*, event: str, **payload) -> None:
+    subscriber_id = payload.get("subscriber_id")
+    if subscriber_id is None:
+        return
+    from .evaluation import evaluate
+
+    try:
+        evaluate([subscriber_id], cause=_CAUSES[event])
+    except Exception:
+        logger.exception(
+            "access state of subscriber %s not re-evaluated after %s; the sweep will", subscriber_id, event
+        )
+
+
+for _name in _CAUSES:
+    events.on(_name)(_reevaluate)

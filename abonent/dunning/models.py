@@ -61,6 +61,10 @@ class AccessState(models.Model):
     runout_on = models.DateField(_("money runs out on"), null=True, blank=True)
     # What must be paid to leave restricted / suspended: -(balance + credit limit) when that is positive.
     owed = MoneyField(_("owed"), default=0)
+    # The run-out reminders sent for ``reminded_for`` (a run-out date): the smallest "N days left" sent. A payment
+    # that moves the run-out date starts the reminders afresh.
+    reminded_for = models.DateField(null=True, blank=True)
+    reminded_days = models.PositiveSmallIntegerField(null=True, blank=True)
     exempt = models.BooleanField(_("exempt from blocking"), default=False)
     # For BLOCKED and TERMINATED: the operator's words.
     reason = models.CharField(_("reason"), max_length=500, blank=True)

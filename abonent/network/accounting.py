@@ -29,7 +29,7 @@ from django.utils import timezone
 from abonent.billing.actions import do_record_online_days
 from abonent.core import clock
 
-from .models import DebtorMark, Session, SessionStatus, UsageDay
+from .models import AccessMark, Session, SessionStatus, UsageDay
 
 logger = logging.getLogger(__name__)
 
@@ -305,9 +305,10 @@ def _write_rows(rows: list[AcctRecord]) -> None:
     online |= {(r.subscriber_id, timezone.localtime(r.event_time).date()) for r in rows if r.subscriber_id}
     online -= _online_seen
     if online:
-        # On the payment page is not online (migration 0010): a debtor's day is recorded once the redirect is off.
+        # On the payment page, or denied access, is not online (migration 0010 reads the same marks): a debtor's
+        # day is recorded once the NAS have been told access is back.
         redirected = set(
-            DebtorMark.objects.filter(subscriber_id__in={sub for sub, _day in online}).values_list(
+            AccessMark.objects.filter(subscriber_id__in={sub for sub, _day in online}).values_list(
                 "subscriber_id", flat=True
             )
         )

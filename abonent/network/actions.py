@@ -12,7 +12,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from abonent.billing.selectors import subscribers_without_funds
 from abonent.core import audit, clock
 from abonent.staff.permissions import Perm, check_perm
 
@@ -23,7 +22,6 @@ from .models import (
     CoaReason,
     CoaRequest,
     CoaStatus,
-    DebtorMark,
     IpPool,
     Login,
     LoginKind,
@@ -257,8 +255,8 @@ def _queue_policy(subscriber_id: int, *, reason: str, restricted: bool | None) -
 
     ``restricted`` None: a speed change (plan, turbo, quota); the redirect is sent along for a debtor, as the
     NAS's profile changes it live, unless the profile sets the two independently (Cisco: the speed alone).
-    True/False: the debtor redirect goes on/off (``sync_debtor_redirects``, which decided it under its lock, so
-    that decision is sent rather than a balance read a moment later)."""
+    True/False: the debtor redirect goes on/off (``access.sync_access_states``, which decided it under its lock,
+    so that decision is sent rather than a state read a moment later)."""
     store = PolicyStore.for_subscribers([subscriber_id], session_limit=False)
     now = clock.now()
     local_now = timezone.localtime(now)
@@ -370,28 +368,6 @@ def do_disconnect_session(session: Session, *, acting_user, reason: str = "") ->
         reason=reason,
     )
     return request
-
-
-@transaction.atomic
-def sync_debtor_redirects() -> dict[str, int]:
-    """Compare who is without funds now with who the NAS were last told about, and push the difference.
-
-    Runs every minute in the worker. Idempotent: a second run with no balance change queues nothing.
-    """
-    now = clock.now()
-    debtors = subscribers_without_funds()
-    marked = set(DebtorMark.objects.select_for_update().values_list("subscriber_id", flat=True))
-    restricted, restored = debtors - marked, marked - debtors
-    DebtorMark.objects.bulk_create(
-        [DebtorMark(subscriber_id=sid, since=now) for sid in sorted(restricted)], batch_size=2000, ignore_conflicts=True
-    )
-    gone = sorted(restored)
-    for start in range(0, len(gone), 2000):
-        DebtorMark.objects.filter(subscriber_id__in=gone[start : start + 2000]).delete()
-    pushed = queue_for_online(
-        restricted | restored, lambda sid: queue_access_change(sid, restricted=sid in restricted), "debtor redirect"
-    )
-    return {"restricted": len(restricted), "restored": len(restored), "requests": pushed}
 
 
 # Marks written or removed per statement: well inside SQLite's limit on parameters.

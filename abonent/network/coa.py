@@ -159,16 +159,17 @@ def _claim_due(limit: int) -> list[CoaRequest]:
 
 
 def _paid_since(rows: list[CoaRequest]) -> list[CoaRequest]:
-    """Restrict requests of subscribers who have paid since they were queued: sent now they would put a paying
-    subscriber in the redirect until the restore, which the debtor sync queues at its next run (that may be
-    after this send in the same minute). They end superseded, by the restore to come."""
-    from abonent.billing.selectors import subscribers_without_funds
+    """Restrict requests of subscribers no longer redirected since they were queued (dunning moved them on: paid,
+    exempted, or denied access instead): sent now they would put a paying subscriber in the redirect until the
+    restore, which the access sync queues at its next run (that may be after this send). They end superseded,
+    by the restore (or the Disconnect) to come."""
+    from abonent.dunning.selectors import redirected_subscribers
 
     restricts = [row for row in rows if row.reason == CoaReason.RESTRICT and row.subscriber_id is not None]
     if not restricts:
         return []
-    debtors = subscribers_without_funds({row.subscriber_id for row in restricts})
-    return [row for row in restricts if row.subscriber_id not in debtors]
+    redirected = redirected_subscribers({row.subscriber_id for row in restricts})
+    return [row for row in restricts if row.subscriber_id not in redirected]
 
 
 def _superseded_by_newer(rows: list[CoaRequest]) -> list[CoaRequest]:

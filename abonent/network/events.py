@@ -5,6 +5,10 @@ processes follow. A plan change and a turbo turned on or off are pushed to the N
 speed (no reconnect); a freeze, a termination or a closed contract disconnects the subscriber's open
 sessions.
 
+A change of access state (dunning's ``dunning.states_changed``, after its commit) is pushed to the NAS at once:
+the payment-page redirect on or off, a Disconnect for a subscriber denied access (``access.sync_access_states``
+for those subscribers; the worker's run every minute covers whatever this misses).
+
 A plan change that a billing run puts in force (a downgrade scheduled for the next period) arrives instead as
 billing's ``plans_switched`` signal, inside the run's transaction: the feed entry and the CoA commit with the
 switch itself.
@@ -16,8 +20,9 @@ from django.dispatch import receiver
 
 from abonent.billing.engine import PlanSwitch, plans_switched
 from abonent.core import events
+from abonent.core.deadlines import is_deadline
 
-from . import actions
+from . import access, actions
 from .models import CoaReason
 
 _POLICY_EVENTS = (
@@ -58,6 +63,28 @@ def _policy_changed(*, event: str, **payload) -> None:
 
 for _name in _POLICY_EVENTS:
     events.on(_name)(_policy_changed)
+
+
+# Seconds the event's own sync waits for one already running (the periodic one) before it hands the work to the
+# worker: it runs in the process that changed the state, a payment's request among them.
+STATES_CHANGED_LOCK_WAIT_S = 3.0
+
+
+@events.on("dunning.states_changed")
+def _access_states_changed(*, event: str, subscriber_ids=(), **payload) -> None:
+    ids = sorted({int(sid) for sid in subscriber_ids or ()})
+    if not ids:
+        return
+    try:
+        access.sync_access_states(ids, lock_wait=STATES_CHANGED_LOCK_WAIT_S)
+    except Exception as exc:
+        if not is_deadline(exc):
+            raise
+        # Another sync holds the turn (a long periodic run): the worker does these subscribers next, rather
+        # than the caller waiting on it.
+        from .tasks import sync_access_states
+
+        sync_access_states.enqueue(subscriber_ids=ids)
 
 
 @receiver(plans_switched, dispatch_uid="network.plans_switched")

@@ -300,6 +300,10 @@ class RejectReason(models.TextChoices):
     NAS_MANAGEMENT = "nas_management", _("Asked for the NAS's own console, not for internet access")
     POLICY_TOO_OLD = "policy_too_old", _("Database unreachable for too long: only subscribers already online get in")
     RATE_LIMITED = "rate_limited", _("Too many wrong passwords: refused without a check for a while")
+    # The subscriber's access state (dunning): the debt went unpaid past the grace period, or staff acted.
+    SUSPENDED = "suspended", _("Access suspended for debt")
+    BLOCKED = "blocked", _("Access blocked by operator")
+    TERMINATED = "terminated", _("Access terminated by operator")
 
 
 class AuthAttempt(models.Model):
@@ -450,20 +454,31 @@ class CoaRequest(models.Model):
         return str(message) % {"detail": self.error_detail}
 
 
-class DebtorMark(models.Model):
-    """A subscriber the NAS have been told is a debtor (redirect on). The worker compares this set with the
-    balances every minute and pushes the difference to the NAS: restrict when money runs out, restore on
-    payment, without waiting for a reconnect (DESIGN.md invariant 5)."""
+class AccessMarkKind(models.TextChoices):
+    REDIRECT = "redirect", _("Redirected to the payment page")
+    DENIED = "denied", _("Access denied")
+
+
+class AccessMark(models.Model):
+    """What the NAS have been told about a subscriber whose access state is not plain access: the payment-page
+    redirect (``restricted``) or no access (``suspended``, ``blocked``, ``terminated``). The worker, and the
+    handler of ``dunning.states_changed`` at once, compare these marks with dunning's states and push the
+    difference: redirect on, Disconnect, or access back (DESIGN.md invariant 5). No row: normal access.
+
+    The table keeps its old name (``network_debtormark``): ``network_write_sessions`` (migration 0010) reads it
+    to leave a marked subscriber's days out of the days online, which holds for a denied subscriber too."""
 
     subscriber = models.OneToOneField(Subscriber, on_delete=models.CASCADE, related_name="+", primary_key=True)
+    told = models.CharField(max_length=10, choices=AccessMarkKind.choices, default=AccessMarkKind.REDIRECT)
     since = models.DateTimeField()
 
     class Meta:
-        verbose_name = _("debtor redirect")
-        verbose_name_plural = _("debtor redirects")
+        db_table = "network_debtormark"
+        verbose_name = _("access mark")
+        verbose_name_plural = _("access marks")
 
     def __str__(self) -> str:
-        return f"{self.subscriber_id} since {self.since}"
+        return f"{self.subscriber_id} {self.told} since {self.since}"
 
 
 class QuotaMark(models.Model):

@@ -5,8 +5,9 @@ rlm_sql does 3,300–3,600/s here that way. The RADIUS process instead keeps eve
 (about 300 bytes per login), loaded once and then kept fresh from small feeds:
 
 - the policy-change feed (``PolicyChange``, by id): logins, subscriptions, plans of the subscribers listed;
-- every few seconds, the set of subscribers without funds (the debtor redirect), the logins at their
-  simultaneous-use limit and the subscribers over their traffic quota.
+- every few seconds, the access states dunning keeps (``dunning.selectors``: who is redirected to the payment
+  page, who is denied access), the logins at their simultaneous-use limit and the subscribers over their
+  traffic quota.
 
 The same snapshot is the outage cache: if the database is unreachable, requests are answered from it and
 it is written to disk so a restarted process answers too (``radius/snapshot.py``; docs/radius.md,
@@ -27,8 +28,8 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.db.models import Q
 
-from abonent.billing.selectors import subscribers_without_funds
 from abonent.core import clock, secrets
+from abonent.dunning.selectors import denied_subscribers, redirected_subscribers
 
 from . import selectors
 from .models import LoginKind, PolicyChange, RejectReason
@@ -44,9 +45,16 @@ DEFAULT_SESSION_TIMEOUT = 24 * 3600
 PASSWORD_KINDS = (LoginKind.PPPOE, LoginKind.HOTSPOT)
 # How far behind its last id the policy-change feed is read again (see ``apply_changes``).
 FEED_OVERLAP = 1000
-# Seconds between re-reads of the sets: who is without funds (the debtor redirect; CoA covers a live session
-# at once), who is at the simultaneous-use limit, who is over the traffic quota.
+# Seconds between re-reads of the sets: the access states (who is redirected to the payment page, who is denied
+# access; read together, and CoA covers a live session at once), who is at the simultaneous-use limit, who is
+# over the traffic quota.
 SET_PERIODS = {"debtors": 5.0, "at_limit": 15.0, "over_quota": 60.0}
+# The reject of a subscriber dunning denies access, by its access state.
+DENIED_REASONS = {
+    "suspended": RejectReason.SUSPENDED,
+    "blocked": RejectReason.BLOCKED,
+    "terminated": RejectReason.TERMINATED,
+}
 
 # Service-Type values (RFC 2865 §5.6) asking for the NAS's own command line or administration, refused before
 # the password is checked: a router whose management logins go to the same RADIUS server would otherwise let
@@ -181,7 +189,8 @@ class PolicyStore(SimultaneousUse, KnownDevices):
     by_login: dict[tuple[str, str], LoginPolicy] = field(default_factory=dict)
     by_subscriber: dict[int, list[LoginPolicy]] = field(default_factory=dict)
     plans: dict[int, PlanSpeeds] = field(default_factory=dict)
-    debtors: set[int] = field(default_factory=set)
+    debtors: set[int] = field(default_factory=set)  # redirected to the payment page (dunning's ``restricted``)
+    denied: dict[int, str] = field(default_factory=dict)  # subscriber → access state refused (``DENIED_REASONS``)
     over_quota: set[int] = field(default_factory=set)
     last_change_id: int = 0
     refreshed_at: float = 0.0
@@ -218,11 +227,15 @@ class PolicyStore(SimultaneousUse, KnownDevices):
         for policy in policies:
             self._put(policy)
 
-    def install_snapshot(self, policies, plans, debtors, over_quota, last_change_id: int, online, as_of: float):
+    def install_snapshot(
+        self, policies, plans, debtors, over_quota, last_change_id: int, online, as_of: float, denied=None
+    ):
         """Answer from a snapshot (``radius/snapshot.py``) read from the database at ``as_of``. Nobody is at
-        the simultaneous-use limit (the sessions it knew may be long gone); ``online`` is who had a session."""
+        the simultaneous-use limit (the sessions it knew may be long gone); ``online`` is who had a session.
+        ``denied`` None: a snapshot written before the access states, which denied nobody."""
         self._index(policies)
         self.plans, self.debtors, self.over_quota = plans, set(debtors), set(over_quota)
+        self.denied = dict(denied or {})
         self.last_change_id = last_change_id
         self.at_limit, self.open_below_limit, self._on_nas, self._spread = set(), {}, {}, {}
         self._started_on_nas, self._online_read, self._online_since, self._online = {}, {}, set(online), None
@@ -280,7 +293,7 @@ class PolicyStore(SimultaneousUse, KnownDevices):
         now = time.monotonic()
         due = self._due
         if force or now >= due.get("debtors", 0):
-            self.debtors = subscribers_without_funds()
+            self.debtors, self.denied = redirected_subscribers(), denied_subscribers()
             due["debtors"] = now + SET_PERIODS["debtors"]
         if force or now >= due.get("at_limit", 0):
             self.reread_session_limits()
@@ -321,7 +334,8 @@ class PolicyStore(SimultaneousUse, KnownDevices):
             store._put(policy)
         store.plans = selectors.plan_speeds()
         if with_state:
-            store.debtors = subscribers_without_funds(subscriber_ids)
+            store.debtors = redirected_subscribers(subscriber_ids)
+            store.denied = denied_subscribers(subscriber_ids)
             if session_limit:
                 store.at_limit = selectors.session_limits(alive_intervals(), subscriber_ids).at_limit
             store.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1), subscriber_ids)
@@ -430,6 +444,10 @@ class PolicyStore(SimultaneousUse, KnownDevices):
             return Decision(False, RejectReason.NO_SUBSCRIPTION)
         if policy.subscription_status == "frozen":
             return Decision(False, RejectReason.FROZEN)
+        denied = self.denied.get(policy.subscriber_id)
+        if denied is not None:
+            # Only once the password is verified, as the rejects above: the reason tells that the login exists.
+            return Decision(False, DENIED_REASONS.get(denied, RejectReason.BLOCKED))
         if policy.login_id in self.at_limit:
             return Decision(False, RejectReason.TOO_MANY_SESSIONS)
         if time.time() >= self.stale_at and not self.had_session(policy.login_id):
@@ -473,7 +491,7 @@ def store_for_request(
 
     For FreeRADIUS in front (``network.api``, rlm_rest), which asks per request instead of keeping every login
     in memory: ``find``, ``password_of`` and ``decide`` then answer exactly as they do in ``abonent radius``.
-    ``with_state=False`` skips the debtor, session-limit and quota sets (accounting only needs ``find``).
+    ``with_state=False`` skips the access-state, session-limit and quota sets (accounting only needs ``find``).
     """
     from .models import Login
 

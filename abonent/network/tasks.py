@@ -1,5 +1,5 @@
 """The network app's periodic jobs: sending the CoA/Disconnect queue, closing sessions whose Stop was lost, and
-telling the NAS when a subscriber runs out of funds or crosses the traffic quota.
+telling the NAS when a subscriber's access state changes or the traffic quota is crossed.
 
 The scheduler runs a job at most once a minute, so a CoA waits up to a minute here; where that is too slow
 (a plan upgrade the subscriber is watching), run ``abonent coa send --loop`` beside the worker.
@@ -41,13 +41,15 @@ def sweep_stale_sessions() -> int:
     return sweep()
 
 
-@periodic("network.sync_debtor_redirects", every=dt.timedelta(minutes=1))
+@periodic("network.sync_access_states", every=dt.timedelta(minutes=1))
 @task(queue_name="network")
-def sync_debtor_redirects() -> dict:
-    """Money ran out or came in: switch the NAS's debtor redirect for the sessions online."""
-    from .actions import sync_debtor_redirects as sync
+def sync_access_states(subscriber_ids: list[int] | None = None) -> dict:
+    """The access states dunning keeps changed: the payment-page redirect on or off, a Disconnect for a subscriber
+    denied access, for the sessions online. Every minute over everyone; with ``subscriber_ids`` when an event's
+    own run (``network.events``) could not wait for another one to finish."""
+    from .access import sync_access_states as sync
 
-    return sync()
+    return sync(subscriber_ids)
 
 
 @periodic("network.sync_fup_speeds", every=dt.timedelta(minutes=1))

@@ -314,17 +314,19 @@ def test_each_local_day_with_a_record_is_an_online_day_once(make_nas, customer):
     assert days == [dt.date(2026, 11, 20), dt.date(2026, 11, 21)]
 
 
-def test_a_day_on_the_payment_page_is_not_a_day_online(make_nas, customer):
-    """A daily plan may charge only for days online: a debtor's router connected to the redirect is not."""
+@pytest.mark.parametrize("told", ["redirect", "denied"])
+def test_a_day_on_the_payment_page_is_not_a_day_online(make_nas, customer, told):
+    """A daily plan may charge only for days online: a debtor's router connected to the redirect is not, nor is a
+    session of a subscriber denied access that the Disconnect has not ended yet."""
     from abonent.billing.models import OnlineDay
-    from abonent.network.models import DebtorMark
+    from abonent.network.models import AccessMark
 
     nas = make_nas()
     sub = customer.pk
-    DebtorMark.objects.create(subscriber=customer, since=T0)
+    AccessMark.objects.create(subscriber=customer, told=told, since=T0)
     write_batch([rec(nas, START, sub=sub), rec(nas, INTERIM, t=300, i=10, o=1, sub=sub)])
     assert not OnlineDay.objects.filter(subscriber=customer).exists()
     assert UsageDay.objects.get().input_octets == 10  # the traffic is still counted
-    DebtorMark.objects.filter(subscriber=customer).delete()  # paid: the redirect is off
+    AccessMark.objects.filter(subscriber=customer).delete()  # paid: the redirect is off
     write_batch([rec(nas, INTERIM, t=600, i=20, o=2, sub=sub)])
     assert list(OnlineDay.objects.filter(subscriber=customer).values_list("day", flat=True)) == [dt.date(2026, 11, 20)]

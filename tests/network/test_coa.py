@@ -20,14 +20,15 @@ from abonent.billing.models import Subscription
 from abonent.catalog import actions as catalog
 from abonent.core import clock
 from abonent.network import actions as network
+from abonent.network.access import sync_access_states
 from abonent.network.coa import send_due
 from abonent.network.models import (
+    AccessMark,
     CoaError,
     CoaKind,
     CoaReason,
     CoaRequest,
     CoaStatus,
-    DebtorMark,
     LoginKind,
     Session,
     SessionStatus,
@@ -36,6 +37,7 @@ from abonent.network.radius.codec import DICTIONARY
 from abonent.staff.permissions import Role
 
 from .conftest import SECRET
+from .states import into_debt, pays
 
 pytestmark = pytest.mark.django_db
 
@@ -483,14 +485,14 @@ def test_a_restrict_still_retrying_is_never_sent_after_the_restore(customer, acc
     session = _online_ipoe(customer, accel_nas, admin)
     listener.script = [nak(404)]
     with clock.travel_to(T0):
-        billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
-        network.sync_debtor_redirects()
+        into_debt(customer, admin)
+        sync_access_states()
         assert send_due() == {"retry": 1}
     restrict = CoaRequest.objects.get(reason=CoaReason.RESTRICT)
     # when the subscriber pays before the retry and the restore is queued
     with clock.travel_to(T0 + dt.timedelta(seconds=5)):
-        billing.do_post_payment(customer, amount="6000.00", channel="cash", external_id="c-2", acting_user=admin)
-        assert network.sync_debtor_redirects()["restored"] == 1
+        pays(customer, admin)
+        assert sync_access_states()["restored"] == 1
     # then the restrict is superseded at once, in the console too
     restrict.refresh_from_db()
     assert (restrict.status, restrict.finished_at) == (CoaStatus.SUPERSEDED, T0 + dt.timedelta(seconds=5))
@@ -507,7 +509,7 @@ def test_a_restrict_still_retrying_is_never_sent_after_the_restore(customer, acc
         (CoaReason.RESTORE, CoaStatus.ACKED, 1),
     ]
     assert session.pk == CoaRequest.objects.get(reason=CoaReason.RESTORE).session_id
-    assert not DebtorMark.objects.exists()
+    assert not AccessMark.objects.exists()
 
 
 def test_the_claim_skips_a_request_a_newer_one_covers_when_both_are_waiting(customer, accel_nas, listener, admin):

@@ -1,4 +1,5 @@
-"""Access follows money: the worker pushes the debtor redirect on and off for sessions online."""
+"""Access follows money: the worker pushes the debtor redirect on and off for sessions online, as dunning's access
+state says (tests/network/states.py sets it as the dunning engine would)."""
 
 import datetime as dt
 
@@ -10,8 +11,10 @@ from abonent.billing.models import Subscription
 from abonent.catalog import actions as catalog
 from abonent.catalog.models import Plan
 from abonent.core import clock
-from abonent.network import actions
-from abonent.network.models import CoaKind, CoaReason, CoaRequest, DebtorMark, Login, LoginKind, Session, UsageDay
+from abonent.network import access, actions
+from abonent.network.models import AccessMark, CoaKind, CoaReason, CoaRequest, Login, LoginKind, Session, UsageDay
+
+from .states import into_debt, pays
 
 pytestmark = pytest.mark.django_db
 
@@ -40,31 +43,31 @@ def ipoe_login(customer, admin) -> Login:
 def test_accel_ppp_ipoe_session_gets_the_redirect_by_coa_and_loses_it_on_payment(customer, make_nas, admin):
     nas = make_nas("accel_ppp")
     online(customer, nas, ipoe_login(customer, admin))
-    assert actions.sync_debtor_redirects() == {"restricted": 0, "restored": 0, "requests": 0}
+    assert access.sync_access_states() == {"restricted": 0, "denied": 0, "restored": 0, "requests": 0}
 
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
-    assert actions.sync_debtor_redirects()["restricted"] == 1
+    into_debt(customer, admin)
+    assert access.sync_access_states()["restricted"] == 1
     request = CoaRequest.objects.get()
     assert (request.kind, request.reason) == (CoaKind.COA, CoaReason.RESTRICT)
     assert request.attributes["L4-Redirect"] == [1]
     assert request.attributes["Acct-Session-Id"] == ["s1"]
     assert request.attributes["Filter-Id"] == ["102400/51200"]
     # Nothing changed: nothing more is sent.
-    assert actions.sync_debtor_redirects()["requests"] == 0
+    assert access.sync_access_states()["requests"] == 0
     assert CoaRequest.objects.count() == 1
 
-    billing.do_post_payment(customer, amount="6000.00", channel="cash", external_id="c-2", acting_user=admin)
-    assert actions.sync_debtor_redirects()["restored"] == 1
+    pays(customer, admin, external_id="c-2")
+    assert access.sync_access_states()["restored"] == 1
     restore = CoaRequest.objects.latest("id")
     assert (restore.reason, restore.attributes["L4-Redirect"]) == (CoaReason.RESTORE, [0])
-    assert not DebtorMark.objects.exists()
+    assert not AccessMark.objects.exists()
 
 
 def test_mikrotik_session_is_disconnected_to_reauthenticate_into_the_redirect(customer, make_nas, admin):
     nas = make_nas("mikrotik")
     online(customer, nas, customer.network_logins.get())
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
-    actions.sync_debtor_redirects()
+    into_debt(customer, admin)
+    access.sync_access_states()
     request = CoaRequest.objects.get()
     assert (request.kind, request.reason) == (CoaKind.DISCONNECT, CoaReason.RESTRICT)
     assert request.attributes == IDENTITY
@@ -75,10 +78,10 @@ def test_accel_ppp_pppoe_session_is_disconnected_for_the_redirect_and_for_the_re
     # session redials into the debtor pool, and out of it.
     nas = make_nas("accel_ppp", debtor_pool="debtors")
     online(customer, nas, customer.network_logins.get())
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
-    actions.sync_debtor_redirects()
-    billing.do_post_payment(customer, amount="6000.00", channel="cash", external_id="c-2", acting_user=admin)
-    actions.sync_debtor_redirects()
+    into_debt(customer, admin)
+    access.sync_access_states()
+    pays(customer, admin, external_id="c-2")
+    access.sync_access_states()
     assert [(r.kind, r.reason, r.attributes) for r in CoaRequest.objects.order_by("pk")] == [
         (CoaKind.DISCONNECT, CoaReason.RESTRICT, IDENTITY),
         (CoaKind.DISCONNECT, CoaReason.RESTORE, IDENTITY),
@@ -88,16 +91,16 @@ def test_accel_ppp_pppoe_session_is_disconnected_for_the_redirect_and_for_the_re
 def test_accel_ppp_session_bound_to_no_login_is_disconnected(customer, make_nas, admin):
     # Without a login the link kind is unknown; a Disconnect works for either kind.
     online(customer, make_nas("accel_ppp"))
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
-    actions.sync_debtor_redirects()
+    into_debt(customer, admin)
+    access.sync_access_states()
     assert CoaRequest.objects.get().kind == CoaKind.DISCONNECT
 
 
 def test_a_debtor_offline_is_marked_but_nothing_is_sent(customer, make_nas, admin):
     make_nas()
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
-    assert actions.sync_debtor_redirects() == {"restricted": 1, "restored": 0, "requests": 0}
-    assert DebtorMark.objects.filter(subscriber=customer).exists()
+    into_debt(customer, admin)
+    assert access.sync_access_states() == {"restricted": 1, "denied": 0, "restored": 0, "requests": 0}
+    assert AccessMark.objects.filter(subscriber=customer).exists()
 
 
 @pytest.mark.parametrize(
@@ -111,7 +114,7 @@ def test_a_debtor_offline_is_marked_but_nothing_is_sent(customer, make_nas, admi
 def test_a_plan_change_of_a_debtor_keeps_the_redirect(customer, make_nas, admin, vendor, ipoe, kind, redirect):
     nas = make_nas(vendor)
     online(customer, nas, ipoe_login(customer, admin) if ipoe else customer.network_logins.get())
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
+    into_debt(customer, admin)
     [request] = actions.queue_policy_coa(customer.pk, reason=CoaReason.PLAN_CHANGE)
     assert request.kind == kind
     assert request.attributes.get("L4-Redirect") == redirect
@@ -125,10 +128,10 @@ NIGHT = timezone.make_aware(dt.datetime(2025, 3, 10, 2, 0))  # local time (TIME_
 
 
 def _restrict_then_restore(customer, admin) -> list[list[str]]:
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
-    actions.sync_debtor_redirects()
-    billing.do_post_payment(customer, amount="6000.00", channel="cash", external_id="c-2", acting_user=admin)
-    actions.sync_debtor_redirects()
+    into_debt(customer, admin)
+    access.sync_access_states()
+    pays(customer, admin, external_id="c-2")
+    access.sync_access_states()
     requests = list(CoaRequest.objects.order_by("pk"))
     assert [(r.reason, r.attributes["L4-Redirect"]) for r in requests] == [
         (CoaReason.RESTRICT, [1]),
@@ -178,14 +181,14 @@ def test_a_restrict_not_yet_sent_when_the_subscriber_pays_is_never_sent(customer
 
     nas = make_nas("accel_ppp")
     online(customer, nas, ipoe_login(customer, admin))
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="debt", acting_user=admin)
-    actions.sync_debtor_redirects()
-    billing.do_post_payment(customer, amount="6000.00", channel="cash", external_id="c-3", acting_user=admin)
+    into_debt(customer, admin)
+    access.sync_access_states()
+    pays(customer, admin, external_id="c-3")
     # The worker sends before the debtor sync runs again in the same minute.
     with clock.travel_to(clock.now() + dt.timedelta(seconds=1)):
         assert coa.send_due() == {}
     assert CoaRequest.objects.get().status == CoaStatus.SUPERSEDED
-    assert actions.sync_debtor_redirects()["restored"] == 1
+    assert access.sync_access_states()["restored"] == 1
 
 
 def test_a_subscriber_whose_request_cannot_be_made_does_not_undo_the_others(
@@ -204,7 +207,7 @@ def test_a_subscriber_whose_request_cannot_be_made_does_not_undo_the_others(
         updated_at=clock.now(),
     )
     for subscriber in (customer, other):
-        billing.do_adjust_balance(subscriber, amount="-5000.00", reason="debt", acting_user=admin)
+        into_debt(subscriber, admin)
     real = actions.queue_access_change
 
     def broken_for_the_customer(subscriber_id, **kwargs):
@@ -212,7 +215,7 @@ def test_a_subscriber_whose_request_cannot_be_made_does_not_undo_the_others(
             raise RuntimeError("cannot render")
         return real(subscriber_id, **kwargs)
 
-    monkeypatch.setattr(actions, "queue_access_change", broken_for_the_customer)
-    assert actions.sync_debtor_redirects() == {"restricted": 2, "restored": 0, "requests": 1}
-    assert set(DebtorMark.objects.values_list("subscriber_id", flat=True)) == {customer.pk, other.pk}
+    monkeypatch.setattr(access, "queue_access_change", broken_for_the_customer)
+    assert access.sync_access_states() == {"restricted": 2, "denied": 0, "restored": 0, "requests": 1}
+    assert set(AccessMark.objects.values_list("subscriber_id", flat=True)) == {customer.pk, other.pk}
     assert list(CoaRequest.objects.values_list("subscriber_id", flat=True)) == [other.pk]

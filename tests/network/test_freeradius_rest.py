@@ -295,13 +295,14 @@ def test_wrong_password_and_unknown_login_are_rejected_and_kept(customer, make_n
 
 @freeradius_test
 def test_abonent_decisions_reject_and_the_debtor_redirect(customer, make_nas, freeradius, admin):
-    from abonent.billing import actions as billing
     from abonent.network import actions as network
     from abonent.network.models import Login
 
+    from .states import into_debt
+
     make_nas("mikrotik")
     network.do_update_login(Login.objects.get(username="ivanov"), acting_user=admin, is_active=False)
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="test debt", acting_user=admin)
+    into_debt(customer, admin)
     radius = freeradius()
     disabled = radius.send("auth", PAP)
     assert "Received Access-Reject" in disabled, disabled + radius.output()[-3000:]

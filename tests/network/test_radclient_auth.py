@@ -150,9 +150,9 @@ def test_wrong_secret_is_dropped(customer, make_nas, server, radclient):
 
 
 def test_debtor_gets_the_redirect(customer, make_nas, server, radclient, admin):
-    from abonent.billing import actions as billing
+    from .states import into_debt
 
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="test debt", acting_user=admin)
+    into_debt(customer, admin)  # restricted
     make_nas()
     with server() as running:
         result = radclient(running.auth_port, SECRET, "auth", PAP)
@@ -160,16 +160,31 @@ def test_debtor_gets_the_redirect(customer, make_nas, server, radclient, admin):
     assert 'Mikrotik-Address-List = "debtors"' in result.stdout
 
 
+def test_a_suspended_subscriber_is_rejected_and_the_state_is_the_reason(customer, make_nas, server, radclient, admin):
+    from abonent.dunning.models import AccessStateKind
+
+    from .states import into_debt
+
+    into_debt(customer, admin, state=AccessStateKind.SUSPENDED)
+    make_nas()
+    with server() as running:
+        result = radclient(running.auth_port, SECRET, "auth", PAP)
+        assert running.counter("rejects_suspended") == 1
+    assert "Received Access-Reject" in result.stdout, result.stdout + result.stderr
+    assert list(AuthAttempt.objects.values_list("reason", "subscriber_id")) == [(RejectReason.SUSPENDED, customer.pk)]
+
+
 def test_a_debtor_with_a_static_address_goes_to_the_debtor_pool(customer, make_nas, server, radclient, admin):
-    from abonent.billing import actions as billing
     from abonent.network import actions as network
     from abonent.network.models import Login
+
+    from .states import into_debt
 
     network.do_update_login(Login.objects.get(username="ivanov"), acting_user=admin, static_ip="10.0.0.21")
     make_nas("accel_ppp", debtor_pool="debt-pool")
     with server() as running:
         paying = radclient(running.auth_port, SECRET, "auth", PAP)
-    billing.do_adjust_balance(customer, amount="-5000.00", reason="test debt", acting_user=admin)
+    into_debt(customer, admin)
     with server() as running:
         debtor = radclient(running.auth_port, SECRET, "auth", PAP)
     assert "Framed-IP-Address = 10.0.0.21" in paying.stdout, paying.stdout + paying.stderr

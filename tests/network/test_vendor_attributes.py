@@ -36,12 +36,14 @@ from abonent.billing.models import Subscription
 from abonent.catalog import actions as catalog
 from abonent.core import clock
 from abonent.network import actions as network
+from abonent.network.access import sync_access_states
 from abonent.network.coa import send_due
 from abonent.network.models import CoaKind, CoaReason, CoaRequest, LoginKind, Session, UsageDay
 from abonent.network.radius.codec import DICTIONARY
 from abonent.network.vendors import PROFILES
 
 from .conftest import SECRET
+from .states import into_debt, pays
 from .test_coa import CoaListener
 
 GB = 1_000_000_000
@@ -203,7 +205,7 @@ def _over_quota(subscriber):
 
 
 def _debt(subscriber, admin):
-    billing.do_adjust_balance(subscriber, amount="-5000.00", reason="debt", acting_user=admin)
+    into_debt(subscriber, admin)
 
 
 # --- the Access-Accept ----------------------------------------------------------------------------------------
@@ -240,13 +242,13 @@ def test_the_access_accept(case, event, make_subscriber, make_nas, plans, admin,
 
 def _restrict(subscriber, admin, plans):
     _debt(subscriber, admin)
-    network.sync_debtor_redirects()
+    sync_access_states()
 
 
 def _restore(subscriber, admin, plans):
     _restrict(subscriber, admin, plans)
-    billing.do_post_payment(subscriber, amount="6000.00", channel="cash", external_id="c-2", acting_user=admin)
-    network.sync_debtor_redirects()
+    pays(subscriber, admin)
+    sync_access_states()
 
 
 def _plan_change(subscriber, admin, plans):

@@ -34,6 +34,9 @@ logger = logging.getLogger("abonent.radius")
 
 FORMAT = "abonent-radius-snapshot"
 VERSION = 3  # 2 and before were pickles
+# Keys added to version 3 later are optional when read: "denied" (the access states refused) came with dunning,
+# and a file written before it denied nobody. A key added so is no reason for a new version, which would refuse
+# the snapshot a process just wrote before an upgrade, at the moment the database may be away.
 # A file written by a version whose records had other fields is refused rather than misread.
 SHAPE = {
     "login": [f.name for f in dataclasses.fields(LoginPolicy)],
@@ -117,6 +120,7 @@ def encode(store: PolicyStore, nas_table: dict[str, NasEntry]) -> bytes:
             "logins": [_login(policy) for policy in store.by_login.values()],
             "plans": [_plan(plan_id, plan) for plan_id, plan in store.plans.items()],
             "debtors": sorted(store.debtors),
+            "denied": sorted([subscriber_id, state] for subscriber_id, state in store.denied.items()),
             "over_quota": sorted(store.over_quota),
             "online": sorted(store.online_logins()),
             "nas": [_nas(address, nas) for address, nas in nas_table.items() if nas.secret_encrypted],
@@ -250,11 +254,12 @@ def restore(path: Path, store: PolicyStore) -> dict[str, NasEntry] | None:
         nas_rows = state["nas"]
         as_of, last_change_id = float(state["as_of"]), int(state["last_change_id"])
         debtors, over_quota, online = state["debtors"], state["over_quota"], state["online"]
+        denied = {int(subscriber_id): str(access) for subscriber_id, access in state.get("denied") or ()}
     except (Refused, ValueError, TypeError, KeyError) as exc:
         logger.error("radius: policy snapshot %s refused: %s", path, exc)
         return None
     nas_table = dict(filter(None, (_read_nas(row) for row in nas_rows)))
-    store.install_snapshot(policies, plans, debtors, over_quota, last_change_id, online, as_of)
+    store.install_snapshot(policies, plans, debtors, over_quota, last_change_id, online, as_of, denied=denied)
     age = store.age()
     limit = f"new logins refused from {store.max_age:.0f} s on" if store.max_age > 0 else "no age limit set"
     logger.warning(

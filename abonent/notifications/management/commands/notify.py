@@ -1,0 +1,41 @@
+"""``abonent notify send``: send the due notifications now, once or in a loop."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+
+class Command(BaseCommand):
+    help = (
+        "Notifications outbox. `abonent notify send` sends what is due once; with --loop it keeps sending "
+        "(the worker's scheduler only runs the outbox once a minute). Several may run side by side."
+    )
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="operation", required=True)
+        send = sub.add_parser("send", help="send the due messages")
+        send.add_argument("--loop", action="store_true", help="keep sending until interrupted")
+        send.add_argument("--interval", type=float, default=1.0, help="seconds between polls of an empty outbox")
+        send.add_argument("--limit", type=int, default=None, help="messages per batch")
+        send.add_argument("--channel", choices=["email", "sms", "telegram"], default=None, help="only this channel")
+
+    def handle(self, *args, operation, loop, interval, limit, channel, **options):
+        from abonent.notifications.delivery import DEFAULT_BATCH, send_due
+
+        limit = limit or DEFAULT_BATCH
+        try:
+            while True:
+                counts = send_due(limit=limit, channel=channel)
+                if counts:
+                    self.stdout.write(json.dumps(counts, sort_keys=True))
+                if not loop:
+                    return
+                close_old_connections()
+                if sum(counts.values()) < limit:
+                    time.sleep(interval)
+        except KeyboardInterrupt:
+            return
