@@ -46,6 +46,8 @@ def notifications_context(request, subscriber, form=None, notice: str = "", **_i
         "channels_on": channels_on,
         "chats": selectors.chats_of(subscriber),
         "pref_form": form if can_edit else None,
+        # The deep link is issued by a POST (delivery's telegram_link view), to those who may edit the subscriber.
+        "can_link_telegram": can_edit,
         "notice": notice,
     }
 

@@ -17,6 +17,7 @@ from abonent.staff.permissions import allowed_branch_ids
 from abonent.subscribers.models import ContactKind, ContactPoint, Subscriber
 
 from .audiences import audience as audience_of
+from .errors import explain
 from .models import (
     BulkMessage,
     Channel,
@@ -29,25 +30,10 @@ from .models import (
 )
 from .placeholders import placeholders
 
-# Why a message was not sent, in words (queueing's skip reasons; the transports' codes where known).
-ERROR_TEXTS = {
-    "no_address": _("The subscriber has no address on any channel."),
-    "channel_off": _("The subscriber turned this channel off."),
-    "no_consent": _("An advertising message, and the subscriber has not agreed to advertising."),
-    "closed": _("The subscriber's contract is closed."),
-    "timeout": _("The provider did not answer in time."),
-    "network": _("The provider could not be reached."),
-    "rate_limited": _("The provider asked to slow down."),
-    "bad_address": _("The address cannot take this message."),
-    "blocked": _("The subscriber blocked the bot."),
-    "rejected": _("The provider refused the message."),
-    "auth": _("The provider refused our credentials."),
-    "not_configured": _("This channel is not configured."),
-}
-
 
 def explain_error(code: str, detail: str = "") -> str:
-    text = str(ERROR_TEXTS.get(code, code))
+    """Why a message was not sent, in words (``errors``), with the provider's own words when they add any."""
+    text = explain(code)
     return f"{text} ({detail})" if detail and detail != text else text
 
 

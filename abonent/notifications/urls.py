@@ -13,9 +13,7 @@ urlpatterns = [
     path("templates/", templates.template_list, name="templates"),
     path("templates/preview/", templates.template_preview, name="template_preview"),
     path("templates/<str:event>/<str:channel>/<str:language>/", templates.template_edit, name="template_edit"),
-    path(
-        "templates/<str:event>/<str:channel>/<str:language>/reset/", templates.template_reset, name="template_reset"
-    ),
+    path("templates/<str:event>/<str:channel>/<str:language>/reset/", templates.template_reset, name="template_reset"),
     path("bulk/", bulk.bulk_list, name="bulk_list"),
     path("bulk/new/", bulk.bulk_new, name="bulk_new"),
     path("bulk/<int:pk>/cancel/", bulk.bulk_cancel, name="bulk_cancel"),

@@ -40,7 +40,7 @@ def test_a_skipped_message_says_why(api, make_subscriber):
     notify(nobody.pk, Event.RESTORED, key="r", context={})
     item = api.get(f"/api/v1/subscribers/{nobody.pk}/notifications").json()["items"][0]
     assert (item["status"], item["error"], item["channel"]) == ("skipped", "no_address", "")
-    assert item["error_text"] == "The subscriber has no address on any channel."
+    assert item["error_text"] == "The subscriber has no address for any channel."
 
 
 def test_bad_filters_and_cursors_are_422_not_500(api, subscriber):
