@@ -222,7 +222,8 @@ def _rows_for(notice: Notice, recipient: _Recipient, templates, quiet_default, n
     for channel in channels:
         for index, address in enumerate(recipient.addresses(channel)):
             if notice.body is not None:
-                subject, body = notice.subject or "", notice.body
+                # A bulk message's own text, with this subscriber's values in its placeholders.
+                subject, body = render(notice.subject or "", values), render(notice.body, values)
             else:
                 subject, body = render_for(notice.event, channel, language, values, templates)
             key = f"{notice.key}:{channel}" if index == 0 else f"{notice.key}:{channel}:{address}"

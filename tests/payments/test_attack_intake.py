@@ -885,7 +885,10 @@ def test_a_payment_racing_the_account_s_closing_goes_to_suspense(subscriber, adm
     # (Fixed: the intake holds the subscriber's row lock from its status check to its commit, so the two are in
     # some order: credited to the open account and then closed, or closed first and the payment in suspense.)
     if payment.status == PaymentStatus.CREDITED:
-        assert done["close"] > done["pay"], "credited to an account closed before the credit committed"
+        # Compared by the moments each wrote, not by when each call returned: the payment's after-commit handlers
+        # (its receipt, its message, whose insert waits for the closing's row lock) run before receive() returns.
+        subscriber.refresh_from_db()
+        assert subscriber.closed_at > payment.credited_at, "credited to an account closed before the credit committed"
     else:
         assert payment.status == PaymentStatus.SUSPENSE
     assert ledger.verify() == []
