@@ -77,9 +77,11 @@ def test_the_month_of_a_debtor(subscriber, admin, django_capture_on_commit_callb
     sweep_on(dt.datetime(2026, 12, 15, 7, tzinfo=dt.UTC))  # 14 days restricted
     assert state_of(subscriber) == State.SUSPENDED
     assert events_sent(subscriber)[-1] == Event.SUSPENDED
-    with clock.travel_to(dt.datetime(2026, 12, 16, 10, tzinfo=dt.UTC)):
-        with django_capture_on_commit_callbacks(execute=True):
-            billing.do_post_payment(subscriber, amount="600.00", channel="test", external_id="debt")
+    with (
+        clock.travel_to(dt.datetime(2026, 12, 16, 10, tzinfo=dt.UTC)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        billing.do_post_payment(subscriber, amount="600.00", channel="test", external_id="debt")
     assert state_of(subscriber) == State.ACTIVE  # 0 ₽, paid up to 1 January: 16 days left
     assert events_sent(subscriber)[-1] == Event.RESTORED
     path = list(

@@ -4,7 +4,6 @@ checks the Request Authenticator and Message-Authenticator with the NAS's secret
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
 import time
 from decimal import Decimal
@@ -33,7 +32,7 @@ from abonent.network.models import (
     Session,
     SessionStatus,
 )
-from abonent.network.radius.codec import DICTIONARY
+from abonent.network.testing import ACK, DROP, CoaListener
 from abonent.staff.permissions import Role
 
 from .conftest import SECRET
@@ -42,81 +41,15 @@ from .states import into_debt, pays
 pytestmark = pytest.mark.django_db
 
 T0 = timezone.make_aware(dt.datetime(2025, 3, 10, 12, 0))
-ACK, DROP = "ack", "drop"
 
 
 def nak(cause: int | None = None) -> tuple[str, int | None]:
     return ("nak", cause)
 
 
-class CoaListener:
-    """A NAS's CoA port: answers each request with the next scripted reply (ACK once the script runs out)."""
-
-    def __init__(self, secret: str = SECRET, host: str = "127.0.0.1") -> None:
-        self.secret = secret.encode()
-        self.script: list = []
-        self.received: list[dict] = []
-        self.event_timestamps: list = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="coa-listener", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            request = radius_packet.CoAPacket(packet=data, secret=self.secret, dict=DICTIONARY)
-            authentic = (
-                request.VerifyCoARequest()
-                and bool(request.message_authenticator)
-                and (request.verify_message_authenticator())
-            )
-            self.received.append(
-                {
-                    "code": request.code,
-                    "authentic": authentic,
-                    # pyrad's keys() gives attribute names; iterating the packet itself gives raw codes.
-                    "attributes": {
-                        key: request[key]
-                        for key in request.keys()  # noqa: SIM118
-                        if key not in ("Message-Authenticator", "Event-Timestamp")
-                    },
-                }
-            )
-            # RFC 5176 §3.3 replay protection, as sent (test_coa_replay.py checks it).
-            self.event_timestamps.append(request.get("Event-Timestamp"))
-            if not authentic:
-                continue  # RFC 5176: a request that fails the check is silently discarded
-            action = self.script.pop(0) if self.script else ACK
-            if action == DROP:
-                continue
-            reply = request.CreateReply()
-            reply.add_message_authenticator()
-            if action != ACK:
-                reply.code = (
-                    radius_packet.DisconnectNAK
-                    if request.code == radius_packet.DisconnectRequest
-                    else radius_packet.CoANAK
-                )
-                if action[1] is not None:
-                    reply["Error-Cause"] = action[1]
-            self.sock.sendto(reply.ReplyPacket(), peer)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-
-
 @pytest.fixture
 def listener():
-    running = CoaListener()
+    running = CoaListener(SECRET)
     yield running
     running.close()
 
@@ -317,7 +250,7 @@ def test_a_reply_signed_with_another_secret_is_not_believed(online, listener):
 
 def test_one_silent_nas_does_not_hold_up_the_others(customer, online, listener, make_nas):
     # given a second NAS that never answers, with a session of the same subscriber
-    silent = CoaListener(host="127.0.0.2")
+    silent = CoaListener(SECRET, host="127.0.0.2")
     silent.script = [DROP]
     try:
         dead_nas = make_nas("mikrotik", name="nas-dead", ip_address="127.0.0.2", coa_port=silent.port)

@@ -17,15 +17,16 @@ from abonent.network import actions as network
 from abonent.network.coa import send_due
 from abonent.network.models import CoaReason, CoaRequest, CoaStatus
 from abonent.network.radius.codec import DICTIONARY
+from abonent.network.testing import CoaListener
 
 from .conftest import SECRET
-from .test_coa import T0, CoaListener, open_session
+from .test_coa import T0, open_session
 
 pytestmark = pytest.mark.django_db
 
 
 def test_every_request_carries_a_current_event_timestamp(customer, make_nas):
-    listener = CoaListener()
+    listener = CoaListener(SECRET)
     try:
         session = open_session(customer, make_nas("mikrotik", coa_port=listener.port))
         with clock.travel_to(T0):

@@ -40,11 +40,11 @@ from abonent.network.access import sync_access_states
 from abonent.network.coa import send_due
 from abonent.network.models import CoaKind, CoaReason, CoaRequest, LoginKind, Session, UsageDay
 from abonent.network.radius.codec import DICTIONARY
+from abonent.network.testing import CoaListener
 from abonent.network.vendors import PROFILES
 
 from .conftest import SECRET
 from .states import into_debt, pays
-from .test_coa import CoaListener
 
 GB = 1_000_000_000
 MAC = "aa:bb:cc:00:00:07"
@@ -289,7 +289,7 @@ EVENTS = {
 def test_the_request_to_the_nas(
     case, event, make_subscriber, make_nas, plans, admin, django_capture_on_commit_callbacks
 ):
-    listener = CoaListener()
+    listener = CoaListener(SECRET)
     try:
         nas, subscriber, login = _world(case, make_subscriber, make_nas, plans, admin, coa_port=listener.port)
         _online(nas, subscriber, login)
