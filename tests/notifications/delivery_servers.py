@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import socketserver
+import socket
 import threading
 import time
 from collections import Counter
@@ -168,62 +168,36 @@ class FakeTelegram(_Fake):
 
 
 class SmtpServer:
-    """A small SMTP server (RFC 5321's EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT) on a loopback port, keeping the
-    messages it took. aiosmtpd is not among the test dependencies (requirements-test.lock); smtplib talks to
-    this one over a real socket exactly as to a mail relay."""
+    """aiosmtpd's SMTP server on a loopback port, keeping the messages it took; ``refuse`` lists recipients it
+    answers 550. Django's SMTP backend talks to it over a real socket exactly as to a mail relay."""
 
     def __init__(self):
+        from aiosmtpd.controller import Controller
+
         self.messages: list = []
         self.refuse: set[str] = set()  # recipients answered 550
         outer = self
 
-        class Handler(socketserver.StreamRequestHandler):
-            def reply(self, line: str) -> None:
-                self.wfile.write(line.encode() + b"\r\n")
+        class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                if address in outer.refuse:
+                    return "550 5.1.1 No such user"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
 
-            def handle(self):
-                self.reply("220 localhost ESMTP test")
-                recipients: list[str] = []
-                while True:
-                    raw = self.rfile.readline()
-                    if not raw:
-                        return
-                    command = raw.decode(errors="replace").strip()
-                    verb = command[:4].upper()
-                    if verb in ("EHLO", "HELO"):
-                        self.reply("250-localhost" if verb == "EHLO" else "250 localhost")
-                        if verb == "EHLO":
-                            self.reply("250 8BITMIME")
-                    elif verb == "MAIL":
-                        recipients = []
-                        self.reply("250 OK")
-                    elif verb == "RCPT":
-                        address = command.split(":", 1)[1].strip().strip("<>")
-                        if address in outer.refuse:
-                            self.reply("550 5.1.1 No such user")
-                        else:
-                            recipients.append(address)
-                            self.reply("250 OK")
-                    elif verb == "DATA":
-                        self.reply("354 End data with <CR><LF>.<CR><LF>")
-                        lines = []
-                        while (line := self.rfile.readline()) not in (b".\r\n", b""):
-                            lines.append(line[1:] if line.startswith(b"..") else line)
-                        outer.messages.append((recipients, message_from_bytes(b"".join(lines), policy=policy.SMTP)))
-                        self.reply("250 OK queued")
-                    elif verb == "QUIT":
-                        self.reply("221 Bye")
-                        return
-                    else:
-                        self.reply("250 OK")
+            async def handle_DATA(self, server, session, envelope):
+                outer.messages.append(
+                    (list(envelope.rcpt_tos), message_from_bytes(envelope.original_content, policy=policy.SMTP))
+                )
+                return "250 OK queued"
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        # aiosmtpd's start() connects to the port it was given to check the server is up: port 0 cannot be
+        # reached, so a free port is taken first.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.controller.stop()
