@@ -32,12 +32,23 @@ def _reevaluate(*, event: str, **payload) -> None:
         return
     from .evaluation import evaluate
 
+    if payload.get("credit") and _stays_active(subscriber_id):
+        return
     try:
         evaluate([subscriber_id], cause=_CAUSES[event])
     except Exception:
         logger.exception(
             "access state of subscriber %s not re-evaluated after %s; the sweep will", subscriber_id, event
         )
+
+
+def _stays_active(subscriber_id: int) -> bool:
+    """Money coming in to a subscriber who is active (or never evaluated) leaves it active: one primary-key read
+    instead of an evaluation on the payment's hot path (the terminal fast path is one round trip)."""
+    from .models import AccessState, AccessStateKind
+
+    state = AccessState.objects.filter(subscriber_id=subscriber_id).values_list("state", flat=True).first()
+    return state in (None, AccessStateKind.ACTIVE)
 
 
 for _name in _CAUSES:

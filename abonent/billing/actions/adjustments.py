@@ -65,7 +65,10 @@ def _post_and_record(
         audit.record(
             actor=acting_user, action=audit_action, obj=tx, subscriber_id=subscriber.pk, after=after, reason=reason
         )
-        events.emit("billing.balance_changed", subscriber_id=subscriber.pk)
+        # ``credit``: the subscriber's money only grew (its leg is the first, as every caller writes it), which
+        # lets a listener skip what only a debit can cause (dunning: an active subscriber stays active).
+        credit = bool(legs) and Decimal(legs[0][1]) > 0
+        events.emit("billing.balance_changed", subscriber_id=subscriber.pk, credit=credit)
     return tx, created
 
 

@@ -198,5 +198,5 @@ def receive_terminal_payment(
         return None  # the function set the deadline
     if outcome == "created" and status == "credited":
         # What do_post_payment announces; payments.payment_received is answered by the function (module doc).
-        events.emit("billing.balance_changed", subscriber_id=subscriber_id)
+        events.emit("billing.balance_changed", subscriber_id=subscriber_id, credit=True)
     return FastPay(outcome, payment_id, paid, created_at, status or "")
