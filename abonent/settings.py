@@ -274,7 +274,7 @@ ABONENT_QUIET_HOURS = os.environ.get("ABONENT_QUIET_HOURS", "21:00-09:00")
 ABONENT_PAY_LINK = os.environ.get("ABONENT_PAY_LINK", "")
 # The console's and the unsubscribe link's public address ("https://billing.example.ru"), for links in messages.
 ABONENT_PUBLIC_URL = os.environ.get("ABONENT_PUBLIC_URL", "").rstrip("/")
-# Delivery (docs/notifications-deliver.md). E-mail: Django's SMTP settings; every wait bounded by EMAIL_TIMEOUT.
+# Delivery (docs/notifications-delivery.md). E-mail: Django's SMTP settings; every wait bounded by EMAIL_TIMEOUT.
 ABONENT_NOTIFY_EMAIL_FROM = os.environ.get("ABONENT_NOTIFY_EMAIL_FROM", "noreply@localhost")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))

@@ -5,7 +5,7 @@ A failure *before* the request went out (no connection, the pool full) is safe t
 it. A failure *after* (a read timeout, the deadline, a dropped connection) is ambiguous: the provider may have
 taken the message. Those outcomes carry ``MessageError.TIMEOUT`` so a transport that can ask the provider
 (SMSC's ``status.php``) does so before sending again; the others send again (at least once, see
-docs/notifications-deliver.md).
+docs/notifications-delivery.md).
 """
 
 from __future__ import annotations
