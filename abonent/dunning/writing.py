@@ -1,0 +1,222 @@
+"""Writing what a sweep or an evaluation decided: the changed access states, their transitions, the notices.
+
+Concurrency: an evaluation after a payment and a sweep can read the same subscriber at once. The writer locks
+the rows it is about to change and drops those whose state moved since it read them (the other writer won; the
+next sweep re-reads them), so a transition is written once and its notice queued once (the notices are also
+unique by key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from decimal import Decimal
+
+from django.db import connection, transaction
+
+from abonent.core import events
+from abonent.core.deadlines import db_deadline
+from abonent.notifications.models import Event
+from abonent.notifications.queueing import Notice, notify_many
+
+from .decide import MONTH_DAYS, Verdict
+from .facts import ZERO, Facts, _money
+from .models import AccessState, AccessStateKind, AccessTransition
+
+State = AccessStateKind
+CENT = Decimal("0.01")
+# Rows per INSERT (inside SQLite's 32,766 variables with 11 columns) and ids per lock query.
+BATCH = 2000
+LOCK_BATCH = 5000
+
+
+def changed(f: Facts, v: Verdict) -> bool:
+    current = f.state or State.ACTIVE
+    if v.state != current or v.remind is not None or f.exempt != f.was_exempt:
+        return True
+    # The debt of a restricted or suspended subscriber grows with each day's fees: the queue shows it.
+    return v.state in (State.RESTRICTED, State.SUSPENDED, State.FROZEN) and v.owed != _money(f.owed)
+
+
+_NOTICE_FOR = {
+    State.RESTRICTED: Event.RESTRICTED,
+    State.SUSPENDED: Event.SUSPENDED,
+}
+_DEBT_STATES = frozenset({State.RESTRICTED, State.SUSPENDED})
+
+
+def notices_for(f: Facts, v: Verdict, now: dt.datetime) -> list[Notice]:
+    current = f.state or State.ACTIVE
+    notices = []
+    stamp = now.strftime("%Y%m%d%H%M")
+    if v.state != current and v.state in _NOTICE_FOR:
+        context = {"balance": _fmt(f.available), "amount_due": _fmt(v.owed)}
+        notices.append(
+            Notice(f.subscriber_id, _NOTICE_FOR[v.state], f"dunning:{v.state}:{f.subscriber_id}:{stamp}", context)
+        )
+    if current in _DEBT_STATES and v.state in (State.ACTIVE, State.WARNED):
+        context = {"balance": _fmt(f.available)}
+        notices.append(Notice(f.subscriber_id, Event.RESTORED, f"dunning:restored:{f.subscriber_id}:{stamp}", context))
+    if v.remind is not None:
+        amount_due = max(f.monthly_due + f.daily_rate * MONTH_DAYS - max(f.available, ZERO), ZERO)
+        context = {
+            "balance": _fmt(f.available),
+            "days_left": v.days_left,
+            "runout_on": v.runout_on.strftime("%d.%m.%Y") if v.runout_on else "",
+            "amount_due": _fmt(amount_due.quantize(Decimal("0.01"))),
+        }
+        key = f"runout:{f.subscriber_id}:{v.runout_on.isoformat()}:{v.remind}"
+        notices.append(Notice(f.subscriber_id, Event.RUNOUT_SOON, key, context))
+    return notices
+
+
+def _fmt(amount: Decimal) -> str:
+    return f"{amount.quantize(Decimal('0.01')):.2f}".replace(".", ",")
+
+
+def write_changes(
+    pairs: list[tuple[Facts, Verdict]],
+    *,
+    cause: str,
+    now: dt.datetime,
+    actor=None,
+    stale: list[int] | None = None,
+    timings: dict[str, float] | None = None,
+) -> list[int]:
+    """Write the changes of one chunk in one transaction; returns the subscribers whose state changed. Those
+    dropped because another writer changed them first are added to ``stale`` (module docstring)."""
+    if not pairs:
+        return []
+    with transaction.atomic():
+        db_deadline(lock=5, statement=60)
+        kept = _claim(pairs, now)
+        if stale is not None and len(kept) < len(pairs):
+            claimed = {f.subscriber_id for f, _v in kept}
+            stale.extend(f.subscriber_id for f, _v in pairs if f.subscriber_id not in claimed)
+        updates, transitions, notices, moved = [], [], [], []
+        for f, v in kept:
+            current = f.state or State.ACTIVE
+            if f.state is not None:
+                updates.append(_state_row(f, v, now, since=now if v.state != current else None))
+            if v.state != current:
+                moved.append(f.subscriber_id)
+                transitions.append(
+                    AccessTransition(
+                        subscriber_id=f.subscriber_id,
+                        from_state=current,
+                        to_state=v.state,
+                        at=now,
+                        cause=cause,
+                        available=f.available.quantize(CENT),
+                        actor=actor,
+                    )
+                )
+            notices.extend(notices_for(f, v, now))
+        _update(updates)
+        AccessTransition.objects.bulk_create(transitions, batch_size=BATCH)
+        started = time.perf_counter()
+        notify_many(notices)
+        if timings is not None:
+            timings["notify"] = timings.get("notify", 0.0) + time.perf_counter() - started
+        if moved:
+            events.emit("dunning.states_changed", subscriber_ids=moved)
+    return moved
+
+
+def _state_row(f: Facts, v: Verdict, now: dt.datetime, *, since: dt.datetime | None) -> AccessState:
+    return AccessState(
+        subscriber_id=f.subscriber_id,
+        state=v.state,
+        since=since,
+        restricted_since=v.restricted_since,
+        runout_on=v.runout_on,
+        owed=v.owed,
+        exempt=f.exempt,
+        reminded_for=v.runout_on if v.remind is not None else f.reminded_for,
+        reminded_days=v.remind if v.remind is not None else f.reminded_days,
+        evaluated_at=now,
+    )
+
+
+def _claim(pairs: list[tuple[Facts, Verdict]], now: dt.datetime) -> list[tuple[Facts, Verdict]]:
+    """The pairs this writer may write: the rows it read are locked (in id order, so two writers never wait on
+    each other in a circle) and still in the state it read; a subscriber without a row gets its new row here,
+    unless another writer inserted one first."""
+    known = [f.subscriber_id for f, _v in pairs if f.state is not None]
+    locked = {}
+    for start in range(0, len(known), LOCK_BATCH):
+        rows = (
+            AccessState.objects.select_for_update()
+            .filter(subscriber_id__in=known[start : start + LOCK_BATCH])
+            .order_by("subscriber_id")
+            .values_list("subscriber_id", "state")
+        )
+        locked.update(rows)
+    fresh = [_state_row(f, v, now, since=now) for f, v in pairs if f.state is None]
+    inserted = _insert_new(fresh)
+    kept = []
+    for f, v in pairs:
+        if f.state is None:
+            if f.subscriber_id in inserted:
+                kept.append((f, v))
+        elif locked.get(f.subscriber_id) == f.state:
+            kept.append((f, v))
+    return kept
+
+
+_COLUMNS = [
+    "subscriber_id",
+    "state",
+    "since",
+    "restricted_since",
+    "runout_on",
+    "owed",
+    "exempt",
+    "reminded_for",
+    "reminded_days",
+    "reason",
+    "evaluated_at",
+]
+_UPDATED = ["state", "restricted_since", "runout_on", "owed", "exempt", "reminded_for", "reminded_days", "evaluated_at"]
+
+
+def _insert_new(rows: list[AccessState]) -> set[int]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING (PostgreSQL and SQLite ≥ 3.35): the ids whose row this writer
+    created. A row another writer created meanwhile is theirs: its subscriber was decided from older facts."""
+    if not rows:
+        return set()
+    fields = [AccessState._meta.get_field("subscriber" if c == "subscriber_id" else c) for c in _COLUMNS]
+    table = AccessState._meta.db_table
+    inserted: set[int] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start : start + BATCH]
+            params = []
+            for row in batch:
+                params.extend(field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields)
+            values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(batch))
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {values} "
+                "ON CONFLICT (subscriber_id) DO NOTHING RETURNING subscriber_id",
+                params,
+            )
+            inserted.update(sid for (sid,) in cursor.fetchall())
+    return inserted
+
+
+def _update(rows: list[AccessState]) -> None:
+    """The locked rows' new values, as an upsert that always finds its row (one statement per batch instead of
+    ``bulk_update``'s CASE per column and row); ``since`` only where the state changed."""
+    moved = [row for row in rows if row.since is not None]
+    kept = [row for row in rows if row.since is None]
+    for batch_rows, fields in ((moved, [*_UPDATED, "since"]), (kept, _UPDATED)):
+        for row in batch_rows:
+            if row.since is None:
+                row.since = row.evaluated_at  # not written (not in ``fields``): the insert half needs a value
+        for start in range(0, len(batch_rows), BATCH):
+            AccessState.objects.bulk_create(
+                batch_rows[start : start + BATCH],
+                update_conflicts=True,
+                unique_fields=["subscriber"],
+                update_fields=fields,
+            )
