@@ -68,23 +68,30 @@ SUSPENDED_BEFORE = "('suspended_to_active', 'suspended')"
 HEALTHY = "('active', 'to_restricted', 'frozen')"
 
 
-def _execute(sql: str, params=()) -> int:
+def _params(sql: str, params):
+    """SQL's modulo (`` % ``) doubled where there are parameters to interpolate; none: left as it is."""
+    if not params:
+        return sql, None
+    return sql.replace(" % ", " %% "), params
+
+
+def _execute(sql: str, params=None) -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(sql, list(params))
+        cursor.execute(*_params(sql, params))
         return cursor.rowcount
 
 
-def _rows(sql: str, params=()) -> list[tuple]:
+def _rows(sql: str, params=None) -> list[tuple]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(sql, list(params))
+        cursor.execute(*_params(sql, params))
         return cursor.fetchall()
 
 
-def _scalar(sql: str, params=()):
+def _scalar(sql: str, params=None):
     return _rows(sql, params)[0][0]
 
 
@@ -292,6 +299,7 @@ def vacuum() -> None:
 def main() -> None:
     parser = base_parser(NAME, default_n=1_000_000, description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunk", type=int, default=None, help="subscribers per facts query (default: the sweep's)")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the timed sweep's main thread into FILE")
     args = parser.parse_args()
     if args.engine != "postgresql":
         raise SystemExit("this benchmark builds its world with PostgreSQL's SQL; run it on PostgreSQL")
@@ -320,9 +328,18 @@ def main() -> None:
 
     timings: dict[str, float] = {}
     with clock.travel_to(MOMENT):
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         started = time.perf_counter()
         result = evaluation.sweep(timings=timings, **({"chunk": args.chunk} if args.chunk else {}))
         seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
     phases = {name: round(value, 2) for name, value in timings.items()}
     log(f"sweep: {result} in {seconds:.1f}s; phases {phases}")
 

@@ -80,7 +80,7 @@ def _reminder_due(facts: Facts, left: int | None, runout_on: dt.date | None, rem
     if not reached:
         return None
     level = min(reached)
-    if facts.reminded_for is not None and abs((facts.reminded_for - runout_on).days) <= 1:
-        if facts.reminded_days is not None and facts.reminded_days <= level:
-            return None
+    same_date = facts.reminded_for is not None and abs((facts.reminded_for - runout_on).days) <= 1
+    if same_date and facts.reminded_days is not None and facts.reminded_days <= level:
+        return None
     return level

@@ -17,13 +17,12 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from django.conf import settings
 from django.db import connection, connections
 
 from abonent.core import clock
 
 from .decide import MONTH_DAYS, Verdict, days_left, decide
-from .facts import Facts, Scope, decode, fetch_rows, read_facts
+from .facts import Facts, Scope, count_in_range, decode, fetch_rows, read_facts
 from .models import AccessStateKind, TransitionCause
 from .writing import changed, write_changes
 
@@ -35,12 +34,10 @@ CHUNK = 50_000
 # Subscribers per query of an evaluation (a list of ids in the statement).
 EVALUATE_CHUNK = 500
 EVALUATE_ATTEMPTS = 3
+# The sweep leaves to SQL the subscribers whose money lasts this many days beyond every threshold (``facts``).
+QUIET_MARGIN_DAYS = 1
 
 __all__ = ["CHUNK", "MONTH_DAYS", "Facts", "Verdict", "days_left", "decide", "evaluate", "read_facts", "sweep"]
-
-
-def _remind_days() -> list[int]:
-    return sorted({int(d) for d in settings.ABONENT_DUNNING_REMIND_DAYS if int(d) >= 0})
 
 
 def evaluate(subscriber_ids: Iterable[int], *, cause: str = TransitionCause.BALANCE, actor=None) -> list[int]:
@@ -50,16 +47,17 @@ def evaluate(subscriber_ids: Iterable[int], *, cause: str = TransitionCause.BALA
     anew, a few times: a payment must not wait for the next sweep because a sweep got there first with older
     facts (it may just have suspended the subscriber who paid)."""
     ids = sorted({int(sid) for sid in subscriber_ids})
+    if not ids:
+        return []
     now, today = clock.now(), clock.today()
-    remind = _remind_days()
-    scope = Scope.now(today) if ids else None
+    scope = Scope.now(today)
     moved = []
     for _attempt in range(EVALUATE_ATTEMPTS):
         stale: list[int] = []
         for start in range(0, len(ids), EVALUATE_CHUNK):
             pairs = []
             for f in decode(fetch_rows(scope, today=today, ids=ids[start : start + EVALUATE_CHUNK]), scope):
-                v = decide(f, today=today, now=now, remind_days=remind)
+                v = decide(f, today=today, now=now, remind_days=scope.remind_days)
                 if changed(f, v):
                     pairs.append((f, v))
             moved += write_changes(pairs, cause=cause, actor=actor, now=now, stale=stale)
@@ -78,20 +76,23 @@ def _prefetching() -> bool:
     return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
-def _read_in_thread(scope: Scope, today, id_range) -> list[tuple]:
+def _read(scope: Scope, today, id_range, *, own_connection: bool) -> tuple[list, int]:
+    """A chunk's rows (the quiet ones left out) and how many subscribers it covers."""
     try:
-        return fetch_rows(scope, today=today, id_range=id_range)
+        rows = fetch_rows(scope, today=today, id_range=id_range, quiet_beyond=QUIET_MARGIN_DAYS)
+        return rows, count_in_range(id_range)
     finally:
-        connections.close_all()  # this thread's connection only
+        if own_connection:
+            connections.close_all()  # this thread's connection only
 
 
 def sweep(*, chunk: int = CHUNK, timings: dict[str, float] | None = None) -> dict[str, int]:
     """Every subscriber, chunk by chunk of ids; returns counts for the job's log. ``timings``, if given, gets
-    the seconds spent per phase (``facts`` is the wait for a chunk's rows, which a prefetch mostly hides)."""
+    the seconds spent per phase (``facts`` is the wait for a chunk's rows, which the prefetch mostly hides;
+    ``write`` includes ``notify``)."""
     from abonent.subscribers.models import Subscriber
 
     now, today = clock.now(), clock.today()
-    remind = _remind_days()
     scope = Scope.now(today)
     spent = {"facts": 0.0, "decode": 0.0, "decide": 0.0, "write": 0.0}
     top = Subscriber.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
@@ -103,23 +104,23 @@ def sweep(*, chunk: int = CHUNK, timings: dict[str, float] | None = None) -> dic
         for index, id_range in enumerate(ranges):
             started = time.perf_counter()
             if pool is None:
-                rows = fetch_rows(scope, today=today, id_range=id_range)
+                rows, count = _read(scope, today, id_range, own_connection=False)
             else:
                 if pending is None:
-                    pending = pool.submit(_read_in_thread, scope, today, id_range)
-                rows = pending.result()
+                    pending = pool.submit(_read, scope, today, id_range, own_connection=True)
+                rows, count = pending.result()
                 pending = None
                 if index + 1 < len(ranges):
-                    pending = pool.submit(_read_in_thread, scope, today, ranges[index + 1])
+                    pending = pool.submit(_read, scope, today, ranges[index + 1], own_connection=True)
             lap = _lap(spent, "facts", started)
             facts = decode(rows, scope)
             lap = _lap(spent, "decode", lap)
             pairs = []
             for f in facts:
-                v = decide(f, today=today, now=now, remind_days=remind)
+                v = decide(f, today=today, now=now, remind_days=scope.remind_days)
                 if changed(f, v):
                     pairs.append((f, v))
-            seen += len(facts)
+            seen += count
             lap = _lap(spent, "decide", lap)
             written += len(pairs)
             moved += len(write_changes(pairs, cause=TransitionCause.SWEEP, now=now, timings=timings))

@@ -57,6 +57,7 @@ class Scope:
     exemptions: bool
     warn_default: int
     suspend_default: int | None
+    remind_days: tuple[int, ...]  # the "N days left" reminders, ascending
 
     @classmethod
     def now(cls, today: dt.date) -> Scope:
@@ -72,11 +73,20 @@ class Scope:
             exemptions=Exemption.objects.filter(revoked_at__isnull=True, expires_on__gte=today).exists(),
             warn_default=warn_default,
             suspend_default=suspend_default,
+            remind_days=tuple(sorted({int(d) for d in settings.ABONENT_DUNNING_REMIND_DAYS if int(d) >= 0})),
         )
 
 
-def facts_sql(scope: Scope, *, today: dt.date, ids: list[int] | None = None, id_range: tuple[int, int] | None = None):
-    """(sql, params) over the subscribers in ``ids`` or in ``(lo, hi]``."""
+def facts_sql(
+    scope: Scope,
+    *,
+    today: dt.date,
+    ids: list[int] | None = None,
+    id_range: tuple[int, int] | None = None,
+    quiet_beyond: int | None = None,
+):
+    """(sql, params) over the subscribers in ``ids`` or in ``(lo, hi]``. With ``quiet_beyond`` (the sweep), the
+    subscribers ``quiet`` says cannot have changed are left out."""
     params: list = []
 
     def among(column: str) -> str:
@@ -96,7 +106,7 @@ def facts_sql(scope: Scope, *, today: dt.date, ids: list[int] | None = None, id_
             )
         )"""
     # A plan's rule counts for the subscriber's active subscriptions on it (the largest warn_days of them).
-    plan_warn = plan_suspend = "NULL"
+    plan_warn = plan_suspend = "CAST(NULL AS INTEGER)"
     plan_join = ""
     if scope.plan_rules:
         plan_join = "LEFT JOIN dunning_dunningrule r ON r.plan_id = s.plan_id"
@@ -121,7 +131,7 @@ def facts_sql(scope: Scope, *, today: dt.date, ids: list[int] | None = None, id_
             GROUP BY s.subscriber_id
         )"""
     parts = [price, fees]
-    group_warn = group_suspend = "NULL"
+    group_warn = group_suspend = "CAST(NULL AS INTEGER)"
     joins = ""
     if scope.group_rules:
         parts.append(
@@ -148,6 +158,10 @@ def facts_sql(scope: Scope, *, today: dt.date, ids: list[int] | None = None, id_
         parts.append(f"exempt AS ({own} UNION {of_group})")
         joins += " LEFT JOIN exempt ex ON ex.subscriber_id = sub.id"
         exempt = "CASE WHEN ex.subscriber_id IS NULL THEN 0 ELSE 1 END"
+    # Every table is filtered by the range itself (in ON for the outer joins): the planner does not carry the
+    # range of ``sub.id`` over a join, and read all of the ledger accounts for each chunk.
+    st_in, sub_in, la_in = among("st.subscriber_id"), among("sub.id"), among("la.subscriber_id")
+    quiet = f"AND NOT ({_quiet(scope, group_warn, quiet_beyond, today)})" if quiet_beyond is not None else ""
     sql = f"""
         WITH {", ".join(parts)}
         SELECT sub.id, la.balance + la.credit_limit, f.monthly_due, f.monthly_next, f.daily_rate,
@@ -156,21 +170,68 @@ def facts_sql(scope: Scope, *, today: dt.date, ids: list[int] | None = None, id_
         FROM subscribers_subscriber sub
         JOIN billing_ledgeraccount la ON la.subscriber_id = sub.id
         LEFT JOIN fees f ON f.subscriber_id = sub.id
-        LEFT JOIN dunning_accessstate st ON st.subscriber_id = sub.id
+        LEFT JOIN dunning_accessstate st ON st.subscriber_id = sub.id AND {st_in}
         {joins}
-        WHERE sub.status <> 'closed' AND {among("sub.id")}
+        WHERE sub.status <> 'closed' AND {sub_in} AND {la_in} {quiet}
         ORDER BY sub.id
     """
     return sql, params
 
 
-def fetch_rows(scope: Scope, *, today: dt.date, ids=None, id_range=None) -> list[tuple]:
+def _quiet(scope: Scope, group_warn: str, beyond: int, today: dt.date) -> str:
+    """The subscribers that ``decide`` would leave exactly as they are, which is most of them on most sweeps: no
+    state row or an active one, the exemption flag unchanged, not in debt, and the money lasting more than
+    ``beyond`` days past both the warning threshold and the largest reminder (``days_left``, computed on a kopeck
+    less, which can only make it shorter: SQLite divides in floating point). Anything near a threshold goes to
+    Python, which decides it exactly; a property test holds the sweep to ``evaluate``, which reads everyone."""
+    pg = connection.vendor == "postgresql"
+    available = "(la.balance + la.credit_limit)"
+    floor = "FLOOR({})" if pg else "CAST({} AS INTEGER)"  # of a quotient >= 0 here: truncation is the floor
+    # A date, not a parameter: it appears four times, and an ISO date cannot carry anything else.
+    day = today.isoformat()
+    days_to = (
+        f"(f.monthly_next - DATE '{day}')" if pg else f"CAST(julianday(f.monthly_next) - julianday('{day}') AS INTEGER)"
+    )
+    warn = f"COALESCE({group_warn}, f.plan_warn, {int(scope.warn_default)})"
+    margin = f"{max(scope.remind_days, default=0) + beyond}"
+
+    def lasts(days: str) -> str:
+        return f"({days}) > {warn} + {beyond} AND ({days}) > {margin}"
+
+    by_day = floor.format(f"({available} - 0.01) / f.daily_rate")
+    by_month = f"CASE WHEN {days_to} < 0 THEN 0 ELSE {days_to} END + 30 * " + floor.format(
+        f"({available} - 0.01) / f.monthly_due"
+    )
+    exempt_now = "CASE WHEN ex.subscriber_id IS NULL THEN 0 ELSE 1 END" if scope.exemptions else "0"
+    return f"""(st.state IS NULL OR st.state = 'active')
+            AND {exempt_now} = CASE WHEN st.exempt THEN 1 ELSE 0 END
+            AND {available} >= 0
+            AND (f.subscriber_id IS NULL OR (f.active > 0
+                AND (f.daily_rate = 0 OR ({available} >= 0.01 AND {lasts(by_day)}))
+                AND (f.monthly_due = 0 OR f.monthly_next IS NULL OR ({available} >= 0.01 AND {lasts(by_month)}))))"""
+
+
+def fetch_rows(scope: Scope, *, today: dt.date, ids=None, id_range=None, quiet_beyond: int | None = None) -> list:
     """The raw rows of ``facts_sql``, read under a deadline (a stuck scan gives up instead of holding a worker)."""
-    sql, params = facts_sql(scope, today=today, ids=ids, id_range=id_range)
+    sql, params = facts_sql(scope, today=today, ids=ids, id_range=id_range, quiet_beyond=quiet_beyond)
     with transaction.atomic(), connection.cursor() as cursor:
         db_deadline(lock=5, statement=STATEMENT_SECONDS)
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def count_in_range(id_range: tuple[int, int]) -> int:
+    """The subscribers ``facts_sql`` covers in ``(lo, hi]``, quiet or not: the sweep's count for its log."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        db_deadline(lock=5, statement=STATEMENT_SECONDS)
+        cursor.execute(
+            "SELECT COUNT(*) FROM subscribers_subscriber sub "
+            "JOIN billing_ledgeraccount la ON la.subscriber_id = sub.id "
+            "WHERE sub.status <> 'closed' AND sub.id > %s AND sub.id <= %s "
+            "AND la.subscriber_id > %s AND la.subscriber_id <= %s",
+            [*id_range, *id_range],
+        )
+        return cursor.fetchone()[0]
 
 
 def _money(value) -> Decimal:

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from abonent.core import events
+from abonent.core import bulk, events
 from abonent.core.deadlines import db_deadline
 from abonent.notifications.models import Event
 from abonent.notifications.queueing import Notice, notify_many
@@ -25,9 +25,6 @@ from .models import AccessState, AccessStateKind, AccessTransition
 
 State = AccessStateKind
 CENT = Decimal("0.01")
-# Rows per INSERT (inside SQLite's 32,766 variables with 11 columns) and ids per lock query.
-BATCH = 2000
-LOCK_BATCH = 5000
 
 
 def changed(f: Facts, v: Verdict) -> bool:
@@ -113,7 +110,7 @@ def write_changes(
                 )
             notices.extend(notices_for(f, v, now))
         _update(updates)
-        AccessTransition.objects.bulk_create(transitions, batch_size=BATCH)
+        bulk.insert(transitions)
         started = time.perf_counter()
         notify_many(notices)
         if timings is not None:
@@ -142,18 +139,12 @@ def _claim(pairs: list[tuple[Facts, Verdict]], now: dt.datetime) -> list[tuple[F
     """The pairs this writer may write: the rows it read are locked (in id order, so two writers never wait on
     each other in a circle) and still in the state it read; a subscriber without a row gets its new row here,
     unless another writer inserted one first."""
-    known = [f.subscriber_id for f, _v in pairs if f.state is not None]
-    locked = {}
-    for start in range(0, len(known), LOCK_BATCH):
-        rows = (
-            AccessState.objects.select_for_update()
-            .filter(subscriber_id__in=known[start : start + LOCK_BATCH])
-            .order_by("subscriber_id")
-            .values_list("subscriber_id", "state")
-        )
-        locked.update(rows)
+    locked = _lock([f.subscriber_id for f, _v in pairs if f.state is not None])
     fresh = [_state_row(f, v, now, since=now) for f, v in pairs if f.state is None]
-    inserted = _insert_new(fresh)
+    # INSERT … ON CONFLICT DO NOTHING RETURNING: the ids whose row this writer created. A row another writer
+    # created meanwhile is theirs: this one decided from older facts.
+    inserted = {sid for (sid,) in bulk.insert(fresh, on_conflict="ON CONFLICT (subscriber_id) DO NOTHING",
+                                              returning="subscriber_id")}  # fmt: skip
     kept = []
     for f, v in pairs:
         if f.state is None:
@@ -164,44 +155,22 @@ def _claim(pairs: list[tuple[Facts, Verdict]], now: dt.datetime) -> list[tuple[F
     return kept
 
 
-_COLUMNS = [
-    "subscriber_id",
-    "state",
-    "since",
-    "restricted_since",
-    "runout_on",
-    "owed",
-    "exempt",
-    "reminded_for",
-    "reminded_days",
-    "reason",
-    "evaluated_at",
-]
+def _lock(ids: list[int]) -> dict[int, str]:
+    """Lock the state rows of ``ids`` for this transaction; their states now."""
+    if not ids:
+        return {}
+    if connection.vendor != "postgresql":  # SQLite: one writer at a time already
+        return dict(AccessState.objects.filter(subscriber_id__in=ids).values_list("subscriber_id", "state"))
+    with bulk.server_cursor() as cursor:
+        cursor.execute(
+            "SELECT subscriber_id, state FROM dunning_accessstate WHERE subscriber_id = ANY(%s) "
+            "ORDER BY subscriber_id FOR UPDATE",
+            [ids],
+        )
+        return dict(cursor.fetchall())
+
+
 _UPDATED = ["state", "restricted_since", "runout_on", "owed", "exempt", "reminded_for", "reminded_days", "evaluated_at"]
-
-
-def _insert_new(rows: list[AccessState]) -> set[int]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING (PostgreSQL and SQLite ≥ 3.35): the ids whose row this writer
-    created. A row another writer created meanwhile is theirs: its subscriber was decided from older facts."""
-    if not rows:
-        return set()
-    fields = [AccessState._meta.get_field("subscriber" if c == "subscriber_id" else c) for c in _COLUMNS]
-    table = AccessState._meta.db_table
-    inserted: set[int] = set()
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), BATCH):
-            batch = rows[start : start + BATCH]
-            params = []
-            for row in batch:
-                params.extend(field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields)
-            values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(batch))
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {values} "
-                "ON CONFLICT (subscriber_id) DO NOTHING RETURNING subscriber_id",
-                params,
-            )
-            inserted.update(sid for (sid,) in cursor.fetchall())
-    return inserted
 
 
 def _update(rows: list[AccessState]) -> None:
@@ -209,14 +178,8 @@ def _update(rows: list[AccessState]) -> None:
     ``bulk_update``'s CASE per column and row); ``since`` only where the state changed."""
     moved = [row for row in rows if row.since is not None]
     kept = [row for row in rows if row.since is None]
+    for row in kept:
+        row.since = row.evaluated_at  # not written (not in the update): the INSERT half needs a value
     for batch_rows, fields in ((moved, [*_UPDATED, "since"]), (kept, _UPDATED)):
-        for row in batch_rows:
-            if row.since is None:
-                row.since = row.evaluated_at  # not written (not in ``fields``): the insert half needs a value
-        for start in range(0, len(batch_rows), BATCH):
-            AccessState.objects.bulk_create(
-                batch_rows[start : start + BATCH],
-                update_conflicts=True,
-                unique_fields=["subscriber"],
-                update_fields=fields,
-            )
+        assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in fields)
+        bulk.insert(batch_rows, on_conflict=f"ON CONFLICT (subscriber_id) DO UPDATE SET {assignments}")
