@@ -1,14 +1,19 @@
 """Deciding a subscriber's access state from its facts: pure, the same whatever the engine.
 
-Days of money left (``days_left``): for daily plans, the money divided by the day's fees; for monthly plans
-(charged in advance), the days to the next charge plus a month for every further monthly fee the money
-covers, so a subscriber paid up to the end of the month is not "running out" on the 2nd. A subscriber with
-both kinds takes the smaller. Several monthly plans are charged as one (the earliest charge date, their
-fees together): an approximation that errs towards warning earlier.
+Days of money left (``days_left``) never claim more than the money pays for (a property test holds it):
+
+- monthly plans (charged in advance): the days to the first charge the money cannot pay, which is the next
+  charge moved on by a calendar month for each monthly fee the money covers (a subscriber paid up to the end of
+  the month is not "running out" on the 2nd; 30-day months would have claimed two days too many from February);
+- daily plans: the money divided by the day's fees, a split plan's day at its dearest (a 28-day February's,
+  ``facts``), so the day it runs out comes no later than it will;
+- a subscriber with both kinds takes the smaller; several monthly plans are charged as one (the earliest charge
+  date, their fees together): an approximation that errs towards warning earlier.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +23,7 @@ from .facts import ZERO, Facts
 from .models import STAFF_STATES, AccessStateKind
 
 State = AccessStateKind
-# A monthly plan's period in days, for "how many days does the money last".
+# A month of fees, in days: for "pay this much to last a month" in the run-out reminder.
 MONTH_DAYS = 30
 
 
@@ -41,9 +46,15 @@ def days_left(facts: Facts, today: dt.date) -> int | None:
     if facts.daily_rate > 0:
         candidates.append(int(available // facts.daily_rate))
     if facts.monthly_due > 0 and facts.monthly_next is not None:
-        until_charge = max((facts.monthly_next - today).days, 0)
-        candidates.append(until_charge + MONTH_DAYS * int(available // facts.monthly_due))
+        first_unpaid = add_months(facts.monthly_next, int(available // facts.monthly_due))
+        candidates.append(max((first_unpaid - today).days, 0))
     return min(candidates) if candidates else None
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved on by ``months`` calendar months, its day of month clamped to the month's last."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return day.replace(year=year, month=month + 1, day=min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def decide(facts: Facts, *, today: dt.date, now: dt.datetime, remind_days: Iterable[int] = ()) -> Verdict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -21,6 +21,9 @@ from abonent.core.deadlines import db_deadline
 from .models import DunningRule, Exemption
 
 ZERO = Decimal("0.00")
+# A split daily plan charges its monthly fee over the days of the month: the dearest day is a 28-day month's.
+SPLIT_DAYS = 28
+RATE = Decimal("0.0001")
 NO_SUSPEND = 32767  # a rule's "never suspend", as a number the SQL can take the largest of
 # A chunk's facts take about a second on PostgreSQL; this is for a server in trouble, not a slow day.
 STATEMENT_SECONDS = 120
@@ -118,8 +121,9 @@ def facts_sql(
                     AS monthly_due,
                 MIN(CASE WHEN s.status = 'active' AND pl.charge_mode = 'monthly' THEN s.next_charge_on END)
                     AS monthly_next,
-                SUM(CASE WHEN s.status = 'active' AND pl.charge_mode = 'daily'
-                    THEN COALESCE(pr.daily_fee, pr.monthly_fee / 30) ELSE 0 END) AS daily_rate,
+                SUM(CASE WHEN s.status <> 'active' OR pl.charge_mode <> 'daily' THEN 0
+                    WHEN pl.daily_pricing = 'fixed' THEN COALESCE(pr.daily_fee, 0)
+                    ELSE pr.monthly_fee / {SPLIT_DAYS}.0 END) AS daily_rate,
                 SUM(CASE WHEN s.status = 'active' THEN 1 ELSE 0 END) AS active,
                 SUM(CASE WHEN s.status = 'frozen' THEN 1 ELSE 0 END) AS frozen,
                 {plan_warn} AS plan_warn, {plan_suspend} AS plan_suspend
@@ -199,9 +203,9 @@ def _quiet(scope: Scope, group_warn: str, beyond: int, today: dt.date) -> str:
         return f"({days}) > {warn} + {beyond} AND ({days}) > {margin}"
 
     by_day = floor.format(f"({available} - 0.01) / f.daily_rate")
-    by_month = f"CASE WHEN {days_to} < 0 THEN 0 ELSE {days_to} END + 30 * " + floor.format(
-        f"({available} - 0.01) / f.monthly_due"
-    )
+    # 27 days a month: a calendar month from a clamped day is at least that (``decide.add_months``); the days to
+    # the charge are not clamped at 0 as ``decide`` clamps the total: a charge overdue counts against the months.
+    by_month = f"{days_to} + 27 * " + floor.format(f"({available} - 0.01) / f.monthly_due")
     exempt_now = "CASE WHEN ex.subscriber_id IS NULL THEN 0 ELSE 1 END" if scope.exemptions else "0"
     return f"""(st.state IS NULL OR st.state = 'active')
             AND {exempt_now} = CASE WHEN st.exempt THEN 1 ELSE 0 END
@@ -240,6 +244,15 @@ def _money(value) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(value).quantize(Decimal("0.0001"))
 
 
+def _rate(value) -> Decimal:
+    """A day's fees, rounded up to 1/100 of a kopeck: a quotient computed to 16 digits on PostgreSQL and in floating
+    point on SQLite becomes the same number (first to 10 places, which floating point's error does not reach)."""
+    if value is None:
+        return ZERO
+    exact = value if isinstance(value, Decimal) else Decimal(value)
+    return exact.quantize(Decimal("1e-10")).quantize(RATE, rounding=ROUND_UP)
+
+
 def _date(value) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
@@ -273,7 +286,7 @@ def decode(rows: list[tuple], scope: Scope) -> list[Facts]:
                 _money(available),
                 _money(monthly_due),
                 _date(monthly_next),
-                _money(daily_rate),
+                _rate(daily_rate),
                 int(active or 0),
                 int(frozen or 0),
                 state,
