@@ -91,6 +91,7 @@ def write_changes(
             claimed = {f.subscriber_id for f, _v in kept}
             stale.extend(f.subscriber_id for f, _v in pairs if f.subscriber_id not in claimed)
         updates, transitions, notices, moved = [], [], [], []
+        actor_id = actor.pk if actor is not None else None
         for f, v in kept:
             current = f.state or State.ACTIVE
             if f.state is not None:
@@ -98,19 +99,11 @@ def write_changes(
             if v.state != current:
                 moved.append(f.subscriber_id)
                 transitions.append(
-                    AccessTransition(
-                        subscriber_id=f.subscriber_id,
-                        from_state=current,
-                        to_state=v.state,
-                        at=now,
-                        cause=cause,
-                        available=f.available.quantize(CENT),
-                        actor=actor,
-                    )
+                    (f.subscriber_id, current, v.state, now, cause, f.available.quantize(CENT), actor_id, "")
                 )
             notices.extend(notices_for(f, v, now))
         _update(updates)
-        bulk.insert(transitions)
+        bulk.insert(transitions, model=AccessTransition, fields=TRANSITION_FIELDS)
         started = time.perf_counter()
         notify_many(notices)
         if timings is not None:
@@ -120,18 +113,39 @@ def write_changes(
     return moved
 
 
-def _state_row(f: Facts, v: Verdict, now: dt.datetime, *, since: dt.datetime | None) -> AccessState:
-    return AccessState(
-        subscriber_id=f.subscriber_id,
-        state=v.state,
-        since=since,
-        restricted_since=v.restricted_since,
-        runout_on=v.runout_on,
-        owed=v.owed,
-        exempt=f.exempt,
-        reminded_for=v.runout_on if v.remind is not None else f.reminded_for,
-        reminded_days=v.remind if v.remind is not None else f.reminded_days,
-        evaluated_at=now,
+# The columns written, in the order of the tuples below (``bulk.insert``).
+STATE_FIELDS = [
+    "subscriber",
+    "state",
+    "since",
+    "restricted_since",
+    "runout_on",
+    "owed",
+    "exempt",
+    "reminded_for",
+    "reminded_days",
+    "reason",
+    "evaluated_at",
+]
+SINCE = STATE_FIELDS.index("since")
+TRANSITION_FIELDS = ["subscriber", "from_state", "to_state", "at", "cause", "available", "actor", "reason"]
+
+
+def _state_row(f: Facts, v: Verdict, now: dt.datetime, *, since: dt.datetime | None) -> tuple:
+    """An ``AccessState`` row as a tuple of ``STATE_FIELDS``; ``since`` None: the state did not change."""
+    reminded = v.remind is not None
+    return (
+        f.subscriber_id,
+        v.state,
+        since,
+        v.restricted_since,
+        v.runout_on,
+        v.owed,
+        f.exempt,
+        v.runout_on if reminded else f.reminded_for,
+        v.remind if reminded else f.reminded_days,
+        "",
+        now,
     )
 
 
@@ -143,8 +157,14 @@ def _claim(pairs: list[tuple[Facts, Verdict]], now: dt.datetime) -> list[tuple[F
     fresh = [_state_row(f, v, now, since=now) for f, v in pairs if f.state is None]
     # INSERT … ON CONFLICT DO NOTHING RETURNING: the ids whose row this writer created. A row another writer
     # created meanwhile is theirs: this one decided from older facts.
-    inserted = {sid for (sid,) in bulk.insert(fresh, on_conflict="ON CONFLICT (subscriber_id) DO NOTHING",
-                                              returning="subscriber_id")}  # fmt: skip
+    created = bulk.insert(
+        fresh,
+        model=AccessState,
+        fields=STATE_FIELDS,
+        on_conflict="ON CONFLICT (subscriber_id) DO NOTHING",
+        returning="subscriber_id",
+    )
+    inserted = {sid for (sid,) in created}
     kept = []
     for f, v in pairs:
         if f.state is None:
@@ -173,13 +193,17 @@ def _lock(ids: list[int]) -> dict[int, str]:
 _UPDATED = ["state", "restricted_since", "runout_on", "owed", "exempt", "reminded_for", "reminded_days", "evaluated_at"]
 
 
-def _update(rows: list[AccessState]) -> None:
+def _update(rows: list[tuple]) -> None:
     """The locked rows' new values, as an upsert that always finds its row (one statement per batch instead of
     ``bulk_update``'s CASE per column and row); ``since`` only where the state changed."""
-    moved = [row for row in rows if row.since is not None]
-    kept = [row for row in rows if row.since is None]
-    for row in kept:
-        row.since = row.evaluated_at  # not written (not in the update): the INSERT half needs a value
-    for batch_rows, fields in ((moved, [*_UPDATED, "since"]), (kept, _UPDATED)):
+    moved = [row for row in rows if row[SINCE] is not None]
+    # ``since`` is not written for these (not in the update); the INSERT half needs a value.
+    kept = [(*row[:SINCE], row[-1], *row[SINCE + 1 :]) for row in rows if row[SINCE] is None]
+    for batch, fields in ((moved, [*_UPDATED, "since"]), (kept, _UPDATED)):
         assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in fields)
-        bulk.insert(batch_rows, on_conflict=f"ON CONFLICT (subscriber_id) DO UPDATE SET {assignments}")
+        bulk.insert(
+            batch,
+            model=AccessState,
+            fields=STATE_FIELDS,
+            on_conflict=f"ON CONFLICT (subscriber_id) DO UPDATE SET {assignments}",
+        )
