@@ -234,7 +234,7 @@ def reset(run: str, gamer_plan: int, exempt_group: int) -> None:
         [starts, ends, SETTLED_AT],
     )
     # The states the previous sweep wrote: the not active ones, and the exempt (their flag is kept).
-    left = "CASE WHEN daily THEN FLOOR(before / (fee / 30)) ELSE 2 + 30 * FLOOR(before / fee) END"
+    left = "CASE WHEN daily THEN FLOOR(before / (fee / 28)) ELSE 2 + 30 * FLOOR(before / fee) END"
     _execute(
         f"""
         INSERT INTO dunning_accessstate (subscriber_id, state, since, restricted_since, runout_on, owed,
@@ -247,8 +247,8 @@ def reset(run: str, gamer_plan: int, exempt_group: int) -> None:
                 WHEN before + credit < 0 THEN %(today)s
                 ELSE %(today)s + ({left})::int END,
             GREATEST(-(before + credit), 0),
-            CASE WHEN state_before = 'warned' AND NOT exempt THEN %(today)s + ({left})::int END,
-            CASE WHEN state_before = 'warned' AND NOT exempt THEN CASE WHEN {left} <= 1 THEN 1 ELSE 3 END END,
+            CASE WHEN grp = 'warned' THEN %(today)s + ({left})::int END,
+            CASE WHEN grp = 'warned' THEN CASE WHEN {left} <= 1 THEN 1 ELSE 3 END END,
             exempt, '', %(settled)s
         FROM bench_world WHERE state_before <> 'active' OR exempt
         """,

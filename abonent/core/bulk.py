@@ -75,11 +75,9 @@ def insert(
         if connection.vendor == "postgresql":
             # One array per column, unnested into rows: the statement's text is the same for every batch (psycopg
             # parses it once, and the server prepares it), however many rows it carries.
-            arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in chosen)
-            sql = f"{head}SELECT * FROM unnest({arrays}){tail}"
             for start in range(0, len(objs), UNNEST_ROWS):
-                columns = [list(column) for column in zip(*objs[start : start + UNNEST_ROWS], strict=True)]
-                cursor.execute(sql, columns)
+                sql, params = _unnest(chosen, objs[start : start + UNNEST_ROWS])
+                cursor.execute(f"{head}{sql}{tail}", params)
                 if returning:
                     out.extend(cursor.fetchall())
             return out
@@ -94,3 +92,25 @@ def insert(
             if returning:
                 out.extend(cursor.fetchall())
     return out
+
+
+def _unnest(fields, rows: Sequence[tuple]) -> tuple[str, list]:
+    """``SELECT …`` of ``rows``: a column whose every value is the same goes once, as a scalar (a sweep's messages
+    share half their columns: the time, the language, the status…), the others as arrays unnested together."""
+    selected, arrays, params = [], [], []
+    for index, (field, column) in enumerate(zip(fields, zip(*rows, strict=True), strict=True)):
+        db_type = field.db_type(connection)
+        first = column[0]
+        if all(value == first and type(value) is type(first) for value in column):
+            selected.append(f"%s::{db_type}")
+            params.append(first)
+        else:
+            selected.append(f"u.c{index}")
+            arrays.append((f"%s::{db_type}[]", f"c{index}", list(column)))
+    if not arrays:
+        return f"SELECT {', '.join(selected)} FROM generate_series(1, {len(rows)})", params
+    # Parameters in the order they appear in the text: the scalars in the select list, then the arrays.
+    unnest = ", ".join(placeholder for placeholder, _name, _values in arrays)
+    names = ", ".join(name for _placeholder, name, _values in arrays)
+    params.extend(values for _placeholder, _name, values in arrays)
+    return f"SELECT {', '.join(selected)} FROM unnest({unnest}) AS u({names})", params
