@@ -266,6 +266,10 @@ ABONENT_DUNNING_SUSPEND_DAYS = int(os.environ.get("ABONENT_DUNNING_SUSPEND_DAYS"
 ABONENT_DUNNING_REMIND_DAYS = [
     int(day) for day in os.environ.get("ABONENT_DUNNING_REMIND_DAYS", "3,1").split(",") if day.strip()
 ]
+# A promised payment's "expires soon" reminder this many days before its last day (and on it): once per promise.
+ABONENT_PROMISED_REMIND_DAYS = int(os.environ.get("ABONENT_PROMISED_REMIND_DAYS", 1))
+# A freeze's "ends soon" reminder this many days before the service resumes: once per freeze and end date.
+ABONENT_FREEZE_REMIND_DAYS = int(os.environ.get("ABONENT_FREEZE_REMIND_DAYS", 3))
 
 # Notifications (docs/notifications.md).
 # No SMS or Telegram in these local hours of the subscriber ("21:00-09:00"; empty: none). E-mail is not held.

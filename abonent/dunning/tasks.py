@@ -15,3 +15,13 @@ def sweep() -> dict:
     from .evaluation import sweep as run
 
     return run()
+
+
+@periodic("dunning.date_reminders", daily_at=dt.time(10, 0))
+@task(queue_name="dunning")
+def date_reminders() -> dict:
+    """Promised payments about to expire and freezes about to end (``reminders``): once a day, in the morning
+    of the operator's time zone, outside anyone's quiet hours."""
+    from .reminders import send_reminders
+
+    return send_reminders()
