@@ -44,11 +44,12 @@ system-deps:
 test: install system-deps
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-# The ledger's rules on the embedded engine too: billing's refusals are triggers of their own on SQLite; and
-# payments, whose parsing of dates and ids met SQLite's own limits (year 1, 2^63, its variable count).
+# The ledger's rules on the embedded engine too: billing's refusals are triggers of their own on SQLite;
+# payments, whose parsing of dates and ids met SQLite's own limits (year 1, 2^63, its variable count); dunning and
+# notifications, whose sweep and outbox write with SQL of their own per engine.
 test-sqlite: install
 	DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS) -m "not browser and not slow" tests/core tests/staff tests/subscribers \
-		tests/billing tests/payments
+		tests/billing tests/payments tests/dunning tests/notifications
 
 # The fee property (tests/billing/test_fee_properties.py) with 1,000 examples instead of CI's 25; PROPERTY_EXAMPLES=N.
 PROPERTY_EXAMPLES ?= 1000
