@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -24,6 +24,7 @@ from .audiences import audience as audience_of
 from .models import BulkMessage, BulkStatus, Channel, Event, Message, MessageStatus, Preference, Template
 from .placeholders import check_template
 from .queueing import Notice, notify, notify_many
+from .selectors import visible_bulks
 
 __all__ = [
     "Notice",
@@ -63,6 +64,10 @@ def _check_texts(event: str, channel: str, subject: str, body: str) -> tuple[str
         errors["body"] = ValidationError(_("The text is longer than 4000 characters."), code="max_length")
     if len(subject) > 200:
         errors["subject"] = ValidationError(_("The subject is longer than 200 characters."), code="max_length")
+    elif any(ch in subject for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+        # An e-mail header is one line: a pasted line break would fail every e-mail of this text (or, unchecked,
+        # add a header such as "Bcc:").
+        errors["subject"] = ValidationError(_("The subject must be one line."), code="subject_line_break")
     # Each text on its own, so the error lands on the field that has the unknown placeholder.
     for name, text in (("subject", subject), ("body", body)):
         if name in errors:
@@ -314,6 +319,8 @@ def do_cancel_bulk(bulk: BulkMessage, *, acting_user) -> int:
     """Stop a bulk message: what is not sent yet is cancelled, and no more is expanded. Returns the messages
     cancelled. The bulk row is locked, so a running expansion finishes its chunk first and then stops."""
     check_perm(acting_user, Perm.NOTIFICATION_BULK)
+    if not visible_bulks(acting_user).filter(pk=bulk.pk).exists():
+        raise PermissionDenied(_("This bulk message belongs to a branch you do not have access to."))
     bulk = BulkMessage.objects.select_for_update().get(pk=bulk.pk)
     if bulk.status in (BulkStatus.DONE, BulkStatus.CANCELLED):
         raise ValidationError(_("This bulk message is finished already."), code="bulk_finished")

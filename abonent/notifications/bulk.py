@@ -5,8 +5,10 @@ second worker, the next minute's job) resumes after the highest subscriber alrea
 (``bulk:<id>:<subscriber>``) keep any overlap out. The throttle: the i-th message that will be sent is due
 ``i / per_minute`` minutes after the bulk was confirmed (after the first expansion, if that runs late), each chunk
 going on one slot after the last message already expanded, or from now if that is past (the rate holds whenever a
-chunk runs); those that will not be sent (no address, no consent) do not take a slot. Cancelling locks the
-same row, so it waits for a chunk in progress and then stops the rest.
+chunk runs); those that will not be sent (no address, no consent) do not take a slot. For SMS and Telegram the slots
+are counted in the subscriber's waking hours: the stream pauses in the quiet hours and goes on at the same pace
+after them (``calculations.pace_past_quiet_hours``), rather than every slot of the night falling due at 09:00 at
+once. Cancelling locks the same row, so it waits for a chunk in progress and then stops the rest.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def expand_bulk(bulk_id: int, *, chunk: int = CHUNK) -> int:
                         marketing=bulk.marketing,
                         channels=(bulk.channel,),
                         not_before=due,
+                        paced_from=anchor,
                         bulk_id=bulk.pk,
                         subject=bulk.subject,
                         body=bulk.body,

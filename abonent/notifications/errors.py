@@ -15,6 +15,7 @@ class MessageError(models.TextChoices):
     # Refused for good: the text or the sender.
     TEXT_REJECTED = "text_rejected", _("The provider refused the text of the message.")
     SENDER_REJECTED = "sender_rejected", _("The provider refused the sender name.")
+    BAD_HEADER = "bad_header", _("The subject or the address has a line break or a character an e-mail cannot carry.")
     # A fault on the way: retried with a backoff, final as "failed" when the attempts run out.
     PROVIDER_ERROR = "provider_error", _("The provider answered with an error.")
     TIMEOUT = "timeout", _("The provider did not answer in time.")
@@ -28,6 +29,8 @@ class MessageError(models.TextChoices):
     NO_ADDRESS = "no_address", _("The subscriber has no address for any channel.")
     NO_CONSENT = "no_consent", _("No consent to advertising.")
     CLOSED = "closed", _("The subscriber's contract is closed.")
+    # A message whose every attempt was cut short (its worker stopped each time): not claimed again.
+    INTERRUPTED = "interrupted", _("Every attempt to send it was cut short (the worker stopped); no attempts are left.")
     # A crash of our own code while sending (a bug): retried like a provider fault, and logged.
     INTERNAL = "internal", _("An internal error while sending; see the worker's log.")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,9 +22,13 @@ from django.conf import settings
 from abonent.core import bulk, clock
 from abonent.subscribers.models import ContactKind, ContactPoint, Subscriber, SubscriberStatus
 
+from .calculations import pace_past_quiet_hours
+from .errors import MessageError
 from .models import Channel, Event, Message, MessageStatus, Preference, TelegramChat, Template
 from .placeholders import render
 from .templates_default import default_template
+
+logger = logging.getLogger(__name__)
 
 # Subscribers per query when reading who the messages go to.
 RECIPIENT_BATCH = 5000
@@ -42,6 +47,9 @@ class Notice:
     marketing: bool = False
     channels: tuple[str, ...] | None = None  # None: every channel the subscriber can be reached on
     not_before: dt.datetime | None = None
+    # A paced stream's start (a bulk message's throttle): a ``not_before`` that falls in the quiet hours keeps its
+    # distance from this start in waking hours, so the pace holds after the quiet hours instead of all at once.
+    paced_from: dt.datetime | None = None
     bulk_id: int | None = None
     # A bulk message's own text instead of the event's template.
     subject: str | None = None
@@ -98,14 +106,37 @@ class _Recipient:
                     continue
         return zoneinfo.ZoneInfo("UTC")
 
+    def quiet(self, default: tuple[dt.time, dt.time] | None) -> tuple[dt.time, dt.time] | None:
+        if self.preference and self.preference.quiet_from is not None:
+            return (self.preference.quiet_from, self.preference.quiet_to or self.preference.quiet_from)
+        return default
 
-def quiet_hours_default() -> tuple[dt.time, dt.time] | None:
-    """``ABONENT_QUIET_HOURS`` ("21:00-09:00"; empty: none)."""
-    value = (settings.ABONENT_QUIET_HOURS or "").strip()
+
+def quiet_window_of(subscriber: Subscriber, preference: Preference | None, default) -> tuple:
+    """``(time zone, quiet hours)`` of a subscriber (``subscriber.branch`` loaded), as queueing applies them."""
+    recipient = _Recipient(subscriber, preference)
+    return recipient.time_zone(), recipient.quiet(default)
+
+
+def parse_quiet_hours(value: str) -> tuple[dt.time, dt.time] | None:
+    """ "21:00-09:00" → the two times; empty → None; ``ValueError`` for anything else."""
+    value = (value or "").strip()
     if not value:
         return None
-    start, _sep, end = value.partition("-")
+    start, sep, end = value.partition("-")
+    if not sep:
+        raise ValueError(f"not HH:MM-HH:MM: {value!r}")
     return dt.time.fromisoformat(start.strip()), dt.time.fromisoformat(end.strip())
+
+
+def quiet_hours_default() -> tuple[dt.time, dt.time] | None:
+    """``ABONENT_QUIET_HOURS`` ("21:00-09:00"; empty: none). A malformed value (the system check reports it at
+    start) means none, logged: queueing every notice must not fail on it."""
+    try:
+        return parse_quiet_hours(settings.ABONENT_QUIET_HOURS)
+    except (TypeError, ValueError):
+        logger.error("ABONENT_QUIET_HOURS=%r is not HH:MM-HH:MM: no quiet hours apply", settings.ABONENT_QUIET_HOURS)
+        return None
 
 
 def after_quiet_hours(
@@ -185,7 +216,15 @@ def render_for(event: str, channel: str, language: str, values: dict, overrides=
     if template is None and overrides is None:
         template = Template.objects.filter(event=event, channel=channel, language=language, is_active=True).first()
     subject, body = (template.subject, template.body) if template else _default(event, channel, language)
-    return render(subject, values), render(body, values)
+    return render_subject(subject, values), render(body, values)
+
+
+def render_subject(subject: str, values: dict) -> str:
+    """A subject is one line: a value with a line break in it (a ticket's title) is flattened. The subject's own
+    line break (a caller's text) is left for ``_rows_for`` to refuse: it cannot be an e-mail header."""
+    if not subject:
+        return ""
+    return render(subject, {k: " ".join(v.split()) if isinstance(v, str) else v for k, v in values.items()})
 
 
 @functools.lru_cache(maxsize=1024)
@@ -232,20 +271,20 @@ def _rows_for(notice: Notice, recipient: _Recipient, templates, quiet_default, n
         for index, address in enumerate(recipient.addresses(channel)):
             if notice.body is not None:
                 # A bulk message's own text, with this subscriber's values in its placeholders.
-                subject, body = render(notice.subject or "", values), render(notice.body, values)
+                subject, body = render_subject(notice.subject or "", values), render(notice.body, values)
             else:
                 subject, body = render_for(notice.event, channel, language, values, templates)
             key = f"{notice.key}:{channel}" if index == 0 else f"{notice.key}:{channel}:{address}"
             skip = _skip_reason(notice, recipient, channel)
             due = notice.not_before or now
             if channel in QUIET_CHANNELS and not skip:
-                quiet = quiet_default
-                if recipient.preference and recipient.preference.quiet_from is not None:
-                    quiet = (
-                        recipient.preference.quiet_from,
-                        recipient.preference.quiet_to or recipient.preference.quiet_from,
-                    )
-                due = after_quiet_hours(due, recipient.time_zone(), quiet)
+                zone, quiet = recipient.time_zone(), recipient.quiet(quiet_default)
+                if notice.paced_from is not None and due >= notice.paced_from:
+                    due = pace_past_quiet_hours(notice.paced_from, due - notice.paced_from, zone, quiet)
+                else:
+                    due = after_quiet_hours(due, zone, quiet)
+            # The row fails at once (``bad_header``), alone: nothing else is held back by it.
+            bad_subject = channel == Channel.EMAIL and not skip and ("\n" in subject or "\r" in subject)
             rows.append(
                 Message(
                     **base,
@@ -254,10 +293,14 @@ def _rows_for(notice: Notice, recipient: _Recipient, templates, quiet_default, n
                     subject=subject[:200],
                     body=body,
                     dedup_key=key[:200],
-                    status=MessageStatus.SKIPPED if skip else MessageStatus.QUEUED,
-                    error=skip,
+                    status=MessageStatus.SKIPPED
+                    if skip
+                    else MessageStatus.FAILED
+                    if bad_subject
+                    else MessageStatus.QUEUED,
+                    error=skip or (MessageError.BAD_HEADER if bad_subject else ""),
                     next_attempt_at=due,
-                    finished_at=now if skip else None,
+                    finished_at=now if skip or bad_subject else None,
                 )
             )
     if not rows:

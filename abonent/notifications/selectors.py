@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
@@ -216,9 +217,27 @@ def chats_of(subscriber: Subscriber) -> list[TelegramChat]:
 # Bulk messages
 
 
-def bulk_messages(*, limit: int = 50) -> list[BulkMessage]:
-    """Bulk messages, newest first, each with ``progress`` (status → count of its messages)."""
-    rows = list(BulkMessage.objects.select_related("created_by")[:limit])
+def visible_bulks(user) -> QuerySet[BulkMessage]:
+    """The bulk messages a user may see and cancel. A bulk reaches the subscribers its author could see
+    (``bulk.expand_bulk``), so a branch-limited user sees those whose author is limited to branches of theirs,
+    and those of an author without a limit sent to one of their branches as the audience."""
+    ids = allowed_branch_ids(user)
+    qs = BulkMessage.objects.all()
+    if ids is None:
+        return qs
+    branch_links = get_user_model().branches.through.objects
+    limited = branch_links.values("staffuser_id")
+    elsewhere = branch_links.exclude(branch_id__in=ids).values("staffuser_id")
+    within_mine = Q(created_by__in=limited) & ~Q(created_by__in=elsewhere)
+    unlimited_author = Q(created_by__isnull=True) | ~Q(created_by__in=limited)
+    to_my_branch = Q(audience="branch", audience_id__in=ids) & unlimited_author
+    return qs.filter(within_mine | to_my_branch)
+
+
+def bulk_messages(user, *, limit: int = 50) -> list[BulkMessage]:
+    """The bulk messages ``user`` may see (``visible_bulks``), newest first, each with ``progress`` (status →
+    count of its messages)."""
+    rows = list(visible_bulks(user).select_related("created_by")[:limit])
     counts: dict[int, dict[str, int]] = {}
     for row in Message.objects.filter(bulk__in=rows).order_by().values("bulk_id", "status").annotate(n=Count("id")):
         counts.setdefault(row["bulk_id"], {})[row["status"]] = row["n"]

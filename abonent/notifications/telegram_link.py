@@ -108,32 +108,49 @@ class Reply:
     text: str
 
 
-def handle_update(update: dict) -> Reply | None:
-    """Act on one Bot API ``Update``; returns the text to answer with, if any. Raises ``ValueError`` for an
-    update that is not shaped like one."""
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _chat_id(value) -> int | None:
+    # A Bot API chat id: an integer of at most 52 significant bits (bool is an int in Python: not one).
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**52:
+        return value
+    return None
+
+
+def handle_update(update) -> Reply | None:
+    """Act on one Bot API ``Update``; returns the text to answer with, if any. An update the bot cannot use
+    (another kind, a field of the wrong JSON type) is logged and ignored: answered as handled, so Telegram does
+    not deliver it again and again. Raises ``ValueError`` only for JSON that is not an update (no ``update_id``)."""
     if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
         raise ValueError("not an update")
     member = update.get("my_chat_member")
-    if isinstance(member, dict):
-        chat_id = (member.get("chat") or {}).get("id")
-        status = (member.get("new_chat_member") or {}).get("status")
-        if isinstance(chat_id, int) and status in ("kicked", "left"):
+    if member is not None:
+        member = _dict(member)
+        chat_id = _chat_id(_dict(member.get("chat")).get("id"))
+        status = _dict(member.get("new_chat_member")).get("status")
+        if chat_id is not None and status in ("kicked", "left"):
             mark_blocked([chat_id])
-        elif isinstance(chat_id, int) and status == "member":
+        elif chat_id is not None and status == "member":
             mark_blocked([chat_id], blocked=False)
+        else:
+            logger.info("telegram: update %s: a chat member change the bot cannot use", update["update_id"])
         return None
     message = update.get("message")
     if not isinstance(message, dict):
         return None  # an update of a kind the bot does not use
-    chat = message.get("chat") or {}
-    chat_id = chat.get("id")
+    chat = _dict(message.get("chat"))
+    chat_id = _chat_id(chat.get("id"))
     text = message.get("text")
-    if not isinstance(chat_id, int) or not isinstance(text, str) or not text.startswith("/start"):
+    if chat_id is None or not isinstance(text, str) or not text.startswith("/start"):
+        if chat_id is None:
+            logger.info("telegram: update %s: a message without a usable chat id, ignored", update["update_id"])
         return None
     parts = text.split(maxsplit=1)
     if len(parts) < 2:
         return Reply(chat_id, _("To receive notices here, open the link from your personal account or ask us for one."))
-    username = (message.get("from") or {}).get("username") or chat.get("username") or ""
+    username = _dict(message.get("from")).get("username") or chat.get("username") or ""
     try:
         consume(parts[1].strip(), chat_id, str(username))
     except LinkRefused as refused:

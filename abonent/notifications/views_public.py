@@ -67,15 +67,18 @@ def unsubscribe(request, token: str):
 def telegram_webhook(request):
     """``POST /notifications/telegram/webhook``: the Bot API's updates. The secret set with ``setWebhook``
     (``secret_token``) comes back in ``X-Telegram-Bot-Api-Secret-Token``; without a configured secret the
-    webhook is off. A well-formed update is always answered 200 (Telegram would resend it otherwise), a reply
-    to ``/start`` rides on that answer as a ``sendMessage`` call (the Bot API's webhook reply)."""
+    webhook is off. An update is answered 200 even when the bot cannot use it (logged and ignored); only a body
+    that is not an update (not JSON, no ``update_id``) is a 400. A handled update is answered 200 (Telegram
+    would resend it otherwise), a reply to ``/start`` rides on that answer as a ``sendMessage`` call (the Bot
+    API's webhook reply)."""
     secret = settings.ABONENT_TELEGRAM_WEBHOOK_SECRET
     given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
     if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         return HttpResponse(status=403)
     try:
-        update = json.loads(request.body)
-        reply = handle_update(update)
+        # Not JSON, or JSON without an ``update_id``: 400. An update with fields the bot cannot use: logged,
+        # ignored and answered 200 by ``handle_update``, never a 500 that Telegram would deliver again.
+        reply = handle_update(json.loads(request.body))
     except (ValueError, UnicodeDecodeError):
         return JsonResponse({"error": "malformed_update"}, status=400)
     except DatabaseError:

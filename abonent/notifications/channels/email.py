@@ -16,13 +16,14 @@ import socket
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMessage, get_connection
+from django.core.mail.message import sanitize_address
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from ..errors import MessageError
 from ..models import Channel, Message
-from .base import Outcome, Result
+from .base import UNBOUNDED, Budget, Outcome, Result, not_tried
 
 UNSUBSCRIBE_SALT = "abonent.notifications.unsubscribe"
 
@@ -91,7 +92,23 @@ class EmailTransport:
             headers=headers,
         )
 
-    def send(self, messages: list[Message]) -> list[Outcome]:
+    def checked(self, message: Message) -> EmailMessage | Outcome:
+        """The e-mail, or the final outcome of one that can never be built: a line break in the subject (a header
+        injection such as ``\\nBcc:``), an address Django cannot encode. That is this message's fault, not the
+        server's: it fails alone, at once, and the connection carries on with the rest."""
+        try:
+            email = self.build(message)
+            email.message()  # the headers: BadHeaderError (a ValueError) on a line break
+            encoding = email.encoding or settings.DEFAULT_CHARSET
+            for address in (email.from_email, *email.recipients()):
+                sanitize_address(address, encoding)
+        except ValueError as exc:  # BadHeaderError, an invalid address, UnicodeError
+            return Outcome(Result.FAILED, error=MessageError.BAD_HEADER, detail=f"{type(exc).__name__}: {exc}"[:500])
+        return email
+
+    def send(self, messages: list[Message], budget: Budget = UNBOUNDED) -> list[Outcome]:
+        if not budget.allows():
+            return not_tried(len(messages))
         connection = get_connection(fail_silently=False, timeout=settings.EMAIL_TIMEOUT)
         outcomes: list[Outcome] = []
         try:
@@ -103,8 +120,14 @@ class EmailTransport:
             return [outcome for _ in messages]
         try:
             for message in messages:
+                if not budget.allows():
+                    outcomes.extend(not_tried(len(messages) - len(outcomes)))
+                    break
+                email = self.checked(message)
+                if isinstance(email, Outcome):
+                    outcomes.append(email)
+                    continue
                 try:
-                    email = self.build(message)
                     connection.send_messages([email])
                 except Exception as exc:
                     outcomes.append(_outcome_of(exc))

@@ -29,7 +29,7 @@ from django.conf import settings
 from ..errors import MessageError
 from ..models import Channel, Message
 from . import http
-from .base import Outcome, Result
+from .base import UNBOUNDED, Budget, Outcome, Result, not_tried
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class SmsTransport:
         self.sender = settings.ABONENT_SMS_SENDER
         self.region = settings.ABONENT_PHONE_REGION
 
-    def send(self, messages: list[Message]) -> list[Outcome]:
+    def send(self, messages: list[Message], budget: Budget = UNBOUNDED) -> list[Outcome]:
         outcomes: list[Outcome | None] = [None] * len(messages)
         items = []
         for index, message in enumerate(messages):
@@ -87,11 +87,12 @@ class SmsTransport:
             else:
                 items.append((index, message, phone))
         for group in split_unique(items, key=lambda item: item[2]):
-            for (index, _message, _phone), outcome in zip(group, self._send(group), strict=True):
+            for (index, _message, _phone), outcome in zip(group, self._send(group, budget), strict=True):
                 outcomes[index] = outcome
         return outcomes
 
-    def _send(self, items: list[tuple[int, Message, str]]) -> list[Outcome]:
+    def _send(self, items: list[tuple[int, Message, str]], budget: Budget) -> list[Outcome]:
+        """One outcome per item; ``budget.allows()`` asked before each request (``Result.NOT_TRIED`` if not)."""
         raise NotImplementedError
 
 
@@ -143,7 +144,9 @@ def _smsru_outcome(answer: dict) -> Outcome:
 class SmsRu(SmsTransport):
     """``POST <ABONENT_SMSRU_URL>/sms/send`` with ``multi[<phone>]=<text>`` (up to 100), ``json=1``."""
 
-    def _send(self, items):
+    def _send(self, items, budget):
+        if not budget.allows():
+            return not_tried(len(items))
         data = {"api_id": settings.ABONENT_SMSRU_API_ID, "json": "1"}
         if self.sender:
             data["from"] = self.sender
@@ -198,19 +201,23 @@ class Smsc(SmsTransport):
             return {"apikey": settings.ABONENT_SMSC_APIKEY}
         return {"login": settings.ABONENT_SMSC_LOGIN, "psw": settings.ABONENT_SMSC_PASSWORD}
 
-    def _send(self, items):
+    def _send(self, items, budget):
         outcomes: dict[int, Outcome] = {}
         fresh = []
         for item in items:
             _index, message, phone = item
             if message.error == MessageError.TIMEOUT and message.provider_id:
+                if not budget.allows():
+                    # Not asked yet: the ambiguity (id and mark) stays for the next attempt.
+                    outcomes[item[0]] = Outcome(Result.NOT_TRIED)
+                    continue
                 known = self._status(message.provider_id, phone)
                 if known is not None:
                     outcomes[item[0]] = known
                     continue
             fresh.append(item)
         if fresh:
-            for item, outcome in zip(fresh, self._submit(fresh), strict=True):
+            for item, outcome in zip(fresh, self._submit(fresh, budget), strict=True):
                 outcomes[item[0]] = outcome
         return [outcomes[item[0]] for item in items]
 
@@ -227,11 +234,18 @@ class Smsc(SmsTransport):
         if answer is None or "error" in answer or "status" not in answer:
             detail = (answer or {}).get("error") or f"HTTP {response.status_code}"
             return Outcome(Result.RETRY, provider_id=smsc_id, error=MessageError.TIMEOUT, detail=str(detail)[:500])
-        if int(answer["status"]) == SMSC_NOT_FOUND:
+        status = _int(answer.get("status"))
+        if status is None:
+            # Not a status we can read: still unknown whether it went, so the id and the mark stay.
+            detail = f"status.php: {str(answer.get('status'))[:100]}"
+            return Outcome(Result.RETRY, provider_id=smsc_id, error=MessageError.TIMEOUT, detail=detail)
+        if status == SMSC_NOT_FOUND:
             return None
         return Outcome(Result.SENT, provider_id=smsc_id, detail="found by status.php after a timeout")
 
-    def _submit(self, items) -> list[Outcome]:
+    def _submit(self, items, budget: Budget) -> list[Outcome]:
+        if not budget.allows():
+            return not_tried(len(items))
         smsc_id = str(items[0][1].pk)  # ours, so a retry can ask status.php by (id, phone)
         data = {**self._auth(), "fmt": "3", "charset": "utf-8", "op": "1", "id": smsc_id}
         if self.sender:
@@ -258,7 +272,7 @@ class Smsc(SmsTransport):
             code = _int(answer.get("error_code"))
             if code in (7, 8) and len(items) > 1:
                 # Which number of the list? Each alone: SMSC refused the whole request, nothing went out.
-                return [outcome for item in items for outcome in self._submit([item])]
+                return [outcome for item in items for outcome in self._submit([item], budget)]
             result, error = SMSC_CODES.get(code, (Result.RETRY, MessageError.PROVIDER_ERROR))
             return _all(items, Outcome(result, error=error, detail=f"{code} {answer.get('error', '')}".strip()[:500]))
         per_phone = {}

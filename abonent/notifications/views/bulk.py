@@ -15,7 +15,7 @@ from abonent.staff.permissions import Perm, allowed_branch_ids, require_perm
 from .. import actions, selectors
 from ..calculations import sms_length
 from ..forms import BulkForm
-from ..models import BulkMessage, Channel
+from ..models import Channel
 from ..placeholders import placeholders
 from ..placeholders import render as render_text
 from ..queueing import subscriber_values
@@ -26,7 +26,11 @@ def bulk_list(request):
     return render(
         request,
         "notifications/bulk_list.html",
-        {"tab": "bulk", "bulks": selectors.bulk_messages(), "can_send": request.user.has_perm(Perm.NOTIFICATION_BULK)},
+        {
+            "tab": "bulk",
+            "bulks": selectors.bulk_messages(request.user),
+            "can_send": request.user.has_perm(Perm.NOTIFICATION_BULK),
+        },
     )
 
 
@@ -92,7 +96,7 @@ def bulk_new(request):
 @require_POST
 @require_perm(Perm.NOTIFICATION_BULK)
 def bulk_cancel(request, pk: int):
-    bulk = get_object_or_404(BulkMessage, pk=pk)
+    bulk = get_object_or_404(selectors.visible_bulks(request.user), pk=pk)  # another branch's: 404
     try:
         cancelled = actions.do_cancel_bulk(bulk, acting_user=request.user)
         messages.success(request, _("Cancelled: %(n)d messages not sent.") % {"n": cancelled})
