@@ -114,7 +114,11 @@ class _Recipient:
 
 def quiet_window_of(subscriber: Subscriber, preference: Preference | None, default) -> tuple:
     """``(time zone, quiet hours)`` of a subscriber (``subscriber.branch`` loaded), as queueing applies them."""
-    recipient = _Recipient(subscriber, preference)
+    who = _Who(
+        subscriber.pk, subscriber.account_number, subscriber.display_name, subscriber.status,
+        subscriber.consent_marketing, getattr(subscriber.branch, "time_zone", "") or "",
+    )  # fmt: skip
+    recipient = _Recipient(who, preference)
     return recipient.time_zone(), recipient.quiet(default)
 
 
