@@ -1,5 +1,5 @@
 """A payment agent's ``pay`` in one database round trip (PostgreSQL): the ``payments_terminal_pay`` function of
-migration 0008 (its notice added by 0010) does what ``intake.do_receive_payment`` does for a terminal payment, writing the same rows.
+migrations 0008 and 0010 does what ``intake.do_receive_payment`` does for a terminal payment, writing the same rows.
 
 ``receive_terminal_payment`` returns None when the fast path does not apply, and the caller goes through the intake
 as before: SQLite, ``ABONENT_AGENT_FAST_PATH`` off, a channel whose payments need our own fiscal receipt
