@@ -1,14 +1,20 @@
 """Other apps' events turned into messages, each with a stable key, so a replayed event queues nothing twice.
 
-- ``payments.payment_received`` → PAYMENT_RECEIVED (``payment:<id>``): the amount, the balance right after it,
-  when it was paid, and the fiscal receipt's check link. The receipt is issued a little after the payment, so while
-  it is pending the message waits ``RECEIPT_WAIT`` and ``payments.receipt_done`` puts the link into it; a receipt
-  later than that, or failed, leaves the message as it was (sent without the link, never held back for it).
-- the payments ``PaymentNotice`` outbox (autopay reminder and outcome, a method unlinked) → ``paynotice:<id>``,
-  drained every minute by ``drain_payment_notices`` (``jobs``), which marks each notice delivered in the same
-  transaction as its messages.
+- the payments ``PaymentNotice`` outbox, drained every minute by ``drain_payment_notices`` (``jobs``), which marks
+  each notice delivered in the same transaction as its messages:
+  - ``payment_received`` (written with the payment: by the intake, an assignment from suspense, and the terminal
+    fast path's SQL function) → PAYMENT_RECEIVED (``payment:<payment id>``): the amount, the balance right after it,
+    when it was paid, and the fiscal receipt's check link. The receipt is issued a little after the payment, so a
+    notice whose receipt is still pending stays in the outbox (undelivered) for ``RECEIPT_WAIT`` at most; the drain
+    after the receipt is done sends it with the link, and one after the wait without (never held back for it).
+    ``payments.receipt_done`` / ``receipt_failed`` drain that one notice at once, so the message need not wait
+    for the next minute;
+  - autopay reminder and outcome, a method unlinked → ``paynotice:<notice id>``.
 - ``subscription.plan_changed`` (a change made now) and billing's ``plans_switched`` signal (a scheduled change a
   billing run put in force, inside the run's chunk transaction) → PLAN_CHANGED (``plan:<subscription>:<plan>:<date>``).
+
+Nothing here runs in a payment's request: ``payments.payment_received`` has no handler in this app (the outbox row
+commits with the payment, and the drain reads the rest set-based, per chunk).
 
 This app is a sink (the package docstring): billing and payments rows are read inside the handlers, never
 imported at module level, and billing's signal is connected from ``apps.ready`` (``connect_billing``).
@@ -23,7 +29,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from abonent.catalog.models import Plan
@@ -31,12 +37,12 @@ from abonent.catalog.selectors import NoPriceError, price_on
 from abonent.core import clock
 from abonent.core.events import on
 
-from .models import Event, Message, MessageStatus
-from .queueing import Notice, notify, notify_many, render_for, subscriber_values
+from .models import Event
+from .queueing import Notice, notify, notify_many
 
 logger = logging.getLogger(__name__)
 
-# How long a payment's message waits for its fiscal receipt (usually issued within seconds).
+# How long a payment's notice waits in the outbox for its fiscal receipt (usually issued within seconds).
 RECEIPT_WAIT = dt.timedelta(minutes=2)
 # PaymentNotice kinds (payments.models.NoticeKind) → events; a kind not listed stays undelivered until it is.
 NOTICE_EVENTS = {
@@ -46,7 +52,9 @@ NOTICE_EVENTS = {
     "autopay_retry_scheduled": Event.AUTOPAY_RETRY_SCHEDULED,
     "autopay_stopped": Event.AUTOPAY_STOPPED,
     "method_unlinked": Event.METHOD_UNLINKED,
+    "payment_received": Event.PAYMENT_RECEIVED,
 }
+PAYMENT_RECEIVED = "payment_received"
 NOTICE_CHUNK = 500
 
 
@@ -70,35 +78,6 @@ def _money(value) -> str:
 # Payments
 
 
-def _payment_context(payment_id: int) -> tuple[int, dict, object] | None:
-    """(subscriber id, values, the income receipt or None) of a credited payment; None for any other."""
-    from abonent.billing.models import LedgerAccount, Posting
-    from abonent.payments.models import FiscalReceipt, Payment, PaymentStatus, ReceiptOperation
-
-    payment = Payment.objects.filter(pk=payment_id).first()
-    if payment is None or payment.status != PaymentStatus.CREDITED or payment.subscriber_id is None:
-        return None
-    account = LedgerAccount.objects.filter(subscriber_id=payment.subscriber_id).values("pk", "balance").first()
-    balance = ""
-    if account is not None:
-        # The balance right after this payment: today's less what was posted after it (a few rows, by the
-        # (account, transaction) index), so a replay or the receipt's update says the same.
-        later = Posting.objects.filter(account_id=account["pk"], transaction_id__gt=payment.transaction_id).aggregate(
-            s=Sum("amount")
-        )["s"] or Decimal(0)
-        balance = _money(account["balance"] - later)
-    receipt = (
-        FiscalReceipt.objects.filter(payment_id=payment.pk, operation=ReceiptOperation.SELL).order_by("id").first()
-    )
-    values = {
-        "amount": _money(payment.amount),
-        "balance": balance,
-        "paid_at": _moment(payment.received_at),
-        "receipt_link": _receipt_link(receipt),
-    }
-    return payment.subscriber_id, values, receipt
-
-
 def _receipt_link(receipt) -> str:
     if receipt is None:
         return ""
@@ -109,74 +88,87 @@ def _receipt_link(receipt) -> str:
         return ""
 
 
+def _check_links_on() -> bool:
+    return bool((settings.ABONENT_FISCAL_CHECK_URL or "").strip())
+
+
 def _receipt_pending(receipt) -> bool:
+    """Whether a link may still come: the receipt queued or sent (or not recorded yet: the receipt queue's handler
+    runs just after the payment commits), and check links configured at all."""
     from abonent.payments.models import ReceiptStatus
 
-    return (
-        receipt is not None
-        and receipt.status in (ReceiptStatus.QUEUED, ReceiptStatus.SENT)
-        and bool((settings.ABONENT_FISCAL_CHECK_URL or "").strip())
-    )
+    return _check_links_on() and (receipt is None or receipt.status in (ReceiptStatus.QUEUED, ReceiptStatus.SENT))
 
 
-@on("payments.payment_received")
-def payment_received(*, event: str, payment_id: int, **_payload) -> None:
-    found = _payment_context(payment_id)
-    if found is None:
-        return  # suspense (no subscriber yet: told when assigned, which emits this again), cancelled, gone
-    subscriber_id, values, receipt = found
-    not_before = clock.now() + RECEIPT_WAIT if _receipt_pending(receipt) else None
-    notify_many([Notice(subscriber_id, Event.PAYMENT_RECEIVED, f"payment:{payment_id}", values, not_before=not_before)])
+def _received_contexts(payment_ids: list[int]) -> dict[int, tuple[int, dict, object]]:
+    """payment id → (subscriber id, values, its income receipt or None), for the credited payments among
+    ``payment_ids`` (cancelled, back in suspense or gone: left out). Five queries whatever the count."""
+    from abonent.billing.models import LedgerAccount, Posting
+    from abonent.payments.models import FiscalReceipt, Payment, PaymentStatus, ReceiptOperation
 
-
-@on("payments.receipt_done")
-def receipt_done(*, event: str, receipt_id: int, **_payload) -> None:
-    """The check link into the payment's messages still waiting; released now."""
-    from abonent.payments.models import FiscalReceipt, ReceiptOperation
-
-    receipt = FiscalReceipt.objects.filter(pk=receipt_id, operation=ReceiptOperation.SELL).first()
-    if receipt is None or receipt.payment_id is None:
-        return
-    found = _payment_context(receipt.payment_id)
-    if found is None or not found[1]["receipt_link"]:
-        return
-    link_values, now = found[1], clock.now()
-    with transaction.atomic():
-        waiting = (
-            Message.objects.select_for_update(of=("self",))
-            .select_related("subscriber")
-            .filter(
-                dedup_key__startswith=f"payment:{receipt.payment_id}:",
-                event=Event.PAYMENT_RECEIVED,
-                status=MessageStatus.QUEUED,
-                attempts=0,
-            )
+    payments = list(
+        Payment.objects.filter(pk__in=payment_ids, status=PaymentStatus.CREDITED, subscriber__isnull=False).only(
+            "pk", "subscriber_id", "amount", "received_at", "transaction_id", "assign_transaction_id"
         )
-        for message in waiting:
-            values = {**subscriber_values(message.subscriber), **link_values}
-            subject, message.body = render_for(message.event, message.channel, message.language, values)
-            message.subject = subject[:200]
-            if message.next_attempt_at <= now + RECEIPT_WAIT:
-                message.next_attempt_at = now  # held only for the link; one held by quiet hours keeps its time
-            message.save(update_fields=["subject", "body", "next_attempt_at"])
+    )
+    if not payments:
+        return {}
+    accounts = {
+        subscriber_id: (pk, balance)
+        for subscriber_id, pk, balance in LedgerAccount.objects.filter(
+            subscriber_id__in={p.subscriber_id for p in payments}
+        ).values_list("subscriber_id", "pk", "balance")
+    }
+
+    def crediting(payment) -> int:
+        # The transaction that put the money on the subscriber's account: an assignment's, for one from suspense.
+        return payment.assign_transaction_id or payment.transaction_id
+
+    # The balance right after each payment: today's less what was posted to its account after it (a few rows, by
+    # the (account, transaction) index), so a notice drained late still tells the balance the payment made.
+    since: dict[int, int] = {}
+    for payment in payments:
+        if payment.subscriber_id in accounts:
+            account_id = accounts[payment.subscriber_id][0]
+            since[account_id] = min(since.get(account_id, crediting(payment)), crediting(payment))
+    later: dict[int, list[tuple[int, Decimal]]] = {}
+    if since:
+        condition = Q()
+        for account_id, transaction_id in since.items():
+            condition |= Q(account_id=account_id, transaction_id__gt=transaction_id)
+        for account_id, transaction_id, amount in Posting.objects.filter(condition).values_list(
+            "account_id", "transaction_id", "amount"
+        ):
+            later.setdefault(account_id, []).append((transaction_id, amount))
+    receipts: dict[int, object] = {}
+    for receipt in FiscalReceipt.objects.filter(
+        payment_id__in=[p.pk for p in payments], operation=ReceiptOperation.SELL
+    ).order_by("id"):
+        receipts.setdefault(receipt.payment_id, receipt)
+
+    found = {}
+    for payment in payments:
+        balance = ""
+        if payment.subscriber_id in accounts:
+            account_id, current = accounts[payment.subscriber_id]
+            after = sum((amount for tx, amount in later.get(account_id, ()) if tx > crediting(payment)), Decimal(0))
+            balance = _money(current - after)
+        receipt = receipts.get(payment.pk)
+        values = {
+            "amount": _money(payment.amount),
+            "balance": balance,
+            "paid_at": _moment(payment.received_at),
+            "receipt_link": _receipt_link(receipt),
+        }
+        found[payment.pk] = (payment.subscriber_id, values, receipt)
+    return found
 
 
-@on("payments.receipt_failed")
-def receipt_failed(*, event: str, receipt_id: int, **_payload) -> None:
-    """No link will come: the payment's messages go now."""
-    from abonent.payments.models import FiscalReceipt
-
-    payment_id = FiscalReceipt.objects.filter(pk=receipt_id).values_list("payment_id", flat=True).first()
-    if payment_id is None:
-        return
-    now = clock.now()
-    Message.objects.filter(
-        dedup_key__startswith=f"payment:{payment_id}:",
-        status=MessageStatus.QUEUED,
-        attempts=0,
-        next_attempt_at__gt=now,
-        next_attempt_at__lte=now + RECEIPT_WAIT,
-    ).update(next_attempt_at=now)
+def _payment_id(notice) -> int | None:
+    try:
+        return int(notice.payload.get("payment_id"))
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _notice_context(payload: dict) -> dict:
@@ -190,29 +182,79 @@ def _notice_context(payload: dict) -> dict:
     return values
 
 
-def drain_payment_notices(*, chunk: int = NOTICE_CHUNK) -> int:
-    """Every undelivered ``PaymentNotice`` into messages (``paynotice:<id>``), a chunk per transaction, each marked
-    delivered in the transaction that queued its messages: a crash leaves a chunk whole or undone, and a rerun
-    finds nothing to do. Workers running it at once take different rows (SKIP LOCKED). Returns notices drained."""
+def _messages_of(rows: list, now: dt.datetime) -> tuple[list[Notice], list[int]]:
+    """(the messages to queue, the notices they deliver) of a chunk; a payment's notice whose receipt link may
+    still come within ``RECEIPT_WAIT`` is neither (left for a later drain)."""
+    received = [row for row in rows if row.kind == PAYMENT_RECEIVED]
+    contexts = _received_contexts([pid for pid in map(_payment_id, received) if pid is not None])
+    notices, done = [], []
+    for row in rows:
+        if row.kind != PAYMENT_RECEIVED:
+            notices.append(
+                Notice(row.subscriber_id, NOTICE_EVENTS[row.kind], f"paynotice:{row.pk}", _notice_context(row.payload))
+            )
+        else:
+            payment_id = _payment_id(row)
+            found = contexts.get(payment_id)
+            if found is not None:
+                subscriber_id, values, receipt = found
+                if not values["receipt_link"] and _receipt_pending(receipt) and now - row.created_at < RECEIPT_WAIT:
+                    continue
+                # The payment's own key (not the notice's): the messages the per-request handler queued before
+                # this outbox existed are the same rows.
+                notices.append(Notice(subscriber_id, Event.PAYMENT_RECEIVED, f"payment:{payment_id}", values))
+            # else cancelled, back in suspense, gone: nothing to tell, the notice is done.
+        done.append(row.pk)
+    return notices, done
+
+
+def _drain(notices, *, chunk: int) -> int:
     from abonent.payments.actions.autopay import do_mark_notices_delivered
-    from abonent.payments.models import PaymentNotice
 
     drained = 0
+    after = None  # (created_at, id) of the last notice looked at: one left waiting is not taken again this run
     while True:
         with transaction.atomic():
-            rows = list(
-                PaymentNotice.objects.select_for_update(skip_locked=True)
-                .filter(delivered_at__isnull=True, kind__in=list(NOTICE_EVENTS))
-                .order_by("created_at", "id")[:chunk]
+            pending = notices.select_for_update(skip_locked=True).filter(
+                delivered_at__isnull=True, kind__in=list(NOTICE_EVENTS)
             )
+            if after is not None:
+                pending = pending.filter(Q(created_at__gt=after[0]) | Q(created_at=after[0], pk__gt=after[1]))
+            rows = list(pending.order_by("created_at", "id")[:chunk])
             if not rows:
                 return drained
-            notify_many(
-                Notice(row.subscriber_id, NOTICE_EVENTS[row.kind], f"paynotice:{row.pk}", _notice_context(row.payload))
-                for row in rows
-            )
-            do_mark_notices_delivered([row.pk for row in rows])
-        drained += len(rows)
+            after = (rows[-1].created_at, rows[-1].pk)
+            messages, done = _messages_of(rows, clock.now())
+            notify_many(messages)
+            do_mark_notices_delivered(done)
+        drained += len(done)
+
+
+def drain_payment_notices(*, chunk: int = NOTICE_CHUNK) -> int:
+    """Every undelivered ``PaymentNotice`` into messages, a chunk per transaction, each marked delivered in the
+    transaction that queued its messages: a crash leaves a chunk whole or undone, and a rerun finds nothing to do.
+    Workers running it at once take different rows (SKIP LOCKED). A payment's notice waiting for its receipt
+    stays undelivered (module docstring). Returns notices delivered."""
+    from abonent.payments.models import PaymentNotice
+
+    return _drain(PaymentNotice.objects.all(), chunk=chunk)
+
+
+@on("payments.receipt_done")
+@on("payments.receipt_failed")
+def receipt_settled(*, event: str, receipt_id: int, **_payload) -> None:
+    """A payment's receipt is done (its link can go in) or failed (no link will come): the payment's notice, if
+    still waiting, is drained now rather than at the next minute. Runs in the receipt worker, not in a payment's
+    request; if it fails, the minute's drain sends the message all the same."""
+    from abonent.payments.models import FiscalReceipt, PaymentNotice, ReceiptOperation
+
+    payment_id = (
+        FiscalReceipt.objects.filter(pk=receipt_id, operation=ReceiptOperation.SELL)
+        .values_list("payment_id", flat=True)
+        .first()
+    )
+    if payment_id is not None:
+        _drain(PaymentNotice.objects.filter(dedup_key=f"payment:{payment_id}"), chunk=1)
 
 
 # Plan changes

@@ -1,6 +1,7 @@
 """What payments does after commits (its own events: fiscal receipts, autopay) and the events it emits:
 
-- ``payments.payment_received(payment_id)``: a payment credited or put in suspense (receipts, notifications);
+- ``payments.payment_received(payment_id)``: a payment credited or put in suspense (its income receipt; the
+  subscriber is told through the outbox, not this event: the terminal fast path does not emit it);
 - ``payments.payment_cancelled(payment_id)``;
 - ``payments.refund_created(refund_id)``: a refund that needs a return receipt;
 - ``payments.receipt_done(receipt_id)``, ``payments.receipt_failed(receipt_id)``: a fiscal receipt's outcome;

@@ -94,7 +94,9 @@ def live(day: dt.date) -> dict:
 
 
 def notices(subscriber):
-    return [(n.kind, n.created_at.date(), n.payload) for n in PaymentNotice.objects.filter(subscriber=subscriber)]
+    # Autopay's own notices ("payment received" is queued for every payment credited, the opening ones included).
+    autopay = PaymentNotice.objects.filter(subscriber=subscriber).exclude(kind=NoticeKind.PAYMENT_RECEIVED)
+    return [(n.kind, n.created_at.date(), n.payload) for n in autopay]
 
 
 # --- the month ------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from abonent.billing.models import LedgerAccount, LedgerTransaction, Posting
 from abonent.core import clock
 from abonent.core.models import AuditEvent
 from abonent.payments.actions.agents import do_create_agent, do_update_agent
-from abonent.payments.models import FiscalReceipt, Payment, PaymentConflict, PaymentStatus
+from abonent.payments.models import FiscalReceipt, Payment, PaymentConflict, PaymentNotice, PaymentStatus
 from abonent.payments.selectors.agents import forget_agent
 from abonent.subscribers import actions as subscribers
 
@@ -185,8 +185,21 @@ def _snapshot(since_audit: int, since_tx: int) -> dict:
         )
         for r in FiscalReceipt.objects.all()
     )
+    # The outbox's "payment received" (the intake's queue_received_notice, the function's INSERT of migration 0010).
+    notices = sorted(
+        (
+            n.kind,
+            n.subscriber_id,
+            ext[n.payload["payment_id"]],
+            n.dedup_key.replace(str(n.payload["payment_id"]), "<id>"),
+            n.created_at,
+            n.delivered_at,
+        )
+        for n in PaymentNotice.objects.all()
+    )
     balances = sorted(LedgerAccount.objects.values_list("code", "kind", "name", "balance", "subscriber_id"))
     return {
+        "notices": notices,
         "payments": payments,
         "transactions": txs,
         "audit": audit,
@@ -296,6 +309,8 @@ def test_both_paths_write_identical_rows_and_answers(
         "payments.conflict",
     }
     assert len(old_rows["receipts"]) == 14 and {r[5] for r in old_rows["receipts"]} == {"not_required"}
+    credited = sorted(p[1] for p in old_rows["payments"] if p[6] == PaymentStatus.CREDITED)
+    assert sorted(n[2] for n in old_rows["notices"]) == credited and len(credited) >= 2
 
 
 @pytest.mark.django_db

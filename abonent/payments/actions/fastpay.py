@@ -1,5 +1,5 @@
 """A payment agent's ``pay`` in one database round trip (PostgreSQL): the ``payments_terminal_pay`` function of
-migration 0008 does what ``intake.do_receive_payment`` does for a terminal payment, writing the same rows.
+migrations 0008 and 0010 does what ``intake.do_receive_payment`` does for a terminal payment, writing the same rows.
 
 ``receive_terminal_payment`` returns None when the fast path does not apply, and the caller goes through the intake
 as before: SQLite, ``ABONENT_AGENT_FAST_PATH`` off, a channel whose payments need our own fiscal receipt
@@ -10,8 +10,10 @@ the suspense ledger account not created yet).
 Events: the intake emits ``payments.payment_received``, whose one consumer is the income receipt queue; for a
 terminal payment of an agent that fiscalizes itself that consumer only records a ``not_required`` receipt, and the
 function writes that very row in the same transaction, so the fast path does not emit it (a new consumer of the
-event must be added here). ``billing.balance_changed`` is emitted as the intake does (it costs nothing without a
-consumer).
+event must be added here, or better, be a row the function writes). The subscriber's "payment received" message is
+such a row: the function puts the ``payment_received`` notice into the payments outbox (``PaymentNotice``, migration
+0010) as the intake's ``queue_received_notice`` does, and the notifications app drains it every minute, off the
+request. ``billing.balance_changed`` is emitted as the intake does (it costs nothing without a consumer).
 """
 
 from __future__ import annotations

@@ -28,10 +28,11 @@ from abonent.subscribers.models import Subscriber, SubscriberStatus
 
 from ..channels import channel_account
 from ..checks import channel_of, external_id_of, json_of, moment_of, payment_amount, text_of
-from ..models import Payment, PaymentConflict, PaymentMethod, PaymentStatus, SuspenseReason
+from ..models import NoticeKind, Payment, PaymentConflict, PaymentMethod, PaymentStatus, SuspenseReason
+from .autopay import queue_notice
 from .common import check, deadline
 
-__all__ = ["Intake", "do_receive_payment", "external_id_of", "find_account", "ledger_key"]
+__all__ = ["Intake", "do_receive_payment", "external_id_of", "find_account", "ledger_key", "queue_received_notice"]
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,18 @@ def do_receive_payment(
             if repeat is None:
                 raise
             return repeat
+        queue_received_notice(payment)
         events.emit("payments.payment_received", payment_id=payment.pk)
     return Intake(payment=payment, created=True)
+
+
+def queue_received_notice(payment: Payment) -> None:
+    """The "payment received" notice for the subscriber a payment was just credited to, into the outbox
+    (``PaymentNotice``) in the caller's transaction: one INSERT, a repeat ignored by the unique ``payment:<id>``.
+    The notifications app drains it every minute, so the payment's request does no more. The terminal fast path's
+    SQL function writes the same row (migration 0010); suspense has nobody to tell (``do_assign_payment`` does)."""
+    if payment.status == PaymentStatus.CREDITED and payment.subscriber_id is not None:
+        queue_notice(NoticeKind.PAYMENT_RECEIVED, payment.subscriber_id, f"payment:{payment.pk}", payment_id=payment.pk)
 
 
 def _ledger_date(fields) -> dt.date:

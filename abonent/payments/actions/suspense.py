@@ -18,6 +18,7 @@ from ..channels import channel_account, online_refund
 from ..checks import key_of
 from ..models import Payment, PaymentConflict, PaymentStatus, Refund, RefundStatus
 from .common import check, deadline, lock, reason_of
+from .intake import queue_received_notice
 
 
 def _suspense_only(payment: Payment) -> None:
@@ -83,6 +84,8 @@ def do_assign_payment(payment: Payment, *, subscriber, acting_user, reason: str 
         after={"amount": payment.amount, "subscriber": subscriber.account_number},
         reason=payment.status_reason,
     )
+    # Once per payment: one cancelled back into suspense and assigned again is not told a second time.
+    queue_received_notice(payment)
     events.emit("payments.payment_received", payment_id=payment.pk)
     return payment
 

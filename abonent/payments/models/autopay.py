@@ -152,6 +152,9 @@ class NoticeKind(models.TextChoices):
     AUTOPAY_RETRY_SCHEDULED = "autopay_retry_scheduled", _("Autopay declined, will retry")
     AUTOPAY_STOPPED = "autopay_stopped", _("Autopay stopped")
     METHOD_UNLINKED = "method_unlinked", _("Payment method unlinked")
+    # A payment credited to the subscriber (payload: payment_id); written by the intake, by an assignment from
+    # suspense, and by the terminal fast path's SQL function (migration 0010).
+    PAYMENT_RECEIVED = "payment_received", _("Payment received")
 
 
 class PaymentNotice(models.Model):
