@@ -48,7 +48,7 @@ def names_in(text: str) -> list[str]:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise ValidationError(
-            _("Unbalanced braces: write {{ and }} for a brace itself."), code="template_syntax"
+            _("Unbalanced braces: to show a brace itself, write it twice."), code="template_syntax"
         ) from exc
     for _literal, field, spec, conversion in parsed:
         if field is None:
