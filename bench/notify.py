@@ -200,6 +200,8 @@ def main() -> None:
         "ABONENT_SMSRU_API_ID": API_ID,
         "ABONENT_NOTIFY_CONCURRENCY": str(args.concurrency),
         "ABONENT_LOG_LEVEL": "WARNING",
+        # The worker holds SMS back in the quiet hours (21:00-09:00 by default): a run at night would send nothing.
+        "ABONENT_QUIET_HOURS": "",
     }
     os.environ.update(settings_env)
     setup = prepare(
