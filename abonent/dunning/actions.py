@@ -81,13 +81,15 @@ def _field_error(field: str, message: str, code: str) -> ValidationError:
 
 
 def _reason(reason: str, *, required: bool = True) -> str:
-    reason = (reason or "").strip()
+    reason = reason or ""
+    # Before stripping: ``strip`` would quietly drop a trailing NEL (U+0085) or newline; none is accepted.
+    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI for ch in reason):
+        raise _field_error("reason", _("Remove the control characters from the reason."), "control_characters")
+    reason = reason.strip()
     if not reason and required:
         raise _field_error("reason", _("Give a reason."), "required")
     if len(reason) > MAX_REASON:
         raise _field_error("reason", _("At most 500 characters."), "max_length")
-    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI for ch in reason):
-        raise _field_error("reason", _("Remove the control characters from the reason."), "control_characters")
     return reason
 
 
@@ -306,7 +308,9 @@ def _reevaluate_scope(exemption: Exemption, *, actor) -> None:
     except OperationalError as exc:
         if not is_deadline(exc):
             raise
-        logger.warning("exemption %s: its subscribers not re-evaluated now (database busy); the sweep will", exemption.pk)
+        logger.warning(
+            "exemption %s: its subscribers not re-evaluated now (database busy); the sweep will", exemption.pk
+        )
 
 
 def do_save_rule(rule: DunningRule | None, *, acting_user, **fields) -> DunningRule:

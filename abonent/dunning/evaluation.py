@@ -54,7 +54,9 @@ def evaluate(subscriber_ids: Iterable[int], *, cause: str = TransitionCause.BALA
     scope = Scope.now(today)
     moved = []
     for start in range(0, len(ids), EVALUATE_CHUNK):
-        moved += _evaluate_chunk(ids[start : start + EVALUATE_CHUNK], scope, now=now, today=today, cause=cause, actor=actor)
+        moved += _evaluate_chunk(
+            ids[start : start + EVALUATE_CHUNK], scope, now=now, today=today, cause=cause, actor=actor
+        )
     return moved
 
 

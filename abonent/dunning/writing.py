@@ -120,7 +120,9 @@ def _write(kept: list[tuple[Facts, Verdict]], *, cause: str, now: dt.datetime, a
         current = f.state or State.ACTIVE
         if v.state != current:
             moved.append(f.subscriber_id)
-            transitions.append((f.subscriber_id, current, v.state, now, cause, f.available.quantize(CENT), actor_id, ""))
+            transitions.append(
+                (f.subscriber_id, current, v.state, now, cause, f.available.quantize(CENT), actor_id, "")
+            )
     # One transition per subscriber in a write: its id by subscriber (RETURNING gives no order to rely on).
     created = bulk.insert(transitions, model=AccessTransition, fields=TRANSITION_FIELDS, returning="subscriber_id, id")
     transition_of = dict(created)
