@@ -1,20 +1,33 @@
 """Staff actions on access: an operator's block and its lifting, terminating access and reinstating it,
 exemptions and dunning rules. Each is audited, re-evaluates the subscribers it touches, and is announced to the
-NAS through ``dunning.states_changed`` like any other change of state."""
+NAS through ``dunning.states_changed`` like any other change of state.
+
+Each takes the subscriber's state row first (inserting an ``active`` one if there is none, ``ON CONFLICT DO
+NOTHING``: the sweep inserts with the same discipline, so whichever comes second finds the other's row) and only
+then checks what it may do: a termination committed while a block waited is seen, never overwritten. The waits
+have a deadline (``STAFF_LOCK_S``): a row held by a stuck transaction gives ``AccessBusy`` (the console says so,
+the API answers 503 ``access_busy``), not a request hanging for as long as the other transaction does."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock, events
+from abonent.core.deadlines import db_deadline, is_deadline
 from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.models import Subscriber, SubscriberGroup
 
+from .decide import decide
 from .evaluation import evaluate
+from .facts import Scope, decode, fetch_rows
 from .models import (
     STAFF_STATES,
     AccessState,
@@ -24,10 +37,42 @@ from .models import (
     Exemption,
     TransitionCause,
 )
+from .writing import CENT, notices_for, notify_many
+
+logger = logging.getLogger(__name__)
 
 State = AccessStateKind
 MAX_EXEMPTION_DAYS = 5 * 366
 MAX_REASON = 500
+# Seconds a staff action waits for a row another transaction holds, and the most one of its statements may take.
+STAFF_LOCK_S = 3
+STAFF_STATEMENT_S = 10
+# Invisible or reordering characters a reason must not carry: it is shown in the console, the API, the audit log
+# and exports (C0 and C1 controls and DEL are Unicode's "Cc"; the bidi embeddings, overrides and isolates can make
+# a reason read differently from what it says).
+_BIDI = frozenset(chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+class AccessBusy(Exception):
+    """The subscriber's access state is held by another transaction past the staff deadline; nothing was
+    written. Try again in a moment."""
+
+    code = "access_busy"
+
+
+@contextmanager
+def _staff_transaction() -> Iterator[None]:
+    """A transaction whose lock waits and statements have the staff deadlines; a deadline passed is ``AccessBusy``."""
+    try:
+        with transaction.atomic():
+            db_deadline(lock=STAFF_LOCK_S, statement=STAFF_STATEMENT_S)
+            yield
+    except OperationalError as exc:
+        if not is_deadline(exc):
+            raise
+        raise AccessBusy(
+            _("Someone else is changing this subscriber's access right now; nothing was changed. Try again.")
+        ) from exc
 
 
 def _field_error(field: str, message: str, code: str) -> ValidationError:
@@ -35,85 +80,128 @@ def _field_error(field: str, message: str, code: str) -> ValidationError:
     return ValidationError({field: ValidationError(message, code=code)})
 
 
-def _reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
+def _reason(reason: str, *, required: bool = True) -> str:
+    reason = reason or ""
+    # Before stripping: ``strip`` would quietly drop a trailing NEL (U+0085) or newline; none is accepted.
+    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI for ch in reason):
+        raise _field_error("reason", _("Remove the control characters from the reason."), "control_characters")
+    reason = reason.strip()
+    if not reason and required:
         raise _field_error("reason", _("Give a reason."), "required")
     if len(reason) > MAX_REASON:
         raise _field_error("reason", _("At most 500 characters."), "max_length")
     return reason
 
 
-def _set_staff_state(subscriber: Subscriber, state: str, *, acting_user, reason: str, action: str) -> AccessState:
+def _locked_state(subscriber_id: int, now: dt.datetime) -> AccessState:
+    """The subscriber's state row, locked for this transaction; an ``active`` one made if there was none (module
+    docstring)."""
+    AccessState.objects.bulk_create(
+        [AccessState(subscriber_id=subscriber_id, state=State.ACTIVE, since=now, evaluated_at=now)],
+        ignore_conflicts=True,
+    )
+    return AccessState.objects.select_for_update().get(subscriber_id=subscriber_id)
+
+
+def _set_staff_state(
+    subscriber: Subscriber, state: str, *, acting_user, reason: str, action: str, refuse
+) -> AccessState:
+    """``refuse(current_state)``: the error if the locked row's state forbids this change, else None. The debt
+    episode (``restricted_since``) is kept: lifting the state later does not start it afresh."""
     now = clock.now()
-    current = AccessState.objects.select_for_update().filter(subscriber=subscriber).first()
-    before = current.state if current else State.ACTIVE
-    if current is None:
-        current = AccessState(subscriber=subscriber, since=now, evaluated_at=now)
-    current.state, current.since, current.reason, current.evaluated_at = state, now, reason, now
-    current.save()
-    AccessTransition.objects.create(
-        subscriber=subscriber, from_state=before, to_state=state, at=now, cause=TransitionCause.STAFF,
-        actor=acting_user, reason=reason,
-    )  # fmt: skip
-    audit.record(
-        actor=acting_user, action=action, obj=current, subscriber_id=subscriber.pk,
-        before={"state": before}, after={"state": state}, reason=reason,
-    )  # fmt: skip
-    events.emit("dunning.states_changed", subscriber_ids=[subscriber.pk])
+    with _staff_transaction():
+        current = _locked_state(subscriber.pk, now)
+        error = refuse(current.state)
+        if error is not None:
+            raise error
+        before = current.state
+        current.state, current.since, current.reason, current.evaluated_at = state, now, reason, now
+        current.save(update_fields=["state", "since", "reason", "evaluated_at"])
+        AccessTransition.objects.create(
+            subscriber=subscriber, from_state=before, to_state=state, at=now, cause=TransitionCause.STAFF,
+            actor=acting_user, reason=reason,
+        )  # fmt: skip
+        audit.record(
+            actor=acting_user, action=action, obj=current, subscriber_id=subscriber.pk,
+            before={"state": before}, after={"state": state}, reason=reason,
+        )  # fmt: skip
+        events.emit("dunning.states_changed", subscriber_ids=[subscriber.pk])
     return current
 
 
-@transaction.atomic
 def do_block_access(subscriber: Subscriber, *, acting_user, reason: str) -> AccessState:
     """An operator's block: access rejected whatever the balance, until lifted."""
     check_perm(acting_user, Perm.DUNNING_MANAGE)
     reason = _reason(reason)
-    current = AccessState.objects.filter(subscriber=subscriber).values_list("state", flat=True).first()
-    if current == State.TERMINATED:
-        raise ValidationError(_("Access is terminated; reinstate it first."), code="terminated")
-    if current == State.BLOCKED:
-        raise ValidationError(_("Access is already blocked."), code="already_blocked")
-    return _set_staff_state(subscriber, State.BLOCKED, acting_user=acting_user, reason=reason, action="dunning.block")
+
+    def refuse(current: str) -> ValidationError | None:
+        if current == State.TERMINATED:
+            return ValidationError(_("Access is terminated; reinstate it first."), code="terminated")
+        if current == State.BLOCKED:
+            return ValidationError(_("Access is already blocked."), code="already_blocked")
+        return None
+
+    return _set_staff_state(
+        subscriber, State.BLOCKED, acting_user=acting_user, reason=reason, action="dunning.block", refuse=refuse
+    )
 
 
-@transaction.atomic
 def do_terminate_access(subscriber: Subscriber, *, acting_user, reason: str) -> AccessState:
     """Access ended by staff (a debtor the ISP has given up on): rejected until reinstated by an administrator."""
     check_perm(acting_user, Perm.DUNNING_TERMINATE)
     reason = _reason(reason)
-    current = AccessState.objects.filter(subscriber=subscriber).values_list("state", flat=True).first()
-    if current == State.TERMINATED:
-        raise ValidationError(_("Access is already terminated."), code="already_terminated")
+
+    def refuse(current: str) -> ValidationError | None:
+        if current == State.TERMINATED:
+            return ValidationError(_("Access is already terminated."), code="already_terminated")
+        return None
+
     return _set_staff_state(
-        subscriber, State.TERMINATED, acting_user=acting_user, reason=reason, action="dunning.terminate"
-    )
+        subscriber, State.TERMINATED, acting_user=acting_user, reason=reason, action="dunning.terminate",
+        refuse=refuse,
+    )  # fmt: skip
 
 
 def _lift(subscriber: Subscriber, *, acting_user, reason: str, expected: str, action: str) -> AccessState:
+    """Out of a staff state straight to the state the money says, in one transition: a suspended debtor blocked
+    and unblocked is suspended again (its debt episode was kept), not restricted for another D days."""
     reason = _reason(reason)
-    now = clock.now()
-    with transaction.atomic():
-        state = AccessState.objects.select_for_update().filter(subscriber=subscriber).first()
-        if state is None or state.state != expected:
+    now, today = clock.now(), clock.today()
+    with _staff_transaction():
+        row = _locked_state(subscriber.pk, now)
+        if row.state != expected:
             raise ValidationError(_("Access is not in that state any more."), code="state_changed")
-        # Back to "active" as a starting point; the evaluation below puts it where the money says.
-        state.state, state.since, state.reason, state.restricted_since, state.evaluated_at = (
-            State.ACTIVE, now, "", None, now,
-        )  # fmt: skip
-        state.save()
-        AccessTransition.objects.create(
-            subscriber=subscriber, from_state=expected, to_state=State.ACTIVE, at=now, cause=TransitionCause.STAFF,
-            actor=acting_user, reason=reason,
+        scope = Scope.now(today)
+        facts = decode(fetch_rows(scope, today=today, ids=[subscriber.pk]), scope)
+        row.state, row.since, row.reason, row.evaluated_at = State.ACTIVE, now, "", now
+        available = notices = None
+        if facts:  # a closed subscriber has none: active, as closing left it
+            f = facts[0]
+            f.state = State.ACTIVE  # decided as if the staff state were gone; ``restricted_since`` carries the debt
+            v = decide(f, today=today, now=now, remind_days=scope.remind_days)
+            row.state, row.restricted_since, row.runout_on, row.owed, row.exempt = (
+                v.state, v.restricted_since, v.runout_on, v.owed, f.exempt,
+            )  # fmt: skip
+            if v.remind is not None:
+                row.reminded_for, row.reminded_days = v.runout_on, v.remind
+            available = f.available.quantize(CENT)
+            notices = (f, v)
+        else:
+            row.restricted_since, row.owed = None, 0
+        row.save()
+        transition = AccessTransition.objects.create(
+            subscriber=subscriber, from_state=expected, to_state=row.state, at=now, cause=TransitionCause.STAFF,
+            available=available, actor=acting_user, reason=reason,
         )  # fmt: skip
         audit.record(
-            actor=acting_user, action=action, obj=state, subscriber_id=subscriber.pk,
-            before={"state": expected}, reason=reason,
+            actor=acting_user, action=action, obj=row, subscriber_id=subscriber.pk,
+            before={"state": expected}, after={"state": row.state}, reason=reason,
         )  # fmt: skip
+        if notices is not None:
+            notify_many(notices_for(*notices, transition.pk))
         events.emit("dunning.states_changed", subscriber_ids=[subscriber.pk])
-        evaluate([subscriber.pk], cause=TransitionCause.STAFF, actor=acting_user)
-    state.refresh_from_db()
-    return state
+    row.refresh_from_db()
+    return row
 
 
 def do_unblock_access(subscriber: Subscriber, *, acting_user, reason: str) -> AccessState:
@@ -126,6 +214,31 @@ def do_reinstate_access(subscriber: Subscriber, *, acting_user, reason: str) -> 
     return _lift(
         subscriber, acting_user=acting_user, reason=reason, expected=State.TERMINATED, action="dunning.reinstate"
     )
+
+
+def release_closed(subscriber_id: int) -> None:
+    """A closed subscriber leaves the money states (warned … suspended, frozen): it owes what the ledger says, but
+    dunning has nothing more to do with it, and its row must not stay in the queue and RADIUS's sets for good (the
+    sweep reads only open accounts). An operator's block or termination stays (reopening the account does not lift
+    it); the queue leaves closed accounts out. The row is inserted if missing and locked, so a sweep that read the
+    subscriber before the closing drops its write (``writing.lock_states`` skips closed subscribers)."""
+    now = clock.now()
+    with transaction.atomic():
+        db_deadline(lock=5, statement=60)
+        row = _locked_state(subscriber_id, now)
+        if row.state in STAFF_STATES:
+            return
+        before = row.state
+        row.state, row.restricted_since, row.runout_on, row.owed = State.ACTIVE, None, None, 0
+        row.reminded_for = row.reminded_days = None
+        row.evaluated_at = now
+        if before != State.ACTIVE:
+            row.since = now
+            AccessTransition.objects.create(
+                subscriber_id=subscriber_id, from_state=before, to_state=State.ACTIVE, at=now,
+                cause=TransitionCause.CLOSED,
+            )  # fmt: skip
+        row.save()
 
 
 def do_create_exemption(
@@ -151,7 +264,7 @@ def do_create_exemption(
         raise _field_error("expires_on", _("The end is in the past."), "dates")
     if (expires_on - starts_on).days > MAX_EXEMPTION_DAYS:
         raise _field_error("expires_on", _("At most five years; renew it then."), "dates")
-    with transaction.atomic():
+    with _staff_transaction():
         exemption = Exemption.objects.create(
             subscriber=subscriber, group=group, reason=reason, starts_on=starts_on, expires_on=expires_on,
             created_at=clock.now(), created_by=acting_user,
@@ -168,7 +281,8 @@ def do_create_exemption(
 
 def do_revoke_exemption(exemption: Exemption, *, acting_user, reason: str = "") -> Exemption:
     check_perm(acting_user, Perm.DUNNING_MANAGE)
-    with transaction.atomic():
+    reason = _reason(reason, required=False)
+    with _staff_transaction():
         exemption = Exemption.objects.select_for_update().get(pk=exemption.pk)
         if exemption.revoked_at is not None:
             raise ValidationError(_("The exemption is already revoked."), code="already_revoked")
@@ -183,11 +297,20 @@ def do_revoke_exemption(exemption: Exemption, *, acting_user, reason: str = "") 
 
 
 def _reevaluate_scope(exemption: Exemption, *, actor) -> None:
+    """At once, after the exemption committed; a deadline passed here (a sweep writing the same rows) is left to the
+    sweep, which reads the same exemption: the exemption itself is done."""
     if exemption.subscriber_id is not None:
-        evaluate([exemption.subscriber_id], cause=TransitionCause.EXEMPTION, actor=actor)
-        return
-    ids = list(exemption.group.subscribers.values_list("pk", flat=True)) if exemption.group_id else []
-    evaluate(ids, cause=TransitionCause.EXEMPTION, actor=actor)
+        ids = [exemption.subscriber_id]
+    else:
+        ids = list(exemption.group.subscribers.values_list("pk", flat=True)) if exemption.group_id else []
+    try:
+        evaluate(ids, cause=TransitionCause.EXEMPTION, actor=actor)
+    except OperationalError as exc:
+        if not is_deadline(exc):
+            raise
+        logger.warning(
+            "exemption %s: its subscribers not re-evaluated now (database busy); the sweep will", exemption.pk
+        )
 
 
 def do_save_rule(rule: DunningRule | None, *, acting_user, **fields) -> DunningRule:
@@ -223,6 +346,7 @@ def do_delete_rule(rule: DunningRule, *, acting_user) -> None:
 
 __all__ = [
     "STAFF_STATES",
+    "AccessBusy",
     "do_block_access",
     "do_create_exemption",
     "do_delete_rule",
@@ -231,4 +355,5 @@ __all__ = [
     "do_save_rule",
     "do_terminate_access",
     "do_unblock_access",
+    "release_closed",
 ]

@@ -7,6 +7,7 @@ confirmed). Writes accept an ``Idempotency-Key``: a retry gets the first answer 
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Literal
 
@@ -15,7 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
-from abonent.api.errors import ErrorOut
+from abonent.api.errors import ApiError, ErrorOut
 from abonent.api.idempotency import idempotent
 from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.models import SubscriberGroup
@@ -27,7 +28,8 @@ from .models import AccessState, Exemption
 router = Router(tags=["dunning"])
 
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
-WRITE_ERRORS = {400: ErrorOut, 409: ErrorOut, **ERRORS}
+# 503 ``access_busy``: the subscriber's state row was held by another transaction past the staff deadline.
+WRITE_ERRORS = {400: ErrorOut, 409: ErrorOut, **ERRORS, 503: ErrorOut}
 StateName = Literal["active", "warned", "restricted", "suspended", "frozen", "blocked", "terminated"]
 MAX_ID = 2**63 - 1
 
@@ -208,9 +210,19 @@ def _may(perm: Perm):
     return access
 
 
+@contextmanager
+def _busy_is_503():
+    """Nothing was written, and a retry (same ``Idempotency-Key``) may well succeed: 503, not a 500 or a 409."""
+    try:
+        yield
+    except actions.AccessBusy as exc:
+        raise ApiError(503, exc.code, str(exc)) from exc
+
+
 def _change(request, subscriber_id: int, do, reason: str) -> dict:
     subscriber = get_subscriber(request.user, subscriber_id)
-    do(subscriber, acting_user=request.user, reason=reason)
+    with _busy_is_503():
+        do(subscriber, acting_user=request.user, reason=reason)
     return _access(subscriber)
 
 
@@ -330,14 +342,15 @@ def create_exemption(request, payload: ExemptionIn):
         group = SubscriberGroup.objects.filter(pk=payload.group_id).first()
         if group is None:
             raise ValidationError({"group_id": ValidationError(_("No such group."), code="not_found")})
-    exemption = actions.do_create_exemption(
-        acting_user=request.user,
-        subscriber=subscriber,
-        group=group,
-        reason=payload.reason,
-        starts_on=payload.starts_on,
-        expires_on=payload.expires_on,
-    )
+    with _busy_is_503():
+        exemption = actions.do_create_exemption(
+            acting_user=request.user,
+            subscriber=subscriber,
+            group=group,
+            reason=payload.reason,
+            starts_on=payload.starts_on,
+            expires_on=payload.expires_on,
+        )
     return _exemption(exemption)
 
 
@@ -354,7 +367,8 @@ def _visible_exemption(request, exemption_id: int, **_kwargs) -> Exemption:
 @idempotent(200, access=_visible_exemption)
 def revoke_exemption(request, exemption_id: int, payload: RevokeIn):
     exemption = _visible_exemption(request, exemption_id)
-    return _exemption(actions.do_revoke_exemption(exemption, acting_user=request.user, reason=payload.reason))
+    with _busy_is_503():
+        return _exemption(actions.do_revoke_exemption(exemption, acting_user=request.user, reason=payload.reason))
 
 
 @router.get("/dunning-rules", response={200: list[RuleOut], **ERRORS}, summary="Dunning rules: default, groups, plans")

@@ -8,7 +8,14 @@ Days of money left (``days_left``) never claim more than the money pays for (a p
 - daily plans: the money divided by the day's fees, a split plan's day at its dearest (a 28-day February's,
   ``facts``), so the day it runs out comes no later than it will;
 - a subscriber with both kinds takes the smaller; several monthly plans are charged as one (the earliest charge
-  date, their fees together): an approximation that errs towards warning earlier.
+  date, their fees together): an approximation that errs towards warning earlier;
+- at most ``MAX_DAYS_LEFT`` (ten years): 100,000 ₽ on a 1 ₽ plan is 8,000 years of money, and a run-out date past
+  the year 9999 does not exist (``OverflowError``, which once stopped a whole sweep chunk). Every threshold is far
+  below the cap (a rule's ``warn_days`` ≤ 365, reminders a few days), so the cap never changes a state.
+
+The debt episode (``restricted_since``, which counts the D days to suspension) starts when the money rules first
+restrict and lasts while balance + credit limit stays below zero, through a freeze and an operator's block or
+termination: unfreezing or lifting a block does not give a debtor another D days.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from .models import STAFF_STATES, AccessStateKind
 State = AccessStateKind
 # A month of fees, in days: for "pay this much to last a month" in the run-out reminder.
 MONTH_DAYS = 30
+# Money lasting longer than this counts as this (module docstring): "more than ten years".
+MAX_DAYS_LEFT = 3650
+MAX_MONTHS_LEFT = MAX_DAYS_LEFT // 28 + 1
 
 
 @dataclass(slots=True)
@@ -46,9 +56,13 @@ def days_left(facts: Facts, today: dt.date) -> int | None:
     if facts.daily_rate > 0:
         candidates.append(int(available // facts.daily_rate))
     if facts.monthly_due > 0 and facts.monthly_next is not None:
-        first_unpaid = add_months(facts.monthly_next, int(available // facts.monthly_due))
-        candidates.append(max((first_unpaid - today).days, 0))
-    return min(candidates) if candidates else None
+        if (facts.monthly_next - today).days >= MAX_DAYS_LEFT:
+            candidates.append(MAX_DAYS_LEFT)
+        else:
+            months = min(int(available // facts.monthly_due), MAX_MONTHS_LEFT)
+            first_unpaid = add_months(facts.monthly_next, months)
+            candidates.append(max((first_unpaid - today).days, 0))
+    return min(*candidates, MAX_DAYS_LEFT) if candidates else None
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -63,15 +77,16 @@ def decide(facts: Facts, *, today: dt.date, now: dt.datetime, remind_days: Itera
     left = days_left(facts, today)
     runout_on = today + dt.timedelta(days=left) if left is not None else None
     current = facts.state or State.ACTIVE
+    # The debt episode goes on through the states that are not the money's (module docstring); paid, it ends.
+    episode = facts.restricted_since if facts.available < 0 and not facts.exempt else None
     if current in STAFF_STATES:
-        return Verdict(current, left, runout_on, owed, facts.restricted_since)
+        return Verdict(current, left, runout_on, owed, episode)
     if facts.active == 0 and facts.frozen > 0:
-        return Verdict(State.FROZEN, None, None, owed, None)
+        return Verdict(State.FROZEN, None, None, owed, episode)
     if facts.available < 0:
         if facts.exempt:
             return Verdict(State.WARNED, 0, today, owed, None)
-        in_debt = current in (State.RESTRICTED, State.SUSPENDED) and facts.restricted_since is not None
-        since = facts.restricted_since if in_debt else now
+        since = episode or now
         if facts.suspend_days is not None and now - since >= dt.timedelta(days=facts.suspend_days):
             return Verdict(State.SUSPENDED, 0, today, owed, since)
         return Verdict(State.RESTRICTED, 0, today, owed, since)

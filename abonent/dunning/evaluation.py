@@ -17,14 +17,15 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from django.db import connection, connections
+from django.db import OperationalError, connection, connections, transaction
 
 from abonent.core import clock
+from abonent.core.deadlines import db_deadline
 
 from .decide import MONTH_DAYS, Verdict, days_left, decide
 from .facts import Facts, Scope, count_in_range, decode, fetch_rows, read_facts
 from .models import AccessStateKind, TransitionCause
-from .writing import changed, write_changes
+from .writing import changed, lock_states, write_changes
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ CHUNK = 50_000
 # Subscribers per query of an evaluation (a list of ids in the statement).
 EVALUATE_CHUNK = 500
 EVALUATE_ATTEMPTS = 3
+DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 # The sweep leaves to SQL the subscribers whose money lasts this many days beyond every threshold (``facts``).
 QUIET_MARGIN_DAYS = 1
 
@@ -43,29 +45,47 @@ __all__ = ["CHUNK", "MONTH_DAYS", "Facts", "Verdict", "days_left", "decide", "ev
 def evaluate(subscriber_ids: Iterable[int], *, cause: str = TransitionCause.BALANCE, actor=None) -> list[int]:
     """Bring the listed subscribers' states up to date now; returns those whose state changed.
 
-    A subscriber another writer (the sweep) changed between this read and this write is read again and decided
-    anew, a few times: a payment must not wait for the next sweep because a sweep got there first with older
-    facts (it may just have suspended the subscriber who paid)."""
+    Each chunk is decided under the lock of its rows (``_evaluate_chunk``): a payment must not wait for the next
+    sweep because a sweep got there first with older facts (it may just have suspended the subscriber who paid)."""
     ids = sorted({int(sid) for sid in subscriber_ids})
     if not ids:
         return []
     now, today = clock.now(), clock.today()
     scope = Scope.now(today)
     moved = []
-    for _attempt in range(EVALUATE_ATTEMPTS):
+    for start in range(0, len(ids), EVALUATE_CHUNK):
+        moved += _evaluate_chunk(
+            ids[start : start + EVALUATE_CHUNK], scope, now=now, today=today, cause=cause, actor=actor
+        )
+    return moved
+
+
+def _evaluate_chunk(ids: list[int], scope: Scope, *, now, today, cause: str, actor) -> list[int]:
+    """Lock the state rows of ``ids`` first (waiting for a sweep writing them to commit), then read and decide: what
+    was read cannot change before it is written. Only a row inserted meanwhile for a subscriber that had none (by
+    a sweep or an operator) makes the write drop that subscriber; it is read again, now with its row locked. A
+    deadlock with a sweep (PostgreSQL aborts one of the two) is tried again the same way."""
+    moved: list[int] = []
+    for attempt in range(EVALUATE_ATTEMPTS):
         stale: list[int] = []
-        for start in range(0, len(ids), EVALUATE_CHUNK):
-            pairs = []
-            for f in decode(fetch_rows(scope, today=today, ids=ids[start : start + EVALUATE_CHUNK]), scope):
-                v = decide(f, today=today, now=now, remind_days=scope.remind_days)
-                if changed(f, v):
-                    pairs.append((f, v))
-            moved += write_changes(pairs, cause=cause, actor=actor, now=now, stale=stale)
+        try:
+            with transaction.atomic():
+                db_deadline(lock=5, statement=60, unless_set=True)
+                lock_states(ids)
+                pairs = []
+                for f in decode(fetch_rows(scope, today=today, ids=ids), scope):
+                    v = decide(f, today=today, now=now, remind_days=scope.remind_days)
+                    if changed(f, v):
+                        pairs.append((f, v))
+                moved += write_changes(pairs, cause=cause, actor=actor, now=now, stale=stale)
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != DEADLOCK or attempt + 1 == EVALUATE_ATTEMPTS:
+                raise
+            stale = ids
         if not stale:
-            break
+            return moved
         ids = sorted(stale)
-    else:
-        logger.warning("access states of %s kept changing under evaluation; the sweep will settle them", ids)
+    logger.warning("access states of %s kept changing under evaluation; the sweep will settle them", ids)
     return moved
 
 

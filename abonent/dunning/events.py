@@ -53,3 +53,29 @@ def _stays_active(subscriber_id: int) -> bool:
 
 for _name in _CAUSES:
     events.on(_name)(_reevaluate)
+
+
+@events.on("subscriber.updated")
+def _groups_changed(*, event: str, subscriber_id=None, fields=(), **payload) -> None:
+    """Joining or leaving a group can change the subscriber's exemption and its rule (warn / suspend days): decided
+    again now, not at the next sweep (a debtor leaving a hospital's exempt group is restricted at once)."""
+    if subscriber_id is None or "groups" not in (fields or ()):
+        return
+    from .evaluation import evaluate
+
+    try:
+        evaluate([subscriber_id], cause=TransitionCause.GROUPS)
+    except Exception:
+        logger.exception("access state of subscriber %s not re-evaluated after a change of groups", subscriber_id)
+
+
+@events.on("subscriber.closed")
+def _closed(*, event: str, subscriber_id=None, **payload) -> None:
+    if subscriber_id is None:
+        return
+    from .actions import release_closed
+
+    try:
+        release_closed(subscriber_id)
+    except Exception:
+        logger.exception("access state of closed subscriber %s not released", subscriber_id)

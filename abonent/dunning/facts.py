@@ -219,7 +219,7 @@ def fetch_rows(scope: Scope, *, today: dt.date, ids=None, id_range=None, quiet_b
     """The raw rows of ``facts_sql``, read under a deadline (a stuck scan gives up instead of holding a worker)."""
     sql, params = facts_sql(scope, today=today, ids=ids, id_range=id_range, quiet_beyond=quiet_beyond)
     with transaction.atomic(), connection.cursor() as cursor:
-        db_deadline(lock=5, statement=STATEMENT_SECONDS)
+        db_deadline(lock=5, statement=STATEMENT_SECONDS, unless_set=True)
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -227,7 +227,7 @@ def fetch_rows(scope: Scope, *, today: dt.date, ids=None, id_range=None, quiet_b
 def count_in_range(id_range: tuple[int, int]) -> int:
     """The subscribers ``facts_sql`` covers in ``(lo, hi]``, quiet or not: the sweep's count for its log."""
     with transaction.atomic(), connection.cursor() as cursor:
-        db_deadline(lock=5, statement=STATEMENT_SECONDS)
+        db_deadline(lock=5, statement=STATEMENT_SECONDS, unless_set=True)
         cursor.execute(
             "SELECT COUNT(*) FROM subscribers_subscriber sub "
             "JOIN billing_ledgeraccount la ON la.subscriber_id = sub.id "

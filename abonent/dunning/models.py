@@ -42,12 +42,15 @@ class TransitionCause(models.TextChoices):
     SUBSCRIPTION = "subscription", _("Subscription changed")
     EXEMPTION = "exemption", _("Exemption changed")
     STAFF = "staff", _("Staff")
+    GROUPS = "groups", _("Groups changed")
+    CLOSED = "closed", _("Account closed")
 
 
 class AccessState(models.Model):
     """Where a subscriber stands now. A subscriber without a row is ``active`` (a new one, before the first
     evaluation); ``since`` is when this state began, ``restricted_since`` when the current debt episode did (it
-    carries over restricted → suspended, and counts the D days)."""
+    carries over restricted → suspended, and through a freeze, a block or a termination while the debt lasts; it
+    counts the D days)."""
 
     subscriber = models.OneToOneField(
         Subscriber, on_delete=models.CASCADE, primary_key=True, related_name="access_state"
@@ -90,8 +93,10 @@ class AccessState(models.Model):
 
 class DunningRule(models.Model):
     """Thresholds for a subscriber group, a plan, or everyone (neither set: the default rule, at most one).
-    A subscriber takes the rule of one of its groups first (the lowest ``warn_days`` if several), then the rule
-    of its plan, then the default, then the settings (``ABONENT_DUNNING_WARN_DAYS`` / ``..._SUSPEND_DAYS``)."""
+    A subscriber takes the rule of its groups first (several: the largest ``warn_days`` and the largest
+    ``suspend_after_days``, "never" the largest of all: warned earliest and suspended latest, docs/dunning.md), then
+    the rule of its plan, then the default, then the settings (``ABONENT_DUNNING_WARN_DAYS`` /
+    ``..._SUSPEND_DAYS``)."""
 
     name = models.CharField(_("name"), max_length=100)
     # True on the default rule (no group, no plan); a partial unique index keeps it to one.

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from abonent.core import clock
 from abonent.staff.permissions import allowed_branch_ids, scope_to_branches
+from abonent.subscribers.models import SubscriberStatus
 
 from .models import (
     DENIED_STATES,
@@ -221,9 +222,12 @@ class QueueFilters:
 
 
 def queue(user, filters: QueueFilters):
-    """Subscribers not active (warned … terminated) that ``user`` may see, as AccessState rows."""
+    """Subscribers not active (warned … terminated) that ``user`` may see, as AccessState rows. Closed accounts
+    are left out: closing releases the money states (``actions.release_closed``), and an operator's block or
+    termination kept for a reopening is nothing to chase on a closed account."""
     states = [s for s in filters.states if s in QUEUE_STATES] or [s.value for s in QUEUE_STATES]
-    qs = scope_to_branches(AccessState.objects.filter(state__in=states), user, field="subscriber__branch")
+    rows = AccessState.objects.filter(state__in=states).exclude(subscriber__status=SubscriberStatus.CLOSED)
+    qs = scope_to_branches(rows, user, field="subscriber__branch")
     if filters.branch_id:
         qs = qs.filter(subscriber__branch_id=filters.branch_id)
     if filters.exempt is not None:

@@ -52,6 +52,8 @@ def _change(request, pk, do, done: str):
             do(subscriber, acting_user=request.user, reason=form.cleaned_data["reason"])
         except ValidationError as exc:
             apply_action_errors(form, exc)
+        except actions.AccessBusy as exc:
+            form.add_error(None, str(exc))
         else:
             return _answer(request, subscriber, done=done)
     return _answer(request, subscriber, done=None, forms={"reason_form": form})
@@ -91,6 +93,8 @@ def exemption_add(request, pk):
             actions.do_create_exemption(subscriber=subscriber, acting_user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             apply_action_errors(form, exc)
+        except actions.AccessBusy as exc:
+            form.add_error(None, str(exc))
         else:
             return _answer(request, subscriber, done=_("Exempt from blocking."))
     return _answer(request, subscriber, done=None, forms={"exemption_form": form})
@@ -105,4 +109,6 @@ def exemption_revoke(request, pk, exemption_pk):
         actions.do_revoke_exemption(exemption, acting_user=request.user, reason=request.POST.get("reason", ""))
     except ValidationError as exc:
         return _answer(request, subscriber, done=None, forms={"failed": " ".join(exc.messages)})
+    except actions.AccessBusy as exc:
+        return _answer(request, subscriber, done=None, forms={"failed": str(exc)})
     return _answer(request, subscriber, done=_("Exemption revoked."))

@@ -44,6 +44,8 @@ def exemption_list(request):
                 )
             except ValidationError as exc:
                 apply_action_errors(form, exc)
+            except actions.AccessBusy as exc:
+                form.add_error(None, str(exc))
             else:
                 messages.success(request, _("Exempt from blocking."))
                 return redirect("dunning:exemptions")
@@ -67,6 +69,8 @@ def exemption_revoke(request, pk):
         actions.do_revoke_exemption(exemption, acting_user=request.user, reason=request.POST.get("reason", ""))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except actions.AccessBusy as exc:
+        messages.error(request, str(exc))
     else:
         messages.success(request, _("Exemption revoked."))
     return redirect("dunning:exemptions")
