@@ -51,7 +51,18 @@ def days_left(facts: Facts, today: dt.date) -> int | None:
     """Whole days the money lasts at today's fees (module docstring); None without recurring fees."""
     if facts.active == 0:
         return None
-    available = max(facts.available, ZERO)
+    left = _lasts(facts, facts.available, today)
+    if left is None or not facts.promised or facts.promised_due is None:
+        return left
+    # An open promised payment carries the subscriber to its last day and is withdrawn the day after: the money
+    # then is what is left without it (a property test found the run-out date promised more than that).
+    promise_ends = max((facts.promised_due - today).days + 1, 0)
+    without = _lasts(facts, facts.available - facts.promised, today) or 0
+    return min(left, max(promise_ends, without))
+
+
+def _lasts(facts: Facts, money: Decimal, today: dt.date) -> int | None:
+    available = max(money, ZERO)
     candidates = []
     if facts.daily_rate > 0:
         candidates.append(int(available // facts.daily_rate))

@@ -16,6 +16,7 @@ from decimal import ROUND_UP, Decimal
 from django.conf import settings
 from django.db import connection, transaction
 
+from abonent.billing.models import PromisedPayment, PromisedPaymentStatus
 from abonent.core.deadlines import db_deadline
 
 from .models import DunningRule, Exemption
@@ -49,6 +50,9 @@ class Facts:
     reminded_days: int | None
     warn_days: int
     suspend_days: int | None
+    # Open promised payments: in ``available`` until ``promised_due`` (their last day), withdrawn the day after.
+    promised: Decimal = ZERO
+    promised_due: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ class Scope:
     group_rules: bool
     plan_rules: bool
     exemptions: bool
+    promises: bool
     warn_default: int
     suspend_default: int | None
     remind_days: tuple[int, ...]  # the "N days left" reminders, ascending
@@ -74,6 +79,7 @@ class Scope:
             group_rules=DunningRule.objects.filter(group__isnull=False).exists(),
             plan_rules=DunningRule.objects.filter(plan__isnull=False).exists(),
             exemptions=Exemption.objects.filter(revoked_at__isnull=True, expires_on__gte=today).exists(),
+            promises=PromisedPayment.objects.filter(status=PromisedPaymentStatus.OPEN).exists(),
             warn_default=warn_default,
             suspend_default=suspend_default,
             remind_days=tuple(sorted({int(d) for d in settings.ABONENT_DUNNING_REMIND_DAYS if int(d) >= 0})),
@@ -162,6 +168,20 @@ def facts_sql(
         parts.append(f"exempt AS ({own} UNION {of_group})")
         joins += " LEFT JOIN exempt ex ON ex.subscriber_id = sub.id"
         exempt = "CASE WHEN ex.subscriber_id IS NULL THEN 0 ELSE 1 END"
+    promised = promised_due = "CAST(NULL AS DECIMAL)"
+    if scope.promises:
+        parts.append(
+            f"""promise AS (
+            SELECT p.subscriber_id, SUM(p.amount) AS amount, MIN(p.due_on) AS due_on
+            FROM billing_promisedpayment p
+            WHERE p.status = 'open' AND {among("p.subscriber_id")}
+            GROUP BY p.subscriber_id
+        )"""
+        )
+        joins += " LEFT JOIN promise pm ON pm.subscriber_id = sub.id"
+        promised, promised_due = "pm.amount", "pm.due_on"
+    else:
+        promised_due = "CAST(NULL AS DATE)"
     # Every table is filtered by the range itself (in ON for the outer joins): the planner does not carry the
     # range of ``sub.id`` over a join, and read all of the ledger accounts for each chunk.
     st_in, sub_in, la_in = among("st.subscriber_id"), among("sub.id"), among("la.subscriber_id")
@@ -170,7 +190,8 @@ def facts_sql(
         WITH {", ".join(parts)}
         SELECT sub.id, la.balance + la.credit_limit, f.monthly_due, f.monthly_next, f.daily_rate,
             f.active, f.frozen, st.state, st.restricted_since, st.owed, st.exempt, st.reminded_for,
-            st.reminded_days, {exempt}, COALESCE({group_warn}, f.plan_warn), COALESCE({group_suspend}, f.plan_suspend)
+            st.reminded_days, {exempt}, COALESCE({group_warn}, f.plan_warn), COALESCE({group_suspend}, f.plan_suspend),
+            {promised}, {promised_due}
         FROM subscribers_subscriber sub
         JOIN billing_ledgeraccount la ON la.subscriber_id = sub.id
         LEFT JOIN fees f ON f.subscriber_id = sub.id
@@ -207,7 +228,9 @@ def _quiet(scope: Scope, group_warn: str, beyond: int, today: dt.date) -> str:
     # the charge are not clamped at 0 as ``decide`` clamps the total: a charge overdue counts against the months.
     by_month = f"{days_to} + 27 * " + floor.format(f"({available} - 0.01) / f.monthly_due")
     exempt_now = "CASE WHEN ex.subscriber_id IS NULL THEN 0 ELSE 1 END" if scope.exemptions else "0"
-    return f"""(st.state IS NULL OR st.state = 'active')
+    # An open promised payment is withdrawn on a day of its own (``decide.days_left``): Python decides those.
+    no_promise = "AND pm.subscriber_id IS NULL" if scope.promises else ""
+    return f"""(st.state IS NULL OR st.state = 'active') {no_promise}
             AND {exempt_now} = CASE WHEN st.exempt THEN 1 ELSE 0 END
             AND {available} >= 0
             AND (f.subscriber_id IS NULL OR (f.active > 0
@@ -275,7 +298,7 @@ def decode(rows: list[tuple], scope: Scope) -> list[Facts]:
     out = []
     append = out.append
     for (sid, available, monthly_due, monthly_next, daily_rate, active, frozen, state, restricted_since, owed,
-         was_exempt, reminded_for, reminded_days, exempt, warn, suspend) in rows:  # fmt: skip
+         was_exempt, reminded_for, reminded_days, exempt, warn, suspend, promised, promised_due) in rows:  # fmt: skip
         if suspend is None:
             suspend = suspend_default
         elif suspend == NO_SUSPEND:
@@ -298,6 +321,8 @@ def decode(rows: list[tuple], scope: Scope) -> list[Facts]:
                 reminded_days,
                 warn_default if warn is None else int(warn),
                 suspend,
+                _money(promised),
+                _date(promised_due),
             )
         )
     return out
