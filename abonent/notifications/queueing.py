@@ -114,10 +114,9 @@ class _Recipient:
 
 def quiet_window_of(subscriber: Subscriber, preference: Preference | None, default) -> tuple:
     """``(time zone, quiet hours)`` of a subscriber (``subscriber.branch`` loaded), as queueing applies them."""
-    who = _Who(
-        subscriber.pk, subscriber.account_number, subscriber.display_name, subscriber.status,
-        subscriber.consent_marketing, getattr(subscriber.branch, "time_zone", "") or "",
-    )  # fmt: skip
+    # Only the time zone matters here: the other fields are left empty, so that a subscriber read with
+    # ``.only("pk", "branch")`` (the worker's send-time check) costs no query per field.
+    who = _Who(subscriber.pk, "", "", "", False, getattr(subscriber.branch, "time_zone", "") or "")
     recipient = _Recipient(who, preference)
     return recipient.time_zone(), recipient.quiet(default)
 
