@@ -9,3 +9,5 @@ class DunningConfig(AppConfig):
 
     def ready(self) -> None:
         from . import events, panels, seeding, tasks  # noqa: F401
+
+        events.install_probe()
