@@ -247,4 +247,4 @@ def test_the_send_time_quiet_check_reads_no_field_per_subscriber(make_subscriber
     subscriber = Subscriber.objects.select_related("branch").only("pk", "branch").get()
     with django_assert_num_queries(0):
         zone, quiet = quiet_window_of(subscriber, None, quiet_hours_default())
-    assert zone is not None
+    assert zone is not None and quiet == quiet_hours_default()
