@@ -386,17 +386,6 @@ def promised_payment_policy(subscriber):
     return subscription.plan.promised_payment_policy if subscription else None
 
 
-def subscribers_without_funds(subscriber_ids=None) -> set[int]:
-    """Subscribers whose balance plus credit limit is below zero (open promised payments are already in the
-    balance), among ``subscriber_ids`` when given. Until the dunning issue lands, this is the access state
-    RADIUS uses for the debtor redirect; over everyone it is one scan of the subscriber accounts, cheap
-    enough to repeat every few seconds."""
-    accounts = LedgerAccount.objects.filter(subscriber_id__isnull=False, balance__lt=-F("credit_limit"))
-    if subscriber_ids is not None:
-        accounts = accounts.filter(subscriber_id__in=list(subscriber_ids))
-    return set(accounts.values_list("subscriber_id", flat=True))
-
-
 def with_turbo_flags(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscription]:
     """``subscriptions`` with ``offers_turbo`` (the plan sells an option now) and ``has_turbo`` (one is in effect
     now), in the same query: a list asks for the options and the turbo on only of the rows that have them, so

@@ -46,12 +46,12 @@ def _stays_active(subscriber_id: int, probes: dict) -> bool:
     """Money coming in to a subscriber who is active (or never evaluated) leaves it active: one primary-key read
     instead of an evaluation on the payment's hot path, and not even that on the terminal fast path, whose one
     statement reads it (``PROBE``)."""
-    from .models import AccessState, AccessStateKind
+    from .models import AccessStateKind
+    from .selectors import state_of
 
     if "dunning" in probes:
         return not probes["dunning"]
-    state = AccessState.objects.filter(subscriber_id=subscriber_id).values_list("state", flat=True).first()
-    return state in (None, AccessStateKind.ACTIVE)
+    return state_of(subscriber_id) == AccessStateKind.ACTIVE
 
 
 # Whether the paying subscriber is anything but active: read by the terminal fast path with the payment.

@@ -18,19 +18,11 @@ SEND_BUDGET_S = 40
 @periodic("network.send_coa", every=dt.timedelta(minutes=1))
 @task(queue_name="network")
 def send_coa() -> dict:
-    import time
+    from abonent.core.queues import drain
 
     from .coa import DEFAULT_BATCH, send_due
 
-    totals: dict[str, int] = {}
-    started = time.monotonic()
-    while time.monotonic() - started < SEND_BUDGET_S:
-        counts = send_due(limit=DEFAULT_BATCH)
-        for outcome, n in counts.items():
-            totals[outcome] = totals.get(outcome, 0) + n
-        if sum(counts.values()) < DEFAULT_BATCH:
-            break
-    return totals
+    return drain(lambda n: send_due(limit=n), limit=DEFAULT_BATCH, budget_s=SEND_BUDGET_S)
 
 
 @periodic("network.sweep_stale_sessions", every=dt.timedelta(minutes=5))

@@ -39,7 +39,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 
-from abonent.core import clock
+from abonent.core import clock, queues
 from abonent.subscribers.models import Subscriber, SubscriberStatus
 
 from .channels import transport_for
@@ -367,11 +367,4 @@ def _quiet_windows(messages: list[Message]) -> dict[int, tuple]:
 
 def drain(*, budget_s: float, limit: int = DEFAULT_BATCH, channel: str | None = None) -> dict[str, int]:
     """``send_due`` batch after batch until the queue has nothing due or ``budget_s`` seconds have passed."""
-    totals: Counter[str] = Counter()
-    started = time.monotonic()
-    while time.monotonic() - started < budget_s:
-        counts = send_due(limit=limit, channel=channel)
-        totals.update(counts)
-        if sum(counts.values()) < limit:
-            break
-    return dict(totals)
+    return queues.drain(lambda n: send_due(limit=n, channel=channel), limit=limit, budget_s=budget_s)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 
 from django.core.management.base import BaseCommand
-from django.db import close_old_connections
+
+from abonent.core.queues import send_loop
 
 
 class Command(BaseCommand):
@@ -26,16 +26,10 @@ class Command(BaseCommand):
     def handle(self, *args, operation, loop, interval, limit, channel, **options):
         from abonent.notifications.delivery import DEFAULT_BATCH, send_due
 
-        limit = limit or DEFAULT_BATCH
-        try:
-            while True:
-                counts = send_due(limit=limit, channel=channel)
-                if counts:
-                    self.stdout.write(json.dumps(counts, sort_keys=True))
-                if not loop:
-                    return
-                close_old_connections()
-                if sum(counts.values()) < limit:
-                    time.sleep(interval)
-        except KeyboardInterrupt:
-            return
+        send_loop(
+            lambda n: send_due(limit=n, channel=channel),
+            limit=limit or DEFAULT_BATCH,
+            loop=loop,
+            interval=interval,
+            report=lambda counts: self.stdout.write(json.dumps(counts, sort_keys=True)),
+        )
