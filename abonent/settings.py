@@ -33,9 +33,9 @@ if ENV not in ENVIRONMENTS:
 DEMO_SECRET_KEY = "abonent-demo-secret-key-do-not-use-in-production"  # noqa: S105
 
 
-from .settings_env import at_least_one as _at_least_one  # noqa: E402
-from .settings_env import env_bool as _bool  # noqa: E402
-from .settings_env import env_list as _list  # noqa: E402
+from abonent.settings_env import at_least_one as _at_least_one  # noqa: E402
+from abonent.settings_env import env_bool as _bool  # noqa: E402
+from abonent.settings_env import env_list as _list  # noqa: E402
 
 SECRET_KEY = os.environ.get("ABONENT_SECRET_KEY", DEMO_SECRET_KEY)
 DEBUG = _bool("ABONENT_DEBUG", ENV != "production")
@@ -258,7 +258,7 @@ ABONENT_PAY_LINK = os.environ.get("ABONENT_PAY_LINK", "")
 # The console's and the unsubscribe link's public address ("https://billing.example.ru"), for links in messages.
 ABONENT_PUBLIC_URL = os.environ.get("ABONENT_PUBLIC_URL", "").rstrip("/")
 # The outside services (SMTP, SMS, Telegram, YooKassa, ATOL): abonent/settings_providers.py.
-from .settings_providers import *  # noqa: E402, F403
+from abonent.settings_providers import *  # noqa: E402, F403
 
 # What our own requests to a gateway carry, so that two installations on one shop (production and staging, a
 # restored backup whose ids run again) never take each other's payments: the prefix of every Idempotence-Key

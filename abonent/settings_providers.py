@@ -4,8 +4,8 @@ environment; ``settings.py`` imports them all, so ``django.conf.settings`` has t
 
 import os
 
-from .settings_env import at_least_one as _at_least_one
-from .settings_env import env_list as _list
+from abonent.settings_env import at_least_one as _at_least_one
+from abonent.settings_env import env_list as _list
 
 # Delivery (docs/notifications-delivery.md). E-mail: Django's SMTP settings; every wait bounded by EMAIL_TIMEOUT.
 ABONENT_NOTIFY_EMAIL_FROM = os.environ.get("ABONENT_NOTIFY_EMAIL_FROM", "noreply@localhost")
