@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "abonent.payments",
     "abonent.notifications",
     "abonent.dunning",
+    "abonent.portal",
     "abonent.api",
 ]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -136,6 +137,8 @@ MIDDLEWARE = [
     # request.user.is_verified(): the session passed the second factor (django-otp), then the console's rule on it.
     "django_otp.middleware.OTPMiddleware",
     "abonent.staff.middleware.TwoFactorMiddleware",
+    # request.subscriber under /my/: the portal's own login, apart from staff sessions.
+    "abonent.portal.middleware.PortalMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -157,6 +160,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "abonent.core.context_processors.abonent",
+                "abonent.portal.context_processors.portal",
             ],
         },
     }
@@ -282,6 +286,22 @@ ABONENT_ACCOUNT_NUMBER_LENGTH = int(os.environ.get("ABONENT_ACCOUNT_NUMBER_LENGT
 ABONENT_LOGIN_MAX_FAILURES = _at_least_one("ABONENT_LOGIN_MAX_FAILURES", 5)
 ABONENT_LOGIN_MAX_FAILURES_PER_IP = _at_least_one("ABONENT_LOGIN_MAX_FAILURES_PER_IP", 30)
 ABONENT_LOGIN_LOCKOUT_SECONDS = _at_least_one("ABONENT_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+
+# The subscriber portal (/my/, docs/portal.md). A browser session ends after the idle time or at its absolute end,
+# an app's token likewise; "log out everywhere" and a password change end them all at once.
+ABONENT_PORTAL_BRAND = os.environ.get("ABONENT_PORTAL_BRAND", "") or ABONENT_COMPANY_NAME
+ABONENT_PORTAL_SESSION_IDLE_SECONDS = _at_least_one("ABONENT_PORTAL_SESSION_IDLE_SECONDS", 24 * 3600)
+ABONENT_PORTAL_SESSION_SECONDS = _at_least_one("ABONENT_PORTAL_SESSION_SECONDS", 30 * 24 * 3600)
+ABONENT_PORTAL_TOKEN_IDLE_SECONDS = _at_least_one("ABONENT_PORTAL_TOKEN_IDLE_SECONDS", 30 * 24 * 3600)
+ABONENT_PORTAL_TOKEN_SECONDS = _at_least_one("ABONENT_PORTAL_TOKEN_SECONDS", 180 * 24 * 3600)
+# Wrong passwords or codes per login (and per address) within the lock-out time that lock it for that time.
+ABONENT_PORTAL_MAX_FAILURES = _at_least_one("ABONENT_PORTAL_MAX_FAILURES", 5)
+ABONENT_PORTAL_MAX_FAILURES_PER_IP = _at_least_one("ABONENT_PORTAL_MAX_FAILURES_PER_IP", 30)
+ABONENT_PORTAL_LOCKOUT_SECONDS = _at_least_one("ABONENT_PORTAL_LOCKOUT_SECONDS", 15 * 60)
+# One-time codes: how long one works, how many are sent per subscriber per hour, the wait between two.
+ABONENT_PORTAL_CODE_SECONDS = _at_least_one("ABONENT_PORTAL_CODE_SECONDS", 10 * 60)
+ABONENT_PORTAL_CODES_PER_HOUR = _at_least_one("ABONENT_PORTAL_CODES_PER_HOUR", 5)
+ABONENT_PORTAL_CODE_RESEND_SECONDS = _at_least_one("ABONENT_PORTAL_CODE_RESEND_SECONDS", 60)
 
 
 def _two_factor_roles() -> list[str]:

@@ -31,6 +31,13 @@ HEADER = "HTTP_IDEMPOTENCY_KEY"
 MAX_KEY_LENGTH = 200  # IdempotencyRecord.key
 
 
+def owner_of(request) -> dict:
+    """Whose stored answers a request may replay: the subscriber's under ``/api/v1/my/`` (the portal's token
+    sets ``request.subscriber``), else the staff user's."""
+    subscriber = getattr(request, "subscriber", None)
+    return {"subscriber": subscriber} if subscriber is not None else {"user": request.user}
+
+
 def request_key(request, *, required: bool) -> str | None:
     """The request's Idempotency-Key; None when absent and not required, 400 when absent and required."""
     key = request.META.get(HEADER, "").strip()
@@ -63,7 +70,11 @@ def ledger_key(request, kind: str) -> str:
     client's key is hashed: it is free text of up to 200 characters, and the ledger's column holds 200.
     """
     key = request_key(request, required=True)
-    return f"{kind}:api:{request.user.pk}:{hashlib.sha256(key.encode()).hexdigest()}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    subscriber = getattr(request, "subscriber", None)
+    if subscriber is not None:
+        return f"{kind}:my:{subscriber.pk}:{digest}"
+    return f"{kind}:api:{request.user.pk}:{digest}"
 
 
 def key_reused() -> ApiError:
@@ -107,7 +118,8 @@ def idempotent(status: int, *, access: Callable[..., object], required: bool = F
             if key is None:
                 return Status(status, handler(request, *args, **kwargs))
             digest = _request_hash(request)
-            existing = IdempotencyRecord.objects.filter(user=request.user, key=key).first()
+            owner = owner_of(request)
+            existing = IdempotencyRecord.objects.filter(**owner, key=key).first()
             if existing is not None:
                 access(request, *args, **kwargs)
                 return _replay(existing, digest)
@@ -116,7 +128,7 @@ def idempotent(status: int, *, access: Callable[..., object], required: bool = F
                     result = handler(request, *args, **kwargs)
                     body = json.loads(json.dumps(_dump(result), cls=DjangoJSONEncoder))
                     IdempotencyRecord.objects.create(
-                        user=request.user,
+                        **owner,
                         key=key,
                         method=request.method,
                         path=request.path[:500],
@@ -128,7 +140,7 @@ def idempotent(status: int, *, access: Callable[..., object], required: bool = F
             except IntegrityError:
                 # A concurrent retry with the same key won; our write rolled back with this transaction. The
                 # handler has just checked access for this request, so the winner's answer may be given.
-                winner = IdempotencyRecord.objects.filter(user=request.user, key=key).first()
+                winner = IdempotencyRecord.objects.filter(**owner, key=key).first()
                 if winner is None:
                     raise
                 return _replay(winner, digest)

@@ -10,7 +10,9 @@ class IdempotencyRecord(models.Model):
     with a different body is refused (409). The unique ``(user, key)`` pair decides races between retries.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Whose request it was: a staff user's token, or a subscriber's (the portal's API, ``/api/v1/my/``).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+")
+    subscriber = models.ForeignKey("subscribers.Subscriber", null=True, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=200)
     method = models.CharField(max_length=10)
     path = models.CharField(max_length=500)
@@ -20,10 +22,22 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="api_idempotency_user_key_uniq")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="api_idempotency_user_key_uniq"),
+            models.UniqueConstraint(
+                fields=["subscriber", "key"],
+                name="api_idempotency_subscriber_key_uniq",
+                condition=models.Q(subscriber__isnull=False),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, subscriber__isnull=True)
+                | models.Q(user__isnull=True, subscriber__isnull=False),
+                name="api_idempotency_one_owner",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.user_id}:{self.key}"
+        return f"{self.user_id or 's' + str(self.subscriber_id)}:{self.key}"
 
 
 class RadiusToken(models.Model):

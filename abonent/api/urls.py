@@ -8,6 +8,7 @@ from abonent.dunning.api import router as dunning_router
 from abonent.network.api import router as network_router
 from abonent.notifications.api import router as notifications_router
 from abonent.payments.api import router as payments_router
+from abonent.portal.api import router as portal_router
 from abonent.subscribers.api import router as subscribers_router
 
 from . import errors
@@ -37,3 +38,4 @@ api.add_router("/", network_router)
 api.add_router("/", payments_router)
 api.add_router("/", dunning_router)
 api.add_router("/", notifications_router)
+api.add_router("/my/", portal_router)

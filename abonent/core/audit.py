@@ -64,7 +64,7 @@ def record(
 ) -> AuditEvent:
     meta = current_request_meta()
     user = actor if getattr(actor, "pk", None) else None
-    label = actor_label or (user.get_username() if user else SYSTEM)
+    label = actor_label or (user.get_username() if user else meta.get("actor") or SYSTEM)
     return AuditEvent.objects.create(
         created_at=clock.now(),
         actor=user,

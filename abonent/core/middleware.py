@@ -34,6 +34,14 @@ def current_request_meta() -> dict[str, Any]:
     return _request_meta.get() or {}
 
 
+def set_request_actor(label: str) -> None:
+    """Name who acts in this request when it is not a staff user (a subscriber in the portal): the audit log's
+    actor for actions called with ``acting_user=None`` instead of "system"."""
+    meta = _request_meta.get()
+    if meta is not None:
+        meta["actor"] = label
+
+
 def client_ip(request) -> str | None:
     # Only trust X-Forwarded-For when the operator says a proxy sets it; otherwise anyone can forge it.
     if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):

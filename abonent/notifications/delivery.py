@@ -46,7 +46,14 @@ from .channels import transport_for
 from .channels.base import Budget, Outcome, Result
 from .errors import MessageError
 from .models import Channel, Message, MessageStatus, Preference, TelegramChat
-from .queueing import _FOR_CLOSED, QUIET_CHANNELS, after_quiet_hours, quiet_hours_default, quiet_window_of
+from .queueing import (
+    _FOR_CLOSED,
+    QUIET_CHANNELS,
+    URGENT_EVENTS,
+    after_quiet_hours,
+    quiet_hours_default,
+    quiet_window_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +202,11 @@ def _precheck(messages: list[Message]) -> dict[int, Outcome]:
             outcomes[message.pk] = Outcome(SKIPPED, error=MessageError.NO_CONSENT)
         elif subscriber_id in closed and message.event not in _FOR_CLOSED:
             outcomes[message.pk] = Outcome(SKIPPED, error=MessageError.CLOSED)
-        elif subscriber_id is not None and message.channel in off.get(subscriber_id, ()):
+        elif (
+            subscriber_id is not None
+            and message.channel in off.get(subscriber_id, ())
+            and message.event not in URGENT_EVENTS
+        ):
             outcomes[message.pk] = Outcome(SKIPPED, error=MessageError.CHANNEL_OFF)
         elif message.channel == Channel.TELEGRAM and message.address in blocked:
             outcomes[message.pk] = Outcome(Result.UNDELIVERABLE, error=MessageError.BOT_BLOCKED)
@@ -351,7 +362,11 @@ def _record(claimed: list[Message], outcomes: dict[int, Outcome], lease: dt.date
 def _quiet_windows(messages: list[Message]) -> dict[int, tuple]:
     """``{message id: (time zone, quiet hours)}`` of the SMS and Telegram messages among ``messages``: a retry
     is due no earlier than queueing would have let it be (the subscriber's hours, in their time zone)."""
-    quiet = [m for m in messages if m.channel in QUIET_CHANNELS and m.subscriber_id is not None]
+    quiet = [
+        m
+        for m in messages
+        if m.channel in QUIET_CHANNELS and m.subscriber_id is not None and m.event not in URGENT_EVENTS
+    ]
     if not quiet:
         return {}
     ids = sorted({m.subscriber_id for m in quiet})

@@ -34,6 +34,9 @@ class Event(models.TextChoices):
     PLAN_CHANGED = "plan_changed", _("Plan changed")
     DOCUMENT_ISSUED = "document_issued", _("Document issued")
     TICKET_UPDATED = "ticket_updated", _("Ticket updated")
+    # A portal login code the subscriber asked for a moment ago: sent at once, quiet hours and channel
+    # preferences notwithstanding, to the one channel chosen (portal.codes).
+    LOGIN_CODE = "login_code", _("Portal login code")
     BULK = "bulk", _("Message from the provider")
 
 

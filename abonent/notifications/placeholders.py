@@ -33,6 +33,7 @@ PER_EVENT: dict[str, tuple[str, ...]] = {
     Event.PLAN_CHANGED: ("plan", "monthly_fee", "effective_on"),
     Event.DOCUMENT_ISSUED: ("document", "document_link"),
     Event.TICKET_UPDATED: ("ticket", "ticket_status", "ticket_link"),
+    Event.LOGIN_CODE: ("code", "minutes"),
     Event.BULK: (),
 }
 

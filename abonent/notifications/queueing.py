@@ -34,7 +34,10 @@ logger = logging.getLogger(__name__)
 RECIPIENT_BATCH = 5000
 QUIET_CHANNELS = frozenset({Channel.SMS, Channel.TELEGRAM})
 # Events that still go to a closed contract (the last word on its money).
-_FOR_CLOSED = frozenset({Event.PAYMENT_RECEIVED, Event.DOCUMENT_ISSUED, Event.TICKET_UPDATED})
+_FOR_CLOSED = frozenset({Event.PAYMENT_RECEIVED, Event.DOCUMENT_ISSUED, Event.TICKET_UPDATED, Event.LOGIN_CODE})
+# Events the subscriber is waiting for right now (asked for it on the portal's page): no quiet hours, and a
+# channel turned off for news does not hold back the code asked for on it.
+URGENT_EVENTS = frozenset({Event.LOGIN_CODE})
 
 
 @dataclass
@@ -280,7 +283,7 @@ def _rows_for(notice: Notice, recipient: _Recipient, templates, quiet_default, n
             key = f"{notice.key}:{channel}" if index == 0 else f"{notice.key}:{channel}:{address}"
             skip = _skip_reason(notice, recipient, channel)
             due = notice.not_before or now
-            if channel in QUIET_CHANNELS and not skip:
+            if channel in QUIET_CHANNELS and not skip and notice.event not in URGENT_EVENTS:
                 zone, quiet = recipient.time_zone(), recipient.quiet(quiet_default)
                 if notice.paced_from is not None and due >= notice.paced_from:
                     due = pace_past_quiet_hours(notice.paced_from, due - notice.paced_from, zone, quiet)
@@ -328,7 +331,7 @@ def _skip_reason(notice: Notice, recipient: _Recipient, channel: str) -> str:
         return "no_consent"
     if recipient.subscriber.status == SubscriberStatus.CLOSED and notice.event not in _FOR_CLOSED:
         return "closed"
-    if not recipient.wants(channel):
+    if not recipient.wants(channel) and notice.event not in URGENT_EVENTS:
         return "channel_off"
     return ""
 

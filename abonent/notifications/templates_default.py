@@ -85,6 +85,12 @@ def _texts() -> dict[str, tuple[str, str]]:
             _("Request {ticket}: {ticket_status}"),
             _("{provider}: your request {ticket} is now “{ticket_status}”. {ticket_link}"),
         ),
+        Event.LOGIN_CODE: (
+            _("Your code: {code}"),
+            _(
+                "{provider}: code {code} to sign in to your account {account}. It works {minutes} minutes. Do not tell it to anyone."
+            ),
+        ),
         Event.BULK: ("", ""),
     }
 

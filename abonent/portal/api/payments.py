@@ -1,0 +1,3 @@
+"""(filled by its area)"""
+
+from . import router  # noqa: F401

@@ -1,0 +1,1 @@
+"""The subscriber card's "Portal" panel (filled by the auth area)."""

@@ -1,0 +1,1 @@
+"""The demo's portal passwords (filled by the auth area)."""

@@ -1,0 +1,16 @@
+"""``/my/``: the subscriber's cabinet. Each area's views module lists its own routes."""
+
+from .views import auth, home, pay, plans, profile, pwa, requests, services, usage
+
+app_name = "portal"
+urlpatterns = [
+    *auth.urlpatterns,
+    *home.urlpatterns,
+    *pay.urlpatterns,
+    *plans.urlpatterns,
+    *services.urlpatterns,
+    *usage.urlpatterns,
+    *requests.urlpatterns,
+    *profile.urlpatterns,
+    *pwa.urlpatterns,
+]
