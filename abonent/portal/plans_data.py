@@ -31,6 +31,7 @@ from abonent.billing.selectors import PlanChangePreview
 from abonent.catalog.forms import kbps_to_mbps
 from abonent.catalog.models import Plan, PlanPrice
 from abonent.core import clock
+from abonent.core.money import quantize
 
 ZERO = Decimal("0.00")
 
@@ -198,11 +199,12 @@ def last_charge_id(subscription: Subscription) -> int:
 def charged_since(subscription: Subscription, after_id: int, *kinds: str) -> Decimal:
     """The sum of the subscription's charges of ``kinds`` written after charge ``after_id`` (credits negative)."""
     rows = Charge.objects.filter(subscription_id=subscription.pk, pk__gt=after_id, kind__in=kinds)
-    return rows.aggregate(total=Sum("amount"))["total"] or ZERO
+    # SQLite sums decimals as floats: back to kopecks, as the amounts were written.
+    return quantize(rows.aggregate(total=Sum("amount"))["total"] or ZERO)
 
 
 def balance_now(subscriber) -> Decimal:
-    return billing_data.get_balance(subscriber).balance
+    return quantize(billing_data.get_balance(subscriber).balance)
 
 
 @transaction.atomic

@@ -78,7 +78,7 @@ def money_in(value: str | None) -> Decimal | None:
 # --- schemas ----------------------------------------------------------------------------------------------
 
 
-class PlanBriefOut(Schema):
+class MyPlanBriefOut(Schema):
     id: int
     name: str
     description: str
@@ -87,28 +87,28 @@ class PlanBriefOut(Schema):
     monthly_fee: Money | None = Field(description="Today's price a month; null: the plan has no price today")
 
 
-class SubscriptionPlansOut(Schema):
+class MySubscriptionPlansOut(Schema):
     id: int
     service: str
     status: str = Field(description="active or frozen (a frozen subscription cannot change plan)")
-    plan: PlanBriefOut
+    plan: MyPlanBriefOut
     next_charge_on: dt.date = Field(description="The first day not yet charged")
-    pending_plan: PlanBriefOut | None = Field(description="A downgrade scheduled for pending_plan_from")
+    pending_plan: MyPlanBriefOut | None = Field(description="A downgrade scheduled for pending_plan_from")
     pending_plan_from: dt.date | None
-    offered: list[PlanBriefOut] = Field(description="The plans this subscription may switch to, by name")
+    offered: list[MyPlanBriefOut] = Field(description="The plans this subscription may switch to, by name")
 
 
-class PlansOut(Schema):
+class MyPlansOut(Schema):
     currency: str
-    subscriptions: list[SubscriptionPlansOut]
+    subscriptions: list[MySubscriptionPlansOut]
 
 
-class PlanPreviewParams(Schema):
+class MyPlanPreviewParams(Schema):
     subscription: int
     plan: int
 
 
-class PlanPreviewOut(Schema):
+class MyPlanPreviewOut(Schema):
     subscription: int
     from_plan: int
     to_plan: int
@@ -122,20 +122,20 @@ class PlanPreviewOut(Schema):
     balance_after: Money
 
 
-class PlanPreviewChangedOut(Schema):
+class MyPlanPreviewChangedOut(Schema):
     """409: ``error.code`` is ``preview_changed`` (with ``preview``, nothing done) or ``idempotency_key_reused``."""
 
     error: ErrorBody
-    preview: PlanPreviewOut | None = None
+    preview: MyPlanPreviewOut | None = None
 
 
-class PlanChangeIn(Schema):
+class MyPlanChangeIn(Schema):
     subscription: int
     plan: int
     expected_net: str = Field(pattern=MONEY_IN, description="The preview's net the subscriber agreed to")
 
 
-class SubscriptionIn(Schema):
+class MySubscriptionIn(Schema):
     subscription: int
 
 
@@ -193,7 +193,7 @@ def _offered_plan(subscription, plan_id: int):
 # --- routes -----------------------------------------------------------------------------------------------
 
 
-@router.get("/plans", response={200: PlansOut, **ERRORS}, summary="My plans and the plans I may switch to")
+@router.get("/plans", response={200: MyPlansOut, **ERRORS}, summary="My plans and the plans I may switch to")
 def my_plans(request):
     rows = plans_data.plans_of(request.subscriber)
     return {"currency": currency(), "subscriptions": [_subscription_plans(row) for row in rows]}
@@ -201,39 +201,39 @@ def my_plans(request):
 
 @router.get(
     "/plans/preview",
-    response={200: PlanPreviewOut, **ERRORS},
+    response={200: MyPlanPreviewOut, **ERRORS},
     summary="What switching a subscription to a plan would credit and charge now",
 )
-def preview_plan_change(request, params: Query[PlanPreviewParams]):
+def preview_plan_change(request, params: Query[MyPlanPreviewParams]):
     subscription = owned_subscription(request, params.subscription)
     return _preview(plans_data.preview(subscription, _offered_plan(subscription, params.plan)))
 
 
 @router.post(
     "/plans/change",
-    response={200: PlanPreviewOut, **WRITE_ERRORS, 409: PlanPreviewChangedOut},
+    response={200: MyPlanPreviewOut, **WRITE_ERRORS, 409: MyPlanPreviewChangedOut},
     summary="Switch plan with the amounts of the preview: an upgrade now, a downgrade from the next period",
 )
 @preview_changed_is_409(_preview)
 @idempotent(200, required=True, access=subscription_access)
-def change_plan(request, payload: PlanChangeIn):
+def change_plan(request, payload: MyPlanChangeIn):
     subscription = owned_subscription(request, payload.subscription)
     plan = _offered_plan(subscription, payload.plan)
     done = plans_data.change_plan_as_seen(subscription, plan, SeenPlanChange(net=Decimal(payload.expected_net)))
-    return PlanPreviewOut.model_validate(_preview(done))
+    return MyPlanPreviewOut.model_validate(_preview(done))
 
 
 @router.post(
     "/plans/cancel-pending",
-    response={200: SubscriptionPlansOut, **WRITE_ERRORS},
+    response={200: MySubscriptionPlansOut, **WRITE_ERRORS},
     summary="Keep the current plan: cancel the downgrade scheduled for the next period",
 )
 @idempotent(200, access=subscription_access)
-def cancel_pending_plan_change(request, payload: SubscriptionIn):
+def cancel_pending_plan_change(request, payload: MySubscriptionIn):
     subscription = owned_subscription(request, payload.subscription)
     billing.do_cancel_pending_plan_change(subscription, acting_user=None)
     row = next(r for r in plans_data.plans_of(request.subscriber) if r.subscription.pk == subscription.pk)
-    return SubscriptionPlansOut.model_validate(_subscription_plans(row))
+    return MySubscriptionPlansOut.model_validate(_subscription_plans(row))
 
 
 from . import services  # noqa: E402,F401  (the services' routes, on the same router)

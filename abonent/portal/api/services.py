@@ -23,7 +23,7 @@ from . import router
 from .plans import (
     ERRORS,
     WRITE_ERRORS,
-    SubscriptionIn,
+    MySubscriptionIn,
     money_in,
     owned_subscription,
     preview_changed_is_409,
@@ -33,7 +33,7 @@ from .plans import (
 # --- schemas ----------------------------------------------------------------------------------------------
 
 
-class FreezePolicyOut(Schema):
+class MyFreezePolicyOut(Schema):
     min_days: int
     max_days: int
     yearly_quota_days: int
@@ -42,7 +42,7 @@ class FreezePolicyOut(Schema):
     activation_fee: Money = Field(description="Once per freeze")
 
 
-class UnfreezePreviewOut(Schema):
+class MyUnfreezePreviewOut(Schema):
     subscription: int
     resumes_on: dt.date
     refund: Money = Field(description="The freeze fee of the days not used, given back")
@@ -51,23 +51,23 @@ class UnfreezePreviewOut(Schema):
     balance_after: Money
 
 
-class ActiveFreezeOut(Schema):
+class MyActiveFreezeOut(Schema):
     starts_on: dt.date
     ends_on: dt.date = Field(description="Service and fees resume on this day")
-    unfreeze: UnfreezePreviewOut = Field(description="What ending the freeze now does")
+    unfreeze: MyUnfreezePreviewOut = Field(description="What ending the freeze now does")
 
 
-class FreezeBlockOut(Schema):
+class MyFreezeBlockOut(Schema):
     subscription: int
     plan_name: str
     status: str
-    policy: FreezePolicyOut | None = Field(description="null: the plan cannot be frozen")
+    policy: MyFreezePolicyOut | None = Field(description="null: the plan cannot be frozen")
     days_left: int = Field(description="Of the yearly quota, this calendar year")
     refusal: str | None = Field(description="Why a freeze cannot be taken now")
-    active: ActiveFreezeOut | None
+    active: MyActiveFreezeOut | None
 
 
-class PromisedPolicyOut(Schema):
+class MyPromisedPolicyOut(Schema):
     max_amount: Money
     days: int
     fee: Money
@@ -75,22 +75,22 @@ class PromisedPolicyOut(Schema):
     max_debt: Money = Field(description="Refused while the balance is below −max_debt")
 
 
-class OpenPromisedOut(Schema):
+class MyOpenPromisedOut(Schema):
     amount: Money
     fee: Money
     due_on: dt.date = Field(description="The last day; the next payment repays it before")
 
 
-class PromisedBlockOut(Schema):
-    policy: PromisedPolicyOut | None = Field(description="null: the plan offers no promised payment")
+class MyPromisedBlockOut(Schema):
+    policy: MyPromisedPolicyOut | None = Field(description="null: the plan offers no promised payment")
     available: bool
     refusal_code: str | None = Field(description="promised_already_open, promised_once_per_month, …")
     refusal: str | None
     due_on: dt.date | None = Field(description="The last day of one taken today")
-    open: OpenPromisedOut | None
+    open: MyOpenPromisedOut | None
 
 
-class TurboOptionOut(Schema):
+class MyTurboOptionOut(Schema):
     id: int
     name: str
     download_kbps: int
@@ -99,7 +99,7 @@ class TurboOptionOut(Schema):
     price: Money
 
 
-class TurboActivationOut(Schema):
+class MyTurboActivationOut(Schema):
     subscription: int
     turbo: int
     name: str
@@ -110,28 +110,28 @@ class TurboActivationOut(Schema):
     ends_at: dt.datetime
 
 
-class TurboBlockOut(Schema):
+class MyTurboBlockOut(Schema):
     subscription: int
     plan_name: str
-    offered: list[TurboOptionOut]
-    active: TurboActivationOut | None
+    offered: list[MyTurboOptionOut]
+    active: MyTurboActivationOut | None
 
 
-class ServicesOut(Schema):
+class MyServicesOut(Schema):
     currency: str
     balance: Money
     available: Money = Field(description="balance + credit limit")
-    freezes: list[FreezeBlockOut]
-    promised_payment: PromisedBlockOut
-    turbos: list[TurboBlockOut]
+    freezes: list[MyFreezeBlockOut]
+    promised_payment: MyPromisedBlockOut
+    turbos: list[MyTurboBlockOut]
 
 
-class FreezePreviewParams(Schema):
+class MyFreezePreviewParams(Schema):
     subscription: int
     days: int = Field(ge=1, le=366)
 
 
-class FreezePreviewOut(Schema):
+class MyFreezePreviewOut(Schema):
     subscription: int
     days: int
     starts_on: dt.date
@@ -143,42 +143,42 @@ class FreezePreviewOut(Schema):
     balance_after: Money
 
 
-class FreezeChangedOut(Schema):
+class MyFreezeChangedOut(Schema):
     """409: ``preview_changed`` (with ``preview``, nothing done) or ``idempotency_key_reused``."""
 
     error: ErrorBody
-    preview: FreezePreviewOut | None = None
+    preview: MyFreezePreviewOut | None = None
 
 
-class UnfreezeChangedOut(Schema):
+class MyUnfreezeChangedOut(Schema):
     error: ErrorBody
-    preview: UnfreezePreviewOut | None = None
+    preview: MyUnfreezePreviewOut | None = None
 
 
-class FreezeIn(Schema):
+class MyFreezeIn(Schema):
     subscription: int
     days: int = Field(ge=1, le=366)
     expected_fee: str = Field(pattern=MONEY_IN, description="The preview's fee the subscriber agreed to")
 
 
-class UnfreezeIn(Schema):
+class MyUnfreezeIn(Schema):
     subscription: int
     expected_net: str | None = Field(None, pattern=MONEY_IN, description="The unfreeze's net shown; null: not checked")
 
 
-class PromisedIn(Schema):
+class MyPromisedIn(Schema):
     amount: str | None = Field(None, pattern=MONEY_IN, description="null: the most the policy allows")
     expected_fee: str | None = Field(None, pattern=MONEY_IN, description="The policy's fee shown; null: not checked")
 
 
-class PromisedOut(Schema):
+class MyPromisedOut(Schema):
     amount: Money
     fee: Money
     due_on: dt.date
     balance: Money
 
 
-class TurboIn(Schema):
+class MyTurboIn(Schema):
     subscription: int
     turbo: int
     expected_price: str | None = Field(None, pattern=MONEY_IN, description="The price shown; null: not checked")
@@ -267,7 +267,7 @@ def _turbo_block(offer: services_data.TurboOffer) -> dict:
 # --- routes -----------------------------------------------------------------------------------------------
 
 
-@router.get("/services", response={200: ServicesOut, **ERRORS}, summary="My freeze, promised payment and turbo")
+@router.get("/services", response={200: MyServicesOut, **ERRORS}, summary="My freeze, promised payment and turbo")
 def my_services(request):
     page = services_data.services_of(request.subscriber)
     return {
@@ -282,79 +282,79 @@ def my_services(request):
 
 @router.get(
     "/freeze/preview",
-    response={200: FreezePreviewOut, **ERRORS},
+    response={200: MyFreezePreviewOut, **ERRORS},
     summary="What freezing a subscription from today for some days costs and gives back",
 )
-def preview_freeze(request, params: Query[FreezePreviewParams]):
+def preview_freeze(request, params: Query[MyFreezePreviewParams]):
     subscription = owned_subscription(request, params.subscription)
     return _freeze_preview(services_data.freeze_preview(subscription, params.days))
 
 
 @router.post(
     "/freeze",
-    response={200: FreezePreviewOut, **WRITE_ERRORS, 409: FreezeChangedOut},
+    response={200: MyFreezePreviewOut, **WRITE_ERRORS, 409: MyFreezeChangedOut},
     summary="Freeze from today for some days, at the fee of the preview",
 )
 @preview_changed_is_409(_freeze_preview)
 @idempotent(200, required=True, access=subscription_access)
-def freeze(request, payload: FreezeIn):
+def freeze(request, payload: MyFreezeIn):
     subscription = owned_subscription(request, payload.subscription)
     done = services_data.freeze_as_seen(subscription, payload.days, SeenFreeze(fee=money_in(payload.expected_fee)))
-    return FreezePreviewOut.model_validate(_freeze_preview(done))
+    return MyFreezePreviewOut.model_validate(_freeze_preview(done))
 
 
 @router.post(
     "/unfreeze",
-    response={200: UnfreezePreviewOut, **WRITE_ERRORS, 409: UnfreezeChangedOut},
+    response={200: MyUnfreezePreviewOut, **WRITE_ERRORS, 409: MyUnfreezeChangedOut},
     summary="End the freeze now: the unused freeze days given back, the plan's fee resumed",
 )
 @preview_changed_is_409(_unfreeze)
 @idempotent(200, required=True, access=subscription_access)
-def unfreeze(request, payload: UnfreezeIn):
+def unfreeze(request, payload: MyUnfreezeIn):
     subscription = owned_subscription(request, payload.subscription)
     seen = None if payload.expected_net is None else SeenUnfreeze(net=money_in(payload.expected_net))
     done = services_data.unfreeze_as_seen(subscription, seen)
-    return UnfreezePreviewOut.model_validate(_unfreeze(done))
+    return MyUnfreezePreviewOut.model_validate(_unfreeze(done))
 
 
 @router.post(
     "/promised-payment",
-    response={201: PromisedOut, **WRITE_ERRORS},
+    response={201: MyPromisedOut, **WRITE_ERRORS},
     summary="Take a promised payment within the policy of my plan",
 )
 @preview_changed_is_409()
 @idempotent(201, required=True, access=lambda request, **_kwargs: None)
-def take_promised_payment(request, payload: PromisedIn):
+def take_promised_payment(request, payload: MyPromisedIn):
     promised = services_data.take_promised_as_seen(
         request.subscriber, money_in(payload.amount), seen_fee=money_in(payload.expected_fee)
     )
     balance = services_data.balance_now(request.subscriber)
-    return PromisedOut(amount=promised.amount, fee=promised.fee, due_on=promised.due_on, balance=balance)
+    return MyPromisedOut(amount=promised.amount, fee=promised.fee, due_on=promised.due_on, balance=balance)
 
 
 @router.post(
     "/turbo",
-    response={201: TurboActivationOut, **WRITE_ERRORS},
+    response={201: MyTurboActivationOut, **WRITE_ERRORS},
     summary="Buy a turbo: its price is charged now, its speed lasts for its hours",
 )
 @preview_changed_is_409()
 @idempotent(201, required=True, access=subscription_access)
-def buy_turbo(request, payload: TurboIn):
+def buy_turbo(request, payload: MyTurboIn):
     subscription = owned_subscription(request, payload.subscription)
     turbo = services_data.offered_turbo(subscription, payload.turbo)
     if turbo is None:
         message = _("The plan does not offer this turbo.")
         raise ValidationError({"turbo": ValidationError(message, code="turbo_not_offered")})
     activation = services_data.buy_turbo_as_seen(subscription, turbo, seen_price=money_in(payload.expected_price))
-    return TurboActivationOut.model_validate(_activation(activation))
+    return MyTurboActivationOut.model_validate(_activation(activation))
 
 
 @router.post(
     "/turbo/end",
-    response={200: TurboActivationOut, **WRITE_ERRORS},
+    response={200: MyTurboActivationOut, **WRITE_ERRORS},
     summary="End the turbo now, before its time; its price is not refunded",
 )
 @idempotent(200, access=subscription_access)
-def end_turbo(request, payload: SubscriptionIn):
+def end_turbo(request, payload: MySubscriptionIn):
     subscription = owned_subscription(request, payload.subscription)
-    return TurboActivationOut.model_validate(_activation(billing.do_end_turbo(subscription, acting_user=None)))
+    return MyTurboActivationOut.model_validate(_activation(billing.do_end_turbo(subscription, acting_user=None)))

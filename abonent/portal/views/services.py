@@ -148,6 +148,9 @@ def promised(request):
             changed = _("The terms have changed since the page was shown; nothing was taken. Look at them again.")
             return _services_page(request, changed=changed, status=409)
         except ValidationError as exc:
+            if getattr(exc, "code", None) == "promised_already_open":  # a second click of the one taken
+                messages.info(request, refusal(exc))
+                return redirect("portal:services")
             apply_action_errors(form, exc)
         else:
             messages.success(
