@@ -21,7 +21,8 @@ from ..plans_data import PreviewChanged
 
 
 def _day(value) -> str:
-    return date_format(value, "DATE_FORMAT")
+    # The short form in sentences: Russian's long one ends in "г.", and a full stop after it doubles.
+    return date_format(value, "SHORT_DATE_FORMAT")
 
 
 def refusal(exc: ValidationError) -> str:

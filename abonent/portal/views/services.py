@@ -30,7 +30,7 @@ from .plans import refusal
 
 
 def _day(value) -> str:
-    return date_format(value, "DATE_FORMAT")
+    return date_format(value, "SHORT_DATE_FORMAT")  # as ``plans._day``
 
 
 def _services_page(request, *, promised_form=None, unfrozen=None, changed: str = "", status=200):
@@ -38,7 +38,8 @@ def _services_page(request, *, promised_form=None, unfrozen=None, changed: str =
     unfreeze just measured (shown again when they were not the ones the page had shown)."""
     page = services_data.services_of(request.subscriber)
     for offer in page.freezes:
-        offer.days_form = FreezeDaysForm(auto_id=f"freeze-{offer.subscription.pk}-%s")
+        initial = {"days": offer.policy.min_days} if offer.policy else {}
+        offer.days_form = FreezeDaysForm(auto_id=f"freeze-{offer.subscription.pk}-%s", initial=initial)
         if unfrozen is not None and offer.subscription.pk == unfrozen.subscription_id:
             offer.unfreeze = unfrozen
         if offer.unfreeze is not None:
