@@ -270,7 +270,7 @@ def promised_offer(subscriber) -> PromisedOffer:
 
 
 @transaction.atomic
-def take_promised_as_seen(subscriber, amount: Decimal, *, seen_fee: Decimal | None) -> PromisedPayment:
+def take_promised_as_seen(subscriber, amount: Decimal | None, *, seen_fee: Decimal | None) -> PromisedPayment:
     """Take a promised payment of ``amount`` if its fee is the one shown (``None``: not compared)."""
     promised = billing.do_take_promised_payment(subscriber, acting_user=None, amount=amount)
     if seen_fee is not None and promised.fee != seen_fee:
