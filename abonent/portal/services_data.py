@@ -1,0 +1,388 @@
+"""The portal's services page: freeze, promised payment and turbo, each with its terms and its amounts shown
+before the subscriber confirms, and confirmed only as shown (the rule of ``plans_data``).
+
+The previews say what billing's actions will do; where one says "no" the reason is billing's own words (the
+same messages, tests hold them equal), so the page never offers what the action would refuse. The actions stay
+the authority: a confirmation runs the action, measures what it wrote, and rolls back when that is not what
+was shown (``PreviewChanged``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from abonent.billing import actions as billing
+from abonent.billing import selectors as billing_data
+from abonent.billing.engine import amount_for, period_for
+from abonent.billing.models import (
+    Charge,
+    ChargeKind,
+    Freeze,
+    FreezeStatus,
+    PromisedPayment,
+    PromisedPaymentStatus,
+    Subscription,
+    SubscriptionStatus,
+    TurboActivation,
+)
+from abonent.catalog.models import FreezePolicy, PromisedPaymentPolicy, Turbo
+from abonent.catalog.selectors import NoPriceError, price_on
+from abonent.core import clock
+from abonent.core.money import format_money, quantize
+
+from .plans_data import ZERO, PreviewChanged, Speed, balance_now, charged_since, last_charge_id, lock, subscriptions
+
+# --- freeze -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FreezePreview:
+    """A freeze of ``days`` from today: its fee, the unused part of the period given back, the balance after."""
+
+    subscription_id: int
+    days: int
+    starts_on: dt.date
+    ends_on: dt.date  # service and fees resume on this day
+    fee: Decimal
+    credit: Decimal
+    balance_before: Decimal
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.ends_on - dt.timedelta(days=1)
+
+    @property
+    def net(self) -> Decimal:
+        """What the balance loses (negative: gains)."""
+        return self.fee - self.credit
+
+    @property
+    def balance_after(self) -> Decimal:
+        return self.balance_before - self.net
+
+
+@dataclass(frozen=True)
+class UnfreezePreview:
+    """Ending a freeze now: the fee of the freeze days not used given back, the plan's fee resumed."""
+
+    subscription_id: int
+    resumes_on: dt.date
+    refund: Decimal
+    charge: Decimal
+    balance_before: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.charge - self.refund
+
+    @property
+    def balance_after(self) -> Decimal:
+        return self.balance_before - self.net
+
+
+@dataclass
+class FreezeOffer:
+    subscription: Subscription
+    policy: FreezePolicy | None
+    days_left: int  # of the policy's yearly quota, this calendar year
+    active: Freeze | None = None
+    unfreeze: UnfreezePreview | None = None
+    refusal: str = ""  # why a freeze cannot be taken now
+
+    @property
+    def last_day(self) -> dt.date | None:
+        """The active freeze's last frozen day (``ends_on`` is the day service resumes)."""
+        return self.active.ends_on - dt.timedelta(days=1) if self.active else None
+
+
+def freeze_offer(subscription: Subscription) -> FreezeOffer | None:
+    """The freeze block of one subscription; None when its plan cannot be frozen and it is not frozen."""
+    policy = subscription.plan.freeze_policy
+    active = Freeze.objects.filter(subscription=subscription, status=FreezeStatus.ACTIVE).select_related("policy")
+    active = active.first()
+    if policy is None and active is None:
+        return None
+    today = clock.today()
+    days_left = max(policy.yearly_quota_days - billing.freeze_days_used(subscription, today.year), 0) if policy else 0
+    offer = FreezeOffer(subscription, policy, days_left, active)
+    if active is not None:
+        offer.unfreeze = unfreeze_preview(subscription, active)
+    elif subscription.status != SubscriptionStatus.ACTIVE:
+        offer.refusal = _("Only an active subscription can be frozen.")
+    elif days_left == 0:
+        offer.refusal = _("Only %(left)d freeze days are left this year.") % {"left": 0}
+    return offer
+
+
+def freeze_preview(subscription: Subscription, days: int) -> FreezePreview:
+    """A freeze of ``days`` from today, or billing's refusal of it (its codes and words) as ValidationError."""
+    policy = subscription.plan.freeze_policy
+    if policy is None:
+        raise ValidationError(_("This plan cannot be frozen."), code="freeze_not_allowed")
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        raise ValidationError(_("Only an active subscription can be frozen."), code="subscription_not_active")
+    if not policy.min_days <= days <= policy.max_days:
+        message = _("A freeze lasts from %(min)d to %(max)d days.") % {"min": policy.min_days, "max": policy.max_days}
+        raise ValidationError({"days": ValidationError(message, code="freeze_days_out_of_range")})
+    today = clock.today()
+    used = billing.freeze_days_used(subscription, today.year)
+    if used + min(days, (dt.date(today.year + 1, 1, 1) - today).days) > policy.yearly_quota_days:
+        message = _("Only %(left)d freeze days are left this year.") % {"left": max(policy.yearly_quota_days - used, 0)}
+        raise ValidationError({"days": ValidationError(message, code="freeze_quota_exceeded")})
+    fee = billing.freeze_fee(policy, days)
+    balance = billing_data.get_balance(subscription.subscriber)
+    if fee > 0 and balance.available < fee:
+        raise ValidationError(
+            _("The balance does not cover the freeze fee of %(fee)s.") % {"fee": format_money(fee)},
+            code="insufficient_funds",
+        )
+    credit = billing_data.unused_credit(subscription, today)
+    return FreezePreview(subscription.pk, days, today, today + dt.timedelta(days=days), fee, credit, balance.balance)
+
+
+@dataclass(frozen=True)
+class SeenFreeze:
+    """The freeze amounts the subscriber saw; None is not compared (the API sends only the fee)."""
+
+    fee: Decimal
+    credit: Decimal | None = None
+    balance_after: Decimal | None = None
+
+    def matches(self, done: FreezePreview) -> bool:
+        pairs = ((self.fee, done.fee), (self.credit, done.credit), (self.balance_after, done.balance_after))
+        return all(seen is None or seen == actual for seen, actual in pairs)
+
+
+@transaction.atomic
+def freeze_as_seen(subscription: Subscription, days: int, seen: SeenFreeze) -> FreezePreview:
+    """Freeze for ``days`` from today if it costs what ``seen`` says; else nothing is written (``PreviewChanged``)."""
+    subscription = lock(subscription)
+    marker = last_charge_id(subscription)
+    freeze = billing.do_freeze_subscription(subscription, days=days, acting_user=None)
+    fee = charged_since(subscription, marker, ChargeKind.FREEZE_FEE)
+    credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT)
+    after = balance_now(subscription.subscriber)
+    done = FreezePreview(subscription.pk, days, freeze.starts_on, freeze.ends_on, fee, credit, after + fee - credit)
+    if not seen.matches(done):
+        raise PreviewChanged(done)
+    return done
+
+
+def unfreeze_preview(subscription: Subscription, freeze: Freeze) -> UnfreezePreview:
+    """What ending ``freeze`` today gives back and charges, as billing computes it: the freeze fee of the days
+    booked and not used (the policy's minimum counts as used), and the plan's fee for the rest of the current
+    period. The confirmation checks it against what the unfreeze actually wrote."""
+    today = clock.today()
+    resumes_on = min(today, freeze.ends_on)
+    refund = ZERO
+    paid = Charge.objects.filter(event_id=freeze.event_id, kind=ChargeKind.FREEZE_FEE, amount__gt=0).first()
+    if paid is not None and freeze.event_id is not None and resumes_on < freeze.ends_on:
+        used = max((resumes_on - freeze.starts_on).days, freeze.policy.min_days)
+        left = paid.amount + sum(paid.reversals.values_list("amount", flat=True), ZERO)
+        refund = max(min(paid.amount - min(billing.freeze_fee(freeze.policy, used), paid.amount), left), ZERO)
+    plan = subscription.plan
+    start, end, full_start = period_for(plan, resumes_on, subscription.anchor_day)
+    try:
+        charge = quantize(amount_for(plan, price_on(plan, resumes_on), start, end, full_start)[0])
+    except NoPriceError:
+        charge = ZERO
+    return UnfreezePreview(subscription.pk, resumes_on, refund, charge, balance_now(subscription.subscriber))
+
+
+@dataclass(frozen=True)
+class SeenUnfreeze:
+    net: Decimal
+    balance_after: Decimal | None = None
+
+    def matches(self, done: UnfreezePreview) -> bool:
+        return self.net == done.net and self.balance_after in (None, done.balance_after)
+
+
+@transaction.atomic
+def unfreeze_as_seen(subscription: Subscription, seen: SeenUnfreeze | None) -> UnfreezePreview:
+    """End the freeze now if it gives back and charges what ``seen`` says (``None``: not compared)."""
+    subscription = lock(subscription)
+    if subscription.status != SubscriptionStatus.FROZEN:
+        raise ValidationError(_("The subscription is not frozen."), code="not_frozen")
+    marker = last_charge_id(subscription)
+    billing.do_unfreeze_subscription(subscription, acting_user=None)
+    refund = -charged_since(subscription, marker, ChargeKind.FREEZE_FEE)
+    charge = charged_since(subscription, marker, *(k for k in ChargeKind.values if k != ChargeKind.FREEZE_FEE))
+    after = balance_now(subscription.subscriber)
+    done = UnfreezePreview(subscription.pk, clock.today(), refund, charge, after + charge - refund)
+    if seen is not None and not seen.matches(done):
+        raise PreviewChanged(done)
+    return done
+
+
+# --- promised payment -------------------------------------------------------------------------------------
+
+
+@dataclass
+class PromisedOffer:
+    """The promised payment block: the policy (None: the plan offers none), the open one, why not now."""
+
+    policy: PromisedPaymentPolicy | None
+    open: PromisedPayment | None = None
+    refusal: str = ""
+    refusal_code: str = ""
+    due_on: dt.date | None = None  # the last day of one taken today
+
+    @property
+    def available(self) -> bool:
+        return self.policy is not None and not self.refusal
+
+
+def promised_offer(subscriber) -> PromisedOffer:
+    """The policy and whether it allows a promised payment now, refused in billing's words, in billing's order
+    (``do_take_promised_payment``)."""
+    policy = billing_data.promised_payment_policy(subscriber)
+    opened = PromisedPayment.objects.filter(subscriber_id=subscriber.pk, status=PromisedPaymentStatus.OPEN).first()
+    if policy is None:
+        return PromisedOffer(None, opened)
+    today = clock.today()
+    offer = PromisedOffer(policy, opened, due_on=today + dt.timedelta(days=policy.days))
+    month_start = timezone.make_aware(dt.datetime.combine(today.replace(day=1), dt.time.min))
+    balance = balance_now(subscriber)
+    if opened is not None:
+        offer.refusal, offer.refusal_code = _("A promised payment is already open."), "promised_already_open"
+    elif (
+        policy.once_per_month
+        and PromisedPayment.objects.filter(subscriber_id=subscriber.pk, taken_at__gte=month_start).exists()
+    ):
+        offer.refusal = _("A promised payment can be taken once a month.")
+        offer.refusal_code = "promised_once_per_month"
+    elif balance < -policy.max_debt:
+        offer.refusal = _("The debt of %(debt)s is too large for a promised payment (at most %(max)s).") % {
+            "debt": format_money(-balance),
+            "max": format_money(policy.max_debt),
+        }
+        offer.refusal_code = "promised_debt_too_large"
+    return offer
+
+
+@transaction.atomic
+def take_promised_as_seen(subscriber, amount: Decimal | None, *, seen_fee: Decimal | None) -> PromisedPayment:
+    """Take a promised payment of ``amount`` if its fee is the one shown (``None``: not compared)."""
+    promised = billing.do_take_promised_payment(subscriber, acting_user=None, amount=amount)
+    if seen_fee is not None and promised.fee != seen_fee:
+        raise PreviewChanged(None)  # the caller reads the offer again once this is rolled back
+    return promised
+
+
+# --- turbo ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurboCard:
+    turbo: Turbo
+
+    @property
+    def speed(self) -> Speed:
+        return Speed(self.turbo.download_kbps, self.turbo.upload_kbps)
+
+
+@dataclass
+class TurboOffer:
+    subscription: Subscription
+    offered: list[TurboCard] = field(default_factory=list)
+    active: TurboActivation | None = None
+
+    @property
+    def active_speed(self) -> Speed | None:
+        return Speed(self.active.download_kbps, self.active.upload_kbps) if self.active else None
+
+
+@dataclass(frozen=True)
+class TurboPreview:
+    subscription_id: int
+    turbo: Turbo
+    price: Decimal
+    ends_at: dt.datetime
+    balance_before: Decimal
+
+    @property
+    def balance_after(self) -> Decimal:
+        return self.balance_before - self.price
+
+
+def turbo_offers(rows: list[Subscription]) -> list[TurboOffer]:
+    """Per subscription: the turbo options its plan sells (for an active one) and the turbo on now."""
+    active = billing_data.active_turbos([s.pk for s in rows])
+    offers = []
+    for s in rows:
+        offered = (
+            [TurboCard(t) for t in billing_data.turbos_offered(s)] if s.status == SubscriptionStatus.ACTIVE else []
+        )
+        if offered or s.pk in active:
+            offers.append(TurboOffer(s, offered, active.get(s.pk)))
+    return offers
+
+
+def offered_turbo(subscription: Subscription, turbo_id) -> Turbo | None:
+    try:
+        return billing_data.turbos_offered(subscription).filter(pk=int(turbo_id)).first()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def turbo_preview(subscription: Subscription, turbo: Turbo) -> TurboPreview:
+    """Buying ``turbo`` now, or billing's refusal of it (its codes and words) as ValidationError."""
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        raise ValidationError(_("Turbo is only for an active subscription."), code="subscription_not_active")
+    now = clock.now()
+    current = billing_data.active_turbos([subscription.pk]).get(subscription.pk)
+    if current is not None:
+        raise ValidationError(
+            _("A turbo is already on (until %(time)s).") % {"time": _moment(current.ends_at)}, code="turbo_already_on"
+        )
+    price = quantize(turbo.price)
+    balance = billing_data.get_balance(subscription.subscriber)
+    if price > 0 and balance.available < price:
+        raise ValidationError(
+            _("The balance does not cover the turbo's price of %(price)s.") % {"price": format_money(price)},
+            code="insufficient_funds",
+        )
+    return TurboPreview(subscription.pk, turbo, price, now + dt.timedelta(hours=turbo.hours), balance.balance)
+
+
+def _moment(value: dt.datetime) -> str:
+    return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
+
+
+@transaction.atomic
+def buy_turbo_as_seen(subscription: Subscription, turbo: Turbo, *, seen_price: Decimal | None) -> TurboActivation:
+    """Buy ``turbo`` if its price is the one shown (``None``: not compared); one at a time, by billing's lock."""
+    activation = billing.do_activate_turbo(subscription, turbo=turbo, acting_user=None)
+    if seen_price is not None and activation.price != seen_price:
+        raise PreviewChanged(None)  # the caller previews again once this is rolled back
+    return activation
+
+
+# --- the page ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ServicesPage:
+    balance: billing_data.Balance
+    freezes: list[FreezeOffer]
+    promised: PromisedOffer
+    turbos: list[TurboOffer]
+
+
+def services_of(subscriber) -> ServicesPage:
+    rows = list(subscriptions(subscriber).order_by("started_on", "pk"))
+    return ServicesPage(
+        balance=billing_data.get_balance(subscriber),
+        freezes=[offer for offer in map(freeze_offer, rows) if offer is not None],
+        promised=promised_offer(subscriber),
+        turbos=turbo_offers(rows),
+    )
