@@ -136,12 +136,16 @@ def current_subscriptions(subscriber) -> QuerySet[Subscription]:
 
 
 def plans_offered(subscription: Subscription, *, channel: str = "staff") -> QuerySet[Plan]:
-    """Plans the subscription may switch to: in the portal only the plan's ``switchable_to``; staff may also
+    """Plans the subscription may switch to: in the portal only the plan's public ``switchable_to``; staff may also
     choose any public plan of the same service."""
     current = subscription.plan
     offered = Q(pk__in=current.switchable_to.values("pk"))
     if channel == "staff":
         offered |= Q(is_public=True, service_id=current.service_id)
+    else:
+        # A subscriber picks from the public plans only: a plan switchable to but withdrawn from sale (is_public
+        # turned off) is not offered through the portal, its API or any caller speaking for the subscriber.
+        offered &= Q(is_public=True)
     # One service: a subscription is one subscriber's live use of one service (billing_sub_one_live_per_service).
     return (
         Plan.objects.filter(offered, is_archived=False, service_id=current.service_id)

@@ -104,7 +104,7 @@ def subscriptions(request_or_subscriber) -> QuerySet[Subscription]:
 
 
 def offered_plans(subscription: Subscription) -> QuerySet[Plan]:
-    return billing_data.plans_offered(subscription, channel="portal").filter(is_public=True)
+    return billing_data.plans_offered(subscription, channel="portal")
 
 
 def offered_plan(subscription: Subscription, plan_id: int) -> Plan | None:
