@@ -317,7 +317,8 @@ def statement_csv(request):
     # A BOM and semicolons: what a spreadsheet in a Russian locale opens as columns, Cyrillic intact.
     response.write("\ufeff")
     writer = csv.writer(response, delimiter=";")
-    number = lambda value: formats.number_format(value, decimal_pos=2)  # noqa: E731 - the locale's decimal mark
+    mark = formats.get_format("DECIMAL_SEPARATOR")
+    number = lambda value: f"{value:.2f}".replace(".", mark)  # noqa: E731 - the locale's mark, no grouping
     writer.writerow([_("Date"), _("Operation"), _("Description"), _("Amount"), _("Balance after")])
     writer.writerow([f"{start:%Y-%m-%d}", _("Opening balance"), "", "", number(account.opening)])
     for line in account.lines:
