@@ -109,6 +109,10 @@ FAILURE_REASONS = {
 }
 
 
+def recent_checkouts(subscriber, limit: int = 5) -> list[Checkout]:
+    return list(Checkout.objects.filter(subscriber_id=subscriber.pk).order_by("-created_at", "-id")[:limit])
+
+
 def failure_reason(checkout: Checkout) -> str:
     """Why a failed checkout was not paid, for the subscriber (never the gateway's raw text)."""
     known = FAILURE_REASONS.get(checkout.failure_code)

@@ -76,7 +76,7 @@ def pay(request):
             "available": pay_data.online_payments_available(),
             "consent_text": pay_data.save_consent_text(subscriber),
             "limit": pay_data.online_payment_max(),
-            "recent": Checkout.objects.filter(subscriber_id=subscriber.pk).order_by("-created_at", "-id")[:5],
+            "recent": pay_data.recent_checkouts(subscriber),
         },
         status=status,
     )
