@@ -113,6 +113,12 @@ def recent_checkouts(subscriber, limit: int = 5) -> list[Checkout]:
     return list(Checkout.objects.filter(subscriber_id=subscriber.pk).order_by("-created_at", "-id")[:limit])
 
 
+def decline_reason(code: str) -> str:
+    """A gateway's decline code in the subscriber's words, or empty when it has none we know."""
+    known = FAILURE_REASONS.get(code)
+    return str(known) if known else ""
+
+
 def failure_reason(checkout: Checkout) -> str:
     """Why a failed checkout was not paid, for the subscriber (never the gateway's raw text)."""
     known = FAILURE_REASONS.get(checkout.failure_code)

@@ -154,12 +154,18 @@ def test_the_history_shows_each_debit_with_its_amount_and_result(fakepay, subscr
     card = link(subscriber)
     client.post("/my/pay/autopay/", settings_form(card))
 
-    # When the worker's autopay run comes on the 25th.
-    with clock.travel_to(dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC)):
-        actions.do_run_autopay()
-        page = signed_in(subscriber).get("/my/pay/autopay/").content.decode()
+    # When the card is short of money on the 25th and the retry next day goes through.
+    fakepay.script.append(("declined", "insufficient_funds", True))
+    for day in (25, 26):
+        with clock.travel_to(dt.datetime(2026, 11, day, 10, tzinfo=dt.UTC)):
+            actions.do_run_autopay()
+    page = signed_in(subscriber).get("/my/pay/autopay/").content.decode()
 
-    attempt = AutopayAttempt.objects.get(subscriber_id=subscriber.pk)
-    assert (attempt.status, attempt.amount) == (AttemptStatus.SUCCEEDED, D("300.00"))
+    attempts = AutopayAttempt.objects.filter(subscriber_id=subscriber.pk).order_by("number")
+    assert [(a.status, a.amount) for a in attempts] == [
+        (AttemptStatus.DECLINED, D("300.00")),
+        (AttemptStatus.SUCCEEDED, D("300.00")),
+    ]
     assert get_balance(subscriber).balance == D("650.00")
-    assert 'data-testid="autopay-attempt"' in page and "300.00" in page and "Succeeded" in page
+    assert page.count('data-testid="autopay-attempt"') == 2 and "Succeeded" in page
+    assert "Declined: There was not enough money on the card or account." in page

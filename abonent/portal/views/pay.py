@@ -209,7 +209,7 @@ def autopay(request):
             "form": form,
             "plan": plan,
             "methods": list(methods),
-            "attempts": attempts_of(subscriber),
+            "attempts": [(a, pay_data.decline_reason(a.decline_code)) for a in attempts_of(subscriber)],
         },
         status=status,
     )
