@@ -14,7 +14,7 @@ from .. import pay_data
 MONEY_IN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
 
 
-class SuggestedOut(Schema):
+class MySuggestedOut(Schema):
     amount: Money = Field(description="What to pay so the balance covers the coming month, whole roubles; 0: covered")
     fees: Money = Field(description="The charges due from today until `until` (exclusive)")
     balance: Money
@@ -28,7 +28,7 @@ class SuggestedOut(Schema):
     )
 
 
-class PaymentIn(Schema):
+class MyPaymentIn(Schema):
     amount: str = Field(..., pattern=MONEY_IN, description='Roubles, e.g. "650" or "650.50"', examples=["650.00"])
     method_type: Literal["bank_card", "sbp"] = Field("bank_card", description="bank_card, or sbp for a QR code")
     save_method: bool = Field(False, description="Save the card for autopay (bank_card only; needs consent_text)")
@@ -38,7 +38,7 @@ class PaymentIn(Schema):
     )
 
 
-class PaymentOut(Schema):
+class MyPaymentOut(Schema):
     id: int
     amount: Money
     status: str = Field(description="pending, succeeded or failed")
@@ -54,7 +54,7 @@ class PaymentOut(Schema):
     finished_at: dt.datetime | None
 
 
-class MethodOut(Schema):
+class MySavedMethodOut(Schema):
     id: int
     type: str = Field(alias="method_type", description="bank_card, sbp, …")
     title: str = Field(description='As the gateway names it, masked: "Bank card *4444"')
@@ -64,7 +64,7 @@ class MethodOut(Schema):
     unlinked_at: dt.datetime | None
 
 
-class AutopayOut(Schema):
+class MyAutopayOut(Schema):
     enabled: bool
     method_id: int
     mode: str = Field(description="day: on debit_day of each month; low_balance: when the balance runs short")
@@ -77,7 +77,7 @@ class AutopayOut(Schema):
     stop_reason: str
 
 
-class AttemptOut(Schema):
+class MyAutopayAttemptOut(Schema):
     id: int
     date: dt.date = Field(description="When it was debited (or is to be)")
     amount: Money | None
@@ -86,14 +86,14 @@ class AttemptOut(Schema):
     decline_code: str
 
 
-class AutopayStateOut(Schema):
-    autopay: AutopayOut | None
-    methods: list[MethodOut] = Field(description="The saved cards that can be used (unlinked ones are not listed)")
-    attempts: list[AttemptOut] = Field(description="The newest debits first")
+class MyAutopayStateOut(Schema):
+    autopay: MyAutopayOut | None
+    methods: list[MySavedMethodOut] = Field(description="The saved cards that can be used (not unlinked ones)")
+    attempts: list[MyAutopayAttemptOut] = Field(description="The newest debits first")
     consent_text: str = Field(description="Show this before turning autopay on; send it back verbatim in PUT")
 
 
-class AutopayIn(Schema):
+class MyAutopayIn(Schema):
     method_id: int
     mode: Literal["day", "low_balance"] = "day"
     debit_day: int | None = Field(None, description="1–31, needed for mode=day; past a month's end: its last day")
@@ -103,7 +103,7 @@ class AutopayIn(Schema):
     consent_text: str = Field(..., max_length=5000, description="The consent shown (GET /autopay's), verbatim")
 
 
-class ReceiptOut(Schema):
+class MyReceiptOut(Schema):
     id: int
     operation: str = Field(description="sell (income) or sell_refund (return of income)")
     state: str = Field(description="registered, pending or not_required")
@@ -121,7 +121,7 @@ class ReceiptOut(Schema):
     check_url: str = Field(description="The receipt at the OFD's check page, where configured")
 
 
-class PaymentReceiptsOut(Schema):
+class MyPaymentReceiptsOut(Schema):
     payment_id: int
     amount: Money
     received_at: dt.datetime
@@ -129,25 +129,25 @@ class PaymentReceiptsOut(Schema):
     method_label: str
     status: str = Field(description="credited, cancelled, returned")
     receipt_state: str = Field(description="registered, pending, not_required or none")
-    receipts: list[ReceiptOut]
+    receipts: list[MyReceiptOut]
 
 
-class ReceiptsOut(Schema):
-    items: list[PaymentReceiptsOut]
+class MyReceiptsOut(Schema):
+    items: list[MyPaymentReceiptsOut]
     next_cursor: str | None = Field(description="Pass as cursor for the earlier payments")
 
 
-class ReceiptParams(Schema):
+class MyReceiptParams(Schema):
     cursor: str = Field("", max_length=200)
     limit: int = Field(pay_data.RECEIPTS_PAGE, ge=1, le=100)
 
 
-class StatementParams(Schema):
+class MyStatementParams(Schema):
     date_from: dt.date = Field(..., alias="from", description="The first day, YYYY-MM-DD")
     date_to: dt.date = Field(..., alias="to", description="The last day (included); at most three years later")
 
 
-class StatementLineOut(Schema):
+class MyStatementLineOut(Schema):
     date: dt.date
     kind: str = Field(description="payment, fee, plan_change, freeze, refund, promised_take, reversal, …")
     kind_label: str
@@ -157,11 +157,11 @@ class StatementLineOut(Schema):
     reversed: bool = Field(description="A later line reverses this one")
 
 
-class StatementOut(Schema):
+class MyStatementOut(Schema):
     date_from: dt.date
     date_to: dt.date
     opening_balance: Money
     credits: Money
     debits: Money = Field(description="Negative")
     closing_balance: Money = Field(description="opening_balance + credits + debits")
-    lines: list[StatementLineOut]
+    lines: list[MyStatementLineOut]

@@ -30,17 +30,17 @@ from ..access import own
 from ..pay_actions import do_enable_autopay_with_consent, start_payment
 from . import router
 from .pay_schemas import (
-    AutopayIn,
-    AutopayOut,
-    AutopayStateOut,
-    MethodOut,
-    PaymentIn,
-    PaymentOut,
-    ReceiptParams,
-    ReceiptsOut,
-    StatementOut,
-    StatementParams,
-    SuggestedOut,
+    MyAutopayIn,
+    MyAutopayOut,
+    MyAutopayStateOut,
+    MyPaymentIn,
+    MyPaymentOut,
+    MyReceiptParams,
+    MyReceiptsOut,
+    MySavedMethodOut,
+    MyStatementOut,
+    MyStatementParams,
+    MySuggestedOut,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ _KEY_HEADER = {
 }
 
 
-@router.get("/payments/suggested", response={200: SuggestedOut, **ERRORS}, summary="The amount to suggest")
+@router.get("/payments/suggested", response={200: MySuggestedOut, **ERRORS}, summary="The amount to suggest")
 def suggested(request):
     subscriber = request.subscriber
     suggestion = pay_data.suggested_amount(subscriber)
@@ -98,11 +98,11 @@ def suggested(request):
 
 @router.post(
     "/payments",
-    response={201: PaymentOut, 400: ErrorOut, 409: ErrorOut, **ERRORS},
+    response={201: MyPaymentOut, 400: ErrorOut, 409: ErrorOut, **ERRORS},
     summary="Pay online: open confirmation_url (card) or show qr_payload (SBP), then follow GET /payments/{id}",
     openapi_extra={"parameters": [_KEY_HEADER]},
 )
-def start(request, payload: PaymentIn):
+def start(request, payload: MyPaymentIn):
     key = request_key(request, required=True)
     if payload.save_method and payload.method_type != "bank_card":
         raise ValidationError(
@@ -132,7 +132,7 @@ def start(request, payload: PaymentIn):
 
 @router.get(
     "/payments/{checkout_id}",
-    response={200: PaymentOut, **ERRORS},
+    response={200: MyPaymentOut, **ERRORS},
     summary="An online payment; while pending the gateway is asked (at most every few seconds)",
 )
 def get_payment(request, checkout_id: int):
@@ -160,7 +160,7 @@ def _attempt_out(attempt) -> dict:
     }
 
 
-@router.get("/autopay", response={200: AutopayStateOut, **ERRORS}, summary="Autopay, saved cards and debits")
+@router.get("/autopay", response={200: MyAutopayStateOut, **ERRORS}, summary="Autopay, saved cards and debits")
 def get_autopay(request):
     subscriber = request.subscriber
     return {
@@ -173,10 +173,10 @@ def get_autopay(request):
 
 @router.put(
     "/autopay",
-    response={200: AutopayOut, **ERRORS},
+    response={200: MyAutopayOut, **ERRORS},
     summary="Turn autopay on or change it (the whole settings each time, with the consent shown)",
 )
-def put_autopay(request, payload: AutopayIn):
+def put_autopay(request, payload: MyAutopayIn):
     try:
         return do_enable_autopay_with_consent(
             request.subscriber,
@@ -196,7 +196,7 @@ def put_autopay(request, payload: AutopayIn):
         raise ValidationError({names.get(f, f): errors for f, errors in exc.error_dict.items()}) from None
 
 
-@router.delete("/autopay", response={200: AutopayOut, **ERRORS}, summary="Turn autopay off")
+@router.delete("/autopay", response={200: MyAutopayOut, **ERRORS}, summary="Turn autopay off")
 def delete_autopay(request):
     plan = do_disable_autopay(request.subscriber, acting_user=None, reason=_("turned off by the subscriber"))
     if plan is None:
@@ -204,14 +204,14 @@ def delete_autopay(request):
     return plan
 
 
-@router.get("/methods", response={200: list[MethodOut], **ERRORS}, summary="Saved cards that can be used")
+@router.get("/methods", response={200: list[MySavedMethodOut], **ERRORS}, summary="Saved cards that can be used")
 def list_methods(request):
     return list(methods_of(request.subscriber, active_only=True))
 
 
 @router.delete(
     "/methods/{method_id}",
-    response={200: MethodOut, **ERRORS},
+    response={200: MySavedMethodOut, **ERRORS},
     summary="Unlink a saved card (autopay with it turns off)",
 )
 def unlink_method(request, method_id: int):
@@ -246,8 +246,8 @@ def _return_state(receipt) -> str:
     return {"done": "registered", "not_required": "not_required"}.get(receipt.status, "pending")
 
 
-@router.get("/receipts", response={200: ReceiptsOut, **ERRORS}, summary="Payments with their fiscal receipts")
-def list_receipts(request, params: Query[ReceiptParams]):
+@router.get("/receipts", response={200: MyReceiptsOut, **ERRORS}, summary="Payments with their fiscal receipts")
+def list_receipts(request, params: Query[MyReceiptParams]):
     page = pay_data.payments_with_receipts(request.subscriber, cursor=params.cursor, limit=params.limit)
     items = []
     for payment in page.payments:
@@ -267,8 +267,8 @@ def list_receipts(request, params: Query[ReceiptParams]):
     return {"items": items, "next_cursor": page.next_cursor}
 
 
-@router.get("/statement", response={200: StatementOut, **ERRORS}, summary="The statement of account for any dates")
-def get_statement(request, params: Query[StatementParams]):
+@router.get("/statement", response={200: MyStatementOut, **ERRORS}, summary="The statement of account for any dates")
+def get_statement(request, params: Query[MyStatementParams]):
     pay_data.check_period(params.date_from, params.date_to)
     account = pay_data.statement(request.subscriber, params.date_from, params.date_to)
     return {
