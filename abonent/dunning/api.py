@@ -68,7 +68,7 @@ class PageParams(Schema):
     cursor: str = Field("", max_length=40, description="From the previous page's next_cursor")
 
 
-class ReasonIn(Schema):
+class AccessReasonIn(Schema):
     reason: str = Field(..., max_length=500)
 
 
@@ -232,7 +232,7 @@ def _change(request, subscriber_id: int, do, reason: str) -> dict:
     summary="Block access (an operator's block, whatever the balance)",
 )
 @idempotent(200, access=_may(Perm.DUNNING_MANAGE))
-def block_access(request, subscriber_id: int, payload: ReasonIn):
+def block_access(request, subscriber_id: int, payload: AccessReasonIn):
     return _change(request, subscriber_id, actions.do_block_access, payload.reason)
 
 
@@ -242,7 +242,7 @@ def block_access(request, subscriber_id: int, payload: ReasonIn):
     summary="Lift an operator's block; the state is then what the money says",
 )
 @idempotent(200, access=_may(Perm.DUNNING_MANAGE))
-def unblock_access(request, subscriber_id: int, payload: ReasonIn):
+def unblock_access(request, subscriber_id: int, payload: AccessReasonIn):
     return _change(request, subscriber_id, actions.do_unblock_access, payload.reason)
 
 
@@ -252,7 +252,7 @@ def unblock_access(request, subscriber_id: int, payload: ReasonIn):
     summary="Terminate access (administrators)",
 )
 @idempotent(200, access=_may(Perm.DUNNING_TERMINATE))
-def terminate_access(request, subscriber_id: int, payload: ReasonIn):
+def terminate_access(request, subscriber_id: int, payload: AccessReasonIn):
     return _change(request, subscriber_id, actions.do_terminate_access, payload.reason)
 
 
@@ -262,7 +262,7 @@ def terminate_access(request, subscriber_id: int, payload: ReasonIn):
     summary="Reinstate terminated access (administrators)",
 )
 @idempotent(200, access=_may(Perm.DUNNING_TERMINATE))
-def reinstate_access(request, subscriber_id: int, payload: ReasonIn):
+def reinstate_access(request, subscriber_id: int, payload: AccessReasonIn):
     return _change(request, subscriber_id, actions.do_reinstate_access, payload.reason)
 
 
