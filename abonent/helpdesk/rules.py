@@ -26,10 +26,10 @@ DAY = dt.timedelta(days=1)
 # What a subscriber reads for a status (the console reads the status's own label).
 _SUBSCRIBER_LABELS = {
     TicketStatus.NEW: _("Received"),
-    TicketStatus.IN_PROGRESS: _("In progress"),
+    TicketStatus.IN_PROGRESS: _("We are working on it"),
     TicketStatus.WAITING_SUBSCRIBER: _("Waiting for your answer"),
-    TicketStatus.RESOLVED: _("Resolved"),
-    TicketStatus.CLOSED: _("Closed"),
+    TicketStatus.RESOLVED: _("Solved"),
+    TicketStatus.CLOSED: _("Finished"),
 }
 
 

@@ -108,7 +108,7 @@ def test_a_staff_public_reply_tells_the_subscriber_once_and_counts_as_the_first_
     assert (comment.author, comment.author_kind, comment.is_public) == (support, "staff", True)
     [sms] = _told(ticket)
     assert (sms.channel, sms.dedup_key) == ("sms", f"ticket:{ticket.pk}:comment:{comment.pk}:sms")
-    assert "#1" in sms.body and "“In progress”" in sms.body
+    assert "#1" in sms.body and "“We are working on it”" in sms.body
 
 
 def test_an_internal_note_tells_the_subscriber_nothing(open_ticket, support, now):

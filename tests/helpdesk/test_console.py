@@ -61,7 +61,7 @@ def test_a_public_reply_with_a_status_tells_the_subscriber_once(open_ticket, sup
     assert ticket.status == "in_progress"
     [sms] = Message.objects.filter(event=Event.TICKET_UPDATED)
     assert (sms.subscriber_id, sms.channel) == (ticket.subscriber_id, "sms")
-    assert f"#{ticket.number}" in sms.body and "In progress" in sms.body
+    assert f"#{ticket.number}" in sms.body and "We are working on it" in sms.body
 
 
 def test_an_internal_note_from_the_form_tells_nobody(open_ticket, support, client_of):
