@@ -22,17 +22,17 @@ from . import router
 ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: ErrorOut}
 
 
-class ContactOut(Schema):
+class MyContactOut(Schema):
     kind: str = Field(description="phone or email")
     value: str = Field(description="A phone in E.164 (+79161234567), an e-mail in lower case")
 
 
-class ProfileOut(Schema):
+class MyProfileOut(Schema):
     account_number: str
     name: str
     phone: str = Field(description="Where SMS and login codes go (E.164); empty when none is on file")
     email: str = Field(description="Where e-mails and login codes go; empty when none")
-    other_contacts: list[ContactOut] = Field(description="Further contacts the staff keep; changed by the staff only")
+    other_contacts: list[MyContactOut] = Field(description="Further contacts the staff keep; changed by the staff only")
     has_password: bool = Field(description="False: set one first (the security page) to change the phone or e-mail")
     consent_personal_data: bool = Field(description="Given with the contract; shown, not changed here")
     consent_personal_data_at: dt.datetime | None
@@ -40,31 +40,31 @@ class ProfileOut(Schema):
     consent_marketing_at: dt.datetime | None = Field(description="When the advertising consent last changed")
 
 
-class ProfileIn(Schema):
+class MyProfileIn(Schema):
     phone: str | None = Field(None, max_length=30, description="A new phone; needs current_password")
     email: str | None = Field(None, max_length=254, description='A new e-mail ("" for none); needs current_password')
     consent_marketing: bool | None = None
     current_password: str = Field("", max_length=128, description="Required when the phone or the e-mail changes")
 
 
-class TelegramChatOut(Schema):
+class MyTelegramChatOut(Schema):
     id: int
     username: str
     linked_at: dt.datetime
     blocked: bool = Field(description="The chat blocked the bot: nothing is sent there until it allows it again")
 
 
-class NotificationsOut(Schema):
+class MyNotificationsOut(Schema):
     email: bool
     sms: bool
     telegram: bool
     language: str = Field(description="The language of messages; empty: the provider's default")
     quiet_from: dt.time | None = Field(description="No SMS or Telegram from this local time; null: the default hours")
     quiet_to: dt.time | None = Field(description="…until this one; equal to quiet_from: no quiet hours")
-    telegram_chats: list[TelegramChatOut]
+    telegram_chats: list[MyTelegramChatOut]
 
 
-class NotificationsIn(Schema):
+class MyNotificationsIn(Schema):
     email: bool = True
     sms: bool = True
     telegram: bool = True
@@ -73,7 +73,7 @@ class NotificationsIn(Schema):
     quiet_to: dt.time | None = None
 
 
-class TelegramLinkOut(Schema):
+class MyTelegramLinkOut(Schema):
     link: str = Field(description="https://t.me/<bot>?start=<token>: works once; open it and press Start")
     expires_at: dt.datetime
     qr_svg: str = Field(description="The link as a QR code, an SVG element")
@@ -107,13 +107,13 @@ def _notifications(subscriber) -> dict:
     return {**values, "telegram_chats": chats}
 
 
-@router.get("/profile", response={200: ProfileOut, 401: ErrorOut}, summary="My contacts and consents")
+@router.get("/profile", response={200: MyProfileOut, 401: ErrorOut}, summary="My contacts and consents")
 def get_profile(request):
     return _profile(request.subscriber)
 
 
-@router.put("/profile", response={200: ProfileOut, **ERRORS}, summary="Change my contacts or consents")
-def put_profile(request, payload: ProfileIn):
+@router.put("/profile", response={200: MyProfileOut, **ERRORS}, summary="Change my contacts or consents")
+def put_profile(request, payload: MyProfileIn):
     subscriber = request.subscriber
     if payload.phone is not None or payload.email is not None:
         current = profile_data.contacts_of(subscriber)
@@ -130,18 +130,18 @@ def put_profile(request, payload: ProfileIn):
     return _profile(subscriber)
 
 
-@router.get("/notifications", response={200: NotificationsOut, 401: ErrorOut}, summary="My notification settings")
+@router.get("/notifications", response={200: MyNotificationsOut, 401: ErrorOut}, summary="My notification settings")
 def get_notifications(request):
     return _notifications(request.subscriber)
 
 
-@router.put("/notifications", response={200: NotificationsOut, **ERRORS}, summary="Change my notification settings")
-def put_notifications(request, payload: NotificationsIn):
+@router.put("/notifications", response={200: MyNotificationsOut, **ERRORS}, summary="Change my notification settings")
+def put_notifications(request, payload: MyNotificationsIn):
     profile_changes.save_preferences(request.subscriber, **payload.dict())
     return _notifications(request.subscriber)
 
 
-@router.post("/telegram-link", response={201: TelegramLinkOut, **ERRORS}, summary="A link to the Telegram bot")
+@router.post("/telegram-link", response={201: MyTelegramLinkOut, **ERRORS}, summary="A link to the Telegram bot")
 def post_telegram_link(request):
     try:
         link = profile_changes.telegram_link(request.subscriber)

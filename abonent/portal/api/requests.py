@@ -30,7 +30,7 @@ _STATUS_OF = {
 }
 
 
-class RequestOut(Schema):
+class MyRequestOut(Schema):
     id: int
     number: int = Field(description="The request's number, as staff and messages name it")
     category: str = Field(description=", ".join(TicketCategory.values))
@@ -46,22 +46,22 @@ class RequestOut(Schema):
     reopen_until: dt.datetime | None
 
 
-class CommentOut(Schema):
+class MyCommentOut(Schema):
     id: int
     author: Literal["subscriber", "staff"] = Field(description="subscriber: you; staff: the provider's support")
     text: str
     created_at: dt.datetime
 
 
-class RequestDetailOut(RequestOut):
-    comments: list[CommentOut] = Field(description="The public messages, oldest first (the first is the request)")
+class MyRequestDetailOut(MyRequestOut):
+    comments: list[MyCommentOut] = Field(description="The public messages, oldest first (the first is the request)")
 
 
-class RequestListOut(Schema):
-    items: list[RequestOut] = Field(description=f"The latest {requests_data.LIST_LIMIT}, most recently updated first")
+class MyRequestListOut(Schema):
+    items: list[MyRequestOut] = Field(description=f"The latest {requests_data.LIST_LIMIT}, most recently updated first")
 
 
-class RequestIn(Schema):
+class MyRequestIn(Schema):
     category: Literal[tuple(TicketCategory.values)]  # type: ignore[valid-type]
     subject: str = Field(max_length=rules.SUBJECT_MAX_LENGTH, description="A few words")
     text: str = Field(max_length=rules.TEXT_MAX_LENGTH, description="What happened")
@@ -70,7 +70,7 @@ class RequestIn(Schema):
     )
 
 
-class CommentIn(Schema):
+class MyCommentIn(Schema):
     text: str = Field(max_length=rules.TEXT_MAX_LENGTH)
 
 
@@ -118,14 +118,14 @@ def _anyone(request, **_ignored) -> None:
     """Opening a request takes no id: nothing to check before a stored answer is replayed to its own subscriber."""
 
 
-@router.get("/requests", response={200: RequestListOut, 401: ErrorOut}, summary="My requests")
+@router.get("/requests", response={200: MyRequestListOut, 401: ErrorOut}, summary="My requests")
 def list_requests(request):
     return {"items": [_request(view.ticket) for view in requests_data.requests_of(request.subscriber)]}
 
 
-@router.post("/requests", response={201: RequestDetailOut, **ERRORS}, summary="Open a request")
+@router.post("/requests", response={201: MyRequestDetailOut, **ERRORS}, summary="Open a request")
 @idempotent(201, access=_anyone)
-def open_request(request, payload: RequestIn):
+def open_request(request, payload: MyRequestIn):
     try:
         ticket = actions.do_open_ticket(
             request.subscriber,
@@ -138,14 +138,16 @@ def open_request(request, payload: RequestIn):
     return _detail(ticket)
 
 
-@router.get("/requests/{request_id}", response={200: RequestDetailOut, **ERRORS}, summary="A request and its messages")
+@router.get(
+    "/requests/{request_id}", response={200: MyRequestDetailOut, **ERRORS}, summary="A request and its messages"
+)
 def get_request(request, request_id: int):
     return _detail(_own(request, request_id))
 
 
-@router.post("/requests/{request_id}/comments", response={201: CommentOut, **ERRORS}, summary="Reply to a request")
+@router.post("/requests/{request_id}/comments", response={201: MyCommentOut, **ERRORS}, summary="Reply to a request")
 @idempotent(201, access=_own)
-def comment_request(request, request_id: int, payload: CommentIn):
+def comment_request(request, request_id: int, payload: MyCommentIn):
     ticket = _own(request, request_id)
     try:
         comment = actions.do_comment_ticket(ticket, text=payload.text, acting_user=None)
@@ -163,14 +165,14 @@ def _set_status(request, request_id: int, status: str) -> dict:
     return _request(ticket)
 
 
-@router.post("/requests/{request_id}/close", response={200: RequestOut, **ERRORS}, summary="Close a request")
+@router.post("/requests/{request_id}/close", response={200: MyRequestOut, **ERRORS}, summary="Close a request")
 def close_request(request, request_id: int):
     return _set_status(request, request_id, TicketStatus.CLOSED)
 
 
 @router.post(
     "/requests/{request_id}/reopen",
-    response={200: RequestOut, **ERRORS},
+    response={200: MyRequestOut, **ERRORS},
     summary="Reopen a resolved or closed request (within the reopen window)",
 )
 def reopen_request(request, request_id: int):

@@ -53,7 +53,6 @@ def request_list(request):
         "form": form,
         "limit": requests_data.LIST_LIMIT,
         "connection_request": TicketCategory.CONNECTION_REQUEST,
-        "open_form": request.method == "POST" or request.GET.get("new") == "1",
     }
     return render(request, "portal/requests.html", context, status=status)
 
