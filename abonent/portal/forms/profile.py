@@ -39,6 +39,9 @@ class ConsentsForm(PortalForm):
     consent_marketing = forms.BooleanField(label=_("Tell me about offers and new plans"), required=False)
 
 
+QUIET_HELP = _("No SMS or Telegram in these hours (e-mail waits for no one). Empty: the usual night hours.")
+
+
 class NotificationsForm(PortalForm):
     email = forms.BooleanField(label=_("E-mail"), required=False)
     sms = forms.BooleanField(label=_("SMS"), required=False)
@@ -48,14 +51,16 @@ class NotificationsForm(PortalForm):
         required=False,
         choices=[("", _("The provider's default")), *list(settings.LANGUAGES)],
     )
+    # Their help is one paragraph under both (``QUIET_HELP``), which each names as its description.
     quiet_from = forms.TimeField(
-        label=_("Quiet from"), required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+        label=_("Quiet from"),
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time", "aria-describedby": "quiet-help"}, format="%H:%M"),
     )
     quiet_to = forms.TimeField(
         label=_("Quiet until"),
         required=False,
-        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-        help_text=_("No SMS or Telegram in these hours (e-mail waits for no one). Empty: the usual night hours."),
+        widget=forms.TimeInput(attrs={"type": "time", "aria-describedby": "quiet-help"}, format="%H:%M"),
     )
 
     def clean(self):

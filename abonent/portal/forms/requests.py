@@ -60,6 +60,13 @@ class RequestForm(PortalForm):
         widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
     )
 
+    def clean(self):
+        data = super().clean()
+        # The action refuses it too; said here as well, so that every missing field is shown at once.
+        if data.get("category") == TicketCategory.CONNECTION_REQUEST and not (data.get("address") or "").strip():
+            self.add_error("address", forms.ValidationError(_("Give the address to connect."), code="address_required"))
+        return data
+
 
 class ReplyForm(PortalForm):
     text = forms.CharField(

@@ -15,7 +15,7 @@ from abonent.core.forms import apply_action_errors
 from abonent.notifications.telegram_link import TOKEN_TTL
 
 from .. import profile_changes, profile_data
-from ..forms.profile import ConsentsForm, ContactsForm, NotificationsForm
+from ..forms.profile import QUIET_HELP, ConsentsForm, ContactsForm, NotificationsForm
 
 
 def _contacts_initial(contacts: profile_data.Contacts) -> dict:
@@ -50,6 +50,7 @@ def _page(request, *, status: int = 200, contacts_form=None, consents_form=None,
         "telegram_link": link,
         "telegram_qr": profile_data.qr_svg(link) if link else "",
         "telegram_link_hours": int(TOKEN_TTL.total_seconds() // 3600),
+        "quiet_help": QUIET_HELP,
     }
     return render(request, "portal/profile.html", context, status=status)
 
