@@ -11,7 +11,6 @@ branch.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -34,12 +33,22 @@ from .models import (
     OPEN_STATUSES,
     CommentAuthor,
     Ticket,
-    TicketCategory,
     TicketComment,
-    TicketPriority,
     TicketSource,
     TicketStatus,
 )
+from .validation import TicketData, clean_text, clean_ticket
+
+__all__ = [
+    "REOPENED_STATUS",
+    "TicketData",
+    "clean_text",
+    "clean_ticket",
+    "do_change_ticket_status",
+    "do_comment_ticket",
+    "do_open_ticket",
+    "ticket_label",
+]
 
 TICKET_SEQUENCE = "helpdesk_ticket"
 # The same request or reply from a subscriber again within this time is a double submit or a client's retry: the
@@ -47,83 +56,6 @@ TICKET_SEQUENCE = "helpdesk_ticket"
 REPEAT_WINDOW = dt.timedelta(minutes=2)
 # A subscriber's reopened ticket is new again: it waits for staff like one just opened.
 REOPENED_STATUS = TicketStatus.NEW
-
-
-@dataclass
-class TicketData:
-    """What opening a ticket takes; the portal's form, its API and the console's form fill one."""
-
-    category: str
-    subject: str
-    text: str
-    address: str = ""
-    priority: str = TicketPriority.NORMAL
-
-
-# --- validation ---------------------------------------------------------------------------------------------
-
-
-def _one_line(value) -> str:
-    return " ".join(str(value or "").split())
-
-
-def clean_text(text, *, field: str = "text") -> str:
-    """A message of a thread: not empty, at most ``TEXT_MAX_LENGTH`` characters (after trimming)."""
-    text = str(text or "").strip()
-    if not text:
-        raise ValidationError({field: ValidationError(_("Write the text of the message."), code="required")})
-    if "\x00" in text:
-        # PostgreSQL's text cannot hold U+0000; no one types it.
-        raise ValidationError(
-            {field: ValidationError(_("The text has a character that cannot be saved."), code="text_invalid")}
-        )
-    if len(text) > rules.TEXT_MAX_LENGTH:
-        raise ValidationError(
-            {
-                field: ValidationError(
-                    _("The text is longer than %(limit)s characters.") % {"limit": rules.TEXT_MAX_LENGTH},
-                    code="text_too_long",
-                )
-            }
-        )
-    return text
-
-
-def clean_ticket(data: TicketData, *, by_subscriber: bool) -> TicketData:
-    """``data`` checked and normalised; one ValidationError naming every bad field."""
-    errors: dict[str, ValidationError] = {}
-    if data.category not in TicketCategory.values:
-        errors["category"] = ValidationError(_("Choose what the request is about."), code="category_invalid")
-    subject = _one_line(data.subject)
-    if not subject:
-        errors["subject"] = ValidationError(_("Say in a few words what happened."), code="required")
-    elif len(subject) > rules.SUBJECT_MAX_LENGTH or "\x00" in subject:
-        errors["subject"] = ValidationError(
-            _("The subject is longer than %(limit)s characters.") % {"limit": rules.SUBJECT_MAX_LENGTH},
-            code="subject_too_long",
-        )
-    try:
-        text = clean_text(data.text)
-    except ValidationError as exc:
-        errors.update({name: errs[0] for name, errs in exc.error_dict.items()})
-        text = ""
-    address = _one_line(data.address)
-    if len(address) > rules.ADDRESS_MAX_LENGTH or "\x00" in address:
-        errors["address"] = ValidationError(
-            _("The address is longer than %(limit)s characters.") % {"limit": rules.ADDRESS_MAX_LENGTH},
-            code="address_too_long",
-        )
-    elif data.category == TicketCategory.CONNECTION_REQUEST and not address:
-        errors["address"] = ValidationError(_("Give the address to connect."), code="address_required")
-    priority = data.priority or TicketPriority.NORMAL
-    if by_subscriber:
-        # A subscriber's every request is urgent to them; staff set the priority.
-        priority = TicketPriority.NORMAL
-    elif priority not in TicketPriority.values:
-        errors["priority"] = ValidationError(_("Unknown priority."), code="priority_invalid")
-    if errors:
-        raise ValidationError(errors)
-    return TicketData(category=data.category, subject=subject, text=text, address=address, priority=priority)
 
 
 # --- shared steps -------------------------------------------------------------------------------------------
