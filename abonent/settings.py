@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "abonent.payments",
     "abonent.notifications",
     "abonent.dunning",
+    "abonent.helpdesk",
     "abonent.portal",
     "abonent.api",
 ]

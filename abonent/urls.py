@@ -20,6 +20,7 @@ urlpatterns = [
     path("staff/payments/", include("abonent.payments.urls")),
     path("staff/dunning/", include("abonent.dunning.urls")),
     path("staff/notifications/", include("abonent.notifications.urls")),
+    path("staff/helpdesk/", include("abonent.helpdesk.urls")),
     path("notifications/", include("abonent.notifications.public_urls")),
     path("pay/", include("abonent.payments.public_urls")),
     path("my/", include("abonent.portal.urls")),

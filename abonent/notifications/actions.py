@@ -167,9 +167,11 @@ def _clean_preferences(data: PreferenceData) -> PreferenceData:
 @transaction.atomic
 def do_update_preferences(subscriber: Subscriber, data: PreferenceData, *, acting_user, reason: str = "") -> Preference:
     """How the subscriber wants to be reached: channels on or off, language, time zone, quiet hours (equal ends:
-    none). Messages already queued keep their time; new ones follow these."""
-    check_perm(acting_user, Perm.SUBSCRIBER_EDIT)
-    check_branch(acting_user, subscriber.branch_id)
+    none). Messages already queued keep their time; new ones follow these. ``acting_user=None``: the subscriber in
+    the portal (ADR 0017)."""
+    if acting_user is not None:
+        check_perm(acting_user, Perm.SUBSCRIBER_EDIT)
+        check_branch(acting_user, subscriber.branch_id)
     data = _clean_preferences(data)
     Subscriber.objects.select_for_update().filter(pk=subscriber.pk).values_list("pk", flat=True).get()
     preference = Preference.objects.filter(subscriber=subscriber).first()

@@ -74,6 +74,7 @@ register_action_labels(
     {
         "notifications.preferences_updated": _("Notification preferences changed"),
         "notifications.message_retried": _("Message queued again"),
+        "notifications.telegram_unlinked": _("Telegram chat unlinked"),
     },
     fields={
         "email": _("e-mail"),

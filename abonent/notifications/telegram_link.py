@@ -92,6 +92,21 @@ def consume(token: str, chat_id: int, username: str = "") -> TelegramChat:
     return chat
 
 
+def unlink_chat(chat: TelegramChat, *, acting_user=None) -> None:
+    """Stop writing to ``chat`` for its subscriber (the portal's profile, ``acting_user=None``: the subscriber). The
+    row goes: linking the chat again takes a new link. A second call for a row already gone does nothing."""
+    with transaction.atomic():
+        deleted, _rows = TelegramChat.objects.filter(pk=chat.pk).delete()
+        if deleted:
+            audit.record(
+                actor=acting_user,
+                action="notifications.telegram_unlinked",
+                obj=chat,
+                before={"chat_id": chat.chat_id, "username": chat.username},
+                subscriber_id=chat.subscriber_id,
+            )
+
+
 def mark_blocked(chat_ids, *, blocked: bool = True) -> int:
     """The chats blocked the bot (or, ``blocked=False``, let it write again): every subscriber's link to them."""
     ids = [int(chat) for chat in chat_ids if str(chat).lstrip("-").isdigit()]

@@ -78,6 +78,10 @@ class Perm(StrEnum):
     NOTIFICATION_MANAGE = "notification.manage"
     # Bulk messages to groups, branches and the subscribers of a NAS.
     NOTIFICATION_BULK = "notification.bulk"
+    # The helpdesk's tickets: the list, a ticket's thread with its internal notes, the card's "Requests" panel.
+    TICKET_VIEW = "ticket.view"
+    # Opening a ticket for a subscriber, replying (to the subscriber or as an internal note), changing its status.
+    TICKET_MANAGE = "ticket.manage"
 
 
 # Held by service accounts whatever their role, never by a person (permissions_of).
@@ -105,6 +109,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.DUNNING_MANAGE,
             Perm.NOTIFICATION_VIEW,
             Perm.NOTIFICATION_BULK,
+            Perm.TICKET_VIEW,
+            Perm.TICKET_MANAGE,
         }
     ),
     Role.CASHIER: frozenset(
@@ -118,6 +124,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.PAYMENT_IMPORT,
             Perm.DUNNING_VIEW,
             Perm.NOTIFICATION_VIEW,
+            Perm.TICKET_VIEW,
         }
     ),
     Role.SUPPORT: frozenset(
@@ -130,6 +137,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.PAYMENT_VIEW,
             Perm.DUNNING_VIEW,
             Perm.NOTIFICATION_VIEW,
+            Perm.TICKET_VIEW,
+            Perm.TICKET_MANAGE,
         }
     ),
     Role.ENGINEER: frozenset(
@@ -140,6 +149,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.BILLING_VIEW,
             Perm.NETWORK_VIEW,
             Perm.NETWORK_MANAGE,
+            Perm.TICKET_VIEW,
+            Perm.TICKET_MANAGE,
         }
     ),
 }

@@ -188,10 +188,13 @@ def do_create_subscriber(data: SubscriberData, *, acting_user) -> Subscriber:
 
 @transaction.atomic
 def do_update_subscriber(subscriber: Subscriber, *, changes: dict, acting_user, reason: str = "") -> Subscriber:
-    """Change profile fields, branch, consents or groups. Only the keys given are touched."""
-    check_perm(acting_user, Perm.SUBSCRIBER_EDIT)
+    """Change profile fields, branch, consents or groups. Only the keys given are touched. ``acting_user=None``: the
+    system, or the subscriber in the portal (which offers it its own consents only)."""
+    if acting_user is not None:
+        check_perm(acting_user, Perm.SUBSCRIBER_EDIT)
     subscriber = _lock(subscriber)
-    check_branch(acting_user, subscriber.branch_id)
+    if acting_user is not None:
+        check_branch(acting_user, subscriber.branch_id)
     allowed = {*PROFILE_FIELDS, "branch_id", "consent_personal_data", "consent_marketing", "group_ids"}
     unknown = set(changes) - allowed
     if unknown:

@@ -1,0 +1,328 @@
+"""Writes of the helpdesk. Each is atomic; checks its actor; validates everything before it writes anything;
+writes an audit row; tells the subscriber of a staff reply or a status change (the ``ticket_updated`` notification,
+queued in the same transaction); emits ``ticket.created`` / ``ticket.updated`` after commit.
+
+``acting_user=None`` is the ticket's own subscriber, in the portal or its API (ADR 0017): the portal has already
+narrowed to the subscriber's own tickets, so no staff permission applies, but a subscriber's limits do (tickets and
+replies per day, text lengths, what they may do to a status). Staff need ``ticket.manage`` and the subscriber's
+branch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from abonent.core import audit, clock, events, sequences
+from abonent.notifications.models import Event
+from abonent.notifications.queueing import notify
+from abonent.notifications.selectors import preference_of
+from abonent.staff.permissions import Perm, check_branch, check_perm
+from abonent.subscribers.models import Subscriber
+
+from . import rules
+from .models import (
+    FINISHED_STATUSES,
+    OPEN_STATUSES,
+    CommentAuthor,
+    Ticket,
+    TicketComment,
+    TicketSource,
+    TicketStatus,
+)
+from .validation import TicketData, clean_text, clean_ticket
+
+__all__ = [
+    "REOPENED_STATUS",
+    "TicketData",
+    "clean_text",
+    "clean_ticket",
+    "do_change_ticket_status",
+    "do_comment_ticket",
+    "do_open_ticket",
+    "ticket_label",
+]
+
+TICKET_SEQUENCE = "helpdesk_ticket"
+# The same request or reply from a subscriber again within this time is a double submit or a client's retry: the
+# first one is returned, nothing is written.
+REPEAT_WINDOW = dt.timedelta(minutes=2)
+# A subscriber's reopened ticket is new again: it waits for staff like one just opened.
+REOPENED_STATUS = TicketStatus.NEW
+
+
+# --- shared steps -------------------------------------------------------------------------------------------
+
+
+def _check_staff(user, subscriber_id: int) -> None:
+    check_perm(user, Perm.TICKET_MANAGE)
+    check_branch(user, Subscriber.objects.values_list("branch_id", flat=True).get(pk=subscriber_id))
+
+
+def _lock_subscriber(subscriber_id: int) -> None:
+    # A subscriber's writes one at a time, so that two requests sent at once cannot both pass the day's limit.
+    Subscriber.objects.select_for_update().filter(pk=subscriber_id).values_list("pk", flat=True).get()
+
+
+def _lock(ticket: Ticket) -> Ticket:
+    return Ticket.objects.select_for_update().get(pk=ticket.pk)
+
+
+def _apply_status(ticket: Ticket, status: str, now: dt.datetime) -> None:
+    # ``closed_at`` is when the ticket was finished: kept from resolved to closed, cleared when it opens again.
+    if status in FINISHED_STATUSES and ticket.closed_at is None:
+        ticket.closed_at = now
+    elif status in OPEN_STATUSES:
+        ticket.closed_at = None
+    ticket.status = status
+
+
+def ticket_label(number: int) -> str:
+    return _("#%(number)s") % {"number": number}
+
+
+def _link(ticket: Ticket) -> str:
+    base = settings.ABONENT_PUBLIC_URL
+    if not base:
+        return ""
+    try:
+        return base + reverse("portal:request", args=[ticket.pk])
+    except NoReverseMatch:
+        return ""
+
+
+def _tell_subscriber(ticket: Ticket, *, key: str) -> None:
+    """Queue ``ticket_updated`` for the ticket's subscriber, its values in the language their messages are in."""
+    preference = preference_of(ticket.subscriber)
+    language = (preference.language if preference else "") or settings.LANGUAGE_CODE
+    with translation.override(language):
+        context = {
+            "ticket": ticket_label(ticket.number),
+            "ticket_status": rules.subscriber_status_label(ticket.status),
+            "ticket_link": _link(ticket),
+        }
+    notify(ticket.subscriber_id, Event.TICKET_UPDATED, key=key, context=context)
+
+
+def _too_many(count: int, message: str, code: str) -> ValidationError:
+    return ValidationError(message % {"count": count}, code=code)
+
+
+# --- actions ------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def do_open_ticket(subscriber: Subscriber, data: TicketData, *, source: str, acting_user) -> Ticket:
+    """A new ticket of ``subscriber`` whose first comment is ``data.text``. From the portal (``acting_user=None``):
+    at most ``rules.tickets_per_day()`` in any 24 hours (``too_many_tickets``), priority normal; the same request
+    again within ``REPEAT_WINDOW`` returns the first."""
+    by_subscriber = acting_user is None
+    if not by_subscriber:
+        _check_staff(acting_user, subscriber.pk)
+    if source not in TicketSource.values:
+        raise ValidationError({"source": ValidationError(_("Unknown source."), code="source_invalid")})
+    data = clean_ticket(data, by_subscriber=by_subscriber)
+    _lock_subscriber(subscriber.pk)
+    now = clock.now()
+    if by_subscriber:
+        repeat = (
+            Ticket.objects.filter(
+                subscriber_id=subscriber.pk,
+                created_by__isnull=True,
+                created_at__gt=now - REPEAT_WINDOW,
+                category=data.category,
+                subject=data.subject,
+                address=data.address,
+            )
+            .order_by("created_at", "id")
+            .first()
+        )
+        if (
+            repeat is not None
+            and repeat.comments.order_by("created_at", "id").values_list("text", flat=True)[:1].get() == data.text
+        ):
+            return repeat
+        limit = rules.tickets_per_day()
+        opened = Ticket.objects.filter(
+            subscriber_id=subscriber.pk, created_by__isnull=True, created_at__gt=now - rules.DAY
+        ).count()
+        if opened >= limit:
+            raise _too_many(
+                limit,
+                ngettext(
+                    "You have opened %(count)s request in the last 24 hours, the most we take. Add to an open "
+                    "request or call us.",
+                    "You have opened %(count)s requests in the last 24 hours, the most we take. Add to an open "
+                    "request or call us.",
+                    limit,
+                ),
+                "too_many_tickets",
+            )
+    ticket = Ticket.objects.create(
+        number=sequences.allocate(TICKET_SEQUENCE)[0],
+        subscriber=subscriber,
+        category=data.category,
+        subject=data.subject,
+        address=data.address,
+        priority=data.priority,
+        source=source,
+        created_by=acting_user,
+        created_at=now,
+        updated_at=now,
+    )
+    TicketComment.objects.create(
+        ticket=ticket,
+        author_kind=CommentAuthor.SUBSCRIBER if by_subscriber else CommentAuthor.STAFF,
+        author=acting_user,
+        text=data.text,
+        is_public=True,
+        created_at=now,
+    )
+    audit.record(
+        actor=acting_user,
+        action="ticket.opened",
+        obj=ticket,
+        subscriber_id=subscriber.pk,
+        after=audit.snapshot(ticket, ["number", "category", "subject", "address", "priority", "source"]),
+    )
+    events.emit("ticket.created", ticket_id=ticket.pk, subscriber_id=subscriber.pk)
+    return ticket
+
+
+@transaction.atomic
+def do_comment_ticket(
+    ticket: Ticket, *, text: str, acting_user, is_public: bool = True, status: str | None = None
+) -> TicketComment:
+    """Add to the thread. Staff: a public reply (the subscriber is told) or an internal note, optionally moving the
+    ticket to ``status`` in the same step (one message to the subscriber). The subscriber (``acting_user=None``):
+    always public, at most ``rules.comments_per_day()`` in any 24 hours (``too_many_comments``), the same text again
+    within ``REPEAT_WINDOW`` returns the first; a reply moves a
+    ticket waiting for them back to "in progress", and reopens a finished one within the reopen window
+    (after it: ``ticket_closed``)."""
+    by_subscriber = acting_user is None
+    if by_subscriber:
+        if status is not None or not is_public:
+            raise ValueError("a subscriber's comment is public and sets no status")
+        _lock_subscriber(ticket.subscriber_id)
+    else:
+        _check_staff(acting_user, ticket.subscriber_id)
+        if status is not None and status not in TicketStatus.values:
+            raise ValidationError({"status": ValidationError(_("Unknown status."), code="status_invalid")})
+    text = clean_text(text)
+    ticket = _lock(ticket)
+    now = clock.now()
+    before = ticket.status
+    after = status or before
+    if by_subscriber:
+        repeat = TicketComment.objects.filter(
+            ticket=ticket, author_kind=CommentAuthor.SUBSCRIBER, text=text, created_at__gt=now - REPEAT_WINDOW
+        ).first()
+        if repeat is not None:
+            return repeat
+        limit = rules.comments_per_day()
+        written = TicketComment.objects.filter(
+            ticket__subscriber_id=ticket.subscriber_id,
+            author_kind=CommentAuthor.SUBSCRIBER,
+            created_at__gt=now - rules.DAY,
+        ).count()
+        if written >= limit:
+            raise _too_many(
+                limit,
+                ngettext(
+                    "You have written %(count)s message in the last 24 hours, the most we take. Please call us.",
+                    "You have written %(count)s messages in the last 24 hours, the most we take. Please call us.",
+                    limit,
+                ),
+                "too_many_comments",
+            )
+        if before in FINISHED_STATUSES:
+            if not rules.can_reopen(ticket, now):
+                raise ValidationError(_("This request is closed. Please open a new one."), code="ticket_closed")
+            after = REOPENED_STATUS
+        elif before == TicketStatus.WAITING_SUBSCRIBER:
+            after = TicketStatus.IN_PROGRESS
+    comment = TicketComment.objects.create(
+        ticket=ticket,
+        author_kind=CommentAuthor.SUBSCRIBER if by_subscriber else CommentAuthor.STAFF,
+        author=acting_user,
+        text=text,
+        is_public=is_public,
+        created_at=now,
+    )
+    fields = ["updated_at"]
+    ticket.updated_at = now
+    if not by_subscriber and is_public and ticket.first_response_at is None:
+        ticket.first_response_at = now
+        fields.append("first_response_at")
+    if after != before:
+        _apply_status(ticket, after, now)
+        fields += ["status", "closed_at"]
+    ticket.save(update_fields=fields)
+    changed = {"status": after} if after != before else {}
+    audit.record(
+        actor=acting_user,
+        action="ticket.commented",
+        obj=ticket,
+        subscriber_id=ticket.subscriber_id,
+        before={"status": before} if changed else {},
+        after={"comment": comment.pk, "is_public": is_public, **changed},
+    )
+    if not by_subscriber and (is_public or changed):
+        _tell_subscriber(ticket, key=f"ticket:{ticket.pk}:comment:{comment.pk}")
+    events.emit(
+        "ticket.updated", ticket_id=ticket.pk, subscriber_id=ticket.subscriber_id, comment_id=comment.pk, status=after
+    )
+    return comment
+
+
+@transaction.atomic
+def do_change_ticket_status(ticket: Ticket, *, status: str, acting_user, reason: str = "") -> Ticket:
+    """Move ``ticket`` to ``status``; the same status again writes nothing (a double submit). Staff: any status, the
+    subscriber is told. The subscriber (``acting_user=None``): close their ticket, or reopen a finished one within
+    the reopen window (``REOPENED_STATUS``); anything else is ``status_not_allowed``."""
+    by_subscriber = acting_user is None
+    if status not in TicketStatus.values:
+        raise ValidationError({"status": ValidationError(_("Unknown status."), code="status_invalid")})
+    if by_subscriber:
+        _lock_subscriber(ticket.subscriber_id)
+    else:
+        _check_staff(acting_user, ticket.subscriber_id)
+    ticket = _lock(ticket)
+    if ticket.status == status:
+        return ticket
+    now = clock.now()
+    if by_subscriber:
+        closing = status == TicketStatus.CLOSED
+        reopening = status == REOPENED_STATUS and ticket.status in FINISHED_STATUSES
+        if not (closing or reopening):
+            raise ValidationError(_("This change is made by our staff."), code="status_not_allowed")
+        if reopening and not rules.can_reopen(ticket, now):
+            raise ValidationError(
+                _("This request was closed too long ago to reopen. Please open a new one."), code="reopen_expired"
+            )
+    before = ticket.status
+    _apply_status(ticket, status, now)
+    ticket.updated_at = now
+    ticket.save(update_fields=["status", "closed_at", "updated_at"])
+    event = audit.record(
+        actor=acting_user,
+        action="ticket.status_changed",
+        obj=ticket,
+        subscriber_id=ticket.subscriber_id,
+        before={"status": before},
+        after={"status": status},
+        reason=(reason or "").strip()[:500],
+    )
+    if not by_subscriber:
+        _tell_subscriber(ticket, key=f"ticket:{ticket.pk}:status:{event.pk}")
+    events.emit(
+        "ticket.updated", ticket_id=ticket.pk, subscriber_id=ticket.subscriber_id, comment_id=None, status=status
+    )
+    return ticket

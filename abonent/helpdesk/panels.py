@@ -1,0 +1,56 @@
+"""The subscriber card's "Requests" panel (``ticket.view``): the subscriber's latest tickets and a form to open one
+for them (``ticket.manage``); and the names of the helpdesk's audit actions in the card's history."""
+
+from __future__ import annotations
+
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from abonent.staff.permissions import Perm, has_perm
+from abonent.subscribers.history import register_action_labels
+from abonent.subscribers.panels import Panel, register_panel
+
+from . import selectors
+from .forms import TicketOpenForm
+
+RECENT = 10
+
+
+def tickets_context(request, subscriber, form=None, **_ignored) -> dict:
+    can_write = has_perm(request.user, Perm.TICKET_MANAGE)
+    return {
+        "tickets": list(selectors.tickets_of(subscriber.pk)[:RECENT]),
+        "open_count": selectors.open_count(subscriber.pk),
+        "form": (form or TicketOpenForm(auto_id="ticket-%s")) if can_write else None,
+        "can_write": can_write,
+    }
+
+
+PANEL = register_panel(
+    Panel("tickets", _("Requests"), "helpdesk/panels/tickets.html", 12, tickets_context, Perm.TICKET_VIEW)
+)
+
+
+def render_panel(request, subscriber, **overrides) -> SafeString:
+    context = PANEL.context(request=request, subscriber=subscriber, **overrides)
+    html = render_to_string(PANEL.template, {"subscriber": subscriber, "panel": PANEL, **context}, request=request)
+    return mark_safe(html)  # noqa: S308 — rendered by the template engine, escaped there
+
+
+register_action_labels(
+    {
+        "ticket.opened": _("Request opened"),
+        "ticket.commented": _("Request: a message"),
+        "ticket.status_changed": _("Request status changed"),
+    },
+    fields={
+        "number": _("number"),
+        "category": _("category"),
+        "subject": _("subject"),
+        "priority": _("priority"),
+        "source": _("source"),
+        "comment": _("message"),
+        "is_public": _("visible to the subscriber"),
+    },
+)

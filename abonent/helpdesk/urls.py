@@ -1,0 +1,14 @@
+"""The helpdesk pages of the staff console, under ``/staff/helpdesk/``."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "helpdesk"
+urlpatterns = [
+    path("", views.ticket_list, name="list"),
+    path("<int:pk>/", views.ticket_detail, name="ticket"),
+    path("<int:pk>/reply/", views.ticket_reply, name="reply"),
+    path("<int:pk>/status/", views.ticket_status, name="status"),
+    path("subscribers/<int:pk>/open/", views.ticket_open, name="open"),
+]

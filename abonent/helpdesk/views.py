@@ -1,0 +1,136 @@
+"""The helpdesk pages of the staff console, under ``/staff/helpdesk/``: the list with filters, a ticket with its
+whole thread (internal notes too), a reply or a note, a status change, a ticket opened from the subscriber card."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from abonent.core.forms import apply_action_errors
+from abonent.staff.permissions import Perm, has_perm, require_perm
+from abonent.subscribers.selectors import get_subscriber
+
+from . import actions, rules, selectors
+from .forms import ReplyForm, StatusForm, TicketFilterForm, TicketOpenForm
+from .models import TicketSource, TicketStatus
+from .panels import render_panel
+
+PAGE = 100
+
+
+@require_perm(Perm.TICKET_VIEW)
+def ticket_list(request):
+    form = TicketFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    subscriber_pk = request.GET.get("subscriber", "")
+    subscriber = get_subscriber(request.user, int(subscriber_pk)) if subscriber_pk.isdigit() else None
+    filters = selectors.TicketFilters(
+        status=data.get("status") or selectors.OPEN,
+        category=data.get("category") or "",
+        priority=data.get("priority") or "",
+        source=data.get("source") or "",
+        query=data.get("q") or "",
+        subscriber_id=subscriber.pk if subscriber else None,
+    )
+    counts = selectors.status_counts(request.user, filters)
+    context = {
+        "form": form,
+        "subscriber": subscriber,
+        "tickets": selectors.recent_tickets(request.user, filters, limit=PAGE),
+        "counts": [(value, label, counts.get(value, 0)) for value, label in TicketStatus.choices],
+        "limit": PAGE,
+    }
+    return render(request, "helpdesk/ticket_list.html", context)
+
+
+def _ticket_page(request, ticket, *, reply_form=None, status_form=None, status: int = 200):
+    can_manage = has_perm(request.user, Perm.TICKET_MANAGE)
+    context = {
+        "ticket": ticket,
+        "comments": selectors.thread(ticket, public_only=False),
+        "can_manage": can_manage,
+        "reply_form": (reply_form or ReplyForm(auto_id="reply-%s")) if can_manage else None,
+        "status_form": (status_form or StatusForm(initial={"status": ticket.status}, auto_id="status-%s"))
+        if can_manage
+        else None,
+        "subscriber_status": rules.subscriber_status_label(ticket.status),
+    }
+    return render(request, "helpdesk/ticket.html", context, status=status)
+
+
+@require_perm(Perm.TICKET_VIEW)
+def ticket_detail(request, pk: int):
+    return _ticket_page(request, selectors.get_ticket(request.user, pk))
+
+
+@require_POST
+@require_perm(Perm.TICKET_MANAGE)
+def ticket_reply(request, pk: int):
+    ticket = selectors.get_ticket(request.user, pk)
+    form = ReplyForm(request.POST, auto_id="reply-%s")
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            actions.do_comment_ticket(
+                ticket,
+                text=data["text"],
+                is_public=data["visibility"] == "public",
+                status=data["status"] or None,
+                acting_user=request.user,
+            )
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            messages.success(request, _("Reply sent.") if data["visibility"] == "public" else _("Internal note added."))
+            return redirect("helpdesk:ticket", pk=ticket.pk)
+    return _ticket_page(request, ticket, reply_form=form, status=422)
+
+
+@require_POST
+@require_perm(Perm.TICKET_MANAGE)
+def ticket_status(request, pk: int):
+    ticket = selectors.get_ticket(request.user, pk)
+    form = StatusForm(request.POST, auto_id="status-%s")
+    if form.is_valid():
+        try:
+            actions.do_change_ticket_status(
+                ticket, status=form.cleaned_data["status"], reason=form.cleaned_data["reason"], acting_user=request.user
+            )
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            messages.success(request, _("Status saved."))
+            return redirect("helpdesk:ticket", pk=ticket.pk)
+    return _ticket_page(request, ticket, status_form=form, status=422)
+
+
+@require_POST
+@require_perm(Perm.TICKET_MANAGE)
+def ticket_open(request, pk: int):
+    """The card's "Requests" panel: a ticket opened for the subscriber (a call, a visit)."""
+    subscriber = get_subscriber(request.user, pk)
+    form = TicketOpenForm(request.POST, auto_id="ticket-%s")
+    status = 422
+    if form.is_valid():
+        try:
+            ticket = actions.do_open_ticket(
+                subscriber,
+                actions.TicketData(**form.cleaned_data),
+                source=TicketSource.CONSOLE,
+                acting_user=request.user,
+            )
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            if not request.htmx:
+                return redirect("helpdesk:ticket", pk=ticket.pk)
+            form, status = None, 200
+    if not request.htmx:
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+        return redirect(reverse("subscribers:card", args=[subscriber.pk]) + "#panel-tickets")
+    return HttpResponse(render_panel(request, subscriber, form=form), status=status)
