@@ -290,6 +290,12 @@ ABONENT_LOGIN_LOCKOUT_SECONDS = _at_least_one("ABONENT_LOGIN_LOCKOUT_SECONDS", 1
 
 # The subscriber portal (/my/, docs/portal.md). A browser session ends after the idle time or at its absolute end,
 # an app's token likewise; "log out everywhere" and a password change end them all at once.
+# Requests (helpdesk, docs/helpdesk.md): what one subscriber may open and write in any 24 hours through the portal,
+# and for how many days a solved request may be reopened.
+ABONENT_HELPDESK_TICKETS_PER_DAY = _at_least_one("ABONENT_HELPDESK_TICKETS_PER_DAY", 5)
+ABONENT_HELPDESK_COMMENTS_PER_DAY = _at_least_one("ABONENT_HELPDESK_COMMENTS_PER_DAY", 50)
+ABONENT_HELPDESK_REOPEN_DAYS = int(os.environ.get("ABONENT_HELPDESK_REOPEN_DAYS", 14))
+
 ABONENT_PORTAL_BRAND = os.environ.get("ABONENT_PORTAL_BRAND", "") or ABONENT_COMPANY_NAME
 ABONENT_PORTAL_SESSION_IDLE_SECONDS = _at_least_one("ABONENT_PORTAL_SESSION_IDLE_SECONDS", 24 * 3600)
 ABONENT_PORTAL_SESSION_SECONDS = _at_least_one("ABONENT_PORTAL_SESSION_SECONDS", 30 * 24 * 3600)
