@@ -125,6 +125,11 @@ class Command(BaseCommand):
         ]
         for username, password, role in ctx.facts.get("logins", []):
             lines.append(f"    {username:<10} {password:<16} {role}")
+        portal_logins = ctx.facts.get("portal_logins") or []
+        if portal_logins:
+            lines += ["", f"  Subscriber portal {base}/my/  (account number / password):"]
+            for account, password, name in portal_logins:
+                lines.append(f"    {account:<10} {password:<16} {name}")
         if ctx.facts.get("featured_phone"):
             lines += ["", f"  Try searching for the phone {ctx.facts['featured_phone']} or for “Иванов”."]
         radius = ctx.facts.get("radius")
