@@ -28,7 +28,7 @@ from . import codes, errors, lockout, sessions
 from .codes import CodeCheck, Sent
 from .identify import Identified, identify
 from .middleware import actor_label
-from .models import CodeChannel, PortalAccount, PortalSession, SessionKind
+from .models import CodeChannel, LoginAttempt, OneTimeCode, PortalAccount, PortalSession, SessionKind
 
 # Hashed for a login that names nobody (or has no password yet), so that answer takes as long as a real check.
 _DUMMY_PASSWORD = "abonent-portal-no-such-login"  # noqa: S105 - hashed and thrown away, never compared
@@ -293,3 +293,11 @@ def do_end_portal_sessions(subscriber, *, acting_user) -> int:
             reason=_("Ended by staff"),
         )
     return count
+
+
+def do_prune_login_records(*, attempts_older_than, codes_older_than) -> int:
+    """Delete login attempts and one-time codes too old to count toward any limit; returns the rows deleted."""
+    now = clock.now()
+    attempts, _ = LoginAttempt.objects.filter(attempted_at__lt=now - attempts_older_than).delete()
+    old_codes, _ = OneTimeCode.objects.filter(created_at__lt=now - codes_older_than).delete()
+    return attempts + old_codes

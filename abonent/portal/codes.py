@@ -166,20 +166,6 @@ def issue_code(subscriber, *, channel: str, ip_address: str | None = None) -> tu
     return Sent.SENT, row
 
 
-def resend_wait(subscriber_id: int) -> int:
-    """Seconds until a new code may be sent to the subscriber (0: now); for the staff's button."""
-    last = (
-        OneTimeCode.objects.filter(subscriber_id=subscriber_id, purpose=CodePurpose.SET_PASSWORD)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    if last is None:
-        return 0
-    left = last + dt.timedelta(seconds=settings.ABONENT_PORTAL_CODE_RESEND_SECONDS) - clock.now()
-    return max(0, int(left.total_seconds()) + 1) if left.total_seconds() > 0 else 0
-
-
 # --- checking -----------------------------------------------------------------------------------------------------
 
 

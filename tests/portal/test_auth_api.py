@@ -71,7 +71,7 @@ def test_wrong_credentials_are_one_code_whatever_was_wrong(with_password):
     assert PortalSession.objects.count() == 0
 
 
-def test_the_api_login_shares_the_lock_out_with_the_page(with_password):
+def test_the_api_login_shares_the_lock_out_with_the_page(with_password, now):
     for _ in range(3):
         Client().post("/my/login/", {"login": with_password.account_number, "password": "wrong-one"})
     for _ in range(2):

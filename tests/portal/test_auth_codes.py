@@ -14,7 +14,7 @@ from abonent.core import clock
 from abonent.core.models import AuditEvent
 from abonent.notifications.models import Message, MessageStatus
 from abonent.portal import actions
-from abonent.portal.models import OneTimeCode, PortalAccount, PortalSession
+from abonent.portal.models import LoginAttempt, OneTimeCode, PortalAccount, PortalSession
 from abonent.portal.sessions import COOKIE
 from abonent.subscribers.actions import do_add_contact
 
@@ -165,7 +165,7 @@ def test_a_used_code_is_refused_the_second_time(subscriber):
     assert AuditEvent.objects.filter(action__startswith="portal.password_").count() == 1
 
 
-def test_five_wrong_codes_and_the_sixth_is_refused_even_when_right(subscriber):
+def test_five_wrong_codes_and_the_sixth_is_refused_even_when_right(subscriber, now):
     ask(Client(), subscriber.account_number)
     (code,) = sent_codes(subscriber)
     for _ in range(5):
@@ -235,7 +235,7 @@ def test_at_most_five_codes_an_hour(subscriber, now):
     assert len(sent_codes(subscriber)) == 6
 
 
-def test_one_address_asking_for_many_codes_is_told_to_wait(subscriber, stranger, settings):
+def test_one_address_asking_for_many_codes_is_told_to_wait(subscriber, stranger, settings, now):
     settings.ABONENT_PORTAL_MAX_FAILURES_PER_IP = 3
     for login in ["100000018", stranger.account_number, "nobody"]:
         assert ask(Client(), login).status_code == 200
@@ -352,3 +352,24 @@ def test_actions_refuse_an_unknown_channel_quietly(subscriber, rf):
     request = rf.post("/my/login/code/send/")
     actions.do_request_code(request, login=subscriber.account_number, channel="telegram")
     assert OneTimeCode.objects.count() == 0
+
+
+def test_attempts_and_codes_are_pruned_when_they_no_longer_count(subscriber, now):
+    ask(Client(), subscriber.account_number)
+    enter(Client(), subscriber.account_number, "000000")
+    with clock.travel_to(now + dt.timedelta(days=2)):
+        assert (
+            actions.do_prune_login_records(
+                attempts_older_than=dt.timedelta(days=30), codes_older_than=dt.timedelta(days=1)
+            )
+            == 1
+        )
+        assert OneTimeCode.objects.count() == 0
+    with clock.travel_to(now + dt.timedelta(days=31)):
+        assert (
+            actions.do_prune_login_records(
+                attempts_older_than=dt.timedelta(days=30), codes_older_than=dt.timedelta(days=1)
+            )
+            == 2
+        )  # the code asked for and the wrong code
+    assert LoginAttempt.objects.count() == 0

@@ -139,7 +139,7 @@ def test_spellings_of_one_subscriber_share_one_count(with_password):
     assert log_in(Client(), "+7 916 123-45-67").status_code == 429
 
 
-def test_an_unknown_login_is_locked_out_with_the_same_words(subscriber):
+def test_an_unknown_login_is_locked_out_with_the_same_words(subscriber, now):
     for _ in range(5):
         log_in(Client(), "100000018", "wrong-password")
     known = [log_in(Client(), subscriber.account_number, "x") for _ in range(5)][-1]

@@ -53,7 +53,7 @@ class CodeChannelForm(forms.Form):
     """The second step: where to send the code (the page lists the contract's phone and e-mail, masked)."""
 
     login = LoginField(widget=forms.HiddenInput)
-    channel = forms.ChoiceField(choices=CodeChannel.choices, widget=forms.RadioSelect, label=_("Send the code"))
+    channel = forms.ChoiceField(choices=CodeChannel.choices, widget=forms.RadioSelect, label=_("Send the code by"))
 
 
 class CodeField(forms.CharField):
