@@ -236,5 +236,6 @@ def test_the_demo_banner_prints_the_portal_login(subscriber, stranger):
     command = Command(stdout=out)
     command._banner("127.0.0.1", 8000, ctx, None)
     text = out.getvalue()
-    assert "Subscriber portal http://127.0.0.1:8000/my/" in text
+    assert "Portal          http://127.0.0.1:8000/my/" in text
+    assert "Portal logins at /my/ (account number / password):" in text
     assert f"{subscriber.account_number} {DEMO_PASSWORD}" in " ".join(text.split())

@@ -21,9 +21,13 @@ LOGIN_ATTRS = {
 }
 
 
-def _password(autocomplete: str, label) -> forms.CharField:
+RULES = _("At least 10 characters; not a common password and not like your name or account number.")
+
+
+def _password(autocomplete: str, label, help_text="") -> forms.CharField:
     return forms.CharField(
         label=label,
+        help_text=help_text,
         max_length=MAX_PASSWORD_LENGTH,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": autocomplete, "class": "form-control form-control-lg"}),
@@ -82,9 +86,16 @@ class ResetForm(forms.Form):
 
     login = LoginField(widget=forms.HiddenInput)
     code = CodeField()
-    new_password = _password("new-password", _("New password"))
+    new_password = _password("new-password", _("New password"), RULES)
 
 
 class ChangePasswordForm(forms.Form):
     current_password = _password("current-password", _("Current password"))
-    new_password = _password("new-password", _("New password"))
+    new_password = _password(
+        "new-password",
+        _("New password"),
+        _(
+            "At least 10 characters; not a common password and not like your name or account number. Your other "
+            "devices will be logged out."
+        ),
+    )

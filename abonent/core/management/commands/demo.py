@@ -117,6 +117,7 @@ class Command(BaseCommand):
             "",
             "Abonent demo is running.",
             f"  Staff console   {base}/staff/",
+            f"  Portal          {base}/my/",
             f"  REST API docs   {base}/api/v1/docs",
             f"  Health          {base}/healthz",
             f"  Metrics         {base}/metrics",
@@ -127,7 +128,7 @@ class Command(BaseCommand):
             lines.append(f"    {username:<10} {password:<16} {role}")
         portal_logins = ctx.facts.get("portal_logins") or []
         if portal_logins:
-            lines += ["", f"  Subscriber portal {base}/my/  (account number / password):"]
+            lines += ["", "  Portal logins at /my/ (account number / password):"]
             for account, password, name in portal_logins:
                 lines.append(f"    {account:<10} {password:<16} {name}")
         if ctx.facts.get("featured_phone"):
