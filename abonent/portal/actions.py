@@ -87,6 +87,21 @@ def do_log_in(request, *, login: str, password: str, kind: str = SessionKind.WEB
 # --- one-time codes ---------------------------------------------------------------------------------------------
 
 
+def code_destinations(request, *, login: str) -> list[tuple[str, str, str]]:
+    """Where a code for ``login`` could go, masked (``codes.masked_destinations``: made-up masks for a login that
+    names nobody). Counted against the address's hourly allowance of lookups (``too_many_requests``): the masks
+    hold a few digits of a real phone, not to be collected for every account number."""
+    ip = lockout.ip_of(request)
+    wait = lockout.sends_remaining(ip, kind=lockout.LOOKUP)
+    if wait:
+        raise errors.too_many_requests(wait)
+    identified = identify(login)
+    lockout.record_send(identified.key, ip, kind=lockout.LOOKUP)
+    if identified.ambiguous:
+        raise errors.ambiguous_login()
+    return codes.masked_destinations(identified)
+
+
 def do_request_code(request, *, login: str, channel: str) -> None:
     """Send a code to the contract's phone or e-mail of the subscriber ``login`` names, within the allowances.
 

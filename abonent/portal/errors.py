@@ -33,8 +33,8 @@ def locked_out(seconds: int) -> AuthRefused:
 def too_many_requests(seconds: int) -> AuthRefused:
     minutes = max(1, -(-int(seconds) // 60))
     message = ngettext(
-        "Too many codes were asked for from your address. Try again in %(minutes)d minute.",
-        "Too many codes were asked for from your address. Try again in %(minutes)d minutes.",
+        "Too many requests from your address. Try again in %(minutes)d minute.",
+        "Too many requests from your address. Try again in %(minutes)d minutes.",
         minutes,
     ) % {"minutes": minutes}
     return AuthRefused("too_many_requests", message, status=429, retry_after=int(seconds))

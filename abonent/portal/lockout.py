@@ -22,10 +22,11 @@ from abonent.core import clock
 from .models import LoginAttempt
 from .sessions import stored_ip
 
-# What a failure is: a wrong password or a wrong code. "send" rows (a code asked for) only count against the
-# address's hourly allowance of codes.
+# What a failure is: a wrong password or a wrong code. "send" rows (a code asked for) and "lookup" rows (the
+# masked phone and e-mail of a login shown) only count against the address's hourly allowance of each.
 FAILING_KINDS = ("password", "code")
 SEND = "send"
+LOOKUP = "lookup"
 SEND_WINDOW = dt.timedelta(hours=1)
 
 
@@ -109,23 +110,23 @@ def withdraw(attempt: LoginAttempt) -> None:
     LoginAttempt.objects.filter(pk=attempt.pk).delete()
 
 
-def record_send(key: str, ip_address: str | None) -> None:
-    """Count a code asked for from ``ip_address`` (whether or not the login exists: the address's allowance)."""
+def record_send(key: str, ip_address: str | None, *, kind: str = SEND) -> None:
+    """Count a code asked for (or a lookup) from ``ip_address``, whether or not the login exists."""
     LoginAttempt.objects.create(
-        identifier=key[:100], ip_address=ip_address, attempted_at=clock.now(), succeeded=False, kind=SEND
+        identifier=key[:100], ip_address=ip_address, attempted_at=clock.now(), succeeded=False, kind=kind
     )
 
 
-def sends_remaining(ip_address: str | None) -> int:
-    """Seconds until ``ip_address`` may ask for a code again; 0 when it may now. An address may ask for
-    ``ABONENT_PORTAL_MAX_FAILURES_PER_IP`` codes an hour (for any logins): what stops one machine from walking
-    the account numbers and texting every subscriber."""
+def sends_remaining(ip_address: str | None, *, kind: str = SEND) -> int:
+    """Seconds until ``ip_address`` may ask for a code (or look up where one would go) again; 0 when it may now.
+    An address may do each ``ABONENT_PORTAL_MAX_FAILURES_PER_IP`` times an hour, for any logins: what stops one
+    machine from walking the account numbers, texting every subscriber or collecting their masked phones."""
     if not ip_address:
         return 0
     now = clock.now()
     limit = settings.ABONENT_PORTAL_MAX_FAILURES_PER_IP
     times = list(
-        LoginAttempt.objects.filter(ip_address=ip_address, kind=SEND, attempted_at__gte=now - SEND_WINDOW)
+        LoginAttempt.objects.filter(ip_address=ip_address, kind=kind, attempted_at__gte=now - SEND_WINDOW)
         .order_by("-attempted_at")
         .values_list("attempted_at", flat=True)[:limit]
     )

@@ -14,14 +14,11 @@ from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
 
 from .auth_data import portal_summary
-from .codes import destinations
-from .models import CodeChannel
 
 
 def portal_context(request, subscriber, notice: str = "", error: str = "", **_ignored) -> dict:
     return {
         "portal": portal_summary(subscriber.pk),
-        "has_phone": CodeChannel.SMS in destinations(subscriber.pk),
         "can_edit": has_perm(request.user, Perm.SUBSCRIBER_EDIT),
         "notice": notice,
         "error": error,

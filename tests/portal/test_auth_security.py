@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import pytest
@@ -239,3 +240,24 @@ def test_the_demo_banner_prints_the_portal_login(subscriber, stranger):
     assert "Portal          http://127.0.0.1:8000/my/" in text
     assert "Portal logins at /my/ (account number / password):" in text
     assert f"{subscriber.account_number} {DEMO_PASSWORD}" in " ".join(text.split())
+
+
+def test_the_panel_costs_one_query_and_counts_only_live_sessions(with_password, settings, now):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from abonent.core import clock
+    from abonent.portal.auth_data import portal_summary
+
+    settings.ABONENT_PORTAL_SESSION_IDLE_SECONDS = 3600
+    idle = signed_in(with_password)
+    with clock.travel_to(now + dt.timedelta(hours=2)):
+        signed_in(with_password)
+        api_of(with_password)
+        actions.do_log_out(PortalSession.objects.filter(kind=SessionKind.API).get())
+        api_of(with_password)
+        with CaptureQueriesContext(connection) as queries:
+            summary = portal_summary(with_password.pk)
+        assert len(queries) == 1
+        assert idle.get("/my/").status_code == 302
+    assert (summary.has_password, summary.live_sessions, summary.has_phone) == (True, 2, True)

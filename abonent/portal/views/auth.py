@@ -23,7 +23,6 @@ from ..access import own
 from ..auth_data import safe_next, session_rows
 from ..errors import AuthRefused
 from ..forms.auth import ChangePasswordForm, CodeChannelForm, CodeLoginForm, LoginForm, ResetForm
-from ..identify import identify
 from ..middleware import public
 from ..models import PortalAccount, PortalSession
 
@@ -93,14 +92,14 @@ def code_login(request):
     form = CodeLoginForm(request.POST or None, initial={"login": request.GET.get("login", "")[:100]})
     status = 200
     if request.method == "POST" and form.is_valid():
-        identified = identify(form.cleaned_data["login"])
-        if identified.ambiguous:
-            form.add_error("login", _("This phone number is on several contracts. Enter your account number instead."))
-            status = 422
+        try:
+            destinations = actions.code_destinations(request, login=form.cleaned_data["login"])
+        except AuthRefused as exc:
+            status = _refused(form, exc, "login" if exc.code == "ambiguous_login" else None)
         else:
             context = {
                 "form": CodeChannelForm(initial={"login": form.cleaned_data["login"], "channel": "sms"}),
-                "destinations": codes.masked_destinations(identified),
+                "destinations": destinations,
                 "next": _next(request),
             }
             return render(request, "portal/code_channel.html", context)
