@@ -30,7 +30,7 @@ def now():
 
 @pytest.fixture
 def portal_plans(make_plan):
-    """ "Домашний" 500 ₽ and "Игровой" 900 ₽, switchable both ways, with freezes and promised payments."""
+    """"Домашний" 500 ₽ and "Игровой" 900 ₽, switchable both ways, with freezes and promised payments."""
     freeze = FreezePolicy.objects.create(
         name="Каникулы", min_days=7, max_days=90, yearly_quota_days=90, fee_per_day=Decimal("3.00")
     )
