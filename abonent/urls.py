@@ -23,6 +23,7 @@ urlpatterns = [
     path("staff/helpdesk/", include("abonent.helpdesk.urls")),
     path("notifications/", include("abonent.notifications.public_urls")),
     path("pay/", include("abonent.payments.public_urls")),
+    path("staff/portal/", include("abonent.portal.staff_urls")),
     path("my/", include("abonent.portal.urls")),
     path("api/v1/", api.urls),
     path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),

@@ -1,9 +1,11 @@
 """Notifications in Django's admin: read only. Templates are edited in the console (checked and audited there)."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from abonent.core.admin import ReadOnlyAdmin
 
+from .calculations import shown_text
 from .models import BulkMessage, Message, Template
 
 
@@ -14,6 +16,17 @@ class MessageAdmin(ReadOnlyAdmin):
     search_fields = ("dedup_key", "subscriber__account_number")
     date_hierarchy = "created_at"
     raw_id_fields = ("subscriber", "bulk")
+    # A portal login code is hidden here as in the console (calculations.shown_text).
+    exclude = ("subject", "body")
+    readonly_fields = ("shown_subject", "shown_body")
+
+    @admin.display(description=_("subject"))
+    def shown_subject(self, message):
+        return shown_text(message.event, message.subject)
+
+    @admin.display(description=_("text"))
+    def shown_body(self, message):
+        return shown_text(message.event, message.body)
 
 
 @admin.register(Template)

@@ -18,7 +18,7 @@ from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.selectors import get_subscriber
 
 from . import actions, selectors
-from .calculations import mask_address
+from .calculations import mask_address, shown_text
 from .models import Channel, Event, MessageStatus
 
 router = Router(tags=["notifications"])
@@ -92,8 +92,9 @@ def _message(m) -> dict:
         "status": m.status,
         "error": m.error,
         "error_text": selectors.explain_error(m.error, m.error_detail) if m.error else "",
-        "subject": m.subject,
-        "body": m.body,
+        # A portal login code is hidden from the staff (calculations.shown_text).
+        "subject": shown_text(m.event, m.subject),
+        "body": shown_text(m.event, m.body),
         "attempts": m.attempts,
         "created_at": m.created_at,
         "next_attempt_at": m.next_attempt_at,

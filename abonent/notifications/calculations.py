@@ -1,9 +1,10 @@
-"""Pure calculations of this app: how many SMS parts a text takes, masking an address for the console, and
-when a paced stream of messages is due around the quiet hours."""
+"""Pure calculations of this app: how many SMS parts a text takes, masking an address (and a login code) for the
+console, and when a paced stream of messages is due around the quiet hours."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,21 @@ def mask_address(channel: str, address: str) -> str:
     if channel == "sms" and len(address) > 8:
         return f"{address[:5]}•••{address[-4:]}"
     return f"•••{address[-4:]}"
+
+
+# A portal login code signs in as the subscriber: the console and the staff API show its message with the code
+# hidden (the subscriber's own phone or mailbox has it; nobody at the provider needs to read it off a screen).
+SECRET_CODE_EVENTS = frozenset({"login_code"})
+_CODE = re.compile(r"(?<!\d)\d{4,8}(?!\d)")
+HIDDEN_CODE = "••••••"
+
+
+def shown_text(event: str, text: str) -> str:
+    """``text`` (a message's subject or body) as staff see it: a login code's digits replaced by dots. Runs of 4
+    to 8 digits: the code, whatever a template does around it; an account number (9 digits) stays readable."""
+    if event in SECRET_CODE_EVENTS and text:
+        return _CODE.sub(HIDDEN_CODE, text)
+    return text
 
 
 def _quiet_window(moment: dt.datetime, zone: ZoneInfo, quiet: tuple[dt.time, dt.time]):

@@ -13,7 +13,6 @@ from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
 
 from . import selectors
-from .calculations import mask_address
 from .forms import PreferenceForm
 from .models import Channel
 
@@ -31,14 +30,7 @@ def notifications_context(request, subscriber, form=None, notice: str = "", **_i
                 for name in ("email", "sms", "telegram", "language", "time_zone", "quiet_from", "quiet_to")
             }
         form = PreferenceForm(initial=initial, auto_id="prefs-%s")
-    rows = [
-        {
-            "message": m,
-            "address": mask_address(m.channel, m.address),
-            "error": selectors.explain_error(m.error, m.error_detail) if m.error else "",
-        }
-        for m in selectors.subscriber_messages(subscriber, limit=RECENT)
-    ]
+    rows = selectors.message_rows(selectors.subscriber_messages(subscriber, limit=RECENT))
     channels_on = [label for value, label in Channel.choices if preference is None or getattr(preference, value)]
     return {
         "rows": rows,

@@ -18,6 +18,7 @@ from abonent.staff.permissions import allowed_branch_ids
 from abonent.subscribers.models import ContactKind, ContactPoint, Subscriber
 
 from .audiences import audience as audience_of
+from .calculations import mask_address, shown_text
 from .errors import explain
 from .models import (
     BulkMessage,
@@ -36,6 +37,20 @@ def explain_error(code: str, detail: str = "") -> str:
     """Why a message was not sent, in words (``errors``), with the provider's own words when they add any."""
     text = explain(code)
     return f"{text} ({detail})" if detail and detail != text else text
+
+
+def message_rows(items) -> list[dict]:
+    """Messages as the console's tables show them: the address masked, a login code hidden, why one failed."""
+    return [
+        {
+            "message": m,
+            "address": mask_address(m.channel, m.address),
+            "subject": shown_text(m.event, m.subject),
+            "body": shown_text(m.event, m.body),
+            "error": explain_error(m.error, m.error_detail) if m.error else "",
+        }
+        for m in items
+    ]
 
 
 def visible_messages(user) -> QuerySet[Message]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import secrets
 
 from django.conf import settings
@@ -39,6 +40,15 @@ def _lifetimes(kind: str) -> tuple[dt.timedelta, dt.timedelta]:
     )
 
 
+def stored_ip(request) -> str | None:
+    """The client's address as the column can hold it: a malformed one (a misconfigured proxy) is None, not a 500."""
+    raw = (client_ip(request) or "") if request is not None else ""
+    try:
+        return str(ipaddress.ip_address(raw.strip()))
+    except ValueError:
+        return None
+
+
 def open_session(subscriber, *, kind: str = SessionKind.WEB, request=None) -> tuple[PortalSession, str]:
     """A new session of ``subscriber`` and its secret (to put in the cookie, or to hand out as the token once)."""
     secret = (TOKEN_PREFIX if kind == SessionKind.API else "") + secrets.token_urlsafe(32)
@@ -50,7 +60,7 @@ def open_session(subscriber, *, kind: str = SessionKind.WEB, request=None) -> tu
         created_at=now,
         last_seen_at=now,
         expires_at=now + _lifetimes(kind)[1],
-        ip_address=client_ip(request) if request is not None else None,
+        ip_address=stored_ip(request),
         user_agent=(request.META.get("HTTP_USER_AGENT", "") if request is not None else "")[:200],
     )
     return session, secret

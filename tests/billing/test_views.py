@@ -135,8 +135,8 @@ def test_card_query_count_does_not_grow_with_ledger_lines(operator_client, subsc
             body = card(operator_client, subscriber)
     assert body.count("<tr data-transaction=") == 32
     # 10 of them for the billing panels, 4 for the network panel, 1 for payments, 4 for autopay, 3 for access,
-    # 3 for notifications, 2 for requests (helpdesk)
-    assert len(many) == len(few) == 40
+    # 3 for notifications, 2 for requests (helpdesk), 1 for the portal
+    assert len(many) == len(few) == 41
 
 
 # --- plan change: preview, then confirm -------------------------------------------------------------------

@@ -14,22 +14,10 @@ from abonent.staff.permissions import Perm, require_perm
 from abonent.subscribers.selectors import get_subscriber
 
 from .. import actions, selectors
-from ..calculations import mask_address
 from ..forms import OutboxFilterForm
 from ..models import MessageStatus
 
 PAGE = 100
-
-
-def message_rows(items) -> list[dict]:
-    return [
-        {
-            "message": m,
-            "address": mask_address(m.channel, m.address),
-            "error": selectors.explain_error(m.error, m.error_detail) if m.error else "",
-        }
-        for m in items
-    ]
 
 
 @require_perm(Perm.NOTIFICATION_VIEW)
@@ -54,7 +42,7 @@ def outbox(request, subscriber_pk: int | None = None):
         "tab": "log" if subscriber else "outbox",
         "subscriber": subscriber,
         "form": form,
-        "rows": message_rows(selectors.recent_messages(request.user, filters, limit=PAGE)),
+        "rows": selectors.message_rows(selectors.recent_messages(request.user, filters, limit=PAGE)),
         "counts": [(value, label, counts[value]) for value, label in MessageStatus.choices],
         "limit": PAGE,
         "can_retry": actions.can_retry(request.user),

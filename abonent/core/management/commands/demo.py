@@ -117,6 +117,7 @@ class Command(BaseCommand):
             "",
             "Abonent demo is running.",
             f"  Staff console   {base}/staff/",
+            f"  Portal          {base}/my/",
             f"  REST API docs   {base}/api/v1/docs",
             f"  Health          {base}/healthz",
             f"  Metrics         {base}/metrics",
@@ -125,6 +126,11 @@ class Command(BaseCommand):
         ]
         for username, password, role in ctx.facts.get("logins", []):
             lines.append(f"    {username:<10} {password:<16} {role}")
+        portal_logins = ctx.facts.get("portal_logins") or []
+        if portal_logins:
+            lines += ["", "  Portal logins at /my/ (account number / password):"]
+            for account, password, name in portal_logins:
+                lines.append(f"    {account:<10} {password:<16} {name}")
         if ctx.facts.get("featured_phone"):
             lines += ["", f"  Try searching for the phone {ctx.facts['featured_phone']} or for “Иванов”."]
         radius = ctx.facts.get("radius")

@@ -1,0 +1,207 @@
+"""One-time codes: the first login and a forgotten password are one flow — prove the phone or e-mail on the
+contract, then set a password.
+
+A code is 6 digits from ``secrets``, sent through the notifications app (``Event.LOGIN_CODE``, one channel, at
+once: no quiet hours). Only its HMAC (keyed by ``SECRET_KEY``, so a copy of the database alone cannot be searched
+for the million codes) is kept. It works once, for ``ABONENT_PORTAL_CODE_SECONDS``, for at most ``MAX_TRIES`` wrong
+tries; a newer code replaces it. A subscriber gets at most ``ABONENT_PORTAL_CODES_PER_HOUR`` codes an hour and one
+per ``ABONENT_PORTAL_CODE_RESEND_SECONDS``.
+
+Nothing here tells a stranger whether a login exists: asking for a code answers the same for every login, and a
+check says more than "wrong code" (expired, used) only to whoever holds the right code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from abonent.core import clock
+from abonent.core.phones import format_phone
+from abonent.notifications.models import Event
+from abonent.notifications.queueing import notify
+from abonent.subscribers.models import ContactKind, ContactPoint
+
+from .identify import Identified
+from .models import CodeChannel, CodePurpose, OneTimeCode, PortalAccount
+
+DIGITS = 6
+MAX_TRIES = 5
+DECOY_DOMAINS = ("mail.ru", "yandex.ru", "gmail.com", "bk.ru", "list.ru", "inbox.ru", "rambler.ru")
+
+
+class Sent(enum.StrEnum):
+    """What became of a request for a code (the subscriber's page never shows it; the staff button does)."""
+
+    SENT = "sent"
+    NOBODY = "nobody"  # the login names no one (or several)
+    NO_ADDRESS = "no_address"  # no phone (or e-mail) on the contract
+    TOO_SOON = "too_soon"  # the last code went out less than the resend time ago
+    HOURLY_LIMIT = "hourly_limit"
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
+
+
+def hash_code(subscriber_id: int, code: str) -> str:
+    return salted_hmac("abonent.portal.code", f"{subscriber_id}:{code}", algorithm="sha256").hexdigest()
+
+
+def clean_code(raw: str) -> str:
+    """The digits of what was typed ("123 456", "123-456"); "" when that is not ``DIGITS`` digits."""
+    digits = "".join(ch for ch in (raw or "") if not ch.isspace() and ch != "-")
+    return digits if len(digits) == DIGITS and digits.isdigit() and digits.isascii() else ""
+
+
+def code_minutes() -> int:
+    return max(1, -(-settings.ABONENT_PORTAL_CODE_SECONDS // 60))
+
+
+# --- where a code goes, and how the page shows it ---------------------------------------------------------------
+
+
+def destinations(subscriber_id: int) -> dict[str, str]:
+    """``{"sms": phone, "email": address}`` that a code would go to: the first of each kind in the order the
+    notifications app picks (primary first), so the mask shown is the address the code reaches."""
+    found: dict[str, str] = {}
+    rows = ContactPoint.objects.filter(subscriber_id=subscriber_id).order_by("kind", "-is_primary", "id")
+    for kind, value in rows.values_list("kind", "value"):
+        channel = CodeChannel.SMS if kind == ContactKind.PHONE else CodeChannel.EMAIL
+        found.setdefault(channel, value)
+    return found
+
+
+def mask_phone(e164: str) -> str:
+    """``+79161234567`` → ``+7 916 ***-45-67``: the country, the operator's code and the last four digits."""
+    shown = format_phone(e164)
+    total = sum(ch.isdigit() for ch in shown)
+    head = len(shown.split(" ", 1)[0]) - 1 + 3 if shown.startswith("+") else 3
+    seen, out = 0, []
+    for ch in shown:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen <= head or seen > total - 4 else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def mask_email(address: str) -> str:
+    """``ivanov@example.ru`` → ``iv***@example.ru``."""
+    local, _sep, domain = address.rpartition("@")
+    return f"{local[:2] if len(local) > 3 else local[:1]}***@{domain}"
+
+
+def _decoy(identified: Identified, channel: str) -> str:
+    """A believable mask for a login that names nobody, or a channel the contract has no address on: the same
+    for the same login every time, so the page cannot be told apart from a real one's."""
+    digest = salted_hmac("abonent.portal.decoy", f"{identified.key}:{channel}", algorithm="sha256").digest()
+    if channel == CodeChannel.SMS:
+        if identified.phone:
+            return mask_phone(identified.phone)
+        d = [str(b % 10) for b in digest[:6]]
+        return f"+7 9{d[0]}{d[1]} ***-{d[2]}{d[3]}-{d[4]}{d[5]}"
+    letters = "".join("abdegikmnoprstvz"[b % 16] for b in digest[:2])
+    return f"{letters}***@{DECOY_DOMAINS[digest[2] % len(DECOY_DOMAINS)]}"
+
+
+def masked_destinations(identified: Identified) -> list[tuple[str, str, str]]:
+    """``[(channel, label, mask)]`` for the page that asks where to send the code: always both channels."""
+    real = destinations(identified.subscriber.pk) if identified.subscriber is not None else {}
+    rows = []
+    for channel, label in CodeChannel.choices:
+        address = real.get(channel, "")
+        if address:
+            mask = mask_phone(address) if channel == CodeChannel.SMS else mask_email(address)
+        else:
+            mask = _decoy(identified, channel)
+        rows.append((channel, label, mask))
+    return rows
+
+
+# --- sending ------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def issue_code(subscriber, *, channel: str, ip_address: str | None = None) -> tuple[Sent, OneTimeCode | None]:
+    """Send a new code to ``subscriber`` on ``channel`` unless the allowance says no; the older codes stop
+    working. The portal account row is locked first, so two requests at once cannot both pass the allowance."""
+    address = destinations(subscriber.pk).get(channel)
+    if not address:
+        return Sent.NO_ADDRESS, None
+    now = clock.now()
+    PortalAccount.objects.select_for_update().get_or_create(subscriber=subscriber, defaults={"created_at": now})
+    codes = OneTimeCode.objects.filter(subscriber_id=subscriber.pk, purpose=CodePurpose.SET_PASSWORD)
+    last_hour = list(codes.filter(created_at__gt=now - dt.timedelta(hours=1)).values_list("created_at", flat=True))
+    if len(last_hour) >= settings.ABONENT_PORTAL_CODES_PER_HOUR:
+        return Sent.HOURLY_LIMIT, None
+    if last_hour and now - max(last_hour) < dt.timedelta(seconds=settings.ABONENT_PORTAL_CODE_RESEND_SECONDS):
+        return Sent.TOO_SOON, None
+    codes.filter(used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
+    code = new_code()
+    row = OneTimeCode.objects.create(
+        subscriber=subscriber,
+        purpose=CodePurpose.SET_PASSWORD,
+        channel=channel,
+        code_hash=hash_code(subscriber.pk, code),
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=settings.ABONENT_PORTAL_CODE_SECONDS),
+        ip_address=ip_address,
+    )
+    # The outbox row commits with the code: both or neither.
+    notify(
+        subscriber.pk,
+        Event.LOGIN_CODE,
+        key=f"login_code:{row.pk}",
+        context={"code": code, "minutes": code_minutes()},
+        channels=(channel,),
+    )
+    return Sent.SENT, row
+
+
+# --- checking -----------------------------------------------------------------------------------------------------
+
+
+class CodeCheck(enum.StrEnum):
+    RIGHT = "right"
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    USED = "used"
+    EXHAUSTED = "exhausted"  # the right code after MAX_TRIES wrong ones: ask for a new one
+
+
+def check_code(subscriber_id: int, code: str) -> tuple[CodeCheck, OneTimeCode | None]:
+    """Compare ``code`` with the subscriber's newest code (locked: run inside ``transaction.atomic``). A wrong
+    code counts against the newest code's tries while it is live. Says more than WRONG only for the right code."""
+    newest = (
+        OneTimeCode.objects.select_for_update()
+        .filter(subscriber_id=subscriber_id, purpose=CodePurpose.SET_PASSWORD)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if newest is None:
+        constant_time_compare(hash_code(subscriber_id, code), "0" * 64)
+        return CodeCheck.WRONG, None
+    now = clock.now()
+    if not constant_time_compare(hash_code(subscriber_id, code), newest.code_hash):
+        if newest.used_at is None and now < newest.expires_at:
+            OneTimeCode.objects.filter(pk=newest.pk).update(attempts=F("attempts") + 1)
+        return CodeCheck.WRONG, newest
+    if newest.used_at is not None:
+        return CodeCheck.USED, newest
+    if now >= newest.expires_at:
+        return CodeCheck.EXPIRED, newest
+    if newest.attempts >= MAX_TRIES:
+        return CodeCheck.EXHAUSTED, newest
+    return CodeCheck.RIGHT, newest
+
+
+def use_code(row: OneTimeCode) -> None:
+    OneTimeCode.objects.filter(pk=row.pk).update(used_at=clock.now())

@@ -1,0 +1,82 @@
+"""Who a login names: the personal account number, a PPPoE or hotspot login, or a phone on the contract.
+
+Tried in that order, first match wins: an account number is what the receipts and the terminals use; a network
+login is exact; a phone is the loosest (any common spelling, ``8 (916) 123-45-67`` as well as ``+79161234567``).
+A phone or a login on several subscribers names none of them (``ambiguous``): the subscriber is asked for the
+account number instead, the portal never picks one. Closed subscribers are found too: they log in to see and pay
+what they owe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+
+from abonent.network.models import Login, LoginKind
+from abonent.subscribers.models import ContactKind, ContactPoint, Subscriber
+from abonent.subscribers.validators import normalize_phone
+
+MAX_LENGTH = 100
+# Network logins that a person types (IPoE ones are a MAC address or a switch port, never typed).
+TYPED_LOGIN_KINDS = (LoginKind.PPPOE, LoginKind.HOTSPOT)
+
+
+@dataclass(frozen=True)
+class Identified:
+    """What a typed login names. ``key`` is what lock-outs and the code allowance count by: one per subscriber
+    whatever the spelling, else the normalised text."""
+
+    key: str
+    subscriber: Subscriber | None = None
+    ambiguous: bool = False
+    # The typed login as a phone in E.164, when it reads as one (the decoy masks of an unknown phone use it).
+    phone: str = ""
+
+
+def normalised(raw: str) -> str:
+    """The typed login without control characters, surrounding spaces or inner runs of them, at most
+    ``MAX_LENGTH`` characters (a NUL would be a database error on PostgreSQL, not a wrong login)."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in (raw or "")[: MAX_LENGTH * 4])
+    return " ".join(printable.split())[:MAX_LENGTH]
+
+
+def _as_phone(text: str) -> str:
+    if not any(ch.isdigit() for ch in text) or any(ch.isalpha() for ch in text):
+        return ""
+    try:
+        return normalize_phone(text)
+    except ValidationError:
+        return ""
+
+
+def _one(subscriber_ids: set[int]) -> tuple[Subscriber | None, bool]:
+    if len(subscriber_ids) == 1:
+        return Subscriber.objects.select_related("branch").get(pk=next(iter(subscriber_ids))), False
+    return None, len(subscriber_ids) > 1
+
+
+def identify(raw: str) -> Identified:
+    """The subscriber ``raw`` names (see the module docstring). Never raises: anything unreadable names nobody."""
+    text = normalised(raw)
+    if not text:
+        return Identified(key="login:")
+    digits = text.replace(" ", "").replace("-", "")
+    if digits.isdigit() and digits.isascii():
+        subscriber = Subscriber.objects.select_related("branch").filter(account_number=digits).first()
+        if subscriber is not None:
+            return Identified(key=f"sub:{subscriber.pk}", subscriber=subscriber)
+    logins = Login.objects.filter(kind__in=TYPED_LOGIN_KINDS)
+    owners = set(logins.filter(username=text).values_list("subscriber_id", flat=True)[:10])
+    if not owners:
+        # Phones capitalise the first letter of a field: "Ivanov" for the login "ivanov".
+        owners = set(logins.filter(username__iexact=text).values_list("subscriber_id", flat=True)[:10])
+    phone = _as_phone(text)
+    if not owners and phone:
+        contacts = ContactPoint.objects.filter(kind=ContactKind.PHONE, value=phone)
+        owners = set(contacts.values_list("subscriber_id", flat=True).distinct()[:10])
+    subscriber, ambiguous = _one(owners)
+    if subscriber is not None:
+        return Identified(key=f"sub:{subscriber.pk}", subscriber=subscriber, phone=phone)
+    key = f"phone:{phone}" if phone else f"login:{text.lower()}"
+    return Identified(key=key, ambiguous=ambiguous, phone=phone)
