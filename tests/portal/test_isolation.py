@@ -53,7 +53,7 @@ PARAMETERS = {
     "session_id": "session",
     "ref": "ref",
 }
-PK_BY_ROUTE = {"request": "ticket", "profile_telegram": "chat", "security": "session"}
+PK_BY_ROUTE = {"request": "ticket", "profile_telegram": "chat", "end_session": "session"}
 # Fields of a JSON body or a query that name an object of the subscriber's.
 ID_FIELDS = {
     "subscription": "subscription",
