@@ -179,9 +179,7 @@ def plan_lines(subscriber, today: dt.date) -> list[PlanLine]:
     """The live subscriptions (active, frozen), oldest first, each with its speed, price and next charge."""
     frozen_until = Freeze.objects.filter(subscription=OuterRef("pk"), status=FreezeStatus.ACTIVE).values("ends_on")
     subscriptions = (
-        current_subscriptions(subscriber)
-        .annotate(frozen_until=Subquery(frozen_until[:1]))
-        .order_by("started_on", "id")
+        current_subscriptions(subscriber).annotate(frozen_until=Subquery(frozen_until[:1])).order_by("started_on", "id")
     )
     return [_plan_line(s, today) for s in subscriptions]
 
@@ -253,9 +251,7 @@ def connection_of(subscriber_id: int) -> Connection:
         .values("status", "started_at", "stopped_at", "updated_at", "framed_ip")[:2]
     )
     today = timezone.localdate(clock.now())
-    usage = UsageDay.objects.filter(subscriber_id=subscriber_id, day=today).values_list(
-        "input_octets", "output_octets"
-    )
+    usage = UsageDay.objects.filter(subscriber_id=subscriber_id, day=today).values_list("input_octets", "output_octets")
     upload, download = next(iter(usage), (0, 0))
     open_row = next((r for r in rows if r["status"] == SessionStatus.OPEN), None)
     if open_row is not None:

@@ -19,10 +19,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from abonent.billing.calculations import add_months, days_in_month
+from abonent.billing.calculations import add_months
 from abonent.core import clock
-from abonent.network.panels import format_duration
 from abonent.network.models import TERMINATE_CAUSES, Session, SessionStatus, UsageDay
+from abonent.network.panels import format_duration
 
 MONTHS_SHOWN = 12
 # The earliest month the portal shows: nothing of an ISP's billing is older, and it bounds absurd input.
@@ -200,9 +200,7 @@ def sessions_page(subscriber_id: int, *, before: Session | None = None, limit: i
     limit = max(1, min(limit, MAX_SESSIONS_PER_PAGE))
     rows = Session.objects.filter(subscriber_id=subscriber_id)
     if before is not None:
-        rows = rows.filter(
-            Q(started_at__lt=before.started_at) | Q(started_at=before.started_at, id__lt=before.pk)
-        )
+        rows = rows.filter(Q(started_at__lt=before.started_at) | Q(started_at=before.started_at, id__lt=before.pk))
     found = list(rows.order_by("-started_at", "-id")[: limit + 1])
     now = clock.now()
     items = [_line(s, now) for s in found[:limit]]

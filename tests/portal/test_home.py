@@ -17,7 +17,6 @@ from abonent.dunning import actions as dunning
 from abonent.dunning.evaluation import sweep
 
 from .conftest import TODAY, api_of, signed_in
-from .usage_records import connect, make_nas
 
 pytestmark = pytest.mark.django_db
 NBSP = "\u00a0"

@@ -71,7 +71,9 @@ def test_a_session_that_ends_turns_the_card_offline(subscriber, admin):
     unique = connect(nas, subscriber, start=start, seconds=600, download=1000, upload=10)
     with clock.travel_to(TODAY):
         assert connection(subscriber)["online"] is True
-    report(nas, subscriber, unique, start=start, seconds=1200, download=3000, upload=30, stop=True, cause="Lost-Carrier")
+    report(
+        nas, subscriber, unique, start=start, seconds=1200, download=3000, upload=30, stop=True, cause="Lost-Carrier"
+    )
     with clock.travel_to(TODAY):
         data = connection(subscriber)
     assert (data["online"], data["last_seen"], data["today_download_bytes"]) == (False, "2026-11-20T11:20:00Z", 3000)

@@ -13,7 +13,9 @@ _unique = itertools.count(1)
 
 
 def make_nas(admin, name="nas-1", ip="192.0.2.1"):
-    return network.do_create_nas(acting_user=admin, name=name, ip_address=ip, secret="portal-tests-radius-secret", vendor="mikrotik")
+    return network.do_create_nas(
+        acting_user=admin, name=name, ip_address=ip, secret="portal-tests-radius-secret", vendor="mikrotik"
+    )
 
 
 def connect(

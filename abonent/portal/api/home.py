@@ -132,7 +132,9 @@ def home_out(subscriber, home: Home) -> dict:
     }
 
 
-@router.get("/home", response={200: HomeOut, 401: ErrorOut}, summary="The home screen: money, access, plans, connection")
+@router.get(
+    "/home", response={200: HomeOut, 401: ErrorOut}, summary="The home screen: money, access, plans, connection"
+)
 def home(request):
     return home_out(request.subscriber, home_of(request.subscriber))
 
