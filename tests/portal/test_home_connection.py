@@ -39,7 +39,7 @@ def test_online_now_since_the_sessions_start_with_its_address_and_todays_traffic
     }
     assert "Online since Nov. 20, 2026, 1 p.m." in words
     assert "IP address: 10.0.0.7" in words
-    assert "Today: 4.8\u00a0MB received, 976.6\u00a0KB sent." in words
+    assert "Today: 4.8\u00a0MB incoming, 976.6\u00a0KB outgoing." in words
 
 
 def test_offline_shows_when_last_seen_and_yesterdays_traffic_is_not_todays(subscriber, admin):

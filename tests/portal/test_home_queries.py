@@ -22,10 +22,10 @@ from .usage_records import connect, make_nas
 
 pytestmark = pytest.mark.django_db
 
-# The session and its subscriber (1), the balance and the open promised payment (2), dunning's facts (1), the
-# subscriptions with their plans and freezes (1), the price of each live subscription's next charge (1 each), the
-# stored access state and the exemptions (2), the newest and open sessions (1), today's traffic (1).
-HOME_QUERIES = 10
+# The portal session and its subscriber (1), dunning's facts (1), the subscriber's own row: balance, promised
+# payment, access state, sessions, today's traffic (1), the live subscriptions with their plans and freezes (1),
+# the price of each one's next charge (1 each; the subscribers here have one).
+HOME_QUERIES = 5
 
 
 @pytest.fixture

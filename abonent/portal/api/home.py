@@ -108,9 +108,9 @@ def home_out(subscriber, home: Home) -> dict:
     return {
         "account_number": subscriber.account_number,
         "closed": home.closed,
-        "balance": home.balance.balance,
-        "credit_limit": home.balance.credit_limit,
-        "promised": home.balance.promised,
+        "balance": home.balance,
+        "credit_limit": home.credit_limit,
+        "promised": home.promised,
         "promised_due": home.promised_due,
         "days_left": home.days_left,
         "runout_on": home.runout_on,
