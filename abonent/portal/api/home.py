@@ -17,21 +17,21 @@ from . import router
 StateName = Literal["active", "warned", "restricted", "suspended", "frozen", "blocked", "terminated"]
 
 
-class AccessOut(Schema):
+class MyAccessOut(Schema):
     state: StateName = Field(description="Dunning's access state: what the NAS enforces now")
     label: str = Field(description="The state in the request's language")
     since: dt.datetime | None
     reason: str = Field(description="The operator's words when blocked or terminated; empty otherwise")
 
 
-class NextChargeOut(Schema):
+class MyNextChargeOut(Schema):
     on: dt.date = Field(description="The day the billing run charges it (today when already due)")
     amount: Decimal = Field(description="Exactly what the run will charge, prorated where the period is partial")
     plan: str = Field(description="The plan charged: the new one when a scheduled downgrade comes first")
     downgrade: bool
 
 
-class PlanOut(Schema):
+class MyPlanOut(Schema):
     subscription_id: int
     plan: str
     status: Literal["active", "frozen"]
@@ -43,10 +43,10 @@ class PlanOut(Schema):
     frozen_until: dt.date | None = Field(description="Frozen: the day service and fees resume")
     pending_plan: str | None = Field(description="A downgrade scheduled for ``pending_plan_from``")
     pending_plan_from: dt.date | None
-    next_charge: NextChargeOut | None
+    next_charge: MyNextChargeOut | None
 
 
-class ConnectionOut(Schema):
+class MyConnectionOut(Schema):
     online: bool
     since: dt.datetime | None = Field(description="Online: when the session started")
     ip_address: str | None
@@ -55,7 +55,7 @@ class ConnectionOut(Schema):
     today_upload_bytes: int
 
 
-class HomeOut(Schema):
+class MyHomeOut(Schema):
     account_number: str
     closed: bool = Field(description="The contract is closed: no service")
     balance: Decimal = Field(description="The account's balance, an open promised payment included")
@@ -64,7 +64,7 @@ class HomeOut(Schema):
     promised_due: dt.date | None = Field(description="Its last day")
     days_left: int | None = Field(description="Days the money lasts at today's fees; null without recurring fees")
     runout_on: dt.date | None = Field(description="The day the money runs out at today's fees")
-    access: AccessOut
+    access: MyAccessOut
     pay_amount: Decimal = Field(
         description="What to pay: restricted or suspended, what restores access and covers the next charge; "
         "otherwise what the next charge lacks (0: nothing needed)"
@@ -72,8 +72,8 @@ class HomeOut(Schema):
     pay_minimum: Decimal = Field(description="Restricted or suspended: the least that restores access now")
     next_charge_on: dt.date | None = Field(description="The earliest next charge of the plans")
     next_charge_amount: Decimal = Field(description="Everything charged that day")
-    plans: list[PlanOut]
-    connection: ConnectionOut
+    plans: list[MyPlanOut]
+    connection: MyConnectionOut
     support_phone: str | None = Field(description="The operator's phone, when configured")
 
 
@@ -133,7 +133,7 @@ def home_out(subscriber, home: Home) -> dict:
 
 
 @router.get(
-    "/home", response={200: HomeOut, 401: ErrorOut}, summary="The home screen: money, access, plans, connection"
+    "/home", response={200: MyHomeOut, 401: ErrorOut}, summary="The home screen: money, access, plans, connection"
 )
 def home(request):
     return home_out(request.subscriber, home_of(request.subscriber))

@@ -21,36 +21,36 @@ from . import router
 MAX_ID = 2**63 - 1
 
 
-class DayOut(Schema):
+class MyUsageDayOut(Schema):
     day: dt.date
     download_bytes: int = Field(description="Sent to the subscriber")
     upload_bytes: int = Field(description="Received from the subscriber")
     online_seconds: int = Field(description="Time online that day (sessions at once counted once)")
 
 
-class MonthOut(Schema):
+class MyUsageMonthOut(Schema):
     month: str = Field(description="YYYY-MM", examples=["2026-11"])
-    days: list[DayOut] = Field(description="Every day of the month, up to today for the current month")
+    days: list[MyUsageDayOut] = Field(description="Every day of the month, up to today for the current month")
     download_bytes: int
     upload_bytes: int
     online_seconds: int
 
 
-class MonthParams(Schema):
+class MyUsageParams(Schema):
     month: str = Field("", max_length=20, description="YYYY-MM; empty: the current month")
 
 
-class MonthTotalOut(Schema):
+class MyMonthTotalOut(Schema):
     month: str = Field(description="YYYY-MM")
     download_bytes: int
     upload_bytes: int
 
 
-class MonthsOut(Schema):
-    months: list[MonthTotalOut] = Field(description="The last 12 months, this one included, oldest first")
+class MyUsageMonthsOut(Schema):
+    months: list[MyMonthTotalOut] = Field(description="The last 12 months, this one included, oldest first")
 
 
-class SessionOut(Schema):
+class MySessionOut(Schema):
     id: int
     started_at: dt.datetime
     stopped_at: dt.datetime | None
@@ -64,22 +64,22 @@ class SessionOut(Schema):
     end_reason_label: str
 
 
-class SessionParams(Schema):
+class MySessionParams(Schema):
     before: int | None = Field(None, ge=1, le=MAX_ID, description="The last session of the previous page")
     limit: int = Field(usage_data.SESSIONS_PER_PAGE, ge=1, le=usage_data.MAX_SESSIONS_PER_PAGE)
 
 
-class SessionsOut(Schema):
-    items: list[SessionOut]
+class MySessionsOut(Schema):
+    items: list[MySessionOut]
     next_before: int | None = Field(description="Pass as ``before`` for the next page; null on the last one")
 
 
 @router.get(
     "/usage",
-    response={200: MonthOut, 401: ErrorOut, 422: ErrorOut},
+    response={200: MyUsageMonthOut, 401: ErrorOut, 422: ErrorOut},
     summary="Traffic and time online per day of a month",
 )
-def usage(request, params: Query[MonthParams]):
+def usage(request, params: Query[MyUsageParams]):
     month = usage_data.parse_month(params.month, timezone.localdate(clock.now()))
     found = usage_data.month_usage(request.subscriber.pk, month)
     return {
@@ -91,7 +91,7 @@ def usage(request, params: Query[MonthParams]):
     }
 
 
-@router.get("/usage/months", response={200: MonthsOut, 401: ErrorOut}, summary="Traffic per month, the last 12")
+@router.get("/usage/months", response={200: MyUsageMonthsOut, 401: ErrorOut}, summary="Traffic per month, the last 12")
 def usage_months(request):
     months = usage_data.months_usage(request.subscriber.pk)
     return {
@@ -104,10 +104,10 @@ def usage_months(request):
 
 @router.get(
     "/sessions",
-    response={200: SessionsOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    response={200: MySessionsOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     summary="Sessions, newest first, a page at a time",
 )
-def sessions(request, params: Query[SessionParams]):
+def sessions(request, params: Query[MySessionParams]):
     before = own(Session.objects, request, pk=params.before) if params.before is not None else None
     page = usage_data.sessions_page(request.subscriber.pk, before=before, limit=params.limit)
     items = [{**vars(s), "ip_address": s.ip_address or None} for s in page.items]
