@@ -23,9 +23,11 @@ import http.client
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -189,9 +191,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(database_url: str, port: int, workers: int) -> subprocess.Popen:
+def start_server(database_url: str, port: int, workers: int, metrics_dir: str) -> subprocess.Popen:
     env = {
         **os.environ,
+        # The server's own time per request, from every worker: its latency histogram (core.metrics).
+        "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
         "DATABASE_URL": database_url,
         "ABONENT_CLOCK": MOMENT.isoformat(),
         "ABONENT_DEBUG": "0",
@@ -217,13 +221,76 @@ def start_server(database_url: str, port: int, workers: int) -> subprocess.Popen
     raise SystemExit("abonent web did not answer within 60 s")
 
 
+_SERIES = re.compile(r"^abonent_http_request_duration_seconds_(sum|count|bucket)\{([^}]*)\} ([0-9.e+-]+)$", re.M)
+
+
+def server_times(port: int) -> dict[str, float]:
+    """The server's latency histogram of ``GET /my/`` so far: ``sum`` (seconds), ``count`` and ``le_<bound>``."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/metrics", headers={"Host": "127.0.0.1"})
+    text = conn.getresponse().read().decode()
+    conn.close()
+    found: dict[str, float] = {}
+    for kind, labels, value in _SERIES.findall(text):
+        if 'route="my/"' not in labels or 'method="GET"' not in labels:
+            continue
+        if kind == "bucket":
+            kind = "le_" + re.search(r'le="([^"]+)"', labels)[1]
+        found[kind] = found.get(kind, 0.0) + float(value)
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (Linux /proc), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def cpu_now(server_pid: int, database: str) -> tuple[dict[int, float], dict[int, float]]:
+    """CPU seconds so far of the web server's processes and of PostgreSQL's backends serving the database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+        backends = [pid for (pid,) in cursor.fetchall()]
+    connection.close()
+    return (
+        {pid: _cpu_seconds(pid) for pid in _descendants(server_pid)},
+        {pid: _cpu_seconds(pid) for pid in backends},
+    )
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 class Client(threading.Thread):
     """One browser: ``GET /my/`` back to back over one keep-alive connection, each time as the next of its own
     subscribers; records the time of each answer and whether it showed what it should."""
 
-    def __init__(self, port: int, signed_in: list[tuple[int, str]], count: int, expected, rng: random.Random):
+    def __init__(self, port: int, signed_in, count: int, expected, rng: random.Random, think_ms: float = 0):
         super().__init__(daemon=True)
         self.port, self.signed_in, self.count, self.expected, self.rng = port, signed_in, count, expected, rng
+        self.think = think_ms / 1000
         self.timings: list[float] = []
         self.wrong: list[str] = []
         self.start_gate: threading.Barrier | None = None
@@ -233,6 +300,8 @@ class Client(threading.Thread):
         if self.start_gate is not None:
             self.start_gate.wait()
         for _ in range(self.count):
+            if self.think:
+                time.sleep(self.rng.uniform(0.5, 1.5) * self.think)
             subscriber_id, secret = self.rng.choice(self.signed_in)
             headers = {"Cookie": f"abonent_my={secret}", "Accept-Language": "en", "Host": "127.0.0.1"}
             started = time.perf_counter()
@@ -254,9 +323,11 @@ class Client(threading.Thread):
             self.wrong.append(f"{subscriber_id}: debt notice {'missing' if debtor else 'shown'}")
 
 
-def run_clients(port, signed_in, clients: int, per_client: int, expected, rng) -> tuple[list[Client], float]:
+def run_clients(port, signed_in, clients: int, per_client: int, expected, rng, think_ms: float = 0):
     pools = [signed_in[k::clients] for k in range(clients)]
-    workers = [Client(port, pools[k], per_client, expected, random.Random(rng.random())) for k in range(clients)]
+    workers = [
+        Client(port, pools[k], per_client, expected, random.Random(rng.random()), think_ms) for k in range(clients)
+    ]
     gate = threading.Barrier(clients + 1)
     for worker in workers:
         worker.start_gate = gate
@@ -276,6 +347,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000, help="untimed requests first (default 1000)")
     parser.add_argument("--signed-in", type=int, default=4000, help="random subscribers signed in (default 4000)")
     parser.add_argument("--workers", type=int, default=2, help="abonent web processes (default 2)")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0,
+        help="a pause of about this long before each request (a person reading); default 0: back to back",
+    )
     parser.add_argument("--rebuild", action="store_true", help="build the world, sessions and traffic again")
     args = parser.parse_args()
     if args.engine != "postgresql":
@@ -299,16 +376,27 @@ def main() -> None:
     connections.close_all()
 
     port = free_port()
-    server = start_server(setup.database_url, port, args.workers)
+    metrics_dir = tempfile.mkdtemp(prefix="bench-portal-metrics-")
+    server = start_server(setup.database_url, port, args.workers, metrics_dir)
     try:
         log(f"abonent web on port {port} with {args.workers} workers; warm-up: {args.warmup} requests")
         run_clients(port, signed_in, args.clients, max(args.warmup // args.clients, 1), expected, rng)
+        before = server_times(port)
+        cpu_before = cpu_now(server.pid, setup.database)
         per_client = max(args.requests // args.clients, 1)
         log(f"timing {per_client * args.clients:,} requests from {args.clients} clients")
-        clients, seconds = run_clients(port, signed_in, args.clients, per_client, expected, rng)
+        clients, seconds = run_clients(port, signed_in, args.clients, per_client, expected, rng, args.think_ms)
+        after = server_times(port)
+        cpu_after = cpu_now(server.pid, setup.database)
     finally:
         server.terminate()
         server.wait(30)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    served = after.get("count", 0) - before.get("count", 0)
+    server_mean = (after.get("sum", 0) - before.get("sum", 0)) / served * 1000 if served else None
+    within_100 = (after.get("le_0.1", 0) - before.get("le_0.1", 0)) / served if served else None
+    web_cpu_ms = cpu_spent(cpu_before[0], cpu_after[0]) / max(served, 1) * 1000
+    db_cpu_ms = cpu_spent(cpu_before[1], cpu_after[1]) / max(served, 1) * 1000
     timings = [t for c in clients for t in c.timings]
     wrong = [w for c in clients for w in c.wrong]
     for line in wrong[:10]:
@@ -318,6 +406,8 @@ def main() -> None:
         return None if value is None else round(value, 1)
 
     log(f"p50 {r(percentile(timings, 50))} ms, p95 {r(percentile(timings, 95))} ms, {len(timings) / seconds:.0f}/s")
+    log(f"server time: mean {r(server_mean)} ms, {within_100:.2%} within 100 ms" if served else "no server times")
+    log(f"CPU per request: web {web_cpu_ms:.1f} ms, PostgreSQL {db_cpu_ms:.1f} ms; machine load {os.getloadavg()}")
     emit(
         {
             "bench": NAME,
@@ -326,6 +416,7 @@ def main() -> None:
             "n": args.n,
             "clients": args.clients,
             "workers": args.workers,
+            "think_ms": args.think_ms,
             "requests": len(timings),
             "seconds": round(seconds, 1),
             "rate": round(len(timings) / seconds, 1),
@@ -333,6 +424,13 @@ def main() -> None:
             "p95_ms": r(percentile(timings, 95)),
             "p99_ms": r(percentile(timings, 99)),
             "wrong": len(wrong),
+            # The server's own time (after the socket, before the answer leaves), from its latency histogram.
+            "server_mean_ms": r(server_mean),
+            "server_within_100ms": None if within_100 is None else round(within_100, 4),
+            # CPU spent per request by the web server's processes and by PostgreSQL's backends for this database.
+            "web_cpu_ms": round(web_cpu_ms, 2),
+            "db_cpu_ms": round(db_cpu_ms, 2),
+            "load_average": round(os.getloadavg()[0], 1),
             "target_p95_ms": TARGET_P95_MS,
             "seed_seconds": setup.seed_seconds,
         }

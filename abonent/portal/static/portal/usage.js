@@ -27,9 +27,22 @@
   }
 
   function dateFormat(kind, timeZone) {
-    const options = kind === "months" ? { month: "short", year: "2-digit" } : { day: "numeric", month: "short" };
-    const format = new Intl.DateTimeFormat(lang, { ...options, timeZone: timeZone || undefined });
-    return (seconds) => format.format(new Date(seconds * 1000));
+    const zone = { timeZone: timeZone || undefined };
+    if (kind !== "months") {
+      const day = new Intl.DateTimeFormat(lang, { ...zone, day: "numeric", month: "short" });
+      return { one: (seconds) => day.format(new Date(seconds * 1000)), axis: null };
+    }
+    const full = new Intl.DateTimeFormat(lang, { ...zone, month: "short", year: "numeric" });
+    const short = new Intl.DateTimeFormat(lang, { ...zone, month: "short" });
+    const monthOf = new Intl.DateTimeFormat("en", { ...zone, month: "numeric" });
+    const one = (seconds) => full.format(new Date(seconds * 1000));
+    // On the axis the year only where it starts and at each January: "Feb 2029, May, Aug, Nov, Feb 2030".
+    const axis = (splits) =>
+      splits.map((seconds, index) => {
+        const date = new Date(seconds * 1000);
+        return index === 0 || monthOf.format(date) === "1" ? full.format(date) : short.format(date);
+      });
+    return { one, axis };
   }
 
   function draw(element) {
@@ -45,7 +58,7 @@
       height: HEIGHT,
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max, 1)] } },
       series: [
-        { value: (u, seconds) => (seconds == null ? "" : when(seconds)) },
+        { label: element.dataset.labelX, value: (u, seconds) => (seconds == null ? "" : when.one(seconds)) },
         {
           label: element.dataset.labelDownload,
           stroke: "#0d6efd",
@@ -64,7 +77,7 @@
         },
       ],
       axes: [
-        { values: (u, splits) => splits.map((seconds) => when(seconds)), space: 60 },
+        { values: (u, splits) => (when.axis ? when.axis(splits) : splits.map(when.one)), space: 70 },
         { values: (u, splits) => splits.map(bytes), size: 72 },
       ],
     };
