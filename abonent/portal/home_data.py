@@ -210,21 +210,21 @@ class _Own:
 # The subscriber's own row: every part an index lookup by subscriber (the ledger account and the access state by
 # their unique keys, the open promised payment by its partial unique index, today's traffic by (subscriber, day),
 # the sessions by (subscriber, -started_at)). An open session older than the newest one (a second device still
-# online after the phone left) counts as online.
+# online after the phone left) counts as online. Offline, finding no open session walks the subscriber's sessions
+# in the index (5,000 of them: 0.8 ms); a partial index of the open ones would make it one probe.
 _OWN_SQL = """
 SELECT la.balance, la.credit_limit, st.state, st.since, st.reason, u.input_octets, u.output_octets,
-    (SELECT p.amount FROM billing_promisedpayment p WHERE p.subscriber_id = sub.id AND p.status = 'open'),
-    (SELECT p.due_on FROM billing_promisedpayment p WHERE p.subscriber_id = sub.id AND p.status = 'open'),
-    (SELECT s.started_at FROM network_session s WHERE s.subscriber_id = sub.id AND s.status = 'open'
-        ORDER BY s.started_at DESC, s.id DESC LIMIT 1),
-    (SELECT s.framed_ip FROM network_session s WHERE s.subscriber_id = sub.id AND s.status = 'open'
-        ORDER BY s.started_at DESC, s.id DESC LIMIT 1),
+    pp.amount, pp.due_on, os.started_at, os.framed_ip,
     (SELECT COALESCE(s.stopped_at, s.updated_at) FROM network_session s WHERE s.subscriber_id = sub.id
         ORDER BY s.started_at DESC, s.id DESC LIMIT 1)
 FROM subscribers_subscriber sub
 LEFT JOIN billing_ledgeraccount la ON la.subscriber_id = sub.id
 LEFT JOIN dunning_accessstate st ON st.subscriber_id = sub.id
 LEFT JOIN network_usageday u ON u.subscriber_id = sub.id AND u.day = %s
+LEFT JOIN billing_promisedpayment pp ON pp.subscriber_id = sub.id AND pp.status = 'open'
+LEFT JOIN network_session os ON os.id = (
+    SELECT s.id FROM network_session s WHERE s.subscriber_id = sub.id AND s.status = 'open'
+    ORDER BY s.started_at DESC, s.id DESC LIMIT 1)
 WHERE sub.id = %s
 """
 
