@@ -191,7 +191,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(database_url: str, port: int, workers: int, metrics_dir: str) -> subprocess.Popen:
+def start_server(database_url: str, port: int, workers: int, metrics_dir: str, wsgi: bool = False):
     env = {
         **os.environ,
         # The server's own time per request, from every worker: its latency histogram (core.metrics).
@@ -204,6 +204,10 @@ def start_server(database_url: str, port: int, workers: int, metrics_dir: str) -
     }
     command = [sys.executable, "-c", "from abonent.cli import main; main()", "web", "--port", str(port)]
     command += ["--workers", str(workers)]
+    if wsgi:
+        # For comparison only: the same application served through WSGI (what ASGI's per-request thread hops cost).
+        command = [sys.executable, "-m", "uvicorn", "abonent.wsgi:application", "--interface", "wsgi", "--port"]
+        command += [str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -353,6 +357,7 @@ def main() -> None:
         default=0,
         help="a pause of about this long before each request (a person reading); default 0: back to back",
     )
+    parser.add_argument("--wsgi", action="store_true", help="serve through WSGI instead of abonent web (comparison)")
     parser.add_argument("--rebuild", action="store_true", help="build the world, sessions and traffic again")
     args = parser.parse_args()
     if args.engine != "postgresql":
@@ -377,7 +382,7 @@ def main() -> None:
 
     port = free_port()
     metrics_dir = tempfile.mkdtemp(prefix="bench-portal-metrics-")
-    server = start_server(setup.database_url, port, args.workers, metrics_dir)
+    server = start_server(setup.database_url, port, args.workers, metrics_dir, wsgi=args.wsgi)
     try:
         log(f"abonent web on port {port} with {args.workers} workers; warm-up: {args.warmup} requests")
         run_clients(port, signed_in, args.clients, max(args.warmup // args.clients, 1), expected, rng)
@@ -416,6 +421,7 @@ def main() -> None:
             "n": args.n,
             "clients": args.clients,
             "workers": args.workers,
+            "server": "uvicorn --interface wsgi" if args.wsgi else "abonent web",
             "think_ms": args.think_ms,
             "requests": len(timings),
             "seconds": round(seconds, 1),
