@@ -1,11 +1,14 @@
-"""(filled by its area)"""
+"""The portal's home page, ``/my/``: balance, how long it lasts, the next charge, access and what to do about it,
+the plans and the connection. Read by ``home_data.home_of`` (a pinned number of queries, tests/portal)."""
 
 from django.shortcuts import render
 from django.urls import path
 
-
-def placeholder(request):
-    return render(request, "portal/base.html", {})
+from ..home_data import home_of
 
 
-urlpatterns = [path("", placeholder, name="home")]
+def home(request):
+    return render(request, "portal/home.html", {"home": home_of(request.subscriber)})
+
+
+urlpatterns = [path("", home, name="home")]
