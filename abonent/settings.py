@@ -238,6 +238,8 @@ TASKS = {
 ABONENT_CURRENCY = os.environ.get("ABONENT_CURRENCY", "RUB")
 # The ISP's name as printed on cash receipts and cash reports (the legal name: "ООО «Связь»").
 ABONENT_COMPANY_NAME = os.environ.get("ABONENT_COMPANY_NAME", "Abonent ISP")
+# The support phone subscribers are told to call (E.164; the portal shows it to a blocked subscriber).
+ABONENT_COMPANY_PHONE = os.environ.get("ABONENT_COMPANY_PHONE", "")
 ABONENT_PHONE_REGION = os.environ.get("ABONENT_PHONE_REGION", "RU")
 
 
