@@ -57,7 +57,10 @@ def days_left(facts: Facts, today: dt.date) -> int | None:
     # An open promised payment carries the subscriber to its last day and is withdrawn the day after: the money
     # then is what is left without it (a property test found the run-out date promised more than that).
     promise_ends = max((facts.promised_due - today).days + 1, 0)
-    without = _lasts(facts, facts.available - facts.promised, today) or 0
+    # Money below zero without the promise is a debt the promise hides: it runs out the day the promise ends (on a
+    # monthly plan 0 ₽ would otherwise "last" until the next charge, read as a month).
+    own = facts.available - facts.promised
+    without = (_lasts(facts, own, today) or 0) if own >= 0 else 0
     return min(left, max(promise_ends, without))
 
 

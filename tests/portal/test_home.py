@@ -159,11 +159,6 @@ def test_an_open_promised_payment_is_shown_apart_and_counted_in_what_to_pay(subs
     assert f"Of it, a promised payment of {rub('500.00')} until Dec. 4, 2026" in words
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dunning.decide.days_left: money without the promise is clamped at 0, and on a monthly plan 0 ₽ lasts to "
-    "the next charge; a debt under the promise (restricted again the day after it ends) reads as 31 days",
-)
 def test_the_money_runs_out_when_a_promise_covering_a_debt_ends(subscriber, portal_plans):
     _restricted_then_promised(subscriber, portal_plans["home"].promised_payment_policy)
     with clock.travel_to(dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)):
