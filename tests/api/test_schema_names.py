@@ -38,3 +38,20 @@ def test_no_two_schema_classes_share_a_name():
             by_name.setdefault(model.__name__, set()).add(f"{model.__module__}.{model.__qualname__}")
     clashes = {name: sorted(where) for name, where in by_name.items() if len(where) > 1}
     assert clashes == {}
+
+
+def test_no_two_operations_share_a_method_and_a_path():
+    """Two apps adding the same route: ninja keeps one and the other's handler is silently never reached (the portal's
+    sign-in sessions and its connection sessions were both ``GET /my/sessions``)."""
+    seen: dict[tuple[str, str], str] = {}
+    clashes = []
+    for prefix, router in api._routers:
+        for path, path_view in router.path_operations.items():
+            for operation in path_view.operations:
+                for method in operation.methods:
+                    key = (method, prefix.rstrip("/") + "/" + path.lstrip("/"))
+                    where = f"{operation.view_func.__module__}.{operation.view_func.__name__}"
+                    if key in seen:
+                        clashes.append((key, seen[key], where))
+                    seen[key] = where
+    assert clashes == []

@@ -66,3 +66,12 @@ def test_log_out_everywhere_ends_cookies_and_tokens_and_is_audited(subscriber, s
     assert theirs.get("/my/").status_code == 200
     assert PortalSession.objects.filter(subscriber=stranger, revoked_at__isnull=True).count() == 1
     assert AuditEvent.objects.filter(action="portal.sessions_revoked", subscriber_id=subscriber.pk).count() == 1
+
+
+def test_the_menu_marks_the_section_of_a_deeper_page(portal_client):
+    """/my/pay/receipts/ is under Pay, /my/security/ under Profile: one menu item is current, in both menus."""
+    html = portal_client.get("/my/pay/receipts/").content.decode()
+    assert 'active" aria-current="page" href="/my/pay/"' in html
+    assert '<a href="/my/pay/" aria-current="page" class="active">' in html  # the phone's tab bar
+    html = portal_client.get("/my/security/").content.decode()
+    assert 'active" aria-current="page" href="/my/profile/"' in html

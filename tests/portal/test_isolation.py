@@ -87,7 +87,9 @@ NOT_WRITTEN_TABLES = {"portal_loginattempt"}
 @pytest.fixture
 def theirs(stranger, portal_plans, admin):
     """One object of every kind the portal takes by id, all the stranger's."""
-    turbo = Turbo.objects.create(code="t2", name="Турбо", download_kbps=200_000, upload_kbps=200_000, hours=24, price="50")
+    turbo = Turbo.objects.create(
+        code="t2", name="Турбо", download_kbps=200_000, upload_kbps=200_000, hours=24, price="50"
+    )
     portal_plans["gamer"].turbos.add(turbo)
     subscription = stranger.subscriptions.get()
     checkout = Checkout.objects.create(

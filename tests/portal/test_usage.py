@@ -169,8 +169,8 @@ def test_sessions_come_a_page_at_a_time_newest_first(subscriber, stranger, nas):
     ours = list(Session.objects.filter(subscriber=subscriber).order_by("-started_at").values_list("pk", flat=True))
     api = api_of(subscriber)
     with clock.travel_to(TODAY):
-        first = api.get("/api/v1/my/sessions").json()
-        second = api.get("/api/v1/my/sessions", {"before": first["next_before"]}).json()
+        first = api.get("/api/v1/my/usage/sessions").json()
+        second = api.get("/api/v1/my/usage/sessions", {"before": first["next_before"]}).json()
     assert [s["id"] for s in first["items"]] == ours[:20]
     assert first["next_before"] == ours[19]
     assert [s["id"] for s in second["items"]] == ours[20:]
@@ -205,9 +205,9 @@ def test_another_subscribers_session_as_the_cursor_is_a_404(subscriber, stranger
     connect(nas, stranger, start=msk(2, 5), seconds=600, stop=True, ip="10.9.9.9")
     theirs = Session.objects.get(subscriber=stranger).pk
     with clock.travel_to(TODAY):
-        api = api_of(subscriber).get("/api/v1/my/sessions", {"before": theirs})
+        api = api_of(subscriber).get("/api/v1/my/usage/sessions", {"before": theirs})
         page = signed_in(subscriber).get("/my/usage/", {"before": theirs})
-        missing = api_of(subscriber).get("/api/v1/my/sessions", {"before": theirs + 1000})
+        missing = api_of(subscriber).get("/api/v1/my/usage/sessions", {"before": theirs + 1000})
     assert (api.status_code, page.status_code, missing.status_code) == (404, 404, 404)
     assert api.json()["error"]["code"] == "not_found"
 
@@ -215,7 +215,7 @@ def test_another_subscribers_session_as_the_cursor_is_a_404(subscriber, stranger
 @pytest.mark.parametrize("before", ["abc", "-1", "0", "99999999999999999999999", "1.5"])
 def test_a_cursor_that_is_not_an_id_is_refused(subscriber, before):
     with clock.travel_to(TODAY):
-        api = api_of(subscriber).get("/api/v1/my/sessions", {"before": before})
+        api = api_of(subscriber).get("/api/v1/my/usage/sessions", {"before": before})
         page = signed_in(subscriber).get("/my/usage/", {"before": before})
     assert api.status_code == 422
     assert page.status_code == 404

@@ -103,7 +103,7 @@ def usage_months(request):
 
 
 @router.get(
-    "/sessions",
+    "/usage/sessions",
     response={200: MySessionsOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     summary="Sessions, newest first, a page at a time",
 )
