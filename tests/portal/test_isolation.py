@@ -28,7 +28,8 @@ from abonent.helpdesk.actions import do_open_ticket
 from abonent.helpdesk.validation import TicketData
 from abonent.notifications.models import TelegramChat
 from abonent.payments import actions as payments
-from abonent.payments.models import Checkout, PaymentMethod
+from abonent.helpdesk.models import Ticket
+from abonent.payments.models import Checkout, PaymentMethod, SavedMethod
 from abonent.portal import urls as portal_urls
 from abonent.portal.api import router
 from abonent.portal.models import PortalSession, SessionKind
@@ -160,6 +161,10 @@ def api_routes():
                 yield method, path, operation
 
 
+def api_url(path: str, theirs: dict) -> str:
+    return "/api/v1/my" + re.sub(r"{(\w+)}", lambda m: str(theirs[kind_of(m.group(1), path)]), path)
+
+
 def leaf_fields(operation) -> dict[str, type]:
     fields: dict[str, type] = {}
 
@@ -223,15 +228,12 @@ def test_every_api_route_with_another_subscribers_ids_refuses_and_writes_nothing
         own_ids = [f for f in fields if f in ID_FIELDS and f not in names]
         if not names and not own_ids:
             continue
-        url = "/api/v1/my" + re.sub(r"{(\w+)}", lambda m: str(theirs[kind_of(m.group(1), path)]), path)
+        url = api_url(path, theirs)
         data = {f: theirs[ID_FIELDS[f]] for f in own_ids}
         data |= {f: theirs[CATALOGUE_FIELDS[f]] for f in fields if f in CATALOGUE_FIELDS}
         data |= {f: v for f, v in PLAUSIBLE.items() if f in fields}
         before, audit = table_counts(), AuditEvent.objects.count()
-        if method == "GET":
-            response = api.get(url, data)
-        else:
-            response = getattr(api, method.lower())(url, data)
+        response = api.get(url, data) if method == "GET" else getattr(api, method.lower())(url, data)
         if names:
             assert response.status_code == 404, f"{method} {url}: {response.status_code} {response.content[:300]}"
         else:
@@ -251,14 +253,11 @@ def test_the_strangers_session_stays_and_nothing_of_theirs_changed(subscriber, s
         client.post(reverse(f"portal:{route}", kwargs=kwargs), {})
     for method, path, _operation in api_routes():
         if "{" in path and method != "GET":
-            url = "/api/v1/my" + re.sub(r"{(\w+)}", lambda m: str(theirs[kind_of(m.group(1), path)]), path)
+            url = api_url(path, theirs)
             getattr(api, method.lower())(url, {})
     session = PortalSession.objects.get(pk=theirs["session"])
     assert session.revoked_at is None
     assert TelegramChat.objects.filter(pk=theirs["chat"], subscriber=stranger).exists()
-    from abonent.payments.models import SavedMethod
-    from abonent.helpdesk.models import Ticket
-
     assert SavedMethod.objects.get(pk=theirs["method"]).active
     assert Ticket.objects.get(pk=theirs["ticket"]).status == "new"
     assert stranger.subscriptions.get().plan.code == "gamer"
