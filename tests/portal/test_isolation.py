@@ -25,10 +25,10 @@ from abonent.catalog.models import Turbo
 from abonent.core import clock
 from abonent.core.models import AuditEvent
 from abonent.helpdesk.actions import do_open_ticket
+from abonent.helpdesk.models import Ticket
 from abonent.helpdesk.validation import TicketData
 from abonent.notifications.models import TelegramChat
 from abonent.payments import actions as payments
-from abonent.helpdesk.models import Ticket
 from abonent.payments.models import Checkout, PaymentMethod, SavedMethod
 from abonent.portal import urls as portal_urls
 from abonent.portal.api import router
