@@ -339,9 +339,9 @@ def do_change_ticket_status(ticket: Ticket, *, status: str, acting_user, reason:
                 limit,
                 ngettext(
                     "You have written or reopened requests %(count)s time in the last 24 hours, the most we take. "
-                    "Please write in the request or call us.",
+                    "Please call us.",
                     "You have written or reopened requests %(count)s times in the last 24 hours, the most we take. "
-                    "Please write in the request or call us.",
+                    "Please call us.",
                     limit,
                 ),
                 "too_many_reopens",
