@@ -159,14 +159,13 @@ def test_a_put_of_one_notification_setting_keeps_the_others(subscriber):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
 def test_profile_password_guesses_sent_at_once_are_not_all_checked(subscriber, settings, monkeypatch):
     """Someone at a computer where the subscriber left the portal open guesses the password in the contacts form,
     twenty guesses at once. The form counts earlier failures, then checks the password, then writes the failure:
     every guess that arrives before the first failure is written passes the count and is checked (the login's
     lockout writes first for exactly this reason: portal/lockout.py). The password check costs Argon2's time in
     production; the test gives MD5 that time. (portal/profile_changes.py check_current_password)"""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent writers need PostgreSQL")
     settings.ABONENT_PORTAL_MAX_FAILURES = 3
     with clock.travel_to(TODAY):
         _password(subscriber)
@@ -193,13 +192,12 @@ def test_profile_password_guesses_sent_at_once_are_not_all_checked(subscriber, s
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
 def test_telegram_links_asked_for_at_once_stay_within_the_hourly_limit(subscriber, settings, monkeypatch):
     """Telegram links: "at most 10 an hour per subscriber" (docs/portal-profile.md). The count of the last hour's
     links and the new link are not under one lock, so links asked for at once all pass the count, and a script gets
     as many one-time links (audit rows, token rows) as it sends requests at once (portal/profile_changes.py
     telegram_link)."""
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent writers need PostgreSQL")
     settings.ABONENT_TELEGRAM_BOT_NAME = "abonent_isp_bot"
     real_count = profile_data.telegram_links_in_the_last_hour
 
