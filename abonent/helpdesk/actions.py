@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from abonent.core import audit, clock, events, sequences
+from abonent.core.models import AuditEvent
 from abonent.notifications.models import Event
 from abonent.notifications.queueing import notify
 from abonent.notifications.selectors import preference_of
@@ -115,6 +116,29 @@ def _too_many(count: int, message: str, code: str) -> ValidationError:
     return ValidationError(message % {"count": count}, code=code)
 
 
+def _reopenings_since(subscriber_id: int, since: dt.datetime) -> int:
+    """Tickets the subscriber reopened (the reopen button, not a reply) since ``since``. Read from the audit log,
+    which records every status change in the same transaction: a subscriber's own is the one without a staff
+    actor, and the only one of theirs that ends in ``REOPENED_STATUS`` is a reopening."""
+    return AuditEvent.objects.filter(
+        subscriber_id=subscriber_id,
+        action="ticket.status_changed",
+        actor__isnull=True,
+        created_at__gt=since,
+        after__status=REOPENED_STATUS,
+    ).count()
+
+
+def _subscriber_writes(subscriber_id: int, now: dt.datetime) -> int:
+    """The subscriber's messages and reopenings in the last day: one budget (``rules.comments_per_day``), since
+    each puts a ticket in front of the staff again and tells the CRM (``ticket.updated``)."""
+    since = now - rules.DAY
+    written = TicketComment.objects.filter(
+        ticket__subscriber_id=subscriber_id, author_kind=CommentAuthor.SUBSCRIBER, created_at__gt=since
+    ).count()
+    return written + _reopenings_since(subscriber_id, since)
+
+
 # --- actions ------------------------------------------------------------------------------------------------
 
 
@@ -176,6 +200,7 @@ def do_open_ticket(subscriber: Subscriber, data: TicketData, *, source: str, act
         created_by=acting_user,
         created_at=now,
         updated_at=now,
+        public_updated_at=now,
     )
     TicketComment.objects.create(
         ticket=ticket,
@@ -227,12 +252,7 @@ def do_comment_ticket(
         if repeat is not None:
             return repeat
         limit = rules.comments_per_day()
-        written = TicketComment.objects.filter(
-            ticket__subscriber_id=ticket.subscriber_id,
-            author_kind=CommentAuthor.SUBSCRIBER,
-            created_at__gt=now - rules.DAY,
-        ).count()
-        if written >= limit:
+        if _subscriber_writes(ticket.subscriber_id, now) >= limit:
             raise _too_many(
                 limit,
                 ngettext(
@@ -258,6 +278,10 @@ def do_comment_ticket(
     )
     fields = ["updated_at"]
     ticket.updated_at = now
+    if is_public or after != before:
+        # An internal note alone changes nothing the subscriber sees, so it does not move "updated" for them.
+        ticket.public_updated_at = now
+        fields.append("public_updated_at")
     if not by_subscriber and is_public and ticket.first_response_at is None:
         ticket.first_response_at = now
         fields.append("first_response_at")
@@ -307,10 +331,25 @@ def do_change_ticket_status(ticket: Ticket, *, status: str, acting_user, reason:
             raise ValidationError(
                 _("This request was closed too long ago to reopen. Please open a new one."), code="reopen_expired"
             )
+        # Closing is always allowed; reopening counts with the messages, or a script's close-reopen loop would put
+        # the ticket back at the top of the staff's list and fire two webhooks a round, without end.
+        limit = rules.comments_per_day()
+        if reopening and _subscriber_writes(ticket.subscriber_id, now) >= limit:
+            raise _too_many(
+                limit,
+                ngettext(
+                    "You have written or reopened requests %(count)s time in the last 24 hours, the most we take. "
+                    "Please call us.",
+                    "You have written or reopened requests %(count)s times in the last 24 hours, the most we take. "
+                    "Please call us.",
+                    limit,
+                ),
+                "too_many_reopens",
+            )
     before = ticket.status
     _apply_status(ticket, status, now)
-    ticket.updated_at = now
-    ticket.save(update_fields=["status", "closed_at", "updated_at"])
+    ticket.updated_at = ticket.public_updated_at = now
+    ticket.save(update_fields=["status", "closed_at", "updated_at", "public_updated_at"])
     event = audit.record(
         actor=acting_user,
         action="ticket.status_changed",

@@ -65,6 +65,9 @@ class Ticket(models.Model):
     )
     created_at = models.DateTimeField(_("opened"))
     updated_at = models.DateTimeField(_("updated"))
+    # The last change its subscriber can see (a public message, a status): ``updated_at`` but internal notes, which
+    # must not show in the portal even as a moved time.
+    public_updated_at = models.DateTimeField(_("updated for the subscriber"))
     # The first public reply by staff: where an SLA's "first response" timer (issue 18) stops.
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)

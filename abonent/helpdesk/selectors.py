@@ -3,6 +3,7 @@ with their public thread (the portal narrows to the signed-in subscriber itself)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
@@ -14,6 +15,14 @@ from .models import OPEN_STATUSES, Ticket, TicketComment
 
 # The console list's status filter: these two words, or one status.
 OPEN, ALL = "open", "all"
+# A ticket number, an account number or a row id as typed: ASCII digits only (``str.isdigit`` also takes "²",
+# which ``int`` refuses), and few enough to fit a bigint.
+_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def as_number(text: str) -> int | None:
+    """``text`` as a non-negative integer when it is 1 to 18 ASCII digits, else None."""
+    return int(text) if _NUMBER.fullmatch(text or "") else None
 
 
 def visible_tickets(user) -> QuerySet[Ticket]:
@@ -49,8 +58,8 @@ def filtered_tickets(user, filters: TicketFilters) -> QuerySet[Ticket]:
         qs = qs.filter(subscriber_id=filters.subscriber_id)
     query = filters.query.strip().lstrip("#№ ")
     if query:
-        if query.isdigit() and len(query) <= 18:
-            qs = qs.filter(Q(number=int(query)) | Q(subscriber__account_number=query))
+        if (number := as_number(query)) is not None:
+            qs = qs.filter(Q(number=number) | Q(subscriber__account_number=query))
         else:
             qs = qs.filter(Q(subject__icontains=query) | Q(subscriber__display_name__icontains=query))
     return qs.order_by("-updated_at", "-id")
@@ -74,9 +83,11 @@ def thread(ticket: Ticket, *, public_only: bool) -> list[TicketComment]:
     return list(comments.order_by("created_at", "id"))
 
 
-def tickets_of(subscriber_id: int) -> QuerySet[Ticket]:
-    """A subscriber's tickets, most recently touched first (the portal's list, the card's panel)."""
-    return Ticket.objects.filter(subscriber_id=subscriber_id).order_by("-updated_at", "-id")
+def tickets_of(subscriber_id: int, *, as_subscriber_sees: bool = False) -> QuerySet[Ticket]:
+    """A subscriber's tickets, most recently touched first (the card's panel); ``as_subscriber_sees`` (the portal):
+    by the last change the subscriber can see, so an internal note does not move a ticket up their list."""
+    order = "-public_updated_at" if as_subscriber_sees else "-updated_at"
+    return Ticket.objects.filter(subscriber_id=subscriber_id).order_by(order, "-id")
 
 
 def open_count(subscriber_id: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -22,14 +23,30 @@ class TicketData:
     priority: str = TicketPriority.NORMAL
 
 
+# Characters that show nothing although ``str.isspace`` says they are not space: the Hangul fillers and the blank
+# Braille pattern (the usual "invisible text" of messengers). Format characters (zero-width space and joiners, the
+# BOM, direction marks, the soft hyphen) and controls are recognised by their Unicode category.
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _shows_nothing(text: str) -> bool:
+    """True when ``text`` has no character a reader would see (only spaces, zero-width and control characters)."""
+    return all(
+        ch.isspace() or ch in _BLANK_LOOKING or unicodedata.category(ch) in ("Cf", "Cc", "Cn", "Co", "Cs")
+        for ch in text
+    )
+
+
 def _one_line(value) -> str:
-    return " ".join(str(value or "").split())
+    text = " ".join(str(value or "").split())
+    return "" if _shows_nothing(text) else text
 
 
 def clean_text(text, *, field: str = "text") -> str:
-    """A message of a thread: not empty, at most ``TEXT_MAX_LENGTH`` characters (after trimming)."""
+    """A message of a thread: something visible (not only spaces or zero-width characters), at most
+    ``TEXT_MAX_LENGTH`` characters (after trimming)."""
     text = str(text or "").strip()
-    if not text:
+    if _shows_nothing(text):
         raise ValidationError({field: ValidationError(_("Write the text of the message."), code="required")})
     if "\x00" in text:
         # PostgreSQL's text cannot hold U+0000; no one types it.

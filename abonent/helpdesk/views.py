@@ -27,8 +27,8 @@ PAGE = 100
 def ticket_list(request):
     form = TicketFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    subscriber_pk = request.GET.get("subscriber", "")
-    subscriber = get_subscriber(request.user, int(subscriber_pk)) if subscriber_pk.isdigit() else None
+    subscriber_pk = selectors.as_number(request.GET.get("subscriber", ""))
+    subscriber = get_subscriber(request.user, subscriber_pk) if subscriber_pk is not None else None
     filters = selectors.TicketFilters(
         status=data.get("status") or selectors.OPEN,
         category=data.get("category") or "",

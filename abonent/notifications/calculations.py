@@ -56,7 +56,7 @@ def mask_address(channel: str, address: str) -> str:
 
 # A portal login code signs in as the subscriber: the console and the staff API show its message with the code
 # hidden (the subscriber's own phone or mailbox has it; nobody at the provider needs to read it off a screen).
-SECRET_CODE_EVENTS = frozenset({"login_code"})
+SECRET_CODE_EVENTS = frozenset({"login_code", "contact_code"})
 _CODE = re.compile(r"(?<!\d)\d{4,8}(?!\d)")
 HIDDEN_CODE = "••••••"
 

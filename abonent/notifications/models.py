@@ -37,6 +37,9 @@ class Event(models.TextChoices):
     # A portal login code the subscriber asked for a moment ago: sent at once, quiet hours and channel
     # preferences notwithstanding, to the one channel chosen (portal.codes).
     LOGIN_CODE = "login_code", _("Portal login code")
+    # A code the subscriber asked for to prove a new phone or e-mail in the portal's profile: sent like a login
+    # code, but to the new address, which is not on the contract yet (portal.codes).
+    CONTACT_CODE = "contact_code", _("Code to confirm a new contact")
     BULK = "bulk", _("Message from the provider")
 
 

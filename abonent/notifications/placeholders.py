@@ -34,6 +34,7 @@ PER_EVENT: dict[str, tuple[str, ...]] = {
     Event.DOCUMENT_ISSUED: ("document", "document_link"),
     Event.TICKET_UPDATED: ("ticket", "ticket_status", "ticket_link"),
     Event.LOGIN_CODE: ("code", "minutes"),
+    Event.CONTACT_CODE: ("code", "minutes"),
     Event.BULK: (),
 }
 

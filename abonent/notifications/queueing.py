@@ -34,10 +34,12 @@ logger = logging.getLogger(__name__)
 RECIPIENT_BATCH = 5000
 QUIET_CHANNELS = frozenset({Channel.SMS, Channel.TELEGRAM})
 # Events that still go to a closed contract (the last word on its money).
-_FOR_CLOSED = frozenset({Event.PAYMENT_RECEIVED, Event.DOCUMENT_ISSUED, Event.TICKET_UPDATED, Event.LOGIN_CODE})
+_FOR_CLOSED = frozenset(
+    {Event.PAYMENT_RECEIVED, Event.DOCUMENT_ISSUED, Event.TICKET_UPDATED, Event.LOGIN_CODE, Event.CONTACT_CODE}
+)
 # Events the subscriber is waiting for right now (asked for it on the portal's page): no quiet hours, and a
 # channel turned off for news does not hold back the code asked for on it.
-URGENT_EVENTS = frozenset({Event.LOGIN_CODE})
+URGENT_EVENTS = frozenset({Event.LOGIN_CODE, Event.CONTACT_CODE})
 
 
 @dataclass
@@ -57,6 +59,9 @@ class Notice:
     # A bulk message's own text instead of the event's template.
     subject: str | None = None
     body: str | None = None
+    # The one address to send to instead of the subscriber's on file (a new phone or e-mail being proven with a
+    # code): used with exactly one channel in ``channels``.
+    to: str | None = None
 
 
 @dataclass(slots=True)
@@ -274,7 +279,8 @@ def _rows_for(notice: Notice, recipient: _Recipient, templates, quiet_default, n
     }
     rows = []
     for channel in channels:
-        for index, address in enumerate(recipient.addresses(channel)):
+        addresses = [notice.to] if notice.to else recipient.addresses(channel)
+        for index, address in enumerate(addresses):
             if notice.body is not None:
                 # A bulk message's own text, with this subscriber's values in its placeholders.
                 subject, body = render_subject(notice.subject or "", values), render(notice.body, values)
@@ -344,8 +350,12 @@ def notify(
     context: dict | None = None,
     channels: tuple[str, ...] | None = None,
     marketing: bool = False,
+    to: str | None = None,
 ) -> int:
-    """Queue one notice for one subscriber (see ``notify_many``)."""
+    """Queue one notice for one subscriber (see ``notify_many``); ``to``: send it there, not to the address on
+    file, on the one channel in ``channels``."""
+    if to and (not channels or len(channels) != 1):
+        raise ValueError("a notice to a given address names exactly one channel")
     return notify_many(
-        [Notice(subscriber_id, event, key, context=context or {}, channels=channels, marketing=marketing)]
+        [Notice(subscriber_id, event, key, context=context or {}, channels=channels, marketing=marketing, to=to)]
     )

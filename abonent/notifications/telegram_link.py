@@ -53,6 +53,15 @@ def issue_link(subscriber: Subscriber, *, acting_user=None) -> str:
     return f"https://t.me/{settings.ABONENT_TELEGRAM_BOT_NAME}?start={token}"
 
 
+def revoke_links(subscriber: Subscriber) -> int:
+    """End the subscriber's unused links at once (log out everywhere, a new password): a link copied or
+    photographed from a screen must not link someone else's chat afterwards. Returns the links ended. The rows stay,
+    so the hourly limit of links asked for still counts them."""
+    now = clock.now()
+    unused = TelegramLinkToken.objects.filter(subscriber_id=subscriber.pk, used_at__isnull=True, expires_at__gt=now)
+    return unused.update(expires_at=now)
+
+
 class LinkRefused(Exception):
     """The token is unknown, expired or already used by another chat."""
 

@@ -91,6 +91,12 @@ def _texts() -> dict[str, tuple[str, str]]:
                 "{provider}: code {code} to sign in to your account {account}. It works {minutes} minutes. Do not tell it to anyone."
             ),
         ),
+        Event.CONTACT_CODE: (
+            _("Your code: {code}"),
+            _(
+                "{provider}: code {code} to confirm this phone or e-mail in the personal account. It works {minutes} minutes. If you did not ask for it, ignore this message and do not tell the code to anyone."
+            ),
+        ),
         Event.BULK: ("", ""),
     }
 

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from abonent.core import audit, clock
 from abonent.core.middleware import set_request_actor
+from abonent.notifications.telegram_link import revoke_links
 from abonent.staff.permissions import Perm, check_perm
 
 from . import codes, errors, lockout, sessions
@@ -176,6 +177,7 @@ def _store_password(subscriber, password: str, *, reason: str, keep: PortalSessi
     account.password_changed_at = now
     account.save(update_fields=["password", "password_changed_at"])
     sessions.revoke_all(subscriber, reason=reason, keep=keep)
+    revoke_links(subscriber)  # a Telegram link seen by whoever knew the old password must not work either
     audit.record(
         actor=None,
         action="portal.password_set" if first else "portal.password_changed",
@@ -268,8 +270,10 @@ def do_end_session(session: PortalSession) -> None:
 
 
 def do_log_out_everywhere(subscriber) -> int:
-    """End every session of the subscriber, this one included."""
-    return sessions.revoke_all(subscriber, reason=_("Logged out everywhere by the subscriber"))
+    """End every session of the subscriber, this one included, and the Telegram links not used yet."""
+    with transaction.atomic():
+        revoke_links(subscriber)
+        return sessions.revoke_all(subscriber, reason=_("Logged out everywhere by the subscriber"))
 
 
 # --- the staff's buttons ------------------------------------------------------------------------------------------
@@ -299,6 +303,7 @@ def do_end_portal_sessions(subscriber, *, acting_user) -> int:
     with transaction.atomic():
         live = PortalSession.objects.filter(subscriber_id=subscriber.pk, revoked_at__isnull=True)
         count = live.update(revoked_at=clock.now())
+        revoke_links(subscriber)
         audit.record(
             actor=acting_user,
             action="portal.sessions_revoked",

@@ -9,6 +9,10 @@ per ``ABONENT_PORTAL_CODE_RESEND_SECONDS``.
 
 Nothing here tells a stranger whether a login exists: asking for a code answers the same for every login, and a
 check says more than "wrong code" (expired, used) only to whoever holds the right code.
+
+The profile's new phone or e-mail is proven the same way (``CodePurpose.CONFIRM_CONTACT``): the code goes to the
+new address (kept on the code's row), one live code per channel, within its own allowance (``issue_code``,
+``check_contact_code``).
 """
 
 from __future__ import annotations
@@ -130,38 +134,54 @@ def masked_destinations(identified: Identified) -> list[tuple[str, str, str]]:
 
 
 @transaction.atomic
-def issue_code(subscriber, *, channel: str, ip_address: str | None = None) -> tuple[Sent, OneTimeCode | None]:
+def issue_code(
+    subscriber,
+    *,
+    channel: str,
+    ip_address: str | None = None,
+    purpose: str = CodePurpose.SET_PASSWORD,
+    address: str = "",
+) -> tuple[Sent, OneTimeCode | None]:
     """Send a new code to ``subscriber`` on ``channel`` unless the allowance says no; the older codes stop
-    working. The portal account row is locked first, so two requests at once cannot both pass the allowance."""
-    address = destinations(subscriber.pk).get(channel)
+    working. The portal account row is locked first, so two requests at once cannot both pass the allowance.
+
+    ``CONFIRM_CONTACT``: the code goes to ``address`` (the new phone or e-mail), and replaces only the live code of
+    the same channel, so a new phone and a new e-mail can wait for their codes together; its allowance is its own,
+    so proving a new phone does not use up the login codes."""
+    confirming = purpose == CodePurpose.CONFIRM_CONTACT
+    if not confirming:
+        address = destinations(subscriber.pk).get(channel, "")
     if not address:
         return Sent.NO_ADDRESS, None
     now = clock.now()
     PortalAccount.objects.select_for_update().get_or_create(subscriber=subscriber, defaults={"created_at": now})
-    codes = OneTimeCode.objects.filter(subscriber_id=subscriber.pk, purpose=CodePurpose.SET_PASSWORD)
-    last_hour = list(codes.filter(created_at__gt=now - dt.timedelta(hours=1)).values_list("created_at", flat=True))
-    if len(last_hour) >= settings.ABONENT_PORTAL_CODES_PER_HOUR:
+    codes = OneTimeCode.objects.filter(subscriber_id=subscriber.pk, purpose=purpose)
+    if codes.filter(created_at__gt=now - dt.timedelta(hours=1)).count() >= settings.ABONENT_PORTAL_CODES_PER_HOUR:
         return Sent.HOURLY_LIMIT, None
-    if last_hour and now - max(last_hour) < dt.timedelta(seconds=settings.ABONENT_PORTAL_CODE_RESEND_SECONDS):
+    replaced = codes.filter(channel=channel) if confirming else codes
+    resend = dt.timedelta(seconds=settings.ABONENT_PORTAL_CODE_RESEND_SECONDS)
+    if replaced.filter(created_at__gt=now - resend).exists():
         return Sent.TOO_SOON, None
-    codes.filter(used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
+    replaced.filter(used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
     code = new_code()
     row = OneTimeCode.objects.create(
         subscriber=subscriber,
-        purpose=CodePurpose.SET_PASSWORD,
+        purpose=purpose,
         channel=channel,
         code_hash=hash_code(subscriber.pk, code),
         created_at=now,
         expires_at=now + dt.timedelta(seconds=settings.ABONENT_PORTAL_CODE_SECONDS),
         ip_address=ip_address,
+        address=address if confirming else "",
     )
     # The outbox row commits with the code: both or neither.
     notify(
         subscriber.pk,
-        Event.LOGIN_CODE,
-        key=f"login_code:{row.pk}",
+        Event.CONTACT_CODE if confirming else Event.LOGIN_CODE,
+        key=f"{purpose}:{row.pk}" if confirming else f"login_code:{row.pk}",
         context={"code": code, "minutes": code_minutes()},
         channels=(channel,),
+        to=address if confirming else None,
     )
     return Sent.SENT, row
 
@@ -201,6 +221,35 @@ def check_code(subscriber_id: int, code: str) -> tuple[CodeCheck, OneTimeCode | 
     if newest.attempts >= MAX_TRIES:
         return CodeCheck.EXHAUSTED, newest
     return CodeCheck.RIGHT, newest
+
+
+def live_contact_codes(subscriber_id: int, *, lock: bool = False):
+    """The subscriber's ``CONFIRM_CONTACT`` codes that may still be used (unused, unexpired, tried less than
+    ``MAX_TRIES`` times): at most one per channel, newest first."""
+    rows = OneTimeCode.objects.filter(
+        subscriber_id=subscriber_id,
+        purpose=CodePurpose.CONFIRM_CONTACT,
+        used_at__isnull=True,
+        expires_at__gt=clock.now(),
+        attempts__lt=MAX_TRIES,
+    ).order_by("-created_at", "-id")
+    return rows.select_for_update() if lock else rows
+
+
+def check_contact_code(subscriber_id: int, code: str) -> tuple[CodeCheck, OneTimeCode | None]:
+    """Which live ``CONFIRM_CONTACT`` code ``code`` is (RIGHT and its row), else WRONG (each live code's tries
+    counted) or EXPIRED (no live code: it expired, was used, or was tried too often). Run inside
+    ``transaction.atomic`` (the rows are locked) and let it commit: the tries must stay counted."""
+    live = list(live_contact_codes(subscriber_id, lock=True))
+    if not live:
+        constant_time_compare(hash_code(subscriber_id, code), "0" * 64)
+        return CodeCheck.EXPIRED, None
+    hashed = hash_code(subscriber_id, code)
+    for row in live:
+        if constant_time_compare(hashed, row.code_hash):
+            return CodeCheck.RIGHT, row
+    OneTimeCode.objects.filter(pk__in=[row.pk for row in live]).update(attempts=F("attempts") + 1)
+    return CodeCheck.WRONG, None
 
 
 def use_code(row: OneTimeCode) -> None:

@@ -65,6 +65,8 @@ class PortalSession(models.Model):
 class CodePurpose(models.TextChoices):
     # The first login and a forgotten password are the same thing: prove the phone or e-mail, set a password.
     SET_PASSWORD = "set_password", _("Set a password")
+    # A new phone or e-mail typed in the profile: it becomes the contact only with the code sent to it.
+    CONFIRM_CONTACT = "confirm_contact", _("Confirm a new phone or e-mail")
 
 
 class CodeChannel(models.TextChoices):
@@ -85,6 +87,9 @@ class OneTimeCode(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     used_at = models.DateTimeField(null=True, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # Where a ``confirm_contact`` code went: the new phone (E.164) or e-mail it proves. Empty for the other purposes
+    # (their code goes to the contract's own address).
+    address = models.CharField(max_length=254, blank=True)
 
     class Meta:
         verbose_name = _("one-time code")

@@ -11,12 +11,14 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from abonent.core import clock
+from abonent.core.phones import format_phone
 from abonent.notifications import selectors as notification_selectors
 from abonent.notifications.models import Preference, TelegramChat, TelegramLinkToken
 from abonent.subscribers.models import ContactKind, ContactPoint
 
+from . import codes
 from .access import own
-from .models import PortalAccount
+from .models import CodeChannel, PortalAccount
 
 # Deep links a subscriber may ask for within an hour (each is a row of the notifications app).
 TELEGRAM_LINKS_PER_HOUR = 10
@@ -42,6 +44,28 @@ def contacts_of(subscriber) -> Contacts:
         else:
             contacts.others.append(contact)
     return contacts
+
+
+@dataclass(frozen=True)
+class PendingContact:
+    """A new phone or e-mail waiting for the code sent to it."""
+
+    kind: str  # ContactKind
+    value: str  # E.164 or the e-mail
+    expires_at: dt.datetime
+
+    @property
+    def display_value(self) -> str:
+        return format_phone(self.value) if self.kind == ContactKind.PHONE else self.value
+
+
+def pending_contacts(subscriber) -> list[PendingContact]:
+    """The new phone and e-mail the subscriber asked for whose codes can still be entered (phone first)."""
+    found = {}
+    for row in codes.live_contact_codes(subscriber.pk):
+        kind = ContactKind.PHONE if row.channel == CodeChannel.SMS else ContactKind.EMAIL
+        found.setdefault(kind, PendingContact(kind, row.address, row.expires_at))
+    return [found[kind] for kind in (ContactKind.PHONE, ContactKind.EMAIL) if kind in found]
 
 
 def has_password(subscriber) -> bool:

@@ -45,7 +45,7 @@ def own_request(request, pk) -> Ticket:
 
 
 def requests_of(subscriber, *, limit: int = LIST_LIMIT) -> list[RequestView]:
-    return [view_of(t) for t in tickets_of(subscriber.pk)[:limit]]
+    return [view_of(t) for t in tickets_of(subscriber.pk, as_subscriber_sees=True)[:limit]]
 
 
 def public_thread(ticket: Ticket) -> list[TicketComment]:

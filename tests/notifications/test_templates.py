@@ -19,8 +19,9 @@ def test_the_list_shows_every_event_channel_and_language_and_which_text_is_in_us
     page = admin_client.get("/staff/notifications/templates/")
     html = page.content.decode()
     assert page.status_code == 200
-    # 17 events (a bulk message has no template; the portal's login code has) × 3 channels × 2 languages.
-    assert html.count("data-template=") == 17 * 3 * 2
+    # 18 events (a bulk message has no template; the portal's login and contact codes have) × 3 channels × 2
+    # languages.
+    assert html.count("data-template=") == 18 * 3 * 2
     row = html.split('data-template="restricted/sms/en"')[1].split("</tr>")[0]
     assert "custom" in row
     other = html.split('data-template="restricted/sms/ru"')[1].split("</tr>")[0]

@@ -11,7 +11,7 @@ from django.contrib.auth.hashers import make_password
 
 from abonent.core import clock
 from abonent.core.models import AuditEvent
-from abonent.notifications.models import Preference, TelegramChat, TelegramLinkToken
+from abonent.notifications.models import Message, Preference, TelegramChat, TelegramLinkToken
 from abonent.portal.models import LoginAttempt, PortalAccount
 from abonent.subscribers.models import ContactPoint
 
@@ -57,12 +57,21 @@ def test_the_page_shows_contacts_preferences_consents_and_the_way_to_security(po
         assert f">{heading}</h2>" in html
 
 
+def _code_sent_to(address: str) -> str:
+    body = Message.objects.filter(event="contact_code", address=address).latest("id").body
+    return re.search(r"\b(\d{6})\b", body).group(1)
+
+
 def test_a_new_phone_with_the_password_replaces_the_one_codes_go_to(portal_client, with_password):
     response = portal_client.post(
         "/my/profile/contacts/",
         {"phone": "8 (903) 555-12-34", "email": "Ivanov@Example.RU", "current_password": PASSWORD},
     )
-    assert response.status_code == 302 and response["Location"] == "/my/profile/#contacts"
+    assert response.status_code == 302 and response["Location"] == "/my/profile/contacts/confirm/"
+    assert _contacts(with_password) == [("phone", "+79161234567", True)]  # nothing changes before the codes
+    for address in ("+79035551234", "ivanov@example.ru"):
+        confirmed = portal_client.post("/my/profile/contacts/confirm/", {"code": _code_sent_to(address)})
+        assert confirmed.status_code == 302 and confirmed["Location"] == "/my/profile/#contacts"
     assert _contacts(with_password) == [("email", "ivanov@example.ru", True), ("phone", "+79035551234", True)]
     labels = set(AuditEvent.objects.filter(subscriber_id=with_password.pk).values_list("action", "actor_label"))
     actor = f"subscriber:{with_password.account_number}"
@@ -98,13 +107,14 @@ def test_wrong_passwords_lock_the_form(portal_client, with_password, settings):
         assert portal_client.post("/my/profile/contacts/", form).status_code == 422
     response = portal_client.post("/my/profile/contacts/", {**form, "current_password": PASSWORD})
     assert response.status_code == 422 and "Too many wrong passwords" in _html(response)
-    assert LoginAttempt.objects.filter(identifier=f"profile:{with_password.pk}", succeeded=False).count() == 3
+    # The same per-subscriber count as the login's: these guesses leave none for the login form either.
+    assert LoginAttempt.objects.filter(identifier=f"sub:{with_password.pk}", succeeded=False).count() == 3
     assert _contacts(with_password) == [("phone", "+79161234567", True)]
+    assert not Message.objects.filter(event="contact_code").exists()
     with clock.travel_to(TODAY + dt.timedelta(seconds=settings.ABONENT_PORTAL_LOCKOUT_SECONDS + 1)):
-        assert (
-            signed_in(with_password).post("/my/profile/contacts/", {**form, "current_password": PASSWORD}).status_code
-            == 302
-        )
+        browser = signed_in(with_password)
+        assert browser.post("/my/profile/contacts/", {**form, "current_password": PASSWORD}).status_code == 302
+        browser.post("/my/profile/contacts/confirm/", {"code": _code_sent_to("+79035551234")})
     assert _contacts(with_password) == [("phone", "+79035551234", True)]
 
 

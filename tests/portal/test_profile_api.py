@@ -8,7 +8,7 @@ import re
 import pytest
 from django.contrib.auth.hashers import make_password
 
-from abonent.notifications.models import Preference, TelegramChat
+from abonent.notifications.models import Message, Preference, TelegramChat
 from abonent.portal.models import PortalAccount
 from abonent.subscribers.models import ContactPoint
 
@@ -46,6 +46,7 @@ def test_the_profile_reads_contacts_and_consents(portal_api, subscriber):
         "consent_personal_data_at": None,
         "consent_marketing": False,
         "consent_marketing_at": None,
+        "pending_contacts": [],
     }
 
 
@@ -57,15 +58,26 @@ def test_a_contact_change_without_the_password_is_refused(portal_api, with_passw
     assert _phones(with_password) == ["+79161234567"]
 
 
+def _code_sent_to(address: str) -> str:
+    body = Message.objects.filter(event="contact_code", address=address).latest("id").body
+    return re.search(r"\b(\d{6})\b", body).group(1)
+
+
 def test_a_contact_change_with_the_password_and_consent_in_one_request(portal_api, with_password):
     response = portal_api.put(
         "/api/v1/my/profile",
         {"email": "ivanov@example.ru", "consent_marketing": True, "current_password": PASSWORD},
     )
-    assert response.status_code == 200
+    assert response.status_code == 202
     body = response.json()
-    assert (body["phone"], body["email"], body["consent_marketing"]) == ("+79161234567", "ivanov@example.ru", True)
+    assert (body["confirmation"], body["email"], body["consent_marketing"]) == ("code_sent", "", True)
     assert body["consent_marketing_at"] == "2026-11-20T12:00:00Z"
+    assert body["pending_contacts"] == [
+        {"kind": "email", "value": "ivanov@example.ru", "expires_at": "2026-11-20T12:10:00Z"}
+    ]
+    confirmed = portal_api.post("/api/v1/my/profile/confirm", {"code": _code_sent_to("ivanov@example.ru")})
+    assert confirmed.status_code == 200
+    assert (confirmed.json()["email"], confirmed.json()["pending_contacts"]) == ("ivanov@example.ru", [])
 
 
 def test_a_refused_contact_change_leaves_the_consent_too(portal_api, with_password):

@@ -24,6 +24,7 @@ ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, 429: Error
 _STATUS_OF = {
     "too_many_tickets": 429,
     "too_many_comments": 429,
+    "too_many_reopens": 429,
     "ticket_closed": 409,
     "reopen_expired": 409,
     "status_not_allowed": 409,
@@ -40,7 +41,7 @@ class MyRequestOut(Schema):
     status: str = Field(description=", ".join(TicketStatus.values))
     status_label: str = Field(description="The status as the subscriber reads it, in the request's language")
     created_at: dt.datetime
-    updated_at: dt.datetime
+    updated_at: dt.datetime = Field(description="The last message or status change the subscriber can see")
     closed_at: dt.datetime | None = Field(description="When it was resolved or closed")
     can_reopen: bool = Field(description="A finished request the subscriber may still reopen (or reply to)")
     reopen_until: dt.datetime | None
@@ -86,7 +87,7 @@ def _request(ticket: Ticket) -> dict:
         "status": ticket.status,
         "status_label": view.status_label,
         "created_at": ticket.created_at,
-        "updated_at": ticket.updated_at,
+        "updated_at": ticket.public_updated_at,
         "closed_at": ticket.closed_at,
         "can_reopen": view.can_reopen,
         "reopen_until": view.reopen_until,

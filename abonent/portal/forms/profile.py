@@ -1,4 +1,5 @@
-"""The profile's forms: contacts (with the current password), advertising consent, notification preferences."""
+"""The profile's forms: contacts (with the current password), the code that confirms a new one, advertising
+consent, notification preferences."""
 
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ class ContactsForm(PortalForm):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text=_("Needed to change the phone or the e-mail."),
+    )
+
+
+class ContactCodeForm(PortalForm):
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "autofocus": True}),
     )
 
 

@@ -1,6 +1,7 @@
-"""Profile: contacts (the phone or e-mail codes go to changes only with the current password), notification
-preferences, Telegram linking, consents, and the way to the security page (password, sessions). Each form posts to
-its own route and comes back to the page; a refused one is shown again with its errors (422)."""
+"""Profile: contacts (the phone or e-mail codes go to changes only with the current password, and a new one only
+with the code sent to it: ``/my/profile/contacts/confirm/``), notification preferences, Telegram linking, consents,
+and the way to the security page (password, sessions). Each form posts to its own route and comes back to the page;
+a refused one is shown again with its errors (422)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from django.utils.translation import gettext as _
 from abonent.core.forms import apply_action_errors
 from abonent.notifications.telegram_link import TOKEN_TTL
 
-from .. import profile_changes, profile_data
-from ..forms.profile import QUIET_HELP, ConsentsForm, ContactsForm, NotificationsForm
+from .. import codes, profile_changes, profile_data
+from ..forms.profile import QUIET_HELP, ConsentsForm, ContactCodeForm, ContactsForm, NotificationsForm
 
 
 def _contacts_initial(contacts: profile_data.Contacts) -> dict:
@@ -39,6 +40,7 @@ def _page(request, *, status: int = 200, contacts_form=None, consents_form=None,
     context = {
         "subscriber": subscriber,
         "contacts": contacts,
+        "pending": profile_data.pending_contacts(subscriber),
         "contacts_form": contacts_form or ContactsForm(initial=_contacts_initial(contacts), auto_id="contacts-%s"),
         "has_password": profile_data.has_password(subscriber),
         "consents_form": consents_form
@@ -77,7 +79,7 @@ def contacts_change(request):
     if form.is_valid():
         data = form.cleaned_data
         try:
-            changed = profile_changes.change_contacts(
+            change = profile_changes.change_contacts(
                 request.subscriber,
                 phone=data["phone"],
                 email=data["email"],
@@ -88,8 +90,38 @@ def contacts_change(request):
             apply_action_errors(form, exc, field_map={"value": "phone"})
             form.mark_invalid()
         else:
-            return _done(request, _("Contacts saved.") if changed else _("Nothing to change."), "contacts")
+            if change.sent:
+                return redirect("portal:profile_contacts_confirm")
+            return _done(request, _("Contacts saved.") if change.changed else _("Nothing to change."), "contacts")
     return _page(request, contacts_form=form, status=422)
+
+
+def contacts_confirm(request):
+    """The code sent to a new phone or e-mail: GET asks for it, POST checks it and makes the change."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    status = 200
+    form = ContactCodeForm(request.POST or None, auto_id="confirm-%s")
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                confirmed = profile_changes.confirm_contact(request.subscriber, form.cleaned_data["code"])
+            except ValidationError as exc:
+                apply_action_errors(form, exc)
+                form.mark_invalid()
+            else:
+                text = (
+                    _("The phone is changed: SMS and login codes go to %(value)s.")
+                    if confirmed.kind == "phone"
+                    else _("The e-mail is changed: e-mails and login codes go to %(value)s.")
+                )
+                return _done(request, text % {"value": confirmed.display_value}, "contacts")
+        status = 422
+    pending = profile_data.pending_contacts(request.subscriber)
+    if not pending and status == 200:
+        return redirect(reverse("portal:profile") + "#contacts")
+    context = {"form": form, "pending": pending, "minutes": codes.code_minutes()}
+    return render(request, "portal/profile_confirm.html", context, status=status)
 
 
 def consents_change(request):
@@ -112,6 +144,7 @@ def notifications_change(request):
     form = NotificationsForm(request.POST, auto_id="notifications-%s")
     if form.is_valid():
         try:
+            # The form carries every field: unticked boxes are "off", empty times "the default hours".
             profile_changes.save_preferences(request.subscriber, **form.cleaned_data)
         except ValidationError as exc:
             apply_action_errors(form, exc)
@@ -144,6 +177,7 @@ def telegram_unlink(request, pk: int):
 urlpatterns = [
     path("profile/", profile, name="profile"),
     path("profile/contacts/", contacts_change, name="profile_contacts"),
+    path("profile/contacts/confirm/", contacts_confirm, name="profile_contacts_confirm"),
     path("profile/consents/", consents_change, name="profile_consents"),
     path("profile/notifications/", notifications_change, name="profile_notifications"),
     path("profile/telegram/", telegram_link, name="profile_telegram"),
