@@ -42,8 +42,9 @@ TURBOS = [
     ("turbo-day", "Турбо 500 Мбит/с на сутки", 500, 24, Decimal("50.00"), ("home", "internet-100")),
     ("turbo-3h", "Турбо 1 Гбит/с на 3 часа", 1000, 3, Decimal("30.00"), ("home", "internet-100", "gamer")),
 ]
-# Subscribers may switch between these two themselves in the portal.
-SWITCHABLE = [("home", "gamer"), ("gamer", "home")]
+# Subscribers may switch between these themselves in the portal: every demo plan offers one, so whoever logs in to
+# the demo's portal can try a change (the featured subscriber's "Интернет-100" an upgrade, with its amounts).
+SWITCHABLE = [("home", "gamer"), ("gamer", "home"), ("internet-100", "gamer"), ("internet-100-daily", "internet-100")]
 
 
 def _admin():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -58,15 +59,15 @@ def browser(chromium_path):
         browser.close()
 
 
-@pytest.fixture(scope="session")
-def demo_server(tmp_path_factory):
-    """``abonent demo`` exactly as a newcomer runs it, on SQLite in a scratch directory and a free port."""
-    var_dir = tmp_path_factory.mktemp("demo-var")
+@contextlib.contextmanager
+def _running_demo(var_dir: Path, *, subscribers: int = 200, extra_env: dict[str, str] | None = None):
+    """``abonent demo`` exactly as a newcomer runs it, on SQLite in ``var_dir`` and a free port, with ``extra_env``
+    on top of a clean environment (no ABONENT_* or DATABASE_URL of the developer's)."""
     port = _free_port()
     # RADIUS on ports of its own: a developer's `make demo` on the default ports must not collide with this one.
     radius_auth_port, radius_acct_port = _free_udp_port(), _free_udp_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ABONENT_") and k != "DATABASE_URL"}
-    env |= {"ABONENT_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"}
+    env |= {"ABONENT_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"} | (extra_env or {})
     log = open(var_dir / "demo.log", "w+")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
@@ -77,7 +78,7 @@ def demo_server(tmp_path_factory):
             "--port",
             str(port),
             "--subscribers",
-            "200",
+            str(subscribers),
             "--radius-auth-port",
             str(radius_auth_port),
             "--radius-acct-port",
@@ -102,17 +103,51 @@ def demo_server(tmp_path_factory):
             process.kill()
             pytest.fail(f"abonent demo did not start:\n{log.read()}")
         time.sleep(0.3)
-    yield {
-        "base": base,
-        "db": var_dir / "abonent.sqlite3",
-        "log": var_dir / "demo.log",
-        "process": process,
-        "radius_auth_port": radius_auth_port,
-    }
-    process.send_signal(2)  # Ctrl-C, as an operator stops it
     try:
-        process.wait(30)
+        yield {
+            "base": base,
+            "db": var_dir / "abonent.sqlite3",
+            "log": var_dir / "demo.log",
+            "process": process,
+            "radius_auth_port": radius_auth_port,
+        }
     finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
+        process.send_signal(2)  # Ctrl-C, as an operator stops it
+        try:
+            process.wait(30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            log.close()
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory):
+    """``abonent demo`` exactly as a newcomer runs it, on SQLite in a scratch directory and a free port."""
+    with _running_demo(tmp_path_factory.mktemp("demo-var")) as demo:
+        yield demo
+
+
+@pytest.fixture(scope="session")
+def portal_demo(tmp_path_factory):
+    """A demo of its own for the subscriber portal, with online payment on: YooKassa is a local server
+    (``tests/browser/yookassa_page.py``: the API and a test double of the hosted payment page) that is also
+    accepted as the sender of notifications. ``gateway`` is that server; ``portal_logins`` the banner's
+    (account number, password, name) lines."""
+    from tests.browser.yookassa_page import SECRET, SHOP_ID, serve
+
+    with serve() as gateway:
+        env = {
+            "ABONENT_YOOKASSA_SHOP_ID": SHOP_ID,
+            "ABONENT_YOOKASSA_SECRET_KEY": SECRET,
+            "ABONENT_YOOKASSA_API_URL": f"{gateway.base}/v3",
+            "ABONENT_YOOKASSA_NETWORKS": "127.0.0.1/32",  # the notifications come from the local test server
+            "ABONENT_YOOKASSA_CONNECT_TIMEOUT": "2",
+            "ABONENT_YOOKASSA_READ_TIMEOUT": "10",
+        }
+        with _running_demo(tmp_path_factory.mktemp("portal-demo-var"), extra_env=env) as demo:
+            gateway.notify_url = f"{demo['base']}/pay/yookassa/notifications"
+            banner = demo["log"].read_text()
+            block = banner.split("Portal logins at /my/", 1)[1].split("\n\n", 1)[0]
+            logins = [tuple(line.split(None, 2)) for line in block.splitlines()[1:] if line.strip()]
+            yield demo | {"gateway": gateway, "portal_logins": logins}

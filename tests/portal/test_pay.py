@@ -72,11 +72,15 @@ def test_paying_650_by_card_end_to_end_credits_once(yookassa, portal_client, sub
     # Given the payment form.
     key = form_key(portal_client.get("/my/pay/"))
 
-    # When the subscriber pays 650 ₽ by card: off to the gateway's page.
+    # When the subscriber pays 650 ₽ by card: off to the gateway's page, through the payment's own page (a form's
+    # redirect to another site is blocked by the CSP's form-action 'self'; pay.js follows the marked link).
     response = pay(portal_client, "650", key=key)
     checkout = Checkout.objects.get()
-    assert response.status_code == 302 and response["Location"] == checkout.confirmation_url
-    assert response["Location"].startswith("https://yoomoney.ru/checkout/")
+    assert response.status_code == 302 and response["Location"] == f"/my/pay/{checkout.pk}/?go=1"
+    assert checkout.confirmation_url.startswith("https://yoomoney.ru/checkout/")
+    forward = portal_client.get(response["Location"]).content.decode()
+    assert f'href="{checkout.confirmation_url}" rel="noopener noreferrer" data-pay-forward>' in forward
+    assert "data-pay-forward" not in portal_client.get(f"/my/pay/{checkout.pk}/").content.decode()
     ref = hashlib.sha256(key.encode()).hexdigest()
     assert checkout.key == f"portal:{subscriber.pk}:{ref}" and checkout.amount == D("650.00")
     assert checkout.return_url == f"http://testserver/my/pay/return/{ref}/" and not checkout.save_method

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import formats
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -119,7 +119,10 @@ def _after_start(checkout: Checkout):
     to the payment's own page, which shows what to do next."""
     url = pay_data.safe_link(checkout.confirmation_url)
     if checkout.status == CheckoutStatus.PENDING and checkout.method_type != "sbp" and url:
-        return redirect(url)
+        # Through the payment's own page, which sends the browser on (pay.js): browsers check the CSP's
+        # ``form-action 'self'`` on a redirect's target too, so answering the form with a redirect to the gateway's
+        # site was blocked and "Pay" by card went nowhere.
+        return redirect(reverse("portal:pay_status", args=[checkout.pk]) + "?go=1")
     return redirect("portal:pay_status", checkout_id=checkout.pk)
 
 
@@ -155,6 +158,7 @@ def pay_status(request, checkout_id: int):
         context["qr_link"] = pay_data.safe_link(checkout.qr_payload)
     else:
         context["pay_link"] = pay_data.safe_link(checkout.confirmation_url)
+        context["forward"] = request.GET.get("go") == "1"  # just started from the form: on to the gateway
     template = "portal/pay_status_card.html" if request.headers.get("HX-Request") else "portal/pay_status.html"
     return render(request, template, context)
 

@@ -43,3 +43,12 @@ document.addEventListener("submit", (event) => {
 window.addEventListener("pageshow", () => {
   document.querySelectorAll("[data-pay-submit]").forEach((button) => { button.disabled = false; });
 });
+
+// Just sent from the payment form on the way to the gateway's page: go on at once, replacing this page in the history
+// (Back from the gateway returns to the form). The link stays on the page for a browser without scripts.
+document.addEventListener("DOMContentLoaded", () => {
+  const forward = document.querySelector("a[data-pay-forward]");
+  if (forward) {
+    window.location.replace(forward.href);
+  }
+});
