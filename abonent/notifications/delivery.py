@@ -29,7 +29,7 @@ taken. Each batch's outcomes are written as soon as it ends, set-based, one UPDA
 A portal login code (``calculations.SECRET_CODE_EVENTS``) is kept readable in ``Message.body`` only while it
 waits to go out: once its message is final (sent, failed, undeliverable, skipped, cancelled) the digits are
 replaced by dots in the stored subject and text (``redact_codes``), and one still queued when the code's lifetime
-(``ABONENT_PORTAL_CODE_SECONDS``) has passed is cancelled (``expired``) instead of being sent.
+(``ABONENT_PORTAL_CODE_SECONDS``) has passed is cancelled (``expired``) instead of being sent (``code_redaction``).
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ from django.db.models import Case, F, Value, When
 from abonent.core import clock, queues
 from abonent.subscribers.models import Subscriber, SubscriberStatus
 
-from .calculations import SECRET_CODE_EVENTS, shown_text
 from .channels import transport_for
 from .channels.base import Budget, Outcome, Result
+from .code_redaction import cancel_expired_codes, redact_codes
 from .errors import MessageError
-from .models import FINAL_STATUSES, Channel, Message, MessageStatus, Preference, TelegramChat
+from .models import Channel, Message, MessageStatus, Preference, TelegramChat
 from .queueing import (
     _FOR_CLOSED,
     QUIET_CHANNELS,
@@ -167,7 +167,7 @@ def _claim_due(limit: int, channel: str | None) -> tuple[list[Message], dt.datet
             )
             logger.error("notifications: %d messages failed, every attempt cut short", len(exhausted))
             redact_codes(exhausted)
-        rows = _cancel_expired_codes(rows, now)
+        rows = cancel_expired_codes(rows, now)
         if not rows:
             return [], lease
         ids = [row.pk for row in rows]
@@ -180,40 +180,6 @@ def _claim_due(limit: int, channel: str | None) -> tuple[list[Message], dt.datet
         row.attempts += 1
         row.next_attempt_at = lease
     return rows, lease
-
-
-def code_lifetime() -> dt.timedelta:
-    """How long a login code works (the portal's ``ABONENT_PORTAL_CODE_SECONDS``): past it, its message is no use."""
-    return dt.timedelta(seconds=getattr(settings, "ABONENT_PORTAL_CODE_SECONDS", 600))
-
-
-def _cancel_expired_codes(rows: list[Message], now: dt.datetime) -> list[Message]:
-    """``rows`` (claimed, locked) without the login codes older than a code lives: those are cancelled, redacted."""
-    cutoff = now - code_lifetime()
-    expired = [row for row in rows if row.event in SECRET_CODE_EVENTS and row.created_at < cutoff]
-    if not expired:
-        return rows
-    Message.objects.filter(pk__in=[row.pk for row in expired]).update(
-        status=MessageStatus.CANCELLED, finished_at=now, next_attempt_at=now, error=MessageError.EXPIRED
-    )
-    redact_codes(expired)
-    gone = {row.pk for row in expired}
-    return [row for row in rows if row.pk not in gone]
-
-
-def redact_codes(messages: list[Message]) -> int:
-    """Replace a login code's digits by dots in the stored subject and text of those of ``messages`` that are
-    final (see the module docstring); a message still queued (a retry) keeps its code to be sent. Returns how
-    many were redacted. One UPDATE per code message: they are few."""
-    redacted = 0
-    for message in messages:
-        if message.event not in SECRET_CODE_EVENTS:
-            continue
-        subject, body = shown_text(message.event, message.subject), shown_text(message.event, message.body)
-        if (subject, body) == (message.subject, message.body):
-            continue
-        redacted += Message.objects.filter(pk=message.pk, status__in=FINAL_STATUSES).update(subject=subject, body=body)
-    return redacted
 
 
 def _precheck(messages: list[Message]) -> dict[int, Outcome]:
