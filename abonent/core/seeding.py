@@ -2,6 +2,9 @@
 
 A step gets a ``SeedContext`` and must be idempotent per database (the demo seeds once and then
 reuses its data), and fast at scale: benchmark seeding writes with bulk SQL, not per-row saves.
+
+The demo (``ctx.demo``) gives staff users and subscribers published passwords: it never runs with
+``ABONENT_ENV=production`` (``refuse_demo_in_production``), whatever the entry point.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from django.conf import settings
 
 
 @dataclass
@@ -40,7 +45,24 @@ def seed_step(name: str, *, order: int):
     return register
 
 
+class DemoInProduction(Exception):
+    """The demo was asked for where ``ABONENT_ENV=production``."""
+
+
+DEMO_IN_PRODUCTION = (
+    "abonent demo refuses to run with ABONENT_ENV=production: it sets published passwords for staff users and "
+    "for subscribers' portal accounts. Run it on a database of its own, with ABONENT_ENV unset or development."
+)
+
+
+def refuse_demo_in_production() -> None:
+    if settings.ENV == "production":
+        raise DemoInProduction(DEMO_IN_PRODUCTION)
+
+
 def run_seed(ctx: SeedContext) -> None:
+    if ctx.demo:
+        refuse_demo_in_production()
     for step in sorted(_steps.values(), key=lambda s: s.order):
         started = time.monotonic()
         step.run(ctx)

@@ -21,6 +21,7 @@ from abonent.staff.permissions import Perm, allowed_branch_ids, check_branch, ch
 from abonent.subscribers.models import Subscriber
 
 from .audiences import audience as audience_of
+from .calculations import SECRET_CODE_EVENTS
 from .models import BulkMessage, BulkStatus, Channel, Event, Message, MessageStatus, Preference, Template
 from .placeholders import check_template
 from .queueing import Notice, notify, notify_many
@@ -212,6 +213,10 @@ def do_retry_message(message: Message, *, acting_user) -> Message:
         check_branch(acting_user, message.subscriber.branch_id)
     if message.status != MessageStatus.FAILED:
         raise ValidationError(_("Only a failed message can be sent again."), code="not_failed")
+    if message.event in SECRET_CODE_EVENTS:
+        # Its code is no longer in the stored text (delivery.redact_codes), and may have expired: the subscriber
+        # asks for a new one.
+        raise ValidationError(_("A login code is not sent again: the subscriber asks for a new one."), code="secret")
     before = {"status": message.status, "attempts": message.attempts, "error": message.error}
     message.status, message.attempts, message.next_attempt_at = MessageStatus.QUEUED, 0, clock.now()
     message.finished_at = None

@@ -25,6 +25,11 @@ taken. Each batch's outcomes are written as soon as it ends, set-based, one UPDA
   (``channel_off``), a Telegram chat that blocked the bot since → ``undeliverable`` (``bot_blocked``); an SMS or
   Telegram message whose subscriber's quiet hours began since it fell due → ``postponed`` to their end;
 * no transport configured for the channel → ``skipped`` (``no_transport``).
+
+A portal login code (``calculations.SECRET_CODE_EVENTS``) is kept readable in ``Message.body`` only while it
+waits to go out: once its message is final (sent, failed, undeliverable, skipped, cancelled) the digits are
+replaced by dots in the stored subject and text (``redact_codes``), and one still queued when the code's lifetime
+(``ABONENT_PORTAL_CODE_SECONDS``) has passed is cancelled (``expired``) instead of being sent (``code_redaction``).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from abonent.subscribers.models import Subscriber, SubscriberStatus
 
 from .channels import transport_for
 from .channels.base import Budget, Outcome, Result
+from .code_redaction import cancel_expired_codes, redact_codes
 from .errors import MessageError
 from .models import Channel, Message, MessageStatus, Preference, TelegramChat
 from .queueing import (
@@ -80,6 +86,13 @@ def send_due(*, limit: int = DEFAULT_BATCH, channel: str | None = None) -> dict[
     claimed, lease = _claim_due(limit, channel)
     if not claimed:
         return {}
+    try:
+        return _deliver(claimed, lease, started)
+    finally:
+        redact_codes(claimed)
+
+
+def _deliver(claimed: list[Message], lease: dt.datetime, started: float) -> dict[str, int]:
     claim = _Claim(claimed, lease, started)
     outcomes = _precheck(claimed)
     counts: Counter[str] = Counter()
@@ -153,6 +166,8 @@ def _claim_due(limit: int, channel: str | None) -> tuple[list[Message], dt.datet
                 error_detail=f"{MAX_ATTEMPTS} attempts without an outcome recorded",
             )
             logger.error("notifications: %d messages failed, every attempt cut short", len(exhausted))
+            redact_codes(exhausted)
+        rows = cancel_expired_codes(rows, now)
         if not rows:
             return [], lease
         ids = [row.pk for row in rows]

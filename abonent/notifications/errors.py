@@ -31,6 +31,8 @@ class MessageError(models.TextChoices):
     CLOSED = "closed", _("The subscriber's contract is closed.")
     # A message whose every attempt was cut short (its worker stopped each time): not claimed again.
     INTERRUPTED = "interrupted", _("Every attempt to send it was cut short (the worker stopped); no attempts are left.")
+    # A login code that did not go out within the code's lifetime (ABONENT_PORTAL_CODE_SECONDS): of no use any more.
+    EXPIRED = "expired", _("A login code that was not sent before it expired.")
     # A crash of our own code while sending (a bug): retried like a provider fault, and logged.
     INTERNAL = "internal", _("An internal error while sending; see the worker's log.")
 

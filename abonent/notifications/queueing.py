@@ -22,7 +22,7 @@ from django.conf import settings
 from abonent.core import bulk, clock
 from abonent.subscribers.models import ContactKind, ContactPoint, Subscriber, SubscriberStatus
 
-from .calculations import pace_past_quiet_hours
+from .calculations import pace_past_quiet_hours, shown_text
 from .errors import MessageError
 from .models import Channel, Event, Message, MessageStatus, Preference, TelegramChat, Template
 from .placeholders import render
@@ -297,6 +297,9 @@ def _rows_for(notice: Notice, recipient: _Recipient, templates, quiet_default, n
                     due = after_quiet_hours(due, zone, quiet)
             # The row fails at once (``bad_header``), alone: nothing else is held back by it.
             bad_subject = channel == Channel.EMAIL and not skip and ("\n" in subject or "\r" in subject)
+            if skip or bad_subject:
+                # Final at once: a login code that will not go out is not kept readable (delivery.redact_codes).
+                subject, body = shown_text(notice.event, subject), shown_text(notice.event, body)
             rows.append(
                 Message(
                     **base,

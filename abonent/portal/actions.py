@@ -7,6 +7,11 @@ same way and is refused with the same words: neither the answer nor its timing t
 
 The password and code checks run in autocommit (``lockout.begin`` must commit its row before checking, see
 there); what they then write (a password, the revoked sessions, the code used) is one transaction.
+
+A session is opened, and a password stored, under the lock of the subscriber's ``PortalAccount`` row, after
+looking again that the password is still the one checked (``_locked_account``): a password change, a reset with
+a code or "log out everywhere" takes the same lock before it ends the sessions, so a login whose check passed
+just before the change committed cannot open a session just after it (or store its password over the new one).
 """
 
 from __future__ import annotations
@@ -53,9 +58,24 @@ def _begin(identified: Identified, request, kind: str):
         raise errors.locked_out(exc.seconds) from None
 
 
-def _open(subscriber, request, kind: str) -> SignedIn:
+def _locked_account(subscriber, password_hash: str) -> PortalAccount | None:
+    """The subscriber's account row, locked till the end of the transaction, when its password is still
+    ``password_hash`` (the one just checked); None when it changed since (or is gone)."""
+    account = sessions.lock_account(subscriber.pk)
+    if account is None or not password_hash or account.password != password_hash:
+        return None
+    return account
+
+
+@transaction.atomic
+def _open(subscriber, request, kind: str, *, password_hash: str) -> SignedIn:
+    """Open a session for the password ``password_hash`` that was checked; ``invalid_credentials`` when it was
+    changed meanwhile (see the module docstring)."""
+    account = _locked_account(subscriber, password_hash)
+    if account is None:
+        raise errors.invalid_credentials()
     session, secret = sessions.open_session(subscriber, kind=kind, request=request)
-    PortalAccount.objects.filter(subscriber_id=subscriber.pk).update(last_login_at=clock.now())
+    PortalAccount.objects.filter(pk=account.pk).update(last_login_at=clock.now())
     set_request_actor(actor_label(subscriber))
     return SignedIn(subscriber, session, secret)
 
@@ -81,23 +101,28 @@ def do_log_in(request, *, login: str, password: str, kind: str = SessionKind.WEB
         raise errors.invalid_credentials()
     if not check_password(password, account.password):
         raise errors.invalid_credentials()
+    # A password changed since the check leaves the attempt a failure: the password typed is wrong now.
+    signed = _open(identified.subscriber, request, kind, password_hash=account.password)
     lockout.succeeded(attempt)
-    return _open(identified.subscriber, request, kind)
+    return signed
 
 
 # --- one-time codes ---------------------------------------------------------------------------------------------
 
 
+def _take(identified: Identified, request, kind: str) -> None:
+    try:
+        lockout.take(identified.key, lockout.ip_of(request), kind=kind)
+    except lockout.LockedOut as exc:
+        raise errors.too_many_requests(exc.seconds) from None
+
+
 def code_destinations(request, *, login: str) -> list[tuple[str, str, str]]:
     """Where a code for ``login`` could go, masked (``codes.masked_destinations``: made-up masks for a login that
     names nobody). Counted against the address's hourly allowance of lookups (``too_many_requests``): the masks
-    hold a few digits of a real phone, not to be collected for every account number."""
-    ip = lockout.ip_of(request)
-    wait = lockout.sends_remaining(ip, kind=lockout.LOOKUP)
-    if wait:
-        raise errors.too_many_requests(wait)
+    hold two digits of a real phone, not to be collected for every account number."""
     identified = identify(login)
-    lockout.record_send(identified.key, ip, kind=lockout.LOOKUP)
+    _take(identified, request, lockout.LOOKUP)
     if identified.ambiguous:
         raise errors.ambiguous_login()
     return codes.masked_destinations(identified)
@@ -111,11 +136,8 @@ def do_request_code(request, *, login: str, channel: str) -> None:
     about any login. ``ambiguous_login`` for a phone on several contracts (its owner typed it: no secret).
     """
     ip = lockout.ip_of(request)
-    wait = lockout.sends_remaining(ip)
-    if wait:
-        raise errors.too_many_requests(wait)
     identified = identify(login)
-    lockout.record_send(identified.key, ip)
+    _take(identified, request, lockout.SEND)
     if identified.ambiguous:
         raise errors.ambiguous_login()
     if identified.subscriber is None or channel not in CodeChannel.values:
@@ -167,11 +189,19 @@ def check_new_password(subscriber, password: str) -> None:
 
 
 @transaction.atomic
-def _store_password(subscriber, password: str, *, reason: str, keep: PortalSession | None = None) -> None:
+def _store_password(
+    subscriber, password: str, *, reason: str, keep: PortalSession | None = None, replacing: str | None = None
+) -> str:
+    """Store ``password`` (hashed; returned) and end every session but ``keep``, under the account row's lock.
+    With ``replacing`` (the hash whose password the subscriber just typed), refuse ``password_wrong`` when the
+    password changed since, and ``session_ended`` when ``keep`` ended meanwhile (see the module docstring)."""
     now = clock.now()
-    account, _created = PortalAccount.objects.select_for_update().get_or_create(
-        subscriber=subscriber, defaults={"created_at": now}
-    )
+    PortalAccount.objects.get_or_create(subscriber=subscriber, defaults={"created_at": now})
+    account = sessions.lock_account(subscriber.pk)
+    if replacing is not None and account.password != replacing:
+        raise errors.AuthRefused("password_wrong", _("The current password is wrong."))
+    if keep is not None and not PortalSession.objects.filter(pk=keep.pk, revoked_at__isnull=True).exists():
+        raise errors.session_ended()
     first = not account.has_password
     account.password = make_password(password)
     account.password_changed_at = now
@@ -186,6 +216,7 @@ def _store_password(subscriber, password: str, *, reason: str, keep: PortalSessi
         reason=reason,
         actor_label=actor_label(subscriber),
     )
+    return account.password
 
 
 def do_set_password(subscriber, password: str, *, reason: str) -> None:
@@ -238,9 +269,11 @@ def do_reset_password(request, *, login: str, code: str, new_password: str, kind
         if result != CodeCheck.RIGHT:
             raise errors.AuthRefused("code_used", _("This code has already been used. Ask for a new one."))
         codes.use_code(row)
-        _store_password(subscriber, new_password, reason=_("Password set with a one-time code"))
+        stored = _store_password(subscriber, new_password, reason=_("Password set with a one-time code"))
+        # In the same transaction, under the lock _store_password took: nothing can change it in between.
+        signed = _open(subscriber, request, kind, password_hash=stored)
     lockout.succeeded(attempt)
-    return _open(subscriber, request, kind)
+    return signed
 
 
 # --- the signed-in subscriber -------------------------------------------------------------------------------------
@@ -248,7 +281,11 @@ def do_reset_password(request, *, login: str, code: str, new_password: str, kind
 
 def do_change_password(session: PortalSession, *, current_password: str, new_password: str) -> None:
     """Change the password of ``session``'s subscriber, who types the current one (counted toward the lock-out
-    as a login is); every other session ends, this one stays."""
+    as a login is); every other session ends, this one stays.
+
+    The current password is checked outside any lock (hashing takes a while), and stored over only under the
+    account row's lock, when the row still holds the password checked: a reset with a code (or another change)
+    that committed in between wins, and this one is ``password_wrong``."""
     subscriber = session.subscriber
     attempt = _begin(Identified(key=f"sub:{subscriber.pk}", subscriber=subscriber), None, "password")
     account = PortalAccount.objects.filter(subscriber_id=subscriber.pk).first()
@@ -256,7 +293,13 @@ def do_change_password(session: PortalSession, *, current_password: str, new_pas
         raise errors.AuthRefused("password_wrong", _("The current password is wrong."))
     lockout.succeeded(attempt)
     check_new_password(subscriber, new_password)
-    _store_password(subscriber, new_password, reason=_("Password changed by the subscriber"), keep=session)
+    _store_password(
+        subscriber,
+        new_password,
+        reason=_("Password changed by the subscriber"),
+        keep=session,
+        replacing=account.password,
+    )
 
 
 def do_log_out(session: PortalSession) -> None:
@@ -301,6 +344,7 @@ def do_end_portal_sessions(subscriber, *, acting_user) -> int:
     the staff user's doing."""
     check_perm(acting_user, Perm.SUBSCRIBER_EDIT)
     with transaction.atomic():
+        sessions.lock_account(subscriber.pk)  # as revoke_all: a login being opened ends too, or opens after
         live = PortalSession.objects.filter(subscriber_id=subscriber.pk, revoked_at__isnull=True)
         count = live.update(revoked_at=clock.now())
         revoke_links(subscriber)

@@ -27,7 +27,6 @@ from django.db.models import F
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from abonent.core import clock
-from abonent.core.phones import format_phone
 from abonent.notifications.models import Event
 from abonent.notifications.queueing import notify
 from abonent.subscribers.models import ContactKind, ContactPoint
@@ -37,7 +36,6 @@ from .models import CodeChannel, CodePurpose, OneTimeCode, PortalAccount
 
 DIGITS = 6
 MAX_TRIES = 5
-DECOY_DOMAINS = ("mail.ru", "yandex.ru", "gmail.com", "bk.ru", "list.ru", "inbox.ru", "rambler.ru")
 
 
 class Sent(enum.StrEnum):
@@ -82,38 +80,79 @@ def destinations(subscriber_id: int) -> dict[str, str]:
     return found
 
 
+# What the page shows of an address is only what a made-up mask can show as well, drawn so that it looks like
+# real data: the last two digits of a phone (uniform in real numbers too), and of an e-mail the first character
+# of the mailbox and of the domain and the top-level domain. The rest of a phone (the country, a landline's city
+# code, a foreign number's length) and of an e-mail (a company's domain) would tell a real subscriber from a
+# made-up one, and is never shown. A character or top-level domain outside what the made-up masks draw from
+# (``_ALNUM``, ``TLDS``) is shown as stars.
+PHONE_MASK = "*** ***-**-"
+_ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+TLDS = ("ru", "com", "net", "org", "su", "рф", "info", "by", "kz")
+# Weighted as Russian subscribers' addresses are, roughly: each character appears as often as its share. The
+# first letters of mailboxes (transliterated names and nicknames)...
+_LOCAL_WEIGHTED = (
+    "aaaaaaaaasssssssmmmmmmmkkkkkkkddddddvvvvvvnnnnniiiiieeeeoooottttllllppppggggbbbrrryyzzffcchwjux0123456789"
+)
+# ...and the domains with their top-level domain: mail.ru, yandex.ru, gmail.com, bk.ru, list.ru, inbox.ru,
+# rambler.ru, ya.ru, outlook.com, hotmail.com, and a company's or a provider's own .ru, .com, .net, .org.
+_DOMAINS_WEIGHTED = (
+    *[("m", "ru")] * 38,
+    *[("y", "ru")] * 24,
+    *[("g", "com")] * 14,
+    *[("b", "ru")] * 4,
+    *[("l", "ru")] * 3,
+    *[("i", "ru")] * 3,
+    *[("r", "ru")] * 3,
+    ("o", "com"),
+    ("h", "com"),
+    *[(letter, "ru") for letter in "acdefknpstv"],
+    ("s", "net"),
+    ("p", "org"),
+)
+# One made-up mask in this many is drawn from every shape the page can show, so that no real mask is one a
+# made-up one never is (a .by address, a mailbox starting with a digit).
+_ANY_SHAPE_ONE_IN = 20
+
+
+def _shown_char(text: str) -> str:
+    first = text[:1].lower()
+    return first if first and first in _ALNUM else "*"
+
+
 def mask_phone(e164: str) -> str:
-    """``+79161234567`` → ``+7 916 ***-45-67``: the country, the operator's code and the last four digits."""
-    shown = format_phone(e164)
-    total = sum(ch.isdigit() for ch in shown)
-    head = len(shown.split(" ", 1)[0]) - 1 + 3 if shown.startswith("+") else 3
-    seen, out = 0, []
-    for ch in shown:
-        if ch.isdigit():
-            seen += 1
-            out.append(ch if seen <= head or seen > total - 4 else "*")
-        else:
-            out.append(ch)
-    return "".join(out)
+    """``+79161234567`` → ``*** ***-**-67``: the last two digits only (see above)."""
+    digits = [ch for ch in e164 if ch.isdigit()]
+    return PHONE_MASK + "".join(digits[-2:]).rjust(2, "*")
+
+
+def _mask_email_parts(local_char: str, domain_char: str, tld: str) -> str:
+    return f"{local_char}***@{domain_char}***.{tld}"
 
 
 def mask_email(address: str) -> str:
-    """``ivanov@example.ru`` → ``iv***@example.ru``."""
+    """``yuri.ivanov@tver-zavod.ru`` → ``y***@t***.ru`` (see above)."""
     local, _sep, domain = address.rpartition("@")
-    return f"{local[:2] if len(local) > 3 else local[:1]}***@{domain}"
+    tld = domain.rpartition(".")[2].lower()
+    return _mask_email_parts(_shown_char(local), _shown_char(domain), tld if tld in TLDS else "***")
 
 
 def _decoy(identified: Identified, channel: str) -> str:
-    """A believable mask for a login that names nobody, or a channel the contract has no address on: the same
-    for the same login every time, so the page cannot be told apart from a real one's."""
+    """A believable mask for a login that names nobody, or a channel the contract has no address on: drawn from
+    the shapes real masks take (see above) by an HMAC (``SECRET_KEY``) of the canonical login, so it is the same
+    for every spelling and every time, and cannot be told from a real one's. An unknown phone shows its own last
+    digits, as it would on the contract it is the primary phone of."""
     digest = salted_hmac("abonent.portal.decoy", f"{identified.key}:{channel}", algorithm="sha256").digest()
+    draw = [int.from_bytes(digest[i : i + 4], "big") for i in range(0, 32, 4)]
     if channel == CodeChannel.SMS:
-        if identified.phone:
-            return mask_phone(identified.phone)
-        d = [str(b % 10) for b in digest[:6]]
-        return f"+7 9{d[0]}{d[1]} ***-{d[2]}{d[3]}-{d[4]}{d[5]}"
-    letters = "".join("abdegikmnoprstvz"[b % 16] for b in digest[:2])
-    return f"{letters}***@{DECOY_DOMAINS[digest[2] % len(DECOY_DOMAINS)]}"
+        return mask_phone(identified.phone) if identified.phone else f"{PHONE_MASK}{draw[0] % 100:02d}"
+    if draw[1] % _ANY_SHAPE_ONE_IN == 0:
+        shapes = _ALNUM + "*"
+        tlds = (*TLDS, "***")
+        local_char, domain_char = shapes[draw[2] % len(shapes)], shapes[draw[3] % len(shapes)]
+        return _mask_email_parts(local_char, domain_char, tlds[draw[4] % len(tlds)])
+    domain_char, tld = _DOMAINS_WEIGHTED[draw[3] % len(_DOMAINS_WEIGHTED)]
+    return _mask_email_parts(_LOCAL_WEIGHTED[draw[2] % len(_LOCAL_WEIGHTED)], domain_char, tld)
 
 
 def masked_destinations(identified: Identified) -> list[tuple[str, str, str]]:

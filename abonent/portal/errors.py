@@ -9,8 +9,8 @@ from django.utils.translation import ngettext
 
 class AuthRefused(Exception):
     """``code``: invalid_credentials, ambiguous_login, locked_out, too_many_requests, code_invalid, code_expired,
-    code_used, password_too_weak, password_wrong. ``status`` is the API's; ``retry_after`` seconds for a lock-out;
-    ``fields`` the per-field problems (a weak password's reasons)."""
+    code_used, password_too_weak, password_wrong, session_ended. ``status`` is the API's; ``retry_after`` seconds
+    for a lock-out; ``fields`` the per-field problems (a weak password's reasons)."""
 
     def __init__(self, code: str, message: str, *, status: int = 422, retry_after: int | None = None, fields=None):
         super().__init__(message)
@@ -53,3 +53,9 @@ def ambiguous_login() -> AuthRefused:
 
 def code_invalid(message: str | None = None) -> AuthRefused:
     return AuthRefused("code_invalid", message or _("Wrong code. Check it, or ask for a new one."))
+
+
+def session_ended() -> AuthRefused:
+    # The session the request came with ended while it ran (another device logged out everywhere, or reset the
+    # password): what it asked for is not done.
+    return AuthRefused("session_ended", _("Your session has ended. Sign in again."), status=401)

@@ -5,10 +5,16 @@ login is exact; a phone is the loosest (any common spelling, ``8 (916) 123-45-67
 A phone or a login on several subscribers names none of them (``ambiguous``): the subscriber is asked for the
 account number instead, the portal never picks one. Closed subscribers are found too: they log in to see and pay
 what they owe.
+
+``Identified.key`` is what lock-outs, allowances and the made-up masks go by, and it is canonical: one per
+subscriber whatever the spelling (``sub:<id>``), and for what names nobody the same reading the lookups made of
+it (``number:<digits>``, ``phone:<E.164>``, ``login:<lower case>``). Every spelling of an unknown login thus
+shares one key exactly as a real one's do, or the lock-out and the masks would tell the two apart.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -25,7 +31,8 @@ TYPED_LOGIN_KINDS = (LoginKind.PPPOE, LoginKind.HOTSPOT)
 @dataclass(frozen=True)
 class Identified:
     """What a typed login names. ``key`` is what lock-outs and the code allowance count by: one per subscriber
-    whatever the spelling, else the normalised text."""
+    whatever the spelling, else the canonical form of the text (see the module docstring); at most 100
+    characters."""
 
     key: str
     subscriber: Subscriber | None = None
@@ -56,6 +63,15 @@ def _one(subscriber_ids: set[int]) -> tuple[Subscriber | None, bool]:
     return None, len(subscriber_ids) > 1
 
 
+def _key(prefix: str, value: str) -> str:
+    key = f"{prefix}:{value}"
+    if len(key) <= 100:
+        return key
+    # The attempts table keeps 100 characters: a long login is counted by its digest, not by a truncation that
+    # two different logins would share.
+    return f"{prefix}#{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
 def identify(raw: str) -> Identified:
     """The subscriber ``raw`` names (see the module docstring). Never raises: anything unreadable names nobody."""
     text = normalised(raw)
@@ -78,5 +94,12 @@ def identify(raw: str) -> Identified:
     subscriber, ambiguous = _one(owners)
     if subscriber is not None:
         return Identified(key=f"sub:{subscriber.pk}", subscriber=subscriber, phone=phone)
-    key = f"phone:{phone}" if phone else f"login:{text.lower()}"
+    # Canonical, as the lookups above read it: a phone in E.164, else the digits of what an account number's
+    # spellings reduce to, else the login in lower case (the lookup is case-insensitive).
+    if phone:
+        key = _key("phone", phone)
+    elif digits.isdigit() and digits.isascii():
+        key = _key("number", digits)
+    else:
+        key = _key("login", text.lower())
     return Identified(key=key, ambiguous=ambiguous, phone=phone)

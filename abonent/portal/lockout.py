@@ -2,17 +2,28 @@
 window is refused without being checked, for the rest of the window.
 
 A login is counted by ``Identified.key``: ``sub:<id>`` once it names a subscriber, so "100000009", "+7 916 …" and
-"8 (916) …" of one subscriber share one count; what names nobody is counted by its normalised spelling. The
-refusal reads the same in both cases, so a lock-out does not tell whether a login exists.
+"8 (916) …" of one subscriber share one count; what names nobody is counted by the same canonical form of what
+was typed (the digits of a number, a phone in E.164, a login in lower case), so its spellings share one count
+too. The refusal reads the same in both cases, so a lock-out does not tell whether a login exists.
+
+An address is counted by its network (``network_of``): an IPv4 address as it is, an IPv6 one by its /64, which a
+home connection gets whole and may use any address of.
 
 As the staff login does (``staff.actions.begin_login_attempt``), an attempt is written as a failure *before* it is
-checked and counts only the failures written before it: twenty guesses sent at once cannot all slip under the
-limit. It must therefore run in autocommit, outside ``transaction.atomic``, for the others to see the row.
+checked and counts the attempts written besides it: twenty guesses sent at once cannot all slip under the
+limit. The address's hourly allowances of code requests and mask lookups (``take``) are kept the same way. It
+must therefore run in autocommit, outside ``transaction.atomic``, for the others to see the row.
+
+Wrong codes and wrong passwords both count against a password login; a code is held back only by wrong codes
+(and the address's failures). Five wrong passwords typed by a stranger thus do not keep the owner from setting a
+new password with the code sent to the contract's phone: the code proves the phone, and each code dies after
+``codes.MAX_TRIES`` wrong tries anyway.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import math
 
 from django.conf import settings
@@ -28,6 +39,8 @@ FAILING_KINDS = ("password", "code")
 SEND = "send"
 LOOKUP = "lookup"
 SEND_WINDOW = dt.timedelta(hours=1)
+# Which failures of the login hold back an attempt of each kind (see the module docstring).
+_LOGIN_KINDS = {"password": FAILING_KINDS, "code": ("code",)}
 
 
 class LockedOut(Exception):
@@ -47,16 +60,53 @@ def ip_of(request) -> str | None:
     return stored_ip(request)
 
 
+def network_of(ip_address: str | None) -> str:
+    """What the per-address allowances count by: ``203.0.113.5`` as it is, ``2001:db8:7:9::5`` as
+    ``2001:db8:7:9::/64`` (an IPv4 address written as IPv6, ``::ffff:203.0.113.5``, as the IPv4 one); "" for none."""
+    try:
+        address = ipaddress.ip_address(ip_address or "")
+    except ValueError:
+        return ""
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.version == 4:
+        return str(address)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
 def _window() -> dt.timedelta:
     return dt.timedelta(seconds=settings.ABONENT_PORTAL_LOCKOUT_SECONDS)
 
 
-def lockout_remaining(key: str, ip_address: str | None, *, excluding: LoginAttempt | None = None) -> int:
-    """Seconds until ``key`` (and ``ip_address``) may try again; 0 when neither is locked out.
+def _record(key: str, ip_address: str | None, kind: str) -> LoginAttempt:
+    return LoginAttempt.objects.create(
+        identifier=key[:100],
+        ip_address=ip_address,
+        network=network_of(ip_address),
+        attempted_at=clock.now(),
+        succeeded=False,
+        kind=kind,
+    )
+
+
+def _wait(rows, limit: int, window: dt.timedelta, now) -> int:
+    """Seconds until fewer than ``limit`` of ``rows`` are left in ``window``; 0 when fewer already are."""
+    times = list(rows.order_by("-attempted_at").values_list("attempted_at", flat=True)[:limit])
+    if len(times) < limit:
+        return 0
+    # Held back until the oldest of the last ``limit`` leaves the window.
+    return max(1, math.ceil((times[-1] + window - now).total_seconds()))
+
+
+def lockout_remaining(
+    key: str, ip_address: str | None, *, excluding: LoginAttempt | None = None, kind: str = "password"
+) -> int:
+    """Seconds until ``key`` (and ``ip_address``) may try again (an attempt of ``kind``); 0 when neither is locked
+    out.
 
     Failures of the login count since its last success within the window (the subscriber who finally gets it
-    right starts afresh); failures from the address count whatever the login, which stops one address cycling
-    through many logins.
+    right starts afresh); failures from the address (its network) count whatever the login, which stops one
+    address cycling through many logins.
     """
     window = _window()
     now = clock.now()
@@ -70,29 +120,23 @@ def lockout_remaining(key: str, ip_address: str | None, *, excluding: LoginAttem
         .values_list("attempted_at", flat=True)
         .first()
     )
-    by_login = failures.filter(identifier=key)
+    by_login = failures.filter(identifier=key, kind__in=_LOGIN_KINDS.get(kind, FAILING_KINDS))
     if last_success is not None:
         by_login = by_login.filter(attempted_at__gt=last_success)
-    checks = [(by_login, settings.ABONENT_PORTAL_MAX_FAILURES)]
-    if ip_address:
-        checks.append((failures.filter(ip_address=ip_address), settings.ABONENT_PORTAL_MAX_FAILURES_PER_IP))
-    remaining = 0
-    for rows, limit in checks:
-        times = list(rows.order_by("-attempted_at").values_list("attempted_at", flat=True)[:limit])
-        if len(times) >= limit:
-            # Locked until the oldest of the last ``limit`` failures leaves the window.
-            remaining = max(remaining, math.ceil((times[-1] + window - now).total_seconds()))
+    remaining = _wait(by_login, settings.ABONENT_PORTAL_MAX_FAILURES, window, now)
+    network = network_of(ip_address)
+    if network:
+        by_address = failures.filter(network=network)
+        remaining = max(remaining, _wait(by_address, settings.ABONENT_PORTAL_MAX_FAILURES_PER_IP, window, now))
     return remaining
 
 
 def begin(key: str, ip_address: str | None, *, kind: str) -> LoginAttempt:
     """Write this attempt as a failure, then refuse it (``LockedOut``, the row withdrawn: a refused request must
-    not lengthen the lock-out it ran into) when enough failures came before it. The caller settles it with
+    not lengthen the lock-out it ran into) when enough failures came besides it. The caller settles it with
     ``succeeded`` or ``withdraw``; a failure stays as written."""
-    attempt = LoginAttempt.objects.create(
-        identifier=key[:100], ip_address=ip_address, attempted_at=clock.now(), succeeded=False, kind=kind
-    )
-    remaining = lockout_remaining(attempt.identifier, ip_address, excluding=attempt)
+    attempt = _record(key, ip_address, kind)
+    remaining = lockout_remaining(attempt.identifier, ip_address, excluding=attempt, kind=kind)
     if remaining:
         withdraw(attempt)
         raise LockedOut(remaining)
@@ -110,26 +154,21 @@ def withdraw(attempt: LoginAttempt) -> None:
     LoginAttempt.objects.filter(pk=attempt.pk).delete()
 
 
-def record_send(key: str, ip_address: str | None, *, kind: str = SEND) -> None:
-    """Count a code asked for (or a lookup) from ``ip_address``, whether or not the login exists."""
-    LoginAttempt.objects.create(
-        identifier=key[:100], ip_address=ip_address, attempted_at=clock.now(), succeeded=False, kind=kind
-    )
+def take(key: str, ip_address: str | None, *, kind: str = SEND) -> None:
+    """Count a code asked for (or a lookup, ``kind``) from ``ip_address``, whether or not the login exists, or
+    refuse it (``LockedOut``, nothing kept) when the address's network already did it
+    ``ABONENT_PORTAL_MAX_FAILURES_PER_IP`` times in the last hour, for any logins: what stops one machine from
+    walking the account numbers, texting every subscriber or collecting their masked phones.
 
-
-def sends_remaining(ip_address: str | None, *, kind: str = SEND) -> int:
-    """Seconds until ``ip_address`` may ask for a code (or look up where one would go) again; 0 when it may now.
-    An address may do each ``ABONENT_PORTAL_MAX_FAILURES_PER_IP`` times an hour, for any logins: what stops one
-    machine from walking the account numbers, texting every subscriber or collecting their masked phones."""
-    if not ip_address:
-        return 0
-    now = clock.now()
-    limit = settings.ABONENT_PORTAL_MAX_FAILURES_PER_IP
-    times = list(
-        LoginAttempt.objects.filter(ip_address=ip_address, kind=kind, attempted_at__gte=now - SEND_WINDOW)
-        .order_by("-attempted_at")
-        .values_list("attempted_at", flat=True)[:limit]
-    )
-    if len(times) < limit:
-        return 0
-    return max(1, math.ceil((times[-1] + SEND_WINDOW - now).total_seconds()))
+    Written first, counted after (as ``begin``): of requests sent at once, each sees the rows of all those that
+    were written before it counted, so no more than the allowance get through."""
+    row = _record(key, ip_address, kind)
+    if not row.network:
+        return
+    others = LoginAttempt.objects.filter(
+        network=row.network, kind=kind, attempted_at__gte=row.attempted_at - SEND_WINDOW
+    ).exclude(pk=row.pk)
+    wait = _wait(others, settings.ABONENT_PORTAL_MAX_FAILURES_PER_IP, SEND_WINDOW, row.attempted_at)
+    if wait:
+        withdraw(row)
+        raise LockedOut(wait)

@@ -106,14 +106,17 @@ class LoginAttempt(models.Model):
 
     identifier = models.CharField(max_length=100)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # What the per-address allowances count by: the IPv4 address, or the /64 of an IPv6 one (one home connection
+    # gets a whole /64 and may use any address in it). Empty when the address is unknown.
+    network = models.CharField(max_length=43, blank=True, default="")
     attempted_at = models.DateTimeField()
     succeeded = models.BooleanField(default=False)
-    kind = models.CharField(max_length=10, default="password")  # password | code | send
+    kind = models.CharField(max_length=10, default="password")  # password | code | send | lookup
 
     class Meta:
         indexes = [
             models.Index(fields=["identifier", "attempted_at"], name="portal_attempt_id_idx"),
-            models.Index(fields=["ip_address", "attempted_at"], name="portal_attempt_ip_idx"),
+            models.Index(fields=["network", "attempted_at"], name="portal_attempt_net_idx"),
         ]
 
     def __str__(self) -> str:

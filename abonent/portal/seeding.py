@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth.hashers import check_password
 
-from abonent.core.seeding import SeedContext, seed_step
+from abonent.core.seeding import SeedContext, refuse_demo_in_production, seed_step
 from abonent.subscribers.models import ContactPoint, Subscriber
 
 from .actions import do_set_password
@@ -33,6 +33,7 @@ def demo_subscribers(ctx: SeedContext) -> list[Subscriber]:
 def seed_portal(ctx: SeedContext) -> None:
     if not ctx.demo:
         return
+    refuse_demo_in_production()  # run_seed refuses already; this step alone must not either
     accounts = []
     for subscriber in demo_subscribers(ctx):
         account = PortalAccount.objects.filter(subscriber_id=subscriber.pk).first()

@@ -15,7 +15,7 @@ from django.utils import timezone
 from abonent.core import audit, clock
 from abonent.core.middleware import client_ip
 
-from .models import PortalSession, SessionKind
+from .models import PortalAccount, PortalSession, SessionKind
 
 COOKIE = "abonent_my"
 TOKEN_PREFIX = "abm_"  # noqa: S105 - a label, not a secret
@@ -99,9 +99,17 @@ def revoke_session(session: PortalSession) -> None:
     PortalSession.objects.filter(pk=session.pk, revoked_at__isnull=True).update(revoked_at=clock.now())
 
 
+def lock_account(subscriber_id: int) -> PortalAccount | None:
+    """The subscriber's ``PortalAccount`` row, locked till the end of the transaction (None if there is none).
+    What orders a session being opened against the password changing or every session ending (actions.py)."""
+    return PortalAccount.objects.select_for_update().filter(subscriber_id=subscriber_id).first()
+
+
 @transaction.atomic
 def revoke_all(subscriber, *, reason: str, keep: PortalSession | None = None) -> int:
-    """End every session of ``subscriber`` (but ``keep``): "log out everywhere", a password set or changed."""
+    """End every session of ``subscriber`` (but ``keep``): "log out everywhere", a password set or changed.
+    Under the account row's lock: a login opening its session meanwhile either ends here too or opens after."""
+    lock_account(subscriber.pk)
     rows = PortalSession.objects.filter(subscriber_id=subscriber.pk, revoked_at__isnull=True)
     if keep is not None:
         rows = rows.exclude(pk=keep.pk)

@@ -170,7 +170,10 @@ def reset_password(request, payload: ResetIn):
     "/password",
     response={204: None, **ERRORS},
     summary="Change the password",
-    description="Needs the current one (`password_wrong`). Every other session and token ends; this token stays.",
+    description=(
+        "Needs the current one (`password_wrong`, also when the password was changed or reset meanwhile). Every "
+        "other session and token ends; this token stays. 401 `session_ended` when this token ended meanwhile."
+    ),
 )
 def change_password(request, payload: PasswordIn):
     try:

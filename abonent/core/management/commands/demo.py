@@ -11,7 +11,7 @@ import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 RESTART_LIMIT = 5
 # Unprivileged ports: the demo runs as an ordinary user (1812/1813 need root or CAP_NET_BIND_SERVICE).
@@ -57,8 +57,13 @@ class Command(BaseCommand):
     def handle(
         self, *args, host, port, subscribers, no_worker, radius_auth_port, radius_acct_port, no_radius, **options
     ):
-        from abonent.core.seeding import SeedContext, run_seed
+        from abonent.core.seeding import DemoInProduction, SeedContext, refuse_demo_in_production, run_seed
 
+        try:
+            # Before anything is migrated or seeded: the demo's passwords are published (the banner, the docs).
+            refuse_demo_in_production()
+        except DemoInProduction as exc:
+            raise CommandError(str(exc)) from None
         db = settings.DATABASES["default"]
         if db["ENGINE"].endswith("sqlite3"):
             os.makedirs(os.path.dirname(db["NAME"]), exist_ok=True)
