@@ -31,7 +31,7 @@ def fill_recent(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0001_initial"),
+        ("portal", "0002_confirm_contact"),
     ]
 
     operations = [
