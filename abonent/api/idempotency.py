@@ -6,6 +6,11 @@ anything runs. Other writes accept it. A stored answer is replayed only to the u
 request (bodies compared as parsed JSON, so key order and spacing do not matter), and only after the
 endpoint's access check passes again: a role lost or a branch removed since the first call answers 403/404,
 not the stored body.
+
+The key is taken before anything else (a transaction-scoped advisory lock on PostgreSQL; SQLite's transactions are
+IMMEDIATE): a retry sent while the first request with its key is still running waits for it, then gets its answer.
+A handler that refuses (a 4xx) after a request with the same key committed is answered with that request's answer
+too: the retry must not tell the client its request failed when it went through.
 """
 
 from __future__ import annotations

@@ -51,6 +51,11 @@ class PreviewChanged(Exception):
         self.fresh = fresh
 
 
+def closed_refusal() -> ValidationError:
+    """Billing's own refusal of anything asked for a closed account (its actions raise the same)."""
+    return ValidationError(_("The account is closed."), code="subscriber_closed")
+
+
 class AlreadyOnPlan(ValidationError):
     """The subscription is on the plan already: a second click of a change that went through (it waited for the
     first one's lock). Nothing is done; the page says "You are on … now", the API answers 422 ``same_plan``."""
