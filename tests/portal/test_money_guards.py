@@ -244,10 +244,9 @@ def test_autopay_is_turned_on_only_with_the_consent_wording_shown(portal_api, su
 # --- a busy row ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite waits for its busy timeout instead")
 @pytest.mark.django_db(transaction=True)
 def test_a_write_waiting_for_a_row_held_elsewhere_is_503_busy_and_writes_nothing(subscriber):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite waits for its busy timeout instead")
     subscription = _subscription(subscriber)
     api = api_of(subscriber)
     held, release = threading.Event(), threading.Event()
