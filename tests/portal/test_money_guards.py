@@ -18,6 +18,7 @@ from abonent.billing.selectors import get_balance
 from abonent.core import clock
 from abonent.payments.models import AutopayPlan, Checkout
 from abonent.portal import pay_data
+from abonent.portal.actions import do_prune_login_records
 from abonent.portal.models import ShownPreview
 from abonent.subscribers.actions import do_close_subscriber
 from tests.payments.yookassa_fake import fake_fixture, yookassa_fixture  # noqa: F401
@@ -273,3 +274,14 @@ def test_a_write_waiting_for_a_row_held_elsewhere_is_503_busy_and_writes_nothing
 
     assert error(response) == (503, "busy", [])
     assert not Freeze.objects.exists() and get_balance(subscriber).balance == D("350.00")
+
+
+def test_previews_shown_a_week_ago_are_pruned_with_the_login_records(portal_api, subscriber, now):
+    subscription = _subscription(subscriber)
+    portal_api.get("/api/v1/my/freeze/preview", {"subscription": subscription.pk, "days": 14})
+    keep = {"attempts_older_than": dt.timedelta(days=30), "codes_older_than": dt.timedelta(days=1)}
+
+    assert do_prune_login_records(**keep) == 0
+    with clock.travel_to(TODAY + dt.timedelta(days=8)):
+        assert do_prune_login_records(**keep) == 1
+    assert not ShownPreview.objects.exists()
