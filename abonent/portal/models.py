@@ -119,8 +119,8 @@ class ShownPreview(models.Model):
     """The terms of a money-moving preview as the app was last shown them through one token (a plan change, a
     freeze): the confirmation compares all of them with what it does, although the app sends back only the main
     amount (issue 15: amounts shown = amounts charged; ``portal.as_seen``). One row per token, kind and subject
-    (``<subscription>:<plan>``, ``<subscription>:<days>``), replaced by each new preview; pruned with the session's
-    records."""
+    (``<subscription>:<plan>``, ``<subscription>:<days>``), replaced by each new preview; pruned after a week with
+    the login records."""
 
     session = models.ForeignKey(PortalSession, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=20)
