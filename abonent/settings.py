@@ -311,6 +311,9 @@ ABONENT_PORTAL_LOCKOUT_SECONDS = _at_least_one("ABONENT_PORTAL_LOCKOUT_SECONDS",
 ABONENT_PORTAL_CODE_SECONDS = _at_least_one("ABONENT_PORTAL_CODE_SECONDS", 10 * 60)
 ABONENT_PORTAL_CODES_PER_HOUR = _at_least_one("ABONENT_PORTAL_CODES_PER_HOUR", 5)
 ABONENT_PORTAL_CODE_RESEND_SECONDS = _at_least_one("ABONENT_PORTAL_CODE_RESEND_SECONDS", 60)
+# Online payments one subscriber may start in any hour through the portal and its app (a retry of the same one
+# does not count): past it the portal refuses with 429, so a stolen token is no card-testing front.
+ABONENT_PORTAL_CHECKOUTS_PER_HOUR = _at_least_one("ABONENT_PORTAL_CHECKOUTS_PER_HOUR", 10)
 
 
 def _two_factor_roles() -> list[str]:

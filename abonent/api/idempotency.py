@@ -6,6 +6,11 @@ anything runs. Other writes accept it. A stored answer is replayed only to the u
 request (bodies compared as parsed JSON, so key order and spacing do not matter), and only after the
 endpoint's access check passes again: a role lost or a branch removed since the first call answers 403/404,
 not the stored body.
+
+The key is taken before anything else (a transaction-scoped advisory lock on PostgreSQL; SQLite's transactions are
+IMMEDIATE): a retry sent while the first request with its key is still running waits for it, then gets its answer.
+A handler that refuses (a 4xx) after a request with the same key committed is answered with that request's answer
+too: the retry must not tell the client its request failed when it went through.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import json
 from collections.abc import Callable
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 from ninja import Status
 from ninja.utils import contribute_operation_callback
@@ -119,24 +124,26 @@ def idempotent(status: int, *, access: Callable[..., object], required: bool = F
                 return Status(status, handler(request, *args, **kwargs))
             digest = _request_hash(request)
             owner = owner_of(request)
-            existing = IdempotencyRecord.objects.filter(**owner, key=key).first()
-            if existing is not None:
-                access(request, *args, **kwargs)
-                return _replay(existing, digest)
             try:
                 with transaction.atomic():
-                    result = handler(request, *args, **kwargs)
-                    body = json.loads(json.dumps(_dump(result), cls=DjangoJSONEncoder))
-                    IdempotencyRecord.objects.create(
-                        **owner,
-                        key=key,
-                        method=request.method,
-                        path=request.path[:500],
-                        request_hash=digest,
-                        status_code=status,
-                        response_body=body,
-                        created_at=clock.now(),
-                    )
+                    # The key is taken first: a retry sent while the first request still runs waits here for it
+                    # to finish, then finds and replays its answer instead of running the handler again (whose
+                    # write would then be refused, "promised_already_open", although the first went through).
+                    _take_key(owner, key)
+                    existing = IdempotencyRecord.objects.filter(**owner, key=key).first()
+                    if existing is None:
+                        result = handler(request, *args, **kwargs)
+                        body = json.loads(json.dumps(_dump(result), cls=DjangoJSONEncoder))
+                        IdempotencyRecord.objects.create(
+                            **owner,
+                            key=key,
+                            method=request.method,
+                            path=request.path[:500],
+                            request_hash=digest,
+                            status_code=status,
+                            response_body=body,
+                            created_at=clock.now(),
+                        )
             except IntegrityError:
                 # A concurrent retry with the same key won; our write rolled back with this transaction. The
                 # handler has just checked access for this request, so the winner's answer may be given.
@@ -144,6 +151,17 @@ def idempotent(status: int, *, access: Callable[..., object], required: bool = F
                 if winner is None:
                     raise
                 return _replay(winner, digest)
+            except DatabaseError:
+                raise
+            except Exception:
+                # The handler refused (a 4xx). If a request with this key committed meanwhile (where the key could
+                # not be taken first), its answer is the one to give: the retry must not say the request failed.
+                existing = IdempotencyRecord.objects.filter(**owner, key=key).first()
+                if existing is None:
+                    raise
+            if existing is not None:
+                access(request, *args, **kwargs)
+                return _replay(existing, digest)
             return Status(status, body)
 
         # Ninja builds the request schema from the signature and resolves string annotations (this
@@ -173,6 +191,19 @@ def _document_header(operation, *, required: bool) -> None:
     }
     extra = operation.openapi_extra or {}
     operation.openapi_extra = {**extra, "parameters": [*extra.get("parameters", []), parameter]}
+
+
+def _take_key(owner: dict, key: str) -> None:
+    """Hold ``owner``'s ``key`` until this transaction ends (PostgreSQL: a transaction-scoped advisory lock on a
+    64-bit hash of it; a collision only makes two requests wait for each other). SQLite needs nothing: its
+    transactions are IMMEDIATE here (settings), so one writer at a time reads the stored answers."""
+    if connection.vendor != "postgresql":
+        return
+    ((kind, who),) = owner.items()
+    name = f"abonent.api.idempotency:{kind}:{who.pk}:{key}"
+    lock_id = int.from_bytes(hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
 
 
 def _dump(result):

@@ -252,7 +252,10 @@ def _as_span(start: dt.date, end: dt.date, at):
 
 @dataclass(frozen=True)
 class PlanChangePreview:
-    """What a plan change will do, before it is confirmed (the console and the portal show this)."""
+    """What a plan change will do, before it is confirmed (the console and the portal show this).
+
+    ``catch_up``: what periods a missed billing run left unbilled cost first, at the current plan's price
+    (``do_change_plan`` charges them before the change; ``actions.preview_change_plan`` measures it)."""
 
     subscription_id: int
     from_plan_id: int
@@ -262,14 +265,21 @@ class PlanChangePreview:
     credit: Decimal
     charge: Decimal
     balance_before: Decimal
+    catch_up: Decimal = ZERO
 
     @property
     def net(self) -> Decimal:
+        """What the change itself costs: the new plan's charge less the credit for the old one."""
         return self.charge - self.credit
 
     @property
+    def total(self) -> Decimal:
+        """What confirming takes off the balance in all: the catch-up and the change."""
+        return self.catch_up + self.net
+
+    @property
     def balance_after(self) -> Decimal:
-        return self.balance_before - self.net
+        return self.balance_before - self.total
 
 
 def new_span_end(subscription: Subscription, plan: Plan, today: dt.date) -> dt.date:
@@ -344,6 +354,8 @@ def checked_preview(
 
     from abonent.catalog.selectors import NoPriceError
 
+    if subscription.subscriber.is_closed:
+        raise ValidationError(_("The account is closed."), code="subscriber_closed")
     if subscription.status != SubscriptionStatus.ACTIVE:
         raise ValidationError(_("Only an active subscription can change its plan."), code="subscription_not_active")
     if plan.pk == subscription.plan_id:

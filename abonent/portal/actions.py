@@ -16,6 +16,7 @@ just before the change committed cannot open a session just after it (or store i
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth.hashers import check_password, make_password
@@ -34,7 +35,7 @@ from . import codes, errors, lockout, sessions
 from .codes import CodeCheck, Sent
 from .identify import Identified, identify
 from .middleware import actor_label
-from .models import CodeChannel, LoginAttempt, OneTimeCode, PortalAccount, PortalSession, SessionKind
+from .models import CodeChannel, LoginAttempt, OneTimeCode, PortalAccount, PortalSession, SessionKind, ShownPreview
 
 # Hashed for a login that names nobody (or has no password yet), so that answer takes as long as a real check.
 _DUMMY_PASSWORD = "abonent-portal-no-such-login"  # noqa: S105 - hashed and thrown away, never compared
@@ -359,9 +360,12 @@ def do_end_portal_sessions(subscriber, *, acting_user) -> int:
     return count
 
 
-def do_prune_login_records(*, attempts_older_than, codes_older_than) -> int:
-    """Delete login attempts and one-time codes too old to count toward any limit; returns the rows deleted."""
+def do_prune_login_records(*, attempts_older_than, codes_older_than, previews_older_than=dt.timedelta(days=7)) -> int:
+    """Delete login attempts and one-time codes too old to count toward any limit, and the previews an app was
+    shown long ago (``as_seen``: a confirmation without one compares the amount it sends back); returns the rows
+    deleted."""
     now = clock.now()
     attempts, _ = LoginAttempt.objects.filter(attempted_at__lt=now - attempts_older_than).delete()
     old_codes, _ = OneTimeCode.objects.filter(created_at__lt=now - codes_older_than).delete()
-    return attempts + old_codes
+    previews, _ = ShownPreview.objects.filter(shown_at__lt=now - previews_older_than).delete()
+    return attempts + old_codes + previews

@@ -121,3 +121,27 @@ class LoginAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identifier}@{self.ip_address} {self.attempted_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ShownPreview(models.Model):
+    """The terms of a money-moving preview as the app was last shown them through one token (a plan change, a
+    freeze): the confirmation compares all of them with what it does, although the app sends back only the main
+    amount (issue 15: amounts shown = amounts charged; ``portal.as_seen``). One row per token, kind and subject
+    (``<subscription>:<plan>``, ``<subscription>:<days>``), replaced by each new preview; pruned after a week with
+    the login records."""
+
+    session = models.ForeignKey(PortalSession, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20)
+    subject = models.CharField(max_length=100)
+    terms = models.JSONField()
+    shown_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("shown preview")
+        verbose_name_plural = _("shown previews")
+        constraints = [
+            models.UniqueConstraint(fields=["session", "kind", "subject"], name="portal_shown_preview_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} {self.kind} {self.subject}"

@@ -6,11 +6,12 @@ not archived) narrowed to public plans (issue 15: "``switchable_to``, public"): 
 corporate contracts is never offered in the cabinet, even if someone ticked it in ``switchable_to``.
 
 "What was shown is what is charged": the preview page carries the amounts it showed, and the confirmation
-runs billing's action and then compares what the action actually wrote with them, in one transaction. If they
-differ (a day passed, a payment arrived, the price changed, a missed billing run was caught up first) the
-transaction is rolled back and ``PreviewChanged`` carries what the change would do now, to be shown again.
-Measuring what was written, rather than trusting a second preview, keeps the rule true whatever the action
-does before the change itself.
+runs billing's action and then compares what the action actually wrote with them, in one transaction
+(``as_seen``). If they differ (a day passed, a payment arrived, the price changed, a missed billing run was
+caught up first) the transaction is rolled back and ``PreviewChanged`` carries what the change would do now, to
+be shown again. Measuring what was written, rather than trusting a second preview, keeps the rule true whatever
+the action does before the change itself. The preview itself runs the action's catch-up (``billing.actions.
+preview_change_plan``): on the 1st before the billing run it shows the month charged at the current plan first.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from abonent.billing import actions as billing
 from abonent.billing import selectors as billing_data
@@ -33,7 +35,12 @@ from abonent.catalog.models import Plan, PlanPrice
 from abonent.core import clock
 from abonent.core.money import quantize
 
+from . import as_seen
+from .busy import money_write
+
 ZERO = Decimal("0.00")
+# The charges of a plan change itself; any other charge its action writes is the catch-up of unbilled periods.
+CHANGE_KINDS = (ChargeKind.PRORATION_CREDIT, ChargeKind.PRORATION_CHARGE)
 
 
 class PreviewChanged(Exception):
@@ -42,6 +49,21 @@ class PreviewChanged(Exception):
     def __init__(self, fresh):
         super().__init__("preview changed")
         self.fresh = fresh
+
+
+def closed_refusal() -> ValidationError:
+    """Billing's own refusal of anything asked for a closed account (its actions raise the same)."""
+    return ValidationError(_("The account is closed."), code="subscriber_closed")
+
+
+class AlreadyOnPlan(ValidationError):
+    """The subscription is on the plan already: a second click of a change that went through (it waited for the
+    first one's lock). Nothing is done; the page says "You are on … now", the API answers 422 ``same_plan``."""
+
+    def __init__(self, plan):
+        message = _("The subscription is already on this plan.")
+        super().__init__({"plan": ValidationError(message, code="same_plan")})
+        self.plan = plan
 
 
 # --- reads ------------------------------------------------------------------------------------------------
@@ -91,15 +113,16 @@ class SubscriptionPlans:
 
     @property
     def changeable(self) -> bool:
-        """Only an active subscription changes plan (billing refuses a frozen one)."""
-        return self.subscription.status == SubscriptionStatus.ACTIVE
+        """Only an active subscription of an open account changes plan (billing refuses a frozen one, and any of a
+        closed account)."""
+        return self.subscription.status == SubscriptionStatus.ACTIVE and not self.subscription.subscriber.is_closed
 
 
 def subscriptions(request_or_subscriber) -> QuerySet[Subscription]:
     """The signed-in subscriber's subscriptions that are not terminated (for ``access.own``)."""
     subscriber = getattr(request_or_subscriber, "subscriber", request_or_subscriber)
     return billing_data.current_subscriptions(subscriber).select_related(
-        "plan__freeze_policy", "plan__promised_payment_policy"
+        "plan__freeze_policy", "plan__promised_payment_policy", "subscriber"
     )
 
 
@@ -147,9 +170,10 @@ def plans_of(subscriber) -> list[SubscriptionPlans]:
 
 
 def preview(subscription: Subscription, plan: Plan) -> PlanChangePreview:
-    """What changing to ``plan`` would do now; billing's refusals (``plan_not_offered``, ``subscription_not_active``,
-    ``plan_without_price``) as its ValidationError."""
-    return billing_data.checked_preview(subscription, plan, channel="portal")
+    """What changing to ``plan`` would do now, the catch-up of an unbilled period included; billing's refusals
+    (``plan_not_offered``, ``subscription_not_active``, ``subscriber_closed``, ``plan_without_price``) as its
+    ValidationError."""
+    return billing.preview_change_plan(subscription, plan, channel="portal")
 
 
 def new_plan_until(subscription: Subscription, plan: Plan) -> dt.date:
@@ -162,31 +186,29 @@ def new_plan_until(subscription: Subscription, plan: Plan) -> dt.date:
 
 @dataclass(frozen=True)
 class SeenPlanChange:
-    """The amounts the subscriber saw; a field left None is not compared (the API sends only ``net``)."""
+    """The terms the subscriber saw (``as_seen``); one left None is not compared. ``net`` is what confirming takes
+    off the balance in all (``PlanChangePreview.total``: the catch-up and the change), as the API shows it."""
 
-    net: Decimal
+    net: Decimal | None = None
     immediate: bool | None = None
     effective_on: dt.date | None = None
     credit: Decimal | None = None
     charge: Decimal | None = None
+    catch_up: Decimal | None = None
     balance_after: Decimal | None = None
 
-    def matches(self, done: PlanChangePreview) -> bool:
-        pairs = (
-            (self.net, done.net),
-            (self.immediate, done.immediate),
-            (self.effective_on, done.effective_on),
-            (self.credit, done.credit),
-            (self.charge, done.charge),
-            (self.balance_after, done.balance_after),
-        )
-        return all(seen is None or seen == actual for seen, actual in pairs)
+
+def matches(seen: SeenPlanChange, done: PlanChangePreview) -> bool:
+    return as_seen.matches(seen, done, net=done.total)
 
 
 def lock(subscription: Subscription) -> Subscription:
-    """The subscription locked for the rest of the transaction, as billing's actions lock it (they lock it
-    again, which is free): a double submit waits here and then sees the first one's result."""
-    return Subscription.objects.select_for_update().select_related("plan", "subscriber").get(pk=subscription.pk)
+    """The subscription locked for the rest of the transaction, as billing's actions lock it (they lock it again,
+    which is free): a double submit waits here and then sees the first one's result. Its own row only, by key,
+    then read with its plan and subscriber (billing's ``_lock_subscription`` says why: a ``FOR UPDATE`` joined to
+    the plan locked the plan for every subscriber on it, and lost the row when a concurrent change moved it)."""
+    Subscription.objects.select_for_update().filter(pk=subscription.pk).values_list("pk", flat=True).get()
+    return Subscription.objects.select_related("plan", "subscriber").get(pk=subscription.pk)
 
 
 def last_charge_id(subscription: Subscription) -> int:
@@ -207,34 +229,37 @@ def balance_now(subscriber) -> Decimal:
     return quantize(billing_data.get_balance(subscriber).balance)
 
 
-@transaction.atomic
 def change_plan_as_seen(subscription: Subscription, plan: Plan, seen: SeenPlanChange) -> PlanChangePreview:
     """Change ``subscription`` to ``plan`` as the portal's subscriber confirmed it, if it does what ``seen``
     says; else nothing is written and ``PreviewChanged`` carries what it would do now.
 
     A downgrade already scheduled to ``plan`` is not scheduled again (a double submit): its preview is returned
-    with nothing written.
+    with nothing written. A subscription already on ``plan`` (a double submit of an upgrade) is ``AlreadyOnPlan``.
     """
-    subscription = lock(subscription)
-    if subscription.pending_plan_id == plan.pk:
-        return PlanChangePreview(
-            subscription.pk, subscription.plan_id, plan.pk, False, subscription.pending_plan_from, ZERO, ZERO,
-            balance_now(subscription.subscriber),
+    with money_write():
+        subscription = lock(subscription)
+        if subscription.plan_id == plan.pk:
+            raise AlreadyOnPlan(plan)
+        if subscription.pending_plan_id == plan.pk:
+            return PlanChangePreview(
+                subscription.pk, subscription.plan_id, plan.pk, False, subscription.pending_plan_from, ZERO, ZERO,
+                balance_now(subscription.subscriber),
+            )  # fmt: skip
+        marker = last_charge_id(subscription)
+        changed = billing.do_change_plan(subscription, plan=plan, acting_user=None, channel="portal")
+        balance_after = balance_now(subscription.subscriber)
+        catch_up = charged_since(subscription, marker, *(k for k in ChargeKind.values if k not in CHANGE_KINDS))
+        if changed.plan_id == plan.pk:
+            credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT)
+            charge = charged_since(subscription, marker, ChargeKind.PRORATION_CHARGE)
+            effective_on, immediate = timezone.localdate(clock.now()), True
+        else:
+            credit = charge = ZERO
+            effective_on, immediate = changed.pending_plan_from, False
+        done = PlanChangePreview(
+            subscription.pk, subscription.plan_id, plan.pk, immediate, effective_on, credit, charge,
+            balance_after + catch_up + charge - credit, catch_up,
         )  # fmt: skip
-    marker = last_charge_id(subscription)
-    changed = billing.do_change_plan(subscription, plan=plan, acting_user=None, channel="portal")
-    balance_after = balance_now(subscription.subscriber)
-    if changed.plan_id == plan.pk:
-        credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT)
-        charge = charged_since(subscription, marker, ChargeKind.PRORATION_CHARGE)
-        effective_on, immediate = timezone.localdate(clock.now()), True
-    else:
-        credit = charge = ZERO
-        effective_on, immediate = changed.pending_plan_from, False
-    done = PlanChangePreview(
-        subscription.pk, subscription.plan_id, plan.pk, immediate, effective_on, credit, charge,
-        balance_after + charge - credit,
-    )  # fmt: skip
-    if not seen.matches(done):
-        raise PreviewChanged(done)  # rolls the change back with this transaction
-    return done
+        if not matches(seen, done):
+            raise PreviewChanged(done)  # rolls the change back with this transaction
+        return done

@@ -3,20 +3,20 @@ before the subscriber confirms, and confirmed only as shown (the rule of ``plans
 
 The previews say what billing's actions will do; where one says "no" the reason is billing's own words (the
 same messages, tests hold them equal), so the page never offers what the action would refuse. The actions stay
-the authority: a confirmation runs the action, measures what it wrote, and rolls back when that is not what
-was shown (``PreviewChanged``).
+the authority: a confirmation runs the action, measures what it wrote, and rolls back when any term shown is not
+what it did (``as_seen``; ``PreviewChanged``): a freeze's fee, the credit given back and its dates; a turbo's
+price, hours and speeds; a promised payment's fee and days. A closed account is offered none of them (billing
+refuses them with ``subscriber_closed``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from abonent.billing import actions as billing
@@ -31,14 +31,38 @@ from abonent.billing.models import (
     PromisedPaymentStatus,
     Subscription,
     SubscriptionStatus,
-    TurboActivation,
 )
-from abonent.catalog.models import FreezePolicy, PromisedPaymentPolicy, Turbo
+from abonent.catalog.models import FreezePolicy, PromisedPaymentPolicy
 from abonent.catalog.selectors import NoPriceError, price_on
 from abonent.core import clock
 from abonent.core.money import format_money, quantize
 
-from .plans_data import ZERO, PreviewChanged, Speed, balance_now, charged_since, last_charge_id, lock, subscriptions
+from . import as_seen
+from .busy import money_write
+from .plans_data import (
+    ZERO,
+    PreviewChanged,
+    balance_now,
+    charged_since,
+    closed_refusal,
+    last_charge_id,
+    lock,
+    subscriptions,
+)
+from .turbo_data import (  # noqa: F401 - the services page's turbo, read through this module by its views and API
+    SeenTurbo,
+    TurboCard,
+    TurboOffer,
+    TurboPreview,
+    buy_turbo_as_seen,
+    offered_turbo,
+    turbo_offers,
+    turbo_preview,
+)
+
+# The terms of a freeze's preview remembered for the app's token (``as_seen``; the balance is not).
+FREEZE_TERMS = ("fee", "credit", "starts_on", "ends_on")
+
 
 # --- freeze -----------------------------------------------------------------------------------------------
 
@@ -115,6 +139,8 @@ def freeze_offer(subscription: Subscription) -> FreezeOffer | None:
     offer = FreezeOffer(subscription, policy, days_left, active)
     if active is not None:
         offer.unfreeze = unfreeze_preview(subscription, active)
+    elif subscription.subscriber.is_closed:
+        offer.refusal = closed_refusal().messages[0]
     elif subscription.status != SubscriptionStatus.ACTIVE:
         offer.refusal = _("Only an active subscription can be frozen.")
     elif days_left == 0:
@@ -125,6 +151,8 @@ def freeze_offer(subscription: Subscription) -> FreezeOffer | None:
 def freeze_preview(subscription: Subscription, days: int) -> FreezePreview:
     """A freeze of ``days`` from today, or billing's refusal of it (its codes and words) as ValidationError."""
     policy = subscription.plan.freeze_policy
+    if subscription.subscriber.is_closed:
+        raise closed_refusal()
     if policy is None:
         raise ValidationError(_("This plan cannot be frozen."), code="freeze_not_allowed")
     if subscription.status != SubscriptionStatus.ACTIVE:
@@ -150,30 +178,28 @@ def freeze_preview(subscription: Subscription, days: int) -> FreezePreview:
 
 @dataclass(frozen=True)
 class SeenFreeze:
-    """The freeze amounts the subscriber saw; None is not compared (the API sends only the fee)."""
+    """The freeze terms the subscriber saw (``as_seen``); one left None is not compared."""
 
-    fee: Decimal
+    fee: Decimal | None = None
     credit: Decimal | None = None
+    starts_on: dt.date | None = None
+    ends_on: dt.date | None = None
     balance_after: Decimal | None = None
 
-    def matches(self, done: FreezePreview) -> bool:
-        pairs = ((self.fee, done.fee), (self.credit, done.credit), (self.balance_after, done.balance_after))
-        return all(seen is None or seen == actual for seen, actual in pairs)
 
-
-@transaction.atomic
 def freeze_as_seen(subscription: Subscription, days: int, seen: SeenFreeze) -> FreezePreview:
-    """Freeze for ``days`` from today if it costs what ``seen`` says; else nothing is written (``PreviewChanged``)."""
-    subscription = lock(subscription)
-    marker = last_charge_id(subscription)
-    freeze = billing.do_freeze_subscription(subscription, days=days, acting_user=None)
-    fee = charged_since(subscription, marker, ChargeKind.FREEZE_FEE)
-    credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT)
-    after = balance_now(subscription.subscriber)
-    done = FreezePreview(subscription.pk, days, freeze.starts_on, freeze.ends_on, fee, credit, after + fee - credit)
-    if not seen.matches(done):
-        raise PreviewChanged(done)
-    return done
+    """Freeze for ``days`` from today if it does what ``seen`` says; else nothing is written (``PreviewChanged``)."""
+    with money_write():
+        subscription = lock(subscription)
+        marker = last_charge_id(subscription)
+        freeze = billing.do_freeze_subscription(subscription, days=days, acting_user=None)
+        fee = charged_since(subscription, marker, ChargeKind.FREEZE_FEE)
+        credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT)
+        after = balance_now(subscription.subscriber)
+        done = FreezePreview(subscription.pk, days, freeze.starts_on, freeze.ends_on, fee, credit, after + fee - credit)
+        if not as_seen.matches(seen, done):
+            raise PreviewChanged(done)
+        return done
 
 
 def unfreeze_preview(subscription: Subscription, freeze: Freeze) -> UnfreezePreview:
@@ -199,28 +225,29 @@ def unfreeze_preview(subscription: Subscription, freeze: Freeze) -> UnfreezePrev
 
 @dataclass(frozen=True)
 class SeenUnfreeze:
-    net: Decimal
+    """The unfreeze terms the subscriber saw (``as_seen``); one left None is not compared."""
+
+    net: Decimal | None = None
+    refund: Decimal | None = None
+    charge: Decimal | None = None
     balance_after: Decimal | None = None
 
-    def matches(self, done: UnfreezePreview) -> bool:
-        return self.net == done.net and self.balance_after in (None, done.balance_after)
 
-
-@transaction.atomic
 def unfreeze_as_seen(subscription: Subscription, seen: SeenUnfreeze | None) -> UnfreezePreview:
     """End the freeze now if it gives back and charges what ``seen`` says (``None``: not compared)."""
-    subscription = lock(subscription)
-    if subscription.status != SubscriptionStatus.FROZEN:
-        raise ValidationError(_("The subscription is not frozen."), code="not_frozen")
-    marker = last_charge_id(subscription)
-    billing.do_unfreeze_subscription(subscription, acting_user=None)
-    refund = -charged_since(subscription, marker, ChargeKind.FREEZE_FEE)
-    charge = charged_since(subscription, marker, *(k for k in ChargeKind.values if k != ChargeKind.FREEZE_FEE))
-    after = balance_now(subscription.subscriber)
-    done = UnfreezePreview(subscription.pk, clock.today(), refund, charge, after + charge - refund)
-    if seen is not None and not seen.matches(done):
-        raise PreviewChanged(done)
-    return done
+    with money_write():
+        subscription = lock(subscription)
+        if subscription.status != SubscriptionStatus.FROZEN:
+            raise ValidationError(_("The subscription is not frozen."), code="not_frozen")
+        marker = last_charge_id(subscription)
+        billing.do_unfreeze_subscription(subscription, acting_user=None)
+        refund = -charged_since(subscription, marker, ChargeKind.FREEZE_FEE)
+        charge = charged_since(subscription, marker, *(k for k in ChargeKind.values if k != ChargeKind.FREEZE_FEE))
+        after = balance_now(subscription.subscriber)
+        done = UnfreezePreview(subscription.pk, clock.today(), refund, charge, after + charge - refund)
+        if seen is not None and not as_seen.matches(seen, done):
+            raise PreviewChanged(done)
+        return done
 
 
 # --- promised payment -------------------------------------------------------------------------------------
@@ -252,7 +279,9 @@ def promised_offer(subscriber) -> PromisedOffer:
     offer = PromisedOffer(policy, opened, due_on=today + dt.timedelta(days=policy.days))
     month_start = timezone.make_aware(dt.datetime.combine(today.replace(day=1), dt.time.min))
     balance = balance_now(subscriber)
-    if opened is not None:
+    if subscriber.is_closed:
+        offer.refusal, offer.refusal_code = closed_refusal().messages[0], "subscriber_closed"
+    elif opened is not None:
         offer.refusal, offer.refusal_code = _("A promised payment is already open."), "promised_already_open"
     elif (
         policy.once_per_month
@@ -269,102 +298,22 @@ def promised_offer(subscriber) -> PromisedOffer:
     return offer
 
 
-@transaction.atomic
-def take_promised_as_seen(subscriber, amount: Decimal | None, *, seen_fee: Decimal | None) -> PromisedPayment:
-    """Take a promised payment of ``amount`` if its fee is the one shown (``None``: not compared)."""
-    promised = billing.do_take_promised_payment(subscriber, acting_user=None, amount=amount)
-    if seen_fee is not None and promised.fee != seen_fee:
-        raise PreviewChanged(None)  # the caller reads the offer again once this is rolled back
-    return promised
-
-
-# --- turbo ------------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class TurboCard:
-    turbo: Turbo
+class SeenPromised:
+    """The promised payment's terms the subscriber saw (``as_seen``): its fee and for how many days."""
 
-    @property
-    def speed(self) -> Speed:
-        return Speed(self.turbo.download_kbps, self.turbo.upload_kbps)
-
-
-@dataclass
-class TurboOffer:
-    subscription: Subscription
-    offered: list[TurboCard] = field(default_factory=list)
-    active: TurboActivation | None = None
-
-    @property
-    def active_speed(self) -> Speed | None:
-        return Speed(self.active.download_kbps, self.active.upload_kbps) if self.active else None
+    fee: Decimal | None = None
+    days: int | None = None
 
 
-@dataclass(frozen=True)
-class TurboPreview:
-    subscription_id: int
-    turbo: Turbo
-    price: Decimal
-    ends_at: dt.datetime
-    balance_before: Decimal
-
-    @property
-    def balance_after(self) -> Decimal:
-        return self.balance_before - self.price
-
-
-def turbo_offers(rows: list[Subscription]) -> list[TurboOffer]:
-    """Per subscription: the turbo options its plan sells (for an active one) and the turbo on now."""
-    active = billing_data.active_turbos([s.pk for s in rows])
-    offers = []
-    for s in rows:
-        offered = (
-            [TurboCard(t) for t in billing_data.turbos_offered(s)] if s.status == SubscriptionStatus.ACTIVE else []
-        )
-        if offered or s.pk in active:
-            offers.append(TurboOffer(s, offered, active.get(s.pk)))
-    return offers
-
-
-def offered_turbo(subscription: Subscription, turbo_id) -> Turbo | None:
-    try:
-        return billing_data.turbos_offered(subscription).filter(pk=int(turbo_id)).first()
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def turbo_preview(subscription: Subscription, turbo: Turbo) -> TurboPreview:
-    """Buying ``turbo`` now, or billing's refusal of it (its codes and words) as ValidationError."""
-    if subscription.status != SubscriptionStatus.ACTIVE:
-        raise ValidationError(_("Turbo is only for an active subscription."), code="subscription_not_active")
-    now = clock.now()
-    current = billing_data.active_turbos([subscription.pk]).get(subscription.pk)
-    if current is not None:
-        raise ValidationError(
-            _("A turbo is already on (until %(time)s).") % {"time": _moment(current.ends_at)}, code="turbo_already_on"
-        )
-    price = quantize(turbo.price)
-    balance = billing_data.get_balance(subscription.subscriber)
-    if price > 0 and balance.available < price:
-        raise ValidationError(
-            _("The balance does not cover the turbo's price of %(price)s.") % {"price": format_money(price)},
-            code="insufficient_funds",
-        )
-    return TurboPreview(subscription.pk, turbo, price, now + dt.timedelta(hours=turbo.hours), balance.balance)
-
-
-def _moment(value: dt.datetime) -> str:
-    return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
-
-
-@transaction.atomic
-def buy_turbo_as_seen(subscription: Subscription, turbo: Turbo, *, seen_price: Decimal | None) -> TurboActivation:
-    """Buy ``turbo`` if its price is the one shown (``None``: not compared); one at a time, by billing's lock."""
-    activation = billing.do_activate_turbo(subscription, turbo=turbo, acting_user=None)
-    if seen_price is not None and activation.price != seen_price:
-        raise PreviewChanged(None)  # the caller previews again once this is rolled back
-    return activation
+def take_promised_as_seen(subscriber, amount: Decimal | None, seen: SeenPromised) -> PromisedPayment:
+    """Take a promised payment of ``amount`` if its fee and days are the ones shown (None: not compared)."""
+    with money_write():
+        promised = billing.do_take_promised_payment(subscriber, acting_user=None, amount=amount)
+        days = (promised.due_on - timezone.localdate(promised.taken_at)).days
+        if not as_seen.matches(seen, promised, days=days):
+            raise PreviewChanged(None)  # the caller reads the offer again once this is rolled back
+        return promised
 
 
 # --- the page ---------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from .payments import (
     do_reopen_promised_payment,
     do_take_promised_payment,
 )
-from .plan_changes import do_cancel_pending_plan_change, do_change_plan
+from .plan_changes import do_cancel_pending_plan_change, do_change_plan, preview_change_plan
 from .reversals import REVERSIBLE_KINDS, do_reverse_charge, do_reverse_transaction
 from .subscriptions import do_activate_subscription, do_terminate_subscription
 from .turbo import do_activate_turbo, do_end_turbo, do_finish_due_turbos
@@ -61,4 +61,5 @@ __all__ = [
     "do_unfreeze_subscription",
     "freeze_days_used",
     "freeze_fee",
+    "preview_change_plan",
 ]

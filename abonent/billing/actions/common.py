@@ -14,6 +14,7 @@ from abonent.catalog.models import PlanPrice, Service
 from abonent.core import clock
 from abonent.core.money import AMOUNT_LIMIT, BALANCE_LIMIT, format_money, quantize, to_decimal
 from abonent.staff.permissions import Perm, check_branch, check_perm
+from abonent.subscribers.models import Subscriber, SubscriberStatus
 
 from .. import ledger
 from ..engine import BillingRun
@@ -194,11 +195,25 @@ def _catch_up(subscription: Subscription, until: dt.date) -> Subscription:
 
 
 def _lock_subscription(subscription: Subscription) -> Subscription:
-    return (
-        Subscription.objects.select_for_update()
-        .select_related("plan", "plan__service", "subscriber")
-        .get(pk=subscription.pk)
-    )
+    """The subscription's row locked for the rest of the transaction, then read with its plan, service and
+    subscriber as they are now.
+
+    Only its own row is locked, and by key alone: a ``FOR UPDATE`` joined to the plan locked the plan and service
+    rows too (two subscribers on one plan queued behind each other, and deadlocked with a plan change whose history
+    row takes ``FOR KEY SHARE`` on the new plan), and after a concurrent commit that changed ``plan_id`` PostgreSQL's
+    re-check of the join against the old plan row returned no row at all (``DoesNotExist``: a double-clicked plan
+    change was a 500). The read after the lock sees the committed row."""
+    Subscription.objects.select_for_update().filter(pk=subscription.pk).values_list("pk", flat=True).get()
+    return Subscription.objects.select_related("plan", "plan__service", "subscriber").get(pk=subscription.pk)
+
+
+def _refuse_closed(subscriber) -> None:
+    """A closed account buys nothing and changes nothing: its contracts have ended (RADIUS rejects it) while its
+    subscriptions may not be terminated yet (closing terminates them after commit). Read afresh: the caller's
+    object may predate the closing."""
+    status = Subscriber.objects.filter(pk=subscriber.pk).values_list("status", flat=True).first()
+    if status == SubscriberStatus.CLOSED:
+        raise ValidationError(_("The account is closed."), code="subscriber_closed")
 
 
 def _event(subscription, kind, *, acting_user, effective_at=None, from_plan=None, to_plan=None, reason=""):

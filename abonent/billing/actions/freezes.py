@@ -32,6 +32,7 @@ from .common import (
     _event_charge,
     _forget_unbilled_days,
     _lock_subscription,
+    _refuse_closed,
     _resume,
 )
 from .turbo import _end_turbo_with
@@ -64,6 +65,7 @@ def do_freeze_subscription(
     """Pause service and fees for ``days`` from ``starts_on`` (today), within the plan's freeze policy."""
     subscription = _lock_subscription(subscription)
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
+    _refuse_closed(subscription.subscriber)
     today = clock.today()
     starts_on = starts_on or today
     # Periods a missed run left unbilled (and a freeze that has run out) are dealt with up to today first; the

@@ -21,7 +21,7 @@ from ..models import (
 )
 from ..selectors import promised_payment_policy
 from .adjustments import _post_and_record
-from .common import _check, _check_balance_after, _local_midnight, _positive_amount
+from .common import _check, _check_balance_after, _local_midnight, _positive_amount, _refuse_closed
 
 
 @transaction.atomic
@@ -125,6 +125,7 @@ def do_post_refund(subscriber, *, amount, destination_account, key: str, acting_
 def do_take_promised_payment(subscriber, *, acting_user, amount=None) -> PromisedPayment:
     """Temporary credit within the plan's policy; closed by the next payment or when it runs out."""
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscriber)
+    _refuse_closed(subscriber)
     policy = promised_payment_policy(subscriber)
     if policy is None:
         raise ValidationError(_("The subscriber's plan offers no promised payment."), code="promised_not_offered")

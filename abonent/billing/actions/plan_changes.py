@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from django.core.exceptions import ValidationError
@@ -15,14 +16,72 @@ from abonent.core import audit, clock, events
 from abonent.staff.permissions import Perm
 
 from ..models import (
+    Charge,
     ChargeKind,
     Subscription,
     SubscriptionEventKind,
+    SubscriptionStatus,
 )
-from ..selectors import change_moment, charged_beyond, checked_preview, new_span_end
-from .common import _catch_up, _check, _event, _event_charge, _forget_unbilled_days, _local_midnight, _lock_subscription
+from ..selectors import (
+    PlanChangePreview,
+    change_moment,
+    charged_beyond,
+    checked_preview,
+    get_balance,
+    new_span_end,
+)
+from .common import (
+    ZERO,
+    _catch_up,
+    _check,
+    _event,
+    _event_charge,
+    _forget_unbilled_days,
+    _local_midnight,
+    _lock_subscription,
+    _refuse_closed,
+)
 
 # --- plan change ---------------------------------------------------------------------------------------
+
+
+class _Undo(Exception):
+    """Leaves the savepoint of a preview's catch-up, carrying the preview out of it."""
+
+    def __init__(self, preview: PlanChangePreview):
+        super().__init__("preview")
+        self.preview = preview
+
+
+def preview_change_plan(
+    subscription: Subscription, plan: Plan, *, force: bool = False, channel: str = "staff"
+) -> PlanChangePreview:
+    """What ``do_change_plan`` would do now, its catch-up included, with its refusals (``checked_preview``'s).
+
+    When a missed run (or the hours before today's run, on the 1st) left periods unbilled, ``do_change_plan``
+    charges them at the current plan's price first and then changes the plan of the subscription as that leaves
+    it: on the 1st a downgrade is then scheduled for the next period, not done from today. The preview shows that
+    (``catch_up``, the effective date, the balance after) by running the same catch-up in a savepoint that is
+    rolled back, so it is what the action does, not a second account of it. Otherwise it is ``checked_preview``.
+    """
+    now = clock.now()
+    today = timezone.localtime(now).date()
+    unbilled = subscription.next_charge_on <= today or subscription.status == SubscriptionStatus.FROZEN
+    if not unbilled:
+        return checked_preview(subscription, plan, force=force, channel=channel, now=now)
+    try:
+        with transaction.atomic():
+            locked = _lock_subscription(subscription)
+            _refuse_closed(locked.subscriber)
+            balance_before = get_balance(locked.subscriber).balance
+            written = Charge.objects.filter(subscription_id=locked.pk)
+            marker = written.order_by("-pk").values_list("pk", flat=True).first() or 0
+            locked = _catch_up(locked, today)
+            caught_up = sum(written.filter(pk__gt=marker).values_list("amount", flat=True), ZERO)
+            preview = checked_preview(locked, plan, force=force, channel=channel, now=now)
+            raise _Undo(dataclasses.replace(preview, balance_before=balance_before, catch_up=caught_up))
+    except _Undo as undo:
+        return undo.preview
 
 
 @transaction.atomic
@@ -38,6 +97,7 @@ def do_change_plan(
     """Upgrade now with proration; downgrade at the next period unless ``force``d (DOMAIN.md, Plan change)."""
     subscription = _lock_subscription(subscription)
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
+    _refuse_closed(subscription.subscriber)
     now = clock.now()
     # Periods a missed run left unbilled are charged at the old plan's price first: the new price is for the days
     # from the change on, not for days already used.

@@ -24,7 +24,7 @@ from ..models import (
     TurboActivation,
     TurboStatus,
 )
-from .common import _check, _event, _event_charge, _lock_subscription
+from .common import _check, _event, _event_charge, _lock_subscription, _refuse_closed
 
 # --- turbo ------------------------------------------------------------------------------------------------
 
@@ -42,6 +42,7 @@ def do_activate_turbo(subscription: Subscription, *, turbo: Turbo, acting_user, 
     """
     subscription = _lock_subscription(subscription)
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
+    _refuse_closed(subscription.subscriber)
     if subscription.status != SubscriptionStatus.ACTIVE:
         raise ValidationError(_("Turbo is only for an active subscription."), code="subscription_not_active")
     if not turbo.is_active or not subscription.plan.turbos.filter(pk=turbo.pk).exists():

@@ -108,7 +108,8 @@ def _link(subscriber, *, provider, method_id, method_type, title, consent_text, 
 def do_unlink_method(method: SavedMethod, *, acting_user, reason: str = "") -> SavedMethod:
     """Stop using a saved method (the subscriber asked, or the gateway reported it revoked). ``acting_user``
     None: the subscriber themselves or the system; staff need the subscription permission."""
-    method = SavedMethod.objects.select_for_update().select_related("subscriber").get(pk=method.pk)
+    # Its own row only: a lock joined to the subscriber held the subscriber row too (closing, payments wait on it).
+    method = SavedMethod.objects.select_for_update(of=("self",)).select_related("subscriber").get(pk=method.pk)
     check(acting_user, Perm.SUBSCRIPTION_MANAGE, method.subscriber)
     if not method.active:
         return method

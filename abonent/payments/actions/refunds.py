@@ -126,7 +126,8 @@ def _refund(payment: Payment, *, amount, reason: str, acting_user, key: str) -> 
 def do_finish_refund(refund: Refund, *, succeeded: bool, external_id: str = "", failure: str = "") -> Refund:
     """The channel's answer to a pending refund: done, or refused (the amount goes back onto the balance)."""
     deadline()
-    refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund.pk)
+    # Its own row only (the payment is locked just below when needed): a lock joined to the payment took both.
+    refund = Refund.objects.select_for_update(of=("self",)).select_related("payment").get(pk=refund.pk)
     if refund.status != RefundStatus.PENDING:
         return refund  # a repeated answer
     refund.external_id = (external_id or refund.external_id)[:100]

@@ -17,7 +17,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import Query, Status
 
-from abonent.api.errors import ErrorOut
+from abonent.api.errors import ApiError, ErrorOut
 from abonent.api.idempotency import MAX_KEY_LENGTH, key_reused, request_key
 from abonent.billing.selectors import get_balance
 from abonent.payments.actions import do_disable_autopay, do_sync_checkout, do_unlink_method_and_stop_autopay
@@ -27,7 +27,13 @@ from abonent.payments.selectors.autopay import attempts_of, autopay_of, methods_
 
 from .. import pay_data
 from ..access import own
-from ..pay_actions import do_enable_autopay_with_consent, start_payment
+from ..pay_actions import (
+    TooManyCheckouts,
+    consent_mismatch,
+    do_enable_autopay_with_consent,
+    same_wording,
+    start_payment,
+)
 from . import router
 from .pay_schemas import (
     MyAutopayIn,
@@ -98,7 +104,7 @@ def suggested(request):
 
 @router.post(
     "/payments",
-    response={201: MyPaymentOut, 400: ErrorOut, 409: ErrorOut, **ERRORS},
+    response={201: MyPaymentOut, 400: ErrorOut, 409: ErrorOut, 429: ErrorOut, **ERRORS},
     summary="Pay online: open confirmation_url (card) or show qr_payload (SBP), then follow GET /payments/{id}",
     openapi_extra={"parameters": [_KEY_HEADER]},
 )
@@ -112,17 +118,27 @@ def start(request, payload: MyPaymentIn):
                 )
             }
         )
+    consent_text = payload.consent_text
+    if payload.save_method and consent_text.strip():
+        # The consent stored with the card is the wording the server shows (``save_consent_text``), never text an
+        # app made up; a blank one is the payments app's own refusal (consent_required).
+        shown = pay_data.save_consent_text(request.subscriber)
+        if not same_wording(consent_text, shown):
+            raise consent_mismatch("consent_text")
+        consent_text = shown
     try:
         checkout = start_payment(
             request,
             amount=payload.amount,
             method_type=payload.method_type,
             save_method=payload.save_method,
-            consent_text=payload.consent_text,
+            consent_text=consent_text,
             one_time_key=key,
             consent_source="app",
             return_url=payload.return_url,
         )
+    except TooManyCheckouts as exc:
+        raise ApiError(429, exc.code, exc.message) from None
     except ValidationError as exc:
         if getattr(exc, "code", None) == "idempotency_key_reused":
             raise key_reused() from None
@@ -182,6 +198,7 @@ def put_autopay(request, payload: MyAutopayIn):
             request.subscriber,
             consent_text=payload.consent_text,
             consent_source="app",
+            shown_text=pay_data.autopay_consent_text(request.subscriber),
             method=payload.method_id,
             mode=payload.mode,
             debit_day=payload.debit_day,

@@ -1,9 +1,11 @@
 """``/api/v1/my/plans…``: the token's subscriber's plans, the plans each subscription may switch to, a change's
-preview and the change itself, confirmed only with the amount the app showed (``expected_net``).
+preview and the change itself, confirmed only as the app showed it (``expected_net``, and every other term the
+preview showed this token: ``portal.as_seen``).
 
-A change whose amounts moved since the preview (a day passed, a payment arrived, the price changed) answers
-409 ``preview_changed`` with the preview as it is now, and nothing is written; the app shows it and asks again.
-The services (freeze, promised payment, turbo) are in ``services``.
+A change whose terms moved since the preview (a day passed, the month turned before the billing run, the price
+changed) answers 409 ``preview_changed`` with the preview as it is now, and nothing is written; the app shows it
+and asks again. The services (freeze, promised payment, turbo) are in ``services``. Money writes wait at most a
+few seconds for a row another transaction holds: then 503 ``busy``, nothing written (``portal.busy``).
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from abonent.billing.api.schemas import MONEY_IN
 from abonent.catalog.api import Money
 from abonent.core.money import currency
 
-from .. import plans_data
+from .. import as_seen, plans_data
 from ..access import own
+from ..busy import api_busy_is_503
 from ..plans_data import PreviewChanged, SeenPlanChange
 from . import router
 
 ERRORS = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
-# 400: no Idempotency-Key on a write that moves money; 409: the key was used for another request.
-WRITE_ERRORS = {400: ErrorOut, 409: ErrorOut, **ERRORS}
+# 400: no Idempotency-Key on a write that moves money; 409: the key was used for another request; 503: busy.
+WRITE_ERRORS = {400: ErrorOut, 409: ErrorOut, **ERRORS, 503: ErrorOut}
+# The terms of a plan change's preview remembered for the token (the balance is not: a payment may come between).
+PLAN_CHANGE_TERMS = ("net", "immediate", "effective_on", "credit", "charge", "catch_up")
 
 
 # --- shared with ``services`` ----------------------------------------------------------------------------
@@ -46,9 +51,10 @@ def subscription_access(request, payload, **_kwargs):
     owned_subscription(request, payload.subscription)
 
 
-def preview_changed_is_409(describe=None):
+def preview_changed_is_409(describe=None, remember=None):
     """Answer ``PreviewChanged`` with 409 ``preview_changed`` and, with ``describe``, the preview as it is now
-    (``describe(fresh)``; without, the app reads the terms again).
+    (``describe(fresh)``; without, the app reads the terms again). ``remember(request, payload, fresh)`` records
+    that the token was shown it (``as_seen``): confirming it next is confirming what was shown.
 
     Outside ``idempotent``: the exception has rolled the write back and no answer is stored under the key, so
     the app may confirm the new amounts with the same key or a new one.
@@ -64,6 +70,8 @@ def preview_changed_is_409(describe=None):
                 body = error_body("preview_changed", message)
                 if describe is not None:
                     body["preview"] = describe(exc.fresh)
+                if remember is not None and exc.fresh is not None:
+                    remember(request, kwargs["payload"], exc.fresh)
                 return Status(409, body)
 
         return wrapped
@@ -112,12 +120,14 @@ class MyPlanPreviewOut(Schema):
     subscription: int
     from_plan: int
     to_plan: int
-    immediate: bool = Field(description="false: a downgrade from effective_on; nothing is charged now")
+    immediate: bool = Field(description="false: a downgrade from effective_on; nothing is charged for it now")
     effective_on: dt.date
+    catch_up: Money = Field(description="Periods not billed yet (on the 1st before the billing run: this month), "
+                            "charged first at the current plan's price")  # fmt: skip
     credit: Money = Field(description="The unused part of the current plan, given back")
     charge: Money = Field(description="The new plan for the rest of the period")
-    net: Money = Field(description="charge − credit: what the balance loses (negative: gains). Send it back as "
-                       "expected_net")  # fmt: skip
+    net: Money = Field(description="catch_up + charge − credit: what the balance loses (negative: gains). Send it "
+                       "back as expected_net")  # fmt: skip
     balance_before: Money
     balance_after: Money
 
@@ -133,6 +143,13 @@ class MyPlanChangeIn(Schema):
     subscription: int
     plan: int
     expected_net: str = Field(pattern=MONEY_IN, description="The preview's net the subscriber agreed to")
+    # The other terms shown: compared when sent. The preview this token was last shown for the same subscription
+    # and plan is compared whole anyway.
+    expected_immediate: bool | None = None
+    expected_effective_on: dt.date | None = None
+    expected_catch_up: str | None = Field(None, pattern=MONEY_IN)
+    expected_credit: str | None = Field(None, pattern=MONEY_IN)
+    expected_charge: str | None = Field(None, pattern=MONEY_IN)
 
 
 class MySubscriptionIn(Schema):
@@ -172,9 +189,10 @@ def _preview(preview) -> dict:
         "to_plan": preview.to_plan_id,
         "immediate": preview.immediate,
         "effective_on": preview.effective_on,
+        "catch_up": preview.catch_up,
         "credit": preview.credit,
         "charge": preview.charge,
-        "net": preview.net,
+        "net": preview.total,
         "balance_before": preview.balance_before,
         "balance_after": preview.balance_after,
     }
@@ -206,7 +224,14 @@ def my_plans(request):
 )
 def preview_plan_change(request, params: Query[MyPlanPreviewParams]):
     subscription = owned_subscription(request, params.subscription)
-    return _preview(plans_data.preview(subscription, _offered_plan(subscription, params.plan)))
+    preview = plans_data.preview(subscription, _offered_plan(subscription, params.plan))
+    _remember_plan_change(request, params, preview)
+    return _preview(preview)
+
+
+def _remember_plan_change(request, params, preview) -> None:
+    subject = f"{params.subscription}:{params.plan}"
+    as_seen.remember(request, "plan_change", subject, as_seen.terms(preview, PLAN_CHANGE_TERMS, net=preview.total))
 
 
 @router.post(
@@ -214,12 +239,25 @@ def preview_plan_change(request, params: Query[MyPlanPreviewParams]):
     response={200: MyPlanPreviewOut, **WRITE_ERRORS, 409: MyPlanPreviewChangedOut},
     summary="Switch plan with the amounts of the preview: an upgrade now, a downgrade from the next period",
 )
-@preview_changed_is_409(_preview)
+@api_busy_is_503
+@preview_changed_is_409(_preview, remember=_remember_plan_change)
 @idempotent(200, required=True, access=subscription_access)
 def change_plan(request, payload: MyPlanChangeIn):
     subscription = owned_subscription(request, payload.subscription)
     plan = _offered_plan(subscription, payload.plan)
-    done = plans_data.change_plan_as_seen(subscription, plan, SeenPlanChange(net=Decimal(payload.expected_net)))
+    seen = as_seen.seen_by_app(
+        request,
+        SeenPlanChange,
+        "plan_change",
+        f"{payload.subscription}:{payload.plan}",
+        net=Decimal(payload.expected_net),
+        immediate=payload.expected_immediate,
+        effective_on=payload.expected_effective_on,
+        catch_up=money_in(payload.expected_catch_up),
+        credit=money_in(payload.expected_credit),
+        charge=money_in(payload.expected_charge),
+    )
+    done = plans_data.change_plan_as_seen(subscription, plan, seen)
     return MyPlanPreviewOut.model_validate(_preview(done))
 
 
@@ -228,6 +266,7 @@ def change_plan(request, payload: MyPlanChangeIn):
     response={200: MySubscriptionPlansOut, **WRITE_ERRORS},
     summary="Keep the current plan: cancel the downgrade scheduled for the next period",
 )
+@api_busy_is_503
 @idempotent(200, access=subscription_access)
 def cancel_pending_plan_change(request, payload: MySubscriptionIn):
     subscription = owned_subscription(request, payload.subscription)

@@ -1,6 +1,7 @@
 """``/api/v1/my/services``, ``/freeze``, ``/unfreeze``, ``/promised-payment``, ``/turbo``: the token's
 subscriber's services, each with its terms and amounts first (the services answer, the freeze preview) and
-confirmed with the amount the app showed; 409 ``preview_changed`` when it moved, with nothing written."""
+confirmed as the app showed them (``portal.as_seen``: the amount sent back, the other terms when sent, and the
+whole freeze preview this token was last shown); 409 ``preview_changed`` when one moved, with nothing written."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from abonent.billing.api.schemas import MONEY_IN
 from abonent.catalog.api import Money
 from abonent.core.money import currency
 
-from .. import services_data
-from ..services_data import SeenFreeze, SeenUnfreeze
+from .. import as_seen, services_data
+from ..busy import api_busy_is_503
+from ..services_data import FREEZE_TERMS, SeenFreeze, SeenPromised, SeenTurbo, SeenUnfreeze
 from . import router
 from .plans import (
     ERRORS,
@@ -169,6 +171,7 @@ class MyUnfreezeIn(Schema):
 class MyPromisedIn(Schema):
     amount: str | None = Field(None, pattern=MONEY_IN, description="null: the most the policy allows")
     expected_fee: str | None = Field(None, pattern=MONEY_IN, description="The policy's fee shown; null: not checked")
+    expected_days: int | None = Field(None, ge=0, le=3660, description="The policy's days shown; null: not checked")
 
 
 class MyPromisedOut(Schema):
@@ -182,6 +185,9 @@ class MyTurboIn(Schema):
     subscription: int
     turbo: int
     expected_price: str | None = Field(None, pattern=MONEY_IN, description="The price shown; null: not checked")
+    expected_hours: int | None = Field(None, ge=0, le=100_000, description="The hours shown; null: not checked")
+    expected_download_kbps: int | None = Field(None, ge=0, le=2**31 - 1, description="null: not checked")
+    expected_upload_kbps: int | None = Field(None, ge=0, le=2**31 - 1, description="null: not checked")
 
 
 # --- answers ----------------------------------------------------------------------------------------------
@@ -287,7 +293,13 @@ def my_services(request):
 )
 def preview_freeze(request, params: Query[MyFreezePreviewParams]):
     subscription = owned_subscription(request, params.subscription)
-    return _freeze_preview(services_data.freeze_preview(subscription, params.days))
+    preview = services_data.freeze_preview(subscription, params.days)
+    _remember_freeze(request, params, preview)
+    return _freeze_preview(preview)
+
+
+def _remember_freeze(request, params, preview) -> None:
+    as_seen.remember(request, "freeze", f"{params.subscription}:{params.days}", as_seen.terms(preview, FREEZE_TERMS))
 
 
 @router.post(
@@ -295,11 +307,14 @@ def preview_freeze(request, params: Query[MyFreezePreviewParams]):
     response={200: MyFreezePreviewOut, **WRITE_ERRORS, 409: MyFreezeChangedOut},
     summary="Freeze from today for some days, at the fee of the preview",
 )
-@preview_changed_is_409(_freeze_preview)
+@api_busy_is_503
+@preview_changed_is_409(_freeze_preview, remember=_remember_freeze)
 @idempotent(200, required=True, access=subscription_access)
 def freeze(request, payload: MyFreezeIn):
     subscription = owned_subscription(request, payload.subscription)
-    done = services_data.freeze_as_seen(subscription, payload.days, SeenFreeze(fee=money_in(payload.expected_fee)))
+    subject = f"{payload.subscription}:{payload.days}"
+    seen = as_seen.seen_by_app(request, SeenFreeze, "freeze", subject, fee=money_in(payload.expected_fee))
+    done = services_data.freeze_as_seen(subscription, payload.days, seen)
     return MyFreezePreviewOut.model_validate(_freeze_preview(done))
 
 
@@ -308,6 +323,7 @@ def freeze(request, payload: MyFreezeIn):
     response={200: MyUnfreezePreviewOut, **WRITE_ERRORS, 409: MyUnfreezeChangedOut},
     summary="End the freeze now: the unused freeze days given back, the plan's fee resumed",
 )
+@api_busy_is_503
 @preview_changed_is_409(_unfreeze)
 @idempotent(200, required=True, access=subscription_access)
 def unfreeze(request, payload: MyUnfreezeIn):
@@ -322,12 +338,12 @@ def unfreeze(request, payload: MyUnfreezeIn):
     response={201: MyPromisedOut, **WRITE_ERRORS},
     summary="Take a promised payment within the policy of my plan",
 )
+@api_busy_is_503
 @preview_changed_is_409()
 @idempotent(201, required=True, access=lambda request, **_kwargs: None)
 def take_promised_payment(request, payload: MyPromisedIn):
-    promised = services_data.take_promised_as_seen(
-        request.subscriber, money_in(payload.amount), seen_fee=money_in(payload.expected_fee)
-    )
+    seen = SeenPromised(fee=money_in(payload.expected_fee), days=payload.expected_days)
+    promised = services_data.take_promised_as_seen(request.subscriber, money_in(payload.amount), seen)
     balance = services_data.balance_now(request.subscriber)
     return MyPromisedOut(amount=promised.amount, fee=promised.fee, due_on=promised.due_on, balance=balance)
 
@@ -337,6 +353,7 @@ def take_promised_payment(request, payload: MyPromisedIn):
     response={201: MyTurboActivationOut, **WRITE_ERRORS},
     summary="Buy a turbo: its price is charged now, its speed lasts for its hours",
 )
+@api_busy_is_503
 @preview_changed_is_409()
 @idempotent(201, required=True, access=subscription_access)
 def buy_turbo(request, payload: MyTurboIn):
@@ -345,7 +362,13 @@ def buy_turbo(request, payload: MyTurboIn):
     if turbo is None:
         message = _("The plan does not offer this turbo.")
         raise ValidationError({"turbo": ValidationError(message, code="turbo_not_offered")})
-    activation = services_data.buy_turbo_as_seen(subscription, turbo, seen_price=money_in(payload.expected_price))
+    seen = SeenTurbo(
+        price=money_in(payload.expected_price),
+        hours=payload.expected_hours,
+        download_kbps=payload.expected_download_kbps,
+        upload_kbps=payload.expected_upload_kbps,
+    )
+    activation = services_data.buy_turbo_as_seen(subscription, turbo, seen)
     return MyTurboActivationOut.model_validate(_activation(activation))
 
 
@@ -354,6 +377,7 @@ def buy_turbo(request, payload: MyTurboIn):
     response={200: MyTurboActivationOut, **WRITE_ERRORS},
     summary="End the turbo now, before its time; its price is not refunded",
 )
+@api_busy_is_503
 @idempotent(200, access=subscription_access)
 def end_turbo(request, payload: MySubscriptionIn):
     subscription = owned_subscription(request, payload.subscription)

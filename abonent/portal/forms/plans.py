@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from abonent.core.forms import MoneyDecimalField
 
 from ..plans_data import SeenPlanChange
-from ..services_data import SeenFreeze, SeenUnfreeze
+from ..services_data import SeenFreeze, SeenPromised, SeenTurbo, SeenUnfreeze
 
 # numeric(14, 2), as the ledger keeps money.
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -21,11 +21,21 @@ def _shown(**kwargs) -> forms.DecimalField:
     return forms.DecimalField(widget=forms.HiddenInput, **MONEY, **kwargs)
 
 
+def _shown_date(**kwargs) -> forms.DateField:
+    return forms.DateField(input_formats=["%Y-%m-%d"], widget=forms.HiddenInput, **kwargs)
+
+
+def _shown_number() -> forms.IntegerField:
+    # Not required: a page rendered before the field existed still confirms (the term is then not compared).
+    return forms.IntegerField(widget=forms.HiddenInput, min_value=0, max_value=2**31 - 1, required=False)
+
+
 class PlanChangeConfirmForm(forms.Form):
     immediate = forms.TypedChoiceField(
         choices=[("1", "1"), ("0", "0")], coerce=lambda value: value == "1", widget=forms.HiddenInput
     )
-    effective_on = forms.DateField(input_formats=["%Y-%m-%d"], widget=forms.HiddenInput)
+    effective_on = _shown_date()
+    catch_up = _shown(required=False)
     credit = _shown()
     charge = _shown()
     balance_after = _shown()
@@ -36,6 +46,7 @@ class PlanChangeConfirmForm(forms.Form):
             initial={
                 "immediate": "1" if preview.immediate else "0",
                 "effective_on": preview.effective_on.isoformat(),
+                "catch_up": preview.catch_up,
                 "credit": preview.credit,
                 "charge": preview.charge,
                 "balance_after": preview.balance_after,
@@ -45,9 +56,10 @@ class PlanChangeConfirmForm(forms.Form):
     def seen(self) -> SeenPlanChange:
         data = self.cleaned_data
         return SeenPlanChange(
-            net=data["charge"] - data["credit"],
+            net=None if data["catch_up"] is None else data["catch_up"] + data["charge"] - data["credit"],
             immediate=data["immediate"],
             effective_on=data["effective_on"],
+            catch_up=data["catch_up"],
             credit=data["credit"],
             charge=data["charge"],
             balance_after=data["balance_after"],
@@ -67,6 +79,8 @@ class FreezeDaysForm(forms.Form):
 
 class FreezeConfirmForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=366, widget=forms.HiddenInput)
+    starts_on = _shown_date(required=False)
+    ends_on = _shown_date(required=False)
     fee = _shown()
     credit = _shown()
     balance_after = _shown()
@@ -76,6 +90,8 @@ class FreezeConfirmForm(forms.Form):
         return cls(
             initial={
                 "days": preview.days,
+                "starts_on": preview.starts_on.isoformat(),
+                "ends_on": preview.ends_on.isoformat(),
                 "fee": preview.fee,
                 "credit": preview.credit,
                 "balance_after": preview.balance_after,
@@ -84,7 +100,13 @@ class FreezeConfirmForm(forms.Form):
 
     def seen(self) -> SeenFreeze:
         data = self.cleaned_data
-        return SeenFreeze(fee=data["fee"], credit=data["credit"], balance_after=data["balance_after"])
+        return SeenFreeze(
+            fee=data["fee"],
+            credit=data["credit"],
+            starts_on=data["starts_on"],
+            ends_on=data["ends_on"],
+            balance_after=data["balance_after"],
+        )
 
 
 class UnfreezeConfirmForm(forms.Form):
@@ -110,7 +132,30 @@ class PromisedPaymentForm(forms.Form):
         widget=forms.TextInput(attrs={"class": "form-control", "inputmode": "decimal", "autocomplete": "off"}),
     )
     fee = _shown(min_value=0)
+    days = _shown_number()
+
+    def seen(self) -> SeenPromised:
+        return SeenPromised(fee=self.cleaned_data["fee"], days=self.cleaned_data["days"])
 
 
 class TurboConfirmForm(forms.Form):
     price = _shown(min_value=0)
+    hours = _shown_number()
+    download_kbps = _shown_number()
+    upload_kbps = _shown_number()
+
+    @classmethod
+    def of(cls, preview) -> TurboConfirmForm:
+        turbo = preview.turbo
+        return cls(
+            initial={
+                "price": preview.price,
+                "hours": turbo.hours,
+                "download_kbps": turbo.download_kbps,
+                "upload_kbps": turbo.upload_kbps,
+            }
+        )
+
+    def seen(self) -> SeenTurbo:
+        data = self.cleaned_data
+        return SeenTurbo(data["price"], data["hours"], data["download_kbps"], data["upload_kbps"])

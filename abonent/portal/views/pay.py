@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import logging
 import re
+from urllib.parse import urlencode
 
 import segno
 from django.contrib import messages
@@ -36,7 +37,7 @@ from abonent.payments.selectors.autopay import attempts_of, autopay_of, methods_
 from .. import pay_data
 from ..access import own
 from ..forms.pay import AutopayForm, PayForm, StatementForm, new_key
-from ..pay_actions import do_enable_autopay_with_consent, start_payment
+from ..pay_actions import TooManyCheckouts, do_enable_autopay_with_consent, start_payment
 
 logger = logging.getLogger(__name__)
 # The status page polls while a payment is pending, for this long; then the subscriber reloads by hand.
@@ -59,11 +60,16 @@ def pay(request):
     suggestion = pay_data.suggested_amount(subscriber)
     if request.method == "POST":
         form = PayForm(request.POST)
-        if form.is_valid():
-            checkout = _start(request, form)
-            if checkout is not None:
-                return _after_start(checkout)
         status = 422
+        if form.is_valid():
+            try:
+                checkout = _start(request, form)
+            except TooManyCheckouts as exc:
+                form.add_error(None, exc.message)
+                status = 429
+            else:
+                if checkout is not None:
+                    return _after_start(checkout)
     else:
         form = PayForm(initial={"amount": _prefill(request, suggestion)})
         status = 200
@@ -305,7 +311,8 @@ def statement(request):
         return render(request, "portal/statement.html", context, status=400)
     data = form.cleaned_data
     context["statement"] = pay_data.statement(request.subscriber, data["date_from"], data["date_to"])
-    context["csv_query"] = f"from={data['date_from']:%Y-%m-%d}&to={data['date_to']:%Y-%m-%d}"
+    # isoformat, not %Y: strftime does not pad a year before 1000 ("1-01-01"), which the CSV's form refuses.
+    context["csv_query"] = urlencode({"from": data["date_from"].isoformat(), "to": data["date_to"].isoformat()})
     return render(request, "portal/statement.html", context)
 
 
@@ -316,7 +323,8 @@ def statement_csv(request):
     start, end = form.cleaned_data["date_from"], form.cleaned_data["date_to"]
     account = pay_data.statement(request.subscriber, start, end)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    name = f"statement-{request.subscriber.account_number}-{start:%Y%m%d}-{end:%Y%m%d}.csv"
+    compact = lambda day: day.isoformat().replace("-", "")  # noqa: E731 - 20261112; a year before 1000 padded too
+    name = f"statement-{request.subscriber.account_number}-{compact(start)}-{compact(end)}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     # A BOM and semicolons: what a spreadsheet in a Russian locale opens as columns, Cyrillic intact.
     response.write("\ufeff")
@@ -324,13 +332,13 @@ def statement_csv(request):
     mark = formats.get_format("DECIMAL_SEPARATOR")
     number = lambda value: f"{value:.2f}".replace(".", mark)  # noqa: E731 - the locale's mark, no grouping
     writer.writerow([_("Date"), _("Operation"), _("Description"), _("Amount"), _("Balance after")])
-    writer.writerow([f"{start:%Y-%m-%d}", _("Opening balance"), "", "", number(account.opening)])
+    writer.writerow([start.isoformat(), _("Opening balance"), "", "", number(account.opening)])
     for line in account.lines:
         writer.writerow(
-            [f"{line.date:%Y-%m-%d}", _cell(line.kind_label), _cell(line.description), number(line.amount),
+            [line.date.isoformat(), _cell(line.kind_label), _cell(line.description), number(line.amount),
              number(line.balance_after)]
         )  # fmt: skip
-    writer.writerow([f"{end:%Y-%m-%d}", _("Closing balance"), "", "", number(account.closing)])
+    writer.writerow([end.isoformat(), _("Closing balance"), "", "", number(account.closing)])
     return response
 
 

@@ -16,8 +16,9 @@ from abonent.core.money import format_money
 
 from .. import plans_data
 from ..access import own
+from ..busy import page_busy_is_503
 from ..forms.plans import PlanChangeConfirmForm
-from ..plans_data import PreviewChanged
+from ..plans_data import AlreadyOnPlan, PreviewChanged
 
 
 def _day(value) -> str:
@@ -42,20 +43,25 @@ def _change_page(request, subscription, plan, *, preview=None, error: str = "", 
         context["card"] = plans_data.PlanCard(
             plan, plans_data.prices_today([plan.pk], preview.effective_on).get(plan.pk)
         )
-        context["change"] = -preview.net  # signed as the balance moves
+        context["change"] = -preview.total  # signed as the balance moves
         if preview.immediate:
             context["charge_until"] = plans_data.new_plan_until(subscription, plan)
     return render(request, "portal/plan_change.html", context, status=status)
 
 
+def _already_on(request, plan):
+    # A second click of the confirmation that went through: nothing more to do.
+    messages.info(request, _("You are on %(plan)s now.") % {"plan": plan.name})
+    return redirect("portal:plans")
+
+
 @require_http_methods(["GET", "POST"])
+@page_busy_is_503
 def plan_change(request, sid, plan_id):
     """GET: what changing to the plan would do now. POST: do it, if it still does what the page showed."""
     subscription = own(plans_data.subscriptions(request), request, pk=sid)
     if request.method == "POST" and subscription.plan_id == plan_id:
-        # A second click of the confirmation that went through: nothing more to do.
-        messages.info(request, _("You are on %(plan)s now.") % {"plan": subscription.plan.name})
-        return redirect("portal:plans")
+        return _already_on(request, subscription.plan)
     plan = plans_data.offered_plan(subscription, plan_id)
     if plan is None:
         return render(
@@ -70,6 +76,8 @@ def plan_change(request, sid, plan_id):
                 done = plans_data.change_plan_as_seen(subscription, plan, form.seen())
             except PreviewChanged as exc:
                 return _change_page(request, subscription, plan, preview=exc.fresh, changed=True, status=409)
+            except AlreadyOnPlan:  # the first click's change committed while this one waited for it
+                return _already_on(request, plan)
             except ValidationError as exc:
                 return _change_page(request, subscription, plan, error=refusal(exc), status=422)
             messages.success(request, _done_message(plan, done))
@@ -84,6 +92,12 @@ def plan_change(request, sid, plan_id):
 
 
 def _done_message(plan, done) -> str:
+    if not done.immediate and done.catch_up:
+        return _("%(plan)s from %(date)s. Balance: %(balance)s.") % {
+            "plan": plan.name,
+            "date": _day(done.effective_on),
+            "balance": format_money(done.balance_after),
+        }
     if not done.immediate:
         return _("%(plan)s from %(date)s. Nothing is charged now.") % {
             "plan": plan.name,
@@ -96,6 +110,7 @@ def _done_message(plan, done) -> str:
 
 
 @require_POST
+@page_busy_is_503
 def plan_cancel_pending(request, sid):
     """Keep the current plan: the downgrade scheduled for the next period is dropped."""
     subscription = own(plans_data.subscriptions(request), request, pk=sid)

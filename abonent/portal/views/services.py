@@ -18,6 +18,7 @@ from abonent.core.money import format_money
 
 from .. import services_data
 from ..access import own
+from ..busy import page_busy_is_503
 from ..forms.plans import (
     FreezeConfirmForm,
     FreezeDaysForm,
@@ -45,7 +46,8 @@ def _services_page(request, *, promised_form=None, unfrozen=None, changed: str =
         if offer.unfreeze is not None:
             offer.unfreeze_form = UnfreezeConfirmForm.of(offer.unfreeze)
     if promised_form is None and page.promised.policy is not None:
-        promised_form = PromisedPaymentForm(initial={"fee": page.promised.policy.fee})
+        policy = page.promised.policy
+        promised_form = PromisedPaymentForm(initial={"fee": policy.fee, "days": policy.days})
     context = {"page": page, "promised_form": promised_form, "changed": changed}
     return render(request, "portal/services.html", context, status=status)
 
@@ -73,6 +75,7 @@ def _freeze_page(request, subscription, *, days_form, preview=None, error="", ch
 
 
 @require_http_methods(["GET", "POST"])
+@page_busy_is_503
 def freeze(request, sid):
     """GET ``?days=``: the freeze's fee, the part of the period given back, the balance after. POST: freeze, if
     it still costs what the page showed."""
@@ -114,6 +117,7 @@ def freeze(request, sid):
 
 
 @require_POST
+@page_busy_is_503
 def unfreeze(request, sid):
     """End the freeze now, if it gives back and charges what the page showed."""
     subscription = own(subscriptions(request), request, pk=sid)
@@ -138,13 +142,12 @@ def unfreeze(request, sid):
 
 
 @require_POST
+@page_busy_is_503
 def promised(request):
     form = PromisedPaymentForm(request.POST)
     if form.is_valid():
         try:
-            taken = services_data.take_promised_as_seen(
-                request.subscriber, form.cleaned_data["amount"], seen_fee=form.cleaned_data["fee"]
-            )
+            taken = services_data.take_promised_as_seen(request.subscriber, form.cleaned_data["amount"], form.seen())
         except PreviewChanged:
             changed = _("The terms have changed since the page was shown; nothing was taken. Look at them again.")
             return _services_page(request, changed=changed, status=409)
@@ -172,7 +175,7 @@ def _turbo_page(request, subscription, turbo, *, preview=None, error="", changed
         "turbo": turbo,
         "speed": services_data.TurboCard(turbo).speed,
         "preview": preview,
-        "form": TurboConfirmForm(initial={"price": preview.price}) if preview else None,
+        "form": TurboConfirmForm.of(preview) if preview else None,
         "error": error,
         "changed": changed,
     }
@@ -180,6 +183,7 @@ def _turbo_page(request, subscription, turbo, *, preview=None, error="", changed
 
 
 @require_http_methods(["GET", "POST"])
+@page_busy_is_503
 def turbo(request, sid, turbo_id):
     """GET: the turbo's price, speed and end, and the balance after. POST: buy it, at the price shown."""
     subscription = own(subscriptions(request), request, pk=sid)
@@ -190,9 +194,7 @@ def turbo(request, sid, turbo_id):
         form = TurboConfirmForm(request.POST)
         if form.is_valid():
             try:
-                activation = services_data.buy_turbo_as_seen(
-                    subscription, option, seen_price=form.cleaned_data["price"]
-                )
+                activation = services_data.buy_turbo_as_seen(subscription, option, form.seen())
             except PreviewChanged:
                 return _turbo_again(request, subscription, option)
             except ValidationError as exc:
@@ -227,6 +229,7 @@ def _turbo_again(request, subscription, option):
 
 
 @require_POST
+@page_busy_is_503
 def turbo_end(request, sid):
     """End the turbo before its time; the plan's speed comes back and nothing is refunded (the page says so)."""
     subscription = own(subscriptions(request), request, pk=sid)
