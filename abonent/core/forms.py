@@ -39,8 +39,12 @@ class MoneyDecimalField(AsciiDecimalField):
         return super().to_python(value)
 
 
-class ConsoleForm(forms.Form):
-    """A form whose widgets carry Bootstrap classes, so templates render ``{{ field }}`` as is."""
+class StyledForm(forms.Form):
+    """A form whose widgets carry Bootstrap classes, so templates render ``{{ field }}`` as is, and whose invalid
+    fields are marked for the eye (``is-invalid``) and for assistive technology (``aria-invalid``)."""
+
+    input_class = "form-control"
+    select_class = "form-select"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -51,18 +55,31 @@ class ConsoleForm(forms.Form):
             if isinstance(widget, forms.CheckboxInput):
                 css = "form-check-input"
             elif isinstance(widget, forms.Select):
-                css = "form-select form-select-sm"
+                css = self.select_class
             else:
-                css = "form-control form-control-sm"
+                css = self.input_class
             widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
 
     def is_valid(self) -> bool:
         valid = super().is_valid()
+        self.mark_invalid()
+        return valid
+
+    def mark_invalid(self) -> None:
+        """Mark the fields with errors (also those an action's refusal put on the form after validation)."""
         for name in self.errors:
             if name in self.fields:
-                widget = self.fields[name].widget
-                widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
-        return valid
+                attrs = self.fields[name].widget.attrs
+                if "is-invalid" not in attrs.get("class", ""):
+                    attrs["class"] = f"{attrs.get('class', '')} is-invalid".strip()
+                attrs["aria-invalid"] = "true"
+
+
+class ConsoleForm(StyledForm):
+    """The console's forms: small controls, to fit the card's panels."""
+
+    input_class = "form-control form-control-sm"
+    select_class = "form-select form-select-sm"
 
 
 def apply_action_errors(form: forms.Form, exc: ValidationError, field_map: dict[str, str] | None = None) -> None:

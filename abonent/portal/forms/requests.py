@@ -6,41 +6,17 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from abonent.core.forms import StyledForm
 from abonent.helpdesk import rules
 from abonent.helpdesk.models import TicketCategory
 
 
-class PortalForm(forms.Form):
-    """A form whose widgets carry Bootstrap's classes and whose invalid fields are marked for assistive technology."""
+class PortalForm(StyledForm):
+    """The portal's forms: full-size controls for fingers, no colon after the labels."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(widget, forms.RadioSelect | forms.CheckboxSelectMultiple | forms.HiddenInput):
-                continue
-            if isinstance(widget, forms.CheckboxInput):
-                css = "form-check-input"
-            elif isinstance(widget, forms.Select):
-                css = "form-select"
-            else:
-                css = "form-control"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
-
-    def is_valid(self) -> bool:
-        valid = super().is_valid()
-        self.mark_invalid()
-        return valid
-
-    def mark_invalid(self) -> None:
-        """Mark the fields with errors (also those an action's refusal put on the form after validation)."""
-        for name in self.errors:
-            if name in self.fields:
-                attrs = self.fields[name].widget.attrs
-                if "is-invalid" not in attrs.get("class", ""):
-                    attrs["class"] = f"{attrs.get('class', '')} is-invalid".strip()
-                attrs["aria-invalid"] = "true"
 
 
 class RequestForm(PortalForm):
