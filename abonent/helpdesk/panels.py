@@ -3,8 +3,6 @@ for them (``ticket.manage``); and the names of the helpdesk's audit actions in t
 
 from __future__ import annotations
 
-from django.template.loader import render_to_string
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from abonent.staff.permissions import Perm, has_perm
@@ -30,12 +28,6 @@ def tickets_context(request, subscriber, form=None, **_ignored) -> dict:
 PANEL = register_panel(
     Panel("tickets", _("Requests"), "helpdesk/panels/tickets.html", 12, tickets_context, Perm.TICKET_VIEW)
 )
-
-
-def render_panel(request, subscriber, **overrides) -> SafeString:
-    context = PANEL.context(request=request, subscriber=subscriber, **overrides)
-    html = render_to_string(PANEL.template, {"subscriber": subscriber, "panel": PANEL, **context}, request=request)
-    return mark_safe(html)  # noqa: S308 — rendered by the template engine, escaped there
 
 
 register_action_labels(

@@ -13,12 +13,13 @@ from django.views.decorators.http import require_POST
 
 from abonent.core.forms import apply_action_errors
 from abonent.staff.permissions import Perm, has_perm, require_perm
+from abonent.subscribers.panels import render_panel
 from abonent.subscribers.selectors import get_subscriber
 
 from . import actions, rules, selectors
 from .forms import ReplyForm, StatusForm, TicketFilterForm, TicketOpenForm
 from .models import TicketSource, TicketStatus
-from .panels import render_panel
+from .panels import PANEL
 
 PAGE = 100
 
@@ -133,4 +134,6 @@ def ticket_open(request, pk: int):
     if not request.htmx:
         messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
         return redirect(reverse("subscribers:card", args=[subscriber.pk]) + "#panel-tickets")
-    return HttpResponse(render_panel(request, subscriber, form=form), status=status)
+    # A failed form is shown back with its errors; after a success the panel offers a fresh one.
+    overrides = {"form": form} if form is not None else {}
+    return HttpResponse(render_panel(request, subscriber, PANEL, **overrides), status=status)

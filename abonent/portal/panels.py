@@ -5,8 +5,6 @@ nothing of the portal."""
 
 from __future__ import annotations
 
-from django.template.loader import render_to_string
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from abonent.staff.permissions import Perm, has_perm
@@ -28,12 +26,6 @@ def portal_context(request, subscriber, notice: str = "", error: str = "", **_ig
 PANEL = register_panel(
     Panel("portal", _("Portal"), "portal/staff_panel.html", 12, portal_context, Perm.SUBSCRIBER_VIEW)
 )
-
-
-def render_portal_panel(request, subscriber, **overrides) -> SafeString:
-    context = PANEL.context(request=request, subscriber=subscriber, **overrides)
-    html = render_to_string(PANEL.template, {"subscriber": subscriber, "panel": PANEL, **context}, request=request)
-    return mark_safe(html)  # noqa: S308 — rendered by the template engine, escaped there
 
 
 register_action_labels(

@@ -12,18 +12,19 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from abonent.staff.permissions import Perm, require_perm
+from abonent.subscribers.panels import render_panel
 from abonent.subscribers.selectors import get_subscriber
 
 from . import actions
 from .codes import Sent
-from .panels import render_portal_panel
+from .panels import PANEL
 
 
 def _answer(request, subscriber, *, notice: str = "", error: str = ""):
     if not request.htmx:
         (messages.error if error else messages.success)(request, error or notice)
         return redirect(reverse("subscribers:card", args=[subscriber.pk]) + "#panel-portal")
-    html = render_portal_panel(request, subscriber, notice=notice, error=error)
+    html = render_panel(request, subscriber, PANEL, notice=notice, error=error)
     return HttpResponse(html, status=422 if error else 200)
 
 
