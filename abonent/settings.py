@@ -113,6 +113,9 @@ INSTALLED_APPS = [
     "abonent.notifications",
     "abonent.dunning",
     "abonent.helpdesk",
+    "abonent.vouchers",
+    "abonent.bonuses",
+    "abonent.documents",
     "abonent.portal",
     "abonent.api",
 ]

@@ -24,6 +24,8 @@ class AccountKind(models.TextChoices):
     PROMISED = "promised", _("Promised-payment credit")
     ADJUSTMENT = "adjustment", _("Manual adjustments")
     SUSPENSE = "suspense", _("Suspense")
+    # Prepaid cards sold and not yet activated: money the ISP holds and still owes as service.
+    VOUCHER = "voucher", _("Prepaid cards liability")
 
 
 class LedgerAccount(models.Model):
@@ -85,6 +87,17 @@ class TransactionKind(models.TextChoices):
     PROMISED_CLOSE = "promised_close", _("Promised payment closed")
     TURBO = "turbo", _("Turbo")
     REVERSAL = "reversal", _("Reversal")
+    # Usage and time rating (billing/rating): traffic over the included volume, time online, time packages.
+    USAGE = "usage", _("Traffic over the included volume")
+    TIME = "time", _("Time online")
+    TIME_PACKAGE = "time_package", _("Time package")
+    # Prepaid cards (the vouchers app): a dealer's series sold, a card activated as a top-up.
+    VOUCHER_SALE = "voucher_sale", _("Prepaid cards sold")
+    VOUCHER_ACTIVATION = "voucher_activation", _("Prepaid card activated")
+    # Bonus points (the bonuses app): earned, spent on fees, expired.
+    BONUS_ACCRUAL = "bonus_accrual", _("Bonus points earned")
+    BONUS_SPEND = "bonus_spend", _("Bonus points spent")
+    BONUS_EXPIRY = "bonus_expiry", _("Bonus points expired")
 
 
 class LedgerTransaction(models.Model):
@@ -262,6 +275,14 @@ class ChargeKind(models.TextChoices):
     # Days of a fee (or of a plan change's charge) given back. A charge for a thing given back keeps its kind with a
     # negative amount and ``reverses`` set (an activation fee waived, a freeze ended early).
     REVERSAL = "reversal", _("Fee given back")
+    # Rated usage (billing/rating): traffic over the included volume for a period, the same for usage that
+    # arrived after the period was rated, and time online (per-minute and hourly plans) and time packages.
+    USAGE = "usage", _("Traffic over the included volume")
+    USAGE_ADJUSTMENT = "usage_adjustment", _("Late traffic for a rated period")
+    TIME = "time", _("Time online")
+    TIME_PACKAGE = "time_package", _("Time package")
+    # A promotion's or a bundle's discount on a fee: a line of its own, negative, beside the fee it reduces.
+    DISCOUNT = "discount", _("Discount")
 
 
 class Charge(models.Model):
@@ -297,6 +318,8 @@ class Charge(models.Model):
         db_constraint=False,
         db_index=False,
     )
+    # What was rated, for usage and time charges: bytes charged (traffic) or seconds (time).
+    quantity = models.BigIntegerField(_("quantity"), null=True, blank=True)
     proration_numerator = models.BigIntegerField(null=True, blank=True)
     proration_denominator = models.BigIntegerField(null=True, blank=True)
     cycle = models.PositiveIntegerField(default=0, db_default=0)

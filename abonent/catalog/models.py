@@ -133,6 +133,8 @@ class Turbo(models.Model):
 class ChargeMode(models.TextChoices):
     MONTHLY = "monthly", _("Monthly in advance")
     DAILY = "daily", _("Daily")
+    # Pay as you go: no recurring fee, charged for time online (hotspot Wi-Fi, per minute or per hour).
+    TIME = "time", _("By time online")
 
 
 class PeriodAnchor(models.TextChoices):
@@ -153,6 +155,24 @@ class ProrationUnit(models.TextChoices):
 class OverageRounding(models.TextChoices):
     PER_GB = "per_gb", _("Per started GB")
     PER_MB = "per_mb", _("Per MB")
+    PER_BYTE = "per_byte", _("Per byte")
+
+
+class TrafficPolicy(models.TextChoices):
+    """What happens past the included traffic: today's speed cut (FUP), a charge per GB, or both."""
+
+    FUP = "fup", _("Speed cut (FUP)")
+    OVERAGE = "overage", _("Charge per GB")
+    BOTH = "both", _("Charge per GB and speed cut")
+
+
+class TrafficDirection(models.TextChoices):
+    """Which traffic counts against the included volume (download = sent to the subscriber)."""
+
+    BOTH = "both", _("Download and upload")
+    DOWNLOAD = "download", _("Download only")
+    UPLOAD = "upload", _("Upload only")
+    GREATER = "greater", _("The greater of download and upload")
 
 
 class Plan(models.Model):
@@ -203,6 +223,12 @@ class Plan(models.Model):
     )
     overage_rounding = models.CharField(
         _("overage rounding"), max_length=10, choices=OverageRounding.choices, default=OverageRounding.PER_GB
+    )
+    traffic_policy = models.CharField(
+        _("past the included traffic"), max_length=10, choices=TrafficPolicy.choices, default=TrafficPolicy.FUP
+    )
+    traffic_direction = models.CharField(
+        _("traffic counted"), max_length=10, choices=TrafficDirection.choices, default=TrafficDirection.BOTH
     )
     fup_download_kbps = models.PositiveIntegerField(_("download after the quota, kbit/s"), null=True, blank=True)
     fup_upload_kbps = models.PositiveIntegerField(_("upload after the quota, kbit/s"), null=True, blank=True)

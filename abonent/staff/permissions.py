@@ -82,6 +82,18 @@ class Perm(StrEnum):
     TICKET_VIEW = "ticket.view"
     # Opening a ticket for a subscriber, replying (to the subscriber or as an internal note), changing its status.
     TICKET_MANAGE = "ticket.manage"
+    # Individual and group prices, promotions and bundles: what a subscriber pays, so catalog-level, with a reason.
+    PRICING_MANAGE = "pricing.manage"
+    # Prepaid-card series and dealers: the list, a series' cards and their state (read only).
+    VOUCHER_VIEW = "voucher.view"
+    # Generating a series, printing its sheet, recording a dealer's sale, voiding cards. Administrator only.
+    VOUCHER_MANAGE = "voucher.manage"
+    # Bonus rules, a subscriber's bonus account and spending it on fees.
+    BONUS_VIEW = "bonus.view"
+    BONUS_MANAGE = "bonus.manage"
+    # Invoices, acts, VAT invoices and statements: view and download; generate, correct and export (1C).
+    DOCUMENT_VIEW = "document.view"
+    DOCUMENT_MANAGE = "document.manage"
 
 
 # Held by service accounts whatever their role, never by a person (permissions_of).
@@ -111,6 +123,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.NOTIFICATION_BULK,
             Perm.TICKET_VIEW,
             Perm.TICKET_MANAGE,
+            Perm.VOUCHER_VIEW,
+            Perm.BONUS_VIEW,
+            Perm.BONUS_MANAGE,
+            Perm.DOCUMENT_VIEW,
+            Perm.DOCUMENT_MANAGE,
         }
     ),
     Role.CASHIER: frozenset(
@@ -125,6 +142,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.DUNNING_VIEW,
             Perm.NOTIFICATION_VIEW,
             Perm.TICKET_VIEW,
+            Perm.VOUCHER_VIEW,
+            Perm.DOCUMENT_VIEW,
         }
     ),
     Role.SUPPORT: frozenset(
@@ -139,6 +158,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.NOTIFICATION_VIEW,
             Perm.TICKET_VIEW,
             Perm.TICKET_MANAGE,
+            Perm.BONUS_VIEW,
+            Perm.DOCUMENT_VIEW,
         }
     ),
     Role.ENGINEER: frozenset(

@@ -1,0 +1,5 @@
+"""The console's bonuses pages."""
+
+app_name = "bonuses"
+
+urlpatterns: list = []

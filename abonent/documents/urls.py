@@ -1,0 +1,5 @@
+"""The console's documents pages."""
+
+app_name = "documents"
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""The console's prepaid cards pages."""
+
+app_name = "vouchers"
+
+urlpatterns: list = []
