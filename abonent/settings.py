@@ -244,6 +244,24 @@ ABONENT_COMPANY_NAME = os.environ.get("ABONENT_COMPANY_NAME", "Abonent ISP")
 # The support phone subscribers are told to call (E.164; the portal shows it to a blocked subscriber).
 ABONENT_COMPANY_PHONE = os.environ.get("ABONENT_COMPANY_PHONE", "")
 ABONENT_PHONE_REGION = os.environ.get("ABONENT_PHONE_REGION", "RU")
+# The company's requisites printed on invoices, acts and VAT invoices (docs/documents.md): ИНН, КПП, ОГРН, the legal
+# address, the bank with its БИК, the settlement and correspondent accounts, and who signs.
+ABONENT_COMPANY_INN = os.environ.get("ABONENT_COMPANY_INN", "")
+ABONENT_COMPANY_KPP = os.environ.get("ABONENT_COMPANY_KPP", "")
+ABONENT_COMPANY_OGRN = os.environ.get("ABONENT_COMPANY_OGRN", "")
+ABONENT_COMPANY_ADDRESS = os.environ.get("ABONENT_COMPANY_ADDRESS", "")
+ABONENT_COMPANY_BANK = os.environ.get("ABONENT_COMPANY_BANK", "")
+ABONENT_COMPANY_BIK = os.environ.get("ABONENT_COMPANY_BIK", "")
+ABONENT_COMPANY_ACCOUNT = os.environ.get("ABONENT_COMPANY_ACCOUNT", "")
+ABONENT_COMPANY_CORR_ACCOUNT = os.environ.get("ABONENT_COMPANY_CORR_ACCOUNT", "")
+ABONENT_COMPANY_DIRECTOR = os.environ.get("ABONENT_COMPANY_DIRECTOR", "")
+ABONENT_COMPANY_ACCOUNTANT = os.environ.get("ABONENT_COMPANY_ACCOUNTANT", "")
+# Documents (docs/documents.md). Closing documents of a month for organisations: "act" (акт + счёт-фактура) or
+# "upd" (one УПД); a subscriber may differ by its extension field. The day of the month the month-end run starts
+# (0: never by itself), and where the PDFs are kept (private: served only through authorised views).
+ABONENT_DOCUMENTS_CLOSING = os.environ.get("ABONENT_DOCUMENTS_CLOSING", "act")
+ABONENT_DOCUMENTS_RUN_DAY = int(os.environ.get("ABONENT_DOCUMENTS_RUN_DAY", 1))
+ABONENT_DOCUMENTS_DIR = Path(os.environ.get("ABONENT_DOCUMENTS_DIR", VAR_DIR / "documents"))
 
 
 # Dunning (docs/dunning.md): the defaults of a ``DunningRule`` where none applies.
