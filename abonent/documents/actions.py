@@ -32,6 +32,7 @@ from . import content
 from .models import SERIES, Document, DocumentKind, DocumentRun, DocumentStatus, RunStatus
 
 CLOSING_CHOICES = ("act", "upd")
+CLOSING_KINDS = frozenset({DocumentKind.ACT, DocumentKind.VAT_INVOICE, DocumentKind.UPD})
 # УПД status 1: it is a счёт-фактура as well as the transfer document (the seller pays VAT); 2: transfer only.
 UPD_WITH_VAT, UPD_WITHOUT_VAT = 1, 2
 
@@ -190,6 +191,10 @@ def do_issue_month_documents(subscriber: Subscriber, month: dt.date, *, acting_u
             period_start__in=[start, next_start],
         )
     }  # fmt: skip
+    # A month closed by an act is not closed again by a УПД after the setting changed (nor the other way round).
+    closed_by = {kind for (kind, p_start) in existing if p_start == start and kind in CLOSING_KINDS}
+    if closed_by:
+        wanted = [w for w in wanted if w[0] not in CLOSING_KINDS or w[0] in closed_by]
     result = Issued()
     for kind, date, p_start, p_end, doc_lines, extra in wanted:
         found = existing.get((kind, p_start))

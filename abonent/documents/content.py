@@ -17,6 +17,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import translation
 from num2words import num2words
 
 from abonent.billing.calculations import add_months
@@ -130,7 +131,8 @@ def seller_block() -> dict:
 
 def buyer_block(subscriber) -> dict:
     """The buyer: an organisation's name, ИНН/КПП and legal (registration) address, else the person's name."""
-    addresses = {a.kind: a.as_text() for a in reversed(list(subscriber.addresses.all()))}
+    with translation.override("ru"):  # the forms are Russian: «д. 5, кв. 12», whatever the user's language
+        addresses = {a.kind: a.as_text() for a in reversed(list(subscriber.addresses.all()))}
     address = addresses.get("registration") or addresses.get("postal") or addresses.get("service") or ""
     contract = subscriber.contracts.filter(status="active").order_by("signed_on", "id").first()
     return {
