@@ -4,6 +4,7 @@ from ninja import NinjaAPI
 
 from abonent.billing.api import router as billing_router
 from abonent.catalog.api import router as catalog_router
+from abonent.documents.api import router as documents_router
 from abonent.dunning.api import router as dunning_router
 from abonent.network.api import router as network_router
 from abonent.notifications.api import router as notifications_router
@@ -38,4 +39,5 @@ api.add_router("/", network_router)
 api.add_router("/", payments_router)
 api.add_router("/", dunning_router)
 api.add_router("/", notifications_router)
+api.add_router("/", documents_router)
 api.add_router("/my/", portal_router)

@@ -1,0 +1,160 @@
+"""The documents pages of the staff console, under ``/staff/documents/``: the list with filters (keyset pages), a
+document with its PDF and a correction, the month-end generation with its progress, the 1C export, and issuing one
+subscriber's month from the card."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from abonent.core.forms import apply_action_errors
+from abonent.staff.permissions import Perm, has_perm, require_perm
+from abonent.subscribers.models import Subscriber
+from abonent.subscribers.selectors import get_subscriber, visible_subscribers
+
+from . import actions, export_1c, rendering, selectors
+from .forms import CorrectForm, DocumentFilterForm, ExportForm, GenerateForm
+from .models import DocumentRun
+
+
+def pdf_response(data: bytes, name: str, *, inline: bool = False) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'{"inline" if inline else "attachment"}; filename="{name}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _as_int(value: str) -> int | None:
+    return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+@require_perm(Perm.DOCUMENT_VIEW)
+def document_list(request):
+    form = DocumentFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    subscriber_id = None
+    account = (data.get("account") or "").strip()
+    if account:
+        subscriber_id = (
+            visible_subscribers(request.user).filter(account_number=account).values_list("pk", flat=True).first() or 0
+        )
+    elif (pk := _as_int(request.GET.get("subscriber", ""))) is not None:
+        subscriber_id = get_subscriber(request.user, pk).pk
+    filters = selectors.DocumentFilters(
+        kind=data.get("kind") or "",
+        month=data.get("month"),
+        subscriber_id=subscriber_id,
+        before_id=_as_int(request.GET.get("before", "")),
+    )
+    documents, next_before = selectors.list_documents(request.user, filters)
+    query = request.GET.copy()
+    query.pop("before", None)
+    if next_before:
+        query["before"] = str(next_before)
+    context = {
+        "form": form,
+        "documents": documents,
+        "next_query": query.urlencode() if next_before else "",
+        "can_manage": has_perm(request.user, Perm.DOCUMENT_MANAGE),
+    }
+    return render(request, "documents/list.html", context)
+
+
+def _detail(request, document, *, form=None, status=200):
+    context = {
+        "doc": document,
+        "correction": selectors.correction_of(document),
+        "can_manage": has_perm(request.user, Perm.DOCUMENT_MANAGE),
+        "form": form or CorrectForm(),
+    }
+    return render(request, "documents/detail.html", context, status=status)
+
+
+@require_perm(Perm.DOCUMENT_VIEW)
+def document_detail(request, pk: int):
+    return _detail(request, selectors.get_document(request.user, pk))
+
+
+@require_perm(Perm.DOCUMENT_VIEW)
+def document_pdf(request, pk: int):
+    document = selectors.get_document(request.user, pk)
+    return pdf_response(rendering.read_file(document), rendering.download_name(document), inline="inline" in request.GET)
+
+
+@require_POST
+@require_perm(Perm.DOCUMENT_MANAGE)
+def document_correct(request, pk: int):
+    document = selectors.get_document(request.user, pk)
+    form = CorrectForm(request.POST)
+    if form.is_valid():
+        try:
+            correction = actions.do_correct_document(
+                document, acting_user=request.user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            messages.success(request, _("Correction No. %(number)s issued.") % {"number": correction.number})
+            return redirect("documents:detail", correction.pk)
+    return _detail(request, document, form=form, status=400)
+
+
+@require_perm(Perm.DOCUMENT_MANAGE)
+def generate(request):
+    form = GenerateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = actions.do_start_document_run(form.cleaned_data["month"], acting_user=request.user)
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            return redirect("documents:run", run.pk)
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "runs": selectors.latest_runs(), "export_form": ExportForm()}
+    return render(request, "documents/generate.html", context, status=status)
+
+
+@require_perm(Perm.DOCUMENT_MANAGE)
+def run_detail(request, pk: int):
+    run = get_object_or_404(DocumentRun, pk=pk)
+    template = "documents/_run_progress.html" if request.headers.get("HX-Request") else "documents/run.html"
+    return render(request, template, {"run": run})
+
+
+@require_perm(Perm.DOCUMENT_MANAGE)
+def export(request):
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        context = {"form": GenerateForm(), "runs": selectors.latest_runs(), "export_form": form}
+        return render(request, "documents/generate.html", context, status=400)
+    month = form.cleaned_data["month"]
+    data, _summary = export_1c.build(month)
+    response = HttpResponse(data, content_type="application/xml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{export_1c.file_name(month)}"'
+    return response
+
+
+@require_POST
+@require_perm(Perm.DOCUMENT_MANAGE)
+def issue_month(request, subscriber_pk: int):
+    subscriber: Subscriber = get_subscriber(request.user, subscriber_pk)
+    form = GenerateForm(request.POST)
+    if form.is_valid():
+        try:
+            issued = actions.do_issue_month_documents(subscriber, form.cleaned_data["month"], acting_user=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(
+                request,
+                _("Documents issued: %(new)s; already issued: %(old)s.")
+                % {"new": len(issued.created), "old": len(issued.existing)},
+            )
+    else:
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    return redirect("subscribers:card", subscriber.pk)
