@@ -133,7 +133,7 @@ def _portal_link(document: Document) -> str:
     if not base:
         return ""
     try:
-        return base + reverse("portal:document_pdf", args=[document.pk])
+        return base + reverse("portal:pay_document_pdf", args=[document.pk])
     except NoReverseMatch:
         return ""
 
@@ -153,16 +153,17 @@ def _after_issue(document: Document) -> None:
 
 
 @transaction.atomic
-def do_issue_month_documents(subscriber: Subscriber, month: dt.date, *, acting_user, closing: str | None = None) -> Issued:
+def do_issue_month_documents(
+    subscriber: Subscriber, month: dt.date, *, acting_user, closing: str | None = None
+) -> Issued:
     """An organisation's documents at the close of ``month``: the act and the VAT invoice (or one УПД) for the
     services of the month, and the invoice for the next month's fees. Idempotent: a document of the month that
     exists is returned in ``existing``, never issued again. Persons get statements, not these."""
     _check(acting_user, Perm.DOCUMENT_MANAGE, subscriber)
     month = check_month(month)
     if not subscriber.is_organization:
-        raise ValidationError(
-            {"subscriber": ValidationError(_("Closing documents are issued to organisations only."), code="not_organization")}
-        )
+        message = _("Closing documents are issued to organisations only.")
+        raise ValidationError({"subscriber": ValidationError(message, code="not_organization")})
     closing = closing or closing_kind()
     if closing not in CLOSING_CHOICES:
         raise ValidationError({"closing": ValidationError(_("Choose an act or a UPD."), code="invalid_choice")})
@@ -299,7 +300,7 @@ def carry_out_run(run_id: int, *, chunk: int = 50) -> DocumentRun:
         for subscriber in Subscriber.objects.filter(pk__in=ids[offset : offset + chunk]).order_by("pk"):
             try:
                 result = do_issue_month_documents(subscriber, run.month, acting_user=None)
-            except Exception as exc:  # noqa: BLE001 - one subscriber's failure is recorded, the run goes on
+            except Exception as exc:
                 failed += 1
                 if len(errors) < 100:
                     errors.append({"subscriber": subscriber.pk, "error": str(exc)[:300]})

@@ -62,7 +62,9 @@ class DocumentListOut(Schema):
 
 class DocumentFilterIn(Schema):
     kind: DocumentKind | None = None
-    month: str | None = Field(None, description="YYYY-MM: documents whose period starts in it", pattern=r"^\d{4}-\d{2}$")
+    month: str | None = Field(
+        None, description="YYYY-MM: documents whose period starts in it", pattern=r"^\d{4}-\d{2}$"
+    )
     subscriber_id: int | None = None
     before: int | None = Field(None, ge=1)
     limit: int = Field(50, ge=1, le=200)

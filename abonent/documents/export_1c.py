@@ -168,9 +168,11 @@ def _sale_of(doc: Document) -> int:
         return doc.pk
     act = (
         Document.objects.filter(
-            subscriber_id=doc.subscriber_id, kind=DocumentKind.ACT, period_start=doc.period_start,
+            subscriber_id=doc.subscriber_id,
+            kind=DocumentKind.ACT,
+            period_start=doc.period_start,
             status=DocumentStatus.FINAL,
-        )  # fmt: skip
+        )
         .order_by("-pk")
         .values_list("pk", flat=True)
         .first()

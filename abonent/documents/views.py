@@ -83,7 +83,8 @@ def document_detail(request, pk: int):
 @require_perm(Perm.DOCUMENT_VIEW)
 def document_pdf(request, pk: int):
     document = selectors.get_document(request.user, pk)
-    return pdf_response(rendering.read_file(document), rendering.download_name(document), inline="inline" in request.GET)
+    inline = "inline" in request.GET
+    return pdf_response(rendering.read_file(document), rendering.download_name(document), inline=inline)
 
 
 @require_POST

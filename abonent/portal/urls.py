@@ -1,12 +1,13 @@
 """``/my/``: the subscriber's cabinet. Each area's views module lists its own routes."""
 
-from .views import auth, home, pay, plans, profile, pwa, requests, services, usage
+from .views import auth, documents, home, pay, plans, profile, pwa, requests, services, usage
 
 app_name = "portal"
 urlpatterns = [
     *auth.urlpatterns,
     *home.urlpatterns,
     *pay.urlpatterns,
+    *documents.urlpatterns,
     *plans.urlpatterns,
     *services.urlpatterns,
     *usage.urlpatterns,

@@ -228,5 +228,6 @@ def test_issuing_queues_the_document_issued_message(org, subscribe, admin, decem
     subscribe(org)
     act = _by_kind(actions.do_issue_month_documents(org, NOVEMBER, acting_user=admin))["act"]
 
-    keys = set(Message.objects.filter(subscriber_id=org.pk, event="document_issued").values_list("dedup_key", flat=True))
+    messages = Message.objects.filter(subscriber_id=org.pk, event="document_issued")
+    keys = set(messages.values_list("dedup_key", flat=True))
     assert any(key.startswith(f"document:{act.pk}:") for key in keys)
