@@ -9,6 +9,7 @@ cannot be forgotten, only classified.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import typing
 import uuid
@@ -24,6 +25,7 @@ from abonent.billing import actions as billing
 from abonent.catalog.models import Turbo
 from abonent.core import clock
 from abonent.core.models import AuditEvent
+from abonent.documents.models import Document
 from abonent.helpdesk.actions import do_open_ticket
 from abonent.helpdesk.models import Ticket
 from abonent.helpdesk.validation import TicketData
@@ -53,8 +55,9 @@ PARAMETERS = {
     "chat_id": "chat",
     "session_id": "session",
     "ref": "ref",
+    "document_id": "document",
 }
-PK_BY_ROUTE = {"request": "ticket", "profile_telegram": "chat", "end_session": "session"}
+PK_BY_ROUTE = {"request": "ticket", "profile_telegram": "chat", "end_session": "session", "pay_document": "document"}
 # Fields of a JSON body or a query that name an object of the subscriber's.
 ID_FIELDS = {
     "subscription": "subscription",
@@ -66,6 +69,7 @@ ID_FIELDS = {
     "ticket_id": "ticket",
     "session_id": "session",
     "chat_id": "chat",
+    "document_id": "document",
 }
 # Fields that name a catalogue object (a plan, a turbo): not the subscriber's, but offered per subscription.
 CATALOGUE_FIELDS = {"plan": "plan", "plan_id": "plan", "turbo": "turbo", "turbo_id": "turbo"}
@@ -115,6 +119,12 @@ def theirs(stranger, portal_plans, admin):
     chat = TelegramChat.objects.create(subscriber=stranger, chat_id=777, linked_at=clock.now())
     session, _secret = open_session(stranger, kind=SessionKind.WEB)
     billing.do_take_promised_payment(stranger, acting_user=None, amount="100.00")
+    # Closing documents are issued to organisations; the stranger is a person, so their document is written here.
+    document = Document.objects.create(
+        kind="act", series="act", year=2026, number=1, date=dt.date(2026, 10, 31), subscriber=stranger,
+        period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 11, 1), status="final", total=Decimal("650.00"),
+        buyer={"name": stranger.display_name}, created_at=clock.now(),
+    )  # fmt: skip
     return {
         "subscription": subscription.pk,
         "plan": portal_plans["home"].pk,  # offered to the stranger's subscription
@@ -126,6 +136,7 @@ def theirs(stranger, portal_plans, admin):
         "ticket": ticket.pk,
         "chat": chat.pk,
         "session": session.pk,
+        "document": document.pk,
     }
 
 
