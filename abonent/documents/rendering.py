@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,6 +40,10 @@ TITLES = {
     DocumentKind.UPD: "Универсальный передаточный документ",
     DocumentKind.STATEMENT: "Выписка по лицевому счёту",
 }
+
+
+# WeasyPrint logs every step of every document at INFO: seven lines a PDF would bury a month-end run's own log.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 def _no_network(url: str, *args, **kwargs):
