@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import base_parser, emit, log  # noqa: E402
+from _common import base_parser, emit, log
 
 SERVICES = ["Интернет", "IP-телевидение", "Статический IP-адрес", "Аренда роутера"]
 
@@ -52,8 +52,8 @@ def build(number: int):
     return Document(
         pk=number, kind="act", series="act", year=2026, number=number, date=dt.date(2026, 11, 30),
         period_start=dt.date(2026, 11, 1), period_end=dt.date(2026, 12, 1), status=DocumentStatus.FINAL,
-        seller={"name": "ООО «Связь»", "inn": "7707083893", "kpp": "770701001", "address": "г. Тверь, ул. Советская, д. 1",
-                "director": "Петров П. П."},
+        seller={"name": "ООО «Связь»", "inn": "7707083893", "kpp": "770701001",
+                "address": "г. Тверь, ул. Советская, д. 1", "director": "Петров П. П."},
         buyer={"name": f"ООО «Клиент {number}»", "inn": "7736207543", "kpp": "773601001",
                "address": "г. Тверь, ул. Ленина, д. 5", "account_number": f"{100000000 + number}",
                "contract": f"№ Д-{number} от 01.01.2026"},

@@ -53,9 +53,7 @@ def check_month(month: dt.date, *, field_name: str = "month") -> dt.date:
     """A month whose closing documents may be issued: one that has ended (``month_not_closed`` otherwise)."""
     month = month.replace(day=1)
     if month >= clock.today().replace(day=1):
-        raise ValidationError(
-            {field_name: ValidationError(_("The month has not ended yet."), code="month_not_closed")}
-        )
+        raise ValidationError({field_name: ValidationError(_("The month has not ended yet."), code="month_not_closed")})
     return month
 
 
@@ -315,4 +313,3 @@ def carry_out_run(run_id: int, *, chunk: int = 50) -> DocumentRun:
     )
     run.refresh_from_db()
     return run
-

@@ -126,9 +126,7 @@ def issue_month(request, payload: IssueIn):
     month = _month(payload.month)
     subscriber = visible_subscribers(request.user).filter(pk=payload.subscriber_id).first()
     if subscriber is None:
-        raise ValidationError(
-            {"subscriber_id": ValidationError("No such subscriber.", code="unknown_subscriber")}
-        )
+        raise ValidationError({"subscriber_id": ValidationError("No such subscriber.", code="unknown_subscriber")})
     issued = actions.do_issue_month_documents(subscriber, month, acting_user=request.user, closing=payload.closing)
     return {
         "created": [document_data(d) for d in issued.created],

@@ -1,4 +1,5 @@
 """Invoices, acts, VAT invoices (or УПД) and statements of account: numbered, rendered to PDF, never changed."""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 

@@ -177,9 +177,7 @@ def month_lines(subscriber, month: dt.date) -> list[dict]:
         net[service] += -amount  # a credit to revenue (negative posting) is a charge to the subscriber
     period = month_name_ru(start)
     return [
-        make_line(f"{service} за {period}", amount, rate=rate)
-        for service, amount in sorted(net.items())
-        if amount > 0
+        make_line(f"{service} за {period}", amount, rate=rate) for service, amount in sorted(net.items()) if amount > 0
     ]
 
 

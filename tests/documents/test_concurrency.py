@@ -37,7 +37,7 @@ def test_two_generators_give_gapless_unique_numbers(make_org, subscribe, decembe
             # Every organisation, in opposite orders: each month is contended by both generators.
             for pk in order:
                 actions.do_issue_month_documents(Subscriber.objects.get(pk=pk), NOVEMBER, acting_user=None)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+        except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:
             connections.close_all()

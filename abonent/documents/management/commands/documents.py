@@ -40,12 +40,9 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         run = carry_out_run(run.pk)
-        self.stdout.write(
-            json.dumps(
-                {"run": run.pk, "month": month.isoformat()[:7], "status": run.status, "subscribers": run.total,
-                 "done": run.done, "failed": run.failed, "issued": run.issued}
-            )  # fmt: skip
-        )
+        result = {"run": run.pk, "month": month.isoformat()[:7], "status": run.status, "subscribers": run.total}
+        result |= {"done": run.done, "failed": run.failed, "issued": run.issued}
+        self.stdout.write(json.dumps(result))
         if run.failed:
             for error in run.errors:
                 self.stderr.write(f"subscriber {error['subscriber']}: {error['error']}")
