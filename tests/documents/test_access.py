@@ -278,3 +278,25 @@ def test_document_issued_message_links_to_the_portal_pdf(issued):
 
     assert f"https://billing.example.ru/my/documents/{act.pk}/pdf/" in message.body
     assert "№ 1 от 30.11.2026" in message.body
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"limit": 0}, {"limit": 201}, {"before": -1}, {"kind": "receipt"}, {"month": "2026-13"}, {"month": "11.2026"}],
+)
+def test_api_list_refuses_bad_filters(api, query, db):
+    answer = api.get("/api/v1/documents", query)
+
+    assert answer.status_code == 422
+    assert answer.json()["error"]["fields"]
+
+
+def test_render_task_stores_the_pdf_once(issued):
+    from abonent.documents.models import DocumentFile
+    from abonent.documents.tasks import render_document
+
+    first = render_document.call(document_id=issued["act"].pk)
+    second = render_document.call(document_id=issued["act"].pk)
+
+    assert first == second and len(first) == 64
+    assert DocumentFile.objects.filter(document=issued["act"]).count() == 1
