@@ -19,12 +19,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from abonent.billing.calculations import add_months
 from abonent.core import audit, clock, sequences
 from abonent.notifications.models import Event
 from abonent.notifications.queueing import notify
+from abonent.notifications.selectors import preference_of
 from abonent.staff.permissions import Perm, check_branch, check_perm
 from abonent.subscribers.models import Subscriber
 
@@ -140,7 +142,10 @@ def _after_issue(document: Document) -> None:
     """The message to the subscriber (its outbox row commits with the document) and the PDF after commit."""
     from .tasks import render_document
 
-    label = f"{document.get_kind_display()} № {document.number} от {document.date:%d.%m.%Y}"
+    preference = preference_of(document.subscriber)
+    with translation.override((preference.language if preference else "") or settings.LANGUAGE_CODE):
+        # The kind in the language the subscriber's messages are in; the number and date as on the document.
+        label = f"{document.get_kind_display()} № {document.number} от {document.date:%d.%m.%Y}"
     notify(
         document.subscriber_id,
         Event.DOCUMENT_ISSUED,

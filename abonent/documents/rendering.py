@@ -8,6 +8,7 @@ The text is in Russian whatever the user's language: these are the forms the tax
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import logging
@@ -71,6 +72,10 @@ def _money(value) -> str:
     return text.replace(",", " ").replace(".", ",")
 
 
+def _day(iso: str | None) -> str:
+    return dt.date.fromisoformat(iso).strftime("%d.%m.%Y") if iso else ""
+
+
 def context_of(document: Document) -> dict:
     lines = [
         {
@@ -85,9 +90,14 @@ def context_of(document: Document) -> dict:
     ]
     corrected = None
     if document.corrects_id:
-        corrected = {"number": document.extra.get("corrects_number"), "date": document.extra.get("corrects_date")}
+        corrected = {
+            "number": str(document.extra.get("corrects_number")),
+            "date": _day(document.extra.get("corrects_date")),
+        }
     return {
         "doc": document,
+        # Strings, not numbers: the Russian locale would print No. 1942 as «1 942».
+        "number": str(document.number),
         "title": TITLES[document.kind],
         "seller": document.seller,
         "buyer": document.buyer,

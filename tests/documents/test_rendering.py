@@ -106,3 +106,15 @@ def test_a_pdf_changed_on_disk_is_not_served(org, subscribe, admin, december, se
 
     with pytest.raises(SuspiciousFileOperation):
         rendering.read_file(act)
+
+
+def test_a_four_digit_number_is_printed_whole(org, subscribe, admin, december, tmp_path):
+    from abonent.core import sequences
+
+    sequences.ensure_at_least("documents:act:2026", 1941)
+    act = _issued(org, subscribe, admin)["act"]
+
+    text = _text(rendering.render_pdf(act), tmp_path)
+
+    assert act.number == 1942
+    assert "Акт № 1942 от 30.11.2026" in text  # not «1 942»: the locale's grouping is not for numbers of documents
