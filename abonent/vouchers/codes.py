@@ -1,0 +1,76 @@
+"""Card codes: 15 random characters of a 32-letter alphabet (75 bits from ``secrets``) and a check character,
+printed in four groups of four: ``7KQM-X2PA-W9TD-HC4E``.
+
+The alphabet leaves out 0/O and 1/I, which are misread on paper. The check character is Luhn mod 32: it catches
+every single wrong character and every swap of two neighbours, so a typo is told apart ("check the code") from
+a well-formed code that names no card (a guess, counted against the rate limit). Pure functions; the HMAC used
+to look a code up lives here too, keyed by the field key (and its old keys, during a rotation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+RANDOM_LENGTH = 15
+LENGTH = RANDOM_LENGTH + 1
+GROUP = 4
+_INDEX = {c: i for i, c in enumerate(ALPHABET)}
+_N = len(ALPHABET)
+
+
+def check_character(body: str) -> str:
+    """Luhn mod N over ``body`` (characters of ALPHABET)."""
+    factor = 2
+    total = 0
+    for char in reversed(body):
+        addend = factor * _INDEX[char]
+        factor = 1 if factor == 2 else 2
+        total += addend // _N + addend % _N
+    return ALPHABET[(_N - total % _N) % _N]
+
+
+def generate() -> str:
+    """A new code, bare (no dashes)."""
+    body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+    return body + check_character(body)
+
+
+def printed(code: str) -> str:
+    """``code`` in groups of four, as on the card."""
+    return "-".join(code[i : i + GROUP] for i in range(0, len(code), GROUP))
+
+
+def normalise(typed: str) -> str | None:
+    """What was typed as a bare code, or None when it cannot be one (wrong length, a letter outside the alphabet,
+    a wrong check character): a typo. Spaces and dashes are ignored, case does not matter."""
+    code = "".join(ch for ch in (typed or "").upper() if ch not in " -\t")
+    if len(code) != LENGTH or any(ch not in _INDEX for ch in code):
+        return None
+    if check_character(code[:-1]) != code[-1]:
+        return None
+    return code
+
+
+def _key_materials() -> list[str]:
+    current = getattr(settings, "ABONENT_FIELD_KEY", "") or settings.SECRET_KEY
+    return [current, *[k for k in getattr(settings, "ABONENT_FIELD_KEY_OLD", ()) if k and k != current]]
+
+
+def _digest(code: str, material: str) -> str:
+    key = hashlib.sha256(b"abonent-voucher-code:" + material.encode()).digest()
+    return hmac.new(key, code.encode(), hashlib.sha256).hexdigest()
+
+
+def digest(code: str) -> str:
+    """The stored lookup value of a bare code, under the current key."""
+    return _digest(code, _key_materials()[0])
+
+
+def lookup_digests(code: str) -> list[str]:
+    """The values a stored card with this code may hold: under the current key and each old one."""
+    return [_digest(code, material) for material in _key_materials()]
