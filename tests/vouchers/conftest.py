@@ -31,3 +31,15 @@ def series(admin, dealer):
     )
     actions.do_sell_vouchers(created, dealer=dealer, first=1, last=5, key=str(uuid.uuid4()), acting_user=admin)
     return created
+
+
+@pytest.fixture
+def wifi_series(admin, dealer, make_plan, branch):
+    """Five 100 ₽ Wi-Fi cards on a pay-as-you-go plan, all sold."""
+    plan = make_plan("wifi-hour", "0.00", name="Wi-Fi по времени", charge_mode="time")
+    created = actions.do_create_series(
+        name="Wi-Fi 100", kind="wifi", amount="100.00", count=5, expires_on=dt.date(2027, 6, 30), plan=plan,
+        branch=branch, acting_user=admin,
+    )  # fmt: skip
+    actions.do_sell_vouchers(created, dealer=dealer, first=1, last=5, key=str(uuid.uuid4()), acting_user=admin)
+    return created
