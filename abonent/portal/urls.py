@@ -1,12 +1,14 @@
 """``/my/``: the subscriber's cabinet. Each area's views module lists its own routes."""
 
-from .views import auth, home, pay, plans, profile, pwa, requests, services, usage
+from .views import auth, bonuses, cards, home, pay, plans, profile, pwa, requests, services, usage
 
 app_name = "portal"
 urlpatterns = [
     *auth.urlpatterns,
     *home.urlpatterns,
     *pay.urlpatterns,
+    *cards.urlpatterns,
+    *bonuses.urlpatterns,
     *plans.urlpatterns,
     *services.urlpatterns,
     *usage.urlpatterns,

@@ -1,7 +1,6 @@
 """Writes of the prepaid cards: a series generated, a dealer's sale, cards voided or expired, a card activated.
 
-Signs as everywhere in the ledger (billing/models.py): a credit is +, a debit −; a payment is + on the
-subscriber's account and − on the channel's cash account. Each ``do_*`` is atomic, checks access first (``acting_user=None`` is the system or the subscriber in the portal),
+Each ``do_*`` is atomic, checks access first (``acting_user=None`` is the system or the subscriber in the portal),
 validates everything before writing, writes the ledger and its record together, and audits. The ledger:
 
 - sale: Dr ``cash:dealer:<id>`` (face value less commission), Dr commission / Cr cards liability (face value);
@@ -10,7 +9,8 @@ validates everything before writing, writes the ledger and its record together, 
 - a sold card voided: Dr liability / Cr the dealer's account (its money is owed back), key ``voucher_void:<id>``;
 - a sold card expired: Dr liability / Cr breakage revenue, key ``voucher_expiry:<id>``.
 
-Unsold cards are no liability (nobody paid for them): voiding or expiring them writes no ledger entry.
+Signs are the ledger's (billing/models.py): a credit is +, a debit − (a payment is + on the subscriber's account
+and − on the channel's cash account). Unsold cards are no liability (nobody paid for them): voiding or expiring them writes no ledger entry.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from abonent.billing.actions.common import _check, _positive_amount
 from abonent.billing.models import TransactionKind
 from abonent.catalog.models import ChargeMode
 from abonent.core import audit, clock, events, secrets
+from abonent.core.deadlines import db_deadline
 from abonent.core.money import quantize
 from abonent.staff.permissions import Perm, check_perm
 
@@ -41,6 +42,11 @@ from .models import (
     VoucherSeries,
     VoucherStatus,
 )
+
+# Seconds an activation waits for a locked row (the card, the subscriber's account) and for one statement: past
+# them it is refused (``core.deadlines``), nothing written, instead of hanging behind a billing run.
+LOCK_S = 3
+STATEMENT_S = 15
 
 
 def _refuse(message: str, code: str, field: str = "code"):
@@ -59,11 +65,15 @@ def do_create_dealer(*, name: str, contacts: str = "", commission_percent=None, 
     if commission_percent not in (None, ""):
         commission_percent = Decimal(str(commission_percent))
         if not Decimal("0") <= commission_percent < Decimal("100"):
-            raise _refuse(_("The commission is a percentage from 0 to 99.99."), "commission_invalid", "commission_percent")
+            raise _refuse(
+                _("The commission is a percentage from 0 to 99.99."), "commission_invalid", "commission_percent"
+            )
     else:
         commission_percent = None
     dealer = Dealer.objects.create(
-        name=name[:200], contacts=(contacts or "").strip()[:500], commission_percent=commission_percent,
+        name=name[:200],
+        contacts=(contacts or "").strip()[:500],
+        commission_percent=commission_percent,
         created_at=clock.now(),
     )
     audit.record(actor=acting_user, action="vouchers.dealer_created", obj=dealer, after=audit.snapshot(dealer))
@@ -116,8 +126,16 @@ def do_create_series(
     if errors:
         raise ValidationError(errors)
     series = VoucherSeries.objects.create(
-        name=name[:200], kind=kind, amount=amount, plan=plan, branch=branch, count=count, expires_on=expires_on,
-        dealer=dealer, created_by=acting_user, created_at=clock.now(),
+        name=name[:200],
+        kind=kind,
+        amount=amount,
+        plan=plan,
+        branch=branch,
+        count=count,
+        expires_on=expires_on,
+        dealer=dealer,
+        created_by=acting_user,
+        created_at=clock.now(),
     )
     fresh: set[str] = set()
     cards = []
@@ -147,7 +165,9 @@ def do_create_series(
 def _range(series: VoucherSeries, first: int, last: int):
     if not 1 <= first <= last <= series.count:
         raise _refuse(
-            _("Card numbers in this series run from 1 to %(count)s.") % {"count": series.count}, "range_invalid", "first"
+            _("Card numbers in this series run from 1 to %(count)s.") % {"count": series.count},
+            "range_invalid",
+            "first",
         )
     return Voucher.objects.filter(
         series=series, serial__gte=serial_of(series, first), serial__lte=serial_of(series, last)
@@ -183,8 +203,16 @@ def do_sell_vouchers(series: VoucherSeries, *, dealer: Dealer, first: int, last:
         memo=f"{series.name}: {cards[0].serial}–{cards[-1].serial} → {dealer.name}",
     )
     sale = VoucherSale.objects.create(
-        key=key, series=series, dealer=dealer, first_serial=cards[0].serial, last_serial=cards[-1].serial,
-        count=len(cards), amount=face, commission=commission, transaction=tx, acting_user=acting_user,
+        key=key,
+        series=series,
+        dealer=dealer,
+        first_serial=cards[0].serial,
+        last_serial=cards[-1].serial,
+        count=len(cards),
+        amount=face,
+        commission=commission,
+        transaction=tx,
+        acting_user=acting_user,
         created_at=clock.now(),
     )
     Voucher.objects.filter(pk__in=[c.pk for c in cards]).update(status=VoucherStatus.SOLD, sale=sale)
@@ -359,6 +387,7 @@ def do_activate_voucher(subscriber, *, code: str, acting_user) -> Activation:
     through ``activate`` for the rate limit. The same subscriber activating the card again gets the first
     activation back (``created=False``), so a retried request is harmless."""
     _check(acting_user, Perm.VOUCHER_VIEW, subscriber)
+    db_deadline(lock=LOCK_S, statement=STATEMENT_S, unless_set=True)
     if subscriber.is_closed:
         raise _refuse(_("The account is closed."), "subscriber_closed")
     card = _find_locked(code)

@@ -74,3 +74,13 @@ def digest(code: str) -> str:
 def lookup_digests(code: str) -> list[str]:
     """The values a stored card with this code may hold: under the current key and each old one."""
     return [_digest(code, material) for material in _key_materials()]
+
+
+def rehash(voucher_ids) -> None:
+    """After a field-key rotation re-encrypted these cards' codes: their lookup HMACs under the new key."""
+    from abonent.core import secrets
+
+    from .models import Voucher
+
+    for card in Voucher.objects.filter(pk__in=list(voucher_ids)).only("pk", "code_encrypted"):
+        Voucher.objects.filter(pk=card.pk).update(code_digest=digest(secrets.decrypt(card.code_encrypted)))

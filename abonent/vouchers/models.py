@@ -25,9 +25,7 @@ class Dealer(models.Model):
 
     name = models.CharField(_("name"), max_length=200)
     contacts = models.CharField(_("contacts"), max_length=500, blank=True)
-    commission_percent = models.DecimalField(
-        _("commission, %"), max_digits=5, decimal_places=2, null=True, blank=True
-    )
+    commission_percent = models.DecimalField(_("commission, %"), max_digits=5, decimal_places=2, null=True, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField()
 
@@ -117,6 +115,9 @@ class VoucherSale(models.Model):
         verbose_name_plural = _("card sales")
         constraints = [models.UniqueConstraint(fields=["key"], name="vouchers_sale_key_uniq")]
 
+    def __str__(self) -> str:
+        return f"{self.first_serial}–{self.last_serial}"
+
 
 class Voucher(models.Model):
     """One card. The code is kept twice: ``code_digest`` (HMAC-SHA256 under the field key) to find the card by
@@ -170,3 +171,6 @@ class ActivationAttempt(models.Model):
             models.Index(fields=["key", "attempted_at"], name="vouchers_attempt_key_idx"),
             models.Index(fields=["network", "attempted_at"], name="vouchers_attempt_net_idx"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.key or self.network} {self.attempted_at:%Y-%m-%d %H:%M}"

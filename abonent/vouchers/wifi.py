@@ -15,13 +15,14 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from abonent.billing import actions as billing
+from abonent.core.deadlines import db_deadline
 from abonent.core.models import Branch
 from abonent.network.actions import do_create_login
 from abonent.network.models import LoginKind
 from abonent.subscribers.actions import SubscriberData, do_create_subscriber
 
 from . import codes, throttle
-from .actions import _credit, _find_locked, _refuse, _usable, parse_code
+from .actions import LOCK_S, STATEMENT_S, _credit, _find_locked, _refuse, _usable, parse_code
 from .models import SeriesKind, Voucher, VoucherStatus
 
 
@@ -44,6 +45,7 @@ def _branch_of(series) -> Branch:
 def do_activate_wifi_voucher(*, code: str) -> WifiAccess:
     """Open the hotspot account of a sold Wi-Fi card (``code`` bare). Once per card: the card's row is locked and
     its ledger key unique; the same code again returns the same login."""
+    db_deadline(lock=LOCK_S, statement=STATEMENT_S, unless_set=True)
     card = _find_locked(code)
     if card.series.kind != SeriesKind.WIFI:
         raise _refuse(_("This is a top-up card: enter it in your personal account."), "card_not_wifi")

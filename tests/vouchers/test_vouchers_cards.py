@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from abonent.billing import ledger
 from abonent.billing.models import LedgerTransaction, TransactionKind
-
 from abonent.core import clock
 from abonent.vouchers import actions, codes, throttle
 from abonent.vouchers.models import MAX_SERIES_COUNT, Voucher, VoucherStatus
