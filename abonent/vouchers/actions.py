@@ -1,6 +1,6 @@
 """Writes of the prepaid cards: a series generated, a dealer's sale, cards voided or expired, a card activated.
 
-Each ``do_*`` is atomic, checks access first (``acting_user=None`` is the system or the subscriber in the portal),
+Each ``do_*`` is atomic, checks access first (``acting_user=None``: the system, or the subscriber in the portal),
 validates everything before writing, writes the ledger and its record together, and audits. The ledger:
 
 - sale: Dr ``cash:dealer:<id>`` (face value less commission), Dr commission / Cr cards liability (face value);
@@ -10,7 +10,8 @@ validates everything before writing, writes the ledger and its record together, 
 - a sold card expired: Dr liability / Cr breakage revenue, key ``voucher_expiry:<id>``.
 
 Signs are the ledger's (billing/models.py): a credit is +, a debit − (a payment is + on the subscriber's account
-and − on the channel's cash account). Unsold cards are no liability (nobody paid for them): voiding or expiring them writes no ledger entry.
+and − on the channel's cash account). Unsold cards are no liability (nobody paid for them): voiding or expiring
+them writes no ledger entry.
 """
 
 from __future__ import annotations

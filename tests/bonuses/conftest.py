@@ -1,0 +1,40 @@
+"""Bonuses: payments taken through the payments intake with their after-commit events run, the clock at will."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+
+from abonent.bonuses import actions
+from abonent.core import clock
+from abonent.payments.actions import do_receive_payment
+
+
+@pytest.fixture
+def rules(admin):
+    def set_rules(**values):
+        return actions.do_update_rules(acting_user=admin, **values)
+
+    return set_rules
+
+
+@pytest.fixture
+def pay(django_capture_on_commit_callbacks):
+    """``pay(subscriber, "650.00", on=date, ref="x")``: a cash payment through the intake, its events delivered."""
+
+    def pay_(subscriber, amount, *, on: dt.date, ref: str):
+        with clock.travel_to(dt.datetime.combine(on, dt.time(12), tzinfo=dt.UTC)):
+            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+                intake = do_receive_payment(
+                    channel="cash", external_id=ref, amount=amount, method="cash", subscriber=subscriber
+                )
+        return intake.payment
+
+    return pay_
+
+
+@pytest.fixture
+def monthly_plan(make_plan):
+    return make_plan("internet-100", "650.00", name="Интернет-100")
