@@ -25,11 +25,11 @@ def pay(django_capture_on_commit_callbacks):
     """``pay(subscriber, "650.00", on=date, ref="x")``: a cash payment through the intake, its events delivered."""
 
     def pay_(subscriber, amount, *, on: dt.date, ref: str):
-        with clock.travel_to(dt.datetime.combine(on, dt.time(12), tzinfo=dt.UTC)):
-            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-                intake = do_receive_payment(
-                    channel="cash", external_id=ref, amount=amount, method="cash", subscriber=subscriber
-                )
+        moment = dt.datetime.combine(on, dt.time(12), tzinfo=dt.UTC)
+        with clock.travel_to(moment), django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            intake = do_receive_payment(
+                channel="cash", external_id=ref, amount=amount, method="cash", subscriber=subscriber
+            )
         return intake.payment
 
     return pay_

@@ -99,9 +99,9 @@ def test_a_cancelled_payment_takes_its_points_back(
     subscriber = make_subscriber()
     payment = pay(subscriber, "500.00", on=NOV_1, ref="oops")
     assert points(subscriber) == Decimal("30.00")
-    with clock.travel_to(dt.datetime(2026, 11, 1, 13, tzinfo=dt.UTC)):
-        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-            do_cancel_payment(payment, reason="не тот счёт", acting_user=admin)
+    moment = dt.datetime(2026, 11, 1, 13, tzinfo=dt.UTC)
+    with clock.travel_to(moment), django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        do_cancel_payment(payment, reason="не тот счёт", acting_user=admin)
     assert points(subscriber) == Decimal("0.00")
     assert actions.do_take_back_for_payment(payment.pk) == []  # once
     assert balance_of("bonus") == Decimal("0.00")

@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
 from abonent.core.deadlines import is_deadline
+from abonent.core.forms import apply_action_errors
 from abonent.vouchers import actions, selectors, wifi
 from abonent.vouchers.throttle import TooManyAttempts
 
@@ -38,9 +39,7 @@ def _try(form, run):
     try:
         return run()
     except ValidationError as exc:
-        for errors in getattr(exc, "error_dict", {"code": exc.error_list}).values():
-            for error in errors:
-                form.add_error("code", error)
+        apply_action_errors(form, exc)
     except TooManyAttempts as exc:
         form.add_error("code", _("Too many wrong codes. Try again in %(minutes)s min.") % {"minutes": exc.minutes})
     except OperationalError as exc:
