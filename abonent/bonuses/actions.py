@@ -116,10 +116,12 @@ def do_accrue_for_payment(payment_id: int) -> list[BonusEntry]:
     notice, a replayed event or the catch-up sweep accrue once."""
     from abonent.payments.models import Payment, PaymentStatus
 
+    rules = selectors.rules()
+    if not (rules.on_time_enabled or rules.referral_enabled):
+        return []  # one query per payment while bonuses are off
     payment = Payment.objects.filter(pk=payment_id, status=PaymentStatus.CREDITED).first()
     if payment is None or payment.subscriber_id is None:
         return []
-    rules = selectors.rules()
     credit_tx = payment.assign_transaction_id or payment.transaction_id
     paid_on = timezone.localdate(payment.credited_at or payment.received_at)
     written = []

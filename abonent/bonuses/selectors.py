@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
+from abonent.core.money import quantize
+
 from .models import ACCRUALS, BonusEntry, BonusRules, ReferralCode
 
 ZERO = Decimal("0.00")
@@ -18,7 +20,8 @@ def rules() -> BonusRules:
 
 
 def balance_of(subscriber_id: int) -> Decimal:
-    return BonusEntry.objects.filter(subscriber_id=subscriber_id).aggregate(s=Sum("points"))["s"] or ZERO
+    # Quantized: SQLite sums decimals as floats.
+    return quantize(BonusEntry.objects.filter(subscriber_id=subscriber_id).aggregate(s=Sum("points"))["s"] or ZERO)
 
 
 def history_of(subscriber_id: int, *, limit: int = 50):
@@ -33,7 +36,7 @@ def unexpired_by(subscriber_id: int, day: dt.date) -> Decimal:
     entries = BonusEntry.objects.filter(subscriber_id=subscriber_id)
     due = entries.filter(kind__in=ACCRUALS, expires_on__lte=day).aggregate(s=Sum("points"))["s"] or ZERO
     debits = -(entries.exclude(kind__in=ACCRUALS).aggregate(s=Sum("points"))["s"] or ZERO)
-    return max(ZERO, due - debits)
+    return max(ZERO, quantize(due - debits))
 
 
 def expiring_soon(subscriber_id: int, today: dt.date, *, days: int = 30) -> list[tuple[dt.date, Decimal]]:

@@ -38,3 +38,22 @@ def pay(django_capture_on_commit_callbacks):
 @pytest.fixture
 def monthly_plan(make_plan):
     return make_plan("internet-100", "650.00", name="Интернет-100")
+
+
+NOV_1_NOON = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _today():
+    with clock.travel_to(dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)):
+        yield
+
+
+@pytest.fixture
+def postgres_only():
+    """First in a threaded test's arguments: skipped on SQLite before any fixture writes the ledger (a
+    transactional test's flush cannot empty the append-only ledger there)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and concurrent transactions: PostgreSQL")

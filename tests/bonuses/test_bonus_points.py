@@ -184,9 +184,7 @@ def test_another_subscriber_cannot_be_their_own_referrer_or_twice(make_subscribe
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_spends_cannot_overdraw(rules, make_subscriber):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks: PostgreSQL")
+def test_concurrent_spends_cannot_overdraw(postgres_only, rules, make_subscriber):
     rules(on_time_enabled=True, on_time_points=Decimal("100.00"))
     subscriber = make_subscriber()
     from abonent.payments.actions import do_receive_payment

@@ -44,3 +44,13 @@ def wifi_series(admin, dealer, make_plan, branch):
     )  # fmt: skip
     actions.do_sell_vouchers(created, dealer=dealer, first=1, last=5, key=str(uuid.uuid4()), acting_user=admin)
     return created
+
+
+@pytest.fixture
+def postgres_only():
+    """First in a threaded test's arguments: skipped on SQLite before any fixture writes the ledger (a
+    transactional test's flush cannot empty the append-only ledger there)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and concurrent transactions: PostgreSQL")

@@ -229,9 +229,7 @@ def test_a_sold_card_expired_unused_is_breakage_revenue_once(series):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_subscribers_activating_one_card_at_once_get_it_once(series, make_subscriber):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks: PostgreSQL")
+def test_two_subscribers_activating_one_card_at_once_get_it_once(postgres_only, series, make_subscriber):
     people = [make_subscriber(phone=f"+7916222000{i}", last_name=f"Гонка{i}") for i in range(4)]
     code = code_of(card(series, 5))
     barrier = threading.Barrier(len(people))

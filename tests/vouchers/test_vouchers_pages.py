@@ -108,7 +108,10 @@ def test_the_console_lists_series_with_counts_and_only_managers_change_them(seri
     detail = client.get(reverse("vouchers:series", args=[series.pk])).content.decode()
     assert 'data-status="sold">' in detail
     assert client.get(reverse("vouchers:sheet", args=[series.pk])).status_code == 403
-    assert client.post(reverse("vouchers:void", args=[series.pk]), {"first": 1, "last": 10, "reason": "x"}).status_code == 403
+    assert (
+        client.post(reverse("vouchers:void", args=[series.pk]), {"first": 1, "last": 10, "reason": "x"}).status_code
+        == 403
+    )
     assert Voucher.objects.filter(status=VoucherStatus.VOID).count() == 0
 
 
@@ -122,7 +125,9 @@ def test_a_series_created_and_a_range_sold_in_the_console(admin, dealer, client)
     series = VoucherSeries.objects.get(name="Осень-300")
     key = uuid.uuid4().hex
     for _ in range(2):  # the form sent twice
-        client.post(reverse("vouchers:sell", args=[series.pk]), {"dealer": dealer.pk, "first": 1, "last": 2, "key": key})
+        client.post(
+            reverse("vouchers:sell", args=[series.pk]), {"dealer": dealer.pk, "first": 1, "last": 2, "key": key}
+        )
     assert Voucher.objects.filter(series=series, status=VoucherStatus.SOLD).count() == 2
 
 

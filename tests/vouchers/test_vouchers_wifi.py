@@ -54,9 +54,7 @@ def test_a_topup_card_is_refused_on_the_wifi_page_and_a_wifi_card_in_the_portal(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_wifi_card_entered_on_two_devices_at_once_opens_one_account(wifi_series):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks: PostgreSQL")
+def test_one_wifi_card_entered_on_two_devices_at_once_opens_one_account(postgres_only, wifi_series):
     code = code_of(card(wifi_series, 4))
     barrier = threading.Barrier(3)
     created = []
