@@ -1,9 +1,9 @@
 """Card codes: 15 random characters of a 32-letter alphabet (75 bits from ``secrets``) and a check character,
 printed in four groups of four: ``7KQM-X2PA-W9TD-HC4E``.
 
-The alphabet leaves out 0/O and 1/I, which are misread on paper. The check character is Luhn mod 32: it catches
-every single wrong character and every swap of two neighbours, so a typo is told apart ("check the code") from
-a well-formed code that names no card (a guess, counted against the rate limit). Pure functions; the HMAC used
+The alphabet leaves out 0/O and 1/I, which are misread on paper. The check character (a weighted sum over
+GF(32)) catches every single wrong character and every swap of two different neighbours, so a typo is told apart
+("check the code") from a well-formed code that names no card (a guess, counted against the rate limit). Pure functions; the HMAC used
 to look a code up lives here too, keyed by the field key (and its old keys, during a rotation).
 """
 
@@ -23,15 +23,44 @@ _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 _N = len(ALPHABET)
 
 
-def check_character(body: str) -> str:
-    """Luhn mod N over ``body`` (characters of ALPHABET)."""
-    factor = 2
+def _gf_mul(a: int, b: int) -> int:
+    """Multiplication in GF(32) (the polynomial x^5 + x^2 + 1)."""
+    product = 0
+    while b:
+        if b & 1:
+            product ^= a
+        b >>= 1
+        a <<= 1
+        if a & 0b100000:
+            a ^= 0b100101
+    return product
+
+
+def _weights(n: int) -> list[int]:
+    """α^0, α^1, … : distinct non-zero elements of GF(32) (α = x has order 31)."""
+    out, w = [], 1
+    for _ in range(n):
+        out.append(w)
+        w = _gf_mul(w, 2)
+    return out
+
+
+_W = _weights(LENGTH)
+_INVERSE_LAST = next(x for x in range(1, _N) if _gf_mul(x, _W[-1]) == 1)
+
+
+def _syndrome(code: str) -> int:
     total = 0
-    for char in reversed(body):
-        addend = factor * _INDEX[char]
-        factor = 1 if factor == 2 else 2
-        total += addend // _N + addend % _N
-    return ALPHABET[(_N - total % _N) % _N]
+    for weight, char in zip(_W, code, strict=False):
+        total ^= _gf_mul(weight, _INDEX[char])
+    return total
+
+
+def check_character(body: str) -> str:
+    """The character that makes the weighted sum of the whole code zero in GF(32). Each position has its own
+    non-zero weight, so one wrong character (w·(a⊕b) ≠ 0) and two different neighbours swapped ((w1⊕w2)·(a⊕b) ≠
+    0) always change the sum: unlike Luhn mod 32, which misses the swap of the alphabet's first and last letters."""
+    return ALPHABET[_gf_mul(_syndrome(body), _INVERSE_LAST)]
 
 
 def generate() -> str:
@@ -51,7 +80,7 @@ def normalise(typed: str) -> str | None:
     code = "".join(ch for ch in (typed or "").upper() if ch not in " -\t")
     if len(code) != LENGTH or any(ch not in _INDEX for ch in code):
         return None
-    if check_character(code[:-1]) != code[-1]:
+    if _syndrome(code) != 0:
         return None
     return code
 
