@@ -3,8 +3,9 @@ printed in four groups of four: ``7KQM-X2PA-W9TD-HC4E``.
 
 The alphabet leaves out 0/O and 1/I, which are misread on paper. The check character (a weighted sum over
 GF(32)) catches every single wrong character and every swap of two different neighbours, so a typo is told apart
-("check the code") from a well-formed code that names no card (a guess, counted against the rate limit). Pure functions; the HMAC used
-to look a code up lives here too, keyed by the field key (and its old keys, during a rotation).
+("check the code") from a well-formed code that names no card (a guess, counted against the rate limit). Pure
+functions; the HMAC used to look a code up lives here too, keyed by the field key (and its old keys, during a
+rotation).
 """
 
 from __future__ import annotations
