@@ -208,7 +208,7 @@ def do_accrue_tenure(today: dt.date | None = None) -> int:
             _lock(row["subscriber_id"])
             _entry, created = _write(
                 row["subscriber_id"], EntryKind.TENURE, rules.tenure_points, key, on=today,
-                memo=_("%(n)s with us") % {"n": n},
+                memo=_("Anniversary with us: %(n)s") % {"n": n},
             )  # fmt: skip
             done += created
     return done
