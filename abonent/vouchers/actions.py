@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from abonent.billing import ledger
-from abonent.billing.actions.common import _check, _positive_amount
+from abonent.billing.actions.common import _check, _check_balance_after, _positive_amount
 from abonent.billing.models import TransactionKind
 from abonent.catalog.models import ChargeMode
 from abonent.core import audit, clock, events, secrets
@@ -64,8 +64,11 @@ def do_create_dealer(*, name: str, contacts: str = "", commission_percent=None, 
     if not name:
         raise _refuse(_("Give the dealer's name."), "required", "name")
     if commission_percent not in (None, ""):
-        commission_percent = Decimal(str(commission_percent))
-        if not Decimal("0") <= commission_percent < Decimal("100"):
+        try:
+            commission_percent = Decimal(str(commission_percent))
+        except ArithmeticError:
+            commission_percent = Decimal("-1")
+        if not commission_percent.is_finite() or not Decimal("0") <= commission_percent < Decimal("100"):
             raise _refuse(
                 _("The commission is a percentage from 0 to 99.99."), "commission_invalid", "commission_percent"
             )
@@ -182,10 +185,12 @@ def do_sell_vouchers(series: VoucherSeries, *, dealer: Dealer, first: int, last:
     ``key`` (the form's one-time token) makes a resubmitted form return the first sale. Every card of the range must
     be new: a range overlapping a sale already made is refused whole."""
     check_perm(acting_user, Perm.VOUCHER_MANAGE)
+    cards = list(_range(series, first, last).select_for_update(of=("self",)))
+    # Read after the cards' locks: a double-submitted form's second request waits for the first and returns its
+    # sale (the key's unique constraint is the backstop).
     previous = VoucherSale.objects.filter(key=key).first()
     if previous is not None:
         return previous
-    cards = list(_range(series, first, last).select_for_update())
     if any(card.status != VoucherStatus.NEW for card in cards):
         raise _refuse(_("Some cards of this range are not new: sold, void or expired."), "range_not_new", "first")
     if series.expires_on < clock.today():
@@ -358,6 +363,7 @@ def _usable(card: Voucher, subscriber_id: int | None) -> bool:
 def _credit(card: Voucher, subscriber, *, acting_user) -> None:
     account = ledger.subscriber_account(subscriber.pk, lock=True)
     amount = card.series.amount
+    _check_balance_after(account, amount, "code")
     tx, _created = ledger.post(
         key=f"voucher:{card.pk}",
         kind=TransactionKind.VOUCHER_ACTIVATION,
