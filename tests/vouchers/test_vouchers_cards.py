@@ -253,3 +253,18 @@ def test_two_subscribers_activating_one_card_at_once_get_it_once(postgres_only, 
     assert sum(balance(p) for p in people) == Decimal("500.00")
     assert LedgerTransaction.objects.filter(kind=TransactionKind.VOUCHER_ACTIVATION).count() == 1
     assert ledger.verify() == []
+
+
+def test_codes_are_found_during_a_field_key_rotation_and_rehashed_after_it(series, make_subscriber, settings):
+    old = settings.ABONENT_FIELD_KEY or settings.SECRET_KEY
+    settings.ABONENT_FIELD_KEY, settings.ABONENT_FIELD_KEY_OLD = "the-new-field-key-0123456789", [old]
+    subscriber = make_subscriber()
+    actions.activate(subscriber, code=code_of(card(series, 1)), acting_user=None, client_ip=None)
+    assert balance(subscriber) == Decimal("500.00")
+    second = card(series, 2)
+    plain = code_of(second)
+    codes.rehash([second.pk])  # what the rotation's on_rotated does, once it re-encrypted the code
+    settings.ABONENT_FIELD_KEY_OLD = []
+    assert card(series, 2).code_digest == codes.digest(plain.replace("-", ""))
+    actions.activate(subscriber, code=plain, acting_user=None, client_ip=None)
+    assert balance(subscriber) == Decimal("1000.00")
