@@ -336,6 +336,14 @@ ABONENT_PORTAL_CODE_RESEND_SECONDS = _at_least_one("ABONENT_PORTAL_CODE_RESEND_S
 # does not count): past it the portal refuses with 429, so a stolen token is no card-testing front.
 ABONENT_PORTAL_CHECKOUTS_PER_HOUR = _at_least_one("ABONENT_PORTAL_CHECKOUTS_PER_HOUR", 10)
 
+# Prepaid cards: well-formed codes that name no card, per subscriber and per address (network) within the window,
+# before activation is refused unchecked for the rest of it (docs/vouchers.md).
+ABONENT_VOUCHER_MAX_FAILURES = _at_least_one("ABONENT_VOUCHER_MAX_FAILURES", 5)
+ABONENT_VOUCHER_MAX_FAILURES_PER_IP = _at_least_one("ABONENT_VOUCHER_MAX_FAILURES_PER_IP", 20)
+ABONENT_VOUCHER_ATTEMPT_WINDOW_SECONDS = _at_least_one("ABONENT_VOUCHER_ATTEMPT_WINDOW_SECONDS", 3600)
+# Bonus points: what one point is worth in money when spent (docs/bonuses.md).
+ABONENT_BONUS_POINT_VALUE = os.environ.get("ABONENT_BONUS_POINT_VALUE", "1.00")
+
 
 def _two_factor_roles() -> list[str]:
     """Staff roles that must use two-factor authentication (TOTP) to reach the console and the admin; other staff

@@ -6,3 +6,6 @@ class BonusesConfig(AppConfig):
     name = "abonent.bonuses"
     label = "bonuses"
     verbose_name = _("Bonuses")
+
+    def ready(self) -> None:
+        from . import events, panels, tasks  # noqa: F401

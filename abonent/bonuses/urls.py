@@ -1,5 +1,5 @@
 """The console's bonuses pages."""
 
-app_name = "bonuses"
+from .views import urlpatterns  # noqa: F401
 
-urlpatterns: list = []
+app_name = "bonuses"

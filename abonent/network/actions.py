@@ -130,7 +130,8 @@ def do_create_login(
     subscription=None,
     simultaneous_use: int = 1,
 ) -> Login:
-    check_perm(acting_user, Perm.NETWORK_MANAGE)
+    if acting_user is not None:  # None: the system (a Wi-Fi card's hotspot login, vouchers.wifi)
+        check_perm(acting_user, Perm.NETWORK_MANAGE)
     username = normalise_username(kind, username)
     if kind in (LoginKind.PPPOE, LoginKind.HOTSPOT) and not password:
         raise ValidationError({"password": _("A PPPoE or hotspot login needs a password.")})

@@ -9,6 +9,7 @@ NAV = [
     ("plans", _("Plan")),
     ("services", _("Services")),
     ("usage", _("Usage")),
+    ("bonuses", _("Bonuses")),
     ("requests", _("Requests")),
     ("profile", _("Profile")),
 ]
@@ -20,6 +21,7 @@ SECTIONS = [
     ("plan", "plans"),
     ("services", "services"),
     ("usage", "usage"),
+    ("bonuses", "bonuses"),
     ("request", "requests"),
     ("profile", "profile"),
     ("security", "profile"),

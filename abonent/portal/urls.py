@@ -1,6 +1,6 @@
 """``/my/``: the subscriber's cabinet. Each area's views module lists its own routes."""
 
-from .views import auth, documents, home, pay, plans, profile, pwa, requests, services, usage
+from .views import auth, bonuses, cards, documents, home, pay, plans, profile, pwa, requests, services, usage
 
 app_name = "portal"
 urlpatterns = [
@@ -8,6 +8,8 @@ urlpatterns = [
     *home.urlpatterns,
     *pay.urlpatterns,
     *documents.urlpatterns,
+    *cards.urlpatterns,
+    *bonuses.urlpatterns,
     *plans.urlpatterns,
     *services.urlpatterns,
     *usage.urlpatterns,

@@ -1,5 +1,5 @@
 """The console's prepaid cards pages."""
 
-app_name = "vouchers"
+from .views import urlpatterns  # noqa: F401
 
-urlpatterns: list = []
+app_name = "vouchers"

@@ -12,4 +12,4 @@ from .auth import SubscriberTokenAuth
 router = Router(tags=["Subscriber portal"], auth=SubscriberTokenAuth())
 
 # Each area adds its routes to ``router``.
-from . import account, documents, home, payments, plans, profile, requests  # noqa: E402,F401
+from . import account, bonuses, documents, home, payments, plans, profile, requests, vouchers  # noqa: E402,F401

@@ -50,7 +50,9 @@ from .common import (
 
 @transaction.atomic
 def do_create_subscriber(data: SubscriberData, *, acting_user) -> Subscriber:
-    check_perm(acting_user, Perm.SUBSCRIBER_CREATE)
+    """``acting_user=None`` is the system itself (a Wi-Fi card activated on the hotspot page: vouchers.wifi)."""
+    if acting_user is not None:
+        check_perm(acting_user, Perm.SUBSCRIBER_CREATE)
     errors: dict[str, list] = {}
     try:
         profile = clean_profile({name: getattr(data, name) for name in PROFILE_FIELDS})
@@ -61,7 +63,7 @@ def do_create_subscriber(data: SubscriberData, *, acting_user) -> Subscriber:
     branch = Branch.objects.filter(pk=data.branch_id, is_active=True).first()
     if branch is None:
         errors["branch_id"] = [ValidationError(_("Choose an existing branch."), code="branch_invalid")]
-    else:
+    elif acting_user is not None:
         check_branch(acting_user, branch.pk)
 
     account_number = (data.account_number or "").strip()
