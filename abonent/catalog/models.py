@@ -306,7 +306,9 @@ class PlanPrice(models.Model):
     # For daily plans priced per day instead of by splitting the monthly fee.
     daily_fee = MoneyField(_("daily fee"), null=True, blank=True)
     activation_fee = MoneyField(_("activation fee"), default=0)
-    # Time plans: the price of every started minute or hour (the plan's ``time_unit``), dated like the fees.
+    # Time plans: the price of every started minute or hour (the plan's ``time_unit``), dated like the fees. Not
+    # negative by the action, not by a constraint: adding one rebuilds this table on SQLite, which the ledger's
+    # reference triggers on it refuse.
     unit_price = MoneyField(_("price per unit of time"), null=True, blank=True)
     created_at = models.DateTimeField()
 
@@ -321,9 +323,6 @@ class PlanPrice(models.Model):
                 & Q(activation_fee__gte=0)
                 & (Q(daily_fee__isnull=True) | Q(daily_fee__gte=0)),
                 name="catalog_planprice_not_negative",
-            ),
-            models.CheckConstraint(
-                condition=Q(unit_price__isnull=True) | Q(unit_price__gte=0), name="catalog_planprice_unit_not_negative"
             ),
         ]
 

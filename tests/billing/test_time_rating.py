@@ -3,10 +3,8 @@ at every billing period boundary), each part at its day's price, exactly once.""
 
 import datetime as dt
 import logging
-import threading
 
 import pytest
-from django.db import connection
 
 from abonent.billing import actions
 from abonent.billing.ledger import verify
@@ -157,33 +155,3 @@ def test_a_time_plan_needs_a_unit_price(make_plan):
     with pytest.raises(ValidationError) as caught:
         make_plan("wifi-neg", "0", charge_mode="time", unit_price=D("-1.00"))
     assert caught.value.error_dict["unit_price"][0].code == "amount_negative"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_two_passes_at_once_charge_each_part_once(on_time, subscriber, nas):
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent writers need PostgreSQL")
-    for day in range(10, 20):
-        session(nas, subscriber, local(2026, 11, day, 23, 30), local(2026, 11, day + 1, 0, 30))
-    barrier = threading.Barrier(3)
-    errors = []
-
-    def worker():
-        try:
-            barrier.wait()
-            rate(local(2026, 11, 25, 0, 0))
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert TimeRating.objects.count() == 20
-    assert len(time_charges(on_time)) == 20
-    assert balance(subscriber) == D("500.00") - D("600.00")
-    assert verify() == []
