@@ -1,6 +1,6 @@
 """``/my/``: the subscriber's cabinet. Each area's views module lists its own routes."""
 
-from .views import auth, home, pay, plans, profile, pwa, requests, services, usage
+from .views import auth, home, pay, plans, profile, pwa, requests, services, time_online, usage
 
 app_name = "portal"
 urlpatterns = [
@@ -10,6 +10,7 @@ urlpatterns = [
     *plans.urlpatterns,
     *services.urlpatterns,
     *usage.urlpatterns,
+    *time_online.urlpatterns,
     *requests.urlpatterns,
     *profile.urlpatterns,
     *pwa.urlpatterns,
