@@ -88,7 +88,10 @@ def time_package_label(package: TimePackage) -> str:
     from abonent.core.money import format_money
 
     minutes = package.seconds // 60
-    amount = (_("%(hours)s h") % {"hours": minutes // 60}) if minutes % 60 == 0 else _("%(minutes)s min") % {"minutes": minutes}
+    if minutes % 60 == 0:
+        amount = _("%(hours)s h") % {"hours": minutes // 60}
+    else:
+        amount = _("%(minutes)s min") % {"minutes": minutes}
     return _("%(name)s: %(amount)s within %(days)s days, %(price)s") % {
         "name": package.name,
         "amount": amount,

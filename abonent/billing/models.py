@@ -562,12 +562,12 @@ class TimePackagePurchase(models.Model):
             models.CheckConstraint(condition=Q(price__gte=0), name="billing_timepkg_price_not_negative"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.package_id} until {self.expires_at}"
+
     @property
     def left_seconds(self) -> int:
         return self.seconds - self.used_seconds
-
-    def __str__(self) -> str:
-        return f"{self.subscription_id} {self.package_id} until {self.expires_at}"
 
 
 class TimeRating(models.Model):

@@ -47,7 +47,6 @@ from .models import (
     SubscriptionStatus,
     TurboActivation,
 )
-
 from .rating.time_summary import time_packages_offered, time_summary
 
 LEDGER_LINES = 50

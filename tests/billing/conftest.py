@@ -64,7 +64,12 @@ def subscribed(monthly, subscriber, admin, on):
 def time_plan(make_plan):
     """1.00 ₽ per started minute, by time online (pay as you go), calendar periods."""
     return make_plan(
-        "wifi-minute", "0.00", name="Wi-Fi поминутно", charge_mode="time", time_unit="minute", unit_price=Decimal("1.00")
+        "wifi-minute",
+        "0.00",
+        name="Wi-Fi поминутно",
+        charge_mode="time",
+        time_unit="minute",
+        unit_price=Decimal("1.00"),
     )
 
 
@@ -73,7 +78,11 @@ def nas(admin):
     from abonent.network import actions as network
 
     return network.do_create_nas(
-        acting_user=admin, secret="a-long-shared-secret-for-tests", vendor="mikrotik", name="hotspot", ip_address="10.9.0.1"
+        acting_user=admin,
+        secret="a-long-shared-secret-for-tests",
+        vendor="mikrotik",
+        name="hotspot",
+        ip_address="10.9.0.1",
     )
 
 

@@ -105,7 +105,10 @@ def test_an_open_session_is_charged_up_to_each_midnight_it_lasted_past(on_time, 
     live.status, live.stopped_at, live.session_time = "closed", local(2026, 12, 1, 2, 0), 4 * 3600
     live.save()
     rate(local(2026, 12, 1, 2, 5))
-    assert time_charges(on_time) == [(dt.date(2026, 11, 30), D("120.00"), 7200), (dt.date(2026, 12, 1), D("120.00"), 7200)]
+    assert time_charges(on_time) == [
+        (dt.date(2026, 11, 30), D("120.00"), 7200),
+        (dt.date(2026, 12, 1), D("120.00"), 7200),
+    ]
     assert balance(subscriber) == D("260.00")
 
 

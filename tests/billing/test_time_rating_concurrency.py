@@ -1,6 +1,5 @@
 """Time rating run by several workers at once: each part of a session is charged once (PostgreSQL)."""
 
-import datetime as dt
 import threading
 
 import pytest

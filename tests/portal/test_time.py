@@ -53,7 +53,9 @@ def test_the_page_shows_time_left_and_history_and_buys_a_package(guest, wifi, ad
     body = page.content.decode()
     assert 'data-testid="time-left">1 h 30 min' in body  # 90 ₽ left at 1 ₽ a minute
     assert 'data-testid="time-used">10 min' in body
-    bought = client.post(f"/my/time/{guest.subscriptions.get().pk}/package/", {"package": wifi[1].pk, "expected_price": "40.00"})
+    bought = client.post(
+        f"/my/time/{guest.subscriptions.get().pk}/package/", {"package": wifi[1].pk, "expected_price": "40.00"}
+    )
     assert bought.status_code == 302
     assert TimePackagePurchase.objects.get().seconds == 3600
     assert LedgerAccount.objects.get(subscriber=guest).balance == D("50.00")
@@ -76,7 +78,9 @@ def test_a_changed_price_is_not_charged(guest, wifi):
 
 def test_another_subscribers_subscription_is_404_and_a_monthly_plan_has_no_time_page(guest, wifi, subscriber):
     client = signed_in(subscriber)
-    response = client.post(f"/my/time/{guest.subscriptions.get().pk}/package/", {"package": wifi[1].pk, "expected_price": "40.00"})
+    response = client.post(
+        f"/my/time/{guest.subscriptions.get().pk}/package/", {"package": wifi[1].pk, "expected_price": "40.00"}
+    )
     assert response.status_code == 404
     assert client.get("/my/time/").status_code == 404
     assert not TimePackagePurchase.objects.exists()

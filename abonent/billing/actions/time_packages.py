@@ -31,9 +31,7 @@ def do_buy_time_package(
     if subscription.status != SubscriptionStatus.ACTIVE:
         raise ValidationError(_("Time packages are only for an active subscription."), code="subscription_not_active")
     if subscription.plan.charge_mode != ChargeMode.TIME:
-        raise ValidationError(
-            _("Time packages are only for plans charged by time online."), code="plan_not_time"
-        )
+        raise ValidationError(_("Time packages are only for plans charged by time online."), code="plan_not_time")
     if not package.is_active or not subscription.plan.time_packages.filter(pk=package.pk).exists():
         raise ValidationError(
             {"package": ValidationError(_("The plan does not offer this time package."), code="package_not_offered")}
@@ -80,7 +78,9 @@ def do_buy_time_package(
         after={"package": package.name, "seconds": package.seconds, "until": expires_at, "amount": price},
         reason=reason,
     )
-    events.emit("billing.time_package_bought", subscription_id=subscription.pk, subscriber_id=subscription.subscriber_id)
+    events.emit(
+        "billing.time_package_bought", subscription_id=subscription.pk, subscriber_id=subscription.subscriber_id
+    )
     if price > 0:
         events.emit("billing.balance_changed", subscriber_id=subscription.subscriber_id)
     return purchase

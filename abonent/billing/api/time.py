@@ -123,9 +123,7 @@ def get_time(request, subscription_id: int):
         },
         "packages": [purchase_data(p) for p in summary.packages],
         "offered": [package_data(p) for p in time_packages_offered(subscription)],
-        "history": [
-            {name: getattr(r, name) for name in TimeRatingOut.model_fields} for r in summary.history
-        ],
+        "history": [{name: getattr(r, name) for name in TimeRatingOut.model_fields} for r in summary.history],
     }
 
 

@@ -267,9 +267,7 @@ class _Context:
             )
             return None
         billable = time_math.billable_seconds(part, self.free_seconds)
-        in_effect = [
-            p for p in (self.packages() if billable else []) if p.starts_at <= part.start < p.expires_at
-        ]
+        in_effect = [p for p in (self.packages() if billable else []) if p.starts_at <= part.start < p.expires_at]
         priced = time_math.price_part(
             billable,
             package_available=sum(p.left_seconds for p in in_effect),

@@ -35,7 +35,7 @@ class TimeBudget(NamedTuple):
 
 
 def _cents(value) -> int:
-    return int(round(value * 100))
+    return round(value * 100)
 
 
 def seconds_left(budget: TimeBudget, now: float) -> int | None:

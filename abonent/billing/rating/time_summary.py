@@ -97,7 +97,7 @@ def time_summary(subscription: Subscription, *, history: int = 50) -> TimeSummar
 def purchases(subscription: Subscription, *, limit: int = 50) -> list[TimePackagePurchase]:
     """The packages bought for the subscription, newest first, expired ones included."""
     return list(
-        TimePackagePurchase.objects.filter(subscription=subscription).select_related("package").order_by(
-            "-starts_at", "-id"
-        )[:limit]
+        TimePackagePurchase.objects.filter(subscription=subscription)
+        .select_related("package")
+        .order_by("-starts_at", "-id")[:limit]
     )
