@@ -158,3 +158,23 @@ def test_a_time_plan_needs_a_unit_price(make_plan):
     with pytest.raises(ValidationError) as caught:
         make_plan("wifi-neg", "0", charge_mode="time", unit_price=D("-1.00"))
     assert caught.value.error_dict["unit_price"][0].code == "amount_negative"
+
+
+def test_the_rate_time_command_prints_what_it_did(on_time, subscriber, nas):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    session(nas, subscriber, local(2026, 11, 10, 12, 0), local(2026, 11, 10, 12, 30))
+    out = io.StringIO()
+    with clock.travel_to(local(2026, 11, 10, 13, 0)):
+        call_command("rate_time", stdout=out)
+    assert json.loads(out.getvalue()) == {
+        "parts": 1,
+        "charges": 1,
+        "amount": "30.00",
+        "package_seconds": 0,
+        "skipped": 0,
+    }
+    assert balance(subscriber) == D("470.00")

@@ -84,3 +84,8 @@ def test_another_subscribers_subscription_is_404_and_a_monthly_plan_has_no_time_
     assert response.status_code == 404
     assert client.get("/my/time/").status_code == 404
     assert not TimePackagePurchase.objects.exists()
+
+
+def test_the_services_page_links_to_the_time_page_for_a_time_plan_only(guest, subscriber):
+    assert 'data-testid="time-link"' in signed_in(guest).get("/my/services/").content.decode()
+    assert 'data-testid="time-link"' not in signed_in(subscriber).get("/my/services/").content.decode()
