@@ -76,12 +76,18 @@ class _Session:
     session_time: int
 
 
+def _on_time_plans(horizon: dt.date):
+    """Subscriptions on time plans that may have sessions since ``horizon``."""
+    return Subscription.objects.filter(plan__charge_mode=ChargeMode.TIME).filter(
+        ~Q(status=SubscriptionStatus.TERMINATED) | Q(ended_on__gte=horizon)
+    )
+
+
 def _time_subscriptions(horizon: dt.date) -> dict[int, list[tuple[int, dt.date, dt.date | None]]]:
     """Subscriber → its subscriptions on time plans that may have sessions since ``horizon``, newest first."""
     result: dict[int, list[tuple[int, dt.date, dt.date | None]]] = {}
     rows = (
-        Subscription.objects.filter(plan__charge_mode=ChargeMode.TIME)
-        .filter(~Q(status=SubscriptionStatus.TERMINATED) | Q(ended_on__gte=horizon))
+        _on_time_plans(horizon)
         .order_by("-started_on", "-id")
         .values_list("subscriber_id", "id", "started_on", "ended_on")
     )
@@ -119,13 +125,16 @@ def rate_time(now: dt.datetime | None = None, *, subscriber_ids=None) -> TimeRat
     now = now or clock.now()
     result = TimeRatingResult()
     horizon = now - LOOKBACK
-    subscriptions = _time_subscriptions(timezone.localdate(horizon))
+    horizon_day = timezone.localdate(horizon)
+    subscriptions = _time_subscriptions(horizon_day)
     wanted = set(subscriptions) if subscriber_ids is None else set(subscriptions) & set(subscriber_ids)
     if not wanted:
         return result
     finished = TimeRating.objects.filter(session_id=OuterRef("pk"), final=True)
+    # A subquery rather than a list of ids: thousands of hotspot subscribers would pass SQLite's parameter limit.
+    whose = sorted(wanted) if subscriber_ids is not None else _on_time_plans(horizon_day).values("subscriber_id")
     sessions = (
-        Session.objects.filter(subscriber_id__in=sorted(wanted), started_at__gte=horizon)
+        Session.objects.filter(subscriber_id__in=whose, started_at__gte=horizon)
         .exclude(Exists(finished))
         .order_by("id")
     )

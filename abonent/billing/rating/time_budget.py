@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import NamedTuple
 
-from django.db.models import F, Max, Q
+from django.db.models import Exists, F, Max, OuterRef
 
 from abonent.catalog.models import TIME_UNIT_SECONDS, ChargeMode, PlanPrice
 from abonent.core import clock
@@ -77,7 +77,6 @@ def time_budgets(subscriber_ids=None, *, now: dt.datetime | None = None) -> dict
     )
     if not rows:
         return {}
-    subscriber_of = {row[0]: row[1] for row in rows}
     today = clock.today()
     prices: dict[int, int] = {}
     for plan_id, unit_price in (
@@ -86,18 +85,20 @@ def time_budgets(subscriber_ids=None, *, now: dt.datetime | None = None) -> dict
         .values_list("plan_id", "unit_price")
     ):
         prices.setdefault(plan_id, _cents(unit_price) if unit_price is not None else 0)
+    # Subqueries rather than lists of ids: every hotspot subscriber at once would pass SQLite's parameter limit.
+    whose = subs.values("subscriber_id")
     money = {
         subscriber_id: _cents(balance + credit)
-        for subscriber_id, balance, credit in LedgerAccount.objects.filter(
-            subscriber_id__in=set(subscriber_of.values())
-        ).values_list("subscriber_id", "balance", "credit_limit")
+        for subscriber_id, balance, credit in LedgerAccount.objects.filter(subscriber_id__in=whose).values_list(
+            "subscriber_id", "balance", "credit_limit"
+        )
     }
     packages: dict[int, int] = {}
     for sub_id, seconds, used in TimePackagePurchase.objects.filter(
-        subscription_id__in=list(subscriber_of), starts_at__lte=now, expires_at__gt=now, used_seconds__lt=F("seconds")
+        subscription_id__in=subs.values("pk"), starts_at__lte=now, expires_at__gt=now, used_seconds__lt=F("seconds")
     ).values_list("subscription_id", "seconds", "used_seconds"):
         packages[sub_id] = packages.get(sub_id, 0) + seconds - used
-    pending = _pending(Session, subscriber_of, now - LOOKBACK)
+    pending = _pending(Session, whose, now - LOOKBACK)
     result = {}
     for sub_id, subscriber_id, plan_id, unit, free_minutes, minimum in rows:
         result[sub_id] = TimeBudget(
@@ -112,17 +113,15 @@ def time_budgets(subscriber_ids=None, *, now: dt.datetime | None = None) -> dict
     return result
 
 
-def _pending(Session, subscriber_of: dict[int, int], horizon: dt.datetime) -> dict[int, list[tuple]]:
+def _pending(Session, whose, horizon: dt.datetime) -> dict[int, list[tuple]]:
     """Subscriber → its sessions' time not rated yet: from the end of the last rated part (or the start)."""
-    sessions = list(
-        Session.objects.filter(subscriber_id__in=set(subscriber_of.values()), started_at__gte=horizon)
-        .filter(Q(status="open") | ~Q(pk__in=TimeRating.objects.filter(final=True).values("session_id")))
-        .values_list("id", "subscriber_id", "started_at", "stopped_at")
-    )
+    finished = TimeRating.objects.filter(session_id=OuterRef("pk"), final=True)
+    unfinished = Session.objects.filter(subscriber_id__in=whose, started_at__gte=horizon).exclude(Exists(finished))
+    sessions = list(unfinished.values_list("id", "subscriber_id", "started_at", "stopped_at"))
     if not sessions:
         return {}
     rated_until = dict(
-        TimeRating.objects.filter(session_id__in=[s[0] for s in sessions])
+        TimeRating.objects.filter(session_id__in=unfinished.values("pk"))
         .values("session_id")
         .annotate(until=Max("part_end"))
         .values_list("session_id", "until")
