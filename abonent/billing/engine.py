@@ -146,7 +146,10 @@ def period_for(plan: Plan, start: dt.date, anchor_day: int) -> tuple[dt.date, dt
 def amount_for(
     plan: Plan, price: PlanPrice, start: dt.date, end: dt.date, full_start: dt.date
 ) -> tuple[Decimal, int | None, int | None]:
-    """Fee for the period and its proration fraction (``None`` when the whole period is charged)."""
+    """Fee for the period and its proration fraction (``None`` when the whole period is charged). A time plan has
+    no recurring fee: its time online is rated (``rating.time``)."""
+    if plan.charge_mode == ChargeMode.TIME:
+        return Decimal("0.00"), None, None
     if plan.charge_mode == ChargeMode.DAILY:
         if plan.daily_pricing == DailyPricing.FIXED:
             return price.daily_fee or Decimal("0.00"), None, None
@@ -516,8 +519,24 @@ class BillingRun:
         """The priced period of ``plan_id`` beginning at ``start``, or why it cannot be charged (cached)."""
         info = self._plan_info(plan_id)
         price = info.price_on(start)
-        if price is None:
-            result: _Period | str = f"plan {info.plan.code} has no price on {start.isoformat()}"
+        if info.plan.charge_mode == ChargeMode.TIME:
+            # No fee, priced or not: the cursor walks the periods (where rating splits sessions) and writes nothing.
+            _start, end, _full = period_for(info.plan, start, anchor_day)
+            result: _Period | str = _Period(
+                start=start,
+                end=end,
+                start_text=start.isoformat(),
+                end_text=end.isoformat(),
+                amount=Decimal("0.00"),
+                amount_text="0.00",
+                numerator=None,
+                denominator=None,
+                price_id=price.pk if price else 0,
+                revenue_account_id=info.revenue_account_id,
+                only_if_online=False,
+            )
+        elif price is None:
+            result = f"plan {info.plan.code} has no price on {start.isoformat()}"
         else:
             period_start, period_end, full_start = period_for(info.plan, start, anchor_day)
             amount, numerator, denominator = amount_for(info.plan, price, period_start, period_end, full_start)

@@ -11,7 +11,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from abonent.catalog.forms import money_field, turbo_label
-from abonent.catalog.models import Plan, Turbo
+from abonent.catalog.models import Plan, TimePackage, Turbo
 from abonent.core.forms import ConsoleForm
 
 
@@ -82,6 +82,34 @@ class TurboForm(ConsoleForm):
         super().__init__(*args, **kwargs)
         if offered is not None:
             self.fields["turbo"].choices = [("", "---------"), *((t.pk, turbo_label(t)) for t in offered)]
+
+
+def time_package_label(package: TimePackage) -> str:
+    from abonent.core.money import format_money
+
+    minutes = package.seconds // 60
+    if minutes % 60 == 0:
+        amount = _("%(hours)s h") % {"hours": minutes // 60}
+    else:
+        amount = _("%(minutes)s min") % {"minutes": minutes}
+    return _("%(name)s: %(amount)s within %(days)s days, %(price)s") % {
+        "name": package.name,
+        "amount": amount,
+        "days": package.validity_days,
+        "price": format_money(package.price),
+    }
+
+
+class TimePackageForm(ConsoleForm):
+    """Buy a time package for a subscription on a time plan; ``do_buy_time_package`` refuses one not offered."""
+
+    package = forms.ModelChoiceField(label=_("Time package"), queryset=TimePackage.objects.all())
+    reason = forms.CharField(label=_("Comment"), max_length=500, required=False)
+
+    def __init__(self, *args, offered=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if offered is not None:
+            self.fields["package"].choices = [("", "---------"), *((p.pk, time_package_label(p)) for p in offered)]
 
 
 class TurboEndForm(ConsoleForm):

@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from abonent.catalog.forms import kbps_to_mbps
+from abonent.catalog.models import ChargeMode
 from abonent.staff.permissions import Perm, has_perm
 from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
@@ -31,6 +32,7 @@ from .forms import (
     PlanChangeForm,
     PromisedPaymentForm,
     TerminateForm,
+    TimePackageForm,
     TurboEndForm,
     TurboForm,
     UnfreezeForm,
@@ -45,6 +47,7 @@ from .models import (
     SubscriptionStatus,
     TurboActivation,
 )
+from .rating.time_summary import time_packages_offered, time_summary
 
 LEDGER_LINES = 50
 
@@ -83,6 +86,9 @@ class SubscriptionRow:
     turbo: TurboActivation | None = None
     turbo_form: TurboForm | None = None
     turbo_end_form: TurboEndForm | None = None
+    # Time plans: time used this period and packages left (rating.time_summary), and buying a package.
+    time: object | None = None
+    time_package_form: TimePackageForm | None = None
 
     # The speeds the turbo on was bought with, in the Mbit/s the console shows.
     @property
@@ -119,6 +125,11 @@ def subscriptions_context(request, subscriber, bound: dict | None = None, notice
             # turned on elsewhere, or run out while the card was open: the worker ends them every minute).
             if s.offers_turbo and (row.turbo is None or f"turbo-{s.pk}" in (bound or {})):
                 row.turbo_form = _form(bound, f"turbo-{s.pk}", TurboForm, offered=selectors.turbos_offered(s))
+        if s.plan.charge_mode == ChargeMode.TIME and s.status != SubscriptionStatus.TERMINATED:
+            row.time = time_summary(s, history=0)
+            offered = time_packages_offered(s)
+            if can_manage and s.status == SubscriptionStatus.ACTIVE and offered.exists():
+                row.time_package_form = _form(bound, f"time-package-{s.pk}", TimePackageForm, offered=offered)
         if can_manage and (row.turbo is not None or f"turbo-end-{s.pk}" in (bound or {})):
             row.turbo_end_form = _form(bound, f"turbo-end-{s.pk}", TurboEndForm)
         if can_manage and s.status == SubscriptionStatus.FROZEN:
@@ -172,6 +183,7 @@ def render_billing_panel(
 register_action_labels(
     {
         "billing.subscription_activated": _("Subscribed to a plan"),
+        "billing.time_package_bought": _("Time package bought"),
         "billing.subscription_terminated": _("Subscription terminated"),
         "billing.plan_changed": _("Plan changed"),
         "billing.plan_change_scheduled": _("Plan change scheduled"),

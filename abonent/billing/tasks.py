@@ -37,3 +37,12 @@ def finish_turbos() -> int:
     from .actions import do_finish_due_turbos
 
     return do_finish_due_turbos()
+
+
+@periodic("billing.rate_time", every=dt.timedelta(minutes=5))
+@task(queue_name="billing")
+def rate_time() -> dict:
+    from .rating.time import rate_time as run
+
+    result = run()
+    return {"parts": result.parts, "charges": result.charges, "amount": str(result.amount)}

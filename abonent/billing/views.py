@@ -32,6 +32,7 @@ from .forms import (
     PlanChangeForm,
     PromisedPaymentForm,
     TerminateForm,
+    TimePackageForm,
     TurboEndForm,
     TurboForm,
     UnfreezeForm,
@@ -39,6 +40,7 @@ from .forms import (
 )
 from .models import Charge
 from .panels import PANELS, render_billing_panel
+from .rating.time_summary import time_packages_offered
 from .selectors import checked_preview
 
 
@@ -318,6 +320,31 @@ def turbo(request, pk, sid):
         do=do,
         sid=sid,
         form_kwargs=lambda subscription: {"offered": selectors.turbos_offered(subscription)},
+    )
+
+
+@require_POST
+@login_required
+def time_package(request, pk, sid):
+    def do(subscriber, subscription, data):
+        purchase = actions.do_buy_time_package(
+            subscription, package=data["package"], acting_user=request.user, reason=data["reason"]
+        )
+        return _("Time package “%(name)s” bought, usable until %(time)s") % {
+            "name": purchase.package.name,
+            "time": _moment(purchase.expires_at),
+        }
+
+    return _post(
+        request,
+        pk,
+        panel="subscriptions",
+        key=f"time-package-{sid}",
+        form_class=TimePackageForm,
+        perm=Perm.SUBSCRIPTION_MANAGE,
+        do=do,
+        sid=sid,
+        form_kwargs=lambda subscription: {"offered": time_packages_offered(subscription)},
     )
 
 

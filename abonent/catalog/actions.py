@@ -14,7 +14,7 @@ from abonent.core import audit, clock
 from abonent.core.money import AMOUNT_LIMIT, format_money, quantize
 from abonent.staff.permissions import Perm, check_perm
 
-from .models import Plan, PlanPrice, Service, Turbo
+from .models import ChargeMode, Plan, PlanPrice, Service, TimePackage, Turbo
 
 
 @transaction.atomic
@@ -39,10 +39,13 @@ def do_create_plan(
     valid_from: dt.date | None = None,
     daily_fee: Decimal | None = None,
     activation_fee: Decimal = Decimal("0"),
+    unit_price: Decimal | None = None,
     **fields,
 ) -> Plan:
     """Create a plan with its first price version."""
     check_perm(acting_user, Perm.CATALOG_MANAGE)
+    if "minimum_session_charge" in fields:
+        fields["minimum_session_charge"] = _time_money(fields["minimum_session_charge"], "minimum_session_charge")
     switchable_to = fields.pop("switchable_to", [])
     turbos = fields.pop("turbos", [])
     plan = Plan(**fields)
@@ -59,6 +62,7 @@ def do_create_plan(
         monthly_fee=monthly_fee,
         daily_fee=daily_fee,
         activation_fee=activation_fee,
+        unit_price=unit_price,
         acting_user=acting_user,
         allow_past=True,
     )
@@ -74,6 +78,7 @@ def do_add_plan_price(
     acting_user,
     daily_fee: Decimal | None = None,
     activation_fee: Decimal = Decimal("0"),
+    unit_price: Decimal | None = None,
 ) -> PlanPrice:
     """A new price from ``valid_from`` (tomorrow or later: periods already charged keep the price they used)."""
     check_perm(acting_user, Perm.CATALOG_MANAGE)
@@ -83,13 +88,42 @@ def do_add_plan_price(
         monthly_fee=monthly_fee,
         daily_fee=daily_fee,
         activation_fee=activation_fee,
+        unit_price=unit_price,
         acting_user=acting_user,
         allow_past=False,
     )
 
 
-def _add_price(plan, *, valid_from, monthly_fee, daily_fee, activation_fee, acting_user, allow_past) -> PlanPrice:
+def _time_money(value, field: str) -> Decimal:
+    amount = quantize(value or 0)
+    if amount < 0:
+        raise ValidationError({field: ValidationError(_("A price cannot be negative."), code="amount_negative")})
+    if amount > AMOUNT_LIMIT:
+        raise ValidationError(
+            {
+                field: ValidationError(
+                    _("The amount must not exceed %(limit)s.") % {"limit": format_money(AMOUNT_LIMIT)},
+                    code="amount_too_large",
+                )
+            }
+        )
+    return amount
+
+
+def _add_price(
+    plan, *, valid_from, monthly_fee, daily_fee, activation_fee, acting_user, allow_past, unit_price=None
+) -> PlanPrice:
     errors = {}
+    unit_price = quantize(unit_price) if unit_price is not None else None
+    if plan.charge_mode == ChargeMode.TIME:
+        # A time plan has no recurring fee: its time online is what is charged.
+        monthly_fee, daily_fee = Decimal("0"), None
+        if unit_price is None:
+            errors["unit_price"] = ValidationError(
+                _("A plan charged by time online needs a price per unit of time."), code="required"
+            )
+    if unit_price is not None and unit_price < 0:
+        errors["unit_price"] = ValidationError(_("A price cannot be negative."), code="amount_negative")
     monthly_fee = quantize(monthly_fee)
     activation_fee = quantize(activation_fee)
     daily_fee = quantize(daily_fee) if daily_fee is not None else None
@@ -108,7 +142,13 @@ def _add_price(plan, *, valid_from, monthly_fee, daily_fee, activation_fee, acti
             _("A new price starts tomorrow at the earliest: today may be charged at the current price already."),
             code="date_not_future",
         )
-    for name, amount in (("monthly_fee", monthly_fee), ("activation_fee", activation_fee), ("daily_fee", daily_fee)):
+    amounts = (
+        ("monthly_fee", monthly_fee),
+        ("activation_fee", activation_fee),
+        ("daily_fee", daily_fee),
+        ("unit_price", unit_price),
+    )
+    for name, amount in amounts:
         if amount is not None and amount > AMOUNT_LIMIT:
             errors[name] = ValidationError(
                 _("The amount must not exceed %(limit)s.") % {"limit": format_money(AMOUNT_LIMIT)},
@@ -122,6 +162,7 @@ def _add_price(plan, *, valid_from, monthly_fee, daily_fee, activation_fee, acti
         monthly_fee=monthly_fee,
         daily_fee=daily_fee,
         activation_fee=activation_fee,
+        unit_price=unit_price,
         created_at=clock.now(),
     )
     try:
@@ -146,6 +187,7 @@ def _add_price(plan, *, valid_from, monthly_fee, daily_fee, activation_fee, acti
             "monthly_fee": monthly_fee,
             "daily_fee": daily_fee,
             "activation_fee": activation_fee,
+            "unit_price": unit_price,
         },
     )
     return price
@@ -197,3 +239,34 @@ def do_update_turbo(turbo: Turbo, *, acting_user, plans=None, **fields) -> Turbo
     old, new = audit.diff(before, {**audit.snapshot(turbo), "plans": sorted(turbo.plans.values_list("pk", flat=True))})
     audit.record(actor=acting_user, action="catalog.turbo_updated", obj=turbo, before=old, after=new)
     return turbo
+
+
+# --- time packages ------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def do_create_time_package(*, acting_user, plans=(), **fields) -> TimePackage:
+    """A time package ("10 hours within 30 days"), sold to subscribers of ``plans`` (time plans only)."""
+    check_perm(acting_user, Perm.CATALOG_MANAGE)
+    fields["price"] = _time_money(fields.get("price", 0), "price")
+    package = TimePackage(**fields)
+    package.full_clean()
+    not_time = [p for p in plans if p.charge_mode != ChargeMode.TIME]
+    if not_time:
+        raise ValidationError(
+            {
+                "plans": ValidationError(
+                    _("Time packages are sold only on plans charged by time online."), code="plan_not_time"
+                )
+            }
+        )
+    package.save()
+    if plans:
+        package.plans.set(plans)
+    audit.record(
+        actor=acting_user,
+        action="catalog.time_package_created",
+        obj=package,
+        after={**audit.snapshot(package), "plans": sorted(p.pk for p in plans)},
+    )
+    return package

@@ -20,7 +20,7 @@ from abonent.core.money import quantize
 from abonent.staff.permissions import Perm, check_perm
 
 from . import selectors
-from .models import Plan, Turbo
+from .models import Plan, TimePackage, Turbo
 
 MONEY_SCHEMA = {"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["650.00"]}
 
@@ -42,6 +42,7 @@ class PriceOut(Schema):
     monthly_fee: Money
     daily_fee: Money | None
     activation_fee: Money
+    unit_price: Money | None = Field(description="Time plans: the price of every started minute or hour")
 
 
 class ServiceOut(Schema):
@@ -76,6 +77,9 @@ class PlanOut(Schema):
     overage_rounding: str
     fup_download_kbps: int | None
     fup_upload_kbps: int | None
+    time_unit: str = Field(description="Time plans: minute or hour, what the unit price is per")
+    free_minutes: int = Field(description="Time plans: free at the start of every session")
+    minimum_session_charge: Money = Field(description="Time plans: the least a session costs once it costs anything")
     freeze_policy_id: int | None
     promised_payment_policy_id: int | None
     is_public: bool
@@ -122,6 +126,7 @@ def _price(price) -> dict | None:
         "monthly_fee": price.monthly_fee,
         "daily_fee": price.daily_fee,
         "activation_fee": price.activation_fee,
+        "unit_price": price.unit_price,
     }
 
 
@@ -164,4 +169,27 @@ def list_turbos(request, filters: Query[TurboFilters]):
     return [
         {**turbo_data(t), "plans": sorted(p.pk for p in t.plans.all())}
         for t in selectors.turbos_with_plans(include_inactive=filters.include_inactive)
+    ]
+
+
+class TimePackageWithPlansOut(Schema):
+    id: int
+    code: str
+    name: str
+    seconds: int = Field(description="Time online the package gives")
+    validity_days: int = Field(description="Days from the purchase the time can be used in; unused time is lost")
+    price: Money
+    is_active: bool = Field(description="false: no longer sold; packages already bought stay usable")
+    plans: list[int] = Field(description="Time plans whose subscribers may buy it")
+
+
+@router.get("/time-packages", response={200: list[TimePackageWithPlansOut], **ERRORS}, summary="List time packages")
+def list_time_packages(request):
+    check_perm(request.user, Perm.BILLING_VIEW)
+    return [
+        {
+            **{name: getattr(p, name) for name in TimePackageWithPlansOut.model_fields if name != "plans"},
+            "plans": sorted(plan.pk for plan in p.plans.all()),
+        }
+        for p in TimePackage.objects.prefetch_related("plans").order_by("price", "name")
     ]

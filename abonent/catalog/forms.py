@@ -30,6 +30,7 @@ from .models import (
     PromisedPaymentPolicy,
     ProrationUnit,
     Service,
+    TimeUnit,
     Turbo,
 )
 
@@ -110,6 +111,9 @@ class PlanPriceForm(ConsoleForm):
         _("Daily fee"), required=False, help_text=_("Only for daily plans with a fixed daily price.")
     )
     activation_fee = money_field(_("Activation fee"), initial=Decimal("0.00"))
+    unit_price = money_field(
+        _("Price per unit of time"), required=False, help_text=_("Only for plans charged by time online.")
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -122,6 +126,7 @@ class PlanPriceForm(ConsoleForm):
             "monthly_fee": data["monthly_fee"],
             "daily_fee": data["daily_fee"],
             "activation_fee": data["activation_fee"] if data["activation_fee"] is not None else Decimal("0.00"),
+            "unit_price": data["unit_price"],
         }
 
 
@@ -145,6 +150,16 @@ class PlanCreateForm(ConsoleForm):
         _("Daily fee"), required=False, help_text=_("Only for daily plans with a fixed daily price.")
     )
     activation_fee = money_field(_("Activation fee"), required=False, initial=Decimal("0.00"))
+    unit_price = money_field(
+        _("Price per unit of time"), required=False, help_text=_("Only for plans charged by time online.")
+    )
+    time_unit = forms.ChoiceField(
+        label=_("Time unit"), choices=TimeUnit.choices, initial=TimeUnit.MINUTE, required=False
+    )
+    free_minutes = forms.IntegerField(
+        label=_("Free minutes per session"), min_value=0, max_value=1440, initial=0, required=False
+    )
+    minimum_session_charge = money_field(_("Minimum charge per session"), required=False, initial=Decimal("0.00"))
     valid_from = forms.DateField(
         label=_("Price valid from"), required=False, widget=DATE_WIDGET, help_text=_("Empty: today.")
     )
@@ -235,6 +250,9 @@ class PlanCreateForm(ConsoleForm):
         "monthly_fee",
         "daily_fee",
         "valid_from",
+        "unit_price",
+        "time_unit",
+        "free_minutes",
     )
     # Model field (as the action's errors name it) → the form field that shows the error.
     FIELD_MAP = {**SPEEDS, "included_bytes": "included_gb"}
@@ -251,6 +269,9 @@ class PlanCreateForm(ConsoleForm):
         values["switchable_to"] = list(data["switchable_to"])
         values["turbos"] = list(data["turbos"])
         values["description"] = values["description"] or ""
+        values["minimum_session_charge"] = data["minimum_session_charge"] or Decimal("0.00")
+        values["time_unit"] = values["time_unit"] or TimeUnit.MINUTE
+        values["free_minutes"] = values["free_minutes"] or 0
         return values
 
 

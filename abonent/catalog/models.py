@@ -137,6 +137,16 @@ class ChargeMode(models.TextChoices):
     TIME = "time", _("By time online")
 
 
+class TimeUnit(models.TextChoices):
+    """What a time plan's price is per: every started unit is charged in full."""
+
+    MINUTE = "minute", _("Per minute")
+    HOUR = "hour", _("Per hour")
+
+
+TIME_UNIT_SECONDS = {TimeUnit.MINUTE: 60, TimeUnit.HOUR: 3600}
+
+
 class PeriodAnchor(models.TextChoices):
     CALENDAR = "calendar", _("Calendar month")
     ANNIVERSARY = "anniversary", _("From the activation day")
@@ -233,6 +243,14 @@ class Plan(models.Model):
     fup_download_kbps = models.PositiveIntegerField(_("download after the quota, kbit/s"), null=True, blank=True)
     fup_upload_kbps = models.PositiveIntegerField(_("upload after the quota, kbit/s"), null=True, blank=True)
 
+    # Time plans (charge mode TIME): the unit the price is per (``PlanPrice.unit_price``), the free start of
+    # every session and the least a session costs once it costs anything (billing/rating/time.py).
+    time_unit = models.CharField(_("time unit"), max_length=10, choices=TimeUnit.choices, default=TimeUnit.MINUTE)
+    free_minutes = models.PositiveIntegerField(
+        _("free minutes per session"), default=0, validators=[MaxValueValidator(24 * 60)]
+    )
+    minimum_session_charge = MoneyField(_("minimum charge per session"), default=0)
+
     freeze_policy = models.ForeignKey(
         FreezePolicy, verbose_name=_("freeze policy"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -269,6 +287,10 @@ class Plan(models.Model):
                 condition=Q(included_bytes__isnull=True) | Q(included_bytes__gte=0),
                 name="catalog_plan_included_not_negative",
             ),
+            models.CheckConstraint(
+                condition=Q(minimum_session_charge__gte=0, free_minutes__lte=24 * 60),
+                name="catalog_plan_time_settings_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -284,6 +306,10 @@ class PlanPrice(models.Model):
     # For daily plans priced per day instead of by splitting the monthly fee.
     daily_fee = MoneyField(_("daily fee"), null=True, blank=True)
     activation_fee = MoneyField(_("activation fee"), default=0)
+    # Time plans: the price of every started minute or hour (the plan's ``time_unit``), dated like the fees. Not
+    # negative by the action, not by a constraint: adding one rebuilds this table on SQLite, which the ledger's
+    # reference triggers on it refuse.
+    unit_price = MoneyField(_("price per unit of time"), null=True, blank=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -302,3 +328,46 @@ class PlanPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan} {self.monthly_fee} @ {self.valid_from}"
+
+
+# "10 hours within 30 days": a year of validity and a thousand hours are past anything sold as a package.
+MAX_PACKAGE_SECONDS = 1000 * 3600
+MAX_PACKAGE_DAYS = 366
+
+
+class TimePackage(models.Model):
+    """Prepaid time for time plans: so many hours or minutes online, used within so many days of purchase.
+
+    Rated time is taken from a subscriber's packages before money; time left when a package expires is lost.
+    A bought package keeps the time, validity and price it was bought with (billing.TimePackagePurchase).
+    """
+
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    seconds = models.PositiveIntegerField(
+        _("time, s"), validators=[MinValueValidator(60), MaxValueValidator(MAX_PACKAGE_SECONDS)]
+    )
+    validity_days = models.PositiveSmallIntegerField(
+        _("valid for, days"), validators=[MinValueValidator(1), MaxValueValidator(MAX_PACKAGE_DAYS)]
+    )
+    price = MoneyField(_("price"))
+    plans = models.ManyToManyField(Plan, verbose_name=_("plans"), blank=True, related_name="time_packages")
+    is_active = models.BooleanField(_("offered"), default=True)
+
+    class Meta:
+        verbose_name = _("time package")
+        verbose_name_plural = _("time packages")
+        ordering = ["price", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(seconds__gte=60, seconds__lte=MAX_PACKAGE_SECONDS), name="catalog_timepackage_seconds"
+            ),
+            models.CheckConstraint(
+                condition=Q(validity_days__gte=1, validity_days__lte=MAX_PACKAGE_DAYS),
+                name="catalog_timepackage_days",
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="catalog_timepackage_price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -36,6 +36,7 @@ _POLICY_EVENTS = (
     "subscription.plan_changed",
     "subscription.turbo_started",
     "subscription.turbo_ended",
+    "billing.time_package_bought",
 )
 # Changes pushed to the open sessions by CoA with the speed now in force (no reconnect).
 _COA_EVENTS = {
@@ -100,3 +101,19 @@ def _plans_switched(sender, *, switched: list[PlanSwitch], **kwargs) -> None:
     # The feed entry last, just before the chunk commits: the RADIUS processes read the feed by id with an
     # overlap (FEED_OVERLAP), and an id taken long before its commit could be passed over.
     actions.note_policy_change(subscriber_ids)
+
+
+@events.on("billing.balance_changed")
+def _time_balance_changed(*, event: str, subscriber_id=None, **payload) -> None:
+    """A subscriber on a time plan: the money left is its Session-Timeout, so the RADIUS processes reload it. Others'
+    balances do not change their policy (dunning's access states reach the NAS on their own)."""
+    if subscriber_id is None:
+        return
+    from abonent.billing.models import Subscription, SubscriptionStatus
+    from abonent.catalog.models import ChargeMode
+
+    on_time = Subscription.objects.filter(
+        subscriber_id=subscriber_id, status=SubscriptionStatus.ACTIVE, plan__charge_mode=ChargeMode.TIME
+    ).exists()
+    if on_time:
+        actions.note_policy_change([subscriber_id])

@@ -304,6 +304,8 @@ class RejectReason(models.TextChoices):
     SUSPENDED = "suspended", _("Access suspended for debt")
     BLOCKED = "blocked", _("Access blocked by operator")
     TERMINATED = "terminated", _("Access terminated by operator")
+    # A time plan (pay as you go) with no package time and no money left for a unit of time.
+    NO_TIME_LEFT = "no_time_left", _("No money or time left")
 
 
 class AuthAttempt(models.Model):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.db.models import Q
 
+from abonent.billing.rating.time_budget import seconds_left
 from abonent.core import clock, secrets
 from abonent.dunning.selectors import denied_subscribers, redirected_subscribers
 
@@ -472,11 +473,20 @@ class PolicyStore(SimultaneousUse, KnownDevices):
             # until it runs out; the worker's CoA then gives the plan's speed back, and a request after the
             # end gets it even before that.
             speed = turbo
+        floor = 60
+        if policy.time_budget is not None:
+            # Pay as you go: the session lasts as long as the package time and money left buy (checked last, as
+            # the other rejects that tell the login exists).
+            left = seconds_left(policy.time_budget, time.time())
+            if left is not None:
+                if left <= 0:
+                    return Decision(False, RejectReason.NO_TIME_LEFT)
+                timeout, floor = min(timeout, left), 1
         return Decision(
             True,
             restricted=policy.subscriber_id in self.debtors,
             speed=speed,
-            session_timeout=max(timeout, 60),
+            session_timeout=max(timeout, floor),
         )
 
 

@@ -12,6 +12,7 @@ from django.db import connection
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, Func, Q, QuerySet, Sum
 
 from abonent.billing.models import Subscription, SubscriptionStatus, TurboActivation, TurboStatus
+from abonent.billing.rating.time_budget import TimeBudget, time_budgets
 from abonent.catalog.models import Plan, ServiceKind
 from abonent.core import clock
 from abonent.staff.permissions import scope_to_branches
@@ -59,6 +60,8 @@ class LoginPolicy:
     # A turbo bought for the subscription: its speed until then (``PolicyStore.decide`` checks the time).
     turbo: Speed | None = None
     turbo_until: dt.datetime | None = None
+    # A subscription on a time plan: what its Session-Timeout is computed from (billing.rating.time_budget).
+    time_budget: TimeBudget | None = None
 
 
 def plan_speeds() -> dict[int, PlanSpeeds]:
@@ -146,6 +149,7 @@ def login_policies(subscriber_ids: Iterable[int] | None = None) -> list[LoginPol
         sub_id: (Speed(down, up), until)
         for sub_id, down, up, until in turbos.values_list("subscription_id", "download_kbps", "upload_kbps", "ends_at")
     }
+    budgets = time_budgets(subscriber_ids)
     result = []
     for (
         login_id,
@@ -178,6 +182,7 @@ def login_policies(subscriber_ids: Iterable[int] | None = None) -> list[LoginPol
                 simultaneous_use=simultaneous,
                 turbo=turbo,
                 turbo_until=turbo_until,
+                time_budget=budgets.get(current[0]) if current else None,
             )
         )
     return result

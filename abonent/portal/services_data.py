@@ -325,6 +325,8 @@ class ServicesPage:
     freezes: list[FreezeOffer]
     promised: PromisedOffer
     turbos: list[TurboOffer]
+    # On a time plan: the page links to ``/my/time/`` (time left, packages).
+    on_time_plan: bool = False
 
 
 def services_of(subscriber) -> ServicesPage:
@@ -334,4 +336,5 @@ def services_of(subscriber) -> ServicesPage:
         freezes=[offer for offer in map(freeze_offer, rows) if offer is not None],
         promised=promised_offer(subscriber),
         turbos=turbo_offers(rows),
+        on_time_plan=any(row.plan.charge_mode == "time" for row in rows),
     )

@@ -55,3 +55,42 @@ def subscribed(monthly, subscriber, admin, on):
         subscription = actions.do_activate_subscription(subscriber, plan=monthly, acting_user=admin)
     run_on(dt.date(2026, 12, 1))
     return subscription
+
+
+# --- time plans (test_time_*.py) ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def time_plan(make_plan):
+    """1.00 ₽ per started minute, by time online (pay as you go), calendar periods."""
+    return make_plan(
+        "wifi-minute",
+        "0.00",
+        name="Wi-Fi поминутно",
+        charge_mode="time",
+        time_unit="minute",
+        unit_price=Decimal("1.00"),
+    )
+
+
+@pytest.fixture
+def nas(admin):
+    from abonent.network import actions as network
+
+    return network.do_create_nas(
+        acting_user=admin,
+        secret="a-long-shared-secret-for-tests",
+        vendor="mikrotik",
+        name="hotspot",
+        ip_address="10.9.0.1",
+    )
+
+
+@pytest.fixture
+def on_time(time_plan, subscriber, admin, on):
+    """On ``time_plan`` since 1 November 2026 with 500 ₽ paid."""
+    from abonent.billing import actions
+
+    with on(dt.date(2026, 11, 1)):
+        actions.do_post_payment(subscriber, amount="500.00", channel="test", external_id="time-opening")
+        return actions.do_activate_subscription(subscriber, plan=time_plan, acting_user=admin)

@@ -56,6 +56,7 @@ def test_plans_list_with_todays_price_as_a_string(api, plans, make_plan, on):
         "monthly_fee": "650.00",
         "daily_fee": None,
         "activation_fee": "0.00",
+        "unit_price": None,
     }
     assert body[1]["service"] == {"id": plans[1].service_id, "code": "internet", "name": "Интернет", "kind": "internet"}
     assert (body[1]["download_kbps"], body[1]["upload_kbps"], body[1]["included_bytes"]) == (300_000, 100_000, None)

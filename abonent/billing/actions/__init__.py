@@ -6,6 +6,7 @@ itself (the scheduler, an event handler); views and the API always pass the pers
 - ``plan_changes``: upgrades now, downgrades at the next period, cancelling a scheduled one;
 - ``freezes``: voluntary pauses and their end;
 - ``turbo``: paid speed boosts;
+- ``time_packages``: prepaid time for time plans;
 - ``adjustments``: manual adjustments, one-off charges, credit limits;
 - ``reversals``: an adjustment undone, one charge given back whole or for some days;
 - ``payments``: payments credited to the ledger and promised payments;
@@ -33,6 +34,7 @@ from .payments import (
 from .plan_changes import do_cancel_pending_plan_change, do_change_plan, preview_change_plan
 from .reversals import REVERSIBLE_KINDS, do_reverse_charge, do_reverse_transaction
 from .subscriptions import do_activate_subscription, do_terminate_subscription
+from .time_packages import do_buy_time_package
 from .turbo import do_activate_turbo, do_end_turbo, do_finish_due_turbos
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "do_activate_subscription",
     "do_activate_turbo",
     "do_adjust_balance",
+    "do_buy_time_package",
     "do_cancel_pending_plan_change",
     "do_change_plan",
     "do_charge_one_off",

@@ -297,6 +297,7 @@ _TX_KIND = {
     SubscriptionEventKind.UNFROZEN: TransactionKind.FREEZE,
     SubscriptionEventKind.TERMINATED: TransactionKind.PLAN_CHANGE,
     SubscriptionEventKind.TURBO: TransactionKind.TURBO,
+    SubscriptionEventKind.TIME_PACKAGE: TransactionKind.TIME_PACKAGE,
 }
 
 

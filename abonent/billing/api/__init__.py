@@ -6,7 +6,7 @@ refusal is a 422 whose ``fields`` carry its code (``plan_not_offered``, ``amount
 request names them (``plan_id``, not the model's ``plan``).
 """
 
-from . import accounts, charges, subscriptions  # noqa: F401  (each registers its endpoints on the router)
+from . import accounts, charges, subscriptions, time  # noqa: F401  (each registers its endpoints on the router)
 from .common import router
 
 __all__ = ["router"]

@@ -1,4 +1,5 @@
 from django import template
+from django.utils.translation import gettext as _
 
 from abonent.core.money import format_money
 from abonent.core.phones import format_phone
@@ -23,3 +24,14 @@ def phone(value):
 def has_perm(context, perm):
     user = context["request"].user
     return user.has_perm(perm)
+
+
+@register.filter
+def duration_hm(seconds):
+    """Seconds as hours and minutes (``2 h 05 min``; under an hour ``35 min``), minutes rounded down."""
+    if seconds in (None, ""):
+        return ""
+    minutes = max(0, int(seconds)) // 60
+    if minutes < 60:
+        return _("%(minutes)s min") % {"minutes": minutes}
+    return _("%(hours)s h %(minutes)02d min") % {"hours": minutes // 60, "minutes": minutes % 60}

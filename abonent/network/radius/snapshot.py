@@ -21,6 +21,7 @@ import stat
 import time
 from pathlib import Path
 
+from abonent.billing.rating.time_budget import TimeBudget
 from abonent.core import secrets
 from abonent.core.files import write_private_file
 
@@ -80,6 +81,8 @@ def _login(policy: LoginPolicy) -> list:
             value = _speed(value)
         elif name == "turbo_until":
             value = _moment(value)
+        elif name == "time_budget" and value is not None:
+            value = [*value[:-1], [list(p) for p in value.pending]]
         row.append(value)
     return row
 
@@ -151,6 +154,9 @@ def _read_login(row: list) -> LoginPolicy:
     values["turbo"] = _read_speed(values["turbo"])
     if values["turbo_until"] is not None:
         values["turbo_until"] = dt.datetime.fromisoformat(values["turbo_until"])
+    if values.get("time_budget") is not None:
+        *numbers, pending = values["time_budget"]
+        values["time_budget"] = TimeBudget(*numbers, tuple(tuple(p) for p in pending))
     return LoginPolicy(**values)
 
 
