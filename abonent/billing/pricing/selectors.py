@@ -1,0 +1,101 @@
+"""Reads of pricing: the price a subscription pays and why, and the lists the console shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import QuerySet
+
+from abonent.catalog.models import ChargeMode, Plan
+from abonent.catalog.selectors import NoPriceError, price_on
+from abonent.core import clock
+
+from .models import Bundle, PriceOverride, Promotion
+from .rules import Context, Effective, RunPricing, discount, effective_price
+
+
+@dataclass(frozen=True)
+class PriceView:
+    """What a subscription pays for a whole period of ``plan`` from ``day``: the list price, the effective fee
+    and its source, the discount the promotions give on it, and the net."""
+
+    plan_id: int
+    day: dt.date
+    list_price: object  # PlanPrice
+    effective: Effective
+    discount: Decimal
+    promotions: tuple[str, ...]
+
+    @property
+    def fee(self) -> Decimal:
+        return self.effective.monthly_fee
+
+    @property
+    def net(self) -> Decimal:
+        return self.fee - self.discount
+
+    @property
+    def source(self) -> str:
+        return self.effective.source
+
+
+def context_of(
+    subscription, plan_id: int | None = None, pricing: RunPricing | None = None
+) -> tuple[RunPricing, Context]:
+    """The rules and the subscription's context for pricing it on ``plan_id`` (default: its plan)."""
+    pricing = pricing or RunPricing()
+    plan_id = plan_id or subscription.plan_id
+    found = pricing.contexts([(subscription.pk, subscription.subscriber_id, plan_id, None)])
+    return pricing, found.get(subscription.pk) or Context(started_on=subscription.started_on)
+
+
+def effective_for(subscription, plan: Plan | None = None, day: dt.date | None = None, *, pricing=None):
+    """The ``PlanPrice`` and the ``Effective`` price of ``plan`` (default: the subscription's) for the
+    subscription on ``day`` (default today). Raises ``NoPriceError`` when the plan has no list price then."""
+    plan = plan or subscription.plan
+    day = day or clock.today()
+    price = price_on(plan, day)
+    _pricing, ctx = context_of(subscription, plan.pk, pricing)
+    return price, effective_price(price, plan.pk, day, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
+
+
+def price_view(subscription, plan: Plan | None = None, day: dt.date | None = None) -> PriceView | None:
+    """What the subscription pays a period of ``plan`` from ``day``; ``None`` when the plan has no price."""
+    plan = plan or subscription.plan
+    day = day or clock.today()
+    try:
+        price = price_on(plan, day)
+    except NoPriceError:
+        return None
+    pricing, ctx = context_of(subscription, plan.pk)
+    if ctx.started_on is None:
+        ctx.started_on = subscription.started_on
+    effective = effective_price(price, plan.pk, day, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
+    promotions = pricing.promotions_for(plan.pk, day, ctx, effective.bundle_id)
+    fee = effective.monthly_fee
+    if plan.charge_mode == ChargeMode.DAILY and effective.daily_fee is not None:
+        fee = effective.daily_fee
+    return PriceView(plan.pk, day, price, effective, discount(fee, promotions), tuple(p.name for p in promotions))
+
+
+def overrides_of(subscription) -> QuerySet[PriceOverride]:
+    return PriceOverride.objects.filter(subscription_id=subscription.pk).select_related("plan", "set_by")
+
+
+def group_overrides() -> QuerySet[PriceOverride]:
+    return PriceOverride.objects.filter(group__isnull=False).select_related("group", "plan", "set_by")
+
+
+def promotions() -> QuerySet[Promotion]:
+    return Promotion.objects.prefetch_related("plans", "groups").select_related("bundle")
+
+
+def bundles() -> QuerySet[Bundle]:
+    return Bundle.objects.prefetch_related("items__plan__service")
+
+
+def in_force(rows, day: dt.date | None = None) -> list:
+    day = day or clock.today()
+    return [r for r in rows if r.valid_from <= day and (r.valid_until is None or day <= r.valid_until)]
