@@ -358,7 +358,7 @@ class Charge(models.Model):
             # A fee's discount line (billing/pricing), written with the fee by the run: once, like the fee.
             models.UniqueConstraint(
                 fields=["subscription", "period_start", "cycle"],
-                condition=Q(kind="discount", event__isnull=True),
+                condition=Q(kind="discount", event__isnull=True, reverses__isnull=True),
                 name="billing_charge_discount_once",
             ),
             models.UniqueConstraint(

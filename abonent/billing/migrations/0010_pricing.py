@@ -85,7 +85,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='charge',
-            constraint=models.UniqueConstraint(condition=models.Q(('event__isnull', True), ('kind', 'discount')), fields=('subscription', 'period_start', 'cycle'), name='billing_charge_discount_once'),
+            constraint=models.UniqueConstraint(condition=models.Q(('event__isnull', True), ('kind', 'discount'), ('reverses__isnull', True)), fields=('subscription', 'period_start', 'cycle'), name='billing_charge_discount_once'),
         ),
         migrations.AddField(
             model_name='bundle',
