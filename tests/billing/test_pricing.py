@@ -17,8 +17,13 @@ from abonent.catalog import actions as catalog
 from abonent.subscribers.models import SubscriberGroup
 
 D = Decimal
-NOV, DEC, JAN, FEB, MAR = (dt.date(2026, 11, 1), dt.date(2026, 12, 1), dt.date(2027, 1, 1), dt.date(2027, 2, 1),
-                           dt.date(2027, 3, 1))
+NOV, DEC, JAN, FEB, MAR = (
+    dt.date(2026, 11, 1),
+    dt.date(2026, 12, 1),
+    dt.date(2027, 1, 1),
+    dt.date(2027, 2, 1),
+    dt.date(2027, 3, 1),
+)
 
 
 def lines(subscription, start, kind=None):
@@ -60,12 +65,22 @@ def test_seasonal_twenty_percent_on_a_bundle(paid, monthly, tv, admin, on):
     seasonal 20 % off the bundle in December: each service's fee and discount line, revenue per service, and the
     ledger balanced."""
     with on(NOV):
-        bundle = pricing.do_create_bundle(name="Интернет+ТВ", plans=[monthly, tv], total="800.00", valid_from=NOV,
-                                          acting_user=admin)
-        pricing.do_create_promotion(name="Зима −20 %", kind="percent", value="20", bundle=bundle,
-                                    starts_on=DEC, ends_on=dt.date(2026, 12, 31), acting_user=admin)
-    assert [(i.plan_id, i.share) for i in bundle.items.order_by("id")] == [(monthly.pk, D("520.00")),
-                                                                           (tv.pk, D("280.00"))]
+        bundle = pricing.do_create_bundle(
+            name="Интернет+ТВ", plans=[monthly, tv], total="800.00", valid_from=NOV, acting_user=admin
+        )
+        pricing.do_create_promotion(
+            name="Зима −20 %",
+            kind="percent",
+            value="20",
+            bundle=bundle,
+            starts_on=DEC,
+            ends_on=dt.date(2026, 12, 31),
+            acting_user=admin,
+        )
+    assert [(i.plan_id, i.share) for i in bundle.items.order_by("id")] == [
+        (monthly.pk, D("520.00")),
+        (tv.pk, D("280.00")),
+    ]
     net = activate(paid, monthly, admin, on)
     box = activate(paid, tv, admin, on)
     # November: internet was charged before TV made the bundle, at its list price; TV at its share.
@@ -91,8 +106,14 @@ def test_seasonal_twenty_percent_on_a_bundle(paid, monthly, tv, admin, on):
 def test_individual_price_in_the_run_and_its_freeze_credit(paid, monthly, admin, on):
     subscription = activate(paid, monthly, admin, on)
     with on(NOV):
-        pricing.do_set_price_override(subscription=subscription, plan=monthly, monthly_fee="500.00", valid_from=DEC,
-                                      reason="Договор 17", acting_user=admin)
+        pricing.do_set_price_override(
+            subscription=subscription,
+            plan=monthly,
+            monthly_fee="500.00",
+            valid_from=DEC,
+            reason="Договор 17",
+            acting_user=admin,
+        )
     run_on(DEC)
     fee = Charge.objects.get(subscription=subscription, period_start=DEC, kind=ChargeKind.FEE)
     assert (fee.amount, fee.base_fee) == (D("500.00"), D("500.00"))
@@ -126,10 +147,22 @@ def test_plan_change_credits_what_was_charged(paid, monthly, make_plan, admin, o
     monthly.switchable_to.add(fast)
     subscription = activate(paid, monthly, admin, on)
     with on(NOV):
-        pricing.do_set_price_override(subscription=subscription, plan=monthly, monthly_fee="500.00", valid_from=DEC,
-                                      reason="Договор 17", acting_user=admin)
-        pricing.do_set_price_override(subscription=subscription, plan=fast, monthly_fee="700.00", valid_from=DEC,
-                                      reason="Договор 17", acting_user=admin)
+        pricing.do_set_price_override(
+            subscription=subscription,
+            plan=monthly,
+            monthly_fee="500.00",
+            valid_from=DEC,
+            reason="Договор 17",
+            acting_user=admin,
+        )
+        pricing.do_set_price_override(
+            subscription=subscription,
+            plan=fast,
+            monthly_fee="700.00",
+            valid_from=DEC,
+            reason="Договор 17",
+            acting_user=admin,
+        )
     run_on(DEC)
     with on(dt.date(2026, 12, 11)):
         subscription.refresh_from_db()
@@ -152,16 +185,24 @@ def test_group_price_lowest_of_several_and_precedence(paid, monthly, admin, on, 
     vip, school = SubscriberGroup.objects.create(name="VIP"), SubscriberGroup.objects.create(name="Школа")
     paid.groups.add(vip, school)
     with on(NOV):
-        pricing.do_set_price_override(group=vip, plan=monthly, monthly_fee="450.00", valid_from=NOV,
-                                      reason="VIP", acting_user=admin)
-        pricing.do_set_price_override(group=school, plan=monthly, monthly_fee="400.00", valid_from=NOV,
-                                      reason="Школы", acting_user=admin)
+        pricing.do_set_price_override(
+            group=vip, plan=monthly, monthly_fee="450.00", valid_from=NOV, reason="VIP", acting_user=admin
+        )
+        pricing.do_set_price_override(
+            group=school, plan=monthly, monthly_fee="400.00", valid_from=NOV, reason="Школы", acting_user=admin
+        )
     subscription = activate(paid, monthly, admin, on)
     assert lines(subscription, NOV) == [("fee", D("400.00"))]
     with on(NOV):
-        pricing.do_set_price_override(subscription=subscription, plan=monthly, monthly_fee="420.00",
-                                      valid_from=DEC, valid_until=dt.date(2026, 12, 31), reason="Акт сверки",
-                                      acting_user=admin)
+        pricing.do_set_price_override(
+            subscription=subscription,
+            plan=monthly,
+            monthly_fee="420.00",
+            valid_from=DEC,
+            valid_until=dt.date(2026, 12, 31),
+            reason="Акт сверки",
+            acting_user=admin,
+        )
     run_on(DEC)
     assert lines(subscription, DEC) == [("fee", D("420.00"))]  # its own price beats the groups'
     run_on(JAN)
@@ -176,8 +217,9 @@ def test_group_price_lowest_of_several_and_precedence(paid, monthly, admin, on, 
 
 def test_first_three_months_then_full_price(paid, monthly, admin, on):
     with on(NOV):
-        pricing.do_create_promotion(name="Три месяца −50 %", kind="percent", value="50", first_months=3,
-                                    acting_user=admin)
+        pricing.do_create_promotion(
+            name="Три месяца −50 %", kind="percent", value="50", first_months=3, acting_user=admin
+        )
     with on(dt.date(2026, 11, 16)):
         subscription = actions.do_activate_subscription(paid, plan=monthly, acting_user=admin)
     # 15 of 30 days of November: 325.00, half of it off (the whole period's 325 prorated: 162.50).

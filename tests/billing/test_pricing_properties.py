@@ -82,8 +82,13 @@ def test_a_month_nets_to_the_net_price(db, make_subscriber, monthly, admin, pric
         for n, (start, fee) in enumerate(ordered):
             until = ordered[n + 1][0] - dt.timedelta(days=1) if n + 1 < len(ordered) else None
             pricing.do_set_price_override(
-                subscription=subscription, plan=monthly, monthly_fee=fee, valid_from=start, valid_until=until,
-                reason="r", acting_user=admin,
+                subscription=subscription,
+                plan=monthly,
+                monthly_fee=fee,
+                valid_from=start,
+                valid_until=until,
+                reason="r",
+                acting_user=admin,
             )
     run_on(DEC)
     run_on(JAN)
@@ -97,10 +102,13 @@ def test_a_month_nets_to_the_net_price(db, make_subscriber, monthly, admin, pric
             # November was charged by the activation, before its prices were set: at the list price.
             fee = LIST if month == NOV else _fee_on(month, prices)
             off = _discount(fee, promos, month)
-            worth = lambda whole: (  # noqa: E731
-                prorate(whole, period=(month, period_end), used_from=used_from)
-                - prorate(whole, period=(month, period_end), used_from=used_until)
-            )
+            period = (month, period_end)
+
+            def worth(whole, period=period, used_from=used_from, used_until=used_until):
+                return prorate(whole, period=period, used_from=used_from) - prorate(
+                    whole, period=period, used_from=used_until
+                )
+
             net = worth(fee) - worth(off)
             expected[month] = net if fee > off else D("0.00")  # a period discounted whole is not charged
         got = {}

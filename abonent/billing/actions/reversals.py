@@ -232,7 +232,7 @@ def _still_billed(charge: Charge, subscription, first_day: dt.date, until: dt.da
     return total
 
 
-def _discount_of_days(charge: Charge, subscription, first_day: dt.date, until: dt.date) -> tuple[Charge | None, Decimal]:
+def _discount_of_days(charge: Charge, subscription, first_day: dt.date, until: dt.date):
     """The discount line beside a fee (billing/pricing) and its part for ``[first_day, until)``."""
     if charge.kind != ChargeKind.FEE:
         return None, ZERO

@@ -227,9 +227,7 @@ def do_create_promotion(
     if stacking not in Stacking.values:
         raise ValidationError({"stacking": ValidationError(_("Choose how it stacks."), code="invalid_choice")})
     if first_months is not None and not 0 < first_months <= 120:
-        raise ValidationError(
-            {"first_months": ValidationError(_("From 1 to 120 months."), code="months_out_of_range")}
-        )
+        raise ValidationError({"first_months": ValidationError(_("From 1 to 120 months."), code="months_out_of_range")})
     if starts_on and ends_on:
         _dates(starts_on, ends_on, until_field="ends_on")
     promotion = Promotion.objects.create(
@@ -274,10 +272,8 @@ def bundle_shares(total: Decimal, plans: list[Plan], day: dt.date) -> list[Decim
 
     prices = [price_on(plan, day).monthly_fee for plan in plans]
     whole = sum(prices, Decimal("0.00"))
-    if whole == 0:
-        shares = [Decimal("0.00")] * len(plans)
-    else:
-        shares = [quantize(total * p / whole) for p in prices]
+    # Nothing to be proportional to (all free): the whole total on the first plan.
+    shares = [quantize(total * p / whole) if whole else Decimal("0.00") for p in prices]
     shares[0] += total - sum(shares, Decimal("0.00"))
     return shares
 
@@ -335,7 +331,9 @@ def do_create_bundle(
         created_by=acting_user if getattr(acting_user, "pk", None) else None,
         created_at=clock.now(),
     )
-    BundleItem.objects.bulk_create([BundleItem(bundle=bundle, plan=p, share=s) for p, s in zip(plans, shares, strict=True)])
+    BundleItem.objects.bulk_create(
+        [BundleItem(bundle=bundle, plan=p, share=s) for p, s in zip(plans, shares, strict=True)]
+    )
     audit.record(
         actor=acting_user,
         action="billing.bundle_created",
