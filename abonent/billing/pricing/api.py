@@ -18,29 +18,13 @@ from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.models import SubscriberGroup
 
 from ..api.common import _fields_as_sent, _plan, _subscription
-from ..api.schemas import MONEY_IN
+from ..api.schemas import MONEY_IN, EffectivePriceOut
 from . import actions, selectors
 from .models import Bundle, PriceOverride, Promotion
 
 router = Router(tags=["pricing"])
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 WRITE_ERRORS = {400: ErrorOut, 409: ErrorOut, **ERRORS}
-
-
-class EffectivePriceOut(Schema):
-    subscription_id: int
-    plan_id: int
-    day: dt.date
-    list_fee: Money = Field(description="The plan's list price (PlanPrice)")
-    fee: Money = Field(description="The monthly fee this subscription is charged")
-    source: str = Field(description="subscription | group | bundle | plan: where the fee comes from")
-    source_id: int | None
-    reason: str
-    valid_from: dt.date | None
-    valid_until: dt.date | None = Field(description="The last day of the fee, inclusive")
-    discount: Money = Field(description="The promotions' discount on a whole period")
-    net: Money
-    promotions: list[str]
 
 
 class OverrideOut(Schema):
@@ -121,28 +105,6 @@ class BundleIn(Schema):
     reason: str = Field("", max_length=500)
 
 
-def price_out(subscription, day: dt.date | None = None) -> dict | None:
-    view = selectors.price_view(subscription, day=day)
-    if view is None:
-        return None
-    e = view.effective
-    return {
-        "subscription_id": subscription.pk,
-        "plan_id": view.plan_id,
-        "day": view.day,
-        "list_fee": view.list_price.monthly_fee,
-        "fee": view.fee,
-        "source": e.source,
-        "source_id": e.source_id,
-        "reason": e.reason,
-        "valid_from": e.valid_from,
-        "valid_until": e.valid_until,
-        "discount": view.discount,
-        "net": view.net,
-        "promotions": list(view.promotions),
-    }
-
-
 def _override(o: PriceOverride) -> dict:
     return {name: getattr(o, name) for name in OverrideOut.model_fields}
 
@@ -193,7 +155,7 @@ def _many(model, ids: list[int], field: str):
 )
 def get_price(request, subscription_id: int, day: dt.date | None = None):
     subscription = _subscription(request, subscription_id, Perm.BILLING_VIEW)
-    out = price_out(subscription, day)
+    out = selectors.price_data(subscription, day)
     if out is None:
         raise ValidationError(
             {"day": ValidationError(_("The plan has no price on this date."), code="plan_without_price")}

@@ -25,12 +25,9 @@ class PriceView:
     day: dt.date
     list_price: object  # PlanPrice
     effective: Effective
+    fee: Decimal  # a whole period's: a month's, or a day's of a plan priced by the day
     discount: Decimal
     promotions: tuple[str, ...]
-
-    @property
-    def fee(self) -> Decimal:
-        return self.effective.monthly_fee
 
     @property
     def net(self) -> Decimal:
@@ -61,7 +58,7 @@ def effective_for(subscription, plan: Plan | None = None, day: dt.date | None = 
     return price, effective_price(price, plan.pk, day, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
 
 
-def price_view(subscription, plan: Plan | None = None, day: dt.date | None = None) -> PriceView | None:
+def price_view(subscription, plan: Plan | None = None, day: dt.date | None = None, *, pricing=None) -> PriceView | None:
     """What the subscription pays a period of ``plan`` from ``day``; ``None`` when the plan has no price."""
     plan = plan or subscription.plan
     day = day or clock.today()
@@ -69,7 +66,7 @@ def price_view(subscription, plan: Plan | None = None, day: dt.date | None = Non
         price = price_on(plan, day)
     except NoPriceError:
         return None
-    pricing, ctx = context_of(subscription, plan.pk)
+    pricing, ctx = context_of(subscription, plan.pk, pricing)
     if ctx.started_on is None:
         ctx.started_on = subscription.started_on
     effective = effective_price(price, plan.pk, day, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
@@ -77,7 +74,7 @@ def price_view(subscription, plan: Plan | None = None, day: dt.date | None = Non
     fee = effective.monthly_fee
     if plan.charge_mode == ChargeMode.DAILY and effective.daily_fee is not None:
         fee = effective.daily_fee
-    return PriceView(plan.pk, day, price, effective, discount(fee, promotions), tuple(p.name for p in promotions))
+    return PriceView(plan.pk, day, price, effective, fee, discount(fee, promotions), tuple(p.name for p in promotions))
 
 
 def overrides_of(subscription) -> QuerySet[PriceOverride]:
@@ -99,3 +96,26 @@ def bundles() -> QuerySet[Bundle]:
 def in_force(rows, day: dt.date | None = None) -> list:
     day = day or clock.today()
     return [r for r in rows if r.valid_from <= day and (r.valid_until is None or day <= r.valid_until)]
+
+
+def price_data(subscription, day: dt.date | None = None, *, pricing=None) -> dict | None:
+    """``price_view`` as the API answers it (``EffectivePriceOut``)."""
+    view = price_view(subscription, day=day, pricing=pricing)
+    if view is None:
+        return None
+    e = view.effective
+    return {
+        "subscription_id": subscription.pk,
+        "plan_id": view.plan_id,
+        "day": view.day,
+        "list_fee": view.list_price.monthly_fee,
+        "fee": view.fee,
+        "source": e.source,
+        "source_id": e.source_id,
+        "reason": e.reason,
+        "valid_from": e.valid_from,
+        "valid_until": e.valid_until,
+        "discount": view.discount,
+        "net": view.net,
+        "promotions": list(view.promotions),
+    }
