@@ -29,6 +29,8 @@ from django.utils.translation import gettext as _
 from abonent.billing import actions as billing
 from abonent.billing import selectors as billing_data
 from abonent.billing.models import Charge, ChargeKind, Subscription, SubscriptionStatus
+from abonent.billing.pricing.rules import RunPricing
+from abonent.billing.pricing.selectors import effective_for
 from abonent.billing.selectors import PlanChangePreview
 from abonent.catalog.forms import kbps_to_mbps
 from abonent.catalog.models import Plan, PlanPrice
@@ -154,9 +156,17 @@ def plans_of(subscriber) -> list[SubscriptionPlans]:
     offers = {s.pk: list(offered_plans(s)) for s in rows}
     plan_ids = {s.plan_id for s in rows} | {s.pending_plan_id for s in rows if s.pending_plan_id}
     plan_ids |= {p.pk for plans in offers.values() for p in plans}
-    fees = prices_today(plan_ids, today)
+    list_fees = prices_today(plan_ids, today)
+    pricing = RunPricing()
     page = []
     for s in rows:
+        fees = list_fees
+        if not pricing.empty:
+            # The prices this subscriber pays (its own, its group's, a bundle's): what a change would charge.
+            fees = dict(list_fees)
+            for plan in [s.plan, s.pending_plan, *offers[s.pk]]:
+                if plan is not None and plan.pk in list_fees:
+                    fees[plan.pk] = effective_for(s, plan, today, pricing=pricing)[1].monthly_fee
         page.append(
             SubscriptionPlans(
                 subscription=s,

@@ -168,15 +168,6 @@ class Context:
     bundles: list = field(default_factory=list)  # the bundles its subscriber holds every member plan of
     started_on: dt.date | None = None
 
-    def key(self) -> tuple:
-        return (
-            tuple(o.id for o in self.own),
-            tuple(o.id for o in self.groups),
-            self.group_ids,
-            tuple(b.id for b in self.bundles),
-            self.started_on,
-        )
-
 
 class RunPricing:
     """The pricing rules, loaded once (a billing run, a preview), and the contexts of the subscriptions they
@@ -185,6 +176,13 @@ class RunPricing:
     def __init__(self):
         from .models import PriceOverride
 
+        # One query when there are no rules at all (most installations, most of the time): the portal's home and
+        # the billing run's default path pay nothing more for pricing.
+        self.empty = not _any_rules()
+        if self.empty:
+            self.promotions, self.bundles, self.group_overrides, self.has_own = [], [], {}, False
+            self.universal, self.personal = [], []
+            return
         self.promotions = load_promotions()
         self.bundles = load_bundles()
         self.group_overrides: dict[int, list[Override]] = {}
@@ -285,6 +283,17 @@ class RunPricing:
                 ):
                     ctx(sid).started_on = started_on
         return found
+
+
+def _any_rules() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM billing_promotion WHERE is_active) "
+            "OR EXISTS (SELECT 1 FROM billing_bundle) OR EXISTS (SELECT 1 FROM billing_priceoverride)"
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def override_of(o) -> Override:

@@ -13,7 +13,7 @@ from abonent.catalog.selectors import NoPriceError, price_on
 from abonent.core import clock
 
 from .models import Bundle, PriceOverride, Promotion
-from .rules import Context, Effective, RunPricing, discount, effective_price
+from .rules import ZERO, Context, Effective, RunPricing, discount, effective_price
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,31 @@ def price_view(subscription, plan: Plan | None = None, day: dt.date | None = Non
     if plan.charge_mode == ChargeMode.DAILY and effective.daily_fee is not None:
         fee = effective.daily_fee
     return PriceView(plan.pk, day, price, effective, fee, discount(fee, promotions), tuple(p.name for p in promotions))
+
+
+def next_fee(
+    plan: Plan, price, start: dt.date, anchor_day: int, *, subscription_id: int, subscriber_id: int, pricing=None
+):
+    """What the billing run will charge a subscription for its period of ``plan`` from ``start`` net of its
+    discount, and the ``Effective`` price it is at: ``(amount, effective)`` (the portal's next charge)."""
+    from ..calculations import prorate
+    from ..engine import amount_for, period_for
+
+    pricing = pricing or RunPricing()
+    ctx = pricing.contexts([(subscription_id, subscriber_id, plan.pk, None)]).get(subscription_id)
+    if ctx is None:
+        effective = effective_price(price, plan.pk, start)
+        promotions = [p for p in pricing.universal if p.applies(plan.pk, start)]
+    else:
+        effective = effective_price(price, plan.pk, start, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
+        promotions = pricing.promotions_for(plan.pk, start, ctx, effective.bundle_id)
+    period_start, period_end, full_start = period_for(plan, start, anchor_day)
+    amount, numerator, _denominator = amount_for(plan, effective, period_start, period_end, full_start)
+    whole = amount if plan.charge_mode == ChargeMode.DAILY else effective.monthly_fee
+    off = discount(whole, promotions)
+    if off and numerator is not None:
+        off = prorate(off, period=(full_start, period_end), used_from=period_start)
+    return (amount - off if amount > off else ZERO), effective
 
 
 def overrides_of(subscription) -> QuerySet[PriceOverride]:
