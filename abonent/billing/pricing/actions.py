@@ -139,7 +139,8 @@ def do_set_price_override(
 def do_end_price_override(override: PriceOverride, *, valid_until: dt.date, acting_user, reason: str = ""):
     """End an override on ``valid_until`` (its last day). Days already charged keep the price they were charged
     at, so it cannot end before yesterday: that would not undo the charges, only misexplain them."""
-    override = PriceOverride.objects.select_for_update().select_related("subscription__subscriber").get(pk=override.pk)
+    # Only the override's row is locked (its subscription is optional: no FOR UPDATE through an outer join).
+    override = PriceOverride.objects.select_for_update(of=("self",)).get(pk=override.pk)
     subscriber = override.subscription.subscriber if override.subscription_id else None
     _check(acting_user, Perm.PRICING_MANAGE, subscriber)
     yesterday = clock.today() - dt.timedelta(days=1)
