@@ -122,7 +122,12 @@ def charge_description(charge: Charge) -> str:
     """What a fee was for, as the operator reads it: the plan and the days covered (last day inclusive)."""
     last_day = charge.period_end - dt.timedelta(days=1)
     plan = charge.price.plan.name if charge.price_id else ""
-    return f"{plan} {charge.period_start:%d.%m.%Y}–{last_day:%d.%m.%Y}".strip()
+    text = f"{plan} {charge.period_start:%d.%m.%Y}–{last_day:%d.%m.%Y}".strip()
+    if charge.kind == ChargeKind.DISCOUNT:  # the fee's discount line beside it (billing/pricing)
+        from django.utils.translation import gettext as _
+
+        return _("discount on %(fee)s: %(amount)s") % {"fee": text, "amount": -charge.amount}
+    return text
 
 
 def subscriptions_of(subscriber) -> QuerySet[Subscription]:

@@ -313,3 +313,27 @@ def test_bad_prices_and_promotions_are_refused_with_codes(paid, monthly, admin, 
 
     assert PriceOverride.objects.count() == 1
     assert Promotion.objects.count() == 0
+
+
+def test_fixed_daily_plan_at_an_individual_daily_fee(paid, make_plan, admin, on):
+    daily = make_plan(
+        "daily", "600.00", name="Суточный", charge_mode="daily", daily_pricing="fixed", daily_fee=D("20.00")
+    )
+    with on(NOV):
+        pricing.do_create_promotion(name="−10 %", kind="percent", value="10", plans=[daily], acting_user=admin)
+    subscription = activate(paid, daily, admin, on)
+    with on(NOV):
+        pricing.do_set_price_override(
+            subscription=subscription,
+            plan=daily,
+            monthly_fee="450.00",
+            daily_fee="15.00",
+            valid_from=dt.date(2026, 11, 2),
+            reason="Договор",
+            acting_user=admin,
+        )
+    run_on(dt.date(2026, 11, 3))
+    assert lines(subscription, NOV) == [("discount", D("-2.00")), ("fee", D("20.00"))]
+    assert lines(subscription, dt.date(2026, 11, 2)) == [("discount", D("-1.50")), ("fee", D("15.00"))]
+    assert lines(subscription, dt.date(2026, 11, 3)) == [("discount", D("-1.50")), ("fee", D("15.00"))]
+    assert ledger.verify() == []
