@@ -235,6 +235,15 @@ def charged_since(subscription: Subscription, after_id: int, *kinds: str) -> Dec
     return quantize(rows.aggregate(total=Sum("amount"))["total"] or ZERO)
 
 
+def discount_taken_back_since(subscription: Subscription, after_id: int) -> Decimal:
+    """The discount lines an event wrote after charge ``after_id``: a credit's discount of the days it gives back
+    (billing/pricing), part of the credit, not of a catch-up."""
+    rows = Charge.objects.filter(
+        subscription_id=subscription.pk, pk__gt=after_id, kind=ChargeKind.DISCOUNT, event__isnull=False
+    )
+    return quantize(rows.aggregate(total=Sum("amount"))["total"] or ZERO)
+
+
 def balance_now(subscriber) -> Decimal:
     return quantize(billing_data.get_balance(subscriber).balance)
 
@@ -258,9 +267,12 @@ def change_plan_as_seen(subscription: Subscription, plan: Plan, seen: SeenPlanCh
         marker = last_charge_id(subscription)
         changed = billing.do_change_plan(subscription, plan=plan, acting_user=None, channel="portal")
         balance_after = balance_now(subscription.subscriber)
+        # The discount of the days given back is the change's own (a line keyed by its event, billing/pricing).
+        taken_back = discount_taken_back_since(subscription, marker)
         catch_up = charged_since(subscription, marker, *(k for k in ChargeKind.values if k not in CHANGE_KINDS))
+        catch_up -= taken_back
         if changed.plan_id == plan.pk:
-            credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT)
+            credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT) - taken_back
             charge = charged_since(subscription, marker, ChargeKind.PRORATION_CHARGE)
             effective_on, immediate = timezone.localdate(clock.now()), True
         else:

@@ -42,3 +42,35 @@ def test_home_next_charge_and_plans_page_at_the_subscribers_prices(subscriber, s
     assert "777" in plans_page
     offered = {p["name"]: p["monthly_fee"] for p in plans_api["subscriptions"][0]["offered"]}
     assert offered["Игровой"] == "777.00" and offered["Домашний"] == "400.00"
+
+
+def test_freeze_and_plan_change_confirmed_as_seen_with_a_discount(make_subscriber, portal_plans, admin, now):
+    """A credit's discount line is part of the credit the subscriber was shown, not a catch-up: the
+    confirmations match their previews."""
+    from .conftest import _customer
+
+    with clock.travel_to(dt.date(2026, 11, 1)):
+        pricing.do_create_promotion(name="−20 %", kind="percent", value="20", acting_user=admin)
+    customer = _customer(make_subscriber, portal_plans["home"], admin, phone="+79160000042")
+    subscription = Subscription.objects.get(subscriber=customer)
+    portal = api_of(customer)
+    preview = portal.get("/api/v1/my/freeze/preview", {"subscription": subscription.pk, "days": 14}).json()
+    assert preview["credit"] == "190.66"  # 11 of 30 days: 238.33 of the fee less 47.67 of its discount
+    done = portal.post(
+        "/api/v1/my/freeze", {"subscription": subscription.pk, "days": 14, "expected_fee": preview["fee"]}
+    )
+    assert done.status_code == 200, done.content
+
+    other = _customer(make_subscriber, portal_plans["home"], admin, phone="+79160000043", last_name="Сидоров")
+    theirs = Subscription.objects.get(subscriber=other)
+    change = api_of(other).get(
+        "/api/v1/my/plans/preview", {"subscription": theirs.pk, "plan": portal_plans["gamer"].pk}
+    )
+    assert change.status_code == 200, change.content
+    assert change.json()["credit"] == "190.66"
+    confirmed = api_of(other).post(
+        "/api/v1/my/plans/change",
+        {"subscription": theirs.pk, "plan": portal_plans["gamer"].pk, "expected_net": change.json()["net"]},
+    )
+    assert confirmed.status_code == 200, confirmed.content
+    assert confirmed.json()["net"] == change.json()["net"]
