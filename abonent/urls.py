@@ -16,6 +16,7 @@ urlpatterns = [
     path("staff/subscribers/", include("abonent.subscribers.urls")),
     path("staff/subscribers/<int:pk>/billing/", include("abonent.billing.urls")),
     path("staff/catalog/", include("abonent.catalog.urls")),
+    path("staff/pricing/", include("abonent.billing.pricing.urls")),
     path("staff/network/", include("abonent.network.urls")),
     path("staff/payments/", include("abonent.payments.urls")),
     path("staff/dunning/", include("abonent.dunning.urls")),

@@ -3,6 +3,7 @@
 from ninja import NinjaAPI
 
 from abonent.billing.api import router as billing_router
+from abonent.billing.pricing.api import router as pricing_router
 from abonent.catalog.api import router as catalog_router
 from abonent.documents.api import router as documents_router
 from abonent.dunning.api import router as dunning_router
@@ -35,6 +36,7 @@ errors.install(api)
 api.add_router("/", subscribers_router)
 api.add_router("/", catalog_router)
 api.add_router("/", billing_router)
+api.add_router("/", pricing_router)
 api.add_router("/", network_router)
 api.add_router("/", payments_router)
 api.add_router("/", dunning_router)

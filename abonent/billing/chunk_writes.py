@@ -63,13 +63,15 @@ def write_postgresql(cursor, charges, cursors, *, created_at, as_of: dt.date) ->
             "".join(
                 f"{batches[p.start].id}\t{subscription_id}\t{p.start_text}\t{p.end_text}\t{p.amount_text}\t"
                 f"{p.price_id}\t{_copy_value(p.numerator)}\t{_copy_value(p.denominator)}\t{account_id}\t"
-                f"{p.revenue_account_id}\t{cycle}\n"
+                f"{p.revenue_account_id}\t{cycle}\t{p.base_fee_text or NULL}\t"
+                f"{p.discount_text if p.discount else NULL}\t{p.discount_base_text or NULL}\n"
                 for subscription_id, _subscriber_id, account_id, p, cycle in charges
             ),
         )
         rows = list(batches.values())
+        discounted = any(c[3].discount for c in charges)
         cursor.execute(
-            WRITE_CHARGES,
+            WRITE_CHARGES.format(discounts=WRITE_DISCOUNTS if discounted else ""),
             [
                 created_at,
                 [b.id for b in rows],
@@ -115,8 +117,8 @@ def write_sqlite(cursor, charges, cursors, *, created_at, as_of: dt.date) -> tup
         first_id = cursor.fetchone()[0] + 1
         cursor.executemany(
             "INSERT INTO billing_charge (id, subscription_id, kind, period_start, period_end, amount, price_id, "
-            "proration_numerator, proration_denominator, transaction_id, event_id, cycle, reverses_id) "
-            "VALUES (%s, %s, 'fee', %s, %s, %s, %s, %s, %s, %s, NULL, %s, NULL) "
+            "proration_numerator, proration_denominator, transaction_id, event_id, cycle, reverses_id, base_fee) "
+            "VALUES (%s, %s, 'fee', %s, %s, %s, %s, %s, %s, %s, NULL, %s, NULL, %s) "
             "ON CONFLICT (subscription_id, period_start, cycle) WHERE kind = 'fee' DO NOTHING",
             [
                 (
@@ -130,6 +132,7 @@ def write_sqlite(cursor, charges, cursors, *, created_at, as_of: dt.date) -> tup
                     p.denominator,
                     batches[p.start].id,
                     cycle,
+                    p.base_fee_text,
                 )
                 for n, (subscription_id, _subscriber_id, _account_id, p, cycle) in enumerate(charges)
             ],
@@ -137,12 +140,39 @@ def write_sqlite(cursor, charges, cursors, *, created_at, as_of: dt.date) -> tup
         cursor.execute("SELECT id FROM billing_charge WHERE id >= %s", [first_id])
         written = {charge_id for (charge_id,) in cursor.fetchall()}
         fresh = [c for n, c in enumerate(charges) if first_id + n in written]
+        discounted = [c for c in fresh if c[3].discount]
+        if discounted:
+            # Beside each new fee its discount line (billing/pricing), after the fees' ids.
+            first_discount = first_id + len(charges)
+            cursor.executemany(
+                "INSERT INTO billing_charge (id, subscription_id, kind, period_start, period_end, amount, price_id, "
+                "proration_numerator, proration_denominator, transaction_id, event_id, cycle, reverses_id, base_fee) "
+                "VALUES (%s, %s, 'discount', %s, %s, %s, %s, %s, %s, %s, NULL, %s, NULL, %s)",
+                [
+                    (
+                        first_discount + n,
+                        subscription_id,
+                        p.start_text,
+                        p.end_text,
+                        str(-p.discount),
+                        p.price_id,
+                        p.numerator,
+                        p.denominator,
+                        batches[p.start].id,
+                        cycle,
+                        p.discount_base_text,
+                    )
+                    for n, (subscription_id, _subscriber_id, _account_id, p, cycle) in enumerate(discounted)
+                ],
+            )
         legs: dict[tuple[int, int], Decimal] = {}
         for _subscription_id, _subscriber_id, account_id, p, _cycle in fresh:
             tx_id = batches[p.start].id
-            legs[(tx_id, account_id)] = legs.get((tx_id, account_id), Decimal("0.00")) - p.amount
+            net = p.amount - p.discount
+            legs[(tx_id, account_id)] = legs.get((tx_id, account_id), Decimal("0.00")) - net
             revenue = (tx_id, p.revenue_account_id)
-            legs[revenue] = legs.get(revenue, Decimal("0.00")) + p.amount
+            legs[revenue] = legs.get(revenue, Decimal("0.00")) + net
+        legs = {leg: total for leg, total in legs.items() if total}
         leg_counts: dict[int, int] = {}
         for tx_id, _account_id in legs:
             leg_counts[tx_id] = leg_counts.get(tx_id, 0) + 1
@@ -162,7 +192,7 @@ def write_sqlite(cursor, charges, cursors, *, created_at, as_of: dt.date) -> tup
             [(tx_id, account_id, str(total)) for (tx_id, account_id), total in sorted(legs.items())],
         )
         charged = len(fresh)
-        amount = sum((c[3].amount for c in fresh), Decimal("0.00"))
+        amount = sum((c[3].amount - c[3].discount for c in fresh), Decimal("0.00"))
     if cursors:
         cursor.executemany(
             "UPDATE billing_subscription SET next_charge_on = %s, plan_id = %s, pending_plan_id = %s, "
@@ -199,25 +229,28 @@ STAGE_TABLES = [
     """CREATE TEMPORARY TABLE IF NOT EXISTS billing_run_fee (
         transaction_id bigint, subscription_id bigint, period_start date, period_end date, amount numeric(14, 2),
         price_id bigint, numerator bigint, denominator bigint, account_id bigint, revenue_account_id bigint,
-        cycle integer
+        cycle integer, base_fee numeric(14, 2), discount numeric(14, 2), discount_base numeric(14, 2)
     ) ON COMMIT DELETE ROWS""",
     """CREATE TEMPORARY TABLE IF NOT EXISTS billing_run_cursor (
         subscription_id bigint, next_charge_on date, plan_id bigint, pending_plan_id bigint, pending_plan_from date
     ) ON COMMIT DELETE ROWS""",
 ]
+# A fee's discount (billing/pricing) is a charge line of its own in the fee's batch, written only beside a fee
+# that is new; the postings carry the fee net of it (revenue is net). ``{discounts}`` is empty when the chunk has
+# none: the statement is then what it was before discounts existed.
 WRITE_CHARGES = """
 WITH charge AS (
     INSERT INTO billing_charge (subscription_id, kind, period_start, period_end, amount, price_id,
-                                proration_numerator, proration_denominator, transaction_id, cycle)
+                                proration_numerator, proration_denominator, transaction_id, cycle, base_fee)
     SELECT subscription_id, 'fee', period_start, period_end, amount, price_id, numerator, denominator,
-           transaction_id, cycle
+           transaction_id, cycle, base_fee
     FROM billing_run_fee
     ON CONFLICT (subscription_id, period_start, cycle) WHERE kind = 'fee' DO NOTHING
     RETURNING subscription_id, period_start, amount, transaction_id
 ), fresh AS (
-    SELECT s.transaction_id, s.account_id, s.revenue_account_id, s.amount
+    SELECT s.transaction_id, s.account_id, s.revenue_account_id, s.amount - COALESCE(s.discount, 0) AS amount
     FROM billing_run_fee s JOIN charge c USING (subscription_id, period_start)
-), tx AS (
+){discounts}, tx AS (
     INSERT INTO billing_ledgertransaction (id, idempotency_key, request_hash, kind, effective_date, created_at, memo)
     SELECT b.id, b.key, b.hash, 'fee', b.effective_date, %s, b.memo
     FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::date[], %s::text[]) AS b(id, key, hash, effective_date, memo)
@@ -225,11 +258,21 @@ WITH charge AS (
 ), posting AS (
     INSERT INTO billing_posting (transaction_id, account_id, amount)
     SELECT transaction_id, account_id, -SUM(amount) FROM fresh GROUP BY transaction_id, account_id
+    HAVING SUM(amount) <> 0
     UNION ALL
     SELECT transaction_id, revenue_account_id, SUM(amount) FROM fresh GROUP BY transaction_id, revenue_account_id
+    HAVING SUM(amount) <> 0
 )
-SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM charge
+SELECT COUNT(*), COALESCE((SELECT SUM(amount) FROM fresh), 0) FROM charge
 """
+WRITE_DISCOUNTS = """, discount AS (
+    INSERT INTO billing_charge (subscription_id, kind, period_start, period_end, amount, price_id,
+                                proration_numerator, proration_denominator, transaction_id, cycle, base_fee)
+    SELECT s.subscription_id, 'discount', s.period_start, s.period_end, -s.discount, s.price_id, s.numerator,
+           s.denominator, s.transaction_id, s.cycle, s.discount_base
+    FROM billing_run_fee s JOIN charge c USING (subscription_id, period_start)
+    WHERE s.discount IS NOT NULL
+)"""
 NULL = "\\N"
 
 

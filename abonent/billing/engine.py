@@ -71,6 +71,7 @@ from .models import (
     SubscriptionEvent,
     SubscriptionEventKind,
 )
+from .pricing.rules import Context, RunPricing, discount, effective_price
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +145,11 @@ def period_for(plan: Plan, start: dt.date, anchor_day: int) -> tuple[dt.date, dt
 
 
 def amount_for(
-    plan: Plan, price: PlanPrice, start: dt.date, end: dt.date, full_start: dt.date
+    plan: Plan, price, start: dt.date, end: dt.date, full_start: dt.date
 ) -> tuple[Decimal, int | None, int | None]:
-    """Fee for the period and its proration fraction (``None`` when the whole period is charged). A time plan has
-    no recurring fee: its time online is rated (``rating.time``)."""
+    """Fee for the period and its proration fraction (``None`` when the whole period is charged). ``price`` is a
+    ``PlanPrice`` or anything with its ``monthly_fee`` and ``daily_fee`` (an effective price, billing/pricing). A time
+    plan has no recurring fee: its time online is rated (``rating.time``)."""
     if plan.charge_mode == ChargeMode.TIME:
         return Decimal("0.00"), None, None
     if plan.charge_mode == ChargeMode.DAILY:
@@ -179,6 +181,12 @@ class _Period:
     price_id: int
     revenue_account_id: int
     only_if_online: bool
+    # Set when the fee is not the list price's (billing/pricing): the whole period's fee it was measured on.
+    base_fee_text: str | None = None
+    # The discount line beside the fee (positive here, charged negative), and the whole period's discount.
+    discount: Decimal = Decimal("0.00")
+    discount_text: str = "0.00"
+    discount_base_text: str | None = None
 
 
 @dataclass
@@ -200,10 +208,13 @@ class BillingRun:
         self.result = RunResult(as_of=as_of)
         self.plans: dict[int, PlanInfo] = {}
         self.created_at = clock.now()
-        self._periods: dict[tuple[int, dt.date, int], _Period | str] = {}
+        self._periods: dict[tuple, _Period | str] = {}
+        self.pricing: RunPricing | None = None
         self._merge_lock = threading.Lock()
 
     def _load_catalog(self, plan_ids=None) -> None:
+        if self.pricing is None:
+            self.pricing = RunPricing()
         prices: dict[int, list[PlanPrice]] = {}
         price_rows = PlanPrice.objects.order_by("plan_id", "-valid_from")
         plans = Plan.objects.select_related("service")
@@ -368,7 +379,9 @@ class BillingRun:
                 cursor.execute("SET LOCAL jit = off")
             rows = self._lock_due(cursor, ids, bounds)
             online = self._online_days(rows)
-            charges, cursors, switched, parked, unbilled = self._price(rows, online)
+            # The few subscriptions an individual, group or bundle price or a personal promotion touches.
+            contexts = {} if self.pricing.empty else self.pricing.contexts([(r[0], r[1], r[2], r[5]) for r in rows])
+            charges, cursors, switched, parked, unbilled = self._price(rows, online, contexts)
             outcome = _Outcome(subscriptions=len(rows), parked=parked)
             if self.pg:
                 outcome.charges, outcome.amount = chunk_writes.write_postgresql(
@@ -461,7 +474,7 @@ class BillingRun:
         )
 
     def _price(
-        self, rows: list[tuple], online: set
+        self, rows: list[tuple], online: set, contexts: dict | None = None
     ) -> tuple[list[tuple], list[tuple], list[PlanSwitch], list[tuple[int, str]], list[tuple]]:
         """The charges due for the locked rows, their new cursors, the plan changes they put in force and the
         days of online-only plans left unbilled; pure Python, no queries."""
@@ -484,6 +497,7 @@ class BillingRun:
             balance,
         ) in rows:
             start, current, count, why = next_on, plan_id, 0, None
+            context = contexts.get(subscription_id) if contexts else None
             if balance is not None and abs(balance) >= PARK_BALANCE:
                 parked.append((subscription_id, f"balance {balance} is beyond {PARK_BALANCE}"))
                 logger.warning("billing run %s: subscription %s parked: balance %s", as_of, subscription_id, balance)
@@ -492,9 +506,12 @@ class BillingRun:
                 if pending_id and start >= pending_from:
                     current, pending_id, pending_from = pending_id, None, None  # the scheduled downgrade
                     switched.append(PlanSwitch(subscription_id, subscriber_id, plan_id, current, start))
-                period = periods.get((current, start, anchor_day))
-                if period is None:
-                    period = self._period(current, start, anchor_day)
+                if context is not None:
+                    period = self._personal_period(current, start, anchor_day, context)
+                else:
+                    period = periods.get((current, start, anchor_day))
+                    if period is None:
+                        period = self._period(current, start, anchor_day)
                 if isinstance(period, str):
                     why = period
                     break
@@ -502,7 +519,8 @@ class BillingRun:
                 if count > MAX_PERIODS_PER_RUN:
                     why = f"more than {MAX_PERIODS_PER_RUN} periods due"
                     break
-                if period.amount > 0:
+                # A fee discounted whole is not charged at all, as a zero fee is not: a free period.
+                if period.amount > period.discount:
                     if period.only_if_online and (subscriber_id, period.start - one_day) not in online:
                         unbilled.append((subscription_id, period.start, period.price_id, cycle))
                     else:
@@ -538,23 +556,59 @@ class BillingRun:
         elif price is None:
             result = f"plan {info.plan.code} has no price on {start.isoformat()}"
         else:
-            period_start, period_end, full_start = period_for(info.plan, start, anchor_day)
-            amount, numerator, denominator = amount_for(info.plan, price, period_start, period_end, full_start)
-            result = _Period(
-                start=period_start,
-                end=period_end,
-                start_text=period_start.isoformat(),
-                end_text=period_end.isoformat(),
-                amount=amount,
-                amount_text=str(amount),
-                numerator=numerator,
-                denominator=denominator,
-                price_id=price.pk,
-                revenue_account_id=info.revenue_account_id,
-                only_if_online=info.plan.charge_only_if_online,
-            )
+            result = self._priced(info, price, price, start, anchor_day, self.pricing.universal_discount)
         self._periods[(plan_id, start, anchor_day)] = result
         return result
+
+    def _personal_period(self, plan_id: int, start: dt.date, anchor_day: int, context: Context) -> _Period | str:
+        """As ``_period``, at the subscription's effective price and with its own promotions; cached by what
+        decides them, so subscribers of one group price on one day are priced once."""
+        info = self._plan_info(plan_id)
+        price = info.price_on(start)
+        if price is None:
+            return f"plan {info.plan.code} has no price on {start.isoformat()}"
+        effective = effective_price(
+            price, plan_id, start, own=context.own, groups=context.groups, bundles=context.bundles
+        )
+        promotions = self.pricing.promotions_for(plan_id, start, context, effective.bundle_id)
+        key = (plan_id, start, anchor_day, effective, tuple(p.id for p in promotions))
+        period = self._periods.get(key)
+        if period is None:
+            period = self._priced(
+                info, price, effective, start, anchor_day, lambda _p, _s, fee: discount(fee, promotions)
+            )
+            self._periods[key] = period
+        return period
+
+    def _priced(self, info: PlanInfo, price: PlanPrice, fees, start: dt.date, anchor_day: int, discount_of) -> _Period:
+        """The period of ``info``'s plan from ``start`` at ``fees`` (the list price or an ``Effective``), with the
+        discount ``discount_of(plan id, start, whole period's fee)`` gives."""
+        plan = info.plan
+        period_start, period_end, full_start = period_for(plan, start, anchor_day)
+        amount, numerator, denominator = amount_for(plan, fees, period_start, period_end, full_start)
+        monthly = plan.charge_mode != ChargeMode.DAILY
+        whole = fees.monthly_fee if monthly else amount
+        off = discount_of(plan.pk, period_start, whole)
+        part = off
+        if off and numerator is not None:
+            part = calc.prorate(off, period=(full_start, period_end), used_from=period_start)
+        return _Period(
+            start=period_start,
+            end=period_end,
+            start_text=period_start.isoformat(),
+            end_text=period_end.isoformat(),
+            amount=amount,
+            amount_text=str(amount),
+            numerator=numerator,
+            denominator=denominator,
+            price_id=price.pk,
+            revenue_account_id=info.revenue_account_id,
+            only_if_online=plan.charge_only_if_online,
+            base_fee_text=str(fees.monthly_fee) if monthly and fees.monthly_fee != price.monthly_fee else None,
+            discount=part,
+            discount_text=str(part),
+            discount_base_text=str(off) if part and monthly else None,
+        )
 
 
 def _as_date(value) -> dt.date:

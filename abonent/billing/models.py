@@ -323,6 +323,10 @@ class Charge(models.Model):
     quantity = models.BigIntegerField(_("quantity"), null=True, blank=True)
     proration_numerator = models.BigIntegerField(null=True, blank=True)
     proration_denominator = models.BigIntegerField(null=True, blank=True)
+    # The whole period's amount a charge is a part of when it is not its price's list fee (billing/pricing): the
+    # individual, group or bundle monthly fee of a fee, the whole period's discount of a discount line. Later
+    # credits measure the days they give back on it, so they give back exactly what was charged.
+    base_fee = MoneyField(null=True, blank=True)
     cycle = models.PositiveIntegerField(default=0, db_default=0)
     reverses = models.ForeignKey(
         "self",
@@ -352,6 +356,12 @@ class Charge(models.Model):
                 name="billing_charge_fee_once",
             ),
             # The same days of a charge are given back once (a retried reversal conflicts).
+            # A fee's discount line (billing/pricing), written with the fee by the run: once, like the fee.
+            models.UniqueConstraint(
+                fields=["subscription", "period_start", "cycle"],
+                condition=Q(kind="discount", event__isnull=True, reverses__isnull=True),
+                name="billing_charge_discount_once",
+            ),
             models.UniqueConstraint(
                 fields=["reverses", "period_start"],
                 condition=Q(reverses__isnull=False),
@@ -618,3 +628,7 @@ class TimeRating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id} {self.part_start}: {self.amount}"
+
+
+# Registered with the billing app: prices that differ from the list price (billing/pricing).
+from .pricing.models import Bundle, BundleItem, PriceOverride, Promotion  # noqa: E402, F401

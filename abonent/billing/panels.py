@@ -47,6 +47,10 @@ from .models import (
     SubscriptionStatus,
     TurboActivation,
 )
+from .pricing import selectors as pricing_selectors
+from .pricing.forms import EndPriceForm, PriceOverrideForm
+from .pricing.models import PriceOverride
+from .pricing.rules import RunPricing
 from .rating.time_summary import time_packages_offered, time_summary
 
 LEDGER_LINES = 50
@@ -89,6 +93,11 @@ class SubscriptionRow:
     # Time plans: time used this period and packages left (rating.time_summary), and buying a package.
     time: object | None = None
     time_package_form: TimePackageForm | None = None
+    # What it pays and why (billing/pricing): shown when any pricing rule exists; the individual price's forms.
+    price: object | None = None
+    price_form: object | None = None
+    price_end_form: object | None = None
+    own_price: object | None = None
 
     # The speeds the turbo on was bought with, in the Mbit/s the console shows.
     @property
@@ -114,9 +123,21 @@ def subscriptions_context(request, subscriber, bound: dict | None = None, notice
     with_turbo = [s.pk for s in subscriptions if s.has_turbo]
     turbos = selectors.active_turbos(with_turbo) if with_turbo else {}
     can_manage = has_perm(request.user, Perm.SUBSCRIPTION_MANAGE)
+    can_price = has_perm(request.user, Perm.PRICING_MANAGE)
+    # One query when no pricing rule exists (the list price is all there is, and the card says nothing more).
+    pricing = RunPricing()
     rows = []
     for s in subscriptions:
         row = SubscriptionRow(s, freezes.get(s.pk), turbo=turbos.get(s.pk))
+        if s.status != SubscriptionStatus.TERMINATED:
+            if not pricing.empty:
+                row.price = pricing_selectors.price_view(s, pricing=pricing)
+                if row.price is not None and row.price.source == "subscription":
+                    row.own_price = PriceOverride.objects.filter(pk=row.price.effective.source_id).first()
+            if can_price:
+                row.price_form = _form(bound, f"price-{s.pk}", PriceOverrideForm)
+                if row.own_price is not None:
+                    row.price_end_form = _form(bound, f"price-end-{s.pk}", EndPriceForm)
         if can_manage and s.status == SubscriptionStatus.ACTIVE:
             row.change_form = _form(bound, f"change-{s.pk}", PlanChangeForm, offered=selectors.plans_offered(s))
             if s.plan.freeze_policy_id:
@@ -140,6 +161,7 @@ def subscriptions_context(request, subscriber, bound: dict | None = None, notice
     return {
         "rows": rows,
         "can_manage": can_manage,
+        "can_price": can_price,
         "activate_form": _form(bound, "activate", ActivateForm),
         "notice": notice,
     }

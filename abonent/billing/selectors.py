@@ -122,7 +122,12 @@ def charge_description(charge: Charge) -> str:
     """What a fee was for, as the operator reads it: the plan and the days covered (last day inclusive)."""
     last_day = charge.period_end - dt.timedelta(days=1)
     plan = charge.price.plan.name if charge.price_id else ""
-    return f"{plan} {charge.period_start:%d.%m.%Y}–{last_day:%d.%m.%Y}".strip()
+    text = f"{plan} {charge.period_start:%d.%m.%Y}–{last_day:%d.%m.%Y}".strip()
+    if charge.kind == ChargeKind.DISCOUNT:  # the fee's discount line beside it (billing/pricing)
+        from django.utils.translation import gettext as _
+
+        return _("discount on %(fee)s: %(amount)s") % {"fee": text, "amount": -charge.amount}
+    return text
 
 
 def subscriptions_of(subscriber) -> QuerySet[Subscription]:
@@ -154,8 +159,15 @@ def plans_offered(subscription: Subscription, *, channel: str = "staff") -> Quer
     )
 
 
-# The kinds that pay for days of service, and the credits and reversals that give such days back.
-SERVICE_KINDS = [ChargeKind.FEE, ChargeKind.PRORATION_CHARGE, ChargeKind.PRORATION_CREDIT, ChargeKind.REVERSAL]
+# The kinds that pay for days of service, and the credits and reversals that give such days back; a fee's discount
+# line (billing/pricing) is given back with it, in the same proportion.
+SERVICE_KINDS = [
+    ChargeKind.FEE,
+    ChargeKind.PRORATION_CHARGE,
+    ChargeKind.PRORATION_CREDIT,
+    ChargeKind.REVERSAL,
+    ChargeKind.DISCOUNT,
+]
 # Charges for days of service: given back whole or for some days, measured as the run measures them.
 DAY_REVERSIBLE_CHARGES = {ChargeKind.FEE, ChargeKind.PRORATION_CHARGE}
 # Charges for a thing rather than for days: given back whole.
@@ -164,10 +176,18 @@ WHOLE_REVERSIBLE_CHARGES = {ChargeKind.ACTIVATION, ChargeKind.FREEZE_FEE, Charge
 
 @dataclass(frozen=True)
 class UnusedCredit:
-    """What the charges already made cover from a moment on, and the price of the plan that covered it."""
+    """What the charges already made cover from a moment on (net of their discounts), and the price of the plan
+    that covered it: ``fees`` less ``discount`` is ``amount``. ``base_fee`` and ``discount_base`` are the whole
+    periods' amounts the covering charges were measured on when not the list price (billing/pricing), for the
+    credit lines to be measured on the same later."""
 
     amount: Decimal
     price_id: int | None
+    fees: Decimal = ZERO
+    base_fee: Decimal | None = None
+    discount: Decimal = ZERO
+    discount_price_id: int | None = None
+    discount_base: Decimal | None = None
 
 
 def unused_credit(subscription: Subscription, at) -> Decimal:
@@ -194,17 +214,37 @@ def charged_beyond(subscription: Subscription, at) -> UnusedCredit:
         .select_related("price__plan")
         .order_by("id")
     )
-    total, by_price = ZERO, {}
+    fees, discounts = ZERO, ZERO
+    by_price: dict[tuple, Decimal] = {}
+    by_discount: dict[tuple, Decimal] = {}
     for charge in charges:
         part = charge_part_after(charge, at, subscription.anchor_day)
-        total += part
-        by_price[charge.price_id] = by_price.get(charge.price_id, ZERO) + part
+        key = (charge.price_id, charge.base_fee)
+        if charge.kind == ChargeKind.DISCOUNT:
+            discounts -= part
+            by_discount[key] = by_discount.get(key, ZERO) - part
+        else:
+            fees += part
+            by_price[key] = by_price.get(key, ZERO) + part
     # The price whose charges still cover the days after ``at`` (net of their credits): one plan is in force on
     # a day, so one price has a positive net; a credit named after it is measured on its period later.
-    covering = max(by_price, key=lambda price_id: by_price[price_id], default=None)
+    covering = max(by_price, key=lambda key: by_price[key], default=None)
     if covering is not None and by_price[covering] <= 0:
         covering = None
-    return UnusedCredit(max(total, ZERO), covering)
+    discounted = max(by_discount, key=lambda key: by_discount[key], default=None)
+    if discounted is not None and by_discount[discounted] <= 0:
+        discounted = None
+    fees = max(fees, ZERO)
+    discounts = min(max(discounts, ZERO), fees) if discounted else ZERO
+    return UnusedCredit(
+        fees - discounts,
+        covering[0] if covering else None,
+        fees,
+        covering[1] if covering else None,
+        discounts,
+        discounted[0] if discounted else None,
+        discounted[1] if discounted else None,
+    )
 
 
 def charge_base(charge: Charge, anchor_day: int) -> tuple[Decimal, dt.date, dt.date] | None:
@@ -219,7 +259,7 @@ def charge_base(charge: Charge, anchor_day: int) -> tuple[Decimal, dt.date, dt.d
         return abs(charge.amount), charge.period_start, charge.period_start + dt.timedelta(days=1)
     anniversary = anchor_day if plan.period_anchor == PeriodAnchor.ANNIVERSARY else None
     start, end = calc.monthly_period(charge.period_start, anniversary_day=anniversary)
-    return charge.price.monthly_fee, start, end
+    return (charge.base_fee if charge.base_fee is not None else charge.price.monthly_fee), start, end
 
 
 def charge_part_after(charge: Charge, at, anchor_day: int) -> Decimal:
@@ -303,6 +343,7 @@ def _new_plan_charge(subscription, plan, new_price, today, at) -> Decimal:
         day = amount_for(plan, new_price, today, end, today)[0]
         return calc.prorate(day, period=_as_span(today, end, at), used_from=at)
     full_start = period_for(plan, today, subscription.anchor_day)[2]
+    # ``new_price`` is the subscription's effective price of the new plan (billing/pricing).
     # The new fee for [at, period end), measured against the new plan's full period as the run measures a period
     # that starts mid-way: the same R(x) every later proration of this charge uses (``charge_part_after``).
     return calc.prorate(new_price.monthly_fee, period=_as_span(full_start, end, at), used_from=at)
@@ -317,13 +358,16 @@ def preview_plan_change(
 ) -> PlanChangePreview:
     from django.utils import timezone
 
-    from abonent.catalog.selectors import price_on
     from abonent.core import clock
+
+    from .pricing.selectors import effective_for
 
     now = timezone.localtime(now or clock.now())
     today = now.date()
-    old_price = price_on(subscription.plan, today)
-    new_price = price_on(plan, today)
+    # The prices this subscription pays (its own, its group's, a bundle's or the list price): an upgrade is
+    # measured, and the new plan charged, at those.
+    old_price = effective_for(subscription, subscription.plan, today)[1]
+    new_price = effective_for(subscription, plan, today)[1]
     upgrade = new_price.monthly_fee >= old_price.monthly_fee
     balance = get_balance(subscription.subscriber).balance
     charged_ahead = subscription.next_charge_on > today

@@ -23,8 +23,15 @@ def run_on(day: dt.date) -> RunResult:
 
 
 def charged_for(subscription, start: dt.date, end: dt.date) -> Decimal:
-    """What the subscription's fees, credits and reversals of fees net to for charges over ``[start, end)``."""
-    kinds = [ChargeKind.FEE, ChargeKind.PRORATION_CHARGE, ChargeKind.PRORATION_CREDIT, ChargeKind.REVERSAL]
+    """What the subscription's fees, credits and reversals of fees net to for charges over ``[start, end)``, their
+    discount lines (billing/pricing) included."""
+    kinds = [
+        ChargeKind.FEE,
+        ChargeKind.PRORATION_CHARGE,
+        ChargeKind.PRORATION_CREDIT,
+        ChargeKind.REVERSAL,
+        ChargeKind.DISCOUNT,
+    ]
     charges = Charge.objects.filter(
         subscription=subscription, kind__in=kinds, period_start__lt=end, period_end__gt=start
     ).values_list("amount", flat=True)

@@ -18,6 +18,8 @@ urlpatterns = [
     path("subscriptions/<int:sid>/turbo/", views.turbo, name="turbo"),
     path("subscriptions/<int:sid>/turbo/end/", views.turbo_end, name="turbo_end"),
     path("subscriptions/<int:sid>/time-package/", views.time_package, name="time_package"),
+    path("subscriptions/<int:sid>/price/", views.price_override, name="price_override"),
+    path("subscriptions/<int:sid>/price/end/", views.price_override_end, name="price_override_end"),
     path("subscriptions/<int:sid>/charges/", views.charges, name="charges"),
     path("subscriptions/<int:sid>/charges/<int:cid>/reversal/", views.reverse_charge, name="reverse_charge"),
 ]

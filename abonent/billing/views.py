@@ -417,3 +417,67 @@ def reverse_charge(request, pk, sid, cid):
             messages.success(request, _("%(amount)s given back.") % {"amount": format_money(-reversal.amount)})
             return redirect("billing:charges", pk=subscriber.pk, sid=subscription.pk)
     return _charges_page(request, subscriber, subscription, bound=form, status=422)
+
+
+# --- individual price (billing/pricing) ------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def price_override(request, pk, sid):
+    from .pricing.actions import do_set_price_override
+    from .pricing.forms import PriceOverrideForm
+
+    def do(subscriber, subscription, data):
+        do_set_price_override(
+            subscription=subscription,
+            plan=subscription.plan,
+            monthly_fee=data["monthly_fee"],
+            daily_fee=data["daily_fee"],
+            valid_from=data["valid_from"],
+            valid_until=data["valid_until"],
+            reason=data["reason"],
+            acting_user=request.user,
+        )
+        return _("Individual price of %(amount)s from %(date)s.") % {
+            "amount": format_money(data["monthly_fee"]),
+            "date": _day(data["valid_from"]),
+        }
+
+    return _post(
+        request,
+        pk,
+        panel="subscriptions",
+        key=f"price-{sid}",
+        form_class=PriceOverrideForm,
+        perm=Perm.PRICING_MANAGE,
+        do=do,
+        sid=sid,
+    )
+
+
+@require_POST
+@login_required
+def price_override_end(request, pk, sid):
+    from .pricing.actions import do_end_price_override
+    from .pricing.forms import EndPriceForm
+    from .pricing.models import PriceOverride
+    from .pricing.selectors import in_force
+
+    def do(subscriber, subscription, data):
+        own = in_force(PriceOverride.objects.filter(subscription=subscription, plan_id=subscription.plan_id))
+        if not own:
+            raise ValidationError(_("No individual price is in force."), code="no_price_override")
+        do_end_price_override(own[0], valid_until=data["valid_until"], acting_user=request.user, reason=data["reason"])
+        return _("The individual price ends on %(date)s.") % {"date": _day(data["valid_until"])}
+
+    return _post(
+        request,
+        pk,
+        panel="subscriptions",
+        key=f"price-end-{sid}",
+        form_class=EndPriceForm,
+        perm=Perm.PRICING_MANAGE,
+        do=do,
+        sid=sid,
+    )

@@ -267,7 +267,10 @@ ORDER BY s.started_on, s.id
 
 def plan_lines(subscriber_id: int, today: dt.date) -> list[PlanLine]:
     """The live subscriptions (active, frozen), oldest first, each with its speed, price and next charge."""
+    from abonent.billing.pricing.rules import RunPricing
+
     lines = []
+    pricing = RunPricing()
     for row in _rows(_SUBSCRIPTIONS_SQL, [subscriber_id]):
         (sid, status, next_charge_on, anchor_day, pending_from, down, up) = row[:7]
         plan = _plan(row[7:12])
@@ -278,7 +281,14 @@ def plan_lines(subscriber_id: int, today: dt.date) -> list[PlanLine]:
         cursor = (_date(row[17]) if frozen else None) or _date(next_charge_on)
         pending_from = _date(pending_from)
         charged = pending if pending is not None and pending_from <= cursor else plan
-        priced = next_charge(charged, int(anchor_day), cursor, max(cursor, today), downgrade=charged is pending)
+        priced = next_charge(
+            charged,
+            int(anchor_day),
+            cursor,
+            max(cursor, today),
+            downgrade=charged is pending,
+            subscription=(sid, subscriber_id, pricing),
+        )
         fixed_daily = charged.charge_mode == ChargeMode.DAILY and charged.daily_pricing == DailyPricing.FIXED
         lines.append(
             PlanLine(
@@ -305,15 +315,25 @@ def _plan(values) -> Plan:
 
 
 def next_charge(
-    plan: Plan, anchor_day: int, cursor: dt.date, shown_on: dt.date, *, downgrade: bool
+    plan: Plan, anchor_day: int, cursor: dt.date, shown_on: dt.date, *, downgrade: bool, subscription=None
 ) -> tuple[NextCharge, PlanPrice] | None:
     """The fee the billing run will charge from ``cursor`` (shown as due on ``shown_on``): the period and amount
     exactly as the run computes them, at the plan's price that day. None when the plan has no price that day
-    (the run parks such a subscription too)."""
+    (the run parks such a subscription too). With ``subscription`` (its id, its subscriber's id and the loaded
+    ``RunPricing``), at the price it pays (its own, its group's, a bundle's) net of its discount, and the price
+    returned is that ``Effective`` price (billing/pricing)."""
     try:
         price = price_on(plan.pk, cursor)
     except NoPriceError:
         return None
+    if subscription is not None:
+        from abonent.billing.pricing.selectors import next_fee
+
+        sid, subscriber_id, pricing = subscription
+        amount, effective = next_fee(
+            plan, price, cursor, anchor_day, subscription_id=sid, subscriber_id=subscriber_id, pricing=pricing
+        )
+        return NextCharge(shown_on, amount, plan.name, downgrade), effective
     start, end, full_start = period_for(plan, cursor, anchor_day)
     amount = amount_for(plan, price, start, end, full_start)[0]
     return NextCharge(shown_on, amount, plan.name, downgrade), price

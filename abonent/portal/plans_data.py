@@ -29,6 +29,8 @@ from django.utils.translation import gettext as _
 from abonent.billing import actions as billing
 from abonent.billing import selectors as billing_data
 from abonent.billing.models import Charge, ChargeKind, Subscription, SubscriptionStatus
+from abonent.billing.pricing.rules import RunPricing
+from abonent.billing.pricing.selectors import effective_for
 from abonent.billing.selectors import PlanChangePreview
 from abonent.catalog.forms import kbps_to_mbps
 from abonent.catalog.models import Plan, PlanPrice
@@ -154,9 +156,17 @@ def plans_of(subscriber) -> list[SubscriptionPlans]:
     offers = {s.pk: list(offered_plans(s)) for s in rows}
     plan_ids = {s.plan_id for s in rows} | {s.pending_plan_id for s in rows if s.pending_plan_id}
     plan_ids |= {p.pk for plans in offers.values() for p in plans}
-    fees = prices_today(plan_ids, today)
+    list_fees = prices_today(plan_ids, today)
+    pricing = RunPricing()
     page = []
     for s in rows:
+        fees = list_fees
+        if not pricing.empty:
+            # The prices this subscriber pays (its own, its group's, a bundle's): what a change would charge.
+            fees = dict(list_fees)
+            for plan in [s.plan, s.pending_plan, *offers[s.pk]]:
+                if plan is not None and plan.pk in list_fees:
+                    fees[plan.pk] = effective_for(s, plan, today, pricing=pricing)[1].monthly_fee
         page.append(
             SubscriptionPlans(
                 subscription=s,
@@ -225,6 +235,15 @@ def charged_since(subscription: Subscription, after_id: int, *kinds: str) -> Dec
     return quantize(rows.aggregate(total=Sum("amount"))["total"] or ZERO)
 
 
+def discount_taken_back_since(subscription: Subscription, after_id: int) -> Decimal:
+    """The discount lines an event wrote after charge ``after_id``: a credit's discount of the days it gives back
+    (billing/pricing), part of the credit, not of a catch-up."""
+    rows = Charge.objects.filter(
+        subscription_id=subscription.pk, pk__gt=after_id, kind=ChargeKind.DISCOUNT, event__isnull=False
+    )
+    return quantize(rows.aggregate(total=Sum("amount"))["total"] or ZERO)
+
+
 def balance_now(subscriber) -> Decimal:
     return quantize(billing_data.get_balance(subscriber).balance)
 
@@ -248,9 +267,12 @@ def change_plan_as_seen(subscription: Subscription, plan: Plan, seen: SeenPlanCh
         marker = last_charge_id(subscription)
         changed = billing.do_change_plan(subscription, plan=plan, acting_user=None, channel="portal")
         balance_after = balance_now(subscription.subscriber)
+        # The discount of the days given back is the change's own (a line keyed by its event, billing/pricing).
+        taken_back = discount_taken_back_since(subscription, marker)
         catch_up = charged_since(subscription, marker, *(k for k in ChargeKind.values if k not in CHANGE_KINDS))
+        catch_up -= taken_back
         if changed.plan_id == plan.pk:
-            credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT)
+            credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT) - taken_back
             charge = charged_since(subscription, marker, ChargeKind.PRORATION_CHARGE)
             effective_on, immediate = timezone.localdate(clock.now()), True
         else:

@@ -21,7 +21,6 @@ from django.utils.translation import gettext as _
 
 from abonent.billing import actions as billing
 from abonent.billing import selectors as billing_data
-from abonent.billing.engine import amount_for, period_for
 from abonent.billing.models import (
     Charge,
     ChargeKind,
@@ -32,6 +31,7 @@ from abonent.billing.models import (
     Subscription,
     SubscriptionStatus,
 )
+from abonent.billing.pricing.selectors import next_fee
 from abonent.catalog.models import FreezePolicy, PromisedPaymentPolicy
 from abonent.catalog.selectors import NoPriceError, price_on
 from abonent.core import clock
@@ -45,6 +45,7 @@ from .plans_data import (
     balance_now,
     charged_since,
     closed_refusal,
+    discount_taken_back_since,
     last_charge_id,
     lock,
     subscriptions,
@@ -195,6 +196,7 @@ def freeze_as_seen(subscription: Subscription, days: int, seen: SeenFreeze) -> F
         freeze = billing.do_freeze_subscription(subscription, days=days, acting_user=None)
         fee = charged_since(subscription, marker, ChargeKind.FREEZE_FEE)
         credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT)
+        credit -= discount_taken_back_since(subscription, marker)
         after = balance_now(subscription.subscriber)
         done = FreezePreview(subscription.pk, days, freeze.starts_on, freeze.ends_on, fee, credit, after + fee - credit)
         if not as_seen.matches(seen, done):
@@ -215,9 +217,18 @@ def unfreeze_preview(subscription: Subscription, freeze: Freeze) -> UnfreezePrev
         left = paid.amount + sum(paid.reversals.values_list("amount", flat=True), ZERO)
         refund = max(min(paid.amount - min(billing.freeze_fee(freeze.policy, used), paid.amount), left), ZERO)
     plan = subscription.plan
-    start, end, full_start = period_for(plan, resumes_on, subscription.anchor_day)
     try:
-        charge = quantize(amount_for(plan, price_on(plan, resumes_on), start, end, full_start)[0])
+        # At the subscription's price, net of its discount, as the run will charge it (billing/pricing).
+        charge = quantize(
+            next_fee(
+                plan,
+                price_on(plan, resumes_on),
+                resumes_on,
+                subscription.anchor_day,
+                subscription_id=subscription.pk,
+                subscriber_id=subscription.subscriber_id,
+            )[0]
+        )
     except NoPriceError:
         charge = ZERO
     return UnfreezePreview(subscription.pk, resumes_on, refund, charge, balance_now(subscription.subscriber))

@@ -114,6 +114,22 @@ def test_balance_ledger_and_subscriptions(api, subscriber, subscription, admin, 
             "pending_plan_id": None,
             "pending_plan_from": None,
             "freeze": None,
+            # The price it pays and where it comes from (billing/pricing): the list price here.
+            "price": {
+                "subscription_id": subscription.pk,
+                "plan_id": subscription.plan_id,
+                "day": "2026-11-16",
+                "list_fee": "650.00",
+                "fee": "650.00",
+                "source": "plan",
+                "source_id": subscriptions[0]["price"]["source_id"],
+                "reason": "",
+                "valid_from": "2020-01-01",
+                "valid_until": None,
+                "discount": "0.00",
+                "net": "650.00",
+                "promotions": [],
+            },
         }
     ]
 

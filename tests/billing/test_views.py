@@ -134,9 +134,9 @@ def test_card_query_count_does_not_grow_with_ledger_lines(operator_client, subsc
         with CaptureQueriesContext(connection) as many:
             body = card(operator_client, subscriber)
     assert body.count("<tr data-transaction=") == 32
-    # 10 of them for the billing panels, 4 for the network panel, 1 for payments, 4 for autopay, 3 for access,
-    # 3 for notifications, 2 for requests (helpdesk), 1 for the portal
-    assert len(many) == len(few) == 41
+    # 11 of them for the billing panels (one: whether any pricing rule exists), 4 for the network panel, 1 for
+    # payments, 4 for autopay, 3 for access, 3 for notifications, 2 for requests (helpdesk), 1 for the portal
+    assert len(many) == len(few) == 42
 
 
 # --- plan change: preview, then confirm -------------------------------------------------------------------

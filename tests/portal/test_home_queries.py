@@ -24,8 +24,9 @@ pytestmark = pytest.mark.django_db
 
 # The portal session and its subscriber (1), dunning's facts (1), the subscriber's own row: balance, promised
 # payment, access state, sessions, today's traffic (1), the live subscriptions with their plans and freezes (1),
-# the price of each one's next charge (1 each; the subscribers here have one).
-HOME_QUERIES = 5
+# the price of each one's next charge (1 each; the subscribers here have one), whether any pricing rule exists
+# (1: individual, group and bundle prices and promotions, billing/pricing; none here, so nothing more).
+HOME_QUERIES = 6
 
 
 @pytest.fixture

@@ -241,8 +241,10 @@ def _event_charge(
     memo: str,
     acting_user,
     price=None,
+    base_fee: Decimal | None = None,
 ) -> Charge | None:
-    """A charge (+) or credit (−) caused by an event, with its ledger transaction, keyed by the event."""
+    """A charge (+) or credit (−) caused by an event, with its ledger transaction, keyed by the event.
+    ``base_fee``: the whole period's amount it is measured on when not ``price``'s list fee (billing/pricing)."""
     amount = quantize(amount)
     if amount == 0:
         return None
@@ -264,9 +266,43 @@ def _event_charge(
         period_end=max(end, start + dt.timedelta(days=1)),
         amount=amount,
         price=price,
+        base_fee=base_fee,
         event=event,
         transaction=tx,
     )
+
+
+def _give_back(subscription, event, unused, day: dt.date, end: dt.date, *, service, memo: str, acting_user) -> None:
+    """Credit ``unused`` (``selectors.UnusedCredit``): the fees' days as a credit named after the price (and the
+    effective fee) that covered them, and, when those fees were discounted, the discount of the same days taken
+    back as a discount line of its own. The net is what was really paid for the days (billing/pricing)."""
+    _event_charge(
+        subscription,
+        event,
+        ChargeKind.PRORATION_CREDIT,
+        -unused.fees,
+        day,
+        end,
+        service=service,
+        memo=memo,
+        acting_user=acting_user,
+        price=PlanPrice.objects.filter(pk=unused.price_id).first() if unused.price_id else None,
+        base_fee=unused.base_fee,
+    )
+    if unused.discount > 0:
+        _event_charge(
+            subscription,
+            event,
+            ChargeKind.DISCOUNT,
+            unused.discount,
+            day,
+            end,
+            service=service,
+            memo=_("Discount of the days given back"),
+            acting_user=acting_user,
+            price=PlanPrice.objects.filter(pk=unused.discount_price_id).first() if unused.discount_price_id else None,
+            base_fee=unused.discount_base,
+        )
 
 
 def _credit_unused(subscription, event, at, *, memo: str, acting_user) -> Decimal:
@@ -275,17 +311,15 @@ def _credit_unused(subscription, event, at, *, memo: str, acting_user) -> Decima
     period and price (``selectors.charged_beyond``). Returns the amount credited."""
     unused = charged_beyond(subscription, at)
     day = at.date() if isinstance(at, dt.datetime) else at
-    _event_charge(
+    _give_back(
         subscription,
         event,
-        ChargeKind.PRORATION_CREDIT,
-        -unused.amount,
+        unused,
         day,
         max(subscription.next_charge_on, day + dt.timedelta(days=1)),
         service=subscription.plan.service,
         memo=memo,
         acting_user=acting_user,
-        price=PlanPrice.objects.filter(pk=unused.price_id).first() if unused.price_id else None,
     )
     return unused.amount
 

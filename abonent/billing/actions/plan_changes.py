@@ -10,8 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from abonent.catalog.models import Plan, PlanPrice
-from abonent.catalog.selectors import price_on
+from abonent.catalog.models import Plan
 from abonent.core import audit, clock, events
 from abonent.staff.permissions import Perm
 
@@ -22,6 +21,7 @@ from ..models import (
     SubscriptionEventKind,
     SubscriptionStatus,
 )
+from ..pricing.selectors import effective_for
 from ..selectors import (
     PlanChangePreview,
     change_moment,
@@ -37,6 +37,7 @@ from .common import (
     _event,
     _event_charge,
     _forget_unbilled_days,
+    _give_back,
     _local_midnight,
     _lock_subscription,
     _refuse_closed,
@@ -139,19 +140,18 @@ def do_change_plan(
         reason=reason,
     )
     new_end = new_span_end(subscription, plan, today)
-    covering = charged_beyond(subscription, change_moment(old_plan, now)).price_id if preview.credit else None
-    _event_charge(
-        subscription,
-        event,
-        ChargeKind.PRORATION_CREDIT,
-        -preview.credit,
-        today,
-        max(subscription.next_charge_on, today + dt.timedelta(days=1)),
-        service=old_plan.service,
-        memo=_("Unused part of %(plan)s") % {"plan": old_plan.name},
-        acting_user=acting_user,
-        price=PlanPrice.objects.filter(pk=covering).first() if covering else None,
-    )
+    if preview.credit:
+        _give_back(
+            subscription,
+            event,
+            charged_beyond(subscription, change_moment(old_plan, now)),
+            today,
+            max(subscription.next_charge_on, today + dt.timedelta(days=1)),
+            service=old_plan.service,
+            memo=_("Unused part of %(plan)s") % {"plan": old_plan.name},
+            acting_user=acting_user,
+        )
+    new_price, effective = effective_for(subscription, plan, today)
     _event_charge(
         subscription,
         event,
@@ -162,7 +162,8 @@ def do_change_plan(
         service=plan.service,
         memo=_("%(plan)s for the rest of the period") % {"plan": plan.name},
         acting_user=acting_user,
-        price=price_on(plan, today),
+        price=new_price,
+        base_fee=None if effective.monthly_fee == new_price.monthly_fee else effective.monthly_fee,
     )
     subscription.plan = plan
     subscription.pending_plan = None

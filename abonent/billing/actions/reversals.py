@@ -125,6 +125,7 @@ def do_reverse_charge(
         if Charge.objects.filter(reverses=charge, period_start__lt=until, period_end__gt=first_day).exists():
             raise ValidationError(_("Some of these days have been given back already."), code="already_reversed")
         amount = _still_billed(charge, subscription, first_day, until)
+        discount_line, discount = _discount_of_days(charge, subscription, first_day, until)
     elif charge.kind in WHOLE_REVERSIBLE_CHARGES:
         if first_day is not None or until is not None:
             raise ValidationError({"until": ValidationError(_("This charge is given back whole."), code="whole_only")})
@@ -133,6 +134,7 @@ def do_reverse_charge(
         if charge.reversals.filter(period_start=charge.period_start).exists():
             raise ValidationError(_("This charge has been given back already."), code="already_reversed")
         first_day, until, amount = charge.period_start, charge.period_end, charge.amount - given_back
+        discount_line, discount = None, ZERO
     else:
         raise ValidationError(_("Only a charge can be reversed, not a credit."), code="not_reversible")
     if amount <= 0:
@@ -143,11 +145,25 @@ def do_reverse_charge(
         key=f"reversal:charge:{charge.pk}:{first_day.isoformat()}",
         kind=TransactionKind.REVERSAL,
         effective_date=clock.today(),
-        legs=[(account.pk, amount), (revenue_id, -amount)],
+        legs=[(account.pk, amount - discount), (revenue_id, discount - amount)],
         subscriber_id=subscription.subscriber_id,
         acting_user=acting_user,
         memo=_("Reversal of a charge for %(days)s: %(reason)s") % {"days": days, "reason": reason},
     )
+    if discount_line is not None:
+        # The fee's discount of the same days taken back with it: what is given back is what was paid.
+        Charge.objects.create(
+            subscription=subscription,
+            kind=ChargeKind.DISCOUNT,
+            period_start=first_day,
+            period_end=until,
+            amount=discount,
+            price=discount_line.price,
+            base_fee=discount_line.base_fee,
+            cycle=charge.cycle,
+            reverses=discount_line,
+            transaction=tx,
+        )
     reversal = Charge.objects.create(
         subscription=subscription,
         # Days of service given back are a ``reversal`` that later prorations count; a thing given back (an
@@ -157,6 +173,7 @@ def do_reverse_charge(
         period_end=until,
         amount=-amount,
         price=charge.price,
+        base_fee=charge.base_fee,
         cycle=charge.cycle,
         reverses=charge,
         transaction=tx,
@@ -166,7 +183,7 @@ def do_reverse_charge(
         action="billing.charge_reversed",
         obj=subscription,
         subscriber_id=subscription.subscriber_id,
-        after={"charge": charge.pk, "days": days, "amount": amount},
+        after={"charge": charge.pk, "days": days, "amount": amount - discount},
         reason=reason,
     )
     events.emit("billing.balance_changed", subscriber_id=subscription.subscriber_id)
@@ -183,8 +200,9 @@ def _still_billed(charge: Charge, subscription, first_day: dt.date, until: dt.da
     others = list(
         Charge.objects.filter(
             subscription=subscription,
-            kind__in=SERVICE_KINDS,
+            kind__in=[k for k in SERVICE_KINDS if k != ChargeKind.DISCOUNT],
             price_id=charge.price_id,
+            base_fee=charge.base_fee,
             period_end__gt=first_day,
             period_start__lt=until,
         ).select_related("price__plan")
@@ -212,6 +230,29 @@ def _still_billed(charge: Charge, subscription, first_day: dt.date, until: dt.da
             }
         )
     return total
+
+
+def _discount_of_days(charge: Charge, subscription, first_day: dt.date, until: dt.date):
+    """The discount line beside a fee (billing/pricing) and its part for ``[first_day, until)``."""
+    if charge.kind != ChargeKind.FEE:
+        return None, ZERO
+    line = (
+        Charge.objects.filter(
+            subscription=subscription,
+            kind=ChargeKind.DISCOUNT,
+            period_start=charge.period_start,
+            cycle=charge.cycle,
+            event__isnull=True,
+            reverses__isnull=True,
+        )
+        .select_related("price__plan")
+        .first()
+    )
+    if line is None:
+        return None, ZERO
+    anchor = subscription.anchor_day
+    part = charge_part_after(line, first_day, anchor) - charge_part_after(line, until, anchor)
+    return (line, -part) if part else (None, ZERO)
 
 
 def _revenue_account_of(charge: Charge, subscriber_account_id: int) -> int:

@@ -130,6 +130,10 @@ def _balance(subscriber) -> dict:
 
 
 def _subscriptions(subscriptions: list[Subscription]) -> list[dict]:
+    from ..pricing.rules import RunPricing
+    from ..pricing.selectors import price_data
+
+    pricing = RunPricing()
     freezes = {
         f.subscription_id: f
         for f in Freeze.objects.filter(subscription__in=[s.pk for s in subscriptions], status=FreezeStatus.ACTIVE)
@@ -148,6 +152,7 @@ def _subscriptions(subscriptions: list[Subscription]) -> list[dict]:
             "pending_plan_id": s.pending_plan_id,
             "pending_plan_from": s.pending_plan_from,
             "freeze": _freeze(freezes.get(s.pk)),
+            "price": None if s.status == "terminated" else price_data(s, pricing=pricing),
         }
         for s in subscriptions
     ]

@@ -40,6 +40,22 @@ class FreezeOut(Schema):
     ends_on: dt.date
 
 
+class EffectivePriceOut(Schema):
+    subscription_id: int
+    plan_id: int
+    day: dt.date
+    list_fee: Money = Field(description="The plan's list price (PlanPrice)")
+    fee: Money = Field(description="The monthly fee this subscription is charged")
+    source: str = Field(description="subscription | group | bundle | plan: where the fee comes from")
+    source_id: int | None
+    reason: str
+    valid_from: dt.date | None
+    valid_until: dt.date | None = Field(description="The last day of the fee, inclusive")
+    discount: Money = Field(description="The promotions' discount on a whole period")
+    net: Money
+    promotions: list[str]
+
+
 class SubscriptionOut(Schema):
     id: int
     subscriber_id: int
@@ -53,6 +69,9 @@ class SubscriptionOut(Schema):
     pending_plan_id: int | None = Field(description="A downgrade waiting for the next period")
     pending_plan_from: dt.date | None
     freeze: FreezeOut | None = Field(description="The freeze in effect, if frozen")
+    price: EffectivePriceOut | None = Field(
+        None, description="The price it pays now and where it comes from (none for a terminated subscription)"
+    )
 
 
 class ActivateIn(Schema):
