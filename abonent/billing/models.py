@@ -564,7 +564,9 @@ class UsageRating(models.Model):
         verbose_name_plural = _("traffic ratings")
         constraints = [
             models.UniqueConstraint(fields=["subscription", "period_start"], name="billing_usagerating_once"),
-            models.CheckConstraint(condition=Q(period_end__gt=models.F("period_start")), name="billing_usagerating_order"),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=models.F("period_start")), name="billing_usagerating_order"
+            ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="billing_usagerating_amount_not_negative"),
         ]
 

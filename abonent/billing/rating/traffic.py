@@ -1,0 +1,359 @@
+"""The traffic rating run: every usage period that ended by a date, rated on the plans in force, charged once.
+
+How exactly-once holds (docs/billing-usage-rating.md):
+- a period is rated into a ``UsageRating`` row, unique by ``(subscription, period_start)``, written with its
+  first charge; usage that arrives later (a spool replayed, a collector's late batch) raises the period's
+  amount, and only the difference is charged, as a ``USAGE_ADJUSTMENT`` line;
+- each usage charge carries the rating's revision as its ``cycle``, and the schema allows one charge per
+  ``(subscription, period_start, cycle)`` of the usage kinds (``billing_charge_usage_once``): a retried or
+  concurrent run computes the same revision and conflicts instead of charging twice;
+- a chunk's subscriptions are locked (``FOR UPDATE`` on PostgreSQL; SQLite's transactions are IMMEDIATE), so
+  a second run over them waits, then reads the first one's ratings and finds nothing new.
+
+Work is set-based: the candidates (subscriptions on a charged plan in the window, or that left one) are split
+into chunks; per chunk one query reads the subscriptions, one the plan changes, one the ratings so far and one
+aggregates the usage of every segment (``network.usage.span_usage``); the chunk's charges go into the ledger as
+one transaction (``usage:<date>:<n>``: a posting per subscriber account and per usage revenue account), with
+bulk inserts of the charges and the ratings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from abonent.catalog.models import Plan, Service
+from abonent.core import clock
+from abonent.network.usage import span_usage
+
+from ..ledger import post, subscriber_account, usage_revenue_account
+from ..models import Charge, ChargeKind, LedgerAccount, TransactionKind, UsageRating
+from .common import PlanTerms, Rated, periods_ended, rate_parts, segments
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LOOKBACK_DAYS = 40
+# Ledger keys of the rating's transactions: one per chunk, many charges each (like the billing run's batches).
+USAGE_KEY_PREFIX = "usage:"
+
+
+def lookback_days() -> int:
+    return int(getattr(settings, "ABONENT_USAGE_RATING_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS))
+
+
+@dataclass
+class RatingResult:
+    as_of: dt.date
+    subscriptions: int = 0
+    periods: int = 0  # periods rated for the first time
+    charges: int = 0  # first charges of periods
+    adjustments: int = 0  # late usage charged
+    amount: Decimal = Decimal("0.00")
+    # Periods whose usage now rates lower than what was charged: counters only grow, so this is a data problem
+    # (a day deleted, a plan edited); nothing is given back automatically.
+    decreased: list[tuple[int, dt.date]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Sub:
+    id: int
+    subscriber_id: int
+    plan_id: int
+    service_id: int
+    anchor_day: int
+    started_on: dt.date
+    ended_on: dt.date | None
+
+
+class UsageRatingRun:
+    def __init__(self, as_of: dt.date, *, chunk_size: int | None = None, lookback: int | None = None):
+        self.as_of = as_of
+        self.pg = connection.vendor == "postgresql"
+        self.chunk_size = chunk_size or (10_000 if self.pg else 5_000)
+        self.lookback = lookback_days() if lookback is None else lookback
+        self.result = RatingResult(as_of=as_of)
+        self.terms = {plan.pk: PlanTerms.of(plan) for plan in Plan.objects.all()}
+        self.created_at = clock.now()
+        self._revenue: dict[int, int] = {}
+
+    def run(self) -> RatingResult:
+        started = time.monotonic()
+        ids = self._candidates()
+        for n in range(0, len(ids), self.chunk_size):
+            with transaction.atomic():
+                self._rate_chunk(ids[n : n + self.chunk_size])
+        self.result.seconds = time.monotonic() - started
+        logger.info(
+            "usage rating %s: %d subscriptions, %d periods, %d charges, %d adjustments, %s, %.1fs",
+            self.as_of,
+            self.result.subscriptions,
+            self.result.periods,
+            self.result.charges,
+            self.result.adjustments,
+            self.result.amount,
+            self.result.seconds,
+        )
+        return self.result
+
+    # --- what to rate ---------------------------------------------------------------------------------
+
+    def _earliest(self) -> dt.date:
+        """The earliest day a period in the window can start on: the lookback and one month before it."""
+        return self.as_of - dt.timedelta(days=self.lookback + 31)
+
+    def _candidates(self) -> list[int]:
+        """Subscriptions that may have a charged period in the window: on a charged plan now, or moved off or
+        onto one since the window's earliest day. Served in the window (started before the run's day, not ended
+        before the window)."""
+        charged = [pk for pk, terms in self.terms.items() if terms.charged]
+        if not charged:
+            return []
+        earliest = self._earliest()
+        marks = ", ".join(["%s"] * len(charged))
+        since = timezone.make_aware(dt.datetime.combine(earliest, dt.time.min))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM billing_subscription WHERE started_on < %s "
+                "AND (ended_on IS NULL OR ended_on >= %s) AND ("
+                f"plan_id IN ({marks}) OR id IN (SELECT subscription_id FROM billing_subscriptionevent "
+                f"WHERE kind = 'plan_changed' AND effective_at >= %s AND (from_plan_id IN ({marks}) "
+                f"OR to_plan_id IN ({marks})))) ORDER BY id",
+                [self.as_of, earliest, *charged, since, *charged, *charged],
+            )
+            return [pk for (pk,) in cursor.fetchall()]
+
+    # --- one chunk, one transaction -------------------------------------------------------------------
+
+    def _rate_chunk(self, ids: list[int]) -> None:
+        subs = self._lock(ids)
+        changes = self._plan_changes(ids)
+        rated = self._ratings(ids)
+        spans, periods = self._spans(subs, changes)
+        usage = span_usage(spans)
+        new_rows: list[UsageRating] = []
+        changed_rows: list[UsageRating] = []
+        charges: list[tuple[_Sub, Charge]] = []
+        for (sub, start, end), parts, period_days in periods:
+            outcome = rate_parts(
+                [
+                    (self.terms[plan], days, *usage.get((sub.id, start, n), (0, 0)))
+                    for n, (plan, days) in enumerate(parts)
+                ],
+                period_days,
+            )
+            existing = rated.get((sub.id, start))
+            if existing is None:
+                new_rows.append(self._rating_row(sub, start, end, outcome))
+                self.result.periods += 1
+                if outcome.amount > 0:
+                    charges.append(
+                        (sub, self._charge(sub, ChargeKind.USAGE, start, end, outcome.amount, outcome.charged_bytes, 0))
+                    )
+                continue
+            if outcome.amount < existing.amount:
+                self.result.decreased.append((sub.id, start))
+                logger.warning(
+                    "usage rating %s: subscription %s period %s rates %s, below the %s charged; nothing given back",
+                    self.as_of,
+                    sub.id,
+                    start,
+                    outcome.amount,
+                    existing.amount,
+                )
+                continue
+            if outcome.amount > existing.amount:
+                existing.revision += 1
+                charges.append(
+                    (
+                        sub,
+                        self._charge(
+                            sub,
+                            ChargeKind.USAGE_ADJUSTMENT,
+                            start,
+                            end,
+                            outcome.amount - existing.amount,
+                            max(0, outcome.charged_bytes - existing.charged_bytes),
+                            existing.revision,
+                        ),
+                    )
+                )
+            if (outcome.amount, outcome.used, outcome.included) != (
+                existing.amount,
+                existing.used_bytes,
+                existing.included_bytes,
+            ):
+                existing.used_bytes, existing.included_bytes = outcome.used, outcome.included
+                existing.charged_bytes, existing.amount = outcome.charged_bytes, outcome.amount
+                existing.updated_at = self.created_at
+                changed_rows.append(existing)
+        self._write(new_rows, changed_rows, charges)
+        self.result.subscriptions += len(subs)
+
+    def _lock(self, ids: list[int]) -> list[_Sub]:
+        with connection.cursor() as cursor:
+            if self.pg:
+                cursor.execute("SET LOCAL jit = off")
+                where, params = "id = ANY(%s)", [ids]
+            else:
+                where, params = f"id IN ({', '.join(['%s'] * len(ids))})", ids
+            cursor.execute(
+                "SELECT id, subscriber_id, plan_id, service_id, anchor_day, started_on, ended_on "
+                f"FROM billing_subscription WHERE {where} ORDER BY id" + (" FOR UPDATE" if self.pg else ""),
+                params,
+            )
+            return [
+                _Sub(pk, subscriber, plan, service, anchor, _date(started), _date(ended) if ended else None)
+                for pk, subscriber, plan, service, anchor, started, ended in cursor.fetchall()
+            ]
+
+    def _plan_changes(self, ids: list[int]) -> dict[int, list[tuple[dt.date, int, int]]]:
+        """``{subscription: [(local day, from plan, to plan)]}`` in order, of the chunk's plan changes."""
+        from ..models import SubscriptionEvent, SubscriptionEventKind
+
+        result: dict[int, list[tuple[dt.date, int, int]]] = {}
+        events = SubscriptionEvent.objects.filter(
+            subscription_id__in=ids, kind=SubscriptionEventKind.PLAN_CHANGED, to_plan__isnull=False
+        ).order_by("effective_at", "id")
+        for sid, at, from_plan, to_plan in events.values_list(
+            "subscription_id", "effective_at", "from_plan_id", "to_plan_id"
+        ):
+            result.setdefault(sid, []).append((timezone.localtime(at).date(), from_plan, to_plan))
+        return result
+
+    def _ratings(self, ids: list[int]) -> dict[tuple[int, dt.date], UsageRating]:
+        rows = UsageRating.objects.filter(subscription_id__in=ids, period_start__gte=self._earliest())
+        return {(r.subscription_id, r.period_start): r for r in rows}
+
+    def _spans(self, subs: list[_Sub], changes) -> tuple[list[tuple], list[tuple]]:
+        """The usage spans to sum (one per segment of each period) and, per period, its segments' plans and
+        days. Periods with no segment on a charged plan are left out: nothing to rate there."""
+        spans, periods = [], []
+        one_day = dt.timedelta(days=1)
+        for sub in subs:
+            anchor = sub.anchor_day if self.terms[sub.plan_id].anniversary else None
+            history = changes.get(sub.id, [])
+            for start, end in periods_ended(self.as_of, self.lookback, anniversary_day=anchor):
+                # Served days only: from the start, through the day it ended (that day's traffic was used).
+                served_from = max(start, sub.started_on)
+                served_until = min(end, sub.ended_on + one_day) if sub.ended_on else end
+                if served_from >= served_until:
+                    continue
+                parts = segments(
+                    served_from,
+                    served_until,
+                    plan_at(history, served_from, sub.plan_id),
+                    [(d, to) for d, _f, to in history],
+                )
+                if not any(self.terms[plan].charged for plan, _a, _b in parts):
+                    continue
+                for n, (_plan, a, b) in enumerate(parts):
+                    spans.append(((sub.id, start, n), sub.subscriber_id, a, b))
+                periods.append(((sub, start, end), [(plan, (b - a).days) for plan, a, b in parts], (end - start).days))
+        return spans, periods
+
+    def _rating_row(self, sub: _Sub, start: dt.date, end: dt.date, outcome: Rated) -> UsageRating:
+        return UsageRating(
+            subscription_id=sub.id,
+            period_start=start,
+            period_end=end,
+            used_bytes=outcome.used,
+            included_bytes=outcome.included,
+            charged_bytes=outcome.charged_bytes,
+            amount=outcome.amount,
+            revision=0,
+            rated_at=self.created_at,
+            updated_at=self.created_at,
+        )
+
+    def _charge(self, sub, kind, start, end, amount, quantity, cycle) -> Charge:
+        return Charge(
+            subscription_id=sub.id,
+            kind=kind,
+            period_start=start,
+            period_end=end,
+            amount=amount,
+            quantity=quantity,
+            cycle=cycle,
+        )
+
+    def _write(self, new_rows, changed_rows, charges) -> None:
+        """The chunk's ledger transaction, its charges and the ratings, in the chunk's transaction. A charge
+        that conflicts with one already there (``billing_charge_usage_once``) aborts the chunk whole: nothing
+        is charged twice, and the next run rates it again from what committed."""
+        if charges:
+            accounts = dict(
+                LedgerAccount.objects.filter(subscriber_id__in={s.subscriber_id for s, _c in charges}).values_list(
+                    "subscriber_id", "id"
+                )
+            )
+            legs: list[tuple[int, Decimal]] = []
+            for sub, charge in charges:
+                account = accounts.get(sub.subscriber_id)
+                if account is None:
+                    account = accounts[sub.subscriber_id] = subscriber_account(sub.subscriber_id).pk
+                legs.append((account, -charge.amount))
+                legs.append((self._revenue_account(sub.service_id), charge.amount))
+            tx, _created = post(
+                key=f"{USAGE_KEY_PREFIX}{self.as_of.isoformat()}:{uuid.uuid4().hex}",
+                kind=TransactionKind.USAGE,
+                effective_date=self.as_of,
+                legs=legs,
+                memo=_("Traffic rating of %(date)s") % {"date": self.as_of.isoformat()},
+            )
+            for _sub, charge in charges:
+                charge.transaction = tx
+            Charge.objects.bulk_create([c for _s, c in charges], batch_size=5000)
+            for _sub, charge in charges:
+                self.result.amount += charge.amount
+                if charge.kind == ChargeKind.USAGE:
+                    self.result.charges += 1
+                else:
+                    self.result.adjustments += 1
+        if new_rows:
+            UsageRating.objects.bulk_create(new_rows, batch_size=5000)
+        if changed_rows:
+            UsageRating.objects.bulk_update(
+                changed_rows,
+                ["used_bytes", "included_bytes", "charged_bytes", "amount", "revision", "updated_at"],
+                batch_size=1000,
+            )
+
+    def _revenue_account(self, service_id: int) -> int:
+        account = self._revenue.get(service_id)
+        if account is None:
+            account = self._revenue[service_id] = usage_revenue_account(Service.objects.get(pk=service_id)).pk
+        return account
+
+
+def plan_at(history: list[tuple[dt.date, int, int]], day: dt.date, current: int) -> int:
+    """The plan in force on ``day``: the last change's on or before it, else what the first later change
+    changed from, else the subscription's plan now."""
+    before = [to for d, _f, to in history if d <= day]
+    if before:
+        return before[-1]
+    later = [f for d, f, _t in history if d > day and f is not None]
+    return later[0] if later else current
+
+
+def _date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def rate_usage(as_of: dt.date | None = None, *, chunk_size: int | None = None) -> RatingResult:
+    """Rate every usage period that ended by ``as_of`` (default today) and re-check the closed ones within the
+    lookback for late usage. Safe to retry, interrupt and run twice at once. Never ahead of today."""
+    today = clock.today()
+    as_of = as_of or today
+    if as_of > today:
+        raise ValueError(f"usage cannot be rated ahead of today ({as_of.isoformat()} > {today.isoformat()})")
+    return UsageRatingRun(as_of, chunk_size=chunk_size).run()
