@@ -1,4 +1,5 @@
-"""Billing's periodic jobs: the daily run, traffic rating, and promised payments, freezes and turbos that end by date."""
+"""Billing's periodic jobs: the daily run, traffic rating, and promised payments, freezes and turbos that end by
+date."""
 
 import datetime as dt
 

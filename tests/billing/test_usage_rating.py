@@ -319,9 +319,7 @@ def test_frozen_subscription_still_rated(on_overage, subscriber, admin, make_pla
     on_overage.plan.save()
     spread(subscriber, NOV, 10, 502 * GB)
     with clock.travel_to(dt.date(2026, 11, 20)):
-        actions.do_freeze_subscription(
-            on_overage, starts_on=dt.date(2026, 11, 20), days=30, acting_user=admin
-        )
+        actions.do_freeze_subscription(on_overage, starts_on=dt.date(2026, 11, 20), days=30, acting_user=admin)
     rate_on(DEC)
     assert [c[2] for c in usage_charges(on_overage)] == [D("4.00")]
 

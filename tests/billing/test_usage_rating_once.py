@@ -23,9 +23,7 @@ from abonent.core import clock
 from tests.billing.usage_helpers import DEC, GB, NOV, add_usage, overage_plan, rate_on, spread, usage_charges
 
 D = Decimal
-settings.register_profile(
-    "usage", max_examples=int(os.environ.get("ABONENT_PROPERTY_EXAMPLES", 25)), deadline=None
-)
+settings.register_profile("usage", max_examples=int(os.environ.get("ABONENT_PROPERTY_EXAMPLES", 25)), deadline=None)
 
 
 def together(*fns):
@@ -157,7 +155,9 @@ def histories(draw):
     return rounding, price, included, direction, batches
 
 
-@settings(settings.get_profile("usage"), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    settings.get_profile("usage"), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(history=histories())
 def test_charged_total_equals_the_rating_of_the_final_totals(make_plan, subscriber, admin, history):
     rounding, price, included, direction, batches = history

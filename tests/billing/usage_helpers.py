@@ -46,9 +46,7 @@ def rate_on(day: dt.date):
 
 def usage_charges(subscription) -> list[tuple[str, dt.date, Decimal, int, int]]:
     return list(
-        Charge.objects.filter(
-            subscription=subscription, kind__in=[ChargeKind.USAGE, ChargeKind.USAGE_ADJUSTMENT]
-        )
+        Charge.objects.filter(subscription=subscription, kind__in=[ChargeKind.USAGE, ChargeKind.USAGE_ADJUSTMENT])
         .order_by("period_start", "cycle")
         .values_list("kind", "period_start", "amount", "quantity", "cycle")
     )

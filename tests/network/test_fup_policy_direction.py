@@ -47,7 +47,9 @@ def subscriber(make_subscriber, plan, admin):
             subscriber, acting_user=admin, kind=LoginKind.PPPOE, username="ivanov", password="s3cret-pw"
         )
     # 40 GB down, 15 GB up: 55 GB both ways, over 50 only when both directions count.
-    UsageDay.objects.create(subscriber=subscriber, day=dt.date(2026, 11, 5), input_octets=15 * GB, output_octets=40 * GB)
+    UsageDay.objects.create(
+        subscriber=subscriber, day=dt.date(2026, 11, 5), input_octets=15 * GB, output_octets=40 * GB
+    )
     return subscriber
 
 

@@ -65,7 +65,7 @@ class RatingResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Sub:
+class Sub:
     id: int
     subscriber_id: int
     plan_id: int
@@ -142,7 +142,7 @@ class UsageRatingRun:
         usage = span_usage(spans)
         new_rows: list[UsageRating] = []
         changed_rows: list[UsageRating] = []
-        charges: list[tuple[_Sub, Charge]] = []
+        charges: list[tuple[Sub, Charge]] = []
         for (sub, start, end), parts, period_days in periods:
             outcome = rate_parts(
                 [
@@ -199,7 +199,7 @@ class UsageRatingRun:
         self._write(new_rows, changed_rows, charges)
         self.result.subscriptions += len(subs)
 
-    def _lock(self, ids: list[int]) -> list[_Sub]:
+    def _lock(self, ids: list[int]) -> list[Sub]:
         with connection.cursor() as cursor:
             if self.pg:
                 cursor.execute("SET LOCAL jit = off")
@@ -212,7 +212,7 @@ class UsageRatingRun:
                 params,
             )
             return [
-                _Sub(pk, subscriber, plan, service, anchor, _date(started), _date(ended) if ended else None)
+                Sub(pk, subscriber, plan, service, anchor, _date(started), _date(ended) if ended else None)
                 for pk, subscriber, plan, service, anchor, started, ended in cursor.fetchall()
             ]
 
@@ -234,34 +234,23 @@ class UsageRatingRun:
         rows = UsageRating.objects.filter(subscription_id__in=ids, period_start__gte=self._earliest())
         return {(r.subscription_id, r.period_start): r for r in rows}
 
-    def _spans(self, subs: list[_Sub], changes) -> tuple[list[tuple], list[tuple]]:
+    def _spans(self, subs: list[Sub], changes) -> tuple[list[tuple], list[tuple]]:
         """The usage spans to sum (one per segment of each period) and, per period, its segments' plans and
         days. Periods with no segment on a charged plan are left out: nothing to rate there."""
         spans, periods = [], []
-        one_day = dt.timedelta(days=1)
         for sub in subs:
             anchor = sub.anchor_day if self.terms[sub.plan_id].anniversary else None
             history = changes.get(sub.id, [])
             for start, end in periods_ended(self.as_of, self.lookback, anniversary_day=anchor):
-                # Served days only: from the start, through the day it ended (that day's traffic was used).
-                served_from = max(start, sub.started_on)
-                served_until = min(end, sub.ended_on + one_day) if sub.ended_on else end
-                if served_from >= served_until:
-                    continue
-                parts = segments(
-                    served_from,
-                    served_until,
-                    plan_at(history, served_from, sub.plan_id),
-                    [(d, to) for d, _f, to in history],
-                )
-                if not any(self.terms[plan].charged for plan, _a, _b in parts):
+                parts = period_parts(sub, start, end, history)
+                if not parts or not any(self.terms[plan].charged for plan, _a, _b in parts):
                     continue
                 for n, (_plan, a, b) in enumerate(parts):
                     spans.append(((sub.id, start, n), sub.subscriber_id, a, b))
                 periods.append(((sub, start, end), [(plan, (b - a).days) for plan, a, b in parts], (end - start).days))
         return spans, periods
 
-    def _rating_row(self, sub: _Sub, start: dt.date, end: dt.date, outcome: Rated) -> UsageRating:
+    def _rating_row(self, sub: Sub, start: dt.date, end: dt.date, outcome: Rated) -> UsageRating:
         return UsageRating(
             subscription_id=sub.id,
             period_start=start,
@@ -335,6 +324,18 @@ class UsageRatingRun:
         return account
 
 
+def period_parts(sub, start: dt.date, end: dt.date, history) -> list[tuple[int, dt.date, dt.date]]:
+    """The segments ``[(plan, from, until)]`` of the period ``[start, end)`` the subscription was served in:
+    from its start, through the day it ended (that day's traffic was used), each on the plan then in force."""
+    served_from = max(start, sub.started_on)
+    served_until = min(end, sub.ended_on + dt.timedelta(days=1)) if sub.ended_on else end
+    if served_from >= served_until:
+        return []
+    return segments(
+        served_from, served_until, plan_at(history, served_from, sub.plan_id), [(d, to) for d, _f, to in history]
+    )
+
+
 def plan_at(history: list[tuple[dt.date, int, int]], day: dt.date, current: int) -> int:
     """The plan in force on ``day``: the last change's on or before it, else what the first later change
     changed from, else the subscription's plan now."""
@@ -343,6 +344,21 @@ def plan_at(history: list[tuple[dt.date, int, int]], day: dt.date, current: int)
         return before[-1]
     later = [f for d, f, _t in history if d > day and f is not None]
     return later[0] if later else current
+
+
+def plan_changes(ids) -> dict[int, list[tuple[dt.date, int, int]]]:
+    """``{subscription: [(local day, from plan, to plan)]}`` in order, of the subscriptions' plan changes."""
+    from ..models import SubscriptionEvent, SubscriptionEventKind
+
+    result: dict[int, list[tuple[dt.date, int, int]]] = {}
+    events = SubscriptionEvent.objects.filter(
+        subscription_id__in=ids, kind=SubscriptionEventKind.PLAN_CHANGED, to_plan__isnull=False
+    ).order_by("effective_at", "id")
+    for sid, at, from_plan, to_plan in events.values_list(
+        "subscription_id", "effective_at", "from_plan_id", "to_plan_id"
+    ):
+        result.setdefault(sid, []).append((timezone.localtime(at).date(), from_plan, to_plan))
+    return result
 
 
 def _date(value) -> dt.date:

@@ -40,4 +40,6 @@ class Command(BaseCommand):
                 f"{result.adjustments} adjustments, {result.amount}, {result.seconds:.1f}s"
             )
         for subscription_id, start in result.decreased:
-            self.stderr.write(f"  subscription {subscription_id}, period from {start}: usage now rates below the charge")
+            self.stderr.write(
+                f"  subscription {subscription_id}, period from {start}: usage now rates below the charge"
+            )
