@@ -35,31 +35,47 @@ def period_usage(subscriber_id: int, start: dt.date, end: dt.date) -> tuple[int,
 
 def span_usage(spans: Iterable[tuple[object, int, dt.date, dt.date]]) -> dict[object, tuple[int, int]]:
     """``{key: (input, output)}`` summed over each span's days ``[start, end)`` of its subscriber, in one
-    aggregate query however many spans (a chunk of the rating run has tens of thousands): the spans are joined to
-    ``UsageDay`` as a table (PostgreSQL: arrays unnested; SQLite: a temporary table). Keys without usage are
-    absent. Sums are exact integers on both engines (days saturated at the bigint's limit: see ``_sqlite``)."""
+    aggregate query however many spans (a chunk of the rating run has tens of thousands). PostgreSQL: summed per
+    subscriber and bucket of days (``_postgresql``); SQLite: the spans joined to the days in a temporary table.
+    Keys without usage are absent. Sums are exact integers on both engines (days saturated at the bigint's
+    limit: see ``_sqlite``)."""
     spans = list(spans)
     if not spans:
         return {}
-    keys = {n: span[0] for n, span in enumerate(spans)}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT s.n, SUM(u.input_octets), SUM(u.output_octets) "
-                "FROM unnest(%s::int[], %s::bigint[], %s::date[], %s::date[]) AS s(n, subscriber_id, d0, d1) "
-                "JOIN network_usageday u ON u.subscriber_id = s.subscriber_id AND u.day >= s.d0 AND u.day < s.d1 "
-                "GROUP BY s.n",
-                [
-                    list(keys),
-                    [span[1] for span in spans],
-                    [span[2] for span in spans],
-                    [span[3] for span in spans],
-                ],
-            )
-            rows = cursor.fetchall()
-        else:
-            rows = _sqlite(cursor, spans)
-    return {keys[n]: (int(i), int(o)) for n, i, o in rows}
+            return _postgresql(cursor, spans)
+        keys = {n: span[0] for n, span in enumerate(spans)}
+        return {keys[n]: (int(i), int(o)) for n, i, o in _sqlite(cursor, spans)}
+
+
+def _postgresql(cursor, spans) -> dict[object, tuple[int, int]]:
+    """One scan of the subscribers' days between the earliest start and the latest end, summed per subscriber
+    and *bucket*: the days between two consecutive span boundaries (``width_bucket`` over the sorted distinct
+    starts and ends: a handful per chunk, the month starts and the odd plan change). A span is the sum of its
+    buckets. Twice as fast as joining the spans to the days (hash or nested loop) at a chunk of 10,000."""
+    bounds = sorted({span[2] for span in spans} | {span[3] for span in spans})
+    cursor.execute(
+        "SELECT subscriber_id, width_bucket(day, %s::date[]), SUM(input_octets), SUM(output_octets) "
+        "FROM network_usageday WHERE subscriber_id = ANY(%s) AND day >= %s AND day < %s GROUP BY 1, 2",
+        [bounds, sorted({span[1] for span in spans}), bounds[0], bounds[-1]],
+    )
+    buckets = {(subscriber, bucket): (int(i), int(o)) for subscriber, bucket, i, o in cursor.fetchall()}
+    # Bucket k holds the days [bounds[k - 1], bounds[k]): a span [bounds[a - 1], bounds[b - 1]) is buckets a…b − 1.
+    position = {day: n + 1 for n, day in enumerate(bounds)}
+    result: dict[object, tuple[int, int]] = {}
+    for key, subscriber, start, end in spans:
+        total_in = total_out = 0
+        found = False
+        for bucket in range(position[start], position[end]):
+            pair = buckets.get((subscriber, bucket))
+            if pair is not None:
+                found = True
+                total_in += pair[0]
+                total_out += pair[1]
+        if found:
+            result[key] = (total_in, total_out)
+    return result
 
 
 def _sqlite(cursor, spans) -> list[tuple[int, int, int]]:

@@ -20,7 +20,10 @@ bulk inserts of the charges and the ratings.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import queue
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,17 +36,27 @@ from django.utils.translation import gettext as _
 
 from abonent.catalog.models import Plan, Service
 from abonent.core import clock
+from abonent.core.money import quantize
 from abonent.network.usage import span_usage
 
 from ..ledger import post, subscriber_account, usage_revenue_account
-from ..models import Charge, ChargeKind, LedgerAccount, TransactionKind, UsageRating
-from .common import PlanTerms, Rated, periods_ended, rate_parts, segments
+from ..models import ChargeKind, LedgerAccount, TransactionKind
+from .common import PlanTerms, periods_ended, rate_parts, segments
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LOOKBACK_DAYS = 40
 # Ledger keys of the rating's transactions: one per chunk, many charges each (like the billing run's batches).
 USAGE_KEY_PREFIX = "usage:"
+RATING_COLUMNS = [
+    "subscription_id",
+    "period_start",
+    "period_end",
+    "used_bytes",
+    "included_bytes",
+    "charged_bytes",
+    "amount",
+]
 
 
 def lookback_days() -> int:
@@ -64,6 +77,18 @@ class RatingResult:
     seconds: float = 0.0
 
 
+@dataclass(slots=True)
+class _Rating:
+    """A period's rating as stored: what the next run compares the period's usage with."""
+
+    id: int
+    used_bytes: int
+    included_bytes: int
+    charged_bytes: int
+    amount: Decimal
+    revision: int
+
+
 @dataclass(frozen=True, slots=True)
 class Sub:
     id: int
@@ -76,22 +101,38 @@ class Sub:
 
 
 class UsageRatingRun:
-    def __init__(self, as_of: dt.date, *, chunk_size: int | None = None, lookback: int | None = None):
+    def __init__(
+        self,
+        as_of: dt.date,
+        *,
+        chunk_size: int | None = None,
+        lookback: int | None = None,
+        workers: int | None = None,
+    ):
         self.as_of = as_of
         self.pg = connection.vendor == "postgresql"
         self.chunk_size = chunk_size or (10_000 if self.pg else 5_000)
+        self.workers = workers or int(getattr(settings, "ABONENT_BILLING_WORKERS", 2))
+        self._merge = threading.Lock()
         self.lookback = lookback_days() if lookback is None else lookback
         self.result = RatingResult(as_of=as_of)
         self.terms = {plan.pk: PlanTerms.of(plan) for plan in Plan.objects.all()}
         self.created_at = clock.now()
         self._revenue: dict[int, int] = {}
+        self._periods: dict[int | None, list[tuple[dt.date, dt.date]]] = {}
 
     def run(self) -> RatingResult:
         started = time.monotonic()
         ids = self._candidates()
-        for n in range(0, len(ids), self.chunk_size):
-            with transaction.atomic():
-                self._rate_chunk(ids[n : n + self.chunk_size])
+        chunks = [ids[n : n + self.chunk_size] for n in range(0, len(ids), self.chunk_size)]
+        for terms in self.terms.values():  # created before any worker needs them
+            if terms.charged:
+                self._revenue_account(terms.service_id)
+        if self.pg and not connection.in_atomic_block and len(chunks) > 1:
+            self._run_parallel(chunks, min(len(chunks), self.workers))
+        else:
+            for chunk in chunks:
+                self._rate_in_transaction(chunk)
         self.result.seconds = time.monotonic() - started
         logger.info(
             "usage rating %s: %d subscriptions, %d periods, %d charges, %d adjustments, %s, %.1fs",
@@ -104,6 +145,46 @@ class UsageRatingRun:
             self.result.seconds,
         )
         return self.result
+
+    def _rate_in_transaction(self, chunk: list[int]) -> None:
+        out = RatingResult(as_of=self.as_of)
+        with transaction.atomic():
+            self._rate_chunk(chunk, out)
+        with self._merge:  # what a committed chunk did
+            for name in ("subscriptions", "periods", "charges", "adjustments", "amount"):
+                setattr(self.result, name, getattr(self.result, name) + getattr(out, name))
+            self.result.decreased.extend(out.decreased)
+
+    def _run_parallel(self, chunks: list[list[int]], workers: int) -> None:
+        """Chunks handed out to ``workers`` threads with their own connections, as the billing run does: the
+        database aggregates one chunk's usage while Python rates the other's."""
+        work: queue.SimpleQueue = queue.SimpleQueue()
+        for chunk in chunks:
+            work.put(chunk)
+        failures: list[BaseException] = []
+        stop = threading.Event()
+
+        def worker() -> None:
+            try:
+                while not stop.is_set():
+                    try:
+                        chunk = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    self._rate_in_transaction(chunk)
+            except BaseException as exc:  # re-raised in the calling thread below
+                failures.append(exc)
+                stop.set()
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=worker, name=f"usage-rating-{n}") for n in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
 
     # --- what to rate ---------------------------------------------------------------------------------
 
@@ -134,15 +215,15 @@ class UsageRatingRun:
 
     # --- one chunk, one transaction -------------------------------------------------------------------
 
-    def _rate_chunk(self, ids: list[int]) -> None:
+    def _rate_chunk(self, ids: list[int], out: RatingResult) -> None:
         subs = self._lock(ids)
         changes = self._plan_changes(ids)
         rated = self._ratings(ids)
         spans, periods = self._spans(subs, changes)
         usage = span_usage(spans)
-        new_rows: list[UsageRating] = []
-        changed_rows: list[UsageRating] = []
-        charges: list[tuple[Sub, Charge]] = []
+        new_rows: list[tuple] = []
+        changed_rows: list[_Rating] = []
+        charges: list[tuple] = []
         for (sub, start, end), parts, period_days in periods:
             outcome = rate_parts(
                 [
@@ -153,15 +234,13 @@ class UsageRatingRun:
             )
             existing = rated.get((sub.id, start))
             if existing is None:
-                new_rows.append(self._rating_row(sub, start, end, outcome))
-                self.result.periods += 1
+                new_rows.append((sub.id, start, end, outcome))
+                out.periods += 1
                 if outcome.amount > 0:
-                    charges.append(
-                        (sub, self._charge(sub, ChargeKind.USAGE, start, end, outcome.amount, outcome.charged_bytes, 0))
-                    )
+                    charges.append((sub, ChargeKind.USAGE, start, end, outcome.amount, outcome.charged_bytes, 0))
                 continue
             if outcome.amount < existing.amount:
-                self.result.decreased.append((sub.id, start))
+                out.decreased.append((sub.id, start))
                 logger.warning(
                     "usage rating %s: subscription %s period %s rates %s, below the %s charged; nothing given back",
                     self.as_of,
@@ -176,15 +255,12 @@ class UsageRatingRun:
                 charges.append(
                     (
                         sub,
-                        self._charge(
-                            sub,
-                            ChargeKind.USAGE_ADJUSTMENT,
-                            start,
-                            end,
-                            outcome.amount - existing.amount,
-                            max(0, outcome.charged_bytes - existing.charged_bytes),
-                            existing.revision,
-                        ),
+                        ChargeKind.USAGE_ADJUSTMENT,
+                        start,
+                        end,
+                        outcome.amount - existing.amount,
+                        max(0, outcome.charged_bytes - existing.charged_bytes),
+                        existing.revision,
                     )
                 )
             if (outcome.amount, outcome.used, outcome.included) != (
@@ -194,10 +270,9 @@ class UsageRatingRun:
             ):
                 existing.used_bytes, existing.included_bytes = outcome.used, outcome.included
                 existing.charged_bytes, existing.amount = outcome.charged_bytes, outcome.amount
-                existing.updated_at = self.created_at
                 changed_rows.append(existing)
-        self._write(new_rows, changed_rows, charges)
-        self.result.subscriptions += len(subs)
+        self._write(new_rows, changed_rows, charges, out)
+        out.subscriptions += len(subs)
 
     def _lock(self, ids: list[int]) -> list[Sub]:
         with connection.cursor() as cursor:
@@ -230,9 +305,23 @@ class UsageRatingRun:
             result.setdefault(sid, []).append((timezone.localtime(at).date(), from_plan, to_plan))
         return result
 
-    def _ratings(self, ids: list[int]) -> dict[tuple[int, dt.date], UsageRating]:
-        rows = UsageRating.objects.filter(subscription_id__in=ids, period_start__gte=self._earliest())
-        return {(r.subscription_id, r.period_start): r for r in rows}
+    def _ratings(self, ids: list[int]) -> dict[tuple[int, dt.date], _Rating]:
+        """The chunk's periods rated so far within the window (raw rows: a model instance each cost more than
+        the rest of the chunk's Python)."""
+        with connection.cursor() as cursor:
+            if self.pg:
+                where, params = "subscription_id = ANY(%s)", [ids]
+            else:
+                where, params = f"subscription_id IN ({', '.join(['%s'] * len(ids))})", list(ids)
+            cursor.execute(
+                "SELECT id, subscription_id, period_start, used_bytes, included_bytes, charged_bytes, amount, "
+                f"revision FROM billing_usagerating WHERE {where} AND period_start >= %s",
+                [*params, self._earliest() if self.pg else self._earliest().isoformat()],
+            )
+            return {
+                (sid, _date(start)): _Rating(pk, used, included, charged, _money(amount), revision)
+                for pk, sid, start, used, included, charged, amount, revision in cursor.fetchall()
+            }
 
     def _spans(self, subs: list[Sub], changes) -> tuple[list[tuple], list[tuple]]:
         """The usage spans to sum (one per segment of each period) and, per period, its segments' plans and
@@ -241,7 +330,7 @@ class UsageRatingRun:
         for sub in subs:
             anchor = sub.anchor_day if self.terms[sub.plan_id].anniversary else None
             history = changes.get(sub.id, [])
-            for start, end in periods_ended(self.as_of, self.lookback, anniversary_day=anchor):
+            for start, end in self._periods_of(anchor):
                 parts = period_parts(sub, start, end, history)
                 if not parts or not any(self.terms[plan].charged for plan, _a, _b in parts):
                     continue
@@ -250,72 +339,122 @@ class UsageRatingRun:
                 periods.append(((sub, start, end), [(plan, (b - a).days) for plan, a, b in parts], (end - start).days))
         return spans, periods
 
-    def _rating_row(self, sub: Sub, start: dt.date, end: dt.date, outcome: Rated) -> UsageRating:
-        return UsageRating(
-            subscription_id=sub.id,
-            period_start=start,
-            period_end=end,
-            used_bytes=outcome.used,
-            included_bytes=outcome.included,
-            charged_bytes=outcome.charged_bytes,
-            amount=outcome.amount,
-            revision=0,
-            rated_at=self.created_at,
-            updated_at=self.created_at,
-        )
+    def _periods_of(self, anchor: int | None) -> list[tuple[dt.date, dt.date]]:
+        periods = self._periods.get(anchor)
+        if periods is None:
+            periods = self._periods[anchor] = periods_ended(self.as_of, self.lookback, anniversary_day=anchor)
+        return periods
 
-    def _charge(self, sub, kind, start, end, amount, quantity, cycle) -> Charge:
-        return Charge(
-            subscription_id=sub.id,
-            kind=kind,
-            period_start=start,
-            period_end=end,
-            amount=amount,
-            quantity=quantity,
-            cycle=cycle,
-        )
-
-    def _write(self, new_rows, changed_rows, charges) -> None:
+    def _write(self, new_rows, changed_rows, charges, out: RatingResult) -> None:
         """The chunk's ledger transaction, its charges and the ratings, in the chunk's transaction. A charge
         that conflicts with one already there (``billing_charge_usage_once``) aborts the chunk whole: nothing
-        is charged twice, and the next run rates it again from what committed."""
-        if charges:
-            accounts = dict(
-                LedgerAccount.objects.filter(subscriber_id__in={s.subscriber_id for s, _c in charges}).values_list(
-                    "subscriber_id", "id"
+        is charged twice, and the next run rates it again from what committed.
+
+        ``new_rows``: ``(subscription, start, end, Rated)``; ``charges``: ``(sub, kind, start, end, amount, bytes,
+        cycle)``. PostgreSQL: each table written by one INSERT from arrays (the posting statement trigger checks
+        the batch's zero sum and moves the balances once); SQLite: ``ledger.post`` and ``executemany``."""
+        now = self.created_at if self.pg else connection.ops.adapt_datetimefield_value(self.created_at)
+        with connection.cursor() as cursor:
+            if charges:
+                tx_id = self._post(cursor, charges)
+                self._insert(
+                    cursor,
+                    "billing_charge",
+                    ["subscription_id", "kind", "period_start", "period_end", "amount", "quantity", "cycle"],
+                    ["bigint", "text", "date", "date", "numeric", "bigint", "integer"],
+                    [(sub.id, kind, a, b, amount, size, cycle) for sub, kind, a, b, amount, size, cycle in charges],
+                    extra={"transaction_id": tx_id},
                 )
-            )
-            legs: list[tuple[int, Decimal]] = []
-            for sub, charge in charges:
-                account = accounts.get(sub.subscriber_id)
-                if account is None:
-                    account = accounts[sub.subscriber_id] = subscriber_account(sub.subscriber_id).pk
-                legs.append((account, -charge.amount))
-                legs.append((self._revenue_account(sub.service_id), charge.amount))
+                for _sub, kind, _a, _b, amount, _size, _cycle in charges:
+                    out.amount += amount
+                    if kind == ChargeKind.USAGE:
+                        out.charges += 1
+                    else:
+                        out.adjustments += 1
+            if new_rows:
+                self._insert(
+                    cursor,
+                    "billing_usagerating",
+                    RATING_COLUMNS,
+                    ["bigint", "date", "date", "bigint", "bigint", "bigint", "numeric"],
+                    [(sid, a, b, r.used, r.included, r.charged_bytes, r.amount) for sid, a, b, r in new_rows],
+                    extra={"revision": 0, "rated_at": now, "updated_at": now},
+                )
+            if changed_rows:
+                cursor.executemany(
+                    "UPDATE billing_usagerating SET used_bytes = %s, included_bytes = %s, charged_bytes = %s, "
+                    "amount = %s, revision = %s, updated_at = %s WHERE id = %s",
+                    [
+                        (r.used_bytes, r.included_bytes, r.charged_bytes, str(r.amount), r.revision, now, r.id)
+                        for r in changed_rows
+                    ],
+                )
+
+    def _post(self, cursor, charges) -> int:
+        """The chunk's ledger transaction: minus each subscriber's charges on their account, plus the charges
+        on the usage revenue account of each service. Its key holds its own id on PostgreSQL
+        (``usage:<date>:<id>``; SQLite: a random suffix): it is never retried under its key, what makes each
+        charge once is the charge's unique revision."""
+        subscribers = {charge[0].subscriber_id for charge in charges}
+        accounts = dict(LedgerAccount.objects.filter(subscriber_id__in=subscribers).values_list("subscriber_id", "id"))
+        legs: dict[int, Decimal] = {}
+        for sub, _kind, _a, _b, amount, _size, _cycle in charges:
+            account = accounts.get(sub.subscriber_id)
+            if account is None:
+                account = accounts[sub.subscriber_id] = subscriber_account(sub.subscriber_id).pk
+            legs[account] = legs.get(account, Decimal("0.00")) - amount
+            revenue = self._revenue_account(sub.service_id)
+            legs[revenue] = legs.get(revenue, Decimal("0.00")) + amount
+        memo = _("Traffic rating of %(date)s") % {"date": self.as_of.isoformat()}
+        if not self.pg:
             tx, _created = post(
                 key=f"{USAGE_KEY_PREFIX}{self.as_of.isoformat()}:{uuid.uuid4().hex}",
                 kind=TransactionKind.USAGE,
                 effective_date=self.as_of,
-                legs=legs,
-                memo=_("Traffic rating of %(date)s") % {"date": self.as_of.isoformat()},
+                legs=list(legs.items()),
+                memo=memo,
             )
-            for _sub, charge in charges:
-                charge.transaction = tx
-            Charge.objects.bulk_create([c for _s, c in charges], batch_size=5000)
-            for _sub, charge in charges:
-                self.result.amount += charge.amount
-                if charge.kind == ChargeKind.USAGE:
-                    self.result.charges += 1
-                else:
-                    self.result.adjustments += 1
-        if new_rows:
-            UsageRating.objects.bulk_create(new_rows, batch_size=5000)
-        if changed_rows:
-            UsageRating.objects.bulk_update(
-                changed_rows,
-                ["used_bytes", "included_bytes", "charged_bytes", "amount", "revision", "updated_at"],
-                batch_size=1000,
+            return tx.pk
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('billing_ledgertransaction', 'id'))")
+        tx_id = cursor.fetchone()[0]
+        key = f"{USAGE_KEY_PREFIX}{self.as_of.isoformat()}:{tx_id}"
+        cursor.execute(
+            "INSERT INTO billing_ledgertransaction (id, idempotency_key, request_hash, kind, effective_date, "
+            "created_at, memo) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                tx_id,
+                key,
+                hashlib.sha256(key.encode()).hexdigest(),
+                TransactionKind.USAGE.value,
+                self.as_of,
+                self.created_at,
+                memo,
+            ],
+        )
+        nonzero = [(account, amount) for account, amount in legs.items() if amount != 0]
+        cursor.execute(
+            "INSERT INTO billing_posting (transaction_id, account_id, amount) "
+            "SELECT %s, a, m FROM unnest(%s::bigint[], %s::numeric[]) AS t(a, m)",
+            [tx_id, [a for a, _m in nonzero], [m for _a, m in nonzero]],
+        )
+        return tx_id
+
+    def _insert(self, cursor, table: str, columns: list[str], types: list[str], rows: list[tuple], extra: dict) -> None:
+        """Insert ``rows`` (plus the same ``extra`` values on each): from arrays on PostgreSQL, one statement."""
+        names = ", ".join([*columns, *extra])
+        if self.pg:
+            arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+            constants = ", ".join(["%s"] * len(extra))
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT *, {constants} FROM unnest({arrays})",
+                [*extra.values(), *[list(column) for column in zip(*rows, strict=True)]],
             )
+            return
+        marks = ", ".join(["%s"] * (len(columns) + len(extra)))
+        cursor.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})",
+            [tuple(_sqlite_value(v) for v in (*row, *extra.values())) for row in rows],
+        )
 
     def _revenue_account(self, service_id: int) -> int:
         account = self._revenue.get(service_id)
@@ -359,6 +498,18 @@ def plan_changes(ids) -> dict[int, list[tuple[dt.date, int, int]]]:
     ):
         result.setdefault(sid, []).append((timezone.localtime(at).date(), from_plan, to_plan))
     return result
+
+
+def _sqlite_value(value):
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _money(value) -> Decimal:
+    return value if isinstance(value, Decimal) else quantize(Decimal(str(value)))  # SQLite gives floats
 
 
 def _date(value) -> dt.date:
