@@ -35,12 +35,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from abonent.catalog.models import Plan, Service
-from abonent.core import clock
+from abonent.core import bulk, clock
 from abonent.core.money import quantize
 from abonent.network.usage import span_usage
 
 from ..ledger import post, subscriber_account, usage_revenue_account
-from ..models import ChargeKind, LedgerAccount, TransactionKind
+from ..models import Charge, ChargeKind, Posting, TransactionKind, UsageRating
 from .common import PlanTerms, periods_ended, rate_parts, segments
 
 logger = logging.getLogger(__name__)
@@ -48,14 +48,18 @@ logger = logging.getLogger(__name__)
 DEFAULT_LOOKBACK_DAYS = 40
 # Ledger keys of the rating's transactions: one per chunk, many charges each (like the billing run's batches).
 USAGE_KEY_PREFIX = "usage:"
-RATING_COLUMNS = [
-    "subscription_id",
+CHARGE_FIELDS = ["subscription", "kind", "period_start", "period_end", "amount", "quantity", "cycle", "transaction"]
+RATING_FIELDS = [
+    "subscription",
     "period_start",
     "period_end",
     "used_bytes",
     "included_bytes",
     "charged_bytes",
     "amount",
+    "revision",
+    "rated_at",
+    "updated_at",
 ]
 
 
@@ -275,53 +279,38 @@ class UsageRatingRun:
         out.subscriptions += len(subs)
 
     def _lock(self, ids: list[int]) -> list[Sub]:
-        with connection.cursor() as cursor:
-            if self.pg:
+        if self.pg:
+            with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
-                where, params = "id = ANY(%s)", [ids]
-            else:
-                where, params = f"id IN ({', '.join(['%s'] * len(ids))})", ids
-            cursor.execute(
-                "SELECT id, subscriber_id, plan_id, service_id, anchor_day, started_on, ended_on "
-                f"FROM billing_subscription WHERE {where} ORDER BY id" + (" FOR UPDATE" if self.pg else ""),
-                params,
-            )
-            return [
-                Sub(pk, subscriber, plan, service, anchor, _date(started), _date(ended) if ended else None)
-                for pk, subscriber, plan, service, anchor, started, ended in cursor.fetchall()
-            ]
+        rows = select(
+            "SELECT id, subscriber_id, plan_id, service_id, anchor_day, started_on, ended_on "
+            "FROM billing_subscription WHERE {ids} ORDER BY id" + (" FOR UPDATE" if self.pg else ""),
+            ids,
+            "id",
+        )
+        return [
+            Sub(pk, subscriber, plan, service, anchor, _date(started), _date(ended) if ended else None)
+            for pk, subscriber, plan, service, anchor, started, ended in rows
+        ]
 
     def _plan_changes(self, ids: list[int]) -> dict[int, list[tuple[dt.date, int, int]]]:
-        """``{subscription: [(local day, from plan, to plan)]}`` in order, of the chunk's plan changes."""
-        from ..models import SubscriptionEvent, SubscriptionEventKind
-
-        result: dict[int, list[tuple[dt.date, int, int]]] = {}
-        events = SubscriptionEvent.objects.filter(
-            subscription_id__in=ids, kind=SubscriptionEventKind.PLAN_CHANGED, to_plan__isnull=False
-        ).order_by("effective_at", "id")
-        for sid, at, from_plan, to_plan in events.values_list(
-            "subscription_id", "effective_at", "from_plan_id", "to_plan_id"
-        ):
-            result.setdefault(sid, []).append((timezone.localtime(at).date(), from_plan, to_plan))
-        return result
+        return plan_changes(ids)
 
     def _ratings(self, ids: list[int]) -> dict[tuple[int, dt.date], _Rating]:
         """The chunk's periods rated so far within the window (raw rows: a model instance each cost more than
         the rest of the chunk's Python)."""
-        with connection.cursor() as cursor:
-            if self.pg:
-                where, params = "subscription_id = ANY(%s)", [ids]
-            else:
-                where, params = f"subscription_id IN ({', '.join(['%s'] * len(ids))})", list(ids)
-            cursor.execute(
-                "SELECT id, subscription_id, period_start, used_bytes, included_bytes, charged_bytes, amount, "
-                f"revision FROM billing_usagerating WHERE {where} AND period_start >= %s",
-                [*params, self._earliest() if self.pg else self._earliest().isoformat()],
-            )
-            return {
-                (sid, _date(start)): _Rating(pk, used, included, charged, _money(amount), revision)
-                for pk, sid, start, used, included, charged, amount, revision in cursor.fetchall()
-            }
+        earliest = self._earliest()
+        rows = select(
+            "SELECT id, subscription_id, period_start, used_bytes, included_bytes, charged_bytes, amount, revision "
+            "FROM billing_usagerating WHERE {ids} AND period_start >= %s",
+            ids,
+            "subscription_id",
+            [earliest if self.pg else earliest.isoformat()],
+        )
+        return {
+            (sid, _date(start)): _Rating(pk, used, included, charged, _money(amount), revision)
+            for pk, sid, start, used, included, charged, amount, revision in rows
+        }
 
     def _spans(self, subs: list[Sub], changes) -> tuple[list[tuple], list[tuple]]:
         """The usage spans to sum (one per segment of each period) and, per period, its segments' plans and
@@ -357,13 +346,13 @@ class UsageRatingRun:
         with connection.cursor() as cursor:
             if charges:
                 tx_id = self._post(cursor, charges)
-                self._insert(
-                    cursor,
-                    "billing_charge",
-                    ["subscription_id", "kind", "period_start", "period_end", "amount", "quantity", "cycle"],
-                    ["bigint", "text", "date", "date", "numeric", "bigint", "integer"],
-                    [(sub.id, kind, a, b, amount, size, cycle) for sub, kind, a, b, amount, size, cycle in charges],
-                    extra={"transaction_id": tx_id},
+                bulk.insert(
+                    [
+                        (sub.id, kind, a, b, amount, size, cycle, tx_id)
+                        for sub, kind, a, b, amount, size, cycle in charges
+                    ],
+                    model=Charge,
+                    fields=CHARGE_FIELDS,
                 )
                 for _sub, kind, _a, _b, amount, _size, _cycle in charges:
                     out.amount += amount
@@ -372,13 +361,13 @@ class UsageRatingRun:
                     else:
                         out.adjustments += 1
             if new_rows:
-                self._insert(
-                    cursor,
-                    "billing_usagerating",
-                    RATING_COLUMNS,
-                    ["bigint", "date", "date", "bigint", "bigint", "bigint", "numeric"],
-                    [(sid, a, b, r.used, r.included, r.charged_bytes, r.amount) for sid, a, b, r in new_rows],
-                    extra={"revision": 0, "rated_at": now, "updated_at": now},
+                bulk.insert(
+                    [
+                        (sid, a, b, r.used, r.included, r.charged_bytes, r.amount, 0, self.created_at, self.created_at)
+                        for sid, a, b, r in new_rows
+                    ],
+                    model=UsageRating,
+                    fields=RATING_FIELDS,
                 )
             if changed_rows:
                 cursor.executemany(
@@ -396,7 +385,11 @@ class UsageRatingRun:
         (``usage:<date>:<id>``; SQLite: a random suffix): it is never retried under its key, what makes each
         charge once is the charge's unique revision."""
         subscribers = {charge[0].subscriber_id for charge in charges}
-        accounts = dict(LedgerAccount.objects.filter(subscriber_id__in=subscribers).values_list("subscriber_id", "id"))
+        accounts = dict(
+            select(
+                "SELECT subscriber_id, id FROM billing_ledgeraccount WHERE {ids}", list(subscribers), "subscriber_id"
+            )
+        )
         legs: dict[int, Decimal] = {}
         for sub, _kind, _a, _b, amount, _size, _cycle in charges:
             account = accounts.get(sub.subscriber_id)
@@ -431,30 +424,13 @@ class UsageRatingRun:
                 memo,
             ],
         )
-        nonzero = [(account, amount) for account, amount in legs.items() if amount != 0]
-        cursor.execute(
-            "INSERT INTO billing_posting (transaction_id, account_id, amount) "
-            "SELECT %s, a, m FROM unnest(%s::bigint[], %s::numeric[]) AS t(a, m)",
-            [tx_id, [a for a, _m in nonzero], [m for _a, m in nonzero]],
+        # One statement: the posting trigger checks the batch's zero sum and moves each balance once.
+        bulk.insert(
+            [(tx_id, account, amount) for account, amount in legs.items() if amount != 0],
+            model=Posting,
+            fields=["transaction", "account", "amount"],
         )
         return tx_id
-
-    def _insert(self, cursor, table: str, columns: list[str], types: list[str], rows: list[tuple], extra: dict) -> None:
-        """Insert ``rows`` (plus the same ``extra`` values on each): from arrays on PostgreSQL, one statement."""
-        names = ", ".join([*columns, *extra])
-        if self.pg:
-            arrays = ", ".join(f"%s::{kind}[]" for kind in types)
-            constants = ", ".join(["%s"] * len(extra))
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT *, {constants} FROM unnest({arrays})",
-                [*extra.values(), *[list(column) for column in zip(*rows, strict=True)]],
-            )
-            return
-        marks = ", ".join(["%s"] * (len(columns) + len(extra)))
-        cursor.executemany(
-            f"INSERT INTO {table} ({names}) VALUES ({marks})",
-            [tuple(_sqlite_value(v) for v in (*row, *extra.values())) for row in rows],
-        )
 
     def _revenue_account(self, service_id: int) -> int:
         account = self._revenue.get(service_id)
@@ -470,6 +446,8 @@ def period_parts(sub, start: dt.date, end: dt.date, history) -> list[tuple[int, 
     served_until = min(end, sub.ended_on + dt.timedelta(days=1)) if sub.ended_on else end
     if served_from >= served_until:
         return []
+    if not history:  # most subscriptions: one plan all along
+        return [(sub.plan_id, served_from, served_until)]
     return segments(
         served_from, served_until, plan_at(history, served_from, sub.plan_id), [(d, to) for d, _f, to in history]
     )
@@ -487,17 +465,34 @@ def plan_at(history: list[tuple[dt.date, int, int]], day: dt.date, current: int)
 
 def plan_changes(ids) -> dict[int, list[tuple[dt.date, int, int]]]:
     """``{subscription: [(local day, from plan, to plan)]}`` in order, of the subscriptions' plan changes."""
-    from ..models import SubscriptionEvent, SubscriptionEventKind
-
     result: dict[int, list[tuple[dt.date, int, int]]] = {}
-    events = SubscriptionEvent.objects.filter(
-        subscription_id__in=ids, kind=SubscriptionEventKind.PLAN_CHANGED, to_plan__isnull=False
-    ).order_by("effective_at", "id")
-    for sid, at, from_plan, to_plan in events.values_list(
-        "subscription_id", "effective_at", "from_plan_id", "to_plan_id"
-    ):
+    rows = select(
+        "SELECT subscription_id, effective_at, from_plan_id, to_plan_id FROM billing_subscriptionevent "
+        "WHERE {ids} AND kind = 'plan_changed' AND to_plan_id IS NOT NULL ORDER BY effective_at, id",
+        list(ids),
+        "subscription_id",
+    )
+    for sid, at, from_plan, to_plan in rows:
+        if not isinstance(at, dt.datetime):  # SQLite: text, or a naive datetime, in UTC
+            at = dt.datetime.fromisoformat(at)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=dt.UTC)
         result.setdefault(sid, []).append((timezone.localtime(at).date(), from_plan, to_plan))
     return result
+
+
+def select(sql: str, ids: list[int], column: str, params: list | None = None) -> list[tuple]:
+    """Rows of ``sql`` whose ``{ids}`` is ``column`` among ``ids``: an array bound on the server on PostgreSQL
+    (Django's cursor quotes every element into the text in Python), a list of parameters on SQLite."""
+    if not ids:
+        return []
+    with bulk.server_cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(sql.format(ids=f"{column} = ANY(%s::bigint[])"), [list(ids), *(params or [])])
+        else:
+            marks = ", ".join(["%s"] * len(ids))
+            cursor.execute(sql.format(ids=f"{column} IN ({marks})"), [*ids, *(params or [])])
+        return cursor.fetchall()
 
 
 def _sqlite_value(value):
