@@ -139,6 +139,19 @@ class Rated:
     amount: Decimal
 
 
+def rate_one(terms: PlanTerms, days: int, period_days: int, input_octets: int, output_octets: int) -> Rated:
+    """``rate_parts`` of a period on one plan (the rating run's common case, without its lists)."""
+    from abonent.network.usage import counted_bytes
+
+    counted = counted_bytes(terms.direction, input_octets, output_octets)
+    if not terms.charged:
+        return Rated(counted, 0, 0, 0, ZERO)
+    included = prorated_included(terms.included_bytes, days, period_days)
+    over = max(0, counted - included)
+    charged, amount = overage(over, terms.price_per_gb, terms.rounding)
+    return Rated(counted, included, over, charged, amount)
+
+
 def rate_parts(parts: list[tuple[PlanTerms, int, int, int]], period_days: int) -> Rated:
     """Rate a period's segments: ``(terms, days in the segment, input, output)`` each."""
     from abonent.network.usage import counted_bytes

@@ -41,7 +41,7 @@ from abonent.network.usage import span_usage
 
 from ..ledger import post, subscriber_account, usage_revenue_account
 from ..models import Charge, ChargeKind, Posting, TransactionKind, UsageRating
-from .common import PlanTerms, periods_ended, rate_parts, segments
+from .common import PlanTerms, periods_ended, rate_one, rate_parts, segments
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class UsageRatingRun:
         self.terms = {plan.pk: PlanTerms.of(plan) for plan in Plan.objects.all()}
         self.created_at = clock.now()
         self._revenue: dict[int, int] = {}
-        self._periods: dict[int | None, list[tuple[dt.date, dt.date]]] = {}
+        self._periods: dict[int | None, list[tuple[dt.date, dt.date, int]]] = {}
 
     def run(self) -> RatingResult:
         started = time.monotonic()
@@ -228,14 +228,19 @@ class UsageRatingRun:
         new_rows: list[tuple] = []
         changed_rows: list[_Rating] = []
         charges: list[tuple] = []
+        terms, no_usage = self.terms, (0, 0)
         for (sub, start, end), parts, period_days in periods:
-            outcome = rate_parts(
-                [
-                    (self.terms[plan], days, *usage.get((sub.id, start, n), (0, 0)))
-                    for n, (plan, days) in enumerate(parts)
-                ],
-                period_days,
-            )
+            if len(parts) == 1:  # one plan all period: most of them, without the lists
+                plan, days = parts[0]
+                outcome = rate_one(terms[plan], days, period_days, *usage.get((sub.id, start, 0), no_usage))
+            else:
+                outcome = rate_parts(
+                    [
+                        (terms[plan], days, *usage.get((sub.id, start, n), no_usage))
+                        for n, (plan, days) in enumerate(parts)
+                    ],
+                    period_days,
+                )
             existing = rated.get((sub.id, start))
             if existing is None:
                 new_rows.append((sub.id, start, end, outcome))
@@ -307,6 +312,11 @@ class UsageRatingRun:
             "subscription_id",
             [earliest if self.pg else earliest.isoformat()],
         )
+        if self.pg:  # dates and decimals as they are
+            return {
+                (sid, start): _Rating(pk, used, included, charged, amount, revision)
+                for pk, sid, start, used, included, charged, amount, revision in rows
+            }
         return {
             (sid, _date(start)): _Rating(pk, used, included, charged, _money(amount), revision)
             for pk, sid, start, used, included, charged, amount, revision in rows
@@ -316,22 +326,33 @@ class UsageRatingRun:
         """The usage spans to sum (one per segment of each period) and, per period, its segments' plans and
         days. Periods with no segment on a charged plan are left out: nothing to rate there."""
         spans, periods = [], []
+        charged = {pk for pk, terms in self.terms.items() if terms.charged}
+        empty: list = []
         for sub in subs:
             anchor = sub.anchor_day if self.terms[sub.plan_id].anniversary else None
-            history = changes.get(sub.id, [])
-            for start, end in self._periods_of(anchor):
+            history = changes.get(sub.id, empty)
+            for start, end, period_days in self._periods_of(anchor):
                 parts = period_parts(sub, start, end, history)
-                if not parts or not any(self.terms[plan].charged for plan, _a, _b in parts):
+                if len(parts) == 1:
+                    plan, a, b = parts[0]
+                    if plan in charged:
+                        spans.append(((sub.id, start, 0), sub.subscriber_id, a, b))
+                        periods.append(((sub, start, end), [(plan, (b - a).days)], period_days))
+                    continue
+                if not any(plan in charged for plan, _a, _b in parts):
                     continue
                 for n, (_plan, a, b) in enumerate(parts):
                     spans.append(((sub.id, start, n), sub.subscriber_id, a, b))
-                periods.append(((sub, start, end), [(plan, (b - a).days) for plan, a, b in parts], (end - start).days))
+                periods.append(((sub, start, end), [(plan, (b - a).days) for plan, a, b in parts], period_days))
         return spans, periods
 
-    def _periods_of(self, anchor: int | None) -> list[tuple[dt.date, dt.date]]:
+    def _periods_of(self, anchor: int | None) -> list[tuple[dt.date, dt.date, int]]:
         periods = self._periods.get(anchor)
         if periods is None:
-            periods = self._periods[anchor] = periods_ended(self.as_of, self.lookback, anniversary_day=anchor)
+            periods = self._periods[anchor] = [
+                (start, end, (end - start).days)
+                for start, end in periods_ended(self.as_of, self.lookback, anniversary_day=anchor)
+            ]
         return periods
 
     def _write(self, new_rows, changed_rows, charges, out: RatingResult) -> None:
@@ -488,7 +509,8 @@ def select(sql: str, ids: list[int], column: str, params: list | None = None) ->
         return []
     with bulk.server_cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(sql.format(ids=f"{column} = ANY(%s::bigint[])"), [list(ids), *(params or [])])
+            # %b: the ids in binary, not each one formatted and checked for quoting as text.
+            cursor.execute(sql.format(ids=f"{column} = ANY(%b::bigint[])"), [list(ids), *(params or [])])
         else:
             marks = ", ".join(["%s"] * len(ids))
             cursor.execute(sql.format(ids=f"{column} IN ({marks})"), [*ids, *(params or [])])
