@@ -45,6 +45,7 @@ from .models import (
     SubscriptionStatus,
     TurboActivation,
 )
+from .rating.estimate import UsageEstimate, usage_estimate
 
 LEDGER_LINES = 50
 
@@ -83,6 +84,7 @@ class SubscriptionRow:
     turbo: TurboActivation | None = None
     turbo_form: TurboForm | None = None
     turbo_end_form: TurboEndForm | None = None
+    traffic: UsageEstimate | None = None  # the current period's traffic, for plans that count it
 
     # The speeds the turbo on was bought with, in the Mbit/s the console shows.
     @property
@@ -111,6 +113,9 @@ def subscriptions_context(request, subscriber, bound: dict | None = None, notice
     rows = []
     for s in subscriptions:
         row = SubscriptionRow(s, freezes.get(s.pk), turbo=turbos.get(s.pk))
+        # Only plans with an included volume count traffic: no queries for the others.
+        if s.status != SubscriptionStatus.TERMINATED and s.plan.included_bytes is not None:
+            row.traffic = usage_estimate(s)
         if can_manage and s.status == SubscriptionStatus.ACTIVE:
             row.change_form = _form(bound, f"change-{s.pk}", PlanChangeForm, offered=selectors.plans_offered(s))
             if s.plan.freeze_policy_id:

@@ -36,6 +36,17 @@ class UsageEstimate:
     policy: str
 
     @property
+    def period_last_day(self) -> dt.date:
+        return self.period_end - dt.timedelta(days=1)
+
+    @property
+    def percent_used(self) -> int:
+        """Of the included volume, for a progress bar (0–100)."""
+        if not self.included_bytes:
+            return 100 if self.used_bytes else 0
+        return min(100, self.used_bytes * 100 // self.included_bytes)
+
+    @property
     def used_gb(self) -> Decimal:
         return _gb(self.used_bytes)
 
