@@ -1,6 +1,6 @@
 """``/my/usage/``: the current period's traffic against the plan's included volume (and what going over it will
-cost at the period's end); traffic per day of a month (``?month=YYYY-MM``) and per month of the last year, as charts drawn
-by ``usage.js`` from a JSON block and as tables; time online per day; the sessions, a page at a time
+cost at the period's end); traffic per day of a month (``?month=YYYY-MM``) and per month of the last year, as
+charts drawn by ``usage.js`` from a JSON block and as tables; time online per day; the sessions, a page at a time
 (``?before=<session id>``). A month that is not one is a 400 showing this month, never a 500."""
 
 from django.core.exceptions import ValidationError
