@@ -3,9 +3,10 @@
     python bench/usage_rating.py [--n 100000] [--engine postgresql|sqlite] [--chunk-size C]
 
 The database is seeded once (``abonent seed``: subscribers, the demo catalog, one subscription each) and then
-reused. Untimed set-up per invocation (the month before rated first, as on a real month end): a plan of 500 GB + 2 ₽ per started GB is created (once) and every
+reused. Untimed set-up per invocation: a plan of 500 GB + 2 ₽ per started GB is created (once) and every
 subscription of its service moved onto it; the next month not rated yet gets a day of usage per subscriber and
-day (about 3.1 million ``UsageDay`` rows at 100,000, 0–35 GB a day: about half the subscribers go over). The
+day (about 3.1 million ``UsageDay`` rows at 100,000, 0–35 GB a day: most subscribers go over), and the month
+before it is rated (as on a real month end, when the run re-checks it for late usage). The
 ledger is append-only, so every invocation rates a new month; ``--reseed`` starts over.
 
 Timed: the rating of that month (``UsageRatingRun(date).run()``, what ``abonent rate_usage`` calls), then a rerun

@@ -107,3 +107,16 @@ def test_api_usage_of_an_unknown_or_hidden_subscription_is_404(api, api_of, mete
     assert api.get("/api/v1/subscriptions/999999/usage").status_code == 404
     outsider = api_of(Role.OPERATOR, branches=[other_branch])
     assert outsider.get(f"/api/v1/subscriptions/{metered.pk}/usage").status_code == 404
+
+
+def test_ledger_line_says_what_the_traffic_charge_was_for(metered, subscriber):
+    from abonent.billing import selectors
+
+    rate_on(DEC)
+    add_usage(subscriber, dt.date(2026, 11, 29), download=2 * GB)
+    rate_on(dt.date(2026, 12, 2))
+    lines = [line for line in selectors.ledger_lines(subscriber) if line.kind == "usage"]
+    assert [(line.memo, line.amount) for line in lines] == [
+        ("Late traffic 01.11.2026–30.11.2026: 2 GB", D("-4.00")),
+        ("Traffic over the included volume 01.11.2026–30.11.2026: 13 GB", D("-26.00")),
+    ]
