@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from abonent.catalog.forms import BYTES_PER_GB
 from abonent.catalog.models import OverageRounding, PeriodAnchor, TrafficPolicy
 from abonent.core.money import KOPECK
+from abonent.network.usage import counted_bytes
 
 from .. import calculations as calc
 
@@ -141,8 +142,6 @@ class Rated:
 
 def rate_one(terms: PlanTerms, days: int, period_days: int, input_octets: int, output_octets: int) -> Rated:
     """``rate_parts`` of a period on one plan (the rating run's common case, without its lists)."""
-    from abonent.network.usage import counted_bytes
-
     counted = counted_bytes(terms.direction, input_octets, output_octets)
     if not terms.charged:
         return Rated(counted, 0, 0, 0, ZERO)
@@ -154,8 +153,6 @@ def rate_one(terms: PlanTerms, days: int, period_days: int, input_octets: int, o
 
 def rate_parts(parts: list[tuple[PlanTerms, int, int, int]], period_days: int) -> Rated:
     """Rate a period's segments: ``(terms, days in the segment, input, output)`` each."""
-    from abonent.network.usage import counted_bytes
-
     used = included = over = charged = 0
     amount = ZERO
     for terms, days, input_octets, output_octets in parts:
