@@ -13,7 +13,7 @@ from abonent.network.usage import span_usage
 
 from ..models import Subscription, UsageRating
 from .common import BYTES_PER_GB, PlanTerms, rate_parts, usage_period
-from .traffic import Sub, period_parts, plan_changes
+from .history import Sub, period_parts, plan_changes
 
 
 @dataclass(frozen=True)

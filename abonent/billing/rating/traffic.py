@@ -36,12 +36,12 @@ from django.utils.translation import gettext as _
 
 from abonent.catalog.models import Plan, Service
 from abonent.core import bulk, clock
-from abonent.core.money import quantize
 from abonent.network.usage import span_usage
 
 from ..ledger import post, subscriber_account, usage_revenue_account
 from ..models import Charge, ChargeKind, Posting, TransactionKind, UsageRating
-from .common import PlanTerms, periods_ended, rate_one, rate_parts, segments
+from .common import PlanTerms, periods_ended, rate_one, rate_parts
+from .history import Sub, as_date, as_money, period_parts, plan_changes, select
 
 logger = logging.getLogger(__name__)
 
@@ -91,17 +91,6 @@ class _Rating:
     charged_bytes: int
     amount: Decimal
     revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class Sub:
-    id: int
-    subscriber_id: int
-    plan_id: int
-    service_id: int
-    anchor_day: int
-    started_on: dt.date
-    ended_on: dt.date | None
 
 
 class UsageRatingRun:
@@ -294,7 +283,7 @@ class UsageRatingRun:
             "id",
         )
         return [
-            Sub(pk, subscriber, plan, service, anchor, _date(started), _date(ended) if ended else None)
+            Sub(pk, subscriber, plan, service, anchor, as_date(started), as_date(ended) if ended else None)
             for pk, subscriber, plan, service, anchor, started, ended in rows
         ]
 
@@ -318,7 +307,7 @@ class UsageRatingRun:
                 for pk, sid, start, used, included, charged, amount, revision in rows
             }
         return {
-            (sid, _date(start)): _Rating(pk, used, included, charged, _money(amount), revision)
+            (sid, as_date(start)): _Rating(pk, used, included, charged, as_money(amount), revision)
             for pk, sid, start, used, included, charged, amount, revision in rows
         }
 
@@ -458,79 +447,6 @@ class UsageRatingRun:
         if account is None:
             account = self._revenue[service_id] = usage_revenue_account(Service.objects.get(pk=service_id)).pk
         return account
-
-
-def period_parts(sub, start: dt.date, end: dt.date, history) -> list[tuple[int, dt.date, dt.date]]:
-    """The segments ``[(plan, from, until)]`` of the period ``[start, end)`` the subscription was served in:
-    from its start, through the day it ended (that day's traffic was used), each on the plan then in force."""
-    served_from = max(start, sub.started_on)
-    served_until = min(end, sub.ended_on + dt.timedelta(days=1)) if sub.ended_on else end
-    if served_from >= served_until:
-        return []
-    if not history:  # most subscriptions: one plan all along
-        return [(sub.plan_id, served_from, served_until)]
-    return segments(
-        served_from, served_until, plan_at(history, served_from, sub.plan_id), [(d, to) for d, _f, to in history]
-    )
-
-
-def plan_at(history: list[tuple[dt.date, int, int]], day: dt.date, current: int) -> int:
-    """The plan in force on ``day``: the last change's on or before it, else what the first later change
-    changed from, else the subscription's plan now."""
-    before = [to for d, _f, to in history if d <= day]
-    if before:
-        return before[-1]
-    later = [f for d, f, _t in history if d > day and f is not None]
-    return later[0] if later else current
-
-
-def plan_changes(ids) -> dict[int, list[tuple[dt.date, int, int]]]:
-    """``{subscription: [(local day, from plan, to plan)]}`` in order, of the subscriptions' plan changes."""
-    result: dict[int, list[tuple[dt.date, int, int]]] = {}
-    rows = select(
-        "SELECT subscription_id, effective_at, from_plan_id, to_plan_id FROM billing_subscriptionevent "
-        "WHERE {ids} AND kind = 'plan_changed' AND to_plan_id IS NOT NULL ORDER BY effective_at, id",
-        list(ids),
-        "subscription_id",
-    )
-    for sid, at, from_plan, to_plan in rows:
-        if not isinstance(at, dt.datetime):  # SQLite: text, or a naive datetime, in UTC
-            at = dt.datetime.fromisoformat(at)
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=dt.UTC)
-        result.setdefault(sid, []).append((timezone.localtime(at).date(), from_plan, to_plan))
-    return result
-
-
-def select(sql: str, ids: list[int], column: str, params: list | None = None) -> list[tuple]:
-    """Rows of ``sql`` whose ``{ids}`` is ``column`` among ``ids``: an array bound on the server on PostgreSQL
-    (Django's cursor quotes every element into the text in Python), a list of parameters on SQLite."""
-    if not ids:
-        return []
-    with bulk.server_cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # %b: the ids in binary, not each one formatted and checked for quoting as text.
-            cursor.execute(sql.format(ids=f"{column} = ANY(%b::bigint[])"), [list(ids), *(params or [])])
-        else:
-            marks = ", ".join(["%s"] * len(ids))
-            cursor.execute(sql.format(ids=f"{column} IN ({marks})"), [*ids, *(params or [])])
-        return cursor.fetchall()
-
-
-def _sqlite_value(value):
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
-def _money(value) -> Decimal:
-    return value if isinstance(value, Decimal) else quantize(Decimal(str(value)))  # SQLite gives floats
-
-
-def _date(value) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def rate_usage(as_of: dt.date | None = None, *, chunk_size: int | None = None) -> RatingResult:
