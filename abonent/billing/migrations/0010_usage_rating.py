@@ -5,51 +5,62 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0009_rating_vouchers_bonuses_kinds'),
-        ('catalog', '0003_plan_traffic_policy_and_time_mode'),
+        ("billing", "0009_rating_vouchers_bonuses_kinds"),
+        ("catalog", "0003_plan_traffic_policy_and_time_mode"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UsageRating',
+            name="UsageRating",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period_start', models.DateField(verbose_name='from')),
-                ('period_end', models.DateField(verbose_name='until')),
-                ('used_bytes', models.BigIntegerField(verbose_name='traffic used, bytes')),
-                ('included_bytes', models.BigIntegerField(verbose_name='included traffic, bytes')),
-                ('charged_bytes', models.BigIntegerField(verbose_name='traffic charged, bytes')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14, verbose_name='amount')),
-                ('revision', models.PositiveIntegerField(default=0)),
-                ('rated_at', models.DateTimeField(verbose_name='rated')),
-                ('updated_at', models.DateTimeField(verbose_name='updated')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("period_start", models.DateField(verbose_name="from")),
+                ("period_end", models.DateField(verbose_name="until")),
+                ("used_bytes", models.BigIntegerField(verbose_name="traffic used, bytes")),
+                ("included_bytes", models.BigIntegerField(verbose_name="included traffic, bytes")),
+                ("charged_bytes", models.BigIntegerField(verbose_name="traffic charged, bytes")),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14, verbose_name="amount")),
+                ("revision", models.PositiveIntegerField(default=0)),
+                ("rated_at", models.DateTimeField(verbose_name="rated")),
+                ("updated_at", models.DateTimeField(verbose_name="updated")),
             ],
             options={
-                'verbose_name': 'traffic rating',
-                'verbose_name_plural': 'traffic ratings',
+                "verbose_name": "traffic rating",
+                "verbose_name_plural": "traffic ratings",
             },
         ),
         migrations.AddConstraint(
-            model_name='charge',
-            constraint=models.UniqueConstraint(condition=models.Q(('kind__in', ['usage', 'usage_adjustment'])), fields=('subscription', 'period_start', 'cycle'), name='billing_charge_usage_once'),
+            model_name="charge",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("kind__in", ["usage", "usage_adjustment"])),
+                fields=("subscription", "period_start", "cycle"),
+                name="billing_charge_usage_once",
+            ),
         ),
         migrations.AddField(
-            model_name='usagerating',
-            name='subscription',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='usage_ratings', to='billing.subscription'),
+            model_name="usagerating",
+            name="subscription",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="usage_ratings", to="billing.subscription"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='usagerating',
-            constraint=models.UniqueConstraint(fields=('subscription', 'period_start'), name='billing_usagerating_once'),
+            model_name="usagerating",
+            constraint=models.UniqueConstraint(
+                fields=("subscription", "period_start"), name="billing_usagerating_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='usagerating',
-            constraint=models.CheckConstraint(condition=models.Q(('period_end__gt', models.F('period_start'))), name='billing_usagerating_order'),
+            model_name="usagerating",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("period_end__gt", models.F("period_start"))), name="billing_usagerating_order"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='usagerating',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='billing_usagerating_amount_not_negative'),
+            model_name="usagerating",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gte", 0)), name="billing_usagerating_amount_not_negative"
+            ),
         ),
     ]

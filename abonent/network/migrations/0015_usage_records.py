@@ -5,30 +5,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('network', '0014_access_marks'),
-        ('subscribers', '0004_search_text_bytes_statistics'),
+        ("network", "0014_access_marks"),
+        ("subscribers", "0004_search_text_bytes_statistics"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='UsageRecord',
+            name="UsageRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=50, verbose_name='source')),
-                ('record_id', models.CharField(max_length=200, verbose_name='record id')),
-                ('day', models.DateField()),
-                ('input_octets', models.BigIntegerField(default=0)),
-                ('output_octets', models.BigIntegerField(default=0)),
-                ('created_at', models.DateTimeField()),
-                ('session', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='network.session')),
-                ('subscriber', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='subscribers.subscriber')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("source", models.CharField(max_length=50, verbose_name="source")),
+                ("record_id", models.CharField(max_length=200, verbose_name="record id")),
+                ("day", models.DateField()),
+                ("input_octets", models.BigIntegerField(default=0)),
+                ("output_octets", models.BigIntegerField(default=0)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "session",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="network.session",
+                    ),
+                ),
+                (
+                    "subscriber",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="subscribers.subscriber",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'external traffic record',
-                'verbose_name_plural': 'external traffic records',
-                'constraints': [models.UniqueConstraint(fields=('source', 'record_id'), name='network_usagerecord_once'), models.CheckConstraint(condition=models.Q(('input_octets__gte', 0), ('output_octets__gte', 0)), name='network_usagerecord_not_negative')],
+                "verbose_name": "external traffic record",
+                "verbose_name_plural": "external traffic records",
+                "constraints": [
+                    models.UniqueConstraint(fields=("source", "record_id"), name="network_usagerecord_once"),
+                    models.CheckConstraint(
+                        condition=models.Q(("input_octets__gte", 0), ("output_octets__gte", 0)),
+                        name="network_usagerecord_not_negative",
+                    ),
+                ],
             },
         ),
     ]
