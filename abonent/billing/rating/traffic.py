@@ -321,6 +321,12 @@ class UsageRatingRun:
             anchor = sub.anchor_day if self.terms[sub.plan_id].anniversary else None
             history = changes.get(sub.id, empty)
             for start, end, period_days in self._periods_of(anchor):
+                if not history and sub.ended_on is None and sub.started_on <= start:
+                    # Served the whole period on one plan: most subscriptions, without the general case's lists.
+                    if sub.plan_id in charged:
+                        spans.append(((sub.id, start, 0), sub.subscriber_id, start, end))
+                        periods.append(((sub, start, end), [(sub.plan_id, period_days)], period_days))
+                    continue
                 parts = period_parts(sub, start, end, history)
                 if len(parts) == 1:
                     plan, a, b = parts[0]
