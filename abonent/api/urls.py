@@ -8,6 +8,7 @@ from abonent.catalog.api import router as catalog_router
 from abonent.documents.api import router as documents_router
 from abonent.dunning.api import router as dunning_router
 from abonent.network.api import router as network_router
+from abonent.network.api_usage import router as usage_records_router
 from abonent.notifications.api import router as notifications_router
 from abonent.payments.api import router as payments_router
 from abonent.portal.api import router as portal_router
@@ -38,6 +39,7 @@ api.add_router("/", catalog_router)
 api.add_router("/", billing_router)
 api.add_router("/", pricing_router)
 api.add_router("/", network_router)
+api.add_router("/", usage_records_router)
 api.add_router("/", payments_router)
 api.add_router("/", dunning_router)
 api.add_router("/", notifications_router)

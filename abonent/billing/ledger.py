@@ -108,6 +108,21 @@ def revenue_account(service) -> LedgerAccount:
     return account
 
 
+def usage_revenue_account(service) -> LedgerAccount:
+    """Revenue from traffic over the included volume of ``service``'s plans (billing/rating): an account of its
+    own beside the service's fee revenue, so traffic income is reported apart."""
+    account, _created = LedgerAccount.objects.get_or_create(
+        code=f"revenue:usage:{service.code}",
+        defaults={
+            "kind": AccountKind.REVENUE,
+            "name": _("Revenue: traffic") + f": {service.name}",
+            "service": service,
+            "created_at": clock.now(),
+        },
+    )
+    return account
+
+
 def request_hash(kind: str, effective_date: dt.date | None, legs: list[tuple[int, Decimal]]) -> str:
     day = effective_date.isoformat() if effective_date else "-"
     body = "|".join([kind, day, *[f"{a}:{m}" for a, m in sorted(legs)]])

@@ -370,6 +370,14 @@ class Charge(models.Model):
             models.UniqueConstraint(
                 fields=["event", "kind"], condition=Q(event__isnull=False), name="billing_charge_event_once"
             ),
+            # Traffic over the included volume (billing/rating): the period's first charge is cycle 0 and each
+            # late-usage adjustment the next number (``UsageRating.revision``). A retried or concurrent rating
+            # computes the same number and conflicts, so each new amount is charged once.
+            models.UniqueConstraint(
+                fields=["subscription", "period_start", "cycle"],
+                condition=Q(kind__in=["usage", "usage_adjustment"]),
+                name="billing_charge_usage_once",
+            ),
             models.CheckConstraint(
                 condition=Q(period_end__gt=models.F("period_start")), name="billing_charge_period_order"
             ),
@@ -632,3 +640,40 @@ class TimeRating(models.Model):
 
 # Registered with the billing app: prices that differ from the list price (billing/pricing).
 from .pricing.models import Bundle, BundleItem, PriceOverride, Promotion  # noqa: E402, F401
+
+
+class UsageRating(models.Model):
+    """The traffic of one subscription's billing period as last rated (billing/rating/traffic.py).
+
+    One row per ``(subscription, period_start)``, written when the period is first rated, zero usage included,
+    so usage arriving later (a spool replayed) is told apart from the first rating and charged as an
+    adjustment. The money itself is in the charges (append-only): ``amount`` is what they add up to for the
+    period, ``revision`` the ``cycle`` of the last one. The row is updated when late usage raises the amount.
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="usage_ratings")
+    period_start = models.DateField(_("from"))
+    period_end = models.DateField(_("until"))
+    # Bytes counted in the plan's direction, the included volume (prorated over plan changes and partial
+    # periods) and the bytes charged for after the plan's rounding (whole GB or MB, or exact bytes).
+    used_bytes = models.BigIntegerField(_("traffic used, bytes"))
+    included_bytes = models.BigIntegerField(_("included traffic, bytes"))
+    charged_bytes = models.BigIntegerField(_("traffic charged, bytes"))
+    amount = MoneyField(_("amount"))
+    revision = models.PositiveIntegerField(default=0)
+    rated_at = models.DateTimeField(_("rated"))
+    updated_at = models.DateTimeField(_("updated"))
+
+    class Meta:
+        verbose_name = _("traffic rating")
+        verbose_name_plural = _("traffic ratings")
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "period_start"], name="billing_usagerating_once"),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=models.F("period_start")), name="billing_usagerating_order"
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="billing_usagerating_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.period_start}: {self.amount}"

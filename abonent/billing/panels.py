@@ -51,6 +51,7 @@ from .pricing import selectors as pricing_selectors
 from .pricing.forms import EndPriceForm, PriceOverrideForm
 from .pricing.models import PriceOverride
 from .pricing.rules import RunPricing
+from .rating.estimate import UsageEstimate, usage_estimate
 from .rating.time_summary import time_packages_offered, time_summary
 
 LEDGER_LINES = 50
@@ -98,6 +99,7 @@ class SubscriptionRow:
     price_form: object | None = None
     price_end_form: object | None = None
     own_price: object | None = None
+    traffic: UsageEstimate | None = None  # the current period's traffic, for plans that count it
 
     # The speeds the turbo on was bought with, in the Mbit/s the console shows.
     @property
@@ -138,6 +140,9 @@ def subscriptions_context(request, subscriber, bound: dict | None = None, notice
                 row.price_form = _form(bound, f"price-{s.pk}", PriceOverrideForm)
                 if row.own_price is not None:
                     row.price_end_form = _form(bound, f"price-end-{s.pk}", EndPriceForm)
+        # Only plans with an included volume count traffic: no queries for the others.
+        if s.status != SubscriptionStatus.TERMINATED and s.plan.included_bytes is not None:
+            row.traffic = usage_estimate(s)
         if can_manage and s.status == SubscriptionStatus.ACTIVE:
             row.change_form = _form(bound, f"change-{s.pk}", PlanChangeForm, offered=selectors.plans_offered(s))
             if s.plan.freeze_policy_id:

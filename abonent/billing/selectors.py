@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Window
+from django.utils.translation import gettext
 
 from abonent.catalog.models import ChargeMode, PeriodAnchor, Plan, ProrationUnit, Turbo
 from abonent.core import clock
@@ -90,7 +91,8 @@ def ledger_lines(subscriber, *, limit: int = 100) -> list[LedgerLine]:
         .select_related("transaction")
         .order_by("-transaction__effective_date", "-transaction_id", "-id")[:limit]
     )
-    batches = [p.transaction_id for p in rows if p.transaction.idempotency_key.startswith(BATCH_KEY_PREFIX)]
+    # The traffic rating's chunk transactions (``usage:``) carry many subscribers' charges the same way.
+    batches = [p.transaction_id for p in rows if p.transaction.idempotency_key.startswith((BATCH_KEY_PREFIX, "usage:"))]
     described: dict[int, list[str]] = {}
     if batches:
         for charge in (
@@ -121,6 +123,11 @@ def ledger_lines(subscriber, *, limit: int = 100) -> list[LedgerLine]:
 def charge_description(charge: Charge) -> str:
     """What a fee was for, as the operator reads it: the plan and the days covered (last day inclusive)."""
     last_day = charge.period_end - dt.timedelta(days=1)
+    if charge.kind in (ChargeKind.USAGE, ChargeKind.USAGE_ADJUSTMENT):
+        usage = charge.kind == ChargeKind.USAGE
+        label = gettext("Traffic over the included volume") if usage else gettext("Late traffic")
+        gb = Decimal(charge.quantity or 0) / 10**9
+        return f"{label} {charge.period_start:%d.%m.%Y}–{last_day:%d.%m.%Y}: {gb.normalize():f} " + gettext("GB")
     plan = charge.price.plan.name if charge.price_id else ""
     text = f"{plan} {charge.period_start:%d.%m.%Y}–{last_day:%d.%m.%Y}".strip()
     if charge.kind == ChargeKind.DISCOUNT:  # the fee's discount line beside it (billing/pricing)

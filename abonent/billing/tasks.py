@@ -1,4 +1,5 @@
-"""Billing's periodic jobs: the daily run, and promised payments, freezes and turbos that end by date."""
+"""Billing's periodic jobs: the daily run, traffic rating, and promised payments, freezes and turbos that end by
+date."""
 
 import datetime as dt
 
@@ -20,6 +21,24 @@ def daily_billing_run() -> dict:
         "charges": result.charges,
         "amount": str(result.amount),
         "parked": len(result.parked),
+    }
+
+
+# After accounting has settled the day (interims of sessions open at midnight land within minutes) and after
+# the daily run (00:05): every usage period that ended by today, and late usage of the closed ones.
+@periodic("billing.rate_usage", daily_at=dt.time(0, 20))
+@task(queue_name="billing")
+def rate_usage() -> dict:
+    from .rating.traffic import rate_usage as run
+
+    result = run()
+    return {
+        "as_of": result.as_of.isoformat(),
+        "periods": result.periods,
+        "charges": result.charges,
+        "adjustments": result.adjustments,
+        "amount": str(result.amount),
+        "decreased": len(result.decreased),
     }
 
 

@@ -74,7 +74,13 @@ class PlanOut(Schema):
     night_ends_at: dt.time | None
     included_bytes: int | None = Field(description="Traffic included per billing period; null: unlimited")
     overage_price_per_gb: Rate | None
-    overage_rounding: str
+    overage_rounding: str = Field(description="per_gb (per started GB), per_mb (per started MB) or per_byte")
+    traffic_policy: str = Field(
+        description="Past the included traffic: fup (speed cut), overage (charged per GB) or both"
+    )
+    traffic_direction: str = Field(
+        description="Traffic counted: both, download (to the subscriber), upload or greater (of the two totals)"
+    )
     fup_download_kbps: int | None
     fup_upload_kbps: int | None
     time_unit: str = Field(description="Time plans: minute or hour, what the unit price is per")

@@ -31,6 +31,8 @@ from .models import (
     ProrationUnit,
     Service,
     TimeUnit,
+    TrafficDirection,
+    TrafficPolicy,
     Turbo,
 )
 
@@ -194,6 +196,17 @@ class PlanCreateForm(ConsoleForm):
     overage_rounding = forms.ChoiceField(
         label=_("Overage rounding"), choices=OverageRounding.choices, initial=OverageRounding.PER_GB
     )
+    # Not required: an integration posting the form as it was before these existed gets the model's defaults.
+    traffic_policy = forms.ChoiceField(
+        label=_("Past the included traffic"),
+        choices=TrafficPolicy.choices,
+        initial=TrafficPolicy.FUP,
+        required=False,
+        help_text=_("A speed cut applies with the speeds after the quota; a charge needs a price per GB."),
+    )
+    traffic_direction = forms.ChoiceField(
+        label=_("Traffic counted"), choices=TrafficDirection.choices, initial=TrafficDirection.BOTH, required=False
+    )
     fup_download_mbps = speed_field(_("Download after the quota, Mbit/s"))
     fup_upload_mbps = speed_field(_("Upload after the quota, Mbit/s"))
 
@@ -245,6 +258,8 @@ class PlanCreateForm(ConsoleForm):
         "night_ends_at",
         "overage_price_per_gb",
         "overage_rounding",
+        "traffic_policy",
+        "traffic_direction",
         "freeze_policy",
         "promised_payment_policy",
         "monthly_fee",
@@ -257,6 +272,25 @@ class PlanCreateForm(ConsoleForm):
     # Model field (as the action's errors name it) → the form field that shows the error.
     FIELD_MAP = {**SPEEDS, "included_bytes": "included_gb"}
 
+    def clean(self):
+        data = super().clean()
+        # A plan that charges past the included traffic with no price or no volume would never charge: refused
+        # here rather than found out at the month's end.
+        if data.get("traffic_policy") in (TrafficPolicy.OVERAGE, TrafficPolicy.BOTH):
+            if not data.get("overage_price_per_gb"):
+                self.add_error(
+                    "overage_price_per_gb",
+                    forms.ValidationError(_("Give the price per GB the plan charges."), code="required"),
+                )
+            if data.get("included_gb") is None:
+                self.add_error(
+                    "included_gb",
+                    forms.ValidationError(
+                        _("Give the included traffic past which the plan charges (0 for none)."), code="required"
+                    ),
+                )
+        return data
+
     def plan_values(self) -> dict:
         """Keyword arguments of ``do_create_plan``, in the model's units."""
         data = self.cleaned_data
@@ -265,6 +299,8 @@ class PlanCreateForm(ConsoleForm):
         values["download_kbps"] = values["download_kbps"] or 0
         values["upload_kbps"] = values["upload_kbps"] or 0
         values["included_bytes"] = gb_to_bytes(data["included_gb"])
+        values["traffic_policy"] = data["traffic_policy"] or TrafficPolicy.FUP
+        values["traffic_direction"] = data["traffic_direction"] or TrafficDirection.BOTH
         values["activation_fee"] = data["activation_fee"] if data["activation_fee"] is not None else Decimal("0.00")
         values["switchable_to"] = list(data["switchable_to"])
         values["turbos"] = list(data["turbos"])

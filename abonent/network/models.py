@@ -282,6 +282,36 @@ class UsageDay(models.Model):
         return f"{self.subscriber_id} {self.day}"
 
 
+class UsageRecord(models.Model):
+    """One traffic record received from an external collector (NetFlow, IPTV) through ``POST /usage-records``.
+
+    Unique by ``(source, record_id)``: a collector that resends a batch adds nothing twice. The counters were
+    added to the session's subscriber's ``UsageDay`` in the same transaction as the row was inserted.
+    """
+
+    source = models.CharField(_("source"), max_length=50)
+    record_id = models.CharField(_("record id"), max_length=200)
+    session = models.ForeignKey("Session", on_delete=models.PROTECT, related_name="+", db_index=False)
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    input_octets = models.BigIntegerField(default=0)
+    output_octets = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("external traffic record")
+        verbose_name_plural = _("external traffic records")
+        constraints = [
+            models.UniqueConstraint(fields=["source", "record_id"], name="network_usagerecord_once"),
+            models.CheckConstraint(
+                condition=Q(input_octets__gte=0, output_octets__gte=0), name="network_usagerecord_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.record_id}"
+
+
 class AuthOutcome(models.TextChoices):
     ACCEPT = "accept", _("Accepted")
     RESTRICTED = "restricted", _("Accepted with the debtor redirect")

@@ -13,12 +13,13 @@ from django.db.models import BigIntegerField, Count, ExpressionWrapper, Func, Q,
 
 from abonent.billing.models import Subscription, SubscriptionStatus, TurboActivation, TurboStatus
 from abonent.billing.rating.time_budget import TimeBudget, time_budgets
-from abonent.catalog.models import Plan, ServiceKind
+from abonent.catalog.models import Plan, ServiceKind, TrafficPolicy
 from abonent.core import clock
 from abonent.staff.permissions import scope_to_branches
 from abonent.subscribers.models import SubscriberStatus
 
 from .models import AuthAttempt, CoaRequest, CoaStatus, Login, Nas, Session, SessionStatus, UsageDay
+from .usage import counted_bytes
 from .vendors import Speed
 
 
@@ -354,19 +355,26 @@ def subscribers_over_quota(month_start: dt.date, subscriber_ids=None) -> set[int
     """Subscribers (of ``subscriber_ids`` when given) whose traffic since ``month_start`` exceeds the included
     volume of a FUP plan one of their logins gets its speed from: the FUP speed applies to them.
 
-    A login's plan is found as ``login_policies`` finds it: the login's own subscription, else the subscriber's
-    current internet one (most logins have none of their own: the console's form does not ask). Traffic is
-    counted per subscriber; with logins on two FUP plans, the smaller volume is the limit.
+    A FUP plan is one whose traffic policy cuts the speed (``fup`` or ``both``; an ``overage`` plan charges per GB
+    instead) with an included volume and a FUP speed. Traffic is counted in the plan's direction by the rule
+    rating charges by (``usage.counted_bytes``). A login's plan is found as ``login_policies`` finds it: the
+    login's own subscription, else the subscriber's current internet one (most logins have none of their own:
+    the console's form does not ask). With logins on two FUP plans, either one's limit passed is enough.
     """
-    fup_plans = dict(
-        Plan.objects.filter(
-            included_bytes__isnull=False, fup_download_kbps__isnull=False, fup_upload_kbps__isnull=False
-        ).values_list("id", "included_bytes")
-    )
+    fup_plans = {
+        pk: (included, direction)
+        for pk, included, direction in Plan.objects.filter(
+            traffic_policy__in=[TrafficPolicy.FUP, TrafficPolicy.BOTH],
+            included_bytes__isnull=False,
+            fup_download_kbps__isnull=False,
+            fup_upload_kbps__isnull=False,
+        ).values_list("id", "included_bytes", "traffic_direction")
+    }
     if not fup_plans:
         return set()
-    # Only who used more than the smallest FUP volume can be over any: one aggregate in the database, and the
-    # rest (which plan each login gets its speed from) in Python for those few, not for every subscriber.
+    # Only who used more than the smallest FUP volume in both directions together can be over any (no direction
+    # counts more than both): one aggregate in the database, and the rest (which plan each login gets its speed
+    # from, the direction it counts) in Python for those few, not for every subscriber.
     heavy = (
         UsageDay.objects.filter(day__gte=month_start)
         .values("subscriber_id")
@@ -376,13 +384,15 @@ def subscribers_over_quota(month_start: dt.date, subscriber_ids=None) -> set[int
         .annotate(
             total=ExpressionWrapper(
                 OctetSum("input_octets") + OctetSum("output_octets"), output_field=BigIntegerField()
-            )
+            ),
+            total_in=OctetSum("input_octets"),
+            total_out=OctetSum("output_octets"),
         )
-        .filter(total__gt=min(fup_plans.values()))
+        .filter(total__gt=min(included for included, _d in fup_plans.values()))
     )
     if subscriber_ids is not None:
         heavy = heavy.filter(subscriber_id__in=list(subscriber_ids))
-    used = dict(heavy.values_list("subscriber_id", "total"))
+    used = {sid: (int(i), int(o)) for sid, i, o in heavy.values_list("subscriber_id", "total_in", "total_out")}
     if not used:
         return set()
     candidates = heavy.values("subscriber_id")  # a subquery: no list of ids, however many
@@ -392,8 +402,8 @@ def subscribers_over_quota(month_start: dt.date, subscriber_ids=None) -> set[int
         "subscriber_id", "subscription_id"
     ):
         current = by_id.get(subscription_id) if subscription_id else by_subscriber.get(subscriber_id)
-        included = fup_plans.get(current[2]) if current else None
-        if included is not None and used.get(subscriber_id, 0) > included:
+        terms = fup_plans.get(current[2]) if current else None
+        if terms is not None and counted_bytes(terms[1], *used.get(subscriber_id, (0, 0))) > terms[0]:
             over.add(subscriber_id)
     return over
 
