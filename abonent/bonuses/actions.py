@@ -77,8 +77,9 @@ def _write(
     lot: BonusEntry | None = None,
     charged_points: Decimal = ZERO,
 ) -> tuple[BonusEntry, bool]:
-    """One entry and its ledger transaction; the existing entry when ``source_key`` was written before. The caller
-    holds the subscriber's ledger account lock."""
+    """One entry and its ledger transaction (none when it moves no money: the subscriber's rounded liability stays as
+    it was and nothing is charged); the existing entry when ``source_key`` was written before. The caller holds the
+    subscriber's ledger account lock."""
     existing = BonusEntry.objects.filter(source_key=source_key).first()
     if existing is not None:
         return existing, False
@@ -436,7 +437,7 @@ def do_set_referrer(subscriber, *, referrer_ref: str, acting_user, since: dt.dat
         raise ValidationError({"referrer": ValidationError(_("This subscriber's account is closed."),
                                                            code="referrer_closed")})  # fmt: skip
     if _refers_back(referrer, subscriber):
-        circular = _("This subscriber was referred by this one, directly or through others.")
+        circular = _("This referrer came on the subscriber's own recommendation, directly or through others.")
         raise ValidationError({"referrer": ValidationError(circular, code="referrer_circular")})
     if Referral.objects.filter(referred=subscriber).exists():
         raise ValidationError({"referrer": ValidationError(_("The referrer is already recorded."),
