@@ -341,8 +341,23 @@ ABONENT_PORTAL_CHECKOUTS_PER_HOUR = _at_least_one("ABONENT_PORTAL_CHECKOUTS_PER_
 ABONENT_VOUCHER_MAX_FAILURES = _at_least_one("ABONENT_VOUCHER_MAX_FAILURES", 5)
 ABONENT_VOUCHER_MAX_FAILURES_PER_IP = _at_least_one("ABONENT_VOUCHER_MAX_FAILURES_PER_IP", 20)
 ABONENT_VOUCHER_ATTEMPT_WINDOW_SECONDS = _at_least_one("ABONENT_VOUCHER_ATTEMPT_WINDOW_SECONDS", 3600)
-# Bonus points: what one point is worth in money when spent (docs/bonuses.md).
-ABONENT_BONUS_POINT_VALUE = os.environ.get("ABONENT_BONUS_POINT_VALUE", "1.00")
+
+
+# Bonus points: what one point is worth in money when spent (docs/bonuses.md): an amount in kopecks from 0.01 to
+# 1000; zero or a negative value would make every movement fail or turn it around.
+def _point_value() -> str:
+    raw = os.environ.get("ABONENT_BONUS_POINT_VALUE", "1.00").strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = Decimal(0)
+    if not value.is_finite() or not Decimal("0.01") <= value <= 1000 or value != value.quantize(Decimal("0.01")):
+        raise ImproperlyConfigured(f"ABONENT_BONUS_POINT_VALUE must be an amount such as 1.00, from 0.01 to 1000, "
+                                   f"not {raw!r}")  # fmt: skip
+    return raw
+
+
+ABONENT_BONUS_POINT_VALUE = _point_value()
 
 
 def _two_factor_roles() -> list[str]:

@@ -1,8 +1,9 @@
 """Bonus points: the rules (one row), each subscriber's sub-ledger of points, referrals and referral codes.
 
-A subscriber's bonus balance is the sum of their ``BonusEntry.points``; every entry has its ledger transaction
-(bonus expense ↔ bonus liability, liability → the subscriber's account when spent), so the points outstanding
-are also the liability account's balance. Entries are append-only; a correction is a new entry.
+A subscriber's bonus balance is the sum of their ``BonusEntry.points``. Their share of the bonus liability is always
+the balance's money value rounded to the kopeck: each entry posts the change in it (bonus expense ↔ bonus liability,
+liability → the subscriber's account when spent), so no rounding piles up; an entry that leaves the rounded value
+as it was moves no money and has no ledger transaction. Entries are append-only; a correction is a new entry.
 """
 
 from django.conf import settings
@@ -36,6 +37,9 @@ class BonusRules(models.Model):
     referral_months = models.PositiveSmallIntegerField(_("for months"), default=3)
     # 0: points never expire.
     expiry_months = models.PositiveSmallIntegerField(_("points expire after months"), default=12)
+    # The newest ledger transaction when the rules for payments (on time, referral) last changed: the catch-up sweep
+    # accrues only payments credited after it, so rules switched on or changed never pay for payments made before.
+    payments_after_tx = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -76,16 +80,30 @@ class BonusEntry(models.Model):
     """One movement of a subscriber's points: + earned (with the day they expire), − spent, expired, taken back.
 
     ``source_key`` says what caused it (``on_time:<payment's ledger transaction>``, ``tenure:<subscriber>:year:3``,
-    ``expiry:<subscriber>:<day>``, ``spend:…``, ``clawback:<entry>``): unique, so each cause counts once."""
+    ``expiry:<subscriber>:<day>``, ``spend:…``, ``clawback:<accrual>:<points taken back in all>``): unique, so each
+    cause counts once. Each accrual is a lot; spends and expiries use up lots first in first out
+    (``selectors.lots_of``), a take-back uses up its own lot (``lot``)."""
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="bonus_entries")
     kind = models.CharField(_("kind"), max_length=10, choices=EntryKind.choices)
     points = MoneyField(_("points"))
     expires_on = models.DateField(_("expires"), null=True, blank=True)
     source_key = models.CharField(max_length=200)
-    # The payment an accrual came from (on-time, referral): its cancellation takes the points back.
+    # The payment an accrual came from (on-time, referral): its cancellation or refund takes the points back.
     payment_id = models.BigIntegerField(null=True, blank=True)
-    transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="+")
+    # An accrual's: what of the payment it was counted on (the amount less refunds then); a refund takes back the
+    # same share of the points.
+    payment_base = MoneyField(null=True, blank=True)
+    # A take-back's: the accrual whose points it takes back.
+    lot = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="take_backs", db_index=False
+    )
+    # A take-back's: points of its lot already spent on services, taken back as their money off the account.
+    charged_points = MoneyField(_("charged to the account"), default=0)
+    # None when the entry leaves the subscriber's rounded liability as it was (a fraction of a kopeck).
+    transaction = models.OneToOneField(
+        LedgerTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     acting_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
@@ -103,11 +121,17 @@ class BonusEntry(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["source_key"], name="bonuses_entry_source_uniq"),
-            models.CheckConstraint(condition=~Q(points=0), name="bonuses_entry_points_not_zero"),
             models.CheckConstraint(
-                condition=(Q(kind__in=ACCRUALS) & Q(points__gt=0)) | (~Q(kind__in=ACCRUALS) & Q(points__lt=0)),
+                condition=~Q(points=0) | (Q(kind=EntryKind.CLAWBACK) & Q(charged_points__gt=0)),
+                name="bonuses_entry_points_not_zero",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind__in=ACCRUALS) & Q(points__gt=0))
+                | (~Q(kind__in=ACCRUALS) & Q(points__lt=0))
+                | (Q(kind=EntryKind.CLAWBACK) & Q(points=0)),
                 name="bonuses_entry_sign_by_kind",
             ),
+            models.CheckConstraint(condition=Q(charged_points__gte=0), name="bonuses_entry_charged_not_negative"),
         ]
 
     def __str__(self) -> str:

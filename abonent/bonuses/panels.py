@@ -18,7 +18,7 @@ from .models import Referral
 def bonuses_context(request, subscriber, form=None, referrer_form=None, **_ignored) -> dict:
     can_write = has_perm(request.user, Perm.BONUS_MANAGE)
     return {
-        "points": selectors.balance_of(subscriber.pk),
+        "points": selectors.spendable_of(subscriber.pk, clock.today()),
         "entries": list(selectors.history_of(subscriber.pk, limit=10)),
         "expiring": selectors.expiring_soon(subscriber.pk, clock.today()),
         "referral": Referral.objects.filter(referred=subscriber).select_related("referrer").first(),

@@ -214,3 +214,57 @@ def test_concurrent_spends_cannot_overdraw(postgres_only, rules, make_subscriber
     assert points(subscriber) == Decimal("20.00")
     assert balance(subscriber) == Decimal("90.00")
     assert ledger.verify() == []
+
+
+def test_partial_refunds_take_back_their_share_and_spent_points_come_off_the_account(
+    rules, pay, make_subscriber, admin
+):
+    """1000 ₽ earns 100 points; 60 are spent (+60 ₽). A refund of 300 ₽ takes back 30 of the 40 unused; a further
+    refund of 500 ₽ takes back the other 10 points and 40 ₽ of the spent ones off the account; a repeat takes
+    nothing more. The liability follows the points and the ledger stays balanced."""
+    from abonent.payments.actions.refunds import do_refund_payment
+
+    rules(on_time_enabled=True, on_time_percent=Decimal("10.00"))
+    subscriber = make_subscriber()
+    payment = pay(subscriber, "1000.00", on=NOV_1, ref="part")
+    with clock.travel_to(dt.datetime(2026, 11, 1, 13, tzinfo=dt.UTC)):
+        actions.do_spend_points(subscriber, points="60", key="part-spend", acting_user=None)
+        do_refund_payment(payment, amount="300.00", reason="частично", acting_user=admin, key="part-1")
+        assert points(subscriber) == Decimal("10.00")
+        assert balance(subscriber) == Decimal("760.00")
+        do_refund_payment(payment, amount="500.00", reason="ещё", acting_user=admin, key="part-2")
+        assert actions.do_take_back_for_payment(payment.pk) == []
+        assert accrue_missed.call() == 0
+    assert points(subscriber) == Decimal("0.00")
+    assert balance(subscriber) == Decimal("220.00")  # 1000 + 60 − 800 − 40: 200 kept earns 20 points, all spent
+    takes = BonusEntry.objects.filter(kind=EntryKind.CLAWBACK).order_by("pk")
+    assert list(takes.values_list("points", "charged_points")) == [
+        (Decimal("-30.00"), Decimal("0.00")),
+        (Decimal("-10.00"), Decimal("40.00")),
+    ]
+    assert balance_of("bonus") == Decimal("0.00")
+    assert ledger.verify() == []
+
+
+def test_the_sweep_takes_back_what_a_failed_refund_handler_left(rules, pay, make_subscriber, admin, monkeypatch):
+    """The in-transaction take-back fails (here: raises); the refund still succeeds and the hourly sweep takes the
+    refunded share back."""
+    from abonent.payments.actions.refunds import do_refund_payment
+
+    rules(on_time_enabled=True, on_time_points=Decimal("50.00"))
+    subscriber = make_subscriber()
+    payment = pay(subscriber, "500.00", on=NOV_1, ref="fail")
+    real = actions.do_take_back_for_payment
+
+    def broken(payment_id):
+        raise RuntimeError("lock deadline")
+
+    monkeypatch.setattr(actions, "do_take_back_for_payment", broken)
+    with clock.travel_to(dt.datetime(2026, 11, 1, 13, tzinfo=dt.UTC)):
+        do_refund_payment(payment, amount="250.00", reason="половина", acting_user=admin, key="fail-1")
+    assert points(subscriber) == Decimal("50.00")
+    monkeypatch.setattr(actions, "do_take_back_for_payment", real)
+    with clock.travel_to(dt.datetime(2026, 11, 1, 14, tzinfo=dt.UTC)):
+        assert accrue_missed.call() == 1
+        assert accrue_missed.call() == 0
+    assert points(subscriber) == Decimal("25.00")

@@ -51,7 +51,7 @@ def test_points_stay_consistent_with_the_ledger(steps, rules, make_subscriber):
                             actions._write(subscriber.pk, EntryKind.TENURE, amount, f"test:{uuid.uuid4()}", on=day,
                                            memo="")  # fmt: skip
                     elif kind == "spend":
-                        before = selectors.balance_of(subscriber.pk)
+                        before = selectors.spendable_of(subscriber.pk, day)
                         try:
                             actions.do_spend_points(subscriber, points=amount, key=str(uuid.uuid4()), acting_user=None)
                             spent += amount

@@ -24,6 +24,7 @@ from abonent.staff.permissions import Perm, has_perm
 from ..channels import channel_account, online_refund
 from ..checks import key_of, payment_amount
 from ..models import Payment, PaymentStatus, Refund, RefundStatus, SuspenseReason
+from ..signals import refund_recorded
 from .cashdesk import is_day_closed, lock_cash_day_of
 from .common import check, deadline, lock, reason_of
 
@@ -110,6 +111,7 @@ def _refund(payment: Payment, *, amount, reason: str, acting_user, key: str) -> 
     )
     refund.save(update_fields=["transaction"])
     Payment.objects.filter(pk=payment.pk).update(refunded_amount=F("refunded_amount") + amount)
+    refund_recorded.send(sender=Payment, payment_id=payment.pk, refund_id=refund.pk)
     audit.record(
         actor=acting_user,
         action="payments.refunded",

@@ -13,6 +13,7 @@ from abonent.billing.selectors import get_balance
 from abonent.bonuses import actions, selectors
 from abonent.catalog.api import Money
 from abonent.core import clock
+from abonent.payments.api.schemas import POSITIVE_MONEY_IN
 
 from ..busy import api_busy_is_503
 from . import router
@@ -31,7 +32,7 @@ class MyBonusExpiringOut(Schema):
 
 
 class MyBonusesOut(Schema):
-    points: Money = Field(description="Points available; one point is worth `point_value` of money")
+    points: Money = Field(description="Points that can be spent today; one point is worth `point_value` of money")
     point_value: Money
     expiring: list[MyBonusExpiringOut] = Field(description="Points that expire in the next 30 days, by day")
     history: list[MyBonusEntryOut]
@@ -39,7 +40,9 @@ class MyBonusesOut(Schema):
 
 
 class MyBonusSpendIn(Schema):
-    points: Money = Field(gt=0, description="Points to turn into money on the account")
+    points: str = Field(
+        ..., pattern=POSITIVE_MONEY_IN, examples=["15.00"], description="Points to turn into money on the account"
+    )
 
 
 class MyBonusSpendOut(Schema):
@@ -51,7 +54,7 @@ def _state(subscriber) -> dict:
     from abonent.bonuses.accounts import point_value
 
     return {
-        "points": selectors.balance_of(subscriber.pk),
+        "points": selectors.spendable_of(subscriber.pk, clock.today()),
         "point_value": point_value(),
         "expiring": [{"day": d, "points": n} for d, n in selectors.expiring_soon(subscriber.pk, clock.today())],
         "history": list(selectors.history_of(subscriber.pk)),
@@ -78,4 +81,4 @@ def _anyone(request, **_kwargs):
 def spend_bonuses(request, payload: MyBonusSpendIn):
     subscriber = request.subscriber
     actions.do_spend_points(subscriber, points=payload.points, key=ledger_key(request, "bonus_spend"), acting_user=None)
-    return {"points": selectors.balance_of(subscriber.pk), "balance": get_balance(subscriber).balance}
+    return {"points": selectors.spendable_of(subscriber.pk, clock.today()), "balance": get_balance(subscriber).balance}

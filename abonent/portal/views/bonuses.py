@@ -46,7 +46,7 @@ def bonuses(request):
                 return redirect("portal:bonuses")
     context = {
         "form": form,
-        "points": selectors.balance_of(subscriber.pk),
+        "points": selectors.spendable_of(subscriber.pk, clock.today()),
         "expiring": selectors.expiring_soon(subscriber.pk, clock.today()),
         "entries": selectors.history_of(subscriber.pk),
         "referral_code": actions.ensure_referral_code(subscriber.pk),
