@@ -26,13 +26,13 @@ class BonusRules(models.Model):
 
     on_time_enabled = models.BooleanField(_("points for paying on time"), default=False)
     on_time_points = MoneyField(_("points per payment"), default=0)
-    on_time_percent = models.DecimalField(_("% of the payment"), max_digits=5, decimal_places=2, default=0)
+    on_time_percent = models.DecimalField(_("Percent of the payment"), max_digits=5, decimal_places=2, default=0)
     tenure_enabled = models.BooleanField(_("points for tenure"), default=False)
     tenure_unit = models.CharField(_("every"), max_length=10, choices=TenureUnit.choices, default=TenureUnit.YEAR)
     tenure_points = MoneyField(_("points per anniversary"), default=0)
     referral_enabled = models.BooleanField(_("points for referrals"), default=False)
     referral_percent = models.DecimalField(
-        _("% of the referred subscriber's payments"), max_digits=5, decimal_places=2, default=0
+        _("Percent of the referred subscriber's payments"), max_digits=5, decimal_places=2, default=0
     )
     referral_months = models.PositiveSmallIntegerField(_("for months"), default=3)
     # 0: points never expire.
