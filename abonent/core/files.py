@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 
@@ -37,14 +38,13 @@ def make_private_directory(directory: Path) -> str:
 def write_private_file(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``, mode 0600 whatever the umask.
 
-    The temporary file is created with its mode (``os.open``), not chmodded after writing: in between, anyone
-    could open it and keep reading. ``O_EXCL`` and ``O_NOFOLLOW`` refuse a file or a symlink planted under the
-    temporary name; a leftover of our own (a crash mid-write) is removed first.
+    The temporary file is created with its mode (``mkstemp``: ``O_EXCL``, ``O_NOFOLLOW``, 0600), not chmodded
+    after writing: in between, anyone could open it and keep reading. Its name is unique to this writer, in the
+    same directory (so ``os.replace`` is a rename): two writers of one path at once never remove or overwrite
+    each other's temporary file, and the last rename wins whole.
     """
-    tmp = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

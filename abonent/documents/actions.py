@@ -6,7 +6,9 @@ Numbers are gapless per series and year: the number is taken from ``core.sequenc
 series' row lock) inside the transaction that inserts the document, so a rollback gives the number back and two
 generators queue on the lock instead of sharing or skipping a number. Exactly-once per month is the
 ``documents_month_once`` constraint: a second generator's insert conflicts inside a savepoint, which also returns
-its number.
+its number. Which scheme closes a month (act + СФ, or УПД) is decided under the subscriber's row lock, taken
+before reading what exists, so two generators of one subscriber (an act and a УПД asked for at once) run one
+after the other. Every lock wait has a deadline (``core.deadlines``): past it the generation fails whole.
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from abonent.billing.calculations import add_months
 from abonent.core import audit, clock, sequences
+from abonent.core.deadlines import db_deadline
 from abonent.notifications.models import Event
 from abonent.notifications.queueing import notify
 from abonent.notifications.selectors import preference_of
-from abonent.staff.permissions import Perm, check_branch, check_perm
+from abonent.payments.fiscal.base import FiscalError
+from abonent.staff.permissions import Perm, allowed_branch_ids, check_branch, check_perm
 from abonent.subscribers.models import Subscriber
 
 from . import content
@@ -37,6 +42,10 @@ CLOSING_CHOICES = ("act", "upd")
 CLOSING_KINDS = frozenset({DocumentKind.ACT, DocumentKind.VAT_INVOICE, DocumentKind.UPD})
 # УПД status 1: it is a счёт-фактура as well as the transfer document (the seller pays VAT); 2: transfer only.
 UPD_WITH_VAT, UPD_WITHOUT_VAT = 1, 2
+# Seconds a generation waits for a row another transaction holds (the subscriber, a number series) and for one
+# statement: an API call or a console click answers "busy" instead of hanging; the run records the failure.
+LOCK_S = 5
+STATEMENT_S = 30
 
 
 def _check(acting_user, perm: str, subscriber=None) -> None:
@@ -57,6 +66,42 @@ def check_month(month: dt.date, *, field_name: str = "month") -> dt.date:
     if month >= clock.today().replace(day=1):
         raise ValidationError({field_name: ValidationError(_("The month has not ended yet."), code="month_not_closed")})
     return month
+
+
+def check_vat_rates(month: dt.date, *, field_name: str = "month") -> None:
+    """Refuse a month the dated VAT rates do not cover (``no_vat_rate``): its documents cannot state a rate."""
+    start, end = content.month_bounds(month)
+    try:
+        content.vat_rate_on(start)
+        content.vat_rate_on(end)
+    except FiscalError:
+        message = _("No VAT rate is set for this month: documents cannot be issued for it.")
+        raise ValidationError({field_name: ValidationError(message, code="no_vat_rate")}) from None
+
+
+def check_seller(seller: dict) -> None:
+    """Refuse to number a document without the seller's name or ИНН (``seller_incomplete``): a final document
+    cannot be changed afterwards, and a счёт-фактура without them is not one."""
+    missing = [
+        label for key, label in (("name", _("company name")), ("inn", _("INN"))) if not (seller.get(key) or "").strip()
+    ]
+    if missing:
+        message = _("The company's requisites are incomplete (%(missing)s): set them in the settings first.") % {
+            "missing": ", ".join(missing)
+        }
+        raise ValidationError({"seller": ValidationError(message, code="seller_incomplete")})
+
+
+def check_unlimited(acting_user) -> None:
+    """The month-end run and its pages cover every branch: a branch-limited user may not start or read them."""
+    if acting_user is not None and allowed_branch_ids(acting_user) is not None:
+        raise PermissionDenied(_("The month-end run covers every branch: it is not available to branch-limited users."))
+
+
+def _lock_subscriber(subscriber: Subscriber) -> None:
+    """Deadlines for this transaction's waits, then the subscriber's row lock (see the module's docstring)."""
+    db_deadline(lock=LOCK_S, statement=STATEMENT_S, unless_set=True)
+    Subscriber.objects.select_for_update().filter(pk=subscriber.pk).values_list("pk", flat=True).first()
 
 
 def closing_kind() -> str:
@@ -170,9 +215,13 @@ def do_issue_month_documents(
     closing = closing or closing_kind()
     if closing not in CLOSING_CHOICES:
         raise ValidationError({"closing": ValidationError(_("Choose an act or a UPD."), code="invalid_choice")})
+    check_vat_rates(month)
+    seller = content.seller_block()
+    check_seller(seller)
+    _lock_subscriber(subscriber)
     start, end = content.month_bounds(month)
     last_day = end - dt.timedelta(days=1)
-    seller, buyer = content.seller_block(), content.buyer_block(subscriber)
+    buyer = content.buyer_block(subscriber)
     wanted: list[tuple[str, dt.date, dt.date, dt.date, list[dict], dict]] = []
     lines = content.month_lines(subscriber, month)
     if lines:
@@ -227,6 +276,16 @@ def latest_of(document: Document) -> Document:
         document = following
 
 
+# A correction that changes amounts (корректировочный: its СФ is the form of Приложение № 2 to Постановление 1137,
+# before/after/difference) or only requisites (исправленный: the ordinary form, «Исправление № … от …»).
+CORRECTION_ADJUSTS, CORRECTION_FIXES = "adjustment", "fix"
+REQUISITES = ("name", "inn", "kpp", "address")
+
+
+def _requisites(block: dict) -> tuple:
+    return tuple((block.get(key) or "").strip() for key in REQUISITES)
+
+
 @transaction.atomic
 def do_correct_document(document: Document, *, acting_user, reason: str) -> Document:
     """A correcting document (корректировочный счёт-фактура, a corrected act or УПД, a new invoice) with the
@@ -244,17 +303,31 @@ def do_correct_document(document: Document, *, acting_user, reason: str) -> Docu
         # Checked for a clear message; the ``documents_corrected_once`` constraint is what guarantees it.
         raise ValidationError(_("This document has been corrected already."), code="already_corrected")
     subscriber = document.subscriber
+    seller = content.seller_block()
+    check_seller(seller)
+    _lock_subscriber(subscriber)
     if document.kind == DocumentKind.INVOICE:
         lines = content.next_month_lines(subscriber, add_months(document.period_start, -1))
     else:
         lines = content.month_lines(subscriber, document.period_start)
-    if [(x["service"], x["amount"]) for x in lines] == [(x["service"], x["amount"]) for x in document.lines]:
-        raise ValidationError(_("The amounts have not changed: there is nothing to correct."), code="nothing_changed")
+    buyer = content.buyer_block(subscriber)
+    amounts_changed = [(x["service"], x["amount"]) for x in lines] != [
+        (x["service"], x["amount"]) for x in document.lines
+    ]
+    # Requisites (ИНН, КПП, name, address) are compared too: a document with a wrong КПП is put right by an
+    # исправленный document with the same amounts; changed amounts make a корректировочный one.
+    requisites_changed = _requisites(seller) != _requisites(document.seller) or _requisites(buyer) != _requisites(
+        document.buyer
+    )
+    if not amounts_changed and not requisites_changed:
+        message = _("Neither the amounts nor the requisites have changed: there is nothing to correct.")
+        raise ValidationError(message, code="nothing_changed")
     extra = {**document.extra, "correction_reason": reason, "corrects_number": document.number,
-             "corrects_date": document.date.isoformat()}  # fmt: skip
+             "corrects_date": document.date.isoformat(),
+             "correction_kind": CORRECTION_ADJUSTS if amounts_changed else CORRECTION_FIXES}  # fmt: skip
     correction = _insert_final(
         kind=document.kind, subscriber=subscriber, date=clock.today(), start=document.period_start,
-        end=document.period_end, lines=lines, seller=content.seller_block(), buyer=content.buyer_block(subscriber),
+        end=document.period_end, lines=lines, seller=seller, buyer=buyer,
         extra=extra, acting_user=acting_user, corrects=document,
     )  # fmt: skip
     assert correction is not None
@@ -264,20 +337,35 @@ def do_correct_document(document: Document, *, acting_user, reason: str) -> Docu
 # --- The month-end run -----------------------------------------------------------------------------------------
 
 
-def organisations_to_document():
+def organisations_to_document(month: dt.date):
+    """Organisations active now, and those closed (or suspended) since that had charges or ledger entries in the
+    month: services rendered in November are acted even if the contract ended on 2 December."""
+    from abonent.billing.models import Charge, LedgerTransaction
     from abonent.subscribers.models import SubscriberKind, SubscriberStatus
 
-    return Subscriber.objects.filter(kind=SubscriberKind.ORGANIZATION, status=SubscriberStatus.ACTIVE).order_by("pk")
+    start, end = content.month_bounds(month)
+    charged = Charge.objects.filter(transaction__effective_date__gte=start, transaction__effective_date__lt=end).values(
+        "subscription__subscriber_id"
+    )
+    posted = LedgerTransaction.objects.filter(
+        effective_date__gte=start, effective_date__lt=end, subscriber_id__isnull=False
+    ).values("subscriber_id")
+    return Subscriber.objects.filter(
+        Q(status=SubscriberStatus.ACTIVE) | Q(pk__in=charged) | Q(pk__in=posted), kind=SubscriberKind.ORGANIZATION
+    ).order_by("pk")
 
 
 @transaction.atomic
 def do_start_document_run(month: dt.date, *, acting_user) -> DocumentRun:
     """A run over every active organisation for a closed month, carried out by the worker (``tasks.run_documents``)."""
     _check(acting_user, Perm.DOCUMENT_MANAGE)
+    check_unlimited(acting_user)
     month = check_month(month)
+    check_vat_rates(month)
+    check_seller(content.seller_block())
     run = DocumentRun.objects.create(
         month=month,
-        total=organisations_to_document().count(),
+        total=organisations_to_document(month).count(),
         created_at=clock.now(),
         created_by=acting_user if getattr(acting_user, "pk", None) else None,
     )
@@ -298,7 +386,7 @@ def carry_out_run(run_id: int, *, chunk: int = 50) -> DocumentRun:
     DocumentRun.objects.filter(pk=run_id).update(status=RunStatus.RUNNING, done=0, failed=0, issued=0, errors=[])
     errors: list[dict] = []
     done = failed = issued = 0
-    ids = list(organisations_to_document().values_list("pk", flat=True))
+    ids = list(organisations_to_document(run.month).values_list("pk", flat=True))
     for offset in range(0, len(ids), chunk):
         for subscriber in Subscriber.objects.filter(pk__in=ids[offset : offset + chunk]).order_by("pk"):
             try:

@@ -7,11 +7,14 @@ import datetime as dt
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
-from abonent.api.errors import ErrorOut
+from abonent.api.errors import ApiError, ErrorOut
 from abonent.api.idempotency import idempotent
+from abonent.core.deadlines import is_deadline
 from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.selectors import visible_subscribers
 
@@ -20,7 +23,8 @@ from .forms import parse_month
 from .models import Document, DocumentKind
 
 router = Router(tags=["Documents"])
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 410: ErrorOut, 422: ErrorOut,
+          503: ErrorOut}  # fmt: skip
 
 
 class DocumentLineOut(Schema):
@@ -93,7 +97,12 @@ def document_detail(document: Document) -> dict:
 
 
 def pdf_of(document: Document) -> HttpResponse:
-    response = HttpResponse(rendering.read_file(document), content_type="application/pdf")
+    try:
+        data = rendering.read_file(document)
+    except rendering.FileUnavailable:
+        message = _("The document's PDF file is unavailable. Ask the administrator to restore it from a backup.")
+        raise ApiError(410, "file_unavailable", message) from None
+    response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{rendering.download_name(document)}"'
     response["Cache-Control"] = "private, no-store"
     return response
@@ -126,8 +135,20 @@ def issue_month(request, payload: IssueIn):
     month = _month(payload.month)
     subscriber = visible_subscribers(request.user).filter(pk=payload.subscriber_id).first()
     if subscriber is None:
-        raise ValidationError({"subscriber_id": ValidationError("No such subscriber.", code="unknown_subscriber")})
-    issued = actions.do_issue_month_documents(subscriber, month, acting_user=request.user, closing=payload.closing)
+        message = _("No such subscriber.")
+        raise ValidationError({"subscriber_id": ValidationError(message, code="unknown_subscriber")})
+    try:
+        issued = actions.do_issue_month_documents(subscriber, month, acting_user=request.user, closing=payload.closing)
+    except OperationalError as exc:
+        if not is_deadline(exc):
+            raise
+        message = _("Documents are being issued for this subscriber or series: try again in a minute.")
+        raise ApiError(503, "busy", message) from exc
+    except ValidationError as exc:
+        # The action names the subscriber ``subscriber``; this endpoint's field is ``subscriber_id``.
+        if hasattr(exc, "error_dict") and "subscriber" in exc.error_dict:
+            exc.error_dict["subscriber_id"] = exc.error_dict.pop("subscriber")
+        raise
     return {
         "created": [document_data(d) for d in issued.created],
         "existing": [document_data(d) for d in issued.existing],

@@ -5,12 +5,19 @@ act or УПД (``Документ.РеализацияТоваровУслуг``
 (``Документ.СчетФактураВыданный`` based on its sale), and the organisations' credited payments of the month
 (``Документ.ПоступлениеНаРасчетныйСчет`` for money to the bank account, ``Документ.ПКО`` for cash at the office).
 Every object's ``Ссылка`` is a UUID derived from the row (uuid5), so exporting a month again updates the same
-objects in 1C instead of doubling them. Corrections are exported as documents of their own, as issued.
+objects in 1C instead of doubling them.
+
+A correction is exported as the difference from the document it corrects, never as a second sale: a corrected
+act or УПД is a ``Документ.КорректировкаРеализации`` based on the corrected sale, its sum and lines the change
+(−216.67 for 650.00 → 433.33; zero for an исправление of requisites only), and a корректировочный счёт-фактура
+carries the same difference. So the month's sales plus its later corrections are what was sold, in 1C and in the
+summary. A branch-limited operator's export holds only the organisations of their branches.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from decimal import Decimal
 from xml.etree import ElementTree as ET
@@ -36,26 +43,52 @@ def _money(value) -> str:
     return f"{Decimal(value):.2f}"
 
 
+# Characters XML 1.0 cannot carry at all (control characters other than tab and line breaks, lone surrogates,
+# U+FFFE/U+FFFF): a name pasted from a bank statement must not make the month's whole file unreadable to 1C.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _sub(parent: ET.Element, tag: str, text=None) -> ET.Element:
     node = ET.SubElement(parent, tag)
     if text is not None:
-        node.text = str(text)
+        node.text = _XML_ILLEGAL.sub(" ", str(text))
     return node
+
+
+def _difference(doc: Document) -> tuple[Decimal, Decimal, list[dict]]:
+    """A correction's change from the document it corrects: total, VAT and per-service lines (after − before)."""
+    before = doc.corrects
+    lines: dict[str, dict] = {}
+    for sign, source in ((-1, before.lines), (1, doc.lines)):
+        for line in source:
+            row = lines.setdefault(
+                line["service"], {"service": line["service"], "vat_rate": line["vat_rate"], "amount": Decimal("0"),
+                                  "vat_amount": Decimal("0")}
+            )  # fmt: skip
+            row["amount"] += sign * Decimal(line["amount"])
+            row["vat_amount"] += sign * Decimal(line["vat_amount"] or 0)
+            if sign > 0:
+                row["vat_rate"] = line["vat_rate"]
+    total = doc.total - before.total
+    vat = (doc.vat_total or 0) - (before.vat_total or 0)
+    return Decimal(total), Decimal(vat), [row for row in lines.values() if row["amount"] or row["vat_amount"]]
 
 
 def _vat_code(rate) -> str:
     return "БезНДС" if rate is None else f"НДС{rate}"
 
 
-def build(month: dt.date) -> tuple[bytes, dict]:
-    """The month's export as UTF-8 XML, and what it holds (counts and totals, for the console and the tests)."""
+def build(month: dt.date, *, branch_ids: set[int] | None = None) -> tuple[bytes, dict]:
+    """The month's export as UTF-8 XML, and what it holds (counts and totals, for the console and the tests).
+    ``branch_ids``: only the subscribers of these branches (a branch-limited operator's export)."""
     from abonent.payments.models import Payment, PaymentStatus
 
     start, end = content.month_bounds(month)
     documents = list(
         Document.objects.filter(status=DocumentStatus.FINAL, date__gte=start, date__lt=end)
         .exclude(kind__in=[DocumentKind.INVOICE, DocumentKind.STATEMENT])
-        .select_related("subscriber")
+        .filter(**({"subscriber__branch__in": branch_ids} if branch_ids is not None else {}))
+        .select_related("subscriber", "corrects")
         .order_by("date", "pk")
     )
     payments = list(
@@ -64,6 +97,7 @@ def build(month: dt.date) -> tuple[bytes, dict]:
             subscriber__kind="organization",
             received_at__date__gte=start,
             received_at__date__lt=end,
+            **({"subscriber__branch__in": branch_ids} if branch_ids is not None else {}),
         )
         .select_related("subscriber")
         .order_by("received_at", "pk")
@@ -97,9 +131,34 @@ def build(month: dt.date) -> tuple[bytes, dict]:
         _sub(keys, q("ЮридическоеФизическоеЛицо"), "ЮридическоеЛицо")
 
     sales_total = vat_total = invoices_total = Decimal("0.00")
-    counts = {"counterparties": len(counterparties), "sales": 0, "vat_invoices": 0, "payments": 0}
+    counts = {"counterparties": len(counterparties), "sales": 0, "sale_corrections": 0, "vat_invoices": 0,
+              "payments": 0}  # fmt: skip
     for doc in documents:
-        if doc.kind in SALES:
+        if doc.kind in SALES and doc.corrects_id:
+            total, vat, changes = _difference(doc)
+            node = _sub(body, q("Документ.КорректировкаРеализации"))
+            _keys_q(node, q, "sale", doc.pk, doc.date, doc.number, doc.seller)
+            amounts = doc.extra.get("correction_kind", "adjustment") == "adjustment"
+            _sub(node, q("ВидОперации"), "КорректировкаПоСогласованиюСторон" if amounts else "ИсправлениеОшибки")
+            _counterparty_q(node, q, doc.subscriber_id, doc.buyer)
+            _sub(node, q("Валюта"), "RUB")
+            _sub(node, q("Сумма"), _money(total))
+            _sub(node, q("ЦенаВключаетНДС"), "true")
+            base = _sub(node, q("ДокументОснование"))
+            _sub(base, q("Ссылка"), ref("sale", doc.corrects_id))
+            services = _sub(node, q("Услуги"))
+            for change in changes:
+                row = _sub(services, q("Строка"))
+                item = _sub(row, q("Номенклатура"))
+                _sub(item, q("Наименование"), change["service"])
+                _sub(row, q("Содержание"), change["service"])
+                _sub(row, q("Сумма"), _money(change["amount"]))
+                _sub(row, q("СтавкаНДС"), _vat_code(change["vat_rate"]))
+                _sub(row, q("СуммаНДС"), _money(change["vat_amount"]))
+            counts["sale_corrections"] += 1
+            sales_total += total
+            vat_total += vat
+        elif doc.kind in SALES:
             node = _sub(body, q("Документ.РеализацияТоваровУслуг"))
             _keys_q(node, q, "sale", doc.pk, doc.date, doc.number, doc.seller)
             _sub(node, q("ВидОперации"), "РеализацияУслуг")
@@ -107,8 +166,6 @@ def build(month: dt.date) -> tuple[bytes, dict]:
             _sub(node, q("Валюта"), "RUB")
             _sub(node, q("Сумма"), _money(doc.total))
             _sub(node, q("ЦенаВключаетНДС"), "true")
-            if doc.corrects_id:
-                _sub(node, q("Исправляет"), ref("sale", doc.corrects_id))
             services = _sub(node, q("Услуги"))
             for line in doc.lines:
                 row = _sub(services, q("Строка"))
@@ -126,15 +183,22 @@ def build(month: dt.date) -> tuple[bytes, dict]:
         if doc.kind == DocumentKind.VAT_INVOICE or (doc.kind == DocumentKind.UPD and doc.extra.get("upd_status") == 1):
             node = _sub(body, q("Документ.СчетФактураВыданный"))
             _keys_q(node, q, "vat_invoice", doc.pk, doc.date, doc.number, doc.seller)
-            _sub(node, q("ВидСчетаФактуры"), "Корректировочный" if doc.corrects_id else "НаРеализацию")
+            total, vat = Decimal(doc.total), Decimal(doc.vat_total or 0)
+            if doc.corrects_id:
+                total, vat, _changes = _difference(doc)
+                amounts = doc.extra.get("correction_kind", "adjustment") == "adjustment"
+                _sub(node, q("ВидСчетаФактуры"), "Корректировочный" if amounts else "Исправленный")
+                _sub(node, q("Исправляет"), ref("vat_invoice", doc.corrects_id))
+            else:
+                _sub(node, q("ВидСчетаФактуры"), "НаРеализацию")
             _counterparty_q(node, q, doc.subscriber_id, doc.buyer)
-            _sub(node, q("Сумма"), _money(doc.total))
-            _sub(node, q("СуммаНДС"), _money(doc.vat_total or 0))
+            _sub(node, q("Сумма"), _money(total))
+            _sub(node, q("СуммаНДС"), _money(vat))
             bases = _sub(node, q("ДокументыОснования"))
             base = _sub(bases, q("ДокументОснование"))
             _sub(base, q("Ссылка"), ref("sale", _sale_of(doc)))
             counts["vat_invoices"] += 1
-            invoices_total += doc.total
+            invoices_total += total
 
     payments_total = Decimal("0.00")
     for payment in payments:

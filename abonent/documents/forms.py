@@ -28,9 +28,15 @@ class MonthField(forms.CharField):
         return parse_month(value)
 
 
+# Months a document may concern: 9999-12 would overflow every "the month after" (a 500, not an answer).
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+
 def parse_month(value: str) -> dt.date:
     try:
         year, month = str(value).split("-")
+        if not (year.isascii() and month.isascii() and MIN_YEAR <= int(year) <= MAX_YEAR):
+            raise ValueError(value)
         return dt.date(int(year), int(month), 1)
     except (TypeError, ValueError):
         raise ValidationError(_("Enter a month as YYYY-MM."), code="invalid_month") from None

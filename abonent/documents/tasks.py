@@ -27,7 +27,9 @@ def run_documents(run_id: int) -> dict:
 @periodic("documents.month_end", daily_at=dt.time(3, 0))
 @task(queue_name="default")
 def month_end_documents() -> int | None:
-    """On the run day, one run for the month before (a second tick that day finds the run and starts none)."""
+    """On the run day or any later day of the month, one run for the month before, unless it has one (an
+    operator's or an earlier tick's): the scheduler enqueues only the latest missed slot, so a worker down on the
+    run day catches up on the next tick instead of leaving the month unclosed."""
     from django.conf import settings
 
     from abonent.billing.calculations import add_months
@@ -37,9 +39,9 @@ def month_end_documents() -> int | None:
     from .models import DocumentRun
 
     today = clock.today()
-    if not settings.ABONENT_DOCUMENTS_RUN_DAY or today.day != settings.ABONENT_DOCUMENTS_RUN_DAY:
+    if not settings.ABONENT_DOCUMENTS_RUN_DAY or today.day < settings.ABONENT_DOCUMENTS_RUN_DAY:
         return None
     month = add_months(today.replace(day=1), -1)
-    if DocumentRun.objects.filter(month=month, created_by__isnull=True).exists():
+    if DocumentRun.objects.filter(month=month).exists():
         return None
     return do_start_document_run(month, acting_user=None).pk

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from abonent.core.deadlines import is_deadline
 from abonent.core.forms import apply_action_errors
-from abonent.staff.permissions import Perm, has_perm, require_perm
+from abonent.staff.permissions import Perm, allowed_branch_ids, has_perm, require_perm
 from abonent.subscribers.models import Subscriber
 from abonent.subscribers.selectors import get_subscriber, visible_subscribers
 
@@ -30,7 +32,20 @@ def pdf_response(data: bytes, name: str, *, inline: bool = False) -> HttpRespons
 
 
 def _as_int(value: str) -> int | None:
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    # ``"²".isdigit()`` is true but ``int("²")`` fails: ASCII digits only.
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+
+
+def stored_pdf_response(document, *, inline: bool = False) -> HttpResponse:
+    """The stored PDF, or a page saying it is unavailable (410) when its file was lost and cannot be restored."""
+    try:
+        return pdf_response(rendering.read_file(document), rendering.download_name(document), inline=inline)
+    except rendering.FileUnavailable:
+        return HttpResponse(
+            _("The document's PDF file is unavailable. Ask the administrator to restore it from a backup."),
+            status=410,
+            content_type="text/plain; charset=utf-8",
+        )
 
 
 @require_perm(Perm.DOCUMENT_VIEW)
@@ -83,8 +98,7 @@ def document_detail(request, pk: int):
 @require_perm(Perm.DOCUMENT_VIEW)
 def document_pdf(request, pk: int):
     document = selectors.get_document(request.user, pk)
-    inline = "inline" in request.GET
-    return pdf_response(rendering.read_file(document), rendering.download_name(document), inline=inline)
+    return stored_pdf_response(document, inline="inline" in request.GET)
 
 
 @require_POST
@@ -116,12 +130,18 @@ def generate(request):
         else:
             return redirect("documents:run", run.pk)
     status = 400 if request.method == "POST" else 200
-    context = {"form": form, "runs": selectors.latest_runs(), "export_form": ExportForm()}
+    context = {"form": form, "runs": _runs(request.user), "export_form": ExportForm()}
     return render(request, "documents/generate.html", context, status=status)
+
+
+def _runs(user) -> list[DocumentRun]:
+    # Runs cover every branch (their errors name subscribers): not shown to a branch-limited user.
+    return selectors.latest_runs() if allowed_branch_ids(user) is None else []
 
 
 @require_perm(Perm.DOCUMENT_MANAGE)
 def run_detail(request, pk: int):
+    actions.check_unlimited(request.user)
     run = get_object_or_404(DocumentRun, pk=pk)
     template = "documents/_run_progress.html" if request.headers.get("HX-Request") else "documents/run.html"
     return render(request, template, {"run": run})
@@ -131,10 +151,10 @@ def run_detail(request, pk: int):
 def export(request):
     form = ExportForm(request.GET)
     if not form.is_valid():
-        context = {"form": GenerateForm(), "runs": selectors.latest_runs(), "export_form": form}
+        context = {"form": GenerateForm(), "runs": _runs(request.user), "export_form": form}
         return render(request, "documents/generate.html", context, status=400)
     month = form.cleaned_data["month"]
-    data, _summary = export_1c.build(month)
+    data, _summary = export_1c.build(month, branch_ids=allowed_branch_ids(request.user))
     response = HttpResponse(data, content_type="application/xml; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{export_1c.file_name(month)}"'
     return response
@@ -150,6 +170,12 @@ def issue_month(request, subscriber_pk: int):
             issued = actions.do_issue_month_documents(subscriber, form.cleaned_data["month"], acting_user=request.user)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
+        except OperationalError as exc:
+            if not is_deadline(exc):
+                raise
+            messages.error(
+                request, _("Documents are being issued for this subscriber or series: try again in a minute.")
+            )
         else:
             messages.success(
                 request,

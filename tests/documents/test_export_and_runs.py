@@ -62,7 +62,8 @@ def test_export_is_well_formed_and_its_totals_match(make_org, subscribe, admin, 
     assert _sum(root, "d:Body/d:Документ.ПКО/d:Сумма") == Decimal("500.00")
     assert len(bank) == 1
     assert summary == {
-        "counterparties": 2, "sales": 2, "vat_invoices": 2, "payments": 2, "sales_total": "1300.00",
+        "counterparties": 2, "sales": 2, "sale_corrections": 0, "vat_invoices": 2, "payments": 2,
+        "sales_total": "1300.00",
         "sales_vat": "234.42", "vat_invoices_total": "1300.00", "payments_total": "1500.00",
     }  # fmt: skip
 
@@ -133,14 +134,16 @@ def test_periodic_job_starts_one_run_on_the_run_day(org, subscribe, settings):
     from abonent.documents.tasks import month_end_documents
 
     subscribe(org)
-    settings.ABONENT_DOCUMENTS_RUN_DAY = 1
-    with clock.travel_to(dt.date(2026, 12, 2)):
+    settings.ABONENT_DOCUMENTS_RUN_DAY = 3
+    with clock.travel_to(dt.date(2026, 12, 2)):  # before the run day: nothing yet
         assert month_end_documents.call() is None
-    with clock.travel_to(dt.date(2027, 1, 1)):
+    with clock.travel_to(dt.date(2027, 1, 3)):
         first = month_end_documents.call()
         second = month_end_documents.call()
+    with clock.travel_to(dt.date(2027, 1, 4)):  # a later tick of the month finds the run
+        third = month_end_documents.call()
 
-    assert first is not None and second is None
+    assert first is not None and second is None and third is None
     assert DocumentRun.objects.get().month == dt.date(2026, 12, 1)
 
 

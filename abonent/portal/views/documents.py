@@ -4,14 +4,16 @@ PDF for any dates, from the same statement the Pay section shows."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from django.urls import path
 from django.utils import translation
 
 from abonent.core import clock
+from abonent.core.forms import apply_action_errors
 from abonent.documents import rendering
 from abonent.documents.selectors import own_document, own_documents
-from abonent.documents.views import pdf_response
+from abonent.documents.views import pdf_response, stored_pdf_response
 
 from .. import pay_data
 from .pay import _periods, _statement_form
@@ -24,7 +26,7 @@ def document_list(request):
 
 def document_pdf(request, pk: int):
     document = own_document(request.subscriber, pk)
-    return pdf_response(rendering.read_file(document), rendering.download_name(document))
+    return stored_pdf_response(document)
 
 
 def statement_pdf(request):
@@ -33,9 +35,14 @@ def statement_pdf(request):
         context = {"form": form, "periods": _periods(clock.today())}
         return render(request, "portal/statement.html", context, status=400)
     start, end = form.cleaned_data["date_from"], form.cleaned_data["date_to"]
-    with translation.override("ru"):  # the PDF is a Russian form; its operation names with it
-        account = pay_data.statement(request.subscriber, start, end)
-        data = rendering.statement_pdf(request.subscriber, account)
+    try:
+        with translation.override("ru"):  # the PDF is a Russian form; its operation names with it
+            account = pay_data.statement(request.subscriber, start, end)
+            data = rendering.statement_pdf(request.subscriber, account)
+    except ValidationError as exc:  # too many operations for one PDF: a shorter period
+        apply_action_errors(form, exc)
+        context = {"form": form, "periods": _periods(clock.today())}
+        return render(request, "portal/statement.html", context, status=400)
     compact = lambda day: day.isoformat().replace("-", "")  # noqa: E731 - 20261112
     name = f"statement-{request.subscriber.account_number}-{compact(start)}-{compact(end)}.pdf"
     return pdf_response(data, name)
