@@ -13,11 +13,12 @@ from django.urls import reverse
 
 from abonent.billing import ledger
 from abonent.catalog.models import Plan
+from abonent.core.models import Branch
 from abonent.network.actions import do_create_login
 from abonent.network.models import Login, LoginKind
 from abonent.staff.permissions import Role
 from abonent.vouchers import actions, codes, throttle, wifi
-from abonent.vouchers.models import Voucher, VoucherStatus
+from abonent.vouchers.models import Voucher, VoucherSeries, VoucherStatus
 from abonent.vouchers.testing import balance_of, card, code_of
 
 from .test_vouchers_pages import _activate, app_of
@@ -54,12 +55,17 @@ def test_attack_voiding_every_sold_card_leaves_the_dealer_and_the_isp_even(serie
 def test_attack_a_sale_larger_than_a_money_column_is_refused_with_a_field_code(admin, dealer):
     """101 cards of 9,999,999,999.99 (a face value the series accepts) are 1.0e12: more than a money column holds
     (14 digits). The sale must be a 422-style refusal, not a DataError (500) from the ledger's INSERT."""
+    # Series creation now refuses such a total (fix: amount × count bounded); a series made before that bound is
+    # simulated by raising the face value in place.
     series = actions.do_create_series(
-        name="Огромная", kind="topup", amount="9999999999.99", count=101, expires_on=dt.date(2027, 12, 31),
+        name="Огромная", kind="topup", amount="100.00", count=101, expires_on=dt.date(2027, 12, 31),
         acting_user=admin,
     )  # fmt: skip
-    with pytest.raises(ValidationError):
+    VoucherSeries.objects.filter(pk=series.pk).update(amount=Decimal("9999999999.99"))
+    series.refresh_from_db()
+    with pytest.raises(ValidationError) as exc:
         actions.do_sell_vouchers(series, dealer=dealer, first=1, last=101, key=str(uuid.uuid4()), acting_user=admin)
+    assert "amount_too_large" in _errors(exc.value)
     assert not Voucher.objects.filter(series=series).exclude(status=VoucherStatus.NEW).exists()
     assert ledger.verify() == []
 
@@ -95,7 +101,7 @@ def test_attack_a_sold_wifi_card_stays_usable_after_its_plan_is_archived(wifi_se
 def test_attack_a_wifi_series_on_an_archived_plan_is_refused_at_creation(admin, make_plan):
     """The series form offers every time-charged plan, archived ones too, and do_create_series checks only the
     charge mode: a whole series is printed and sold whose every card then refuses 'This plan is archived'."""
-    plan = make_plan("wifi-old", "0.00", name="Wi-Fi старый", charge_mode="time")
+    plan = make_plan("wifi-old", "0.00", name="Wi-Fi старый", charge_mode="time", unit_price=Decimal("1.00"))
     Plan.objects.filter(pk=plan.pk).update(is_archived=True)
     plan.refresh_from_db()
     with pytest.raises(ValidationError) as exc:
@@ -127,7 +133,9 @@ def test_attack_a_refusal_not_about_the_code_is_shown_on_the_wifi_page(wifi_seri
     """A refusal the action puts on no form field (the plan archived, no branch, a login clash: ``__all__`` or
     ``plan``) becomes a non-field error, and portal/wifi.html renders only ``form.code.errors``: the buyer gets a
     blank form back (422) with no word of why."""
-    Plan.objects.filter(pk=wifi_series.plan_id).update(is_archived=True)
+    # (Fix: an archived plan no longer refuses a sold card, see above; no branch to open the account in does.)
+    VoucherSeries.objects.filter(pk=wifi_series.pk).update(branch=None)
+    Branch.objects.update(is_active=False)
     response = Client().post("/my/wifi/", {"code": code_of(card(wifi_series, 3))})
     assert response.status_code == 422
     errors = list(response.context["form"].non_field_errors())

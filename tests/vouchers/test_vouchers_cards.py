@@ -210,7 +210,9 @@ def test_void_and_expiry_move_only_sold_cards_liability(series, dealer, admin, m
     voided = actions.do_void_vouchers(series, first=1, last=6, reason="пачка утеряна", acting_user=admin)
     assert voided == 5  # 2–5 sold, 6 new; 1 activated stays
     assert balance_of("vouchers") == Decimal("0.00")  # 2,500 sold − 500 used − 2,000 void
-    assert balance_of(f"cash:dealer:{dealer.pk}") == Decimal("-2375.00") + Decimal("2000.00")
+    # The dealer gets back what it paid for 2–5 (4 × 475); their commission (4 × 25) is taken back.
+    assert balance_of(f"cash:dealer:{dealer.pk}") == Decimal("-2375.00") + Decimal("1900.00")
+    assert balance_of("revenue:voucher_commission") == Decimal("-125.00") + Decimal("100.00")
     assert card(series, 1).status == VoucherStatus.ACTIVATED
     assert actions.do_expire_vouchers(dt.date(2028, 1, 1)) == 4  # 7–10, never sold
     assert balance_of("revenue:voucher_breakage") == Decimal("0.00")

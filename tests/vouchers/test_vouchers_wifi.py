@@ -21,7 +21,7 @@ def test_a_wifi_card_opens_an_account_with_a_hotspot_login_and_its_money(wifi_se
     code = code_of(card(wifi_series, 1))
     access = wifi.activate_wifi(code=code, client_ip="10.5.0.17")
     assert access.created
-    assert (access.username, access.password) == (card(wifi_series, 1).serial, code)
+    assert (access.username, access.password) == (f"wifi-{card(wifi_series, 1).serial}", code)
     login = Login.objects.get(username=access.username)
     assert login.kind == LoginKind.HOTSPOT
     assert login.password == code
