@@ -193,6 +193,30 @@ def _document_header(operation, *, required: bool) -> None:
     operation.openapi_extra = {**extra, "parameters": [*extra.get("parameters", []), parameter]}
 
 
+def stored_answer(request, key: str):
+    """For a handler that cannot run inside ``idempotent``'s transaction: the answer stored for ``key`` by this
+    request's owner, replayed (a ``Status``), 409 ``idempotency_key_reused`` when it answered another request,
+    None when there is none. The handler's access check must have passed (the owner is the request's own)."""
+    record = IdempotencyRecord.objects.filter(**owner_of(request), key=key).first()
+    return None if record is None else _replay(record, _request_hash(request))
+
+
+def store_answer(request, key: str, status: int, body: dict) -> None:
+    """Store the answer to ``key``, inside the transaction of the write it answers: a concurrent request with the
+    same key fails on the unique ``(owner, key)`` (IntegrityError, its write rolled back) and then gets this
+    answer, or 409, from ``stored_answer``."""
+    IdempotencyRecord.objects.create(
+        **owner_of(request),
+        key=key,
+        method=request.method,
+        path=request.path[:500],
+        request_hash=_request_hash(request),
+        status_code=status,
+        response_body=json.loads(json.dumps(body, cls=DjangoJSONEncoder)),
+        created_at=clock.now(),
+    )
+
+
 def _take_key(owner: dict, key: str) -> None:
     """Hold ``owner``'s ``key`` until this transaction ends (PostgreSQL: a transaction-scoped advisory lock on a
     64-bit hash of it; a collision only makes two requests wait for each other). SQLite needs nothing: its

@@ -105,6 +105,24 @@ def do_create_ip_pool(*, acting_user, name: str, network: str, kind: str) -> IpP
 # --- logins -------------------------------------------------------------------------------------------------
 
 
+# Hotspot logins the system issues (a Wi-Fi card's, vouchers.wifi: this prefix and the card's serial, printed on
+# the card). Staff cannot create or rename a login into it, so a sold card's login is never taken beforehand.
+SYSTEM_HOTSPOT_PREFIX = "wifi-"
+
+
+def _refuse_reserved(kind: str, username: str) -> None:
+    if kind == LoginKind.HOTSPOT and username.lower().startswith(SYSTEM_HOTSPOT_PREFIX):
+        raise ValidationError(
+            {
+                "username": ValidationError(
+                    _("Hotspot logins starting with “%(prefix)s” are issued by Wi-Fi cards: choose another login.")
+                    % {"prefix": SYSTEM_HOTSPOT_PREFIX},
+                    code="username_reserved",
+                )
+            }
+        )
+
+
 def normalise_username(kind: str, username: str) -> str:
     username = username.strip()
     if kind == LoginKind.IPOE_MAC:
@@ -133,6 +151,8 @@ def do_create_login(
     if acting_user is not None:  # None: the system (a Wi-Fi card's hotspot login, vouchers.wifi)
         check_perm(acting_user, Perm.NETWORK_MANAGE)
     username = normalise_username(kind, username)
+    if acting_user is not None:
+        _refuse_reserved(kind, username)
     if kind in (LoginKind.PPPOE, LoginKind.HOTSPOT) and not password:
         raise ValidationError({"password": _("A PPPoE or hotspot login needs a password.")})
     login = Login(
@@ -165,6 +185,10 @@ def do_update_login(login: Login, *, acting_user, password: str | None = None, *
     before = audit.snapshot(login)
     if "username" in fields:
         fields["username"] = normalise_username(fields.get("kind", login.kind), fields["username"])
+    if ("username" in fields or "kind" in fields) and (
+        fields.get("username", login.username) != login.username or fields.get("kind", login.kind) != login.kind
+    ):
+        _refuse_reserved(fields.get("kind", login.kind), fields.get("username", login.username))
     for name, value in fields.items():
         setattr(login, name, value)
     extra = {}

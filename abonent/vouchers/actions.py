@@ -6,7 +6,8 @@ validates everything before writing, writes the ledger and its record together, 
 - sale: Dr ``cash:dealer:<id>`` (face value less commission), Dr commission / Cr cards liability (face value);
 - activation: Dr liability / Cr the subscriber's account, key ``voucher:<id>``: once per card, whatever retries or
   races (the card's row is locked, and the key is unique);
-- a sold card voided: Dr liability / Cr the dealer's account (its money is owed back), key ``voucher_void:<id>``;
+- a sold card voided: Dr liability (face value) / Cr the dealer's account (what it paid: face value less its
+  commission) and the commission account (the commission taken back), key ``voucher_void:<id>``;
 - a sold card expired: Dr liability / Cr breakage revenue, key ``voucher_expiry:<id>``.
 
 Signs are the ledger's (billing/models.py): a credit is +, a debit − (a payment is + on the subscriber's account
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -27,11 +28,11 @@ from django.utils.translation import gettext as _
 from abonent.billing import ledger
 from abonent.billing.actions.common import _check, _check_balance_after, _positive_amount
 from abonent.billing.models import TransactionKind
-from abonent.catalog.models import ChargeMode
+from abonent.catalog.models import ChargeMode, PlanPrice
 from abonent.core import audit, clock, events, secrets
 from abonent.core.deadlines import db_deadline
-from abonent.core.money import quantize
-from abonent.staff.permissions import Perm, check_perm
+from abonent.core.money import AMOUNT_LIMIT, KOPECK, format_money, quantize
+from abonent.staff.permissions import Perm, check_branch, check_perm
 
 from . import accounts, codes
 from .models import (
@@ -52,6 +53,21 @@ STATEMENT_S = 15
 
 def _refuse(message: str, code: str, field: str = "code"):
     return ValidationError({field: ValidationError(message, code=code)})
+
+
+def _too_large(field: str) -> ValidationError:
+    return _refuse(
+        _("The cards' total must not exceed %(limit)s.") % {"limit": format_money(AMOUNT_LIMIT)},
+        "amount_too_large",
+        field,
+    )
+
+
+def check_series_branch(user, series: VoucherSeries) -> None:
+    """A series of a branch (a Wi-Fi series opens its accounts there) is that branch's: a user limited to other
+    branches may not see, print, sell or void it. A series of no branch is the company's, open to all."""
+    if series.branch_id is not None:
+        check_branch(user, series.branch_id)
 
 
 # --- dealers and series ------------------------------------------------------------------------------------------
@@ -120,15 +136,28 @@ def do_create_series(
         )
     if expires_on is None or expires_on <= clock.today():
         errors["expires_on"] = ValidationError(_("The last day must be in the future."), code="expires_on_past")
+    if "amount" not in errors and "count" not in errors and amount * count > AMOUNT_LIMIT:
+        # Every sale of the series then fits a ledger posting (``do_sell_vouchers`` checks it again).
+        errors.update(_too_large("amount").error_dict)
     if kind == SeriesKind.WIFI:
         if plan is None or plan.charge_mode != ChargeMode.TIME:
             errors["plan"] = ValidationError(
                 _("A Wi-Fi series needs a pay-as-you-go plan charged by time online."), code="plan_invalid"
             )
+        elif plan.is_archived:
+            errors["plan"] = ValidationError(
+                _("This plan is archived: choose a plan open to new subscribers."), code="plan_archived"
+            )
+        elif not PlanPrice.objects.filter(plan=plan, valid_from__lte=clock.today()).exists():
+            errors["plan"] = ValidationError(
+                _("This plan has no price yet: set its price first."), code="plan_without_price"
+            )
     else:
         plan = None
     if errors:
         raise ValidationError(errors)
+    if branch is not None:
+        check_branch(acting_user, branch.pk)
     series = VoucherSeries.objects.create(
         name=name[:200],
         kind=kind,
@@ -183,19 +212,34 @@ def do_sell_vouchers(series: VoucherSeries, *, dealer: Dealer, first: int, last:
     """A dealer takes (and pays for) cards ``first``..``last`` of a series: they become sold, a liability.
 
     ``key`` (the form's one-time token) makes a resubmitted form return the first sale. Every card of the range must
-    be new: a range overlapping a sale already made is refused whole."""
+    be new: a range overlapping a sale already made is refused whole. The key sent again with another series,
+    dealer or range is no resubmission (the form went back and was changed): refused, ``sale_key_reused``."""
     check_perm(acting_user, Perm.VOUCHER_MANAGE)
+    check_series_branch(acting_user, series)
     cards = list(_range(series, first, last).select_for_update(of=("self",)))
     # Read after the cards' locks: a double-submitted form's second request waits for the first and returns its
     # sale (the key's unique constraint is the backstop).
     previous = VoucherSale.objects.filter(key=key).first()
     if previous is not None:
+        if (previous.series_id, previous.dealer_id, previous.first_serial, previous.last_serial) != (
+            series.pk,
+            dealer.pk,
+            cards[0].serial,
+            cards[-1].serial,
+        ):
+            raise _refuse(
+                _("This form was already sent for another sale. Reload the page and enter the sale again."),
+                "sale_key_reused",
+                "__all__",
+            )
         return previous
     if any(card.status != VoucherStatus.NEW for card in cards):
         raise _refuse(_("Some cards of this range are not new: sold, void or expired."), "range_not_new", "first")
     if series.expires_on < clock.today():
         raise _refuse(_("The series has expired."), "series_expired", "first")
     face = quantize(series.amount * len(cards))
+    if face > AMOUNT_LIMIT:
+        raise _too_large("last")
     commission = quantize(face * (dealer.commission_percent or 0) / 100)
     legs = [(accounts.dealer_cash_account(dealer).pk, commission - face), (accounts.liability_account().pk, face)]
     if commission:
@@ -231,11 +275,24 @@ def do_sell_vouchers(series: VoucherSeries, *, dealer: Dealer, first: int, last:
     return sale
 
 
+def commission_of(card: Voucher, sale: VoucherSale) -> Decimal:
+    """The card's share of its sale's commission: the sale's commission split evenly, rounded down to kopecks,
+    the remainder on the sale's last card, so that voiding every card of a sale takes back exactly what it gave."""
+    if not sale.commission:
+        return Decimal("0.00")
+    share = (sale.commission / sale.count).quantize(KOPECK, rounding=ROUND_DOWN)
+    if card.serial == sale.last_serial:
+        return sale.commission - share * (sale.count - 1)
+    return share
+
+
 @transaction.atomic
 def do_void_vouchers(series: VoucherSeries, *, first: int, last: int, reason: str, acting_user) -> int:
-    """Withdraw cards (lost, stolen, misprinted). New and sold cards become void; a sold one's money is owed back
-    to its dealer. Activated, void and expired cards of the range are left as they are. Returns how many."""
+    """Withdraw cards (lost, stolen, misprinted). New and sold cards become void; for a sold one the dealer gets
+    back what it paid (face value less its commission) and the commission is taken back. Activated, void and
+    expired cards of the range are left as they are. Returns how many."""
     check_perm(acting_user, Perm.VOUCHER_MANAGE)
+    check_series_branch(acting_user, series)
     reason = (reason or "").strip()
     if not reason:
         raise _refuse(_("Give a reason."), "required", "reason")
@@ -248,14 +305,18 @@ def do_void_vouchers(series: VoucherSeries, *, first: int, last: int, reason: st
     now = clock.now()
     for card in cards:
         if card.status == VoucherStatus.SOLD:
+            commission = commission_of(card, card.sale)
+            legs = [
+                (accounts.liability_account().pk, -series.amount),
+                (accounts.dealer_cash_account(card.sale.dealer).pk, series.amount - commission),
+            ]
+            if commission:
+                legs.append((accounts.commission_account().pk, commission))
             card.transaction, _created = ledger.post(
                 key=f"voucher_void:{card.pk}",
                 kind=TransactionKind.VOUCHER_SALE,
                 effective_date=clock.today(),
-                legs=[
-                    (accounts.liability_account().pk, -series.amount),
-                    (accounts.dealer_cash_account(card.sale.dealer).pk, series.amount),
-                ],
+                legs=legs,
                 acting_user=acting_user,
                 memo=_("Card %(serial)s void: %(reason)s") % {"serial": card.serial, "reason": reason},
             )
@@ -389,10 +450,11 @@ def _credit(card: Voucher, subscriber, *, acting_user) -> None:
 
 
 @transaction.atomic
-def do_activate_voucher(subscriber, *, code: str, acting_user) -> Activation:
+def do_activate_voucher(subscriber, *, code: str, acting_user, then=None) -> Activation:
     """Credit a sold top-up card's face value to ``subscriber``. ``code`` is bare (``parse_code``); callers go
     through ``activate`` for the rate limit. The same subscriber activating the card again gets the first
-    activation back (``created=False``), so a retried request is harmless."""
+    activation back (``created=False``), so a retried request is harmless. ``then(activation)`` runs inside the
+    activation's transaction (the API stores its idempotent answer there)."""
     _check(acting_user, Perm.VOUCHER_VIEW, subscriber)
     db_deadline(lock=LOCK_S, statement=STATEMENT_S, unless_set=True)
     if subscriber.is_closed:
@@ -400,13 +462,17 @@ def do_activate_voucher(subscriber, *, code: str, acting_user) -> Activation:
     card = _find_locked(code)
     if card.series.kind != SeriesKind.TOPUP:
         raise _refuse(_("This is a Wi-Fi card: enter it on the Wi-Fi login page."), "card_wifi")
-    if not _usable(card, subscriber.pk):
-        return Activation(card, card.series.amount, created=False)
-    _credit(card, subscriber, acting_user=acting_user)
-    return Activation(card, card.series.amount, created=True)
+    if _usable(card, subscriber.pk):
+        _credit(card, subscriber, acting_user=acting_user)
+        result = Activation(card, card.series.amount, created=True)
+    else:
+        result = Activation(card, card.series.amount, created=False)
+    if then is not None:
+        then(result)
+    return result
 
 
-def activate(subscriber, *, code: str, acting_user, client_ip: str | None) -> Activation:
+def activate(subscriber, *, code: str, acting_user, client_ip: str | None, then=None) -> Activation:
     """The one entry of every activation by a subscriber (portal, API, console): a typo refused uncounted, then
     the attempt counted (``throttle``, may raise ``TooManyAttempts``), then the card looked up. Runs in autocommit:
     the attempt's row must be seen by concurrent attempts, and stay when the activation is refused."""
@@ -414,6 +480,6 @@ def activate(subscriber, *, code: str, acting_user, client_ip: str | None) -> Ac
 
     bare = parse_code(code)
     attempt = throttle.begin(f"sub:{subscriber.pk}", client_ip)
-    result = do_activate_voucher(subscriber, code=bare, acting_user=acting_user)
+    result = do_activate_voucher(subscriber, code=bare, acting_user=acting_user, then=then)
     throttle.succeeded(attempt)
     return result

@@ -21,7 +21,9 @@ class SeriesForm(ConsoleForm):
     count = forms.IntegerField(label=_("Number of cards"), min_value=1, max_value=MAX_SERIES_COUNT)
     expires_on = forms.DateField(label=_("Valid until"), widget=forms.DateInput(attrs={"type": "date"}))
     plan = forms.ModelChoiceField(
-        label=_("Wi-Fi plan"), required=False, queryset=Plan.objects.filter(charge_mode=ChargeMode.TIME)
+        label=_("Wi-Fi plan"),
+        required=False,
+        queryset=Plan.objects.filter(charge_mode=ChargeMode.TIME, is_archived=False),
     )
     branch = forms.ModelChoiceField(label=_("Branch"), required=False, queryset=Branch.objects.filter(is_active=True))
     dealer = forms.ModelChoiceField(label=_("Dealer"), required=False, queryset=Dealer.objects.filter(is_active=True))

@@ -7,15 +7,21 @@ from dataclasses import dataclass
 from django.db.models import Count, Q
 
 from abonent.core import secrets
+from abonent.staff.permissions import allowed_branch_ids
 
 from .codes import printed
 from .models import Voucher, VoucherSeries, VoucherStatus
 
 
-def series_list():
-    """Every series, newest first, with ``n_<status>`` counts."""
+def series_list(user):
+    """The series ``user`` may see (those of no branch and of the user's branches), newest first, with
+    ``n_<status>`` counts."""
     counts = {f"n_{s}": Count("vouchers", filter=Q(vouchers__status=s)) for s in VoucherStatus.values}
-    return VoucherSeries.objects.select_related("dealer", "plan").annotate(**counts).order_by("-pk")
+    found = VoucherSeries.objects.select_related("dealer", "plan")
+    ids = allowed_branch_ids(user)
+    if ids is not None:
+        found = found.filter(Q(branch__isnull=True) | Q(branch__in=ids))
+    return found.annotate(**counts).order_by("-pk")
 
 
 def counts_of(series: VoucherSeries) -> list[tuple[str, str, int]]:
@@ -23,8 +29,16 @@ def counts_of(series: VoucherSeries) -> list[tuple[str, str, int]]:
     return [(value, label, found.get(value, 0)) for value, label in VoucherStatus.choices]
 
 
-def cards_of(series: VoucherSeries, *, limit: int = 500):
-    return series.vouchers.select_related("activated_by", "sale__dealer").order_by("serial")[:limit]
+def cards_of(series: VoucherSeries, user, *, limit: int = 500) -> list[Voucher]:
+    """The series' first cards. ``subscriber_visible`` tells whether ``user`` may see who activated a card: a
+    top-up series is the company's, its cards' subscribers are of any branch."""
+    cards = list(series.vouchers.select_related("activated_by", "sale__dealer").order_by("serial")[:limit])
+    ids = allowed_branch_ids(user)
+    for card in cards:
+        card.subscriber_visible = card.activated_by_id is not None and (
+            ids is None or card.activated_by.branch_id in ids
+        )
+    return cards
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from abonent.core import audit
+from abonent.network.actions import SYSTEM_HOTSPOT_PREFIX
 
 from . import selectors
 from .models import SeriesKind, VoucherSeries
@@ -17,6 +18,9 @@ from .models import SeriesKind, VoucherSeries
 def render_sheet(series: VoucherSeries, *, acting_user, base_url: str = "") -> bytes:
     from weasyprint import HTML  # heavy: loaded when a sheet is printed
 
+    from .actions import check_series_branch
+
+    check_series_branch(acting_user, series)  # the codes in clear
     cards = selectors.sheet_cards(series)
     public = settings.ABONENT_PUBLIC_URL or base_url.rstrip("/")
     html = render_to_string(
@@ -27,6 +31,7 @@ def render_sheet(series: VoucherSeries, *, acting_user, base_url: str = "") -> b
             "company": settings.ABONENT_COMPANY_NAME,
             "phone": getattr(settings, "ABONENT_COMPANY_PHONE", ""),
             "wifi": series.kind == SeriesKind.WIFI,
+            "login_prefix": SYSTEM_HOTSPOT_PREFIX,
             "where": f"{public}/my/wifi/" if series.kind == SeriesKind.WIFI else f"{public}/my/pay/",
             "language": translation.get_language(),
         },

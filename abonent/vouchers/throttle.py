@@ -1,7 +1,9 @@
 """The activation rate limit, as ``portal.lockout`` counts logins: an attempt is written as a failure *before*
 the code is looked up, in autocommit, and then counts the failures written besides it; twenty guesses sent at
 once cannot all slip under the limit. A signed-in subscriber is counted by ``sub:<id>``; every attempt is also
-counted by the client's network (an IPv4 address, an IPv6 /64), which is all the anonymous Wi-Fi page has.
+counted by the client's network (an IPv4 address, an IPv6 /64), which is all the anonymous Wi-Fi page has. An
+anonymous attempt without a usable address (an empty REMOTE_ADDR behind a unix-socket upstream, a forwarded header
+that is not an address) fails closed: it is counted in one shared ``unknown`` bucket, not let through uncounted.
 
 Typos (a wrong check character) are refused before this and not counted: they reach no card.
 """
@@ -54,11 +56,19 @@ def _wait(rows, limit: int, window: dt.timedelta, now) -> int:
     return max(1, math.ceil((times[-1] + window - now).total_seconds()))
 
 
+# The network of every anonymous attempt whose address is unknown: one bucket for them all.
+UNKNOWN_NETWORK = "unknown"
+
+
 def begin(key: str, ip_address: str | None) -> ActivationAttempt:
     """Write the attempt as a failure, then refuse it (``TooManyAttempts``, the row withdrawn) if enough failures
-    came besides it. Must run outside ``transaction.atomic`` so that concurrent attempts see each other's rows."""
+    came besides it. Must run outside ``transaction.atomic`` so that concurrent attempts see each other's rows.
+
+    A signed-in subscriber (``key``) without an address (the console's card panel) is limited by ``key`` alone;
+    an anonymous one goes into the ``unknown`` network, so no address never means no limit."""
     now = clock.now()
-    attempt = ActivationAttempt.objects.create(key=key, network=network_of(ip_address), attempted_at=now)
+    network = network_of(ip_address) or ("" if key else UNKNOWN_NETWORK)
+    attempt = ActivationAttempt.objects.create(key=key, network=network, attempted_at=now)
     window = _window()
     failures = ActivationAttempt.objects.filter(attempted_at__gte=now - window, succeeded=False).exclude(pk=attempt.pk)
     wait = 0

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from abonent.core.deadlines import is_deadline
 from abonent.core.forms import apply_action_errors
-from abonent.staff.permissions import Perm, has_perm, require_perm
+from abonent.staff.permissions import Perm, has_perm, require_perm, scope_to_branches
 from abonent.subscribers.panels import render_panel
 from abonent.subscribers.selectors import get_subscriber
 
@@ -30,7 +32,7 @@ def series_list(request):
         request,
         "vouchers/series_list.html",
         {
-            "series_list": selectors.series_list(),
+            "series_list": selectors.series_list(request.user),
             "dealers": Dealer.objects.order_by("name"),
             "can_manage": can_manage,
             "dealer_form": DealerForm(auto_id="dealer-%s") if can_manage else None,
@@ -41,6 +43,7 @@ def series_list(request):
 @require_perm(Perm.VOUCHER_MANAGE)
 def series_new(request):
     form = SeriesForm(request.POST or None)
+    form.fields["branch"].queryset = scope_to_branches(form.fields["branch"].queryset, request.user, "pk")
     status = 200
     if request.method == "POST":
         status = 422
@@ -63,7 +66,7 @@ def _series_page(request, series, *, sale_form=None, void_form=None, status=200)
         {
             "series": series,
             "counts": selectors.counts_of(series),
-            "cards": selectors.cards_of(series),
+            "cards": selectors.cards_of(series, request.user),
             "can_manage": can_manage,
             "sale_form": (sale_form or SaleForm(auto_id="sale-%s")) if can_manage else None,
             "void_form": (void_form or VoidForm(auto_id="void-%s")) if can_manage else None,
@@ -72,15 +75,22 @@ def _series_page(request, series, *, sale_form=None, void_form=None, status=200)
     )
 
 
+def _series(request, pk: int) -> VoucherSeries:
+    """The series, 403 when it is a branch's the user is not limited to (its Wi-Fi subscribers, its codes)."""
+    series = get_object_or_404(VoucherSeries.objects.select_related("plan"), pk=pk)
+    actions.check_series_branch(request.user, series)
+    return series
+
+
 @require_perm(Perm.VOUCHER_VIEW)
 def series_detail(request, pk: int):
-    return _series_page(request, get_object_or_404(VoucherSeries, pk=pk))
+    return _series_page(request, _series(request, pk))
 
 
 @require_POST
 @require_perm(Perm.VOUCHER_MANAGE)
 def series_sell(request, pk: int):
-    series = get_object_or_404(VoucherSeries, pk=pk)
+    series = _series(request, pk)
     form = SaleForm(request.POST, auto_id="sale-%s")
     if form.is_valid():
         try:
@@ -98,7 +108,7 @@ def series_sell(request, pk: int):
 @require_POST
 @require_perm(Perm.VOUCHER_MANAGE)
 def series_void(request, pk: int):
-    series = get_object_or_404(VoucherSeries, pk=pk)
+    series = _series(request, pk)
     form = VoidForm(request.POST, auto_id="void-%s")
     if form.is_valid():
         try:
@@ -113,7 +123,7 @@ def series_void(request, pk: int):
 
 @require_perm(Perm.VOUCHER_MANAGE)
 def series_sheet(request, pk: int):
-    series = get_object_or_404(VoucherSeries, pk=pk)
+    series = _series(request, pk)
     pdf = sheet.render_sheet(series, acting_user=request.user, base_url=request.build_absolute_uri("/"))
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="cards-{series.pk}.pdf"'
@@ -151,6 +161,15 @@ def activate_for_subscriber(request, pk: int):
             apply_action_errors(form, exc)
         except TooManyAttempts as exc:
             form.add_error("code", _("Too many wrong codes: try again in %(n)s min.") % {"n": exc.minutes})
+        except OperationalError as exc:
+            # The card's or the account's row held past the lock deadline (an activation in flight, a void of its
+            # range): nothing was written; as portal/views/cards.py does.
+            if not is_deadline(exc):
+                raise
+            form.add_error(
+                "code", _("The card or the account is busy with another operation; nothing was done. Try again.")
+            )
+            status = 503
         else:
             messages.success(request, _("Card %(serial)s activated.") % {"serial": result.voucher.serial})
             form, status = None, 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 
 import pytest
 
@@ -37,7 +38,9 @@ def series(admin, dealer):
 @pytest.fixture
 def wifi_series(admin, dealer, make_plan, branch):
     """Five 100 ₽ Wi-Fi cards on a pay-as-you-go plan, all sold."""
-    plan = make_plan("wifi-hour", "0.00", name="Wi-Fi по времени", charge_mode="time")
+    plan = make_plan(
+        "wifi-hour", "0.00", name="Wi-Fi по времени", charge_mode="time", time_unit="hour", unit_price=Decimal("30.00")
+    )
     created = actions.do_create_series(
         name="Wi-Fi 100", kind="wifi", amount="100.00", count=5, expires_on=dt.date(2027, 6, 30), plan=plan,
         branch=branch, acting_user=admin,

@@ -210,7 +210,9 @@ def test_void_and_expiry_move_only_sold_cards_liability(series, dealer, admin, m
     voided = actions.do_void_vouchers(series, first=1, last=6, reason="пачка утеряна", acting_user=admin)
     assert voided == 5  # 2–5 sold, 6 new; 1 activated stays
     assert balance_of("vouchers") == Decimal("0.00")  # 2,500 sold − 500 used − 2,000 void
-    assert balance_of(f"cash:dealer:{dealer.pk}") == Decimal("-2375.00") + Decimal("2000.00")
+    # The dealer gets back what it paid for 2–5 (4 × 475); their commission (4 × 25) is taken back.
+    assert balance_of(f"cash:dealer:{dealer.pk}") == Decimal("-2375.00") + Decimal("1900.00")
+    assert balance_of("revenue:voucher_commission") == Decimal("-125.00") + Decimal("100.00")
     assert card(series, 1).status == VoucherStatus.ACTIVATED
     assert actions.do_expire_vouchers(dt.date(2028, 1, 1)) == 4  # 7–10, never sold
     assert balance_of("revenue:voucher_breakage") == Decimal("0.00")
@@ -268,3 +270,66 @@ def test_codes_are_found_during_a_field_key_rotation_and_rehashed_after_it(serie
     assert card(series, 2).code_digest == codes.digest(plain.replace("-", ""))
     actions.activate(subscriber, code=plain, acting_user=None, client_ip=None)
     assert balance(subscriber) == Decimal("1000.00")
+
+
+# --- fixes after the attack review ---------------------------------------------------------------------------------
+
+
+def test_voiding_cards_of_an_uneven_sale_one_by_one_takes_back_exactly_its_commission(admin):
+    """3 cards of 10.00 at 3.33 %: the sale's commission is 1.00 (0.999 rounded), split 0.33, 0.33 and the rest,
+    0.34, on the sale's last card: voided in any order, the dealer and the commission account are back at zero."""
+    dealer = actions.do_create_dealer(name="Ларёк", commission_percent="3.33", acting_user=admin)
+    series = actions.do_create_series(
+        name="Мелочь", kind="topup", amount="10.00", count=3, expires_on=dt.date(2027, 1, 31), acting_user=admin
+    )
+    sale = actions.do_sell_vouchers(series, dealer=dealer, first=1, last=3, key=str(uuid.uuid4()), acting_user=admin)
+    assert sale.commission == Decimal("1.00")
+    assert [actions.commission_of(card(series, n), sale) for n in (1, 2, 3)] == [
+        Decimal("0.33"),
+        Decimal("0.33"),
+        Decimal("0.34"),
+    ]
+    for n in (3, 1, 2):  # in any order
+        actions.do_void_vouchers(series, first=n, last=n, reason="отзыв", acting_user=admin)
+    assert balance_of(f"cash:dealer:{dealer.pk}") == Decimal("0.00")
+    assert balance_of("revenue:voucher_commission") == Decimal("0.00")
+    assert balance_of("vouchers") == Decimal("0.00")
+    assert ledger.verify() == []
+
+
+def test_the_same_sale_form_sent_twice_is_one_sale_and_another_range_with_its_key_is_refused(series, dealer, admin):
+    key = str(uuid.uuid4())
+    first = actions.do_sell_vouchers(series, dealer=dealer, first=6, last=7, key=key, acting_user=admin)
+    again = actions.do_sell_vouchers(series, dealer=dealer, first=6, last=7, key=key, acting_user=admin)
+    assert again.pk == first.pk
+    with pytest.raises(ValidationError) as exc:
+        actions.do_sell_vouchers(series, dealer=dealer, first=8, last=9, key=key, acting_user=admin)
+    assert _errors(exc.value) == {"sale_key_reused"}
+    assert card(series, 8).status == VoucherStatus.NEW
+    assert balance_of(f"cash:dealer:{dealer.pk}") == Decimal("-2375.00") - Decimal("950.00")
+
+
+def test_a_series_whose_total_would_not_fit_a_posting_is_refused(admin):
+    with pytest.raises(ValidationError) as exc:
+        actions.do_create_series(
+            name="Огромная", kind="topup", amount="9999999999.99", count=2, expires_on=dt.date(2027, 12, 31),
+            acting_user=admin,
+        )  # fmt: skip
+    assert _errors(exc.value) == {"amount_too_large"}
+    assert actions.do_create_series(
+        name="Крупная", kind="topup", amount="999999999.99", count=10, expires_on=dt.date(2027, 12, 31),
+        acting_user=admin,
+    ).count == 10  # fmt: skip
+
+
+def test_an_anonymous_attempt_without_an_address_shares_one_bucket_a_subscriber_keeps_their_own(
+    series, make_subscriber, settings
+):
+    settings.ABONENT_VOUCHER_MAX_FAILURES_PER_IP = 2
+    for _ in range(2):
+        throttle.begin("", None)
+    with pytest.raises(throttle.TooManyAttempts):
+        throttle.begin("", "not-an-address")
+    # The console's card panel has no address: its subscriber is limited by their own key, not by the bucket.
+    subscriber = make_subscriber()
+    assert actions.activate(subscriber, code=code_of(card(series, 1)), acting_user=None, client_ip=None).created

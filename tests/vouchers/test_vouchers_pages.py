@@ -69,7 +69,9 @@ def test_the_api_activates_once_and_requires_a_key(series, make_subscriber):
     first = _activate(app, code)
     assert first.status_code == 200, first.content
     assert first.json() == {"serial": card(series, 2).serial, "amount": "500.00", "balance": "500.00", "created": True}
-    retry = _activate(app, code)
+    replayed = _activate(app, code)  # the same key: the stored answer
+    assert replayed.status_code == 200 and replayed.json() == first.json()
+    retry = _activate(app, code, key="k-2")  # a new key: the card knows it was this subscriber's
     assert retry.status_code == 200 and retry.json()["created"] is False
     assert balance(subscriber) == Decimal("500.00")
 
@@ -96,9 +98,9 @@ def test_the_public_wifi_page_shows_the_login(wifi_series):
     response = client.post("/my/wifi/", {"code": code})
     assert response.status_code == 200
     page = response.content.decode()
-    assert card(wifi_series, 1).serial in page and code in page
+    assert f"wifi-{card(wifi_series, 1).serial}" in page and code in page
     assert "no-store" in response["Cache-Control"]
-    assert Login.objects.get(username=card(wifi_series, 1).serial).password == code
+    assert Login.objects.get(username=f"wifi-{card(wifi_series, 1).serial}").password == code
 
 
 def test_the_console_lists_series_with_counts_and_only_managers_change_them(series, admin, operator, client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ def test_a_wifi_card_opens_an_account_with_a_hotspot_login_and_its_money(wifi_se
     code = code_of(card(wifi_series, 1))
     access = wifi.activate_wifi(code=code, client_ip="10.5.0.17")
     assert access.created
-    assert (access.username, access.password) == (card(wifi_series, 1).serial, code)
+    assert (access.username, access.password) == (f"wifi-{card(wifi_series, 1).serial}", code)
     login = Login.objects.get(username=access.username)
     assert login.kind == LoginKind.HOTSPOT
     assert login.password == code
@@ -74,3 +75,25 @@ def test_one_wifi_card_entered_on_two_devices_at_once_opens_one_account(postgres
     assert sorted(created) == [False, False, True]
     assert Login.objects.filter(kind=LoginKind.HOTSPOT).count() == 1
     assert balance(Login.objects.get().subscriber) == Decimal("100.00")
+
+
+def test_staff_cannot_create_a_hotspot_login_in_the_wifi_cards_namespace(wifi_series, make_subscriber, admin):
+    from abonent.network.actions import do_create_login
+
+    with pytest.raises(ValidationError) as exc:
+        do_create_login(
+            make_subscriber(), acting_user=admin, kind=LoginKind.HOTSPOT, username="WIFI-0000100001", password="p-1234"
+        )
+    assert exc.value.error_dict["username"][0].code == "username_reserved"
+
+
+def test_a_wifi_series_on_a_plan_without_a_price_yet_is_refused(admin, make_plan):
+    plan = make_plan(
+        "wifi-later", "0.00", charge_mode="time", unit_price=Decimal("1.00"), valid_from=dt.date(2027, 1, 1)
+    )
+    with pytest.raises(ValidationError) as exc:
+        actions.do_create_series(
+            name="Рано", kind="wifi", amount="100.00", count=1, expires_on=dt.date(2027, 6, 30), plan=plan,
+            acting_user=admin,
+        )  # fmt: skip
+    assert exc.value.error_dict["plan"][0].code == "plan_without_price"

@@ -39,14 +39,23 @@ from .turbo import _end_turbo_with
 
 @transaction.atomic
 def do_activate_subscription(
-    subscriber, *, plan: Plan, acting_user, starts_on: dt.date | None = None, reason: str = ""
+    subscriber,
+    *,
+    plan: Plan,
+    acting_user,
+    starts_on: dt.date | None = None,
+    reason: str = "",
+    allow_archived: bool = False,
 ) -> Subscription:
-    """Put a subscriber on a plan from ``starts_on`` (default today) and charge what is due now."""
+    """Put a subscriber on a plan from ``starts_on`` (default today) and charge what is due now.
+
+    ``allow_archived``: the system keeping a promise made before the plan was archived (a sold Wi-Fi card of a
+    series on it, vouchers.wifi); archiving closes a plan to new sign-ups, not to what was already paid for."""
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscriber)
     starts_on = starts_on or clock.today()
     if subscriber.is_closed:
         raise ValidationError(_("The account is closed."), code="subscriber_closed")
-    if plan.is_archived:
+    if plan.is_archived and not (allow_archived and acting_user is None):
         raise ValidationError({"plan": ValidationError(_("This plan is archived."), code="plan_archived")})
     try:
         price = price_on(plan, starts_on)

@@ -5,6 +5,8 @@ inside a transaction, so the view is not wrapped by ``page_busy_is_503``; the ac
 
 from __future__ import annotations
 
+import logging
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -25,6 +27,8 @@ from ..forms.pay import PortalForm
 from ..lockout import ip_of
 from ..middleware import public
 
+logger = logging.getLogger(__name__)
+
 
 class CardCodeForm(PortalForm):
     code = forms.CharField(
@@ -35,11 +39,17 @@ class CardCodeForm(PortalForm):
 
 
 def _try(form, run):
-    """Run an activation; its refusals become the form's errors. Returns the result or None."""
+    """Run an activation; its refusals become the form's errors. Returns the result or None. A refusal about the
+    code goes under the field; any other (the plan, the branch, a login: nothing the buyer typed) is shown above
+    the form as "cannot be activated right now, ask the seller", its cause logged for the operator."""
     try:
         return run()
     except ValidationError as exc:
-        apply_action_errors(form, exc)
+        if hasattr(exc, "error_dict") and set(exc.error_dict) <= {"code"}:
+            apply_action_errors(form, exc)
+        else:
+            logger.warning("prepaid card refused not for its code: %s", exc.messages)
+            form.add_error(None, wifi.cannot_open("unavailable"))
     except TooManyAttempts as exc:
         form.add_error("code", _("Too many wrong codes. Try again in %(minutes)s min.") % {"minutes": exc.minutes})
     except OperationalError as exc:
