@@ -136,8 +136,8 @@ def test_card_query_count_does_not_grow_with_ledger_lines(operator_client, subsc
     assert body.count("<tr data-transaction=") == 32
     # 11 of them for the billing panels (one: whether any pricing rule exists), 4 for the network panel, 1 for
     # payments, 4 for autopay, 3 for access, 3 for notifications, 2 for requests (helpdesk), 1 for the portal,
-    # 1 for documents, 1 for prepaid cards, 6 for bonuses (balance, entries, expiring, referral)
-    assert len(many) == len(few) == 50
+    # 1 for documents, 1 for prepaid cards, 4 for bonuses (entries, rules, referral)
+    assert len(many) == len(few) == 48
 
 
 # --- plan change: preview, then confirm -------------------------------------------------------------------
