@@ -4,24 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0012_usage_rating'),
-        ('catalog', '0004_time_plans_and_packages'),
+        ("billing", "0012_usage_rating"),
+        ("catalog", "0004_time_plans_and_packages"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='timerating',
-            name='billing_timerating_part_once',
+            model_name="timerating",
+            name="billing_timerating_part_once",
         ),
         migrations.AddField(
-            model_name='timerating',
-            name='revision',
+            model_name="timerating",
+            name="revision",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddConstraint(
-            model_name='timerating',
-            constraint=models.UniqueConstraint(fields=('session_id', 'day', 'revision'), name='billing_timerating_day_once'),
+            model_name="timerating",
+            constraint=models.UniqueConstraint(
+                fields=("session_id", "day", "revision"), name="billing_timerating_day_once"
+            ),
         ),
     ]

@@ -340,8 +340,10 @@ class _Context:
         return self._packages
 
     def _held(self, part: time_math.Part) -> bool:
-        return self.hold_from is not None and part.start >= self.hold_from and any(
-            p.left_seconds > 0 for p in self.packages()
+        return (
+            self.hold_from is not None
+            and part.start >= self.hold_from
+            and any(p.left_seconds > 0 for p in self.packages())
         )
 
     def _hold(self, part: time_math.Part) -> None:
