@@ -29,6 +29,8 @@ class TimePackagePurchase(models.Model):
     starts_at = models.DateTimeField(_("from"))
     expires_at = models.DateTimeField(_("until"))
     created_at = models.DateTimeField()
+    # The portal form's one-time key (its SHA-256): the same form sent twice buys once. "" when bought otherwise.
+    form_key = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("time package bought")
@@ -42,6 +44,9 @@ class TimePackagePurchase(models.Model):
             ),
             models.CheckConstraint(condition=Q(expires_at__gt=models.F("starts_at")), name="billing_timepkg_order"),
             models.CheckConstraint(condition=Q(price__gte=0), name="billing_timepkg_price_not_negative"),
+            models.UniqueConstraint(
+                fields=["subscription", "form_key"], condition=~Q(form_key=""), name="billing_timepkg_form_key_once"
+            ),
         ]
 
     def __str__(self) -> str:
