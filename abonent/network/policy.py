@@ -46,6 +46,7 @@ DEFAULT_SESSION_TIMEOUT = 24 * 3600
 # Seconds after which a session this process saw start or stop is surely in the database (and so in a time budget
 # read later): accounting writes within a second or two.
 SEEN_WRITE_GRACE = 30
+SEEN_KEPT_SECONDS = 3600
 PASSWORD_KINDS = (LoginKind.PPPOE, LoginKind.HOTSPOT)
 # How far behind its last id the policy-change feed is read again (see ``apply_changes``).
 FEED_OVERLAP = 1000
@@ -307,6 +308,7 @@ class PolicyStore(SimultaneousUse, KnownDevices):
             due["debtors"] = now + SET_PERIODS["debtors"]
         if force or now >= due.get("at_limit", 0):
             self.reread_session_limits()
+            self._forget_seen_sessions()
             due["at_limit"] = now + SET_PERIODS["at_limit"]
         if force or now >= due.get("over_quota", 0):
             self.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1))
@@ -357,6 +359,19 @@ class PolicyStore(SimultaneousUse, KnownDevices):
                 return  # a Stop of a session whose start this process never learnt: the database's numbers have it
             known = seen[unique_id] = [started_at.timestamp(), None]
         known[1] = (stopped_at or clock.now()).timestamp()
+
+    def _forget_seen_sessions(self) -> None:
+        """A session seen stopping an hour ago is charged by now and its budget reloaded by the rating pass (every
+        5 minutes); one seen starting is kept while it may still be online (its Session-Timeout is 24 h at most):
+        then no longer, for logins that do not come back."""
+        now = clock.now().timestamp()
+        for login_id, seen in list(self._time_seen.items()):
+            for unique_id, (start, stop) in list(seen.items()):
+                gone = stop < now - SEEN_KEPT_SECONDS if stop is not None else start < now - 2 * DEFAULT_SESSION_TIMEOUT
+                if gone:
+                    del seen[unique_id]
+            if not seen:
+                del self._time_seen[login_id]
 
     def _time_pending(self, policy: LoginPolicy, now: float) -> tuple[tuple, bool]:
         """The pending sessions of the policy's time budget, with those this process saw start or stop since the
