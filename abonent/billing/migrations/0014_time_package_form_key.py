@@ -4,20 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0013_time_rating_by_day'),
-        ('catalog', '0004_time_plans_and_packages'),
+        ("billing", "0013_time_rating_by_day"),
+        ("catalog", "0004_time_plans_and_packages"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='timepackagepurchase',
-            name='form_key',
-            field=models.CharField(blank=True, default='', max_length=64),
+            model_name="timepackagepurchase",
+            name="form_key",
+            field=models.CharField(blank=True, default="", max_length=64),
         ),
         migrations.AddConstraint(
-            model_name='timepackagepurchase',
-            constraint=models.UniqueConstraint(condition=models.Q(('form_key', ''), _negated=True), fields=('subscription', 'form_key'), name='billing_timepkg_form_key_once'),
+            model_name="timepackagepurchase",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("form_key", ""), _negated=True),
+                fields=("subscription", "form_key"),
+                name="billing_timepkg_form_key_once",
+            ),
         ),
     ]
