@@ -107,6 +107,10 @@ class PlanSwitch:
 # and a crash in between would leave the RADIUS processes on the old plan until a restart. The network app
 # receives it (network/events.py): the billing app does not know about the NAS.
 plans_switched = Signal()
+# Sent with ``subscriber_ids`` (those the chunk charged), inside the chunk's transaction, when it charged any: a
+# subscriber on a time plan besides the one charged spends the same money online (network/events.py reloads
+# their Session-Timeout).
+fees_charged = Signal()
 
 
 @dataclass
@@ -395,6 +399,8 @@ class BillingRun:
                 chunk_writes.write_unbilled(cursor, unbilled, pg=self.pg)
         if switched:
             self._plans_switched(switched)
+        if charges and fees_charged.has_listeners(BillingRun):
+            fees_charged.send(sender=BillingRun, subscriber_ids=sorted({c[1] for c in charges}), as_of=self.as_of)
         return outcome
 
     def _plans_switched(self, switched: list[PlanSwitch]) -> None:

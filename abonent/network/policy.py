@@ -43,6 +43,10 @@ from .vendors import Speed
 logger = logging.getLogger(__name__)
 
 DEFAULT_SESSION_TIMEOUT = 24 * 3600
+# Seconds after which a session this process saw start or stop is surely in the database (and so in a time budget
+# read later): accounting writes within a second or two.
+SEEN_WRITE_GRACE = 30
+SEEN_KEPT_SECONDS = 3600
 PASSWORD_KINDS = (LoginKind.PPPOE, LoginKind.HOTSPOT)
 # How far behind its last id the policy-change feed is read again (see ``apply_changes``).
 FEED_OVERLAP = 1000
@@ -207,6 +211,12 @@ class PolicyStore(SimultaneousUse, KnownDevices):
     max_age: float = 0.0
     stale_at: float = math.inf
     restored: bool = False  # answering from a snapshot: reloaded whole once the database is back
+    # Sessions of logins on time plans this process saw start or stop (login → unique id → [start, stop or None],
+    # Unix seconds): a reconnect is answered with the time they used before the database's numbers know it
+    # (``_time_pending``). Dropped once a budget read after them has them.
+    _time_seen: dict[int, dict[str, list]] = field(default_factory=dict)
+    # False for a store rendering a CoA: the session it is for is itself one of those online.
+    reserve_open: bool = True
 
     # --- loading -------------------------------------------------------------------------------------
 
@@ -298,6 +308,7 @@ class PolicyStore(SimultaneousUse, KnownDevices):
             due["debtors"] = now + SET_PERIODS["debtors"]
         if force or now >= due.get("at_limit", 0):
             self.reread_session_limits()
+            self._forget_seen_sessions()
             due["at_limit"] = now + SET_PERIODS["at_limit"]
         if force or now >= due.get("over_quota", 0):
             self.over_quota = selectors.subscribers_over_quota(clock.today().replace(day=1))
@@ -321,6 +332,73 @@ class PolicyStore(SimultaneousUse, KnownDevices):
             raise
         self.mark_fresh(started)
 
+    def session_started(
+        self, login_id: int, unique_id: str, nas_id: int = 0, started_at: dt.datetime | None = None
+    ) -> None:
+        super().session_started(login_id, unique_id, nas_id, started_at)
+        entry = self.by_login_id.get(login_id)
+        if entry is not None and entry.time_budget is not None:
+            start = (started_at or clock.now()).timestamp()
+            self._time_seen.setdefault(login_id, {}).setdefault(unique_id, [start, None])
+
+    def session_stopped(
+        self,
+        login_id: int,
+        unique_id: str,
+        started_at: dt.datetime | None = None,
+        stopped_at: dt.datetime | None = None,
+    ) -> None:
+        super().session_stopped(login_id, unique_id)
+        entry = self.by_login_id.get(login_id)
+        if entry is None or entry.time_budget is None:
+            return
+        seen = self._time_seen.setdefault(login_id, {})
+        known = seen.get(unique_id)
+        if known is None:
+            if started_at is None:
+                return  # a Stop of a session whose start this process never learnt: the database's numbers have it
+            known = seen[unique_id] = [started_at.timestamp(), None]
+        known[1] = (stopped_at or clock.now()).timestamp()
+
+    def _forget_seen_sessions(self) -> None:
+        """A session seen stopping an hour ago is charged by now and its budget reloaded by the rating pass (every
+        5 minutes); one seen starting is kept while it may still be online (its Session-Timeout is 24 h at most):
+        then no longer, for logins that do not come back."""
+        now = clock.now().timestamp()
+        for login_id, seen in list(self._time_seen.items()):
+            for unique_id, (start, stop) in list(seen.items()):
+                gone = stop < now - SEEN_KEPT_SECONDS if stop is not None else start < now - 2 * DEFAULT_SESSION_TIMEOUT
+                if gone:
+                    del seen[unique_id]
+            if not seen:
+                del self._time_seen[login_id]
+
+    def _time_pending(self, policy: LoginPolicy, now: float) -> tuple[tuple, bool]:
+        """The pending sessions of the policy's time budget, with those this process saw start or stop since the
+        budget was read, and whether sessions may run side by side (an open one then keeps its time)."""
+        budget = policy.time_budget
+        siblings = [p for p in self.by_subscriber.get(policy.subscriber_id, ()) if p.time_budget is budget]
+        side_by_side = self.reserve_open and (policy.simultaneous_use > 1 or len(siblings) > 1)
+        if not self._time_seen:
+            return budget.pending, side_by_side
+        pending = [list(p) for p in budget.pending]
+        # Seen this long before the read, the database had the session (accounting writes within seconds).
+        known_before = budget.as_of - SEEN_WRITE_GRACE
+        for sibling in siblings:
+            seen = self._time_seen.get(sibling.login_id)
+            if not seen:
+                continue
+            for unique_id, (start, stop) in list(seen.items()):
+                if (stop if stop is not None else start) < known_before:
+                    del seen[unique_id]
+                    continue
+                same = next((p for p in pending if abs(p[0] - start) < 2), None)
+                if same is None:
+                    pending.append([start, stop, 0])
+                elif same[1] is None and stop is not None:
+                    same[1] = stop  # its Stop is not in the numbers yet
+        return tuple(tuple(p) for p in pending), side_by_side
+
     @classmethod
     def for_subscribers(cls, subscriber_ids, *, with_state: bool = True, session_limit: bool = True) -> PolicyStore:
         """A store of these subscribers' logins only, with the same sets ``refresh_sets`` reads for everyone,
@@ -328,7 +406,7 @@ class PolicyStore(SimultaneousUse, KnownDevices):
         ``session_limit=False`` leaves the simultaneous-use set empty: a CoA is for a session that is itself
         one of those counted."""
         subscriber_ids = set(subscriber_ids)
-        store = cls(as_of=time.time())
+        store = cls(as_of=time.time(), reserve_open=session_limit)
         if not subscriber_ids:
             return store
         for policy in selectors.login_policies(subscriber_ids):
@@ -477,10 +555,16 @@ class PolicyStore(SimultaneousUse, KnownDevices):
         if policy.time_budget is not None:
             # Pay as you go: the session lasts as long as the package time and money left buy (checked last, as
             # the other rejects that tell the login exists).
-            left = seconds_left(policy.time_budget, time.time())
+            now_ts = clock.now().timestamp()  # the clock tests travel with; as cheap as time.time()
+            pending, side_by_side = self._time_pending(policy, now_ts)
+            left = seconds_left(
+                policy.time_budget._replace(pending=pending),
+                now_ts,
+                open_reserve=DEFAULT_SESSION_TIMEOUT if side_by_side else 0,
+            )
             if left is not None:
                 if left <= 0:
-                    return Decision(False, RejectReason.NO_TIME_LEFT)
+                    return Decision(False, RejectReason.NO_TIME_LEFT, session_timeout=0)
                 timeout, floor = min(timeout, left), 1
         return Decision(
             True,

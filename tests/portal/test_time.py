@@ -64,6 +64,25 @@ def test_the_page_shows_time_left_and_history_and_buys_a_package(guest, wifi, ad
     assert 'data-testid="time-left">1 h 50 min' in after
 
 
+def test_the_same_form_sent_twice_buys_once(guest, wifi):
+    """A double click (or a resend after a dropped answer) posts the page's form again with its one-time key: one
+    package, one charge; the page rendered again carries a new key, which buys again."""
+    client = signed_in(guest)
+    page = client.get("/my/time/").content.decode()
+    key = page.split('name="key" value="')[1].split('"')[0]
+    url = f"/my/time/{guest.subscriptions.get().pk}/package/"
+    form = {"package": wifi[1].pk, "expected_price": "40.00", "key": key}
+    assert client.post(url, form).status_code == 302
+    assert client.post(url, form).status_code == 302
+    assert TimePackagePurchase.objects.count() == 1
+    assert LedgerAccount.objects.get(subscriber=guest).balance == D("60.00")
+    fresh = client.get("/my/time/").content.decode().split('name="key" value="')[1].split('"')[0]
+    assert fresh != key
+    assert client.post(url, {**form, "key": fresh}).status_code == 302
+    assert TimePackagePurchase.objects.count() == 2
+    assert LedgerAccount.objects.get(subscriber=guest).balance == D("20.00")
+
+
 def test_a_changed_price_is_not_charged(guest, wifi):
     client = signed_in(guest)
     response = client.post(

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from abonent.catalog.models import Plan
+from abonent.catalog.models import ChargeMode, Plan
 from abonent.core import audit, clock, events
 from abonent.staff.permissions import Perm
 
@@ -129,6 +129,12 @@ def do_change_plan(
         events.emit("subscription.plan_change_scheduled", subscription_id=subscription.pk)
         return subscription
 
+    if old_plan.charge_mode == ChargeMode.TIME:
+        # Rating prices time online at the plan in force when it runs: the open sessions' time on the old plan,
+        # up to now, is rated before the plan changes (docs/billing-time-rating.md).
+        from ..rating.time import rate_time
+
+        rate_time(now, subscriber_ids=[subscription.subscriber_id], cut_subscription=subscription.pk)
     today = timezone.localtime(now).date()
     event = _event(
         subscription,

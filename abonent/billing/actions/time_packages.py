@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -20,14 +21,22 @@ from .common import _check, _event, _event_charge, _lock_subscription, _refuse_c
 
 @transaction.atomic
 def do_buy_time_package(
-    subscription: Subscription, *, package: TimePackage, acting_user, reason: str = ""
+    subscription: Subscription, *, package: TimePackage, acting_user, reason: str = "", form_key: str = ""
 ) -> TimePackagePurchase:
     """Buy one of the plan's time packages: its price charged now from the balance, its time usable from now for
     its days, before money. The subscription's row lock serialises purchases and rating; the charge is keyed by
-    the purchase's event (one charge however often it is retried)."""
+    the purchase's event (one charge however often it is retried). ``form_key``: the portal form's one-time key;
+    the same key again returns the purchase it made (a double submit), unique per subscription."""
     subscription = _lock_subscription(subscription)
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
     _refuse_closed(subscription.subscriber)
+    digest = hashlib.sha256(form_key.encode("utf-8", "surrogatepass")).hexdigest() if form_key else ""
+    if digest:
+        # Under the row lock: a second submit waits for the first and finds its purchase (the UNIQUE constraint
+        # stands behind this).
+        done = TimePackagePurchase.objects.filter(subscription=subscription, form_key=digest).first()
+        if done is not None:
+            return done
     if subscription.status != SubscriptionStatus.ACTIVE:
         raise ValidationError(_("Time packages are only for an active subscription."), code="subscription_not_active")
     if subscription.plan.charge_mode != ChargeMode.TIME:
@@ -69,6 +78,7 @@ def do_buy_time_package(
         starts_at=now,
         expires_at=expires_at,
         created_at=now,
+        form_key=digest,
     )
     audit.record(
         actor=acting_user,

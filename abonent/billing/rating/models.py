@@ -29,6 +29,8 @@ class TimePackagePurchase(models.Model):
     starts_at = models.DateTimeField(_("from"))
     expires_at = models.DateTimeField(_("until"))
     created_at = models.DateTimeField()
+    # The portal form's one-time key (its SHA-256): the same form sent twice buys once. "" when bought otherwise.
+    form_key = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("time package bought")
@@ -42,6 +44,9 @@ class TimePackagePurchase(models.Model):
             ),
             models.CheckConstraint(condition=Q(expires_at__gt=models.F("starts_at")), name="billing_timepkg_order"),
             models.CheckConstraint(condition=Q(price__gte=0), name="billing_timepkg_price_not_negative"),
+            models.UniqueConstraint(
+                fields=["subscription", "form_key"], condition=~Q(form_key=""), name="billing_timepkg_form_key_once"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -56,10 +61,13 @@ class TimeRating(models.Model):
     """One rated part of a session of a subscription on a time plan: the session cut at local midnight (which is
     where every billing period starts, too), and what that part cost.
 
-    Unique by ``(session_id, part_start)``: however often rating runs, and two at once, a part is rated once (the
-    loser of a race hits the constraint and writes nothing). ``final`` marks the last part of a closed session:
-    such a session is never looked at again. A session that cannot be rated (negative or absurd duration, stopped
-    before it started) gets one final row with ``skipped`` saying why, and no charge. ``session_id`` is the
+    Unique by ``(session_id, day, revision)``: however often rating runs, and two at once, a day of a session is
+    rated once (the loser of a race hits the constraint and writes nothing), whatever its start moves to (a NAS's
+    counter a second ahead moves ``started_at`` back). Time online past what was rated of a day (a Stop arriving
+    after the sweeper closed the session) is a further row of the day, ``revision`` one higher. ``final`` marks
+    the last part of a closed session: it is not looked at again unless a later Stop moves its end past that
+    part's end. A session that cannot be rated (negative or absurd duration, stopped before it started) gets one
+    final row with ``skipped`` saying why, and no charge. ``session_id`` is the
     network session's id without a foreign key: billing does not know the network app (it knows billing).
     """
 
@@ -68,6 +76,9 @@ class TimeRating(models.Model):
     part_start = models.DateTimeField(_("from"))
     part_end = models.DateTimeField(_("until"))
     day = models.DateField(_("day"))
+    # 0 for a day's first rating; 1, 2… for time the session went on past it (a later Stop, the rest of a day rated
+    # up to a plan change).
+    revision = models.PositiveSmallIntegerField(default=0)
     seconds = models.BigIntegerField(_("online, s"), default=0)
     package_seconds = models.BigIntegerField(_("from packages, s"), default=0)
     money_seconds = models.BigIntegerField(_("paid, s"), default=0)
@@ -90,7 +101,7 @@ class TimeRating(models.Model):
             models.Index(fields=["session_id"], condition=Q(final=True), name="billing_timerating_final_idx"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["session_id", "part_start"], name="billing_timerating_part_once"),
+            models.UniqueConstraint(fields=["session_id", "day", "revision"], name="billing_timerating_day_once"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="billing_timerating_amount_not_negative"),
             models.CheckConstraint(
                 condition=Q(seconds__gte=0, package_seconds__gte=0, money_seconds__gte=0, units__gte=0),

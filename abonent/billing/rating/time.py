@@ -38,6 +38,8 @@ from ..models import (
     Charge,
     ChargeKind,
     Subscription,
+    SubscriptionEvent,
+    SubscriptionEventKind,
     SubscriptionStatus,
     TimePackagePurchase,
     TimeRating,
@@ -74,6 +76,7 @@ class _Session:
     started_at: dt.datetime
     stopped_at: dt.datetime | None
     session_time: int
+    login_subscription_id: int | None = None
 
 
 def _on_time_plans(horizon: dt.date):
@@ -103,23 +106,87 @@ def _subscription_for(candidates, day: dt.date) -> int | None:
     return None
 
 
-def _problem(session: _Session, now: dt.datetime) -> str:
-    """Why the session cannot be rated, or ""."""
+def time_plan_since(subscriptions) -> dict[int, dt.datetime]:
+    """Subscription id → the moment its time plan took effect, for those moved onto a time plan from a plan of
+    another charge mode (a plan change is made in place: ``started_on`` stays the monthly plan's). Time online
+    before it was paid for by that plan's fee and is not rated."""
+    rows = (
+        SubscriptionEvent.objects.filter(
+            subscription_id__in=subscriptions,
+            kind=SubscriptionEventKind.PLAN_CHANGED,
+            to_plan__charge_mode=ChargeMode.TIME,
+        )
+        .exclude(from_plan__charge_mode=ChargeMode.TIME)
+        .values_list("subscription_id", "effective_at")
+    )
+    result: dict[int, dt.datetime] = {}
+    for sub_id, effective_at in rows:
+        if sub_id not in result or effective_at > result[sub_id]:
+            result[sub_id] = effective_at
+    return result
+
+
+def shared_logins(subscriber_ids) -> set[int]:
+    """Subscribers whose logins bound to no subscription are not the time subscription's alone: they have another
+    live subscription on a plan not charged by time (home internet beside hotspot time). Only sessions of logins
+    bound to the time subscription are rated for them."""
+    return set(
+        Subscription.objects.filter(subscriber_id__in=subscriber_ids)
+        .exclude(status=SubscriptionStatus.TERMINATED)
+        .exclude(plan__charge_mode=ChargeMode.TIME)
+        .values_list("subscriber_id", flat=True)
+        .distinct()
+    )
+
+
+def time_sessions(Session, subscriber_ids):
+    """The sessions of ``subscriber_ids`` that may be on a time plan: of logins bound to a time subscription or
+    to none (``owner`` then decides). One join: a home subscriber's PPPoE sessions are never read."""
+    return Session.objects.filter(subscriber_id__in=subscriber_ids).filter(
+        Q(login__isnull=True)
+        | Q(login__subscription__isnull=True)
+        | Q(login__subscription__plan__charge_mode=ChargeMode.TIME)
+    )
+
+
+def owner(login_subscription_id, candidates, day: dt.date, shared: bool) -> int | None:
+    """The time subscription a session is rated for: its login's, else (a login bound to none) the one in effect
+    on its day unless the subscriber has another live subscription those sessions may be for."""
+    if login_subscription_id is not None:
+        return login_subscription_id if any(c[0] == login_subscription_id for c in candidates) else None
+    return None if shared else _subscription_for(candidates, day)
+
+
+def _problem(session: _Session, now: dt.datetime, *, rated: bool) -> str:
+    """Why the session cannot be rated, or "". A session rated day by day is not absurd for lasting long: its
+    counter was believed every day."""
     if session.session_time < 0:
         return "negative duration"
     if session.stopped_at is not None and session.stopped_at < session.started_at:
         return "stopped before it started"
     end = session.stopped_at or session.started_at + dt.timedelta(seconds=session.session_time)
-    if end - session.started_at > MAX_SESSION:
+    if not rated and end - session.started_at > MAX_SESSION:
         return "absurd duration"
     if end > now + dt.timedelta(days=1) or session.started_at > now + dt.timedelta(days=1):
         return "in the future"
     return ""
 
 
-def rate_time(now: dt.datetime | None = None, *, subscriber_ids=None) -> TimeRatingResult:
+def unfinished(Session):
+    """Sessions rating is not done with: no final row, or a final row a later Stop has since outrun (a Stop
+    delivered from a NAS's spool after the sweeper closed the session at its last interim)."""
+    finished = TimeRating.objects.filter(session_id=OuterRef("pk"), final=True).filter(
+        ~Q(skipped="") | Q(part_end__gte=OuterRef("stopped_at"))
+    )
+    return ~Exists(finished)
+
+
+def rate_time(
+    now: dt.datetime | None = None, *, subscriber_ids=None, cut_subscription: int | None = None
+) -> TimeRatingResult:
     """One rating pass over every subscriber on a time plan (or ``subscriber_ids``). Safe to run at any time, as
-    often as wanted, and twice at once: each part of a session is charged once."""
+    often as wanted, and twice at once: each part of a session is charged once. ``cut_subscription``: rate that
+    subscription's open sessions up to now as well (its time plan is being changed)."""
     from abonent.network.models import Session  # network imports billing: see the module's docstring
 
     now = now or clock.now()
@@ -130,19 +197,26 @@ def rate_time(now: dt.datetime | None = None, *, subscriber_ids=None) -> TimeRat
     wanted = set(subscriptions) if subscriber_ids is None else set(subscriptions) & set(subscriber_ids)
     if not wanted:
         return result
-    finished = TimeRating.objects.filter(session_id=OuterRef("pk"), final=True)
     # A subquery rather than a list of ids: thousands of hotspot subscribers would pass SQLite's parameter limit.
     whose = sorted(wanted) if subscriber_ids is not None else _on_time_plans(horizon_day).values("subscriber_id")
-    sessions = (
-        Session.objects.filter(subscriber_id__in=whose, started_at__gte=horizon)
-        .exclude(Exists(finished))
-        .order_by("id")
+    shared = shared_logins(whose)
+    since = time_plan_since(
+        [sub[0] for sid in wanted for sub in subscriptions[sid]]
+        if subscriber_ids is not None
+        else _on_time_plans(horizon_day).values("pk")
     )
+    sessions = time_sessions(Session, whose).filter(started_at__gte=horizon).filter(unfinished(Session)).order_by("id")
     last_id = 0
     while True:
         rows = list(
             sessions.filter(id__gt=last_id).values_list(
-                "id", "subscriber_id", "status", "started_at", "stopped_at", "session_time"
+                "id",
+                "subscriber_id",
+                "status",
+                "started_at",
+                "stopped_at",
+                "session_time",
+                "login__subscription_id",
             )[:BATCH]
         )
         if not rows:
@@ -151,11 +225,16 @@ def rate_time(now: dt.datetime | None = None, *, subscriber_ids=None) -> TimeRat
         by_subscription: dict[int, list[_Session]] = {}
         for row in rows:
             session = _Session(*row)
-            sub_id = _subscription_for(subscriptions[session.subscriber_id], timezone.localdate(session.started_at))
+            sub_id = owner(
+                session.login_subscription_id,
+                subscriptions[session.subscriber_id],
+                timezone.localdate(session.started_at),
+                session.subscriber_id in shared,
+            )
             if sub_id is not None:
                 by_subscription.setdefault(sub_id, []).append(session)
         for sub_id, group in by_subscription.items():
-            _rate_subscription(sub_id, group, now, result)
+            _rate_subscription(sub_id, group, now, result, since=since.get(sub_id), cut=sub_id == cut_subscription)
     for subscriber_id in sorted(result.subscribers):
         events.emit("billing.balance_changed", subscriber_id=subscriber_id)
     if result.parts or result.skipped:
@@ -170,8 +249,25 @@ def rate_time(now: dt.datetime | None = None, *, subscriber_ids=None) -> TimeRat
     return result
 
 
+@dataclass
+class _Rated:
+    """What is rated of one local day of a session: up to ``end``, ``money_seconds`` paid, rows ``0..revision``."""
+
+    end: dt.datetime
+    money_seconds: int
+    revision: int
+
+
 @transaction.atomic
-def _rate_subscription(sub_id: int, sessions: list[_Session], now: dt.datetime, result: TimeRatingResult) -> None:
+def _rate_subscription(
+    sub_id: int,
+    sessions: list[_Session],
+    now: dt.datetime,
+    result: TimeRatingResult,
+    *,
+    since: dt.datetime | None = None,
+    cut: bool = False,
+) -> None:
     # The row lock serialises passes (and package purchases) for this subscription; read after it.
     Subscription.objects.select_for_update().filter(pk=sub_id).values_list("pk", flat=True).get()
     subscription = Subscription.objects.select_related("plan", "plan__service").get(pk=sub_id)
@@ -179,12 +275,18 @@ def _rate_subscription(sub_id: int, sessions: list[_Session], now: dt.datetime, 
     if plan.charge_mode != ChargeMode.TIME:
         return  # switched to another plan meanwhile: rated no more (docs)
     prices = list(PlanPrice.objects.filter(plan=plan).order_by("-valid_from"))
-    rated: dict[int, dict[dt.datetime, int]] = {}
-    for session_id, part_start, money_seconds in TimeRating.objects.filter(
+    rated: dict[int, dict[dt.date, _Rated]] = {}
+    for session_id, day, part_end, money_seconds, revision in TimeRating.objects.filter(
         session_id__in=[s.id for s in sessions]
-    ).values_list("session_id", "part_start", "money_seconds"):
-        rated.setdefault(session_id, {})[part_start] = money_seconds
-    context = _Context(subscription, prices, now, result)
+    ).values_list("session_id", "day", "part_end", "money_seconds", "revision"):
+        days = rated.setdefault(session_id, {})
+        done = days.get(day)
+        if done is None:
+            days[day] = _Rated(part_end, money_seconds, revision)
+        else:
+            done.end, done.money_seconds = max(done.end, part_end), done.money_seconds + money_seconds
+            done.revision = max(done.revision, revision)
+    context = _Context(subscription, prices, now, result, since=since, cut=cut)
     for session in sorted(sessions, key=lambda s: (s.started_at, s.id)):
         context.rate_session(session, rated.get(session.id, {}))
 
@@ -192,16 +294,30 @@ def _rate_subscription(sub_id: int, sessions: list[_Session], now: dt.datetime, 
 class _Context:
     """What rating one subscription's sessions needs at hand: its plan, prices, accounts and packages."""
 
-    def __init__(self, subscription: Subscription, prices: list[PlanPrice], now: dt.datetime, result):
+    def __init__(
+        self,
+        subscription: Subscription,
+        prices: list[PlanPrice],
+        now: dt.datetime,
+        result,
+        *,
+        since: dt.datetime | None = None,
+        cut: bool = False,
+    ):
         self.subscription = subscription
         self.plan = subscription.plan
         self.prices = prices
         self.now = now
         self.result = result
+        self.since = since
+        self.cut = cut
         self.unit_seconds = TIME_UNIT_SECONDS[self.plan.time_unit]
         self.free_seconds = self.plan.free_minutes * 60
         self._accounts: tuple[int, int] | None = None
         self._packages: list[TimePackagePurchase] | None = None
+        # Package time goes to sessions in the order they started, whenever the passes run: once a session has a
+        # part not ready yet, the parts of sessions started after it wait (while there are packages to share).
+        self.hold_from: dt.datetime | None = None
 
     def price_on(self, day: dt.date) -> PlanPrice | None:
         return next((p for p in self.prices if p.valid_from <= day), None)
@@ -223,6 +339,17 @@ class _Context:
             )
         return self._packages
 
+    def _held(self, part: time_math.Part) -> bool:
+        return (
+            self.hold_from is not None
+            and part.start >= self.hold_from
+            and any(p.left_seconds > 0 for p in self.packages())
+        )
+
+    def _hold(self, part: time_math.Part) -> None:
+        if self.hold_from is None or part.start < self.hold_from:
+            self.hold_from = part.start
+
     def _skip(self, session: _Session, why: str) -> None:
         try:
             with transaction.atomic():
@@ -241,8 +368,8 @@ class _Context:
         self.result.skipped.append((session.id, why))
         logger.warning("time rating: session %s of subscriber %s skipped: %s", session.id, session.subscriber_id, why)
 
-    def rate_session(self, session: _Session, rated: dict[dt.datetime, int]) -> None:
-        why = _problem(session, self.now)
+    def rate_session(self, session: _Session, rated: dict[dt.date, _Rated]) -> None:
+        why = _problem(session, self.now, rated=bool(rated))
         if why:
             if not rated:
                 self._skip(session, why)
@@ -250,25 +377,48 @@ class _Context:
         # A stop reported a little ahead of our clock is rated once our clock gets there.
         closed = session.stopped_at is not None and session.stopped_at <= self.now
         end = session.stopped_at if closed else session.started_at + dt.timedelta(seconds=session.session_time)
+        if self.cut and not closed:
+            end = self.now  # the plan changes now: what the session used on the time plan is owed now
         end = min(end, self.now)
-        parts = time_math.split(session.started_at, end)
-        if closed and not parts:  # a session of no time: nothing owed, never looked at again
-            self._skip(session, "no time online")
+        start = session.started_at if self.since is None else max(session.started_at, self.since)
+        parts = time_math.split(start, end)
+        if closed and not parts and not rated:  # no time online (on the time plan): nothing owed, never again
+            self._skip(session, "no time online" if start == session.started_at else "before the time plan")
             return
         paid_before = 0
         for part in parts:
             last = closed and part.index == len(parts) - 1
-            if part.start in rated:
-                paid_before += rated[part.start]
-                continue
-            if not (last or part.ends_at_midnight):
+            done = rated.get(part.day)
+            if done is not None:
+                paid_before += done.money_seconds
+                if done.end >= part.end:
+                    continue
+                # The session went on past what was rated of this day (a later Stop, the rest of a cut day).
+                cut_at = max(done.end, part.start)
+                part = time_math.Part(
+                    index=part.index,
+                    start=cut_at,
+                    end=part.end,
+                    day=part.day,
+                    offset_start=part.offset_end - int((part.end - cut_at).total_seconds()),
+                    offset_end=part.offset_end,
+                    ends_at_midnight=part.ends_at_midnight,
+                )
+                revision = done.revision + 1
+            else:
+                revision = 0
+            if not (last or part.ends_at_midnight or self.cut) or self._held(part):
+                self._hold(part)
                 break  # the open session's current day: rated once it is over
-            paid = self._rate_part(session, part, paid_before, final=last)
+            paid = self._rate_part(session, part, paid_before, final=last, revision=revision)
             if paid is None:
+                self._hold(part)
                 break  # no price that day: tried again next pass
             paid_before += paid
 
-    def _rate_part(self, session: _Session, part: time_math.Part, paid_before: int, *, final: bool) -> int | None:
+    def _rate_part(
+        self, session: _Session, part: time_math.Part, paid_before: int, *, final: bool, revision: int = 0
+    ) -> int | None:
         price = self.price_on(part.day)
         if price is None or price.unit_price is None:
             logger.warning(
@@ -287,12 +437,15 @@ class _Context:
         )
         try:
             with transaction.atomic():
+                if final:  # a Stop later than the one rated: this part is the session's last now
+                    TimeRating.objects.filter(session_id=session.id, final=True).update(final=False)
                 rating = TimeRating.objects.create(
                     subscription=self.subscription,
                     session_id=session.id,
                     part_start=part.start,
                     part_end=part.end,
                     day=part.day,
+                    revision=revision,
                     seconds=part.seconds,
                     package_seconds=priced.package_seconds,
                     money_seconds=priced.money_seconds,

@@ -378,7 +378,7 @@ class RadiusServer:
             self.store.nas_restarted(nas.id, record.event_time)  # its subscribers may reconnect now
         elif record.login_id is not None:
             if record.status == accounting.STOP:
-                self.store.session_stopped(record.login_id, record.unique_id)
+                self.store.session_stopped(record.login_id, record.unique_id, record.started_at, record.event_time)
             elif record.status == accounting.START:
                 self.store.session_started(record.login_id, record.unique_id, nas.id, record.started_at)
         self.acct_dedup.put(key, DedupCache.PENDING)

@@ -82,7 +82,7 @@ def _login(policy: LoginPolicy) -> list:
         elif name == "turbo_until":
             value = _moment(value)
         elif name == "time_budget" and value is not None:
-            value = [*value[:-1], [list(p) for p in value.pending]]
+            value = [[list(p) for p in v] if isinstance(v, tuple) else v for v in value]
         row.append(value)
     return row
 
@@ -155,8 +155,11 @@ def _read_login(row: list) -> LoginPolicy:
     if values["turbo_until"] is not None:
         values["turbo_until"] = dt.datetime.fromisoformat(values["turbo_until"])
     if values.get("time_budget") is not None:
-        *numbers, pending = values["time_budget"]
-        values["time_budget"] = TimeBudget(*numbers, tuple(tuple(p) for p in pending))
+        # Lists are the tuples of tuples (pending sessions, packages); a snapshot written before the later fields
+        # leaves them at their defaults.
+        values["time_budget"] = TimeBudget(
+            *(tuple(tuple(p) for p in v) if isinstance(v, list) else v for v in values["time_budget"])
+        )
     return LoginPolicy(**values)
 
 

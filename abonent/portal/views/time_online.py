@@ -21,6 +21,7 @@ from abonent.catalog.models import ChargeMode
 
 from ..access import own
 from ..busy import page_busy_is_503
+from ..forms.pay import new_key
 from ..plans_data import subscriptions
 from .plans import refusal
 
@@ -32,6 +33,7 @@ def _page(request, subscription, *, error: str = "", status: int = 200):
         "bought": purchases(subscription, limit=20),
         "error": error,
         "now": timezone.now(),
+        "form_key": new_key(),
     }
     return render(request, "portal/time.html", context, status=status)
 
@@ -62,7 +64,9 @@ def time_package(request, sid):
             request, subscription, error=_("The package's price has changed; nothing was charged."), status=409
         )
     try:
-        purchase = billing.do_buy_time_package(subscription, package=package, acting_user=None)
+        purchase = billing.do_buy_time_package(
+            subscription, package=package, acting_user=None, form_key=request.POST.get("key", "")[:200]
+        )
     except ValidationError as exc:
         return _page(request, subscription, error=refusal(exc), status=422)
     messages.success(
