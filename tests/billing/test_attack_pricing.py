@@ -4,15 +4,18 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from abonent.billing import actions, ledger
 from abonent.billing.models import Charge, ChargeKind
 from abonent.billing.pricing import actions as pricing
+from abonent.billing.pricing.models import PriceOverride
 from abonent.billing.pricing.selectors import price_view
 from abonent.billing.testing import run_on
 
 D = Decimal
 NOV, DEC, JAN = dt.date(2026, 11, 1), dt.date(2026, 12, 1), dt.date(2027, 1, 1)
+NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def lines(subscription, start):
@@ -42,9 +45,22 @@ def test_upgrade_to_a_time_plan_with_an_override_takes_no_fee(paid, monthly, mak
     subscription = activate(paid, monthly, admin, on)
     run_on(DEC)
     with on(DEC):
-        pricing.do_set_price_override(
-            subscription=subscription, plan=wifi, monthly_fee="900.00", valid_from=DEC, reason="Д", acting_user=admin
+        # Refused now (a time plan has no fee to set a price of)...
+        with pytest.raises(ValidationError) as refused:
+            pricing.do_set_price_override(
+                subscription=subscription,
+                plan=wifi,
+                monthly_fee="900.00",
+                valid_from=DEC,
+                reason="Д",
+                acting_user=admin,
+            )
+        assert refused.value.error_dict["plan"][0].code == "plan_time_rated"
+        # ...and one written before the refusal existed is charged by nothing.
+        PriceOverride.objects.create(
+            subscription=subscription, plan=wifi, monthly_fee=D("900.00"), valid_from=DEC, reason="Д", created_at=NOW
         )
+        assert price_view(subscription, plan=wifi, day=DEC) is None
     with on(dt.date(2026, 12, 11)):
         subscription.refresh_from_db()
         actions.do_change_plan(subscription, plan=wifi, acting_user=admin)
@@ -76,17 +92,31 @@ def test_override_daily_fee_of_a_split_daily_plan_is_what_the_run_charges(paid, 
     daily = make_plan("daily-split", "600.00", name="Суточный", charge_mode="daily", daily_pricing="split")
     subscription = activate(paid, daily, admin, on)
     with on(NOV):
-        pricing.do_set_price_override(
+        # A daily fee of a plan that splits its monthly fee is refused (the run would never charge it)...
+        with pytest.raises(ValidationError) as refused:
+            pricing.do_set_price_override(
+                subscription=subscription,
+                plan=daily,
+                monthly_fee="300.00",
+                daily_fee="1.00",
+                valid_from=dt.date(2026, 11, 2),
+                reason="Договор",
+                acting_user=admin,
+            )
+        assert refused.value.error_dict["daily_fee"][0].code == "daily_fee_not_used"
+        # ...and one written before the refusal existed is shown as the run charges: 300/30 a day, not 1.00.
+        PriceOverride.objects.create(
             subscription=subscription,
             plan=daily,
-            monthly_fee="300.00",
-            daily_fee="1.00",
+            monthly_fee=D("300.00"),
+            daily_fee=D("1.00"),
             valid_from=dt.date(2026, 11, 2),
             reason="Договор",
-            acting_user=admin,
+            created_at=NOW,
         )
     run_on(dt.date(2026, 11, 2))
     fee = Charge.objects.get(subscription=subscription, period_start=dt.date(2026, 11, 2), kind=ChargeKind.FEE)
+    assert fee.amount == D("10.00")
     assert price_view(subscription, day=dt.date(2026, 11, 2)).fee == fee.amount
 
 
