@@ -570,13 +570,18 @@ class BillingRun:
         """As ``_period``, at the subscription's effective price and with its own promotions; cached by what
         decides them, so subscribers of one group price on one day are priced once."""
         info = self._plan_info(plan_id)
+        if info.plan.charge_mode == ChargeMode.TIME:
+            return self._periods.get((plan_id, start, anchor_day)) or self._period(plan_id, start, anchor_day)
         price = info.price_on(start)
         if price is None:
             return f"plan {info.plan.code} has no price on {start.isoformat()}"
+        # Decided on the whole period's first day: a period charged in parts (an activation or an unfreeze mid-way)
+        # is priced and discounted as the part charged first, which a freeze gives back at that price.
+        first = period_for(info.plan, start, anchor_day)[2]
         effective = effective_price(
-            price, plan_id, start, own=context.own, groups=context.groups, bundles=context.bundles
+            price, plan_id, first, own=context.own, groups=context.groups, bundles=context.bundles
         )
-        promotions = self.pricing.promotions_for(plan_id, start, context, effective.bundle_id)
+        promotions = self.pricing.promotions_for(plan_id, first, context, effective.bundle_id)
         key = (plan_id, start, anchor_day, effective, tuple(p.id for p in promotions))
         period = self._periods.get(key)
         if period is None:
@@ -588,13 +593,13 @@ class BillingRun:
 
     def _priced(self, info: PlanInfo, price: PlanPrice, fees, start: dt.date, anchor_day: int, discount_of) -> _Period:
         """The period of ``info``'s plan from ``start`` at ``fees`` (the list price or an ``Effective``), with the
-        discount ``discount_of(plan id, start, whole period's fee)`` gives."""
+        discount ``discount_of(plan id, whole period's first day, whole period's fee)`` gives."""
         plan = info.plan
         period_start, period_end, full_start = period_for(plan, start, anchor_day)
         amount, numerator, denominator = amount_for(plan, fees, period_start, period_end, full_start)
         monthly = plan.charge_mode != ChargeMode.DAILY
         whole = fees.monthly_fee if monthly else amount
-        off = discount_of(plan.pk, period_start, whole)
+        off = discount_of(plan.pk, full_start, whole)
         part = off
         if off and numerator is not None:
             part = calc.prorate(off, period=(full_start, period_end), used_from=period_start)

@@ -343,6 +343,8 @@ def _new_plan_charge(subscription, plan, new_price, today, at) -> Decimal:
     from . import calculations as calc
     from .engine import amount_for, period_for
 
+    if plan.charge_mode == ChargeMode.TIME:
+        return ZERO  # no recurring fee: its time online is rated from the change on
     end = new_span_end(subscription, plan, today)
     if plan.charge_mode == ChargeMode.DAILY:
         # Today's share from the moment of the change: by seconds when the old plan is credited by seconds

@@ -88,12 +88,34 @@ def do_set_price_override(
         _check(acting_user, Perm.PRICING_MANAGE)
         SubscriberGroup.objects.select_for_update().filter(pk=group.pk).values_list("pk", flat=True).get()
         owner = PriceOverride.objects.filter(group=group)
+    if plan.charge_mode == ChargeMode.TIME:
+        # Its time online is rated at the unit price; a "monthly fee" of it would be charged by nothing but a plan
+        # change's rest-of-period charge (issue 16's attack review).
+        raise ValidationError(
+            {
+                "plan": ValidationError(
+                    _("A plan charged by time online has no fee to set a price of."), code="plan_time_rated"
+                )
+            }
+        )
     reason = _reason(reason)
     monthly_fee = _fee(monthly_fee, "monthly_fee")
     daily_fee = None if daily_fee in (None, "") else _fee(daily_fee, "daily_fee")
-    if plan.charge_mode == ChargeMode.DAILY and plan.daily_pricing == DailyPricing.FIXED and daily_fee is None:
+    fixed_daily = plan.charge_mode == ChargeMode.DAILY and plan.daily_pricing == DailyPricing.FIXED
+    if fixed_daily and daily_fee is None:
         raise ValidationError(
             {"daily_fee": ValidationError(_("A plan priced by the day needs a daily fee."), code="required")}
+        )
+    if not fixed_daily and daily_fee is not None:
+        # A split-daily plan charges its monthly fee split by the month's days, a monthly plan its monthly fee: a
+        # daily fee would be shown and charged by nothing.
+        raise ValidationError(
+            {
+                "daily_fee": ValidationError(
+                    _("Only a plan with a fixed daily fee takes a daily fee; set the monthly fee."),
+                    code="daily_fee_not_used",
+                )
+            }
         )
     _dates(valid_from, valid_until)
     if _overlapping(owner.filter(plan=plan), valid_from, valid_until).exists():

@@ -13,7 +13,7 @@ from ninja import Field, Router, Schema
 from abonent.api.errors import ErrorOut
 from abonent.api.idempotency import idempotent
 from abonent.catalog.api import Money
-from abonent.catalog.models import Plan
+from abonent.catalog.models import ChargeMode, Plan
 from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.models import SubscriberGroup
 
@@ -155,6 +155,10 @@ def _many(model, ids: list[int], field: str):
 )
 def get_price(request, subscription_id: int, day: dt.date | None = None):
     subscription = _subscription(request, subscription_id, Perm.BILLING_VIEW)
+    if subscription.plan.charge_mode == ChargeMode.TIME:
+        raise ValidationError(
+            {"plan": ValidationError(_("A plan charged by time online has no recurring fee."), code="plan_time_rated")}
+        )
     out = selectors.price_data(subscription, day)
     if out is None:
         raise ValidationError(

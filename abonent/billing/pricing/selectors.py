@@ -48,32 +48,58 @@ def context_of(
     return pricing, found.get(subscription.pk) or Context(started_on=subscription.started_on)
 
 
+def pricing_day(plan: Plan, day: dt.date, anchor_day: int) -> dt.date:
+    """The day that decides the overrides and promotions of ``plan``'s period containing ``day``: its whole
+    period's first day. A period charged in parts (an activation, an unfreeze, a plan change mid-way) is priced and
+    discounted as one, so a freeze gives back and an unfreeze takes the same price for the same days."""
+    from ..engine import period_for
+
+    return period_for(plan, day, anchor_day)[2]
+
+
+def list_effective(price) -> Effective:
+    """The list price as an ``Effective`` one: what a time plan is at whatever overrides say (it has no fee)."""
+    return Effective(price.monthly_fee, price.daily_fee, "plan", price.pk, "", price.valid_from, None)
+
+
 def effective_for(subscription, plan: Plan | None = None, day: dt.date | None = None, *, pricing=None):
-    """The ``PlanPrice`` and the ``Effective`` price of ``plan`` (default: the subscription's) for the
-    subscription on ``day`` (default today). Raises ``NoPriceError`` when the plan has no list price then."""
+    """The ``PlanPrice`` on ``day`` (default today) and the ``Effective`` price of ``plan`` (default: the
+    subscription's) for the subscription in its period containing that day, decided on the period's first day
+    (``pricing_day``). Raises ``NoPriceError`` when the plan has no list price then."""
     plan = plan or subscription.plan
     day = day or clock.today()
     price = price_on(plan, day)
+    if plan.charge_mode == ChargeMode.TIME:
+        return price, list_effective(price)
     _pricing, ctx = context_of(subscription, plan.pk, pricing)
-    return price, effective_price(price, plan.pk, day, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
+    first = pricing_day(plan, day, subscription.anchor_day)
+    return price, effective_price(price, plan.pk, first, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
 
 
 def price_view(subscription, plan: Plan | None = None, day: dt.date | None = None, *, pricing=None) -> PriceView | None:
-    """What the subscription pays a period of ``plan`` from ``day``; ``None`` when the plan has no price."""
+    """What the subscription pays a period of ``plan`` from ``day``, as the billing run charges it: a month's fee,
+    or the day's of a plan charged by the day. ``None`` when the plan has no price, and for a time plan (its
+    time online is rated; it has no fee to show)."""
     plan = plan or subscription.plan
     day = day or clock.today()
+    if plan.charge_mode == ChargeMode.TIME:
+        return None
     try:
         price = price_on(plan, day)
     except NoPriceError:
         return None
+    from ..engine import amount_for
+
     pricing, ctx = context_of(subscription, plan.pk, pricing)
     if ctx.started_on is None:
         ctx.started_on = subscription.started_on
-    effective = effective_price(price, plan.pk, day, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
-    promotions = pricing.promotions_for(plan.pk, day, ctx, effective.bundle_id)
+    first = pricing_day(plan, day, subscription.anchor_day)
+    effective = effective_price(price, plan.pk, first, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
+    promotions = pricing.promotions_for(plan.pk, first, ctx, effective.bundle_id)
     fee = effective.monthly_fee
-    if plan.charge_mode == ChargeMode.DAILY and effective.daily_fee is not None:
-        fee = effective.daily_fee
+    if plan.charge_mode == ChargeMode.DAILY:
+        # The day's fee as the run computes it: a fixed daily fee, or the monthly fee split by the month's days.
+        fee = amount_for(plan, effective, day, day + dt.timedelta(days=1), day)[0]
     return PriceView(plan.pk, day, price, effective, fee, discount(fee, promotions), tuple(p.name for p in promotions))
 
 
@@ -81,19 +107,22 @@ def next_fee(
     plan: Plan, price, start: dt.date, anchor_day: int, *, subscription_id: int, subscriber_id: int, pricing=None
 ):
     """What the billing run will charge a subscription for its period of ``plan`` from ``start`` net of its
-    discount, and the ``Effective`` price it is at: ``(amount, effective)`` (the portal's next charge)."""
+    discount, and the ``Effective`` price it is at: ``(amount, effective)`` (the portal's next charge). As the run,
+    the overrides and promotions are those of the whole period's first day."""
     from ..calculations import prorate
     from ..engine import amount_for, period_for
 
+    if plan.charge_mode == ChargeMode.TIME:
+        return ZERO, list_effective(price)
     pricing = pricing or RunPricing()
+    period_start, period_end, full_start = period_for(plan, start, anchor_day)
     ctx = pricing.contexts([(subscription_id, subscriber_id, plan.pk, None)]).get(subscription_id)
     if ctx is None:
-        effective = effective_price(price, plan.pk, start)
-        promotions = [p for p in pricing.universal if p.applies(plan.pk, start)]
+        effective = effective_price(price, plan.pk, full_start)
+        promotions = [p for p in pricing.universal if p.applies(plan.pk, full_start)]
     else:
-        effective = effective_price(price, plan.pk, start, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
-        promotions = pricing.promotions_for(plan.pk, start, ctx, effective.bundle_id)
-    period_start, period_end, full_start = period_for(plan, start, anchor_day)
+        effective = effective_price(price, plan.pk, full_start, own=ctx.own, groups=ctx.groups, bundles=ctx.bundles)
+        promotions = pricing.promotions_for(plan.pk, full_start, ctx, effective.bundle_id)
     amount, numerator, _denominator = amount_for(plan, effective, period_start, period_end, full_start)
     whole = amount if plan.charge_mode == ChargeMode.DAILY else effective.monthly_fee
     off = discount(whole, promotions)
