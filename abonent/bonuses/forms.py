@@ -15,7 +15,9 @@ from .models import TenureUnit
 class RulesForm(ConsoleForm):
     on_time_enabled = forms.BooleanField(label=_("Points for paying on time"), required=False)
     on_time_points = MoneyDecimalField(label=_("Points per payment"), min_value=0)
-    on_time_percent = forms.DecimalField(label=_("Percent of the payment"), min_value=0, max_value=100, decimal_places=2)
+    on_time_percent = forms.DecimalField(
+        label=_("Percent of the payment"), min_value=0, max_value=100, decimal_places=2
+    )
     tenure_enabled = forms.BooleanField(label=_("Points for tenure"), required=False)
     tenure_unit = forms.ChoiceField(label=_("Every"), choices=TenureUnit.choices)
     tenure_points = MoneyDecimalField(label=_("Points per anniversary"), min_value=0)
