@@ -470,6 +470,8 @@ def _add_usage(usage: list[tuple[int, dt.date, int, int]]) -> None:
     # it. The sum saturates, compared before it is added (SQLite turns an integer sum past 2^63 into a float).
     pg = connection.vendor == "postgresql"
     rows = sorted(totals.items())
+    # A day written to once it is over is marked for the traffic rating to re-check (UsageDay.late).
+    today = timezone.localtime(clock.now()).date()
     added = ", ".join(
         f"{column} = CASE WHEN network_usageday.{column} > {MAX_COUNTER} - excluded.{column} THEN {MAX_COUNTER} "
         f"ELSE network_usageday.{column} + excluded.{column} END"
@@ -480,11 +482,12 @@ def _add_usage(usage: list[tuple[int, dt.date, int, int]]) -> None:
             part = rows[start : start + 500]
             params: list = []
             for (subscriber_id, day), (delta_in, delta_out) in part:
-                params += [subscriber_id, day if pg else day.isoformat(), delta_in, delta_out]
+                params += [subscriber_id, day if pg else day.isoformat(), delta_in, delta_out, day < today]
             cursor.execute(
-                "INSERT INTO network_usageday (subscriber_id, day, input_octets, output_octets) VALUES "
-                + ", ".join(["(%s, %s, %s, %s)"] * len(part))
-                + f" ON CONFLICT (subscriber_id, day) DO UPDATE SET {added}",
+                "INSERT INTO network_usageday (subscriber_id, day, input_octets, output_octets, late) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s)"] * len(part))
+                + f" ON CONFLICT (subscriber_id, day) DO UPDATE SET {added}, "
+                "late = network_usageday.late OR excluded.late",
                 params,
             )
 

@@ -46,6 +46,9 @@ from .history import Sub, as_date, as_money, period_parts, plan_changes, select,
 logger = logging.getLogger(__name__)
 
 DEFAULT_LOOKBACK_DAYS = 40
+# A period rated already is read again in full by the runs of this many days after its end (a day written to in
+# the minutes around midnight, a day deleted by hand: ``decreased``); later, only when a day of it is marked late.
+FULL_RECHECK_DAYS = 2
 # Ledger keys of the rating's transactions: one per chunk, many charges each (like the billing run's batches).
 USAGE_KEY_PREFIX = "usage:"
 CHARGE_FIELDS = ["subscription", "kind", "period_start", "period_end", "amount", "quantity", "cycle", "transaction"]
@@ -81,6 +84,9 @@ class RatingResult:
     # Periods not charged because their counters are at the limit or the amount is absurd (``Rated.absurd``):
     # reported for a person, rated again by every run, never blocking the rest of the chunk.
     parked: list[tuple[int, dt.date]] = field(default_factory=list)
+    # Days written to after their period left the lookback (``UsageDay.late`` older than the window): not
+    # charged, counted here and in the log for a person to look at.
+    late_unrated: int = 0
     seconds: float = 0.0
 
 
@@ -132,7 +138,8 @@ class UsageRatingRun:
                 self._rate_in_transaction(chunk)
         self.result.seconds = time.monotonic() - started
         logger.info(
-            "usage rating %s: %d subscriptions, %d periods, %d charges, %d adjustments, %s, %d parked, %.1fs",
+            "usage rating %s: %d subscriptions, %d periods, %d charges, %d adjustments, %s, %d parked, "
+            "%d late days not rated, %.1fs",
             self.as_of,
             self.result.subscriptions,
             self.result.periods,
@@ -140,6 +147,7 @@ class UsageRatingRun:
             self.result.adjustments,
             self.result.amount,
             len(self.result.parked),
+            self.result.late_unrated,
             self.result.seconds,
         )
         return self.result
@@ -149,7 +157,7 @@ class UsageRatingRun:
         with transaction.atomic():
             self._rate_chunk(chunk, out)
         with self._merge:  # what a committed chunk did
-            for name in ("subscriptions", "periods", "charges", "adjustments", "amount"):
+            for name in ("subscriptions", "periods", "charges", "adjustments", "amount", "late_unrated"):
                 setattr(self.result, name, getattr(self.result, name) + getattr(out, name))
             self.result.decreased.extend(out.decreased)
             self.result.parked.extend(out.parked)
@@ -218,8 +226,10 @@ class UsageRatingRun:
         subs = self._lock(ids)
         changes = self._plan_changes(ids)
         rated = self._ratings(ids)
-        spans, periods = self._spans(subs, changes, rated, self._rivals(subs))
+        late = self._late(subs)  # before the usage is summed: a day written to after this is left marked
+        spans, periods = self._spans(subs, changes, rated, self._rivals(subs), late)
         usage = span_usage(spans)
+        self._clear_late(late, spans, out)
         new_rows: list[tuple] = []
         changed_rows: list[_Rating] = []
         charges: list[tuple] = []
@@ -328,6 +338,55 @@ class UsageRatingRun:
             for pk, sid, start, end, used, included, charged, amount, revision in rows
         }
 
+    def _late(self, subs: list[Sub]) -> dict[int, list[tuple[dt.date, int, int]]]:
+        """``{subscriber: [(day, input, output)]}`` of the chunk's days marked late (``UsageDay.late``, a partial
+        index): the only reason to re-read a period already rated."""
+        rows = select(
+            "SELECT subscriber_id, day, input_octets, output_octets FROM network_usageday WHERE {ids} AND late",
+            list({sub.subscriber_id for sub in subs}),
+            "subscriber_id",
+        )
+        late: dict[int, list[tuple[dt.date, int, int]]] = {}
+        for subscriber, day, input_octets, output_octets in rows:
+            late.setdefault(subscriber, []).append((as_date(day), input_octets, output_octets))
+        return late
+
+    def _clear_late(self, late, spans, out: RatingResult) -> None:
+        """Unmark the late days this chunk has summed. The ones older than the lookback are counted in
+        ``late_unrated`` (never charged) by each run until they are past any period it reads, then unmarked. A
+        day is unmarked only as it was read: one written to meanwhile stays marked for the next run."""
+        if not late:
+            return
+        summed: dict[int, list[tuple[dt.date, dt.date]]] = {}
+        for _key, subscriber, start, end in spans:
+            if subscriber in late:
+                summed.setdefault(subscriber, []).append((start, end))
+        oldest, forgotten = self.as_of - dt.timedelta(days=self.lookback), self._earliest()
+        cleared = []
+        for subscriber, days in late.items():
+            for day, input_octets, output_octets in days:
+                if any(a <= day < b for a, b in summed.get(subscriber, ())):
+                    cleared.append((subscriber, day, input_octets, output_octets))
+                elif day < oldest:
+                    out.late_unrated += 1
+                    if day < forgotten:
+                        cleared.append((subscriber, day, input_octets, output_octets))
+        if out.late_unrated:
+            logger.warning(
+                "usage rating %s: %d days of traffic written after the lookback (%d days), not charged",
+                self.as_of,
+                out.late_unrated,
+                self.lookback,
+            )
+        if not cleared:
+            return
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE network_usageday SET late = %s WHERE subscriber_id = %s AND day = %s "
+                "AND input_octets = %s AND output_octets = %s",
+                [(False, sid, day if self.pg else day.isoformat(), i, o) for sid, day, i, o in cleared],
+            )
+
     def _rivals(self, subs: list[Sub]) -> dict[int, list[Sub]]:
         """``{subscription: the subscriber's other internet subscriptions served in the window}``, for the
         subscribers that have more than one (``history.owned_ranges``: a day's traffic is counted once)."""
@@ -351,14 +410,17 @@ class UsageRatingRun:
             if len(found := by_subscriber.get(sub.subscriber_id, ())) > 1
         }
 
-    def _spans(self, subs: list[Sub], changes, rated, rivals) -> tuple[list[tuple], list[tuple]]:
+    def _spans(self, subs: list[Sub], changes, rated, rivals, late) -> tuple[list[tuple], list[tuple]]:
         """The usage spans to sum (one per segment of each period) and, per period, its segments' plans and
         days. Periods with no segment on a charged plan are left out: nothing to rate there. A period that
         overlaps ones rated on another anchor (a move between a calendar and an anniversary plan) is rated only
-        in the days they do not cover (``history.uncovered``); ``rated`` and the pieces are keyed by their start."""
+        in the days they do not cover (``history.uncovered``); ``rated`` and the pieces are keyed by their start.
+        A period rated already is re-checked only when one of its days was written to late (``late``): a closed
+        month is not read again every night."""
         spans, periods = [], []
         charged = {pk for pk, terms in self.terms.items() if terms.charged}
         empty: list = []
+        recent = self.as_of - dt.timedelta(days=FULL_RECHECK_DAYS)
         rated_of: dict[int, list[tuple[dt.date, dt.date]]] = {}
         for (sid, start), rating in rated.items():
             rated_of.setdefault(sid, []).append((start, rating.period_end))
@@ -367,8 +429,12 @@ class UsageRatingRun:
             history = changes.get(sub.id, empty)
             others = rivals.get(sub.id, empty)
             done = rated_of.get(sub.id, empty)
+            late_days = late.get(sub.subscriber_id, empty)
             for period_start, period_end, period_days in self._periods_of(anchor):
+                settled = period_end < recent
                 for start, end in uncovered(period_start, period_end, done):
+                    if settled and (sub.id, start) in rated and not any(start <= d < end for d, _i, _o in late_days):
+                        continue
                     self._span(sub, start, end, period_days, history, others, charged, spans, periods)
         return spans, periods
 
