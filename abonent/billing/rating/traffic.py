@@ -323,10 +323,11 @@ class UsageRatingRun:
         earliest = self._earliest()
         rows = select(
             "SELECT id, subscription_id, period_start, period_end, used_bytes, included_bytes, charged_bytes, "
-            "amount, revision FROM billing_usagerating WHERE {ids} AND period_end > %s",
+            "amount, revision FROM billing_usagerating WHERE {ids} AND period_start > %s AND period_end > %s",
             ids,
             "subscription_id",
-            [earliest if self.pg else earliest.isoformat()],
+            # A rating overlapping the window ends in it and is a month long at most: the start bounds the index scan.
+            [day if self.pg else day.isoformat() for day in (earliest - dt.timedelta(days=32), earliest)],
         )
         if self.pg:  # dates and decimals as they are
             return {
@@ -432,7 +433,14 @@ class UsageRatingRun:
             late_days = late.get(sub.subscriber_id, empty)
             for period_start, period_end, period_days in self._periods_of(anchor):
                 settled = period_end < recent
-                for start, end in uncovered(period_start, period_end, done):
+                same = rated.get((sub.id, period_start))
+                if same is not None and same.period_end == period_end:  # rated as it is: most periods
+                    if settled and not any(period_start <= d < period_end for d, _i, _o in late_days):
+                        continue
+                    pieces = [(period_start, period_end)]
+                else:
+                    pieces = uncovered(period_start, period_end, done)
+                for start, end in pieces:
                     if settled and (sub.id, start) in rated and not any(start <= d < end for d, _i, _o in late_days):
                         continue
                     self._span(sub, start, end, period_days, history, others, charged, spans, periods)
