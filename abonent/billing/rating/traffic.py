@@ -225,7 +225,7 @@ class UsageRatingRun:
     def _rate_chunk(self, ids: list[int], out: RatingResult) -> None:
         subs = self._lock(ids)
         changes = self._plan_changes(ids)
-        rated = self._ratings(ids)
+        rated = self._ratings(ids, subs)
         late = self._late(subs)  # before the usage is summed: a day written to after this is left marked
         spans, periods = self._spans(subs, changes, rated, self._rivals(subs), late)
         usage = span_usage(spans)
@@ -317,10 +317,12 @@ class UsageRatingRun:
     def _plan_changes(self, ids: list[int]) -> dict[int, list[tuple[dt.date, int, int]]]:
         return plan_changes(ids)
 
-    def _ratings(self, ids: list[int]) -> dict[tuple[int, dt.date], _Rating]:
+    def _ratings(self, ids: list[int], subs: list[Sub]) -> dict[tuple[int, dt.date], _Rating]:
         """The chunk's periods rated so far within the window (raw rows: a model instance each cost more than
-        the rest of the chunk's Python)."""
-        earliest = self._earliest()
+        the rest of the chunk's Python): the ones overlapping a period the run reads, for the chunk's anchors."""
+        anchors = {sub.anchor_day if self.terms[sub.plan_id].anniversary else None for sub in subs}
+        firsts = [periods[0][0] for anchor in anchors if (periods := self._periods_of(anchor))]
+        earliest = min(firsts) if firsts else self._earliest()
         rows = select(
             "SELECT id, subscription_id, period_start, period_end, used_bytes, included_bytes, charged_bytes, "
             "amount, revision FROM billing_usagerating WHERE {ids} AND period_start > %s AND period_end > %s",
