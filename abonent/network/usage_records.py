@@ -69,7 +69,11 @@ def do_add_usage_records(records: list[UsageRecordData], *, acting_user) -> dict
     sessions = _sessions(records, errors, acting_user)
     for n, r in enumerate(records):
         session = sessions.get(_session_key(r))
-        if session is not None and r.day < timezone.localtime(session.started_at).date() - SESSION_DAY_SLACK:
+        if (
+            session is not None
+            and f"records.{n}.day" not in errors
+            and r.day < timezone.localtime(session.started_at).date() - SESSION_DAY_SLACK
+        ):
             _error(errors, n, "day", _("The day is before the session started."), "out_of_window")
     seen: dict[tuple[str, str], UsageRecordData] = {}
     for n, r in enumerate(records):

@@ -86,20 +86,14 @@ def usage_estimate(subscription: Subscription, today: dt.date | None = None) -> 
     )
     # The run's pieces: the days no earlier rating (on another anchor) covers, of the days this subscription
     # counts (not a rival internet subscription's).
-    rated = [
-        (a, b)
-        for a, b in UsageRating.objects.filter(
-            subscription=subscription, period_start__lt=end, period_end__gt=start
-        ).values_list("period_start", "period_end")
-    ]
+    rated = list(
+        UsageRating.objects.filter(subscription=subscription, period_start__lt=end, period_end__gt=start).values_list(
+            "period_start", "period_end"
+        )
+    )
     history = plan_changes([subscription.pk]).get(subscription.pk, [])
-    rivals = _rivals(sub, start, end)
-    parts = [
-        part
-        for a, b in uncovered(start, end, rated)
-        if a >= start and b <= end
-        for part in period_parts(sub, a, b, history, rivals)
-    ]
+    rivals = _rivals(sub, start, end) if current.internet else []
+    parts = [part for a, b in uncovered(start, end, rated) for part in period_parts(sub, a, b, history, rivals)]
     if not parts:
         return None
     plans = Plan.objects.select_related("service").in_bulk({plan_id for plan_id, _a, _b in parts})
@@ -135,8 +129,6 @@ def usage_estimate(subscription: Subscription, today: dt.date | None = None) -> 
 
 def _rivals(sub: Sub, start: dt.date, end: dt.date) -> list[Sub]:
     """The subscriber's other internet subscriptions served in the period (``history.owned_ranges``)."""
-    if PlanTerms.of(Plan.objects.select_related("service").get(pk=sub.plan_id)).internet is False:
-        return []
     others = (
         Subscription.objects.filter(
             subscriber_id=sub.subscriber_id, service__kind=ServiceKind.INTERNET, started_on__lt=end
