@@ -39,6 +39,8 @@ def rate_usage() -> dict:
         "adjustments": result.adjustments,
         "amount": str(result.amount),
         "decreased": len(result.decreased),
+        "parked": len(result.parked),
+        "late_unrated": result.late_unrated,
     }
 
 

@@ -272,11 +272,16 @@ class UsageDay(models.Model):
     day = models.DateField()
     input_octets = models.BigIntegerField(default=0)
     output_octets = models.BigIntegerField(default=0)
+    # Written to after its day was over (a spool replayed, a collector's late batch): the traffic rating re-checks
+    # the rated period holding such a day, then clears the mark (docs/billing-usage-rating.md). A day written on
+    # the day itself is never marked, so accounting's updates stay HOT and the rating re-reads no closed month.
+    late = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name = _("daily traffic")
         verbose_name_plural = _("daily traffic")
         constraints = [models.UniqueConstraint(fields=["subscriber", "day"], name="network_usageday_uniq")]
+        indexes = [models.Index(fields=["subscriber", "day"], condition=Q(late=True), name="network_usageday_late")]
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} {self.day}"

@@ -12,18 +12,30 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock
-from abonent.staff.permissions import Perm, check_perm
+from abonent.staff.permissions import Perm, allowed_branch_ids, check_perm
+from abonent.subscribers.models import Subscriber
 
 from .accounting import MAX_COUNTER, _add_usage
 from .models import Session, UsageRecord
 
 MAX_BATCH = 1000
+# The rating re-checks periods this many days back (``billing.rating.traffic``, same setting): older traffic would
+# never be charged, so it is refused rather than taken silently.
+DEFAULT_LOOKBACK_DAYS = 40
+# A collector's day may start before the operator's (its own time zone): a session's traffic is taken from the day
+# before the session's local start day on.
+SESSION_DAY_SLACK = dt.timedelta(days=1)
+
+
+def lookback_days() -> int:
+    return int(getattr(settings, "ABONENT_USAGE_RATING_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS))
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,15 @@ def do_add_usage_records(records: list[UsageRecordData], *, acting_user) -> dict
     today = timezone.localtime(clock.now()).date()
     for n, r in enumerate(records):
         _check_record(n, r, today, errors)
-    sessions = _sessions(records, errors)
+    sessions = _sessions(records, errors, acting_user)
+    for n, r in enumerate(records):
+        session = sessions.get(_session_key(r))
+        if (
+            session is not None
+            and f"records.{n}.day" not in errors
+            and r.day < timezone.localtime(session.started_at).date() - SESSION_DAY_SLACK
+        ):
+            _error(errors, n, "day", _("The day is before the session started."), "out_of_window")
     seen: dict[tuple[str, str], UsageRecordData] = {}
     for n, r in enumerate(records):
         earlier = seen.setdefault((r.source, r.record_id), r)
@@ -71,6 +91,7 @@ def do_add_usage_records(records: list[UsageRecordData], *, acting_user) -> dict
         for r in unique
     ]
     added = _insert(rows, now)
+    _check_resent(records, [row for row in rows if (row[0], row[1]) not in added])
     fresh = [row for row in rows if (row[0], row[1]) in added]
     _add_usage([(subscriber, day, r.input_octets, r.output_octets) for _s, _i, _p, subscriber, day, r in fresh])
     if fresh:
@@ -95,6 +116,8 @@ def _check_record(n: int, r: UsageRecordData, today: dt.date, errors) -> None:
         _error(errors, n, "record_id", _("Give the record an id of 1 to 200 characters."), "invalid")
     if r.day > today:
         _error(errors, n, "day", _("Traffic cannot be recorded for a day in the future."), "future")
+    elif r.day < today - dt.timedelta(days=lookback_days()):
+        _error(errors, n, "day", _("The day is too long ago: its traffic can no longer be rated."), "out_of_window")
     for field in ("input_octets", "output_octets"):
         value = getattr(r, field)
         if value < 0:
@@ -109,9 +132,10 @@ def _session_key(r: UsageRecordData):
     return ("id", r.session_id) if r.session_id is not None else ("nas", r.nas_id, r.acct_session_id)
 
 
-def _sessions(records: list[UsageRecordData], errors) -> dict:
+def _sessions(records: list[UsageRecordData], errors, user) -> dict:
     """The sessions the records name, each with its subscriber; a name matching none (or one of no known
-    subscriber) is an error of that record. An Acct-Session-Id a NAS reused names its newest session."""
+    subscriber, or of a subscriber in a branch the user may not work in: not told apart from an unknown one)
+    is an error of that record. An Acct-Session-Id a NAS reused names its newest session."""
     by_id = Session.objects.in_bulk([r.session_id for r in records if r.session_id is not None])
     wanted = {(r.nas_id, r.acct_session_id) for r in records if r.session_id is None and r.nas_id and r.acct_session_id}
     by_nas: dict[tuple[int, str], Session] = {}
@@ -121,6 +145,13 @@ def _sessions(records: list[UsageRecordData], errors) -> dict:
         ).order_by("started_at", "id")
         for session in found:
             by_nas[(session.nas_id, session.acct_session_id)] = session
+    branches = allowed_branch_ids(user)
+    hidden: set[int] = set()
+    if branches is not None:
+        named = {s.subscriber_id for s in [*by_id.values(), *by_nas.values()] if s.subscriber_id is not None}
+        hidden = set(
+            Subscriber.objects.filter(pk__in=named).exclude(branch_id__in=branches).values_list("pk", flat=True)
+        )
     result = {}
     for n, r in enumerate(records):
         key = _session_key(r)
@@ -130,13 +161,36 @@ def _sessions(records: list[UsageRecordData], errors) -> dict:
             session = by_nas.get((r.nas_id, r.acct_session_id))
         else:
             continue  # reported by _check_record
-        if session is None:
+        if session is None or session.subscriber_id in hidden:
             _error(errors, n, "session", _("No such session."), "unknown_session")
         elif session.subscriber_id is None:
             _error(errors, n, "session", _("The session belongs to no known subscriber."), "no_subscriber")
         else:
             result[key] = session
     return result
+
+
+def _check_resent(records: list[UsageRecordData], known) -> None:
+    """Records already received must come back the same: a collector that reuses a record id for other traffic
+    (restarted, its counter reset) would otherwise lose that traffic silently. Refuses the batch (422)."""
+    if not known:
+        return
+    stored = {
+        (source, record_id): rest
+        for source, record_id, *rest in UsageRecord.objects.filter(
+            source__in={row[0] for row in known}, record_id__in={row[1] for row in known}
+        ).values_list("source", "record_id", "session_id", "day", "input_octets", "output_octets")
+    }
+    errors: dict[str, list[ValidationError]] = {}
+    position = {}
+    for n, r in enumerate(records):
+        position.setdefault((r.source, r.record_id), n)
+    for source, record_id, session_id, _subscriber, day, r in known:
+        if stored.get((source, record_id)) != [session_id, day, r.input_octets, r.output_octets]:
+            message = _("A record with this id was received before with other traffic.")
+            _error(errors, position[(source, record_id)], "record_id", message, "record_id_conflict")
+    if errors:
+        raise ValidationError(errors)
 
 
 def _insert(rows, now: dt.datetime) -> set[tuple[str, str]]:

@@ -119,6 +119,35 @@ def test_late_usage_past_the_lookback_is_not_rated_again(on_overage, subscriber,
     assert [c[2] for c in usage_charges(on_overage)] == [D("2.00"), D("20.00")]
 
 
+def test_usage_written_after_the_lookback_is_counted_not_charged(on_overage, subscriber, settings):
+    settings.ABONENT_USAGE_RATING_LOOKBACK_DAYS = 40
+    spread(subscriber, NOV, 30, 501 * GB)
+    rate_on(DEC)
+    add_usage(subscriber, dt.date(2026, 11, 30), download=10 * GB)
+    result = rate_on(dt.date(2027, 1, 11))
+    assert (result.late_unrated, result.adjustments) == (1, 0)
+    assert [c[0] for c in usage_charges(on_overage)] == [ChargeKind.USAGE]
+
+
+def test_a_settled_period_is_read_again_only_for_its_late_days(on_overage, subscriber):
+    from django.db.models import F
+
+    from abonent.network.models import UsageDay
+
+    spread(subscriber, NOV, 30, 501 * GB)
+    rate_on(DEC)
+    assert not UsageDay.objects.filter(subscriber=subscriber, late=True).exists()  # the run unmarked what it read
+    last = UsageDay.objects.filter(subscriber=subscriber, day=dt.date(2026, 11, 30))
+    last.update(output_octets=F("output_octets") + 10 * GB)  # unmarked: not looked for once the period settled
+    rate_on(dt.date(2026, 12, 5))
+    assert [c[2] for c in usage_charges(on_overage)] == [D("2.00")]
+    last.update(late=True)
+    result = rate_on(dt.date(2026, 12, 6))
+    assert [c[2] for c in usage_charges(on_overage)] == [D("2.00"), D("20.00")]
+    assert result.adjustments == 1
+    assert not UsageDay.objects.filter(subscriber=subscriber, late=True).exists()
+
+
 def test_missed_runs_rate_every_period_in_the_window(on_overage, subscriber):
     spread(subscriber, NOV, 30, 501 * GB)
     spread(subscriber, DEC, 31, 503 * GB)

@@ -26,8 +26,9 @@ def overage_plan(make_plan, code="traffic-500", *, included_gb=500, price="2.00"
 def add_usage(subscriber, day: dt.date, *, download: int = 0, upload: int = 0) -> None:
     """Add to a day's counters, as accounting does (input = upload, output = download)."""
     row, _created = UsageDay.objects.get_or_create(subscriber=subscriber, day=day)
+    # Marked late as accounting marks a day written to once it is over: the rating then re-checks its period.
     UsageDay.objects.filter(pk=row.pk).update(
-        input_octets=row.input_octets + upload, output_octets=row.output_octets + download
+        input_octets=row.input_octets + upload, output_octets=row.output_octets + download, late=True
     )
 
 

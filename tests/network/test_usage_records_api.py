@@ -91,6 +91,8 @@ def test_the_same_record_twice_in_a_batch_counts_once(api, session, customer):
         ({"session": {"nas_id": 999, "acct_session_id": "x"}}, [("records.1.session", "unknown_session")]),
         ({"source": ""}, [("records.1.source", "invalid")]),
         ({"record_id": "r-1", "input_octets": 5}, [("records.1.record_id", "duplicate")]),
+        ({"day": "2026-10-10"}, [("records.1.day", "out_of_window")]),  # past the rating's 40-day lookback
+        ({"day": "2026-11-18"}, [("records.1.day", "out_of_window")]),  # two days before the session started
     ],
 )
 def test_bad_input_refuses_the_whole_batch(api, session, customer, fields, expected):
@@ -123,3 +125,11 @@ def test_only_network_managers_may_send(api_of, session, customer):
     assert post(api_of(Role.CASHIER), [record(session)]).status_code == 403
     assert post(api_of(Role.ENGINEER), [record(session)]).status_code == 200
     assert day_totals(customer) == (1_000, 50_000)
+
+
+def test_a_record_id_resent_with_other_traffic_is_a_conflict(api, session, customer):
+    assert post(api, [record(session, 1)]).status_code == 200
+    response = post(api, [record(session, 2), record(session, 1, output_octets=7)])
+    assert response.status_code == 422
+    assert codes(response) == [("records.1.record_id", "record_id_conflict")]
+    assert day_totals(customer) == (1_000, 50_000) and UsageRecord.objects.count() == 1

@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from abonent.catalog.forms import BYTES_PER_GB
-from abonent.catalog.models import OverageRounding, PeriodAnchor, TrafficPolicy
-from abonent.core.money import KOPECK
+from abonent.catalog.models import OverageRounding, PeriodAnchor, ServiceKind, TrafficPolicy
+from abonent.core.money import AMOUNT_LIMIT, KOPECK
 from abonent.network.usage import counted_bytes
 
 from .. import calculations as calc
+
+# The largest byte count a rating stores (its bigint columns): sums of saturated days are held here.
+MAX_BYTES = (1 << 63) - 1
 
 BYTES_PER_MB = BYTES_PER_GB // 1000
 ZERO = Decimal("0.00")
@@ -39,13 +42,17 @@ class PlanTerms:
     policy: str
     direction: str
     anniversary: bool
+    # Traffic is the subscriber's (``UsageDay``), not a service's: only the internet service counts it, so an
+    # IPTV or VoIP plan with traffic terms never charges the same bytes a second time.
+    internet: bool = True
 
     @property
     def charged(self) -> bool:
-        """Whether traffic over the included volume is charged on this plan: an overage policy, a price and a
-        volume (no volume means unlimited)."""
+        """Whether traffic over the included volume is charged on this plan: an internet plan with an overage
+        policy, a price and a volume (no volume means unlimited)."""
         return (
-            self.policy in CHARGED_POLICIES
+            self.internet
+            and self.policy in CHARGED_POLICIES
             and self.price_per_gb is not None
             and self.price_per_gb > 0
             and self.included_bytes is not None
@@ -62,6 +69,7 @@ class PlanTerms:
             plan.traffic_policy,
             plan.traffic_direction,
             plan.period_anchor == PeriodAnchor.ANNIVERSARY,
+            plan.service.kind == ServiceKind.INTERNET,
         )
 
 
@@ -139,15 +147,21 @@ class Rated:
     charged_bytes: int
     amount: Decimal
 
+    @property
+    def absurd(self) -> bool:
+        """Counters at their limit or an amount past what a charge can hold: parked for a person, not charged."""
+        return self.used >= MAX_BYTES or self.amount > AMOUNT_LIMIT
+
 
 def rate_one(terms: PlanTerms, days: int, period_days: int, input_octets: int, output_octets: int) -> Rated:
     """``rate_parts`` of a period on one plan (the rating run's common case, without its lists)."""
-    counted = counted_bytes(terms.direction, input_octets, output_octets)
+    counted = min(counted_bytes(terms.direction, input_octets, output_octets), MAX_BYTES)
     if not terms.charged:
         return Rated(counted, 0, 0, 0, ZERO)
     included = prorated_included(terms.included_bytes, days, period_days)
     over = max(0, counted - included)
     charged, amount = overage(over, terms.price_per_gb, terms.rounding)
+    charged = min(charged, MAX_BYTES)
     return Rated(counted, included, over, charged, amount)
 
 
@@ -167,4 +181,5 @@ def rate_parts(parts: list[tuple[PlanTerms, int, int, int]], period_days: int) -
         part_charged, part_amount = overage(part_over, terms.price_per_gb, terms.rounding)
         charged += part_charged
         amount += part_amount
-    return Rated(used, included, over, charged, amount)
+    # Saturated days sum past the bigint: held at its limit (and then parked by the run, ``Rated.absurd``).
+    return Rated(min(used, MAX_BYTES), min(included, MAX_BYTES), min(over, MAX_BYTES), min(charged, MAX_BYTES), amount)

@@ -7,13 +7,13 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from abonent.catalog.models import Plan
+from abonent.catalog.models import Plan, ServiceKind
 from abonent.core import clock
 from abonent.network.usage import span_usage
 
 from ..models import Subscription, UsageRating
 from .common import BYTES_PER_GB, PlanTerms, rate_parts, usage_period
-from .history import Sub, period_parts, plan_changes
+from .history import Sub, as_date, period_parts, plan_changes, uncovered
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,6 @@ def usage_estimate(subscription: Subscription, today: dt.date | None = None) -> 
     today = today or clock.today()
     plan = subscription.plan
     current = PlanTerms.of(plan)
-    if plan.included_bytes is None and not current.charged:
-        return None
     anchor = subscription.anchor_day if current.anniversary else None
     start, end = usage_period(today, anniversary_day=anchor)
     sub = Sub(
@@ -86,10 +84,24 @@ def usage_estimate(subscription: Subscription, today: dt.date | None = None) -> 
         subscription.started_on,
         subscription.ended_on,
     )
-    parts = period_parts(sub, start, end, plan_changes([subscription.pk]).get(subscription.pk, []))
+    # The run's pieces: the days no earlier rating (on another anchor) covers, of the days this subscription
+    # counts (not a rival internet subscription's).
+    rated = list(
+        UsageRating.objects.filter(subscription=subscription, period_start__lt=end, period_end__gt=start).values_list(
+            "period_start", "period_end"
+        )
+    )
+    history = plan_changes([subscription.pk]).get(subscription.pk, [])
+    rivals = _rivals(sub, start, end) if current.internet else []
+    parts = [part for a, b in uncovered(start, end, rated) for part in period_parts(sub, a, b, history, rivals)]
     if not parts:
         return None
-    terms = {pk: PlanTerms.of(p) for pk, p in Plan.objects.in_bulk({plan_id for plan_id, _a, _b in parts}).items()}
+    plans = Plan.objects.select_related("service").in_bulk({plan_id for plan_id, _a, _b in parts})
+    terms = {pk: PlanTerms.of(p) for pk, p in plans.items()}
+    # Decided from the period's segments, not the plan now: a move to an unlimited plan mid-period still leaves
+    # the metered days to be charged at the period's end.
+    if not any(terms[p].charged or plans[p].included_bytes is not None for p, _a, _b in parts):
+        return None
     usage = span_usage(((n, subscription.subscriber_id, a, b) for n, (_p, a, b) in enumerate(parts)))
     rated = rate_parts(
         [(terms[plan_id], (b - a).days, *usage.get(n, (0, 0))) for n, (plan_id, a, b) in enumerate(parts)],
@@ -113,6 +125,19 @@ def usage_estimate(subscription: Subscription, today: dt.date | None = None) -> 
         direction=plan.traffic_direction,
         policy=plan.traffic_policy,
     )
+
+
+def _rivals(sub: Sub, start: dt.date, end: dt.date) -> list[Sub]:
+    """The subscriber's other internet subscriptions served in the period (``history.owned_ranges``)."""
+    others = (
+        Subscription.objects.filter(
+            subscriber_id=sub.subscriber_id, service__kind=ServiceKind.INTERNET, started_on__lt=end
+        )
+        .exclude(pk=sub.id)
+        .exclude(ended_on__lt=start)
+        .values_list("id", "subscriber_id", "plan_id", "service_id", "anchor_day", "started_on", "ended_on")
+    )
+    return [Sub(pk, s, p, v, a, as_date(b), as_date(e) if e else None) for pk, s, p, v, a, b, e in others]
 
 
 def rated_periods(subscription: Subscription, *, limit: int = 12) -> list[UsageRating]:

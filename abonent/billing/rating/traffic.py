@@ -34,18 +34,21 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from abonent.catalog.models import Plan, Service
+from abonent.catalog.models import Plan, Service, ServiceKind
 from abonent.core import bulk, clock
 from abonent.network.usage import span_usage
 
 from ..ledger import post, subscriber_account, usage_revenue_account
 from ..models import Charge, ChargeKind, Posting, TransactionKind, UsageRating
 from .common import PlanTerms, periods_ended, rate_one, rate_parts
-from .history import Sub, as_date, as_money, period_parts, plan_changes, select
+from .history import Sub, as_date, as_money, period_parts, plan_changes, select, uncovered
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_LOOKBACK_DAYS = 40
+# A period rated already is read again in full by the runs of this many days after its end (a day written to in
+# the minutes around midnight, a day deleted by hand: ``decreased``); later, only when a day of it is marked late.
+FULL_RECHECK_DAYS = 2
 # Ledger keys of the rating's transactions: one per chunk, many charges each (like the billing run's batches).
 USAGE_KEY_PREFIX = "usage:"
 CHARGE_FIELDS = ["subscription", "kind", "period_start", "period_end", "amount", "quantity", "cycle", "transaction"]
@@ -78,6 +81,12 @@ class RatingResult:
     # Periods whose usage now rates lower than what was charged: counters only grow, so this is a data problem
     # (a day deleted, a plan edited); nothing is given back automatically.
     decreased: list[tuple[int, dt.date]] = field(default_factory=list)
+    # Periods not charged because their counters are at the limit or the amount is absurd (``Rated.absurd``):
+    # reported for a person, rated again by every run, never blocking the rest of the chunk.
+    parked: list[tuple[int, dt.date]] = field(default_factory=list)
+    # Days written to after their period left the lookback (``UsageDay.late`` older than the window): not
+    # charged, counted here and in the log for a person to look at.
+    late_unrated: int = 0
     seconds: float = 0.0
 
 
@@ -86,6 +95,7 @@ class _Rating:
     """A period's rating as stored: what the next run compares the period's usage with."""
 
     id: int
+    period_end: dt.date
     used_bytes: int
     included_bytes: int
     charged_bytes: int
@@ -109,7 +119,7 @@ class UsageRatingRun:
         self._merge = threading.Lock()
         self.lookback = lookback_days() if lookback is None else lookback
         self.result = RatingResult(as_of=as_of)
-        self.terms = {plan.pk: PlanTerms.of(plan) for plan in Plan.objects.all()}
+        self.terms = {plan.pk: PlanTerms.of(plan) for plan in Plan.objects.select_related("service")}
         self.created_at = clock.now()
         self._revenue: dict[int, int] = {}
         self._periods: dict[int | None, list[tuple[dt.date, dt.date, int]]] = {}
@@ -128,13 +138,16 @@ class UsageRatingRun:
                 self._rate_in_transaction(chunk)
         self.result.seconds = time.monotonic() - started
         logger.info(
-            "usage rating %s: %d subscriptions, %d periods, %d charges, %d adjustments, %s, %.1fs",
+            "usage rating %s: %d subscriptions, %d periods, %d charges, %d adjustments, %s, %d parked, "
+            "%d late days not rated, %.1fs",
             self.as_of,
             self.result.subscriptions,
             self.result.periods,
             self.result.charges,
             self.result.adjustments,
             self.result.amount,
+            len(self.result.parked),
+            self.result.late_unrated,
             self.result.seconds,
         )
         return self.result
@@ -144,9 +157,10 @@ class UsageRatingRun:
         with transaction.atomic():
             self._rate_chunk(chunk, out)
         with self._merge:  # what a committed chunk did
-            for name in ("subscriptions", "periods", "charges", "adjustments", "amount"):
+            for name in ("subscriptions", "periods", "charges", "adjustments", "amount", "late_unrated"):
                 setattr(self.result, name, getattr(self.result, name) + getattr(out, name))
             self.result.decreased.extend(out.decreased)
+            self.result.parked.extend(out.parked)
 
     def _run_parallel(self, chunks: list[list[int]], workers: int) -> None:
         """Chunks handed out to ``workers`` threads with their own connections, as the billing run does: the
@@ -211,9 +225,11 @@ class UsageRatingRun:
     def _rate_chunk(self, ids: list[int], out: RatingResult) -> None:
         subs = self._lock(ids)
         changes = self._plan_changes(ids)
-        rated = self._ratings(ids)
-        spans, periods = self._spans(subs, changes)
+        rated = self._ratings(ids, subs)
+        late = self._late(subs)  # before the usage is summed: a day written to after this is left marked
+        spans, periods = self._spans(subs, changes, rated, self._rivals(subs), late)
         usage = span_usage(spans)
+        self._clear_late(late, spans, out)
         new_rows: list[tuple] = []
         changed_rows: list[_Rating] = []
         charges: list[tuple] = []
@@ -230,6 +246,17 @@ class UsageRatingRun:
                     ],
                     period_days,
                 )
+            if outcome.absurd:
+                out.parked.append((sub.id, start))
+                logger.warning(
+                    "usage rating %s: subscription %s period %s not charged: %s bytes, %s; counters at their limit",
+                    self.as_of,
+                    sub.id,
+                    start,
+                    outcome.used,
+                    outcome.amount,
+                )
+                continue
             existing = rated.get((sub.id, start))
             if existing is None:
                 new_rows.append((sub.id, start, end, outcome))
@@ -290,56 +317,157 @@ class UsageRatingRun:
     def _plan_changes(self, ids: list[int]) -> dict[int, list[tuple[dt.date, int, int]]]:
         return plan_changes(ids)
 
-    def _ratings(self, ids: list[int]) -> dict[tuple[int, dt.date], _Rating]:
+    def _ratings(self, ids: list[int], subs: list[Sub]) -> dict[tuple[int, dt.date], _Rating]:
         """The chunk's periods rated so far within the window (raw rows: a model instance each cost more than
-        the rest of the chunk's Python)."""
-        earliest = self._earliest()
+        the rest of the chunk's Python): the ones overlapping a period the run reads, for the chunk's anchors."""
+        anchors = {sub.anchor_day if self.terms[sub.plan_id].anniversary else None for sub in subs}
+        firsts = [periods[0][0] for anchor in anchors if (periods := self._periods_of(anchor))]
+        earliest = min(firsts) if firsts else self._earliest()
         rows = select(
-            "SELECT id, subscription_id, period_start, used_bytes, included_bytes, charged_bytes, amount, revision "
-            "FROM billing_usagerating WHERE {ids} AND period_start >= %s",
+            "SELECT id, subscription_id, period_start, period_end, used_bytes, included_bytes, charged_bytes, "
+            "amount, revision FROM billing_usagerating WHERE {ids} AND period_start > %s AND period_end > %s",
             ids,
             "subscription_id",
-            [earliest if self.pg else earliest.isoformat()],
+            # A rating overlapping the window ends in it and is a month long at most: the start bounds the index scan.
+            [day if self.pg else day.isoformat() for day in (earliest - dt.timedelta(days=32), earliest)],
         )
         if self.pg:  # dates and decimals as they are
             return {
-                (sid, start): _Rating(pk, used, included, charged, amount, revision)
-                for pk, sid, start, used, included, charged, amount, revision in rows
+                (sid, start): _Rating(pk, end, used, included, charged, amount, revision)
+                for pk, sid, start, end, used, included, charged, amount, revision in rows
             }
         return {
-            (sid, as_date(start)): _Rating(pk, used, included, charged, as_money(amount), revision)
-            for pk, sid, start, used, included, charged, amount, revision in rows
+            (sid, as_date(start)): _Rating(pk, as_date(end), used, included, charged, as_money(amount), revision)
+            for pk, sid, start, end, used, included, charged, amount, revision in rows
         }
 
-    def _spans(self, subs: list[Sub], changes) -> tuple[list[tuple], list[tuple]]:
+    def _late(self, subs: list[Sub]) -> dict[int, list[tuple[dt.date, int, int]]]:
+        """``{subscriber: [(day, input, output)]}`` of the chunk's days marked late (``UsageDay.late``, a partial
+        index): the only reason to re-read a period already rated."""
+        rows = select(
+            "SELECT subscriber_id, day, input_octets, output_octets FROM network_usageday WHERE {ids} AND late",
+            list({sub.subscriber_id for sub in subs}),
+            "subscriber_id",
+        )
+        late: dict[int, list[tuple[dt.date, int, int]]] = {}
+        for subscriber, day, input_octets, output_octets in rows:
+            late.setdefault(subscriber, []).append((as_date(day), input_octets, output_octets))
+        return late
+
+    def _clear_late(self, late, spans, out: RatingResult) -> None:
+        """Unmark the late days this chunk has summed. The ones older than the lookback are counted in
+        ``late_unrated`` (never charged) by each run until they are past any period it reads, then unmarked. A
+        day is unmarked only as it was read: one written to meanwhile stays marked for the next run."""
+        if not late:
+            return
+        summed: dict[int, list[tuple[dt.date, dt.date]]] = {}
+        for _key, subscriber, start, end in spans:
+            if subscriber in late:
+                summed.setdefault(subscriber, []).append((start, end))
+        oldest, forgotten = self.as_of - dt.timedelta(days=self.lookback), self._earliest()
+        cleared = []
+        for subscriber, days in late.items():
+            for day, input_octets, output_octets in days:
+                if any(a <= day < b for a, b in summed.get(subscriber, ())):
+                    cleared.append((subscriber, day, input_octets, output_octets))
+                elif day < oldest:
+                    out.late_unrated += 1
+                    if day < forgotten:
+                        cleared.append((subscriber, day, input_octets, output_octets))
+        if out.late_unrated:
+            logger.warning(
+                "usage rating %s: %d days of traffic written after the lookback (%d days), not charged",
+                self.as_of,
+                out.late_unrated,
+                self.lookback,
+            )
+        if not cleared:
+            return
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE network_usageday SET late = %s WHERE subscriber_id = %s AND day = %s "
+                "AND input_octets = %s AND output_octets = %s",
+                [(False, sid, day if self.pg else day.isoformat(), i, o) for sid, day, i, o in cleared],
+            )
+
+    def _rivals(self, subs: list[Sub]) -> dict[int, list[Sub]]:
+        """``{subscription: the subscriber's other internet subscriptions served in the window}``, for the
+        subscribers that have more than one (``history.owned_ranges``: a day's traffic is counted once)."""
+        earliest = self._earliest()
+        rows = select(
+            "SELECT s.id, s.subscriber_id, s.plan_id, s.service_id, s.anchor_day, s.started_on, s.ended_on "
+            "FROM billing_subscription s JOIN catalog_service c ON c.id = s.service_id "
+            "WHERE {ids} AND c.kind = %s AND s.started_on < %s AND (s.ended_on IS NULL OR s.ended_on >= %s)",
+            list({sub.subscriber_id for sub in subs}),
+            "s.subscriber_id",
+            [ServiceKind.INTERNET.value, *((self.as_of, earliest) if self.pg else (str(self.as_of), str(earliest)))],
+        )
+        by_subscriber: dict[int, list[Sub]] = {}
+        for pk, subscriber, plan, service, anchor, started, ended in rows:
+            by_subscriber.setdefault(subscriber, []).append(
+                Sub(pk, subscriber, plan, service, anchor, as_date(started), as_date(ended) if ended else None)
+            )
+        return {
+            sub.id: [other for other in found if other.id != sub.id]
+            for sub in subs
+            if len(found := by_subscriber.get(sub.subscriber_id, ())) > 1
+        }
+
+    def _spans(self, subs: list[Sub], changes, rated, rivals, late) -> tuple[list[tuple], list[tuple]]:
         """The usage spans to sum (one per segment of each period) and, per period, its segments' plans and
-        days. Periods with no segment on a charged plan are left out: nothing to rate there."""
+        days. Periods with no segment on a charged plan are left out: nothing to rate there. A period that
+        overlaps ones rated on another anchor (a move between a calendar and an anniversary plan) is rated only
+        in the days they do not cover (``history.uncovered``); ``rated`` and the pieces are keyed by their start.
+        A period rated already is re-checked only when one of its days was written to late (``late``): a closed
+        month is not read again every night."""
         spans, periods = [], []
         charged = {pk for pk, terms in self.terms.items() if terms.charged}
         empty: list = []
+        recent = self.as_of - dt.timedelta(days=FULL_RECHECK_DAYS)
+        rated_of: dict[int, list[tuple[dt.date, dt.date]]] = {}
+        for (sid, start), rating in rated.items():
+            rated_of.setdefault(sid, []).append((start, rating.period_end))
         for sub in subs:
             anchor = sub.anchor_day if self.terms[sub.plan_id].anniversary else None
             history = changes.get(sub.id, empty)
-            for start, end, period_days in self._periods_of(anchor):
-                if not history and sub.ended_on is None and sub.started_on <= start:
-                    # Served the whole period on one plan: most subscriptions, without the general case's lists.
-                    if sub.plan_id in charged:
-                        spans.append(((sub.id, start, 0), sub.subscriber_id, start, end))
-                        periods.append(((sub, start, end), [(sub.plan_id, period_days)], period_days))
-                    continue
-                parts = period_parts(sub, start, end, history)
-                if len(parts) == 1:
-                    plan, a, b = parts[0]
-                    if plan in charged:
-                        spans.append(((sub.id, start, 0), sub.subscriber_id, a, b))
-                        periods.append(((sub, start, end), [(plan, (b - a).days)], period_days))
-                    continue
-                if not any(plan in charged for plan, _a, _b in parts):
-                    continue
-                for n, (_plan, a, b) in enumerate(parts):
-                    spans.append(((sub.id, start, n), sub.subscriber_id, a, b))
-                periods.append(((sub, start, end), [(plan, (b - a).days) for plan, a, b in parts], period_days))
+            others = rivals.get(sub.id, empty)
+            done = rated_of.get(sub.id, empty)
+            late_days = late.get(sub.subscriber_id, empty)
+            for period_start, period_end, period_days in self._periods_of(anchor):
+                settled = period_end < recent
+                same = rated.get((sub.id, period_start))
+                if same is not None and same.period_end == period_end:  # rated as it is: most periods
+                    if settled and not any(period_start <= d < period_end for d, _i, _o in late_days):
+                        continue
+                    pieces = [(period_start, period_end)]
+                else:
+                    pieces = uncovered(period_start, period_end, done)
+                for start, end in pieces:
+                    if settled and (sub.id, start) in rated and not any(start <= d < end for d, _i, _o in late_days):
+                        continue
+                    self._span(sub, start, end, period_days, history, others, charged, spans, periods)
         return spans, periods
+
+    @staticmethod
+    def _span(sub, start, end, period_days, history, others, charged, spans, periods) -> None:
+        if not history and not others and sub.ended_on is None and sub.started_on <= start:
+            # Served the whole piece on one plan: most subscriptions, without the general case's lists.
+            if sub.plan_id in charged:
+                spans.append(((sub.id, start, 0), sub.subscriber_id, start, end))
+                periods.append(((sub, start, end), [(sub.plan_id, (end - start).days)], period_days))
+            return
+        parts = period_parts(sub, start, end, history, others)
+        if len(parts) == 1:
+            plan, a, b = parts[0]
+            if plan in charged:
+                spans.append(((sub.id, start, 0), sub.subscriber_id, a, b))
+                periods.append(((sub, start, end), [(plan, (b - a).days)], period_days))
+            return
+        if not any(plan in charged for plan, _a, _b in parts):
+            return
+        for n, (_plan, a, b) in enumerate(parts):
+            spans.append(((sub.id, start, n), sub.subscriber_id, a, b))
+        periods.append(((sub, start, end), [(plan, (b - a).days) for plan, a, b in parts], period_days))
 
     def _periods_of(self, anchor: int | None) -> list[tuple[dt.date, dt.date, int]]:
         periods = self._periods.get(anchor)

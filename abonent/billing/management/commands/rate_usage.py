@@ -30,6 +30,8 @@ class Command(BaseCommand):
             "adjustments": result.adjustments,
             "amount": str(result.amount),
             "decreased": len(result.decreased),
+            "parked": len(result.parked),
+            "late_unrated": result.late_unrated,
             "seconds": round(result.seconds, 3),
         }
         if options["json"]:
@@ -43,3 +45,7 @@ class Command(BaseCommand):
             self.stderr.write(
                 f"  subscription {subscription_id}, period from {start}: usage now rates below the charge"
             )
+        for subscription_id, start in result.parked:
+            self.stderr.write(f"  subscription {subscription_id}, period from {start}: counters at their limit, parked")
+        if result.late_unrated:
+            self.stderr.write(f"  {result.late_unrated} days of traffic arrived after the lookback: not charged")
