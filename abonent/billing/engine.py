@@ -48,7 +48,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from django.utils import timezone
 
 from abonent.catalog.models import ChargeMode, DailyPricing, PeriodAnchor, Plan, PlanPrice
 from abonent.core import clock
+from abonent.core.parallel import run_in_threads
 
 from . import calculations as calc
 from . import chunk_writes
@@ -324,33 +324,7 @@ class BillingRun:
         the server's inserts, index updates and reference checks of one chunk overlap the next one's pricing
         and the other server process.
         """
-        work: queue.SimpleQueue = queue.SimpleQueue()
-        for item in bounds:
-            work.put(item)
-        failures: list[BaseException] = []
-        stop = threading.Event()
-
-        def worker() -> None:
-            try:
-                while not stop.is_set():
-                    try:
-                        item = work.get_nowait()
-                    except queue.Empty:
-                        return
-                    self._charge_chunk(bounds=item)
-            except BaseException as exc:  # re-raised in the calling thread below
-                failures.append(exc)
-                stop.set()
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=worker, name=f"billing-run-{n}") for n in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if failures:
-            raise failures[0]
+        run_in_threads(bounds, lambda item: self._charge_chunk(bounds=item), workers=workers, name="billing-run")
 
     # --- one chunk, one transaction --------------------------------------------------------------------
 

@@ -202,6 +202,20 @@ def test_a_chunk_aborted_by_a_deadlock_is_retried_whole_and_charged_once(populat
 # --- references checked by the database -------------------------------------------------------------------
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="parallel chunk workers run on PostgreSQL only")
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_charge_every_chunk_once(population):
+    with clock.travel_to(DEC_1):
+        result = engine.BillingRun(DEC_1, chunk_size=1, workers=2).run()
+        again = engine.BillingRun(DEC_1, chunk_size=1, workers=2).run()
+
+    assert result.workers == 2 and result.chunks == 3
+    assert result.charges == 3 and result.amount == D("1850.00")
+    assert again.charges == 0
+    assert [balance(s.subscriber) for s in population] == [D("-1300.00"), D("-1800.00"), D("-600.00")]
+    assert ledger.verify() == []
+
+
 @pytest.fixture
 def accounts(subscriber):
     return ledger.subscriber_account(subscriber.pk), ledger.system_account("adjustments")

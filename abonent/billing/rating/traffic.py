@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -36,6 +35,7 @@ from django.utils.translation import gettext as _
 
 from abonent.catalog.models import Plan, Service, ServiceKind
 from abonent.core import bulk, clock
+from abonent.core.parallel import run_in_threads
 from abonent.network.usage import span_usage
 
 from ..ledger import post, subscriber_account, usage_revenue_account
@@ -165,33 +165,7 @@ class UsageRatingRun:
     def _run_parallel(self, chunks: list[list[int]], workers: int) -> None:
         """Chunks handed out to ``workers`` threads with their own connections, as the billing run does: the
         database aggregates one chunk's usage while Python rates the other's."""
-        work: queue.SimpleQueue = queue.SimpleQueue()
-        for chunk in chunks:
-            work.put(chunk)
-        failures: list[BaseException] = []
-        stop = threading.Event()
-
-        def worker() -> None:
-            try:
-                while not stop.is_set():
-                    try:
-                        chunk = work.get_nowait()
-                    except queue.Empty:
-                        return
-                    self._rate_in_transaction(chunk)
-            except BaseException as exc:  # re-raised in the calling thread below
-                failures.append(exc)
-                stop.set()
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=worker, name=f"usage-rating-{n}") for n in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if failures:
-            raise failures[0]
+        run_in_threads(chunks, self._rate_in_transaction, workers=workers, name="usage-rating")
 
     # --- what to rate ---------------------------------------------------------------------------------
 
