@@ -121,14 +121,22 @@ def _fees_charged(sender, *, subscriber_ids: list[int], **kwargs) -> None:
     actions.note_policy_change(_on_time_plans(subscriber_ids))
 
 
-def _on_time_plans(subscriber_ids) -> list[int]:
-    from abonent.billing.models import Subscription, SubscriptionStatus
-    from abonent.catalog.models import ChargeMode
+FEW_SUBSCRIBERS = 100
 
-    return list(
-        Subscription.objects.filter(
-            subscriber_id__in=list(subscriber_ids), status=SubscriptionStatus.ACTIVE, plan__charge_mode=ChargeMode.TIME
-        )
-        .values_list("subscriber_id", flat=True)
-        .distinct()
-    )
+
+def _on_time_plans(subscriber_ids) -> list[int]:
+    """Those of ``subscriber_ids`` with a live subscription on a time plan. Time subscriptions are the few (hotspot
+    accounts): they are read and intersected here, instead of looking up every subscriber a billing run's chunk
+    charged (10,000 index probes a chunk, a third of the run's time when measured)."""
+    from abonent.billing.models import Subscription, SubscriptionStatus
+    from abonent.catalog.models import ChargeMode, Plan
+
+    live = Subscription.objects.filter(status=SubscriptionStatus.ACTIVE)
+    if len(subscriber_ids) <= FEW_SUBSCRIBERS:  # a payment, a purchase: a lookup of those few is cheapest
+        wanted = live.filter(subscriber_id__in=list(subscriber_ids), plan__charge_mode=ChargeMode.TIME)
+        return sorted(set(wanted.values_list("subscriber_id", flat=True)))
+    time_plans = list(Plan.objects.filter(charge_mode=ChargeMode.TIME).values_list("id", flat=True))
+    if not time_plans:
+        return []
+    on_time = set(live.filter(plan_id__in=time_plans).values_list("subscriber_id", flat=True))
+    return sorted(on_time.intersection(subscriber_ids))
