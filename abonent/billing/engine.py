@@ -58,7 +58,7 @@ from django.db import OperationalError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from abonent.catalog.models import ChargeMode, DailyPricing, PeriodAnchor, Plan, PlanPrice
+from abonent.catalog.models import ChargeMode, Plan, PlanPrice
 from abonent.core import clock
 from abonent.core.parallel import run_in_threads
 
@@ -71,6 +71,7 @@ from .models import (
     SubscriptionEvent,
     SubscriptionEventKind,
 )
+from .periods import amount_for, period_for
 from .pricing.rules import Context, RunPricing, discount, effective_price
 
 logger = logging.getLogger(__name__)
@@ -133,37 +134,6 @@ class RunResult:
     seconds: float = 0.0
     parked: list[tuple[int, str]] = field(default_factory=list)
     workers: int = 1
-
-
-def period_for(plan: Plan, start: dt.date, anchor_day: int) -> tuple[dt.date, dt.date, dt.date]:
-    """``(period_start, period_end, full_period_start)`` of the period beginning at ``start``.
-
-    A period can begin mid-way (activation on the 15th of a calendar-month plan): it then ends with the full
-    period and is prorated against the full period's length.
-    """
-    if plan.charge_mode == ChargeMode.DAILY:
-        return start, start + dt.timedelta(days=1), start
-    anniversary = anchor_day if plan.period_anchor == PeriodAnchor.ANNIVERSARY else None
-    full_start, end = calc.monthly_period(start, anniversary_day=anniversary)
-    return start, end, full_start
-
-
-def amount_for(
-    plan: Plan, price, start: dt.date, end: dt.date, full_start: dt.date
-) -> tuple[Decimal, int | None, int | None]:
-    """Fee for the period and its proration fraction (``None`` when the whole period is charged). ``price`` is a
-    ``PlanPrice`` or anything with its ``monthly_fee`` and ``daily_fee`` (an effective price, billing/pricing). A time
-    plan has no recurring fee: its time online is rated (``rating.time``)."""
-    if plan.charge_mode == ChargeMode.TIME:
-        return Decimal("0.00"), None, None
-    if plan.charge_mode == ChargeMode.DAILY:
-        if plan.daily_pricing == DailyPricing.FIXED:
-            return price.daily_fee or Decimal("0.00"), None, None
-        return calc.daily_split(price.monthly_fee, start), None, None
-    if start == full_start:
-        return price.monthly_fee, None, None
-    numerator, denominator = calc.proration_fraction(period=(full_start, end), used_from=start)
-    return calc.prorate(price.monthly_fee, period=(full_start, end), used_from=start), numerator, denominator
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ def charge_late_online_days(as_of: dt.date, result, *, pg: bool) -> None:
     transaction of its own with the subscription locked, keyed by the day and cycle like a run's fee, and
     its ``UnbilledDay`` deleted with it; rows older than the lookback are given up.
     """
-    from .engine import _as_date, amount_for  # the engine calls this module: imported when it runs
+    from .engine import _as_date  # the engine calls this module: imported when it runs
+    from .periods import amount_for
 
     oldest = as_of - dt.timedelta(days=UNBILLED_LOOKBACK_DAYS)
     UnbilledDay.objects.filter(day__lt=oldest).delete()

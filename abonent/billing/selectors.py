@@ -331,7 +331,7 @@ class PlanChangePreview:
 
 def new_span_end(subscription: Subscription, plan: Plan, today: dt.date) -> dt.date:
     """Where the new plan's first charge after an immediate change ends, and the charging cursor resumes."""
-    from .engine import period_for
+    from .periods import period_for
 
     # The end of the new plan's period containing today: the same day the old monthly cycle ends when both plans
     # count periods alike. Keeping the old cycle's end when they do not (an anniversary plan to a calendar one)
@@ -341,7 +341,7 @@ def new_span_end(subscription: Subscription, plan: Plan, today: dt.date) -> dt.d
 
 def _new_plan_charge(subscription, plan, new_price, today, at) -> Decimal:
     from . import calculations as calc
-    from .engine import amount_for, period_for
+    from .periods import amount_for, period_for
 
     if plan.charge_mode == ChargeMode.TIME:
         return ZERO  # no recurring fee: its time online is rated from the change on

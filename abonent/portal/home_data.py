@@ -23,8 +23,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
-from abonent.billing.engine import amount_for, period_for
 from abonent.billing.models import SubscriptionStatus
+from abonent.billing.periods import amount_for, period_for
 from abonent.catalog.models import ChargeMode, DailyPricing, Plan, PlanPrice
 from abonent.catalog.selectors import NoPriceError, price_on
 from abonent.core import clock

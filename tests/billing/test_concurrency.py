@@ -16,9 +16,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from abonent.billing.engine import amount_for, period_for
 from abonent.billing.ledger import verify
 from abonent.billing.models import Charge, Subscription
+from abonent.billing.periods import amount_for, period_for
 from abonent.catalog.selectors import price_on
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -30,7 +30,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from abonent.billing import actions, calculations, ledger
-from abonent.billing.engine import amount_for, period_for
 from abonent.billing.models import (
     Charge,
     ChargeKind,
@@ -40,6 +39,7 @@ from abonent.billing.models import (
     SubscriptionEventKind,
     SubscriptionStatus,
 )
+from abonent.billing.periods import amount_for, period_for
 from abonent.billing.testing import run_on
 from abonent.catalog import actions as catalog_actions
 from abonent.catalog.models import ChargeMode, FreezePolicy, PeriodAnchor, PlanPrice

@@ -52,7 +52,7 @@ def pricing_day(plan: Plan, day: dt.date, anchor_day: int) -> dt.date:
     """The day that decides the overrides and promotions of ``plan``'s period containing ``day``: its whole
     period's first day. A period charged in parts (an activation, an unfreeze, a plan change mid-way) is priced and
     discounted as one, so a freeze gives back and an unfreeze takes the same price for the same days."""
-    from ..engine import period_for
+    from ..periods import period_for
 
     return period_for(plan, day, anchor_day)[2]
 
@@ -88,7 +88,7 @@ def price_view(subscription, plan: Plan | None = None, day: dt.date | None = Non
         price = price_on(plan, day)
     except NoPriceError:
         return None
-    from ..engine import amount_for
+    from ..periods import amount_for
 
     pricing, ctx = context_of(subscription, plan.pk, pricing)
     if ctx.started_on is None:
@@ -110,7 +110,7 @@ def next_fee(
     discount, and the ``Effective`` price it is at: ``(amount, effective)`` (the portal's next charge). As the run,
     the overrides and promotions are those of the whole period's first day."""
     from ..calculations import prorate
-    from ..engine import amount_for, period_for
+    from ..periods import amount_for, period_for
 
     if plan.charge_mode == ChargeMode.TIME:
         return ZERO, list_effective(price)

@@ -54,7 +54,7 @@ class TimeSummary:
 
 
 def time_summary(subscription: Subscription, *, history: int = 50) -> TimeSummary:
-    from ..engine import period_for
+    from ..periods import period_for
 
     plan = subscription.plan
     today, now = clock.today(), clock.now()
