@@ -117,6 +117,9 @@ INSTALLED_APPS = [
     "abonent.bonuses",
     "abonent.documents",
     "abonent.portal",
+    # Above every domain app: the dashboard reads their figures, the first-run wizard writes their settings.
+    "abonent.dashboard",
+    "abonent.setup",
     "abonent.api",
 ]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

@@ -94,6 +94,16 @@ class Perm(StrEnum):
     # Invoices, acts, VAT invoices and statements: view and download; generate, correct and export (1C).
     DOCUMENT_VIEW = "document.view"
     DOCUMENT_MANAGE = "document.manage"
+    # The finance pages: receivables and their ageing, revenue by service, billing runs and the ledger's
+    # verification (read only): the business's figures, which a cashier at the desk does not need.
+    FINANCE_VIEW = "finance.view"
+    # Downloading the subscriber list as CSV/XLSX: personal data of many people at once (152-FZ), audited.
+    SUBSCRIBER_EXPORT = "subscriber.export"
+    # Actions on many subscribers at once (move to a group, change plans at the period's end), with a preview
+    # of how many they touch.
+    SUBSCRIBER_BULK = "subscriber.bulk"
+    # The first-run wizard and the company's details: who the ISP is on every document. Administrator only.
+    SETUP_MANAGE = "setup.manage"
 
 
 # Held by service accounts whatever their role, never by a person (permissions_of).
@@ -128,6 +138,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.BONUS_MANAGE,
             Perm.DOCUMENT_VIEW,
             Perm.DOCUMENT_MANAGE,
+            Perm.FINANCE_VIEW,
+            Perm.SUBSCRIBER_EXPORT,
+            Perm.SUBSCRIBER_BULK,
         }
     ),
     Role.CASHIER: frozenset(
