@@ -59,6 +59,11 @@ class Subscriber(models.Model):
 
     # The name to show and sort by, derived from the fields above on every save by the actions.
     display_name = models.CharField(_("name"), max_length=255, db_index=True)
+    # ``search.name_key(display_name)``: the name folded ("семенов петр"), kept current by the actions. Search
+    # ranks subscribers whose name starts with the typed words first and finds them through a btree range on
+    # this column. On PostgreSQL the column has ``COLLATE "C"`` (migration 0005), so its order is the binary
+    # order SQLite uses: an ``AlterField`` on it must keep that collation.
+    name_key = models.CharField(max_length=255, default="", editable=False)
     # Lower-cased account number, names, contract numbers, phones (digits), emails, addresses, MACs and
     # serials in one column, kept current by the actions; searched with a trigram index on PostgreSQL.
     search_text = models.TextField(default="", editable=False)
@@ -79,7 +84,15 @@ class Subscriber(models.Model):
         verbose_name = _("subscriber")
         verbose_name_plural = _("subscribers")
         ordering = ["display_name", "id"]
-        indexes = [models.Index(fields=["branch", "status"], name="subscribers_branch_status_idx")]
+        indexes = [
+            models.Index(fields=["branch", "status"], name="subscribers_branch_status_idx"),
+            # Name matches first, in name order, index-only for the list's filters (``include`` is PostgreSQL's).
+            models.Index(
+                fields=["name_key", "id"],
+                include=["display_name", "branch", "status", "kind"],
+                name="subscribers_name_key_idx",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status="closed", closed_at__isnull=False) | Q(status="active", closed_at__isnull=True),

@@ -32,7 +32,7 @@ from .models import (
     Subscriber,
     SubscriberGroup,
 )
-from .search import address_search_text, build_search_text
+from .search import address_search_text, build_search_text, name_key
 from .validators import account_serial_start
 
 BRANCHES = [
@@ -329,6 +329,7 @@ SUBSCRIBER_COLUMNS = [
     "inn",
     "kpp",
     "display_name",
+    "name_key",
     "search_text",
     "consent_personal_data",
     "consent_personal_data_at",
@@ -495,6 +496,7 @@ def _load_subscribers(ctx: SeedContext, writer: _Writer, total: int, branches, g
                     inn,
                     kpp,
                     display,
+                    name_key(display),
                     search_text,
                     consent,
                     created if consent else None,

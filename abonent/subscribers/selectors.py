@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from abonent.staff.permissions import scope_to_branches
 
 from .extensions import list_extension, list_extensions_for
 from .models import ContactKind, ContactPoint, EquipmentAssignment, Subscriber
-from .search import MIN_TERM_LENGTH, number_word_pattern, query_terms, term_matches, word_start_pattern
+from .search import ParsedQuery, Term, parse_query
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,31 @@ class SubscriberFilters:
     # Filters other apps add to the list (``extensions.register_list_extension``): (name, value) pairs.
     extra: tuple[tuple[str, str], ...] = ()
 
+    @property
+    def narrowed(self) -> bool:
+        """Whether anything besides the query narrows the list."""
+        return bool(self.branch_id or self.status or self.kind or self.group_id or self.extra)
+
+
+# How far the list counts its matches: "Found: 19", or "more than 1,000" without counting a million rows on
+# every keystroke. A count the search works out anyway (one page of results, the trigram step's total) is
+# exact at any size.
+COUNT_CAP = 1_000
+
 
 @dataclass
 class SearchPage:
-    """One page of results. No total count: counting a million rows per keystroke is the slow part of
-    search, and an operator needs "is there more", not "there are 48,213"."""
+    """One page of results, ranked: subscribers whose name starts with the typed name words first, then the other
+    matches, each group by name. ``count`` is the number of matches when ``count_exact``, else a lower bound
+    (``COUNT_CAP``: "more than"); ``None`` when not asked for (the API) or nothing was searched."""
 
     results: list[Subscriber]
     page: int
     has_next: bool
     terms: list[str]
     query_too_short: bool = False
+    count: int | None = None
+    count_exact: bool = True
 
     @property
     def has_previous(self) -> bool:
@@ -54,12 +68,10 @@ def visible_subscribers(user) -> QuerySet[Subscriber]:
     return scope_to_branches(Subscriber.objects.all(), user)
 
 
-def _term_filter(term: str) -> Q:
-    if len(term) >= MIN_TERM_LENGTH:
-        return Q(search_text__contains=term)
-    if term[:1].isdigit():
-        return Q(search_text__regex=number_word_pattern(term))
-    return Q(search_text__regex=word_start_pattern(term))
+def _term_filter(term: Term) -> Q:
+    if term.regex is None:
+        return Q(search_text__contains=term.value)
+    return Q(search_text__regex=term.regex)
 
 
 # A query is bounded before it becomes SQL: each term is one more LIKE or regular expression over the search
@@ -69,7 +81,7 @@ MAX_QUERY_CHARS = 200  # the API's SearchParams.q has the same max_length
 MAX_QUERY_TERMS = 12
 
 
-def check_query(query: str, terms: list[str]) -> None:
+def check_query(query: str, terms: list) -> None:
     """Refuse a query that cannot be a search for one subscriber: a ValidationError on ``q``."""
     if len(query) > MAX_QUERY_CHARS:
         message = _("Search for at most %(limit)d characters.") % {"limit": MAX_QUERY_CHARS}
@@ -79,11 +91,8 @@ def check_query(query: str, terms: list[str]) -> None:
         raise ValidationError({"q": ValidationError(message, code="query_too_many_words")})
 
 
-def filter_subscribers(user, filters: SubscriberFilters) -> tuple[QuerySet[Subscriber], list[str], bool]:
+def _filtered(user, filters: SubscriberFilters, terms: list[Term]) -> QuerySet[Subscriber]:
     qs = visible_subscribers(user)
-    terms = query_terms(filters.query)
-    check_query(filters.query, terms)
-    too_short = bool(filters.query.strip()) and not terms
     for term in terms:
         qs = qs.filter(_term_filter(term))
     if filters.branch_id:
@@ -98,7 +107,16 @@ def filter_subscribers(user, filters: SubscriberFilters) -> tuple[QuerySet[Subsc
         extension = list_extension(name)
         if extension is not None and value:
             qs = extension.filter(qs, value)
-    return qs, terms, too_short
+    return qs
+
+
+def filter_subscribers(user, filters: SubscriberFilters) -> tuple[QuerySet[Subscriber], list[Term], bool]:
+    """Every visible subscriber matching the filters (unordered), the query's terms, and whether the query was
+    too short to search for."""
+    parsed = parse_query(filters.query)
+    check_query(filters.query, parsed.terms)
+    too_short = bool(filters.query.strip()) and not parsed.terms
+    return _filtered(user, filters, parsed.terms), parsed.terms, too_short
 
 
 def _with_extensions(qs: QuerySet, user) -> QuerySet:
@@ -108,39 +126,115 @@ def _with_extensions(qs: QuerySet, user) -> QuerySet:
     return qs
 
 
-def search_subscribers(user, filters: SubscriberFilters, *, page: int = 1, page_size: int | None = None) -> SearchPage:
-    """The subscriber list and search: every visible subscriber matching all terms, by name."""
-    page_size = page_size or settings.ABONENT_SEARCH_PAGE_SIZE
-    page = max(1, page)
-    qs, terms, too_short = filter_subscribers(user, filters)
-    if too_short:
-        return SearchPage(results=[], page=1, has_next=False, terms=[], query_too_short=True)
-    primary_phones = Prefetch(
+def _primary_phones() -> Prefetch:
+    return Prefetch(
         "contacts",
         queryset=ContactPoint.objects.filter(kind=ContactKind.PHONE).order_by("-is_primary", "id"),
         to_attr="phones",
     )
+
+
+def _rows_by_ids(user, ids: list[int]) -> list[Subscriber]:
+    position = {pk: i for i, pk in enumerate(ids)}
+    return sorted(
+        _with_extensions(Subscriber.objects.filter(pk__in=ids), user)
+        .select_related("branch")
+        .prefetch_related(_primary_phones(), "addresses")
+        .defer("search_text"),
+        key=lambda s: position[s.pk],
+    )
+
+
+def search_subscribers(
+    user, filters: SubscriberFilters, *, page: int = 1, page_size: int | None = None, count: bool = False
+) -> SearchPage:
+    """The subscriber list and search: every visible subscriber matching all terms, name matches first.
+
+    A query starting with name words ("Иванов Иван", "Иванов И.П.") lists first the subscribers whose name
+    starts with them (``NamePrefix``), by name; then every other match, by name. Pages are offsets into that
+    one order: the first group is read from its index at the page's offset; once it runs out, the page goes
+    on with the second group at the offset less the first group's size, which is then known (the first
+    group's last page, or a count of it bounded by the offset). No subscriber is in both groups (the second
+    excludes the first's pattern), so no page repeats or skips one. ``count=True`` also says how many match
+    (``SearchPage.count``).
+    """
+    page_size = page_size or settings.ABONENT_SEARCH_PAGE_SIZE
+    page = max(1, page)
+    parsed = parse_query(filters.query)
+    check_query(filters.query, parsed.terms)
+    terms = parsed.terms
+    if filters.query.strip() and not terms:
+        return SearchPage(results=[], page=1, has_next=False, terms=[], query_too_short=True)
+    qs = _filtered(user, filters, terms)
     offset = (page - 1) * page_size
-    filtered = filters.branch_id or filters.status or filters.kind or filters.group_id or filters.extra
-    if connection.vendor == "postgresql" and (terms or filtered):
-        ids = _matching_ids_pg(qs, filters, terms, offset, page_size + 1)
-        position = {pk: i for i, pk in enumerate(ids)}
-        rows = sorted(
-            _with_extensions(Subscriber.objects.filter(pk__in=ids), user)
-            .select_related("branch")
-            .prefetch_related(primary_phones, "addresses")
-            .defer("search_text"),
-            key=lambda s: position[s.pk],
-        )
+    want = page_size + 1
+    total: int | None = None
+    if parsed.name is not None:
+        ids, total = _ranked_ids(user, filters, parsed, qs, offset, want)
+        rows = _rows_by_ids(user, ids)
+    elif connection.vendor == "postgresql" and (terms or filters.narrowed):
+        ids, total = _matching_ids_pg(qs, filters, terms, offset, want)
+        rows = _rows_by_ids(user, ids)
     else:
         rows = list(
             _with_extensions(qs, user)
             .select_related("branch")
-            .prefetch_related(primary_phones, "addresses")
+            .prefetch_related(_primary_phones(), "addresses")
             .order_by("display_name", "id")
-            .defer("search_text")[offset : offset + page_size + 1]
+            .defer("search_text")[offset : offset + want]
         )
-    return SearchPage(results=rows[:page_size], page=page, has_next=len(rows) > page_size, terms=terms)
+    result = SearchPage(
+        results=rows[:page_size], page=page, has_next=len(rows) > page_size, terms=[t.value for t in terms]
+    )
+    if count:
+        if not result.has_next and (rows or page == 1):
+            total = offset + len(rows)
+        if total is None:
+            total = _capped_count(qs, terms)
+        result.count, result.count_exact = min(total, COUNT_CAP), total <= COUNT_CAP
+    return result
+
+
+def _name_matches(user, filters: SubscriberFilters, parsed: ParsedQuery) -> QuerySet[Subscriber]:
+    """The first group: matches whose name starts with the query's name words. The terms those words are need
+    no test of the search text (a name that starts with "иванов" contains it), so with the list's own filters
+    alone the index range is read without the table."""
+    name = parsed.name
+    low, high = name.key_range
+    rest = [t for t in parsed.terms if t.value not in name.implied]
+    return _filtered(user, filters, rest).filter(name_key__gte=low, name_key__lt=high, display_name__regex=name.pattern)
+
+
+def _ranked_ids(
+    user, filters: SubscriberFilters, parsed: ParsedQuery, qs: QuerySet, offset: int, want: int
+) -> tuple[list[int], int | None]:
+    """Ids of ranked matches ``offset … offset + want`` and, when that came for free, how many match."""
+    first = _name_matches(user, filters, parsed)
+    ordered = first.order_by("name_key", "id").values_list("id", flat=True)[offset : offset + want]
+    with _planner("seqscan", "bitmapscan") if connection.vendor == "postgresql" else nullcontext():
+        ids = list(ordered)
+        if len(ids) == want:
+            return ids, None
+        # The first group ends on this page, or before it: its size is known, or counted up to the offset.
+        first_total = offset + len(ids) if ids or offset == 0 else first[:offset].count()
+    rest = qs.exclude(display_name__regex=parsed.name.pattern)
+    rest_offset = max(0, offset - first_total)
+    if connection.vendor == "postgresql":
+        more, rest_total = _matching_ids_pg(rest, filters, parsed.terms, rest_offset, want - len(ids))
+    else:
+        ordered_rest = rest.order_by("display_name", "id").values_list("id", flat=True)
+        more, rest_total = list(ordered_rest[rest_offset : rest_offset + want - len(ids)]), None
+    return ids + more, None if rest_total is None else first_total + rest_total
+
+
+def _capped_count(qs: QuerySet, terms: list[Term]) -> int:
+    """How many rows match, counted up to ``COUNT_CAP + 1``. On PostgreSQL a query with a plain term is counted
+    through the trigram index (a bitmap of the candidates, then the heap until the cap): the planner would
+    otherwise scan the table in order for a term it expects often, and a rare one would take the whole scan."""
+    capped = qs.order_by().values("id")[: COUNT_CAP + 1]
+    steer = connection.vendor == "postgresql" and any(t.indexed for t in terms)
+    with _planner("seqscan", "indexscan", "indexonlyscan") if steer else nullcontext():
+        return capped.count()
 
 
 # --- PostgreSQL: which rows make the page -------------------------------------------------------------
@@ -237,12 +331,13 @@ def _walk(qs: QuerySet, rows: int, offset: int, count: int) -> list[int] | None:
     return [pk for pk, _ in found[offset:]]
 
 
-def _trigram_sorted(qs: QuerySet, offset: int, count: int, cap: int | None) -> list[int] | None:
-    """Ids of matches ``offset … offset + count`` found through the trigram index and sorted, or ``None``
-    when there are more than ``cap`` matches (sorting them all would cost more than walking)."""
+def _trigram_sorted(qs: QuerySet, offset: int, count: int, cap: int | None) -> tuple[list[int], int | None] | None:
+    """Ids of matches ``offset … offset + count`` found through the trigram index and sorted, with how many
+    match when ``cap`` is given; ``None`` when there are more than ``cap`` (sorting them all would cost more
+    than walking)."""
     with _planner("seqscan", "indexscan", "indexonlyscan"):
         if cap is None:
-            return list(qs.order_by("display_name", "id").values_list("id", flat=True)[offset : offset + count])
+            return list(qs.order_by("display_name", "id").values_list("id", flat=True)[offset : offset + count]), None
         matches, params = qs.order_by().values_list("id", "display_name")[: cap + 1].query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(
@@ -251,7 +346,7 @@ def _trigram_sorted(qs: QuerySet, offset: int, count: int, cap: int | None) -> l
                 [*params, count, offset],
             )
             total, ids = cursor.fetchone()
-    return None if total > cap else ids
+    return None if total > cap else (ids, total)
 
 
 def _table_sample() -> tuple[float, list[tuple[str, int, str, str]]]:
@@ -276,7 +371,7 @@ def _table_sample() -> tuple[float, list[tuple[str, int, str, str]]]:
     return rows, sample
 
 
-def _expected_matches(terms: list[str], filters: SubscriberFilters) -> float | None:
+def _expected_matches(terms: list[Term], filters: SubscriberFilters) -> float | None:
     """Roughly how many subscribers match (group membership left out), from the sample."""
     rows, sample = _table_sample()
     if not sample:
@@ -288,15 +383,16 @@ def _expected_matches(terms: list[str], filters: SubscriberFilters) -> float | N
         and (not filters.status or row[2] == filters.status)
         and (not filters.kind or row[3] == filters.kind)
     ]
-    for term in sorted(terms, key=len, reverse=True):  # plain substrings first, they are quickest
-        if len(term) >= MIN_TERM_LENGTH:
-            matching = [row for row in matching if term in row[0]]
-        else:
-            matching = [row for row in matching if term_matches(term, row[0])]
+    for term in sorted(terms, key=lambda t: not t.indexed):  # plain substrings first, they are quickest
+        matching = [row for row in matching if term.matches(row[0])]
     return rows * len(matching) / len(sample)
 
 
-def _matching_ids_pg(qs: QuerySet, filters: SubscriberFilters, terms: list[str], offset: int, count: int) -> list[int]:
+def _matching_ids_pg(
+    qs: QuerySet, filters: SubscriberFilters, terms: list[Term], offset: int, count: int
+) -> tuple[list[int], int | None]:
+    """Ids of matches ``offset … offset + count`` in list order, and how many match when the trigram step
+    counted them on the way."""
     # A sample of the table says roughly how many rows match: a few thousand are cheapest to sort through
     # the trigram index (and may all sort late, where no walk reaches); tens of thousands are found
     # soonest by walking. Without terms, filters alone ("VIP" in a branch) are walked, unless the sample
@@ -306,18 +402,22 @@ def _matching_ids_pg(qs: QuerySet, filters: SubscriberFilters, terms: list[str],
         ids = _walk(qs, LONG_WALK_ROWS, offset, count) if expected else None
         if ids is None:
             ids = list(qs.order_by("display_name", "id").values_list("id", flat=True)[offset : offset + count])
-        return ids
+        return ids, None
     walk_first = expected is not None and expected > WALK_FIRST_ABOVE
     ids = _walk(qs, FIRST_WALK_ROWS, offset, count) if walk_first else None
-    if ids is None:
-        ids = _trigram_sorted(qs, offset, count, cap=TRIGRAM_CAP)
-    if ids is None and not walk_first:
-        ids = _walk(qs, FIRST_WALK_ROWS, offset, count)
+    if ids is not None:
+        return ids, None
+    sorted_ = _trigram_sorted(qs, offset, count, cap=TRIGRAM_CAP)
+    if sorted_ is not None:
+        return sorted_
+    # More than TRIGRAM_CAP match: a lower bound past the list's COUNT_CAP.
+    over_cap = TRIGRAM_CAP + 1
+    ids = None if walk_first else _walk(qs, FIRST_WALK_ROWS, offset, count)
     if ids is None:
         ids = _walk(qs, LONG_WALK_ROWS, offset, count)
     if ids is None:
-        ids = _trigram_sorted(qs, offset, count, cap=None)
-    return ids
+        ids, _total = _trigram_sorted(qs, offset, count, cap=None)
+    return ids, over_cap
 
 
 def get_subscriber(user, pk: int) -> Subscriber:

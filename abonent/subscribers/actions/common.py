@@ -21,7 +21,7 @@ from ..models import (
     Subscriber,
     SubscriberKind,
 )
-from ..search import address_search_text, build_search_text
+from ..search import address_search_text, build_search_text, name_key
 from ..validators import (
     normalize_phone,
     validate_inn,
@@ -253,7 +253,8 @@ def refresh_search_text(subscriber: Subscriber) -> None:
         macs=[mac for mac, _serial in open_equipment if mac],
         serials=[serial for _mac, serial in open_equipment if serial],
     )
-    Subscriber.objects.filter(pk=subscriber.pk).update(search_text=subscriber.search_text)
+    subscriber.name_key = name_key(subscriber.display_name)
+    Subscriber.objects.filter(pk=subscriber.pk).update(search_text=subscriber.search_text, name_key=subscriber.name_key)
 
 
 def _lock(subscriber: Subscriber) -> Subscriber:

@@ -23,6 +23,7 @@ from ..models import (
     SubscriberGroup,
     SubscriberStatus,
 )
+from ..search import name_key
 from ..validators import (
     account_serial_start,
     make_account_number,
@@ -120,6 +121,7 @@ def do_create_subscriber(data: SubscriberData, *, acting_user) -> Subscriber:
         account_number=account_number,
         branch=branch,
         display_name=display_name_of(profile),
+        name_key=name_key(display_name_of(profile)),
         consent_personal_data=data.consent_personal_data,
         consent_personal_data_at=moment if data.consent_personal_data else None,
         consent_marketing=data.consent_marketing,
@@ -211,6 +213,7 @@ def do_update_subscriber(subscriber: Subscriber, *, changes: dict, acting_user, 
     for name, value in profile.items():
         setattr(subscriber, name, value)
     subscriber.display_name = display_name_of(profile)
+    subscriber.name_key = name_key(subscriber.display_name)
 
     if "branch_id" in changes and changes["branch_id"] != subscriber.branch_id:
         if not Branch.objects.filter(pk=changes["branch_id"], is_active=True).exists():
