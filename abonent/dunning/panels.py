@@ -109,5 +109,6 @@ register_list_extension(
         cell=_cell,
         permission=Perm.DUNNING_VIEW,
         any_label=_("Any access"),
+        replaces_status=True,
     )
 )

@@ -7,12 +7,17 @@
   adds what the column shows to the page's one query (a subquery, never a query per row); ``filter(queryset,
   value)`` narrows the list by one of ``choices``; ``cell(subscriber)`` renders the annotated value.
 
-Both are shown only to users holding ``permission``. Like ``panels``, the apps register at ``ready()``.
+* ``register_identifier_lookup(IdentifierLookup(...))``: an identifier that names one subscriber exactly (an
+  account or contract number, a phone, a network login, an IP address, a MAC). A search for exactly that
+  value opens the subscriber's card instead of listing (``selectors.find_by_identifier``).
+
+Badges and list extensions are shown only to users holding ``permission``. Like ``panels``, the apps register
+at ``ready()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -38,10 +43,22 @@ class ListExtension:
     cell: Callable[..., SafeString]  # (subscriber) → HTML of the cell, from what ``annotate`` added
     permission: str | None = None
     any_label: str = ""  # the filter's "any" entry
+    # The cell stands in for the green "Active" of an open account in the list's status column (dunning's access
+    # state: an open account whose access is cut must not read "Active"), and has no column of its own.
+    replaces_status: bool = False
+
+
+@dataclass(frozen=True)
+class IdentifierLookup:
+    name: str
+    # The typed query (stripped) → ids of the subscribers whose identifier of this kind equals it, normalised as
+    # the identifier is stored; nothing when the query cannot be one. Each call is one indexed query at most.
+    find: Callable[[str], Iterable[int]]
 
 
 _badges: dict[str, Badge] = {}
 _list_extensions: dict[str, ListExtension] = {}
+_identifier_lookups: dict[str, IdentifierLookup] = {}
 
 
 def _visible(items, user) -> list:
@@ -79,3 +96,12 @@ def list_extensions_for(user) -> list[ListExtension]:
 
 def list_extension(name: str) -> ListExtension | None:
     return _list_extensions.get(name)
+
+
+def register_identifier_lookup(lookup: IdentifierLookup) -> IdentifierLookup:
+    _identifier_lookups[lookup.name] = lookup
+    return lookup
+
+
+def identifier_lookups() -> list[IdentifierLookup]:
+    return list(_identifier_lookups.values())

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from abonent.core.models import AuditEvent
 from abonent.staff.permissions import scope_to_branches
 
-from .extensions import list_extension, list_extensions_for
+from .extensions import identifier_lookups, list_extension, list_extensions_for
 from .models import ContactKind, ContactPoint, EquipmentAssignment, Subscriber
 from .search import ParsedQuery, Term, parse_query
 
@@ -418,6 +418,23 @@ def _matching_ids_pg(
     if ids is None:
         ids, _total = _trigram_sorted(qs, offset, count, cap=None)
     return ids, over_cap
+
+
+def find_by_identifier(user, query: str) -> Subscriber | None:
+    """The one subscriber the user may see whose account number, contract number, phone, login, IP address or
+    MAC (what the apps register, ``extensions.register_identifier_lookup``) is exactly the query; ``None`` when
+    there is none or more than one. Another branch's subscriber is never returned, and never counts: the user
+    learns nothing about it."""
+    query = (query or "").strip()
+    if not query or len(query) > MAX_QUERY_CHARS:
+        return None
+    ids: set[int] = set()
+    for lookup in identifier_lookups():
+        ids.update(lookup.find(query))
+    if not ids:
+        return None
+    found = list(visible_subscribers(user).filter(pk__in=ids).select_related("branch")[:2])
+    return found[0] if len(found) == 1 else None
 
 
 def get_subscriber(user, pk: int) -> Subscriber:

@@ -6,6 +6,7 @@ app_name = "subscribers"
 urlpatterns = [
     path("", views.subscriber_list, name="list"),
     path("new/", views.subscriber_create, name="create"),
+    path("quick/", views.subscriber_quick_search, name="quick"),
     path("<int:pk>/", views.subscriber_card, name="card"),
     path("<int:pk>/edit/", views.subscriber_edit, name="edit"),
     path("<int:pk>/close/", views.subscriber_close, name="close"),

@@ -32,11 +32,9 @@ from .history import history_lines
 from .panels import Panel, panels_for, register_panel, render_panel
 
 
-@require_perm(Perm.SUBSCRIBER_VIEW)
-def subscriber_list(request):
-    form = SubscriberFilterForm(request.GET or None, user=request.user)
+def _filters_of(form: SubscriberFilterForm) -> selectors.SubscriberFilters:
     data = form.cleaned_data if form.is_valid() else {}
-    filters = selectors.SubscriberFilters(
+    return selectors.SubscriberFilters(
         query=data.get("q") or "",
         branch_id=data["branch"].pk if data.get("branch") else None,
         status=data.get("status") or "",
@@ -44,21 +42,65 @@ def subscriber_list(request):
         group_id=data["group"].pk if data.get("group") else None,
         extra=form.extra_filters(),
     )
+
+
+@require_perm(Perm.SUBSCRIBER_VIEW)
+def subscriber_list(request):
+    form = SubscriberFilterForm(request.GET or None, user=request.user)
+    filters = _filters_of(form)
+    page_number = (form.cleaned_data.get("page") if form.is_valid() else None) or 1
+    if filters.query and not request.htmx and page_number == 1:
+        # A search submitted (Enter, the navbar's box) for exactly an account, contract, phone, login, IP or MAC
+        # of one subscriber the user may see opens the card. Live results as one types never jump.
+        found = selectors.find_by_identifier(request.user, filters.query)
+        if found is not None:
+            return redirect("subscribers:card", pk=found.pk)
     try:
-        page = selectors.search_subscribers(request.user, filters, page=data.get("page") or 1)
+        page = selectors.search_subscribers(request.user, filters, page=page_number, count=True)
     except ValidationError as exc:
         # A query too long to run: say why (``_results.html`` shows the errors on q) instead of a 500.
         apply_action_errors(form, exc)
         page = selectors.SearchPage(results=[], page=1, has_next=False, terms=[])
-    columns = list_extensions_for(request.user)
+    extensions = list_extensions_for(request.user)
+    status_cell = next((e for e in extensions if e.replaces_status), None)
+    columns = [e for e in extensions if not e.replaces_status]
     for subscriber in page.results:
         subscriber.extra_cells = [column.cell(subscriber) for column in columns]
+        subscriber.status_cell = status_cell.cell(subscriber) if status_cell and not subscriber.is_closed else None
     params = request.GET.copy()
     params.pop("page", None)
     context = {"form": form, "page": page, "query_string": params.urlencode(), "extra_columns": columns}
     if request.htmx and request.htmx.target == "results":
         return render(request, "subscribers/_results.html", context)
     return render(request, "subscribers/list.html", context)
+
+
+QUICK_RESULTS = 8
+
+
+@require_perm(Perm.SUBSCRIBER_VIEW)
+def subscriber_quick_search(request):
+    """The navbar's live search: the first few matches as a listbox (HTMX), an exact identifier's subscriber first."""
+    query = (request.GET.get("q") or "").strip()
+    context = {"query": query, "results": [], "exact": None, "message": ""}
+    if query:
+        try:
+            page = selectors.search_subscribers(
+                request.user, selectors.SubscriberFilters(query=query), page_size=QUICK_RESULTS
+            )
+        except ValidationError as exc:
+            context["message"] = " ".join(exc.messages)
+        else:
+            exact = selectors.find_by_identifier(request.user, query)
+            results = page.results
+            if exact is not None:
+                results = [exact, *(s for s in results if s.pk != exact.pk)][:QUICK_RESULTS]
+            context.update(results=results, exact=exact, has_more=page.has_next)
+            if page.query_too_short:
+                context["message"] = _("Type at least 3 characters to search.")
+            elif not results:
+                context["message"] = _("Nothing found.")
+    return render(request, "subscribers/_quick.html", context)
 
 
 @require_perm(Perm.SUBSCRIBER_CREATE)
