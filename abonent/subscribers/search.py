@@ -94,10 +94,17 @@ _WORD_CHARS = "0-9a-zа-я"
 
 
 def number_word_pattern(number: str) -> str:
-    """How a short number ("7", "12", "5а") must occur, as a regular expression that reads the same to
-    PostgreSQL and to SQLite. The trigram index takes "a word starting with 12" from it, so a street and
-    a house number meet in the index rather than in thousands of rows fetched to be checked."""
-    return f"[ /]{re.escape(number)}([ ,/|]|$)"
+    """How a short number ("7", "12", "5а") must occur inside the text, as a regular expression that reads the
+    same to PostgreSQL and to SQLite; at the very end of the text it is ``number_word_endings``. The trigram
+    index takes "a word that is 12" from this form and from the endings, so a street and a house number meet
+    in the index rather than in thousands of rows fetched to be checked. (One expression ending in
+    ``([ ,/|]|$)`` said the same, but pg_trgm extracts no trigram from it: at 1,000,000 subscribers
+    "Строителей 79" rechecked 25,000 rows, 196 ms, against 93 ms this way.)"""
+    return f"[ /]{re.escape(number)}[ ,/|]"
+
+
+def number_word_endings(number: str) -> tuple[str, str]:
+    return (f" {number}", f"/{number}")
 
 
 def word_start_pattern(term: str) -> str:
@@ -148,10 +155,12 @@ def name_pattern(words: list[str], initials: list[str]) -> str:
 @dataclass(frozen=True)
 class Term:
     """One condition on a subscriber's search text: ``value`` occurs in it, or, when ``regex`` is set, the
-    regular expression matches it (``value`` is then what the operator typed, folded)."""
+    regular expression matches it or the text ends with one of ``endings`` (``value`` is then what the operator
+    typed, folded)."""
 
     value: str
     regex: str | None = None
+    endings: tuple[str, ...] = ()
 
     @property
     def indexed(self) -> bool:
@@ -160,7 +169,14 @@ class Term:
 
     def matches(self, text: str) -> bool:
         """The rule the database applies (``selectors``), in Python."""
-        return self.value in text if self.regex is None else re.search(self.regex, text) is not None
+        if self.regex is None:
+            return self.value in text
+        return re.search(self.regex, text) is not None or text.endswith(self.endings)
+
+
+def number_term(number: str) -> Term:
+    """A short number as a whole word of the text (a house or a flat)."""
+    return Term(number, number_word_pattern(number), number_word_endings(number))
 
 
 @dataclass(frozen=True)
@@ -300,7 +316,7 @@ def _number_terms(tokens: list[_Token]) -> list[Term]:
 def _number_term(number: str) -> Term:
     if len(number) >= MIN_TERM_LENGTH and "/" not in number:
         return Term(number)
-    return Term(number, number_word_pattern(number))
+    return number_term(number)
 
 
 def _name_prefix(tokens: list[_Token]) -> NamePrefix | None:
@@ -350,7 +366,7 @@ def parse_query(query: str) -> ParsedQuery:
             if len(token.value) >= MIN_TERM_LENGTH:
                 terms.append(Term(token.value))
             elif token.value[:1].isdigit():
-                terms.append(Term(token.value, number_word_pattern(token.value)))
+                terms.append(number_term(token.value))
             else:
                 terms.append(Term(token.value, word_start_pattern(token.value)))
         elif token.kind == "initials":

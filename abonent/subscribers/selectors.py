@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.sql.datastructures import BaseTable
@@ -41,8 +41,10 @@ class SubscriberFilters:
 
 # How far the list counts its matches: "Found: 19", or "more than 1,000" without counting a million rows on
 # every keystroke. A count the search works out anyway (one page of results, the trigram step's total) is
-# exact at any size.
+# exact at any size. A count that would take longer than COUNT_TIMEOUT_MS says what the page proves ("more
+# than 25").
 COUNT_CAP = 1_000
+COUNT_TIMEOUT_MS = 60
 
 
 @dataclass
@@ -71,7 +73,10 @@ def visible_subscribers(user) -> QuerySet[Subscriber]:
 def _term_filter(term: Term) -> Q:
     if term.regex is None:
         return Q(search_text__contains=term.value)
-    return Q(search_text__regex=term.regex)
+    condition = Q(search_text__regex=term.regex)
+    for ending in term.endings:
+        condition |= Q(search_text__endswith=ending)
+    return condition
 
 
 # A query is bounded before it becomes SQL: each term is one more LIKE or regular expression over the search
@@ -191,7 +196,10 @@ def search_subscribers(
             total = offset + len(rows)
         if total is None:
             total = _capped_count(qs, terms)
-        result.count, result.count_exact = min(total, COUNT_CAP), total <= COUNT_CAP
+        if total is None:
+            result.count, result.count_exact = offset + page_size, False
+        else:
+            result.count, result.count_exact = min(total, COUNT_CAP), total <= COUNT_CAP
     return result
 
 
@@ -227,14 +235,24 @@ def _ranked_ids(
     return ids + more, None if rest_total is None else first_total + rest_total
 
 
-def _capped_count(qs: QuerySet, terms: list[Term]) -> int:
-    """How many rows match, counted up to ``COUNT_CAP + 1``. On PostgreSQL a query with a plain term is counted
-    through the trigram index (a bitmap of the candidates, then the heap until the cap): the planner would
-    otherwise scan the table in order for a term it expects often, and a rare one would take the whole scan."""
+def _capped_count(qs: QuerySet, terms: list[Term]) -> int | None:
+    """How many rows match, counted up to ``COUNT_CAP + 1``; ``None`` when that takes more than
+    ``COUNT_TIMEOUT_MS`` on PostgreSQL.
+
+    A query with a plain term is counted through the trigram index (a bitmap of the candidates, then the heap
+    until the cap): the planner would otherwise scan the table in order for a term it expects often, and a
+    rare one would take the whole scan. What the index cannot narrow is the budget's case: "Иванов И.П." has
+    55,000 candidates at 1,000,000 subscribers (everyone with "иванов" in the text) and a few hundred matches,
+    half a second of heap to count them all."""
     capped = qs.order_by().values("id")[: COUNT_CAP + 1]
-    steer = connection.vendor == "postgresql" and any(t.indexed for t in terms)
-    with _planner("seqscan", "indexscan", "indexonlyscan") if steer else nullcontext():
+    if connection.vendor != "postgresql":
         return capped.count()
+    steer = ("seqscan", "indexscan", "indexonlyscan") if any(t.indexed for t in terms) else ()
+    try:
+        with _planner(*steer, timeout_ms=COUNT_TIMEOUT_MS):
+            return capped.count()
+    except OperationalError:  # the statement timeout: show what the page proves
+        return None
 
 
 # --- PostgreSQL: which rows make the page -------------------------------------------------------------
@@ -298,21 +316,25 @@ class _ListOrderStretch(BaseTable):
 
 
 @contextmanager
-def _planner(*disabled: str):
-    """Switch planner methods off (``enable_<name>``) for the queries inside.
+def _planner(*disabled: str, timeout_ms: int | None = None):
+    """Switch planner methods off (``enable_<name>``) for the queries inside, and give each at most
+    ``timeout_ms`` when set (a query over it raises ``OperationalError``).
 
     ``SET LOCAL`` in a transaction of its own: nothing outlives it, even behind a transaction-pooling
-    proxy; inside a caller's transaction the defaults are put back on the way out. JIT goes off too: a
-    path the planner cannot avoid (a small table's scan) keeps its "disabled" cost of 10^10, which would
-    otherwise buy a JIT compilation slower than the query.
+    proxy; inside a caller's transaction the defaults are put back on the way out (or by the rollback of
+    its savepoint, when a query ran out of time). JIT goes off too: a path the planner cannot avoid (a
+    small table's scan) keeps its "disabled" cost of 10^10, which would otherwise buy a JIT compilation
+    slower than the query.
     """
-    names = [f"enable_{name}" for name in disabled] + ["jit"]
+    settings_ = {f"enable_{name}": "off" for name in disabled} | {"jit": "off"}
+    if timeout_ms is not None:
+        settings_["statement_timeout"] = str(int(timeout_ms))
     nested = connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("; ".join(f"SET LOCAL {name} = off" for name in names))
+        cursor.execute("; ".join(f"SET LOCAL {name} = {value}" for name, value in settings_.items()))
         yield
         if nested:
-            cursor.execute("; ".join(f"SET LOCAL {name} TO DEFAULT" for name in names))
+            cursor.execute("; ".join(f"SET LOCAL {name} TO DEFAULT" for name in settings_))
 
 
 def _walk(qs: QuerySet, rows: int, offset: int, count: int) -> list[int] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import OperationalError, connection
 from django.test import Client
 from django.urls import reverse
 
@@ -462,3 +463,24 @@ def test_the_quick_search_needs_a_login(db):
     response = Client().get(reverse("subscribers:quick"), {"q": "Иванов"})
 
     assert response.status_code == 302
+
+
+def test_a_count_that_would_take_too_long_says_what_the_page_proves(nineteen, operator, monkeypatch):
+    monkeypatch.setattr(selectors, "_capped_count", lambda qs, terms: None)
+
+    page = search_subscribers(operator, SubscriberFilters(status="active"), page=2, page_size=5, count=True)
+    body = client_of(operator).get(reverse("subscribers:list"), {"q": "Иванов"}).content.decode()
+
+    assert (page.count, page.count_exact) == (10, False)
+    assert "Found: 19" in body  # one page holds them all: no count needed
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="statement_timeout is PostgreSQL's")
+def test_the_count_budget_ends_a_slow_count_and_leaves_the_connection_usable(operator):
+    with pytest.raises(OperationalError), selectors._planner(timeout_ms=20), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(0.5)")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
+    assert search_subscribers(operator, SubscriberFilters(), count=True).count == 0
