@@ -8,18 +8,20 @@ so 37 monthly charges, a session a day on a NAS, notes and profile changes in th
 is timed.
 
 Timed: Django's test ``Client`` in this process, signed in as an operator without a branch limit, each request
-the whole server side of a page (middleware, view, queries, template), for: the list page; the search page for
-typical queries taken from seeded rows (a surname, surname and given name, surname and initials, street with
-house and flat, a phone in the "+7 916 123-45-67" form and an account number, both of which open the card: the
-redirect is what is timed); the card of the subscriber with the long history; and the dashboard
-(``dashboard:home``, reported as absent where this branch has none). Every answer is checked (status, the
-subscriber searched for on the page, the card a phone or account opens). Target (DESIGN.md §5): p95 ≤ 200 ms
-for each page at 1,000,000 subscribers. Progress goes to stderr; the last line on stdout is the JSON result.
+the whole server side of a page (middleware, view, queries, templates; ``ABONENT_DEBUG=0`` as in production),
+for: the list page; the search page for typical queries taken from seeded rows (a surname, surname and given
+name, surname and initials, street with house and flat, a phone in the "+7 916 123-45-67" form and an account
+number, both of which open the card: the redirect is what is timed); the card of the subscriber with the long
+history; and the dashboard (``dashboard:home``, reported as absent where this branch has none). Every answer is
+checked (status, the subscriber searched for on the page, the card a phone or account opens). Target
+(DESIGN.md §5): p95 ≤ 200 ms for each page at 1,000,000 subscribers. Progress goes to stderr; the last line on
+stdout is the JSON result.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import sys
 import time
@@ -30,6 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import base_parser, emit, log, percentile, prepare
 from subscriber_search import STREET_WORDS_DROPPED, Pool, _phone_plus
+
+# As production serves pages: templates parsed once (the cached loader), no debug toolbar of any kind.
+os.environ.setdefault("ABONENT_DEBUG", "0")
 
 NAME = "console_pages"
 TARGET_P95_MS = 200
