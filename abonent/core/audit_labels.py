@@ -131,6 +131,11 @@ def _formatted(field, value: str) -> str | None:
     return None
 
 
+# Keys a creation's snapshot carries that tell a reader nothing: the row's id and its own timestamps (the event has
+# its time).
+UNSHOWN_KEYS = frozenset({"id", "created_at", "updated_at"})
+
+
 def _empty(value) -> bool:
     return value in (None, "", [], {}, False)
 
@@ -154,5 +159,5 @@ def changes_of(event) -> list[Change]:
             display_value(event.object_type, name, event.after.get(name)),
         )
         for name in names
-        if not (_empty(event.before.get(name)) and _empty(event.after.get(name)))
+        if name not in UNSHOWN_KEYS and not (_empty(event.before.get(name)) and _empty(event.after.get(name)))
     ]
