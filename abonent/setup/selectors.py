@@ -17,6 +17,8 @@ from abonent.core.models import Branch
 from abonent.network.models import Nas
 from abonent.network.vendors import profile_for
 from abonent.network.vendors.base import RadiusClientConfig
+from abonent.payments.models import Agent
+from abonent.payments.selectors.gateway import gateway_overview
 from abonent.staff.permissions import Perm, has_perm
 
 from .models import SetupStep, Step
@@ -143,3 +145,23 @@ def radius_config(nas: Nas, *, server: str, secret: str | None = None) -> list[s
         message_authenticator=nas.require_message_authenticator,
     )
     return profile_for(nas.vendor).radius_config(config)
+
+
+def wizard_nas(done: dict[str, SetupStep]) -> tuple[Nas | None, str]:
+    """The NAS the wizard registered and Abonent's address as that NAS sees it, for the step's later visits."""
+    data = done[Step.NAS.value].data if Step.NAS.value in done else {}
+    nas = Nas.objects.filter(pk=data["nas_id"]).first() if data.get("nas_id") else None
+    return nas, data.get("radius_address", "")
+
+
+@dataclass(frozen=True)
+class PaymentChannels:
+    gateways: list
+    agents: int
+    fiscal_provider: str
+
+
+def payment_channels() -> PaymentChannels:
+    return PaymentChannels(
+        gateways=gateway_overview(), agents=Agent.objects.count(), fiscal_provider=settings.ABONENT_FISCAL_PROVIDER
+    )

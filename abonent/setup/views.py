@@ -11,9 +11,6 @@ from django.views.decorators.http import require_POST
 
 from abonent.core.company import company_details, company_profile, tax_settings
 from abonent.core.forms import apply_action_errors
-from abonent.network.models import Nas
-from abonent.payments.models import Agent
-from abonent.payments.selectors.gateway import gateway_overview
 from abonent.staff.permissions import Perm, require_perm
 
 from . import actions, selectors
@@ -44,13 +41,20 @@ def _render(request, step: Step | None, template: str, context: dict, *, done: d
         "steps": states,
         "steps_done_count": sum(1 for state in states if state.done),
         "step": step,
-        "step_done": step is not None and step.value in done,
         "time_zones": time_zone_names() if step in (Step.REGION, Step.BRANCHES) else [],
         **context,
     }
-    if status == 200 and any(getattr(form, "errors", None) for form in context.values() if hasattr(form, "is_bound")):
-        status = 422
     return render(request, template, context, status=status)
+
+
+def _status(form) -> int:
+    return 422 if form.errors else 200
+
+
+def _refused(form, exc: ValidationError, field_map: dict | None = None) -> None:
+    """An action's refusal on the fields it names, marked for the eye and for assistive technology."""
+    apply_action_errors(form, exc, field_map)
+    form.mark_invalid()
 
 
 @require_perm(Perm.SETUP_MANAGE)
@@ -68,11 +72,10 @@ def company(request):
         try:
             actions.do_save_company_step(acting_user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            apply_action_errors(form, exc)
-            form.mark_invalid()
+            _refused(form, exc)
         else:
             return _after(Step.COMPANY)
-    return _render(request, Step.COMPANY, "setup/company.html", {"form": form}, done=done)
+    return _render(request, Step.COMPANY, "setup/company.html", {"form": form}, done=done, status=_status(form))
 
 
 @require_perm(Perm.SETUP_MANAGE)
@@ -86,10 +89,10 @@ def taxes(request):
         try:
             actions.do_save_taxes_step(acting_user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            apply_action_errors(form, exc)
+            _refused(form, exc)
         else:
             return _after(Step.TAXES)
-    return _render(request, Step.TAXES, "setup/taxes.html", {"form": form}, done=done)
+    return _render(request, Step.TAXES, "setup/taxes.html", {"form": form}, done=done, status=_status(form))
 
 
 @require_perm(Perm.SETUP_MANAGE)
@@ -107,7 +110,7 @@ def region(request):
         try:
             actions.do_save_region_step(acting_user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            apply_action_errors(form, exc)
+            _refused(form, exc)
         else:
             if selectors.environment_lines(company_profile()):
                 return redirect(_step_url(Step.REGION))  # stay: the page says which lines to change
@@ -118,7 +121,53 @@ def region(request):
         "running": {"currency": settings.ABONENT_CURRENCY, "time_zone": settings.TIME_ZONE},
         "next_url": _step_url(NEXT[Step.REGION]),
     }
-    return _render(request, Step.REGION, "setup/region.html", context, done=done)
+    return _render(request, Step.REGION, "setup/region.html", context, done=done, status=_status(form))
+
+
+# --- the steps that add rows (branches, NAS, plans) and are finished by "Continue" ----------------------------
+
+
+def _branches_page(request, done: dict, form, *, error: str = "", status: int = 200):
+    context = {"form": form, "summary": selectors.summary(), "error": error}
+    return _render(request, Step.BRANCHES, "setup/branches.html", context, done=done, status=status)
+
+
+def _nas_page(request, done: dict, form, *, error: str = "", status: int = 200, created=None, secret=None):
+    """The NAS step. Right after ``created`` is registered its lines carry ``secret``, the one time it is shown
+    (this response is not a redirect, so the secret is in no URL or later page); else the lines of the NAS the
+    wizard made before, with a placeholder."""
+    shown, server = selectors.wizard_nas(done)
+    if created is not None:
+        shown = created
+    lines = selectors.radius_config(shown, server=server, secret=secret) if shown is not None else []
+    context = {
+        "form": form,
+        "summary": selectors.summary(),
+        "error": error,
+        "shown": shown,
+        "lines": lines,
+        "secret_shown": secret is not None,
+        # Text, not numbers: a port is not "1 812".
+        "ports": {"auth": str(settings.ABONENT_RADIUS_AUTH_PORT), "acct": str(settings.ABONENT_RADIUS_ACCT_PORT)},
+    }
+    return _render(request, Step.NAS, "setup/nas.html", context, done=done, status=status)
+
+
+def _plans_page(request, done: dict, form, *, error: str = "", status: int = 200):
+    context = {"form": form, "summary": selectors.summary(), "error": error}
+    return _render(request, Step.PLANS, "setup/plans.html", context, done=done, status=status)
+
+
+def _finish(request, step: Step, finish, page, blank_form):
+    """ "Continue" on a step that adds rows: done when the step's condition holds, else the step again with why."""
+    done = selectors.completed_steps()
+    if closed := _closed(step, done):
+        return closed
+    try:
+        finish(acting_user=request.user)
+    except ValidationError as exc:
+        return page(request, done, blank_form(), error=" ".join(exc.messages), status=422)
+    return _after(step)
 
 
 @require_perm(Perm.SETUP_MANAGE)
@@ -131,53 +180,29 @@ def branches(request):
         try:
             actions.do_add_branch(acting_user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            apply_action_errors(form, exc)
+            _refused(form, exc)
         else:
             return redirect(_step_url(Step.BRANCHES))
-    return _render(request, Step.BRANCHES, "setup/branches.html", _list_context(form), done=done)
-
-
-def _list_context(form, error: str = "") -> dict:
-    summary = selectors.summary()
-    return {"form": form, "summary": summary, "error": error}
-
-
-def _finish(request, step: Step, finish, template: str, form_class, **form_kwargs):
-    done = selectors.completed_steps()
-    if closed := _closed(step, done):
-        return closed
-    try:
-        finish(acting_user=request.user)
-    except ValidationError as exc:
-        context = _list_context(form_class(**form_kwargs), error=" ".join(exc.messages))
-        return _render(request, step, template, context, done=done, status=422)
-    return _after(step)
+    return _branches_page(request, done, form, status=_status(form))
 
 
 @require_POST
 @require_perm(Perm.SETUP_MANAGE)
 def branches_next(request):
     return _finish(
-        request, Step.BRANCHES, actions.do_finish_branches_step, "setup/branches.html", BranchForm, prefix="branch"
+        request, Step.BRANCHES, actions.do_finish_branches_step, _branches_page, lambda: BranchForm(prefix="branch")
     )
 
 
-def _nas_initial(request) -> dict:
-    return {
+def _nas_form(request, data=None) -> NasForm:
+    initial = {
         "name": "bras1",
         "vendor": "mikrotik",
         "secret": new_secret(),
         "interim_interval": 300,
         "radius_address": selectors.suggested_radius_address(request.get_host()),
     }
-
-
-def _nas_lines(done: dict) -> tuple[Nas | None, str, list[str]]:
-    """The NAS the wizard made and its lines (the secret as a placeholder), for a later visit."""
-    data = done[Step.NAS.value].data if Step.NAS.value in done else {}
-    nas = Nas.objects.filter(pk=data.get("nas_id")).first() if data.get("nas_id") else None
-    server = data.get("radius_address", "")
-    return nas, server, selectors.radius_config(nas, server=server) if nas is not None else []
+    return NasForm(data, prefix="nas", initial=initial)
 
 
 @require_perm(Perm.SETUP_MANAGE)
@@ -185,41 +210,23 @@ def nas(request):
     done = selectors.completed_steps()
     if closed := _closed(Step.NAS, done):
         return closed
-    form = NasForm(request.POST or None, prefix="nas", initial=_nas_initial(request))
-    created, secret = None, None
+    form = _nas_form(request, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             created = actions.do_add_first_nas(acting_user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            apply_action_errors(form, exc)
+            _refused(form, exc)
         else:
-            # The one page that shows the secret: not redirected, so it is never in a URL or a later page.
-            secret = form.cleaned_data["secret"]
             done = selectors.completed_steps()
-            form = NasForm(prefix="nas", initial=_nas_initial(request))
-    shown, server, lines = _nas_lines(done)
-    if created is not None:
-        server = done[Step.NAS.value].data["radius_address"]
-        shown, lines = created, selectors.radius_config(created, server=server, secret=secret)
-    context = {
-        **_list_context(form),
-        "shown": shown,
-        "server": server,
-        "lines": lines,
-        "secret_shown": secret is not None,
-        "ports": _ports(),
-    }
-    return _render(request, Step.NAS, "setup/nas.html", context, done=done)
-
-
-def _ports() -> dict:
-    return {"auth": settings.ABONENT_RADIUS_AUTH_PORT, "acct": settings.ABONENT_RADIUS_ACCT_PORT}
+            secret = form.cleaned_data["secret"]
+            return _nas_page(request, done, _nas_form(request), created=created, secret=secret)
+    return _nas_page(request, done, form, status=_status(form))
 
 
 @require_POST
 @require_perm(Perm.SETUP_MANAGE)
 def nas_next(request):
-    return _finish(request, Step.NAS, actions.do_finish_nas_step, "setup/nas.html", NasForm, prefix="nas")
+    return _finish(request, Step.NAS, actions.do_finish_nas_step, _nas_page, lambda: _nas_form(request))
 
 
 @require_perm(Perm.SETUP_MANAGE)
@@ -232,16 +239,16 @@ def plans(request):
         try:
             actions.do_add_first_plan(acting_user=request.user, **form.plan_values())
         except ValidationError as exc:
-            apply_action_errors(form, exc, {"download_kbps": "download_mbps", "upload_kbps": "upload_mbps"})
+            _refused(form, exc, {"download_kbps": "download_mbps", "upload_kbps": "upload_mbps"})
         else:
             return redirect(_step_url(Step.PLANS))
-    return _render(request, Step.PLANS, "setup/plans.html", _list_context(form), done=done)
+    return _plans_page(request, done, form, status=_status(form))
 
 
 @require_POST
 @require_perm(Perm.SETUP_MANAGE)
 def plans_next(request):
-    return _finish(request, Step.PLANS, actions.do_finish_plans_step, "setup/plans.html", PlanForm, prefix="plan")
+    return _finish(request, Step.PLANS, actions.do_finish_plans_step, _plans_page, lambda: PlanForm(prefix="plan"))
 
 
 @require_perm(Perm.SETUP_MANAGE)
@@ -252,11 +259,7 @@ def payments(request):
     if request.method == "POST":
         actions.do_finish_payments_step(acting_user=request.user)
         return _after(Step.PAYMENTS)
-    context = {
-        "gateways": gateway_overview(),
-        "agents": Agent.objects.count(),
-        "fiscal_provider": settings.ABONENT_FISCAL_PROVIDER,
-    }
+    context = {"channels": selectors.payment_channels()}
     return _render(request, Step.PAYMENTS, "setup/payments.html", context, done=done)
 
 

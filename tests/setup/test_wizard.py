@@ -355,3 +355,32 @@ def test_the_company_page_starts_from_the_settings_of_an_older_installation(admi
 
     assert 'value="ООО «Старая»"' in page and 'value="7707083893"' in page
     assert company_details().source == "settings"
+
+
+def test_continue_without_a_nas_is_refused_with_the_reason(admin_client):
+    walk(admin_client, through="branches")
+
+    refused = admin_client.post("/staff/setup/nas/next/")
+
+    assert refused.status_code == 422
+    page = refused.content.decode()
+    assert "Register the NAS first" in page and "on UDP 1812, and reports traffic on 1813;" in page
+    assert not SetupStep.objects.filter(step="nas").exists()
+
+
+def test_the_payment_channels_step_says_what_takes_money(admin_client):
+    walk(admin_client, through="plans")
+
+    page = admin_client.get("/staff/setup/payments/").content.decode()
+
+    assert 'data-channel="cash"' in page and 'href="/staff/payments/cashdesk/"' in page
+    assert 'data-channel="gateway-yookassa" data-configured="0"' in page and 'href="/staff/payments/gateways/"' in page
+    assert "0 agents" in page
+
+
+def test_the_menu_links_the_audit_log_and_the_wizard_by_permission(admin_client, operator_client):
+    admin_page = admin_client.get("/staff/subscribers/").content.decode()
+    operator_page = operator_client.get("/staff/subscribers/").content.decode()
+
+    assert 'href="/staff/audit/"' in admin_page and 'href="/staff/setup/"' in admin_page
+    assert 'href="/staff/audit/"' in operator_page and 'href="/staff/setup/"' not in operator_page
