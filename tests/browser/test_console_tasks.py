@@ -338,22 +338,21 @@ def test_engineer_disconnects_a_session(demo_server, browser):
 
     page = login(browser, demo_server, "engineer")
     open_card(page, demo_server, account)
+    row = None
     deadline = time.monotonic() + 20
-    while page.locator("#network-sessions button.disconnect").count() == 0:  # accounting is written in batches
+    while row is None or page.locator(f"#network-sessions tr[data-session='{row}'] button.disconnect").count() == 0:
+        # Accounting is written in batches: wait for the session's row, with its button.
         assert time.monotonic() < deadline, page.locator("#panel-network").inner_text()
         time.sleep(1)
+        found = query(demo_server, "SELECT id FROM network_session WHERE acct_session_id = ?", f"guide-{subscriber_id}")
+        row = found[0][0] if found else None
         page.reload()
     shot(page, "disconnect-session", focus="#panel-network")
     page.once("dialog", lambda dialog: dialog.accept())  # "Disconnect this session?"
-    page.locator("#network-sessions button.disconnect").first.click()
+    page.locator(f"#network-sessions tr[data-session='{row}'] button.disconnect").click()
     page.locator("#panel-network [role=status]").wait_for(timeout=10_000)
     assert username in page.locator("#panel-network [role=status]").inner_text()
-    requests = query(
-        demo_server,
-        """SELECT r.kind, r.reason FROM network_coarequest r JOIN network_session s ON s.id = r.session_id
-           WHERE s.acct_session_id = ?""",
-        f"guide-{subscriber_id}",
-    )
+    requests = query(demo_server, "SELECT kind, reason FROM network_coarequest WHERE session_id = ?", row)
     assert requests == [("disconnect", "staff")]
     shot(page, "disconnect-session-sent", focus="#panel-network")
     page.context.close()
