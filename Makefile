@@ -13,7 +13,8 @@ LOCK_FLAGS ?=
 LOCK = $(BIN)/uv pip compile pyproject.toml --group build --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" --quiet $(LOCK_FLAGS)
 
-.PHONY: install lock demo test test-sqlite test-properties lint check-migrations system-deps messages openapi bench clean
+.PHONY: install lock demo test test-sqlite test-properties lint check-migrations system-deps messages openapi bench clean \
+	guide-screenshots
 
 # Everything from the hashed lock (the runtime's pins plus the test tools), then the project itself without
 # dependencies and with the locked setuptools: nothing is fetched that the lock does not name and hash.
@@ -65,6 +66,10 @@ check-migrations: install
 
 messages: install
 	cd abonent && ../$(BIN)/abonent makemessages -l ru --no-obsolete --no-location && ../$(BIN)/abonent compilemessages -l ru
+
+# The operator's guide's pictures (docs/guide/): the browser tests of the main tasks in Russian and English.
+guide-screenshots: install system-deps
+	$(BIN)/python scripts/guide-screenshots
 
 openapi: install
 	$(BIN)/abonent export_openapi_schema --api abonent.api.urls.api --indent 2 --sorted --output docs/api/openapi.json

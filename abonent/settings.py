@@ -242,8 +242,11 @@ TASKS = {
 
 # Domain settings.
 ABONENT_CURRENCY = os.environ.get("ABONENT_CURRENCY", "RUB")
-# The ISP's name as printed on cash receipts and cash reports (the legal name: "ООО «Связь»").
-ABONENT_COMPANY_NAME = os.environ.get("ABONENT_COMPANY_NAME", "Abonent ISP")
+# The ISP's name as printed on cash receipts and cash reports (the legal name: "ООО «Связь»"). The first-run wizard
+# (/staff/setup/) stores the company's details in the database, which then win over these settings (core.company);
+# while the name is the placeholder and the wizard has not run, the console asks the administrator to run it.
+ABONENT_COMPANY_NAME_PLACEHOLDER = "Abonent ISP"
+ABONENT_COMPANY_NAME = os.environ.get("ABONENT_COMPANY_NAME", ABONENT_COMPANY_NAME_PLACEHOLDER)
 # The support phone subscribers are told to call (E.164; the portal shows it to a blocked subscriber).
 ABONENT_COMPANY_PHONE = os.environ.get("ABONENT_COMPANY_PHONE", "")
 ABONENT_PHONE_REGION = os.environ.get("ABONENT_PHONE_REGION", "RU")

@@ -1,6 +1,10 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from . import requisites
 
 
 class AuditEvent(models.Model):
@@ -97,3 +101,123 @@ class Sequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.last_value}"
+
+
+class TaxSystem(models.TextChoices):
+    """The company's tax system, as a cash receipt names it (ATOL ``sno``)."""
+
+    OSN = "osn", _("General (OSN)")
+    USN_INCOME = "usn_income", _("Simplified, on income (USN 6)")
+    USN_INCOME_OUTCOME = "usn_income_outcome", _("Simplified, income less expenses (USN 15)")
+    ESN = "esn", _("Unified agricultural tax (ESKhN)")
+    PATENT = "patent", _("Patent")
+
+
+class VatMode(models.TextChoices):
+    """How VAT is charged: the dated standard rate (ABONENT_FISCAL_VAT_RATES), none, or a simplified system's
+    reduced rate (since 2025 a USN company past the income threshold pays VAT at 5 or 7 percent)."""
+
+    AUTO = "auto", _("Standard rate (20, from 2026 22 percent; none on a simplified system)")
+    NONE = "none", _("No VAT")
+    VAT5 = "vat105", _("5 percent (simplified system)")
+    VAT7 = "vat107", _("7 percent (simplified system)")
+
+
+class CompanyProfile(models.Model):
+    """The one row of the ISP's own details: who it is on every invoice, act and receipt, its taxes, its currency
+    and time zone. Written by the first-run wizard (abonent/setup); until it exists, the ``ABONENT_COMPANY_*``
+    settings stand in (``core.company``). Documents copy the seller block when issued, so a change is not
+    retroactive."""
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
+    name = models.CharField(_("legal name"), max_length=255, help_text=_("As registered: ООО «Связь», ИП Петров П. П."))
+    inn = models.CharField(_("INN"), max_length=12, validators=[requisites.validate_inn])
+    kpp = models.CharField(
+        _("KPP"), max_length=9, blank=True, validators=[requisites.validate_kpp], help_text=_("Organisations only.")
+    )
+    ogrn = models.CharField(_("OGRN / OGRNIP"), max_length=15, blank=True, validators=[requisites.validate_ogrn])
+    address = models.CharField(_("legal address"), max_length=500)
+    phone = models.CharField(
+        _("support phone"), max_length=32, blank=True, help_text=_("The number subscribers are told to call.")
+    )
+    bank = models.CharField(_("bank"), max_length=255, blank=True)
+    bik = models.CharField(_("BIK"), max_length=9, blank=True, validators=[requisites.validate_bik])
+    account = models.CharField(
+        _("settlement account"), max_length=20, blank=True, validators=[requisites.validate_account_digits]
+    )
+    corr_account = models.CharField(
+        _("correspondent account"), max_length=20, blank=True, validators=[requisites.validate_account_digits]
+    )
+    director = models.CharField(_("director"), max_length=150, blank=True, help_text=_("Who signs the documents."))
+    accountant = models.CharField(_("chief accountant"), max_length=150, blank=True)
+    # Empty until the wizard's tax step: the ABONENT_FISCAL_SNO and ABONENT_FISCAL_VAT settings stand in.
+    tax_system = models.CharField(_("tax system"), max_length=20, choices=TaxSystem.choices, blank=True)
+    vat_mode = models.CharField(_("VAT"), max_length=10, choices=VatMode.choices, blank=True)
+    # What the installation was set up for; the processes run with ABONENT_CURRENCY and ABONENT_TIME_ZONE from
+    # their environment, and the wizard says which lines to change when the two differ.
+    currency = models.CharField(_("currency"), max_length=3, blank=True, validators=[requisites.validate_currency])
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, validators=[requisites.validate_time_zone])
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("company details")
+        verbose_name_plural = _("company details")
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="core_companyprofile_singleton")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        """The requisites against each other: an organisation (10-digit INN) has a KPP and a 13-digit OGRN, an
+        individual entrepreneur (12 digits) neither a KPP nor an OGRN but a 15-digit OGRNIP; the accounts' control
+        keys against the BIK."""
+        errors: dict[str, ValidationError] = {}
+        organisation = len(self.inn) == 10
+        if organisation and not self.kpp:
+            errors["kpp"] = ValidationError(_("An organisation has a KPP: give it."), code="kpp_required")
+        if len(self.inn) == 12 and self.kpp:
+            errors["kpp"] = ValidationError(_("An individual entrepreneur has no KPP."), code="kpp_not_expected")
+        if self.ogrn and len(self.inn) in (10, 12) and len(self.ogrn) != (13 if organisation else 15):
+            errors["ogrn"] = ValidationError(
+                _("An organisation has a 13-digit OGRN.")
+                if organisation
+                else _("An entrepreneur has a 15-digit OGRNIP."),
+                code="ogrn_kind",
+            )
+        bank_fields = {"bank": self.bank, "bik": self.bik, "account": self.account, "corr_account": self.corr_account}
+        if any(bank_fields.values()):
+            for field, value in bank_fields.items():
+                if not value:
+                    errors.setdefault(
+                        field, ValidationError(_("Give all four bank details, or none."), code="bank_incomplete")
+                    )
+        if len(self.bik) == 9 and self.bik.isdigit():
+            if len(self.account) == 20 and not requisites.account_key_is_valid(self.bik, self.account):
+                errors.setdefault(
+                    "account",
+                    ValidationError(
+                        _("This account does not match the BIK (its control key is wrong): check both."),
+                        code="account_key",
+                    ),
+                )
+            if len(self.corr_account) == 20 and not requisites.account_key_is_valid(
+                self.bik, self.corr_account, correspondent=True
+            ):
+                errors.setdefault(
+                    "corr_account",
+                    ValidationError(
+                        _("This correspondent account does not match the BIK (its control key is wrong)."),
+                        code="corr_account_key",
+                    ),
+                )
+        simplified = self.tax_system in (TaxSystem.USN_INCOME, TaxSystem.USN_INCOME_OUTCOME)
+        if self.vat_mode in (VatMode.VAT5, VatMode.VAT7) and not simplified:
+            errors["vat_mode"] = ValidationError(
+                _("The 5 and 7 percent rates are for a simplified tax system only."), code="vat_rate_not_simplified"
+            )
+        if self.vat_mode and not self.tax_system:
+            errors["tax_system"] = ValidationError(_("Choose the tax system."), code="tax_system_required")
+        if errors:
+            raise ValidationError(errors)

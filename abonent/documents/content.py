@@ -16,11 +16,11 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-from django.conf import settings
 from django.utils import translation
 from num2words import num2words
 
 from abonent.billing.calculations import add_months
+from abonent.core.company import company_details
 from abonent.core.money import ZERO, quantize
 from abonent.payments.fiscal.content import VAT_RATES, vat_code_for
 
@@ -111,22 +111,9 @@ def amount_in_words(amount: Decimal) -> str:
 
 
 def seller_block() -> dict:
-    """The company as settings describe it now; stored in each document, so a later change is not retroactive."""
-    s = settings
-    return {
-        "name": s.ABONENT_COMPANY_NAME,
-        "inn": s.ABONENT_COMPANY_INN or s.ABONENT_FISCAL_INN,
-        "kpp": s.ABONENT_COMPANY_KPP,
-        "ogrn": s.ABONENT_COMPANY_OGRN,
-        "address": s.ABONENT_COMPANY_ADDRESS,
-        "bank": s.ABONENT_COMPANY_BANK,
-        "bik": s.ABONENT_COMPANY_BIK,
-        "account": s.ABONENT_COMPANY_ACCOUNT,
-        "corr_account": s.ABONENT_COMPANY_CORR_ACCOUNT,
-        "director": s.ABONENT_COMPANY_DIRECTOR,
-        "accountant": s.ABONENT_COMPANY_ACCOUNTANT,
-        "phone": s.ABONENT_COMPANY_PHONE,
-    }
+    """The company as it is now: the first-run wizard's details in the database, else the settings
+    (``core.company``). Stored in each document, so a later change is not retroactive."""
+    return company_details().as_dict()
 
 
 def buyer_block(subscriber) -> dict:

@@ -6,3 +6,6 @@ class SetupConfig(AppConfig):
     name = "abonent.setup"
     label = "setup"
     verbose_name = _("First-run set-up")
+
+    def ready(self) -> None:
+        from . import audit_labels, seeding  # noqa: F401

@@ -44,3 +44,35 @@ class PasswordAndCodeForm(ConsoleForm):
         help_text=_("Six digits from your authenticator app, or one of your recovery codes."),
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "spellcheck": "false"}),
     )
+
+
+ACTOR_PROCESSES = "processes"
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class AuditFilterForm(ConsoleForm):
+    """The audit viewer's filters; every one optional (none: the newest events)."""
+
+    who = forms.ChoiceField(label=_("Who"), required=False)
+    subscriber = forms.CharField(
+        label=_("Subscriber"), required=False, max_length=255, help_text=_("Account number or the name's beginning.")
+    )
+    action = forms.ChoiceField(label=_("Action"), required=False)
+    date_from = forms.DateField(label=_("From"), required=False, widget=DATE_INPUT)
+    date_to = forms.DateField(label=_("To"), required=False, widget=DATE_INPUT)
+
+    def __init__(self, *args, staff_users=(), actions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["who"].choices = [
+            ("", _("Anyone")),
+            (ACTOR_PROCESSES, _("Processes (no person)")),
+            *((str(user.pk), user.get_full_name() or user.get_username()) for user in staff_users),
+        ]
+        self.fields["action"].choices = [("", _("Any action")), *actions]
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", forms.ValidationError(_("The end is before the start."), code="dates_reversed"))
+        return data

@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from abonent.core import audit
+from abonent.core.company import company_details
 from abonent.network.actions import SYSTEM_HOTSPOT_PREFIX
 
 from . import selectors
@@ -23,13 +24,14 @@ def render_sheet(series: VoucherSeries, *, acting_user, base_url: str = "") -> b
     check_series_branch(acting_user, series)  # the codes in clear
     cards = selectors.sheet_cards(series)
     public = settings.ABONENT_PUBLIC_URL or base_url.rstrip("/")
+    company = company_details()
     html = render_to_string(
         "vouchers/sheet.html",
         {
             "series": series,
             "cards": cards,
-            "company": settings.ABONENT_COMPANY_NAME,
-            "phone": getattr(settings, "ABONENT_COMPANY_PHONE", ""),
+            "company": company.name,
+            "phone": company.phone,
             "wifi": series.kind == SeriesKind.WIFI,
             "login_prefix": SYSTEM_HOTSPOT_PREFIX,
             "where": f"{public}/my/wifi/" if series.kind == SeriesKind.WIFI else f"{public}/my/pay/",

@@ -110,6 +110,7 @@ def _running_demo(var_dir: Path, *, subscribers: int = 200, extra_env: dict[str,
             "log": var_dir / "demo.log",
             "process": process,
             "radius_auth_port": radius_auth_port,
+            "radius_acct_port": radius_acct_port,
         }
     finally:
         process.send_signal(2)  # Ctrl-C, as an operator stops it

@@ -12,7 +12,7 @@ gets the debtor pool, or the usual one, at re-authentication.
 
 from __future__ import annotations
 
-from .base import Attributes, DebtorSettings, Speed, VendorProfile
+from .base import Attributes, DebtorSettings, RadiusClientConfig, Speed, VendorProfile
 
 
 class AccelPppProfile(VendorProfile):
@@ -23,6 +23,24 @@ class AccelPppProfile(VendorProfile):
 
     def debtor(self, debtor: DebtorSettings) -> Attributes:
         return [("L4-Redirect", 1), *super().debtor(debtor)]
+
+    def radius_config(self, config: RadiusClientConfig) -> list[str]:
+        """accel-ppp.conf's ``[radius]`` section (and the shaper reading Filter-Id). ``acct-timeout=0``: an
+        accounting outage must not end sessions; ``blast-protection=1`` (2025-07 and later) when Abonent requires
+        Message-Authenticator of this NAS."""
+        lines = [
+            "[radius]",
+            f"nas-identifier={config.nas_identifier}",
+            f"server={config.server},{config.secret},auth-port={config.auth_port},acct-port={config.acct_port},"
+            "req-limit=0,fail-timeout=0,max-fail=10",
+            f"dae-server=0.0.0.0:{config.coa_port},{config.secret}",
+            f"acct-interim-interval={config.interim_seconds}",
+            "acct-on=1",
+            "acct-timeout=0",
+        ]
+        if config.message_authenticator:
+            lines.append("blast-protection=1")
+        return [*lines, "[shaper]", "attr=Filter-Id"]
 
     def access_change(self, session, *, restricted, speed, debtor):
         """IPoE: accel-ppp re-reads L4-Redirect (and the shaper attribute) from a CoA-Request, no reconnect.

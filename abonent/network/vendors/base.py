@@ -76,6 +76,28 @@ class DebtorSettings:
     pool: str = ""
 
 
+@dataclass(frozen=True)
+class RadiusClientConfig:
+    """What a NAS is told to use Abonent as its RADIUS server (docs/radius.md, "Registering a NAS"): Abonent's
+    address as the NAS reaches it, the shared secret, Abonent's ports, the NAS's own CoA port and interim interval
+    (seconds), the name it sends as NAS-Identifier, whether Message-Authenticator is required of it."""
+
+    server: str
+    secret: str
+    auth_port: int
+    acct_port: int
+    coa_port: int
+    interim_seconds: int
+    nas_identifier: str
+    message_authenticator: bool = True
+
+    @property
+    def interim(self) -> str:
+        """The interval as RouterOS writes a time: ``5m``, ``90s``."""
+        minutes, seconds = divmod(self.interim_seconds, 60)
+        return f"{minutes}m" if minutes and not seconds else f"{self.interim_seconds}s"
+
+
 class VendorProfile:
     """Renders a NAS's attributes. Subclasses override the speed and debtor parts; the rest is RFC."""
 
@@ -87,6 +109,11 @@ class VendorProfile:
 
     def speed(self, speed: Speed) -> Attributes:
         raise NotImplementedError
+
+    def radius_config(self, config: RadiusClientConfig) -> list[str]:
+        """The NAS's configuration lines that point it at Abonent, to paste as they are; none for a NAS whose
+        syntax we do not know."""
+        return []
 
     def debtor(self, debtor: DebtorSettings) -> Attributes:
         """Attributes that put a session into the debtor redirect (payment page only)."""

@@ -18,7 +18,7 @@ below is the form Cisco's documentation gives; docs/radius.md ("Cisco ISG") cite
 
 from __future__ import annotations
 
-from .base import Attributes, DebtorSettings, Speed, VendorProfile
+from .base import Attributes, DebtorSettings, RadiusClientConfig, Speed, VendorProfile
 
 DEBTOR_SERVICE = "DEBTORS"
 
@@ -43,6 +43,23 @@ class CiscoProfile(VendorProfile):
 
     def debtor(self, debtor: DebtorSettings) -> Attributes:
         return [("Cisco-Account-Info", f"A{DEBTOR_SERVICE}"), *super().debtor(debtor)]
+
+    def radius_config(self, config: RadiusClientConfig) -> list[str]:
+        """The AAA part of docs/radius.md's template; the policy maps and the DEBTORS service are the router's."""
+        return [
+            "aaa new-model",
+            "radius server ABONENT",
+            f" address ipv4 {config.server} auth-port {config.auth_port} acct-port {config.acct_port}",
+            f" key {config.secret}",
+            "aaa group server radius ABONENT-GROUP",
+            " server name ABONENT",
+            "aaa authentication ppp default group ABONENT-GROUP",
+            "aaa authorization network default group ABONENT-GROUP",
+            "aaa accounting network default start-stop group ABONENT-GROUP",
+            "aaa server radius dynamic-author",
+            f" client {config.server} server-key {config.secret}",
+            f" port {config.coa_port}",
+        ]
 
     def access_change(self, session, *, restricted, speed, debtor):
         """ISG's service commands by CoA: activate the redirect service, or deactivate it."""

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.utils import timezone
 
+from abonent.core.company import TaxSettings, tax_settings
 from abonent.core.money import quantize
 
 from .base import FiscalError
@@ -73,8 +74,9 @@ def vat_rate_rows() -> list[tuple[dt.date, int]]:
 
 def vat_code_for(day: dt.date) -> str:
     """The VAT code of a receipt for money taken on ``day`` (the operator's local date)."""
-    mode = (settings.ABONENT_FISCAL_VAT or "auto").strip().lower()
-    if mode == "none" or (mode == "auto" and settings.ABONENT_FISCAL_SNO in NO_VAT_SNO):
+    taxes = tax_settings()
+    mode = (taxes.vat_mode or "auto").strip().lower()
+    if mode == "none" or (mode == "auto" and taxes.tax_system in NO_VAT_SNO):
         return "none"
     if mode != "auto":
         if mode not in VAT_RATES:
@@ -99,11 +101,11 @@ def vat_sum(amount: Decimal, code: str) -> Decimal | None:
     return quantize(amount * rate / (100 + rate))
 
 
-def company_block() -> dict:
+def company_block(taxes: TaxSettings | None = None) -> dict:
     inn = (settings.ABONENT_FISCAL_INN or "").strip()
     email = (settings.ABONENT_FISCAL_EMAIL or "").strip()
     address = (settings.ABONENT_FISCAL_PAYMENT_ADDRESS or "").strip()
-    sno = (settings.ABONENT_FISCAL_SNO or "").strip()
+    sno = (taxes or tax_settings()).tax_system
     if not re.fullmatch(r"\d{10}|\d{12}", inn):
         raise settings_problem("ABONENT_FISCAL_INN must be the company's INN: 10 or 12 digits")
     if not email or "@" not in email:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from abonent.billing.selectors import get_balance
 from abonent.core import clock
+from abonent.core.company import company_details
 from abonent.core.forms import apply_action_errors
 from abonent.core.money import format_money
 from abonent.staff.models import StaffUser
@@ -100,7 +100,7 @@ def receipt(request, pk):
     payment = selectors.get_payment(request.user, pk)
     context = {
         "payment": payment,
-        "company": settings.ABONENT_COMPANY_NAME,
+        "company": company_details().name,
         "words": amount_in_words(payment.amount),
         "address": payment.subscriber.addresses.order_by("id").first() if payment.subscriber_id else None,
     }
@@ -186,7 +186,7 @@ def cash_report(request, cashier_pk, date):
         "by_method": [(_method_label(method), amount) for method, amount in sorted(by_method.items())],
         "payments": list(selectors.cashier_payments(cashier.pk, day)),
         "refunds": list(selectors.cashier_refunds(cashier.pk, day)),
-        "company": settings.ABONENT_COMPANY_NAME,
+        "company": company_details().name,
         "cancelled": PaymentStatus.CANCELLED,
         "net_words": amount_in_words(cash_day.net_total if closed else totals.net_total),
     }

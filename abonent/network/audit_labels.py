@@ -1,0 +1,16 @@
+"""Names of this app's audit actions for the audit viewer (/staff/audit/) and the card's history
+(``core.audit_labels``); the card's own panel labels stay in its ``panels.py``."""
+
+from django.utils.translation import gettext_lazy as _
+
+from abonent.core.audit_labels import register_action_labels
+
+register_action_labels(
+    {
+        "network.nas_created": _("NAS added"),
+        "network.nas_updated": _("NAS changed"),
+        "network.pool_created": _("Address pool added"),
+        "network.usage_records_added": _("Traffic records added"),
+    },
+    fields={"secret_changed": _("shared secret changed")},
+)
