@@ -25,9 +25,7 @@ def fill_name_key(apps, schema_editor):
     table = Subscriber._meta.db_table
     last = 0
     while True:
-        rows = list(
-            Subscriber.objects.filter(pk__gt=last).order_by("pk").values_list("pk", "display_name")[:BATCH]
-        )
+        rows = list(Subscriber.objects.filter(pk__gt=last).order_by("pk").values_list("pk", "display_name")[:BATCH])
         if not rows:
             return
         last = rows[-1][0]
