@@ -175,7 +175,10 @@ class Term:
 
 
 def number_term(number: str) -> Term:
-    """A short number as a whole word of the text (a house or a flat)."""
+    """A number typed on its own: under three characters (or with a building, "5/2") a whole word of an address,
+    a house or a flat; longer, digits anywhere (a phone's last digits, flat 123)."""
+    if len(number) >= MIN_TERM_LENGTH and "/" not in number:
+        return Term(number)
     return Term(number, number_word_pattern(number), number_word_endings(number))
 
 
@@ -281,7 +284,7 @@ def _number_terms(tokens: list[_Token]) -> list[Term]:
     def flush() -> None:
         nonlocal house, building
         if house:
-            terms.append(_number_term(f"{house}/{building}" if building else house))
+            terms.append(number_term(f"{house}/{building}" if building else house))
         house, building = "", ""
 
     def flat(house_value: str, building_value: str, apartment: str) -> None:
@@ -308,15 +311,9 @@ def _number_terms(tokens: list[_Token]) -> list[Term]:
                 house = token.value
             else:
                 flush()
-                terms.append(_number_term(token.value))
+                terms.append(number_term(token.value))
     flush()
     return terms
-
-
-def _number_term(number: str) -> Term:
-    if len(number) >= MIN_TERM_LENGTH and "/" not in number:
-        return Term(number)
-    return number_term(number)
 
 
 def _name_prefix(tokens: list[_Token]) -> NamePrefix | None:
@@ -386,7 +383,3 @@ def parse_query(query: str) -> ParsedQuery:
 def query_terms(query: str) -> list[str]:
     """The terms of a query as typed (folded): ``parse_query(query).terms``' values."""
     return [t.value for t in parse_query(query).terms]
-
-
-def term_matches(term: Term, text: str) -> bool:
-    return term.matches(text)

@@ -51,7 +51,8 @@ COUNT_TIMEOUT_MS = 60
 class SearchPage:
     """One page of results, ranked: subscribers whose name starts with the typed name words first, then the other
     matches, each group by name. ``count`` is the number of matches when ``count_exact``, else a lower bound
-    (``COUNT_CAP``: "more than"); ``None`` when not asked for (the API) or nothing was searched."""
+    ("more than": ``COUNT_CAP``, or what the page proves when counting ran out of time); ``None`` when not asked
+    for (the API, the navbar)."""
 
     results: list[Subscriber]
     page: int

@@ -7,7 +7,8 @@ because PostgreSQL's ``lower()`` depends on the database's locale. On PostgreSQL
 "C"`` before the index is built: byte order, the order SQLite's default collation gives, so both engines list
 name matches in the same order and a prefix is one index range whatever the database's collation.
 
-Filling in takes about a minute per million subscribers (batches of 10,000, by id).
+Filling in rewrites every row (batches of 10,000, by id): 4 min 43 s for 1,000,000 subscribers on a shared
+2-core machine; ``VACUUM FULL subscribers_subscriber`` afterwards gives the space back.
 """
 
 from django.db import migrations, models
@@ -15,6 +16,7 @@ from django.db import migrations, models
 from abonent.core.migration_ops import PostgresOnlySQL
 
 BATCH = 10_000
+ALTER_NAME_KEY = "ALTER TABLE subscribers_subscriber ALTER COLUMN name_key TYPE varchar(255)"
 
 
 def fill_name_key(apps, schema_editor):
@@ -23,9 +25,7 @@ def fill_name_key(apps, schema_editor):
     table = Subscriber._meta.db_table
     last = 0
     while True:
-        rows = list(
-            Subscriber.objects.filter(pk__gt=last).order_by("pk").values_list("pk", "display_name")[:BATCH]
-        )
+        rows = list(Subscriber.objects.filter(pk__gt=last).order_by("pk").values_list("pk", "display_name")[:BATCH])
         if not rows:
             return
         last = rows[-1][0]
@@ -55,8 +55,8 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(fill_name_key, migrations.RunPython.noop, elidable=True),
         PostgresOnlySQL(
-            sql=['ALTER TABLE subscribers_subscriber ALTER COLUMN name_key TYPE varchar(255) COLLATE "C"'],
-            reverse_sql=['ALTER TABLE subscribers_subscriber ALTER COLUMN name_key TYPE varchar(255) COLLATE "default"'],
+            sql=[f'{ALTER_NAME_KEY} COLLATE "C"'],
+            reverse_sql=[f'{ALTER_NAME_KEY} COLLATE "default"'],
         ),
         migrations.AddIndex(
             model_name="subscriber",
