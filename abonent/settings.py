@@ -117,6 +117,8 @@ INSTALLED_APPS = [
     "abonent.bonuses",
     "abonent.documents",
     "abonent.portal",
+    # The finance pages: read billing, subscribers and dunning; nothing imports them.
+    "abonent.reports",
     # Above every domain app: the dashboard reads their figures, the first-run wizard writes their settings.
     "abonent.dashboard",
     "abonent.setup",

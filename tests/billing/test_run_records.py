@@ -84,7 +84,7 @@ def test_a_verification_records_ok_and_then_the_problems_it_finds(make_plan, sub
             cursor.execute("SET session_replication_role = DEFAULT")
     row, problems = verify_and_record(source="scheduled")
     assert (row.status, row.problems, row.source) == ("problems", 1, "scheduled")
-    assert row.first_problems == problems and "cached balance 5.00 but postings sum to -100.00" in problems[0]
+    assert row.first_problems == problems and "cached balance 5" in problems[0] and "sum to -100" in problems[0]
 
 
 def test_verify_now_queues_one_job_for_the_worker_and_the_job_fills_the_request(

@@ -9,6 +9,7 @@ import logging
 import time
 from functools import partial
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from abonent.core import audit, clock
@@ -80,7 +81,7 @@ def do_request_ledger_verification(*, acting_user) -> tuple[LedgerVerification, 
 
     check_perm(acting_user, Perm.LEDGER_VERIFY)
     # The requests are serialised on the author's row, so two concurrent posts of one person see each other.
-    type(acting_user).objects.select_for_update().filter(pk=acting_user.pk).values_list("pk", flat=True).first()
+    get_user_model().objects.select_for_update().filter(pk=acting_user.pk).values_list("pk", flat=True).first()
     pending = pending_verification()
     if pending is not None:
         return pending, False
