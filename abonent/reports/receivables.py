@@ -20,9 +20,11 @@ Branch limits apply to all of it (``scope_to_branches``).
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection, transaction
 from django.db.models import Case, DateField, F, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncDate
@@ -71,6 +73,22 @@ _WALK = """(SELECT MAX(w.day) FROM (
           WHERE p.account_id = billing_ledgeraccount.id AND t.effective_date >= %s
           GROUP BY t.effective_date) m
 ) w WHERE billing_ledgeraccount.balance - w.since_then > -0.005)"""
+
+
+@contextmanager
+def without_jit():
+    """PostgreSQL's JIT off for the queries inside (``SET LOCAL``, in a transaction of their own). The walk's subquery
+    is costed per debtor, so the planner's estimate passes the JIT thresholds and compiling took 1.4 s of a 2.4 s
+    summary at 70,000 debtors (EXPLAIN ANALYZE); the queries themselves run in milliseconds a thousand rows."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    nested = connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        yield
+        if nested:
+            cursor.execute("SET LOCAL jit TO DEFAULT")
 
 
 def window_start(today: dt.date) -> dt.date:
@@ -162,7 +180,9 @@ def ageing(user, *, today: dt.date | None = None) -> Ageing:
     by_branch: dict[int, dict[str, Cell]] = {}
     total = Cell()
     rows = debtors(user, today=today).values_list("subscriber__branch_id", "balance", "debt_since")
-    for branch_id, balance, since in rows.iterator(chunk_size=5000):
+    with without_jit():
+        rows = list(rows)
+    for branch_id, balance, since in rows:
         balance = quantize(balance)  # SQLite hands decimals back as floats
         key = bucket_of(since, today).key
         by_bucket[key].add(balance)

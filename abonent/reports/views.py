@@ -51,7 +51,8 @@ def _debtor_row(account, today):
 @require_perm(Perm.FINANCE_VIEW)
 def receivables_page(request):
     form, today, sort, order, qs = _receivables(request)
-    page = keyset_page(qs, ordering=order, cursor=request.GET.get("cursor"))
+    with receivables.without_jit():
+        page = keyset_page(qs, ordering=order, cursor=request.GET.get("cursor"))
     for account in page:
         _debtor_row(account, today)
     context = {
