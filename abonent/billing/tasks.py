@@ -46,7 +46,7 @@ def rate_usage() -> dict:
 
 # Every night, after the run (00:05), rating (00:20) and the month-end documents (03:00): the result is on the
 # ledger page, and a problem found is logged as an error (docs/operations.md).
-@periodic("billing.verify_ledger", daily_at=dt.time(4, 0))
+@periodic("billing.verify_ledger", daily_at=dt.time(4, 15))
 @task(queue_name="billing")
 def verify_ledger(verification_id: int | None = None) -> dict:
     """Verify the whole ledger and record the result: the daily job, or a request from the console (its row)."""

@@ -114,6 +114,6 @@ def test_the_daily_verification_is_a_scheduled_job():
     from abonent.core.scheduler import registered_jobs
 
     job = registered_jobs()["billing.verify_ledger"]
-    assert job.daily_at == dt.time(4, 0) and job.task is verify_ledger
+    assert job.daily_at == dt.time(4, 15) and job.task is verify_ledger
     verify_ledger.call()
     assert LedgerVerification.objects.get().source == "scheduled"
