@@ -30,7 +30,8 @@ turn (``ABONENT_BILLING_WORKERS``), so the database's work on one chunk overlaps
 deadlock aborts is retried whole. docs/scaling.md has the measurements behind these choices.
 A subscription whose plan has no price for a period, or whose balance is beyond what an account can sanely
 hold (``PARK_BALANCE``: a fee would overflow the column and abort the whole chunk), is parked: skipped,
-reported, never retried in a loop.
+reported, never retried in a loop. Each run leaves a ``BillingRunRecord`` with what it parked and why (billing/runs:
+one INSERT when it starts, one UPDATE when it ends).
 
 Online-only daily plans charge a day after a day online. Accounting may record that day after the run (an
 interim after 00:05, a spool replayed after an outage), so a day the run skips is kept as an ``UnbilledDay``
