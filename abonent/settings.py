@@ -117,6 +117,10 @@ INSTALLED_APPS = [
     "abonent.bonuses",
     "abonent.documents",
     "abonent.portal",
+    # The finance pages: read billing, subscribers and dunning; nothing imports them.
+    "abonent.reports",
+    # The subscriber list's export and bulk actions: call the subscribers', billing's and notifications' actions.
+    "abonent.bulk",
     # Above every domain app: the dashboard reads their figures, the first-run wizard writes their settings.
     "abonent.dashboard",
     "abonent.setup",

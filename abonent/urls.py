@@ -25,6 +25,8 @@ urlpatterns = [
     path("staff/vouchers/", include("abonent.vouchers.urls")),
     path("staff/bonuses/", include("abonent.bonuses.urls")),
     path("staff/documents/", include("abonent.documents.urls")),
+    path("staff/reports/", include("abonent.reports.urls")),
+    path("staff/bulk/", include("abonent.bulk.urls")),
     path("staff/dashboard/", include("abonent.dashboard.urls")),
     path("staff/setup/", include("abonent.setup.urls")),
     path("notifications/", include("abonent.notifications.public_urls")),

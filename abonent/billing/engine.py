@@ -30,7 +30,8 @@ turn (``ABONENT_BILLING_WORKERS``), so the database's work on one chunk overlaps
 deadlock aborts is retried whole. docs/scaling.md has the measurements behind these choices.
 A subscription whose plan has no price for a period, or whose balance is beyond what an account can sanely
 hold (``PARK_BALANCE``: a fee would overflow the column and abort the whole chunk), is parked: skipped,
-reported, never retried in a loop.
+reported, never retried in a loop. Each run leaves a ``BillingRunRecord`` with what it parked and why (billing/runs:
+one INSERT when it starts, one UPDATE when it ends).
 
 Online-only daily plans charge a day after a day online. Accounting may record that day after the run (an
 interim after 00:05, a spool replayed after an outage), so a day the run skips is kept as an ``UnbilledDay``
@@ -52,6 +53,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -73,6 +75,8 @@ from .models import (
 )
 from .periods import amount_for, period_for
 from .pricing.rules import Context, RunPricing, discount, effective_price
+from .runs import recording
+from .runs.models import ParkReason
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +118,14 @@ plans_switched = Signal()
 fees_charged = Signal()
 
 
+class Parked(NamedTuple):
+    """A subscription the run left uncharged: ``why`` in words for the log, ``reason`` a ``ParkReason``."""
+
+    subscription_id: int
+    why: str
+    reason: str
+
+
 @dataclass
 class PlanInfo:
     plan: Plan
@@ -132,8 +144,10 @@ class RunResult:
     subscriptions: int = 0
     chunks: int = 0
     seconds: float = 0.0
-    parked: list[tuple[int, str]] = field(default_factory=list)
+    parked: list[Parked] = field(default_factory=list)
     workers: int = 1
+    # Days of online-only plans left for a later run (``UnbilledDay``): no day online before them yet.
+    unbilled: int = 0
 
 
 @dataclass(frozen=True)
@@ -170,7 +184,8 @@ class _Outcome:
     subscriptions: int = 0
     charges: int = 0
     amount: Decimal = Decimal("0.00")
-    parked: list[tuple[int, str]] = field(default_factory=list)
+    parked: list[Parked] = field(default_factory=list)
+    unbilled: int = 0
 
 
 class BillingRun:
@@ -217,6 +232,17 @@ class BillingRun:
         return self.result
 
     def run(self) -> RunResult:
+        """Charge everything due, chunk by chunk, and leave a ``BillingRunRecord`` of it (billing/runs)."""
+        record = recording.start(self.as_of)
+        try:
+            self._run()
+        except BaseException as exc:
+            recording.fail(record, self.result, exc)
+            raise
+        recording.finish(record, self.result)
+        return self.result
+
+    def _run(self) -> None:
         started = time.monotonic()
         self._load_catalog()
         bounds = self._chunk_bounds()
@@ -243,7 +269,6 @@ class BillingRun:
             len(bounds),
             workers,
         )
-        return self.result
 
     @contextlib.contextmanager
     def _sqlite_cache(self):
@@ -317,6 +342,7 @@ class BillingRun:
             self.result.charges += outcome.charges
             self.result.amount += outcome.amount
             self.result.parked.extend(outcome.parked)
+            self.result.unbilled += outcome.unbilled
 
     def _charge_locked(self, ids, bounds) -> _Outcome:
         with connection.cursor() as cursor:
@@ -330,7 +356,7 @@ class BillingRun:
             # The few subscriptions an individual, group or bundle price or a personal promotion touches.
             contexts = {} if self.pricing.empty else self.pricing.contexts([(r[0], r[1], r[2], r[5]) for r in rows])
             charges, cursors, switched, parked, unbilled = self._price(rows, online, contexts)
-            outcome = _Outcome(subscriptions=len(rows), parked=parked)
+            outcome = _Outcome(subscriptions=len(rows), parked=parked, unbilled=len(unbilled))
             if self.pg:
                 outcome.charges, outcome.amount = chunk_writes.write_postgresql(
                     cursor, charges, cursors, created_at=self.created_at, as_of=self.as_of
@@ -425,14 +451,14 @@ class BillingRun:
 
     def _price(
         self, rows: list[tuple], online: set, contexts: dict | None = None
-    ) -> tuple[list[tuple], list[tuple], list[PlanSwitch], list[tuple[int, str]], list[tuple]]:
+    ) -> tuple[list[tuple], list[tuple], list[PlanSwitch], list[Parked], list[tuple]]:
         """The charges due for the locked rows, their new cursors, the plan changes they put in force and the
         days of online-only plans left unbilled; pure Python, no queries."""
         as_of, periods, one_day = self.as_of, self._periods, dt.timedelta(days=1)
         charges: list[tuple[int, int, int, _Period, int]] = []
         cursors: list[tuple] = []
         switched: list[PlanSwitch] = []
-        parked: list[tuple[int, str]] = []
+        parked: list[Parked] = []
         unbilled: list[tuple[int, dt.date, int, int]] = []
         for (
             subscription_id,
@@ -446,10 +472,11 @@ class BillingRun:
             cycle,
             balance,
         ) in rows:
-            start, current, count, why = next_on, plan_id, 0, None
+            start, current, count, why, reason = next_on, plan_id, 0, None, ParkReason.NO_PRICE
             context = contexts.get(subscription_id) if contexts else None
             if balance is not None and abs(balance) >= PARK_BALANCE:
-                parked.append((subscription_id, f"balance {balance} is beyond {PARK_BALANCE}"))
+                why = f"balance {balance} is beyond {PARK_BALANCE}"
+                parked.append(Parked(subscription_id, why, ParkReason.BALANCE))
                 logger.warning("billing run %s: subscription %s parked: balance %s", as_of, subscription_id, balance)
                 continue
             while start <= as_of:
@@ -467,7 +494,7 @@ class BillingRun:
                     break
                 count += 1
                 if count > MAX_PERIODS_PER_RUN:
-                    why = f"more than {MAX_PERIODS_PER_RUN} periods due"
+                    why, reason = f"more than {MAX_PERIODS_PER_RUN} periods due", ParkReason.TOO_MANY_PERIODS
                     break
                 # A fee discounted whole is not charged at all, as a zero fee is not: a free period.
                 if period.amount > period.discount:
@@ -477,7 +504,7 @@ class BillingRun:
                         charges.append((subscription_id, subscriber_id, account_id, period, cycle))
                 start = period.end
             if why:
-                parked.append((subscription_id, why))
+                parked.append(Parked(subscription_id, why, reason))
                 logger.warning("billing run %s: subscription %s parked: %s", as_of, subscription_id, why)
             if start != next_on or current != plan_id:
                 cursors.append((subscription_id, start, current, pending_id, pending_from))

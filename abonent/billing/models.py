@@ -552,3 +552,6 @@ class UnbilledDay(models.Model):
 # (billing/pricing), and what rating has rated (billing/rating: traffic per period, time online, time packages).
 from .pricing.models import Bundle, BundleItem, PriceOverride, Promotion  # noqa: E402, F401
 from .rating.models import TimePackagePurchase, TimeRating, UsageRating  # noqa: E402, F401
+
+# What the billing run and the ledger's verification leave behind (billing/runs): run records, parked subscriptions.
+from .runs.models import BillingRunRecord, LedgerVerification, ParkedSubscription  # noqa: E402, F401

@@ -363,8 +363,15 @@ def change_moment(plan: Plan, now: dt.datetime):
 
 
 def preview_plan_change(
-    subscription: Subscription, plan: Plan, *, force: bool = False, now: dt.datetime | None = None
+    subscription: Subscription,
+    plan: Plan,
+    *,
+    force: bool = False,
+    now: dt.datetime | None = None,
+    at_period_end: bool = False,
 ) -> PlanChangePreview:
+    """What changing to ``plan`` does now: an upgrade (or a ``force``d downgrade) at once with proration, a downgrade at
+    the next period; ``at_period_end``: any change at the next period (the bulk plan change), nothing charged now."""
     from django.utils import timezone
 
     from abonent.core import clock
@@ -380,7 +387,7 @@ def preview_plan_change(
     upgrade = new_price.monthly_fee >= old_price.monthly_fee
     balance = get_balance(subscription.subscriber).balance
     charged_ahead = subscription.next_charge_on > today
-    if not (upgrade or force) and charged_ahead:
+    if charged_ahead and (at_period_end or not (upgrade or force)):
         return PlanChangePreview(
             subscription.pk, subscription.plan_id, plan.pk, False, subscription.next_charge_on, ZERO, ZERO, balance
         )
@@ -399,6 +406,7 @@ def checked_preview(
     force: bool = False,
     channel: str = "staff",
     now: dt.datetime | None = None,
+    at_period_end: bool = False,
 ) -> PlanChangePreview:
     """``preview_plan_change``, refusing with ``do_change_plan``'s codes a change it would refuse: a preview
     never shows amounts for a change that cannot be confirmed, and the action confirms through this too."""
@@ -420,7 +428,7 @@ def checked_preview(
             {"plan": ValidationError(_("This plan is not offered to this subscriber."), code="plan_not_offered")}
         )
     try:
-        return preview_plan_change(subscription, plan, force=force, now=now)
+        return preview_plan_change(subscription, plan, force=force, now=now, at_period_end=at_period_end)
     except NoPriceError as exc:
         raise ValidationError(
             {"plan": ValidationError(_("The plan has no price on this date."), code="plan_without_price")}

@@ -44,6 +44,19 @@ def rate_usage() -> dict:
     }
 
 
+# Every night, after the run (00:05), rating (00:20) and the month-end documents (03:00): the result is on the
+# ledger page, and a problem found is logged as an error (docs/operations.md).
+@periodic("billing.verify_ledger", daily_at=dt.time(4, 15))
+@task(queue_name="billing")
+def verify_ledger(verification_id: int | None = None) -> dict:
+    """Verify the whole ledger and record the result: the daily job, or a request from the console (its row)."""
+    from .runs.models import VerificationSource
+    from .runs.verification import verify_and_record
+
+    row, problems = verify_and_record(source=VerificationSource.SCHEDULED, verification_id=verification_id)
+    return {"verification": row.pk if row else None, "status": row.status if row else None, "problems": len(problems)}
+
+
 @periodic("billing.expire_promised_payments", every=dt.timedelta(hours=1))
 @task(queue_name="billing")
 def expire_promised_payments() -> int:

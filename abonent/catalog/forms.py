@@ -132,6 +132,28 @@ class PlanPriceForm(ConsoleForm):
         }
 
 
+class PlanFilterForm(ConsoleForm):
+    q = forms.CharField(
+        label=_("Name or code"),
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
+    )
+    service = forms.ModelChoiceField(
+        label=_("Service"), required=False, queryset=Service.objects.order_by("name"), empty_label=_("Any service")
+    )
+    state = forms.ChoiceField(
+        label=_("State"),
+        required=False,
+        choices=[
+            ("", _("Any")),
+            ("offered", _("Offered")),
+            ("not_offered", _("Not offered")),
+            ("archived", _("Archived")),
+        ],
+    )
+
+
 class PlanCreateForm(ConsoleForm):
     code = forms.SlugField(label=_("Code"), max_length=50, help_text=_("Latin letters, digits and dashes."))
     name = forms.CharField(label=_("Name"), max_length=150)

@@ -7,6 +7,7 @@ app_name = "catalog"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="catalog:plans", permanent=False)),
     path("plans/", views.plan_list, name="plans"),
+    path("plans/export/", views.plan_list_export, name="plans_export"),
     path("plans/new/", views.plan_create, name="plan_create"),
     path("plans/<int:pk>/", views.plan_detail, name="plan"),
     path("plans/<int:pk>/prices/", views.price_add, name="price_add"),

@@ -8,20 +8,22 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Prefetch, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from abonent.core import clock
 from abonent.core.forms import apply_action_errors
+from abonent.core.listing import MONEY_FORMAT, Column, Sorting, export_response, keyset_page, query_without
 from abonent.staff.permissions import Perm, has_perm, require_perm
 
 from . import actions, selectors
-from .forms import PlanCreateForm, PlanPriceForm, TurboForm, bytes_to_gb, kbps_to_mbps
+from .forms import PlanCreateForm, PlanFilterForm, PlanPriceForm, TurboForm, bytes_to_gb, kbps_to_mbps
 from .models import Plan, PlanPrice, Service, Turbo
 
 
@@ -59,23 +61,52 @@ class TurboRow:
         return cls(turbo, kbps_to_mbps(turbo.download_kbps), kbps_to_mbps(turbo.upload_kbps))
 
 
-# Reads the catalog's selectors do not offer yet (the whole list with archived plans, today's price of
-# many plans at once); two queries whatever the number of plans.
+# Reads the catalog's selectors do not offer yet (a page of plans with archived ones, today's price of many plans
+# at once); two queries a page whatever the number of plans.
+
+PLAN_PAGE = 50
+# The list's sorts (core.listing.Sorting): offered before archived, by service and name; by name; by code.
+PLAN_SORTING = Sorting(
+    {
+        "service": ("is_archived", "service__name", "name", "id"),
+        "name": ("name", "id"),
+        "code": ("code", "id"),
+    },
+    default="service",
+)
 
 
-def _plans_with_price_today():
-    today = clock.today()
-    plans = Plan.objects.select_related("service").prefetch_related(
+def _with_price_today(plans):
+    return plans.select_related("service").prefetch_related(
         Prefetch(
             "prices",
-            queryset=PlanPrice.objects.filter(valid_from__lte=today).order_by("-valid_from"),
+            queryset=PlanPrice.objects.filter(valid_from__lte=clock.today()).order_by("-valid_from"),
             to_attr="prices_to_date",
         )
     )
-    return [
-        PlanRow.of(plan, plan.prices_to_date[0] if plan.prices_to_date else None)
-        for plan in plans.order_by("is_archived", "service__name", "name")
-    ]
+
+
+def _row(plan: Plan) -> PlanRow:
+    return PlanRow.of(plan, plan.prices_to_date[0] if plan.prices_to_date else None)
+
+
+def _plans(request):
+    form = PlanFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    plans = Plan.objects.all()
+    if text := (data.get("q") or "").strip():
+        plans = plans.filter(Q(name__icontains=text) | Q(code__icontains=text))
+    if data.get("service"):
+        plans = plans.filter(service=data["service"])
+    state = data.get("state") or ""
+    if state == "archived":
+        plans = plans.filter(is_archived=True)
+    elif state == "offered":
+        plans = plans.filter(is_archived=False, is_public=True)
+    elif state == "not_offered":
+        plans = plans.filter(is_archived=False, is_public=False)
+    sort, order = PLAN_SORTING.choose(request.GET.get("sort"))
+    return form, plans, sort, order
 
 
 def _price_today(plan: Plan) -> PlanPrice | None:
@@ -87,11 +118,40 @@ def _price_today(plan: Plan) -> PlanPrice | None:
 
 @require_perm(Perm.BILLING_VIEW)
 def plan_list(request):
-    return render(
-        request,
-        "catalog/plan_list.html",
-        {"rows": _plans_with_price_today(), "can_manage": has_perm(request.user, Perm.CATALOG_MANAGE)},
-    )
+    form, plans, sort, order = _plans(request)
+    page = keyset_page(_with_price_today(plans), ordering=order, cursor=request.GET.get("cursor"), size=PLAN_PAGE)
+    context = {
+        "form": form,
+        "page": page,
+        "rows": [_row(plan) for plan in page],
+        "sort": sort,
+        "query_string": query_without(request.GET, "cursor", "format"),
+        "sort_query": query_without(request.GET, "cursor", "format", "sort"),
+        "can_manage": has_perm(request.user, Perm.CATALOG_MANAGE),
+    }
+    return render(request, "catalog/plan_list.html", context)
+
+
+PLAN_COLUMNS = [
+    Column(gettext_lazy("Code"), lambda r: r.plan.code),
+    Column(gettext_lazy("Plan"), lambda r: r.plan.name),
+    Column(gettext_lazy("Service"), lambda r: r.plan.service.name),
+    Column(gettext_lazy("Charge mode"), lambda r: r.plan.get_charge_mode_display()),
+    Column(gettext_lazy("Download, Mbit/s"), lambda r: r.download_mbps),
+    Column(gettext_lazy("Upload, Mbit/s"), lambda r: r.upload_mbps),
+    Column(gettext_lazy("Price today"), lambda r: r.price.monthly_fee if r.price else None, MONEY_FORMAT),
+    Column(gettext_lazy("Daily fee"), lambda r: r.price.daily_fee if r.price else None, MONEY_FORMAT),
+    Column(gettext_lazy("Included traffic, GB"), lambda r: r.included_gb),
+    Column(gettext_lazy("Offered"), lambda r: r.plan.is_public and not r.plan.is_archived),
+    Column(gettext_lazy("Archived"), lambda r: r.plan.is_archived),
+]
+
+
+@require_perm(Perm.BILLING_VIEW)
+def plan_list_export(request):
+    _form, plans, _sort, order = _plans(request)
+    rows = (_row(plan) for plan in _with_price_today(plans).order_by(*order).iterator(chunk_size=500))
+    return export_response(request.GET.get("format", ""), "plans", PLAN_COLUMNS, rows)
 
 
 @require_perm(Perm.BILLING_VIEW)

@@ -191,6 +191,33 @@ def keyset_page(
     )
 
 
+@dataclass(frozen=True)
+class Sorting:
+    """The sorts a list offers: ``orders`` maps a column's key to its keyset order, ascending and ending in a unique
+    field (``{"amount": ("amount", "id")}``); ``-key`` is that order reversed. The ``sort`` parameter is untrusted:
+    any value not offered is the ``default`` (a key, with ``-`` for descending)."""
+
+    orders: dict[str, tuple[str, ...]]
+    default: str
+
+    def choose(self, value: str | None) -> tuple[str, list[str]]:
+        """The sort in force (``value`` if offered, else the default) and its keyset order."""
+        value = (value or "").strip()
+        if value.removeprefix("-") not in self.orders:
+            value = self.default
+        order = list(self.orders[value.removeprefix("-")])
+        return value, _reversed(order) if value.startswith("-") else order
+
+
+def query_without(params, *names: str) -> str:
+    """``params`` (a QueryDict) url-encoded without ``names``: the filters a pager, a sort link or an export button
+    carries on (never the cursor, which belongs to one order and one page)."""
+    params = params.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()
+
+
 # --- export -------------------------------------------------------------------------------------------
 
 

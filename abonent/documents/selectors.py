@@ -28,8 +28,8 @@ def visible_documents(user) -> QuerySet[Document]:
     return Document.objects.filter(subscriber__in=visible_subscribers(user).values("pk"))
 
 
-def list_documents(user, filters: DocumentFilters, *, limit: int = PAGE) -> tuple[list[Document], int | None]:
-    """A page of documents, newest first, and the id to pass as ``before_id`` for the next page (or ``None``)."""
+def filtered_documents(user, filters: DocumentFilters) -> QuerySet[Document]:
+    """The documents ``user`` sees matching ``filters`` (all but ``before_id``), unordered."""
     qs = visible_documents(user).select_related("subscriber")
     if filters.kind:
         qs = qs.filter(kind=filters.kind)
@@ -39,6 +39,12 @@ def list_documents(user, filters: DocumentFilters, *, limit: int = PAGE) -> tupl
         qs = qs.filter(period_start__gte=start, period_start__lt=end)
     if filters.subscriber_id is not None:
         qs = qs.filter(subscriber_id=filters.subscriber_id)
+    return qs
+
+
+def list_documents(user, filters: DocumentFilters, *, limit: int = PAGE) -> tuple[list[Document], int | None]:
+    """A page of documents, newest first, and the id to pass as ``before_id`` for the next page (or ``None``)."""
+    qs = filtered_documents(user, filters)
     if filters.before_id is not None:
         qs = qs.filter(pk__lt=filters.before_id)
     rows = list(qs.order_by("-pk")[: limit + 1])

@@ -7,6 +7,7 @@ from . import views
 app_name = "documents"
 urlpatterns = [
     path("", views.document_list, name="list"),
+    path("list-export/", views.document_list_export, name="list_export"),
     path("<int:pk>/", views.document_detail, name="detail"),
     path("<int:pk>/pdf/", views.document_pdf, name="pdf"),
     path("<int:pk>/correct/", views.document_correct, name="correct"),

@@ -10,10 +10,12 @@ from django.db import OperationalError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from abonent.core.deadlines import is_deadline
 from abonent.core.forms import apply_action_errors
+from abonent.core.listing import MONEY_FORMAT, Column, Sorting, export_response, keyset_page, query_without
 from abonent.staff.permissions import Perm, allowed_branch_ids, has_perm, require_perm
 from abonent.subscribers.models import Subscriber
 from abonent.subscribers.selectors import get_subscriber, visible_subscribers
@@ -48,8 +50,11 @@ def stored_pdf_response(document, *, inline: bool = False) -> HttpResponse:
         )
 
 
-@require_perm(Perm.DOCUMENT_VIEW)
-def document_list(request):
+# The list's sorts (core.listing.Sorting): the newest first by default, by document date, by total.
+DOCUMENT_SORTING = Sorting({"issued": ("id",), "date": ("date", "id"), "total": ("total", "id")}, default="-issued")
+
+
+def _listing(request):
     form = DocumentFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     subscriber_id = None
@@ -61,23 +66,48 @@ def document_list(request):
     elif (pk := _as_int(request.GET.get("subscriber", ""))) is not None:
         subscriber_id = get_subscriber(request.user, pk).pk
     filters = selectors.DocumentFilters(
-        kind=data.get("kind") or "",
-        month=data.get("month"),
-        subscriber_id=subscriber_id,
-        before_id=_as_int(request.GET.get("before", "")),
+        kind=data.get("kind") or "", month=data.get("month"), subscriber_id=subscriber_id
     )
-    documents, next_before = selectors.list_documents(request.user, filters)
-    query = request.GET.copy()
-    query.pop("before", None)
-    if next_before:
-        query["before"] = str(next_before)
+    sort, order = DOCUMENT_SORTING.choose(request.GET.get("sort"))
+    return form, selectors.filtered_documents(request.user, filters), sort, order
+
+
+@require_perm(Perm.DOCUMENT_VIEW)
+def document_list(request):
+    form, qs, sort, order = _listing(request)
+    page = keyset_page(qs, ordering=order, cursor=request.GET.get("cursor"), size=selectors.PAGE)
     context = {
         "form": form,
-        "documents": documents,
-        "next_query": query.urlencode() if next_before else "",
+        "page": page,
+        "sort": sort,
+        "query_string": query_without(request.GET, "cursor", "format", "before"),
+        "sort_query": query_without(request.GET, "cursor", "format", "before", "sort"),
         "can_manage": has_perm(request.user, Perm.DOCUMENT_MANAGE),
     }
     return render(request, "documents/list.html", context)
+
+
+DOCUMENT_COLUMNS = [
+    Column(gettext_lazy("Document"), lambda d: d.get_kind_display()),
+    Column(gettext_lazy("No."), lambda d: d.number),
+    Column(gettext_lazy("Date"), lambda d: d.date),
+    Column(gettext_lazy("From"), lambda d: d.period_start),
+    Column(gettext_lazy("Until"), lambda d: d.period_end),
+    Column(gettext_lazy("Account"), lambda d: d.subscriber.account_number),
+    Column(gettext_lazy("Subscriber"), lambda d: d.subscriber.display_name),
+    Column(gettext_lazy("Total"), lambda d: d.total, MONEY_FORMAT),
+    Column(gettext_lazy("VAT"), lambda d: d.vat_total, MONEY_FORMAT),
+    Column(gettext_lazy("Status"), lambda d: d.get_status_display()),
+]
+
+
+@require_perm(Perm.DOCUMENT_VIEW)
+def document_list_export(request):
+    """The filtered list in its order as CSV or XLSX: the documents' headers (the PDFs are on their pages; the 1C
+    exchange file is ``export``)."""
+    _form, qs, _sort, order = _listing(request)
+    rows = qs.order_by(*order).iterator(chunk_size=2000)
+    return export_response(request.GET.get("format", ""), "documents", DOCUMENT_COLUMNS, rows)
 
 
 def _detail(request, document, *, form=None, status=200):

@@ -7,6 +7,7 @@ from . import views
 app_name = "helpdesk"
 urlpatterns = [
     path("", views.ticket_list, name="list"),
+    path("export/", views.ticket_export, name="export"),
     path("<int:pk>/", views.ticket_detail, name="ticket"),
     path("<int:pk>/reply/", views.ticket_reply, name="reply"),
     path("<int:pk>/status/", views.ticket_status, name="status"),

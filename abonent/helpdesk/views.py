@@ -9,9 +9,11 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from abonent.core.forms import apply_action_errors
+from abonent.core.listing import Column, Sorting, export_response, keyset_page, query_without
 from abonent.staff.permissions import Perm, has_perm, require_perm
 from abonent.subscribers.panels import render_panel
 from abonent.subscribers.selectors import get_subscriber
@@ -21,11 +23,14 @@ from .forms import ReplyForm, StatusForm, TicketFilterForm, TicketOpenForm
 from .models import TicketSource, TicketStatus
 from .panels import PANEL
 
-PAGE = 100
+PAGE = 50
+# The list's sorts (core.listing.Sorting): the most recently touched first by default; by opening time; by number.
+TICKET_SORTING = Sorting(
+    {"updated": ("updated_at", "id"), "opened": ("created_at", "id"), "number": ("number", "id")}, default="-updated"
+)
 
 
-@require_perm(Perm.TICKET_VIEW)
-def ticket_list(request):
+def _listing(request):
     form = TicketFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     subscriber_pk = selectors.as_number(request.GET.get("subscriber", ""))
@@ -38,15 +43,51 @@ def ticket_list(request):
         query=data.get("q") or "",
         subscriber_id=subscriber.pk if subscriber else None,
     )
+    sort, order = TICKET_SORTING.choose(request.GET.get("sort"))
+    return form, subscriber, filters, sort, order
+
+
+@require_perm(Perm.TICKET_VIEW)
+def ticket_list(request):
+    form, subscriber, filters, sort, order = _listing(request)
     counts = selectors.status_counts(request.user, filters)
+    page = keyset_page(
+        selectors.filtered_tickets(request.user, filters), ordering=order, cursor=request.GET.get("cursor"), size=PAGE
+    )
     context = {
         "form": form,
         "subscriber": subscriber,
-        "tickets": selectors.recent_tickets(request.user, filters, limit=PAGE),
+        "page": page,
         "counts": [(value, label, counts.get(value, 0)) for value, label in TicketStatus.choices],
-        "limit": PAGE,
+        "sort": sort,
+        "query_string": query_without(request.GET, "cursor", "format"),
+        "sort_query": query_without(request.GET, "cursor", "format", "sort"),
     }
     return render(request, "helpdesk/ticket_list.html", context)
+
+
+TICKET_COLUMNS = [
+    Column(gettext_lazy("No."), lambda t: t.number),
+    Column(gettext_lazy("Subject"), lambda t: t.subject),
+    Column(gettext_lazy("Category"), lambda t: t.get_category_display()),
+    Column(gettext_lazy("Status"), lambda t: t.get_status_display()),
+    Column(gettext_lazy("Priority"), lambda t: t.get_priority_display()),
+    Column(gettext_lazy("Account"), lambda t: t.subscriber.account_number),
+    Column(gettext_lazy("Subscriber"), lambda t: t.subscriber.display_name),
+    Column(gettext_lazy("Source"), lambda t: t.get_source_display()),
+    Column(gettext_lazy("Opened"), lambda t: t.created_at),
+    Column(gettext_lazy("First response"), lambda t: t.first_response_at),
+    Column(gettext_lazy("Updated"), lambda t: t.updated_at),
+    Column(gettext_lazy("Closed"), lambda t: t.closed_at),
+]
+
+
+@require_perm(Perm.TICKET_VIEW)
+def ticket_export(request):
+    """The filtered list in its order as CSV or XLSX: no internal notes, no thread, the tickets' headers."""
+    _form, _subscriber, filters, _sort, order = _listing(request)
+    rows = selectors.filtered_tickets(request.user, filters).order_by(*order).iterator(chunk_size=2000)
+    return export_response(request.GET.get("format", ""), "requests", TICKET_COLUMNS, rows)
 
 
 def _ticket_page(request, ticket, *, reply_form=None, status_form=None, status: int = 200):

@@ -243,6 +243,12 @@ class BulkData:
     per_minute: int
 
 
+def check_bulk_texts(channel: str, subject: str, body: str) -> tuple[str, str]:
+    """A bulk message's subject and text as ``clean_bulk`` takes them, or its ValidationError by field: for a page that
+    composes a bulk message for an audience it makes itself (the subscriber list's bulk actions)."""
+    return _check_texts(Event.BULK, channel, subject, body)
+
+
 def clean_bulk(data: BulkData) -> tuple[BulkData, str]:
     """``data`` checked (the audience and its choice, the texts' placeholders, the rate); and the choice's label."""
     errors = {}
@@ -251,7 +257,7 @@ def clean_bulk(data: BulkData) -> tuple[BulkData, str]:
     if found is None:
         errors["audience"] = ValidationError(_("Unknown audience."), code="audience_invalid")
     else:
-        label = dict(found.choices()).get(data.audience_id, "")
+        label = found.label_for(data.audience_id)
         if not label:
             errors["audience_id"] = ValidationError(_("Choose one of the list."), code="audience_choice_invalid")
     if data.channel not in Channel.values:

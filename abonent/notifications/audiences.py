@@ -19,6 +19,16 @@ class Audience:
     choices: Callable[[], list[tuple[int, str]]]
     # The subscriber ids of one choice (a values_list query, so it can be counted and chunked in SQL).
     subscriber_ids: Callable[[int], QuerySet]
+    # False: not offered in the bulk-message form (an audience another page makes, like the subscriber list's
+    # selection, with ``label_of`` naming one of its many choices instead of ``choices`` listing them all).
+    listed: bool = True
+    label_of: Callable[[int], str] | None = None
+
+    def label_for(self, choice: int) -> str:
+        """The label of one choice, or "" for one that is not this audience's."""
+        if self.label_of is not None:
+            return self.label_of(choice)
+        return dict(self.choices()).get(choice, "")
 
 
 _audiences: dict[str, Audience] = {}

@@ -64,7 +64,7 @@ class PreferenceForm(ConsoleForm):
 
 def audience_choices() -> list[tuple[str, list[tuple[str, str]]]]:
     """Grouped for the select: each audience's choices as ``<key>:<id>``."""
-    return [(str(a.label), [(f"{a.key}:{pk}", label) for pk, label in a.choices()]) for a in audiences()]
+    return [(str(a.label), [(f"{a.key}:{pk}", label) for pk, label in a.choices()]) for a in audiences() if a.listed]
 
 
 class BulkForm(ConsoleForm):

@@ -23,6 +23,8 @@ urlpatterns = [
     path("statements/<int:pk>/", statements.statement_detail, name="statement"),
     path("statements/<int:pk>/lines/<int:line_id>/assign/", statements.assign_line, name="assign_line"),
     path("", journal.journal, name="journal"),
+    path("export/", journal.journal_export, name="journal_export"),
+    # The address the journal's CSV had before the XLSX export: kept for bookmarks and scripts.
     path("export.csv", journal.journal_csv, name="journal_csv"),
     path("<int:pk>/", journal.payment_card, name="card"),
     path("<int:pk>/refund/", journal.refund, name="refund"),

@@ -104,6 +104,9 @@ class Perm(StrEnum):
     SUBSCRIBER_BULK = "subscriber.bulk"
     # The first-run wizard and the company's details: who the ISP is on every document. Administrator only.
     SETUP_MANAGE = "setup.manage"
+    # Starting a verification of the whole ledger from the console (``abonent ledger verify`` in the worker): a heavy
+    # read of every posting, so administrator only; the daily job runs it anyway.
+    LEDGER_VERIFY = "ledger.verify"
 
 
 # Held by service accounts whatever their role, never by a person (permissions_of).

@@ -79,7 +79,7 @@ def test_a_plan_without_a_price_parks_the_subscription_and_the_run_goes_on(make_
     # Rewind the parked one into a time its plan had no price (as a bad migration could leave it).
     type(parked).objects.filter(pk=parked.pk).update(next_charge_on=dt.date(2026, 12, 1))
     result = run_on(dt.date(2027, 2, 1))
-    assert [sid for sid, _why in result.parked] == [parked.pk]
+    assert [p.subscription_id for p in result.parked] == [parked.pk]
     assert fee_amounts(ok)[-1] == (dt.date(2027, 2, 1), D("500.00"))
     parked.refresh_from_db()
     assert parked.next_charge_on == dt.date(2026, 12, 1)  # untouched, waiting for a person

@@ -335,7 +335,7 @@ def test_a_run_parks_an_account_whose_balance_is_beyond_what_a_fee_can_be_added_
 
     result = run_on(JAN_1)
 
-    assert [pk for pk, _why in result.parked] == [subscribed.pk]
+    assert [p.subscription_id for p in result.parked] == [subscribed.pk]
     assert result.charges == 0
 
 

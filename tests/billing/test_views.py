@@ -454,6 +454,40 @@ def test_plan_list_shows_speeds_in_mbits_and_prices_today(operator_client, plans
     assert 'href="/staff/catalog/plans/"' in body  # the navbar link
 
 
+def test_plan_list_filters_sorts_pages_and_exports(operator_client, plans, make_plan, monkeypatch):
+    import csv
+    import io
+    import re
+
+    from openpyxl import load_workbook
+
+    make_plan("daily", "600.00", name="Посуточный", charge_mode="daily", included_bytes=500 * 10**9, is_archived=True)
+    monkeypatch.setattr("abonent.catalog.views.PLAN_PAGE", 2)
+
+    def codes(**params):
+        body = operator_client.get("/staff/catalog/plans/", params).content.decode()
+        return re.findall(r'data-plan="([^"]+)"', body), body
+
+    first, body = codes()
+    # Offered before archived, then by service and name (Д before И).
+    assert first == ["home-100", "game-300"]
+    cursor = re.search(r'rel="next" href="\?cursor=([^"]+)"', body).group(1)
+    assert codes(cursor=cursor)[0] == ["daily"]
+    assert codes(sort="-name")[0] == ["daily", "game-300"]
+    assert codes(state="archived")[0] == ["daily"] and codes(q="GAME")[0] == ["game-300"]
+    assert "No plans match." in codes(q="nothing")[1]
+
+    body = b"".join(operator_client.get("/staff/catalog/plans/export/", {"format": "csv"}).streaming_content)
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:4] == ["Code", "Plan", "Service", "Charge mode"]
+    assert [r[0] for r in rows[1:]] == ["home-100", "game-300", "daily"]
+    assert rows[2][4:7] == ["300", "100", "900,00"] and rows[3][8:] == ["500", "no", "yes"]
+    response = operator_client.get("/staff/catalog/plans/export/", {"format": "xlsx", "state": "offered"})
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert [(v[0], v[6]) for v in values[1:]] == [("home-100", 650), ("game-300", 900)]
+
+
 def test_plan_detail_shows_price_history_and_adds_a_price(client_of, plans, on):
     plan = plans[0]
     client = client_of(Role.ADMIN)

@@ -61,6 +61,46 @@ def test_console_list_filters_and_pages_by_keyset(issued, staff):
     assert first_page.content.count(b'class="document-row"') == 3
 
 
+def test_console_list_sorts_pages_and_exports_the_filtered_documents(issued, staff, monkeypatch):
+    import csv
+    import io
+    import re
+
+    from openpyxl import load_workbook
+
+    from abonent.documents import selectors
+
+    client = staff(Role.SUPPORT)
+    monkeypatch.setattr(selectors, "PAGE", 2)
+    newest_first = sorted((d.pk for d in issued.values()), reverse=True)
+    first = client.get("/staff/documents/").content.decode()
+    assert [int(pk) for pk in re.findall(r'data-document="(\d+)"', first)] == newest_first[:2]
+    cursor = re.search(r'rel="next" href="\?cursor=([^"]+)"', first).group(1)
+    rest = client.get("/staff/documents/", {"cursor": cursor}).content.decode()
+    assert [int(pk) for pk in re.findall(r'data-document="(\d+)"', rest)] == newest_first[2:]
+    by_total = client.get("/staff/documents/", {"sort": "total"}).content.decode()
+    totals = [Document.objects.get(pk=pk).total for pk in re.findall(r'data-document="(\d+)"', by_total)]
+    assert totals == sorted(totals)
+
+    body = b"".join(client.get("/staff/documents/list-export/", {"format": "csv", "kind": "act"}).streaming_content)
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+    act = issued["act"]
+    assert rows[0][:3] == ["Document", "No.", "Date"] and len(rows) == 2
+    assert rows[1][1] == str(act.number) and rows[1][5] == act.subscriber.account_number
+    assert rows[1][7] == str(act.total).replace(".", ",")
+    response = client.get("/staff/documents/list-export/", {"format": "xlsx"})
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert len(values) == 1 + len(issued) and {v[7] for v in values[1:]} == {float(d.total) for d in issued.values()}
+
+
+def test_console_list_export_keeps_to_the_users_branches(issued, make_staff, other_branch):
+    client = Client()
+    client.force_login(make_staff(Role.SUPPORT, branches=[other_branch]))
+    body = b"".join(client.get("/staff/documents/list-export/", {"format": "csv"}).streaming_content).decode()
+    assert len(body.strip().splitlines()) == 1
+
+
 def test_console_document_page_and_pdf(issued, staff):
     client = staff(Role.SUPPORT)
     act = issued["act"]

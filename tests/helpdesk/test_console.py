@@ -136,3 +136,46 @@ def test_a_cashier_sees_the_panel_without_the_form(open_ticket, customer, cashie
         {"category": "billing", "priority": "high", "subject": "x", "text": "y"},
     )
     assert response.status_code == 403
+
+
+def test_the_list_pages_sorts_and_exports_the_filtered_tickets(open_ticket, support, client_of, monkeypatch):
+    import csv
+    import io
+    import re
+
+    from openpyxl import load_workbook
+
+    from abonent.helpdesk import views
+
+    tickets = [open_ticket(subject=f"Заявка {i}") for i in range(3)]
+    Ticket.objects.filter(pk=tickets[0].pk).update(updated_at=tickets[0].updated_at.replace(year=2027))
+    monkeypatch.setattr(views, "PAGE", 2)
+    client = client_of(support)
+    first = _html(client.get("/staff/helpdesk/"))
+    # The most recently touched first: the first ticket (touched later), then the newest.
+    assert re.findall(r'data-ticket="(\d+)"', first) == [str(tickets[0].number), str(tickets[2].number)]
+    cursor = re.search(r'rel="next" href="\?cursor=([^"]+)"', first).group(1)
+    second = _html(client.get("/staff/helpdesk/", {"cursor": cursor}))
+    assert re.findall(r'data-ticket="(\d+)"', second) == [str(tickets[1].number)]
+    by_number = _html(client.get("/staff/helpdesk/", {"sort": "number"}))
+    assert re.findall(r'data-ticket="(\d+)"', by_number) == [str(tickets[0].number), str(tickets[1].number)]
+
+    body = b"".join(client.get("/staff/helpdesk/export/", {"format": "csv", "sort": "number"}).streaming_content)
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:4] == ["No.", "Subject", "Category", "Status"]
+    assert [r[1] for r in rows[1:]] == ["Заявка 0", "Заявка 1", "Заявка 2"]  # every match, not one page
+    assert rows[1][5] == tickets[0].subscriber.account_number and rows[1][3] == "New"
+    response = client.get("/staff/helpdesk/export/", {"format": "xlsx", "q": "Заявка 1", "status": "all"})
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert len(values) == 2 and values[1][0] == tickets[1].number and values[1][8].year == 2026
+
+
+def test_the_export_keeps_to_the_users_branches_and_wants_a_login(open_ticket, make_staff, other_branch, client_of):
+    open_ticket()
+    elsewhere = client_of(make_staff(Role.SUPPORT, branches=[other_branch]))
+    body = b"".join(elsewhere.get("/staff/helpdesk/export/", {"format": "csv"}).streaming_content).decode()
+    assert len(body.strip().splitlines()) == 1  # the header only
+    from django.test import Client
+
+    assert Client().get("/staff/helpdesk/export/", {"format": "csv"}).status_code == 302  # to the login page

@@ -129,11 +129,35 @@ def test_the_journal_pages_newest_first(subscriber, admin):
         receive(f"p{i}", "10.00", subscriber.account_number, received_at=NOW - dt.timedelta(minutes=i))
     client = client_for(admin)
     first = client.get(reverse("payments:journal")).content.decode()
-    second = client.get(reverse("payments:journal"), {"page": 2}).content.decode()
+    cursor = re.search(r'rel="next" href="\?cursor=([^"]+)"', first).group(1)
+    second = client.get(reverse("payments:journal"), {"cursor": cursor}).content.decode()
     first_ids = [int(pk) for pk in re.findall(r'<tr data-payment="(\d+)"', first)]
-    assert len(first_ids) == 50 and len(re.findall(r'<tr data-payment="(\d+)"', second)) == 5
+    second_ids = [int(pk) for pk in re.findall(r'<tr data-payment="(\d+)"', second)]
+    assert len(first_ids) == 50 and len(second_ids) == 5 and not set(first_ids) & set(second_ids)
     assert first_ids[0] == Payment.objects.get(external_id="p0").pk
-    assert "Page 1 of 2" in first and 'id="total-count">55<' in first
+    assert second_ids[-1] == Payment.objects.get(external_id="p54").pk
+    assert 'id="total-count">55<' in first and 'id="total-count">55<' in second
+    assert 'rel="next"' not in second and 'rel="prev"' in second
+
+
+@pytest.mark.django_db
+def test_the_journal_sorts_by_amount_and_keeps_filters_across_pages(subscriber, admin):
+    for i in range(55):
+        receive(f"s{i}", f"{100 + i}.00", subscriber.account_number, received_at=NOW - dt.timedelta(minutes=i))
+    receive("other", "999.00", subscriber.account_number, channel="bank", method="bank")
+    client = client_for(admin)
+    html = client.get(reverse("payments:journal"), {"channel": "agent:qiwi", "sort": "-amount"}).content.decode()
+    amounts = [Payment.objects.get(pk=pk).amount for pk in re.findall(r'<tr data-payment="(\d+)"', html)]
+    assert amounts[:3] == [D("154.00"), D("153.00"), D("152.00")] and len(amounts) == 50
+    cursor = re.search(r'rel="next" href="\?([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert "channel=agent%3Aqiwi" in cursor and "sort=-amount" in cursor
+    rest = client.get(reverse("payments:journal") + "?" + cursor).content.decode()
+    amounts += [Payment.objects.get(pk=pk).amount for pk in re.findall(r'<tr data-payment="(\d+)"', rest)]
+    assert amounts == [D(f"{100 + i}.00") for i in reversed(range(55))]
+    # The header links turn the sort over; a sort not offered is the default (newest first), never a 500.
+    assert 'sort=amount">Amount' in html.replace("&amp;", "&")
+    unknown = client.get(reverse("payments:journal"), {"sort": "payer; DROP"}).content.decode()
+    assert re.findall(r'<tr data-payment="(\d+)"', unknown)[0] == str(Payment.objects.get(external_id="other").pk)
 
 
 @pytest.mark.django_db
@@ -337,6 +361,24 @@ def test_the_journal_exports_the_filtered_set_as_csv_without_formulas(payments, 
     # Their branch's q2 and the two payments of nobody in suspense (q3 and the one above).
     assert len(limited_body.strip().splitlines()) == 4 and "q2" in limited_body and "q3" in limited_body
     assert client_for(make_staff(Role.ENGINEER)).get(reverse("payments:journal_csv")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_journal_exports_xlsx_with_numbers_and_dates_in_the_list_order(payments, admin):
+    import io
+
+    from openpyxl import load_workbook
+
+    response = client_for(admin).get(reverse("payments:journal_export"), {"format": "xlsx", "sort": "-amount"})
+    assert response.status_code == 200 and response["Content-Disposition"].endswith('filename="payments.xlsx"')
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("Number", "Received", "Channel") and rows[0][7] == "Amount"
+    assert [r[7] for r in rows[1:]] == [1500, 650, 300, 100, 77]  # numbers an accountant can sum, biggest first
+    assert rows[1][0] == payments["bank"].pk and rows[1][5] == payments["bank"].subscriber.account_number
+    assert rows[1][1] == dt.datetime(2026, 3, 10, 12, 0)  # the operator's local time (Moscow), a real date
+    bad = client_for(admin).get(reverse("payments:journal_export"), {"format": "pdf"})
+    assert bad.status_code == 400
 
 
 @pytest.mark.django_db

@@ -94,8 +94,10 @@ def do_change_plan(
     force: bool = False,
     channel: str = "staff",
     reason: str = "",
+    at_period_end: bool = False,
 ) -> Subscription:
-    """Upgrade now with proration; downgrade at the next period unless ``force``d (DOMAIN.md, Plan change)."""
+    """Upgrade now with proration; downgrade at the next period unless ``force``d (DOMAIN.md, Plan change).
+    ``at_period_end``: whichever way, at the next period (scheduled like a downgrade; the bulk plan change)."""
     subscription = _lock_subscription(subscription)
     _check(acting_user, Perm.SUBSCRIPTION_MANAGE, subscription.subscriber)
     _refuse_closed(subscription.subscriber)
@@ -103,7 +105,7 @@ def do_change_plan(
     # Periods a missed run left unbilled are charged at the old plan's price first: the new price is for the days
     # from the change on, not for days already used.
     subscription = _catch_up(subscription, timezone.localtime(now).date())
-    preview = checked_preview(subscription, plan, force=force, channel=channel, now=now)
+    preview = checked_preview(subscription, plan, force=force, channel=channel, now=now, at_period_end=at_period_end)
     old_plan = subscription.plan
     if not preview.immediate:
         subscription.pending_plan = plan

@@ -90,7 +90,6 @@ class JournalFilterForm(ConsoleForm):
         max_length=100,
         widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
     )
-    page = forms.IntegerField(required=False, min_value=1, max_value=100_000, widget=forms.HiddenInput)
 
     def __init__(self, *args, channels=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -3,17 +3,15 @@ Thin: parse, check access (permission 403, another branch's payment 404), call a
 
 from __future__ import annotations
 
-import csv
-
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from abonent.core.listing import MONEY_FORMAT, Column, Sorting, export_response, keyset_page, query_without
 from abonent.core.money import format_money
 from abonent.staff.permissions import Perm, check_perm, has_perm, require_perm
 from abonent.subscribers.selectors import visible_subscribers
@@ -25,6 +23,8 @@ from ..models import PaymentStatus
 from .common import answers_busy, back_to, run_once
 
 PAGE_SIZE = 50
+# The journal's sorts (core.listing.Sorting): newest first by default; by amount for "the biggest payments".
+JOURNAL_SORTING = Sorting({"received": ("received_at", "id"), "amount": ("amount", "id")}, default="-received")
 
 
 def _filters(request) -> tuple[JournalFilterForm, dict, selectors.JournalFilters]:
@@ -52,75 +52,50 @@ def _filters(request) -> tuple[JournalFilterForm, dict, selectors.JournalFilters
 
 @require_perm(Perm.PAYMENT_VIEW)
 def journal(request):
-    form, data, filters = _filters(request)
+    form, _data, filters = _filters(request)
+    sort, order = JOURNAL_SORTING.choose(request.GET.get("sort"))
     qs = selectors.journal(request.user, filters)
     totals = selectors.journal_totals(qs)
-    paginator = Paginator(qs.select_related("subscriber", "taken_by"), PAGE_SIZE)
-    # The total is known already: the paginator need not count again.
-    paginator.__dict__["count"] = totals.count
-    page = paginator.get_page(data.get("page") or 1)
-    params = request.GET.copy()
-    params.pop("page", None)
-    context = {"form": form, "page": page, "totals": totals, "query_string": params.urlencode()}
+    page = keyset_page(qs.select_related("subscriber", "taken_by"), ordering=order, cursor=request.GET.get("cursor"))
+    context = {
+        "form": form,
+        "page": page,
+        "totals": totals,
+        "sort": sort,
+        "query_string": query_without(request.GET, "cursor", "format"),
+        "sort_query": query_without(request.GET, "cursor", "format", "sort"),
+    }
     return render(request, "payments/journal.html", context)
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    # A cell a spreadsheet would run as a formula (=, +, -, @, a tab or CR first) is written as text (CWE-1236).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+JOURNAL_COLUMNS = [
+    Column(gettext_lazy("Number"), lambda p: p.pk),
+    Column(gettext_lazy("Received"), lambda p: p.received_at),
+    Column(gettext_lazy("Channel"), lambda p: p.channel),
+    Column(gettext_lazy("Payment id in the channel"), lambda p: p.external_id),
+    Column(gettext_lazy("Method"), lambda p: p.get_method_display()),
+    Column(gettext_lazy("Account"), lambda p: p.subscriber.account_number if p.subscriber_id else p.account_ref),
+    Column(gettext_lazy("Subscriber / payer"), lambda p: p.subscriber.display_name if p.subscriber_id else p.payer),
+    Column(gettext_lazy("Amount"), lambda p: p.amount, MONEY_FORMAT),
+    Column(gettext_lazy("Refunded"), lambda p: p.refunded_amount, MONEY_FORMAT),
+    Column(gettext_lazy("Status"), lambda p: p.get_status_display()),
+    Column(gettext_lazy("Taken by"), lambda p: p.taken_by.get_full_name() if p.taken_by_id else ""),
+]
 
 
 @require_perm(Perm.PAYMENT_VIEW)
-def journal_csv(request):
-    """The filtered journal as CSV (UTF-8 with a BOM, so Excel reads Cyrillic), streamed row by row."""
+def journal_export(request, default_format: str = "xlsx"):
+    """The filtered journal in its order as CSV or XLSX (``format``), streamed (core.listing.export_response).
+    ``export.csv`` (the old address) answers CSV."""
     _form, _data, filters = _filters(request)
-    qs = selectors.journal(request.user, filters).select_related("subscriber", "taken_by")
-    writer = csv.writer(_Echo(), delimiter=";")
-    header = [
-        _("Number"),
-        _("Received"),
-        _("Channel"),
-        _("Payment id in the channel"),
-        _("Method"),
-        _("Account"),
-        _("Subscriber / payer"),
-        _("Amount"),
-        _("Refunded"),
-        _("Status"),
-        _("Taken by"),
-    ]
+    _sort, order = JOURNAL_SORTING.choose(request.GET.get("sort"))
+    qs = selectors.journal(request.user, filters).select_related("subscriber", "taken_by").order_by(*order)
+    fmt = request.GET.get("format") or default_format
+    return export_response(fmt, "payments", JOURNAL_COLUMNS, qs.iterator(chunk_size=2000))
 
-    def rows():
-        yield "\ufeff" + writer.writerow(header)
-        for p in qs.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    _cell(value)
-                    for value in (
-                        p.pk,
-                        timezone.localtime(p.received_at).strftime("%Y-%m-%d %H:%M:%S"),
-                        p.channel,
-                        p.external_id,
-                        p.get_method_display(),
-                        p.subscriber.account_number if p.subscriber_id else p.account_ref,
-                        p.subscriber.display_name if p.subscriber_id else p.payer,
-                        p.amount,
-                        p.refunded_amount,
-                        p.get_status_display(),
-                        p.taken_by.get_full_name() if p.taken_by_id else "",
-                    )
-                ]
-            )
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="payments.csv"'
-    return response
+def journal_csv(request):
+    return journal_export(request, default_format="csv")
 
 
 def _card_forms(request, payment, bound: dict | None = None) -> dict:
@@ -224,8 +199,12 @@ def return_payment(request, pk):
 
 @require_perm(Perm.PAYMENT_VIEW)
 def suspense(request):
-    paginator = Paginator(selectors.suspense_queue(request.user).select_related("subscriber"), PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page") or 1)
+    page = keyset_page(
+        selectors.suspense_queue(request.user).select_related("subscriber"),
+        ordering=("-received_at", "-id"),
+        cursor=request.GET.get("cursor"),
+        size=PAGE_SIZE,
+    )
     rows = [
         {
             "payment": p,
@@ -234,7 +213,7 @@ def suspense(request):
         }
         for p in page
     ]
-    return render(request, "payments/suspense.html", {"page": page, "rows": rows})
+    return render(request, "payments/suspense.html", {"page": page, "rows": rows, "query_string": ""})
 
 
 @require_perm(Perm.PAYMENT_VIEW)

@@ -31,6 +31,7 @@ from .equipment import (
     do_register_equipment,
     do_return_equipment,
 )
+from .groups import do_set_group_membership
 from .history import (
     do_add_connection_event,
     do_add_note,
@@ -69,6 +70,7 @@ __all__ = [
     "do_remove_contact",
     "do_reopen_subscriber",
     "do_return_equipment",
+    "do_set_group_membership",
     "do_update_address",
     "do_update_subscriber",
     "refresh_search_text",

@@ -53,6 +53,6 @@ class Command(BaseCommand):
                 else f"{day}: {result.charges} charges, {result.amount}, {len(result.parked)} parked, "
                 f"{result.seconds:.1f}s"
             )
-            for subscription_id, why in result.parked:
+            for subscription_id, why, _reason in result.parked:
                 self.stderr.write(f"  parked subscription {subscription_id}: {why}")
             day += dt.timedelta(days=1)

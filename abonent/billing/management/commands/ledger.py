@@ -8,12 +8,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="operation", required=True)
-        sub.add_parser("verify", help="check every transaction balances and every cached balance matches")
+        verify = sub.add_parser("verify", help="check every transaction balances and every cached balance matches")
+        verify.add_argument(
+            "--no-record", action="store_true", help="do not keep the result for the console's ledger page"
+        )
 
     def handle(self, *args, operation, **options):
         from abonent.billing.ledger import verify
 
-        problems = verify()
+        if options["no_record"]:
+            problems = verify()
+        else:
+            from abonent.billing.runs.models import VerificationSource
+            from abonent.billing.runs.verification import verify_and_record
+
+            _row, problems = verify_and_record(source=VerificationSource.COMMAND)
         for problem in problems:
             self.stderr.write(problem)
         if problems:

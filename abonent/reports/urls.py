@@ -1,0 +1,16 @@
+"""The finance pages under ``/staff/reports/``."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "reports"
+urlpatterns = [
+    path("receivables/", views.receivables_page, name="receivables"),
+    path("receivables/export/", views.receivables_export, name="receivables_export"),
+    path("billing-runs/", views.billing_runs, name="billing_runs"),
+    path("billing-runs/export/", views.billing_runs_export, name="billing_runs_export"),
+    path("billing-runs/<int:pk>/", views.billing_run, name="billing_run"),
+    path("ledger/", views.ledger, name="ledger"),
+    path("ledger/verify/", views.ledger_verify, name="ledger_verify"),
+]

@@ -1,0 +1,171 @@
+"""The finance pages: receivables ageing, billing runs with what they parked, the ledger's verification. Thin:
+parse, check access, call a selector (or queue the verification), render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from abonent.billing.runs import selectors as runs
+from abonent.billing.runs.models import LedgerVerification
+from abonent.billing.runs.verification import do_request_ledger_verification
+from abonent.core import clock
+from abonent.core.listing import MONEY_FORMAT, Column, Sorting, export_response, keyset_page, query_without
+from abonent.dunning.models import AccessStateKind
+from abonent.staff.permissions import Perm, has_perm, require_perm
+
+from . import receivables
+from .forms import ReceivablesFilterForm
+
+# --- receivables ------------------------------------------------------------------------------------------
+
+
+def _receivables(request):
+    form = ReceivablesFilterForm(request.GET or None, user=request.user)
+    data = form.cleaned_data if form.is_valid() else {}
+    today = clock.today()
+    sort, order = receivables.SORTING.choose(request.GET.get("sort"))
+    qs = receivables.filtered(
+        receivables.debtors(request.user, today=today),
+        bucket=data.get("bucket") or "",
+        branch_id=data["branch"].pk if data.get("branch") else None,
+        query=data.get("q") or "",
+        today=today,
+    ).select_related("subscriber__branch")
+    return form, today, sort, order, qs
+
+
+def _debtor_row(account, today):
+    """What a row shows beside the account: days in debt, the bucket, the access state's label."""
+    account.days_in_debt = max((today - account.debt_since).days, 0)
+    account.bucket = receivables.bucket_of(account.debt_since, today)
+    # A debt older than the ledger walk's window has no day of its own (dunning's episode start aside).
+    account.since_known = account.debt_since != receivables.before_window(today)
+    account.access_label = AccessStateKind(account.access_state).label if account.access_state else ""
+    return account
+
+
+@require_perm(Perm.FINANCE_VIEW)
+def receivables_page(request):
+    form, today, sort, order, qs = _receivables(request)
+    with receivables.without_jit():
+        page = keyset_page(qs, ordering=order, cursor=request.GET.get("cursor"))
+    for account in page:
+        _debtor_row(account, today)
+    context = {
+        "form": form,
+        "ageing": receivables.ageing(request.user, today=today),
+        "page": page,
+        "sort": sort,
+        "query_string": query_without(request.GET, "cursor", "format"),
+        "sort_query": query_without(request.GET, "cursor", "format", "sort"),
+        "window_days": receivables.WINDOW_DAYS,
+    }
+    return render(request, "reports/receivables.html", context)
+
+
+def _since_cell(account):
+    return account.debt_since if account.since_known else None
+
+
+RECEIVABLES_COLUMNS = [
+    Column(gettext_lazy("Account"), lambda a: a.subscriber.account_number),
+    Column(gettext_lazy("Subscriber"), lambda a: a.subscriber.display_name),
+    Column(gettext_lazy("Branch"), lambda a: a.subscriber.branch.name),
+    Column(gettext_lazy("Debt"), lambda a: -a.balance, MONEY_FORMAT),
+    Column(gettext_lazy("In debt since"), _since_cell),
+    Column(gettext_lazy("Days in debt"), lambda a: a.days_in_debt),
+    Column(gettext_lazy("In debt for"), lambda a: str(a.bucket.label)),
+    Column(gettext_lazy("Access"), lambda a: str(a.access_label)),
+]
+
+
+@require_perm(Perm.FINANCE_VIEW)
+def receivables_export(request):
+    _form, today, _sort, order, qs = _receivables(request)
+    rows = (_debtor_row(account, today) for account in qs.order_by(*order).iterator(chunk_size=2000))
+    return export_response(request.GET.get("format", ""), "receivables", RECEIVABLES_COLUMNS, rows)
+
+
+# --- billing runs -----------------------------------------------------------------------------------------
+
+RUN_SORTING = Sorting({"started": ("started_at", "id")}, default="-started")
+RUN_COLUMNS = [
+    Column(gettext_lazy("Started"), lambda r: r.started_at),
+    Column(gettext_lazy("Finished"), lambda r: r.finished_at),
+    Column(gettext_lazy("Day billed"), lambda r: r.as_of),
+    Column(gettext_lazy("Status"), lambda r: r.get_status_display()),
+    Column(gettext_lazy("Subscriptions"), lambda r: r.subscriptions),
+    Column(gettext_lazy("Charges"), lambda r: r.charges),
+    Column(gettext_lazy("Charged"), lambda r: r.amount, MONEY_FORMAT),
+    Column(gettext_lazy("Parked"), lambda r: r.parked),
+    Column(gettext_lazy("Days not charged (offline)"), lambda r: r.unbilled),
+    Column(gettext_lazy("Duration, s"), lambda r: r.seconds),
+    Column(gettext_lazy("Error"), lambda r: r.error),
+]
+
+
+@require_perm(Perm.FINANCE_VIEW)
+def billing_runs(request):
+    sort, order = RUN_SORTING.choose(request.GET.get("sort"))
+    page = keyset_page(runs.run_records(), ordering=order, cursor=request.GET.get("cursor"))
+    context = {
+        "page": page,
+        "sort": sort,
+        "query_string": query_without(request.GET, "cursor", "format"),
+        "sort_query": query_without(request.GET, "cursor", "format", "sort"),
+    }
+    return render(request, "reports/billing_runs.html", context)
+
+
+@require_perm(Perm.FINANCE_VIEW)
+def billing_runs_export(request):
+    _sort, order = RUN_SORTING.choose(request.GET.get("sort"))
+    rows = runs.run_records().order_by(*order).iterator(chunk_size=2000)
+    return export_response(request.GET.get("format", ""), "billing-runs", RUN_COLUMNS, rows)
+
+
+@require_perm(Perm.FINANCE_VIEW)
+def billing_run(request, pk: int):
+    record = runs.get_run_record(pk)
+    page = keyset_page(
+        runs.parked_of(record, request.user), ordering=("subscription_id", "id"), cursor=request.GET.get("cursor")
+    )
+    context = {
+        "record": record,
+        "reasons": runs.parked_reasons(record),
+        "page": page,
+        "query_string": "",
+    }
+    return render(request, "reports/billing_run.html", context)
+
+
+# --- the ledger's verification ----------------------------------------------------------------------------
+
+
+@require_perm(Perm.FINANCE_VIEW)
+def ledger(request):
+    page = keyset_page(runs.verifications(), ordering=("-created_at", "-id"), cursor=request.GET.get("cursor"))
+    context = {
+        "latest": runs.latest_verification(),
+        "pending": runs.pending_verification(),
+        "page": page,
+        "query_string": "",
+        "can_verify": has_perm(request.user, Perm.LEDGER_VERIFY),
+        "Status": LedgerVerification.Status,
+    }
+    return render(request, "reports/ledger.html", context)
+
+
+@require_POST
+@require_perm(Perm.LEDGER_VERIFY)
+def ledger_verify(request):
+    _row, created = do_request_ledger_verification(acting_user=request.user)
+    if created:
+        messages.success(request, _("The verification is queued: the worker runs it in a moment."))
+    else:
+        messages.info(request, _("A verification is queued or running already."))
+    return redirect("reports:ledger")
