@@ -8,4 +8,4 @@ class SubscribersConfig(AppConfig):
     verbose_name = _("Subscribers")
 
     def ready(self) -> None:
-        from . import history, seeding  # noqa: F401
+        from . import seeding  # noqa: F401
