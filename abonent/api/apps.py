@@ -8,4 +8,4 @@ class ApiConfig(AppConfig):
     verbose_name = _("REST API")
 
     def ready(self) -> None:
-        from . import audit_labels, tasks  # noqa: F401
+        from . import tasks  # noqa: F401

@@ -8,4 +8,4 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self) -> None:
-        from . import audit_labels, events, panels, seeding, subscriber_list, tasks  # noqa: F401
+        from . import events, panels, seeding, subscriber_list, tasks  # noqa: F401

@@ -8,4 +8,4 @@ class CatalogConfig(AppConfig):
     verbose_name = _("Catalog")
 
     def ready(self) -> None:
-        from . import audit_labels, seeding  # noqa: F401
+        from . import seeding  # noqa: F401

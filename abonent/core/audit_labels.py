@@ -1,9 +1,12 @@
-"""Audit rows as people read them: a label for each action, for the keys of its before/after data and for coded
-values, registered by the app that writes them (``register_action_labels`` in its ``panels.py`` or ``apps.py``).
+"""Audit rows as people read them, for the audit viewer (/staff/audit/): a label for each action, for the keys of
+its before/after data and for coded values.
 
-The subscriber card's history and the audit viewer (/staff/audit/) both read these. An action nobody named is
-shown by a rule where one fits (the admin's ``admin.<model>_changed``: "Changed in the administration: <model>"),
-else by its code, never hidden.
+Each app names its actions in an ``audit_labels`` module of its own, which ``CoreConfig.ready`` finds
+(``autodiscover_modules``), with ``register_action_labels``. The subscriber card's history keeps its registry in
+``subscribers.history`` (apps add to it from their ``panels.py``); the subscribers app hands those dictionaries
+here with ``add_label_source``, so a label registered there is read here too, without a second copy. An action
+nobody named is shown by a rule where one fits (the admin's ``admin.<model>_changed``: "Changed in the
+administration: <model>"), else by its code, never hidden.
 """
 
 from __future__ import annotations
@@ -43,6 +46,23 @@ ADMIN_VERBS = {
 }
 
 
+# Other registries read as they are (by reference, so what is added to them later is seen): (actions, fields).
+SOURCES: list[tuple[dict, dict]] = []
+
+
+def add_label_source(*, actions: dict, fields: dict) -> None:
+    SOURCES.append((actions, fields))
+
+
+def _lookup(name: str, own: dict, index: int):
+    if name in own:
+        return own[name]
+    for source in SOURCES:
+        if name in source[index]:
+            return source[index][name]
+    return None
+
+
 def register_action_labels(labels: dict, fields: dict | None = None, values: dict | None = None) -> None:
     """Name an app's audit actions, the keys of their before/after data, and coded values of keys that are no
     model field with choices (``values={"ownership": dict(EquipmentOwnership.choices)}``)."""
@@ -58,8 +78,9 @@ def _verbose_name_of(model_name: str) -> str:
 
 
 def action_label(action: str) -> str:
-    if action in ACTION_LABELS:
-        return str(ACTION_LABELS[action])
+    label = _lookup(action, ACTION_LABELS, 0)
+    if label is not None:
+        return str(label)
     app, _dot, rest = action.partition(".")
     if app == "admin":
         for verb, label in ADMIN_VERBS.items():
@@ -70,7 +91,8 @@ def action_label(action: str) -> str:
 
 def known_actions() -> list[tuple[str, str]]:
     """Every named action as ``(code, label)``, by label: the viewer's action filter."""
-    return sorted(((code, str(label)) for code, label in ACTION_LABELS.items()), key=lambda item: item[1].lower())
+    codes = set(ACTION_LABELS).union(*(actions for actions, _fields in SOURCES))
+    return sorted(((code, action_label(code)) for code in codes), key=lambda item: item[1].lower())
 
 
 def object_type_label(object_type: str) -> str:
@@ -90,8 +112,9 @@ def _field(object_type: str, name: str):
 
 
 def field_label(object_type: str, name: str) -> str:
-    if name in FIELD_LABELS:
-        return str(FIELD_LABELS[name])
+    label = _lookup(name, FIELD_LABELS, 1)
+    if label is not None:
+        return str(label)
     field = _field(object_type, name)
     return str(field.verbose_name) if field is not None else name
 

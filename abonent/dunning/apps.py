@@ -8,6 +8,6 @@ class DunningConfig(AppConfig):
     verbose_name = _("Dunning")
 
     def ready(self) -> None:
-        from . import audit_labels, events, panels, seeding, tasks  # noqa: F401
+        from . import events, panels, seeding, tasks  # noqa: F401
 
         events.install_probe()

@@ -1,5 +1,5 @@
-"""Names of this app's audit actions for the audit viewer (/staff/audit/) and the card's history
-(``core.audit_labels``); the card's own panel labels stay in its ``panels.py``."""
+"""Names of this app's audit actions for the audit viewer (/staff/audit/; ``core.audit_labels`` finds this module).
+The labels the subscriber card's history shows stay in the app's ``panels.py``, which the viewer reads as well."""
 
 from django.utils.translation import gettext_lazy as _
 

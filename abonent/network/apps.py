@@ -10,7 +10,7 @@ class NetworkConfig(AppConfig):
     def ready(self) -> None:
         from abonent.core import secrets
 
-        from . import audiences, audit_labels, events, metrics, panels, seeding, subscriber_search, tasks  # noqa: F401
+        from . import audiences, events, metrics, panels, seeding, subscriber_search, tasks  # noqa: F401
         from .actions import note_logins_reencrypted
 
         # For `abonent rotate-field-key`. The RADIUS processes reload the NAS table every few seconds, but keep

@@ -8,6 +8,6 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
-        from . import audiences_builtin, audit_labels, checks, events, jobs, panels, tasks  # noqa: F401
+        from . import audiences_builtin, checks, events, jobs, panels, tasks  # noqa: F401
 
         events.connect_billing()

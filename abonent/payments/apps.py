@@ -8,7 +8,7 @@ class PaymentsConfig(AppConfig):
     verbose_name = _("Payments")
 
     def ready(self) -> None:
-        from . import audit_labels, events, panels, seeding, system_checks, tasks  # noqa: F401
+        from . import events, panels, seeding, system_checks, tasks  # noqa: F401
         from .gateways import yookassa
 
         if yookassa.configured():

@@ -8,4 +8,4 @@ class PortalConfig(AppConfig):
     verbose_name = _("Subscriber portal")
 
     def ready(self) -> None:
-        from . import audit_labels, panels, seeding, tasks  # noqa: F401
+        from . import panels, seeding, tasks  # noqa: F401

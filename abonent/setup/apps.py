@@ -8,4 +8,4 @@ class SetupConfig(AppConfig):
     verbose_name = _("First-run set-up")
 
     def ready(self) -> None:
-        from . import audit_labels, seeding  # noqa: F401
+        from . import seeding  # noqa: F401

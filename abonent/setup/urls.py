@@ -16,4 +16,5 @@ urlpatterns = [
     path("plans/next/", views.plans_next, name="plans_next"),
     path("payments/", views.payments, name="payments"),
     path("done/", views.done_page, name="done"),
+    path("banner/", views.banner, name="banner"),
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from abonent.core.company import company_details, company_profile, tax_settings
 from abonent.core.forms import apply_action_errors
@@ -55,6 +56,16 @@ def _refused(form, exc: ValidationError, field_map: dict | None = None) -> None:
     """An action's refusal on the fields it names, marked for the eye and for assistive technology."""
     apply_action_errors(form, exc, field_map)
     form.mark_invalid()
+
+
+@require_GET
+@require_perm(Perm.SETUP_MANAGE)
+def banner(request):
+    """The console's "Finish set-up" banner, fetched by base.html after the page has loaded (so a page's own
+    queries stay what they are): the banner while the wizard is not done on a new installation, else nothing."""
+    if not selectors.shows_banner(request.user):
+        return HttpResponse(status=204)
+    return render(request, "setup/_banner.html")
 
 
 @require_perm(Perm.SETUP_MANAGE)

@@ -8,4 +8,4 @@ class StaffConfig(AppConfig):
     verbose_name = _("Staff")
 
     def ready(self) -> None:
-        from . import audit_labels, checks, seeding, tasks  # noqa: F401
+        from . import checks, seeding, tasks  # noqa: F401

@@ -8,4 +8,4 @@ class SubscribersConfig(AppConfig):
     verbose_name = _("Subscribers")
 
     def ready(self) -> None:
-        from . import history, identifiers, seeding  # noqa: F401
+        from . import identifiers, seeding  # noqa: F401

@@ -10,7 +10,7 @@ class VouchersConfig(AppConfig):
     def ready(self) -> None:
         from abonent.core import secrets
 
-        from . import audit_labels, panels, tasks  # noqa: F401
+        from . import panels, tasks  # noqa: F401
         from .codes import rehash
 
         # The field-key rotation re-encrypts the codes; their lookup HMACs follow under the new key.
