@@ -24,7 +24,7 @@ def admin_page(demo_server, browser):
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", "admin-demo")
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.wait_for_url(re.compile(r".*/staff/dashboard/.*"))
     yield page
     context.close()
 

@@ -210,7 +210,9 @@ def test_the_secret_never_appears_in_the_html(engineer, make_nas):
 def test_editing_with_an_empty_secret_keeps_it(engineer, make_nas):
     nas = make_nas()
 
-    response = engineer.post(f"/staff/network/nas/{nas.pk}/edit/", {**NAS_FORM, "ip_address": "127.0.0.1", "secret": ""})
+    response = engineer.post(
+        f"/staff/network/nas/{nas.pk}/edit/", {**NAS_FORM, "ip_address": "127.0.0.1", "secret": ""}
+    )
 
     assert response.status_code == 302
     nas.refresh_from_db()
