@@ -315,8 +315,13 @@ def build_dashboard(user) -> Dashboard:
                     into[1] += count
             board.payments_month = _channels(month)
             board.payments_month_total = sum((f.amount for f in board.payments_month), ZERO)
-            days = sorted(view.payments_by_day)
-            by_day = {day: view.payments_by_day[day] for day in days}
+            # Every day of the month up to the snapshot's (and today, when it is the snapshot's), none left out.
+            last = today if view.of_today else view.day - dt.timedelta(days=1)
+            by_day = {}
+            day = view.month
+            while day <= last:
+                by_day[day.isoformat()] = view.payments_by_day.get(day.isoformat(), ZERO)
+                day += dt.timedelta(days=1)
             if view.of_today:
                 by_day[today.isoformat()] = board.payments_today_total
             board.charts["payments_days"] = {

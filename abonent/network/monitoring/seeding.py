@@ -6,8 +6,8 @@ from the first minute. Demo only; runs after the network step (its NAS and login
 - three address pools, the main one about 80 % used;
 - sessions online on those NAS for most subscribers (not the featured one, whose login the banner's ``radclient``
   command uses), when none is open there (the previous run's were closed as stale);
-- a week of five-minute samples up to now for every NAS, an evening peak each day, filling only the gap since the
-  last sample;
+- a week of five-minute samples up to now for every NAS, an evening peak each day, ending at the sessions open
+  now, filling only the gap since the last sample;
 - a week of daily traffic for the subscribers online, for the traffic page.
 
 Then the sampler runs once, so that the health of the NAS and the pools' use are there before the worker's first
@@ -21,6 +21,7 @@ import hashlib
 import math
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from abonent.core import clock
@@ -149,8 +150,11 @@ def _samples(now: dt.datetime) -> int:
     """Five-minute samples of every NAS over the last week, from its newest sample (or a week ago) to now."""
     step = int(SAMPLE_INTERVAL.total_seconds())
     created = 0
+    open_sessions = Session.objects.filter(status=SessionStatus.OPEN).values("nas_id").annotate(n=Count("id"))
+    online_now = dict(open_sessions.values_list("nas_id", "n"))
     for nas in Nas.objects.order_by("pk"):
-        most = next((m for name, _a, m, _p in DEMO_NAS if name == nas.name), 2)
+        # The curve meets the sessions open now at its end: the sampler's first real sample continues it.
+        scale = online_now.get(nas.pk, 0) / (0.55 + 0.4 * _evening(now))
         newest = NasSample.objects.filter(nas=nas).order_by("-taken_at").values_list("taken_at", flat=True).first()
         begin = max(newest + SAMPLE_INTERVAL if newest else now - WEEK, now - WEEK)
         epoch = int(begin.timestamp())
@@ -159,7 +163,7 @@ def _samples(now: dt.datetime) -> int:
         while moment < now:
             evening = _evening(moment)
             noise = (_hash(nas.pk, int(moment.timestamp())) % 11 - 5) / 100
-            online = max(0, round(most * (0.55 + 0.4 * evening + noise)))
+            online = max(0, round(scale * (0.55 + 0.4 * evening + noise)))
             down = int(online * PEAK_BITS_PER_SECOND * (0.25 + 0.75 * evening) / 8 * step)
             rows.append(
                 NasSample(

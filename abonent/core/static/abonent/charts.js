@@ -81,11 +81,22 @@
       }
       series.push(line);
     });
-    const axes = [{ space: 80 }];
+    // The time axis in the page's language and the operator's time zone: hours within two days, else dates.
+    const span = data.x[data.x.length - 1] - data.x[0];
+    const hours = new Intl.DateTimeFormat(lang, { timeZone: zone, hour: "2-digit", minute: "2-digit" });
+    const dates = new Intl.DateTimeFormat(lang, { timeZone: zone, day: "numeric", month: "short" });
+    const tick = (seconds) => {
+      const date = new Date(seconds * 1000);
+      return !daily && span <= 2 * 86400 ? hours.format(date) : dates.format(date);
+    };
+    const axes = [{ space: 80, values: (u, splits) => splits.map(tick) }];
     units.forEach((unit, index) => {
       axes.push({ scale: unit, side: index === 0 ? 3 : 1, size: 80, grid: { show: index === 0 }, values: (u, splits) => splits.map(format[unit]) });
     });
-    const scales = { x: { time: true } };
+    // A single point (the first day of a month) must not stretch the axis over years: at least a day each side.
+    const first = data.x[0];
+    const last = data.x[data.x.length - 1];
+    const scales = { x: { time: true, range: (u, min, max) => (max === min ? [first - 43200, last + 43200] : [min, max]) } };
     units.forEach((unit) => {
       scales[unit] = { range: (u, min, max) => [0, Math.max(max, 1)] };
     });
