@@ -10,7 +10,8 @@ under ``"none"``, as the payments journal shows them to everyone):
   payments and credits on the account pay the oldest charges first, so the debt is the newest charges that add up
   to it, and the oldest of those sets the age. Only charges of the last 90 days are read; a debt they do not cover
   is over 90 days old. One statement with a window function, the same on PostgreSQL and SQLite;
-- **payments** of this month before today, by channel and by day (today's come live on the page and are added);
+- **payments** of this month up to two minutes before the snapshot, by channel, of today by channel, and by day
+  (the page adds those recorded since, counted live);
 - **active subscribers**.
 
 For the whole ISP only (they are not kept per branch: the billing run books revenue per batch, not per
@@ -40,11 +41,12 @@ from abonent.subscribers.models import Subscriber, SubscriberStatus
 
 from .models import Snapshot
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Ageing buckets: upper bounds in days of debt (the last bucket is everything older).
 AGEING_DAYS = (30, 60, 90)
 NO_BRANCH = "none"
 KEEP = dt.timedelta(days=1)
+PAYMENTS_MARGIN = dt.timedelta(minutes=2)
 ZERO = Decimal("0.00")
 
 
@@ -138,11 +140,11 @@ def debts_by_branch(today: dt.date) -> dict[str, dict]:
 # --- payments, revenue, subscribers ----------------------------------------------------------------------------
 
 
-def payments_by_branch(month_start: dt.date, today: dt.date) -> dict[str, dict]:
-    """Payments recorded from ``month_start`` until today's start (not cancelled), per branch: by channel
-    ``{channel: [amount, count]}`` and by day ``{iso day: amount}``."""
+def payments_by_branch(month_start: dt.date, today: dt.date, until: dt.datetime) -> dict[str, dict]:
+    """Payments recorded from ``month_start`` until ``until`` (not cancelled), per branch: by channel
+    ``{channel: [amount, count]}``, those of ``today`` by channel, and by day ``{iso day: amount}``."""
     rows = (
-        Payment.objects.filter(created_at__gte=_local_midnight(month_start), created_at__lt=_local_midnight(today))
+        Payment.objects.filter(created_at__gte=_local_midnight(month_start), created_at__lt=until)
         .exclude(status=PaymentStatus.CANCELLED)
         .annotate(day=TruncDate("created_at"))
         .values("subscriber__branch_id", "channel", "day")
@@ -151,11 +153,15 @@ def payments_by_branch(month_start: dt.date, today: dt.date) -> dict[str, dict]:
     )
     result: dict[str, dict] = {}
     for row in rows:
-        entry = result.setdefault(_branch_key(row["subscriber__branch_id"]), {"by_channel": {}, "by_day": {}})
+        entry = result.setdefault(
+            _branch_key(row["subscriber__branch_id"]), {"by_channel": {}, "today_by_channel": {}, "by_day": {}}
+        )
         amount = _money(row["total"])
-        channel = entry["by_channel"].setdefault(row["channel"], [ZERO, 0])
-        channel[0] += amount
-        channel[1] += row["n"]
+        periods = [entry["by_channel"]] + ([entry["today_by_channel"]] if row["day"] == today else [])
+        for by_channel in periods:
+            channel = by_channel.setdefault(row["channel"], [ZERO, 0])
+            channel[0] += amount
+            channel[1] += row["n"]
         day = row["day"].isoformat()
         entry["by_day"][day] = entry["by_day"].get(day, ZERO) + amount
     return result
@@ -232,7 +238,11 @@ def compute_figures(now: dt.datetime | None = None) -> dict:
     branches: dict[str, dict] = defaultdict(dict)
     for key, entry in debts_by_branch(today).items():
         branches[key].update(entry)
-    for key, entry in payments_by_branch(month_start, today).items():
+    # The page counts the payments recorded since ``payments_until`` itself: a few minutes' worth, through the
+    # index on created_at, whatever the day's volume. A margin before ``now`` leaves to the page a payment whose
+    # transaction began before the snapshot and committed after its read.
+    payments_until = max(now - PAYMENTS_MARGIN, _local_midnight(today))
+    for key, entry in payments_by_branch(month_start, today, payments_until).items():
         branches[key]["payments"] = entry
     for key, count in subscribers_by_branch().items():
         branches[key]["subscribers"] = count
@@ -249,6 +259,7 @@ def compute_figures(now: dt.datetime | None = None) -> dict:
             "day": today.isoformat(),
             "month": month_start.isoformat(),
             "previous_month": previous_start.isoformat(),
+            "payments_until": payments_until.isoformat(),
             "branches": dict(branches),
             "revenue": {"services": services, "month": month_revenue, "previous": previous_revenue},
             "arpu": {

@@ -34,7 +34,7 @@ from abonent.payments.selectors.payments import visible_payments
 from abonent.staff.permissions import Perm, allowed_branch_ids, has_perm
 
 from .models import Snapshot
-from .snapshot import AGEING_DAYS, NO_BRANCH
+from .snapshot import AGEING_DAYS, FORMAT_VERSION, NO_BRANCH
 
 ZERO = Decimal("0.00")
 # A snapshot older than this is shown with a warning: the worker that takes it every five minutes is not running.
@@ -85,7 +85,10 @@ class SnapshotView:
     debtors: int = 0
     receivables: Decimal = ZERO
     ageing: list[tuple[str, int, Decimal]] = field(default_factory=list)
-    payments_by_channel: dict[str, list] = field(default_factory=dict)  # this month before today
+    # Payments recorded until ``payments_until``: this month's and today's by channel, per day.
+    payments_until: dt.datetime | None = None
+    payments_by_channel: dict[str, list] = field(default_factory=dict)
+    payments_today_by_channel: dict[str, list] = field(default_factory=dict)
     payments_by_day: dict[str, Decimal] = field(default_factory=dict)
     subscribers: int = 0
     revenue: dict = field(default_factory=dict)
@@ -108,7 +111,7 @@ def _ageing_labels() -> list[str]:
 
 def snapshot_view(user, snapshot: Snapshot | None, now: dt.datetime) -> SnapshotView | None:
     """The newest snapshot's figures summed over the branches ``user`` may see (and those of no subscriber)."""
-    if snapshot is None or snapshot.figures.get("version") != 1:
+    if snapshot is None or snapshot.figures.get("version") != FORMAT_VERSION:
         return None
     figures = snapshot.figures
     branch_ids = allowed_branch_ids(user)
@@ -121,6 +124,7 @@ def snapshot_view(user, snapshot: Snapshot | None, now: dt.datetime) -> Snapshot
         month=dt.date.fromisoformat(figures["month"]),
         previous_month=dt.date.fromisoformat(figures["previous_month"]),
         whole_isp=branch_ids is None,
+        payments_until=dt.datetime.fromisoformat(figures["payments_until"]),
     )
     ageing = [[0, ZERO] for _ in range(len(AGEING_DAYS) + 1)]
     for key in keys:
@@ -133,10 +137,14 @@ def snapshot_view(user, snapshot: Snapshot | None, now: dt.datetime) -> Snapshot
             ageing[index][0] += count
             ageing[index][1] += Decimal(amount)
         payments = entry.get("payments", {})
-        for channel, (amount, count) in payments.get("by_channel", {}).items():
-            into = view.payments_by_channel.setdefault(channel, [ZERO, 0])
-            into[0] += Decimal(amount)
-            into[1] += count
+        for into_period, period in (
+            (view.payments_by_channel, "by_channel"),
+            (view.payments_today_by_channel, "today_by_channel"),
+        ):
+            for channel, (amount, count) in payments.get(period, {}).items():
+                into = into_period.setdefault(channel, [ZERO, 0])
+                into[0] += Decimal(amount)
+                into[1] += count
         for day, amount in payments.get("by_day", {}).items():
             view.payments_by_day[day] = view.payments_by_day.get(day, ZERO) + Decimal(amount)
         view.subscribers += entry.get("subscribers", 0)
@@ -164,19 +172,29 @@ def snapshot_view(user, snapshot: Snapshot | None, now: dt.datetime) -> Snapshot
 # --- live figures ---------------------------------------------------------------------------------------------
 
 
-def payments_today(user, today: dt.date) -> dict[str, list]:
-    """Payments recorded today and not cancelled, by channel: ``{channel: [amount, count]}`` (the index on
-    ``created_at``; the user's branches and the suspense queue, as the journal shows them)."""
-    start = timezone.make_aware(dt.datetime.combine(today, dt.time.min))
+def payments_since(user, since: dt.datetime) -> dict[str, list]:
+    """Payments recorded since ``since`` and not cancelled, by channel: ``{channel: [amount, count]}`` (the index
+    on ``created_at``; the user's branches and the suspense queue, as the journal shows them). The dashboard asks
+    for the few minutes since its snapshot, or for the whole of today when the snapshot is of another day."""
     rows = (
         visible_payments(user)
-        .filter(created_at__gte=start)
+        .filter(created_at__gte=since)
         .exclude(status=PaymentStatus.CANCELLED)
         .values("channel")
         .annotate(total=Sum("amount"), n=Count("id"))
         .order_by()
     )
     return {row["channel"]: [quantize(row["total"]), row["n"]] for row in rows}
+
+
+def _added(*periods: dict[str, list]) -> dict[str, list]:
+    total: dict[str, list] = {}
+    for period in periods:
+        for channel, (amount, count) in period.items():
+            into = total.setdefault(channel, [ZERO, 0])
+            into[0] += amount
+            into[1] += count
+    return total
 
 
 @dataclass(frozen=True)
@@ -281,6 +299,39 @@ def _midnight_seconds(day: dt.date) -> int:
     return int(timezone.make_aware(dt.datetime.combine(day, dt.time.min)).timestamp())
 
 
+def _payments(board: Dashboard, user, view: SnapshotView | None, today: dt.date) -> None:
+    """Today's and this month's payments by channel, and per day: the snapshot's, until its ``payments_until``,
+    and those recorded since, counted live (a few minutes' worth, whatever the day's volume). A snapshot of
+    another day (the worker stopped) leaves today wholly live and the month as that snapshot had it."""
+    if view is not None and view.of_today:
+        live = payments_since(user, view.payments_until)
+        today_figures = _added(view.payments_today_by_channel, live)
+        month = _added(view.payments_by_channel, live)
+    else:
+        today_figures = payments_since(user, timezone.make_aware(dt.datetime.combine(today, dt.time.min)))
+        month = _added(view.payments_by_channel) if view is not None else None
+    board.payments_today = _channels(today_figures)
+    board.payments_today_total = sum((f.amount for f in board.payments_today), ZERO)
+    if month is None:
+        return
+    board.payments_month = _channels(month)
+    board.payments_month_total = sum((f.amount for f in board.payments_month), ZERO)
+    # Every day of the month up to the snapshot's day, none left out; today's with what came since.
+    by_day, day = {}, view.month
+    while day <= view.day:
+        by_day[day.isoformat()] = view.payments_by_day.get(day.isoformat(), ZERO)
+        day += dt.timedelta(days=1)
+    if view.of_today:
+        by_day[today.isoformat()] = board.payments_today_total
+    board.charts["payments_days"] = {
+        "x": [_midnight_seconds(dt.date.fromisoformat(day)) for day in by_day],
+        "series": [
+            {"label": _("Payments"), "values": [float(v) for v in by_day.values()], "unit": "money", "bars": True}
+        ],
+        "currency": currency_symbol(),
+    }
+
+
 def build_dashboard(user) -> Dashboard:
     """Everything the user may see on the dashboard: the snapshot (one query) and the live figures of each widget
     they hold the permission for."""
@@ -303,39 +354,7 @@ def build_dashboard(user) -> Dashboard:
                 "series": [{"label": _("Sessions online"), "values": online["week"]["sessions"], "unit": "count"}],
             }
     if has_perm(user, Perm.PAYMENT_VIEW):
-        live = payments_today(user, today)
-        board.payments_today = _channels(live)
-        board.payments_today_total = sum((f.amount for f in board.payments_today), ZERO)
-        if view is not None:
-            month: dict[str, list] = {c: list(v) for c, v in view.payments_by_channel.items()}
-            if view.of_today:  # the snapshot counted up to today's start: today's come live
-                for channel, (amount, count) in live.items():
-                    into = month.setdefault(channel, [ZERO, 0])
-                    into[0] += amount
-                    into[1] += count
-            board.payments_month = _channels(month)
-            board.payments_month_total = sum((f.amount for f in board.payments_month), ZERO)
-            # Every day of the month up to the snapshot's (and today, when it is the snapshot's), none left out.
-            last = today if view.of_today else view.day - dt.timedelta(days=1)
-            by_day = {}
-            day = view.month
-            while day <= last:
-                by_day[day.isoformat()] = view.payments_by_day.get(day.isoformat(), ZERO)
-                day += dt.timedelta(days=1)
-            if view.of_today:
-                by_day[today.isoformat()] = board.payments_today_total
-            board.charts["payments_days"] = {
-                "x": [_midnight_seconds(dt.date.fromisoformat(day)) for day in by_day],
-                "series": [
-                    {
-                        "label": _("Payments"),
-                        "values": [float(v) for v in by_day.values()],
-                        "unit": "money",
-                        "bars": True,
-                    }
-                ],
-                "currency": currency_symbol(),
-            }
+        _payments(board, user, view, today)
         if has_perm(user, Perm.PAYMENT_TAKE):
             board.cash = cash_day_totals(user.pk, today)
     board.finance = has_perm(user, Perm.FINANCE_VIEW)

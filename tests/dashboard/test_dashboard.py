@@ -132,6 +132,29 @@ def test_a_cashier_sees_payments_by_channel_and_own_cash_not_receivables_nor_the
     assert text_of(html, 'data-figure="cash-net"') == "100.00\xa0₽"
 
 
+def test_payments_recorded_after_the_snapshot_are_counted_live(client_of, world, receive):
+    client, _user = client_of(Role.OPERATOR)
+    receive(world["klin"], "25.00", NOW + dt.timedelta(seconds=30))  # after the snapshot of NOW
+
+    payments = section(page_of(client), "widget-payments")
+
+    assert text_of(payments, 'data-figure="payments-today"') == "175.00\xa0₽"
+    assert text_of(payments, 'data-figure="payments-month"') == "575.00\xa0₽"
+
+
+def test_with_a_snapshot_of_another_day_today_is_counted_whole_and_live(client_of, world, receive):
+    client, _user = client_of(Role.OPERATOR)
+
+    with clock.travel_to(NOW + dt.timedelta(days=1)):
+        receive(world["klin"], "10.00", NOW + dt.timedelta(days=1))
+        html = client.get("/staff/dashboard/").content.decode()
+
+    payments = section(html, "widget-payments")
+    assert text_of(payments, 'data-figure="payments-today"') == "10.00\xa0₽"
+    assert text_of(payments, 'data-figure="payments-month"') == "550.00\xa0₽"  # the snapshot's, as of its time
+    assert 'id="snapshot-stale"' in html
+
+
 def test_an_engineer_sees_nas_health_with_the_silent_nas_flagged_and_no_money(client_of, world):
     client, _user = client_of(Role.ENGINEER)
 

@@ -106,7 +106,7 @@ def test_arpu_is_the_month_revenue_over_the_subscribers_with_a_subscription_then
     }
 
 
-def test_payments_this_month_before_today_by_channel_and_day(make_subscriber, make_staff, receive, branch):
+def test_payments_this_month_and_today_until_a_margin_before_the_snapshot(make_subscriber, make_staff, receive, branch):
     cashier = make_staff(Role.CASHIER)
     subscriber = make_subscriber()
     receive(subscriber, "999.00", at(dt.date(2026, 5, 31), 23))  # last month
@@ -115,14 +115,18 @@ def test_payments_this_month_before_today_by_channel_and_day(make_subscriber, ma
     cancelled = receive(
         subscriber, "70.00", at(dt.date(2026, 6, 10)), channel="cash", method="cash", acting_user=cashier
     )
-    receive(subscriber, "300.00", at(TODAY, 9))  # today: counted live by the page, not here
+    receive(subscriber, "300.00", at(TODAY, 9))  # today
+    receive(subscriber, "40.00", NOW - dt.timedelta(minutes=1))  # within the margin: the page counts it live
     with clock.travel_to(at(dt.date(2026, 6, 10), 11)):
         do_cancel_payment(cancelled, acting_user=cashier, reason="Ошибся суммой")
 
-    payments = compute_figures(NOW)["branches"][str(branch.pk)]["payments"]
+    figures = compute_figures(NOW)
+    payments = figures["branches"][str(branch.pk)]["payments"]
 
-    assert payments["by_channel"] == {"cash": ["500.00", 1], "bank": ["1000.00", 1]}
-    assert payments["by_day"] == {"2026-06-03": "500.00", "2026-06-10": "1000.00"}
+    assert figures["payments_until"] == (NOW - dt.timedelta(minutes=2)).isoformat()
+    assert payments["by_channel"] == {"cash": ["500.00", 1], "bank": ["1300.00", 2]}
+    assert payments["today_by_channel"] == {"bank": ["300.00", 1]}
+    assert payments["by_day"] == {"2026-06-03": "500.00", "2026-06-10": "1000.00", "2026-06-15": "300.00"}
 
 
 def test_sessions_online_over_the_day_and_week_from_the_samples(make_nas_for_dashboard):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 
 from abonent.core import clock
 
@@ -179,6 +179,5 @@ def interval_totals(nas: Nas, *, since: dt.datetime) -> dict[str, int]:
         accepts=Sum("accepts"),
         rejects=Sum("rejects"),
         coa_failures=Sum("coa_failures"),
-        samples=Count("pk", filter=Q(open_sessions__gte=0)),
     )
     return {key: int(value or 0) for key, value in totals.items()}
