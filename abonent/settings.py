@@ -189,7 +189,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "staff:login"
-LOGIN_REDIRECT_URL = "subscribers:list"
+LOGIN_REDIRECT_URL = "dashboard:home"
 SESSION_COOKIE_AGE = int(os.environ.get("ABONENT_SESSION_SECONDS", 12 * 3600))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = ENV == "production"
@@ -469,6 +469,17 @@ ABONENT_RADIUS_DB_MAINTENANCE_TIMEOUT = float(os.environ.get("ABONENT_RADIUS_DB_
 # Accounting records a process holds for the database at most; past it a request is dropped unanswered (the NAS
 # resends it) and counted (accounting_queue_full): a flood must not run the process out of memory.
 ABONENT_RADIUS_QUEUE_MAX = int(os.environ.get("ABONENT_RADIUS_QUEUE_MAX", 100_000))
+# Network monitoring (docs/radius.md, "Monitoring"). A NAS that had sessions online and sent no accounting for this
+# many minutes (at least two of its interim intervals) is flagged silent; the samples of each NAS are kept this many
+# days; an address pool is flagged at these percentages of its addresses in use.
+ABONENT_NETWORK_SILENT_MINUTES = _at_least_one("ABONENT_NETWORK_SILENT_MINUTES", 15)
+ABONENT_NETWORK_SAMPLE_DAYS = _at_least_one("ABONENT_NETWORK_SAMPLE_DAYS", 35)
+ABONENT_NETWORK_POOL_WARNING_PERCENT = _at_least_one("ABONENT_NETWORK_POOL_WARNING_PERCENT", 80)
+ABONENT_NETWORK_POOL_DANGER_PERCENT = _at_least_one("ABONENT_NETWORK_POOL_DANGER_PERCENT", 95)
+if not ABONENT_NETWORK_POOL_WARNING_PERCENT <= ABONENT_NETWORK_POOL_DANGER_PERCENT <= 100:
+    raise ImproperlyConfigured(
+        "ABONENT_NETWORK_POOL_WARNING_PERCENT must not exceed ABONENT_NETWORK_POOL_DANGER_PERCENT, nor that 100"
+    )
 
 
 # Autopay (docs/payments.md, "Autopay"). A soft decline (insufficient funds, a limit) is retried this many days

@@ -8,7 +8,7 @@ from abonent.core.metrics import metrics_view
 from abonent.core.views import healthz
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="subscribers:list", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
     # The admin's own login form has no rate limiting: send everyone through the console's login.
     path("staff/admin/login/", RedirectView.as_view(pattern_name="staff:login", query_string=True)),
     path("staff/admin/", admin.site.urls),
@@ -43,4 +43,4 @@ urlpatterns = [
 
 admin.site.site_header = "Abonent"
 admin.site.site_title = "Abonent"
-admin.site.site_url = "/staff/subscribers/"
+admin.site.site_url = "/staff/dashboard/"

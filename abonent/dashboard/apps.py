@@ -6,3 +6,6 @@ class DashboardConfig(AppConfig):
     name = "abonent.dashboard"
     label = "dashboard"
     verbose_name = _("Dashboard")
+
+    def ready(self) -> None:
+        from . import seeding, tasks  # noqa: F401

@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+"""The dashboard under ``/staff/dashboard/``: the console's home page."""
+
+from django.urls import path
+
+from . import views
 
 app_name = "dashboard"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("widgets/", views.widgets, name="widgets"),
+]

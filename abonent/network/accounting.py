@@ -22,7 +22,7 @@ import psycopg
 from django import db
 from django.conf import settings
 from django.db import DataError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -509,10 +509,17 @@ def sweep_stale_sessions(*, intervals: int | None = None) -> int:
 
     if intervals is None:
         intervals = settings.ABONENT_RADIUS_SESSION_ALIVE_INTERVALS
+    from .monitoring.sampler import note_stranded
+
     now = clock.now()
     closed = 0
+    newest: dict[int, dt.datetime] = {}
     for seconds, nas_ids in alive_seconds_by_nas(intervals).items():
-        closed += Session.objects.filter(
+        stale = Session.objects.filter(
             nas_id__in=nas_ids, status=SessionStatus.OPEN, updated_at__lt=now - dt.timedelta(seconds=seconds)
-        ).update(status=SessionStatus.CLOSED, stopped_at=F("updated_at"), terminate_cause=STALE)
+        )
+        # Which NAS lose sessions, and their newest update: monitoring flags a NAS left with none (a silent NAS).
+        newest.update(stale.values("nas_id").annotate(at=Max("updated_at")).order_by().values_list("nas_id", "at"))
+        closed += stale.update(status=SessionStatus.CLOSED, stopped_at=F("updated_at"), terminate_cause=STALE)
+    note_stranded(newest, now)
     return closed

@@ -274,20 +274,25 @@ def _build_request(session: Session, rendering: Rendering, reason: str, *, now: 
 
 
 @transaction.atomic
-def _queue_policy(subscriber_id: int, *, reason: str, restricted: bool | None) -> list[CoaRequest]:
+def _queue_policy(
+    subscriber_id: int, *, reason: str, restricted: bool | None, session_id: int | None = None
+) -> list[CoaRequest]:
     """For each open session of the subscriber, a request with the speed now in force, decided exactly as an
     Access-Request would be (``PolicyStore.decide``: day, night, FUP or turbo speed; a reject disconnects).
 
     ``restricted`` None: a speed change (plan, turbo, quota); the redirect is sent along for a debtor, as the
     NAS's profile changes it live, unless the profile sets the two independently (Cisco: the speed alone).
     True/False: the debtor redirect goes on/off (``access.sync_access_states``, which decided it under its lock,
-    so that decision is sent rather than a state read a moment later)."""
+    so that decision is sent rather than a state read a moment later). ``session_id``: that open session only."""
     store = PolicyStore.for_subscribers([subscriber_id], session_limit=False)
     now = clock.now()
     local_now = timezone.localtime(now)
     policies = store.by_subscriber.get(subscriber_id, [])
     queued = []
-    for session in selectors.open_sessions(subscriber_id=subscriber_id):
+    sessions = selectors.open_sessions(subscriber_id=subscriber_id)
+    if session_id is not None:
+        sessions = sessions.filter(pk=session_id)
+    for session in sessions:
         # A session accounting could not bind to a login gets the subscriber's first login's policy.
         policy = next((p for p in policies if p.login_id == session.login_id), policies[0] if policies else None)
         profile = profile_for(session.nas.vendor)
@@ -393,6 +398,30 @@ def do_disconnect_session(session: Session, *, acting_user, reason: str = "") ->
         reason=reason,
     )
     return request
+
+
+@transaction.atomic
+def do_reapply_session_policy(session: Session, *, acting_user, reason: str = "") -> list[CoaRequest]:
+    """The staff "CoA" button: the policy in force now (speed, debtor redirect) sent again to one open session, as
+    an Access-Request would decide it; a Disconnect where the policy now rejects the login. Audited. Refused for a
+    closed session and for one bound to no subscriber (there is no policy to send)."""
+    check_perm(acting_user, Perm.NETWORK_MANAGE)
+    if session.status != SessionStatus.OPEN:
+        raise ValidationError(_("The session is already closed."))
+    if session.subscriber_id is None:
+        raise ValidationError(_("The session belongs to no known subscriber: there is no policy to send."))
+    queued = _queue_policy(session.subscriber_id, reason=CoaReason.STAFF_COA, restricted=None, session_id=session.pk)
+    if not queued:
+        raise ValidationError(_("The subscriber has no login the policy could be decided for: nothing was queued."))
+    audit.record(
+        actor=acting_user,
+        action="network.session_policy_resent",
+        obj=session,
+        subscriber_id=session.subscriber_id,
+        after={"coa_request": queued[0].pk, "kind": queued[0].kind},
+        reason=reason,
+    )
+    return queued
 
 
 # Marks written or removed per statement: well inside SQLite's limit on parameters.

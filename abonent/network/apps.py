@@ -12,6 +12,7 @@ class NetworkConfig(AppConfig):
 
         from . import audiences, events, metrics, panels, seeding, subscriber_search, tasks  # noqa: F401
         from .actions import note_logins_reencrypted
+        from .monitoring import seeding as monitoring_seeding  # noqa: F401
 
         # For `abonent rotate-field-key`. The RADIUS processes reload the NAS table every few seconds, but keep
         # passwords in memory (and in their snapshot) until told that those subscribers changed.

@@ -13,10 +13,12 @@ import ipaddress
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from abonent.catalog.models import Plan, ServiceKind
 from abonent.core.forms import ConsoleForm
 
 from .actions import MIN_SECRET_LENGTH
 from .models import IpPool, Login, Nas
+from .monitoring.traffic import MAX_DAYS
 
 _WRITE_ONLY = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 
@@ -102,12 +104,32 @@ class LoginForm(ConsoleForm):
     )
 
 
-class SessionFilterForm(forms.Form):
+class SessionFilterForm(ConsoleForm):
+    """Filters of the sessions page; the cursor of its pages travels beside them, not in the form."""
+
     nas = forms.ModelChoiceField(
-        label=_("NAS"),
-        queryset=Nas.objects.order_by("name"),
-        required=False,
-        empty_label=_("All NAS"),
-        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
+        label=_("NAS"), queryset=Nas.objects.order_by("name"), required=False, empty_label=_("All NAS")
     )
-    page = forms.IntegerField(min_value=1, required=False)
+    login = forms.CharField(label=_("Login"), required=False, max_length=253)
+    ip = forms.GenericIPAddressField(label=_("IP address"), required=False)
+    plan = forms.ModelChoiceField(
+        label=_("Plan"),
+        queryset=Plan.objects.filter(service__kind=ServiceKind.INTERNET).order_by("name"),
+        required=False,
+        empty_label=_("All plans"),
+    )
+
+
+class TrafficPeriodForm(ConsoleForm):
+    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    date_to = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end:
+            if end < start:
+                self.add_error("date_to", _("The end of the period is before its start."))
+            elif (end - start).days >= MAX_DAYS:
+                self.add_error("date_from", _("Choose a period of at most a year."))
+        return cleaned

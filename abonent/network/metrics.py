@@ -1,6 +1,6 @@
-"""The network's Prometheus figures: RADIUS processes, sessions online, the CoA queue, read from the database
-when ``/metrics`` is scraped. Imported once, from ``NetworkConfig.ready()``, which registers them with core's
-``/metrics``."""
+"""The network's Prometheus figures: RADIUS processes, sessions online, the CoA queue, monitoring's silent NAS and
+pools' use, read from the database when ``/metrics`` is scraped. Imported once, from ``NetworkConfig.ready()``,
+which registers them with core's ``/metrics``."""
 
 from __future__ import annotations
 
@@ -151,3 +151,63 @@ class CoaCollector:
 
 
 COA_COLLECTOR = register_database_collector(CoaCollector())
+
+
+class MonitoringCollector:
+    """Monitoring's verdicts at scrape time: silent NAS (no accounting while subscribers were online on it,
+    ``monitoring.health.is_silent``), each NAS's newest accounting, and the address pools' use at the sampler's last
+    run. Two small queries (the NAS with their health, the pools with their use); alert on
+    ``abonent_network_nas_silent == 1`` and on ``abonent_network_ip_pool_usage_ratio`` near 1."""
+
+    def describe(self):
+        return list(self._families())
+
+    @staticmethod
+    def _families():
+        return (
+            GaugeMetricFamily(
+                "abonent_network_nas_silent",
+                "1 when the NAS sent no accounting for ABONENT_NETWORK_SILENT_MINUTES (at least two interim intervals) "
+                "while subscribers were online on it",
+                labels=["nas"],
+            ),
+            GaugeMetricFamily(
+                "abonent_network_nas_last_accounting_timestamp_seconds",
+                "The newest accounting update of the NAS's sessions seen by monitoring's sampler",
+                labels=["nas"],
+            ),
+            GaugeMetricFamily(
+                "abonent_network_ip_pool_addresses_used",
+                "Distinct addresses of the sessions online inside the pool's network, at the sampler's last run",
+                labels=["pool"],
+            ),
+            GaugeMetricFamily("abonent_network_ip_pool_addresses", "Addresses the pool can hand out", labels=["pool"]),
+            GaugeMetricFamily(
+                "abonent_network_ip_pool_usage_ratio",
+                "Addresses in use over those the pool has (0 to 1)",
+                labels=["pool"],
+            ),
+        )
+
+    def collect(self):
+        from .monitoring.selectors import nas_states, pool_states
+
+        silent, last_accounting, used, size, ratio = self._families()
+        try:
+            states = nas_states(clock.now())
+            pools = pool_states()
+        except DatabaseError:
+            logger.warning("metrics: monitoring figures unavailable", exc_info=True)
+            return
+        for state in states:
+            silent.add_metric([state.nas.name], int(state.silent))
+            if state.last_accounting_at is not None:
+                last_accounting.add_metric([state.nas.name], state.last_accounting_at.timestamp())
+        for state in pools:
+            used.add_metric([state.pool.name], state.fill.used)
+            size.add_metric([state.pool.name], state.fill.size)
+            ratio.add_metric([state.pool.name], round(state.fill.percent / 100, 4))
+        yield from (silent, last_accounting, used, size, ratio)
+
+
+MONITORING_COLLECTOR = register_database_collector(MonitoringCollector())

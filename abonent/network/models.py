@@ -379,6 +379,8 @@ class CoaReason(models.TextChoices):
     RESTORE = "restore", _("Access restored")
     SUSPEND = "suspend", _("Suspended")
     STAFF = "staff", _("Disconnected by staff")
+    # The "CoA" button of the sessions page: the policy in force sent again to one session (speed, redirect).
+    STAFF_COA = "staff_coa", _("Policy re-sent by staff")
 
 
 class CoaStatus(models.TextChoices):
@@ -557,3 +559,7 @@ class RadiusNode(models.Model):
 
     def __str__(self) -> str:
         return self.node
+
+
+# Registered with the network app, kept beside the code that writes them (network/monitoring).
+from .monitoring.models import NasHealth, NasSample, PoolUsage  # noqa: E402, F401

@@ -1,5 +1,6 @@
-"""The network app's periodic jobs: sending the CoA/Disconnect queue, closing sessions whose Stop was lost, and
-telling the NAS when a subscriber's access state changes or the traffic quota is crossed.
+"""The network app's periodic jobs: sending the CoA/Disconnect queue, closing sessions whose Stop was lost, telling
+the NAS when a subscriber's access state changes or the traffic quota is crossed, and sampling the NAS and pools
+for monitoring.
 
 The scheduler runs a job at most once a minute, so a CoA waits up to a minute here; where that is too slow
 (a plan upgrade the subscriber is watching), run ``abonent coa send --loop`` beside the worker.
@@ -63,3 +64,14 @@ def prune_auth_attempts() -> int:
     from .actions import do_prune_auth_attempts
 
     return do_prune_auth_attempts(older_than=dt.timedelta(days=settings.ABONENT_RADIUS_ATTEMPT_DAYS))
+
+
+@periodic("network.sample_network", every=dt.timedelta(minutes=5))
+@task(queue_name="network")
+def sample_network() -> dict:
+    """Monitoring: a sample of every NAS (sessions, traffic, authentications, CoA failures), the pools' use, the
+    newest accounting of each NAS (silent NAS); samples past ``ABONENT_NETWORK_SAMPLE_DAYS`` pruned."""
+    from .monitoring.sampler import take_samples
+
+    run = take_samples()
+    return {"taken_at": run.taken_at.isoformat(), "samples": run.samples, "pools": run.pools, "pruned": run.pruned}

@@ -3,21 +3,28 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import views
+from .views import nas, panel, pools, sessions, traffic
 
 app_name = "network"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="network:nas_list", permanent=False)),
-    path("nas/", views.nas_list, name="nas_list"),
-    path("nas/new/", views.nas_create, name="nas_create"),
-    path("nas/<int:pk>/", views.nas_edit, name="nas_edit"),
-    path("sessions/", views.session_list, name="sessions"),
-    path("pools/", views.pool_list, name="pool_list"),
-    path("pools/new/", views.pool_create, name="pool_create"),
-    path("subscribers/<int:pk>/logins/", views.login_add, name="login_add"),
+    path("nas/", nas.nas_list, name="nas_list"),
+    path("nas/export/", nas.nas_export, name="nas_export"),
+    path("nas/new/", nas.nas_create, name="nas_create"),
+    path("nas/<int:pk>/", nas.nas_card, name="nas_card"),
+    path("nas/<int:pk>/edit/", nas.nas_edit, name="nas_edit"),
+    path("sessions/", sessions.session_list, name="sessions"),
+    path("sessions/export/", sessions.session_export, name="sessions_export"),
+    path("sessions/<int:pk>/disconnect/", sessions.session_disconnect, name="session_disconnect_one"),
+    path("sessions/<int:pk>/coa/", sessions.session_coa, name="session_coa"),
+    path("coa/<int:pk>/", sessions.coa_status, name="coa_status"),
+    path("pools/", pools.pool_list, name="pool_list"),
+    path("pools/new/", pools.pool_create, name="pool_create"),
+    path("traffic/", traffic.traffic, name="traffic"),
+    path("subscribers/<int:pk>/logins/", panel.login_add, name="login_add"),
     path(
         "subscribers/<int:pk>/sessions/<int:session_pk>/disconnect/",
-        views.session_disconnect,
+        panel.session_disconnect,
         name="session_disconnect",
     ),
 ]

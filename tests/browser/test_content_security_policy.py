@@ -24,7 +24,7 @@ def admin_page(demo_server, browser):
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", "admin-demo")
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.wait_for_url(re.compile(r".*/staff/dashboard/.*"))
     yield page
     context.close()
 
@@ -48,15 +48,24 @@ def test_console_pages_and_htmx_run_without_a_violation(demo_server, admin_page)
     page.locator("#panel-contacts .invalid-feedback").wait_for(timeout=10_000)
     assert _violations(page) == []
 
-    pages = ("/staff/catalog/plans/new/", "/staff/network/nas/", "/staff/admin/", "/staff/admin/staff/staffuser/")
+    pages = (
+        "/staff/catalog/plans/new/",
+        "/staff/network/nas/",
+        "/staff/network/sessions/",
+        "/staff/network/pools/",
+        "/staff/network/traffic/",
+        "/staff/admin/",
+        "/staff/admin/staff/staffuser/",
+    )
     for path in pages:
         page.goto(f"{demo_server['base']}{path}")
         assert page.locator("body").inner_text(), path
         assert _violations(page) == [], path
 
 
-def test_the_language_switcher_works_without_an_inline_handler(admin_page):
+def test_the_language_switcher_works_without_an_inline_handler(demo_server, admin_page):
     page = admin_page
+    page.goto(f"{demo_server['base']}/staff/subscribers/")
     assert page.locator("h1").inner_text() == "Subscribers"
 
     with page.expect_navigation():

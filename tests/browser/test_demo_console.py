@@ -27,7 +27,8 @@ def _card_of_ivanov(demo_server, browser, user: str, locale: str):
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", f"{user}-demo")
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.wait_for_url(re.compile(r".*/staff/dashboard/.*"))
+    page.goto(f"{demo_server['base']}/staff/subscribers/")
     page.fill("#id_q", "+7 916 123-45-67")
     page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
     return page
@@ -43,7 +44,8 @@ def test_operator_finds_a_demo_subscriber_by_phone_and_opens_the_card(demo_serve
     page.fill("input[name=username]", "operator")
     page.fill("input[name=password]", "operator-demo")
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.wait_for_url(re.compile(r".*/staff/dashboard/.*"))
+    page.goto(f"{demo_server['base']}/staff/subscribers/")
     assert page.locator("h1").inner_text() == "Абоненты"
 
     page.fill("#id_q", typed)

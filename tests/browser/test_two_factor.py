@@ -16,7 +16,7 @@ def test_a_cashier_enrols_then_signs_in_with_a_recovery_code(demo_server, browse
     page.fill("input[name=username]", "cashier")
     page.fill("input[name=password]", "cashier-demo")
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.wait_for_url(re.compile(r".*/staff/dashboard/.*"))
 
     page.click("nav a[href='/staff/two-factor/']")
     page.click("text=Set up")
@@ -31,7 +31,7 @@ def test_a_cashier_enrols_then_signs_in_with_a_recovery_code(demo_server, browse
     assert len(codes) == 10
 
     page.click("text=I have saved the codes, continue")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.wait_for_url(re.compile(r".*/staff/dashboard/.*"))
     page.click("nav button:has-text('Log out')")
     page.wait_for_url(re.compile(r".*/staff/$"))
 
@@ -41,6 +41,6 @@ def test_a_cashier_enrols_then_signs_in_with_a_recovery_code(demo_server, browse
     page.wait_for_url(re.compile(r".*/staff/login/code/$"))
     page.fill("input[name=code]", codes[0])
     page.click("main form button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.wait_for_url(re.compile(r".*/staff/dashboard/.*"))
     assert "9 codes are left" in page.locator(".alert-warning").inner_text()
     page.close()

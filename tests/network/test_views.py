@@ -120,7 +120,8 @@ def test_support_sees_the_pages_but_cannot_change_anything(support, make_nas):
     nas = make_nas()
 
     assert support.get("/staff/network/nas/").status_code == 200
-    assert support.get(f"/staff/network/nas/{nas.pk}/").status_code == 403
+    assert support.get(f"/staff/network/nas/{nas.pk}/").status_code == 200  # the card
+    assert support.get(f"/staff/network/nas/{nas.pk}/edit/").status_code == 403
     assert support.post("/staff/network/nas/new/", {**NAS_FORM, "secret": SECRET}).status_code == 403
     assert (
         support.post("/staff/network/pools/new/", {"name": "p", "network": "10.0.0.0/8", "kind": "regular"}).status_code
@@ -189,13 +190,14 @@ def test_the_secret_never_appears_in_the_html(engineer, make_nas):
     pages = [
         engineer.get("/staff/network/nas/"),
         engineer.get(f"/staff/network/nas/{nas.pk}/"),
+        engineer.get(f"/staff/network/nas/{nas.pk}/edit/"),
         # A failed edit with a new secret typed: the form comes back with its errors, the secret does not.
         engineer.post(
-            f"/staff/network/nas/{nas.pk}/", {**NAS_FORM, "name": taken.name, "secret": "a-new-secret-of-24-chars"}
+            f"/staff/network/nas/{nas.pk}/edit/", {**NAS_FORM, "name": taken.name, "secret": "a-new-secret-of-24-chars"}
         ),
     ]
 
-    assert [p.status_code for p in pages] == [200, 200, 422]
+    assert [p.status_code for p in pages] == [200, 200, 200, 422]
     for page in pages:
         html = page.content.decode()
         assert SECRET not in html
@@ -208,7 +210,9 @@ def test_the_secret_never_appears_in_the_html(engineer, make_nas):
 def test_editing_with_an_empty_secret_keeps_it(engineer, make_nas):
     nas = make_nas()
 
-    response = engineer.post(f"/staff/network/nas/{nas.pk}/", {**NAS_FORM, "ip_address": "127.0.0.1", "secret": ""})
+    response = engineer.post(
+        f"/staff/network/nas/{nas.pk}/edit/", {**NAS_FORM, "ip_address": "127.0.0.1", "secret": ""}
+    )
 
     assert response.status_code == 302
     nas.refresh_from_db()
@@ -218,7 +222,7 @@ def test_editing_with_an_empty_secret_keeps_it(engineer, make_nas):
 def test_editing_with_a_new_secret_replaces_it(engineer, make_nas):
     nas = make_nas()
 
-    engineer.post(f"/staff/network/nas/{nas.pk}/", {**NAS_FORM, "secret": "another-long-shared-secret"})
+    engineer.post(f"/staff/network/nas/{nas.pk}/edit/", {**NAS_FORM, "secret": "another-long-shared-secret"})
 
     nas.refresh_from_db()
     assert nas.secret == "another-long-shared-secret"
@@ -232,9 +236,10 @@ def test_the_blastradius_warning_shows_when_message_authenticator_is_not_require
     make_nas(name="safe", ip_address="10.1.1.1")
 
     listing = engineer.get("/staff/network/nas/").content.decode()
-    edit = engineer.get(f"/staff/network/nas/{nas.pk}/").content.decode()
+    card = engineer.get(f"/staff/network/nas/{nas.pk}/").content.decode()
+    edit = engineer.get(f"/staff/network/nas/{nas.pk}/edit/").content.decode()
 
-    for html in (listing, edit):
+    for html in (listing, card, edit):
         assert 'id="blastradius-warning"' in html
         assert "CVE-2024-3596" in html
     assert "Message-Authenticator is not required from this NAS: nas-mikrotik." in listing
@@ -245,6 +250,7 @@ def test_no_blastradius_warning_when_every_nas_requires_message_authenticator(en
 
     assert 'id="blastradius-warning"' not in engineer.get("/staff/network/nas/").content.decode()
     assert 'id="blastradius-warning"' not in engineer.get(f"/staff/network/nas/{nas.pk}/").content.decode()
+    assert 'id="blastradius-warning"' not in engineer.get(f"/staff/network/nas/{nas.pk}/edit/").content.decode()
 
 
 # --- sessions and pools -------------------------------------------------------------------------------------
@@ -339,7 +345,10 @@ def test_the_disconnect_button_queues_a_disconnect_request(engineer, customer, m
         customer.pk,
     )
     html = response.content.decode()
-    assert "Disconnect of ivanov sent to nas-mikrotik." in html
+    # Queued, not sent: the worker sends it; the panel follows its state until the NAS answers.
+    assert "Disconnect of ivanov queued for nas-mikrotik: it is sent within a minute, the result shows here." in html
+    assert "sent to nas-mikrotik" not in html
+    assert "queued, not sent yet" in html and f'hx-get="/staff/network/coa/{request.pk}/"' in html
     assert f'data-coa="{request.pk}"' in html
 
 

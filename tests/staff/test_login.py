@@ -25,9 +25,9 @@ def test_staff_root_shows_the_login_page(client, db):
     assert b'name="password"' in response.content
 
 
-def test_login_with_the_right_password_opens_the_subscriber_list(client, user):
+def test_login_with_the_right_password_opens_the_dashboard(client, user):
     response = post_login(client, "olga", PASSWORD)
-    assert response.status_code == 302 and response["Location"] == "/staff/subscribers/"
+    assert response.status_code == 302 and response["Location"] == "/staff/dashboard/"
     assert client.get("/staff/subscribers/").status_code == 200
 
 
@@ -106,4 +106,4 @@ def test_logout_needs_post_and_ends_the_session(client, user):
 
 def test_next_parameter_cannot_redirect_off_site(client, user):
     response = client.post("/staff/", {"username": "olga", "password": PASSWORD, "next": "https://evil.example/"})
-    assert response["Location"] == "/staff/subscribers/"
+    assert response["Location"] == "/staff/dashboard/"

@@ -84,7 +84,7 @@ def test_rfc6238_code_completes_the_login(client, olga, frozen):
     assert client.get("/staff/subscribers/").status_code == 302
 
     response = post_code(client, current_code(device))
-    assert response.status_code == 302 and response["Location"] == "/staff/subscribers/"
+    assert response.status_code == 302 and response["Location"] == "/staff/dashboard/"
     assert client.get("/staff/subscribers/").status_code == 200
     assert list(LoginAttempt.objects.values_list("username", "succeeded")) == [("olga", True)]
     login_event = AuditEvent.objects.get(action="staff.login")
@@ -299,7 +299,7 @@ def test_an_api_token_needs_no_second_factor(api_client, admin, require_2fa):
 def test_with_the_setting_off_no_code_is_asked(client, admin, settings):
     settings.ABONENT_REQUIRE_2FA_ROLES = []
     response = post_password(client, "admin", "s3cret-pass!")
-    assert response.status_code == 302 and response["Location"] == "/staff/subscribers/"
+    assert response.status_code == 302 and response["Location"] == "/staff/dashboard/"
     assert client.get("/staff/subscribers/").status_code == 200
     assert client.get("/staff/admin/").status_code == 200
 
@@ -389,7 +389,7 @@ def test_turning_it_off_needs_the_password_and_a_code(client, olga, olga_signed_
     # The operator role does not require it: the console stays open, and the next login asks for no code.
     assert client.get("/staff/subscribers/").status_code == 200
     client.post("/staff/logout/")
-    assert post_password(client)["Location"] == "/staff/subscribers/"
+    assert post_password(client)["Location"] == "/staff/dashboard/"
 
 
 def test_a_required_role_that_turns_it_off_sets_it_up_again(client, make_staff, require_2fa, frozen):
@@ -428,7 +428,7 @@ def test_an_admin_resets_another_users_two_factor_in_the_admin(client, admin, ol
     event = AuditEvent.objects.get(action="staff.two_factor_reset")
     assert (event.actor, event.object_id, event.reason) == (admin, str(olga.pk), "Reset in the administration site")
     # With the factor reset, her password alone signs her in (her role does not require one).
-    assert post_password(Client())["Location"] == "/staff/subscribers/"
+    assert post_password(Client())["Location"] == "/staff/dashboard/"
 
 
 def test_only_administrators_reset_other_users_two_factor(client, olga, make_staff, frozen):
