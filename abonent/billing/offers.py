@@ -40,6 +40,13 @@ def closed_refusal() -> ValidationError:
     return ValidationError(_("The account is closed."), code="subscriber_closed")
 
 
+def below_access_threshold(balance: Decimal, credit_limit: Decimal) -> bool:
+    """Whether an account with ``balance`` (an open promised payment included) is one dunning restricts: access
+    follows money, and it is cut to the payment page when balance + credit limit falls below zero (DESIGN.md
+    invariant 5; an exemption aside)."""
+    return balance + credit_limit < 0
+
+
 # --- plan changes -----------------------------------------------------------------------------------------
 
 
@@ -246,11 +253,16 @@ def _local_midnight(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
-def check_promised(subscriber, policy: PromisedPaymentPolicy, *, balance: Decimal, today: dt.date) -> None:
+def check_promised(
+    subscriber, policy: PromisedPaymentPolicy, *, balance: Decimal, today: dt.date, opened: bool | None = None
+) -> None:
     """Raise ``do_take_promised_payment``'s refusal of a promised payment now, whatever its amount (its words, its
     codes, its order): one already open, one taken this month when the policy allows one a month, a debt past the
-    policy's limit. ``balance``: the account's (the action passes the locked row's)."""
-    if PromisedPayment.objects.filter(subscriber_id=subscriber.pk, status=PromisedPaymentStatus.OPEN).exists():
+    policy's limit. ``balance``: the account's (the action passes the locked row's); ``opened``: whether one is
+    open, when the caller has read it (the action reads it here, under the account's lock)."""
+    if opened is None:
+        opened = PromisedPayment.objects.filter(subscriber_id=subscriber.pk, status=PromisedPaymentStatus.OPEN).exists()
+    if opened:
         raise ValidationError(_("A promised payment is already open."), code="promised_already_open")
     if (
         policy.once_per_month
@@ -285,12 +297,14 @@ class PromisedOffer:
 _UNREAD = object()
 
 
-def promised_offer(subscriber, *, opened=_UNREAD, balance: Decimal | None = None) -> PromisedOffer:
+def promised_offer(subscriber, *, policy=_UNREAD, opened=_UNREAD, balance: Decimal | None = None) -> PromisedOffer:
     """The policy and whether it allows a promised payment now, refused in billing's words, in billing's order
-    (``check_promised``). ``opened`` (the open one, or None) and ``balance``: what the caller has read already."""
+    (``check_promised``). ``policy`` (the subscriber's, or None), ``opened`` (the open one, or None) and
+    ``balance``: what the caller has read already."""
     from .selectors import get_balance, promised_payment_policy
 
-    policy = promised_payment_policy(subscriber)
+    if policy is _UNREAD:
+        policy = promised_payment_policy(subscriber)
     if opened is _UNREAD:
         opened = PromisedPayment.objects.filter(subscriber_id=subscriber.pk, status=PromisedPaymentStatus.OPEN).first()
     if policy is None:
@@ -302,7 +316,7 @@ def promised_offer(subscriber, *, opened=_UNREAD, balance: Decimal | None = None
         return offer
     balance = quantize(get_balance(subscriber).balance) if balance is None else balance
     try:
-        check_promised(subscriber, policy, balance=balance, today=today)
+        check_promised(subscriber, policy, balance=balance, today=today, opened=opened is not None)
     except ValidationError as exc:
         offer.refusal, offer.refusal_code = exc.messages[0], exc.code
     return offer

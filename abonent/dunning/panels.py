@@ -95,7 +95,10 @@ def _cell(subscriber):
     return render_to_string("dunning/_state_cell.html", context)
 
 
-register_badge(Badge("access", render_badge, permission=Perm.DUNNING_VIEW, replaces_status=True))
+# Everyone who opens the card sees the access state (what the NAS enforces): without it the card said the plain
+# "Active" of an open account to an engineer looking at a debtor sent to the payment page. The panel, with its
+# history and exemptions, stays with DUNNING_VIEW.
+register_badge(Badge("access", render_badge, permission=None, replaces_status=True))
 register_panel(
     Panel("access", _("Access"), "dunning/panels/access.html", 5, panel_context, permission=Perm.DUNNING_VIEW)
 )

@@ -15,6 +15,8 @@ urlpatterns = [
     path("pools/", views.pool_list, name="pool_list"),
     path("pools/new/", views.pool_create, name="pool_create"),
     path("subscribers/<int:pk>/logins/", views.login_add, name="login_add"),
+    path("subscribers/<int:pk>/logins/<int:login_pk>/password/", views.login_password, name="login_password"),
+    path("subscribers/<int:pk>/logins/<int:login_pk>/active/", views.login_active, name="login_active"),
     path(
         "subscribers/<int:pk>/sessions/<int:session_pk>/disconnect/",
         views.session_disconnect,

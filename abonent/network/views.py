@@ -22,8 +22,8 @@ from abonent.staff.permissions import Perm, has_perm, require_perm
 from abonent.subscribers.selectors import get_subscriber
 
 from . import actions, selectors
-from .forms import IpPoolForm, LoginForm, NasForm, SessionFilterForm
-from .models import IpPool, Nas, RejectReason, Session
+from .forms import IpPoolForm, LoginActiveForm, LoginForm, LoginPasswordForm, NasForm, SessionFilterForm
+from .models import IpPool, Login, Nas, RejectReason, Session
 from .panels import render_network_panel
 
 SESSIONS_PER_PAGE = 50
@@ -205,6 +205,55 @@ def login_add(request, pk):
         else:
             notice = _("Login %(login)s added.") % {"login": login.username}
     return _panel_response(request, subscriber, form=form, notice=notice)
+
+
+def _login_of(subscriber, login_pk: int) -> Login:
+    return get_object_or_404(Login.objects.select_related("pool"), pk=login_pk, subscriber_id=subscriber.pk)
+
+
+@require_POST
+@require_perm(Perm.NETWORK_MANAGE)
+def login_password(request, pk, login_pk):
+    """Reset a login's password (typed, or generated); the panel shows it once, the audit row never does."""
+    subscriber = get_subscriber(request.user, pk)
+    login = _login_of(subscriber, login_pk)
+    form = LoginPasswordForm(request.POST, auto_id=f"password-{login.pk}-%s")
+    if form.is_valid():
+        try:
+            login, password = actions.do_reset_login_password(login, acting_user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            shown = {"login": login, "password": password}
+            if not request.htmx:  # a page of its own: the password is never put in a message (a cookie)
+                return render(request, "network/password_shown.html", {"subscriber": subscriber, **shown})
+            html = render_network_panel(request, subscriber, new_password=shown)
+            return HttpResponse(html)
+    if not request.htmx:
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+        return redirect(reverse("subscribers:card", args=[subscriber.pk]) + "#panel-network")
+    return HttpResponse(render_network_panel(request, subscriber, bound={login.pk: form}), status=422)
+
+
+@require_POST
+@require_perm(Perm.NETWORK_MANAGE)
+def login_active(request, pk, login_pk):
+    """Disable a login (its sessions are disconnected, RADIUS rejects it) or enable it again."""
+    subscriber = get_subscriber(request.user, pk)
+    login = _login_of(subscriber, login_pk)
+    form = LoginActiveForm(request.POST)
+    if not form.is_valid():
+        return _panel_response(request, subscriber, error=" ".join(e for errs in form.errors.values() for e in errs))
+    login = actions.do_set_login_active(
+        login, active=form.cleaned_data["active"], acting_user=request.user, reason=form.cleaned_data["reason"]
+    )
+    if login.is_active:
+        notice = _("Login %(login)s enabled.") % {"login": login.username}
+    else:
+        notice = _("Login %(login)s disabled: RADIUS rejects it, its sessions are disconnected.") % {
+            "login": login.username
+        }
+    return _panel_response(request, subscriber, notice=notice)
 
 
 @require_POST

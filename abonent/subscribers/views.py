@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,7 +17,7 @@ from abonent.core.forms import apply_action_errors
 from abonent.staff.permissions import Perm, check_perm, has_perm, require_perm
 
 from . import actions, selectors
-from .extensions import list_extensions_for, render_badges
+from .extensions import list_extensions_for, render_badges, render_header_items
 from .forms import (
     AddressForm,
     CloseForm,
@@ -29,6 +30,7 @@ from .forms import (
     SubscriberFilterForm,
 )
 from .history import history_lines
+from .models import Address, AddressKind, ContactKind
 from .panels import Panel, panels_for, register_panel, render_panel
 
 
@@ -137,9 +139,18 @@ def subscriber_edit(request, pk):
     )
 
 
+def _main_address(addresses) -> Address | None:
+    """The address the card's header shows: where the service is delivered, else the first one."""
+    addresses = list(addresses)
+    return next((a for a in addresses if a.kind == AddressKind.SERVICE), addresses[0] if addresses else None)
+
+
 @require_perm(Perm.SUBSCRIBER_VIEW)
 def subscriber_card(request, pk):
     subscriber = selectors.get_subscriber(request.user, pk)
+    # Read once for the header, the profile and the contacts and addresses panels alike.
+    prefetch_related_objects([subscriber], "contacts", "addresses", "groups", "contracts")
+    phones = [c for c in subscriber.contacts.all() if c.kind == ContactKind.PHONE]  # the primary one first
     panels = [render_panel(request, subscriber, panel) for panel in panels_for(request.user)]
     badges, status_replaced = render_badges(request, subscriber)
     return render(
@@ -147,6 +158,10 @@ def subscriber_card(request, pk):
         "subscribers/card.html",
         {
             "subscriber": subscriber,
+            "phone": phones[0] if phones else None,
+            "more_phones": len(phones) - 1,
+            "address": _main_address(subscriber.addresses.all()),
+            "header_items": render_header_items(request, subscriber),
             "panels": panels,
             "badges": badges,
             "status_replaced": status_replaced,

@@ -271,7 +271,12 @@ def test_plan_list_offers_only_what_staff_may_choose(operator_client, subscriber
     make_plan("old", "400.00", name="Архивный", is_archived=True)
     body = card(operator_client, subscriber)
     change = body.split(f'data-form="change-{subscription.pk}"')[1].split("</details>")[0]
-    assert f'<option value="{plans[1].pk}">Игровой 300</option>' in change
+    # Grouped by what a change does, each with its speed and the fee this subscriber would pay.
+    assert (
+        '<optgroup label="Upgrade: takes effect now">\n'
+        f'  <option value="{plans[1].pk}" data-direction="upgrade">Игровой 300: 300/100 Mbit/s, {rub("900.00")} a month'
+        "</option>"
+    ) in change
     assert "Служебный" not in change and "Архивный" not in change and "Домашний 100" not in change
 
 

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from abonent.core import clock
 from abonent.staff.permissions import Perm, has_perm
+from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.models import SubscriberStatus
 from abonent.subscribers.panels import Panel, register_panel
 
@@ -44,3 +45,17 @@ def _receipt_section(request, payment) -> str:
 
 # The fiscal receipt's section of a payment's card (payments.cards).
 register_payment_section(_receipt_section)
+
+# The card's history names the channels a payment came through (billing.payment_posted keeps the code).
+register_action_labels(
+    {},
+    values={
+        "channel": {
+            "cash": _("cash desk"),
+            "bank": _("bank statement"),
+            "yookassa": _("YooKassa"),
+            "portal": _("portal"),
+            "staff": _("staff"),
+        }
+    },
+)
