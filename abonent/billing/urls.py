@@ -7,6 +7,7 @@ from . import views
 app_name = "billing"
 urlpatterns = [
     path("adjustments/", views.adjust, name="adjust"),
+    path("ledger/", views.ledger_panel, name="ledger_panel"),
     path("credit-limit/", views.set_credit_limit, name="credit_limit"),
     path("promised-payments/", views.take_promised_payment, name="promised_payment"),
     path("promised-payments/preview/", views.promised_preview, name="promised_preview"),

@@ -39,7 +39,7 @@ from .forms import (
     console_form,
 )
 from .models import Charge
-from .panels import PANELS, render_billing_panel
+from .panels import PANELS, ledger_context, render_billing_panel
 from .rating.time_summary import time_packages_offered
 from .selectors import checked_preview
 
@@ -431,6 +431,18 @@ def turbo_end(request, pk, sid):
         do=do,
         sid=sid,
     )
+
+
+@require_GET
+@login_required
+def ledger_panel(request, pk):
+    """The ledger panel with more lines ("show more"); without HTMX, the card."""
+    subscriber = _subscriber(request, pk, Perm.BILLING_VIEW)
+    if not request.htmx:
+        return redirect(reverse("subscribers:card", args=[subscriber.pk]) + "#panel-ledger")
+    panel = PANELS["ledger"]
+    context = ledger_context(request, subscriber, limit=request.GET.get("limit"))
+    return render(request, panel.template, {"subscriber": subscriber, "panel": panel, **context})
 
 
 # --- a subscription's charges ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ user by their full name. Other apps name their actions, the keys of their data a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -89,6 +90,7 @@ class HistoryLine:
     actor: str  # the staff user's full name, or the process's own name
 
 
+@functools.lru_cache(maxsize=1024)
 def _field(object_type: str, name: str):
     try:
         field = apps.get_model(object_type)._meta.get_field(name.removesuffix("_id"))
@@ -142,14 +144,16 @@ def _text(value: str, *, money: bool):
 class _Display:
     """Turns one page of history's stored values into what the console shows; branch names read once a page."""
 
-    def __init__(self, events: list[AuditEvent]):
+    def __init__(self, events: list[AuditEvent], known_branches: dict[int, str]):
         ids = set()
         for event in events:
             for data in (event.before, event.after):
                 for key in ("branch_id", "branch"):
                     if isinstance(data.get(key), int):
                         ids.add(data[key])
-        self.branches = dict(Branch.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+        self.branches = dict(known_branches)
+        if ids - set(self.branches):
+            self.branches.update(Branch.objects.filter(pk__in=ids - set(self.branches)).values_list("pk", "name"))
 
     def __call__(self, object_type: str, name: str, value):
         if value is None or isinstance(value, bool):
@@ -181,10 +185,10 @@ def _actor(event: AuditEvent) -> str:
 
 
 def history_lines(subscriber, *, limit: int = 50) -> list[HistoryLine]:
-    """The newest ``limit`` changes of the subscriber: two queries (the rows with their staff users, the branch
-    names they mention), whatever they hold."""
+    """The newest ``limit`` changes of the subscriber: one query (the rows with their staff users), and one more
+    for the names of branches they mention other than the subscriber's own, whatever they hold."""
     events = list(AuditEvent.objects.filter(subscriber_id=subscriber.pk).select_related("actor")[:limit])
-    display = _Display(events)
+    display = _Display(events, {subscriber.branch_id: subscriber.branch.name})
     lines = []
     for event in events:
         names = list(dict.fromkeys([*event.before, *event.after]))

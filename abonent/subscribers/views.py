@@ -31,7 +31,7 @@ from .forms import (
 )
 from .history import history_lines
 from .models import Address, AddressKind, ContactKind
-from .panels import Panel, panels_for, register_panel, render_panel
+from .panels import Lines, Panel, panels_for, register_panel, render_panel
 
 
 @require_perm(Perm.SUBSCRIBER_VIEW)
@@ -394,26 +394,55 @@ register_panel(
         },
     )
 )
-register_panel(
-    Panel(
-        "notes",
-        gettext_lazy("Notes"),
-        "subscribers/panels/notes.html",
-        50,
-        lambda request, subscriber: {
-            "notes": list(subscriber.notes.select_related("author")[:50]),
-            "form": NoteForm(),
-            "can_write": _can(request, Perm.NOTE_ADD),
-        },
-    )
-)
-register_panel(
+
+
+def notes_context(request, subscriber, limit=None) -> dict:
+    lines = Lines.asked(limit, default=NOTE_LINES)
+    return {
+        "notes": list(subscriber.notes.select_related("author")[: lines.shown]),
+        "limit": lines.shown,
+        "more": lines.more,
+        "form": NoteForm(),
+        "can_write": _can(request, Perm.NOTE_ADD),
+    }
+
+
+NOTES_PANEL = register_panel(Panel("notes", gettext_lazy("Notes"), "subscribers/panels/notes.html", 50, notes_context))
+HISTORY_LINES = 20
+NOTE_LINES = 20
+
+
+def history_context(request, subscriber, limit=None) -> dict:
+    lines = Lines.asked(limit, default=HISTORY_LINES)
+    return {"lines": history_lines(subscriber, limit=lines.shown), "limit": lines.shown, "more": lines.more}
+
+
+HISTORY_PANEL = register_panel(
     Panel(
         "history",
         gettext_lazy("Change history"),
         "subscribers/panels/history.html",
         90,
-        lambda request, subscriber: {"lines": history_lines(subscriber)},
+        history_context,
         permission=Perm.AUDIT_VIEW,
     )
 )
+
+
+@require_perm(Perm.AUDIT_VIEW)
+def history_panel(request, pk):
+    """The history panel with more lines ("show more"); without HTMX, the card."""
+    return _more_lines(request, pk, HISTORY_PANEL, history_context)
+
+
+@require_perm(Perm.SUBSCRIBER_VIEW)
+def notes_panel(request, pk):
+    return _more_lines(request, pk, NOTES_PANEL, notes_context)
+
+
+def _more_lines(request, pk, panel: Panel, context):
+    subscriber = selectors.get_subscriber(request.user, pk)
+    if not request.htmx:
+        return redirect(reverse("subscribers:card", args=[subscriber.pk]) + f"#panel-{panel.name}")
+    data = context(request, subscriber, request.GET.get("limit"))
+    return render(request, panel.template, {"subscriber": subscriber, "panel": panel, **data})
