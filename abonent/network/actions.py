@@ -32,7 +32,7 @@ from .models import (
     Session,
     SessionStatus,
 )
-from .policy import PolicyStore, normalise_mac
+from .policy import PASSWORD_KINDS, PolicyStore, normalise_mac
 from .vendors import Attributes, SessionRef, Speed, VendorProfile, profile_for
 from .vendors.base import DebtorSettings
 
@@ -230,7 +230,7 @@ def do_reset_login_password(login: Login, *, acting_user, password: str = "", re
     Access-Request is checked against the new password, and a session online now is not dropped."""
     check_perm(acting_user, Perm.NETWORK_MANAGE)
     login = Login.objects.select_for_update().get(pk=login.pk)
-    if login.kind not in (LoginKind.PPPOE, LoginKind.HOTSPOT):
+    if login.kind not in PASSWORD_KINDS:
         raise ValidationError(
             _("Only a PPPoE or hotspot login has a password: IPoE logins are the device's address."),
             code="login_without_password",

@@ -23,7 +23,8 @@ from abonent.subscribers.panels import Panel, register_panel
 
 from . import selectors
 from .forms import LoginForm, LoginPasswordForm
-from .models import Login, LoginKind, Session, SessionStatus
+from .models import Login, Session, SessionStatus
+from .policy import PASSWORD_KINDS
 
 SESSIONS = 10
 AUTH_ATTEMPTS = 10
@@ -89,10 +90,6 @@ class LoginRow:
     login: Login
     password_form: LoginPasswordForm | None  # for a PPPoE or hotspot login, to those who manage the network
 
-    @property
-    def has_password(self) -> bool:
-        return self.login.kind in (LoginKind.PPPOE, LoginKind.HOTSPOT)
-
 
 def network_context(
     request,
@@ -111,7 +108,7 @@ def network_context(
         LoginRow(
             login,
             ((bound or {}).get(login.pk) or LoginPasswordForm(auto_id=f"password-{login.pk}-%s"))
-            if can_manage and login.kind in (LoginKind.PPPOE, LoginKind.HOTSPOT)
+            if can_manage and login.kind in PASSWORD_KINDS
             else None,
         )
         for login in selectors.logins_of(subscriber.pk)

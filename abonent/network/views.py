@@ -25,6 +25,7 @@ from . import actions, selectors
 from .forms import IpPoolForm, LoginActiveForm, LoginForm, LoginPasswordForm, NasForm, SessionFilterForm
 from .models import IpPool, Login, Nas, RejectReason, Session
 from .panels import render_network_panel
+from .policy import PASSWORD_KINDS
 
 SESSIONS_PER_PAGE = 50
 
@@ -218,6 +219,9 @@ def login_password(request, pk, login_pk):
     subscriber = get_subscriber(request.user, pk)
     login = _login_of(subscriber, login_pk)
     form = LoginPasswordForm(request.POST, auto_id=f"password-{login.pk}-%s")
+    if login.kind not in PASSWORD_KINDS:  # the panel offers no form for it: say why above the logins
+        message = _("Only a PPPoE or hotspot login has a password: IPoE logins are the device's address.")
+        return _panel_response(request, subscriber, error=message)
     if form.is_valid():
         try:
             login, password = actions.do_reset_login_password(login, acting_user=request.user, **form.cleaned_data)
