@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from abonent.staff.permissions import Perm, has_perm
 from abonent.subscribers.extensions import Badge, ListExtension, register_badge, register_list_extension
+from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
 
 from . import selectors
@@ -113,4 +114,16 @@ register_list_extension(
         permission=Perm.DUNNING_VIEW,
         any_label=_("Any access"),
     )
+)
+register_action_labels(
+    {
+        "dunning.block": _("Access blocked by staff"),
+        "dunning.unblock": _("Access unblocked"),
+        "dunning.terminate": _("Access terminated"),
+        "dunning.reinstate": _("Access reinstated"),
+        "dunning.exemption_create": _("Exemption from blocking added"),
+        "dunning.exemption_revoke": _("Exemption from blocking revoked"),
+        "dunning.rule_save": _("Dunning rule saved"),
+        "dunning.rule_delete": _("Dunning rule deleted"),
+    }
 )

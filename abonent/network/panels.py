@@ -152,6 +152,10 @@ register_action_labels(
         "network.login_disabled": gettext_lazy("Network login disabled"),
         "network.login_enabled": gettext_lazy("Network login enabled"),
         "network.session_disconnect": gettext_lazy("Session disconnected by staff"),
+        "network.nas_created": gettext_lazy("NAS added"),
+        "network.nas_updated": gettext_lazy("NAS changed"),
+        "network.pool_created": gettext_lazy("IP pool added"),
+        "network.usage_records_added": gettext_lazy("Traffic records added"),
     },
     fields={
         "username": gettext_lazy("login"),

@@ -22,27 +22,33 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
+from abonent.core import audit
 from abonent.core.audit import SYSTEM
 from abonent.core.models import AuditEvent, Branch
 from abonent.core.money import format_money
 
 from .models import EquipmentOwnership
 
-ACTION_LABELS = {
-    "subscriber.created": _("Subscriber created"),
-    "subscriber.updated": _("Subscriber changed"),
-    "subscriber.closed": _("Account closed"),
-    "subscriber.reopened": _("Account reopened"),
-    "subscriber.contact_added": _("Contact added"),
-    "subscriber.contact_removed": _("Contact removed"),
-    "subscriber.address_added": _("Address added"),
-    "subscriber.address_updated": _("Address changed"),
-    "subscriber.address_removed": _("Address removed"),
-    "subscriber.note_added": _("Note added"),
-    "subscriber.connection_event": _("Connection history event"),
-    "equipment.assigned": _("Device installed"),
-    "equipment.returned": _("Device returned"),
-}
+# The actions' names live in the audit log's own registry (``core.audit``): the admin's audit list shows them too.
+ACTION_LABELS = audit.ACTION_LABELS
+audit.register_action_labels(
+    {
+        "subscriber.created": _("Subscriber created"),
+        "subscriber.updated": _("Subscriber changed"),
+        "subscriber.closed": _("Account closed"),
+        "subscriber.reopened": _("Account reopened"),
+        "subscriber.contact_added": _("Contact added"),
+        "subscriber.contact_removed": _("Contact removed"),
+        "subscriber.address_added": _("Address added"),
+        "subscriber.address_updated": _("Address changed"),
+        "subscriber.address_removed": _("Address removed"),
+        "subscriber.note_added": _("Note added"),
+        "subscriber.connection_event": _("Connection history event"),
+        "equipment.assigned": _("Device installed"),
+        "equipment.returned": _("Device returned"),
+        "equipment.registered": _("Device registered"),
+    }
+)
 
 EXTRA_LABELS = {
     "contract": _("contract number"),
@@ -70,16 +76,14 @@ def register_action_labels(
     """Other apps name their audit actions for the card's history: ``labels`` the actions, ``fields`` the keys of
     their before/after data, ``values`` the codes kept under a key (``{"channel": {"cash": _("cash desk")}}``),
     ``money`` the keys that hold amounts."""
-    ACTION_LABELS.update(labels)
+    audit.register_action_labels(labels)
     EXTRA_LABELS.update(fields or {})
     for key, codes in (values or {}).items():
         VALUE_LABELS.setdefault(key, {}).update(codes)
     MONEY_KEYS.update(money)
 
 
-def action_label(action: str) -> str:
-    """An audit action code as the console names it (the admin's audit list uses this too)."""
-    return str(ACTION_LABELS.get(action, action))
+action_label = audit.action_label
 
 
 @dataclass
