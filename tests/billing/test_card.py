@@ -407,3 +407,11 @@ def test_the_card_needs_no_javascript_for_the_previews(operator_client: Client, 
         promised = operator_client.get(url(subscriber, "promised-payments/preview/"), {"amount": "100"})
     assert "<nav" in freeze.content.decode() and 'data-amount="fee"' in freeze.content.decode()
     assert "<nav" in promised.content.decode() and 'data-amount="promised"' in promised.content.decode()
+
+
+def test_the_plan_form_names_the_short_burst_apart_from_the_paid_turbo(admin, internet):
+    client = Client()
+    client.force_login(admin)
+    body = client.get("/staff/catalog/plans/new/").content.decode()
+    assert "Short burst: download, Mbit/s" in body and "not the paid turbo" in body
+    assert "Burst download" not in body

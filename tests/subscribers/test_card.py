@@ -142,3 +142,85 @@ def test_three_years_card_shows_the_newest_history_and_money(world, operator_cli
     history = body[body.index('id="panel-history"') :]
     assert "Test admin" in history  # the staff user's name, not the login "admin"
     assert f"650.00{chr(160)}₽" in history and "cash desk" in history
+
+
+# --- bad input in the card's other forms: a message next to the field, nothing written -------------------------
+
+HTMX = {"HX-Request": "true"}
+
+
+def _written(subscriber) -> tuple:
+    from abonent.network.models import Login
+
+    return (
+        subscriber.contacts.count(),
+        subscriber.addresses.count(),
+        Login.objects.filter(subscriber=subscriber).count(),
+        AuditEvent.objects.count(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"kind": "phone", "value": "12345"}, "value", "phone"),
+        ({"kind": "phone", "value": ""}, "value", "This field is required."),
+        ({"kind": "email", "value": "not-an-email"}, "value", "email"),
+        ({"kind": "fax", "value": "+79161234567"}, "kind", "Select a valid choice."),
+        ({"kind": "phone", "value": "+7916" + "1" * 300}, "value", "at most 254 characters"),
+    ],
+)
+def test_a_bad_contact_is_422_next_to_the_field(operator_client, make_subscriber, data, field, message):
+    subscriber = make_subscriber()
+    before = _written(subscriber)
+    response = operator_client.post(f"/staff/subscribers/{subscriber.pk}/contacts/", data, headers=HTMX)
+    assert response.status_code == 422
+    after_field = response.content.decode().split(f'name="{field}"')[1][:900]
+    assert message.lower() in after_field.lower()
+    assert _written(subscriber) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"kind": "service", "city": "", "house": "5"}, "city", "This field is required."),
+        ({"kind": "service", "city": "Тверь", "house": ""}, "house", "This field is required."),
+        ({"kind": "moon", "city": "Тверь", "house": "5"}, "kind", "Select a valid choice."),
+        ({"kind": "service", "city": "Тверь", "house": "5" * 21}, "house", "at most 20 characters"),
+    ],
+)
+def test_a_bad_address_is_422_next_to_the_field(operator_client, make_subscriber, data, field, message):
+    subscriber = make_subscriber()
+    before = _written(subscriber)
+    response = operator_client.post(f"/staff/subscribers/{subscriber.pk}/addresses/", data, headers=HTMX)
+    assert response.status_code == 422
+    assert message in response.content.decode().split(f'name="{field}"')[1][:900]
+    assert _written(subscriber) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"kind": "ipoe_mac", "username": "not-a-mac"}, "username", "Not a MAC address"),
+        ({"kind": "pppoe", "username": "", "password": "pppoe-pass-1"}, "username", "This field is required."),
+        ({"kind": "pppoe", "username": "petrov", "password": ""}, "password", "needs a password"),
+        (
+            {"kind": "pppoe", "username": "petrov", "password": "pppoe-pass-1", "static_ip": "300.1.1.1"},
+            "static_ip",
+            "Enter a valid IPv4 or IPv6 address.",
+        ),
+    ],
+)
+def test_a_bad_login_is_422_next_to_the_field(make_staff, make_subscriber, data, field, message):
+    from django.test import Client
+
+    from abonent.staff.permissions import Role
+
+    engineer = Client()
+    engineer.force_login(make_staff(Role.ENGINEER))
+    subscriber = make_subscriber()
+    before = _written(subscriber)
+    response = engineer.post(f"/staff/network/subscribers/{subscriber.pk}/logins/", data, headers=HTMX)
+    assert response.status_code == 422
+    assert message in response.content.decode().split(f'name="{field}"')[1][:1200]
+    assert _written(subscriber) == before
