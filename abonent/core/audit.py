@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from . import clock
 from .middleware import current_request_meta
@@ -92,10 +92,10 @@ def record(
 ACTION_LABELS: dict[str, object] = {}
 
 _ADMIN_VERBS = {
-    "created": _lazy("added in the administration"),
-    "changed": _lazy("changed in the administration"),
-    "deleted": _lazy("deleted in the administration"),
-    "relations_changed": _lazy("links changed in the administration"),
+    "created": gettext_lazy("added in the administration"),
+    "changed": gettext_lazy("changed in the administration"),
+    "deleted": gettext_lazy("deleted in the administration"),
+    "relations_changed": gettext_lazy("links changed in the administration"),
 }
 
 
