@@ -97,7 +97,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "django_tasks",
-    "django_tasks_db",
+    "abonent.core.tasks_app.TasksDatabaseConfig",  # django_tasks_db, named in the operator's language
     "ninja",
     # Before the staff app: its admin module unregisters the device admins these register (resets are audited actions).
     "django_otp",

@@ -6,11 +6,13 @@ from abonent.api.errors import not_found_view
 from abonent.api.urls import api
 from abonent.core.metrics import metrics_view
 from abonent.core.views import healthz
+from abonent.staff.views import admin_login_view
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard:home", permanent=False)),
-    # The admin's own login form has no rate limiting: send everyone through the console's login.
-    path("staff/admin/login/", RedirectView.as_view(pattern_name="staff:login", query_string=True)),
+    # The admin's own login form has no rate limiting: send everyone through the console's login (and those signed
+    # in whom the admin refused to the 403 page, not round in circles).
+    path("staff/admin/login/", admin_login_view),
     path("staff/admin/", admin.site.urls),
     path("staff/", include("abonent.staff.urls")),
     path("staff/subscribers/", include("abonent.subscribers.urls")),
@@ -40,6 +42,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
 ]
+
+# The console's own 403 page: which permission is missing and which roles hold it (templates/403.html).
+handler403 = "abonent.staff.views.permission_denied"
 
 admin.site.site_header = "Abonent"
 admin.site.site_title = "Abonent"

@@ -22,6 +22,8 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="api_idempotency_user_key_uniq"),
             models.UniqueConstraint(

@@ -8,9 +8,10 @@ prefixes its element ids; field names stay plain, as the API and the actions cal
 from __future__ import annotations
 
 from django import forms
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
-from abonent.catalog.forms import money_field, turbo_label
+from abonent.catalog.forms import kbps_to_mbps, money_field, turbo_label
 from abonent.catalog.models import Plan, TimePackage, Turbo
 from abonent.core.forms import ConsoleForm
 
@@ -41,21 +42,79 @@ class ActivateForm(ConsoleForm):
     reason = forms.CharField(label=_("Comment"), max_length=500, required=False)
 
 
+def plan_choice_label(choice) -> str:
+    """A plan offered for a change as the list reads: name, speed and the monthly fee this subscriber would pay."""
+    from abonent.core.money import format_money
+
+    plan = choice.plan
+    values = {"name": plan.name, "fee": format_money(choice.monthly_fee)}
+    if not plan.download_kbps:
+        return _("%(name)s: %(fee)s a month") % values
+    values["down"] = number_format(kbps_to_mbps(plan.download_kbps))
+    values["up"] = number_format(kbps_to_mbps(plan.upload_kbps or plan.download_kbps))
+    return _("%(name)s: %(down)s/%(up)s Mbit/s, %(fee)s a month") % values
+
+
+class PlanSelect(forms.Select):
+    """A plan list whose options say what a change to them does (``data-direction``), for the card to show the
+    downgrade checkbox only when a downgrade is chosen (``subscribers/card.js``)."""
+
+    directions: dict[str, str]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.directions = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        direction = self.directions.get(str(value))
+        if direction:
+            option["attrs"]["data-direction"] = direction
+        return option
+
+
 class PlanChangeForm(ConsoleForm):
     """Choose a plan (the preview), then confirm it with an optional reason.
 
-    The list shows the plans offered to the subscription, but any plan parses: ``do_change_plan`` is what
-    refuses a plan that is not offered, with its own code (``plan_not_offered``).
+    The list shows the plans offered to the subscription grouped by what a change does (``offers.plan_choices``:
+    an upgrade and a change at the same price take effect now, a downgrade at the next period), each with its
+    speed and the fee this subscriber would pay. Any plan parses: ``do_change_plan`` is what refuses a plan that
+    is not offered, with its own code (``plan_not_offered``). "Now, not at the next period" only means something
+    for a downgrade: for any other choice the form drops it, and the card shows it only for a downgrade.
     """
 
-    plan = forms.ModelChoiceField(label=_("New plan"), queryset=Plan.objects.all())
+    plan = forms.ModelChoiceField(label=_("New plan"), queryset=Plan.objects.all(), widget=PlanSelect)
     force = forms.BooleanField(label=_("A downgrade takes effect now, not at the next period"), required=False)
     reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
 
-    def __init__(self, *args, offered=None, **kwargs):
+    def __init__(self, *args, choices=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if offered is not None:
-            self.fields["plan"].choices = [("", "---------"), *((p.pk, p.name) for p in offered)]
+        self.directions: dict[str, str] = {}
+        if choices is not None:
+            from .offers import Direction
+
+            self.directions = {str(c.plan.pk): c.direction for c in choices}
+            groups = [
+                (str(direction.label), [(c.plan.pk, plan_choice_label(c)) for c in choices if c.direction == direction])
+                for direction in Direction
+            ]
+            self.fields["plan"].choices = [("", _("Choose a plan")), *(g for g in groups if g[1])]
+            self.fields["plan"].widget.directions = self.directions
+            self.fields["plan"].widget.attrs["data-plan-directions"] = ""
+
+    @property
+    def chosen_direction(self) -> str:
+        """What a change to the plan chosen in the bound form does ("" when none is chosen or it is not offered)."""
+        return self.directions.get(str(self["plan"].value() or ""), "") if self.is_bound else ""
+
+    def clean(self):
+        from .offers import Direction
+
+        data = super().clean()
+        plan = data.get("plan")
+        if data.get("force") and (plan is None or self.directions.get(str(plan.pk)) != Direction.DOWNGRADE):
+            data["force"] = False
+        return data
 
 
 class FreezeForm(ConsoleForm):

@@ -260,6 +260,8 @@ class SubscriptionEvent(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("subscription event")
+        verbose_name_plural = _("subscription events")
         ordering = ["-effective_at", "-id"]
 
     def __str__(self) -> str:
@@ -408,6 +410,8 @@ class Freeze(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("freeze")
+        verbose_name_plural = _("freezes")
         constraints = [
             models.CheckConstraint(condition=Q(ends_on__gt=models.F("starts_on")), name="billing_freeze_order"),
             models.UniqueConstraint(
@@ -496,6 +500,8 @@ class PromisedPayment(models.Model):
     reopened = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
+        verbose_name = _("promised payment")
+        verbose_name_plural = _("promised payments")
         ordering = ["-taken_at"]
         indexes = [
             models.Index(fields=["repaid_by"], condition=Q(repaid_by__isnull=False), name="billing_promised_repaid_idx")
@@ -520,6 +526,8 @@ class OnlineDay(models.Model):
     day = models.DateField()
 
     class Meta:
+        verbose_name = _("day online")
+        verbose_name_plural = _("days online")
         constraints = [models.UniqueConstraint(fields=["subscriber", "day"], name="billing_onlineday_uniq")]
 
     def __str__(self) -> str:
@@ -541,6 +549,8 @@ class UnbilledDay(models.Model):
     cycle = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("unbilled day")
+        verbose_name_plural = _("unbilled days")
         indexes = [models.Index(fields=["day"], name="billing_unbilled_day_idx")]
         constraints = [models.UniqueConstraint(fields=["subscription", "day"], name="billing_unbilled_once")]
 

@@ -376,6 +376,7 @@ def preview_plan_change(
 
     from abonent.core import clock
 
+    from .offers import Direction, change_direction
     from .pricing.selectors import effective_for
 
     now = timezone.localtime(now or clock.now())
@@ -384,7 +385,7 @@ def preview_plan_change(
     # measured, and the new plan charged, at those.
     old_price = effective_for(subscription, subscription.plan, today)[1]
     new_price = effective_for(subscription, plan, today)[1]
-    upgrade = new_price.monthly_fee >= old_price.monthly_fee
+    upgrade = change_direction(old_price.monthly_fee, new_price.monthly_fee) != Direction.DOWNGRADE
     balance = get_balance(subscription.subscriber).balance
     charged_ahead = subscription.next_charge_on > today
     if charged_ahead and (at_period_end or not (upgrade or force)):

@@ -22,7 +22,7 @@ from abonent.core.money import format_money
 from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.selectors import get_subscriber
 
-from . import actions, selectors
+from . import actions, card, offers, selectors
 from .forms import (
     ActivateForm,
     AdjustmentForm,
@@ -39,7 +39,7 @@ from .forms import (
     console_form,
 )
 from .models import Charge
-from .panels import PANELS, render_billing_panel
+from .panels import PANELS, ledger_context, render_billing_panel
 from .rating.time_summary import time_packages_offered
 from .selectors import checked_preview
 
@@ -79,10 +79,13 @@ def _respond(request, subscriber, name: str, *, form=None, key: str = "", notice
         return redirect(reverse("subscribers:card", args=[subscriber.pk]) + f"#panel-{name}")
     if failed:
         return HttpResponse(render_billing_panel(request, subscriber, name, bound={key: form}), status=422)
+    card.forget(subscriber)  # the figures after the action
     html = render_billing_panel(request, subscriber, name, notice=notice)
     html += "".join(
         render_billing_panel(request, subscriber, other, out_of_band=True) for other in PANELS if other != name
     )
+    # The card header's plan, balance and next charge move with them.
+    html += card.render_header(request, subscriber, out_of_band=True)
     return HttpResponse(html)
 
 
@@ -129,6 +132,28 @@ def set_credit_limit(request, pk):
 
     return _post(
         request, pk, panel="balance", key="credit-limit", form_class=CreditLimitForm, perm=Perm.BILLING_ADJUST, do=do
+    )
+
+
+@require_GET
+@login_required
+def promised_preview(request, pk):
+    """What a promised payment of the amount asked would do, with the form that confirms it."""
+    subscriber = _subscriber(request, pk, Perm.SUBSCRIPTION_MANAGE)
+    form = console_form(PromisedPaymentForm, "promised", request.GET)
+    preview = None
+    if form.is_valid():
+        try:
+            preview = offers.promised_preview(subscriber, form.cleaned_data["amount"])
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+    return _preview_response(
+        request,
+        subscriber,
+        fragment="billing/_promised_preview.html",
+        title=_("Take a promised payment"),
+        context={"preview": preview},
+        form=form,
     )
 
 
@@ -184,7 +209,7 @@ def plan_change_preview(request, pk, sid):
     subscription = _subscription(subscriber, sid)
     if not request.GET.get("plan"):
         return HttpResponse("")  # the list went back to its empty choice: nothing to preview
-    form = console_form(PlanChangeForm, f"change-{sid}", request.GET, offered=selectors.plans_offered(subscription))
+    form = console_form(PlanChangeForm, f"change-{sid}", request.GET, choices=_plan_choices(subscription))
     context = {"subscriber": subscriber, "subscription": subscription, "form": form}
     if form.is_valid():
         plan, force = form.cleaned_data["plan"], form.cleaned_data["force"]
@@ -193,6 +218,7 @@ def plan_change_preview(request, pk, sid):
         except ValidationError as exc:
             apply_action_errors(form, exc)
         else:
+            credit_limit = selectors.get_balance(subscriber).credit_limit
             context.update(
                 preview=preview,
                 to_plan=plan,
@@ -201,9 +227,16 @@ def plan_change_preview(request, pk, sid):
                 credit=preview.credit,
                 charge=-preview.charge,
                 change=-preview.net,
+                credit_limit=credit_limit,
+                # Access follows money (DESIGN.md invariant 5): below this the subscriber is sent to the payment page.
+                restricts=preview.total > 0 and offers.below_access_threshold(preview.balance_after, credit_limit),
             )
     template = "billing/_plan_change_preview.html" if request.htmx else "billing/plan_change_page.html"
     return render(request, template, context, status=422 if form.errors else 200)
+
+
+def _plan_choices(subscription):
+    return offers.plan_choices(subscription, selectors.plans_offered(subscription))
 
 
 @require_POST
@@ -234,7 +267,40 @@ def change_plan(request, pk, sid):
         perm=Perm.SUBSCRIPTION_MANAGE,
         do=do,
         sid=sid,
-        form_kwargs=lambda subscription: {"offered": selectors.plans_offered(subscription)},
+        form_kwargs=lambda subscription: {"choices": _plan_choices(subscription)},
+    )
+
+
+def _preview_response(request, subscriber, *, fragment: str, title: str, context: dict, form):
+    """A preview fragment for the panel that asked (HTMX), or the same as a page; 422 with the refusal."""
+    context = {"subscriber": subscriber, "form": form, **context}
+    status = 422 if form.errors else 200
+    if request.htmx:
+        return render(request, fragment, context, status=status)
+    page = {**context, "fragment": fragment, "title": title}
+    return render(request, "billing/preview_page.html", page, status=status)
+
+
+@require_GET
+@login_required
+def freeze_preview(request, pk, sid):
+    """What a freeze of the days asked would credit and charge, with the form that confirms it."""
+    subscriber = _subscriber(request, pk, Perm.SUBSCRIPTION_MANAGE)
+    subscription = _subscription(subscriber, sid)
+    form = console_form(FreezeForm, f"freeze-{sid}", request.GET)
+    preview = None
+    if form.is_valid():
+        try:
+            preview = offers.freeze_preview(subscription, form.cleaned_data["days"])
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+    return _preview_response(
+        request,
+        subscriber,
+        fragment="billing/_freeze_preview.html",
+        title=_("Freeze"),
+        context={"subscription": subscription, "preview": preview},
+        form=form,
     )
 
 
@@ -365,6 +431,18 @@ def turbo_end(request, pk, sid):
         do=do,
         sid=sid,
     )
+
+
+@require_GET
+@login_required
+def ledger_panel(request, pk):
+    """The ledger panel with more lines ("show more"); without HTMX, the card."""
+    subscriber = _subscriber(request, pk, Perm.BILLING_VIEW)
+    if not request.htmx:
+        return redirect(reverse("subscribers:card", args=[subscriber.pk]) + "#panel-ledger")
+    panel = PANELS["ledger"]
+    context = ledger_context(request, subscriber, limit=request.GET.get("limit"))
+    return render(request, panel.template, {"subscriber": subscriber, "panel": panel, **context})
 
 
 # --- a subscription's charges ----------------------------------------------------------------------------

@@ -168,6 +168,8 @@ class ReferralCode(models.Model):
     code = models.CharField(max_length=12)
 
     class Meta:
+        verbose_name = _("referral code")
+        verbose_name_plural = _("referral codes")
         constraints = [models.UniqueConstraint(fields=["code"], name="bonuses_referral_code_uniq")]
 
     def __str__(self) -> str:

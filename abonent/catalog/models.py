@@ -218,9 +218,9 @@ class Plan(models.Model):
     # Speed in kbit/s, as NAS attributes take it. Burst and night speed are optional.
     download_kbps = models.PositiveIntegerField(_("download, kbit/s"), default=0)
     upload_kbps = models.PositiveIntegerField(_("upload, kbit/s"), default=0)
-    burst_download_kbps = models.PositiveIntegerField(_("burst download, kbit/s"), null=True, blank=True)
-    burst_upload_kbps = models.PositiveIntegerField(_("burst upload, kbit/s"), null=True, blank=True)
-    burst_seconds = models.PositiveSmallIntegerField(_("burst time, s"), null=True, blank=True)
+    burst_download_kbps = models.PositiveIntegerField(_("short burst: download, kbit/s"), null=True, blank=True)
+    burst_upload_kbps = models.PositiveIntegerField(_("short burst: upload, kbit/s"), null=True, blank=True)
+    burst_seconds = models.PositiveSmallIntegerField(_("short burst: time, s"), null=True, blank=True)
     night_download_kbps = models.PositiveIntegerField(_("night download, kbit/s"), null=True, blank=True)
     night_upload_kbps = models.PositiveIntegerField(_("night upload, kbit/s"), null=True, blank=True)
     night_starts_at = models.TimeField(_("night from"), null=True, blank=True)

@@ -4,7 +4,9 @@ Subscriber data is never edited here: those writes go through the actions and th
 here (branches, groups, staff users) is still audited, by ``AuditedAdmin``.
 """
 
+from django.apps import apps
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from . import audit
 from .models import AuditEvent, Branch
@@ -73,9 +75,35 @@ class BranchAdmin(AuditedAdmin):
     search_fields = ("name", "code")
 
 
+class ActionFilter(admin.SimpleListFilter):
+    """The audit list's filter by action, each named for people (``audit.action_label``), not by its code."""
+
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        actions = AuditEvent.objects.order_by().values_list("action", flat=True).distinct()
+        return sorted(((a, audit.action_label(a)) for a in actions), key=lambda choice: choice[1])
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "actor_label", "action", "object_type", "object_repr")
-    list_filter = ("action", "object_type")
+    list_display = ("created_at", "actor_label", "action_name", "object_name", "object_repr")
+    list_filter = (ActionFilter,)
     search_fields = ("actor_label", "object_repr", "object_id", "reason")
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_name(self, event: AuditEvent) -> str:
+        return audit.action_label(event.action)
+
+    @admin.display(description=_("object type"), ordering="object_type")
+    def object_name(self, event: AuditEvent) -> str:
+        try:
+            return str(apps.get_model(event.object_type)._meta.verbose_name)
+        except (LookupError, ValueError):
+            return event.object_type
+
     date_hierarchy = "created_at"

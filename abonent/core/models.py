@@ -60,6 +60,8 @@ class ScheduledRun(models.Model):
     task_result_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
+        verbose_name = _("scheduled run")
+        verbose_name_plural = _("scheduled runs")
         constraints = [models.UniqueConstraint(fields=["job", "slot"], name="core_scheduledrun_job_slot_uniq")]
         ordering = ["-slot"]
 
@@ -98,6 +100,10 @@ class Sequence(models.Model):
 
     name = models.CharField(max_length=50, unique=True)
     last_value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("number sequence")
+        verbose_name_plural = _("number sequences")
 
     def __str__(self) -> str:
         return f"{self.name}={self.last_value}"

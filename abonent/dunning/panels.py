@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from abonent.staff.permissions import Perm, has_perm
 from abonent.subscribers.extensions import Badge, ListExtension, register_badge, register_list_extension
+from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
 
 from . import selectors
@@ -95,7 +96,10 @@ def _cell(subscriber):
     return render_to_string("dunning/_state_cell.html", context)
 
 
-register_badge(Badge("access", render_badge, permission=Perm.DUNNING_VIEW, replaces_status=True))
+# Everyone who opens the card sees the access state (what the NAS enforces): without it the card said the plain
+# "Active" of an open account to an engineer looking at a debtor sent to the payment page. The panel, with its
+# history and exemptions, stays with DUNNING_VIEW.
+register_badge(Badge("access", render_badge, permission=None, replaces_status=True))
 register_panel(
     Panel("access", _("Access"), "dunning/panels/access.html", 5, panel_context, permission=Perm.DUNNING_VIEW)
 )
@@ -111,4 +115,16 @@ register_list_extension(
         any_label=_("Any access"),
         replaces_status=True,
     )
+)
+register_action_labels(
+    {
+        "dunning.block": _("Access blocked by staff"),
+        "dunning.unblock": _("Access unblocked"),
+        "dunning.terminate": _("Access terminated"),
+        "dunning.reinstate": _("Access reinstated"),
+        "dunning.exemption_create": _("Exemption from blocking added"),
+        "dunning.exemption_revoke": _("Exemption from blocking revoked"),
+        "dunning.rule_save": _("Dunning rule saved"),
+        "dunning.rule_delete": _("Dunning rule deleted"),
+    }
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from collections.abc import Callable
 from functools import partial
 
@@ -31,7 +32,7 @@ from .models import (
     Session,
     SessionStatus,
 )
-from .policy import PolicyStore, normalise_mac
+from .policy import PASSWORD_KINDS, PolicyStore, normalise_mac
 from .vendors import Attributes, SessionRef, Speed, VendorProfile, profile_for
 from .vendors.base import DebtorSettings
 
@@ -205,6 +206,88 @@ def do_update_login(login: Login, *, acting_user, password: str | None = None, *
         subscriber_id=login.subscriber_id,
         before=old,
         after={**new, **extra},
+    )
+    note_policy_change([login.subscriber_id])
+    return login
+
+
+# Generated PPPoE passwords: no look-alike characters (0/O, 1/l/I), as they are read out over the phone or copied
+# from a screen onto a router's form. 12 of 56 characters: about 69 bits.
+PASSWORD_ALPHABET = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"  # noqa: S105 - an alphabet
+PASSWORD_LENGTH = 12
+MIN_PASSWORD_LENGTH = 6
+
+
+def generate_password() -> str:
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
+
+
+@transaction.atomic
+def do_reset_login_password(login: Login, *, acting_user, password: str = "", reason: str = "") -> tuple[Login, str]:
+    """Give a PPPoE or hotspot login a new password: ``password`` as typed, or a generated one when empty.
+    Returns the login and the password, for the operator to read once; the audit row says only that it changed
+    and whether it was generated. The RADIUS processes reload the login (``note_policy_change``): the next
+    Access-Request is checked against the new password, and a session online now is not dropped."""
+    check_perm(acting_user, Perm.NETWORK_MANAGE)
+    login = Login.objects.select_for_update().get(pk=login.pk)
+    if login.kind not in PASSWORD_KINDS:
+        raise ValidationError(
+            _("Only a PPPoE or hotspot login has a password: IPoE logins are the device's address."),
+            code="login_without_password",
+        )
+    generated = not password
+    if generated:
+        password = generate_password()
+    elif len(password) < MIN_PASSWORD_LENGTH:
+        message = _("The password must be at least %(n)d characters long.") % {"n": MIN_PASSWORD_LENGTH}
+        raise ValidationError({"password": ValidationError(message, code="password_too_short")})
+    elif len(password) > 128 or not password.isprintable() or password != password.strip():
+        raise ValidationError(
+            {
+                "password": ValidationError(
+                    _("Up to 128 printable characters, without spaces at either end."), code="password_invalid"
+                )
+            }
+        )
+    login.set_password(password)
+    login.save(update_fields=["password_encrypted", "updated_at"])
+    audit.record(
+        actor=acting_user,
+        action="network.login_password_reset",
+        obj=login,
+        subscriber_id=login.subscriber_id,
+        after={"password_changed": True, "generated": generated},
+        reason=reason,
+    )
+    note_policy_change([login.subscriber_id])
+    return login, password
+
+
+@transaction.atomic
+def do_set_login_active(login: Login, *, active: bool, acting_user, reason: str = "") -> Login:
+    """Disable a login (RADIUS rejects it: ``RejectReason.LOGIN_DISABLED``) or enable it again. Disabling also
+    disconnects its sessions online, so it does not stay connected until the NAS asks again."""
+    check_perm(acting_user, Perm.NETWORK_MANAGE)
+    login = Login.objects.select_for_update().get(pk=login.pk)
+    if login.is_active == active:
+        return login
+    login.is_active = active
+    login.save(update_fields=["is_active", "updated_at"])
+    disconnected = []
+    if not active:
+        now = clock.now()
+        for session in selectors.open_sessions(subscriber_id=login.subscriber_id).filter(login_id=login.pk):
+            profile = profile_for(session.nas.vendor)
+            rendering = (CoaKind.DISCONNECT, profile.disconnect(_session_ref(session, login.kind)))
+            disconnected.append(_queue(session, rendering, CoaReason.STAFF, now=now).pk)
+    audit.record(
+        actor=acting_user,
+        action="network.login_enabled" if active else "network.login_disabled",
+        obj=login,
+        subscriber_id=login.subscriber_id,
+        before={"is_active": not active},
+        after={"is_active": active, **({"coa_requests": disconnected} if disconnected else {})},
+        reason=reason,
     )
     note_policy_change([login.subscriber_id])
     return login

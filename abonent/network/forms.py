@@ -104,6 +104,29 @@ class LoginForm(ConsoleForm):
     )
 
 
+class LoginPasswordForm(ConsoleForm):
+    """A new password for a PPPoE or hotspot login: typed, or generated when left empty; shown to the operator
+    once (``do_reset_login_password``), never again."""
+
+    password = forms.CharField(
+        label=_("New password"),
+        required=False,
+        strip=False,
+        widget=_WRITE_ONLY,
+        help_text=_("Empty: a password is generated. Either way it is shown once, now."),
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
+
+
+class LoginActiveForm(ConsoleForm):
+    """Disable a login or enable it again."""
+
+    active = forms.TypedChoiceField(
+        choices=[("0", "0"), ("1", "1")], coerce=lambda v: v == "1", widget=forms.HiddenInput
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
+
+
 class SessionFilterForm(ConsoleForm):
     """Filters of the sessions page; the cursor of its pages travels beside them, not in the form."""
 

@@ -17,12 +17,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from abonent.staff.permissions import Perm, has_perm
+from abonent.subscribers.extensions import HeaderItem, register_header_item
 from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
 
 from . import selectors
-from .forms import LoginForm
-from .models import Session, SessionStatus
+from .forms import LoginForm, LoginPasswordForm
+from .models import Login, Session, SessionStatus
+from .policy import PASSWORD_KINDS
 
 SESSIONS = 10
 AUTH_ATTEMPTS = 10
@@ -57,12 +59,64 @@ def _session_row(session: Session, now: dt.datetime) -> SessionRow:
     return SessionRow(session, online, format_duration(seconds))
 
 
-def network_context(request, subscriber, form=None, notice: str = "", error: str = "") -> dict:
+def last_sessions(subscriber) -> list[Session]:
+    """The newest ``SESSIONS`` sessions, read once per request: the panel lists them, the header says online."""
+    sessions = getattr(subscriber, "_network_sessions", None)
+    if sessions is None:
+        sessions = subscriber._network_sessions = selectors.sessions_of(subscriber.pk, limit=SESSIONS)
+    return sessions
+
+
+def online_sessions(subscriber) -> list[Session]:
+    """The open sessions, newest first (a second device keeps an older one open): one query, the same whatever the
+    subscriber's history (a page of the newest sessions would miss an open one behind ten closed ones)."""
+    return list(
+        Session.objects.filter(subscriber_id=subscriber.pk, status=SessionStatus.OPEN)
+        .select_related("nas")
+        .order_by("-started_at")[:SESSIONS]
+    )
+
+
+def render_header(request, subscriber) -> SafeString:
+    """The card header's part: online since when and where, or when last seen."""
+    online = online_sessions(subscriber)
+    sessions = last_sessions(subscriber)  # the panel's (read once for both)
+    context = {"online": online, "last": None if online or not sessions else sessions[0]}
+    return render_to_string("network/_header.html", context, request=request)
+
+
+@dataclass(frozen=True)
+class LoginRow:
+    login: Login
+    password_form: LoginPasswordForm | None  # for a PPPoE or hotspot login, to those who manage the network
+
+
+def network_context(
+    request,
+    subscriber,
+    form=None,
+    notice: str = "",
+    error: str = "",
+    bound: dict | None = None,
+    new_password: dict | None = None,
+) -> dict:
+    """``bound``: a password form that failed, by login id; ``new_password``: the login and the password just
+    set, shown this once."""
     now = timezone.now()
     can_manage = has_perm(request.user, Perm.NETWORK_MANAGE)
+    logins = [
+        LoginRow(
+            login,
+            ((bound or {}).get(login.pk) or LoginPasswordForm(auto_id=f"password-{login.pk}-%s"))
+            if can_manage and login.kind in PASSWORD_KINDS
+            else None,
+        )
+        for login in selectors.logins_of(subscriber.pk)
+    ]
     return {
-        "logins": selectors.logins_of(subscriber.pk),
-        "sessions": [_session_row(s, now) for s in selectors.sessions_of(subscriber.pk, limit=SESSIONS)],
+        "logins": logins,
+        "new_password": new_password,
+        "sessions": [_session_row(s, now) for s in last_sessions(subscriber)],
         "attempts": selectors.auth_attempts_of(subscriber.pk, limit=AUTH_ATTEMPTS),
         "coa_requests": selectors.coa_requests_of(subscriber.pk, limit=COA_REQUESTS),
         "can_write": can_manage,
@@ -77,8 +131,15 @@ PANEL = register_panel(
 )
 
 
-def render_network_panel(request, subscriber, *, form=None, notice: str = "", error: str = "") -> SafeString:
-    context = network_context(request, subscriber, form=form, notice=notice, error=error)
+register_header_item(HeaderItem("network", 30, render_header, Perm.NETWORK_VIEW))
+
+
+def render_network_panel(
+    request, subscriber, *, form=None, notice: str = "", error: str = "", bound=None, new_password=None
+) -> SafeString:
+    context = network_context(
+        request, subscriber, form=form, notice=notice, error=error, bound=bound, new_password=new_password
+    )
     html = render_to_string(PANEL.template, {"subscriber": subscriber, "panel": PANEL, **context}, request=request)
     return mark_safe(html)  # noqa: S308 — rendered by the template engine, escaped there
 
@@ -87,7 +148,14 @@ register_action_labels(
     {
         "network.login_created": gettext_lazy("Network login added"),
         "network.login_updated": gettext_lazy("Network login changed"),
+        "network.login_password_reset": gettext_lazy("Network login password reset"),
+        "network.login_disabled": gettext_lazy("Network login disabled"),
+        "network.login_enabled": gettext_lazy("Network login enabled"),
         "network.session_disconnect": gettext_lazy("Session disconnected by staff"),
+        "network.nas_created": gettext_lazy("NAS added"),
+        "network.nas_updated": gettext_lazy("NAS changed"),
+        "network.pool_created": gettext_lazy("IP pool added"),
+        "network.usage_records_added": gettext_lazy("Traffic records added"),
     },
     fields={
         "username": gettext_lazy("login"),
@@ -95,5 +163,7 @@ register_action_labels(
         "pool_id": gettext_lazy("address pool"),
         "password_changed": gettext_lazy("password changed"),
         "coa_request": gettext_lazy("CoA request"),
+        "coa_requests": gettext_lazy("CoA requests"),
+        "generated": gettext_lazy("generated"),
     },
 )

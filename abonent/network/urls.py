@@ -22,6 +22,8 @@ urlpatterns = [
     path("pools/new/", pools.pool_create, name="pool_create"),
     path("traffic/", traffic.traffic, name="traffic"),
     path("subscribers/<int:pk>/logins/", panel.login_add, name="login_add"),
+    path("subscribers/<int:pk>/logins/<int:login_pk>/password/", panel.login_password, name="login_password"),
+    path("subscribers/<int:pk>/logins/<int:login_pk>/active/", panel.login_active, name="login_active"),
     path(
         "subscribers/<int:pk>/sessions/<int:session_pk>/disconnect/",
         panel.session_disconnect,

@@ -65,6 +65,13 @@ def render_panel(request, subscriber, **overrides) -> SafeString:
 register_action_labels(
     {
         "notifications.preferences_updated": _("Notification preferences changed"),
+        "notifications.email_unsubscribed": _("Unsubscribed from email"),
+        "notifications.telegram_link_issued": _("Telegram link issued"),
+        "notifications.telegram_linked": _("Telegram linked"),
+        "notifications.template_saved": _("Message template saved"),
+        "notifications.template_reset": _("Message template reset"),
+        "notifications.bulk_created": _("Bulk message created"),
+        "notifications.bulk_cancelled": _("Bulk message cancelled"),
         "notifications.message_retried": _("Message queued again"),
         "notifications.telegram_unlinked": _("Telegram chat unlinked"),
     },

@@ -24,9 +24,8 @@ from django.conf import settings
 from django.db import connection
 
 from abonent.billing.models import SubscriptionStatus
-from abonent.billing.periods import amount_for, period_for
-from abonent.catalog.models import ChargeMode, DailyPricing, Plan, PlanPrice
-from abonent.catalog.selectors import NoPriceError, price_on
+from abonent.billing.upcoming import NextCharge, amount_to_pay, debt_to_pay, upcoming_fee
+from abonent.catalog.models import ChargeMode, DailyPricing, Plan
 from abonent.core import clock
 from abonent.core.money import KOPECK
 from abonent.dunning.decide import decide
@@ -37,17 +36,6 @@ ZERO = Decimal("0.00")
 State = AccessStateKind
 # The states in which the subscriber is cut off or redirected for money: home says what brings access back.
 DEBT_STATES = frozenset({State.RESTRICTED, State.SUSPENDED})
-
-
-@dataclass(frozen=True)
-class NextCharge:
-    """The next fee of one subscription: on ``on``, ``amount`` at the price of ``plan_name`` that day (the plan a
-    scheduled downgrade switches to, when the switch comes first)."""
-
-    on: dt.date
-    amount: Decimal
-    plan_name: str
-    downgrade: bool
 
 
 @dataclass(frozen=True)
@@ -168,8 +156,10 @@ def home_of(subscriber) -> Home:
         days_left=verdict.days_left if verdict else None,
         runout_on=verdict.runout_on if verdict else None,
         access=own.access,
-        pay_amount=max(next_total + own.promised - available, ZERO),
-        pay_minimum=max(own.promised - available, ZERO) if own.access.state in DEBT_STATES else ZERO,
+        pay_amount=amount_to_pay(next_total, available=available, promised=own.promised),
+        pay_minimum=(
+            debt_to_pay(available=available, promised=own.promised) if own.access.state in DEBT_STATES else ZERO
+        ),
         next_on=next_on,
         next_total=next_total,
         connection=own.connection,
@@ -276,19 +266,19 @@ def plan_lines(subscriber_id: int, today: dt.date) -> list[PlanLine]:
         plan = _plan(row[7:12])
         pending = _plan(row[12:17]) if row[12] is not None else None
         frozen = status == SubscriptionStatus.FROZEN
-        # Fees resume on the freeze's end (billing's unfreeze moves the cursor there); a cursor already passed is
-        # charged by the next run, today.
-        cursor = (_date(row[17]) if frozen else None) or _date(next_charge_on)
         pending_from = _date(pending_from)
-        charged = pending if pending is not None and pending_from <= cursor else plan
-        priced = next_charge(
-            charged,
-            int(anchor_day),
-            cursor,
-            max(cursor, today),
-            downgrade=charged is pending,
+        priced = upcoming_fee(
+            plan=plan,
+            pending=pending,
+            pending_from=pending_from,
+            status=status,
+            next_charge_on=_date(next_charge_on),
+            frozen_until=_date(row[17]),
+            anchor_day=int(anchor_day),
+            today=today,
             subscription=(sid, subscriber_id, pricing),
         )
+        charged = pending if priced is not None and priced[0].downgrade else plan
         fixed_daily = charged.charge_mode == ChargeMode.DAILY and charged.daily_pricing == DailyPricing.FIXED
         lines.append(
             PlanLine(
@@ -312,31 +302,6 @@ def plan_lines(subscriber_id: int, today: dt.date) -> list[PlanLine]:
 def _plan(values) -> Plan:
     """A plan with the fields billing's period and amount functions read (not saved, not for anything else)."""
     return Plan(**dict(zip(_PLAN_FIELDS.split(", "), values, strict=True)))
-
-
-def next_charge(
-    plan: Plan, anchor_day: int, cursor: dt.date, shown_on: dt.date, *, downgrade: bool, subscription=None
-) -> tuple[NextCharge, PlanPrice] | None:
-    """The fee the billing run will charge from ``cursor`` (shown as due on ``shown_on``): the period and amount
-    exactly as the run computes them, at the plan's price that day. None when the plan has no price that day
-    (the run parks such a subscription too). With ``subscription`` (its id, its subscriber's id and the loaded
-    ``RunPricing``), at the price it pays (its own, its group's, a bundle's) net of its discount, and the price
-    returned is that ``Effective`` price (billing/pricing)."""
-    try:
-        price = price_on(plan.pk, cursor)
-    except NoPriceError:
-        return None
-    if subscription is not None:
-        from abonent.billing.pricing.selectors import next_fee
-
-        sid, subscriber_id, pricing = subscription
-        amount, effective = next_fee(
-            plan, price, cursor, anchor_day, subscription_id=sid, subscriber_id=subscriber_id, pricing=pricing
-        )
-        return NextCharge(shown_on, amount, plan.name, downgrade), effective
-    start, end, full_start = period_for(plan, cursor, anchor_day)
-    amount = amount_for(plan, price, start, end, full_start)[0]
-    return NextCharge(shown_on, amount, plan.name, downgrade), price
 
 
 def _mbit(kbps: int) -> Decimal | None:

@@ -114,6 +114,8 @@ class LoginAttempt(models.Model):
     kind = models.CharField(max_length=10, default="password")  # password | code | send | lookup
 
     class Meta:
+        verbose_name = _("portal login attempt")
+        verbose_name_plural = _("portal login attempts")
         indexes = [
             models.Index(fields=["identifier", "attempted_at"], name="portal_attempt_id_idx"),
             models.Index(fields=["network", "attempted_at"], name="portal_attempt_net_idx"),

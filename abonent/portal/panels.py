@@ -31,6 +31,7 @@ PANEL = register_panel(
 register_action_labels(
     {
         "portal.password_set": _("Portal password set"),
+        "portal.autopay_consent": _("Autopay consent given"),
         "portal.password_changed": _("Portal password changed"),
         "portal.sessions_revoked": _("Portal sessions ended"),
         "portal.code_sent": _("Portal login code sent"),

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from abonent.billing import actions as billing
 from abonent.billing import selectors as billing_data
 from abonent.billing.models import Charge, ChargeKind, Subscription, SubscriptionStatus
+from abonent.billing.offers import closed_refusal  # noqa: F401 - read through this module by the services page
 from abonent.billing.pricing.rules import RunPricing
 from abonent.billing.pricing.selectors import effective_for
 from abonent.billing.selectors import PlanChangePreview
@@ -51,11 +52,6 @@ class PreviewChanged(Exception):
     def __init__(self, fresh):
         super().__init__("preview changed")
         self.fresh = fresh
-
-
-def closed_refusal() -> ValidationError:
-    """Billing's own refusal of anything asked for a closed account (its actions raise the same)."""
-    return ValidationError(_("The account is closed."), code="subscriber_closed")
 
 
 class AlreadyOnPlan(ValidationError):

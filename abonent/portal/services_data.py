@@ -27,15 +27,20 @@ from abonent.billing.models import (
     Freeze,
     FreezeStatus,
     PromisedPayment,
-    PromisedPaymentStatus,
     Subscription,
     SubscriptionStatus,
 )
+from abonent.billing.offers import (  # noqa: F401 - read through this module by the services views and API
+    FreezePreview,
+    PromisedOffer,
+    freeze_preview,
+    promised_offer,
+)
 from abonent.billing.pricing.selectors import next_fee
-from abonent.catalog.models import FreezePolicy, PromisedPaymentPolicy
+from abonent.catalog.models import FreezePolicy
 from abonent.catalog.selectors import NoPriceError, price_on
 from abonent.core import clock
-from abonent.core.money import format_money, quantize
+from abonent.core.money import quantize
 
 from . import as_seen
 from .busy import money_write
@@ -66,32 +71,6 @@ FREEZE_TERMS = ("fee", "credit", "starts_on", "ends_on")
 
 
 # --- freeze -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FreezePreview:
-    """A freeze of ``days`` from today: its fee, the unused part of the period given back, the balance after."""
-
-    subscription_id: int
-    days: int
-    starts_on: dt.date
-    ends_on: dt.date  # service and fees resume on this day
-    fee: Decimal
-    credit: Decimal
-    balance_before: Decimal
-
-    @property
-    def last_day(self) -> dt.date:
-        return self.ends_on - dt.timedelta(days=1)
-
-    @property
-    def net(self) -> Decimal:
-        """What the balance loses (negative: gains)."""
-        return self.fee - self.credit
-
-    @property
-    def balance_after(self) -> Decimal:
-        return self.balance_before - self.net
 
 
 @dataclass(frozen=True)
@@ -147,34 +126,6 @@ def freeze_offer(subscription: Subscription) -> FreezeOffer | None:
     elif days_left == 0:
         offer.refusal = _("Only %(left)d freeze days are left this year.") % {"left": 0}
     return offer
-
-
-def freeze_preview(subscription: Subscription, days: int) -> FreezePreview:
-    """A freeze of ``days`` from today, or billing's refusal of it (its codes and words) as ValidationError."""
-    policy = subscription.plan.freeze_policy
-    if subscription.subscriber.is_closed:
-        raise closed_refusal()
-    if policy is None:
-        raise ValidationError(_("This plan cannot be frozen."), code="freeze_not_allowed")
-    if subscription.status != SubscriptionStatus.ACTIVE:
-        raise ValidationError(_("Only an active subscription can be frozen."), code="subscription_not_active")
-    if not policy.min_days <= days <= policy.max_days:
-        message = _("A freeze lasts from %(min)d to %(max)d days.") % {"min": policy.min_days, "max": policy.max_days}
-        raise ValidationError({"days": ValidationError(message, code="freeze_days_out_of_range")})
-    today = clock.today()
-    used = billing.freeze_days_used(subscription, today.year)
-    if used + min(days, (dt.date(today.year + 1, 1, 1) - today).days) > policy.yearly_quota_days:
-        message = _("Only %(left)d freeze days are left this year.") % {"left": max(policy.yearly_quota_days - used, 0)}
-        raise ValidationError({"days": ValidationError(message, code="freeze_quota_exceeded")})
-    fee = billing.freeze_fee(policy, days)
-    balance = billing_data.get_balance(subscription.subscriber)
-    if fee > 0 and balance.available < fee:
-        raise ValidationError(
-            _("The balance does not cover the freeze fee of %(fee)s.") % {"fee": format_money(fee)},
-            code="insufficient_funds",
-        )
-    credit = billing_data.unused_credit(subscription, today)
-    return FreezePreview(subscription.pk, days, today, today + dt.timedelta(days=days), fee, credit, balance.balance)
 
 
 @dataclass(frozen=True)
@@ -262,51 +213,6 @@ def unfreeze_as_seen(subscription: Subscription, seen: SeenUnfreeze | None) -> U
 
 
 # --- promised payment -------------------------------------------------------------------------------------
-
-
-@dataclass
-class PromisedOffer:
-    """The promised payment block: the policy (None: the plan offers none), the open one, why not now."""
-
-    policy: PromisedPaymentPolicy | None
-    open: PromisedPayment | None = None
-    refusal: str = ""
-    refusal_code: str = ""
-    due_on: dt.date | None = None  # the last day of one taken today
-
-    @property
-    def available(self) -> bool:
-        return self.policy is not None and not self.refusal
-
-
-def promised_offer(subscriber) -> PromisedOffer:
-    """The policy and whether it allows a promised payment now, refused in billing's words, in billing's order
-    (``do_take_promised_payment``)."""
-    policy = billing_data.promised_payment_policy(subscriber)
-    opened = PromisedPayment.objects.filter(subscriber_id=subscriber.pk, status=PromisedPaymentStatus.OPEN).first()
-    if policy is None:
-        return PromisedOffer(None, opened)
-    today = clock.today()
-    offer = PromisedOffer(policy, opened, due_on=today + dt.timedelta(days=policy.days))
-    month_start = timezone.make_aware(dt.datetime.combine(today.replace(day=1), dt.time.min))
-    balance = balance_now(subscriber)
-    if subscriber.is_closed:
-        offer.refusal, offer.refusal_code = closed_refusal().messages[0], "subscriber_closed"
-    elif opened is not None:
-        offer.refusal, offer.refusal_code = _("A promised payment is already open."), "promised_already_open"
-    elif (
-        policy.once_per_month
-        and PromisedPayment.objects.filter(subscriber_id=subscriber.pk, taken_at__gte=month_start).exists()
-    ):
-        offer.refusal = _("A promised payment can be taken once a month.")
-        offer.refusal_code = "promised_once_per_month"
-    elif balance < -policy.max_debt:
-        offer.refusal = _("The debt of %(debt)s is too large for a promised payment (at most %(max)s).") % {
-            "debt": format_money(-balance),
-            "max": format_money(policy.max_debt),
-        }
-        offer.refusal_code = "promised_debt_too_large"
-    return offer
 
 
 @dataclass(frozen=True)

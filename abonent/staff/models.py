@@ -102,6 +102,8 @@ class LoginAttempt(models.Model):
     succeeded = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = _("console login attempt")
+        verbose_name_plural = _("console login attempts")
         indexes = [
             models.Index(fields=["username", "attempted_at"], name="staff_login_user_idx"),
             models.Index(fields=["ip_address", "attempted_at"], name="staff_login_ip_idx"),

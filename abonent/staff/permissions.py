@@ -109,6 +109,67 @@ class Perm(StrEnum):
     LEDGER_VERIFY = "ledger.verify"
 
 
+# What each permission lets a person do, as the 403 page names the one missing.
+PERMISSION_LABELS: dict[Perm, str] = {
+    Perm.SUBSCRIBER_VIEW: _("see subscribers"),
+    Perm.SUBSCRIBER_VIEW_PERSONAL: _("see subscribers' personal data"),
+    Perm.SUBSCRIBER_CREATE: _("add subscribers"),
+    Perm.SUBSCRIBER_EDIT: _("edit subscribers"),
+    Perm.SUBSCRIBER_CLOSE: _("close and reopen accounts"),
+    Perm.NOTE_ADD: _("add notes"),
+    Perm.EQUIPMENT_MANAGE: _("install and return equipment"),
+    Perm.STAFF_MANAGE: _("manage staff users"),
+    Perm.CATALOG_MANAGE: _("manage plans and services"),
+    Perm.BILLING_VIEW: _("see balances and the ledger"),
+    Perm.SUBSCRIPTION_MANAGE: _("change plans, freeze, take promised payments"),
+    Perm.BILLING_ADJUST: _("adjust balances and credit limits"),
+    Perm.BILLING_REVERSE: _("give charges back"),
+    Perm.AUDIT_VIEW: _("see the change history"),
+    Perm.PAYMENT_VIEW: _("see payments"),
+    Perm.PAYMENT_TAKE: _("take payments at the cash desk"),
+    Perm.PAYMENT_CANCEL: _("cancel payments"),
+    Perm.PAYMENT_REFUND: _("refund payments"),
+    Perm.PAYMENT_IMPORT: _("import bank statements"),
+    Perm.PAYMENT_SETTINGS: _("manage payment channels"),
+    Perm.NETWORK_VIEW: _("see sessions and the network"),
+    Perm.NETWORK_MANAGE: _("manage NAS, logins and passwords"),
+    Perm.RADIUS_SERVICE: _("speak for a NAS (service accounts)"),
+    Perm.DUNNING_VIEW: _("see access states and debtors"),
+    Perm.DUNNING_MANAGE: _("block access and manage exemptions"),
+    Perm.DUNNING_TERMINATE: _("terminate access"),
+    Perm.NOTIFICATION_VIEW: _("see notifications"),
+    Perm.NOTIFICATION_MANAGE: _("manage message templates"),
+    Perm.NOTIFICATION_BULK: _("send bulk messages"),
+    Perm.TICKET_VIEW: _("see requests"),
+    Perm.TICKET_MANAGE: _("handle requests"),
+    Perm.PRICING_MANAGE: _("set individual and group prices"),
+    Perm.VOUCHER_VIEW: _("see prepaid cards"),
+    Perm.VOUCHER_MANAGE: _("manage prepaid cards"),
+    Perm.BONUS_VIEW: _("see bonuses"),
+    Perm.BONUS_MANAGE: _("manage bonuses"),
+    Perm.DOCUMENT_VIEW: _("see documents"),
+    Perm.DOCUMENT_MANAGE: _("issue documents"),
+    Perm.FINANCE_VIEW: _("see the finance pages"),
+    Perm.SUBSCRIBER_EXPORT: _("export the subscriber list"),
+    Perm.SUBSCRIBER_BULK: _("act on many subscribers at once"),
+    Perm.SETUP_MANAGE: _("run the first-run set-up"),
+}
+
+
+class MissingPermission(PermissionDenied):
+    """Refused for want of ``permission``: the console's 403 page names it and the roles that hold it (the API
+    answers with the plain message)."""
+
+    def __init__(self, permission: Perm):
+        super().__init__(_("You do not have permission to do this."))
+        self.permission = permission
+
+
+def roles_with(permission: Perm) -> list[str]:
+    """The labels of the roles that hold ``permission``, in the roles' order."""
+    return [str(label) for value, label in Role.choices if permission in ROLE_PERMISSIONS.get(value, frozenset())]
+
+
 # Held by service accounts whatever their role, never by a person (permissions_of).
 SERVICE_ACCOUNT_PERMISSIONS: frozenset[Perm] = frozenset({Perm.RADIUS_SERVICE})
 
@@ -209,8 +270,13 @@ def has_perm(user, perm: Perm | str) -> bool:
 
 
 def check_perm(user, perm: Perm | str) -> None:
-    if not has_perm(user, perm):
-        raise PermissionDenied(_("You do not have permission to do this."))
+    if has_perm(user, perm):
+        return
+    try:
+        wanted = Perm(perm)
+    except ValueError:
+        raise PermissionDenied(_("You do not have permission to do this.")) from None
+    raise MissingPermission(wanted)
 
 
 def require_perm(perm: Perm):

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,6 +18,7 @@ from django_otp import login as otp_login
 from . import two_factor
 from .actions import LoginLockedOut, do_login
 from .forms import CodeForm, EnrolmentCodeForm, LoginForm, PasswordAndCodeForm
+from .permissions import PERMISSION_LABELS, roles_with
 from .two_factor import CodeCheck
 
 
@@ -226,3 +228,26 @@ def two_factor_recovery_codes_view(request):
         return _status_page(request, codes_form=form, status=refused)
     codes = two_factor.do_regenerate_recovery_codes(request.user, acting_user=request.user)
     return _recovery_codes_page(request, codes, next_url=reverse("staff:two_factor"))
+
+
+def admin_login_view(request):
+    """The admin site's login address (``/staff/admin/login/``). Someone signed in lands here only when the admin
+    refused them (it is for administrators without a branch limit, ``StaffUser.is_staff``): they get the 403 page,
+    not the console's login, which sent them straight back to the admin, which sent them here again
+    (ERR_TOO_MANY_REDIRECTS, issue 17). Anyone else goes to the console's login, which is rate-limited."""
+    if request.user.is_authenticated:
+        raise PermissionDenied(_("The administration pages are for administrators without a branch limit."))
+    query = request.META.get("QUERY_STRING", "")
+    return redirect(reverse("staff:login") + (f"?{query}" if query else ""))
+
+
+def permission_denied(request, exception=None):
+    """The console's 403 page (``handler403``): what was refused, the permission missing and the roles that hold it."""
+    permission = getattr(exception, "permission", None)
+    context = {
+        "message": str(exception) if exception is not None else "",
+        "permission": permission,
+        "permission_label": PERMISSION_LABELS.get(permission) if permission else None,
+        "roles": roles_with(permission) if permission else [],
+    }
+    return render(request, "403.html", context, status=403)

@@ -3,6 +3,9 @@
 * ``register_badge(Badge(...))``: a badge beside the subscriber's name on the card (dunning's access state). A
   badge with ``replaces_status`` stands in for the green "Active" of an open account: an account can be open
   and its access cut, and the card must not say "Active" then.
+* ``register_header_item(HeaderItem(...))``: a part of the card's header, which stays on screen while the panels
+  scroll under it (billing's plan, balance and next charge; network's online state). ``render(request,
+  subscriber)`` returns its HTML or None; the items are shown in ``order``.
 * ``register_list_extension(ListExtension(...))``: a column and a filter of the list. ``annotate(queryset)``
   adds what the column shows to the page's one query (a subquery, never a query per row); ``filter(queryset,
   value)`` narrows the list by one of ``choices``; ``cell(subscriber)`` renders the annotated value.
@@ -34,6 +37,15 @@ class Badge:
 
 
 @dataclass(frozen=True)
+class HeaderItem:
+    name: str
+    order: int
+    # (request, subscriber) → HTML of the item, or None for none.
+    render: Callable[..., SafeString | None]
+    permission: str | None = None
+
+
+@dataclass(frozen=True)
 class ListExtension:
     name: str  # the query parameter of its filter
     label: str  # the column's and the filter's label
@@ -59,6 +71,7 @@ class IdentifierLookup:
 _badges: dict[str, Badge] = {}
 _list_extensions: dict[str, ListExtension] = {}
 _identifier_lookups: dict[str, IdentifierLookup] = {}
+_header_items: dict[str, HeaderItem] = {}
 
 
 def _visible(items, user) -> list:
@@ -83,6 +96,17 @@ def render_badges(request, subscriber) -> tuple[list[SafeString], bool]:
             rendered.append(html)
             replaces = replaces or badge.replaces_status
     return rendered, replaces
+
+
+def register_header_item(item: HeaderItem) -> HeaderItem:
+    _header_items[item.name] = item
+    return item
+
+
+def render_header_items(request, subscriber) -> list[SafeString]:
+    """The card header's items from other apps the user may see, in their order."""
+    items = sorted(_visible(_header_items.values(), request.user), key=lambda i: i.order)
+    return [html for html in (item.render(request, subscriber) for item in items) if html]
 
 
 def register_list_extension(extension: ListExtension) -> ListExtension:

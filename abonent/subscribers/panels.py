@@ -26,6 +26,25 @@ class Panel:
 _panels: dict[str, Panel] = {}
 
 
+@dataclass(frozen=True)
+class Lines:
+    """How many lines a panel with a growing list shows (the ledger, the history, the notes): ``shown`` now, and
+    ``more`` for its "show more" link (None: already the most). The card shows the newest few, so its cost does
+    not grow with the subscriber's history (issue 17); the link asks for the panel again with more."""
+
+    shown: int
+    more: int | None
+
+    @classmethod
+    def asked(cls, value, *, default: int, most: int = 500) -> Lines:
+        try:
+            shown = max(1, min(int(value), most))
+        except (TypeError, ValueError):
+            shown = default
+        more = min(max(shown * 5, 100), most)
+        return cls(shown, more if more > shown else None)
+
+
 def register_panel(panel: Panel) -> Panel:
     _panels[panel.name] = panel
     return panel

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,7 +17,7 @@ from abonent.core.forms import apply_action_errors
 from abonent.staff.permissions import Perm, check_perm, has_perm, require_perm
 
 from . import actions, selectors
-from .extensions import list_extensions_for, render_badges
+from .extensions import list_extensions_for, render_badges, render_header_items
 from .forms import (
     AddressForm,
     CloseForm,
@@ -29,7 +30,8 @@ from .forms import (
     SubscriberFilterForm,
 )
 from .history import history_lines
-from .panels import Panel, panels_for, register_panel, render_panel
+from .models import Address, AddressKind, ContactKind
+from .panels import Lines, Panel, panels_for, register_panel, render_panel
 
 
 def _filters_of(form: SubscriberFilterForm) -> selectors.SubscriberFilters:
@@ -179,9 +181,18 @@ def subscriber_edit(request, pk):
     )
 
 
+def _main_address(addresses) -> Address | None:
+    """The address the card's header shows: where the service is delivered, else the first one."""
+    addresses = list(addresses)
+    return next((a for a in addresses if a.kind == AddressKind.SERVICE), addresses[0] if addresses else None)
+
+
 @require_perm(Perm.SUBSCRIBER_VIEW)
 def subscriber_card(request, pk):
     subscriber = selectors.get_subscriber(request.user, pk)
+    # Read once for the header, the profile and the contacts and addresses panels alike.
+    prefetch_related_objects([subscriber], "contacts", "addresses", "groups", "contracts")
+    phones = [c for c in subscriber.contacts.all() if c.kind == ContactKind.PHONE]  # the primary one first
     panels = [render_panel(request, subscriber, panel) for panel in panels_for(request.user)]
     badges, status_replaced = render_badges(request, subscriber)
     return render(
@@ -189,6 +200,10 @@ def subscriber_card(request, pk):
         "subscribers/card.html",
         {
             "subscriber": subscriber,
+            "phone": phones[0] if phones else None,
+            "more_phones": len(phones) - 1,
+            "address": _main_address(subscriber.addresses.all()),
+            "header_items": render_header_items(request, subscriber),
             "panels": panels,
             "badges": badges,
             "status_replaced": status_replaced,
@@ -421,26 +436,55 @@ register_panel(
         },
     )
 )
-register_panel(
-    Panel(
-        "notes",
-        gettext_lazy("Notes"),
-        "subscribers/panels/notes.html",
-        50,
-        lambda request, subscriber: {
-            "notes": list(subscriber.notes.select_related("author")[:50]),
-            "form": NoteForm(),
-            "can_write": _can(request, Perm.NOTE_ADD),
-        },
-    )
-)
-register_panel(
+
+
+def notes_context(request, subscriber, limit=None) -> dict:
+    lines = Lines.asked(limit, default=NOTE_LINES)
+    return {
+        "notes": list(subscriber.notes.select_related("author")[: lines.shown]),
+        "limit": lines.shown,
+        "more": lines.more,
+        "form": NoteForm(),
+        "can_write": _can(request, Perm.NOTE_ADD),
+    }
+
+
+NOTES_PANEL = register_panel(Panel("notes", gettext_lazy("Notes"), "subscribers/panels/notes.html", 50, notes_context))
+HISTORY_LINES = 20
+NOTE_LINES = 20
+
+
+def history_context(request, subscriber, limit=None) -> dict:
+    lines = Lines.asked(limit, default=HISTORY_LINES)
+    return {"lines": history_lines(subscriber, limit=lines.shown), "limit": lines.shown, "more": lines.more}
+
+
+HISTORY_PANEL = register_panel(
     Panel(
         "history",
         gettext_lazy("Change history"),
         "subscribers/panels/history.html",
         90,
-        lambda request, subscriber: {"lines": history_lines(subscriber)},
+        history_context,
         permission=Perm.AUDIT_VIEW,
     )
 )
+
+
+@require_perm(Perm.AUDIT_VIEW)
+def history_panel(request, pk):
+    """The history panel with more lines ("show more"); without HTMX, the card."""
+    return _more_lines(request, pk, HISTORY_PANEL, history_context)
+
+
+@require_perm(Perm.SUBSCRIBER_VIEW)
+def notes_panel(request, pk):
+    return _more_lines(request, pk, NOTES_PANEL, notes_context)
+
+
+def _more_lines(request, pk, panel: Panel, context):
+    subscriber = selectors.get_subscriber(request.user, pk)
+    if not request.htmx:
+        return redirect(reverse("subscribers:card", args=[subscriber.pk]) + f"#panel-{panel.name}")
+    data = context(request, subscriber, request.GET.get("limit"))
+    return render(request, panel.template, {"subscriber": subscriber, "panel": panel, **data})

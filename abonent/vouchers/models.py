@@ -167,6 +167,8 @@ class ActivationAttempt(models.Model):
     succeeded = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = _("card activation attempt")
+        verbose_name_plural = _("card activation attempts")
         indexes = [
             models.Index(fields=["key", "attempted_at"], name="vouchers_attempt_key_idx"),
             models.Index(fields=["network", "attempted_at"], name="vouchers_attempt_net_idx"),

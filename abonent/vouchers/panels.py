@@ -28,6 +28,7 @@ PANEL = register_panel(
 register_action_labels(
     {
         "vouchers.activated": _("Prepaid card activated"),
+        "vouchers.dealer_created": _("Dealer added"),
         "vouchers.series_created": _("Card series created"),
         "vouchers.sold": _("Cards sold to a dealer"),
         "vouchers.voided": _("Cards void"),

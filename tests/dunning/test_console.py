@@ -107,10 +107,15 @@ def test_an_exemption_shows_on_the_badge_and_in_the_panel(customer, admin, opera
     assert "Больница" in panel and "In force" in panel
 
 
-def test_the_engineer_without_dunning_view_sees_neither_badge_nor_panel(customer, admin, make_staff):
+def test_the_engineer_without_dunning_view_sees_the_state_but_not_the_panel(customer, admin, make_staff):
+    """Issue 17: the card said a green "Active" (the open account's status) to an engineer looking at a debtor
+    sent to the payment page. Everyone who opens the card sees the access state; the panel stays DUNNING_VIEW's."""
     bring_to(customer, "restricted", admin)
     html = client_of(make_staff(Role.ENGINEER)).get(reverse("subscribers:card", args=[customer.pk])).content.decode()
-    assert "access-badge" not in html and 'id="panel-access"' not in html
+    header = html[html.index('id="card-header"') : html.index("</header>")]
+    assert "access-badge access-restricted" in header and ">Restricted</span>" in header
+    assert "account-status" not in header and "text-bg-success" not in header
+    assert 'id="panel-access"' not in html
 
 
 def test_the_panel_lists_transitions_and_offers_what_the_role_may_do(customer, admin, operator, make_staff):

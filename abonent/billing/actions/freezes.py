@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock, events
-from abonent.core.money import format_money, quantize
 from abonent.staff.permissions import Perm
 
 from .. import ledger
@@ -24,6 +21,7 @@ from ..models import (
     SubscriptionEventKind,
     SubscriptionStatus,
 )
+from ..offers import check_freeze, freeze_days_used, freeze_fee
 from .common import (
     _catch_up,
     _check,
@@ -37,25 +35,15 @@ from .common import (
 )
 from .turbo import _end_turbo_with
 
+__all__ = [
+    "do_finish_due_freezes",
+    "do_freeze_subscription",
+    "do_unfreeze_subscription",
+    "freeze_days_used",
+    "freeze_fee",
+]
+
 # --- freeze ----------------------------------------------------------------------------------------------
-
-
-def freeze_days_used(subscription: Subscription, year: int) -> int:
-    """Frozen days of a calendar year, counting a freeze ended early only up to its end."""
-    used = 0
-    for freeze in Freeze.objects.filter(
-        subscription__subscriber_id=subscription.subscriber_id,
-        starts_on__lt=dt.date(year + 1, 1, 1),
-        ends_on__gt=dt.date(year, 1, 1),
-    ):
-        end = freeze.ended_early_on or freeze.ends_on
-        start = max(freeze.starts_on, dt.date(year, 1, 1))
-        used += max((min(end, dt.date(year + 1, 1, 1)) - start).days, 0)
-    return used
-
-
-def freeze_fee(policy, days: int) -> Decimal:
-    return quantize(policy.activation_fee + policy.fee_per_day * days + policy.fee_per_month * math.ceil(days / 30))
 
 
 @transaction.atomic
@@ -72,42 +60,11 @@ def do_freeze_subscription(
     # freeze credits from today on.
     subscription = _catch_up(subscription, today)
     policy = subscription.plan.freeze_policy
-    if policy is None:
-        raise ValidationError(_("This plan cannot be frozen."), code="freeze_not_allowed")
-    if subscription.status != SubscriptionStatus.ACTIVE:
-        raise ValidationError(_("Only an active subscription can be frozen."), code="subscription_not_active")
-    if starts_on != today:
-        raise ValidationError({"starts_on": ValidationError(_("A freeze starts today."), code="freeze_start")})
-    if not policy.min_days <= days <= policy.max_days:
-        raise ValidationError(
-            {
-                "days": ValidationError(
-                    _("A freeze lasts from %(min)d to %(max)d days.")
-                    % {"min": policy.min_days, "max": policy.max_days},
-                    code="freeze_days_out_of_range",
-                )
-            }
-        )
-    year = starts_on.year
-    used = freeze_days_used(subscription, year)
-    days_this_year = min(days, (dt.date(year + 1, 1, 1) - starts_on).days)
-    if used + days_this_year > policy.yearly_quota_days:
-        raise ValidationError(
-            {
-                "days": ValidationError(
-                    _("Only %(left)d freeze days are left this year.")
-                    % {"left": max(policy.yearly_quota_days - used, 0)},
-                    code="freeze_quota_exceeded",
-                )
-            }
-        )
-    fee = freeze_fee(policy, days)
     account = ledger.subscriber_account(subscription.subscriber_id, lock=True)
-    if fee > 0 and account.balance + account.credit_limit < fee:
-        raise ValidationError(
-            _("The balance does not cover the freeze fee of %(fee)s.") % {"fee": format_money(fee)},
-            code="insufficient_funds",
-        )
+    # The rules the card and the portal check before offering a freeze (``offers``): one copy, the action's.
+    fee = check_freeze(
+        subscription, policy, days, starts_on=starts_on, today=today, available=account.balance + account.credit_limit
+    )
     ends_on = starts_on + dt.timedelta(days=days)
     event = _event(subscription, SubscriptionEventKind.FROZEN, acting_user=acting_user, reason=reason)
     credit = _credit_unused(

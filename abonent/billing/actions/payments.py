@@ -10,7 +10,6 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock, events
-from abonent.core.money import format_money
 from abonent.staff.permissions import Perm
 
 from .. import ledger
@@ -19,9 +18,10 @@ from ..models import (
     PromisedPaymentStatus,
     TransactionKind,
 )
+from ..offers import check_promised, check_promised_amount
 from ..selectors import promised_payment_policy
 from .adjustments import _post_and_record
-from .common import _check, _check_balance_after, _local_midnight, _positive_amount, _refuse_closed
+from .common import _check, _check_balance_after, _positive_amount, _refuse_closed
 
 
 @transaction.atomic
@@ -130,34 +130,13 @@ def do_take_promised_payment(subscriber, *, acting_user, amount=None) -> Promise
     if policy is None:
         raise ValidationError(_("The subscriber's plan offers no promised payment."), code="promised_not_offered")
     amount = _positive_amount(amount if amount is not None else policy.max_amount)
-    if amount > policy.max_amount:
-        raise ValidationError(
-            {
-                "amount": ValidationError(
-                    _("A promised payment is at most %(max)s.") % {"max": format_money(policy.max_amount)},
-                    code="promised_amount_too_large",
-                )
-            }
-        )
+    check_promised_amount(policy, amount)
     account = ledger.subscriber_account(subscriber.pk, lock=True)  # serialises takes of one subscriber
     _check_balance_after(account, amount)
-    if PromisedPayment.objects.filter(subscriber=subscriber, status=PromisedPaymentStatus.OPEN).exists():
-        raise ValidationError(_("A promised payment is already open."), code="promised_already_open")
     now = clock.now()
     today = clock.today()
-    if (
-        policy.once_per_month
-        and PromisedPayment.objects.filter(
-            subscriber=subscriber, taken_at__gte=_local_midnight(today.replace(day=1))
-        ).exists()
-    ):
-        raise ValidationError(_("A promised payment can be taken once a month."), code="promised_once_per_month")
-    if account.balance < -policy.max_debt:
-        raise ValidationError(
-            _("The debt of %(debt)s is too large for a promised payment (at most %(max)s).")
-            % {"debt": format_money(-account.balance), "max": format_money(policy.max_debt)},
-            code="promised_debt_too_large",
-        )
+    # The rules the card and the portal check before offering one (``offers``): one copy, the action's.
+    check_promised(subscriber, policy, balance=account.balance, today=today)
     key = f"promised:{subscriber.pk}:{now.isoformat()}"
     take, _created = ledger.post(
         key=key,

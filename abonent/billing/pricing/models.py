@@ -123,6 +123,8 @@ class BundleItem(models.Model):
     share = MoneyField(_("share"))
 
     class Meta:
+        verbose_name = _("bundle plan")
+        verbose_name_plural = _("bundle plans")
         ordering = ["bundle", "id"]
         constraints = [
             models.UniqueConstraint(fields=["bundle", "plan"], name="billing_bundleitem_once"),

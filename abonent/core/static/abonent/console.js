@@ -172,3 +172,23 @@ document.addEventListener("change", (event) => {
     }
   });
 })();
+// <select> whose options carry data-direction (the card's plan change): the parts of its form marked
+// data-show-for-direction="X" show only while an option of direction X is chosen, and a hidden checkbox is unticked
+// (the server drops it anyway: billing.forms.PlanChangeForm).
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-plan-directions]");
+  if (!select || !select.form) {
+    return;
+  }
+  const chosen = select.selectedOptions[0];
+  const direction = chosen ? chosen.dataset.direction || "" : "";
+  for (const part of select.form.querySelectorAll("[data-show-for-direction]")) {
+    const shown = part.dataset.showForDirection === direction;
+    part.classList.toggle("d-none", !shown);
+    if (!shown) {
+      for (const box of part.querySelectorAll("input[type=checkbox]")) {
+        box.checked = false;
+      }
+    }
+  }
+});
