@@ -56,7 +56,8 @@ def do_save_company_profile(*, acting_user, **fields) -> CompanyProfile:
 @transaction.atomic
 def do_create_branch(*, acting_user, code: str, name: str, time_zone: str = "") -> Branch:
     _check(acting_user)
-    branch = Branch(code=code.strip(), name=name.strip(), time_zone=time_zone.strip())
+    # Codes are kept in lower case, so "TVER" is the same branch as "tver" for the unique check and for imports.
+    branch = Branch(code=code.strip().lower(), name=name.strip(), time_zone=time_zone.strip())
     branch.full_clean()
     if branch.time_zone:
         try:

@@ -111,3 +111,17 @@ def name_from_settings_is_placeholder() -> bool:
     """The environment names no company (empty, or the shipped placeholder): an installation set up through the
     first-run wizard, not through ``ABONENT_COMPANY_*``."""
     return settings.ABONENT_COMPANY_NAME in ("", settings.ABONENT_COMPANY_NAME_PLACEHOLDER)
+
+
+def fiscal_inn_mismatch(profile: CompanyProfile | None = None) -> tuple[str, str] | None:
+    """``(the wizard's INN, ABONENT_FISCAL_INN)`` when both are set and differ, else ``None``.
+
+    Receipts keep ABONENT_FISCAL_INN: the till is registered with the tax service under that INN, and a receipt
+    naming another is refused by the fiscal data operator. Invoices and acts print the wizard's. Two INNs for one
+    company is an error in one of them, which the wizard, ``abonent check`` and the gateways page point out."""
+    fiscal = (getattr(settings, "ABONENT_FISCAL_INN", "") or "").strip()
+    profile = profile if profile is not None else company_profile()
+    company = profile.inn.strip() if profile is not None else ""
+    if fiscal and company and fiscal != company:
+        return company, fiscal
+    return None

@@ -130,7 +130,7 @@ def decode_cursor(cursor: str | None, ordering: Sequence[str]) -> tuple[list, bo
         if not isinstance(keys, list) or len(keys) != len(ordering):
             return None
         return [_decode_value(v) for v in keys], bool(payload.get("b"))
-    except (ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError, OverflowError, UnicodeDecodeError):
         return None
 
 
@@ -152,6 +152,11 @@ def _reversed(ordering: Sequence[str]) -> list[str]:
     return [t[1:] if t.startswith("-") else "-" + t for t in ordering]
 
 
+# What a tampered key value raises when it is put into the query: Django's field conversion (ValidationError,
+# ValueError, TypeError) or the database adapter's conversion of a datetime to UTC (OverflowError, SQLite).
+BAD_KEY_ERRORS = (ValidationError, ValueError, TypeError, OverflowError)
+
+
 def keyset_page(
     qs: QuerySet, *, ordering: Sequence[str], cursor: str | None = None, size: int = DEFAULT_PAGE_SIZE
 ) -> KeysetPage:
@@ -164,18 +169,18 @@ def keyset_page(
     ordering = list(ordering)
     decoded = decode_cursor(cursor, ordering)
     backwards = False
+    rows = None
     if decoded is not None:
         keys, backwards = decoded
+        order = _reversed(ordering) if backwards else ordering
         try:
-            qs = qs.filter(_after(ordering, keys, backwards=backwards))
-        except (ValidationError, ValueError, TypeError):
-            backwards, decoded = False, None
-    order = _reversed(ordering) if backwards else ordering
-    try:
-        rows = list(qs.order_by(*order)[: size + 1])
-    except (ValidationError, ValueError, TypeError):
-        # A key value that does not fit its column (a date in an integer field): start over.
-        rows, decoded, backwards = list(qs.model.objects.none()), None, False
+            rows = list(qs.filter(_after(ordering, keys, backwards=backwards)).order_by(*order)[: size + 1])
+        except BAD_KEY_ERRORS:
+            # A key value that does not fit its column (a date in an integer field, a datetime that overflows
+            # when converted to UTC): start over.
+            rows, decoded, backwards = None, None, False
+    if rows is None:
+        rows = list(qs.order_by(*ordering)[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
     if backwards:

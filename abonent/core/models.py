@@ -91,6 +91,16 @@ class Branch(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """A code differing from another branch's by case only is the same code to an import or a report. (An
+        exact duplicate is the unique check's to report.)"""
+        if self.code and (
+            Branch.objects.filter(code__iexact=self.code).exclude(code=self.code).exclude(pk=self.pk).exists()
+        ):
+            raise ValidationError(
+                {"code": ValidationError(_("Another branch has this code in other letter case."), code="code_case")}
+            )
+
 
 class Sequence(models.Model):
     """A named counter (account numbers, later invoice numbers), advanced under a row lock.
@@ -199,7 +209,7 @@ class CompanyProfile(models.Model):
                     errors.setdefault(
                         field, ValidationError(_("Give all four bank details, or none."), code="bank_incomplete")
                     )
-        if len(self.bik) == 9 and self.bik.isdigit():
+        if requisites.is_ascii_digits(self.bik, 9):
             if len(self.account) == 20 and not requisites.account_key_is_valid(self.bik, self.account):
                 errors.setdefault(
                     "account",

@@ -21,7 +21,25 @@ INN_WEIGHTS_11 = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 INN_WEIGHTS_12 = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
 ACCOUNT_KEY_WEIGHTS = ((7, 1, 3) * 8)[:23]  # three digits of the BIK, then the 20 of the account
 # КПП: four digits (the tax office), two for the reason (digits or capital Latin letters since 2013), three digits.
-KPP_PATTERN = re.compile(r"\d{4}[\dA-Z]{2}\d{3}")
+KPP_PATTERN = re.compile(r"[0-9]{4}[0-9A-Z]{2}[0-9]{3}")
+
+
+def _has_foreign_digits(value: str) -> bool:
+    """Whether ``value`` holds a digit other than 0–9: a full-width "７" or an Arabic-Indic "٧" that ``re``'s ``\\d``
+    and ``int()`` read as 7, but a document, a 1C file or a bank does not."""
+    return any(ch.isdigit() and not ch.isascii() for ch in value or "")
+
+
+def is_ascii_digits(value: str, length: int) -> bool:
+    """``length`` of the digits 0–9 and nothing else (``str.isdigit`` takes any script's digits)."""
+    return re.fullmatch(f"[0-9]{{{length}}}", value or "") is not None
+
+
+def _refuse_foreign_digits(value: str) -> None:
+    if _has_foreign_digits(value):
+        raise ValidationError(
+            _("Type the digits 0–9 only: this has characters that only look like digits."), "ascii_digits"
+        )
 
 
 def _weighted(digits: str, weights: tuple[int, ...]) -> int:
@@ -30,7 +48,7 @@ def _weighted(digits: str, weights: tuple[int, ...]) -> int:
 
 def inn_is_valid(inn: str) -> bool:
     """10 digits (an organisation) or 12 (a person: an individual entrepreneur), with their check digits."""
-    if not re.fullmatch(r"\d{10}|\d{12}", inn or ""):
+    if not re.fullmatch(r"[0-9]{10}|[0-9]{12}", inn or ""):
         return False
     if len(inn) == 10:
         return _weighted(inn, INN_WEIGHTS_10) == int(inn[9])
@@ -39,7 +57,7 @@ def inn_is_valid(inn: str) -> bool:
 
 def ogrn_is_valid(ogrn: str) -> bool:
     """ОГРН: 13 digits, the last the remainder of the first 12 by 11 (its last digit); ОГРНИП: 15, by 13."""
-    if not re.fullmatch(r"\d{13}|\d{15}", ogrn or ""):
+    if not re.fullmatch(r"[0-9]{13}|[0-9]{15}", ogrn or ""):
         return False
     body, check = ogrn[:-1], int(ogrn[-1])
     return int(body) % (11 if len(ogrn) == 13 else 13) % 10 == check
@@ -49,7 +67,7 @@ def account_key_is_valid(bik: str, account: str, *, correspondent: bool = False)
     """The account's control key against the bank's БИК: the 23 digits "three of the БИК + the account", weighted
     7, 1, 3 …, sum to a multiple of 10. A settlement account takes the БИК's last three digits; a correspondent
     account (and a settlement account at a Bank of Russia office, БИК ending 000–002) takes "0" and its 5th–6th."""
-    if not (re.fullmatch(r"\d{9}", bik or "") and re.fullmatch(r"\d{20}", account or "")):
+    if not (re.fullmatch(r"[0-9]{9}", bik or "") and re.fullmatch(r"[0-9]{20}", account or "")):
         return False
     prefix = "0" + bik[4:6] if correspondent or bik[6:] in ("000", "001", "002") else bik[6:]
     return sum(int(d) * w for d, w in zip(prefix + account, ACCOUNT_KEY_WEIGHTS, strict=True)) % 10 == 0
@@ -59,7 +77,8 @@ def account_key_is_valid(bik: str, account: str, *, correspondent: bool = False)
 
 
 def validate_inn(value: str) -> None:
-    if not re.fullmatch(r"\d{10}|\d{12}", value or ""):
+    _refuse_foreign_digits(value)
+    if not re.fullmatch(r"[0-9]{10}|[0-9]{12}", value or ""):
         raise ValidationError(
             _("An INN is 10 digits (an organisation) or 12 (an individual entrepreneur)."), "inn_length"
         )
@@ -68,24 +87,28 @@ def validate_inn(value: str) -> None:
 
 
 def validate_kpp(value: str) -> None:
+    _refuse_foreign_digits(value)
     if not KPP_PATTERN.fullmatch(value or ""):
         raise ValidationError(_("A KPP is 9 characters: 4 digits, 2 digits or capital letters, 3 digits."), "kpp")
 
 
 def validate_ogrn(value: str) -> None:
-    if not re.fullmatch(r"\d{13}|\d{15}", value or ""):
+    _refuse_foreign_digits(value)
+    if not re.fullmatch(r"[0-9]{13}|[0-9]{15}", value or ""):
         raise ValidationError(_("An OGRN is 13 digits (an organisation) or 15 (an OGRNIP)."), "ogrn_length")
     if not ogrn_is_valid(value):
         raise ValidationError(_("This OGRN's check digit does not match: check it against the register."), "ogrn_check")
 
 
 def validate_bik(value: str) -> None:
-    if not re.fullmatch(r"\d{9}", value or ""):
+    _refuse_foreign_digits(value)
+    if not re.fullmatch(r"[0-9]{9}", value or ""):
         raise ValidationError(_("A BIK is 9 digits."), "bik")
 
 
 def validate_account_digits(value: str) -> None:
-    if not re.fullmatch(r"\d{20}", value or ""):
+    _refuse_foreign_digits(value)
+    if not re.fullmatch(r"[0-9]{20}", value or ""):
         raise ValidationError(_("An account number is 20 digits."), "account_length")
 
 

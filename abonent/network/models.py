@@ -3,6 +3,7 @@ and traffic, and the queue of changes pushed to the NAS (CoA / Disconnect, RFC 5
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext
@@ -12,6 +13,8 @@ from abonent.billing.models import Subscription
 from abonent.core import secrets
 from abonent.subscribers.models import Subscriber
 
+from .vendors.base import is_control_character
+
 
 class Vendor(models.TextChoices):
     MIKROTIK = "mikrotik", "MikroTik RouterOS"
@@ -19,10 +22,19 @@ class Vendor(models.TextChoices):
     CISCO = "cisco", "Cisco (ISG / IOS-XE)"
 
 
+def validate_nas_name(value: str) -> None:
+    """A NAS's name is also its NAS-Identifier, written into the configuration lines the administrator pastes on
+    the NAS: a line break, a tab or another control character in it would end a line there and start another."""
+    if any(is_control_character(ch) for ch in value or ""):
+        raise ValidationError(
+            _("A name cannot hold line breaks, tabs or other control characters."), code="nas_name_control"
+        )
+
+
 class Nas(models.Model):
     """A network access server (BRAS) that asks us who may connect and reports what they used."""
 
-    name = models.CharField(_("name"), max_length=100, unique=True)
+    name = models.CharField(_("name"), max_length=100, unique=True, validators=[validate_nas_name])
     ip_address = models.GenericIPAddressField(_("IP address"), unique=True)
     # Encrypted (abonent.core.secrets): MD5-based RADIUS needs the clear text back. Never logged.
     secret_encrypted = models.TextField(editable=False)

@@ -5,9 +5,10 @@ counts a receipt issued late as one not issued: say so at start, not at the firs
 """
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError
 
-from abonent.core.company import tax_settings_from_environment
+from abonent.core.company import fiscal_inn_mismatch, tax_settings_from_environment
 
 from .fiscal import FiscalError, registered
 from .fiscal.content import VAT_RATES, company_block, vat_rate_rows
@@ -58,3 +59,27 @@ def check_fiscal_settings(app_configs, **kwargs):
     except FiscalError as exc:
         problems.append(Warning(f"{exc}: every receipt will fail", id="payments.W002"))
     return problems
+
+
+@register(Tags.database)
+def check_fiscal_inn_matches_the_company(app_configs, databases=None, **kwargs):
+    """Receipts carry ABONENT_FISCAL_INN (the till's registration), invoices the wizard's INN: warn when they
+    differ. Reads the database, so, as Django's database checks, only when asked for one
+    (``abonent check --database default``; ``migrate`` does); the wizard and the gateways page say it too."""
+    if not databases:
+        return []
+    try:
+        mismatch = fiscal_inn_mismatch()
+    except DatabaseError:
+        return []
+    if mismatch is None:
+        return []
+    company, fiscal = mismatch
+    return [
+        Warning(
+            f"ABONENT_FISCAL_INN is {fiscal}, the company's INN (set-up wizard) is {company}: receipts and invoices"
+            " name different INNs",
+            hint="Correct the INN in the wizard's company step (/staff/setup/company/) or ABONENT_FISCAL_INN.",
+            id="payments.W003",
+        )
+    ]

@@ -16,7 +16,7 @@ from abonent.catalog.forms import mbps_to_kbps, money_field, speed_field
 from abonent.core.forms import StyledForm
 from abonent.core.models import TaxSystem, VatMode
 from abonent.network.actions import MIN_SECRET_LENGTH
-from abonent.network.models import Vendor
+from abonent.network.models import Vendor, validate_nas_name
 
 # Requisites typed or pasted with spaces ("7707 083 893") are the same digits.
 DIGIT_FIELDS = ("inn", "kpp", "ogrn", "bik", "account", "corr_account")
@@ -94,9 +94,18 @@ class BranchForm(StyledForm):
         widget=forms.TextInput(attrs={"list": "time-zones", "autocomplete": "off"}),
     )
 
+    def clean_code(self):
+        # Codes are lower case: "tver" and "TVER" would be two branches told apart by case only.
+        return self.cleaned_data["code"].lower()
+
 
 class NasForm(StyledForm):
-    name = forms.CharField(label=_("Name"), max_length=100, help_text=_("Also its NAS-Identifier: bras1."))
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        validators=[validate_nas_name],
+        help_text=_("Also its NAS-Identifier: bras1."),
+    )
     ip_address = forms.GenericIPAddressField(
         label=_("The NAS's address"), help_text=_("The address its RADIUS requests come from.")
     )

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from abonent.core.company import company_details, company_profile, tax_settings
+from abonent.core.company import company_details, company_profile, fiscal_inn_mismatch, tax_settings
 from abonent.core.forms import apply_action_errors
 from abonent.staff.permissions import Perm, require_perm
 
@@ -43,6 +43,7 @@ def _render(request, step: Step | None, template: str, context: dict, *, done: d
         "steps_done_count": sum(1 for state in states if state.done),
         "step": step,
         "time_zones": time_zone_names() if step in (Step.REGION, Step.BRANCHES) else [],
+        "fiscal_inn_mismatch": fiscal_inn_mismatch(),
         **context,
     }
     return render(request, template, context, status=status)

@@ -69,6 +69,12 @@ def find_subscriber_ids(user, text: str) -> list[int]:
     )
 
 
+# The dates a filter may name. The first and last days Python can represent overflow when a day is added or a local
+# midnight is converted to UTC; the audit log holds nothing from before 2000 or after 2100.
+FILTER_DATE_MIN = dt.date(2000, 1, 1)
+FILTER_DATE_MAX = dt.date(2100, 12, 31)
+
+
 @dataclass(frozen=True)
 class AuditFilters:
     actor_id: int | None = None
@@ -93,10 +99,13 @@ def filtered_events(user, filters: AuditFilters) -> QuerySet[AuditEvent]:
         events = events.filter(subscriber_id__in=filters.subscriber_ids)
     if filters.action:
         events = events.filter(action=filters.action)
+    # Clamped again here, for a caller that did not come through AuditFilterForm: never an OverflowError.
     if filters.date_from is not None:
-        events = events.filter(created_at__gte=_local_midnight(filters.date_from))
+        start = min(max(filters.date_from, FILTER_DATE_MIN), FILTER_DATE_MAX)
+        events = events.filter(created_at__gte=_local_midnight(start))
     if filters.date_to is not None:
-        events = events.filter(created_at__lt=_local_midnight(filters.date_to + dt.timedelta(days=1)))
+        end = min(max(filters.date_to, FILTER_DATE_MIN), FILTER_DATE_MAX)
+        events = events.filter(created_at__lt=_local_midnight(end + dt.timedelta(days=1)))
     return events
 
 

@@ -1,7 +1,10 @@
 from django import forms
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from abonent.core.forms import ConsoleForm
+
+from .audit_log import FILTER_DATE_MAX, FILTER_DATE_MIN
 
 
 class LoginForm(ConsoleForm):
@@ -60,6 +63,25 @@ class AuditFilterForm(ConsoleForm):
     action = forms.ChoiceField(label=_("Action"), required=False)
     date_from = forms.DateField(label=_("From"), required=False, widget=DATE_INPUT)
     date_to = forms.DateField(label=_("To"), required=False, widget=DATE_INPUT)
+
+    def _bounded(self, name: str):
+        day = self.cleaned_data.get(name)
+        if day is not None and not FILTER_DATE_MIN <= day <= FILTER_DATE_MAX:
+            raise forms.ValidationError(
+                _("Give a date from %(first)s to %(last)s."),
+                code="date_out_of_range",
+                params={
+                    "first": formats.date_format(FILTER_DATE_MIN, "SHORT_DATE_FORMAT"),
+                    "last": formats.date_format(FILTER_DATE_MAX, "SHORT_DATE_FORMAT"),
+                },
+            )
+        return day
+
+    def clean_date_from(self):
+        return self._bounded("date_from")
+
+    def clean_date_to(self):
+        return self._bounded("date_to")
 
     def __init__(self, *args, staff_users=(), actions=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 Attributes = list[tuple[str, str | int]]
 
@@ -76,6 +77,19 @@ class DebtorSettings:
     pool: str = ""
 
 
+def is_control_character(ch: str) -> bool:
+    """A control or format character, or a line or paragraph separator: what can end a line of a config file."""
+    category = unicodedata.category(ch)
+    return category[0] == "C" or category in ("Zl", "Zp")
+
+
+def one_line(value: str) -> str:
+    """``value`` with every control or format character and line/paragraph separator taken out: what goes into
+    one line of a NAS's configuration cannot end that line and start one of its own. Names and secrets are
+    refused with such characters on the way in (``Nas.name``, the secret's validator); this is the second guard."""
+    return "".join(ch for ch in value if not is_control_character(ch))
+
+
 @dataclass(frozen=True)
 class RadiusClientConfig:
     """What a NAS is told to use Abonent as its RADIUS server (docs/radius.md, "Registering a NAS"): Abonent's
@@ -90,6 +104,13 @@ class RadiusClientConfig:
     interim_seconds: int
     nas_identifier: str
     message_authenticator: bool = True
+
+    def __post_init__(self):
+        # Every vendor's lines are built from these strings: none may carry a line break into them.
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, str):
+                object.__setattr__(self, field.name, one_line(value))
 
     @property
     def interim(self) -> str:

@@ -18,6 +18,8 @@ below is the form Cisco's documentation gives; docs/radius.md ("Cisco ISG") cite
 
 from __future__ import annotations
 
+import ipaddress
+
 from .base import Attributes, DebtorSettings, RadiusClientConfig, Speed, VendorProfile
 
 DEBTOR_SERVICE = "DEBTORS"
@@ -26,6 +28,13 @@ DEBTOR_SERVICE = "DEBTORS"
 def qos_policy_names(speed: Speed) -> tuple[str, str]:
     """(input, output) policy-map names: input is what the router receives from the subscriber (upload)."""
     return f"ABONENT-UP-{speed.up_kbps}K", f"ABONENT-DOWN-{speed.down_kbps}K"
+
+
+def _is_ipv6(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).version == 6
+    except ValueError:
+        return False
 
 
 class CiscoProfile(VendorProfile):
@@ -45,11 +54,13 @@ class CiscoProfile(VendorProfile):
         return [("Cisco-Account-Info", f"A{DEBTOR_SERVICE}"), *super().debtor(debtor)]
 
     def radius_config(self, config: RadiusClientConfig) -> list[str]:
-        """The AAA part of docs/radius.md's template; the policy maps and the DEBTORS service are the router's."""
+        """The AAA part of docs/radius.md's template; the policy maps and the DEBTORS service are the router's.
+        ``address ipv6`` for an IPv6 server (IOS refuses an IPv6 address after ``address ipv4``)."""
+        family = "ipv6" if _is_ipv6(config.server) else "ipv4"
         return [
             "aaa new-model",
             "radius server ABONENT",
-            f" address ipv4 {config.server} auth-port {config.auth_port} acct-port {config.acct_port}",
+            f" address {family} {config.server} auth-port {config.auth_port} acct-port {config.acct_port}",
             f" key {config.secret}",
             "aaa group server radius ABONENT-GROUP",
             " server name ABONENT",

@@ -102,11 +102,14 @@ def vat_sum(amount: Decimal, code: str) -> Decimal | None:
 
 
 def company_block(taxes: TaxSettings | None = None) -> dict:
+    """The seller's part of a receipt. The INN is ABONENT_FISCAL_INN, the one the till is registered under (the
+    fiscal data operator refuses a receipt naming another), not the wizard's; ``core.company.fiscal_inn_mismatch``
+    and the payments.W003 check say when the two differ."""
     inn = (settings.ABONENT_FISCAL_INN or "").strip()
     email = (settings.ABONENT_FISCAL_EMAIL or "").strip()
     address = (settings.ABONENT_FISCAL_PAYMENT_ADDRESS or "").strip()
     sno = (taxes or tax_settings()).tax_system
-    if not re.fullmatch(r"\d{10}|\d{12}", inn):
+    if not re.fullmatch(r"[0-9]{10}|[0-9]{12}", inn):
         raise settings_problem("ABONENT_FISCAL_INN must be the company's INN: 10 or 12 digits")
     if not email or "@" not in email:
         raise settings_problem("ABONENT_FISCAL_EMAIL must be the e-mail printed on receipts")

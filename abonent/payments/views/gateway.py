@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from abonent.core.company import fiscal_inn_mismatch
 from abonent.core.middleware import client_ip
 from abonent.staff.permissions import Perm, require_perm
 
@@ -53,5 +54,6 @@ def gateways_page(request):
             "pending": selectors.pending_checkouts(request.user),
             "notification_url": request.build_absolute_uri(reverse("pay:gateway_notification", args=["yookassa"])),
             "sync_after": settings.ABONENT_GATEWAY_SYNC_AFTER_MINUTES,
+            "fiscal_inn_mismatch": fiscal_inn_mismatch(),
         },
     )
