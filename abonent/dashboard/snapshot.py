@@ -8,8 +8,10 @@ under ``"none"``, as the payments journal shows them to everyone):
 - **ageing**: the debtors by days of debt in four buckets (0–30, 31–60, 61–90, over 90 days), each with its
   count and debt. A debtor's days of debt count from the oldest charge still unpaid, first in first out: the
   payments and credits on the account pay the oldest charges first, so the debt is the newest charges that add up
-  to it, and the oldest of those sets the age. Only charges of the last 90 days are read; a debt they do not cover
-  is over 90 days old. One statement with a window function, the same on PostgreSQL and SQLite;
+  to it, and the oldest of those sets the age. Only charges count (``CHARGE_KINDS``): a debit that undoes a credit
+  (a cancelled payment's reversal, a promised payment closed, a refund, bonus money taken back) brings the older
+  charges that credit had paid back into debt, it is not a fresh one. Only charges of the last 90 days are read; a
+  debt they do not cover is over 90 days old. One statement with a window function, the same on PostgreSQL and SQLite;
 - **payments** of this month up to two minutes before the snapshot, by channel, of today by channel, and by day
   (the page adds those recorded since, counted live);
 - **active subscribers**.
@@ -32,7 +34,14 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from abonent.billing.models import AccountKind, LedgerAccount, LedgerTransaction, Posting, Subscription
+from abonent.billing.models import (
+    AccountKind,
+    LedgerAccount,
+    LedgerTransaction,
+    Posting,
+    Subscription,
+    TransactionKind,
+)
 from abonent.core import clock
 from abonent.core.money import quantize
 from abonent.network.monitoring import selectors as monitoring
@@ -48,6 +57,23 @@ NO_BRANCH = "none"
 KEEP = dt.timedelta(days=1)
 PAYMENTS_MARGIN = dt.timedelta(minutes=2)
 ZERO = Decimal("0.00")
+# The transactions whose debits on a subscriber's account are charges, which date a debt (``_ageing_sql``). The
+# promised payment's own debit is its fee. Not: REVERSAL (its debits undo credits: payments, credit adjustments),
+# PROMISED_CLOSE, REFUND, BONUS_EXPIRY (money of cancelled payments' points taken back), PAYMENT.
+CHARGE_KINDS = (
+    TransactionKind.FEE,
+    TransactionKind.ACTIVATION,
+    TransactionKind.PLAN_CHANGE,
+    TransactionKind.FREEZE,
+    TransactionKind.ONE_OFF,
+    TransactionKind.ADJUSTMENT,
+    TransactionKind.PROMISED_TAKE,
+    TransactionKind.TURBO,
+    TransactionKind.USAGE,
+    TransactionKind.TIME,
+    TransactionKind.TIME_PACKAGE,
+    TransactionKind.VOUCHER_SALE,
+)
 
 
 def _money(value) -> Decimal:
@@ -79,6 +105,7 @@ def _local_midnight(day: dt.date) -> dt.datetime:
 def _ageing_sql() -> str:
     account, subscriber = LedgerAccount._meta.db_table, Subscriber._meta.db_table
     posting, tx = Posting._meta.db_table, LedgerTransaction._meta.db_table
+    kinds = ", ".join(f"%(kind{n})s" for n in range(len(CHARGE_KINDS)))
     return f"""
         WITH debtors AS (
             SELECT a.id AS account_id, s.branch_id, -a.balance AS debt
@@ -93,6 +120,7 @@ def _ageing_sql() -> str:
                    ) AS running
             FROM {posting} p JOIN {tx} t ON t.id = p.transaction_id
             WHERE p.account_id IN (SELECT account_id FROM debtors) AND p.amount < 0 AND t.effective_date >= %(horizon)s
+              AND t.kind IN ({kinds})
         ),
         oldest AS (
             SELECT b.account_id, MIN(b.day) AS since, MAX(b.running) AS covered
@@ -120,6 +148,7 @@ def debts_by_branch(today: dt.date) -> dict[str, dict]:
         "horizon": ops.adapt_datefield_value(bounds[-1]),
         "d0": ops.adapt_datefield_value(bounds[0]),
         "d1": ops.adapt_datefield_value(bounds[1]),
+        **{f"kind{n}": str(kind) for n, kind in enumerate(CHARGE_KINDS)},
     }
     result: dict[str, dict] = {}
     with connection.cursor() as cursor:

@@ -2,7 +2,10 @@
 and the few live figures counted on each view (each an indexed query).
 
 - ``network.view``: NAS health (sessions online, last accounting, silent NAS, CoA failures of the last hour and
-  requests waiting), sessions online over the day and week, IP pools near exhaustion;
+  requests waiting), sessions online over the day and week, IP pools near exhaustion. The NAS and pools are
+  shared equipment, listed for everyone; the sessions online are counted, for a branch-limited user, of their
+  branches' subscribers only (live, as the sessions page counts them), and the charts and peaks over time, which
+  the samples keep for the whole network only, are labelled so;
 - ``payment.view``: payments today by channel (live) and this month (snapshot + today), per day this month;
   with ``payment.take`` the cashier's own cash today;
 - ``finance.view``: receivables, debtors by ageing bucket, and for a user without a branch limit revenue by
@@ -26,6 +29,7 @@ from abonent.core import clock
 from abonent.core.money import currency_symbol, quantize
 from abonent.helpdesk.models import OPEN_STATUSES, TicketStatus
 from abonent.helpdesk.selectors import visible_tickets
+from abonent.network import selectors as network
 from abonent.network.monitoring import selectors as monitoring
 from abonent.network.monitoring.health import PoolLevel
 from abonent.payments.models import PaymentStatus
@@ -241,6 +245,7 @@ def ticket_age_labels() -> list[str]:
 @dataclass(frozen=True)
 class NasHealthRow:
     state: monitoring.NasState
+    online: int  # sessions online the user may see (all of them for a user without a branch limit)
     coa_failures: int
     coa_pending: int
 
@@ -250,26 +255,38 @@ class NetworkWidget:
     nas: list[NasHealthRow]
     silent: list
     online: int
-    sampled_at: dt.datetime | None
+    sampled_at: dt.datetime | None  # None: ``online`` is counted live
     pools: list  # monitoring.PoolState, fullest first
     pools_alarmed: list
+    whole_network: bool = True  # False: ``online`` is of the user's branches, the snapshot's series are not
 
 
-def network_widget(now: dt.datetime) -> NetworkWidget:
+def network_widget(user, now: dt.datetime) -> NetworkWidget:
     """NAS health and pools: the NAS with their health, CoA failures of the last hour and requests waiting, the
-    pools with their use. Four small queries."""
+    pools with their use. Four small queries, and for a branch-limited user a grouped count of their branches'
+    sessions online (the sampler's figures are per NAS, of every subscriber)."""
     states = monitoring.nas_states(now)
     failures = monitoring.coa_failures_by_nas(now - COA_WINDOW)
     pending = monitoring.coa_pending_by_nas()
     pools = monitoring.pool_states()
-    sampled = [s.sampled_at for s in states if s.sampled_at is not None]
+    whole_network = allowed_branch_ids(user) is None
+    if whole_network:
+        online = {s.nas.pk: s.open_sessions for s in states}
+        sampled = [s.sampled_at for s in states if s.sampled_at is not None]
+        sampled_at = max(sampled) if sampled else None
+    else:
+        online, sampled_at = network.open_sessions_by_nas(visible_to=user), None
     return NetworkWidget(
-        nas=[NasHealthRow(s, failures.get(s.nas.pk, 0), pending.get(s.nas.pk, 0)) for s in states],
+        nas=[
+            NasHealthRow(s, online.get(s.nas.pk, 0), failures.get(s.nas.pk, 0), pending.get(s.nas.pk, 0))
+            for s in states
+        ],
         silent=[s.nas for s in states if s.silent],
-        online=sum(s.open_sessions for s in states),
-        sampled_at=max(sampled) if sampled else None,
+        online=sum(online.values()),
+        sampled_at=sampled_at,
         pools=pools,
         pools_alarmed=[p for p in pools if p.fill.level != PoolLevel.OK],
+        whole_network=whole_network,
     )
 
 
@@ -342,17 +359,16 @@ def build_dashboard(user) -> Dashboard:
     view = snapshot_view(user, snapshot, now)
     board = Dashboard(now=now, snapshot=view)
     if has_perm(user, Perm.NETWORK_VIEW):
-        board.network = network_widget(now)
+        board.network = network_widget(user, now)
         if view is not None and view.online.get("day", {}).get("x"):
             online = view.online
-            board.charts["online_day"] = {
-                "x": online["day"]["x"],
-                "series": [{"label": _("Sessions online"), "values": online["day"]["sessions"], "unit": "count"}],
-            }
-            board.charts["online_week"] = {
-                "x": online["week"]["x"],
-                "series": [{"label": _("Sessions online"), "values": online["week"]["sessions"], "unit": "count"}],
-            }
+            # The samples are of the whole network: so labelled for a user who otherwise sees their branches'.
+            label = _("Sessions online") if board.network.whole_network else _("Sessions online, whole network")
+            for period in ("day", "week"):
+                board.charts[f"online_{period}"] = {
+                    "x": online[period]["x"],
+                    "series": [{"label": label, "values": online[period]["sessions"], "unit": "count"}],
+                }
     if has_perm(user, Perm.PAYMENT_VIEW):
         _payments(board, user, view, today)
         if has_perm(user, Perm.PAYMENT_TAKE):

@@ -8,12 +8,15 @@ value back, not even after a failed post.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 
 from django import forms
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from abonent.catalog.models import Plan, ServiceKind
+from abonent.core import clock
 from abonent.core.forms import ConsoleForm
 
 from .actions import MIN_SECRET_LENGTH
@@ -143,9 +146,34 @@ class SessionFilterForm(ConsoleForm):
     )
 
 
+# The traffic page's calendar: no ISP has traffic before this day, nor more than a year ahead.
+EARLIEST_TRAFFIC_DAY = dt.date(2000, 1, 1)
+TRAFFIC_DAYS_AHEAD = 366
+
+
 class TrafficPeriodForm(ConsoleForm):
     date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     date_to = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+
+    def _within_calendar(self, day: dt.date | None) -> dt.date | None:
+        if day is None:
+            return day
+        latest = clock.today() + dt.timedelta(days=TRAFFIC_DAYS_AHEAD)
+        if not EARLIEST_TRAFFIC_DAY <= day <= latest:
+            raise forms.ValidationError(
+                _("Choose a day between %(first)s and %(last)s."),
+                params={
+                    "first": formats.date_format(EARLIEST_TRAFFIC_DAY, "SHORT_DATE_FORMAT"),
+                    "last": formats.date_format(latest, "SHORT_DATE_FORMAT"),
+                },
+            )
+        return day
+
+    def clean_date_from(self):
+        return self._within_calendar(self.cleaned_data.get("date_from"))
+
+    def clean_date_to(self):
+        return self._within_calendar(self.cleaned_data.get("date_to"))
 
     def clean(self):
         cleaned = super().clean()

@@ -440,15 +440,17 @@ def coa_requests_of(subscriber_id: int, *, limit: int = 10) -> list[CoaRequest]:
     return list(CoaRequest.objects.filter(subscriber_id=subscriber_id).select_related("nas")[:limit])
 
 
-def nas_overview() -> list[dict]:
-    """Per NAS: sessions online now, for the network page."""
-    online = dict(
-        Session.objects.filter(status=SessionStatus.OPEN)
-        .values("nas_id")
-        .annotate(n=Count("id"))
-        .values_list("nas_id", "n")
-    )
+def nas_overview(*, visible_to=None) -> list[dict]:
+    """Per NAS: sessions online now, for the network page; with ``visible_to``, those ``open_sessions`` shows
+    the user (their branches' subscribers'). Every NAS is listed: the equipment is shared."""
+    online = open_sessions_by_nas(visible_to=visible_to)
     return [{"nas": nas, "online": online.get(nas.pk, 0)} for nas in Nas.objects.order_by("name")]
+
+
+def open_sessions_by_nas(*, visible_to=None) -> dict[int, int]:
+    """Sessions online per NAS id, of those ``open_sessions`` shows ``visible_to``: one grouped count."""
+    rows = open_sessions(visible_to=visible_to).order_by().values("nas_id").annotate(n=Count("id"))
+    return dict(rows.values_list("nas_id", "n"))
 
 
 def usage_between(subscriber_id: int, start: dt.date, end: dt.date) -> dict[str, int]:

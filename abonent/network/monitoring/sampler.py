@@ -11,18 +11,26 @@ within it, scaled by how many interims its NAS sends in the interval (``max(1, i
 It is exact when the NAS's interim interval is at least the sampling interval (the default 300 s is) and the
 interims are regular; the final piece of a session that stops is not counted. Billing never reads it: rating
 counts from ``UsageDay``.
+
+**One writer at a time.** Two runs started together (two workers, a manual run beside the scheduled one) and the
+stale-session sweeper's ``note_stranded`` would each create the ``NasHealth`` and ``PoolUsage`` row of a NAS or
+pool that has none yet, and the second insert would fail on the primary key. On PostgreSQL each takes a
+transaction-scoped advisory lock first and reads the rows it updates only once it holds it, so the second run
+waits for the first to commit and continues from what it wrote; SQLite lets one writer in at a time anyway
+(IMMEDIATE transactions, settings).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import logging
 from bisect import bisect_right
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Max, Q, Sum
 
 from abonent.core import clock
@@ -37,6 +45,18 @@ SAMPLE_INTERVAL = dt.timedelta(minutes=5)
 LONGEST_INTERVAL = dt.timedelta(hours=1)
 
 
+_LOCK_KEY = int.from_bytes(hashlib.sha256(b"abonent.network.monitoring.sampler").digest()[:8], "big", signed=True)
+
+
+def _serialise() -> None:
+    """Wait, inside the caller's transaction, for any other writer of the monitoring rows to commit (module
+    docstring)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+
+
 @dataclass(frozen=True)
 class SampleRun:
     taken_at: dt.datetime
@@ -49,16 +69,17 @@ def take_samples(now: dt.datetime | None = None) -> SampleRun:
     """Sample every NAS and every pool at ``now``; prune samples past ``ABONENT_NETWORK_SAMPLE_DAYS``. Safe to run
     twice: a second run at the same moment writes nothing new (one sample per NAS and moment)."""
     now = now or clock.now()
-    nas_list = list(Nas.objects.all())
-    health = {h.nas_id: h for h in NasHealth.objects.all()}
-    previous = [h.sampled_at for h in health.values() if h.sampled_at is not None and h.sampled_at < now]
-    since = max(previous) if previous else now - SAMPLE_INTERVAL
-    interval = now - since
-    sessions = _session_figures(since)
-    failures = _coa_failures(since, now)
-    counters = _radius_counters()
     samples = []
     with transaction.atomic():
+        _serialise()
+        nas_list = list(Nas.objects.all())
+        health = {h.nas_id: h for h in NasHealth.objects.all()}
+        previous = [h.sampled_at for h in health.values() if h.sampled_at is not None and h.sampled_at < now]
+        since = max(previous) if previous else now - SAMPLE_INTERVAL
+        interval = now - since
+        sessions = _session_figures(since)
+        failures = _coa_failures(since, now)
+        counters = _radius_counters()
         for nas in nas_list:
             figures = sessions.get(nas.pk, _NO_SESSIONS)
             row = health.get(nas.pk) or NasHealth(nas=nas)
@@ -226,6 +247,7 @@ def note_stranded(newest_by_nas: dict[int, dt.datetime], now: dt.datetime) -> No
     left open, the NAS had subscribers online and stopped reporting them (``health.is_silent``)."""
     if not newest_by_nas:
         return
+    _serialise()
     still_open = set(
         Session.objects.filter(status=SessionStatus.OPEN, nas_id__in=list(newest_by_nas))
         .values_list("nas_id", flat=True)

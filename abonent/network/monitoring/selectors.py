@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Sum
 
 from abonent.core import clock
+from abonent.staff.permissions import scope_to_branches
 
 from ..models import CoaRequest, CoaStatus, IpPool, Nas
 from .health import PoolFill, nas_is_silent, pool_fill
@@ -97,13 +98,14 @@ def coa_pending_by_nas() -> dict[int, int]:
     return {row["nas_id"]: row["n"] for row in rows}
 
 
-def recent_coa_failures(nas: Nas, *, limit: int = 10) -> list[CoaRequest]:
-    return list(
-        CoaRequest.objects.filter(nas=nas, status__in=[CoaStatus.NAKED, CoaStatus.FAILED])
-        .exclude(finished_at__isnull=True)
-        .select_related("subscriber")
-        .order_by("-finished_at")[:limit]
-    )
+def recent_coa_failures(nas: Nas, *, visible_to=None, limit: int = 10) -> list[CoaRequest]:
+    """The NAS's newest refused or unanswered requests. ``visible_to`` (a staff user): only those of subscribers in
+    the user's branches, as the NAS card's sessions (``network.selectors.open_sessions``)."""
+    requests = CoaRequest.objects.filter(nas=nas, status__in=[CoaStatus.NAKED, CoaStatus.FAILED])
+    if visible_to is not None:
+        requests = scope_to_branches(requests, visible_to, "subscriber__branch")
+    newest = requests.exclude(finished_at__isnull=True).select_related("subscriber").order_by("-finished_at")
+    return list(newest[:limit])
 
 
 # --- series for the charts ---------------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ the period is attributed once, set-based in the database: to the NAS of their ne
 period's end, and to the plan of their newest internet subscription started by then (a subscriber who moved NAS
 or plan within the period counts wholly on the last one). Two statements, the same SQL on PostgreSQL and SQLite;
 the figures are summed there and only the groups travel (days × NAS × plans rows).
+
+With ``branch_ids`` only the subscribers of those branches count (a branch-limited user's view): their traffic,
+their number, and so only the NAS and plans they were attributed to.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from django.utils import timezone
 
 from abonent.billing.models import Subscription
 from abonent.catalog.models import Plan, Service, ServiceKind
+from abonent.subscribers.models import Subscriber
 
 from ..models import Nas, Session, UsageDay
 
@@ -70,9 +74,15 @@ def _sum() -> str:
     return "TOTAL" if connection.vendor == "sqlite" else "SUM"
 
 
-def _attribution_sql() -> str:
+def _attribution_sql(branch_params: list[str] | None) -> str:
     session, subscription = Session._meta.db_table, Subscription._meta.db_table
     service, usage = Service._meta.db_table, UsageDay._meta.db_table
+    in_branches = ""
+    if branch_params is not None:
+        placeholders = ", ".join(f"%({name})s" for name in branch_params) or "NULL"
+        in_branches = (
+            f"AND subscriber_id IN (SELECT id FROM {Subscriber._meta.db_table} WHERE branch_id IN ({placeholders}))"
+        )
     # Correlated subqueries rather than LATERAL (SQLite has none): one index probe each per subscriber, on
     # (subscriber, -started_at) of sessions and the subscriber index of subscriptions.
     return f"""
@@ -84,16 +94,20 @@ def _attribution_sql() -> str:
                 (SELECT b.plan_id FROM {subscription} b JOIN {service} c ON c.id = b.service_id
                   WHERE b.subscriber_id = u.subscriber_id AND c.kind = %(internet)s AND b.started_on <= %(end)s
                   ORDER BY b.started_on DESC, b.id DESC LIMIT 1) AS plan_id
-            FROM (SELECT DISTINCT subscriber_id FROM {usage} WHERE day >= %(start)s AND day <= %(end)s) u
+            FROM (SELECT DISTINCT subscriber_id FROM {usage}
+                  WHERE day >= %(start)s AND day <= %(end)s {in_branches}) u
         )
     """
 
 
-def traffic_report(start: dt.date, end: dt.date) -> TrafficReport:
-    """Traffic of ``[start, end]`` (inclusive, at most ``MAX_DAYS`` days) by NAS and plan, and per day by NAS."""
+def traffic_report(start: dt.date, end: dt.date, *, branch_ids: set[int] | None = None) -> TrafficReport:
+    """Traffic of ``[start, end]`` (inclusive, at most ``MAX_DAYS`` days) by NAS and plan, and per day by NAS;
+    with ``branch_ids``, of those branches' subscribers only (``None``: every subscriber)."""
     if end < start:
         start, end = end, start
-    start = max(start, end - dt.timedelta(days=MAX_DAYS - 1))
+    # Within the calendar at both edges: the day after ``end`` and the earliest start must exist.
+    end = min(end, dt.date.max - dt.timedelta(days=1))
+    start = min(max(start, dt.date.fromordinal(max(1, end.toordinal() - (MAX_DAYS - 1)))), end)
     until = timezone.make_aware(dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min))
     ops = connection.ops
     params = {
@@ -102,10 +116,15 @@ def traffic_report(start: dt.date, end: dt.date) -> TrafficReport:
         "until": ops.adapt_datetimefield_value(until),
         "internet": str(ServiceKind.INTERNET),
     }
+    branch_params = None
+    if branch_ids is not None:
+        branch_params = [f"branch{n}" for n in range(len(branch_ids))]
+        params.update(zip(branch_params, sorted(branch_ids), strict=True))
+    attribution = _attribution_sql(branch_params)
     usage, total = UsageDay._meta.db_table, _sum()
     with connection.cursor() as cursor:
         cursor.execute(
-            _attribution_sql()
+            attribution
             + f"""
             SELECT d.day, w.nas_id, w.plan_id, {total}(d.input_octets), {total}(d.output_octets)
             FROM {usage} d JOIN who w ON w.subscriber_id = d.subscriber_id
@@ -115,9 +134,7 @@ def traffic_report(start: dt.date, end: dt.date) -> TrafficReport:
             params,
         )
         by_day = cursor.fetchall()
-        cursor.execute(
-            _attribution_sql() + "SELECT nas_id, plan_id, COUNT(*) FROM who GROUP BY nas_id, plan_id", params
-        )
+        cursor.execute(attribution + "SELECT nas_id, plan_id, COUNT(*) FROM who GROUP BY nas_id, plan_id", params)
         counts = cursor.fetchall()
     rows: dict[tuple, TrafficRow] = {}
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]

@@ -48,10 +48,11 @@ class NasRow:
     silent: bool
 
 
-def _nas_rows() -> list[NasRow]:
+def _nas_rows(user) -> list[NasRow]:
+    """Every NAS (shared equipment); ``online`` counts the sessions the user may see, as the sessions page."""
     totals = selectors.radius_totals()
     labels = dict(RejectReason.choices)
-    online = {item["nas"].pk: item["online"] for item in selectors.nas_overview()}
+    online = {item["nas"].pk: item["online"] for item in selectors.nas_overview(visible_to=user)}
     rows = []
     for state in monitoring.nas_states():
         nas = state.nas
@@ -89,7 +90,7 @@ def _nas_rows() -> list[NasRow]:
 
 @require_perm(Perm.NETWORK_VIEW)
 def nas_list(request):
-    rows = _nas_rows()
+    rows = _nas_rows(request.user)
     return render(
         request,
         "network/nas_list.html",
@@ -119,7 +120,7 @@ NAS_COLUMNS = [
 
 @require_perm(Perm.NETWORK_VIEW)
 def nas_export(request):
-    return export_response(request.GET.get("format", ""), "nas", NAS_COLUMNS, _nas_rows())
+    return export_response(request.GET.get("format", ""), "nas", NAS_COLUMNS, _nas_rows(request.user))
 
 
 @require_perm(Perm.NETWORK_VIEW)
@@ -156,7 +157,7 @@ def nas_card(request, pk):
             "last_packet_at": dt.datetime.fromtimestamp(seen, tz=dt.UTC) if seen else None,
             "silent_after_minutes": int(silent_after(nas.interim_interval).total_seconds() // 60),
             "day": monitoring.interval_totals(nas, since=day_ago),
-            "coa_failures": monitoring.recent_coa_failures(nas),
+            "coa_failures": monitoring.recent_coa_failures(nas, visible_to=request.user),
             "coa_failures_day": monitoring.coa_failures_by_nas(day_ago).get(nas.pk, 0),
             "coa_pending": monitoring.coa_pending_by_nas().get(nas.pk, 0),
             "charts": charts,

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from abonent.core import clock
-from abonent.staff.permissions import Perm, require_perm
+from abonent.staff.permissions import Perm, allowed_branch_ids, require_perm
 
 from ..forms import TrafficPeriodForm
 from ..monitoring.traffic import traffic_report
@@ -24,7 +24,8 @@ def traffic(request):
     if form.is_bound and not form.is_valid():
         return render(request, "network/traffic.html", {"form": form, "report": None}, status=422)
     period = form.cleaned_data if form.is_bound else default
-    report = traffic_report(period["date_from"], period["date_to"])
+    # A branch-limited user sees their branches' subscribers' traffic, as the sessions page shows their sessions.
+    report = traffic_report(period["date_from"], period["date_to"], branch_ids=allowed_branch_ids(request.user))
     midnight = lambda day: int(timezone.make_aware(dt.datetime.combine(day, dt.time.min)).timestamp())  # noqa: E731
     chart = {
         "x": [midnight(day) for day in report.days],
