@@ -1,7 +1,10 @@
-"""Writes of the bulk app: confirming an action (once per form key, its set of subscribers fixed) and running it.
+"""Writes of the bulk app: previewing an action (kept on the server with its form key and the set it counted),
+confirming it (once per form key, on that set only) and running it.
 
-Guarantees: the confirmation is atomic and refused whole when anything is wrong (permissions, the key, a set over
-``MAX_SUBSCRIBERS``); a second send of the same form finds the first action and changes nothing. The run changes
+Guarantees: the form key is issued by the preview and bound to its user; the confirmation is atomic and refused
+whole when anything is wrong (permissions, a key never issued, expired or another user's); it acts on the
+subscribers the preview counted that the user still sees, never on one the filter matches since; a second send of
+the same form finds the first action and changes nothing. The run changes
 each subscriber through that change's own action (``do_set_group_membership``, ``do_change_plan``,
 ``do_create_bulk``), so each change is checked (permission, branch), audited and announced as if made by hand, in a
 transaction of its own with the item's row locked: a run interrupted or started twice does each subscriber once.
@@ -10,8 +13,10 @@ The acting user is the one who confirmed. The action itself is audited when conf
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
+import secrets
 from functools import partial
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,11 +29,12 @@ from abonent.billing.models import Subscription, SubscriptionStatus
 from abonent.core import audit, clock
 from abonent.notifications import actions as notifications
 from abonent.staff.permissions import Perm, check_perm
+from abonent.subscribers import selectors as subscriber_selectors
 from abonent.subscribers.actions import do_set_group_membership
 from abonent.subscribers.models import Subscriber
 
-from .models import BulkAction, BulkActionItem, BulkKind, BulkStatus, ItemOutcome, SkipReason
-from .rules import KIND_PERMISSIONS, Params, classified
+from .models import BulkAction, BulkActionItem, BulkKind, BulkPreview, BulkStatus, ItemOutcome, SkipReason
+from .rules import KIND_PERMISSIONS, Params, Preview, classified, resolved
 from .selection import Selection
 
 logger = logging.getLogger(__name__)
@@ -39,6 +45,10 @@ MAX_SUBSCRIBERS = 50_000
 INLINE_LIMIT = 200
 CHUNK = 200
 _KEY = re.compile(r"[0-9a-f]{32}")
+# A preview's form may be confirmed this long after it was shown; then it is previewed again.
+PREVIEW_TTL = dt.timedelta(hours=2)
+# Ids per ``IN (...)`` when the kept set is checked again (SQLite's limit on a statement's parameters).
+_ID_BATCH = 5000
 
 
 def check_may(user, kind: str) -> None:
@@ -53,19 +63,63 @@ def confirmed_already(form_key: str, user) -> BulkAction | None:
     return BulkAction.objects.filter(form_key=form_key, created_by=user).first()
 
 
-def do_confirm_bulk_action(
-    *, params: Params, selection: Selection, form_key: str, acting_user, preview: dict, reason: str = ""
-) -> tuple[BulkAction, bool]:
-    """The confirmed action with its set of subscribers, and whether it is new (``False``: this form was sent
-    already, and that action is returned). The caller runs it (``run_inline``) or it goes to the worker."""
+def do_preview_bulk_action(
+    *, params: Params, selection: Selection, fingerprint: str, acting_user
+) -> tuple[Preview, BulkPreview | None]:
+    """Count what the action would do to the selection now and keep it, with the set it counted, under a new form
+    key for ``acting_user``'s confirmation. Nothing is kept (``None``) when there is nothing to confirm: the set is
+    over ``MAX_SUBSCRIBERS`` or the action changes nobody."""
     check_may(acting_user, params.kind)
-    if not _KEY.fullmatch(form_key or ""):
-        raise ValidationError(_("The form has expired: open it again."), code="form_key_invalid")
-    existing = BulkAction.objects.filter(form_key=form_key).first()
+    ids, preview = resolved(selection.subscribers(acting_user), params, limit=MAX_SUBSCRIBERS)
+    if preview.total > MAX_SUBSCRIBERS or not preview.touched:
+        return preview, None
+    now = clock.now()
+    BulkPreview.objects.filter(created_by=acting_user, created_at__lt=now - PREVIEW_TTL).delete()
+    kept = BulkPreview.objects.create(
+        form_key=secrets.token_hex(16),
+        created_by=acting_user,
+        created_at=now,
+        fingerprint=fingerprint,
+        subscriber_ids=ids,
+        preview=preview.as_json(),
+    )
+    return preview, kept
+
+
+def previewed(form_key: str, user) -> BulkPreview:
+    """The preview ``user`` was given this form key with. A key the server never issued, one expired, or one of
+    another user is refused: a confirmation acts only on what its own author was shown."""
+    kept = BulkPreview.objects.filter(form_key=form_key).first() if _KEY.fullmatch(form_key or "") else None
+    if kept is None or kept.created_at < clock.now() - PREVIEW_TTL:
+        raise ValidationError(_("The form has expired: preview the action again."), code="form_key_invalid")
+    if kept.created_by_id != user.pk:
+        raise PermissionDenied("the form key is another user's")
+    return kept
+
+
+def do_confirm_bulk_action(
+    *, params: Params, selection: Selection, kept: BulkPreview, acting_user, reason: str = ""
+) -> tuple[BulkAction, bool]:
+    """The confirmed action over the set ``kept`` (the preview) counted, and whether it is new (``False``: this
+    form was sent already, and that action is returned). Subscribers of that set the user no longer sees drop out
+    (``preview["dropped"]``); none is added. The caller runs it (``run_inline``) or it goes to the worker."""
+    check_may(acting_user, params.kind)
+    if kept.created_by_id != acting_user.pk:
+        raise PermissionDenied("the form key is another user's")
+    form_key = kept.form_key
+    existing = BulkAction.objects.filter(form_key=form_key, created_by=acting_user).first()
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
+            visible = subscriber_selectors.visible_subscribers(acting_user)
+            ids: list[int] = []
+            for start in range(0, len(kept.subscriber_ids), _ID_BATCH):
+                batch = kept.subscriber_ids[start : start + _ID_BATCH]
+                ids += visible.filter(pk__in=batch).order_by("pk").values_list("pk", flat=True)
+            if not ids:
+                raise ValidationError(_("No subscribers are selected."), code="bulk_empty")
+            preview = {**kept.preview, "dropped": len(kept.subscriber_ids) - len(ids)}
             action = BulkAction.objects.create(
                 kind=params.kind,
                 form_key=form_key,
@@ -76,16 +130,6 @@ def do_confirm_bulk_action(
                 created_by=acting_user,
                 created_at=clock.now(),
             )
-            ids = list(
-                selection.subscribers(acting_user).order_by("pk").values_list("pk", flat=True)[: MAX_SUBSCRIBERS + 1]
-            )
-            if len(ids) > MAX_SUBSCRIBERS:
-                raise ValidationError(
-                    _("More than %(limit)s subscribers: narrow the filter.") % {"limit": MAX_SUBSCRIBERS},
-                    code="bulk_too_many",
-                )
-            if not ids:
-                raise ValidationError(_("No subscribers are selected."), code="bulk_empty")
             BulkActionItem.objects.bulk_create(
                 [BulkActionItem(action=action, subscriber_id=pk) for pk in ids], batch_size=5000
             )
@@ -109,7 +153,7 @@ def do_confirm_bulk_action(
                 transaction.on_commit(partial(run_bulk_action.enqueue, action_id=action.pk))
     except IntegrityError:
         # The same form sent twice at once: the other request's action stands.
-        existing = BulkAction.objects.filter(form_key=form_key).first()
+        existing = BulkAction.objects.filter(form_key=form_key, created_by=acting_user).first()
         if existing is None:
             raise
         return existing, False
@@ -144,7 +188,8 @@ def run_bulk_action(action_id: int) -> BulkAction | None:
         action.save(update_fields=["status", "error", "finished_at"])
         return action
     action.status, action.finished_at = BulkStatus.DONE, clock.now()
-    action.save(update_fields=["status", "finished_at", "bulk_message"])
+    action.save(update_fields=["status", "finished_at"])
+    action.refresh_from_db(fields=["bulk_message"])
     audit.record(
         actor=action.created_by,
         action="bulk.action_finished",
@@ -180,6 +225,9 @@ def _act(action: BulkAction, params: Params, subscriber: Subscriber, plan, group
     )
     if subscription is None:
         return ItemOutcome.SKIPPED, SkipReason.NO_SUBSCRIPTION, ""
+    if subscription.status == SubscriptionStatus.ACTIVE and subscription.next_charge_on <= clock.today():
+        # do_change_plan would charge the missed periods now; the bulk change charges nothing (rules._plan_rules).
+        return ItemOutcome.SKIPPED, SkipReason.BILLING_PENDING, ""
     do_change_plan(subscription, plan=plan, acting_user=user, reason=reason, at_period_end=True)
     return ItemOutcome.DONE, "", ""
 
@@ -232,9 +280,11 @@ def _run_item(action, params, item_id, subscriber_id, skip, plan, group) -> None
 def _run_message(action: BulkAction, params: Params) -> None:
     """One bulk message of the notifications app to the items the rules leave in (its audience is this action's
     items done, ``audiences.SELECTION``): it is sent at its rate by that app's worker job."""
-    if action.bulk_message_id is not None:
-        return
     with transaction.atomic():
+        # The row locked and read afresh: a second run of the action alongside waits here, then finds the message.
+        locked = BulkAction.objects.select_for_update().filter(pk=action.pk).values_list("bulk_message_id", flat=True)
+        if locked.get() is not None:
+            return
         pending = action.items.filter(outcome=ItemOutcome.PENDING)
         subscribers = Subscriber.objects.filter(pk__in=pending.values("subscriber_id"))
         skips = classified(subscribers, params).exclude(skip="").values_list("pk", "skip")
@@ -248,7 +298,7 @@ def _run_message(action: BulkAction, params: Params) -> None:
             return
         from .audiences import SELECTION
 
-        action.bulk_message = notifications.do_create_bulk(
+        message = notifications.do_create_bulk(
             notifications.BulkData(
                 audience=SELECTION.key,
                 audience_id=action.pk,
@@ -261,4 +311,5 @@ def _run_message(action: BulkAction, params: Params) -> None:
             recipients=recipients,
             acting_user=action.created_by,
         )
-        action.save(update_fields=["bulk_message"])
+        BulkAction.objects.filter(pk=action.pk).update(bulk_message=message)
+        action.bulk_message = message

@@ -26,6 +26,11 @@ class BulkActionForm(ConsoleForm):
         empty_label="—",
         help_text=_("From the start of each subscription's next period; nothing is charged or credited now."),
     )
+    replace_scheduled = forms.BooleanField(
+        label=_("Replace scheduled changes"),
+        required=False,
+        help_text=_("Otherwise a subscription with a change to another plan scheduled already is skipped."),
+    )
     channel = forms.ChoiceField(label=_("Channel"), required=False, choices=Channel.choices)
     subject = forms.CharField(label=_("Subject"), max_length=200, required=False, help_text=_("For e-mail."))
     body = forms.CharField(label=_("Text"), max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 4}))
@@ -69,7 +74,7 @@ class BulkActionForm(ConsoleForm):
         if kind in (BulkKind.GROUP_ADD, BulkKind.GROUP_REMOVE):
             return Params(kind=kind, group_id=data["group"].pk)
         if kind == BulkKind.PLAN_CHANGE:
-            return Params(kind=kind, plan_id=data["plan"].pk)
+            return Params(kind=kind, plan_id=data["plan"].pk, replace_scheduled=bool(data.get("replace_scheduled")))
         return Params(
             kind=kind,
             channel=data["channel"],

@@ -32,6 +32,8 @@ class SkipReason(models.TextChoices):
     NOT_ACTIVE = "not_active", _("The subscription is frozen")
     SAME_PLAN = "same_plan", _("Already on this plan")
     ALREADY_SCHEDULED = "already_scheduled", _("This change is scheduled already")
+    OTHER_SCHEDULED = "other_scheduled", _("Another plan change is scheduled")
+    BILLING_PENDING = "billing_pending", _("A billing run is pending: periods are not charged yet")
     NOT_OFFERED = "not_offered", _("The plan is not offered to them")
     NO_ADDRESS = "no_address", _("No address on the channel, or the channel turned off")
     NO_CONSENT = "no_consent", _("No consent to advertising")
@@ -76,6 +78,23 @@ class BulkAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
+
+
+class BulkPreview(models.Model):
+    """What one preview showed, kept on the server under the key of its confirmation form: the key is issued here,
+    bound to its user, and the confirmation acts on ``subscriber_ids`` (the set the preview counted) only, after
+    the permissions and rules are checked again (which may only shrink it). ``fingerprint`` is of the parameters
+    and selection the preview was of; ``preview`` the counts shown."""
+
+    form_key = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField()
+    fingerprint = models.CharField(max_length=64)
+    subscriber_ids = models.JSONField(default=list)
+    preview = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"{self.created_by_id}: {self.form_key}"
 
 
 class ItemOutcome(models.TextChoices):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import QueryDict
+from django.utils.translation import gettext as _
 
 from abonent.subscribers import selectors as subscriber_selectors
 from abonent.subscribers.forms import SubscriberFilterForm
@@ -61,11 +62,18 @@ class Selection:
         query = list_filter(data.get("query", ""))
         if data.get("scope") == "all":
             return cls(None, query)
-        ids = []
-        for value in data.getlist("ids")[:MAX_TICKED]:
+        ids = set()
+        for value in data.getlist("ids"):
             if value.isascii() and value.isdigit() and len(value) < 19:
-                ids.append(int(value))
-        return cls(tuple(sorted(set(ids))), query)
+                ids.add(int(value))
+                if len(ids) > MAX_TICKED:
+                    # Refused whole, never cut: a cut set would preview and act on other subscribers than ticked.
+                    raise ValidationError(
+                        _("More than %(limit)s subscribers are ticked: choose all that match the filter instead.")
+                        % {"limit": MAX_TICKED},
+                        code="bulk_too_many_ticked",
+                    )
+        return cls(tuple(sorted(ids)), query)
 
     @property
     def is_all(self) -> bool:

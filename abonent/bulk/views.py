@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -138,7 +137,13 @@ def _page(request, selection, form, *, preview=None, fingerprint="", form_key=""
 def subscribers(request):
     """Step 1 (``choose``, from the list's bar; ``preview``): the action's form and how many it would touch and skip.
     Step 2 (``confirm``): the action, once per form key."""
-    selection = Selection.from_post(request.POST)
+    try:
+        selection = Selection.from_post(request.POST)
+    except ValidationError as exc:
+        form = BulkActionForm(request.POST)
+        form.is_valid()
+        form.add_error(None, exc)
+        return _page(request, Selection((), list_filter(request.POST.get("query", ""))), form, status=422, total=0)
     step = request.POST.get("step", "choose")
     if not selection.is_all and not selection.ids:
         messages.warning(request, _("Tick the subscribers first, or choose all that match the filter."))
@@ -146,7 +151,8 @@ def subscribers(request):
     if step == "choose":
         form = BulkActionForm(initial={"kind": request.POST.get("kind") or BulkKind.GROUP_ADD, "per_minute": 600})
         return _page(request, selection, form)
-    if step == "confirm" and (done := actions.confirmed_already(request.POST.get("form_key", ""), request.user)):
+    form_key = request.POST.get("form_key", "")
+    if step == "confirm" and (done := actions.confirmed_already(form_key, request.user)):
         # Sent again (a double click, a reload): what the first send did stands; nothing is previewed or done again.
         messages.info(request, _("This form was sent already; the action was done once."))
         return redirect("bulk:action", pk=done.pk)
@@ -159,40 +165,44 @@ def subscribers(request):
     except PermissionDenied:
         form.add_error("kind", ValidationError(_("You may not do this action."), code="forbidden"))
         return _page(request, selection, form, status=403)
-    preview = rules.preview(selection.subscribers(request.user), params)
-    problem = None
-    if preview.total > actions.MAX_SUBSCRIBERS:
-        problem = _("More than %(limit)s subscribers: narrow the filter.") % {"limit": actions.MAX_SUBSCRIBERS}
-    elif not preview.touched:
-        problem = _("The action would change nobody of these subscribers.")
     fingerprint = _fingerprint(params, selection)
-    if problem:
+    if step == "confirm":
+        try:
+            kept = actions.previewed(form_key, request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return _page(request, selection, form, status=422)
+        if kept.fingerprint == fingerprint and request.POST.get("fingerprint") == fingerprint:
+            return _confirm(request, params, selection, form, kept)
+        messages.warning(request, _("The action or the selection changed: check the new preview and confirm."))
+    preview, kept = actions.do_preview_bulk_action(
+        params=params, selection=selection, fingerprint=fingerprint, acting_user=request.user
+    )
+    if kept is None:
+        if preview.total > actions.MAX_SUBSCRIBERS:
+            problem = _("More than %(limit)s subscribers: narrow the filter.") % {"limit": actions.MAX_SUBSCRIBERS}
+        else:
+            problem = _("The action would change nobody of these subscribers.")
         form.add_error(None, ValidationError(problem, code="bulk_nothing"))
         return _page(request, selection, form, preview=preview, status=422, total=preview.total)
-    if step != "confirm" or request.POST.get("fingerprint") != fingerprint:
-        if step == "confirm":
-            messages.warning(request, _("The action or the selection changed: check the new preview and confirm."))
-        return _page(
-            request,
-            selection,
-            form,
-            preview=preview,
-            fingerprint=fingerprint,
-            form_key=request.POST.get("form_key") or secrets.token_hex(16),
-            total=preview.total,
-        )
+    return _page(
+        request, selection, form, preview=preview, fingerprint=fingerprint, form_key=kept.form_key, total=preview.total
+    )
+
+
+def _confirm(request, params, selection, form, kept):
+    """Step 2: the action over the set the preview ``kept``, run here when small."""
     try:
         action, created = actions.do_confirm_bulk_action(
             params=params,
             selection=selection,
-            form_key=request.POST.get("form_key", ""),
+            kept=kept,
             acting_user=request.user,
-            preview=preview.as_json(),
             reason=form.cleaned_data.get("reason") or "",
         )
     except ValidationError as exc:
         form.add_error(None, exc)
-        return _page(request, selection, form, preview=preview, status=422, total=preview.total)
+        return _page(request, selection, form, preview=rules.Preview.from_json(kept.preview), status=422)
     if not created:
         messages.info(request, _("This form was sent already; the action was done once."))
     elif actions.runs_inline(action):

@@ -4,10 +4,11 @@
 wherever it measures exactly that:
 
 * dunning's ``AccessState.restricted_since``: the start of the current debt episode, kept by the dunning
-  evaluation while balance + credit limit stays below zero. For a subscriber without a credit limit that is the
-  balance itself, and the field costs one join (most debtors, and the reason this page is a join, not a walk);
-* the ledger otherwise (a credit limit, so the episode starts later than the debt; exempt from blocking, or in
-  debt since a block, a freeze or a termination, so dunning records no episode; not evaluated yet): the
+  evaluation while balance + credit limit stays below zero. For a subscriber who never had a credit limit that is
+  the balance itself, and the field costs one join (most debtors, and the reason this page is a join, not a walk);
+* the ledger otherwise (a credit limit now or in the past, read from the audit's ``billing.credit_limit_set``, so
+  the episode need not start with the debt; exempt from blocking, or in debt since a block, a freeze or a
+  termination, so dunning records no episode; not evaluated yet): the
   subscriber's postings of the last ``WINDOW_DAYS`` days summed per day and walked back from today's balance;
   the debt began on the last day the balance before it was not negative. Nothing found in the window: in debt
   since before it (the "over 90 days" bucket). One correlated subquery per such subscriber, through the postings'
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Case, DateField, F, Q, QuerySet, Value, When
+from django.db.models import Case, DateField, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils.translation import gettext_lazy as _
@@ -33,7 +34,7 @@ from django.utils.translation import gettext_lazy as _
 from abonent.billing.models import AccountKind, LedgerAccount
 from abonent.core import clock
 from abonent.core.listing import Sorting
-from abonent.core.models import Branch
+from abonent.core.models import AuditEvent, Branch
 from abonent.core.money import ZERO, quantize
 from abonent.staff.permissions import allowed_branch_ids, scope_to_branches
 
@@ -57,6 +58,9 @@ BUCKETS = (
     Bucket("90+", _("over 90 days"), 91, None),
 )
 BUCKET_KEYS = {b.key: b for b in BUCKETS}
+
+# The audit action of ``billing.do_set_credit_limit``: the account's credit-limit history.
+CREDIT_LIMIT_SET = "billing.credit_limit_set"
 
 # The drill-down's sorts: the biggest debt first (balance ascending), the oldest debt first, by account.
 SORTING = Sorting(
@@ -105,8 +109,14 @@ def debtors(user, *, today: dt.date | None = None) -> QuerySet[LedgerAccount]:
     before the window for an older debt) and ``access_state`` (dunning's, ``None`` before its first evaluation)."""
     today = today or clock.today()
     restricted_since = "subscriber__access_state__restricted_since"
+    # A credit limit ever set (or removed) makes dunning's episode start when balance + limit went below zero, not
+    # the balance: the ledger decides then. One probe of the audit's subscriber index per debtor.
+    limit_history = AuditEvent.objects.filter(subscriber_id=OuterRef("subscriber_id"), action=CREDIT_LIMIT_SET)
     since = Case(
-        When(Q(credit_limit=0) & Q(**{f"{restricted_since}__isnull": False}), then=TruncDate(restricted_since)),
+        When(
+            Q(credit_limit=0) & Q(**{f"{restricted_since}__isnull": False}) & ~Exists(limit_history),
+            then=TruncDate(restricted_since),
+        ),
         # A constant statement; the one value is a parameter.
         default=Coalesce(
             RawSQL(_WALK, [window_start(today)], output_field=DateField()),  # noqa: S611

@@ -97,7 +97,7 @@ RUN_COLUMNS = [
     Column(gettext_lazy("Started"), lambda r: r.started_at),
     Column(gettext_lazy("Finished"), lambda r: r.finished_at),
     Column(gettext_lazy("Day billed"), lambda r: r.as_of),
-    Column(gettext_lazy("Status"), lambda r: r.get_status_display()),
+    Column(gettext_lazy("Status"), lambda r: r.get_shown_status_display()),
     Column(gettext_lazy("Subscriptions"), lambda r: r.subscriptions),
     Column(gettext_lazy("Charges"), lambda r: r.charges),
     Column(gettext_lazy("Charged"), lambda r: r.amount, MONEY_FORMAT),

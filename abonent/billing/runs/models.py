@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from abonent.core import clock
 from abonent.core.money import MoneyField
 
 
@@ -13,6 +14,8 @@ class RunStatus(models.TextChoices):
     RUNNING = "running", _("Running")
     FINISHED = "finished", _("Finished")
     FAILED = "failed", _("Failed")
+    # Left "running" past ``recording.STALE_AFTER``: the process died (killed, out of memory, the server restarted).
+    INTERRUPTED = "interrupted", _("Interrupted")
 
 
 class ParkReason(models.TextChoices):
@@ -29,7 +32,7 @@ class BillingRunRecord(models.Model):
     gone was interrupted (killed, the server restarted): the next run charges what it did not."""
 
     as_of = models.DateField(_("day billed"))
-    status = models.CharField(_("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    status = models.CharField(_("status"), max_length=12, choices=RunStatus.choices, default=RunStatus.RUNNING)
     started_at = models.DateTimeField(_("started"))
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     seconds = models.FloatField(_("duration, s"), null=True, blank=True)
@@ -51,6 +54,18 @@ class BillingRunRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.as_of} {self.status}"
+
+    @property
+    def shown_status(self) -> str:
+        """The status as the pages show it: a run "running" past ``STALE_AFTER`` is interrupted, marked or not."""
+        from .recording import STALE_AFTER
+
+        if self.status == RunStatus.RUNNING and self.started_at < clock.now() - STALE_AFTER:
+            return RunStatus.INTERRUPTED
+        return self.status
+
+    def get_shown_status_display(self) -> str:
+        return str(RunStatus(self.shown_status).label)
 
 
 class ParkedSubscription(models.Model):
@@ -89,8 +104,9 @@ class LedgerVerification(models.Model):
         OK = "ok", _("No problems")
         PROBLEMS = "problems", _("Problems found")
         FAILED = "failed", _("Failed")
+        INTERRUPTED = "interrupted", _("Interrupted")
 
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED)
     source = models.CharField(_("started by"), max_length=10, choices=VerificationSource.choices)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -111,3 +127,16 @@ class LedgerVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def shown_status(self) -> str:
+        """The status as the pages show it: queued or running past ``STALE_AFTER`` is interrupted (the worker died)."""
+        from .verification import STALE_AFTER
+
+        live = (self.Status.QUEUED, self.Status.RUNNING)
+        if self.status in live and self.created_at < clock.now() - STALE_AFTER:
+            return self.Status.INTERRUPTED
+        return self.status
+
+    def get_shown_status_display(self) -> str:
+        return str(self.Status(self.shown_status).label)

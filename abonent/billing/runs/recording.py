@@ -4,6 +4,7 @@ does not change with its record (bench/billing_run.py, docs/finance-pages.md).""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from abonent.core import clock
@@ -15,10 +16,17 @@ logger = logging.getLogger(__name__)
 # Parked subscriptions kept per run: enough for any real run (a handful), bounded for a broken catalogue that parks
 # everyone (a plan without a price): the count on the record stays exact.
 MAX_PARKED_ROWS = 10_000
+# A run still "running" this long after it started is taken for interrupted (its process died without ``fail``):
+# the pages show it so (``BillingRunRecord.shown_status``) and the next run marks it.
+STALE_AFTER = dt.timedelta(hours=6)
 
 
 def start(as_of) -> BillingRunRecord:
-    return BillingRunRecord.objects.create(as_of=as_of, status=RunStatus.RUNNING, started_at=clock.now())
+    now = clock.now()
+    BillingRunRecord.objects.filter(status=RunStatus.RUNNING, started_at__lt=now - STALE_AFTER).update(
+        status=RunStatus.INTERRUPTED
+    )
+    return BillingRunRecord.objects.create(as_of=as_of, status=RunStatus.RUNNING, started_at=now)
 
 
 def _fill(record: BillingRunRecord, result) -> list[str]:

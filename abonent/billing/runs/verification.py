@@ -34,16 +34,26 @@ def verify_and_record(
     from ..ledger import verify
 
     now = clock.now()
-    row = None
-    if verification_id is not None:
-        row = LedgerVerification.objects.filter(pk=verification_id, status=Status.QUEUED).first()
+    # Requests the worker never finished (it died) are marked, so no page shows them queued or running for good.
+    LedgerVerification.objects.filter(
+        status__in=[Status.QUEUED, Status.RUNNING], created_at__lt=now - STALE_AFTER
+    ).exclude(pk=verification_id).update(status=Status.INTERRUPTED)
+    with transaction.atomic():
+        row = None
+        if verification_id is not None:
+            # Locked and skipped when another worker holds it: a request is verified by one worker only.
+            row = (
+                LedgerVerification.objects.select_for_update(skip_locked=True)
+                .filter(pk=verification_id, status=Status.QUEUED)
+                .first()
+            )
+            if row is None:
+                logger.info("ledger verification %s: not queued any more, nothing to do", verification_id)
+                return LedgerVerification.objects.filter(pk=verification_id).first(), []
         if row is None:
-            logger.info("ledger verification %s: not queued any more, nothing to do", verification_id)
-            return LedgerVerification.objects.filter(pk=verification_id).first(), []
-    if row is None:
-        row = LedgerVerification(source=source, requested_by=requested_by, created_at=now)
-    row.status, row.started_at = Status.RUNNING, now
-    row.save()
+            row = LedgerVerification(source=source, requested_by=requested_by, created_at=now)
+        row.status, row.started_at = Status.RUNNING, now
+        row.save()
     started = time.monotonic()
     try:
         problems = verify()
