@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0015_run_records_and_ledger_verifications"),
+        ("billing", "0016_verbose_names"),
     ]
 
     operations = [
