@@ -3,7 +3,6 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from abonent.core import audit
 from abonent.core.admin import ReadOnlyAdmin
 from abonent.staff.models import ApiToken
 
@@ -88,11 +87,3 @@ class RadiusTokenAdmin(ReadOnlyAdmin):
     @admin.display(description=_("revoked"))
     def token_revoked_at(self, obj):
         return obj.token.revoked_at
-
-
-audit.register_action_labels(
-    {
-        "api.token_nas_bound": _("RADIUS token bound to a NAS"),
-        "api.token_nas_unbound": _("RADIUS token unbound from a NAS"),
-    }
-)

@@ -8,9 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models
-from django.utils.translation import gettext_lazy
 
 from . import clock
+
+# Actions' names for people have one registry, the audit viewer's: the card's history and the admin read it here.
+from .audit_labels import ACTION_LABELS, action_label, register_action_labels  # noqa: F401
 from .middleware import current_request_meta
 from .models import AuditEvent
 
@@ -81,44 +83,3 @@ def record(
         ip_address=meta.get("ip"),
         request_id=meta.get("request_id", ""),
     )
-
-
-# --- names of the actions, for people ------------------------------------------------------------------------
-#
-# What the console and the admin call each audit action ("billing.plan_changed" → "Plan changed"). Every app names
-# its own with ``register_action_labels`` (the subscriber card's history adds the keys of their data,
-# ``subscribers.history``); an action nobody named shows its code.
-
-ACTION_LABELS: dict[str, object] = {}
-
-_ADMIN_VERBS = {
-    "created": gettext_lazy("added in the administration"),
-    "changed": gettext_lazy("changed in the administration"),
-    "deleted": gettext_lazy("deleted in the administration"),
-    "relations_changed": gettext_lazy("links changed in the administration"),
-}
-
-
-def register_action_labels(labels: dict) -> None:
-    ACTION_LABELS.update(labels)
-
-
-def action_label(action: str) -> str:
-    """The action's name for people; the admin's own writes (``AuditedAdmin``: ``admin.<model>_<verb>``) are named
-    after the model they changed."""
-    if action in ACTION_LABELS:
-        return str(ACTION_LABELS[action])
-    if action.startswith("admin."):
-        rest = action.removeprefix("admin.")
-        for verb, label in _ADMIN_VERBS.items():
-            if rest.endswith("_" + verb):
-                model = _model_named(rest.removesuffix("_" + verb))
-                if model is not None:
-                    return f"{str(model._meta.verbose_name).capitalize()}: {label}"
-    return action
-
-
-def _model_named(model_name: str):
-    from django.apps import apps
-
-    return next((m for m in apps.get_models() if m._meta.model_name == model_name), None)

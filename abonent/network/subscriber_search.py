@@ -17,6 +17,7 @@ from abonent.subscribers.extensions import (
     register_identifier_lookup,
     register_list_extension,
 )
+from abonent.subscribers.models import SubscriberStatus
 
 from .models import Login, LoginKind, Session, SessionStatus
 from .policy import normalise_mac
@@ -31,13 +32,18 @@ def _login(query: str) -> list[int]:
 
 
 def _ip_address(query: str) -> list[int]:
+    """Who holds the address now: the newest open session's subscriber, an open account's before a closed one's
+    (a NAS that never sent the stop leaves a closed account's session "open" for ever), and a static address's
+    login."""
     try:
         address = str(ipaddress.ip_address(query))
     except ValueError:
         return []
-    online = Session.objects.filter(framed_ip=address, status=SessionStatus.OPEN, subscriber__isnull=False)
-    ids = list(online.values_list("subscriber_id", flat=True))
-    return ids + list(Login.objects.filter(static_ip=address).values_list("subscriber_id", flat=True))
+    sessions = Session.objects.filter(framed_ip=address, status=SessionStatus.OPEN, subscriber__isnull=False)
+    newest = sessions.order_by("-started_at", "-id").values_list("subscriber_id", flat=True)
+    holder = newest.exclude(subscriber__status=SubscriberStatus.CLOSED).first() or newest.first()
+    static = list(Login.objects.filter(static_ip=address).values_list("subscriber_id", flat=True))
+    return [holder, *static] if holder is not None else static
 
 
 def _ipoe_mac(query: str) -> list[int]:
@@ -47,19 +53,22 @@ def _ipoe_mac(query: str) -> list[int]:
     return list(Login.objects.filter(kind=LoginKind.IPOE_MAC, username=mac).values_list("subscriber_id", flat=True))
 
 
+def _open_sessions():
+    return Session.objects.filter(status=SessionStatus.OPEN, subscriber__isnull=False)
+
+
 def _annotate(qs):
-    # The newest session's status: one probe of (subscriber, -started_at) per row, however long the history. A
-    # subscriber is online when that session is open (an older one still open beside a newer closed one, with
-    # several sessions allowed at once, is not shown; the filter below counts it).
-    newest = Session.objects.filter(subscriber_id=OuterRef("pk")).order_by("-started_at", "-id")
+    # Online means an open session, any (several at once are allowed), as the filter below counts it: the newest
+    # open one's address is shown. One probe of (subscriber, -started_at) per row of the page.
+    newest_open = _open_sessions().filter(subscriber_id=OuterRef("pk")).order_by("-started_at", "-id")
     return qs.annotate(
-        newest_session_status=Subquery(newest.values("status")[:1]),
-        newest_session_ip=Subquery(newest.values("framed_ip")[:1]),
+        open_session_id=Subquery(newest_open.values("id")[:1]),
+        open_session_ip=Subquery(newest_open.values("framed_ip")[:1]),
     )
 
 
 def _filter(qs, value: str):
-    open_sessions = Session.objects.filter(status=SessionStatus.OPEN, subscriber__isnull=False).values("subscriber_id")
+    open_sessions = _open_sessions().values("subscriber_id")
     if value == ONLINE:
         return qs.filter(pk__in=open_sessions)
     if value == OFFLINE:
@@ -68,9 +77,9 @@ def _filter(qs, value: str):
 
 
 def _cell(subscriber):
-    if getattr(subscriber, "newest_session_status", None) != SessionStatus.OPEN:
+    if getattr(subscriber, "open_session_id", None) is None:
         return format_html('<span class="text-secondary" title="{}">—</span>', _("Offline"))
-    ip = getattr(subscriber, "newest_session_ip", None) or ""
+    ip = getattr(subscriber, "open_session_ip", None) or ""
     return format_html(
         '<span class="badge text-bg-success online-badge">{}</span> <span class="small text-nowrap">{}</span>',
         _("Online"),

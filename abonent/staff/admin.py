@@ -7,7 +7,6 @@ from django.utils.translation import ngettext
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from abonent.core import audit
 from abonent.core.admin import AuditedAdmin
 
 from .models import ApiToken, StaffUser
@@ -140,17 +139,3 @@ class ApiTokenAdmin(AuditedAdmin):
 for _model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
-
-
-audit.register_action_labels(
-    {
-        "staff.login": _("Logged in to the console"),
-        "staff.user_created": _("Staff user created"),
-        "staff.api_token_created": _("API token created"),
-        "staff.api_token_revoked": _("API token revoked"),
-        "staff.two_factor_enabled": _("Two-factor authentication turned on"),
-        "staff.two_factor_reset": _("Two-factor authentication reset"),
-        "staff.recovery_codes_regenerated": _("Recovery codes issued again"),
-        "admin.staffuser_password_changed": _("Staff user's password changed in the administration"),
-    }
-)

@@ -54,8 +54,10 @@ class SubscriberFilterForm(ConsoleForm):
         label=_("Group"), queryset=SubscriberGroup.objects.all(), required=False, empty_label=_("Any group")
     )
     # The API's limit (subscribers.api.SearchParams): a page past it is never a real list's, and one past 64 bits
-    # reached the database as an OFFSET it cannot take (a 500). An invalid page shows the first one.
-    page = forms.IntegerField(required=False, min_value=1, max_value=10000, widget=forms.HiddenInput)
+    # reached the database as an OFFSET it cannot take (a 500). An invalid page ("0", "abc", a tampered link) is
+    # the first page of the same search, without an error: ``clean_page``.
+    page = forms.CharField(required=False, widget=forms.HiddenInput)
+    MAX_PAGE = 10000
 
     def __init__(self, *args, user, **kwargs):
         # The filters other apps add (dunning's access state), before ConsoleForm styles the widgets.
@@ -70,11 +72,24 @@ class SubscriberFilterForm(ConsoleForm):
         super().__init__(*args, **kwargs)
         self.fields["branch"].queryset = branch_choices(user)
 
+    def clean_page(self) -> int:
+        page = self.cleaned_data.get("page") or ""
+        number = int(page) if page.isascii() and page.isdigit() and len(page) <= len(str(self.MAX_PAGE)) else 0
+        return number if 1 <= number <= self.MAX_PAGE else 1
+
     def extension_fields(self):
         return [self[name] for name in self.extension_names]
 
+    def valid_data(self) -> dict:
+        """The fields that cleaned, each on its own: a tampered filter is left out (its error shown next to it)
+        and the others, the query above all, still apply. Nothing for an unbound form."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        return self.cleaned_data
+
     def extra_filters(self) -> tuple[tuple[str, str], ...]:
-        data = self.cleaned_data if self.is_bound and not self.errors else {}
+        data = self.valid_data()
         return tuple((name, data[name]) for name in self.extension_names if data.get(name))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,7 +19,7 @@ from abonent.core.models import AuditEvent
 from abonent.staff.permissions import scope_to_branches
 
 from .extensions import identifier_lookups, list_extension, list_extensions_for
-from .models import ContactKind, ContactPoint, EquipmentAssignment, Subscriber
+from .models import ContactKind, ContactPoint, EquipmentAssignment, Subscriber, SubscriberStatus
 from .search import ParsedQuery, Term, parse_query
 
 
@@ -170,7 +170,8 @@ def search_subscribers(
     check_query(filters.query, parsed.terms)
     terms = parsed.terms
     if filters.query.strip() and not terms:
-        return SearchPage(results=[], page=1, has_next=False, terms=[], query_too_short=True)
+        holders = _holders_page(user, filters, page, count)
+        return holders or SearchPage(results=[], page=1, has_next=False, terms=[], query_too_short=True)
     qs = _filtered(user, filters, terms)
     offset = (page - 1) * page_size
     want = page_size + 1
@@ -189,6 +190,8 @@ def search_subscribers(
             .order_by("display_name", "id")
             .defer("search_text")[offset : offset + want]
         )
+    if not rows and offset == 0 and (holders := _holders_page(user, filters, page, count)):
+        return holders
     result = SearchPage(
         results=rows[:page_size], page=page, has_next=len(rows) > page_size, terms=[t.value for t in terms]
     )
@@ -201,6 +204,24 @@ def search_subscribers(
             result.count, result.count_exact = offset + page_size, False
         else:
             result.count, result.count_exact = min(total, COUNT_CAP), total <= COUNT_CAP
+    return result
+
+
+MAX_IDENTIFIER_HOLDERS = 100  # one page however many share an identifier (a few do: a family's login, an IP)
+
+
+def _holders_page(user, filters: SubscriberFilters, page: int, count: bool) -> SearchPage | None:
+    """When the text finds nobody, the subscribers whose identifier the query is, though the search text does
+    not hold it (a login two subscribers share, an IP address): listed rather than "Nothing found"."""
+    if page != 1:
+        return None
+    holders = identifier_holders(user, filters.query, filters).order_by("display_name", "id")
+    ids = list(holders.values_list("id", flat=True)[:MAX_IDENTIFIER_HOLDERS])
+    if not ids:
+        return None
+    result = SearchPage(results=_rows_by_ids(user, ids), page=1, has_next=False, terms=[])
+    if count:
+        result.count = len(ids)
     return result
 
 
@@ -443,20 +464,31 @@ def _matching_ids_pg(
     return ids, over_cap
 
 
-def find_by_identifier(user, query: str) -> Subscriber | None:
-    """The one subscriber the user may see whose account number, contract number, phone, login, IP address or
-    MAC (what the apps register, ``extensions.register_identifier_lookup``) is exactly the query; ``None`` when
-    there is none or more than one. Another branch's subscriber is never returned, and never counts: the user
-    learns nothing about it."""
+def identifier_holders(user, query: str, filters: SubscriberFilters | None = None) -> QuerySet[Subscriber]:
+    """The subscribers the user may see, and the list's other filters let through, whose account number,
+    contract number, phone, login, IP address or MAC (what the apps register,
+    ``extensions.register_identifier_lookup``) is exactly the query. Another branch's subscriber is never among
+    them, and never counts: the user learns nothing about it."""
     query = (query or "").strip()
     if not query or len(query) > MAX_QUERY_CHARS:
-        return None
+        return Subscriber.objects.none()
     ids: set[int] = set()
     for lookup in identifier_lookups():
         ids.update(lookup.find(query))
     if not ids:
-        return None
-    found = list(visible_subscribers(user).filter(pk__in=ids).select_related("branch")[:2])
+        return Subscriber.objects.none()
+    narrowing = replace(filters, query="") if filters is not None else SubscriberFilters()
+    return _filtered(user, narrowing, []).filter(pk__in=ids)
+
+
+def find_by_identifier(user, query: str, *, filters: SubscriberFilters | None = None) -> Subscriber | None:
+    """The one subscriber of ``identifier_holders``; ``None`` when there is none or more than one. An identifier
+    a closed account held and a live one holds now (a phone number given to someone else) names the live one;
+    a closed account's own identifier still opens it."""
+    holders = identifier_holders(user, query, filters).select_related("branch")
+    found = list(holders[:2])
+    if len(found) > 1:
+        found = list(holders.exclude(status=SubscriberStatus.CLOSED)[:2])
     return found[0] if len(found) == 1 else None
 
 

@@ -35,7 +35,8 @@ from .panels import Lines, Panel, panels_for, register_panel, render_panel
 
 
 def _filters_of(form: SubscriberFilterForm) -> selectors.SubscriberFilters:
-    data = form.cleaned_data if form.is_valid() else {}
+    # Each field on its own: a tampered status, branch or page drops that filter, never the query with it.
+    data = form.valid_data()
     return selectors.SubscriberFilters(
         query=data.get("q") or "",
         branch_id=data["branch"].pk if data.get("branch") else None,
@@ -50,19 +51,25 @@ def _filters_of(form: SubscriberFilterForm) -> selectors.SubscriberFilters:
 def subscriber_list(request):
     form = SubscriberFilterForm(request.GET or None, user=request.user)
     filters = _filters_of(form)
-    page_number = (form.cleaned_data.get("page") if form.is_valid() else None) or 1
-    if filters.query and not request.htmx and page_number == 1:
-        # A search submitted (Enter, the navbar's box) for exactly an account, contract, phone, login, IP or MAC
-        # of one subscriber the user may see opens the card. Live results as one types never jump.
-        found = selectors.find_by_identifier(request.user, filters.query)
-        if found is not None:
-            return redirect("subscribers:card", pk=found.pk)
-    try:
-        page = selectors.search_subscribers(request.user, filters, page=page_number, count=True)
-    except ValidationError as exc:
-        # A query too long to run: say why (``_results.html`` shows the errors on q) instead of a 500.
-        apply_action_errors(form, exc)
-        page = selectors.SearchPage(results=[], page=1, has_next=False, terms=[])
+    page_number = form.valid_data().get("page") or 1
+    empty = selectors.SearchPage(results=[], page=1, has_next=False, terms=[])
+    if form.has_error("q"):
+        # A query that did not clean lists nobody rather than everybody.
+        page = empty
+    else:
+        if filters.query and not request.htmx and page_number == 1:
+            # A search submitted (Enter, the navbar's box) for exactly an account, contract, phone, login, IP or MAC
+            # of one subscriber the user may see, and that the other filters let through, opens the card. Live
+            # results as one types never jump.
+            found = selectors.find_by_identifier(request.user, filters.query, filters=filters)
+            if found is not None:
+                return redirect("subscribers:card", pk=found.pk)
+        try:
+            page = selectors.search_subscribers(request.user, filters, page=page_number, count=True)
+        except ValidationError as exc:
+            # A query too long to run: say why (``_results.html`` shows the errors on q) instead of a 500.
+            apply_action_errors(form, exc)
+            page = empty
     extensions = list_extensions_for(request.user)
     status_cell = next((e for e in extensions if e.replaces_status), None)
     columns = [e for e in extensions if not e.replaces_status]
@@ -71,10 +78,25 @@ def subscriber_list(request):
         subscriber.status_cell = status_cell.cell(subscriber) if status_cell and not subscriber.is_closed else None
     params = request.GET.copy()
     params.pop("page", None)
-    context = {"form": form, "page": page, "query_string": params.urlencode(), "extra_columns": columns}
+    # The filters left out, said above the results too: the form itself is not swapped by the live search.
+    filter_errors = [
+        (form[name].label, error)
+        for name, errors in form.errors.items()
+        if name in form.fields and name != "q"
+        for error in errors
+    ]
+    context = {
+        "form": form,
+        "page": page,
+        "query_string": params.urlencode(),
+        "extra_columns": columns,
+        "filter_errors": filter_errors,
+    }
+    # A tampered filter is refused (422, its error beside it); a query too long to run says why with the page.
+    status = 422 if filter_errors else 200
     if request.htmx and request.htmx.target == "results":
-        return render(request, "subscribers/_results.html", context)
-    return render(request, "subscribers/list.html", context)
+        return render(request, "subscribers/_results.html", context, status=status)
+    return render(request, "subscribers/list.html", context, status=status)
 
 
 QUICK_RESULTS = 8

@@ -25,14 +25,14 @@ def test_the_audit_list_names_its_actions(admin_client, make_staff):
     make_staff(username="kassir", password="s3cret-pass!")
     assert Client().post("/staff/", {"username": "kassir", "password": "s3cret-pass!"}).status_code == 302
     body = admin_client.get("/staff/admin/core/auditevent/").content.decode()
-    assert "Logged in to the console" in body and "Staff user created" in body
+    assert "Signed in" in body and "Staff user created" in body
     assert ">staff.login<" not in body
     assert "?action=staff.login" in body  # the filter, by name
     filtered = admin_client.get("/staff/admin/core/auditevent/", {"action": "staff.login"}).content.decode()
     rows = filtered.split('id="result_list"')[1].split("</table>")[0]
-    assert "Logged in to the console" in rows and "Staff user created" not in rows
+    assert "Signed in" in rows and "Staff user created" not in rows
 
 
 def test_the_admins_own_writes_are_named_after_the_model():
-    assert action_label("admin.branch_changed") == "Branch: changed in the administration"
+    assert action_label("admin.branch_changed") == "Changed in the administration: branch"
     assert action_label("something.unknown") == "something.unknown"
