@@ -241,11 +241,14 @@ def do_reset_login_password(login: Login, *, acting_user, password: str = "", re
     elif len(password) < MIN_PASSWORD_LENGTH:
         message = _("The password must be at least %(n)d characters long.") % {"n": MIN_PASSWORD_LENGTH}
         raise ValidationError({"password": ValidationError(message, code="password_too_short")})
-    elif len(password) > 128 or not password.isprintable() or password != password.strip():
+    # RADIUS carries at most 128 bytes of User-Password (RFC 2865 §5.2): counted encoded, not in characters, or
+    # 128 Cyrillic letters (256 bytes) would be saved and never match a request.
+    elif len(password.encode()) > 128 or not password.isprintable() or password != password.strip():
         raise ValidationError(
             {
                 "password": ValidationError(
-                    _("Up to 128 printable characters, without spaces at either end."), code="password_invalid"
+                    _("Up to 128 bytes of printable characters, without spaces at either end."),
+                    code="password_invalid",
                 )
             }
         )

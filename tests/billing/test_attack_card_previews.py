@@ -24,6 +24,11 @@ def amount(text: str, name: str) -> Decimal:
     return D(re.sub(r"[^\d.,-]", "", raw).replace(",", "."))
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known (issue 17 note): the freeze preview does not include the catch-up of a missed billing run that "
+    "do_freeze_subscription charges first, so after a missed run the preview can offer a freeze the action refuses",
+)
 def test_freeze_preview_after_a_missed_run_shows_what_the_freeze_does(operator_client, subscriber, home, on):
     """FAILS: no billing run since November. do_freeze_subscription first catches up December's period
     (_catch_up) and credits its unused part; offers.freeze_preview does neither, so the preview's credit and
