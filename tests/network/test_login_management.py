@@ -99,9 +99,9 @@ def test_without_javascript_the_password_is_a_page_not_a_message(engineer, custo
     ("password", "message"),
     [
         ("abc", "The password must be at least 6 characters long."),
-        (" spaced-pass ", "Up to 128 printable characters, without spaces at either end."),
-        ("x" * 129, "Up to 128 printable characters, without spaces at either end."),
-        ("tab\there-pw", "Up to 128 printable characters, without spaces at either end."),
+        (" spaced-pass ", "Up to 128 bytes of printable characters, without spaces at either end."),
+        ("x" * 129, "Up to 128 bytes of printable characters, without spaces at either end."),
+        ("tab\there-pw", "Up to 128 bytes of printable characters, without spaces at either end."),
     ],
 )
 def test_a_bad_password_is_422_next_to_the_field_and_nothing_changes(engineer, customer, radius, password, message):
