@@ -4,34 +4,45 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0014_time_package_form_key'),
+        ("billing", "0014_time_package_form_key"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='bundleitem',
-            options={'ordering': ['bundle', 'id'], 'verbose_name': 'bundle plan', 'verbose_name_plural': 'bundle plans'},
+            name="bundleitem",
+            options={
+                "ordering": ["bundle", "id"],
+                "verbose_name": "bundle plan",
+                "verbose_name_plural": "bundle plans",
+            },
         ),
         migrations.AlterModelOptions(
-            name='freeze',
-            options={'verbose_name': 'freeze', 'verbose_name_plural': 'freezes'},
+            name="freeze",
+            options={"verbose_name": "freeze", "verbose_name_plural": "freezes"},
         ),
         migrations.AlterModelOptions(
-            name='onlineday',
-            options={'verbose_name': 'day online', 'verbose_name_plural': 'days online'},
+            name="onlineday",
+            options={"verbose_name": "day online", "verbose_name_plural": "days online"},
         ),
         migrations.AlterModelOptions(
-            name='promisedpayment',
-            options={'ordering': ['-taken_at'], 'verbose_name': 'promised payment', 'verbose_name_plural': 'promised payments'},
+            name="promisedpayment",
+            options={
+                "ordering": ["-taken_at"],
+                "verbose_name": "promised payment",
+                "verbose_name_plural": "promised payments",
+            },
         ),
         migrations.AlterModelOptions(
-            name='subscriptionevent',
-            options={'ordering': ['-effective_at', '-id'], 'verbose_name': 'subscription event', 'verbose_name_plural': 'subscription events'},
+            name="subscriptionevent",
+            options={
+                "ordering": ["-effective_at", "-id"],
+                "verbose_name": "subscription event",
+                "verbose_name_plural": "subscription events",
+            },
         ),
         migrations.AlterModelOptions(
-            name='unbilledday',
-            options={'verbose_name': 'unbilled day', 'verbose_name_plural': 'unbilled days'},
+            name="unbilledday",
+            options={"verbose_name": "unbilled day", "verbose_name_plural": "unbilled days"},
         ),
     ]

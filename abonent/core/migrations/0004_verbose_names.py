@@ -4,18 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0003_branch_time_zone'),
+        ("core", "0003_branch_time_zone"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='scheduledrun',
-            options={'ordering': ['-slot'], 'verbose_name': 'scheduled run', 'verbose_name_plural': 'scheduled runs'},
+            name="scheduledrun",
+            options={"ordering": ["-slot"], "verbose_name": "scheduled run", "verbose_name_plural": "scheduled runs"},
         ),
         migrations.AlterModelOptions(
-            name='sequence',
-            options={'verbose_name': 'number sequence', 'verbose_name_plural': 'number sequences'},
+            name="sequence",
+            options={"verbose_name": "number sequence", "verbose_name_plural": "number sequences"},
         ),
     ]
