@@ -216,6 +216,16 @@ class FreezeTerms:
     days_left: int
     refusal: str = ""
 
+    @property
+    def fees(self) -> list[str]:
+        """The policy's fees that are not zero, as the form states them ("21,00 ₽ a freeze", "3,00 ₽ a day")."""
+        parts = (
+            (self.policy.activation_fee, _("%(fee)s a freeze")),
+            (self.policy.fee_per_day, _("%(fee)s a day")),
+            (self.policy.fee_per_month, _("%(fee)s a started month")),
+        )
+        return [text % {"fee": format_money(fee)} for fee, text in parts if fee]
+
 
 def freeze_terms(subscription: Subscription, *, available: Decimal) -> FreezeTerms | None:
     """The freeze terms of an active subscription whose plan has a freeze policy (None otherwise); one query."""

@@ -1,11 +1,14 @@
-"""The billing panels of the subscriber card: balance (5), subscriptions (6), ledger (7).
+"""The billing panels of the subscriber card: balance (5), subscriptions (6), ledger (7), and the billing part of
+the card's header (plan and speed, balance, next charge and what to pay: ``card.render_header``).
 
 Each panel is a template plus a context function, registered with the subscribers app's ``register_panel``.
 The context functions also take ``bound`` (forms that failed, keyed as ``console_form`` keys them, shown with
 their errors instead of empty ones) and ``notice`` (what the last action did), for the views that re-render a
-panel after a post. The queries do not depend on the number of ledger lines; they grow only with the number of
-current subscriptions (one plan list each, for the plan change, and one list of turbo options for each whose
-plan sells turbos); the turbos on take one query for all rows, and none when no turbo is on.
+panel after a post. The figures the header and the panels share are read once (``card.card_money``). The queries
+do not depend on the subscriber's history: the ledger shows its newest lines (``Lines``); they grow only with the
+number of current subscriptions (a price each for the next fee; for an active one the plans offered with their
+prices, the freeze days used this year, and one list of turbo options for each whose plan sells turbos); the
+turbos on take one query for all rows, and none when no turbo is on.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from abonent.core.forms import apply_action_errors
 from abonent.core.money import format_money
-from abonent.staff.permissions import Perm, check_perm
+from abonent.staff.permissions import Perm, check_perm, has_perm
 from abonent.subscribers.selectors import get_subscriber
 
 from . import actions, card, offers, selectors
@@ -85,7 +85,8 @@ def _respond(request, subscriber, name: str, *, form=None, key: str = "", notice
         render_billing_panel(request, subscriber, other, out_of_band=True) for other in PANELS if other != name
     )
     # The card header's plan, balance and next charge move with them.
-    html += card.render_header(request, subscriber, out_of_band=True)
+    if has_perm(request.user, Perm.BILLING_VIEW):
+        html += card.render_header(request, subscriber, out_of_band=True)
     return HttpResponse(html)
 
 

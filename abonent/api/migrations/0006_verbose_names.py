@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('api', '0005_idempotencyrecord_subscriber_and_more'),
+        ("api", "0005_idempotencyrecord_subscriber_and_more"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='idempotencyrecord',
-            options={'verbose_name': 'idempotency record', 'verbose_name_plural': 'idempotency records'},
+            name="idempotencyrecord",
+            options={"verbose_name": "idempotency record", "verbose_name_plural": "idempotency records"},
         ),
     ]

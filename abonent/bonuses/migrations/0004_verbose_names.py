@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('bonuses', '0003_percent_labels'),
+        ("bonuses", "0003_percent_labels"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='referralcode',
-            options={'verbose_name': 'referral code', 'verbose_name_plural': 'referral codes'},
+            name="referralcode",
+            options={"verbose_name": "referral code", "verbose_name_plural": "referral codes"},
         ),
     ]

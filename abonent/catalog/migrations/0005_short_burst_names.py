@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('catalog', '0004_time_plans_and_packages'),
+        ("catalog", "0004_time_plans_and_packages"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='plan',
-            name='burst_download_kbps',
-            field=models.PositiveIntegerField(blank=True, null=True, verbose_name='short burst: download, kbit/s'),
+            model_name="plan",
+            name="burst_download_kbps",
+            field=models.PositiveIntegerField(blank=True, null=True, verbose_name="short burst: download, kbit/s"),
         ),
         migrations.AlterField(
-            model_name='plan',
-            name='burst_seconds',
-            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='short burst: time, s'),
+            model_name="plan",
+            name="burst_seconds",
+            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="short burst: time, s"),
         ),
         migrations.AlterField(
-            model_name='plan',
-            name='burst_upload_kbps',
-            field=models.PositiveIntegerField(blank=True, null=True, verbose_name='short burst: upload, kbit/s'),
+            model_name="plan",
+            name="burst_upload_kbps",
+            field=models.PositiveIntegerField(blank=True, null=True, verbose_name="short burst: upload, kbit/s"),
         ),
     ]

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0004_shown_preview'),
+        ("portal", "0004_shown_preview"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='loginattempt',
-            options={'verbose_name': 'portal login attempt', 'verbose_name_plural': 'portal login attempts'},
+            name="loginattempt",
+            options={"verbose_name": "portal login attempt", "verbose_name_plural": "portal login attempts"},
         ),
     ]

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('staff', '0002_staffuser_two_factor_enabled'),
+        ("staff", "0002_staffuser_two_factor_enabled"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='loginattempt',
-            options={'verbose_name': 'console login attempt', 'verbose_name_plural': 'console login attempts'},
+            name="loginattempt",
+            options={"verbose_name": "console login attempt", "verbose_name_plural": "console login attempts"},
         ),
     ]

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('vouchers', '0001_prepaid_cards'),
+        ("vouchers", "0001_prepaid_cards"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='activationattempt',
-            options={'verbose_name': 'card activation attempt', 'verbose_name_plural': 'card activation attempts'},
+            name="activationattempt",
+            options={"verbose_name": "card activation attempt", "verbose_name_plural": "card activation attempts"},
         ),
     ]
