@@ -126,8 +126,8 @@ def test_the_console_still_finds_a_ticket_by_its_number_and_filters_by_subscribe
     mine, theirs = _open(subscriber, "Моя"), _open(stranger, "Чужая")
     console = _console(make_staff)
     for query in (str(mine.number), f"#{mine.number}", f"№ {mine.number}"):
-        assert list(console.get("/staff/helpdesk/", {"q": query, "status": "all"}).context["tickets"]) == [mine]
-    listed = console.get("/staff/helpdesk/", {"subscriber": str(stranger.pk)}).context["tickets"]
+        assert list(console.get("/staff/helpdesk/", {"q": query, "status": "all"}).context["page"].rows) == [mine]
+    listed = console.get("/staff/helpdesk/", {"subscriber": str(stranger.pk)}).context["page"].rows
     assert list(listed) == [theirs]
 
 

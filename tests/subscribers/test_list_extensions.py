@@ -81,8 +81,10 @@ def crowd(make_subscriber, plan, admin, settings):
 
 
 def rows(html: str) -> dict[str, str]:
-    """Surname → the row's HTML."""
-    found = re.findall(r"<tr>\s*<td class=\"account-number\">.*?</tr>", html, re.S)
+    """Surname → the row's HTML, from its account cell on (the bulk actions' tick box before it left out)."""
+    found = re.findall(
+        r"<tr>\s*(?:<td class=\"bulk-check\">.*?</td>\s*)?(<td class=\"account-number\">.*?</tr>)", html, re.S
+    )
     return {re.search(r'class="subscriber-link">(\w+)', row).group(1): row for row in found}
 
 
