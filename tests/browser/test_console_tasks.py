@@ -232,6 +232,8 @@ def test_operator_freezes_a_subscription_and_takes_a_promised_payment(demo_serve
     promised.locator("summary").click()
     shot(page, "promised-payment", focus="#panel-balance")
     promised.locator("button[type=submit]").click()
+    # The form shows what the promised payment does first (amount, fee, balance after); its own button takes it.
+    page.locator(".promised-preview button[type=submit]").click()
     page.locator("#promised .small").wait_for(timeout=10_000)  # "until <date>"
     taken = page.locator("#promised").evaluate("element => element.firstChild.textContent")  # before "until …"
     assert amount(taken) == Decimal(str(max_amount))
@@ -243,7 +245,8 @@ def test_operator_freezes_a_subscription_and_takes_a_promised_payment(demo_serve
     freeze.locator("summary").click()
     freeze.locator("input[name=days]").fill(str(min_days))
     shot(page, "freeze", focus="#panel-subscriptions")
-    freeze.locator("button[type=submit]").click()
+    freeze.locator("button[type=submit]").first.click()
+    page.locator(".freeze-preview button[type=submit]").click()  # the preview's confirmation
     page.locator("#panel-subscriptions [role=status]").wait_for(timeout=10_000)
     ((status,),) = query(demo_server, "SELECT status FROM billing_subscription WHERE id = ?", subscription)
     assert status == "frozen"

@@ -25,7 +25,7 @@ def _signed_in(demo_server, browser):
 
 def test_slash_arrows_and_enter_open_a_subscriber_from_another_page(demo_server, browser):
     page = _signed_in(demo_server, browser)
-    page.goto(f"{demo_server['base']}/staff/catalog/plans/")
+    page.goto(f"{demo_server['base']}/staff/dashboard/")
     box = page.locator("#global-search-input")
 
     page.keyboard.press("/")
@@ -56,7 +56,7 @@ def test_slash_arrows_and_enter_open_a_subscriber_from_another_page(demo_server,
 
 def test_slash_is_typed_into_a_field_not_taken_as_the_shortcut(demo_server, browser):
     page = _signed_in(demo_server, browser)
-    page.goto(f"{demo_server['base']}/staff/catalog/plans/")
+    page.goto(f"{demo_server['base']}/staff/dashboard/")
     box = page.locator("#global-search-input")
     box.click()
     page.keyboard.type("5/2")
@@ -67,7 +67,7 @@ def test_slash_is_typed_into_a_field_not_taken_as_the_shortcut(demo_server, brow
 
 def test_an_exact_phone_in_the_navbar_box_opens_the_card(demo_server, browser):
     page = _signed_in(demo_server, browser)
-    page.goto(f"{demo_server['base']}/staff/catalog/plans/")
+    page.goto(f"{demo_server['base']}/staff/dashboard/")
 
     page.keyboard.press("/")
     page.keyboard.type("8 (916) 123-45-67")
