@@ -18,7 +18,8 @@ def card(demo_server, browser):
     page.fill("input[name=username]", "operator")
     page.fill("input[name=password]", "operator-demo")
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.wait_for_url(re.compile(r".*/staff/dashboard/.*"))  # staff land on the dashboard
+    page.goto(f"{demo_server['base']}/staff/subscribers/")
     page.fill("#id_q", "+7 916 123-45-67")
     page.locator("#results a.subscriber-link", has_text="Иванов Иван Петрович").click()
     page.wait_for_selector("#card-header")

@@ -20,7 +20,8 @@ def admin_page(demo_server, browser):
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", "admin-demo")
     page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/staff/subscribers/.*"))
+    page.wait_for_url(re.compile(r".*/staff/dashboard/.*"))  # staff land on the dashboard
+    page.goto(f"{demo_server['base']}/staff/subscribers/")
     yield page
     context.close()
 
