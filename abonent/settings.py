@@ -222,7 +222,11 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("ABONENT_TIME_ZONE", "Europe/Moscow")
 USE_I18N = True
 USE_TZ = True
-USE_THOUSAND_SEPARATOR = True
+# Off, as Django's default: with it on, every integer a template prints is grouped, ids included, so a row's
+# ``data-event="{{ e.pk }}"`` or a hidden ``value="{{ s.pk }}"`` became "1 234" past the 999th row and a bulk
+# action or a plan change posted an id that no longer parsed. Amounts group through ``|money`` and counts meant
+# to be read through ``|number`` (core/templatetags/abonent.py), both with force_grouping.
+USE_THOUSAND_SEPARATOR = False
 
 STATIC_URL = "/static/"
 # Only for `abonent collectstatic` (nginx serving /static/ itself); WhiteNoise serves the apps' folders directly.

@@ -50,8 +50,8 @@ def plan_choice_label(choice) -> str:
     values = {"name": plan.name, "fee": format_money(choice.monthly_fee)}
     if not plan.download_kbps:
         return _("%(name)s: %(fee)s a month") % values
-    values["down"] = number_format(kbps_to_mbps(plan.download_kbps))
-    values["up"] = number_format(kbps_to_mbps(plan.upload_kbps or plan.download_kbps))
+    values["down"] = number_format(kbps_to_mbps(plan.download_kbps), force_grouping=True)
+    values["up"] = number_format(kbps_to_mbps(plan.upload_kbps or plan.download_kbps), force_grouping=True)
     return _("%(name)s: %(down)s/%(up)s Mbit/s, %(fee)s a month") % values
 
 

@@ -9,7 +9,7 @@
 Each "no" is the action's own check, raised in the action's words and codes: ``check_freeze`` and
 ``check_promised`` are called by ``do_freeze_subscription`` and ``do_take_promised_payment`` themselves, so the
 card never offers, and the portal never previews, what the action would refuse. The actions stay the authority;
-these only read.
+these only read, but for a freeze behind a missed billing run, whose catch-up they do in a savepoint rolled back.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -30,7 +30,7 @@ from abonent.catalog.models import FreezePolicy, Plan, PlanPrice, PromisedPaymen
 from abonent.core import clock
 from abonent.core.money import format_money, quantize
 
-from .models import Freeze, PromisedPayment, PromisedPaymentStatus, Subscription, SubscriptionStatus
+from .models import Freeze, FreezeStatus, PromisedPayment, PromisedPaymentStatus, Subscription, SubscriptionStatus
 
 ZERO = Decimal("0.00")
 
@@ -178,6 +178,9 @@ class FreezePreview:
     fee: Decimal
     credit: Decimal
     balance_before: Decimal
+    # What the freeze charges first for the periods a missed billing run left unbilled (``_catch_up``): the
+    # credit is of the period as it stands after that charge, as the action computes it.
+    catch_up: Decimal = ZERO
 
     @property
     def last_day(self) -> dt.date:
@@ -186,7 +189,7 @@ class FreezePreview:
     @property
     def net(self) -> Decimal:
         """What the balance loses (negative: gains)."""
-        return self.fee - self.credit
+        return self.fee - self.credit + self.catch_up
 
     @property
     def balance_after(self) -> Decimal:
@@ -194,17 +197,57 @@ class FreezePreview:
 
 
 def freeze_preview(subscription: Subscription, days: int) -> FreezePreview:
-    """A freeze of ``days`` from today, or billing's refusal of it (its codes and words) as ValidationError."""
-    from .selectors import get_balance, unused_credit
+    """A freeze of ``days`` from today, or billing's refusal of it (its codes and words) as ValidationError.
+
+    Behind a missed billing run, the action first charges the periods due up to today (``_catch_up``), which
+    changes both the balance the fee is checked against and the credit for the period: the preview then does the
+    same catch-up in a savepoint it rolls back, so the card shows, and refuses, what the confirmed freeze does."""
+    from .selectors import get_balance
 
     if subscription.subscriber.is_closed:
         raise closed_refusal()
     today = clock.today()
     balance = get_balance(subscription.subscriber)
+    if not _behind(subscription, today):
+        return _freeze_now(subscription, days, today, balance.balance, balance.available, ZERO)
+    from .actions.common import _catch_up, _lock_subscription
+
+    try:
+        with transaction.atomic():
+            caught_up = _catch_up(_lock_subscription(subscription), today)
+            after = get_balance(caught_up.subscriber)
+            preview = _freeze_now(
+                caught_up, days, today, balance.balance, after.available, quantize(balance.balance - after.balance)
+            )
+            raise _RolledBack(preview)
+    except _RolledBack as done:
+        return done.preview
+
+
+def _behind(subscription: Subscription, today: dt.date) -> bool:
+    """Whether a state change today charges first what a missed run left (``actions.common._catch_up``)."""
+    if subscription.status == SubscriptionStatus.FROZEN:
+        return Freeze.objects.filter(subscription=subscription, status=FreezeStatus.ACTIVE, ends_on__lte=today).exists()
+    return subscription.status == SubscriptionStatus.ACTIVE and subscription.next_charge_on <= today
+
+
+def _freeze_now(
+    subscription: Subscription, days: int, today: dt.date, before: Decimal, available: Decimal, catch_up: Decimal
+) -> FreezePreview:
+    from .selectors import unused_credit
+
     policy = subscription.plan.freeze_policy
-    fee = check_freeze(subscription, policy, days, starts_on=today, today=today, available=balance.available)
+    fee = check_freeze(subscription, policy, days, starts_on=today, today=today, available=available)
     credit = unused_credit(subscription, today)
-    return FreezePreview(subscription.pk, days, today, today + dt.timedelta(days=days), fee, credit, balance.balance)
+    return FreezePreview(subscription.pk, days, today, today + dt.timedelta(days=days), fee, credit, before, catch_up)
+
+
+class _RolledBack(Exception):
+    """Carries a dry run's result out of the savepoint its raising rolls back."""
+
+    def __init__(self, preview: FreezePreview) -> None:
+        super().__init__()
+        self.preview = preview
 
 
 @dataclass(frozen=True)

@@ -97,8 +97,8 @@ def turbo_label(turbo: Turbo) -> str:
         turbo.hours,
     ) % {
         "name": turbo.name,
-        "down": number_format(kbps_to_mbps(turbo.download_kbps)),
-        "up": number_format(kbps_to_mbps(turbo.upload_kbps)),
+        "down": number_format(kbps_to_mbps(turbo.download_kbps), force_grouping=True),
+        "up": number_format(kbps_to_mbps(turbo.upload_kbps), force_grouping=True),
         "hours": turbo.hours,
         "price": format_money(turbo.price),
     }

@@ -2,6 +2,7 @@ import re
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.formats import get_format
 from django.utils.translation import gettext_lazy as _
 
 ASCII_DIGITS = frozenset("0123456789")
@@ -16,7 +17,20 @@ class AsciiDecimalField(forms.DecimalField):
     def to_python(self, value):
         if isinstance(value, str) and any(ch.isdigit() and ch not in ASCII_DIGITS for ch in value):
             raise ValidationError(self.error_messages["ascii_digits"], code="amount_invalid")
+        if isinstance(value, str) and self.localize:
+            value = _without_thousands(value)
         return super().to_python(value)
+
+
+def _without_thousands(text: str) -> str:
+    """``1 000,5`` (ru) or ``1,000.5`` (en) without the thousands separator. Django strips it only with
+    USE_THOUSAND_SEPARATOR on, which is off (settings.py says why): a localized field reads what the operator
+    types as before."""
+    thousands = get_format("THOUSAND_SEPARATOR")
+    for separator in {" ", "\u00a0", "\u202f", thousands}:
+        if separator and separator != get_format("DECIMAL_SEPARATOR"):
+            text = text.replace(separator, "")
+    return text
 
 
 class MoneyDecimalField(AsciiDecimalField):

@@ -144,12 +144,15 @@ def freeze_as_seen(subscription: Subscription, days: int, seen: SeenFreeze) -> F
     with money_write():
         subscription = lock(subscription)
         marker = last_charge_id(subscription)
+        before = balance_now(subscription.subscriber)
         freeze = billing.do_freeze_subscription(subscription, days=days, acting_user=None)
         fee = charged_since(subscription, marker, ChargeKind.FREEZE_FEE)
         credit = -charged_since(subscription, marker, ChargeKind.PRORATION_CREDIT)
         credit -= discount_taken_back_since(subscription, marker)
         after = balance_now(subscription.subscriber)
-        done = FreezePreview(subscription.pk, days, freeze.starts_on, freeze.ends_on, fee, credit, after + fee - credit)
+        # The rest of what the balance lost is the catch-up of a missed run's periods (offers.freeze_preview).
+        catch_up = before - after + credit - fee
+        done = FreezePreview(subscription.pk, days, freeze.starts_on, freeze.ends_on, fee, credit, before, catch_up)
         if not as_seen.matches(seen, done):
             raise PreviewChanged(done)
         return done

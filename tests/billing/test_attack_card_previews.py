@@ -2,14 +2,15 @@
 """Attack review of the card's freeze / promised-payment previews and the plan-change downgrade rule
 (abonent/billing/offers.py, views.py, forms.PlanChangeForm).
 
-FAILING on h-card (defect): test_freeze_preview_after_a_missed_run_shows_what_the_freeze_does.
-The rest are defences that hold."""
+The freeze preview behind a missed billing run (the two ``..._after_a_missed_run_...`` tests) failed on the
+code attacked: it did not do the catch-up the action charges first. The rest are defences that held."""
 
 import re
 from decimal import Decimal
 
 import pytest
 
+from abonent.billing import actions
 from abonent.billing.models import Subscription, SubscriptionStatus
 from abonent.billing.testing import balance
 
@@ -21,29 +22,39 @@ pytestmark = pytest.mark.django_db
 
 def amount(text: str, name: str) -> Decimal:
     raw = re.search(rf'data-amount="{name}">([^<]*)</td>', text).group(1)
-    return D(re.sub(r"[^\d.,-]", "", raw).replace(",", "."))
+    return D(re.sub(r"[^\d.-]", "", raw))  # English: "1,350.00 ₽"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known (issue 17 note): the freeze preview does not include the catch-up of a missed billing run that "
-    "do_freeze_subscription charges first, so after a missed run the preview can offer a freeze the action refuses",
-)
-def test_freeze_preview_after_a_missed_run_shows_what_the_freeze_does(operator_client, subscriber, home, on):
-    """FAILS: no billing run since November. do_freeze_subscription first catches up December's period
-    (_catch_up) and credits its unused part; offers.freeze_preview does neither, so the preview's credit and
-    "balance after" are not what the confirmed freeze leaves on the account."""
+def test_freeze_preview_after_a_missed_run_refuses_as_the_action_does(operator_client, subscriber, home, on):
+    """No billing run since November: do_freeze_subscription first charges December (650.00 of the 350.00 left),
+    then refuses the fee. The preview did not catch up, and offered the freeze the action refused."""
+    freeze_url = url(subscriber, f"subscriptions/{home.pk}/freeze/")
     with on(DEC_16):
-        preview = operator_client.get(
-            url(subscriber, f"subscriptions/{home.pk}/freeze/preview/"), {"days": "10"}, headers=HTMX
-        )
-        assert preview.status_code == 200  # the preview offers the freeze: fee 30.00, balance after 645.00
-        shown = amount(preview.content.decode(), "balance-after")
-        response = operator_client.post(
-            url(subscriber, f"subscriptions/{home.pk}/freeze/"), {"days": "10"}, headers=HTMX
-        )
-    # The action catches up December (-650) first and then refuses the fee it previewed as payable (422).
-    assert response.status_code == 200, "the freeze the preview offered is refused by the action"
+        before = written()
+        preview = operator_client.get(f"{freeze_url}preview/", {"days": "10"}, headers=HTMX)
+        assert written() == before  # the preview's catch-up was rolled back
+        response = operator_client.post(freeze_url, {"days": "10"}, headers=HTMX)
+
+    assert (preview.status_code, response.status_code) == (422, 422)
+    refusal = re.search(r'role="alert">\s*<div>([^<]+)</div>', preview.content.decode()).group(1)
+    assert refusal in response.content.decode()
+    assert Subscription.objects.get(pk=home.pk).status == SubscriptionStatus.ACTIVE
+
+
+def test_freeze_preview_after_a_missed_run_shows_the_catch_up_it_charges_first(operator_client, subscriber, home, on):
+    with on(NOV_16):
+        actions.do_post_payment(subscriber, amount=D("1000.00"), channel="cash", external_id="c-2")
+    freeze_url = url(subscriber, f"subscriptions/{home.pk}/freeze/")
+    with on(DEC_16):
+        before = written()
+        text = operator_client.get(f"{freeze_url}preview/", {"days": "10"}, headers=HTMX).content.decode()
+        assert written() == before
+        assert amount(text, "catch-up") == D("-650.00")  # December, which the missed run did not charge
+        assert amount(text, "balance-before") == balance(subscriber) == D("1350.00")
+        shown = amount(text, "balance-after")
+        response = operator_client.post(freeze_url, {"days": "10"}, headers=HTMX)
+
+    assert response.status_code == 200
     assert Subscription.objects.get(pk=home.pk).status == SubscriptionStatus.FROZEN
     assert balance(subscriber) == shown
 

@@ -74,3 +74,12 @@ def test_format_money_follows_the_language(settings):
         assert format_money(Decimal("1234.5")) == "1\xa0234,50\xa0₽"
     with translation.override("en"):
         assert format_money(Decimal("1234.5")) == "1,234.50\xa0₽"
+
+
+@pytest.mark.parametrize(("language", "shown"), [("ru", "12\xa0345\xa0678"), ("en", "12,345,678")])
+def test_counts_group_through_the_number_filter_and_ids_stay_plain(language, shown):
+    from django.template import Context, Template
+
+    template = Template("{% load abonent %}{{ n|number }}|{{ n }}")
+    with translation.override(language):
+        assert template.render(Context({"n": 12_345_678})) == f"{shown}|12345678"

@@ -71,6 +71,20 @@ def test_a_freeze_at_the_previews_fee_once_per_key(portal_api, subscriber, subsc
     assert portal_api.post("/api/v1/my/freeze", body, key=None).status_code == 400
 
 
+def test_a_freeze_behind_a_missed_run_previews_and_confirms_its_catch_up(portal_api, subscriber, subscription, now):
+    """No billing run in December: the freeze charges December first. The preview did not, so the first confirm
+    was always a 409 with a different credit; the preview now includes the catch-up and the confirm matches."""
+    billing.do_post_payment(subscriber, amount=Decimal("1000.00"), channel="cash", external_id="t-catch-up")
+    with clock.travel_to(dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC)):
+        preview = portal_api.get("/api/v1/my/freeze/preview", {"subscription": subscription.pk, "days": 14}).json()
+        assert Decimal(preview["catch_up"]) > 0 and preview["balance_before"] == "1350.00"
+        body = {"subscription": subscription.pk, "days": 14, "expected_fee": preview["fee"]}
+        done = portal_api.post("/api/v1/my/freeze", body, key="freeze-behind")
+
+    assert done.status_code == 200 and done.json() == preview
+    assert get_balance(subscriber).balance == Decimal(preview["balance_after"])
+
+
 def test_a_freeze_fee_that_moved_is_409_with_the_fresh_preview(portal_api, subscriber, subscription, now):
     FreezePolicy.objects.filter(name="Каникулы").update(activation_fee=Decimal("100.00"))
     body = {"subscription": subscription.pk, "days": 14, "expected_fee": "42.00"}

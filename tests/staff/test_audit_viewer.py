@@ -166,3 +166,24 @@ def test_an_unknown_export_format_is_refused_and_not_audited(scene, admin):
 
     assert response.status_code == 400
     assert not AuditEvent.objects.filter(action="staff.audit_exported").exists()
+
+
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_an_event_numbered_past_999_keeps_a_plain_id(admin, branch, language):
+    """Ids print plain: with thousand separators on, ``data-event`` read "1 234 567" and every row id, tick box
+    and hidden plan id past the 999th row stopped parsing (the full suite's sequences got there first)."""
+    AuditEvent.objects.create(
+        pk=1_234_567,
+        created_at=clock.now(),
+        actor=admin,
+        actor_label="admin",
+        action="core.branch_created",
+        object_type="core.branch",
+        object_id=str(branch.pk),
+    )
+    client = client_of(admin)
+    client.cookies["django_language"] = language
+
+    html = client.get("/staff/audit/", {"action": "core.branch_created"}).content.decode()
+
+    assert 'data-event="1234567"' in html

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from abonent.catalog.forms import money_field
 from abonent.catalog.models import Plan
-from abonent.core.forms import ConsoleForm
+from abonent.core.forms import AsciiDecimalField, ConsoleForm
 from abonent.subscribers.models import SubscriberGroup
 
 from .models import Bundle, PromotionKind, Stacking
@@ -45,7 +45,7 @@ class EndPriceForm(ConsoleForm):
 class PromotionForm(ConsoleForm):
     name = forms.CharField(label=_("Name"), max_length=200)
     kind = forms.ChoiceField(label=_("Discount"), choices=PromotionKind.choices)
-    value = forms.DecimalField(label=_("Percent or amount"), max_digits=14, decimal_places=2, localize=True)
+    value = AsciiDecimalField(label=_("Percent or amount"), max_digits=14, decimal_places=2, localize=True)
     stacking = forms.ChoiceField(label=_("Stacking"), choices=Stacking.choices)
     plans = forms.ModelMultipleChoiceField(label=_("Plans"), queryset=Plan.objects.all(), required=False)
     groups = forms.ModelMultipleChoiceField(

@@ -1,4 +1,5 @@
 from django import template
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from abonent.core.money import format_money
@@ -13,6 +14,15 @@ def money(value):
     if value is None or value == "":
         return ""
     return format_money(value)
+
+
+@register.filter
+def number(value):
+    """``{{ online|number }}`` → ``12 345``: a count meant to be read, grouped in the active language's format.
+    Ids stay plain ``{{ x.pk }}`` (USE_THOUSAND_SEPARATOR is off: a grouped id no longer parses)."""
+    if value is None or value == "":
+        return ""
+    return number_format(value, force_grouping=True)
 
 
 @register.filter

@@ -140,7 +140,8 @@ class MyFreezePreviewOut(Schema):
     ends_on: dt.date = Field(description="Service and fees resume on this day")
     fee: Money = Field(description="Send it back as expected_fee")
     credit: Money = Field(description="The unused part of the period, given back")
-    net: Money = Field(description="fee − credit: what the balance loses (negative: gains)")
+    catch_up: Money = Field(description="Charged first for the days a missed billing run left unbilled (usually 0)")
+    net: Money = Field(description="fee − credit + catch_up: what the balance loses (negative: gains)")
     balance_before: Money
     balance_after: Money
 
@@ -212,6 +213,7 @@ def _freeze_preview(preview) -> dict:
         "ends_on": preview.ends_on,
         "fee": preview.fee,
         "credit": preview.credit,
+        "catch_up": preview.catch_up,
         "net": preview.net,
         "balance_before": preview.balance_before,
         "balance_after": preview.balance_after,
