@@ -12,6 +12,7 @@ administration: <model>"), else by its code, never hidden.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -103,7 +104,9 @@ def object_type_label(object_type: str) -> str:
         return object_type
 
 
-def _field(object_type: str, name: str):
+@functools.lru_cache(maxsize=1024)
+def model_field(object_type: str, name: str):
+    """The concrete model field an audit key names (``plan_id`` → ``plan``) on ``app_label.model``, or ``None``."""
     try:
         field = apps.get_model(object_type)._meta.get_field(name.removesuffix("_id"))
     except (LookupError, ValueError, FieldDoesNotExist):
@@ -115,7 +118,7 @@ def field_label(object_type: str, name: str) -> str:
     label = _lookup(name, FIELD_LABELS, 1)
     if label is not None:
         return str(label)
-    field = _field(object_type, name)
+    field = model_field(object_type, name)
     return str(field.verbose_name) if field is not None else name
 
 
@@ -129,7 +132,7 @@ def display_value(object_type: str, name: str, value):
         return Branch.objects.filter(pk=value).values_list("name", flat=True).first() or value
     if name in VALUE_LABELS:
         return str(VALUE_LABELS[name].get(value, value))
-    field = _field(object_type, name)
+    field = model_field(object_type, name)
     if field is not None and isinstance(value, str):
         shown = _formatted(field, value)
         if shown is not None:

@@ -74,37 +74,42 @@ def index(request):
     return redirect(_step_url(selectors.first_unfinished()))
 
 
-@require_perm(Perm.SETUP_MANAGE)
-def company(request):
+def _form_step(request, step: Step, form_class, initial, save, template: str):
+    """A step that is one form saved by one action (company, taxes): ``initial()`` fills it, ``save`` is the
+    action, and a saved step goes on to the next."""
     done = selectors.completed_steps()
-    if closed := _closed(Step.COMPANY, done):
+    if closed := _closed(step, done):
         return closed
-    form = CompanyForm(request.POST or None, initial=company_details().as_dict())
+    form = form_class(request.POST or None, initial=initial())
     if request.method == "POST" and form.is_valid():
         try:
-            actions.do_save_company_step(acting_user=request.user, **form.cleaned_data)
+            save(acting_user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             _refused(form, exc)
         else:
-            return _after(Step.COMPANY)
-    return _render(request, Step.COMPANY, "setup/company.html", {"form": form}, done=done, status=_status(form))
+            return _after(step)
+    return _render(request, step, template, {"form": form}, done=done, status=_status(form))
+
+
+def _company_initial() -> dict:
+    return company_details().as_dict()
+
+
+@require_perm(Perm.SETUP_MANAGE)
+def company(request):
+    return _form_step(
+        request, Step.COMPANY, CompanyForm, _company_initial, actions.do_save_company_step, "setup/company.html"
+    )
+
+
+def _taxes_initial() -> dict:
+    current = tax_settings()
+    return {"tax_system": current.tax_system, "vat_mode": current.vat_mode}
 
 
 @require_perm(Perm.SETUP_MANAGE)
 def taxes(request):
-    done = selectors.completed_steps()
-    if closed := _closed(Step.TAXES, done):
-        return closed
-    current = tax_settings()
-    form = TaxesForm(request.POST or None, initial={"tax_system": current.tax_system, "vat_mode": current.vat_mode})
-    if request.method == "POST" and form.is_valid():
-        try:
-            actions.do_save_taxes_step(acting_user=request.user, **form.cleaned_data)
-        except ValidationError as exc:
-            _refused(form, exc)
-        else:
-            return _after(Step.TAXES)
-    return _render(request, Step.TAXES, "setup/taxes.html", {"form": form}, done=done, status=_status(form))
+    return _form_step(request, Step.TAXES, TaxesForm, _taxes_initial, actions.do_save_taxes_step, "setup/taxes.html")
 
 
 @require_perm(Perm.SETUP_MANAGE)

@@ -10,13 +10,10 @@ user by their full name. Other apps name their actions, the keys of their data a
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from django.apps import apps
-from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -24,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from abonent.core import audit
 from abonent.core.audit import SYSTEM
+from abonent.core.audit_labels import model_field
 from abonent.core.models import AuditEvent, Branch
 from abonent.core.money import format_money
 
@@ -94,19 +92,10 @@ class HistoryLine:
     actor: str  # the staff user's full name, or the process's own name
 
 
-@functools.lru_cache(maxsize=1024)
-def _field(object_type: str, name: str):
-    try:
-        field = apps.get_model(object_type)._meta.get_field(name.removesuffix("_id"))
-    except (LookupError, ValueError, FieldDoesNotExist):
-        return None
-    return field if getattr(field, "concrete", False) else None
-
-
 def _field_label(object_type: str, name: str) -> str:
     if name in EXTRA_LABELS:
         return str(EXTRA_LABELS[name])
-    field = _field(object_type, name)
+    field = model_field(object_type, name)
     return str(field.verbose_name) if field is not None else name.replace("_", " ")
 
 
@@ -118,7 +107,7 @@ _AMOUNT = re.compile(r"-?\d+\.\d{2}")
 def _is_money(object_type: str, name: str) -> bool:
     if name in MONEY_KEYS:
         return True
-    field = _field(object_type, name)
+    field = model_field(object_type, name)
     return isinstance(field, models.DecimalField) and field.decimal_places == 2
 
 
@@ -168,7 +157,7 @@ class _Display:
             return "; ".join(f"{_field_label(object_type, k)}: {self(object_type, k, v)}" for k, v in value.items())
         if name in ("branch_id", "branch") and isinstance(value, int):
             return self.branches.get(value, value)
-        field = _field(object_type, name)
+        field = model_field(object_type, name)
         codes = dict(field.flatchoices) if field is not None and field.choices else {}
         codes.update(VALUE_LABELS.get(name, {}))
         if isinstance(value, str | int) and value in codes:
