@@ -60,21 +60,17 @@ from django.db import OperationalError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from abonent.catalog.models import ChargeMode, Plan, PlanPrice
 from abonent.core import clock
 from abonent.core.parallel import run_in_threads
 
-from . import calculations as calc
 from . import chunk_writes
 from .late_days import charge_late_online_days
-from .ledger import revenue_account
 from .models import (
     OnlineDay,
     SubscriptionEvent,
     SubscriptionEventKind,
 )
-from .periods import amount_for, period_for
-from .pricing.rules import Context, RunPricing, discount, effective_price
+from .run_catalog import RunCatalog, RunPeriod
 from .runs import recording
 from .runs.models import ParkReason
 
@@ -127,16 +123,6 @@ class Parked(NamedTuple):
 
 
 @dataclass
-class PlanInfo:
-    plan: Plan
-    prices: list[PlanPrice]  # newest first
-    revenue_account_id: int
-
-    def price_on(self, day: dt.date) -> PlanPrice | None:
-        return next((p for p in self.prices if p.valid_from <= day), None)
-
-
-@dataclass
 class RunResult:
     as_of: dt.date
     charges: int = 0
@@ -148,33 +134,6 @@ class RunResult:
     workers: int = 1
     # Days of online-only plans left for a later run (``UnbilledDay``): no day online before them yet.
     unbilled: int = 0
-
-
-@dataclass(frozen=True)
-class _Period:
-    """One period of a plan from a start day, priced: what every subscription in that position is charged.
-
-    A daily run prices the same few (plan, day) pairs for a million subscriptions: computed once, looked up
-    after, with the text forms the writes need.
-    """
-
-    start: dt.date
-    end: dt.date
-    start_text: str
-    end_text: str
-    amount: Decimal
-    amount_text: str
-    numerator: int | None
-    denominator: int | None
-    price_id: int
-    revenue_account_id: int
-    only_if_online: bool
-    # Set when the fee is not the list price's (billing/pricing): the whole period's fee it was measured on.
-    base_fee_text: str | None = None
-    # The discount line beside the fee (positive here, charged negative), and the whole period's discount.
-    discount: Decimal = Decimal("0.00")
-    discount_text: str = "0.00"
-    discount_base_text: str | None = None
 
 
 @dataclass
@@ -195,39 +154,13 @@ class BillingRun:
         self.chunk_size = chunk_size or (10_000 if self.pg else 5_000)
         self.workers = workers
         self.result = RunResult(as_of=as_of)
-        self.plans: dict[int, PlanInfo] = {}
+        self.catalog = RunCatalog()
         self.created_at = clock.now()
-        self._periods: dict[tuple, _Period | str] = {}
-        self.pricing: RunPricing | None = None
-        self._merge_lock = threading.Lock()
-
-    def _load_catalog(self, plan_ids=None) -> None:
-        if self.pricing is None:
-            self.pricing = RunPricing()
-        prices: dict[int, list[PlanPrice]] = {}
-        price_rows = PlanPrice.objects.order_by("plan_id", "-valid_from")
-        plans = Plan.objects.select_related("service")
-        if plan_ids is not None:
-            price_rows, plans = price_rows.filter(plan_id__in=plan_ids), plans.filter(pk__in=plan_ids)
-        for price in price_rows:
-            prices.setdefault(price.plan_id, []).append(price)
-        for plan in plans:
-            self.plans[plan.pk] = PlanInfo(plan, prices.get(plan.pk, []), revenue_account(plan.service).pk)
-
-    def _plan_info(self, plan_id: int) -> PlanInfo:
-        """A plan of the catalog loaded at the start, or one created since (a subscription activated on a new plan
-        while the run was going: it used to abort the run with a KeyError)."""
-        info = self.plans.get(plan_id)
-        if info is None:
-            with self._merge_lock:
-                if plan_id not in self.plans:
-                    self._load_catalog([plan_id])
-            info = self.plans[plan_id]
-        return info
+        self._merge_lock = threading.Lock()  # the chunk workers' outcomes merged into ``result``
 
     def charge_subscriptions(self, ids: list[int]) -> RunResult:
         """Charge what is due now for these subscriptions only (activation, unfreeze), in the caller's transaction."""
-        self._load_catalog()
+        self.catalog.load()
         self._charge_chunk(ids=list(ids))
         return self.result
 
@@ -244,7 +177,7 @@ class BillingRun:
 
     def _run(self) -> None:
         started = time.monotonic()
-        self._load_catalog()
+        self.catalog.load()
         bounds = self._chunk_bounds()
         workers = self._worker_count(len(bounds))
         if workers > 1:
@@ -354,7 +287,11 @@ class BillingRun:
             rows = self._lock_due(cursor, ids, bounds)
             online = self._online_days(rows)
             # The few subscriptions an individual, group or bundle price or a personal promotion touches.
-            contexts = {} if self.pricing.empty else self.pricing.contexts([(r[0], r[1], r[2], r[5]) for r in rows])
+            contexts = (
+                {}
+                if self.catalog.pricing.empty
+                else self.catalog.pricing.contexts([(r[0], r[1], r[2], r[5]) for r in rows])
+            )
             charges, cursors, switched, parked, unbilled = self._price(rows, online, contexts)
             outcome = _Outcome(subscriptions=len(rows), parked=parked, unbilled=len(unbilled))
             if self.pg:
@@ -438,7 +375,7 @@ class BillingRun:
         return rows
 
     def _online_days(self, rows: list[tuple]) -> set[tuple[int, dt.date]]:
-        online_only = {pk for pk, info in self.plans.items() if info.plan.charge_only_if_online}
+        online_only = {pk for pk, info in self.catalog.plans.items() if info.plan.charge_only_if_online}
         wanted = [r[1] for r in rows if r[2] in online_only or r[5] in online_only]
         if not wanted:
             return set()
@@ -454,8 +391,9 @@ class BillingRun:
     ) -> tuple[list[tuple], list[tuple], list[PlanSwitch], list[Parked], list[tuple]]:
         """The charges due for the locked rows, their new cursors, the plan changes they put in force and the
         days of online-only plans left unbilled; pure Python, no queries."""
-        as_of, periods, one_day = self.as_of, self._periods, dt.timedelta(days=1)
-        charges: list[tuple[int, int, int, _Period, int]] = []
+        as_of, catalog, one_day = self.as_of, self.catalog, dt.timedelta(days=1)
+        periods = catalog.periods
+        charges: list[tuple[int, int, int, RunPeriod, int]] = []
         cursors: list[tuple] = []
         switched: list[PlanSwitch] = []
         parked: list[Parked] = []
@@ -484,11 +422,11 @@ class BillingRun:
                     current, pending_id, pending_from = pending_id, None, None  # the scheduled downgrade
                     switched.append(PlanSwitch(subscription_id, subscriber_id, plan_id, current, start))
                 if context is not None:
-                    period = self._personal_period(current, start, anchor_day, context)
+                    period = catalog.personal_period(current, start, anchor_day, context)
                 else:
                     period = periods.get((current, start, anchor_day))
                     if period is None:
-                        period = self._period(current, start, anchor_day)
+                        period = catalog.period(current, start, anchor_day)
                 if isinstance(period, str):
                     why = period
                     break
@@ -509,88 +447,6 @@ class BillingRun:
             if start != next_on or current != plan_id:
                 cursors.append((subscription_id, start, current, pending_id, pending_from))
         return charges, cursors, switched, parked, unbilled
-
-    def _period(self, plan_id: int, start: dt.date, anchor_day: int) -> _Period | str:
-        """The priced period of ``plan_id`` beginning at ``start``, or why it cannot be charged (cached)."""
-        info = self._plan_info(plan_id)
-        price = info.price_on(start)
-        if info.plan.charge_mode == ChargeMode.TIME:
-            # No fee, priced or not: the cursor walks the periods (where rating splits sessions) and writes nothing.
-            _start, end, _full = period_for(info.plan, start, anchor_day)
-            result: _Period | str = _Period(
-                start=start,
-                end=end,
-                start_text=start.isoformat(),
-                end_text=end.isoformat(),
-                amount=Decimal("0.00"),
-                amount_text="0.00",
-                numerator=None,
-                denominator=None,
-                price_id=price.pk if price else 0,
-                revenue_account_id=info.revenue_account_id,
-                only_if_online=False,
-            )
-        elif price is None:
-            result = f"plan {info.plan.code} has no price on {start.isoformat()}"
-        else:
-            result = self._priced(info, price, price, start, anchor_day, self.pricing.universal_discount)
-        self._periods[(plan_id, start, anchor_day)] = result
-        return result
-
-    def _personal_period(self, plan_id: int, start: dt.date, anchor_day: int, context: Context) -> _Period | str:
-        """As ``_period``, at the subscription's effective price and with its own promotions; cached by what
-        decides them, so subscribers of one group price on one day are priced once."""
-        info = self._plan_info(plan_id)
-        if info.plan.charge_mode == ChargeMode.TIME:
-            return self._periods.get((plan_id, start, anchor_day)) or self._period(plan_id, start, anchor_day)
-        price = info.price_on(start)
-        if price is None:
-            return f"plan {info.plan.code} has no price on {start.isoformat()}"
-        # Decided on the whole period's first day: a period charged in parts (an activation or an unfreeze mid-way)
-        # is priced and discounted as the part charged first, which a freeze gives back at that price.
-        first = period_for(info.plan, start, anchor_day)[2]
-        effective = effective_price(
-            price, plan_id, first, own=context.own, groups=context.groups, bundles=context.bundles
-        )
-        promotions = self.pricing.promotions_for(plan_id, first, context, effective.bundle_id)
-        key = (plan_id, start, anchor_day, effective, tuple(p.id for p in promotions))
-        period = self._periods.get(key)
-        if period is None:
-            period = self._priced(
-                info, price, effective, start, anchor_day, lambda _p, _s, fee: discount(fee, promotions)
-            )
-            self._periods[key] = period
-        return period
-
-    def _priced(self, info: PlanInfo, price: PlanPrice, fees, start: dt.date, anchor_day: int, discount_of) -> _Period:
-        """The period of ``info``'s plan from ``start`` at ``fees`` (the list price or an ``Effective``), with the
-        discount ``discount_of(plan id, whole period's first day, whole period's fee)`` gives."""
-        plan = info.plan
-        period_start, period_end, full_start = period_for(plan, start, anchor_day)
-        amount, numerator, denominator = amount_for(plan, fees, period_start, period_end, full_start)
-        monthly = plan.charge_mode != ChargeMode.DAILY
-        whole = fees.monthly_fee if monthly else amount
-        off = discount_of(plan.pk, full_start, whole)
-        part = off
-        if off and numerator is not None:
-            part = calc.prorate(off, period=(full_start, period_end), used_from=period_start)
-        return _Period(
-            start=period_start,
-            end=period_end,
-            start_text=period_start.isoformat(),
-            end_text=period_end.isoformat(),
-            amount=amount,
-            amount_text=str(amount),
-            numerator=numerator,
-            denominator=denominator,
-            price_id=price.pk,
-            revenue_account_id=info.revenue_account_id,
-            only_if_online=plan.charge_only_if_online,
-            base_fee_text=str(fees.monthly_fee) if monthly and fees.monthly_fee != price.monthly_fee else None,
-            discount=part,
-            discount_text=str(part),
-            discount_base_text=str(off) if part and monthly else None,
-        )
 
 
 def _as_date(value) -> dt.date:

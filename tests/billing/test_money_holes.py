@@ -354,7 +354,7 @@ def test_a_price_for_today_is_refused_it_starts_tomorrow_at_the_earliest(monthly
 def test_a_plan_created_during_a_run_does_not_abort_it(make_plan, subscriber, admin, on):
     """Before: the run's catalog, loaded at its start, had no such plan: KeyError, the run aborted."""
     run = BillingRun(DEC_1)
-    run._load_catalog()  # the run has started
+    run.catalog.load()  # the run has started
     late_plan = make_plan("late", "500.00")
     with on(NOV_1):
         subscription = actions.do_activate_subscription(subscriber, plan=late_plan, acting_user=admin)
