@@ -26,8 +26,9 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from abonent.core import clock
+from abonent.core.bulk_load import DeferredIndexes
 from abonent.core.seeding import SeedContext, seed_step
-from abonent.subscribers.seeding import BULK_THRESHOLD, _DeferredIndexes
+from abonent.subscribers.seeding import BULK_THRESHOLD
 
 from . import ledger
 from .models import LedgerAccount, LedgerTransaction, Posting, Subscription, SubscriptionEvent
@@ -63,7 +64,7 @@ def seed_subscriptions(ctx: SeedContext) -> None:
     with transaction.atomic():
         deferred = None
         if connection.vendor == "postgresql" and _due_count() >= BULK_THRESHOLD:
-            deferred = _DeferredIndexes(tables)
+            deferred = DeferredIndexes(tables)
             deferred.drop()
         counts = _bulk_subscriptions(plans, salt)
         if deferred is not None:

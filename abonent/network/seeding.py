@@ -19,8 +19,9 @@ import time
 from django.db import connection, transaction
 
 from abonent.core import clock, secrets
+from abonent.core.bulk_load import DeferredIndexes
 from abonent.core.seeding import SeedContext, seed_step
-from abonent.subscribers.seeding import BULK_THRESHOLD, _DeferredIndexes
+from abonent.subscribers.seeding import BULK_THRESHOLD
 
 from .models import Login, Nas, Vendor
 
@@ -40,7 +41,7 @@ def seed_network(ctx: SeedContext) -> None:
     with transaction.atomic():
         deferred = None
         if connection.vendor == "postgresql" and ctx.subscribers >= BULK_THRESHOLD:
-            deferred = _DeferredIndexes([Login._meta.db_table])
+            deferred = DeferredIndexes([Login._meta.db_table])
             deferred.drop()
         created = _bulk_logins()
         if deferred is not None:
