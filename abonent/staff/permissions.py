@@ -82,7 +82,7 @@ class Perm(StrEnum):
     TICKET_VIEW = "ticket.view"
     # Opening a ticket for a subscriber, replying (to the subscriber or as an internal note), changing its status.
     TICKET_MANAGE = "ticket.manage"
-    # Mass incidents: opening, changing and resolving one, messaging its affected subscribers (seeing them: TICKET_VIEW).
+    # Mass incidents: opening, changing, resolving one and messaging its affected (seeing them: TICKET_VIEW).
     INCIDENT_MANAGE = "incident.manage"
     # Crediting an incident's affected subscribers N days' fees: money to many at once, administrator only.
     INCIDENT_COMPENSATE = "incident.compensate"

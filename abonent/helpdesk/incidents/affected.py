@@ -57,8 +57,8 @@ def _address_condition(incident: Incident) -> Q | None:
 
 
 def affected_subscriber_ids(incident: Incident) -> QuerySet:
-    """The ids of the subscribers ``incident`` affects now, as one query (``values("pk")``: a column named ``pk``), for counting, storing or
-    reading in chunks."""
+    """The ids of the subscribers ``incident`` affects now, as one query (``values("pk")``: its column is named
+    ``pk``), for counting, storing or reading in chunks."""
     conditions = []
     nas_ids = list(incident.nas.values_list("pk", flat=True))
     if nas_ids:

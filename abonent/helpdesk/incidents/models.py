@@ -97,8 +97,8 @@ class IncidentArea(models.Model):
 
 
 class IncidentSubscriber(models.Model):
-    """One subscriber the incident affects, as computed when it was opened or last changed (``compute``). Kept after
-    it is resolved: the compensation and the history read it."""
+    """One subscriber the incident affects, as computed when it was opened or last changed
+    (``affected.store_affected``). Kept after it is resolved: the compensation and the history read it."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="affected")
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
@@ -113,6 +113,9 @@ class IncidentSubscriber(models.Model):
         # The portal's banner and the card's header: the incidents of one subscriber.
         indexes = [models.Index(fields=["subscriber"], name="incidents_affected_sub_idx")]
 
+    def __str__(self) -> str:
+        return f"{self.incident_id}:{self.subscriber_id}"
+
 
 class IncidentTicket(models.Model):
     """A ticket of an affected subscriber opened during the incident (no connection, slow speed), linked to it."""
@@ -126,6 +129,9 @@ class IncidentTicket(models.Model):
         verbose_name_plural = _("linked tickets")
         constraints = [models.UniqueConstraint(fields=["incident", "ticket"], name="incidents_ticket_uniq")]
         indexes = [models.Index(fields=["ticket"], name="incidents_ticket_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}:{self.ticket_id}"
 
 
 class IncidentMessage(models.Model):
@@ -144,6 +150,9 @@ class IncidentMessage(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["incident", "digest"], name="incidents_message_uniq")]
 
+    def __str__(self) -> str:
+        return f"{self.incident_id}:{self.bulk_id}"
+
 
 class Compensation(models.Model):
     """The credit of ``days`` days' fees given to the subscribers an incident affected: at most one per incident
@@ -159,6 +168,9 @@ class Compensation(models.Model):
         verbose_name = _("compensation")
         verbose_name_plural = _("compensations")
         constraints = [models.CheckConstraint(condition=Q(days__gte=1), name="incidents_compensation_days")]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}: {self.days}"
 
 
 class CompensationLine(models.Model):
@@ -178,3 +190,6 @@ class CompensationLine(models.Model):
             models.UniqueConstraint(fields=["compensation", "subscription"], name="incidents_comp_line_uniq"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="incidents_comp_line_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id}: {self.amount}"

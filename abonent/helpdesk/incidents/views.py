@@ -168,7 +168,7 @@ def incident_compensate(request, pk: int):
     form = CompensationForm(request.POST, auto_id="compensation-%s")
     if form.is_valid():
         try:
-            compensation, created = do_compensate_incident(
+            _compensation, created = do_compensate_incident(
                 incident, days=form.cleaned_data["days"], acting_user=request.user
             )
         except ValidationError as exc:
