@@ -47,7 +47,7 @@ def customer(make_subscriber, plan, admin):
     """``customer(house, city=..., street=..., branch_obj=...)``: a subscriber at that service address, on ``plan``
     since 1 November with 1,000 ₽ paid (November's 600 ₽ charged: 400 ₽ left)."""
 
-    def make(house="5", *, city="Тверь", street="ул. Ленина", subscribe=True, **fields):
+    def make(house="5", *, city="Тверь", street="ул. Ленина", subscribe=True, on_plan=None, **fields):
         subscriber = make_subscriber(
             phone=f"+7916123{next(_phones):04d}",
             addresses=[AddressData(city=city, street=street, house=house, apartment="1")],
@@ -58,7 +58,7 @@ def customer(make_subscriber, plan, admin):
                 billing.do_post_payment(
                     subscriber, amount="1000.00", channel="test", external_id=f"opening-{subscriber.pk}"
                 )
-                billing.do_activate_subscription(subscriber, plan=plan, acting_user=admin)
+                billing.do_activate_subscription(subscriber, plan=on_plan or plan, acting_user=admin)
         return subscriber
 
     return make
