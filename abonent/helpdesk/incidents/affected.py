@@ -13,7 +13,7 @@ import datetime as dt
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Func, IntegerField, Q, QuerySet
+from django.db.models import CharField, Func, IntegerField, Q, QuerySet
 
 from abonent.helpdesk.models import Ticket, TicketCategory
 from abonent.network.models import Session, SessionStatus
@@ -44,12 +44,32 @@ class HouseNumber(Func):
         return f"(CASE WHEN trim({sql}) GLOB '[0-9]*' THEN CAST(trim({sql}) AS INTEGER) END)", [*params, *params]
 
 
+class Lowered(Func):
+    """``LOWER(text)`` that lowers every letter on both engines: SQLite's own ``LOWER`` knows only ASCII ("Ленина"
+    would stay as it is), so there it calls ``incidents_lower`` (Python's ``str.lower``), which ``apps.py`` adds to
+    each SQLite connection."""
+
+    function = "LOWER"
+    arity = 1
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, conn, **extra):
+        return self.as_sql(compiler, conn, function="incidents_lower", **extra)
+
+
+def register_sqlite_functions(sender, connection, **kwargs) -> None:
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(
+            "incidents_lower", 1, lambda text: text.lower() if isinstance(text, str) else text, deterministic=True
+        )
+
+
 def _address_condition(incident: Incident) -> Q | None:
     condition = None
     for area in incident.areas.all():
-        part = Q(city__iexact=area.city.strip())
+        part = Q(city_lower=area.city.strip().lower())
         if area.street:
-            part &= Q(street__iexact=area.street.strip())
+            part &= Q(street_lower=area.street.strip().lower())
         if area.house_from is not None:
             part &= Q(house_number__gte=area.house_from, house_number__lte=area.house_to)
         condition = part if condition is None else condition | part
@@ -73,7 +93,7 @@ def affected_subscriber_ids(incident: Incident) -> QuerySet:
     if where is not None:
         in_area = (
             Address.objects.filter(kind=AddressKind.SERVICE)
-            .annotate(house_number=HouseNumber("house"))
+            .annotate(house_number=HouseNumber("house"), city_lower=Lowered("city"), street_lower=Lowered("street"))
             .filter(where)
             .order_by()
             .values("subscriber_id")

@@ -8,4 +8,9 @@ class IncidentsConfig(AppConfig):
     verbose_name = _("Mass incidents")
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
         from . import audiences, handlers, panels  # noqa: F401
+        from .affected import register_sqlite_functions
+
+        connection_created.connect(register_sqlite_functions, dispatch_uid="incidents_sqlite_functions")

@@ -68,7 +68,7 @@ class Incident(models.Model):
 class IncidentArea(models.Model):
     """One address scope of an incident: a whole city, one street of it, or a range of house numbers on a street
     (``house_from``..``house_to``, inclusive, by the house's leading number: "12/1" and "12к2" are 12). Matched
-    against subscribers' service addresses, city and street compared case-insensitively as typed."""
+    against subscribers' service addresses, city and street compared as typed, in any letter case."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="areas")
     city = models.CharField(_("city"), max_length=100)
