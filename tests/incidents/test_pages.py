@@ -182,3 +182,21 @@ def test_message_from_the_page_twice_is_one(customer, open_incident, admin):
     assert incident.messages.count() == 1
     refused = client.post(f"/staff/incidents/{incident.pk}/message/", {**data, "channel": "pigeon"})
     assert refused.status_code == 422 and incident.messages.count() == 1
+
+
+def test_the_banner_costs_one_query_however_many_incidents(customer, open_incident):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    affected, outside = customer("5"), customer("40")
+    open_incident(areas=[LENINA_1_12])
+    open_incident(areas=[LENINA_1_12], title="Вторая авария")
+
+    def queries(subscriber):
+        client = _portal(subscriber)
+        with clock.travel_to(START + dt.timedelta(hours=1)), CaptureQueriesContext(connection) as captured:
+            html = client.get("/my/").content.decode()
+        return len(captured.captured_queries), len(_banners(html))
+
+    assert queries(affected)[1] == 2 and queries(outside)[1] == 0
+    assert queries(affected)[0] == queries(outside)[0]

@@ -21,6 +21,7 @@ from decimal import Decimal
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from abonent.billing import actions as billing
 from abonent.billing.models import Subscription, SubscriptionStatus
@@ -109,7 +110,12 @@ def do_compensate_incident(incident: Incident, *, days, acting_user) -> tuple[Co
             raise ValidationError(
                 {
                     "days": ValidationError(
-                        _("This incident was compensated already, %(days)s days.") % {"days": existing.days},
+                        ngettext(
+                            "This incident was compensated already, %(days)s day.",
+                            "This incident was compensated already, %(days)s days.",
+                            existing.days,
+                        )
+                        % {"days": existing.days},
                         code="already_compensated",
                     )
                 }
@@ -121,7 +127,11 @@ def do_compensate_incident(incident: Incident, *, days, acting_user) -> tuple[Co
     compensation = Compensation.objects.create(
         incident=incident, days=days, total=Decimal("0.00"), created_by=acting_user, created_at=now
     )
-    reason = _("Compensation for the incident “%(title)s”: %(days)s days") % {"title": incident.title, "days": days}
+    reason = ngettext(
+        "Compensation for the incident “%(title)s”: %(days)s day",
+        "Compensation for the incident “%(title)s”: %(days)s days",
+        days,
+    ) % {"title": incident.title, "days": days}
     lines, total = [], Decimal("0.00")
     for subscription in compensable_subscriptions(incident):
         amount = line_amount(subscription, days, today)

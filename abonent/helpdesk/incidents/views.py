@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from abonent.core.forms import apply_action_errors
@@ -75,6 +76,13 @@ def _detail(request, incident, *, message_form=None, compensation_form=None, sta
 @require_perm(Perm.TICKET_VIEW)
 def incident_detail(request, pk: int):
     return _detail(request, selectors.get_incident(pk))
+
+
+def _affected_message(done: str, incident) -> str:
+    count = incident.affected_count
+    return f"{done} " + ngettext("%(count)s subscriber affected.", "%(count)s subscribers affected.", count) % {
+        "count": count
+    }
 
 
 def _form_page(request, form, incident=None, status: int = 200):
