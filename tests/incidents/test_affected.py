@@ -127,10 +127,20 @@ def test_resolve_keeps_the_set_and_refuses_a_change(customer, open_incident, adm
         (incident_data(areas=[AreaData("  ")]), "areas", "area_city_required"),
         (incident_data(areas=[LENINA_1_12], title="   "), "title", "required"),
         (incident_data(areas=[LENINA_1_12], starts_at=None), "starts_at", "required"),
+        (
+            incident_data(areas=[LENINA_1_12], starts_at=dt.datetime(1, 1, 1, tzinfo=dt.UTC)),
+            "starts_at",
+            "starts_at_out_of_range",
+        ),
+        (
+            incident_data(areas=[LENINA_1_12], starts_at=dt.datetime(9999, 1, 1, tzinfo=dt.UTC)),
+            "starts_at",
+            "starts_at_out_of_range",
+        ),
     ],
 )
 def test_bad_input_is_a_field_error_and_writes_nothing(admin, data, field, code):
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(ValidationError) as refused, clock.travel_to(START):
         actions.do_open_incident(data, acting_user=admin)
     assert [e.code for e in refused.value.error_dict[field]] == [code]
     assert Incident.objects.count() == 0

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from abonent.core import clock
 from abonent.network.models import Nas
 
 from .models import IncidentKind
@@ -16,6 +17,9 @@ from .models import IncidentKind
 MAX_AREAS = 100
 MAX_HOUSE = 100_000
 MAX_NAS = 50
+# How far from now an incident may start: a year back (recording an old one) or ahead (planned work). Beyond is a typo,
+# and a year 1 or 9999 would overflow the date arithmetic of the affected set.
+MAX_START_DISTANCE = dt.timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ def clean_incident(data: IncidentData) -> IncidentData:
         errors["kind"] = _error(_("Unknown kind."), "kind_invalid")
     if data.starts_at is None:
         errors["starts_at"] = _error(_("Say when it started."), "required")
+    elif abs(data.starts_at - clock.now()) > MAX_START_DISTANCE:
+        errors["starts_at"] = _error(_("The start must be within a year from now."), "starts_at_out_of_range")
     nas_ids = sorted(set(data.nas_ids or []))
     if len(nas_ids) > MAX_NAS:
         errors["nas"] = _error(_("At most %(max)s NAS.") % {"max": MAX_NAS}, "too_many_nas")
