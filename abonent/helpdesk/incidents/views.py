@@ -100,9 +100,7 @@ def incident_new(request):
         except ValidationError as exc:
             apply_action_errors(form, exc)
         else:
-            messages.success(
-                request, _("Incident opened: %(count)s subscribers affected.") % {"count": incident.affected_count}
-            )
+            messages.success(request, _affected_message(_("Incident opened."), incident))
             return redirect("incidents:detail", incident.pk)
     return _form_page(request, form, status=422)
 
@@ -127,9 +125,7 @@ def incident_edit(request, pk: int):
         except ValidationError as exc:
             apply_action_errors(form, exc)
         else:
-            messages.success(
-                request, _("Incident saved: %(count)s subscribers affected.") % {"count": incident.affected_count}
-            )
+            messages.success(request, _affected_message(_("Incident saved."), incident))
             return redirect("incidents:detail", incident.pk)
     return _form_page(request, form, incident, status=422)
 
