@@ -200,3 +200,30 @@ def test_the_banner_costs_one_query_however_many_incidents(customer, open_incide
 
     assert queries(affected)[1] == 2 and queries(outside)[1] == 0
     assert queries(affected)[0] == queries(outside)[0]
+
+
+def test_the_edit_form_round_trips_the_areas_and_recomputes(customer, open_incident, admin, nas):
+    from .conftest import online
+
+    h5, h30 = customer("5"), customer("30")
+    online(h30, nas)
+    incident = open_incident(areas=[LENINA_1_12])
+    client = _staff(admin)
+    form = client.get(f"/staff/incidents/{incident.pk}/edit/").content.decode()
+    assert "Тверь; ул. Ленина; 1-12" in form
+    with clock.travel_to(START + dt.timedelta(hours=1)):
+        response = client.post(
+            f"/staff/incidents/{incident.pk}/edit/",
+            {
+                "title": "Авария шире",
+                "kind": "degraded",
+                "starts_at": "2026-11-20T12:00",
+                "description": "Чиним",
+                "areas": "Тверь; ул. Ленина; 1-12",
+                "nas": [str(nas.pk)],
+            },
+        )
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    assert (incident.title, incident.kind, incident.affected_count) == ("Авария шире", "degraded", 2)
+    assert set(incident.affected.values_list("subscriber_id", flat=True)) == {h5.pk, h30.pk}
