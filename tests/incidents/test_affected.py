@@ -158,3 +158,38 @@ def test_a_cashier_may_not_open_one(make_staff):
     with pytest.raises(PermissionDenied):
         actions.do_open_incident(incident_data(areas=[LENINA_1_12]), acting_user=make_staff(Role.CASHIER))
     assert Incident.objects.count() == 0
+
+
+def test_the_periodic_refresh_adds_who_connected_later_and_links_their_tickets(customer, nas, open_incident, admin):
+    from abonent.helpdesk.actions import TicketData, do_open_ticket
+    from abonent.helpdesk.incidents.models import IncidentTicket
+    from abonent.helpdesk.incidents.tasks import refresh_affected
+
+    early = customer("1", street="ул. Мира")
+    online(early, nas)
+    incident = open_incident(nas=[nas])
+    resolved = open_incident(nas=[nas], title="Старая")
+    with clock.travel_to(START + dt.timedelta(hours=1)):
+        actions.do_resolve_incident(resolved, acting_user=admin)
+
+    # Given a subscriber who connected to the NAS after the incident was opened, and complained
+    late = customer("2", street="ул. Мира")
+    online(late, nas, at=START + dt.timedelta(hours=2))
+    with clock.travel_to(START + dt.timedelta(hours=2)):
+        ticket = do_open_ticket(
+            late,
+            TicketData(category="no_connection", subject="Нет сети", text="..."),
+            source="portal",
+            acting_user=None,
+        )
+
+    # When the periodic job runs (twice)
+    with clock.travel_to(START + dt.timedelta(hours=3)):
+        assert refresh_affected.call() == 1
+        assert refresh_affected.call() == 1
+
+    # Then the open incident has them and their ticket; the resolved one is as it was; one audit row for the change
+    assert _affected(incident) == {early.pk, late.pk}
+    assert list(IncidentTicket.objects.filter(incident=incident).values_list("ticket_id", flat=True)) == [ticket.pk]
+    assert _affected(resolved) == {early.pk}
+    assert AuditEvent.objects.filter(action="incident.refreshed").count() == 1

@@ -112,6 +112,27 @@ def do_update_incident(incident: Incident, data: IncidentData, *, acting_user) -
 
 
 @transaction.atomic
+def do_refresh_incident(incident: Incident) -> Incident:
+    """The system's recomputation of an open incident (the periodic job ``incidents.refresh_affected``): a subscriber
+    who connected to its NAS after it was opened comes in, their tickets are linked. Audited only when the count
+    moved, so a quiet incident leaves no row every five minutes. A resolved one is left as it is."""
+    incident = _lock(incident)
+    if not incident.is_open:
+        return incident
+    before = incident.affected_count
+    _recompute(incident, clock.now())
+    if incident.affected_count != before:
+        audit.record(
+            actor=None,
+            action="incident.refreshed",
+            obj=incident,
+            before={"affected_count": before},
+            after={"affected_count": incident.affected_count},
+        )
+    return incident
+
+
+@transaction.atomic
 def do_resolve_incident(incident: Incident, *, acting_user, ends_at=None) -> Incident:
     """Close an incident at ``ends_at`` (default now). Its affected set is kept as it was (the compensation reads
     it); the portal's banner goes away. Resolving a resolved one changes nothing."""

@@ -10,7 +10,7 @@ class IncidentsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
-        from . import audiences, handlers, panels  # noqa: F401
+        from . import audiences, handlers, panels, tasks  # noqa: F401
         from .affected import register_sqlite_functions
 
         connection_created.connect(register_sqlite_functions, dispatch_uid="incidents_sqlite_functions")

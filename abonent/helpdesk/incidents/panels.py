@@ -31,6 +31,7 @@ register_action_labels(
         "incident.resolved": _("Incident resolved"),
         "incident.messaged": _("Incident: message to the affected"),
         "incident.compensated": _("Incident compensated"),
+        "incident.refreshed": _("Incident: affected subscribers recomputed"),
     },
     fields={
         "title": _("title"),
