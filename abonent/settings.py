@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "abonent.notifications",
     "abonent.dunning",
     "abonent.helpdesk",
+    "abonent.helpdesk.incidents",
     "abonent.vouchers",
     "abonent.bonuses",
     "abonent.documents",

@@ -82,6 +82,10 @@ class Perm(StrEnum):
     TICKET_VIEW = "ticket.view"
     # Opening a ticket for a subscriber, replying (to the subscriber or as an internal note), changing its status.
     TICKET_MANAGE = "ticket.manage"
+    # Mass incidents: opening, changing, resolving one and messaging its affected (seeing them: TICKET_VIEW).
+    INCIDENT_MANAGE = "incident.manage"
+    # Crediting an incident's affected subscribers N days' fees: money to many at once, administrator only.
+    INCIDENT_COMPENSATE = "incident.compensate"
     # Individual and group prices, promotions and bundles: what a subscriber pays, so catalog-level, with a reason.
     PRICING_MANAGE = "pricing.manage"
     # Prepaid-card series and dealers: the list, a series' cards and their state (read only).
@@ -142,6 +146,8 @@ PERMISSION_LABELS: dict[Perm, str] = {
     Perm.NOTIFICATION_BULK: _("send bulk messages"),
     Perm.TICKET_VIEW: _("see requests"),
     Perm.TICKET_MANAGE: _("handle requests"),
+    Perm.INCIDENT_MANAGE: _("open and resolve mass incidents"),
+    Perm.INCIDENT_COMPENSATE: _("compensate mass incidents"),
     Perm.PRICING_MANAGE: _("set individual and group prices"),
     Perm.VOUCHER_VIEW: _("see prepaid cards"),
     Perm.VOUCHER_MANAGE: _("manage prepaid cards"),
@@ -197,6 +203,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.NOTIFICATION_BULK,
             Perm.TICKET_VIEW,
             Perm.TICKET_MANAGE,
+            Perm.INCIDENT_MANAGE,
             Perm.VOUCHER_VIEW,
             Perm.BONUS_VIEW,
             Perm.BONUS_MANAGE,
@@ -235,6 +242,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.NOTIFICATION_VIEW,
             Perm.TICKET_VIEW,
             Perm.TICKET_MANAGE,
+            Perm.INCIDENT_MANAGE,
             Perm.BONUS_VIEW,
             Perm.DOCUMENT_VIEW,
         }
@@ -249,6 +257,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.NETWORK_MANAGE,
             Perm.TICKET_VIEW,
             Perm.TICKET_MANAGE,
+            Perm.INCIDENT_MANAGE,
         }
     ),
 }
