@@ -9,6 +9,7 @@ named .pdf is refused. SVG is not taken (it carries scripts).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
@@ -176,10 +177,8 @@ def store(checked: CheckedUpload) -> tuple[str, str]:
 
 
 def remove(stored_name: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         (directory() / stored_name).unlink()
-    except FileNotFoundError:
-        pass
 
 
 def path_of(stored_name: str) -> Path:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from django import forms
-from django.utils.translation import gettext_lazy as _
-
 import datetime as dt
 
+from django import forms
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
 from abonent.core import clock
 from abonent.core.forms import ConsoleForm

@@ -242,6 +242,9 @@ class WorkingHours(models.Model):
             models.CheckConstraint(condition=Q(weekday__lte=6), name="helpdesk_hours_weekday"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.weekday}: {self.opens:%H:%M}-{self.closes:%H:%M}"
+
 
 class Holiday(models.Model):
     """A public holiday or a company day off: no working-hours calendar counts it."""
@@ -308,6 +311,9 @@ class SlaEvent(models.Model):
         verbose_name_plural = _("SLA events")
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["ticket", "kind"], name="helpdesk_sla_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.kind}"
 
 
 class TicketAttachment(models.Model):

@@ -54,17 +54,19 @@ def sla_report(user, *, date_from: dt.date, date_to: dt.date, group_by: str = BY
     """One row per queue (or assignee) of the tickets opened from ``date_from`` to ``date_to`` (local dates,
     inclusive), then a total row."""
     start, end = _bounds(date_from, date_to)
-    tickets = visible_tickets(user).filter(created_at__gte=start, created_at__lt=end, resolution_target_minutes__isnull=False)
+    tickets = visible_tickets(user).filter(
+        created_at__gte=start, created_at__lt=end, resolution_target_minutes__isnull=False
+    )
     key = "queue__name" if group_by == BY_QUEUE else "assignee__username"
-    counts = dict(
-        tickets=Count("id"),
-        first_response_met=Count(
+    counts = {
+        "tickets": Count("id"),
+        "first_response_met": Count(
             "id", filter=Q(first_response_at__isnull=False, first_response_breached_at__isnull=True)
         ),
-        first_response_breached=Count("id", filter=Q(first_response_breached_at__isnull=False)),
-        resolution_met=Count("id", filter=Q(status__in=FINISHED_STATUSES, resolution_breached_at__isnull=True)),
-        resolution_breached=Count("id", filter=Q(resolution_breached_at__isnull=False)),
-    )
+        "first_response_breached": Count("id", filter=Q(first_response_breached_at__isnull=False)),
+        "resolution_met": Count("id", filter=Q(status__in=FINISHED_STATUSES, resolution_breached_at__isnull=True)),
+        "resolution_breached": Count("id", filter=Q(resolution_breached_at__isnull=False)),
+    }
     grouped = tickets.order_by().values(key).annotate(**counts).order_by(key)
     nobody = _("(no queue)") if group_by == BY_QUEUE else _("(unassigned)")
     rows = [ReportRow(label=row[key] or nobody, **{name: row[name] for name in counts}) for row in grouped]

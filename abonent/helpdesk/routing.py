@@ -116,6 +116,7 @@ def do_route_ticket(ticket: Ticket, routing: Routing, *, acting_user, reason: st
         after=new,
         reason=(reason or "").strip()[:500],
     )
-    events.emit("ticket.updated", ticket_id=ticket.pk, subscriber_id=ticket.subscriber_id, comment_id=None,
-                status=ticket.status)
+    events.emit(
+        "ticket.updated", ticket_id=ticket.pk, subscriber_id=ticket.subscriber_id, comment_id=None, status=ticket.status
+    )
     return ticket

@@ -3,10 +3,9 @@ with their public thread (the portal narrows to the signed-in subscriber itself)
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
-
-import datetime as dt
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
@@ -145,9 +144,7 @@ def alerts_for(user, *, limit: int = 20) -> list[SlaEvent]:
     """The escalations to ``user`` (a queue's supervisor) of tickets still open, newest first: the console's notice
     in place of a staff notification channel."""
     return list(
-        SlaEvent.objects.filter(
-            recipient=user, kind=SlaEventKind.ESCALATED, ticket__status__in=OPEN_STATUSES
-        )
+        SlaEvent.objects.filter(recipient=user, kind=SlaEventKind.ESCALATED, ticket__status__in=OPEN_STATUSES)
         .filter(ticket__in=visible_tickets(user).values("pk"))
         .select_related("ticket")
         .order_by("-created_at", "-id")[:limit]

@@ -55,9 +55,7 @@ def _holidays() -> frozenset[dt.date]:
 
 
 def office_calendar() -> Calendar:
-    return Calendar(
-        time_zone=settings.TIME_ZONE, hours=dict.fromkeys(range(5), OFFICE_HOURS), holidays=_holidays()
-    )
+    return Calendar(time_zone=settings.TIME_ZONE, hours=dict.fromkeys(range(5), OFFICE_HOURS), holidays=_holidays())
 
 
 def calendar_of(working_calendar: WorkingCalendar | None) -> Calendar:
@@ -146,7 +144,11 @@ def on_status_change(ticket: Ticket, before: str, after: str, now: dt.datetime) 
 
 def on_first_response(ticket: Ticket, now: dt.datetime) -> list[str]:
     """The first public staff reply: a late one records the breach at once."""
-    if ticket.first_response_breached_at is None and ticket.first_response_due_at and ticket.first_response_due_at < now:
+    if (
+        ticket.first_response_breached_at is None
+        and ticket.first_response_due_at
+        and ticket.first_response_due_at < now
+    ):
         ticket.first_response_breached_at = now
         return ["first_response_breached_at"]
     return []

@@ -12,16 +12,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from abonent.core import clock
 from abonent.core.forms import apply_action_errors
 from abonent.core.listing import Column, Sorting, export_response, keyset_page, query_without
 from abonent.staff.permissions import Perm, has_perm, require_perm
 from abonent.subscribers.panels import render_panel
 from abonent.subscribers.selectors import get_subscriber
 
-from abonent.core import clock
-
 from . import actions, rules, selectors, sla
 from .attachments import Upload
+from .downloads import refusal_status
 from .forms import ReplyForm, RoutingForm, StatusForm, TicketFilterForm, TicketOpenForm
 from .models import TicketSource, TicketStatus
 from .panels import PANEL
@@ -176,12 +176,6 @@ def ticket_reply(request, pk: int):
             messages.success(request, _("Reply sent.") if data["visibility"] == "public" else _("Internal note added."))
             return redirect("helpdesk:ticket", pk=ticket.pk)
     return _ticket_page(request, ticket, reply_form=form, status=refusal_status(form))
-
-
-def refusal_status(form) -> int:
-    """413 when the refusal is a file over the size limit (a client may tell it from other errors), else 422."""
-    too_large = any(getattr(e, "code", "") == "attachment_too_large" for e in form.errors.as_data().get("attachment", []))
-    return 413 if too_large else 422
 
 
 @require_POST

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -15,9 +14,9 @@ from abonent.core.forms import apply_action_errors
 from abonent.core.listing import Column, export_response, query_without
 from abonent.staff.permissions import Perm, require_perm
 
-from . import attachments, report, routing, selectors
+from . import report, routing, selectors
+from .downloads import file_response
 from .forms import RoutingForm, SlaReportForm
-from .models import TicketAttachment
 
 
 @require_POST
@@ -49,25 +48,6 @@ def ticket_route(request, pk: int):
             return redirect("helpdesk:ticket", pk=ticket.pk)
     form.mark_invalid()
     return _ticket_page(request, ticket, routing_form=form, status=422)
-
-
-def file_response(row: TicketAttachment) -> FileResponse:
-    """The stored file with the type its content was sniffed as; images and PDF shown, text downloaded. The sandbox
-    keeps a file opened in a tab from running anything under the site's origin."""
-    try:
-        handle = open(attachments.path_of(row.stored_name), "rb")  # noqa: SIM115 - FileResponse closes it
-    except (FileNotFoundError, ValueError):
-        raise Http404 from None
-    response = FileResponse(
-        handle,
-        content_type=row.content_type,
-        as_attachment=row.content_type not in attachments.INLINE,
-        filename=row.file_name,
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 @require_perm(Perm.TICKET_VIEW)

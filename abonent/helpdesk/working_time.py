@@ -89,7 +89,7 @@ def add_working_time(calendar: Calendar, start: dt.datetime, duration: dt.timede
         if left <= closes - opens:
             return opens + left
         left -= closes - opens
-    raise CalendarError("no working time in the next %d days" % SEARCH_DAYS)
+    raise CalendarError(f"no working time in the next {SEARCH_DAYS} days")
 
 
 def working_time_between(calendar: Calendar, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
