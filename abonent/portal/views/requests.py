@@ -4,6 +4,8 @@ nothing is written."""
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseNotAllowed
@@ -21,9 +23,22 @@ from abonent.helpdesk.selectors import attachments_of, get_public_attachment
 from .. import requests_data
 from ..forms.requests import ReplyForm, RequestForm
 
+logger = logging.getLogger(__name__)
+
 
 def _refusal(exc: ValidationError) -> str:
     return " ".join(exc.messages)
+
+
+# Fields a forged form might use to name whose request it is. The form has none: a request is always the signed-in
+# subscriber's. One naming someone else is refused with a clear error and logged, not silently re-aimed.
+_SUBSCRIBER_FIELDS = ("subscriber", "subscriber_id", "account", "account_number")
+
+
+def _names_someone_else(request) -> bool:
+    own = {str(request.subscriber.pk), str(request.subscriber.account_number)}
+    named = [request.POST.get(name, "").strip() for name in _SUBSCRIBER_FIELDS]
+    return any(value and value not in own for value in named)
 
 
 def _uploads(form) -> list[Upload]:
@@ -36,7 +51,11 @@ def request_list(request):
         return HttpResponseNotAllowed(["GET", "POST"])
     form = RequestForm(request.POST or None, request.FILES or None, auto_id="request-%s")
     status = 200
-    if request.method == "POST":
+    if request.method == "POST" and _names_someone_else(request):
+        logger.warning("portal: subscriber %s posted a request naming another subscriber", request.subscriber.pk)
+        form.is_valid()
+        form.add_error(None, _("A request can be opened only for your own account."))
+    elif request.method == "POST":
         if form.is_valid():
             uploads = _uploads(form)
             try:
@@ -58,6 +77,7 @@ def request_list(request):
                     % {"number": actions.ticket_label(ticket.number)},
                 )
                 return redirect("portal:request", pk=ticket.pk)
+    if request.method == "POST":
         status = refusal_status(form)
     context = {
         "rows": requests_data.requests_of(request.subscriber),
