@@ -55,28 +55,27 @@ def request_list(request):
         logger.warning("portal: subscriber %s posted a request naming another subscriber", request.subscriber.pk)
         form.is_valid()
         form.add_error(None, _("A request can be opened only for your own account."))
-    elif request.method == "POST":
-        if form.is_valid():
-            uploads = _uploads(form)
-            try:
-                # Always the signed-in subscriber's own: no field of the form names a subscriber.
-                ticket = actions.do_open_ticket(
-                    request.subscriber,
-                    actions.TicketData(**form.cleaned_data),
-                    source=TicketSource.PORTAL,
-                    acting_user=None,
-                    uploads=uploads,
-                )
-            except ValidationError as exc:
-                apply_action_errors(form, exc)
-                form.mark_invalid()
-            else:
-                messages.success(
-                    request,
-                    _("Request %(number)s is received. We will answer here and by a message.")
-                    % {"number": actions.ticket_label(ticket.number)},
-                )
-                return redirect("portal:request", pk=ticket.pk)
+    elif request.method == "POST" and form.is_valid():
+        uploads = _uploads(form)
+        try:
+            # Always the signed-in subscriber's own: no field of the form names a subscriber.
+            ticket = actions.do_open_ticket(
+                request.subscriber,
+                actions.TicketData(**form.cleaned_data),
+                source=TicketSource.PORTAL,
+                acting_user=None,
+                uploads=uploads,
+            )
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+            form.mark_invalid()
+        else:
+            messages.success(
+                request,
+                _("Request %(number)s is received. We will answer here and by a message.")
+                % {"number": actions.ticket_label(ticket.number)},
+            )
+            return redirect("portal:request", pk=ticket.pk)
     if request.method == "POST":
         status = refusal_status(form)
     context = {
