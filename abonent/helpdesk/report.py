@@ -70,6 +70,8 @@ def sla_report(user, *, date_from: dt.date, date_to: dt.date, group_by: str = BY
     grouped = tickets.order_by().values(key).annotate(**counts).order_by(key)
     nobody = _("(no queue)") if group_by == BY_QUEUE else _("(unassigned)")
     rows = [ReportRow(label=row[key] or nobody, **{name: row[name] for name in counts}) for row in grouped]
+    # Named groups by name, then those of no queue (or nobody): NULLs sort first on one engine, last on another.
+    rows.sort(key=lambda row: (row.label == nobody, row.label))
     total = tickets.order_by().aggregate(**counts)
     rows.append(ReportRow(label=_("Total"), **total))
     return rows
