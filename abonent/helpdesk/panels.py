@@ -10,6 +10,7 @@ from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
 
 from . import selectors
+from .audit_labels import LABELS
 from .forms import TicketOpenForm
 
 RECENT = 10
@@ -35,6 +36,7 @@ register_action_labels(
         "ticket.opened": _("Request opened"),
         "ticket.commented": _("Request: a message"),
         "ticket.status_changed": _("Request status changed"),
+        **LABELS,
     },
     fields={
         "number": _("number"),
@@ -44,5 +46,13 @@ register_action_labels(
         "source": _("source"),
         "comment": _("message"),
         "is_public": _("visible to the subscriber"),
+        "queue": _("queue"),
+        "assignee": _("assignee"),
+        "nas": _("NAS"),
+        "equipment": _("equipment"),
+        "attachments": _("files"),
+        "supervisor": _("supervisor"),
+        "first_response_due_at": _("first response due"),
+        "resolution_due_at": _("resolution due"),
     },
 )
