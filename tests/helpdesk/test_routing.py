@@ -203,3 +203,21 @@ def test_the_sla_report_counts_met_and_missed_by_queue_and_by_assignee_and_expor
     values = [row[:3] for row in sheet.iter_rows(values_only=True)]
     assert values[1:] == [("support", 2, 1), ("(unassigned)", 1, 0), ("Total", 3, 1)]
     assert running.first_response_at is None
+
+
+def test_the_demo_seeds_queues_with_supervisors_and_the_public_holidays_once(db, now):
+    from abonent.core.seeding import SeedContext
+    from abonent.helpdesk.models import Holiday
+    from abonent.helpdesk.seeding import seed_helpdesk
+    from abonent.staff.seeding import seed_staff
+
+    ctx = SeedContext(subscribers=0, demo=True)
+    seed_staff(ctx)
+    seed_helpdesk(ctx)
+    seed_helpdesk(ctx)  # a second demo start reuses its data
+    line_one = Queue.objects.get(name="Линия 1")
+    assert line_one.supervisor.username == "operator"
+    assert sorted(line_one.members.values_list("username", flat=True)) == ["operator", "support"]
+    assert Queue.objects.count() == 2
+    assert Holiday.objects.filter(date=dt.date(2026, 11, 4)).exists()
+    assert Holiday.objects.count() == 2 * 14
