@@ -117,11 +117,26 @@ def schedule(ticket: Ticket, *, calendar: Calendar | None = None) -> list[str]:
     ]
 
 
+def _fold_pause(ticket: Ticket, now: dt.datetime) -> list[str]:
+    """End the current pause: its working time joins the earlier ones and the due moments move by it."""
+    _targets, calendar = policy_for(ticket.category, ticket.priority)
+    stopped = working_time_between(calendar, ticket.resolution_paused_at, now)
+    ticket.resolution_paused_seconds += int(stopped.total_seconds())
+    ticket.resolution_paused_at = None
+    return ["resolution_paused_at", "resolution_paused_seconds", *schedule(ticket, calendar=calendar)]
+
+
 def on_status_change(ticket: Ticket, before: str, after: str, now: dt.datetime) -> list[str]:
     """Pause or resume the resolution clock for a move from ``before`` to ``after``; returns the fields changed.
-    Resolving late records the breach now, so the report need not wait for the sweep."""
+    Resolving late records the breach now, so the report need not wait for the sweep. A ticket opened before SLA
+    timers existed (no targets) keeps none."""
+    if ticket.resolution_target_minutes is None:
+        return []
     fields: list[str] = []
-    was_paused, paused = before in PAUSED_STATUSES, after in PAUSED_STATUSES
+    # Any move out of a pause ends it first, also into another paused status (waiting -> resolved): the breach
+    # check below must see the due moment moved by the time waited, and a new pause starts from now.
+    if ticket.resolution_paused_at is not None and (after not in PAUSED_STATUSES or after in FINISHED_STATUSES):
+        fields += _fold_pause(ticket, now)
     if (
         after in FINISHED_STATUSES
         and ticket.resolution_breached_at is None
@@ -130,16 +145,10 @@ def on_status_change(ticket: Ticket, before: str, after: str, now: dt.datetime) 
     ):
         ticket.resolution_breached_at = now
         fields.append("resolution_breached_at")
-    if paused and not was_paused and ticket.resolution_paused_at is None:
+    if after in PAUSED_STATUSES and ticket.resolution_paused_at is None:
         ticket.resolution_paused_at = now
         fields.append("resolution_paused_at")
-    elif was_paused and not paused and ticket.resolution_paused_at is not None:
-        _targets, calendar = policy_for(ticket.category, ticket.priority)
-        stopped = working_time_between(calendar, ticket.resolution_paused_at, now)
-        ticket.resolution_paused_seconds += int(stopped.total_seconds())
-        ticket.resolution_paused_at = None
-        fields += ["resolution_paused_at", "resolution_paused_seconds", *schedule(ticket, calendar=calendar)]
-    return fields
+    return list(dict.fromkeys(fields))
 
 
 def on_first_response(ticket: Ticket, now: dt.datetime) -> list[str]:

@@ -133,3 +133,47 @@ def test_the_timers_read_in_the_users_language(opened_on_friday, support, client
     with clock.travel_to(msk(2026, 12, 7, 12, 0)):
         page = client.get(f"/staff/helpdesk/{ticket.pk}/", headers={"accept-language": "ru"}).content.decode()
     assert "2\xa0часа" in page
+
+
+def test_resolving_after_a_long_wait_for_the_subscriber_is_not_a_breach(opened_on_friday, support):
+    ticket = opened_on_friday()
+    with clock.travel_to(msk(2026, 12, 7, 10, 0)):
+        actions.do_comment_ticket(ticket, text="Пришлите фото", acting_user=support, status="waiting_subscriber")
+    # A week of waiting: far past Wednesday's due moment, but the clock was paused all along.
+    with clock.travel_to(msk(2026, 12, 14, 10, 0)):
+        actions.do_change_ticket_status(ticket, status=TicketStatus.RESOLVED, acting_user=support)
+    ticket.refresh_from_db()
+    assert ticket.resolution_breached_at is None
+    assert ticket.resolution_paused_seconds == 5 * 9 * 3600  # the five working days waited
+    assert ticket.resolution_paused_at == msk(2026, 12, 14, 10, 0)  # resolved: paused again from now
+    # Closed a month later: still met.
+    with clock.travel_to(msk(2027, 1, 14, 10, 0)):
+        actions.do_change_ticket_status(ticket, status=TicketStatus.CLOSED, acting_user=support)
+    ticket.refresh_from_db()
+    assert ticket.resolution_breached_at is None
+    assert sla.resolution_timer(ticket, clock.now()).state == sla.MET
+
+
+def test_a_reopened_ticket_goes_on_from_where_it_stopped(opened_on_friday, support, customer):
+    ticket = opened_on_friday()
+    with clock.travel_to(msk(2026, 12, 7, 10, 0)):  # 4 working hours used
+        actions.do_change_ticket_status(ticket, status=TicketStatus.RESOLVED, acting_user=support)
+    with clock.travel_to(msk(2026, 12, 8, 10, 0)):  # reopened by the subscriber a working day later
+        actions.do_change_ticket_status(ticket, status=actions.REOPENED_STATUS, acting_user=None)
+    ticket.refresh_from_db()
+    assert ticket.resolution_paused_at is None
+    assert ticket.resolution_due_at == msk(2026, 12, 10, 15, 0)  # 23 working hours left from Tuesday 10:00
+
+
+def test_a_ticket_opened_before_sla_timers_keeps_none(customer, support, now):
+    data = actions.TicketData(category="other", subject="Старая", text="До обновления")
+    ticket = actions.do_open_ticket(customer, data, source=TicketSource.PORTAL, acting_user=None)
+    Ticket.objects.filter(pk=ticket.pk).update(
+        first_response_target_minutes=None, resolution_target_minutes=None, first_response_due_at=None,
+        first_response_warn_at=None, resolution_due_at=None, resolution_warn_at=None,
+    )  # fmt: skip
+    ticket.refresh_from_db()
+    actions.do_change_ticket_status(ticket, status=TicketStatus.WAITING_SUBSCRIBER, acting_user=support)
+    ticket.refresh_from_db()
+    assert (ticket.resolution_due_at, ticket.resolution_paused_at) == (None, None)
+    assert sla.first_response_timer(ticket, now) is None and sla.resolution_timer(ticket, now) is None
