@@ -221,3 +221,30 @@ def test_the_demo_seeds_queues_with_supervisors_and_the_public_holidays_once(db,
     assert Queue.objects.count() == 2
     assert Holiday.objects.filter(date=dt.date(2026, 11, 4)).exists()
     assert Holiday.objects.count() == 2 * 14
+
+
+def test_the_list_with_timers_queues_and_assignees_costs_the_same_queries_for_3_or_12_tickets(
+    friday_ticket, support, line_one, client_of
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_of(support)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/staff/helpdesk/").status_code == 200
+        return len(captured)
+
+    for n in range(3):
+        ticket = friday_ticket(f"Заявка {n}")
+        routing.do_route_ticket(
+            ticket, routing.Routing(queue_id=line_one.pk, assignee_id=support.pk), acting_user=support
+        )
+    few = queries()
+    for n in range(3, 12):
+        ticket = friday_ticket(f"Заявка {n}")
+        routing.do_route_ticket(
+            ticket, routing.Routing(queue_id=line_one.pk, assignee_id=support.pk), acting_user=support
+        )
+    assert queries() == few
