@@ -177,3 +177,12 @@ def test_a_ticket_opened_before_sla_timers_keeps_none(customer, support, now):
     ticket.refresh_from_db()
     assert (ticket.resolution_due_at, ticket.resolution_paused_at) == (None, None)
     assert sla.first_response_timer(ticket, now) is None and sla.resolution_timer(ticket, now) is None
+
+
+def test_the_cards_panel_shows_the_clock_that_matters_now(opened_on_friday, support, client_of, customer):
+    ticket = opened_on_friday()
+    client = client_of(support)
+    with clock.travel_to(msk(2026, 12, 7, 15, 0)):
+        card = client.get(f"/staff/subscribers/{customer.pk}/").content.decode()
+    panel = card[card.index('id="panel-tickets"') :]
+    assert f'data-ticket="{ticket.number}"' in panel and 'data-sla="overdue"' in panel  # no first response yet
