@@ -14,22 +14,35 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 
 from abonent.core import audit, clock, events
+from abonent.core.deadlines import db_deadline, is_deadline
 
 from .models import FINISHED_STATUSES, SlaEvent, SlaEventKind, Ticket
 
 logger = logging.getLogger(__name__)
 BATCH = 500
+LOCK_WAIT_SECONDS = 5
+STATEMENT_SECONDS = 30
 
 
 def _once(ticket_id: int, kind: str, field: str, now: dt.datetime) -> bool:
     """Record ``kind`` for the ticket unless it already is; True when this call recorded it."""
     with transaction.atomic():
-        ticket = Ticket.objects.select_related("queue").filter(pk=ticket_id).first()
-        if ticket is None:
+        # A bounded wait: a ticket locked by a long action is skipped now and taken by the next sweep.
+        db_deadline(lock=LOCK_WAIT_SECONDS, statement=STATEMENT_SECONDS)
+        # Locked and read again: a reply or resolution that committed since the sweep chose it may have stopped
+        # the clock (the sweep's own filter was read before).
+        ticket = (
+            Ticket.objects.select_for_update(of=("self",))
+            .select_related("queue__supervisor")
+            .exclude(status__in=FINISHED_STATUSES)
+            .filter(pk=ticket_id)
+            .first()
+        )
+        if ticket is None or not _still_due(ticket, kind, now):
             return False
         recipient = ticket.queue.supervisor if ticket.queue_id and kind == SlaEventKind.ESCALATED else None
         try:
@@ -56,6 +69,29 @@ def _once(ticket_id: int, kind: str, field: str, now: dt.datetime) -> bool:
     return True
 
 
+def _still_due(ticket: Ticket, kind: str, now: dt.datetime) -> bool:
+    responding = ticket.first_response_at is None
+    resolving = ticket.resolution_paused_at is None
+    if kind == SlaEventKind.ESCALATED:
+        return bool(
+            (responding and ticket.first_response_warn_at and ticket.first_response_warn_at <= now)
+            or (resolving and ticket.resolution_warn_at and ticket.resolution_warn_at <= now)
+        )
+    if kind == SlaEventKind.FIRST_RESPONSE_BREACHED:
+        return bool(responding and ticket.first_response_due_at and ticket.first_response_due_at <= now)
+    return bool(resolving and ticket.resolution_due_at and ticket.resolution_due_at <= now)
+
+
+def _step(pk: int, kind: str, field: str, now: dt.datetime) -> int:
+    try:
+        return int(_once(pk, kind, field, now))
+    except OperationalError as exc:
+        if not is_deadline(exc):
+            raise
+        logger.warning("SLA sweep: ticket %s is locked, left for the next sweep (%s)", pk, kind)
+        return 0
+
+
 def _due(now: dt.datetime):
     """The open tickets whose first response is still awaited, and those whose resolution clock runs."""
     open_tickets = Ticket.objects.exclude(status__in=FINISHED_STATUSES)
@@ -76,13 +112,13 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     done = {"escalated": 0, "first_response_breached": 0, "resolution_breached": 0}
     warn = (awaiting_response & Q(first_response_warn_at__lte=now)) | (resolving & Q(resolution_warn_at__lte=now))
     for pk in _ids(open_tickets.filter(warn, escalated_at__isnull=True)):
-        done["escalated"] += _once(pk, SlaEventKind.ESCALATED, "escalated_at", now)
+        done["escalated"] += _step(pk, SlaEventKind.ESCALATED, "escalated_at", now)
     late_response = awaiting_response & Q(first_response_due_at__lte=now, first_response_breached_at__isnull=True)
     for pk in _ids(open_tickets.filter(late_response)):
-        done["first_response_breached"] += _once(
+        done["first_response_breached"] += _step(
             pk, SlaEventKind.FIRST_RESPONSE_BREACHED, "first_response_breached_at", now
         )
     late_resolution = resolving & Q(resolution_due_at__lte=now, resolution_breached_at__isnull=True)
     for pk in _ids(open_tickets.filter(late_resolution)):
-        done["resolution_breached"] += _once(pk, SlaEventKind.RESOLUTION_BREACHED, "resolution_breached_at", now)
+        done["resolution_breached"] += _step(pk, SlaEventKind.RESOLUTION_BREACHED, "resolution_breached_at", now)
     return done

@@ -150,3 +150,44 @@ def test_two_sweeps_at_the_same_moment_escalate_each_ticket_once(queued_ticket, 
     assert SlaEvent.objects.filter(kind=SlaEventKind.ESCALATED).count() == 15
     assert AuditEvent.objects.filter(action="ticket.sla_escalated").count() == 15
     assert all(_escalations(t) == (1, 1) for t in tickets)
+
+
+def test_a_ticket_answered_after_the_sweep_chose_it_is_not_escalated(queued_ticket, support):
+    ticket = queued_ticket()
+    with clock.travel_to(at(12, 29)):
+        actions.do_comment_ticket(ticket, text="Смотрим", acting_user=support)
+    # As if the sweep had read its list before the reply committed: the row, read again under lock, says no.
+    assert escalation._once(ticket.pk, SlaEventKind.ESCALATED, "escalated_at", at(12, 30)) is False
+    assert _escalations(ticket) == (0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_ticket_locked_by_a_long_action_is_left_for_the_next_sweep_not_waited_for(queued_ticket, monkeypatch, caplog):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks with a deadline need PostgreSQL")
+    from django.db import transaction
+
+    monkeypatch.setattr(escalation, "LOCK_WAIT_SECONDS", 0.2)
+    ticket = queued_ticket()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                Ticket.objects.select_for_update().get(pk=ticket.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert escalation.sweep(at(12, 30))["escalated"] == 0
+        assert "is locked, left for the next sweep" in caplog.text
+    finally:
+        release.set()
+        holder.join(10)
+    assert escalation.sweep(at(12, 31))["escalated"] == 1
+    assert _escalations(ticket) == (1, 1)
