@@ -238,3 +238,17 @@ def test_a_request_for_a_foreign_subscriber_from_the_portal_is_refused_and_logge
     # Naming oneself is no forgery: the request is opened, for the signed-in subscriber.
     assert client.post("/my/requests/", {**form, "subscriber": customer.pk}).status_code == 302
     assert list(Ticket.objects.values_list("subscriber_id", flat=True)) == [customer.pk]
+
+
+def test_a_portal_reply_with_a_file_above_the_limit_is_a_413_and_nothing_is_saved(
+    ticket, customer, small_limit, _attachments_dir
+):
+    comments = ticket.comments.count()
+    response = _portal(customer).post(
+        f"/my/requests/{ticket.pk}/",
+        {"text": "Вот лог", "attachment": SimpleUploadedFile("router.log", b"line\n" * 1000)},
+    )
+    assert response.status_code == 413
+    assert "router.log is larger than" in response.content.decode()
+    assert ticket.comments.count() == comments
+    assert not TicketAttachment.objects.exists() and _stored(_attachments_dir) == []
