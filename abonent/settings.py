@@ -332,6 +332,10 @@ ABONENT_LOGIN_LOCKOUT_SECONDS = _at_least_one("ABONENT_LOGIN_LOCKOUT_SECONDS", 1
 ABONENT_HELPDESK_TICKETS_PER_DAY = _at_least_one("ABONENT_HELPDESK_TICKETS_PER_DAY", 5)
 ABONENT_HELPDESK_COMMENTS_PER_DAY = _at_least_one("ABONENT_HELPDESK_COMMENTS_PER_DAY", 50)
 ABONENT_HELPDESK_REOPEN_DAYS = int(os.environ.get("ABONENT_HELPDESK_REOPEN_DAYS", 14))
+# Files sent with requests (docs/helpdesk-sla.md): the largest one taken, and the private directory they are kept in
+# (served only through the console's and the portal's checked views, never by the web server directly).
+ABONENT_HELPDESK_ATTACHMENT_MAX_BYTES = _at_least_one("ABONENT_HELPDESK_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+ABONENT_HELPDESK_ATTACHMENTS_DIR = Path(os.environ.get("ABONENT_HELPDESK_ATTACHMENTS_DIR", VAR_DIR / "attachments"))
 
 ABONENT_PORTAL_BRAND = os.environ.get("ABONENT_PORTAL_BRAND", "") or ABONENT_COMPANY_NAME
 ABONENT_PORTAL_SESSION_IDLE_SECONDS = _at_least_one("ABONENT_PORTAL_SESSION_IDLE_SECONDS", 24 * 3600)

@@ -28,12 +28,14 @@ from abonent.notifications.selectors import preference_of
 from abonent.staff.permissions import Perm, check_branch, check_perm
 from abonent.subscribers.models import Subscriber
 
-from . import rules
+from . import attachments as files
+from . import rules, sla
 from .models import (
     FINISHED_STATUSES,
     OPEN_STATUSES,
     CommentAuthor,
     Ticket,
+    TicketAttachment,
     TicketComment,
     TicketSource,
     TicketStatus,
@@ -76,13 +78,43 @@ def _lock(ticket: Ticket) -> Ticket:
     return Ticket.objects.select_for_update().get(pk=ticket.pk)
 
 
-def _apply_status(ticket: Ticket, status: str, now: dt.datetime) -> None:
+def _apply_status(ticket: Ticket, status: str, now: dt.datetime) -> list[str]:
+    """Move to ``status``; returns the fields changed (the SLA clock's too: helpdesk/sla.py)."""
     # ``closed_at`` is when the ticket was finished: kept from resolved to closed, cleared when it opens again.
     if status in FINISHED_STATUSES and ticket.closed_at is None:
         ticket.closed_at = now
     elif status in OPEN_STATUSES:
         ticket.closed_at = None
-    ticket.status = status
+    before, ticket.status = ticket.status, status
+    return ["status", "closed_at", *sla.on_status_change(ticket, before, status, now)]
+
+
+def _attach(ticket: Ticket, comment: TicketComment, checked: list, now: dt.datetime) -> list[int]:
+    """Store the checked files of ``comment``. A file written for a transaction that then rolls back is removed
+    again (``transaction.on_commit`` is never called for it; the ``except`` below is)."""
+    stored: list[str] = []
+    ids = []
+    try:
+        for upload in checked:
+            stored_name, digest = files.store(upload)
+            stored.append(stored_name)
+            ids.append(
+                TicketAttachment.objects.create(
+                    ticket=ticket,
+                    comment=comment,
+                    file_name=upload.name,
+                    stored_name=stored_name,
+                    content_type=upload.content_type,
+                    size_bytes=upload.size_bytes,
+                    sha256=digest,
+                    created_at=now,
+                ).pk
+            )
+    except BaseException:
+        for name in stored:
+            files.remove(name)
+        raise
+    return ids
 
 
 def ticket_label(number: int) -> str:
@@ -143,8 +175,11 @@ def _subscriber_writes(subscriber_id: int, now: dt.datetime) -> int:
 
 
 @transaction.atomic
-def do_open_ticket(subscriber: Subscriber, data: TicketData, *, source: str, acting_user) -> Ticket:
-    """A new ticket of ``subscriber`` whose first comment is ``data.text``. From the portal (``acting_user=None``):
+def do_open_ticket(
+    subscriber: Subscriber, data: TicketData, *, source: str, acting_user, uploads: list | None = None
+) -> Ticket:
+    """A new ticket of ``subscriber`` whose first comment is ``data.text``, with ``uploads`` (``attachments.Upload``)
+    on it; its SLA timers start (``sla.schedule``). From the portal (``acting_user=None``):
     at most ``rules.tickets_per_day()`` in any 24 hours (``too_many_tickets``), priority normal; the same request
     again within ``REPEAT_WINDOW`` returns the first."""
     by_subscriber = acting_user is None
@@ -153,6 +188,7 @@ def do_open_ticket(subscriber: Subscriber, data: TicketData, *, source: str, act
     if source not in TicketSource.values:
         raise ValidationError({"source": ValidationError(_("Unknown source."), code="source_invalid")})
     data = clean_ticket(data, by_subscriber=by_subscriber)
+    checked = files.check(uploads or [])
     _lock_subscriber(subscriber.pk)
     now = clock.now()
     if by_subscriber:
@@ -202,7 +238,8 @@ def do_open_ticket(subscriber: Subscriber, data: TicketData, *, source: str, act
         updated_at=now,
         public_updated_at=now,
     )
-    TicketComment.objects.create(
+    ticket.save(update_fields=sla.schedule(ticket))
+    comment = TicketComment.objects.create(
         ticket=ticket,
         author_kind=CommentAuthor.SUBSCRIBER if by_subscriber else CommentAuthor.STAFF,
         author=acting_user,
@@ -210,12 +247,16 @@ def do_open_ticket(subscriber: Subscriber, data: TicketData, *, source: str, act
         is_public=True,
         created_at=now,
     )
+    attached = _attach(ticket, comment, checked, now)
     audit.record(
         actor=acting_user,
         action="ticket.opened",
         obj=ticket,
         subscriber_id=subscriber.pk,
-        after=audit.snapshot(ticket, ["number", "category", "subject", "address", "priority", "source"]),
+        after={
+            **audit.snapshot(ticket, ["number", "category", "subject", "address", "priority", "source"]),
+            **({"attachments": attached} if attached else {}),
+        },
     )
     events.emit("ticket.created", ticket_id=ticket.pk, subscriber_id=subscriber.pk)
     return ticket
@@ -223,7 +264,13 @@ def do_open_ticket(subscriber: Subscriber, data: TicketData, *, source: str, act
 
 @transaction.atomic
 def do_comment_ticket(
-    ticket: Ticket, *, text: str, acting_user, is_public: bool = True, status: str | None = None
+    ticket: Ticket,
+    *,
+    text: str,
+    acting_user,
+    is_public: bool = True,
+    status: str | None = None,
+    uploads: list | None = None,
 ) -> TicketComment:
     """Add to the thread. Staff: a public reply (the subscriber is told) or an internal note, optionally moving the
     ticket to ``status`` in the same step (one message to the subscriber). The subscriber (``acting_user=None``):
@@ -241,6 +288,8 @@ def do_comment_ticket(
         if status is not None and status not in TicketStatus.values:
             raise ValidationError({"status": ValidationError(_("Unknown status."), code="status_invalid")})
     text = clean_text(text)
+    # Files are checked before anything is written: one too large or of a refused type saves nothing of the message.
+    checked = files.check(uploads or [])
     ticket = _lock(ticket)
     now = clock.now()
     before = ticket.status
@@ -276,6 +325,7 @@ def do_comment_ticket(
         is_public=is_public,
         created_at=now,
     )
+    attached = _attach(ticket, comment, checked, now)
     fields = ["updated_at"]
     ticket.updated_at = now
     if is_public or after != before:
@@ -284,10 +334,9 @@ def do_comment_ticket(
         fields.append("public_updated_at")
     if not by_subscriber and is_public and ticket.first_response_at is None:
         ticket.first_response_at = now
-        fields.append("first_response_at")
+        fields += ["first_response_at", *sla.on_first_response(ticket, now)]
     if after != before:
-        _apply_status(ticket, after, now)
-        fields += ["status", "closed_at"]
+        fields += _apply_status(ticket, after, now)
     ticket.save(update_fields=fields)
     changed = {"status": after} if after != before else {}
     audit.record(
@@ -296,7 +345,12 @@ def do_comment_ticket(
         obj=ticket,
         subscriber_id=ticket.subscriber_id,
         before={"status": before} if changed else {},
-        after={"comment": comment.pk, "is_public": is_public, **changed},
+        after={
+            "comment": comment.pk,
+            "is_public": is_public,
+            **changed,
+            **({"attachments": attached} if attached else {}),
+        },
     )
     if not by_subscriber and (is_public or changed):
         _tell_subscriber(ticket, key=f"ticket:{ticket.pk}:comment:{comment.pk}")
@@ -347,9 +401,9 @@ def do_change_ticket_status(ticket: Ticket, *, status: str, acting_user, reason:
                 "too_many_reopens",
             )
     before = ticket.status
-    _apply_status(ticket, status, now)
+    fields = _apply_status(ticket, status, now)
     ticket.updated_at = ticket.public_updated_at = now
-    ticket.save(update_fields=["status", "closed_at", "updated_at", "public_updated_at"])
+    ticket.save(update_fields=[*fields, "updated_at", "public_updated_at"])
     event = audit.record(
         actor=acting_user,
         action="ticket.status_changed",

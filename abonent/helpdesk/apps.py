@@ -8,4 +8,4 @@ class HelpdeskConfig(AppConfig):
     verbose_name = _("Helpdesk")
 
     def ready(self) -> None:
-        from . import panels  # noqa: F401
+        from . import panels, seeding, tasks  # noqa: F401

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from abonent.core import clock
 from abonent.staff.permissions import Perm, has_perm
 from abonent.subscribers.history import register_action_labels
 from abonent.subscribers.panels import Panel, register_panel
 
-from . import selectors
+from . import selectors, sla
+from .audit_labels import LABELS
 from .forms import TicketOpenForm
 
 RECENT = 10
@@ -17,8 +19,18 @@ RECENT = 10
 
 def tickets_context(request, subscriber, form=None, **_ignored) -> dict:
     can_write = has_perm(request.user, Perm.TICKET_MANAGE)
+    now = clock.now()
+    tickets = list(selectors.tickets_of(subscriber.pk)[:RECENT])
+    for ticket in tickets:
+        # The clock that matters now: the first response until there is one, then the resolution.
+        ticket.timer = (
+            sla.first_response_timer(ticket, now)
+            if ticket.first_response_at is None and ticket.is_open
+            else sla.resolution_timer(ticket, now)
+        )
     return {
-        "tickets": list(selectors.tickets_of(subscriber.pk)[:RECENT]),
+        "now": now,
+        "tickets": tickets,
         "open_count": selectors.open_count(subscriber.pk),
         "form": (form or TicketOpenForm(auto_id="ticket-%s")) if can_write else None,
         "can_write": can_write,
@@ -35,6 +47,7 @@ register_action_labels(
         "ticket.opened": _("Request opened"),
         "ticket.commented": _("Request: a message"),
         "ticket.status_changed": _("Request status changed"),
+        **LABELS,
     },
     fields={
         "number": _("number"),
@@ -44,5 +57,13 @@ register_action_labels(
         "source": _("source"),
         "comment": _("message"),
         "is_public": _("visible to the subscriber"),
+        "queue": _("queue"),
+        "assignee": _("assignee"),
+        "nas": _("NAS"),
+        "equipment": _("equipment"),
+        "attachments": _("files"),
+        "supervisor": _("supervisor"),
+        "first_response_due_at": _("first response due"),
+        "resolution_due_at": _("resolution due"),
     },
 )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_sla
 
 app_name = "helpdesk"
 urlpatterns = [
@@ -12,4 +12,7 @@ urlpatterns = [
     path("<int:pk>/reply/", views.ticket_reply, name="reply"),
     path("<int:pk>/status/", views.ticket_status, name="status"),
     path("subscribers/<int:pk>/open/", views.ticket_open, name="open"),
+    path("<int:pk>/route/", views_sla.ticket_route, name="route"),
+    path("attachments/<int:pk>/", views_sla.attachment_download, name="attachment"),
+    path("sla/", views_sla.sla_report, name="sla_report"),
 ]

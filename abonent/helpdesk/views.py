@@ -12,14 +12,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from abonent.core import clock
 from abonent.core.forms import apply_action_errors
 from abonent.core.listing import Column, Sorting, export_response, keyset_page, query_without
 from abonent.staff.permissions import Perm, has_perm, require_perm
 from abonent.subscribers.panels import render_panel
 from abonent.subscribers.selectors import get_subscriber
 
-from . import actions, rules, selectors
-from .forms import ReplyForm, StatusForm, TicketFilterForm, TicketOpenForm
+from . import actions, rules, selectors, sla
+from .attachments import Upload
+from .downloads import refusal_status
+from .forms import ReplyForm, RoutingForm, StatusForm, TicketFilterForm, TicketOpenForm
 from .models import TicketSource, TicketStatus
 from .panels import PANEL
 
@@ -42,6 +45,10 @@ def _listing(request):
         source=data.get("source") or "",
         query=data.get("q") or "",
         subscriber_id=subscriber.pk if subscriber else None,
+        queue_id=data["queue"].pk if data.get("queue") else None,
+        assignee=data.get("assignee") or "",
+        assignee_user_id=request.user.pk,
+        sla=data.get("sla") or "",
     )
     sort, order = TICKET_SORTING.choose(request.GET.get("sort"))
     return form, subscriber, filters, sort, order
@@ -54,10 +61,15 @@ def ticket_list(request):
     page = keyset_page(
         selectors.filtered_tickets(request.user, filters), ordering=order, cursor=request.GET.get("cursor"), size=PAGE
     )
+    now = clock.now()
+    for ticket in page:
+        ticket.timers = (sla.first_response_timer(ticket, now), sla.resolution_timer(ticket, now))
     context = {
         "form": form,
         "subscriber": subscriber,
         "page": page,
+        "now": now,
+        "alerts": selectors.alerts_for(request.user),
         "counts": [(value, label, counts.get(value, 0)) for value, label in TicketStatus.choices],
         "sort": sort,
         "query_string": query_without(request.GET, "cursor", "format"),
@@ -79,6 +91,12 @@ TICKET_COLUMNS = [
     Column(gettext_lazy("First response"), lambda t: t.first_response_at),
     Column(gettext_lazy("Updated"), lambda t: t.updated_at),
     Column(gettext_lazy("Closed"), lambda t: t.closed_at),
+    # Issue 18's columns after the earlier ones, so that a sheet built on the old order keeps reading.
+    Column(gettext_lazy("Queue"), lambda t: t.queue.name if t.queue_id else ""),
+    Column(gettext_lazy("Assignee"), lambda t: t.assignee.get_username() if t.assignee_id else ""),
+    Column(gettext_lazy("First response due"), lambda t: t.first_response_due_at),
+    Column(gettext_lazy("Resolution due"), lambda t: t.resolution_due_at),
+    Column(gettext_lazy("Escalated"), lambda t: t.escalated_at),
 ]
 
 
@@ -90,11 +108,35 @@ def ticket_export(request):
     return export_response(request.GET.get("format", ""), "requests", TICKET_COLUMNS, rows)
 
 
-def _ticket_page(request, ticket, *, reply_form=None, status_form=None, status: int = 200):
+def _ticket_page(request, ticket, *, reply_form=None, status_form=None, routing_form=None, status: int = 200):
     can_manage = has_perm(request.user, Perm.TICKET_MANAGE)
+    now = clock.now()
+    comments = selectors.thread(ticket, public_only=False)
+    files = selectors.attachments_of(ticket, public_only=False)
+    for comment in comments:
+        comment.files = files.get(comment.pk, [])
     context = {
         "ticket": ticket,
-        "comments": selectors.thread(ticket, public_only=False),
+        "now": now,
+        "first_response_timer": sla.first_response_timer(ticket, now),
+        "resolution_timer": sla.resolution_timer(ticket, now),
+        "routing_form": (
+            routing_form
+            or RoutingForm(
+                ticket=ticket,
+                auto_id="routing-%s",
+                initial={
+                    "queue": ticket.queue_id,
+                    "assignee": ticket.assignee_id,
+                    "priority": ticket.priority,
+                    "nas": ticket.nas_id,
+                    "equipment": ticket.equipment_id or "",
+                },
+            )
+        )
+        if can_manage
+        else None,
+        "comments": comments,
         "can_manage": can_manage,
         "reply_form": (reply_form or ReplyForm(auto_id="reply-%s")) if can_manage else None,
         "status_form": (status_form or StatusForm(initial={"status": ticket.status}, auto_id="status-%s"))
@@ -114,9 +156,10 @@ def ticket_detail(request, pk: int):
 @require_perm(Perm.TICKET_MANAGE)
 def ticket_reply(request, pk: int):
     ticket = selectors.get_ticket(request.user, pk)
-    form = ReplyForm(request.POST, auto_id="reply-%s")
+    form = ReplyForm(request.POST, request.FILES, auto_id="reply-%s")
     if form.is_valid():
         data = form.cleaned_data
+        upload = data.get("attachment")
         try:
             actions.do_comment_ticket(
                 ticket,
@@ -124,13 +167,15 @@ def ticket_reply(request, pk: int):
                 is_public=data["visibility"] == "public",
                 status=data["status"] or None,
                 acting_user=request.user,
+                uploads=[Upload(name=upload.name, file=upload, size=upload.size)] if upload else [],
             )
         except ValidationError as exc:
             apply_action_errors(form, exc)
+            form.mark_invalid()
         else:
             messages.success(request, _("Reply sent.") if data["visibility"] == "public" else _("Internal note added."))
             return redirect("helpdesk:ticket", pk=ticket.pk)
-    return _ticket_page(request, ticket, reply_form=form, status=422)
+    return _ticket_page(request, ticket, reply_form=form, status=refusal_status(form))
 
 
 @require_POST

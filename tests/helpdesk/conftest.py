@@ -61,3 +61,10 @@ def client_of():
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _attachments_dir(settings, tmp_path):
+    # Each test its own private directory, so that "nothing was stored" can be seen on disk.
+    settings.ABONENT_HELPDESK_ATTACHMENTS_DIR = tmp_path / "attachments"
+    return settings.ABONENT_HELPDESK_ATTACHMENTS_DIR

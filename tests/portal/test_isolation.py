@@ -10,6 +10,7 @@ cannot be forgotten, only classified.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 import typing
 import uuid
@@ -26,7 +27,8 @@ from abonent.catalog.models import Turbo
 from abonent.core import clock
 from abonent.core.models import AuditEvent
 from abonent.documents.models import Document
-from abonent.helpdesk.actions import do_open_ticket
+from abonent.helpdesk.actions import do_comment_ticket, do_open_ticket
+from abonent.helpdesk.attachments import Upload
 from abonent.helpdesk.models import Ticket
 from abonent.helpdesk.validation import TicketData
 from abonent.notifications.models import TelegramChat
@@ -56,6 +58,7 @@ PARAMETERS = {
     "session_id": "session",
     "ref": "ref",
     "document_id": "document",
+    "attachment_pk": "attachment",
 }
 PK_BY_ROUTE = {"request": "ticket", "profile_telegram": "chat", "end_session": "session", "pay_document": "document"}
 # Fields of a JSON body or a query that name an object of the subscriber's.
@@ -94,8 +97,9 @@ NOT_WRITTEN_TABLES = {"portal_loginattempt"}
 
 
 @pytest.fixture
-def theirs(stranger, portal_plans, admin):
+def theirs(stranger, portal_plans, admin, settings, tmp_path):
     """One object of every kind the portal takes by id, all the stranger's."""
+    settings.ABONENT_HELPDESK_ATTACHMENTS_DIR = tmp_path / "attachments"
     turbo = Turbo.objects.create(
         code="t2", name="Турбо", download_kbps=200_000, upload_kbps=200_000, hours=24, price="50"
     )
@@ -116,6 +120,9 @@ def theirs(stranger, portal_plans, admin):
         stranger, TicketData(category="no_connection", subject="Нет связи", text="Не работает"), source="portal",
         acting_user=None,
     )  # fmt: skip
+    attachment = do_comment_ticket(
+        ticket, text="Фото", acting_user=None, uploads=[Upload("photo.pdf", io.BytesIO(b"%PDF-1.7\n%%EOF\n"))]
+    ).attachments.get()
     chat = TelegramChat.objects.create(subscriber=stranger, chat_id=777, linked_at=clock.now())
     session, _secret = open_session(stranger, kind=SessionKind.WEB)
     billing.do_take_promised_payment(stranger, acting_user=None, amount="100.00")
@@ -137,6 +144,7 @@ def theirs(stranger, portal_plans, admin):
         "chat": chat.pk,
         "session": session.pk,
         "document": document.pk,
+        "attachment": attachment.pk,
     }
 
 

@@ -36,6 +36,13 @@ class RequestForm(PortalForm):
         widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
     )
 
+    attachment = forms.FileField(
+        label=_("A photo or a file"),
+        required=False,
+        max_length=500,
+        help_text=_("Optional: a screenshot, a photo of the router, a PDF or a text file."),
+    )
+
     def clean(self):
         data = super().clean()
         # The action refuses it too; said here as well, so that every missing field is shown at once.
@@ -48,3 +55,4 @@ class ReplyForm(PortalForm):
     text = forms.CharField(
         label=_("Your message"), max_length=rules.TEXT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 4})
     )
+    attachment = forms.FileField(label=_("A photo or a file"), required=False, max_length=500)
