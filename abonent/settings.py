@@ -113,6 +113,8 @@ INSTALLED_APPS = [
     "abonent.notifications",
     "abonent.dunning",
     "abonent.helpdesk",
+    # Field work and the warehouse (issue 18): jobs from helpdesk requests, devices installed through subscribers.
+    "abonent.fieldwork",
     "abonent.vouchers",
     "abonent.bonuses",
     "abonent.documents",
