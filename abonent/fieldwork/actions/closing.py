@@ -122,7 +122,7 @@ def do_close_job(
     # The request is answered by the visit: resolved by the installer when they handle requests (engineers do);
     # otherwise it stays for the support desk, whose list shows it with the job done.
     if job.ticket is not None and job.ticket.is_open and has_perm(acting_user, Perm.TICKET_MANAGE):
-        do_change_ticket_status(job.ticket, status=TicketStatus.RESOLVED, acting_user=acting_user)
+        job.ticket = do_change_ticket_status(job.ticket, status=TicketStatus.RESOLVED, acting_user=acting_user)
     audit.record(
         actor=acting_user,
         action="job.closed",
