@@ -73,3 +73,47 @@ def my_day(installer, day: dt.date):
         .prefetch_related("checklist")
         .order_by("starts_at", "id")
     )
+
+
+def installer_roles() -> list[str]:
+    """The roles whose people work jobs: those granted ``job.work``, but the administrator's (who holds every
+    permission and is not sent up a ladder)."""
+    from abonent.staff.permissions import ROLE_PERMISSIONS, Role
+
+    return [role for role, perms in ROLE_PERMISSIONS.items() if Perm.JOB_WORK in perms and role != Role.ADMIN]
+
+
+def installers():
+    from abonent.staff.models import StaffUser
+
+    return StaffUser.objects.filter(is_active=True, is_service_account=False, role__in=installer_roles()).order_by(
+        "full_name", "username"
+    )
+
+
+def available_device(serial: str) -> StockDevice | None:
+    """The device on the shelf (received or returned) with ``serial``; ``None`` when there is none or several
+    models share the serial (the warehouse page tells them apart)."""
+    found = list(
+        StockDevice.objects.filter(
+            serial_number=serial.strip(), state__in=[DeviceState.RECEIVED, DeviceState.RETURNED]
+        )[:2]
+    )
+    return found[0] if len(found) == 1 else None
+
+
+def ticket_by_number(user, number: int):
+    """A request by its number as ``user`` may see it (another branch's: not found), for booking a job."""
+    from django.core.exceptions import ValidationError
+    from django.utils.translation import gettext as _
+
+    from abonent.helpdesk.models import Ticket
+
+    ticket = (
+        scope_to_branches(Ticket.objects.select_related("subscriber"), user, "subscriber__branch")
+        .filter(number=number)
+        .first()
+    )
+    if ticket is None:
+        raise ValidationError({"ticket": ValidationError(_("No request with this number."), code="ticket_not_found")})
+    return ticket

@@ -137,7 +137,7 @@ def test_a_device_is_issued_only_to_an_installer(receive, storekeeper, make_staf
 def test_counts_per_model_and_state_in_one_query(receive, storekeeper, installer):
     router = actions.do_create_device_model(vendor="TP-Link", name="Archer C6", kind="router", acting_user=storekeeper)
     actions.do_create_device_model(vendor="Eltex", name="MES2324", kind="switch", acting_user=storekeeper)
-    a, b, c = receive("A1", "A2", "A3")
+    a, b, _c = receive("A1", "A2", "A3")
     receive("R1", model=router)
     actions.do_issue_device(a, installer=installer, acting_user=storekeeper)
     actions.do_write_off_device(b, reason="dead on arrival", acting_user=storekeeper)

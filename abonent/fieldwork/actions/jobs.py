@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 from abonent.core import audit, clock
 from abonent.helpdesk.models import Ticket, TicketCategory
 from abonent.staff.permissions import Perm, check_branch, check_perm
-from abonent.subscribers.models import AddressKind, ContactKind, Subscriber
+from abonent.subscribers.actions import clean_profile
+from abonent.subscribers.models import AddressKind, ContactKind, Subscriber, SubscriberKind
 from abonent.subscribers.validators import normalize_phone
 
 from ..models import (
@@ -152,6 +153,14 @@ def _clean_prospect(data: ProspectData) -> dict:
         values["contact_phone"] = normalize_phone(data.phone)
     except ValidationError as exc:
         errors["phone"] = exc
+    # The names as the subscriber will be created with them when the job is done: refused now, not at the door.
+    try:
+        clean_profile(
+            {"kind": SubscriberKind.INDIVIDUAL, **{k: values[k] for k in ("last_name", "first_name", "middle_name")}}
+        )
+    except ValidationError as exc:
+        for name, field_errors in exc.error_dict.items():
+            errors.setdefault(name, field_errors)
     if errors:
         raise ValidationError(errors)
     return values
