@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from abonent.core import clock
@@ -111,7 +112,10 @@ def receive(request):
         except ValidationError as exc:
             apply_action_errors(form, exc)
         else:
-            messages.success(request, _("Received %(count)s devices.") % {"count": len(devices)})
+            count = len(devices)
+            messages.success(
+                request, ngettext("Received %(count)s device.", "Received %(count)s devices.", count) % {"count": count}
+            )
             return redirect("fieldwork:stock")
     return _stock_page(request, receive_form=form, status=422)
 
