@@ -27,7 +27,8 @@ FIRST_MONTH = dt.date(2024, 1, 1)
 NOW = dt.datetime(2026, 12, 16, 12, 0, tzinfo=dt.UTC)
 # Pinned: the card of a subscriber with a plan, payments, sessions, notes and audit rows (the panels, the header,
 # the session and the staff user). It does not depend on how long the history is.
-CARD_QUERIES = 47
+# +1 for field work's "Visits" panel (its jobs, one query).
+CARD_QUERIES = 48
 
 
 def month_start(months: int) -> dt.date:
