@@ -55,7 +55,7 @@ class CancelForm(ConsoleForm):
 class JobForm(ConsoleForm):
     """A job for a request (its number) or, without one, for a prospect (the person, address and plan)."""
 
-    ticket = forms.IntegerField(label=_("Request number"), required=False, min_value=1)
+    ticket = forms.IntegerField(label=_("Request number"), required=False, min_value=1, max_value=2**62)
     installer = forms.ModelChoiceField(label=_("Installer"), queryset=selectors.installers())
     day = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
     starts_at = forms.TimeField(label=_("From"), widget=forms.TimeInput(attrs={"type": "time"}))

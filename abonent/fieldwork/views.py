@@ -184,7 +184,7 @@ def _day(request) -> dt.date:
 def jobs(request):
     day = _day(request)
     installer_id = request.GET.get("installer", "")
-    installer_id = int(installer_id) if installer_id.isdigit() else None
+    installer_id = int(installer_id) if installer_id.isdigit() and len(installer_id) < 18 else None
     context = {
         "day": day,
         "previous": day - dt.timedelta(days=1),
@@ -200,7 +200,7 @@ def jobs(request):
 def job_create(request):
     ticket_pk = request.GET.get("ticket", "")
     initial = {"day": clock.today()}
-    if ticket_pk.isdigit():
+    if ticket_pk.isdigit() and len(ticket_pk) < 18:
         initial["ticket"] = get_ticket(request.user, int(ticket_pk)).number
     form = JobForm(request.POST or None, initial=initial, auto_id="job-%s")
     status = 200

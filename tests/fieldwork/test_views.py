@@ -174,3 +174,50 @@ def test_device_and_job_pages_render(book, receive, storekeeper, installer, clie
     assert "A device that is “Issued to an installer” cannot become “Written off”." in wrong.content.decode()
     ont.refresh_from_db()
     assert ont.state == "issued"
+
+
+def test_the_installed_device_and_the_visit_show_on_the_subscribers_card(
+    book, receive, storekeeper, installer, customer, admin, client_of
+):
+    job = book()
+    (ont,) = receive("ZTEG0001")
+    actions.do_issue_device(ont, installer=installer, acting_user=storekeeper, job=job)
+    actions.do_close_job(job, acting_user=installer, serials=["ZTEG0001"], result="ONT replaced")
+
+    card = client_of(admin).get(f"/staff/subscribers/{customer.pk}/").content.decode()
+
+    assert "ZTEG0001" in card
+    assert f'data-job="{job.pk}"' in card
+
+
+def test_garbage_in_the_close_form_is_ignored_or_refused_never_a_500(book, installer, client_of, dispatcher):
+    actions.do_set_checklist_template("repair", text="Check the cable\nReboot the ONT", acting_user=dispatcher)
+    job = book()
+    item = job.checklist.first()
+    response = client_of(installer).post(
+        f"/staff/fieldwork/jobs/{job.pk}/close/",
+        {"item": ["abc", "-1", "99999999999999999999", str(item.pk)], "result": "x" * 5000},
+    )
+    assert response.status_code == 422
+    assert "The note is too long." in response.content.decode()
+    job.refresh_from_db()
+    assert job.status == "scheduled"
+
+    closed = client_of(installer).post(
+        f"/staff/fieldwork/jobs/{job.pk}/close/", {"item": ["abc", "-1", "99999999999999999999", str(item.pk)]}
+    )
+    assert closed.status_code == 302
+    assert list(job.checklist.values_list("done", flat=True)) == [True, False]
+
+
+def test_absurd_numbers_in_the_dispatchers_forms_are_a_4xx(dispatcher, installer, client_of):
+    client = client_of(dispatcher)
+    huge = "9" * 25
+    assert client.get(f"/staff/fieldwork/jobs/?installer={huge}").status_code == 200
+    assert client.get(f"/staff/fieldwork/jobs/new/?ticket={huge}").status_code == 200
+    response = client.post(
+        "/staff/fieldwork/jobs/new/",
+        {"ticket": huge, "installer": installer.pk, "day": "2026-12-07", "starts_at": "10:00", "ends_at": "11:00"},
+    )
+    assert response.status_code == 422
+    assert not Job.objects.exists()

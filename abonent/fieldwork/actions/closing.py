@@ -110,8 +110,10 @@ def do_close_job(
     subscriber = job.subscriber
     for device in devices:
         install_device(device, subscriber, installer=installer, job=job)
-    ids = [int(i) for i in done_item_ids if str(i).isdigit()]
-    JobChecklistItem.objects.filter(job=job, pk__in=ids).update(done=True)
+    # Only this job's items; anything else a form may send (another job's id, garbage) is ignored.
+    own = set(JobChecklistItem.objects.filter(job=job).values_list("pk", flat=True))
+    ids = sorted({int(i) for i in done_item_ids if str(i).isdigit() and int(i) in own})
+    JobChecklistItem.objects.filter(pk__in=ids).update(done=True)
     subscribers.do_add_connection_event(
         subscriber,
         kind=ConnectionEventKind.CONNECTED if job.kind == JobKind.CONNECTION else ConnectionEventKind.VISIT,
@@ -131,7 +133,7 @@ def do_close_job(
         after={
             "result": result,
             "serials": [d.serial_number for d in devices],
-            "done_items": sorted(ids),
+            "done_items": ids,
             "subscriber_created": created,
         },
     )
