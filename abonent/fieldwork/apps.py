@@ -8,4 +8,4 @@ class FieldworkConfig(AppConfig):
     verbose_name = _("Field work")
 
     def ready(self):
-        from . import audit_labels, panels  # noqa: F401
+        from . import audit_labels, panels, seeding  # noqa: F401
