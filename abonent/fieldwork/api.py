@@ -25,7 +25,7 @@ WRITE_ERRORS = {400: ErrorOut, 409: ErrorOut, **ERRORS, 503: ErrorOut}
 MAX_ID = 2**63 - 1
 
 
-class ChecklistItemOut(Schema):
+class JobChecklistItemOut(Schema):
     id: int
     text: str
     done: bool
@@ -45,10 +45,10 @@ class JobOut(Schema):
     ticket_number: int | None
     note: str
     result: str
-    checklist: list[ChecklistItemOut]
+    checklist: list[JobChecklistItemOut]
 
 
-class DeviceOut(Schema):
+class StockDeviceOut(Schema):
     id: int
     serial_number: str
     mac_address: str | None
@@ -57,17 +57,17 @@ class DeviceOut(Schema):
     job_id: int | None = Field(description="The job it was issued for, if any")
 
 
-class DayParams(Schema):
+class JobDayParams(Schema):
     day: dt.date | None = Field(None, description="Default: today")
 
 
-class CloseIn(Schema):
+class JobCloseIn(Schema):
     done_item_ids: list[int] = Field(default_factory=list, max_length=100)
     serials: list[str] = Field(default_factory=list, max_length=20, description="Devices issued to you, installed")
     result: str = Field("", max_length=4000)
 
 
-class ModelCountOut(Schema):
+class StockModelCountOut(Schema):
     model_id: int
     vendor: str
     name: str
@@ -101,12 +101,12 @@ def _job_out(job: Job) -> dict:
 
 
 @router.get("/fieldwork/my-day", response={200: list[JobOut], **ERRORS}, summary="Your jobs of a day, in slot order")
-def my_day(request, params: Query[DayParams]):
+def my_day(request, params: Query[JobDayParams]):
     check_perm(request.user, Perm.JOB_WORK)
     return [_job_out(job) for job in selectors.my_day(request.user, params.day or clock.today())]
 
 
-@router.get("/fieldwork/my-devices", response={200: list[DeviceOut], **ERRORS}, summary="Devices issued to you")
+@router.get("/fieldwork/my-devices", response={200: list[StockDeviceOut], **ERRORS}, summary="Devices issued to you")
 def my_devices(request):
     check_perm(request.user, Perm.JOB_WORK)
     return [
@@ -135,7 +135,7 @@ def _may_close(request, job_id: int, **_kwargs) -> Job:
     summary="Close a job as done: ticked items, the serials installed, a note",
 )
 @idempotent(200, access=_may_close, required=True)
-def close_job(request, job_id: int, payload: CloseIn):
+def close_job(request, job_id: int, payload: JobCloseIn):
     job = actions.do_close_job(
         _may_close(request, job_id),
         done_item_ids=payload.done_item_ids,
@@ -147,7 +147,7 @@ def close_job(request, job_id: int, payload: CloseIn):
 
 
 @router.get(
-    "/fieldwork/stock/counts", response={200: list[ModelCountOut], **ERRORS}, summary="Devices per model and state"
+    "/fieldwork/stock/counts", response={200: list[StockModelCountOut], **ERRORS}, summary="Devices per model and state"
 )
 def stock_counts(request):
     check_perm(request.user, Perm.STOCK_MANAGE)
