@@ -48,6 +48,13 @@ class JobIssueForm(ConsoleForm):
     serial = forms.CharField(label=_("Serial number"), max_length=100)
 
 
+class RescheduleForm(ConsoleForm):
+    installer = forms.ModelChoiceField(label=_("Installer"), queryset=selectors.installers())
+    day = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    starts_at = forms.TimeField(label=_("From"), widget=forms.TimeInput(attrs={"type": "time"}))
+    ends_at = forms.TimeField(label=_("To"), widget=forms.TimeInput(attrs={"type": "time"}))
+
+
 class CancelForm(ConsoleForm):
     reason = forms.CharField(label=_("Reason"), max_length=255)
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("jobs/checklists/", views.checklists, name="checklists"),
     path("jobs/<int:pk>/", views.job, name="job"),
     path("jobs/<int:pk>/issue/", views.job_issue, name="job_issue"),
+    path("jobs/<int:pk>/reschedule/", views.job_reschedule, name="job_reschedule"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:pk>/close/", views.job_close, name="job_close"),
     path("my-day/", views.my_day, name="my_day"),

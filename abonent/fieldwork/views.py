@@ -32,6 +32,7 @@ from .forms import (
     JobForm,
     JobIssueForm,
     ReceiveForm,
+    RescheduleForm,
     WriteOffForm,
 )
 from .models import ChecklistTemplateItem, DeviceState, JobKind, StockDevice
@@ -247,8 +248,10 @@ def job_create(request):
     return render(request, "fieldwork/job_form.html", {"form": form}, status=status)
 
 
-def _job_page(request, job, *, issue_form=None, cancel_form=None, status=200):
+def _job_page(request, job, *, issue_form=None, cancel_form=None, reschedule_form=None, status=200):
+    slot = {"installer": job.installer_id, "day": job.day, "starts_at": job.starts_at, "ends_at": job.ends_at}
     context = {
+        "reschedule_form": reschedule_form or RescheduleForm(initial=slot, auto_id="reschedule-%s"),
         "job": job,
         "checklist": job.checklist.all(),
         "devices": job.devices.select_related("device_model").order_by("serial_number"),
@@ -282,6 +285,28 @@ def job_issue(request, pk: int):
                 messages.success(request, _("Device %(serial)s issued.") % {"serial": device.serial_number})
                 return redirect("fieldwork:job", pk=job.pk)
     return _job_page(request, job, issue_form=form, status=422)
+
+
+@require_POST
+@require_perm(Perm.JOB_MANAGE)
+def job_reschedule(request, pk: int):
+    job = selectors.get_job(request.user, pk)
+    form = RescheduleForm(request.POST, auto_id="reschedule-%s")
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            actions.do_reschedule_job(
+                job,
+                installer=data["installer"],
+                slot=actions.Slot(day=data["day"], starts_at=data["starts_at"], ends_at=data["ends_at"]),
+                acting_user=request.user,
+            )
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            messages.success(request, _("Job rescheduled."))
+            return redirect("fieldwork:job", pk=job.pk)
+    return _job_page(request, job, reschedule_form=form, status=422)
 
 
 @require_POST

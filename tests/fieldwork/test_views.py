@@ -221,3 +221,19 @@ def test_absurd_numbers_in_the_dispatchers_forms_are_a_4xx(dispatcher, installer
     )
     assert response.status_code == 422
     assert not Job.objects.exists()
+
+
+def test_rescheduling_onto_a_busy_slot_is_refused_and_a_free_one_taken(book, other_installer, dispatcher, client_of):
+    job = book("10:00", "11:00")
+    book("12:00", "13:00")
+    client = client_of(dispatcher)
+    form = {"installer": job.installer_id, "day": TODAY.isoformat(), "starts_at": "12:30", "ends_at": "13:30"}
+
+    busy = client.post(f"/staff/fieldwork/jobs/{job.pk}/reschedule/", form)
+    moved = client.post(f"/staff/fieldwork/jobs/{job.pk}/reschedule/", {**form, "installer": other_installer.pk})
+
+    assert busy.status_code == 422
+    assert "The installer is busy from 12:00 to 13:00" in busy.content.decode()
+    assert moved.status_code == 302
+    job.refresh_from_db()
+    assert (job.installer, job.starts_at.isoformat()) == (other_installer, "12:30:00")
