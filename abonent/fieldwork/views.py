@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from abonent.core import clock
 from abonent.core.forms import apply_action_errors
 from abonent.helpdesk.selectors import get_ticket
-from abonent.staff.permissions import Perm, has_perm, require_perm
+from abonent.staff.permissions import Perm, allowed_branch_ids, has_perm, require_perm
 
 from . import actions, selectors
 from .actions.common import check_any
@@ -38,6 +38,15 @@ from .forms import (
 from .models import ChecklistTemplateItem, DeviceState, JobKind, StockDevice
 
 DEVICES_SHOWN = 200
+
+
+def _hide_other_branches(user, rows, attr: str = "subscriber") -> None:
+    """The stock is shared, but a branch-limited user must not learn another branch's subscriber from it: such a
+    row's subscriber is hidden (``shown_subscriber`` is None; the state still says "installed")."""
+    ids = allowed_branch_ids(user)
+    for row in rows:
+        subscriber = getattr(row, attr)
+        row.shown_subscriber = subscriber if subscriber and (ids is None or subscriber.branch_id in ids) else None
 
 
 def require_any(*perms: Perm):
@@ -68,11 +77,13 @@ def _stock_page(request, *, receive_form=None, model_form=None, status=200):
     devices = selectors.devices(
         state=data.get("state") or "", model_id=model.pk if model else None, query=data.get("q") or ""
     )
+    shown_devices = list(devices[: DEVICES_SHOWN + 1])
+    _hide_other_branches(request.user, shown_devices)
     context = {
         "states": DeviceState.choices,
         "counts": selectors.stock_counts(),
         "filters": filters,
-        "devices": list(devices[: DEVICES_SHOWN + 1]),
+        "devices": shown_devices,
         "shown": DEVICES_SHOWN,
         "receive_form": receive_form or ReceiveForm(auto_id="receive-%s"),
         "model_form": model_form or DeviceModelForm(auto_id="model-%s"),
@@ -122,9 +133,11 @@ def receive(request):
 
 
 def _device_page(request, device, *, issue_form=None, write_off_form=None, status=200):
+    moves = list(device.moves.select_related("installer", "subscriber", "actor").order_by("-created_at", "-id"))
+    _hide_other_branches(request.user, [device, *moves])
     context = {
         "device": device,
-        "moves": device.moves.select_related("installer", "subscriber", "actor", "job").order_by("-created_at", "-id"),
+        "moves": moves,
         "issue_form": issue_form or IssueForm(auto_id="issue-%s"),
         "write_off_form": write_off_form or WriteOffForm(auto_id="writeoff-%s"),
         "can_issue": DeviceState.ISSUED in actions.TRANSITIONS[device.state],

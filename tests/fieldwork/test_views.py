@@ -237,3 +237,22 @@ def test_rescheduling_onto_a_busy_slot_is_refused_and_a_free_one_taken(book, oth
     assert moved.status_code == 302
     job.refresh_from_db()
     assert (job.installer, job.starts_at.isoformat()) == (other_installer, "12:30:00")
+
+
+def test_the_shared_stock_does_not_show_another_branchs_subscriber(
+    book, receive, storekeeper, installer, customer, make_staff, other_branch, client_of
+):
+    job = book()
+    (ont,) = receive("ZTEG0001")
+    actions.do_issue_device(ont, installer=installer, acting_user=storekeeper, job=job)
+    actions.do_close_job(job, acting_user=installer, serials=["ZTEG0001"])
+    klin_storekeeper = client_of(make_staff(Role.ENGINEER, username="klin-store", branches=[other_branch]))
+
+    listing = klin_storekeeper.get("/staff/fieldwork/stock/").content.decode()
+    device_page = klin_storekeeper.get(f"/staff/fieldwork/stock/devices/{ont.pk}/").content.decode()
+    own = client_of(storekeeper).get(f"/staff/fieldwork/stock/devices/{ont.pk}/").content.decode()
+
+    assert 'data-serial="ZTEG0001"' in listing
+    assert customer.account_number not in listing
+    assert customer.account_number not in device_page
+    assert customer.account_number in own
