@@ -64,6 +64,9 @@ class JobDayParams(Schema):
 class JobCloseIn(Schema):
     done_item_ids: list[int] = Field(default_factory=list, max_length=100)
     serials: list[str] = Field(default_factory=list, max_length=20, description="Devices issued to you, installed")
+    removed_serials: list[str] = Field(
+        default_factory=list, max_length=20, description="The stock's devices taken away from the subscriber"
+    )
     result: str = Field("", max_length=4000)
 
 
@@ -140,6 +143,7 @@ def close_job(request, job_id: int, payload: JobCloseIn):
         _may_close(request, job_id),
         done_item_ids=payload.done_item_ids,
         serials=payload.serials,
+        removed_serials=payload.removed_serials,
         result=payload.result,
         acting_user=request.user,
     )

@@ -22,6 +22,7 @@ FIELDS = {
     "installer_id": _("installer"),
     "job": _("job"),
     "serials": _("serial numbers"),
+    "removed": _("taken away"),
     "done_items": _("done items"),
     "subscriber_created": _("subscriber created"),
     "result": _("result"),

@@ -44,6 +44,20 @@ def issued_to(installer):
     return StockDevice.objects.filter(state=DeviceState.ISSUED, holder=installer).select_related("device_model")
 
 
+def installed_at(subscriber_ids: list[int]) -> dict[int, list[StockDevice]]:
+    """The stock's devices installed at each of ``subscriber_ids`` (one query), for a repair that replaces one."""
+    found: dict[int, list[StockDevice]] = {}
+    if not subscriber_ids:
+        return found
+    for device in (
+        StockDevice.objects.filter(state=DeviceState.INSTALLED, subscriber_id__in=set(subscriber_ids))
+        .select_related("device_model")
+        .order_by("serial_number")
+    ):
+        found.setdefault(device.subscriber_id, []).append(device)
+    return found
+
+
 def visible_jobs(user):
     """The jobs ``user`` may see: a dispatcher's (``job.manage``) within their branches; an installer's own."""
     qs = Job.objects.select_related("installer", "subscriber", "ticket", "branch")

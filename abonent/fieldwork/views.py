@@ -349,6 +349,7 @@ def job_close(request, pk: int):
             done_item_ids=request.POST.getlist("item"),
             result=request.POST.get("result", ""),
             serials=request.POST.getlist("serial")[:50],
+            removed_serials=request.POST.getlist("removed")[:50],
             acting_user=request.user,
         )
     except ValidationError as exc:
@@ -361,6 +362,9 @@ def job_close(request, pk: int):
 
 def _my_day_page(request, day, *, failed=None, status=200):
     jobs = list(selectors.my_day(request.user, day))
+    installed = selectors.installed_at([job.subscriber_id for job in jobs if job.subscriber_id and job.is_open])
+    for job in jobs:
+        job.installed_devices = installed.get(job.subscriber_id, [])
     context = {
         "day": day,
         "today": clock.today(),

@@ -258,3 +258,47 @@ def test_issued_devices_for_a_job_go_to_its_installer(book, receive, storekeeper
     with pytest.raises(ValidationError, match="to its installer"):
         actions.do_issue_device(ont, installer=other_installer, acting_user=storekeeper, job=job)
     assert StockDevice.objects.get().state == DeviceState.RECEIVED
+
+
+def test_a_repair_swaps_the_ont_the_old_one_back_to_stock(book, receive, storekeeper, installer, customer):
+    first_visit = book("09:00", "10:00")
+    old, new = receive("ZTEG0001", "ZTEG0002")
+    actions.do_issue_device(old, installer=installer, acting_user=storekeeper, job=first_visit)
+    actions.do_close_job(first_visit, acting_user=installer, serials=["ZTEG0001"])
+    repair = book("11:00", "12:00")
+    actions.do_issue_device(new, installer=installer, acting_user=storekeeper, job=repair)
+
+    actions.do_close_job(repair, acting_user=installer, serials=["ZTEG0002"], removed_serials=["ZTEG0001"])
+
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert (old.state, old.subscriber_id) == ("returned", None)
+    assert (new.state, new.subscriber_id) == ("installed", customer.pk)
+    open_assignments = customer.equipment_assignments.filter(returned_at__isnull=True)
+    assert [a.equipment.serial_number for a in open_assignments] == ["ZTEG0002"]
+    assert old.moves.order_by("-id").first().job_id == repair.pk
+
+
+def test_taking_away_a_device_of_another_subscriber_is_refused(
+    book, receive, storekeeper, installer, make_subscriber, open_ticket, dispatcher
+):
+    neighbour = make_subscriber(last_name="Соседов", phone="+79160000002")
+    theirs = actions.do_create_job(
+        installer=installer,
+        slot=slot("09:00", "10:00"),
+        ticket=open_ticket(subscriber=neighbour),
+        acting_user=dispatcher,
+    )
+    (ont,) = receive("ZTEG0001")
+    actions.do_issue_device(ont, installer=installer, acting_user=storekeeper, job=theirs)
+    actions.do_close_job(theirs, acting_user=installer, serials=["ZTEG0001"])
+    repair = book("11:00", "12:00")
+
+    with pytest.raises(ValidationError) as caught:
+        actions.do_close_job(repair, acting_user=installer, removed_serials=["ZTEG0001"])
+
+    assert caught.value.message_dict == {"removed": ["Not installed at this subscriber: ZTEG0001."]}
+    ont.refresh_from_db()
+    assert (ont.state, ont.subscriber_id) == ("installed", neighbour.pk)
+    repair.refresh_from_db()
+    assert repair.status == "scheduled"

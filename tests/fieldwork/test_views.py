@@ -256,3 +256,44 @@ def test_the_shared_stock_does_not_show_another_branchs_subscriber(
     assert customer.account_number not in listing
     assert customer.account_number not in device_page
     assert customer.account_number in own
+
+
+def test_the_day_page_costs_the_same_for_one_job_or_five(book, installer, client_of, dispatcher):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    actions.do_set_checklist_template("repair", text="Check the cable\nReboot the ONT", acting_user=dispatcher)
+    client = client_of(installer)
+    book("08:00", "09:00")
+    client.get("/staff/fieldwork/my-day/")  # the session and caches warmed
+    with CaptureQueriesContext(connection) as one:
+        client.get("/staff/fieldwork/my-day/")
+    for hour in range(9, 13):
+        book(f"{hour:02d}:00", f"{hour:02d}:30")
+    with CaptureQueriesContext(connection) as five:
+        page = client.get("/staff/fieldwork/my-day/").content.decode()
+
+    assert page.count('class="card mb-3 job-card') == 5
+    assert len(five) == len(one)
+
+
+def test_a_swap_from_the_phone_form(book, receive, storekeeper, installer, customer, client_of):
+    first_visit = book("09:00", "10:00")
+    old, new = receive("ZTEG0001", "ZTEG0002")
+    actions.do_issue_device(old, installer=installer, acting_user=storekeeper, job=first_visit)
+    actions.do_close_job(first_visit, acting_user=installer, serials=["ZTEG0001"])
+    repair = book("11:00", "12:00")
+    actions.do_issue_device(new, installer=installer, acting_user=storekeeper, job=repair)
+    client = client_of(installer)
+
+    page = client.get("/staff/fieldwork/my-day/").content.decode()
+    assert f'id="removed-{repair.pk}-{old.pk}"' in page
+    response = client.post(
+        f"/staff/fieldwork/jobs/{repair.pk}/close/", {"serial": ["ZTEG0002"], "removed": ["ZTEG0001"]}
+    )
+
+    assert response.status_code == 302
+    assert list(StockDevice.objects.order_by("serial_number").values_list("state", flat=True)) == [
+        "returned",
+        "installed",
+    ]

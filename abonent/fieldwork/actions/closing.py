@@ -23,7 +23,7 @@ from abonent.subscribers.models import ConnectionEventKind
 
 from ..models import DeviceState, Job, JobChecklistItem, JobKind, JobStatus, StockDevice
 from .common import check_any, deadline
-from .stock import install_device
+from .stock import install_device, take_back_device
 
 MAX_SERIALS = 20
 
@@ -75,10 +75,18 @@ def _create_subscriber(job: Job, *, acting_user):
 
 @transaction.atomic
 def do_close_job(
-    job: Job, *, acting_user, done_item_ids: list[int] = (), result: str = "", serials: list[str] = ()
+    job: Job,
+    *,
+    acting_user,
+    done_item_ids: list[int] = (),
+    result: str = "",
+    serials: list[str] = (),
+    removed_serials: list[str] = (),
 ) -> Job:
-    """Close ``job`` as done: tick ``done_item_ids``, install ``serials`` (issued to its installer) at the subscriber —
-    created first when the job connects a prospect — resolve its request, log the visit on the card.
+    """Close ``job`` as done: tick ``done_item_ids``, take back ``removed_serials`` (devices of the stock installed at
+    the subscriber, replaced on a repair: back to the shelf as "returned"), install ``serials`` (issued to its
+    installer) at the subscriber — created first when the job connects a prospect — resolve its request, log the
+    visit on the card.
 
     The job's installer closes it (``job.work``), or a dispatcher (``job.manage``) on their behalf."""
     check_any(acting_user, Perm.JOB_WORK, Perm.JOB_MANAGE)
@@ -108,6 +116,20 @@ def do_close_job(
         created = True
         Job.objects.filter(pk=job.pk).update(subscriber=job.subscriber)
     subscriber = job.subscriber
+    removed = list(dict.fromkeys(r.strip() for r in removed_serials if r.strip()))[:MAX_SERIALS]
+    taken_back = []
+    for device in StockDevice.objects.filter(serial_number__in=removed, subscriber=subscriber).order_by("pk"):
+        taken_back.append(take_back_device(device, subscriber, installer=installer, job=job).serial_number)
+    missing = [r for r in removed if r not in taken_back]
+    if missing:
+        raise ValidationError(
+            {
+                "removed": ValidationError(
+                    _("Not installed at this subscriber: %(serials)s.") % {"serials": ", ".join(missing)},
+                    code="not_installed_here",
+                )
+            }
+        )
     for device in devices:
         install_device(device, subscriber, installer=installer, job=job)
     # Only this job's items; anything else a form may send (another job's id, garbage) is ignored.
@@ -133,6 +155,7 @@ def do_close_job(
         after={
             "result": result,
             "serials": [d.serial_number for d in devices],
+            "removed": taken_back,
             "done_items": ids,
             "subscriber_created": created,
         },

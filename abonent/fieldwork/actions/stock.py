@@ -251,12 +251,38 @@ def do_return_device(device: StockDevice, *, acting_user, comment: str = "") -> 
     check_perm(acting_user, Perm.STOCK_MANAGE)
     device = _lock(device)
     if device.state == S.INSTALLED:
-        assignment = device.equipment.assignments.filter(returned_at__isnull=True).first() if device.equipment else None
-        if assignment is not None:
-            subscribers.do_return_equipment(assignment, acting_user=acting_user, comment=comment)
-        _move(device, S.RETURNED, acting_user=acting_user, comment=comment, from_subscriber=device.subscriber)
+        _return_installed(device, acting_user=acting_user, comment=comment)
     else:
         _move(device, S.RETURNED, acting_user=acting_user, comment=comment, installer=device.holder)
+    return device
+
+
+def _return_installed(device: StockDevice, *, acting_user, comment: str, job: Job | None = None) -> None:
+    """Take the locked, installed ``device`` back from its subscriber: the card's assignment is returned through the
+    subscribers app, the device goes to "returned" (on the shelf, to be checked, re-issued or written off)."""
+    assignment = device.equipment.assignments.filter(returned_at__isnull=True).first() if device.equipment else None
+    if assignment is not None:
+        subscribers.do_return_equipment(assignment, acting_user=acting_user, comment=comment)
+    fields = {"from_subscriber": device.subscriber}
+    if job is not None:
+        fields["job"] = job
+    _move(device, S.RETURNED, acting_user=acting_user, comment=comment, **fields)
+
+
+def take_back_device(device: StockDevice, subscriber: Subscriber, *, installer, job: Job) -> StockDevice:
+    """An installer takes ``device`` away from ``subscriber`` on a visit (a repair replacing it). Called inside the
+    close of the job, which has checked the installer; the device must be installed at that subscriber."""
+    device = _lock(device)
+    if device.state != S.INSTALLED or device.subscriber_id != subscriber.pk:
+        raise ValidationError(
+            {
+                "removed": ValidationError(
+                    _("Device %(serial)s is not installed at this subscriber.") % {"serial": device.serial_number},
+                    code="not_installed_here",
+                )
+            }
+        )
+    _return_installed(device, acting_user=installer, comment=str(job), job=job)
     return device
 
 
