@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 
-from abonent.staff.permissions import Perm, has_perm, scope_to_branches
+from abonent.helpdesk.models import Ticket
+from abonent.staff.models import StaffUser
+from abonent.staff.permissions import ROLE_PERMISSIONS, Perm, Role, has_perm, scope_to_branches
 
 from .models import DeviceModel, DeviceState, Job, JobStatus, StockDevice
 
@@ -92,14 +96,10 @@ def my_day(installer, day: dt.date):
 def installer_roles() -> list[str]:
     """The roles whose people work jobs: those granted ``job.work``, but the administrator's (who holds every
     permission and is not sent up a ladder)."""
-    from abonent.staff.permissions import ROLE_PERMISSIONS, Role
-
     return [role for role, perms in ROLE_PERMISSIONS.items() if Perm.JOB_WORK in perms and role != Role.ADMIN]
 
 
 def installers():
-    from abonent.staff.models import StaffUser
-
     return StaffUser.objects.filter(is_active=True, is_service_account=False, role__in=installer_roles()).order_by(
         "full_name", "username"
     )
@@ -118,11 +118,6 @@ def available_device(serial: str) -> StockDevice | None:
 
 def ticket_by_number(user, number: int):
     """A request by its number as ``user`` may see it (another branch's: not found), for booking a job."""
-    from django.core.exceptions import ValidationError
-    from django.utils.translation import gettext as _
-
-    from abonent.helpdesk.models import Ticket
-
     ticket = (
         scope_to_branches(Ticket.objects.select_related("subscriber"), user, "subscriber__branch")
         .filter(number=number)

@@ -63,10 +63,6 @@ def require_any(*perms: Perm):
     return decorator
 
 
-def _errors_text(form) -> str:
-    return " ".join(str(e) for errors in form.errors.values() for e in errors)
-
-
 # --- the warehouse ----------------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock
+from abonent.core.models import Branch
 from abonent.helpdesk.models import Ticket, TicketCategory
 from abonent.staff.permissions import Perm, check_branch, check_perm
 from abonent.subscribers.actions import clean_profile
@@ -206,8 +207,6 @@ def do_create_job(
     else:
         check_branch(acting_user, prospect.branch_id)
         values = _clean_prospect(prospect)
-        from abonent.core.models import Branch
-
         if not Branch.objects.filter(pk=prospect.branch_id, is_active=True).exists():
             raise ValidationError(
                 {"branch_id": ValidationError(_("Choose an existing branch."), code="branch_invalid")}
@@ -316,6 +315,8 @@ def do_set_checklist_template(kind: str, *, text: str, acting_user) -> list[Chec
     items = ChecklistTemplateItem.objects.bulk_create(
         [ChecklistTemplateItem(kind=kind, position=n, text=line) for n, line in enumerate(lines, start=1)]
     )
+    # The template is a set of rows, not one object: the row logged is its first item, or (emptied) an unsaved
+    # stand-in whose kind the audit viewer shows; ``before`` and ``after`` carry the whole lists.
     audit.record(
         actor=acting_user,
         action="job.checklist_template",
