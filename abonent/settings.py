@@ -113,6 +113,8 @@ INSTALLED_APPS = [
     "abonent.dunning",
     "abonent.helpdesk",
     "abonent.helpdesk.incidents",
+    # Field work and the warehouse (issue 18): jobs from helpdesk requests, devices installed through subscribers.
+    "abonent.fieldwork",
     "abonent.vouchers",
     "abonent.bonuses",
     "abonent.documents",

@@ -25,6 +25,7 @@ urlpatterns = [
     path("staff/notifications/", include("abonent.notifications.urls")),
     path("staff/helpdesk/", include("abonent.helpdesk.urls")),
     path("staff/incidents/", include("abonent.helpdesk.incidents.urls")),
+    path("staff/fieldwork/", include("abonent.fieldwork.urls")),
     path("staff/vouchers/", include("abonent.vouchers.urls")),
     path("staff/bonuses/", include("abonent.bonuses.urls")),
     path("staff/documents/", include("abonent.documents.urls")),

@@ -111,6 +111,12 @@ class Perm(StrEnum):
     # Starting a verification of the whole ledger from the console (``abonent ledger verify`` in the worker): a heavy
     # read of every posting, so administrator only; the daily job runs it anyway.
     LEDGER_VERIFY = "ledger.verify"
+    # The warehouse (docs/fieldwork.md): receiving devices, issuing them to installers, returns and write-offs.
+    STOCK_MANAGE = "stock.manage"
+    # Dispatching technician jobs: making them from requests, slots and installers, issuing their devices.
+    JOB_MANAGE = "job.manage"
+    # An installer's own day: their jobs, ticking the checklist, closing a job with the devices installed.
+    JOB_WORK = "job.work"
 
 
 # What each permission lets a person do, as the 403 page names the one missing.
@@ -159,6 +165,9 @@ PERMISSION_LABELS: dict[Perm, str] = {
     Perm.SUBSCRIBER_EXPORT: _("export the subscriber list"),
     Perm.SUBSCRIBER_BULK: _("act on many subscribers at once"),
     Perm.SETUP_MANAGE: _("run the first-run set-up"),
+    Perm.STOCK_MANAGE: _("manage the warehouse"),
+    Perm.JOB_MANAGE: _("dispatch technician jobs"),
+    Perm.JOB_WORK: _("work technician jobs"),
 }
 
 
@@ -212,6 +221,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.FINANCE_VIEW,
             Perm.SUBSCRIBER_EXPORT,
             Perm.SUBSCRIBER_BULK,
+            Perm.JOB_MANAGE,
         }
     ),
     Role.CASHIER: frozenset(
@@ -245,6 +255,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.INCIDENT_MANAGE,
             Perm.BONUS_VIEW,
             Perm.DOCUMENT_VIEW,
+            Perm.JOB_MANAGE,
         }
     ),
     Role.ENGINEER: frozenset(
@@ -258,6 +269,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.TICKET_VIEW,
             Perm.TICKET_MANAGE,
             Perm.INCIDENT_MANAGE,
+            Perm.STOCK_MANAGE,
+            Perm.JOB_WORK,
         }
     ),
 }
