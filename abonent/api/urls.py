@@ -7,8 +7,8 @@ from abonent.billing.pricing.api import router as pricing_router
 from abonent.catalog.api import router as catalog_router
 from abonent.documents.api import router as documents_router
 from abonent.dunning.api import router as dunning_router
-from abonent.helpdesk.incidents.api import router as incidents_router
 from abonent.fieldwork.api import router as fieldwork_router
+from abonent.helpdesk.incidents.api import router as incidents_router
 from abonent.network.api import router as network_router
 from abonent.network.api_usage import router as usage_records_router
 from abonent.notifications.api import router as notifications_router
