@@ -107,6 +107,9 @@ class Perm(StrEnum):
     # Starting a verification of the whole ledger from the console (``abonent ledger verify`` in the worker): a heavy
     # read of every posting, so administrator only; the daily job runs it anyway.
     LEDGER_VERIFY = "ledger.verify"
+    # Integrations: webhook endpoints and their secrets, the delivery log and redelivery, integration API tokens.
+    # Administrator only.
+    INTEGRATION_MANAGE = "integration.manage"
 
 
 # What each permission lets a person do, as the 403 page names the one missing.
@@ -153,6 +156,7 @@ PERMISSION_LABELS: dict[Perm, str] = {
     Perm.SUBSCRIBER_EXPORT: _("export the subscriber list"),
     Perm.SUBSCRIBER_BULK: _("act on many subscribers at once"),
     Perm.SETUP_MANAGE: _("run the first-run set-up"),
+    Perm.INTEGRATION_MANAGE: _("manage integrations and webhooks"),
 }
 
 

@@ -1,0 +1,223 @@
+"""Sending due deliveries: claim, POST, record (docs/webhooks.md, "Delivery and retries").
+
+``send_due(limit)`` claims a batch of due ``pending`` deliveries in a short transaction (``SKIP LOCKED`` on
+PostgreSQL) and, row by row, moves ``next_attempt_at`` to a lease and counts the attempt with a conditional
+UPDATE that only one worker can win (on SQLite too, where nothing is skipped). The lease is the claim: only the
+worker holding it records the outcome, so one that stalled past it (its rows claimed again) has its answers
+dropped, and one that died leaves its rows to be claimed again when the lease runs out.
+
+The POST happens outside any transaction, with a connect and a read deadline. The outcome:
+
+* 2xx → ``delivered``;
+* a network error, a deadline passed, 5xx or 429 → retried after ``BACKOFF_S`` (doubling), until the round's
+  ``MAX_ATTEMPTS`` → ``failed``;
+* any other answer (4xx but 429, 3xx: redirects are not followed, a signed body must not go elsewhere) →
+  ``failed`` at once: the receiver refused this event and sending it again will not change its mind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+from django.db import connection, transaction
+
+from abonent.core import clock, secrets
+
+from .models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 50
+MAX_ATTEMPTS = 8
+# The wait after the n-th unsuccessful attempt: 30 s doubling (30 s, 1 min, 2 min, … about 1 h 4 min after the
+# first), capped at BACKOFF_MAX_S.
+BACKOFF_FIRST_S = 30
+BACKOFF_MAX_S = 6 * 3600
+# How long a claimed delivery is this worker's: longer than one POST can take (connect + read deadlines).
+LEASE = dt.timedelta(minutes=2)
+RESPONSE_EXCERPT = 1024  # bytes of the receiver's answer kept for the log page
+USER_AGENT = "Abonent-Webhooks/1"
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    return dt.timedelta(seconds=min(BACKOFF_FIRST_S * 2 ** max(attempts - 1, 0), BACKOFF_MAX_S))
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """HMAC-SHA256 over ``"<timestamp>.<body>"`` with the endpoint's secret, hex: the ``v1=`` of
+    ``Abonent-Signature``."""
+    return hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def body_of(delivery: Delivery) -> bytes:
+    # Compact and key-sorted: the same event is the same bytes at every attempt and redelivery.
+    return json.dumps(delivery.event.envelope(), ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass
+class Answer:
+    outcome: str
+    status_code: int | None = None
+    error: str = ""
+    excerpt: str = ""
+    duration_ms: int = 0
+
+
+def _classify(status_code: int) -> str:
+    if 200 <= status_code < 300:
+        return AttemptOutcome.DELIVERED
+    if status_code >= 500 or status_code == 429:
+        return AttemptOutcome.RETRY
+    return AttemptOutcome.FAILED
+
+
+def post(delivery: Delivery, client: httpx.Client) -> Answer:
+    endpoint = delivery.endpoint
+    body = body_of(delivery)
+    timestamp = int(clock.now().timestamp())
+    try:
+        secret = secrets.decrypt(endpoint.secret_encrypted)
+    except secrets.SecretError:
+        return Answer(AttemptOutcome.RETRY, error="secret unreadable: ABONENT_FIELD_KEY changed")
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Abonent-Event-Id": str(delivery.event_id),
+        "Abonent-Event-Type": delivery.event.type,
+        "Abonent-Timestamp": str(timestamp),
+        "Abonent-Signature": f"v1={sign(secret, timestamp, body)}",
+        "Abonent-Delivery-Attempt": str(delivery.attempts),
+    }
+    started = time.monotonic()
+    try:
+        with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
+            excerpt = b""
+            for chunk in response.iter_bytes():
+                excerpt += chunk
+                if len(excerpt) >= RESPONSE_EXCERPT:
+                    break  # the rest is not read: an absurd answer costs nothing
+            answer = Answer(
+                _classify(response.status_code),
+                status_code=response.status_code,
+                excerpt=excerpt[:RESPONSE_EXCERPT].decode("utf-8", "replace"),
+            )
+    except httpx.TimeoutException as error:
+        answer = Answer(AttemptOutcome.RETRY, error=f"timeout: {type(error).__name__}")
+    except httpx.HTTPError as error:
+        answer = Answer(AttemptOutcome.RETRY, error=f"{type(error).__name__}: {error}"[:300])
+    answer.duration_ms = int((time.monotonic() - started) * 1000)
+    return answer
+
+
+def _claim(limit: int) -> tuple[list[Delivery], dt.datetime]:
+    now = clock.now()
+    lease = now + LEASE
+    claimed: list[Delivery] = []
+    with transaction.atomic():
+        due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now).order_by(
+            "next_attempt_at", "pk"
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        for row in due[:limit]:
+            # Conditional on what we read: a worker that read the same row (SQLite skips nothing) loses here.
+            won = Delivery.objects.filter(
+                pk=row.pk, status=DeliveryStatus.PENDING, next_attempt_at=row.next_attempt_at, attempts=row.attempts
+            ).update(next_attempt_at=lease, attempts=row.attempts + 1)
+            if won:
+                row.next_attempt_at, row.attempts = lease, row.attempts + 1
+                claimed.append(row)
+    return claimed, lease
+
+
+def _record(delivery: Delivery, answer: Answer, *, started_at: dt.datetime, lease: dt.datetime) -> str:
+    """Write the attempt and the delivery's new state while our lease holds; ``stale`` when it does not."""
+    now = clock.now()
+    outcome = answer.outcome
+    if outcome == AttemptOutcome.RETRY and delivery.attempts >= MAX_ATTEMPTS:
+        outcome = AttemptOutcome.FAILED
+    update = {"last_status_code": answer.status_code, "last_error": answer.error[:300]}
+    if outcome == AttemptOutcome.DELIVERED:
+        update.update(status=DeliveryStatus.DELIVERED, finished_at=now, next_attempt_at=now)
+    elif outcome == AttemptOutcome.FAILED:
+        update.update(status=DeliveryStatus.FAILED, finished_at=now, next_attempt_at=now)
+    else:
+        update.update(next_attempt_at=now + backoff(delivery.attempts))
+    with transaction.atomic():
+        held = Delivery.objects.filter(
+            pk=delivery.pk, status=DeliveryStatus.PENDING, next_attempt_at=lease, round=delivery.round
+        ).update(**update)
+        if not held:
+            logger.warning("webhooks: delivery %s was taken by another worker; outcome dropped", delivery.pk)
+            return "stale"
+        number = Attempt.objects.filter(delivery_id=delivery.pk).count() + 1
+        Attempt.objects.create(
+            delivery_id=delivery.pk,
+            number=number,
+            round=delivery.round,
+            started_at=started_at,
+            duration_ms=answer.duration_ms,
+            outcome=answer.outcome if outcome != AttemptOutcome.FAILED else AttemptOutcome.FAILED,
+            status_code=answer.status_code,
+            error=answer.error[:300],
+            response_excerpt=answer.excerpt,
+        )
+    return outcome
+
+
+def post_budget_s() -> float:
+    """The longest one POST may take: connecting, writing the body, and the few reads of the excerpt."""
+    return settings.ABONENT_WEBHOOK_CONNECT_TIMEOUT_S + 4 * settings.ABONENT_WEBHOOK_READ_TIMEOUT_S
+
+
+def _release(deliveries: list[Delivery], lease: dt.datetime) -> int:
+    released = 0
+    for delivery in deliveries:
+        released += Delivery.objects.filter(
+            pk=delivery.pk, status=DeliveryStatus.PENDING, next_attempt_at=lease, round=delivery.round
+        ).update(next_attempt_at=clock.now(), attempts=delivery.attempts - 1)
+    return released
+
+
+def client() -> httpx.Client:
+    timeout = httpx.Timeout(
+        connect=settings.ABONENT_WEBHOOK_CONNECT_TIMEOUT_S,
+        read=settings.ABONENT_WEBHOOK_READ_TIMEOUT_S,
+        write=settings.ABONENT_WEBHOOK_READ_TIMEOUT_S,
+        pool=settings.ABONENT_WEBHOOK_CONNECT_TIMEOUT_S,
+    )
+    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+
+
+def send_due(*, limit: int = DEFAULT_BATCH) -> dict[str, int]:
+    """Send one batch of due deliveries and record the outcomes; how many ended in each way (``delivered``,
+    ``retry``, ``failed``, ``stale``). Safe to run in several threads and processes at once."""
+    started = time.monotonic()  # before the claim: the lease is ours for at most LEASE from here
+    claimed, lease = _claim(limit)
+    if not claimed:
+        return {}
+    counts: Counter[str] = Counter()
+    ids = [d.pk for d in claimed]
+    rows = {d.pk: d for d in Delivery.objects.filter(pk__in=ids).select_related("endpoint", "event")}
+    with client() as http:
+        for index, delivery in enumerate(claimed):
+            if time.monotonic() - started + post_budget_s() > LEASE.total_seconds():
+                # A POST started now could outlive the lease and be sent again by the worker that claims it
+                # next: what is left goes back, its attempts given back.
+                counts["released"] += _release(claimed[index:], lease)
+                break
+            full = rows[delivery.pk]
+            full.attempts, full.next_attempt_at = delivery.attempts, delivery.next_attempt_at
+            started_at = clock.now()
+            answer = post(full, http)
+            counts[_record(full, answer, started_at=started_at, lease=lease)] += 1
+    return dict(counts)
