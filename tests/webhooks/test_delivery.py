@@ -1,0 +1,236 @@
+"""Deliveries to a local receiver: retries, the signature, redelivery from the log, replays, deadlines."""
+
+import datetime as dt
+import itertools
+import threading
+import time
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from werkzeug import Response
+
+from abonent.core import clock
+from abonent.core.models import AuditEvent
+from abonent.integrations.webhooks import events, payloads, sending
+from abonent.integrations.webhooks.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, EventType
+
+from .conftest import verify
+
+T0 = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
+
+
+def _drain_until_settled(times=5):
+    """The worker's runs, each at the moment the delivery is due next."""
+    for _ in range(times):
+        due = Delivery.objects.filter(status=DeliveryStatus.PENDING).order_by("next_attempt_at").first()
+        if due is None:
+            return
+        with clock.travel_to(max(due.next_attempt_at, T0)):
+            sending.send_due()
+
+
+def test_fails_twice_then_delivered_once_signed(
+    hook, make_subscriber, httpserver, received, django_capture_on_commit_callbacks
+):
+    # Given a CRM that answers 500 twice, then 200
+    endpoint, secret = hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_ordered_request("/crm/hook", method="POST").respond_with_data("boom", status=500)
+    httpserver.expect_ordered_request("/crm/hook", method="POST").respond_with_data("boom again", status=500)
+    httpserver.expect_ordered_request("/crm/hook", method="POST").respond_with_data(
+        '{"ok": true}', content_type="application/json"
+    )
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        subscriber = make_subscriber()
+
+    # When the worker runs whenever the delivery is due
+    _drain_until_settled()
+
+    # Then it went three times and is delivered, once, with the same event id and a valid signature each time
+    delivery = Delivery.objects.get(endpoint=endpoint)
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert delivery.last_status_code == 200
+    hits = received()
+    assert len(hits) == 3
+    event_ids = {headers["Abonent-Event-Id"] for headers, _body, _json in hits}
+    assert event_ids == {str(delivery.event_id)}
+    for headers, body, document in hits:
+        assert verify(secret, headers, body, now=int(headers["Abonent-Timestamp"]))
+        assert document["type"] == "subscriber.created"
+        assert document["id"] == str(delivery.event_id)
+        assert document["data"]["subscriber"]["id"] == subscriber.pk
+        assert document["data"]["subscriber"]["account_number"] == subscriber.account_number
+    assert [h["Abonent-Delivery-Attempt"] for h, _b, _j in hits] == ["1", "2", "3"]
+    log = list(
+        Attempt.objects.filter(delivery=delivery).values_list("number", "outcome", "status_code", "response_excerpt")
+    )
+    assert log == [
+        (1, AttemptOutcome.RETRY, 500, "boom"),
+        (2, AttemptOutcome.RETRY, 500, "boom again"),
+        (3, AttemptOutcome.DELIVERED, 200, '{"ok": true}'),
+    ]
+    # And the waits between them were the documented backoff: 30 s, then 60 s
+    starts = list(Attempt.objects.filter(delivery=delivery).values_list("started_at", flat=True))
+    assert [b - a for a, b in itertools.pairwise(starts)] == [
+        dt.timedelta(seconds=30),
+        dt.timedelta(seconds=60),
+    ]
+    httpserver.check_assertions()
+
+
+def test_wrong_secret_or_stale_timestamp_fails_verification(
+    hook, make_subscriber, httpserver, received, django_capture_on_commit_callbacks
+):
+    _endpoint, secret = hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_request("/crm/hook").respond_with_data("", status=204)
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        make_subscriber()
+    with clock.travel_to(T0):
+        assert sending.send_due() == {"delivered": 1}
+    (headers, body, _doc) = received()[0]
+    now = int(T0.timestamp())
+    assert verify(secret, headers, body, now=now)
+    assert not verify("whsec_other", headers, body, now=now)
+    assert not verify(secret, headers, body + b" ", now=now)
+    assert not verify(secret, headers, body, now=now + 301)
+
+
+def test_redelivery_from_the_log_carries_the_same_event_id(
+    hook, admin, make_subscriber, httpserver, received, django_capture_on_commit_callbacks
+):
+    # Given a delivered event
+    _endpoint, secret = hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_request("/crm/hook").respond_with_data("ok")
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        make_subscriber()
+    with clock.travel_to(T0):
+        sending.send_due()
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.DELIVERED
+
+    # When the admin asks for it again from the log page
+    client = Client()
+    client.force_login(admin)
+    later = T0 + dt.timedelta(hours=1)
+    with clock.travel_to(later), django_capture_on_commit_callbacks(execute=False):
+        response = client.post(reverse("webhooks:redeliver", args=[delivery.pk]))
+    assert response.status_code == 302
+    with clock.travel_to(later):
+        assert sending.send_due() == {"delivered": 1}
+
+    # Then the receiver got the same event (id and body) twice, each validly signed, and the log shows both rounds
+    hits = received()
+    assert len(hits) == 2
+    assert hits[0][0]["Abonent-Event-Id"] == hits[1][0]["Abonent-Event-Id"] == str(delivery.event_id)
+    assert hits[0][1] == hits[1][1]
+    assert all(verify(secret, h, b, now=int(h["Abonent-Timestamp"])) for h, b, _j in hits)
+    assert list(Attempt.objects.filter(delivery=delivery).values_list("number", "round", "outcome")) == [
+        (1, 1, AttemptOutcome.DELIVERED),
+        (2, 2, AttemptOutcome.DELIVERED),
+    ]
+    audit = AuditEvent.objects.get(action="webhooks.redelivery_requested")
+    assert audit.actor == admin
+    assert audit.after["event"] == str(delivery.event_id)
+    page = client.get(reverse("webhooks:delivery", args=[delivery.pk]))
+    assert page.status_code == 200
+    assert str(delivery.event_id) in page.content.decode()
+
+
+def test_a_replayed_domain_event_makes_no_second_delivery(hook, make_subscriber, django_capture_on_commit_callbacks):
+    endpoint, _secret = hook(types=[EventType.SUBSCRIBER_CREATED, EventType.SUBSCRIBER_CHANGED])
+    other, _ = hook(types=[EventType.SUBSCRIBER_CREATED], name="Second CRM", path="/second")
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        subscriber = make_subscriber()
+    assert Delivery.objects.count() == 2
+    # The same domain event handled again (a retried handler, a second worker): nothing new
+    events.subscriber_created(event="subscriber.created", subscriber_id=subscriber.pk)
+    events.subscriber_created(event="subscriber.created", subscriber_id=subscriber.pk)
+    assert Delivery.objects.count() == 2
+    assert set(Delivery.objects.values_list("endpoint_id", flat=True)) == {endpoint.pk, other.pk}
+    # Directly through the queue too: the unique (endpoint, event) decides
+    items = payloads.subscriber_created(subscriber.pk)
+    assert events.enqueue(EventType.SUBSCRIBER_CREATED, items) == 0
+    assert Delivery.objects.count() == 2
+
+
+def test_a_slow_receiver_hits_the_deadline_and_is_retried(
+    hook, make_subscriber, httpserver, settings, django_capture_on_commit_callbacks
+):
+    settings.ABONENT_WEBHOOK_READ_TIMEOUT_S = 0.3
+    hook(types=[EventType.SUBSCRIBER_CREATED])
+
+    released = threading.Event()
+
+    def slow(request):
+        released.wait(5)  # far past the read deadline; let go once the sender has given up
+        return Response("late")
+
+    httpserver.expect_ordered_request("/crm/hook").respond_with_handler(slow)
+    httpserver.expect_ordered_request("/crm/hook").respond_with_data("ok")
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        make_subscriber()
+    started = time.monotonic()
+    with clock.travel_to(T0):
+        assert sending.send_due() == {"retry": 1}
+    assert time.monotonic() - started < 2  # the deadline cut it, not the receiver
+    released.set()
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.PENDING
+    assert delivery.last_error.startswith("timeout")
+    assert delivery.next_attempt_at == T0 + dt.timedelta(seconds=30)
+    with clock.travel_to(T0 + dt.timedelta(seconds=30)):
+        assert sending.send_due() == {"delivered": 1}
+
+
+def test_410_is_not_retried(hook, make_subscriber, httpserver, received, django_capture_on_commit_callbacks):
+    hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_request("/crm/hook").respond_with_data("gone", status=410)
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        make_subscriber()
+    with clock.travel_to(T0):
+        assert sending.send_due() == {"failed": 1}
+    with clock.travel_to(T0 + dt.timedelta(days=1)):
+        assert sending.send_due() == {}
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.last_status_code, delivery.attempts) == (DeliveryStatus.FAILED, 410, 1)
+    assert len(received()) == 1
+
+
+def test_429_and_network_errors_are_retried_until_the_last_attempt(
+    hook, make_subscriber, httpserver, django_capture_on_commit_callbacks
+):
+    hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_request("/crm/hook").respond_with_data("slow down", status=429)
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        make_subscriber()
+    _drain_until_settled(times=sending.MAX_ATTEMPTS + 2)
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, sending.MAX_ATTEMPTS)
+    assert Attempt.objects.filter(delivery=delivery).count() == sending.MAX_ATTEMPTS
+
+
+def test_a_receiver_that_is_down_is_retried(hook, make_subscriber, django_capture_on_commit_callbacks, admin):
+    from abonent.integrations.webhooks import actions
+
+    actions.do_create_endpoint(
+        actions.EndpointData(name="Down", url="http://127.0.0.1:9/hook", event_types=[EventType.SUBSCRIBER_CREATED]),
+        acting_user=admin,
+    )
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        make_subscriber()
+    with clock.travel_to(T0):
+        assert sending.send_due() == {"retry": 1}
+    assert Delivery.objects.get().last_error.startswith("ConnectError")
+
+
+@pytest.mark.parametrize("size", [10_000_000])
+def test_an_absurd_answer_is_cut_to_the_excerpt(
+    hook, make_subscriber, httpserver, size, django_capture_on_commit_callbacks
+):
+    hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_request("/crm/hook").respond_with_data("x" * size)
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        make_subscriber()
+    with clock.travel_to(T0):
+        assert sending.send_due() == {"delivered": 1}
+    assert len(Attempt.objects.get().response_excerpt) == sending.RESPONSE_EXCERPT
