@@ -1,7 +1,7 @@
 """Periodic job of this app: sending due webhook deliveries (``sending.send_due``).
 
 The scheduler runs it once a minute; a manual redelivery enqueues it at once. Where a minute is too slow, run
-``abonent webhooks_send --loop`` beside the worker (several may run: rows are claimed).
+``abonent webhooks send --loop`` beside the worker (several may run: rows are claimed).
 """
 
 import datetime as dt
