@@ -234,3 +234,49 @@ def test_an_absurd_answer_is_cut_to_the_excerpt(
     with clock.travel_to(T0):
         assert sending.send_due() == {"delivered": 1}
     assert len(Attempt.objects.get().response_excerpt) == sending.RESPONSE_EXCERPT
+
+
+def test_no_post_starts_that_could_outlive_the_lease(
+    hook, make_subscriber, httpserver, received, monkeypatch, django_capture_on_commit_callbacks
+):
+    # Given a batch claimed, and POSTs that (by the deadlines) could take longer than what is left of the lease
+    hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_request("/crm/hook").respond_with_data("ok")
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        make_subscriber()
+    monkeypatch.setattr(sending, "lease_span", lambda: dt.timedelta(seconds=1))
+    with clock.travel_to(T0):
+        assert sending.send_due() == {"released": 1}
+    # Then nothing was sent, and the delivery is due again at once with its attempt given back
+    assert received() == []
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (DeliveryStatus.PENDING, 0, T0)
+    monkeypatch.undo()
+    with clock.travel_to(T0):
+        assert sending.send_due() == {"delivered": 1}
+    assert Delivery.objects.get().attempts == 1
+
+
+def test_an_outcome_after_the_lease_was_taken_is_dropped(hook, make_subscriber, django_capture_on_commit_callbacks):
+    hook(types=[EventType.SUBSCRIBER_CREATED])
+    with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
+        make_subscriber()
+    with clock.travel_to(T0):
+        (mine,), lease = sending._claim(10)
+    # This worker stalled past its lease; another claims the delivery and delivers it
+    later = lease + dt.timedelta(seconds=1)
+    with clock.travel_to(later):
+        (theirs,), their_lease = sending._claim(10)
+        assert theirs.pk == mine.pk and theirs.attempts == 2
+        full = Delivery.objects.select_related("endpoint", "event").get()
+        full.attempts, full.next_attempt_at = theirs.attempts, their_lease
+        assert (
+            sending._record(full, sending.Answer("delivered", 200), started_at=later, lease=their_lease) == "delivered"
+        )
+    # The stalled worker's late answer changes nothing
+    full.attempts = 1
+    with clock.travel_to(later):
+        assert sending._record(full, sending.Answer("retry", 500), started_at=T0, lease=lease) == "stale"
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.last_status_code) == (DeliveryStatus.DELIVERED, 200)
+    assert list(Attempt.objects.values_list("outcome", flat=True)) == ["delivered"]

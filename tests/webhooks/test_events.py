@@ -147,3 +147,35 @@ def test_a_broken_builder_never_breaks_the_emitter(crm, run, make_subscriber, mo
     assert subscriber.pk is not None
     assert Delivery.objects.count() == 0
     assert "could not queue subscriber.created" in caplog.text
+
+
+def test_a_scheduled_switch_of_the_billing_run_is_a_plan_change(crm, make_plan, make_subscriber, run):
+    from django.db import transaction
+
+    from abonent.billing.engine import PlanSwitch, plans_switched
+
+    subscriber = run(make_subscriber)
+    home, cheap = make_plan("home", "650.00", name="Домашний"), make_plan("cheap", "400.00", name="Эконом")
+    switch = PlanSwitch(
+        subscription_id=5,
+        subscriber_id=subscriber.pk,
+        from_plan_id=home.pk,
+        to_plan_id=cheap.pk,
+        effective_on=dt.date(2027, 1, 1),
+    )
+    with clock.travel_to(T0), transaction.atomic():
+        plans_switched.send(sender=None, switched=[switch])
+        plans_switched.send(sender=None, switched=[switch])  # a retried chunk
+    (event,) = _events(EventType.PLAN_CHANGED)
+    assert (event.data["to_plan"]["name"], event.data["effective_on"]) == ("Эконом", "2027-01-01")
+    assert Delivery.objects.filter(event=event).count() == 1
+
+
+def test_a_sweep_of_many_subscribers_is_queued_in_chunks(crm, run, make_subscriber, admin, monkeypatch):
+    first, second = run(make_subscriber), run(make_subscriber, phone="+79160000001")
+    run(do_block_access, first, acting_user=admin, reason="Просьба")
+    run(do_block_access, second, acting_user=admin, reason="Просьба")
+    WebhookEvent.objects.filter(type=EventType.ACCESS_CHANGED).delete()
+    monkeypatch.setattr(events, "ACCESS_CHUNK", 1)
+    events.access_changed(event="dunning.states_changed", subscriber_ids=[second.pk, first.pk, first.pk])
+    assert sorted(e.data["subscriber_id"] for e in _events(EventType.ACCESS_CHANGED)) == sorted([first.pk, second.pk])

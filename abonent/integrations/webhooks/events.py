@@ -141,9 +141,16 @@ def plans_switched(sender, *, switched, **_kwargs) -> None:
         logger.exception("webhooks: could not queue %d plan switches", len(switched))
 
 
+# A dunning sweep may move many subscribers in one event: they are read and queued this many at a time.
+ACCESS_CHUNK = 1000
+
+
 @on("dunning.states_changed")
 def access_changed(*, event: str, subscriber_ids=(), **_payload) -> None:
-    _safely(EventType.ACCESS_CHANGED, lambda: payloads.access_changed(subscriber_ids or ()))
+    ids = sorted({int(s) for s in subscriber_ids or ()})
+    for start in range(0, len(ids), ACCESS_CHUNK):
+        chunk = ids[start : start + ACCESS_CHUNK]
+        _safely(EventType.ACCESS_CHANGED, lambda chunk=chunk: payloads.access_changed(chunk))
 
 
 @on("ticket.created")

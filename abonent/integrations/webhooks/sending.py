@@ -42,7 +42,8 @@ MAX_ATTEMPTS = 8
 # first), capped at BACKOFF_MAX_S.
 BACKOFF_FIRST_S = 30
 BACKOFF_MAX_S = 6 * 3600
-# How long a claimed delivery is this worker's: longer than one POST can take (connect + read deadlines).
+# How long a claimed delivery is this worker's, at least: ``lease_span`` makes it longer when the deadlines are,
+# so a POST started within the lease always ends within it.
 LEASE = dt.timedelta(minutes=2)
 RESPONSE_EXCERPT = 1024  # bytes of the receiver's answer kept for the log page
 USER_AGENT = "Abonent-Webhooks/1"
@@ -120,7 +121,7 @@ def post(delivery: Delivery, client: httpx.Client) -> Answer:
 
 def _claim(limit: int) -> tuple[list[Delivery], dt.datetime]:
     now = clock.now()
-    lease = now + LEASE
+    lease = now + lease_span()
     claimed: list[Delivery] = []
     with transaction.atomic():
         due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now).order_by(
@@ -179,6 +180,10 @@ def post_budget_s() -> float:
     return settings.ABONENT_WEBHOOK_CONNECT_TIMEOUT_S + 4 * settings.ABONENT_WEBHOOK_READ_TIMEOUT_S
 
 
+def lease_span() -> dt.timedelta:
+    return max(LEASE, dt.timedelta(seconds=2 * post_budget_s()))
+
+
 def _release(deliveries: list[Delivery], lease: dt.datetime) -> int:
     released = 0
     for delivery in deliveries:
@@ -201,7 +206,7 @@ def client() -> httpx.Client:
 def send_due(*, limit: int = DEFAULT_BATCH) -> dict[str, int]:
     """Send one batch of due deliveries and record the outcomes; how many ended in each way (``delivered``,
     ``retry``, ``failed``, ``stale``). Safe to run in several threads and processes at once."""
-    started = time.monotonic()  # before the claim: the lease is ours for at most LEASE from here
+    started = time.monotonic()  # before the claim: the lease is ours for at most lease_span() from here
     claimed, lease = _claim(limit)
     if not claimed:
         return {}
@@ -210,7 +215,7 @@ def send_due(*, limit: int = DEFAULT_BATCH) -> dict[str, int]:
     rows = {d.pk: d for d in Delivery.objects.filter(pk__in=ids).select_related("endpoint", "event")}
     with client() as http:
         for index, delivery in enumerate(claimed):
-            if time.monotonic() - started + post_budget_s() > LEASE.total_seconds():
+            if time.monotonic() - started + post_budget_s() > lease_span().total_seconds():
                 # A POST started now could outlive the lease and be sent again by the worker that claims it
                 # next: what is left goes back, its attempts given back.
                 counts["released"] += _release(claimed[index:], lease)
