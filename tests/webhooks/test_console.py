@@ -2,6 +2,7 @@
 audited, filters of the delivery log."""
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 
@@ -9,6 +10,7 @@ from abonent.core import secrets
 from abonent.core.models import AuditEvent
 from abonent.integrations.webhooks import actions, events
 from abonent.integrations.webhooks.models import Delivery, DeliveryStatus, Endpoint, EventType, IntegrationToken
+from abonent.staff.permissions import Role
 
 
 @pytest.fixture
@@ -153,3 +155,19 @@ def test_the_log_filters(admin_client, admin):
     assert admin_client.get(url, {"event": "not-a-uuid"}).status_code == 422
     assert admin_client.get(reverse("webhooks:delivery", args=[one.pk])).status_code == 200
     assert admin_client.get(reverse("webhooks:list")).status_code == 200
+
+
+def test_a_branch_limited_admin_cannot_manage_integrations(make_staff, branch, admin):
+    limited = make_staff(Role.ADMIN, username="branch-admin", branches=[branch])
+    client = Client()
+    client.force_login(limited)
+    assert client.get(reverse("webhooks:list")).status_code == 403
+    assert _create(client).status_code == 403
+    assert Endpoint.objects.count() == 0
+    endpoint, _secret = actions.do_create_endpoint(
+        actions.EndpointData(name="CRM", url="https://a.example/h", event_types=[EventType.PAYMENT_RECEIVED]),
+        acting_user=admin,
+    )
+    with pytest.raises(PermissionDenied):
+        actions.do_create_integration_token(endpoint, name="t", scopes=["subscribers"], acting_user=limited)
+    assert IntegrationToken.objects.count() == 0

@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import RequestFactory
 
 from abonent.api.errors import ApiError
@@ -80,8 +81,21 @@ def test_a_payments_token_takes_a_payment_but_not_subscribers(token_client, make
     assert (refused.status_code, _code(refused)) == (403, "scope_missing")
 
 
+def test_a_token_that_takes_payments_cannot_also_change_subscribers(integration, admin):
+    with pytest.raises(ValidationError) as refused:
+        actions.do_create_integration_token(
+            integration, name="all", scopes=[Scope.PAYMENTS, Scope.SUBSCRIBERS], acting_user=admin
+        )
+    assert refused.value.error_dict["scopes"][0].code == "scopes_conflict"
+    # Reading both is fine, as an operator
+    row, _plaintext = actions.do_create_integration_token(
+        integration, name="read", scopes=[Scope.PAYMENTS, Scope.SUBSCRIBERS, Scope.READ_ONLY], acting_user=admin
+    )
+    assert row.token.user.role == "operator"
+
+
 def test_endpoints_of_no_area_are_outside_every_token(token_client):
-    api = token_client(Scope.SUBSCRIBERS, Scope.PAYMENTS, Scope.TICKETS)
+    api = token_client(Scope.SUBSCRIBERS, Scope.PAYMENTS, Scope.TICKETS, Scope.READ_ONLY)
     for path in ("/api/v1/documents", "/api/v1/exemptions", "/api/v1/dunning-rules"):
         response = api.get(path)
         assert (response.status_code, _code(response)) == (403, "scope_outside")
@@ -96,7 +110,7 @@ def test_endpoints_of_no_area_are_outside_every_token(token_client):
         ("GET", "/api/v1/subscribers/5/ledger", {Scope.SUBSCRIBERS}, "scope_missing"),
         ("GET", "/api/v1/subscribers/5/ledger", {Scope.PAYMENTS}, None),
         ("GET", "/api/v1/subscribersX", {Scope.SUBSCRIBERS}, "scope_outside"),
-        ("GET", "/api/v1/radius/authorize", {Scope.SUBSCRIBERS, Scope.PAYMENTS, Scope.TICKETS}, "scope_outside"),
+        ("GET", "/api/v1/radius/authorize", {Scope.SUBSCRIBERS, Scope.PAYMENTS, Scope.READ_ONLY}, "scope_outside"),
     ],
 )
 def test_the_area_of_each_path(integration, admin, method, path, held, code):

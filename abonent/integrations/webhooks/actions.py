@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock, secrets
 from abonent.staff.actions import do_create_api_token, do_create_staff_user, do_revoke_api_token
 from abonent.staff.models import ApiToken
-from abonent.staff.permissions import Perm, Role, check_perm
+from abonent.staff.permissions import Perm, Role, allowed_branch_ids, check_perm
 
 from .models import Delivery, DeliveryStatus, Endpoint, EventType, IntegrationToken, Scope
 
@@ -30,8 +30,13 @@ URL_MAX = 500
 
 
 def _check(acting_user) -> None:
-    if acting_user is not None:
-        check_perm(acting_user, Perm.INTEGRATION_MANAGE)
+    if acting_user is None:
+        return
+    check_perm(acting_user, Perm.INTEGRATION_MANAGE)
+    # An integration sees every branch (its events, its tokens' service accounts have no branch limit): a
+    # branch-limited administrator managing one would reach past their own limit.
+    if allowed_branch_ids(acting_user) is not None:
+        raise PermissionDenied(_("Integrations reach every branch: a branch-limited user cannot manage them."))
 
 
 def new_secret() -> str:
@@ -223,11 +228,22 @@ def _clean_scopes(values) -> list[str]:
 
 
 # The service account's role for a token: the narrowest role that holds what its scopes reach (the scopes narrow
-# it further). Money moved by the API wants the cashier's permissions; a read-only token's role only reads more.
+# it further). Taking payments wants the cashier's role; everything else (and every read) the operator's. No role
+# both takes payments and edits subscribers short of the administrator's, which would also refund and reverse: such
+# a token is refused, and the integration gets two.
 def _role_for(scopes: list[str]) -> str:
     if Scope.PAYMENTS in scopes and Scope.READ_ONLY not in scopes:
-        return Role.ADMIN if {Scope.SUBSCRIBERS, Scope.TICKETS} & set(scopes) else Role.CASHIER
+        return Role.CASHIER
     return Role.OPERATOR
+
+
+def _check_combination(scopes: list[str]) -> None:
+    writes = Scope.READ_ONLY not in scopes
+    if writes and Scope.PAYMENTS in scopes and {Scope.SUBSCRIBERS, Scope.TICKETS} & set(scopes):
+        raise ValidationError(
+            _("A token that takes payments cannot also change subscribers or requests: make two tokens."),
+            code="scopes_conflict",
+        )
 
 
 @transaction.atomic
@@ -245,6 +261,7 @@ def do_create_integration_token(
         errors["name"] = ValidationError(_("At most 100 characters."), code="max_length")
     try:
         scopes = _clean_scopes(scopes)
+        _check_combination(scopes)
     except ValidationError as error:
         errors["scopes"] = error
     if expires_at is not None and expires_at <= clock.now():

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import wraps
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from abonent.core.forms import apply_action_errors
 from abonent.core.listing import keyset_page, query_without
-from abonent.staff.permissions import Perm, require_perm
+from abonent.staff.permissions import Perm, allowed_branch_ids, require_perm
 
 from . import actions, selectors
 from .forms import DeliveryFilterForm, EndpointForm, TokenForm
@@ -26,7 +27,20 @@ from .sending import MAX_ATTEMPTS
 PAGE = 50
 
 
-@require_perm(Perm.INTEGRATION_MANAGE)
+def integration_admin(view):
+    """``Perm.INTEGRATION_MANAGE`` and no branch limit: an integration's events and tokens reach every branch."""
+
+    @require_perm(Perm.INTEGRATION_MANAGE)
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if allowed_branch_ids(request.user) is not None:
+            raise PermissionDenied(_("Integrations reach every branch: a branch-limited user cannot manage them."))
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@integration_admin
 def endpoint_list(request):
     return render(request, "webhooks/endpoint_list.html", {"endpoints": selectors.endpoints_with_counts()})
 
@@ -40,7 +54,7 @@ def _data(form: EndpointForm) -> actions.EndpointData:
     )
 
 
-@require_perm(Perm.INTEGRATION_MANAGE)
+@integration_admin
 def endpoint_create(request):
     form = EndpointForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -72,7 +86,7 @@ def _detail(request, endpoint: Endpoint, *, form=None, token_form=None, secret="
     return render(request, "webhooks/endpoint_detail.html", context, status=status)
 
 
-@require_perm(Perm.INTEGRATION_MANAGE)
+@integration_admin
 def endpoint_detail(request, pk: int):
     endpoint = get_object_or_404(Endpoint, pk=pk)
     if request.method != "POST":
@@ -90,7 +104,7 @@ def endpoint_detail(request, pk: int):
 
 
 @require_POST
-@require_perm(Perm.INTEGRATION_MANAGE)
+@integration_admin
 def endpoint_rotate_secret(request, pk: int):
     endpoint = get_object_or_404(Endpoint, pk=pk)
     endpoint, secret = actions.do_rotate_endpoint_secret(endpoint, acting_user=request.user)
@@ -98,7 +112,7 @@ def endpoint_rotate_secret(request, pk: int):
 
 
 @require_POST
-@require_perm(Perm.INTEGRATION_MANAGE)
+@integration_admin
 def token_create(request, pk: int):
     endpoint = get_object_or_404(Endpoint, pk=pk)
     form = TokenForm(request.POST)
@@ -123,7 +137,7 @@ def token_create(request, pk: int):
 
 
 @require_POST
-@require_perm(Perm.INTEGRATION_MANAGE)
+@integration_admin
 def token_revoke(request, pk: int):
     integration = get_object_or_404(IntegrationToken, pk=pk)
     actions.do_revoke_integration_token(integration, acting_user=request.user)
@@ -131,7 +145,7 @@ def token_revoke(request, pk: int):
     return redirect("webhooks:endpoint", pk=integration.endpoint_id)
 
 
-@require_perm(Perm.INTEGRATION_MANAGE)
+@integration_admin
 def delivery_list(request):
     form = DeliveryFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
@@ -151,7 +165,7 @@ def delivery_list(request):
     return render(request, "webhooks/delivery_list.html", context, status=422 if form.errors else 200)
 
 
-@require_perm(Perm.INTEGRATION_MANAGE)
+@integration_admin
 def delivery_detail(request, pk: int):
     delivery = get_object_or_404(Delivery.objects.select_related("endpoint", "event"), pk=pk)
     context = {
@@ -164,7 +178,7 @@ def delivery_detail(request, pk: int):
 
 
 @require_POST
-@require_perm(Perm.INTEGRATION_MANAGE)
+@integration_admin
 def delivery_redeliver(request, pk: int):
     delivery = get_object_or_404(Delivery, pk=pk)
     actions.do_redeliver(delivery, acting_user=request.user)
