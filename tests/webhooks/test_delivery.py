@@ -280,3 +280,19 @@ def test_an_outcome_after_the_lease_was_taken_is_dropped(hook, make_subscriber, 
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.last_status_code) == (DeliveryStatus.DELIVERED, 200)
     assert list(Attempt.objects.values_list("outcome", flat=True)) == ["delivered"]
+
+
+def test_old_finished_events_are_pruned_pending_ones_kept(hook, admin):
+    from abonent.integrations.webhooks import actions
+    from abonent.integrations.webhooks.models import WebhookEvent
+
+    hook(types=[EventType.PAYMENT_RECEIVED])
+    with clock.travel_to(T0):
+        events.enqueue(EventType.PAYMENT_RECEIVED, [("payment.received:1", {}), ("payment.received:2", {})])
+    Delivery.objects.filter(event__key="payment.received:1").update(status=DeliveryStatus.DELIVERED)
+    with clock.travel_to(T0 + dt.timedelta(days=89)):
+        assert actions.do_prune_events() == 0
+    with clock.travel_to(T0 + dt.timedelta(days=91)):
+        assert actions.do_prune_events() == 1
+    assert list(WebhookEvent.objects.values_list("key", flat=True)) == ["payment.received:2"]
+    assert Delivery.objects.count() == 1

@@ -308,3 +308,27 @@ def do_revoke_integration_token(integration: IntegrationToken, *, acting_user) -
         obj=integration.endpoint,
         before={"token": token.pk, "prefix": token.prefix, "scopes": integration.scopes},
     )
+
+
+# How long events stay in the log (with their deliveries and attempts) once every delivery of theirs is finished.
+KEEP_EVENTS = dt.timedelta(days=90)
+
+
+def do_prune_events(*, older_than: dt.timedelta = KEEP_EVENTS) -> int:
+    """Delete events older than ``older_than`` none of whose deliveries is still pending (with their deliveries
+    and attempts). The same domain event replayed after that would be delivered again: 90 days is far past any
+    retry. Returns events deleted."""
+    from django.db.models import Exists, OuterRef
+
+    from .models import WebhookEvent
+
+    pending = Delivery.objects.filter(event=OuterRef("pk"), status=DeliveryStatus.PENDING)
+    old = WebhookEvent.objects.filter(created_at__lt=clock.now() - older_than).exclude(Exists(pending))
+    deleted = 0
+    while True:
+        ids = list(old.values_list("pk", flat=True)[:1000])
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            WebhookEvent.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)

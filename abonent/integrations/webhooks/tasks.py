@@ -1,4 +1,4 @@
-"""Periodic job of this app: sending due webhook deliveries (``sending.send_due``).
+"""Periodic jobs of this app: sending due webhook deliveries (``sending.send_due``), and pruning the old log.
 
 The scheduler runs it once a minute; a manual redelivery enqueues it at once. Where a minute is too slow, run
 ``abonent webhooks send --loop`` beside the worker (several may run: rows are claimed).
@@ -22,3 +22,11 @@ def send_due() -> dict:
     from .sending import send_due as send
 
     return queues.drain(lambda limit: send(limit=limit), limit=DEFAULT_BATCH, budget_s=SEND_BUDGET_S)
+
+
+@periodic("webhooks.prune", daily_at=dt.time(4, 30))
+@task(queue_name="default")
+def prune() -> int:
+    from .actions import do_prune_events
+
+    return do_prune_events()
