@@ -179,3 +179,23 @@ def test_a_sweep_of_many_subscribers_is_queued_in_chunks(crm, run, make_subscrib
     monkeypatch.setattr(events, "ACCESS_CHUNK", 1)
     events.access_changed(event="dunning.states_changed", subscriber_ids=[second.pk, first.pk, first.pk])
     assert sorted(e.data["subscriber_id"] for e in _events(EventType.ACCESS_CHANGED)) == sorted([first.pk, second.pk])
+
+
+def test_a_payment_in_suspense_is_told_once_assigned(crm, run, make_subscriber, admin):
+    from abonent.payments.actions.suspense import do_assign_payment
+
+    subscriber = run(make_subscriber)
+    intake = run(
+        do_receive_payment,
+        channel="manual",
+        external_id="unknown-1",
+        amount=Decimal("300.00"),
+        method="manual",
+        account_ref="no such account",
+        acting_user=admin,
+    )
+    assert intake.payment.status == "suspense"
+    assert _events(EventType.PAYMENT_RECEIVED) == []
+    run(do_assign_payment, intake.payment, subscriber=subscriber, acting_user=admin)
+    (event,) = _events(EventType.PAYMENT_RECEIVED)
+    assert (event.data["payment"]["subscriber_id"], event.data["payment"]["amount"]) == (subscriber.pk, "300.00")

@@ -90,7 +90,9 @@ def payment_received(payment_id: int) -> list[tuple[str, dict]]:
         )
         .first()
     )
-    if row is None:
+    if row is None or row["status"] != "credited" or row["subscriber_id"] is None:
+        # A payment that went to suspense is told when it is assigned to its subscriber (the assignment emits the
+        # same domain event again); one cancelled since is not told at all.
         return []
     data = {
         "payment": {
