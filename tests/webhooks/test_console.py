@@ -171,3 +171,39 @@ def test_a_branch_limited_admin_cannot_manage_integrations(make_staff, branch, a
     with pytest.raises(PermissionDenied):
         actions.do_create_integration_token(endpoint, name="t", scopes=["subscribers"], acting_user=limited)
     assert IntegrationToken.objects.count() == 0
+
+
+def test_the_log_page_reads_in_a_fixed_number_of_queries(admin_client, admin, django_assert_max_num_queries):
+    for n in range(3):
+        actions.do_create_endpoint(
+            actions.EndpointData(name=f"CRM {n}", url="https://a.example/h", event_types=[EventType.PAYMENT_RECEIVED]),
+            acting_user=admin,
+        )
+    events.enqueue(EventType.PAYMENT_RECEIVED, [(f"payment.received:{n}", {"payment": {"id": n}}) for n in range(20)])
+    assert Delivery.objects.count() == 60
+    admin_client.get(reverse("webhooks:deliveries"))  # warm the session and the user
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(reverse("webhooks:deliveries"))
+    assert len(response.context["page"].rows) == 50
+    with django_assert_max_num_queries(12):
+        assert admin_client.get(reverse("webhooks:list")).status_code == 200
+
+
+def test_the_pages_render_in_russian(admin_client, admin):
+    endpoint, _secret = actions.do_create_endpoint(
+        actions.EndpointData(name="CRM", url="https://a.example/h", event_types=[EventType.PAYMENT_RECEIVED]),
+        acting_user=admin,
+    )
+    events.enqueue(EventType.PAYMENT_RECEIVED, [("payment.received:1", {"payment": {"id": 1}})])
+    delivery = Delivery.objects.get()
+    admin_client.cookies["django_language"] = "ru"
+    for url in (
+        reverse("webhooks:list"),
+        reverse("webhooks:endpoint", args=[endpoint.pk]),
+        reverse("webhooks:deliveries"),
+        reverse("webhooks:delivery", args=[delivery.pk]),
+        reverse("webhooks:create"),
+    ):
+        response = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="ru")
+        assert response.status_code == 200, url
+        assert 'lang="ru"' in response.content.decode()

@@ -296,3 +296,22 @@ def test_old_finished_events_are_pruned_pending_ones_kept(hook, admin):
         assert actions.do_prune_events() == 1
     assert list(WebhookEvent.objects.values_list("key", flat=True)) == ["payment.received:2"]
     assert Delivery.objects.count() == 1
+
+
+def test_the_command_and_the_worker_job_send_what_is_due(hook, httpserver, received):
+    import io
+
+    from django.core.management import call_command
+
+    from abonent.core.scheduler import registered_jobs
+    from abonent.integrations.webhooks import tasks
+
+    hook(types=[EventType.PAYMENT_RECEIVED])
+    httpserver.expect_request("/crm/hook").respond_with_data("ok")
+    events.enqueue(EventType.PAYMENT_RECEIVED, [("payment.received:1", {}), ("payment.received:2", {})])
+    out = io.StringIO()
+    call_command("webhooks", "send", "--limit", "1", stdout=out)
+    assert out.getvalue().strip() == '{"delivered": 1}'
+    assert tasks.send_due.call() == {"delivered": 1}
+    assert len(received()) == 2
+    assert {"webhooks.send_due", "webhooks.prune"} <= set(registered_jobs())
