@@ -315,3 +315,24 @@ def test_the_command_and_the_worker_job_send_what_is_due(hook, httpserver, recei
     assert tasks.send_due.call() == {"delivered": 1}
     assert len(received()) == 2
     assert {"webhooks.send_due", "webhooks.prune"} <= set(registered_jobs())
+
+
+def test_an_integration_switched_off_holds_its_pending_deliveries(hook, admin, httpserver, received):
+    from abonent.integrations.webhooks import actions
+
+    endpoint, _secret = hook(types=[EventType.PAYMENT_RECEIVED])
+    httpserver.expect_request("/crm/hook").respond_with_data("ok")
+    with clock.travel_to(T0):
+        events.enqueue(EventType.PAYMENT_RECEIVED, [("payment.received:1", {})])
+    data = actions.EndpointData(name=endpoint.name, url=endpoint.url, event_types=endpoint.event_types, is_active=False)
+    actions.do_update_endpoint(endpoint, data, acting_user=admin)
+    with clock.travel_to(T0):
+        events.enqueue(EventType.PAYMENT_RECEIVED, [("payment.received:2", {})])  # none for an inactive one
+        assert sending.send_due() == {}
+    assert received() == []
+    assert Delivery.objects.get().status == DeliveryStatus.PENDING
+    data.is_active = True
+    actions.do_update_endpoint(endpoint, data, acting_user=admin)
+    with clock.travel_to(T0):
+        assert sending.send_due() == {"delivered": 1}
+    assert len(received()) == 1

@@ -61,7 +61,7 @@ def check_scopes(request, api_token) -> None:
     scopes = set(scopes)
     if Scope.READ_ONLY in scopes and request.method not in SAFE_METHODS:
         raise ApiError(403, "scope_read_only", _("This integration's token is read-only."))
-    area = area_of(request.path)
+    area = area_of(request.path_info)  # without the site's prefix (SCRIPT_NAME), as the URLconf sees it
     if area is None:
         raise ApiError(403, "scope_outside", _("Integration tokens do not reach this endpoint."))
     if area not in scopes:

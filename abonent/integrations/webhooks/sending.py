@@ -124,9 +124,10 @@ def _claim(limit: int) -> tuple[list[Delivery], dt.datetime]:
     lease = now + lease_span()
     claimed: list[Delivery] = []
     with transaction.atomic():
-        due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now).order_by(
-            "next_attempt_at", "pk"
-        )
+        # An integration switched off keeps its pending deliveries, unsent, until it is switched on again.
+        due = Delivery.objects.filter(
+            status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__is_active=True
+        ).order_by("next_attempt_at", "pk")
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
         for row in due[:limit]:
