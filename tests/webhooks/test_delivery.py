@@ -336,3 +336,20 @@ def test_an_integration_switched_off_holds_its_pending_deliveries(hook, admin, h
     with clock.travel_to(T0):
         assert sending.send_due() == {"delivered": 1}
     assert len(received()) == 1
+
+
+def test_a_rotated_field_key_keeps_the_signing_secret(hook, settings, httpserver, received):
+    from abonent.core.key_rotation import rotate_field_key
+
+    settings.ABONENT_FIELD_KEY = "old-field-key"
+    _endpoint, secret = hook(types=[EventType.PAYMENT_RECEIVED])
+    settings.ABONENT_FIELD_KEY, settings.ABONENT_FIELD_KEY_OLD = "new-field-key", ["old-field-key"]
+    (report,) = [r for r in rotate_field_key() if r.name == "webhooks.Endpoint.secret_encrypted"]
+    assert report.reencrypted == 1
+    settings.ABONENT_FIELD_KEY_OLD = []
+    httpserver.expect_request("/crm/hook").respond_with_data("ok")
+    with clock.travel_to(T0):
+        events.enqueue(EventType.PAYMENT_RECEIVED, [("payment.received:1", {})])
+        assert sending.send_due() == {"delivered": 1}
+    headers, body, _doc = received()[0]
+    assert verify(secret, headers, body, now=int(T0.timestamp()))
