@@ -48,7 +48,7 @@ class TokenAuth(HttpBearer):
             raise ApiError(
                 403, "radius_token_only", _("This token speaks for a NAS: it opens only the RADIUS endpoints.")
             )
-        if user.is_service_account:
+        if user.is_service_account and not radius_only:  # a RADIUS token is never an integration's: no query
             for check in _token_checks:
                 check(request, api_token)
         touch_api_token(api_token)
