@@ -207,3 +207,43 @@ def test_the_pages_render_in_russian(admin_client, admin):
         response = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="ru")
         assert response.status_code == 200, url
         assert 'lang="ru"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"name": "x" * 10_000}, "name"),
+        ({"name": "   "}, "name"),
+        ({"event_types": ["subscriber.created", "root.everything"]}, "event_types"),
+        ({"url": "https://a.example/\x7f"}, "url"),
+        ({"url": "https://a.example/\x00"}, None),  # refused before any view (core middleware: NUL in input)
+    ],
+)
+def test_absurd_input_is_a_field_error_not_a_500(admin_client, overrides, field):
+    response = _create(admin_client, **overrides)
+    assert response.status_code == 422
+    if field is not None:
+        assert field in response.context["form"].errors
+    assert Endpoint.objects.count() == 0
+
+
+def test_a_duplicate_name_is_a_field_error(admin_client):
+    assert _create(admin_client).status_code == 201
+    again = _create(admin_client)
+    assert again.status_code == 422
+    assert [e.code for e in again.context["form"].errors.as_data()["name"]] == ["unique"]
+    assert Endpoint.objects.count() == 1
+
+
+def test_junk_scopes_and_dates_on_the_token_form(admin_client):
+    _create(admin_client)
+    endpoint = Endpoint.objects.get()
+    url = reverse("webhooks:token_create", args=[endpoint.pk])
+    for data in (
+        {"name": "t", "scopes": ["root"]},
+        {"name": "t", "scopes": ["subscribers"], "expires_on": "2000-01-01"},
+        {"name": "t", "scopes": ["subscribers"], "expires_on": "not a date"},
+        {"name": "t" * 1000, "scopes": ["subscribers"]},
+    ):
+        assert admin_client.post(url, data).status_code == 422, data
+    assert IntegrationToken.objects.count() == 0

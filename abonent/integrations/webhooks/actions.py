@@ -52,7 +52,7 @@ def validate_url(value: str) -> str:
     bad = ValidationError(
         _("Give an http:// or https:// URL of the receiver, without a login or a #fragment."), code="invalid_url"
     )
-    if len(value) > URL_MAX or any(ch.isspace() for ch in value):
+    if len(value) > URL_MAX or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise bad
     try:
         parts = urlsplit(value)
