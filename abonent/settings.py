@@ -636,5 +636,7 @@ _check_production()
 # Outgoing webhooks (docs/webhooks.md): the deadlines of one POST to a receiver, in seconds.
 ABONENT_WEBHOOK_CONNECT_TIMEOUT_S = float(os.environ.get("ABONENT_WEBHOOK_CONNECT_TIMEOUT_S", 5))
 ABONENT_WEBHOOK_READ_TIMEOUT_S = float(os.environ.get("ABONENT_WEBHOOK_READ_TIMEOUT_S", 10))
+# Deliveries POSTed side by side by one sender (threads waiting on receivers).
+ABONENT_WEBHOOK_CONCURRENCY = _at_least_one("ABONENT_WEBHOOK_CONCURRENCY", 4)
 if not (0 < ABONENT_WEBHOOK_CONNECT_TIMEOUT_S <= 60 and 0 < ABONENT_WEBHOOK_READ_TIMEOUT_S <= 60):
     raise ImproperlyConfigured("ABONENT_WEBHOOK_CONNECT_TIMEOUT_S and ABONENT_WEBHOOK_READ_TIMEOUT_S: (0, 60] seconds")

@@ -13,7 +13,14 @@ from werkzeug import Response
 from abonent.core import clock
 from abonent.core.models import AuditEvent
 from abonent.integrations.webhooks import events, payloads, sending
-from abonent.integrations.webhooks.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, EventType
+from abonent.integrations.webhooks.models import (
+    Attempt,
+    AttemptOutcome,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    EventType,
+)
 
 from .conftest import verify
 
@@ -353,3 +360,35 @@ def test_a_rotated_field_key_keeps_the_signing_secret(hook, settings, httpserver
         assert sending.send_due() == {"delivered": 1}
     headers, body, _doc = received()[0]
     assert verify(secret, headers, body, now=int(T0.timestamp()))
+
+
+def test_a_slow_receiver_does_not_hold_back_another(hook, httpserver, received, settings):
+    from pytest_httpserver import HTTPServer
+
+    settings.ABONENT_WEBHOOK_CONCURRENCY = 4
+    hook(types=[EventType.PAYMENT_RECEIVED], name="Slow CRM")
+
+    def slow(_request):
+        time.sleep(0.4)
+        return Response("ok")
+
+    httpserver.expect_request("/crm/hook").respond_with_handler(slow)
+    fast = HTTPServer(host="127.0.0.1", port=0)
+    fast.start()
+    try:
+        hook(types=[EventType.PAYMENT_RECEIVED], name="Fast CRM", path="/fast")
+        Endpoint.objects.filter(name="Fast CRM").update(url=fast.url_for("/fast"))
+        with clock.travel_to(T0):
+            events.enqueue(EventType.PAYMENT_RECEIVED, [(f"payment.received:{n}", {}) for n in range(3)])
+        started = time.monotonic()
+        arrived = []
+        fast.expect_request("/fast").respond_with_handler(lambda r: arrived.append(time.monotonic()) or Response("ok"))
+        with clock.travel_to(T0):
+            assert sending.send_due() == {"delivered": 6}
+        # The slow receiver answers one at a time (1.2 s for its three); the fast one's three came meanwhile
+        assert len(arrived) == 3
+        assert max(arrived) - started < 0.8
+        assert len(received()) == 3
+    finally:
+        fast.clear()
+        fast.stop()
