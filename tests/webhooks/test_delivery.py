@@ -392,3 +392,41 @@ def test_a_slow_receiver_does_not_hold_back_another(hook, httpserver, received, 
     finally:
         fast.clear()
         fast.stop()
+
+
+def test_a_receiver_dripping_its_answer_is_cut_off(hook, settings):
+    import socket
+    import threading as th
+
+    settings.ABONENT_WEBHOOK_CONNECT_TIMEOUT_S = 0.2
+    settings.ABONENT_WEBHOOK_READ_TIMEOUT_S = 0.2
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = th.Event()
+
+    def drip():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        while not stop.is_set():  # one byte every 0.1 s: each read is in time, the answer never ends
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(0.1)
+        conn.close()
+
+    th.Thread(target=drip, daemon=True).start()
+    endpoint, _secret = hook(types=[EventType.PAYMENT_RECEIVED])
+    Endpoint.objects.filter(pk=endpoint.pk).update(url=f"http://127.0.0.1:{listener.getsockname()[1]}/hook")
+    with clock.travel_to(T0):
+        events.enqueue(EventType.PAYMENT_RECEIVED, [("payment.received:1", {})])
+        started = time.monotonic()
+        try:
+            assert sending.send_due() == {"retry": 1}
+        finally:
+            stop.set()
+            listener.close()
+    assert time.monotonic() - started < 2
+    assert Delivery.objects.get().last_error.startswith("timeout")

@@ -104,10 +104,15 @@ def post(delivery: Delivery, client: httpx.Client) -> Answer:
     try:
         with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
             excerpt = b""
+            # The read deadline holds per read: a receiver dripping its answer a byte at a time would stretch the
+            # POST past the lease, so the whole answer gets a deadline too (within post_budget_s()).
+            cutoff = started + settings.ABONENT_WEBHOOK_CONNECT_TIMEOUT_S + 3 * settings.ABONENT_WEBHOOK_READ_TIMEOUT_S
             for chunk in response.iter_bytes():
                 excerpt += chunk
                 if len(excerpt) >= RESPONSE_EXCERPT:
                     break  # the rest is not read: an absurd answer costs nothing
+                if time.monotonic() > cutoff:
+                    raise httpx.ReadTimeout("the answer took too long")
             answer = Answer(
                 _classify(response.status_code),
                 status_code=response.status_code,
