@@ -394,7 +394,10 @@ def test_a_slow_receiver_does_not_hold_back_another(hook, httpserver, received, 
         fast.stop()
 
 
-def test_a_receiver_dripping_its_answer_is_cut_off(hook, settings):
+@pytest.mark.parametrize("head", [b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", b""])
+def test_a_receiver_dripping_its_answer_is_cut_off(hook, settings, head):
+    """Each read in time, the answer never ending: the body dripped after the headers, or the status line and
+    headers themselves dripped (``head`` empty: the drip is all there is)."""
     import socket
     import threading as th
 
@@ -408,7 +411,7 @@ def test_a_receiver_dripping_its_answer_is_cut_off(hook, settings):
     def drip():
         conn, _ = listener.accept()
         conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        conn.sendall(head)
         while not stop.is_set():  # one byte every 0.1 s: each read is in time, the answer never ends
             try:
                 conn.sendall(b"x")

@@ -17,12 +17,15 @@ The POST happens outside any transaction, with a connect and a read deadline. Th
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import hashlib
 import hmac
 import json
 import logging
+import socket
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -83,6 +86,40 @@ def _classify(status_code: int) -> str:
     return AttemptOutcome.FAILED
 
 
+class _Watchdog:
+    """A deadline on the whole POST. httpx's deadlines hold per socket operation, so a receiver dripping its status
+    line and headers a byte at a time would hold the sender for ever; at ``deadline`` (monotonic) this shuts the
+    connection's socket down, which ends any read in progress. The socket is caught from httpx's ``trace``
+    extension as the connection opens (connections are not reused: ``client()``)."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.socket: socket.socket | None = None
+        self.fired = False
+        self._timer: threading.Timer | None = None
+
+    def trace(self, event_name: str, info: dict) -> None:
+        if event_name == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            self.socket = stream.get_extra_info("socket") if stream is not None else None
+
+    def _cut(self) -> None:
+        if self.socket is not None:
+            self.fired = True
+            with contextlib.suppress(OSError):
+                self.socket.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self):
+        self._timer = threading.Timer(max(self.deadline - time.monotonic(), 0.0), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
 def post(delivery: Delivery, client: httpx.Client) -> Answer:
     endpoint = delivery.endpoint
     body = body_of(delivery)
@@ -101,8 +138,16 @@ def post(delivery: Delivery, client: httpx.Client) -> Answer:
         "Abonent-Delivery-Attempt": str(delivery.attempts),
     }
     started = time.monotonic()
+    watchdog = _Watchdog(
+        started + settings.ABONENT_WEBHOOK_CONNECT_TIMEOUT_S + 3 * settings.ABONENT_WEBHOOK_READ_TIMEOUT_S
+    )
     try:
-        with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
+        with (
+            watchdog,
+            client.stream(
+                "POST", endpoint.url, content=body, headers=headers, extensions={"trace": watchdog.trace}
+            ) as response,
+        ):
             excerpt = b""
             # The read deadline holds per read: a receiver dripping its answer a byte at a time would stretch the
             # POST past the lease, so the whole answer gets a deadline too (within post_budget_s()).
@@ -121,7 +166,10 @@ def post(delivery: Delivery, client: httpx.Client) -> Answer:
     except httpx.TimeoutException as error:
         answer = Answer(AttemptOutcome.RETRY, error=f"timeout: {type(error).__name__}")
     except httpx.HTTPError as error:
-        answer = Answer(AttemptOutcome.RETRY, error=f"{type(error).__name__}: {error}"[:300])
+        if watchdog.fired:
+            answer = Answer(AttemptOutcome.RETRY, error="timeout: the whole answer took too long")
+        else:
+            answer = Answer(AttemptOutcome.RETRY, error=f"{type(error).__name__}: {error}"[:300])
     answer.duration_ms = int((time.monotonic() - started) * 1000)
     return answer
 
@@ -208,7 +256,9 @@ def client() -> httpx.Client:
         write=settings.ABONENT_WEBHOOK_READ_TIMEOUT_S,
         pool=settings.ABONENT_WEBHOOK_CONNECT_TIMEOUT_S,
     )
-    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+    # No kept-alive connections: each POST opens its own, which the watchdog can cut without touching another's.
+    limits = httpx.Limits(max_keepalive_connections=0)
+    return httpx.Client(timeout=timeout, limits=limits, follow_redirects=False, trust_env=False)
 
 
 def send_due(*, limit: int = DEFAULT_BATCH) -> dict[str, int]:
