@@ -6,7 +6,8 @@ UPDATE that only one worker can win (on SQLite too, where nothing is skipped). T
 worker holding it records the outcome, so one that stalled past it (its rows claimed again) has its answers
 dropped, and one that died leaves its rows to be claimed again when the lease runs out.
 
-The POST happens outside any transaction, with a connect and a read deadline. The outcome:
+The POST happens outside any transaction, with a connect and a read deadline and one on the whole of it
+(``_Watchdog``). The outcome:
 
 * 2xx → ``delivered``;
 * a network error, a deadline passed, 5xx or 429 → retried after ``BACKOFF_S`` (doubling), until the round's
