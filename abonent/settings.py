@@ -119,6 +119,8 @@ INSTALLED_APPS = [
     "abonent.bonuses",
     "abonent.documents",
     "abonent.portal",
+    # Outgoing webhooks to the ISP's CRM and its scoped API tokens: listens to every domain app; nothing imports it.
+    "abonent.integrations.webhooks",
     # The finance pages: read billing, subscribers and dunning; nothing imports them.
     "abonent.reports",
     # The subscriber list's export and bulk actions: call the subscribers', billing's and notifications' actions.
@@ -564,3 +566,11 @@ def _check_production() -> None:
 
 
 _check_production()
+
+# Outgoing webhooks (docs/webhooks.md): the deadlines of one POST to a receiver, in seconds.
+ABONENT_WEBHOOK_CONNECT_TIMEOUT_S = float(os.environ.get("ABONENT_WEBHOOK_CONNECT_TIMEOUT_S", 5))
+ABONENT_WEBHOOK_READ_TIMEOUT_S = float(os.environ.get("ABONENT_WEBHOOK_READ_TIMEOUT_S", 10))
+# Deliveries POSTed side by side by one sender (threads waiting on receivers).
+ABONENT_WEBHOOK_CONCURRENCY = _at_least_one("ABONENT_WEBHOOK_CONCURRENCY", 4)
+if not (0 < ABONENT_WEBHOOK_CONNECT_TIMEOUT_S <= 60 and 0 < ABONENT_WEBHOOK_READ_TIMEOUT_S <= 60):
+    raise ImproperlyConfigured("ABONENT_WEBHOOK_CONNECT_TIMEOUT_S and ABONENT_WEBHOOK_READ_TIMEOUT_S: (0, 60] seconds")

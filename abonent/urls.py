@@ -33,6 +33,7 @@ urlpatterns = [
     path("staff/bulk/", include("abonent.bulk.urls")),
     path("staff/dashboard/", include("abonent.dashboard.urls")),
     path("staff/setup/", include("abonent.setup.urls")),
+    path("staff/integrations/", include("abonent.integrations.webhooks.urls")),
     path("notifications/", include("abonent.notifications.public_urls")),
     path("pay/", include("abonent.payments.public_urls")),
     path("staff/portal/", include("abonent.portal.staff_urls")),

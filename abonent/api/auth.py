@@ -7,6 +7,15 @@ from abonent.staff.selectors import get_user_by_api_token
 from .errors import ApiError
 from .selectors import radius_binding
 
+# Further checks of a service account's token that other apps plug in (the integrations' scopes): each is called
+# with the request and the token and raises ``ApiError`` to refuse. A person's token costs nothing here.
+_token_checks: list = []
+
+
+def register_token_check(check) -> None:
+    if check not in _token_checks:
+        _token_checks.append(check)
+
 
 class TokenAuth(HttpBearer):
     """``Authorization: Bearer abn_…``: a staff user's or a service account's API token.
@@ -39,6 +48,9 @@ class TokenAuth(HttpBearer):
             raise ApiError(
                 403, "radius_token_only", _("This token speaks for a NAS: it opens only the RADIUS endpoints.")
             )
+        if user.is_service_account and not radius_only:  # a RADIUS token is never an integration's: no query
+            for check in _token_checks:
+                check(request, api_token)
         touch_api_token(api_token)
         request.user = user
         request.api_token = api_token

@@ -117,6 +117,9 @@ class Perm(StrEnum):
     JOB_MANAGE = "job.manage"
     # An installer's own day: their jobs, ticking the checklist, closing a job with the devices installed.
     JOB_WORK = "job.work"
+    # Integrations: webhook endpoints and their secrets, the delivery log and redelivery, integration API tokens.
+    # Administrator only.
+    INTEGRATION_MANAGE = "integration.manage"
 
 
 # What each permission lets a person do, as the 403 page names the one missing.
@@ -168,6 +171,7 @@ PERMISSION_LABELS: dict[Perm, str] = {
     Perm.STOCK_MANAGE: _("manage the warehouse"),
     Perm.JOB_MANAGE: _("dispatch technician jobs"),
     Perm.JOB_WORK: _("work technician jobs"),
+    Perm.INTEGRATION_MANAGE: _("manage integrations and webhooks"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Integrations with the ISP's other systems: telephony and CRM webhooks."""

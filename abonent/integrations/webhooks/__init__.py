@@ -1,0 +1,1 @@
+"""Outgoing webhooks to the ISP's CRM (signed, retried, logged) and API tokens per integration with scopes."""
