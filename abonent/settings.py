@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     # Above every domain app: the dashboard reads their figures, the first-run wizard writes their settings.
     "abonent.dashboard",
     "abonent.setup",
+    "abonent.integrations.telephony",
     "abonent.api",
 ]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -332,6 +333,16 @@ ABONENT_LOGIN_LOCKOUT_SECONDS = _at_least_one("ABONENT_LOGIN_LOCKOUT_SECONDS", 1
 ABONENT_HELPDESK_TICKETS_PER_DAY = _at_least_one("ABONENT_HELPDESK_TICKETS_PER_DAY", 5)
 ABONENT_HELPDESK_COMMENTS_PER_DAY = _at_least_one("ABONENT_HELPDESK_COMMENTS_PER_DAY", 50)
 ABONENT_HELPDESK_REOPEN_DAYS = int(os.environ.get("ABONENT_HELPDESK_REOPEN_DAYS", 14))
+
+# Telephony (docs/telephony.md): Asterisk's Manager Interface that ``abonent telephony`` listens to (no host: the
+# command has nothing to do), the shared secret of cloud PBXs' signed webhook (/hooks/telephony/; empty: refused)
+# and the directory the PBX writes call recordings to (served only through the authorised view).
+ABONENT_AMI_HOST = os.environ.get("ABONENT_AMI_HOST", "")
+ABONENT_AMI_PORT = int(os.environ.get("ABONENT_AMI_PORT", 5038))
+ABONENT_AMI_USERNAME = os.environ.get("ABONENT_AMI_USERNAME", "abonent")
+ABONENT_AMI_SECRET = os.environ.get("ABONENT_AMI_SECRET", "")
+ABONENT_TELEPHONY_WEBHOOK_SECRET = os.environ.get("ABONENT_TELEPHONY_WEBHOOK_SECRET", "")
+ABONENT_RECORDINGS_DIR = os.environ.get("ABONENT_RECORDINGS_DIR", str(VAR_DIR / "recordings"))
 
 ABONENT_PORTAL_BRAND = os.environ.get("ABONENT_PORTAL_BRAND", "") or ABONENT_COMPANY_NAME
 ABONENT_PORTAL_SESSION_IDLE_SECONDS = _at_least_one("ABONENT_PORTAL_SESSION_IDLE_SECONDS", 24 * 3600)

@@ -107,6 +107,12 @@ class Perm(StrEnum):
     # Starting a verification of the whole ledger from the console (``abonent ledger verify`` in the worker): a heavy
     # read of every posting, so administrator only; the daily job runs it anyway.
     LEDGER_VERIFY = "ledger.verify"
+    # A subscriber's calls on the card and the screen-pop of one's own extension.
+    CALL_VIEW = "call.view"
+    # Playing call recordings: the subscriber's voice, so only roles that handle their requests.
+    RECORDING_LISTEN = "recording.listen"
+    # Operators' extensions and the operator KPIs page.
+    TELEPHONY_MANAGE = "telephony.manage"
 
 
 # What each permission lets a person do, as the 403 page names the one missing.
@@ -153,6 +159,9 @@ PERMISSION_LABELS: dict[Perm, str] = {
     Perm.SUBSCRIBER_EXPORT: _("export the subscriber list"),
     Perm.SUBSCRIBER_BULK: _("act on many subscribers at once"),
     Perm.SETUP_MANAGE: _("run the first-run set-up"),
+    Perm.CALL_VIEW: _("see calls"),
+    Perm.RECORDING_LISTEN: _("listen to call recordings"),
+    Perm.TELEPHONY_MANAGE: _("manage extensions and see operator KPIs"),
 }
 
 
@@ -205,6 +214,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.FINANCE_VIEW,
             Perm.SUBSCRIBER_EXPORT,
             Perm.SUBSCRIBER_BULK,
+            Perm.CALL_VIEW,
+            Perm.RECORDING_LISTEN,
         }
     ),
     Role.CASHIER: frozenset(
@@ -221,6 +232,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.TICKET_VIEW,
             Perm.VOUCHER_VIEW,
             Perm.DOCUMENT_VIEW,
+            Perm.CALL_VIEW,
         }
     ),
     Role.SUPPORT: frozenset(
@@ -237,6 +249,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.TICKET_MANAGE,
             Perm.BONUS_VIEW,
             Perm.DOCUMENT_VIEW,
+            Perm.CALL_VIEW,
+            Perm.RECORDING_LISTEN,
         }
     ),
     Role.ENGINEER: frozenset(

@@ -1,0 +1,236 @@
+"""Asterisk's call events turned into calls: which AMI events we read, which fields of them, and the two lanes
+that write them (docs/telephony.md, "Asterisk").
+
+Events read (others are ignored): ``Newchannel`` (the caller's channel opens a call), ``DialBegin`` (an extension
+rings: the screen-pop), ``DialEnd`` with ``DialStatus: ANSWER`` (who answered), ``Hangup`` of the caller's channel
+(the end) and ``Cdr`` (cdr_manager: disposition, billable seconds and the recording file).
+
+A call's id is its ``Linkedid``, the same on every channel of the call (the caller's ``Uniqueid``).
+
+Two lanes, each a queue and one database thread: rings (``DialBegin``) go alone in theirs, so a burst of
+hang-ups and CDRs never delays a screen-pop; the rest keep their order in the other. Both lanes create a call they
+do not know yet, and each event updates only its own fields (actions' module docstring), so their relative order
+does not matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import zoneinfo
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+
+from abonent.core import clock
+
+from . import actions, pops, selectors
+from .models import CallStatus
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "ami"
+RING_EVENTS = frozenset({"DialBegin"})
+BOOK_EVENTS = frozenset({"Newchannel", "DialEnd", "Hangup", "Cdr"})
+# Q.850 cause 17 = user busy; 1, 3, 21, 27, 34, 38 = the call could not be placed.
+BUSY_CAUSES = frozenset({"17"})
+FAILED_CAUSES = frozenset({"1", "3", "21", "27", "34", "38"})
+DISPOSITIONS = {
+    "ANSWERED": CallStatus.ANSWERED,
+    "NO ANSWER": CallStatus.MISSED,
+    "BUSY": CallStatus.BUSY,
+    "FAILED": CallStatus.FAILED,
+    "CONGESTION": CallStatus.FAILED,
+}
+# Where the recording's file name may be, in the order looked at: a cdr_manager mapping (``Recordingfile`` from
+# ``CDR(recordingfile)``, as FreePBX sets it), the CDR's userfield, a channel variable of MixMonitor.
+RECORDING_KEYS = ("Recordingfile", "RecordingFile", "recordingfile", "UserField")
+RECORDING_VARS = ("MIXMONITOR_FILENAME", "RECORDINGFILE", "CALLFILENAME")
+PRUNE_EVERY = 60.0
+EXTENSIONS_EVERY = 30.0
+
+
+def get(message: dict, *keys: str) -> str:
+    for key in keys:
+        value = message.get(key)
+        if value:
+            return value
+    return ""
+
+
+def call_id(message: dict) -> str:
+    return get(message, "Linkedid", "LinkedID", "Uniqueid", "UniqueID")
+
+
+def channel_peer(channel: str) -> str:
+    """``PJSIP/101-0000000a`` → ``101``; ``SIP/trunk-00af`` → ``trunk``; ``Local/101@from-queue-0001;1`` → ``101``."""
+    if not channel or "/" not in channel:
+        return ""
+    peer = channel.split("/", 1)[1]
+    peer = peer.split("@", 1)[0]
+    return peer.rsplit("-", 1)[0] if "-" in peer else peer
+
+
+def event_time(message: dict) -> dt.datetime:
+    """The event's ``Timestamp`` (``timestampevents = yes`` in manager.conf) or, without it, now."""
+    stamp = message.get("Timestamp")
+    if stamp:
+        try:
+            return dt.datetime.fromtimestamp(float(stamp), tz=dt.UTC)
+        except (ValueError, OverflowError, OSError):
+            pass
+    return clock.now()
+
+
+def cdr_time(value: str) -> dt.datetime | None:
+    """A CDR time, ``2026-12-07 10:15:00``, in the PBX's (the installation's) time zone; empty: None."""
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.strptime(value.strip()[:19], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=zoneinfo.ZoneInfo(settings.TIME_ZONE))
+
+
+class Book:
+    """The database side, run in a lane's thread."""
+
+    def __init__(self) -> None:
+        self.extensions: set[str] = set()
+        self.extensions_read = 0.0
+        self.pruned = time.monotonic()
+
+    def known_extensions(self) -> set[str]:
+        if time.monotonic() - self.extensions_read > EXTENSIONS_EVERY:
+            self.extensions = selectors.extension_numbers()
+            self.extensions_read = time.monotonic()
+        return self.extensions
+
+    def handle(self, message: dict) -> None:
+        name = message.get("Event")
+        cid = call_id(message)
+        if not cid:
+            return
+        at = event_time(message)
+        caller = get(message, "CallerIDNum")
+        if name == "Newchannel":
+            if get(message, "Uniqueid") not in ("", cid):
+                return  # a leg to an extension, not the caller
+            if caller in self.known_extensions():
+                actions.do_register_outbound(SOURCE, cid, extension=caller, called_number=get(message, "Exten"), at=at)
+            else:
+                actions.ensure_call(SOURCE, cid, caller_number=caller, called_number=get(message, "Exten"), at=at)
+        elif name == "DialBegin":
+            extension = channel_peer(get(message, "DestChannel")) or get(message, "DialString").rsplit("/", 1)[-1]
+            if caller in self.known_extensions() or not extension:
+                return  # an operator dialling out: nothing rings at the desk
+            actions.do_register_ring(
+                SOURCE, cid, extension=extension, caller_number=caller, called_number=get(message, "Exten"), at=at
+            )
+        elif name == "DialEnd":
+            if get(message, "DialStatus").upper() == "ANSWER":
+                actions.do_register_answer(SOURCE, cid, extension=channel_peer(get(message, "DestChannel")), at=at)
+        elif name == "Hangup":
+            if get(message, "Uniqueid") not in ("", cid):
+                return  # one leg of a ring group hung up; the call goes on
+            cause = get(message, "Cause")
+            status = CallStatus.BUSY if cause in BUSY_CAUSES else CallStatus.FAILED if cause in FAILED_CAUSES else None
+            actions.do_register_end(SOURCE, cid, at=at, status=status)
+        elif name == "Cdr":
+            self.handle_cdr(message, cid)
+
+    def handle_cdr(self, message: dict, cid: str) -> None:
+        recording = get(message, *RECORDING_KEYS) or next(
+            (v for k in RECORDING_VARS if (v := message.get("_vars", {}).get(k))), ""
+        )
+        try:
+            billable = int(get(message, "BillableSeconds") or "x")
+        except ValueError:
+            billable = None
+        actions.do_register_cdr(
+            SOURCE,
+            cid,
+            status=DISPOSITIONS.get(get(message, "Disposition").upper(), CallStatus.MISSED),
+            duration_seconds=billable,
+            recording_file=recording,
+            caller_number=get(message, "Source"),
+            called_number=get(message, "Destination"),
+            started_at=cdr_time(get(message, "StartTime")),
+            answered_at=cdr_time(get(message, "AnswerTime")),
+            ended_at=cdr_time(get(message, "EndTime")),
+        )
+
+    def run_batch(self, batch: list[dict]) -> None:
+        close_old_connections()
+        for message in batch:
+            self.handle_with_retry(message)
+        if time.monotonic() - self.pruned > PRUNE_EVERY:
+            self.pruned = time.monotonic()
+            pops.prune_pops()
+
+    def handle_with_retry(self, message: dict) -> None:
+        delay = 0.5
+        while True:
+            try:
+                self.handle(message)
+                return
+            except (OperationalError, InterfaceError) as exc:
+                # The database is away: keep the event and wait for it (the queue behind holds the rest).
+                logger.warning("telephony: database unavailable (%s); retrying in %.1f s", exc, delay)
+                close_old_connections()
+                from django.db import connection
+
+                connection.close()
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+            except DatabaseError:
+                logger.exception("telephony: event %s of call %s not recorded", message.get("Event"), call_id(message))
+                return
+            except Exception:
+                logger.exception("telephony: event %s of call %s not handled", message.get("Event"), call_id(message))
+                return
+
+
+class Lane:
+    """One queue, one thread: events in order, in batches of what has arrived meanwhile."""
+
+    def __init__(self, name: str, book: Book, *, size: int = 100_000, batch: int = 200) -> None:
+        self.name = name
+        self.book = book
+        self.queue: asyncio.Queue = asyncio.Queue(size)
+        self.batch = batch
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"telephony-{name}")
+
+    async def put(self, message: dict) -> None:
+        await self.queue.put(message)  # full: the AMI reader waits (TCP pushes back on Asterisk's side)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < self.batch and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            await loop.run_in_executor(self.executor, self.book.run_batch, batch)
+
+
+class Dispatcher:
+    def __init__(self) -> None:
+        self.rings = Lane("rings", Book())
+        self.rest = Lane("events", Book())
+
+    async def on_event(self, message: dict) -> None:
+        name = message.get("Event")
+        if name in RING_EVENTS:
+            await self.rings.put(message)
+        elif name in BOOK_EVENTS:
+            await self.rest.put(message)
+
+    async def drained(self, timeout: float = 5.0) -> None:
+        """Wait until both queues are empty (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while (not self.rings.queue.empty() or not self.rest.queue.empty()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)

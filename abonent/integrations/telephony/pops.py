@@ -1,0 +1,153 @@
+"""The screen-pop: what the process that hears a ring writes (``publish``) and what each operator's browser is sent
+(``for_viewer``).
+
+The writer (``abonent telephony`` or the webhook's web process) knows the call and the matched subscribers but not
+who will look, so it writes everything a pop may show, with each subscriber's branch. The web process holding the
+operator's SSE stream cuts it down to what that operator may see (their branches, their permissions) and words it in
+their language. Delivery between the processes: docs/telephony.md, "Screen-pop delivery".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+
+from django.db import connection
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from abonent.core import clock
+from abonent.core.money import format_money
+from abonent.core.phones import format_phone
+from abonent.staff.permissions import Perm, allowed_branch_ids, permissions_of
+
+from .models import Call, ScreenPop
+from .selectors import MATCH_LIMIT
+
+CHANNEL = "abonent_screen_pop"
+# PostgreSQL refuses a NOTIFY payload of 8000 bytes or more; a bigger pop goes by its id and is read from the table.
+NOTIFY_LIMIT = 7000
+# Pops older than this are deleted (prune_pops): a browser that was away does not want yesterday's rings.
+KEEP = dt.timedelta(minutes=10)
+
+
+def subscriber_facts(subscribers) -> list[dict]:
+    """Balance, access state and open requests of each matched subscriber, through the owning apps' selectors."""
+    from abonent.billing.selectors import get_balance
+    from abonent.dunning.selectors import state_of
+    from abonent.helpdesk.selectors import open_count
+
+    facts = []
+    for s in subscribers[:MATCH_LIMIT]:
+        facts.append(
+            {
+                "id": s.pk,
+                "branch": s.branch_id,
+                "account": s.account_number,
+                "name": s.display_name,
+                "closed": s.is_closed,
+                "balance": str(get_balance(s).balance),
+                "access": state_of(s.pk),
+                "open_tickets": open_count(s.pk),
+            }
+        )
+    return facts
+
+
+def build_payload(call: Call, subscribers: list) -> dict:
+    return {
+        "call": call.pk,
+        "pbx_call_id": call.pbx_call_id,
+        "number": call.caller_number,
+        "e164": call.caller_e164,
+        "matches": subscriber_facts(subscribers),
+        "more": len(subscribers) > MATCH_LIMIT,
+        # Wall-clock seconds when the writer had the ring: the benchmark's and the tests' latency start.
+        "heard": time.time(),
+    }
+
+
+def publish(extension: str, call: Call, payload: dict) -> ScreenPop:
+    """Store the pop and, on PostgreSQL, NOTIFY the web processes; both take effect at commit, so a pop of a
+    rolled-back write is never shown."""
+    pop = ScreenPop.objects.create(extension=extension, call=call, payload=payload, created_at=clock.now())
+    if connection.vendor == "postgresql":
+        message = json.dumps({"id": pop.pk, "extension": extension, "payload": payload}, separators=(",", ":"))
+        if len(message.encode()) > NOTIFY_LIMIT:
+            message = json.dumps({"id": pop.pk, "extension": extension})
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, message])
+    return pop
+
+
+def prune_pops() -> int:
+    return ScreenPop.objects.filter(created_at__lt=clock.now() - KEEP).delete()[0]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who holds an SSE stream: read once when it opens (a changed role or branch applies on the next page)."""
+
+    user_id: int
+    branch_ids: frozenset[int] | None
+    perms: frozenset[str]
+    language: str
+
+    @classmethod
+    def of(cls, user, language: str) -> Viewer:
+        ids = allowed_branch_ids(user)
+        return cls(user.pk, frozenset(ids) if ids is not None else None, frozenset(permissions_of(user)), language)
+
+    def sees_branch(self, branch_id: int) -> bool:
+        return self.branch_ids is None or branch_id in self.branch_ids
+
+
+def for_viewer(payload: dict, viewer: Viewer) -> dict:
+    """The pop as ``viewer`` is shown it: a subscriber of a branch they may not see is only "a subscriber of another
+    branch" (no name, account or money); balance, access state and requests each need their permission."""
+    with translation.override(viewer.language):
+        number = format_phone(payload.get("e164") or "") if payload.get("e164") else payload.get("number") or ""
+        shown = []
+        may_open = Perm.SUBSCRIBER_VIEW in viewer.perms
+        for m in payload.get("matches", []):
+            if not may_open or not viewer.sees_branch(m["branch"]):
+                shown.append({"foreign": True, "text": _("A subscriber of another branch")})
+                continue
+            lines = []
+            if Perm.BILLING_VIEW in viewer.perms:
+                lines.append(_("Balance: %(amount)s") % {"amount": format_money(m["balance"])})
+            if Perm.DUNNING_VIEW in viewer.perms:
+                lines.append(_("Access: %(state)s") % {"state": _access_label(m["access"])})
+            if Perm.TICKET_VIEW in viewer.perms:
+                lines.append(_("Open requests: %(count)s") % {"count": m["open_tickets"]})
+            if m.get("closed"):
+                lines.append(_("Account closed"))
+            shown.append(
+                {
+                    "url": reverse("subscribers:card", args=[m["id"]]),
+                    "account": m["account"],
+                    "name": m["name"],
+                    "lines": lines,
+                }
+            )
+        return {
+            "call": payload.get("call"),
+            "heard": payload.get("heard"),
+            "title": _("Incoming call: %(number)s") % {"number": number or _("unknown number")},
+            "subscribers": shown,
+            "none": _("No subscriber has this number.") if not shown else "",
+            "more": _("More subscribers have this number.") if payload.get("more") else "",
+            "close": _("Close"),
+        }
+
+
+def _access_label(state: str) -> str:
+    from abonent.dunning.models import AccessStateKind
+
+    try:
+        return str(AccessStateKind(state).label)
+    except ValueError:
+        return state
