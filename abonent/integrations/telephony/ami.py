@@ -10,6 +10,7 @@ counted; a line over ``MAX_LINE`` bytes is dropped whole, so a peer cannot make 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -138,10 +139,8 @@ class AmiClient:
                 break
             delay = backoff * (0.8 + 0.4 * random.random())
             logger.info("AMI: reconnecting in %.1f s", delay)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
-            except TimeoutError:
-                pass
             backoff = min(backoff * 2, self.backoff_max)
 
     async def _session(self, stop: asyncio.Event) -> None:
@@ -189,7 +188,5 @@ class AmiClient:
                     logger.info("AMI: %d unreadable line(s) skipped", parser.garbage - before)
         finally:
             writer.close()
-            try:
+            with contextlib.suppress(TimeoutError, OSError, ConnectionError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (TimeoutError, OSError, ConnectionError):
-                pass
