@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -126,7 +127,8 @@ class AmiClient:
         backoff = self.backoff_initial
         while not stop.is_set():
             try:
-                await self._session(stop)
+                if await self._until_stopped(self._session(stop), stop):
+                    break
                 backoff = self.backoff_initial  # a session that logged in and ended: start the backoff afresh
             except asyncio.CancelledError:
                 raise
@@ -142,6 +144,23 @@ class AmiClient:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             backoff = min(backoff * 2, self.backoff_max)
+
+    @staticmethod
+    async def _until_stopped(work, stop: asyncio.Event) -> bool:
+        """Run ``work`` until it ends (its exception propagates) or ``stop`` is set (True: cancelled)."""
+        task = asyncio.ensure_future(work)
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if task.done():
+            task.result()
+            return stop.is_set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return True
 
     async def _session(self, stop: asyncio.Event) -> None:
         reader, writer = await asyncio.wait_for(

@@ -251,7 +251,13 @@ def running_web() -> Iterator[str]:
 
     port = free_port()
     config = uvicorn.Config(
-        "abonent.asgi:application", host="127.0.0.1", port=port, lifespan="off", log_config=None, access_log=False
+        "abonent.asgi:application",
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=1,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="uvicorn")
@@ -279,6 +285,7 @@ class SseReader:
         self.content_type = ""
         self.opened = threading.Event()
         self._stop = threading.Event()
+        self._response = None
         self.thread = threading.Thread(target=self._run, daemon=True, name="sse-reader")
 
     def __enter__(self) -> SseReader:
@@ -289,7 +296,10 @@ class SseReader:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self.thread.join(5)
+        if self._response is not None:
+            with contextlib.suppress(Exception):
+                self._response.close()  # wakes the reader blocked until the next heartbeat
+        self.thread.join(0.2)  # a daemon: it ends at the latest when the server closes the stream
 
     def _run(self) -> None:
         import httpx
@@ -297,6 +307,7 @@ class SseReader:
         try:
             with httpx.Client(cookies=self.cookies, timeout=httpx.Timeout(30, read=None)) as client:
                 with client.stream("GET", self.url) as response:
+                    self._response = response
                     self.status = response.status_code
                     self.content_type = response.headers.get("content-type", "")
                     name, data = "message", []
