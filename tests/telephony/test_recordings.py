@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def recorded_call(make_subscriber, recordings):
-    subscriber = make_subscriber(phone="+79161234567")
+    make_subscriber(phone="+79161234567")
     (recordings / "r1.wav").write_bytes(b"RIFF voice")
     actions.do_register_ring("ami", "c1", extension="101", caller_number="+79161234567")
     return actions.do_register_cdr("ami", "c1", status="answered", duration_seconds=30, recording_file="r1.wav")

@@ -143,7 +143,15 @@ def test_without_a_configured_secret_every_event_is_refused(settings):
 def test_a_recording_outside_the_recordings_directory_is_not_kept(recordings):
     post(ringing())
     post({"provider": "mango", "call_id": "mg-1001", "event": "recording", "recording_file": "../../etc/passwd"})
-    post({"provider": "mango", "call_id": "mg-1001", "event": "ended", "recording_file": "/etc/shadow", "status": "missed"})
+    post(
+        {
+            "provider": "mango",
+            "call_id": "mg-1001",
+            "event": "ended",
+            "recording_file": "/etc/shadow",
+            "status": "missed",
+        }
+    )
     call = Call.objects.get()
     assert call.recording_file == ""
     assert call.status == CallStatus.MISSED

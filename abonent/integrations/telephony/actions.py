@@ -98,14 +98,15 @@ def do_register_outbound(source: str, pbx_call_id: str, *, extension: str, calle
 
 @transaction.atomic
 def do_register_answer(source: str, pbx_call_id: str, *, extension: str = "", at=None) -> Call:
-    """Someone answered: the answering extension is the call's operator for good. A later ring of a transfer does
-    not move it (``do_register_ring`` updates only unanswered calls)."""
+    """Someone answered: the answering extension is the call's operator (a transfer answered elsewhere moves it
+    there). A ring after the answer does not move it (``do_register_ring`` updates only unanswered calls)."""
     call, _created = ensure_call(source, pbx_call_id, at=at)
     moment = at or clock.now()
-    fields = {"status": CallStatus.ANSWERED, "answered_at": moment}
+    Call.objects.filter(pk=call.pk, answered_at__isnull=True).update(status=CallStatus.ANSWERED, answered_at=moment)
+    Call.objects.filter(pk=call.pk, status=CallStatus.RINGING).update(status=CallStatus.ANSWERED)
     if extension:
-        fields |= {"extension": extension[:20], "operator": selectors.operator_of(extension)}
-    Call.objects.filter(pk=call.pk, answered_at__isnull=True).update(**fields)
+        # Whoever answered is the operator, even when the CDR came first (it carries no extension of ours).
+        Call.objects.filter(pk=call.pk).update(extension=extension[:20], operator=selectors.operator_of(extension))
     return call
 
 
