@@ -135,6 +135,7 @@ def for_viewer(payload: dict, viewer: Viewer) -> dict:
             )
         return {
             "call": payload.get("call"),
+            "pbx_call_id": payload.get("pbx_call_id"),
             "heard": payload.get("heard"),
             "title": _("Incoming call: %(number)s") % {"number": number or _("unknown number")},
             "subscribers": shown,

@@ -14,6 +14,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import connections
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -34,8 +35,14 @@ HEARTBEAT_SECONDS = 15.0
 
 
 def _open_stream(user, language: str):
-    extension = selectors.extension_of(user) if has_perm(user, Perm.CALL_VIEW) else None
-    return extension, pops.Viewer.of(user, language) if extension else None
+    try:
+        extension = selectors.extension_of(user) if has_perm(user, Perm.CALL_VIEW) else None
+        return extension, pops.Viewer.of(user, language) if extension else None
+    finally:
+        # This request's thread holds a connection (the session, the user, the lines above) until the response
+        # ends, which for a stream is when the operator leaves: give it back to the pool now, or a few dozen open
+        # consoles would hold every connection of the process.
+        connections.close_all()
 
 
 @login_required
