@@ -164,21 +164,23 @@ async def run(args, operators, phones, web_port, ami_port, start_telephony) -> d
 
     async def stream(extension: str, session: str):
         nonlocal opened
-        async with httpx.AsyncClient(cookies={"sessionid": session}, timeout=httpx.Timeout(10, read=None)) as client:
-            async with client.stream("GET", f"{base}/staff/telephony/events/") as response:
-                assert response.status_code == 200, response.status_code
-                data = []
-                async for line in response.aiter_lines():
-                    if line.startswith(": connected"):
-                        opened += 1
-                        if opened == len(operators):
-                            all_open.set()
-                    if line.startswith("data:"):
-                        data.append(line[5:])
-                    elif not line and data:
-                        pop = json.loads("".join(data))
-                        received.setdefault(pop["pbx_call_id"], []).append((time.time(), extension))
-                        data = []
+        async with (
+            httpx.AsyncClient(cookies={"sessionid": session}, timeout=httpx.Timeout(10, read=None)) as client,
+            client.stream("GET", f"{base}/staff/telephony/events/") as response,
+        ):
+            assert response.status_code == 200, response.status_code
+            data = []
+            async for line in response.aiter_lines():
+                if line.startswith(": connected"):
+                    opened += 1
+                    if opened == len(operators):
+                        all_open.set()
+                if line.startswith("data:"):
+                    data.append(line[5:])
+                elif not line and data:
+                    pop = json.loads("".join(data))
+                    received.setdefault(pop["pbx_call_id"], []).append((time.time(), extension))
+                    data = []
 
     readers = [asyncio.create_task(stream(ext, session)) for ext, session in operators]
     await asyncio.wait_for(all_open.wait(), 30)

@@ -13,7 +13,7 @@ from abonent.helpdesk.actions import do_open_ticket
 from abonent.helpdesk.validation import TicketData
 from abonent.integrations.telephony import actions, pops, selectors
 from abonent.integrations.telephony.ami import MAX_LINE, Parser
-from abonent.integrations.telephony.asterisk import Book, channel_peer
+from abonent.integrations.telephony.asterisk import Book, Pops, channel_peer
 from abonent.integrations.telephony.models import Call, CallStatus, Extension, ScreenPop
 from abonent.integrations.telephony.testing import incoming_call
 from abonent.staff.permissions import Role
@@ -67,7 +67,9 @@ def test_numbers_are_normalised_to_e164(settings):
 
 
 def _feed(book: Book, raw: bytes) -> None:
+    """As the dispatcher does: each event to the ring lane (the pop) and to the calls' lane."""
     for message in Parser().feed(raw):
+        Pops().handle(message)
         book.handle(message)
 
 
@@ -153,6 +155,7 @@ def test_an_operator_dialling_out_pops_nothing(operator, give_extension):
 def test_a_shared_phone_matches_several_subscribers_up_to_the_limit(make_subscriber, operator, give_extension):
     give_extension(operator, "101")
     family = [make_subscriber(phone="+79160000001", last_name=f"Семья{i}") for i in range(selectors.MATCH_LIMIT + 1)]
+    pops.send_pop("ami", "S1", extension="101", caller_number="+79160000001")
     call = actions.do_register_ring("ami", "S1", extension="101", caller_number="+79160000001")
     payload = ScreenPop.objects.get().payload
     assert len(payload["matches"]) == selectors.MATCH_LIMIT and payload["more"] is True
@@ -162,8 +165,7 @@ def test_a_shared_phone_matches_several_subscribers_up_to_the_limit(make_subscri
 @pytest.mark.django_db
 def test_pop_is_cut_to_the_viewers_permissions_and_branches(make_subscriber, make_staff, branch, other_branch):
     subscriber = make_subscriber(phone="+79160000002")
-    call = actions.do_register_ring("ami", "V1", extension="101", caller_number="+79160000002")
-    payload = ScreenPop.objects.get(call=call).payload
+    payload = pops.send_pop("ami", "V1", extension="101", caller_number="+79160000002").payload
     cashier = pops.for_viewer(payload, pops.Viewer.of(make_staff(Role.CASHIER, branches=[branch]), "en"))
     engineer = pops.for_viewer(payload, pops.Viewer.of(make_staff(Role.ENGINEER, branches=[other_branch]), "en"))
     assert cashier["subscribers"][0]["lines"] == ["Balance: 0.00\xa0₽", "Access: Active", "Open requests: 0"]

@@ -20,10 +20,12 @@ from django.utils.translation import gettext as _
 from abonent.core import audit, clock
 from abonent.staff.permissions import Perm, check_branch, check_perm
 
-from . import pops, selectors
+from . import selectors
 from .models import FINAL_STATUSES, Call, CallDirection, CallStatus, Extension
 
 logger = logging.getLogger(__name__)
+
+_UNKNOWN = object()
 
 # 2-20 digits, optionally with a leading "*" or "#": what PBXs use as extensions.
 _EXTENSION_CHARS = set("0123456789*#")
@@ -60,22 +62,31 @@ def ensure_call(
     except IntegrityError:
         return Call.objects.get(source=source, pbx_call_id=pbx_call_id), False
     if e164:
-        call.subscribers.set(selectors.match_subscribers(e164))
+        through = Call.subscribers.through
+        through.objects.bulk_create(
+            [through(call_id=call.pk, subscriber_id=s.pk) for s in selectors.match_subscribers(e164)]
+        )
     return call, True
 
 
 @transaction.atomic
 def do_register_ring(
-    source: str, pbx_call_id: str, *, extension: str, caller_number: str = "", called_number: str = "", at=None
+    source: str,
+    pbx_call_id: str,
+    *,
+    extension: str,
+    caller_number: str = "",
+    called_number: str = "",
+    at=None,
+    operator=_UNKNOWN,
 ) -> Call:
-    """``extension`` rings for the call: it becomes the call's operator (until someone answers) and, for an
-    incoming call, that operator's screen pops with the matched subscribers."""
+    """``extension`` rings for the call: it becomes the call's operator until someone answers. (The screen-pop is
+    ``pops.send_pop``, sent apart so that this bookkeeping never delays it.) ``operator``: the extension's user
+    when the caller already knows it (a cache), else looked up."""
     call, _created = ensure_call(source, pbx_call_id, caller_number=caller_number, called_number=called_number, at=at)
-    operator = selectors.operator_of(extension)
+    if operator is _UNKNOWN:
+        operator = selectors.operator_of(extension)
     Call.objects.filter(pk=call.pk, answered_at__isnull=True).update(extension=extension[:20], operator=operator)
-    if call.direction == CallDirection.INBOUND and call.status == CallStatus.RINGING:
-        subscribers = selectors.match_subscribers(call.caller_e164)
-        pops.publish(extension, call, pops.build_payload(call, subscribers))
     return call
 
 
@@ -97,16 +108,17 @@ def do_register_outbound(source: str, pbx_call_id: str, *, extension: str, calle
 
 
 @transaction.atomic
-def do_register_answer(source: str, pbx_call_id: str, *, extension: str = "", at=None) -> Call:
+def do_register_answer(source: str, pbx_call_id: str, *, extension: str = "", at=None, operator=_UNKNOWN) -> Call:
     """Someone answered: the answering extension is the call's operator (a transfer answered elsewhere moves it
     there). A ring after the answer does not move it (``do_register_ring`` updates only unanswered calls)."""
     call, _created = ensure_call(source, pbx_call_id, at=at)
     moment = at or clock.now()
     Call.objects.filter(pk=call.pk, answered_at__isnull=True).update(status=CallStatus.ANSWERED, answered_at=moment)
-    Call.objects.filter(pk=call.pk, status=CallStatus.RINGING).update(status=CallStatus.ANSWERED)
     if extension:
         # Whoever answered is the operator, even when the CDR came first (it carries no extension of ours).
-        Call.objects.filter(pk=call.pk).update(extension=extension[:20], operator=selectors.operator_of(extension))
+        if operator is _UNKNOWN:
+            operator = selectors.operator_of(extension)
+        Call.objects.filter(pk=call.pk).update(extension=extension[:20], operator=operator)
     return call
 
 
@@ -137,24 +149,28 @@ def do_register_cdr(
     ended_at=None,
 ) -> Call:
     """The PBX's final record of the call: its status, talk time and recording are the authority over what the
-    live events said (a CDR replayed sets the same values again)."""
+    live events said (a CDR replayed sets the same values again). Returns the call as it was before."""
     call, _created = ensure_call(
         source, pbx_call_id, caller_number=caller_number, called_number=called_number, at=started_at
     )
-    fields: dict = {"status": status if status in FINAL_STATUSES else CallStatus.MISSED}
-    if duration_seconds is not None:
-        fields["duration_seconds"] = max(0, duration_seconds)
-    if fields["status"] != CallStatus.ANSWERED and Call.objects.filter(pk=call.pk, status=CallStatus.ANSWERED).exists():
-        # A ring group writes one CDR per leg: a leg that rang out after a colleague answered says nothing of the call.
-        fields = {k: v for k, v in fields.items() if k not in ("status", "duration_seconds")}
+    final = status if status in FINAL_STATUSES else CallStatus.MISSED
+    fields: dict = {}
     if stored := recording_path(recording_file):
         fields["recording_file"] = stored
     if answered_at is not None:
         fields["answered_at"] = answered_at
     if ended_at is not None:
         fields["ended_at"] = ended_at
-    Call.objects.filter(pk=call.pk).update(**fields)
-    call.refresh_from_db()
+    if fields:
+        Call.objects.filter(pk=call.pk).update(**fields)
+    outcome: dict = {"status": final}
+    if duration_seconds is not None:
+        outcome["duration_seconds"] = max(0, duration_seconds)
+    rows = Call.objects.filter(pk=call.pk)
+    if final != CallStatus.ANSWERED:
+        # A ring group writes one CDR per leg: a leg that rang out after a colleague answered says nothing of the call.
+        rows = rows.exclude(status=CallStatus.ANSWERED)
+    rows.update(**outcome)
     return call
 
 

@@ -7,10 +7,11 @@ rings: the screen-pop), ``DialEnd`` with ``DialStatus: ANSWER`` (who answered), 
 
 A call's id is its ``Linkedid``, the same on every channel of the call (the caller's ``Uniqueid``).
 
-Two lanes, each a queue and one database thread: rings (``DialBegin``) go alone in theirs, so a burst of
-hang-ups and CDRs never delays a screen-pop; the rest keep their order in the other. Both lanes create a call they
-do not know yet, and each event updates only its own fields (actions' module docstring), so their relative order
-does not matter.
+Two lanes, each a queue and one database thread. The ring lane only sends the screen-pop of each ``DialBegin``
+(match the number, read the subscribers' figures, write the pop): nothing else delays it. The other lane writes
+every event, the ``DialBegin`` too, into the call's row, in order. A call's row is created by whichever of its
+events comes first, and each event updates only its own fields (actions' module docstring), so lateness or a
+replay does not matter.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ from django.db import DatabaseError, InterfaceError, OperationalError, close_old
 
 from abonent.core import clock
 
-from . import actions, pops, selectors
-from .models import CallStatus
+from . import actions, pops
+from .models import CallStatus, Extension
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "ami"
 RING_EVENTS = frozenset({"DialBegin"})
-BOOK_EVENTS = frozenset({"Newchannel", "DialEnd", "Hangup", "Cdr"})
+BOOK_EVENTS = frozenset({"Newchannel", "DialBegin", "DialEnd", "Hangup", "Cdr"})
 # Q.850 cause 17 = user busy; 1, 3, 21, 27, 34, 38 = the call could not be placed.
 BUSY_CAUSES = frozenset({"17"})
 FAILED_CAUSES = frozenset({"1", "3", "21", "27", "34", "38"})
@@ -97,18 +98,26 @@ def cdr_time(value: str) -> dt.datetime | None:
 
 
 class Book:
-    """The database side, run in a lane's thread."""
+    """The database side of the calls, run in a lane's thread."""
 
     def __init__(self) -> None:
-        self.extensions: set[str] = set()
-        self.extensions_read = 0.0
+        self.operators: dict[str, object] = {}
+        self.operators_read = -EXTENSIONS_EVERY
         self.pruned = time.monotonic()
 
-    def known_extensions(self) -> set[str]:
-        if time.monotonic() - self.extensions_read > EXTENSIONS_EVERY:
-            self.extensions = selectors.extension_numbers()
-            self.extensions_read = time.monotonic()
-        return self.extensions
+    def extensions(self) -> dict:
+        """Extension number → its operator, re-read every EXTENSIONS_EVERY seconds (one query, not one per event)."""
+        if time.monotonic() - self.operators_read > EXTENSIONS_EVERY:
+            self.operators = {e.number: e.user for e in Extension.objects.select_related("user")}
+            self.operators_read = time.monotonic()
+        return self.operators
+
+    def ringing_extension(self, message: dict) -> str:
+        """The extension a ``DialBegin`` rings, or "" when an operator dials out (nothing rings at a desk)."""
+        extension = channel_peer(get(message, "DestChannel")) or get(message, "DialString").rsplit("/", 1)[-1]
+        if get(message, "CallerIDNum") in self.extensions():
+            return ""
+        return extension
 
     def handle(self, message: dict) -> None:
         name = message.get("Event")
@@ -118,22 +127,27 @@ class Book:
         at = event_time(message)
         caller = get(message, "CallerIDNum")
         if name == "Newchannel":
-            if get(message, "Uniqueid") not in ("", cid):
-                return  # a leg to an extension, not the caller
-            if caller in self.known_extensions():
+            # Only an operator's own channel tells us something the ring does not: the call is outgoing. An incoming
+            # call's row is made by its first ring, hang-up or CDR.
+            if get(message, "Uniqueid") in ("", cid) and caller in self.extensions():
                 actions.do_register_outbound(SOURCE, cid, extension=caller, called_number=get(message, "Exten"), at=at)
-            else:
-                actions.ensure_call(SOURCE, cid, caller_number=caller, called_number=get(message, "Exten"), at=at)
         elif name == "DialBegin":
-            extension = channel_peer(get(message, "DestChannel")) or get(message, "DialString").rsplit("/", 1)[-1]
-            if caller in self.known_extensions() or not extension:
-                return  # an operator dialling out: nothing rings at the desk
-            actions.do_register_ring(
-                SOURCE, cid, extension=extension, caller_number=caller, called_number=get(message, "Exten"), at=at
-            )
+            if extension := self.ringing_extension(message):
+                actions.do_register_ring(
+                    SOURCE,
+                    cid,
+                    extension=extension,
+                    caller_number=caller,
+                    called_number=get(message, "Exten"),
+                    at=at,
+                    operator=self.extensions().get(extension),
+                )
         elif name == "DialEnd":
             if get(message, "DialStatus").upper() == "ANSWER":
-                actions.do_register_answer(SOURCE, cid, extension=channel_peer(get(message, "DestChannel")), at=at)
+                extension = channel_peer(get(message, "DestChannel"))
+                actions.do_register_answer(
+                    SOURCE, cid, extension=extension, at=at, operator=self.extensions().get(extension)
+                )
         elif name == "Hangup":
             if get(message, "Uniqueid") not in ("", cid):
                 return  # one leg of a ring group hung up; the call goes on
@@ -195,6 +209,15 @@ class Book:
                 return
 
 
+class Pops(Book):
+    """The ring lane's side: only the screen-pop of each ``DialBegin``."""
+
+    def handle(self, message: dict) -> None:
+        cid = call_id(message)
+        if cid and message.get("Event") == "DialBegin" and (extension := self.ringing_extension(message)):
+            pops.send_pop(SOURCE, cid, extension=extension, caller_number=get(message, "CallerIDNum"))
+
+
 class Lane:
     """One queue, one thread: events in order, in batches of what has arrived meanwhile."""
 
@@ -219,15 +242,15 @@ class Lane:
 
 class Dispatcher:
     def __init__(self) -> None:
-        self.rings = Lane("rings", Book())
+        self.rings = Lane("rings", Pops())
         self.rest = Lane("events", Book())
 
     async def on_event(self, message: dict) -> None:
         name = message.get("Event")
         if name in RING_EVENTS:
-            await self.rings.put(message)
-        elif name in BOOK_EVENTS:
-            await self.rest.put(message)
+            await self.rings.put(message)  # the pop
+        if name in BOOK_EVENTS:
+            await self.rest.put(message)  # the call's row
 
     async def drained(self, timeout: float = 5.0) -> None:
         """Wait until both queues are empty (tests, shutdown)."""

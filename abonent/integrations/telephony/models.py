@@ -129,10 +129,10 @@ class ScreenPop(models.Model):
     few minutes are pruned: this is an outbox, not a history (that is ``Call``)."""
 
     extension = models.CharField(max_length=20)
-    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="+")
-    # What the web process filters per viewer (branch scope, permissions): see pops.build_payload.
+    # What the web process filters per viewer (branch scope, permissions): see pops.build_payload. No key to the
+    # call: the pop is written before the call's row, so that bookkeeping never delays a ring (asterisk.py).
     payload = models.JSONField()
     created_at = models.DateTimeField(db_index=True)
 
     def __str__(self) -> str:
-        return f"{self.extension}: {self.call_id}"
+        return f"{self.extension}: {self.payload.get('pbx_call_id', '')}"

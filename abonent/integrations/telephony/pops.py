@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -24,7 +24,8 @@ from abonent.core.money import format_money
 from abonent.core.phones import format_phone
 from abonent.staff.permissions import Perm, allowed_branch_ids, permissions_of
 
-from .models import Call, ScreenPop
+from . import selectors
+from .models import FINAL_STATUSES, Call, ScreenPop
 from .selectors import MATCH_LIMIT
 
 CHANNEL = "abonent_screen_pop"
@@ -35,45 +36,50 @@ KEEP = dt.timedelta(minutes=10)
 
 
 def subscriber_facts(subscribers) -> list[dict]:
-    """Balance, access state and open requests of each matched subscriber, through the owning apps' selectors."""
-    from abonent.billing.selectors import get_balance
-    from abonent.dunning.selectors import state_of
-    from abonent.helpdesk.selectors import open_count
-
-    facts = []
-    for s in subscribers[:MATCH_LIMIT]:
-        facts.append(
-            {
-                "id": s.pk,
-                "branch": s.branch_id,
-                "account": s.account_number,
-                "name": s.display_name,
-                "closed": s.is_closed,
-                "balance": str(get_balance(s).balance),
-                "access": state_of(s.pk),
-                "open_tickets": open_count(s.pk),
-            }
-        )
-    return facts
+    shown = subscribers[:MATCH_LIMIT]
+    facts = selectors.card_facts([s.pk for s in shown])
+    return [
+        {
+            "id": s.pk,
+            "branch": s.branch_id,
+            "account": s.account_number,
+            "name": s.display_name,
+            "closed": s.is_closed,
+            "balance": str(facts[s.pk]["balance"]),
+            "access": facts[s.pk]["access"],
+            "open_tickets": facts[s.pk]["open_tickets"],
+        }
+        for s in shown
+    ]
 
 
-def build_payload(call: Call, subscribers: list) -> dict:
+def build_payload(source: str, pbx_call_id: str, caller_number: str, subscribers: list) -> dict:
     return {
-        "call": call.pk,
-        "pbx_call_id": call.pbx_call_id,
-        "number": call.caller_number,
-        "e164": call.caller_e164,
+        "source": source,
+        "pbx_call_id": pbx_call_id,
+        "number": caller_number,
+        "e164": selectors.normalize_number(caller_number),
         "matches": subscriber_facts(subscribers),
         "more": len(subscribers) > MATCH_LIMIT,
-        # Wall-clock seconds when the writer had the ring: the benchmark's and the tests' latency start.
+        # Wall-clock seconds when the writer had the ring: the tests' latency start.
         "heard": time.time(),
     }
 
 
-def publish(extension: str, call: Call, payload: dict) -> ScreenPop:
+@transaction.atomic
+def send_pop(source: str, pbx_call_id: str, *, extension: str, caller_number: str) -> ScreenPop | None:
+    """Pop ``extension``'s screen for an incoming ring: who calls, with their figures. Nothing for a call already
+    finished (a replayed ring after a reconnect)."""
+    if Call.objects.filter(source=source, pbx_call_id=pbx_call_id, status__in=FINAL_STATUSES).exists():
+        return None
+    subscribers = selectors.match_subscribers(selectors.normalize_number(caller_number))
+    return publish(extension, build_payload(source, pbx_call_id, caller_number, subscribers))
+
+
+def publish(extension: str, payload: dict) -> ScreenPop:
     """Store the pop and, on PostgreSQL, NOTIFY the web processes; both take effect at commit, so a pop of a
     rolled-back write is never shown."""
-    pop = ScreenPop.objects.create(extension=extension, call=call, payload=payload, created_at=clock.now())
+    pop = ScreenPop.objects.create(extension=extension, payload=payload, created_at=clock.now())
     if connection.vendor == "postgresql":
         message = json.dumps({"id": pop.pk, "extension": extension, "payload": payload}, separators=(",", ":"))
         if len(message.encode()) > NOTIFY_LIMIT:
@@ -134,7 +140,6 @@ def for_viewer(payload: dict, viewer: Viewer) -> dict:
                 }
             )
         return {
-            "call": payload.get("call"),
             "pbx_call_id": payload.get("pbx_call_id"),
             "heard": payload.get("heard"),
             "title": _("Incoming call: %(number)s") % {"number": number or _("unknown number")},

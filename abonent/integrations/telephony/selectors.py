@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
 import phonenumbers
 from django.conf import settings
@@ -40,14 +41,35 @@ def match_subscribers(e164: str, *, limit: int = MATCH_LIMIT + 1) -> list[Subscr
     most ``limit``. Not branch-scoped: the pop is filtered per viewer (pops.for_viewer)."""
     if not e164:
         return []
-    ids = (
-        ContactPoint.objects.filter(kind=ContactKind.PHONE, value=e164)
-        .order_by("subscriber_id")
-        .values_list("subscriber_id", flat=True)
-        .distinct()[: limit * 2]
+    holders = ContactPoint.objects.filter(kind=ContactKind.PHONE, value=e164).values("subscriber_id")
+    return list(Subscriber.objects.filter(pk__in=holders).order_by("status", "id")[:limit])
+
+
+def card_facts(subscriber_ids: list[int]) -> dict[int, dict]:
+    """Balance (the ledger's cached column), access state and open requests of each subscriber: three queries
+    however many, read on the pop's hot path (billing.selectors.get_balance and friends ask per subscriber)."""
+    from abonent.billing.models import LedgerAccount
+    from abonent.dunning.models import AccessState, AccessStateKind
+    from abonent.helpdesk.models import OPEN_STATUSES, Ticket
+
+    balances = dict(
+        LedgerAccount.objects.filter(subscriber_id__in=subscriber_ids).values_list("subscriber_id", "balance")
     )
-    rows = Subscriber.objects.filter(pk__in=list(ids)).order_by("status", "id")
-    return list(rows[:limit])
+    states = dict(AccessState.objects.filter(subscriber_id__in=subscriber_ids).values_list("subscriber_id", "state"))
+    tickets = dict(
+        Ticket.objects.filter(subscriber_id__in=subscriber_ids, status__in=OPEN_STATUSES)
+        .order_by()
+        .values_list("subscriber_id")
+        .annotate(n=Count("id"))
+    )
+    return {
+        sid: {
+            "balance": balances.get(sid, Decimal("0.00")),
+            "access": states.get(sid, AccessStateKind.ACTIVE),
+            "open_tickets": tickets.get(sid, 0),
+        }
+        for sid in subscriber_ids
+    }
 
 
 def extension_numbers() -> set[str]:

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 
 from abonent.core import clock
 
-from . import actions
+from . import actions, pops
 from .models import CallStatus, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def apply(fields: dict):
     source, cid, at = fields["provider"], fields["call_id"], fields["at"] or clock.now()
     event = fields["event"]
     if event == "ringing":
+        pops.send_pop(source, cid, extension=fields["extension"], caller_number=fields["from"])
         return actions.do_register_ring(
             source, cid, extension=fields["extension"], caller_number=fields["from"], called_number=fields["to"], at=at
         )
