@@ -45,6 +45,23 @@ def match_subscribers(e164: str, *, limit: int = MATCH_LIMIT + 1) -> list[Subscr
     return list(Subscriber.objects.filter(pk__in=holders).order_by("status", "id")[:limit])
 
 
+def holders_of(numbers: list[str], *, limit: int = MATCH_LIMIT + 1) -> dict[str, list[Subscriber]]:
+    """``match_subscribers`` for many numbers in two queries: number → its subscribers, active first."""
+    if not numbers:
+        return {}
+    pairs = list(
+        ContactPoint.objects.filter(kind=ContactKind.PHONE, value__in=set(numbers)).values_list(
+            "value", "subscriber_id"
+        )
+    )
+    subscribers = Subscriber.objects.in_bulk({sid for _value, sid in pairs})
+    found: dict[str, list[Subscriber]] = {}
+    for value, sid in pairs:
+        if sid in subscribers and subscribers[sid] not in found.setdefault(value, []):
+            found[value].append(subscribers[sid])
+    return {value: sorted(rows, key=lambda s: (s.status, s.pk))[:limit] for value, rows in found.items()}
+
+
 def card_facts(subscriber_ids: list[int]) -> dict[int, dict]:
     """Balance (the ledger's cached column), access state and open requests of each subscriber: three queries
     however many, read on the pop's hot path (billing.selectors.get_balance and friends ask per subscriber)."""

@@ -30,7 +30,7 @@ class Command(BaseCommand):
         from abonent.integrations.telephony.ami import AmiClient
         from abonent.integrations.telephony.asterisk import Dispatcher
 
-        dispatcher = Dispatcher()
+        dispatcher = Dispatcher(calls_in_process=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -51,3 +51,4 @@ class Command(BaseCommand):
         finally:
             for task in lanes:
                 task.cancel()
+            await loop.run_in_executor(None, dispatcher.rest.close)
