@@ -42,10 +42,26 @@
     while (mount.children.length > 3) mount.removeChild(mount.lastChild);
   }
 
+  // The stream answers 204 to staff without an extension; EventSource then closes for good. Remember it for a few
+  // minutes so that every page of such a user does not ask again (an extension given meanwhile works after that).
+  var OFF_KEY = "abonent.screenPop.off", OFF_MS = 5 * 60 * 1000;
+
   function start() {
     var mount = document.getElementById("screen-pop");
     if (!mount || !window.EventSource) return;
+    try {
+      var off = Number(window.sessionStorage.getItem(OFF_KEY) || 0);
+      if (off && Date.now() - off < OFF_MS) return;
+    } catch (e) { /* storage disabled: just ask */ }
     var source = new EventSource(mount.getAttribute("data-events-url"));
+    source.addEventListener("error", function () {
+      if (source.readyState === EventSource.CLOSED) {
+        try { window.sessionStorage.setItem(OFF_KEY, String(Date.now())); } catch (e) { /* ignore */ }
+      }
+    });
+    source.addEventListener("open", function () {
+      try { window.sessionStorage.removeItem(OFF_KEY); } catch (e) { /* ignore */ }
+    });
     source.addEventListener("pop", function (event) {
       try { show(mount, JSON.parse(event.data)); } catch (e) { /* a torn message: the next ring comes whole */ }
     });
