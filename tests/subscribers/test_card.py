@@ -27,7 +27,7 @@ FIRST_MONTH = dt.date(2024, 1, 1)
 NOW = dt.datetime(2026, 12, 16, 12, 0, tzinfo=dt.UTC)
 # Pinned: the card of a subscriber with a plan, payments, sessions, notes and audit rows (the panels, the header,
 # the session and the staff user). It does not depend on how long the history is.
-CARD_QUERIES = 47
+CARD_QUERIES = 48  # + the Calls panel (telephony): one query
 
 
 def month_start(months: int) -> dt.date:

@@ -273,3 +273,26 @@ def test_linking_a_call_to_another_branchs_ticket_is_refused(make_staff, other_b
     with pytest.raises(PermissionDenied):
         actions.do_link_call_ticket(call, ticket, acting_user=make_staff(Role.OPERATOR, branches=[other_branch]))
     assert Call.objects.get().ticket_id is None
+
+
+@pytest.mark.django_db
+def test_the_card_links_a_call_to_an_open_request(make_staff, branch, other_branch, make_subscriber, admin):
+    subscriber = make_subscriber(phone="+79160000005")
+    ticket = do_open_ticket(
+        subscriber, TicketData(category="billing", subject="Счёт", text="Вопрос"), source="console", acting_user=admin
+    )
+    call = actions.do_register_ring("ami", "K1", extension="101", caller_number="+79160000005")
+    outsider = Client()
+    outsider.force_login(make_staff(Role.OPERATOR, branches=[other_branch]))
+    assert outsider.post(f"/staff/telephony/calls/{call.pk}/ticket/", {"ticket": ticket.pk}).status_code == 404
+    assert Call.objects.get().ticket_id is None
+
+    client = Client()
+    client.force_login(make_staff(Role.OPERATOR, branches=[branch]))
+    card = client.get(f"/staff/subscribers/{subscriber.pk}/").content.decode()
+    assert f'action="/staff/telephony/calls/{call.pk}/ticket/"' in card
+    response = client.post(f"/staff/telephony/calls/{call.pk}/ticket/", {"ticket": ticket.pk})
+    assert response.status_code == 302 and response["Location"] == f"/staff/subscribers/{subscriber.pk}/"
+    assert Call.objects.get().ticket == ticket
+    assert AuditEvent.objects.filter(action="telephony.call_linked", subscriber_id=subscriber.pk).count() == 1
+    assert client.post(f"/staff/telephony/calls/{call.pk}/ticket/", {"ticket": "x"}).status_code == 404

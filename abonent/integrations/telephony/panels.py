@@ -15,9 +15,20 @@ RECENT = 10
 
 
 def calls_context(request, subscriber, **_ignored) -> dict:
+    from abonent.helpdesk.models import OPEN_STATUSES, Ticket
+
+    calls = selectors.calls_of(subscriber, limit=RECENT)
+    # Asked only when a call has no request yet: a card without calls costs this panel one query.
+    can_link = has_perm(request.user, Perm.TICKET_MANAGE) and any(c.ticket_id is None for c in calls)
     return {
-        "calls": selectors.calls_of(subscriber, limit=RECENT),
+        "calls": calls,
         "can_listen": has_perm(request.user, Perm.RECORDING_LISTEN),
+        # The subscriber's open requests, to link a call to (the KPIs' calls per request).
+        "open_tickets": list(
+            Ticket.objects.filter(subscriber=subscriber, status__in=OPEN_STATUSES).order_by("-number")[:20]
+        )
+        if can_link
+        else [],
     }
 
 

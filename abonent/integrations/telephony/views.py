@@ -21,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from abonent.core import clock
 from abonent.core.forms import apply_action_errors
@@ -92,6 +93,22 @@ def recording(request, pk: int):
     if not content_type.startswith("audio/"):
         content_type = "application/octet-stream"
     return FileResponse(path.open("rb"), content_type=content_type, filename=path.name)
+
+
+@require_POST
+@require_perm(Perm.TICKET_MANAGE)
+def link_ticket(request, pk: int):
+    """Link a call to the request it was about (the card's Calls panel). Another branch's call or request: 404."""
+    from abonent.helpdesk.selectors import as_number, get_ticket
+
+    call = selectors.visible_call(request.user, pk)
+    ticket_pk = as_number(request.POST.get("ticket", ""))
+    if ticket_pk is None:
+        raise Http404
+    ticket = get_ticket(request.user, ticket_pk)
+    actions.do_link_call_ticket(call, ticket, acting_user=request.user)
+    messages.success(request, _("The call is linked to request %(number)s.") % {"number": ticket.number})
+    return redirect("subscribers:card", ticket.subscriber_id)
 
 
 class PeriodForm(forms.Form):
