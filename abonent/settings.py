@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     # Above every domain app: the dashboard reads their figures, the first-run wizard writes their settings.
     "abonent.dashboard",
     "abonent.setup",
+    "abonent.integrations.telephony",
     "abonent.api",
 ]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -340,6 +341,16 @@ ABONENT_HELPDESK_REOPEN_DAYS = int(os.environ.get("ABONENT_HELPDESK_REOPEN_DAYS"
 # (served only through the console's and the portal's checked views, never by the web server directly).
 ABONENT_HELPDESK_ATTACHMENT_MAX_BYTES = _at_least_one("ABONENT_HELPDESK_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 ABONENT_HELPDESK_ATTACHMENTS_DIR = Path(os.environ.get("ABONENT_HELPDESK_ATTACHMENTS_DIR", VAR_DIR / "attachments"))
+
+# Telephony (docs/telephony.md): Asterisk's Manager Interface that ``abonent telephony`` listens to (no host: the
+# command has nothing to do), the shared secret of cloud PBXs' signed webhook (/hooks/telephony/; empty: refused)
+# and the directory the PBX writes call recordings to (served only through the authorised view).
+ABONENT_AMI_HOST = os.environ.get("ABONENT_AMI_HOST", "")
+ABONENT_AMI_PORT = int(os.environ.get("ABONENT_AMI_PORT", 5038))
+ABONENT_AMI_USERNAME = os.environ.get("ABONENT_AMI_USERNAME", "abonent")
+ABONENT_AMI_SECRET = os.environ.get("ABONENT_AMI_SECRET", "")
+ABONENT_TELEPHONY_WEBHOOK_SECRET = os.environ.get("ABONENT_TELEPHONY_WEBHOOK_SECRET", "")
+ABONENT_RECORDINGS_DIR = os.environ.get("ABONENT_RECORDINGS_DIR", str(VAR_DIR / "recordings"))
 
 ABONENT_PORTAL_BRAND = os.environ.get("ABONENT_PORTAL_BRAND", "") or ABONENT_COMPANY_NAME
 ABONENT_PORTAL_SESSION_IDLE_SECONDS = _at_least_one("ABONENT_PORTAL_SESSION_IDLE_SECONDS", 24 * 3600)

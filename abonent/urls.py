@@ -34,6 +34,8 @@ urlpatterns = [
     path("staff/dashboard/", include("abonent.dashboard.urls")),
     path("staff/setup/", include("abonent.setup.urls")),
     path("staff/integrations/", include("abonent.integrations.webhooks.urls")),
+    path("staff/telephony/", include("abonent.integrations.telephony.urls")),
+    path("hooks/telephony/", include("abonent.integrations.telephony.hook_urls")),
     path("notifications/", include("abonent.notifications.public_urls")),
     path("pay/", include("abonent.payments.public_urls")),
     path("staff/portal/", include("abonent.portal.staff_urls")),

@@ -1,1 +1,1 @@
-"""Integrations with the ISP's other systems: telephony and CRM webhooks."""
+"""Integrations with the ISP's other systems: telephony (PBX call events, screen-pop) and CRM webhooks."""

@@ -120,6 +120,12 @@ class Perm(StrEnum):
     # Integrations: webhook endpoints and their secrets, the delivery log and redelivery, integration API tokens.
     # Administrator only.
     INTEGRATION_MANAGE = "integration.manage"
+    # A subscriber's calls on the card and the screen-pop of one's own extension.
+    CALL_VIEW = "call.view"
+    # Playing call recordings: the subscriber's voice, so only roles that handle their requests.
+    RECORDING_LISTEN = "recording.listen"
+    # Operators' extensions and the operator KPIs page.
+    TELEPHONY_MANAGE = "telephony.manage"
 
 
 # What each permission lets a person do, as the 403 page names the one missing.
@@ -172,6 +178,9 @@ PERMISSION_LABELS: dict[Perm, str] = {
     Perm.JOB_MANAGE: _("dispatch technician jobs"),
     Perm.JOB_WORK: _("work technician jobs"),
     Perm.INTEGRATION_MANAGE: _("manage integrations and webhooks"),
+    Perm.CALL_VIEW: _("see calls"),
+    Perm.RECORDING_LISTEN: _("listen to call recordings"),
+    Perm.TELEPHONY_MANAGE: _("manage extensions and see operator KPIs"),
 }
 
 
@@ -226,6 +235,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.SUBSCRIBER_EXPORT,
             Perm.SUBSCRIBER_BULK,
             Perm.JOB_MANAGE,
+            Perm.CALL_VIEW,
+            Perm.RECORDING_LISTEN,
         }
     ),
     Role.CASHIER: frozenset(
@@ -242,6 +253,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.TICKET_VIEW,
             Perm.VOUCHER_VIEW,
             Perm.DOCUMENT_VIEW,
+            Perm.CALL_VIEW,
         }
     ),
     Role.SUPPORT: frozenset(
@@ -260,6 +272,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.BONUS_VIEW,
             Perm.DOCUMENT_VIEW,
             Perm.JOB_MANAGE,
+            Perm.CALL_VIEW,
+            Perm.RECORDING_LISTEN,
         }
     ),
     Role.ENGINEER: frozenset(

@@ -1,0 +1,158 @@
+"""The telephony pages of the console under ``/staff/telephony/``: the screen-pop stream, a recording, the operator
+KPIs and the operators' extensions."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import mimetypes
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import connections
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from abonent.core import clock
+from abonent.core.forms import apply_action_errors
+from abonent.staff.models import StaffUser
+from abonent.staff.permissions import Perm, has_perm, require_perm
+
+from . import actions, pops, selectors
+from .hub import hub
+from .models import Extension
+
+HEARTBEAT_SECONDS = 15.0
+
+
+def _open_stream(user, language: str):
+    try:
+        extension = selectors.extension_of(user) if has_perm(user, Perm.CALL_VIEW) else None
+        return extension, pops.Viewer.of(user, language) if extension else None
+    finally:
+        # This request's thread holds a connection (the session, the user, the lines above) until the response
+        # ends, which for a stream is when the operator leaves: give it back to the pool now, or a few dozen open
+        # consoles would hold every connection of the process.
+        connections.close_all()
+
+
+@login_required
+async def pop_events(request):
+    """``text/event-stream`` of the pops of the signed-in operator's extension: ``event: pop`` with the pop as JSON
+    (pops.for_viewer), a comment every ``HEARTBEAT_SECONDS`` so proxies keep the connection. No extension (or no
+    ``call.view``): 204, which tells EventSource not to reconnect."""
+    user = await request.auser()
+    extension, viewer = await sync_to_async(_open_stream)(user, get_language())
+    if not extension:
+        return HttpResponse(status=204)
+    queue = await hub().subscribe(extension)
+
+    async def stream():
+        try:
+            yield "retry: 3000\n: connected\n\n"
+            while True:
+                try:
+                    payload = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield ": ping\n\n"
+                    continue
+                shown = pops.for_viewer(payload, viewer)
+                yield f"event: pop\ndata: {json.dumps(shown, ensure_ascii=False, separators=(',', ':'))}\n\n"
+        finally:
+            hub().unsubscribe(extension, queue)
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache, no-store"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+    return response
+
+
+@require_perm(Perm.RECORDING_LISTEN)
+def recording(request, pk: int):
+    """The call's recording, to the staff who may see one of its subscribers (selectors.visible_call). The name
+    stored was checked when written (actions.recording_path); it is resolved again here and must stay inside
+    ABONENT_RECORDINGS_DIR, so neither ``..`` nor a symlink leads out of it."""
+    call = selectors.visible_call(request.user, pk)
+    if not call.recording_file:
+        raise Http404
+    root = Path(settings.ABONENT_RECORDINGS_DIR).resolve()
+    path = (root / call.recording_file).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise Http404
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if not content_type.startswith("audio/"):
+        content_type = "application/octet-stream"
+    return FileResponse(path.open("rb"), content_type=content_type, filename=path.name)
+
+
+@require_POST
+@require_perm(Perm.TICKET_MANAGE)
+def link_ticket(request, pk: int):
+    """Link a call to the request it was about (the card's Calls panel). Another branch's call or request: 404."""
+    from abonent.helpdesk.selectors import as_number, get_ticket
+
+    call = selectors.visible_call(request.user, pk)
+    ticket_pk = as_number(request.POST.get("ticket", ""))
+    if ticket_pk is None:
+        raise Http404
+    ticket = get_ticket(request.user, ticket_pk)
+    actions.do_link_call_ticket(call, ticket, acting_user=request.user)
+    messages.success(request, _("The call is linked to request %(number)s.") % {"number": ticket.number})
+    return redirect("subscribers:card", ticket.subscriber_id)
+
+
+class PeriodForm(forms.Form):
+    start = forms.DateField(label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+def _period(form: PeriodForm) -> tuple[dt.date, dt.date]:
+    today = clock.today()
+    data = form.cleaned_data if form.is_valid() else {}
+    start = data.get("start") or today.replace(day=1)
+    end = data.get("end") or today
+    return (start, end) if start <= end else (end, start)
+
+
+@require_perm(Perm.TELEPHONY_MANAGE)
+def kpis(request):
+    form = PeriodForm(request.GET or None)
+    start, end = _period(form)
+    tz = timezone.get_current_timezone()
+    rows = selectors.operator_kpis(
+        dt.datetime.combine(start, dt.time(), tz), dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tz)
+    )
+    return render(request, "telephony/kpis.html", {"form": form, "rows": rows, "start": start, "end": end})
+
+
+class ExtensionForm(forms.Form):
+    user = forms.ModelChoiceField(
+        label=gettext_lazy("Staff user"), queryset=StaffUser.objects.filter(is_active=True).order_by("username")
+    )
+    number = forms.CharField(label=gettext_lazy("Extension"), max_length=20, required=False)
+
+
+@require_perm(Perm.TELEPHONY_MANAGE)
+def extensions(request):
+    form = ExtensionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.do_set_extension(form.cleaned_data["user"], form.cleaned_data["number"], acting_user=request.user)
+        except ValidationError as exc:
+            apply_action_errors(form, exc)
+        else:
+            messages.success(request, _("The extension is saved."))
+            return redirect("telephony:extensions")
+    rows = Extension.objects.select_related("user").order_by("number")
+    calls = selectors.recent_calls(limit=50)
+    return render(request, "telephony/extensions.html", {"form": form, "rows": rows, "calls": calls})
