@@ -10,7 +10,7 @@ and the few live figures counted on each view (each an indexed query).
   with ``payment.take`` the cashier's own cash today;
 - ``finance.view``: receivables, debtors by ageing bucket, and for a user without a branch limit revenue by
   service this month and ARPU (kept for the whole ISP only);
-- ``ticket.view``: open tickets by status and age.
+- ``ticket.view``: open tickets by status and age, the SLA's overdue and escalated, open mass incidents.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from django.utils.translation import gettext_lazy
 
 from abonent.core import clock
 from abonent.core.money import currency_symbol, quantize
+from abonent.helpdesk.incidents.selectors import incidents as incidents_with_status
 from abonent.helpdesk.models import OPEN_STATUSES, TicketStatus
-from abonent.helpdesk.selectors import visible_tickets
+from abonent.helpdesk.selectors import sla_counts, visible_tickets
 from abonent.network import selectors as network
 from abonent.network.monitoring import selectors as monitoring
 from abonent.network.monitoring.health import PoolLevel
@@ -45,6 +46,8 @@ ZERO = Decimal("0.00")
 STALE_AFTER = dt.timedelta(minutes=20)
 # CoA failures on the NAS health widget: those of the last hour (the index on finished_at).
 COA_WINDOW = dt.timedelta(hours=1)
+# Open mass incidents listed on the dashboard; the rest are a click away.
+OPEN_INCIDENTS_SHOWN = 5
 # Ages of open tickets, in days: under 1, 1–3, 3–7, over 7.
 TICKET_AGE_DAYS = (1, 3, 7)
 
@@ -305,6 +308,8 @@ class Dashboard:
     cash: CashTotals | None = None
     finance: bool = False
     tickets: list[TicketRow] | None = None
+    sla: dict[str, int] | None = None  # open tickets overdue now, and escalated but not overdue yet
+    incidents: list | None = None  # the open mass incidents, newest first (helpdesk.incidents)
     charts: dict = field(default_factory=dict)
 
     @property
@@ -376,4 +381,6 @@ def build_dashboard(user) -> Dashboard:
     board.finance = has_perm(user, Perm.FINANCE_VIEW)
     if has_perm(user, Perm.TICKET_VIEW):
         board.tickets = open_tickets(user, now)
+        board.sla = sla_counts(user, now)
+        board.incidents = list(incidents_with_status("open").order_by("-starts_at", "-id")[:OPEN_INCIDENTS_SHOWN])
     return board

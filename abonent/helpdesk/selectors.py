@@ -81,6 +81,20 @@ def _sla_filter(qs: QuerySet[Ticket], value: str, now: dt.datetime) -> QuerySet[
     return qs
 
 
+def sla_counts(user, now: dt.datetime) -> dict[str, int]:
+    """Open tickets of the user's branches overdue now, and escalated but not overdue yet (the dashboard, which
+    links each figure to the list's SLA filter of the same name): one query."""
+    overdue = _overdue(now)
+    return (
+        visible_tickets(user)
+        .filter(status__in=OPEN_STATUSES)
+        .aggregate(
+            overdue=Count("id", filter=overdue),
+            at_risk=Count("id", filter=Q(escalated_at__isnull=False) & ~overdue),
+        )
+    )
+
+
 def filtered_tickets(user, filters: TicketFilters) -> QuerySet[Ticket]:
     qs = visible_tickets(user)
     if filters.status == OPEN:

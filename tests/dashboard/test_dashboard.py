@@ -262,8 +262,9 @@ def test_query_count_is_pinned_and_does_not_grow_with_the_data(
     client, _user = client_of(role)
     page_of(client)  # warm: content types, the session
     # Budget: session and user, branches, snapshot, NAS with health, CoA failures, CoA waiting, pools with use,
-    # payments today, the cash desk (payments, by method, refunds: the cash report's own selector), tickets.
-    budget = {Role.ADMIN: 13, Role.CASHIER: 9, Role.ENGINEER: 9}[role]
+    # payments today, the cash desk (payments, by method, refunds: the cash report's own selector), tickets, the
+    # SLA's counts, the open incidents.
+    budget = {Role.ADMIN: 15, Role.CASHIER: 11, Role.ENGINEER: 11}[role]
     with django_assert_max_num_queries(budget):
         page_of(client)
     for n in range(5):
@@ -278,3 +279,37 @@ def test_query_count_is_pinned_and_does_not_grow_with_the_data(
 
     with django_assert_max_num_queries(budget):
         page_of(client)
+
+
+def test_the_tickets_widget_counts_the_sla_and_lists_open_incidents(client_of, world, admin):
+    """Issue 18 on the dashboard: the SLA's overdue and escalated figures link to the list filtered the same way
+    (and agree with it), and the open mass incidents are listed with their affected count."""
+    from abonent.helpdesk.incidents.actions import do_open_incident
+    from abonent.helpdesk.incidents.validation import IncidentData
+    from abonent.helpdesk.selectors import SLA_OVERDUE, TicketFilters, filtered_tickets
+
+    nas_id = Session.objects.get(subscriber=world["tver"]).nas_id
+    with clock.travel_to(NOW):
+        do_open_incident(
+            IncidentData(
+                title="Авария <b>на Тверской</b>",
+                description="Чиним",
+                kind="outage",
+                starts_at=NOW - dt.timedelta(hours=1),
+                nas_ids=[nas_id],
+            ),
+            acting_user=admin,
+        )
+    client, user = client_of(Role.ADMIN)
+
+    page = page_of(client)
+
+    with clock.travel_to(LATER):
+        overdue = filtered_tickets(user, TicketFilters(sla=SLA_OVERDUE)).count()
+    assert overdue >= 1  # the request opened ten days before has had no answer
+    shown = re.search(r'data-figure="sla-overdue"[^>]*>([^<]+)</a>', page).group(1)
+    assert shown == f"overdue: {overdue}"
+    assert '?sla=overdue" data-figure="sla-overdue"' in page
+    incidents = page.split('id="widget-incidents"')[1].split("</section>")[0]
+    assert "Авария &lt;b&gt;на Тверской&lt;/b&gt;" in incidents and "affected: 1" in incidents
+
