@@ -20,7 +20,7 @@ from abonent.core import audit, clock, events
 from abonent.core.deadlines import db_deadline
 from abonent.notifications.actions import BulkData, do_create_bulk
 from abonent.notifications.models import Channel
-from abonent.staff.permissions import Perm, check_perm
+from abonent.staff.permissions import Perm, allowed_branch_ids, check_perm
 
 from . import affected
 from .models import Incident, IncidentArea, IncidentMessage, IncidentStatus
@@ -155,8 +155,14 @@ def do_resolve_incident(incident: Incident, *, acting_user, ends_at=None) -> Inc
     return incident
 
 
-def message_digest(channel: str, subject: str, body: str) -> str:
-    return hashlib.sha256("\x1f".join([channel, subject.strip(), body.strip()]).encode()).hexdigest()
+def message_digest(channel: str, subject: str, body: str, branch_ids=None) -> str:
+    """The key of one message: its channel, its text as the channel sends it (a subject only by e-mail: an SMS with
+    a subject typed in is the same SMS) and the branches it reaches (``None``: all). The branches are part of it
+    because a branch-limited author's message reaches their branches only: another branch's operator sending the
+    same text is another message, to other people, not "sent already"."""
+    subject = subject.strip() if channel == Channel.EMAIL else ""
+    scope = "*" if branch_ids is None else ",".join(str(pk) for pk in sorted(branch_ids))
+    return hashlib.sha256("\x1f".join([channel, subject, body.strip(), scope]).encode()).hexdigest()
 
 
 @transaction.atomic
@@ -172,7 +178,7 @@ def do_message_incident(
     if channel not in Channel.values:
         raise ValidationError({"channel": ValidationError(_("Unknown channel."), code="channel_invalid")})
     incident = _lock(incident)
-    digest = message_digest(channel, subject or "", body or "")
+    digest = message_digest(channel, subject or "", body or "", allowed_branch_ids(acting_user))
     existing = IncidentMessage.objects.filter(incident=incident, digest=digest).first()
     if existing is not None:
         return existing, False

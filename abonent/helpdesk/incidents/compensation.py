@@ -16,10 +16,12 @@ anything is read.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -32,19 +34,25 @@ from abonent.core import audit, clock, events
 from abonent.core.deadlines import db_deadline
 from abonent.core.money import quantize
 from abonent.staff.permissions import Perm, allowed_branch_ids, check_perm
+from abonent.subscribers.models import SubscriberStatus
 
 from .calculations import days_of_fee
 from .models import Compensation, CompensationLine, Incident, IncidentSubscriber
 
+_DAYS = re.compile(r"[+-]?[0-9]{1,9}", re.ASCII)
 MAX_DAYS = 31  # a month of fees at most: more is a typo (10 for 100), and a goodwill credit beyond it is a decision
 
 
 def clean_days(value) -> int:
-    """``value`` as a whole number of days from 1 to ``MAX_DAYS``, else a ValidationError on ``days``."""
+    """``value`` as a whole number of days from 1 to ``MAX_DAYS``, else a ValidationError on ``days``. Only ASCII
+    digits: Python's ``int`` also reads "1_0" as 10 and "３" or "٣" as 3, numbers nobody typed as such."""
     try:
         if isinstance(value, bool):
             raise ValueError
-        days = int(str(value).strip())
+        text = str(value).strip()
+        if not _DAYS.fullmatch(text):
+            raise ValueError
+        days = int(text)
     except (TypeError, ValueError):
         raise ValidationError(
             {"days": ValidationError(_("Enter a whole number of days."), code="days_invalid")}
@@ -76,13 +84,20 @@ def line_amount(subscription: Subscription, days: int, day: dt.date) -> Decimal:
 
 
 def compensable_subscriptions(incident: Incident):
-    """The live, unfrozen subscriptions of the incident's affected subscribers (a frozen one pays no fee), in
-    subscriber order (the ledger rows are locked in that order, as the billing run locks them)."""
+    """The live, unfrozen subscriptions of the incident's affected subscribers (a frozen one pays no fee) that had
+    started by the day it ended (an address is affected whoever lives there: one who subscribed after the outage
+    did not suffer it), in subscriber order (the ledger rows are locked in that order, as the billing run locks
+    them)."""
+    ended_on = timezone.localtime(incident.ends_at).date()
     return (
         Subscription.objects.filter(
             subscriber_id__in=IncidentSubscriber.objects.filter(incident=incident).values("subscriber_id"),
             status=SubscriptionStatus.ACTIVE,
+            started_on__lte=ended_on,
         )
+        # Billing ends a closed account's subscriptions after the commit (a handler whose failure is only logged):
+        # a closed account is never credited, whatever its subscriptions' status says.
+        .exclude(subscriber__status=SubscriberStatus.CLOSED)
         .select_related("plan", "subscriber")
         .order_by("subscriber_id", "pk")
     )
