@@ -57,6 +57,7 @@ def _write_scope(incident: Incident, data: IncidentData) -> None:
 def _recompute(incident: Incident, now) -> None:
     incident.affected_count = affected.store_affected(incident, now)
     incident.save(update_fields=["affected_count"])
+    affected.unlink_stale_tickets(incident)
     affected.link_tickets(incident, now)
 
 
