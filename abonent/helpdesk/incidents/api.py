@@ -44,7 +44,8 @@ class IncidentOut(Schema):
 
 
 class CompensationIn(Schema):
-    days: int = Field(description="Days of fees to credit, 1 to 31")
+    # Strict: a JSON integer only. Lax, pydantic reads "1_0" as 10 and ``true`` as 1: days nobody meant.
+    days: int = Field(description="Days of fees to credit, 1 to 31", strict=True)
 
 
 def _compensation_out(compensation: Compensation, *, created: bool) -> dict:

@@ -1,0 +1,60 @@
+"""Attack review of the incidents API: a JSON ``days`` that is no integer ("1_0", which pydantic reads as 10, or
+``true``, read as 1) credits nothing; a key reused with other days, or by another user, is no second credit; a
+cashier's and a portal's tokens cannot compensate."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from abonent.billing.selectors import get_balance
+from abonent.core import clock
+from abonent.helpdesk.incidents import actions
+from abonent.helpdesk.incidents.models import Compensation, CompensationLine
+from abonent.staff.permissions import Role
+
+from .conftest import LENINA_1_12, START
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def resolved(customer, open_incident, admin):
+    a = customer("5")
+    incident = open_incident(areas=[LENINA_1_12])
+    with clock.travel_to(START + dt.timedelta(hours=4)):
+        actions.do_resolve_incident(incident, acting_user=admin)
+    return incident, a
+
+
+def _post(api, incident, body, **kwargs):
+    with clock.travel_to(START + dt.timedelta(days=1)):
+        return api.post(f"/api/v1/incidents/{incident.pk}/compensation", body, **kwargs)
+
+
+@pytest.mark.parametrize("days", ["1_0", True, " 1_5 "])
+def test_days_that_are_no_json_integer_are_a_422_and_credit_nothing(api, resolved, days):
+    incident, a = resolved
+    response = _post(api, incident, {"days": days})
+    assert response.status_code == 422, response.content
+    assert [f["field"] for f in response.json()["error"]["fields"]] == ["days"]
+    assert Compensation.objects.count() == 0 and get_balance(a).balance == Decimal("400.00")
+
+
+def test_defence_a_key_reused_with_other_days_or_by_another_admin(api, api_of, resolved):
+    # Defence that holds: the same key with other days is a 409; another administrator's same key is their own
+    # request, answered "compensated before" without a credit.
+    incident, a = resolved
+    assert _post(api, incident, {"days": 3}, key="k").status_code == 201
+    assert _post(api, incident, {"days": 5}, key="k").status_code == 409
+    other = _post(api_of(Role.ADMIN), incident, {"days": 3}, key="k")
+    assert other.status_code == 201 and other.json()["created"] is False
+    assert get_balance(a).balance == Decimal("460.00") and CompensationLine.objects.count() == 1
+
+
+def test_defence_a_cashier_and_a_branch_admin_cannot_compensate(api_of, resolved, branch):
+    incident, a = resolved
+    for client in (api_of(Role.CASHIER), api_of(Role.ADMIN, branches=[branch])):
+        response = _post(client, incident, {"days": 3})
+        assert response.status_code == 403
+    assert Compensation.objects.count() == 0 and get_balance(a).balance == Decimal("400.00")
