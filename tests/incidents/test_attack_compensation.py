@@ -100,3 +100,27 @@ def test_a_closed_account_whose_subscription_is_still_active_gets_nothing(custom
     compensation, _created = _compensate(incident, 3, admin)
     assert {line.subscriber_id for line in compensation.lines.all()} == {paying.pk}
     assert get_balance(closed).balance == D("400.00")
+
+
+def test_defence_a_personal_price_net_of_a_promotion_and_a_zero_price_plan(customer, open_incident, admin, make_plan):
+    # Defence that holds: 3 days of a personal 450 ₽ less a 10 % promotion (405 ₽ / 30 days) is 40.50; a free plan
+    # gets nothing (no zero line: the ledger refuses those).
+    from abonent.billing.pricing import actions as pricing
+
+    free = make_plan("free", "0.00", name="Бесплатный")
+    personal, gratis = customer("5"), customer("6", on_plan=free)
+    with clock.travel_to(dt.date(2026, 10, 20)):
+        pricing.do_set_price_override(
+            subscription=personal.subscriptions.get(),
+            plan=personal.subscriptions.get().plan,
+            monthly_fee="450.00",
+            valid_from=dt.date(2026, 11, 1),
+            reason="Договор 17",
+            acting_user=admin,
+        )
+        pricing.do_create_promotion(name="Осень", kind="percent", value="10", acting_user=admin)
+    incident = _resolved(open_incident, admin, areas=[LENINA_1_12])
+    compensation, _created = _compensate(incident, 3, admin)
+    assert {line.subscriber_id: line.amount for line in compensation.lines.all()} == {personal.pk: D("40.50")}
+    assert get_balance(gratis).balance == D("1000.00")
+    assert ledger.verify() == []
