@@ -79,3 +79,47 @@ def test_a_branch_limited_operators_incident_page_names_nobody_of_another_branch
     assert "Своев" in html and "Своя заявка" in html
     assert "Чужаков" not in html and "Чужая заявка" not in html and theirs.account_number not in html
     assert f'data-subscriber="{theirs.pk}"' not in html and not re.search(rf"/subscribers/{theirs.pk}/", html)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_press_while_a_long_compensation_runs_is_no_500(customer, open_incident, admin, monkeypatch):
+    # A city's compensation runs a minute or more (docs) under the incident's row lock; a second press (a double
+    # click, a colleague) waits its lock deadline and must then say so, not answer a 500. Nothing is credited by it.
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from abonent.core import deadlines
+    from abonent.helpdesk.incidents import compensation
+    from abonent.helpdesk.incidents.models import Compensation, Incident
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL: a row lock held by another connection")
+    customer("5")
+    incident = open_incident(areas=[LENINA_1_12])
+    with clock.travel_to(START + dt.timedelta(hours=2)):
+        actions.do_resolve_incident(incident, acting_user=admin)
+    # the lock deadline shortened from 30 s, so that the test waits half a second
+    monkeypatch.setattr(compensation, "db_deadline", lambda **kw: deadlines.db_deadline(lock=0.5, statement=10))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():  # the first, long compensation: the incident's row locked
+        try:
+            with transaction.atomic():
+                Incident.objects.select_for_update().get(pk=incident.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        response = _staff(admin).post(f"/staff/incidents/{incident.pk}/compensate/", {"days": "3"})
+    finally:
+        release.set()
+        holder.join(10)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert Compensation.objects.count() == 0
