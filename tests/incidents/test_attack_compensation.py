@@ -124,3 +124,22 @@ def test_defence_a_personal_price_net_of_a_promotion_and_a_zero_price_plan(custo
     assert {line.subscriber_id: line.amount for line in compensation.lines.all()} == {personal.pk: D("40.50")}
     assert get_balance(gratis).balance == D("1000.00")
     assert ledger.verify() == []
+
+
+def test_a_subscription_frozen_all_through_the_incident_gets_nothing(customer, open_incident, admin, make_plan):
+    # Given two subscribers on a freezable plan at an affected address; one froze on 10 November for 20 days
+    freezable = make_plan("freezable", "600.00", freeze_policy=FreezePolicy.objects.create(name="Отпуск"))
+    paying, away = customer("5", on_plan=freezable), customer("6", on_plan=freezable)
+    with clock.travel_to(dt.date(2026, 11, 10)):
+        billing.do_freeze_subscription(away.subscriptions.get(), acting_user=admin, days=20, reason="отпуск")
+    # When the outage of 20 November is over, the frozen one comes back early (21 November), and it is compensated
+    incident = _resolved(open_incident, admin, areas=[LENINA_1_12])
+    with clock.travel_to(dt.datetime(2026, 11, 21, 8, tzinfo=dt.UTC)):
+        billing.do_unfreeze_subscription(away.subscriptions.get(), acting_user=admin, reason="вернулся")
+    balance_before = get_balance(away).balance
+    compensation, _created = _compensate(incident, 3, admin, at=dt.datetime(2026, 11, 22, 9, tzinfo=dt.UTC))
+
+    # Then the one whose service was paused all through the outage (and paid no fee for it) is not credited
+    assert {line.subscriber_id for line in compensation.lines.all()} == {paying.pk}
+    assert get_balance(away).balance == balance_before
+    assert ledger.verify() == []

@@ -21,12 +21,13 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from abonent.billing import actions as billing
-from abonent.billing.models import Subscription, SubscriptionStatus
+from abonent.billing.models import Freeze, Subscription, SubscriptionStatus
 from abonent.billing.periods import period_for
 from abonent.billing.pricing.selectors import price_view
 from abonent.catalog.models import ChargeMode
@@ -84,11 +85,17 @@ def line_amount(subscription: Subscription, days: int, day: dt.date) -> Decimal:
 
 
 def compensable_subscriptions(incident: Incident):
-    """The live, unfrozen subscriptions of the incident's affected subscribers (a frozen one pays no fee) that had
-    started by the day it ended (an address is affected whoever lives there: one who subscribed after the outage
-    did not suffer it), in subscriber order (the ledger rows are locked in that order, as the billing run locks
-    them)."""
+    """The live, unfrozen subscriptions of the incident's affected subscribers (a frozen one pays no fee; nor did
+    one frozen all through the incident) that had started by the day it ended (an address is affected whoever lives
+    there: one who subscribed after the outage did not suffer it), of accounts not closed, in subscriber order (the
+    ledger rows are locked in that order, as the billing run locks them)."""
+    started_on = timezone.localtime(incident.starts_at).date()
     ended_on = timezone.localtime(incident.ends_at).date()
+    # A freeze [starts_on, ended early or ends_on) that held all through the incident: no service to lose, no fee
+    # paid for those days, whether or not it is over by now.
+    frozen_throughout = Freeze.objects.filter(subscription=OuterRef("pk"), starts_on__lte=started_on).filter(
+        Q(ended_early_on__isnull=True, ends_on__gt=ended_on) | Q(ended_early_on__gt=ended_on)
+    )
     return (
         Subscription.objects.filter(
             subscriber_id__in=IncidentSubscriber.objects.filter(incident=incident).values("subscriber_id"),
@@ -98,6 +105,7 @@ def compensable_subscriptions(incident: Incident):
         # Billing ends a closed account's subscriptions after the commit (a handler whose failure is only logged):
         # a closed account is never credited, whatever its subscriptions' status says.
         .exclude(subscriber__status=SubscriberStatus.CLOSED)
+        .exclude(Exists(frozen_throughout))
         .select_related("plan", "subscriber")
         .order_by("subscriber_id", "pk")
     )
