@@ -67,3 +67,16 @@ def test_an_sms_with_a_subject_it_drops_is_the_same_sms(customer, open_incident,
     # Then the subscriber gets the SMS once: the subject was no part of it
     assert (created, second.pk) == (False, first.pk)
     assert _received(mine) == [TEXT]
+
+
+def test_a_branch_limited_operators_message_counts_their_recipients_only(
+    customer, open_incident, make_staff, branch, other_branch
+):
+    # The bulk message's recipient count (its list, its audit row) is whom it will reach: their branch's affected,
+    # not the whole incident's (another branch's subscribers are none of theirs, counted or not).
+    customer("5"), customer("6", branch_obj=other_branch), customer("7", branch_obj=other_branch)
+    here = make_staff(Role.OPERATOR, branches=[branch])
+    incident = open_incident(areas=[LENINA_1_12])
+    message, _ = actions.do_message_incident(incident, channel="sms", subject="", body=TEXT, acting_user=here)
+    assert incident.affected_count == 3
+    assert message.bulk.recipients == 1

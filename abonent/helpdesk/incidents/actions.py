@@ -20,6 +20,7 @@ from abonent.core import audit, clock, events
 from abonent.core.deadlines import db_deadline
 from abonent.notifications.actions import BulkData, do_create_bulk
 from abonent.notifications.models import Channel
+from abonent.notifications.selectors import audience_ids
 from abonent.staff.permissions import Perm, allowed_branch_ids, check_perm
 
 from . import affected
@@ -179,13 +180,17 @@ def do_message_incident(
     if channel not in Channel.values:
         raise ValidationError({"channel": ValidationError(_("Unknown channel."), code="channel_invalid")})
     incident = _lock(incident)
-    digest = message_digest(channel, subject or "", body or "", allowed_branch_ids(acting_user))
+    branch_ids = allowed_branch_ids(acting_user)
+    digest = message_digest(channel, subject or "", body or "", branch_ids)
     existing = IncidentMessage.objects.filter(incident=incident, digest=digest).first()
     if existing is not None:
         return existing, False
     bulk = do_create_bulk(
         BulkData(AUDIENCE, incident.pk, channel, subject or "", body or "", False, per_minute),
-        recipients=incident.affected_count,
+        # whom it will reach: the author's branches' affected (the whole set's count for one without a limit)
+        recipients=incident.affected_count
+        if branch_ids is None
+        else audience_ids(AUDIENCE, incident.pk, branch_ids=branch_ids).count(),
         acting_user=acting_user,
     )
     message = IncidentMessage.objects.create(
