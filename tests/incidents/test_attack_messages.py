@@ -80,3 +80,17 @@ def test_a_branch_limited_operators_message_counts_their_recipients_only(
     message, _ = actions.do_message_incident(incident, channel="sms", subject="", body=TEXT, acting_user=here)
     assert incident.affected_count == 3
     assert message.bulk.recipients == 1
+
+
+def test_a_branch_operator_after_an_unlimited_one_sends_nothing_more(
+    customer, open_incident, admin, make_staff, branch
+):
+    # The message to everyone reached their branch already: the same text from its operator is "sent already".
+    mine = customer("5")
+    here = make_staff(Role.OPERATOR, branches=[branch])
+    incident = open_incident(areas=[LENINA_1_12])
+    first, _ = actions.do_message_incident(incident, channel="sms", subject="", body=TEXT, acting_user=admin)
+    again, created = actions.do_message_incident(incident, channel="sms", subject="", body=TEXT, acting_user=here)
+    for bulk_id in BulkMessage.objects.values_list("pk", flat=True):
+        expand_bulk(bulk_id)
+    assert (created, again.pk, _received(mine)) == (False, first.pk, [TEXT])

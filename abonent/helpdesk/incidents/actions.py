@@ -182,7 +182,11 @@ def do_message_incident(
     incident = _lock(incident)
     branch_ids = allowed_branch_ids(acting_user)
     digest = message_digest(channel, subject or "", body or "", branch_ids)
-    existing = IncidentMessage.objects.filter(incident=incident, digest=digest).first()
+    # Sent already to everyone (by one without a branch limit) covers this author's branches too.
+    everyone = message_digest(channel, subject or "", body or "", None)
+    existing = (
+        IncidentMessage.objects.filter(incident=incident, digest__in={digest, everyone}).order_by("created_at").first()
+    )
     if existing is not None:
         return existing, False
     bulk = do_create_bulk(
