@@ -123,3 +123,33 @@ def test_a_second_press_while_a_long_compensation_runs_is_no_500(customer, open_
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     assert Compensation.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_opening_an_incident_past_the_statement_deadline_is_no_500(customer, admin, monkeypatch):
+    # The affected set of a whole city computed past the statement deadline: a page saying nothing was done, not a 500
+    from django.db import connection
+
+    from abonent.core import deadlines
+    from abonent.helpdesk.incidents import actions as incident_actions
+    from abonent.helpdesk.incidents.models import Incident
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL: statement_timeout")
+    customer("5")
+
+    def slow_deadline(**kw):  # a statement deadline no statement meets, then one statement that sleeps past it
+        deadlines.db_deadline(lock=1, statement=0.05)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(0.2)")
+
+    monkeypatch.setattr(incident_actions, "db_deadline", slow_deadline)
+    with clock.travel_to(START + dt.timedelta(minutes=30)):
+        response = _staff(admin).post(
+            "/staff/incidents/new/",
+            {"title": "Авария", "kind": "outage", "starts_at": "2026-11-20T12:00", "description": "Нет связи",
+             "areas": "Тверь; ул. Ленина; 1-12"},
+        )  # fmt: skip
+    assert response.status_code == 503 and response["Retry-After"]
+    assert "nothing was done" in response.content.decode()
+    assert Incident.objects.count() == 0

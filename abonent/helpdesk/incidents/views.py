@@ -52,8 +52,8 @@ def answers_busy(view):
                     "Try again in a minute."
                 ),
             )
-            if pk is None:
-                response = redirect("incidents:list")
+            if pk is None:  # the list with the note (a 503 redirect would not be followed)
+                response = incident_list(request)
                 response.status_code = 503
             else:
                 response = _detail(request, selectors.get_incident(pk), status=503)
