@@ -58,3 +58,46 @@ def test_defence_a_cashier_and_a_branch_admin_cannot_compensate(api_of, resolved
         response = _post(client, incident, {"days": 3})
         assert response.status_code == 403
     assert Compensation.objects.count() == 0 and get_balance(a).balance == Decimal("400.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_compensation_waiting_past_its_lock_deadline_is_a_503_and_the_retry_credits_once(api, resolved, monkeypatch):
+    # A long compensation holds the incident's row; a second request waits its lock deadline: nothing was done and a
+    # retry with the same key may succeed, so 503 "busy" (the API's promise for a deadline), not a 500.
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from abonent.core import deadlines
+    from abonent.helpdesk.incidents import compensation
+    from abonent.helpdesk.incidents.models import Incident
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL: a row lock held by another connection")
+    incident, a = resolved
+    monkeypatch.setattr(compensation, "db_deadline", lambda **kw: deadlines.db_deadline(lock=0.5, statement=10))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                Incident.objects.select_for_update().get(pk=incident.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        busy = _post(api, incident, {"days": 3}, key="busy-1")
+    finally:
+        release.set()
+        holder.join(10)
+    assert busy.status_code == 503, busy.content
+    assert busy.json()["error"]["code"] == "busy"
+    assert Compensation.objects.count() == 0
+    retry = _post(api, incident, {"days": 3}, key="busy-1")
+    assert retry.status_code == 201 and retry.json()["created"] is True
+    assert get_balance(a).balance == Decimal("460.00")
