@@ -71,9 +71,9 @@ def test_days_with_separators_or_other_digits_are_refused(customer, open_inciden
 def test_defence_a_daily_plan_and_a_frozen_and_a_closed_subscriber(
     customer, open_incident, admin, make_plan, django_capture_on_commit_callbacks
 ):
-    # Defence that holds: a plan charged by the day gets N days' fee; a subscription frozen in between and a
-    # subscriber closed in between (billing ends its subscriptions after the commit) get nothing; the ledger
-    # stays balanced.
+    # Defence that holds: a plan charged by the day gets N days' fee; a subscription frozen from the incident's day
+    # (its fee stopped from that day) and a subscriber closed in between (billing ends its subscriptions after the
+    # commit) get nothing; the ledger stays balanced.
     daily = make_plan(
         "daily", "300.00", name="Посуточный", charge_mode="daily", daily_pricing="fixed", daily_fee=D("12.34")
     )
@@ -142,4 +142,22 @@ def test_a_subscription_frozen_all_through_the_incident_gets_nothing(customer, o
     # Then the one whose service was paused all through the outage (and paid no fee for it) is not credited
     assert {line.subscriber_id for line in compensation.lines.all()} == {paying.pk}
     assert get_balance(away).balance == balance_before
+    assert ledger.verify() == []
+
+
+def test_a_subscriber_who_froze_after_the_incident_is_still_compensated(customer, open_incident, admin, make_plan):
+    # Given a subscriber who paid through the outage of 20 November and froze from the 21st for a vacation
+    freezable = make_plan("freezable", "600.00", freeze_policy=FreezePolicy.objects.create(name="Отпуск"))
+    away = customer("5", on_plan=freezable)
+    incident = _resolved(open_incident, admin, areas=[LENINA_1_12])
+    with clock.travel_to(dt.datetime(2026, 11, 21, 8, tzinfo=dt.UTC)):
+        billing.do_freeze_subscription(away.subscriptions.get(), acting_user=admin, days=14, reason="отпуск")
+    balance_before = get_balance(away).balance
+
+    # When the incident is compensated while they are away (it is done once: there is no later run for them)
+    compensation, _created = _compensate(incident, 3, admin, at=dt.datetime(2026, 11, 22, 9, tzinfo=dt.UTC))
+
+    # Then they are credited their 3 days like everyone who paid through it
+    assert {line.subscriber_id: line.amount for line in compensation.lines.all()} == {away.pk: D("60.00")}
+    assert get_balance(away).balance == balance_before + D("60.00")
     assert ledger.verify() == []

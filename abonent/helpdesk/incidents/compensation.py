@@ -85,10 +85,11 @@ def line_amount(subscription: Subscription, days: int, day: dt.date) -> Decimal:
 
 
 def compensable_subscriptions(incident: Incident):
-    """The live, unfrozen subscriptions of the incident's affected subscribers (a frozen one pays no fee; nor did
-    one frozen all through the incident) that had started by the day it ended (an address is affected whoever lives
-    there: one who subscribed after the outage did not suffer it), of accounts not closed, in subscriber order (the
-    ledger rows are locked in that order, as the billing run locks them)."""
+    """The subscriptions of the incident's affected subscribers that paid through it: live (active, or frozen since
+    it ended: the credit is for days paid then, and it is given once, so one away now must not lose it), not frozen
+    all through the incident (no fee was paid for those days), started by the day it ended (an address is affected
+    whoever lives there: one who subscribed after the outage did not suffer it), of accounts not closed; in
+    subscriber order (the ledger rows are locked in that order, as the billing run locks them)."""
     started_on = timezone.localtime(incident.starts_at).date()
     ended_on = timezone.localtime(incident.ends_at).date()
     # A freeze [starts_on, ended early or ends_on) that held all through the incident: no service to lose, no fee
@@ -99,7 +100,7 @@ def compensable_subscriptions(incident: Incident):
     return (
         Subscription.objects.filter(
             subscriber_id__in=IncidentSubscriber.objects.filter(incident=incident).values("subscriber_id"),
-            status=SubscriptionStatus.ACTIVE,
+            status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.FROZEN],
             started_on__lte=ended_on,
         )
         # Billing ends a closed account's subscriptions after the commit (a handler whose failure is only logged):
