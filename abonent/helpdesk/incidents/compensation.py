@@ -40,7 +40,7 @@ from abonent.subscribers.models import SubscriberStatus
 from .calculations import days_of_fee
 from .models import Compensation, CompensationLine, Incident, IncidentSubscriber
 
-_DAYS = re.compile(r"[+-]?[0-9]{1,9}", re.ASCII)
+_DAYS = re.compile(r"[+-]?[0-9]+", re.ASCII)
 MAX_DAYS = 31  # a month of fees at most: more is a typo (10 for 100), and a goodwill credit beyond it is a decision
 
 
