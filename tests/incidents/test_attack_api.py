@@ -20,6 +20,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def resolved(customer, open_incident, admin):
+    return _resolved(customer, open_incident, admin)
+
+
+def _resolved(customer, open_incident, admin):
     a = customer("5")
     incident = open_incident(areas=[LENINA_1_12])
     with clock.travel_to(START + dt.timedelta(hours=4)):
@@ -61,7 +65,9 @@ def test_defence_a_cashier_and_a_branch_admin_cannot_compensate(api_of, resolved
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_compensation_waiting_past_its_lock_deadline_is_a_503_and_the_retry_credits_once(api, resolved, monkeypatch):
+def test_a_compensation_waiting_past_its_lock_deadline_is_a_503_and_the_retry_credits_once(
+    api, customer, open_incident, admin, monkeypatch
+):
     # A long compensation holds the incident's row; a second request waits its lock deadline: nothing was done and a
     # retry with the same key may succeed, so 503 "busy" (the API's promise for a deadline), not a 500.
     import threading
@@ -72,9 +78,9 @@ def test_a_compensation_waiting_past_its_lock_deadline_is_a_503_and_the_retry_cr
     from abonent.helpdesk.incidents import compensation
     from abonent.helpdesk.incidents.models import Incident
 
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql":  # before any row is written: SQLite's flush refuses the ledger's rows
         pytest.skip("PostgreSQL: a row lock held by another connection")
-    incident, a = resolved
+    incident, a = _resolved(customer, open_incident, admin)
     monkeypatch.setattr(compensation, "db_deadline", lambda **kw: deadlines.db_deadline(lock=0.5, statement=10))
     locked, release = threading.Event(), threading.Event()
 
