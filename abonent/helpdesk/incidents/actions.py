@@ -20,7 +20,8 @@ from abonent.core import audit, clock, events
 from abonent.core.deadlines import db_deadline
 from abonent.notifications.actions import BulkData, do_create_bulk
 from abonent.notifications.models import Channel
-from abonent.staff.permissions import Perm, check_perm
+from abonent.notifications.selectors import audience_ids
+from abonent.staff.permissions import Perm, allowed_branch_ids, check_perm
 
 from . import affected
 from .models import Incident, IncidentArea, IncidentMessage, IncidentStatus
@@ -57,6 +58,7 @@ def _write_scope(incident: Incident, data: IncidentData) -> None:
 def _recompute(incident: Incident, now) -> None:
     incident.affected_count = affected.store_affected(incident, now)
     incident.save(update_fields=["affected_count"])
+    affected.unlink_stale_tickets(incident)
     affected.link_tickets(incident, now)
 
 
@@ -155,8 +157,14 @@ def do_resolve_incident(incident: Incident, *, acting_user, ends_at=None) -> Inc
     return incident
 
 
-def message_digest(channel: str, subject: str, body: str) -> str:
-    return hashlib.sha256("\x1f".join([channel, subject.strip(), body.strip()]).encode()).hexdigest()
+def message_digest(channel: str, subject: str, body: str, branch_ids=None) -> str:
+    """The key of one message: its channel, its text as the channel sends it (a subject only by e-mail: an SMS with
+    a subject typed in is the same SMS) and the branches it reaches (``None``: all). The branches are part of it
+    because a branch-limited author's message reaches their branches only: another branch's operator sending the
+    same text is another message, to other people, not "sent already"."""
+    subject = subject.strip() if channel == Channel.EMAIL else ""
+    scope = "*" if branch_ids is None else ",".join(str(pk) for pk in sorted(branch_ids))
+    return hashlib.sha256("\x1f".join([channel, subject, body.strip(), scope]).encode()).hexdigest()
 
 
 @transaction.atomic
@@ -172,13 +180,21 @@ def do_message_incident(
     if channel not in Channel.values:
         raise ValidationError({"channel": ValidationError(_("Unknown channel."), code="channel_invalid")})
     incident = _lock(incident)
-    digest = message_digest(channel, subject or "", body or "")
-    existing = IncidentMessage.objects.filter(incident=incident, digest=digest).first()
+    branch_ids = allowed_branch_ids(acting_user)
+    digest = message_digest(channel, subject or "", body or "", branch_ids)
+    # Sent already to everyone (by one without a branch limit) covers this author's branches too.
+    everyone = message_digest(channel, subject or "", body or "", None)
+    existing = (
+        IncidentMessage.objects.filter(incident=incident, digest__in={digest, everyone}).order_by("created_at").first()
+    )
     if existing is not None:
         return existing, False
     bulk = do_create_bulk(
         BulkData(AUDIENCE, incident.pk, channel, subject or "", body or "", False, per_minute),
-        recipients=incident.affected_count,
+        # whom it will reach: the author's branches' affected (the whole set's count for one without a limit)
+        recipients=incident.affected_count
+        if branch_ids is None
+        else audience_ids(AUDIENCE, incident.pk, branch_ids=branch_ids).count(),
         acting_user=acting_user,
     )
     message = IncidentMessage.objects.create(

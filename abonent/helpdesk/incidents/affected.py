@@ -144,6 +144,12 @@ def tickets_to_link(incident: Incident) -> QuerySet:
     return tickets.order_by().values("pk")
 
 
+def unlink_stale_tickets(incident: Incident) -> int:
+    """Drop the links ``tickets_to_link`` no longer names: an incident narrowed (a street corrected, a start moved
+    later) drops subscribers from its set, and their requests leave its page with them. One DELETE."""
+    return IncidentTicket.objects.filter(incident=incident).exclude(ticket_id__in=tickets_to_link(incident)).delete()[0]
+
+
 def link_tickets(incident: Incident, now: dt.datetime, *, only_ticket_id: int | None = None) -> int:
     """Link the tickets ``tickets_to_link`` names that are not linked yet (all of them, or the one given); returns
     how many were linked now. Safe to run twice and concurrently: the unique (incident, ticket) drops a repeat."""

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import OperationalError
+from django.utils.translation import gettext as _
 from ninja import Field, Router, Schema
 
-from abonent.api.errors import ErrorOut
+from abonent.api.errors import ApiError, ErrorOut
 from abonent.api.idempotency import idempotent
 from abonent.catalog.api import Money
+from abonent.core.deadlines import is_deadline
 from abonent.staff.permissions import Perm, check_perm
 
 from . import selectors
@@ -19,7 +22,7 @@ from .models import Compensation, Incident
 
 router = Router(tags=["incidents"])
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
-WRITE_ERRORS = {400: ErrorOut, 409: ErrorOut, **ERRORS}
+WRITE_ERRORS = {400: ErrorOut, 409: ErrorOut, 503: ErrorOut, **ERRORS}
 
 
 class CompensationOut(Schema):
@@ -44,7 +47,8 @@ class IncidentOut(Schema):
 
 
 class CompensationIn(Schema):
-    days: int = Field(description="Days of fees to credit, 1 to 31")
+    # Strict: a JSON integer only. Lax, pydantic reads "1_0" as 10 and ``true`` as 1: days nobody meant.
+    days: int = Field(description="Days of fees to credit, 1 to 31", strict=True)
 
 
 def _compensation_out(compensation: Compensation, *, created: bool) -> dict:
@@ -99,5 +103,13 @@ def _compensator(request, incident_id: int, **_kwargs) -> Incident:
 @idempotent(201, required=True, access=_compensator)
 def compensate_incident(request, incident_id: int, payload: CompensationIn):
     incident = _compensator(request, incident_id)
-    compensation, created = do_compensate_incident(incident, days=payload.days, acting_user=request.user)
+    try:
+        compensation, created = do_compensate_incident(incident, days=payload.days, acting_user=request.user)
+    except OperationalError as exc:
+        # Another compensation of it (a long one: a city) holds the incident's row past the lock deadline: nothing
+        # was written, and a retry with the same key may well succeed.
+        if not is_deadline(exc):
+            raise
+        message = _("This incident is being changed or compensated right now; nothing was done. Try again in a minute.")
+        raise ApiError(503, "busy", message) from exc
     return _compensation_out(compensation, created=created)

@@ -16,15 +16,18 @@ anything is read.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from abonent.billing import actions as billing
-from abonent.billing.models import Subscription, SubscriptionStatus
+from abonent.billing.models import Freeze, Subscription, SubscriptionStatus
 from abonent.billing.periods import period_for
 from abonent.billing.pricing.selectors import price_view
 from abonent.catalog.models import ChargeMode
@@ -32,19 +35,25 @@ from abonent.core import audit, clock, events
 from abonent.core.deadlines import db_deadline
 from abonent.core.money import quantize
 from abonent.staff.permissions import Perm, allowed_branch_ids, check_perm
+from abonent.subscribers.models import SubscriberStatus
 
 from .calculations import days_of_fee
 from .models import Compensation, CompensationLine, Incident, IncidentSubscriber
 
+_DAYS = re.compile(r"[+-]?[0-9]+", re.ASCII)
 MAX_DAYS = 31  # a month of fees at most: more is a typo (10 for 100), and a goodwill credit beyond it is a decision
 
 
 def clean_days(value) -> int:
-    """``value`` as a whole number of days from 1 to ``MAX_DAYS``, else a ValidationError on ``days``."""
+    """``value`` as a whole number of days from 1 to ``MAX_DAYS``, else a ValidationError on ``days``. Only ASCII
+    digits: Python's ``int`` also reads "1_0" as 10 and "３" or "٣" as 3, numbers nobody typed as such."""
     try:
         if isinstance(value, bool):
             raise ValueError
-        days = int(str(value).strip())
+        text = str(value).strip()
+        if not _DAYS.fullmatch(text):
+            raise ValueError
+        days = int(text)
     except (TypeError, ValueError):
         raise ValidationError(
             {"days": ValidationError(_("Enter a whole number of days."), code="days_invalid")}
@@ -76,13 +85,28 @@ def line_amount(subscription: Subscription, days: int, day: dt.date) -> Decimal:
 
 
 def compensable_subscriptions(incident: Incident):
-    """The live, unfrozen subscriptions of the incident's affected subscribers (a frozen one pays no fee), in
+    """The subscriptions of the incident's affected subscribers that paid through it: live (active, or frozen since
+    it ended: the credit is for days paid then, and it is given once, so one away now must not lose it), not frozen
+    all through the incident (no fee was paid for those days), started by the day it ended (an address is affected
+    whoever lives there: one who subscribed after the outage did not suffer it), of accounts not closed; in
     subscriber order (the ledger rows are locked in that order, as the billing run locks them)."""
+    started_on = timezone.localtime(incident.starts_at).date()
+    ended_on = timezone.localtime(incident.ends_at).date()
+    # A freeze [starts_on, ended early or ends_on) that held all through the incident: no service to lose, no fee
+    # paid for those days, whether or not it is over by now.
+    frozen_throughout = Freeze.objects.filter(subscription=OuterRef("pk"), starts_on__lte=started_on).filter(
+        Q(ended_early_on__isnull=True, ends_on__gt=ended_on) | Q(ended_early_on__gt=ended_on)
+    )
     return (
         Subscription.objects.filter(
             subscriber_id__in=IncidentSubscriber.objects.filter(incident=incident).values("subscriber_id"),
-            status=SubscriptionStatus.ACTIVE,
+            status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.FROZEN],
+            started_on__lte=ended_on,
         )
+        # Billing ends a closed account's subscriptions after the commit (a handler whose failure is only logged):
+        # a closed account is never credited, whatever its subscriptions' status says.
+        .exclude(subscriber__status=SubscriberStatus.CLOSED)
+        .exclude(Exists(frozen_throughout))
         .select_related("plan", "subscriber")
         .order_by("subscriber_id", "pk")
     )

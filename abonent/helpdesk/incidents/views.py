@@ -4,14 +4,19 @@ message and compensate buttons. Each POST calls one action; a refusal comes back
 
 from __future__ import annotations
 
+import functools
+import logging
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from abonent.core.deadlines import is_deadline
 from abonent.core.forms import apply_action_errors
 from abonent.core.listing import keyset_page, query_without
 from abonent.staff.permissions import Perm, allowed_branch_ids, has_perm, require_perm
@@ -21,9 +26,41 @@ from .compensation import MAX_DAYS, do_compensate_incident
 from .forms import CompensationForm, IncidentForm, MessageForm, format_areas
 from .models import Compensation
 
+logger = logging.getLogger(__name__)
 PAGE = 50
 AFFECTED_PAGE = 100
 LIST_ORDER = ("-starts_at", "-id")
+
+
+def answers_busy(view):
+    """A write that waited past its lock deadline (another change or a long compensation of the same incident holds
+    its row: ``core.deadlines``) answers the incident's page with 503, ``Retry-After`` and a note that nothing was
+    done, not a 500. The action's transaction rolled back whole."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, pk: int | None = None, **kwargs):
+        try:
+            return view(request, *args, **kwargs) if pk is None else view(request, *args, pk=pk, **kwargs)
+        except OperationalError as exc:
+            if not is_deadline(exc):
+                raise
+            logger.warning("%s %s: the incident was busy past the deadline", request.method, request.path)
+            messages.error(
+                request,
+                _(
+                    "Someone else is changing or compensating this incident right now; nothing was done. "
+                    "Try again in a minute."
+                ),
+            )
+            if pk is None:  # the list with the note (a 503 redirect would not be followed)
+                response = incident_list(request)
+                response.status_code = 503
+            else:
+                response = _detail(request, selectors.get_incident(pk), status=503)
+            response["Retry-After"] = "30"
+            return response
+
+    return wrapper
 
 
 @require_perm(Perm.TICKET_VIEW)
@@ -90,6 +127,7 @@ def _form_page(request, form, incident=None, status: int = 200):
 
 
 @require_perm(Perm.INCIDENT_MANAGE)
+@answers_busy
 def incident_new(request):
     if request.method != "POST":
         return _form_page(request, IncidentForm(initial={"starts_at": timezone.localtime()}, auto_id="incident-%s"))
@@ -106,6 +144,7 @@ def incident_new(request):
 
 
 @require_perm(Perm.INCIDENT_MANAGE)
+@answers_busy
 def incident_edit(request, pk: int):
     incident = selectors.get_incident(pk)
     if request.method != "POST":
@@ -132,6 +171,7 @@ def incident_edit(request, pk: int):
 
 @require_POST
 @require_perm(Perm.INCIDENT_MANAGE)
+@answers_busy
 def incident_resolve(request, pk: int):
     incident = selectors.get_incident(pk)
     try:
@@ -145,6 +185,7 @@ def incident_resolve(request, pk: int):
 
 @require_POST
 @require_perm(Perm.INCIDENT_MANAGE)
+@answers_busy
 def incident_message(request, pk: int):
     incident = selectors.get_incident(pk)
     form = MessageForm(request.POST, auto_id="message-%s")
@@ -167,6 +208,7 @@ def incident_message(request, pk: int):
 
 @require_POST
 @require_perm(Perm.INCIDENT_COMPENSATE)
+@answers_busy
 def incident_compensate(request, pk: int):
     incident = selectors.get_incident(pk)
     form = CompensationForm(request.POST, auto_id="compensation-%s")
