@@ -185,9 +185,11 @@ def device_move(request, pk: int, move: str):
 
 def _day(request) -> dt.date:
     try:
-        return dt.date.fromisoformat(request.GET.get("day", ""))
+        day = dt.date.fromisoformat(request.GET.get("day", ""))
     except ValueError:
         return clock.today()
+    # The pages link the day before and after: the first and last dates Python knows have none.
+    return day if dt.date.min < day < dt.date.max else clock.today()
 
 
 @require_perm(Perm.JOB_MANAGE)

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from abonent.catalog.models import Plan
 from abonent.core import audit, clock
 from abonent.core.models import Branch
 from abonent.helpdesk.models import Ticket, TicketCategory
@@ -211,6 +212,10 @@ def do_create_job(
             raise ValidationError(
                 {"branch_id": ValidationError(_("Choose an existing branch."), code="branch_invalid")}
             )
+        if prospect.plan_id is not None and not Plan.objects.filter(pk=prospect.plan_id, is_archived=False).exists():
+            # Checked here, not only by the form: a missing plan would fail the foreign key at commit (a 500), an
+            # archived one is not offered to new sign-ups.
+            raise ValidationError({"plan_id": ValidationError(_("Choose an offered plan."), code="plan_invalid")})
         address = ", ".join(p for p in (values["city"], values["street"], values["house"]) if p)
         if values["apartment"]:
             address += ", " + _("apt. %(apartment)s") % {"apartment": values["apartment"]}
