@@ -112,3 +112,16 @@ def test_checklist_ids_int_cannot_read_are_ignored_not_a_500(book, installer, cl
     assert response.status_code == 302
     assert list(job.checklist.values_list("done", flat=True)) == [False, True]
     assert not StockDevice.objects.exists()
+
+
+def test_a_prospects_part_longer_than_its_column_is_a_field_error_not_a_data_error(dispatcher, installer, branch):
+    prospect = _prospect(branch)
+    prospect.apartment = "<script>alert(1)</script>"
+
+    with pytest.raises(ValidationError) as caught:
+        actions.do_create_job(
+            installer=installer, slot=slot("12:00", "14:00"), prospect=prospect, acting_user=dispatcher
+        )
+
+    assert caught.value.error_dict["apartment"][0].code == "too_long"
+    assert not Job.objects.exists()

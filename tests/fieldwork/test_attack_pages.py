@@ -2,6 +2,8 @@
 
 import pytest
 
+from abonent.fieldwork.models import Job
+
 
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
 def test_the_day_pages_at_the_ends_of_the_calendar_are_not_a_500(installer, dispatcher, client_of, day):
@@ -11,3 +13,31 @@ def test_the_day_pages_at_the_ends_of_the_calendar_are_not_a_500(installer, disp
         response = client.get(f"{url}?day={day}")
         assert response.status_code == 200, url
         assert "2026-12-08" in response.content.decode()  # paged from today instead
+
+
+def test_a_prospect_with_every_address_part_at_its_longest_is_booked_not_a_500(
+    dispatcher, installer, branch, client_of
+):
+    client = client_of(dispatcher)
+    client.raise_request_exception = False
+    parts = {"city": "Г" * 100, "street": "У" * 150, "house": "1" * 20, "apartment": "2" * 20}
+
+    response = client.post(
+        "/staff/fieldwork/jobs/new/",
+        {
+            "installer": installer.pk,
+            "day": "2026-12-07",
+            "starts_at": "10:00",
+            "ends_at": "11:00",
+            "branch": branch.pk,
+            "last_name": "Новикова",
+            "first_name": "Ольга",
+            "phone": "+79165554433",
+            **parts,
+        },
+    )
+
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    job = Job.objects.get()
+    assert [job.city, job.street, job.house, job.apartment] == list(parts.values())  # the subscriber's address
+    assert job.address.startswith("Г" * 100) and len(job.address) <= 300
