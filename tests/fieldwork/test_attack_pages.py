@@ -41,3 +41,15 @@ def test_a_prospect_with_every_address_part_at_its_longest_is_booked_not_a_500(
     job = Job.objects.get()
     assert [job.city, job.street, job.house, job.apartment] == list(parts.values())  # the subscriber's address
     assert job.address.startswith("Г" * 100) and len(job.address) <= 300
+
+
+def test_a_dispatchers_refused_close_says_why_on_the_jobs_page(book, dispatcher, client_of):
+    job = book()
+
+    response = client_of(dispatcher).post(f"/staff/fieldwork/jobs/{job.pk}/close/", {"serial": "NOPE<b>"})
+
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "Not issued to the installer: NOPE&lt;b&gt;." in page
+    job.refresh_from_db()
+    assert job.status == "scheduled"
