@@ -128,3 +128,13 @@ def test_taking_a_device_away_ends_only_this_subscribers_assignment(
     assert EquipmentAssignment.objects.get(subscriber=second_customer).returned_at is None
     device.refresh_from_db()
     assert device.state == "returned"
+
+
+def test_a_serial_of_twelve_hex_digits_stays_a_serial_on_the_card(book, ont, storekeeper, installer, customer):
+    (device,) = actions.do_receive_devices(ont, text="A1B2C3D4E5F6 00:11:22:33:44:55", acting_user=storekeeper)
+
+    _job, close = _install(book, storekeeper, installer, device, start="09:00")
+    close()
+
+    record = customer.equipment_assignments.get().equipment
+    assert (record.serial_number, record.mac_address) == ("A1B2C3D4E5F6", "00:11:22:33:44:55")
