@@ -185,9 +185,11 @@ def device_move(request, pk: int, move: str):
 
 def _day(request) -> dt.date:
     try:
-        return dt.date.fromisoformat(request.GET.get("day", ""))
+        day = dt.date.fromisoformat(request.GET.get("day", ""))
     except ValueError:
         return clock.today()
+    # The pages link the day before and after: the first and last dates Python knows have none.
+    return day if dt.date.min < day < dt.date.max else clock.today()
 
 
 @require_perm(Perm.JOB_MANAGE)
@@ -349,6 +351,10 @@ def job_close(request, pk: int):
             acting_user=request.user,
         )
     except ValidationError as exc:
+        if job.installer_id != request.user.pk:
+            # A dispatcher closing on the installer's behalf: their own day has not this job to show the reason on.
+            messages.error(request, " ".join(exc.messages))
+            return _job_page(request, job, status=422)
         return _my_day_page(request, job.day, failed={job.pk: exc.messages}, status=422)
     messages.success(request, _("Job done."))
     if job.installer_id != request.user.pk:

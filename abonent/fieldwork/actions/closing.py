@@ -21,7 +21,7 @@ from abonent.staff.permissions import Perm, check_branch, has_perm
 from abonent.subscribers import actions as subscribers
 from abonent.subscribers.models import ConnectionEventKind
 
-from ..models import DeviceState, Job, JobChecklistItem, JobKind, JobStatus, StockDevice
+from ..models import DeviceState, Job, JobChecklistItem, JobKind, JobStatus, StockDevice, StockMove
 from .common import check_any, deadline
 from .stock import install_device, take_back_device
 
@@ -69,8 +69,27 @@ def _create_subscriber(job: Job, *, acting_user):
     )
     subscriber = subscribers.do_create_subscriber(data, acting_user=None)
     if job.plan_id is not None:
-        do_activate_subscription(subscriber, plan=job.plan, acting_user=None, reason=str(job))
+        # The plan promised when the connection was booked, even if archived since: archiving closes a plan to new
+        # sign-ups, and this one was signed up at the desk (the same promise vouchers keep for a sold card).
+        do_activate_subscription(subscriber, plan=job.plan, acting_user=None, reason=str(job), allow_archived=True)
     return subscriber
+
+
+def _check_repeat(job: Job, serials, removed_serials) -> None:
+    """A close of a job already done changes nothing: fine for a repeated submit of the same form, but a close asking
+    for a device the first did not install (or take away) is refused, not answered "done" with the device left
+    issued."""
+    moves = StockMove.objects.filter(job=job, to_state__in=[DeviceState.INSTALLED, DeviceState.RETURNED])
+    done = {(state, serial) for serial, state in moves.values_list("device__serial_number", "to_state")}
+    installed = {serial for state, serial in done if state == DeviceState.INSTALLED}
+    returned = {serial for state, serial in done if state == DeviceState.RETURNED}
+    asked = {s.strip() for s in serials if s.strip()} - installed
+    asked |= {s.strip() for s in removed_serials if s.strip()} - returned
+    if asked:
+        raise ValidationError(
+            _("The job is already closed; %(serials)s were not handled by it.") % {"serials": ", ".join(sorted(asked))},
+            code="job_done",
+        )
 
 
 @transaction.atomic
@@ -90,7 +109,8 @@ def do_close_job(
 
     The job's installer closes it (``job.work``), or a dispatcher (``job.manage``) on their behalf."""
     check_any(acting_user, Perm.JOB_WORK, Perm.JOB_MANAGE)
-    if not has_perm(acting_user, Perm.JOB_MANAGE) and job.installer_id != acting_user.pk:
+    manager = has_perm(acting_user, Perm.JOB_MANAGE)
+    if not manager and job.installer_id != acting_user.pk:
         raise ValidationError(_("This job is another installer's."), code="job_not_yours")
     check_branch(acting_user, job.branch_id)
     result = (result or "").strip()
@@ -98,12 +118,17 @@ def do_close_job(
         raise ValidationError({"result": ValidationError(_("The note is too long."), code="too_long")})
     deadline()
     now = clock.now()
-    claimed = Job.objects.filter(pk=job.pk, status=JobStatus.SCHEDULED).update(
-        status=JobStatus.DONE, closed_at=now, result=result
-    )
+    claim = Job.objects.filter(pk=job.pk, status=JobStatus.SCHEDULED)
+    if not manager:
+        # ``job`` may be stale: a job handed to another installer since it was read is not claimed by this one.
+        claim = claim.filter(installer_id=acting_user.pk)
+    claimed = claim.update(status=JobStatus.DONE, closed_at=now, result=result)
     job = Job.objects.select_related("installer", "plan", "ticket").get(pk=job.pk)
     if not claimed:
+        if not manager and job.installer_id != acting_user.pk:
+            raise ValidationError(_("This job is another installer's."), code="job_not_yours")
         if job.status == JobStatus.DONE:
+            _check_repeat(job, serials, removed_serials)
             return job  # closed already: a repeated submit
         raise ValidationError(_("The job was cancelled."), code="job_cancelled")
     installer = job.installer
@@ -133,8 +158,9 @@ def do_close_job(
     for device in devices:
         install_device(device, subscriber, installer=installer, job=job)
     # Only this job's items; anything else a form may send (another job's id, garbage) is ignored.
-    own = set(JobChecklistItem.objects.filter(job=job).values_list("pk", flat=True))
-    ids = sorted({int(i) for i in done_item_ids if str(i).isdigit() and int(i) in own})
+    # Matched as text: int() of what a form sends may fail ("²" is a digit to isdigit(), 5,000 digits too long).
+    own = {str(pk): pk for pk in JobChecklistItem.objects.filter(job=job).values_list("pk", flat=True)}
+    ids = sorted({own[str(i).strip()] for i in done_item_ids if str(i).strip() in own})
     JobChecklistItem.objects.filter(pk__in=ids).update(done=True)
     subscribers.do_add_connection_event(
         subscriber,

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from abonent.catalog.models import Plan
 from abonent.core import audit, clock
 from abonent.core.models import Branch
 from abonent.helpdesk.models import Ticket, TicketCategory
@@ -143,6 +144,11 @@ def _clean_prospect(data: ProspectData) -> dict:
         "house": data.house.strip(),
         "apartment": data.apartment.strip(),
     }
+    for name, value in values.items():
+        limit = Job._meta.get_field(name).max_length
+        if len(value) > limit:
+            # The form has the same limits; a caller of the action past them gets a field error, not a DataError.
+            errors[name] = ValidationError(_("At most %(limit)s characters.") % {"limit": limit}, code="too_long")
     for name, message in (
         ("last_name", _("Enter the last name.")),
         ("city", _("Enter the city.")),
@@ -211,11 +217,21 @@ def do_create_job(
             raise ValidationError(
                 {"branch_id": ValidationError(_("Choose an existing branch."), code="branch_invalid")}
             )
+        if prospect.plan_id is not None and not Plan.objects.filter(pk=prospect.plan_id, is_archived=False).exists():
+            # Checked here, not only by the form: a missing plan would fail the foreign key at commit (a 500), an
+            # archived one is not offered to new sign-ups.
+            raise ValidationError({"plan_id": ValidationError(_("Choose an offered plan."), code="plan_invalid")})
         address = ", ".join(p for p in (values["city"], values["street"], values["house"]) if p)
         if values["apartment"]:
             address += ", " + _("apt. %(apartment)s") % {"apartment": values["apartment"]}
         fields.update(
-            values, kind=JobKind.CONNECTION, branch_id=prospect.branch_id, address=address, plan_id=prospect.plan_id
+            values,
+            kind=JobKind.CONNECTION,
+            branch_id=prospect.branch_id,
+            # Every part at its longest joins to more than the column holds; the parts are kept whole for the
+            # subscriber, this is the line shown on the installer's day.
+            address=address[:300],
+            plan_id=prospect.plan_id,
         )
     if not fields["address"]:
         raise ValidationError({"address": ValidationError(_("The request has no address."), code="address_missing")})

@@ -11,12 +11,13 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock
 from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers import actions as subscribers
-from abonent.subscribers.models import EquipmentKind, EquipmentOwnership, Subscriber
+from abonent.subscribers.models import Equipment, EquipmentKind, EquipmentOwnership, Subscriber
 from abonent.subscribers.validators import normalize_mac
 
 from ..models import DeviceKind, DeviceModel, DeviceState, Job, StockDevice, StockMove
@@ -260,7 +261,13 @@ def do_return_device(device: StockDevice, *, acting_user, comment: str = "") -> 
 def _return_installed(device: StockDevice, *, acting_user, comment: str, job: Job | None = None) -> None:
     """Take the locked, installed ``device`` back from its subscriber: the card's assignment is returned through the
     subscribers app, the device goes to "returned" (on the shelf, to be checked, re-issued or written off)."""
-    assignment = device.equipment.assignments.filter(returned_at__isnull=True).first() if device.equipment else None
+    # Only the assignment at this subscriber: the card's equipment actions may since have returned the record there
+    # and installed it at someone else, whose assignment is not the stock's to end.
+    assignment = (
+        device.equipment.assignments.filter(returned_at__isnull=True, subscriber_id=device.subscriber_id).first()
+        if device.equipment
+        else None
+    )
     if assignment is not None:
         subscribers.do_return_equipment(assignment, acting_user=acting_user, comment=comment)
     fields = {"from_subscriber": device.subscriber}
@@ -296,6 +303,54 @@ def do_write_off_device(device: StockDevice, *, reason: str, acting_user) -> Sto
     return device
 
 
+def _card_record(device: StockDevice, *, acting_user) -> Equipment:
+    """The card's equipment record for ``device`` on its first installation: registered as the shared stock's (no
+    branch: the device may later go to a subscriber of any branch), or a record already made for the same device
+    (same serial, same vendor, no other MAC, not another stock device's) taken over. Any other record with its serial
+    or MAC is another device — two vendors' equal serials, a subscriber's own router — and is refused by serial,
+    before anything is written at the subscriber."""
+    model = device.device_model
+    found = {
+        e.pk: e
+        for e in Equipment.objects.filter(
+            Q(serial_number=device.serial_number) | Q(mac_address=device.mac_address)
+            if device.mac_address
+            else Q(serial_number=device.serial_number)
+        )[:3]
+    }
+    if not found:
+        return subscribers.do_register_equipment(
+            kind=EQUIPMENT_KIND.get(model.kind, model.kind),
+            vendor=model.vendor,
+            model=model.name,
+            serial_number=device.serial_number,
+            mac_address=device.mac_address or "",
+            branch_id=None,
+            acting_user=acting_user,
+        )
+    (record, *others) = found.values()
+    if (
+        not others
+        and record.serial_number == device.serial_number
+        and record.mac_address in (None, device.mac_address)
+        and record.vendor.casefold() == model.vendor.casefold()
+        and not StockDevice.objects.filter(equipment=record).exists()
+    ):
+        return record
+    raise ValidationError(
+        {
+            "serials": ValidationError(
+                _(
+                    "Device %(serial)s: the subscribers' equipment already has another device with this serial "
+                    "number or MAC address."
+                )
+                % {"serial": device.serial_number},
+                code="equipment_conflict",
+            )
+        }
+    )
+
+
 def install_device(device: StockDevice, subscriber: Subscriber, *, installer, job: Job | None) -> StockDevice:
     """Install ``device``, issued to ``installer``, at ``subscriber``: the card's equipment record is made (or the
     device's earlier one reused) and assigned through the subscribers app, as rented. Called inside the close of a
@@ -312,22 +367,10 @@ def install_device(device: StockDevice, subscriber: Subscriber, *, installer, jo
     if device.state != S.ISSUED:
         # The same refusal as any illegal move, before anything is written at the subscriber.
         _move(device, S.INSTALLED, acting_user=installer, subscriber=subscriber)
-    model = device.device_model
-    if device.equipment is not None:
-        assignment = subscribers.do_assign_equipment(
-            device.equipment, subscriber, ownership=EquipmentOwnership.RENT, acting_user=installer
-        )
-    else:
-        assignment = subscribers.do_install_equipment(
-            subscriber,
-            serial_or_mac=device.serial_number,
-            ownership=EquipmentOwnership.RENT,
-            acting_user=installer,
-            kind=EQUIPMENT_KIND.get(model.kind, model.kind),
-            vendor=model.vendor,
-            model=model.name,
-            mac_address=device.mac_address or "",
-        )
+    equipment = device.equipment or _card_record(device, acting_user=installer)
+    assignment = subscribers.do_assign_equipment(
+        equipment, subscriber, ownership=EquipmentOwnership.RENT, acting_user=installer
+    )
     _move(
         device,
         S.INSTALLED,
