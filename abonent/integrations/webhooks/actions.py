@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import secrets as stdlib_secrets
+import socket
 from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -64,15 +66,46 @@ def validate_url(value: str) -> str:
     if parts.fragment or "#" in value:
         raise bad
     host = parts.hostname
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
+    address = literal_address(host)
     if address is not None and (address.is_unspecified or address.is_multicast):
         raise bad
     if port == 0:
         raise bad
+    if not settings.ABONENT_WEBHOOK_ALLOW_LOCAL and (
+        host == "localhost" or host.endswith(".localhost") or (address is not None and is_local(address))
+    ):
+        # A name that resolves here only when sending is caught then (sending.py checks the address it reached).
+        raise ValidationError(
+            _(
+                "A receiver on this server or a link-local address (169.254.x.x) is refused: it could reach the "
+                "server's own services. A LAN address is fine."
+            ),
+            code="local_address",
+        )
     return value
+
+
+def literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` spells, in any of the forms a resolver accepts (``127.1``, ``2130706433``,
+    ``0x7f.1``), or None for a name. An IPv4-mapped IPv6 address is its IPv4 one."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address
+
+
+def is_local(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """This host (loopback, 0.0.0.0 which connects to it) or link-local (the cloud's metadata service): refused
+    unless ``ABONENT_WEBHOOK_ALLOW_LOCAL``. Private ranges are not local: an ISP's CRM is often on its LAN."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_link_local or address.is_unspecified
 
 
 def _clean_event_types(values) -> list[str]:

@@ -1,0 +1,188 @@
+"""Attack review of the webhooks: receivers on this host or the metadata service, decompression bombs, a delivery
+whose sender keeps dying, money readable without the payments scope."""
+
+import datetime as dt
+import json
+import tracemalloc
+from pathlib import Path
+
+import brotli
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import RequestFactory
+from werkzeug import Response
+
+from abonent.api.errors import ApiError
+from abonent.core import clock
+from abonent.integrations.webhooks import actions, events, scopes, sending
+from abonent.integrations.webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Scope
+
+OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "api" / "openapi.json"
+
+
+def _queue_one(key="subscriber.created:1"):
+    events.enqueue(EventType.SUBSCRIBER_CREATED, [(key, {"subscriber": {"id": 1}})])
+
+
+# SSRF ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://127.1/hook",
+        "http://2130706433/hook",
+        "http://localhost/hook",
+        "http://crm.localhost/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fe80::1]/hook",
+    ],
+)
+def test_a_receiver_on_this_host_or_link_local_is_refused(admin, settings, url):
+    settings.ABONENT_WEBHOOK_ALLOW_LOCAL = False
+    with pytest.raises(ValidationError) as refused:
+        actions.do_create_endpoint(
+            actions.EndpointData(name="CRM", url=url, event_types=[EventType.SUBSCRIBER_CREATED]), acting_user=admin
+        )
+    assert [e.code for e in refused.value.error_dict["url"]] == ["local_address"]
+    assert not Endpoint.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.5/hook", "https://192.168.1.10:8443/crm", "http://crm.lan/hook"])
+def test_a_receiver_on_the_lan_is_allowed(admin, settings, url):
+    settings.ABONENT_WEBHOOK_ALLOW_LOCAL = False
+    endpoint, _secret = actions.do_create_endpoint(
+        actions.EndpointData(name="CRM", url=url, event_types=[EventType.SUBSCRIBER_CREATED]), acting_user=admin
+    )
+    assert endpoint.url == url
+
+
+def test_a_name_that_resolves_to_this_host_is_not_posted_to(hook, httpserver, settings):
+    # Given an integration whose name resolves to loopback when the POST is made (DNS rebinding, /etc/hosts)
+    endpoint, _secret = hook(types=[EventType.SUBSCRIBER_CREATED])
+    Endpoint.objects.filter(pk=endpoint.pk).update(url=endpoint.url.replace("127.0.0.1", "localhost"))
+    httpserver.expect_request("/crm/hook", method="POST").respond_with_data("ok")
+    settings.ABONENT_WEBHOOK_ALLOW_LOCAL = False
+    _queue_one()
+
+    # When the worker sends
+    counts = sending.send_due()
+
+    # Then no request reached the local service, and the delivery failed at once, saying why
+    assert httpserver.log == []
+    assert counts == {"failed": 1}
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert "local address" in delivery.last_error
+
+
+# A hostile answer ------------------------------------------------------------------------------------------------
+
+
+def test_a_compressed_answer_is_not_inflated(hook, httpserver):
+    # Given a receiver that answers a few kB of brotli that inflate to 256 MB
+    bomb = brotli.compress(b"a" * (256 * 1024 * 1024), quality=1)
+    assert len(bomb) < 300_000
+    hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_request("/crm/hook", method="POST").respond_with_response(
+        Response(bomb, status=200, headers={"Content-Encoding": "br", "Content-Type": "text/plain"})
+    )
+    _queue_one()
+
+    # When the worker sends, its memory does not go up by what the answer inflates to
+    tracemalloc.start()
+    try:
+        counts = sending.send_due()
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert counts == {"delivered": 1}
+    assert peak < 16 * 1024 * 1024
+    assert len(Attempt.objects.get().response_excerpt.encode()) <= 4 * sending.RESPONSE_EXCERPT
+    # And the receiver was asked for no compression at all
+    assert httpserver.log[0][0].headers["Accept-Encoding"] == "identity"
+
+
+def test_an_answer_with_a_nul_byte_is_recorded(hook, httpserver):
+    # Given a receiver whose answer holds a NUL byte (PostgreSQL's text refuses it)
+    hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_request("/crm/hook", method="POST").respond_with_data(b"ok\x00done", status=200)
+    _queue_one()
+
+    # When the worker sends, the outcome is recorded (the sender does not crash and POST it again later)
+    assert sending.send_due() == {"delivered": 1}
+    assert Delivery.objects.get().status == DeliveryStatus.DELIVERED
+    assert Attempt.objects.get().response_excerpt == "ok\ufffddone"
+
+
+# A delivery whose sender keeps dying --------------------------------------------------------------------------------
+
+
+def test_a_delivery_whose_leases_keep_running_out_fails_and_does_not_block_the_queue(hook, httpserver):
+    # Given a delivery claimed 32767 times by senders that died holding it (its attempts at the column's limit),
+    # and another one due
+    hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_request("/crm/hook", method="POST").respond_with_data("ok")
+    t0 = clock.now()
+    _queue_one("subscriber.created:1")
+    stuck = Delivery.objects.get()
+    Delivery.objects.filter(pk=stuck.pk).update(attempts=32767, next_attempt_at=t0 - dt.timedelta(hours=1))
+    _queue_one("subscriber.created:2")
+
+    # When the worker runs
+    counts = sending.send_due()
+
+    # Then the other one is delivered, and the stuck one is failed without another POST
+    stuck.refresh_from_db()
+    assert stuck.status == DeliveryStatus.FAILED
+    assert "lease" in stuck.last_error
+    assert Delivery.objects.exclude(pk=stuck.pk).get().status == DeliveryStatus.DELIVERED
+    assert len(httpserver.log) == 1
+    assert json.loads(httpserver.log[0][0].get_data())["data"]["subscriber"]["id"] == 1
+    assert counts == {"delivered": 1, "failed": 1}
+
+
+# Scopes, walked over the whole API ------------------------------------------------------------------------------
+
+MONEY_WORDS = ("charge", "payment", "balance", "ledger", "adjustment", "refund", "credit-limit", "autopay", "reversal")
+
+
+def _operations():
+    document = json.loads(OPENAPI.read_text())
+    for path, operations in document["paths"].items():
+        for method in operations:
+            yield method.upper(), path
+
+
+def test_every_money_path_of_the_api_wants_the_payments_scope():
+    money = [
+        path
+        for _method, path in _operations()
+        if any(word in path for word in MONEY_WORDS) and not path.startswith("/api/v1/my/")
+    ]
+    assert money
+    wrong = sorted({path for path in money if scopes.area_of(path.replace("{", "").replace("}", "")) != "payments"})
+    assert wrong == []
+
+
+def test_every_write_of_the_api_is_refused_to_a_read_only_token(admin):
+    endpoint, _secret = actions.do_create_endpoint(
+        actions.EndpointData(name="CRM", url="https://crm.example.net/h", event_types=[EventType.TICKET_CREATED]),
+        acting_user=admin,
+    )
+    row, _plaintext = actions.do_create_integration_token(
+        endpoint,
+        name="ro",
+        scopes=[Scope.READ_ONLY, Scope.SUBSCRIBERS, Scope.PAYMENTS, Scope.TICKETS],
+        acting_user=admin,
+    )
+    writes = [(m, p) for m, p in _operations() if m not in ("GET", "HEAD", "OPTIONS")]
+    assert len(writes) > 50
+    for method, path in writes:
+        request = RequestFactory().generic(method, path.replace("{", "").replace("}", ""))
+        with pytest.raises(ApiError) as refused:
+            scopes.check_scopes(request, row.token)
+        assert refused.value.status == 403, (method, path)
