@@ -15,7 +15,15 @@ from werkzeug import Response
 from abonent.api.errors import ApiError
 from abonent.core import clock
 from abonent.integrations.webhooks import actions, events, scopes, sending
-from abonent.integrations.webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, EventType, Scope
+from abonent.integrations.webhooks.models import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    EventType,
+    Scope,
+    WebhookEvent,
+)
 
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "api" / "openapi.json"
 
@@ -186,3 +194,36 @@ def test_every_write_of_the_api_is_refused_to_a_read_only_token(admin):
         with pytest.raises(ApiError) as refused:
             scopes.check_scopes(request, row.token)
         assert refused.value.status == 403, (method, path)
+
+
+# A plan changed back and forth in one day --------------------------------------------------------------------------
+
+
+def test_a_plan_changed_there_and_back_and_there_again_is_three_events(
+    admin, make_plan, make_subscriber, django_capture_on_commit_callbacks
+):
+    from abonent.billing import actions as billing
+
+    actions.do_create_endpoint(
+        actions.EndpointData(name="CRM", url="https://crm.example.net/h", event_types=[EventType.PLAN_CHANGED]),
+        acting_user=admin,
+    )
+    home, fast = make_plan("home", "500.00", name="Домашний"), make_plan("fast", "900.00", name="Быстрый")
+    subscriber = make_subscriber()
+    t0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+    with clock.travel_to(t0):
+        billing.do_post_payment(subscriber, amount="5000.00", channel="cash", external_id="c-1", acting_user=admin)
+        subscription = billing.do_activate_subscription(subscriber, plan=home, acting_user=admin)
+
+    # When the operator upgrades, goes back (forced, at once), and upgrades again, the same day
+    for minutes, plan in ((10, fast), (20, home), (30, fast)):
+        with clock.travel_to(t0 + dt.timedelta(minutes=minutes)), django_capture_on_commit_callbacks(execute=True):
+            subscription.refresh_from_db()
+            billing.do_change_plan(subscription, plan=plan, force=True, acting_user=admin)
+
+    # Then the CRM is told of all three: the last thing it hears is the plan the subscriber is on
+    told = [e.data["to_plan"]["id"] for e in WebhookEvent.objects.filter(type=EventType.PLAN_CHANGED)]
+    assert sorted(told) == sorted([fast.pk, home.pk, fast.pk])
+    assert Delivery.objects.count() == 3
+    subscription.refresh_from_db()
+    assert subscription.plan == fast
