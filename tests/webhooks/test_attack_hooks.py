@@ -227,3 +227,23 @@ def test_a_plan_changed_there_and_back_and_there_again_is_three_events(
     assert Delivery.objects.count() == 3
     subscription.refresh_from_db()
     assert subscription.plan == fast
+
+
+# The page that shows a secret -----------------------------------------------------------------------------------
+
+
+def test_the_pages_that_show_a_secret_or_a_token_are_not_stored(admin):
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(admin)
+    data = {"name": "CRM", "url": "https://crm.example.net/hook", "event_types": ["payment.received"]}
+    created = client.post(reverse("webhooks:create"), data)
+    assert created.status_code == 201
+    endpoint = Endpoint.objects.get()
+    rotated = client.post(reverse("webhooks:rotate_secret", args=[endpoint.pk]))
+    token = client.post(reverse("webhooks:token_create", args=[endpoint.pk]), {"name": "t", "scopes": ["subscribers"]})
+    assert token.status_code == 201
+    for response in (created, rotated, token):
+        assert "no-store" in response.get("Cache-Control", ""), response.get("Cache-Control")
