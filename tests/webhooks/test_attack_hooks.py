@@ -247,3 +247,64 @@ def test_the_pages_that_show_a_secret_or_a_token_are_not_stored(admin):
     assert token.status_code == 201
     for response in (created, rotated, token):
         assert "no-store" in response.get("Cache-Control", ""), response.get("Cache-Control")
+
+
+# The console: XSS, CSRF, torn filters ---------------------------------------------------------------------------
+
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_hostile_names_urls_and_answers_are_escaped_and_forms_want_csrf(admin, hook, httpserver):
+    from django.test import Client
+    from django.urls import reverse
+
+    endpoint, _secret = hook(types=[EventType.SUBSCRIBER_CREATED], name=XSS, path="/crm/hook")
+    Endpoint.objects.filter(pk=endpoint.pk).update(url=endpoint.url + '?a="><script>alert(2)</script>')
+    httpserver.expect_request("/crm/hook", method="POST").respond_with_data(XSS, status=500)
+    _queue_one()
+    sending.send_due()
+    delivery = Delivery.objects.get()
+    client = Client()
+    client.force_login(admin)
+    for url in (
+        reverse("webhooks:list"),
+        reverse("webhooks:endpoint", args=[endpoint.pk]),
+        reverse("webhooks:deliveries"),
+        reverse("webhooks:delivery", args=[delivery.pk]),
+    ):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        html = page.content.decode()
+        assert "<script>alert" not in html and "<img src=x" not in html, url
+    # And the forms that write refuse a request without the CSRF token
+    csrf = Client(enforce_csrf_checks=True)
+    csrf.force_login(admin)
+    for url in (
+        reverse("webhooks:rotate_secret", args=[endpoint.pk]),
+        reverse("webhooks:redeliver", args=[delivery.pk]),
+        reverse("webhooks:token_create", args=[endpoint.pk]),
+    ):
+        assert csrf.post(url, {"name": "t", "scopes": ["subscribers"]}).status_code == 403, url
+    assert not Attempt.objects.filter(number__gt=1).exists()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?endpoint=abc",
+        "?endpoint=99999999999999999999999999",
+        "?event=not-a-uuid",
+        "?status=%00",
+        "?cursor=garbage",
+        "?cursor=%ff%fe",
+        "?type=" + "x" * 5000,
+    ],
+)
+def test_a_torn_filter_of_the_delivery_log_is_no_500(admin, query):
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(admin)
+    response = client.get(reverse("webhooks:deliveries") + query)
+    assert response.status_code in (200, 400, 422), response.status_code
