@@ -308,3 +308,46 @@ def test_a_torn_filter_of_the_delivery_log_is_no_500(admin, query):
     client.force_login(admin)
     response = client.get(reverse("webhooks:deliveries") + query)
     assert response.status_code in (200, 400, 422), response.status_code
+
+
+# Two administrators creating the same integration at once ----------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_creates_of_one_name_at_once_give_a_field_error_not_a_500(admin):
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a writer waiting on another's uncommitted row needs PostgreSQL")
+    import threading
+    import time
+
+    inserted, errors = threading.Event(), []
+
+    def first():
+        # Another administrator's create, committed a moment after ours has checked the name is free
+        try:
+            with transaction.atomic():
+                actions.do_create_endpoint(
+                    actions.EndpointData(name="CRM", url="https://a.example/h", event_types=["payment.received"]),
+                    acting_user=None,
+                )
+                inserted.set()
+                time.sleep(0.5)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert inserted.wait(10)
+    with pytest.raises(ValidationError) as refused:
+        actions.do_create_endpoint(
+            actions.EndpointData(name="CRM", url="https://b.example/h", event_types=["payment.received"]),
+            acting_user=admin,
+        )
+    thread.join(10)
+    assert errors == []
+    assert [e.code for e in refused.value.error_dict["name"]] == ["unique"]
+    assert list(Endpoint.objects.values_list("url", flat=True)) == ["https://a.example/h"]

@@ -7,6 +7,7 @@ row. Secrets and token plaintexts are returned once and never written to the aud
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import secrets as stdlib_secrets
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock, secrets
@@ -153,6 +154,19 @@ def _validated(data: EndpointData, *, exclude_pk: int | None = None) -> Endpoint
     return EndpointData(name=name, url=url, event_types=event_types, is_active=bool(data.is_active))
 
 
+@contextlib.contextmanager
+def _name_taken_is_a_field_error():
+    """Two administrators saving one name at once both pass the friendly check; the unique constraint refuses the
+    second, which gets the same field error (in a savepoint: the transaction stays usable), not a 500."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise ValidationError(
+            {"name": ValidationError(_("An integration with this name exists."), code="unique")}
+        ) from None
+
+
 @transaction.atomic
 def do_create_endpoint(data: EndpointData, *, acting_user) -> tuple[Endpoint, str]:
     """A new integration and its signing secret in clear (shown once: only its encryption is stored)."""
@@ -160,15 +174,16 @@ def do_create_endpoint(data: EndpointData, *, acting_user) -> tuple[Endpoint, st
     data = _validated(data)
     secret = new_secret()
     moment = clock.now()
-    endpoint = Endpoint.objects.create(
-        name=data.name,
-        url=data.url,
-        event_types=data.event_types,
-        is_active=data.is_active,
-        secret_encrypted=secrets.encrypt(secret),
-        created_at=moment,
-        updated_at=moment,
-    )
+    with _name_taken_is_a_field_error():
+        endpoint = Endpoint.objects.create(
+            name=data.name,
+            url=data.url,
+            event_types=data.event_types,
+            is_active=data.is_active,
+            secret_encrypted=secrets.encrypt(secret),
+            created_at=moment,
+            updated_at=moment,
+        )
     audit.record(
         actor=acting_user,
         action="webhooks.endpoint_created",
@@ -195,7 +210,8 @@ def do_update_endpoint(endpoint: Endpoint, data: EndpointData, *, acting_user) -
         data.is_active,
     )
     endpoint.updated_at = clock.now()
-    endpoint.save(update_fields=["name", "url", "event_types", "is_active", "updated_at"])
+    with _name_taken_is_a_field_error():
+        endpoint.save(update_fields=["name", "url", "event_types", "is_active", "updated_at"])
     old, new = audit.diff(before, audit.snapshot(endpoint, AUDITED_FIELDS))
     if new:
         audit.record(actor=acting_user, action="webhooks.endpoint_changed", obj=endpoint, before=old, after=new)
