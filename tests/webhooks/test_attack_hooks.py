@@ -351,3 +351,44 @@ def test_two_creates_of_one_name_at_once_give_a_field_error_not_a_500(admin):
     assert errors == []
     assert [e.code for e in refused.value.error_dict["name"]] == ["unique"]
     assert list(Endpoint.objects.values_list("url", flat=True)) == ["https://a.example/h"]
+
+
+# Redirects, a deactivated account (defences that hold) --------------------------------------------------------------
+
+
+def test_a_redirect_is_not_followed_with_the_signed_body(hook, httpserver):
+    hook(types=[EventType.SUBSCRIBER_CREATED])
+    httpserver.expect_request("/crm/hook", method="POST").respond_with_response(
+        Response("", status=307, headers={"Location": httpserver.url_for("/stolen")})
+    )
+    httpserver.expect_request("/stolen").respond_with_data("thanks")
+    _queue_one()
+    assert sending.send_due() == {"failed": 1}
+    assert [request.path for request, _response in httpserver.log] == ["/crm/hook"]
+    assert Delivery.objects.get().last_status_code == 307
+
+
+def test_a_token_of_a_deactivated_service_account_opens_nothing(admin, make_subscriber):
+    from conftest import JsonApi
+
+    endpoint, _secret = actions.do_create_endpoint(
+        actions.EndpointData(name="CRM", url="https://crm.example.net/h", event_types=[EventType.TICKET_CREATED]),
+        acting_user=admin,
+    )
+    row, plaintext = actions.do_create_integration_token(
+        endpoint, name="sync", scopes=[Scope.SUBSCRIBERS], acting_user=admin
+    )
+    make_subscriber()
+    api = JsonApi(headers={"Authorization": f"Bearer {plaintext}"})
+    assert api.get("/api/v1/subscribers").status_code == 200
+    user = row.token.user
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert api.get("/api/v1/subscribers").status_code == 401
+
+
+def test_the_backoff_of_an_absurd_attempt_is_the_cap():
+    for attempt in (0, 1, 9, 1000, 32767):
+        assert dt.timedelta(seconds=sending.BACKOFF_FIRST_S) <= sending.backoff(attempt)
+        assert sending.backoff(attempt) <= dt.timedelta(seconds=sending.BACKOFF_MAX_S)
+    assert sending.backoff(1000) == dt.timedelta(seconds=sending.BACKOFF_MAX_S)
