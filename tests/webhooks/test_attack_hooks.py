@@ -43,6 +43,9 @@ def _queue_one(key="subscriber.created:1"):
         "http://2130706433/hook",
         "http://localhost/hook",
         "http://crm.localhost/hook",
+        "http://LocalHost./hook",
+        "http://0177.0.0.1/hook",
+        "http://[::ffff:169.254.169.254]/hook",
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
         "http://169.254.169.254/latest/meta-data/",
@@ -392,3 +395,23 @@ def test_the_backoff_of_an_absurd_attempt_is_the_cap():
         assert dt.timedelta(seconds=sending.BACKOFF_FIRST_S) <= sending.backoff(attempt)
         assert sending.backoff(attempt) <= dt.timedelta(seconds=sending.BACKOFF_MAX_S)
     assert sending.backoff(1000) == dt.timedelta(seconds=sending.BACKOFF_MAX_S)
+
+
+def test_a_scope_taken_away_is_refused_at_the_next_request(admin, make_subscriber):
+    from conftest import JsonApi
+
+    from abonent.integrations.webhooks.models import IntegrationToken
+
+    endpoint, _secret = actions.do_create_endpoint(
+        actions.EndpointData(name="CRM", url="https://crm.example.net/h", event_types=[EventType.TICKET_CREATED]),
+        acting_user=admin,
+    )
+    row, plaintext = actions.do_create_integration_token(
+        endpoint, name="sync", scopes=[Scope.SUBSCRIBERS], acting_user=admin
+    )
+    make_subscriber()
+    api = JsonApi(headers={"Authorization": f"Bearer {plaintext}"})
+    assert api.get("/api/v1/subscribers").status_code == 200
+    IntegrationToken.objects.filter(pk=row.pk).update(scopes=[Scope.TICKETS])
+    refused = api.get("/api/v1/subscribers")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "scope_missing")

@@ -66,7 +66,7 @@ def validate_url(value: str) -> str:
         raise bad
     if parts.fragment or "#" in value:
         raise bad
-    host = parts.hostname
+    host = parts.hostname.rstrip(".")  # "localhost." is localhost
     address = literal_address(host)
     if address is not None and (address.is_unspecified or address.is_multicast):
         raise bad
