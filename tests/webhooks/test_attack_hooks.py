@@ -398,9 +398,8 @@ def test_the_backoff_of_an_absurd_attempt_is_the_cap():
 
 
 def test_a_scope_taken_away_is_refused_at_the_next_request(admin, make_subscriber):
-    from conftest import JsonApi
-
     from abonent.integrations.webhooks.models import IntegrationToken
+    from conftest import JsonApi
 
     endpoint, _secret = actions.do_create_endpoint(
         actions.EndpointData(name="CRM", url="https://crm.example.net/h", event_types=[EventType.TICKET_CREATED]),
