@@ -583,5 +583,8 @@ ABONENT_WEBHOOK_CONNECT_TIMEOUT_S = float(os.environ.get("ABONENT_WEBHOOK_CONNEC
 ABONENT_WEBHOOK_READ_TIMEOUT_S = float(os.environ.get("ABONENT_WEBHOOK_READ_TIMEOUT_S", 10))
 # Deliveries POSTed side by side by one sender (threads waiting on receivers).
 ABONENT_WEBHOOK_CONCURRENCY = _at_least_one("ABONENT_WEBHOOK_CONCURRENCY", 4)
+# Receivers on this host (loopback) or link-local (169.254.0.0/16: the cloud's metadata service) are refused unless
+# this is on; the LAN's private ranges are allowed (an ISP's CRM is often there).
+ABONENT_WEBHOOK_ALLOW_LOCAL = _bool("ABONENT_WEBHOOK_ALLOW_LOCAL", False)
 if not (0 < ABONENT_WEBHOOK_CONNECT_TIMEOUT_S <= 60 and 0 < ABONENT_WEBHOOK_READ_TIMEOUT_S <= 60):
     raise ImproperlyConfigured("ABONENT_WEBHOOK_CONNECT_TIMEOUT_S and ABONENT_WEBHOOK_READ_TIMEOUT_S: (0, 60] seconds")

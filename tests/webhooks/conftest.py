@@ -20,6 +20,12 @@ def verify(secret: str, headers, body: bytes, *, now: int, tolerance: int = 300)
     return hmac.compare_digest(expected, given)
 
 
+@pytest.fixture(autouse=True)
+def _local_receivers(settings):
+    """The test receivers listen on loopback, which a real install refuses (``ABONENT_WEBHOOK_ALLOW_LOCAL``)."""
+    settings.ABONENT_WEBHOOK_ALLOW_LOCAL = True
+
+
 @pytest.fixture
 def hook(admin, httpserver):
     """``hook(types=…, path=…)``: an active endpoint at the local receiver; returns (endpoint, secret)."""

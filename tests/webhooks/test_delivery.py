@@ -269,11 +269,11 @@ def test_an_outcome_after_the_lease_was_taken_is_dropped(hook, make_subscriber, 
     with clock.travel_to(T0), django_capture_on_commit_callbacks(execute=True):
         make_subscriber()
     with clock.travel_to(T0):
-        (mine,), lease = sending._claim(10)
+        (mine,), lease, _given_up = sending._claim(10)
     # This worker stalled past its lease; another claims the delivery and delivers it
     later = lease + dt.timedelta(seconds=1)
     with clock.travel_to(later):
-        (theirs,), their_lease = sending._claim(10)
+        (theirs,), their_lease, _given_up = sending._claim(10)
         assert theirs.pk == mine.pk and theirs.attempts == 2
         full = Delivery.objects.select_related("endpoint", "event").get()
         full.attempts, full.next_attempt_at = theirs.attempts, their_lease

@@ -7,15 +7,18 @@ row. Secrets and token plaintexts are returned once and never written to the aud
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import secrets as stdlib_secrets
+import socket
 from dataclasses import dataclass, field
 from functools import partial
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock, secrets
@@ -63,16 +66,47 @@ def validate_url(value: str) -> str:
         raise bad
     if parts.fragment or "#" in value:
         raise bad
-    host = parts.hostname
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
+    host = parts.hostname.rstrip(".")  # "localhost." is localhost
+    address = literal_address(host)
     if address is not None and (address.is_unspecified or address.is_multicast):
         raise bad
     if port == 0:
         raise bad
+    if not settings.ABONENT_WEBHOOK_ALLOW_LOCAL and (
+        host == "localhost" or host.endswith(".localhost") or (address is not None and is_local(address))
+    ):
+        # A name that resolves here only when sending is caught then (sending.py checks the address it reached).
+        raise ValidationError(
+            _(
+                "A receiver on this server or a link-local address (169.254.x.x) is refused: it could reach the "
+                "server's own services. A LAN address is fine."
+            ),
+            code="local_address",
+        )
     return value
+
+
+def literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` spells, in any of the forms a resolver accepts (``127.1``, ``2130706433``,
+    ``0x7f.1``), or None for a name. An IPv4-mapped IPv6 address is its IPv4 one."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address
+
+
+def is_local(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """This host (loopback, 0.0.0.0 which connects to it) or link-local (the cloud's metadata service): refused
+    unless ``ABONENT_WEBHOOK_ALLOW_LOCAL``. Private ranges are not local: an ISP's CRM is often on its LAN."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_link_local or address.is_unspecified
 
 
 def _clean_event_types(values) -> list[str]:
@@ -120,6 +154,19 @@ def _validated(data: EndpointData, *, exclude_pk: int | None = None) -> Endpoint
     return EndpointData(name=name, url=url, event_types=event_types, is_active=bool(data.is_active))
 
 
+@contextlib.contextmanager
+def _name_taken_is_a_field_error():
+    """Two administrators saving one name at once both pass the friendly check; the unique constraint refuses the
+    second, which gets the same field error (in a savepoint: the transaction stays usable), not a 500."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise ValidationError(
+            {"name": ValidationError(_("An integration with this name exists."), code="unique")}
+        ) from None
+
+
 @transaction.atomic
 def do_create_endpoint(data: EndpointData, *, acting_user) -> tuple[Endpoint, str]:
     """A new integration and its signing secret in clear (shown once: only its encryption is stored)."""
@@ -127,15 +174,16 @@ def do_create_endpoint(data: EndpointData, *, acting_user) -> tuple[Endpoint, st
     data = _validated(data)
     secret = new_secret()
     moment = clock.now()
-    endpoint = Endpoint.objects.create(
-        name=data.name,
-        url=data.url,
-        event_types=data.event_types,
-        is_active=data.is_active,
-        secret_encrypted=secrets.encrypt(secret),
-        created_at=moment,
-        updated_at=moment,
-    )
+    with _name_taken_is_a_field_error():
+        endpoint = Endpoint.objects.create(
+            name=data.name,
+            url=data.url,
+            event_types=data.event_types,
+            is_active=data.is_active,
+            secret_encrypted=secrets.encrypt(secret),
+            created_at=moment,
+            updated_at=moment,
+        )
     audit.record(
         actor=acting_user,
         action="webhooks.endpoint_created",
@@ -162,7 +210,8 @@ def do_update_endpoint(endpoint: Endpoint, data: EndpointData, *, acting_user) -
         data.is_active,
     )
     endpoint.updated_at = clock.now()
-    endpoint.save(update_fields=["name", "url", "event_types", "is_active", "updated_at"])
+    with _name_taken_is_a_field_error():
+        endpoint.save(update_fields=["name", "url", "event_types", "is_active", "updated_at"])
     old, new = audit.diff(before, audit.snapshot(endpoint, AUDITED_FIELDS))
     if new:
         audit.record(actor=acting_user, action="webhooks.endpoint_changed", obj=endpoint, before=old, after=new)

@@ -118,6 +118,7 @@ def plan_changed(
             from_plan_id=from_plan_id,
             to_plan_id=to_plan_id,
             effective_on=today,
+            change_id=payloads.latest_plan_change(subscription_id, to_plan_id),
         ),
     )
 

@@ -113,8 +113,17 @@ def payment_received(payment_id: int) -> list[tuple[str, dict]]:
 
 
 def plan_changed(
-    *, subscription_id: int, subscriber_id: int, from_plan_id: int | None, to_plan_id: int, effective_on: dt.date
+    *,
+    subscription_id: int,
+    subscriber_id: int,
+    from_plan_id: int | None,
+    to_plan_id: int,
+    effective_on: dt.date,
+    change_id: int | None = None,
 ) -> list[tuple[str, dict]]:
+    """``change_id``: the subscription's history row of this change, when known: a plan changed there and back and
+    there again in one day is three events, not one (the key would otherwise be the same for the first and the
+    third, and the CRM would miss the last)."""
     from abonent.catalog.models import Plan
 
     names = dict(Plan.objects.filter(pk__in=[p for p in (from_plan_id, to_plan_id) if p]).values_list("pk", "name"))
@@ -127,7 +136,25 @@ def plan_changed(
         "to_plan": {"id": to_plan_id, "name": names.get(to_plan_id)},
         "effective_on": day(effective_on),
     }
-    return [(f"plan.changed:{subscription_id}:{to_plan_id}:{effective_on.isoformat()}", data)]
+    key = f"plan.changed:{subscription_id}:{to_plan_id}:{effective_on.isoformat()}"
+    if change_id is not None:
+        key += f":e{change_id}"
+    return [(key, data)]
+
+
+def latest_plan_change(subscription_id: int, to_plan_id: int) -> int | None:
+    """The id of the subscription's newest history row of a change to ``to_plan_id``: read when the change is
+    handled, so the same domain event handled twice finds the same row."""
+    from abonent.billing.models import SubscriptionEvent, SubscriptionEventKind
+
+    return (
+        SubscriptionEvent.objects.filter(
+            subscription_id=subscription_id, kind=SubscriptionEventKind.PLAN_CHANGED, to_plan_id=to_plan_id
+        )
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def access_changed(subscriber_ids) -> list[tuple[str, dict]]:

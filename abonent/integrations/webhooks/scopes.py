@@ -34,6 +34,8 @@ AREAS: list[tuple[re.Pattern, str]] = [
         ),
         Scope.PAYMENTS,
     ),
+    # What a subscription was charged: money, as the subscriber's ledger is.
+    (re.compile(r"^subscriptions/[^/]+/charges(/|$)"), Scope.PAYMENTS),
     (re.compile(r"^(tickets|requests)(/|$)"), Scope.TICKETS),
     (re.compile(r"^(subscribers|subscriptions|access-states)(/|$)"), Scope.SUBSCRIBERS),
     # The catalog, read: what a subscriber's plan is called and costs.

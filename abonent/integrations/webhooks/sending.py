@@ -23,6 +23,7 @@ import contextvars
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import socket
@@ -38,6 +39,7 @@ from django.db import connection, transaction
 
 from abonent.core import clock, secrets
 
+from .actions import is_local
 from .models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,27 @@ def _classify(status_code: int) -> str:
     return AttemptOutcome.FAILED
 
 
+class LocalAddressRefused(Exception):
+    """The receiver's name resolved to this host or a link-local address (``actions.is_local``)."""
+
+
+def _check_peer(stream) -> None:
+    """Refuse a connection that reached this host or a link-local address before the request is written: the URL
+    was checked when it was saved, but a name may resolve elsewhere now (DNS rebinding, /etc/hosts). The address
+    checked is the one connected to, so no second lookup can disagree with it."""
+    if settings.ABONENT_WEBHOOK_ALLOW_LOCAL or stream is None:
+        return
+    sock = stream.get_extra_info("socket")
+    try:
+        peer = ipaddress.ip_address(sock.getpeername()[0])
+    except (OSError, ValueError, AttributeError):
+        peer = None
+    if peer is None or is_local(peer):
+        with contextlib.suppress(Exception):
+            stream.close()
+        raise LocalAddressRefused(f"refused: the receiver's name resolved to a local address ({peer})")
+
+
 class _Watchdog:
     """A deadline on the whole POST. httpx's deadlines hold per socket operation, so a receiver dripping its status
     line and headers a byte at a time would hold the sender for ever; at ``deadline`` (monotonic) this shuts the
@@ -103,6 +126,7 @@ class _Watchdog:
         if event_name == "connection.connect_tcp.complete":
             stream = info.get("return_value")
             self.socket = stream.get_extra_info("socket") if stream is not None else None
+            _check_peer(stream)
 
     def _cut(self) -> None:
         if self.socket is not None:
@@ -131,6 +155,8 @@ def post(delivery: Delivery, client: httpx.Client) -> Answer:
         return Answer(AttemptOutcome.RETRY, error="secret unreadable: ABONENT_FIELD_KEY changed")
     headers = {
         "Content-Type": "application/json",
+        # An answer is never inflated (a few hundred bytes of brotli make gigabytes): its raw bytes are read.
+        "Accept-Encoding": "identity",
         "User-Agent": USER_AGENT,
         "Abonent-Event-Id": str(delivery.event_id),
         "Abonent-Event-Type": delivery.event.type,
@@ -153,7 +179,7 @@ def post(delivery: Delivery, client: httpx.Client) -> Answer:
             # The read deadline holds per read: a receiver dripping its answer a byte at a time would stretch the
             # POST past the lease, so the whole answer gets a deadline too (within post_budget_s()).
             cutoff = started + settings.ABONENT_WEBHOOK_CONNECT_TIMEOUT_S + 3 * settings.ABONENT_WEBHOOK_READ_TIMEOUT_S
-            for chunk in response.iter_bytes():
+            for chunk in response.iter_raw():
                 excerpt += chunk
                 if len(excerpt) >= RESPONSE_EXCERPT:
                     break  # the rest is not read: an absurd answer costs nothing
@@ -162,8 +188,11 @@ def post(delivery: Delivery, client: httpx.Client) -> Answer:
             answer = Answer(
                 _classify(response.status_code),
                 status_code=response.status_code,
-                excerpt=excerpt[:RESPONSE_EXCERPT].decode("utf-8", "replace"),
+                # PostgreSQL's text refuses NUL: an answer holding one must not crash the recording of its outcome.
+                excerpt=excerpt[:RESPONSE_EXCERPT].decode("utf-8", "replace").replace("\x00", "\ufffd"),
             )
+    except LocalAddressRefused as error:
+        answer = Answer(AttemptOutcome.FAILED, error=str(error)[:300])
     except httpx.TimeoutException as error:
         answer = Answer(AttemptOutcome.RETRY, error=f"timeout: {type(error).__name__}")
     except httpx.HTTPError as error:
@@ -175,10 +204,12 @@ def post(delivery: Delivery, client: httpx.Client) -> Answer:
     return answer
 
 
-def _claim(limit: int) -> tuple[list[Delivery], dt.datetime]:
+def _claim(limit: int) -> tuple[list[Delivery], dt.datetime, int]:
+    """The rows claimed, their lease, and how many were failed instead (see below)."""
     now = clock.now()
     lease = now + lease_span()
     claimed: list[Delivery] = []
+    given_up = 0
     with transaction.atomic():
         # An integration switched off keeps its pending deliveries, unsent, until it is switched on again.
         due = Delivery.objects.filter(
@@ -187,6 +218,19 @@ def _claim(limit: int) -> tuple[list[Delivery], dt.datetime]:
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True, of=("self",))
         for row in due[:limit]:
+            if row.attempts >= MAX_ATTEMPTS:
+                # Every try of this round was claimed and none recorded: its senders died holding it (the answer
+                # kills them, or the host keeps restarting). Claimed for ever it would count past the column's
+                # limit, and that error would stop every delivery behind it.
+                given_up += Delivery.objects.filter(
+                    pk=row.pk, status=DeliveryStatus.PENDING, next_attempt_at=row.next_attempt_at, attempts=row.attempts
+                ).update(
+                    status=DeliveryStatus.FAILED,
+                    finished_at=now,
+                    next_attempt_at=now,
+                    last_error=f"its lease ran out {row.attempts} times: the sender stopped while sending it",
+                )
+                continue
             # Conditional on what we read: a worker that read the same row (SQLite skips nothing) loses here.
             won = Delivery.objects.filter(
                 pk=row.pk, status=DeliveryStatus.PENDING, next_attempt_at=row.next_attempt_at, attempts=row.attempts
@@ -194,7 +238,7 @@ def _claim(limit: int) -> tuple[list[Delivery], dt.datetime]:
             if won:
                 row.next_attempt_at, row.attempts = lease, row.attempts + 1
                 claimed.append(row)
-    return claimed, lease
+    return claimed, lease, given_up
 
 
 def _record(delivery: Delivery, answer: Answer, *, started_at: dt.datetime, lease: dt.datetime) -> str:
@@ -270,9 +314,12 @@ def send_due(*, limit: int = DEFAULT_BATCH) -> dict[str, int]:
     CRM must not hold back another's events); this thread records each outcome as it comes, so the database is
     only ever touched here."""
     started = time.monotonic()  # before the claim: the lease is ours for at most lease_span() from here
-    claimed, lease = _claim(limit)
+    claimed, lease, given_up = _claim(limit)
+    counts: Counter[str] = Counter()
+    if given_up:
+        counts[AttemptOutcome.FAILED] += given_up
     if not claimed:
-        return {}
+        return dict(counts)
     span, budget = lease_span().total_seconds(), post_budget_s()
     rows = {
         d.pk: d for d in Delivery.objects.filter(pk__in=[d.pk for d in claimed]).select_related("endpoint", "event")
@@ -289,7 +336,6 @@ def send_due(*, limit: int = DEFAULT_BATCH) -> dict[str, int]:
         started_at = clock.now()
         return started_at, post(delivery, http)
 
-    counts: Counter[str] = Counter()
     released: list[Delivery] = []
     workers = max(1, min(int(settings.ABONENT_WEBHOOK_CONCURRENCY), len(claimed)))
     with client() as http, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhooks") as pool:
