@@ -117,6 +117,13 @@ def _attach(ticket: Ticket, comment: TicketComment, checked: list, now: dt.datet
     return ids
 
 
+def _same_files(comment: TicketComment, checked: list) -> bool:
+    """Whether ``comment`` carries the very files of ``checked`` (by content): only then is a message sent again a
+    double submit; the same words with another photo are a new message."""
+    stored = sorted(TicketAttachment.objects.filter(comment=comment).values_list("sha256", flat=True))
+    return stored == sorted(upload.sha256 for upload in checked)
+
+
 def ticket_label(number: int) -> str:
     return _("#%(number)s") % {"number": number}
 
@@ -192,23 +199,18 @@ def do_open_ticket(
     _lock_subscriber(subscriber.pk)
     now = clock.now()
     if by_subscriber:
-        repeat = (
-            Ticket.objects.filter(
-                subscriber_id=subscriber.pk,
-                created_by__isnull=True,
-                created_at__gt=now - REPEAT_WINDOW,
-                category=data.category,
-                subject=data.subject,
-                address=data.address,
-            )
-            .order_by("created_at", "id")
-            .first()
-        )
-        if (
-            repeat is not None
-            and repeat.comments.order_by("created_at", "id").values_list("text", flat=True)[:1].get() == data.text
-        ):
-            return repeat
+        repeats = Ticket.objects.filter(
+            subscriber_id=subscriber.pk,
+            created_by__isnull=True,
+            created_at__gt=now - REPEAT_WINDOW,
+            category=data.category,
+            subject=data.subject,
+            address=data.address,
+        ).order_by("created_at", "id")
+        for repeat in repeats:
+            first = repeat.comments.order_by("created_at", "id").first()
+            if first is not None and first.text == data.text and _same_files(first, checked):
+                return repeat
         limit = rules.tickets_per_day()
         opened = Ticket.objects.filter(
             subscriber_id=subscriber.pk, created_by__isnull=True, created_at__gt=now - rules.DAY
@@ -295,11 +297,12 @@ def do_comment_ticket(
     before = ticket.status
     after = status or before
     if by_subscriber:
-        repeat = TicketComment.objects.filter(
+        repeats = TicketComment.objects.filter(
             ticket=ticket, author_kind=CommentAuthor.SUBSCRIBER, text=text, created_at__gt=now - REPEAT_WINDOW
-        ).first()
-        if repeat is not None:
-            return repeat
+        ).order_by("created_at", "id")
+        for repeat in repeats:
+            if _same_files(repeat, checked):
+                return repeat
         limit = rules.comments_per_day()
         if _subscriber_writes(ticket.subscriber_id, now) >= limit:
             raise _too_many(
