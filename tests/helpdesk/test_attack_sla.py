@@ -82,3 +82,25 @@ def test_a_window_in_a_dst_gap_is_never_negative_working_time():
     assert working_time_between(cal, start, end) >= dt.timedelta(0)
     due = add_working_time(cal, start, dt.timedelta(minutes=10))
     assert working_time_between(cal, start, due) == dt.timedelta(minutes=10)
+
+
+def test_a_priority_change_of_a_pre_sla_ticket_waiting_for_the_subscriber_starts_a_paused_clock(customer, support):
+    from abonent.helpdesk import escalation, routing
+
+    ticket = _open(customer)
+    Ticket.objects.filter(pk=ticket.pk).update(
+        first_response_target_minutes=None, resolution_target_minutes=None, first_response_due_at=None,
+        first_response_warn_at=None, resolution_due_at=None, resolution_warn_at=None,
+    )  # fmt: skip
+    ticket.refresh_from_db()
+    with clock.travel_to(FRIDAY_15 + dt.timedelta(minutes=5)):
+        actions.do_change_ticket_status(ticket, status=TicketStatus.WAITING_SUBSCRIBER, acting_user=support)
+    later = FRIDAY_15 + dt.timedelta(days=30)
+    with clock.travel_to(later):
+        routing.do_route_ticket(ticket, routing.Routing(priority="high"), acting_user=support)
+    ticket.refresh_from_db()
+    # Waiting for the subscriber: the new clock is paused from now, not running since the opening a month ago.
+    assert ticket.resolution_paused_at == later
+    escalation.sweep(later + dt.timedelta(minutes=1))
+    ticket.refresh_from_db()
+    assert ticket.resolution_breached_at is None
