@@ -173,11 +173,17 @@ def store(checked: CheckedUpload) -> tuple[str, str]:
     temporary = path.with_suffix(".part")
     handle = checked.upload.file
     handle.seek(0)
-    with open(temporary, "wb") as out:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as out:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        os.replace(temporary, path)
+    except BaseException:
+        # A full disk or a torn read: no half-written ``.part`` left behind either.
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
     return stored_name, digest.hexdigest()
 
 

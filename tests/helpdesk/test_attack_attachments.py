@@ -160,3 +160,28 @@ def test_defence_holds_exactly_the_limit_is_taken_one_more_byte_is_413(ticket, s
     assert (ok.status_code, over.status_code) == (302, 413)
     assert TicketAttachment.objects.get().size_bytes == 4096
     assert Ticket.objects.get(pk=ticket.pk).comments.count() == 2
+
+
+@pytest.mark.parametrize("where", ["comment", "open"])
+def test_a_failure_after_the_files_are_stored_removes_them(
+    ticket, support, customer, _attachments_dir, monkeypatch, where
+):
+    import io
+
+    from abonent.helpdesk import actions
+    from abonent.helpdesk.attachments import Upload
+
+    def broken(**kwargs):
+        raise RuntimeError("statement timeout")
+
+    # The audit row comes after the files are written (it lists them): its failure rolls the message back, and the
+    # files must go with it, or every such failure leaves an orphan in the private directory.
+    monkeypatch.setattr(actions.audit, "record", broken)
+    upload = Upload("a.png", io.BytesIO(PNG))
+    with pytest.raises(RuntimeError):
+        if where == "comment":
+            actions.do_comment_ticket(ticket, text="Файл", acting_user=support, uploads=[upload])
+        else:
+            data = actions.TicketData(category="other", subject="Фото", text="Вот")
+            actions.do_open_ticket(customer, data, source="portal", acting_user=None, uploads=[upload])
+    assert _stored(_attachments_dir) == []
