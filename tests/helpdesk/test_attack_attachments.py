@@ -185,3 +185,30 @@ def test_a_failure_after_the_files_are_stored_removes_them(
             data = actions.TicketData(category="other", subject="Фото", text="Вот")
             actions.do_open_ticket(customer, data, source="portal", acting_user=None, uploads=[upload])
     assert _stored(_attachments_dir) == []
+
+
+def test_a_write_that_fails_half_way_leaves_no_part_file(ticket, support, _attachments_dir, monkeypatch):
+    import io
+
+    from abonent.helpdesk import actions, attachments
+    from abonent.helpdesk.attachments import Upload
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(attachments.os, "replace", full_disk)
+    with pytest.raises(OSError):
+        actions.do_comment_ticket(ticket, text="Файл", acting_user=support, uploads=[Upload("a.png", io.BytesIO(PNG))])
+    assert _stored(_attachments_dir) == []
+
+
+def test_defence_holds_a_queue_named_like_a_script_is_shown_as_text(ticket, support, client_of):
+    from abonent.helpdesk import routing
+    from abonent.helpdesk.models import Queue
+
+    queue = Queue.objects.create(name="<script>alert(1)</script>", supervisor=support)
+    routing.do_route_ticket(ticket, routing.Routing(queue_id=queue.pk, assignee_id=support.pk), acting_user=support)
+    client = client_of(support)
+    for url in ("/staff/helpdesk/", f"/staff/helpdesk/{ticket.pk}/", "/staff/helpdesk/sla/"):
+        page = client.get(url).content.decode()
+        assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
