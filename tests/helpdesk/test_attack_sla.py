@@ -104,3 +104,34 @@ def test_a_priority_change_of_a_pre_sla_ticket_waiting_for_the_subscriber_starts
     escalation.sweep(later + dt.timedelta(minutes=1))
     ticket.refresh_from_db()
     assert ticket.resolution_breached_at is None
+
+
+def test_defence_holds_the_sla_report_and_its_export_count_only_the_users_branches(
+    customer, make_subscriber, other_branch, make_staff, branch, client_of, admin
+):
+    import csv
+    import io
+
+    from abonent.helpdesk import routing
+    from abonent.helpdesk.models import Queue
+    from abonent.staff.permissions import Role
+
+    klin_agent = make_staff(Role.SUPPORT, username="klin-agent", branches=[other_branch])
+    local = make_staff(Role.SUPPORT, username="local", branches=[branch])
+    secret_queue = Queue.objects.create(name="Klin only")
+    theirs = _open(make_subscriber(last_name="Клинский", phone="+79160000001", branch_obj=other_branch))
+    routing.do_route_ticket(
+        theirs, routing.Routing(queue_id=secret_queue.pk, assignee_id=klin_agent.pk), acting_user=admin
+    )
+    _open(customer)
+    client = client_of(local)
+    query = {"date_from": "2026-12-01", "date_to": "2026-12-31"}
+    with clock.travel_to(FRIDAY_15):
+        for group_by in ("queue", "assignee"):
+            page = client.get("/staff/helpdesk/sla/", {**query, "group_by": group_by}).content.decode()
+            assert "Klin only" not in page and "klin-agent" not in page
+            exported = client.get("/staff/helpdesk/sla/", {**query, "group_by": group_by, "format": "csv"})
+            rows = list(
+                csv.reader(io.StringIO(b"".join(exported.streaming_content).decode("utf-8-sig")), delimiter=";")
+            )
+            assert rows[-1][:2] == ["Total", "1"]
