@@ -111,11 +111,14 @@ def _due(calendar: Calendar, start: dt.datetime, duration: dt.timedelta) -> dt.d
             return _LATEST
 
 
-def schedule(ticket: Ticket, *, calendar: Calendar | None = None) -> list[str]:
+def schedule(ticket: Ticket, *, calendar: Calendar | None = None, keep_targets: bool = False) -> list[str]:
     """Set the ticket's targets (from its category and priority), due moments and warning marks; returns the fields
-    changed, for ``save(update_fields=…)``."""
+    changed, for ``save(update_fields=…)``. ``keep_targets`` (a pause ending): the targets the ticket took when it
+    opened or its priority changed stay, so a policy edited since does not move a running ticket's clock."""
     targets, policy_calendar = policy_for(ticket.category, ticket.priority)
     calendar = calendar or policy_calendar
+    if keep_targets and ticket.first_response_target_minutes is not None and ticket.resolution_target_minutes:
+        targets = Targets(ticket.first_response_target_minutes, ticket.resolution_target_minutes)
     ticket.first_response_target_minutes = targets.first_response_minutes
     ticket.resolution_target_minutes = targets.resolution_minutes
     start = ticket.created_at
@@ -144,7 +147,11 @@ def _fold_pause(ticket: Ticket, now: dt.datetime) -> list[str]:
     stopped = working_time_between(calendar, ticket.resolution_paused_at, now)
     ticket.resolution_paused_seconds += int(stopped.total_seconds())
     ticket.resolution_paused_at = None
-    return ["resolution_paused_at", "resolution_paused_seconds", *schedule(ticket, calendar=calendar)]
+    return [
+        "resolution_paused_at",
+        "resolution_paused_seconds",
+        *schedule(ticket, calendar=calendar, keep_targets=True),
+    ]
 
 
 def on_status_change(ticket: Ticket, before: str, after: str, now: dt.datetime) -> list[str]:

@@ -135,3 +135,20 @@ def test_defence_holds_the_sla_report_and_its_export_count_only_the_users_branch
                 csv.reader(io.StringIO(b"".join(exported.streaming_content).decode("utf-8-sig")), delimiter=";")
             )
             assert rows[-1][:2] == ["Total", "1"]
+
+
+def test_a_policy_tightened_later_does_not_change_the_targets_of_a_ticket_resuming_from_a_wait(customer, support):
+    ticket = _open(customer)  # normal: 8 h / 27 h in office hours
+    monday = dt.datetime(2026, 12, 7, 10, 0, tzinfo=MSK)
+    with clock.travel_to(monday):
+        actions.do_change_ticket_status(ticket, status=TicketStatus.WAITING_SUBSCRIBER, acting_user=support)
+    # The operator tightens "normal" to 1 h / 2 h: tickets opened from now on, not the ones already running.
+    SlaPolicy.objects.create(priority="normal", first_response_minutes=60, resolution_minutes=120)
+    with clock.travel_to(monday + dt.timedelta(hours=1)):
+        actions.do_comment_ticket(ticket, text="Перезагрузил, не помогло", acting_user=None)
+    ticket.refresh_from_db()
+    assert (ticket.first_response_target_minutes, ticket.resolution_target_minutes) == (480, 27 * 60)
+    assert ticket.first_response_due_at == dt.datetime(2026, 12, 7, 14, 0, tzinfo=MSK)
+    # 27 working hours plus the 1 hour waited: Friday 3, Monday 9, Tuesday 9, Wednesday 7.
+    assert ticket.resolution_due_at == dt.datetime(2026, 12, 9, 16, 0, tzinfo=MSK)
+    assert ticket.resolution_breached_at is None
