@@ -11,6 +11,8 @@ branch.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -89,10 +91,38 @@ def _apply_status(ticket: Ticket, status: str, now: dt.datetime) -> list[str]:
     return ["status", "closed_at", *sla.on_status_change(ticket, before, status, now)]
 
 
+# The files the running action has written (``_removes_files_on_failure``), so that a failure anywhere after they were
+# written, up to and including the commit of the action's transaction, removes them again.
+_WRITTEN: ContextVar[list[str] | None] = ContextVar("helpdesk_written_files", default=None)
+
+
+def _removes_files_on_failure(action):
+    """Wrap an action outside its ``transaction.atomic``: the files it stored are removed when it raises, whether the
+    failure came while writing them, after (the save, the audit row, the notification) or at the commit."""
+
+    @functools.wraps(action)
+    def wrapper(*args, **kwargs):
+        written: list[str] = []
+        token = _WRITTEN.set(written)
+        try:
+            return action(*args, **kwargs)
+        except BaseException:
+            for name in written:
+                files.remove(name)
+            raise
+        finally:
+            _WRITTEN.reset(token)
+
+    return wrapper
+
+
 def _attach(ticket: Ticket, comment: TicketComment, checked: list, now: dt.datetime) -> list[int]:
     """Store the checked files of ``comment``. A file written for a transaction that then rolls back is removed
-    again (``transaction.on_commit`` is never called for it; the ``except`` below is)."""
-    stored: list[str] = []
+    again (``transaction.on_commit`` is never called for it; the ``except`` below is, and the action's
+    ``_removes_files_on_failure`` for a failure after this returned)."""
+    stored: list[str] = _WRITTEN.get()
+    if stored is None:
+        stored = []
     ids = []
     try:
         for upload in checked:
@@ -115,6 +145,13 @@ def _attach(ticket: Ticket, comment: TicketComment, checked: list, now: dt.datet
             files.remove(name)
         raise
     return ids
+
+
+def _same_files(comment: TicketComment, checked: list) -> bool:
+    """Whether ``comment`` carries the very files of ``checked`` (by content): only then is a message sent again a
+    double submit; the same words with another photo are a new message."""
+    stored = sorted(TicketAttachment.objects.filter(comment=comment).values_list("sha256", flat=True))
+    return stored == sorted(upload.sha256 for upload in checked)
 
 
 def ticket_label(number: int) -> str:
@@ -174,6 +211,7 @@ def _subscriber_writes(subscriber_id: int, now: dt.datetime) -> int:
 # --- actions ------------------------------------------------------------------------------------------------
 
 
+@_removes_files_on_failure
 @transaction.atomic
 def do_open_ticket(
     subscriber: Subscriber, data: TicketData, *, source: str, acting_user, uploads: list | None = None
@@ -192,23 +230,18 @@ def do_open_ticket(
     _lock_subscriber(subscriber.pk)
     now = clock.now()
     if by_subscriber:
-        repeat = (
-            Ticket.objects.filter(
-                subscriber_id=subscriber.pk,
-                created_by__isnull=True,
-                created_at__gt=now - REPEAT_WINDOW,
-                category=data.category,
-                subject=data.subject,
-                address=data.address,
-            )
-            .order_by("created_at", "id")
-            .first()
-        )
-        if (
-            repeat is not None
-            and repeat.comments.order_by("created_at", "id").values_list("text", flat=True)[:1].get() == data.text
-        ):
-            return repeat
+        repeats = Ticket.objects.filter(
+            subscriber_id=subscriber.pk,
+            created_by__isnull=True,
+            created_at__gt=now - REPEAT_WINDOW,
+            category=data.category,
+            subject=data.subject,
+            address=data.address,
+        ).order_by("created_at", "id")
+        for repeat in repeats:
+            first = repeat.comments.order_by("created_at", "id").first()
+            if first is not None and first.text == data.text and _same_files(first, checked):
+                return repeat
         limit = rules.tickets_per_day()
         opened = Ticket.objects.filter(
             subscriber_id=subscriber.pk, created_by__isnull=True, created_at__gt=now - rules.DAY
@@ -262,6 +295,7 @@ def do_open_ticket(
     return ticket
 
 
+@_removes_files_on_failure
 @transaction.atomic
 def do_comment_ticket(
     ticket: Ticket,
@@ -295,11 +329,12 @@ def do_comment_ticket(
     before = ticket.status
     after = status or before
     if by_subscriber:
-        repeat = TicketComment.objects.filter(
+        repeats = TicketComment.objects.filter(
             ticket=ticket, author_kind=CommentAuthor.SUBSCRIBER, text=text, created_at__gt=now - REPEAT_WINDOW
-        ).first()
-        if repeat is not None:
-            return repeat
+        ).order_by("created_at", "id")
+        for repeat in repeats:
+            if _same_files(repeat, checked):
+                return repeat
         limit = rules.comments_per_day()
         if _subscriber_writes(ticket.subscriber_id, now) >= limit:
             raise _too_many(

@@ -92,6 +92,7 @@ class CheckedUpload:
     content_type: str
     size_bytes: int
     upload: Upload
+    sha256: str = ""
 
 
 def _error(message: str, code: str) -> ValidationError:
@@ -104,20 +105,22 @@ def _clean_name(name: str) -> str:
     return base[-NAME_MAX_LENGTH:] or "file"
 
 
-def _measure(upload: Upload, limit: int) -> tuple[bytes, int]:
-    """The first bytes and the size, reading at most ``limit + 1`` bytes (a client's Content-Length or the upload's
-    ``size`` is not trusted alone)."""
+def _measure(upload: Upload, limit: int) -> tuple[bytes, int, str]:
+    """The first bytes, the size and the SHA-256, reading at most ``limit + 1`` bytes (a client's Content-Length or
+    the upload's ``size`` is not trusted alone). The digest tells a resent message from a new one with another file."""
     handle = upload.file
     handle.seek(0)
     head = handle.read(SNIFF_BYTES)
+    digest = hashlib.sha256(head)
     size = len(head)
     while size <= limit:
         chunk = handle.read(CHUNK)
         if not chunk:
             break
+        digest.update(chunk)
         size += len(chunk)
     handle.seek(0)
-    return head, size
+    return head, size, digest.hexdigest()
 
 
 def check(uploads: list[Upload]) -> list[CheckedUpload]:
@@ -133,7 +136,7 @@ def check(uploads: list[Upload]) -> list[CheckedUpload]:
         name = _clean_name(upload.name)
         if upload.size is not None and upload.size > limit:
             raise _too_large(name, limit)
-        head, size = _measure(upload, limit)
+        head, size, sha256 = _measure(upload, limit)
         if size > limit:
             raise _too_large(name, limit)
         if size == 0:
@@ -146,7 +149,9 @@ def check(uploads: list[Upload]) -> list[CheckedUpload]:
                 % {"name": name},
                 "attachment_type",
             )
-        checked.append(CheckedUpload(name=name, content_type=content_type, size_bytes=size, upload=upload))
+        checked.append(
+            CheckedUpload(name=name, content_type=content_type, size_bytes=size, upload=upload, sha256=sha256)
+        )
     return checked
 
 
@@ -168,11 +173,17 @@ def store(checked: CheckedUpload) -> tuple[str, str]:
     temporary = path.with_suffix(".part")
     handle = checked.upload.file
     handle.seek(0)
-    with open(temporary, "wb") as out:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as out:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        os.replace(temporary, path)
+    except BaseException:
+        # A full disk or a torn read: no half-written ``.part`` left behind either.
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
     return stored_name, digest.hexdigest()
 
 

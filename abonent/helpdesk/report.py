@@ -43,8 +43,15 @@ class ReportRow:
         return self._share(self.resolution_met, self.resolution_breached)
 
 
+# The dates a period is clamped to: a day either side of the calendar's ends, so that the next day and the conversion
+# to UTC stay dates (no ticket opens in the year 1 or 9999 anyway).
+_FIRST_DAY, _LAST_DAY = dt.date(1, 1, 2), dt.date(9999, 12, 30)
+
+
 def _bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
     zone = timezone.get_default_timezone()
+    date_from = min(max(date_from, _FIRST_DAY), _LAST_DAY)
+    date_to = min(max(date_to, _FIRST_DAY), _LAST_DAY)
     start = dt.datetime.combine(date_from, dt.time.min, tzinfo=zone)
     end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
     return start, end

@@ -104,7 +104,13 @@ def do_route_ticket(ticket: Ticket, routing: Routing, *, acting_user, reason: st
     ticket.updated_at = now
     fields = [*changed, "updated_at"]
     if "priority" in changed:
+        had_clock = ticket.resolution_target_minutes is not None
         fields += sla.schedule(ticket)
+        if not had_clock and ticket.status in sla.PAUSED_STATUSES and ticket.resolution_paused_at is None:
+            # A ticket opened before SLA timers gets its first clock here: one waiting for the subscriber (or
+            # finished) starts it paused, as if it had had one all along, rather than running and breached.
+            ticket.resolution_paused_at = now
+            fields.append("resolution_paused_at")
     ticket.save(update_fields=fields)
     old, new = audit.diff(before, audit.snapshot(ticket, ROUTED_FIELDS))
     audit.record(

@@ -16,12 +16,15 @@ clocks run from the moment the ticket opened:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 
 from .models import FINISHED_STATUSES, Holiday, SlaPolicy, Ticket, TicketPriority, TicketStatus, WorkingCalendar
-from .working_time import Calendar, add_working_time, working_time_between
+from .working_time import Calendar, CalendarError, add_working_time, working_time_between
+
+logger = logging.getLogger(__name__)
 
 # The supervisor is warned when this share of a target has passed (in working time).
 WARN_SHARE = 0.8
@@ -90,23 +93,44 @@ def _minutes(n: int) -> dt.timedelta:
     return dt.timedelta(minutes=n)
 
 
-def schedule(ticket: Ticket, *, calendar: Calendar | None = None) -> list[str]:
+# The latest moment a due moment is put at: a clock counted around the clock from a target of years stays a date.
+_LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+
+
+def _due(calendar: Calendar, start: dt.datetime, duration: dt.timedelta) -> dt.datetime:
+    """``add_working_time``, or, when the calendar has no working time for years or the target lies beyond its
+    horizon (a policy or holiday table typed wrong), the same duration around the clock: a ticket must open and be
+    answered whatever the reference tables say, and a clock that runs is better than one that never does."""
+    try:
+        return add_working_time(calendar, start, duration)
+    except CalendarError as exc:
+        logger.error("SLA: %s; counting %s around the clock from %s", exc, duration, start)
+        try:
+            return min(start + duration, _LATEST)
+        except OverflowError:
+            return _LATEST
+
+
+def schedule(ticket: Ticket, *, calendar: Calendar | None = None, keep_targets: bool = False) -> list[str]:
     """Set the ticket's targets (from its category and priority), due moments and warning marks; returns the fields
-    changed, for ``save(update_fields=…)``."""
+    changed, for ``save(update_fields=…)``. ``keep_targets`` (a pause ending): the targets the ticket took when it
+    opened or its priority changed stay, so a policy edited since does not move a running ticket's clock."""
     targets, policy_calendar = policy_for(ticket.category, ticket.priority)
     calendar = calendar or policy_calendar
+    if keep_targets and ticket.first_response_target_minutes is not None and ticket.resolution_target_minutes:
+        targets = Targets(ticket.first_response_target_minutes, ticket.resolution_target_minutes)
     ticket.first_response_target_minutes = targets.first_response_minutes
     ticket.resolution_target_minutes = targets.resolution_minutes
     start = ticket.created_at
     first = _minutes(targets.first_response_minutes)
-    ticket.first_response_due_at = add_working_time(calendar, start, first)
-    ticket.first_response_warn_at = add_working_time(calendar, start, first * WARN_SHARE)
+    ticket.first_response_due_at = _due(calendar, start, first)
+    ticket.first_response_warn_at = _due(calendar, start, first * WARN_SHARE)
     # During a pause the moments stay as they were when it began (the sweep skips a paused ticket); resuming adds
     # the pause and computes them again.
     paused = dt.timedelta(seconds=ticket.resolution_paused_seconds)
     resolution = _minutes(targets.resolution_minutes)
-    ticket.resolution_due_at = add_working_time(calendar, start, resolution + paused)
-    ticket.resolution_warn_at = add_working_time(calendar, start, resolution * WARN_SHARE + paused)
+    ticket.resolution_due_at = _due(calendar, start, resolution + paused)
+    ticket.resolution_warn_at = _due(calendar, start, resolution * WARN_SHARE + paused)
     return [
         "first_response_target_minutes",
         "resolution_target_minutes",
@@ -123,7 +147,11 @@ def _fold_pause(ticket: Ticket, now: dt.datetime) -> list[str]:
     stopped = working_time_between(calendar, ticket.resolution_paused_at, now)
     ticket.resolution_paused_seconds += int(stopped.total_seconds())
     ticket.resolution_paused_at = None
-    return ["resolution_paused_at", "resolution_paused_seconds", *schedule(ticket, calendar=calendar)]
+    return [
+        "resolution_paused_at",
+        "resolution_paused_seconds",
+        *schedule(ticket, calendar=calendar, keep_targets=True),
+    ]
 
 
 def on_status_change(ticket: Ticket, before: str, after: str, now: dt.datetime) -> list[str]:

@@ -159,7 +159,6 @@ def ticket_reply(request, pk: int):
     form = ReplyForm(request.POST, request.FILES, auto_id="reply-%s")
     if form.is_valid():
         data = form.cleaned_data
-        upload = data.get("attachment")
         try:
             actions.do_comment_ticket(
                 ticket,
@@ -167,7 +166,9 @@ def ticket_reply(request, pk: int):
                 is_public=data["visibility"] == "public",
                 status=data["status"] or None,
                 acting_user=request.user,
-                uploads=[Upload(name=upload.name, file=upload, size=upload.size)] if upload else [],
+                # Every file sent under the field, not only the last the form field keeps: the action takes up to
+                # MAX_FILES and refuses more, rather than the message going out with one of them.
+                uploads=[Upload(name=f.name, file=f, size=f.size) for f in request.FILES.getlist("attachment")],
             )
         except ValidationError as exc:
             apply_action_errors(form, exc)

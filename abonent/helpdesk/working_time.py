@@ -18,9 +18,13 @@ from zoneinfo import ZoneInfo
 
 UTC = dt.UTC
 ZERO = dt.timedelta(0)
-# How far ahead a due moment is looked for: a calendar whose every day is a holiday for years is a mistake, not a
-# reason to loop forever.
+# A calendar with no working window in this many days in a row (every day a holiday for years) is a mistake, not a
+# reason to loop forever. It bounds a gap, not the whole search: a target of years, or one moved by a pause of years
+# (a ticket waiting for its subscriber since long ago), is still found.
 SEARCH_DAYS = 3 * 366
+# How far ahead a due moment is looked for at all: a target beyond it is as good as never (and looping day by day to
+# the year 9999 would take seconds).
+HORIZON_DAYS = 30 * 366
 
 
 class CalendarError(ValueError):
@@ -54,10 +58,13 @@ class Calendar:
             return None
         opens, closes = self.hours[day.weekday()]
         zone = self.zone
-        return (
+        window = (
             dt.datetime.combine(day, opens, tzinfo=zone).astimezone(UTC),
             dt.datetime.combine(day, closes, tzinfo=zone).astimezone(UTC),
         )
+        # A window that starts in a spring-forward gap (02:30 on the day clocks jump from 02:00 to 03:00) may close
+        # before it opens in UTC: no working time that day rather than a negative amount.
+        return window if window[0] < window[1] else None
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -66,13 +73,23 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(UTC)
 
 
-def _windows_from(calendar: Calendar, start: dt.datetime):
-    """The working windows that end after ``start``, in order, each cut to begin no earlier than ``start``."""
+def _windows_from(calendar: Calendar, start: dt.datetime, until: dt.datetime | None = None):
+    """The working windows that end after ``start``, in order, each cut to begin no earlier than ``start``; up to
+    the day of ``until`` when given, else until ``SEARCH_DAYS`` days in a row without one or ``HORIZON_DAYS``."""
     day = start.astimezone(calendar.zone).date() - dt.timedelta(days=1)  # a window may start the day before in UTC
-    for offset in range(SEARCH_DAYS):
-        window = calendar.window(day + dt.timedelta(days=offset))
+    last = until.astimezone(calendar.zone).date() + dt.timedelta(days=1) if until is not None else None
+    empty = 0
+    for offset in range(HORIZON_DAYS if last is None else (last - day).days + 1):
+        try:
+            window = calendar.window(day + dt.timedelta(days=offset))
+        except OverflowError:  # past the year 9999
+            return
         if window is None or window[1] <= start:
+            empty += 1
+            if last is None and empty >= SEARCH_DAYS:
+                return
             continue
+        empty = 0
         yield max(window[0], start), window[1]
 
 
@@ -89,7 +106,7 @@ def add_working_time(calendar: Calendar, start: dt.datetime, duration: dt.timede
         if left <= closes - opens:
             return opens + left
         left -= closes - opens
-    raise CalendarError(f"no working time in the next {SEARCH_DAYS} days")
+    raise CalendarError(f"no working time for {SEARCH_DAYS} days in a row, or the target is beyond {HORIZON_DAYS} days")
 
 
 def working_time_between(calendar: Calendar, start: dt.datetime, end: dt.datetime) -> dt.timedelta:
@@ -100,7 +117,7 @@ def working_time_between(calendar: Calendar, start: dt.datetime, end: dt.datetim
     if calendar.around_the_clock:
         return end - start
     total = ZERO
-    for opens, closes in _windows_from(calendar, start):
+    for opens, closes in _windows_from(calendar, start, until=end):
         if opens >= end:
             break
         total += min(closes, end) - opens

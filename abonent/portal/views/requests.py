@@ -41,9 +41,11 @@ def _names_someone_else(request) -> bool:
     return any(value and value not in own for value in named)
 
 
-def _uploads(form) -> list[Upload]:
-    upload = form.cleaned_data.pop("attachment", None)
-    return [Upload(name=upload.name, file=upload, size=upload.size)] if upload else []
+def _uploads(request, form) -> list[Upload]:
+    """Every file sent under the field (the form field keeps only the last): more than the action takes is refused
+    whole, never cut to one."""
+    form.cleaned_data.pop("attachment", None)
+    return [Upload(name=f.name, file=f, size=f.size) for f in request.FILES.getlist("attachment")]
 
 
 def request_list(request):
@@ -56,7 +58,7 @@ def request_list(request):
         form.is_valid()
         form.add_error(None, _("A request can be opened only for your own account."))
     elif request.method == "POST" and form.is_valid():
-        uploads = _uploads(form)
+        uploads = _uploads(request, form)
         try:
             # Always the signed-in subscriber's own: no field of the form names a subscriber.
             ticket = actions.do_open_ticket(
@@ -110,7 +112,9 @@ def request_detail(request, pk: int):
     form = ReplyForm(request.POST, request.FILES, auto_id="reply-%s")
     if form.is_valid():
         try:
-            actions.do_comment_ticket(ticket, text=form.cleaned_data["text"], acting_user=None, uploads=_uploads(form))
+            actions.do_comment_ticket(
+                ticket, text=form.cleaned_data["text"], acting_user=None, uploads=_uploads(request, form)
+            )
         except ValidationError as exc:
             if hasattr(exc, "error_dict") and "attachment" in exc.error_dict:
                 apply_action_errors(form, exc)
