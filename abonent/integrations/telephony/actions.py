@@ -26,6 +26,7 @@ from .models import FINAL_STATUSES, Call, CallDirection, CallStatus, Extension
 logger = logging.getLogger(__name__)
 
 _UNKNOWN = object()
+CALL_ID_MAX = 100  # Call.pbx_call_id's max_length
 
 # 2-20 digits, optionally with a leading "*" or "#": what PBXs use as extensions.
 _EXTENSION_CHARS = set("0123456789*#")
@@ -41,7 +42,9 @@ def ensure_call(
     direction: str = CallDirection.INBOUND,
 ) -> tuple[Call, bool]:
     """The call ``(source, pbx_call_id)``, created with the caller matched to subscribers when it is new. Two
-    processes may create it at once: the unique constraint lets one win, the other reads the winner's row."""
+    processes may create it at once: the unique constraint lets one win, the other reads the winner's row. An id
+    longer than the column (Asterisk's may be 150 characters) is cut the same way for every event of the call."""
+    pbx_call_id = pbx_call_id[:CALL_ID_MAX]
     found = Call.objects.filter(source=source, pbx_call_id=pbx_call_id).first()
     if found is not None:
         return found, False
@@ -51,7 +54,7 @@ def ensure_call(
         with transaction.atomic():
             call = Call.objects.create(
                 source=source,
-                pbx_call_id=pbx_call_id[:100],
+                pbx_call_id=pbx_call_id,
                 direction=direction,
                 caller_number=caller_number[:40],
                 caller_e164=e164,
@@ -258,6 +261,12 @@ def do_link_call_ticket(call: Call, ticket, *, acting_user) -> Call:
     check_perm(acting_user, Perm.TICKET_MANAGE)
     call = Call.objects.select_for_update().get(pk=call.pk)
     check_branch(acting_user, ticket.subscriber.branch_id)
+    if call.subscribers.exists() and not call.subscribers.filter(pk=ticket.subscriber_id).exists():
+        # The KPIs count calls per request: a call of one subscriber about another's request is a mistake (or a
+        # forged form), and the other card would show this call's link.
+        raise ValidationError(
+            {"ticket": ValidationError(_("The request is not of a subscriber of this call."), code="foreign_ticket")}
+        )
     before = {"ticket": call.ticket_id}
     call.ticket = ticket
     call.save(update_fields=["ticket"])

@@ -64,7 +64,9 @@ def get(message: dict, *keys: str) -> str:
 
 
 def call_id(message: dict) -> str:
-    return get(message, "Linkedid", "LinkedID", "Uniqueid", "UniqueID")
+    # Cut to the column's length here, once: every event of a long id (Originate's ChannelId, up to 150) then finds
+    # the same row, and the pops' "already finished" check compares like with like.
+    return get(message, "Linkedid", "LinkedID", "Uniqueid", "UniqueID")[: actions.CALL_ID_MAX]
 
 
 def channel_peer(channel: str) -> str:
@@ -130,7 +132,7 @@ class Book:
         if name == "Newchannel":
             # Only an operator's own channel tells us something the ring does not: the call is outgoing. An incoming
             # call's row is made by its first ring, hang-up or CDR.
-            if get(message, "Uniqueid") in ("", cid) and caller in self.extensions():
+            if get(message, "Uniqueid")[: actions.CALL_ID_MAX] in ("", cid) and caller in self.extensions():
                 actions.do_register_outbound(SOURCE, cid, extension=caller, called_number=get(message, "Exten"), at=at)
         elif name == "DialBegin":
             if extension := self.ringing_extension(message):
@@ -150,7 +152,7 @@ class Book:
                     SOURCE, cid, extension=extension, at=at, operator=self.extensions().get(extension)
                 )
         elif name == "Hangup":
-            if get(message, "Uniqueid") not in ("", cid):
+            if get(message, "Uniqueid")[: actions.CALL_ID_MAX] not in ("", cid):
                 return  # one leg of a ring group hung up; the call goes on
             cause = get(message, "Cause")
             status = CallStatus.BUSY if cause in BUSY_CAUSES else CallStatus.FAILED if cause in FAILED_CAUSES else None

@@ -106,6 +106,8 @@ def link_ticket(request, pk: int):
     if ticket_pk is None:
         raise Http404
     ticket = get_ticket(request.user, ticket_pk)
+    if call.subscribers.exists() and not call.subscribers.filter(pk=ticket.subscriber_id).exists():
+        raise Http404  # a request of someone the call is not of (a forged form): as if it did not exist
     actions.do_link_call_ticket(call, ticket, acting_user=request.user)
     messages.success(request, _("The call is linked to request %(number)s.") % {"number": ticket.number})
     return redirect("subscribers:card", ticket.subscriber_id)
@@ -116,11 +118,16 @@ class PeriodForm(forms.Form):
     end = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
 
+# A period is clamped to these years: the day after 9999-12-31 does not exist (a 500), and no call is older.
+EARLIEST = dt.date(2000, 1, 1)
+LATEST = dt.date(2999, 12, 31)
+
+
 def _period(form: PeriodForm) -> tuple[dt.date, dt.date]:
     today = clock.today()
     data = form.cleaned_data if form.is_valid() else {}
-    start = data.get("start") or today.replace(day=1)
-    end = data.get("end") or today
+    start = min(max(data.get("start") or today.replace(day=1), EARLIEST), LATEST)
+    end = min(max(data.get("end") or today, EARLIEST), LATEST)
     return (start, end) if start <= end else (end, start)
 
 

@@ -1,0 +1,122 @@
+"""Attack review of telephony's writes and pages: absurd periods, long ids and peers from the wire, a call linked to
+an unrelated subscriber's request, bad webhook bodies. Each test failed on the code under review."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from django.test import Client
+
+from abonent.helpdesk.actions import do_open_ticket
+from abonent.helpdesk.validation import TicketData
+from abonent.integrations.telephony import actions
+from abonent.integrations.telephony.asterisk import Book, Pops
+from abonent.integrations.telephony.models import Call, CallStatus, ScreenPop
+from abonent.integrations.telephony.webhook import sign
+from abonent.staff.permissions import Role
+
+SECRET = "hook-secret-0123456789"
+
+
+def client_of(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query", ["?start=2026-12-01&end=9999-12-31", "?start=0001-01-01&end=2026-12-01", "?start=9999-12-31"]
+)
+def test_kpis_of_an_absurd_period_are_not_a_500(admin, query):
+    response = client_of(admin).get("/staff/telephony/kpis/" + query)
+    assert response.status_code in (200, 400)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_ring_at_a_long_peer_name_does_not_drop_the_batchs_other_pops(operator, give_extension, make_subscriber):
+    # A DialBegin to a trunk whose name is longer than any extension (21+ characters) in the same batch as a ring at
+    # an operator's desk: PostgreSQL refused the whole batch's INSERT, so the operator's pop was lost.
+    give_extension(operator, "101")
+    make_subscriber(phone="+79161234567")
+    base = {"Event": "DialBegin", "CallerIDNum": "+79161234567", "Exten": "74950000000"}
+    batch = [
+        {**base, "Linkedid": "1765101600.1", "DestChannel": "PJSIP/sipnet-outbound-trunk-provider-0000002a"},
+        {**base, "Linkedid": "1765101600.2", "DestChannel": "PJSIP/101-0000000b"},
+    ]
+    Pops().run_batch(batch)
+    assert [p.payload["pbx_call_id"] for p in ScreenPop.objects.filter(extension="101")] == ["1765101600.2"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_linkedid_over_100_characters_is_one_call_through_all_its_events(make_subscriber):
+    # Asterisk's unique ids may be 150 characters (Originate ChannelId): the first event made a row with the id cut
+    # to 100, every later one looked for the whole id, collided with the cut one and was dropped.
+    make_subscriber(phone="+79161234567")
+    cid = "originate-" + "x" * 120
+    book = Book()
+    book.run_batch(
+        [
+            {"Event": "DialBegin", "Linkedid": cid, "CallerIDNum": "+79161234567", "DestChannel": "PJSIP/101-0001"},
+            {"Event": "DialEnd", "Linkedid": cid, "DialStatus": "ANSWER", "DestChannel": "PJSIP/101-0001"},
+            {"Event": "Hangup", "Linkedid": cid, "Uniqueid": cid, "Cause": "16"},
+            {"Event": "Cdr", "UniqueID": cid, "Disposition": "ANSWERED", "BillableSeconds": "42"},
+        ]
+    )
+    call = Call.objects.get()
+    assert (call.status, call.duration_seconds, call.ended_at is not None) == (CallStatus.ANSWERED, 42, True)
+
+
+@pytest.mark.django_db
+def test_a_call_is_not_linked_to_a_request_of_a_subscriber_it_is_not_of(make_staff, branch, make_subscriber, admin):
+    caller = make_subscriber(phone="+79160000011")
+    stranger = make_subscriber(last_name="Петров", phone="+79160000012")
+    ticket = do_open_ticket(
+        stranger, TicketData(category="billing", subject="Счёт", text="Вопрос"), source="console", acting_user=admin
+    )
+    call = actions.do_register_ring("ami", "L1", extension="101", caller_number="+79160000011")
+    assert list(call.subscribers.all()) == [caller]
+
+    response = client_of(make_staff(Role.OPERATOR, branches=[branch])).post(
+        f"/staff/telephony/calls/{call.pk}/ticket/", {"ticket": ticket.pk}
+    )
+
+    assert response.status_code == 404
+    assert Call.objects.get().ticket_id is None
+
+
+def _signed_post(raw: bytes, stamp: str):
+    return Client().post(
+        "/hooks/telephony/",
+        raw,
+        content_type="application/json",
+        HTTP_X_ABONENT_TIMESTAMP=stamp,
+        HTTP_X_ABONENT_SIGNATURE=sign(SECRET, stamp, raw),
+    )
+
+
+@pytest.mark.django_db
+def test_webhook_deeply_nested_json_is_a_400_not_a_500(settings):
+    settings.ABONENT_TELEPHONY_WEBHOOK_SECRET = SECRET
+    response = _signed_post(b"[" * 10_000 + b"]" * 10_000, str(int(time.time())))
+    assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_webhook_huge_timestamp_is_a_403_not_a_500(settings):
+    settings.ABONENT_TELEPHONY_WEBHOOK_SECRET = SECRET
+    raw = json.dumps({"provider": "mango", "call_id": "c", "event": "recording"}).encode()
+    response = _signed_post(raw, "1" + "0" * 400)
+    assert response.status_code == 403 and response.json()["code"] == "stale_timestamp"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("at", ["2026-13-45T10:00:00+03:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_webhook_impossible_or_absurd_time_names_the_field(settings, at):
+    settings.ABONENT_TELEPHONY_WEBHOOK_SECRET = SECRET
+    raw = json.dumps({"provider": "mango", "call_id": "c", "event": "recording", "at": at}).encode()
+    response = _signed_post(raw, str(int(time.time())))
+    assert (response.status_code, response.json().get("field")) == (400, "at")
+    assert not Call.objects.exists()
