@@ -46,16 +46,47 @@ def _open_stream(user, language: str):
         connections.close_all()
 
 
+def _still_entitled(session_key: str | None, user_id: int, extension: str, language: str):
+    """The stream's viewer afresh (their branches and permissions of now) while the session still signs in its
+    user, active, with ``call.view`` and the same extension; else None. A stream lives for hours: without this a
+    signed-out, deactivated or moved operator's open tab kept receiving the pops (subscribers' names and balances)
+    of the extension."""
+    from importlib import import_module
+
+    from django.contrib import auth
+
+    class Probe:  # what auth.get_user reads of a request
+        pass
+
+    try:
+        if not session_key:
+            return None
+        probe = Probe()
+        probe.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+        user = auth.get_user(probe)  # AnonymousUser: session gone or expired, user inactive, password changed
+        if (
+            getattr(user, "pk", None) != user_id
+            or not has_perm(user, Perm.CALL_VIEW)
+            or selectors.extension_of(user) != extension
+        ):
+            return None
+        return pops.Viewer.of(user, language)
+    finally:
+        connections.close_all()  # this executor thread's connection goes back at once (see _open_stream)
+
+
 @login_required
 async def pop_events(request):
     """``text/event-stream`` of the pops of the signed-in operator's extension: ``event: pop`` with the pop as JSON
     (pops.for_viewer), a comment every ``HEARTBEAT_SECONDS`` so proxies keep the connection. No extension (or no
     ``call.view``): 204, which tells EventSource not to reconnect."""
     user = await request.auser()
-    extension, viewer = await sync_to_async(_open_stream)(user, get_language())
+    extension, _viewer = await sync_to_async(_open_stream)(user, get_language())
     if not extension:
         return HttpResponse(status=204)
     queue = await hub().subscribe(extension)
+    session_key, language = request.session.session_key, get_language()
+    entitled = sync_to_async(_still_entitled, thread_sensitive=False)
 
     async def stream():
         try:
@@ -64,9 +95,14 @@ async def pop_events(request):
                 try:
                     payload = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
                 except TimeoutError:
+                    if await entitled(session_key, user.pk, extension, language) is None:
+                        return  # the browser reconnects, is refused (login, 204) and stops
                     yield ": ping\n\n"
                     continue
-                shown = pops.for_viewer(payload, viewer)
+                current = await entitled(session_key, user.pk, extension, language)
+                if current is None:
+                    return
+                shown = pops.for_viewer(payload, current)  # today's branches and permissions
                 yield f"event: pop\ndata: {json.dumps(shown, ensure_ascii=False, separators=(',', ':'))}\n\n"
         finally:
             hub().unsubscribe(extension, queue)
