@@ -209,7 +209,12 @@ class Book:
             logger.error("telephony: %d event(s) dropped, the database stayed unavailable", len(batch))
         if time.monotonic() - self.pruned > PRUNE_EVERY:
             self.pruned = time.monotonic()
-            pops.prune_pops()
+            try:
+                pops.prune_pops()
+            except (OperationalError, InterfaceError) as exc:
+                # The database away at this moment: prune next time. Raised, it ended the lane (the calls' child).
+                logger.warning("telephony: pops not pruned (%s)", exc)
+                connection.close()
 
     def handle_one(self, message: dict) -> None:
         try:
