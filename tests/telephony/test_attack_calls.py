@@ -120,3 +120,57 @@ def test_webhook_impossible_or_absurd_time_names_the_field(settings, at):
     response = _signed_post(raw, str(int(time.time())))
     assert (response.status_code, response.json().get("field")) == (400, "at")
     assert not Call.objects.exists()
+
+
+@pytest.mark.django_db
+def test_webhook_body_over_djangos_upload_limit_is_a_413_like_any_too_large_body(settings):
+    settings.ABONENT_TELEPHONY_WEBHOOK_SECRET = SECRET
+    raw = b'{"x": "' + b"a" * (3 * 1024 * 1024) + b'"}'
+    response = _signed_post(raw, str(int(time.time())))
+    assert response.status_code == 413
+
+
+@pytest.mark.django_db
+def test_webhook_cannot_write_into_the_asterisk_calls(settings):
+    # provider "ami" is the AMI listener's source: a cloud adapter posting it changed Asterisk's calls (their
+    # recordings, statuses).
+    settings.ABONENT_TELEPHONY_WEBHOOK_SECRET = SECRET
+    call = actions.do_register_ring("ami", "1765101600.5", extension="101", caller_number="+79161234567")
+    raw = json.dumps(
+        {"provider": "ami", "call_id": "1765101600.5", "event": "recording", "recording_file": "other.wav"}
+    ).encode()
+    response = _signed_post(raw, str(int(time.time())))
+    assert (response.status_code, response.json().get("field")) == (400, "provider")
+    call.refresh_from_db()
+    assert call.recording_file == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_absurd_billable_seconds_does_not_drop_the_cdrs_status_and_recording(recordings):
+    (recordings / "r.wav").write_bytes(b"RIFF")
+    Book().run_batch(
+        [
+            {"Event": "DialBegin", "Linkedid": "c9", "CallerIDNum": "+79161234567", "DestChannel": "PJSIP/101-1"},
+            {
+                "Event": "Cdr",
+                "UniqueID": "c9",
+                "Disposition": "ANSWERED",
+                "BillableSeconds": "99999999999999",
+                "Recordingfile": "r.wav",
+            },
+        ]
+    )
+    call = Call.objects.get()
+    assert (call.status, call.recording_file) == (CallStatus.ANSWERED, "r.wav")
+
+
+@pytest.mark.django_db
+def test_a_caller_id_of_markup_is_text_in_the_pages(admin, make_subscriber, branch):
+    # Defence that holds: CALLERIDNUM/NAME come from whoever calls.
+    subscriber = make_subscriber(phone="+79161234567")
+    call = actions.do_register_ring("ami", "x1", extension="<b>1</b>", caller_number='"><script>alert(1)</script>')
+    call.subscribers.add(subscriber)
+    client = client_of(admin)
+    for url in ("/staff/telephony/extensions/", f"/staff/subscribers/{subscriber.pk}/"):
+        page = client.get(url).content.decode()
+        assert "<script>alert(1)" not in page and "<b>1</b>" not in page

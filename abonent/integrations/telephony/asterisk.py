@@ -51,6 +51,7 @@ DISPOSITIONS = {
 RECORDING_KEYS = ("Recordingfile", "RecordingFile", "recordingfile", "UserField")
 RECORDING_VARS = ("MIXMONITOR_FILENAME", "RECORDINGFILE", "CALLFILENAME")
 PRUNE_EVERY = 60.0
+MAX_SECONDS = 86400 * 7  # a talk time past a week is garbage (the webhook's bound too)
 RETRIES = 10
 EXTENSIONS_EVERY = 30.0
 
@@ -168,6 +169,8 @@ class Book:
             billable = int(get(message, "BillableSeconds") or "x")
         except ValueError:
             billable = None
+        if billable is not None and not 0 <= billable < MAX_SECONDS:
+            billable = None  # absurd: past the column's range PostgreSQL refused the whole CDR (status, recording)
         actions.do_register_cdr(
             SOURCE,
             cid,

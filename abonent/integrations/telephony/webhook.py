@@ -31,6 +31,7 @@ from .models import CallStatus, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
+RESERVED_SOURCE = "ami"  # asterisk.SOURCE
 TOLERANCE = 300  # seconds, either way
 MAX_BODY = 16 * 1024
 EVENTS = ("ringing", "answered", "ended", "recording")
@@ -82,6 +83,9 @@ def parse_event(data) -> dict:
     for name, value in (("provider", provider), ("call_id", call_id)):
         if not set(value) <= _ID_CHARS:
             raise BadField(name)
+    if provider.lower() == RESERVED_SOURCE:
+        # The AMI listener's calls: a cloud adapter must not change Asterisk's rows (their recordings, statuses).
+        raise BadField("provider", "reserved")
     at_text = _text(data, "at", limit=40)
     try:
         at = parse_datetime(at_text) if at_text else None
