@@ -174,3 +174,28 @@ def test_a_caller_id_of_markup_is_text_in_the_pages(admin, make_subscriber, bran
     for url in ("/staff/telephony/extensions/", f"/staff/subscribers/{subscriber.pk}/"):
         page = client.get(url).content.decode()
         assert "<script>alert(1)" not in page and "<b>1</b>" not in page
+
+
+@pytest.mark.django_db
+def test_staff_who_may_not_see_calls_cannot_link_one(make_staff, branch, make_subscriber, admin):
+    # An engineer handles requests (ticket.manage) but has no call.view: they could still change calls' links.
+    subscriber = make_subscriber(phone="+79160000021")
+    ticket = do_open_ticket(
+        subscriber, TicketData(category="billing", subject="Счёт", text="Вопрос"), source="console", acting_user=admin
+    )
+    call = actions.do_register_ring("ami", "E1", extension="101", caller_number="+79160000021")
+    response = client_of(make_staff(Role.ENGINEER, branches=[branch])).post(
+        f"/staff/telephony/calls/{call.pk}/ticket/", {"ticket": ticket.pk}
+    )
+    assert response.status_code == 403
+    assert Call.objects.get().ticket_id is None
+
+
+@pytest.mark.django_db
+def test_a_branch_limited_administrator_sees_no_other_branchs_callers(make_staff, make_subscriber, other_branch):
+    make_subscriber(phone="+79160000031")  # of `branch`
+    actions.do_register_ring("ami", "B1", extension="101", caller_number="+79160000031")
+    actions.do_register_ring("ami", "B2", extension="101", caller_number="+79160000099")  # nobody's number
+    limited = make_staff(Role.ADMIN, branches=[other_branch])
+    page = client_of(limited).get("/staff/telephony/extensions/").content.decode()
+    assert "79160000031" not in page and "79160000099" not in page

@@ -259,6 +259,7 @@ def do_link_call_ticket(call: Call, ticket, *, acting_user) -> Call:
     """Link ``call`` to the request it was about (the KPIs' calls per ticket). The ticket's subscriber must be
     in the user's branches."""
     check_perm(acting_user, Perm.TICKET_MANAGE)
+    check_perm(acting_user, Perm.CALL_VIEW)  # an engineer handles requests but may not see (or change) calls
     call = Call.objects.select_for_update().get(pk=call.pk)
     check_branch(acting_user, ticket.subscriber.branch_id)
     if call.subscribers.exists() and not call.subscribers.filter(pk=ticket.subscriber_id).exists():

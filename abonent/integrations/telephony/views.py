@@ -132,6 +132,7 @@ def recording(request, pk: int):
 
 
 @require_POST
+@require_perm(Perm.CALL_VIEW)
 @require_perm(Perm.TICKET_MANAGE)
 def link_ticket(request, pk: int):
     """Link a call to the request it was about (the card's Calls panel). Another branch's call or request: 404."""
@@ -197,5 +198,5 @@ def extensions(request):
             messages.success(request, _("The extension is saved."))
             return redirect("telephony:extensions")
     rows = Extension.objects.select_related("user").order_by("number")
-    calls = selectors.recent_calls(limit=50)
+    calls = selectors.recent_calls(request.user, limit=50)
     return render(request, "telephony/extensions.html", {"form": form, "rows": rows, "calls": calls})
