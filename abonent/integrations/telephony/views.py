@@ -128,7 +128,61 @@ def recording(request, pk: int):
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if not content_type.startswith("audio/"):
         content_type = "application/octet-stream"
-    return FileResponse(path.open("rb"), content_type=content_type, filename=path.name)
+    size = path.stat().st_size
+    wanted = _byte_range(request.headers.get("Range", ""), size)
+    if wanted is False:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    handle = path.open("rb")
+    if wanted is None:
+        response = FileResponse(handle, content_type=content_type, filename=path.name)
+    else:
+        # The player seeks with Range (a long call): send only the part asked for.
+        first, last = wanted
+        handle.seek(first)
+        response = StreamingHttpResponse(_read_part(handle, last - first + 1), status=206, content_type=content_type)
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response["Content-Length"] = str(last - first + 1)
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _byte_range(header: str, size: int):
+    """``Range: bytes=a-b`` / ``a-`` / ``-n`` as ``(first, last)``; None: no range or one we do not read (several,
+    garbage: the whole file, RFC 9110 14.2); False: a range past the end (416)."""
+    unit, _eq, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    start, dash, end = spec.strip().partition("-")
+    if not dash or not (start.isdigit() or end.isdigit()) or (start and not start.isdigit()):
+        return None
+    if end and not end.isdigit():
+        return None
+    if not start:  # the last n bytes
+        n = int(end)
+        if n == 0 or size == 0:
+            return False
+        return max(0, size - n), size - 1
+    first = int(start)
+    if end and int(end) < first:
+        return None  # not a range at all: ignored
+    last = min(int(end), size - 1) if end else size - 1
+    if first >= size:
+        return False
+    return first, last
+
+
+def _read_part(handle, length: int, chunk: int = 64 * 1024):
+    try:
+        while length > 0:
+            data = handle.read(min(chunk, length))
+            if not data:
+                return
+            length -= len(data)
+            yield data
+    finally:
+        handle.close()
 
 
 @require_POST
