@@ -226,3 +226,22 @@ def test_a_recording_answers_range_requests_so_the_player_can_seek(recorded, adm
     assert client.get(url, HTTP_RANGE="bytes=50-60").status_code == 416
     odd = client.get(url, HTTP_RANGE="bytes=zz")  # unreadable: the whole file, as RFC 9110 says
     assert (odd.status_code, b"".join(odd.streaming_content)) == (200, b"RIFF0123456789")
+
+
+@pytest.mark.django_db
+def test_a_shared_phones_call_shows_another_branchs_request_on_no_card(
+    make_staff, make_subscriber, admin, other_branch
+):
+    # One phone, two subscribers of two branches: the call is on both cards. Linked to the first one's request, the
+    # second card (seen by the other branch's staff) showed that request's number and link.
+    first = make_subscriber(phone="+79160000041")
+    second = make_subscriber(last_name="Сидоров", phone="+79160000041", branch_obj=other_branch)
+    ticket = do_open_ticket(
+        first, TicketData(category="billing", subject="Счёт", text="Вопрос"), source="console", acting_user=admin
+    )
+    call = actions.do_register_ring("ami", "S1", extension="101", caller_number="+79160000041")
+    actions.do_link_call_ticket(call, ticket, acting_user=admin)
+    page = client_of(make_staff(Role.OPERATOR, branches=[other_branch])).get(f"/staff/subscribers/{second.pk}/")
+    html = page.content.decode()
+    assert f'data-call="{call.pk}"' in html
+    assert f"/staff/helpdesk/{ticket.pk}" not in html and f"/tickets/{ticket.pk}/" not in html
