@@ -61,3 +61,24 @@ def test_a_stream_follows_the_operators_branches_of_now(
 
         second = stream.next(timeout=3)
         assert second is not None and "Иванов" not in second[2] and "another branch" in second[2]
+
+
+def test_one_extension_cannot_open_streams_without_bound(make_staff, give_extension, cookies_of, monkeypatch):
+    # Every stream holds a socket, a queue and (since streams re-check their session) a query per heartbeat: one
+    # session opening thousands of them used to be served every one.
+    import httpx
+
+    from abonent.integrations.telephony import hub as hub_module
+
+    monkeypatch.setattr(hub_module, "MAX_STREAMS", 2)
+    alice = make_staff(Role.OPERATOR, username="alice")
+    give_extension(alice, "101")
+    cookies = cookies_of(alice)
+    with (
+        running_web() as base,
+        SseReader(f"{base}/staff/telephony/events/", cookies) as one,
+        SseReader(f"{base}/staff/telephony/events/", cookies) as two,
+    ):
+        assert (one.status, two.status) == (200, 200)
+        third = httpx.get(f"{base}/staff/telephony/events/", cookies=cookies, timeout=5)
+        assert third.status_code == 429

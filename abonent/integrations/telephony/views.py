@@ -85,6 +85,8 @@ async def pop_events(request):
     if not extension:
         return HttpResponse(status=204)
     queue = await hub().subscribe(extension)
+    if queue is None:
+        return HttpResponse(status=429)  # EventSource does not retry a non-200: the tab shows no pops
     session_key, language = request.session.session_key, get_language()
     entitled = sync_to_async(_still_entitled, thread_sensitive=False)
 
