@@ -245,3 +245,26 @@ def test_a_shared_phones_call_shows_another_branchs_request_on_no_card(
     html = page.content.decode()
     assert f'data-call="{call.pk}"' in html
     assert f"/staff/helpdesk/{ticket.pk}" not in html and f"/tickets/{ticket.pk}/" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_first_heard_at_its_hangup_gets_its_caller_from_the_cdr(make_subscriber):
+    # `abonent telephony` restarted mid-call: the first event it hears is the Hangup (no number), then the CDR with
+    # the caller's number. The row was made without the number and kept so: no subscriber, not on any card.
+    subscriber = make_subscriber(phone="+79161234567")
+    Book().run_batch(
+        [
+            {"Event": "Hangup", "Linkedid": "h1", "Uniqueid": "h1", "Cause": "16"},
+            {
+                "Event": "Cdr",
+                "UniqueID": "h1",
+                "Source": "89161234567",
+                "Destination": "74950000000",
+                "Disposition": "ANSWERED",
+                "BillableSeconds": "30",
+            },
+        ]
+    )
+    call = Call.objects.get()
+    assert (call.caller_number, call.caller_e164, call.called_number) == ("89161234567", "+79161234567", "74950000000")
+    assert list(call.subscribers.all()) == [subscriber]

@@ -47,6 +47,8 @@ def ensure_call(
     pbx_call_id = pbx_call_id[:CALL_ID_MAX]
     found = Call.objects.filter(source=source, pbx_call_id=pbx_call_id).first()
     if found is not None:
+        if caller_number and not found.caller_number:
+            _fill_numbers(found, caller_number, called_number)
         return found, False
     moment = at or clock.now()
     e164 = selectors.normalize_number(caller_number) if direction == CallDirection.INBOUND else ""
@@ -70,6 +72,23 @@ def ensure_call(
             [through(call_id=call.pk, subscriber_id=s.pk) for s in selectors.match_subscribers(e164)]
         )
     return call, True
+
+
+def _fill_numbers(call: Call, caller_number: str, called_number: str) -> None:
+    """A row made by an event without numbers (a Hangup heard first, after ``abonent telephony`` restarted
+    mid-call) takes them from a later one (the CDR), with the caller's subscribers: else the call was on no card."""
+    e164 = selectors.normalize_number(caller_number) if call.direction == CallDirection.INBOUND else ""
+    fields = {"caller_number": caller_number[:40], "caller_e164": e164}
+    if called_number and not call.called_number:
+        fields["called_number"] = called_number[:40]
+    if Call.objects.filter(pk=call.pk, caller_number="").update(**fields) and e164:
+        through = Call.subscribers.through
+        through.objects.bulk_create(
+            [through(call_id=call.pk, subscriber_id=s.pk) for s in selectors.match_subscribers(e164)],
+            ignore_conflicts=True,
+        )
+    for name, value in fields.items():
+        setattr(call, name, value)
 
 
 @transaction.atomic
