@@ -88,7 +88,9 @@ async def pop_events(request):
     if queue is None:
         return HttpResponse(status=429)  # EventSource does not retry a non-200: the tab shows no pops
     session_key, language = request.session.session_key, get_language()
-    entitled = sync_to_async(_still_entitled, thread_sensitive=False)
+    # The request's own thread, as _open_stream: the connection it takes goes back to the pool at the end of each
+    # check (connections.close_all), so a stream holds none between pops.
+    entitled = sync_to_async(_still_entitled)
 
     async def stream():
         try:
