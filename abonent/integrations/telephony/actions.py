@@ -26,6 +26,7 @@ from .models import FINAL_STATUSES, Call, CallDirection, CallStatus, Extension
 logger = logging.getLogger(__name__)
 
 _UNKNOWN = object()
+CALL_ID_MAX = 100  # Call.pbx_call_id's max_length
 
 # 2-20 digits, optionally with a leading "*" or "#": what PBXs use as extensions.
 _EXTENSION_CHARS = set("0123456789*#")
@@ -41,9 +42,13 @@ def ensure_call(
     direction: str = CallDirection.INBOUND,
 ) -> tuple[Call, bool]:
     """The call ``(source, pbx_call_id)``, created with the caller matched to subscribers when it is new. Two
-    processes may create it at once: the unique constraint lets one win, the other reads the winner's row."""
+    processes may create it at once: the unique constraint lets one win, the other reads the winner's row. An id
+    longer than the column (Asterisk's may be 150 characters) is cut the same way for every event of the call."""
+    pbx_call_id = pbx_call_id[:CALL_ID_MAX]
     found = Call.objects.filter(source=source, pbx_call_id=pbx_call_id).first()
     if found is not None:
+        if caller_number and not found.caller_number:
+            _fill_numbers(found, caller_number, called_number)
         return found, False
     moment = at or clock.now()
     e164 = selectors.normalize_number(caller_number) if direction == CallDirection.INBOUND else ""
@@ -51,7 +56,7 @@ def ensure_call(
         with transaction.atomic():
             call = Call.objects.create(
                 source=source,
-                pbx_call_id=pbx_call_id[:100],
+                pbx_call_id=pbx_call_id,
                 direction=direction,
                 caller_number=caller_number[:40],
                 caller_e164=e164,
@@ -67,6 +72,23 @@ def ensure_call(
             [through(call_id=call.pk, subscriber_id=s.pk) for s in selectors.match_subscribers(e164)]
         )
     return call, True
+
+
+def _fill_numbers(call: Call, caller_number: str, called_number: str) -> None:
+    """A row made by an event without numbers (a Hangup heard first, after ``abonent telephony`` restarted
+    mid-call) takes them from a later one (the CDR), with the caller's subscribers: else the call was on no card."""
+    e164 = selectors.normalize_number(caller_number) if call.direction == CallDirection.INBOUND else ""
+    fields = {"caller_number": caller_number[:40], "caller_e164": e164}
+    if called_number and not call.called_number:
+        fields["called_number"] = called_number[:40]
+    if Call.objects.filter(pk=call.pk, caller_number="").update(**fields) and e164:
+        through = Call.subscribers.through
+        through.objects.bulk_create(
+            [through(call_id=call.pk, subscriber_id=s.pk) for s in selectors.match_subscribers(e164)],
+            ignore_conflicts=True,
+        )
+    for name, value in fields.items():
+        setattr(call, name, value)
 
 
 @transaction.atomic
@@ -256,8 +278,15 @@ def do_link_call_ticket(call: Call, ticket, *, acting_user) -> Call:
     """Link ``call`` to the request it was about (the KPIs' calls per ticket). The ticket's subscriber must be
     in the user's branches."""
     check_perm(acting_user, Perm.TICKET_MANAGE)
+    check_perm(acting_user, Perm.CALL_VIEW)  # an engineer handles requests but may not see (or change) calls
     call = Call.objects.select_for_update().get(pk=call.pk)
     check_branch(acting_user, ticket.subscriber.branch_id)
+    if call.subscribers.exists() and not call.subscribers.filter(pk=ticket.subscriber_id).exists():
+        # The KPIs count calls per request: a call of one subscriber about another's request is a mistake (or a
+        # forged form), and the other card would show this call's link.
+        raise ValidationError(
+            {"ticket": ValidationError(_("The request is not of a subscriber of this call."), code="foreign_ticket")}
+        )
     before = {"ticket": call.ticket_id}
     call.ticket = ticket
     call.save(update_fields=["ticket"])

@@ -68,13 +68,15 @@ class Parser:
                 self.garbage += 1
                 continue
             value = value.strip()
-            if key in ("ChanVariable", "Variable") and "=" in value:
+            if (key in ("ChanVariable", "Variable") and "=" in value) or key.startswith(("ChanVariable(", "Variable(")):
+                # ``ChanVariable: NAME=value``; older Asterisk: ``ChanVariable(SIP/101-0001): NAME=value``. Bounded
+                # like the keys: a message of endless distinct variables must not grow without limit.
                 name, _eq, var = value.partition("=")
-                self.current.setdefault("_vars", {})[name.strip()] = var
-            elif key.startswith("ChanVariable(") or key.startswith("Variable("):
-                # Older Asterisk: ``ChanVariable(SIP/101-0001): NAME=value``.
-                name, _eq, var = value.partition("=")
-                self.current.setdefault("_vars", {})[name.strip()] = var
+                variables = self.current.setdefault("_vars", {})
+                if len(variables) >= MAX_KEYS and name.strip() not in variables:
+                    self.garbage += 1
+                    continue
+                variables[name.strip()] = var
             else:
                 self.current.setdefault(key, value)
 
@@ -125,10 +127,10 @@ class AmiClient:
         stop = stop or asyncio.Event()
         backoff = self.backoff_initial
         while not stop.is_set():
+            logins = self.stats.logins
             try:
                 if await self._until_stopped(self._session(stop), stop):
                     break
-                backoff = self.backoff_initial  # a session that logged in and ended: start the backoff afresh
             except asyncio.CancelledError:
                 raise
             except LoginRefused as exc:
@@ -138,6 +140,10 @@ class AmiClient:
             self.connected.clear()
             if stop.is_set():
                 break
+            if self.stats.logins > logins:
+                # A session that logged in and then ended (Asterisk restarted after a day): start the backoff
+                # afresh. Every session ends in an exception, so this is where it is known.
+                backoff = self.backoff_initial
             delay = backoff * (0.8 + 0.4 * random.random())
             logger.info("AMI: reconnecting in %.1f s", delay)
             with contextlib.suppress(TimeoutError):
@@ -172,9 +178,17 @@ class AmiClient:
             await asyncio.wait_for(writer.drain(), self.connect_timeout)
             logged_in = False
             pinged = False
+            # The login as a whole has a deadline, not each read: a peer that trickles a byte at a time (or events,
+            # or garbage) without answering Login would otherwise hold us for ever.
+            login_by = asyncio.get_running_loop().time() + self.connect_timeout
             while not stop.is_set():
+                wait = self.idle_seconds
+                if not logged_in:
+                    wait = min(wait, login_by - asyncio.get_running_loop().time())
+                    if wait <= 0:
+                        raise TimeoutError("no answer to Login from the AMI server")
                 try:
-                    data = await asyncio.wait_for(reader.read(65536), self.idle_seconds)
+                    data = await asyncio.wait_for(reader.read(65536), wait)
                 except TimeoutError:
                     if not logged_in or pinged:
                         raise TimeoutError("no answer from the AMI server") from None

@@ -51,6 +51,7 @@ DISPOSITIONS = {
 RECORDING_KEYS = ("Recordingfile", "RecordingFile", "recordingfile", "UserField")
 RECORDING_VARS = ("MIXMONITOR_FILENAME", "RECORDINGFILE", "CALLFILENAME")
 PRUNE_EVERY = 60.0
+MAX_SECONDS = 86400 * 7  # a talk time past a week is garbage (the webhook's bound too)
 RETRIES = 10
 EXTENSIONS_EVERY = 30.0
 
@@ -64,7 +65,9 @@ def get(message: dict, *keys: str) -> str:
 
 
 def call_id(message: dict) -> str:
-    return get(message, "Linkedid", "LinkedID", "Uniqueid", "UniqueID")
+    # Cut to the column's length here, once: every event of a long id (Originate's ChannelId, up to 150) then finds
+    # the same row, and the pops' "already finished" check compares like with like.
+    return get(message, "Linkedid", "LinkedID", "Uniqueid", "UniqueID")[: actions.CALL_ID_MAX]
 
 
 def channel_peer(channel: str) -> str:
@@ -130,7 +133,7 @@ class Book:
         if name == "Newchannel":
             # Only an operator's own channel tells us something the ring does not: the call is outgoing. An incoming
             # call's row is made by its first ring, hang-up or CDR.
-            if get(message, "Uniqueid") in ("", cid) and caller in self.extensions():
+            if get(message, "Uniqueid")[: actions.CALL_ID_MAX] in ("", cid) and caller in self.extensions():
                 actions.do_register_outbound(SOURCE, cid, extension=caller, called_number=get(message, "Exten"), at=at)
         elif name == "DialBegin":
             if extension := self.ringing_extension(message):
@@ -150,7 +153,7 @@ class Book:
                     SOURCE, cid, extension=extension, at=at, operator=self.extensions().get(extension)
                 )
         elif name == "Hangup":
-            if get(message, "Uniqueid") not in ("", cid):
+            if get(message, "Uniqueid")[: actions.CALL_ID_MAX] not in ("", cid):
                 return  # one leg of a ring group hung up; the call goes on
             cause = get(message, "Cause")
             status = CallStatus.BUSY if cause in BUSY_CAUSES else CallStatus.FAILED if cause in FAILED_CAUSES else None
@@ -166,6 +169,8 @@ class Book:
             billable = int(get(message, "BillableSeconds") or "x")
         except ValueError:
             billable = None
+        if billable is not None and not 0 <= billable < MAX_SECONDS:
+            billable = None  # absurd: past the column's range PostgreSQL refused the whole CDR (status, recording)
         actions.do_register_cdr(
             SOURCE,
             cid,
@@ -207,7 +212,12 @@ class Book:
             logger.error("telephony: %d event(s) dropped, the database stayed unavailable", len(batch))
         if time.monotonic() - self.pruned > PRUNE_EVERY:
             self.pruned = time.monotonic()
-            pops.prune_pops()
+            try:
+                pops.prune_pops()
+            except (OperationalError, InterfaceError) as exc:
+                # The database away at this moment: prune next time. Raised, it ended the lane (the calls' child).
+                logger.warning("telephony: pops not pruned (%s)", exc)
+                connection.close()
 
     def handle_one(self, message: dict) -> None:
         try:

@@ -10,14 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
+import os
 import queue as queue_module
+import threading
+
+logger = logging.getLogger("abonent.integrations.telephony.calls_process")
 
 FLUSH_SECONDS = 0.05
 BATCH = 500
 
 
-def _child(events) -> None:
+def _child(events, parent: int) -> None:
+    import os
+    import signal
+
+    # systemd (and a terminal's Ctrl-C) signal the whole group: the child must not die with the batches still in the
+    # pipe. It ends on the parent's sentinel (ProcessLane.close), or when the parent is gone without one.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import django
 
     django.setup()
@@ -25,7 +37,12 @@ def _child(events) -> None:
 
     book = Book()
     while True:
-        batch = events.get()
+        try:
+            batch = events.get(timeout=1.0)
+        except queue_module.Empty:
+            if os.getppid() != parent:
+                return
+            continue
         if batch is None:
             return
         book.run_batch(batch)
@@ -33,12 +50,42 @@ def _child(events) -> None:
 
 class ProcessLane:
     def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.events = context.Queue(maxsize=1000)  # batches; full: the AMI reader waits
-        self.process = context.Process(target=_child, args=(self.events,), name="telephony-calls", daemon=True)
-        self.process.start()
+        self.context = multiprocessing.get_context("spawn")
+        self.events = self.context.Queue(maxsize=1000)  # batches; full: the AMI reader waits
+        self.lock = threading.Lock()
+        self.restarts = 0
+        self.process = self._start()
         self.pending: list[dict] = []
         self.queue = asyncio.Queue()  # empty always: Dispatcher.drained() looks at it
+
+    def _start(self):
+        process = self.context.Process(
+            target=_child, args=(self.events, os.getpid()), name="telephony-calls", daemon=True
+        )
+        process.start()
+        return process
+
+    def ensure_child(self) -> None:
+        """A dead child (killed, out of memory, an error that escaped) is replaced: it reads on from the same pipe.
+        Without this the pipe filled, the AMI reader waited on it for ever, and pops stopped too, silently."""
+        with self.lock:
+            if self.process.is_alive():
+                return
+            logger.error(
+                "telephony: the calls' process ended (exit code %s); starting another (the batch it was writing "
+                "may be lost; the CDRs of the calls still going complete them)",
+                self.process.exitcode,
+            )
+            self.restarts += 1
+            self.process = self._start()
+
+    def _put(self, batch) -> None:
+        while True:
+            try:
+                self.events.put(batch, timeout=1.0)
+                return
+            except queue_module.Full:
+                self.ensure_child()
 
     async def put(self, message: dict) -> None:
         self.pending.append(message)
@@ -49,17 +96,19 @@ class ProcessLane:
         if self.pending:
             batch, self.pending = self.pending, []
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self.events.put, batch)
+            await loop.run_in_executor(None, self._put, batch)
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
+            self.ensure_child()
             await self.flush()
 
     def close(self, timeout: float = 30.0) -> None:
         """Hand over what is pending and let the child finish writing it."""
+        self.ensure_child()
         if self.pending:
-            self.events.put(self.pending)
+            self._put(self.pending)
             self.pending = []
         with contextlib.suppress(queue_module.Full):
             self.events.put(None, timeout=timeout)

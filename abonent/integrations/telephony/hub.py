@@ -31,6 +31,9 @@ BACKOFF_MAX = 30.0
 # is long over).
 QUEUE_SIZE = 50
 SEEN_KEPT = 10_000
+# Streams of one extension in one web process: an operator's tabs are a handful; a session opening thousands (each a
+# socket, a queue, a query per heartbeat) is refused past this.
+MAX_STREAMS = 20
 
 
 def _read_after(last_id: int, limit: int = 500) -> list[tuple[int, str, dict]]:
@@ -65,7 +68,10 @@ class Hub:
         self.task: asyncio.Task | None = None
         self.ready = asyncio.Event()
 
-    async def subscribe(self, extension: str) -> asyncio.Queue:
+    async def subscribe(self, extension: str) -> asyncio.Queue | None:
+        """A queue of ``extension``'s pops; None when the extension holds ``MAX_STREAMS`` already (the view: 429)."""
+        if len(self.streams.get(extension, ())) >= MAX_STREAMS:
+            return None
         queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
         self.streams.setdefault(extension, set()).add(queue)
         if self.task is None or self.task.done():

@@ -18,6 +18,10 @@ def calls_context(request, subscriber, **_ignored) -> dict:
     from abonent.helpdesk.models import OPEN_STATUSES, Ticket
 
     calls = selectors.calls_of(subscriber, limit=RECENT)
+    for call in calls:
+        # A shared phone's call is on every holder's card; its request is shown only on its own subscriber's card,
+        # which may be of another branch than this one.
+        call.own_ticket = call.ticket if call.ticket and call.ticket.subscriber_id == subscriber.pk else None
     # Asked only when a call has no request yet: a card without calls costs this panel one query.
     can_link = has_perm(request.user, Perm.TICKET_MANAGE) and any(c.ticket_id is None for c in calls)
     return {

@@ -33,6 +33,7 @@ CHANNEL = "abonent_screen_pop"
 NOTIFY_LIMIT = 7000
 # Pops older than this are deleted (prune_pops): a browser that was away does not want yesterday's rings.
 KEEP = dt.timedelta(minutes=10)
+EXTENSION_MAX = 20  # ScreenPop.extension's and Extension.number's max_length
 
 
 @transaction.atomic
@@ -47,6 +48,9 @@ def send_pops(rings: list[tuple[str, str, str, str]]) -> list[ScreenPop]:
     """``send_pop`` for many rings ``(source, pbx_call_id, extension, caller_number)`` at once, in a fixed number of
     queries however many (the ring lane's batch at 200 calls/s): finished calls, the numbers' holders, their
     figures, the pops, the notifications."""
+    # A peer name longer than any extension (a trunk's, 21+ characters) can be no operator's desk, and its row would
+    # make PostgreSQL refuse the whole batch's INSERT: the other rings' pops with it.
+    rings = [r for r in rings if 0 < len(r[2]) <= EXTENSION_MAX]
     if not rings:
         return []
     finished = set(

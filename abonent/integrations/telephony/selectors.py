@@ -174,5 +174,13 @@ def operator_kpis(start: dt.datetime, end: dt.datetime) -> list[OperatorKpi]:
     ]
 
 
-def recent_calls(*, limit: int = 100) -> QuerySet[Call]:
-    return Call.objects.select_related("operator").order_by("-started_at", "-id")[:limit]
+def recent_calls(user, *, limit: int = 100) -> QuerySet[Call]:
+    """The latest calls ``user`` may see (visible_call's rule): a branch-limited administrator is not shown the
+    numbers of other branches' subscribers, nor of unknown callers."""
+    calls = Call.objects.select_related("operator").order_by("-started_at", "-id")
+    ids = allowed_branch_ids(user)
+    if ids is not None:
+        calls = calls.filter(
+            pk__in=Call.subscribers.through.objects.filter(subscriber__branch_id__in=ids).values("call_id")
+        )
+    return calls[:limit]

@@ -10,6 +10,7 @@ gets 200 ``duplicate``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -30,9 +31,13 @@ from .models import CallStatus, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
+RESERVED_SOURCE = "ami"  # asterisk.SOURCE
 TOLERANCE = 300  # seconds, either way
 MAX_BODY = 16 * 1024
 EVENTS = ("ringing", "answered", "ended", "recording")
+# How far an event's ``at`` may be from our clock: a PBX retries a failed post for a day or so, clocks drift.
+AT_PAST = -dt.timedelta(days=30)
+AT_FUTURE = dt.timedelta(days=1)
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@")
 
 
@@ -78,10 +83,19 @@ def parse_event(data) -> dict:
     for name, value in (("provider", provider), ("call_id", call_id)):
         if not set(value) <= _ID_CHARS:
             raise BadField(name)
+    if provider.lower() == RESERVED_SOURCE:
+        # The AMI listener's calls: a cloud adapter must not change Asterisk's rows (their recordings, statuses).
+        raise BadField("provider", "reserved")
     at_text = _text(data, "at", limit=40)
-    at = parse_datetime(at_text) if at_text else None
+    try:
+        at = parse_datetime(at_text) if at_text else None
+    except ValueError:  # well-formed but impossible: month 13
+        raise BadField("at") from None
     if at_text and (at is None or at.tzinfo is None):
         raise BadField("at")
+    if at is not None and not (AT_PAST <= at - clock.now() <= AT_FUTURE):
+        # Year 1 or 9999 is no call's time; it would also overflow when converted to UTC.
+        raise BadField("at", "out_of_range")
     duration = data.get("duration")
     if duration is not None and (
         not isinstance(duration, int) or isinstance(duration, bool) or not 0 <= duration < 86400 * 7
@@ -126,8 +140,9 @@ def telephony_hook(request):
         sent = int(timestamp)
     except ValueError:
         return _refuse(403, "bad_timestamp", "The timestamp is not a number.")
-    if abs(time.time() - sent) > TOLERANCE:
-        logger.warning("telephony webhook: timestamp %s is %d s off; refused", timestamp, int(time.time() - sent))
+    # In integers: a signed absurd timestamp (10^400) does not overflow a float into a 500.
+    if abs(int(time.time()) - sent) > TOLERANCE:
+        logger.warning("telephony webhook: timestamp %.20s is too far off; refused", timestamp)
         return _refuse(403, "stale_timestamp", "The timestamp is too old or in the future.")
     try:
         fields = parse_event(json.loads(body))
