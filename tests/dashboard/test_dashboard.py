@@ -312,4 +312,3 @@ def test_the_tickets_widget_counts_the_sla_and_lists_open_incidents(client_of, w
     assert '?sla=overdue" data-figure="sla-overdue"' in page
     incidents = page.split('id="widget-incidents"')[1].split("</section>")[0]
     assert "Авария &lt;b&gt;на Тверской&lt;/b&gt;" in incidents and "affected: 1" in incidents
-
