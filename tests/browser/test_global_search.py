@@ -93,6 +93,9 @@ def test_on_the_list_one_result_and_enter_opens_it(demo_server, browser):
 def test_on_the_list_the_arrows_go_from_the_box_into_the_results(demo_server, browser):
     page = _signed_in(demo_server, browser)
     page.fill("#id_q", "Иванов")
+    # The list shows every subscriber before the search: wait for the search's own results (htmx pushes its URL
+    # once they are in), not for the links already there, which the swap would replace under the focus.
+    page.wait_for_url(re.compile(r"[?&]q=%D0%98"), timeout=10_000)
     page.locator("#results a.subscriber-link").first.wait_for(timeout=10_000)
     links = page.locator("#results a.subscriber-link")
 

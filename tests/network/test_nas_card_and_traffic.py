@@ -65,6 +65,13 @@ def chart_data(html: str) -> dict:
 
 
 def test_the_card_shows_figures_charts_sessions_and_coa_failures(engineer, customer, make_nas):
+    # Half past an hour: the two recent samples (5 and 10 minutes ago) share the hour of the weekly chart.
+    at = clock.now().replace(minute=30, second=0, microsecond=0)
+    with clock.travel_to(at):
+        _the_card_shows_figures(engineer, customer, make_nas)
+
+
+def _the_card_shows_figures(engineer, customer, make_nas):
     nas = make_nas()
     session = start(nas, customer)
     now = clock.now()

@@ -28,7 +28,8 @@ def test_a_pop_sent_while_the_listener_was_cut_is_delivered_after_it_reconnects(
         # given the listener's connection killed by the server (a restart, a firewall)
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = %s AND datname = current_database()",  # not another worker's
                 ["abonent-screen-pop"],
             )
             assert cursor.fetchone()[0] == 1
