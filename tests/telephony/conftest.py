@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 from django.test import Client
 
@@ -38,3 +41,24 @@ def recordings(settings, tmp_path):
     root.mkdir()
     settings.ABONENT_RECORDINGS_DIR = str(root)
     return root
+
+
+def run_coroutine(coroutine, *, timeout: float = 60.0):
+    """``asyncio.run(coroutine)`` in a thread of its own: on the xdist worker that runs the browser tests,
+    Playwright's sync API keeps an event loop running in the main thread, where ``asyncio.run`` refuses to start."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = asyncio.run(coroutine)
+        except BaseException as exc:  # handed to the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="test-asyncio")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"the coroutine did not finish within {timeout} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]

@@ -8,6 +8,8 @@ import time
 
 from abonent.integrations.telephony.ami import AmiClient, Parser
 
+from .conftest import run_coroutine
+
 
 async def _noop(message: dict) -> None:
     return None
@@ -51,7 +53,7 @@ def test_a_peer_that_trickles_bytes_but_never_answers_login_is_given_up_at_the_l
         server.close()
         return sessions
 
-    sessions = asyncio.run(main())
+    sessions = run_coroutine(main())
     assert len(sessions) >= 2, "the client never gave up a login that was not answered"
 
 
@@ -105,7 +107,7 @@ def test_after_a_session_that_logged_in_the_backoff_starts_again_from_the_initia
         server.close()
         return accepted
 
-    accepted = asyncio.run(main())
+    accepted = run_coroutine(main())
     assert len(accepted) >= 2
     # the session lasted 0.6 s; a reconnect after the initial delay (±20 %) comes well within 0.9 s of its start
     assert accepted[1] - accepted[0] < 0.9

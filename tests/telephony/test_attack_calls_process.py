@@ -14,6 +14,8 @@ from django.db import connection
 from abonent.integrations.telephony.calls_process import ProcessLane
 from abonent.integrations.telephony.models import Call
 
+from .conftest import run_coroutine
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -55,7 +57,7 @@ def test_a_killed_child_is_replaced_and_the_events_after_it_are_written(child_en
             await asyncio.get_running_loop().run_in_executor(None, lane.close)
         return lane
 
-    lane = asyncio.run(main())
+    lane = run_coroutine(main())
     assert _wait_rows(5) == 5
     assert lane.restarts >= 1
 
@@ -73,5 +75,5 @@ def test_sigterm_to_the_group_loses_no_event_handed_to_the_child(child_env):
         await asyncio.get_running_loop().run_in_executor(None, lane.close)
         return lane
 
-    asyncio.run(main())
+    run_coroutine(main())
     assert _wait_rows(20, timeout=5) == 20
