@@ -38,7 +38,10 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps its event loop marked as running in the worker's main
+# thread while it is started, so a test that calls ``asyncio.run`` and lands on that xdist worker after a browser
+# test failed ("cannot be called from a running event loop"). A launch per module costs about a second.
+@pytest.fixture(scope="module")
 def browser(chromium_path):
     from playwright.sync_api import sync_playwright
 
