@@ -2,7 +2,6 @@
 overlapping individual prices added at once leave one."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
@@ -15,6 +14,7 @@ from abonent.billing.models import Charge, ChargeKind, Subscription
 from abonent.billing.pricing import actions as pricing
 from abonent.billing.pricing.models import PriceOverride
 from abonent.core import clock
+from tests.concurrency import together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOV, DEC = dt.date(2026, 11, 1), dt.date(2026, 12, 1)
@@ -24,28 +24,6 @@ NOV, DEC = dt.date(2026, 11, 1), dt.date(2026, 12, 1)
 def _postgresql_only():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent transactions need PostgreSQL")
-
-
-def together(*calls):
-    """Run ``calls`` in threads started at once, each with its own connection; their outcomes in order."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
-
-    def run(n, call):
-        try:
-            barrier.wait(timeout=10)
-            outcomes[n] = call()
-        except Exception as exc:  # the outcome the test looks at
-            outcomes[n] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n, c)) for n, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return outcomes
 
 
 def test_two_runs_at_once_write_each_fee_and_discount_once(make_subscriber, monthly, admin):

@@ -2,10 +2,8 @@
 and the clock on a Monday morning."""
 
 import datetime as dt
-import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from abonent.core import clock
@@ -13,6 +11,7 @@ from abonent.fieldwork import actions
 from abonent.helpdesk import actions as helpdesk
 from abonent.helpdesk.models import TicketSource
 from abonent.staff.permissions import Role
+from tests.concurrency import together as run_together
 
 T0 = dt.datetime(2026, 12, 7, 7, 0, tzinfo=dt.UTC)
 TODAY = T0.date()
@@ -112,23 +111,13 @@ def client_of():
 
 
 def together(*calls):
-    """Run ``calls`` in threads released at once, each on its own connection; their outcomes (or exceptions)."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
+    """``tests.concurrency.together`` with each call at ``T0``, the moment the fixtures' jobs are booked for."""
 
-    def run(n, call):
-        try:
-            barrier.wait(timeout=10)
+    def at_t0(call):
+        def run():
             with clock.travel_to(T0):
-                outcomes[n] = call()
-        except Exception as exc:  # the outcome the test looks at
-            outcomes[n] = exc
-        finally:
-            connection.close()
+                return call()
 
-    threads = [threading.Thread(target=run, args=(n, c)) for n, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return outcomes
+        return run
+
+    return run_together(*(at_t0(call) for call in calls))

@@ -2,12 +2,11 @@
 two threads), in kopecks, balanced in the ledger; absurd N and the wrong people refused with nothing written."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, connections
+from django.db import connection
 
 from abonent.billing import ledger
 from abonent.billing.models import LedgerTransaction
@@ -19,6 +18,7 @@ from abonent.helpdesk.incidents.calculations import days_of_fee
 from abonent.helpdesk.incidents.compensation import do_compensate_incident
 from abonent.helpdesk.incidents.models import Compensation, CompensationLine
 from abonent.staff.permissions import Role
+from tests.concurrency import together
 
 from .conftest import LENINA_1_12, START
 
@@ -147,27 +147,6 @@ def test_a_terminated_subscription_and_no_plan_get_nothing(customer, open_incide
     assert ledger.verify() == []
 
 
-def _together(*fns):
-    barrier = threading.Barrier(len(fns))
-    out = []
-
-    def wrap(fn):
-        try:
-            barrier.wait(timeout=10)
-            out.append(fn())
-        except Exception as exc:
-            out.append(repr(exc))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=wrap, args=(fn,)) for fn in fns]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return out
-
-
 @pytest.mark.django_db(transaction=True)
 def test_credited_once_when_run_concurrently(customer, open_incident, admin):
     if connection.vendor != "postgresql":
@@ -181,7 +160,7 @@ def test_credited_once_when_run_concurrently(customer, open_incident, admin):
         compensation, created = _compensate(incident, 5, admin)
         return compensation.pk, created
 
-    out = _together(go, go, go)
+    out = together(go, go, go)
 
     # Then one created it, the others got the same one back, and each subscriber was credited 100.00 once
     assert sorted(created for _pk, created in out) == [False, False, True], out
