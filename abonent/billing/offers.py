@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -30,7 +30,7 @@ from abonent.catalog.models import FreezePolicy, Plan, PlanPrice, PromisedPaymen
 from abonent.core import clock
 from abonent.core.money import format_money, quantize
 
-from .models import Freeze, FreezeStatus, PromisedPayment, PromisedPaymentStatus, Subscription, SubscriptionStatus
+from .models import Freeze, PromisedPayment, PromisedPaymentStatus, Subscription, SubscriptionStatus
 
 ZERO = Decimal("0.00")
 
@@ -208,27 +208,18 @@ def freeze_preview(subscription: Subscription, days: int) -> FreezePreview:
         raise closed_refusal()
     today = clock.today()
     balance = get_balance(subscription.subscriber)
-    if not _behind(subscription, today):
+    from .actions.common import _catch_up, _lock_subscription, behind, rolled_back
+
+    if not behind(subscription, today):
         return _freeze_now(subscription, days, today, balance.balance, balance.available, ZERO)
-    from .actions.common import _catch_up, _lock_subscription
 
-    try:
-        with transaction.atomic():
-            caught_up = _catch_up(_lock_subscription(subscription), today)
-            after = get_balance(caught_up.subscriber)
-            preview = _freeze_now(
-                caught_up, days, today, balance.balance, after.available, quantize(balance.balance - after.balance)
-            )
-            raise _RolledBack(preview)
-    except _RolledBack as done:
-        return done.preview
+    def caught_up_preview() -> FreezePreview:
+        caught_up = _catch_up(_lock_subscription(subscription), today)
+        after = get_balance(caught_up.subscriber)
+        catch_up = quantize(balance.balance - after.balance)
+        return _freeze_now(caught_up, days, today, balance.balance, after.available, catch_up)
 
-
-def _behind(subscription: Subscription, today: dt.date) -> bool:
-    """Whether a state change today charges first what a missed run left (``actions.common._catch_up``)."""
-    if subscription.status == SubscriptionStatus.FROZEN:
-        return Freeze.objects.filter(subscription=subscription, status=FreezeStatus.ACTIVE, ends_on__lte=today).exists()
-    return subscription.status == SubscriptionStatus.ACTIVE and subscription.next_charge_on <= today
+    return rolled_back(caught_up_preview)
 
 
 def _freeze_now(
@@ -240,14 +231,6 @@ def _freeze_now(
     fee = check_freeze(subscription, policy, days, starts_on=today, today=today, available=available)
     credit = unused_credit(subscription, today)
     return FreezePreview(subscription.pk, days, today, today + dt.timedelta(days=days), fee, credit, before, catch_up)
-
-
-class _RolledBack(Exception):
-    """Carries a dry run's result out of the savepoint its raising rolls back."""
-
-    def __init__(self, preview: FreezePreview) -> None:
-        super().__init__()
-        self.preview = preview
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,12 @@ event causes (with its ledger transaction)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
+from typing import TypeVar
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -160,6 +163,33 @@ def _forget_unbilled_days(subscription: Subscription, from_day: dt.date) -> None
     """Days of an online-only plan left unbilled from ``from_day`` on are not owed as they were: a termination or a
     freeze ends service, a plan change prices them anew, an unfreeze has the run look at them again."""
     UnbilledDay.objects.filter(subscription=subscription, day__gte=from_day).delete()
+
+
+def behind(subscription: Subscription, today: dt.date) -> bool:
+    """Whether a state change today first charges what a missed run left (``_catch_up`` does something): an active
+    subscription whose next charge day has come, or a frozen one whose freeze ran out."""
+    if subscription.status == SubscriptionStatus.FROZEN:
+        return Freeze.objects.filter(subscription=subscription, status=FreezeStatus.ACTIVE, ends_on__lte=today).exists()
+    return subscription.status == SubscriptionStatus.ACTIVE and subscription.next_charge_on <= today
+
+
+T = TypeVar("T")
+
+
+class _RolledBack(Exception):
+    def __init__(self, result) -> None:
+        super().__init__("rolled back")
+        self.result = result
+
+
+def rolled_back(work: Callable[[], T]) -> T:
+    """``work()``'s result with everything it wrote undone: a preview that runs an action's catch-up in a savepoint,
+    so it shows what the action does rather than a second account of it. A refusal ``work`` raises propagates."""
+    try:
+        with transaction.atomic():
+            raise _RolledBack(work())
+    except _RolledBack as done:
+        return done.result
 
 
 def _catch_up(subscription: Subscription, until: dt.date) -> Subscription:

@@ -19,7 +19,6 @@ from ..models import (
     ChargeKind,
     Subscription,
     SubscriptionEventKind,
-    SubscriptionStatus,
 )
 from ..pricing.selectors import effective_for
 from ..selectors import (
@@ -41,17 +40,11 @@ from .common import (
     _local_midnight,
     _lock_subscription,
     _refuse_closed,
+    behind,
+    rolled_back,
 )
 
 # --- plan change ---------------------------------------------------------------------------------------
-
-
-class _Undo(Exception):
-    """Leaves the savepoint of a preview's catch-up, carrying the preview out of it."""
-
-    def __init__(self, preview: PlanChangePreview):
-        super().__init__("preview")
-        self.preview = preview
 
 
 def preview_change_plan(
@@ -67,22 +60,21 @@ def preview_change_plan(
     """
     now = clock.now()
     today = timezone.localtime(now).date()
-    unbilled = subscription.next_charge_on <= today or subscription.status == SubscriptionStatus.FROZEN
-    if not unbilled:
+    if not behind(subscription, today):
         return checked_preview(subscription, plan, force=force, channel=channel, now=now)
-    try:
-        with transaction.atomic():
-            locked = _lock_subscription(subscription)
-            _refuse_closed(locked.subscriber)
-            balance_before = get_balance(locked.subscriber).balance
-            written = Charge.objects.filter(subscription_id=locked.pk)
-            marker = written.order_by("-pk").values_list("pk", flat=True).first() or 0
-            locked = _catch_up(locked, today)
-            caught_up = sum(written.filter(pk__gt=marker).values_list("amount", flat=True), ZERO)
-            preview = checked_preview(locked, plan, force=force, channel=channel, now=now)
-            raise _Undo(dataclasses.replace(preview, balance_before=balance_before, catch_up=caught_up))
-    except _Undo as undo:
-        return undo.preview
+
+    def caught_up_preview() -> PlanChangePreview:
+        locked = _lock_subscription(subscription)
+        _refuse_closed(locked.subscriber)
+        balance_before = get_balance(locked.subscriber).balance
+        written = Charge.objects.filter(subscription_id=locked.pk)
+        marker = written.order_by("-pk").values_list("pk", flat=True).first() or 0
+        locked = _catch_up(locked, today)
+        caught_up = sum(written.filter(pk__gt=marker).values_list("amount", flat=True), ZERO)
+        preview = checked_preview(locked, plan, force=force, channel=channel, now=now)
+        return dataclasses.replace(preview, balance_before=balance_before, catch_up=caught_up)
+
+    return rolled_back(caught_up_preview)
 
 
 @transaction.atomic
