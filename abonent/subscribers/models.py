@@ -36,6 +36,10 @@ class Subscriber(models.Model):
     """A person or organisation the ISP serves, identified everywhere by its personal account number."""
 
     account_number = models.CharField(_("account number"), max_length=20, unique=True)
+    # The account number the subscriber had in the billing system the ISP migrated from (any digits, kept as
+    # given): receipts, terminals and bank transfers keep using it for years. Unique among subscribers and never
+    # equal to another subscriber's ``account_number``, so either number names exactly one account.
+    legacy_account = models.CharField(_("old account number"), max_length=20, null=True, blank=True, unique=True)
     kind = models.CharField(_("kind"), max_length=20, choices=SubscriberKind.choices, default=SubscriberKind.INDIVIDUAL)
     status = models.CharField(
         _("status"), max_length=20, choices=SubscriberStatus.choices, default=SubscriberStatus.ACTIVE, db_index=True
