@@ -129,6 +129,8 @@ INSTALLED_APPS = [
     "abonent.dashboard",
     "abonent.setup",
     "abonent.integrations.telephony",
+    # The lawful-interception export (SORM): reads subscribers, payments and network; nothing imports it.
+    "abonent.integrations.lawful",
     "abonent.api",
 ]
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -350,6 +352,11 @@ ABONENT_AMI_PORT = int(os.environ.get("ABONENT_AMI_PORT", 5038))
 ABONENT_AMI_USERNAME = os.environ.get("ABONENT_AMI_USERNAME", "abonent")
 ABONENT_AMI_SECRET = os.environ.get("ABONENT_AMI_SECRET", "")
 ABONENT_TELEPHONY_WEBHOOK_SECRET = os.environ.get("ABONENT_TELEPHONY_WEBHOOK_SECRET", "")
+# Lawful-interception exports (docs/lawful-export.md): the ZIPs, kept private (0700/0600) for ABONENT_LAWFUL_FILE_HOURS
+# after they are made, then deleted by the worker; a generation stops after ABONENT_LAWFUL_DEADLINE_SECONDS.
+ABONENT_LAWFUL_DIR = Path(os.environ.get("ABONENT_LAWFUL_DIR", VAR_DIR / "lawful"))
+ABONENT_LAWFUL_FILE_HOURS = int(os.environ.get("ABONENT_LAWFUL_FILE_HOURS", 24))
+ABONENT_LAWFUL_DEADLINE_SECONDS = int(os.environ.get("ABONENT_LAWFUL_DEADLINE_SECONDS", 3600))
 ABONENT_RECORDINGS_DIR = os.environ.get("ABONENT_RECORDINGS_DIR", str(VAR_DIR / "recordings"))
 
 ABONENT_PORTAL_BRAND = os.environ.get("ABONENT_PORTAL_BRAND", "") or ABONENT_COMPANY_NAME
@@ -395,15 +402,18 @@ ABONENT_BONUS_POINT_VALUE = _point_value()
 
 def _two_factor_roles() -> list[str]:
     """Staff roles that must use two-factor authentication (TOTP) to reach the console and the admin; other staff
-    may turn it on. Administrators and cashiers in production; nobody in the demo, development and tests unless
-    set. "none" turns the requirement off (docs/operations.md, "Two-factor authentication for staff").
+    may turn it on. Administrators, cashiers and lawful-interception officers in production; only the officers in
+    the demo, development and tests unless set. "none" turns the requirement off (docs/operations.md, "Two-factor
+    authentication for staff").
 
     An empty list must be asked for by name: " " or "," (a list edited down to nothing) used to turn the second
     factor off for everyone without a word, and in production so did a line left blank. Unknown role names are
     the system check staff.E001."""
     raw = os.environ.get("ABONENT_REQUIRE_2FA_ROLES")
     if raw is None:
-        return ["admin", "cashier"] if ENV == "production" else []
+        # The lawful-interception officer exports passports and session histories: a second factor in every
+        # environment unless the list is set (docs/lawful-export.md, "Access").
+        return ["admin", "cashier", "lawful"] if ENV == "production" else ["lawful"]
     roles = _list("ABONENT_REQUIRE_2FA_ROLES", "")
     if [role.lower() for role in roles] == ["none"]:
         return []

@@ -35,6 +35,7 @@ urlpatterns = [
     path("staff/setup/", include("abonent.setup.urls")),
     path("staff/integrations/", include("abonent.integrations.webhooks.urls")),
     path("staff/telephony/", include("abonent.integrations.telephony.urls")),
+    path("staff/lawful/", include("abonent.integrations.lawful.urls")),
     path("hooks/telephony/", include("abonent.integrations.telephony.hook_urls")),
     path("notifications/", include("abonent.notifications.public_urls")),
     path("pay/", include("abonent.payments.public_urls")),

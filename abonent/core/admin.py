@@ -82,7 +82,8 @@ class ActionFilter(admin.SimpleListFilter):
     parameter_name = "action"
 
     def lookups(self, request, model_admin):
-        actions = AuditEvent.objects.order_by().values_list("action", flat=True).distinct()
+        visible = AuditEvent.objects.exclude(audit.sealed_for(request.user))
+        actions = visible.order_by().values_list("action", flat=True).distinct()
         return sorted(((a, audit.action_label(a)) for a in actions), key=lambda choice: choice[1])
 
     def queryset(self, request, queryset):
@@ -107,3 +108,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
             return event.object_type
 
     date_hierarchy = "created_at"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).exclude(audit.sealed_for(request.user))

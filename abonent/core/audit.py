@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
 
 from . import clock
 
@@ -21,6 +22,26 @@ SYSTEM = "system"
 SECRET_FIELDS = frozenset(
     {"password", "token_hash", "secret", "shared_secret", "secret_encrypted", "password_encrypted"}
 )
+
+
+# Action prefixes whose rows the console's audit viewers do not show (``seal_actions``), with the permission that
+# would show them: a lawful-interception request must not be readable by whoever runs the billing.
+SEALED_ACTIONS: dict[str, str] = {}
+
+
+def seal_actions(prefix: str, *, permission: str) -> None:
+    """Hide the audit rows whose action starts with ``prefix`` from every console reader without ``permission``
+    (the rows are written as usual; docs/lawful-export.md, "Audit")."""
+    SEALED_ACTIONS[prefix] = permission
+
+
+def sealed_for(user) -> Q:
+    """The rows ``user`` may not read in the console's audit viewers, as a filter to exclude."""
+    hidden = Q(pk__in=[])
+    for prefix, permission in SEALED_ACTIONS.items():
+        if user is None or not user.has_perm(permission):
+            hidden |= Q(action__startswith=prefix)
+    return hidden
 
 
 def _jsonable(value: Any) -> Any:

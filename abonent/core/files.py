@@ -7,7 +7,9 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_directory(directory: Path) -> None:
@@ -43,11 +45,20 @@ def write_private_file(path: Path, data: bytes) -> None:
     same directory (so ``os.replace`` is a rename): two writers of one path at once never remove or overwrite
     each other's temporary file, and the last rename wins whole.
     """
+    with private_file_writer(path) as fh:
+        fh.write(data)
+
+
+@contextlib.contextmanager
+def private_file_writer(path: Path) -> Iterator[BinaryIO]:
+    """``write_private_file`` for content written piece by piece (a ZIP of a million rows never held in memory):
+    the ``with`` body writes to the open temporary file; ``path`` appears, whole, only when the body returns, and
+    an exception leaves no trace of it."""
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(fd, "w+b") as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
-from django.shortcuts import render, resolve_url
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+
+from abonent.staff.permissions import home_url_name
 
 from .widgets import build_dashboard, ticket_age_labels
 
@@ -28,6 +30,10 @@ def _context(request) -> dict:
 @never_cache
 @login_required
 def home(request):
+    # A role with a home of its own (the lawful-interception officer) has no widget here: an empty board would
+    # only say that the console holds more than they may see.
+    if (own_home := home_url_name(request.user)) is not None:
+        return redirect(own_home)
     return render(request, "dashboard/home.html", _context(request))
 
 

@@ -20,6 +20,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from abonent.core.audit import sealed_for
 from abonent.core.audit_labels import Change, action_label, changes_of, object_type_label
 from abonent.core.listing import Column
 from abonent.core.models import AuditEvent
@@ -44,6 +45,7 @@ def visible_events(user) -> QuerySet[AuditEvent]:
         ),
         subscriber_name=Subquery(subscribers.objects.filter(pk=OuterRef("subscriber_id")).values("display_name")[:1]),
     )
+    events = events.exclude(sealed_for(user))
     branch_ids = allowed_branch_ids(user)
     if branch_ids is not None:
         in_branches = subscribers.objects.filter(branch_id__in=branch_ids).values("pk")

@@ -23,6 +23,8 @@ class Role(models.TextChoices):
     CASHIER = "cashier", _("Cashier")
     SUPPORT = "support", _("Support")
     ENGINEER = "engineer", _("Engineer")
+    # Answers law-enforcement requests (SORM): exports identity, payments and sessions, and sees nothing else.
+    LAWFUL = "lawful", _("Lawful interception officer")
 
 
 class Perm(StrEnum):
@@ -126,6 +128,10 @@ class Perm(StrEnum):
     RECORDING_LISTEN = "recording.listen"
     # Operators' extensions and the operator KPIs page.
     TELEPHONY_MANAGE = "telephony.manage"
+    # Exporting a subscriber's identity (passport included), payments and session/IP history for a law-enforcement
+    # request (integrations/lawful, docs/lawful-export.md). Only the lawful-interception officer's role holds it,
+    # not the administrator's: segregation of duties (LAWFUL_ONLY_PERMISSIONS).
+    LAWFUL_EXPORT = "lawful.export"
 
 
 # What each permission lets a person do, as the 403 page names the one missing.
@@ -181,6 +187,7 @@ PERMISSION_LABELS: dict[Perm, str] = {
     Perm.CALL_VIEW: _("see calls"),
     Perm.RECORDING_LISTEN: _("listen to call recordings"),
     Perm.TELEPHONY_MANAGE: _("manage extensions and see operator KPIs"),
+    Perm.LAWFUL_EXPORT: _("export data for law-enforcement requests"),
 }
 
 
@@ -201,9 +208,15 @@ def roles_with(permission: Perm) -> list[str]:
 # Held by service accounts whatever their role, never by a person (permissions_of).
 SERVICE_ACCOUNT_PERMISSIONS: frozenset[Perm] = frozenset({Perm.RADIUS_SERVICE})
 
+# Held by the lawful-interception officer only, never by the administrator: what law enforcement asked about must
+# not be readable by whoever runs the billing (they could warn the subscriber), and the administrator's all-powerful
+# role is the one most often shared or phished. The administrator can still create an officer's login; that is
+# in the audit log, and the officer's exports are audited apart (docs/lawful-export.md, "Access").
+LAWFUL_ONLY_PERMISSIONS: frozenset[Perm] = frozenset({Perm.LAWFUL_EXPORT})
+
 
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
-    Role.ADMIN: frozenset(Perm) - SERVICE_ACCOUNT_PERMISSIONS,
+    Role.ADMIN: frozenset(Perm) - SERVICE_ACCOUNT_PERMISSIONS - LAWFUL_ONLY_PERMISSIONS,
     Role.OPERATOR: frozenset(
         {
             Perm.SUBSCRIBER_VIEW,
@@ -291,7 +304,19 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.JOB_WORK,
         }
     ),
+    # Nothing but the export: no subscriber card, no search, no audit log (docs/lawful-export.md, "Access").
+    Role.LAWFUL: LAWFUL_ONLY_PERMISSIONS,
 }
+
+
+# Where a role lands after the login and when it opens the console's home: the dashboard, except for a role that
+# has none of its widgets and one page of its own. A URL name, so staff imports no app that sits on top of it.
+ROLE_HOME: dict[str, str] = {Role.LAWFUL: "lawful:requests"}
+
+
+def home_url_name(user) -> str | None:
+    """The URL name of ``user``'s own home page, or ``None`` for the dashboard."""
+    return ROLE_HOME.get(getattr(user, "role", None))
 
 
 def permissions_of(user) -> frozenset[Perm]:

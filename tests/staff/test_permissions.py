@@ -5,9 +5,9 @@ from abonent.staff.permissions import ROLE_PERMISSIONS, Perm, Role, check_branch
 from abonent.subscribers.models import Subscriber
 
 
-def test_every_role_has_a_permission_set_and_admin_has_all_but_speaking_for_a_nas():
+def test_every_role_has_a_permission_set_and_admin_has_all_but_speaking_for_a_nas_and_lawful_export():
     assert set(ROLE_PERMISSIONS) == set(Role.values)
-    assert ROLE_PERMISSIONS[Role.ADMIN] == frozenset(Perm) - {Perm.RADIUS_SERVICE}
+    assert ROLE_PERMISSIONS[Role.ADMIN] == frozenset(Perm) - {Perm.RADIUS_SERVICE, Perm.LAWFUL_EXPORT}
     assert not any(Perm.RADIUS_SERVICE in granted for granted in ROLE_PERMISSIONS.values())
 
 

@@ -304,11 +304,11 @@ def test_with_the_setting_off_no_code_is_asked(client, admin, settings):
     assert client.get("/staff/admin/").status_code == 200
 
 
-def test_the_requirement_is_off_by_default_outside_production(settings):
+def test_outside_production_only_the_lawful_officer_must_use_it_by_default(settings):
     from abonent import settings as abonent_settings
 
     assert abonent_settings.ENV != "production"
-    assert abonent_settings.ABONENT_REQUIRE_2FA_ROLES == []
+    assert abonent_settings.ABONENT_REQUIRE_2FA_ROLES == ["lawful"]
 
 
 def _settings_value(env: dict, name: str) -> str:
@@ -329,8 +329,8 @@ def _settings_value(env: dict, name: str) -> str:
     return result.stdout.strip()
 
 
-def test_production_requires_it_of_admins_and_cashiers_unless_set():
-    assert _settings_value({}, "ABONENT_REQUIRE_2FA_ROLES") == "['admin', 'cashier']"
+def test_production_requires_it_of_admins_cashiers_and_lawful_officers_unless_set():
+    assert _settings_value({}, "ABONENT_REQUIRE_2FA_ROLES") == "['admin', 'cashier', 'lawful']"
     assert _settings_value({"ABONENT_REQUIRE_2FA_ROLES": "none"}, "ABONENT_REQUIRE_2FA_ROLES") == "[]"
 
 
