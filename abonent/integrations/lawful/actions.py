@@ -235,7 +235,11 @@ def _write(request: ExportRequest, path: Path, generated_at: dt.datetime) -> tup
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         db_deadline(lock=5, statement=STATEMENT_SECONDS)
         package = Package(fh, deadline=deadline, generated_at=generated_at)
-        exporter.write(selection, package)
+        try:
+            exporter.write(selection, package)
+        except BaseException:
+            package.abandon()
+            raise
         package.close(_manifest(request, exporter, generated_at))
         counts = package.row_counts
         fh.flush()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Iterator
 
 from django.core.exceptions import ValidationError
@@ -86,10 +87,11 @@ class Criteria:
         )
 
 
-def _values(raw) -> list[str]:
-    """Values as typed: one per line, or separated by commas, semicolons or spaces."""
+def _values(raw, *, spaces: bool = True) -> list[str]:
+    """Values as typed: one per line, or separated by commas or semicolons, or by spaces where a value has none
+    (a phone is typed with spaces: ``8 (916) 123-45-67``)."""
     if isinstance(raw, str):
-        raw = raw.replace(",", " ").replace(";", " ").split()
+        raw = re.split(r"[\s,;]+" if spaces else r"[\r\n,;]+", raw)
     return [str(v).strip() for v in raw or () if str(v).strip()]
 
 
@@ -152,7 +154,7 @@ def build_criteria(
         ("ips", ips, _clean_ip),
         ("macs", macs, _clean_mac),
     ):
-        values = _values(raw)
+        values = _values(raw, spaces=field != "phones")
         if len(values) > MAX_VALUES:
             refuse(field, _("At most %(count)d values in one request.") % {"count": MAX_VALUES}, "too_many")
             continue

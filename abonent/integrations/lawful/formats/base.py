@@ -9,6 +9,7 @@ for every format. Яхонт and Фенікс would each be one more module besi
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -118,6 +119,7 @@ class Package:
         info = zipfile.ZipInfo(path, date_time=self.generated_at.timetuple()[:6])
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o600 << 16
+        self.check_deadline()
         count = 0
         with self.zip.open(info, "w", force_zip64=True) as entry:
             hashing = _HashingWriter(entry)
@@ -141,6 +143,12 @@ class Package:
         info.external_attr = 0o600 << 16
         self.zip.writestr(info, data)
         self.zip.close()
+
+    def abandon(self) -> None:
+        """Close the ZIP after a failure (its temporary file is deleted by the caller), so that nothing writes to it
+        later when it is collected."""
+        with contextlib.suppress(Exception):
+            self.zip.close()
 
     @property
     def row_counts(self) -> dict[str, int]:
