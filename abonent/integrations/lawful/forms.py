@@ -35,7 +35,7 @@ class RequestForm(StyledForm):
     period_end = _datetime(_("Period to"))
     accounts = _values(_("Account numbers"), _("Ours or the old system's. One per line, or separated by commas."))
     logins = _values(_("Logins"))
-    phones = _values(_("Phones"))
+    phones = _values(_("Phones"), _("One per line, or separated by commas."))
     ips = _values(_("IP addresses"))
     ip_at = _datetime(_("IP address at"), _("Who had the address at this instant; empty: over the whole period."))
     macs = _values(_("MAC addresses"))
