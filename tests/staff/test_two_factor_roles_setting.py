@@ -62,7 +62,7 @@ def test_none_beside_a_role_stops_the_start():
 
 
 @pytest.mark.parametrize(
-    ("value", "roles"), [("admin, cashier,", "['admin', 'cashier']"), (None, "['admin', 'cashier']")]
+    ("value", "roles"), [("admin, cashier,", "['admin', 'cashier']"), (None, "['admin', 'cashier', 'lawful']")]
 )
 def test_production_keeps_a_list_of_roles_and_its_default(value, roles):
     env = {**PRODUCTION, "ABONENT_REQUIRE_2FA_ROLES": value} if value is not None else PRODUCTION
