@@ -13,4 +13,7 @@ urlpatterns = [
     path("billing-runs/<int:pk>/", views.billing_run, name="billing_run"),
     path("ledger/", views.ledger, name="ledger"),
     path("ledger/verify/", views.ledger_verify, name="ledger_verify"),
+    # The business reports (pages.py): one page and one export for each registered report.
+    path("r/<slug:slug>/", views.report_page, name="report"),
+    path("r/<slug:slug>/export/", views.report_export, name="report_export"),
 ]
