@@ -312,7 +312,12 @@ def chart_x(days: Sequence[dt.date]) -> list[int]:
 
 
 def money_series(label, values: Sequence[Decimal], *, bars: bool = True, color: str = "") -> dict:
-    series = {"label": str(label), "values": [float(v) for v in values], "unit": "money", "bars": bars}
+    series = {
+        "label": str(label),
+        "values": [None if v is None else float(v) for v in values],
+        "unit": "money",
+        "bars": bars,
+    }
     if color:
         series["color"] = color
     return series
