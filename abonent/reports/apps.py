@@ -11,4 +11,4 @@ class ReportsConfig(AppConfig):
     verbose_name = _("Reports")
 
     def ready(self):
-        from . import business, tasks  # noqa: F401
+        from . import business, movement_reports, tasks  # noqa: F401
