@@ -10,6 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from abonent.core.listing import MONEY_FORMAT, Column
 from abonent.network.monitoring.traffic import usage_groups
@@ -48,8 +49,8 @@ class NewAndChurn(Report):
     columns = [
         Column(_("Month"), _get("period")),
         Column(_("Active at the start"), _get("active")),
-        Column(_("New"), _get("new")),
-        Column(_("Returned"), _get("returned")),
+        Column(pgettext_lazy("subscribers", "New"), _get("new")),
+        Column(pgettext_lazy("subscribers", "Returned"), _get("returned")),
         Column(_("Churned"), _get("churned")),
         Column(_("Churn rate, %"), _get("churn_rate")),
         Column(_("Net growth"), _get("net")),
@@ -92,7 +93,9 @@ class NewAndChurn(Report):
         return {
             "x": chart_x([r["period"] for r in rows]),
             "series": [
-                _count_series(_("New"), [r["new"] + r["returned"] for r in rows], color="#198754"),
+                _count_series(
+                    pgettext_lazy("subscribers", "New"), [r["new"] + r["returned"] for r in rows], color="#198754"
+                ),
                 _count_series(_("Churned"), [r["churned"] for r in rows], color="#dc3545"),
                 _count_series(_("Net growth"), [r["net"] for r in rows], bars=False, color="#0d6efd"),
             ],
@@ -117,7 +120,7 @@ class PlanMigrations(Report):
         Column(_("From plan"), _get("from_plan")),
         Column(_("To plan"), _get("to_plan")),
         Column(_("Direction"), _get("direction")),
-        Column(_("Changes"), _get("count")),
+        Column(pgettext_lazy("plan changes", "Changes"), _get("count")),
         Column(_("Price change a month"), _get("price_delta"), MONEY_FORMAT),
         Column(_("Revenue effect a month"), _get("effect"), MONEY_FORMAT),
     ]
