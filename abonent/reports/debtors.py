@@ -24,6 +24,7 @@ from abonent.billing.models import LedgerAccount
 from abonent.core.forms import ConsoleForm
 from abonent.core.listing import MONEY_FORMAT, Column, Sorting
 from abonent.core.models import Branch
+from abonent.core.money import quantize
 from abonent.dunning.models import AccessStateKind
 from abonent.payments.models import Payment, PaymentStatus
 from abonent.staff.permissions import allowed_branch_ids
@@ -102,6 +103,8 @@ def debtors(user, data: dict, *, today: dt.date, using: str) -> QuerySet[LedgerA
 def decorate(account: LedgerAccount, today: dt.date) -> LedgerAccount:
     """What a row shows beside the account: the debt as a positive amount, days in debt, the access label."""
     account.debt = -account.balance
+    if account.last_payment_amount is not None:  # SQLite hands a subquery's decimal back as a number
+        account.last_payment_amount = quantize(Decimal(str(account.last_payment_amount)))
     account.days_in_debt = max((today - account.debt_since).days, 0)
     account.since_known = account.debt_since != receivables.before_window(today)
     account.access_label = str(AccessStateKind(account.access_state).label) if account.access_state else ""
