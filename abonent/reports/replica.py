@@ -15,8 +15,8 @@ REPLICA = "replica"
 
 
 def reading_db() -> str:
-    """The alias the reports read from."""
-    return REPLICA if REPLICA in settings.DATABASES else "default"
+    """The alias the reports read from (settings.py makes the alias from ``DATABASE_REPLICA_URL``)."""
+    return REPLICA if getattr(settings, "DATABASE_REPLICA_URL", "") and REPLICA in connections.settings else "default"
 
 
 def reading_connection():
