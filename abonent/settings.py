@@ -86,6 +86,16 @@ def _database_pool() -> dict | None:
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and (_pool := _database_pool()):
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
 
+# A read replica for the reports (docs/scaling.md, "Read replicas"): the reports' selectors read from the alias
+# "replica" when it exists and never write to it. Unset: they read the default database. In tests the alias mirrors
+# the default test database (Django's TEST MIRROR), so a test sees what the reports read through it.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=0, conn_health_checks=True)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    if DATABASES["replica"]["ENGINE"] == "django.db.backends.postgresql" and (_pool := _database_pool()):
+        DATABASES["replica"].setdefault("OPTIONS", {})["pool"] = _pool
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import debtors_views, views
 
 app_name = "reports"
 urlpatterns = [
@@ -13,4 +13,9 @@ urlpatterns = [
     path("billing-runs/<int:pk>/", views.billing_run, name="billing_run"),
     path("ledger/", views.ledger, name="ledger"),
     path("ledger/verify/", views.ledger_verify, name="ledger_verify"),
+    path("debtors/", debtors_views.debtors_page, name="debtors"),
+    path("debtors/export/", debtors_views.debtors_export, name="debtors_export"),
+    # The business reports (pages.py): one page and one export for each registered report.
+    path("r/<slug:slug>/", views.report_page, name="report"),
+    path("r/<slug:slug>/export/", views.report_export, name="report_export"),
 ]

@@ -1,10 +1,17 @@
-"""The finance pages: receivables ageing, billing runs with what they parked, the ledger's verification. Thin:
-parse, check access, call a selector (or queue the verification), render."""
+"""The finance pages: receivables ageing, billing runs with what they parked, the ledger's verification; and the
+business reports, one generic page and export for every report registered in ``pages.py``. Thin: parse, check
+access, call a selector (or queue the verification), render."""
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -14,11 +21,14 @@ from abonent.billing.runs.models import LedgerVerification
 from abonent.billing.runs.verification import do_request_ledger_verification
 from abonent.core import clock
 from abonent.core.listing import MONEY_FORMAT, Column, Sorting, export_response, keyset_page, query_without
+from abonent.core.money import format_money
 from abonent.dunning.models import AccessStateKind
-from abonent.staff.permissions import Perm, has_perm, require_perm
+from abonent.staff.permissions import Perm, check_perm, has_perm, require_perm
 
 from . import receivables
 from .forms import ReceivablesFilterForm
+from .pages import DAY, ReportFilterForm, get_report, reports_for
+from .results import outcome
 
 # --- receivables ------------------------------------------------------------------------------------------
 
@@ -169,3 +179,71 @@ def ledger_verify(request):
     else:
         messages.info(request, _("A verification is queued or running already."))
     return redirect("reports:ledger")
+
+
+# --- the business reports -----------------------------------------------------------------------------------
+
+
+def _report_request(request, slug: str):
+    """The report, its filters form and, when the filters are valid, what the page shows."""
+    report = get_report(slug)
+    check_perm(request.user, report.permission)
+    params = request.GET.copy()
+    for name in ("format", "cursor"):
+        params.pop(name, None)
+    form = ReportFilterForm(params or None, user=request.user, report=report)
+    if form.is_bound and not form.is_valid():
+        return report, form, None, None
+    query = form.query()
+    return report, form, query, outcome(report, query)
+
+
+def _text(column, value, group_by: str) -> str:
+    if value is None:
+        return "—"
+    if column.number_format == MONEY_FORMAT:
+        return format_money(value)
+    if isinstance(value, dt.date):
+        return date_format(value, "SHORT_DATE_FORMAT" if group_by == DAY else "YEAR_MONTH_FORMAT")
+    if isinstance(value, int):
+        return number_format(value, force_grouping=True)
+    return str(value)
+
+
+def _cell(column, value, group_by: str) -> dict:
+    """A table cell: its text in the operator's formats, numbers to the right."""
+    return {"text": _text(column, value, group_by), "end": isinstance(value, int | Decimal)}
+
+
+@login_required
+def report_page(request, slug: str):
+    report, form, query, result = _report_request(request, slug)
+    group_by = query.group_by if query else DAY
+    rows = result.rows if result else []
+    totals = report.totals(rows) if rows else None
+    context = {
+        "report": report,
+        "reports": reports_for(request.user),
+        "tab": report.slug,
+        "form": form,
+        "query": query,
+        "result": result,
+        "table": [[_cell(c, c.value(row), group_by) for c in report.columns] for row in rows],
+        "totals": [_cell(c, c.value(totals), group_by) for c in report.columns] if totals else None,
+        "chart": report.chart(rows, query) if rows else None,
+        "query_string": query_without(request.GET, "cursor", "format"),
+    }
+    return render(request, "reports/report.html", context, status=200 if query else 400)
+
+
+@login_required
+def report_export(request, slug: str):
+    report, _form, query, result = _report_request(request, slug)
+    if query is None:
+        return HttpResponseBadRequest(
+            _("The filters are not valid: open the report to see why."), content_type="text/plain"
+        )
+    rows = list(result.rows)
+    totals = report.totals(rows) if rows else None
+    name = f"{report.slug}-{query.start.isoformat()}-{(query.end - dt.timedelta(days=1)).isoformat()}"
+    return export_response(request.GET.get("format", ""), name, report.columns, rows + ([totals] if totals else []))

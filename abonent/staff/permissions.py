@@ -103,6 +103,10 @@ class Perm(StrEnum):
     # The finance pages: receivables and their ageing, revenue by service, billing runs and the ledger's
     # verification (read only): the business's figures, which a cashier at the desk does not need.
     FINANCE_VIEW = "finance.view"
+    # The business reports (docs/reports.md): revenue accrued and received, payments by channel, ARPU, the forecast,
+    # and those built on them. Figures of the whole business (or of the user's branches), with exports: the
+    # finance-minded roles (administrator, operator), not the cash desk.
+    REPORT_VIEW = "report.view"
     # Downloading the subscriber list as CSV/XLSX: personal data of many people at once (152-FZ), audited.
     SUBSCRIBER_EXPORT = "subscriber.export"
     # Actions on many subscribers at once (move to a group, change plans at the period's end), with a preview
@@ -177,6 +181,7 @@ PERMISSION_LABELS: dict[Perm, str] = {
     Perm.DOCUMENT_VIEW: _("see documents"),
     Perm.DOCUMENT_MANAGE: _("issue documents"),
     Perm.FINANCE_VIEW: _("see the finance pages"),
+    Perm.REPORT_VIEW: _("see the business reports"),
     Perm.SUBSCRIBER_EXPORT: _("export the subscriber list"),
     Perm.SUBSCRIBER_BULK: _("act on many subscribers at once"),
     Perm.SETUP_MANAGE: _("run the first-run set-up"),
@@ -245,6 +250,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.DOCUMENT_VIEW,
             Perm.DOCUMENT_MANAGE,
             Perm.FINANCE_VIEW,
+            Perm.REPORT_VIEW,
             Perm.SUBSCRIBER_EXPORT,
             Perm.SUBSCRIBER_BULK,
             Perm.JOB_MANAGE,

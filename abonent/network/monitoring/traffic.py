@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connections
 from django.utils import timezone
 
 from abonent.billing.models import Subscription
@@ -68,10 +68,10 @@ class TrafficReport:
         return sum(r.subscribers for r in self.rows)
 
 
-def _sum() -> str:
+def _sum(conn) -> str:
     # PostgreSQL's sum(bigint) is numeric and cannot overflow; SQLite's sum() of integers raises past 2^63 (days
     # saturated at the bigint's limit, issue 12), so there it is total(), a float (exact to 9 PB).
-    return "TOTAL" if connection.vendor == "sqlite" else "SUM"
+    return "TOTAL" if conn.vendor == "sqlite" else "SUM"
 
 
 def _attribution_sql(branch_params: list[str] | None) -> str:
@@ -100,16 +100,16 @@ def _attribution_sql(branch_params: list[str] | None) -> str:
     """
 
 
-def traffic_report(start: dt.date, end: dt.date, *, branch_ids: set[int] | None = None) -> TrafficReport:
-    """Traffic of ``[start, end]`` (inclusive, at most ``MAX_DAYS`` days) by NAS and plan, and per day by NAS;
-    with ``branch_ids``, of those branches' subscribers only (``None``: every subscriber)."""
-    if end < start:
-        start, end = end, start
-    # Within the calendar at both edges: the day after ``end`` and the earliest start must exist.
-    end = min(end, dt.date.max - dt.timedelta(days=1))
-    start = min(max(start, dt.date.fromordinal(max(1, end.toordinal() - (MAX_DAYS - 1)))), end)
+def usage_groups(
+    start: dt.date, end: dt.date, *, branch_ids: set[int] | None = None, using: str = "default"
+) -> tuple[list[tuple], list[tuple]]:
+    """The attributed traffic of ``[start, end]`` (inclusive; the caller bounds it) as the database sums it:
+    ``(day, nas_id, plan_id, input_octets, output_octets, subscribers)`` per day and group (``subscribers``: those
+    with traffic that day), and ``(nas_id, plan_id, subscribers)`` over the period. Read through ``using`` (the
+    reports read a replica); writes nothing."""
+    conn = connections[using]
     until = timezone.make_aware(dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min))
-    ops = connection.ops
+    ops = conn.ops
     params = {
         "start": ops.adapt_datefield_value(start),
         "end": ops.adapt_datefield_value(end),
@@ -121,12 +121,12 @@ def traffic_report(start: dt.date, end: dt.date, *, branch_ids: set[int] | None 
         branch_params = [f"branch{n}" for n in range(len(branch_ids))]
         params.update(zip(branch_params, sorted(branch_ids), strict=True))
     attribution = _attribution_sql(branch_params)
-    usage, total = UsageDay._meta.db_table, _sum()
-    with connection.cursor() as cursor:
+    usage, total = UsageDay._meta.db_table, _sum(conn)
+    with conn.cursor() as cursor:
         cursor.execute(
             attribution
             + f"""
-            SELECT d.day, w.nas_id, w.plan_id, {total}(d.input_octets), {total}(d.output_octets)
+            SELECT d.day, w.nas_id, w.plan_id, {total}(d.input_octets), {total}(d.output_octets), COUNT(*)
             FROM {usage} d JOIN who w ON w.subscriber_id = d.subscriber_id
             WHERE d.day >= %(start)s AND d.day <= %(end)s
             GROUP BY d.day, w.nas_id, w.plan_id
@@ -136,11 +136,23 @@ def traffic_report(start: dt.date, end: dt.date, *, branch_ids: set[int] | None 
         by_day = cursor.fetchall()
         cursor.execute(attribution + "SELECT nas_id, plan_id, COUNT(*) FROM who GROUP BY nas_id, plan_id", params)
         counts = cursor.fetchall()
+    return by_day, counts
+
+
+def traffic_report(start: dt.date, end: dt.date, *, branch_ids: set[int] | None = None) -> TrafficReport:
+    """Traffic of ``[start, end]`` (inclusive, at most ``MAX_DAYS`` days) by NAS and plan, and per day by NAS;
+    with ``branch_ids``, of those branches' subscribers only (``None``: every subscriber)."""
+    if end < start:
+        start, end = end, start
+    # Within the calendar at both edges: the day after ``end`` and the earliest start must exist.
+    end = min(end, dt.date.max - dt.timedelta(days=1))
+    start = min(max(start, dt.date.fromordinal(max(1, end.toordinal() - (MAX_DAYS - 1)))), end)
+    by_day, counts = usage_groups(start, end, branch_ids=branch_ids)
     rows: dict[tuple, TrafficRow] = {}
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     index = {day: n for n, day in enumerate(days)}
     download: dict[int | None, list[int]] = {}
-    for day, nas_id, plan_id, octets_in, octets_out in by_day:
+    for day, nas_id, plan_id, octets_in, octets_out, _n in by_day:
         if isinstance(day, str):  # SQLite hands dates back as text from raw SQL
             day = dt.date.fromisoformat(day)
         row = rows.setdefault((nas_id, plan_id), TrafficRow(nas_id, plan_id))
