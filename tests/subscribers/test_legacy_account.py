@@ -326,3 +326,18 @@ def test_the_api_reads_writes_and_finds_by_the_old_number(make_subscriber, api_t
     cleared = client.patch(url, {"legacy_account": None}, content_type="application/json")
     assert cleared.status_code == 200 and cleared.json()["legacy_account"] is None
     assert client.get(f"/api/v1/subscribers/by-account/{SEED}").status_code == 404
+
+
+def test_the_seedings_bulk_path_passes_over_old_numbers_too(make_subscriber, admin):
+    import io
+
+    from abonent.core.seeding import SeedContext
+    from abonent.subscribers.seeding import seed_subscribers
+
+    first = make_subscriber()
+    serial = int(first.account_number[:-1])
+    taken = make_account_number(serial + 2)
+    actions.do_set_legacy_account(first, taken, by=admin, reason="migrated, shaped like ours")
+    seed_subscribers(SeedContext(subscribers=3, out=io.StringIO()))
+    seeded = sorted(Subscriber.objects.exclude(pk=first.pk).values_list("account_number", flat=True))
+    assert seeded == [make_account_number(serial + i) for i in (1, 3, 4)]
