@@ -403,7 +403,11 @@ def find_referrer(text: str, user) -> Subscriber | None:
     text = (text or "").strip()
     if not text:
         return None
-    return visible_subscribers(user).filter(Q(referral_code__code=text.upper()) | Q(account_number=text)).first()
+    return (
+        visible_subscribers(user)
+        .filter(Q(referral_code__code=text.upper()) | Q(account_number=text) | Q(legacy_account=text))
+        .first()
+    )
 
 
 MAX_REFERRAL_CHAIN = 1000

@@ -23,3 +23,13 @@ def ensure_at_least(name: str, value: int) -> None:
     with transaction.atomic():
         Sequence.objects.get_or_create(name=name, defaults={"last_value": value})
         Sequence.objects.filter(name=name, last_value__lt=value).update(last_value=value)
+
+
+def hold(name: str, *, start: int = 1) -> None:
+    """Take the named sequence's row lock for the rest of the caller's transaction without moving it: a writer of a
+    value that must never meet one ``allocate`` hands out serialises with it (the subscribers' old account numbers,
+    docs/adr/0019)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("hold() outside a transaction would release the lock at once")
+    Sequence.objects.get_or_create(name=name, defaults={"last_value": start - 1})
+    Sequence.objects.filter(name=name).update(last_value=F("last_value"))

@@ -18,7 +18,7 @@ from abonent.core.forms import apply_action_errors
 from abonent.core.listing import MONEY_FORMAT, Column, Sorting, export_response, keyset_page, query_without
 from abonent.staff.permissions import Perm, allowed_branch_ids, has_perm, require_perm
 from abonent.subscribers.models import Subscriber
-from abonent.subscribers.selectors import get_subscriber, visible_subscribers
+from abonent.subscribers.selectors import get_subscriber, subscriber_by_account, visible_subscribers
 
 from . import actions, export_1c, rendering, selectors
 from .forms import CorrectForm, DocumentFilterForm, ExportForm, GenerateForm
@@ -60,9 +60,8 @@ def _listing(request):
     subscriber_id = None
     account = (data.get("account") or "").strip()
     if account:
-        subscriber_id = (
-            visible_subscribers(request.user).filter(account_number=account).values_list("pk", flat=True).first() or 0
-        )
+        found = subscriber_by_account(account, queryset=visible_subscribers(request.user))
+        subscriber_id = found.pk if found is not None else 0
     elif (pk := _as_int(request.GET.get("subscriber", ""))) is not None:
         subscriber_id = get_subscriber(request.user, pk).pk
     filters = selectors.DocumentFilters(

@@ -13,7 +13,7 @@ from abonent.core.models import Branch
 from abonent.staff.permissions import allowed_branch_ids
 from abonent.subscribers.forms import branch_choices
 from abonent.subscribers.models import SubscriberGroup
-from abonent.subscribers.selectors import visible_subscribers
+from abonent.subscribers.selectors import subscriber_by_account, visible_subscribers
 
 from .actions import MAX_REASON
 from .selectors import GROUP_SCOPE_MESSAGE, QUEUE_STATES, ExemptionStatus
@@ -78,7 +78,7 @@ class ExemptionForm(ConsoleForm):
         if group is not None and allowed_branch_ids(self.user) is not None:
             self.add_error("group", ValidationError(GROUP_SCOPE_MESSAGE, code="branch_scope"))
         if account:
-            subscriber = visible_subscribers(self.user).filter(account_number=account).first()
+            subscriber = subscriber_by_account(account, queryset=visible_subscribers(self.user))
             if subscriber is None:
                 self.add_error("account_number", ValidationError(_("No such account."), code="not_found"))
             data["subscriber"] = subscriber

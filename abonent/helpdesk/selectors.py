@@ -119,7 +119,7 @@ def filtered_tickets(user, filters: TicketFilters) -> QuerySet[Ticket]:
     query = filters.query.strip().lstrip("#№ ")
     if query:
         if (number := as_number(query)) is not None:
-            qs = qs.filter(Q(number=number) | Q(subscriber__account_number=query))
+            qs = qs.filter(Q(number=number) | Q(subscriber__account_number=query) | Q(subscriber__legacy_account=query))
         else:
             qs = qs.filter(Q(subject__icontains=query) | Q(subscriber__display_name__icontains=query))
     return qs.order_by("-updated_at", "-id")

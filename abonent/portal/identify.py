@@ -1,4 +1,5 @@
-"""Who a login names: the personal account number, a PPPoE or hotspot login, or a phone on the contract.
+"""Who a login names: the personal account number (ours, or the old system's: docs/adr/0019), a PPPoE or hotspot
+login, or a phone on the contract.
 
 Tried in that order, first match wins: an account number is what the receipts and the terminals use; a network
 login is exact; a phone is the loosest (any common spelling, ``8 (916) 123-45-67`` as well as ``+79161234567``).
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 
 from abonent.network.models import Login, LoginKind
+from abonent.subscribers.accounts import subscriber_by_account
 from abonent.subscribers.models import ContactKind, ContactPoint, Subscriber
 from abonent.subscribers.validators import normalize_phone
 
@@ -79,7 +81,8 @@ def identify(raw: str) -> Identified:
         return Identified(key="login:")
     digits = text.replace(" ", "").replace("-", "")
     if digits.isdigit() and digits.isascii():
-        subscriber = Subscriber.objects.select_related("branch").filter(account_number=digits).first()
+        # Exact, as the receipts print it: the old system's "007315" is not "7315".
+        subscriber = subscriber_by_account(digits, queryset=Subscriber.objects.select_related("branch"))
         if subscriber is not None:
             return Identified(key=f"sub:{subscriber.pk}", subscriber=subscriber)
     logins = Login.objects.filter(kind__in=TYPED_LOGIN_KINDS)

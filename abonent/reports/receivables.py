@@ -152,7 +152,11 @@ def filtered(
         qs = qs.filter(subscriber__branch_id=branch_id)
     text = query.strip()
     if text:
-        qs = qs.filter(Q(subscriber__account_number=text) | Q(subscriber__display_name__icontains=text))
+        qs = qs.filter(
+            Q(subscriber__account_number=text)
+            | Q(subscriber__legacy_account=text)
+            | Q(subscriber__display_name__icontains=text)
+        )
     return qs
 
 

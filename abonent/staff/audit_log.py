@@ -61,7 +61,9 @@ def find_subscriber_ids(user, text: str) -> list[int]:
     branch_ids = allowed_branch_ids(user)
     if branch_ids is not None:
         subscribers = subscribers.filter(branch_id__in=branch_ids)
-    exact = list(subscribers.filter(account_number=text).values_list("pk", flat=True)[:1])
+    exact = list(subscribers.filter(account_number=text).values_list("pk", flat=True)[:1]) or list(
+        subscribers.filter(legacy_account=text).values_list("pk", flat=True)[:1]
+    )
     if exact:
         return exact
     return list(

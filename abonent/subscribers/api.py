@@ -63,6 +63,7 @@ class PersonalData(Schema):
 class SubscriberOut(Schema):
     id: int
     account_number: str
+    legacy_account: str | None = Field(description="The account number in the billing the ISP migrated from")
     kind: str
     status: str
     display_name: str
@@ -88,6 +89,7 @@ class SubscriberOut(Schema):
 class SubscriberListItem(Schema):
     id: int
     account_number: str
+    legacy_account: str | None
     kind: str
     status: str
     display_name: str
@@ -116,6 +118,10 @@ class SubscriberCreateIn(Schema):
     inn: str = Field("", max_length=12)
     kpp: str = Field("", max_length=9)
     account_number: str = Field("", max_length=20, description="Empty: the next number is assigned")
+    # Longer than the column on purpose: the action refuses 21 digits with its own field code.
+    legacy_account: str = Field(
+        "", max_length=64, description="The old system's account number: 1-20 digits 0-9, kept exactly as given"
+    )
     contract_number: str = Field("", max_length=50, description="Empty: the account number")
     contract_signed_on: dt.date | None = None
     consent_personal_data: bool = False
@@ -143,6 +149,7 @@ class SubscriberUpdateIn(Schema):
     organization_name: str = Field(None, max_length=255)
     inn: str = Field(None, max_length=12)
     kpp: str = Field(None, max_length=9)
+    legacy_account: str | None = Field(None, max_length=64, description="null or an empty string clears it")
     consent_personal_data: bool = None
     consent_marketing: bool = None
     group_ids: list[int] = None
@@ -171,6 +178,7 @@ def _out(request, subscriber: Subscriber) -> dict:
         for name in (
             "id",
             "account_number",
+            "legacy_account",
             "kind",
             "status",
             "display_name",
@@ -224,6 +232,7 @@ def list_subscribers(request, params: Query[SearchParams]):
             {
                 "id": s.pk,
                 "account_number": s.account_number,
+                "legacy_account": s.legacy_account,
                 "kind": s.kind,
                 "status": s.status,
                 "display_name": s.display_name,
@@ -265,7 +274,7 @@ def create_subscriber(request, payload: SubscriberCreateIn):
 @router.get(
     "/subscribers/by-account/{account_number}",
     response={200: SubscriberOut, **ERRORS},
-    summary="Find a subscriber by personal account number",
+    summary="Find a subscriber by personal account number, ours or the old system's",
 )
 def get_by_account(request, account_number: str):
     check_perm(request.user, Perm.SUBSCRIBER_VIEW)

@@ -109,6 +109,13 @@ class ProfileFieldsMixin(ConsoleForm):
     organization_name = forms.CharField(label=_("Organisation name"), max_length=255, required=False)
     inn = forms.CharField(label=_("INN"), max_length=12, required=False)
     kpp = forms.CharField(label=_("KPP"), max_length=9, required=False)
+    # Longer than the column: the action says what is wrong with 21 digits, in its own words.
+    legacy_account = forms.CharField(
+        label=_("Old account number"),
+        max_length=40,
+        required=False,
+        help_text=_("The number in the previous billing system, exactly as on its receipts (leading zeros too)."),
+    )
     groups = forms.ModelMultipleChoiceField(
         label=_("Groups"), queryset=SubscriberGroup.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -143,6 +150,7 @@ class ProfileFieldsMixin(ConsoleForm):
                     "kpp",
                 )
             },
+            "legacy_account": data["legacy_account"],
             "consent_personal_data": data["consent_personal_data"],
             "consent_marketing": data["consent_marketing"],
             "group_ids": [g.pk for g in data["groups"]],

@@ -1,6 +1,7 @@
-"""The identifiers of this app that name one subscriber exactly: account number, contract number, phone, and the
-MAC of a device installed at the subscriber. A search for exactly one of them opens the card
-(``selectors.find_by_identifier``); the network app adds logins, IP addresses and IPoE MACs the same way."""
+"""The identifiers of this app that name one subscriber exactly: account number, old account number (the billing
+the ISP migrated from, docs/adr/0019), contract number, phone, and the MAC of a device installed at the subscriber.
+A search for exactly one of them opens the card (``selectors.find_by_identifier``); the network app adds logins, IP
+addresses and IPoE MACs the same way."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
+from .accounts import as_account_number
 from .extensions import IdentifierLookup, register_identifier_lookup
 from .models import ContactKind, ContactPoint, Contract, EquipmentAssignment, Subscriber
 from .search import phone_digits
@@ -21,6 +23,14 @@ def _account(query: str) -> list[int]:
     if not query.isdigit():
         return []
     return list(Subscriber.objects.filter(account_number=query).values_list("pk", flat=True))
+
+
+def _legacy_account(query: str) -> list[int]:
+    # Exact, leading zeros and all (``accounts.as_account_number``): "007315" is not "7315".
+    number = as_account_number(query)
+    if number is None:
+        return []
+    return list(Subscriber.objects.filter(legacy_account=number).values_list("pk", flat=True))
 
 
 def _contract(query: str) -> list[int]:
@@ -70,6 +80,7 @@ def _equipment_mac(query: str) -> list[int]:
 
 
 register_identifier_lookup(IdentifierLookup("account", _account))
+register_identifier_lookup(IdentifierLookup("legacy_account", _legacy_account))
 register_identifier_lookup(IdentifierLookup("contract", _contract))
 register_identifier_lookup(IdentifierLookup("phone", _phone))
 register_identifier_lookup(IdentifierLookup("equipment_mac", _equipment_mac))

@@ -32,6 +32,7 @@ def build_search_text(
     *,
     account_number: str,
     display_name: str,
+    legacy_account: str | None = None,
     inn: str = "",
     contract_numbers: Iterable[str] = (),
     phones: Iterable[str] = (),
@@ -40,7 +41,9 @@ def build_search_text(
     macs: Iterable[str] = (),
     serials: Iterable[str] = (),
 ) -> str:
-    parts = [account_number, display_name, inn]
+    # The old account number right after ours, where ``with_legacy_account`` finds and swaps it, so a
+    # bulk import need not rebuild every subscriber's text from its contacts and addresses.
+    parts = [account_number, legacy_account or "", display_name, inn]
     parts += list(contract_numbers)
     parts += [phone_digits(p) for p in phones]
     parts += list(emails)
@@ -48,6 +51,15 @@ def build_search_text(
     parts += [m.replace(":", "") for m in macs]
     parts += list(serials)
     return fold(" | ".join(p for p in parts if p))
+
+
+def with_legacy_account(text: str, account_number: str, old: str | None, new: str | None) -> str | None:
+    """``text`` (built by ``build_search_text`` with ``old`` as the old account number) with ``new`` instead; None
+    when the text does not start as that function writes it (a row seeded or edited otherwise): rebuild it then."""
+    head = f"{account_number} | {old}" if old else account_number
+    if text != head and not text.startswith(head + " | "):
+        return None
+    return (f"{account_number} | {new}" if new else account_number) + text[len(head) :]
 
 
 # Words operators type out of habit that carry no information in an address ("ул. Ленина, д. 5, кв. 12").

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from abonent.core.models import AuditEvent
 from abonent.staff.permissions import scope_to_branches
 
+from .accounts import subscriber_by_account
 from .extensions import identifier_lookups, list_extension, list_extensions_for
 from .models import ContactKind, ContactPoint, EquipmentAssignment, Subscriber, SubscriberStatus
 from .search import ParsedQuery, Term, parse_query
@@ -501,7 +502,8 @@ def get_subscriber(user, pk: int) -> Subscriber:
 
 
 def get_subscriber_by_account(user, account_number: str) -> Subscriber:
-    subscriber = visible_subscribers(user).select_related("branch").filter(account_number=account_number).first()
+    """By our account number or the old system's (``accounts.subscriber_by_account``), among those the user sees."""
+    subscriber = subscriber_by_account(account_number, queryset=visible_subscribers(user).select_related("branch"))
     if subscriber is None:
         raise Http404
     return subscriber

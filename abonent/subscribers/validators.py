@@ -63,6 +63,39 @@ def validate_account_number(value: str) -> str:
     return value
 
 
+LEGACY_ACCOUNT_MAX = 20  # Subscriber.legacy_account
+
+
+def validate_legacy_account(value: str) -> str:
+    """An account number of the billing the ISP migrated from (docs/adr/0019): 1 to 20 ASCII digits, kept exactly
+    as given, leading zeros included ("007315" and "7315" are two numbers), so every lookup of it is exact. Only
+    the spaces around it are dropped; Arabic-Indic or full-width digits are refused, not converted: the old
+    system's receipts and the terminals print ASCII."""
+    value = (value or "").strip()
+    if not value.isascii() or not value.isdigit():
+        raise ValidationError(_("An old account number consists of digits 0-9 only."), code="legacy_account_format")
+    if len(value) > LEGACY_ACCOUNT_MAX:
+        raise ValidationError(
+            ngettext(
+                "An old account number has at most %(length)d digit.",
+                "An old account number has at most %(length)d digits.",
+                LEGACY_ACCOUNT_MAX,
+            )
+            % {"length": LEGACY_ACCOUNT_MAX},
+            code="legacy_account_length",
+        )
+    return value
+
+
+def is_account_number_shaped(value: str) -> bool:
+    """Whether ``value`` could be one of our numbers (ASCII digits of our length, right check digit): only such an
+    old number can ever collide with a number we issue."""
+    length = settings.ABONENT_ACCOUNT_NUMBER_LENGTH
+    return (
+        len(value) == length and value.isascii() and value.isdigit() and luhn_check_digit(value[:-1]) == int(value[-1])
+    )
+
+
 def normalize_phone(raw: str, region: str | None = None) -> str:
     """E.164 (``+79161234567``) from what people type: ``8 (916) 123-45-67``, ``+7 916 1234567``, ``9161234567``."""
     text = (raw or "").strip()

@@ -180,6 +180,7 @@ def subscriber_edit(request, pk):
     initial = {name: getattr(subscriber, name) for name in actions.PROFILE_FIELDS}
     initial.update(
         branch_id=subscriber.branch_id,
+        legacy_account=subscriber.legacy_account or "",
         groups=list(subscriber.groups.all()),
         consent_personal_data=subscriber.consent_personal_data,
         consent_marketing=subscriber.consent_marketing,

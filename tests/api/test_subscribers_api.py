@@ -241,6 +241,7 @@ def test_search_by_phone_in_any_format(admin_api, make_subscriber, query):
             {
                 "id": subscriber.pk,
                 "account_number": subscriber.account_number,
+                "legacy_account": None,
                 "kind": "individual",
                 "status": "active",
                 "display_name": "Иванов Иван Петрович",

@@ -245,7 +245,7 @@ def _scenario(terminal, agent, admin, *, open_one, closed_one, big_one, on_commi
         pay("p1", big_one.account_number, "100.50"),  # another account: another conflict
         pay("p3", _nobodys(), "10"),  # well-formed, nobody's: 5, nothing written
         pay("p7", a, "99999999999.00"),  # within the agent's max_sum, past what a payment may be: 300
-        pay("p4", "12", "10"),  # not our format: 4
+        pay("p4", a[:-1] + str((int(a[-1]) + 1) % 10), "10"),  # our length, a wrong check digit (a typo): 4
         pay("p5", closed_one.account_number, "10"),  # closed, the agent takes active accounts only: 79
     ]
     do_update_agent(agent, active_accounts_only=False, acting_user=admin)

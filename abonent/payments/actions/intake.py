@@ -24,6 +24,7 @@ from abonent.billing import ledger
 from abonent.billing.models import TransactionKind
 from abonent.core import audit, clock, events
 from abonent.staff.permissions import Perm
+from abonent.subscribers.accounts import subscriber_by_account
 from abonent.subscribers.models import Subscriber, SubscriberStatus
 
 from ..channels import channel_account
@@ -51,14 +52,11 @@ def ledger_key(channel: str, external_id: str) -> str:
 
 
 def find_account(account_ref: str, *, lock: bool = False) -> Subscriber | None:
-    """The subscriber whose account number is ``account_ref`` exactly (spaces around it ignored). ``lock`` takes
-    the subscriber's row lock, which closing the account takes too: a payment is credited to an account that is
-    open when it commits, or goes to suspense."""
-    ref = (account_ref or "").strip()
-    if not ref or len(ref) > 20:
-        return None
-    found = Subscriber.objects.filter(account_number=ref)
-    return (found.select_for_update(of=("self",)) if lock else found).first()
+    """The subscriber whose account number, ours or else the old system's, is ``account_ref`` exactly (spaces around
+    it ignored; ``subscribers.accounts.subscriber_by_account``). ``lock`` takes the subscriber's row lock, which
+    closing the account takes too: a payment is credited to an account that is open when it commits, or goes to
+    suspense."""
+    return subscriber_by_account(account_ref, lock=lock)
 
 
 def do_receive_payment(

@@ -19,7 +19,7 @@ from abonent.core import clock
 from abonent.core.money import currency
 from abonent.staff.permissions import Perm, check_perm
 from abonent.subscribers.models import Subscriber
-from abonent.subscribers.selectors import visible_subscribers
+from abonent.subscribers.selectors import subscriber_by_account, visible_subscribers
 
 from .. import actions, selectors
 from ..models import Payment, PaymentMethod, PaymentStatus, Refund
@@ -117,7 +117,11 @@ def _payer(request, payload: PaymentIn) -> Subscriber:
         raise ValidationError({"subscriber_id": ValidationError(message, code="subscriber_required")})
     if payload.subscriber_id is not None:
         return _visible_subscriber(request, "subscriber_id", pk=payload.subscriber_id)
-    return _visible_subscriber(request, "account_number", account_number=payload.account_number.strip())
+    # Ours or the old system's number (docs/adr/0019), among the subscribers the token's user sees.
+    subscriber = subscriber_by_account(payload.account_number, queryset=visible_subscribers(request.user))
+    if subscriber is None:
+        raise ValidationError({"account_number": ValidationError(_("No such subscriber."), code="does_not_exist")})
+    return subscriber
 
 
 def _received_at(value: dt.datetime | None) -> dt.datetime | None:

@@ -70,6 +70,7 @@ class LineStatus(models.TextChoices):
 
 class MatchRule(models.TextChoices):
     ACCOUNT_NUMBER = "account_number", _("Account number in the purpose")
+    LEGACY_ACCOUNT = "legacy_account", _("Old account number in the purpose")
     CONTRACT = "contract", _("Contract number in the purpose")
     INN = "inn", _("Payer's INN")
 

@@ -74,6 +74,7 @@ def journal(user, filters: JournalFilters) -> QuerySet[Payment]:
         qs = qs.filter(
             Q(account_ref=text)
             | Q(subscriber__account_number=text)
+            | Q(subscriber__legacy_account=text)
             | Q(external_id=text)
             | Q(payer__icontains=text)
             | Q(subscriber__display_name__icontains=text)

@@ -1,6 +1,12 @@
 """Whose payment is a statement line: the account number in the purpose text, else a contract number in it,
 else the payer's INN. Each rule either finds no one (the next rule is tried), exactly one subscriber, or
-several (the line is ambiguous and goes to suspense with them as candidates)."""
+several (the line is ambiguous and goes to suspense with them as candidates).
+
+The account number is ours (anywhere, our check digit guards it) or the old system's (docs/adr/0019), which has
+no check digit and any length, so it is read more warily: after a marker ("л/с 173829", "лицевой счет №0173",
+"account 173829") any whole number is one; standing alone, only a whole number of at least
+``MIN_UNMARKED_LEGACY`` digits that is not a phone, a date, an amount, a percentage, nor the number after "ИНН",
+"счет №", "р/с" and the like. Both are matched exactly: "1738290" is not "173829"."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from abonent.subscribers.models import Contract, Subscriber
+from abonent.subscribers.search import fold
 from abonent.subscribers.validators import luhn_check_digit
 
 from ..models import MatchRule
@@ -41,6 +48,45 @@ def account_numbers_in(text: str) -> list[str]:
     return list(dict.fromkeys(n for n in found if luhn_check_digit(n[:-1]) == int(n[-1])))
 
 
+# A whole number: no digit, letter, sign or date/amount separator glued before it, nor a letter, digit or a
+# separator followed by more digits after it ("01.02.2026", "650,00", "8-916-…", "+7…", "173829р" are not).
+_WHOLE_AFTER = r"(?![0-9a-zа-я%₽]|[.,/\-][0-9])"
+_MARKER = (
+    r"(?:(?<![0-9a-zа-я])л\s*[/\\.]?\s*сч?\.?"  # л/с, л\с, л.с., лс, л/сч
+    r"|(?<![0-9a-zа-я])лиц(?:\.|ев[а-я]*)?\s*сч(?:ет[а-я]*)?\.?"  # лиц. счет, лицевой счет, лицевому счету
+    r"|(?<![0-9a-zа-я])(?:account|acc)(?:\s*(?:no|number))?\.?)"  # account, acc. no
+)
+_MARKED_RE = re.compile(_MARKER + r"\s*(?:№|#|n|no\.?|номер)?\s*[:\-]?\s*([0-9]{1,20})" + _WHOLE_AFTER)
+_UNMARKED_RE = re.compile(r"(?<![0-9a-zа-я+.,/\-])([0-9]{1,20})" + _WHOLE_AFTER)
+# What a bare number after these words is: a tax id, a bank account, an invoice or document number, a phone.
+_NOT_AN_ACCOUNT_BEFORE = re.compile(
+    r"(?<![0-9a-zа-я])(?:инн|кпп|бик|огрн|р/с|к/с|р\.с\.|к\.с\.|сч\.?|сч[её]т[а-я]*|invoice|inv\.?|тел\.?|телефон[а-я]*|"
+    r"договор[а-я]*|дог\.?|№|#|n)\s*[:№#]?\s*$"
+)
+_PHONE_RE = re.compile(r"(?:\+7|(?<![0-9])8)[\s\-(]*[0-9]{3}[\s\-)]*[0-9]{3}[\s\-]*[0-9]{2}[\s\-]*[0-9]{2}(?![0-9])")
+_AMOUNT_AFTER = re.compile(r"\s*(?:руб|р\.|р\b|rub|коп)")
+MIN_UNMARKED_LEGACY = 5  # shorter runs are years, months, houses, flats and sums far too often
+
+
+def legacy_numbers_in(text: str) -> tuple[list[str], list[str]]:
+    """Candidates for an old account number in a purpose text: (after a marker, standing alone), each a whole
+    number exactly as written (leading zeros kept), in order, without repeats (see the module docstring)."""
+    folded = fold(text or "")[:2000]
+    marked = [m[1] for m in _MARKED_RE.finditer(folded)]
+    plain = _PHONE_RE.sub(" ", folded)
+    unmarked = []
+    for m in _UNMARKED_RE.finditer(plain):
+        number = m[1]
+        if len(number) < MIN_UNMARKED_LEGACY or number in marked:
+            continue
+        if _NOT_AN_ACCOUNT_BEFORE.search(plain[max(0, m.start() - 30) : m.start()]):
+            continue
+        if _AMOUNT_AFTER.match(plain, m.end()):
+            continue
+        unmarked.append(number)
+    return list(dict.fromkeys(marked)), list(dict.fromkeys(unmarked))
+
+
 def _tokens(text: str) -> list[str]:
     tokens = []
     for token in _TOKEN_SPLIT.split(text or ""):
@@ -59,15 +105,23 @@ def _decide(rule: str, subscriber_ids: list[int]) -> Match | None:
     return Match(rule=rule, candidates=ids)
 
 
+def _legacy_holders(numbers: list[str]) -> list[int]:
+    if not numbers:
+        return []
+    return list(Subscriber.objects.filter(legacy_account__in=numbers).values_list("pk", flat=True))
+
+
 def match_line(purpose: str, payer_inn: str) -> Match:
     numbers = account_numbers_in(purpose)
-    if numbers:
-        found = _decide(
-            MatchRule.ACCOUNT_NUMBER,
-            list(Subscriber.objects.filter(account_number__in=numbers).values_list("pk", flat=True)),
-        )
-        if found:
-            return found
+    ours = list(Subscriber.objects.filter(account_number__in=numbers).values_list("pk", flat=True)) if numbers else []
+    marked, unmarked = legacy_numbers_in(purpose)
+    # Ours and an old number after a marker are equally sure: naming two different accounts is ambiguous.
+    found = _decide(MatchRule.ACCOUNT_NUMBER if ours else MatchRule.LEGACY_ACCOUNT, ours + _legacy_holders(marked))
+    if found:
+        return found
+    found = _decide(MatchRule.LEGACY_ACCOUNT, _legacy_holders(unmarked))
+    if found:
+        return found
     tokens = _tokens(purpose)
     if tokens:
         found = _decide(

@@ -20,7 +20,7 @@ from abonent.core.forms import apply_action_errors
 from abonent.core.money import format_money
 from abonent.staff.models import StaffUser
 from abonent.staff.permissions import Perm, has_perm, require_perm
-from abonent.subscribers.selectors import get_subscriber, visible_subscribers
+from abonent.subscribers.selectors import get_subscriber, subscriber_by_account, visible_subscribers
 
 from .. import actions, selectors
 from ..actions.cashdesk import is_day_closed
@@ -64,7 +64,7 @@ def cashdesk(request):
     lookup = AccountLookupForm(request.GET, auto_id="lookup-%s")
     if not lookup.is_valid():
         return _desk(request, lookup=lookup, status=422)
-    subscriber = visible_subscribers(request.user).filter(account_number=lookup.cleaned_data["account"]).first()
+    subscriber = subscriber_by_account(lookup.cleaned_data["account"], queryset=visible_subscribers(request.user))
     if subscriber is None:
         # Another branch's account reads as unknown: nothing is confirmed about it.
         lookup.add_error("account", ValidationError(_("No subscriber you can see has this account."), code="unknown"))

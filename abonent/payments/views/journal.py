@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from abonent.core.listing import MONEY_FORMAT, Column, Sorting, export_response, keyset_page, query_without
 from abonent.core.money import format_money
 from abonent.staff.permissions import Perm, check_perm, has_perm, require_perm
-from abonent.subscribers.selectors import visible_subscribers
+from abonent.subscribers.selectors import subscriber_by_account, visible_subscribers
 
 from .. import actions, selectors
 from ..cards import render_payment_sections
@@ -175,7 +175,7 @@ def cancel(request, pk):
 def assign(request, pk):
     def do(payment, data):
         # Only a subscriber the user can see: another branch's account reads as unknown (nothing confirmed).
-        subscriber = visible_subscribers(request.user).filter(account_number=data["account"].strip()).first()
+        subscriber = subscriber_by_account(data["account"], queryset=visible_subscribers(request.user))
         if subscriber is None:
             raise ValidationError(
                 {"account": ValidationError(_("No subscriber you can see has this account."), code="account_unknown")}

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from abonent.core.forms import apply_action_errors
 from abonent.core.money import format_money
 from abonent.staff.permissions import Perm, has_perm, require_perm
-from abonent.subscribers.selectors import visible_subscribers
+from abonent.subscribers.selectors import subscriber_by_account, visible_subscribers
 
 from .. import actions, selectors
 from ..actions.statements import read_upload
@@ -131,7 +131,7 @@ def assign_line(request, pk: int, line_id: int):
         if form.cleaned_data.get("candidate"):
             subscriber = visible.filter(pk=form.cleaned_data["candidate"]).first()
         else:
-            subscriber = visible.filter(account_number=form.cleaned_data["account_number"].strip()).first()
+            subscriber = subscriber_by_account(form.cleaned_data["account_number"], queryset=visible)
         if subscriber is None:
             form.add_error("account_number", _("No subscriber has this account number."))
         else:

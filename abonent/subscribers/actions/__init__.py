@@ -36,7 +36,9 @@ from .history import (
     do_add_connection_event,
     do_add_note,
 )
+from .legacy import LegacyAccountResult, do_set_legacy_account, do_set_legacy_accounts
 from .subscriber import (
+    allocate_account_number,
     do_close_subscriber,
     do_create_subscriber,
     do_reopen_subscriber,
@@ -52,7 +54,9 @@ __all__ = [
     "PROFILE_FIELDS",
     "AddressData",
     "ContactData",
+    "LegacyAccountResult",
     "SubscriberData",
+    "allocate_account_number",
     "clean_address",
     "clean_contact",
     "clean_profile",
@@ -71,6 +75,8 @@ __all__ = [
     "do_reopen_subscriber",
     "do_return_equipment",
     "do_set_group_membership",
+    "do_set_legacy_account",
+    "do_set_legacy_accounts",
     "do_update_address",
     "do_update_subscriber",
     "refresh_search_text",

@@ -45,6 +45,7 @@ ORGANIZATION_FIELDS = ["organization_name", "inn", "kpp"]
 PROFILE_FIELDS = ["kind", *PERSON_FIELDS, *ORGANIZATION_FIELDS]
 AUDITED_FIELDS = [
     "account_number",
+    "legacy_account",
     "status",
     "branch_id",
     *PROFILE_FIELDS,
@@ -94,6 +95,7 @@ class SubscriberData:
     inn: str = ""
     kpp: str = ""
     account_number: str = ""  # empty: the next number is allocated
+    legacy_account: str = ""  # the old system's account number (actions.legacy), empty for none
     contract_number: str = ""  # empty: the account number
     contract_signed_on: dt.date | None = None  # empty: today
     consent_personal_data: bool = False
@@ -241,6 +243,7 @@ def refresh_search_text(subscriber: Subscriber) -> None:
     contacts = list(subscriber.contacts.values_list("kind", "value"))
     subscriber.search_text = build_search_text(
         account_number=subscriber.account_number,
+        legacy_account=subscriber.legacy_account,
         display_name=subscriber.display_name,
         inn=subscriber.inn,
         contract_numbers=subscriber.contracts.values_list("number", flat=True),

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import asdict
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from abonent.core import audit, clock, events, sequences
@@ -45,8 +45,35 @@ from .common import (
     display_name_of,
     refresh_search_text,
 )
+from .legacy import (
+    check_legacy_account_free,
+    clean_legacy_account,
+    hold_account_numbers,
+    save_with_legacy_account,
+)
 
 # --- subscriber -------------------------------------------------------------------------------------
+
+
+def _account_taken(number: str) -> ValidationError:
+    return ValidationError(
+        {
+            "account_number": ValidationError(
+                _("Account number %(number)s is already used by another subscriber.") % {"number": number},
+                code="account_number_taken",
+            )
+        }
+    )
+
+
+def allocate_account_number() -> str:
+    """The next number of ours, passing over any that a subscriber holds as its old account number.
+    ``sequences.allocate`` holds the sequence's row lock to the end of the transaction, and an old number shaped
+    like ours is set under the same lock (actions.legacy), so the check below cannot miss one set concurrently."""
+    while True:
+        number = make_account_number(sequences.allocate(ACCOUNT_SEQUENCE, start=account_serial_start())[0])
+        if not Subscriber.objects.filter(legacy_account=number).exists():
+            return number
 
 
 @transaction.atomic
@@ -76,6 +103,12 @@ def do_create_subscriber(data: SubscriberData, *, acting_user) -> Subscriber:
             errors.setdefault("account_number", []).extend(
                 exc.error_dict["account_number"] if hasattr(exc, "error_dict") else exc.error_list
             )
+
+    legacy_account = None
+    try:
+        legacy_account = clean_legacy_account(data.legacy_account)
+    except ValidationError as exc:
+        errors.update(exc.error_dict)
 
     contract_number = (data.contract_number or "").strip()
     if contract_number:
@@ -110,15 +143,23 @@ def do_create_subscriber(data: SubscriberData, *, acting_user) -> Subscriber:
         raise ValidationError(errors)
 
     if not account_number:
-        serial = sequences.allocate(ACCOUNT_SEQUENCE, start=account_serial_start())[0]
-        account_number = make_account_number(serial)
+        account_number = allocate_account_number()
     else:
+        # Under the lock that old account numbers shaped like ours are set under (actions.legacy): one of them
+        # set a moment ago is seen here, and one set next sees this subscriber.
+        hold_account_numbers()
+        if Subscriber.objects.filter(legacy_account=account_number).exists():
+            raise _account_taken(account_number)
         # A number typed by hand (a migrated account) must never be handed out again by the sequence.
         sequences.ensure_at_least(ACCOUNT_SEQUENCE, int(account_number[:-1]))
+
+    if legacy_account is not None:
+        check_legacy_account_free(legacy_account, subscriber_pk=None, account_number=account_number)
 
     moment = clock.now()
     subscriber = Subscriber(
         account_number=account_number,
+        legacy_account=legacy_account,
         branch=branch,
         display_name=display_name_of(profile),
         name_key=name_key(display_name_of(profile)),
@@ -130,17 +171,13 @@ def do_create_subscriber(data: SubscriberData, *, acting_user) -> Subscriber:
         updated_at=moment,
         **profile,
     )
-    _save_new(
-        subscriber,
-        on_conflict=ValidationError(
-            {
-                "account_number": ValidationError(
-                    _("Account number %(number)s is already used by another subscriber.") % {"number": account_number},
-                    code="account_number_taken",
-                )
-            }
-        ),
-    )
+    if legacy_account is not None:
+        try:
+            save_with_legacy_account(subscriber, force_insert=True)
+        except IntegrityError as exc:
+            raise _account_taken(account_number) from exc
+    else:
+        _save_new(subscriber, on_conflict=_account_taken(account_number))
     subscriber.groups.set(groups)
 
     contract = Contract(
@@ -199,7 +236,14 @@ def do_update_subscriber(subscriber: Subscriber, *, changes: dict, acting_user, 
     subscriber = _lock(subscriber)
     if acting_user is not None:
         check_branch(acting_user, subscriber.branch_id)
-    allowed = {*PROFILE_FIELDS, "branch_id", "consent_personal_data", "consent_marketing", "group_ids"}
+    allowed = {
+        *PROFILE_FIELDS,
+        "legacy_account",
+        "branch_id",
+        "consent_personal_data",
+        "consent_marketing",
+        "group_ids",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError(
@@ -223,6 +267,14 @@ def do_update_subscriber(subscriber: Subscriber, *, changes: dict, acting_user, 
         check_branch(acting_user, changes["branch_id"])
         subscriber.branch_id = changes["branch_id"]
 
+    if "legacy_account" in changes:
+        legacy_account = clean_legacy_account(changes["legacy_account"])
+        if legacy_account is not None and legacy_account != subscriber.legacy_account:
+            check_legacy_account_free(
+                legacy_account, subscriber_pk=subscriber.pk, account_number=subscriber.account_number
+            )
+        subscriber.legacy_account = legacy_account
+
     moment = clock.now()
     for consent in ("consent_personal_data", "consent_marketing"):
         if consent in changes and bool(changes[consent]) != getattr(subscriber, consent):
@@ -238,7 +290,7 @@ def do_update_subscriber(subscriber: Subscriber, *, changes: dict, acting_user, 
         groups_after = sorted(g.pk for g in groups)
 
     subscriber.updated_at = moment
-    subscriber.save()
+    save_with_legacy_account(subscriber)
     refresh_search_text(subscriber)
     old, new = audit.diff(
         {**before, "groups": before_groups}, {**audit.snapshot(subscriber, AUDITED_FIELDS), "groups": groups_after}
