@@ -126,6 +126,9 @@ class Perm(StrEnum):
     RECORDING_LISTEN = "recording.listen"
     # Operators' extensions and the operator KPIs page.
     TELEPHONY_MANAGE = "telephony.manage"
+    # Migration from the old billing (the imports app): subscribers, plans, opening balances and payment history
+    # loaded in bulk, so administrator only.
+    IMPORT_RUN = "import.run"
 
 
 # What each permission lets a person do, as the 403 page names the one missing.
@@ -181,6 +184,7 @@ PERMISSION_LABELS: dict[Perm, str] = {
     Perm.CALL_VIEW: _("see calls"),
     Perm.RECORDING_LISTEN: _("listen to call recordings"),
     Perm.TELEPHONY_MANAGE: _("manage extensions and see operator KPIs"),
+    Perm.IMPORT_RUN: _("import data from the old billing"),
 }
 
 
