@@ -49,10 +49,9 @@ class UploadForm(StyledForm):
 
 
 class MappingForm(StyledForm):
-    """One select per non-empty header of the file (``col_<index>``), and an optional name to save the mapping as a
-    profile for the next file of the same shape."""
-
-    select_class = "form-select form-select-sm"
+    """Per non-empty header of the file a select of our field (``col_<index>``) and a second one (``col_<index>_also``)
+    for a column that fills two fields (Mikbill's ``uid`` is the old id and the old account number), and an
+    optional name to save the mapping as a profile for the next file of the same shape."""
 
     save_profile_as = forms.CharField(
         label=_("Save as a profile named"),
@@ -65,47 +64,50 @@ class MappingForm(StyledForm):
         super().__init__(*args, **kwargs)
         self.headers = headers
         choices = [("", _("— not imported —")), *field_choices(entity)]
+        self.labels = dict(field_choices(entity))
         self.column_fields = []
         for position, header in enumerate(headers):
             if not header:
                 continue
             name = f"col_{position}"
-            self.fields[name] = forms.ChoiceField(label=header, choices=choices, required=False)
-            self.fields[name].widget.attrs["class"] = self.select_class
+            for key, label in ((name, header), (f"{name}_also", _("%(column)s, also as") % {"column": header})):
+                self.fields[key] = forms.ChoiceField(label=label, choices=choices, required=False)
+                self.fields[key].widget.attrs["class"] = "form-select form-select-sm"
             self.column_fields.append((position, name))
 
     def clean(self):
         data = super().clean()
         mapping: dict[str, str] = {}
         for position, name in self.column_fields:
-            target = data.get(name)
-            if not target:
-                continue
-            if target in mapping:
-                self.add_error(
-                    name,
-                    ValidationError(
-                        _("“%(field)s” is chosen for two columns: “%(first)s” and “%(second)s”.")
-                        % {
-                            "field": dict(self.fields[name].choices)[target].rstrip(" *"),
-                            "first": mapping[target],
-                            "second": self.headers[position],
-                        },
-                        code="mapping_field_twice",
-                    ),
-                )
-                continue
-            mapping[target] = self.headers[position]
+            for key in (name, f"{name}_also"):
+                target = data.get(key)
+                if not target:
+                    continue
+                if target in mapping:
+                    self.add_error(
+                        key,
+                        ValidationError(
+                            _("“%(field)s” is chosen for two columns: “%(first)s” and “%(second)s”.")
+                            % {
+                                "field": self.labels[target].removesuffix(" *"),
+                                "first": mapping[target],
+                                "second": self.headers[position],
+                            },
+                            code="mapping_field_twice",
+                        ),
+                    )
+                    continue
+                mapping[target] = self.headers[position]
         data["mapping"] = mapping
         return data
 
     def select_name(self, field_name: str) -> str | None:
-        """The select whose column is mapped to ``field_name`` (to put an action's refusal on it)."""
-        mapping = self.cleaned_data.get("mapping", {}) if hasattr(self, "cleaned_data") else {}
-        header = mapping.get(field_name)
-        for position, name in self.column_fields:
-            if self.headers[position] == header:
-                return name
+        """The select where ``field_name`` was chosen (to put an action's refusal on it)."""
+        data = getattr(self, "cleaned_data", {})
+        for _position, name in self.column_fields:
+            for key in (name, f"{name}_also"):
+                if data.get(key) == field_name:
+                    return key
         return None
 
 

@@ -155,7 +155,9 @@ def mapping(request, pk: int):
         messages.warning(request, _("No profile “%(name)s” for this kind of file.") % {"name": chosen})
         chosen = ""
     start = loaded["mapping"] if loaded else job.mapping
-    initial = {f"col_{i}": name for i, name in columns_from_mapping(start, job.headers).items()}
+    initial = {}
+    for position, names in columns_from_mapping(start, job.headers).items():
+        initial |= dict(zip((f"col_{position}", f"col_{position}_also"), names, strict=False))
     form = MappingForm(request.POST or None, entity=job.entity, headers=job.headers, initial=initial)
     if request.method == "POST" and form.is_valid():
         chosen_mapping = form.cleaned_data["mapping"]
@@ -194,7 +196,7 @@ def mapping(request, pk: int):
         ],
         "profiles": profiles,
         "chosen": chosen,
-        "columns": [(position, form[name]) for position, name in form.column_fields],
+        "columns": [(form[name], form[f"{name}_also"]) for _position, name in form.column_fields],
         "required": list(zip(required_groups(job.entity), met_groups(job.entity, current or {}), strict=True)),
     }
     return _render(request, job, Step.MAPPING, "imports/mapping.html", context, status=422 if form.errors else 200)

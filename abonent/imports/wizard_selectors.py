@@ -141,17 +141,18 @@ def field_choices(entity: str) -> list[tuple[str, str]]:
     return [(f.name, f"{f.label} *" if f.name in required else str(f.label)) for f in FIELDS[entity]]
 
 
-def columns_from_mapping(mapping: dict, headers: list[str]) -> dict[int, str]:
-    """``{our field: header}`` turned round to ``{column index: our field}``, headers matched as the engine does
-    (trimmed, any case); a field whose header the file lacks is left out."""
-    index = {}
+def columns_from_mapping(mapping: dict, headers: list[str]) -> dict[int, list[str]]:
+    """``{our field: header}`` turned round to ``{column index: [our fields]}`` (one column may fill two fields: the
+    old id is often the old account number too), headers matched as the engine does (trimmed, any case); a field
+    whose header the file lacks is left out."""
+    index: dict[str, int] = {}
     for position, header in enumerate(headers):
         index.setdefault(header.strip().lower(), position)
-    found = {}
+    found: dict[int, list[str]] = {}
     for name, header in (mapping or {}).items():
         position = index.get(str(header).strip().lower())
-        if position is not None and position not in found:
-            found[position] = name
+        if position is not None:
+            found.setdefault(position, []).append(name)
     return found
 
 
