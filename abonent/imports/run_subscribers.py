@@ -155,13 +155,13 @@ class SubscriberRun:
         only = list(Branch.objects.filter(is_active=True).values_list("pk", flat=True))
         self.default_branch = self.job.default_branch_id or (only[0] if len(only) == 1 else None)
 
-    def _problem(self, row_or_number, field_name, code, message, *, raw=None, old_id="", warning=False) -> None:
+    def _problem(self, row_or_number, field_name, code, message, *, raw=None, old_id="", warning=False, count=True):
         if isinstance(row_or_number, Row):
             raw, old_id, number = row_or_number.raw, row_or_number.old_id, row_or_number.number
         else:
             number = row_or_number
         self.c.problem(number, old_id, field_name, code, message, raw or {}, warning=warning)
-        if not warning:
+        if not warning and count:
             self.recon.count("quarantined")
 
     def _clean(self, number: int, v: dict) -> Row | None:
@@ -487,8 +487,9 @@ class SubscriberRun:
 
     # --- duplicates ---------------------------------------------------------------------------------------
     def _duplicates(self, rows: list[Row]) -> tuple[list[Row], list[Row]]:
-        imported_ids = {r.object_id for r in self.records.values()}
-        outcome = find_duplicates(self.job, rows, exclude_subscriber_ids=imported_ids)
+        # Against every subscriber here, those an earlier run of this source imported included: a row's own record is
+        # matched by its old id (it is not new), so a new row matching one of them is another person's duplicate.
+        outcome = find_duplicates(self.job, rows, exclude_subscriber_ids=set())
         keep, merged = [], []
         for row in rows:
             decision, target_row, existing = outcome.get(row.number, (None, None, None))
@@ -500,6 +501,7 @@ class SubscriberRun:
                     "",
                     "duplicate_skipped",
                     _("Looks like another subscriber (%(why)s): skipped.") % {"why": outcome.why(row.number)},
+                    count=False,
                 )
                 self.recon.count("skipped_duplicates")
             else:
