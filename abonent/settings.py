@@ -135,6 +135,8 @@ INSTALLED_APPS = [
     "abonent.reports",
     # The subscriber list's export and bulk actions: call the subscribers', billing's and notifications' actions.
     "abonent.bulk",
+    # Migration from the old billing (CSV/XLSX): calls the domain apps' bulk import actions; nothing imports it.
+    "abonent.imports",
     # Above every domain app: the dashboard reads their figures, the first-run wizard writes their settings.
     "abonent.dashboard",
     "abonent.setup",
@@ -446,6 +448,9 @@ ABONENT_BILLING_WORKERS = int(os.environ.get("ABONENT_BILLING_WORKERS", 2))
 # The most one manual adjustment, one-off charge, or payment taken by staff (cash desk, the API's cash and manual
 # channels) may move, in the installation currency.
 ABONENT_MAX_MANUAL_AMOUNT = os.environ.get("ABONENT_MAX_MANUAL_AMOUNT", "1000000.00")
+# Migration from the old billing (docs/imports.md): the largest file taken (bytes) and the most data rows in it.
+ABONENT_IMPORT_MAX_BYTES = int(os.environ.get("ABONENT_IMPORT_MAX_BYTES", 50 * 1024 * 1024))
+ABONENT_IMPORT_MAX_ROWS = int(os.environ.get("ABONENT_IMPORT_MAX_ROWS", 500_000))
 # Deadlines of a payment's database work (seconds): a lock held elsewhere (a migration, a stuck session) makes
 # a terminal's pay or a refund fail fast with "try again" instead of waiting for ever (payments.actions).
 ABONENT_PAYMENTS_LOCK_TIMEOUT = float(os.environ.get("ABONENT_PAYMENTS_LOCK_TIMEOUT", 3))

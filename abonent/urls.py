@@ -31,6 +31,7 @@ urlpatterns = [
     path("staff/documents/", include("abonent.documents.urls")),
     path("staff/reports/", include("abonent.reports.urls")),
     path("staff/bulk/", include("abonent.bulk.urls")),
+    path("staff/imports/", include("abonent.imports.urls")),
     path("staff/dashboard/", include("abonent.dashboard.urls")),
     path("staff/setup/", include("abonent.setup.urls")),
     path("staff/integrations/", include("abonent.integrations.webhooks.urls")),

@@ -39,6 +39,9 @@ SYSTEM_ACCOUNTS = {
     "adjustments": (AccountKind.ADJUSTMENT, gettext_lazy("Manual adjustments")),
     "suspense": (AccountKind.SUSPENSE, gettext_lazy("Suspense")),
     "promised_fees": (AccountKind.REVENUE, gettext_lazy("Revenue: promised payment fees")),
+    # The other side of the balances brought from the old billing (TransactionKind.OPENING_BALANCE): its sum is
+    # minus what the old system said the subscribers held, the figure the migration is reconciled against.
+    "opening_balances": (AccountKind.ADJUSTMENT, gettext_lazy("Opening balances from the old billing")),
 }
 
 

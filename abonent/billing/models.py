@@ -98,6 +98,9 @@ class TransactionKind(models.TextChoices):
     BONUS_ACCRUAL = "bonus_accrual", _("Bonus points earned")
     BONUS_SPEND = "bonus_spend", _("Bonus points spent")
     BONUS_EXPIRY = "bonus_expiry", _("Bonus points expired")
+    # The balance a subscriber brought from the old billing (the imports app): one per subscriber and source, keyed
+    # ``opening:<source>:<old id>``, against the opening-balances system account.
+    OPENING_BALANCE = "opening_balance", _("Opening balance")
 
 
 class LedgerTransaction(models.Model):

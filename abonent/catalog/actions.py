@@ -42,8 +42,9 @@ def do_create_plan(
     unit_price: Decimal | None = None,
     **fields,
 ) -> Plan:
-    """Create a plan with its first price version."""
-    check_perm(acting_user, Perm.CATALOG_MANAGE)
+    """Create a plan with its first price version. ``acting_user=None``: the system (a migration's plans file)."""
+    if acting_user is not None:
+        check_perm(acting_user, Perm.CATALOG_MANAGE)
     if "minimum_session_charge" in fields:
         fields["minimum_session_charge"] = _time_money(fields["minimum_session_charge"], "minimum_session_charge")
     switchable_to = fields.pop("switchable_to", [])

@@ -149,3 +149,23 @@ class DeferredIndexes:
             for table, name, definition in self.foreign_keys:
                 cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
             out.write(f"foreign keys ({len(self.foreign_keys)}) checked in {time.monotonic() - started:.1f}s\n")
+
+
+def reserve_ids(model, count: int) -> list[int]:
+    """``count`` primary keys for rows the caller inserts itself (COPY, executemany), in its transaction.
+
+    PostgreSQL: taken from the table's sequence, so concurrent writers never get the same ones. SQLite: the ids
+    after the current maximum, which are free while the transaction holds the write lock (``IMMEDIATE``, as every
+    transaction here does) — the caller must not commit between reserving and inserting."""
+    if count <= 0:
+        return []
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)", [count]
+            )
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+        first = cursor.fetchone()[0] + 1
+    return list(range(first, first + count))

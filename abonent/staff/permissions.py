@@ -136,6 +136,9 @@ class Perm(StrEnum):
     # request (integrations/lawful, docs/lawful-export.md). Only the lawful-interception officer's role holds it,
     # not the administrator's: segregation of duties (LAWFUL_ONLY_PERMISSIONS).
     LAWFUL_EXPORT = "lawful.export"
+    # Migration from the old billing (the imports app): subscribers, plans, opening balances and payment history
+    # loaded in bulk, so administrator only.
+    IMPORT_RUN = "import.run"
 
 
 # What each permission lets a person do, as the 403 page names the one missing.
@@ -193,6 +196,7 @@ PERMISSION_LABELS: dict[Perm, str] = {
     Perm.RECORDING_LISTEN: _("listen to call recordings"),
     Perm.TELEPHONY_MANAGE: _("manage extensions and see operator KPIs"),
     Perm.LAWFUL_EXPORT: _("export data for law-enforcement requests"),
+    Perm.IMPORT_RUN: _("import data from the old billing"),
 }
 
 

@@ -32,6 +32,7 @@ ACTION_LABELS = audit.ACTION_LABELS
 audit.register_action_labels(
     {
         "subscriber.created": _("Subscriber created"),
+        "subscriber.imported": _("Imported from the old billing"),
         "subscriber.updated": _("Subscriber changed"),
         "subscriber.closed": _("Account closed"),
         "subscriber.reopened": _("Account reopened"),

@@ -1,0 +1,166 @@
+"""The import run, dry or real, and the job's bookkeeping around it.
+
+A run reads every row and cleans it before writing anything, then writes the good rows chunk by chunk, each chunk
+in one transaction: a row's subscriber, contract, addresses, contacts, subscription, balance and login land together
+or not at all. A chunk that the database refuses (a unique value taken meanwhile) is written again row by row, each
+in a savepoint, so only the row at fault is quarantined. A **dry run** is the same run with every chunk rolled back
+after it was written: its report is what the real run will do, and the domain tables are left as they were. The
+row problems and the report are written after the rollback, on the job (never into the domain tables).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from abonent.core import audit, clock
+from abonent.staff.permissions import Perm, check_perm
+
+from . import files
+from .models import Entity, ImportFile, ImportIssue, ImportJob, JobStatus
+
+CHUNK_ROWS = 2000
+
+
+class DryRunRollback(Exception):
+    """Raised at the end of a dry run's chunk to undo what it wrote."""
+
+
+@dataclass
+class Issue:
+    row_number: int
+    old_id: str
+    field: str
+    code: str
+    message: str
+    raw: dict
+    is_warning: bool = False
+
+
+@dataclass
+class Context:
+    job: ImportJob
+    dry_run: bool
+    acting_user: object
+    progress: Callable[[int, int], None] | None
+    issues: list[Issue] = field(default_factory=list)
+    done: int = 0
+
+    def problem(self, row_number, old_id, field_name, code, message, raw, *, warning=False) -> None:
+        self.issues.append(Issue(row_number, old_id or "", field_name, code, str(message)[:500], raw, warning))
+
+    def advance(self, rows: int) -> None:
+        self.done += rows
+        ImportJob.objects.filter(pk=self.job.pk).update(rows_done=min(self.done, self.job.rows_total))
+        if self.progress is not None:
+            self.progress(min(self.done, self.job.rows_total), self.job.rows_total)
+
+    def chunk(self, work: Callable[[], object]):
+        """``work()`` in one transaction, rolled back after it ran when this is a dry run; returns its result."""
+        try:
+            with transaction.atomic():
+                result = work()
+                if self.dry_run:
+                    raise DryRunRollback(result)
+                return result
+        except DryRunRollback as rolled:
+            return rolled.args[0]
+
+
+def content_hash(values: dict) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+
+
+def read_rows(job: ImportJob) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Every row as ``{our field: text}`` by the job's mapping (raises on ``file`` as ``files.read_table`` does)."""
+    content = bytes(ImportFile.objects.values_list("content", flat=True).get(job=job))
+    info = files.FileInfo(job.file_format, encoding=job.encoding, delimiter=job.delimiter)
+    table = files.read_table(content, info, sheet=job.sheet)
+    index = {h.strip().lower(): i for i, h in enumerate(table.headers)}
+    columns = {name: index[column.lower()] for name, column in job.mapping.items() if column.lower() in index}
+    headers = table.headers
+    rows = []
+    for number, values in table.rows:
+        raw = {headers[i]: values[i] for i in range(min(len(headers), len(values))) if headers[i]}
+        mapped = {name: (values[i] if i < len(values) else "") for name, i in columns.items()}
+        mapped["_raw"] = raw
+        rows.append((number, mapped))
+    return headers, rows
+
+
+def run(job: ImportJob, *, dry_run: bool, acting_user, progress=None) -> ImportJob:
+    """Run a configured job (see ``actions.run_job``); the job records the outcome whatever happens."""
+    if acting_user is not None:
+        check_perm(acting_user, Perm.IMPORT_RUN)
+    job = ImportJob.objects.get(pk=job.pk)
+    if not job.mapping:
+        raise ValidationError(_("Map the columns first."), code="job_not_mapped")
+    job.status, job.dry_run, job.started_at, job.finished_at = JobStatus.RUNNING, dry_run, clock.now(), None
+    job.rows_total, job.rows_done, job.error = job.row_count, 0, ""
+    job.save(update_fields=["status", "dry_run", "started_at", "finished_at", "rows_total", "rows_done", "error"])
+    context = Context(job, dry_run, acting_user, progress)
+    try:
+        from .runs import RUNNERS
+
+        report = RUNNERS[job.entity](context).run()
+    except ValidationError as exc:
+        _fail(job, "; ".join(exc.messages))
+        raise
+    except Exception as exc:
+        _fail(job, f"{type(exc).__name__}: {exc}")
+        raise
+    report["problems"] = _problem_counts(context.issues)
+    with transaction.atomic():
+        ImportIssue.objects.filter(job=job, dry_run=dry_run).delete()
+        ImportIssue.objects.bulk_create(
+            [
+                ImportIssue(
+                    job=job,
+                    dry_run=dry_run,
+                    row_number=i.row_number,
+                    old_id=i.old_id[:100],
+                    field=i.field[:50],
+                    code=i.code[:50],
+                    message=i.message,
+                    is_warning=i.is_warning,
+                    raw=i.raw,
+                )
+                for i in context.issues
+            ],
+            batch_size=2000,
+        )
+        if dry_run:
+            job.dry_run_report = report
+        else:
+            job.report = report
+        job.status = JobStatus.DRY_RUN_DONE if dry_run else JobStatus.DONE
+        job.rows_done, job.finished_at = job.rows_total, clock.now()
+        job.save(update_fields=["dry_run_report", "report", "status", "rows_done", "finished_at"])
+        audit.record(
+            actor=acting_user,
+            action="imports.dry_run_finished" if dry_run else "imports.run_finished",
+            obj=job,
+            after={"rows": report.get("rows", {}), "balances": report.get("balances", {})},
+        )
+    return job
+
+
+def _fail(job: ImportJob, message: str) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=message[:5000], finished_at=clock.now())
+    job.refresh_from_db()
+
+
+def _problem_counts(issues: list[Issue]) -> dict:
+    counts: dict[str, int] = {}
+    for issue in issues:
+        counts[issue.code] = counts.get(issue.code, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+ENTITIES = Entity

@@ -1,0 +1,323 @@
+"""Subscribers brought over from the old billing in bulk (the imports app calls this; docs/imports.md).
+
+Set-based on purpose: a migration writes 100,000 subscribers, and one action call per row would take an hour. It
+keeps the invariants the single-row actions keep: every value is validated by the caller with this app's own
+cleaners (``clean_profile``, ``clean_address``, ``normalize_phone``) before it gets here; account numbers come from
+the same sequence; ``search_text`` and ``name_key`` are built as ``refresh_search_text`` builds them; the old account
+number follows the ``legacy_account`` rule; each subscriber gets its ``subscriber.imported`` audit row; and
+``subscribers.imported`` is emitted after commit. It runs inside the caller's transaction (one chunk of rows): the
+rows land together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from abonent.core import clock, events, sequences
+from abonent.core.bulk_load import BulkWriter, reserve_ids
+from abonent.core.models import AuditEvent
+from abonent.staff.permissions import Perm
+
+from ..models import (
+    Address,
+    ContactPoint,
+    Contract,
+    Equipment,
+    EquipmentAssignment,
+    Subscriber,
+    SubscriberStatus,
+)
+from ..search import address_search_text, build_search_text, name_key
+from ..validators import account_serial_start, make_account_number
+from .common import ACCOUNT_SEQUENCE, AddressData, display_name_of
+
+LEGACY_ACCOUNT_RE = re.compile(r"^[0-9]{1,20}$")
+
+
+@dataclass
+class ImportedSubscriber:
+    """One subscriber as the old system had it, already cleaned (``clean_profile`` ran on the profile)."""
+
+    branch_id: int
+    profile: dict  # PROFILE_FIELDS, cleaned
+    legacy_account: str | None = None
+    contract_number: str = ""  # empty: the new account number
+    contract_signed_on: dt.date | None = None
+    closed: bool = False
+    addresses: list[AddressData] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)  # E.164
+    emails: list[str] = field(default_factory=list)
+    # (kind, vendor, model, serial or None, MAC or None)
+    equipment: tuple[str, str, str, str | None, str | None] | None = None
+
+
+def check_legacy_account(value: str) -> str:
+    """The old account number as kept: ASCII digits, 1–20 of them."""
+    value = (value or "").strip()
+    if not LEGACY_ACCOUNT_RE.match(value):
+        raise ValidationError(
+            {"legacy_account": ValidationError(_("The old account number must be 1–20 digits."), code="legacy_invalid")}
+        )
+    return value
+
+
+def taken_legacy_accounts(values: list[str]) -> set[str]:
+    """Which of ``values`` some subscriber already has as its old or its own account number: never both in use."""
+    taken: set[str] = set()
+    for start in range(0, len(values), 5000):
+        part = values[start : start + 5000]
+        for legacy, account in Subscriber.objects.filter(
+            Q(legacy_account__in=part) | Q(account_number__in=part)
+        ).values_list("legacy_account", "account_number"):
+            taken.update(v for v in (legacy, account) if v in part)
+    return taken
+
+
+def do_import_subscribers(items: list[ImportedSubscriber], *, acting_user, reason: str) -> list[int]:
+    """Insert the subscribers with their contracts, addresses, contacts and equipment; returns their ids in order.
+
+    The caller holds the transaction and has checked ``Perm.IMPORT_RUN``. The unique constraints (account and old
+    account numbers, contracts, equipment serials and MACs) are the last word: a conflict raises ``IntegrityError``
+    and the caller's chunk is rolled back whole."""
+    if acting_user is not None and not acting_user.has_perm(Perm.IMPORT_RUN):
+        from abonent.staff.permissions import check_perm
+
+        check_perm(acting_user, Perm.IMPORT_RUN)
+    if not items:
+        return []
+    moment = clock.now()
+    today = clock.today()
+    numbers = sequences.allocate(ACCOUNT_SEQUENCE, len(items), start=account_serial_start())
+    ids = reserve_ids(Subscriber, len(items))
+    contract_ids = reserve_ids(Contract, len(items))
+    address_count = sum(len(i.addresses) for i in items)
+    contact_count = sum(len(i.phones) + len(i.emails) for i in items)
+    with_equipment = [i for i in items if i.equipment]
+    address_ids = iter(reserve_ids(Address, address_count))
+    contact_ids = iter(reserve_ids(ContactPoint, contact_count))
+    equipment_ids = iter(reserve_ids(Equipment, len(with_equipment)))
+    assignment_ids = iter(reserve_ids(EquipmentAssignment, len(with_equipment)))
+    audit_ids = iter(reserve_ids(AuditEvent, len(items)))
+    pg = connection.vendor == "postgresql"
+    stamp = moment if pg else moment.isoformat()
+    actor_id = getattr(acting_user, "pk", None)
+    actor_label = acting_user.get_username() if actor_id else "system"
+
+    subscribers, contracts, addresses, contacts, equipment, assignments, audits = [], [], [], [], [], [], []
+    for item, sid, cid, serial in zip(items, ids, contract_ids, numbers, strict=True):
+        account = make_account_number(serial)
+        profile = item.profile
+        display = display_name_of(profile)
+        contract_number = item.contract_number or account
+        phones = list(dict.fromkeys(item.phones))
+        emails = list(dict.fromkeys(item.emails))
+        eq = item.equipment
+        search = build_search_text(
+            account_number=account,
+            display_name=display,
+            inn=profile.get("inn") or "",
+            contract_numbers=[contract_number],
+            phones=phones,
+            emails=emails,
+            addresses=[
+                address_search_text(
+                    city=a.city, street=a.street, house=a.house, building=a.building, apartment=a.apartment
+                )
+                for a in item.addresses
+            ],
+            macs=[eq[4]] if eq and eq[4] else [],
+            serials=[eq[3]] if eq and eq[3] else [],
+        )
+        if item.legacy_account:
+            search = f"{search} {item.legacy_account}"
+        status = SubscriberStatus.CLOSED if item.closed else SubscriberStatus.ACTIVE
+        subscribers.append(
+            (
+                sid,
+                account,
+                item.legacy_account or None,
+                profile.get("kind"),
+                status,
+                item.branch_id,
+                profile.get("last_name") or "",
+                profile.get("first_name") or "",
+                profile.get("middle_name") or "",
+                _day(profile.get("birth_date"), pg),
+                profile.get("passport_series") or "",
+                profile.get("passport_number") or "",
+                profile.get("passport_issued_by") or "",
+                _day(profile.get("passport_issued_on"), pg),
+                profile.get("organization_name") or "",
+                profile.get("inn") or "",
+                profile.get("kpp") or "",
+                display,
+                name_key(display),
+                search,
+                False,
+                False,
+                stamp,
+                stamp,
+                stamp if item.closed else None,
+                reason if item.closed else "",
+            )
+        )
+        contracts.append(
+            (
+                cid,
+                sid,
+                contract_number,
+                _day(item.contract_signed_on or today, pg),
+                "active" if not item.closed else "terminated",
+                _day(today, pg) if item.closed else None,
+            )
+        )
+        for a in item.addresses:
+            addresses.append(
+                (
+                    next(address_ids),
+                    sid,
+                    a.kind,
+                    a.postal_code,
+                    a.city,
+                    a.street,
+                    a.house,
+                    a.building,
+                    a.apartment,
+                    a.entrance,
+                    a.floor,
+                    a.comment,
+                )
+            )
+        for index, phone in enumerate(phones):
+            contacts.append((next(contact_ids), sid, "phone", phone, index == 0, ""))
+        for email in emails:
+            contacts.append((next(contact_ids), sid, "email", email, False, ""))
+        if eq:
+            eid = next(equipment_ids)
+            equipment.append((eid, eq[0], eq[1], eq[2], eq[3], eq[4], item.branch_id, "installed", ""))
+            assignments.append((next(assignment_ids), eid, sid, "rent", stamp, None, ""))
+        after = {"account_number": account, "legacy_account": item.legacy_account, "contract": contract_number}
+        audits.append(
+            (
+                next(audit_ids),
+                stamp,
+                actor_id,
+                actor_label,
+                "subscriber.imported",
+                "subscribers.subscriber",
+                str(sid),
+                f"{account} {display}"[:255],
+                sid,
+                "{}",
+                json.dumps(after, ensure_ascii=False),
+                reason,
+                None,
+                "",
+            )
+        )
+    writer = BulkWriter()
+    writer.write(
+        "subscribers_subscriber",
+        [
+            "id",
+            "account_number",
+            "legacy_account",
+            "kind",
+            "status",
+            "branch_id",
+            "last_name",
+            "first_name",
+            "middle_name",
+            "birth_date",
+            "passport_series",
+            "passport_number",
+            "passport_issued_by",
+            "passport_issued_on",
+            "organization_name",
+            "inn",
+            "kpp",
+            "display_name",
+            "name_key",
+            "search_text",
+            "consent_personal_data",
+            "consent_marketing",
+            "created_at",
+            "updated_at",
+            "closed_at",
+            "close_reason",
+        ],
+        subscribers,
+    )
+    writer.write(
+        "subscribers_contract", ["id", "subscriber_id", "number", "signed_on", "status", "terminated_on"], contracts
+    )
+    writer.write(
+        "subscribers_address",
+        [
+            "id",
+            "subscriber_id",
+            "kind",
+            "postal_code",
+            "city",
+            "street",
+            "house",
+            "building",
+            "apartment",
+            "entrance",
+            "floor",
+            "comment",
+        ],
+        addresses,
+    )
+    writer.write(
+        "subscribers_contactpoint", ["id", "subscriber_id", "kind", "value", "is_primary", "comment"], contacts
+    )
+    writer.write(
+        "subscribers_equipment",
+        ["id", "kind", "vendor", "model", "serial_number", "mac_address", "branch_id", "status", "comment"],
+        equipment,
+    )
+    writer.write(
+        "subscribers_equipmentassignment",
+        ["id", "equipment_id", "subscriber_id", "ownership", "assigned_at", "returned_at", "comment"],
+        assignments,
+    )
+    writer.write(
+        "core_auditevent",
+        [
+            "id",
+            "created_at",
+            "actor_id",
+            "actor_label",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "subscriber_id",
+            "before",
+            "after",
+            "reason",
+            "ip_address",
+            "request_id",
+        ],
+        audits,
+    )
+    writer.close()
+    # One event for the chunk, not ``subscriber.created`` per row: a migration is not 100,000 sign-ups to send to
+    # the CRM's webhooks one by one.
+    events.emit("subscribers.imported", subscriber_ids=ids)
+    return ids
+
+
+def _day(value: dt.date | None, pg: bool):
+    if value is None:
+        return None
+    return value if pg else value.isoformat()
