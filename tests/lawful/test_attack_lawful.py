@@ -1,0 +1,106 @@
+"""Attack review of the lawful export: a database failing at the last step, a file swapped or purged between its
+check and its serving, an identity changed after the period, instants typed in local time."""
+
+import datetime as dt
+import hashlib
+import os
+
+import pytest
+from django.db import OperationalError
+
+from abonent.core import audit as core_audit
+from abonent.core.models import AuditEvent
+from abonent.integrations.lawful import actions
+from abonent.integrations.lawful.models import ExportRequest, ExportStatus
+from abonent.integrations.lawful.tasks import purge_expired_lawful_exports
+
+from .conftest import body, request_export
+
+pytestmark = pytest.mark.django_db
+
+
+def _files_on_disk(root):
+    return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_a_database_failing_at_the_last_step_leaves_no_orphan_zip(officer_client, world, settings, monkeypatch):
+    """The ZIP was renamed into place, then the row that names it could not be written (the database hung or
+    restarted): a file of passports that no request names stayed on disk for good, the purge never looking for it."""
+    real_record = core_audit.record
+
+    def failing(**kwargs):
+        if kwargs.get("action") == "lawful.export_generated":
+            raise OperationalError("canceling statement due to statement timeout")
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(actions.audit, "record", failing)
+    with pytest.raises(OperationalError):
+        request_export(officer_client, accounts="173829")
+
+    assert _files_on_disk(settings.ABONENT_LAWFUL_DIR) == []
+    request = ExportRequest.objects.get()
+    assert request.status != ExportStatus.DONE and request.file_name == ""
+
+
+def test_the_purge_removes_the_file_a_killed_worker_left_behind(officer_client, world, settings):
+    """A worker killed between the rename and its commit leaves a whole ``request-<pk>-….zip`` (not a ``.tmp``):
+    the purge that fails the stale request must remove it too."""
+    from abonent.integrations.lawful.tasks import generate_lawful_export as task
+
+    _r, request = request_export(officer_client, accounts="173829")  # a real file to copy
+    path = settings.ABONENT_LAWFUL_DIR / request.file_name
+    data = path.read_bytes()
+    # A second request, left "running" with its finished file on disk and no row naming it.
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=False):
+        officer_client.post(
+            "/staff/lawful/new/",
+            {"basis_kind": "court_order", "basis_number": "9", "basis_date": "2026-11-15",
+             "period_start": "2026-11-01T00:00", "period_end": "2026-11-10T00:00", "accounts": "173829",
+             "format": "vas-experts-sorm3"},
+        )  # fmt: skip
+    stale = ExportRequest.objects.exclude(pk=request.pk).get()
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=3 * settings.ABONENT_LAWFUL_DEADLINE_SECONDS)
+    ExportRequest.objects.filter(pk=stale.pk).update(status=ExportStatus.RUNNING, started_at=started)
+    orphan = path.parent / f"request-{stale.pk}-20261120100000.zip"
+    orphan.write_bytes(data)
+    assert task  # the task is not run: the worker "died"
+
+    purge_expired_lawful_exports.call()
+
+    stale.refresh_from_db()
+    assert stale.status == ExportStatus.FAILED
+    assert not orphan.exists() and path.exists()
+
+
+def _swap(path):
+    """Another process replaces the file whole (what a rewrite or an intruder does): a new inode at the path."""
+    tmp = path.with_suffix(".swap")
+    tmp.write_bytes(b"PK not the export")
+    os.replace(tmp, path)
+
+
+def _purge(path):
+    path.unlink()
+
+
+@pytest.mark.parametrize("meddle", [_swap, _purge], ids=["replaced", "purged"])
+def test_the_file_served_is_the_file_checked(officer_client, world, monkeypatch, meddle, settings):
+    """The SHA-256 was checked on one open of the path and another open was served: a file replaced in between
+    went out unverified, and one purged in between gave a 410 after the audit had recorded a download."""
+    _r, request = request_export(officer_client, accounts="173829")
+    path = settings.ABONENT_LAWFUL_DIR / request.file_name
+    real_record = core_audit.record
+
+    def meddling(**kwargs):
+        if kwargs.get("action") == "lawful.export_downloaded":
+            meddle(path)
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(actions.audit, "record", meddling)
+    response = officer_client.get(f"/staff/lawful/{request.pk}/download/")
+
+    assert response.status_code == 200
+    assert hashlib.sha256(body(response)).hexdigest() == request.file_sha256
+    assert AuditEvent.objects.filter(action="lawful.export_downloaded").count() == 1
