@@ -3,7 +3,10 @@ check and its serving, an identity changed after the period, instants typed in l
 
 import datetime as dt
 import hashlib
+import io
+import json
 import os
+import zipfile
 
 import pytest
 from django.db import OperationalError
@@ -14,7 +17,7 @@ from abonent.integrations.lawful import actions
 from abonent.integrations.lawful.models import ExportRequest, ExportStatus
 from abonent.integrations.lawful.tasks import purge_expired_lawful_exports
 
-from .conftest import body, request_export
+from .conftest import body, read_zip, request_export
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +107,33 @@ def test_the_file_served_is_the_file_checked(officer_client, world, monkeypatch,
     assert response.status_code == 200
     assert hashlib.sha256(body(response)).hexdigest() == request.file_sha256
     assert AuditEvent.objects.filter(action="lawful.export_downloaded").count() == 1
+
+
+def test_an_instant_typed_in_local_time_is_kept_in_utc(officer_client, world, settings):
+    """The officer types 17:00 in Moscow; the list says "at (UTC)" and the manifest says its times are UTC, but the
+    criteria kept "17:00+03:00": a reader trusting the label is three hours off."""
+    settings.TIME_ZONE = "Europe/Moscow"
+    _r, request = request_export(
+        officer_client,
+        ips="10.1.2.3",
+        ip_at="2026-11-05T17:00",
+        period_start="2026-11-01T03:00",
+        period_end="2026-11-10T03:00",
+    )
+
+    assert request.criteria["ip_at"] == "2026-11-05T14:00:00+00:00"
+    data = body(officer_client.get(f"/staff/lawful/{request.pk}/download/"))
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["criteria"]["ip_at"] == "2026-11-05T14:00:00+00:00"
+    assert [row[0] for row in read_zip(data)["abonents"][1:]] == [world["ivanov"].account_number]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Moscow", "America/New_York"])
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00", "9999-12-31T23:59"])
+def test_absurd_instants_in_any_zone_are_field_errors(officer_client, world, settings, zone, moment):
+    settings.TIME_ZONE = zone
+    response, request = request_export(officer_client, ips="10.1.2.3", period_start=moment, ip_at=moment)
+
+    assert response.status_code == 422 and request is None
+    assert response.context["form"].errors

@@ -96,9 +96,14 @@ def _values(raw, *, spaces: bool = True) -> list[str]:
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or timezone.is_aware(value):
+    """In UTC, as the criteria, the manifest and the list's "at (UTC)" say (a naive time is the operator's)."""
+    if value is None:
         return value
-    return timezone.make_aware(value)
+    aware = value if timezone.is_aware(value) else timezone.make_aware(value)
+    try:
+        return aware.astimezone(dt.UTC)
+    except OverflowError:  # year 1 east of Greenwich, 9999 west of it: refused as too old or in the future
+        return aware
 
 
 def build_criteria(
