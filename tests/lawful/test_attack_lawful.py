@@ -16,6 +16,7 @@ from abonent.core.models import AuditEvent
 from abonent.integrations.lawful import actions
 from abonent.integrations.lawful.models import ExportRequest, ExportStatus
 from abonent.integrations.lawful.tasks import purge_expired_lawful_exports
+from abonent.subscribers.actions import do_update_subscriber
 
 from .conftest import body, read_zip, request_export
 
@@ -107,6 +108,32 @@ def test_the_file_served_is_the_file_checked(officer_client, world, monkeypatch,
     assert response.status_code == 200
     assert hashlib.sha256(body(response)).hexdigest() == request.file_sha256
     assert AuditEvent.objects.filter(action="lawful.export_downloaded").count() == 1
+
+
+def test_an_identity_changed_after_the_period_is_in_the_export(officer_client, world, admin):
+    """Ivanov's account was re-registered to another person after the period (name and passport changed): the
+    export named only the new holder for the sessions of the period, and the name the account had then appeared
+    nowhere. The changes since the period began are exported beside the current identity."""
+    ivanov = world["ivanov"]
+    do_update_subscriber(
+        ivanov,
+        changes={"last_name": "Сидоров", "first_name": "Семён", "passport_series": "4511", "passport_number": "654321"},
+        acting_user=admin,
+        reason="переоформление",
+    )
+
+    _r, request = request_export(officer_client, ips="10.1.2.3", ip_at="2026-11-05T14:00")
+
+    files = read_zip(body(officer_client.get(f"/staff/lawful/{request.pk}/download/")))
+    assert files["fiz"][1][1:3] == ["Сидоров", "Семён"]
+    changes = files["identity_changes"]
+    assert changes[0] == ["customer_id", "change_time", "field", "old_value", "new_value"]
+    assert {(row[0], row[2], row[3], row[4]) for row in changes[1:]} == {
+        (ivanov.account_number, "last_name", "Иванов", "Сидоров"),
+        (ivanov.account_number, "first_name", "Иван", "Семён"),
+        (ivanov.account_number, "passport_series", "4510", "4511"),
+        (ivanov.account_number, "passport_number", "123456", "654321"),
+    }
 
 
 def test_an_instant_typed_in_local_time_is_kept_in_utc(officer_client, world, settings):
