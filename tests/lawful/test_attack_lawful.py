@@ -164,3 +164,17 @@ def test_absurd_instants_in_any_zone_are_field_errors(officer_client, world, set
 
     assert response.status_code == 422 and request is None
     assert response.context["form"].errors
+
+
+@pytest.mark.parametrize(("env", "roles", "warned"), [
+    ("production", ["admin", "cashier"], True),  # a list set before the role existed
+    ("production", ["admin", "cashier", "lawful"], False),
+    ("development", [], False),
+])  # fmt: skip
+def test_a_production_2fa_list_without_the_officer_is_warned_about(settings, env, roles, warned):
+    """ABONENT_REQUIRE_2FA_ROLES set before this role existed replaces the default that holds it: the officers went
+    without a second factor and nothing said so."""
+    from abonent.staff.checks import check_lawful_officers_two_factor
+
+    settings.ENV, settings.ABONENT_REQUIRE_2FA_ROLES = env, roles
+    assert [m.id for m in check_lawful_officers_two_factor(None)] == (["staff.W002"] if warned else [])
