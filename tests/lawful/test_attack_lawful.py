@@ -178,3 +178,15 @@ def test_a_production_2fa_list_without_the_officer_is_warned_about(settings, env
 
     settings.ENV, settings.ABONENT_REQUIRE_2FA_ROLES = env, roles
     assert [m.id for m in check_lawful_officers_two_factor(None)] == (["staff.W002"] if warned else [])
+
+
+def test_only_a_get_downloads_and_is_audited(officer_client, world):
+    """A HEAD (a link preview, a download manager's probe) ran the view: the audit said "downloaded" and no byte
+    went out."""
+    _r, request = request_export(officer_client, accounts="173829")
+
+    assert officer_client.head(f"/staff/lawful/{request.pk}/download/").status_code == 405
+    assert officer_client.post(f"/staff/lawful/{request.pk}/download/").status_code == 405
+    assert not AuditEvent.objects.filter(action="lawful.export_downloaded").exists()
+    assert officer_client.get(f"/staff/lawful/{request.pk}/download/").status_code == 200
+    assert AuditEvent.objects.filter(action="lawful.export_downloaded").count() == 1
