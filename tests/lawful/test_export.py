@@ -76,7 +76,7 @@ def test_the_zip_holds_identity_payments_and_sessions_of_the_named_subscriber(of
     ]
     assert dict(request.row_summary) == {
         "abonents": 1, "fiz": 1, "jur": 0, "contact_phones": 1, "contact_emails": 0, "contracts": 1, "logins": 1,
-        "ip_assignments": 1, "payments": 2, "aaa": 4, "gateways": 1, "ip_numbering": 0,
+        "ip_assignments": 1, "identity_changes": 0, "payments": 2, "aaa": 4, "gateways": 1, "ip_numbering": 0,
     }  # fmt: skip
 
 
@@ -93,7 +93,7 @@ def test_the_manifest_names_the_request_and_hashes_every_file(officer, officer_c
     assert manifest["criteria"] == {"accounts": [world["ivanov"].account_number]}
     assert manifest["period"] == {"from": "2026-11-01T00:00:00+00:00", "to": "2026-11-10T00:00:00+00:00"}
     assert manifest["generated_at"].startswith("2026-11-20T12:") and manifest["time_zone"] == "UTC"
-    assert len(manifest["files"]) == 12
+    assert len(manifest["files"]) == 13
     for entry in manifest["files"]:
         assert hashlib.sha256(contents[entry["path"]]).hexdigest() == entry["sha256"]
         assert contents[entry["path"]].count(b"\n") == entry["rows"] + 1  # the header

@@ -182,6 +182,18 @@ def do_generate_export(request_id: int) -> ExportRequest | None:
             request.save(update_fields=["status", "finished_at", "error"])
             audit.record(actor=officer, action="lawful.export_failed", obj=request, after={"error": request.error})
         return request
+    try:
+        _mark_done(request, officer, relative, counts, sha256, size)
+    except BaseException:
+        # The file is whole but no row names it (the database hung or restarted at the last step): a ZIP of
+        # passports that nothing would ever purge. The request stays running; the purge fails it later.
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        raise
+    return request
+
+
+def _mark_done(request: ExportRequest, officer, relative: str, counts: dict, sha256: str, size: int) -> None:
     with transaction.atomic():
         finished = clock.now()
         request.status, request.finished_at = ExportStatus.DONE, finished
@@ -202,7 +214,6 @@ def do_generate_export(request_id: int) -> ExportRequest | None:
                 "expires_at": request.expires_at,
             },
         )
-    return request
 
 
 def _failure(exc: Exception) -> str:
@@ -288,22 +299,29 @@ def do_download_export(request: ExportRequest, *, acting_user):
     if request.status != ExportStatus.DONE or request.expires_at <= clock.now():
         raise FileNotFoundError(request.file_name)
     path = file_path(request)
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    # One open file is checked and served: a path opened again could be another file by then (replaced), or none
+    # (purged) after the download was audited.
+    fh = path.open("rb")
+    try:
+        digest = hashlib.sha256()
         for block in iter(partial(fh.read, 1 << 20), b""):
             digest.update(block)
-    if digest.hexdigest() != request.file_sha256:
-        logger.error("lawful export %s: %s differs from its recorded SHA-256; not served", request.pk, path)
-        raise FileNotFoundError(request.file_name)
-    with transaction.atomic():
-        db_deadline(**REQUEST_DEADLINE)
-        audit.record(
-            actor=acting_user,
-            action="lawful.export_downloaded",
-            obj=request,
-            after={"sha256": request.file_sha256, "bytes": request.file_size},
-        )
-    return path.open("rb")
+        if digest.hexdigest() != request.file_sha256:
+            logger.error("lawful export %s: %s differs from its recorded SHA-256; not served", request.pk, path)
+            raise FileNotFoundError(request.file_name)
+        fh.seek(0)
+        with transaction.atomic():
+            db_deadline(**REQUEST_DEADLINE)
+            audit.record(
+                actor=acting_user,
+                action="lawful.export_downloaded",
+                obj=request,
+                after={"sha256": request.file_sha256, "bytes": request.file_size},
+            )
+    except BaseException:
+        fh.close()
+        raise
+    return fh
 
 
 def do_purge_expired_exports() -> int:
@@ -337,7 +355,12 @@ def do_purge_expired_exports() -> int:
             request.save(update_fields=["status", "finished_at", "error"])
             audit.record(actor=None, action="lawful.export_failed", obj=request, after={"error": request.error})
     for request in stale:
-        for leftover in storage_dir().glob(f"*/*/.request-{request.pk}-*.tmp"):
+        # Its temporary file, or its whole ZIP if the worker died between the rename and the commit.
+        leftovers = [
+            *storage_dir().glob(f"*/*/.request-{request.pk}-*.tmp"),
+            *storage_dir().glob(f"*/*/request-{request.pk}-*.zip"),
+        ]
+        for leftover in leftovers:
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
     return deleted

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -29,6 +29,7 @@ from abonent.core.models import AuditEvent
 from abonent.network.models import IpPool, Login, Nas, Session
 from abonent.payments.models import Agent, Payment
 from abonent.staff.permissions import allowed_branch_ids
+from abonent.subscribers.actions.common import PROFILE_FIELDS
 from abonent.subscribers.models import (
     ContactKind,
     ContactPoint,
@@ -45,6 +46,9 @@ MAX_YEARS_BACK = 3
 MAX_PERIOD = dt.timedelta(days=366)
 MAX_VALUES = 50  # per criterion: a request names people and traces, not the subscriber base
 CHUNK = 2000
+# What names a subscriber: a change of any of them since the period began means the current identity is not the one
+# the account had then (an account re-registered to another person keeps its number and sessions).
+IDENTITY_FIELDS = ("account_number", *PROFILE_FIELDS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,9 +100,14 @@ def _values(raw, *, spaces: bool = True) -> list[str]:
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or timezone.is_aware(value):
+    """In UTC, as the criteria, the manifest and the list's "at (UTC)" say (a naive time is the operator's)."""
+    if value is None:
         return value
-    return timezone.make_aware(value)
+    aware = value if timezone.is_aware(value) else timezone.make_aware(value)
+    try:
+        return aware.astimezone(dt.UTC)
+    except OverflowError:  # year 1 east of Greenwich, 9999 west of it: refused as too old or in the future
+        return aware
 
 
 def build_criteria(
@@ -374,6 +383,24 @@ class Selection:
             Session.objects.filter(self._in_period(), named)
             .select_related("nas", "subscriber")
             .order_by("started_at", "pk")
+        )
+
+    def identity_changes(self) -> QuerySet[AuditEvent]:
+        """The audit rows of the exported subscribers' profile changes made since the period began (oldest first),
+        each with the subscriber's account number: the identity the export shows is today's."""
+        return (
+            AuditEvent.objects.filter(
+                action="subscriber.updated",
+                subscriber_id__in=self._subscriber_ids(),
+                created_at__gte=self.criteria.period_start,
+            )
+            .annotate(
+                account_number=Subquery(
+                    Subscriber.objects.filter(pk=OuterRef("subscriber_id")).values("account_number")
+                )
+            )
+            .only("subscriber_id", "created_at", "before", "after")
+            .order_by("subscriber_id", "created_at", "pk")
         )
 
     def gateways(self) -> QuerySet[Nas]:

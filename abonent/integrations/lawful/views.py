@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
 from abonent.core.forms import apply_action_errors
 from abonent.staff.permissions import Perm, require_perm
@@ -45,7 +46,10 @@ def create(request):
     return render(request, "lawful/request_form.html", {"form": form}, status=422 if form.errors else 200)
 
 
+# GET only: a HEAD (a link preview, a download manager's probe) ran the view and was audited as a download that
+# sent nothing.
 @never_cache
+@require_GET
 @require_perm(Perm.LAWFUL_EXPORT)
 def download(request, pk: int):
     export = get_object_or_404(ExportRequest, pk=pk, requested_by=request.user)

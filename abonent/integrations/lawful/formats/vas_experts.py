@@ -13,7 +13,7 @@ import datetime as dt
 from abonent.network.models import SessionStatus
 from abonent.subscribers.models import AddressKind, ContactKind, SubscriberKind, SubscriberStatus
 
-from ..selection import Selection, static_ip_since, stream
+from ..selection import IDENTITY_FIELDS, Selection, static_ip_since, stream
 from .base import Package, register_exporter, text
 
 # Федеральная налоговая служба's code of the Russian internal passport (справочник видов документов): the only
@@ -43,6 +43,18 @@ def _address(subscriber, kind: str) -> str:
 def _address_text(address) -> str:
     parts = [address.postal_code, address.city, address.street, address.house, address.building, address.apartment]
     return ", ".join(p for p in parts if p)
+
+
+def _identity_value(field: str, value) -> str:
+    """An audited value as the other files write it: dates ``DD.MM.YYYY`` (the audit keeps ISO), text neutralised."""
+    if value is None:
+        return ""
+    if field in ("birth_date", "passport_issued_on") and isinstance(value, str):
+        try:
+            return _date(dt.date.fromisoformat(value))
+        except ValueError:
+            pass
+    return text(value)
 
 
 @register_exporter
@@ -86,6 +98,11 @@ class VasExpertsSorm3:
             f"ISP/abonents/ip_assignments_v1_{stamp}.txt",
             IP_ASSIGNMENT_COLUMNS,
             (self.ip_assignment(lg) for lg in stream(selection.static_ips())),
+        )
+        package.rows(
+            f"ISP/abonents/identity_changes_v1_{stamp}.txt",
+            IDENTITY_CHANGE_COLUMNS,
+            (row for event in stream(selection.identity_changes()) for row in self.identity_change(event)),
         )
         agents = selection.agent_names()
         package.rows(
@@ -178,6 +195,22 @@ class VasExpertsSorm3:
         return [lg.subscriber.account_number, text(lg.username), lg.static_ip, _time(static_ip_since(lg)), ""]
 
     @staticmethod
+    def identity_change(event) -> list[list]:
+        """One row per identity field the audited change touched: the value before it and after it."""
+        before, after = event.before or {}, event.after or {}
+        return [
+            [
+                event.account_number or "",
+                _time(event.created_at),
+                field,
+                _identity_value(field, before.get(field)),
+                _identity_value(field, after.get(field)),
+            ]
+            for field in IDENTITY_FIELDS
+            if field in before or field in after
+        ]
+
+    @staticmethod
     def payment(p, agents: dict[str, str]) -> list:
         return [
             p.subscriber.account_number,
@@ -261,6 +294,7 @@ CONTACT_COLUMNS = ["customer_id", "contact", "is_primary", "comment"]
 CONTRACT_COLUMNS = ["customer_id", "contract_number", "contract_date", "contract_status", "contract_end_date"]
 LOGIN_COLUMNS = ["customer_id", "login", "login_type", "static_ip", "active", "created_time"]
 IP_ASSIGNMENT_COLUMNS = ["customer_id", "login", "ip_address", "assigned_from", "assigned_until"]
+IDENTITY_CHANGE_COLUMNS = ["customer_id", "change_time", "field", "old_value", "new_value"]
 PAYMENT_COLUMNS = [
     "customer_id",
     "payment_id",
