@@ -42,6 +42,8 @@ from .models import (
 )
 
 SOURCE_MAX_LENGTH = 50
+# How far from today the old system's last charged day may be.
+CUTOVER_MAX_DAYS = 366
 
 
 def _check(acting_user) -> None:
@@ -212,6 +214,11 @@ def do_configure_job(
     if job.entity == Entity.SUBSCRIBERS and cutover_date is None:
         errors["cutover_date"] = ValidationError(
             _("Say through which day the old system has charged."), code="cutover_required"
+        )
+    elif cutover_date is not None and abs((cutover_date - clock.today()).days) > CUTOVER_MAX_DAYS:
+        # A typo («31.05.16» for «31.05.26») would have the billing run catch up years of fees on every account.
+        errors["cutover_date"] = ValidationError(
+            _("The cut-over date must be within a year of today."), code="cutover_out_of_range"
         )
     if duplicate_default not in DuplicateDecision.values:
         errors["duplicate_default"] = ValidationError(_("Choose what to do with duplicates."), code="invalid")

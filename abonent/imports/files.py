@@ -28,7 +28,8 @@ DELIMITERS = (";", ",", "\t")
 # part packed more tightly than a spreadsheet ever is (a zip bomb).
 MAX_UNPACKED_FACTOR = 10
 MAX_COMPRESSION_RATIO = 200
-_MERGE_RE = re.compile(rb'<mergeCell\s+ref="([A-Z]+[0-9]+)')
+# With or without a namespace prefix (the .NET Open XML SDK writes ``<x:mergeCell>``), ``ref`` anywhere in the tag.
+_MERGE_RE = re.compile(rb'<(?:[\w.-]+:)?mergeCell\b[^>]*?\sref="([A-Z]+[0-9]+)')
 # What a real windows-1251 text holds: Cyrillic, ASCII and the usual typographic signs. Bytes that decode to
 # anything else (Ђ, ѓ, ‰, control characters) mean the file is in some other encoding.
 _CP1251_TEXT_RE = re.compile(r"^[\t\x20-\x7eА-яЁё«»—–№…“”„‘’ \u00a0°·•±×]*$")
@@ -178,7 +179,19 @@ def read_table(content: bytes, info: FileInfo, *, sheet: str = "") -> Table:
 def _limited(rows: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
     limit = settings.ABONENT_IMPORT_MAX_ROWS
     count = 0
-    for number, values in rows:
+    number = 1
+    while True:
+        try:
+            number, values = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over the reader's limit (an unclosed quote swallowing the file, too)
+            raise _error(
+                _("Line %(line)s cannot be read: %(error)s") % {"line": number + 1, "error": exc}, "file_unreadable"
+            ) from None
+        if any("\x00" in v for v in values):
+            # Sniffing looks at the head only; a NUL would reach the database, which refuses it mid-run.
+            raise _error(_("Line %(line)s holds a NUL character.") % {"line": number}, "file_nul")
         if not any(values):
             continue
         count += 1

@@ -18,7 +18,7 @@ from abonent.billing.models import AccountKind, LedgerTransaction, TransactionKi
 from abonent.catalog.models import Plan
 from abonent.catalog.selectors import NoPriceError, price_on
 from abonent.core import clock
-from abonent.core.models import Branch
+from abonent.core.models import AuditEvent, Branch
 from abonent.network.bulk_import import (
     ImportedLogin,
     clean_username,
@@ -625,22 +625,23 @@ class SubscriberRun:
         """A row changed since the last import: the profile, contacts and credit limit follow the file; the balance
         follows it only while the account has not moved (``do_adjust_opening_balance``); the rest is reported."""
         from abonent.billing.actions import do_set_credit_limit
-        from abonent.subscribers.actions import ContactData, do_add_contact, do_update_subscriber
+        from abonent.subscribers.actions import do_add_contact, do_update_subscriber
 
         record = self.records[row.old_id]
         subscriber = Subscriber.objects.get(pk=record.object_id)
         try:
             with transaction.atomic():
-                changes = {k: v for k, v in row.subscriber.profile.items() if getattr(subscriber, k) != v}
-                if changes:
-                    do_update_subscriber(subscriber, changes=changes, acting_user=None, reason=self.reason)
-                existing = set(subscriber.contacts.values_list("value", flat=True))
-                for phone in row.subscriber.phones:
-                    if phone not in existing:
-                        do_add_contact(subscriber, data=ContactData("phone", phone), acting_user=None)
-                account = ledger.subscriber_account(subscriber.pk)
-                if account.credit_limit != row.credit_limit:
-                    do_set_credit_limit(subscriber, amount=row.credit_limit, reason=self.reason, acting_user=None)
+                if _owns(record):
+                    changes = {k: v for k, v in row.subscriber.profile.items() if getattr(subscriber, k) != v}
+                    if changes:
+                        do_update_subscriber(subscriber, changes=changes, acting_user=None, reason=self.reason)
+                    existing = set(subscriber.contacts.values_list("value", flat=True))
+                    for phone in row.subscriber.phones:
+                        if phone not in existing:
+                            do_add_contact(subscriber, kind="phone", value=phone, acting_user=None)
+                    account = ledger.subscriber_account(subscriber.pk)
+                    if account.credit_limit != row.credit_limit:
+                        do_set_credit_limit(subscriber, amount=row.credit_limit, reason=self.reason, acting_user=None)
                 do_adjust_opening_balance(
                     subscriber,
                     source=self.source,
@@ -662,6 +663,18 @@ class SubscriberRun:
 
     def _opening_totals(self) -> None:
         return None
+
+
+def _owns(record: ImportedRecord) -> bool:
+    """Whether the subscriber was created from this record, not merged into (another row's, or one that was here
+    before): a merged row's later changes must not rewrite someone else's profile, contacts or credit limit."""
+    earlier = ImportedRecord.objects.filter(
+        entity=Entity.SUBSCRIBERS, object_id=record.object_id, pk__lt=record.pk
+    ).exists()
+    created = AuditEvent.objects.filter(
+        action="subscriber.imported", object_type="subscribers.subscriber", object_id=str(record.object_id)
+    ).exists()
+    return created and not earlier
 
 
 def _opening_sums(source: str, old_ids: list[str]) -> dict[str, Decimal]:

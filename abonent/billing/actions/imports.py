@@ -35,6 +35,7 @@ from ..models import (
     AccountKind,
     LedgerAccount,
     LedgerTransaction,
+    Posting,
     PriceOverride,
     Subscription,
     SubscriptionEvent,
@@ -260,7 +261,8 @@ def do_adjust_opening_balance(subscriber, *, source: str, old_id: str, balance: 
     difference = quantize(balance) - already
     if difference == 0:
         return None
-    other = LedgerTransaction.objects.filter(subscriber_id=subscriber.pk).exclude(kind=TransactionKind.OPENING_BALANCE)
+    # By the account's postings: the billing run's batched fee transactions name no subscriber.
+    other = Posting.objects.filter(account_id=account.pk).exclude(transaction__kind=TransactionKind.OPENING_BALANCE)
     if other.exists():
         raise ValidationError(
             {

@@ -95,7 +95,7 @@ def do_import_subscribers(items: list[ImportedSubscriber], *, acting_user, reaso
         return []
     moment = clock.now()
     today = clock.today()
-    numbers = sequences.allocate(ACCOUNT_SEQUENCE, len(items), start=account_serial_start())
+    numbers = _account_numbers(items)
     ids = reserve_ids(Subscriber, len(items))
     contract_ids = reserve_ids(Contract, len(items))
     address_count = sum(len(i.addresses) for i in items)
@@ -112,8 +112,7 @@ def do_import_subscribers(items: list[ImportedSubscriber], *, acting_user, reaso
     actor_label = acting_user.get_username() if actor_id else "system"
 
     subscribers, contracts, addresses, contacts, equipment, assignments, audits = [], [], [], [], [], [], []
-    for item, sid, cid, serial in zip(items, ids, contract_ids, numbers, strict=True):
-        account = make_account_number(serial)
+    for item, sid, cid, account in zip(items, ids, contract_ids, numbers, strict=True):
         profile = item.profile
         display = display_name_of(profile)
         contract_number = item.contract_number or account
@@ -315,6 +314,21 @@ def do_import_subscribers(items: list[ImportedSubscriber], *, acting_user, reaso
     # the CRM's webhooks one by one.
     events.emit("subscribers.imported", subscriber_ids=ids)
     return ids
+
+
+def _account_numbers(items: list[ImportedSubscriber]) -> list[str]:
+    """New account numbers from the sequence, passing over any that is some subscriber's old account number (in
+    this chunk or already here): the two must never be equal, or a payment by that number finds two accounts."""
+    olds = {i.legacy_account for i in items if i.legacy_account}
+    numbers: list[str] = []
+    while len(numbers) < len(items):
+        fresh = [
+            make_account_number(serial)
+            for serial in sequences.allocate(ACCOUNT_SEQUENCE, len(items) - len(numbers), start=account_serial_start())
+        ]
+        taken = olds | set(Subscriber.objects.filter(legacy_account__in=fresh).values_list("legacy_account", flat=True))
+        numbers += [n for n in fresh if n not in taken]
+    return numbers
 
 
 def _day(value: dt.date | None, pg: bool):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -101,7 +102,8 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(report, ensure_ascii=False, indent=2, default=str))
         problems = list(selectors.issues(job, dry_run=opts["dry_run"]).filter(is_warning=False))
         for issue in selectors.issues(job, dry_run=opts["dry_run"])[:1000]:
-            self.stdout.write(f"row {issue.row_number} [{issue.old_id}] {issue.field} {issue.code}: {issue.message}")
+            line = f"row {issue.row_number} [{issue.old_id}] {issue.field} {issue.code}: {issue.message}"
+            self.stdout.write(_printable(line))
         return EXIT_PROBLEMS if problems else EXIT_OK
 
     def _bar(self, done: int, total: int) -> None:
@@ -109,6 +111,14 @@ class Command(BaseCommand):
         filled = width * done // total if total else width
         sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
         sys.stderr.flush()
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """The file's values shown, not obeyed: an escape sequence in a cell would retitle or clear the terminal."""
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
 _unused = dt
