@@ -240,7 +240,12 @@ class Arpu(Report):
         rows = []
         for month in monthly.buckets():
             subscribers = selectors.subscribers_billed(
-                month, next_month(month), using=using, branch_ids=query.branch_ids
+                month,
+                next_month(month),
+                using=using,
+                branch_ids=query.branch_ids,
+                service_id=query.service_id,
+                plan_id=query.plan_id,
             )
             amount = revenue.get(month, ZERO)
             arpu = money(amount / subscribers) if subscribers else None

@@ -201,16 +201,21 @@ def safe_high_water(*, wait_seconds: float = WAIT_SECONDS) -> tuple[int, int] | 
         if connection.vendor != "postgresql":
             return ids
         cursor.execute(
-            # Only this database's: another database's transactions take no id of ours.
+            # Only this database's: another database's transactions take no id of ours. Not those waiting for a
+            # lock this one holds (another rollup or a rebuild queued on the positions): they cannot end before this
+            # one does, and only the rollups and rebuilds lock the positions, which write no charge or transaction.
             "SELECT array_agg(l.virtualxid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'virtualxid' AND l.mode = 'ExclusiveLock' AND l.granted "
-            "AND l.pid <> pg_backend_pid() AND a.datname = current_database()"
+            "AND l.pid <> pg_backend_pid() AND a.datname = current_database() "
+            "AND NOT pg_backend_pid() = ANY(pg_blocking_pids(l.pid))"
         )
         running = cursor.fetchone()[0] or []
         deadline = time.monotonic() + wait_seconds
         while running:
             cursor.execute(
-                "SELECT array_agg(virtualxid) FROM pg_locks WHERE locktype = 'virtualxid' AND virtualxid = ANY(%s)",
+                # One that has come to wait for this one's lock since is done with for the same reason.
+                "SELECT array_agg(virtualxid) FROM pg_locks WHERE locktype = 'virtualxid' AND virtualxid = ANY(%s) "
+                "AND mode = 'ExclusiveLock' AND granted AND NOT pg_backend_pid() = ANY(pg_blocking_pids(pid))",
                 [running],
             )
             running = cursor.fetchone()[0] or []
@@ -254,11 +259,14 @@ def _write(sums: Sums) -> None:
             )
 
 
-def _positions() -> dict[str, FactWatermark]:
+def _positions(*, skip_locked: bool = False) -> dict[str, FactWatermark]:
+    """The positions, locked; with ``skip_locked``, empty when a rollup or a rebuild holds them."""
     for source in (CHARGES, TRANSACTIONS):
         FactWatermark.objects.get_or_create(source=source)
     # The row locks serialise rollups and rebuilds: two at once would count the same rows twice.
-    return {w.source: w for w in FactWatermark.objects.select_for_update().order_by("source")}
+    locked = FactWatermark.objects.select_for_update(skip_locked=skip_locked).order_by("source")
+    positions = {w.source: w for w in locked}
+    return positions if len(positions) == 2 else {}
 
 
 def _move(positions: dict[str, FactWatermark], high: tuple[int, int]) -> None:
@@ -279,7 +287,11 @@ class RollupResult:
 @transaction.atomic
 def do_roll_up_facts(*, wait_seconds: float = WAIT_SECONDS) -> RollupResult:
     """Add to the facts what was committed since the last rollup, up to the safe position; one rollup at a time."""
-    positions = _positions()
+    # Another rollup or a rebuild at work (a slow one past its minute): this one has nothing to add. Queueing
+    # behind a rebuild of a big ledger would hold a worker for as long, with no deadline.
+    positions = _positions(skip_locked=True)
+    if not positions:
+        return RollupResult(0, 0, False)
     low = (positions[CHARGES].last_id, positions[TRANSACTIONS].last_id)
     high = safe_high_water(wait_seconds=wait_seconds)
     if high is None:
