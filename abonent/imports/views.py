@@ -25,7 +25,7 @@ from abonent.staff.permissions import Perm, allowed_branch_ids, require_perm
 
 from . import actions, selectors
 from . import wizard_actions as wizard
-from .forms import MappingForm, OptionsForm, UploadForm
+from .forms import MappingForm, OptionsForm, UploadForm, check_mappable
 from .models import Entity, ImportJob, JobStatus
 from .wizard_selectors import (
     Step,
@@ -115,14 +115,16 @@ def upload(request):
         data = form.cleaned_data
         upload = data["file"]
         try:
-            job = actions.do_create_import_job(
-                entity=data["entity"],
-                file_name=upload.name,
-                content=upload.read(),
-                source=data["source"],
-                sheet=data["sheet"].strip(),
-                acting_user=request.user,
-            )
+            with transaction.atomic():  # a file the mapping form could not carry leaves no job behind
+                job = actions.do_create_import_job(
+                    entity=data["entity"],
+                    file_name=upload.name,
+                    content=upload.read(),
+                    source=data["source"],
+                    sheet=data["sheet"].strip(),
+                    acting_user=request.user,
+                )
+                check_mappable(job.headers)
         except ValidationError as exc:
             apply_action_errors(form, exc)
             form.mark_invalid()

@@ -139,3 +139,16 @@ def test_two_columns_of_one_header_cannot_be_mapped_apart(admin_client, admin, b
     assert "Баланс" in response.content.decode() and "same name" in response.content.decode()
     job.refresh_from_db()
     assert job.status == JobStatus.UPLOADED and not job.mapping
+
+
+def test_a_file_too_wide_for_the_mapping_form_is_refused_at_upload(admin_client, settings):
+    """Each column sends two selects; past DATA_UPLOAD_MAX_NUMBER_FIELDS the mapping's POST was a bare 400 ("too
+    many fields") after the upload had been accepted: a job that could never be mapped."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+    headers = [*HEADERS] + [f"extra{i}" for i in range(60)]
+
+    response = upload(admin_client, csv_bytes([[*SEED] + ["x"] * 60], headers=headers), "wide.csv")
+
+    assert response.status_code == 422
+    assert "78 columns" in response.content.decode() and 'data-field="file"' in response.content.decode()
+    assert ImportJob.objects.count() == 0
