@@ -282,7 +282,8 @@ def csv_response(filename: str, columns: Sequence[Column], rows: Iterable) -> St
     writer = csv.writer(_Echo(), delimiter=";")
 
     def lines():
-        yield "\ufeff" + writer.writerow([str(c.title) for c in columns])
+        # Titles may come from an uploaded file (the import's quarantine uses the file's headers): made safe too.
+        yield "\ufeff" + writer.writerow([_spreadsheet_safe(str(c.title)) for c in columns])
         for truncated, row in _limited(rows):
             if truncated:
                 yield writer.writerow([_truncated_note()])
@@ -296,11 +297,15 @@ def csv_response(filename: str, columns: Sequence[Column], rows: Iterable) -> St
 
 def _xlsx_cell(sheet, value: Any, number_format: str):
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     if isinstance(value, dt.datetime) and timezone.is_aware(value):
         value = timezone.localtime(value).replace(tzinfo=None)  # Excel has no time zones: the operator's local time
     if isinstance(value, bool):
         value = _("yes") if value else _("no")
+    if isinstance(value, str):
+        # Control characters are legal in CSV or a text field but not in XLSX (openpyxl raises): marked, not lost.
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     cell = WriteOnlyCell(sheet, value=value)
     if isinstance(value, str):
         # openpyxl takes a string starting with "=" for a formula: say it is text, whatever it starts with.

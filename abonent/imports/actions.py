@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 
@@ -117,10 +118,18 @@ def validate_mapping(entity: str, mapping: dict, headers: list[str]) -> dict:
     clean = {k: str(v).strip() for k, v in (mapping or {}).items() if v not in (None, "") and str(v).strip()}
     errors: dict[str, ValidationError] = {}
     present = {h.strip().lower() for h in headers}
+    # A column is named by its header: of two columns named alike, the run would read one whichever was chosen.
+    repeated = {h for h, n in Counter(h.strip().lower() for h in headers).items() if n > 1}
     for name, column in clean.items():
         if name not in known:
             errors[name] = ValidationError(
                 _("Unknown field “%(field)s”.") % {"field": name}, code="mapping_field_unknown"
+            )
+        elif column.lower() in repeated:
+            errors[name] = ValidationError(
+                _("Several columns of the file have the same name “%(column)s”: rename them in the file to map one.")
+                % {"column": column},
+                code="mapping_column_ambiguous",
             )
         elif column.lower() not in present:
             errors[name] = ValidationError(

@@ -48,6 +48,23 @@ class UploadForm(StyledForm):
         return upload
 
 
+def check_mappable(headers: list[str]) -> None:
+    """Refused (on ``file``) when the mapping form could not be sent back: it carries two selects a column and a few
+    other fields, and Django refuses a POST of more than ``DATA_UPLOAD_MAX_NUMBER_FIELDS``."""
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    most = (limit - 10) // 2 if limit is not None else None
+    if most is not None and len(headers) > most:
+        raise ValidationError(
+            {
+                "file": ValidationError(
+                    _("The file has %(n)s columns; the wizard maps at most %(most)s: remove the columns not imported.")
+                    % {"n": len(headers), "most": most},
+                    code="file_too_wide",
+                )
+            }
+        )
+
+
 class MappingForm(StyledForm):
     """Per non-empty header of the file a select of our field (``col_<index>``) and a second one (``col_<index>_also``)
     for a column that fills two fields (Mikbill's ``uid`` is the old id and the old account number), and an

@@ -25,7 +25,7 @@ from abonent.staff.permissions import Perm, allowed_branch_ids, require_perm
 
 from . import actions, selectors
 from . import wizard_actions as wizard
-from .forms import MappingForm, OptionsForm, UploadForm
+from .forms import MappingForm, OptionsForm, UploadForm, check_mappable
 from .models import Entity, ImportJob, JobStatus
 from .wizard_selectors import (
     Step,
@@ -44,6 +44,9 @@ from .wizard_selectors import (
 )
 
 RUNNING = (JobStatus.QUEUED, JobStatus.RUNNING)
+# A job that imported is the record of what its file, mapping and options did: its settings no longer change (a
+# corrected file is a new job), so its report and quarantine are never overwritten by a second run.
+CLOSED = (*RUNNING, JobStatus.DONE)
 # Groups shown for a decision each; a file with more sets the default and decides the rest in a later job.
 MAX_GROUPS_SHOWN = 200
 PROBLEMS_PAGE = 50
@@ -112,14 +115,16 @@ def upload(request):
         data = form.cleaned_data
         upload = data["file"]
         try:
-            job = actions.do_create_import_job(
-                entity=data["entity"],
-                file_name=upload.name,
-                content=upload.read(),
-                source=data["source"],
-                sheet=data["sheet"].strip(),
-                acting_user=request.user,
-            )
+            with transaction.atomic():  # a file the mapping form could not carry leaves no job behind
+                job = actions.do_create_import_job(
+                    entity=data["entity"],
+                    file_name=upload.name,
+                    content=upload.read(),
+                    source=data["source"],
+                    sheet=data["sheet"].strip(),
+                    acting_user=request.user,
+                )
+                check_mappable(job.headers)
         except ValidationError as exc:
             apply_action_errors(form, exc)
             form.mark_invalid()
@@ -146,7 +151,7 @@ def _mapping_errors(form: MappingForm, exc: ValidationError) -> None:
 @import_view
 def mapping(request, pk: int):
     job = selectors.get_job(pk)
-    if job.status in RUNNING:
+    if job.status in CLOSED:
         return _to_current(job)
     profiles = selectors.list_profiles(job.entity)
     chosen = (request.POST.get("profile") if request.method == "POST" else request.GET.get("profile")) or ""
@@ -222,7 +227,7 @@ def options(request, pk: int):
     """The run's settings and the duplicate decisions, saved together, and the dry run started: figures are always
     those of the settings on the page."""
     job = selectors.get_job(pk)
-    if job.status in RUNNING:
+    if job.status in CLOSED:
         return _to_current(job)
     if not job.mapping:
         return redirect("imports:mapping", pk=job.pk)
@@ -232,6 +237,7 @@ def options(request, pk: int):
         data = form.cleaned_data
         try:
             with transaction.atomic():
+                wizard.lock_open_job(job)
                 actions.do_configure_job(
                     job,
                     mapping=job.mapping,

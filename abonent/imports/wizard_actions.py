@@ -26,6 +26,20 @@ def _check(acting_user) -> None:
         check_perm(acting_user, Perm.IMPORT_RUN)
 
 
+def lock_open_job(job: ImportJob) -> ImportJob:
+    """The job row locked for a change of its settings, in the caller's transaction; refused while it runs
+    (``job_running``) and once it has imported (``job_done``): its settings are the record of that import."""
+    locked = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if locked.status in RUNNING:
+        raise ValidationError(_("The job is running: wait for it to finish."), code="job_running")
+    if locked.status == JobStatus.DONE:
+        raise ValidationError(
+            _("This job has imported its file: upload the file again to import it with other settings."),
+            code="job_done",
+        )
+    return locked
+
+
 @transaction.atomic
 def do_save_mapping(
     job: ImportJob, *, mapping: dict, acting_user, profile: ImportProfile | None = None, options: dict | None = None
@@ -34,9 +48,7 @@ def do_save_mapping(
     are then confirmed again on the options step, which starts a new dry run: figures computed with another mapping
     no longer stand."""
     _check(acting_user)
-    job = ImportJob.objects.select_for_update().get(pk=job.pk)
-    if job.status in RUNNING:
-        raise ValidationError(_("The job is running: wait for it to finish."), code="job_running")
+    job = lock_open_job(job)
     clean = actions.validate_mapping(job.entity, mapping, job.headers)
     job.mapping, job.profile, job.status = clean, profile, JobStatus.UPLOADED
     fields = ["mapping", "profile", "status"]

@@ -107,13 +107,15 @@ def step_states(job: ImportJob | None, shown: Step) -> list[StepState]:
     A running job may be watched but not changed, so only its progress is reachable then."""
     at = current_step(job) if job is not None else Step.UPLOAD
     running = job is not None and job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+    # A finished import's settings are closed (views.CLOSED): its columns and options are not offered again.
+    closed = (Step.MAPPING, Step.OPTIONS) if job is not None and job.status == JobStatus.DONE else ()
     states = []
     for step in ORDER:
         done = ORDER.index(step) < ORDER.index(at) or (step == Step.RESULT and at == Step.RESULT)
         if job is None or step == Step.UPLOAD:
             reachable, url = step == Step.UPLOAD and job is None, reverse("imports:upload")
         else:
-            reachable = (step == at) or (not running and ORDER.index(step) < ORDER.index(at))
+            reachable = (step == at) or (not running and step not in closed and ORDER.index(step) < ORDER.index(at))
             url = step_url(job, step)
         states.append(StepState(step, str(STEP_LABELS[step]), url, step == shown, done, reachable))
     return states
