@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from abonent.core import clock, secrets
-from abonent.core.bulk_load import BulkWriter, reserve_ids
+from abonent.core.bulk_load import BulkWriter, matching, reserve_ids
 
 from .actions import normalise_username, note_policy_change
 from .models import Login, LoginKind
@@ -33,7 +33,7 @@ def taken_usernames(kind: str, usernames: list[str]) -> set[str]:
     taken: set[str] = set()
     for start in range(0, len(usernames), 5000):
         taken.update(
-            Login.objects.filter(kind=kind, username__in=usernames[start : start + 5000]).values_list(
+            matching(Login.objects.filter(kind=kind), "username", usernames[start : start + 5000]).values_list(
                 "username", flat=True
             )
         )
@@ -44,7 +44,9 @@ def taken_static_ips(addresses: list[str]) -> set[str]:
     taken: set[str] = set()
     for start in range(0, len(addresses), 5000):
         taken.update(
-            Login.objects.filter(static_ip__in=addresses[start : start + 5000]).values_list("static_ip", flat=True)
+            matching(Login.objects.all(), "static_ip", addresses[start : start + 5000]).values_list(
+                "static_ip", flat=True
+            )
         )
     return taken
 
