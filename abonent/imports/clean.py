@@ -48,6 +48,10 @@ class RowProblem(Exception):
         self.message = message
 
 
+def looks_garbled(text: str) -> bool:
+    return _MOJIBAKE_RE.search(text) is not None
+
+
 def check_encoding(value: str) -> None:
     if _MOJIBAKE_RE.search(value):
         raise RowProblem(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from abonent.core.bulk_load import matching
 from abonent.subscribers.actions.common import display_name_of
 from abonent.subscribers.models import Address, ContactPoint, Subscriber
 from abonent.subscribers.search import name_key
@@ -56,18 +57,18 @@ def _existing(rows, exclude: set[int]) -> dict[tuple[str, str], list[int]]:
     phones = [p for r in rows for p in r.subscriber.phones]
     names = list({name_key(display_name_of(r.subscriber.profile)) for r in rows if r.subscriber.addresses})
     for start in range(0, len(passports), BATCH):
-        for pk, series, number in Subscriber.objects.filter(
-            passport_number__in=passports[start : start + BATCH]
+        for pk, series, number in matching(
+            Subscriber.objects.all(), "passport_number", passports[start : start + BATCH]
         ).values_list("pk", "passport_series", "passport_number"):
             if pk not in exclude:
                 found[(DuplicateKind.DOCUMENT, f"passport {series} {number}")].append(pk)
     for start in range(0, len(inns), BATCH):
-        for pk, inn in Subscriber.objects.filter(inn__in=inns[start : start + BATCH]).values_list("pk", "inn"):
+        for pk, inn in matching(Subscriber.objects.all(), "inn", inns[start : start + BATCH]).values_list("pk", "inn"):
             if pk not in exclude:
                 found[(DuplicateKind.DOCUMENT, f"inn {inn}")].append(pk)
     for start in range(0, len(phones), BATCH):
-        for pk, phone, key in ContactPoint.objects.filter(
-            kind="phone", value__in=phones[start : start + BATCH]
+        for pk, phone, key in matching(
+            ContactPoint.objects.filter(kind="phone"), "value", phones[start : start + BATCH]
         ).values_list("subscriber_id", "value", "subscriber__name_key"):
             if pk not in exclude:
                 found[(DuplicateKind.PHONE_NAME, f"{phone}|{key}")].append(pk)

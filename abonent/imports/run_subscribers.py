@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -18,6 +18,7 @@ from abonent.billing.models import AccountKind, LedgerTransaction, TransactionKi
 from abonent.catalog.models import Plan
 from abonent.catalog.selectors import NoPriceError, price_on
 from abonent.core import clock
+from abonent.core.bulk_load import BulkWriter, matching, reserve_ids
 from abonent.core.models import AuditEvent, Branch
 from abonent.network.bulk_import import (
     ImportedLogin,
@@ -177,9 +178,11 @@ class SubscriberRun:
                 errors.append((name, exc.code, exc.message))
                 return None
 
-        for name, value in v.items():
-            if value:
-                attempt(name, clean.check_encoding, value)
+        # One search over the whole row finds the rare garbled one; only then is each value checked to name it.
+        if clean.looks_garbled("\x1f".join(v.values())):
+            for name, value in v.items():
+                if value:
+                    attempt(name, clean.check_encoding, value)
         if errors:
             for f, code, message in errors[:1]:
                 self._problem(number, f, code, message, raw=raw, old_id=old_id)
@@ -554,23 +557,7 @@ class SubscriberRun:
                 row.login.subscriber_id = row.subscriber_id
                 logins.append(row.login)
         do_import_logins(logins, acting_user=self.c.acting_user)
-        moment = clock.now()
-        ImportedRecord.objects.bulk_create(
-            [
-                ImportedRecord(
-                    source=self.source,
-                    entity=Entity.SUBSCRIBERS,
-                    old_id=r.old_id,
-                    object_id=r.subscriber_id,
-                    content_hash=r.digest,
-                    job=self.job,
-                    created_at=moment,
-                    updated_at=moment,
-                )
-                for r in rows
-            ],
-            batch_size=5000,
-        )
+        _insert_records(self.source, self.job, rows)
         # Measured inside the transaction, before a dry run's rollback: what the ledger really holds.
         totals = _opening_sums(self.source, [r.old_id for r in rows])
         return [(r, totals.get(r.old_id, Decimal("0.00"))) for r in rows]
@@ -685,8 +672,10 @@ def _opening_sums(source: str, old_ids: list[str]) -> dict[str, Decimal]:
     for start in range(0, len(old_ids), 5000):
         part = old_ids[start : start + 5000]
         rows = (
-            LedgerTransaction.objects.filter(
-                kind=TransactionKind.OPENING_BALANCE, idempotency_key__in=[opening_key(source, o) for o in part]
+            matching(
+                LedgerTransaction.objects.filter(kind=TransactionKind.OPENING_BALANCE),
+                "idempotency_key",
+                [opening_key(source, o) for o in part],
             )
             .filter(postings__account__kind=AccountKind.SUBSCRIBER)
             .values_list("idempotency_key", "postings__amount")
@@ -710,6 +699,23 @@ def _opening_sums(source: str, old_ids: list[str]) -> dict[str, Decimal]:
     return sums
 
 
+def _insert_records(source: str, job, rows: list[Row]) -> None:
+    """The chunk's ``ImportedRecord`` rows in one COPY (``bulk_create`` builds a model instance per row)."""
+    moment = clock.now()
+    stamp = moment if connection.vendor == "postgresql" else moment.isoformat()
+    ids = reserve_ids(ImportedRecord, len(rows))
+    writer = BulkWriter()
+    writer.write(
+        ImportedRecord._meta.db_table,
+        ["id", "source", "entity", "old_id", "object_id", "content_hash", "job_id", "created_at", "updated_at"],
+        [
+            (record_id, source, Entity.SUBSCRIBERS, r.old_id, r.subscriber_id, r.digest, job.pk, stamp, stamp)
+            for record_id, r in zip(ids, rows, strict=True)
+        ],
+    )
+    writer.close()
+
+
 def _taken_contracts(values: list[str]) -> set[str]:
     return _taken(Contract, "number", values)
 
@@ -725,9 +731,7 @@ def _taken_macs(values: list[str]) -> set[str]:
 def _taken(model, column: str, values: list[str]) -> set[str]:
     taken: set[str] = set()
     for start in range(0, len(values), 5000):
-        taken.update(
-            model.objects.filter(**{f"{column}__in": values[start : start + 5000]}).values_list(column, flat=True)
-        )
+        taken.update(matching(model.objects.all(), column, values[start : start + 5000]).values_list(column, flat=True))
     return taken
 
 

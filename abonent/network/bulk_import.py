@@ -3,7 +3,7 @@
 Passwords are kept as every login keeps them: encrypted with the field key (``Login.set_password``), because CHAP
 and MS-CHAPv2 need the clear text. Usernames are normalised as ``do_create_login`` does; static IPs, like the
 usernames, are unique by the schema, so a clash raises ``IntegrityError`` and the caller's chunk rolls back whole.
-The RADIUS processes are told to reload the new subscribers' logins (``note_policy_change``).
+The RADIUS processes are told to reload the new subscribers' logins (the rows ``note_policy_change`` writes).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from django.db import connection
 
 from abonent.core import clock, secrets
-from abonent.core.bulk_load import BulkWriter, reserve_ids
+from abonent.core.bulk_load import BulkWriter, matching, reserve_ids
 
-from .actions import normalise_username, note_policy_change
-from .models import Login, LoginKind
+from .actions import normalise_username
+from .models import Login, LoginKind, PolicyChange
 
 
 @dataclass
@@ -33,7 +33,7 @@ def taken_usernames(kind: str, usernames: list[str]) -> set[str]:
     taken: set[str] = set()
     for start in range(0, len(usernames), 5000):
         taken.update(
-            Login.objects.filter(kind=kind, username__in=usernames[start : start + 5000]).values_list(
+            matching(Login.objects.filter(kind=kind), "username", usernames[start : start + 5000]).values_list(
                 "username", flat=True
             )
         )
@@ -44,7 +44,9 @@ def taken_static_ips(addresses: list[str]) -> set[str]:
     taken: set[str] = set()
     for start in range(0, len(addresses), 5000):
         taken.update(
-            Login.objects.filter(static_ip__in=addresses[start : start + 5000]).values_list("static_ip", flat=True)
+            matching(Login.objects.all(), "static_ip", addresses[start : start + 5000]).values_list(
+                "static_ip", flat=True
+            )
         )
     return taken
 
@@ -62,6 +64,8 @@ def do_import_logins(items: list[ImportedLogin], *, acting_user) -> None:
     moment = clock.now()
     stamp = moment if pg else moment.isoformat()
     ids = reserve_ids(Login, len(items))
+    changed = sorted({item.subscriber_id for item in items})
+    change_ids = reserve_ids(PolicyChange, len(changed))  # before the COPY thread takes the connection
     rows = [
         (
             login_id,
@@ -100,5 +104,11 @@ def do_import_logins(items: list[ImportedLogin], *, acting_user) -> None:
         ],
         rows,
     )
+    # What ``note_policy_change`` writes, in the same COPY stream: a model instance per subscriber is not free at
+    # 100,000.
+    writer.write(
+        PolicyChange._meta.db_table,
+        ["id", "subscriber_id", "created_at"],
+        list(zip(change_ids, changed, [stamp] * len(changed), strict=True)),
+    )
     writer.close()
-    note_policy_change([item.subscriber_id for item in items])

@@ -1,3 +1,4 @@
+import phonenumbers
 import pytest
 from django.core.exceptions import ValidationError
 from hypothesis import given
@@ -103,3 +104,37 @@ def test_kpp_and_passport():
     with pytest.raises(ValidationError) as exc:
         validate_passport("28", "12")
     assert set(exc.value.error_dict) == {"passport_series", "passport_number"}
+
+
+def _phonenumbers_verdict(text: str, region: str) -> str | None:
+    """What ``phonenumbers`` alone makes of ``text``: the E.164 form, or None when it is not a valid number."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@given(
+    prefix=st.sampled_from(["8", "+7", "8 ", "+7 ", "8(", "+7 (", "8-"]),
+    digits=st.text(alphabet="0123456789", min_size=9, max_size=11),
+    spaced=st.booleans(),
+    region=st.sampled_from(["RU", "KZ", "BY"]),
+)
+def test_the_fast_path_for_russian_shapes_agrees_with_phonenumbers(prefix, digits, spaced, region):
+    # normalize_phone skips phonenumbers.parse for "+7/8 and ten digits" (an import checks 100,000 of them): it must
+    # accept and refuse exactly what the full parse does, "8 10…" (the international prefix) and 0-led numbers too.
+    text = prefix + (f"{digits[:3]}) {digits[3:6]}-{digits[6:8]}-{digits[8:]}" if spaced else digits)
+    try:
+        ours = normalize_phone(text, region)
+    except ValidationError:
+        ours = None
+    assert ours == _phonenumbers_verdict(text, region)
+
+
+def test_the_fast_path_keeps_the_verdict_on_unallocated_ranges():
+    assert normalize_phone("8 (930) 123-45-67") == "+79301234567"
+    with pytest.raises(ValidationError):
+        normalize_phone("8 (930) 000-00-00")  # +7 930 000… is not allocated: phonenumbers refuses it

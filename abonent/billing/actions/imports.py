@@ -83,6 +83,8 @@ def do_import_accounts(
     with_balance = [i for i in items if quantize(i.opening_balance) != 0]
     tx_ids = iter(reserve_ids(LedgerTransaction, len(with_balance)))
     actor_id = getattr(acting_user, "pk", None)
+    memo = (_("Opening balance from the old billing (%(source)s)") % {"source": source})[:500]
+    individual_price = _("Individual price from the old billing")
 
     accounts, subscriptions, sub_events, overrides, transactions, postings = [], [], [], [], [], []
     for item, account_id in zip(items, account_ids, strict=True):
@@ -133,7 +135,7 @@ def do_import_accounts(
                         None,
                         _day(first_day, pg),
                         None,
-                        _("Individual price from the old billing"),
+                        individual_price,
                         actor_id,
                         stamp,
                     )
@@ -153,7 +155,7 @@ def do_import_accounts(
                     None,
                     item.subscriber_id,
                     actor_id,
-                    (_("Opening balance from the old billing (%(source)s)") % {"source": source})[:500],
+                    memo,
                     2,
                 )
             )

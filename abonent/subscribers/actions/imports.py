@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from abonent.core import clock, events, sequences
-from abonent.core.bulk_load import BulkWriter, reserve_ids
+from abonent.core.bulk_load import BulkWriter, matching, reserve_ids
 from abonent.core.models import AuditEvent
 from abonent.staff.permissions import Perm
 
@@ -74,10 +73,12 @@ def taken_legacy_accounts(values: list[str]) -> set[str]:
     taken: set[str] = set()
     for start in range(0, len(values), 5000):
         part = values[start : start + 5000]
-        for legacy, account in Subscriber.objects.filter(
-            Q(legacy_account__in=part) | Q(account_number__in=part)
-        ).values_list("legacy_account", "account_number"):
-            taken.update(v for v in (legacy, account) if v in part)
+        wanted = set(part)
+        for column in ("legacy_account", "account_number"):
+            for legacy, account in matching(Subscriber.objects.all(), column, part).values_list(
+                "legacy_account", "account_number"
+            ):
+                taken.update(v for v in (legacy, account) if v in wanted)
     return taken
 
 
