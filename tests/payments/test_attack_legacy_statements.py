@@ -42,3 +42,13 @@ def test_a_sum_named_as_such_is_not_a_candidate():
 )
 def test_the_marker_still_works_in_those_spellings(holder_of_1500, purpose):
     assert match_line(purpose, "").subscriber == holder_of_1500
+
+
+def test_a_marked_number_naming_nobody_does_not_fall_back_to_a_stray_one(make_subscriber, admin):
+    # The payer said which number is the account (a typo of it, or a number not migrated): the postcode further on
+    # is not a second guess at it.
+    postcode = make_subscriber(last_name="Индексов")
+    subscribers.do_set_legacy_account(postcode, "614000", by=admin, reason="migration")
+    match = match_line("Оплата по л/с 17382 за интернет, Иванов И.И., 614000 г. Пермь, ул. Ленина 5", "")
+    assert match.subscriber is None and match.candidates == []
+    assert match_line("Оплата за интернет 614000", "").subscriber == postcode  # alone, it still counts

@@ -128,7 +128,9 @@ def match_line(purpose: str, payer_inn: str) -> Match:
     found = _decide(MatchRule.ACCOUNT_NUMBER if ours else MatchRule.LEGACY_ACCOUNT, ours + _legacy_holders(marked))
     if found:
         return found
-    found = _decide(MatchRule.LEGACY_ACCOUNT, _legacy_holders(unmarked))
+    # A number the payer marked as the account and nobody has (a typo, one not migrated) is not second-guessed by
+    # another number of the text (a postcode, an order number): the line goes on to the contract and INN rules.
+    found = None if marked else _decide(MatchRule.LEGACY_ACCOUNT, _legacy_holders(unmarked))
     if found:
         return found
     tokens = _tokens(purpose)
