@@ -4,8 +4,9 @@ login, or a phone on the contract.
 Tried in that order, first match wins: an account number is what the receipts and the terminals use; a network
 login is exact; a phone is the loosest (any common spelling, ``8 (916) 123-45-67`` as well as ``+79161234567``).
 A phone or a login on several subscribers names none of them (``ambiguous``): the subscriber is asked for the
-account number instead, the portal never picks one. Closed subscribers are found too: they log in to see and pay
-what they owe.
+account number instead, the portal never picks one; so does an old account number that is another subscriber's
+phone or network login (it is any digits, ours never reads as either). Closed subscribers are found too: they log
+in to see and pay what they owe.
 
 ``Identified.key`` is what lock-outs, allowances and the made-up masks go by, and it is canonical: one per
 subscriber whatever the spelling (``sub:<id>``), and for what names nobody the same reading the lookups made of
@@ -80,11 +81,15 @@ def identify(raw: str) -> Identified:
     if not text:
         return Identified(key="login:")
     digits = text.replace(" ", "").replace("-", "")
+    legacy_holder = None
     if digits.isdigit() and digits.isascii():
         # Exact, as the receipts print it: the old system's "007315" is not "7315".
         subscriber = subscriber_by_account(digits, queryset=Subscriber.objects.select_related("branch"))
-        if subscriber is not None:
+        if subscriber is not None and subscriber.account_number == digits:
             return Identified(key=f"sub:{subscriber.pk}", subscriber=subscriber)
+        # An old number is any digits, unlike ours: it may be another subscriber's phone or network login as well,
+        # and then it names neither (its holder's tries must not be someone else's, nor lock them out).
+        legacy_holder = subscriber
     logins = Login.objects.filter(kind__in=TYPED_LOGIN_KINDS)
     owners = set(logins.filter(username=text).values_list("subscriber_id", flat=True)[:10])
     if not owners:
@@ -94,6 +99,10 @@ def identify(raw: str) -> Identified:
     if not owners and phone:
         contacts = ContactPoint.objects.filter(kind=ContactKind.PHONE, value=phone)
         owners = set(contacts.values_list("subscriber_id", flat=True).distinct()[:10])
+    if legacy_holder is not None:
+        if owners <= {legacy_holder.pk}:
+            return Identified(key=f"sub:{legacy_holder.pk}", subscriber=legacy_holder)
+        owners.add(legacy_holder.pk)
     subscriber, ambiguous = _one(owners)
     if subscriber is not None:
         return Identified(key=f"sub:{subscriber.pk}", subscriber=subscriber, phone=phone)

@@ -56,12 +56,16 @@ _MARKER = (
     r"|(?<![0-9a-zа-я])лиц(?:\.|ев[а-я]*)?\s*сч(?:ет[а-я]*)?\.?"  # лиц. счет, лицевой счет, лицевому счету
     r"|(?<![0-9a-zа-я])(?:account|acc)(?:\s*(?:no|number))?\.?)"  # account, acc. no
 )
-_MARKED_RE = re.compile(_MARKER + r"\s*(?:№|#|n|no\.?|номер)?\s*[:\-]?\s*([0-9]{1,20})" + _WHOLE_AFTER)
+_MARKED_RE = re.compile("(" + _MARKER + r")\s*(?:№|#|n|no\.?|номер)?\s*[:\-]?\s*([0-9]{1,20})" + _WHOLE_AFTER)
+# "Л.С." is also a payer's initials ("Смирнова Л.С. 1500", the sum after the name): that spelling is a marker only
+# after "по" ("оплата по л.с. 1500"); otherwise the number after it is read as one standing alone.
+_INITIALS = re.compile(r"л\.\s?с\.")
+_PO_BEFORE = re.compile(r"(?<![0-9a-zа-я])по\s+\Z")
 _UNMARKED_RE = re.compile(r"(?<![0-9a-zа-я+.,/\-])([0-9]{1,20})" + _WHOLE_AFTER)
 # What a bare number after these words is: a tax id, a bank account, an invoice or document number, a phone.
 _NOT_AN_ACCOUNT_BEFORE = re.compile(
     r"(?<![0-9a-zа-я])(?:инн|кпп|бик|огрн|р/с|к/с|р\.с\.|к\.с\.|сч\.?|сч[её]т[а-я]*|invoice|inv\.?|тел\.?|телефон[а-я]*|"
-    r"договор[а-я]*|дог\.?|№|#|n)\s*[:№#]?\s*$"
+    r"договор[а-я]*|дог\.?|сумм[а-я]*|№|#|n)\s*[:№#]?\s*$"
 )
 _PHONE_RE = re.compile(r"(?:\+7|(?<![0-9])8)[\s\-(]*[0-9]{3}[\s\-)]*[0-9]{3}[\s\-]*[0-9]{2}[\s\-]*[0-9]{2}(?![0-9])")
 _AMOUNT_AFTER = re.compile(r"\s*(?:руб|р\.|р\b|rub|коп)")
@@ -72,7 +76,12 @@ def legacy_numbers_in(text: str) -> tuple[list[str], list[str]]:
     """Candidates for an old account number in a purpose text: (after a marker, standing alone), each a whole
     number exactly as written (leading zeros kept), in order, without repeats (see the module docstring)."""
     folded = fold(text or "")[:2000]
-    marked = [m[1] for m in _MARKED_RE.finditer(folded)]
+    marked = []
+    for m in _MARKED_RE.finditer(folded):
+        if _INITIALS.fullmatch(m[1]) and not _PO_BEFORE.search(folded, 0, m.start()):
+            continue
+        if not _AMOUNT_AFTER.match(folded, m.end()):  # "л/с 1500 руб.": a sum, the account left out
+            marked.append(m[2])
     plain = _PHONE_RE.sub(" ", folded)
     unmarked = []
     for m in _UNMARKED_RE.finditer(plain):
@@ -119,7 +128,9 @@ def match_line(purpose: str, payer_inn: str) -> Match:
     found = _decide(MatchRule.ACCOUNT_NUMBER if ours else MatchRule.LEGACY_ACCOUNT, ours + _legacy_holders(marked))
     if found:
         return found
-    found = _decide(MatchRule.LEGACY_ACCOUNT, _legacy_holders(unmarked))
+    # A number the payer marked as the account and nobody has (a typo, one not migrated) is not second-guessed by
+    # another number of the text (a postcode, an order number): the line goes on to the contract and INN rules.
+    found = None if marked else _decide(MatchRule.LEGACY_ACCOUNT, _legacy_holders(unmarked))
     if found:
         return found
     tokens = _tokens(purpose)

@@ -132,6 +132,10 @@ class LegacyAccountResult:
 
 
 CHUNK = 5000
+# A writer of the same number may commit between the batch's checks and its UPDATE (the checks take no lock on
+# numbers not shaped like ours): the UPDATE then fails in the unique index, and the batch is checked again, when
+# that number is visible and becomes its pair's ``legacy_account_taken``.
+ATTEMPTS = 3
 
 
 @transaction.atomic
@@ -143,6 +147,18 @@ def do_set_legacy_accounts(
     the single action's: ``legacy_account_format``, ``…_length``, ``…_taken``, ``…_own``, ``…_duplicate``,
     ``subscriber_invalid``, ``branch_denied``) and the rest are written, unless ``fail_fast`` (then nothing is
     written and the errors come back). Two numbers given in the batch for one subscriber: the last one counts."""
+    pairs = list(pairs)
+    for attempt in range(ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return _set_legacy_accounts(pairs, by=by, reason=reason, fail_fast=fail_fast)
+        except IntegrityError:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _set_legacy_accounts(pairs, *, by, reason: str, fail_fast: bool) -> LegacyAccountResult:
     if by is not None:
         check_perm(by, Perm.SUBSCRIBER_EDIT)
     wanted: dict[int, str | None] = {}
