@@ -5,8 +5,8 @@
 The database (PostgreSQL only) is seeded once: ``abonent seed``'s staff, catalog, subscribers and billing steps
 (a million subscribers over the seed's branches, one internet subscription each on the demo plans' mix, opening
 payments), then, set-based in one transaction, a year of the ledger (``YEAR_MARKER``, the comment on the charges
-table, says it is loaded): for each of the last twelve months every subscription that had started is charged its monthly fee, in batch transactions of
-``CHUNK`` subscribers as the billing run writes them (a daily-plan subscription gets one charge for the month, the
+table, says it is loaded): for each of the last twelve months every subscription that had started is charged its
+monthly fee, in batch transactions of ``CHUNK`` subscribers as the billing run writes them (a daily-plan subscription gets one charge for the month, the
 sum of its days: the same facts per day, a thirtieth of the rows); a tenth of the subscribers were on another plan
 for the first half of the year (charged at that plan's price); about 1.5 % of the fees are half given back (freeze
 credits, ``reversal`` charges naming the fee); subscribers connected during the year paid the installation
