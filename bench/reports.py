@@ -2,17 +2,18 @@
 
     python bench/reports.py [--n 1000000] [--requests 20] [--reseed]
 
-The database (PostgreSQL only) is seeded once: ``abonent seed``'s staff, catalog, subscribers and billing steps
-(a million subscribers over the seed's branches, one internet subscription each on the demo plans' mix, opening
+The database (PostgreSQL only) is seeded once: ``abonent seed``'s staff, catalog, subscribers and billing steps (a
+million subscribers over the seed's branches, one internet subscription each on the demo plans' mix, opening
 payments), then, set-based in one transaction, a year of the ledger (``YEAR_MARKER``, the comment on the charges
 table, says it is loaded): for each of the last twelve months every subscription that had started is charged its
-monthly fee, in batch transactions of ``CHUNK`` subscribers as the billing run writes them (a daily-plan subscription gets one charge for the month, the
-sum of its days: the same facts per day, a thirtieth of the rows); a tenth of the subscribers were on another plan
-for the first half of the year (charged at that plan's price); about 1.5 % of the fees are half given back (freeze
-credits, ``reversal`` charges naming the fee); subscribers connected during the year paid the installation
-(one-off revenue, no charge rows); about a third of the subscribers pay each month through the bank, the cash desk,
-a payment agent or YooKassa, and 0.5 % of those payments are cancelled. The ledger's triggers stay on and check
-every statement (zero sums, references, balances); ``abonent ledger verify`` holds on the result.
+monthly fee, in batch transactions of ``CHUNK`` subscribers as the billing run writes them (a daily-plan
+subscription gets one charge for the month, the sum of its days: the same facts per day, a thirtieth of the rows); a
+tenth of the subscribers were on another plan for the first half of the year (charged at that plan's price); about
+1.5 % of the fees are half given back (freeze credits, ``reversal`` charges naming the fee); subscribers connected
+during the year paid the installation (one-off revenue, no charge rows); about a third of the subscribers pay each
+month through the bank, the cash desk, a payment agent or YooKassa, and 0.5 % of those payments are cancelled. The
+ledger's triggers stay on and check every statement (zero sums, references, balances); ``abonent ledger verify``
+holds on the result.
 
 Timed: ``abonent reports rebuild`` (``facts.do_rebuild_facts``, what an install with a ledger runs once, every fact
 counted from the ledger), then ``abonent reports verify``; then the revenue report (accrual) over the last twelve
