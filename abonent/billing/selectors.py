@@ -147,6 +147,19 @@ def current_subscriptions(subscriber) -> QuerySet[Subscription]:
     return subscriptions_of(subscriber).exclude(status=SubscriptionStatus.TERMINATED)
 
 
+def subscribers_billed(start: dt.date, end: dt.date, *, using: str = "default", branch_ids=None) -> int:
+    """Subscribers with a subscription that ran on some day of ``[start, end)``, of ``branch_ids`` when given: ARPU's
+    denominator, the one definition the dashboard and the ARPU report share (``using``: the reports' replica)."""
+    qs = (
+        Subscription.objects.using(using)
+        .filter(started_on__lt=end)
+        .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=start))
+    )
+    if branch_ids is not None:
+        qs = qs.filter(subscriber__branch_id__in=branch_ids)
+    return qs.values("subscriber_id").distinct().count()
+
+
 def plans_offered(subscription: Subscription, *, channel: str = "staff") -> QuerySet[Plan]:
     """Plans the subscription may switch to: in the portal only the plan's public ``switchable_to``; staff may also
     choose any public plan of the same service."""

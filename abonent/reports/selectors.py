@@ -74,19 +74,6 @@ def accrued_by_month(query: ReportQuery, *, using: str) -> dict[dt.date, Decimal
     return result
 
 
-def subscribers_billed(start: dt.date, end: dt.date, *, using: str = "default", branch_ids=None) -> int:
-    """Subscribers with a subscription that ran on some day of ``[start, end)``: ARPU's denominator (the dashboard's
-    definition, the same query)."""
-    qs = (
-        Subscription.objects.using(using)
-        .filter(started_on__lt=end)
-        .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=start))
-    )
-    if branch_ids is not None:
-        qs = qs.filter(subscriber__branch_id__in=branch_ids)
-    return qs.values("subscriber_id").distinct().count()
-
-
 def _price_on(prices: dict[int, list[PlanPrice]], plan_id: int, day: dt.date) -> PlanPrice | None:
     found = None
     for price in prices.get(plan_id, []):
