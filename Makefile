@@ -52,11 +52,12 @@ test-sqlite: install
 	DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS) -m "not browser and not slow" tests/core tests/staff tests/subscribers \
 		tests/billing tests/payments tests/dunning tests/notifications
 
-# The fee property (tests/billing/test_fee_properties.py) with 1,000 examples instead of CI's 25; PROPERTY_EXAMPLES=N.
+# The properties (fees: tests/billing/test_fee_properties.py; the reports' facts: tests/reports/test_fact_properties.py)
+# with 1,000 examples instead of CI's 25 and 20; PROPERTY_EXAMPLES=N.
 PROPERTY_EXAMPLES ?= 1000
 test-properties: install
 	DATABASE_URL=$(TEST_DATABASE_URL) ABONENT_PROPERTY_EXAMPLES=$(PROPERTY_EXAMPLES) $(BIN)/pytest \
-		tests/billing/test_fee_properties.py --hypothesis-show-statistics
+		tests/billing/test_fee_properties.py tests/reports/test_fact_properties.py --hypothesis-show-statistics
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum, Window
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from abonent.catalog.models import ChargeMode, PeriodAnchor, Plan, ProrationUnit, Turbo
@@ -19,6 +20,8 @@ from .models import (
     LedgerTransaction,
     Posting,
     Subscription,
+    SubscriptionEvent,
+    SubscriptionEventKind,
     SubscriptionStatus,
     TurboActivation,
     TurboStatus,
@@ -145,6 +148,37 @@ def subscriptions_of(subscriber) -> QuerySet[Subscription]:
 
 def current_subscriptions(subscriber) -> QuerySet[Subscription]:
     return subscriptions_of(subscriber).exclude(status=SubscriptionStatus.TERMINATED)
+
+
+def subscribers_billed(
+    start: dt.date, end: dt.date, *, using: str = "default", branch_ids=None, service_id=None, plan_id=None
+) -> int:
+    """Subscribers with a subscription that ran on some day of ``[start, end)``, of ``branch_ids`` when given: ARPU's
+    denominator, the one definition the dashboard and the ARPU report share (``using``: the reports' replica). With
+    a service or a plan: a subscription of that service, or on that plan on some day of the period (its plan now
+    and not changed to it after, or changed from it since ``start``), as the numerator then counts that service's
+    or plan's revenue only."""
+    qs = (
+        Subscription.objects.using(using)
+        .filter(started_on__lt=end)
+        .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=start))
+    )
+    if branch_ids is not None:
+        qs = qs.filter(subscriber__branch_id__in=branch_ids)
+    if service_id:
+        qs = qs.filter(service_id=service_id)
+    if plan_id:
+        tz = timezone.get_current_timezone()
+        start_at = timezone.make_aware(dt.datetime.combine(start, dt.time.min), tz)
+        end_at = timezone.make_aware(dt.datetime.combine(end, dt.time.min), tz)
+        changes = SubscriptionEvent.objects.using(using).filter(
+            subscription_id=OuterRef("pk"), kind=SubscriptionEventKind.PLAN_CHANGED
+        )
+        qs = qs.filter(
+            (Q(plan_id=plan_id) & ~Exists(changes.filter(to_plan_id=plan_id, effective_at__gte=end_at)))
+            | Exists(changes.filter(from_plan_id=plan_id, effective_at__gte=start_at))
+        )
+    return qs.values("subscriber_id").distinct().count()
 
 
 def plans_offered(subscription: Subscription, *, channel: str = "staff") -> QuerySet[Plan]:

@@ -34,12 +34,12 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from abonent.billing import selectors as billing_selectors
 from abonent.billing.models import (
     AccountKind,
     LedgerAccount,
     LedgerTransaction,
     Posting,
-    Subscription,
     TransactionKind,
 )
 from abonent.core import clock
@@ -230,17 +230,6 @@ def revenue_by_service(previous_start: dt.date, month_start: dt.date, next_start
     return sorted(merged.values(), key=lambda e: (-e["month"], e["name"]))
 
 
-def subscribers_billed(start: dt.date, end: dt.date) -> int:
-    """Subscribers with a subscription that ran on some day of ``[start, end)``: ARPU's denominator."""
-    return (
-        Subscription.objects.filter(started_on__lt=end)
-        .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=start))
-        .values("subscriber_id")
-        .distinct()
-        .count()
-    )
-
-
 def _arpu(revenue: Decimal, subscribers: int) -> Decimal | None:
     return quantize(revenue / subscribers) if subscribers else None
 
@@ -278,8 +267,8 @@ def compute_figures(now: dt.datetime | None = None) -> dict:
     services = revenue_by_service(previous_start, month_start, next_start)
     month_revenue = sum((s["month"] for s in services), ZERO)
     previous_revenue = sum((s["previous"] for s in services), ZERO)
-    billed_month = subscribers_billed(month_start, today + dt.timedelta(days=1))
-    billed_previous = subscribers_billed(previous_start, month_start)
+    billed_month = billing_selectors.subscribers_billed(month_start, today + dt.timedelta(days=1))
+    billed_previous = billing_selectors.subscribers_billed(previous_start, month_start)
     day = monitoring.online_series(since=now - monitoring.DAY)
     week = monitoring.online_series(since=now - monitoring.WEEK, bucket_seconds=3600)
     return _json_ready(

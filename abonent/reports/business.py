@@ -8,6 +8,7 @@ from collections import defaultdict
 
 from django.utils.translation import gettext_lazy as _
 
+from abonent.billing import selectors as billing_selectors
 from abonent.core.listing import MONEY_FORMAT, Column
 
 from . import selectors
@@ -239,7 +240,7 @@ class Arpu(Report):
         revenue = selectors.accrued_by_month(monthly, using=using)
         rows = []
         for month in monthly.buckets():
-            subscribers = selectors.subscribers_billed(
+            subscribers = billing_selectors.subscribers_billed(
                 month,
                 next_month(month),
                 using=using,

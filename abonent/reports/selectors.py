@@ -7,15 +7,12 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
-from django.utils import timezone
+from django.db.models import Count, Q, Sum
 
 from abonent.billing.models import (
     Freeze,
     FreezeStatus,
     Subscription,
-    SubscriptionEvent,
-    SubscriptionEventKind,
     SubscriptionStatus,
 )
 from abonent.catalog.models import Plan, PlanPrice, Service
@@ -80,36 +77,6 @@ def accrued_by_month(query: ReportQuery, *, using: str) -> dict[dt.date, Decimal
     for row in accrual_by_day(query, using=using):
         result[month_start(row["day"])] += money(row["net"])
     return result
-
-
-def subscribers_billed(
-    start: dt.date, end: dt.date, *, using: str = "default", branch_ids=None, service_id=None, plan_id=None
-) -> int:
-    """Subscribers with a subscription that ran on some day of ``[start, end)``: ARPU's denominator (the dashboard's
-    definition, the same query); with a service or a plan, a subscription of that service, or on that plan on some
-    day of the period (its plan now and not changed to it after, or changed from it since ``start``), as the
-    numerator counts that service's or plan's revenue only."""
-    qs = (
-        Subscription.objects.using(using)
-        .filter(started_on__lt=end)
-        .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=start))
-    )
-    if branch_ids is not None:
-        qs = qs.filter(subscriber__branch_id__in=branch_ids)
-    if service_id:
-        qs = qs.filter(service_id=service_id)
-    if plan_id:
-        tz = timezone.get_current_timezone()
-        start_at = timezone.make_aware(dt.datetime.combine(start, dt.time.min), tz)
-        end_at = timezone.make_aware(dt.datetime.combine(end, dt.time.min), tz)
-        changes = SubscriptionEvent.objects.filter(
-            subscription_id=OuterRef("pk"), kind=SubscriptionEventKind.PLAN_CHANGED
-        )
-        qs = qs.filter(
-            (Q(plan_id=plan_id) & ~Exists(changes.filter(to_plan_id=plan_id, effective_at__gte=end_at)))
-            | Exists(changes.filter(from_plan_id=plan_id, effective_at__gte=start_at))
-        )
-    return qs.values("subscriber_id").distinct().count()
 
 
 def _price_on(prices: dict[int, list[PlanPrice]], plan_id: int, day: dt.date) -> PlanPrice | None:
