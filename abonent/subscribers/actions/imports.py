@@ -375,7 +375,9 @@ def _account_numbers(items: list[ImportedSubscriber]) -> list[str]:
             make_account_number(serial)
             for serial in sequences.allocate(ACCOUNT_SEQUENCE, len(items) - len(numbers), start=account_serial_start())
         ]
-        taken = olds | set(Subscriber.objects.filter(legacy_account__in=fresh).values_list("legacy_account", flat=True))
+        taken = olds | set(
+            matching(Subscriber.objects.all(), "legacy_account", fresh).values_list("legacy_account", flat=True)
+        )
         numbers += [n for n in fresh if n not in taken]
     return numbers
 
