@@ -600,7 +600,7 @@ class SubscriberRun:
             planned.append((row, target, primary))
         if self.c.dry_run:
             for row, target, primary in planned:
-                self._merged(row, target if target is not None else _("row %(row)s") % {"row": primary.number})
+                self._merged(row, target if target is not None else _("from row %(row)s") % {"row": primary.number})
                 self.recon.merged(row, opening=quantize(row.balance))
         else:
             self.c.chunk(lambda: self._write_merges([(row, target) for row, target, _primary in planned]))
