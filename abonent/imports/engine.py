@@ -1,11 +1,12 @@
 """The import run, dry or real, and the job's bookkeeping around it.
 
-A run reads every row and cleans it before writing anything, then writes the good rows chunk by chunk, each chunk
-in one transaction: a row's subscriber, contract, addresses, contacts, subscription, balance and login land together
-or not at all. A chunk that the database refuses (a unique value taken meanwhile) is written again row by row, each
-in a savepoint, so only the row at fault is quarantined. A **dry run** is the same run with every chunk rolled back
-after it was written: its report is what the real run will do, and the domain tables are left as they were. The
-row problems and the report are written after the rollback, on the job (never into the domain tables).
+A run first **plans**: it reads every row, cleans it, checks every value fits its column, looks up what must be
+unique and the duplicates (read queries, set-based), and computes the reconciliation from what it would write. A
+**dry run** stops there: it writes nothing to the domain tables, and its report is the plan's. A **real run** is
+the same plan followed by the writes, chunk by chunk, each chunk in one transaction: a row's subscriber, contract,
+addresses, contacts, subscription, balance and login land together or not at all. The database re-checks: a chunk
+it refuses (a unique value taken meanwhile) is written again row by row, each in a savepoint, so only the row at
+fault is quarantined. The row problems and the report are written on the job (never into the domain tables).
 """
 
 from __future__ import annotations
@@ -29,10 +30,6 @@ from .models import Entity, ImportFile, ImportIssue, ImportJob, JobStatus
 # Rows per transaction: fewer, larger chunks cost fewer round trips; a chunk the database refuses is retried row
 # by row, which stays cheap because refusals are rare (the values that must be unique are checked beforehand).
 CHUNK_ROWS = 5000
-
-
-class DryRunRollback(Exception):
-    """Raised at the end of a dry run's chunk to undo what it wrote."""
 
 
 @dataclass
@@ -65,15 +62,12 @@ class Context:
             self.progress(min(self.done, self.job.rows_total), self.job.rows_total)
 
     def chunk(self, work: Callable[[], object]):
-        """``work()`` in one transaction, rolled back after it ran when this is a dry run; returns its result."""
-        try:
-            with transaction.atomic():
-                result = work()
-                if self.dry_run:
-                    raise DryRunRollback(result)
-                return result
-        except DryRunRollback as rolled:
-            return rolled.args[0]
+        """``work()`` in one transaction (a savepoint inside another); returns its result. Only a real run writes:
+        a dry run that got here would be a bug, so it is refused rather than rolled back."""
+        if self.dry_run:
+            raise RuntimeError("a dry run writes nothing to the domain tables")
+        with transaction.atomic():
+            return work()
 
 
 def content_hash(values: dict) -> str:

@@ -1,5 +1,6 @@
-"""The subscribers file: clean every row, check what must be unique, find duplicates, write the new rows in
-chunks through the domain apps' bulk import actions, update the changed ones, and reconcile."""
+"""The subscribers file: clean every row, check what must be unique, find duplicates — the plan, which is all a dry
+run does — then, in a real run, write the new rows in chunks through the domain apps' bulk import actions, merge
+and update the others, and reconcile from what the ledger holds. One plan for both runs, so they cannot drift."""
 
 from __future__ import annotations
 
@@ -8,18 +9,25 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from abonent.billing import ledger
-from abonent.billing.actions.imports import ImportedAccount, do_adjust_opening_balance, do_import_accounts, opening_key
+from abonent.billing.actions.imports import (
+    ImportedAccount,
+    do_adjust_opening_balance,
+    do_import_accounts,
+    opening_correction_refusal,
+    opening_key,
+)
 from abonent.billing.models import AccountKind, LedgerTransaction, TransactionKind
 from abonent.catalog.models import Plan
 from abonent.catalog.selectors import NoPriceError, price_on
 from abonent.core import clock
 from abonent.core.bulk_load import BulkWriter, matching, reserve_ids
 from abonent.core.models import AuditEvent, Branch
+from abonent.core.money import quantize
 from abonent.network.bulk_import import (
     ImportedLogin,
     clean_username,
@@ -33,6 +41,7 @@ from abonent.subscribers.actions.imports import (
     ImportedSubscriber,
     check_legacy_account,
     do_import_subscribers,
+    oversized_values,
     taken_legacy_accounts,
 )
 from abonent.subscribers.models import Contract, Equipment, Subscriber, SubscriberKind
@@ -130,14 +139,20 @@ class SubscriberRun:
         new = self._check_unique(new)
         new, merged = self._duplicates(new)
         self.c.advance(len(rows) - len(new))
-        for start in range(0, len(new), CHUNK_ROWS):
-            self._write_chunk(new[start : start + CHUNK_ROWS])
-            self.c.advance(len(new[start : start + CHUNK_ROWS]))
+        if self.c.dry_run:
+            # What the real run would write: each new row's opening transaction is its balance to the kopeck.
+            for row in new:
+                self.recon.imported(row, opening=quantize(row.balance))
+            self.c.advance(len(new))
+        else:
+            for start in range(0, len(new), CHUNK_ROWS):
+                self._write_chunk(new[start : start + CHUNK_ROWS])
+                self.c.advance(len(new[start : start + CHUNK_ROWS]))
         if merged:
-            self.c.chunk(lambda: self._merge(merged))
+            self._merge(merged)
         for row in changed:
-            self.c.chunk(lambda row=row: self._update(row))
-        return self.recon.build(opening_totals=self._opening_totals())
+            self._update(row)
+        return self.recon.build()
 
     # --- cleaning -----------------------------------------------------------------------------------------
     def _load_reference(self) -> None:
@@ -355,13 +370,6 @@ class SubscriberRun:
             )
         elif mac:
             login = ImportedLogin(0, LoginKind.IPOE_MAC, mac, "", static_ip, status == "active")
-        if errors:
-            for f, code, message in errors:
-                self.c.problem(number, old_id, f, code, message, raw)
-            self.recon.count("quarantined")
-            return None
-        for f, code, message in warnings:
-            self.c.problem(number, old_id, f, code, message, raw, warning=True)
         subscriber = ImportedSubscriber(
             branch_id=branch_id,
             profile=profile,
@@ -374,6 +382,21 @@ class SubscriberRun:
             emails=emails,
             equipment=equipment,
         )
+        for name, limit in oversized_values(subscriber):
+            errors.append(
+                (
+                    name,
+                    "value_too_long",
+                    _("The value is longer than %(limit)s characters: shorten it in the file.") % {"limit": limit},
+                )
+            )
+        if errors:
+            for f, code, message in errors:
+                self.c.problem(number, old_id, f, code, message, raw)
+            self.recon.count("quarantined")
+            return None
+        for f, code, message in warnings:
+            self.c.problem(number, old_id, f, code, message, raw, warning=True)
         digest = content_hash(dict(v))
         return Row(
             number,
@@ -517,12 +540,12 @@ class SubscriberRun:
     def _write_chunk(self, rows: list[Row]) -> None:
         try:
             written = self.c.chunk(lambda: self._write(rows))
-        except (IntegrityError, ValidationError):
+        except (IntegrityError, DataError, ValidationError):
             written = []
             for row in rows:
                 try:
                     written += self.c.chunk(lambda row=row: self._write([row]))
-                except (IntegrityError, ValidationError) as exc:
+                except (IntegrityError, DataError, ValidationError) as exc:
                     self._problem(
                         row, "", "write_refused", _("Refused by the database: %(error)s") % {"error": str(exc)[:300]}
                     )
@@ -563,15 +586,40 @@ class SubscriberRun:
         return [(r, totals.get(r.old_id, Decimal("0.00"))) for r in rows]
 
     def _merge(self, rows: list[Row]) -> None:
-        moment = clock.now()
+        """Merged rows: planned (the row they duplicate is here, or is imported by this run), then, in a real run,
+        written together in one transaction."""
+        planned = []
         for row in rows:
-            target = row.merged_into
+            target, primary = row.merged_into, None
             if target is None and row.keys:
                 primary = next((r for r in self._written_by_number() if str(r.number) == row.keys[0][1]), None)
                 target = primary.subscriber_id if primary else None
-            if target is None:
+            if target is None and primary is None:
                 self._problem(row, "", "duplicate_unmerged", _("The row it duplicates was not imported: not merged."))
                 continue
+            planned.append((row, target, primary))
+        if self.c.dry_run:
+            for row, target, primary in planned:
+                self._merged(row, target if target is not None else _("from row %(row)s") % {"row": primary.number})
+                self.recon.merged(row, opening=quantize(row.balance))
+        else:
+            self.c.chunk(lambda: self._write_merges([(row, target) for row, target, _primary in planned]))
+
+    def _merged(self, row: Row, target) -> None:
+        self.c.problem(
+            row.number,
+            row.old_id,
+            "",
+            "duplicate_merged",
+            _("Merged into subscriber %(id)s: its balance is added, its plan and login are not imported.")
+            % {"id": target},
+            row.raw,
+            warning=True,
+        )
+
+    def _write_merges(self, rows: list[tuple[Row, int]]) -> None:
+        moment = clock.now()
+        for row, target in rows:
             if row.balance:
                 account = ledger.subscriber_account(target, lock=True)
                 ledger.post(
@@ -593,16 +641,7 @@ class SubscriberRun:
                 created_at=moment,
                 updated_at=moment,
             )
-            self.c.problem(
-                row.number,
-                row.old_id,
-                "",
-                "duplicate_merged",
-                _("Merged into subscriber %(id)s: its balance is added, its plan and login are not imported.")
-                % {"id": target},
-                row.raw,
-                warning=True,
-            )
+            self._merged(row, target)
             self.recon.merged(row, opening=_opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00")))
 
     def _written_by_number(self):
@@ -616,6 +655,18 @@ class SubscriberRun:
 
         record = self.records[row.old_id]
         subscriber = Subscriber.objects.get(pk=record.object_id)
+        # The plan (both runs): the balance correction ``do_adjust_opening_balance`` would refuse, asked read-only.
+        already = _opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00"))
+        difference = quantize(row.balance) - already
+        refusal = None
+        if difference:
+            refusal = opening_correction_refusal(ledger.subscriber_account(subscriber.pk).pk, difference)
+        if refusal is not None or self.c.dry_run:
+            if refusal is not None:
+                self._problem(row, "balance", "balance_differs", refusal.messages[0])
+            else:
+                self.recon.updated(row, opening=quantize(row.balance))
+            return
         try:
             with transaction.atomic():
                 if _owns(record):
@@ -647,9 +698,6 @@ class SubscriberRun:
             )
             return
         self.recon.updated(row, opening=_opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00")))
-
-    def _opening_totals(self) -> None:
-        return None
 
 
 def _owns(record: ImportedRecord) -> bool:

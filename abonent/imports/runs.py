@@ -76,7 +76,8 @@ class PlanRun:
                 )
 
             try:
-                self.c.chunk(create)
+                if not self.c.dry_run:  # the plan is the dry run's report; only a real run creates
+                    self.c.chunk(create)
                 counts["new"] += 1
             except ValidationError as exc:
                 self.c.problem(number, name, "", "plan_refused", "; ".join(exc.messages), raw)
@@ -145,7 +146,8 @@ class PaymentRun:
             )
         for start in range(0, len(pending), CHUNK_ROWS):
             part = pending[start : start + CHUNK_ROWS]
-            self.c.chunk(lambda part=part: LegacyPayment.objects.bulk_create(part))
+            if not self.c.dry_run:
+                self.c.chunk(lambda part=part: LegacyPayment.objects.bulk_create(part))
             counts["new"] += len(part)
         self.c.advance(len(rows))
         return {

@@ -253,6 +253,27 @@ def opening_balance_of(source: str, old_id: str) -> Decimal:
     return total
 
 
+def opening_correction_refusal(account_id: int, difference: Decimal) -> ValidationError | None:
+    """Why a re-import may not post ``difference`` on the account (``None``: it may). Read-only, so the import's dry
+    run asks it too and reports exactly what ``do_adjust_opening_balance`` will refuse."""
+    # By the account's postings: the billing run's batched fee transactions name no subscriber.
+    other = Posting.objects.filter(account_id=account_id).exclude(transaction__kind=TransactionKind.OPENING_BALANCE)
+    if not other.exists():
+        return None
+    return ValidationError(
+        {
+            "balance": ValidationError(
+                _(
+                    "The balance differs from the old system's by %(amount)s and the account has moved since: "
+                    "adjust it by hand."
+                )
+                % {"amount": difference},
+                code="balance_differs",
+            )
+        }
+    )
+
+
 @transaction.atomic
 def do_adjust_opening_balance(subscriber, *, source: str, old_id: str, balance: Decimal, cutover: dt.date, acting_user):
     """A re-imported account whose old balance changed: post the difference as a further opening transaction, but
@@ -263,21 +284,9 @@ def do_adjust_opening_balance(subscriber, *, source: str, old_id: str, balance: 
     difference = quantize(balance) - already
     if difference == 0:
         return None
-    # By the account's postings: the billing run's batched fee transactions name no subscriber.
-    other = Posting.objects.filter(account_id=account.pk).exclude(transaction__kind=TransactionKind.OPENING_BALANCE)
-    if other.exists():
-        raise ValidationError(
-            {
-                "balance": ValidationError(
-                    _(
-                        "The balance differs from the old system's by %(amount)s and the account has moved since: "
-                        "adjust it by hand."
-                    )
-                    % {"amount": difference},
-                    code="balance_differs",
-                )
-            }
-        )
+    refusal = opening_correction_refusal(account.pk, difference)
+    if refusal is not None:
+        raise refusal
     count = LedgerTransaction.objects.filter(idempotency_key__startswith=opening_key(source, old_id) + ":").count()
     tx, _created = ledger.post(
         key=f"{opening_key(source, old_id)}:{count + 1}",

@@ -68,6 +68,54 @@ def check_legacy_account(value: str) -> str:
     return value
 
 
+# What ``do_import_subscribers`` writes into a bounded column, by the model's own max_length: a value the column cannot
+# hold is a row problem found while planning (a dry run included), not an error of the database in the middle of a
+# chunk.
+def _limits(model, *names):
+    return {name: model._meta.get_field(name).max_length for name in names}
+
+
+_PROFILE_LIMITS = _limits(
+    Subscriber,
+    "last_name",
+    "first_name",
+    "middle_name",
+    "passport_series",
+    "passport_number",
+    "passport_issued_by",
+    "organization_name",
+    "inn",
+    "kpp",
+)
+_DISPLAY_LIMIT = Subscriber._meta.get_field("display_name").max_length
+_CONTRACT_LIMIT = Contract._meta.get_field("number").max_length
+_ADDRESS_LIMITS = _limits(
+    Address, "postal_code", "city", "street", "house", "building", "apartment", "entrance", "floor", "comment"
+)
+_CONTACT_LIMIT = ContactPoint._meta.get_field("value").max_length
+_EQUIPMENT_LIMITS = _limits(Equipment, "kind", "vendor", "model", "serial_number", "mac_address")
+# The imports file's field each equipment column comes from.
+_EQUIPMENT_FIELDS = ("equipment_model",) * 3 + ("equipment_serial", "equipment_mac")
+
+
+def oversized_values(item: ImportedSubscriber) -> list[tuple[str, int]]:
+    """``(field, limit)`` for every value of ``item`` longer than its column holds (empty: it fits)."""
+    found = [(name, limit) for name, limit in _PROFILE_LIMITS.items() if len(item.profile.get(name) or "") > limit]
+    if len(display_name_of(item.profile)) > _DISPLAY_LIMIT:
+        found.append(("full_name", _DISPLAY_LIMIT))
+    if len(item.contract_number) > _CONTRACT_LIMIT:
+        found.append(("contract_number", _CONTRACT_LIMIT))
+    for address in item.addresses:
+        found += [(n, lim) for n, lim in _ADDRESS_LIMITS.items() if len(getattr(address, n) or "") > lim]
+    found += [("phone", _CONTACT_LIMIT) for p in item.phones if len(p) > _CONTACT_LIMIT]
+    found += [("email", _CONTACT_LIMIT) for e in item.emails if len(e) > _CONTACT_LIMIT]
+    if item.equipment:
+        for field_name, limit, value in zip(_EQUIPMENT_FIELDS, _EQUIPMENT_LIMITS.values(), item.equipment, strict=True):
+            if len(value or "") > limit:
+                found.append((field_name, limit))
+    return found
+
+
 def taken_legacy_accounts(values: list[str]) -> set[str]:
     """Which of ``values`` some subscriber already has as its old or its own account number: never both in use."""
     taken: set[str] = set()
@@ -327,7 +375,9 @@ def _account_numbers(items: list[ImportedSubscriber]) -> list[str]:
             make_account_number(serial)
             for serial in sequences.allocate(ACCOUNT_SEQUENCE, len(items) - len(numbers), start=account_serial_start())
         ]
-        taken = olds | set(Subscriber.objects.filter(legacy_account__in=fresh).values_list("legacy_account", flat=True))
+        taken = olds | set(
+            matching(Subscriber.objects.all(), "legacy_account", fresh).values_list("legacy_account", flat=True)
+        )
         numbers += [n for n in fresh if n not in taken]
     return numbers
 
