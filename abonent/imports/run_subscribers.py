@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,6 +45,13 @@ from .profiles import DEFAULT_STATUSES
 from .reports import Reconciliation
 
 MAX_LISTED = 100
+# What the database may refuse a chunk with: Django's errors, and psycopg's own from the COPY writer (BulkWriter
+# talks to the driver directly, below Django's error wrapping).
+try:
+    from psycopg import DataError as _PgDataError, IntegrityError as _PgIntegrityError
+except ImportError:  # SQLite-only installs
+    _PgDataError = _PgIntegrityError = IntegrityError
+REFUSED = (IntegrityError, DataError, _PgIntegrityError, _PgDataError, ValidationError)
 
 
 @dataclass
@@ -514,17 +521,38 @@ class SubscriberRun:
     def _write_chunk(self, rows: list[Row]) -> None:
         try:
             written = self.c.chunk(lambda: self._write(rows))
-        except (IntegrityError, ValidationError):
+        except REFUSED:
             written = []
-            for row in rows:
+            for row in self._recorded_meanwhile(rows):
                 try:
                     written += self.c.chunk(lambda row=row: self._write([row]))
-                except (IntegrityError, ValidationError) as exc:
+                except REFUSED as exc:
                     self._problem(
                         row, "", "write_refused", _("Refused by the database: %(error)s") % {"error": str(exc)[:300]}
                     )
         for row, total in written:
             self.recon.imported(row, opening=total)
+
+    def _recorded_meanwhile(self, rows: list[Row]) -> list[Row]:
+        """The rows of a refused chunk that another run of this source (the same file started twice) has imported
+        since this run looked: unchanged, or changed and updated as such; the others, to be written one by one."""
+        recorded = {
+            r.old_id: r
+            for r in ImportedRecord.objects.filter(
+                source=self.source, entity=Entity.SUBSCRIBERS, old_id__in=[row.old_id for row in rows]
+            )
+        }
+        rest = []
+        for row in rows:
+            record = recorded.get(row.old_id)
+            if record is None:
+                rest.append(row)
+            elif record.content_hash == row.digest:
+                self.recon.unchanged(row)
+            else:
+                self.records[row.old_id] = record
+                self.c.chunk(lambda row=row: self._update(row))
+        return rest
 
     def _write(self, rows: list[Row]) -> list[tuple[Row, Decimal]]:
         ids = do_import_subscribers([r.subscriber for r in rows], acting_user=self.c.acting_user, reason=self.reason)
