@@ -48,7 +48,8 @@ MAX_LISTED = 100
 # What the database may refuse a chunk with: Django's errors, and psycopg's own from the COPY writer (BulkWriter
 # talks to the driver directly, below Django's error wrapping).
 try:
-    from psycopg import DataError as _PgDataError, IntegrityError as _PgIntegrityError
+    from psycopg import DataError as _PgDataError
+    from psycopg import IntegrityError as _PgIntegrityError
 except ImportError:  # SQLite-only installs
     _PgDataError = _PgIntegrityError = IntegrityError
 REFUSED = (IntegrityError, DataError, _PgIntegrityError, _PgDataError, ValidationError)
