@@ -499,9 +499,23 @@ class SubscriberRun:
         # matched by its old id (it is not new), so a new row matching one of them is another person's duplicate.
         outcome = find_duplicates(self.job, rows, exclude_subscriber_ids=set())
         keep, merged = [], []
+        branch_of_row = {r.number: r.subscriber.branch_id for r in rows}
+        targets = {existing for decision, _row, existing in outcome.values() if existing}
+        branch_of = dict(Subscriber.objects.filter(pk__in=targets).values_list("pk", "branch_id"))
         for row in rows:
             decision, target_row, existing = outcome.get(row.number, (None, None, None))
-            if decision in (None, DuplicateDecision.IMPORT):
+            target_branch = branch_of.get(existing) if existing else branch_of_row.get(target_row)
+            if decision == DuplicateDecision.MERGE and target_branch not in (None, row.subscriber.branch_id):
+                # Money of a row of one branch (a pilot's) must not land on a subscriber of another, out of the
+                # sight of that branch's staff: the operator decides by hand.
+                self._problem(
+                    row,
+                    "",
+                    "duplicate_other_branch",
+                    _("Looks like a subscriber of another branch (%(why)s): not merged, not imported.")
+                    % {"why": outcome.why(row.number)},
+                )
+            elif decision in (None, DuplicateDecision.IMPORT):
                 keep.append(row)
             elif decision == DuplicateDecision.SKIP:
                 self._problem(
@@ -605,47 +619,57 @@ class SubscriberRun:
         return [(r, totals.get(r.old_id, Decimal("0.00"))) for r in rows]
 
     def _merge(self, rows: list[Row]) -> None:
-        moment = clock.now()
         for row in rows:
-            target = row.merged_into
-            if target is None and row.keys:
-                primary = next((r for r in self._written_by_number() if str(r.number) == row.keys[0][1]), None)
-                target = primary.subscriber_id if primary else None
-            if target is None:
-                self._problem(row, "", "duplicate_unmerged", _("The row it duplicates was not imported: not merged."))
-                continue
-            if row.balance:
-                account = ledger.subscriber_account(target, lock=True)
-                ledger.post(
-                    key=opening_key(self.source, row.old_id),
-                    kind=TransactionKind.OPENING_BALANCE,
-                    effective_date=self.cutover,
-                    legs=[(account.pk, row.balance), (ledger.system_account("opening_balances").pk, -row.balance)],
-                    subscriber_id=target,
-                    acting_user=self.c.acting_user if getattr(self.c.acting_user, "pk", None) else None,
-                    memo=self.reason,
+            try:
+                # A savepoint per row: one the database refuses (a balance past the column) is quarantined alone.
+                with transaction.atomic():
+                    self._merge_row(row)
+            except REFUSED as exc:
+                self._problem(
+                    row, "", "write_refused", _("Refused by the database: %(error)s") % {"error": str(exc)[:300]}
                 )
-            ImportedRecord.objects.create(
-                source=self.source,
-                entity=Entity.SUBSCRIBERS,
-                old_id=row.old_id,
-                object_id=target,
-                content_hash=row.digest,
-                job=self.job,
-                created_at=moment,
-                updated_at=moment,
+
+    def _merge_row(self, row: Row) -> None:
+        moment = clock.now()
+        target = row.merged_into
+        if target is None and row.keys:
+            primary = next((r for r in self._written_by_number() if str(r.number) == row.keys[0][1]), None)
+            target = primary.subscriber_id if primary else None
+        if target is None:
+            self._problem(row, "", "duplicate_unmerged", _("The row it duplicates was not imported: not merged."))
+            return
+        if row.balance:
+            account = ledger.subscriber_account(target, lock=True)
+            ledger.post(
+                key=opening_key(self.source, row.old_id),
+                kind=TransactionKind.OPENING_BALANCE,
+                effective_date=self.cutover,
+                legs=[(account.pk, row.balance), (ledger.system_account("opening_balances").pk, -row.balance)],
+                subscriber_id=target,
+                acting_user=self.c.acting_user if getattr(self.c.acting_user, "pk", None) else None,
+                memo=self.reason,
             )
-            self.c.problem(
-                row.number,
-                row.old_id,
-                "",
-                "duplicate_merged",
-                _("Merged into subscriber %(id)s: its balance is added, its plan and login are not imported.")
-                % {"id": target},
-                row.raw,
-                warning=True,
-            )
-            self.recon.merged(row, opening=_opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00")))
+        ImportedRecord.objects.create(
+            source=self.source,
+            entity=Entity.SUBSCRIBERS,
+            old_id=row.old_id,
+            object_id=target,
+            content_hash=row.digest,
+            job=self.job,
+            created_at=moment,
+            updated_at=moment,
+        )
+        self.c.problem(
+            row.number,
+            row.old_id,
+            "",
+            "duplicate_merged",
+            _("Merged into subscriber %(id)s: its balance is added, its plan and login are not imported.")
+            % {"id": target},
+            row.raw,
+            warning=True,
+        )
+        self.recon.merged(row, opening=_opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00")))
 
     def _written_by_number(self):
         return self.recon.written_rows
