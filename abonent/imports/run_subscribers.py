@@ -9,11 +9,18 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from abonent.billing import ledger
-from abonent.billing.actions.imports import ImportedAccount, do_adjust_opening_balance, do_import_accounts, opening_key
+from abonent.billing.actions.imports import (
+    HASHED_OPENING_PREFIX,
+    ImportedAccount,
+    do_adjust_opening_balance,
+    do_import_accounts,
+    opening_key,
+)
 from abonent.billing.models import AccountKind, LedgerTransaction, TransactionKind
 from abonent.catalog.models import Plan
 from abonent.catalog.selectors import NoPriceError, price_on
@@ -734,7 +741,7 @@ def _opening_sums(source: str, old_ids: list[str]) -> dict[str, Decimal]:
     """Old id → the sum its opening transactions put on the subscriber's account, read from the ledger."""
     keys = {opening_key(source, old_id): old_id for old_id in old_ids}
     sums: dict[str, Decimal] = {}
-    prefix = opening_key(source, "")
+    prefix = f"opening:{source}:"
     for start in range(0, len(old_ids), 5000):
         part = old_ids[start : start + 5000]
         rows = (
@@ -749,7 +756,8 @@ def _opening_sums(source: str, old_ids: list[str]) -> dict[str, Decimal]:
             if old_id is not None:
                 sums[old_id] = sums.get(old_id, Decimal("0.00")) + amount
     corrections = LedgerTransaction.objects.filter(
-        kind=TransactionKind.OPENING_BALANCE, idempotency_key__startswith=prefix
+        Q(idempotency_key__startswith=prefix) | Q(idempotency_key__startswith=HASHED_OPENING_PREFIX),
+        kind=TransactionKind.OPENING_BALANCE,
     ).filter(idempotency_key__contains=":", postings__account__kind=AccountKind.SUBSCRIBER)
     wanted = set(old_ids)
     if len(wanted) <= 50:

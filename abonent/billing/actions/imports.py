@@ -18,6 +18,8 @@ one statement, so the ledger's statement trigger checks every transaction's zero
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -43,6 +45,9 @@ from ..models import (
 )
 
 OPENING_KEY = "opening:{source}:{old_id}"
+# The key of an old id (or source) with a colon in it: "1001:1" spelled plainly would be the first correction
+# (``<key>:1``) of old id "1001". Plain ids keep the keys already issued.
+HASHED_OPENING_PREFIX = "opening-h:"
 
 
 @dataclass
@@ -59,6 +64,9 @@ class ImportedAccount:
 
 
 def opening_key(source: str, old_id: str) -> str:
+    if ":" in source or ":" in old_id:
+        digest = hashlib.sha256(json.dumps([source, old_id], ensure_ascii=False).encode()).hexdigest()
+        return HASHED_OPENING_PREFIX + digest
     return OPENING_KEY.format(source=source, old_id=old_id)
 
 
