@@ -58,10 +58,11 @@ def test_old_ids_longer_than_the_column_are_quarantined_not_a_failed_job(importe
     assert again.report["rows"]["unchanged"] == 1 and LegacyPayment.objects.count() == 1
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL; SQLite serialises the whole database"
+)
 @pytest.mark.django_db(transaction=True)
 def test_two_payment_jobs_of_one_file_at_once_record_each_payment_once(imported, admin):
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent writers need PostgreSQL; SQLite serialises the whole database")
     rows = [[f"p{i}", "1001", "01.05.2026", f"{i + 1}00"] for i in range(20)]
     first, second = _payments(admin, rows), _payments(admin, rows)
 

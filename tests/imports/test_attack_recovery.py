@@ -120,10 +120,11 @@ def test_a_running_job_heartbeats_with_every_chunk(configured, admin, monkeypatc
     assert beats[0] < beats[1] < beats[2], beats
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL; SQLite serialises the whole database"
+)
 @pytest.mark.django_db(transaction=True)
 def test_two_runs_of_one_file_at_once_import_each_row_once_and_the_loser_reports_them_unchanged(configured, admin):
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent writers need PostgreSQL; SQLite serialises the whole database")
     rows, total = _file()
     first, second = configured(csv_bytes(rows), "a.csv"), configured(csv_bytes(rows), "b.csv")
 
