@@ -41,6 +41,7 @@ from .models import (
     ImportProfile,
     JobStatus,
 )
+from .selectors import is_busy
 
 SOURCE_MAX_LENGTH = 50
 # How far from today the old system's last charged day may be.
@@ -216,7 +217,7 @@ def do_configure_job(
     source. ``default_branch``: the branch of rows whose file names none."""
     _check(acting_user)
     job = ImportJob.objects.select_for_update().get(pk=job.pk)
-    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+    if is_busy(job):
         raise ValidationError(_("The job is running: wait for it to finish."), code="job_running")
     clean = validate_mapping(job.entity, mapping, job.headers)
     errors = {}
@@ -303,7 +304,8 @@ def do_start_run(job: ImportJob, *, dry_run: bool, acting_user) -> ImportJob:
 
 
 def _refuse_unready(job: ImportJob) -> None:
-    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+    # A run that died without a word (its heartbeat past the deadline) holds nothing: the job may run again.
+    if is_busy(job):
         raise ValidationError(_("The job is running: wait for it to finish."), code="job_running")
     if job.status == JobStatus.UPLOADED or not job.mapping:
         raise ValidationError(_("Map the columns first."), code="job_not_mapped")

@@ -11,6 +11,7 @@ fault is quarantined. The row problems and the report are written on the job (ne
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
@@ -30,6 +31,9 @@ from .models import Entity, ImportFile, ImportIssue, ImportJob, JobStatus
 # Rows per transaction: fewer, larger chunks cost fewer round trips; a chunk the database refuses is retried row
 # by row, which stays cheap because refusals are rare (the values that must be unique are checked beforehand).
 CHUNK_ROWS = 5000
+# How often a run renews its heartbeat (``ImportJob.heartbeat_at``): after a chunk, at most this often, so a run of
+# 100,000 single-row updates does not write the job row 100,000 times.
+HEARTBEAT_EVERY = dt.timedelta(seconds=30)
 
 
 @dataclass
@@ -51,13 +55,17 @@ class Context:
     progress: Callable[[int, int], None] | None
     issues: list[Issue] = field(default_factory=list)
     done: int = 0
+    beaten_at: dt.datetime | None = None
 
     def problem(self, row_number, old_id, field_name, code, message, raw, *, warning=False) -> None:
         self.issues.append(Issue(row_number, old_id or "", field_name, code, str(message)[:500], raw, warning))
 
     def advance(self, rows: int) -> None:
         self.done += rows
-        ImportJob.objects.filter(pk=self.job.pk).update(rows_done=min(self.done, self.job.rows_total))
+        self.beaten_at = clock.now()
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            rows_done=min(self.done, self.job.rows_total), heartbeat_at=self.beaten_at
+        )
         if self.progress is not None:
             self.progress(min(self.done, self.job.rows_total), self.job.rows_total)
 
@@ -66,8 +74,18 @@ class Context:
         a dry run that got here would be a bug, so it is refused rather than rolled back."""
         if self.dry_run:
             raise RuntimeError("a dry run writes nothing to the domain tables")
-        with transaction.atomic():
-            return work()
+        try:
+            with transaction.atomic():
+                return work()
+        finally:
+            self.beat()
+
+    def beat(self) -> None:
+        """Renew the run's lease on the job (outside any chunk's transaction, so other sessions see it)."""
+        moment = clock.now()
+        if self.beaten_at is None or moment - self.beaten_at >= HEARTBEAT_EVERY:
+            self.beaten_at = moment
+            ImportJob.objects.filter(pk=self.job.pk).update(heartbeat_at=moment)
 
 
 def content_hash(values: dict) -> str:
@@ -99,9 +117,20 @@ def run(job: ImportJob, *, dry_run: bool, acting_user, progress=None) -> ImportJ
     if not job.mapping:
         raise ValidationError(_("Map the columns first."), code="job_not_mapped")
     job.status, job.dry_run, job.started_at, job.finished_at = JobStatus.RUNNING, dry_run, clock.now(), None
-    job.rows_total, job.rows_done, job.error = job.row_count, 0, ""
-    job.save(update_fields=["status", "dry_run", "started_at", "finished_at", "rows_total", "rows_done", "error"])
-    context = Context(job, dry_run, acting_user, progress)
+    job.rows_total, job.rows_done, job.error, job.heartbeat_at = job.row_count, 0, "", job.started_at
+    job.save(
+        update_fields=[
+            "status",
+            "dry_run",
+            "started_at",
+            "finished_at",
+            "rows_total",
+            "rows_done",
+            "error",
+            "heartbeat_at",
+        ]
+    )
+    context = Context(job, dry_run, acting_user, progress, beaten_at=job.started_at)
     try:
         from .runs import RUNNERS
 

@@ -116,6 +116,9 @@ class ImportJob(models.Model):
     )
     created_at = models.DateTimeField(_("uploaded"))
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    # The running run's lease: renewed as it goes (``engine.HEARTBEAT_EVERY``); a "running" job whose heartbeat is
+    # older than ``selectors.HEARTBEAT_DEADLINE`` lost its worker (killed, the machine restarted) and may run again.
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:

@@ -55,6 +55,14 @@ from .profiles import DEFAULT_STATUSES
 from .reports import Reconciliation
 
 MAX_LISTED = 100
+# What the database may refuse a chunk with: Django's errors, and psycopg's own from the COPY writer (BulkWriter
+# talks to the driver directly, below Django's error wrapping).
+try:
+    from psycopg import DataError as _PgDataError
+    from psycopg import IntegrityError as _PgIntegrityError
+except ImportError:  # SQLite-only installs
+    _PgDataError = _PgIntegrityError = IntegrityError
+REFUSED = (IntegrityError, DataError, _PgIntegrityError, _PgDataError, ValidationError)
 
 
 @dataclass
@@ -517,9 +525,23 @@ class SubscriberRun:
         # matched by its old id (it is not new), so a new row matching one of them is another person's duplicate.
         outcome = find_duplicates(self.job, rows, exclude_subscriber_ids=set())
         keep, merged = [], []
+        branch_of_row = {r.number: r.subscriber.branch_id for r in rows}
+        targets = {existing for decision, _row, existing in outcome.values() if existing}
+        branch_of = dict(Subscriber.objects.filter(pk__in=targets).values_list("pk", "branch_id"))
         for row in rows:
             decision, target_row, existing = outcome.get(row.number, (None, None, None))
-            if decision in (None, DuplicateDecision.IMPORT):
+            target_branch = branch_of.get(existing) if existing else branch_of_row.get(target_row)
+            if decision == DuplicateDecision.MERGE and target_branch not in (None, row.subscriber.branch_id):
+                # Money of a row of one branch (a pilot's) must not land on a subscriber of another, out of the
+                # sight of that branch's staff: the operator decides by hand.
+                self._problem(
+                    row,
+                    "",
+                    "duplicate_other_branch",
+                    _("Looks like a subscriber of another branch (%(why)s): not merged, not imported.")
+                    % {"why": outcome.why(row.number)},
+                )
+            elif decision in (None, DuplicateDecision.IMPORT):
                 keep.append(row)
             elif decision == DuplicateDecision.SKIP:
                 self._problem(
@@ -540,17 +562,38 @@ class SubscriberRun:
     def _write_chunk(self, rows: list[Row]) -> None:
         try:
             written = self.c.chunk(lambda: self._write(rows))
-        except (IntegrityError, DataError, ValidationError):
+        except REFUSED:
             written = []
-            for row in rows:
+            for row in self._recorded_meanwhile(rows):
                 try:
                     written += self.c.chunk(lambda row=row: self._write([row]))
-                except (IntegrityError, DataError, ValidationError) as exc:
+                except REFUSED as exc:
                     self._problem(
                         row, "", "write_refused", _("Refused by the database: %(error)s") % {"error": str(exc)[:300]}
                     )
         for row, total in written:
             self.recon.imported(row, opening=total)
+
+    def _recorded_meanwhile(self, rows: list[Row]) -> list[Row]:
+        """The rows of a refused chunk that another run of this source (the same file started twice) has imported
+        since this run looked: unchanged, or changed and updated as such; the others, to be written one by one."""
+        recorded = {
+            r.old_id: r
+            for r in ImportedRecord.objects.filter(
+                source=self.source, entity=Entity.SUBSCRIBERS, old_id__in=[row.old_id for row in rows]
+            )
+        }
+        rest = []
+        for row in rows:
+            record = recorded.get(row.old_id)
+            if record is None:
+                rest.append(row)
+            elif record.content_hash == row.digest:
+                self.recon.unchanged(row)
+            else:
+                self.records[row.old_id] = record
+                self.c.chunk(lambda row=row: self._update(row))
+        return rest
 
     def _write(self, rows: list[Row]) -> list[tuple[Row, Decimal]]:
         ids = do_import_subscribers([r.subscriber for r in rows], acting_user=self.c.acting_user, reason=self.reason)
@@ -620,29 +663,39 @@ class SubscriberRun:
     def _write_merges(self, rows: list[tuple[Row, int]]) -> None:
         moment = clock.now()
         for row, target in rows:
-            if row.balance:
-                account = ledger.subscriber_account(target, lock=True)
-                ledger.post(
-                    key=opening_key(self.source, row.old_id),
-                    kind=TransactionKind.OPENING_BALANCE,
-                    effective_date=self.cutover,
-                    legs=[(account.pk, row.balance), (ledger.system_account("opening_balances").pk, -row.balance)],
-                    subscriber_id=target,
-                    acting_user=self.c.acting_user if getattr(self.c.acting_user, "pk", None) else None,
-                    memo=self.reason,
+            try:
+                # A savepoint per row: one the database refuses (a balance past the column) is quarantined alone.
+                with transaction.atomic():
+                    self._write_merge(row, target, moment)
+            except REFUSED as exc:
+                self._problem(
+                    row, "", "write_refused", _("Refused by the database: %(error)s") % {"error": str(exc)[:300]}
                 )
-            ImportedRecord.objects.create(
-                source=self.source,
-                entity=Entity.SUBSCRIBERS,
-                old_id=row.old_id,
-                object_id=target,
-                content_hash=row.digest,
-                job=self.job,
-                created_at=moment,
-                updated_at=moment,
+
+    def _write_merge(self, row: Row, target: int, moment) -> None:
+        if row.balance:
+            account = ledger.subscriber_account(target, lock=True)
+            ledger.post(
+                key=opening_key(self.source, row.old_id),
+                kind=TransactionKind.OPENING_BALANCE,
+                effective_date=self.cutover,
+                legs=[(account.pk, row.balance), (ledger.system_account("opening_balances").pk, -row.balance)],
+                subscriber_id=target,
+                acting_user=self.c.acting_user if getattr(self.c.acting_user, "pk", None) else None,
+                memo=self.reason,
             )
-            self._merged(row, target)
-            self.recon.merged(row, opening=_opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00")))
+        ImportedRecord.objects.create(
+            source=self.source,
+            entity=Entity.SUBSCRIBERS,
+            old_id=row.old_id,
+            object_id=target,
+            content_hash=row.digest,
+            job=self.job,
+            created_at=moment,
+            updated_at=moment,
+        )
+        self._merged(row, target)
+        self.recon.merged(row, opening=_opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00")))
 
     def _written_by_number(self):
         return self.recon.written_rows
@@ -713,35 +766,28 @@ def _owns(record: ImportedRecord) -> bool:
 
 
 def _opening_sums(source: str, old_ids: list[str]) -> dict[str, Decimal]:
-    """Old id → the sum its opening transactions put on the subscriber's account, read from the ledger."""
+    """Old id → the sum its opening transactions (the first and any corrections ``<key>:<n>``) put on the
+    subscriber's account, read from the ledger. Found through the subscribers the old ids were imported as or
+    merged into (``ImportedRecord``) and their transactions (an index); a prefix search of the keys would scan every
+    opening transaction of the installation (``LIKE`` cannot use the key's index under a linguistic collation)."""
     keys = {opening_key(source, old_id): old_id for old_id in old_ids}
     sums: dict[str, Decimal] = {}
-    prefix = opening_key(source, "")
     for start in range(0, len(old_ids), 5000):
         part = old_ids[start : start + 5000]
-        rows = (
-            matching(
-                LedgerTransaction.objects.filter(kind=TransactionKind.OPENING_BALANCE),
-                "idempotency_key",
-                [opening_key(source, o) for o in part],
-            )
-            .filter(postings__account__kind=AccountKind.SUBSCRIBER)
-            .values_list("idempotency_key", "postings__amount")
-        )
+        holders = matching(
+            ImportedRecord.objects.filter(source=source, entity=Entity.SUBSCRIBERS), "old_id", part
+        ).values_list("object_id", flat=True)
+        rows = LedgerTransaction.objects.filter(
+            kind=TransactionKind.OPENING_BALANCE,
+            subscriber_id__in=list(holders),
+            postings__account__kind=AccountKind.SUBSCRIBER,
+        ).values_list("idempotency_key", "postings__amount")
+        wanted = set(part)
         for key, amount in rows:
             old_id = keys.get(key)
-            if old_id is not None:
-                sums[old_id] = sums.get(old_id, Decimal("0.00")) + amount
-    corrections = LedgerTransaction.objects.filter(
-        kind=TransactionKind.OPENING_BALANCE, idempotency_key__startswith=prefix
-    ).filter(idempotency_key__contains=":", postings__account__kind=AccountKind.SUBSCRIBER)
-    wanted = set(old_ids)
-    if len(wanted) <= 50:
-        for key, amount in corrections.filter(idempotency_key__regex=r":[0-9]+$").values_list(
-            "idempotency_key", "postings__amount"
-        ):
-            base, _sep, _n = key.rpartition(":")
-            old_id = keys.get(base)
+            if old_id is None:
+                base, sep, number = key.rpartition(":")
+                old_id = keys.get(base) if sep and number.isdigit() else None
             if old_id in wanted:
                 sums[old_id] = sums.get(old_id, Decimal("0.00")) + amount
     return sums

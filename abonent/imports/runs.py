@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
@@ -19,6 +20,8 @@ from . import clean
 from .engine import CHUNK_ROWS, Context, content_hash, read_rows
 from .models import Entity, ImportedRecord, LegacyPayment
 from .run_subscribers import SubscriberRun
+
+OLD_ID_MAX_LENGTH = LegacyPayment._meta.get_field("old_id").max_length
 
 
 class PlanRun:
@@ -113,6 +116,12 @@ class PaymentRun:
                     clean.check_encoding(value)
                 if not old_id:
                     raise clean.RowProblem("required", _("The old id is empty."))
+                if len(old_id) > OLD_ID_MAX_LENGTH:
+                    # Cut to the column, two ids sharing their first 100 characters would be one payment.
+                    raise clean.RowProblem(
+                        "old_id_too_long",
+                        _("The old id is longer than %(n)s characters.") % {"n": OLD_ID_MAX_LENGTH},
+                    )
                 subscriber_id = records.get(v.get("subscriber_old_id", "").strip()) or by_account.get(
                     v.get("account", "").strip()
                 )
@@ -137,7 +146,7 @@ class PaymentRun:
                 LegacyPayment(
                     subscriber_id=subscriber_id,
                     source=job.source,
-                    old_id=old_id[:100],
+                    old_id=old_id,
                     paid_at=timezone.make_aware(dt.datetime.combine(day, dt.time(12))),
                     amount=amount,
                     channel=v.get("channel", "")[:100],
@@ -147,7 +156,20 @@ class PaymentRun:
         for start in range(0, len(pending), CHUNK_ROWS):
             part = pending[start : start + CHUNK_ROWS]
             if not self.c.dry_run:
-                self.c.chunk(lambda part=part: LegacyPayment.objects.bulk_create(part))
+                try:
+                    self.c.chunk(lambda part=part: LegacyPayment.objects.bulk_create(part))
+                except IntegrityError:
+                    # Another job of this source (the same file started twice) recorded some of them meanwhile: those
+                    # are unchanged, the rest is written again.
+                    taken = set(
+                        LegacyPayment.objects.filter(
+                            source=job.source, old_id__in=[p.old_id for p in part]
+                        ).values_list("old_id", flat=True)
+                    )
+                    counts["unchanged"] += len(taken)
+                    total -= sum((p.amount for p in part if p.old_id in taken), Decimal("0.00"))
+                    part = [p for p in part if p.old_id not in taken]
+                    self.c.chunk(lambda part=part: LegacyPayment.objects.bulk_create(part))
             counts["new"] += len(part)
         self.c.advance(len(rows))
         return {

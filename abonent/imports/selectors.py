@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.http import Http404
 
+from abonent.core import clock
+
 from . import files
-from .models import DuplicateGroup, ImportFile, ImportIssue, ImportJob, ImportProfile
+from .models import DuplicateGroup, ImportFile, ImportIssue, ImportJob, ImportProfile, JobStatus
 from .profiles import BUILTIN_PROFILES, builtin_profile
 
 PREVIEW_ROWS = 10
+# A run renews its heartbeat at least every ``engine.HEARTBEAT_EVERY`` while it works; its longest silence is one
+# chunk's transaction. Past this without a sign of life the worker is gone (killed, restarted) and nothing will
+# finish the job: it is "interrupted" and may be configured and run again (the real run is idempotent by old id).
+HEARTBEAT_DEADLINE = dt.timedelta(minutes=10)
 
 
 @dataclass
@@ -27,6 +34,19 @@ def get_job(pk: int) -> ImportJob:
     if job is None:
         raise Http404
     return job
+
+
+def is_interrupted(job: ImportJob) -> bool:
+    """A job left "running" by a run that stopped without a word: its heartbeat is older than the deadline."""
+    if job.status != JobStatus.RUNNING:
+        return False
+    beat = job.heartbeat_at or job.started_at
+    return beat is None or clock.now() - beat > HEARTBEAT_DEADLINE
+
+
+def is_busy(job: ImportJob) -> bool:
+    """Queued, or running with a live heartbeat: another start or configure must wait."""
+    return job.status == JobStatus.QUEUED or (job.status == JobStatus.RUNNING and not is_interrupted(job))
 
 
 def list_jobs() -> QuerySet[ImportJob]:

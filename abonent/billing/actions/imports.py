@@ -18,6 +18,8 @@ one statement, so the ledger's statement trigger checks every transaction's zero
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -43,6 +45,9 @@ from ..models import (
 )
 
 OPENING_KEY = "opening:{source}:{old_id}"
+# The key of an old id (or source) with a colon in it: "1001:1" spelled plainly would be the first correction
+# (``<key>:1``) of old id "1001". Plain ids keep the keys already issued.
+HASHED_OPENING_PREFIX = "opening-h:"
 
 
 @dataclass
@@ -59,6 +64,9 @@ class ImportedAccount:
 
 
 def opening_key(source: str, old_id: str) -> str:
+    if ":" in source or ":" in old_id:
+        digest = hashlib.sha256(json.dumps([source, old_id], ensure_ascii=False).encode()).hexdigest()
+        return HASHED_OPENING_PREFIX + digest
     return OPENING_KEY.format(source=source, old_id=old_id)
 
 
@@ -241,16 +249,36 @@ def do_import_accounts(
     events.emit("billing.accounts_imported", subscriber_ids=[i.subscriber_id for i in items])
 
 
-def opening_balance_of(source: str, old_id: str) -> Decimal:
-    """What the opening transactions of one old account have put on the subscriber's account so far."""
+def _openings(subscriber_id: int, source: str, old_id: str) -> list[LedgerTransaction]:
+    """The opening transactions one old account has put on its subscriber's account: the first
+    (``opening_key``) and its corrections (``<key>:<n>``). Found through the subscriber's transactions (an index),
+    never by a prefix of the key: a ``LIKE 'prefix%'`` cannot use the key's index under a linguistic collation, and
+    scanned every opening transaction of the installation per re-imported row."""
     key = opening_key(source, old_id)
-    total = Decimal("0.00")
-    for tx in LedgerTransaction.objects.filter(
-        kind=TransactionKind.OPENING_BALANCE, idempotency_key__startswith=key
-    ).prefetch_related("postings__account"):
-        if tx.idempotency_key == key or tx.idempotency_key.startswith(key + ":"):
-            total += sum((p.amount for p in tx.postings.all() if p.account.kind == AccountKind.SUBSCRIBER), Decimal())
-    return total
+    found = LedgerTransaction.objects.filter(subscriber_id=subscriber_id, kind=TransactionKind.OPENING_BALANCE)
+    return [
+        tx
+        for tx in found.prefetch_related("postings__account")
+        if tx.idempotency_key == key or _is_correction(tx.idempotency_key, key)
+    ]
+
+
+def _is_correction(candidate: str, key: str) -> bool:
+    base, sep, number = candidate.rpartition(":")
+    return bool(sep) and base == key and number.isdigit()
+
+
+def opening_balance_of(subscriber_id: int, source: str, old_id: str) -> Decimal:
+    """What the opening transactions of one old account have put on the subscriber's account so far."""
+    return sum(
+        (
+            p.amount
+            for tx in _openings(subscriber_id, source, old_id)
+            for p in tx.postings.all()
+            if p.account.kind == AccountKind.SUBSCRIBER
+        ),
+        Decimal("0.00"),
+    )
 
 
 def opening_correction_refusal(account_id: int, difference: Decimal) -> ValidationError | None:
@@ -280,14 +308,16 @@ def do_adjust_opening_balance(subscriber, *, source: str, old_id: str, balance: 
     only while the account has no other ledger activity. After a fee, payment or adjustment the difference is no
     longer the old system's alone: refused (``balance_differs``) for the operator to adjust by hand."""
     account = ledger.subscriber_account(subscriber.pk, lock=True)
-    already = opening_balance_of(source, old_id)
+    already = opening_balance_of(subscriber.pk, source, old_id)
     difference = quantize(balance) - already
     if difference == 0:
         return None
     refusal = opening_correction_refusal(account.pk, difference)
     if refusal is not None:
         raise refusal
-    count = LedgerTransaction.objects.filter(idempotency_key__startswith=opening_key(source, old_id) + ":").count()
+    count = sum(
+        1 for tx in _openings(subscriber.pk, source, old_id) if tx.idempotency_key != opening_key(source, old_id)
+    )
     tx, _created = ledger.post(
         key=f"{opening_key(source, old_id)}:{count + 1}",
         kind=TransactionKind.OPENING_BALANCE,
