@@ -62,8 +62,13 @@ def decode_rows(rows: list[dict]) -> list[dict]:
     return [{name: _decode(value) for name, value in row.items()} for row in rows]
 
 
+# Part of every result's key: raised when the rows' shape changes (2: codes instead of translated labels), so that a
+# result kept in the old shape is computed again rather than shown.
+ROWS_VERSION = 2
+
+
 def result_key(query: ReportQuery) -> str:
-    return hashlib.sha256(query.key().encode()).hexdigest()
+    return hashlib.sha256(f"{ROWS_VERSION}:{query.key()}".encode()).hexdigest()
 
 
 def outcome(report: Report, query: ReportQuery) -> Outcome:

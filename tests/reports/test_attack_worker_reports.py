@@ -1,11 +1,16 @@
 """Attack review of the worker-computed reports: results kept in the worker's language, unbounded computations, an
 export before the first result, the forecast's freezes under the wrong plan, the debtors chart ignoring the filters."""
 
+import csv
 import datetime as dt
+import io
 from decimal import Decimal
 
+import polib
 import pytest
 from django.test import Client
+from django.urls import reverse
+from django.utils import translation
 
 from abonent.billing import actions
 from abonent.catalog.models import FreezePolicy
@@ -14,6 +19,17 @@ from abonent.reports.pages import ReportFilterForm, get_report
 from abonent.reports.results import do_compute_report
 
 D = Decimal
+
+# The Russian of the labels a worker-computed result shows, compiled into a catalogue of the test's own: the
+# project's catalogue may not have them yet (translations are compiled by the coordinator), and the defect is only
+# visible when the worker's language differs from the reader's.
+RU_LABELS = {
+    "Upgrade": "Повышение",
+    "Downgrade": "Понижение",
+    "Same price": "Та же цена",
+    "Accrued": "Начислено",
+    "Forecast": "Прогноз",
+}
 
 
 def client_for(user, language: str = "en") -> Client:
@@ -61,3 +77,57 @@ def test_forecast_takes_the_freeze_off_the_plan_of_next_month(downgrade_and_free
     assert home["amount"] == {"n": "338.71"} and home["subscriptions"] == 1
     # Nobody will be on Игровой in December: nothing, not −290.32.
     assert gamer["amount"] == {"n": "0.00"} and gamer["subscriptions"] == 0
+
+
+# --- results kept in the worker's language --------------------------------------------------------------------
+
+
+@pytest.fixture
+def ru_labels(tmp_path, settings):
+    """A compiled ``ru`` catalogue holding ``RU_LABELS``, ahead of the project's (LOCALE_PATHS' first wins)."""
+    catalogue = polib.POFile()
+    catalogue.metadata = {"Content-Type": "text/plain; charset=UTF-8", "Language": "ru"}
+    for msgid, msgstr in RU_LABELS.items():
+        catalogue.append(polib.POEntry(msgid=msgid, msgstr=msgstr))
+    where = tmp_path / "ru" / "LC_MESSAGES"
+    where.mkdir(parents=True)
+    catalogue.save_as_mofile(str(where / "django.mo"))
+    settings.LOCALE_PATHS = [tmp_path, *settings.LOCALE_PATHS]  # resets Django's translation cache
+    with translation.override("ru"):
+        assert translation.gettext("Upgrade") == "Повышение"
+
+
+def export(client, slug: str, **params) -> list[list[str]]:
+    response = client.get(reverse("reports:report_export", args=[slug]), {"format": "csv", **params})
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content)
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+
+
+@pytest.mark.django_db
+def test_a_result_computed_by_a_russian_worker_reads_in_english_and_russian(
+    ru_labels, make_plan, make_subscriber, admin
+):
+    home = make_plan("home", "500.00", name="Домашний")
+    gamer = make_plan("gamer", "900.00", name="Игровой")
+    person = make_subscriber(last_name="Харитонов", phone="+79160000042")
+    with clock.travel_to(dt.date(2026, 11, 1)):
+        subscription = actions.do_activate_subscription(person, plan=home, acting_user=admin)
+    with clock.travel_to(dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)):
+        actions.do_change_plan(subscription, plan=gamer, acting_user=admin)
+    november = {"period": "custom", "start": "2026-11-01", "end": "2026-11-30"}
+    with clock.travel_to(dt.date(2026, 11, 25)), translation.override("ru"):  # the worker runs in Russian
+        compute(admin, "plan-migrations", **november)
+        compute(admin, "forecast", period="last_month")
+
+    with clock.travel_to(dt.date(2026, 11, 25)):
+        english, russian = client_for(admin, "en"), client_for(admin, "ru")
+        assert export(english, "plan-migrations", **november)[1][3] == "Upgrade"
+        assert export(russian, "plan-migrations", **november)[1][3] == "Повышение"
+        # October and November accrued, December forecast.
+        figures = [r[1] for r in export(english, "forecast", period="last_month")[1:]]
+        assert figures == ["Accrued", "Accrued", "Forecast"]
+        figures = [r[1] for r in export(russian, "forecast", period="last_month")[1:]]
+        assert figures == ["Начислено", "Начислено", "Прогноз"]
+        page = english.get(reverse("reports:report", args=["plan-migrations"]), november).content.decode()
+        assert "Upgrade" in page and "Повышение" not in page
