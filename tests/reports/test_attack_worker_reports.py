@@ -131,3 +131,95 @@ def test_a_result_computed_by_a_russian_worker_reads_in_english_and_russian(
         assert figures == ["Начислено", "Начислено", "Прогноз"]
         page = english.get(reverse("reports:report", args=["plan-migrations"]), november).content.decode()
         assert "Upgrade" in page and "Повышение" not in page
+
+
+# --- bounded computations -----------------------------------------------------------------------------------------
+
+
+def churn_filters(month: int) -> dict:
+    return {"period": "custom", "start": f"2026-{month:02d}-01", "end": f"2026-{month:02d}-28"}
+
+
+@pytest.mark.django_db
+def test_each_new_filter_queues_a_computation_only_up_to_the_limit(
+    admin, make_staff, django_capture_on_commit_callbacks
+):
+    from abonent.reports import results
+    from abonent.reports.models import ReportResult
+
+    client, url = client_for(admin), reverse("reports:report", args=["churn"])
+    with django_capture_on_commit_callbacks() as queued:
+        for month in range(1, results.PENDING_PER_USER + 1):
+            assert 'id="report-pending"' in client.get(url, churn_filters(month)).content.decode()
+        # The same filters again: the one computation serves them.
+        client.get(url, churn_filters(1))
+    assert len(queued) == results.PENDING_PER_USER
+    assert ReportResult.objects.count() == results.PENDING_PER_USER
+
+    with django_capture_on_commit_callbacks() as queued:
+        html = client.get(url, churn_filters(12)).content.decode()
+    assert 'id="report-refused"' in html and 'id="report-pending"' not in html
+    assert queued == [] and ReportResult.objects.count() == results.PENDING_PER_USER  # nothing kept, nothing queued
+
+    # Another user has a limit of their own; the whole worker has one too.
+    other = client_for(make_staff(username="second"))
+    with django_capture_on_commit_callbacks() as queued:
+        assert 'id="report-pending"' in other.get(url, churn_filters(12)).content.decode()
+    assert len(queued) == 1
+    results.PENDING_TOTAL, limit = results.PENDING_PER_USER + 1, results.PENDING_TOTAL
+    try:
+        assert 'id="report-refused"' in other.get(url, churn_filters(11)).content.decode()
+    finally:
+        results.PENDING_TOTAL = limit
+
+    # Once the worker has computed them, the user may ask again.
+    for month in range(1, results.PENDING_PER_USER + 1):
+        compute(admin, "churn", **churn_filters(month))
+    with django_capture_on_commit_callbacks() as queued:
+        assert 'id="report-pending"' in client.get(url, churn_filters(10)).content.decode()
+    assert len(queued) == 1
+
+
+@pytest.mark.django_db
+def test_a_task_queued_twice_for_one_request_computes_once(admin):
+    from abonent.reports.models import ReportResult
+
+    client_for(admin).get(reverse("reports:report", args=["churn"]), churn_filters(3))
+    first = compute(admin, "churn", **churn_filters(3))
+    computed_at = ReportResult.objects.get().computed_at
+    with clock.travel_to(clock.now() + dt.timedelta(minutes=1)):
+        assert compute(admin, "churn", **churn_filters(3)) == first
+    assert ReportResult.objects.get().computed_at == computed_at
+
+
+@pytest.mark.django_db
+def test_old_results_are_pruned(admin):
+    from abonent.reports.models import ReportResult
+    from abonent.reports.results import do_prune_report_results
+
+    now = clock.now()
+    compute(admin, "churn", **churn_filters(1))
+    ReportResult.objects.create(slug="churn", key="asked-and-lost", requested_at=now - dt.timedelta(days=2))
+    ReportResult.objects.create(slug="churn", key="asked-lately", requested_at=now - dt.timedelta(hours=1))
+    old = ReportResult.objects.create(slug="churn", key="old", computed_at=now - dt.timedelta(days=8))
+    assert do_prune_report_results(now) == 2
+    remaining = set(ReportResult.objects.values_list("key", flat=True))
+    assert len(remaining) == 2 and "asked-lately" in remaining and not remaining & {"asked-and-lost", "old"}
+    assert not ReportResult.objects.filter(pk=old.pk).exists()
+
+
+# --- an export before the first result ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_export_before_the_first_result_says_so_and_is_not_an_empty_file(admin):
+    client = client_for(admin)
+    params = {**churn_filters(3), "format": "csv"}
+    response = client.get(reverse("reports:report_export", args=["churn"]), params)
+    assert response.status_code == 409 and response["Retry-After"] == "60"
+    html = response.content.decode()
+    assert 'id="report-not-computed"' in html and "being computed" in html
+    assert reverse("reports:report", args=["churn"]) + "?period=custom" in html
+    compute(admin, "churn", **churn_filters(3))
+    response = client.get(reverse("reports:report_export", args=["churn"]), params)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
