@@ -223,3 +223,36 @@ def test_an_export_before_the_first_result_says_so_and_is_not_an_empty_file(admi
     compute(admin, "churn", **churn_filters(3))
     response = client.get(reverse("reports:report_export", args=["churn"]), params)
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+
+
+# --- the debtors chart ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_debtors_chart_sums_the_debtors_the_filters_pick(make_plan, make_subscriber, admin, other_branch):
+    """Сидоров owes 650 ₽ here, Кузнецов 500 ₽ in the other branch: with the other branch chosen, the chart is his
+    debt alone, as the table is."""
+    home = make_plan("home", "500.00", name="Домашний")
+    internet_100 = make_plan("internet-100", "650.00", name="Интернет-100")
+    here = make_subscriber(last_name="Сидоров", phone="+79160000051")
+    far = make_subscriber(last_name="Кузнецов", phone="+79160000052", branch_obj=other_branch)
+    with clock.travel_to(dt.date(2026, 11, 1)):
+        actions.do_activate_subscription(here, plan=internet_100, acting_user=admin)
+        actions.do_activate_subscription(far, plan=home, acting_user=admin)
+    client = client_for(admin)
+    with clock.travel_to(dt.date(2026, 11, 10)):
+        everyone = client.get(reverse("reports:debtors")).content.decode()
+        chosen = client.get(reverse("reports:debtors"), {"branch": str(other_branch.pk)}).content.decode()
+        large = client.get(reverse("reports:debtors"), {"min_debt": "600"}).content.decode()
+
+    def total(html: str) -> tuple[str, str]:
+        footer = html[html.index('data-bucket="total"') :]
+        count = footer[footer.index("data-count>") + len("data-count>") :].split("<", 1)[0]
+        debt = footer[footer.index("data-debt>") + len("data-debt>") :].split("<", 1)[0]
+        return count, debt.replace("\xa0", " ")
+
+    assert total(everyone)[0] == "2" and total(everyone)[1].startswith("1,150.00")
+    assert chosen.count('data-subscriber="') == 1
+    assert total(chosen)[0] == "1" and total(chosen)[1].startswith("500.00")
+    assert total(large)[0] == "1" and total(large)[1].startswith("650.00")
+    assert "of the debtors matching the filters" in chosen
