@@ -12,7 +12,17 @@ from abonent.billing import selectors as billing_selectors
 from abonent.core.listing import MONEY_FORMAT, Column
 
 from . import selectors
-from .pages import Report, ReportQuery, add_months, chart_x, money_series, month_start, next_month, register
+from .pages import (
+    Report,
+    ReportQuery,
+    add_months,
+    chart_x,
+    label_column,
+    money_series,
+    month_start,
+    next_month,
+    register,
+)
 from .selectors import ZERO, money
 
 
@@ -260,6 +270,10 @@ class Arpu(Report):
         }
 
 
+# The worker keeps codes, not words: a result computed in one language is read in any (pages.label_column).
+FIGURES = {"accrued": _("Accrued"), "forecast": _("Forecast")}
+
+
 class Forecast(Report):
     slug = "forecast"
     title = _("Forecast")
@@ -274,7 +288,7 @@ class Forecast(Report):
     default_period = "last_3_months"
     columns = [
         Column(_("Month"), _get("period")),
-        Column(_("Figure"), _get("figure")),
+        label_column(_("Figure"), "figure", FIGURES),
         _money_column(_("Revenue"), "amount"),
         Column(_("Subscriptions"), _get("subscriptions")),
     ]
@@ -290,11 +304,11 @@ class Forecast(Report):
         )
         revenue = selectors.accrued_by_month(past, using=using)
         rows = [
-            {"period": month, "figure": str(_("Accrued")), "amount": revenue.get(month, ZERO), "subscriptions": None}
+            {"period": month, "figure": "accrued", "amount": revenue.get(month, ZERO), "subscriptions": None}
             for month in past.buckets()
         ]
         amount, subscriptions = selectors.forecast_month(target, query, using=using)
-        rows.append({"period": target, "figure": str(_("Forecast")), "amount": amount, "subscriptions": subscriptions})
+        rows.append({"period": target, "figure": "forecast", "amount": amount, "subscriptions": subscriptions})
         return rows
 
     def chart(self, rows, query):

@@ -73,9 +73,9 @@ class DebtorsFilterForm(ConsoleForm):
         self.fields["branch"].queryset = branches if ids is None else branches.filter(pk__in=ids)
 
 
-def debtors(user, data: dict, *, today: dt.date, using: str) -> QuerySet[LedgerAccount]:
-    """The debtors ``user`` may see matching the filters, each with ``debt_since``, ``access_state``,
-    ``last_payment_at`` and ``last_payment_amount`` (``None`` when the subscriber never paid)."""
+def matching(user, data: dict, *, today: dt.date) -> QuerySet[LedgerAccount]:
+    """The debtors ``user`` may see matching the filters, each with ``debt_since`` and ``access_state``: the rows of
+    the page and, summed, its chart (so the chart answers the same question as the table)."""
     qs = receivables.filtered(
         receivables.debtors(user, today=today),
         bucket=data.get("bucket") or "",
@@ -87,6 +87,13 @@ def debtors(user, data: dict, *, today: dt.date, using: str) -> QuerySet[LedgerA
         qs = qs.filter(subscriber__access_state__state=data["access"])
     if data.get("min_debt"):
         qs = qs.filter(balance__lte=-data["min_debt"])
+    return qs
+
+
+def debtors(user, data: dict, *, today: dt.date, using: str) -> QuerySet[LedgerAccount]:
+    """``matching``, each with ``last_payment_at`` and ``last_payment_amount`` (``None`` when the subscriber never
+    paid)."""
+    qs = matching(user, data, today=today)
     last = Payment.objects.filter(subscriber_id=OuterRef("subscriber_id"), status=PaymentStatus.CREDITED).order_by(
         "-received_at", "-id"
     )

@@ -47,7 +47,11 @@ def debtors_page(request):
         page = keyset_page(qs, ordering=order, cursor=request.GET.get("cursor"))
     for account in page:
         debtors.decorate(account, today)
-    ageing = receivables.ageing(request.user, today=today)
+    # The chart sums the debtors the filters pick, as the table lists them: a branch, an access state or a bucket
+    # chosen narrows both.
+    data = form.cleaned_data if form.is_bound else {}
+    chosen = debtors.matching(request.user, data, today=today).using(reading_db())
+    ageing = receivables.ageing(request.user, today=today, accounts=chosen)
     largest = max((cell.debt for _bucket, cell in ageing.buckets), default=0) or 1
     context.update(
         page=page,

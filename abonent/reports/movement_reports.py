@@ -16,7 +16,7 @@ from abonent.core.listing import MONEY_FORMAT, Column
 from abonent.network.monitoring.traffic import usage_groups
 
 from . import movement, selectors
-from .pages import Report, chart_x, money_series, month_start, next_month, register
+from .pages import Report, chart_x, label_column, money_series, month_start, next_month, register
 from .selectors import ZERO
 
 GB = Decimal(10**9)
@@ -102,6 +102,10 @@ class NewAndChurn(Report):
         }
 
 
+# The worker keeps codes, not words (pages.label_column); no monthly price (a time-rated plan): None, shown "—".
+DIRECTIONS = {"upgrade": _("Upgrade"), "downgrade": _("Downgrade"), "same": _("Same price")}
+
+
 class PlanMigrations(Report):
     slug = "plan-migrations"
     title = _("Plan migrations")
@@ -119,7 +123,7 @@ class PlanMigrations(Report):
         Column(_("Period"), _get("period")),
         Column(_("From plan"), _get("from_plan")),
         Column(_("To plan"), _get("to_plan")),
-        Column(_("Direction"), _get("direction")),
+        label_column(_("Direction"), "direction", DIRECTIONS),
         Column(pgettext_lazy("plan changes", "Changes"), _get("count")),
         Column(_("Price change a month"), _get("price_delta"), MONEY_FORMAT),
         Column(_("Revenue effect a month"), _get("effect"), MONEY_FORMAT),
@@ -150,12 +154,12 @@ class PlanMigrations(Report):
                 entry["effect"] = (entry["effect"] or ZERO) + delta * change.count
                 if entry["price_delta"] != delta:  # a price version changed within the period
                     entry["price_delta"] = None
-        labels = {1: str(_("Upgrade")), -1: str(_("Downgrade")), 0: str(_("Same price")), None: "—"}
+        codes = {1: "upgrade", -1: "downgrade", 0: "same", None: None}
         rows = []
         for key in sorted(merged, key=lambda k: (k[0], merged[k]["from_plan"], merged[k]["to_plan"])):
             entry = merged[key]
             sign = entry.pop("delta_sign")
-            rows.append({**entry, "direction": labels[sign], "upgrade": sign == 1, "downgrade": sign == -1})
+            rows.append({**entry, "direction": codes[sign], "upgrade": sign == 1, "downgrade": sign == -1})
         return rows
 
     def totals(self, rows):

@@ -281,6 +281,18 @@ class Report:
         return None
 
 
+def label_column(title, name: str, labels: dict) -> Column:
+    """A column of a code the rows keep (``"upgrade"``), shown as its label in the language of the page or export
+    being made: a worker-computed result is kept once and read in every user's language, so it must hold no
+    translated text. A value that is not a code (a total line's ``""``) is shown as it is."""
+
+    def value(row):
+        code = row.get(name)
+        return str(labels[code]) if code in labels else code
+
+    return Column(title, value)
+
+
 REPORTS: dict[str, Report] = {}
 
 

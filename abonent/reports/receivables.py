@@ -187,13 +187,15 @@ class Ageing:
     total: Cell
 
 
-def ageing(user, *, today: dt.date | None = None) -> Ageing:
-    """Every visible debtor counted once into its bucket and its branch's (one query)."""
+def ageing(user, *, today: dt.date | None = None, accounts: QuerySet[LedgerAccount] | None = None) -> Ageing:
+    """Every visible debtor (or each of ``accounts``, a filtered ``debtors`` of ``user``) counted once into its bucket
+    and its branch's (one query)."""
     today = today or clock.today()
     by_bucket = {b.key: Cell() for b in BUCKETS}
     by_branch: dict[int, dict[str, Cell]] = {}
     total = Cell()
-    rows = debtors(user, today=today).values_list("subscriber__branch_id", "balance", "debt_since")
+    accounts = debtors(user, today=today) if accounts is None else accounts
+    rows = accounts.values_list("subscriber__branch_id", "balance", "debt_since")
     with without_jit():
         rows = list(rows)
     for branch_id, balance, since in rows:

@@ -87,6 +87,13 @@ def _price_on(prices: dict[int, list[PlanPrice]], plan_id: int, day: dt.date) ->
     return found
 
 
+def _plan_then(plan_id: int, pending_plan_id: int | None, pending_from: dt.date | None, month: dt.date) -> int:
+    """The plan a subscription will be on on ``month``'s first day: the pending one when it takes effect by then."""
+    if pending_plan_id and pending_from and pending_from <= month:
+        return pending_plan_id
+    return plan_id
+
+
 def forecast_month(month: dt.date, query: ReportQuery, *, using: str) -> tuple[Decimal, int]:
     """Next month's recurring fees as the subscriptions stand now: each live subscription at the list price in force
     on the month's first day of the plan it will be on then (a downgrade scheduled for that day or earlier counts),
@@ -110,20 +117,41 @@ def forecast_month(month: dt.date, query: ReportQuery, *, using: str) -> tuple[D
     for price in PlanPrice.objects.using(using).order_by("plan_id", "valid_from"):
         prices[price.plan_id].append(price)
     modes = dict(Plan.objects.using(using).values_list("id", "charge_mode"))
-    frozen_days: dict[int, int] = defaultdict(int)
+    # Frozen days per subscription, counted against the plan it will be on next month (a downgrade pending for the
+    # month's start included): the fee of that plan is the one the freeze takes away.
+    frozen: dict[int, list] = {}
     for freeze in (
         Freeze.objects.using(using)
         .filter(status=FreezeStatus.ACTIVE, starts_on__lt=end, ends_on__gt=month, subscription__in=subs)
-        .values("subscription__plan_id", "starts_on", "ends_on")
+        .values(
+            "subscription_id",
+            "subscription__plan_id",
+            "subscription__pending_plan_id",
+            "subscription__pending_plan_from",
+            "starts_on",
+            "ends_on",
+        )
     ):
-        frozen_days[freeze["subscription__plan_id"]] += (
-            min(freeze["ends_on"], end) - max(freeze["starts_on"], month)
-        ).days
+        entry = frozen.setdefault(
+            freeze["subscription_id"],
+            [
+                _plan_then(
+                    freeze["subscription__plan_id"],
+                    freeze["subscription__pending_plan_id"],
+                    freeze["subscription__pending_plan_from"],
+                    month,
+                ),
+                0,
+            ],
+        )
+        entry[1] += (min(freeze["ends_on"], end) - max(freeze["starts_on"], month)).days
+    frozen_days: dict[int, int] = defaultdict(int)
+    for plan_id, days in frozen.values():
+        # Overlapping freezes of one subscription never take away more than its month.
+        frozen_days[plan_id] += min(days, days_in_month)
     total, subscriptions = ZERO, 0
     for row in counts:
-        plan_id = row["plan_id"]
-        if row["pending_plan_id"] and row["pending_plan_from"] and row["pending_plan_from"] <= month:
-            plan_id = row["pending_plan_id"]
+        plan_id = _plan_then(row["plan_id"], row["pending_plan_id"], row["pending_plan_from"], month)
         if query.plan_id and plan_id != query.plan_id:
             continue
         price = _price_on(prices, plan_id, month)

@@ -24,3 +24,12 @@ def roll_up_facts() -> dict:
 
     result = do_roll_up_facts()
     return {"charges": result.charges, "transactions": result.transactions, "moved": result.moved}
+
+
+@periodic("reports.prune_results", daily_at=dt.time(3, 45))
+@task(queue_name="default")
+def prune_results() -> dict:
+    """Delete the heavy reports' results nobody asked for lately (``results.do_prune_report_results``)."""
+    from .results import do_prune_report_results
+
+    return {"deleted": do_prune_report_results()}

@@ -195,7 +195,7 @@ def _report_request(request, slug: str):
     if form.is_bound and not form.is_valid():
         return report, form, None, None
     query = form.query()
-    return report, form, query, outcome(report, query)
+    return report, form, query, outcome(report, query, user=request.user)
 
 
 def _text(column, value, group_by: str) -> str:
@@ -243,6 +243,16 @@ def report_export(request, slug: str):
         return HttpResponseBadRequest(
             _("The filters are not valid: open the report to see why."), content_type="text/plain"
         )
+    if result.computed_at is None and report.in_worker:
+        # No result yet: an empty file would read as "nothing in this period". Say so, and where to look.
+        response = render(
+            request,
+            "reports/not_computed.html",
+            {"report": report, "result": result, "page_query": query_without(request.GET, "cursor", "format")},
+            status=429 if result.refused else 409,
+        )
+        response["Retry-After"] = "60"
+        return response
     rows = list(result.rows)
     totals = report.totals(rows) if rows else None
     name = f"{report.slug}-{query.start.isoformat()}-{(query.end - dt.timedelta(days=1)).isoformat()}"
