@@ -230,11 +230,7 @@ def _take_in(line: StatementLine, entry: StatementEntry) -> None:
         )[:500],
         details=details,
         suspense_reason=(
-            SuspenseReason.AMBIGUOUS
-            if match.ambiguous
-            else SuspenseReason.UNCONFIRMED
-            if match.unconfirmed
-            else ""
+            SuspenseReason.AMBIGUOUS if match.ambiguous else SuspenseReason.UNCONFIRMED if match.unconfirmed else ""
         ),
     )
     payment = intake.payment
