@@ -282,9 +282,8 @@ def _intake(agent, txn_id: str, account: str, amount: Decimal, received_at):
     until it commits (the fast path's ``FOR UPDATE``): a number moved to another subscriber before that (an import,
     staff) is credited to whoever holds it when the money is, never to the one who held it a moment earlier."""
     from ..actions import do_receive_payment
-    from ..actions.common import deadline
 
-    deadline()  # before the lock wait; the agent's, when its view set one
+    # The lock wait is bounded by the agent's deadline, which the agents' view set on this transaction.
     subscriber = find_subscriber(account, lock=True)
     refusal = None
     if subscriber is None:
