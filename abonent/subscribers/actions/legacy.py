@@ -179,7 +179,8 @@ def _set_legacy_accounts(pairs, *, by, reason: str, fail_fast: bool) -> LegacyAc
         subscriber_id = _subscriber_id(given)
         if subscriber_id is None:
             # Keyed by what was given: an import's broken id column is reported on its pair, not a ValueError.
-            key = given if isinstance(given, str | int) else repr(given)
+            # Not the value itself unless a string: True would be the same key as subscriber 1.
+            key = given if isinstance(given, str) else repr(given)
             errors[key] = ValidationError(_("No such subscriber."), code="subscriber_invalid")
             continue
         try:
