@@ -41,18 +41,3 @@ def subscriber_by_account(
         if found is not None:
             return found
     return None
-
-
-def account_holder_ids(numbers: list[str]) -> dict[str, int]:
-    """{number: subscriber id} for those of ``numbers`` that name a subscriber, by either number (one query)."""
-    numbers = [n for n in dict.fromkeys(numbers) if as_account_number(n) == n]
-    if not numbers:
-        return {}
-    found: dict[str, int] = {}
-    rows = Subscriber.objects.filter(account_number__in=numbers) | Subscriber.objects.filter(legacy_account__in=numbers)
-    for pk, ours, legacy in rows.values_list("pk", "account_number", "legacy_account"):
-        if legacy in numbers:
-            found.setdefault(legacy, pk)
-        if ours in numbers:
-            found[ours] = pk  # ours first, should a row ever break the rule
-    return found

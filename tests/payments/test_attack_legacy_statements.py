@@ -51,4 +51,5 @@ def test_a_marked_number_naming_nobody_does_not_fall_back_to_a_stray_one(make_su
     subscribers.do_set_legacy_account(postcode, "614000", by=admin, reason="migration")
     match = match_line("Оплата по л/с 17382 за интернет, Иванов И.И., 614000 г. Пермь, ул. Ленина 5", "")
     assert match.subscriber is None and match.candidates == []
-    assert match_line("Оплата за интернет 614000", "").subscriber == postcode  # alone, it still counts
+    # Alone, it still counts when the payer is the subscriber (test_attack_legacy_bare_number).
+    assert match_line("Оплата за интернет 614000", "", "Индексов Иван").subscriber == postcode

@@ -127,7 +127,6 @@ def test_a_closed_account_found_by_its_old_number_answers_79(terminal, migrated,
         "ОПЛАТА ЗА ИНТЕРНЕТ ЛС173829 ИВАНОВ И.И.",
         "Оплата по лицевому счету 173829, сумма 650-00, без НДС",
         "Лиц. счет: 173829. Интернет-100 за 12.2026",
-        "Оплата за интернет 173829 Семенов",  # alone, but a whole number of six digits nobody else is
         "Payment for internet, account 173829",
     ],
 )

@@ -42,3 +42,15 @@ def test_a_hand_set_number_committed_while_the_import_writes_it_is_that_pairs_er
         by_hand.pk: NUMBER,
         other.pk: "555002",
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad_id", ["abc", "", "١٢", None, 10**30, -5, True, ["1"]])
+def test_an_id_that_is_not_a_subscriber_id_is_a_per_pair_error(make_subscriber, admin, bad_id):
+    good = make_subscriber(last_name="Годный", phone="+79161230021")
+    result = actions.do_set_legacy_accounts([(bad_id, "555777"), (good.pk, "555778")], by=admin)
+    assert result.changed == [good.pk]
+    ((key, error),) = result.errors.items()
+    assert error.code == "subscriber_invalid" and key in (bad_id, repr(bad_id))
+    good.refresh_from_db()
+    assert good.legacy_account == "555778"

@@ -207,9 +207,9 @@ def _save_counts(statement: BankStatement, counts: dict) -> None:
 
 
 def _take_in(line: StatementLine, entry: StatementEntry) -> None:
-    match = match_line(entry.purpose, entry.payer_inn)
+    match = match_line(entry.purpose, entry.payer_inn, entry.payer)
     details = {"statement_id": line.statement_id, "statement_line_id": line.pk, "rule": match.rule}
-    if match.ambiguous:
+    if match.ambiguous or match.unconfirmed:
         details["candidates"] = match.candidates
     intake = do_receive_payment(
         channel=CHANNEL,
@@ -229,7 +229,9 @@ def _take_in(line: StatementLine, entry: StatementEntry) -> None:
             % {"number": entry.number, "date": entry.date.strftime("%d.%m.%Y")}
         )[:500],
         details=details,
-        suspense_reason=SuspenseReason.AMBIGUOUS if match.ambiguous else "",
+        suspense_reason=(
+            SuspenseReason.AMBIGUOUS if match.ambiguous else SuspenseReason.UNCONFIRMED if match.unconfirmed else ""
+        ),
     )
     payment = intake.payment
     if not intake.created:
@@ -237,7 +239,10 @@ def _take_in(line: StatementLine, entry: StatementEntry) -> None:
         raise IntegrityError("payment taken in before the statement")
     line.payment = payment
     line.rule = match.rule
-    line.candidates = match.candidates if match.ambiguous else []
+    line.candidates = match.candidates if match.ambiguous or match.unconfirmed else []
+    if match.unconfirmed:
+        # Shown to the operator with its candidate, who assigns it after a look (matching.py's docstring).
+        line.reason_code = SuspenseReason.UNCONFIRMED
     if match.ambiguous:
         line.status = LineStatus.AMBIGUOUS
     elif payment.status == PaymentStatus.CREDITED:
@@ -246,7 +251,7 @@ def _take_in(line: StatementLine, entry: StatementEntry) -> None:
         line.status = LineStatus.MATCHED
     else:
         line.status = LineStatus.SUSPENSE
-    line.save(update_fields=["payment", "rule", "candidates", "status"])
+    line.save(update_fields=["payment", "rule", "candidates", "status", "reason_code"])
 
 
 __all__ = ["CHANNEL", "StatementImport", "do_import_statement", "read_upload"]

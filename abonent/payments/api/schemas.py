@@ -32,7 +32,9 @@ class PaymentOut(Schema):
     method: str
     amount: Money
     status: str = Field(description="credited, suspense, returned or cancelled")
-    suspense_reason: str = Field(description="unknown_account, closed_account, ambiguous, balance_limit, or empty")
+    suspense_reason: str = Field(
+        description="unknown_account, closed_account, ambiguous, unconfirmed, balance_limit, or empty"
+    )
     subscriber_id: int | None
     account_number: str | None = Field(description="The subscriber's account number, once it has a subscriber")
     account_ref: str = Field(description="What the payer gave to say whose account it is (a statement's purpose)")
@@ -45,7 +47,9 @@ class PaymentOut(Schema):
     memo: str
     status_reason: str
     taken_by_id: int | None
-    candidates: list[int] = Field(description="For an ambiguous payment: the subscribers it could be for")
+    candidates: list[int] = Field(
+        description="For an ambiguous or unconfirmed payment: the subscribers it could be for"
+    )
     statement_id: int | None = Field(description="The bank statement it came in, for the bank channel")
 
 

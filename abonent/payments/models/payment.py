@@ -34,6 +34,8 @@ class SuspenseReason(models.TextChoices):
     UNKNOWN_ACCOUNT = "unknown_account", _("No subscriber has this account")
     CLOSED_ACCOUNT = "closed_account", _("The subscriber's account is closed")
     AMBIGUOUS = "ambiguous", _("More than one subscriber matches")
+    # A bank transfer naming an old account number without a marker, from a payer of another name.
+    UNCONFIRMED = "unconfirmed", _("An old account number alone, from a payer of another name")
     BALANCE_LIMIT = "balance_limit", _("The balance would go past what an account holds")
 
 

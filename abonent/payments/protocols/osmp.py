@@ -31,6 +31,7 @@ from xml.sax.saxutils import escape
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from abonent.core import clock
@@ -162,10 +163,11 @@ def parse_txn_date(value: str | None, agent) -> dt.datetime | None:
     return moment
 
 
-def find_subscriber(account: str) -> Subscriber | None:
+def find_subscriber(account: str, *, lock: bool = False) -> Subscriber | None:
     """Our account number, else the old system's (docs/adr/0019): payers keep typing the number on their old
-    receipts. One indexed query for ours, a second only when it names nobody."""
-    return subscriber_by_account(account)
+    receipts. One indexed query for ours, a second only when it names nobody. ``lock``: the row lock ``pay`` takes
+    (``_intake``)."""
+    return subscriber_by_account(account, lock=lock)
 
 
 def _well_formed(account: str) -> bool:
@@ -243,8 +245,6 @@ def _taken(agent, txn_id: str) -> bool:
 
 
 def pay(agent, params, *, limits: bool = True) -> Answer:
-    from ..actions import do_receive_payment
-
     txn_id = parse_txn_id(params.get("txn_id"))
     account = parse_account(params.get("account"))
     try:
@@ -259,27 +259,9 @@ def pay(agent, params, *, limits: bool = True) -> Answer:
     fast = _fast_pay(agent, txn_id, account, amount, received_at)
     if fast is not None:
         return fast
-    subscriber = find_subscriber(account)
-    refusal = None
-    if subscriber is None:
-        refusal = _no_account(account)
-    elif subscriber.status == SubscriberStatus.CLOSED and agent.active_accounts_only:
-        refusal = BadParameter(Result.ACCOUNT_CLOSED, _("The account is closed."))
-    if refusal is not None:
-        # A repeat of a payment taken before the account went away is answered as the first time was.
-        if not Payment.objects.filter(channel=agent.channel, external_id=txn_id).exists():
-            raise refusal
-        subscriber = None
     try:
-        intake = do_receive_payment(
-            channel=agent.channel,
-            external_id=txn_id,
-            amount=amount,
-            method=PaymentMethod.TERMINAL,
-            subscriber=subscriber,
-            account_ref=account,
-            received_at=received_at,
-        )
+        with transaction.atomic():
+            intake = _intake(agent, txn_id, account, amount, received_at)
     except ValidationError as exc:
         return Answer(Result.OTHER, " ".join(exc.messages)[:200], txn_id=txn_id, sum=f"{amount:.2f}")
     payment = intake.payment
@@ -292,6 +274,35 @@ def pay(agent, params, *, limits: bool = True) -> Answer:
         status=payment.status,
         paid=payment.amount,
         created_at=payment.created_at,
+    )
+
+
+def _intake(agent, txn_id: str, account: str, amount: Decimal, received_at):
+    """``pay`` through the intake. The number is looked up under the subscriber's row lock, which the intake keeps
+    until it commits (the fast path's ``FOR UPDATE``): a number moved to another subscriber before that (an import,
+    staff) is credited to whoever holds it when the money is, never to the one who held it a moment earlier."""
+    from ..actions import do_receive_payment
+
+    # The lock wait is bounded by the agent's deadline, which the agents' view set on this transaction.
+    subscriber = find_subscriber(account, lock=True)
+    refusal = None
+    if subscriber is None:
+        refusal = _no_account(account)
+    elif subscriber.status == SubscriberStatus.CLOSED and agent.active_accounts_only:
+        refusal = BadParameter(Result.ACCOUNT_CLOSED, _("The account is closed."))
+    if refusal is not None:
+        # A repeat of a payment taken before the account went away is answered as the first time was.
+        if not Payment.objects.filter(channel=agent.channel, external_id=txn_id).exists():
+            raise refusal
+        subscriber = None
+    return do_receive_payment(
+        channel=agent.channel,
+        external_id=txn_id,
+        amount=amount,
+        method=PaymentMethod.TERMINAL,
+        subscriber=subscriber,
+        account_ref=account,
+        received_at=received_at,
     )
 
 

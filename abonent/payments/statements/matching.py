@@ -1,12 +1,18 @@
 """Whose payment is a statement line: the account number in the purpose text, else a contract number in it,
-else the payer's INN. Each rule either finds no one (the next rule is tried), exactly one subscriber, or
-several (the line is ambiguous and goes to suspense with them as candidates).
+else the payer's INN, else an old account number standing alone in the purpose, if the payer's name agrees. Each
+rule either finds no one (the next rule is tried), exactly one subscriber, or several (the line is ambiguous and
+goes to suspense with them as candidates).
 
 The account number is ours (anywhere, our check digit guards it) or the old system's (docs/adr/0019), which has
 no check digit and any length, so it is read more warily: after a marker ("л/с 173829", "лицевой счет №0173",
 "account 173829") any whole number is one; standing alone, only a whole number of at least
 ``MIN_UNMARKED_LEGACY`` digits that is not a phone, a date, an amount, a percentage, nor the number after "ИНН",
-"счет №", "р/с" and the like. Both are matched exactly: "1738290" is not "173829"."""
+"счет №", "р/с" and the like. Both are matched exactly: "1738290" is not "173829".
+
+A number standing alone is a weak sign (a postcode "614000", an order "заказ 554433", a receipt number may equal
+somebody's old number), and money credited to a stranger is worse than a line in suspense. So it is the last rule,
+and it credits only when the payer's name on the line agrees with the subscriber's (the surname, ё and case
+aside); otherwise the line goes to suspense with that subscriber shown as the candidate (``unconfirmed``)."""
 
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ class Match:
     rule: str = ""
     subscriber: Subscriber | None = None
     candidates: list[int] = field(default_factory=list)
+    # One subscriber found by a number standing alone whose name the payer's does not confirm: not credited.
+    unconfirmed: bool = False
 
     @property
     def ambiguous(self) -> bool:
@@ -120,17 +128,41 @@ def _legacy_holders(numbers: list[str]) -> list[int]:
     return list(Subscriber.objects.filter(legacy_account__in=numbers).values_list("pk", flat=True))
 
 
-def match_line(purpose: str, payer_inn: str) -> Match:
+_WORD = re.compile(r"[a-zа-я]+")
+# Legal forms and the like, which say nothing about whose organisation it is.
+_NOT_A_NAME = frozenset(
+    "ооо оао зао пао ао нко ип чоп тсж жск снт гбу мбу муп гуп фгуп ано фонд общество ограниченной "
+    "ответственностью акционерное публичное индивидуальный предприниматель".split()
+)
+
+
+def _name_words(text: str) -> set[str]:
+    return set(_WORD.findall(fold(text or "")))
+
+
+def payer_is(subscriber: Subscriber, payer: str) -> bool:
+    """Whether the payer's name on a statement line (``Плательщик1``/``Плательщик``: "Семёнов Пётр Иванович",
+    "ИНН 590… СЕМЕНОВ П.И.", "ООО «Ромашка»") is the subscriber's: a person's surname (each part of a double one),
+    an organisation's name words (its legal form aside), all among the payer's words, ё and case aside."""
+    payer_words = _name_words(payer)
+    if not payer_words:
+        return False
+    if subscriber.is_organization:
+        name = subscriber.organization_name or subscriber.display_name
+        wanted = _name_words(name) - _NOT_A_NAME
+    else:
+        wanted = _name_words(subscriber.last_name or subscriber.display_name.split(" ")[0])
+    return bool(wanted) and wanted <= payer_words
+
+
+def match_line(purpose: str, payer_inn: str, payer: str = "") -> Match:
+    """The subscriber a statement line pays: ``purpose`` is its ``НазначениеПлатежа``, ``payer_inn`` and ``payer``
+    the payer's INN and name (the last rule checks the name)."""
     numbers = account_numbers_in(purpose)
     ours = list(Subscriber.objects.filter(account_number__in=numbers).values_list("pk", flat=True)) if numbers else []
     marked, unmarked = legacy_numbers_in(purpose)
     # Ours and an old number after a marker are equally sure: naming two different accounts is ambiguous.
     found = _decide(MatchRule.ACCOUNT_NUMBER if ours else MatchRule.LEGACY_ACCOUNT, ours + _legacy_holders(marked))
-    if found:
-        return found
-    # A number the payer marked as the account and nobody has (a typo, one not migrated) is not second-guessed by
-    # another number of the text (a postcode, an order number): the line goes on to the contract and INN rules.
-    found = None if marked else _decide(MatchRule.LEGACY_ACCOUNT, _legacy_holders(unmarked))
     if found:
         return found
     tokens = _tokens(purpose)
@@ -145,4 +177,9 @@ def match_line(purpose: str, payer_inn: str) -> Match:
         found = _decide(MatchRule.INN, list(Subscriber.objects.filter(inn=payer_inn).values_list("pk", flat=True)))
         if found:
             return found
-    return Match()
+    # A number the payer marked as the account and nobody has (a typo, one not migrated) is not second-guessed by
+    # another number of the text (a postcode, an order number).
+    found = None if marked else _decide(MatchRule.LEGACY_ACCOUNT, _legacy_holders(unmarked))
+    if found and found.subscriber is not None and not payer_is(found.subscriber, payer):
+        return Match(rule=MatchRule.LEGACY_ACCOUNT, candidates=found.candidates, unconfirmed=True)
+    return found or Match()

@@ -23,7 +23,7 @@ from .common import answers_busy
 
 
 def reason_text(line: StatementLine) -> str:
-    """Why a line is broken or ignored, for people."""
+    """Why a line is broken, ignored or not credited to the subscriber it names, for people."""
     detail = line.reason_detail
     texts = {
         "fields_missing": _("Required fields are missing: %(detail)s") % {"detail": detail},
@@ -34,6 +34,10 @@ def reason_text(line: StatementLine) -> str:
         "other_account": _("Paid to an account that is not ours."),
         "own_transfer": _("A transfer between our own accounts."),
         "settlement": _("A payout of a gateway or payment agent: its payments were taken in one by one."),
+        "unconfirmed": _(
+            "The purpose names the candidate's old account number without a marker, and the payer's name is not "
+            "the candidate's: check before assigning."
+        ),
     }
     return texts.get(line.reason_code, detail)
 

@@ -125,10 +125,10 @@ def do_set_legacy_account(subscriber: Subscriber, value: str | None, *, by, reas
 @dataclass(frozen=True)
 class LegacyAccountResult:
     """What ``do_set_legacy_accounts`` did: ``changed`` subscriber ids, and ``errors`` by subscriber id (nothing
-    was written for those)."""
+    was written for those; an id that is not a number is its own key, as given)."""
 
     changed: list[int]
-    errors: dict[int, ValidationError]
+    errors: dict[int | object, ValidationError]
 
 
 CHUNK = 5000
@@ -158,18 +158,37 @@ def do_set_legacy_accounts(
     raise AssertionError("unreachable")
 
 
+def _subscriber_id(value) -> int | None:
+    """A subscriber id as given in a pair (an int, or a string of ASCII digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        value = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else None
+    if isinstance(value, int) and 0 < value < 2**63:  # a bigint primary key
+        return value
+    return None
+
+
 def _set_legacy_accounts(pairs, *, by, reason: str, fail_fast: bool) -> LegacyAccountResult:
     if by is not None:
         check_perm(by, Perm.SUBSCRIBER_EDIT)
     wanted: dict[int, str | None] = {}
     errors: dict[int, ValidationError] = {}
-    for subscriber_id, value in pairs:
+    for given, value in pairs:
+        subscriber_id = _subscriber_id(given)
+        if subscriber_id is None:
+            # Keyed by what was given: an import's broken id column is reported on its pair, not a ValueError.
+            # Not the value itself unless a string: True would be the same key as subscriber 1.
+            key = given if isinstance(given, str) else repr(given)
+            errors[key] = ValidationError(_("No such subscriber."), code="subscriber_invalid")
+            continue
         try:
-            wanted[int(subscriber_id)] = clean_legacy_account(value)
-            errors.pop(int(subscriber_id), None)
+            wanted[subscriber_id] = clean_legacy_account(value)
+            errors.pop(subscriber_id, None)
         except ValidationError as exc:
-            errors[int(subscriber_id)] = exc.error_dict["legacy_account"][0]
-            wanted.pop(int(subscriber_id), None)
+            errors[subscriber_id] = exc.error_dict["legacy_account"][0]
+            wanted.pop(subscriber_id, None)
     if any(n is not None and is_account_number_shaped(n) for n in wanted.values()):
         hold_account_numbers()
 
