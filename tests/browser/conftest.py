@@ -93,7 +93,9 @@ def _running_demo(var_dir: Path, *, subscribers: int = 200, extra_env: dict[str,
         cwd=var_dir,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    # Generous: the demo migrates a fresh SQLite database first, which takes a minute or two on a loaded 2-core
+    # machine; the deadline only decides how long a demo that never comes up is waited for.
+    deadline = time.monotonic() + 300
     while True:
         try:
             with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
