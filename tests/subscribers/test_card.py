@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 FIRST_MONTH = dt.date(2024, 1, 1)
 NOW = dt.datetime(2026, 12, 16, 12, 0, tzinfo=dt.UTC)
 # Pinned: the card of a subscriber with a plan, payments, sessions, notes and audit rows (the panels, the header,
-# the session and the staff user). It does not depend on how long the history is. 50 = 47 + the open incidents of the
+# the session and the staff user). It does not depend on how long the history is. 51 = 47 + the open incidents of the
 # subscriber in the header (helpdesk.incidents: one indexed lookup) + field work's "Visits" panel (its jobs, one
 # query) + the "Calls" panel (telephony: one query) + the "Payments in the old system" panel (imports: one query).
 CARD_QUERIES = 51
