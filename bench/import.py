@@ -103,6 +103,7 @@ def main() -> None:
             download_kbps=100_000,
             upload_kbps=100_000,
         )
+
     # 20–99: an old id starting "10" could be a seeded subscriber's own account number (1000000xx), which the import
     # rightly refuses as an old account number (legacy_taken). A run number an earlier invocation used (its source,
     # or any old or own account number with its prefix) is passed over, so every row of this file is new.

@@ -94,6 +94,8 @@ def is_account_number_shaped(value: str) -> bool:
     return (
         len(value) == length and value.isascii() and value.isdigit() and luhn_check_digit(value[:-1]) == int(value[-1])
     )
+
+
 # The shapes nearly every Russian number is written in: ``+7`` or ``8``, then ten digits, with spaces, dashes and
 # brackets. For those the number is known without ``phonenumbers.parse`` (the slow part: an import checks 100,000);
 # whether it is valid is still ``phonenumbers``' verdict, so both paths accept exactly the same numbers.
