@@ -21,7 +21,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
-VAR_DIR = Path(os.environ.get("ABONENT_VAR_DIR", Path.cwd() / "var")).resolve()
 
 # Exactly these; anything else stops the start. A look-alike ("Production", "prod", "production ") used to run with
 # the development defaults (DEBUG on, insecure cookies, no production checks): a typo must not fail open.
@@ -35,6 +34,9 @@ DEMO_SECRET_KEY = "abonent-demo-secret-key-do-not-use-in-production"  # noqa: S1
 from abonent.settings_env import at_least_one as _at_least_one  # noqa: E402
 from abonent.settings_env import env_bool as _bool  # noqa: E402
 from abonent.settings_env import env_list as _list  # noqa: E402
+from abonent.settings_env import var_dir as _var_dir  # noqa: E402
+
+VAR_DIR = _var_dir()
 
 SECRET_KEY = os.environ.get("ABONENT_SECRET_KEY", DEMO_SECRET_KEY)
 DEBUG = _bool("ABONENT_DEBUG", ENV != "production")
@@ -485,53 +487,10 @@ ABONENT_FIELD_KEY = os.environ.get("ABONENT_FIELD_KEY", "")
 # Keys being rotated away from (comma-separated): values are still decrypted under them until
 # `abonent rotate-field-key` has re-encrypted every one under ABONENT_FIELD_KEY (docs/operations.md).
 ABONENT_FIELD_KEY_OLD = _list("ABONENT_FIELD_KEY_OLD", "")
-# RADIUS server (`abonent radius`): addresses, ports, processes, where accounting is spooled when the
-# database is unreachable and where the last authorisation snapshot is kept for a restart during an outage.
-ABONENT_RADIUS_BIND = os.environ.get("ABONENT_RADIUS_BIND", "0.0.0.0")  # noqa: S104 - a server for the NAS
-ABONENT_RADIUS_AUTH_PORT = int(os.environ.get("ABONENT_RADIUS_AUTH_PORT", 1812))
-ABONENT_RADIUS_ACCT_PORT = int(os.environ.get("ABONENT_RADIUS_ACCT_PORT", 1813))
-ABONENT_RADIUS_PROCESSES = int(os.environ.get("ABONENT_RADIUS_PROCESSES", 1))
-ABONENT_RADIUS_SPOOL_DIR = Path(os.environ.get("ABONENT_RADIUS_SPOOL_DIR", VAR_DIR / "radius"))
-# Seconds a policy read from the database (or restored from the snapshot) answers NEW logins while the database
-# is unreachable; past it only logins that had a session open are let in. 0: no limit (docs/radius.md).
-ABONENT_RADIUS_SNAPSHOT_MAX_AGE = int(os.environ.get("ABONENT_RADIUS_SNAPSHOT_MAX_AGE", 4 * 3600))
-# An open session counts toward simultaneous use for this many of its NAS's interim intervals since its last
-# update (plus a grace of 30 s, at most 2 hours): a NAS that reboots without Accounting-On frees its subscribers
-# that soon. The stale-session sweeper closes it then too (network.selectors.session_alive_seconds).
-ABONENT_RADIUS_SESSION_ALIVE_INTERVALS = _at_least_one("ABONENT_RADIUS_SESSION_ALIVE_INTERVALS", 3)
-# Bad authentications (a wrong password, an unknown login) allowed per login a minute and per NAS a second,
-# in each RADIUS process; over them a request is rejected unchecked (docs/radius.md, "Rate limits"). 0: no limit.
-ABONENT_RADIUS_BAD_AUTH_PER_LOGIN = int(os.environ.get("ABONENT_RADIUS_BAD_AUTH_PER_LOGIN", 10))
-ABONENT_RADIUS_BAD_AUTH_PER_NAS = int(os.environ.get("ABONENT_RADIUS_BAD_AUTH_PER_NAS", 50))
-# Authentication attempts written per RADIUS process a minute (at most 3 per NAS, login and reason), and the
-# days they are kept.
-ABONENT_RADIUS_ATTEMPTS_PER_MINUTE = int(os.environ.get("ABONENT_RADIUS_ATTEMPTS_PER_MINUTE", 1000))
-ABONENT_RADIUS_ATTEMPT_DAYS = int(os.environ.get("ABONENT_RADIUS_ATTEMPT_DAYS", 30))
-# Deadlines of `abonent radius`'s database waits (docs/radius.md, "Timeouts"), in seconds. An accounting write
-# (a batch, an Accounting-On/Off, a spool replay statement) unanswered for ABONENT_RADIUS_DB_TIMEOUT is given up:
-# the records are spooled and the NAS answered, so every Accounting-Request is answered within about twice it
-# (accel-ppp ends a session whose accounting goes unanswered for its acct-timeout, 3 s by default). The
-# maintenance thread's reads (policy, NAS table) and writes (attempts, counters) get the longer one.
-ABONENT_RADIUS_DB_TIMEOUT = float(os.environ.get("ABONENT_RADIUS_DB_TIMEOUT", 1.0))
-ABONENT_RADIUS_DB_MAINTENANCE_TIMEOUT = float(os.environ.get("ABONENT_RADIUS_DB_MAINTENANCE_TIMEOUT", 30.0))
-# Accounting records a process holds for the database at most; past it a request is dropped unanswered (the NAS
-# resends it) and counted (accounting_queue_full): a flood must not run the process out of memory.
-ABONENT_RADIUS_QUEUE_MAX = int(os.environ.get("ABONENT_RADIUS_QUEUE_MAX", 100_000))
-# Network monitoring (docs/radius.md, "Monitoring"). A NAS that had sessions online and sent no accounting for this
-# many minutes (at least two of its interim intervals) is flagged silent; the samples of each NAS are kept this many
-# days; an address pool is flagged at these percentages of its addresses in use.
-ABONENT_NETWORK_SILENT_MINUTES = _at_least_one("ABONENT_NETWORK_SILENT_MINUTES", 15)
-ABONENT_NETWORK_SAMPLE_DAYS = _at_least_one("ABONENT_NETWORK_SAMPLE_DAYS", 35)
-ABONENT_NETWORK_POOL_WARNING_PERCENT = _at_least_one("ABONENT_NETWORK_POOL_WARNING_PERCENT", 80)
-ABONENT_NETWORK_POOL_DANGER_PERCENT = _at_least_one("ABONENT_NETWORK_POOL_DANGER_PERCENT", 95)
-if not ABONENT_NETWORK_POOL_WARNING_PERCENT <= ABONENT_NETWORK_POOL_DANGER_PERCENT <= 100:
-    raise ImproperlyConfigured(
-        "ABONENT_NETWORK_POOL_WARNING_PERCENT must not exceed ABONENT_NETWORK_POOL_DANGER_PERCENT, nor that 100"
-    )
-
-
-# Autopay's schedule, retries and bounds: abonent/settings_autopay.py.
+# Autopay's schedule, retries and bounds: abonent/settings_autopay.py. The RADIUS server's addresses, limits and
+# deadlines, and network monitoring's thresholds: abonent/settings_radius.py.
 from abonent.settings_autopay import *  # noqa: E402, F403
+from abonent.settings_radius import *  # noqa: E402, F403
 
 LOG_FORMAT = os.environ.get("ABONENT_LOG_FORMAT", "text" if DEBUG else "json")
 LOG_LEVEL = os.environ.get("ABONENT_LOG_LEVEL", "INFO")

@@ -1,8 +1,9 @@
-"""Reading settings from the environment: shared by ``settings.py`` and ``settings_providers.py``."""
+"""Reading settings from the environment: shared by ``settings.py`` and the ``settings_*.py`` beside it."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -30,3 +31,8 @@ def at_least_one(name: str, default: int) -> int:
     if value < 1:
         raise ImproperlyConfigured(f"{name} must be a whole number of at least 1, not {raw!r}")
     return value
+
+
+def var_dir() -> Path:
+    """``ABONENT_VAR_DIR``: where the demo's database, the RADIUS spool and private files live (``./var``)."""
+    return Path(os.environ.get("ABONENT_VAR_DIR", Path.cwd() / "var")).resolve()
