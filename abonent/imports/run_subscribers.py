@@ -5,6 +5,8 @@ and update the others, and reconcile from what the ledger holds. One plan for bo
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -40,8 +42,10 @@ from abonent.subscribers.actions import AddressData, clean_address, clean_profil
 from abonent.subscribers.actions.imports import (
     ImportedSubscriber,
     check_legacy_account,
+    confirm_account_numbers,
     do_import_subscribers,
     oversized_values,
+    reserve_account_numbers,
     taken_legacy_accounts,
 )
 from abonent.subscribers.models import Contract, Equipment, Subscriber, SubscriberKind
@@ -55,6 +59,9 @@ from .profiles import DEFAULT_STATUSES
 from .reports import Reconciliation
 
 MAX_LISTED = 100
+# Chunks written at once on PostgreSQL: two are enough for one to build its rows while the server ingests the other's,
+# and each more is a connection and a chunk of rows in memory.
+WRITERS = 2
 # What the database may refuse a chunk with: Django's errors, and psycopg's own from the COPY writer (BulkWriter
 # talks to the driver directly, below Django's error wrapping).
 try:
@@ -153,9 +160,7 @@ class SubscriberRun:
                 self.recon.imported(row, opening=quantize(row.balance))
             self.c.advance(len(new))
         else:
-            for start in range(0, len(new), CHUNK_ROWS):
-                self._write_chunk(new[start : start + CHUNK_ROWS])
-                self.c.advance(len(new[start : start + CHUNK_ROWS]))
+            self._write_new(new)
         if merged:
             self._merge(merged)
         for row in changed:
@@ -559,20 +564,76 @@ class SubscriberRun:
         return keep, merged
 
     # --- writing ------------------------------------------------------------------------------------------
+    def _write_new(self, new: list[Row]) -> None:
+        chunks = [new[start : start + CHUNK_ROWS] for start in range(0, len(new), CHUNK_ROWS)]
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            # SQLite has one writer at a time; inside a caller's transaction (the tests') another connection would
+            # not see the rows that transaction holds.
+            for part in chunks:
+                self._write_chunk(part)
+                self.c.advance(len(part))
+            return
+        # PostgreSQL: WRITERS chunks in flight, each in its own thread, connection and transaction. One builds its
+        # rows in Python while the server ingests another's (psycopg waits without the GIL): Python's half of the
+        # work and the server's overlap. Account numbers are reserved here, each allocation a short transaction of
+        # its own, so the writers do not queue on the sequence's row lock; each confirms its numbers last.
+        avoid = {r.subscriber.legacy_account for r in new if r.subscriber.legacy_account}
+        ledger.system_account("opening_balances")  # created once here, not by two writers at once
+        with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="import-writer") as pool:
+            pending: deque = deque()
+            for part in chunks:
+                numbers = reserve_account_numbers(len(part), avoid=avoid)
+                pending.append((part, pool.submit(self._write_detached, part, numbers)))
+                if len(pending) >= WRITERS:
+                    self._written(pending)
+            while pending:
+                self._written(pending)
+
+    def _write_detached(self, rows: list[Row], numbers: list[str]):
+        """A writer thread's chunk: ``(written, None)``, or ``(None, the refusal)`` for the caller to handle."""
+        try:
+            with transaction.atomic():
+                return self._write(rows, numbers), None
+        except REFUSED as exc:
+            return None, exc
+        finally:
+            connection.close()  # the thread's own connection
+
+    def _written(self, pending: deque) -> None:
+        """The oldest writer's outcome, taken in the order of the chunks: the report and progress as the sequential
+        path keeps them; a refused chunk is written again row by row, here."""
+        rows, future = pending.popleft()
+        written, refused = future.result()
+        self.c.beat()
+        if refused is not None:
+            # Once the other writer is done: a row written here holds the sequence's lock (``allocate``) while a
+            # writer still in flight would wait for it before its commit, and this row might wait for that one's.
+            wait([other for _rows, other in pending])
+            written = self._write_rows_apart(rows)
+        for row, total in written:
+            self.recon.imported(row, opening=total)
+        self.c.advance(len(rows))
+
     def _write_chunk(self, rows: list[Row]) -> None:
         try:
             written = self.c.chunk(lambda: self._write(rows))
         except REFUSED:
-            written = []
-            for row in self._recorded_meanwhile(rows):
-                try:
-                    written += self.c.chunk(lambda row=row: self._write([row]))
-                except REFUSED as exc:
-                    self._problem(
-                        row, "", "write_refused", _("Refused by the database: %(error)s") % {"error": str(exc)[:300]}
-                    )
+            written = self._write_rows_apart(rows)
         for row, total in written:
             self.recon.imported(row, opening=total)
+
+    def _write_rows_apart(self, rows: list[Row]) -> list[tuple[Row, Decimal]]:
+        """A chunk the database refused, each row in a transaction of its own: only the row at fault is
+        quarantined."""
+        written = []
+        for row in self._recorded_meanwhile(rows):
+            try:
+                written += self.c.chunk(lambda row=row: self._write([row]))
+            except REFUSED as exc:
+                self._problem(
+                    row, "", "write_refused", _("Refused by the database: %(error)s") % {"error": str(exc)[:300]}
+                )
+        return written
 
     def _recorded_meanwhile(self, rows: list[Row]) -> list[Row]:
         """The rows of a refused chunk that another run of this source (the same file started twice) has imported
@@ -595,8 +656,10 @@ class SubscriberRun:
                 self.c.chunk(lambda row=row: self._update(row))
         return rest
 
-    def _write(self, rows: list[Row]) -> list[tuple[Row, Decimal]]:
-        ids = do_import_subscribers([r.subscriber for r in rows], acting_user=self.c.acting_user, reason=self.reason)
+    def _write(self, rows: list[Row], numbers: list[str] | None = None) -> list[tuple[Row, Decimal]]:
+        ids = do_import_subscribers(
+            [r.subscriber for r in rows], acting_user=self.c.acting_user, reason=self.reason, account_numbers=numbers
+        )
         for row, sid in zip(rows, ids, strict=True):
             row.subscriber_id = sid
         do_import_accounts(
@@ -624,6 +687,8 @@ class SubscriberRun:
                 logins.append(row.login)
         do_import_logins(logins, acting_user=self.c.acting_user)
         _insert_records(self.source, self.job, rows)
+        if numbers is not None:
+            confirm_account_numbers(ids)  # last: the sequence's row lock is held from here to the commit
         # Measured inside the transaction, before a dry run's rollback: what the ledger really holds.
         totals = _opening_sums(self.source, [r.old_id for r in rows])
         return [(r, totals.get(r.old_id, Decimal("0.00"))) for r in rows]

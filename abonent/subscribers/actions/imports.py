@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.utils.translation import gettext as _
 
 from abonent.core import clock, events, sequences
@@ -130,12 +130,19 @@ def taken_legacy_accounts(values: list[str]) -> set[str]:
     return taken
 
 
-def do_import_subscribers(items: list[ImportedSubscriber], *, acting_user, reason: str) -> list[int]:
+def do_import_subscribers(
+    items: list[ImportedSubscriber], *, acting_user, reason: str, account_numbers: list[str] | None = None
+) -> list[int]:
     """Insert the subscribers with their contracts, addresses, contacts and equipment; returns their ids in order.
 
     The caller holds the transaction and has checked ``Perm.IMPORT_RUN``. The unique constraints (account and old
     account numbers, contracts, equipment serials and MACs) are the last word: a conflict raises ``IntegrityError``
-    and the caller's chunk is rolled back whole."""
+    and the caller's chunk is rolled back whole.
+
+    ``account_numbers``: numbers the caller reserved beforehand (``reserve_account_numbers``), one per item, so that
+    chunks written at once do not queue on the sequence's row lock; such a caller must call
+    ``confirm_account_numbers`` last, before its commit. Without them the numbers are allocated here and the lock
+    is held until the caller's transaction ends."""
     if acting_user is not None and not acting_user.has_perm(Perm.IMPORT_RUN):
         from abonent.staff.permissions import check_perm
 
@@ -144,7 +151,9 @@ def do_import_subscribers(items: list[ImportedSubscriber], *, acting_user, reaso
         return []
     moment = clock.now()
     today = clock.today()
-    numbers = _account_numbers(items)
+    numbers = account_numbers if account_numbers is not None else _account_numbers(items)
+    if len(numbers) != len(items):
+        raise ValueError("one account number per subscriber")
     ids = reserve_ids(Subscriber, len(items))
     contract_ids = reserve_ids(Contract, len(items))
     address_count = sum(len(i.addresses) for i in items)
@@ -366,20 +375,50 @@ def do_import_subscribers(items: list[ImportedSubscriber], *, acting_user, reaso
 
 
 def _account_numbers(items: list[ImportedSubscriber]) -> list[str]:
-    """New account numbers from the sequence, passing over any that is some subscriber's old account number (in
-    this chunk or already here): the two must never be equal, or a payment by that number finds two accounts."""
-    olds = {i.legacy_account for i in items if i.legacy_account}
+    return reserve_account_numbers(len(items), avoid={i.legacy_account for i in items if i.legacy_account})
+
+
+def reserve_account_numbers(count: int, *, avoid: set[str]) -> list[str]:
+    """``count`` new account numbers from the sequence, passing over any in ``avoid`` (the old account numbers about
+    to be written) or that is some subscriber's old account number: the two must never be equal, or a payment by
+    that number finds two accounts. Called outside a transaction, the sequence's row lock is held only for the
+    allocation itself; the caller then confirms the numbers under the lock (``confirm_account_numbers``)."""
     numbers: list[str] = []
-    while len(numbers) < len(items):
+    while len(numbers) < count:
         fresh = [
             make_account_number(serial)
-            for serial in sequences.allocate(ACCOUNT_SEQUENCE, len(items) - len(numbers), start=account_serial_start())
+            for serial in sequences.allocate(ACCOUNT_SEQUENCE, count - len(numbers), start=account_serial_start())
         ]
-        taken = olds | set(
+        taken = avoid | set(
             matching(Subscriber.objects.all(), "legacy_account", fresh).values_list("legacy_account", flat=True)
         )
         numbers += [n for n in fresh if n not in taken]
     return numbers
+
+
+def confirm_account_numbers(subscriber_ids: list[int]) -> None:
+    """The last step of a transaction that wrote subscribers with numbers reserved beforehand: under the sequence's
+    row lock until commit (the lock ``do_set_legacy_account`` and ``allocate`` take, docs/adr/0019), no other
+    subscriber may have one of their account numbers as its old one, nor one of their old numbers as its own. A
+    writer that committed since the reservation is seen here; one that comes later waits for the lock and sees
+    these rows. A conflict raises ``IntegrityError``: the caller's chunk is rolled back whole."""
+    if not subscriber_ids:
+        return
+    if connection.vendor != "postgresql":
+        return  # SQLite has one writer at a time (IMMEDIATE transactions): nothing can have come in between
+    sequences.hold(ACCOUNT_SEQUENCE, start=account_serial_start())
+    clash = False
+    with connection.cursor() as cursor:
+        for condition in ("o.legacy_account = s.account_number", "o.account_number = s.legacy_account"):
+            cursor.execute(
+                "SELECT 1 FROM subscribers_subscriber s JOIN subscribers_subscriber o ON "
+                + condition
+                + " WHERE s.id = ANY(%s) AND o.id <> s.id LIMIT 1",
+                [list(subscriber_ids)],
+            )
+            clash = clash or cursor.fetchone() is not None
+    if clash:
+        raise IntegrityError("an account number of this chunk is another subscriber's old account number")
 
 
 def _day(value: dt.date | None, pg: bool):
