@@ -47,10 +47,11 @@ test: install system-deps
 
 # The ledger's rules on the embedded engine too: billing's refusals are triggers of their own on SQLite;
 # payments, whose parsing of dates and ids met SQLite's own limits (year 1, 2^63, its variable count); dunning and
-# notifications, whose sweep and outbox write with SQL of their own per engine.
+# notifications, whose sweep and outbox write with SQL of their own per engine; the import, whose bulk writes and
+# opening balances take a path of their own on SQLite; the reports, whose summary facts roll up per engine.
 test-sqlite: install
 	DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS) -m "not browser and not slow" tests/core tests/staff tests/subscribers \
-		tests/billing tests/payments tests/dunning tests/notifications
+		tests/billing tests/payments tests/dunning tests/notifications tests/imports tests/reports
 
 # The properties (fees: tests/billing/test_fee_properties.py; the reports' facts: tests/reports/test_fact_properties.py)
 # with 1,000 examples instead of CI's 25 and 20; PROPERTY_EXAMPLES=N.
