@@ -109,11 +109,11 @@ class Reconciliation:
         self.new_total += opening
 
     def build(self, *, opening_totals=None) -> dict:
-        from .run_subscribers import _opening_sums
+        from .run_subscribers import opening_sums
 
         unchanged = getattr(self, "_unchanged", [])
         if unchanged:
-            sums = _opening_sums(self.job.source, [r.old_id for r in unchanged])
+            sums = opening_sums(self.job.source, [r.old_id for r in unchanged])
             self.new_total += sum(sums.values(), Decimal("0.00"))
         groups = list(DuplicateGroup.objects.filter(job=self.job).order_by("id")[:MAX_LISTED])
         return {

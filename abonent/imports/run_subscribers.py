@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from abonent.billing import ledger
 from abonent.billing.actions.imports import (
     ImportedAccount,
+    corrected_key,
     do_adjust_opening_balance,
     do_import_accounts,
     opening_correction_refusal,
@@ -266,7 +267,7 @@ class SubscriberRun(SubscriberPlan):
         if numbers is not None:
             confirm_account_numbers(ids)  # last: the sequence's row lock is held from here to the commit
         # Measured inside the transaction, before a dry run's rollback: what the ledger really holds.
-        totals = _opening_sums(self.source, [r.old_id for r in rows])
+        totals = opening_sums(self.source, [r.old_id for r in rows])
         return [(r, totals.get(r.old_id, Decimal("0.00"))) for r in rows]
 
     def _merge(self, rows: list[Row]) -> None:
@@ -336,7 +337,7 @@ class SubscriberRun(SubscriberPlan):
             updated_at=moment,
         )
         self._merged(row, target)
-        self.recon.merged(row, opening=_opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00")))
+        self.recon.merged(row, opening=opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00")))
 
     def _written_by_number(self):
         return self.recon.written_rows
@@ -350,7 +351,7 @@ class SubscriberRun(SubscriberPlan):
         record = self.records[row.old_id]
         subscriber = Subscriber.objects.get(pk=record.object_id)
         # The plan (both runs): the balance correction ``do_adjust_opening_balance`` would refuse, asked read-only.
-        already = _opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00"))
+        already = opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00"))
         difference = quantize(row.balance) - already
         refusal = None
         if difference:
@@ -391,7 +392,7 @@ class SubscriberRun(SubscriberPlan):
                 row, "balance" if code == "balance_differs" else "", code or "update_refused", exc.messages[0]
             )
             return
-        self.recon.updated(row, opening=_opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00")))
+        self.recon.updated(row, opening=opening_sums(self.source, [row.old_id]).get(row.old_id, Decimal("0.00")))
 
 
 def _owns(record: ImportedRecord) -> bool:
@@ -406,7 +407,7 @@ def _owns(record: ImportedRecord) -> bool:
     return created and not earlier
 
 
-def _opening_sums(source: str, old_ids: list[str]) -> dict[str, Decimal]:
+def opening_sums(source: str, old_ids: list[str]) -> dict[str, Decimal]:
     """Old id → the sum its opening transactions (the first and any corrections ``<key>:<n>``) put on the
     subscriber's account, read from the ledger. Found through the subscribers the old ids were imported as or
     merged into (``ImportedRecord``) and their transactions (an index); a prefix search of the keys would scan every
@@ -427,8 +428,7 @@ def _opening_sums(source: str, old_ids: list[str]) -> dict[str, Decimal]:
         for key, amount in rows:
             old_id = keys.get(key)
             if old_id is None:
-                base, sep, number = key.rpartition(":")
-                old_id = keys.get(base) if sep and number.isdigit() else None
+                old_id = keys.get(corrected_key(key))
             if old_id in wanted:
                 sums[old_id] = sums.get(old_id, Decimal("0.00")) + amount
     return sums

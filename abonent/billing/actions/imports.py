@@ -259,13 +259,15 @@ def _openings(subscriber_id: int, source: str, old_id: str) -> list[LedgerTransa
     return [
         tx
         for tx in found.prefetch_related("postings__account")
-        if tx.idempotency_key == key or _is_correction(tx.idempotency_key, key)
+        if tx.idempotency_key == key or corrected_key(tx.idempotency_key) == key
     ]
 
 
-def _is_correction(candidate: str, key: str) -> bool:
+def corrected_key(candidate: str) -> str | None:
+    """The opening key a correction ``<key>:<n>`` corrects (``do_adjust_opening_balance``), else ``None``. Callers
+    match the key itself first: a first opening's key also ends in ``:<digits>`` when the old id is a number."""
     base, sep, number = candidate.rpartition(":")
-    return bool(sep) and base == key and number.isdigit()
+    return base if sep and number.isdigit() else None
 
 
 def opening_balance_of(subscriber_id: int, source: str, old_id: str) -> Decimal:
